@@ -1,0 +1,1 @@
+//! shapes.toml (filled next)

@@ -1,0 +1,1474 @@
+//! The operator catalog: every operator name the suite knows (the seed report's 44, plus the
+//! original suite's `linear` and `mm`), the TT-NN call each one maps to and why where it is not
+//! one-to-one, its parameters, the inputs it needs and the outputs it allocates.
+//!
+//! This is the one place the mapping is written down. shapes.toml chooses which ops run on which
+//! shapes with which parameters; the `metal` backend runs the [`Invocation`] built here; the
+//! estimate and the `sim` backend allocate the outputs described here.
+
+use crate::device::BufferType;
+use crate::dtype::DType;
+use crate::invoke::{Call, Invocation, Value};
+use crate::layout::{DeviceLayout, Layout};
+use crate::params::{ParamError, Params};
+use crate::shape::Shape;
+
+/// The TT-NN function family an operator belongs to; decides inputs, outputs and the call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Family {
+    /// `ttnn.<function>(x, **float_kwargs, memory_config=...)`.
+    Unary {
+        function: &'static str,
+        float_kwargs: &'static [(&'static str, f64)],
+    },
+    /// `ttnn.<function>(x, output_tensor=x)`: writes into its input, allocates no output.
+    UnaryInPlace {
+        function: &'static str,
+    },
+    /// `ttnn.<function>(a, b, memory_config=...)`, broadcasting.
+    Binary {
+        function: &'static str,
+    },
+    Transpose,
+    Permute,
+    /// `ttnn.reshape`: a view when TT-NN can reinterpret the pages, a copy otherwise.
+    Reshape,
+    Unsqueeze,
+    Concat,
+    Stack,
+    /// `ttnn.split` with `split_size` (int) or `split_sizes` (list).
+    Split,
+    Softmax,
+    Upsample,
+    MaxPool2d,
+    Mean,
+    TopK,
+    Matmul,
+    Linear,
+    Addmm,
+    BatchNorm,
+    Ones,
+    Copy,
+    Expand,
+    Clone,
+    Dropout,
+    /// No `ttnn.norm` exists in the pinned runtime: sqrt(sum(square(x))).
+    VectorNorm,
+}
+
+/// One operator of the suite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpDef {
+    /// The suite's name (the seed report's spelling, e.g. `native_batch_norm`).
+    pub name: &'static str,
+    pub family: Family,
+    /// How the original suite held 4D inputs on device; shapes.toml may override it per op.
+    pub default_device_layout: DeviceLayout,
+    /// Why the mapping is what it is, where it is not a one-to-one TT-NN call.
+    pub note: &'static str,
+}
+
+const NHWC: DeviceLayout = DeviceLayout::Nhwc;
+const AS_GIVEN: DeviceLayout = DeviceLayout::AsGiven;
+
+const fn op(
+    name: &'static str,
+    family: Family,
+    default_device_layout: DeviceLayout,
+    note: &'static str,
+) -> OpDef {
+    OpDef {
+        name,
+        family,
+        default_device_layout,
+        note,
+    }
+}
+
+const fn unary(name: &'static str, function: &'static str, note: &'static str) -> OpDef {
+    op(
+        name,
+        Family::Unary {
+            function,
+            float_kwargs: &[],
+        },
+        NHWC,
+        note,
+    )
+}
+
+/// The catalog, in the seed report's order, then the original suite's extra ops.
+pub const OPS: &[OpDef] = &[
+    op("transpose", Family::Transpose, NHWC, "ttnn.transpose(x, dim0, dim1); the seed suite swapped the last two dims of the NHWC tensor"),
+    op("div", Family::Binary { function: "ttnn.div" }, NHWC, ""),
+    op("hardtanh", Family::Unary { function: "ttnn.hardtanh", float_kwargs: &[("min_val", -1.0), ("max_val", 1.0)] }, NHWC, "PyTorch defaults min_val=-1, max_val=1"),
+    op("leakyrelu", Family::Unary { function: "ttnn.leaky_relu", float_kwargs: &[("negative_slope", 0.01)] }, NHWC, "negative_slope is required by TT-NN; the seed suite omitted it (every case failed with a type error). PyTorch's default 0.01 is used"),
+    op("maxpool2d", Family::MaxPool2d, DeviceLayout::NhwcFlat, "ttnn.max_pool2d takes a flattened NHWC input [1,1,N·H·W,C] plus N, H, W, C, kernel, stride, padding, dilation (the seed suite passed none of them); needs L1_SMALL at device open"),
+    op("mul", Family::Binary { function: "ttnn.mul" }, NHWC, ""),
+    op("native_batch_norm", Family::BatchNorm, AS_GIVEN, "ttnn.batch_norm(x, running_mean=, running_var=, weight=, bias=, training=False); TT-NN wants [N,C,H,W] with [1,C,1,1] statistics, keyword-only (the seed suite passed them positionally and NHWC)"),
+    op("splitwithsizes", Family::Split, NHWC, "ttnn.split(x, split_sizes, dim); the seed suite gave no sizes. Default: two equal halves of the last (channel) dim"),
+    op("add", Family::Binary { function: "ttnn.add" }, NHWC, ""),
+    op("sub", Family::Binary { function: "ttnn.sub" }, NHWC, ""),
+    op("cat", Family::Concat, NHWC, "torch.cat → ttnn.concat"),
+    unary("mish", "ttnn.mish", ""),
+    unary("relu", "ttnn.relu", ""),
+    op("softplus", Family::Unary { function: "ttnn.softplus", float_kwargs: &[("beta", 1.0), ("threshold", 20.0)] }, NHWC, "PyTorch defaults beta=1, threshold=20"),
+    op("clone", Family::Clone, NHWC, ""),
+    op("concat", Family::Concat, NHWC, ""),
+    unary("identity", "ttnn.identity", "TT-NN's identity copies (an SFPU pass), unlike torch.nn.Identity"),
+    op("permute", Family::Permute, NHWC, "the seed suite permuted the NHWC tensor back to NCHW: dims (0,3,1,2)"),
+    unary("sigmoid", "ttnn.sigmoid", ""),
+    unary("silu", "ttnn.silu", ""),
+    unary("tanh", "ttnn.tanh", ""),
+    op("unsafeview", Family::Reshape, NHWC, "torch's _unsafe_view → ttnn.reshape to the model (NCHW) shape, as the seed suite did; a view when pages can be reinterpreted, a copy otherwise"),
+    op("unsqueeze", Family::Unsqueeze, NHWC, "a metadata-only view in TT-NN: no output allocation"),
+    op("view", Family::Reshape, NHWC, "torch view → ttnn.reshape to the model (NCHW) shape, as the seed suite did"),
+    op("clampmin", Family::Unary { function: "ttnn.clamp", float_kwargs: &[("min", 0.0)] }, NHWC, "torch.clamp_min → ttnn.clamp(x, min=0.0); the seed suite called ttnn.clip with no bounds (TT_FATAL)"),
+    op("expand", Family::Expand, NHWC, "ttnn.expand(x, output_shape) copies (no strided views in TT-NN). The case's shape is the expanded one; the input has size 1 in `dim` (default: the last, the channels of NHWC). The seed suite gave no target shape"),
+    op("linalgvectornorm", Family::VectorNorm, NHWC, "no ttnn.norm in the pinned runtime (the seed suite's call raised AttributeError): composed as ttnn.sqrt(ttnn.sum(ttnn.square(x))), with a full-size temporary"),
+    op("silu_inplace", Family::UnaryInPlace { function: "ttnn.silu" }, NHWC, "torch silu_ → ttnn.silu(x, output_tensor=x): no output allocation"),
+    op("stack", Family::Stack, NHWC, "ttnn.stack(tensors, dim): unsqueeze views then concat; dim is required (the seed suite omitted it)"),
+    unary("gelu", "ttnn.gelu", ""),
+    op("ones", Family::Ones, NHWC, "ttnn.ones(shape, dtype, layout, device, memory_config): no input, one output"),
+    op("copy", Family::Copy, NHWC, "ttnn.copy(a, b) writes a into b: two inputs, no output allocation"),
+    op("dropout", Family::Dropout, NHWC, "no ttnn.dropout in the pinned runtime (the seed suite's call raised AttributeError): ttnn.experimental.dropout(x, probability, scale, seed)"),
+    op("softmax", Family::Softmax, NHWC, ""),
+    op("upsample_nearest2d", Family::Upsample, NHWC, "ttnn.upsample(x, scale_factor, mode='nearest') on an NHWC input"),
+    op("clamp", Family::Unary { function: "ttnn.clamp", float_kwargs: &[("min", -1.0), ("max", 1.0)] }, NHWC, "ttnn.clamp(x, min, max); the seed suite called ttnn.clip with no bounds (TT_FATAL). Default bounds [-1, 1]"),
+    op("mean", Family::Mean, NHWC, "ttnn.mean(x) over all dims unless `dim` is given, as the seed suite did"),
+    op("topk", Family::TopK, NHWC, "ttnn.topk(x, k, dim, largest, sorted): values plus uint16 indices; k is required (the seed suite omitted it). Default k=32 on the last dim"),
+    unary("geluactivation", "ttnn.gelu", "transformers' GELUActivation → ttnn.gelu"),
+    op("split", Family::Split, NHWC, "ttnn.split(x, split_size, dim); default: two equal chunks of the last (channel) dim"),
+    op("split_with_sizes", Family::Split, NHWC, "ttnn.split(x, split_sizes, dim); default: two equal halves of the last (channel) dim"),
+    op("bmm", Family::Matmul, AS_GIVEN, "ttnn.matmul; with one shape [..,M,K] the second operand is [..,K,M] (the seed suite multiplied two same-shape tensors, valid only when square)"),
+    unary("log", "ttnn.log", ""),
+    op("addmm", Family::Addmm, AS_GIVEN, "ttnn.addmm(input, mat1, mat2); with one shape [M,K]: mat2 is [K,N] and input [M,N], N = `out_features` (default K). The seed suite passed three same-shape tensors"),
+    op("linear", Family::Linear, AS_GIVEN, "ttnn.linear(x, weight[, bias]); with one shape [..,M,K] the weight is [K,N], N = `out_features` (default K), as the original suite did"),
+    op("mm", Family::Matmul, AS_GIVEN, "ttnn.matmul of 2D operands; with one shape [M,K] the second is [K,M]"),
+];
+
+/// Looks an operator up; the error lists every known name.
+pub fn find(name: &str) -> Result<&'static OpDef, UnknownOp> {
+    OPS.iter()
+        .find(|o| o.name == name)
+        .ok_or_else(|| UnknownOp(name.to_string()))
+}
+
+/// An operator name the catalog does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown op `{0}` (known: {known})", known = OPS.iter().map(|o| o.name).collect::<Vec<_>>().join(", "))]
+pub struct UnknownOp(pub String);
+
+/// Why a case cannot be formed (wrong arity, a dim out of range, sizes that do not add up, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaseError {
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    #[error("{op}: {problem}")]
+    Invalid { op: String, problem: String },
+    #[error(transparent)]
+    Shape(#[from] crate::shape::ShapeError),
+    #[error(transparent)]
+    Overflow(#[from] crate::size::Overflow),
+}
+
+fn invalid(op: &str, problem: impl Into<String>) -> CaseError {
+    CaseError::Invalid {
+        op: op.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// An input tensor the case creates before running the op.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSpec {
+    /// What the input is to the op (`input`, `other`, `weight`, `running_mean`, ...).
+    pub role: &'static str,
+    pub shape: Shape,
+    pub dtype: DType,
+    pub layout: Layout,
+}
+
+/// Where an output's memory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStorage {
+    /// A new buffer in the case's output memory.
+    New,
+    /// The op reuses input i's buffer (views, in-place ops).
+    AliasOfInput(usize),
+}
+
+/// An output tensor of the op.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    pub role: &'static str,
+    pub shape: Shape,
+    pub dtype: DType,
+    pub layout: Layout,
+    pub storage: OutputStorage,
+}
+
+/// The op's inputs and outputs for one case, with its TT-NN call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    pub inputs: Vec<InputSpec>,
+    pub outputs: Vec<OutputSpec>,
+    /// Full-size temporaries a composite allocates between its steps (shape, in output memory).
+    pub temporaries: Vec<OutputSpec>,
+    pub invocation: Invocation,
+    /// L1_SMALL bytes the op needs at device open (max_pool2d keeps its indices/config there).
+    pub l1_small_bytes: u64,
+}
+
+/// What a case asks of an op (everything but the device).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpRequest<'a> {
+    /// Shapes as written in shapes.toml or `--shape` (model order).
+    pub model_inputs: &'a [Shape],
+    pub device_layout: DeviceLayout,
+    pub params: &'a Params,
+    pub dtype: DType,
+    pub layout: Layout,
+    pub output_memory: BufferType,
+}
+
+/// L1_SMALL the pinned runtime's max_pool2d needs; the checked recipe opens with 32 KiB.
+pub const MAX_POOL_L1_SMALL: u64 = 32 * 1024;
+
+impl OpDef {
+    /// The TT-NN function the op calls first (for tables).
+    pub fn ttnn_function(&self) -> &'static str {
+        match self.family {
+            Family::Unary { function, .. }
+            | Family::UnaryInPlace { function }
+            | Family::Binary { function } => function,
+            Family::Transpose => "ttnn.transpose",
+            Family::Permute => "ttnn.permute",
+            Family::Reshape => "ttnn.reshape",
+            Family::Unsqueeze => "ttnn.unsqueeze",
+            Family::Concat => "ttnn.concat",
+            Family::Stack => "ttnn.stack",
+            Family::Split => "ttnn.split",
+            Family::Softmax => "ttnn.softmax",
+            Family::Upsample => "ttnn.upsample",
+            Family::MaxPool2d => "ttnn.max_pool2d",
+            Family::Mean => "ttnn.mean",
+            Family::TopK => "ttnn.topk",
+            Family::Matmul => "ttnn.matmul",
+            Family::Linear => "ttnn.linear",
+            Family::Addmm => "ttnn.addmm",
+            Family::BatchNorm => "ttnn.batch_norm",
+            Family::Ones => "ttnn.ones",
+            Family::Copy => "ttnn.copy",
+            Family::Expand => "ttnn.expand",
+            Family::Clone => "ttnn.clone",
+            Family::Dropout => "ttnn.experimental.dropout",
+            Family::VectorNorm => "ttnn.square+ttnn.sum+ttnn.sqrt",
+        }
+    }
+
+    /// Parameter names the op understands (others are rejected, naming these).
+    pub fn param_names(&self) -> Vec<&'static str> {
+        match self.family {
+            Family::Unary { float_kwargs, .. } => float_kwargs.iter().map(|(k, _)| *k).collect(),
+            Family::UnaryInPlace { .. }
+            | Family::Ones
+            | Family::Copy
+            | Family::Clone
+            | Family::Matmul => vec![],
+            Family::Binary { .. } => vec![],
+            Family::Transpose => vec!["dim0", "dim1"],
+            Family::Permute => vec!["dims"],
+            Family::Reshape => vec!["shape"],
+            Family::Unsqueeze => vec!["dim"],
+            Family::Concat | Family::Stack => vec!["dim", "inputs"],
+            Family::Split => vec!["dim", "split_size", "split_sizes", "chunks"],
+            Family::Softmax => vec!["dim"],
+            Family::Upsample => vec!["scale_factor", "mode"],
+            Family::MaxPool2d => vec!["kernel_size", "stride", "padding", "dilation", "ceil_mode"],
+            Family::Mean => vec!["dim", "keepdim"],
+            Family::TopK => vec!["k", "dim", "largest", "sorted"],
+            Family::Linear => vec!["out_features", "bias"],
+            Family::Addmm => vec!["out_features", "alpha", "beta"],
+            Family::BatchNorm => vec!["eps"],
+            Family::Expand => vec!["dim"],
+            Family::Dropout => vec!["probability", "seed"],
+            Family::VectorNorm => vec![],
+        }
+    }
+
+    /// Reject parameters the op does not take.
+    pub fn check_param_names(&self, params: &Params) -> Result<(), CaseError> {
+        let known = self.param_names();
+        for name in params.0.keys() {
+            if !known.contains(&name.as_str()) {
+                let list = if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                };
+                return Err(CaseError::Param(ParamError::new(
+                    self.name,
+                    name,
+                    format!("is not a parameter of this op (known: {list})"),
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Inputs, outputs, temporaries and the TT-NN call for one case.
+    pub fn signature(&self, req: &OpRequest<'_>) -> Result<Signature, CaseError> {
+        self.check_param_names(req.params)?;
+        if req.dtype.is_block_float() && req.layout == Layout::RowMajor {
+            return Err(invalid(
+                self.name,
+                format!(
+                    "{} needs TILE layout (TT-NN: \"Only TILE layout is supported for {} dtype\")",
+                    req.dtype,
+                    req.dtype.name().to_uppercase()
+                ),
+            ));
+        }
+        let b = Builder { op: self, req };
+        b.build()
+    }
+}
+
+struct Builder<'a, 'b> {
+    op: &'a OpDef,
+    req: &'a OpRequest<'b>,
+}
+
+impl Builder<'_, '_> {
+    fn name(&self) -> &'static str {
+        self.op.name
+    }
+
+    fn params(&self) -> &Params {
+        self.req.params
+    }
+
+    fn input(&self, role: &'static str, shape: Shape) -> InputSpec {
+        InputSpec {
+            role,
+            shape,
+            dtype: self.req.dtype,
+            layout: self.req.layout,
+        }
+    }
+
+    fn output(&self, role: &'static str, shape: Shape) -> OutputSpec {
+        OutputSpec {
+            role,
+            shape,
+            dtype: self.req.dtype,
+            layout: self.req.layout,
+            storage: OutputStorage::New,
+        }
+    }
+
+    fn mem(&self) -> Value {
+        Value::MemoryConfig(self.req.output_memory)
+    }
+
+    /// The model shapes, checking how many the op takes.
+    fn model(&self, allowed: &[usize]) -> Result<&[Shape], CaseError> {
+        let n = self.req.model_inputs.len();
+        if allowed.contains(&n) {
+            Ok(self.req.model_inputs)
+        } else {
+            let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+            Err(invalid(
+                self.name(),
+                format!("takes {} input shape(s), got {n}", list.join(" or ")),
+            ))
+        }
+    }
+
+    fn device(&self, shape: &Shape) -> Result<Shape, CaseError> {
+        Ok(shape.to_device(self.req.device_layout)?)
+    }
+
+    fn dim(&self, shape: &Shape, param: &str, index: i64) -> Result<usize, CaseError> {
+        shape.normalize_dim(index).ok_or_else(|| {
+            CaseError::Param(ParamError::new(
+                self.name(),
+                param,
+                format!(
+                    "is {index}, out of range for the {}-dim device tensor {shape}",
+                    shape.rank()
+                ),
+            ))
+        })
+    }
+
+    fn build(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let mut l1_small_bytes = 0;
+        let mut temporaries = Vec::new();
+        let (inputs, outputs, invocation) = match self.op.family {
+            Family::Unary {
+                function,
+                float_kwargs,
+            } => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let mut call = Call::new(function).arg(Value::Input(0));
+                for (k, default) in float_kwargs {
+                    call = call.kwarg(k, Value::Float(p.float_or(name, k, *default)?));
+                }
+                call = call.kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x.clone())],
+                    vec![self.output("output", x)],
+                    Invocation::single(call),
+                )
+            }
+            Family::UnaryInPlace { function } => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let mut out = self.output("output", x.clone());
+                out.storage = OutputStorage::AliasOfInput(0);
+                let call = Call::new(function)
+                    .arg(Value::Input(0))
+                    .kwarg("output_tensor", Value::Input(0));
+                (
+                    vec![self.input("input", x)],
+                    vec![out],
+                    Invocation::single(call),
+                )
+            }
+            Family::Binary { function } => {
+                let shapes = self.model(&[1, 2])?;
+                let a = self.device(&shapes[0])?;
+                let b = match shapes.get(1) {
+                    Some(s) => self.device(s)?,
+                    None => a.clone(),
+                };
+                let out = broadcast(name, &a, &b)?;
+                let call = Call::new(function)
+                    .arg(Value::Input(0))
+                    .arg(Value::Input(1))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", a), self.input("other", b)],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Transpose => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let d0 = p.int_or(name, "dim0", -2)?;
+                let d1 = p.int_or(name, "dim1", -1)?;
+                let (i0, i1) = (self.dim(&x, "dim0", d0)?, self.dim(&x, "dim1", d1)?);
+                let mut dims = x.dims().to_vec();
+                dims.swap(i0, i1);
+                let out = Shape::from_dims(dims)?;
+                let call = Call::new("ttnn.transpose")
+                    .arg(Value::Input(0))
+                    .arg(Value::Int(d0))
+                    .arg(Value::Int(d1))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Permute => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let default: Vec<i64> = if x.rank() == 4 {
+                    vec![0, 3, 1, 2]
+                } else {
+                    (0..x.rank() as i64).rev().collect()
+                };
+                let perm = p.ints(name, "dims")?.unwrap_or(default);
+                let mut seen = vec![false; x.rank()];
+                let mut dims = Vec::with_capacity(perm.len());
+                if perm.len() != x.rank() {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "dims",
+                        format!(
+                            "has {} entries; the device tensor {x} has {} dims",
+                            perm.len(),
+                            x.rank()
+                        ),
+                    )));
+                }
+                for &d in &perm {
+                    let i = self.dim(&x, "dims", d)?;
+                    if std::mem::replace(&mut seen[i], true) {
+                        return Err(CaseError::Param(ParamError::new(
+                            name,
+                            "dims",
+                            format!("repeats dim {d}: not a permutation"),
+                        )));
+                    }
+                    dims.push(x.dims()[i]);
+                }
+                let out = Shape::from_dims(dims)?;
+                let call = Call::new("ttnn.permute")
+                    .arg(Value::Input(0))
+                    .arg(Value::ints(&perm))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Reshape => {
+                let model = &self.model(&[1])?[0];
+                let x = self.device(model)?;
+                let target = match p.ints(name, "shape")? {
+                    Some(dims) => Shape::new(&dims)?,
+                    None => model.clone(),
+                };
+                if target.elements() != x.elements() {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "shape",
+                        format!(
+                            "{target} has {} elements; the input {x} has {}",
+                            target.elements(),
+                            x.elements()
+                        ),
+                    )));
+                }
+                let mut out = self.output("output", target.clone());
+                if reshape_is_view(&x, &target, self.req.layout) {
+                    out.storage = OutputStorage::AliasOfInput(0);
+                }
+                let call = Call::new("ttnn.reshape")
+                    .arg(Value::Input(0))
+                    .arg(Value::dims(target.dims()))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![out],
+                    Invocation::single(call),
+                )
+            }
+            Family::Unsqueeze => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let d = p.int_or(name, "dim", 0)?;
+                let rank = x.rank() as i64 + 1;
+                let at = if d < 0 { d + rank } else { d };
+                if !(0..rank).contains(&at) {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "dim",
+                        format!(
+                            "is {d}, out of range for unsqueezing the {}-dim tensor {x}",
+                            x.rank()
+                        ),
+                    )));
+                }
+                let mut dims = x.dims().to_vec();
+                dims.insert(at as usize, 1);
+                let mut out = self.output("output", Shape::from_dims(dims)?);
+                out.storage = OutputStorage::AliasOfInput(0);
+                let call = Call::new("ttnn.unsqueeze")
+                    .arg(Value::Input(0))
+                    .arg(Value::Int(d));
+                (
+                    vec![self.input("input", x)],
+                    vec![out],
+                    Invocation::single(call),
+                )
+            }
+            Family::Concat | Family::Stack => {
+                let stacking = matches!(self.op.family, Family::Stack);
+                let shapes = self.model(&[1, 2, 3, 4, 5, 6, 7, 8])?;
+                let count = p.int_or(name, "inputs", shapes.len().max(2) as i64)?;
+                if !(2..=64).contains(&count) || (shapes.len() > 1 && count != shapes.len() as i64)
+                {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "inputs",
+                        format!(
+                            "is {count}; must be 2..=64 and match the number of shapes given ({})",
+                            shapes.len()
+                        ),
+                    )));
+                }
+                let devs: Vec<Shape> = if shapes.len() == 1 {
+                    vec![self.device(&shapes[0])?; count as usize]
+                } else {
+                    shapes
+                        .iter()
+                        .map(|s| self.device(s))
+                        .collect::<Result<_, _>>()?
+                };
+                let first = &devs[0];
+                let d = p.int_or(name, "dim", 0)?;
+                let out = if stacking {
+                    if devs.iter().any(|s| s != first) {
+                        return Err(invalid(name, "stack needs inputs of equal shape"));
+                    }
+                    let rank = first.rank() as i64 + 1;
+                    let at = if d < 0 { d + rank } else { d };
+                    if !(0..rank).contains(&at) {
+                        return Err(CaseError::Param(ParamError::new(
+                            name,
+                            "dim",
+                            format!(
+                                "is {d}, out of range for stacking {}-dim tensors",
+                                first.rank()
+                            ),
+                        )));
+                    }
+                    let mut dims = first.dims().to_vec();
+                    dims.insert(at as usize, devs.len() as u64);
+                    Shape::from_dims(dims)?
+                } else {
+                    let i = self.dim(first, "dim", d)?;
+                    let mut total = 0u64;
+                    for s in &devs {
+                        if s.rank() != first.rank()
+                            || s.dims()
+                                .iter()
+                                .enumerate()
+                                .any(|(j, &v)| j != i && v != first.dims()[j])
+                        {
+                            return Err(invalid(
+                                name,
+                                format!("inputs {first} and {s} differ outside dim {d}"),
+                            ));
+                        }
+                        total = crate::size::add(total, s.dims()[i], "concat size")?;
+                    }
+                    first.with_dim(i, total)?
+                };
+                let tensors = Value::List((0..devs.len()).map(Value::Input).collect());
+                let call = if stacking {
+                    Call::new("ttnn.stack").arg(tensors).arg(Value::Int(d))
+                } else {
+                    Call::new("ttnn.concat")
+                        .arg(tensors)
+                        .arg(Value::Int(d))
+                        .kwarg("memory_config", self.mem())
+                };
+                let inputs = devs.into_iter().map(|s| self.input("input", s)).collect();
+                (
+                    inputs,
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Split => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let d = p.int_or(name, "dim", -1)?;
+                let i = self.dim(&x, "dim", d)?;
+                let extent = x.dims()[i];
+                let sizes: Vec<u64> = match (
+                    p.ints(name, "split_sizes")?,
+                    p.int(name, "split_size")?,
+                    p.int(name, "chunks")?,
+                ) {
+                    (Some(sizes), None, None) => {
+                        if sizes.iter().any(|&s| s < 1) {
+                            return Err(CaseError::Param(ParamError::new(
+                                name,
+                                "split_sizes",
+                                "must all be at least 1",
+                            )));
+                        }
+                        let sum: i64 = sizes.iter().sum();
+                        if sum as u64 != extent {
+                            return Err(CaseError::Param(ParamError::new(
+                                name,
+                                "split_sizes",
+                                format!("sum to {sum}, but dim {d} of {x} is {extent}"),
+                            )));
+                        }
+                        sizes.iter().map(|&s| s as u64).collect()
+                    }
+                    (None, Some(size), None) => {
+                        if size < 1 {
+                            return Err(CaseError::Param(ParamError::new(
+                                name,
+                                "split_size",
+                                "must be at least 1",
+                            )));
+                        }
+                        chunk_sizes(extent, size as u64)
+                    }
+                    (None, None, chunks) => {
+                        let chunks = chunks.unwrap_or(2);
+                        if chunks < 1 {
+                            return Err(CaseError::Param(ParamError::new(
+                                name,
+                                "chunks",
+                                "must be at least 1",
+                            )));
+                        }
+                        let size = crate::size::ceil_div(extent, chunks as u64).max(1);
+                        chunk_sizes(extent, size)
+                    }
+                    _ => {
+                        return Err(CaseError::Param(ParamError::new(
+                            name,
+                            "split_size",
+                            "give only one of split_size, split_sizes, chunks",
+                        )))
+                    }
+                };
+                if sizes.len() > 4096 {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "would make {} outputs; at most 4096 are supported",
+                            sizes.len()
+                        ),
+                    ));
+                }
+                let outputs = sizes
+                    .iter()
+                    .map(|&s| Ok(self.output("output", x.with_dim(i, s)?)))
+                    .collect::<Result<Vec<_>, CaseError>>()?;
+                let split_arg = if p.get("split_sizes").is_some()
+                    || sizes.windows(2).any(|w| w[0] != w[1])
+                        && sizes.len() > 1
+                        && p.get("split_size").is_none()
+                {
+                    Value::dims(&sizes)
+                } else {
+                    Value::Int(sizes[0] as i64)
+                };
+                let call = Call::new("ttnn.split")
+                    .arg(Value::Input(0))
+                    .arg(split_arg)
+                    .arg(Value::Int(d))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    outputs,
+                    Invocation::single(call),
+                )
+            }
+            Family::Softmax => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let d = p.int_or(name, "dim", -1)?;
+                self.dim(&x, "dim", d)?;
+                let call = Call::new("ttnn.softmax")
+                    .arg(Value::Input(0))
+                    .kwarg("dim", Value::Int(d))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x.clone())],
+                    vec![self.output("output", x)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Upsample => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let &[n, h, w, c] = x.dims() else {
+                    return Err(invalid(
+                        name,
+                        format!("ttnn.upsample needs a 4D [N,H,W,C] device tensor, got {x}"),
+                    ));
+                };
+                let scale = p.int_or(name, "scale_factor", 2)?;
+                if !(1..=64).contains(&scale) {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "scale_factor",
+                        format!("is {scale}; must be an integer in 1..=64"),
+                    )));
+                }
+                let mode = p.str_or(name, "mode", "nearest")?;
+                if mode != "nearest" && mode != "bilinear" {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "mode",
+                        format!("is `{mode}` (allowed: nearest, bilinear)"),
+                    )));
+                }
+                let s = scale as u64;
+                let out = Shape::from_dims(vec![
+                    n,
+                    crate::size::mul(h, s, "upsampled H")?,
+                    crate::size::mul(w, s, "upsampled W")?,
+                    c,
+                ])?;
+                let call = Call::new("ttnn.upsample")
+                    .arg(Value::Input(0))
+                    .arg(Value::Int(scale))
+                    .kwarg("mode", Value::Str(mode.to_string()))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::MaxPool2d => {
+                let model = &self.model(&[1])?[0];
+                let &[n, c, h, w] = model.dims() else {
+                    return Err(invalid(
+                        name,
+                        format!("max_pool2d needs a 4D [N,C,H,W] shape, got {model}"),
+                    ));
+                };
+                if self.req.device_layout == DeviceLayout::AsGiven {
+                    return Err(invalid(name, "ttnn.max_pool2d takes channels-last input: use device_layout nhwc or nhwc-flat"));
+                }
+                let x = self.device(model)?;
+                let kernel = p.pair_or(name, "kernel_size", [2, 2])?;
+                let stride = p.pair_or(name, "stride", kernel)?;
+                let padding = p.pair_or(name, "padding", [0, 0])?;
+                let dilation = p.pair_or(name, "dilation", [1, 1])?;
+                let ceil_mode = p.bool_or(name, "ceil_mode", false)?;
+                for (param, v, min) in [
+                    ("kernel_size", kernel, 1),
+                    ("stride", stride, 1),
+                    ("padding", padding, 0),
+                    ("dilation", dilation, 1),
+                ] {
+                    if v.iter().any(|&x| x < min || x > 1024) {
+                        return Err(CaseError::Param(ParamError::new(
+                            name,
+                            param,
+                            format!("is {v:?}; each value must be in {min}..=1024"),
+                        )));
+                    }
+                }
+                let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
+                    let eff = dilation[axis] as u64 * (kernel[axis] as u64 - 1) + 1;
+                    let span = size + 2 * padding[axis] as u64;
+                    if span < eff {
+                        return Err(invalid(name, format!("kernel {kernel:?} with dilation {dilation:?} does not fit the padded input {h}x{w}")));
+                    }
+                    let steps = span - eff;
+                    let st = stride[axis] as u64;
+                    Ok(if ceil_mode {
+                        crate::size::ceil_div(steps, st)
+                    } else {
+                        steps / st
+                    } + 1)
+                };
+                let (ho, wo) = (out_dim(h, 0)?, out_dim(w, 1)?);
+                let rows = crate::size::product([n, ho, wo], "pooled rows")?;
+                let out = Shape::from_dims(vec![1, 1, rows, c])?;
+                l1_small_bytes = MAX_POOL_L1_SMALL;
+                let call = Call::new("ttnn.max_pool2d")
+                    .arg(Value::Input(0))
+                    .arg(Value::Int(n as i64))
+                    .arg(Value::Int(h as i64))
+                    .arg(Value::Int(w as i64))
+                    .arg(Value::Int(c as i64))
+                    .arg(Value::ints(&kernel))
+                    .arg(Value::ints(&stride))
+                    .arg(Value::ints(&padding))
+                    .arg(Value::ints(&dilation))
+                    .kwarg("ceil_mode", Value::Bool(ceil_mode))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Mean => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let keepdim = p.bool_or(name, "keepdim", false)?;
+                let dims = p.ints(name, "dim")?;
+                let (out, dim_arg) = match &dims {
+                    None => (
+                        Shape::from_dims(if keepdim { vec![1; x.rank()] } else { vec![] })?,
+                        Value::None,
+                    ),
+                    Some(ds) => {
+                        let mut reduce = vec![false; x.rank()];
+                        for &d in ds {
+                            reduce[self.dim(&x, "dim", d)?] = true;
+                        }
+                        let kept: Vec<u64> = x
+                            .dims()
+                            .iter()
+                            .zip(&reduce)
+                            .filter_map(|(&v, &r)| if r { keepdim.then_some(1) } else { Some(v) })
+                            .collect();
+                        (
+                            Shape::from_dims(kept)?,
+                            if ds.len() == 1 {
+                                Value::Int(ds[0])
+                            } else {
+                                Value::ints(ds)
+                            },
+                        )
+                    }
+                };
+                let call = Call::new("ttnn.mean")
+                    .arg(Value::Input(0))
+                    .kwarg("dim", dim_arg)
+                    .kwarg("keepdim", Value::Bool(keepdim))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::TopK => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let d = p.int_or(name, "dim", -1)?;
+                let i = self.dim(&x, "dim", d)?;
+                let k = p.int_or(name, "k", 32)?;
+                if k < 1 || k as u64 > x.dims()[i] {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "k",
+                        format!("is {k}; must be in 1..={} (dim {d} of {x})", x.dims()[i]),
+                    )));
+                }
+                let out_shape = x.with_dim(i, k as u64)?;
+                let values = self.output("values", out_shape.clone());
+                let mut indices = self.output("indices", out_shape);
+                indices.dtype = DType::Uint16;
+                let call = Call::new("ttnn.topk")
+                    .arg(Value::Input(0))
+                    .arg(Value::Int(k))
+                    .kwarg("dim", Value::Int(d))
+                    .kwarg("largest", Value::Bool(p.bool_or(name, "largest", true)?))
+                    .kwarg("sorted", Value::Bool(p.bool_or(name, "sorted", true)?))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![values, indices],
+                    Invocation::single(call),
+                )
+            }
+            Family::Matmul => {
+                let shapes = self.model(&[1, 2])?;
+                let a = self.device(&shapes[0])?;
+                if a.rank() < 2 {
+                    return Err(invalid(
+                        name,
+                        format!("matmul operands need at least 2 dims, got {a}"),
+                    ));
+                }
+                let b = match shapes.get(1) {
+                    Some(s) => self.device(s)?,
+                    None => {
+                        let mut dims = a.dims().to_vec();
+                        let n = dims.len();
+                        dims.swap(n - 1, n - 2);
+                        Shape::from_dims(dims)?
+                    }
+                };
+                let out = matmul_shape(name, &a, &b)?;
+                let call = Call::new("ttnn.matmul")
+                    .arg(Value::Input(0))
+                    .arg(Value::Input(1))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", a), self.input("other", b)],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Linear => {
+                let shapes = self.model(&[1, 2])?;
+                let a = self.device(&shapes[0])?;
+                let k = *a
+                    .dims()
+                    .last()
+                    .ok_or_else(|| invalid(name, "linear needs an input with at least 1 dim"))?;
+                let w = match shapes.get(1) {
+                    Some(s) => self.device(s)?,
+                    None => {
+                        let n = p.int_or(name, "out_features", k as i64)?;
+                        if n < 1 {
+                            return Err(CaseError::Param(ParamError::new(
+                                name,
+                                "out_features",
+                                "must be at least 1",
+                            )));
+                        }
+                        Shape::from_dims(vec![k, n as u64])?
+                    }
+                };
+                let out = matmul_shape(name, &a, &w)?;
+                let n = *w.dims().last().unwrap_or(&1);
+                let mut inputs = vec![self.input("input", a), self.input("weight", w)];
+                let mut call = Call::new("ttnn.linear")
+                    .arg(Value::Input(0))
+                    .arg(Value::Input(1));
+                if p.bool_or(name, "bias", false)? {
+                    inputs.push(self.input("bias", Shape::from_dims(vec![1, n])?));
+                    call = call.kwarg("bias", Value::Input(2));
+                }
+                call = call.kwarg("memory_config", self.mem());
+                (
+                    inputs,
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Addmm => {
+                let shapes = self.model(&[1, 3])?;
+                let (bias, m1, m2) = if shapes.len() == 3 {
+                    (
+                        self.device(&shapes[0])?,
+                        self.device(&shapes[1])?,
+                        self.device(&shapes[2])?,
+                    )
+                } else {
+                    let m1 = self.device(&shapes[0])?;
+                    let &[m, k] = m1.dims() else {
+                        return Err(invalid(
+                            name,
+                            format!("addmm needs a 2D [M,K] shape, got {m1}"),
+                        ));
+                    };
+                    let n = p.int_or(name, "out_features", k as i64)?;
+                    if n < 1 {
+                        return Err(CaseError::Param(ParamError::new(
+                            name,
+                            "out_features",
+                            "must be at least 1",
+                        )));
+                    }
+                    (
+                        Shape::from_dims(vec![m, n as u64])?,
+                        m1,
+                        Shape::from_dims(vec![k, n as u64])?,
+                    )
+                };
+                let out = matmul_shape(name, &m1, &m2)?;
+                if bias != out {
+                    return Err(invalid(
+                        name,
+                        format!("input {bias} must have the product's shape {out}"),
+                    ));
+                }
+                let call = Call::new("ttnn.addmm")
+                    .arg(Value::Input(0))
+                    .arg(Value::Input(1))
+                    .arg(Value::Input(2))
+                    .kwarg("alpha", Value::Float(p.float_or(name, "alpha", 1.0)?))
+                    .kwarg("beta", Value::Float(p.float_or(name, "beta", 1.0)?))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![
+                        self.input("input", bias),
+                        self.input("mat1", m1),
+                        self.input("mat2", m2),
+                    ],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::BatchNorm => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                if x.rank() != 4 {
+                    return Err(invalid(
+                        name,
+                        format!("ttnn.batch_norm needs a 4D [N,C,H,W] device tensor, got {x}"),
+                    ));
+                }
+                let stat = Shape::from_dims(vec![1, x.dims()[1], 1, 1])?;
+                let eps = p.float_or(name, "eps", 1e-5)?;
+                let call = Call::new("ttnn.batch_norm")
+                    .arg(Value::Input(0))
+                    .kwarg("running_mean", Value::Input(1))
+                    .kwarg("running_var", Value::Input(2))
+                    .kwarg("weight", Value::Input(3))
+                    .kwarg("bias", Value::Input(4))
+                    .kwarg("training", Value::Bool(false))
+                    .kwarg("eps", Value::Float(eps))
+                    .kwarg("memory_config", self.mem());
+                let inputs = vec![
+                    self.input("input", x.clone()),
+                    self.input("running_mean", stat.clone()),
+                    self.input("running_var", stat.clone()),
+                    self.input("weight", stat.clone()),
+                    self.input("bias", stat),
+                ];
+                (
+                    inputs,
+                    vec![self.output("output", x)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Ones => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let call = Call::new("ttnn.ones")
+                    .arg(Value::dims(x.dims()))
+                    .kwarg("dtype", Value::DType(self.req.dtype))
+                    .kwarg("layout", Value::Layout(self.req.layout))
+                    .kwarg("device", Value::Device)
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![],
+                    vec![self.output("output", x)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Copy => {
+                let shapes = self.model(&[1, 2])?;
+                let a = self.device(&shapes[0])?;
+                let b = match shapes.get(1) {
+                    Some(s) => self.device(s)?,
+                    None => a.clone(),
+                };
+                if a != b {
+                    return Err(invalid(
+                        name,
+                        format!("ttnn.copy needs equal shapes, got {a} and {b}"),
+                    ));
+                }
+                let mut out = self.output("output", b.clone());
+                out.storage = OutputStorage::AliasOfInput(1);
+                let call = Call::new("ttnn.copy")
+                    .arg(Value::Input(0))
+                    .arg(Value::Input(1));
+                (
+                    vec![self.input("input", a), self.input("destination", b)],
+                    vec![out],
+                    Invocation::single(call),
+                )
+            }
+            Family::Expand => {
+                let out = self.device(&self.model(&[1])?[0])?;
+                let d = p.int_or(name, "dim", -1)?;
+                let i = self.dim(&out, "dim", d)?;
+                let x = out.with_dim(i, 1)?;
+                let call = Call::new("ttnn.expand")
+                    .arg(Value::Input(0))
+                    .arg(Value::dims(out.dims()))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![self.output("output", out)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Clone => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let call = Call::new("ttnn.clone")
+                    .arg(Value::Input(0))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x.clone())],
+                    vec![self.output("output", x)],
+                    Invocation::single(call),
+                )
+            }
+            Family::Dropout => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let prob = p.float_or(name, "probability", 0.1)?;
+                if !(0.0..1.0).contains(&prob) {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "probability",
+                        format!("is {prob}; must be in [0, 1)"),
+                    )));
+                }
+                let seed = p.int_or(name, "seed", 42)?;
+                let call = Call::new("ttnn.experimental.dropout")
+                    .arg(Value::Input(0))
+                    .kwarg("probability", Value::Float(prob))
+                    .kwarg("scale", Value::Float(1.0 / (1.0 - prob)))
+                    .kwarg("seed", Value::Int(seed))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x.clone())],
+                    vec![self.output("output", x)],
+                    Invocation::single(call),
+                )
+            }
+            Family::VectorNorm => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                temporaries.push(self.output("square", x.clone()));
+                temporaries.push(self.output("sum", Shape::from_dims(vec![])?));
+                let steps = vec![
+                    Call::new("ttnn.square")
+                        .arg(Value::Input(0))
+                        .kwarg("memory_config", self.mem()),
+                    Call::new("ttnn.sum")
+                        .arg(Value::Step(0))
+                        .kwarg("memory_config", self.mem()),
+                    Call::new("ttnn.sqrt")
+                        .arg(Value::Step(1))
+                        .kwarg("memory_config", self.mem()),
+                ];
+                let out = self.output("output", Shape::from_dims(vec![])?);
+                (
+                    vec![self.input("input", x)],
+                    vec![out],
+                    Invocation {
+                        steps,
+                        output_step: 2,
+                    },
+                )
+            }
+        };
+        Ok(Signature {
+            inputs,
+            outputs,
+            temporaries,
+            invocation,
+            l1_small_bytes,
+        })
+    }
+}
+
+/// Sizes of `ceil(extent / size)` chunks of `size`, the last holding the remainder.
+fn chunk_sizes(extent: u64, size: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut left = extent;
+    while left > 0 {
+        let s = size.min(left);
+        out.push(s);
+        left -= s;
+    }
+    out
+}
+
+/// NumPy broadcasting of two shapes.
+fn broadcast(op: &str, a: &Shape, b: &Shape) -> Result<Shape, CaseError> {
+    let rank = a.rank().max(b.rank());
+    let at = |s: &Shape, i: usize| -> u64 {
+        let offset = rank - s.rank();
+        if i < offset {
+            1
+        } else {
+            s.dims()[i - offset]
+        }
+    };
+    let mut dims = Vec::with_capacity(rank);
+    for i in 0..rank {
+        let (x, y) = (at(a, i), at(b, i));
+        dims.push(match (x, y) {
+            _ if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(invalid(op, format!("shapes {a} and {b} do not broadcast"))),
+        });
+    }
+    Ok(Shape::from_dims(dims)?)
+}
+
+/// `[..., M, K] @ [..., K, N] → [..., M, N]` with broadcast batch dims.
+fn matmul_shape(op: &str, a: &Shape, b: &Shape) -> Result<Shape, CaseError> {
+    if a.rank() < 2 || b.rank() < 2 {
+        return Err(invalid(
+            op,
+            format!("matmul operands need at least 2 dims, got {a} and {b}"),
+        ));
+    }
+    let (ad, bd) = (a.dims(), b.dims());
+    let (m, k) = (ad[ad.len() - 2], ad[ad.len() - 1]);
+    let (k2, n) = (bd[bd.len() - 2], bd[bd.len() - 1]);
+    if k != k2 {
+        return Err(invalid(
+            op,
+            format!("inner dims differ: {a} @ {b} ({k} vs {k2})"),
+        ));
+    }
+    let batch_a = Shape::from_dims(ad[..ad.len() - 2].to_vec())?;
+    let batch_b = Shape::from_dims(bd[..bd.len() - 2].to_vec())?;
+    let mut dims = broadcast(op, &batch_a, &batch_b)?.dims().to_vec();
+    dims.push(m);
+    dims.push(n);
+    Ok(Shape::from_dims(dims)?)
+}
+
+/// TT-NN's zero-cost reshape rule (ttnn.reshape docs): the last dim is unchanged, and for TILE
+/// either the second-last is unchanged or it needs no padding (so tiles map one-to-one).
+pub fn reshape_is_view(from: &Shape, to: &Shape, layout: Layout) -> bool {
+    let last = |s: &Shape, k: usize| -> u64 {
+        if s.rank() >= k {
+            s.dims()[s.rank() - k]
+        } else {
+            1
+        }
+    };
+    if last(from, 1) != last(to, 1) {
+        return false;
+    }
+    match layout {
+        Layout::RowMajor => true,
+        Layout::Tile => {
+            last(from, 2) == last(to, 2)
+                || (last(from, 2) % crate::tensor::TILE == 0
+                    && last(to, 2) % crate::tensor::TILE == 0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(
+        op: &str,
+        shapes: &[&str],
+        params: &Params,
+        layout: DeviceLayout,
+    ) -> Result<Signature, CaseError> {
+        let model: Vec<Shape> = shapes.iter().map(|s| Shape::parse(s).unwrap()).collect();
+        find(op).unwrap().signature(&OpRequest {
+            model_inputs: &model,
+            device_layout: layout,
+            params,
+            dtype: DType::Bfloat16,
+            layout: Layout::Tile,
+            output_memory: BufferType::L1,
+        })
+    }
+
+    #[test]
+    fn catalog_has_the_seed_ops_plus_linear_and_mm() {
+        assert_eq!(OPS.len(), 46);
+        let mut names: Vec<_> = OPS.iter().map(|o| o.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 46, "duplicate op names");
+        let err = find("silly").unwrap_err().to_string();
+        assert!(err.contains("silu") && err.contains("maxpool2d"), "{err}");
+    }
+
+    #[test]
+    fn every_op_builds_a_signature_for_a_small_shape() {
+        for op in OPS {
+            let shape = match op.family {
+                Family::Addmm => "64,32",
+                Family::Matmul | Family::Linear => "2,64,32",
+                _ => "1,32,64,64",
+            };
+            let s = sig(
+                op.name,
+                &[shape],
+                &Params::default(),
+                op.default_device_layout,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", op.name));
+            assert!(!s.outputs.is_empty(), "{}", op.name);
+            assert!(
+                s.invocation.render().starts_with("ttnn.") || s.invocation.steps.len() > 1,
+                "{}",
+                op.name
+            );
+        }
+    }
+
+    #[test]
+    fn binary_nhwc() {
+        let s = sig(
+            "add",
+            &["1,64,640,400"],
+            &Params::default(),
+            DeviceLayout::Nhwc,
+        )
+        .unwrap();
+        assert_eq!(s.inputs.len(), 2);
+        assert_eq!(s.outputs[0].shape.to_string(), "[1,640,400,64]");
+        assert_eq!(
+            s.invocation.render(),
+            "ttnn.add(in0, in1, memory_config=L1_MEMORY_CONFIG)"
+        );
+    }
+
+    #[test]
+    fn split_sizes_must_sum() {
+        let mut p = Params::default();
+        p.set("split_sizes", crate::params::ParamValue::Ints(vec![48, 40]));
+        let err = sig("split_with_sizes", &["1,96,64,64"], &p, DeviceLayout::Nhwc)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sum to 88") && err.contains("96"), "{err}");
+    }
+
+    #[test]
+    fn dims_out_of_range_are_named() {
+        let mut p = Params::default();
+        p.set("dim", crate::params::ParamValue::Int(7));
+        let err = sig("softmax", &["1,2,3,4"], &p, DeviceLayout::AsGiven)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("softmax") && err.contains("`dim`") && err.contains("out of range"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_params_list_known_ones() {
+        let mut p = Params::default();
+        p.set("dimm", crate::params::ParamValue::Int(1));
+        let err = sig("transpose", &["1,2,3,4"], &p, DeviceLayout::AsGiven)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dimm") && err.contains("dim0, dim1"), "{err}");
+    }
+
+    #[test]
+    fn maxpool_output_and_l1_small() {
+        let s = sig(
+            "maxpool2d",
+            &["1,96,64,64"],
+            &Params::default(),
+            DeviceLayout::NhwcFlat,
+        )
+        .unwrap();
+        assert_eq!(s.inputs[0].shape.to_string(), "[1,1,4096,96]");
+        assert_eq!(s.outputs[0].shape.to_string(), "[1,1,1024,96]");
+        assert_eq!(s.l1_small_bytes, MAX_POOL_L1_SMALL);
+    }
+
+    #[test]
+    fn views_and_inplace_allocate_nothing() {
+        for op in ["unsqueeze", "silu_inplace", "copy"] {
+            let s = sig(op, &["1,32,64,64"], &Params::default(), DeviceLayout::Nhwc).unwrap();
+            assert!(
+                matches!(s.outputs[0].storage, OutputStorage::AliasOfInput(_)),
+                "{op}"
+            );
+        }
+        // NHWC [1,64,64,32] → NCHW [1,32,64,64] changes the last dim: a copy.
+        let s = sig(
+            "view",
+            &["1,32,64,64"],
+            &Params::default(),
+            DeviceLayout::Nhwc,
+        )
+        .unwrap();
+        assert_eq!(s.outputs[0].storage, OutputStorage::New);
+    }
+
+    #[test]
+    fn matmul_second_operand_is_transposed_shape() {
+        let s = sig(
+            "bmm",
+            &["12,8160,64"],
+            &Params::default(),
+            DeviceLayout::AsGiven,
+        )
+        .unwrap();
+        assert_eq!(s.inputs[1].shape.to_string(), "[12,64,8160]");
+        assert_eq!(s.outputs[0].shape.to_string(), "[12,8160,8160]");
+    }
+
+    #[test]
+    fn block_float_row_major_is_rejected() {
+        let model = vec![Shape::parse("1,32,32,32").unwrap()];
+        let err = find("silu")
+            .unwrap()
+            .signature(&OpRequest {
+                model_inputs: &model,
+                device_layout: DeviceLayout::AsGiven,
+                params: &Params::default(),
+                dtype: DType::Bfloat8B,
+                layout: Layout::RowMajor,
+                output_memory: BufferType::L1,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TILE"), "{err}");
+    }
+}

@@ -1,0 +1,5 @@
+//! # oom-suite — per-operator OOM tests generated from shapes.toml
+//!
+//! For every operator and case: an OOM test (fits → pass, out of memory → ignored with an
+//! "Expected OOM" message, anything else → fail) and a memory-estimation test (theoretical vs
+//! modeled vs actual).
