@@ -1,1 +1,684 @@
-//! shapes.toml (filled next)
+//! `shapes.toml`: the case matrix users edit — named shape sets, the operators with their
+//! parameters and the sets they run on, and the dtypes, layouts, memory configs and devices of
+//! the matrix. Every case is validated at load time; any problem is reported with the file, line,
+//! column and field it comes from.
+//!
+//! ```toml
+//! [matrix]                      # defaults for every op
+//! dtypes = ["bfloat16"]
+//! layouts = ["tile"]
+//! memories = ["l1", "dram"]
+//! devices = ["n150", "p150"]
+//!
+//! [shape_sets.yolov12_1280]
+//! about = "seed 000: YOLOv12 at 1280x1280"
+//! shapes = [[1, 3, 1280, 1280], [1, 64, 1280, 800]]
+//! entries = [{ shape = [1, 96, 64, 64], params = { dim = 1 }, expect = "oom" },
+//!            { inputs = [[64000, 128], [128, 256]] }]
+//!
+//! [ops.add]
+//! sets = ["yolov12_1280"]
+//! params = {}                   # op-level parameters (entries may override)
+//! device_layout = "nhwc"        # as-given | nhwc | nhwc-flat (default: the op's, see memmodel::ops)
+//! ```
+
+use crate::case::{Case, Expectation};
+use crate::device::{BufferType, DeviceSpec};
+use crate::dtype::DType;
+use crate::layout::{DeviceLayout, Layout};
+use crate::ops::{self, OpDef};
+use crate::params::{ParamValue, Params};
+use crate::shape::Shape;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use toml::Spanned;
+
+/// A problem in shapes.toml, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based line and column of the offending text.
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the field (`ops.add.sets[2]`).
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One entry of a shape set after parsing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapeEntry {
+    /// One shape for most ops; several for ops with distinct operands (matmul pairs, addmm
+    /// triples, concat of unequal inputs).
+    pub inputs: Vec<Shape>,
+    pub params: Params,
+    pub expect: Option<Expectation>,
+}
+
+/// A named shape set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapeSet {
+    pub name: String,
+    pub about: String,
+    /// Overrides the op's device layout for this set (the seed suites record theirs).
+    pub device_layout: Option<DeviceLayout>,
+    pub expect: Option<Expectation>,
+    pub entries: Vec<ShapeEntry>,
+}
+
+/// An op entry after parsing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpEntry {
+    pub op: &'static OpDef,
+    pub sets: Vec<String>,
+    pub params: Params,
+    pub device_layout: DeviceLayout,
+    pub dtypes: Vec<DType>,
+    pub layouts: Vec<Layout>,
+    pub memories: Vec<BufferType>,
+    pub devices: Vec<&'static DeviceSpec>,
+}
+
+/// The whole matrix.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    pub file: String,
+    pub sets: BTreeMap<String, ShapeSet>,
+    pub ops: Vec<OpEntry>,
+    /// Every case, de-duplicated by [`Case::id`], in file order (op, set, entry, dtype, layout,
+    /// memory, device).
+    pub cases: Vec<Case>,
+}
+
+// ---- raw TOML form -------------------------------------------------------------------------
+
+type SpannedInts = Spanned<Vec<Spanned<i64>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    matrix: RawMatrix,
+    #[serde(default)]
+    shape_sets: BTreeMap<Spanned<String>, Spanned<RawSet>>,
+    #[serde(default)]
+    ops: BTreeMap<Spanned<String>, Spanned<RawOp>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    dtypes: Option<Vec<Spanned<String>>>,
+    layouts: Option<Vec<Spanned<String>>>,
+    memories: Option<Vec<Spanned<String>>>,
+    devices: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSet {
+    #[serde(default)]
+    about: String,
+    device_layout: Option<Spanned<String>>,
+    expect: Option<Spanned<String>>,
+    #[serde(default)]
+    shapes: Vec<SpannedInts>,
+    #[serde(default)]
+    entries: Vec<Spanned<RawEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    shape: Option<SpannedInts>,
+    inputs: Option<Vec<SpannedInts>>,
+    params: Option<Spanned<toml::Table>>,
+    expect: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOp {
+    /// Optional, for readers: the TT-NN function; checked against memmodel's mapping.
+    ttnn: Option<Spanned<String>>,
+    sets: Vec<Spanned<String>>,
+    params: Option<Spanned<toml::Table>>,
+    device_layout: Option<Spanned<String>>,
+    dtypes: Option<Vec<Spanned<String>>>,
+    layouts: Option<Vec<Spanned<String>>>,
+    memories: Option<Vec<Spanned<String>>>,
+    devices: Option<Vec<Spanned<String>>>,
+}
+
+// ---- loading -------------------------------------------------------------------------------
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = line_col(self.text, span.start);
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Parse and validate shapes.toml. `file` is only used in error messages.
+pub fn parse(text: &str, file: &str) -> Result<Matrix, ConfigError> {
+    let cx = Ctx { file, text };
+    let deserializer = toml::Deserializer::new(text);
+    let raw: RawFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let span = inner.span().unwrap_or(0..0);
+        let field = if field == "." { String::new() } else { field };
+        cx.err(span, field, inner.message().to_string())
+    })?;
+
+    let matrix_dtypes = list(&cx, "matrix.dtypes", raw.matrix.dtypes.as_deref(), |s| {
+        s.parse::<DType>().map_err(|e| e.to_string())
+    })?
+    .unwrap_or_else(|| vec![DType::Bfloat16]);
+    let matrix_layouts = list(&cx, "matrix.layouts", raw.matrix.layouts.as_deref(), |s| {
+        s.parse::<Layout>()
+    })?
+    .unwrap_or_else(|| vec![Layout::Tile]);
+    let matrix_memories = list(
+        &cx,
+        "matrix.memories",
+        raw.matrix.memories.as_deref(),
+        parse_memory,
+    )?
+    .unwrap_or_else(|| vec![BufferType::L1, BufferType::Dram]);
+    let matrix_devices = list(&cx, "matrix.devices", raw.matrix.devices.as_deref(), |s| {
+        DeviceSpec::by_name(s)
+    })?
+    .unwrap_or_else(|| vec![&crate::device::N150, &crate::device::P150]);
+
+    let mut sets = BTreeMap::new();
+    for (name, set) in &raw.shape_sets {
+        let field = format!("shape_sets.{}", name.get_ref());
+        let parsed = parse_set(&cx, &field, name.get_ref(), set.get_ref())?;
+        if parsed.entries.is_empty() {
+            return Err(cx.err(
+                set.span(),
+                field,
+                "shape set has no shapes (give `shapes` or `entries`)",
+            ));
+        }
+        sets.insert(name.get_ref().clone(), parsed);
+    }
+
+    let mut ops_out = Vec::new();
+    let mut cases = Vec::new();
+    let mut seen = HashSet::new();
+    for (name, raw_op) in &raw.ops {
+        let field = format!("ops.{}", name.get_ref());
+        let op = ops::find(name.get_ref())
+            .map_err(|e| cx.err(name.span(), field.clone(), e.to_string()))?;
+        let r = raw_op.get_ref();
+        if let Some(ttnn) = &r.ttnn {
+            if ttnn.get_ref() != op.ttnn_function() {
+                return Err(cx.err(
+                    ttnn.span(),
+                    format!("{field}.ttnn"),
+                    format!(
+                        "`{}` maps to `{}` (memmodel::ops), not `{}`",
+                        op.name,
+                        op.ttnn_function(),
+                        ttnn.get_ref()
+                    ),
+                ));
+            }
+        }
+        let params = match &r.params {
+            Some(t) => to_params(&cx, &format!("{field}.params"), t)?,
+            None => Params::default(),
+        };
+        op.check_param_names(&params).map_err(|e| {
+            cx.err(
+                r.params.as_ref().map_or(raw_op.span(), |p| p.span()),
+                format!("{field}.params"),
+                e.to_string(),
+            )
+        })?;
+        let device_layout = match &r.device_layout {
+            Some(s) => s
+                .get_ref()
+                .parse::<DeviceLayout>()
+                .map_err(|e| cx.err(s.span(), format!("{field}.device_layout"), e))?,
+            None => op.default_device_layout,
+        };
+        let entry = OpEntry {
+            op,
+            sets: Vec::new(),
+            params,
+            device_layout,
+            dtypes: list(&cx, &format!("{field}.dtypes"), r.dtypes.as_deref(), |s| {
+                s.parse::<DType>().map_err(|e| e.to_string())
+            })?
+            .unwrap_or_else(|| matrix_dtypes.clone()),
+            layouts: list(
+                &cx,
+                &format!("{field}.layouts"),
+                r.layouts.as_deref(),
+                |s| s.parse::<Layout>(),
+            )?
+            .unwrap_or_else(|| matrix_layouts.clone()),
+            memories: list(
+                &cx,
+                &format!("{field}.memories"),
+                r.memories.as_deref(),
+                parse_memory,
+            )?
+            .unwrap_or_else(|| matrix_memories.clone()),
+            devices: list(
+                &cx,
+                &format!("{field}.devices"),
+                r.devices.as_deref(),
+                |s| DeviceSpec::by_name(s),
+            )?
+            .unwrap_or_else(|| matrix_devices.clone()),
+        };
+        let mut entry = entry;
+        if r.sets.is_empty() {
+            return Err(cx.err(
+                raw_op.span(),
+                format!("{field}.sets"),
+                "an op needs at least one shape set",
+            ));
+        }
+        for (i, set_name) in r.sets.iter().enumerate() {
+            let set_field = format!("{field}.sets[{i}]");
+            let Some(set) = sets.get(set_name.get_ref()) else {
+                let known: Vec<&str> = sets.keys().map(String::as_str).collect();
+                return Err(cx.err(
+                    set_name.span(),
+                    set_field,
+                    format!(
+                        "unknown shape set `{}` (known: {})",
+                        set_name.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            };
+            entry.sets.push(set.name.clone());
+            let raw_set = raw
+                .shape_sets
+                .iter()
+                .find(|(k, _)| k.get_ref() == set_name.get_ref())
+                .map(|(_, v)| v.get_ref());
+            for (j, shape_entry) in set.entries.iter().enumerate() {
+                let entry_span = raw_set
+                    .and_then(|rs| entry_span(rs, j))
+                    .unwrap_or_else(|| set_name.span());
+                let case_field = format!("shape_sets.{}[{j}] (op {})", set.name, op.name);
+                let params = entry.params.merged(&shape_entry.params);
+                let expect = shape_entry.expect.or(set.expect).unwrap_or_default();
+                for &dtype in &entry.dtypes {
+                    for &layout in &entry.layouts {
+                        for &memory in &entry.memories {
+                            for &device in &entry.devices {
+                                let case = Case {
+                                    op,
+                                    shape_set: Some(set.name.clone()),
+                                    model_inputs: shape_entry.inputs.clone(),
+                                    device_layout: set.device_layout.unwrap_or(entry.device_layout),
+                                    params: params.clone(),
+                                    dtype,
+                                    layout,
+                                    input_memory: memory,
+                                    output_memory: memory,
+                                    device,
+                                    expect,
+                                };
+                                // Validation is per case because dtype and layout matter
+                                // (block floats need TILE).
+                                case.signature().map_err(|e| {
+                                    cx.err(entry_span.clone(), case_field.clone(), e.to_string())
+                                })?;
+                                if seen.insert(case.id()) {
+                                    cases.push(case);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        ops_out.push(entry);
+    }
+    Ok(Matrix {
+        file: file.to_string(),
+        sets,
+        ops: ops_out,
+        cases,
+    })
+}
+
+fn entry_span(set: &RawSet, index: usize) -> Option<Range<usize>> {
+    if index < set.shapes.len() {
+        set.shapes.get(index).map(|s| s.span())
+    } else {
+        set.entries.get(index - set.shapes.len()).map(|e| e.span())
+    }
+}
+
+fn parse_memory(s: &str) -> Result<BufferType, String> {
+    match s.parse::<BufferType>()? {
+        BufferType::L1Small => {
+            Err("l1_small is not a memory config for tensors (known: l1, dram)".to_string())
+        }
+        b => Ok(b),
+    }
+}
+
+fn list<T, E: fmt::Display>(
+    cx: &Ctx<'_>,
+    field: &str,
+    items: Option<&[Spanned<String>]>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Option<Vec<T>>, ConfigError> {
+    let Some(items) = items else { return Ok(None) };
+    if items.is_empty() {
+        return Err(ConfigError {
+            file: cx.file.to_string(),
+            line: 1,
+            column: 1,
+            field: field.to_string(),
+            message: "must not be empty".into(),
+        });
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        out.push(
+            parse(item.get_ref())
+                .map_err(|e| cx.err(item.span(), format!("{field}[{i}]"), e.to_string()))?,
+        );
+    }
+    Ok(Some(out))
+}
+
+fn parse_expect(
+    cx: &Ctx<'_>,
+    field: &str,
+    s: &Spanned<String>,
+) -> Result<Expectation, ConfigError> {
+    match s.get_ref().as_str() {
+        "oom" => Ok(Expectation::MustOom),
+        "fit" | "fits" => Ok(Expectation::MustFit),
+        "any" => Ok(Expectation::Any),
+        other => Err(cx.err(
+            s.span(),
+            field,
+            format!("unknown expectation `{other}` (known: oom, fit, any)"),
+        )),
+    }
+}
+
+fn parse_shape(cx: &Ctx<'_>, field: &str, dims: &SpannedInts) -> Result<Shape, ConfigError> {
+    let values: Vec<i64> = dims.get_ref().iter().map(|d| *d.get_ref()).collect();
+    Shape::new(&values).map_err(|e| {
+        // Point at the offending dim when there is one.
+        let span = match &e {
+            crate::shape::ShapeError::NotPositive { index, .. } => {
+                dims.get_ref().get(*index).map_or(dims.span(), |d| d.span())
+            }
+            _ => dims.span(),
+        };
+        cx.err(span, field, e.to_string())
+    })
+}
+
+fn parse_set(cx: &Ctx<'_>, field: &str, name: &str, raw: &RawSet) -> Result<ShapeSet, ConfigError> {
+    let device_layout = match &raw.device_layout {
+        Some(s) => Some(
+            s.get_ref()
+                .parse::<DeviceLayout>()
+                .map_err(|e| cx.err(s.span(), format!("{field}.device_layout"), e))?,
+        ),
+        None => None,
+    };
+    let expect = raw
+        .expect
+        .as_ref()
+        .map(|s| parse_expect(cx, &format!("{field}.expect"), s))
+        .transpose()?;
+    let mut entries = Vec::new();
+    for (i, dims) in raw.shapes.iter().enumerate() {
+        let shape = parse_shape(cx, &format!("{field}.shapes[{i}]"), dims)?;
+        entries.push(ShapeEntry {
+            inputs: vec![shape],
+            params: Params::default(),
+            expect: None,
+        });
+    }
+    for (i, entry) in raw.entries.iter().enumerate() {
+        let efield = format!("{field}.entries[{i}]");
+        let e = entry.get_ref();
+        let inputs = match (&e.shape, &e.inputs) {
+            (Some(dims), None) => vec![parse_shape(cx, &format!("{efield}.shape"), dims)?],
+            (None, Some(list)) if !list.is_empty() => list
+                .iter()
+                .enumerate()
+                .map(|(k, dims)| parse_shape(cx, &format!("{efield}.inputs[{k}]"), dims))
+                .collect::<Result<_, _>>()?,
+            _ => {
+                return Err(cx.err(
+                    entry.span(),
+                    efield,
+                    "give exactly one of `shape` or a non-empty `inputs`",
+                ))
+            }
+        };
+        let params = match &e.params {
+            Some(t) => to_params(cx, &format!("{efield}.params"), t)?,
+            None => Params::default(),
+        };
+        let expect = e
+            .expect
+            .as_ref()
+            .map(|s| parse_expect(cx, &format!("{efield}.expect"), s))
+            .transpose()?;
+        entries.push(ShapeEntry {
+            inputs,
+            params,
+            expect,
+        });
+    }
+    Ok(ShapeSet {
+        name: name.to_string(),
+        about: raw.about.clone(),
+        device_layout,
+        expect,
+        entries,
+    })
+}
+
+fn to_params(
+    cx: &Ctx<'_>,
+    field: &str,
+    table: &Spanned<toml::Table>,
+) -> Result<Params, ConfigError> {
+    let mut params = Params::default();
+    for (key, value) in table.get_ref() {
+        let bad = |what: &str| {
+            cx.err(table.span(), format!("{field}.{key}"), format!("{what} (parameters are integers, floats, booleans, strings or lists of integers)"))
+        };
+        let v = match value {
+            toml::Value::Integer(i) => ParamValue::Int(*i),
+            toml::Value::Float(x) => ParamValue::Float(*x),
+            toml::Value::Boolean(b) => ParamValue::Bool(*b),
+            toml::Value::String(s) => ParamValue::Str(s.clone()),
+            toml::Value::Array(items) => ParamValue::Ints(
+                items
+                    .iter()
+                    .map(|item| {
+                        item.as_integer()
+                            .ok_or_else(|| bad("a list with a non-integer item"))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => return Err(bad("unsupported value")),
+        };
+        params.set(key, v);
+    }
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[matrix]
+memories = ["l1", "dram"]
+devices = ["n150"]
+
+[shape_sets.small]
+about = "two shapes"
+shapes = [[1, 32, 64, 64], [1, 3, 1280, 1280]]
+
+[shape_sets.pairs]
+entries = [{ inputs = [[64, 32], [32, 16]] }, { shape = [1, 96, 64, 64], params = { dim = 1 }, expect = "fit" }]
+
+[ops.add]
+ttnn = "ttnn.add"
+sets = ["small"]
+
+[ops.mm]
+sets = ["pairs"]
+device_layout = "as-given"
+"#;
+
+    #[test]
+    fn parses_a_small_matrix() {
+        // mm's second entry has a `dim` param, which mm does not take.
+        let err = parse(GOOD, "shapes.toml").unwrap_err();
+        assert!(
+            err.message.contains("`dim`") && err.field.contains("pairs[1]"),
+            "{err}"
+        );
+        let fixed = GOOD.replace(", params = { dim = 1 }", "");
+        let m = parse(&fixed, "shapes.toml").unwrap();
+        // add: 2 shapes x 2 memories; mm: 2 entries x 2 memories.
+        assert_eq!(m.cases.len(), 8);
+        assert_eq!(
+            m.cases[0].id(),
+            "add/[1,32,64,64]/nhwc/bfloat16/tile/l1/n150"
+        );
+        assert_eq!(
+            m.sets["pairs"].entries[1].expect,
+            Some(Expectation::MustFit)
+        );
+    }
+
+    fn error_of(text: &str) -> ConfigError {
+        parse(text, "shapes.toml").unwrap_err()
+    }
+
+    #[test]
+    fn unknown_op_lists_known_and_points_at_it() {
+        let e = error_of("[shape_sets.s]\nshapes = [[1]]\n\n[ops.sillu]\nsets = [\"s\"]\n");
+        assert_eq!((e.line, e.field.as_str()), (4, "ops.sillu"));
+        assert!(
+            e.message.contains("known:") && e.message.contains("silu"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_dims_are_located() {
+        let e = error_of("[shape_sets.s]\nshapes = [[1, 0, 3]]\n");
+        assert_eq!((e.line, e.column), (2, 15));
+        assert_eq!(e.field, "shape_sets.s.shapes[0]");
+        assert!(e.message.contains("dimension 1 is 0"), "{e}");
+        let e = error_of("[shape_sets.s]\nshapes = [[1, -3]]\n");
+        assert!(e.message.contains("-3"), "{e}");
+        let e = error_of("[shape_sets.s]\nshapes = [[4294967296, 4294967296, 4294967296]]\n");
+        assert!(e.message.contains("overflow"), "{e}");
+        let e = error_of("[shape_sets.s]\nshapes = [[99999999999999999999]]\n");
+        assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn syntax_and_type_errors_are_located() {
+        let e = error_of("[shape_sets.s]\nshapes = [[1, 2 3]]\n");
+        assert_eq!(e.line, 2, "{e}");
+        let e = error_of("[shape_sets.s]\nshapes = \"1,2\"\n");
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.field.contains("shapes"), "{e}");
+        let e = error_of("[shape_sets.s]\nshapez = [[1]]\n");
+        assert!(e.message.contains("shapez"), "{e}");
+    }
+
+    #[test]
+    fn unknown_set_device_dtype_are_named() {
+        let base = "[shape_sets.s]\nshapes = [[1, 32, 32, 32]]\n\n[ops.silu]\n";
+        let e = error_of(&format!("{base}sets = [\"t\"]\n"));
+        assert!(
+            e.message.contains("unknown shape set `t`") && e.message.contains("known: s"),
+            "{e}"
+        );
+        let e = error_of(&format!("{base}sets = [\"s\"]\ndevices = [\"n151\"]\n"));
+        assert!(
+            e.message.contains("n150") && e.field == "ops.silu.devices[0]",
+            "{e}"
+        );
+        let e = error_of(&format!("{base}sets = [\"s\"]\ndtypes = [\"half\"]\n"));
+        assert!(e.message.contains("bfloat16"), "{e}");
+        let e = error_of(&format!("{base}sets = [\"s\"]\nttnn = \"ttnn.relu\"\n"));
+        assert!(e.message.contains("ttnn.silu"), "{e}");
+    }
+
+    #[test]
+    fn invalid_cases_name_the_op_and_entry() {
+        let e = error_of("[shape_sets.s]\nentries = [{ shape = [1, 96, 8, 8], params = { split_sizes = [48, 40] } }]\n\n[ops.split_with_sizes]\nsets = [\"s\"]\n");
+        assert_eq!(e.line, 2);
+        assert!(
+            e.field.contains("op split_with_sizes") && e.message.contains("sum to 88"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_cases_are_kept_once() {
+        let m = parse("[shape_sets.a]\nshapes = [[1, 32, 32, 32]]\n[shape_sets.b]\nshapes = [[1, 32, 32, 32]]\n[ops.relu]\nsets = [\"a\", \"b\"]\n", "x.toml").unwrap();
+        assert_eq!(m.cases.len(), 4);
+    }
+}

@@ -136,7 +136,7 @@ pub const OPS: &[OpDef] = &[
     op("upsample_nearest2d", Family::Upsample, NHWC, "ttnn.upsample(x, scale_factor, mode='nearest') on an NHWC input"),
     op("clamp", Family::Unary { function: "ttnn.clamp", float_kwargs: &[("min", -1.0), ("max", 1.0)] }, NHWC, "ttnn.clamp(x, min, max); the seed suite called ttnn.clip with no bounds (TT_FATAL). Default bounds [-1, 1]"),
     op("mean", Family::Mean, NHWC, "ttnn.mean(x) over all dims unless `dim` is given, as the seed suite did"),
-    op("topk", Family::TopK, NHWC, "ttnn.topk(x, k, dim, largest, sorted): values plus uint16 indices; k is required (the seed suite omitted it). Default k=32 on the last dim"),
+    op("topk", Family::TopK, NHWC, "ttnn.topk(x, k, dim, largest, sorted): values plus uint16 indices; k is required (the seed suite omitted it). Default k = min(32, size of the last dim)"),
     unary("geluactivation", "ttnn.gelu", "transformers' GELUActivation → ttnn.gelu"),
     op("split", Family::Split, NHWC, "ttnn.split(x, split_size, dim); default: two equal chunks of the last (channel) dim"),
     op("split_with_sizes", Family::Split, NHWC, "ttnn.split(x, split_sizes, dim); default: two equal halves of the last (channel) dim"),
@@ -728,11 +728,7 @@ impl Builder<'_, '_> {
                     .iter()
                     .map(|&s| Ok(self.output("output", x.with_dim(i, s)?)))
                     .collect::<Result<Vec<_>, CaseError>>()?;
-                let split_arg = if p.get("split_sizes").is_some()
-                    || sizes.windows(2).any(|w| w[0] != w[1])
-                        && sizes.len() > 1
-                        && p.get("split_size").is_none()
-                {
+                let split_arg = if p.get("split_sizes").is_some() {
                     Value::dims(&sizes)
                 } else {
                     Value::Int(sizes[0] as i64)
@@ -916,7 +912,8 @@ impl Builder<'_, '_> {
                 let x = self.device(&self.model(&[1])?[0])?;
                 let d = p.int_or(name, "dim", -1)?;
                 let i = self.dim(&x, "dim", d)?;
-                let k = p.int_or(name, "k", 32)?;
+                // k=32 (one tile of results) unless the dim is shorter.
+                let k = p.int_or(name, "k", x.dims()[i].min(32) as i64)?;
                 if k < 1 || k as u64 > x.dims()[i] {
                     return Err(CaseError::Param(ParamError::new(
                         name,
