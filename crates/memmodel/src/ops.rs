@@ -43,7 +43,10 @@ pub enum Family {
     MaxPool2d,
     Mean,
     TopK,
-    Matmul,
+    /// `ttnn.matmul(a, b)`; with one shape given, `b` is derived as described.
+    Matmul {
+        derive_other: DeriveOther,
+    },
     Linear,
     Addmm,
     BatchNorm,
@@ -54,6 +57,15 @@ pub enum Family {
     Dropout,
     /// No `ttnn.norm` exists in the pinned runtime: sqrt(sum(square(x))).
     VectorNorm,
+}
+
+/// How a matmul's second operand is derived when a shape set gives only the first, `[..,M,K]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeriveOther {
+    /// `[..,K,M]`: attention-style `Q @ Kᵀ`, output `[..,M,M]`.
+    Transposed,
+    /// `[K,K]`: a projection, output `[..,M,K]`.
+    SquareK,
 }
 
 /// One operator of the suite.
@@ -140,11 +152,11 @@ pub const OPS: &[OpDef] = &[
     unary("geluactivation", "ttnn.gelu", "transformers' GELUActivation → ttnn.gelu"),
     op("split", Family::Split, NHWC, "ttnn.split(x, split_size, dim); default: two equal chunks of the last (channel) dim"),
     op("split_with_sizes", Family::Split, NHWC, "ttnn.split(x, split_sizes, dim); default: two equal halves of the last (channel) dim"),
-    op("bmm", Family::Matmul, AS_GIVEN, "ttnn.matmul; with one shape [..,M,K] the second operand is [..,K,M] (the seed suite multiplied two same-shape tensors, valid only when square)"),
+    op("bmm", Family::Matmul { derive_other: DeriveOther::Transposed }, AS_GIVEN, "ttnn.matmul; with one shape [..,M,K] the second operand is [..,K,M] (the seed suite multiplied two same-shape tensors, valid only when square)"),
     unary("log", "ttnn.log", ""),
     op("addmm", Family::Addmm, AS_GIVEN, "ttnn.addmm(input, mat1, mat2); with one shape [M,K]: mat2 is [K,N] and input [M,N], N = `out_features` (default K). The seed suite passed three same-shape tensors"),
     op("linear", Family::Linear, AS_GIVEN, "ttnn.linear(x, weight[, bias]); with one shape [..,M,K] the weight is [K,N], N = `out_features` (default K), as the original suite did"),
-    op("mm", Family::Matmul, AS_GIVEN, "ttnn.matmul of 2D operands; with one shape [M,K] the second is [K,M]"),
+    op("mm", Family::Matmul { derive_other: DeriveOther::SquareK }, AS_GIVEN, "ttnn.matmul; with one shape [M,K] the second operand is [K,K] (a projection; the seed suite multiplied two same-shape tensors, a shape mismatch unless square)"),
 ];
 
 /// Looks an operator up; the error lists every known name.
@@ -254,7 +266,7 @@ impl OpDef {
             Family::MaxPool2d => "ttnn.max_pool2d",
             Family::Mean => "ttnn.mean",
             Family::TopK => "ttnn.topk",
-            Family::Matmul => "ttnn.matmul",
+            Family::Matmul { .. } => "ttnn.matmul",
             Family::Linear => "ttnn.linear",
             Family::Addmm => "ttnn.addmm",
             Family::BatchNorm => "ttnn.batch_norm",
@@ -275,7 +287,7 @@ impl OpDef {
             | Family::Ones
             | Family::Copy
             | Family::Clone
-            | Family::Matmul => vec![],
+            | Family::Matmul { .. } => vec![],
             Family::Binary { .. } => vec![],
             Family::Transpose => vec!["dim0", "dim1"],
             Family::Permute => vec!["dims"],
@@ -938,7 +950,7 @@ impl Builder<'_, '_> {
                     Invocation::single(call),
                 )
             }
-            Family::Matmul => {
+            Family::Matmul { derive_other } => {
                 let shapes = self.model(&[1, 2])?;
                 let a = self.device(&shapes[0])?;
                 if a.rank() < 2 {
@@ -947,13 +959,17 @@ impl Builder<'_, '_> {
                         format!("matmul operands need at least 2 dims, got {a}"),
                     ));
                 }
-                let b = match shapes.get(1) {
-                    Some(s) => self.device(s)?,
-                    None => {
+                let b = match (shapes.get(1), derive_other) {
+                    (Some(s), _) => self.device(s)?,
+                    (None, DeriveOther::Transposed) => {
                         let mut dims = a.dims().to_vec();
                         let n = dims.len();
                         dims.swap(n - 1, n - 2);
                         Shape::from_dims(dims)?
+                    }
+                    (None, DeriveOther::SquareK) => {
+                        let k = a.dims()[a.rank() - 1];
+                        Shape::from_dims(vec![k, k])?
                     }
                 };
                 let out = matmul_shape(name, &a, &b)?;
@@ -1335,7 +1351,7 @@ mod tests {
         for op in OPS {
             let shape = match op.family {
                 Family::Addmm => "64,32",
-                Family::Matmul | Family::Linear => "2,64,32",
+                Family::Matmul { .. } | Family::Linear => "2,64,32",
                 _ => "1,32,64,64",
             };
             let s = sig(
