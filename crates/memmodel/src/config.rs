@@ -67,6 +67,8 @@ pub struct ShapeEntry {
     pub inputs: Vec<Shape>,
     pub params: Params,
     pub expect: Option<Expectation>,
+    /// Recorded but not run, with the reason (e.g. a seed-suite shape the op cannot take).
+    pub skip: Option<String>,
 }
 
 /// A named shape set.
@@ -148,6 +150,7 @@ struct RawEntry {
     inputs: Option<Vec<SpannedInts>>,
     params: Option<Spanned<toml::Table>>,
     expect: Option<Spanned<String>>,
+    skip: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -200,6 +203,17 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Parse and validate shapes.toml. `file` is only used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Matrix, ConfigError> {
+    let (matrix, mut invalid) = parse_lenient(text, file)?;
+    match invalid.is_empty() {
+        true => Ok(matrix),
+        false => Err(invalid.swap_remove(0)),
+    }
+}
+
+/// Like [`parse`], but cases the op cannot form are left out and returned as errors instead of
+/// stopping the load (structural problems still stop it).
+pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>), ConfigError> {
+    let mut invalid = Vec::new();
     let cx = Ctx { file, text };
     let deserializer = toml::Deserializer::new(text);
     let raw: RawFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -344,6 +358,9 @@ pub fn parse(text: &str, file: &str) -> Result<Matrix, ConfigError> {
                 .find(|(k, _)| k.get_ref() == set_name.get_ref())
                 .map(|(_, v)| v.get_ref());
             for (j, shape_entry) in set.entries.iter().enumerate() {
+                if shape_entry.skip.is_some() {
+                    continue;
+                }
                 let entry_span = raw_set
                     .and_then(|rs| entry_span(rs, j))
                     .unwrap_or_else(|| set_name.span());
@@ -369,9 +386,17 @@ pub fn parse(text: &str, file: &str) -> Result<Matrix, ConfigError> {
                                 };
                                 // Validation is per case because dtype and layout matter
                                 // (block floats need TILE).
-                                case.signature().map_err(|e| {
-                                    cx.err(entry_span.clone(), case_field.clone(), e.to_string())
-                                })?;
+                                if let Err(e) = case.signature() {
+                                    let error = cx.err(
+                                        entry_span.clone(),
+                                        case_field.clone(),
+                                        e.to_string(),
+                                    );
+                                    if !invalid.contains(&error) {
+                                        invalid.push(error);
+                                    }
+                                    continue;
+                                }
                                 if seen.insert(case.id()) {
                                     cases.push(case);
                                 }
@@ -383,12 +408,13 @@ pub fn parse(text: &str, file: &str) -> Result<Matrix, ConfigError> {
         }
         ops_out.push(entry);
     }
-    Ok(Matrix {
+    let matrix = Matrix {
         file: file.to_string(),
         sets,
         ops: ops_out,
         cases,
-    })
+    };
+    Ok((matrix, invalid))
 }
 
 fn entry_span(set: &RawSet, index: usize) -> Option<Range<usize>> {
@@ -486,6 +512,7 @@ fn parse_set(cx: &Ctx<'_>, field: &str, name: &str, raw: &RawSet) -> Result<Shap
             inputs: vec![shape],
             params: Params::default(),
             expect: None,
+            skip: None,
         });
     }
     for (i, entry) in raw.entries.iter().enumerate() {
@@ -519,6 +546,7 @@ fn parse_set(cx: &Ctx<'_>, field: &str, name: &str, raw: &RawSet) -> Result<Shap
             inputs,
             params,
             expect,
+            skip: e.skip.clone(),
         });
     }
     Ok(ShapeSet {
