@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod estimate;
 mod paths;
+mod select;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ttnn-oom tasks", version)]
@@ -12,9 +14,14 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Device-free memory estimate of every selected case (instant; no runtime needed).
+    Estimate(estimate::EstimateArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Estimate(args) => estimate::run(args),
+    }
 }

@@ -101,9 +101,10 @@ impl OomDetail {
         )
     }
 
-    /// How many times the bank the failing buffer needs per bank.
+    /// What each bank would have to hold (already allocated + this buffer) over the bank size:
+    /// the factor by which the case exceeds the device.
     pub fn factor_over_bank(&self) -> f64 {
-        self.per_bank_bytes as f64 / self.bank_bytes.max(1) as f64
+        self.allocated.saturating_add(self.per_bank_bytes) as f64 / self.bank_bytes.max(1) as f64
     }
 }
 

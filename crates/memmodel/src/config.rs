@@ -325,7 +325,7 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                 &cx,
                 &format!("{field}.devices"),
                 r.devices.as_deref(),
-                |s| DeviceSpec::by_name(s),
+                DeviceSpec::by_name,
             )?
             .unwrap_or_else(|| matrix_devices.clone()),
         };

@@ -15,6 +15,7 @@ pub mod case;
 pub mod config;
 pub mod device;
 pub mod dtype;
+pub mod estimate;
 pub mod invoke;
 pub mod layout;
 pub mod ops;

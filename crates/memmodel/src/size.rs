@@ -29,7 +29,7 @@ pub fn add(a: u64, b: u64, what: &str) -> Result<u64, Overflow> {
 /// `ceil(a / b)`; `b` must be non-zero (callers pass bank counts and tile sizes, never zero).
 pub fn ceil_div(a: u64, b: u64) -> u64 {
     debug_assert!(b != 0);
-    a / b + u64::from(a % b != 0)
+    a / b + u64::from(!a.is_multiple_of(b))
 }
 
 /// Round `value` up to a multiple of `multiple` (non-zero).
