@@ -22,6 +22,16 @@ pub enum Expectation {
     MustFit,
 }
 
+impl Expectation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Expectation::Any => "any",
+            Expectation::MustOom => "must_oom",
+            Expectation::MustFit => "must_fit",
+        }
+    }
+}
+
 /// One operator call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {
@@ -53,13 +63,27 @@ pub enum BufferRole {
 /// One buffer the case allocates.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedBuffer {
-    /// `input 0 (input)`, `output 1 (indices)`, `temporary 0 (square)`.
-    pub name: String,
+    /// Index among the op's inputs, temporaries or outputs (by `role`).
+    pub index: usize,
+    /// What the buffer is to the op (`input`, `weight`, `indices`, `square`, ...).
+    pub what: &'static str,
     pub role: BufferRole,
     pub tensor: TensorSpec,
     pub placement: Placement,
     /// Index in [`Plan::buffers`] after whose allocation this one is freed (temporaries only).
     pub freed_before: Option<usize>,
+}
+
+impl PlannedBuffer {
+    /// `input 0 (input)`, `output 1 (indices)`, `temporary 0 (square)`.
+    pub fn name(&self) -> String {
+        let role = match self.role {
+            BufferRole::Input => "input",
+            BufferRole::Temporary => "temporary",
+            BufferRole::Output => "output",
+        };
+        format!("{role} {} ({})", self.index, self.what)
+    }
 }
 
 /// Every buffer a case allocates, in the order the runtime allocates them.
@@ -232,7 +256,8 @@ impl Case {
             let tensor = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
             let placement = tensor.interleaved(self.device, self.input_memory)?;
             buffers.push(PlannedBuffer {
-                name: format!("input {i} ({})", input.role),
+                index: i,
+                what: input.role,
                 role: BufferRole::Input,
                 tensor,
                 placement,
@@ -244,7 +269,8 @@ impl Case {
             let tensor = TensorSpec::new(temp.shape.clone(), temp.dtype, temp.layout);
             let placement = tensor.interleaved(self.device, self.output_memory)?;
             buffers.push(PlannedBuffer {
-                name: format!("temporary {i} ({})", temp.role),
+                index: i,
+                what: temp.role,
                 role: BufferRole::Temporary,
                 tensor,
                 placement,
@@ -265,7 +291,8 @@ impl Case {
             let tensor = TensorSpec::new(output.shape.clone(), output.dtype, output.layout);
             let placement = tensor.interleaved(self.device, self.output_memory)?;
             buffers.push(PlannedBuffer {
-                name: format!("output {i} ({})", output.role),
+                index: i,
+                what: output.role,
                 role: BufferRole::Output,
                 tensor,
                 placement,
@@ -280,8 +307,12 @@ impl Case {
 
     /// The primary tensor, its sizes, the plan's peaks and the predicted verdict.
     pub fn estimate(&self) -> Result<Estimate, CaseError> {
-        let sig = self.signature()?;
-        let plan = self.plan_from(&sig)?;
+        self.estimate_from(&self.signature()?)
+    }
+
+    /// [`Case::estimate`] for a signature already built.
+    pub fn estimate_from(&self, sig: &Signature) -> Result<Estimate, CaseError> {
+        let plan = self.plan_from(sig)?;
         let (primary, memory) = match sig.inputs.first() {
             Some(input) => (
                 TensorSpec::new(input.shape.clone(), input.dtype, input.layout),
@@ -307,7 +338,7 @@ impl Case {
                 }
             }
             if let Err(mut detail) = banks.allocate(&buffer.placement) {
-                detail.buffer = buffer.name.clone();
+                detail.buffer = buffer.name();
                 verdict = Verdict::Oom(detail);
                 break;
             }

@@ -262,6 +262,7 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
     let mut cases = Vec::new();
     let mut seen = HashSet::new();
     for (name, raw_op) in &raw.ops {
+        seen.clear();
         let field = format!("ops.{}", name.get_ref());
         let op = ops::find(name.get_ref())
             .map_err(|e| cx.err(name.span(), field.clone(), e.to_string()))?;
@@ -367,39 +368,43 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                 let case_field = format!("shape_sets.{}[{j}] (op {})", set.name, op.name);
                 let params = entry.params.merged(&shape_entry.params);
                 let expect = shape_entry.expect.or(set.expect).unwrap_or_default();
+                let device_layout = set.device_layout.unwrap_or(entry.device_layout);
+                // The same entry in two sets of one op is one case (the first set names it).
+                let key = (shape_entry.inputs.clone(), params.compact(), device_layout);
+                if !seen.insert(key) {
+                    continue;
+                }
                 for &dtype in &entry.dtypes {
                     for &layout in &entry.layouts {
+                        let mut case = Case {
+                            op,
+                            shape_set: Some(set.name.clone()),
+                            model_inputs: shape_entry.inputs.clone(),
+                            device_layout,
+                            params: params.clone(),
+                            dtype,
+                            layout,
+                            input_memory: entry.memories[0],
+                            output_memory: entry.memories[0],
+                            device: entry.devices[0],
+                            expect,
+                        };
+                        // Whether an op can take a case depends on the shapes, params, dtype
+                        // and layout (block floats need TILE), not on the memory or device.
+                        if let Err(e) = case.signature() {
+                            let error =
+                                cx.err(entry_span.clone(), case_field.clone(), e.to_string());
+                            if !invalid.contains(&error) {
+                                invalid.push(error);
+                            }
+                            continue;
+                        }
                         for &memory in &entry.memories {
                             for &device in &entry.devices {
-                                let case = Case {
-                                    op,
-                                    shape_set: Some(set.name.clone()),
-                                    model_inputs: shape_entry.inputs.clone(),
-                                    device_layout: set.device_layout.unwrap_or(entry.device_layout),
-                                    params: params.clone(),
-                                    dtype,
-                                    layout,
-                                    input_memory: memory,
-                                    output_memory: memory,
-                                    device,
-                                    expect,
-                                };
-                                // Validation is per case because dtype and layout matter
-                                // (block floats need TILE).
-                                if let Err(e) = case.signature() {
-                                    let error = cx.err(
-                                        entry_span.clone(),
-                                        case_field.clone(),
-                                        e.to_string(),
-                                    );
-                                    if !invalid.contains(&error) {
-                                        invalid.push(error);
-                                    }
-                                    continue;
-                                }
-                                if seen.insert(case.id()) {
-                                    cases.push(case);
-                                }
+                                case.input_memory = memory;
+                                case.output_memory = memory;
+                                case.device = device;
+                                cases.push(case.clone());
                             }
                         }
                     }

@@ -65,8 +65,9 @@ pub struct EstimateRow {
 
 /// Estimate one case.
 pub fn row(case: &Case) -> Result<EstimateRow, CaseError> {
-    let e = case.estimate()?;
-    let sig_call = case.signature()?.invocation.render();
+    let sig = case.signature()?;
+    let e = case.estimate_from(&sig)?;
+    let sig_call = sig.invocation.render();
     let case_allocated_bytes = e.plan.buffers.iter().try_fold(0u64, |acc, b| {
         size::add(acc, b.placement.total_bytes, "case bytes")
     })?;
@@ -115,10 +116,7 @@ pub fn row(case: &Case) -> Result<EstimateRow, CaseError> {
         case_allocated_bytes,
         verdict: e.verdict.name().to_string(),
         oom,
-        expect: serde_json::to_value(case.expect)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        expect: case.expect.name().to_string(),
     })
 }
 

@@ -43,15 +43,15 @@ impl Value {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
     /// Dotted path below the `ttnn` module: `ttnn.add`, `ttnn.experimental.dropout`.
-    pub function: String,
+    pub function: &'static str,
     pub args: Vec<Value>,
-    pub kwargs: BTreeMap<String, Value>,
+    pub kwargs: BTreeMap<&'static str, Value>,
 }
 
 impl Call {
-    pub fn new(function: &str) -> Self {
+    pub fn new(function: &'static str) -> Self {
         Call {
-            function: function.to_string(),
+            function,
             args: Vec::new(),
             kwargs: BTreeMap::new(),
         }
@@ -60,8 +60,8 @@ impl Call {
         self.args.push(value);
         self
     }
-    pub fn kwarg(mut self, name: &str, value: Value) -> Self {
-        self.kwargs.insert(name.to_string(), value);
+    pub fn kwarg(mut self, name: &'static str, value: Value) -> Self {
+        self.kwargs.insert(name, value);
         self
     }
 

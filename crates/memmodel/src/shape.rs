@@ -11,9 +11,20 @@ pub const MAX_RANK: usize = 8;
 
 /// A validated tensor shape: 0 to [`MAX_RANK`] dims, each ≥ 1, with an element count that fits
 /// in u64 even at 4 bytes per element (so byte counts of any dtype cannot overflow later).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Stored inline (no heap allocation): cases clone shapes freely.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "Vec<i64>", into = "Vec<u64>")]
-pub struct Shape(Vec<u64>);
+pub struct Shape {
+    /// Dims beyond `rank` are zero, so derived comparisons and hashes see only real dims.
+    dims: [u64; MAX_RANK],
+    rank: u8,
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Shape({self})")
+    }
+}
 
 /// Why a shape was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,7 +86,12 @@ impl Shape {
         if padded.and_then(|p| p.checked_mul(64)).is_none() {
             return Err(ShapeError::Overflow);
         }
-        Ok(Shape(dims))
+        let mut inline = [0u64; MAX_RANK];
+        inline[..dims.len()].copy_from_slice(&dims);
+        Ok(Shape {
+            dims: inline,
+            rank: dims.len() as u8,
+        })
     }
 
     /// Parse `1,96,2160,3840` (also accepts `[1, 96, 2160, 3840]` and `1x96x2160x3840`).
@@ -97,41 +113,41 @@ impl Shape {
     }
 
     pub fn dims(&self) -> &[u64] {
-        &self.0
+        &self.dims[..self.rank as usize]
     }
 
     pub fn rank(&self) -> usize {
-        self.0.len()
+        self.rank as usize
     }
 
     /// Number of elements (1 for a rank-0 scalar).
     pub fn elements(&self) -> u64 {
         // Validated at construction.
-        self.0.iter().product()
+        self.dims().iter().product()
     }
 
     /// Dim `index`, counting from the end when negative (PyTorch style).
     pub fn dim(&self, index: i64) -> Option<u64> {
-        self.normalize_dim(index).map(|i| self.0[i])
+        self.normalize_dim(index).map(|i| self.dims[i])
     }
 
     /// Resolve a possibly negative dim index against this shape's rank.
     pub fn normalize_dim(&self, index: i64) -> Option<usize> {
-        let rank = self.0.len() as i64;
+        let rank = self.rank as usize as i64;
         let resolved = if index < 0 { index + rank } else { index };
         (0..rank).contains(&resolved).then_some(resolved as usize)
     }
 
     /// A copy with dim `index` (already normalized) replaced.
     pub fn with_dim(&self, index: usize, value: u64) -> Result<Shape, ShapeError> {
-        let mut dims = self.0.clone();
+        let mut dims = self.dims().to_vec();
         dims[index] = value;
         Shape::from_dims(dims)
     }
 
     /// The device tensor's shape for a model shape held in `layout`.
     pub fn to_device(&self, layout: DeviceLayout) -> Result<Shape, ShapeError> {
-        match (layout, self.0.as_slice()) {
+        match (layout, self.dims()) {
             (DeviceLayout::Nhwc, &[n, c, h, w]) => Shape::from_dims(vec![n, h, w, c]),
             (DeviceLayout::NhwcFlat, &[n, c, h, w]) => {
                 let rows = n
@@ -159,7 +175,7 @@ impl TryFrom<Vec<i64>> for Shape {
 
 impl From<Shape> for Vec<u64> {
     fn from(shape: Shape) -> Self {
-        shape.0
+        shape.dims().to_vec()
     }
 }
 
@@ -167,7 +183,7 @@ impl fmt::Display for Shape {
     /// `[1,96,2160,3840]`: compact, as used in test names, tables and messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[")?;
-        for (i, d) in self.0.iter().enumerate() {
+        for (i, d) in self.dims().iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
             }
