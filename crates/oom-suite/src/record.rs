@@ -1,0 +1,173 @@
+//! The data of an OOM run: one [`CaseRecord`] per case, collected into a [`Report`]. This is
+//! `report.json`; the Markdown, HTML and JUnit renderings are computed from it, and partial
+//! reports (`--partition`) merge back into one. Field names are a public interface: later
+//! versions add fields, never rename these.
+
+use serde::{Deserialize, Serialize};
+
+/// How a case ended on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// Every allocation fitted and the op ran.
+    Fits,
+    /// The allocator raised "Out of Memory" (DRAM, L1 or L1_SMALL buffers).
+    Oom,
+    /// Statically allocated circular buffers clashed with L1 buffers, or grew beyond L1.
+    CbClash,
+    /// The op needed L1_SMALL the device was not opened with.
+    L1Small,
+    /// Anything else the runtime raised (invalid argument, unsupported, ...).
+    Error,
+    /// The op's worker process died (abort, signal) before reporting.
+    Crashed,
+    /// The op's worker process did not finish in time.
+    TimedOut,
+}
+
+impl Class {
+    pub const ALL: [Class; 7] = [
+        Class::Fits,
+        Class::Oom,
+        Class::CbClash,
+        Class::L1Small,
+        Class::Error,
+        Class::Crashed,
+        Class::TimedOut,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Fits => "fits",
+            Class::Oom => "oom",
+            Class::CbClash => "cb_clash",
+            Class::L1Small => "l1_small",
+            Class::Error => "error",
+            Class::Crashed => "crashed",
+            Class::TimedOut => "timed_out",
+        }
+    }
+
+    /// Out of memory in the wide sense a user cares about: the op does not fit as configured.
+    pub fn is_memory_failure(self) -> bool {
+        matches!(self, Class::Oom | Class::CbClash | Class::L1Small)
+    }
+}
+
+/// One case's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// `memmodel::Case::id()`: stable and unique within a matrix.
+    pub id: String,
+    pub op: String,
+    /// The TT-NN call, rendered (`ttnn.add(in0, in1, memory_config=L1_MEMORY_CONFIG)`).
+    pub ttnn: String,
+    pub shape_set: Option<String>,
+    /// Input shapes as written (model order).
+    pub shapes: Vec<Vec<u64>>,
+    /// The primary device tensor's shape (after the device layout).
+    pub device_shape: Vec<u64>,
+    /// `as-given`, `nhwc`, `nhwc-flat`.
+    pub device_layout: String,
+    pub dtype: String,
+    pub layout: String,
+    /// `l1`, `dram`, or `dram->l1` when inputs and outputs differ.
+    pub memory: String,
+    pub device: String,
+    pub params: String,
+    /// `sim` or `metal`.
+    pub backend: String,
+    /// The runtime that answered (`ttnn 0.81.1 (mock)`, `sim 0.1.0`).
+    pub runtime_version: String,
+    pub class: Class,
+    /// The raw message the runtime gave (empty when the case fitted).
+    pub message: String,
+    /// What shapes.toml expected: `any`, `must_oom`, `must_fit`.
+    pub expect: String,
+
+    // The failing allocation, as the OOM message carries it (0 when the case fitted).
+    pub buffer_type: Option<String>,
+    pub total_bytes: u64,
+    pub banks: u64,
+    pub per_bank_bytes: u64,
+    pub bank_bytes: u64,
+
+    /// Element count × element size of the primary tensor (the seeds' "theoretical").
+    pub logical_bytes: u64,
+    /// The primary tensor as allocated (padded, paged).
+    pub allocated_bytes: u64,
+    /// memmodel's prediction: `fits` or `oom`.
+    pub predicted: String,
+    /// Per-core peaks of a NO_DISPATCH capture of the same case (None where not measured).
+    pub peak_cb_per_core: Option<u64>,
+    pub peak_l1_per_core: Option<u64>,
+    /// Bytes all of the case's device buffers take (NO_DISPATCH capture, or the model).
+    pub case_allocated_bytes: u64,
+    /// Actual over theoretical: `case_allocated_bytes / logical_bytes`.
+    pub overhead_factor: f64,
+
+    /// Device memory still allocated after the case, per bank, over the baseline (0 = no leak).
+    pub leaked_bytes: u64,
+    /// Whether the one-element canary run after this case passed (None when not run).
+    pub canary_ok: Option<bool>,
+    pub elapsed_ms: f64,
+}
+
+/// Counts by class.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub cases: usize,
+    pub fits: usize,
+    pub oom: usize,
+    pub cb_clash: usize,
+    pub l1_small: usize,
+    pub error: usize,
+    pub crashed: usize,
+    pub timed_out: usize,
+    /// Cases whose memory did not return to the baseline.
+    pub leaks: usize,
+}
+
+impl Totals {
+    pub fn of(cases: &[CaseRecord]) -> Totals {
+        let mut t = Totals {
+            cases: cases.len(),
+            ..Totals::default()
+        };
+        for c in cases {
+            match c.class {
+                Class::Fits => t.fits += 1,
+                Class::Oom => t.oom += 1,
+                Class::CbClash => t.cb_clash += 1,
+                Class::L1Small => t.l1_small += 1,
+                Class::Error => t.error += 1,
+                Class::Crashed => t.crashed += 1,
+                Class::TimedOut => t.timed_out += 1,
+            }
+            if c.leaked_bytes > 0 {
+                t.leaks += 1;
+            }
+        }
+        t
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// `ttnn-oom <version>`.
+    pub tool: String,
+    /// When the run started, RFC 3339 UTC.
+    pub generated_at: String,
+    /// The command line that produced it.
+    pub command: String,
+    pub backend: String,
+    pub runtime_version: String,
+    /// The shapes file the matrix came from.
+    pub shapes_file: String,
+    /// `k/n` when this is one slice of a partitioned run; None for a whole run.
+    pub partition: Option<String>,
+    pub wall_time_ms: f64,
+    pub totals: Totals,
+    pub cases: Vec<CaseRecord>,
+}
