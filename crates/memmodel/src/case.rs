@@ -9,10 +9,10 @@ use crate::params::Params;
 use crate::shape::Shape;
 use crate::size;
 use crate::tensor::{Placement, TensorSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What shapes.toml says must happen (the suite fails a case that does otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Expectation {
     /// Whatever the device says is recorded.
@@ -49,6 +49,60 @@ pub struct Case {
     pub output_memory: BufferType,
     pub device: &'static DeviceSpec,
     pub expect: Expectation,
+}
+
+/// A [`Case`] as plain data (names instead of references), for sending cases to worker
+/// processes and saving them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseSpec {
+    pub op: String,
+    pub shape_set: Option<String>,
+    pub model_inputs: Vec<Shape>,
+    pub device_layout: DeviceLayout,
+    pub params: Params,
+    pub dtype: DType,
+    pub layout: Layout,
+    pub input_memory: BufferType,
+    pub output_memory: BufferType,
+    pub device: String,
+    pub expect: Expectation,
+}
+
+impl Case {
+    pub fn to_spec(&self) -> CaseSpec {
+        CaseSpec {
+            op: self.op.name.to_string(),
+            shape_set: self.shape_set.clone(),
+            model_inputs: self.model_inputs.clone(),
+            device_layout: self.device_layout,
+            params: self.params.clone(),
+            dtype: self.dtype,
+            layout: self.layout,
+            input_memory: self.input_memory,
+            output_memory: self.output_memory,
+            device: self.device.name.to_string(),
+            expect: self.expect,
+        }
+    }
+}
+
+impl CaseSpec {
+    /// Back to a case; unknown op or device names are errors that list the known ones.
+    pub fn to_case(&self) -> Result<Case, String> {
+        Ok(Case {
+            op: crate::ops::find(&self.op).map_err(|e| e.to_string())?,
+            shape_set: self.shape_set.clone(),
+            model_inputs: self.model_inputs.clone(),
+            device_layout: self.device_layout,
+            params: self.params.clone(),
+            dtype: self.dtype,
+            layout: self.layout,
+            input_memory: self.input_memory,
+            output_memory: self.output_memory,
+            device: DeviceSpec::by_name(&self.device)?,
+            expect: self.expect,
+        })
+    }
 }
 
 /// What a buffer is to the case.
@@ -504,6 +558,14 @@ mod tests {
                 assert_eq!(e.verdict, Verdict::Fits, "{}", op.name);
             }
         }
+    }
+
+    #[test]
+    fn specs_round_trip() {
+        let c = case("silu", "1,96,2160,3840", BufferType::L1, DeviceLayout::Nhwc);
+        let json = serde_json::to_string(&c.to_spec()).unwrap();
+        let back: CaseSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.to_case().unwrap(), c);
     }
 
     #[test]
