@@ -9,9 +9,15 @@ include!("bindgen_config.rs");
 const DELIMITER: &str = "TTNNDRV";
 
 fn main() {
-    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let crate_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for f in ["src/shim.cpp", "src/driver.py", "include/ttnn_shim.h", "bindgen_config.rs"] {
+    for f in [
+        "src/shim.cpp",
+        "src/driver.py",
+        "include/ttnn_shim.h",
+        "bindgen_config.rs",
+    ] {
         println!("cargo:rerun-if-changed={f}");
     }
 
@@ -37,11 +43,13 @@ fn main() {
 
 /// Writes `driver_source.inc`: the driver as a C++ raw string literal.
 fn embed_driver(crate_dir: &Path, out_dir: &Path) {
-    let source = std::fs::read_to_string(crate_dir.join("src/driver.py")).expect("read src/driver.py");
+    let source =
+        std::fs::read_to_string(crate_dir.join("src/driver.py")).expect("read src/driver.py");
     assert!(
         !source.contains(&format!("){DELIMITER}\"")),
         "src/driver.py contains the raw-string delimiter {DELIMITER}"
     );
-    let inc = format!("static const char DRIVER_SOURCE[] = R\"{DELIMITER}({source}){DELIMITER}\";\n");
+    let inc =
+        format!("static const char DRIVER_SOURCE[] = R\"{DELIMITER}({source}){DELIMITER}\";\n");
     std::fs::write(out_dir.join("driver_source.inc"), inc).expect("write driver_source.inc");
 }

@@ -2,9 +2,13 @@
 
 use clap::{Parser, Subcommand};
 
+mod bindgen;
+mod elf;
 mod estimate;
 mod paths;
+mod probe;
 mod select;
+mod setup;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ttnn-oom tasks", version)]
@@ -17,11 +21,24 @@ struct Cli {
 enum Command {
     /// Device-free memory estimate of every selected case (instant; no runtime needed).
     Estimate(estimate::EstimateArgs),
+    /// Install the real TT-NN runtime (venv, pinned ttnn wheel, mock device root) into .ttnn-oom/.
+    Setup(setup::SetupArgs),
+    /// Run one case on a device: the runtime's verdict and a NO_DISPATCH per-core measurement.
+    Probe(probe::ProbeArgs),
+    /// Regenerate crates/ttnn-sys/src/bindings.rs from the C header (needs libclang).
+    Bindgen,
+    /// Open one board and print what the runtime reports (used by `setup` to verify).
+    #[command(hide = true)]
+    DeviceCheck(probe::DeviceCheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Estimate(args) => estimate::run(args),
+        Command::Setup(args) => setup::run(args),
+        Command::Probe(args) => probe::run(args),
+        Command::Bindgen => bindgen::run(),
+        Command::DeviceCheck(args) => probe::device_check(args),
     }
 }

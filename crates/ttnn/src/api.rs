@@ -1,0 +1,156 @@
+//! What every backend offers: the [`DeviceApi`] trait and the plain data it speaks in. The
+//! `metal` backend implements it over the real runtime; a `sim` backend (an in-process device on
+//! memmodel) implements the same surface, so the case runner ([`crate::case`]) and everything
+//! built on it work with either.
+
+use crate::error::{Error, Result};
+use memmodel::invoke::Invocation;
+use memmodel::{BufferType, DType, DeviceSpec, Layout};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which implementation answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The official TT-NN runtime through `ttnn-sys` (hardware, or the mock device).
+    Metal,
+    /// The embedded simulator on memmodel.
+    Sim,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Metal => "metal",
+            Backend::Sim => "sim",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "metal" => Ok(Backend::Metal),
+            "sim" => Ok(Backend::Sim),
+            _ => Err(format!("unknown backend `{s}` (known: metal, sim)")),
+        }
+    }
+}
+
+/// A tensor to create (`ttnn.empty`): interleaved in `buffer_type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TensorDesc {
+    pub shape: Vec<u64>,
+    pub dtype: DType,
+    pub layout: Layout,
+    pub buffer_type: BufferType,
+}
+
+/// What the runtime says a tensor is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorInfo {
+    pub shape: Vec<u64>,
+    pub dtype: String,
+    pub layout: String,
+    pub on_device: bool,
+    /// `dram`, `l1`, `l1_small` when on device.
+    #[serde(default)]
+    pub buffer_type: Option<String>,
+    #[serde(default)]
+    pub address: Option<u64>,
+}
+
+/// The allocator's state of one buffer type, per bank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryView {
+    pub buffer_type: BufferType,
+    pub banks: u64,
+    pub bank_bytes: u64,
+    pub allocated_per_bank: u64,
+    pub free_per_bank: u64,
+    pub largest_free_block_per_bank: u64,
+}
+
+/// Per-core peaks of a NO_DISPATCH capture, bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct CoreUsage {
+    pub peak_cb: u64,
+    pub peak_dataflow_buffer: u64,
+    pub peak_l1: u64,
+    pub peak_total: u64,
+}
+
+/// A buffer the captured program allocated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedBuffer {
+    pub size: u64,
+    pub max_size_per_bank: u64,
+    pub page_size: u64,
+    /// As the runtime spells it: `L1`, `DRAM`, `L1_SMALL`.
+    pub buffer_type: String,
+}
+
+/// A circular buffer the captured program allocated (per core of its core range set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedCircularBuffer {
+    pub size: u64,
+    pub core_range_set: String,
+}
+
+/// What a NO_DISPATCH capture saw: per-core peaks and every allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Capture {
+    #[serde(skip_deserializing)]
+    pub per_core: CoreUsage,
+    pub buffers: Vec<CapturedBuffer>,
+    pub circular_buffers: Vec<CapturedCircularBuffer>,
+}
+
+/// A device of some backend.
+pub trait DeviceApi {
+    type Tensor;
+
+    /// The board this device is.
+    fn spec(&self) -> &'static DeviceSpec;
+    /// L1_SMALL bytes per bank reserved at open.
+    fn l1_small_size(&self) -> u64;
+    /// `ttnn.empty`: allocates and returns a tensor.
+    fn empty(&self, desc: &TensorDesc) -> Result<Self::Tensor>;
+    /// Runs an invocation; outputs may share buffers with inputs (views, in-place ops).
+    fn run(&self, invocation: &Invocation, inputs: &[&Self::Tensor]) -> Result<Vec<Self::Tensor>>;
+    fn tensor_info(&self, tensor: &Self::Tensor) -> Result<TensorInfo>;
+    fn memory_view(&self, buffer_type: BufferType) -> Result<MemoryView>;
+    /// Starts a NO_DISPATCH capture: ops report their allocations without allocating.
+    fn begin_capture(&self) -> Result<()>;
+    fn end_capture(&self) -> Result<Capture>;
+
+    /// Runs `f` inside a NO_DISPATCH capture; the capture is ended whatever `f` returns.
+    fn capture<T>(&self, f: impl FnOnce(&Self) -> Result<T>) -> Result<(T, Capture)>
+    where
+        Self: Sized,
+    {
+        self.begin_capture()?;
+        let result = f(self);
+        let capture = self.end_capture();
+        let value = result?;
+        Ok((value, capture?))
+    }
+}
+
+impl Error {
+    /// An error for a backend that is not built into this binary.
+    pub fn backend_unavailable(backend: Backend) -> Error {
+        Error::Unsupported(format!(
+            "the `{backend}` backend is not available in this build"
+        ))
+    }
+}

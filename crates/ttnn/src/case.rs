@@ -1,0 +1,186 @@
+//! Running one [`memmodel::Case`] on any backend: create its inputs with `ttnn.empty` in the
+//! case's input memory, run its invocation (outputs in the case's output memory), record what
+//! happened, free everything and check the allocator is back where it started.
+
+use crate::api::{Capture, DeviceApi, MemoryView, TensorDesc, TensorInfo};
+use crate::error::{Error, Outcome, Result};
+use memmodel::ops::Signature;
+use memmodel::{BufferType, Case};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Per-bank bytes still allocated after a case freed everything (a leak).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Leak {
+    pub buffer_type: BufferType,
+    pub allocated_before: u64,
+    pub allocated_after: u64,
+}
+
+/// What running a case did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseOutcome {
+    pub case_id: String,
+    pub outcome: Outcome,
+    /// The failure, when there was one.
+    pub error: Option<Error>,
+    /// Where it failed: `input 0 (input)` or `run`.
+    pub failed_at: Option<String>,
+    /// The outputs the runtime returned (on success).
+    pub outputs: Vec<TensorInfo>,
+    /// Inputs and the op, from the first allocation to the last result.
+    #[serde(serialize_with = "as_millis")]
+    pub elapsed: Duration,
+    /// Memory that did not come back after everything was freed (empty when none).
+    pub leaks: Vec<Leak>,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+impl CaseOutcome {
+    pub fn is_ok(&self) -> bool {
+        self.outcome == Outcome::Ok
+    }
+}
+
+fn signature(case: &Case) -> Result<Signature> {
+    case.signature()
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", case.id())))
+}
+
+fn check_device<D: DeviceApi>(device: &D, case: &Case) -> Result<()> {
+    if device.spec().name != case.device.name {
+        return Err(Error::InvalidArgument(format!(
+            "case {} is for a {}, the device is a {}",
+            case.id(),
+            case.device.name,
+            device.spec().name
+        )));
+    }
+    Ok(())
+}
+
+/// The memories whose allocations a case may touch.
+fn watched(device: &impl DeviceApi) -> Vec<BufferType> {
+    let mut v = vec![BufferType::Dram, BufferType::L1];
+    if device.l1_small_size() > 0 {
+        v.push(BufferType::L1Small);
+    }
+    v
+}
+
+fn views<D: DeviceApi>(device: &D) -> Result<Vec<MemoryView>> {
+    watched(device)
+        .into_iter()
+        .map(|b| device.memory_view(b))
+        .collect()
+}
+
+fn descs(case: &Case, sig: &Signature) -> Vec<(String, TensorDesc)> {
+    sig.inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            (
+                format!("input {i} ({})", input.role),
+                TensorDesc {
+                    shape: input.shape.dims().to_vec(),
+                    dtype: input.dtype,
+                    layout: input.layout,
+                    buffer_type: case.input_memory,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Runs a case for real. `Err` only when the case cannot be formed or the device cannot be
+/// asked (wrong board, runtime gone); an OOM or any other runtime failure is an `Ok` outcome
+/// that carries the error.
+pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
+    check_device(device, case)?;
+    let sig = signature(case)?;
+    let before = views(device)?;
+    let start = Instant::now();
+    let mut failed_at = None;
+    let mut error = None;
+    let mut outputs = Vec::new();
+    {
+        let mut inputs = Vec::with_capacity(sig.inputs.len());
+        for (name, desc) in descs(case, &sig) {
+            match device.empty(&desc) {
+                Ok(t) => inputs.push(t),
+                Err(e) => {
+                    failed_at = Some(name);
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if error.is_none() {
+            let refs: Vec<&D::Tensor> = inputs.iter().collect();
+            match device.run(&sig.invocation, &refs) {
+                Ok(outs) => {
+                    for t in &outs {
+                        match device.tensor_info(t) {
+                            Ok(info) => outputs.push(info),
+                            Err(e) => {
+                                failed_at = Some("describing the outputs".into());
+                                error = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    drop(outs);
+                }
+                Err(e) => {
+                    failed_at = Some("run".into());
+                    error = Some(e);
+                }
+            }
+        }
+        drop(inputs);
+    }
+    let elapsed = start.elapsed();
+    let after = views(device)?;
+    let leaks = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| a.allocated_per_bank != b.allocated_per_bank)
+        .map(|(b, a)| Leak {
+            buffer_type: b.buffer_type,
+            allocated_before: b.allocated_per_bank,
+            allocated_after: a.allocated_per_bank,
+        })
+        .collect();
+    Ok(CaseOutcome {
+        case_id: case.id(),
+        outcome: error.as_ref().map_or(Outcome::Ok, Error::outcome),
+        error,
+        failed_at,
+        outputs,
+        elapsed,
+        leaks,
+    })
+}
+
+/// Measures a case without allocating: its inputs and op run inside a NO_DISPATCH capture (no
+/// OOM checks there), so it works for cases that do not fit too.
+pub fn measure_case<D: DeviceApi>(device: &D, case: &Case) -> Result<Capture> {
+    check_device(device, case)?;
+    let sig = signature(case)?;
+    let ((), capture) = device.capture(|d| {
+        let inputs = descs(case, &sig)
+            .iter()
+            .map(|(_, desc)| d.empty(desc))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&D::Tensor> = inputs.iter().collect();
+        let outs = d.run(&sig.invocation, &refs)?;
+        drop(outs);
+        drop(inputs);
+        Ok(())
+    })?;
+    Ok(capture)
+}
