@@ -139,7 +139,7 @@ pub const OPS: &[OpDef] = &[
     op("expand", Family::Expand, NHWC, "ttnn.expand(x, output_shape) copies (no strided views in TT-NN). The case's shape is the expanded one; the input has size 1 in `dim` (default: the last, the channels of NHWC). The seed suite gave no target shape"),
     op("linalgvectornorm", Family::VectorNorm, NHWC, "no ttnn.norm in the pinned runtime (the seed suite's call raised AttributeError): composed as ttnn.sqrt(ttnn.sum(ttnn.square(x))), with a full-size temporary"),
     op("silu_inplace", Family::UnaryInPlace { function: "ttnn.silu" }, NHWC, "torch silu_ → ttnn.silu(x, output_tensor=x): no output allocation"),
-    op("stack", Family::Stack, NHWC, "ttnn.stack(tensors, dim): unsqueeze views then concat; dim is required (the seed suite omitted it)"),
+    op("stack", Family::Stack, NHWC, "torch.stack → ttnn.unsqueeze views of each input, then ttnn.concat(views, dim, memory_config): what ttnn.stack does inside, spelled out because ttnn.stack takes no memory_config (checked on the runtime: its output lands in DRAM even for L1 inputs); dim is required (the seed suite omitted it)"),
     unary("gelu", "ttnn.gelu", ""),
     op("ones", Family::Ones, NHWC, "ttnn.ones(shape, dtype, layout, device, memory_config): no input, one output"),
     op("copy", Family::Copy, NHWC, "ttnn.copy(a, b) writes a into b: two inputs, no output allocation"),
@@ -259,7 +259,7 @@ impl OpDef {
             Family::Reshape => "ttnn.reshape",
             Family::Unsqueeze => "ttnn.unsqueeze",
             Family::Concat => "ttnn.concat",
-            Family::Stack => "ttnn.stack",
+            Family::Stack => "ttnn.unsqueeze+ttnn.concat",
             Family::Split => "ttnn.split",
             Family::Softmax => "ttnn.softmax",
             Family::Upsample => "ttnn.upsample",
@@ -653,21 +653,39 @@ impl Builder<'_, '_> {
                     }
                     first.with_dim(i, total)?
                 };
-                let tensors = Value::List((0..devs.len()).map(Value::Input).collect());
-                let call = if stacking {
-                    Call::new("ttnn.stack").arg(tensors).arg(Value::Int(d))
+                let n = devs.len();
+                let invocation = if stacking {
+                    // ttnn.stack takes no memory_config (its output lands in DRAM whatever the
+                    // inputs): spell out what it does — unsqueeze views, then one concat — so
+                    // the case's output memory applies.
+                    let at = self.dim(&out, "dim", d)? as i64;
+                    let mut steps: Vec<Call> = (0..n)
+                        .map(|i| {
+                            Call::new("ttnn.unsqueeze")
+                                .arg(Value::Input(i))
+                                .arg(Value::Int(at))
+                        })
+                        .collect();
+                    steps.push(
+                        Call::new("ttnn.concat")
+                            .arg(Value::List((0..n).map(Value::Step).collect()))
+                            .arg(Value::Int(at))
+                            .kwarg("memory_config", self.mem()),
+                    );
+                    Invocation {
+                        steps,
+                        output_step: n,
+                    }
                 } else {
-                    Call::new("ttnn.concat")
-                        .arg(tensors)
-                        .arg(Value::Int(d))
-                        .kwarg("memory_config", self.mem())
+                    Invocation::single(
+                        Call::new("ttnn.concat")
+                            .arg(Value::List((0..n).map(Value::Input).collect()))
+                            .arg(Value::Int(d))
+                            .kwarg("memory_config", self.mem()),
+                    )
                 };
                 let inputs = devs.into_iter().map(|s| self.input("input", s)).collect();
-                (
-                    inputs,
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
+                (inputs, vec![self.output("output", out)], invocation)
             }
             Family::Split => {
                 let x = self.device(&self.model(&[1])?[0])?;

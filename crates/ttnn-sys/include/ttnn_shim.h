@@ -114,6 +114,10 @@ int32_t ttnn_device_close(ttnn_device* device);
 /* A JSON object describing the device (arch, worker grid, l1_small_size), to free. */
 int32_t ttnn_device_describe(ttnn_device* device, char** out_json);
 
+/* Empties the device's program cache. Cached programs can hold device memory (max_pool2d keeps
+ * config tensors in L1_SMALL), which this releases. */
+int32_t ttnn_device_clear_program_cache(ttnn_device* device);
+
 /* Allocator state of one buffer type (TTNN_BUFFER_*). */
 int32_t ttnn_memory_view_get(ttnn_device* device, int32_t buffer_type, ttnn_memory_view* out);
 

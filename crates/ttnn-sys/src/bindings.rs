@@ -119,6 +119,9 @@ unsafe extern "C" {
     ) -> i32;
 }
 unsafe extern "C" {
+    pub fn ttnn_device_clear_program_cache(device: *mut ttnn_device) -> i32;
+}
+unsafe extern "C" {
     pub fn ttnn_memory_view_get(
         device: *mut ttnn_device,
         buffer_type: i32,

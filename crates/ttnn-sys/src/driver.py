@@ -105,8 +105,12 @@ def version():
         return str(getattr(ttnn, "__version__", "unknown"))
 
 
+class SelfTestError(Exception):
+    """Raised by selftest_python: an ordinary Python exception that is none of the runtime's."""
+
+
 def selftest_python():
-    raise ValueError("selftest: a Python exception raised on purpose inside the driver")
+    raise SelfTestError("selftest: a Python exception raised on purpose inside the driver")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +163,11 @@ def device_describe(dev_id, l1_small_size):
             "l1_small_size": int(l1_small_size),
         }
     )
+
+
+def device_clear_program_cache(dev_id):
+    _device(dev_id).clear_program_cache()
+    return OK
 
 
 def _buffer_type(code):

@@ -517,6 +517,15 @@ int32_t ttnn_device_describe(ttnn_device* device, char** out_json) {
     });
 }
 
+int32_t ttnn_device_clear_program_cache(ttnn_device* device) {
+    return guarded([&] {
+        require_runtime();
+        if (device == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "device is NULL");
+        Gil gil;
+        call_driver("device_clear_program_cache", py.Py_BuildValue("(L)", device->id));
+    });
+}
+
 int32_t ttnn_memory_view_get(ttnn_device* device, int32_t buffer_type, ttnn_memory_view* out) {
     return guarded([&] {
         require_runtime();

@@ -129,6 +129,9 @@ pub trait DeviceApi {
     fn run(&self, invocation: &Invocation, inputs: &[&Self::Tensor]) -> Result<Vec<Self::Tensor>>;
     fn tensor_info(&self, tensor: &Self::Tensor) -> Result<TensorInfo>;
     fn memory_view(&self, buffer_type: BufferType) -> Result<MemoryView>;
+    /// Empties the program cache (cached programs may hold device memory, e.g. max_pool2d's
+    /// config tensors in L1_SMALL).
+    fn clear_program_cache(&self) -> Result<()>;
     /// Starts a NO_DISPATCH capture: ops report their allocations without allocating.
     fn begin_capture(&self) -> Result<()>;
     fn end_capture(&self) -> Result<Capture>;

@@ -375,6 +375,12 @@ impl DeviceApi for Device {
         })
     }
 
+    fn clear_program_cache(&self) -> Result<()> {
+        let raw = self.inner.raw()?;
+        // SAFETY: live device handle.
+        check(unsafe { sys::ttnn_device_clear_program_cache(raw) })
+    }
+
     fn begin_capture(&self) -> Result<()> {
         let raw = self.inner.raw()?;
         // SAFETY: live device handle.

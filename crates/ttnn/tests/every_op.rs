@@ -1,0 +1,81 @@
+//! Every operator of memmodel's catalog runs on a mock n150 at a small shape, in L1 and in DRAM,
+//! and returns ok with the outputs memmodel predicts, leaving no memory behind. This is what
+//! keeps the op mapping honest: an invocation the runtime rejects fails here.
+
+mod common;
+
+use common::{eq, main_with, test, TestResult};
+use memmodel::device::N150;
+use memmodel::ops::{Family, OutputStorage};
+use memmodel::{BufferType, Case, DType, Expectation, Layout, Params, Shape, OPS};
+use ttnn::metal::{Device, DeviceOptions, Runtime};
+use ttnn::{run_case, Outcome};
+
+fn small_shape(family: Family) -> &'static str {
+    match family {
+        Family::Addmm => "64,64",
+        Family::Matmul { .. } | Family::Linear => "2,64,64",
+        _ => "1,32,64,64",
+    }
+}
+
+fn run_op(rt: &Runtime, op: &'static memmodel::OpDef, memory: BufferType) -> TestResult {
+    let case = Case {
+        op,
+        shape_set: None,
+        model_inputs: vec![Shape::parse(small_shape(op.family))?],
+        device_layout: op.default_device_layout,
+        params: Params::default(),
+        dtype: DType::Bfloat16,
+        layout: Layout::Tile,
+        input_memory: memory,
+        output_memory: memory,
+        device: &N150,
+        expect: Expectation::Any,
+    };
+    let sig = case.signature()?;
+    let plan = case.plan_from(&sig)?;
+    let dev = Device::open(rt, &N150, DeviceOptions::with_l1_small(plan.l1_small_bytes))?;
+    let out = run_case(&dev, &case)?;
+    dev.close().map_err(|(_, e)| e)?;
+    if out.outcome != Outcome::Ok {
+        return Err(format!(
+            "{}: {} — {:?} at {:?}",
+            sig.invocation.render(),
+            out.outcome,
+            out.error,
+            out.failed_at
+        )
+        .into());
+    }
+    eq("leaks", out.leaks.clone(), vec![])?;
+    eq("number of outputs", out.outputs.len(), sig.outputs.len())?;
+    for (i, (got, want)) in out.outputs.iter().zip(&sig.outputs).enumerate() {
+        eq(
+            &format!("output {i} shape"),
+            got.shape.clone(),
+            want.shape.dims().to_vec(),
+        )?;
+        if want.storage == OutputStorage::New {
+            eq(
+                &format!("output {i} memory"),
+                got.buffer_type.clone(),
+                Some(memory.name().to_string()),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let mut tests = Vec::new();
+    for op in OPS {
+        for memory in [BufferType::L1, BufferType::Dram] {
+            tests.push(test(
+                format!("{}_{}", op.name, memory.name()),
+                move |rt: &Runtime| run_op(rt, op, memory),
+            ));
+        }
+    }
+    main_with(tests)
+}

@@ -1,0 +1,452 @@
+//! The `metal` backend on a mock n150, for real. Expected numbers come from memmodel (computed)
+//! or from the device's own memory view; the one literal runtime text is the smoke test's, so a
+//! wheel bump that changes tt-metal's wording fails here loudly.
+
+mod common;
+
+use common::{case, eq, main_with, test, TestResult};
+use memmodel::device::N150;
+use memmodel::invoke::{Call, Invocation, Value};
+use memmodel::{BufferType, DType, Layout, Verdict};
+use ttnn::metal::{selftest, Device, DeviceOptions, Runtime, Tensor, TTNN_VERSION};
+use ttnn::metal::{
+    TTNN_SELFTEST_CXX_EXCEPTION, TTNN_SELFTEST_PYTHON_EXCEPTION, TTNN_SELFTEST_UNKNOWN_EXCEPTION,
+};
+use ttnn::{measure_case, run_case, DeviceApi, Error, MemoryView, Outcome, TensorDesc};
+
+/// What ttnn 0.81.1 says when `add` of two [1,64,640,400] bf16 L1 tensors on an n150 cannot
+/// place its output (read from the runtime; bank_manager.cpp's wording).
+const ADD_L1_OOM_TEXT: &str = "Out of Memory: Not enough space to allocate 34078720 B L1 buffer across 64 banks, where each bank needs to store 532480 B, but bank size is 1393312 B (allocated: 1064960 B, free: 328352 B, largest free block: 328352 B).";
+
+fn open(rt: &Runtime, l1_small: u64) -> Result<Device, Error> {
+    Device::open(rt, &N150, DeviceOptions::with_l1_small(l1_small))
+}
+
+fn views(dev: &Device) -> Result<Vec<MemoryView>, Error> {
+    [BufferType::Dram, BufferType::L1]
+        .into_iter()
+        .map(|b| dev.memory_view(b))
+        .collect()
+}
+
+fn close(dev: Device) -> TestResult {
+    dev.close().map_err(|(_, e)| format!("close: {e}").into())
+}
+
+fn tensor(dev: &Device, shape: &[u64], buffer_type: BufferType) -> Result<Tensor, Error> {
+    dev.empty(&TensorDesc {
+        shape: shape.to_vec(),
+        dtype: DType::Bfloat16,
+        layout: Layout::Tile,
+        buffer_type,
+    })
+}
+
+fn memory_views_match_memmodel(rt: &Runtime) -> TestResult {
+    eq("runtime version", rt.version()?, TTNN_VERSION.to_string())?;
+    for l1_small in [0, 32 * 1024] {
+        let dev = open(rt, l1_small)?;
+        for bt in [BufferType::Dram, BufferType::L1] {
+            let v = dev.memory_view(bt)?;
+            eq(&format!("{bt} banks"), v.banks, N150.banks(bt))?;
+            eq(
+                &format!("{bt} bytes per bank (l1_small {l1_small})"),
+                v.bank_bytes,
+                N150.bank_bytes(bt, l1_small),
+            )?;
+            eq(&format!("{bt} allocated at open"), v.allocated_per_bank, 0)?;
+        }
+        if l1_small > 0 {
+            eq(
+                "L1_SMALL bank",
+                dev.memory_view(BufferType::L1Small)?.bank_bytes,
+                l1_small,
+            )?;
+        }
+        close(dev)?;
+    }
+    Ok(())
+}
+
+fn smoke_exact_oom_text(rt: &Runtime) -> TestResult {
+    let c = case("add", &["1,64,640,400"], BufferType::L1, &N150);
+    let Verdict::Oom(predicted) = c.estimate()?.verdict else {
+        return Err("memmodel should predict an OOM".into());
+    };
+    let dev = open(rt, 0)?;
+    let out = run_case(&dev, &c)?;
+    close(dev)?;
+    eq("outcome", out.outcome, Outcome::Oom)?;
+    eq("failed at", out.failed_at.as_deref(), Some("run"))?;
+    eq("leaks", out.leaks.len(), 0)?;
+    let err = out.error.ok_or("no error")?;
+    eq(
+        "raw text (a wheel bump changed tt-metal's wording?)",
+        err.raw(),
+        ADD_L1_OOM_TEXT,
+    )?;
+    eq(
+        "raw text vs memmodel's rendering",
+        err.raw().to_string(),
+        predicted.message(),
+    )?;
+    let Error::OutOfMemory {
+        buffer_type,
+        total_bytes,
+        banks,
+        per_bank_bytes,
+        bank_bytes,
+        allocated,
+        free,
+        largest_free_block,
+        ..
+    } = err
+    else {
+        return Err(format!("not typed as OOM: {err:?}").into());
+    };
+    eq("buffer type", buffer_type, predicted.buffer_type)?;
+    eq("total", total_bytes, predicted.total_bytes)?;
+    eq("banks", banks, predicted.banks)?;
+    eq("per bank", per_bank_bytes, predicted.per_bank_bytes)?;
+    eq("bank", bank_bytes, predicted.bank_bytes)?;
+    eq("allocated", allocated, predicted.allocated)?;
+    eq("free", free, predicted.free)?;
+    eq(
+        "largest free block",
+        largest_free_block,
+        predicted.largest_free_block,
+    )
+}
+
+fn dram_case_fits(rt: &Runtime) -> TestResult {
+    let c = case("add", &["1,64,640,400"], BufferType::Dram, &N150);
+    let dev = open(rt, 0)?;
+    let out = run_case(&dev, &c)?;
+    close(dev)?;
+    eq("outcome", out.outcome, Outcome::Ok)?;
+    eq("error", out.error, None)?;
+    eq("leaks", out.leaks.len(), 0)?;
+    eq("outputs", out.outputs.len(), 1)?;
+    eq(
+        "output shape",
+        out.outputs[0].shape.clone(),
+        vec![1, 64, 640, 400],
+    )?;
+    eq(
+        "output memory",
+        out.outputs[0].buffer_type.as_deref(),
+        Some("dram"),
+    )
+}
+
+fn memory_returns_to_baseline(rt: &Runtime) -> TestResult {
+    let dev = open(rt, 0)?;
+    let base = views(&dev)?;
+    let c = case("add", &["1,64,640,400"], BufferType::L1, &N150);
+    let plan = c.plan()?;
+    let per_bank = plan.buffers[0].placement.per_bank_bytes;
+    {
+        let a = tensor(&dev, &[1, 64, 640, 400], BufferType::L1)?;
+        let b = tensor(&dev, &[1, 64, 640, 400], BufferType::L1)?;
+        eq(
+            "L1 allocated with two inputs",
+            dev.memory_view(BufferType::L1)?.allocated_per_bank,
+            2 * per_bank,
+        )?;
+        let sig = c.signature()?;
+        let err = dev
+            .run(&sig.invocation, &[&a, &b])
+            .err()
+            .ok_or("the add should not fit")?;
+        ensure!(
+            matches!(err, Error::OutOfMemory { .. }),
+            "not an OOM: {err:?}"
+        );
+        eq(
+            "L1 allocated after the OOM",
+            dev.memory_view(BufferType::L1)?.allocated_per_bank,
+            2 * per_bank,
+        )?;
+    }
+    eq("after dropping the inputs", views(&dev)?, base.clone())?;
+
+    // Outputs that share their input's buffer: in place, and a view. Either order of drops.
+    let x = tensor(&dev, &[1, 32, 64, 64], BufferType::L1)?;
+    let one = dev.memory_view(BufferType::L1)?.allocated_per_bank;
+    let inplace = memmodel::find_op("silu_inplace")?;
+    let sig = case(inplace.name, &["1,32,64,64"], BufferType::L1, &N150).signature()?;
+    let outs = dev.run(&sig.invocation, &[&x])?;
+    eq(
+        "in-place allocates nothing",
+        dev.memory_view(BufferType::L1)?.allocated_per_bank,
+        one,
+    )?;
+    drop(outs);
+    eq(
+        "dropping the in-place output keeps the input",
+        dev.memory_view(BufferType::L1)?.allocated_per_bank,
+        one,
+    )?;
+    x.shape()?;
+    let sig = case("unsqueeze", &["1,32,64,64"], BufferType::L1, &N150).signature()?;
+    let mut views_out = dev.run(&sig.invocation, &[&x])?;
+    eq(
+        "a view allocates nothing",
+        dev.memory_view(BufferType::L1)?.allocated_per_bank,
+        one,
+    )?;
+    drop(x);
+    let v = views_out.pop().ok_or("no view")?;
+    eq(
+        "the view outlives its input",
+        v.shape()?,
+        vec![1, 1, 32, 64, 64],
+    )?;
+    eq(
+        "its buffer too",
+        dev.memory_view(BufferType::L1)?.allocated_per_bank,
+        one,
+    )?;
+    drop(v);
+    eq("after dropping every alias", views(&dev)?, base)?;
+    close(dev)
+}
+
+fn python_and_cpp_exceptions_are_errors(_: &Runtime) -> TestResult {
+    match selftest(TTNN_SELFTEST_PYTHON_EXCEPTION) {
+        Err(Error::Python(m)) if m.contains("SelfTestError") && m.contains("on purpose") => {}
+        other => return Err(format!("python exception: {other:?}").into()),
+    }
+    match selftest(TTNN_SELFTEST_CXX_EXCEPTION) {
+        Err(Error::Cpp(m)) if m.contains("on purpose") => {}
+        other => return Err(format!("C++ exception: {other:?}").into()),
+    }
+    match selftest(TTNN_SELFTEST_UNKNOWN_EXCEPTION) {
+        Err(Error::Cpp(m)) if m.contains("unknown type") => {}
+        other => return Err(format!("non-std C++ exception: {other:?}").into()),
+    }
+    match selftest(99) {
+        Err(Error::InvalidArgument(_)) => Ok(()),
+        other => Err(format!("unknown selftest: {other:?}").into()),
+    }
+}
+
+fn bad_invocations_are_typed_errors(rt: &Runtime) -> TestResult {
+    let dev = open(rt, 0)?;
+    let base = views(&dev)?;
+    let x = tensor(&dev, &[1, 1, 32, 32], BufferType::Dram)?;
+    let missing = Invocation::single(Call::new("ttnn.no_such_operation").arg(Value::Input(0)));
+    match dev.run(&missing, &[&x]) {
+        Err(Error::Unsupported(m)) if m.contains("no_such_operation") => {}
+        other => return Err(format!("missing function: {other:?}").into()),
+    }
+    let bad_kwarg = Invocation::single(
+        Call::new("ttnn.silu")
+            .arg(Value::Input(0))
+            .kwarg("no_such_kwarg", Value::Int(1)),
+    );
+    match dev.run(&bad_kwarg, &[&x]) {
+        Err(Error::InvalidArgument(_)) => {}
+        other => return Err(format!("bad kwarg: {other:?}").into()),
+    }
+    let outside = Invocation::single(Call::new("os.getcwd"));
+    match dev.run(&outside, &[]) {
+        Err(Error::InvalidArgument(m)) if m.contains("ttnn") => {}
+        other => return Err(format!("function outside ttnn: {other:?}").into()),
+    }
+    let missing_input = Invocation::single(Call::new("ttnn.silu").arg(Value::Input(3)));
+    match dev.run(&missing_input, &[&x]) {
+        Err(Error::InvalidArgument(_)) => {}
+        other => return Err(format!("missing input: {other:?}").into()),
+    }
+    drop(x);
+    eq("memory after failed calls", views(&dev)?, base)?;
+    close(dev)
+}
+
+fn one_device_per_process(rt: &Runtime) -> TestResult {
+    let dev = open(rt, 0)?;
+    match open(rt, 0) {
+        Err(Error::State(_)) => {}
+        Ok(_) => return Err("a second device opened".into()),
+        Err(e) => return Err(format!("second open: {e:?}").into()),
+    }
+    let t = tensor(&dev, &[1, 1, 32, 32], BufferType::L1)?;
+    let dev = match dev.close() {
+        Err((dev, Error::State(m))) if m.contains("alive") => dev,
+        Err((_, e)) => return Err(format!("close with a live tensor: {e:?}").into()),
+        Ok(()) => return Err("closed with a live tensor".into()),
+    };
+    drop(t);
+    close(dev)?;
+    let again = open(rt, 0)?;
+    close(again)
+}
+
+fn tensor_keeps_device_alive(rt: &Runtime) -> TestResult {
+    let dev = open(rt, 0)?;
+    let t = tensor(&dev, &[1, 1, 64, 64], BufferType::L1)?;
+    drop(dev);
+    eq(
+        "shape with the Device handle gone",
+        t.shape()?,
+        vec![1, 1, 64, 64],
+    )?;
+    ensure!(
+        open(rt, 0).is_err(),
+        "the device closed while a tensor was alive"
+    );
+    drop(t);
+    let dev = open(rt, 0)?;
+    eq(
+        "a fresh device starts empty",
+        dev.memory_view(BufferType::L1)?.allocated_per_bank,
+        0,
+    )?;
+    close(dev)
+}
+
+fn capture_reports_peaks_and_allocations(rt: &Runtime) -> TestResult {
+    let mut c = case("add", &["1,1,1024,1024"], BufferType::L1, &N150);
+    c.input_memory = BufferType::Dram;
+    let plan = c.plan()?;
+    let output = plan.buffers.last().ok_or("no output")?;
+    let dev = open(rt, 0)?;
+    let base = views(&dev)?;
+    let cap = measure_case(&dev, &c)?;
+    eq("NO_DISPATCH allocates nothing", views(&dev)?, base)?;
+    close(dev)?;
+    let l1: Vec<_> = cap
+        .buffers
+        .iter()
+        .filter(|b| b.buffer_type == "L1")
+        .collect();
+    eq("L1 buffers captured", l1.len(), 1)?;
+    eq("output size", l1[0].size, output.placement.total_bytes)?;
+    eq(
+        "output per bank",
+        l1[0].max_size_per_bank,
+        output.placement.per_bank_bytes,
+    )?;
+    eq(
+        "DRAM buffers captured (the inputs)",
+        cap.buffers
+            .iter()
+            .filter(|b| b.buffer_type == "DRAM")
+            .count(),
+        2,
+    )?;
+    ensure!(
+        !cap.circular_buffers.is_empty(),
+        "no circular buffers captured"
+    );
+    let cb_sum: u64 = cap.circular_buffers.iter().map(|cb| cb.size).sum();
+    ensure!(
+        cap.per_core.peak_cb > 0 && cap.per_core.peak_cb <= cb_sum,
+        "peak_cb {} vs CBs {cb_sum}",
+        cap.per_core.peak_cb
+    );
+    eq(
+        "peak L1 per core",
+        cap.per_core.peak_l1,
+        output.placement.per_bank_bytes,
+    )?;
+    ensure!(
+        cap.per_core.peak_total >= cap.per_core.peak_l1 + cap.per_core.peak_cb,
+        "peak_total {:?}",
+        cap.per_core
+    );
+    Ok(())
+}
+
+fn cb_clash_is_typed(rt: &Runtime) -> TestResult {
+    let dev = open(rt, 0)?;
+    let base = views(&dev)?;
+    let l1 = dev.memory_view(BufferType::L1)?;
+    // Fill L1 down to two free tiles per bank: the add's circular buffers cannot fit below.
+    let tiles = l1.bank_bytes / 2048 - 2;
+    let fill = tensor(&dev, &[1, 1, 32 * tiles, 32 * l1.banks], BufferType::L1)?;
+    let c = case("add", &["1,1,1024,1024"], BufferType::Dram, &N150);
+    let out = run_case(&dev, &c)?;
+    eq("outcome", out.outcome, Outcome::CbClash)?;
+    match out.error {
+        Some(Error::CircularBufferClash {
+            l1_buffer_at,
+            cb_region_end,
+            ref core_range,
+            ..
+        }) => {
+            ensure!(
+                cb_region_end > l1_buffer_at,
+                "clash {cb_region_end} <= {l1_buffer_at}"
+            );
+            ensure!(!core_range.is_empty(), "no core range");
+            let top = N150.l1_unreserved_base + l1.bank_bytes;
+            eq(
+                "lowest L1 buffer = the fill's address",
+                l1_buffer_at,
+                top - tiles * 2048,
+            )?;
+        }
+        ref other => return Err(format!("not a CB clash: {other:?}").into()),
+    }
+    drop(fill);
+    eq("memory after the clash", views(&dev)?, base)?;
+    close(dev)
+}
+
+fn l1_small_too_small(rt: &Runtime) -> TestResult {
+    let mut c = case("maxpool2d", &["1,32,64,64"], BufferType::L1, &N150);
+    c.device_layout = memmodel::DeviceLayout::NhwcFlat;
+    let plan = c.plan()?;
+    ensure!(
+        plan.l1_small_bytes > 0,
+        "memmodel says maxpool2d needs no L1_SMALL"
+    );
+    let dev = open(rt, 0)?;
+    let out = run_case(&dev, &c)?;
+    close(dev)?;
+    eq("outcome without L1_SMALL", out.outcome, Outcome::L1Small)?;
+    ensure!(
+        matches!(
+            out.error,
+            Some(Error::L1SmallTooSmall {
+                l1_small_bytes: 0,
+                banks: 64,
+                ..
+            })
+        ),
+        "{:?}",
+        out.error
+    );
+    let dev = open(rt, plan.l1_small_bytes)?;
+    let out = run_case(&dev, &c)?;
+    close(dev)?;
+    eq("outcome with the plan's L1_SMALL", out.outcome, Outcome::Ok)?;
+    eq("leaks", out.leaks, vec![])
+}
+
+fn main() {
+    main_with(vec![
+        test("memory_views_match_memmodel", memory_views_match_memmodel),
+        test("smoke_exact_oom_text", smoke_exact_oom_text),
+        test("dram_case_fits", dram_case_fits),
+        test("memory_returns_to_baseline", memory_returns_to_baseline),
+        test(
+            "python_and_cpp_exceptions_are_errors",
+            python_and_cpp_exceptions_are_errors,
+        ),
+        test(
+            "bad_invocations_are_typed_errors",
+            bad_invocations_are_typed_errors,
+        ),
+        test("one_device_per_process", one_device_per_process),
+        test("tensor_keeps_device_alive", tensor_keeps_device_alive),
+        test(
+            "capture_reports_peaks_and_allocations",
+            capture_reports_peaks_and_allocations,
+        ),
+        test("cb_clash_is_typed", cb_clash_is_typed),
+        test("l1_small_too_small", l1_small_too_small),
+    ])
+}
