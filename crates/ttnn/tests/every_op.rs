@@ -1,6 +1,8 @@
 //! Every operator of memmodel's catalog runs on a mock n150 at a small shape, in L1 and in DRAM,
-//! and returns ok with the outputs memmodel predicts, leaving no memory behind. This is what
-//! keeps the op mapping honest: an invocation the runtime rejects fails here.
+//! and returns ok with the outputs memmodel predicts, leaving no memory behind — with the
+//! catalog's defaults, and again with shapes.toml's op parameters and device layouts; and every
+//! n150 case of shapes.toml's `canary` set (one-element tensors, which must fit) fits. This is
+//! what keeps the op mapping honest: an invocation the runtime rejects fails here.
 
 mod common;
 
@@ -19,24 +21,33 @@ fn small_shape(family: Family) -> &'static str {
     }
 }
 
-fn run_op(rt: &Runtime, op: &'static memmodel::OpDef, memory: BufferType) -> TestResult {
-    let case = Case {
+fn small_case(
+    op: &'static memmodel::OpDef,
+    params: Params,
+    device_layout: memmodel::DeviceLayout,
+    memory: BufferType,
+) -> Result<Case, libtest_mimic::Failed> {
+    Ok(Case {
         op,
         shape_set: None,
         model_inputs: vec![Shape::parse(small_shape(op.family))?],
-        device_layout: op.default_device_layout,
-        params: Params::default(),
+        device_layout,
+        params,
         dtype: DType::Bfloat16,
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
         device: &N150,
         expect: Expectation::Any,
-    };
+    })
+}
+
+fn run_ok(rt: &Runtime, case: &Case) -> TestResult {
+    let memory = case.output_memory;
     let sig = case.signature()?;
     let plan = case.plan_from(&sig)?;
     let dev = Device::open(rt, &N150, DeviceOptions::with_l1_small(plan.l1_small_bytes))?;
-    let out = run_case(&dev, &case)?;
+    let out = run_case(&dev, case)?;
     dev.close().map_err(|(_, e)| e)?;
     if out.outcome != Outcome::Ok {
         return Err(format!(
@@ -72,10 +83,44 @@ fn main() {
     for op in OPS {
         for memory in [BufferType::L1, BufferType::Dram] {
             tests.push(test(
-                format!("{}_{}", op.name, memory.name()),
-                move |rt: &Runtime| run_op(rt, op, memory),
+                format!("catalog/{}/{}", op.name, memory.name()),
+                move |rt: &Runtime| {
+                    run_ok(
+                        rt,
+                        &small_case(op, Params::default(), op.default_device_layout, memory)?,
+                    )
+                },
             ));
         }
+    }
+    let path = ttnn::metal::workspace_root().join("shapes.toml");
+    let matrix = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| memmodel::config::parse(&text, "shapes.toml").map_err(|e| e.to_string()));
+    match matrix {
+        Ok(matrix) => {
+            for entry in matrix.ops {
+                for memory in [BufferType::L1, BufferType::Dram] {
+                    let (op, params, layout) =
+                        (entry.op, entry.params.clone(), entry.device_layout);
+                    tests.push(test(
+                        format!("shapes_toml/{}/{}", op.name, memory.name()),
+                        move |rt: &Runtime| run_ok(rt, &small_case(op, params, layout, memory)?),
+                    ));
+                }
+            }
+            for case in matrix.cases {
+                if case.shape_set.as_deref() == Some("canary") && case.device.name == N150.name {
+                    tests.push(test(
+                        format!("canary/{}", case.id()),
+                        move |rt: &Runtime| run_ok(rt, &case),
+                    ));
+                }
+            }
+        }
+        Err(e) => tests.push(test("shapes_toml", move |_: &Runtime| {
+            Err(format!("{}: {e}", path.display()).into())
+        })),
     }
     main_with(tests)
 }
