@@ -205,3 +205,48 @@ impl Runtime {
         string_out(|out| unsafe { sys::ttnn_runtime_version(out) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_manifest_names_the_setup_command() {
+        let dir = std::env::temp_dir().join(format!("ttnn-oom-no-manifest-{}", std::process::id()));
+        let err = Manifest::load(&dir).unwrap_err();
+        assert!(matches!(err, Error::RuntimeUnavailable(_)), "{err:?}");
+        assert!(err.to_string().contains("cargo xtask setup"), "{err}");
+    }
+
+    #[test]
+    fn a_stale_manifest_asks_for_a_new_setup() {
+        let dir = std::env::temp_dir().join(format!("ttnn-oom-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = Manifest {
+            format: MANIFEST_FORMAT,
+            ttnn_version: "0.0.1".into(),
+            python: "/p".into(),
+            python_version: "3.12.1".into(),
+            libpython: "/l".into(),
+            python_home: "/h".into(),
+            venv: "/v".into(),
+            site_packages: "/s".into(),
+            runtime_root: "/r".into(),
+            sfpi_version: "x".into(),
+            cache_dir: "/c".into(),
+            logs_dir: "/g".into(),
+            log_file: "/g/f".into(),
+            mock_devices: BTreeMap::new(),
+        };
+        m.save(&dir).unwrap();
+        let err = Manifest::load(&dir).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            err.to_string().contains("0.0.1") && err.to_string().contains(TTNN_VERSION),
+            "{err}"
+        );
+        let env = m.environment();
+        assert_eq!(env["TT_METAL_RUNTIME_ROOT"], "/r/");
+        assert_eq!(env["PYTHONHOME"], "/h");
+    }
+}
