@@ -8,7 +8,7 @@ use clap::Args;
 use memmodel::{BufferType, Case, DeviceSpec};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use ttnn::metal::{Device, DeviceOptions, Runtime};
+use ttnn::metal::{Device, DeviceOptions, Runtime, Target};
 use ttnn::{Backend, Capture, CaseOutcome, DeviceApi, Error};
 
 #[derive(Args, Debug)]
@@ -24,6 +24,9 @@ pub struct ProbeArgs {
     /// Skip the NO_DISPATCH measurement.
     #[arg(long = "no-measure")]
     pub no_measure: bool,
+    /// Open the real board the runtime finds instead of the mock device.
+    #[arg(long)]
+    pub hardware: bool,
 }
 
 /// The probe's JSON object.
@@ -58,6 +61,8 @@ pub struct ProbeReport {
     pub elapsed_ms: f64,
     /// Memories whose allocations did not return to their baseline (must be empty).
     pub leaks: Vec<ttnn::case::Leak>,
+    /// Memory the op's cached program kept (released by clearing the program cache).
+    pub held_by_program_cache: Vec<ttnn::case::Leak>,
     pub l1_small_size: u64,
     pub runtime_version: String,
 }
@@ -98,6 +103,7 @@ impl ProbeReport {
             measure_error: None,
             elapsed_ms: outcome.elapsed.as_secs_f64() * 1000.0,
             leaks: outcome.leaks.clone(),
+            held_by_program_cache: outcome.held_by_program_cache.clone(),
             l1_small_size: l1_small,
             runtime_version: version,
         };
@@ -211,7 +217,7 @@ pub fn run(mut args: ProbeArgs) -> Result<()> {
         );
     };
     let report = match backend {
-        Backend::Metal => probe_metal(case, !args.no_measure)?,
+        Backend::Metal => probe_metal(case, !args.no_measure, args.hardware)?,
         Backend::Sim => return Err(Error::backend_unavailable(Backend::Sim).into()),
     };
     if args.json {
@@ -222,16 +228,21 @@ pub fn run(mut args: ProbeArgs) -> Result<()> {
     Ok(())
 }
 
-fn probe_metal(case: &Case, measure: bool) -> Result<ProbeReport> {
+fn probe_metal(case: &Case, measure: bool, hardware: bool) -> Result<ProbeReport> {
     let plan = case
         .plan()
         .map_err(|e| anyhow::anyhow!("{}: {e}", case.id()))?;
     let rt = Runtime::discover()?;
-    let device = Device::open(
-        &rt,
-        case.device,
-        DeviceOptions::with_l1_small(plan.l1_small_bytes),
-    )?;
+    let options = DeviceOptions {
+        l1_small_size: plan.l1_small_bytes,
+        target: if hardware {
+            Target::Hardware
+        } else {
+            Target::Mock
+        },
+        device_id: 0,
+    };
+    let device = Device::open(&rt, case.device, options)?;
     let outcome = ttnn::run_case(&device, case)?;
     let measured = if measure {
         ttnn::measure_case(&device, case)

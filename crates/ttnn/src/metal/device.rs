@@ -43,8 +43,9 @@ impl DeviceOptions {
 
 /// One device may be open per process (tt-metal's context is a process singleton).
 static DEVICE_OPEN: AtomicBool = AtomicBool::new(false);
-/// The board whose mock cluster this process uses: tt-metal reads the descriptor once.
-static MOCK_BOARD: Mutex<Option<&'static str>> = Mutex::new(None);
+/// What this process's devices are (`a mock n150`, `hardware`): tt-metal sets up its cluster
+/// (and reads a mock descriptor) once per process.
+static PROCESS_TARGET: Mutex<Option<String>> = Mutex::new(None);
 
 struct DeviceInner {
     raw: Option<NonNull<sys::ttnn_device>>,
@@ -160,25 +161,24 @@ impl Device {
         spec: &'static DeviceSpec,
         options: DeviceOptions,
     ) -> Result<Device> {
-        let mut env = std::collections::BTreeMap::new();
-        if options.target == Target::Mock {
-            let mut board = MOCK_BOARD.lock().unwrap_or_else(|p| p.into_inner());
-            match *board {
-                Some(first) if first != spec.name => {
-                    return Err(Error::Unsupported(format!(
-                        "this process already runs a mock {first}; tt-metal reads the mock cluster once per process, so a mock {} needs its own process",
-                        spec.name
-                    )))
-                }
-                _ => {}
-            }
-            let desc = runtime.manifest().mock_descriptor(spec.name)?;
-            env.insert(
-                "TT_METAL_MOCK_CLUSTER_DESC_PATH".to_string(),
-                desc.to_string_lossy().into_owned(),
-            );
-            *board = Some(spec.name);
+        let this = match options.target {
+            Target::Mock => format!("a mock {}", spec.name),
+            Target::Hardware => "hardware".to_string(),
+        };
+        let mut first = PROCESS_TARGET.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(first) = first.as_ref().filter(|f| **f != this) {
+            return Err(Error::Unsupported(format!(
+                "this process already runs {first}; tt-metal sets up its cluster once per process, so {this} needs its own process"
+            )));
         }
+        let env = runtime
+            .manifest()
+            .device_environment(match options.target {
+                Target::Mock => Some(spec.name),
+                Target::Hardware => None,
+            })?;
+        *first = Some(this);
+        drop(first);
         let env_json =
             serde_json::to_string(&env).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let env_c =

@@ -103,20 +103,15 @@ impl Manifest {
         std::fs::write(Self::path_in(state_dir), text + "\n")
     }
 
-    /// Environment variables the runtime starts with (set before Python and tt-metal start).
-    /// Variables the user already set (logger level, ...) are kept as they are.
+    /// Environment variables the runtime starts with (set before Python starts). Variables the
+    /// user already set (logger level, ...) are kept as they are. What depends on the target
+    /// (mock or hardware) is set at device open: [`Manifest::device_environment`].
     pub fn environment(&self) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         let s = |p: &Path| p.to_string_lossy().into_owned();
         env.insert("PYTHONHOME".into(), s(&self.python_home));
         env.insert("PYTHONNOUSERSITE".into(), "1".into());
         env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
-        // tt-metal wants the trailing slash on the root.
-        env.insert(
-            "TT_METAL_RUNTIME_ROOT".into(),
-            format!("{}/", s(&self.runtime_root)),
-        );
-        env.insert("TT_METAL_CACHE".into(), s(&self.cache_dir));
         env.insert("TT_METAL_LOGS_PATH".into(), s(&self.logs_dir));
         for (k, default) in [
             ("TT_LOGGER_FILE", s(&self.log_file)),
@@ -127,6 +122,37 @@ impl Manifest {
             env.insert(k.into(), value);
         }
         env
+    }
+
+    /// Environment variables set just before the first device of the process opens (tt-metal
+    /// reads them then). A mock board gets the mock runtime root (stub compiler), its cluster
+    /// descriptor and its own kernel cache; hardware gets the wheel's own package as the runtime
+    /// root and a separate cache, so no stub-built kernel can ever reach a real device.
+    pub fn device_environment(&self, mock_board: Option<&str>) -> Result<BTreeMap<String, String>> {
+        let s = |p: &Path| p.to_string_lossy().into_owned();
+        let mut env = BTreeMap::new();
+        match mock_board {
+            Some(board) => {
+                // tt-metal wants the trailing slash on the root.
+                env.insert(
+                    "TT_METAL_RUNTIME_ROOT".into(),
+                    format!("{}/", s(&self.runtime_root)),
+                );
+                env.insert("TT_METAL_CACHE".into(), s(&self.cache_dir.join("mock")));
+                env.insert(
+                    "TT_METAL_MOCK_CLUSTER_DESC_PATH".into(),
+                    s(self.mock_descriptor(board)?),
+                );
+            }
+            None => {
+                env.insert(
+                    "TT_METAL_RUNTIME_ROOT".into(),
+                    format!("{}/", s(&self.site_packages.join("ttnn"))),
+                );
+                env.insert("TT_METAL_CACHE".into(), s(&self.cache_dir.join("hardware")));
+            }
+        }
+        Ok(env)
     }
 
     /// The mock cluster descriptor of a device.
@@ -245,8 +271,11 @@ mod tests {
             err.to_string().contains("0.0.1") && err.to_string().contains(TTNN_VERSION),
             "{err}"
         );
-        let env = m.environment();
-        assert_eq!(env["TT_METAL_RUNTIME_ROOT"], "/r/");
-        assert_eq!(env["PYTHONHOME"], "/h");
+        assert_eq!(m.environment()["PYTHONHOME"], "/h");
+        let hw = m.device_environment(None).unwrap();
+        assert_eq!(hw["TT_METAL_RUNTIME_ROOT"], "/s/ttnn/");
+        assert!(!hw.contains_key("TT_METAL_MOCK_CLUSTER_DESC_PATH"));
+        let err = m.device_environment(Some("n150")).unwrap_err();
+        assert!(err.to_string().contains("cargo xtask setup"), "{err}");
     }
 }
