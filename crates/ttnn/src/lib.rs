@@ -14,6 +14,8 @@
 //! # Ok::<(), ttnn::Error>(())
 //! ```
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod api;
 pub mod case;
 pub mod error;

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use memmodel::invoke::Invocation;
 use memmodel::{BufferType, DType, DeviceSpec, Layout};
 use std::ffi::CString;
+use std::io::Write;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,8 +82,13 @@ impl DeviceInner {
 impl Drop for DeviceInner {
     fn drop(&mut self) {
         if let Err(e) = self.close_raw() {
-            // Drop cannot fail: say so and let the process go on (the runtime keeps the device).
-            eprintln!("ttnn: closing the {} device failed: {e}", self.spec.name);
+            // Drop cannot fail: say so (ignoring a closed stderr) and go on; the runtime keeps
+            // the device and this process cannot open another.
+            let _ = writeln!(
+                std::io::stderr(),
+                "ttnn: closing the {} device failed: {e}",
+                self.spec.name
+            );
         }
     }
 }
@@ -459,7 +465,7 @@ impl Drop for Tensor {
         // SAFETY: `raw` is a live handle we own; ttnn_tensor_free releases it whatever it returns.
         let rc = unsafe { sys::ttnn_tensor_free(self.raw.as_ptr()) };
         if let Err(e) = check(rc) {
-            eprintln!("ttnn: freeing a tensor failed: {e}");
+            let _ = writeln!(std::io::stderr(), "ttnn: freeing a tensor failed: {e}");
         }
     }
 }
