@@ -717,3 +717,83 @@ fn verify_devices() -> Result<String> {
     }
     Ok(notes.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xtask-setup-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn the_stub_compiler_answers_version_compile_and_link() {
+        let d = scratch("stub");
+        let kernel = d.join("kernel.elf");
+        std::fs::write(&kernel, elf::minimal_riscv_kernel(0)).unwrap();
+        let line = "riscv-tt-elf-g++ (tenstorrent/sfpi:1.2.3[4]) 15.1.0 it's";
+        let gpp = d.join("g++");
+        std::fs::write(&gpp, stub_compiler(line, &kernel)).unwrap();
+        let sh = |args: &[&str]| Command::new("sh").arg(&gpp).args(args).output().unwrap();
+        let out = sh(&["--version"]);
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{line}\n"));
+        let obj = d.join("k.o");
+        let dep = d.join("k.d");
+        let out = sh(&[
+            "-c",
+            "k.cpp",
+            "-o",
+            obj.to_str().unwrap(),
+            "-MF",
+            dep.to_str().unwrap(),
+        ]);
+        assert!(out.status.success());
+        assert_eq!(std::fs::read(&obj).unwrap(), b"");
+        assert!(std::fs::read_to_string(&dep)
+            .unwrap()
+            .starts_with(obj.to_str().unwrap()));
+        let elf_out = d.join("brisc.elf");
+        assert!(sh(&["k.o", "-o", elf_out.to_str().unwrap()])
+            .status
+            .success());
+        assert_eq!(
+            std::fs::read(&elf_out).unwrap(),
+            elf::minimal_riscv_kernel(0)
+        );
+        // Precompiled headers are refused, so tt-metal compiles without them.
+        assert!(!sh(&["-x", "c++-header", "h.hpp", "-o", "h.gch"])
+            .status
+            .success());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mirroring_uses_absolute_links_and_drops_stale_ones() {
+        let d = scratch("mirror");
+        let src = d.join("pkg");
+        std::fs::create_dir_all(src.join("runtime/hw")).unwrap();
+        std::fs::write(src.join("__init__.py"), "").unwrap();
+        let dst = d.join("root");
+        assert_eq!(mirror(&src, &dst, &["runtime"]).unwrap(), 1);
+        let link = std::fs::read_link(dst.join("__init__.py")).unwrap();
+        assert!(link.is_absolute(), "{}", link.display());
+        assert!(!dst.join("runtime").exists());
+        // Idempotent, then a removed entry's link goes away.
+        assert_eq!(mirror(&src, &dst, &["runtime"]).unwrap(), 0);
+        std::fs::remove_file(src.join("__init__.py")).unwrap();
+        assert_eq!(mirror(&src, &dst, &["runtime"]).unwrap(), 1);
+        assert!(dst.join("__init__.py").symlink_metadata().is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn shims_are_never_candidates() {
+        assert!(candidates()
+            .iter()
+            .all(|p| !p.components().any(|c| c.as_os_str() == "shims")));
+    }
+}
