@@ -151,6 +151,30 @@ def device_close(dev_id):
     return OK
 
 
+_graveyard = []
+
+
+def shutdown():
+    """Closes every device still open (the shim calls this at process exit). Tensors still in
+    the table are kept referenced, not freed: at exit some of tt-metal's singletons may already
+    be gone, and a tensor's destructor would touch them; closing the device frees its memory."""
+    global _capturing
+    _graveyard.extend(t for (_, t) in _tensors.values())
+    _tensors.clear()
+    if _capturing is not None:
+        try:
+            graph.end_graph_capture()
+        except Exception:
+            pass
+        _capturing = None
+    for dev_id in list(_devices):
+        try:
+            ttnn.close_device(_devices.pop(dev_id))
+        except Exception:
+            pass
+    return OK
+
+
 def device_describe(dev_id, l1_small_size):
     dev = _device(dev_id)
     grid = dev.compute_with_storage_grid_size()

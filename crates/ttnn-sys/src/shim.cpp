@@ -336,6 +336,24 @@ std::vector<std::pair<std::string, std::string>> parse_env_json(const char* text
     return out;
 }
 
+// Registered with atexit after the first device open: closes devices the program left open.
+// tt-metal aborts in its static destructors when a device is still open at exit (its
+// completion-queue thread races them); its context is built at the first open, and a handler
+// registered after that runs before those destructors.
+void close_devices_at_exit() {
+    if (!initialized || driver == nullptr) return;
+    try {
+        Gil gil;
+        Ref fn(py.PyObject_GetAttrString(driver, "shutdown"));
+        if (fn.get() != nullptr) {
+            Ref args(py.Py_BuildValue("()"));
+            Ref res(args.get() != nullptr ? py.PyObject_CallObject(fn.get(), args.get()) : nullptr);
+        }
+        if (py.PyErr_Occurred() != nullptr) py.PyErr_Clear();
+    } catch (...) {
+    }
+}
+
 template <typename T>
 void resolve(void* lib, const char* name, T& slot) {
     void* sym = dlsym(lib, name);
@@ -491,6 +509,8 @@ int32_t ttnn_device_open(int32_t device_id, uint64_t l1_small_size, const char* 
                                                               env_json != nullptr ? env_json : ""));
         long long id = as_int(res.get(), "device id");
         *out = new ttnn_device{id, l1_small_size};
+        static std::once_flag registered;
+        std::call_once(registered, [] { std::atexit(close_devices_at_exit); });
     });
 }
 
