@@ -72,7 +72,7 @@ impl ProbeReport {
         case: &Case,
         backend: Backend,
         outcome: &CaseOutcome,
-        measured: &Result<Capture, Error>,
+        measured: &Result<Capture, String>,
         l1_small: u64,
         version: String,
     ) -> Self {
@@ -150,7 +150,7 @@ impl ProbeReport {
                 r.peak_l1_per_core = Some(c.per_core.peak_l1);
                 r.peak_total_per_core = Some(c.per_core.peak_total);
             }
-            Err(e) => r.measure_error = Some(e.to_string()),
+            Err(e) => r.measure_error = Some(e.clone()),
         }
         r
     }
@@ -182,7 +182,7 @@ impl ProbeReport {
             )),
             _ => {
                 if let Some(e) = &self.measure_error {
-                    s.push_str(&format!("\n  NO_DISPATCH measurement failed: {e}"));
+                    s.push_str(&format!("\n  NO_DISPATCH measurement: {e}"));
                 }
             }
         }
@@ -245,9 +245,9 @@ fn probe_metal(case: &Case, measure: bool, hardware: bool) -> Result<ProbeReport
     let device = Device::open(&rt, case.device, options)?;
     let outcome = ttnn::run_case(&device, case)?;
     let measured = if measure {
-        ttnn::measure_case(&device, case)
+        ttnn::measure_case(&device, case).map_err(|e| format!("failed: {e}"))
     } else {
-        Err(Error::Unsupported("skipped (--no-measure)".into()))
+        Err("skipped (--no-measure)".to_string())
     };
     let version = rt.version().unwrap_or_default();
     let report = ProbeReport::new(
