@@ -9,6 +9,7 @@ mod paths;
 mod probe;
 mod select;
 mod setup;
+mod test;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ttnn-oom tasks", version)]
@@ -25,6 +26,8 @@ enum Command {
     Setup(setup::SetupArgs),
     /// Run one case on a device: the runtime's verdict and a NO_DISPATCH per-core measurement.
     Probe(probe::ProbeArgs),
+    /// Every test of the workspace, after `setup` (what CI and the README run).
+    Test(test::TestArgs),
     /// Regenerate crates/ttnn-sys/src/bindings.rs from the C header (needs libclang).
     Bindgen,
     /// Open one board and print what the runtime reports (used by `setup` to verify).
@@ -38,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Estimate(args) => estimate::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Test(args) => test::run(args),
         Command::Bindgen => bindgen::run(),
         Command::DeviceCheck(args) => probe::device_check(args),
     }

@@ -21,7 +21,11 @@ pub fn run(args: TestArgs) -> Result<()> {
     let root = crate::paths::workspace_root();
     if !args.no_setup {
         let me = std::env::current_exe().context("locating the xtask binary")?;
-        let status = Command::new(me).arg("setup").current_dir(&root).status().context("running `cargo xtask setup`")?;
+        let status = Command::new(me)
+            .arg("setup")
+            .current_dir(&root)
+            .status()
+            .context("running `cargo xtask setup`")?;
         if !status.success() {
             bail!("`cargo xtask setup` failed ({status}); fix that first, or run `cargo xtask test --no-setup`");
         }

@@ -5,3 +5,5 @@
 //! modeled vs actual). [`record`] holds the data of a run (`report.json`).
 
 pub mod record;
+pub mod runner;
+pub mod worker;

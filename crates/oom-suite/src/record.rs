@@ -91,6 +91,9 @@ pub struct CaseRecord {
     pub banks: u64,
     pub per_bank_bytes: u64,
     pub bank_bytes: u64,
+    /// Per-bank bytes already allocated when it failed (the case's earlier buffers).
+    #[serde(default)]
+    pub bank_allocated_bytes: u64,
 
     /// Element count × element size of the primary tensor (the seeds' "theoretical").
     pub logical_bytes: u64,
@@ -106,11 +109,24 @@ pub struct CaseRecord {
     /// Actual over theoretical: `case_allocated_bytes / logical_bytes`.
     pub overhead_factor: f64,
 
+    /// Every device buffer the NO_DISPATCH capture saw (empty when not measured).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captured_buffers: Vec<BufferRecord>,
+
     /// Device memory still allocated after the case, per bank, over the baseline (0 = no leak).
     pub leaked_bytes: u64,
     /// Whether the one-element canary run after this case passed (None when not run).
     pub canary_ok: Option<bool>,
     pub elapsed_ms: f64,
+}
+
+/// One buffer a captured case allocated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BufferRecord {
+    /// `L1`, `DRAM`, `L1_SMALL`.
+    pub buffer_type: String,
+    pub size: u64,
+    pub per_bank_bytes: u64,
 }
 
 /// Counts by class.
@@ -170,4 +186,36 @@ pub struct Report {
     pub wall_time_ms: f64,
     pub totals: Totals,
     pub cases: Vec<CaseRecord>,
+}
+
+impl CaseRecord {
+    /// `Expected OOM: [1,96,2160,3840] L1 needs 25067520 B per bank, bank has 1393312 B` —
+    /// what the suite shows for a case the device refused.
+    pub fn expected_oom_message(&self) -> String {
+        let shapes = self
+            .shapes
+            .iter()
+            .map(|s| {
+                format!(
+                    "[{}]",
+                    s.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("x");
+        match &self.buffer_type {
+            Some(buffer_type) if self.per_bank_bytes > 0 && self.bank_allocated_bytes > 0 => format!(
+                "Expected OOM: {shapes} {buffer_type} needs {} B per bank on top of {} B already allocated, bank has {} B ({} on {}, {})",
+                self.per_bank_bytes, self.bank_allocated_bytes, self.bank_bytes, self.op, self.device, self.memory
+            ),
+            Some(buffer_type) if self.per_bank_bytes > 0 => format!(
+                "Expected OOM: {shapes} {buffer_type} needs {} B per bank, bank has {} B ({} on {}, {})",
+                self.per_bank_bytes, self.bank_bytes, self.op, self.device, self.memory
+            ),
+            _ => format!("Expected OOM: {shapes} ({} on {}, {}): {}", self.op, self.device, self.memory, self.message),
+        }
+    }
 }

@@ -1,0 +1,264 @@
+//! Running one case on a device and turning what happened into a [`CaseRecord`]: the outcome
+//! class, the numbers of a failed allocation, the memory left behind, the one-element canary
+//! after a memory failure, and a NO_DISPATCH measurement of what the case allocates.
+
+use crate::record::{BufferRecord, CaseRecord, Class};
+use memmodel::{
+    BufferType, Case, DType, DeviceLayout, Expectation, Layout, Params, Shape, Verdict,
+};
+use std::time::Instant;
+use ttnn::{DeviceApi, Error, Outcome};
+
+/// What the runner needs to know besides the case.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `metal` or `sim`.
+    pub backend: String,
+    pub runtime_version: String,
+    /// Measure the case in a NO_DISPATCH capture (per-core peaks, every buffer).
+    pub measure: bool,
+    /// After a memory failure, run a one-element case and require it to fit.
+    pub canary: bool,
+    /// Run the case for real. Without it only the measurement runs (memory-estimation tests).
+    pub execute: bool,
+}
+
+/// The one-element canary: a `[1]` bf16 tensor in L1 through `relu`. Seed 002 counted OOM
+/// failures at shape `[1]`; on a healthy device this can never fail.
+pub fn canary_case(device: &'static memmodel::DeviceSpec) -> Case {
+    Case {
+        op: memmodel::find_op("relu").expect("relu is in the catalog"),
+        shape_set: None,
+        model_inputs: vec![Shape::from_dims(vec![1]).expect("[1] is a shape")],
+        device_layout: DeviceLayout::AsGiven,
+        params: Params::default(),
+        dtype: DType::Bfloat16,
+        layout: Layout::Tile,
+        input_memory: BufferType::L1,
+        output_memory: BufferType::L1,
+        device,
+        expect: Expectation::MustFit,
+    }
+}
+
+fn class_of(outcome: Outcome) -> Class {
+    match outcome {
+        Outcome::Ok => Class::Fits,
+        Outcome::Oom => Class::Oom,
+        Outcome::CbClash => Class::CbClash,
+        Outcome::L1Small => Class::L1Small,
+        Outcome::Error => Class::Error,
+    }
+}
+
+/// A record with the case's identity and model numbers filled in and the outcome left as an
+/// error; the caller fills in what happened. Also used for crashed and timed-out cases.
+pub fn blank_record(case: &Case, opts: &RunOptions) -> CaseRecord {
+    let sig = case.signature();
+    let estimate = sig.as_ref().ok().and_then(|s| case.estimate_from(s).ok());
+    let (logical_bytes, allocated_bytes, device_shape, predicted, modeled_total) = match &estimate {
+        Some(e) => (
+            e.logical_bytes,
+            e.placement.total_bytes,
+            e.primary.shape.dims().to_vec(),
+            e.verdict.name().to_string(),
+            e.plan
+                .buffers
+                .iter()
+                .map(|b| b.placement.total_bytes)
+                .fold(0u64, u64::saturating_add),
+        ),
+        None => (0, 0, Vec::new(), "invalid".to_string(), 0),
+    };
+    CaseRecord {
+        id: case.id(),
+        op: case.op.name.to_string(),
+        ttnn: sig
+            .as_ref()
+            .map(|s| s.invocation.render())
+            .unwrap_or_default(),
+        shape_set: case.shape_set.clone(),
+        shapes: case
+            .model_inputs
+            .iter()
+            .map(|s| s.dims().to_vec())
+            .collect(),
+        device_shape,
+        device_layout: case.device_layout.to_string(),
+        dtype: case.dtype.to_string(),
+        layout: case.layout.to_string(),
+        memory: case.memory_label(),
+        device: case.device.name.to_string(),
+        params: case.params.compact(),
+        backend: opts.backend.clone(),
+        runtime_version: opts.runtime_version.clone(),
+        class: Class::Error,
+        message: String::new(),
+        expect: case.expect.name().to_string(),
+        buffer_type: None,
+        total_bytes: 0,
+        banks: 0,
+        per_bank_bytes: 0,
+        bank_bytes: 0,
+        bank_allocated_bytes: 0,
+        logical_bytes,
+        allocated_bytes,
+        predicted,
+        peak_cb_per_core: None,
+        peak_l1_per_core: None,
+        case_allocated_bytes: modeled_total,
+        overhead_factor: ratio(modeled_total, logical_bytes),
+        captured_buffers: Vec::new(),
+        leaked_bytes: 0,
+        canary_ok: None,
+        elapsed_ms: 0.0,
+    }
+}
+
+fn ratio(actual: u64, theoretical: u64) -> f64 {
+    if theoretical == 0 {
+        return 0.0;
+    }
+    (actual as f64 / theoretical as f64 * 1000.0).round() / 1000.0
+}
+
+/// Fill the failure numbers of `error` into `record`.
+fn fill_error(record: &mut CaseRecord, error: &Error, case: &Case) {
+    record.message = error.raw().to_string();
+    match error {
+        Error::OutOfMemory {
+            buffer_type,
+            total_bytes,
+            banks,
+            per_bank_bytes,
+            bank_bytes,
+            allocated,
+            ..
+        } => {
+            record.buffer_type = Some(buffer_type.tt_name().to_string());
+            record.bank_allocated_bytes = *allocated;
+            record.total_bytes = *total_bytes;
+            record.banks = *banks;
+            record.per_bank_bytes = *per_bank_bytes;
+            record.bank_bytes = *bank_bytes;
+        }
+        Error::L1SmallTooSmall {
+            total_bytes,
+            banks,
+            per_bank_bytes,
+            l1_small_bytes,
+            ..
+        } => {
+            record.buffer_type = Some(BufferType::L1Small.tt_name().to_string());
+            record.total_bytes = *total_bytes;
+            record.banks = *banks;
+            record.per_bank_bytes = *per_bank_bytes;
+            record.bank_bytes = *l1_small_bytes;
+        }
+        Error::CircularBufferClash { .. } | Error::CircularBuffersExceedL1 { .. } => {
+            record.buffer_type = Some("L1".to_string());
+            record.bank_bytes = case.device.l1_bank_bytes;
+        }
+        _ => {}
+    }
+}
+
+/// Run one case: outcome, leak check, canary after a memory failure, measurement.
+pub fn run_record<D: DeviceApi>(device: &D, case: &Case, opts: &RunOptions) -> CaseRecord {
+    let mut record = blank_record(case, opts);
+    let start = Instant::now();
+    let executed = if opts.execute {
+        Some(ttnn::run_case(device, case))
+    } else {
+        None
+    };
+    match executed {
+        None => {
+            // Not run: the class stays what the model predicts until the measurement says more.
+            record.class = predicted_class(case).unwrap_or(Class::Error);
+        }
+        Some(Err(e)) => {
+            record.class = Class::Error;
+            record.message = e.to_string();
+        }
+        Some(Ok(outcome)) => {
+            record.class = class_of(outcome.outcome);
+            if let Some(error) = &outcome.error {
+                fill_error(&mut record, error, case);
+                if let Some(at) = &outcome.failed_at {
+                    if record.class == Class::Error {
+                        record.message = format!("{} (at {at})", record.message);
+                    }
+                }
+            }
+            record.leaked_bytes = outcome
+                .leaks
+                .iter()
+                .map(|l| l.allocated_after.abs_diff(l.allocated_before))
+                .fold(0u64, u64::saturating_add);
+        }
+    }
+    record.elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if opts.canary && record.class.is_memory_failure() {
+        let canary = canary_case(case.device);
+        record.canary_ok = Some(
+            matches!(ttnn::run_case(device, &canary), Ok(o) if o.is_ok() && o.leaks.is_empty()),
+        );
+    }
+    if opts.measure && !(opts.execute && record.class == Class::Error) {
+        match ttnn::measure_case(device, case) {
+            Err(e) => {
+                if !opts.execute {
+                    record.class = Class::Error;
+                    record.message = format!("measuring in NO_DISPATCH mode failed: {e}");
+                }
+            }
+            Ok(capture) => {
+                let u = capture.per_core;
+                record.peak_cb_per_core = Some(u.peak_cb.saturating_add(u.peak_dataflow_buffer));
+                record.peak_l1_per_core = Some(u.peak_l1);
+                let total = capture
+                    .buffers
+                    .iter()
+                    .map(|b| b.size)
+                    .fold(0u64, u64::saturating_add);
+                if total > 0 {
+                    record.case_allocated_bytes = total;
+                    record.overhead_factor = ratio(total, record.logical_bytes);
+                }
+                record.captured_buffers = capture
+                    .buffers
+                    .iter()
+                    .map(|b| BufferRecord {
+                        buffer_type: b.buffer_type.clone(),
+                        size: b.size,
+                        per_bank_bytes: b.max_size_per_bank,
+                    })
+                    .collect();
+            }
+        }
+    }
+    record
+}
+
+/// Whether a record breaks what shapes.toml expected, and why.
+pub fn expectation_broken(record: &CaseRecord) -> Option<String> {
+    match (record.expect.as_str(), record.class) {
+        ("must_oom", Class::Fits) => {
+            Some("shapes.toml marks this case must-OOM, but it fitted".into())
+        }
+        ("must_fit", c) if c != Class::Fits => Some(format!(
+            "shapes.toml marks this case must-fit, but it ended {}",
+            c.name()
+        )),
+        _ => None,
+    }
+}
+
+/// The memmodel verdict for a case, as a class (for listing tests before any device runs).
+pub fn predicted_class(case: &Case) -> Option<Class> {
+    match case.estimate().ok()?.verdict {
+        Verdict::Fits => Some(Class::Fits),
+        Verdict::Oom(_) => Some(Class::Oom),
+    }
+}

@@ -1,0 +1,551 @@
+//! Cases on the real runtime run in worker processes, so a hang or an abort inside the runtime
+//! costs one case, not the run: the parent sends cases as JSON lines, the worker answers each
+//! with a [`CaseRecord`], and the parent kills and restarts a worker that dies or stalls.
+//!
+//! One worker holds one device: tt-metal keeps one mock cluster per process and L1_SMALL is
+//! fixed at device open, so workers are keyed by (board, L1_SMALL bytes).
+//!
+//! Protocol, one JSON object per line:
+//! - worker → parent, once: `{"ready": {"runtime_version": ...}}` or `{"fatal": "..."}`;
+//! - parent → worker: `{"case": CaseSpec, "measure": bool, "canary": bool}`;
+//! - worker → parent: `{"record": CaseRecord}` for each case, in order.
+
+use crate::record::{CaseRecord, Class};
+use crate::runner::{blank_record, run_record, RunOptions};
+use memmodel::case::CaseSpec;
+use memmodel::Case;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The environment variable that makes a binary act as a worker (its value: `board:l1_small`).
+pub const WORKER_ENV: &str = "TTNN_OOM_WORKER";
+
+/// Test-only fault injection: `hang:<case id>` or `abort:<case id>` makes the worker hang or
+/// abort on that case, to prove the parent survives both.
+pub const FAULT_ENV: &str = "TTNN_OOM_WORKER_FAULT";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    case: CaseSpec,
+    measure: bool,
+    canary: bool,
+    execute: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Reply {
+    Ready { runtime_version: String },
+    Fatal(String),
+    Record(Box<CaseRecord>),
+}
+
+/// What a worker is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerKey {
+    pub device: &'static str,
+    pub l1_small_size: u64,
+}
+
+impl WorkerKey {
+    /// The worker a case needs.
+    pub fn of(case: &Case) -> WorkerKey {
+        let l1_small_size = case.signature().map(|s| s.l1_small_bytes).unwrap_or(0);
+        WorkerKey {
+            device: case.device.name,
+            l1_small_size,
+        }
+    }
+
+    fn env_value(&self) -> String {
+        format!("{}:{}", self.device, self.l1_small_size)
+    }
+
+    fn parse(value: &str) -> Result<WorkerKey, String> {
+        let (device, l1) = value
+            .split_once(':')
+            .ok_or_else(|| format!("{WORKER_ENV}={value}: expected board:l1_small"))?;
+        let spec = memmodel::DeviceSpec::by_name(device)?;
+        let l1_small_size = l1
+            .parse::<u64>()
+            .map_err(|e| format!("{WORKER_ENV}={value}: {e}"))?;
+        Ok(WorkerKey {
+            device: spec.name,
+            l1_small_size,
+        })
+    }
+}
+
+/// If this process was started as a worker, serve requests on stdin/stdout until stdin closes
+/// and return true; otherwise return false at once. Call it first thing in `main`.
+pub fn serve_if_worker() -> bool {
+    let Ok(value) = std::env::var(WORKER_ENV) else {
+        return false;
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut send = |reply: &Reply| -> bool {
+        let line = serde_json::to_string(reply).expect("replies serialize");
+        writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
+    };
+    let key = match WorkerKey::parse(&value) {
+        Ok(k) => k,
+        Err(e) => {
+            send(&Reply::Fatal(e));
+            return true;
+        }
+    };
+    let spec = memmodel::DeviceSpec::by_name(key.device).expect("parsed above");
+    let opened = ttnn::metal::Runtime::discover().and_then(|rt| {
+        let version = rt
+            .version()
+            .unwrap_or_else(|_| ttnn::metal::TTNN_VERSION.to_string());
+        let device = ttnn::metal::Device::open(
+            &rt,
+            spec,
+            ttnn::metal::DeviceOptions::with_l1_small(key.l1_small_size),
+        )?;
+        Ok((rt, device, version))
+    });
+    let (_runtime, device, version) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            send(&Reply::Fatal(e.to_string()));
+            return true;
+        }
+    };
+    let runtime_version = format!("ttnn {version} (mock {})", spec.name);
+    if !send(&Reply::Ready {
+        runtime_version: runtime_version.clone(),
+    }) {
+        return true;
+    }
+    let fault = std::env::var(FAULT_ENV).ok();
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let request: Request = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                send(&Reply::Fatal(format!("bad request: {e}")));
+                break;
+            }
+        };
+        let opts = RunOptions {
+            backend: "metal".into(),
+            runtime_version: runtime_version.clone(),
+            measure: request.measure,
+            canary: request.canary,
+            execute: request.execute,
+        };
+        let record = match request.case.to_case() {
+            Ok(case) => {
+                if let Some(f) = &fault {
+                    let id = case.id();
+                    if f.strip_prefix("hang:") == Some(id.as_str()) {
+                        loop {
+                            std::thread::sleep(Duration::from_secs(3600));
+                        }
+                    }
+                    if f.strip_prefix("abort:") == Some(id.as_str()) {
+                        std::process::abort();
+                    }
+                }
+                run_record(&device, &case, &opts)
+            }
+            Err(e) => {
+                let mut r = fallback_record(&request.case, &opts);
+                r.message = e;
+                r
+            }
+        };
+        if !send(&Reply::Record(Box::new(record))) {
+            break;
+        }
+    }
+    if let Err((_, e)) = device.close() {
+        eprintln!("worker: closing the device failed: {e}");
+    }
+    true
+}
+
+fn fallback_record(spec: &CaseSpec, opts: &RunOptions) -> CaseRecord {
+    match spec.to_case() {
+        Ok(case) => blank_record(&case, opts),
+        Err(_) => CaseRecord {
+            id: format!("{}/{:?}", spec.op, spec.model_inputs),
+            op: spec.op.clone(),
+            ttnn: String::new(),
+            shape_set: spec.shape_set.clone(),
+            shapes: spec
+                .model_inputs
+                .iter()
+                .map(|s| s.dims().to_vec())
+                .collect(),
+            device_shape: Vec::new(),
+            device_layout: spec.device_layout.to_string(),
+            dtype: spec.dtype.to_string(),
+            layout: spec.layout.to_string(),
+            memory: spec.output_memory.name().to_string(),
+            device: spec.device.clone(),
+            params: spec.params.compact(),
+            backend: opts.backend.clone(),
+            runtime_version: opts.runtime_version.clone(),
+            class: Class::Error,
+            message: String::new(),
+            expect: spec.expect.name().to_string(),
+            buffer_type: None,
+            total_bytes: 0,
+            banks: 0,
+            per_bank_bytes: 0,
+            bank_bytes: 0,
+            bank_allocated_bytes: 0,
+            logical_bytes: 0,
+            allocated_bytes: 0,
+            predicted: "invalid".into(),
+            peak_cb_per_core: None,
+            peak_l1_per_core: None,
+            case_allocated_bytes: 0,
+            overhead_factor: 0.0,
+            captured_buffers: Vec::new(),
+            leaked_bytes: 0,
+            canary_ok: None,
+            elapsed_ms: 0.0,
+        },
+    }
+}
+
+/// How to start a worker: a command (usually the current executable) that calls
+/// [`serve_if_worker`] first thing.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    pub program: std::path::PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl WorkerCommand {
+    /// The current executable, with `args`.
+    pub fn current_exe(args: &[&str]) -> std::io::Result<WorkerCommand> {
+        Ok(WorkerCommand {
+            program: std::env::current_exe()?,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+        })
+    }
+}
+
+/// A running worker process.
+pub struct Worker {
+    key: WorkerKey,
+    child: Child,
+    /// `None` once [`Worker::finish`] closed it.
+    stdin: Option<ChildStdin>,
+    replies: Receiver<Result<Reply, String>>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    pub runtime_version: String,
+}
+
+/// Why a worker could not give a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerFailure {
+    /// The process died; the text says how, with the last lines it wrote to stderr.
+    Crashed(String),
+    TimedOut(Duration),
+    /// The worker could not start (runtime unavailable, bad board, ...).
+    Fatal(String),
+}
+
+const STDERR_TAIL_LINES: usize = 20;
+
+impl Worker {
+    /// Start a worker for `key` and wait (up to `startup`) until its device is open.
+    pub fn spawn(
+        command: &WorkerCommand,
+        key: &WorkerKey,
+        startup: Duration,
+    ) -> Result<Worker, WorkerFailure> {
+        let mut cmd = Command::new(&command.program);
+        cmd.args(&command.args)
+            .envs(command.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(WORKER_ENV, key.env_value())
+            .env(
+                "TT_LOGGER_LEVEL",
+                std::env::var("TT_LOGGER_LEVEL").unwrap_or_else(|_| "error".into()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| {
+            WorkerFailure::Fatal(format!("starting {}: {e}", command.program.display()))
+        })?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, replies) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // Only protocol lines start with '{'; anything else the runtime prints is noise.
+                if !line.starts_with('{') {
+                    continue;
+                }
+                let reply = serde_json::from_str::<Reply>(&line)
+                    .map_err(|e| format!("unreadable reply `{line}`: {e}"));
+                if tx.send(reply).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = Arc::clone(&stderr_tail);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == STDERR_TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
+        let mut worker = Worker {
+            key: key.clone(),
+            child,
+            stdin: Some(stdin),
+            replies,
+            stderr_tail,
+            runtime_version: String::new(),
+        };
+        match worker.replies.recv_timeout(startup) {
+            Ok(Ok(Reply::Ready { runtime_version })) => {
+                worker.runtime_version = runtime_version;
+                Ok(worker)
+            }
+            Ok(Ok(Reply::Fatal(msg))) => {
+                worker.kill();
+                Err(WorkerFailure::Fatal(msg))
+            }
+            Ok(Ok(Reply::Record(_))) | Ok(Err(_)) => {
+                worker.kill();
+                Err(WorkerFailure::Fatal(
+                    "the worker did not start with a ready line".into(),
+                ))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                worker.kill();
+                Err(WorkerFailure::Fatal(format!(
+                    "the worker did not open {} within {startup:?}",
+                    key.device
+                )))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let why = worker.death_note();
+                Err(WorkerFailure::Fatal(format!(
+                    "the worker exited while starting: {why}"
+                )))
+            }
+        }
+    }
+
+    pub fn key(&self) -> &WorkerKey {
+        &self.key
+    }
+
+    /// Run one case; on `Err` the worker is dead (killed after a timeout) and must be replaced.
+    pub fn run(
+        &mut self,
+        case: &Case,
+        opts: &RunOptions,
+        timeout: Duration,
+    ) -> Result<CaseRecord, WorkerFailure> {
+        let request = Request {
+            case: case.to_spec(),
+            measure: opts.measure,
+            canary: opts.canary,
+            execute: opts.execute,
+        };
+        let line = serde_json::to_string(&request).expect("requests serialize");
+        let sent = match self.stdin.as_mut() {
+            Some(stdin) => writeln!(stdin, "{line}")
+                .and_then(|_| stdin.flush())
+                .is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(WorkerFailure::Crashed(self.death_note()));
+        }
+        match self.replies.recv_timeout(timeout) {
+            Ok(Ok(Reply::Record(record))) => Ok(*record),
+            Ok(Ok(Reply::Fatal(msg))) => {
+                self.kill();
+                Err(WorkerFailure::Crashed(msg))
+            }
+            Ok(Ok(Reply::Ready { .. })) | Ok(Err(_)) => {
+                self.kill();
+                Err(WorkerFailure::Crashed(
+                    "the worker broke the protocol".into(),
+                ))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                self.kill();
+                Err(WorkerFailure::TimedOut(timeout))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(WorkerFailure::Crashed(self.death_note())),
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// How the process ended, with the tail of its stderr.
+    fn death_note(&mut self) -> String {
+        let status = match self.child.wait() {
+            Ok(s) => s.to_string(),
+            Err(e) => format!("unknown status ({e})"),
+        };
+        // Give the stderr reader a moment to drain what the process wrote last.
+        std::thread::sleep(Duration::from_millis(50));
+        let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
+        let last: Vec<&str> = tail
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        if last.is_empty() {
+            format!("worker process ended: {status}")
+        } else {
+            format!(
+                "worker process ended: {status}; last stderr lines:\n{}",
+                last.join("\n")
+            )
+        }
+    }
+
+    /// Close stdin and wait for the worker to close its device and exit (killed after 5 s).
+    pub fn finish(mut self) {
+        drop(self.stdin.take());
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A record for a case whose worker died or stalled.
+pub fn failure_record(case: &Case, failure: &WorkerFailure, opts: &RunOptions) -> CaseRecord {
+    let mut record = blank_record(case, opts);
+    match failure {
+        WorkerFailure::Crashed(msg) => {
+            record.class = Class::Crashed;
+            record.message = msg.clone();
+        }
+        WorkerFailure::TimedOut(after) => {
+            record.class = Class::TimedOut;
+            record.message = format!("no answer within {after:?}; the worker was killed");
+        }
+        WorkerFailure::Fatal(msg) => {
+            record.class = Class::Error;
+            record.message = msg.clone();
+        }
+    }
+    record
+}
+
+enum Slot {
+    Empty,
+    Ready(Worker),
+    /// Starting failed for a reason a restart will not fix (no runtime, bad board).
+    Fatal(String),
+}
+
+/// Workers by key, started on first use and restarted after a crash or a timeout. Cases of
+/// different keys run in parallel when called from several threads; cases of one key queue.
+pub struct WorkerPool {
+    command: WorkerCommand,
+    slots: Mutex<std::collections::BTreeMap<WorkerKey, Arc<Mutex<Slot>>>>,
+    startup: Duration,
+    case_timeout: Duration,
+}
+
+impl WorkerPool {
+    pub fn new(command: WorkerCommand, startup: Duration, case_timeout: Duration) -> WorkerPool {
+        WorkerPool {
+            command,
+            slots: Mutex::new(Default::default()),
+            startup,
+            case_timeout,
+        }
+    }
+
+    /// Run a case in its worker. Never panics and never fails: a worker that dies, stalls or
+    /// cannot start turns into a `crashed`, `timed_out` or `error` record.
+    pub fn run(&self, case: &Case, opts: &RunOptions) -> CaseRecord {
+        let key = WorkerKey::of(case);
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(
+                slots
+                    .entry(key.clone())
+                    .or_insert_with(|| Arc::new(Mutex::new(Slot::Empty))),
+            )
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(*slot, Slot::Empty) {
+            *slot = match Worker::spawn(&self.command, &key, self.startup) {
+                Ok(w) => Slot::Ready(w),
+                Err(WorkerFailure::Fatal(msg)) => Slot::Fatal(msg),
+                Err(other) => return failure_record(case, &other, opts),
+            };
+        }
+        let worker = match &mut *slot {
+            Slot::Ready(w) => w,
+            Slot::Fatal(msg) => {
+                return failure_record(case, &WorkerFailure::Fatal(msg.clone()), opts)
+            }
+            Slot::Empty => unreachable!("filled above"),
+        };
+        let opts = RunOptions {
+            runtime_version: worker.runtime_version.clone(),
+            ..opts.clone()
+        };
+        match worker.run(case, &opts, self.case_timeout) {
+            Ok(record) => record,
+            Err(failure) => {
+                *slot = Slot::Empty;
+                failure_record(case, &failure, &opts)
+            }
+        }
+    }
+
+    /// Close every worker's device and wait for them to exit. The pool stays usable: a later
+    /// case starts a fresh worker.
+    pub fn shutdown(&self) {
+        let slots = std::mem::take(&mut *self.slots.lock().unwrap_or_else(|p| p.into_inner()));
+        for (_, slot) in slots {
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if let Slot::Ready(w) = std::mem::replace(&mut *slot, Slot::Empty) {
+                w.finish();
+            }
+        }
+    }
+}

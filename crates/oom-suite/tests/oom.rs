@@ -1,0 +1,204 @@
+//! The OOM suite, generated from shapes.toml: for every case
+//! - `oom/<case id>`: the case runs on the device. It fits → pass. The device raises an
+//!   out-of-memory error → ignored, with an "Expected OOM: ..." message. Anything else (a
+//!   circular-buffer clash, L1_SMALL, an invalid argument, a crash, a success where shapes.toml
+//!   says must-OOM, memory not back at its baseline, a failing one-element canary after an OOM)
+//!   → fail with the raw message.
+//! - `estimate/<case id>`: theoretical (logical) bytes, modeled (memmodel) buffers and the
+//!   actual buffers of a NO_DISPATCH capture; every modeled buffer must be among the actual
+//!   ones to the byte, and the overhead factor actual/theoretical is reported.
+//!
+//! Backend: the real runtime (`metal`) on a mock device, in worker processes (one per board and
+//! L1_SMALL size; tt-metal keeps one mock cluster per process). Where `cargo xtask setup` has not
+//! been run, every test reports itself ignored with a message saying so.
+//!
+//! Environment: `TTNN_OOM_SHAPES` (another shapes.toml), `TTNN_OOM_CASE_TIMEOUT` (seconds).
+//! Filter like any test binary: `cargo test -p oom-suite --test oom -- oom/silu/`.
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use memmodel::Case;
+use oom_suite::record::{CaseRecord, Class};
+use oom_suite::runner::{expectation_broken, RunOptions};
+use oom_suite::worker::{WorkerCommand, WorkerKey, WorkerPool};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+fn shapes_path() -> PathBuf {
+    std::env::var_os("TTNN_OOM_SHAPES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shapes.toml"))
+}
+
+/// Why the real runtime cannot be used here, if it cannot.
+fn runtime_missing() -> Option<String> {
+    match ttnn::metal::Manifest::load(&ttnn::metal::state_dir()) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "skipped: the real TT-NN runtime is not set up ({e}); run `cargo xtask setup`"
+        )),
+    }
+}
+
+fn options(measure: bool, execute: bool) -> RunOptions {
+    RunOptions {
+        backend: "metal".into(),
+        runtime_version: String::new(),
+        measure,
+        canary: execute,
+        execute,
+    }
+}
+
+fn pool() -> &'static WorkerPool {
+    static POOL: OnceLock<WorkerPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let timeout = std::env::var("TTNN_OOM_CASE_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300);
+        let command = WorkerCommand::current_exe(&[]).expect("the test binary can find itself");
+        WorkerPool::new(
+            command,
+            Duration::from_secs(120),
+            Duration::from_secs(timeout),
+        )
+    })
+}
+
+fn oom_test(case: &Case) -> Result<Completion, Failed> {
+    let record = pool().run(case, &options(false, true));
+    judge(&record)
+}
+
+fn judge(record: &CaseRecord) -> Result<Completion, Failed> {
+    if let Some(why) = expectation_broken(record) {
+        return Err(format!("{why}: {}", record.message).into());
+    }
+    if record.leaked_bytes > 0 {
+        return Err(format!(
+            "device memory did not return to its baseline: {} B per bank still allocated ({})",
+            record.leaked_bytes,
+            record.class.name()
+        )
+        .into());
+    }
+    if record.canary_ok == Some(false) {
+        return Err(format!(
+            "the one-element canary failed after this {}: the device is not usable",
+            record.class.name()
+        )
+        .into());
+    }
+    match record.class {
+        Class::Fits => Ok(Completion::Completed),
+        Class::Oom => Ok(Completion::ignored_with(record.expected_oom_message())),
+        other => Err(format!("{}: {}", other.name(), record.message).into()),
+    }
+}
+
+fn estimate_test(case: &Case) -> Result<Completion, Failed> {
+    let record = pool().run(case, &options(true, false));
+    if record.class == Class::Error
+        || record.class == Class::Crashed
+        || record.class == Class::TimedOut
+    {
+        return Err(format!("{}: {}", record.class.name(), record.message).into());
+    }
+    let plan = case.plan().map_err(|e| Failed::from(e.to_string()))?;
+    // Every modeled buffer must be one the runtime allocated, to the byte.
+    let mut actual = record.captured_buffers.clone();
+    for buffer in &plan.buffers {
+        let p = &buffer.placement;
+        let found = actual.iter().position(|a| {
+            a.size == p.total_bytes
+                && a.per_bank_bytes == p.per_bank_bytes
+                && a.buffer_type == p.buffer_type.tt_name()
+        });
+        match found {
+            Some(i) => {
+                actual.swap_remove(i);
+            }
+            None => {
+                return Err(format!(
+                    "modeled {} ({} B, {} B per bank, {}) is not among the runtime's buffers: {:?}",
+                    buffer.name(),
+                    p.total_bytes,
+                    p.per_bank_bytes,
+                    p.buffer_type.tt_name(),
+                    record.captured_buffers
+                )
+                .into())
+            }
+        }
+    }
+    let modeled: u64 = plan.buffers.iter().map(|b| b.placement.total_bytes).sum();
+    let theoretical = record.logical_bytes;
+    let actual_total = record.case_allocated_bytes;
+    if theoretical == 0 || actual_total < modeled {
+        return Err(format!("inconsistent sizes: theoretical {theoretical} B, modeled {modeled} B, actual {actual_total} B").into());
+    }
+    let overhead = actual_total as f64 / theoretical as f64;
+    if (overhead - record.overhead_factor).abs() > 0.001 {
+        return Err(format!(
+            "overhead factor {} does not match actual/theoretical {overhead:.3}",
+            record.overhead_factor
+        )
+        .into());
+    }
+    println!(
+        "{}: theoretical {theoretical} B, modeled {modeled} B, actual {actual_total} B ({} buffers), overhead x{overhead:.2}, peak CB {} B/core, peak L1 {} B/core",
+        case.id(),
+        record.captured_buffers.len(),
+        record.peak_cb_per_core.unwrap_or(0),
+        record.peak_l1_per_core.unwrap_or(0)
+    );
+    Ok(Completion::Completed)
+}
+
+fn main() {
+    if oom_suite::worker::serve_if_worker() {
+        return;
+    }
+    let args = Arguments::from_args();
+    let path = shapes_path();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        eprintln!("reading {}: {e}", path.display());
+        std::process::exit(2)
+    });
+    let matrix = memmodel::config::parse(&text, &path.display().to_string()).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
+    let mut cases = matrix.cases;
+    // Group by worker so a board's cases share one process; keep matrix order within.
+    cases.sort_by_cached_key(WorkerKey::of);
+    let missing = runtime_missing().map(Arc::new);
+    if let Some(why) = &missing {
+        if !args.list {
+            eprintln!("{why}");
+        }
+    }
+    let mut trials = Vec::with_capacity(cases.len() * 2);
+    for case in cases {
+        let id = case.id();
+        let case = Arc::new(case);
+        for (kind, estimate) in [("oom", false), ("estimate", true)] {
+            let case = Arc::clone(&case);
+            let missing = missing.clone();
+            trials.push(Trial::ignorable_test(format!("{kind}/{id}"), move || {
+                if let Some(why) = &missing {
+                    return Ok(Completion::ignored_with(why.to_string()));
+                }
+                if estimate {
+                    estimate_test(&case)
+                } else {
+                    oom_test(&case)
+                }
+            }));
+        }
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    pool().shutdown();
+    conclusion.exit();
+}
