@@ -5,5 +5,6 @@
 //! modeled vs actual). [`record`] holds the data of a run (`report.json`).
 
 pub mod record;
+pub mod report;
 pub mod runner;
 pub mod worker;

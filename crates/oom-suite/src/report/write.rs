@@ -1,0 +1,207 @@
+//! Writing the report files atomically. Everything is rendered in memory first; then each file is
+//! written to a temporary file in the output directory (same filesystem), flushed to disk, and
+//! only when every temporary file is complete are they renamed over the targets. A failure at
+//! any point removes the temporary files: a reader sees either the old file or the new one,
+//! never a partial one.
+
+use super::{Error, Renderings, Result, JUNIT_XML, REPORT_HTML, REPORT_JSON, REPORT_MD};
+use crate::record::Report;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The files a write produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+impl Written {
+    /// The path of a file by name (`report.md`), if it was written.
+    pub fn path(&self, name: &str) -> Option<&Path> {
+        self.files
+            .iter()
+            .find(|p| p.file_name().is_some_and(|f| f == name))
+            .map(PathBuf::as_path)
+    }
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in &self.files {
+            writeln!(f, "  {}", p.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// Write `report.json`, `report.md`, `report.html` and `junit.xml` into `dir` (created if
+/// missing), all or nothing.
+pub fn write_all(report: &Report, dir: &Path) -> Result<Written> {
+    let json = super::to_json(report)?;
+    let r = super::render_all(report);
+    write_files(
+        dir,
+        &[
+            (REPORT_JSON, json.as_str()),
+            (REPORT_MD, r.markdown.as_str()),
+            (REPORT_HTML, r.html.as_str()),
+            (JUNIT_XML, r.junit.as_str()),
+        ],
+    )
+}
+
+/// Write the three renderings (not `report.json`) into `dir`, all or nothing.
+pub fn write_renderings(report: &Report, dir: &Path) -> Result<Written> {
+    let Renderings {
+        markdown,
+        html,
+        junit,
+    } = super::render_all(report);
+    write_files(
+        dir,
+        &[
+            (REPORT_MD, markdown.as_str()),
+            (REPORT_HTML, html.as_str()),
+            (JUNIT_XML, junit.as_str()),
+        ],
+    )
+}
+
+/// Temporary files not yet renamed; dropped (on any error) they are removed.
+struct Pending {
+    temps: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.temps {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+fn write_err(path: &Path, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    let what = what.into();
+    move |cause| Error::Write { path, what, cause }
+}
+
+/// Write several files into `dir` atomically as a set (see the module docs).
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) -> Result<Written> {
+    if dir.as_os_str().is_empty() {
+        return write_files(Path::new("."), files);
+    }
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Write {
+                path: dir.to_path_buf(),
+                what: "the output path exists and is not a directory".into(),
+                cause: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "not a directory"),
+            })
+        }
+        Err(_) => {
+            fs::create_dir_all(dir).map_err(write_err(dir, "creating the output directory"))?
+        }
+    }
+    let mut pending = Pending { temps: Vec::new() };
+    for (name, contents) in files {
+        let target = dir.join(name);
+        let tmp = write_temp(dir, name, contents.as_bytes())?;
+        pending.temps.push((tmp, target));
+    }
+    // Every temporary file is complete: move them into place.
+    let mut written = Vec::new();
+    while !pending.temps.is_empty() {
+        let (tmp, target) = pending.temps.remove(0);
+        if let Err(cause) = fs::rename(&tmp, &target) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::Write {
+                path: target,
+                what: format!("renaming {} into place", tmp.display()),
+                cause,
+            });
+        }
+        written.push(target);
+    }
+    // Make the renames durable (best effort: not every filesystem supports syncing a directory).
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(Written {
+        dir: dir.to_path_buf(),
+        files: written,
+    })
+}
+
+/// Write one file atomically (temporary file in the same directory, then rename). The parent
+/// directory must exist.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Write {
+            path: path.to_path_buf(),
+            what: "the path has no file name".into(),
+            cause: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"),
+        })?;
+    if !dir.is_dir() {
+        return Err(Error::Write {
+            path: path.to_path_buf(),
+            what: format!("the directory {} does not exist", dir.display()),
+            cause: std::io::Error::new(std::io::ErrorKind::NotFound, "missing parent directory"),
+        });
+    }
+    let tmp = write_temp(dir, name, contents)?;
+    fs::rename(&tmp, path).map_err(|cause| {
+        let _ = fs::remove_file(&tmp);
+        Error::Write {
+            path: path.to_path_buf(),
+            what: format!("renaming {} into place", tmp.display()),
+            cause,
+        }
+    })
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Create `.<name>.tmp-<pid>-<n>` in `dir`, write, flush and sync it. On error nothing is left.
+fn write_temp(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf> {
+    let target = dir.join(name);
+    let mut attempt = 0;
+    let (tmp, mut file) = loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(cause) => {
+                return Err(Error::Write {
+                    path: target,
+                    what: format!("creating a temporary file in {}", dir.display()),
+                    cause,
+                })
+            }
+        }
+    };
+    let result = file.write_all(contents).and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(cause) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::Write {
+            path: target,
+            what: format!("writing {}", tmp.display()),
+            cause,
+        });
+    }
+    Ok(tmp)
+}

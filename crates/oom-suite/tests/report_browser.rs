@@ -1,0 +1,51 @@
+//! report.html in a real browser: headless Chromium renders a fixture report (memmodel over
+//! shapes.toml plus hand-made records of every other class); the screenshot must have the
+//! window's size and not be blank, and the DOM Chromium built must hold every section heading
+//! and the SVG charts. Without Chromium the test reports itself ignored, saying how to install
+//! it — never a silent pass.
+//!
+//! The screenshot stays at `target/tmp/report-browser/report.png` for a look.
+
+mod report_fixtures;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use oom_suite::report::{self, browser};
+use std::path::PathBuf;
+
+fn render_and_check() -> Result<Completion, Failed> {
+    let Some(chromium) = browser::find_chromium() else {
+        return Ok(Completion::ignored_with(format!(
+            "skipped: no Chromium found; {}",
+            browser::INSTALL_HINT
+        )));
+    };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-browser");
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = report_fixtures::full_report();
+    let written = report::write_all(r, &dir).map_err(|e| e.to_string())?;
+    let html = written
+        .path(report::REPORT_HTML)
+        .expect("report.html written");
+    let devices: std::collections::BTreeSet<&str> =
+        r.cases.iter().map(|c| c.device.as_str()).collect();
+    // failures per op, categories, one bank chart per device, overhead
+    let min_svg = 3 + devices.len();
+    let check = browser::check(
+        &chromium,
+        html,
+        &dir.join("report.png"),
+        &browser::SECTION_HEADINGS,
+        min_svg,
+    )?;
+    println!("{check}");
+    Ok(Completion::Completed)
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let trials = vec![Trial::ignorable_test(
+        "browser/report_html_renders",
+        render_and_check,
+    )];
+    libtest_mimic::run(&args, trials).exit();
+}
