@@ -7,6 +7,7 @@ mod elf;
 mod estimate;
 mod paths;
 mod probe;
+mod report;
 mod select;
 mod setup;
 mod test;
@@ -26,6 +27,9 @@ enum Command {
     Setup(setup::SetupArgs),
     /// Run one case on a device: the runtime's verdict and a NO_DISPATCH per-core measurement.
     Probe(probe::ProbeArgs),
+    /// Render report.json as report.md, report.html and junit.xml; merge partial reports first
+    /// (--merge), or preview the report memmodel predicts (--from-model).
+    Report(report::ReportArgs),
     /// Every test of the workspace, after `setup` (what CI and the README run).
     Test(test::TestArgs),
     /// Regenerate crates/ttnn-sys/src/bindings.rs from the C header (needs libclang).
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Estimate(args) => estimate::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Report(args) => report::run(args),
         Command::Test(args) => test::run(args),
         Command::Bindgen => bindgen::run(),
         Command::DeviceCheck(args) => probe::device_check(args),
