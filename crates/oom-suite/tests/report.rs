@@ -660,3 +660,18 @@ fn whole_matrix_renders_quickly() {
     );
     assert!(took.as_secs() < 20, "{took:?}");
 }
+
+#[test]
+fn an_empty_report_renders_every_file() {
+    let r = oom_suite::report::model::report_from_records(Vec::new(), "none", "nothing ran");
+    let rendered = report::render_all(&r);
+    for h in oom_suite::report::browser::SECTION_HEADINGS {
+        assert!(rendered.markdown.contains(h), "{h}");
+    }
+    let doc = roxmltree::Document::parse(&rendered.junit).unwrap();
+    assert_eq!(doc.root_element().attribute("tests"), Some("0"));
+    assert!(rendered.html.contains("no data"));
+    assert!(r.summary().contains("0 cases"));
+    let dir = scratch("empty");
+    assert_eq!(report::write_all(&r, &dir).unwrap().files.len(), 4);
+}

@@ -1119,8 +1119,12 @@ fn suspicious<'a>(cases: &[&'a CaseRecord]) -> Vec<(&'a CaseRecord, String)> {
         .iter()
         .filter(|c| c.class == Class::Oom)
         .filter_map(|c| {
-            let elements: u64 = c.shapes.iter().map(|s| s.iter().product::<u64>()).sum();
-            if !c.shapes.is_empty() && elements <= c.shapes.len() as u64 {
+            let one_element = |s: &Vec<u64>| {
+                s.iter()
+                    .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+                    .is_some_and(|n| n <= 1)
+            };
+            if !c.shapes.is_empty() && c.shapes.iter().all(one_element) {
                 return Some((
                     *c,
                     "one-element tensors cannot exhaust memory: a leak before this case or a misclassified error".into(),
