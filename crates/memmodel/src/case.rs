@@ -20,6 +20,8 @@ pub enum Expectation {
     Any,
     MustOom,
     MustFit,
+    /// The tensors fit but the op's circular buffers clash with them (or exceed L1).
+    MustCbClash,
 }
 
 impl Expectation {
@@ -28,6 +30,7 @@ impl Expectation {
             Expectation::Any => "any",
             Expectation::MustOom => "must_oom",
             Expectation::MustFit => "must_fit",
+            Expectation::MustCbClash => "must_cb_clash",
         }
     }
 }

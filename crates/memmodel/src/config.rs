@@ -119,6 +119,23 @@ struct RawFile {
     shape_sets: BTreeMap<Spanned<String>, Spanned<RawSet>>,
     #[serde(default)]
     ops: BTreeMap<Spanned<String>, Spanned<RawOp>>,
+    #[serde(default)]
+    expect: Vec<Spanned<RawExpect>>,
+}
+
+/// `[[expect]]`: what given cases must end as, with the reason (e.g. a known circular-buffer
+/// clash). Every field but `class` and `reason` narrows the match; a rule must match a case.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    op: Option<Spanned<String>>,
+    shape_set: Option<String>,
+    shape: Option<SpannedInts>,
+    memory: Option<Spanned<String>>,
+    device: Option<Spanned<String>>,
+    dtype: Option<Spanned<String>>,
+    class: Spanned<String>,
+    reason: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -413,6 +430,7 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
         }
         ops_out.push(entry);
     }
+    apply_expect_rules(&cx, &raw.expect, &mut cases)?;
     let matrix = Matrix {
         file: file.to_string(),
         sets,
@@ -420,6 +438,86 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
         cases,
     };
     Ok((matrix, invalid))
+}
+
+fn apply_expect_rules(
+    cx: &Ctx<'_>,
+    rules: &[Spanned<RawExpect>],
+    cases: &mut [Case],
+) -> Result<(), ConfigError> {
+    for (i, rule) in rules.iter().enumerate() {
+        let field = format!("expect[{i}]");
+        let r = rule.get_ref();
+        let class = parse_expect(cx, &format!("{field}.class"), &r.class)?;
+        if r.reason.trim().is_empty() {
+            return Err(cx.err(
+                rule.span(),
+                format!("{field}.reason"),
+                "say why the case ends this way",
+            ));
+        }
+        let op = match &r.op {
+            Some(name) => Some(
+                ops::find(name.get_ref())
+                    .map_err(|e| cx.err(name.span(), format!("{field}.op"), e.to_string()))?
+                    .name,
+            ),
+            None => None,
+        };
+        let shape = r
+            .shape
+            .as_ref()
+            .map(|dims| parse_shape(cx, &format!("{field}.shape"), dims))
+            .transpose()?;
+        let memory = match &r.memory {
+            Some(m) => Some(
+                parse_memory(m.get_ref())
+                    .map_err(|e| cx.err(m.span(), format!("{field}.memory"), e))?,
+            ),
+            None => None,
+        };
+        let device = match &r.device {
+            Some(d) => Some(
+                DeviceSpec::by_name(d.get_ref())
+                    .map_err(|e| cx.err(d.span(), format!("{field}.device"), e))?
+                    .name,
+            ),
+            None => None,
+        };
+        let dtype = match &r.dtype {
+            Some(d) => Some(
+                d.get_ref()
+                    .parse::<DType>()
+                    .map_err(|e| cx.err(d.span(), format!("{field}.dtype"), e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut matched = 0usize;
+        for case in cases.iter_mut() {
+            let hit = op.is_none_or(|o| o == case.op.name)
+                && r.shape_set
+                    .as_ref()
+                    .is_none_or(|s| case.shape_set.as_ref() == Some(s))
+                && shape
+                    .as_ref()
+                    .is_none_or(|s| case.model_inputs.first() == Some(s))
+                && memory.is_none_or(|m| m == case.output_memory)
+                && device.is_none_or(|d| d == case.device.name)
+                && dtype.is_none_or(|d| d == case.dtype);
+            if hit {
+                case.expect = class;
+                matched += 1;
+            }
+        }
+        if matched == 0 {
+            return Err(cx.err(
+                rule.span(),
+                field,
+                "this rule matches no case of the matrix (stale?)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn entry_span(set: &RawSet, index: usize) -> Option<Range<usize>> {
@@ -472,12 +570,13 @@ fn parse_expect(
 ) -> Result<Expectation, ConfigError> {
     match s.get_ref().as_str() {
         "oom" => Ok(Expectation::MustOom),
+        "cb_clash" => Ok(Expectation::MustCbClash),
         "fit" | "fits" => Ok(Expectation::MustFit),
         "any" => Ok(Expectation::Any),
         other => Err(cx.err(
             s.span(),
             field,
-            format!("unknown expectation `{other}` (known: oom, fit, any)"),
+            format!("unknown expectation `{other}` (known: oom, fit, cb_clash, any)"),
         )),
     }
 }
@@ -713,5 +812,36 @@ device_layout = "as-given"
     fn duplicate_cases_are_kept_once() {
         let m = parse("[shape_sets.a]\nshapes = [[1, 32, 32, 32]]\n[shape_sets.b]\nshapes = [[1, 32, 32, 32]]\n[ops.relu]\nsets = [\"a\", \"b\"]\n", "x.toml").unwrap();
         assert_eq!(m.cases.len(), 4);
+    }
+
+    #[test]
+    fn expect_rules_narrow_and_must_match() {
+        let base = "[shape_sets.s]\nshapes = [[1, 32, 32, 32], [1, 64, 32, 32]]\n[ops.add]\nsets = [\"s\"]\n";
+        let rule = "[[expect]]\nop = \"add\"\nshape = [1, 64, 32, 32]\ndevice = \"p150\"\nmemory = \"l1\"\nclass = \"cb_clash\"\nreason = \"measured\"\n";
+        let m = parse(&format!("{base}{rule}"), "x.toml").unwrap();
+        let hits: Vec<String> = m
+            .cases
+            .iter()
+            .filter(|c| c.expect == Expectation::MustCbClash)
+            .map(|c| c.id())
+            .collect();
+        assert_eq!(
+            hits,
+            vec!["add/[1,64,32,32]/nhwc/bfloat16/tile/l1/p150".to_string()]
+        );
+        let stale = rule.replace("[1, 64, 32, 32]", "[1, 128, 32, 32]");
+        let e = error_of(&format!("{base}{stale}"));
+        assert!(
+            e.message.contains("matches no case") && e.field == "expect[0]",
+            "{e}"
+        );
+        let no_reason = rule.replace("reason = \"measured\"", "reason = \" \"");
+        assert!(error_of(&format!("{base}{no_reason}"))
+            .message
+            .contains("why"));
+        let bad_class = rule.replace("cb_clash", "crash");
+        assert!(error_of(&format!("{base}{bad_class}"))
+            .message
+            .contains("known: oom"));
     }
 }

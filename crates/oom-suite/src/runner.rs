@@ -243,16 +243,19 @@ pub fn run_record<D: DeviceApi>(device: &D, case: &Case, opts: &RunOptions) -> C
 
 /// Whether a record breaks what shapes.toml expected, and why.
 pub fn expectation_broken(record: &CaseRecord) -> Option<String> {
-    match (record.expect.as_str(), record.class) {
-        ("must_oom", Class::Fits) => {
-            Some("shapes.toml marks this case must-OOM, but it fitted".into())
-        }
-        ("must_fit", c) if c != Class::Fits => Some(format!(
-            "shapes.toml marks this case must-fit, but it ended {}",
-            c.name()
-        )),
-        _ => None,
-    }
+    let wanted = match record.expect.as_str() {
+        "must_oom" => Class::Oom,
+        "must_fit" => Class::Fits,
+        "must_cb_clash" => Class::CbClash,
+        _ => return None,
+    };
+    (record.class != wanted).then(|| {
+        format!(
+            "shapes.toml says this case must end {}, but it ended {}",
+            wanted.name(),
+            record.class.name()
+        )
+    })
 }
 
 /// The memmodel verdict for a case, as a class (for listing tests before any device runs).
