@@ -324,7 +324,22 @@ fn recommendations_come_from_the_numbers() {
                 let dram = r.cases.iter().find(|x| &x.id == id).unwrap();
                 assert_eq!(dram.memory, "dram");
                 assert_eq!(dram.class, *class);
+                if dram.class == Class::Oom {
+                    let need_dram = dram.bank_allocated_bytes + dram.per_bank_bytes;
+                    assert_eq!(
+                        fix.dram_chunks,
+                        Some(need_dram.div_ceil(dram.bank_bytes).max(2))
+                    );
+                }
             }
+        }
+    }
+    // permute's worst case does not fit DRAM either: the fix says how many DRAM chunks.
+    for (op, fix) in &a.worst_fixes {
+        let w = a.op(op).unwrap().worst.unwrap();
+        assert_eq!(fix.need, w.bank_allocated_bytes + w.per_bank_bytes, "{op}");
+        if fix.dram.as_ref().is_some_and(|d| !d.fits()) {
+            assert!(fix.dram_chunks.is_some() || fix.bf8_need.is_some(), "{op}");
         }
     }
     let md = report::render_markdown(r);

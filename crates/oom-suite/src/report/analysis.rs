@@ -388,6 +388,8 @@ pub struct Fix {
     pub bf8_need: Option<u64>,
     /// Chunks so that each chunk's need fits the bank: ceil(need / bank).
     pub chunks: u64,
+    /// Chunks in DRAM, when moving to DRAM alone does not fit.
+    pub dram_chunks: Option<u64>,
     /// Devices where the same case (same memory) fitted in this run.
     pub fits_on: Vec<String>,
     /// The smallest change, in words.
@@ -939,14 +941,15 @@ fn fix_for(c: &CaseRecord, siblings: &Siblings<'_>) -> Option<Fix> {
     let bank = c.bank_bytes;
     let memory = failing_memory(c);
     let same = siblings.get(&variant(c));
+    let dram_case = same.and_then(|v| {
+        v.iter()
+            .find(|s| s.device == c.device && s.memory == "dram")
+            .copied()
+    });
     let dram = if memory == Some(BufferType::L1) {
-        let measured = same.and_then(|v| {
-            v.iter()
-                .find(|s| s.device == c.device && s.memory == "dram")
-                .map(|s| DramOption::Measured {
-                    class: s.class,
-                    id: s.id.clone(),
-                })
+        let measured = dram_case.map(|s| DramOption::Measured {
+            class: s.class,
+            id: s.id.clone(),
         });
         measured.or_else(|| {
             let spec = device_spec(c)?;
@@ -969,6 +972,16 @@ fn fix_for(c: &CaseRecord, siblings: &Siblings<'_>) -> Option<Fix> {
         None
     };
     let chunks = size::ceil_div(need, bank.max(1)).max(2);
+    // DRAM is still too small: how many chunks there (from the DRAM case's own numbers).
+    let dram_chunks = match &dram {
+        Some(DramOption::Measured { class, .. }) if *class != Class::Fits => dram_case
+            .and_then(|d| Some((need_per_bank(d)?, d.bank_bytes)))
+            .map(|(n, b)| size::ceil_div(n, b.max(1)).max(2)),
+        Some(DramOption::Estimated { per_bank, bank }) if per_bank > bank => {
+            Some(size::ceil_div(*per_bank, (*bank).max(1)).max(2))
+        }
+        _ => None,
+    };
     let fits_on: Vec<String> = same
         .map(|v| {
             v.iter()
@@ -994,7 +1007,12 @@ fn fix_for(c: &CaseRecord, siblings: &Siblings<'_>) -> Option<Fix> {
             crate::report::fmt::size(b),
             crate::report::fmt::size(bank)
         ),
-        _ => format!("{chunks} chunks in {mem_name} (each needs ≤ the bank)"),
+        _ => match dram_chunks {
+            Some(k) if k < chunks => {
+                format!("DRAM instead of L1, in {k} chunks (in L1: {chunks} chunks)")
+            }
+            _ => format!("{chunks} chunks in {mem_name} (each needs ≤ the bank)"),
+        },
     };
     Some(Fix {
         need,
@@ -1004,6 +1022,7 @@ fn fix_for(c: &CaseRecord, siblings: &Siblings<'_>) -> Option<Fix> {
         dram,
         bf8_need,
         chunks,
+        dram_chunks,
         fits_on,
         smallest,
     })

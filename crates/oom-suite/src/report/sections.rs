@@ -572,12 +572,19 @@ fn fix_words(f: &Fix) -> Vec<Inline> {
 fn dram_cell(f: &Fix) -> Cell {
     match &f.dram {
         None => t("—"),
-        Some(DramOption::Measured { class, .. }) => t(format!("measured: {}", class.name())),
+        Some(DramOption::Measured { class, .. }) => t(match f.dram_chunks {
+            Some(k) => format!("measured: {}; {k} chunks in DRAM", class.name()),
+            None => format!("measured: {}", class.name()),
+        }),
         Some(DramOption::Estimated { per_bank, bank }) => t(format!(
             "≈{} / {} per bank: {}",
             size(*per_bank),
             size(*bank),
-            if per_bank <= bank { "fits" } else { "no" }
+            match f.dram_chunks {
+                Some(k) if per_bank > bank => format!("no; {k} chunks in DRAM"),
+                _ if per_bank <= bank => "fits".into(),
+                _ => "no".into(),
+            }
         )),
     }
 }
