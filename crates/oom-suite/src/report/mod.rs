@@ -75,7 +75,7 @@ pub enum Error {
 }
 
 fn at_field(field: &str) -> String {
-    if field.is_empty() || field == "." {
+    if field.is_empty() || field == "." || field == "?" {
         String::new()
     } else {
         format!(" (at `{field}`)")
