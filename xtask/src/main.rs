@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod bindgen;
 mod elf;
 mod estimate;
+mod oom;
 mod paths;
 mod probe;
 mod report;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Device-free memory estimate of every selected case (instant; no runtime needed).
     Estimate(estimate::EstimateArgs),
+    /// The main job: run the OOM matrix on a device and write the report to target/oom-report/.
+    Oom(oom::OomArgs),
     /// Install the real TT-NN runtime (venv, pinned ttnn wheel, mock device root) into .ttnn-oom/.
     Setup(setup::SetupArgs),
     /// Run one case on a device: the runtime's verdict and a NO_DISPATCH per-core measurement.
@@ -40,9 +43,14 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `cargo xtask oom` starts this binary again as its worker processes.
+    if oom_suite::worker::serve_if_worker() {
+        return Ok(());
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Estimate(args) => estimate::run(args),
+        Command::Oom(args) => oom::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Report(args) => report::run(args),

@@ -1,0 +1,379 @@
+//! `cargo xtask oom`: the main job. Runs every selected case on a device and writes the report
+//! (`report.json`, `report.md`, `report.html`, `junit.xml`) to `target/oom-report/`.
+//!
+//! On the real runtime (`--backend metal`) each operator runs in its own worker process per
+//! board, `--jobs` at a time, with a per-case timeout: a hang or an abort inside the runtime
+//! costs that one case (reported `timed_out` / `crashed`), the worker is restarted for the rest,
+//! and the run goes on.
+
+use crate::select::CaseArgs;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use memmodel::Case;
+use oom_suite::record::{CaseRecord, Report, Totals};
+use oom_suite::runner::RunOptions;
+use oom_suite::worker::{failure_record, Worker, WorkerCommand, WorkerFailure, WorkerKey};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct OomArgs {
+    #[command(flatten)]
+    pub cases: CaseArgs,
+    /// Which device answers: `metal` (the real TT-NN runtime; mock device unless on hardware).
+    #[arg(long, default_value = "metal")]
+    pub backend: String,
+    /// Worker processes at a time.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Seconds a single case may take before its worker is killed (`timed_out`).
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Where the report goes.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only slice K of N of the matrix (deterministic; merge with `cargo xtask report --merge`).
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
+    /// Skip the NO_DISPATCH measurement of each case (faster; no per-core peaks).
+    #[arg(long)]
+    pub no_measure: bool,
+}
+
+/// `k/n` → (k, n), 1 ≤ k ≤ n.
+pub fn parse_partition(text: &str) -> Result<(usize, usize)> {
+    let (k, n) = text
+        .split_once('/')
+        .with_context(|| format!("--partition {text}: expected K/N, e.g. 1/4"))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .with_context(|| format!("--partition {text}: K is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .with_context(|| format!("--partition {text}: N is not a number"))?;
+    if n == 0 || k == 0 || k > n {
+        bail!("--partition {text}: need 1 <= K <= N");
+    }
+    Ok((k, n))
+}
+
+/// Slice `k` of `n`: every n-th case of the matrix sorted by id, so slices are disjoint, cover
+/// the matrix, and do not depend on the order of shapes.toml's sections.
+pub fn partition(mut cases: Vec<Case>, k: usize, n: usize) -> Vec<Case> {
+    cases.sort_by_cached_key(Case::id);
+    cases
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % n == k - 1)
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// RFC 3339 UTC time of `t` (no calendar crate needed for this one format).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// What one operator's worker process did.
+struct GroupStats {
+    /// Time from spawning a worker to its device being open, per start.
+    startups: Vec<Duration>,
+}
+
+enum Event {
+    Started {
+        op: &'static str,
+    },
+    Done {
+        index: usize,
+        record: Box<CaseRecord>,
+    },
+    Group(GroupStats),
+}
+
+fn style() -> ProgressStyle {
+    ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+        .expect("a valid template")
+        .progress_chars("=> ")
+}
+
+fn counts_label(op: &str, t: &Totals) -> String {
+    format!(
+        "{op:<18} fits {} · OOM {} · other {} · crashed {}",
+        t.fits,
+        t.oom,
+        t.cb_clash + t.l1_small + t.error,
+        t.crashed + t.timed_out
+    )
+}
+
+/// Run the cases of one (board, op) group in one worker process, restarting it after a crash.
+fn run_group(
+    command: &WorkerCommand,
+    key: &WorkerKey,
+    cases: &[(usize, &Case)],
+    opts: &RunOptions,
+    timeout: Duration,
+    events: &mpsc::Sender<Event>,
+) {
+    let mut stats = GroupStats {
+        startups: Vec::new(),
+    };
+    let mut worker: Option<Worker> = None;
+    for &(index, case) in cases {
+        let _ = events.send(Event::Started { op: case.op.name });
+        if worker.is_none() {
+            let started = Instant::now();
+            match Worker::spawn(command, key, Duration::from_secs(120)) {
+                Ok(w) => {
+                    stats.startups.push(started.elapsed());
+                    worker = Some(w);
+                }
+                Err(failure) => {
+                    let _ = events.send(Event::Done {
+                        index,
+                        record: Box::new(failure_record(case, &failure, opts)),
+                    });
+                    if matches!(failure, WorkerFailure::Fatal(_)) {
+                        // Starting again will not help: report every remaining case the same way.
+                        for &(index, case) in cases.iter().skip_while(|(i, _)| *i != index).skip(1)
+                        {
+                            let _ = events.send(Event::Done {
+                                index,
+                                record: Box::new(failure_record(case, &failure, opts)),
+                            });
+                        }
+                        let _ = events.send(Event::Group(stats));
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let w = worker.as_mut().expect("spawned above");
+        let opts = RunOptions {
+            runtime_version: w.runtime_version.clone(),
+            ..opts.clone()
+        };
+        let record = match w.run(case, &opts, timeout) {
+            Ok(record) => record,
+            Err(failure) => {
+                worker = None;
+                failure_record(case, &failure, &opts)
+            }
+        };
+        let _ = events.send(Event::Done {
+            index,
+            record: Box::new(record),
+        });
+    }
+    if let Some(w) = worker {
+        w.finish();
+    }
+    let _ = events.send(Event::Group(stats));
+}
+
+pub fn run(args: OomArgs) -> Result<()> {
+    let started_at = std::time::SystemTime::now();
+    let start = Instant::now();
+    let backend: ttnn::Backend = args
+        .backend
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--backend: {e}"))?;
+    if backend == ttnn::Backend::Sim {
+        bail!("--backend sim: the embedded simulator is not built yet; use --backend metal (after `cargo xtask setup`)");
+    }
+    if args.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let mut cases = args.cases.select()?;
+    if let Some(p) = &args.partition {
+        let (k, n) = parse_partition(p)?;
+        cases = partition(cases, k, n);
+        if cases.is_empty() {
+            bail!("--partition {p}: this slice is empty");
+        }
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::paths::workspace_root().join("target/oom-report"));
+    // Fail on an unusable output directory before spending minutes on the device.
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("creating the report directory {}", out.display()))?;
+
+    // Groups: one worker process per (board and L1_SMALL, op), in op order.
+    let mut groups: BTreeMap<(&'static str, WorkerKey), Vec<(usize, &Case)>> = BTreeMap::new();
+    for (i, case) in cases.iter().enumerate() {
+        groups
+            .entry((case.op.name, WorkerKey::of(case)))
+            .or_default()
+            .push((i, case));
+    }
+    let queue: Mutex<VecDeque<_>> = Mutex::new(groups.into_iter().collect());
+    let command = WorkerCommand::current_exe(&[])
+        .context("locating the xtask binary for worker processes")?;
+    let opts = RunOptions {
+        backend: backend.name().into(),
+        runtime_version: String::new(),
+        measure: !args.no_measure,
+        canary: true,
+        execute: true,
+    };
+    let timeout = Duration::from_secs(args.timeout.max(1));
+
+    let progress = ProgressBar::new(cases.len() as u64).with_style(style());
+    let mut records: Vec<Option<CaseRecord>> = vec![None; cases.len()];
+    let mut startups = Vec::new();
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs.min(64) {
+            let tx = tx.clone();
+            let (queue, command, opts) = (&queue, &command, &opts);
+            scope.spawn(move || loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                let Some(((_, key), group)) = next else { break };
+                run_group(command, &key, &group, opts, timeout, &tx);
+            });
+        }
+        drop(tx);
+        let mut done: Vec<CaseRecord> = Vec::new();
+        let mut current = "";
+        for event in rx {
+            match event {
+                Event::Started { op } => current = op,
+                Event::Done { index, record } => {
+                    done.push((*record).clone());
+                    records[index] = Some(*record);
+                    progress.inc(1);
+                    progress.set_message(counts_label(current, &Totals::of(&done)));
+                }
+                Event::Group(stats) => startups.extend(stats.startups),
+            }
+        }
+    });
+    progress.finish_and_clear();
+
+    let cases_out: Vec<CaseRecord> = records
+        .into_iter()
+        .zip(&cases)
+        .map(|(r, case)| {
+            r.unwrap_or_else(|| {
+                failure_record(
+                    case,
+                    &WorkerFailure::Crashed("the run ended before this case reported".into()),
+                    &opts,
+                )
+            })
+        })
+        .collect();
+    let runtime_version = cases_out
+        .iter()
+        .map(|c| c.runtime_version.as_str())
+        .find(|v| !v.is_empty())
+        .unwrap_or_default()
+        .to_string();
+    let report = Report {
+        tool: format!("ttnn-oom {}", env!("CARGO_PKG_VERSION")),
+        generated_at: rfc3339(started_at),
+        command: std::iter::once("cargo xtask oom".to_string())
+            .chain(std::env::args().skip(2))
+            .collect::<Vec<_>>()
+            .join(" "),
+        backend: backend.name().into(),
+        runtime_version,
+        shapes_file: args
+            .cases
+            .shapes
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "shapes.toml".into()),
+        partition: args.partition.clone(),
+        wall_time_ms: start.elapsed().as_secs_f64() * 1000.0,
+        totals: Totals::of(&cases_out),
+        cases: cases_out,
+    };
+    let written =
+        oom_suite::report::write_all(&report, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", report.summary_with(&written));
+    if !startups.is_empty() {
+        startups.sort();
+        let median = startups[startups.len() / 2];
+        let total: Duration = startups.iter().sum();
+        println!(
+            "worker processes: {} started, median {:.0} ms to an open device, {:.1} s in all",
+            startups.len(),
+            median.as_secs_f64() * 1000.0,
+            total.as_secs_f64()
+        );
+    }
+    let broken = report
+        .cases
+        .iter()
+        .filter(|c| c.leaked_bytes > 0 || c.canary_ok == Some(false))
+        .count();
+    if broken > 0 {
+        bail!(
+            "{broken} case(s) left device memory allocated or the device unusable; see the report"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_disjoint_and_cover() {
+        let args = CaseArgs {
+            op: vec!["silu".into(), "add".into()],
+            ..Default::default()
+        };
+        let all = args.select().unwrap();
+        let mut seen: Vec<String> = Vec::new();
+        for k in 1..=3 {
+            seen.extend(partition(all.clone(), k, 3).iter().map(Case::id));
+        }
+        let mut expected: Vec<String> = all.iter().map(Case::id).collect();
+        seen.sort();
+        expected.sort();
+        assert_eq!(seen, expected);
+        assert!(parse_partition("0/3").is_err());
+        assert!(parse_partition("4/3").is_err());
+        assert_eq!(parse_partition("2/3").unwrap(), (2, 3));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_395_600);
+        assert_eq!(rfc3339(t), "2026-11-23T01:00:00Z");
+        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}
