@@ -128,7 +128,7 @@ pub const OPS: &[OpDef] = &[
     op("clone", Family::Clone, NHWC, ""),
     op("concat", Family::Concat, NHWC, ""),
     unary("identity", "ttnn.identity", "TT-NN's identity copies (an SFPU pass), unlike torch.nn.Identity"),
-    op("permute", Family::Permute, NHWC, "the seed suite permuted the NHWC tensor back to NCHW: dims (0,3,1,2)"),
+    op("permute", Family::Permute, NHWC, "the seed suite permuted the NHWC tensor back to NCHW: dims (0,3,1,2); other ranks (which it only uploaded) swap their last two dims"),
     unary("sigmoid", "ttnn.sigmoid", ""),
     unary("silu", "ttnn.silu", ""),
     unary("tanh", "ttnn.tanh", ""),
@@ -145,7 +145,7 @@ pub const OPS: &[OpDef] = &[
     op("copy", Family::Copy, NHWC, "ttnn.copy(a, b) writes a into b: two inputs, no output allocation"),
     op("dropout", Family::Dropout, NHWC, "no ttnn.dropout in the pinned runtime (the seed suite's call raised AttributeError): ttnn.experimental.dropout(x, probability, scale, seed)"),
     op("softmax", Family::Softmax, NHWC, ""),
-    op("upsample_nearest2d", Family::Upsample, NHWC, "ttnn.upsample(x, scale_factor, mode='nearest') on an NHWC input"),
+    op("upsample_nearest2d", Family::Upsample, NHWC, "ttnn.upsample(x, scale_factor, mode='nearest') on an NHWC input; a TILE input must have W and C multiples of 32, so the matrix runs it ROW_MAJOR as TT-NN vision models do (the seed suite's TILE uploads failed for C=3 and W=1280/400/...)"),
     op("clamp", Family::Unary { function: "ttnn.clamp", float_kwargs: &[("min", -1.0), ("max", 1.0)] }, NHWC, "ttnn.clamp(x, min, max); the seed suite called ttnn.clip with no bounds (TT_FATAL). Default bounds [-1, 1]"),
     op("mean", Family::Mean, NHWC, "ttnn.mean(x) over all dims unless `dim` is given, as the seed suite did"),
     op("topk", Family::TopK, NHWC, "ttnn.topk(x, k, dim, largest, sorted): values plus uint16 indices; k is required (the seed suite omitted it). Default k = min(32, size of the last dim)"),
@@ -489,10 +489,16 @@ impl Builder<'_, '_> {
             }
             Family::Permute => {
                 let x = self.device(&self.model(&[1])?[0])?;
-                let default: Vec<i64> = if x.rank() == 4 {
-                    vec![0, 3, 1, 2]
-                } else {
-                    (0..x.rank() as i64).rev().collect()
+                // 4D: NHWC back to NCHW, as the seed suite did. Other ranks (which the suite only
+                // uploaded): swap the last two dims, the permute such tensors see in models.
+                let default: Vec<i64> = match x.rank() {
+                    4 => vec![0, 3, 1, 2],
+                    r if r >= 2 => {
+                        let mut d: Vec<i64> = (0..r as i64).collect();
+                        d.swap(r - 1, r - 2);
+                        d
+                    }
+                    r => (0..r as i64).collect(),
                 };
                 let perm = p.ints(name, "dims")?.unwrap_or(default);
                 let mut seen = vec![false; x.rank()];
@@ -811,6 +817,14 @@ impl Builder<'_, '_> {
                         "mode",
                         format!("is `{mode}` (allowed: nearest, bilinear)"),
                     )));
+                }
+                if self.req.layout == Layout::Tile
+                    && (w % crate::tensor::TILE != 0 || c % crate::tensor::TILE != 0)
+                {
+                    return Err(invalid(
+                        name,
+                        format!("ttnn.upsample takes a TILE input only when W and C are multiples of 32 (\"Tiled input must be tile-aligned\"); {x} is not: use row_major"),
+                    ));
                 }
                 let s = scale as u64;
                 let out = Shape::from_dims(vec![
