@@ -189,6 +189,23 @@ pub struct Report {
 }
 
 impl CaseRecord {
+    /// Whether the case ended otherwise than shapes.toml says it must, and how.
+    pub fn expectation_broken(&self) -> Option<String> {
+        let wanted = match self.expect.as_str() {
+            "must_oom" => Class::Oom,
+            "must_fit" => Class::Fits,
+            "must_cb_clash" => Class::CbClash,
+            _ => return None,
+        };
+        (self.class != wanted).then(|| {
+            format!(
+                "shapes.toml says this case must end {}, but it ended {}",
+                wanted.name(),
+                self.class.name()
+            )
+        })
+    }
+
     /// `Expected OOM: [1,96,2160,3840] L1 needs 25067520 B per bank, bank has 1393312 B` —
     /// what the suite shows for a case the device refused.
     pub fn expected_oom_message(&self) -> String {

@@ -241,23 +241,6 @@ pub fn run_record<D: DeviceApi>(device: &D, case: &Case, opts: &RunOptions) -> C
     record
 }
 
-/// Whether a record breaks what shapes.toml expected, and why.
-pub fn expectation_broken(record: &CaseRecord) -> Option<String> {
-    let wanted = match record.expect.as_str() {
-        "must_oom" => Class::Oom,
-        "must_fit" => Class::Fits,
-        "must_cb_clash" => Class::CbClash,
-        _ => return None,
-    };
-    (record.class != wanted).then(|| {
-        format!(
-            "shapes.toml says this case must end {}, but it ended {}",
-            wanted.name(),
-            record.class.name()
-        )
-    })
-}
-
 /// The memmodel verdict for a case, as a class (for listing tests before any device runs).
 pub fn predicted_class(case: &Case) -> Option<Class> {
     match case.estimate().ok()?.verdict {

@@ -19,7 +19,7 @@
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use memmodel::Case;
 use oom_suite::record::{CaseRecord, Class};
-use oom_suite::runner::{expectation_broken, RunOptions};
+use oom_suite::runner::RunOptions;
 use oom_suite::worker::{WorkerCommand, WorkerKey, WorkerPool};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -73,7 +73,7 @@ fn oom_test(case: &Case) -> Result<Completion, Failed> {
 }
 
 fn judge(record: &CaseRecord) -> Result<Completion, Failed> {
-    if let Some(why) = expectation_broken(record) {
+    if let Some(why) = record.expectation_broken() {
         return Err(format!("{why}: {}", record.message).into());
     }
     if record.leaked_bytes > 0 {
