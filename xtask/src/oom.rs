@@ -100,8 +100,30 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
     )
 }
 
+/// The real runtime must be set up before workers can open a device: do it now if it is not
+/// (the README promises the main job installs what it needs).
+fn ensure_runtime() -> Result<()> {
+    if ttnn::metal::Manifest::load(&ttnn::metal::state_dir()).is_ok() {
+        return Ok(());
+    }
+    eprintln!("the real TT-NN runtime is not set up yet: running `cargo xtask setup` first");
+    let me = std::env::current_exe().context("locating the xtask binary")?;
+    let status = std::process::Command::new(me)
+        .arg("setup")
+        .status()
+        .context("running `cargo xtask setup`")?;
+    if !status.success() {
+        bail!("`cargo xtask setup` failed ({status}); the metal backend needs it");
+    }
+    Ok(())
+}
+
 /// What one operator's worker process did.
 struct GroupStats {
+    op: &'static str,
+    device: &'static str,
+    cases: usize,
+    elapsed: Duration,
     /// Time from spawning a worker to its device being open, per start.
     startups: Vec<Duration>,
 }
@@ -142,7 +164,12 @@ fn run_group(
     timeout: Duration,
     events: &mpsc::Sender<Event>,
 ) {
+    let group_start = Instant::now();
     let mut stats = GroupStats {
+        op: cases.first().map_or("", |(_, c)| c.op.name),
+        device: key.device,
+        cases: cases.len(),
+        elapsed: Duration::ZERO,
         startups: Vec::new(),
     };
     let mut worker: Option<Worker> = None;
@@ -169,6 +196,7 @@ fn run_group(
                                 record: Box::new(failure_record(case, &failure, opts)),
                             });
                         }
+                        stats.elapsed = group_start.elapsed();
                         let _ = events.send(Event::Group(stats));
                         return;
                     }
@@ -196,6 +224,7 @@ fn run_group(
     if let Some(w) = worker {
         w.finish();
     }
+    stats.elapsed = group_start.elapsed();
     let _ = events.send(Event::Group(stats));
 }
 
@@ -213,6 +242,9 @@ pub fn run(args: OomArgs) -> Result<()> {
         bail!("--jobs must be at least 1");
     }
     let mut cases = args.cases.select()?;
+    if backend == ttnn::Backend::Metal {
+        ensure_runtime()?;
+    }
     if let Some(p) = &args.partition {
         let (k, n) = parse_partition(p)?;
         cases = partition(cases, k, n);
@@ -274,7 +306,20 @@ pub fn run(args: OomArgs) -> Result<()> {
                     progress.inc(1);
                     progress.set_message(counts_label(current, &Totals::of(&done)));
                 }
-                Event::Group(stats) => startups.extend(stats.startups),
+                Event::Group(stats) => {
+                    // Without a terminal (CI logs) the bar is hidden: say what finished.
+                    if progress.is_hidden() {
+                        eprintln!(
+                            "{:<18} {:<5} {:>5} cases in {:>6.1} s  ({})",
+                            stats.op,
+                            stats.device,
+                            stats.cases,
+                            stats.elapsed.as_secs_f64(),
+                            counts_label("", &Totals::of(&done)).trim_start()
+                        );
+                    }
+                    startups.extend(stats.startups);
+                }
             }
         }
     });
