@@ -9,6 +9,7 @@ mod oom;
 mod paths;
 mod probe;
 mod report;
+mod sanitize;
 mod select;
 mod setup;
 mod test;
@@ -35,6 +36,9 @@ enum Command {
     Report(report::ReportArgs),
     /// Every test of the workspace, after `setup` (what CI and the README run).
     Test(test::TestArgs),
+    /// The C++ shim under AddressSanitizer + UndefinedBehaviorSanitizer (clang): its error
+    /// paths without a runtime, then the real runtime on a mock n150. Zero reports or failure.
+    Sanitize(sanitize::SanitizeArgs),
     /// Regenerate crates/ttnn-sys/src/bindings.rs from the C header (needs libclang).
     Bindgen,
     /// Open one board and print what the runtime reports (used by `setup` to verify).
@@ -55,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         Command::Probe(args) => probe::run(args),
         Command::Report(args) => report::run(args),
         Command::Test(args) => test::run(args),
+        Command::Sanitize(args) => sanitize::run(args),
         Command::Bindgen => bindgen::run(),
         Command::DeviceCheck(args) => probe::device_check(args),
     }

@@ -7,6 +7,10 @@
  * TTNN_ERR_* codes below) and keeps a message, readable with ttnn_last_error() on the same
  * thread until the next call into the shim on that thread.
  *
+ * Handles: the shim keeps a registry of the device and tensor handles it handed out. A NULL,
+ * closed, freed or never-issued handle is rejected with TTNN_ERR_INVALID_ARGUMENT and never
+ * dereferenced (a freed address reused by a newer handle of the same kind cannot be told apart).
+ *
  * Threads: every entry point takes the Python GIL itself; any thread may call any function.
  * Strings returned through `char**` are allocated by the shim: free them with ttnn_string_free.
  */
@@ -121,7 +125,9 @@ int32_t ttnn_device_clear_program_cache(ttnn_device* device);
 /* Allocator state of one buffer type (TTNN_BUFFER_*). */
 int32_t ttnn_memory_view_get(ttnn_device* device, int32_t buffer_type, ttnn_memory_view* out);
 
-/* ttnn.empty(shape, dtype, layout, device, interleaved memory config of buffer_type). */
+/* ttnn.empty(shape, dtype, layout, device, interleaved memory config of buffer_type). At most 8
+ * dims, each 1 to 4294967295 (tt-metal's uint32 dims); codes outside the TTNN_* lists are
+ * TTNN_ERR_INVALID_ARGUMENT. */
 int32_t ttnn_tensor_empty(ttnn_device* device, const uint64_t* shape, size_t rank, int32_t dtype,
                           int32_t layout, int32_t buffer_type, ttnn_tensor** out);
 

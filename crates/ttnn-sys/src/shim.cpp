@@ -21,6 +21,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -269,6 +270,13 @@ void put_utf8(std::string& out, unsigned cp) {
     }
 }
 
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 std::string parse_json_string(const std::string& s, size_t& i) {
     if (i >= s.size() || s[i] != '"') fail(TTNN_ERR_INVALID_ARGUMENT, "env_json: expected a string");
     ++i;
@@ -291,8 +299,15 @@ std::string parse_json_string(const std::string& s, size_t& i) {
             case 'r': out += '\r'; break;
             case 't': out += '\t'; break;
             case 'u': {
+                // Exactly four hex digits (std::stoul would accept signs and spaces, and throw a
+                // C++ exception with no useful message on anything else).
                 if (i + 4 > s.size()) fail(TTNN_ERR_INVALID_ARGUMENT, "env_json: bad \\u escape");
-                unsigned cp = static_cast<unsigned>(std::stoul(s.substr(i, 4), nullptr, 16));
+                unsigned cp = 0;
+                for (size_t k = 0; k < 4; ++k) {
+                    int d = hex_digit(s[i + k]);
+                    if (d < 0) fail(TTNN_ERR_INVALID_ARGUMENT, "env_json: bad \\u escape");
+                    cp = cp * 16 + static_cast<unsigned>(d);
+                }
                 i += 4;
                 put_utf8(out, cp);
                 break;
@@ -315,7 +330,12 @@ std::vector<std::pair<std::string, std::string>> parse_env_json(const char* text
     if (s[i] != '{') fail(TTNN_ERR_INVALID_ARGUMENT, "env_json: expected a JSON object of strings");
     ++i;
     skip_ws(s, i);
-    if (i < s.size() && s[i] == '}') return out;
+    if (i < s.size() && s[i] == '}') {
+        ++i;
+        skip_ws(s, i);
+        if (i != s.size()) fail(TTNN_ERR_INVALID_ARGUMENT, "env_json: text after the closing '}'");
+        return out;
+    }
     while (true) {
         skip_ws(s, i);
         std::string key = parse_json_string(s, i);
@@ -324,6 +344,11 @@ std::vector<std::pair<std::string, std::string>> parse_env_json(const char* text
         ++i;
         skip_ws(s, i);
         std::string value = parse_json_string(s, i);
+        if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos ||
+            value.find('\0') != std::string::npos) {
+            fail(TTNN_ERR_INVALID_ARGUMENT, "env_json: a variable name must be non-empty without '=' or NUL, "
+                                            "and a value without NUL");
+        }
         out.emplace_back(std::move(key), std::move(value));
         skip_ws(s, i);
         if (i < s.size() && s[i] == ',') {
@@ -333,6 +358,9 @@ std::vector<std::pair<std::string, std::string>> parse_env_json(const char* text
         if (i < s.size() && s[i] == '}') break;
         fail(TTNN_ERR_INVALID_ARGUMENT, "env_json: expected ',' or '}'");
     }
+    ++i;
+    skip_ws(s, i);
+    if (i != s.size()) fail(TTNN_ERR_INVALID_ARGUMENT, "env_json: text after the closing '}'");
     return out;
 }
 
@@ -383,8 +411,79 @@ struct ttnn_tensor {
 
 namespace {
 
+// Every handle the shim handed out and has not freed. Entry points look a handle up here before
+// touching it, so NULL, freed (closed) and never-issued pointers are rejected with
+// TTNN_ERR_INVALID_ARGUMENT instead of being dereferenced. (A freed address the allocator
+// reuses for a new handle of the same kind is indistinguishable from that new handle: the
+// check catches dangling-looking handles, it cannot make use-after-free meaningful.)
+std::mutex handles_mutex;
+std::unordered_set<const void*> live_devices;
+std::unordered_set<const void*> live_tensors;
+
+void register_handle(std::unordered_set<const void*>& set, const void* p) {
+    std::lock_guard<std::mutex> lock(handles_mutex);
+    set.insert(p);
+}
+
+bool is_live(const std::unordered_set<const void*>& set, const void* p) {
+    std::lock_guard<std::mutex> lock(handles_mutex);
+    return set.count(p) != 0;
+}
+
+// Removes a live handle; false if it was not live.
+bool unregister_handle(std::unordered_set<const void*>& set, const void* p) {
+    std::lock_guard<std::mutex> lock(handles_mutex);
+    return set.erase(p) != 0;
+}
+
+ttnn_device* checked_device(ttnn_device* device) {
+    if (device == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "device is NULL");
+    if (!is_live(live_devices, device)) {
+        fail(TTNN_ERR_INVALID_ARGUMENT,
+             "device is not a live handle (closed, or never returned by ttnn_device_open)");
+    }
+    return device;
+}
+
+ttnn_tensor* checked_tensor(ttnn_tensor* tensor, const std::string& what = "tensor") {
+    if (tensor == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, what + " is NULL");
+    if (!is_live(live_tensors, tensor)) {
+        fail(TTNN_ERR_INVALID_ARGUMENT,
+             what + " is not a live handle (freed, or never returned by ttnn_tensor_empty / ttnn_run)");
+    }
+    return tensor;
+}
+
 ttnn_tensor* new_tensor_handle(long long id) {
-    return new ttnn_tensor{id};
+    auto* t = new ttnn_tensor{id};
+    try {
+        register_handle(live_tensors, t);
+    } catch (...) {
+        delete t;
+        throw;
+    }
+    return t;
+}
+
+// The codes and dims a tensor may have; the runtime decides the rest (sizes, support).
+void check_tensor_args(const uint64_t* shape, size_t rank, int32_t dtype, int32_t layout, int32_t buffer_type) {
+    if (rank > 8) fail(TTNN_ERR_INVALID_ARGUMENT, "rank " + std::to_string(rank) + ": at most 8 dims");
+    for (size_t i = 0; i < rank; ++i) {
+        // tt-metal holds dims as uint32_t.
+        if (shape[i] == 0 || shape[i] > UINT32_MAX) {
+            fail(TTNN_ERR_INVALID_ARGUMENT, "dim " + std::to_string(i) + " is " + std::to_string(shape[i]) +
+                                                ": dims must be 1 to 4294967295");
+        }
+    }
+    if (dtype < TTNN_DTYPE_BFLOAT16 || dtype > TTNN_DTYPE_INT32) {
+        fail(TTNN_ERR_INVALID_ARGUMENT, "unknown dtype " + std::to_string(dtype));
+    }
+    if (layout != TTNN_LAYOUT_TILE && layout != TTNN_LAYOUT_ROW_MAJOR) {
+        fail(TTNN_ERR_INVALID_ARGUMENT, "unknown layout " + std::to_string(layout));
+    }
+    if (buffer_type < TTNN_BUFFER_DRAM || buffer_type > TTNN_BUFFER_L1_SMALL) {
+        fail(TTNN_ERR_INVALID_ARGUMENT, "unknown buffer type " + std::to_string(buffer_type));
+    }
 }
 
 std::string shape_json(const uint64_t* shape, size_t rank) {
@@ -508,7 +607,14 @@ int32_t ttnn_device_open(int32_t device_id, uint64_t l1_small_size, const char* 
                                                               static_cast<unsigned long long>(l1_small_size),
                                                               env_json != nullptr ? env_json : ""));
         long long id = as_int(res.get(), "device id");
-        *out = new ttnn_device{id, l1_small_size};
+        auto* device = new ttnn_device{id, l1_small_size};
+        try {
+            register_handle(live_devices, device);
+        } catch (...) {
+            delete device;
+            throw;
+        }
+        *out = device;
         static std::once_flag registered;
         std::call_once(registered, [] { std::atexit(close_devices_at_exit); });
     });
@@ -517,11 +623,12 @@ int32_t ttnn_device_open(int32_t device_id, uint64_t l1_small_size, const char* 
 int32_t ttnn_device_close(ttnn_device* device) {
     return guarded([&] {
         require_runtime();
-        if (device == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "device is NULL");
+        checked_device(device);
         {
             Gil gil;
             call_driver("device_close", py.Py_BuildValue("(L)", device->id));
         }
+        unregister_handle(live_devices, device);
         delete device;
     });
 }
@@ -529,7 +636,8 @@ int32_t ttnn_device_close(ttnn_device* device) {
 int32_t ttnn_device_describe(ttnn_device* device, char** out_json) {
     return guarded([&] {
         require_runtime();
-        if (device == nullptr || out_json == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "NULL argument");
+        checked_device(device);
+        if (out_json == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "out_json is NULL");
         Gil gil;
         Ref res = call_driver("device_describe",
                               py.Py_BuildValue("(LK)", device->id, static_cast<unsigned long long>(device->l1_small_size)));
@@ -540,7 +648,7 @@ int32_t ttnn_device_describe(ttnn_device* device, char** out_json) {
 int32_t ttnn_device_clear_program_cache(ttnn_device* device) {
     return guarded([&] {
         require_runtime();
-        if (device == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "device is NULL");
+        checked_device(device);
         Gil gil;
         call_driver("device_clear_program_cache", py.Py_BuildValue("(L)", device->id));
     });
@@ -549,7 +657,11 @@ int32_t ttnn_device_clear_program_cache(ttnn_device* device) {
 int32_t ttnn_memory_view_get(ttnn_device* device, int32_t buffer_type, ttnn_memory_view* out) {
     return guarded([&] {
         require_runtime();
-        if (device == nullptr || out == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "NULL argument");
+        checked_device(device);
+        if (out == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "out is NULL");
+        if (buffer_type < TTNN_BUFFER_DRAM || buffer_type > TTNN_BUFFER_L1_SMALL) {
+            fail(TTNN_ERR_INVALID_ARGUMENT, "unknown buffer type " + std::to_string(buffer_type));
+        }
         Gil gil;
         Ref res = call_driver("memory_view", py.Py_BuildValue("(Li)", device->id, buffer_type));
         if (py.PyTuple_Size(res.get()) != 5) fail(TTNN_ERR_PYTHON, "memory_view: driver returned a wrong tuple");
@@ -565,10 +677,11 @@ int32_t ttnn_tensor_empty(ttnn_device* device, const uint64_t* shape, size_t ran
                           int32_t buffer_type, ttnn_tensor** out) {
     return guarded([&] {
         require_runtime();
-        if (device == nullptr || out == nullptr || (shape == nullptr && rank > 0)) {
-            fail(TTNN_ERR_INVALID_ARGUMENT, "NULL argument");
-        }
+        checked_device(device);
+        if (out == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "out is NULL");
         *out = nullptr;
+        if (shape == nullptr && rank > 0) fail(TTNN_ERR_INVALID_ARGUMENT, "shape is NULL");
+        check_tensor_args(shape, rank, dtype, layout, buffer_type);
         std::string dims = shape_json(shape, rank);
         Gil gil;
         Ref res = call_driver("tensor_empty",
@@ -580,6 +693,8 @@ int32_t ttnn_tensor_empty(ttnn_device* device, const uint64_t* shape, size_t ran
 int32_t ttnn_tensor_free(ttnn_tensor* tensor) {
     return guarded([&] {
         if (tensor == nullptr) return;
+        // Never free what the shim did not hand out (or already freed).
+        if (!unregister_handle(live_tensors, tensor)) checked_tensor(tensor);
         std::unique_ptr<ttnn_tensor> owned(tensor);
         require_runtime();
         Gil gil;
@@ -590,9 +705,9 @@ int32_t ttnn_tensor_free(ttnn_tensor* tensor) {
 int32_t ttnn_tensor_shape(ttnn_tensor* tensor, uint64_t* dims, size_t capacity, size_t* rank) {
     return guarded([&] {
         require_runtime();
-        if (tensor == nullptr || rank == nullptr || (dims == nullptr && capacity > 0)) {
-            fail(TTNN_ERR_INVALID_ARGUMENT, "NULL argument");
-        }
+        checked_tensor(tensor);
+        if (rank == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "rank is NULL");
+        if (dims == nullptr && capacity > 0) fail(TTNN_ERR_INVALID_ARGUMENT, "dims is NULL");
         Gil gil;
         Ref res = call_driver("tensor_shape", py.Py_BuildValue("(L)", tensor->id));
         long n = py.PyTuple_Size(res.get());
@@ -607,7 +722,8 @@ int32_t ttnn_tensor_shape(ttnn_tensor* tensor, uint64_t* dims, size_t capacity, 
 int32_t ttnn_tensor_describe(ttnn_tensor* tensor, char** out_json) {
     return guarded([&] {
         require_runtime();
-        if (tensor == nullptr || out_json == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "NULL argument");
+        checked_tensor(tensor);
+        if (out_json == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "out_json is NULL");
         Gil gil;
         Ref res = call_driver("tensor_describe", py.Py_BuildValue("(L)", tensor->id));
         *out_json = dup_string(as_string(res.get(), "tensor description"));
@@ -618,15 +734,15 @@ int32_t ttnn_run(ttnn_device* device, const char* invocation_json, ttnn_tensor* 
                  ttnn_tensor*** outputs, size_t* n_outputs) {
     return guarded([&] {
         require_runtime();
-        if (device == nullptr || outputs == nullptr || n_outputs == nullptr || (inputs == nullptr && n_inputs > 0)) {
-            fail(TTNN_ERR_INVALID_ARGUMENT, "NULL argument");
-        }
-        check_cstr(invocation_json, "invocation_json");
+        checked_device(device);
+        if (outputs == nullptr || n_outputs == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "an out-pointer is NULL");
         *outputs = nullptr;
         *n_outputs = 0;
+        if (inputs == nullptr && n_inputs > 0) fail(TTNN_ERR_INVALID_ARGUMENT, "inputs is NULL");
+        check_cstr(invocation_json, "invocation_json");
         std::string ids = "[";
         for (size_t i = 0; i < n_inputs; ++i) {
-            if (inputs[i] == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "input " + std::to_string(i) + " is NULL");
+            checked_tensor(inputs[i], "input " + std::to_string(i));
             if (i > 0) ids += ",";
             ids += std::to_string(inputs[i]->id);
         }
@@ -652,7 +768,7 @@ void ttnn_tensor_list_free(ttnn_tensor** list) {
 int32_t ttnn_capture_begin(ttnn_device* device) {
     return guarded([&] {
         require_runtime();
-        if (device == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "device is NULL");
+        checked_device(device);
         Gil gil;
         call_driver("capture_begin", py.Py_BuildValue("(L)", device->id));
     });
@@ -661,9 +777,8 @@ int32_t ttnn_capture_begin(ttnn_device* device) {
 int32_t ttnn_capture_end(ttnn_device* device, ttnn_core_usage* usage, char** out_json) {
     return guarded([&] {
         require_runtime();
-        if (device == nullptr || usage == nullptr || out_json == nullptr) {
-            fail(TTNN_ERR_INVALID_ARGUMENT, "NULL argument");
-        }
+        checked_device(device);
+        if (usage == nullptr || out_json == nullptr) fail(TTNN_ERR_INVALID_ARGUMENT, "an out-pointer is NULL");
         *out_json = nullptr;
         Gil gil;
         Ref res = call_driver("capture_end", py.Py_BuildValue("(L)", device->id));
