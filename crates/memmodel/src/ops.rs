@@ -342,9 +342,84 @@ impl OpDef {
                 ),
             ));
         }
+        if let Some(reason) = rejected_dtype(self.name, req.dtype) {
+            return Err(invalid(
+                self.name,
+                format!(
+                    "dtype {} is not supported (TT-NN: \"{reason}\"); supported: {}",
+                    req.dtype,
+                    supported_dtypes(self.name)
+                        .iter()
+                        .map(|d| d.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
         let b = Builder { op: self, req };
         b.build()
     }
+}
+
+/// Dtypes the pinned runtime rejects per op, with its own words. Read from ttnn 0.81.1 on the
+/// mock n150: every op at [1,2,64,64] in TILE and ROW_MAJOR, every dtype, DRAM (`cargo xtask
+/// oom --shape 1,2,64,64 --dtype D --layout L --memory dram --no-measure`); an op/dtype is
+/// listed when the runtime raised a dtype error for it. Ops that could not take that shape
+/// (`maxpool2d`, `addmm`) are not listed: nothing is assumed about them. The `ttnn` crate's
+/// runtime test `dtype_rejections` re-checks every row.
+pub const DTYPE_REJECTIONS: &[(&str, &[DType], &str)] = {
+    use DType::*;
+    const INTS: &[DType] = &[Uint8, Uint16, Uint32, Int32];
+    const UINTS: &[DType] = &[Uint8, Uint16, Uint32];
+    const REDUCE: &[DType] = &[Bfloat4B, Uint8, Uint16, Uint32, Int32];
+    const UNARY_INT: &str = "Unary: UnaryOpType does not support integer input dtype";
+    &[
+        ("gelu", INTS, UNARY_INT),
+        ("geluactivation", INTS, UNARY_INT),
+        ("hardtanh", INTS, UNARY_INT),
+        ("log", INTS, UNARY_INT),
+        ("mish", INTS, UNARY_INT),
+        ("sigmoid", INTS, UNARY_INT),
+        ("silu", INTS, UNARY_INT),
+        ("silu_inplace", INTS, UNARY_INT),
+        ("softplus", INTS, UNARY_INT),
+        ("tanh", INTS, UNARY_INT),
+        ("leakyrelu", &[Int32], UNARY_INT),
+        ("clamp", UINTS, "Unary: UnaryOpType::CLAMP_TSS does not support integer input dtype"),
+        ("clampmin", UINTS, "Unary: UnaryOpType::CLAMP_TSS does not support integer input dtype"),
+        ("add", &[Uint8], "Input tensor A dtype is not supported for binary operation"),
+        ("sub", &[Uint8], "Input tensor A dtype is not supported for binary operation"),
+        ("mul", &[Uint8], "Input tensor A dtype is not supported for binary operation"),
+        ("div", UINTS, "Input tensor A dtype is not supported for binary operation BinaryOpType::DIV"),
+        ("bmm", INTS, "Unsupported data format for input A"),
+        ("mm", INTS, "Unsupported data format for input A"),
+        ("linear", INTS, "Unsupported data format for input A"),
+        ("dropout", &[Float32, Bfloat8B, Bfloat4B, Uint8, Uint16, Uint32, Int32], "Dropout operation requires input and output data types to match (its output is bfloat16)"),
+        ("expand", &[Bfloat4B], "Only TILE layout is supported for BFLOAT8_B dtype!"),
+        ("upsample_nearest2d", &[Bfloat4B], "Only TILE layout is supported for BFLOAT8_B dtype!"),
+        ("linalgvectornorm", REDUCE, "Only FLOAT32, BFLOAT16, BFLOAT8_B, and UINT32 are supported for generic reduction; integer unary ops are not supported"),
+        ("mean", REDUCE, "Only FLOAT32, BFLOAT16, BFLOAT8_B, and UINT32 are supported for generic reduction; ttnn.mean does not support integer inputs"),
+        ("softmax", REDUCE, "Input tensor must be FLOAT32, BFLOAT16, or BFLOAT8_B"),
+        ("topk", REDUCE, "Input tensor must be BFLOAT16, BFLOAT8_B, or FLOAT32"),
+        ("native_batch_norm", &[Bfloat8B, Bfloat4B, Uint8, Uint16, Uint32, Int32], "batch_norm only supports bfloat16, float32"),
+    ]
+};
+
+/// The runtime's reason when it rejects `dtype` for the op `name` ([`DTYPE_REJECTIONS`]).
+pub fn rejected_dtype(name: &str, dtype: DType) -> Option<&'static str> {
+    DTYPE_REJECTIONS
+        .iter()
+        .find(|(op, dtypes, _)| *op == name && dtypes.contains(&dtype))
+        .map(|(_, _, reason)| *reason)
+}
+
+/// The dtypes the op `name` takes (all but those in [`DTYPE_REJECTIONS`]).
+pub fn supported_dtypes(name: &str) -> Vec<DType> {
+    DType::ALL
+        .iter()
+        .copied()
+        .filter(|d| rejected_dtype(name, *d).is_none())
+        .collect()
 }
 
 struct Builder<'a, 'b> {
@@ -1515,5 +1590,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("TILE"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod dtype_tests {
+    use super::*;
+
+    #[test]
+    fn dtype_rejections_name_catalog_ops_and_say_what_is_supported() {
+        for (name, dtypes, _) in DTYPE_REJECTIONS {
+            assert!(find(name).is_ok(), "{name} is not in the catalog");
+            assert!(
+                !dtypes.contains(&DType::Bfloat16),
+                "{name}: bfloat16 runs everywhere"
+            );
+        }
+        let shape = Shape::parse("1,32,64,64").unwrap();
+        let params = Params::default();
+        let req = |dtype| OpRequest {
+            model_inputs: std::slice::from_ref(&shape),
+            device_layout: DeviceLayout::AsGiven,
+            params: &params,
+            dtype,
+            layout: Layout::Tile,
+            output_memory: BufferType::L1,
+        };
+        let silu = find("silu").unwrap();
+        let e = silu.signature(&req(DType::Uint32)).unwrap_err().to_string();
+        assert!(
+            e.contains("silu")
+                && e.contains("uint32")
+                && e.contains("supported: bfloat16, float32, bfloat8_b, bfloat4_b"),
+            "{e}"
+        );
+        assert!(silu.signature(&req(DType::Float32)).is_ok());
+        assert!(find("relu").unwrap().signature(&req(DType::Int32)).is_ok());
     }
 }

@@ -11,7 +11,7 @@ use memmodel::device::N150;
 use memmodel::ops::{Family, OutputStorage};
 use memmodel::{BufferType, Case, DType, Expectation, Layout, Params, Shape, OPS};
 use ttnn::metal::{Device, DeviceOptions, Runtime};
-use ttnn::{run_case, Outcome};
+use ttnn::{run_case, DeviceApi, Outcome};
 
 fn small_shape(family: Family) -> &'static str {
     match family {
@@ -78,6 +78,56 @@ fn run_ok(rt: &Runtime, case: &Case) -> TestResult {
     Ok(())
 }
 
+/// memmodel's dtype table is the runtime's word: each dtype it says the op rejects, the runtime
+/// rejects (inputs of that dtype through the op's bfloat16 invocation, in DRAM), with an error
+/// that is not a memory failure.
+fn dtype_rejected(rt: &Runtime, name: &str, dtypes: &[DType]) -> TestResult {
+    let op = memmodel::find_op(name)?;
+    let case = small_case(
+        op,
+        Params::default(),
+        op.default_device_layout,
+        BufferType::Dram,
+    )?;
+    let sig = case.signature()?;
+    let dev = Device::open(rt, &N150, DeviceOptions::with_l1_small(sig.l1_small_bytes))?;
+    let mut accepted = Vec::new();
+    for &dtype in dtypes {
+        let inputs = sig
+            .inputs
+            .iter()
+            .map(|i| {
+                dev.empty(&ttnn::TensorDesc {
+                    shape: i.shape.dims().to_vec(),
+                    dtype,
+                    layout: i.layout,
+                    buffer_type: BufferType::Dram,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<_> = inputs.iter().collect();
+        match dev.run(&sig.invocation, &refs) {
+            Ok(_) => accepted.push(dtype.name()),
+            Err(e) if e.outcome() != Outcome::Error => {
+                return Err(
+                    format!("{name} {dtype}: a memory failure, not a dtype error: {e}").into(),
+                )
+            }
+            Err(_) => {}
+        }
+    }
+    drop(dev.close());
+    if accepted.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: the runtime accepts {} which memmodel's DTYPE_REJECTIONS rejects",
+            accepted.join(", ")
+        )
+        .into())
+    }
+}
+
 fn main() {
     let mut tests = Vec::new();
     for op in OPS {
@@ -92,6 +142,12 @@ fn main() {
                 },
             ));
         }
+    }
+    for &(name, dtypes, _) in memmodel::ops::DTYPE_REJECTIONS {
+        tests.push(test(
+            format!("dtype_rejections/{name}"),
+            move |rt: &Runtime| dtype_rejected(rt, name, dtypes),
+        ));
     }
     let path = ttnn::metal::workspace_root().join("shapes.toml");
     let matrix = std::fs::read_to_string(&path)
