@@ -1,11 +1,14 @@
 //! A case: one operator call at one shape, dtype, layout, memory config and device; its plan
 //! (the buffers it allocates, in order, with lifetimes) and its predicted verdict.
 
+use crate::alloc::{CbError, DeviceMemory, MemoryError};
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
 use crate::layout::{DeviceLayout, Layout};
-use crate::ops::{CaseError, OpDef, OpRequest, OutputStorage, Signature};
+use crate::ops::{CaseError, OpDef, OpRequest, Signature};
 use crate::params::Params;
+use crate::plan::{PlanBuilder, Step};
+use crate::program::{Peaks, Program};
 use crate::shape::Shape;
 use crate::size;
 use crate::tensor::{Placement, TensorSpec};
@@ -127,7 +130,7 @@ pub struct PlannedBuffer {
     pub role: BufferRole,
     pub tensor: TensorSpec,
     pub placement: Placement,
-    /// Index in [`Plan::buffers`] after whose allocation this one is freed (temporaries only).
+    /// Index in [`Plan::steps`] of the step that frees it (`None` while it lives on).
     pub freed_before: Option<usize>,
 }
 
@@ -143,12 +146,32 @@ impl PlannedBuffer {
     }
 }
 
-/// Every buffer a case allocates, in the order the runtime allocates them.
+/// Everything a case does to device memory, in order: its inputs are created, the op runs
+/// (its own intermediate buffers, its programs with their circular buffers, its outputs), then
+/// the outputs and inputs are freed — the runner's order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
+    /// Every buffer, in allocation order.
     pub buffers: Vec<PlannedBuffer>,
+    /// Allocations, frees and programs, in order.
+    pub steps: Vec<Step>,
     /// L1_SMALL the device must be opened with.
     pub l1_small_bytes: u64,
+}
+
+impl Plan {
+    /// Per-core peaks as a NO_DISPATCH capture of the case reports them.
+    pub fn peaks(&self) -> Peaks {
+        crate::plan::peaks(&self.buffers, &self.steps)
+    }
+
+    /// The programs, in order.
+    pub fn programs(&self) -> impl Iterator<Item = &Program> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Run(p) => Some(p),
+            _ => None,
+        })
+    }
 }
 
 /// Numbers of a failed allocation, as tt-metal's "Out of Memory" message carries them.
@@ -170,16 +193,17 @@ pub struct OomDetail {
 impl OomDetail {
     /// tt-metal's wording (bank_manager.cpp), with these numbers.
     pub fn message(&self) -> String {
-        oom_message(
-            self.total_bytes,
-            self.buffer_type,
-            self.banks,
-            self.per_bank_bytes,
-            self.bank_bytes,
-            self.allocated,
-            self.free,
-            self.largest_free_block,
-        )
+        crate::alloc::OutOfMemory {
+            buffer_type: self.buffer_type,
+            size: self.total_bytes,
+            banks: self.banks,
+            per_bank: self.per_bank_bytes,
+            bank_size: self.bank_bytes,
+            allocated: self.allocated,
+            free: self.free,
+            largest_free_block: self.largest_free_block,
+        }
+        .message()
     }
 
     /// What each bank would have to hold (already allocated + this buffer) over the bank size:
@@ -207,22 +231,51 @@ pub fn oom_message(
     )
 }
 
+/// A program's circular buffers that do not fit (tt-metal's program checks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CbDetail {
+    /// The program that failed (`BinaryNgDeviceOperation`).
+    pub program: String,
+    pub error: CbError,
+}
+
+impl CbDetail {
+    pub fn message(&self) -> String {
+        self.error.message()
+    }
+}
+
 /// Predicted outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "verdict")]
 pub enum Verdict {
     Fits,
     Oom(OomDetail),
+    /// The buffers fit but a program's circular buffers clash with them or grow past L1.
+    CbClash(CbDetail),
 }
 
 impl Verdict {
+    /// Any memory failure (OOM, L1_SMALL or circular buffers).
     pub fn is_oom(&self) -> bool {
-        matches!(self, Verdict::Oom(_))
+        !matches!(self, Verdict::Fits)
     }
     pub fn name(&self) -> &'static str {
         match self {
             Verdict::Fits => "fits",
+            Verdict::Oom(d) if d.buffer_type == BufferType::L1Small && d.bank_bytes == 0 => {
+                "l1_small"
+            }
             Verdict::Oom(_) => "oom",
+            Verdict::CbClash(_) => "cb_clash",
+        }
+    }
+    /// tt-metal's message for the failure (empty when the case fits).
+    pub fn message(&self) -> String {
+        match self {
+            Verdict::Fits => String::new(),
+            Verdict::Oom(d) => d.message(),
+            Verdict::CbClash(c) => c.message(),
         }
     }
 }
@@ -240,6 +293,8 @@ pub struct Estimate {
     /// Peak bytes per bank of the case's buffers in L1 (inputs, temporaries, outputs alive together).
     pub peak_l1_per_bank_bytes: u64,
     pub peak_dram_per_bank_bytes: u64,
+    /// Per-core peaks of the whole plan, as a NO_DISPATCH capture reports them.
+    pub peaks: Peaks,
     pub verdict: Verdict,
     pub plan: Plan,
 }
@@ -299,65 +354,71 @@ impl Case {
         id
     }
 
-    /// The buffers the case allocates, in order: inputs, then (for composites) temporaries, then
-    /// outputs. A temporary is freed once the next step's buffer exists, as TT-NN composites free
-    /// theirs after use.
+    /// Everything the case does to device memory, in order (see [`Plan`]).
     pub fn plan(&self) -> Result<Plan, CaseError> {
         let sig = self.signature()?;
         self.plan_from(&sig)
     }
 
     pub fn plan_from(&self, sig: &Signature) -> Result<Plan, CaseError> {
-        let mut buffers = Vec::new();
-        for (i, input) in sig.inputs.iter().enumerate() {
-            let tensor = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
-            let placement = tensor.interleaved(self.device, self.input_memory)?;
-            buffers.push(PlannedBuffer {
-                index: i,
-                what: input.role,
-                role: BufferRole::Input,
-                tensor,
-                placement,
-                freed_before: None,
-            });
+        let mut b = PlanBuilder::new(self.device);
+        let mut inputs = Vec::with_capacity(sig.inputs.len());
+        for input in &sig.inputs {
+            let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
+            inputs.push(b.tensor(input.role, BufferRole::Input, spec, self.input_memory)?);
         }
-        let first_temp = buffers.len();
-        for (i, temp) in sig.temporaries.iter().enumerate() {
-            let tensor = TensorSpec::new(temp.shape.clone(), temp.dtype, temp.layout);
-            let placement = tensor.interleaved(self.device, self.output_memory)?;
-            buffers.push(PlannedBuffer {
-                index: i,
-                what: temp.role,
-                role: BufferRole::Temporary,
-                tensor,
-                placement,
-                freed_before: None,
-            });
+        let outputs = match crate::exec::run_invocation(&mut b, &sig.invocation, &inputs) {
+            Ok(o) => o,
+            Err(e) if crate::exec::is_unmodeled(&e) => return self.signature_plan(sig),
+            Err(e) => return Err(e),
+        };
+        for t in outputs {
+            b.release(t);
         }
-        // Temporary i is consumed by the step that allocates buffer i + 1; it is freed before the
-        // allocation after that.
-        let n_temps = sig.temporaries.len();
-        for i in 0..n_temps {
-            let consumer = first_temp + i + 1;
-            buffers[first_temp + i].freed_before = Some(consumer + 1);
-        }
-        for (i, output) in sig.outputs.iter().enumerate() {
-            if output.storage != OutputStorage::New {
-                continue;
-            }
-            let tensor = TensorSpec::new(output.shape.clone(), output.dtype, output.layout);
-            let placement = tensor.interleaved(self.device, self.output_memory)?;
-            buffers.push(PlannedBuffer {
-                index: i,
-                what: output.role,
-                role: BufferRole::Output,
-                tensor,
-                placement,
-                freed_before: None,
-            });
+        for t in inputs {
+            b.release(t);
         }
         Ok(Plan {
-            buffers,
+            buffers: b.buffers,
+            steps: b.steps,
+            l1_small_bytes: sig.l1_small_bytes,
+        })
+    }
+
+    /// The plan of a case whose functions the interpreter does not model yet: the signature's
+    /// inputs, temporaries and outputs, no programs.
+    fn signature_plan(&self, sig: &Signature) -> Result<Plan, CaseError> {
+        let mut b = PlanBuilder::new(self.device);
+        let mut inputs = Vec::new();
+        for input in &sig.inputs {
+            let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
+            inputs.push(b.tensor(input.role, BufferRole::Input, spec, self.input_memory)?);
+        }
+        let mut previous: Option<crate::plan::DevTensor> = None;
+        for temp in &sig.temporaries {
+            let spec = TensorSpec::new(temp.shape.clone(), temp.dtype, temp.layout);
+            let t = b.tensor(temp.role, BufferRole::Temporary, spec, self.output_memory)?;
+            if let Some(p) = previous.replace(t) {
+                b.release(p);
+            }
+        }
+        let mut outputs = Vec::new();
+        for output in &sig.outputs {
+            if output.storage != crate::ops::OutputStorage::New {
+                continue;
+            }
+            let spec = TensorSpec::new(output.shape.clone(), output.dtype, output.layout);
+            outputs.push(b.tensor(output.role, BufferRole::Output, spec, self.output_memory)?);
+        }
+        if let Some(p) = previous {
+            b.release(p);
+        }
+        for t in outputs.into_iter().chain(inputs) {
+            b.release(t);
+        }
+        Ok(Plan {
+            buffers: b.buffers,
+            steps: b.steps,
             l1_small_bytes: sig.l1_small_bytes,
         })
     }
@@ -367,7 +428,9 @@ impl Case {
         self.estimate_from(&self.signature()?)
     }
 
-    /// [`Case::estimate`] for a signature already built.
+    /// [`Case::estimate`] for a signature already built: the plan replayed on the allocator
+    /// model of a freshly opened device ([`crate::alloc::DeviceMemory`]), the same model the
+    /// `sim` backend runs.
     pub fn estimate_from(&self, sig: &Signature) -> Result<Estimate, CaseError> {
         let plan = self.plan_from(sig)?;
         let (primary, memory) = match sig.inputs.first() {
@@ -386,92 +449,81 @@ impl Case {
         let placement = primary.interleaved(self.device, memory)?;
         let logical_bytes = primary.logical_bytes()?;
         let l1_small = plan.l1_small_bytes;
-        let mut banks = BankUsage::new(self.device, l1_small);
-        let mut verdict = Verdict::Fits;
-        for (index, buffer) in plan.buffers.iter().enumerate() {
-            for (j, earlier) in plan.buffers[..index].iter().enumerate() {
-                if earlier.freed_before == Some(index) {
-                    banks.free(&plan.buffers[j].placement);
-                }
-            }
-            if let Err(mut detail) = banks.allocate(&buffer.placement) {
-                detail.buffer = buffer.name();
-                verdict = Verdict::Oom(detail);
-                break;
-            }
-        }
+        let mut mem =
+            DeviceMemory::open(self.device, l1_small).map_err(|problem| CaseError::Invalid {
+                op: self.op.name.to_string(),
+                problem,
+            })?;
+        let mut addresses = Vec::new();
+        let verdict =
+            match crate::plan::replay(&mut mem, &plan.buffers, &plan.steps, &mut addresses) {
+                Ok(()) => Verdict::Fits,
+                Err(f) => match f.error {
+                    MemoryError::OutOfMemory(o) => {
+                        let buffer = match &plan.steps[f.step] {
+                            Step::Alloc(i) => plan.buffers[*i].name(),
+                            _ => String::new(),
+                        };
+                        Verdict::Oom(OomDetail {
+                            buffer,
+                            buffer_type: o.buffer_type,
+                            total_bytes: o.size,
+                            banks: o.banks,
+                            per_bank_bytes: o.per_bank,
+                            bank_bytes: o.bank_size,
+                            allocated: o.allocated,
+                            free: o.free,
+                            largest_free_block: o.largest_free_block,
+                        })
+                    }
+                    MemoryError::Cb(error) => Verdict::CbClash(CbDetail {
+                        program: match &plan.steps[f.step] {
+                            Step::Run(p) => p.op.to_string(),
+                            _ => String::new(),
+                        },
+                        error,
+                    }),
+                },
+            };
+        let (peak_l1, peak_dram) = bank_peaks(&plan);
         Ok(Estimate {
             primary,
             logical_bytes,
             bank_bytes: self.device.bank_bytes(memory, l1_small),
             placement,
-            peak_l1_per_bank_bytes: banks.peak(BufferType::L1),
-            peak_dram_per_bank_bytes: banks.peak(BufferType::Dram),
+            peak_l1_per_bank_bytes: peak_l1,
+            peak_dram_per_bank_bytes: peak_dram,
+            peaks: plan.peaks(),
             verdict,
             plan,
         })
     }
 }
 
-/// Per-bank bytes in use in each memory, for the closed-form verdict. Buffers are interleaved
-/// over all banks, so every bank holds the same reservation.
-#[derive(Debug, Clone)]
-struct BankUsage {
-    device: &'static DeviceSpec,
-    l1_small: u64,
-    used: [u64; 3],
-    peak: [u64; 3],
-}
-
-fn slot(buffer_type: BufferType) -> usize {
-    match buffer_type {
-        BufferType::Dram => 0,
-        BufferType::L1 => 1,
-        BufferType::L1Small => 2,
+/// Peak bytes per bank of the plan's L1 and DRAM buffers alive together.
+fn bank_peaks(plan: &Plan) -> (u64, u64) {
+    let (mut l1, mut dram, mut pl1, mut pdram) = (0u64, 0u64, 0u64, 0u64);
+    for s in &plan.steps {
+        let (i, sign) = match s {
+            Step::Alloc(i) => (*i, true),
+            Step::Free(i) => (*i, false),
+            Step::Run(_) => continue,
+        };
+        let p = &plan.buffers[i].placement;
+        let slot = match p.buffer_type {
+            BufferType::L1 => &mut l1,
+            BufferType::Dram => &mut dram,
+            BufferType::L1Small => continue,
+        };
+        *slot = if sign {
+            slot.saturating_add(p.per_bank_bytes)
+        } else {
+            slot.saturating_sub(p.per_bank_bytes)
+        };
+        pl1 = pl1.max(l1);
+        pdram = pdram.max(dram);
     }
-}
-
-impl BankUsage {
-    fn new(device: &'static DeviceSpec, l1_small: u64) -> Self {
-        Self {
-            device,
-            l1_small,
-            used: [0; 3],
-            peak: [0; 3],
-        }
-    }
-
-    fn allocate(&mut self, p: &Placement) -> Result<(), OomDetail> {
-        let bank = self.device.bank_bytes(p.buffer_type, self.l1_small);
-        let s = slot(p.buffer_type);
-        let used = self.used[s];
-        let free = bank.saturating_sub(used);
-        if p.per_bank_bytes > free {
-            return Err(OomDetail {
-                buffer: String::new(),
-                buffer_type: p.buffer_type,
-                total_bytes: p.total_bytes,
-                banks: p.banks,
-                per_bank_bytes: p.per_bank_bytes,
-                bank_bytes: bank,
-                allocated: used,
-                free,
-                largest_free_block: free,
-            });
-        }
-        self.used[s] = used + p.per_bank_bytes;
-        self.peak[s] = self.peak[s].max(self.used[s]);
-        Ok(())
-    }
-
-    fn free(&mut self, p: &Placement) {
-        let s = slot(p.buffer_type);
-        self.used[s] = self.used[s].saturating_sub(p.per_bank_bytes);
-    }
-
-    fn peak(&self, buffer_type: BufferType) -> u64 {
-        self.peak[slot(buffer_type)]
-    }
+    (pl1, pdram)
 }
 
 impl Estimate {

@@ -106,6 +106,8 @@ pub struct DeviceSpec {
     pub l1_unreserved_base: u64,
     pub dram_banks: u64,
     pub dram_bank_bytes: u64,
+    /// Lowest allocatable DRAM address (DRAM buffers grow up from here in every bank).
+    pub dram_unreserved_base: u64,
     pub l1_alignment: u64,
     pub dram_alignment: u64,
     pub mock: MockDescriptor,
@@ -123,6 +125,7 @@ pub const N150: DeviceSpec = DeviceSpec {
     l1_unreserved_base: 1_499_136 - 1_393_312,
     dram_banks: 12,
     dram_bank_bytes: 1_072_693_184,
+    dram_unreserved_base: 1_048_640,
     l1_alignment: 16,
     dram_alignment: 32,
     mock: MockDescriptor {
@@ -147,6 +150,7 @@ pub const P150: DeviceSpec = DeviceSpec {
     l1_unreserved_base: 1_572_864 - 1_461_120,
     dram_banks: 8,
     dram_bank_bytes: 4_277_141_376,
+    dram_unreserved_base: 1_048_704,
     l1_alignment: 16,
     dram_alignment: 64,
     mock: MockDescriptor {

@@ -72,7 +72,7 @@ pub fn row(case: &Case) -> Result<EstimateRow, CaseError> {
         size::add(acc, b.placement.total_bytes, "case bytes")
     })?;
     let oom = match &e.verdict {
-        Verdict::Fits => None,
+        Verdict::Fits | Verdict::CbClash(_) => None,
         Verdict::Oom(d) => Some(OomRow {
             buffer: d.buffer.clone(),
             buffer_type: d.buffer_type.tt_name().to_string(),

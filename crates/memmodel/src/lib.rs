@@ -11,15 +11,19 @@
 //!
 //! All size arithmetic is `u64` with checked operations ([`size`]).
 
+pub mod alloc;
 pub mod case;
 pub mod config;
 pub mod device;
 pub mod dtype;
 pub mod estimate;
+pub mod exec;
 pub mod invoke;
 pub mod layout;
 pub mod ops;
 pub mod params;
+pub mod plan;
+pub mod program;
 pub mod shape;
 pub mod size;
 pub mod tensor;

@@ -243,8 +243,11 @@ pub fn run_record<D: DeviceApi>(device: &D, case: &Case, opts: &RunOptions) -> C
 
 /// The memmodel verdict for a case, as a class (for listing tests before any device runs).
 pub fn predicted_class(case: &Case) -> Option<Class> {
-    match case.estimate().ok()?.verdict {
-        Verdict::Fits => Some(Class::Fits),
-        Verdict::Oom(_) => Some(Class::Oom),
-    }
+    let verdict = case.estimate().ok()?.verdict;
+    Some(match verdict {
+        Verdict::Fits => Class::Fits,
+        Verdict::CbClash(_) => Class::CbClash,
+        Verdict::Oom(_) if verdict.name() == "l1_small" => Class::L1Small,
+        Verdict::Oom(_) => Class::Oom,
+    })
 }

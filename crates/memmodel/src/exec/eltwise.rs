@@ -1,0 +1,186 @@
+//! Element-wise ops: unary (`UnaryDeviceOperation`), binary (`BinaryNgDeviceOperation`),
+//! clone, copy, dropout, batch norm, and tensor creation.
+
+use super::grid;
+use super::util::{out_memory, tile_size, tiles};
+use super::{invalid, Args, Exec, Val};
+use crate::case::BufferRole;
+use crate::ops::CaseError;
+use crate::program::{CbKind, Program};
+use crate::shape::Shape;
+use crate::tensor::TensorSpec;
+
+/// The unary functions of the catalog (one SFPU program each).
+const UNARY: &[&str] = &[
+    "relu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "log",
+    "mish",
+    "identity",
+    "hardtanh",
+    "leaky_relu",
+    "softplus",
+    "clamp",
+    "clip",
+    "square",
+    "sqrt",
+    "exp",
+    "neg",
+    "abs",
+    "rsqrt",
+    "recip",
+    "reciprocal",
+];
+
+pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option<Val>, CaseError> {
+    Ok(Some(match name {
+        n if UNARY.contains(&n) => unary(ex, a)?,
+        "add" | "sub" | "mul" | "div" | "subtract" | "multiply" | "divide" => binary(ex, a)?,
+        "clone" => clone(ex, a)?,
+        "copy" => copy(ex, a)?,
+        "experimental.dropout" => dropout(ex, a)?,
+        "batch_norm" => batch_norm(ex, a)?,
+        "ones" | "zeros" | "full" | "empty" => create(ex, a)?,
+        _ => return Ok(None),
+    }))
+}
+
+fn unary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input_tensor")?;
+    let d = ex.device();
+    let ts = tile_size(x.dtype());
+    let program = Program::new("UnaryDeviceOperation", "ProgramFactory")
+        .cb(CbKind::Dataflow, 2 * ts, &grid::full(d))
+        .cb(CbKind::Dataflow, 2 * ts, &grid::full(d));
+    let out = match a.opt_tensor(usize::MAX, "output_tensor")? {
+        Some(o) => ex.b.share(o, o.spec.clone()),
+        None => {
+            let mem = out_memory(a, x.memory)?;
+            ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?
+        }
+    };
+    ex.b.run(program);
+    Ok(Val::T(out))
+}
+
+fn broadcast(f: &str, a: &Shape, b: &Shape) -> Result<Shape, CaseError> {
+    let rank = a.rank().max(b.rank());
+    let at = |s: &Shape, i: usize| {
+        let off = rank - s.rank();
+        if i < off {
+            1
+        } else {
+            s.dims()[i - off]
+        }
+    };
+    let mut dims = Vec::with_capacity(rank);
+    for i in 0..rank {
+        let (x, y) = (at(a, i), at(b, i));
+        dims.push(match (x, y) {
+            _ if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(invalid(f, format!("shapes {a} and {b} do not broadcast"))),
+        });
+    }
+    Ok(Shape::from_dims(dims)?)
+}
+
+fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input_tensor_a")?;
+    let y = a.tensor(1, "input_tensor_b")?;
+    let d = ex.device();
+    let shape = broadcast(a.function, x.shape(), y.shape())?;
+    let spec = TensorSpec::new(shape, x.dtype(), x.layout());
+    let mem = out_memory(a, x.memory)?;
+    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    let cores = grid::full(d);
+    let program = Program::new("BinaryNgDeviceOperation", "ProgramFactory")
+        .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores)
+        .cb(CbKind::Circular, 2 * tile_size(y.dtype()), &cores)
+        .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores);
+    ex.b.run(program);
+    Ok(Val::T(out))
+}
+
+fn clone(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input")?;
+    let d = ex.device();
+    let mem = out_memory(a, x.memory)?;
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let w = grid::split_work(d, tiles(&x.spec), false);
+    let program = Program::new("CloneOperation", "CloneProgramFactory").cb(
+        CbKind::Dataflow,
+        2 * tile_size(x.dtype()),
+        &grid::merge_ranges(&w.all),
+    );
+    ex.b.run(program);
+    Ok(Val::T(out))
+}
+
+fn copy(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input_a")?;
+    let dst = a.tensor(1, "input_b")?;
+    let d = ex.device();
+    let w = grid::split_work(d, tiles(&x.spec), false);
+    let program = Program::new("CopyDeviceOperation", "SameMemoryConfig").cb(
+        CbKind::Circular,
+        2 * tile_size(x.dtype()),
+        &grid::merge_ranges(&w.all),
+    );
+    ex.b.run(program);
+    Ok(Val::T(ex.b.share(dst, dst.spec.clone())))
+}
+
+fn dropout(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input")?;
+    let d = ex.device();
+    let mem = out_memory(a, x.memory)?;
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let w = grid::merge_ranges(&grid::split_work(d, tiles(&x.spec), false).all);
+    let ts = tile_size(x.dtype());
+    let program = Program::new("DropoutDeviceOperation", "DropoutMeshWorkloadFactory")
+        .cb(CbKind::Dataflow, 2 * ts, &w)
+        .cb(CbKind::Dataflow, 2 * ts, &w);
+    ex.b.run(program);
+    Ok(Val::T(out))
+}
+
+fn batch_norm(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input")?;
+    let d = ex.device();
+    let mem = out_memory(a, x.memory)?;
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let cores = grid::full(d);
+    let ts = tile_size(x.dtype());
+    let mut program = Program::new("BatchNormOperation", "BatchNormFactory");
+    for _ in 0..9 {
+        program = program.cb(CbKind::Dataflow, 2 * ts, &cores);
+    }
+    ex.b.run(program);
+    Ok(Val::T(out))
+}
+
+fn create(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let dims = a
+        .ints(0, "shape")?
+        .ok_or_else(|| invalid(a.function, "missing `shape`"))?;
+    let dtype = match a.get(usize::MAX, "dtype") {
+        Some(Val::DType(d)) => *d,
+        _ => crate::dtype::DType::Bfloat16,
+    };
+    let layout = match a.get(usize::MAX, "layout") {
+        Some(Val::Layout(l)) => *l,
+        _ => crate::layout::Layout::RowMajor,
+    };
+    let spec = TensorSpec::new(Shape::new(&dims)?, dtype, layout);
+    let mem = a.memory(crate::device::BufferType::Dram)?;
+    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    Ok(Val::T(out))
+}

@@ -1,0 +1,290 @@
+//! A plan: everything a case (or a whole model, later) does to device memory, in order —
+//! buffers allocated and freed, and programs run with their circular buffers. Plans are built by
+//! [`PlanBuilder`] (the op models of [`crate::exec`] drive it) and replayed on the allocator
+//! model ([`crate::alloc::DeviceMemory`]) by the estimate and by the `sim` backend alike.
+
+use crate::alloc::{BufferRequest, DeviceMemory, MemoryError};
+use crate::case::{BufferRole, PlannedBuffer};
+use crate::device::{BufferType, DeviceSpec};
+use crate::dtype::DType;
+use crate::layout::Layout;
+use crate::ops::CaseError;
+use crate::program::{Peaks, Program};
+use crate::shape::Shape;
+use crate::size;
+use crate::tensor::{Placement, TensorSpec};
+use serde::Serialize;
+
+/// One thing a plan does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Allocate buffer `i` of [`crate::case::Plan::buffers`].
+    Alloc(usize),
+    /// Free buffer `i`.
+    Free(usize),
+    /// Lay out a program's circular buffers and run it.
+    Run(Program),
+}
+
+/// A tensor on the device while a plan is built: its spec, where it lives and its buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevTensor {
+    pub spec: TensorSpec,
+    pub memory: BufferType,
+    /// Index of its buffer in the builder (shared by views).
+    pub buffer: usize,
+}
+
+impl DevTensor {
+    pub fn shape(&self) -> &Shape {
+        &self.spec.shape
+    }
+    pub fn dims(&self) -> &[u64] {
+        self.spec.shape.dims()
+    }
+    pub fn dtype(&self) -> DType {
+        self.spec.dtype
+    }
+    pub fn layout(&self) -> Layout {
+        self.spec.layout
+    }
+}
+
+/// Builds a plan: allocations with reference counts (views share a buffer; a buffer is freed
+/// when its last tensor is released), programs in order.
+#[derive(Debug, Clone)]
+pub struct PlanBuilder {
+    pub device: &'static DeviceSpec,
+    pub buffers: Vec<PlannedBuffer>,
+    pub steps: Vec<Step>,
+    refs: Vec<u32>,
+    counters: [usize; 3],
+}
+
+fn role_slot(role: BufferRole) -> usize {
+    match role {
+        BufferRole::Input => 0,
+        BufferRole::Temporary => 1,
+        BufferRole::Output => 2,
+    }
+}
+
+impl PlanBuilder {
+    pub fn new(device: &'static DeviceSpec) -> PlanBuilder {
+        PlanBuilder {
+            device,
+            buffers: Vec::with_capacity(8),
+            steps: Vec::with_capacity(16),
+            refs: Vec::with_capacity(8),
+            counters: [0; 3],
+        }
+    }
+
+    /// Allocates a buffer for `placement`.
+    pub fn alloc(
+        &mut self,
+        what: &'static str,
+        role: BufferRole,
+        tensor: TensorSpec,
+        placement: Placement,
+    ) -> usize {
+        let slot = role_slot(role);
+        let index = self.counters[slot];
+        self.counters[slot] += 1;
+        let i = self.buffers.len();
+        self.buffers.push(PlannedBuffer {
+            index,
+            what,
+            role,
+            tensor,
+            placement,
+            freed_before: None,
+        });
+        self.refs.push(1);
+        self.steps.push(Step::Alloc(i));
+        i
+    }
+
+    /// Allocates an interleaved tensor.
+    pub fn tensor(
+        &mut self,
+        what: &'static str,
+        role: BufferRole,
+        spec: TensorSpec,
+        memory: BufferType,
+    ) -> Result<DevTensor, CaseError> {
+        let placement = spec.interleaved(self.device, memory)?;
+        let buffer = self.alloc(what, role, spec.clone(), placement);
+        Ok(DevTensor {
+            spec,
+            memory,
+            buffer,
+        })
+    }
+
+    /// A new tensor that shares `t`'s buffer (a view, an in-place result).
+    pub fn share(&mut self, t: &DevTensor, spec: TensorSpec) -> DevTensor {
+        self.refs[t.buffer] += 1;
+        DevTensor {
+            spec,
+            memory: t.memory,
+            buffer: t.buffer,
+        }
+    }
+
+    /// Drops a tensor; its buffer is freed with its last tensor.
+    pub fn release(&mut self, t: DevTensor) {
+        let r = &mut self.refs[t.buffer];
+        debug_assert!(*r > 0, "buffer {} released too often", t.buffer);
+        *r = r.saturating_sub(1);
+        if *r == 0 {
+            self.free_buffer(t.buffer);
+        }
+    }
+
+    fn free_buffer(&mut self, i: usize) {
+        self.buffers[i].freed_before = Some(self.steps.len());
+        self.steps.push(Step::Free(i));
+    }
+
+    /// Marks the buffers of `t` as an output of the case (for naming).
+    pub fn mark_output(&mut self, t: &DevTensor) {
+        let b = &mut self.buffers[t.buffer];
+        if b.role == BufferRole::Temporary {
+            b.role = BufferRole::Output;
+            b.index = self.counters[2];
+            self.counters[2] += 1;
+        }
+    }
+
+    pub fn run(&mut self, program: Program) {
+        self.steps.push(Step::Run(program));
+    }
+
+    /// Live references of a buffer (for tests).
+    pub fn refs(&self, buffer: usize) -> u32 {
+        self.refs[buffer]
+    }
+}
+
+/// A placement for a buffer that is not an interleaved tensor: `pages` pages of `page_size`
+/// bytes over `banks` banks (the shard count for sharded buffers).
+pub fn raw_placement(
+    device: &DeviceSpec,
+    buffer_type: BufferType,
+    pages: u64,
+    page_size: u64,
+    banks: u64,
+) -> Result<Placement, size::Overflow> {
+    let aligned_page_size = size::round_up(
+        page_size,
+        device.alignment(buffer_type),
+        "aligned page size",
+    )?;
+    Ok(Placement {
+        buffer_type,
+        banks,
+        page_size,
+        aligned_page_size,
+        pages,
+        total_bytes: size::mul(pages, page_size, "buffer size")?,
+        per_bank_bytes: size::mul(
+            size::ceil_div(pages, banks.max(1)),
+            aligned_page_size,
+            "bytes per bank",
+        )?,
+    })
+}
+
+impl Placement {
+    /// What the allocator is asked for: the OOM message's "allocate X B".
+    pub fn request(&self) -> BufferRequest {
+        BufferRequest {
+            buffer_type: self.buffer_type,
+            aligned_size: self.pages.saturating_mul(self.aligned_page_size),
+            banks: self.banks,
+            per_bank: self.per_bank_bytes,
+        }
+    }
+}
+
+/// Where a replay stopped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    /// Index in the plan's steps.
+    pub step: usize,
+    pub error: MemoryError,
+}
+
+/// Per-core peaks of a sequence of steps as the graph capture computes them (NO_DISPATCH: no
+/// allocation is refused): L1 buffers by their per-bank size, each program's traced CBs until
+/// the next program starts.
+pub fn peaks(buffers: &[PlannedBuffer], steps: &[Step]) -> Peaks {
+    let mut p = Peaks::default();
+    let (mut l1, mut cb, mut dfb, mut sp) = (0u64, 0u64, 0u64, 0u64);
+    for s in steps {
+        match s {
+            Step::Alloc(i) | Step::Free(i) => {
+                let b = &buffers[*i];
+                if b.placement.buffer_type == BufferType::L1 {
+                    if matches!(s, Step::Alloc(_)) {
+                        l1 = l1.saturating_add(b.placement.per_bank_bytes);
+                    } else {
+                        l1 = l1.saturating_sub(b.placement.per_bank_bytes);
+                    }
+                }
+            }
+            Step::Run(program) => {
+                (cb, dfb, sp) = program.traced_sums();
+            }
+        }
+        p.cb = p.cb.max(cb);
+        p.dataflow = p.dataflow.max(dfb);
+        p.l1 = p.l1.max(l1);
+        p.total = p
+            .total
+            .max(l1.saturating_add(cb).saturating_add(dfb).saturating_add(sp));
+    }
+    p
+}
+
+/// Replays steps on `memory`. On the first refusal every buffer the replay allocated and has
+/// not freed is freed again (as tt-metal's tensors are when the op's exception unwinds), so the
+/// device is back where it started; the failure says which step failed and why.
+pub fn replay(
+    memory: &mut DeviceMemory,
+    buffers: &[PlannedBuffer],
+    steps: &[Step],
+    addresses: &mut Vec<Option<u64>>,
+) -> Result<(), Failure> {
+    addresses.clear();
+    addresses.resize(buffers.len(), None);
+    for (k, s) in steps.iter().enumerate() {
+        let result = match s {
+            Step::Alloc(i) => {
+                let p = &buffers[*i].placement;
+                memory
+                    .allocate(&p.request())
+                    .map(|a| addresses[*i] = Some(a))
+                    .map_err(MemoryError::OutOfMemory)
+            }
+            Step::Free(i) => {
+                if let Some(a) = addresses[*i].take() {
+                    memory.deallocate(buffers[*i].placement.buffer_type, a);
+                }
+                Ok(())
+            }
+            Step::Run(program) => memory.run_program(program).map_err(MemoryError::Cb),
+        };
+        if let Err(error) = result {
+            for (i, a) in addresses.iter_mut().enumerate() {
+                if let Some(a) = a.take() {
+                    memory.deallocate(buffers[i].placement.buffer_type, a);
+                }
+            }
+            return Err(Failure { step: k, error });
+        }
+    }
+    Ok(())
+}
