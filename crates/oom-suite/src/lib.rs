@@ -4,6 +4,7 @@
 //! "Expected OOM" message, anything else → fail) and a memory-estimation test (theoretical vs
 //! modeled vs actual). [`record`] holds the data of a run (`report.json`).
 
+pub mod baseline;
 pub mod record;
 pub mod report;
 pub mod runner;
