@@ -55,6 +55,41 @@ pub struct TensorDesc {
     pub buffer_type: BufferType,
 }
 
+impl TensorDesc {
+    /// Checks what every backend requires of a tensor before anything is allocated: at most
+    /// [`memmodel::shape::MAX_RANK`] dims, each 1 to `u32::MAX` (tt-metal's dims are 32-bit),
+    /// a byte size that fits in u64 at any dtype and padding (memmodel's shape rules), and a
+    /// tensor memory (L1_SMALL holds only what ops put there). The error names the offending
+    /// part.
+    pub fn validate(&self) -> Result<()> {
+        if let Some((i, d)) = self
+            .shape
+            .iter()
+            .enumerate()
+            .find(|(_, &d)| d > u64::from(u32::MAX))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "tensor shape {:?}: dim {i} is {d}, more than tt-metal's 32-bit dims allow",
+                self.shape
+            )));
+        }
+        memmodel::Shape::from_dims(self.shape.clone())
+            .map_err(|e| Error::InvalidArgument(format!("tensor shape {:?}: {e}", self.shape)))?;
+        if self.dtype.is_block_float() && self.layout == Layout::RowMajor {
+            return Err(Error::InvalidArgument(format!(
+                "{} needs TILE layout",
+                self.dtype
+            )));
+        }
+        if self.buffer_type == BufferType::L1Small {
+            return Err(Error::InvalidArgument(
+                "tensors live in L1 or DRAM; L1_SMALL is reserved for ops' own buffers".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What the runtime says a tensor is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorInfo {

@@ -301,6 +301,7 @@ impl DeviceApi for Device {
     }
 
     fn empty(&self, desc: &TensorDesc) -> Result<Tensor> {
+        desc.validate()?;
         let raw_dev = self.inner.raw()?;
         let mut raw: *mut sys::ttnn_tensor = std::ptr::null_mut();
         // SAFETY: the shape slice is valid for `len` elements during the call; `raw` is a valid
