@@ -238,7 +238,21 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
         let inner = e.into_inner();
         let span = inner.span().unwrap_or(0..0);
         let field = if field == "." { String::new() } else { field };
-        cx.err(span, field, inner.message().to_string())
+        // toml gives some syntax errors no message (`key =` with nothing after it) and others
+        // over several lines: one line, never empty.
+        let message = inner
+            .message()
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let message = if message.trim().is_empty() {
+            "invalid TOML here: expected a value (a string, number, boolean, array or table)"
+                .to_string()
+        } else {
+            message
+        };
+        cx.err(span, field, message)
     })?;
 
     let matrix_dtypes = list(&cx, "matrix.dtypes", raw.matrix.dtypes.as_deref(), |s| {
@@ -843,5 +857,19 @@ device_layout = "as-given"
         assert!(error_of(&format!("{base}{bad_class}"))
             .message
             .contains("known: oom"));
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    /// Found by `cargo xtask fuzz --target shapes_toml`: toml reports `key =` with no value
+    /// with an empty message.
+    #[test]
+    fn a_missing_value_has_a_message() {
+        let e = super::parse("9=", "f.toml").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 3));
+        assert!(e.to_string().starts_with("f.toml:1:3: invalid TOML"), "{e}");
+        let e = super::parse("[x", "f.toml").unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
     }
 }

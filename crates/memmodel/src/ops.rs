@@ -786,8 +786,13 @@ impl Builder<'_, '_> {
                                 "must all be at least 1",
                             )));
                         }
-                        let sum: i64 = sizes.iter().sum();
-                        if sum as u64 != extent {
+                        // Checked: the sizes come from the user (all >= 1 here).
+                        let sum = sizes
+                            .iter()
+                            .try_fold(0u64, |acc, &s| acc.checked_add(s.unsigned_abs()));
+                        if sum != Some(extent) {
+                            let sum =
+                                sum.map_or("more than u64 holds".to_string(), |s| s.to_string());
                             return Err(CaseError::Param(ParamError::new(
                                 name,
                                 "split_sizes",
@@ -1626,5 +1631,34 @@ mod dtype_tests {
         );
         assert!(silu.signature(&req(DType::Float32)).is_ok());
         assert!(find("relu").unwrap().signature(&req(DType::Int32)).is_ok());
+    }
+
+    /// Found by `cargo xtask fuzz --target case_params`: split sizes whose sum overflows i64
+    /// panicked (overflow checks) or wrapped (release).
+    #[test]
+    fn split_sizes_that_overflow_are_refused() {
+        let shape = Shape::parse("1,32,64,64").unwrap();
+        let mut params = Params::default();
+        params.set(
+            "split_sizes",
+            crate::params::ParamValue::Ints(vec![i64::MAX, i64::MAX, 2]),
+        );
+        let req = OpRequest {
+            model_inputs: std::slice::from_ref(&shape),
+            device_layout: DeviceLayout::AsGiven,
+            params: &params,
+            dtype: DType::Bfloat16,
+            layout: Layout::Tile,
+            output_memory: BufferType::L1,
+        };
+        let e = find("split_with_sizes")
+            .unwrap()
+            .signature(&req)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("split_sizes") && e.contains("more than u64 holds"),
+            "{e}"
+        );
     }
 }
