@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod bindgen;
 mod elf;
 mod estimate;
+mod fuzz;
 mod oom;
 mod paths;
 mod probe;
@@ -36,6 +37,9 @@ enum Command {
     Report(report::ReportArgs),
     /// Every test of the workspace, after `setup` (what CI and the README run).
     Test(test::TestArgs),
+    /// Run the libFuzzer targets of fuzz/ (shapes.toml loader, case validation, OOM-message
+    /// parser, C API, report.json) for a bounded time each; any crash fails.
+    Fuzz(fuzz::FuzzArgs),
     /// The C++ shim under AddressSanitizer + UndefinedBehaviorSanitizer (clang): its error
     /// paths without a runtime, then the real runtime on a mock n150. Zero reports or failure.
     Sanitize(sanitize::SanitizeArgs),
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Probe(args) => probe::run(args),
         Command::Report(args) => report::run(args),
         Command::Test(args) => test::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Sanitize(args) => sanitize::run(args),
         Command::Bindgen => bindgen::run(),
         Command::DeviceCheck(args) => probe::device_check(args),

@@ -1,0 +1,258 @@
+//! `cargo xtask fuzz`: the libFuzzer targets of `fuzz/` for a bounded time each.
+//!
+//! Built on the stable toolchain: `libfuzzer-sys` compiles libFuzzer itself, and the targets get
+//! the same coverage instrumentation cargo-fuzz asks rustc for (`-Cpasses=sancov-module` and
+//! the `-sanitizer-coverage-*` LLVM options are stable `-C` flags), plus debug assertions and
+//! overflow checks so unchecked size arithmetic that overflows is a crash. (`cargo fuzz run`
+//! works on the same crate where a nightly toolchain and cargo-fuzz are installed.)
+//!
+//! Each target starts from its committed seed corpus (`fuzz/corpus/<target>/`, read only) and
+//! keeps what it finds in `target/fuzz/corpus/<target>/`; a crash is saved under
+//! `target/fuzz/artifacts/<target>/` and fails the command.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Every target of fuzz/Cargo.toml.
+pub const TARGETS: &[&str] = &[
+    "shapes_toml",
+    "case_params",
+    "oom_message",
+    "c_api",
+    "report_json",
+];
+
+#[derive(Args, Debug)]
+pub struct FuzzArgs {
+    /// Only these targets (repeat or comma-separate) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Seconds per target.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Stop a target after this many executions (whichever of --seconds and --runs comes first).
+    #[arg(long)]
+    pub runs: Option<u64>,
+    /// Fail unless every target ran at least this many executions.
+    #[arg(long, value_name = "N")]
+    pub min_runs: Option<u64>,
+    /// Build only.
+    #[arg(long)]
+    pub build_only: bool,
+}
+
+/// The coverage instrumentation cargo-fuzz uses, on stable rustc.
+const RUSTFLAGS: &[&str] = &[
+    "-Cpasses=sancov-module",
+    "-Cllvm-args=-sanitizer-coverage-level=4",
+    "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
+    "-Cllvm-args=-sanitizer-coverage-pc-table",
+    "-Cllvm-args=-sanitizer-coverage-trace-compares",
+    "--cfg=fuzzing",
+    "-Cdebug-assertions",
+    "-Coverflow-checks",
+    "-Cforce-frame-pointers=yes",
+];
+
+fn host_triple() -> Result<String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_string)
+        .context("rustc -vV printed no host triple")
+}
+
+/// Build every target; returns the directory holding the binaries.
+pub fn build(fuzz_dir: &Path) -> Result<PathBuf> {
+    let triple = host_triple()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The target dir is fuzz/target, kept apart from the workspace's (different flags would
+    // rebuild everything there).
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--bins", "--target", &triple])
+        .arg("--manifest-path")
+        .arg(fuzz_dir.join("Cargo.toml"))
+        .env("RUSTFLAGS", RUSTFLAGS.join(" "))
+        .env("CARGO_TARGET_DIR", fuzz_dir.join("target"))
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .context("running cargo build for fuzz/")?;
+    if !status.success() {
+        bail!("building the fuzz targets failed ({status})");
+    }
+    Ok(fuzz_dir.join("target").join(triple).join("release"))
+}
+
+/// What one target did.
+#[derive(Debug)]
+pub struct TargetRun {
+    pub target: String,
+    pub executions: u64,
+    pub seconds: f64,
+    pub corpus: usize,
+    pub crashed: bool,
+    pub artifacts: Vec<PathBuf>,
+}
+
+fn stat(stderr: &str, name: &str) -> Option<u64> {
+    stderr.lines().find_map(|l| {
+        l.strip_prefix(&format!("stat::{name}:"))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Run one target for `seconds` (or `runs` executions).
+pub fn run_target(
+    bin_dir: &Path,
+    fuzz_dir: &Path,
+    work: &Path,
+    target: &str,
+    seconds: u64,
+    runs: Option<u64>,
+) -> Result<TargetRun> {
+    let corpus = work.join("corpus").join(target);
+    let artifacts = work.join("artifacts").join(target);
+    std::fs::create_dir_all(&corpus)?;
+    std::fs::create_dir_all(&artifacts)?;
+    let listing = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    // Artifacts of earlier runs stay for reproducing; only new ones count.
+    let earlier = listing(&artifacts);
+    let seeds = fuzz_dir.join("corpus").join(target);
+    let mut cmd = Command::new(bin_dir.join(target));
+    cmd.arg(format!("-max_total_time={seconds}"))
+        .arg("-print_final_stats=1")
+        .arg("-max_len=4096")
+        .arg("-timeout=10")
+        .arg("-rss_limit_mb=2048")
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
+        .arg(&corpus);
+    if let Some(n) = runs {
+        cmd.arg(format!("-runs={n}"));
+    }
+    if seeds.is_dir() {
+        cmd.arg(&seeds);
+    }
+    let started = Instant::now();
+    let out = cmd
+        .output()
+        .with_context(|| format!("running the fuzz target {target}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let found: Vec<PathBuf> = listing(&artifacts)
+        .into_iter()
+        .filter(|p| !earlier.contains(p))
+        .collect();
+    let crashed = !out.status.success() || !found.is_empty();
+    if crashed {
+        let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
+        eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    Ok(TargetRun {
+        target: target.to_string(),
+        executions: stat(&stderr, "number_of_executed_units").unwrap_or(0),
+        seconds,
+        corpus: count_files(&corpus),
+        crashed,
+        artifacts: found,
+    })
+}
+
+pub fn run(args: FuzzArgs) -> Result<()> {
+    let root = crate::paths::workspace_root();
+    let fuzz_dir = root.join("fuzz");
+    let targets: Vec<&str> = if args.target.is_empty() {
+        TARGETS.to_vec()
+    } else {
+        let mut v = Vec::new();
+        for t in &args.target {
+            match TARGETS.iter().find(|k| **k == t.trim()) {
+                Some(k) => v.push(*k),
+                None => bail!(
+                    "--target: unknown fuzz target `{t}` (known: {})",
+                    TARGETS.join(", ")
+                ),
+            }
+        }
+        v
+    };
+    if args.seconds == 0 {
+        bail!("--seconds must be at least 1");
+    }
+    let bin_dir = build(&fuzz_dir)?;
+    if args.build_only {
+        println!("fuzz targets built in {}", bin_dir.display());
+        return Ok(());
+    }
+    let work = root.join("target/fuzz");
+    let mut results = Vec::new();
+    for t in targets {
+        eprintln!("fuzzing {t} for up to {} s ...", args.seconds);
+        let r = run_target(&bin_dir, &fuzz_dir, &work, t, args.seconds, args.runs)?;
+        println!(
+            "fuzz {:<12} {:>10} executions in {:>6.1} s ({:>8.0}/s), corpus {:>5}, {}",
+            r.target,
+            r.executions,
+            r.seconds,
+            r.executions as f64 / r.seconds.max(0.001),
+            r.corpus,
+            if r.crashed { "CRASH" } else { "0 crashes" }
+        );
+        results.push(r);
+    }
+    let crashed: Vec<&TargetRun> = results.iter().filter(|r| r.crashed).collect();
+    if !crashed.is_empty() {
+        let list: Vec<String> = crashed
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    r.target,
+                    r.artifacts
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        bail!(
+            "fuzzing found crashes in: {}; reproduce with fuzz/target/<triple>/release/<target> <artifact>",
+            list.join("; ")
+        );
+    }
+    if let Some(min) = args.min_runs {
+        let short: Vec<String> = results
+            .iter()
+            .filter(|r| r.executions < min)
+            .map(|r| format!("{} ({})", r.target, r.executions))
+            .collect();
+        if !short.is_empty() {
+            bail!(
+                "fewer than {min} executions: {}; give them more --seconds",
+                short.join(", ")
+            );
+        }
+    }
+    let total: u64 = results.iter().map(|r| r.executions).sum();
+    println!(
+        "fuzz: {} target(s), {total} executions, 0 crashes",
+        results.len()
+    );
+    Ok(())
+}
