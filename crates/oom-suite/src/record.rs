@@ -112,6 +112,9 @@ pub struct CaseRecord {
     /// Every device buffer the NO_DISPATCH capture saw (empty when not measured).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub captured_buffers: Vec<BufferRecord>,
+    /// Why the case was not measured, when it was asked to be and was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_note: Option<String>,
 
     /// Device memory still allocated after the case, per bank, over the baseline (0 = no leak).
     pub leaked_bytes: u64,

@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The environment variable that makes a binary act as a worker (its value: `board:l1_small`).
 pub const WORKER_ENV: &str = "TTNN_OOM_WORKER";
@@ -216,6 +217,7 @@ fn fallback_record(spec: &CaseSpec, opts: &RunOptions) -> CaseRecord {
             case_allocated_bytes: 0,
             overhead_factor: 0.0,
             captured_buffers: Vec::new(),
+            measure_note: None,
             leaked_bytes: 0,
             canary_ok: None,
             elapsed_ms: 0.0,
@@ -266,6 +268,49 @@ pub enum WorkerFailure {
 
 const STDERR_TAIL_LINES: usize = 20;
 
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// Cancels every worker wait in this process, for good: waits return at once (their workers
+/// killed, the case a `crashed` "interrupted" record) and no new worker starts. Safe to call
+/// from a signal handler's thread (`cargo xtask oom` does on SIGINT / SIGTERM).
+pub fn cancel_all() {
+    CANCELLED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`cancel_all`] was called.
+pub fn cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
+}
+
+/// What waiting for a reply gave.
+enum Wait {
+    Reply(Result<Reply, String>),
+    Timeout,
+    Disconnected,
+    Cancelled,
+}
+
+/// Waits up to `timeout` for a reply, waking every 50 ms to notice [`cancel_all`].
+fn wait_reply(replies: &Receiver<Result<Reply, String>>, timeout: Duration) -> Wait {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cancelled() {
+            return Wait::Cancelled;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Wait::Timeout;
+        }
+        match replies.recv_timeout(left.min(Duration::from_millis(50))) {
+            Ok(r) => return Wait::Reply(r),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Wait::Disconnected,
+        }
+    }
+}
+
+const INTERRUPTED: &str = "interrupted (SIGINT/SIGTERM): the worker was killed";
+
 impl Worker {
     /// Start a worker for `key` and wait (up to `startup`) until its device is open.
     pub fn spawn(
@@ -273,6 +318,9 @@ impl Worker {
         key: &WorkerKey,
         startup: Duration,
     ) -> Result<Worker, WorkerFailure> {
+        if cancelled() {
+            return Err(WorkerFailure::Fatal(INTERRUPTED.into()));
+        }
         let mut cmd = Command::new(&command.program);
         cmd.args(&command.args)
             .envs(command.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -325,29 +373,33 @@ impl Worker {
             stderr_tail,
             runtime_version: String::new(),
         };
-        match worker.replies.recv_timeout(startup) {
-            Ok(Ok(Reply::Ready { runtime_version })) => {
+        match wait_reply(&worker.replies, startup) {
+            Wait::Reply(Ok(Reply::Ready { runtime_version })) => {
                 worker.runtime_version = runtime_version;
                 Ok(worker)
             }
-            Ok(Ok(Reply::Fatal(msg))) => {
+            Wait::Reply(Ok(Reply::Fatal(msg))) => {
                 worker.kill();
                 Err(WorkerFailure::Fatal(msg))
             }
-            Ok(Ok(Reply::Record(_))) | Ok(Err(_)) => {
+            Wait::Reply(Ok(Reply::Record(_))) | Wait::Reply(Err(_)) => {
                 worker.kill();
                 Err(WorkerFailure::Fatal(
                     "the worker did not start with a ready line".into(),
                 ))
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Wait::Cancelled => {
+                worker.kill();
+                Err(WorkerFailure::Fatal(INTERRUPTED.into()))
+            }
+            Wait::Timeout => {
                 worker.kill();
                 Err(WorkerFailure::Fatal(format!(
                     "the worker did not open {} within {startup:?}",
                     key.device
                 )))
             }
-            Err(RecvTimeoutError::Disconnected) => {
+            Wait::Disconnected => {
                 let why = worker.death_note();
                 Err(WorkerFailure::Fatal(format!(
                     "the worker exited while starting: {why}"
@@ -383,23 +435,27 @@ impl Worker {
         if !sent {
             return Err(WorkerFailure::Crashed(self.death_note()));
         }
-        match self.replies.recv_timeout(timeout) {
-            Ok(Ok(Reply::Record(record))) => Ok(*record),
-            Ok(Ok(Reply::Fatal(msg))) => {
+        match wait_reply(&self.replies, timeout) {
+            Wait::Reply(Ok(Reply::Record(record))) => Ok(*record),
+            Wait::Reply(Ok(Reply::Fatal(msg))) => {
                 self.kill();
                 Err(WorkerFailure::Crashed(msg))
             }
-            Ok(Ok(Reply::Ready { .. })) | Ok(Err(_)) => {
+            Wait::Reply(Ok(Reply::Ready { .. })) | Wait::Reply(Err(_)) => {
                 self.kill();
                 Err(WorkerFailure::Crashed(
                     "the worker broke the protocol".into(),
                 ))
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Wait::Cancelled => {
+                self.kill();
+                Err(WorkerFailure::Crashed(INTERRUPTED.into()))
+            }
+            Wait::Timeout => {
                 self.kill();
                 Err(WorkerFailure::TimedOut(timeout))
             }
-            Err(RecvTimeoutError::Disconnected) => Err(WorkerFailure::Crashed(self.death_note())),
+            Wait::Disconnected => Err(WorkerFailure::Crashed(self.death_note())),
         }
     }
 

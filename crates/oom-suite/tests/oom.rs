@@ -110,6 +110,9 @@ fn estimate_test(case: &Case) -> Result<Completion, Failed> {
     {
         return Err(format!("{}: {}", record.class.name(), record.message).into());
     }
+    if let Some(why) = &record.measure_note {
+        return Ok(Completion::ignored_with(why.clone()));
+    }
     let plan = case.plan().map_err(|e| Failed::from(e.to_string()))?;
     // Every modeled buffer must be one the runtime allocated, to the byte.
     let mut actual = record.captured_buffers.clone();

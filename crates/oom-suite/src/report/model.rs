@@ -60,6 +60,7 @@ pub fn record_from_row(row: &EstimateRow) -> CaseRecord {
             row.case_allocated_bytes as f64 / row.logical_bytes as f64
         },
         captured_buffers: Vec::new(),
+        measure_note: None,
         leaked_bytes: 0,
         canary_ok: None,
         elapsed_ms: 0.0,
@@ -144,6 +145,7 @@ fn invalid_record(case: &Case) -> CaseRecord {
         case_allocated_bytes: 0,
         overhead_factor: 0.0,
         captured_buffers: Vec::new(),
+        measure_note: None,
         leaked_bytes: 0,
         canary_ok: None,
         elapsed_ms: 0.0,
