@@ -42,6 +42,50 @@ pub struct OomArgs {
     /// Skip the NO_DISPATCH measurement of each case (faster; no per-core peaks).
     #[arg(long)]
     pub no_measure: bool,
+    /// Compare with a saved report.json and fail on regressions: a case that fitted now fails
+    /// for memory, its bytes per bank (or per core) grew, it now errors, crashes, times out or
+    /// leaks. The report is written either way.
+    #[arg(long, value_name = "REPORT_JSON")]
+    pub baseline: Option<PathBuf>,
+}
+
+/// Exit status of a run stopped by SIGINT / SIGTERM (128 + SIGINT, as shells report it).
+pub const INTERRUPTED_EXIT: i32 = 130;
+
+/// SIGINT / SIGTERM / SIGHUP: cancel every worker wait (workers are killed, no new ones start)
+/// so the run stops within a fraction of a second and writes no report; a second signal exits
+/// at once.
+fn install_signal_handler() -> Result<()> {
+    static SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let installed = ctrlc::set_handler(|| {
+        if SEEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(INTERRUPTED_EXIT);
+        }
+        eprintln!("\ninterrupted: stopping the workers; no report will be written");
+        oom_suite::worker::cancel_all();
+    });
+    match installed {
+        Ok(()) => Ok(()),
+        // Installed already (tests that call run twice in one process): the first one serves.
+        Err(ctrlc::Error::MultipleHandlers) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(
+            "installing the SIGINT/SIGTERM handler: {e}"
+        )),
+    }
+}
+
+/// Fails unless a file can be created in `dir` (checked before the run, not after it).
+fn check_writable(dir: &std::path::Path) -> Result<()> {
+    let probe = dir.join(format!(".ttnn-oom-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("the report directory {} is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Reads the --baseline report (before the run: a bad file should not cost a run).
+fn load_baseline(path: &std::path::Path) -> Result<Report> {
+    oom_suite::report::load(path).map_err(|e| anyhow::anyhow!("--baseline: {e}"))
 }
 
 /// `k/n` → (k, n), 1 ≤ k ≤ n.
@@ -174,6 +218,9 @@ fn run_group(
     };
     let mut worker: Option<Worker> = None;
     for &(index, case) in cases {
+        if oom_suite::worker::cancelled() {
+            break;
+        }
         let _ = events.send(Event::Started { op: case.op.name });
         if worker.is_none() {
             let started = Instant::now();
@@ -229,6 +276,7 @@ fn run_group(
 }
 
 pub fn run(args: OomArgs) -> Result<()> {
+    install_signal_handler()?;
     let started_at = std::time::SystemTime::now();
     let start = Instant::now();
     let backend: ttnn::Backend = args
@@ -242,6 +290,7 @@ pub fn run(args: OomArgs) -> Result<()> {
         bail!("--jobs must be at least 1");
     }
     let mut cases = args.cases.select()?;
+    let baseline = args.baseline.as_deref().map(load_baseline).transpose()?;
     if backend == ttnn::Backend::Metal {
         ensure_runtime()?;
     }
@@ -259,6 +308,7 @@ pub fn run(args: OomArgs) -> Result<()> {
     // Fail on an unusable output directory before spending minutes on the device.
     std::fs::create_dir_all(&out)
         .with_context(|| format!("creating the report directory {}", out.display()))?;
+    check_writable(&out)?;
 
     // Groups: one worker process per (board and L1_SMALL, op), in op order.
     let mut groups: BTreeMap<(&'static str, WorkerKey), Vec<(usize, &Case)>> = BTreeMap::new();
@@ -324,6 +374,15 @@ pub fn run(args: OomArgs) -> Result<()> {
         }
     });
     progress.finish_and_clear();
+    if oom_suite::worker::cancelled() {
+        // Every worker was killed and waited for when its group returned; nothing was written.
+        eprintln!(
+            "interrupted after {:.1} s: workers stopped, no report written to {}",
+            start.elapsed().as_secs_f64(),
+            out.display()
+        );
+        std::process::exit(INTERRUPTED_EXIT);
+    }
 
     let cases_out: Vec<CaseRecord> = records
         .into_iter()
@@ -378,15 +437,41 @@ pub fn run(args: OomArgs) -> Result<()> {
             total.as_secs_f64()
         );
     }
+    let mut failures = Vec::new();
+    if let Some(baseline) = &baseline {
+        let path = args
+            .baseline
+            .as_deref()
+            .unwrap_or(std::path::Path::new("?"));
+        let comparison = oom_suite::baseline::compare(baseline, &report)
+            .map_err(|e| anyhow::anyhow!("--baseline {}: {e}", path.display()))?;
+        print!("{comparison}");
+        if !comparison.passed() {
+            failures.push(format!(
+                "{} regression(s) against the baseline {}",
+                comparison.regressions.len(),
+                path.display()
+            ));
+        }
+    }
     let broken = report
         .cases
         .iter()
         .filter(|c| c.leaked_bytes > 0 || c.canary_ok == Some(false))
         .count();
     if broken > 0 {
-        bail!(
-            "{broken} case(s) left device memory allocated or the device unusable; see the report"
-        );
+        failures.push(format!(
+            "{broken} case(s) left device memory allocated or the device unusable"
+        ));
+    }
+    let (crashed, timed_out) = (report.totals.crashed, report.totals.timed_out);
+    if crashed + timed_out > 0 {
+        failures.push(format!(
+            "{crashed} case(s) crashed and {timed_out} timed out (their worker processes died or hung; the other cases ran)"
+        ));
+    }
+    if !failures.is_empty() {
+        bail!("{}; see the report", failures.join("; "));
     }
     Ok(())
 }
