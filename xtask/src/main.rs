@@ -50,13 +50,13 @@ enum Command {
     DeviceCheck(probe::DeviceCheckArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     // `cargo xtask oom` starts this binary again as its worker processes.
     if oom_suite::worker::serve_if_worker() {
-        return Ok(());
+        return std::process::ExitCode::SUCCESS;
     }
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Estimate(args) => estimate::run(args),
         Command::Oom(args) => oom::run(args),
         Command::Setup(args) => setup::run(args),
@@ -67,5 +67,13 @@ fn main() -> anyhow::Result<()> {
         Command::Sanitize(args) => sanitize::run(args),
         Command::Bindgen => bindgen::run(),
         Command::DeviceCheck(args) => probe::device_check(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One clear line (with its causes), never a backtrace: these are user errors.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
