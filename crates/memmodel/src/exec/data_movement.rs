@@ -4,7 +4,7 @@
 
 use super::grid;
 use super::util::{out_memory, tile_size, tiles};
-use super::{invalid, Args, Exec, Val};
+use super::{invalid, unmodeled, Args, Exec, Val};
 use crate::case::BufferRole;
 use crate::device::BufferType;
 use crate::dtype::DType;
@@ -58,6 +58,45 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
             dims.insert(at as usize, 1);
             let spec = TensorSpec::new(Shape::from_dims(dims)?, x.dtype(), x.layout());
             Val::T(ex.b.share(x, spec))
+        }
+        "split" => {
+            let x = a.tensor(0, "input_tensor")?;
+            let dim = a.int(2, "dim")?.unwrap_or(0);
+            let i = norm_dim(a.function, x.shape().rank(), dim)?;
+            let extent = x.dims()[i];
+            let sizes: Vec<u64> = match a.get(1, "split_size") {
+                Some(Val::Int(s)) if *s > 0 => {
+                    let s = *s as u64;
+                    (0..extent.div_ceil(s)).map(|_| s).collect()
+                }
+                Some(Val::List(_)) => a
+                    .ints(1, "split_size")?
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| v.max(1) as u64)
+                    .collect(),
+                _ => {
+                    return Err(invalid(
+                        a.function,
+                        "`split_size` must be a positive integer or a list",
+                    ))
+                }
+            };
+            let mem = out_memory(a, x.memory)?;
+            Val::List(
+                split(ex, x, &sizes, i, mem)?
+                    .into_iter()
+                    .map(Val::T)
+                    .collect(),
+            )
+        }
+        "expand" => {
+            let x = a.tensor(0, "input_tensor")?;
+            let dims = a
+                .ints(1, "output_shape")?
+                .ok_or_else(|| invalid(a.function, "missing `output_shape`"))?;
+            let mem = out_memory(a, x.memory)?;
+            Val::T(expand(ex, x, &dims, mem)?)
         }
         "concat" => {
             let xs = a.tensors(0, "tensors")?;
@@ -139,13 +178,15 @@ pub(super) fn transpose(
             );
         }
         (1, 2) => transpose_hc_program(ex, &x4),
-        _ => return Err(invalid(
-            "ttnn.transpose",
-            format!(
+        _ => {
+            return Err(unmodeled(
+                "ttnn.transpose",
+                format!(
                 "memmodel models transposes of the last three dims only (dims {d0}, {d1} of {})",
                 x.shape()
             ),
-        )),
+            ))
+        }
     }
     Ok(out)
 }
@@ -232,7 +273,7 @@ pub(super) fn permute(
         TensorSpec::new(Shape::from_dims(od)?, x.dtype(), x.layout())
     };
     if x.layout() == Layout::RowMajor {
-        return Err(invalid(f, "memmodel models TILE permutes only"));
+        return Err(unmodeled(f, "memmodel models TILE permutes only"));
     }
     let (last, second) = (perm4[r - 1], perm4[r - 2]);
     let mut p;
@@ -294,7 +335,7 @@ pub(super) fn permute(
             p = p.cb(CbKind::Dataflow, 2 * ts, &cores);
         }
     } else {
-        return Err(invalid(
+        return Err(unmodeled(
             f,
             format!("memmodel does not model permutes that move both tiled dims ({dims:?})"),
         ));
@@ -372,7 +413,7 @@ pub(super) fn reshape(
         return Ok(ex.b.share(x, spec));
     }
     if x.layout() != Layout::Tile {
-        return Err(invalid(f, "memmodel models TILE reshapes only"));
+        return Err(unmodeled(f, "memmodel models TILE reshapes only"));
     }
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
     let d = ex.device();
@@ -436,31 +477,53 @@ fn squeeze_3d(dims: &[u64]) -> [u64; 3] {
 /// tile. Output tiles whose rows start at the same place in the input's channel period look the
 /// same, so each such phase is computed once.
 pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> u64 {
-    use std::collections::{HashMap, HashSet};
-    let [c1, h1, w1] = input;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    // The host work is O(output tiles); a process-wide memo keeps repeated estimates instant.
+    type Memo = Mutex<HashMap<([u64; 3], [u64; 3]), u64>>;
+    static MEMO: OnceLock<Memo> = OnceLock::new();
+    let memo = MEMO.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(v) = memo
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(input, output))
+    {
+        return *v;
+    }
+    let v = reshape_map_segments_uncached(input, output);
+    memo.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((input, output), v);
+    v
+}
+
+fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
+    let [_, h1, w1] = input;
     let [c2, h2, w2] = output;
-    let period = h1 * w1;
+    let period = (h1 * w1).max(1);
     let th2 = h2.div_ceil(TILE);
     let tw2 = w2.div_ceil(TILE);
     let tw1 = w1.div_ceil(TILE);
     let tc1 = h1.div_ceil(TILE) * tw1;
-    let mut seen: HashSet<(u64, u64, u64)> = HashSet::new();
+    // A tile's structure depends on where its first row starts in the input's channel period
+    // and on whether it is a partial (edge) tile: 4 classes per phase.
+    let mut seen = vec![false; (period as usize) * 4];
     let mut best = 0u64;
-    let _ = c1;
+    let mut groups: Vec<(u64, u64)> = Vec::with_capacity(64);
     for c in 0..c2 {
         for th in 0..th2 {
+            let ho0 = th * TILE;
+            let hsz = (h2 - ho0).min(TILE);
             for tw in 0..tw2 {
-                let ho0 = th * TILE;
                 let wo0 = tw * TILE;
-                let hsz = (h2 - ho0).min(TILE);
                 let wsz = (w2 - wo0).min(TILE);
                 let flat0 = c * h2 * w2 + ho0 * w2 + wo0;
-                let key = (flat0 % period, hsz, wsz);
-                if !seen.insert(key) {
+                let class = usize::from(hsz < TILE) * 2 + usize::from(wsz < TILE);
+                let slot = (flat0 % period) as usize * 4 + class;
+                if std::mem::replace(&mut seen[slot], true) {
                     continue;
                 }
-                // Segments per input tile (keyed by the tile's index relative to this phase).
-                let mut groups: HashMap<u64, u64> = HashMap::new();
+                groups.clear();
                 let base_c = flat0 / period;
                 for r in 0..hsz {
                     let row_flat = flat0 + r * w2;
@@ -469,18 +532,20 @@ pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> u64 {
                         let fl = row_flat + col;
                         let ci = fl / period - base_c;
                         let p = fl % period;
-                        let hi = p / w1;
-                        let wi = p % w1;
-                        // The run ends at the output face edge, the input face edge and the input
-                        // row's end.
+                        let (hi, wi) = (p / w1, p % w1);
+                        // A run ends at the output face edge, the input face edge and the end
+                        // of the input row.
                         let out_face_end = if col < 16 { 16 } else { 32 };
                         let run = (out_face_end.min(wsz) - col).min(16 - wi % 16).min(w1 - wi);
                         let page = ci * tc1 + (hi / TILE) * tw1 + wi / TILE;
-                        *groups.entry(page).or_insert(0) += 1;
+                        match groups.iter_mut().find(|g| g.0 == page) {
+                            Some(g) => g.1 += 1,
+                            None => groups.push((page, 1)),
+                        }
                         col += run;
                     }
                 }
-                let max_group = groups.values().copied().max().unwrap_or(0);
+                let max_group = groups.iter().map(|g| g.1).max().unwrap_or(0);
                 best = best.max(max_group * groups.len() as u64);
             }
         }
@@ -532,11 +597,506 @@ fn concat(
         );
         return Ok(out);
     }
-    Err(invalid(
+    Err(unmodeled(
         f,
         format!(
             "memmodel does not model concatenating unaligned tiled dims yet ({})",
             first.shape()
         ),
     ))
+}
+
+// ---- layout conversions and slicing ------------------------------------------------------
+
+/// `compute_ncores(grid_area, nblocks)` (work_split_tilize.hpp): blocks per core rounded up,
+/// and the cores that takes.
+fn compute_ncores(grid_area: u64, nblocks: u64) -> (u64, u64) {
+    if nblocks == 0 {
+        return (0, 0);
+    }
+    let per_core = nblocks.div_ceil(grid_area);
+    (nblocks.div_ceil(per_core), per_core)
+}
+
+fn cores_col_wise(d: &crate::device::DeviceSpec, n: u64) -> crate::program::CoreRangeSet {
+    let total = u64::from(d.grid_x * d.grid_y);
+    if n >= total {
+        return grid::full(d);
+    }
+    grid::merge_ranges(&grid::num_cores_to_corerangeset(
+        (0, 0),
+        n as u32,
+        (d.grid_x, d.grid_y),
+        false,
+    ))
+}
+
+/// Tile rows (blocks of 32 rows) of a tensor.
+fn tile_rows(spec: &TensorSpec) -> u64 {
+    let padded = TensorSpec::new(spec.shape.clone(), spec.dtype, Layout::Tile).padded_dims();
+    let w = *padded.last().unwrap_or(&1);
+    let elems: u64 = padded.iter().product();
+    elems / w.max(1) / TILE
+}
+
+/// `closest_square_larger_than_b` (work_split_tilize.hpp).
+fn closest_square_larger_than(b: u64, width: u64, height: u64, limit: u64) -> (u64, u64) {
+    if limit == 0 {
+        return (1, 1);
+    }
+    let s = (b as f64).sqrt() as u64;
+    if s * s == b && width.div_ceil(s) * height.div_ceil(s) < limit {
+        return (b, s);
+    }
+    let mut c = s + 1;
+    while c <= width * height {
+        if width.div_ceil(c) * height.div_ceil(c) < limit {
+            return (c * c, c);
+        }
+        c += 1;
+    }
+    (1, 1)
+}
+
+/// The block split of the wide-row tilize / untilize factories (`compute_ncores_wh` and
+/// `split_blocks_for_tilize_wh`): blocks of `block` × `block` tiles, one per core, row by row;
+/// the last block of a row (the cliff) is narrower.
+struct WhSplit {
+    ncores: u64,
+    block: u64,
+    full: crate::program::CoreRangeSet,
+    cliff_row: crate::program::CoreRangeSet,
+    cliff_width: u64,
+}
+
+fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
+    let area = u64::from(d.grid_x * d.grid_y);
+    let nblocks = width * height;
+    let per_core = nblocks.div_ceil(area).max(1);
+    let (_, block) = closest_square_larger_than(per_core, width, height, area);
+    let block = block.max(1);
+    let bw = width.div_ceil(block);
+    let bh = height.div_ceil(block);
+    let full_row = width / block;
+    let full_col = height / block;
+    let has_cliff_row = full_row < bw;
+    let has_cliff_col = full_col < bh;
+    let mut full = Vec::new();
+    let mut cliff = Vec::new();
+    let mut i = 0u32;
+    let mut add = |set: &mut Vec<crate::program::CoreRange>| {
+        let (x, y) = (i % d.grid_x, i / d.grid_x);
+        set.push(crate::program::CoreRange::new(x, y, x, y));
+        i += 1;
+    };
+    for _ in 0..full_col {
+        for _ in 0..full_row {
+            add(&mut full);
+        }
+        if has_cliff_row {
+            add(&mut cliff);
+        }
+    }
+    if has_cliff_col {
+        for _ in 0..full_row {
+            add(&mut full);
+        }
+        if has_cliff_row {
+            add(&mut cliff);
+        }
+    }
+    WhSplit {
+        ncores: bw * bh,
+        block,
+        full: grid::merge_ranges(&crate::program::CoreRangeSet(full)),
+        cliff_row: grid::merge_ranges(&crate::program::CoreRangeSet(cliff)),
+        cliff_width: width - full_row * block,
+    }
+}
+
+/// Whether the tilize / untilize factories switch to their wide-row block variant.
+fn use_block_variant(d: &crate::device::DeviceSpec, padded: &[u64]) -> Option<WhSplit> {
+    let n = padded.len();
+    let wt = padded[n - 1] / TILE;
+    let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
+    let area = u64::from(d.grid_x * d.grid_y);
+    let rows: u64 = padded.iter().product::<u64>() / padded[n - 1] / TILE;
+    let (ncores, _) = compute_ncores(area, rows);
+    if wt > 32 && (ht > 32 || wt > ht) {
+        let wh = split_wh(d, wt, ht);
+        if ncores < wh.ncores {
+            return Some(wh);
+        }
+    }
+    None
+}
+
+/// `ttnn.untilize(_with_unpadding)`: a TILE tensor to ROW_MAJOR at its logical shape.
+pub(super) fn untilize(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+    let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
+    let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
+    let unpadding = padded.as_slice() != x.dims();
+    let wt = padded.last().copied().unwrap_or(TILE) / TILE;
+    let ts = tile_size(x.dtype());
+    let blocks = tile_rows(&x.spec);
+    let p = if unpadding {
+        if let Some(wh) = use_block_variant(d, &padded) {
+            let mut p = Program::new(
+                "UntilizeWithUnpaddingDeviceOperation",
+                "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
+            )
+            .cb(CbKind::Dataflow, wh.block * ts, &wh.full)
+            .cb(CbKind::Dataflow, wh.block * ts, &wh.full);
+            if !wh.cliff_row.is_empty() {
+                p = p
+                    .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
+                    .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
+            }
+            p
+        } else {
+            let (n, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), blocks);
+            let cores = cores_col_wise(d, n);
+            Program::new(
+                "UntilizeWithUnpaddingDeviceOperation",
+                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
+            )
+            .cb(CbKind::Dataflow, wt * ts, &cores)
+            .cb(CbKind::Dataflow, wt * ts, &cores)
+        }
+    } else {
+        let cores = grid::merge_ranges(&grid::split_work(d, blocks, true).all);
+        Program::new(
+            "UntilizeCodegenDeviceOperation",
+            "UntilizeCodegenProgramFactory",
+        )
+        .cb(CbKind::Circular, 2 * wt * ts, &cores)
+        .cb(CbKind::Circular, 2 * wt * ts, &cores)
+    };
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// `ttnn.tilize(_with_val_padding)`: a ROW_MAJOR tensor to TILE.
+pub(super) fn tilize(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile);
+    let out =
+        ex.b.tensor("tilized", BufferRole::Temporary, spec.clone(), mem)?;
+    let padded = spec.padded_dims();
+    let needs_padding = padded.as_slice() != x.dims();
+    let wt = padded.last().copied().unwrap_or(TILE) / TILE;
+    let ts = tile_size(x.dtype());
+    let blocks = tile_rows(&spec);
+    if let Some(wh) = use_block_variant(d, &padded) {
+        let mut p = if needs_padding {
+            Program::new(
+                "TilizeWithValPaddingDeviceOperation",
+                "TilizeWithValPaddingMultiCoreBlockInterleavedFactory",
+            )
+        } else {
+            Program::new(
+                "TilizeDeviceOperation",
+                "TilizeMultiCoreBlockProgramFactory",
+            )
+        }
+        .cb(CbKind::Dataflow, wh.block * ts, &wh.full)
+        .cb(CbKind::Dataflow, wh.block * ts, &wh.full);
+        if !wh.cliff_row.is_empty() {
+            p = p
+                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
+                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
+            p.push(Cb::new(
+                CbKind::Scratchpad,
+                (wh.cliff_width + 1) * 64,
+                wh.cliff_row.clone(),
+            ));
+        }
+        p.push(Cb::new(
+            CbKind::Scratchpad,
+            (wh.block + 1) * 64,
+            wh.full.clone(),
+        ));
+        let _ = wh.ncores;
+        ex.b.run(p);
+        return Ok(out);
+    }
+    let (n, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), blocks);
+    let cores = cores_col_wise(d, n);
+    let p = if needs_padding {
+        Program::new(
+            "TilizeWithValPaddingDeviceOperation",
+            "TilizeWithValPaddingMultiCoreDefaultFactory",
+        )
+    } else {
+        Program::new(
+            "TilizeDeviceOperation",
+            "TilizeMultiCoreDefaultProgramFactory",
+        )
+    }
+    .cb(CbKind::Dataflow, wt * ts, &cores)
+    .cb(CbKind::Dataflow, wt * ts, &cores);
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// `SliceTileProgramFactory`: a slice of a TILE tensor starting on tile boundaries.
+fn slice_tile(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    out_dims: Vec<u64>,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let spec = spec_with(x, out_dims)?;
+    let out =
+        ex.b.tensor("slice", BufferRole::Temporary, spec.clone(), mem)?;
+    let w = grid::split_work(d, tiles(&spec), false);
+    let cores = grid::merge_ranges(&w.all);
+    let mut p = Program::new("SliceDeviceOperation", "SliceTileProgramFactory").cb(
+        CbKind::Dataflow,
+        2 * tile_size(x.dtype()),
+        &cores,
+    );
+    p.push(Cb::new(
+        CbKind::Scratchpad,
+        4 * x.shape().rank() as u64,
+        cores,
+    ));
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// `merge_num_sticks_to_read` (work_split.cpp): the number of reads of the largest size up to
+/// `max` that divides the sticks' bytes evenly.
+fn merge_num_sticks_to_read(sticks: u64, stick: u64, max: u64) -> u64 {
+    let total = sticks * stick;
+    let mut n = sticks;
+    let mut size = stick;
+    while size <= max {
+        if total.is_multiple_of(size) {
+            n = total / size;
+        }
+        size += stick;
+    }
+    n
+}
+
+/// `SliceRmProgramFactory`: a slice of a ROW_MAJOR tensor.
+fn slice_rm(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    begins_last: u64,
+    out_dims: Vec<u64>,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let spec = spec_with(x, out_dims.clone())?;
+    let out = ex.b.tensor("slice", BufferRole::Temporary, spec, mem)?;
+    let rows: u64 = out_dims[..out_dims.len() - 1].iter().product();
+    let w = grid::split_work(d, rows, false);
+    let cores = grid::merge_ranges(&w.all);
+    let esize = x.dtype().row_major_element_bytes();
+    let src_align = d.alignment(x.memory);
+    let single = src_align.max(d.alignment(mem));
+    let misaligned = !(begins_last * esize).is_multiple_of(src_align);
+    let align = if misaligned { single * 2 } else { single };
+    let row_bytes = out_dims.last().copied().unwrap_or(1) * esize;
+    let page = row_bytes.div_ceil(align) * align;
+    let stride = row_bytes.div_ceil(single) * single;
+    let pages = w.units_1.max(w.units_2);
+    let per_barrier = if pages == 0 {
+        0
+    } else {
+        let pad32 = pages.div_ceil(32) * 32;
+        pad32 / merge_num_sticks_to_read(pad32, stride, 4096)
+    };
+    let mut p = Program::new("SliceDeviceOperation", "SliceRmProgramFactory").cb(
+        CbKind::Dataflow,
+        per_barrier * 2 * page,
+        &cores,
+    );
+    p.push(Cb::new(
+        CbKind::Scratchpad,
+        4 * x.shape().rank() as u64,
+        cores,
+    ));
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// `ttnn.slice` of the last-dim range `[begin, end)` along `dim` (steps of 1): tile slices
+/// when the start is tile aligned, else untilize, row-major slice, tilize.
+pub(super) fn slice(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dim: usize,
+    begin: u64,
+    end: u64,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let rank = x.shape().rank();
+    let mut out_dims = x.dims().to_vec();
+    out_dims[dim] = end - begin;
+    if x.layout() == Layout::RowMajor {
+        return slice_rm(
+            ex,
+            x,
+            if dim + 1 == rank { begin } else { 0 },
+            out_dims,
+            mem,
+        );
+    }
+    let tiled_dim = dim + 2 >= rank;
+    if !tiled_dim || begin.is_multiple_of(TILE) {
+        return slice_tile(ex, x, out_dims, mem);
+    }
+    let rm = untilize(ex, x, mem)?;
+    let sliced = slice_rm(
+        ex,
+        &rm,
+        if dim + 1 == rank { begin } else { 0 },
+        out_dims,
+        mem,
+    )?;
+    let out = tilize(ex, &sliced, mem)?;
+    ex.b.release(sliced);
+    ex.b.release(rm);
+    Ok(out)
+}
+
+/// `get_max_cores_divisible_by_tiles_per_core_tiles` (work_split.cpp).
+fn max_cores_divisible(tiles: u64, max_cores: u64, request_even: bool) -> u64 {
+    let mut n = 1;
+    for i in 2..=max_cores {
+        if tiles.is_multiple_of(i) {
+            n = i;
+        }
+    }
+    if request_even && n > 1 {
+        n -= n % 2;
+    }
+    n
+}
+
+/// `ttnn.split` (split.cpp): the two-chunk last-dim kernel where it applies, else one slice per
+/// chunk.
+pub(super) fn split(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    sizes: &[u64],
+    dim: usize,
+    mem: BufferType,
+) -> Result<Vec<DevTensor>, CaseError> {
+    let d = ex.device();
+    let rank = x.shape().rank();
+    let d4 = to_4d(x.dims());
+    let fits = d4[0] * d4[1] < u64::from(d.grid_x) + 1;
+    if sizes.len() == 2
+        && dim + 1 == rank
+        && x.layout() == Layout::Tile
+        && rank >= 2
+        && fits
+        && d4[2] / TILE >= 2
+        && d4[3] / TILE >= 2
+    {
+        let half = d4[3] / 2;
+        let mut outs = Vec::new();
+        for _ in 0..2 {
+            let mut od = x.dims().to_vec();
+            od[rank - 1] = half;
+            outs.push(ex.b.tensor("split", BufferRole::Temporary, spec_with(x, od)?, mem)?);
+        }
+        let padded =
+            TensorSpec::new(Shape::from_dims(d4.clone())?, x.dtype(), Layout::Tile).padded_dims();
+        let z = padded[1];
+        let (t2, t3) = (padded[2] / TILE, padded[3] / TILE);
+        let cy = max_cores_divisible(t3, u64::from(d.grid_y), t3 > 1);
+        let cx = max_cores_divisible(t2, u64::from(d.grid_x) / z.max(1), false);
+        let r = (cx * z).max(1) as u32;
+        let c = cy.max(1) as u32;
+        let cores =
+            crate::program::CoreRangeSet::one(crate::program::CoreRange::new(0, 0, r - 1, c - 1));
+        ex.b.run(
+            Program::new("SplitDeviceOperation", "SplitProgramFactory").cb(
+                CbKind::Dataflow,
+                2 * tile_size(x.dtype()),
+                &cores,
+            ),
+        );
+        return Ok(outs);
+    }
+    let extent = x.dims()[dim];
+    let mut outs = Vec::new();
+    let mut begin = 0;
+    for &s in sizes {
+        let end = (begin + s).min(extent);
+        outs.push(slice(ex, x, dim, begin, end, mem)?);
+        begin += s;
+    }
+    Ok(outs)
+}
+
+/// `ttnn.expand` of the last dim (repeat.cpp): untilize, repeat the rows, tilize.
+fn expand(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dims: &[i64],
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let f = "ttnn.expand";
+    let target = Shape::new(dims)?;
+    let rank = x.shape().rank();
+    if target.rank() != rank {
+        return Err(invalid(
+            f,
+            format!("{} to {target}: ranks differ", x.shape()),
+        ));
+    }
+    let moved: Vec<usize> = (0..rank)
+        .filter(|&i| x.dims()[i] != target.dims()[i])
+        .collect();
+    if moved.iter().any(|&i| x.dims()[i] != 1) {
+        return Err(invalid(
+            f,
+            format!("cannot expand {} to {target}", x.shape()),
+        ));
+    }
+    if moved.is_empty() {
+        return Ok(ex.b.share(x, x.spec.clone()));
+    }
+    if moved != [rank - 1] || x.layout() != Layout::Tile {
+        return Err(unmodeled(
+            f,
+            "memmodel models expanding the last dim of TILE tensors only",
+        ));
+    }
+    let d = ex.device();
+    let rm = untilize(ex, x, mem)?;
+    let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::RowMajor);
+    let repeated =
+        ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
+    let rows = spec.pages()?;
+    let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
+    let page = spec.page_size()?;
+    ex.b.run(
+        Program::new(
+            "RepeatCodegenDeviceOperation",
+            "RepeatCodegenProgramFactory",
+        )
+        .cb(CbKind::Circular, 8 * page, &cores),
+    );
+    ex.b.release(rm);
+    let out = tilize(ex, &repeated, mem)?;
+    ex.b.release(repeated);
+    Ok(out)
 }

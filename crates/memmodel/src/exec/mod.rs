@@ -323,9 +323,15 @@ fn call_function(
 
 const UNMODELED: &str = "memmodel has no model of this TT-NN function";
 
-/// Whether an error says a function is not modeled (rather than a bad case).
+/// Whether an error says a function (or this use of it) is not modeled, rather than that the
+/// case is invalid.
 pub fn is_unmodeled(e: &CaseError) -> bool {
-    matches!(e, CaseError::Invalid { problem, .. } if problem == UNMODELED)
+    matches!(e, CaseError::Invalid { problem, .. } if problem.starts_with(UNMODELED))
+}
+
+/// An error for a use of a function the interpreter does not model.
+pub(crate) fn unmodeled(function: &str, what: impl Into<String>) -> CaseError {
+    invalid(function, format!("{UNMODELED}: {}", what.into()))
 }
 
 fn dispatch(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {

@@ -2,7 +2,7 @@
 
 use super::grid;
 use super::util::{out_memory, tile_size};
-use super::{invalid, Args, Exec, Val};
+use super::{unmodeled, Args, Exec, Val};
 use crate::case::BufferRole;
 use crate::ops::CaseError;
 use crate::program::{CbKind, Program};
@@ -39,7 +39,7 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let dim = a.int(1, "dim")?.unwrap_or(-1);
     let rank = x.shape().rank() as i64;
     if dim != -1 && dim != rank - 1 {
-        return Err(invalid(
+        return Err(unmodeled(
             a.function,
             "memmodel models softmax over the last dim only",
         ));
