@@ -38,8 +38,6 @@ fn bad(name: &'static str, args: &'static [&'static str], expect: &'static [&'st
     }
 }
 
-const MATRIX: &str = "[matrix]\ndtypes = [\"bfloat16\"]\nlayouts = [\"tile\"]\nmemories = [\"l1\"]\ndevices = [\"n150\"]\n";
-
 fn toml(name: &'static str, file: &'static str, expect: &'static [&'static str]) -> Bad {
     Bad {
         name,
