@@ -123,6 +123,36 @@ impl PlanBuilder {
         })
     }
 
+    /// A tensor that already lives on the device (allocated before the plan starts, owned by
+    /// the caller): it has a buffer entry but no `Alloc` step, and the plan never frees it.
+    pub fn external(
+        &mut self,
+        what: &'static str,
+        spec: TensorSpec,
+        memory: BufferType,
+    ) -> Result<DevTensor, CaseError> {
+        let placement = spec.interleaved(self.device, memory)?;
+        let slot = role_slot(BufferRole::Input);
+        let index = self.counters[slot];
+        self.counters[slot] += 1;
+        let i = self.buffers.len();
+        self.buffers.push(PlannedBuffer {
+            index,
+            what,
+            role: BufferRole::Input,
+            tensor: spec.clone(),
+            placement,
+            freed_before: None,
+        });
+        // One reference stays with the caller for good.
+        self.refs.push(2);
+        Ok(DevTensor {
+            spec,
+            memory,
+            buffer: i,
+        })
+    }
+
     /// A new tensor that shares `t`'s buffer (a view, an in-place result).
     pub fn share(&mut self, t: &DevTensor, spec: TensorSpec) -> DevTensor {
         self.refs[t.buffer] += 1;

@@ -2,7 +2,7 @@
 //!
 //! Two backends behind one API ([`DeviceApi`]): `metal` (the real TT-NN runtime through
 //! `ttnn-sys`, on hardware or a mock device; [`metal`]) and `sim` (an in-process device built on
-//! `memmodel`). Errors are typed ([`Error`]), parsed from tt-metal's own texts ([`message`]).
+//! `memmodel`; [`sim`]). Errors are typed ([`Error`]), parsed from tt-metal's own texts ([`message`]).
 //! [`case::run_case`] runs one `memmodel::Case` on any backend.
 //!
 //! ```no_run
@@ -21,6 +21,7 @@ pub mod case;
 pub mod error;
 pub mod message;
 pub mod metal;
+pub mod sim;
 
 pub use api::{Backend, Capture, CoreUsage, DeviceApi, MemoryView, TensorDesc, TensorInfo};
 pub use case::{measure_case, run_case, CaseOutcome};

@@ -1,0 +1,564 @@
+//! The `sim` backend: an in-process device built on memmodel. It needs nothing installed and
+//! answers in microseconds.
+//!
+//! - Memory is [`memmodel::alloc::DeviceMemory`]: tt-metal's banked free lists (FIRST fit, L1
+//!   top-down, DRAM bottom-up, L1_SMALL at the top of L1, every request rounded to the DRAM
+//!   alignment) and the program checks of `program.cpp` (circular buffers against the lowest L1
+//!   buffer and against the end of L1).
+//! - [`DeviceApi::run`] interprets the same [`Invocation`] the `metal` backend runs, through
+//!   memmodel's per-op plans ([`memmodel::exec`]), and replays the plan's allocations, frees and
+//!   programs on that memory.
+//! - Failures carry tt-metal's own wording and numbers and are typed by the same parser as the
+//!   real runtime's ([`crate::message::parse_runtime_error`]); a failed call gives back every
+//!   buffer it allocated, so memory returns to where it was.
+//! - [`Device::begin_capture`] gives NO_DISPATCH semantics: nothing is allocated or checked and
+//!   the capture reports per-core peaks and every allocation, like TT-NN's graph capture.
+//! - [`Device::fail_nth_allocation`] makes a later allocation fail (fault injection).
+
+use crate::api::{
+    Capture, CapturedBuffer, CapturedCircularBuffer, CoreUsage, DeviceApi, MemoryView, TensorDesc,
+    TensorInfo,
+};
+use crate::error::{Error, Result};
+use crate::message::parse_runtime_error;
+use memmodel::alloc::{DeviceMemory, OutOfMemory};
+use memmodel::case::PlannedBuffer;
+use memmodel::invoke::Invocation;
+use memmodel::plan::{DevTensor, PlanBuilder, Step};
+use memmodel::program::{CbKind, Program};
+use memmodel::{BufferType, DeviceSpec, Layout, TensorSpec};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// What `sim` reports as its runtime version.
+pub const SIM_VERSION: &str = concat!("sim ", env!("CARGO_PKG_VERSION"));
+
+/// How to open a sim device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceOptions {
+    /// L1_SMALL bytes reserved per bank at open (rounded up to the DRAM alignment, as tt-metal
+    /// does).
+    pub l1_small_size: u64,
+}
+
+impl DeviceOptions {
+    pub fn with_l1_small(l1_small_size: u64) -> Self {
+        DeviceOptions { l1_small_size }
+    }
+}
+
+type BufId = u64;
+
+#[derive(Debug, Clone)]
+struct LiveBuffer {
+    buffer_type: BufferType,
+    /// `None` for buffers made during a capture (never placed).
+    address: Option<u64>,
+    per_bank: u64,
+    size: u64,
+    page_size: u64,
+    /// Tensors referring to it.
+    refs: u32,
+}
+
+/// One event of a NO_DISPATCH capture.
+#[derive(Debug, Clone)]
+enum CaptureEvent {
+    Alloc(CapturedBuffer),
+    Free {
+        buffer_type: BufferType,
+        per_bank: u64,
+    },
+    Program(Program),
+}
+
+#[derive(Debug)]
+struct State {
+    spec: &'static DeviceSpec,
+    mem: DeviceMemory,
+    buffers: HashMap<BufId, LiveBuffer>,
+    next_id: BufId,
+    capture: Option<Vec<CaptureEvent>>,
+    /// Allocations made so far (placed ones; captures do not count).
+    allocations: u64,
+    /// Fail the allocation with this number (1-based, counted with `allocations`).
+    fail_at: Option<u64>,
+}
+
+impl State {
+    fn view(&self, buffer_type: BufferType) -> MemoryView {
+        let s = self.mem.stats(buffer_type);
+        MemoryView {
+            buffer_type,
+            banks: self.spec.banks(buffer_type),
+            bank_bytes: s.total,
+            allocated_per_bank: s.allocated,
+            free_per_bank: s.free,
+            largest_free_block_per_bank: s.largest_free,
+        }
+    }
+
+    /// Places a buffer (or, while capturing, records it); the injected fault fails here.
+    fn allocate(&mut self, b: &PlannedBuffer) -> Result<Option<u64>> {
+        let p = &b.placement;
+        if let Some(events) = &mut self.capture {
+            events.push(CaptureEvent::Alloc(CapturedBuffer {
+                size: p.total_bytes,
+                max_size_per_bank: p.per_bank_bytes,
+                page_size: p.page_size,
+                buffer_type: p.buffer_type.tt_name().to_string(),
+            }));
+            return Ok(None);
+        }
+        self.allocations += 1;
+        let req = p.request();
+        if self.fail_at == Some(self.allocations) {
+            self.fail_at = None;
+            let s = self.mem.stats(p.buffer_type);
+            let oom = OutOfMemory {
+                buffer_type: p.buffer_type,
+                size: req.aligned_size,
+                banks: req.banks,
+                per_bank: req.per_bank,
+                bank_size: s.total,
+                allocated: s.allocated,
+                free: s.free,
+                largest_free_block: s.largest_free,
+            };
+            return Err(parse_runtime_error(&oom.message()));
+        }
+        self.mem
+            .allocate(&req)
+            .map(Some)
+            .map_err(|o| parse_runtime_error(&o.message()))
+    }
+
+    fn release(&mut self, buffer_type: BufferType, address: Option<u64>, per_bank: u64) {
+        match address {
+            Some(a) => {
+                self.mem.deallocate(buffer_type, a);
+            }
+            None => {
+                if let Some(events) = &mut self.capture {
+                    events.push(CaptureEvent::Free {
+                        buffer_type,
+                        per_bank,
+                    });
+                }
+            }
+        }
+    }
+
+    fn run_program(&mut self, program: &Program) -> Result<()> {
+        if let Some(events) = &mut self.capture {
+            events.push(CaptureEvent::Program(program.clone()));
+            return Ok(());
+        }
+        self.mem
+            .run_program(program)
+            .map_err(|e| parse_runtime_error(&e.message()))
+    }
+
+    fn drop_ref(&mut self, id: BufId) {
+        let Some(b) = self.buffers.get_mut(&id) else {
+            return;
+        };
+        b.refs = b.refs.saturating_sub(1);
+        if b.refs == 0 {
+            let b = self.buffers.remove(&id).expect("present");
+            self.release(b.buffer_type, b.address, b.per_bank);
+        }
+    }
+}
+
+struct Inner {
+    state: Mutex<State>,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A simulated device. Cheap to clone handles are not offered: one `Device` per board, as with
+/// the real runtime; tensors keep it alive.
+pub struct Device {
+    inner: Arc<Inner>,
+    spec: &'static DeviceSpec,
+    l1_small_size: u64,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("sim::Device")
+            .field("spec", &self.spec.name)
+            .field("l1_small_size", &self.l1_small_size)
+            .finish()
+    }
+}
+
+/// A tensor of a sim device. Dropping it frees its buffer unless another tensor shares it.
+pub struct Tensor {
+    device: Arc<Inner>,
+    buffer: Option<BufId>,
+    spec: TensorSpec,
+    memory: BufferType,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("sim::Tensor")
+            .field("shape", &self.spec.shape)
+            .field("memory", &self.memory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Tensor {
+    fn drop(&mut self) {
+        if let Some(id) = self.buffer {
+            self.device.lock().drop_ref(id);
+        }
+    }
+}
+
+impl Tensor {
+    pub fn shape(&self) -> &[u64] {
+        self.spec.shape.dims()
+    }
+    pub fn spec(&self) -> &TensorSpec {
+        &self.spec
+    }
+}
+
+impl Device {
+    /// Opens a sim `spec` with `options.l1_small_size` bytes of L1_SMALL per bank.
+    pub fn open(spec: &'static DeviceSpec, options: DeviceOptions) -> Result<Device> {
+        let mem =
+            DeviceMemory::open(spec, options.l1_small_size).map_err(Error::InvalidArgument)?;
+        let l1_small_size = mem.l1_small_size;
+        Ok(Device {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    spec,
+                    mem,
+                    buffers: HashMap::new(),
+                    next_id: 1,
+                    capture: None,
+                    allocations: 0,
+                    fail_at: None,
+                }),
+            }),
+            spec,
+            l1_small_size,
+        })
+    }
+
+    /// Fault injection: the `n`-th allocation from now (1 = the next one) fails with an
+    /// out-of-memory error carrying the allocator's real numbers at that point; the call that
+    /// made it gives back everything it allocated. `None` clears a pending fault.
+    pub fn fail_nth_allocation(&self, n: Option<u64>) -> Result<()> {
+        let mut s = self.inner.lock();
+        s.fail_at = match n {
+            None => None,
+            Some(0) => {
+                return Err(Error::InvalidArgument(
+                    "fail_nth_allocation counts from 1 (the next allocation)".into(),
+                ))
+            }
+            Some(n) => Some(s.allocations + n),
+        };
+        Ok(())
+    }
+
+    /// Allocations this device has placed so far (for fault-injection sweeps).
+    pub fn allocations(&self) -> u64 {
+        self.inner.lock().allocations
+    }
+
+    /// The absolute address of a tensor's buffer (none while capturing).
+    pub fn address(&self, t: &Tensor) -> Option<u64> {
+        let s = self.inner.lock();
+        t.buffer
+            .and_then(|id| s.buffers.get(&id))
+            .and_then(|b| b.address)
+    }
+
+    fn owns(&self, t: &Tensor) -> bool {
+        Arc::ptr_eq(&self.inner, &t.device)
+    }
+
+    fn adopt(&self, buffer: Option<BufId>, spec: TensorSpec, memory: BufferType) -> Tensor {
+        Tensor {
+            device: Arc::clone(&self.inner),
+            buffer,
+            spec,
+            memory,
+        }
+    }
+}
+
+impl DeviceApi for Device {
+    type Tensor = Tensor;
+
+    fn spec(&self) -> &'static DeviceSpec {
+        self.spec
+    }
+
+    fn l1_small_size(&self) -> u64 {
+        self.l1_small_size
+    }
+
+    fn empty(&self, desc: &TensorDesc) -> Result<Tensor> {
+        let shape = memmodel::Shape::from_dims(desc.shape.clone())
+            .map_err(|e| Error::InvalidArgument(format!("shape {:?}: {e}", desc.shape)))?;
+        if desc.dtype.is_block_float() && desc.layout == Layout::RowMajor {
+            return Err(Error::InvalidArgument(format!(
+                "{} needs TILE layout",
+                desc.dtype
+            )));
+        }
+        let spec = TensorSpec::new(shape, desc.dtype, desc.layout);
+        let placement = spec
+            .interleaved(self.spec, desc.buffer_type)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let planned = PlannedBuffer {
+            index: 0,
+            what: "tensor",
+            role: memmodel::case::BufferRole::Input,
+            tensor: spec.clone(),
+            placement,
+            freed_before: None,
+        };
+        let mut s = self.inner.lock();
+        let address = s.allocate(&planned)?;
+        let id = s.next_id;
+        s.next_id += 1;
+        s.buffers.insert(
+            id,
+            LiveBuffer {
+                buffer_type: desc.buffer_type,
+                address,
+                per_bank: placement.per_bank_bytes,
+                size: placement.total_bytes,
+                page_size: placement.page_size,
+                refs: 1,
+            },
+        );
+        drop(s);
+        Ok(self.adopt(Some(id), spec, desc.buffer_type))
+    }
+
+    fn run(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        if let Some(i) = inputs.iter().position(|t| !self.owns(t)) {
+            return Err(Error::InvalidArgument(format!(
+                "input {i} belongs to another device"
+            )));
+        }
+        // The plan of the call, on the inputs as they are.
+        let mut b = PlanBuilder::new(self.spec);
+        let mut devs = Vec::with_capacity(inputs.len());
+        for t in inputs {
+            let d = b
+                .external("input", t.spec.clone(), t.memory)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            devs.push(d);
+        }
+        let outputs = memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(|e| {
+            if memmodel::exec::is_unmodeled(&e) {
+                Error::Unsupported(e.to_string())
+            } else {
+                Error::InvalidArgument(e.to_string())
+            }
+        })?;
+        let n_inputs = devs.len();
+        // Replay it; on a failure, give back what this call placed.
+        let mut s = self.inner.lock();
+        let mut placed: Vec<Option<Option<u64>>> = vec![None; b.buffers.len()];
+        let mut result = Ok(());
+        for step in &b.steps {
+            let r = match step {
+                Step::Alloc(i) => s.allocate(&b.buffers[*i]).map(|a| placed[*i] = Some(a)),
+                Step::Free(i) => {
+                    if let Some(a) = placed[*i].take() {
+                        let p = &b.buffers[*i].placement;
+                        s.release(p.buffer_type, a, p.per_bank_bytes);
+                    }
+                    Ok(())
+                }
+                Step::Run(program) => s.run_program(program),
+            };
+            if let Err(e) = r {
+                result = Err(e);
+                break;
+            }
+        }
+        if let Err(e) = result {
+            for (i, a) in placed.iter_mut().enumerate() {
+                if let Some(a) = a.take() {
+                    let p = &b.buffers[i].placement;
+                    s.release(p.buffer_type, a, p.per_bank_bytes);
+                }
+            }
+            return Err(e);
+        }
+        // Outputs: views of inputs share their buffers; new buffers become live.
+        let mut new_ids: HashMap<usize, BufId> = HashMap::new();
+        let mut out = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            let id = if o.buffer < n_inputs {
+                let id = inputs[o.buffer].buffer;
+                if let Some(id) = id {
+                    if let Some(lb) = s.buffers.get_mut(&id) {
+                        lb.refs += 1;
+                    }
+                }
+                id
+            } else {
+                let id = match new_ids.get(&o.buffer) {
+                    Some(id) => {
+                        if let Some(lb) = s.buffers.get_mut(id) {
+                            lb.refs += 1;
+                        }
+                        *id
+                    }
+                    None => {
+                        let id = s.next_id;
+                        s.next_id += 1;
+                        let p = &b.buffers[o.buffer].placement;
+                        let address = placed[o.buffer].take().flatten();
+                        s.buffers.insert(
+                            id,
+                            LiveBuffer {
+                                buffer_type: p.buffer_type,
+                                address,
+                                per_bank: p.per_bank_bytes,
+                                size: p.total_bytes,
+                                page_size: p.page_size,
+                                refs: 1,
+                            },
+                        );
+                        new_ids.insert(o.buffer, id);
+                        id
+                    }
+                };
+                Some(id)
+            };
+            out.push((id, o));
+        }
+        // Anything the plan left placed that is not an output would be a leak in the model: give
+        // it back so the device stays consistent.
+        for (i, a) in placed.iter_mut().enumerate() {
+            if let Some(a) = a.take() {
+                debug_assert!(false, "plan left buffer {i} allocated");
+                let p = &b.buffers[i].placement;
+                s.release(p.buffer_type, a, p.per_bank_bytes);
+            }
+        }
+        drop(s);
+        Ok(out
+            .into_iter()
+            .map(|(id, o): (Option<BufId>, DevTensor)| self.adopt(id, o.spec, o.memory))
+            .collect())
+    }
+
+    fn tensor_info(&self, tensor: &Tensor) -> Result<TensorInfo> {
+        let s = self.inner.lock();
+        let live = tensor.buffer.and_then(|id| s.buffers.get(&id));
+        Ok(TensorInfo {
+            shape: tensor.spec.shape.dims().to_vec(),
+            dtype: tensor.spec.dtype.to_string(),
+            layout: tensor.spec.layout.to_string(),
+            on_device: live.is_some(),
+            buffer_type: live.map(|_| tensor.memory.name().to_string()),
+            address: live.and_then(|b| b.address),
+        })
+    }
+
+    fn memory_view(&self, buffer_type: BufferType) -> Result<MemoryView> {
+        Ok(self.inner.lock().view(buffer_type))
+    }
+
+    fn clear_program_cache(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn begin_capture(&self) -> Result<()> {
+        let mut s = self.inner.lock();
+        if s.capture.is_some() {
+            return Err(Error::State("a graph capture is already running".into()));
+        }
+        s.capture = Some(Vec::new());
+        Ok(())
+    }
+
+    fn end_capture(&self) -> Result<Capture> {
+        let mut s = self.inner.lock();
+        let events = s
+            .capture
+            .take()
+            .ok_or_else(|| Error::State("no graph capture is running on this device".into()))?;
+        drop(s);
+        Ok(capture_of(&events))
+    }
+}
+
+/// What TT-NN's `extract_resource_usage_per_core` and the capture's node list give for these
+/// events.
+fn capture_of(events: &[CaptureEvent]) -> Capture {
+    let mut c = Capture::default();
+    let (mut l1, mut cb, mut dfb, mut sp) = (0u64, 0u64, 0u64, 0u64);
+    let mut u = CoreUsage::default();
+    for e in events {
+        match e {
+            CaptureEvent::Alloc(b) => {
+                if b.buffer_type == "L1" {
+                    l1 = l1.saturating_add(b.max_size_per_bank);
+                }
+                c.buffers.push(b.clone());
+            }
+            CaptureEvent::Free {
+                buffer_type,
+                per_bank,
+            } => {
+                if *buffer_type == BufferType::L1 {
+                    l1 = l1.saturating_sub(*per_bank);
+                }
+            }
+            CaptureEvent::Program(p) => {
+                (cb, dfb, sp) = p.traced_sums();
+                for x in p.cbs.iter().filter(|x| x.traced) {
+                    if x.kind != CbKind::Scratchpad {
+                        c.circular_buffers.push(CapturedCircularBuffer {
+                            size: x.size,
+                            core_range_set: x.cores.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        u.peak_cb = u.peak_cb.max(cb);
+        u.peak_dataflow_buffer = u.peak_dataflow_buffer.max(dfb);
+        u.peak_l1 = u.peak_l1.max(l1);
+        u.peak_total = u.peak_total.max(l1 + cb + dfb + sp);
+    }
+    c.per_core = u;
+    c
+}
+
+impl Device {
+    /// Bytes live buffers hold, for leak checks in tests: (buffers, total bytes).
+    pub fn live_buffers(&self) -> (usize, u64) {
+        let s = self.inner.lock();
+        (s.buffers.len(), s.buffers.values().map(|b| b.size).sum())
+    }
+
+    /// Page size of a tensor's buffer.
+    pub fn page_size(&self, t: &Tensor) -> Option<u64> {
+        let s = self.inner.lock();
+        t.buffer
+            .and_then(|id| s.buffers.get(&id))
+            .map(|b| b.page_size)
+    }
+}

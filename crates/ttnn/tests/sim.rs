@@ -1,0 +1,262 @@
+//! The `sim` backend against numbers read from the real runtime (ttnn 0.81.1 on mock n150 /
+//! p150 devices): allocator addresses and statistics after allocations and frees, tt-metal's
+//! OOM and circular-buffer texts with their numbers, typed errors, memory back at its baseline
+//! after every failure, NO_DISPATCH captures, and fault injection.
+
+use memmodel::device::{N150, P150};
+use memmodel::invoke::{Call, Invocation, Value};
+use memmodel::{
+    BufferType, Case, DType, DeviceLayout, DeviceSpec, Expectation, Layout, Params, Shape,
+};
+use ttnn::sim::{Device, DeviceOptions};
+use ttnn::{measure_case, run_case, DeviceApi, Error, MemoryView, Outcome, TensorDesc};
+
+fn open(spec: &'static DeviceSpec, l1_small: u64) -> Device {
+    Device::open(spec, DeviceOptions::with_l1_small(l1_small)).unwrap()
+}
+
+fn tiles(dev: &Device, rows: u64, cols: u64, bt: BufferType) -> Result<ttnn::sim::Tensor, Error> {
+    dev.empty(&TensorDesc {
+        shape: vec![1, 1, rows, cols],
+        dtype: DType::Bfloat16,
+        layout: Layout::Tile,
+        buffer_type: bt,
+    })
+}
+
+fn views(dev: &Device) -> Vec<MemoryView> {
+    [BufferType::Dram, BufferType::L1, BufferType::L1Small]
+        .into_iter()
+        .map(|b| dev.memory_view(b).unwrap())
+        .collect()
+}
+
+fn case(op: &str, shape: &str, memory: BufferType, device: &'static DeviceSpec) -> Case {
+    Case {
+        op: memmodel::find_op(op).unwrap(),
+        shape_set: None,
+        model_inputs: vec![Shape::parse(shape).unwrap()],
+        device_layout: DeviceLayout::AsGiven,
+        params: Params::default(),
+        dtype: DType::Bfloat16,
+        layout: Layout::Tile,
+        input_memory: memory,
+        output_memory: memory,
+        device,
+        expect: Expectation::Any,
+    }
+}
+
+/// The runtime's addresses for a (1 tile/bank), b (3), c (2), then d (1) after freeing b.
+#[test]
+fn addresses_follow_the_runtime() {
+    for (spec, l1_small, abc, d_at) in [
+        (&N150, 0, [1_497_088, 1_490_944, 1_486_848], 1_495_040),
+        (&P150, 32768, [1_538_048, 1_531_904, 1_527_808], 1_536_000),
+    ] {
+        let dev = open(spec, l1_small);
+        let w = 32 * spec.l1_banks;
+        let a = tiles(&dev, 32, w, BufferType::L1).unwrap();
+        let b = tiles(&dev, 96, w, BufferType::L1).unwrap();
+        let c = tiles(&dev, 64, w, BufferType::L1).unwrap();
+        let got = [&a, &b, &c].map(|t| dev.address(t).unwrap());
+        assert_eq!(got, abc, "{}", spec.name);
+        drop(b);
+        let d = tiles(&dev, 32, w, BufferType::L1).unwrap();
+        assert_eq!(dev.address(&d), Some(d_at));
+        assert_eq!(
+            dev.tensor_info(&d).unwrap().address,
+            Some(d_at),
+            "tensor_info reports the address"
+        );
+    }
+}
+
+#[test]
+fn fragmented_oom_reports_the_runtimes_numbers() {
+    let dev = open(&N150, 0);
+    let w = 32 * 64;
+    let _a = tiles(&dev, 32, w, BufferType::L1).unwrap();
+    let b = tiles(&dev, 96, w, BufferType::L1).unwrap();
+    let _c = tiles(&dev, 64, w, BufferType::L1).unwrap();
+    drop(b);
+    let _d = tiles(&dev, 32, w, BufferType::L1).unwrap();
+    let before = views(&dev);
+    let err = tiles(&dev, 32 * 675, w, BufferType::L1).unwrap_err();
+    assert_eq!(
+        err.raw(),
+        "Out of Memory: Not enough space to allocate 88473600 B L1 buffer across 64 banks, where each bank needs to store 1382400 B, but bank size is 1393312 B (allocated: 8192 B, free: 1385120 B, largest free block: 1381024 B)."
+    );
+    assert!(matches!(
+        err,
+        Error::OutOfMemory {
+            allocated: 8192,
+            largest_free_block: 1_381_024,
+            ..
+        }
+    ));
+    assert_eq!(views(&dev), before, "a refused allocation changes nothing");
+}
+
+#[test]
+fn add_in_l1_fails_like_the_runtime_and_returns_to_baseline() {
+    // ttnn 0.81.1 on a mock n150 (the metal smoke test's text).
+    let c = case("add", "1,64,640,400", BufferType::L1, &N150);
+    let dev = open(&N150, 0);
+    let base = views(&dev);
+    let out = run_case(&dev, &c).unwrap();
+    assert_eq!(out.outcome, Outcome::Oom);
+    assert_eq!(out.failed_at.as_deref(), Some("run"));
+    assert_eq!(
+        out.error.unwrap().raw(),
+        "Out of Memory: Not enough space to allocate 34078720 B L1 buffer across 64 banks, where each bank needs to store 532480 B, but bank size is 1393312 B (allocated: 1064960 B, free: 328352 B, largest free block: 328352 B)."
+    );
+    assert!(out.leaks.is_empty());
+    assert_eq!(views(&dev), base);
+    assert_eq!(dev.live_buffers().0, 0);
+}
+
+#[test]
+fn circular_buffer_clash_numbers() {
+    // The runtime's region ends with L1 filled to one free tile per bank (ttnn 0.81.1):
+    // silu 114016 (n150) / 119936 (p150), add 118112 / 124032.
+    for (spec, silu_end, add_end, fill_at) in [
+        (&N150, 114_016, 118_112, 108_544),
+        (&P150, 119_936, 124_032, 114_688),
+    ] {
+        let dev = open(spec, 0);
+        let bank = dev.memory_view(BufferType::L1).unwrap().bank_bytes;
+        let fill = tiles(
+            &dev,
+            32 * (bank / 2048 - 1),
+            32 * spec.l1_banks,
+            BufferType::L1,
+        )
+        .unwrap();
+        assert_eq!(dev.address(&fill), Some(fill_at));
+        let x = tiles(&dev, 32, 32, BufferType::Dram).unwrap();
+        let y = tiles(&dev, 32, 32, BufferType::Dram).unwrap();
+        let before = views(&dev);
+        let silu = Invocation::single(
+            Call::new("ttnn.silu")
+                .arg(Value::Input(0))
+                .kwarg("memory_config", Value::MemoryConfig(BufferType::Dram)),
+        );
+        let err = dev.run(&silu, &[&x]).unwrap_err();
+        match &err {
+            Error::CircularBufferClash {
+                l1_buffer_at,
+                cb_region_end,
+                dataflow,
+                ..
+            } => assert_eq!(
+                (*l1_buffer_at, *cb_region_end, *dataflow),
+                (fill_at, silu_end, true)
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.raw().contains("clash with L1 buffers on core range"));
+        let add = Invocation::single(
+            Call::new("ttnn.add")
+                .arg(Value::Input(0))
+                .arg(Value::Input(1))
+                .kwarg("memory_config", Value::MemoryConfig(BufferType::Dram)),
+        );
+        match dev.run(&add, &[&x, &y]).unwrap_err() {
+            Error::CircularBufferClash {
+                cb_region_end,
+                dataflow: false,
+                ..
+            } => assert_eq!(cb_region_end, add_end),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(views(&dev), before, "a clash gives back the op's output");
+    }
+}
+
+#[test]
+fn capture_allocates_nothing_and_reports_peaks() {
+    // add [1,64,640,400] bf16 in L1 on a mock n150, NO_DISPATCH: peak CB 12288, L1 3 × 532480.
+    let c = case("add", "1,64,640,400", BufferType::L1, &N150);
+    let dev = open(&N150, 0);
+    let base = views(&dev);
+    let cap = measure_case(&dev, &c).unwrap();
+    assert_eq!(views(&dev), base);
+    assert_eq!(cap.per_core.peak_cb, 12_288);
+    assert_eq!(cap.per_core.peak_l1, 1_597_440);
+    assert_eq!(cap.per_core.peak_total, 1_609_728);
+    assert_eq!(cap.buffers.len(), 3);
+    assert_eq!(cap.circular_buffers.len(), 3);
+}
+
+#[test]
+fn views_and_in_place_outputs_share_buffers() {
+    let dev = open(&N150, 0);
+    let x = tiles(&dev, 64, 64, BufferType::L1).unwrap();
+    let one = dev.memory_view(BufferType::L1).unwrap().allocated_per_bank;
+    let inplace = Invocation::single(
+        Call::new("ttnn.silu")
+            .arg(Value::Input(0))
+            .kwarg("output_tensor", Value::Input(0)),
+    );
+    let outs = dev.run(&inplace, &[&x]).unwrap();
+    assert_eq!(
+        dev.memory_view(BufferType::L1).unwrap().allocated_per_bank,
+        one
+    );
+    drop(x);
+    assert_eq!(
+        dev.memory_view(BufferType::L1).unwrap().allocated_per_bank,
+        one,
+        "the output keeps the buffer"
+    );
+    drop(outs);
+    assert_eq!(
+        dev.memory_view(BufferType::L1).unwrap().allocated_per_bank,
+        0
+    );
+}
+
+#[test]
+fn fault_injection_fails_the_nth_allocation_and_leaves_memory_clean() {
+    let c = case("add", "1,1,64,64", BufferType::L1, &N150);
+    for n in 1..=3 {
+        let dev = open(&N150, 0);
+        let base = views(&dev);
+        dev.fail_nth_allocation(Some(n)).unwrap();
+        let out = run_case(&dev, &c).unwrap();
+        assert_eq!(out.outcome, Outcome::Oom, "allocation {n}");
+        assert!(
+            matches!(out.error, Some(Error::OutOfMemory { .. })),
+            "{:?}",
+            out.error
+        );
+        let expected_at = if n <= 2 {
+            format!("input {} (input)", n - 1).replace("input 1 (input)", "input 1 (other)")
+        } else {
+            "run".to_string()
+        };
+        assert_eq!(out.failed_at.as_deref(), Some(expected_at.as_str()));
+        assert_eq!(views(&dev), base, "allocation {n}: memory back at baseline");
+        assert_eq!(dev.live_buffers().0, 0);
+        // The fault fires once.
+        assert_eq!(run_case(&dev, &c).unwrap().outcome, Outcome::Ok);
+    }
+    let dev = open(&N150, 0);
+    assert!(dev.fail_nth_allocation(Some(0)).is_err());
+}
+
+#[test]
+fn l1_small_is_carved_off_the_top() {
+    let dev = open(&N150, 32768);
+    assert_eq!(
+        dev.memory_view(BufferType::L1).unwrap().bank_bytes,
+        1_360_544
+    );
+    assert_eq!(
+        dev.memory_view(BufferType::L1Small).unwrap().bank_bytes,
+        32768
+    );
+    let none = open(&N150, 0);
+    assert_eq!(none.memory_view(BufferType::L1Small).unwrap().bank_bytes, 0);
+}
