@@ -29,6 +29,7 @@ pub mod program;
 pub mod shape;
 pub mod size;
 pub mod tensor;
+pub mod threshold;
 
 pub use case::{Case, Estimate, Expectation, OomDetail, Plan, Verdict};
 pub use device::{BufferType, DeviceSpec};
