@@ -14,6 +14,7 @@ mod sanitize;
 mod select;
 mod setup;
 mod test;
+mod threshold;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ttnn-oom tasks", version)]
@@ -35,6 +36,8 @@ enum Command {
     /// Render report.json as report.md, report.html and junit.xml; merge partial reports first
     /// (--merge), or preview the report memmodel predicts (--from-model).
     Report(report::ReportArgs),
+    /// Per op and board, the largest input that fits (exact search), confirmed on the device.
+    Threshold(threshold::ThresholdArgs),
     /// Every test of the workspace, after `setup` (what CI and the README run).
     Test(test::TestArgs),
     /// Run the libFuzzer targets of fuzz/ (shapes.toml loader, case validation, OOM-message
@@ -63,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Report(args) => report::run(args),
         Command::Test(args) => test::run(args),
+        Command::Threshold(args) => threshold::run(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Sanitize(args) => sanitize::run(args),
         Command::Bindgen => bindgen::run(),

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use memmodel::Case;
-use oom_suite::record::{CaseRecord, Report, Totals};
+use oom_suite::record::{CaseRecord, FixRecord, Report, Totals};
 use oom_suite::runner::RunOptions;
 use oom_suite::worker::{failure_record, Worker, WorkerCommand, WorkerFailure, WorkerKey};
 use std::collections::{BTreeMap, VecDeque};
@@ -47,6 +47,11 @@ pub struct OomArgs {
     /// leaks. The report is written either way.
     #[arg(long, value_name = "REPORT_JSON")]
     pub baseline: Option<PathBuf>,
+    /// For every case that does not fit, find the cheapest change that does (memmodel's fix
+    /// planner) and re-run the changed case on the device to verify it: a `fix` per case in
+    /// report.json and a Fix section in every report format.
+    #[arg(long)]
+    pub fix: bool,
 }
 
 /// Exit status of a run stopped by SIGINT / SIGTERM (128 + SIGINT, as shells report it).
@@ -146,7 +151,7 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
 
 /// The real runtime must be set up before workers can open a device: do it now if it is not
 /// (the README promises the main job installs what it needs).
-fn ensure_runtime() -> Result<()> {
+pub fn ensure_runtime() -> Result<()> {
     if ttnn::metal::Manifest::load(&ttnn::metal::state_dir()).is_ok() {
         return Ok(());
     }
@@ -160,6 +165,103 @@ fn ensure_runtime() -> Result<()> {
         bail!("`cargo xtask setup` failed ({status}); the metal backend needs it");
     }
     Ok(())
+}
+
+/// Candidates tried per failing case before giving up on verifying one.
+const FIX_TRIES: usize = 3;
+
+/// For each case that failed for memory: the cheapest fix the model proposes that also fits on
+/// the device (tried in order, up to [`FIX_TRIES`]); boards run in parallel.
+fn verify_fixes(
+    cases: &[Case],
+    records: &mut [CaseRecord],
+    command: &WorkerCommand,
+    opts: &RunOptions,
+    timeout: Duration,
+) {
+    let pool =
+        oom_suite::worker::WorkerPool::new(command.clone(), Duration::from_secs(120), timeout);
+    let verify_opts = RunOptions {
+        measure: false,
+        canary: false,
+        ..opts.clone()
+    };
+    let failing: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].class.is_memory_failure())
+        .collect();
+    let mut boards: Vec<&'static str> = failing.iter().map(|&i| cases[i].device.name).collect();
+    boards.sort();
+    boards.dedup();
+    let results: Vec<(usize, FixRecord)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = boards
+            .iter()
+            .map(|&board| {
+                let (pool, verify_opts, failing) = (&pool, &verify_opts, &failing);
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for &i in failing.iter().filter(|&&i| cases[i].device.name == board) {
+                        if oom_suite::worker::cancelled() {
+                            break;
+                        }
+                        if let Some(fix) = verify_one(pool, &cases[i], verify_opts) {
+                            out.push((i, fix));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    pool.shutdown();
+    for (i, fix) in results {
+        records[i].fix = Some(fix);
+    }
+}
+
+fn verify_one(
+    pool: &oom_suite::worker::WorkerPool,
+    case: &Case,
+    opts: &RunOptions,
+) -> Option<FixRecord> {
+    let candidates = memmodel::fix::candidates(case);
+    let first = candidates.first()?;
+    let record_of = |fix: &memmodel::fix::Fix, verified: bool, note: Option<String>| FixRecord {
+        kind: fix.kind.name().to_string(),
+        detail: fix.detail.clone(),
+        verified,
+        verified_on: if verified {
+            vec![opts.backend.clone()]
+        } else {
+            Vec::new()
+        },
+        case_id: fix.case.id(),
+        pieces: fix.pieces,
+        note,
+    };
+    let mut last_note = None;
+    for fix in candidates.iter().take(FIX_TRIES) {
+        if let Some(why) = oom_suite::runner::too_slow_to_measure(&fix.case) {
+            last_note = Some(format!("not re-run: {why}"));
+            continue;
+        }
+        let record = pool.run(&fix.case, opts);
+        if record.class == oom_suite::record::Class::Fits {
+            let note = fix
+                .mesh
+                .map(|m| format!("verified for one chip of a {}; the mesh is modeled", m.name));
+            return Some(record_of(fix, true, note));
+        }
+        last_note = Some(format!(
+            "re-run ended {}: {}",
+            record.class.name(),
+            record.message.lines().next().unwrap_or("")
+        ));
+    }
+    Some(record_of(first, false, last_note))
 }
 
 /// What one operator's worker process did.
@@ -384,7 +486,7 @@ pub fn run(args: OomArgs) -> Result<()> {
         std::process::exit(INTERRUPTED_EXIT);
     }
 
-    let cases_out: Vec<CaseRecord> = records
+    let mut cases_out: Vec<CaseRecord> = records
         .into_iter()
         .zip(&cases)
         .map(|(r, case)| {
@@ -397,6 +499,9 @@ pub fn run(args: OomArgs) -> Result<()> {
             })
         })
         .collect();
+    if args.fix {
+        verify_fixes(&cases, &mut cases_out, &command, &opts, timeout);
+    }
     let runtime_version = cases_out
         .iter()
         .map(|c| c.runtime_version.as_str())
@@ -422,6 +527,7 @@ pub fn run(args: OomArgs) -> Result<()> {
         wall_time_ms: start.elapsed().as_secs_f64() * 1000.0,
         totals: Totals::of(&cases_out),
         cases: cases_out,
+        thresholds: Vec::new(),
     };
     let written =
         oom_suite::report::write_all(&report, &out).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -135,12 +135,10 @@ fn dim_name(case: &Case, dim: usize) -> String {
     }
 }
 
-/// Every fix the model predicts would make `case` fit, cheapest first. Empty when the case fits
-/// already or nothing helps.
+/// Every change the model predicts would make `case` fit, cheapest first (empty when nothing
+/// helps). It does not ask whether `case` itself fits: a device may refuse a case the model
+/// accepts, and the changes are then still worth trying there.
 pub fn candidates(case: &Case) -> Vec<Fix> {
-    if fits(case) {
-        return Vec::new();
-    }
     let mut out = Vec::new();
     let mut push = |kind: FixKind,
                     detail: String,
@@ -243,8 +241,11 @@ pub fn candidates(case: &Case) -> Vec<Fix> {
     out
 }
 
-/// The cheapest fix the model predicts fits.
+/// The cheapest fix the model predicts fits; `None` when the case fits already.
 pub fn plan(case: &Case) -> Option<Fix> {
+    if fits(case) {
+        return None;
+    }
     candidates(case).into_iter().next()
 }
 

@@ -300,6 +300,7 @@ mod tests {
             wall_time_ms: 0.0,
             totals: Totals::of(&cases),
             cases,
+            thresholds: Vec::new(),
         }
     }
 

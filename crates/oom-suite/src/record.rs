@@ -112,6 +112,9 @@ pub struct CaseRecord {
     /// Every device buffer the NO_DISPATCH capture saw (empty when not measured).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub captured_buffers: Vec<BufferRecord>,
+    /// The cheapest change that makes the case fit (memory failures with `--fix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<FixRecord>,
     /// Why the case was not measured, when it was asked to be and was not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure_note: Option<String>,
@@ -121,6 +124,58 @@ pub struct CaseRecord {
     /// Whether the one-element canary run after this case passed (None when not run).
     pub canary_ok: Option<bool>,
     pub elapsed_ms: f64,
+}
+
+/// A fix for a case that did not fit: what to change, and whether the changed case was run and
+/// fitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixRecord {
+    /// `outputs_to_dram`, `inputs_to_dram`, `dram`, `chunk`, `bfloat8_b`, `more_chips`.
+    pub kind: String,
+    /// What to change, in words a user can apply.
+    pub detail: String,
+    /// True only when the changed case was re-run and fitted.
+    pub verified: bool,
+    /// The backend(s) it was re-run on (`sim`, `metal`).
+    #[serde(default)]
+    pub verified_on: Vec<String>,
+    /// The changed case that was (or would be) run.
+    pub case_id: String,
+    /// Chunks or chips, where the fix has a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pieces: Option<u64>,
+    /// Why it is not verified, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The largest input of one op that fits on one board (`cargo xtask threshold`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdRecord {
+    pub op: String,
+    pub device: String,
+    pub memory: String,
+    pub dtype: String,
+    pub device_layout: String,
+    /// The model dim searched.
+    pub dim: usize,
+    pub last_fit: Option<ThresholdProbe>,
+    pub first_oom: Option<ThresholdProbe>,
+    /// What the device said of the two boundary cases (`fits`, `oom`, ...), when confirmed.
+    pub confirmed_last_fit: Option<String>,
+    pub confirmed_first_oom: Option<String>,
+    pub confirmed: Option<bool>,
+}
+
+/// One side of a threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdProbe {
+    pub shape: Vec<u64>,
+    pub device_shape: Vec<u64>,
+    pub per_bank_bytes: u64,
+    /// Bytes per bank the case needs (all its buffers alive together, or up to the failure).
+    pub needed_per_bank: u64,
+    pub bank_bytes: u64,
 }
 
 /// One buffer a captured case allocated.
@@ -189,6 +244,9 @@ pub struct Report {
     pub wall_time_ms: f64,
     pub totals: Totals,
     pub cases: Vec<CaseRecord>,
+    /// Largest inputs that fit, per op and board (`cargo xtask threshold`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdRecord>,
 }
 
 impl CaseRecord {

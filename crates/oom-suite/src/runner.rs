@@ -110,6 +110,7 @@ pub fn blank_record(case: &Case, opts: &RunOptions) -> CaseRecord {
         overhead_factor: ratio(modeled_total, logical_bytes),
         captured_buffers: Vec::new(),
         measure_note: None,
+        fix: None,
         leaked_bytes: 0,
         canary_ok: None,
         elapsed_ms: 0.0,

@@ -218,6 +218,7 @@ fn fallback_record(spec: &CaseSpec, opts: &RunOptions) -> CaseRecord {
             overhead_factor: 0.0,
             captured_buffers: Vec::new(),
             measure_note: None,
+            fix: None,
             leaked_bytes: 0,
             canary_ok: None,
             elapsed_ms: 0.0,

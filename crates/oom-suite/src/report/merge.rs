@@ -21,6 +21,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report> {
         return Err(Error::Merge("no report to merge".into()));
     }
     check_partitions(&reports)?;
+    let thresholds = merged_thresholds(&reports);
     let join = |f: fn(&Report) -> &str| -> String {
         let mut seen: Vec<&str> = Vec::new();
         for r in &reports {
@@ -82,7 +83,21 @@ pub fn merge(reports: Vec<Report>) -> Result<Report> {
         wall_time_ms,
         totals: Totals::of(&cases),
         cases,
+        thresholds,
     })
+}
+
+/// Thresholds of all the reports, one per (op, board, memory, dtype); the first report wins.
+fn merged_thresholds(reports: &[Report]) -> Vec<crate::record::ThresholdRecord> {
+    let mut out: Vec<crate::record::ThresholdRecord> = Vec::new();
+    for t in reports.iter().flat_map(|r| &r.thresholds) {
+        if !out.iter().any(|o| {
+            (&o.op, &o.device, &o.memory, &o.dtype) == (&t.op, &t.device, &t.memory, &t.dtype)
+        }) {
+            out.push(t.clone());
+        }
+    }
+    out
 }
 
 /// Split a report into `n` slices the way a partitioned run would (case i goes to slice

@@ -61,6 +61,7 @@ pub fn record_from_row(row: &EstimateRow) -> CaseRecord {
         },
         captured_buffers: Vec::new(),
         measure_note: None,
+        fix: None,
         leaked_bytes: 0,
         canary_ok: None,
         elapsed_ms: 0.0,
@@ -105,6 +106,7 @@ pub fn report_from_records(records: Vec<CaseRecord>, shapes_file: &str, command:
         wall_time_ms: records.iter().map(|r| r.elapsed_ms).sum(),
         totals: Totals::of(&records),
         cases: records,
+        thresholds: Vec::new(),
     }
 }
 
@@ -146,6 +148,7 @@ fn invalid_record(case: &Case) -> CaseRecord {
         overhead_factor: 0.0,
         captured_buffers: Vec::new(),
         measure_note: None,
+        fix: None,
         leaked_bytes: 0,
         canary_ok: None,
         elapsed_ms: 0.0,

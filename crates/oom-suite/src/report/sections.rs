@@ -13,6 +13,7 @@ use super::doc::{
 use super::fmt::{self, bytes, dims, factor, in_gib, in_mib, percent, size, thousands};
 use crate::record::{CaseRecord, Class};
 use memmodel::BufferType;
+use std::collections::BTreeMap;
 
 /// Rows shown in the long tables before the rest is summarised.
 const TOP_SHAPES: usize = 25;
@@ -131,6 +132,8 @@ pub fn document(a: &Analysis<'_>) -> Doc {
     categories(a, &mut d);
     eight_k(a, &mut d);
     recommendations(a, &mut d);
+    verified_fixes(a, &mut d);
+    thresholds(a, &mut d);
     per_device(a, &mut d);
     overhead(a, &mut d);
     layouts(a, &mut d);
@@ -1052,6 +1055,172 @@ fn layouts(a: &Analysis<'_>, d: &mut Doc) {
     } else {
         d.push(table);
     }
+}
+
+/// `cargo xtask oom --fix`: every failing case's cheapest change, re-run on the device.
+fn verified_fixes(a: &Analysis<'_>, d: &mut Doc) {
+    let fixed: Vec<&CaseRecord> = a.report.cases.iter().filter(|c| c.fix.is_some()).collect();
+    if fixed.is_empty() {
+        return;
+    }
+    d.h(2, "Fixes, verified on the device", "fixes");
+    let verified = fixed
+        .iter()
+        .filter(|c| c.fix.as_ref().is_some_and(|f| f.verified))
+        .count();
+    let failing = a
+        .report
+        .cases
+        .iter()
+        .filter(|c| c.class.is_memory_failure())
+        .count();
+    d.p(vec![text(format!(
+        "{} of {} failing cases have a fix that was re-run and fitted; each is the cheapest change the \
+         planner found (outputs to DRAM, inputs to DRAM, all DRAM, the fewest chunks, bfloat8_b, more chips).",
+        thousands(verified as u64),
+        thousands(failing as u64)
+    ))]);
+    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for c in &fixed {
+        let f = c.fix.as_ref().expect("filtered");
+        let e = by_kind.entry(f.kind.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(f.verified);
+    }
+    d.push(Block::Table(Table {
+        columns: vec![col("Fix"), num("Cases"), num("Verified")],
+        rows: by_kind
+            .iter()
+            .map(|(k, (n_all, n_ok))| vec![c(*k), n(*n_all), n(*n_ok)])
+            .collect(),
+    }));
+    let rows = fixed
+        .iter()
+        .take(MAX_LISTED_CASES * 10)
+        .map(|case| {
+            let f = case.fix.as_ref().expect("filtered");
+            let status = if f.verified {
+                format!("verified on {}", f.verified_on.join(", "))
+            } else {
+                format!(
+                    "not verified{}",
+                    f.note
+                        .as_ref()
+                        .map(|n| format!(": {n}"))
+                        .unwrap_or_default()
+                )
+            };
+            vec![
+                c(case.op.clone()),
+                case_where(case),
+                t(case.class.name()),
+                c(f.kind.clone()),
+                t(f.detail.clone()),
+                t(status),
+            ]
+        })
+        .collect();
+    d.push(Block::Details {
+        summary: format!("Fix per case ({} cases)", thousands(fixed.len() as u64)),
+        blocks: vec![Block::Table(Table {
+            columns: vec![
+                col("Operator"),
+                col("Case"),
+                col("Class"),
+                col("Fix"),
+                col("What to change"),
+                col("Status"),
+            ],
+            rows,
+        })],
+    });
+}
+
+/// `cargo xtask threshold`: the largest input of each op that fits, per board.
+fn thresholds(a: &Analysis<'_>, d: &mut Doc) {
+    let rows = &a.report.thresholds;
+    if rows.is_empty() {
+        return;
+    }
+    d.h(2, "Largest input that fits, per operator", "thresholds");
+    d.p(vec![text(
+        "An exact search on one dim of a template shape (by default H of [1,96,H,3840]); the last \
+         extent that fits and the next one, each confirmed on the device where shown.",
+    )]);
+    let devices: Vec<String> = {
+        let mut v: Vec<String> = rows.iter().map(|r| r.device.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let series: Vec<Series> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, dev)| Series {
+            name: dev.clone(),
+            color: ["#3b6ea8", "#d9822b", "#5a9e4b", "#8e5ea2"][i % 4].into(),
+        })
+        .collect();
+    let bars = rows
+        .iter()
+        .filter_map(|r| {
+            let fit = r.last_fit.as_ref()?;
+            let extent = *fit.shape.get(r.dim)?;
+            let i = devices.iter().position(|d| d == &r.device)?;
+            Some(Bar {
+                label: format!("{} {}", r.op, r.device),
+                segments: vec![(i, extent as f64)],
+                note: format!("{extent}"),
+            })
+        })
+        .collect();
+    d.push(Block::Chart(Chart::Bars {
+        title: "Largest extent that fits".into(),
+        series,
+        bars,
+        unit: "rows".into(),
+    }));
+    let probe = |p: &Option<crate::record::ThresholdProbe>| match p {
+        Some(p) => t(format!(
+            "{} ({} / {})",
+            dims(&p.shape),
+            bytes(p.needed_per_bank),
+            bytes(p.bank_bytes)
+        )),
+        None => t("-"),
+    };
+    d.push(Block::Table(Table {
+        columns: vec![
+            col("Operator"),
+            col("Board"),
+            col("Memory"),
+            col("Largest that fits (needs / bank)"),
+            col("First that does not"),
+            col("On the device"),
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                let confirmed = match r.confirmed {
+                    None => "not run".to_string(),
+                    Some(ok) => format!(
+                        "{} · {}{}",
+                        r.confirmed_last_fit.as_deref().unwrap_or("-"),
+                        r.confirmed_first_oom.as_deref().unwrap_or("-"),
+                        if ok { "" } else { " (disagrees)" }
+                    ),
+                };
+                vec![
+                    c(r.op.clone()),
+                    t(r.device.clone()),
+                    t(r.memory.clone()),
+                    probe(&r.last_fit),
+                    probe(&r.first_oom),
+                    t(confirmed),
+                ]
+            })
+            .collect(),
+    }));
 }
 
 fn not_oom(a: &Analysis<'_>, d: &mut Doc) {
