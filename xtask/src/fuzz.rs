@@ -42,6 +42,11 @@ pub struct FuzzArgs {
     /// Build only.
     #[arg(long)]
     pub build_only: bool,
+    /// Report inputs that time out (a unit over 10 s) or exhaust memory (over 2 GiB) as
+    /// findings and keep fuzzing past them (libFuzzer's fork mode) instead of failing; crashes
+    /// still fail.
+    #[arg(long)]
+    pub allow_timeouts: bool,
 }
 
 /// The coverage instrumentation cargo-fuzz uses, on stable rustc.
@@ -99,7 +104,33 @@ pub struct TargetRun {
     pub seconds: f64,
     pub corpus: usize,
     pub crashed: bool,
+    /// New crash artifacts (panics, aborts, sanitizer reports).
     pub artifacts: Vec<PathBuf>,
+    /// New inputs that timed out or ran out of memory.
+    pub slow: Vec<PathBuf>,
+}
+
+/// Whether a libFuzzer artifact is a timeout or an out-of-memory input (not a crash).
+fn is_slow(p: &Path) -> bool {
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.starts_with("timeout-") || n.starts_with("oom-") || n.starts_with("slow-unit-")
+    })
+}
+
+/// Executions from libFuzzer's output: the final stats, else the last `#N` status line (fork
+/// mode prints no final stats).
+fn executions(stderr: &str) -> u64 {
+    stat(stderr, "number_of_executed_units").unwrap_or_else(|| {
+        stderr
+            .lines()
+            .rev()
+            .find_map(|l| {
+                let rest = l.strip_prefix('#')?;
+                let end = rest.find(|c: char| !c.is_ascii_digit())?;
+                rest[..end].parse().ok()
+            })
+            .unwrap_or(0)
+    })
 }
 
 fn stat(stderr: &str, name: &str) -> Option<u64> {
@@ -121,6 +152,7 @@ pub fn run_target(
     target: &str,
     seconds: u64,
     runs: Option<u64>,
+    allow_timeouts: bool,
 ) -> Result<TargetRun> {
     let corpus = work.join("corpus").join(target);
     let artifacts = work.join("artifacts").join(target);
@@ -145,6 +177,9 @@ pub fn run_target(
     if let Some(n) = runs {
         cmd.arg(format!("-runs={n}"));
     }
+    if allow_timeouts {
+        cmd.args(["-fork=1", "-ignore_timeouts=1", "-ignore_ooms=1"]);
+    }
     if seeds.is_dir() {
         cmd.arg(&seeds);
     }
@@ -154,22 +189,25 @@ pub fn run_target(
         .with_context(|| format!("running the fuzz target {target}"))?;
     let seconds = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let found: Vec<PathBuf> = listing(&artifacts)
+    let (slow, found): (Vec<PathBuf>, Vec<PathBuf>) = listing(&artifacts)
         .into_iter()
         .filter(|p| !earlier.contains(p))
-        .collect();
-    let crashed = !out.status.success() || !found.is_empty();
+        .partition(|p| is_slow(p));
+    let crashed = !found.is_empty()
+        || (!allow_timeouts && !slow.is_empty())
+        || (!out.status.success() && (slow.is_empty() || !allow_timeouts));
     if crashed {
         let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
         eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
     }
     Ok(TargetRun {
         target: target.to_string(),
-        executions: stat(&stderr, "number_of_executed_units").unwrap_or(0),
+        executions: executions(&stderr),
         seconds,
         corpus: count_files(&corpus),
         crashed,
         artifacts: found,
+        slow,
     })
 }
 
@@ -203,16 +241,28 @@ pub fn run(args: FuzzArgs) -> Result<()> {
     let mut results = Vec::new();
     for t in targets {
         eprintln!("fuzzing {t} for up to {} s ...", args.seconds);
-        let r = run_target(&bin_dir, &fuzz_dir, &work, t, args.seconds, args.runs)?;
+        let r = run_target(
+            &bin_dir,
+            &fuzz_dir,
+            &work,
+            t,
+            args.seconds,
+            args.runs,
+            args.allow_timeouts,
+        )?;
         println!(
-            "fuzz {:<12} {:>10} executions in {:>6.1} s ({:>8.0}/s), corpus {:>5}, {}",
+            "fuzz {:<12} {:>10} executions in {:>6.1} s ({:>8.0}/s), corpus {:>5}, {}, {} slow input(s)",
             r.target,
             r.executions,
             r.seconds,
             r.executions as f64 / r.seconds.max(0.001),
             r.corpus,
-            if r.crashed { "CRASH" } else { "0 crashes" }
+            if r.crashed { "CRASH" } else { "0 crashes" },
+            r.slow.len()
         );
+        for p in &r.slow {
+            println!("  slow input (timeout or out of memory): {}", p.display());
+        }
         results.push(r);
     }
     let crashed: Vec<&TargetRun> = results.iter().filter(|r| r.crashed).collect();
@@ -225,6 +275,7 @@ pub fn run(args: FuzzArgs) -> Result<()> {
                     r.target,
                     r.artifacts
                         .iter()
+                        .chain(&r.slow)
                         .map(|p| p.display().to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -232,7 +283,7 @@ pub fn run(args: FuzzArgs) -> Result<()> {
             })
             .collect();
         bail!(
-            "fuzzing found crashes in: {}; reproduce with fuzz/target/<triple>/release/<target> <artifact>",
+            "fuzzing found crashes (or, without --allow-timeouts, hangs) in: {}; reproduce with fuzz/target/<triple>/release/<target> <artifact>",
             list.join("; ")
         );
     }
@@ -250,9 +301,15 @@ pub fn run(args: FuzzArgs) -> Result<()> {
         }
     }
     let total: u64 = results.iter().map(|r| r.executions).sum();
+    let slow: usize = results.iter().map(|r| r.slow.len()).sum();
     println!(
-        "fuzz: {} target(s), {total} executions, 0 crashes",
-        results.len()
+        "fuzz: {} target(s), {total} executions, 0 crashes, {slow} slow input(s){}",
+        results.len(),
+        if slow > 0 {
+            " (reported, allowed by --allow-timeouts)"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
