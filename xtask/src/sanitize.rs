@@ -10,6 +10,10 @@
 //!    reports suppressed only inside libpython and the wheel's own libraries (see
 //!    [`LSAN_SUPPRESSIONS`]); the shim's own allocations are still checked.
 //!
+//! Then `tests/sanitize/shim_fuzz.cpp`, a libFuzzer target of the shim's own entry points (NULL,
+//! made-up and stack-address handles, any codes and shapes, any env_json), runs under the same
+//! sanitizers for `--fuzz-seconds` with coverage of the C++ code.
+//!
 //! Any sanitizer report aborts the harness (`-fno-sanitize-recover=all`, `halt_on_error=1`), so
 //! a clean exit means zero reports.
 
@@ -26,6 +30,10 @@ pub struct SanitizeArgs {
     /// Skip the second run (with the real runtime).
     #[arg(long)]
     pub no_runtime: bool,
+    /// Seconds for the libFuzzer target of the shim itself (tests/sanitize/shim_fuzz.cpp, under
+    /// ASan+UBSan with coverage of the C++ code); 0 skips it.
+    #[arg(long, default_value_t = 30)]
+    pub fuzz_seconds: u64,
 }
 
 /// Leak reports LeakSanitizer may ignore in the run with the runtime, each for code that is not
@@ -90,30 +98,35 @@ fn write_driver_inc(crate_dir: &Path, dir: &Path) -> Result<()> {
     std::fs::write(dir.join("driver_source.inc"), inc).context("writing driver_source.inc")
 }
 
-/// Build the harness; returns its path.
-pub fn build(cxx: &Path) -> Result<PathBuf> {
+/// Build the harness (`shim_harness`) or the shim's fuzz target (`shim_fuzz`); returns its path.
+pub fn build(cxx: &Path, which: &str) -> Result<PathBuf> {
     let root = crate::paths::workspace_root();
     let crate_dir = root.join("crates/ttnn-sys");
     let dir = root.join("target/sanitize");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     write_driver_inc(&crate_dir, &dir)?;
-    let exe = dir.join("shim_harness");
+    let exe = dir.join(which);
+    let sanitizers = if which == "shim_fuzz" {
+        "-fsanitize=fuzzer,address,undefined"
+    } else {
+        "-fsanitize=address,undefined"
+    };
     let status = Command::new(cxx)
         .args(["-std=c++17", "-g", "-O1", "-fno-omit-frame-pointer"])
-        .args(["-fsanitize=address,undefined", "-fno-sanitize-recover=all"])
+        .args([sanitizers, "-fno-sanitize-recover=all"])
         .args(["-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"])
         .arg("-I")
         .arg(crate_dir.join("include"))
         .arg("-I")
         .arg(&dir)
         .arg(crate_dir.join("src/shim.cpp"))
-        .arg(crate_dir.join("tests/sanitize/shim_harness.cpp"))
+        .arg(crate_dir.join(format!("tests/sanitize/{which}.cpp")))
         .args(["-ldl", "-o"])
         .arg(&exe)
         .status()
         .with_context(|| format!("running {}", cxx.display()))?;
     if !status.success() {
-        bail!("building the sanitized shim harness failed ({status})");
+        bail!("building the sanitized {which} failed ({status})");
     }
     Ok(exe)
 }
@@ -141,9 +154,45 @@ fn run_harness(exe: &Path, env: &[(&str, String)], label: &str) -> Result<()> {
     Ok(())
 }
 
+/// The shim's own libFuzzer target under ASan+UBSan, for `seconds`; any report or crash fails.
+fn fuzz_shim(cxx: &Path, seconds: u64) -> Result<()> {
+    let exe = build(cxx, "shim_fuzz")?;
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let corpus = dir.join("shim_fuzz-corpus");
+    let artifacts = dir.join("shim_fuzz-artifacts");
+    std::fs::create_dir_all(&corpus)?;
+    std::fs::create_dir_all(&artifacts)?;
+    let out = Command::new(&exe)
+        .arg(format!("-max_total_time={seconds}"))
+        .args(["-print_final_stats=1", "-timeout=10", "-max_len=1024"])
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
+        .arg(&corpus)
+        .env("ASAN_OPTIONS", "halt_on_error=1:detect_leaks=1")
+        .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let runs = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "?".into());
+    if !out.status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
+        eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        bail!(
+            "the shim's fuzz target failed ({}) after {runs} executions; the input is in {}",
+            out.status,
+            artifacts.display()
+        );
+    }
+    println!("sanitize (shim fuzz target, ASan+UBSan): {runs} executions in {seconds} s; 0 sanitizer reports, 0 crashes");
+    Ok(())
+}
+
 pub fn run(args: SanitizeArgs) -> Result<()> {
     let cxx = find_cxx(&args)?;
-    let exe = build(&cxx)?;
+    let exe = build(&cxx, "shim_harness")?;
     let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     // Part 1: no runtime, leak checking with nothing suppressed.
     let strict = "halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1:\
@@ -157,6 +206,9 @@ pub fn run(args: SanitizeArgs) -> Result<()> {
         ],
         "error paths, no runtime",
     )?;
+    if args.fuzz_seconds > 0 {
+        fuzz_shim(&cxx, args.fuzz_seconds)?;
+    }
     if args.no_runtime {
         println!("sanitize: the run with the real runtime was skipped (--no-runtime)");
         return Ok(());
