@@ -12,7 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use memmodel::Case;
 use oom_suite::record::{CaseRecord, FixRecord, Report, Totals};
-use oom_suite::runner::RunOptions;
+use oom_suite::runner::{CaseRunner, RunOptions, SimRunner};
 use oom_suite::worker::{failure_record, Worker, WorkerCommand, WorkerFailure, WorkerKey};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -175,12 +175,9 @@ const FIX_TRIES: usize = 3;
 fn verify_fixes(
     cases: &[Case],
     records: &mut [CaseRecord],
-    command: &WorkerCommand,
+    runner: &dyn CaseRunner,
     opts: &RunOptions,
-    timeout: Duration,
 ) {
-    let pool =
-        oom_suite::worker::WorkerPool::new(command.clone(), Duration::from_secs(120), timeout);
     let verify_opts = RunOptions {
         measure: false,
         canary: false,
@@ -196,14 +193,14 @@ fn verify_fixes(
         let handles: Vec<_> = boards
             .iter()
             .map(|&board| {
-                let (pool, verify_opts, failing) = (&pool, &verify_opts, &failing);
+                let (verify_opts, failing) = (&verify_opts, &failing);
                 scope.spawn(move || {
                     let mut out = Vec::new();
                     for &i in failing.iter().filter(|&&i| cases[i].device.name == board) {
                         if oom_suite::worker::cancelled() {
                             break;
                         }
-                        if let Some(fix) = verify_one(pool, &cases[i], verify_opts) {
+                        if let Some(fix) = verify_one(runner, &cases[i], verify_opts) {
                             out.push((i, fix));
                         }
                     }
@@ -216,17 +213,12 @@ fn verify_fixes(
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    pool.shutdown();
     for (i, fix) in results {
         records[i].fix = Some(fix);
     }
 }
 
-fn verify_one(
-    pool: &oom_suite::worker::WorkerPool,
-    case: &Case,
-    opts: &RunOptions,
-) -> Option<FixRecord> {
+fn verify_one(runner: &dyn CaseRunner, case: &Case, opts: &RunOptions) -> Option<FixRecord> {
     let candidates = memmodel::fix::candidates(case);
     let first = candidates.first()?;
     let record_of = |fix: &memmodel::fix::Fix, verified: bool, note: Option<String>| FixRecord {
@@ -248,7 +240,7 @@ fn verify_one(
             last_note = Some(format!("not re-run: {why}"));
             continue;
         }
-        let record = pool.run(&fix.case, opts);
+        let record = runner.run(&fix.case, opts);
         if record.class == oom_suite::record::Class::Fits {
             let note = fix
                 .mesh
@@ -385,9 +377,6 @@ pub fn run(args: OomArgs) -> Result<()> {
         .backend
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--backend: {e}"))?;
-    if backend == ttnn::Backend::Sim {
-        bail!("--backend sim: the embedded simulator is not built yet; use --backend metal (after `cargo xtask setup`)");
-    }
     if args.jobs == 0 {
         bail!("--jobs must be at least 1");
     }
@@ -435,9 +424,31 @@ pub fn run(args: OomArgs) -> Result<()> {
     let progress = ProgressBar::new(cases.len() as u64).with_style(style());
     let mut records: Vec<Option<CaseRecord>> = vec![None; cases.len()];
     let mut startups = Vec::new();
+    if backend == ttnn::Backend::Sim {
+        // In process: microseconds a case, nothing to isolate.
+        let runner = SimRunner::new();
+        let mut done: Vec<CaseRecord> = Vec::new();
+        for (i, case) in cases.iter().enumerate() {
+            if oom_suite::worker::cancelled() {
+                break;
+            }
+            let record = runner.run(case, &opts);
+            done.push(record.clone());
+            records[i] = Some(record);
+            progress.inc(1);
+            if i % 256 == 0 {
+                progress.set_message(counts_label(case.op.name, &Totals::of(&done)));
+            }
+        }
+    }
     let (tx, rx) = mpsc::channel();
+    let jobs = if backend == ttnn::Backend::Sim {
+        0
+    } else {
+        args.jobs.min(64)
+    };
     std::thread::scope(|scope| {
-        for _ in 0..args.jobs.min(64) {
+        for _ in 0..jobs {
             let tx = tx.clone();
             let (queue, command, opts) = (&queue, &command, &opts);
             scope.spawn(move || loop {
@@ -500,7 +511,18 @@ pub fn run(args: OomArgs) -> Result<()> {
         })
         .collect();
     if args.fix {
-        verify_fixes(&cases, &mut cases_out, &command, &opts, timeout);
+        match backend {
+            ttnn::Backend::Sim => verify_fixes(&cases, &mut cases_out, &SimRunner::new(), &opts),
+            ttnn::Backend::Metal => {
+                let pool = oom_suite::worker::WorkerPool::new(
+                    command.clone(),
+                    Duration::from_secs(120),
+                    timeout,
+                );
+                verify_fixes(&cases, &mut cases_out, &pool, &opts);
+                pool.shutdown();
+            }
+        }
     }
     let runtime_version = cases_out
         .iter()

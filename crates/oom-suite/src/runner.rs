@@ -283,3 +283,56 @@ pub fn predicted_class(case: &Case) -> Option<Class> {
         Verdict::Oom(_) => Class::Oom,
     })
 }
+
+/// Something that runs cases: worker processes on the real runtime
+/// ([`crate::worker::WorkerPool`]) or the in-process simulator ([`SimRunner`]).
+pub trait CaseRunner: Sync {
+    fn run(&self, case: &Case, opts: &RunOptions) -> CaseRecord;
+}
+
+/// Cases on the embedded `sim` backend, in this process: one simulated device per board and
+/// L1_SMALL size, opened on first use (microseconds) and kept for the cases that follow.
+#[derive(Default)]
+pub struct SimRunner {
+    devices: std::sync::Mutex<
+        std::collections::BTreeMap<(&'static str, u64), std::sync::Arc<ttnn::sim::Device>>,
+    >,
+}
+
+impl SimRunner {
+    pub fn new() -> SimRunner {
+        SimRunner::default()
+    }
+
+    fn device(&self, case: &Case) -> Result<std::sync::Arc<ttnn::sim::Device>, Error> {
+        let l1_small = case.signature().map(|s| s.l1_small_bytes).unwrap_or(0);
+        let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = devices.get(&(case.device.name, l1_small)) {
+            return Ok(std::sync::Arc::clone(d));
+        }
+        let d = std::sync::Arc::new(ttnn::sim::Device::open(
+            case.device,
+            ttnn::sim::DeviceOptions::with_l1_small(l1_small),
+        )?);
+        devices.insert((case.device.name, l1_small), std::sync::Arc::clone(&d));
+        Ok(d)
+    }
+}
+
+impl CaseRunner for SimRunner {
+    fn run(&self, case: &Case, opts: &RunOptions) -> CaseRecord {
+        let opts = RunOptions {
+            backend: "sim".into(),
+            runtime_version: ttnn::sim::SIM_VERSION.to_string(),
+            ..opts.clone()
+        };
+        match self.device(case) {
+            Ok(device) => run_record(&*device, case, &opts),
+            Err(e) => {
+                let mut record = blank_record(case, &opts);
+                record.message = format!("opening the sim device: {e}");
+                record
+            }
+        }
+    }
+}

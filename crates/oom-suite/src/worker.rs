@@ -606,3 +606,9 @@ impl WorkerPool {
         }
     }
 }
+
+impl crate::runner::CaseRunner for WorkerPool {
+    fn run(&self, case: &Case, opts: &RunOptions) -> CaseRecord {
+        WorkerPool::run(self, case, opts)
+    }
+}
