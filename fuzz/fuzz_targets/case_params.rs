@@ -95,8 +95,11 @@ fn one(u: &mut Unstructured) -> Result<()> {
         device: *u.choose(&memmodel::device::DEVICES)?,
         expect: Expectation::Any,
     };
-    let _ = case.id();
     let _ = case.memory_label();
+    // Triage: `FUZZ_SHOW_CASE=1 fuzz/target/.../case_params <artifact>` names the case.
+    if std::env::var_os("FUZZ_SHOW_CASE").is_some() {
+        eprintln!("case {} params {}", case.id(), case.params.compact());
+    }
     match case.signature() {
         Err(e) => {
             let shown = e.to_string();

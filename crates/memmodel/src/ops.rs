@@ -809,7 +809,7 @@ impl Builder<'_, '_> {
                                 "must be at least 1",
                             )));
                         }
-                        chunk_sizes(extent, size as u64)
+                        chunk_sizes(extent, size as u64, name)?
                     }
                     (None, None, chunks) => {
                         let chunks = chunks.unwrap_or(2);
@@ -821,7 +821,7 @@ impl Builder<'_, '_> {
                             )));
                         }
                         let size = crate::size::ceil_div(extent, chunks as u64).max(1);
-                        chunk_sizes(extent, size)
+                        chunk_sizes(extent, size, name)?
                     }
                     _ => {
                         return Err(CaseError::Param(ParamError::new(
@@ -1343,7 +1343,20 @@ impl Builder<'_, '_> {
 }
 
 /// Sizes of `ceil(extent / size)` chunks of `size`, the last holding the remainder.
-fn chunk_sizes(extent: u64, size: u64) -> Vec<u64> {
+/// Most outputs a split may make (the bound `split_sizes` lists are held to as well).
+const MAX_SPLIT_OUTPUTS: u64 = 4096;
+
+/// `extent` cut into pieces of `size` (the last one shorter). Refuses more than
+/// [`MAX_SPLIT_OUTPUTS`] pieces before making them: a split of a huge dim into small pieces
+/// would otherwise build billions of sizes (found by `cargo xtask fuzz --target case_params`).
+fn chunk_sizes(extent: u64, size: u64, op: &str) -> Result<Vec<u64>, CaseError> {
+    let pieces = crate::size::ceil_div(extent, size.max(1));
+    if pieces > MAX_SPLIT_OUTPUTS {
+        return Err(invalid(
+            op,
+            format!("would make {pieces} outputs; at most {MAX_SPLIT_OUTPUTS} are supported"),
+        ));
+    }
     let mut out = Vec::new();
     let mut left = extent;
     while left > 0 {
@@ -1351,7 +1364,7 @@ fn chunk_sizes(extent: u64, size: u64) -> Vec<u64> {
         out.push(s);
         left -= s;
     }
-    out
+    Ok(out)
 }
 
 /// NumPy broadcasting of two shapes.
@@ -1660,5 +1673,33 @@ mod dtype_tests {
             e.contains("split_sizes") && e.contains("more than u64 holds"),
             "{e}"
         );
+    }
+
+    /// Found by `cargo xtask fuzz --target case_params`: a huge dim split into small pieces
+    /// built billions of sizes (gigabytes, seconds) before refusing them.
+    #[test]
+    fn a_split_into_too_many_pieces_is_refused_before_it_is_made() {
+        let shape = Shape::parse("1,4294967166").unwrap();
+        let mut params = Params::default();
+        params.set("split_size", crate::params::ParamValue::Int(9));
+        let req = OpRequest {
+            model_inputs: std::slice::from_ref(&shape),
+            device_layout: DeviceLayout::AsGiven,
+            params: &params,
+            dtype: DType::Bfloat16,
+            layout: Layout::RowMajor,
+            output_memory: BufferType::Dram,
+        };
+        let start = std::time::Instant::now();
+        let e = find("split")
+            .unwrap()
+            .signature(&req)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("would make 477218574 outputs; at most 4096"),
+            "{e}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 }

@@ -424,6 +424,17 @@ pub(super) fn reshape(
         x.dtype(),
         Layout::Tile,
     ));
+    // The page map takes O(output tiles) host work (and the runtime's own host code the same):
+    // past any board's memory (2^26 tiles = 128 GiB of bfloat16) it is not built — found by
+    // `cargo xtask fuzz --target case_params` as a hang.
+    if out_pages > MAX_RESHAPE_MAP_TILES {
+        return Err(unmodeled(
+            f,
+            format!(
+                "a copying reshape to {target} has {out_pages} output tiles, more than any board holds ({MAX_RESHAPE_MAP_TILES}); its page map is not modeled"
+            ),
+        ));
+    }
     let segments = reshape_map_segments(in3, out3);
     let row = 4 * (segments + segments % d.l1_alignment);
     let page = row * 4;
@@ -497,6 +508,32 @@ pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> u64 {
     v
 }
 
+/// The (phase, edge class) pairs a page-map walk has met.
+enum Seen {
+    Flags(Vec<bool>),
+    Set(std::collections::HashSet<(u64, usize)>),
+}
+
+impl Seen {
+    fn new(period: u64) -> Seen {
+        match period.checked_mul(4).filter(|&n| n <= 1 << 26) {
+            Some(n) => Seen::Flags(vec![false; n as usize]),
+            None => Seen::Set(Default::default()),
+        }
+    }
+
+    /// Whether (phase, class) is new.
+    fn insert(&mut self, phase: u64, class: usize) -> bool {
+        match self {
+            Seen::Flags(v) => !std::mem::replace(&mut v[phase as usize * 4 + class], true),
+            Seen::Set(s) => s.insert((phase, class)),
+        }
+    }
+}
+
+/// Output tiles past which a copying reshape's page map is not modeled (see `reshape`).
+const MAX_RESHAPE_MAP_TILES: u64 = 1 << 26;
+
 fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
     let [_, h1, w1] = input;
     let [c2, h2, w2] = output;
@@ -507,7 +544,10 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
     let tc1 = h1.div_ceil(TILE) * tw1;
     // A tile's structure depends on where its first row starts in the input's channel period
     // and on whether it is a partial (edge) tile: 4 classes per phase.
-    let mut seen = vec![false; (period as usize) * 4];
+    // One flag per (phase, class) while that fits in 64 MiB; past it only the phases actually
+    // met (the period, H × W of the input, can be far larger than the output's tile count: a
+    // flag vector of it aborted on huge inputs).
+    let mut seen = Seen::new(period);
     let mut best = 0u64;
     let mut groups: Vec<(u64, u64)> = Vec::with_capacity(64);
     for c in 0..c2 {
@@ -519,8 +559,7 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
                 let wsz = (w2 - wo0).min(TILE);
                 let flat0 = c * h2 * w2 + ho0 * w2 + wo0;
                 let class = usize::from(hsz < TILE) * 2 + usize::from(wsz < TILE);
-                let slot = (flat0 % period) as usize * 4 + class;
-                if std::mem::replace(&mut seen[slot], true) {
+                if !seen.insert(flat0 % period, class) {
                     continue;
                 }
                 groups.clear();
