@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Every target of fuzz/Cargo.toml.
 pub const TARGETS: &[&str] = &[
@@ -43,8 +43,8 @@ pub struct FuzzArgs {
     #[arg(long)]
     pub build_only: bool,
     /// Report inputs that time out (a unit over 10 s) or exhaust memory (over 2 GiB) as
-    /// findings and keep fuzzing past them (libFuzzer's fork mode) instead of failing; crashes
-    /// still fail.
+    /// findings and keep fuzzing past them (a new libFuzzer process resumes from the corpus)
+    /// instead of failing; crashes still fail.
     #[arg(long)]
     pub allow_timeouts: bool,
 }
@@ -166,43 +166,63 @@ pub fn run_target(
     // Artifacts of earlier runs stay for reproducing; only new ones count.
     let earlier = listing(&artifacts);
     let seeds = fuzz_dir.join("corpus").join(target);
-    let mut cmd = Command::new(bin_dir.join(target));
-    cmd.arg(format!("-max_total_time={seconds}"))
-        .arg("-print_final_stats=1")
-        .arg("-max_len=4096")
-        .arg("-timeout=10")
-        .arg("-rss_limit_mb=2048")
-        .arg(format!("-artifact_prefix={}/", artifacts.display()))
-        .arg(&corpus);
-    if let Some(n) = runs {
-        cmd.arg(format!("-runs={n}"));
-    }
-    if allow_timeouts {
-        cmd.args(["-fork=1", "-ignore_timeouts=1", "-ignore_ooms=1"]);
-    }
-    if seeds.is_dir() {
-        cmd.arg(&seeds);
-    }
     let started = Instant::now();
-    let out = cmd
-        .output()
-        .with_context(|| format!("running the fuzz target {target}"))?;
+    let deadline = started + Duration::from_secs(seconds);
+    let mut executed = 0u64;
+    let mut crashed = false;
+    // With --allow-timeouts a timeout or out-of-memory input ends one libFuzzer process (its
+    // input saved as an artifact); the next one resumes from the corpus for the time left.
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+        if left == 0 {
+            break;
+        }
+        let mut cmd = Command::new(bin_dir.join(target));
+        cmd.arg(format!("-max_total_time={left}"))
+            .arg("-print_final_stats=1")
+            .arg("-max_len=4096")
+            .arg("-timeout=10")
+            .arg("-rss_limit_mb=2048")
+            .arg(format!("-artifact_prefix={}/", artifacts.display()))
+            .arg(&corpus);
+        if let Some(n) = runs {
+            cmd.arg(format!("-runs={}", n.saturating_sub(executed)));
+        }
+        if seeds.is_dir() {
+            cmd.arg(&seeds);
+        }
+        let before = listing(&artifacts);
+        let out = cmd
+            .output()
+            .with_context(|| format!("running the fuzz target {target}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        executed = executed.saturating_add(executions(&stderr));
+        let (slow_now, crash_now): (Vec<PathBuf>, Vec<PathBuf>) = listing(&artifacts)
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .partition(|p| is_slow(p));
+        if out.status.success() && crash_now.is_empty() && slow_now.is_empty() {
+            break;
+        }
+        let resumable = allow_timeouts && crash_now.is_empty() && !slow_now.is_empty();
+        if !resumable {
+            crashed = true;
+            let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
+            eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            break;
+        }
+        if runs.is_some_and(|n| executed >= n) {
+            break;
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
     let (slow, found): (Vec<PathBuf>, Vec<PathBuf>) = listing(&artifacts)
         .into_iter()
         .filter(|p| !earlier.contains(p))
         .partition(|p| is_slow(p));
-    let crashed = !found.is_empty()
-        || (!allow_timeouts && !slow.is_empty())
-        || (!out.status.success() && (slow.is_empty() || !allow_timeouts));
-    if crashed {
-        let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
-        eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-    }
     Ok(TargetRun {
         target: target.to_string(),
-        executions: executions(&stderr),
+        executions: executed,
         seconds,
         corpus: count_files(&corpus),
         crashed,
