@@ -102,7 +102,7 @@ fn judge(record: &CaseRecord) -> Result<Completion, Failed> {
     }
 }
 
-fn estimate_test(case: &Case) -> Result<Completion, Failed> {
+fn estimate_test(case: &Case, verbose: bool) -> Result<Completion, Failed> {
     let record = pool().run(case, &options(true, false));
     if record.class == Class::Error
         || record.class == Class::Crashed
@@ -154,6 +154,10 @@ fn estimate_test(case: &Case) -> Result<Completion, Failed> {
         )
         .into());
     }
+    // One line per case is 10k lines: shown with --nocapture only.
+    if !verbose {
+        return Ok(Completion::Completed);
+    }
     println!(
         "{}: theoretical {theoretical} B, modeled {modeled} B, actual {actual_total} B ({} buffers), overhead x{overhead:.2}, peak CB {} B/core, peak L1 {} B/core",
         case.id(),
@@ -169,6 +173,7 @@ fn main() {
         return;
     }
     let args = Arguments::from_args();
+    let verbose = args.nocapture;
     let path = shapes_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         eprintln!("reading {}: {e}", path.display());
@@ -199,7 +204,7 @@ fn main() {
                     return Ok(Completion::ignored_with(why.to_string()));
                 }
                 if estimate {
-                    estimate_test(&case)
+                    estimate_test(&case, verbose)
                 } else {
                     oom_test(&case)
                 }
