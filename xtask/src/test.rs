@@ -32,7 +32,7 @@ pub fn run(args: TestArgs) -> Result<()> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(&args.cargo_args)
         .env("INSTA_UPDATE", "no")
         .current_dir(&root)
