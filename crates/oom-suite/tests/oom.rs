@@ -28,7 +28,14 @@ use std::time::Duration;
 fn shapes_path() -> PathBuf {
     std::env::var_os("TTNN_OOM_SHAPES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shapes.toml"))
+        .unwrap_or_else(|| {
+            // At run time first: `cargo nextest run --archive-file ... --workspace-remap` points
+            // CARGO_MANIFEST_DIR at the workspace on the machine that runs the archive.
+            let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+            crate_dir.join("../../shapes.toml")
+        })
 }
 
 /// Why the real runtime cannot be used here, if it cannot.
