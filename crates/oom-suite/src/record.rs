@@ -203,12 +203,11 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn of(cases: &[CaseRecord]) -> Totals {
-        let mut t = Totals {
-            cases: cases.len(),
-            ..Totals::default()
-        };
+    /// Counts over records, owned or borrowed.
+    pub fn of<'a>(cases: impl IntoIterator<Item = &'a CaseRecord>) -> Totals {
+        let mut t = Totals::default();
         for c in cases {
+            t.cases += 1;
             match c.class {
                 Class::Fits => t.fits += 1,
                 Class::Oom => t.oom += 1,

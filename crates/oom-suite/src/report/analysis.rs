@@ -817,29 +817,6 @@ fn tier_stats(cases: &[&CaseRecord]) -> Vec<TierStats> {
         .collect()
 }
 
-/// [`Totals::of`] over borrowed records.
-pub fn totals_of(cases: &[&CaseRecord]) -> Totals {
-    let mut t = Totals {
-        cases: cases.len(),
-        ..Totals::default()
-    };
-    for c in cases {
-        match c.class {
-            Class::Fits => t.fits += 1,
-            Class::Oom => t.oom += 1,
-            Class::CbClash => t.cb_clash += 1,
-            Class::L1Small => t.l1_small += 1,
-            Class::Error => t.error += 1,
-            Class::Crashed => t.crashed += 1,
-            Class::TimedOut => t.timed_out += 1,
-        }
-        if c.leaked_bytes > 0 {
-            t.leaks += 1;
-        }
-    }
-    t
-}
-
 fn device_stats<'a>(cases: &[&'a CaseRecord]) -> Vec<DeviceStats<'a>> {
     let mut by_dev: BTreeMap<&str, Vec<&'a CaseRecord>> = BTreeMap::new();
     for c in cases {
@@ -848,7 +825,7 @@ fn device_stats<'a>(cases: &[&'a CaseRecord]) -> Vec<DeviceStats<'a>> {
     by_dev
         .into_iter()
         .map(|(dev, cs)| {
-            let totals = totals_of(&cs);
+            let totals = Totals::of(cs.iter().copied());
             let mut by_memory: BTreeMap<String, ClassCounts> = BTreeMap::new();
             for c in &cs {
                 by_memory.entry(c.memory.clone()).or_default().add(c.class);

@@ -111,46 +111,12 @@ pub fn report_from_records(records: Vec<CaseRecord>, shapes_file: &str, command:
 }
 
 fn invalid_record(case: &Case) -> CaseRecord {
-    CaseRecord {
-        id: case.id(),
-        op: case.op.name.to_string(),
-        ttnn: String::new(),
-        shape_set: case.shape_set.clone(),
-        shapes: case
-            .model_inputs
-            .iter()
-            .map(|s| s.dims().to_vec())
-            .collect(),
-        device_shape: Vec::new(),
-        device_layout: case.device_layout.to_string(),
-        dtype: case.dtype.to_string(),
-        layout: case.layout.to_string(),
-        memory: case.memory_label(),
-        device: case.device.name.to_string(),
-        params: case.params.compact(),
+    let opts = crate::runner::RunOptions {
         backend: BACKEND.into(),
         runtime_version: format!("memmodel {}", env!("CARGO_PKG_VERSION")),
-        class: Class::Error,
-        message: String::new(),
-        expect: case.expect.name().to_string(),
-        buffer_type: None,
-        total_bytes: 0,
-        banks: 0,
-        per_bank_bytes: 0,
-        bank_bytes: 0,
-        bank_allocated_bytes: 0,
-        logical_bytes: 0,
-        allocated_bytes: 0,
-        predicted: "invalid".into(),
-        peak_cb_per_core: None,
-        peak_l1_per_core: None,
-        case_allocated_bytes: 0,
-        overhead_factor: 0.0,
-        captured_buffers: Vec::new(),
-        measure_note: None,
-        fix: None,
-        leaked_bytes: 0,
-        canary_ok: None,
-        elapsed_ms: 0.0,
-    }
+        measure: false,
+        canary: false,
+        execute: false,
+    };
+    crate::runner::blank_record(case, &opts)
 }
