@@ -2,7 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod bindgen;
+mod calibrate;
+mod diff;
 mod elf;
 mod estimate;
 mod fuzz;
@@ -31,6 +34,14 @@ enum Command {
     Oom(oom::OomArgs),
     /// Install the real TT-NN runtime (venv, pinned ttnn wheel, mock device root) into .ttnn-oom/.
     Setup(setup::SetupArgs),
+    /// Run the matrix on the real runtime (normal mode + NO_DISPATCH capture) and write the
+    /// golden files memmodel's plans are tested against (crates/memmodel/tests/golden/calibration).
+    Calibrate(calibrate::CalibrateArgs),
+    /// The matrix on sim, on the real runtime and in memmodel's estimate: verdict agreement,
+    /// per-bank bytes of every OOM, per-core CB peaks; fails on a disagreement not allowlisted.
+    Diff(diff::DiffArgs),
+    /// The same cases on sim and on the real runtime in one run: per-case time and ratio.
+    Bench(bench::BenchArgs),
     /// Run one case on a device: the runtime's verdict and a NO_DISPATCH per-core measurement.
     Probe(probe::ProbeArgs),
     /// Render report.json as report.md, report.html and junit.xml; merge partial reports first
@@ -64,6 +75,9 @@ fn main() -> std::process::ExitCode {
         Command::Oom(args) => oom::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Report(args) => report::run(args),
         Command::Test(args) => test::run(args),
         Command::Threshold(args) => threshold::run(args),

@@ -165,6 +165,46 @@ impl Plan {
         crate::plan::peaks(&self.buffers, &self.steps)
     }
 
+    /// The allocation trace a NO_DISPATCH capture of the case reports ([`crate::trace`]).
+    pub fn trace(&self) -> Vec<crate::trace::Event> {
+        use crate::trace::Event;
+        let mut ordinal = vec![usize::MAX; self.buffers.len()];
+        let mut next = 0;
+        let mut out = Vec::with_capacity(self.steps.len() * 2);
+        for s in &self.steps {
+            match s {
+                Step::Alloc(i) => {
+                    let p = &self.buffers[*i].placement;
+                    ordinal[*i] = next;
+                    next += 1;
+                    out.push(Event::Alloc {
+                        memory: p.buffer_type.tt_name().to_string(),
+                        size: p.total_bytes,
+                        per_bank: p.per_bank_bytes,
+                        page: p.page_size,
+                        layout: "INTERLEAVED".to_string(),
+                        num_cores: 0,
+                    });
+                }
+                Step::Free(i) => out.push(Event::Free(ordinal[*i])),
+                Step::Run(p) => {
+                    out.push(Event::Op {
+                        op: p.op.to_string(),
+                        factory: p.factory.to_string(),
+                    });
+                    out.push(Event::CbsFree);
+                    out.extend(p.cbs.iter().filter(|c| c.traced).map(|c| Event::Cb {
+                        kind: c.kind,
+                        size: c.size,
+                        cores: c.cores.to_string(),
+                        global: c.global,
+                    }));
+                }
+            }
+        }
+        out
+    }
+
     /// The programs, in order.
     pub fn programs(&self) -> impl Iterator<Item = &Program> {
         self.steps.iter().filter_map(|s| match s {

@@ -61,6 +61,22 @@ pub struct EstimateRow {
     pub verdict: String,
     pub oom: Option<OomRow>,
     pub expect: String,
+    /// Per-core peak bytes of circular + dataflow buffers over the case's programs, as a
+    /// NO_DISPATCH capture reports them.
+    pub peak_cb_per_core_bytes: u64,
+    /// Per-core peak bytes of L1 buffers, and of L1 buffers plus circular buffers together.
+    pub peak_l1_per_core_bytes: u64,
+    pub peak_total_per_core_bytes: u64,
+    /// The largest program's circular / dataflow buffer bytes summed over its cores.
+    pub cb_bytes: u64,
+    /// What the case takes with its circular buffers: every buffer it allocates plus its
+    /// largest program's circular buffers (`case_allocated_bytes + cb_bytes`).
+    pub modeled_actual_bytes: u64,
+    /// `modeled_actual_bytes / logical_bytes`: the seeds' "overhead factor" (actual over
+    /// theoretical).
+    pub overhead_factor: f64,
+    /// tt-metal's message when a program's circular buffers do not fit (verdict `cb_clash`).
+    pub cb_clash: Option<String>,
 }
 
 /// Estimate one case.
@@ -71,6 +87,8 @@ pub fn row(case: &Case) -> Result<EstimateRow, CaseError> {
     let case_allocated_bytes = e.plan.buffers.iter().try_fold(0u64, |acc, b| {
         size::add(acc, b.placement.total_bytes, "case bytes")
     })?;
+    let cb_bytes = e.plan.programs().map(|p| p.cb_bytes()).max().unwrap_or(0);
+    let modeled_actual_bytes = size::add(case_allocated_bytes, cb_bytes, "case bytes")?;
     let oom = match &e.verdict {
         Verdict::Fits | Verdict::CbClash(_) => None,
         Verdict::Oom(d) => Some(OomRow {
@@ -115,8 +133,19 @@ pub fn row(case: &Case) -> Result<EstimateRow, CaseError> {
         peak_dram_per_bank_bytes: e.peak_dram_per_bank_bytes,
         case_allocated_bytes,
         verdict: e.verdict.name().to_string(),
+        cb_clash: matches!(e.verdict, Verdict::CbClash(_)).then(|| e.verdict.message()),
         oom,
         expect: case.expect.name().to_string(),
+        peak_cb_per_core_bytes: e.peaks.cb.saturating_add(e.peaks.dataflow),
+        peak_l1_per_core_bytes: e.peaks.l1,
+        peak_total_per_core_bytes: e.peaks.total,
+        cb_bytes,
+        modeled_actual_bytes,
+        overhead_factor: if e.logical_bytes == 0 {
+            0.0
+        } else {
+            round3(modeled_actual_bytes as f64 / e.logical_bytes as f64)
+        },
     })
 }
 
@@ -152,7 +181,7 @@ fn dims_label(dims: &[u64]) -> String {
     )
 }
 
-const HEADERS: [&str; 13] = [
+const HEADERS: [&str; 15] = [
     "op",
     "shapes",
     "device shape",
@@ -166,10 +195,13 @@ const HEADERS: [&str; 13] = [
     "bank B",
     "verdict",
     "padding",
+    "CB/core B",
+    "overhead",
 ];
 
-fn cells(r: &EstimateRow) -> [String; 13] {
+fn cells(r: &EstimateRow) -> [String; 15] {
     let verdict = match &r.oom {
+        None if r.cb_clash.is_some() => "CB clash".to_string(),
         None => "fits".to_string(),
         Some(o) => format!("OOM ×{:.2} ({})", o.factor_over_bank, o.buffer),
     };
@@ -187,19 +219,21 @@ fn cells(r: &EstimateRow) -> [String; 13] {
         r.bank_bytes.to_string(),
         verdict,
         format!("{:.2}x", r.padding_overhead),
+        r.peak_cb_per_core_bytes.to_string(),
+        format!("{:.2}x", r.overhead_factor),
     ]
 }
 
 /// A plain text table, columns aligned (numbers right-aligned).
 pub fn render_table(rows: &[EstimateRow]) -> String {
-    let body: Vec<[String; 13]> = rows.iter().map(cells).collect();
+    let body: Vec<[String; 15]> = rows.iter().map(cells).collect();
     let mut widths = HEADERS.map(|h| h.chars().count());
     for r in &body {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let numeric = |i: usize| (7..=10).contains(&i) || i == 12;
+    let numeric = |i: usize| (7..=10).contains(&i) || i >= 12;
     let mut out = String::new();
     let line = |out: &mut String, cols: &[String]| {
         for (i, c) in cols.iter().enumerate() {
@@ -237,7 +271,7 @@ pub fn render_markdown(rows: &[EstimateRow]) -> String {
         HEADERS
             .iter()
             .enumerate()
-            .map(|(i, _)| if (7..=10).contains(&i) || i == 12 {
+            .map(|(i, _)| if (7..=10).contains(&i) || i >= 12 {
                 "---:"
             } else {
                 "---"
@@ -261,10 +295,15 @@ pub fn render_json(rows: &[EstimateRow]) -> String {
 /// Counts for a one-line summary.
 pub fn summary(rows: &[EstimateRow]) -> String {
     let ooms = rows.iter().filter(|r| r.oom.is_some()).count();
-    format!(
+    let clashes = rows.iter().filter(|r| r.cb_clash.is_some()).count();
+    let mut s = format!(
         "{} cases: {} fit, {} OOM",
         rows.len(),
-        rows.len() - ooms,
+        rows.len() - ooms - clashes,
         ooms
-    )
+    );
+    if clashes > 0 {
+        s.push_str(&format!(", {clashes} CB clash"));
+    }
+    s
 }

@@ -30,6 +30,7 @@ pub mod shape;
 pub mod size;
 pub mod tensor;
 pub mod threshold;
+pub mod trace;
 
 pub use case::{Case, Estimate, Expectation, OomDetail, Plan, Verdict};
 pub use device::{BufferType, DeviceSpec};

@@ -187,6 +187,14 @@ impl Program {
     }
 
     /// The kind that names the program's buffers in tt-metal's messages.
+    /// Bytes of its circular / dataflow buffers and scratchpads summed over every core they
+    /// live on (buffers bound to a tensor's L1 take no room of their own and are left out).
+    pub fn cb_bytes(&self) -> u64 {
+        self.cbs.iter().filter(|c| !c.global).fold(0u64, |acc, c| {
+            acc.saturating_add(c.size.saturating_mul(c.cores.cores()))
+        })
+    }
+
     pub fn kind(&self) -> CbKind {
         if self.cbs.is_empty() || self.cbs.iter().any(|c| c.kind == CbKind::Circular) {
             CbKind::Circular

@@ -5,6 +5,7 @@
 //! modeled vs actual). [`record`] holds the data of a run (`report.json`).
 
 pub mod baseline;
+pub mod calibration;
 pub mod record;
 pub mod report;
 pub mod runner;

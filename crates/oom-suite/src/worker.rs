@@ -8,8 +8,11 @@
 //! Protocol, one JSON object per line:
 //! - worker → parent, once: `{"ready": {"runtime_version": ...}}` or `{"fatal": "..."}`;
 //! - parent → worker: `{"case": CaseSpec, "measure": bool, "canary": bool}`;
-//! - worker → parent: `{"record": CaseRecord}` for each case, in order.
+//! - worker → parent: `{"record": CaseRecord}` for each case, in order;
+//! - with `"calibrate": {"measure_slow": bool}` in the request, the worker answers
+//!   `{"calibration": Calibration}` instead ([`crate::calibration`]).
 
+use crate::calibration::{calibrate_case, Calibration};
 use crate::record::{CaseRecord, Class};
 use crate::runner::{blank_record, run_record, RunOptions};
 use memmodel::case::CaseSpec;
@@ -36,6 +39,14 @@ struct Request {
     measure: bool,
     canary: bool,
     execute: bool,
+    /// Calibrate the case instead of running it as a suite case.
+    #[serde(default)]
+    calibrate: Option<CalibrateRequest>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct CalibrateRequest {
+    measure_slow: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +55,7 @@ enum Reply {
     Ready { runtime_version: String },
     Fatal(String),
     Record(Box<CaseRecord>),
+    Calibration(Box<Calibration>),
 }
 
 /// What a worker is for.
@@ -147,6 +159,27 @@ pub fn serve_if_worker() -> bool {
             canary: request.canary,
             execute: request.execute,
         };
+        if let Some(cal) = request.calibrate {
+            let reply = match request.case.to_case() {
+                Ok(case) => calibrate_case(&device, &case, cal.measure_slow),
+                Err(e) => Calibration {
+                    id: request.case.op.clone(),
+                    device: request.case.device.clone(),
+                    l1_small: key.l1_small_size,
+                    outcome: "error".into(),
+                    failed_at: None,
+                    message: e,
+                    held_by_program_cache: Default::default(),
+                    peaks: None,
+                    capture_error: None,
+                    trace: Vec::new(),
+                },
+            };
+            if !send(&Reply::Calibration(Box::new(reply))) {
+                break;
+            }
+            continue;
+        }
         let record = match request.case.to_case() {
             Ok(case) => {
                 if let Some(f) = &fault {
@@ -383,7 +416,7 @@ impl Worker {
                 worker.kill();
                 Err(WorkerFailure::Fatal(msg))
             }
-            Wait::Reply(Ok(Reply::Record(_))) | Wait::Reply(Err(_)) => {
+            Wait::Reply(Ok(Reply::Record(_) | Reply::Calibration(_))) | Wait::Reply(Err(_)) => {
                 worker.kill();
                 Err(WorkerFailure::Fatal(
                     "the worker did not start with a ready line".into(),
@@ -425,7 +458,47 @@ impl Worker {
             measure: opts.measure,
             canary: opts.canary,
             execute: opts.execute,
+            calibrate: None,
         };
+        match self.exchange(&request, timeout)? {
+            Reply::Record(record) => Ok(*record),
+            _ => {
+                self.kill();
+                Err(WorkerFailure::Crashed(
+                    "the worker broke the protocol".into(),
+                ))
+            }
+        }
+    }
+
+    /// Calibrate one case ([`calibrate_case`]); on `Err` the worker is dead and must be
+    /// replaced.
+    pub fn calibrate(
+        &mut self,
+        case: &Case,
+        measure_slow: bool,
+        timeout: Duration,
+    ) -> Result<Calibration, WorkerFailure> {
+        let request = Request {
+            case: case.to_spec(),
+            measure: false,
+            canary: false,
+            execute: true,
+            calibrate: Some(CalibrateRequest { measure_slow }),
+        };
+        match self.exchange(&request, timeout)? {
+            Reply::Calibration(c) => Ok(*c),
+            _ => {
+                self.kill();
+                Err(WorkerFailure::Crashed(
+                    "the worker broke the protocol".into(),
+                ))
+            }
+        }
+    }
+
+    /// Sends a request and waits for its answer (a record or a calibration).
+    fn exchange(&mut self, request: &Request, timeout: Duration) -> Result<Reply, WorkerFailure> {
         let line = serde_json::to_string(&request).expect("requests serialize");
         let sent = match self.stdin.as_mut() {
             Some(stdin) => writeln!(stdin, "{line}")
@@ -437,7 +510,7 @@ impl Worker {
             return Err(WorkerFailure::Crashed(self.death_note()));
         }
         match wait_reply(&self.replies, timeout) {
-            Wait::Reply(Ok(Reply::Record(record))) => Ok(*record),
+            Wait::Reply(Ok(reply @ (Reply::Record(_) | Reply::Calibration(_)))) => Ok(reply),
             Wait::Reply(Ok(Reply::Fatal(msg))) => {
                 self.kill();
                 Err(WorkerFailure::Crashed(msg))
@@ -557,6 +630,62 @@ impl WorkerPool {
     /// Run a case in its worker. Never panics and never fails: a worker that dies, stalls or
     /// cannot start turns into a `crashed`, `timed_out` or `error` record.
     pub fn run(&self, case: &Case, opts: &RunOptions) -> CaseRecord {
+        self.with_worker(
+            case,
+            |worker, timeout| {
+                let opts = RunOptions {
+                    runtime_version: worker.runtime_version.clone(),
+                    ..opts.clone()
+                };
+                worker
+                    .run(case, &opts, timeout)
+                    .map_err(|f| (f, Some(opts)))
+            },
+            |failure, patched| failure_record(case, failure, patched.as_ref().unwrap_or(opts)),
+        )
+    }
+
+    /// Calibrate a case in its worker ([`calibrate_case`]); a worker that dies, stalls or cannot
+    /// start gives an `error` calibration saying so. Also returns the worker's runtime version.
+    pub fn calibrate(&self, case: &Case, measure_slow: bool) -> (Calibration, String) {
+        let mut version = String::new();
+        let c = self.with_worker(
+            case,
+            |worker, timeout| {
+                version = worker.runtime_version.clone();
+                worker
+                    .calibrate(case, measure_slow, timeout)
+                    .map_err(|f| (f, None::<()>))
+            },
+            |failure, _| Calibration {
+                id: case.id(),
+                device: case.device.name.to_string(),
+                l1_small: WorkerKey::of(case).l1_small_size,
+                outcome: "error".into(),
+                failed_at: None,
+                message: match failure {
+                    WorkerFailure::Crashed(m) | WorkerFailure::Fatal(m) => m.clone(),
+                    WorkerFailure::TimedOut(after) => {
+                        format!("no answer within {after:?}; the worker was killed")
+                    }
+                },
+                held_by_program_cache: Default::default(),
+                peaks: None,
+                capture_error: None,
+                trace: Vec::new(),
+            },
+        );
+        (c, version)
+    }
+
+    /// Runs `f` with the case's worker (started if needed); a worker that fails is dropped and
+    /// `on_failure` makes the answer.
+    fn with_worker<T, X>(
+        &self,
+        case: &Case,
+        f: impl FnOnce(&mut Worker, Duration) -> Result<T, (WorkerFailure, Option<X>)>,
+        on_failure: impl FnOnce(&WorkerFailure, Option<X>) -> T,
+    ) -> T {
         let key = WorkerKey::of(case);
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -571,25 +700,19 @@ impl WorkerPool {
             *slot = match Worker::spawn(&self.command, &key, self.startup) {
                 Ok(w) => Slot::Ready(w),
                 Err(WorkerFailure::Fatal(msg)) => Slot::Fatal(msg),
-                Err(other) => return failure_record(case, &other, opts),
+                Err(other) => return on_failure(&other, None),
             };
         }
         let worker = match &mut *slot {
             Slot::Ready(w) => w,
-            Slot::Fatal(msg) => {
-                return failure_record(case, &WorkerFailure::Fatal(msg.clone()), opts)
-            }
+            Slot::Fatal(msg) => return on_failure(&WorkerFailure::Fatal(msg.clone()), None),
             Slot::Empty => unreachable!("filled above"),
         };
-        let opts = RunOptions {
-            runtime_version: worker.runtime_version.clone(),
-            ..opts.clone()
-        };
-        match worker.run(case, &opts, self.case_timeout) {
-            Ok(record) => record,
-            Err(failure) => {
+        match f(worker, self.case_timeout) {
+            Ok(value) => value,
+            Err((failure, extra)) => {
                 *slot = Slot::Empty;
-                failure_record(case, &failure, &opts)
+                on_failure(&failure, extra)
             }
         }
     }

@@ -173,7 +173,14 @@ fn the_one_element_canary_is_never_an_oom() {
         "[1] listed as a problem shape"
     );
     let a = analysis::Analysis::of(r);
-    assert!(a.suspicious.is_empty());
+    assert!(
+        a.suspicious.is_empty(),
+        "suspicious OOMs: {:?}",
+        a.suspicious
+            .iter()
+            .map(|(c, why)| format!("{}: {why}", c.id))
+            .collect::<Vec<_>>()
+    );
 
     // Had a device said OOM at [1] (seed 002's 44 failures), the report flags it.
     let mut bad = r.clone();

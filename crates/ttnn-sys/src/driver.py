@@ -480,10 +480,19 @@ def capture_end(dev_id):
     u = graph.extract_resource_usage_per_core(g)
     buffers = []
     cbs = []
+    # The allocation trace (memmodel::trace::Event): programs, allocations, frees (by the ordinal
+    # of their allocation in this capture) and each program's circular / dataflow buffers.
+    trace = []
+    ordinals = {}
     for node in g:
         kind = node.get("node_type")
-        p = node.get("params", {})
-        if kind == "buffer_allocate":
+        p = node.get("params", {}) or {}
+        links = node.get("connections") or []
+        if kind == "function_start":
+            factory = str(p.get("program_factory_type", "") or "")
+            if factory:
+                trace.append(["op", str(p.get("name", "")), factory.split("::")[-1]])
+        elif kind == "buffer_allocate":
             buffers.append(
                 {
                     "size": _int(p.get("size")),
@@ -492,9 +501,36 @@ def capture_end(dev_id):
                     "buffer_type": str(p.get("type", "")),
                 }
             )
+            if links:
+                ordinals[links[0]] = len(ordinals)
+            trace.append(
+                [
+                    "alloc",
+                    str(p.get("type", "")),
+                    _int(p.get("size")),
+                    _int(p.get("max_size_per_bank")),
+                    _int(p.get("page_size")),
+                    str(p.get("layout", "") or ""),
+                    _int(p.get("num_cores")),
+                ]
+            )
+        elif kind == "buffer_deallocate":
+            if links and links[0] in ordinals:
+                trace.append(["free", ordinals[links[0]]])
         elif kind == "circular_buffer_allocate":
             cbs.append({"size": _int(p.get("size")), "core_range_set": str(p.get("core_range_set", ""))})
-    detail = json.dumps({"buffers": buffers, "circular_buffers": cbs})
+            trace.append(
+                ["cb", _int(p.get("size")), str(p.get("core_range_set", "")), str(p.get("globally_allocated")) == "1"]
+            )
+        elif kind == "dataflow_buffer_allocate":
+            trace.append(
+                ["dfb", _int(p.get("size")), str(p.get("core_range_set", "")), str(p.get("borrows_memory")) == "1"]
+            )
+        elif kind == "scratchpad_allocate":
+            trace.append(["scratch", _int(p.get("size")), str(p.get("core_range_set", "")), False])
+        elif kind == "circular_buffer_deallocate_all":
+            trace.append(["cbs_free"])
+    detail = json.dumps({"buffers": buffers, "circular_buffers": cbs, "trace": trace})
     return (
         int(u.peak_cb),
         int(getattr(u, "peak_dataflow_buffer", 0)),

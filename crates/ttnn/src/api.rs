@@ -148,6 +148,9 @@ pub struct Capture {
     pub per_core: CoreUsage,
     pub buffers: Vec<CapturedBuffer>,
     pub circular_buffers: Vec<CapturedCircularBuffer>,
+    /// Every allocation, free and program in order ([`memmodel::trace`]).
+    #[serde(default)]
+    pub trace: Vec<memmodel::trace::Event>,
 }
 
 /// A device of some backend.

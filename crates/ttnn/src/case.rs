@@ -184,18 +184,29 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
 /// Measures a case without allocating: its inputs and op run inside a NO_DISPATCH capture (no
 /// OOM checks there), so it works for cases that do not fit too.
 pub fn measure_case<D: DeviceApi>(device: &D, case: &Case) -> Result<Capture> {
+    match capture_case(device, case)? {
+        (capture, None) => Ok(capture),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Like [`measure_case`], but a failure inside the capture (an op that refuses its arguments
+/// even without allocating) comes back with what was captured up to it.
+pub fn capture_case<D: DeviceApi>(device: &D, case: &Case) -> Result<(Capture, Option<Error>)> {
     check_device(device, case)?;
     let sig = signature(case)?;
-    let ((), capture) = device.capture(|d| {
+    device.begin_capture()?;
+    let result = (|| {
         let inputs = descs(case, &sig)
             .iter()
-            .map(|(_, desc)| d.empty(desc))
+            .map(|(_, desc)| device.empty(desc))
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&D::Tensor> = inputs.iter().collect();
-        let outs = d.run(&sig.invocation, &refs)?;
+        let outs = device.run(&sig.invocation, &refs)?;
         drop(outs);
         drop(inputs);
         Ok(())
-    })?;
-    Ok(capture)
+    })();
+    let capture = device.end_capture()?;
+    Ok((capture, result.err()))
 }

@@ -128,6 +128,18 @@ pub fn split_work_grid(grid: (u32, u32), units: u64, row_wise: bool) -> WorkSpli
     }
 }
 
+/// The cores of `split_blocks_for_tilize(grid, nblocks)` (work_split_tilize.hpp): blocks per
+/// core rounded up, the cores that takes laid out row by row from (0, 0).
+pub fn split_blocks(device: &DeviceSpec, nblocks: u64) -> CoreRangeSet {
+    let area = u64::from(device.grid_x * device.grid_y);
+    if nblocks == 0 {
+        return CoreRangeSet::default();
+    }
+    let per_core = nblocks.div_ceil(area);
+    let ncores = nblocks.div_ceil(per_core) as u32;
+    num_cores_to_corerangeset((0, 0), ncores, (device.grid_x, device.grid_y), true)
+}
+
 /// `CoreRangeSet::merge_ranges()`: the union of the ranges, rebuilt row by row and stacked
 /// into rectangles, sorted by start then end (x before y). A single range is kept as is.
 pub fn merge_ranges(set: &CoreRangeSet) -> CoreRangeSet {

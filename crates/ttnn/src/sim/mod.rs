@@ -26,6 +26,7 @@ use memmodel::case::PlannedBuffer;
 use memmodel::invoke::Invocation;
 use memmodel::plan::{DevTensor, PlanBuilder, Step};
 use memmodel::program::{CbKind, Program};
+use memmodel::trace::Event;
 use memmodel::{BufferType, DeviceSpec, Layout, TensorSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,11 +50,27 @@ impl DeviceOptions {
 
 type BufId = u64;
 
+/// Where a buffer is: placed at an address, or only recorded by a capture (its allocation
+/// ordinal in the capture's trace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Addr {
+    At(u64),
+    Captured(usize),
+}
+
+impl Addr {
+    fn placed(self) -> Option<u64> {
+        match self {
+            Addr::At(a) => Some(a),
+            Addr::Captured(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct LiveBuffer {
     buffer_type: BufferType,
-    /// `None` for buffers made during a capture (never placed).
-    address: Option<u64>,
+    address: Addr,
     per_bank: u64,
     size: u64,
     page_size: u64,
@@ -68,6 +85,7 @@ enum CaptureEvent {
     Free {
         buffer_type: BufferType,
         per_bank: u64,
+        ordinal: usize,
     },
     Program(Program),
 }
@@ -99,16 +117,20 @@ impl State {
     }
 
     /// Places a buffer (or, while capturing, records it); the injected fault fails here.
-    fn allocate(&mut self, b: &PlannedBuffer) -> Result<Option<u64>> {
+    fn allocate(&mut self, b: &PlannedBuffer) -> Result<Addr> {
         let p = &b.placement;
         if let Some(events) = &mut self.capture {
+            let ordinal = events
+                .iter()
+                .filter(|e| matches!(e, CaptureEvent::Alloc(_)))
+                .count();
             events.push(CaptureEvent::Alloc(CapturedBuffer {
                 size: p.total_bytes,
                 max_size_per_bank: p.per_bank_bytes,
                 page_size: p.page_size,
                 buffer_type: p.buffer_type.tt_name().to_string(),
             }));
-            return Ok(None);
+            return Ok(Addr::Captured(ordinal));
         }
         self.allocations += 1;
         let req = p.request();
@@ -129,20 +151,21 @@ impl State {
         }
         self.mem
             .allocate(&req)
-            .map(Some)
+            .map(Addr::At)
             .map_err(|o| parse_runtime_error(&o.message()))
     }
 
-    fn release(&mut self, buffer_type: BufferType, address: Option<u64>, per_bank: u64) {
+    fn release(&mut self, buffer_type: BufferType, address: Addr, per_bank: u64) {
         match address {
-            Some(a) => {
+            Addr::At(a) => {
                 self.mem.deallocate(buffer_type, a);
             }
-            None => {
+            Addr::Captured(ordinal) => {
                 if let Some(events) = &mut self.capture {
                     events.push(CaptureEvent::Free {
                         buffer_type,
                         per_bank,
+                        ordinal,
                     });
                 }
             }
@@ -282,7 +305,7 @@ impl Device {
         let s = self.inner.lock();
         t.buffer
             .and_then(|id| s.buffers.get(&id))
-            .and_then(|b| b.address)
+            .and_then(|b| b.address.placed())
     }
 
     fn owns(&self, t: &Tensor) -> bool {
@@ -375,7 +398,7 @@ impl DeviceApi for Device {
         let n_inputs = devs.len();
         // Replay it; on a failure, give back what this call placed.
         let mut s = self.inner.lock();
-        let mut placed: Vec<Option<Option<u64>>> = vec![None; b.buffers.len()];
+        let mut placed: Vec<Option<Addr>> = vec![None; b.buffers.len()];
         let mut result = Ok(());
         for step in &b.steps {
             let r = match step {
@@ -392,6 +415,17 @@ impl DeviceApi for Device {
             if let Err(e) = r {
                 result = Err(e);
                 break;
+            }
+        }
+        if result.is_ok() {
+            if let Some(o) = outputs
+                .iter()
+                .find(|o| o.buffer >= n_inputs && placed[o.buffer].is_none())
+            {
+                result = Err(Error::Other(format!(
+                    "memmodel's plan returns buffer {} without allocating it",
+                    o.buffer
+                )));
             }
         }
         if let Err(e) = result {
@@ -427,7 +461,9 @@ impl DeviceApi for Device {
                         let id = s.next_id;
                         s.next_id += 1;
                         let p = &b.buffers[o.buffer].placement;
-                        let address = placed[o.buffer].take().flatten();
+                        let address = placed[o.buffer]
+                            .take()
+                            .expect("checked: outputs are placed");
                         s.buffers.insert(
                             id,
                             LiveBuffer {
@@ -472,7 +508,7 @@ impl DeviceApi for Device {
             layout: tensor.spec.layout.to_string(),
             on_device: live.is_some(),
             buffer_type: live.map(|_| tensor.memory.name().to_string()),
-            address: live.and_then(|b| b.address),
+            address: live.and_then(|b| b.address.placed()),
         })
     }
 
@@ -517,16 +553,38 @@ fn capture_of(events: &[CaptureEvent]) -> Capture {
                     l1 = l1.saturating_add(b.max_size_per_bank);
                 }
                 c.buffers.push(b.clone());
+                c.trace.push(Event::Alloc {
+                    memory: b.buffer_type.clone(),
+                    size: b.size,
+                    per_bank: b.max_size_per_bank,
+                    page: b.page_size,
+                    layout: "INTERLEAVED".into(),
+                    num_cores: 0,
+                });
             }
             CaptureEvent::Free {
                 buffer_type,
                 per_bank,
+                ordinal,
             } => {
                 if *buffer_type == BufferType::L1 {
                     l1 = l1.saturating_sub(*per_bank);
                 }
+                c.trace.push(Event::Free(*ordinal));
             }
             CaptureEvent::Program(p) => {
+                c.trace.push(Event::Op {
+                    op: p.op.to_string(),
+                    factory: p.factory.to_string(),
+                });
+                c.trace.push(Event::CbsFree);
+                c.trace
+                    .extend(p.cbs.iter().filter(|x| x.traced).map(|x| Event::Cb {
+                        kind: x.kind,
+                        size: x.size,
+                        cores: x.cores.to_string(),
+                        global: x.global,
+                    }));
                 (cb, dfb, sp) = p.traced_sums();
                 for x in p.cbs.iter().filter(|x| x.traced) {
                     if x.kind != CbKind::Scratchpad {
