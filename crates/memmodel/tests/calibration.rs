@@ -17,7 +17,8 @@
 //!   the worker process built before and is not compared.
 //!
 //! `TTNN_OOM_CALIBRATION_DIR` points the test at another golden directory;
-//! `TTNN_OOM_CALIBRATION_VERBOSE=1` prints every mismatch.
+//! `TTNN_OOM_CALIBRATION_VERBOSE=1` prints every mismatch; `TTNN_OOM_CALIBRATION_OPS=mean,mm`
+//! compares those ops only.
 
 use memmodel::trace::{normalize, Event};
 use memmodel::Case;
@@ -71,7 +72,11 @@ fn plans_match_the_runtime() {
         );
     };
     let verbose = std::env::var_os("TTNN_OOM_CALIBRATION_VERBOSE").is_some();
-    let cases = matrix();
+    let mut cases = matrix();
+    if let Ok(ops) = std::env::var("TTNN_OOM_CALIBRATION_OPS") {
+        let ops: Vec<&str> = ops.split(',').map(str::trim).collect();
+        cases.retain(|_, c| ops.contains(&c.op.name));
+    }
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let mut seen = 0;
     for entry in entries {
