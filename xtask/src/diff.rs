@@ -8,17 +8,18 @@
 //! - per-core peak circular-buffer bytes of the NO_DISPATCH capture (metal's, or the golden
 //!   calibration's for cases metal is not measured on in this run).
 //!
-//! Every disagreement is listed; the run fails on one that `xtask/diff-allowlist.toml` does not
+//! Every disagreement is listed; the run fails on one that `model-gaps.toml` (memmodel::gaps) does not
 //! list with a reason.
 
 use crate::calibrate::{calibrate_on_metal, golden_dir};
 use crate::select::CaseArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use memmodel::gaps::KnownGaps;
 use memmodel::Case;
 use oom_suite::calibration::{calibrate_case, Calibration};
 use oom_suite::worker::WorkerKey;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -51,31 +52,8 @@ pub struct DiffArgs {
     pub timeout: u64,
 }
 
-/// What kind of disagreement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// sim and metal end differently.
-    Verdict,
-    /// Both fail alike but the message's numbers differ (per-bank bytes, allocator state,
-    /// clash addresses) or a different buffer fails.
-    PerBank,
-    /// The captures' per-core peak circular-buffer bytes differ.
-    CbPeak,
-    /// memmodel's estimate ends differently from metal.
-    Model,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Verdict => "verdict",
-            Kind::PerBank => "per_bank",
-            Kind::CbPeak => "cb_peak",
-            Kind::Model => "model",
-        }
-    }
-}
+/// What kind of disagreement (the kinds `model-gaps.toml` lists).
+pub use memmodel::gaps::GapKind as Kind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Disagreement {
@@ -110,53 +88,18 @@ pub struct Summary {
     pub metal_source: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct AllowEntry {
-    /// A case id, or a prefix ending in `*`.
-    case: String,
-    kind: Kind,
-    reason: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Allowlist {
-    #[serde(default)]
-    allow: Vec<AllowEntry>,
-}
-
-impl AllowEntry {
-    fn matches(&self, d: &Disagreement) -> bool {
-        self.kind == d.kind
-            && match self.case.strip_suffix('*') {
-                Some(prefix) => d.case.starts_with(prefix),
-                None => d.case == self.case,
-            }
-    }
-}
-
 fn default_allowlist() -> PathBuf {
-    crate::paths::workspace_root().join("xtask/diff-allowlist.toml")
+    crate::paths::workspace_root().join("model-gaps.toml")
 }
 
-fn load_allowlist(path: &PathBuf) -> Result<Allowlist> {
+/// The known gaps (`model-gaps.toml`); none when the file does not exist.
+pub fn load_allowlist(path: &std::path::Path) -> Result<KnownGaps> {
     if !path.exists() {
-        return Ok(Allowlist::default());
+        return Ok(KnownGaps::default());
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let list: Allowlist =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    for e in &list.allow {
-        if e.reason.trim().is_empty() {
-            bail!(
-                "{}: the entry for `{}` ({}) gives no reason",
-                path.display(),
-                e.case,
-                e.kind.name()
-            );
-        }
-    }
-    Ok(list)
+    KnownGaps::parse(&text, &path.display().to_string()).map_err(anyhow::Error::msg)
 }
 
 /// The numbers of a failure's message that must agree (everything but the program number).
@@ -392,11 +335,11 @@ pub fn run(args: DiffArgs) -> Result<()> {
     let pct = |n: usize| (n as f64 * 10000.0 / cases.len() as f64).round() / 100.0;
     summary.verdict_agreement_pct = pct(agree);
     summary.model_verdict_agreement_pct = pct(model_agree);
-    let mut used = vec![false; allowlist.allow.len()];
+    let mut used = vec![false; allowlist.gap.len()];
     for d in &mut summary.disagreements {
-        if let Some(i) = allowlist.allow.iter().position(|e| e.matches(d)) {
+        if let Some(i) = allowlist.find(&d.case, d.kind) {
             used[i] = true;
-            d.allowed = Some(allowlist.allow[i].reason.clone());
+            d.allowed = Some(allowlist.gap[i].reason.clone());
         }
     }
     summary.unlisted = summary
@@ -406,7 +349,7 @@ pub fn run(args: DiffArgs) -> Result<()> {
         .count();
     let selected_ops: Vec<&str> = cases.iter().map(|c| c.op.name).collect();
     summary.stale_allowlist_entries = allowlist
-        .allow
+        .gap
         .iter()
         .zip(&used)
         .filter(|(e, used)| {
@@ -507,40 +450,20 @@ mod tests {
     }
 
     #[test]
-    fn allowlist_entries_match_ids_and_prefixes() {
-        let d = Disagreement {
-            case: "topk/[1,2]/nhwc/bfloat16/tile/l1/n150".into(),
-            kind: Kind::Verdict,
-            sim: String::new(),
-            metal: String::new(),
-            allowed: None,
-        };
-        let e = |case: &str, kind| AllowEntry {
-            case: case.into(),
-            kind,
-            reason: "r".into(),
-        };
-        assert!(e("topk/*", Kind::Verdict).matches(&d));
-        assert!(e("topk/[1,2]/nhwc/bfloat16/tile/l1/n150", Kind::Verdict).matches(&d));
-        assert!(!e("topk/*", Kind::CbPeak).matches(&d));
-        assert!(!e("top/[1,2]", Kind::Verdict).matches(&d));
-    }
-
-    #[test]
-    fn an_allowlist_entry_needs_a_reason() {
+    fn a_gap_needs_a_reason_and_a_known_kind() {
         let dir = std::env::temp_dir().join(format!("ttnn-oom-allow-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("a.toml");
         std::fs::write(
             &p,
-            "[[allow]]\ncase = \"x\"\nkind = \"verdict\"\nreason = \" \"\n",
+            "[[gap]]\ncase = \"x/*\"\nkind = \"verdict\"\nreason = \" \"\n",
         )
         .unwrap();
         let e = load_allowlist(&p).unwrap_err().to_string();
         assert!(e.contains("gives no reason"), "{e}");
         std::fs::write(
             &p,
-            "[[allow]]\ncase = \"x\"\nkind = \"nope\"\nreason = \"r\"\n",
+            "[[gap]]\ncase = \"x/*\"\nkind = \"nope\"\nreason = \"r\"\n",
         )
         .unwrap();
         assert!(load_allowlist(&p).is_err());

@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 pub struct OomArgs {
     #[command(flatten)]
     pub cases: CaseArgs,
-    /// Which device answers: `metal` (the real TT-NN runtime; mock device unless on hardware).
-    #[arg(long, default_value = "metal")]
+    /// Which device answers: `sim` (embedded: memmodel's plans on tt-metal's allocator rules,
+    /// nothing to install, the whole matrix in about a minute) or `metal` (the real TT-NN
+    /// runtime in worker processes; mock device unless on hardware; set up on first use).
+    #[arg(long, default_value = "sim")]
     pub backend: String,
     /// Worker processes at a time.
     #[arg(long, default_value_t = 2)]

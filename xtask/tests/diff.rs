@@ -1,6 +1,6 @@
 //! `cargo xtask diff` over the whole default matrix, both boards: sim against the real runtime
 //! (mock n150 and p150, worker processes) and against memmodel's estimate. Fails on any
-//! disagreement `xtask/diff-allowlist.toml` does not list with a reason, and prints the figures.
+//! disagreement `model-gaps.toml` does not list with a reason, and prints the figures.
 //!
 //! What CI pays: every case runs on metal in normal mode (~2.5 min per board) and in a
 //! NO_DISPATCH capture (~2 min per board), except the capture of the copying reshapes whose host
@@ -77,7 +77,7 @@ fn sim_agrees_with_the_real_runtime_on_the_whole_matrix() {
         .collect();
     assert!(
         unlisted.is_empty() && out.status.success(),
-        "{} disagreement(s) not in xtask/diff-allowlist.toml (exit {}):\n{}\n{stderr}",
+        "{} disagreement(s) not in model-gaps.toml (exit {}):\n{}\n{stderr}",
         unlisted.len(),
         out.status,
         unlisted.join("\n")

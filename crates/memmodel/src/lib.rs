@@ -19,6 +19,7 @@ pub mod dtype;
 pub mod estimate;
 pub mod exec;
 pub mod fix;
+pub mod gaps;
 pub mod invoke;
 pub mod layout;
 pub mod mesh;

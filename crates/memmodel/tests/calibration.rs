@@ -16,10 +16,15 @@
 //!   message with the same numbers; the program number in a clash message counts every program
 //!   the worker process built before and is not compared.
 //!
+//! A difference is accepted only where `model-gaps.toml` (memmodel::gaps) lists the case with
+//! a reason: kind `cb_peak` for the trace and peaks, kind `model` for the outcome. Accepted
+//! differences are counted and printed; the test fails on any other.
+//!
 //! `TTNN_OOM_CALIBRATION_DIR` points the test at another golden directory;
 //! `TTNN_OOM_CALIBRATION_VERBOSE=1` prints every mismatch; `TTNN_OOM_CALIBRATION_OPS=mean,mm`
 //! compares those ops only.
 
+use memmodel::gaps::{GapKind, KnownGaps};
 use memmodel::trace::{normalize, Event};
 use memmodel::Case;
 use serde_json::Value;
@@ -53,9 +58,20 @@ fn without_program_number(msg: &str) -> String {
     }
 }
 
+fn known_gaps() -> KnownGaps {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../model-gaps.toml");
+    match std::fs::read_to_string(path) {
+        Ok(text) => KnownGaps::parse(&text, "model-gaps.toml").unwrap_or_else(|e| panic!("{e}")),
+        Err(_) => KnownGaps::default(),
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     cases: usize,
+    /// Differences model-gaps.toml accepts (plan, outcome).
+    accepted_plan: usize,
+    accepted_outcome: usize,
     trace: usize,
     peaks: usize,
     outcome: usize,
@@ -72,6 +88,7 @@ fn plans_match_the_runtime() {
         );
     };
     let verbose = std::env::var_os("TTNN_OOM_CALIBRATION_VERBOSE").is_some();
+    let gaps = known_gaps();
     let mut cases = matrix();
     if let Ok(ops) = std::env::var("TTNN_OOM_CALIBRATION_OPS") {
         let ops: Vec<&str> = ops.split(',').map(str::trim).collect();
@@ -112,7 +129,18 @@ fn plans_match_the_runtime() {
                 .unwrap_or_else(|err| panic!("{id}: unreadable trace: {err}"));
             let want = normalize(&trace);
             let got = normalize(&e.plan.trace());
-            if want != got {
+            let p = &g["peaks"];
+            let want_peaks = [
+                p["cb"].as_u64().unwrap(),
+                p["dataflow"].as_u64().unwrap(),
+                p["l1"].as_u64().unwrap(),
+                p["total"].as_u64().unwrap(),
+            ];
+            let got_peaks = [e.peaks.cb, e.peaks.dataflow, e.peaks.l1, e.peaks.total];
+            let plan_differs = want != got || want_peaks != got_peaks;
+            if plan_differs && gaps.reason(id, GapKind::CbPeak).is_some() {
+                t.accepted_plan += 1;
+            } else if want != got {
                 t.trace += 1;
                 let k = want
                     .iter()
@@ -130,15 +158,8 @@ fn plans_match_the_runtime() {
                     ),
                 );
             }
-            let p = &g["peaks"];
-            let want_peaks = [
-                p["cb"].as_u64().unwrap(),
-                p["dataflow"].as_u64().unwrap(),
-                p["l1"].as_u64().unwrap(),
-                p["total"].as_u64().unwrap(),
-            ];
-            let got_peaks = [e.peaks.cb, e.peaks.dataflow, e.peaks.l1, e.peaks.total];
-            if want_peaks != got_peaks {
+            if plan_differs && gaps.reason(id, GapKind::CbPeak).is_none() && want_peaks != got_peaks
+            {
                 t.peaks += 1;
                 note(
                     t,
@@ -150,7 +171,10 @@ fn plans_match_the_runtime() {
             let want_outcome = g["outcome"].as_str().unwrap();
             let want_msg = without_program_number(g["message"].as_str().unwrap_or(""));
             let got_msg = without_program_number(&e.verdict.message());
-            if want_outcome != e.verdict.name() || want_msg != got_msg {
+            let outcome_differs = want_outcome != e.verdict.name() || want_msg != got_msg;
+            if outcome_differs && gaps.reason(id, GapKind::Model).is_some() {
+                t.accepted_outcome += 1;
+            } else if outcome_differs {
                 t.outcome += 1;
                 note(
                     t,
@@ -165,6 +189,12 @@ fn plans_match_the_runtime() {
     let mut report = String::new();
     let mut bad = 0;
     for (op, t) in &tallies {
+        if t.accepted_plan + t.accepted_outcome > 0 {
+            println!(
+                "{op}: {} cases; known gaps (model-gaps.toml): {} plans, {} outcomes differ",
+                t.cases, t.accepted_plan, t.accepted_outcome
+            );
+        }
         if t.trace + t.peaks + t.outcome == 0 {
             continue;
         }

@@ -571,6 +571,12 @@ fn writes_are_atomic_and_errors_name_the_path() {
     assert!(leftovers(&out).is_empty());
     // report.json reads back as the same report.
     assert_eq!(report::load(&out.join("report.json")).unwrap(), r);
+    // ... and gzipped (how the regression baseline is kept in the repo).
+    let json = std::fs::read(out.join("report.json")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &json).unwrap();
+    std::fs::write(dir.join("report.json.gz"), gz.finish().unwrap()).unwrap();
+    assert_eq!(report::load(&dir.join("report.json.gz")).unwrap(), r);
 
     // A rename that fails (a directory where junit.xml goes): an error naming it, no temp file.
     let blocked = dir.join("blocked");

@@ -88,10 +88,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Read a `report.json`. Errors name the file, and for malformed JSON the line, the column and
 /// the field.
 pub fn load(path: &Path) -> Result<Report> {
-    let text = std::fs::read_to_string(path).map_err(|cause| Error::Read {
+    let read_error = |cause| Error::Read {
         path: path.to_path_buf(),
         cause,
-    })?;
+    };
+    let bytes = std::fs::read(path).map_err(read_error)?;
+    // A gzipped report (by its magic number, whatever the file is called).
+    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .map_err(read_error)?;
+        text
+    } else {
+        String::from_utf8(bytes)
+            .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?
+    };
     parse(&text, path)
 }
 
