@@ -12,7 +12,7 @@ use memmodel::{
     BufferType, Case, DType, DeviceLayout, DeviceSpec, Expectation, Layout, Params, Shape,
 };
 use oom_suite::record::{Class, ThresholdProbe, ThresholdRecord};
-use oom_suite::runner::RunOptions;
+use oom_suite::runner::{CaseRunner, RunOptions, SimRunner};
 use oom_suite::worker::{WorkerCommand, WorkerPool};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,7 +46,8 @@ pub struct ThresholdArgs {
     /// The largest extent searched.
     #[arg(long, default_value_t = 1 << 16)]
     pub max: u64,
-    /// Confirm the boundary cases on the real runtime (`metal`) or not at all (`none`).
+    /// Confirm the two boundary cases on `metal` (sim, then the real runtime), on `sim` only,
+    /// or not at all (`none`).
     #[arg(long, default_value = "metal")]
     pub confirm: String,
     #[arg(long, value_name = "NAME=VALUE")]
@@ -155,10 +156,11 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
         let (k, v) = parse_param(p)?;
         params.set(&k, v);
     }
-    let confirm = match args.confirm.as_str() {
-        "metal" => true,
-        "none" => false,
-        other => bail!("--confirm {other}: allowed values are metal, none"),
+    let (confirm_sim, confirm) = match args.confirm.as_str() {
+        "metal" => (true, true),
+        "sim" => (true, false),
+        "none" => (false, false),
+        other => bail!("--confirm {other}: allowed values are metal, sim, none"),
     };
 
     let mut found: Vec<(Threshold, Case)> = Vec::new();
@@ -200,6 +202,8 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
                 first_oom: t.first_oom.as_ref().map(probe_record),
                 confirmed_last_fit: None,
                 confirmed_first_oom: None,
+                sim_last_fit: None,
+                sim_first_oom: None,
                 confirmed: None,
             });
             found.push((t, case));
@@ -209,6 +213,29 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
         bail!("no op could be searched with these arguments");
     }
 
+    let agrees = |fit: &Option<String>, oom: &Option<String>| {
+        fit.as_deref().is_none_or(|c| c == "fits") && oom.as_deref().is_none_or(|c| c != "fits")
+    };
+    if confirm_sim {
+        // In process, microseconds a case.
+        let runner = SimRunner::new();
+        let opts = RunOptions {
+            backend: "sim".into(),
+            runtime_version: String::new(),
+            measure: false,
+            canary: true,
+            execute: true,
+        };
+        for (row, (t, _)) in rows.iter_mut().zip(&found) {
+            let run = |p: &Option<memmodel::threshold::Probe>| {
+                p.as_ref()
+                    .map(|p| class_name(runner.run(&p.case, &opts).class))
+            };
+            row.sim_last_fit = run(&t.last_fit);
+            row.sim_first_oom = run(&t.first_oom);
+            row.confirmed = Some(agrees(&row.sim_last_fit, &row.sim_first_oom));
+        }
+    }
     if confirm {
         crate::oom::ensure_runtime()?;
         let command = WorkerCommand::current_exe(&[])
@@ -256,9 +283,8 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
         pool.shutdown();
         for (i, fit, oom) in results {
             let row = &mut rows[i];
-            let fit_ok = fit.as_deref().is_none_or(|c| c == "fits");
-            let oom_ok = oom.as_deref().is_none_or(|c| c != "fits");
-            row.confirmed = Some(fit_ok && oom_ok);
+            let metal_ok = agrees(&fit, &oom);
+            row.confirmed = Some(row.confirmed.unwrap_or(true) && metal_ok);
             row.confirmed_last_fit = fit;
             row.confirmed_first_oom = oom;
         }
@@ -323,7 +349,6 @@ fn cells(r: &ThresholdRow) -> [String; 8] {
             format!("{} ({} B/bank)", dims(&p.shape), p.needed_per_bank)
         })
     };
-    let confirm = |c: &Option<String>| c.clone().unwrap_or_else(|| "-".into());
     [
         r.op.clone(),
         r.device.clone(),
@@ -338,9 +363,8 @@ fn cells(r: &ThresholdRow) -> [String; 8] {
         match r.confirmed {
             None => "not run".into(),
             Some(ok) => format!(
-                "{} · {} {}",
-                confirm(&r.confirmed_last_fit),
-                confirm(&r.confirmed_first_oom),
+                "{} {}",
+                oom_suite::record::threshold_confirmations(r),
                 if ok { "✓" } else { "✗ DISAGREES" }
             ),
         },
@@ -355,7 +379,7 @@ const HEADERS: [&str; 8] = [
     "largest that fits (needs)",
     "first that does not (needs)",
     "bank B",
-    "on metal",
+    "on the device (fit · OOM)",
 ];
 
 fn render_table(rows: &[ThresholdRow]) -> String {

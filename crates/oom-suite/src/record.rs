@@ -161,10 +161,39 @@ pub struct ThresholdRecord {
     pub dim: usize,
     pub last_fit: Option<ThresholdProbe>,
     pub first_oom: Option<ThresholdProbe>,
-    /// What the device said of the two boundary cases (`fits`, `oom`, ...), when confirmed.
+    /// What the real runtime (metal) said of the two boundary cases (`fits`, `oom`, ...), when
+    /// confirmed there.
     pub confirmed_last_fit: Option<String>,
     pub confirmed_first_oom: Option<String>,
+    /// What sim said of them, when confirmed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_last_fit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_first_oom: Option<String>,
+    /// Every backend that was asked agreed: the last fit fits and the first OOM does not.
     pub confirmed: Option<bool>,
+}
+
+/// `sim: fits · oom; metal: fits · oom` — what each backend asked said of the boundary cases.
+pub fn threshold_confirmations(r: &ThresholdRecord) -> String {
+    let mut parts = Vec::new();
+    for (backend, fit, oom) in [
+        ("sim", &r.sim_last_fit, &r.sim_first_oom),
+        ("metal", &r.confirmed_last_fit, &r.confirmed_first_oom),
+    ] {
+        if fit.is_some() || oom.is_some() {
+            parts.push(format!(
+                "{backend}: {} · {}",
+                fit.as_deref().unwrap_or("-"),
+                oom.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// One side of a threshold.

@@ -1204,9 +1204,8 @@ fn thresholds(a: &Analysis<'_>, d: &mut Doc) {
                 let confirmed = match r.confirmed {
                     None => "not run".to_string(),
                     Some(ok) => format!(
-                        "{} · {}{}",
-                        r.confirmed_last_fit.as_deref().unwrap_or("-"),
-                        r.confirmed_first_oom.as_deref().unwrap_or("-"),
+                        "{}{}",
+                        crate::record::threshold_confirmations(r),
                         if ok { "" } else { " (disagrees)" }
                     ),
                 };
