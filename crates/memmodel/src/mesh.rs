@@ -3,9 +3,12 @@
 //! `ceil(dim / chips)` of it); each chip then runs the op on its piece with its own banks, so a
 //! mesh case's verdict is the verdict of its largest per-chip case on the chip.
 //!
-//! Modeled, not measured: the pinned runtime opens only single-chip mock boards here, so the
-//! per-chip numbers assume each chip is an n150-class Wormhole (8×8 workers, the same L1 and
-//! DRAM banks). Multi-chip communication buffers (fabric, CCL) are not modeled.
+//! Each chip is modeled as an n150-class Wormhole (8×8 workers, the same L1 and DRAM banks).
+//! For n300 that is checked on the real runtime: a mock n300 ([`MeshSpec::mock_cluster_descriptor`])
+//! opens as a 1×2 mesh whose chips have n150's banks, and a replicated tensor takes memmodel's
+//! per-chip bytes on each chip (`crates/ttnn/tests/mock_mesh.rs`). T3K and Galaxy are modeled
+//! only (their ethernet topologies are not described here). Multi-chip communication buffers
+//! (fabric, CCL) are not modeled.
 
 use crate::case::Case;
 use crate::device::{DeviceSpec, N150};
@@ -53,6 +56,37 @@ impl MeshSpec {
                     MESHES.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
                 )
             })
+    }
+
+    /// A mock cluster descriptor of the mesh for tt-metal (`TT_METAL_MOCK_CLUSTER_DESC_PATH`):
+    /// n300 only — two Wormhole chips with the n150 chip's harvesting, joined by two ethernet
+    /// links (chip 0 channels 8 and 9 to chip 1 channels 0 and 1), chip 0 on PCIe.
+    pub fn mock_cluster_descriptor(&self) -> Option<String> {
+        if self.name != N300.name {
+            return None;
+        }
+        let m = &self.chip.mock;
+        let mut y = String::new();
+        y.push_str("arch:\n  0: wormhole_b0\n  1: wormhole_b0\n");
+        y.push_str("chips:\n  0:\n    - 0\n    - 0\n    - 0\n    - 0\n  1:\n    - 1\n    - 0\n    - 0\n    - 0\n");
+        y.push_str("ethernet_connections:\n");
+        for (a, b) in [(8, 0), (9, 1)] {
+            y.push_str(&format!(
+                "  - - chip: 0\n      chan: {a}\n    - chip: 1\n      chan: {b}\n"
+            ));
+        }
+        y.push_str("chips_with_mmio:\n  - 0: 0\nharvesting:\n");
+        for chip in 0..2 {
+            y.push_str(&format!(
+                "  {chip}:\n    noc_translation: true\n    harvest_mask: {}\n    dram_harvesting_mask: {}\n    eth_harvesting_mask: {}\n    pcie_harvesting_mask: {}\n",
+                m.harvest_mask, m.dram_harvesting_mask, m.eth_harvesting_mask, m.pcie_harvesting_mask
+            ));
+        }
+        y.push_str(&format!(
+            "boards:\n  -\n    - board_id: {}\n    - board_type: n300\n    - chips:\n        - 0\n        - 1\n",
+            m.board_id
+        ));
+        Some(y)
     }
 
     /// L1 bytes of the whole mesh (all chips' L1 banks).
