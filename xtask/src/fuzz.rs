@@ -191,20 +191,46 @@ pub fn run_target(
         if seeds.is_dir() {
             cmd.arg(&seeds);
         }
-        let before = listing(&artifacts);
+        // With modification times: an input that reproduces an earlier artifact rewrites it.
+        let stamped = |dir: &Path| -> Vec<(PathBuf, Option<std::time::SystemTime>)> {
+            listing(dir)
+                .into_iter()
+                .map(|p| {
+                    let t = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+                    (p, t)
+                })
+                .collect()
+        };
+        let before = stamped(&artifacts);
         let out = cmd
             .output()
             .with_context(|| format!("running the fuzz target {target}"))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         executed = executed.saturating_add(executions(&stderr));
-        let (slow_now, crash_now): (Vec<PathBuf>, Vec<PathBuf>) = listing(&artifacts)
+        let (slow_now, crash_now): (Vec<PathBuf>, Vec<PathBuf>) = stamped(&artifacts)
             .into_iter()
-            .filter(|p| !before.contains(p))
+            .filter(|entry| !before.contains(entry))
+            .map(|(p, _)| p)
             .partition(|p| is_slow(p));
         if out.status.success() && crash_now.is_empty() && slow_now.is_empty() {
             break;
         }
         let resumable = allow_timeouts && crash_now.is_empty() && !slow_now.is_empty();
+        if resumable {
+            // A slow input that came from the corpus would stall every resumed process at its
+            // replay: drop it from the working corpus (libFuzzer names both by the input's
+            // SHA-1); the artifact keeps it for reproducing.
+            for slow in &slow_now {
+                if let Some(hash) = slow
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.split_once('-'))
+                    .map(|(_, hash)| hash)
+                {
+                    let _ = std::fs::remove_file(corpus.join(hash));
+                }
+            }
+        }
         if !resumable {
             crashed = true;
             let tail: Vec<&str> = stderr.lines().rev().take(60).collect();

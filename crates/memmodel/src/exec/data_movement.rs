@@ -684,17 +684,26 @@ fn closest_square_larger_than(b: u64, width: u64, height: u64, limit: u64) -> (u
         return (1, 1);
     }
     let s = (b as f64).sqrt() as u64;
-    if s * s == b && width.div_ceil(s) * height.div_ceil(s) < limit {
+    let blocks = |c: u64| width.div_ceil(c).saturating_mul(height.div_ceil(c));
+    if s > 0 && s.checked_mul(s) == Some(b) && blocks(s) < limit {
         return (b, s);
     }
-    let mut c = s + 1;
-    while c <= width * height {
-        if width.div_ceil(c) * height.div_ceil(c) < limit {
-            return (c * c, c);
-        }
-        c += 1;
+    // The runtime walks c upwards; the block count ceil(w/c)·ceil(h/c) never grows with c, so
+    // the first c under the limit is found by bisection (a walk took minutes on huge shapes:
+    // `cargo xtask fuzz --target case_params` found it as a hang).
+    let (mut lo, mut hi) = (s + 1, width.saturating_mul(height));
+    if lo > hi || blocks(hi) >= limit {
+        return (1, 1);
     }
-    (1, 1)
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if blocks(mid) < limit {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    (lo.saturating_mul(lo), lo)
 }
 
 /// The block split of the wide-row tilize / untilize factories (`compute_ncores_wh` and
@@ -1138,4 +1147,47 @@ fn expand(
     let out = tilize(ex, &repeated, mem)?;
     ex.b.release(repeated);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest_square_larger_than;
+
+    /// The runtime's walk, for comparison.
+    fn walk(b: u64, width: u64, height: u64, limit: u64) -> (u64, u64) {
+        if limit == 0 {
+            return (1, 1);
+        }
+        let s = (b as f64).sqrt() as u64;
+        if s > 0 && s * s == b && width.div_ceil(s) * height.div_ceil(s) < limit {
+            return (b, s);
+        }
+        let mut c = s + 1;
+        while c <= width * height {
+            if width.div_ceil(c) * height.div_ceil(c) < limit {
+                return (c * c, c);
+            }
+            c += 1;
+        }
+        (1, 1)
+    }
+
+    #[test]
+    fn bisection_finds_the_walks_block() {
+        for b in 0..40 {
+            for width in 1..24 {
+                for height in 1..24 {
+                    for limit in [0, 1, 2, 7, 64, 110] {
+                        assert_eq!(
+                            closest_square_larger_than(b, width, height, limit),
+                            walk(b, width, height, limit),
+                            "b {b}, {width}x{height}, limit {limit}"
+                        );
+                    }
+                }
+            }
+        }
+        // Huge: answers at once, no overflow.
+        let _ = closest_square_larger_than(u64::MAX, u64::MAX, u64::MAX, 64);
+    }
 }
