@@ -4,7 +4,7 @@ use super::grid;
 use super::util::{out_memory, tile_size};
 use super::{invalid, Args, Exec, Val};
 use crate::case::BufferRole;
-use crate::device::BufferType;
+use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
 use crate::ops::CaseError;
 use crate::plan::DevTensor;
@@ -72,9 +72,6 @@ fn matmul(
 ) -> Result<DevTensor, CaseError> {
     let shape = matmul_shape(f, x.shape(), w.shape())?;
     let d = ex.device();
-    // `get_max_l1_space`: the runtime's answer is all of a bank whatever buffers L1 holds
-    // (the golden captures pick 16-tile blocks next to L1 operands that leave less).
-    let max_l1 = d.l1_bank_bytes;
     let dims = MatmulDims::of(x, w)?;
     let all_dram =
         x.memory == BufferType::Dram && w.memory == BufferType::Dram && mem == BufferType::Dram;
@@ -85,11 +82,51 @@ fn matmul(
         interm: tile_size(x.dtype()).max(DType::Bfloat16.tile_bytes()),
         bias: 0,
     };
-    let config = simple_config(&dims, (d.grid_x, d.grid_y), all_dram, &sizes, max_l1)?;
+    // `get_max_l1_space`: from the allocator base up to the lowest occupied L1 address. A
+    // NO_DISPATCH graph capture allocates no buffer for real, so it sees the whole bank (the
+    // golden captures pick 16-tile blocks next to L1 operands that leave less); a device run
+    // sees the operands, which interleaved L1 stacks down from the top of every bank (the
+    // golden normal-mode outcomes fit where the capture's config would clash).
+    let grid = (d.grid_x, d.grid_y);
+    let captured = simple_config(&dims, grid, all_dram, &sizes, d.l1_bank_bytes)?;
+    let live = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    let on_device = simple_config(&dims, grid, all_dram, &sizes, live)?;
     let spec = TensorSpec::new(shape.clone(), x.dtype(), x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
-    let (ti0, ti1, tout) = (sizes.in0, sizes.in1, tile_size(x.dtype()));
-    let program = match config {
+    let mut program = program(d, &dims, &sizes, tile_size(x.dtype()), captured)?;
+    if on_device != captured {
+        program = program.on_device(self::program(
+            d,
+            &dims,
+            &sizes,
+            tile_size(x.dtype()),
+            on_device,
+        )?);
+    }
+    ex.b.run(program);
+    Ok(out)
+}
+
+/// Bytes per bank of the L1 buffers alive now.
+fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
+    ex.b.buffers
+        .iter()
+        .filter(|b| b.freed_before.is_none() && b.placement.buffer_type == BufferType::L1)
+        .fold(0u64, |acc, b| {
+            acc.saturating_add(b.placement.per_bank_bytes)
+        })
+}
+
+/// The program the factory of `config` builds.
+fn program(
+    d: &DeviceSpec,
+    dims: &MatmulDims,
+    sizes: &TileSizes,
+    tout: u64,
+    config: Config,
+) -> Result<Program, CaseError> {
+    let (ti0, ti1) = (sizes.in0, sizes.in1);
+    Ok(match config {
         Config::MultiCore => {
             // matmul_op_multi_core_program_factory.cpp: output tiles split over the grid,
             // two tiles of each operand and of the output per core.
@@ -156,9 +193,7 @@ fn matmul(
                 .cb(CbKind::Dataflow, in1, &cores)
                 .cb(CbKind::Dataflow, o, &cores)
         }
-    };
-    ex.b.run(program);
-    Ok(out)
+    })
 }
 
 /// `MCAST_INPUT_BUFFERING_DEPTH` (matmul_op.hpp): operand blocks are double-buffered.
