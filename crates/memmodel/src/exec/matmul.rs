@@ -463,3 +463,80 @@ fn bias_add(ex: &mut Exec<'_>, out: &DevTensor, bias: &DevTensor) {
             .cb(CbKind::Circular, 2 * ts, &cores),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BF16: TileSizes = TileSizes {
+        in0: 2048,
+        in1: 2048,
+        interm: 2048,
+        bias: 0,
+    };
+    const N150: (u32, u32) = (8, 8);
+    const P150: (u32, u32) = (11, 10);
+    const N150_BANK: u64 = 1_393_312;
+
+    fn dims(batch: u64, mt: u64, kt: u64, nt: u64) -> MatmulDims {
+        MatmulDims {
+            batch,
+            batch_a: batch,
+            batch_b: 1,
+            mt,
+            kt,
+            nt,
+        }
+    }
+
+    fn mcast(two_d: bool, mcast_in0: bool, pm: u64, pn: u64, k: u64, bh: u64, bw: u64) -> Config {
+        Config::Mcast {
+            two_d,
+            mcast_in0,
+            per_core_m: pm,
+            per_core_n: pn,
+            in0_block_w: k,
+            out_block_h: bh,
+            out_block_w: bw,
+        }
+    }
+
+    // Configs read back from the golden captures (ttnn 0.81.1, tests/golden/calibration).
+    #[test]
+    fn all_dram_goes_2d_with_k_split_over_the_columns() {
+        // mm [1000,1024] in DRAM on n150: 65536 / 65536 / 32768 B on 8x8.
+        let c = simple_config(&dims(1, 32, 32, 32), N150, true, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, mcast(true, false, 4, 4, 4, 4, 4));
+        // mm [4480,512] in DRAM on p150: a 9x1 block grid still runs the 2D factory.
+        let c = simple_config(&dims(1, 140, 16, 16), P150, true, &BF16, 1_461_120).unwrap();
+        assert_eq!(c, mcast(true, false, 14, 2, 1, 14, 2));
+    }
+
+    #[test]
+    fn a_block_too_big_keeps_its_area_and_halves_k() {
+        // bmm [1,64000,1000] in DRAM on n150: 81920 / 204800 / 512000 B.
+        let c = simple_config(&dims(1, 2000, 32, 2000), N150, true, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, mcast(true, false, 250, 250, 2, 10, 25));
+    }
+
+    #[test]
+    fn l1_shapes_pick_by_the_block_grid() {
+        // mm [16000,256] in L1 on n150: tall, in1 multicast over 63 cores.
+        let c = simple_config(&dims(1, 500, 8, 8), N150, false, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, mcast(false, false, 8, 8, 2, 8, 8));
+        // mm [4480,512] in L1 on n150: 9x1 blocks do not fit an 8x8 grid.
+        let c = simple_config(&dims(1, 140, 16, 16), N150, false, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, Config::MultiCore);
+    }
+
+    #[test]
+    fn operands_in_l1_shrink_the_blocks_on_a_device() {
+        // bmm [1,4000,512] in L1 on n150: the capture sees the whole bank (2D, 16-tile
+        // blocks); a run sees 128 KiB of operands per bank and falls back to MultiCore.
+        let d = dims(1, 125, 16, 125);
+        let c = simple_config(&d, N150, false, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, mcast(true, false, 16, 16, 2, 16, 16));
+        let c = simple_config(&d, N150, false, &BF16, N150_BANK - 131_072).unwrap();
+        assert_eq!(c, Config::MultiCore);
+    }
+}
