@@ -305,7 +305,9 @@ pub fn replay(
                 }
                 Ok(())
             }
-            Step::Run(program) => memory.run_program(program).map_err(MemoryError::Cb),
+            Step::Run(program) => memory
+                .run_program(program.as_run())
+                .map_err(MemoryError::Cb),
         };
         if let Err(error) = result {
             for (i, a) in addresses.iter_mut().enumerate() {

@@ -157,6 +157,11 @@ pub struct Program {
     /// Its program factory (`ProgramFactory`, `SliceTileProgramFactory`, ...).
     pub factory: &'static str,
     pub cbs: Vec<Cb>,
+    /// The program a device run builds where it differs from what a NO_DISPATCH graph capture
+    /// records (matmul's auto config reads the lowest occupied L1 address, and a capture
+    /// allocates no buffer for real): the allocator model runs this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_device: Option<Box<Program>>,
 }
 
 /// Per-core peaks of a run of programs and buffers, as the graph capture computes them.
@@ -174,7 +179,19 @@ impl Program {
             op,
             factory,
             cbs: Vec::new(),
+            on_device: None,
         }
+    }
+
+    /// The same op with `device` as the program a device run builds.
+    pub fn on_device(mut self, device: Program) -> Program {
+        self.on_device = Some(Box::new(device));
+        self
+    }
+
+    /// The program a device run builds: [`Program::on_device`] if set, else this one.
+    pub fn as_run(&self) -> &Program {
+        self.on_device.as_deref().unwrap_or(self)
     }
 
     pub fn cb(mut self, kind: CbKind, size: u64, cores: &CoreRangeSet) -> Program {

@@ -4,9 +4,11 @@ use super::grid;
 use super::util::{out_memory, tile_size};
 use super::{invalid, Args, Exec, Val};
 use crate::case::BufferRole;
+use crate::device::{BufferType, DeviceSpec};
+use crate::dtype::DType;
 use crate::ops::CaseError;
 use crate::plan::DevTensor;
-use crate::program::{CbKind, Program};
+use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
 use crate::tensor::{TensorSpec, TILE};
 
@@ -58,7 +60,9 @@ fn matmul_shape(f: &str, a: &Shape, b: &Shape) -> Result<Shape, CaseError> {
 }
 
 /// The matmul device operation: its output, and one program whose buffers hold blocks of
-/// both operands and of the output.
+/// both operands and of the output. The program config is the one TT-NN generates when the
+/// caller gives none (matmul_op.cpp, `generate_matmul_program_config`): interleaved operands
+/// and no core grid go to `create_simple_matmul_program_config`.
 fn matmul(
     ex: &mut Exec<'_>,
     f: &str,
@@ -67,23 +71,383 @@ fn matmul(
     mem: crate::device::BufferType,
 ) -> Result<DevTensor, CaseError> {
     let shape = matmul_shape(f, x.shape(), w.shape())?;
+    let d = ex.device();
+    let dims = MatmulDims::of(x, w)?;
+    let all_dram =
+        x.memory == BufferType::Dram && w.memory == BufferType::Dram && mem == BufferType::Dram;
+    let sizes = TileSizes {
+        in0: tile_size(x.dtype()),
+        in1: tile_size(w.dtype()),
+        // `estimate_interm_tile_size`: the packer accumulates in bfloat16 at least.
+        interm: tile_size(x.dtype()).max(DType::Bfloat16.tile_bytes()),
+        bias: 0,
+    };
+    // `get_max_l1_space`: from the allocator base up to the lowest occupied L1 address. A
+    // NO_DISPATCH graph capture allocates no buffer for real, so it sees the whole bank (the
+    // golden captures pick 16-tile blocks next to L1 operands that leave less); a device run
+    // sees the operands, which interleaved L1 stacks down from the top of every bank (the
+    // golden normal-mode outcomes fit where the capture's config would clash).
+    let grid = (d.grid_x, d.grid_y);
+    let captured = simple_config(&dims, grid, all_dram, &sizes, d.l1_bank_bytes)?;
+    let live = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    let on_device = simple_config(&dims, grid, all_dram, &sizes, live)?;
     let spec = TensorSpec::new(shape.clone(), x.dtype(), x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
-    let d = ex.device();
-    let ts = tile_size(x.dtype());
-    let dims = shape.dims();
-    let mt = dims[dims.len() - 2].div_ceil(TILE);
-    let nt = dims[dims.len() - 1].div_ceil(TILE);
-    let batch: u64 = dims[..dims.len() - 2].iter().product();
-    let w = grid::split_work(d, batch * mt * nt, false);
-    let cores = grid::merge_ranges(&w.all);
-    ex.b.run(
-        Program::new("MatmulDeviceOperation", "MatmulMultiCoreProgramFactory")
-            .cb(CbKind::Dataflow, 2 * ts, &cores)
-            .cb(CbKind::Dataflow, 2 * ts, &cores)
-            .cb(CbKind::Dataflow, 2 * ts, &cores),
-    );
+    let mut program = program(d, &dims, &sizes, tile_size(x.dtype()), captured)?;
+    if on_device != captured {
+        program = program.on_device(self::program(
+            d,
+            &dims,
+            &sizes,
+            tile_size(x.dtype()),
+            on_device,
+        )?);
+    }
+    ex.b.run(program);
     Ok(out)
+}
+
+/// Bytes per bank of the L1 buffers alive now.
+fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
+    ex.b.buffers
+        .iter()
+        .filter(|b| b.freed_before.is_none() && b.placement.buffer_type == BufferType::L1)
+        .fold(0u64, |acc, b| {
+            acc.saturating_add(b.placement.per_bank_bytes)
+        })
+}
+
+/// The program the factory of `config` builds.
+fn program(
+    d: &DeviceSpec,
+    dims: &MatmulDims,
+    sizes: &TileSizes,
+    tout: u64,
+    config: Config,
+) -> Result<Program, CaseError> {
+    let (ti0, ti1) = (sizes.in0, sizes.in1);
+    Ok(match config {
+        Config::MultiCore => {
+            // matmul_op_multi_core_program_factory.cpp: output tiles split over the grid,
+            // two tiles of each operand and of the output per core.
+            let units = crate::size::mul(
+                dims.batch,
+                crate::size::mul(dims.mt, dims.nt, "output tiles")?,
+                "output tiles",
+            )?;
+            let w = grid::split_work(d, units, false);
+            let cores = grid::merge_ranges(&w.all);
+            Program::new("MatmulDeviceOperation", "MatmulMultiCoreProgramFactory")
+                .cb(CbKind::Dataflow, 2 * ti0, &cores)
+                .cb(CbKind::Dataflow, 2 * ti1, &cores)
+                .cb(CbKind::Dataflow, 2 * tout, &cores)
+        }
+        Config::Mcast {
+            two_d,
+            mcast_in0,
+            per_core_m,
+            per_core_n,
+            in0_block_w,
+            out_block_h,
+            out_block_w,
+        } => {
+            let cores = if two_d {
+                // The 2D factory: one core per (per_core_M x per_core_N) block of the output.
+                let nby = dims.mt.div_ceil(per_core_m) as u32;
+                let nbx = dims.nt.div_ceil(per_core_n) as u32;
+                CoreRangeSet::one(CoreRange::grid(nbx, nby))
+            } else {
+                // The 1D factory: the blocks along N (in0 multicast) or M (in1 multicast)
+                // laid out row by row over the grid (`num_cores_to_corerangeset(.., true)`).
+                let blocks = if mcast_in0 {
+                    dims.nt.div_ceil(per_core_n)
+                } else {
+                    dims.mt.div_ceil(per_core_m)
+                };
+                grid::num_cores_to_corerangeset((0, 0), blocks as u32, (d.grid_x, d.grid_y), true)
+            };
+            let factory = if two_d {
+                "MatmulMultiCoreReuseMcast2DProgramFactory"
+            } else {
+                "MatmulMultiCoreReuseMcast1DProgramFactory"
+            };
+            // in0/in1: blocks of in0_block_w tiles along K, double-buffered only when a core
+            // reads more than one (`if (B * num_blocks > 1)` in both mcast factories); a
+            // broadcast in1 (batch 1) is read once per K block, not once per batch. The output
+            // block: the intermediate shares it (same format, no fused bias).
+            let k_blocks = dims.kt.div_ceil(in0_block_w);
+            let depth = |batch: u64| -> Result<u64, CaseError> {
+                let blocks = crate::size::mul(batch, k_blocks, "blocks")?;
+                Ok(if blocks > 1 {
+                    MCAST_INPUT_BUFFERING_DEPTH
+                } else {
+                    1
+                })
+            };
+            let (d0, d1) = (depth(dims.batch_a)?, depth(dims.batch_b)?);
+            let in0 = crate::size::product([out_block_h, in0_block_w, d0, ti0], "in0 CB")?;
+            let in1 = crate::size::product([out_block_w, in0_block_w, d1, ti1], "in1 CB")?;
+            let o = crate::size::product([out_block_h, out_block_w, tout], "output CB")?;
+            Program::new("MatmulDeviceOperation", factory)
+                .cb(CbKind::Dataflow, in0, &cores)
+                .cb(CbKind::Dataflow, in1, &cores)
+                .cb(CbKind::Dataflow, o, &cores)
+        }
+    })
+}
+
+/// `MCAST_INPUT_BUFFERING_DEPTH` (matmul_op.hpp): operand blocks are double-buffered.
+const MCAST_INPUT_BUFFERING_DEPTH: u64 = 2;
+
+/// The operands in tiles, as the config functions read the padded shapes.
+#[derive(Debug, Clone, Copy)]
+struct MatmulDims {
+    /// `get_batch_size` of the output (the larger batch of the two operands).
+    batch: u64,
+    /// `get_batch_size` of input A: the factories loop over it.
+    batch_a: u64,
+    /// `get_batch_size` of input B (1: broadcast over A's batch).
+    batch_b: u64,
+    mt: u64,
+    kt: u64,
+    nt: u64,
+}
+
+impl MatmulDims {
+    fn of(a: &DevTensor, b: &DevTensor) -> Result<MatmulDims, CaseError> {
+        let (ad, bd) = (a.dims(), b.dims());
+        let m = ad[ad.len() - 2];
+        let k = ad[ad.len() - 1];
+        let n = bd[bd.len() - 1];
+        let ba = crate::size::product(ad[..ad.len() - 2].iter().copied(), "batch")?;
+        let bb = crate::size::product(bd[..bd.len() - 2].iter().copied(), "batch")?;
+        Ok(MatmulDims {
+            batch: ba.max(bb),
+            batch_a: ba,
+            batch_b: bb,
+            mt: m.div_ceil(TILE),
+            kt: k.div_ceil(TILE),
+            nt: n.div_ceil(TILE),
+        })
+    }
+}
+
+/// Tile bytes of the buffers `get_estimated_size_of_cbs` counts.
+struct TileSizes {
+    in0: u64,
+    in1: u64,
+    interm: u64,
+    bias: u64,
+}
+
+/// The program config TT-NN picks, reduced to what sizes the factory's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Config {
+    /// `MatmulMultiCoreProgramConfig`.
+    MultiCore,
+    /// `MatmulMultiCoreReuseMultiCastProgramConfig` (2D) or `...MultiCast1DProgramConfig`.
+    Mcast {
+        two_d: bool,
+        mcast_in0: bool,
+        per_core_m: u64,
+        per_core_n: u64,
+        in0_block_w: u64,
+        out_block_h: u64,
+        out_block_w: u64,
+    },
+}
+
+/// `get_estimated_size_of_cbs` for interleaved inputs (no in2 block).
+fn estimated_cbs(s: &TileSizes, m: u64, n: u64, k: u64) -> Result<u64, CaseError> {
+    use crate::size::{add, mul};
+    let in0 = mul(
+        mul(m, k, "in0")?,
+        MCAST_INPUT_BUFFERING_DEPTH * s.in0,
+        "in0",
+    )?;
+    let in1 = mul(
+        mul(n, k, "in1")?,
+        MCAST_INPUT_BUFFERING_DEPTH * s.in1,
+        "in1",
+    )?;
+    let out = mul(mul(m, n, "out")?, s.in0, "out")?;
+    let interm = mul(mul(m, n, "interm")?, s.interm, "interm")?;
+    let bias = mul(k, s.bias, "bias")?;
+    Ok(add(
+        add(add(in0, in1, "cbs")?, add(out, interm, "cbs")?, "cbs")?,
+        bias,
+        "cbs",
+    )?)
+}
+
+/// `get_multi_dim_per_core_factor`: the largest (out_block_h, out_block_w, in0_block_w) whose
+/// buffers fit, blocks dividing per_core_M / per_core_N, the squarest for equal areas.
+fn multi_dim_factor(
+    s: &TileSizes,
+    m: u64,
+    n: u64,
+    k: u64,
+    max_l1: u64,
+    adjust_k: bool,
+) -> Result<(u64, u64, u64), CaseError> {
+    if estimated_cbs(s, m, n, k)? < max_l1 {
+        return Ok((m, n, k));
+    }
+    let divisors = |v: u64| {
+        let mut f = vec![v, 1];
+        f.extend((2..=v / 2).rev().filter(|d| v.is_multiple_of(*d)));
+        f
+    };
+    let (mf, nf) = (divisors(m), divisors(n));
+    // std::map<area, (m, n)>: a later pair replaces an earlier one unless that one is squarer.
+    let mut factors: std::collections::BTreeMap<u64, (u64, u64)> =
+        std::collections::BTreeMap::new();
+    let ratio = |a: u64, b: u64| a.max(b) as f32 / a.min(b) as f32;
+    for &fm in &mf {
+        for &fn_ in &nf {
+            let area = fm * fn_;
+            let keep =
+                matches!(factors.get(&area), Some(&(em, en)) if ratio(em, en) < ratio(fm, fn_));
+            if !keep {
+                factors.insert(area, (fm, fn_));
+            }
+        }
+    }
+    // ttnn 0.81.1 tries every in0_block_w for an area before a smaller area (the golden
+    // captures keep the larger output block and halve the K block).
+    let min_k = if adjust_k { 1 } else { k };
+    for (&_, &(fm, fn_)) in factors.iter().rev() {
+        for fk in (min_k..=k).rev() {
+            if !k.is_multiple_of(fk) {
+                continue;
+            }
+            if estimated_cbs(s, fm, fn_, fk)? < max_l1 {
+                return Ok((fm, fn_, fk));
+            }
+        }
+    }
+    Ok((1, 1, 1))
+}
+
+/// `is_narrow_shape`: one side over 8 times the other, or (all in DRAM) a side within a tile.
+fn is_narrow(height: u64, width: u64, all_dram: bool) -> bool {
+    let ratio = if height > width {
+        height / width.max(1)
+    } else {
+        width / height.max(1)
+    };
+    ratio > 8 || (all_dram && (height <= TILE || width <= TILE))
+}
+
+/// `create_simple_matmul_program_config` (matmul_op.cpp), for interleaved operands.
+fn simple_config(
+    d: &MatmulDims,
+    grid: (u32, u32),
+    all_dram: bool,
+    s: &TileSizes,
+    max_l1: u64,
+) -> Result<Config, CaseError> {
+    let (gx, gy) = (u64::from(grid.0), u64::from(grid.1));
+    let narrow = is_narrow(
+        crate::size::mul(d.mt, TILE, "height")?,
+        crate::size::mul(d.nt, TILE, "width")?,
+        all_dram,
+    );
+    let is_wide = narrow && d.nt > d.mt;
+    let is_tall = narrow && !is_wide;
+    let mut in0_block_w = 2;
+    // `get_per_core_factor`: the largest square block (16, 8, 4, 2) whose buffers fit.
+    let mut per_core = 1;
+    for f in [16, 8, 4, 2] {
+        if estimated_cbs(s, f, f, in0_block_w)? < max_l1 {
+            per_core = f;
+            break;
+        }
+    }
+    let nby = d.mt.div_ceil(per_core);
+    let nbx = d.nt.div_ceil(per_core);
+    if (nby > 1 || nbx > 1) && !d.kt.is_multiple_of(in0_block_w) {
+        in0_block_w = 1;
+    }
+    if !(all_dram || (nbx.saturating_mul(nby) <= gx * gy && d.kt.is_multiple_of(in0_block_w))) {
+        return Ok(Config::MultiCore);
+    }
+    // `get_core_range`: the block grid when it fits the device and is not a single block.
+    let (cx, cy) = if !(nby == 1 && nbx == 1) && nby <= gy && nbx <= gx {
+        (nbx, nby)
+    } else {
+        (0, 0)
+    };
+    // With every buffer in DRAM, ttnn 0.81.1 goes 1D for narrow shapes only, else 2D (the
+    // golden captures: a 9x1 block grid on p150 still runs the 2D factory).
+    if (cy == 1 && !all_dram) || is_wide {
+        return mcast_1d(d, grid, s, max_l1, true);
+    }
+    if (cx == 1 && !all_dram) || is_tall {
+        return mcast_1d(d, grid, s, max_l1, false);
+    }
+    if (cy > 0 && nbx <= gx && nby <= gy) || all_dram {
+        let (mut pm, mut pn, mut bh, mut bw) = (per_core, per_core, per_core, per_core);
+        if all_dram {
+            in0_block_w = if d.kt.is_multiple_of(gx) {
+                d.kt / gx
+            } else {
+                1
+            };
+            pm = d.mt.div_ceil(gy);
+            pn = d.nt.div_ceil(gx);
+            let (h, w, k) = multi_dim_factor(s, pm, pn, in0_block_w, max_l1, true)?;
+            (bh, bw, in0_block_w) = (h, w, k);
+        }
+        return Ok(Config::Mcast {
+            two_d: true,
+            mcast_in0: false,
+            per_core_m: pm,
+            per_core_n: pn,
+            in0_block_w,
+            out_block_h: bh,
+            out_block_w: bw,
+        });
+    }
+    Ok(Config::MultiCore)
+}
+
+/// `get_mcast_1d_config` without batch fusion: the whole of N (in1 multicast) or of M (in0
+/// multicast) per core, the other side split over every core of the grid.
+fn mcast_1d(
+    d: &MatmulDims,
+    grid: (u32, u32),
+    s: &TileSizes,
+    max_l1: u64,
+    mcast_in0: bool,
+) -> Result<Config, CaseError> {
+    let cores = u64::from(grid.0) * u64::from(grid.1);
+    let (pm, pn) = if mcast_in0 {
+        (
+            d.mt,
+            crate::size::mul(d.nt, TILE, "N")?
+                .div_ceil(cores)
+                .div_ceil(TILE),
+        )
+    } else {
+        (
+            crate::size::mul(d.mt, TILE, "M")?
+                .div_ceil(cores)
+                .div_ceil(TILE),
+            d.nt,
+        )
+    };
+    let in0_block_w = if d.kt.is_multiple_of(2) { 2 } else { 1 };
+    let (bh, bw, _) = multi_dim_factor(s, pm, pn, in0_block_w, max_l1, false)?;
+    Ok(Config::Mcast {
+        two_d: false,
+        mcast_in0,
+        per_core_m: pm,
+        per_core_n: pn,
+        in0_block_w,
+        out_block_h: bh,
+        out_block_w: bw,
+    })
 }
 
 /// The bias added in place into the product (`BinaryNgDeviceOperation` writing its output).
@@ -98,4 +462,81 @@ fn bias_add(ex: &mut Exec<'_>, out: &DevTensor, bias: &DevTensor) {
             .cb(CbKind::Circular, 2 * ts, &cores)
             .cb(CbKind::Circular, 2 * ts, &cores),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BF16: TileSizes = TileSizes {
+        in0: 2048,
+        in1: 2048,
+        interm: 2048,
+        bias: 0,
+    };
+    const N150: (u32, u32) = (8, 8);
+    const P150: (u32, u32) = (11, 10);
+    const N150_BANK: u64 = 1_393_312;
+
+    fn dims(batch: u64, mt: u64, kt: u64, nt: u64) -> MatmulDims {
+        MatmulDims {
+            batch,
+            batch_a: batch,
+            batch_b: 1,
+            mt,
+            kt,
+            nt,
+        }
+    }
+
+    fn mcast(two_d: bool, mcast_in0: bool, pm: u64, pn: u64, k: u64, bh: u64, bw: u64) -> Config {
+        Config::Mcast {
+            two_d,
+            mcast_in0,
+            per_core_m: pm,
+            per_core_n: pn,
+            in0_block_w: k,
+            out_block_h: bh,
+            out_block_w: bw,
+        }
+    }
+
+    // Configs read back from the golden captures (ttnn 0.81.1, tests/golden/calibration).
+    #[test]
+    fn all_dram_goes_2d_with_k_split_over_the_columns() {
+        // mm [1000,1024] in DRAM on n150: 65536 / 65536 / 32768 B on 8x8.
+        let c = simple_config(&dims(1, 32, 32, 32), N150, true, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, mcast(true, false, 4, 4, 4, 4, 4));
+        // mm [4480,512] in DRAM on p150: a 9x1 block grid still runs the 2D factory.
+        let c = simple_config(&dims(1, 140, 16, 16), P150, true, &BF16, 1_461_120).unwrap();
+        assert_eq!(c, mcast(true, false, 14, 2, 1, 14, 2));
+    }
+
+    #[test]
+    fn a_block_too_big_keeps_its_area_and_halves_k() {
+        // bmm [1,64000,1000] in DRAM on n150: 81920 / 204800 / 512000 B.
+        let c = simple_config(&dims(1, 2000, 32, 2000), N150, true, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, mcast(true, false, 250, 250, 2, 10, 25));
+    }
+
+    #[test]
+    fn l1_shapes_pick_by_the_block_grid() {
+        // mm [16000,256] in L1 on n150: tall, in1 multicast over 63 cores.
+        let c = simple_config(&dims(1, 500, 8, 8), N150, false, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, mcast(false, false, 8, 8, 2, 8, 8));
+        // mm [4480,512] in L1 on n150: 9x1 blocks do not fit an 8x8 grid.
+        let c = simple_config(&dims(1, 140, 16, 16), N150, false, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, Config::MultiCore);
+    }
+
+    #[test]
+    fn operands_in_l1_shrink_the_blocks_on_a_device() {
+        // bmm [1,4000,512] in L1 on n150: the capture sees the whole bank (2D, 16-tile
+        // blocks); a run sees 128 KiB of operands per bank and falls back to MultiCore.
+        let d = dims(1, 125, 16, 125);
+        let c = simple_config(&d, N150, false, &BF16, N150_BANK).unwrap();
+        assert_eq!(c, mcast(true, false, 16, 16, 2, 16, 16));
+        let c = simple_config(&d, N150, false, &BF16, N150_BANK - 131_072).unwrap();
+        assert_eq!(c, Config::MultiCore);
+    }
 }

@@ -178,7 +178,7 @@ impl State {
             return Ok(());
         }
         self.mem
-            .run_program(program)
+            .run_program(program.as_run())
             .map_err(|e| parse_runtime_error(&e.message()))
     }
 
