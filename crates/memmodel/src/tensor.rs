@@ -40,6 +40,10 @@ pub struct Placement {
     pub total_bytes: u64,
     /// Bytes every bank reserves: `ceil(pages / banks) × aligned_page_size`.
     pub per_bank_bytes: u64,
+    /// A sharded buffer: `banks` is its shard count and each shard reserves `per_bank_bytes`;
+    /// the allocator asks for `banks × per_bank_bytes` (see [`crate::plan::sharded_placement`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sharded: bool,
 }
 
 impl TensorSpec {
@@ -146,6 +150,7 @@ impl TensorSpec {
             pages,
             total_bytes,
             per_bank_bytes,
+            sharded: false,
         })
     }
 }
