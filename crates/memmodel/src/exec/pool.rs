@@ -426,14 +426,29 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         x.spec.clone(),
         sharded_placement(d, BufferType::L1, x.spec.pages()?, tile, used, shard_tiles)?,
     );
-    ex.b.run(
-        Program::new(
-            "InterleavedToShardedDeviceOperation",
-            "InterleavedToShardedProgramFactory",
-        )
-        .cb(CbKind::Dataflow, in_shard_bytes, &used_set)
-        .bound(),
-    );
+    let l1_bank = d
+        .l1_bank_bytes
+        .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
+    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    if x.memory == BufferType::L1 && input_per_bank > l1_bank {
+        // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
+        // resharded by `CopyDeviceOperation` (DefaultTilized: two tiles per core) in the graph
+        // capture rather than by InterleavedToSharded.
+        ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
+            CbKind::Dataflow,
+            2 * tile,
+            &grid::full(d),
+        ));
+    } else {
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .cb(CbKind::Dataflow, in_shard_bytes, &used_set)
+            .bound(),
+        );
+    }
 
     // 2. Halo, with its pad and gather configs.
     let halo_spec = TensorSpec::new(
@@ -536,8 +551,8 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             .bound()
             .cb(CbKind::Circular, reader_bytes, &grid_set)
             .bound()
-            .cb(CbKind::Circular, in_cb / 2, &grid_set)
-            .cb(CbKind::Circular, in_cb / 2, &grid_set)
+            .cb(CbKind::Circular, in_cb, &grid_set)
+            .cb(CbKind::Circular, in_cb, &grid_set)
             .cb(CbKind::Circular, pooled_bytes, &grid_set)
             .bound(),
     );
