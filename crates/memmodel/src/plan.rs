@@ -225,6 +225,7 @@ pub fn raw_placement(
             "bytes per bank",
         )?,
         sharded: false,
+        traced_as: None,
     })
 }
 
@@ -255,10 +256,16 @@ pub fn sharded_placement(
         total_bytes: size::mul(pages, page_size, "buffer size")?,
         per_bank_bytes: size::mul(shard_pages, aligned_page_size, "bytes per shard")?,
         sharded: true,
+        traced_as: None,
     })
 }
 
 impl Placement {
+    /// The memory the graph capture reports the buffer in.
+    pub fn traced_type(&self) -> BufferType {
+        self.traced_as.unwrap_or(self.buffer_type)
+    }
+
     /// What the allocator is asked for: the OOM message's "allocate X B".
     pub fn request(&self) -> BufferRequest {
         let aligned_size = if self.sharded {
@@ -293,7 +300,7 @@ pub fn peaks(buffers: &[PlannedBuffer], steps: &[Step]) -> Peaks {
         match s {
             Step::Alloc(i) | Step::Free(i) => {
                 let b = &buffers[*i];
-                if b.placement.buffer_type == BufferType::L1 {
+                if b.placement.traced_type() == BufferType::L1 {
                     if matches!(s, Step::Alloc(_)) {
                         l1 = l1.saturating_add(b.placement.per_bank_bytes);
                     } else {

@@ -44,6 +44,11 @@ pub struct Placement {
     /// the allocator asks for `banks × per_bank_bytes` (see [`crate::plan::sharded_placement`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sharded: bool,
+    /// The memory the runtime's graph capture names this buffer by, when it differs from where
+    /// the buffer lives (it reports sliding-window config tensors, placed in L1_SMALL, as L1).
+    /// Used for traces and capture peaks only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traced_as: Option<BufferType>,
 }
 
 impl TensorSpec {
@@ -151,6 +156,7 @@ impl TensorSpec {
             total_bytes,
             per_bank_bytes,
             sharded: false,
+            traced_as: None,
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
 use crate::size;
 use crate::tensor::{Placement, TensorSpec, TILE};
+use std::collections::BTreeMap;
 
 pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option<Val>, CaseError> {
     Ok(Some(match name {
@@ -182,34 +183,6 @@ impl Window {
     fn out_nhw(&self) -> u64 {
         self.n * self.ho * self.wo
     }
-
-    /// Sticks of the haloed input one core holds: for every core's run of `shard` output
-    /// pixels, the padded-input rows from the first window's top-left stick to the last
-    /// window's bottom-right one (`sliding_window::generate_shard_boundaries`); the halo output
-    /// shard is the largest of them.
-    fn halo_sticks(&self, cores: u64, shard: u64) -> u64 {
-        let (hp, wp) = (self.h + 2 * self.pad[0], self.w + 2 * self.pad[1]);
-        let image = self.ho * self.wo;
-        let top_left = |p: u64| {
-            let (b, r) = (p / image, p % image);
-            let (oh, ow) = (r / self.wo, r % self.wo);
-            b * hp * wp + oh * self.stride[0] * wp + ow * self.stride[1]
-        };
-        let reach =
-            self.dilation[0] * (self.kernel[0] - 1) * wp + self.dilation[1] * (self.kernel[1] - 1);
-        let total = self.out_nhw();
-        (0..cores)
-            .filter_map(|k| {
-                let first = k * shard;
-                if first >= total {
-                    return None;
-                }
-                let last = ((k + 1) * shard).min(total) - 1;
-                Some(top_left(last) + reach - top_left(first) + 1)
-            })
-            .max()
-            .unwrap_or(0)
-    }
 }
 
 /// Per-core bytes of the Pool2D program's buffers that are not bound to a tensor
@@ -276,11 +249,190 @@ fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
     }
 }
 
-/// Approximate per-core bytes of the halo's gather config (`generate_halo_kernel_config_
-/// tensors`): a header and one (source, destination, length) triple per 32-row untilize block
-/// each of the two data-movement cores handles. Not exact; it lives in L1_SMALL.
-fn gather_config_bytes(in_shard_h: u64) -> u64 {
-    (20 + 6 * in_shard_h.div_ceil(TILE).div_ceil(2)).div_ceil(4) * 4
+/// One core's part of a sliding-window op: its output pixels and the padded-input sticks its
+/// windows read (`sliding_window::generate_shard_boundaries`).
+#[derive(Debug, Clone, Copy)]
+struct Boundary {
+    out_first: u64,
+    out_last: u64,
+    in_first: u64,
+    in_last: u64,
+}
+
+impl Window {
+    /// Padded-input index of an output pixel's window's top-left stick.
+    fn top_left(&self, p: u64) -> u64 {
+        let (hp, wp) = (self.h + 2 * self.pad[0], self.w + 2 * self.pad[1]);
+        let image = self.ho * self.wo;
+        let (b, r) = (p / image, p % image);
+        let (oh, ow) = (r / self.wo, r % self.wo);
+        b * hp * wp + oh * self.stride[0] * wp + ow * self.stride[1]
+    }
+
+    /// Every NHW core's boundary (`None` for a core left without output pixels).
+    fn boundaries(&self, cores: u64, shard: u64) -> Vec<Option<Boundary>> {
+        let wp = self.w + 2 * self.pad[1];
+        let reach =
+            self.dilation[0] * (self.kernel[0] - 1) * wp + self.dilation[1] * (self.kernel[1] - 1);
+        let total = self.out_nhw();
+        (0..cores)
+            .map(|k| {
+                let out_first = k * shard;
+                (out_first < total).then(|| {
+                    let out_last = ((k + 1) * shard).min(total) - 1;
+                    Boundary {
+                        out_first,
+                        out_last,
+                        in_first: self.top_left(out_first),
+                        in_last: self.top_left(out_last) + reach,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Where a padded-input stick comes from: `None` for padding, else its input row.
+    fn source(&self, g: u64) -> Option<u64> {
+        let (hp, wp) = (self.h + 2 * self.pad[0], self.w + 2 * self.pad[1]);
+        let (b, r) = (g / (hp * wp), g % (hp * wp));
+        let (y, x) = (r / wp, r % wp);
+        let inside = y >= self.pad[0]
+            && y < self.pad[0] + self.h
+            && x >= self.pad[1]
+            && x < self.pad[1] + self.w;
+        inside.then(|| b * self.h * self.w + (y - self.pad[0]) * self.w + (x - self.pad[1]))
+    }
+}
+
+/// A run of sticks copied by the halo: (source offset, destination offset, length).
+type Run = (u64, u64, u64);
+
+/// Per-core bytes of the four halo config tensors (pad config 0 / 1, gather config 0 / 1) as
+/// `sliding_window::generate_halo_kernel_config_tensors` builds them for a TILE input (the
+/// untilize path, blocks of 32 sticks) when cores push their sticks to their neighbours:
+/// - every destination core's input sticks are grouped into runs per (source core, destination)
+///   that are contiguous on both sides; padding runs go to the pad configs, split in halves,
+///   each flattened to `[dst, len]...` plus a null pair and padded to the longest core's;
+/// - each source core's gather config lists its transfers (its local run first, then remote
+///   ones by destination), each split at 32-stick source blocks, sorted by source offset (then
+///   destination NoC x, y), dealt to the two data-movement cores by block parity and serialized
+///   as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`, padded to the longest core's;
+/// - `construct_on_host_config_tensor` pads each row to an even number of u16.
+fn halo_config_bytes(
+    win: &Window,
+    bounds: &[Option<Boundary>],
+    in_shard_h: u64,
+    noc: impl Fn(u64) -> (u64, u64),
+) -> [u64; 4] {
+    const BLOCK: u64 = 32;
+    let cores = bounds.len();
+    // (source core or None for padding, destination core) -> runs of (src, dst, len).
+    let mut runs: BTreeMap<(Option<u64>, u64), Vec<Run>> = BTreeMap::new();
+    for (k, b) in bounds.iter().enumerate() {
+        let Some(b) = b else { continue };
+        let k = k as u64;
+        let mut g = b.in_first;
+        while g <= b.in_last {
+            // The longest stretch from `g` that is all padding or all from one input shard.
+            let wp = win.w + 2 * win.pad[1];
+            let row_end = (g / wp + 1) * wp - 1;
+            let (src, local, end) = match win.source(g) {
+                None => {
+                    let mut e = g;
+                    while e < b.in_last && win.source(e + 1).is_none() && e < row_end {
+                        e += 1;
+                    }
+                    (None, 0, e)
+                }
+                Some(i) => {
+                    let x = g % wp;
+                    let in_row = win.pad[1] + win.w - 1 - x;
+                    let shard_left = in_shard_h - 1 - i % in_shard_h;
+                    let e = (g + in_row.min(shard_left)).min(b.in_last);
+                    (Some(i / in_shard_h), i % in_shard_h, e)
+                }
+            };
+            let len = end - g + 1;
+            let dst = g - b.in_first;
+            let list = runs.entry((src, k)).or_default();
+            match list.last_mut() {
+                Some(last)
+                    if (src.is_none() || local == last.0 + last.2) && dst == last.1 + last.2 =>
+                {
+                    last.2 += len
+                }
+                _ => list.push((local, dst, len)),
+            }
+            g = end + 1;
+        }
+    }
+    let even = |n: u64| n.div_ceil(2) * 2;
+    // Pad configs.
+    let mut pads = vec![0u64; cores];
+    for ((src, dst), list) in &runs {
+        if src.is_none() {
+            pads[*dst as usize] += list.len() as u64;
+        }
+    }
+    let pad0 = pads.iter().map(|n| 2 * (n / 2)).max().unwrap_or(0) + 2;
+    let pad1 = pads.iter().map(|n| 2 * n.div_ceil(2)).max().unwrap_or(0) + 2;
+    // Gather configs, per source core.
+    let (mut g0, mut g1) = (0u64, 0u64);
+    for core in 0..cores as u64 {
+        // (source offset, destination NoC, length) of every transfer, local first.
+        let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
+        let mut routes: Vec<(u64, &Vec<Run>)> = runs
+            .iter()
+            .filter(|((src, _), _)| *src == Some(core))
+            .map(|((_, dst), list)| (*dst, list))
+            .collect();
+        routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
+        for (dst, list) in routes {
+            for &(mut so, _, mut len) in list {
+                while len > 0 {
+                    let t = len.min(BLOCK - so % BLOCK);
+                    transfers.push((so, noc(dst)));
+                    so += t;
+                    len -= t;
+                }
+            }
+        }
+        transfers.sort();
+        for (parity, total) in [(0, &mut g0), (1, &mut g1)] {
+            let mut n = 1u64;
+            let mut route = None;
+            for (_, dst) in transfers
+                .iter()
+                .filter(|(so, _)| (so / BLOCK) % 2 == parity)
+            {
+                if route != Some(*dst) {
+                    n += 3;
+                    route = Some(*dst);
+                }
+                n += 3;
+            }
+            *total = (*total).max(n);
+        }
+    }
+    [pad0, pad1, even(g0), even(g1)].map(|n| n * 2)
+}
+
+/// Per-core bytes of Pool2D's reader-indices config
+/// (`sliding_window::generate_sliding_window_op_config`, not a conv): a count, an alignment
+/// word and a (first, last) pair of top-left indices per run of windows `stride_w` apart,
+/// padded to the longest core's and to an even length.
+fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
+    let len = bounds
+        .iter()
+        .flatten()
+        .map(|b| {
+            // Windows of one output row are `stride_w` apart; a new row starts a new run.
+            let runs = b.out_last / win.wo - b.out_first / win.wo + 1;
+            2 + 2 * runs
+        })
+        .max()
+        .unwrap_or(0);
+    len.div_ceil(2) * 2 * 2
 }
 
 /// `ttnn.max_pool2d(x, N, H, W, C, kernel, stride, padding, dilation, memory_config=...)` on a
@@ -390,7 +542,14 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let in_shard_bytes = size::mul(shard_tiles, tile, "input shard")?;
     // The halo's shard: the window rows of one core's output pixels, sticks of its channels.
     let out_shard_h = out_nhw.div_ceil(pc.nhw);
-    let sticks = win.halo_sticks(pc.nhw, out_shard_h);
+    let bounds = win.boundaries(pc.nhw, out_shard_h);
+    // The halo shard is the longest input span of a core (`generate_max_out_nsticks_per_core`).
+    let sticks = bounds
+        .iter()
+        .flatten()
+        .map(|b| b.in_last - b.in_first + 1)
+        .max()
+        .unwrap_or(0);
     let stick = shard_w * 2;
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     // Untilize output: two blocks of 32 rows by the shard's channel tiles, per data-movement
@@ -471,17 +630,29 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             DType::Uint16,
             Layout::RowMajor,
         );
-        let p = sharded_placement(d, BufferType::L1Small, pc.cores(), bytes, pc.cores(), 1)?;
+        // `move_config_tensor_to_device`: one row per core in L1_SMALL, which the graph
+        // capture reports as L1.
+        let mut p = sharded_placement(d, BufferType::L1Small, pc.cores(), bytes, pc.cores(), 1)?;
+        p.traced_as = Some(BufferType::L1);
         Ok(sharded(ex, what, spec, p))
     };
     // Pad configs hold only their terminator when no stick is padding-only.
-    let pad_bytes = 4;
-    let gather_bytes = gather_config_bytes(in_shard_h);
+    // NoC order of the destination cores: block sharding numbers NHW cores down a column,
+    // height sharding row-major over the grid (worker NoC coordinates keep the logical order).
+    let gx = u64::from(d.grid_x);
+    let block = pc.scheme == Scheme::Block;
+    let [pad0, pad1, gather0, gather1] = halo_config_bytes(&win, &bounds, in_shard_h, |core| {
+        if block {
+            (0, core)
+        } else {
+            (core % gx, core / gx)
+        }
+    });
     let configs = [
-        cfg(ex, "pad config", pad_bytes)?,
-        cfg(ex, "pad config", pad_bytes)?,
-        cfg(ex, "gather config", gather_bytes)?,
-        cfg(ex, "gather config", gather_bytes)?,
+        cfg(ex, "pad config", pad0)?,
+        cfg(ex, "pad config", pad1)?,
+        cfg(ex, "gather config", gather0)?,
+        cfg(ex, "gather config", gather1)?,
     ];
     let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
     ex.b.run(
@@ -494,13 +665,13 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             .cb(CbKind::Circular, aligned_stick, &grid_set)
             .cb(CbKind::Circular, untilize, &grid_set)
             .cb(CbKind::Circular, untilize, &grid_set)
-            .cb(CbKind::Circular, pad_bytes, &grid_set)
+            .cb(CbKind::Circular, pad0, &grid_set)
             .bound()
-            .cb(CbKind::Circular, pad_bytes, &grid_set)
+            .cb(CbKind::Circular, pad1, &grid_set)
             .bound()
-            .cb(CbKind::Circular, gather_bytes, &grid_set)
+            .cb(CbKind::Circular, gather0, &grid_set)
             .bound()
-            .cb(CbKind::Circular, gather_bytes, &grid_set)
+            .cb(CbKind::Circular, gather1, &grid_set)
             .bound(),
     );
     for t in configs {
@@ -538,9 +709,10 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             out_shard_h,
         )?,
     );
-    // Reader indices: about one u16 per output row of the shard (approximate; L1_SMALL).
-    let reader_bytes = (out_shard_h / 4).max(4).div_ceil(4) * 4;
+    let reader_bytes = reader_config_bytes(&win, &bounds);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
+    // Its CB, as the graph capture reports it: half the row, rounded up to 4 bytes.
+    let reader_cb = (reader_bytes / 2).div_ceil(4) * 4;
     let pooled_bytes = ex.b.buffers[pooled.buffer].placement.per_bank_bytes;
     let (scalar, clear, in_cb, _) = pool_cbs(&win, pc.ch, out_shard_h, shard_w);
     ex.b.run(
@@ -549,7 +721,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             .cb(CbKind::Circular, clear, &grid_set)
             .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
             .bound()
-            .cb(CbKind::Circular, reader_bytes, &grid_set)
+            .cb(CbKind::Circular, reader_cb, &grid_set)
             .bound()
             .cb(CbKind::Circular, in_cb, &grid_set)
             .cb(CbKind::Circular, in_cb, &grid_set)
