@@ -709,6 +709,9 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             out_shard_h,
         )?,
     );
+    // Pool2D binds its input CB to the halo shard with sticks of the core's real channels (not
+    // the tile-padded ones the halo wrote: 3 channels read 6-byte sticks of a 64-byte page).
+    let pool_in_cb = size::mul(sticks, c.div_ceil(pc.ch) * 2, "pool input CB")?;
     let reader_bytes = reader_config_bytes(&win, &bounds);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
     // Its CB, as the graph capture reports it: half the row, rounded up to 4 bytes.
@@ -719,7 +722,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         Program::new("Pool2D", "MultiCore")
             .cb(CbKind::Circular, scalar, &grid_set)
             .cb(CbKind::Circular, clear, &grid_set)
-            .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
+            .cb(CbKind::Circular, pool_in_cb, &grid_set)
             .bound()
             .cb(CbKind::Circular, reader_cb, &grid_set)
             .bound()
