@@ -555,6 +555,10 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // Untilize output: two blocks of 32 rows by the shard's channel tiles, per data-movement
     // core; two pad CBs of one aligned stick.
     let untilize = 2 * (shard_w / TILE) * tile;
+    // The L1 bank left once the device is opened with max_pool2d's L1_SMALL.
+    let l1_bank = d
+        .l1_bank_bytes
+        .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
     if x.memory == BufferType::Dram {
         // A DRAM input whose halo step (resharded input, halo output and the halo's own CBs)
         // would not fit one L1 bank is pooled in DRAM slices (`Op2DSliceConfig`, PaddedSlice /
@@ -569,10 +573,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             2 * aligned_stick + 2 * untilize,
             "halo step",
         )?;
-        let l1 = d
-            .l1_bank_bytes
-            .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
-        if halo_step > l1 {
+        if halo_step > l1_bank {
             return Err(unmodeled(
                 a.function,
                 format!("a DRAM input sliced because its halo needs {halo_step} B of L1 per core"),
@@ -585,9 +586,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         x.spec.clone(),
         sharded_placement(d, BufferType::L1, x.spec.pages()?, tile, used, shard_tiles)?,
     );
-    let l1_bank = d
-        .l1_bank_bytes
-        .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
     let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
     if x.memory == BufferType::L1 && input_per_bank > l1_bank {
         // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
@@ -636,7 +634,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         p.traced_as = Some(BufferType::L1);
         Ok(sharded(ex, what, spec, p))
     };
-    // Pad configs hold only their terminator when no stick is padding-only.
     // NoC order of the destination cores: block sharding numbers NHW cores down a column,
     // height sharding row-major over the grid (worker NoC coordinates keep the logical order).
     let gx = u64::from(d.grid_x);
@@ -780,5 +777,72 @@ impl Bound for Program {
             c.global = true;
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{N150, P150};
+
+    fn window(c: u64, h: u64, w: u64) -> Window {
+        Window {
+            n: 1,
+            h,
+            w,
+            c,
+            kernel: [2, 2],
+            stride: [2, 2],
+            pad: [0, 0],
+            dilation: [1, 1],
+            ho: h / 2,
+            wo: w / 2,
+        }
+    }
+
+    // Shard schemes and core counts of the runtime's graph captures (ttnn 0.81.1).
+    #[test]
+    fn auto_shard_picks_the_smallest_pool_buffers() {
+        let p = parallel_config(&N150, &window(1024, 80, 50));
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 8, 8));
+        let p = parallel_config(&N150, &window(1152, 68, 120));
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Height, 64, 1));
+        let p = parallel_config(&N150, &window(256, 320, 200));
+        assert_eq!(p.scheme, Scheme::Block);
+        let p = parallel_config(&P150, &window(256, 320, 200));
+        assert_eq!((p.scheme, p.nhw), (Scheme::Height, 110));
+        let p = parallel_config(&P150, &window(128, 160, 100));
+        assert_eq!((p.scheme, p.nhw), (Scheme::Height, 109));
+        let p = parallel_config(&P150, &window(1152, 136, 120));
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 10, 9));
+    }
+
+    #[test]
+    fn halo_configs_match_the_capture() {
+        // [1,1024,80,50] on p150: block 8 × 10, input shards of 416 rows.
+        let win = window(1024, 80, 50);
+        let bounds = win.boundaries(10, 100);
+        let span = bounds.iter().flatten().map(|b| b.in_last - b.in_first + 1);
+        assert_eq!(span.max(), Some(400));
+        assert_eq!(
+            halo_config_bytes(&win, &bounds, 416, |k| (0, k)),
+            [4, 4, 64, 56]
+        );
+        assert_eq!(reader_config_bytes(&win, &bounds), 20);
+        // [1,128,160,100] on n150: height 64, input shards of 256 rows.
+        let win = window(128, 160, 100);
+        let bounds = win.boundaries(64, 63);
+        let grid = |k: u64| (k % 8, k / 8);
+        assert_eq!(halo_config_bytes(&win, &bounds, 256, grid), [4, 4, 80, 80]);
+        assert_eq!(reader_config_bytes(&win, &bounds), 16);
+    }
+
+    #[test]
+    fn divisors() {
+        assert_eq!(divisor_with_padding(4000, 110), 109);
+        assert_eq!(divisor_with_padding(240, 64), 60);
+        assert_eq!(divisor_with_padding(1, 64), 1);
+        assert_eq!(largest_divisor(36, 11), 9);
+        assert_eq!(largest_divisor(10, 8), 5);
     }
 }
