@@ -178,7 +178,7 @@ impl Plan {
                     ordinal[*i] = next;
                     next += 1;
                     out.push(Event::Alloc {
-                        memory: p.buffer_type.tt_name().to_string(),
+                        memory: p.traced_type().tt_name().to_string(),
                         size: p.total_bytes,
                         per_bank: p.per_bank_bytes,
                         page: p.page_size,

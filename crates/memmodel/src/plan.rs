@@ -224,15 +224,58 @@ pub fn raw_placement(
             aligned_page_size,
             "bytes per bank",
         )?,
+        sharded: false,
+        traced_as: None,
+    })
+}
+
+/// A sharded buffer: `pages` pages of `page_size` bytes (its size as the graph capture reports
+/// it) in `shards` shards of `shard_pages` pages each, one shard per core. tt-metal's
+/// `BufferDistributionSpec` reserves a whole shard (pages rounded up to the L1 alignment) on
+/// every core it uses and the allocator asks for `shards × shard bytes`: that is the
+/// "allocate X B across N banks" of its OOM message.
+pub fn sharded_placement(
+    device: &DeviceSpec,
+    buffer_type: BufferType,
+    pages: u64,
+    page_size: u64,
+    shards: u64,
+    shard_pages: u64,
+) -> Result<Placement, size::Overflow> {
+    let aligned_page_size = size::round_up(
+        page_size,
+        device.alignment(buffer_type),
+        "aligned page size",
+    )?;
+    Ok(Placement {
+        buffer_type,
+        banks: shards,
+        page_size,
+        aligned_page_size,
+        pages,
+        total_bytes: size::mul(pages, page_size, "buffer size")?,
+        per_bank_bytes: size::mul(shard_pages, aligned_page_size, "bytes per shard")?,
+        sharded: true,
+        traced_as: None,
     })
 }
 
 impl Placement {
+    /// The memory the graph capture reports the buffer in.
+    pub fn traced_type(&self) -> BufferType {
+        self.traced_as.unwrap_or(self.buffer_type)
+    }
+
     /// What the allocator is asked for: the OOM message's "allocate X B".
     pub fn request(&self) -> BufferRequest {
+        let aligned_size = if self.sharded {
+            self.banks.saturating_mul(self.per_bank_bytes)
+        } else {
+            self.pages.saturating_mul(self.aligned_page_size)
+        };
         BufferRequest {
             buffer_type: self.buffer_type,
-            aligned_size: self.pages.saturating_mul(self.aligned_page_size),
+            aligned_size,
             banks: self.banks,
             per_bank: self.per_bank_bytes,
         }
@@ -257,7 +300,7 @@ pub fn peaks(buffers: &[PlannedBuffer], steps: &[Step]) -> Peaks {
         match s {
             Step::Alloc(i) | Step::Free(i) => {
                 let b = &buffers[*i];
-                if b.placement.buffer_type == BufferType::L1 {
+                if b.placement.traced_type() == BufferType::L1 {
                     if matches!(s, Step::Alloc(_)) {
                         l1 = l1.saturating_add(b.placement.per_bank_bytes);
                     } else {

@@ -40,6 +40,15 @@ pub struct Placement {
     pub total_bytes: u64,
     /// Bytes every bank reserves: `ceil(pages / banks) × aligned_page_size`.
     pub per_bank_bytes: u64,
+    /// A sharded buffer: `banks` is its shard count and each shard reserves `per_bank_bytes`;
+    /// the allocator asks for `banks × per_bank_bytes` (see [`crate::plan::sharded_placement`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sharded: bool,
+    /// The memory the runtime's graph capture names this buffer by, when it differs from where
+    /// the buffer lives (it reports sliding-window config tensors, placed in L1_SMALL, as L1).
+    /// Used for traces and capture peaks only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traced_as: Option<BufferType>,
 }
 
 impl TensorSpec {
@@ -146,6 +155,8 @@ impl TensorSpec {
             pages,
             total_bytes,
             per_bank_bytes,
+            sharded: false,
+            traced_as: None,
         })
     }
 }

@@ -1,18 +1,24 @@
-//! Pooling and resampling: upsample (nearest).
+//! Pooling and resampling: upsample (nearest), max_pool2d.
 
 use super::grid;
 use super::util::{out_memory, tile_size};
 use super::{invalid, unmodeled, Args, Exec, Val};
 use crate::case::BufferRole;
+use crate::device::{BufferType, DeviceSpec};
+use crate::dtype::DType;
 use crate::layout::Layout;
 use crate::ops::CaseError;
-use crate::program::{CbKind, Program};
+use crate::plan::{sharded_placement, DevTensor};
+use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
-use crate::tensor::{TensorSpec, TILE};
+use crate::size;
+use crate::tensor::{Placement, TensorSpec, TILE};
+use std::collections::BTreeMap;
 
 pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option<Val>, CaseError> {
     Ok(Some(match name {
         "upsample" => upsample(ex, a)?,
+        "max_pool2d" => max_pool2d(ex, a)?,
         _ => return Ok(None),
     }))
 }
@@ -91,4 +97,752 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     ex.b.run(p);
     Ok(Val::T(out))
+}
+
+/// How `conv::determine_parallel_config` spreads a pool over the grid: the shard scheme and the
+/// cores along NHW and along channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Height,
+    Width,
+    Block,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Parallel {
+    scheme: Scheme,
+    /// Cores along the flattened N·H·W rows.
+    nhw: u64,
+    /// Cores along the channels.
+    ch: u64,
+}
+
+impl Parallel {
+    fn cores(&self) -> u64 {
+        self.nhw * self.ch
+    }
+
+    /// The cores the program factories run on: `num_cores_to_corerangeset` (row-wise) for
+    /// height sharding, a `ch × nhw` rectangle for block sharding (ROW_MAJOR orientation).
+    fn grid(&self, d: &DeviceSpec) -> CoreRangeSet {
+        match self.scheme {
+            Scheme::Block => CoreRangeSet::one(CoreRange::new(
+                0,
+                0,
+                (self.ch - 1) as u32,
+                (self.nhw - 1) as u32,
+            )),
+            _ => grid::num_cores_to_corerangeset(
+                (0, 0),
+                self.cores() as u32,
+                (d.grid_x, d.grid_y),
+                true,
+            ),
+        }
+    }
+}
+
+/// `find_closest_largest_divisor_with_num_padding` (conv2d_utils.cpp): the largest core count
+/// `<= start` whose padding of `num` stays below one shard.
+fn divisor_with_padding(num: u64, start: u64) -> u64 {
+    let mut d = start.max(1);
+    while d > 1 {
+        let padded = num.div_ceil(d) * d;
+        if padded - num < padded / d {
+            break;
+        }
+        d -= 1;
+    }
+    d
+}
+
+/// `find_closest_largest_divisor(num, start)`: the largest divisor of `num` not above `start`.
+fn largest_divisor(num: u64, start: u64) -> u64 {
+    (1..=start.max(1))
+        .rev()
+        .find(|d| num.is_multiple_of(*d))
+        .unwrap_or(1)
+}
+
+/// The pool geometry of one call (`SlidingWindowConfig`).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    n: u64,
+    h: u64,
+    w: u64,
+    c: u64,
+    kernel: [u64; 2],
+    stride: [u64; 2],
+    pad: [u64; 2],
+    dilation: [u64; 2],
+    ho: u64,
+    wo: u64,
+}
+
+impl Window {
+    fn out_nhw(&self) -> u64 {
+        self.n * self.ho * self.wo
+    }
+}
+
+/// Per-core bytes of the Pool2D program's buffers that are not bound to a tensor
+/// (`pool::calculate_L1_usage` for a max pool with ROW_MAJOR output, no indices):
+/// (scalar, clear value, one input CB, output CB of `out_shard_h` rows).
+fn pool_cbs(win: &Window, ch: u64, out_shard_h: u64, shard_w: u64) -> (u64, u64, u64, u64) {
+    let tile_bytes = TILE * TILE * 2;
+    // Two pages of the reduce scalar tile, one tile of the clear value.
+    let scalar = 2 * tile_bytes;
+    let clear = tile_bytes;
+    let in_ntiles_c = win.c.div_ceil(ch * TILE);
+    let out_ntiles_c = win.c.div_ceil(ch * 16);
+    let khw = win.kernel[0] * win.kernel[1];
+    let rows = if khw <= 16 { khw } else { TILE };
+    // A wide reduction (more than 8 tiles of channels) reads 8 tiles at a time.
+    let in_tiles = in_ntiles_c.min(8);
+    let in_cb = 2 * 2 * (in_tiles * TILE * rows).div_ceil(TILE * TILE) * TILE * TILE;
+    let out_cb = out_shard_h * out_ntiles_c * shard_w.min(16) * 2;
+    (scalar, clear, in_cb, out_cb.div_ceil(32) * 32)
+}
+
+/// `pool::determine_pool_config_for_auto_shard`: height, width and block sharding are each
+/// configured (`determine_parallel_config` with row-granular NHW shards and tile-wide channel
+/// shards) and the one whose Pool2D buffers take the least L1 per core wins, height first on
+/// ties, then width.
+fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
+    let max_cores = d.worker_cores();
+    let ctiles = win.c.div_ceil(TILE);
+    let nhw = win.out_nhw();
+    let usage = |p: &Parallel| -> u64 {
+        // The output memory config it is costed with: rows padded to whole tiles per core,
+        // channels to whole tiles per core (`create_sharded_memory_config_from_parallel_config`).
+        let shard_h = nhw.div_ceil(p.nhw * TILE) * TILE;
+        let shard_w = win.c.div_ceil(p.ch * TILE) * TILE;
+        let (a, b, i, o) = pool_cbs(win, p.ch, shard_h, shard_w);
+        a + b + 2 * i + o
+    };
+    let height = Parallel {
+        scheme: Scheme::Height,
+        nhw: divisor_with_padding(nhw, max_cores),
+        ch: 1,
+    };
+    let width = Parallel {
+        scheme: Scheme::Width,
+        nhw: 1,
+        ch: largest_divisor(ctiles, max_cores),
+    };
+    let block = Parallel {
+        scheme: Scheme::Block,
+        nhw: divisor_with_padding(nhw, u64::from(d.grid_y)),
+        ch: largest_divisor(ctiles, u64::from(d.grid_x)),
+    };
+    let (h, w, b) = (usage(&height), usage(&width), usage(&block));
+    if h > w {
+        if w > b {
+            block
+        } else {
+            width
+        }
+    } else if h > b {
+        block
+    } else {
+        height
+    }
+}
+
+/// One core's part of a sliding-window op: its output pixels and the padded-input sticks its
+/// windows read (`sliding_window::generate_shard_boundaries`).
+#[derive(Debug, Clone, Copy)]
+struct Boundary {
+    out_first: u64,
+    out_last: u64,
+    in_first: u64,
+    in_last: u64,
+}
+
+impl Window {
+    /// Padded-input index of an output pixel's window's top-left stick.
+    fn top_left(&self, p: u64) -> u64 {
+        let (hp, wp) = (self.h + 2 * self.pad[0], self.w + 2 * self.pad[1]);
+        let image = self.ho * self.wo;
+        let (b, r) = (p / image, p % image);
+        let (oh, ow) = (r / self.wo, r % self.wo);
+        b * hp * wp + oh * self.stride[0] * wp + ow * self.stride[1]
+    }
+
+    /// Every NHW core's boundary (`None` for a core left without output pixels).
+    fn boundaries(&self, cores: u64, shard: u64) -> Vec<Option<Boundary>> {
+        let wp = self.w + 2 * self.pad[1];
+        let reach =
+            self.dilation[0] * (self.kernel[0] - 1) * wp + self.dilation[1] * (self.kernel[1] - 1);
+        let total = self.out_nhw();
+        (0..cores)
+            .map(|k| {
+                let out_first = k * shard;
+                (out_first < total).then(|| {
+                    let out_last = ((k + 1) * shard).min(total) - 1;
+                    Boundary {
+                        out_first,
+                        out_last,
+                        in_first: self.top_left(out_first),
+                        in_last: self.top_left(out_last) + reach,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Where a padded-input stick comes from: `None` for padding, else its input row.
+    fn source(&self, g: u64) -> Option<u64> {
+        let (hp, wp) = (self.h + 2 * self.pad[0], self.w + 2 * self.pad[1]);
+        let (b, r) = (g / (hp * wp), g % (hp * wp));
+        let (y, x) = (r / wp, r % wp);
+        let inside = y >= self.pad[0]
+            && y < self.pad[0] + self.h
+            && x >= self.pad[1]
+            && x < self.pad[1] + self.w;
+        inside.then(|| b * self.h * self.w + (y - self.pad[0]) * self.w + (x - self.pad[1]))
+    }
+}
+
+/// A run of sticks copied by the halo: (source offset, destination offset, length).
+type Run = (u64, u64, u64);
+
+/// Per-core bytes of the four halo config tensors (pad config 0 / 1, gather config 0 / 1) as
+/// `sliding_window::generate_halo_kernel_config_tensors` builds them for a TILE input (the
+/// untilize path, blocks of 32 sticks) when cores push their sticks to their neighbours:
+/// - every destination core's input sticks are grouped into runs per (source core, destination)
+///   that are contiguous on both sides; padding runs go to the pad configs, split in halves,
+///   each flattened to `[dst, len]...` plus a null pair and padded to the longest core's;
+/// - each source core's gather config lists its transfers (its local run first, then remote
+///   ones by destination), each split at 32-stick source blocks, sorted by source offset (then
+///   destination NoC x, y), dealt to the two data-movement cores by block parity and serialized
+///   as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`, padded to the longest core's;
+/// - `construct_on_host_config_tensor` pads each row to an even number of u16.
+fn halo_config_bytes(
+    win: &Window,
+    bounds: &[Option<Boundary>],
+    in_shard_h: u64,
+    noc: impl Fn(u64) -> (u64, u64),
+) -> [u64; 4] {
+    const BLOCK: u64 = 32;
+    let cores = bounds.len();
+    // (source core or None for padding, destination core) -> runs of (src, dst, len).
+    let mut runs: BTreeMap<(Option<u64>, u64), Vec<Run>> = BTreeMap::new();
+    for (k, b) in bounds.iter().enumerate() {
+        let Some(b) = b else { continue };
+        let k = k as u64;
+        let mut g = b.in_first;
+        while g <= b.in_last {
+            // The longest stretch from `g` that is all padding or all from one input shard.
+            let wp = win.w + 2 * win.pad[1];
+            let row_end = (g / wp + 1) * wp - 1;
+            let (src, local, end) = match win.source(g) {
+                None => {
+                    let mut e = g;
+                    while e < b.in_last && win.source(e + 1).is_none() && e < row_end {
+                        e += 1;
+                    }
+                    (None, 0, e)
+                }
+                Some(i) => {
+                    let x = g % wp;
+                    let in_row = win.pad[1] + win.w - 1 - x;
+                    let shard_left = in_shard_h - 1 - i % in_shard_h;
+                    let e = (g + in_row.min(shard_left)).min(b.in_last);
+                    (Some(i / in_shard_h), i % in_shard_h, e)
+                }
+            };
+            let len = end - g + 1;
+            let dst = g - b.in_first;
+            let list = runs.entry((src, k)).or_default();
+            match list.last_mut() {
+                Some(last)
+                    if (src.is_none() || local == last.0 + last.2) && dst == last.1 + last.2 =>
+                {
+                    last.2 += len
+                }
+                _ => list.push((local, dst, len)),
+            }
+            g = end + 1;
+        }
+    }
+    let even = |n: u64| n.div_ceil(2) * 2;
+    // Pad configs.
+    let mut pads = vec![0u64; cores];
+    for ((src, dst), list) in &runs {
+        if src.is_none() {
+            pads[*dst as usize] += list.len() as u64;
+        }
+    }
+    let pad0 = pads.iter().map(|n| 2 * (n / 2)).max().unwrap_or(0) + 2;
+    let pad1 = pads.iter().map(|n| 2 * n.div_ceil(2)).max().unwrap_or(0) + 2;
+    // Gather configs, per source core.
+    let (mut g0, mut g1) = (0u64, 0u64);
+    for core in 0..cores as u64 {
+        // (source offset, destination NoC, length) of every transfer, local first.
+        let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
+        let mut routes: Vec<(u64, &Vec<Run>)> = runs
+            .iter()
+            .filter(|((src, _), _)| *src == Some(core))
+            .map(|((_, dst), list)| (*dst, list))
+            .collect();
+        routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
+        for (dst, list) in routes {
+            for &(mut so, _, mut len) in list {
+                while len > 0 {
+                    let t = len.min(BLOCK - so % BLOCK);
+                    transfers.push((so, noc(dst)));
+                    so += t;
+                    len -= t;
+                }
+            }
+        }
+        transfers.sort();
+        for (parity, total) in [(0, &mut g0), (1, &mut g1)] {
+            let mut n = 1u64;
+            let mut route = None;
+            for (_, dst) in transfers
+                .iter()
+                .filter(|(so, _)| (so / BLOCK) % 2 == parity)
+            {
+                if route != Some(*dst) {
+                    n += 3;
+                    route = Some(*dst);
+                }
+                n += 3;
+            }
+            *total = (*total).max(n);
+        }
+    }
+    [pad0, pad1, even(g0), even(g1)].map(|n| n * 2)
+}
+
+/// Per-core bytes of Pool2D's reader-indices config
+/// (`sliding_window::generate_sliding_window_op_config`, not a conv): a count, an alignment
+/// word and a (first, last) pair of top-left indices per run of windows `stride_w` apart,
+/// padded to the longest core's and to an even length.
+fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
+    let len = bounds
+        .iter()
+        .flatten()
+        .map(|b| {
+            // Windows of one output row are `stride_w` apart; a new row starts a new run.
+            let runs = b.out_last / win.wo - b.out_first / win.wo + 1;
+            2 + 2 * runs
+        })
+        .max()
+        .unwrap_or(0);
+    len.div_ceil(2) * 2 * 2
+}
+
+/// `ttnn.max_pool2d(x, N, H, W, C, kernel, stride, padding, dilation, memory_config=...)` on a
+/// flattened NHWC TILE input [1, 1, N·H·W, C] (generic_pools.cpp, `Pool2DOp::invoke`):
+/// 1. the interleaved input is resharded in L1 (`InterleavedToSharded`) by the auto-shard
+///    parallel config;
+/// 2. `HaloDeviceOperation` (UntilizeWithHaloProgramFactory) gathers each core's input window
+///    rows into a row-major sharded tensor, with four small config tensors;
+/// 3. `Pool2D` (MultiCore) writes a row-major sharded output, with a reader-indices config
+///    tensor;
+/// 4. `ShardedToInterleaved` copies it to the requested interleaved memory.
+///
+/// The config tensors live in L1_SMALL (the device must be opened with it; the program cache
+/// keeps copies). A DRAM input large enough to need `Op2D` DRAM slicing is not modeled.
+fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input_tensor")?.clone();
+    let int = |i: usize, name: &str| -> Result<u64, CaseError> {
+        a.int(i, name)?
+            .and_then(|v| u64::try_from(v).ok())
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| invalid(a.function, format!("`{name}` must be a positive integer")))
+    };
+    let pair = |i: usize, name: &str, min: u64| -> Result<[u64; 2], CaseError> {
+        let v = a
+            .ints(i, name)?
+            .ok_or_else(|| invalid(a.function, format!("`{name}` is required")))?;
+        match v.as_slice() {
+            [p, q] if *p >= min as i64 && *q >= min as i64 => Ok([*p as u64, *q as u64]),
+            _ => Err(invalid(
+                a.function,
+                format!("`{name}` must be two integers >= {min}, got {v:?}"),
+            )),
+        }
+    };
+    let (n, h, w, c) = (
+        int(1, "batch_size")?,
+        int(2, "input_h")?,
+        int(3, "input_w")?,
+        int(4, "channels")?,
+    );
+    let kernel = pair(5, "kernel_size", 1)?;
+    let stride = pair(6, "stride", 1)?;
+    let pad = pair(7, "padding", 0)?;
+    let dilation = pair(8, "dilation", 1)?;
+    if a.bool_or(usize::MAX, "ceil_mode", false)? {
+        return Err(unmodeled(a.function, "ceil_mode=True"));
+    }
+    if x.layout() != Layout::Tile || x.dtype() != DType::Bfloat16 {
+        return Err(unmodeled(a.function, "a bfloat16 TILE input only"));
+    }
+    let rows = size::product([n, h, w], "N·H·W")?;
+    if x.dims() != [1, 1, rows, c] {
+        return Err(invalid(
+            a.function,
+            format!("needs a [1, 1, {rows}, {c}] input, got {}", x.shape()),
+        ));
+    }
+    let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
+        let eff = dilation[axis] * (kernel[axis] - 1) + 1;
+        let span = size + 2 * pad[axis];
+        if span < eff {
+            return Err(invalid(
+                a.function,
+                "the kernel does not fit the padded input",
+            ));
+        }
+        Ok((span - eff) / stride[axis] + 1)
+    };
+    let win = Window {
+        n,
+        h,
+        w,
+        c,
+        kernel,
+        stride,
+        pad,
+        dilation,
+        ho: out_dim(h, 0)?,
+        wo: out_dim(w, 1)?,
+    };
+    let d = ex.device();
+    let out_mem = out_memory(a, x.memory)?;
+    let pc = parallel_config(d, &win);
+    let grid_set = pc.grid(d);
+    let out_nhw = win.out_nhw();
+    let tile = tile_size(DType::Bfloat16);
+
+    // 1. The input's shard spec (`create_sharded_memory_config_from_parallel_config` with
+    //    tile-high shards): rows padded to whole tiles on every NHW core, channels to whole
+    //    tiles on every channel core. Only the shards holding rows are allocated.
+    let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
+    let shard_w = c.div_ceil(pc.ch * TILE) * TILE;
+    let padded_rows = rows.div_ceil(TILE) * TILE;
+    let used_rows = padded_rows.div_ceil(in_shard_h);
+    let used_cols = (c.div_ceil(TILE) * TILE).div_ceil(shard_w);
+    let used = used_rows * used_cols;
+    let used_set = match pc.scheme {
+        Scheme::Block => CoreRangeSet::one(CoreRange::new(
+            0,
+            0,
+            (used_cols - 1) as u32,
+            (used_rows - 1) as u32,
+        )),
+        _ => grid::num_cores_to_corerangeset((0, 0), used as u32, (d.grid_x, d.grid_y), true),
+    };
+    let shard_tiles = (in_shard_h / TILE) * (shard_w / TILE);
+    let in_shard_bytes = size::mul(shard_tiles, tile, "input shard")?;
+    // The halo's shard: the window rows of one core's output pixels, sticks of its channels.
+    let out_shard_h = out_nhw.div_ceil(pc.nhw);
+    let bounds = win.boundaries(pc.nhw, out_shard_h);
+    // The halo shard is the longest input span of a core (`generate_max_out_nsticks_per_core`).
+    let sticks = bounds
+        .iter()
+        .flatten()
+        .map(|b| b.in_last - b.in_first + 1)
+        .max()
+        .unwrap_or(0);
+    let stick = shard_w * 2;
+    let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+    // Untilize output: two blocks of 32 rows by the shard's channel tiles, per data-movement
+    // core; two pad CBs of one aligned stick.
+    let untilize = 2 * (shard_w / TILE) * tile;
+    // The L1 bank left once the device is opened with max_pool2d's L1_SMALL.
+    let l1_bank = d
+        .l1_bank_bytes
+        .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
+    if x.memory == BufferType::Dram {
+        // A DRAM input whose halo step (resharded input, halo output and the halo's own CBs)
+        // would not fit one L1 bank is pooled in DRAM slices (`Op2DSliceConfig`, PaddedSlice /
+        // SliceWrite per slice): checked against every DRAM case of the calibration, not
+        // modeled here.
+        let halo_step = size::add(
+            size::add(
+                in_shard_bytes,
+                size::mul(sticks, aligned_stick, "halo shard")?,
+                "halo step",
+            )?,
+            2 * aligned_stick + 2 * untilize,
+            "halo step",
+        )?;
+        if halo_step > l1_bank {
+            return Err(unmodeled(
+                a.function,
+                format!("a DRAM input sliced because its halo needs {halo_step} B of L1 per core"),
+            ));
+        }
+    }
+    let sharded_in = sharded(
+        ex,
+        "sharded input",
+        x.spec.clone(),
+        sharded_placement(d, BufferType::L1, x.spec.pages()?, tile, used, shard_tiles)?,
+    );
+    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    if x.memory == BufferType::L1 && input_per_bank > l1_bank {
+        // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
+        // resharded by `CopyDeviceOperation` (DefaultTilized: two tiles per core) in the graph
+        // capture rather than by InterleavedToSharded.
+        ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
+            CbKind::Dataflow,
+            2 * tile,
+            &grid::full(d),
+        ));
+    } else {
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .cb(CbKind::Dataflow, in_shard_bytes, &used_set)
+            .bound(),
+        );
+    }
+
+    // 2. Halo, with its pad and gather configs.
+    let halo_spec = TensorSpec::new(
+        Shape::from_dims(vec![1, 1, size::mul(sticks, pc.nhw, "halo rows")?, c])?,
+        DType::Bfloat16,
+        Layout::RowMajor,
+    );
+    let halo_placement = sharded_placement(
+        d,
+        BufferType::L1,
+        size::mul(pc.cores(), sticks, "halo sticks")?,
+        stick,
+        pc.cores(),
+        sticks,
+    )?;
+    let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
+    let cfg = |ex: &mut Exec<'_>, what: &'static str, bytes: u64| -> Result<DevTensor, CaseError> {
+        let spec = TensorSpec::new(
+            Shape::from_dims(vec![1, pc.cores(), bytes / 2])?,
+            DType::Uint16,
+            Layout::RowMajor,
+        );
+        // `move_config_tensor_to_device`: one row per core in L1_SMALL, which the graph
+        // capture reports as L1.
+        let mut p = sharded_placement(d, BufferType::L1Small, pc.cores(), bytes, pc.cores(), 1)?;
+        p.traced_as = Some(BufferType::L1);
+        Ok(sharded(ex, what, spec, p))
+    };
+    // NoC order of the destination cores: block sharding numbers NHW cores down a column,
+    // height sharding row-major over the grid (worker NoC coordinates keep the logical order).
+    let gx = u64::from(d.grid_x);
+    let block = pc.scheme == Scheme::Block;
+    let [pad0, pad1, gather0, gather1] = halo_config_bytes(&win, &bounds, in_shard_h, |core| {
+        if block {
+            (0, core)
+        } else {
+            (core % gx, core / gx)
+        }
+    });
+    let configs = [
+        cfg(ex, "pad config", pad0)?,
+        cfg(ex, "pad config", pad1)?,
+        cfg(ex, "gather config", gather0)?,
+        cfg(ex, "gather config", gather1)?,
+    ];
+    let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
+    ex.b.run(
+        Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+            .cb(CbKind::Circular, in_shard_bytes, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, aligned_stick, &grid_set)
+            .cb(CbKind::Circular, aligned_stick, &grid_set)
+            .cb(CbKind::Circular, untilize, &grid_set)
+            .cb(CbKind::Circular, untilize, &grid_set)
+            .cb(CbKind::Circular, pad0, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, pad1, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, gather0, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, gather1, &grid_set)
+            .bound(),
+    );
+    for t in configs {
+        ex.b.release(t);
+    }
+    // A DRAM input's resharded copy dies with the halo; an L1 input's lives until the op
+    // returns (as the graph capture shows).
+    let sharded_in = if x.memory == BufferType::Dram {
+        ex.b.release(sharded_in);
+        None
+    } else {
+        Some(sharded_in)
+    };
+    // The capture frees the halo's buffer and allocates the Pool2D input anew, same size.
+    ex.b.release(halo);
+    let halo = sharded(ex, "halo", halo_spec, halo_placement);
+
+    // 3. Pool2D: row-major output shards of `out_shard_h` rows, channels padded to 32 bytes.
+    let out_page = (c.div_ceil(pc.ch) * 2).div_ceil(32) * 32;
+    let pooled_spec = TensorSpec::new(
+        Shape::from_dims(vec![1, 1, out_nhw, c])?,
+        DType::Bfloat16,
+        Layout::RowMajor,
+    );
+    let pooled = sharded(
+        ex,
+        "pooled",
+        pooled_spec,
+        sharded_placement(
+            d,
+            BufferType::L1,
+            size::mul(out_nhw, pc.ch, "pooled pages")?,
+            out_page,
+            pc.cores(),
+            out_shard_h,
+        )?,
+    );
+    // Pool2D binds its input CB to the halo shard with sticks of the core's real channels (not
+    // the tile-padded ones the halo wrote: 3 channels read 6-byte sticks of a 64-byte page).
+    let pool_in_cb = size::mul(sticks, c.div_ceil(pc.ch) * 2, "pool input CB")?;
+    let reader_bytes = reader_config_bytes(&win, &bounds);
+    let reader = cfg(ex, "reader indices", reader_bytes)?;
+    // Its CB, as the graph capture reports it: half the row, rounded up to 4 bytes.
+    let reader_cb = (reader_bytes / 2).div_ceil(4) * 4;
+    let pooled_bytes = ex.b.buffers[pooled.buffer].placement.per_bank_bytes;
+    let (scalar, clear, in_cb, _) = pool_cbs(&win, pc.ch, out_shard_h, shard_w);
+    ex.b.run(
+        Program::new("Pool2D", "MultiCore")
+            .cb(CbKind::Circular, scalar, &grid_set)
+            .cb(CbKind::Circular, clear, &grid_set)
+            .cb(CbKind::Circular, pool_in_cb, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, reader_cb, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, in_cb, &grid_set)
+            .cb(CbKind::Circular, in_cb, &grid_set)
+            .cb(CbKind::Circular, pooled_bytes, &grid_set)
+            .bound(),
+    );
+    ex.b.release(reader);
+
+    // 4. ShardedToInterleaved into the requested memory, row-major.
+    let out_spec = TensorSpec::new(
+        Shape::from_dims(vec![1, 1, out_nhw, c])?,
+        DType::Bfloat16,
+        Layout::RowMajor,
+    );
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, out_mem)?;
+    ex.b.run(
+        Program::new(
+            "ShardedToInterleavedDeviceOperation",
+            "ShardedToInterleavedProgramFactory",
+        )
+        .cb(CbKind::Dataflow, pooled_bytes, &grid_set)
+        .bound(),
+    );
+    ex.b.release(pooled);
+    ex.b.release(halo);
+    if let Some(t) = sharded_in {
+        ex.b.release(t);
+    }
+    Ok(Val::T(out))
+}
+
+/// Allocates a sharded L1 / L1_SMALL tensor of the op.
+fn sharded(ex: &mut Exec<'_>, what: &'static str, spec: TensorSpec, p: Placement) -> DevTensor {
+    let memory = p.buffer_type;
+    let buffer = ex.b.alloc(what, BufferRole::Temporary, spec.clone(), p);
+    DevTensor {
+        spec,
+        memory,
+        buffer,
+    }
+}
+
+/// Marks a program's last buffer as bound to a tensor's L1 (`globally_allocated`): it takes no
+/// room of its own.
+trait Bound {
+    fn bound(self) -> Self;
+}
+
+impl Bound for Program {
+    fn bound(mut self) -> Program {
+        if let Some(c) = self.cbs.last_mut() {
+            c.global = true;
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{N150, P150};
+
+    fn window(c: u64, h: u64, w: u64) -> Window {
+        Window {
+            n: 1,
+            h,
+            w,
+            c,
+            kernel: [2, 2],
+            stride: [2, 2],
+            pad: [0, 0],
+            dilation: [1, 1],
+            ho: h / 2,
+            wo: w / 2,
+        }
+    }
+
+    // Shard schemes and core counts of the runtime's graph captures (ttnn 0.81.1).
+    #[test]
+    fn auto_shard_picks_the_smallest_pool_buffers() {
+        let p = parallel_config(&N150, &window(1024, 80, 50));
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 8, 8));
+        let p = parallel_config(&N150, &window(1152, 68, 120));
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Height, 64, 1));
+        let p = parallel_config(&N150, &window(256, 320, 200));
+        assert_eq!(p.scheme, Scheme::Block);
+        let p = parallel_config(&P150, &window(256, 320, 200));
+        assert_eq!((p.scheme, p.nhw), (Scheme::Height, 110));
+        let p = parallel_config(&P150, &window(128, 160, 100));
+        assert_eq!((p.scheme, p.nhw), (Scheme::Height, 109));
+        let p = parallel_config(&P150, &window(1152, 136, 120));
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 10, 9));
+    }
+
+    #[test]
+    fn halo_configs_match_the_capture() {
+        // [1,1024,80,50] on p150: block 8 × 10, input shards of 416 rows.
+        let win = window(1024, 80, 50);
+        let bounds = win.boundaries(10, 100);
+        let span = bounds.iter().flatten().map(|b| b.in_last - b.in_first + 1);
+        assert_eq!(span.max(), Some(400));
+        assert_eq!(
+            halo_config_bytes(&win, &bounds, 416, |k| (0, k)),
+            [4, 4, 64, 56]
+        );
+        assert_eq!(reader_config_bytes(&win, &bounds), 20);
+        // [1,128,160,100] on n150: height 64, input shards of 256 rows.
+        let win = window(128, 160, 100);
+        let bounds = win.boundaries(64, 63);
+        let grid = |k: u64| (k % 8, k / 8);
+        assert_eq!(halo_config_bytes(&win, &bounds, 256, grid), [4, 4, 80, 80]);
+        assert_eq!(reader_config_bytes(&win, &bounds), 16);
+    }
+
+    #[test]
+    fn divisors() {
+        assert_eq!(divisor_with_padding(4000, 110), 109);
+        assert_eq!(divisor_with_padding(240, 64), 60);
+        assert_eq!(divisor_with_padding(1, 64), 1);
+        assert_eq!(largest_divisor(36, 11), 9);
+        assert_eq!(largest_divisor(10, 8), 5);
+    }
 }
