@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [[gap]]
-//! case = "maxpool2d/*"      # a case id, or a prefix ending in `*`
+//! case = "maxpool2d/*/dram/*" # a case id, or a pattern where `*` stands for any text
 //! kind = "cb_peak"          # verdict | per_bank | cb_peak | model
 //! reason = "sliding-window halo buffers not modeled"
 //! ```
@@ -58,12 +58,28 @@ pub struct Gap {
 
 impl Gap {
     pub fn matches(&self, case_id: &str, kind: GapKind) -> bool {
-        self.kind == kind
-            && match self.case.strip_suffix('*') {
-                Some(prefix) => case_id.starts_with(prefix),
-                None => case_id == self.case,
-            }
+        self.kind == kind && glob(&self.case, case_id)
     }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any text (possibly empty).
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The whole list.
@@ -134,6 +150,18 @@ mod tests {
         assert_eq!(g.reason("mm/[1,2]/x", GapKind::Verdict), None);
         assert_eq!(g.reason("bmm/[4]/x", GapKind::Verdict), Some("r"));
         assert_eq!(g.reason("bmm/[4]/xy", GapKind::Verdict), None);
+    }
+
+    #[test]
+    fn stars_match_any_text_anywhere() {
+        assert!(glob("mp/*/dram/*", "mp/[1,2]/nhwc/dram/n150"));
+        assert!(!glob("mp/*/dram/*", "mp/[1,2]/nhwc/l1/n150"));
+        assert!(glob("mp/*", "mp/"));
+        assert!(glob("a*b*c", "abc"));
+        assert!(!glob("a*bc*c", "abc"));
+        assert!(glob("exact", "exact"));
+        assert!(!glob("exact", "exactly"));
+        assert!(glob("*/p150", "x/p150"));
     }
 
     #[test]
