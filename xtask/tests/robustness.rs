@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 const FAULTY: &str = "silu/[1,1,32,32]/as-given/bfloat16/tile/l1/n150";
 const CASES: &[&str] = &[
     "oom",
+    "--backend",
+    "metal",
     "--op",
     "silu,relu",
     "--shape",
@@ -245,6 +247,8 @@ fn the_baseline_check_fails_on_a_grown_case() {
     // Cases with real OOMs and fits: silu at [1,96,2160,3840] OOMs in L1, fits in DRAM.
     let args: &[&str] = &[
         "oom",
+        "--backend",
+        "metal",
         "--op",
         "silu,relu",
         "--shape",
