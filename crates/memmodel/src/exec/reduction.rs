@@ -808,3 +808,32 @@ fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     ex.b.release(result);
     Ok(Val::T(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_reduce_nc_blocks_are_the_largest_divisor_up_to_8() {
+        // Measured input buffers: 2 blocks of 8 (136), 4 (68), 2 (34), 5 (135), 6 (540), 7 (70).
+        for (n, b) in [
+            (136, 8),
+            (68, 4),
+            (34, 2),
+            (135, 5),
+            (540, 6),
+            (70, 7),
+            (1, 1),
+        ] {
+            assert_eq!(largest_divisor_up_to(n, 8), b, "{n}");
+        }
+    }
+
+    #[test]
+    fn reader_batches_four_tiles_once_every_core_streams_four() {
+        assert_eq!(reader_input_tiles(1), 2);
+        assert_eq!(reader_input_tiles(3), 2);
+        assert_eq!(reader_input_tiles(4), 8);
+        assert_eq!(reader_input_tiles(36), 8);
+    }
+}
