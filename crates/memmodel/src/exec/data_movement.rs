@@ -130,7 +130,7 @@ fn spec_with(x: &DevTensor, dims: Vec<u64>) -> Result<TensorSpec, CaseError> {
 }
 
 /// The 4D view TT-NN makes of a lower-rank tensor (`unsqueeze_to_4D`).
-fn to_4d(dims: &[u64]) -> Vec<u64> {
+pub(super) fn to_4d(dims: &[u64]) -> Vec<u64> {
     let mut d = dims.to_vec();
     while d.len() < 4 {
         d.insert(0, 1);
@@ -191,14 +191,17 @@ pub(super) fn transpose(
     Ok(out)
 }
 
-/// `TransposeHCTiledInterleavedProgramFactory`: one input tile buffer, plus a row of padding
-/// when the channel dim is not tile aligned.
+/// `TransposeHCTiledInterleavedProgramFactory`: the input tiles split over the grid
+/// column-wise; one input tile buffer, plus a row of padding when the channel dim is not tile
+/// aligned.
 fn transpose_hc_program(ex: &mut Exec<'_>, x4: &TensorSpec) {
     let d = ex.device();
     let dims = x4.shape.dims();
     let ts = tile_size(x4.dtype);
-    let out_tiles = dims[0] * dims[2] * dims[1].div_ceil(TILE) * dims[3].div_ceil(TILE);
-    let w = grid::split_work(d, out_tiles, false);
+    // The work is the input's tiles (N*C*Ht*Wt): a tall-C, one-tile-high input such as
+    // mean's [1,68,1,1] runs on 64 cores of n150 though its output has 3 tiles (measured).
+    let in_tiles = dims[0] * dims[1] * dims[2].div_ceil(TILE) * dims[3].div_ceil(TILE);
+    let w = grid::split_work(d, in_tiles, false);
     let cores = grid::merge_ranges(&w.all);
     let mut p = Program::new(
         "TransposeDeviceOperation",

@@ -9,7 +9,7 @@ use crate::dtype::DType;
 use crate::layout::Layout;
 use crate::ops::CaseError;
 use crate::plan::DevTensor;
-use crate::program::{Cb, CbKind, Program};
+use crate::program::{Cb, CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
 use crate::tensor::{TensorSpec, TILE};
 
@@ -17,6 +17,8 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
     Ok(Some(match name {
         "softmax" => softmax(ex, a)?,
         "topk" => topk(ex, a)?,
+        "mean" => mean(ex, a)?,
+        "sum" => sum(ex, a)?,
         _ => return Ok(None),
     }))
 }
@@ -444,4 +446,394 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ex.b.release(p);
     }
     Ok(Val::List(vec![Val::T(values), Val::T(indices)]))
+}
+
+/// Bytes of one FLOAT32 tile (the reductions' fp32 intermediates and scalers).
+const FP32_TILE: u64 = 4096;
+
+/// `reduce_reader_batch` as the pinned runtime's captures show it: the reader batches 4 tiles
+/// when every core streams at least 4, else 1; `reduce_reader_input_cb_tiles` double-buffers
+/// the batch.
+fn reader_input_tiles(min_tiles_per_core: u64) -> u64 {
+    if min_tiles_per_core >= 4 {
+        8
+    } else {
+        2
+    }
+}
+
+/// The scaler tile of the reduce factories: FLOAT32 for an fp32 input, else bfloat16.
+fn scaler_tile(input: DType) -> u64 {
+    if input == DType::Float32 {
+        FP32_TILE
+    } else {
+        2048
+    }
+}
+
+fn min_units(w: &grid::WorkSplit) -> u64 {
+    if w.units_2 == 0 {
+        w.units_1
+    } else {
+        w.units_1.min(w.units_2)
+    }
+}
+
+fn tile_spec(dims: Vec<u64>, dtype: DType) -> Result<TensorSpec, CaseError> {
+    Ok(TensorSpec::new(
+        Shape::from_dims(dims)?,
+        dtype,
+        Layout::Tile,
+    ))
+}
+
+/// `ReduceMultiCoreWProgramFactory` on a 4D TILE tensor: the tile rows (N*C*Ht) split over the
+/// grid column-wise (`split_work_to_cores(.., row_wise=false)`); buffers: the input (a double
+/// buffered reader batch, see [`reader_input_tiles`] of the smallest core's rows * Wt), the
+/// scaler and 2 output tiles. The output keeps the dims with W reduced to 1.
+fn reduce_w(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    out_dtype: DType,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let dims = x.dims().to_vec();
+    let (ht, wt) = (dims[2].div_ceil(TILE), dims[3].div_ceil(TILE));
+    let rows = crate::size::mul(
+        crate::size::mul(dims[0], dims[1], "tile rows")?,
+        ht,
+        "tile rows",
+    )?;
+    let mut out_dims = dims.clone();
+    out_dims[3] = 1;
+    let out = ex.b.tensor(
+        "reduce_w",
+        BufferRole::Temporary,
+        tile_spec(out_dims, out_dtype)?,
+        mem,
+    )?;
+    let w = grid::split_work(d, rows, false);
+    let cores = grid::merge_ranges(&w.all);
+    let in_tiles = reader_input_tiles(crate::size::mul(min_units(&w), wt, "reader tiles")?);
+    let p = Program::new("ReduceDeviceOperation", "ReduceMultiCoreWProgramFactory")
+        .cb(CbKind::Dataflow, in_tiles * tile_size(x.dtype()), &cores)
+        .cb(CbKind::Dataflow, scaler_tile(x.dtype()), &cores)
+        .cb(CbKind::Dataflow, 2 * tile_size(out_dtype), &cores);
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// `ReduceMultiCoreHProgramFactory` on a 4D TILE tensor: the tile columns (N*C*Wt) split over
+/// the grid column-wise, the reader batch from the smallest core's columns. A single bfloat16
+/// column taller than 17 tiles is reduced in two passes (measured on the pinned runtime: 17
+/// tiles in one pass, 20 and more in two; 18 and 19 are not measured): the
+/// H tiles split over up to every core, each writing one FLOAT32 ROW_MAJOR partial (input 8
+/// tiles, scaler, 2 fp32 output tiles), then one core folds the partials (six buffers, one
+/// sized by the partials' 32-row groups, at least 2) and the partials are freed.
+fn reduce_h(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    out_dtype: DType,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let dims = x.dims().to_vec();
+    let (ht, wt) = (dims[2].div_ceil(TILE), dims[3].div_ceil(TILE));
+    let cols = crate::size::mul(
+        crate::size::mul(dims[0], dims[1], "tile columns")?,
+        wt,
+        "tile columns",
+    )?;
+    let mut out_dims = dims.clone();
+    out_dims[2] = 1;
+    let out_spec = tile_spec(out_dims, out_dtype)?;
+    let t_in = tile_size(x.dtype());
+    let ncores = u64::from(d.grid_x) * u64::from(d.grid_y);
+    if cols == 1 && ht > 17 && x.dtype() != DType::Float32 {
+        let parts = ht.min(ncores);
+        let part_spec = TensorSpec::new(
+            Shape::from_dims(vec![1, 1, parts, dims[3]])?,
+            DType::Float32,
+            Layout::RowMajor,
+        );
+        let partials =
+            ex.b.tensor("reduce_h_partials", BufferRole::Temporary, part_spec, mem)?;
+        let cores = grid::merge_ranges(&grid::split_work(d, parts, false).all);
+        ex.b.run(
+            Program::new("ReduceDeviceOperation", "ReduceMultiCoreHProgramFactory")
+                .cb(CbKind::Dataflow, 8 * t_in, &cores)
+                .cb(CbKind::Dataflow, scaler_tile(x.dtype()), &cores)
+                .cb(CbKind::Dataflow, 2 * FP32_TILE, &cores),
+        );
+        let out =
+            ex.b.tensor("reduce_h", BufferRole::Temporary, out_spec, mem)?;
+        let core = CoreRangeSet::one(CoreRange::new(0, 0, 0, 0));
+        let mut p = Program::new("ReduceDeviceOperation", "ReduceMultiCoreHProgramFactory");
+        for size in [
+            2 * FP32_TILE,
+            FP32_TILE,
+            2048,
+            parts.div_ceil(TILE).max(2) * FP32_TILE,
+            2 * tile_size(out_dtype),
+            FP32_TILE,
+        ] {
+            p = p.cb(CbKind::Dataflow, size, &core);
+        }
+        ex.b.run(p);
+        ex.b.release(partials);
+        return Ok(out);
+    }
+    let out =
+        ex.b.tensor("reduce_h", BufferRole::Temporary, out_spec, mem)?;
+    let w = grid::split_work(d, cols, false);
+    let cores = grid::merge_ranges(&w.all);
+    let in_tiles = reader_input_tiles(min_units(&w));
+    ex.b.run(
+        Program::new("ReduceDeviceOperation", "ReduceMultiCoreHProgramFactory")
+            .cb(CbKind::Dataflow, in_tiles * t_in, &cores)
+            .cb(CbKind::Dataflow, scaler_tile(x.dtype()), &cores)
+            .cb(CbKind::Dataflow, 2 * tile_size(out_dtype), &cores),
+    );
+    Ok(out)
+}
+
+/// `ReduceSingleCoreHwProgramFactory`: H and W reduced on core (0,0); the reader batch from the
+/// whole tensor's tiles.
+fn reduce_hw_single(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    out_dtype: DType,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let mut out_dims = x.dims().to_vec();
+    out_dims[2] = 1;
+    out_dims[3] = 1;
+    let out = ex.b.tensor(
+        "reduce_hw",
+        BufferRole::Temporary,
+        tile_spec(out_dims, out_dtype)?,
+        mem,
+    )?;
+    let core = CoreRangeSet::one(CoreRange::new(0, 0, 0, 0));
+    let in_tiles = reader_input_tiles(super::util::tiles(&x.spec));
+    ex.b.run(
+        Program::new("ReduceDeviceOperation", "ReduceSingleCoreHwProgramFactory")
+            .cb(CbKind::Dataflow, in_tiles * tile_size(x.dtype()), &core)
+            .cb(CbKind::Dataflow, scaler_tile(x.dtype()), &core)
+            .cb(CbKind::Dataflow, 2 * tile_size(out_dtype), &core),
+    );
+    Ok(out)
+}
+
+/// The largest divisor of `n` up to `max` (no skips).
+fn largest_divisor_up_to(n: u64, max: u64) -> u64 {
+    (1..=max).rev().find(|&k| n.is_multiple_of(k)).unwrap_or(1)
+}
+
+/// `FastReduceNCProgramFactory` (experimental/reduction/fast_reduce_nc) over dim `dim` (0 or 1)
+/// of a 4D TILE tensor: the output tiles split over the grid row-wise; buffers: the input
+/// (double-buffered blocks of the largest divisor of the reduced size up to 8), the scaler and
+/// 2 output tiles.
+fn fast_reduce_nc(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dim: usize,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let mut out_dims = x.dims().to_vec();
+    let reduced = out_dims[dim];
+    out_dims[dim] = 1;
+    let spec = tile_spec(out_dims, x.dtype())?;
+    let out_tiles = spec.pages()?;
+    let out = ex.b.tensor("reduce_nc", BufferRole::Temporary, spec, mem)?;
+    let cores = grid::merge_ranges(&grid::split_work(d, out_tiles, true).all);
+    let t = tile_size(x.dtype());
+    ex.b.run(
+        Program::new("FastReduceNCDeviceOperation", "FastReduceNCProgramFactory")
+            .cb(
+                CbKind::Dataflow,
+                2 * largest_divisor_up_to(reduced, 8) * t,
+                &cores,
+            )
+            .cb(CbKind::Dataflow, 2048, &cores)
+            .cb(CbKind::Dataflow, 2 * t, &cores),
+    );
+    Ok(out)
+}
+
+/// Reduction dims of `ttnn.mean`/`ttnn.sum`: all dims unless `dim` is given; only full
+/// reductions are modeled.
+fn check_full_reduce(a: &Args<'_>, x: &DevTensor) -> Result<(), CaseError> {
+    let rank = x.shape().rank() as i64;
+    match a.ints(1, "dim")? {
+        None => Ok(()),
+        Some(ds) => {
+            let mut seen: Vec<i64> = ds
+                .iter()
+                .map(|&v| if v < 0 { v + rank } else { v })
+                .collect();
+            seen.sort_unstable();
+            seen.dedup();
+            if seen == (0..rank).collect::<Vec<_>>() {
+                Ok(())
+            } else {
+                Err(unmodeled(
+                    a.function,
+                    "memmodel models reductions over all dims only",
+                ))
+            }
+        }
+    }
+}
+
+fn check_reduce_input(a: &Args<'_>, x: &DevTensor) -> Result<(), CaseError> {
+    if x.layout() != Layout::Tile {
+        return Err(unmodeled(
+            a.function,
+            "memmodel models TILE inputs of reductions",
+        ));
+    }
+    if x.shape().rank() > 4 || x.shape().rank() == 0 {
+        return Err(unmodeled(
+            a.function,
+            "memmodel models reductions of rank 1 to 4",
+        ));
+    }
+    check_full_reduce(a, x)
+}
+
+/// The result's dims: all reduced, kept as ones with `keepdim`.
+fn reduced_dims(a: &Args<'_>, x: &DevTensor) -> Result<Vec<u64>, CaseError> {
+    Ok(if a.bool_or(usize::MAX, "keepdim", false)? {
+        vec![1; x.shape().rank()]
+    } else {
+        vec![]
+    })
+}
+
+/// `ttnn.mean(x)` over all dims (generic_reductions.cpp of the pinned runtime, `reduce_impl`):
+/// the input's tile padding is filled once (`fill_implicit_tile_padding`); a rank-1 input is one
+/// W reduce; otherwise the dims are reduced one at a time from the last: W, then H, then each
+/// outer dim is transposed to H (`TransposeHC` for C, a permute for N), reduced over H and
+/// transposed back. Every intermediate is bfloat16 and dies once the next step has run; the
+/// result is a view with the reduced shape.
+fn mean(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input_tensor")?;
+    check_reduce_input(a, x)?;
+    let mem = out_memory(a, x.memory)?;
+    let final_dims = reduced_dims(a, x)?;
+    let rank = x.shape().rank();
+    fill_pad(ex, x);
+    let pad = 4 - rank;
+    let x4 = view(ex, x, super::data_movement::to_4d(x.dims()))?;
+    let dtype = x.dtype();
+    let mut cur = x4;
+    for i in (0..rank).rev() {
+        let i4 = i + pad;
+        let next = match i4 {
+            3 => reduce_w(ex, &cur, dtype, mem)?,
+            2 => reduce_h(ex, &cur, dtype, mem)?,
+            _ => {
+                let t = swap_with_h(ex, &cur, i4, mem)?;
+                ex.b.release(std::mem::replace(&mut cur, t));
+                let r = reduce_h(ex, &cur, dtype, mem)?;
+                ex.b.release(std::mem::replace(&mut cur, r));
+                swap_with_h(ex, &cur, i4, mem)?
+            }
+        };
+        ex.b.release(std::mem::replace(&mut cur, next));
+    }
+    let out = view(ex, &cur, final_dims)?;
+    ex.b.release(cur);
+    Ok(Val::T(out))
+}
+
+/// `ttnn::transpose(t, dim, -2)` of a 4D tensor: C↔H is `TransposeHC`; N↔H goes through the
+/// permute device operation.
+fn swap_with_h(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dim: usize,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    if dim == 1 {
+        super::data_movement::transpose(ex, x, 1, 2, mem)
+    } else {
+        super::data_movement::permute(ex, x, &[2, 1, 0, 3], mem)
+    }
+}
+
+/// `ttnn.sum(x)` over all dims (generic_reductions.cpp of the pinned runtime): the input's tile
+/// padding is filled, the outer dims (below H) are reduced from the innermost out by
+/// `FastReduceNC` (each intermediate dies once the next has run), and, when the input had tile
+/// padding, a tile slice back to the logical shape follows. Then H and W: one W reduce for a
+/// rank-1 input; `ReduceSingleCoreHw` when a single tile is left; else a W reduce into FLOAT32
+/// (the sum precision chain) and an H reduce back to the input's dtype.
+fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let x = a.tensor(0, "input_tensor")?;
+    check_reduce_input(a, x)?;
+    let mem = out_memory(a, x.memory)?;
+    let final_dims = reduced_dims(a, x)?;
+    let rank = x.shape().rank();
+    let padded = has_implicit_padding(x);
+    fill_pad(ex, x);
+    let pad = 4 - rank;
+    let mut cur = view(ex, x, super::data_movement::to_4d(x.dims()))?;
+    let dtype = x.dtype();
+    let outer = rank.saturating_sub(2);
+    for i in (0..outer).rev() {
+        let next = fast_reduce_nc(ex, &cur, i + pad, mem)?;
+        ex.b.release(std::mem::replace(&mut cur, next));
+    }
+    if outer > 0 && padded {
+        let w = cur.dims()[3];
+        let next = super::data_movement::slice(ex, &cur, 3, 0, w, mem)?;
+        ex.b.release(std::mem::replace(&mut cur, next));
+    }
+    let dims = cur.dims().to_vec();
+    let result = if rank == 1 {
+        reduce_w(ex, &cur, dtype, mem)?
+    } else if dims[2].div_ceil(TILE) == 1 && dims[3].div_ceil(TILE) == 1 {
+        reduce_hw_single(ex, &cur, dtype, mem)?
+    } else {
+        let w = reduce_w(ex, &cur, DType::Float32, mem)?;
+        let h = reduce_h(ex, &w, dtype, mem)?;
+        ex.b.release(w);
+        h
+    };
+    ex.b.release(cur);
+    let out = view(ex, &result, final_dims)?;
+    ex.b.release(result);
+    Ok(Val::T(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_reduce_nc_blocks_are_the_largest_divisor_up_to_8() {
+        // Measured input buffers: 2 blocks of 8 (136), 4 (68), 2 (34), 5 (135), 6 (540), 7 (70).
+        for (n, b) in [
+            (136, 8),
+            (68, 4),
+            (34, 2),
+            (135, 5),
+            (540, 6),
+            (70, 7),
+            (1, 1),
+        ] {
+            assert_eq!(largest_divisor_up_to(n, 8), b, "{n}");
+        }
+    }
+
+    #[test]
+    fn reader_batches_four_tiles_once_every_core_streams_four() {
+        assert_eq!(reader_input_tiles(1), 2);
+        assert_eq!(reader_input_tiles(3), 2);
+        assert_eq!(reader_input_tiles(4), 8);
+        assert_eq!(reader_input_tiles(36), 8);
+    }
 }
