@@ -169,7 +169,8 @@ pub fn ensure_runtime() -> Result<()> {
     Ok(())
 }
 
-/// Candidates tried per failing case before giving up on verifying one.
+/// Candidates tried per failing case on the real runtime before giving up on verifying one
+/// (each costs a case on the device); sim tries every candidate (microseconds each).
 const FIX_TRIES: usize = 3;
 
 /// For each case that failed for memory: the cheapest fix the model proposes that also fits on
@@ -237,7 +238,12 @@ fn verify_one(runner: &dyn CaseRunner, case: &Case, opts: &RunOptions) -> Option
         note,
     };
     let mut last_note = None;
-    for fix in candidates.iter().take(FIX_TRIES) {
+    let tries = if opts.backend == "sim" {
+        candidates.len()
+    } else {
+        FIX_TRIES
+    };
+    for fix in candidates.iter().take(tries) {
         if let Some(why) = oom_suite::runner::too_slow_to_measure(&fix.case) {
             last_note = Some(format!("not re-run: {why}"));
             continue;
