@@ -969,6 +969,37 @@ fn merge_num_sticks_to_read(sticks: u64, stick: u64, max: u64) -> u64 {
     n
 }
 
+/// Bytes every L1 bank holds for the buffers alive now: what the allocator leaves programs
+/// (`available_program_l1_capacity`) is the bank less these, barring fragmentation.
+fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
+    ex.b.buffers
+        .iter()
+        .filter(|b| b.freed_before.is_none() && b.placement.buffer_type == BufferType::L1)
+        .fold(0u64, |acc, b| {
+            acc.saturating_add(b.placement.per_bank_bytes)
+        })
+}
+
+/// The sub-row chunk of `compute_dfb_size` and its count per row; `None` where the runtime's
+/// budget is too small for any chunk (it refuses the slice).
+fn slice_chunk(row: u64, budget: u64, align: u64) -> Option<(u64, u64)> {
+    const CHUNK_TARGET_BYTES: u64 = 8192;
+    let mut max_chunk = CHUNK_TARGET_BYTES.min(budget / 8) / align * align;
+    if max_chunk < align {
+        return None;
+    }
+    let mut n = row.div_ceil(max_chunk);
+    if !n.is_multiple_of(2) {
+        let target = n + 1;
+        let new_max = row / target / align * align;
+        if new_max >= align && row.div_ceil(new_max).is_multiple_of(2) {
+            max_chunk = new_max;
+            n = row.div_ceil(new_max);
+        }
+    }
+    Some((max_chunk, n))
+}
+
 /// `SliceRmProgramFactory`: a slice of a ROW_MAJOR tensor.
 fn slice_rm(
     ex: &mut Exec<'_>,
@@ -992,15 +1023,25 @@ fn slice_rm(
     let page = row_bytes.div_ceil(align) * align;
     let stride = row_bytes.div_ceil(single) * single;
     let pages = w.units_1.max(w.units_2);
-    let per_barrier = if pages == 0 {
-        0
+    // `compute_dfb_size` (slice_program_factory_rm.cpp): a row whose two aligned copies do not
+    // fit the L1 free now (`get_max_l1_space`) is read in chunks of up to
+    // `CHUNK_TARGET_BYTES` (8192), at most a eighth of that budget, evened out so pairs of
+    // chunks fill the ring; two reads per barrier when the chunk count is even.
+    let budget = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    let chunk = (!misaligned && 2 * page > budget && page > align)
+        .then(|| slice_chunk(row_bytes, budget, align))
+        .flatten();
+    let (per_barrier, entry) = if pages == 0 {
+        (0, page)
+    } else if let Some((chunk, n)) = chunk {
+        (if n.is_multiple_of(2) { 2 } else { 1 }, chunk)
     } else {
         let pad32 = pages.div_ceil(32) * 32;
-        pad32 / merge_num_sticks_to_read(pad32, stride, 4096)
+        (pad32 / merge_num_sticks_to_read(pad32, stride, 4096), page)
     };
     let mut p = Program::new("SliceDeviceOperation", "SliceRmProgramFactory").cb(
         CbKind::Dataflow,
-        per_barrier * 2 * page,
+        per_barrier * 2 * entry,
         &cores,
     );
     p.push(Cb::new(
