@@ -784,6 +784,51 @@ fn use_block_variant(d: &crate::device::DeviceSpec, padded: &[u64]) -> Option<Wh
     None
 }
 
+/// `ttnn::untilize` as `to_layout(ROW_MAJOR)` routes it (untilize.cpp): the codegen prim when
+/// `untilize_codegen::supported_by_codegen` accepts the input, else the native path
+/// ([`untilize`]). Codegen also serves non-tile-aligned bfloat16 inputs (its
+/// `build_with_unpadding`) while their padded row stays under the 800 000 B two-CB chunk
+/// threshold.
+fn untilize_routed(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
+    let unpadding = padded.as_slice() != x.dims();
+    if unpadding && codegen_untilizes_unaligned(x) {
+        let d = ex.device();
+        let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+        let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
+        ex.b.run(untilize_codegen_program(d, x));
+        return Ok(out);
+    }
+    untilize(ex, x, mem)
+}
+
+/// `supported_by_codegen` (untilize_codegen_supported.cpp) for a non-tile-aligned input:
+/// bfloat16 only, and two CBs of a row of `ceil(W / 32)` 2048 B tiles within 800 000 B.
+fn codegen_untilizes_unaligned(x: &DevTensor) -> bool {
+    const WIDE_CHUNK_THRESHOLD: u64 = 800_000;
+    let w = x.dims().last().copied().unwrap_or(1);
+    x.dtype() == DType::Bfloat16 && 2 * w.div_ceil(TILE) * 2048 <= WIDE_CHUNK_THRESHOLD
+}
+
+/// `UntilizeCodegenProgramFactory`: tile rows split row-wise over the grid, input and output CBs
+/// double-buffering a padded row each.
+fn untilize_codegen_program(d: &crate::device::DeviceSpec, x: &DevTensor) -> Program {
+    let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
+    let wt = padded.last().copied().unwrap_or(TILE) / TILE;
+    let ts = tile_size(x.dtype());
+    let cores = grid::merge_ranges(&grid::split_work(d, tile_rows(&x.spec), true).all);
+    Program::new(
+        "UntilizeCodegenDeviceOperation",
+        "UntilizeCodegenProgramFactory",
+    )
+    .cb(CbKind::Circular, 2 * wt * ts, &cores)
+    .cb(CbKind::Circular, 2 * wt * ts, &cores)
+}
+
 /// `ttnn.untilize(_with_unpadding)`: a TILE tensor to ROW_MAJOR at its logical shape.
 pub(super) fn untilize(
     ex: &mut Exec<'_>,
@@ -823,13 +868,7 @@ pub(super) fn untilize(
             .cb(CbKind::Dataflow, wt * ts, &cores)
         }
     } else {
-        let cores = grid::merge_ranges(&grid::split_work(d, blocks, true).all);
-        Program::new(
-            "UntilizeCodegenDeviceOperation",
-            "UntilizeCodegenProgramFactory",
-        )
-        .cb(CbKind::Circular, 2 * wt * ts, &cores)
-        .cb(CbKind::Circular, 2 * wt * ts, &cores)
+        untilize_codegen_program(d, x)
     };
     ex.b.run(p);
     Ok(out)
@@ -944,6 +983,37 @@ fn merge_num_sticks_to_read(sticks: u64, stick: u64, max: u64) -> u64 {
     n
 }
 
+/// Bytes every L1 bank holds for the buffers alive now: what the allocator leaves programs
+/// (`available_program_l1_capacity`) is the bank less these, barring fragmentation.
+fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
+    ex.b.buffers
+        .iter()
+        .filter(|b| b.freed_before.is_none() && b.placement.buffer_type == BufferType::L1)
+        .fold(0u64, |acc, b| {
+            acc.saturating_add(b.placement.per_bank_bytes)
+        })
+}
+
+/// The sub-row chunk of `compute_dfb_size` and its count per row; `None` where the runtime's
+/// budget is too small for any chunk (it refuses the slice).
+fn slice_chunk(row: u64, budget: u64, align: u64) -> Option<(u64, u64)> {
+    const CHUNK_TARGET_BYTES: u64 = 8192;
+    let mut max_chunk = CHUNK_TARGET_BYTES.min(budget / 8) / align * align;
+    if max_chunk < align {
+        return None;
+    }
+    let mut n = row.div_ceil(max_chunk);
+    if !n.is_multiple_of(2) {
+        let target = n + 1;
+        let new_max = row / target / align * align;
+        if new_max >= align && row.div_ceil(new_max).is_multiple_of(2) {
+            max_chunk = new_max;
+            n = row.div_ceil(new_max);
+        }
+    }
+    Some((max_chunk, n))
+}
+
 /// `SliceRmProgramFactory`: a slice of a ROW_MAJOR tensor.
 fn slice_rm(
     ex: &mut Exec<'_>,
@@ -967,15 +1037,25 @@ fn slice_rm(
     let page = row_bytes.div_ceil(align) * align;
     let stride = row_bytes.div_ceil(single) * single;
     let pages = w.units_1.max(w.units_2);
-    let per_barrier = if pages == 0 {
-        0
+    // `compute_dfb_size` (slice_program_factory_rm.cpp): a row whose two aligned copies do not
+    // fit the L1 free now (`get_max_l1_space`) is read in chunks of up to
+    // `CHUNK_TARGET_BYTES` (8192), at most a eighth of that budget, evened out so pairs of
+    // chunks fill the ring; two reads per barrier when the chunk count is even.
+    let budget = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    let chunk = (!misaligned && 2 * page > budget && page > align)
+        .then(|| slice_chunk(row_bytes, budget, align))
+        .flatten();
+    let (per_barrier, entry) = if pages == 0 {
+        (0, page)
+    } else if let Some((chunk, n)) = chunk {
+        (if n.is_multiple_of(2) { 2 } else { 1 }, chunk)
     } else {
         let pad32 = pages.div_ceil(32) * 32;
-        pad32 / merge_num_sticks_to_read(pad32, stride, 4096)
+        (pad32 / merge_num_sticks_to_read(pad32, stride, 4096), page)
     };
     let mut p = Program::new("SliceDeviceOperation", "SliceRmProgramFactory").cb(
         CbKind::Dataflow,
-        per_barrier * 2 * page,
+        per_barrier * 2 * entry,
         &cores,
     );
     p.push(Cb::new(
@@ -1134,24 +1214,107 @@ fn expand(
         ));
     }
     let d = ex.device();
-    let rm = untilize(ex, x, mem)?;
     let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::RowMajor);
+    let codegen = repeat_codegen_fits(d, x, &spec, mem)?;
+    // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim; the
+    // native route (`repeat_native`) converts with `to_layout`, which unpads a padded input with
+    // `untilize_with_unpadding`.
+    let rm = if codegen {
+        untilize_routed(ex, x, mem)?
+    } else {
+        untilize(ex, x, mem)?
+    };
     let repeated =
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
-    let rows = spec.pages()?;
-    let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
     let page = spec.page_size()?;
-    ex.b.run(
+    let p = if codegen {
+        // `RepeatCodegenProgramFactory`: `kRepeatCbDepth` (2 × `kRepeatBatch` = 8) slots of
+        // `rm_slot_bytes`, the larger of the input's and output's aligned pages.
+        let in_page = x.dims().last().copied().unwrap_or(1) * x.dtype().row_major_element_bytes();
+        let slot = crate::size::round_up(in_page, d.alignment(x.memory), "repeat slot")?.max(
+            crate::size::round_up(page, d.alignment(mem), "repeat slot")?,
+        );
+        let rows = spec.pages()?;
+        let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
         Program::new(
             "RepeatCodegenDeviceOperation",
             "RepeatCodegenProgramFactory",
         )
-        .cb(CbKind::Circular, 8 * page, &cores),
-    );
+        .cb(
+            CbKind::Circular,
+            crate::size::mul(8, slot, "repeat CB")?,
+            &cores,
+        )
+    } else {
+        // `RepeatProgramFactoryLastDim`: two reader scratchpads (interleaved in and out) of
+        // 2 × READ_ALIGNMENT (64) plus the source page repeated up to a 16 B multiple, on the
+        // whole grid.
+        let src = x.dims().last().copied().unwrap_or(1) * x.dtype().row_major_element_bytes();
+        let times = if src & 0xF == 0 {
+            1
+        } else if src & 0x7 == 0 {
+            2
+        } else if src & 0x3 == 0 {
+            4
+        } else if src & 0x1 == 0 {
+            8
+        } else {
+            16
+        };
+        let size = crate::size::add(
+            128,
+            crate::size::mul(src, times, "repeat scratch")?,
+            "repeat scratch",
+        )?;
+        let cores = grid::full(d);
+        let mut p = Program::new("RepeatDeviceOperation", "RepeatProgramFactoryLastDim");
+        p.push(Cb::new(CbKind::Scratchpad, size, cores.clone()));
+        p.push(Cb::new(CbKind::Scratchpad, size, cores));
+        p
+    };
+    ex.b.run(p);
     ex.b.release(rm);
     let out = tilize(ex, &repeated, mem)?;
     ex.b.release(repeated);
     Ok(out)
+}
+
+/// `repeat_codegen::supported_by_codegen` (repeat_codegen_supported.cpp) for the TILE → ROW_MAJOR
+/// round trip of a last-dim repeat: all in DRAM, two slots of the widest (DRAM-aligned) output
+/// stick must fit the static L1 window; else every leg's L1 buffer (the tiled input, the
+/// row-major intermediate and output, `row_major_legs_fit`) stays charged, and the window left
+/// must hold two slots (`rm_leg_fits_in_l1`). A case it refuses takes `repeat_native`.
+fn repeat_codegen_fits(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    out: &TensorSpec,
+    mem: BufferType,
+) -> Result<bool, CaseError> {
+    let rank = x.shape().rank();
+    if !(2..=4).contains(&rank) || x.dtype() == DType::Bfloat8B {
+        return Ok(false);
+    }
+    let window = d.l1_bank_bytes;
+    let es = x.dtype().row_major_element_bytes();
+    let out_page = out.shape.dims().last().copied().unwrap_or(1) * es;
+    if x.memory == BufferType::Dram && mem == BufferType::Dram {
+        let slot = crate::size::round_up(out_page, d.alignment(BufferType::Dram), "repeat slot")?;
+        return Ok(2 * slot <= window);
+    }
+    let l1 = |spec: &TensorSpec, m: BufferType| -> Result<u64, CaseError> {
+        Ok(if m == BufferType::L1 {
+            spec.interleaved(d, m)?.per_bank_bytes
+        } else {
+            0
+        })
+    };
+    let rm_in = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+    let committed = l1(&x.spec, x.memory)? + l1(&rm_in, x.memory)? + l1(out, mem)?;
+    let in_page = x.dims().last().copied().unwrap_or(1) * es;
+    let slot = crate::size::round_up(in_page, d.alignment(x.memory), "repeat slot")?.max(
+        crate::size::round_up(out_page, d.alignment(mem), "repeat slot")?,
+    );
+    Ok(committed < window && 2 * slot <= window - committed)
 }
 
 #[cfg(test)]
