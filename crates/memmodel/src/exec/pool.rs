@@ -322,6 +322,7 @@ fn halo_config_bytes(
     win: &Window,
     bounds: &[Option<Boundary>],
     in_shard_h: u64,
+    tiled: bool,
     noc: impl Fn(u64) -> (u64, u64),
 ) -> [u64; 4] {
     const BLOCK: u64 = 32;
@@ -383,14 +384,19 @@ fn halo_config_bytes(
         let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
         let mut routes: Vec<(u64, &Vec<Run>)> = runs
             .iter()
-            .filter(|((src, _), _)| *src == Some(core))
+            .filter(|((src, dst), _)| *src == Some(core) && (tiled || *dst != core))
             .map(|((_, dst), list)| (*dst, list))
             .collect();
         routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
         for (dst, list) in routes {
             for &(mut so, _, mut len) in list {
                 while len > 0 {
-                    let t = len.min(BLOCK - so % BLOCK);
+                    // A row-major input is not untilized in blocks: its runs stay whole.
+                    let t = if tiled {
+                        len.min(BLOCK - so % BLOCK)
+                    } else {
+                        len
+                    };
                     transfers.push((so, noc(dst)));
                     so += t;
                     len -= t;
@@ -559,26 +565,9 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
-    if x.memory == BufferType::Dram {
-        // A DRAM input whose halo step (resharded input, halo output and the halo's own CBs)
-        // would not fit one L1 bank is pooled in DRAM slices (`Op2DSliceConfig`, PaddedSlice /
-        // SliceWrite per slice): checked against every DRAM case of the calibration, not
-        // modeled here.
-        let halo_step = size::add(
-            size::add(
-                in_shard_bytes,
-                size::mul(sticks, aligned_stick, "halo shard")?,
-                "halo step",
-            )?,
-            2 * aligned_stick + 2 * untilize,
-            "halo step",
-        )?;
-        if halo_step > l1_bank {
-            return Err(unmodeled(
-                a.function,
-                format!("a DRAM input sliced because its halo needs {halo_step} B of L1 per core"),
-            ));
-        }
+    if x.memory == BufferType::Dram && halo_step(d, &win)? > l1_bank {
+        // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
+        return sliced(ex, a, &x, &win, out_mem, l1_bank);
     }
     let sharded_in = sharded(
         ex,
@@ -638,13 +627,14 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // height sharding row-major over the grid (worker NoC coordinates keep the logical order).
     let gx = u64::from(d.grid_x);
     let block = pc.scheme == Scheme::Block;
-    let [pad0, pad1, gather0, gather1] = halo_config_bytes(&win, &bounds, in_shard_h, |core| {
-        if block {
-            (0, core)
-        } else {
-            (core % gx, core / gx)
-        }
-    });
+    let [pad0, pad1, gather0, gather1] =
+        halo_config_bytes(&win, &bounds, in_shard_h, true, |core| {
+            if block {
+                (0, core)
+            } else {
+                (core % gx, core / gx)
+            }
+        });
     let configs = [
         cfg(ex, "pad config", pad0)?,
         cfg(ex, "pad config", pad1)?,
@@ -754,6 +744,306 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::T(out))
 }
 
+/// The L1 one core needs for the halo step of a pool over `win` (resharded TILE input, halo
+/// output, its two pad-stick CBs and two untilize CBs): what `determine_slice_config` (op_slicing
+/// .cpp) compares, per slice, with the free L1 when it searches the fewest DRAM slices (its
+/// `get_L1_usage` for a max pool, as the calibration's slice counts pin it).
+fn halo_step(d: &DeviceSpec, win: &Window) -> Result<u64, CaseError> {
+    let pc = parallel_config(d, win);
+    let rows = size::product([win.n, win.h, win.w], "N·H·W")?;
+    let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
+    let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
+    let bounds = win.boundaries(pc.nhw, win.out_nhw().div_ceil(pc.nhw));
+    let sticks = bounds
+        .iter()
+        .flatten()
+        .map(|b| b.in_last - b.in_first + 1)
+        .max()
+        .unwrap_or(0);
+    let stick = shard_w * 2;
+    let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+    let untilize = 2 * (shard_w / TILE) * tile_size(DType::Bfloat16);
+    let in_shard = size::mul(in_shard_h, stick, "input shard")?;
+    let halo = size::mul(sticks, aligned_stick, "halo shard")?;
+    Ok(size::add(
+        size::add(in_shard, halo, "halo step")?,
+        2 * aligned_stick + 2 * untilize,
+        "halo step",
+    )?)
+}
+
+/// One DRAM slice: (output start, output length) along the sliced axis.
+fn slice_spans(out_dim: u64, n: u64) -> Vec<(u64, u64)> {
+    // `compute_L1_usage_for_slice_config` / `run_sliced_op`: `out_dim / n` each, the first
+    // `out_dim % n` slices one more; empty slices are skipped.
+    let (min, rem) = (out_dim / n, out_dim % n);
+    let mut start = 0;
+    let mut v = Vec::new();
+    for i in 0..n {
+        let len = min + u64::from(i < rem);
+        if len > 0 {
+            v.push((start, len));
+            start += len;
+        }
+    }
+    v
+}
+
+/// `ttnn.max_pool2d` on a DRAM input too large for L1: `op_slicing::run_sliced_op` with the
+/// pool's slice attributes. The slice axis is `best_guess_slice_type` for a ROW_MAJOR output
+/// (height when H > 3·W, else width); the count is the fewest slices whose every slice's halo
+/// step fits the free L1 (`determine_slice_config`). The [1,1,NHW,C] input is first reshaped to
+/// [N,H,W,C] (a view when W is whole tiles), the row-major output is allocated, then each slice
+/// runs PaddedSlice (DRAM → sharded row-major L1), halo (no untilize: the input is row-major),
+/// Pool2D and SliceWrite (back into the output).
+fn sliced(
+    ex: &mut Exec<'_>,
+    a: &Args<'_>,
+    x: &DevTensor,
+    win: &Window,
+    out_mem: BufferType,
+    l1_bank: u64,
+) -> Result<Val, CaseError> {
+    if win.n != 1 || win.pad != [0, 0] {
+        return Err(unmodeled(
+            a.function,
+            "a sliced DRAM pool with a batch or padding",
+        ));
+    }
+    let d = ex.device();
+    let by_height = win.h > 3 * win.w;
+    let out_dim = if by_height { win.ho } else { win.wo };
+    let slice_window = |start: u64, len: u64| -> Window {
+        // `get_input_slice`: the input rows / columns the slice's windows read.
+        let (axis, size) = if by_height { (0, win.h) } else { (1, win.w) };
+        let first = start * win.stride[axis];
+        let last = ((start + len - 1) * win.stride[axis]
+            + win.dilation[axis] * (win.kernel[axis] - 1))
+            .min(size - 1);
+        let span = last - first + 1;
+        let mut w = *win;
+        if by_height {
+            w.h = span;
+            w.ho = len;
+        } else {
+            w.w = span;
+            w.wo = len;
+        }
+        w
+    };
+    let mut count = None;
+    for n in 1..=out_dim {
+        let mut fits = true;
+        for (start, len) in slice_spans(out_dim, n) {
+            if halo_step(d, &slice_window(start, len))? > l1_bank {
+                fits = false;
+                break;
+            }
+        }
+        if fits {
+            count = Some(n);
+            break;
+        }
+    }
+    let Some(count) = count else {
+        return Err(unmodeled(
+            a.function,
+            "a DRAM pool no number of slices fits in L1",
+        ));
+    };
+    let dims = [1, win.h as i64, win.w as i64, win.c as i64];
+    let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
+    let out_nhw = win.out_nhw();
+    let out_spec = TensorSpec::new(
+        Shape::from_dims(vec![1, 1, out_nhw, win.c])?,
+        DType::Bfloat16,
+        Layout::RowMajor,
+    );
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, out_mem)?;
+    let tile = tile_size(DType::Bfloat16);
+    let gx = u64::from(d.grid_x);
+    for (start, len) in slice_spans(out_dim, count) {
+        let sw = slice_window(start, len);
+        let pc = parallel_config(d, &sw);
+        let grid_set = pc.grid(d);
+        let rows = sw.h * sw.w;
+        let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
+        let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
+        let stick = shard_w * 2;
+        let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+        // 1. PaddedSlice: the slice's input sticks, row-major, sharded like the pool's input
+        //    (`PaddedSliceTileProgramFactory`: two input CBs of two tile rows, double-buffered,
+        //    the bound output and one stick).
+        let slice_spec = TensorSpec::new(
+            Shape::from_dims(vec![1, sw.h, sw.w, win.c])?,
+            DType::Bfloat16,
+            Layout::RowMajor,
+        );
+        let slice_in = sharded(
+            ex,
+            "sliced input",
+            slice_spec,
+            sharded_placement(
+                d,
+                BufferType::L1,
+                size::mul(rows, pc.ch, "slice pages")?,
+                stick,
+                pc.cores(),
+                in_shard_h,
+            )?,
+        );
+        let slice_bytes = ex.b.buffers[slice_in.buffer].placement.per_bank_bytes;
+        let slice_cb = 4 * (shard_w / TILE) * tile;
+        ex.b.run(
+            Program::new(
+                "PaddedSliceDeviceOperation",
+                "PaddedSliceTileProgramFactory",
+            )
+            .cb(CbKind::Circular, slice_cb, &grid_set)
+            .cb(CbKind::Circular, slice_cb, &grid_set)
+            .cb(CbKind::Circular, slice_bytes, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, stick, &grid_set),
+        );
+        // 2. Halo over the row-major slice.
+        let out_shard_h = sw.out_nhw().div_ceil(pc.nhw);
+        let bounds = sw.boundaries(pc.nhw, out_shard_h);
+        let sticks = bounds
+            .iter()
+            .flatten()
+            .map(|b| b.in_last - b.in_first + 1)
+            .max()
+            .unwrap_or(0);
+        let halo_spec = TensorSpec::new(
+            Shape::from_dims(vec![1, 1, size::mul(sticks, pc.nhw, "halo rows")?, win.c])?,
+            DType::Bfloat16,
+            Layout::RowMajor,
+        );
+        let halo_placement = sharded_placement(
+            d,
+            BufferType::L1,
+            size::mul(pc.cores(), sticks, "halo sticks")?,
+            stick,
+            pc.cores(),
+            sticks,
+        )?;
+        let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
+        let block = pc.scheme == Scheme::Block;
+        let [pad0, pad1, gather0, gather1] =
+            halo_config_bytes(&sw, &bounds, in_shard_h, false, |core| {
+                if block {
+                    (0, core)
+                } else {
+                    (core % gx, core / gx)
+                }
+            });
+        let configs = [
+            config(ex, d, &pc, "pad config", pad0)?,
+            config(ex, d, &pc, "pad config", pad1)?,
+            config(ex, d, &pc, "gather config", gather0)?,
+            config(ex, d, &pc, "gather config", gather1)?,
+        ];
+        let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+                .cb(CbKind::Circular, slice_bytes, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, aligned_stick, &grid_set)
+                .cb(CbKind::Circular, aligned_stick, &grid_set)
+                .cb(CbKind::Circular, pad0, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, pad1, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, gather0, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, gather1, &grid_set)
+                .bound(),
+        );
+        for t in configs {
+            ex.b.release(t);
+        }
+        ex.b.release(slice_in);
+        ex.b.release(halo);
+        let halo = sharded(ex, "halo", halo_spec, halo_placement);
+        // 3. Pool2D on the slice.
+        let slice_out_nhw = sw.out_nhw();
+        let out_page = (win.c.div_ceil(pc.ch) * 2).div_ceil(32) * 32;
+        let pooled = sharded(
+            ex,
+            "pooled",
+            TensorSpec::new(
+                Shape::from_dims(vec![1, 1, slice_out_nhw, win.c])?,
+                DType::Bfloat16,
+                Layout::RowMajor,
+            ),
+            sharded_placement(
+                d,
+                BufferType::L1,
+                size::mul(slice_out_nhw, pc.ch, "pooled pages")?,
+                out_page,
+                pc.cores(),
+                out_shard_h,
+            )?,
+        );
+        let pool_in_cb = size::mul(sticks, win.c.div_ceil(pc.ch) * 2, "pool input CB")?;
+        let reader_bytes = reader_config_bytes(&sw, &bounds);
+        let reader = config(ex, d, &pc, "reader indices", reader_bytes)?;
+        let reader_cb = (reader_bytes / 2).div_ceil(4) * 4;
+        let pooled_bytes = ex.b.buffers[pooled.buffer].placement.per_bank_bytes;
+        let (scalar, clear, in_cb, _) = pool_cbs(&sw, pc.ch, out_shard_h, shard_w);
+        ex.b.run(
+            Program::new("Pool2D", "MultiCore")
+                .cb(CbKind::Circular, scalar, &grid_set)
+                .cb(CbKind::Circular, clear, &grid_set)
+                .cb(CbKind::Circular, pool_in_cb, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, reader_cb, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, in_cb, &grid_set)
+                .cb(CbKind::Circular, in_cb, &grid_set)
+                .cb(CbKind::Circular, pooled_bytes, &grid_set)
+                .bound(),
+        );
+        ex.b.release(reader);
+        ex.b.release(halo);
+        // 4. SliceWrite (`SliceWriteRMShardedInputProgramFactory`): its one CB is the pooled
+        //    shard.
+        ex.b.run(
+            Program::new(
+                "SliceWriteDeviceOperation",
+                "SliceWriteRMShardedInputProgramFactory",
+            )
+            .cb(CbKind::Circular, pooled_bytes, &grid_set)
+            .bound(),
+        );
+        ex.b.release(pooled);
+    }
+    ex.b.release(input);
+    Ok(Val::T(out))
+}
+
+/// A sliding-window config tensor (`move_config_tensor_to_device`): one row per core in
+/// L1_SMALL, which the graph capture reports as L1.
+fn config(
+    ex: &mut Exec<'_>,
+    d: &DeviceSpec,
+    pc: &Parallel,
+    what: &'static str,
+    bytes: u64,
+) -> Result<DevTensor, CaseError> {
+    let spec = TensorSpec::new(
+        Shape::from_dims(vec![1, pc.cores(), bytes / 2])?,
+        DType::Uint16,
+        Layout::RowMajor,
+    );
+    let mut p = sharded_placement(d, BufferType::L1Small, pc.cores(), bytes, pc.cores(), 1)?;
+    p.traced_as = Some(BufferType::L1);
+    Ok(sharded(ex, what, spec, p))
+}
+
 /// Allocates a sharded L1 / L1_SMALL tensor of the op.
 fn sharded(ex: &mut Exec<'_>, what: &'static str, spec: TensorSpec, p: Placement) -> DevTensor {
     let memory = p.buffer_type;
@@ -825,7 +1115,7 @@ mod tests {
         let span = bounds.iter().flatten().map(|b| b.in_last - b.in_first + 1);
         assert_eq!(span.max(), Some(400));
         assert_eq!(
-            halo_config_bytes(&win, &bounds, 416, |k| (0, k)),
+            halo_config_bytes(&win, &bounds, 416, true, |k| (0, k)),
             [4, 4, 64, 56]
         );
         assert_eq!(reader_config_bytes(&win, &bounds), 20);
@@ -833,7 +1123,10 @@ mod tests {
         let win = window(128, 160, 100);
         let bounds = win.boundaries(64, 63);
         let grid = |k: u64| (k % 8, k / 8);
-        assert_eq!(halo_config_bytes(&win, &bounds, 256, grid), [4, 4, 80, 80]);
+        assert_eq!(
+            halo_config_bytes(&win, &bounds, 256, true, grid),
+            [4, 4, 80, 80]
+        );
         assert_eq!(reader_config_bytes(&win, &bounds), 16);
     }
 
