@@ -20,7 +20,6 @@ pub struct Leak {
 /// What running a case did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseOutcome {
-    pub case_id: String,
     pub outcome: Outcome,
     /// The failure, when there was one.
     pub error: Option<Error>,
@@ -83,22 +82,21 @@ fn views<D: DeviceApi>(device: &D) -> Result<Vec<MemoryView>> {
         .collect()
 }
 
-fn descs(case: &Case, sig: &Signature) -> Vec<(String, TensorDesc)> {
+fn descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
     sig.inputs
         .iter()
-        .enumerate()
-        .map(|(i, input)| {
-            (
-                format!("input {i} ({})", input.role),
-                TensorDesc {
-                    shape: input.shape.dims().to_vec(),
-                    dtype: input.dtype,
-                    layout: input.layout,
-                    buffer_type: case.input_memory,
-                },
-            )
+        .map(|input| TensorDesc {
+            shape: input.shape.dims().to_vec(),
+            dtype: input.dtype,
+            layout: input.layout,
+            buffer_type: case.input_memory,
         })
         .collect()
+}
+
+/// `input 1 (other)`: where a case failed when creating its inputs (formatted only then).
+fn input_name(sig: &Signature, i: usize) -> String {
+    format!("input {i} ({})", sig.inputs[i].role)
 }
 
 fn differences(before: &[MemoryView], after: &[MemoryView]) -> Vec<Leak> {
@@ -127,11 +125,11 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
     let mut outputs = Vec::new();
     {
         let mut inputs = Vec::with_capacity(sig.inputs.len());
-        for (name, desc) in descs(case, &sig) {
+        for (i, desc) in descs(case, &sig).into_iter().enumerate() {
             match device.empty(&desc) {
                 Ok(t) => inputs.push(t),
                 Err(e) => {
-                    failed_at = Some(name);
+                    failed_at = Some(input_name(&sig, i));
                     error = Some(e);
                     break;
                 }
@@ -170,7 +168,6 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
         held_by_program_cache.retain(|h| !leaks.iter().any(|l| l.buffer_type == h.buffer_type));
     }
     Ok(CaseOutcome {
-        case_id: case.id(),
         outcome: error.as_ref().map_or(Outcome::Ok, Error::outcome),
         error,
         failed_at,
@@ -199,7 +196,7 @@ pub fn capture_case<D: DeviceApi>(device: &D, case: &Case) -> Result<(Capture, O
     let result = (|| {
         let inputs = descs(case, &sig)
             .iter()
-            .map(|(_, desc)| device.empty(desc))
+            .map(|desc| device.empty(desc))
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&D::Tensor> = inputs.iter().collect();
         let outs = device.run(&sig.invocation, &refs)?;

@@ -5,6 +5,7 @@
 //! [`Error::Other`] — never an out-of-memory.
 
 use crate::error::Error;
+use memmodel::alloc::{CbError, OutOfMemory};
 use memmodel::BufferType;
 
 /// bank_manager.cpp; the trailing `{}` is an optional hint (the L1_SMALL explanation).
@@ -133,9 +134,131 @@ fn parse_known(text: &str) -> Option<Error> {
     None
 }
 
+/// The typed error of an allocator refusal, built from its numbers (the `sim` backend's hot
+/// path: an OOM costs no text parsing). Equal to what [`parse_runtime_error`] makes of
+/// `oom.message()`, tt-metal's text; the test `direct_errors_equal_parsed_text` checks it.
+pub fn out_of_memory_error(oom: &OutOfMemory) -> Error {
+    let raw = oom.message();
+    if oom.buffer_type == BufferType::L1Small {
+        return Error::L1SmallTooSmall {
+            total_bytes: oom.size,
+            banks: oom.banks,
+            per_bank_bytes: oom.per_bank,
+            l1_small_bytes: oom.bank_size,
+            raw,
+        };
+    }
+    Error::OutOfMemory {
+        buffer_type: oom.buffer_type,
+        total_bytes: oom.size,
+        banks: oom.banks,
+        per_bank_bytes: oom.per_bank,
+        bank_bytes: oom.bank_size,
+        allocated: oom.allocated,
+        free: oom.free,
+        largest_free_block: oom.largest_free_block,
+        raw,
+    }
+}
+
+/// The typed error of a circular-buffer check, built from its numbers; equal to what
+/// [`parse_runtime_error`] makes of `cb.message()` (tested with [`out_of_memory_error`]).
+pub fn circular_buffer_error(cb: &CbError) -> Error {
+    let raw = cb.message();
+    match cb {
+        CbError::Clash {
+            program,
+            core_range,
+            l1_buffer_at,
+            cb_region_end,
+            dataflow,
+        } => Error::CircularBufferClash {
+            program: *program,
+            core_range: core_range.clone(),
+            l1_buffer_at: *l1_buffer_at,
+            cb_region_end: *cb_region_end,
+            dataflow: *dataflow,
+            raw,
+        },
+        CbError::BeyondL1 {
+            core_range,
+            cb_region_end,
+            l1_bytes,
+            dataflow,
+        } => Error::CircularBuffersExceedL1 {
+            core_range: core_range.clone(),
+            cb_region_end: *cb_region_end,
+            l1_bytes: *l1_bytes,
+            dataflow: *dataflow,
+            raw,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direct_errors_equal_parsed_text() {
+        let mut ooms = Vec::new();
+        for buffer_type in [BufferType::L1, BufferType::Dram, BufferType::L1Small] {
+            for (bank_size, allocated) in [(1393312, 1064960), (0, 0), (1072693184, 12345)] {
+                ooms.push(OutOfMemory {
+                    buffer_type,
+                    size: 34078720,
+                    banks: 64,
+                    per_bank: 532480,
+                    bank_size,
+                    allocated,
+                    free: bank_size - allocated,
+                    largest_free_block: (bank_size - allocated) / 2,
+                });
+            }
+        }
+        for oom in &ooms {
+            assert_eq!(
+                out_of_memory_error(oom),
+                parse_runtime_error(&oom.message()),
+                "{oom:?}"
+            );
+        }
+        let cbs = [
+            CbError::Clash {
+                program: 10,
+                core_range: "[0-0 - 7-7]".into(),
+                l1_buffer_at: 110592,
+                cb_region_end: 118112,
+                dataflow: false,
+            },
+            CbError::Clash {
+                program: 12,
+                core_range: "[0-0 - 7-3]".into(),
+                l1_buffer_at: 110592,
+                cb_region_end: 267616,
+                dataflow: true,
+            },
+            CbError::BeyondL1 {
+                core_range: "[0-0 - 10-9]".into(),
+                cb_region_end: 2247168,
+                l1_bytes: 1572864,
+                dataflow: false,
+            },
+            CbError::BeyondL1 {
+                core_range: "[0-0 - 7-7]".into(),
+                cb_region_end: 1600000,
+                l1_bytes: 1499136,
+                dataflow: true,
+            },
+        ];
+        for cb in &cbs {
+            assert_eq!(
+                circular_buffer_error(cb),
+                parse_runtime_error(&cb.message()),
+                "{cb:?}"
+            );
+        }
+    }
 
     // Texts as the pinned runtime (ttnn 0.81.1, mock n150) raised them.
     const ADD_L1: &str = "Out of Memory: Not enough space to allocate 34078720 B L1 buffer across 64 banks, where each bank needs to store 532480 B, but bank size is 1393312 B (allocated: 1064960 B, free: 328352 B, largest free block: 328352 B).";

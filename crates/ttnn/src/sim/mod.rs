@@ -8,8 +8,9 @@
 //! - [`DeviceApi::run`] interprets the same [`Invocation`] the `metal` backend runs, through
 //!   memmodel's per-op plans ([`memmodel::exec`]), and replays the plan's allocations, frees and
 //!   programs on that memory.
-//! - Failures carry tt-metal's own wording and numbers and are typed by the same parser as the
-//!   real runtime's ([`crate::message::parse_runtime_error`]); a failed call gives back every
+//! - Failures carry tt-metal's own wording and numbers, typed from their numbers
+//!   ([`crate::message::out_of_memory_error`]: the same error the real runtime's parser,
+//!   [`crate::message::parse_runtime_error`], makes of that text); a failed call gives back every
 //!   buffer it allocated, so memory returns to where it was.
 //! - [`Device::begin_capture`] gives NO_DISPATCH semantics: nothing is allocated or checked and
 //!   the capture reports per-core peaks and every allocation, like TT-NN's graph capture.
@@ -20,7 +21,7 @@ use crate::api::{
     TensorInfo,
 };
 use crate::error::{Error, Result};
-use crate::message::parse_runtime_error;
+use crate::message::{circular_buffer_error, out_of_memory_error};
 use memmodel::alloc::{DeviceMemory, OutOfMemory};
 use memmodel::case::PlannedBuffer;
 use memmodel::invoke::Invocation;
@@ -147,12 +148,12 @@ impl State {
                 free: s.free,
                 largest_free_block: s.largest_free,
             };
-            return Err(parse_runtime_error(&oom.message()));
+            return Err(out_of_memory_error(&oom));
         }
         self.mem
             .allocate(&req)
             .map(Addr::At)
-            .map_err(|o| parse_runtime_error(&o.message()))
+            .map_err(|o| out_of_memory_error(&o))
     }
 
     fn release(&mut self, buffer_type: BufferType, address: Addr, per_bank: u64) {
@@ -179,7 +180,7 @@ impl State {
         }
         self.mem
             .run_program(program.as_run())
-            .map_err(|e| parse_runtime_error(&e.message()))
+            .map_err(|e| circular_buffer_error(&e))
     }
 
     fn drop_ref(&mut self, id: BufId) {
