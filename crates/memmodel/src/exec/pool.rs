@@ -308,15 +308,17 @@ impl Window {
 type Run = (u64, u64, u64);
 
 /// Per-core bytes of the four halo config tensors (pad config 0 / 1, gather config 0 / 1) as
-/// `sliding_window::generate_halo_kernel_config_tensors` builds them for a TILE input (the
-/// untilize path, blocks of 32 sticks) when cores push their sticks to their neighbours:
+/// `sliding_window::generate_halo_kernel_config_tensors` builds them when cores push their
+/// sticks to their neighbours:
 /// - every destination core's input sticks are grouped into runs per (source core, destination)
 ///   that are contiguous on both sides; padding runs go to the pad configs, split in halves,
 ///   each flattened to `[dst, len]...` plus a null pair and padded to the longest core's;
-/// - each source core's gather config lists its transfers (its local run first, then remote
-///   ones by destination), each split at 32-stick source blocks, sorted by source offset (then
-///   destination NoC x, y), dealt to the two data-movement cores by block parity and serialized
-///   as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`, padded to the longest core's;
+/// - each source core's gather config lists its transfers (its local runs first, then remote
+///   ones by destination). A TILE input (the untilize path) splits them at 32-stick source
+///   blocks, sorts them by source offset (then destination NoC x, y) and deals them to the two
+///   data-movement cores by block parity; a ROW_MAJOR input deals its whole runs alternately,
+///   in list order. Each half is serialized as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`
+///   and padded to the longest core's;
 /// - `construct_on_host_config_tensor` pads each row to an even number of u16.
 fn halo_config_bytes(
     win: &Window,
@@ -380,18 +382,22 @@ fn halo_config_bytes(
     // Gather configs, per source core.
     let (mut g0, mut g1) = (0u64, 0u64);
     for core in 0..cores as u64 {
-        // (source offset, destination NoC, length) of every transfer, local first.
-        let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
+        // The core's transfers as (source offset, destination NoC): its local run list first,
+        // then its remote ones by destination core (the order of the (source, destination)
+        // map).
         let mut routes: Vec<(u64, &Vec<Run>)> = runs
             .iter()
-            .filter(|((src, dst), _)| *src == Some(core) && (tiled || *dst != core))
+            .filter(|((src, _), _)| *src == Some(core))
             .map(|((_, dst), list)| (*dst, list))
             .collect();
         routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
+        let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
         for (dst, list) in routes {
             for &(mut so, _, mut len) in list {
+                // A TILE input is untilized in blocks of 32 sticks: a transfer is split at
+                // every block boundary of its source (`quantize_transfers_along_block_
+                // boundaries`); a row-major input's transfers stay whole.
                 while len > 0 {
-                    // A row-major input is not untilized in blocks: its runs stay whole.
                     let t = if tiled {
                         len.min(BLOCK - so % BLOCK)
                     } else {
@@ -403,14 +409,26 @@ fn halo_config_bytes(
                 }
             }
         }
-        transfers.sort();
-        for (parity, total) in [(0, &mut g0), (1, &mut g1)] {
+        // Dealt to the two data-movement cores: TILE by source block parity after a global
+        // sort by source offset (`reorder_transfers_globally`, `divide_blocks_between_cores`),
+        // row-major alternately in list order (`divide_transfers_between_cores`).
+        let mut halves: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+        if tiled {
+            transfers.sort();
+            for (so, dst) in transfers {
+                halves[((so / BLOCK) % 2) as usize].push(dst);
+            }
+        } else {
+            for (i, (_, dst)) in transfers.into_iter().enumerate() {
+                halves[i % 2].push(dst);
+            }
+        }
+        // Serialized as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`, consecutive
+        // transfers to one core sharing a route (`reduce_flattened_transfers`).
+        for (half, total) in halves.iter().zip([&mut g0, &mut g1]) {
             let mut n = 1u64;
             let mut route = None;
-            for (_, dst) in transfers
-                .iter()
-                .filter(|(so, _)| (so / BLOCK) % 2 == parity)
-            {
+            for dst in half {
                 if route != Some(*dst) {
                     n += 3;
                     route = Some(*dst);
