@@ -209,8 +209,6 @@ fn pool_cbs(win: &Window, ch: u64, out_shard_h: u64, shard_w: u64) -> (u64, u64,
 /// shards) and the one whose Pool2D buffers take the least L1 per core wins, height first on
 /// ties, then width.
 fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
-    let max_cores = d.worker_cores();
-    let ctiles = win.c.div_ceil(TILE);
     let nhw = win.out_nhw();
     let usage = |p: &Parallel| -> u64 {
         // The output memory config it is costed with: rows padded to whole tiles per core,
@@ -220,21 +218,8 @@ fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
         let (a, b, i, o) = pool_cbs(win, p.ch, shard_h, shard_w);
         a + b + 2 * i + o
     };
-    let height = Parallel {
-        scheme: Scheme::Height,
-        nhw: divisor_with_padding(nhw, max_cores),
-        ch: 1,
-    };
-    let width = Parallel {
-        scheme: Scheme::Width,
-        nhw: 1,
-        ch: largest_divisor(ctiles, max_cores),
-    };
-    let block = Parallel {
-        scheme: Scheme::Block,
-        nhw: divisor_with_padding(nhw, u64::from(d.grid_y)),
-        ch: largest_divisor(ctiles, u64::from(d.grid_x)),
-    };
+    let [height, width, block] =
+        [Scheme::Height, Scheme::Width, Scheme::Block].map(|s| scheme(d, win, s));
     let (h, w, b) = (usage(&height), usage(&width), usage(&block));
     if h > w {
         if w > b {
@@ -247,6 +232,25 @@ fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
     } else {
         height
     }
+}
+
+/// `conv::determine_parallel_config` for one shard scheme: NHW cores the largest count whose
+/// row padding stays below a shard (all cores for height, the grid's rows for block), channel
+/// cores the largest divisor of the channel tiles (all cores for width, the grid's columns for
+/// block).
+fn scheme(d: &DeviceSpec, win: &Window, scheme: Scheme) -> Parallel {
+    let max_cores = d.worker_cores();
+    let ctiles = win.c.div_ceil(TILE);
+    let nhw = win.out_nhw();
+    let (nhw, ch) = match scheme {
+        Scheme::Height => (divisor_with_padding(nhw, max_cores), 1),
+        Scheme::Width => (1, largest_divisor(ctiles, max_cores)),
+        Scheme::Block => (
+            divisor_with_padding(nhw, u64::from(d.grid_y)),
+            largest_divisor(ctiles, u64::from(d.grid_x)),
+        ),
+    };
+    Parallel { scheme, nhw, ch }
 }
 
 /// One core's part of a sliding-window op: its output pixels and the padded-input sticks its
@@ -470,7 +474,8 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
 /// 4. `ShardedToInterleaved` copies it to the requested interleaved memory.
 ///
 /// The config tensors live in L1_SMALL (the device must be opened with it; the program cache
-/// keeps copies). A DRAM input large enough to need `Op2D` DRAM slicing is not modeled.
+/// keeps copies). A DRAM input whose halo step does not fit L1 is pooled in DRAM slices
+/// (`sliced`).
 fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?.clone();
     let int = |i: usize, name: &str| -> Result<u64, CaseError> {
@@ -583,7 +588,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
-    if x.memory == BufferType::Dram && halo_step(d, &win)? > l1_bank {
+    if x.memory == BufferType::Dram && halo_step(d, &win, &pc)? > l1_bank {
         // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
         return sliced(ex, a, &x, &win, out_mem, l1_bank);
     }
@@ -766,8 +771,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
 /// output, its two pad-stick CBs and two untilize CBs): what `determine_slice_config` (op_slicing
 /// .cpp) compares, per slice, with the free L1 when it searches the fewest DRAM slices (its
 /// `get_L1_usage` for a max pool, as the calibration's slice counts pin it).
-fn halo_step(d: &DeviceSpec, win: &Window) -> Result<u64, CaseError> {
-    let pc = parallel_config(d, win);
+fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseError> {
     let rows = size::product([win.n, win.h, win.w], "N·H·W")?;
     let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
     let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
@@ -814,6 +818,14 @@ fn slice_spans(out_dim: u64, n: u64) -> Vec<(u64, u64)> {
 /// [N,H,W,C] (a view when W is whole tiles), the row-major output is allocated, then each slice
 /// runs PaddedSlice (DRAM → sharded row-major L1), halo (no untilize: the input is row-major),
 /// Pool2D and SliceWrite (back into the output).
+///
+/// Every slice is sharded with one scheme, the auto-shard choice for the whole (unsliced) pool:
+/// the slice attributes keep the op's full sliding-window config and cost the schemes on it.
+/// The core counts of that scheme come from the slice's own output (`determine_parallel_config`
+/// on the slice), so slices of one op may run on different grids. The graph captures pin this
+/// down: e.g. [1,768,136,240] on p150 shards its width slices HEIGHT (the whole pool's choice;
+/// a slice alone would cost block sharding cheaper) on 108 cores (the slice's 4,080 output rows;
+/// the whole pool's 8,160 would take 109).
 fn sliced(
     ex: &mut Exec<'_>,
     a: &Args<'_>,
@@ -849,11 +861,13 @@ fn sliced(
         }
         w
     };
+    let slice_scheme = parallel_config(d, win).scheme;
     let mut count = None;
     for n in 1..=out_dim {
         let mut fits = true;
         for (start, len) in slice_spans(out_dim, n) {
-            if halo_step(d, &slice_window(start, len))? > l1_bank {
+            let sw = slice_window(start, len);
+            if halo_step(d, &sw, &scheme(d, &sw, slice_scheme))? > l1_bank {
                 fits = false;
                 break;
             }
@@ -883,7 +897,7 @@ fn sliced(
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
         let sw = slice_window(start, len);
-        let pc = parallel_config(d, &sw);
+        let pc = scheme(d, &sw, slice_scheme);
         let grid_set = pc.grid(d);
         let rows = sw.h * sw.w;
         let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
@@ -1125,6 +1139,18 @@ mod tests {
         assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 10, 9));
     }
 
+    // [1,768,136,240] on p150 runs in two width slices of 136 × 120 input pixels: sharded as the
+    // whole pool would be (height), on the cores the slice's own output rows give (108).
+    #[test]
+    fn dram_slices_keep_the_whole_pools_scheme() {
+        let whole = parallel_config(&P150, &window(768, 136, 240));
+        assert_eq!(whole.scheme, Scheme::Height);
+        let slice = window(768, 136, 120);
+        assert_eq!(parallel_config(&P150, &slice).scheme, Scheme::Block);
+        let p = scheme(&P150, &slice, whole.scheme);
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Height, 108, 1));
+    }
+
     #[test]
     fn halo_configs_match_the_capture() {
         // [1,1024,80,50] on p150: block 8 × 10, input shards of 416 rows.
@@ -1146,6 +1172,14 @@ mod tests {
             [4, 4, 80, 80]
         );
         assert_eq!(reader_config_bytes(&win, &bounds), 16);
+        // A row-major DRAM slice of [1,64,1280,800] on n150 (1280 × 200 pixels, height 64,
+        // input shards of 4000 rows): each core's one local run stays in gather config 0.
+        let win = window(64, 1280, 200);
+        let bounds = win.boundaries(64, 1000);
+        assert_eq!(
+            halo_config_bytes(&win, &bounds, 4000, false, grid),
+            [4, 4, 16, 4]
+        );
     }
 
     #[test]
