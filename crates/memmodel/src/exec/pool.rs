@@ -332,6 +332,7 @@ fn halo_config_bytes(
     noc: impl Fn(u64) -> (u64, u64),
 ) -> [u64; 4] {
     const BLOCK: u64 = 32;
+    const U16: u64 = 0xFFFF;
     let cores = bounds.len();
     // (source core or None for padding, destination core) -> runs of (src, dst, len).
     let mut runs: BTreeMap<(Option<u64>, u64), Vec<Run>> = BTreeMap::new();
@@ -397,17 +398,21 @@ fn halo_config_bytes(
         routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
         let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
         for (dst, list) in routes {
-            for &(mut so, _, mut len) in list {
+            for &(so, _, len) in list {
+                // A transfer's fields are u16 (`GatherTransfer`): offsets and lengths past
+                // 65535 wrap, as they do in the 4K/8K captures whose shards exceed that.
+                let (mut so, mut len) = (so & U16, len & U16);
+                if !tiled {
+                    // A row-major input's transfers stay whole.
+                    transfers.push((so, noc(dst)));
+                    continue;
+                }
                 // A TILE input is untilized in blocks of 32 sticks: a transfer is split at
                 // every block boundary of its source (`quantize_transfers_along_block_
-                // boundaries`); a row-major input's transfers stay whole.
+                // boundaries`).
                 while len > 0 {
-                    let t = if tiled {
-                        len.min(BLOCK - so % BLOCK)
-                    } else {
-                        len
-                    };
-                    transfers.push((so, noc(dst)));
+                    let t = len.min(BLOCK - so % BLOCK);
+                    transfers.push((so & U16, noc(dst)));
                     so += t;
                     len -= t;
                 }
@@ -463,6 +468,10 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
     len.div_ceil(2) * 2 * 2
 }
 
+/// The most pages a circular buffer may have (`circular_buffer.cpp`: its page counters are 16
+/// bits): creating a program with a larger one raises.
+const MAX_CB_PAGES: u64 = 65_535;
+
 /// `ttnn.max_pool2d(x, N, H, W, C, kernel, stride, padding, dilation, memory_config=...)` on a
 /// flattened NHWC TILE input [1, 1, N·H·W, C] (generic_pools.cpp, `Pool2DOp::invoke`):
 /// 1. the interleaved input is resharded in L1 (`InterleavedToSharded`) by the auto-shard
@@ -476,6 +485,12 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
 /// The config tensors live in L1_SMALL (the device must be opened with it; the program cache
 /// keeps copies). A DRAM input whose halo step does not fit L1 is pooled in DRAM slices
 /// (`sliced`).
+///
+/// A halo or Pool2D whose output CB would have more than [`MAX_CB_PAGES`] pages is refused
+/// when its program is created: the op raises, its buffers are freed and it returns nothing,
+/// as the NO_DISPATCH capture of 4K/8K L1 inputs shows. Such a CB is larger than an L1 bank,
+/// so the buffer it is bound to could never be allocated: on a device these cases fail for
+/// memory before (the input's OOM).
 fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?.clone();
     let int = |i: usize, name: &str| -> Result<u64, CaseError> {
@@ -664,6 +679,16 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         cfg(ex, "gather config", gather0)?,
         cfg(ex, "gather config", gather1)?,
     ];
+    if sticks > MAX_CB_PAGES {
+        // The halo output CB (one page per stick) is refused: the op raises with its config
+        // tensors, halo output and resharded input allocated.
+        for t in configs {
+            ex.b.release(t);
+        }
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
     let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
     ex.b.run(
         Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
@@ -728,6 +753,21 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let reader_cb = (reader_bytes / 2).div_ceil(4) * 4;
     let pooled_bytes = ex.b.buffers[pooled.buffer].placement.per_bank_bytes;
     let (scalar, clear, in_cb, _) = pool_cbs(&win, pc.ch, out_shard_h, shard_w);
+    // Its output CB has one page per 16 channels of an output row.
+    if size::mul(
+        out_shard_h,
+        c.div_ceil(pc.ch * 16),
+        "Pool2D output CB pages",
+    )? > MAX_CB_PAGES
+    {
+        ex.b.release(reader);
+        ex.b.release(pooled);
+        ex.b.release(halo);
+        if let Some(t) = sharded_in {
+            ex.b.release(t);
+        }
+        return Ok(Val::None);
+    }
     ex.b.run(
         Program::new("Pool2D", "MultiCore")
             .cb(CbKind::Circular, scalar, &grid_set)
