@@ -472,6 +472,14 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
 /// bits): creating a program with a larger one raises.
 const MAX_CB_PAGES: u64 = 65_535;
 
+/// tt-metal's message for a circular buffer of too many pages.
+fn too_many_cb_pages(index: u64, pages: u64) -> String {
+    format!(
+        "For buffer index {index}, number of CB pages {pages} is greater than {MAX_CB_PAGES}. \
+         Would cause wraparound in the CB calculations."
+    )
+}
+
 /// `ttnn.max_pool2d(x, N, H, W, C, kernel, stride, padding, dilation, memory_config=...)` on a
 /// flattened NHWC TILE input [1, 1, N·H·W, C] (generic_pools.cpp, `Pool2DOp::invoke`):
 /// 1. the interleaved input is resharded in L1 (`InterleavedToSharded`) by the auto-shard
@@ -487,10 +495,10 @@ const MAX_CB_PAGES: u64 = 65_535;
 /// (`sliced`).
 ///
 /// A halo or Pool2D whose output CB would have more than [`MAX_CB_PAGES`] pages is refused
-/// when its program is created: the op raises, its buffers are freed and it returns nothing,
-/// as the NO_DISPATCH capture of 4K/8K L1 inputs shows. Such a CB is larger than an L1 bank,
-/// so the buffer it is bound to could never be allocated: on a device these cases fail for
-/// memory before (the input's OOM).
+/// when its program is created (a refused [`Program`] with tt-metal's message): the op raises,
+/// its buffers are freed and it returns nothing, as the NO_DISPATCH capture of 4K/8K L1 inputs
+/// shows. Such a CB is larger than an L1 bank, so the buffer it is bound to could never be
+/// allocated: on a device these cases fail for memory before (the input's OOM).
 fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?.clone();
     let int = |i: usize, name: &str| -> Result<u64, CaseError> {
@@ -680,8 +688,12 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         cfg(ex, "gather config", gather1)?,
     ];
     if sticks > MAX_CB_PAGES {
-        // The halo output CB (one page per stick) is refused: the op raises with its config
-        // tensors, halo output and resharded input allocated.
+        // The halo output CB (its buffer index 1, one page per stick) is refused: the op raises
+        // with its config tensors, halo output and resharded input allocated.
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+                .refused(too_many_cb_pages(1, sticks)),
+        );
         for t in configs {
             ex.b.release(t);
         }
@@ -753,13 +765,14 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let reader_cb = (reader_bytes / 2).div_ceil(4) * 4;
     let pooled_bytes = ex.b.buffers[pooled.buffer].placement.per_bank_bytes;
     let (scalar, clear, in_cb, _) = pool_cbs(&win, pc.ch, out_shard_h, shard_w);
-    // Its output CB has one page per 16 channels of an output row.
-    if size::mul(
+    // Its output CB (buffer index 6) has one page per 16 channels of an output row.
+    let out_pages = size::mul(
         out_shard_h,
         c.div_ceil(pc.ch * 16),
         "Pool2D output CB pages",
-    )? > MAX_CB_PAGES
-    {
+    )?;
+    if out_pages > MAX_CB_PAGES {
+        ex.b.run(Program::new("Pool2D", "MultiCore").refused(too_many_cb_pages(6, out_pages)));
         ex.b.release(reader);
         ex.b.release(pooled);
         ex.b.release(halo);
