@@ -308,6 +308,8 @@ pub fn peaks(buffers: &[PlannedBuffer], steps: &[Step]) -> Peaks {
                     }
                 }
             }
+            // A refused program never lays out its buffers.
+            Step::Run(program) if program.refused.is_some() => {}
             Step::Run(program) => {
                 (cb, dfb, sp) = program.traced_sums();
             }

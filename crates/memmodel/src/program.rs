@@ -162,6 +162,11 @@ pub struct Program {
     /// allocates no buffer for real): the allocator model runs this one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_device: Option<Box<Program>>,
+    /// tt-metal refuses to create this program (a TT_FATAL that is no memory check, e.g. a CB
+    /// of more than 65535 pages), with its message: the op raises here. Such a program has no
+    /// buffers and the graph capture records nothing of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// Per-core peaks of a run of programs and buffers, as the graph capture computes them.
@@ -180,7 +185,14 @@ impl Program {
             factory,
             cbs: Vec::new(),
             on_device: None,
+            refused: None,
         }
+    }
+
+    /// The same op, refused by tt-metal with `message` when it is created.
+    pub fn refused(mut self, message: String) -> Program {
+        self.refused = Some(message);
+        self
     }
 
     /// The same op with `device` as the program a device run builds.

@@ -209,8 +209,6 @@ fn pool_cbs(win: &Window, ch: u64, out_shard_h: u64, shard_w: u64) -> (u64, u64,
 /// shards) and the one whose Pool2D buffers take the least L1 per core wins, height first on
 /// ties, then width.
 fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
-    let max_cores = d.worker_cores();
-    let ctiles = win.c.div_ceil(TILE);
     let nhw = win.out_nhw();
     let usage = |p: &Parallel| -> u64 {
         // The output memory config it is costed with: rows padded to whole tiles per core,
@@ -220,21 +218,8 @@ fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
         let (a, b, i, o) = pool_cbs(win, p.ch, shard_h, shard_w);
         a + b + 2 * i + o
     };
-    let height = Parallel {
-        scheme: Scheme::Height,
-        nhw: divisor_with_padding(nhw, max_cores),
-        ch: 1,
-    };
-    let width = Parallel {
-        scheme: Scheme::Width,
-        nhw: 1,
-        ch: largest_divisor(ctiles, max_cores),
-    };
-    let block = Parallel {
-        scheme: Scheme::Block,
-        nhw: divisor_with_padding(nhw, u64::from(d.grid_y)),
-        ch: largest_divisor(ctiles, u64::from(d.grid_x)),
-    };
+    let [height, width, block] =
+        [Scheme::Height, Scheme::Width, Scheme::Block].map(|s| scheme(d, win, s));
     let (h, w, b) = (usage(&height), usage(&width), usage(&block));
     if h > w {
         if w > b {
@@ -247,6 +232,25 @@ fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
     } else {
         height
     }
+}
+
+/// `conv::determine_parallel_config` for one shard scheme: NHW cores the largest count whose
+/// row padding stays below a shard (all cores for height, the grid's rows for block), channel
+/// cores the largest divisor of the channel tiles (all cores for width, the grid's columns for
+/// block).
+fn scheme(d: &DeviceSpec, win: &Window, scheme: Scheme) -> Parallel {
+    let max_cores = d.worker_cores();
+    let ctiles = win.c.div_ceil(TILE);
+    let nhw = win.out_nhw();
+    let (nhw, ch) = match scheme {
+        Scheme::Height => (divisor_with_padding(nhw, max_cores), 1),
+        Scheme::Width => (1, largest_divisor(ctiles, max_cores)),
+        Scheme::Block => (
+            divisor_with_padding(nhw, u64::from(d.grid_y)),
+            largest_divisor(ctiles, u64::from(d.grid_x)),
+        ),
+    };
+    Parallel { scheme, nhw, ch }
 }
 
 /// One core's part of a sliding-window op: its output pixels and the padded-input sticks its
@@ -308,15 +312,17 @@ impl Window {
 type Run = (u64, u64, u64);
 
 /// Per-core bytes of the four halo config tensors (pad config 0 / 1, gather config 0 / 1) as
-/// `sliding_window::generate_halo_kernel_config_tensors` builds them for a TILE input (the
-/// untilize path, blocks of 32 sticks) when cores push their sticks to their neighbours:
+/// `sliding_window::generate_halo_kernel_config_tensors` builds them when cores push their
+/// sticks to their neighbours:
 /// - every destination core's input sticks are grouped into runs per (source core, destination)
 ///   that are contiguous on both sides; padding runs go to the pad configs, split in halves,
 ///   each flattened to `[dst, len]...` plus a null pair and padded to the longest core's;
-/// - each source core's gather config lists its transfers (its local run first, then remote
-///   ones by destination), each split at 32-stick source blocks, sorted by source offset (then
-///   destination NoC x, y), dealt to the two data-movement cores by block parity and serialized
-///   as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`, padded to the longest core's;
+/// - each source core's gather config lists its transfers (its local runs first, then remote
+///   ones by destination). A TILE input (the untilize path) splits them at 32-stick source
+///   blocks, sorts them by source offset (then destination NoC x, y) and deals them to the two
+///   data-movement cores by block parity; a ROW_MAJOR input deals its whole runs alternately,
+///   in list order. Each half is serialized as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`
+///   and padded to the longest core's;
 /// - `construct_on_host_config_tensor` pads each row to an even number of u16.
 fn halo_config_bytes(
     win: &Window,
@@ -326,6 +332,7 @@ fn halo_config_bytes(
     noc: impl Fn(u64) -> (u64, u64),
 ) -> [u64; 4] {
     const BLOCK: u64 = 32;
+    const U16: u64 = 0xFFFF;
     let cores = bounds.len();
     // (source core or None for padding, destination core) -> runs of (src, dst, len).
     let mut runs: BTreeMap<(Option<u64>, u64), Vec<Run>> = BTreeMap::new();
@@ -380,37 +387,57 @@ fn halo_config_bytes(
     // Gather configs, per source core.
     let (mut g0, mut g1) = (0u64, 0u64);
     for core in 0..cores as u64 {
-        // (source offset, destination NoC, length) of every transfer, local first.
-        let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
+        // The core's transfers as (source offset, destination NoC): its local run list first,
+        // then its remote ones by destination core (the order of the (source, destination)
+        // map).
         let mut routes: Vec<(u64, &Vec<Run>)> = runs
             .iter()
-            .filter(|((src, dst), _)| *src == Some(core) && (tiled || *dst != core))
+            .filter(|((src, _), _)| *src == Some(core))
             .map(|((_, dst), list)| (*dst, list))
             .collect();
         routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
+        let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
         for (dst, list) in routes {
-            for &(mut so, _, mut len) in list {
-                while len > 0 {
-                    // A row-major input is not untilized in blocks: its runs stay whole.
-                    let t = if tiled {
-                        len.min(BLOCK - so % BLOCK)
-                    } else {
-                        len
-                    };
+            for &(so, _, len) in list {
+                // A transfer's fields are u16 (`GatherTransfer`): offsets and lengths past
+                // 65535 wrap, as they do in the 4K/8K captures whose shards exceed that.
+                let (mut so, mut len) = (so & U16, len & U16);
+                if !tiled {
+                    // A row-major input's transfers stay whole.
                     transfers.push((so, noc(dst)));
+                    continue;
+                }
+                // A TILE input is untilized in blocks of 32 sticks: a transfer is split at
+                // every block boundary of its source (`quantize_transfers_along_block_
+                // boundaries`).
+                while len > 0 {
+                    let t = len.min(BLOCK - so % BLOCK);
+                    transfers.push((so & U16, noc(dst)));
                     so += t;
                     len -= t;
                 }
             }
         }
-        transfers.sort();
-        for (parity, total) in [(0, &mut g0), (1, &mut g1)] {
+        // Dealt to the two data-movement cores: TILE by source block parity after a global
+        // sort by source offset (`reorder_transfers_globally`, `divide_blocks_between_cores`),
+        // row-major alternately in list order (`divide_transfers_between_cores`).
+        let mut halves: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+        if tiled {
+            transfers.sort();
+            for (so, dst) in transfers {
+                halves[((so / BLOCK) % 2) as usize].push(dst);
+            }
+        } else {
+            for (i, (_, dst)) in transfers.into_iter().enumerate() {
+                halves[i % 2].push(dst);
+            }
+        }
+        // Serialized as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`, consecutive
+        // transfers to one core sharing a route (`reduce_flattened_transfers`).
+        for (half, total) in halves.iter().zip([&mut g0, &mut g1]) {
             let mut n = 1u64;
             let mut route = None;
-            for (_, dst) in transfers
-                .iter()
-                .filter(|(so, _)| (so / BLOCK) % 2 == parity)
-            {
+            for dst in half {
                 if route != Some(*dst) {
                     n += 3;
                     route = Some(*dst);
@@ -441,6 +468,18 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
     len.div_ceil(2) * 2 * 2
 }
 
+/// The most pages a circular buffer may have (`circular_buffer.cpp`: its page counters are 16
+/// bits): creating a program with a larger one raises.
+const MAX_CB_PAGES: u64 = 65_535;
+
+/// tt-metal's message for a circular buffer of too many pages.
+fn too_many_cb_pages(index: u64, pages: u64) -> String {
+    format!(
+        "For buffer index {index}, number of CB pages {pages} is greater than {MAX_CB_PAGES}. \
+         Would cause wraparound in the CB calculations."
+    )
+}
+
 /// `ttnn.max_pool2d(x, N, H, W, C, kernel, stride, padding, dilation, memory_config=...)` on a
 /// flattened NHWC TILE input [1, 1, N·H·W, C] (generic_pools.cpp, `Pool2DOp::invoke`):
 /// 1. the interleaved input is resharded in L1 (`InterleavedToSharded`) by the auto-shard
@@ -452,7 +491,14 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
 /// 4. `ShardedToInterleaved` copies it to the requested interleaved memory.
 ///
 /// The config tensors live in L1_SMALL (the device must be opened with it; the program cache
-/// keeps copies). A DRAM input large enough to need `Op2D` DRAM slicing is not modeled.
+/// keeps copies). A DRAM input whose halo step does not fit L1 is pooled in DRAM slices
+/// (`sliced`).
+///
+/// A halo or Pool2D whose output CB would have more than [`MAX_CB_PAGES`] pages is refused
+/// when its program is created (a refused [`Program`] with tt-metal's message): the op raises,
+/// its buffers are freed and it returns nothing, as the NO_DISPATCH capture of 4K/8K L1 inputs
+/// shows. Such a CB is larger than an L1 bank, so the buffer it is bound to could never be
+/// allocated: on a device these cases fail for memory before (the input's OOM).
 fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?.clone();
     let int = |i: usize, name: &str| -> Result<u64, CaseError> {
@@ -565,7 +611,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
-    if x.memory == BufferType::Dram && halo_step(d, &win)? > l1_bank {
+    if x.memory == BufferType::Dram && halo_step(d, &win, &pc)? > l1_bank {
         // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
         return sliced(ex, a, &x, &win, out_mem, l1_bank);
     }
@@ -641,6 +687,20 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         cfg(ex, "gather config", gather0)?,
         cfg(ex, "gather config", gather1)?,
     ];
+    if sticks > MAX_CB_PAGES {
+        // The halo output CB (its buffer index 1, one page per stick) is refused: the op raises
+        // with its config tensors, halo output and resharded input allocated.
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+                .refused(too_many_cb_pages(1, sticks)),
+        );
+        for t in configs {
+            ex.b.release(t);
+        }
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
     let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
     ex.b.run(
         Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
@@ -705,6 +765,22 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let reader_cb = (reader_bytes / 2).div_ceil(4) * 4;
     let pooled_bytes = ex.b.buffers[pooled.buffer].placement.per_bank_bytes;
     let (scalar, clear, in_cb, _) = pool_cbs(&win, pc.ch, out_shard_h, shard_w);
+    // Its output CB (buffer index 6) has one page per 16 channels of an output row.
+    let out_pages = size::mul(
+        out_shard_h,
+        c.div_ceil(pc.ch * 16),
+        "Pool2D output CB pages",
+    )?;
+    if out_pages > MAX_CB_PAGES {
+        ex.b.run(Program::new("Pool2D", "MultiCore").refused(too_many_cb_pages(6, out_pages)));
+        ex.b.release(reader);
+        ex.b.release(pooled);
+        ex.b.release(halo);
+        if let Some(t) = sharded_in {
+            ex.b.release(t);
+        }
+        return Ok(Val::None);
+    }
     ex.b.run(
         Program::new("Pool2D", "MultiCore")
             .cb(CbKind::Circular, scalar, &grid_set)
@@ -748,8 +824,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
 /// output, its two pad-stick CBs and two untilize CBs): what `determine_slice_config` (op_slicing
 /// .cpp) compares, per slice, with the free L1 when it searches the fewest DRAM slices (its
 /// `get_L1_usage` for a max pool, as the calibration's slice counts pin it).
-fn halo_step(d: &DeviceSpec, win: &Window) -> Result<u64, CaseError> {
-    let pc = parallel_config(d, win);
+fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseError> {
     let rows = size::product([win.n, win.h, win.w], "N·H·W")?;
     let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
     let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
@@ -796,6 +871,14 @@ fn slice_spans(out_dim: u64, n: u64) -> Vec<(u64, u64)> {
 /// [N,H,W,C] (a view when W is whole tiles), the row-major output is allocated, then each slice
 /// runs PaddedSlice (DRAM → sharded row-major L1), halo (no untilize: the input is row-major),
 /// Pool2D and SliceWrite (back into the output).
+///
+/// Every slice is sharded with one scheme, the auto-shard choice for the whole (unsliced) pool:
+/// the slice attributes keep the op's full sliding-window config and cost the schemes on it.
+/// The core counts of that scheme come from the slice's own output (`determine_parallel_config`
+/// on the slice), so slices of one op may run on different grids. The graph captures pin this
+/// down: e.g. [1,768,136,240] on p150 shards its width slices HEIGHT (the whole pool's choice;
+/// a slice alone would cost block sharding cheaper) on 108 cores (the slice's 4,080 output rows;
+/// the whole pool's 8,160 would take 109).
 fn sliced(
     ex: &mut Exec<'_>,
     a: &Args<'_>,
@@ -831,11 +914,13 @@ fn sliced(
         }
         w
     };
+    let slice_scheme = parallel_config(d, win).scheme;
     let mut count = None;
     for n in 1..=out_dim {
         let mut fits = true;
         for (start, len) in slice_spans(out_dim, n) {
-            if halo_step(d, &slice_window(start, len))? > l1_bank {
+            let sw = slice_window(start, len);
+            if halo_step(d, &sw, &scheme(d, &sw, slice_scheme))? > l1_bank {
                 fits = false;
                 break;
             }
@@ -865,7 +950,7 @@ fn sliced(
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
         let sw = slice_window(start, len);
-        let pc = parallel_config(d, &sw);
+        let pc = scheme(d, &sw, slice_scheme);
         let grid_set = pc.grid(d);
         let rows = sw.h * sw.w;
         let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
@@ -1107,6 +1192,18 @@ mod tests {
         assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 10, 9));
     }
 
+    // [1,768,136,240] on p150 runs in two width slices of 136 × 120 input pixels: sharded as the
+    // whole pool would be (height), on the cores the slice's own output rows give (108).
+    #[test]
+    fn dram_slices_keep_the_whole_pools_scheme() {
+        let whole = parallel_config(&P150, &window(768, 136, 240));
+        assert_eq!(whole.scheme, Scheme::Height);
+        let slice = window(768, 136, 120);
+        assert_eq!(parallel_config(&P150, &slice).scheme, Scheme::Block);
+        let p = scheme(&P150, &slice, whole.scheme);
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Height, 108, 1));
+    }
+
     #[test]
     fn halo_configs_match_the_capture() {
         // [1,1024,80,50] on p150: block 8 × 10, input shards of 416 rows.
@@ -1128,6 +1225,14 @@ mod tests {
             [4, 4, 80, 80]
         );
         assert_eq!(reader_config_bytes(&win, &bounds), 16);
+        // A row-major DRAM slice of [1,64,1280,800] on n150 (1280 × 200 pixels, height 64,
+        // input shards of 4000 rows): each core's one local run stays in gather config 0.
+        let win = window(64, 1280, 200);
+        let bounds = win.boundaries(64, 1000);
+        assert_eq!(
+            halo_config_bytes(&win, &bounds, 4000, false, grid),
+            [4, 4, 16, 4]
+        );
     }
 
     #[test]

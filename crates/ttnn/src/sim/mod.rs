@@ -174,6 +174,10 @@ impl State {
     }
 
     fn run_program(&mut self, program: &Program) -> Result<()> {
+        // tt-metal refuses some programs whatever the memory (a capture too ends there).
+        if let Some(message) = &program.refused {
+            return Err(parse_runtime_error(message));
+        }
         if let Some(events) = &mut self.capture {
             events.push(CaptureEvent::Program(program.clone()));
             return Ok(());
