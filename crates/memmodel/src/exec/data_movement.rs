@@ -163,6 +163,15 @@ pub(super) fn transpose(
     let (lo4, hi4) = (lo + pad, hi + pad);
     let dims4 = to_4d(x.dims());
     let x4 = spec_with(x, dims4)?;
+    // Two dims of size 1: the runtime hands the input back (a clone into another memory).
+    let padded4 = x4.padded_dims();
+    if padded4[lo4] == 1 && padded4[hi4] == 1 && mem == x.memory {
+        return Ok(ex.b.share(x, out_spec));
+    }
+    if x.layout() == Layout::RowMajor && (lo4, hi4) == (2, 3) {
+        // `transpose_` of an interleaved ROW_MAJOR tensor: the permute device operation.
+        return permute_rm(ex, x, &[0, 1, 3, 2], out_spec, mem);
+    }
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
     let d = ex.device();
@@ -188,6 +197,56 @@ pub(super) fn transpose(
             ))
         }
     }
+    Ok(out)
+}
+
+/// `PermuteDeviceOperation` on an interleaved ROW_MAJOR tensor (its 4D view permuted by
+/// `perm4`): `MultiCoreRowInvariant` (two aligned input rows per core, the rows split over the
+/// grid) when the last dim stays, else `MultiCoreBlockedGeneric` (32 × 32 element blocks: an
+/// input, an output and a transpose buffer of two blocks each).
+fn permute_rm(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    perm4: &[usize; 4],
+    out_spec: TensorSpec,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let dims = to_4d(x.dims());
+    let w = dims[3];
+    let rows = dims[..3]
+        .iter()
+        .try_fold(1u64, |acc, &v| crate::size::mul(acc, v, "permute rows"))?;
+    let esize = x.dtype().row_major_element_bytes();
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
+    let p = if perm4[3] == 3 {
+        let page = crate::size::round_up(
+            crate::size::mul(w, esize, "permute page")?,
+            d.alignment(x.memory),
+            "permute page",
+        )?;
+        let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
+        Program::new("PermuteDeviceOperation", "MultiCoreRowInvariant").cb(
+            CbKind::Dataflow,
+            crate::size::mul(2, page, "permute CB")?,
+            &cores,
+        )
+    } else {
+        let x_extent = dims[perm4[3]].max(1);
+        let blocks = crate::size::mul(
+            crate::size::mul(rows / x_extent, x_extent.div_ceil(TILE), "permute blocks")?,
+            w.div_ceil(TILE),
+            "permute blocks",
+        )?;
+        let cores = grid::merge_ranges(&grid::split_work(d, blocks, false).all);
+        let block = 2 * TILE * TILE * esize;
+        Program::new("PermuteDeviceOperation", "MultiCoreBlockedGeneric")
+            .cb(CbKind::Dataflow, block, &cores)
+            .cb(CbKind::Dataflow, block, &cores)
+            .cb(CbKind::Dataflow, block, &cores)
+    };
+    ex.b.run(p);
     Ok(out)
 }
 
@@ -597,7 +656,12 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
     best
 }
 
-/// `ttnn.concat` of interleaved tensors.
+/// `ttnn.concat` of interleaved tensors (concat.cpp): inputs of rank < 4 are concatenated as 4D
+/// views (`build_unsqueeze_concat`); TILE inputs padded along the concat dim are untilized
+/// (`untilize_with_unpadding`), concatenated ROW_MAJOR and tilized back
+/// (`build_untilize_rm_retilize_concat`); ROW_MAJOR rows not aligned to their buffer's alignment
+/// are concatenated along the last dim between two WH transposes
+/// (`build_non_aligned_last_dim_concat`).
 fn concat(
     ex: &mut Exec<'_>,
     xs: &[&DevTensor],
@@ -611,6 +675,7 @@ fn concat(
     let mut total = 0u64;
     for x in xs {
         if x.shape().rank() != rank
+            || x.layout() != first.layout()
             || x.dims()
                 .iter()
                 .enumerate()
@@ -621,33 +686,121 @@ fn concat(
                 format!("{} and {} differ outside dim {d}", first.shape(), x.shape()),
             ));
         }
-        total += x.dims()[i];
+        total = crate::size::add(total, x.dims()[i], "concat extent")?;
     }
     let mut out_dims = first.dims().to_vec();
     out_dims[i] = total;
     let out_spec = spec_with(first, out_dims)?;
-    let aligned = i + 2 < rank.max(2) || xs.iter().all(|x| x.dims()[i] % TILE == 0);
-    if first.layout() == Layout::Tile && aligned {
-        let out =
-            ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
-        let dev = ex.device();
-        let w = grid::split_work(dev, tiles(&out_spec), false);
-        ex.b.run(
-            Program::new("ConcatDeviceOperation", "ConcatProgramFactory").cb(
-                CbKind::Dataflow,
-                2 * tile_size(first.dtype()),
-                &grid::merge_ranges(&w.all),
-            ),
-        );
-        return Ok(out);
+    let i4 = i + 4usize.saturating_sub(rank);
+    let last = rank.max(4) - 1;
+    let padded_along = |x: &DevTensor| -> Result<bool, CaseError> {
+        let s4 = spec_with(x, to_4d(x.dims()))?;
+        Ok(s4.padded_dims()[i4] != s4.shape.dims()[i4])
+    };
+    let mut retilize = false;
+    if first.layout() == Layout::Tile {
+        for x in xs {
+            retilize |= padded_along(x)?;
+        }
+        if !retilize {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
+            let dev = ex.device();
+            let w = grid::split_work(dev, tiles(&out_spec), false);
+            ex.b.run(
+                Program::new("ConcatDeviceOperation", "ConcatProgramFactory").cb(
+                    CbKind::Dataflow,
+                    2 * tile_size(first.dtype()),
+                    &grid::merge_ranges(&w.all),
+                ),
+            );
+            return Ok(out);
+        }
     }
-    Err(unmodeled(
-        f,
-        format!(
-            "memmodel does not model concatenating unaligned tiled dims yet ({})",
-            first.shape()
+    // ROW_MAJOR from here on: the inputs as given, or untilized (into their own memory).
+    let mut rms = Vec::with_capacity(xs.len());
+    for x in xs {
+        let x4 = ex.b.share(x, spec_with(x, to_4d(x.dims()))?);
+        let rm = if retilize {
+            let rm = untilize(ex, &x4, x.memory)?;
+            ex.b.release(x4);
+            rm
+        } else {
+            x4
+        };
+        rms.push(rm);
+    }
+    let d = ex.device();
+    let esize = first.dtype().row_major_element_bytes();
+    let unaligned_rows = i4 == last
+        && rms.iter().any(|r| {
+            !crate::size::mul(r.dims()[last], esize, "row bytes")
+                .unwrap_or(u64::MAX)
+                .is_multiple_of(d.alignment(r.memory))
+        });
+    let (inner, joined) = if unaligned_rows {
+        // Transposed to concatenate along H; the WH transposes of the inputs take their memory.
+        let mut ts = Vec::with_capacity(rms.len());
+        for r in &rms {
+            ts.push(transpose(ex, r, -2, -1, r.memory)?);
+        }
+        let refs: Vec<&DevTensor> = ts.iter().collect();
+        let inner = concat_rm(ex, &refs, last - 1, mem)?;
+        for t in ts {
+            ex.b.release(t);
+        }
+        let back = transpose(ex, &inner, -2, -1, mem)?;
+        (Some(inner), back)
+    } else {
+        let refs: Vec<&DevTensor> = rms.iter().collect();
+        (None, concat_rm(ex, &refs, i4, mem)?)
+    };
+    let out4 = if retilize {
+        let t = tilize(ex, &joined, mem)?;
+        ex.b.release(joined);
+        t
+    } else {
+        joined
+    };
+    if let Some(inner) = inner {
+        ex.b.release(inner);
+    }
+    for r in rms {
+        ex.b.release(r);
+    }
+    let out = ex.b.share(&out4, out_spec);
+    ex.b.release(out4);
+    Ok(out)
+}
+
+/// `ConcatProgramFactory` on ROW_MAJOR 4D tensors: the output's rows split column-wise over the
+/// grid, two rows per core aligned to the larger of the input's and output's alignment.
+fn concat_rm(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let first = xs[0];
+    let mut dims = first.dims().to_vec();
+    dims[dim] = xs.iter().try_fold(0u64, |acc, x| {
+        crate::size::add(acc, x.dims()[dim], "concat extent")
+    })?;
+    let spec = spec_with(first, dims)?;
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, spec.clone(), mem)?;
+    let d = ex.device();
+    let align = d.alignment(first.memory).max(d.alignment(mem));
+    let row = crate::size::round_up(spec.page_size()?, align, "concat row")?;
+    let w = grid::split_work(d, spec.pages()?, false);
+    ex.b.run(
+        Program::new("ConcatDeviceOperation", "ConcatProgramFactory").cb(
+            CbKind::Dataflow,
+            crate::size::mul(2, row, "concat CB")?,
+            &grid::merge_ranges(&w.all),
         ),
-    ))
+    );
+    Ok(out)
 }
 
 // ---- layout conversions and slicing ------------------------------------------------------
