@@ -880,7 +880,49 @@ fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     let nblocks = width * height;
     let per_core = nblocks.div_ceil(area).max(1);
     let (_, block) = closest_square_larger_than(per_core, width, height, area);
-    let block = block.max(1);
+    wh_layout(d, width, height, block.max(1), block.max(1), false)
+}
+
+/// `compute_ncores_wh_sb` (work_split_tilize.hpp): where the square block exceeds the tiles a
+/// core's buffers can hold (`limit`), blocks of `n` sub-blocks of `s` < `limit` tiles: the most
+/// blocks the grid holds with a row cliff under `limit`, the fewest sub-blocks on a tie, the
+/// largest sub-block first. `None` where nothing qualifies (the runtime refuses the tilize).
+fn block_with_sub_blocks(area: u64, width: u64, height: u64, limit: u64) -> Option<(u64, u64)> {
+    if limit == 0 {
+        return None;
+    }
+    if width.div_ceil(limit) * height.div_ceil(limit) < area {
+        return Some((limit, limit));
+    }
+    let mut best: Option<(u64, u64, u64)> = None; // (blocks, n, sub-block)
+    for s in (1..limit).rev() {
+        for n in 2..=width.div_ceil(s) {
+            let b = n * s;
+            let blocks = width.div_ceil(b) * height.div_ceil(b);
+            let cliff = width - (width / b) * b;
+            if blocks <= area
+                && cliff < limit
+                && best.is_none_or(|(bb, bn, _)| blocks > bb || (blocks == bb && n < bn))
+            {
+                best = Some((blocks, n, s));
+            }
+        }
+    }
+    best.map(|(_, n, s)| (n * s, s))
+}
+
+/// The cores of a block split: one block of `block` × `block` tiles per core, row after row
+/// of blocks, the cores taken in `corerange_to_cores` order (row-wise, or column-wise for the
+/// factories that enumerate their grid as a core range set); `sub_block` is the width of the
+/// full cores' buffers.
+fn wh_layout(
+    d: &crate::device::DeviceSpec,
+    width: u64,
+    height: u64,
+    block: u64,
+    sub_block: u64,
+    column_wise: bool,
+) -> WhSplit {
     let bw = width.div_ceil(block);
     let bh = height.div_ceil(block);
     let full_row = width / block;
@@ -891,7 +933,11 @@ fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     let mut cliff = Vec::new();
     let mut i = 0u32;
     let mut add = |set: &mut Vec<crate::program::CoreRange>| {
-        let (x, y) = (i % d.grid_x, i / d.grid_x);
+        let (x, y) = if column_wise {
+            (i / d.grid_y, i % d.grid_y)
+        } else {
+            (i % d.grid_x, i / d.grid_x)
+        };
         set.push(crate::program::CoreRange::new(x, y, x, y));
         i += 1;
     };
@@ -913,7 +959,7 @@ fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     }
     WhSplit {
         ncores: bw * bh,
-        block,
+        block: sub_block,
         full: grid::merge_ranges(&crate::program::CoreRangeSet(full)),
         cliff_row: grid::merge_ranges(&crate::program::CoreRangeSet(cliff)),
         cliff_width: width - full_row * block,
@@ -1043,6 +1089,26 @@ pub(super) fn tilize(
     let ts = tile_size(x.dtype());
     let blocks = tile_rows(&spec);
     if let Some(wh) = use_block_variant(d, &padded) {
+        // The factory caps a core's block by what its input and output buffers may take of
+        // the L1 free now (`get_max_l1_space`: the output is already allocated), splitting
+        // wider blocks into sub-blocks; it lays its cores out column-wise.
+        let n = padded.len();
+        let (wt, ht) = (padded[n - 1] / TILE, padded[n - 2] / TILE);
+        let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+        let limit = free / (2 * ts);
+        let (block, sub_block) = if wh.block > limit {
+            block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit).ok_or_else(
+                || {
+                    invalid(
+                        "ttnn.tilize",
+                        format!("no block split of {wt}x{ht} tiles fits {free} B of L1"),
+                    )
+                },
+            )?
+        } else {
+            (wh.block, wh.block)
+        };
+        let wh = wh_layout(d, wt, ht, block, sub_block, true);
         let mut p = if needs_padding {
             Program::new(
                 "TilizeWithValPaddingDeviceOperation",
