@@ -880,7 +880,7 @@ fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     let nblocks = width * height;
     let per_core = nblocks.div_ceil(area).max(1);
     let (_, block) = closest_square_larger_than(per_core, width, height, area);
-    wh_layout(d, width, height, block.max(1), block.max(1), false)
+    wh_layout(d, width, height, block.max(1), block.max(1))
 }
 
 /// `compute_ncores_wh_sb` (work_split_tilize.hpp): where the square block exceeds the tiles a
@@ -912,16 +912,15 @@ fn block_with_sub_blocks(area: u64, width: u64, height: u64, limit: u64) -> Opti
 }
 
 /// The cores of a block split: one block of `block` × `block` tiles per core, row after row
-/// of blocks, the cores taken in `corerange_to_cores` order (row-wise, or column-wise for the
-/// factories that enumerate their grid as a core range set); `sub_block` is the width of the
-/// full cores' buffers.
+/// of blocks, the cores taken in `corerange_to_cores` order (column after column of the grid:
+/// the golden captures put the cliff of 63 blocks on n150 at core (7,6), of 108 on p150 at
+/// (10,7)); `sub_block` is the width of the full cores' buffers.
 fn wh_layout(
     d: &crate::device::DeviceSpec,
     width: u64,
     height: u64,
     block: u64,
     sub_block: u64,
-    column_wise: bool,
 ) -> WhSplit {
     let bw = width.div_ceil(block);
     let bh = height.div_ceil(block);
@@ -933,11 +932,7 @@ fn wh_layout(
     let mut cliff = Vec::new();
     let mut i = 0u32;
     let mut add = |set: &mut Vec<crate::program::CoreRange>| {
-        let (x, y) = if column_wise {
-            (i / d.grid_y, i % d.grid_y)
-        } else {
-            (i % d.grid_x, i / d.grid_x)
-        };
+        let (x, y) = (i / d.grid_y, i % d.grid_y);
         set.push(crate::program::CoreRange::new(x, y, x, y));
         i += 1;
     };
@@ -1091,7 +1086,7 @@ pub(super) fn tilize(
     if let Some(wh) = use_block_variant(d, &padded) {
         // The factory caps a core's block by what its input and output buffers may take of
         // the L1 free now (`get_max_l1_space`: the output is already allocated), splitting
-        // wider blocks into sub-blocks; it lays its cores out column-wise.
+        // wider blocks into sub-blocks.
         let n = padded.len();
         let (wt, ht) = (padded[n - 1] / TILE, padded[n - 2] / TILE);
         let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
@@ -1108,7 +1103,10 @@ pub(super) fn tilize(
         } else {
             (wh.block, wh.block)
         };
-        let wh = wh_layout(d, wt, ht, block, sub_block, true);
+        let wh = wh_layout(d, wt, ht, block, sub_block);
+        // The reader's row staging scratchpad: a row of the block (a tile's bytes / 32 per
+        // tile) and two DRAM alignments around it (64 B on n150, 128 B on p150 in the captures).
+        let staging = |w: u64| w * (ts / TILE) + 2 * d.dram_alignment;
         let mut p = if needs_padding {
             Program::new(
                 "TilizeWithValPaddingDeviceOperation",
@@ -1128,13 +1126,13 @@ pub(super) fn tilize(
                 .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
             p.push(Cb::new(
                 CbKind::Scratchpad,
-                (wh.cliff_width + 1) * 64,
+                staging(wh.cliff_width),
                 wh.cliff_row.clone(),
             ));
         }
         p.push(Cb::new(
             CbKind::Scratchpad,
-            (wh.block + 1) * 64,
+            staging(wh.block),
             wh.full.clone(),
         ));
         let _ = wh.ncores;
@@ -1351,10 +1349,17 @@ pub(super) fn split(
 ) -> Result<Vec<DevTensor>, CaseError> {
     let d = ex.device();
     let rank = x.shape().rank();
+    if sizes.len() == 1 && sizes[0] >= x.dims()[dim] {
+        // One chunk: `ttnn.split` hands the input back.
+        return Ok(vec![ex.b.share(x, x.spec.clone())]);
+    }
     let d4 = to_4d(x.dims());
     let fits = d4[0] * d4[1] < u64::from(d.grid_x) + 1;
+    // The two-chunk kernel splits whole tiles: each half of the width a tile multiple (the
+    // golden captures of [1,144,21000] slice instead).
     if sizes.len() == 2
         && dim + 1 == rank
+        && d4[3].is_multiple_of(2 * TILE)
         && x.layout() == Layout::Tile
         && rank >= 2
         && fits
