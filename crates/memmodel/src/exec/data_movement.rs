@@ -1024,6 +1024,10 @@ fn untilize_codegen_program(d: &crate::device::DeviceSpec, x: &DevTensor) -> Pro
 }
 
 /// `ttnn.untilize(_with_unpadding)`: a TILE tensor to ROW_MAJOR at its logical shape.
+///
+/// With unpadding, `is_enough_space` (a padded row's input and output tiles within what the
+/// pending L1 output leaves of the free L1) picks the block factory when it fails; the capture
+/// and the device run see different free L1 as for [`tilize`].
 pub(super) fn untilize(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -1031,44 +1035,89 @@ pub(super) fn untilize(
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+    let live_before = live_l1_per_bank(ex);
     let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
+    let live_after = live_l1_per_bank(ex);
+    let pending = live_after.saturating_sub(live_before);
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let unpadding = padded.as_slice() != x.dims();
+    if !unpadding {
+        ex.b.run(untilize_codegen_program(d, x));
+        return Ok(out);
+    }
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let ts = tile_size(x.dtype());
-    let blocks = tile_rows(&x.spec);
-    let p = if unpadding {
-        if let Some(wh) = use_block_variant(d, &padded) {
-            let mut p = Program::new(
-                "UntilizeWithUnpaddingDeviceOperation",
-                "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
-            )
-            .cb(CbKind::Dataflow, wh.block * ts, &wh.full)
-            .cb(CbKind::Dataflow, wh.block * ts, &wh.full);
-            if !wh.cliff_row.is_empty() {
-                p = p
-                    .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
-                    .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
-            }
-            p
-        } else {
-            let (n, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), blocks);
-            let cores = cores_col_wise(d, n);
-            Program::new(
-                "UntilizeWithUnpaddingDeviceOperation",
-                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
-            )
-            .cb(CbKind::Dataflow, wt * ts, &cores)
-            .cb(CbKind::Dataflow, wt * ts, &cores)
-        }
+    let need = crate::size::mul(2 * ts, wt, "untilize row CBs")?;
+    let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
+    let bank = d.l1_bank_bytes;
+    let (enough_capture, enough_device) = (enough(bank), enough(bank.saturating_sub(live_before)));
+    let captured = untilize_unpadding_program(d, x, &padded, enough_capture);
+    let normal_run_got_here = live_after <= bank;
+    let p = if normal_run_got_here && enough_capture != enough_device {
+        captured.on_device(untilize_unpadding_program(d, x, &padded, enough_device))
     } else {
-        untilize_codegen_program(d, x)
+        captured
     };
     ex.b.run(p);
     Ok(out)
 }
 
+/// The `UntilizeWithUnpadding` program with `enough_space` as `is_enough_space` found it.
+fn untilize_unpadding_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    padded: &[u64],
+    enough_space: bool,
+) -> Program {
+    let n = padded.len();
+    let wt = padded[n - 1] / TILE;
+    let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
+    let ts = tile_size(x.dtype());
+    let block_split = if enough_space {
+        use_block_variant(d, padded)
+    } else {
+        Some(split_wh(d, wt, ht))
+    };
+    if let Some(wh) = block_split {
+        let mut p = Program::new(
+            "UntilizeWithUnpaddingDeviceOperation",
+            "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
+        );
+        // Blocks wider than the row leave no full core: only the cliff's buffers.
+        if !wh.full.is_empty() {
+            p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
+                CbKind::Dataflow,
+                wh.block * ts,
+                &wh.full,
+            );
+        }
+        if !wh.cliff_row.is_empty() {
+            p = p
+                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
+                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
+        }
+        return p;
+    }
+    let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
+    let cores = cores_col_wise(d, ncores);
+    Program::new(
+        "UntilizeWithUnpaddingDeviceOperation",
+        "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
+    )
+    .cb(CbKind::Dataflow, wt * ts, &cores)
+    .cb(CbKind::Dataflow, wt * ts, &cores)
+}
+
 /// `ttnn.tilize(_with_val_padding)`: a ROW_MAJOR tensor to TILE.
+///
+/// The factory follows the L1 free when the op runs (`get_max_l1_space`: up to the lowest
+/// occupied L1 address): `is_enough_space` (a padded row's input and output tiles within what
+/// the pending L1 output leaves) picks the block factory when it fails, and the block factory
+/// caps its block by the free L1 (the output allocated). A NO_DISPATCH capture allocates
+/// nothing for real, so it sees the whole bank — unless the normal run before it built the same
+/// program (same `enough_space` attribute), which the capture then takes from the program
+/// cache: the golden traces show both. The capture's program is the traced one; the device
+/// run's is [`Program::on_device`].
 pub(super) fn tilize(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -1076,20 +1125,64 @@ pub(super) fn tilize(
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile);
+    let live_before = live_l1_per_bank(ex);
     let out =
         ex.b.tensor("tilized", BufferRole::Temporary, spec.clone(), mem)?;
+    let live_after = live_l1_per_bank(ex);
+    let pending = live_after.saturating_sub(live_before);
     let padded = spec.padded_dims();
     let needs_padding = padded.as_slice() != x.dims();
-    let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let ts = tile_size(x.dtype());
-    let blocks = tile_rows(&spec);
-    if let Some(wh) = use_block_variant(d, &padded) {
+    let n = padded.len();
+    let wt = padded[n - 1] / TILE;
+    let need = crate::size::mul(2 * ts, wt, "tilize row CBs")?;
+    let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
+    let bank = d.l1_bank_bytes;
+    let device_free = bank.saturating_sub(live_before);
+    let (enough_capture, enough_device) = (enough(bank), enough(device_free));
+    let captured = tilize_program(d, &spec, needs_padding, enough_capture, bank)?;
+    // A device run whose buffers overflow a bank failed before this program.
+    let normal_run_got_here = live_after <= bank;
+    let on_device = if normal_run_got_here {
+        tilize_program(d, &spec, needs_padding, enough_device, bank - live_after)?
+    } else {
+        captured.clone()
+    };
+    let traced = if normal_run_got_here && enough_capture == enough_device {
+        on_device.clone()
+    } else {
+        captured
+    };
+    let p = if traced == on_device {
+        traced
+    } else {
+        traced.on_device(on_device)
+    };
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// The program of a tilize to `spec` with `enough_space` as `is_enough_space` found it and
+/// `free` bytes of L1 for the block factory.
+fn tilize_program(
+    d: &crate::device::DeviceSpec,
+    spec: &TensorSpec,
+    needs_padding: bool,
+    enough_space: bool,
+    free: u64,
+) -> Result<Program, CaseError> {
+    let padded = spec.padded_dims();
+    let ts = tile_size(spec.dtype);
+    let n = padded.len();
+    let (wt, ht) = (padded[n - 1] / TILE, padded[n - 2] / TILE);
+    let block_split = if enough_space {
+        use_block_variant(d, &padded)
+    } else {
+        Some(split_wh(d, wt, ht))
+    };
+    if let Some(wh) = block_split {
         // The factory caps a core's block by what its input and output buffers may take of
-        // the L1 free now (`get_max_l1_space`: the output is already allocated), splitting
-        // wider blocks into sub-blocks.
-        let n = padded.len();
-        let (wt, ht) = (padded[n - 1] / TILE, padded[n - 2] / TILE);
-        let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+        // the L1 free, splitting wider blocks into sub-blocks.
         let limit = free / (2 * ts);
         let (block, sub_block) = if wh.block > limit {
             block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit).ok_or_else(
@@ -1117,9 +1210,15 @@ pub(super) fn tilize(
                 "TilizeDeviceOperation",
                 "TilizeMultiCoreBlockProgramFactory",
             )
+        };
+        // Blocks wider than the row leave no full core: only the cliff's buffers.
+        if !wh.full.is_empty() {
+            p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
+                CbKind::Dataflow,
+                wh.block * ts,
+                &wh.full,
+            );
         }
-        .cb(CbKind::Dataflow, wh.block * ts, &wh.full)
-        .cb(CbKind::Dataflow, wh.block * ts, &wh.full);
         if !wh.cliff_row.is_empty() {
             p = p
                 .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
@@ -1130,18 +1229,18 @@ pub(super) fn tilize(
                 wh.cliff_row.clone(),
             ));
         }
-        p.push(Cb::new(
-            CbKind::Scratchpad,
-            staging(wh.block),
-            wh.full.clone(),
-        ));
-        let _ = wh.ncores;
-        ex.b.run(p);
-        return Ok(out);
+        if !wh.full.is_empty() {
+            p.push(Cb::new(
+                CbKind::Scratchpad,
+                staging(wh.block),
+                wh.full.clone(),
+            ));
+        }
+        return Ok(p);
     }
-    let (n, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), blocks);
-    let cores = cores_col_wise(d, n);
-    let p = if needs_padding {
+    let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(spec));
+    let cores = cores_col_wise(d, ncores);
+    Ok(if needs_padding {
         Program::new(
             "TilizeWithValPaddingDeviceOperation",
             "TilizeWithValPaddingMultiCoreDefaultFactory",
@@ -1153,9 +1252,7 @@ pub(super) fn tilize(
         )
     }
     .cb(CbKind::Dataflow, wt * ts, &cores)
-    .cb(CbKind::Dataflow, wt * ts, &cores);
-    ex.b.run(p);
-    Ok(out)
+    .cb(CbKind::Dataflow, wt * ts, &cores))
 }
 
 /// `SliceTileProgramFactory`: a slice of a TILE tensor starting on tile boundaries.
