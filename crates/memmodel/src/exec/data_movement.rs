@@ -595,6 +595,13 @@ impl Seen {
     }
 }
 
+/// An element's offset in its 32 × 32 tile stored as four 16 × 16 faces
+/// (`tensor_idxs_to_faced_tile_offset`).
+fn faced_offset(h: u64, w: u64) -> u64 {
+    let (h, w) = (h % TILE, w % TILE);
+    ((h / 16) * 2 + w / 16) * 256 + (h % 16) * 16 + w % 16
+}
+
 /// Output tiles past which a copying reshape's page map is not modeled (see `reshape`).
 const MAX_RESHAPE_MAP_TILES: u64 = 1 << 26;
 
@@ -628,6 +635,9 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
                 }
                 groups.clear();
                 let base_c = flat0 / period;
+                // The last element of the previous run: (input page, its offset in the faced
+                // input tile, its offset in the faced output tile).
+                let mut prev: Option<(u64, u64, u64)> = None;
                 for r in 0..hsz {
                     let row_flat = flat0 + r * w2;
                     let mut col = 0;
@@ -641,10 +651,18 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
                         let out_face_end = if col < 16 { 16 } else { 32 };
                         let run = (out_face_end.min(wsz) - col).min(16 - wi % 16).min(w1 - wi);
                         let page = ci * tc1 + (hi / TILE) * tw1 + wi / TILE;
-                        match groups.iter_mut().find(|g| g.0 == page) {
-                            Some(g) => g.1 += 1,
-                            None => groups.push((page, 1)),
+                        let (oi, oo) = (faced_offset(hi, wi), faced_offset(r, col));
+                        // The runtime extends a segment element by element while both faced
+                        // offsets advance by one in the same input page: across rows too, where
+                        // a narrow output tile's face row ends where its next one starts.
+                        let extends = oi > 0 && oo > 0 && prev == Some((page, oi - 1, oo - 1));
+                        if !extends {
+                            match groups.iter_mut().find(|g| g.0 == page) {
+                                Some(g) => g.1 += 1,
+                                None => groups.push((page, 1)),
+                            }
                         }
+                        prev = Some((page, oi + run - 1, oo + run - 1));
                         col += run;
                     }
                 }
@@ -1640,7 +1658,65 @@ fn repeat_codegen_fits(
 
 #[cfg(test)]
 mod tests {
-    use super::closest_square_larger_than;
+    use super::{closest_square_larger_than, faced_offset, reshape_map_segments_uncached};
+
+    /// `reshape_map_output_page` element by element, as the runtime builds the page map: the
+    /// segments of each output tile per input page (a segment grows while both faced offsets
+    /// advance by one in the same page), padded to the largest per-page count.
+    fn map_segments_by_element(input: [u64; 3], output: [u64; 3]) -> u64 {
+        let [_, h1, w1] = input;
+        let [c2, h2, w2] = output;
+        let (tw1, tc1) = (w1.div_ceil(32), h1.div_ceil(32) * w1.div_ceil(32));
+        let mut best = 0;
+        for c in 0..c2 {
+            for th in 0..h2.div_ceil(32) {
+                for tw in 0..w2.div_ceil(32) {
+                    let (ho0, wo0) = (th * 32, tw * 32);
+                    let mut pages: Vec<(u64, u64)> = Vec::new();
+                    let mut prev: Option<(u64, u64, u64)> = None;
+                    for ho in ho0..(ho0 + 32).min(h2) {
+                        for wo in wo0..(wo0 + 32).min(w2) {
+                            let flat = c * h2 * w2 + ho * w2 + wo;
+                            let (ci, r) = (flat / (h1 * w1), flat % (h1 * w1));
+                            let (hi, wi) = (r / w1, r % w1);
+                            let page = ci * tc1 + (hi / 32) * tw1 + wi / 32;
+                            let (oi, oo) = (faced_offset(hi, wi), faced_offset(ho, wo));
+                            let extends = oi > 0 && oo > 0 && prev == Some((page, oi - 1, oo - 1));
+                            if !extends {
+                                match pages.iter_mut().find(|p| p.0 == page) {
+                                    Some(p) => p.1 += 1,
+                                    None => pages.push((page, 1)),
+                                }
+                            }
+                            prev = Some((page, oi, oo));
+                        }
+                    }
+                    let most = pages.iter().map(|p| p.1).max().unwrap_or(0);
+                    best = best.max(most * pages.len() as u64);
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn page_map_segments_match_the_element_walk() {
+        let shapes: [([u64; 3], [u64; 3]); 6] = [
+            ([8, 49, 32], [8, 32, 49]),
+            ([8, 49, 16], [4, 32, 49]),
+            ([2, 64, 96], [2, 96, 64]),
+            ([3, 17, 40], [3, 40, 17]),
+            ([1, 100, 12], [1, 12, 100]),
+            ([6, 33, 8], [2, 99, 8]),
+        ];
+        for (input, output) in shapes {
+            assert_eq!(
+                reshape_map_segments_uncached(input, output),
+                map_segments_by_element(input, output),
+                "{input:?} -> {output:?}"
+            );
+        }
+    }
 
     /// The runtime's walk, for comparison.
     fn walk(b: u64, width: u64, height: u64, limit: u64) -> (u64, u64) {
