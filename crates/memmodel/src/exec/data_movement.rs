@@ -898,7 +898,7 @@ fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     let nblocks = width * height;
     let per_core = nblocks.div_ceil(area).max(1);
     let (_, block) = closest_square_larger_than(per_core, width, height, area);
-    wh_layout(d, width, height, block.max(1), block.max(1))
+    wh_layout(d, width, height, block.max(1), block.max(1), false)
 }
 
 /// `compute_ncores_wh_sb` (work_split_tilize.hpp): where the square block exceeds the tiles a
@@ -930,15 +930,17 @@ fn block_with_sub_blocks(area: u64, width: u64, height: u64, limit: u64) -> Opti
 }
 
 /// The cores of a block split: one block of `block` × `block` tiles per core, row after row
-/// of blocks, the cores taken in `corerange_to_cores` order (column after column of the grid:
-/// the golden captures put the cliff of 63 blocks on n150 at core (7,6), of 108 on p150 at
-/// (10,7)); `sub_block` is the width of the full cores' buffers.
+/// of blocks, the cores taken in `corerange_to_cores` order — column after column of the grid
+/// for the tilize and unpadding untilize factories (the golden captures put the cliff of 63
+/// blocks on n150 at core (7,6), of 108 on p150 at (10,7)), row after row (`row_wise`) for
+/// `UntilizeMultiCoreBlockProgramFactory`; `sub_block` is the width of the full cores' buffers.
 fn wh_layout(
     d: &crate::device::DeviceSpec,
     width: u64,
     height: u64,
     block: u64,
     sub_block: u64,
+    row_wise: bool,
 ) -> WhSplit {
     let bw = width.div_ceil(block);
     let bh = height.div_ceil(block);
@@ -950,7 +952,11 @@ fn wh_layout(
     let mut cliff = Vec::new();
     let mut i = 0u32;
     let mut add = |set: &mut Vec<crate::program::CoreRange>| {
-        let (x, y) = (i / d.grid_y, i % d.grid_y);
+        let (x, y) = if row_wise {
+            (i % d.grid_x, i / d.grid_x)
+        } else {
+            (i / d.grid_y, i % d.grid_y)
+        };
         set.push(crate::program::CoreRange::new(x, y, x, y));
         i += 1;
     };
@@ -1059,18 +1065,33 @@ pub(super) fn untilize(
     let pending = live_after.saturating_sub(live_before);
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let unpadding = padded.as_slice() != x.dims();
-    if !unpadding {
-        ex.b.run(untilize_codegen_program(d, x));
-        return Ok(out);
-    }
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let ts = tile_size(x.dtype());
     let need = crate::size::mul(2 * ts, wt, "untilize row CBs")?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let bank = d.l1_bank_bytes;
     let (enough_capture, enough_device) = (enough(bank), enough(bank.saturating_sub(live_before)));
-    let captured = untilize_unpadding_program(d, x, &padded, enough_capture);
     let normal_run_got_here = live_after <= bank;
+    if !unpadding {
+        // Without unpadding: the codegen prim while a row's buffers fit beside the pending
+        // output, else the native block factory.
+        let program = |enough: bool| {
+            if enough {
+                untilize_codegen_program(d, x)
+            } else {
+                untilize_block_program(d, x, &padded)
+            }
+        };
+        let captured = program(enough_capture);
+        let p = if normal_run_got_here && enough_capture != enough_device {
+            captured.on_device(program(enough_device))
+        } else {
+            captured
+        };
+        ex.b.run(p);
+        return Ok(out);
+    }
+    let captured = untilize_unpadding_program(d, x, &padded, enough_capture);
     let p = if normal_run_got_here && enough_capture != enough_device {
         captured.on_device(untilize_unpadding_program(d, x, &padded, enough_device))
     } else {
@@ -1078,6 +1099,36 @@ pub(super) fn untilize(
     };
     ex.b.run(p);
     Ok(out)
+}
+
+/// `UntilizeMultiCoreBlockProgramFactory`: the wide-row block split with its cores taken row
+/// after row, an input and an output buffer of a block row per core.
+fn untilize_block_program(d: &crate::device::DeviceSpec, x: &DevTensor, padded: &[u64]) -> Program {
+    let n = padded.len();
+    let wt = padded[n - 1] / TILE;
+    let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
+    let ts = tile_size(x.dtype());
+    let area = u64::from(d.grid_x * d.grid_y);
+    let per_core = (wt * ht).div_ceil(area).max(1);
+    let (_, block) = closest_square_larger_than(per_core, wt, ht, area);
+    let wh = wh_layout(d, wt, ht, block.max(1), block.max(1), true);
+    let mut p = Program::new(
+        "UntilizeDeviceOperation",
+        "UntilizeMultiCoreBlockProgramFactory",
+    );
+    if !wh.full.is_empty() {
+        p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
+            CbKind::Dataflow,
+            wh.block * ts,
+            &wh.full,
+        );
+    }
+    if !wh.cliff_row.is_empty() {
+        p = p
+            .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
+            .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
+    }
+    p
 }
 
 /// The `UntilizeWithUnpadding` program with `enough_space` as `is_enough_space` found it.
@@ -1214,7 +1265,7 @@ fn tilize_program(
         } else {
             (wh.block, wh.block)
         };
-        let wh = wh_layout(d, wt, ht, block, sub_block);
+        let wh = wh_layout(d, wt, ht, block, sub_block, false);
         // The reader's row staging scratchpad: a row of the block (a tile's bytes / 32 per
         // tile) and two DRAM alignments around it (64 B on n150, 128 B on p150 in the captures).
         let staging = |w: u64| w * (ts / TILE) + 2 * d.dram_alignment;
