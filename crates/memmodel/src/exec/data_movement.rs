@@ -914,15 +914,19 @@ fn block_with_sub_blocks(area: u64, width: u64, height: u64, limit: u64) -> Opti
     }
     let mut best: Option<(u64, u64, u64)> = None; // (blocks, n, sub-block)
     for s in (1..limit).rev() {
-        for n in 2..=width.div_ceil(s) {
+        // The block count never grows with n: for this sub-block the first n that qualifies
+        // beats every later one (as many blocks at most, more sub-blocks), and no n below
+        // width / (s · area) leaves few enough blocks.
+        let first = (width / s.saturating_mul(area).max(1)).max(2);
+        for n in first..=width.div_ceil(s) {
             let b = n * s;
             let blocks = width.div_ceil(b) * height.div_ceil(b);
             let cliff = width - (width / b) * b;
-            if blocks <= area
-                && cliff < limit
-                && best.is_none_or(|(bb, bn, _)| blocks > bb || (blocks == bb && n < bn))
-            {
-                best = Some((blocks, n, s));
+            if blocks <= area && cliff < limit {
+                if best.is_none_or(|(bb, bn, _)| blocks > bb || (blocks == bb && n < bn)) {
+                    best = Some((blocks, n, s));
+                }
+                break;
             }
         }
     }
@@ -1748,6 +1752,45 @@ mod tests {
             }
         }
         best
+    }
+
+    /// `compute_ncores_wh_sb`'s search as the runtime writes it.
+    fn sub_blocks_by_search(area: u64, width: u64, height: u64, limit: u64) -> Option<(u64, u64)> {
+        if width.div_ceil(limit) * height.div_ceil(limit) < area {
+            return Some((limit, limit));
+        }
+        let mut best: Option<(u64, u64, u64)> = None;
+        for s in (1..limit).rev() {
+            for n in 2..=width.div_ceil(s) {
+                let b = n * s;
+                let blocks = width.div_ceil(b) * height.div_ceil(b);
+                let cliff = width - (width / b) * b;
+                if blocks <= area
+                    && cliff < limit
+                    && best.is_none_or(|(bb, bn, _)| blocks > bb || (blocks == bb && n < bn))
+                {
+                    best = Some((blocks, n, s));
+                }
+            }
+        }
+        best.map(|(_, n, s)| (n * s, s))
+    }
+
+    #[test]
+    fn sub_block_shortcut_finds_the_searchs_block() {
+        for area in [64, 110] {
+            for width in (1..400).step_by(7).chain([5355]) {
+                for height in [1, 2, 5, 33] {
+                    for limit in [1, 2, 3, 17, 46, 63] {
+                        assert_eq!(
+                            super::block_with_sub_blocks(area, width, height, limit),
+                            sub_blocks_by_search(area, width, height, limit),
+                            "area {area}, {width}x{height}, limit {limit}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
