@@ -709,6 +709,9 @@ fn concat(
     let mut out_dims = first.dims().to_vec();
     out_dims[i] = total;
     let out_spec = spec_with(first, out_dims)?;
+    if let Some(out) = concat_tiled_unaligned(ex, xs, i, &out_spec, mem)? {
+        return Ok(out);
+    }
     let i4 = i + 4usize.saturating_sub(rank);
     let last = rank.max(4) - 1;
     let padded_along = |x: &DevTensor| -> Result<bool, CaseError> {
@@ -789,6 +792,74 @@ fn concat(
     let out = ex.b.share(&out4, out_spec);
     ex.b.release(out4);
     Ok(out)
+}
+
+/// `ConcatTiledUnalignedProgramFactory`: TILE inputs of rank 2 or more concatenated along a
+/// last dim some of them pad, band by band of 32 rows without leaving the tile layout, where
+/// `can_use_tiled_unaligned_concat` admits it (bfloat16 / float32, 2 to 32 inputs, its buffers
+/// and the pending L1 output within the free L1: the live L1 of a device run). Checked on the
+/// mock n150: concat of two [1,5] along dim 1 runs it with buffers of 4, 2, 1 and 2 tiles on
+/// one core, two [2,3,40,7] along dim 3 on 12 single cores taken column-wise.
+fn concat_tiled_unaligned(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    out_spec: &TensorSpec,
+    mem: BufferType,
+) -> Result<Option<DevTensor>, CaseError> {
+    let first = xs[0];
+    let rank = first.shape().rank();
+    if first.layout() != Layout::Tile
+        || rank < 2
+        || dim + 1 != rank
+        || !(2..=32).contains(&xs.len())
+        || !matches!(first.dtype(), DType::Bfloat16 | DType::Float32)
+        || xs.iter().all(|x| x.dims()[dim].is_multiple_of(TILE))
+    {
+        return Ok(None);
+    }
+    let d = ex.device();
+    let ts = tile_size(first.dtype());
+    let in_wt = xs.iter().try_fold(0u64, |acc, x| {
+        crate::size::add(acc, x.dims()[dim].div_ceil(TILE), "concat tiles")
+    })?;
+    let out_wt = out_spec.shape.dims()[dim].div_ceil(TILE);
+    let bands = tile_rows(&first.spec);
+    if bands == 0 {
+        return Ok(None);
+    }
+    let cbs = crate::size::mul(3 * (in_wt + out_wt), ts, "concat CBs")?;
+    let pending = if mem == BufferType::L1 {
+        out_spec.interleaved(d, mem)?.per_bank_bytes
+    } else {
+        0
+    };
+    let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    if crate::size::add(cbs, pending, "concat CBs")? > free {
+        return Ok(None);
+    }
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
+    let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), bands);
+    let cores = crate::program::CoreRangeSet(
+        (0..ncores as u32)
+            .map(|i| {
+                let (x, y) = (i / d.grid_y, i % d.grid_y);
+                crate::program::CoreRange::new(x, y, x, y)
+            })
+            .collect(),
+    );
+    ex.b.run(
+        Program::new(
+            "ConcatDeviceOperation",
+            "ConcatTiledUnalignedProgramFactory",
+        )
+        .cb(CbKind::Circular, 2 * in_wt * ts, &cores)
+        .cb(CbKind::Circular, in_wt * ts, &cores)
+        .cb(CbKind::Circular, out_wt * ts, &cores)
+        .cb(CbKind::Circular, 2 * out_wt * ts, &cores),
+    );
+    Ok(Some(out))
 }
 
 /// `ConcatProgramFactory` on ROW_MAJOR 4D tensors: the output's rows split column-wise over the
