@@ -163,6 +163,15 @@ pub(super) fn transpose(
     let (lo4, hi4) = (lo + pad, hi + pad);
     let dims4 = to_4d(x.dims());
     let x4 = spec_with(x, dims4)?;
+    // Two dims of size 1: the runtime hands the input back (a clone into another memory).
+    let padded4 = x4.padded_dims();
+    if padded4[lo4] == 1 && padded4[hi4] == 1 && mem == x.memory {
+        return Ok(ex.b.share(x, out_spec));
+    }
+    if x.layout() == Layout::RowMajor && (lo4, hi4) == (2, 3) {
+        // `transpose_` of an interleaved ROW_MAJOR tensor: the permute device operation.
+        return permute_rm(ex, x, &[0, 1, 3, 2], out_spec, mem);
+    }
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
     let d = ex.device();
@@ -188,6 +197,56 @@ pub(super) fn transpose(
             ))
         }
     }
+    Ok(out)
+}
+
+/// `PermuteDeviceOperation` on an interleaved ROW_MAJOR tensor (its 4D view permuted by
+/// `perm4`): `MultiCoreRowInvariant` (two aligned input rows per core, the rows split over the
+/// grid) when the last dim stays, else `MultiCoreBlockedGeneric` (32 × 32 element blocks: an
+/// input, an output and a transpose buffer of two blocks each).
+fn permute_rm(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    perm4: &[usize; 4],
+    out_spec: TensorSpec,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let dims = to_4d(x.dims());
+    let w = dims[3];
+    let rows = dims[..3]
+        .iter()
+        .try_fold(1u64, |acc, &v| crate::size::mul(acc, v, "permute rows"))?;
+    let esize = x.dtype().row_major_element_bytes();
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
+    let p = if perm4[3] == 3 {
+        let page = crate::size::round_up(
+            crate::size::mul(w, esize, "permute page")?,
+            d.alignment(x.memory),
+            "permute page",
+        )?;
+        let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
+        Program::new("PermuteDeviceOperation", "MultiCoreRowInvariant").cb(
+            CbKind::Dataflow,
+            crate::size::mul(2, page, "permute CB")?,
+            &cores,
+        )
+    } else {
+        let x_extent = dims[perm4[3]].max(1);
+        let blocks = crate::size::mul(
+            crate::size::mul(rows / x_extent, x_extent.div_ceil(TILE), "permute blocks")?,
+            w.div_ceil(TILE),
+            "permute blocks",
+        )?;
+        let cores = grid::merge_ranges(&grid::split_work(d, blocks, false).all);
+        let block = 2 * TILE * TILE * esize;
+        Program::new("PermuteDeviceOperation", "MultiCoreBlockedGeneric")
+            .cb(CbKind::Dataflow, block, &cores)
+            .cb(CbKind::Dataflow, block, &cores)
+            .cb(CbKind::Dataflow, block, &cores)
+    };
+    ex.b.run(p);
     Ok(out)
 }
 
@@ -536,6 +595,13 @@ impl Seen {
     }
 }
 
+/// An element's offset in its 32 × 32 tile stored as four 16 × 16 faces
+/// (`tensor_idxs_to_faced_tile_offset`).
+fn faced_offset(h: u64, w: u64) -> u64 {
+    let (h, w) = (h % TILE, w % TILE);
+    ((h / 16) * 2 + w / 16) * 256 + (h % 16) * 16 + w % 16
+}
+
 /// Output tiles past which a copying reshape's page map is not modeled (see `reshape`).
 const MAX_RESHAPE_MAP_TILES: u64 = 1 << 26;
 
@@ -569,6 +635,9 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
                 }
                 groups.clear();
                 let base_c = flat0 / period;
+                // The last element of the previous run: (input page, its offset in the faced
+                // input tile, its offset in the faced output tile).
+                let mut prev: Option<(u64, u64, u64)> = None;
                 for r in 0..hsz {
                     let row_flat = flat0 + r * w2;
                     let mut col = 0;
@@ -582,10 +651,18 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
                         let out_face_end = if col < 16 { 16 } else { 32 };
                         let run = (out_face_end.min(wsz) - col).min(16 - wi % 16).min(w1 - wi);
                         let page = ci * tc1 + (hi / TILE) * tw1 + wi / TILE;
-                        match groups.iter_mut().find(|g| g.0 == page) {
-                            Some(g) => g.1 += 1,
-                            None => groups.push((page, 1)),
+                        let (oi, oo) = (faced_offset(hi, wi), faced_offset(r, col));
+                        // The runtime extends a segment element by element while both faced
+                        // offsets advance by one in the same input page: across rows too, where
+                        // a narrow output tile's face row ends where its next one starts.
+                        let extends = oi > 0 && oo > 0 && prev == Some((page, oi - 1, oo - 1));
+                        if !extends {
+                            match groups.iter_mut().find(|g| g.0 == page) {
+                                Some(g) => g.1 += 1,
+                                None => groups.push((page, 1)),
+                            }
                         }
+                        prev = Some((page, oi + run - 1, oo + run - 1));
                         col += run;
                     }
                 }
@@ -597,7 +674,12 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
     best
 }
 
-/// `ttnn.concat` of interleaved tensors.
+/// `ttnn.concat` of interleaved tensors (concat.cpp): inputs of rank < 4 are concatenated as 4D
+/// views (`build_unsqueeze_concat`); TILE inputs padded along the concat dim are untilized
+/// (`untilize_with_unpadding`), concatenated ROW_MAJOR and tilized back
+/// (`build_untilize_rm_retilize_concat`); ROW_MAJOR rows not aligned to their buffer's alignment
+/// are concatenated along the last dim between two WH transposes
+/// (`build_non_aligned_last_dim_concat`).
 fn concat(
     ex: &mut Exec<'_>,
     xs: &[&DevTensor],
@@ -611,6 +693,7 @@ fn concat(
     let mut total = 0u64;
     for x in xs {
         if x.shape().rank() != rank
+            || x.layout() != first.layout()
             || x.dims()
                 .iter()
                 .enumerate()
@@ -621,33 +704,192 @@ fn concat(
                 format!("{} and {} differ outside dim {d}", first.shape(), x.shape()),
             ));
         }
-        total += x.dims()[i];
+        total = crate::size::add(total, x.dims()[i], "concat extent")?;
     }
     let mut out_dims = first.dims().to_vec();
     out_dims[i] = total;
     let out_spec = spec_with(first, out_dims)?;
-    let aligned = i + 2 < rank.max(2) || xs.iter().all(|x| x.dims()[i] % TILE == 0);
-    if first.layout() == Layout::Tile && aligned {
-        let out =
-            ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
-        let dev = ex.device();
-        let w = grid::split_work(dev, tiles(&out_spec), false);
-        ex.b.run(
-            Program::new("ConcatDeviceOperation", "ConcatProgramFactory").cb(
-                CbKind::Dataflow,
-                2 * tile_size(first.dtype()),
-                &grid::merge_ranges(&w.all),
-            ),
-        );
+    if let Some(out) = concat_tiled_unaligned(ex, xs, i, &out_spec, mem)? {
         return Ok(out);
     }
-    Err(unmodeled(
-        f,
-        format!(
-            "memmodel does not model concatenating unaligned tiled dims yet ({})",
-            first.shape()
+    let i4 = i + 4usize.saturating_sub(rank);
+    let last = rank.max(4) - 1;
+    let padded_along = |x: &DevTensor| -> Result<bool, CaseError> {
+        let s4 = spec_with(x, to_4d(x.dims()))?;
+        Ok(s4.padded_dims()[i4] != s4.shape.dims()[i4])
+    };
+    let mut retilize = false;
+    if first.layout() == Layout::Tile {
+        for x in xs {
+            retilize |= padded_along(x)?;
+        }
+        if !retilize {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
+            let dev = ex.device();
+            let w = grid::split_work(dev, tiles(&out_spec), false);
+            ex.b.run(
+                Program::new("ConcatDeviceOperation", "ConcatProgramFactory").cb(
+                    CbKind::Dataflow,
+                    2 * tile_size(first.dtype()),
+                    &grid::merge_ranges(&w.all),
+                ),
+            );
+            return Ok(out);
+        }
+    }
+    // ROW_MAJOR from here on: the inputs as given, or untilized (into their own memory).
+    let mut rms = Vec::with_capacity(xs.len());
+    for x in xs {
+        let x4 = ex.b.share(x, spec_with(x, to_4d(x.dims()))?);
+        let rm = if retilize {
+            let rm = untilize(ex, &x4, x.memory)?;
+            ex.b.release(x4);
+            rm
+        } else {
+            x4
+        };
+        rms.push(rm);
+    }
+    let d = ex.device();
+    let esize = first.dtype().row_major_element_bytes();
+    let unaligned_rows = i4 == last
+        && rms.iter().any(|r| {
+            !crate::size::mul(r.dims()[last], esize, "row bytes")
+                .unwrap_or(u64::MAX)
+                .is_multiple_of(d.alignment(r.memory))
+        });
+    let (inner, joined) = if unaligned_rows {
+        // Transposed to concatenate along H; the WH transposes of the inputs take their memory.
+        let mut ts = Vec::with_capacity(rms.len());
+        for r in &rms {
+            ts.push(transpose(ex, r, -2, -1, r.memory)?);
+        }
+        let refs: Vec<&DevTensor> = ts.iter().collect();
+        let inner = concat_rm(ex, &refs, last - 1, mem)?;
+        for t in ts {
+            ex.b.release(t);
+        }
+        let back = transpose(ex, &inner, -2, -1, mem)?;
+        (Some(inner), back)
+    } else {
+        let refs: Vec<&DevTensor> = rms.iter().collect();
+        (None, concat_rm(ex, &refs, i4, mem)?)
+    };
+    let out4 = if retilize {
+        let t = tilize(ex, &joined, mem)?;
+        ex.b.release(joined);
+        t
+    } else {
+        joined
+    };
+    if let Some(inner) = inner {
+        ex.b.release(inner);
+    }
+    for r in rms {
+        ex.b.release(r);
+    }
+    let out = ex.b.share(&out4, out_spec);
+    ex.b.release(out4);
+    Ok(out)
+}
+
+/// `ConcatTiledUnalignedProgramFactory`: TILE inputs of rank 2 or more concatenated along a
+/// last dim some of them pad, band by band of 32 rows without leaving the tile layout, where
+/// `can_use_tiled_unaligned_concat` admits it (bfloat16 / float32, 2 to 32 inputs, its buffers
+/// and the pending L1 output within the free L1: the live L1 of a device run). Checked on the
+/// mock n150: concat of two [1,5] along dim 1 runs it with buffers of 4, 2, 1 and 2 tiles on
+/// one core, two [2,3,40,7] along dim 3 on 12 single cores taken column-wise.
+fn concat_tiled_unaligned(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    out_spec: &TensorSpec,
+    mem: BufferType,
+) -> Result<Option<DevTensor>, CaseError> {
+    let first = xs[0];
+    let rank = first.shape().rank();
+    if first.layout() != Layout::Tile
+        || rank < 2
+        || dim + 1 != rank
+        || !(2..=32).contains(&xs.len())
+        || !matches!(first.dtype(), DType::Bfloat16 | DType::Float32)
+        || xs.iter().all(|x| x.dims()[dim].is_multiple_of(TILE))
+    {
+        return Ok(None);
+    }
+    let d = ex.device();
+    let ts = tile_size(first.dtype());
+    let in_wt = xs.iter().try_fold(0u64, |acc, x| {
+        crate::size::add(acc, x.dims()[dim].div_ceil(TILE), "concat tiles")
+    })?;
+    let out_wt = out_spec.shape.dims()[dim].div_ceil(TILE);
+    let bands = tile_rows(&first.spec);
+    if bands == 0 {
+        return Ok(None);
+    }
+    let cbs = crate::size::mul(3 * (in_wt + out_wt), ts, "concat CBs")?;
+    let pending = if mem == BufferType::L1 {
+        out_spec.interleaved(d, mem)?.per_bank_bytes
+    } else {
+        0
+    };
+    let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    if crate::size::add(cbs, pending, "concat CBs")? > free {
+        return Ok(None);
+    }
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
+    let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), bands);
+    let cores = crate::program::CoreRangeSet(
+        (0..ncores as u32)
+            .map(|i| {
+                let (x, y) = (i / d.grid_y, i % d.grid_y);
+                crate::program::CoreRange::new(x, y, x, y)
+            })
+            .collect(),
+    );
+    ex.b.run(
+        Program::new(
+            "ConcatDeviceOperation",
+            "ConcatTiledUnalignedProgramFactory",
+        )
+        .cb(CbKind::Circular, 2 * in_wt * ts, &cores)
+        .cb(CbKind::Circular, in_wt * ts, &cores)
+        .cb(CbKind::Circular, out_wt * ts, &cores)
+        .cb(CbKind::Circular, 2 * out_wt * ts, &cores),
+    );
+    Ok(Some(out))
+}
+
+/// `ConcatProgramFactory` on ROW_MAJOR 4D tensors: the output's rows split column-wise over the
+/// grid, two rows per core aligned to the larger of the input's and output's alignment.
+fn concat_rm(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let first = xs[0];
+    let mut dims = first.dims().to_vec();
+    dims[dim] = xs.iter().try_fold(0u64, |acc, x| {
+        crate::size::add(acc, x.dims()[dim], "concat extent")
+    })?;
+    let spec = spec_with(first, dims)?;
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, spec.clone(), mem)?;
+    let d = ex.device();
+    let align = d.alignment(first.memory).max(d.alignment(mem));
+    let row = crate::size::round_up(spec.page_size()?, align, "concat row")?;
+    let w = grid::split_work(d, spec.pages()?, false);
+    ex.b.run(
+        Program::new("ConcatDeviceOperation", "ConcatProgramFactory").cb(
+            CbKind::Dataflow,
+            crate::size::mul(2, row, "concat CB")?,
+            &grid::merge_ranges(&w.all),
         ),
-    ))
+    );
+    Ok(out)
 }
 
 // ---- layout conversions and slicing ------------------------------------------------------
@@ -727,7 +969,54 @@ fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     let nblocks = width * height;
     let per_core = nblocks.div_ceil(area).max(1);
     let (_, block) = closest_square_larger_than(per_core, width, height, area);
-    let block = block.max(1);
+    wh_layout(d, width, height, block.max(1), block.max(1), false)
+}
+
+/// `compute_ncores_wh_sb` (work_split_tilize.hpp): where the square block exceeds the tiles a
+/// core's buffers can hold (`limit`), blocks of `n` sub-blocks of `s` < `limit` tiles: the most
+/// blocks the grid holds with a row cliff under `limit`, the fewest sub-blocks on a tie, the
+/// largest sub-block first. `None` where nothing qualifies (the runtime refuses the tilize).
+fn block_with_sub_blocks(area: u64, width: u64, height: u64, limit: u64) -> Option<(u64, u64)> {
+    if limit == 0 {
+        return None;
+    }
+    if width.div_ceil(limit) * height.div_ceil(limit) < area {
+        return Some((limit, limit));
+    }
+    let mut best: Option<(u64, u64, u64)> = None; // (blocks, n, sub-block)
+    for s in (1..limit).rev() {
+        // The block count never grows with n: for this sub-block the first n that qualifies
+        // beats every later one (as many blocks at most, more sub-blocks), and no n below
+        // width / (s · area) leaves few enough blocks.
+        let first = (width / s.saturating_mul(area).max(1)).max(2);
+        for n in first..=width.div_ceil(s) {
+            let b = n * s;
+            let blocks = width.div_ceil(b) * height.div_ceil(b);
+            let cliff = width - (width / b) * b;
+            if blocks <= area && cliff < limit {
+                if best.is_none_or(|(bb, bn, _)| blocks > bb || (blocks == bb && n < bn)) {
+                    best = Some((blocks, n, s));
+                }
+                break;
+            }
+        }
+    }
+    best.map(|(_, n, s)| (n * s, s))
+}
+
+/// The cores of a block split: one block of `block` × `block` tiles per core, row after row
+/// of blocks, the cores taken in `corerange_to_cores` order — column after column of the grid
+/// for the tilize and unpadding untilize factories (the golden captures put the cliff of 63
+/// blocks on n150 at core (7,6), of 108 on p150 at (10,7)), row after row (`row_wise`) for
+/// `UntilizeMultiCoreBlockProgramFactory`; `sub_block` is the width of the full cores' buffers.
+fn wh_layout(
+    d: &crate::device::DeviceSpec,
+    width: u64,
+    height: u64,
+    block: u64,
+    sub_block: u64,
+    row_wise: bool,
+) -> WhSplit {
     let bw = width.div_ceil(block);
     let bh = height.div_ceil(block);
     let full_row = width / block;
@@ -738,7 +1027,11 @@ fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     let mut cliff = Vec::new();
     let mut i = 0u32;
     let mut add = |set: &mut Vec<crate::program::CoreRange>| {
-        let (x, y) = (i % d.grid_x, i / d.grid_x);
+        let (x, y) = if row_wise {
+            (i % d.grid_x, i / d.grid_x)
+        } else {
+            (i / d.grid_y, i % d.grid_y)
+        };
         set.push(crate::program::CoreRange::new(x, y, x, y));
         i += 1;
     };
@@ -760,7 +1053,7 @@ fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     }
     WhSplit {
         ncores: bw * bh,
-        block,
+        block: sub_block,
         full: grid::merge_ranges(&crate::program::CoreRangeSet(full)),
         cliff_row: grid::merge_ranges(&crate::program::CoreRangeSet(cliff)),
         cliff_width: width - full_row * block,
@@ -830,6 +1123,10 @@ fn untilize_codegen_program(d: &crate::device::DeviceSpec, x: &DevTensor) -> Pro
 }
 
 /// `ttnn.untilize(_with_unpadding)`: a TILE tensor to ROW_MAJOR at its logical shape.
+///
+/// With unpadding, `is_enough_space` (a padded row's input and output tiles within what the
+/// pending L1 output leaves of the free L1) picks the block factory when it fails; the capture
+/// and the device run see different free L1 as for [`tilize`].
 pub(super) fn untilize(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -837,44 +1134,134 @@ pub(super) fn untilize(
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+    let live_before = live_l1_per_bank(ex);
     let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
+    let live_after = live_l1_per_bank(ex);
+    let pending = live_after.saturating_sub(live_before);
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let unpadding = padded.as_slice() != x.dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let ts = tile_size(x.dtype());
-    let blocks = tile_rows(&x.spec);
-    let p = if unpadding {
-        if let Some(wh) = use_block_variant(d, &padded) {
-            let mut p = Program::new(
-                "UntilizeWithUnpaddingDeviceOperation",
-                "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
-            )
-            .cb(CbKind::Dataflow, wh.block * ts, &wh.full)
-            .cb(CbKind::Dataflow, wh.block * ts, &wh.full);
-            if !wh.cliff_row.is_empty() {
-                p = p
-                    .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
-                    .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
+    let need = crate::size::mul(2 * ts, wt, "untilize row CBs")?;
+    let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
+    let bank = d.l1_bank_bytes;
+    let (enough_capture, enough_device) = (enough(bank), enough(bank.saturating_sub(live_before)));
+    let normal_run_got_here = live_after <= bank;
+    if !unpadding {
+        // Without unpadding: the codegen prim while a row's buffers fit beside the pending
+        // output, else the native block factory.
+        let program = |enough: bool| {
+            if enough {
+                untilize_codegen_program(d, x)
+            } else {
+                untilize_block_program(d, x, &padded)
             }
-            p
+        };
+        let captured = program(enough_capture);
+        let p = if normal_run_got_here && enough_capture != enough_device {
+            captured.on_device(program(enough_device))
         } else {
-            let (n, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), blocks);
-            let cores = cores_col_wise(d, n);
-            Program::new(
-                "UntilizeWithUnpaddingDeviceOperation",
-                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
-            )
-            .cb(CbKind::Dataflow, wt * ts, &cores)
-            .cb(CbKind::Dataflow, wt * ts, &cores)
-        }
+            captured
+        };
+        ex.b.run(p);
+        return Ok(out);
+    }
+    let captured = untilize_unpadding_program(d, x, &padded, enough_capture);
+    let p = if normal_run_got_here && enough_capture != enough_device {
+        captured.on_device(untilize_unpadding_program(d, x, &padded, enough_device))
     } else {
-        untilize_codegen_program(d, x)
+        captured
     };
     ex.b.run(p);
     Ok(out)
 }
 
+/// `UntilizeMultiCoreBlockProgramFactory`: the wide-row block split with its cores taken row
+/// after row, an input and an output buffer of a block row per core.
+fn untilize_block_program(d: &crate::device::DeviceSpec, x: &DevTensor, padded: &[u64]) -> Program {
+    let n = padded.len();
+    let wt = padded[n - 1] / TILE;
+    let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
+    let ts = tile_size(x.dtype());
+    let area = u64::from(d.grid_x * d.grid_y);
+    let per_core = (wt * ht).div_ceil(area).max(1);
+    let (_, block) = closest_square_larger_than(per_core, wt, ht, area);
+    let wh = wh_layout(d, wt, ht, block.max(1), block.max(1), true);
+    let mut p = Program::new(
+        "UntilizeDeviceOperation",
+        "UntilizeMultiCoreBlockProgramFactory",
+    );
+    if !wh.full.is_empty() {
+        p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
+            CbKind::Dataflow,
+            wh.block * ts,
+            &wh.full,
+        );
+    }
+    if !wh.cliff_row.is_empty() {
+        p = p
+            .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
+            .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
+    }
+    p
+}
+
+/// The `UntilizeWithUnpadding` program with `enough_space` as `is_enough_space` found it.
+fn untilize_unpadding_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    padded: &[u64],
+    enough_space: bool,
+) -> Program {
+    let n = padded.len();
+    let wt = padded[n - 1] / TILE;
+    let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
+    let ts = tile_size(x.dtype());
+    let block_split = if enough_space {
+        use_block_variant(d, padded)
+    } else {
+        Some(split_wh(d, wt, ht))
+    };
+    if let Some(wh) = block_split {
+        let mut p = Program::new(
+            "UntilizeWithUnpaddingDeviceOperation",
+            "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
+        );
+        // Blocks wider than the row leave no full core: only the cliff's buffers.
+        if !wh.full.is_empty() {
+            p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
+                CbKind::Dataflow,
+                wh.block * ts,
+                &wh.full,
+            );
+        }
+        if !wh.cliff_row.is_empty() {
+            p = p
+                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
+                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
+        }
+        return p;
+    }
+    let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
+    let cores = cores_col_wise(d, ncores);
+    Program::new(
+        "UntilizeWithUnpaddingDeviceOperation",
+        "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
+    )
+    .cb(CbKind::Dataflow, wt * ts, &cores)
+    .cb(CbKind::Dataflow, wt * ts, &cores)
+}
+
 /// `ttnn.tilize(_with_val_padding)`: a ROW_MAJOR tensor to TILE.
+///
+/// The factory follows the L1 free when the op runs (`get_max_l1_space`: up to the lowest
+/// occupied L1 address): `is_enough_space` (a padded row's input and output tiles within what
+/// the pending L1 output leaves) picks the block factory when it fails, and the block factory
+/// caps its block by the free L1 (the output allocated). A NO_DISPATCH capture allocates
+/// nothing for real, so it sees the whole bank — unless the normal run before it built the same
+/// program (same `enough_space` attribute), which the capture then takes from the program
+/// cache: the golden traces show both. The capture's program is the traced one; the device
+/// run's is [`Program::on_device`].
 pub(super) fn tilize(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -882,14 +1269,81 @@ pub(super) fn tilize(
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile);
+    let live_before = live_l1_per_bank(ex);
     let out =
         ex.b.tensor("tilized", BufferRole::Temporary, spec.clone(), mem)?;
+    let live_after = live_l1_per_bank(ex);
+    let pending = live_after.saturating_sub(live_before);
     let padded = spec.padded_dims();
     let needs_padding = padded.as_slice() != x.dims();
-    let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let ts = tile_size(x.dtype());
-    let blocks = tile_rows(&spec);
-    if let Some(wh) = use_block_variant(d, &padded) {
+    let n = padded.len();
+    let wt = padded[n - 1] / TILE;
+    let need = crate::size::mul(2 * ts, wt, "tilize row CBs")?;
+    let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
+    let bank = d.l1_bank_bytes;
+    let device_free = bank.saturating_sub(live_before);
+    let (enough_capture, enough_device) = (enough(bank), enough(device_free));
+    let captured = tilize_program(d, &spec, needs_padding, enough_capture, bank)?;
+    // A device run whose buffers overflow a bank failed before this program.
+    let normal_run_got_here = live_after <= bank;
+    let on_device = if normal_run_got_here {
+        tilize_program(d, &spec, needs_padding, enough_device, bank - live_after)?
+    } else {
+        captured.clone()
+    };
+    let traced = if normal_run_got_here && enough_capture == enough_device {
+        on_device.clone()
+    } else {
+        captured
+    };
+    let p = if traced == on_device {
+        traced
+    } else {
+        traced.on_device(on_device)
+    };
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// The program of a tilize to `spec` with `enough_space` as `is_enough_space` found it and
+/// `free` bytes of L1 for the block factory.
+fn tilize_program(
+    d: &crate::device::DeviceSpec,
+    spec: &TensorSpec,
+    needs_padding: bool,
+    enough_space: bool,
+    free: u64,
+) -> Result<Program, CaseError> {
+    let padded = spec.padded_dims();
+    let ts = tile_size(spec.dtype);
+    let n = padded.len();
+    let (wt, ht) = (padded[n - 1] / TILE, padded[n - 2] / TILE);
+    let block_split = if enough_space {
+        use_block_variant(d, &padded)
+    } else {
+        Some(split_wh(d, wt, ht))
+    };
+    if let Some(wh) = block_split {
+        // The factory caps a core's block by what its input and output buffers may take of
+        // the L1 free, splitting wider blocks into sub-blocks.
+        let limit = free / (2 * ts);
+        let (block, sub_block) = if wh.block > limit {
+            block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit).ok_or_else(
+                || {
+                    invalid(
+                        "ttnn.tilize",
+                        format!("no block split of {wt}x{ht} tiles fits {free} B of L1"),
+                    )
+                },
+            )?
+        } else {
+            (wh.block, wh.block)
+        };
+        let wh = wh_layout(d, wt, ht, block, sub_block, false);
+        // The reader's row staging scratchpad: a row of the block (a tile's bytes / 32 per
+        // tile) and two DRAM alignments around it (64 B on n150, 128 B on p150 in the captures).
+        let staging = |w: u64| w * (ts / TILE) + 2 * d.dram_alignment;
         let mut p = if needs_padding {
             Program::new(
                 "TilizeWithValPaddingDeviceOperation",
@@ -900,31 +1354,37 @@ pub(super) fn tilize(
                 "TilizeDeviceOperation",
                 "TilizeMultiCoreBlockProgramFactory",
             )
+        };
+        // Blocks wider than the row leave no full core: only the cliff's buffers.
+        if !wh.full.is_empty() {
+            p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
+                CbKind::Dataflow,
+                wh.block * ts,
+                &wh.full,
+            );
         }
-        .cb(CbKind::Dataflow, wh.block * ts, &wh.full)
-        .cb(CbKind::Dataflow, wh.block * ts, &wh.full);
         if !wh.cliff_row.is_empty() {
             p = p
                 .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
                 .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
             p.push(Cb::new(
                 CbKind::Scratchpad,
-                (wh.cliff_width + 1) * 64,
+                staging(wh.cliff_width),
                 wh.cliff_row.clone(),
             ));
         }
-        p.push(Cb::new(
-            CbKind::Scratchpad,
-            (wh.block + 1) * 64,
-            wh.full.clone(),
-        ));
-        let _ = wh.ncores;
-        ex.b.run(p);
-        return Ok(out);
+        if !wh.full.is_empty() {
+            p.push(Cb::new(
+                CbKind::Scratchpad,
+                staging(wh.block),
+                wh.full.clone(),
+            ));
+        }
+        return Ok(p);
     }
-    let (n, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), blocks);
-    let cores = cores_col_wise(d, n);
-    let p = if needs_padding {
+    let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(spec));
+    let cores = cores_col_wise(d, ncores);
+    Ok(if needs_padding {
         Program::new(
             "TilizeWithValPaddingDeviceOperation",
             "TilizeWithValPaddingMultiCoreDefaultFactory",
@@ -936,9 +1396,7 @@ pub(super) fn tilize(
         )
     }
     .cb(CbKind::Dataflow, wt * ts, &cores)
-    .cb(CbKind::Dataflow, wt * ts, &cores);
-    ex.b.run(p);
-    Ok(out)
+    .cb(CbKind::Dataflow, wt * ts, &cores))
 }
 
 /// `SliceTileProgramFactory`: a slice of a TILE tensor starting on tile boundaries.
@@ -1132,10 +1590,17 @@ pub(super) fn split(
 ) -> Result<Vec<DevTensor>, CaseError> {
     let d = ex.device();
     let rank = x.shape().rank();
+    if sizes.len() == 1 && sizes[0] >= x.dims()[dim] {
+        // One chunk: `ttnn.split` hands the input back.
+        return Ok(vec![ex.b.share(x, x.spec.clone())]);
+    }
     let d4 = to_4d(x.dims());
     let fits = d4[0] * d4[1] < u64::from(d.grid_x) + 1;
+    // The two-chunk kernel splits whole tiles: each half of the width a tile multiple (the
+    // golden captures of [1,144,21000] slice instead).
     if sizes.len() == 2
         && dim + 1 == rank
+        && d4[3].is_multiple_of(2 * TILE)
         && x.layout() == Layout::Tile
         && rank >= 2
         && fits
@@ -1319,7 +1784,104 @@ fn repeat_codegen_fits(
 
 #[cfg(test)]
 mod tests {
-    use super::closest_square_larger_than;
+    use super::{closest_square_larger_than, faced_offset, reshape_map_segments_uncached};
+
+    /// `reshape_map_output_page` element by element, as the runtime builds the page map: the
+    /// segments of each output tile per input page (a segment grows while both faced offsets
+    /// advance by one in the same page), padded to the largest per-page count.
+    fn map_segments_by_element(input: [u64; 3], output: [u64; 3]) -> u64 {
+        let [_, h1, w1] = input;
+        let [c2, h2, w2] = output;
+        let (tw1, tc1) = (w1.div_ceil(32), h1.div_ceil(32) * w1.div_ceil(32));
+        let mut best = 0;
+        for c in 0..c2 {
+            for th in 0..h2.div_ceil(32) {
+                for tw in 0..w2.div_ceil(32) {
+                    let (ho0, wo0) = (th * 32, tw * 32);
+                    let mut pages: Vec<(u64, u64)> = Vec::new();
+                    let mut prev: Option<(u64, u64, u64)> = None;
+                    for ho in ho0..(ho0 + 32).min(h2) {
+                        for wo in wo0..(wo0 + 32).min(w2) {
+                            let flat = c * h2 * w2 + ho * w2 + wo;
+                            let (ci, r) = (flat / (h1 * w1), flat % (h1 * w1));
+                            let (hi, wi) = (r / w1, r % w1);
+                            let page = ci * tc1 + (hi / 32) * tw1 + wi / 32;
+                            let (oi, oo) = (faced_offset(hi, wi), faced_offset(ho, wo));
+                            let extends = oi > 0 && oo > 0 && prev == Some((page, oi - 1, oo - 1));
+                            if !extends {
+                                match pages.iter_mut().find(|p| p.0 == page) {
+                                    Some(p) => p.1 += 1,
+                                    None => pages.push((page, 1)),
+                                }
+                            }
+                            prev = Some((page, oi, oo));
+                        }
+                    }
+                    let most = pages.iter().map(|p| p.1).max().unwrap_or(0);
+                    best = best.max(most * pages.len() as u64);
+                }
+            }
+        }
+        best
+    }
+
+    /// `compute_ncores_wh_sb`'s search as the runtime writes it.
+    fn sub_blocks_by_search(area: u64, width: u64, height: u64, limit: u64) -> Option<(u64, u64)> {
+        if width.div_ceil(limit) * height.div_ceil(limit) < area {
+            return Some((limit, limit));
+        }
+        let mut best: Option<(u64, u64, u64)> = None;
+        for s in (1..limit).rev() {
+            for n in 2..=width.div_ceil(s) {
+                let b = n * s;
+                let blocks = width.div_ceil(b) * height.div_ceil(b);
+                let cliff = width - (width / b) * b;
+                if blocks <= area
+                    && cliff < limit
+                    && best.is_none_or(|(bb, bn, _)| blocks > bb || (blocks == bb && n < bn))
+                {
+                    best = Some((blocks, n, s));
+                }
+            }
+        }
+        best.map(|(_, n, s)| (n * s, s))
+    }
+
+    #[test]
+    fn sub_block_shortcut_finds_the_searchs_block() {
+        for area in [64, 110] {
+            for width in (1..400).step_by(7).chain([5355]) {
+                for height in [1, 2, 5, 33] {
+                    for limit in [1, 2, 3, 17, 46, 63] {
+                        assert_eq!(
+                            super::block_with_sub_blocks(area, width, height, limit),
+                            sub_blocks_by_search(area, width, height, limit),
+                            "area {area}, {width}x{height}, limit {limit}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn page_map_segments_match_the_element_walk() {
+        let shapes: [([u64; 3], [u64; 3]); 6] = [
+            ([8, 49, 32], [8, 32, 49]),
+            ([8, 49, 16], [4, 32, 49]),
+            ([2, 64, 96], [2, 96, 64]),
+            ([3, 17, 40], [3, 40, 17]),
+            ([1, 100, 12], [1, 12, 100]),
+            ([6, 33, 8], [2, 99, 8]),
+        ];
+        for (input, output) in shapes {
+            assert_eq!(
+                reshape_map_segments_uncached(input, output),
+                map_segments_by_element(input, output),
+                "{input:?} -> {output:?}"
+            );
+        }
+    }
 
     /// The runtime's walk, for comparison.
     fn walk(b: u64, width: u64, height: u64, limit: u64) -> (u64, u64) {
