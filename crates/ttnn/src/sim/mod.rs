@@ -21,7 +21,7 @@ use crate::api::{
     TensorInfo,
 };
 use crate::error::{Error, Result};
-use crate::message::{circular_buffer_error, out_of_memory_error};
+use crate::message::{circular_buffer_error, out_of_memory_error, parse_runtime_error};
 use memmodel::alloc::{DeviceMemory, OutOfMemory};
 use memmodel::case::PlannedBuffer;
 use memmodel::invoke::Invocation;
