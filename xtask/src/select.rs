@@ -234,6 +234,7 @@ impl CaseArgs {
                                     layout,
                                     input_memory: memory,
                                     output_memory: memory,
+                                    sharding: None,
                                     device,
                                     expect: Expectation::Any,
                                 };

@@ -124,6 +124,7 @@ fn template(
         layout,
         input_memory: memory,
         output_memory: memory,
+        sharding: None,
         device,
         expect: Expectation::Any,
     };

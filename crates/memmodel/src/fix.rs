@@ -267,6 +267,7 @@ mod tests {
             layout: Layout::Tile,
             input_memory: memory,
             output_memory: memory,
+            sharding: None,
             device: &N150,
             expect: Expectation::Any,
         }

@@ -42,6 +42,7 @@ fn case(op: &str, shape: &str, memory: BufferType, device: &'static DeviceSpec) 
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        sharding: None,
         device,
         expect: Expectation::Any,
     }

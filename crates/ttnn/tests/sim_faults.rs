@@ -48,6 +48,7 @@ fn case(
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        sharding: None,
         device,
         expect: Expectation::Any,
     }

@@ -1051,6 +1051,7 @@ fn sharded(ex: &mut Exec<'_>, what: &'static str, spec: TensorSpec, p: Placement
     DevTensor {
         spec,
         memory,
+        shard: None,
         buffer,
     }
 }
