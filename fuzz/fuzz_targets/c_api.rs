@@ -170,6 +170,7 @@ fn tensor_desc(u: &mut Unstructured) -> Result<()> {
         dtype: *u.choose(&DType::ALL)?,
         layout: *u.choose(&[Layout::Tile, Layout::RowMajor])?,
         buffer_type: *u.choose(&[BufferType::L1, BufferType::Dram, BufferType::L1Small])?,
+        sharding: None,
     };
     match desc.validate() {
         Err(e) => assert!(matches!(e, ttnn::Error::InvalidArgument(_)) && !e.to_string().is_empty()),

@@ -153,7 +153,18 @@ impl PlanBuilder {
         spec: TensorSpec,
         memory: BufferType,
     ) -> Result<DevTensor, CaseError> {
-        let placement = spec.interleaved(self.device, memory)?;
+        self.external_in(what, spec, MemoryConfig::Interleaved(memory))
+    }
+
+    /// [`PlanBuilder::external`] for a tensor in any memory config.
+    pub fn external_in(
+        &mut self,
+        what: &'static str,
+        spec: TensorSpec,
+        config: MemoryConfig,
+    ) -> Result<DevTensor, CaseError> {
+        let memory = config.buffer_type();
+        let placement = placement_in(&spec, self.device, config)?;
         let slot = role_slot(BufferRole::Input);
         let index = self.counters[slot];
         self.counters[slot] += 1;
@@ -171,7 +182,7 @@ impl PlanBuilder {
         Ok(DevTensor {
             spec,
             memory,
-            shard: None,
+            shard: config.sharding(),
             buffer: i,
         })
     }

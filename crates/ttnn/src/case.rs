@@ -95,6 +95,7 @@ fn descs(case: &Case, sig: &Signature) -> Vec<(String, TensorDesc)> {
                     dtype: input.dtype,
                     layout: input.layout,
                     buffer_type: case.input_memory,
+                    sharding: case.input_config().sharding(),
                 },
             )
         })

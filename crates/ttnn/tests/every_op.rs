@@ -103,6 +103,7 @@ fn dtype_rejected(rt: &Runtime, name: &str, dtypes: &[DType]) -> TestResult {
                     dtype,
                     layout: i.layout,
                     buffer_type: BufferType::Dram,
+                    sharding: None,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -39,6 +39,7 @@ fn tensor(dev: &Device, shape: &[u64], buffer_type: BufferType) -> Result<Tensor
         dtype: DType::Bfloat16,
         layout: Layout::Tile,
         buffer_type,
+        sharding: None,
     })
 }
 

@@ -21,6 +21,7 @@ fn tiles(dev: &Device, rows: u64, cols: u64, bt: BufferType) -> Result<ttnn::sim
         dtype: DType::Bfloat16,
         layout: Layout::Tile,
         buffer_type: bt,
+        sharding: None,
     })
 }
 

@@ -227,6 +227,8 @@ pub struct Tensor {
     buffer: Option<BufId>,
     spec: TensorSpec,
     memory: BufferType,
+    /// Sharded in L1 with this strategy.
+    shard: Option<memmodel::ShardStrategy>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -312,12 +314,19 @@ impl Device {
         Arc::ptr_eq(&self.inner, &t.device)
     }
 
-    fn adopt(&self, buffer: Option<BufId>, spec: TensorSpec, memory: BufferType) -> Tensor {
+    fn adopt(
+        &self,
+        buffer: Option<BufId>,
+        spec: TensorSpec,
+        memory: BufferType,
+        shard: Option<memmodel::ShardStrategy>,
+    ) -> Tensor {
         Tensor {
             device: Arc::clone(&self.inner),
             buffer,
             spec,
             memory,
+            shard,
         }
     }
 }
@@ -343,8 +352,14 @@ impl DeviceApi for Device {
             )));
         }
         let spec = TensorSpec::new(shape, desc.dtype, desc.layout);
-        let placement = spec
-            .interleaved(self.spec, desc.buffer_type)
+        if desc.sharding.is_some() && desc.buffer_type != BufferType::L1 {
+            return Err(Error::InvalidArgument(format!(
+                "{} tensors live in L1, not {}",
+                desc.config(),
+                desc.buffer_type
+            )));
+        }
+        let placement = memmodel::plan::placement_in(&spec, self.spec, desc.config())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let planned = PlannedBuffer {
             index: 0,
@@ -370,7 +385,7 @@ impl DeviceApi for Device {
             },
         );
         drop(s);
-        Ok(self.adopt(Some(id), spec, desc.buffer_type))
+        Ok(self.adopt(Some(id), spec, desc.buffer_type, desc.sharding))
     }
 
     fn run(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
@@ -383,8 +398,12 @@ impl DeviceApi for Device {
         let mut b = PlanBuilder::new(self.spec);
         let mut devs = Vec::with_capacity(inputs.len());
         for t in inputs {
+            let config = match t.shard {
+                Some(s) => memmodel::MemoryConfig::Sharded(s),
+                None => memmodel::MemoryConfig::Interleaved(t.memory),
+            };
             let d = b
-                .external("input", t.spec.clone(), t.memory)
+                .external_in("input", t.spec.clone(), config)
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             devs.push(d);
         }
@@ -495,7 +514,7 @@ impl DeviceApi for Device {
         drop(s);
         Ok(out
             .into_iter()
-            .map(|(id, o): (Option<BufId>, DevTensor)| self.adopt(id, o.spec, o.memory))
+            .map(|(id, o): (Option<BufId>, DevTensor)| self.adopt(id, o.spec, o.memory, o.shard))
             .collect())
     }
 
