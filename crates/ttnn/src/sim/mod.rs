@@ -81,7 +81,8 @@ struct LiveBuffer {
 /// One event of a NO_DISPATCH capture.
 #[derive(Debug, Clone)]
 enum CaptureEvent {
-    Alloc(CapturedBuffer),
+    /// A buffer, with its sharding (a tensor in a sharded memory config) and shard count.
+    Alloc(CapturedBuffer, Option<memmodel::ShardStrategy>, u64),
     Free {
         buffer_type: BufferType,
         per_bank: u64,
@@ -122,14 +123,18 @@ impl State {
         if let Some(events) = &mut self.capture {
             let ordinal = events
                 .iter()
-                .filter(|e| matches!(e, CaptureEvent::Alloc(_)))
+                .filter(|e| matches!(e, CaptureEvent::Alloc(..)))
                 .count();
-            events.push(CaptureEvent::Alloc(CapturedBuffer {
-                size: p.total_bytes,
-                max_size_per_bank: p.per_bank_bytes,
-                page_size: p.page_size,
-                buffer_type: p.buffer_type.tt_name().to_string(),
-            }));
+            events.push(CaptureEvent::Alloc(
+                CapturedBuffer {
+                    size: p.total_bytes,
+                    max_size_per_bank: p.per_bank_bytes,
+                    page_size: p.page_size,
+                    buffer_type: p.buffer_type.tt_name().to_string(),
+                },
+                p.strategy,
+                p.banks,
+            ));
             return Ok(Addr::Captured(ordinal));
         }
         self.allocations += 1;
@@ -567,7 +572,7 @@ fn capture_of(events: &[CaptureEvent]) -> Capture {
     let mut u = CoreUsage::default();
     for e in events {
         match e {
-            CaptureEvent::Alloc(b) => {
+            CaptureEvent::Alloc(b, strategy, shards) => {
                 if b.buffer_type == "L1" {
                     l1 = l1.saturating_add(b.max_size_per_bank);
                 }
@@ -577,8 +582,8 @@ fn capture_of(events: &[CaptureEvent]) -> Capture {
                     size: b.size,
                     per_bank: b.max_size_per_bank,
                     page: b.page_size,
-                    layout: "INTERLEAVED".into(),
-                    num_cores: 0,
+                    layout: strategy.map_or("INTERLEAVED", |s| s.tt_layout()).into(),
+                    num_cores: if strategy.is_some() { *shards } else { 0 },
                 });
             }
             CaptureEvent::Free {
