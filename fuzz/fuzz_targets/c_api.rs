@@ -170,6 +170,12 @@ fn tensor_desc(u: &mut Unstructured) -> Result<()> {
         dtype: *u.choose(&DType::ALL)?,
         layout: *u.choose(&[Layout::Tile, Layout::RowMajor])?,
         buffer_type: *u.choose(&[BufferType::L1, BufferType::Dram, BufferType::L1Small])?,
+        sharding: *u.choose(&[
+            None,
+            Some(memmodel::ShardStrategy::Height),
+            Some(memmodel::ShardStrategy::Width),
+            Some(memmodel::ShardStrategy::Block),
+        ])?,
     };
     match desc.validate() {
         Err(e) => assert!(matches!(e, ttnn::Error::InvalidArgument(_)) && !e.to_string().is_empty()),
@@ -179,7 +185,7 @@ fn tensor_desc(u: &mut Unstructured) -> Result<()> {
             spec.logical_bytes().expect("a validated tensor's logical bytes fit in u64");
             spec.padded_bytes().expect("a validated tensor's padded bytes fit in u64");
             for device in memmodel::device::DEVICES {
-                spec.interleaved(device, desc.buffer_type)
+                memmodel::plan::placement_in(&spec, device, desc.config())
                     .expect("a validated tensor's placement fits in u64");
             }
         }

@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use memmodel::config::{self, Matrix};
 use memmodel::{
-    BufferType, Case, DType, DeviceLayout, DeviceSpec, Expectation, Layout, ParamValue, Params,
-    Shape,
+    BufferType, Case, DType, DeviceLayout, DeviceSpec, Expectation, Layout, MemoryConfig,
+    ParamValue, Params, Shape,
 };
 use std::path::PathBuf;
 
@@ -30,7 +30,8 @@ pub struct CaseArgs {
     /// matrix: only cases with this device layout.
     #[arg(long = "device-layout")]
     pub device_layout: Option<String>,
-    /// Memory config of inputs and outputs: l1, dram (repeat or comma-separate).
+    /// Memory config of inputs and outputs: l1, dram, l1_height_sharded, l1_width_sharded,
+    /// l1_block_sharded (repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]
     pub memory: Vec<String>,
     /// Override the inputs' memory (ad-hoc cases and the matrix alike).
@@ -65,12 +66,28 @@ fn parse_all<T>(
 }
 
 fn memory(s: &str) -> Result<BufferType, String> {
+    if let Ok(MemoryConfig::Sharded(_)) = s.parse::<MemoryConfig>() {
+        return Err(format!(
+            "`{s}` is sharded: sharded configs apply to inputs and outputs together, use --memory (allowed here: l1, dram)"
+        ));
+    }
     match s.parse::<BufferType>()? {
         BufferType::L1Small => {
             Err("l1_small is not a tensor memory config (allowed: l1, dram)".into())
         }
         b => Ok(b),
     }
+}
+
+/// `--memory`: an interleaved buffer type or a sharded L1 config.
+fn memory_config(s: &str) -> Result<MemoryConfig, String> {
+    if s.trim().eq_ignore_ascii_case("l1_small") {
+        return Err(format!(
+            "l1_small is not a tensor memory config (allowed: l1, dram, {})",
+            memmodel::shard::SHARDED_MEMORIES.join(", ")
+        ));
+    }
+    s.parse::<MemoryConfig>()
 }
 
 /// `dim=-1`, `split_sizes=48,48`, `mode=nearest`, `bias=true`, `probability=0.2`.
@@ -118,7 +135,7 @@ pub fn load_matrix(path: Option<&PathBuf>) -> Result<Matrix> {
 impl CaseArgs {
     /// The selected cases, in matrix order.
     pub fn select(&self) -> Result<Vec<Case>> {
-        let memories = parse_all(&self.memory, "memory", memory)?;
+        let memories = parse_all(&self.memory, "memory", memory_config)?;
         let dtypes = parse_all(&self.dtype, "dtype", |s| {
             s.parse::<DType>().map_err(|e| e.to_string())
         })?;
@@ -172,7 +189,7 @@ impl CaseArgs {
                             .as_ref()
                             .is_some_and(|s| self.shape_set.contains(s))
                 })
-                .filter(|c| memories.is_empty() || memories.contains(&c.output_memory))
+                .filter(|c| memories.is_empty() || memories.contains(&c.output_config()))
                 .filter(|c| dtypes.is_empty() || dtypes.contains(&c.dtype))
                 .filter(|c| layouts.is_empty() || layouts.contains(&c.layout))
                 .filter(|c| devices.is_empty() || devices.iter().any(|d| d.name == c.device.name))
@@ -198,7 +215,10 @@ impl CaseArgs {
                 ops
             };
             let memories = if memories.is_empty() {
-                vec![BufferType::L1, BufferType::Dram]
+                vec![
+                    MemoryConfig::Interleaved(BufferType::L1),
+                    MemoryConfig::Interleaved(BufferType::Dram),
+                ]
             } else {
                 memories
             };
@@ -232,8 +252,9 @@ impl CaseArgs {
                                     params: params.clone(),
                                     dtype,
                                     layout,
-                                    input_memory: memory,
-                                    output_memory: memory,
+                                    input_memory: memory.buffer_type(),
+                                    output_memory: memory.buffer_type(),
+                                    sharding: memory.sharding(),
                                     device,
                                     expect: Expectation::Any,
                                 };
@@ -254,6 +275,7 @@ impl CaseArgs {
         for c in &mut cases {
             if let Some(m) = input_memory {
                 c.input_memory = m;
+                c.signature().map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             if let Some(m) = output_memory {
                 c.output_memory = m;

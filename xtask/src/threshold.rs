@@ -8,9 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use memmodel::ops::Family;
 use memmodel::threshold::{self, Threshold};
-use memmodel::{
-    BufferType, Case, DType, DeviceLayout, DeviceSpec, Expectation, Layout, Params, Shape,
-};
+use memmodel::{Case, DType, DeviceLayout, DeviceSpec, Expectation, Layout, Params, Shape};
 use oom_suite::record::{Class, ThresholdProbe, ThresholdRecord};
 use oom_suite::runner::{CaseRunner, RunOptions, SimRunner};
 use oom_suite::worker::{WorkerCommand, WorkerPool};
@@ -25,7 +23,8 @@ pub struct ThresholdArgs {
     /// Boards (default: n150, p150).
     #[arg(long, value_delimiter = ',')]
     pub device: Vec<String>,
-    /// Memory of inputs and outputs.
+    /// Memory config of inputs and outputs: l1, dram, l1_height_sharded, l1_width_sharded,
+    /// l1_block_sharded (sharded: the eltwise ops only).
     #[arg(long, default_value = "l1")]
     pub memory: String,
     #[arg(long, default_value = "bfloat16")]
@@ -80,10 +79,11 @@ fn template(
     device: &'static DeviceSpec,
     params: &Params,
 ) -> Result<(Case, usize)> {
-    let memory: BufferType = args
+    let config: memmodel::MemoryConfig = args
         .memory
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--memory: {e}"))?;
+    let memory = config.buffer_type();
     let dtype: DType = args
         .dtype
         .parse()
@@ -124,9 +124,11 @@ fn template(
         layout,
         input_memory: memory,
         output_memory: memory,
+        sharding: config.sharding(),
         device,
         expect: Expectation::Any,
     };
+    case.signature().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((case, dim))
 }
 

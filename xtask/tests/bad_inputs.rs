@@ -119,6 +119,37 @@ fn catalogue() -> Vec<Bad> {
             &["bad.toml:", "dim"],
         ),
         toml("toml_unknown_field", "[matrix]\ndtypez = [\"bfloat16\"]\n", &["bad.toml:2:", "dtypez"]),
+        // ---- sharded memory configs in shapes.toml
+        toml(
+            "toml_sharded_config_in_memories",
+            "[matrix]\ndtypes = [\"bfloat16\"]\nlayouts = [\"tile\"]\nmemories = [\"l1_height_sharded\"]\n",
+            &["bad.toml:4:", "matrix.memories[0]", "sharded_sets", "known here: l1, dram"],
+        ),
+        toml(
+            "toml_unknown_sharded_memory",
+            "[shape_sets.s]\nshapes = [[1, 32, 64, 64]]\n[ops.silu]\nsets = [\"s\"]\nsharded_sets = [\"s\"]\nsharded_memories = [\"l1_diagonal_sharded\"]\n",
+            &["bad.toml:6:", "ops.silu.sharded_memories[0]", "l1_diagonal_sharded", "l1_height_sharded, l1_width_sharded, l1_block_sharded"],
+        ),
+        toml(
+            "toml_interleaved_in_sharded_memories",
+            "[matrix]\nsharded_memories = [\"l1\"]\n",
+            &["bad.toml:2:", "matrix.sharded_memories[0]", "not a sharded memory config", "l1_block_sharded"],
+        ),
+        toml(
+            "toml_sharded_sets_on_an_op_that_does_not_shard",
+            "[shape_sets.s]\nshapes = [[1, 32, 64, 64]]\n[ops.softmax]\nsets = [\"s\"]\nsharded_sets = [\"s\"]\n",
+            &["bad.toml:5:", "ops.softmax.sharded_sets", "does not run in sharded memory configs", "silu"],
+        ),
+        toml(
+            "toml_unknown_sharded_set",
+            "[shape_sets.s]\nshapes = [[1, 32, 64, 64]]\n[ops.silu]\nsets = [\"s\"]\nsharded_sets = [\"nope\"]\n",
+            &["bad.toml:5:", "ops.silu.sharded_sets[0]", "unknown shape set `nope`", "known: s"],
+        ),
+        toml(
+            "toml_unknown_expect_memory",
+            "[shape_sets.s]\nshapes = [[1, 32, 64, 64]]\n[ops.silu]\nsets = [\"s\"]\n[[expect]]\nmemory = \"l1_sharded\"\nclass = \"oom\"\nreason = \"x\"\n",
+            &["bad.toml:6:", "expect[0].memory", "l1_height_sharded"],
+        ),
         bad("shapes_file_missing", &["estimate", "--shapes", "{dir}/none.toml"], &["none.toml"]),
         // ---- ad-hoc cases: the flag, the op, the allowed values
         bad("shape_zero_dim", &["estimate", "--op", "silu", "--shape", "1,0,32"], &["--shape 1,0,32", "at least 1"]),
@@ -136,6 +167,11 @@ fn catalogue() -> Vec<Bad> {
         bad("unknown_memory", &["estimate", "--memory", "sram"], &["--memory", "dram"]),
         bad("l1_small_is_not_a_memory_config", &["estimate", "--memory", "l1_small"], &["--memory", "not a tensor memory config"]),
         bad("unknown_layout", &["estimate", "--layout", "nchw"], &["--layout", "nchw"]),
+        bad("unknown_sharded_memory", &["estimate", "--memory", "l1_diagonal_sharded"], &["--memory", "l1_diagonal_sharded", "l1_height_sharded, l1_width_sharded, l1_block_sharded"]),
+        bad("sharded_op_that_does_not_shard", &["estimate", "--op", "softmax", "--shape", "1,32,64,64", "--memory", "l1_height_sharded"], &["softmax", "l1_height_sharded is modeled for the eltwise ops only", "silu"]),
+        bad("sharded_row_major", &["estimate", "--op", "silu", "--shape", "1,32,64,64", "--memory", "l1_block_sharded", "--layout", "row_major"], &["silu", "l1_block_sharded needs TILE layout"]),
+        bad("sharded_input_memory_flag", &["estimate", "--op", "silu", "--shape", "1,32,64,64", "--input-memory", "l1_width_sharded"], &["--input-memory", "use --memory"]),
+        bad("sharded_with_dram_output", &["estimate", "--op", "silu", "--shape", "1,32,64,64", "--memory", "l1_height_sharded", "--output-memory", "dram"], &["silu", "l1_height_sharded needs inputs and outputs in L1"]),
         bad("unknown_device_layout", &["estimate", "--op", "silu", "--shape", "1,3,32,32", "--device-layout", "chw"], &["--device-layout", "chw"]),
         bad("unknown_param", &["estimate", "--op", "softmax", "--shape", "1,32,64,64", "--param", "axis=1"], &["softmax", "axis", "is not a parameter of this op (known: dim)"]),
         bad("param_without_value", &["estimate", "--op", "softmax", "--shape", "1,32,64,64", "--param", "dim"], &["--param `dim`", "NAME=VALUE"]),

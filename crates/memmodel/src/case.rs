@@ -10,6 +10,7 @@ use crate::params::Params;
 use crate::plan::{PlanBuilder, Step};
 use crate::program::{Peaks, Program};
 use crate::shape::Shape;
+use crate::shard::{MemoryConfig, ShardStrategy};
 use crate::size;
 use crate::tensor::{Placement, TensorSpec};
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,9 @@ pub struct Case {
     pub layout: Layout,
     pub input_memory: BufferType,
     pub output_memory: BufferType,
+    /// Sharded memory config of the case's L1 tensors ([`crate::shard`]): inputs and outputs
+    /// both in L1, each sharded over the grid with this strategy. `None`: interleaved.
+    pub sharding: Option<ShardStrategy>,
     pub device: &'static DeviceSpec,
     pub expect: Expectation,
 }
@@ -70,6 +74,8 @@ pub struct CaseSpec {
     pub layout: Layout,
     pub input_memory: BufferType,
     pub output_memory: BufferType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharding: Option<ShardStrategy>,
     pub device: String,
     pub expect: Expectation,
 }
@@ -86,6 +92,7 @@ impl Case {
             layout: self.layout,
             input_memory: self.input_memory,
             output_memory: self.output_memory,
+            sharding: self.sharding,
             device: self.device.name.to_string(),
             expect: self.expect,
         }
@@ -105,6 +112,7 @@ impl CaseSpec {
             layout: self.layout,
             input_memory: self.input_memory,
             output_memory: self.output_memory,
+            sharding: self.sharding,
             device: DeviceSpec::by_name(&self.device)?,
             expect: self.expect,
         })
@@ -182,8 +190,11 @@ impl Plan {
                         size: p.total_bytes,
                         per_bank: p.per_bank_bytes,
                         page: p.page_size,
-                        layout: "INTERLEAVED".to_string(),
-                        num_cores: 0,
+                        layout: p
+                            .strategy
+                            .map_or("INTERLEAVED", |s| s.tt_layout())
+                            .to_string(),
+                        num_cores: if p.strategy.is_some() { p.banks } else { 0 },
                     });
                 }
                 Step::Free(i) => out.push(Event::Free(ordinal[*i])),
@@ -344,6 +355,19 @@ pub struct Estimate {
 impl Case {
     /// The op's signature (inputs, outputs, call) for this case.
     pub fn signature(&self) -> Result<Signature, CaseError> {
+        if let Some(s) = self.sharding {
+            if self.input_memory != BufferType::L1 || self.output_memory != BufferType::L1 {
+                return Err(CaseError::Invalid {
+                    op: self.op.name.to_string(),
+                    problem: format!(
+                        "{} needs inputs and outputs in L1 (got {} -> {})",
+                        s.memory_name(),
+                        self.input_memory,
+                        self.output_memory
+                    ),
+                });
+            }
+        }
         self.op.signature(&OpRequest {
             model_inputs: &self.model_inputs,
             device_layout: self.device_layout,
@@ -351,19 +375,28 @@ impl Case {
             dtype: self.dtype,
             layout: self.layout,
             output_memory: self.output_memory,
+            sharding: self.sharding,
         })
     }
 
-    /// The memory config label: `l1`, `dram`, or `dram→l1` when the sides differ.
+    /// The memory config of the case's inputs.
+    pub fn input_config(&self) -> MemoryConfig {
+        config_of(self.input_memory, self.sharding)
+    }
+
+    /// The memory config of the case's outputs.
+    pub fn output_config(&self) -> MemoryConfig {
+        config_of(self.output_memory, self.sharding)
+    }
+
+    /// The memory config label: `l1`, `dram`, `l1_height_sharded`, or `dram->l1` when the
+    /// sides differ.
     pub fn memory_label(&self) -> String {
-        if self.input_memory == self.output_memory {
-            self.output_memory.name().to_string()
+        let (i, o) = (self.input_config(), self.output_config());
+        if i == o {
+            o.name().to_string()
         } else {
-            format!(
-                "{}->{}",
-                self.input_memory.name(),
-                self.output_memory.name()
-            )
+            format!("{}->{}", i.name(), o.name())
         }
     }
 
@@ -407,7 +440,7 @@ impl Case {
         let mut inputs = Vec::with_capacity(sig.inputs.len());
         for input in &sig.inputs {
             let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
-            inputs.push(b.tensor(input.role, BufferRole::Input, spec, self.input_memory)?);
+            inputs.push(b.tensor_in(input.role, BufferRole::Input, spec, self.input_config())?);
         }
         let outputs = match crate::exec::run_invocation(&mut b, &sig.invocation, &inputs) {
             Ok(o) => o,
@@ -434,7 +467,7 @@ impl Case {
         let mut inputs = Vec::new();
         for input in &sig.inputs {
             let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
-            inputs.push(b.tensor(input.role, BufferRole::Input, spec, self.input_memory)?);
+            inputs.push(b.tensor_in(input.role, BufferRole::Input, spec, self.input_config())?);
         }
         let mut previous: Option<crate::plan::DevTensor> = None;
         for temp in &sig.temporaries {
@@ -450,7 +483,12 @@ impl Case {
                 continue;
             }
             let spec = TensorSpec::new(output.shape.clone(), output.dtype, output.layout);
-            outputs.push(b.tensor(output.role, BufferRole::Output, spec, self.output_memory)?);
+            outputs.push(b.tensor_in(
+                output.role,
+                BufferRole::Output,
+                spec,
+                self.output_config(),
+            )?);
         }
         if let Some(p) = previous {
             b.release(p);
@@ -475,20 +513,21 @@ impl Case {
     /// `sim` backend runs.
     pub fn estimate_from(&self, sig: &Signature) -> Result<Estimate, CaseError> {
         let plan = self.plan_from(sig)?;
-        let (primary, memory) = match sig.inputs.first() {
+        let (primary, config) = match sig.inputs.first() {
             Some(input) => (
                 TensorSpec::new(input.shape.clone(), input.dtype, input.layout),
-                self.input_memory,
+                self.input_config(),
             ),
             None => {
                 let out = &sig.outputs[0];
                 (
                     TensorSpec::new(out.shape.clone(), out.dtype, out.layout),
-                    self.output_memory,
+                    self.output_config(),
                 )
             }
         };
-        let placement = primary.interleaved(self.device, memory)?;
+        let memory = config.buffer_type();
+        let placement = crate::plan::placement_in(&primary, self.device, config)?;
         let logical_bytes = primary.logical_bytes()?;
         let l1_small = plan.l1_small_bytes;
         let mut mem =
@@ -539,6 +578,13 @@ impl Case {
             verdict,
             plan,
         })
+    }
+}
+
+fn config_of(memory: BufferType, sharding: Option<ShardStrategy>) -> MemoryConfig {
+    match (memory, sharding) {
+        (BufferType::L1, Some(s)) => MemoryConfig::Sharded(s),
+        (b, _) => MemoryConfig::Interleaved(b),
     }
 }
 
@@ -596,6 +642,7 @@ mod tests {
             layout: Layout::Tile,
             input_memory: memory,
             output_memory: memory,
+            sharding: None,
             device: &N150,
             expect: Expectation::Any,
         }

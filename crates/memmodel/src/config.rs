@@ -29,6 +29,7 @@ use crate::layout::{DeviceLayout, Layout};
 use crate::ops::{self, OpDef};
 use crate::params::{ParamValue, Params};
 use crate::shape::Shape;
+use crate::shard::{ShardStrategy, SHARDED_MEMORIES};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -92,6 +93,10 @@ pub struct OpEntry {
     pub dtypes: Vec<DType>,
     pub layouts: Vec<Layout>,
     pub memories: Vec<BufferType>,
+    /// Sets run in sharded memory configs (inputs and outputs sharded in L1).
+    pub sharded_sets: Vec<String>,
+    /// The sharded memory configs of `sharded_sets`.
+    pub sharded_memories: Vec<ShardStrategy>,
     pub devices: Vec<&'static DeviceSpec>,
 }
 
@@ -144,6 +149,8 @@ struct RawMatrix {
     dtypes: Option<Vec<Spanned<String>>>,
     layouts: Option<Vec<Spanned<String>>>,
     memories: Option<Vec<Spanned<String>>>,
+    /// Sharded memory configs the ops' `sharded_sets` run in (default: all three).
+    sharded_memories: Option<Vec<Spanned<String>>>,
     devices: Option<Vec<Spanned<String>>>,
 }
 
@@ -181,6 +188,10 @@ struct RawOp {
     dtypes: Option<Vec<Spanned<String>>>,
     layouts: Option<Vec<Spanned<String>>>,
     memories: Option<Vec<Spanned<String>>>,
+    /// Sets that run in sharded memory configs (eltwise ops only), besides `sets`.
+    #[serde(default)]
+    sharded_sets: Vec<Spanned<String>>,
+    sharded_memories: Option<Vec<Spanned<String>>>,
     devices: Option<Vec<Spanned<String>>>,
 }
 
@@ -274,6 +285,13 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
         DeviceSpec::by_name(s)
     })?
     .unwrap_or_else(|| vec![&crate::device::N150, &crate::device::P150]);
+    let matrix_sharded = list(
+        &cx,
+        "matrix.sharded_memories",
+        raw.matrix.sharded_memories.as_deref(),
+        parse_sharded,
+    )?
+    .unwrap_or_else(|| ShardStrategy::ALL.to_vec());
 
     let mut sets = BTreeMap::new();
     for (name, set) in &raw.shape_sets {
@@ -353,6 +371,14 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                 parse_memory,
             )?
             .unwrap_or_else(|| matrix_memories.clone()),
+            sharded_sets: Vec::new(),
+            sharded_memories: list(
+                &cx,
+                &format!("{field}.sharded_memories"),
+                r.sharded_memories.as_deref(),
+                parse_sharded,
+            )?
+            .unwrap_or_else(|| matrix_sharded.clone()),
             devices: list(
                 &cx,
                 &format!("{field}.devices"),
@@ -369,8 +395,32 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                 "an op needs at least one shape set",
             ));
         }
-        for (i, set_name) in r.sets.iter().enumerate() {
-            let set_field = format!("{field}.sets[{i}]");
+        if let Some(first) = r.sharded_sets.first() {
+            if !op.supports_sharding() {
+                return Err(cx.err(
+                    first.span(),
+                    format!("{field}.sharded_sets"),
+                    format!(
+                        "`{}` does not run in sharded memory configs here (ops that do: {})",
+                        op.name,
+                        ops::sharding_ops().join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut sharded_seen = HashSet::new();
+        let all_sets = r
+            .sets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{field}.sets[{i}]"), s, false))
+            .chain(
+                r.sharded_sets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("{field}.sharded_sets[{i}]"), s, true)),
+            );
+        for (set_field, set_name, sharded) in all_sets {
             let Some(set) = sets.get(set_name.get_ref()) else {
                 let known: Vec<&str> = sets.keys().map(String::as_str).collect();
                 return Err(cx.err(
@@ -383,7 +433,11 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                     ),
                 ));
             };
-            entry.sets.push(set.name.clone());
+            if sharded {
+                entry.sharded_sets.push(set.name.clone());
+            } else {
+                entry.sets.push(set.name.clone());
+            }
             let raw_set = raw
                 .shape_sets
                 .iter()
@@ -402,9 +456,24 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                 let device_layout = set.device_layout.unwrap_or(entry.device_layout);
                 // The same entry in two sets of one op is one case (the first set names it).
                 let key = (shape_entry.inputs.clone(), params.compact(), device_layout);
+                let seen = if sharded {
+                    &mut sharded_seen
+                } else {
+                    &mut seen
+                };
                 if !seen.insert(key) {
                     continue;
                 }
+                // A sharded set runs in L1, sharded with each of the op's sharded memories.
+                let memories: Vec<(BufferType, Option<ShardStrategy>)> = if sharded {
+                    entry
+                        .sharded_memories
+                        .iter()
+                        .map(|&s| (BufferType::L1, Some(s)))
+                        .collect()
+                } else {
+                    entry.memories.iter().map(|&m| (m, None)).collect()
+                };
                 for &dtype in &entry.dtypes {
                     for &layout in &entry.layouts {
                         let mut case = Case {
@@ -415,8 +484,9 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                             params: params.clone(),
                             dtype,
                             layout,
-                            input_memory: entry.memories[0],
-                            output_memory: entry.memories[0],
+                            input_memory: memories[0].0,
+                            output_memory: memories[0].0,
+                            sharding: memories[0].1,
                             device: entry.devices[0],
                             expect,
                         };
@@ -430,10 +500,11 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                             }
                             continue;
                         }
-                        for &memory in &entry.memories {
+                        for &(memory, sharding) in &memories {
                             for &device in &entry.devices {
                                 case.input_memory = memory;
                                 case.output_memory = memory;
+                                case.sharding = sharding;
                                 case.device = device;
                                 cases.push(case.clone());
                             }
@@ -485,7 +556,8 @@ fn apply_expect_rules(
             .transpose()?;
         let memory = match &r.memory {
             Some(m) => Some(
-                parse_memory(m.get_ref())
+                m.get_ref()
+                    .parse::<crate::shard::MemoryConfig>()
                     .map_err(|e| cx.err(m.span(), format!("{field}.memory"), e))?,
             ),
             None => None,
@@ -515,7 +587,7 @@ fn apply_expect_rules(
                 && shape
                     .as_ref()
                     .is_none_or(|s| case.model_inputs.first() == Some(s))
-                && memory.is_none_or(|m| m == case.output_memory)
+                && memory.is_none_or(|m| m == case.output_config())
                 && device.is_none_or(|d| d == case.device.name)
                 && dtype.is_none_or(|d| d == case.dtype);
             if hit {
@@ -542,7 +614,23 @@ fn entry_span(set: &RawSet, index: usize) -> Option<Range<usize>> {
     }
 }
 
+fn parse_sharded(s: &str) -> Result<ShardStrategy, String> {
+    match s.parse::<crate::shard::MemoryConfig>() {
+        Ok(crate::shard::MemoryConfig::Sharded(k)) => Ok(k),
+        _ => Err(format!(
+            "`{s}` is not a sharded memory config (known: {})",
+            SHARDED_MEMORIES.join(", ")
+        )),
+    }
+}
+
 fn parse_memory(s: &str) -> Result<BufferType, String> {
+    if let Ok(crate::shard::MemoryConfig::Sharded(_)) = s.parse::<crate::shard::MemoryConfig>() {
+        return Err(format!(
+            "`{s}` is a sharded memory config: list the sets that run sharded in the op's \
+             `sharded_sets` (configs in `sharded_memories`); known here: l1, dram"
+        ));
+    }
     match s.parse::<BufferType>()? {
         BufferType::L1Small => {
             Err("l1_small is not a memory config for tensors (known: l1, dram)".to_string())

@@ -2,6 +2,10 @@
 //! concrete, changed case (or the largest piece of a split one) that a backend can run to verify
 //! it. In order of cost to the user:
 //!
+//! 0. sharding (ops that run sharded: the eltwise ones): inputs and outputs stay in L1, each
+//!    height / block / width sharded over the grid ([`crate::shard`]) — no DRAM traffic and no
+//!    circular buffers of the op's own (the sharded factories bind them to the shards), at the
+//!    cost of one memory config for both sides; `detail` gives the shard spec;
 //! 1. outputs to DRAM (inputs stay in L1), 2. inputs to DRAM (outputs stay in L1), 3. everything
 //!    in DRAM — one argument changes, at a bandwidth cost;
 //! 4. chunking: split the op along a dim into the fewest `k` pieces that fit, `k` exact (the
@@ -19,12 +23,14 @@ use crate::dtype::DType;
 use crate::layout::Layout;
 use crate::mesh::{self, Distribution, MeshSpec};
 use crate::ops::{DeriveOther, Family};
+use crate::shard::ShardStrategy;
 use serde::Serialize;
 
 /// What kind of change a fix is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FixKind {
+    Shard,
     OutputsToDram,
     InputsToDram,
     Dram,
@@ -36,6 +42,7 @@ pub enum FixKind {
 impl FixKind {
     pub fn name(self) -> &'static str {
         match self {
+            FixKind::Shard => "shard",
             FixKind::OutputsToDram => "outputs_to_dram",
             FixKind::InputsToDram => "inputs_to_dram",
             FixKind::Dram => "dram",
@@ -135,6 +142,25 @@ fn dim_name(case: &Case, dim: usize) -> String {
     }
 }
 
+/// `height-shard inputs and outputs in L1 (memory_config=l1_height_sharded): shard [640, 416]
+/// on 64 cores {[0-0 - 7-7]}, 532480 B per core`.
+fn shard_detail(case: &Case, strategy: ShardStrategy) -> Option<String> {
+    let sig = case.signature().ok()?;
+    let input = sig.inputs.first()?;
+    let tensor = crate::tensor::TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
+    let (placement, spec) = tensor.sharded(case.device, strategy).ok()?;
+    Some(format!(
+        "{}-shard inputs and outputs in L1 (memory_config={}): shard [{}, {}] on {} cores {}, {} B per core",
+        strategy,
+        strategy.memory_name(),
+        spec.shard_shape[0],
+        spec.shard_shape[1],
+        spec.shards(),
+        spec.cores,
+        placement.per_bank_bytes
+    ))
+}
+
 /// Every change the model predicts would make `case` fit, cheapest first (empty when nothing
 /// helps). It does not ask whether `case` itself fits: a device may refuse a case the model
 /// accepts, and the changes are then still worth trying there.
@@ -156,6 +182,23 @@ pub fn candidates(case: &Case) -> Vec<Fix> {
         }
     };
     let in_l1 = |b: BufferType| b == BufferType::L1;
+    if case.op.supports_sharding() && in_l1(case.input_memory) && in_l1(case.output_memory) {
+        for strategy in [
+            ShardStrategy::Height,
+            ShardStrategy::Block,
+            ShardStrategy::Width,
+        ] {
+            if case.sharding == Some(strategy) {
+                continue;
+            }
+            let mut c = case.clone();
+            c.sharding = Some(strategy);
+            let Some(detail) = shard_detail(&c, strategy) else {
+                continue;
+            };
+            push(FixKind::Shard, detail, c, None, None);
+        }
+    }
     if in_l1(case.output_memory) {
         let mut c = case.clone();
         c.output_memory = BufferType::Dram;
@@ -182,6 +225,7 @@ pub fn candidates(case: &Case) -> Vec<Fix> {
         let mut c = case.clone();
         c.input_memory = BufferType::Dram;
         c.output_memory = BufferType::Dram;
+        c.sharding = None;
         push(
             FixKind::Dram,
             "inputs and outputs in DRAM (interleaved)".into(),
@@ -267,6 +311,7 @@ mod tests {
             layout: Layout::Tile,
             input_memory: memory,
             output_memory: memory,
+            sharding: None,
             device: &N150,
             expect: Expectation::Any,
         }
@@ -316,6 +361,48 @@ mod tests {
         assert!(!all
             .iter()
             .any(|f| matches!(f.kind, FixKind::OutputsToDram | FixKind::InputsToDram)));
+    }
+
+    #[test]
+    fn sharding_is_proposed_when_only_the_op_buffers_are_in_the_way() {
+        // Interleaved in L1 the op's circular buffers push these over the bank; sharded, the
+        // factory binds its buffers to the shards. Found by search, not assumed: the largest H
+        // (at 32 channels, 1280 wide) whose interleaved case fails while a sharded one fits.
+        let c = |h: u64| {
+            case(
+                "silu",
+                &format!("1,32,{h},1280"),
+                BufferType::L1,
+                DeviceLayout::Nhwc,
+            )
+        };
+        let h = (1..=2048u64)
+            .find(|&h| {
+                !fits(&c(h)) && {
+                    let mut s = c(h);
+                    s.sharding = Some(ShardStrategy::Height);
+                    fits(&s)
+                }
+            })
+            .expect("a size where only sharding fits in L1");
+        let fix = plan(&c(h)).unwrap();
+        assert_eq!(fix.kind, FixKind::Shard);
+        assert!(fits(&fix.case) && fix.case.sharding.is_some());
+        assert!(fix.detail.contains("memory_config=l1_"), "{}", fix.detail);
+        // Ops that do not run sharded never get it.
+        let mut other = c(h);
+        other.op = crate::find_op("softmax").unwrap();
+        assert!(candidates(&other).iter().all(|f| f.kind != FixKind::Shard));
+    }
+
+    #[test]
+    fn a_sharded_case_that_does_not_fit_can_move_to_dram() {
+        let mut c = case("silu", "1,96,1088,1920", BufferType::L1, DeviceLayout::Nhwc);
+        c.sharding = Some(ShardStrategy::Width);
+        let all = candidates(&c);
+        let dram = all.iter().find(|f| f.kind == FixKind::Dram).unwrap();
+        assert_eq!(dram.case.sharding, None);
+        assert!(all.iter().all(|f| f.case.signature().is_ok()));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum Value {
     List(Vec<Value>),
     /// `ttnn.MemoryConfig` for an interleaved buffer of this type.
     MemoryConfig(BufferType),
+    /// The memory config of the case's i-th input (`input.memory_config()`): how a sharded
+    /// output gets its input's shard spec.
+    MemoryConfigOf(usize),
     DType(DType),
     Layout(Layout),
     /// The open device.
@@ -100,6 +103,7 @@ fn render_value(v: &Value) -> String {
                 .join(", ")
         ),
         Value::MemoryConfig(b) => format!("{}_MEMORY_CONFIG", b.tt_name()),
+        Value::MemoryConfigOf(i) => format!("in{i}.memory_config()"),
         Value::DType(d) => format!("ttnn.{}", d.ttnn_name()),
         Value::Layout(l) => format!("ttnn.{}", l.ttnn_name()),
         Value::Device => "device".into(),

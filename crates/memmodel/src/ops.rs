@@ -242,12 +242,28 @@ pub struct OpRequest<'a> {
     pub dtype: DType,
     pub layout: Layout,
     pub output_memory: BufferType,
+    /// A sharded memory config of the L1 sides ([`crate::shard`]); eltwise ops only.
+    pub sharding: Option<crate::shard::ShardStrategy>,
 }
 
 /// L1_SMALL the pinned runtime's max_pool2d needs; the checked recipe opens with 32 KiB.
 pub const MAX_POOL_L1_SMALL: u64 = 32 * 1024;
 
+/// The ops that run in sharded memory configs.
+pub fn sharding_ops() -> Vec<&'static str> {
+    OPS.iter()
+        .filter(|o| o.supports_sharding())
+        .map(|o| o.name)
+        .collect()
+}
+
 impl OpDef {
+    /// Whether the op runs in a sharded memory config: the unary (SFPU) and binary eltwise ops,
+    /// whose program factories bind their buffers to the tensors' shards.
+    pub fn supports_sharding(&self) -> bool {
+        matches!(self.family, Family::Unary { .. } | Family::Binary { .. })
+    }
+
     /// The TT-NN function the op calls first (for tables).
     pub fn ttnn_function(&self) -> &'static str {
         match self.family {
@@ -356,6 +372,24 @@ impl OpDef {
                 ),
             ));
         }
+        if let Some(strategy) = req.sharding {
+            if !self.supports_sharding() {
+                return Err(invalid(
+                    self.name,
+                    format!(
+                        "{} is modeled for the eltwise ops only (unary and binary: {})",
+                        strategy.memory_name(),
+                        sharding_ops().join(", ")
+                    ),
+                ));
+            }
+            if req.layout != Layout::Tile {
+                return Err(invalid(
+                    self.name,
+                    format!("{} needs TILE layout", strategy.memory_name()),
+                ));
+            }
+        }
         let b = Builder { op: self, req };
         b.build()
     }
@@ -456,7 +490,11 @@ impl Builder<'_, '_> {
     }
 
     fn mem(&self) -> Value {
-        Value::MemoryConfig(self.req.output_memory)
+        match (self.req.output_memory, self.req.sharding) {
+            // A sharded output takes its (first) input's sharded memory config.
+            (BufferType::L1, Some(_)) => Value::MemoryConfigOf(0),
+            (m, _) => Value::MemoryConfig(m),
+        }
     }
 
     /// The model shapes, checking how many the op takes.
@@ -1457,6 +1495,7 @@ mod tests {
             dtype: DType::Bfloat16,
             layout: Layout::Tile,
             output_memory: BufferType::L1,
+            sharding: None,
         })
     }
 
@@ -1604,6 +1643,7 @@ mod tests {
                 dtype: DType::Bfloat8B,
                 layout: Layout::RowMajor,
                 output_memory: BufferType::L1,
+                sharding: None,
             })
             .unwrap_err()
             .to_string();
@@ -1633,6 +1673,7 @@ mod dtype_tests {
             dtype,
             layout: Layout::Tile,
             output_memory: BufferType::L1,
+            sharding: None,
         };
         let silu = find("silu").unwrap();
         let e = silu.signature(&req(DType::Uint32)).unwrap_err().to_string();
@@ -1663,6 +1704,7 @@ mod dtype_tests {
             dtype: DType::Bfloat16,
             layout: Layout::Tile,
             output_memory: BufferType::L1,
+            sharding: None,
         };
         let e = find("split_with_sizes")
             .unwrap()
@@ -1689,6 +1731,7 @@ mod dtype_tests {
             dtype: DType::Bfloat16,
             layout: Layout::RowMajor,
             output_memory: BufferType::Dram,
+            sharding: None,
         };
         let start = std::time::Instant::now();
         let e = find("split")

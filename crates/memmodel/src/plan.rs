@@ -11,6 +11,7 @@ use crate::layout::Layout;
 use crate::ops::CaseError;
 use crate::program::{Peaks, Program};
 use crate::shape::Shape;
+use crate::shard::{MemoryConfig, ShardStrategy};
 use crate::size;
 use crate::tensor::{Placement, TensorSpec};
 use serde::Serialize;
@@ -32,6 +33,8 @@ pub enum Step {
 pub struct DevTensor {
     pub spec: TensorSpec,
     pub memory: BufferType,
+    /// Its sharding, when it is in a sharded memory config ([`crate::shard`]).
+    pub shard: Option<ShardStrategy>,
     /// Index of its buffer in the builder (shared by views).
     pub buffer: usize,
 }
@@ -119,6 +122,25 @@ impl PlanBuilder {
         Ok(DevTensor {
             spec,
             memory,
+            shard: None,
+            buffer,
+        })
+    }
+
+    /// Allocates a tensor in a memory config (interleaved, or sharded in L1).
+    pub fn tensor_in(
+        &mut self,
+        what: &'static str,
+        role: BufferRole,
+        spec: TensorSpec,
+        config: MemoryConfig,
+    ) -> Result<DevTensor, CaseError> {
+        let placement = placement_in(&spec, self.device, config)?;
+        let buffer = self.alloc(what, role, spec.clone(), placement);
+        Ok(DevTensor {
+            spec,
+            memory: config.buffer_type(),
+            shard: config.sharding(),
             buffer,
         })
     }
@@ -131,7 +153,18 @@ impl PlanBuilder {
         spec: TensorSpec,
         memory: BufferType,
     ) -> Result<DevTensor, CaseError> {
-        let placement = spec.interleaved(self.device, memory)?;
+        self.external_in(what, spec, MemoryConfig::Interleaved(memory))
+    }
+
+    /// [`PlanBuilder::external`] for a tensor in any memory config.
+    pub fn external_in(
+        &mut self,
+        what: &'static str,
+        spec: TensorSpec,
+        config: MemoryConfig,
+    ) -> Result<DevTensor, CaseError> {
+        let memory = config.buffer_type();
+        let placement = placement_in(&spec, self.device, config)?;
         let slot = role_slot(BufferRole::Input);
         let index = self.counters[slot];
         self.counters[slot] += 1;
@@ -149,6 +182,7 @@ impl PlanBuilder {
         Ok(DevTensor {
             spec,
             memory,
+            shard: config.sharding(),
             buffer: i,
         })
     }
@@ -159,6 +193,7 @@ impl PlanBuilder {
         DevTensor {
             spec,
             memory: t.memory,
+            shard: t.shard,
             buffer: t.buffer,
         }
     }
@@ -198,6 +233,25 @@ impl PlanBuilder {
     }
 }
 
+/// Where a tensor in `config` goes: interleaved pages, or one shard per core.
+pub fn placement_in(
+    spec: &TensorSpec,
+    device: &DeviceSpec,
+    config: MemoryConfig,
+) -> Result<Placement, CaseError> {
+    match config {
+        MemoryConfig::Interleaved(b) => Ok(spec.interleaved(device, b)?),
+        MemoryConfig::Sharded(s) => match spec.sharded(device, s) {
+            Ok((p, _)) => Ok(p),
+            Err(crate::shard::ShardError::Overflow(o)) => Err(o.into()),
+            Err(e) => Err(CaseError::Invalid {
+                op: "ttnn.empty".to_string(),
+                problem: e.to_string(),
+            }),
+        },
+    }
+}
+
 /// A placement for a buffer that is not an interleaved tensor: `pages` pages of `page_size`
 /// bytes over `banks` banks (the shard count for sharded buffers).
 pub fn raw_placement(
@@ -226,6 +280,7 @@ pub fn raw_placement(
         )?,
         sharded: false,
         traced_as: None,
+        strategy: None,
     })
 }
 
@@ -257,6 +312,7 @@ pub fn sharded_placement(
         per_bank_bytes: size::mul(shard_pages, aligned_page_size, "bytes per shard")?,
         sharded: true,
         traced_as: None,
+        strategy: None,
     })
 }
 

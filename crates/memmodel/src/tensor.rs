@@ -49,6 +49,10 @@ pub struct Placement {
     /// Used for traces and capture peaks only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traced_as: Option<BufferType>,
+    /// The sharding of a tensor in a sharded memory config ([`crate::shard`]); `None` for
+    /// interleaved tensors and for ops' own sharded buffers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<crate::shard::ShardStrategy>,
 }
 
 impl TensorSpec {
@@ -157,6 +161,7 @@ impl TensorSpec {
             per_bank_bytes,
             sharded: false,
             traced_as: None,
+            strategy: None,
         })
     }
 }

@@ -14,9 +14,12 @@
 //!
 //! Each case is one `ttnn.empty` on a device opened with `l1_small_size=0`; the numbers are the
 //! graph capture's `buffer_allocate` size and max_size_per_bank, or, for the ones that did not
-//! fit, the runtime's "Out of Memory" message.
+//! fit, the runtime's "Out of Memory" message. The sharded cases (`l1_height_sharded`, ...) give
+//! the runtime memmodel's shard spec for the device's grid (the script computes it the same
+//! way and records the shard shape): their numbers — bytes, bytes per core, cores used, and the
+//! bytes the allocator is asked for when it fails — are the runtime's.
 
-use memmodel::{BufferType, DType, DeviceSpec, Layout, Shape, TensorSpec};
+use memmodel::{DType, DeviceSpec, Layout, MemoryConfig, Shape, TensorSpec};
 use serde_json::Value;
 
 #[test]
@@ -34,6 +37,7 @@ fn tensor_sizes_match_the_runtime_to_the_byte() {
         cases.len()
     );
     let mut ooms = 0;
+    let mut sharded = 0;
     for case in cases {
         let device = DeviceSpec::by_name(case["device"].as_str().unwrap()).unwrap();
         let dims: Vec<i64> = case["shape"]
@@ -44,17 +48,55 @@ fn tensor_sizes_match_the_runtime_to_the_byte() {
             .collect();
         let dtype: DType = case["dtype"].as_str().unwrap().parse().unwrap();
         let layout: Layout = case["layout"].as_str().unwrap().parse().unwrap();
-        let memory: BufferType = case["memory"].as_str().unwrap().parse().unwrap();
-        let label = format!("{} {:?} {dtype} {layout} {memory}", device.name, dims);
-        let placement = TensorSpec::new(Shape::new(&dims).unwrap(), dtype, layout)
-            .interleaved(device, memory)
-            .unwrap();
+        let config: MemoryConfig = case["memory"].as_str().unwrap().parse().unwrap();
+        let memory = config.buffer_type();
+        let label = format!("{} {:?} {dtype} {layout} {config}", device.name, dims);
+        let tensor = TensorSpec::new(Shape::new(&dims).unwrap(), dtype, layout);
+        let placement = match config {
+            MemoryConfig::Interleaved(b) => tensor.interleaved(device, b).unwrap(),
+            MemoryConfig::Sharded(s) => {
+                sharded += 1;
+                let (p, spec) = tensor.sharded(device, s).unwrap();
+                // The shard spec the golden script gave the runtime is memmodel's.
+                let golden_shard: Vec<u64> = case["shard_shape"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_u64().unwrap())
+                    .collect();
+                assert_eq!(
+                    spec.shard_shape.to_vec(),
+                    golden_shard,
+                    "shard shape, {label}"
+                );
+                // Every sharded buffer: the cores it uses are its banks.
+                assert_eq!(p.banks, case["banks"].as_u64().unwrap(), "shards, {label}");
+                if case["outcome"] == "ok" {
+                    assert_eq!(
+                        case["tensor_layout"].as_str().unwrap(),
+                        s.tt_layout(),
+                        "layout, {label}"
+                    );
+                }
+                // What the allocator is asked for: the OOM message's "allocate X B".
+                if case["outcome"] == "oom" {
+                    assert_eq!(
+                        p.request().aligned_size,
+                        case["total_bytes"].as_u64().unwrap(),
+                        "requested bytes, {label}"
+                    );
+                }
+                p
+            }
+        };
         let bank = device.bank_bytes(memory, 0);
-        assert_eq!(
-            placement.total_bytes,
-            case["total_bytes"].as_u64().unwrap(),
-            "allocated bytes, {label}"
-        );
+        if !(placement.sharded && case["outcome"] == "oom") {
+            assert_eq!(
+                placement.total_bytes,
+                case["total_bytes"].as_u64().unwrap(),
+                "allocated bytes, {label}"
+            );
+        }
         assert_eq!(
             placement.per_bank_bytes,
             case["per_bank_bytes"].as_u64().unwrap(),
@@ -77,4 +119,5 @@ fn tensor_sizes_match_the_runtime_to_the_byte() {
         }
     }
     assert!(ooms > 0, "the golden set should hold some OOM cases");
+    assert!(sharded >= 20, "need sharded golden cases, have {sharded}");
 }

@@ -130,7 +130,7 @@ pub struct CaseRecord {
 /// fitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixRecord {
-    /// `outputs_to_dram`, `inputs_to_dram`, `dram`, `chunk`, `bfloat8_b`, `more_chips`.
+    /// `shard`, `outputs_to_dram`, `inputs_to_dram`, `dram`, `chunk`, `bfloat8_b`, `more_chips`.
     pub kind: String,
     /// What to change, in words a user can apply.
     pub detail: String,

@@ -36,6 +36,7 @@ pub fn canary_case(device: &'static memmodel::DeviceSpec) -> Case {
         layout: Layout::Tile,
         input_memory: BufferType::L1,
         output_memory: BufferType::L1,
+        sharding: None,
         device,
         expect: Expectation::MustFit,
     }

@@ -228,7 +228,10 @@ fn fallback_record(spec: &CaseSpec, opts: &RunOptions) -> CaseRecord {
             device_layout: spec.device_layout.to_string(),
             dtype: spec.dtype.to_string(),
             layout: spec.layout.to_string(),
-            memory: spec.output_memory.name().to_string(),
+            memory: spec
+                .sharding
+                .map_or(spec.output_memory.name(), |s| s.memory_name())
+                .to_string(),
             device: spec.device.clone(),
             params: spec.params.compact(),
             backend: opts.backend.clone(),

@@ -60,6 +60,12 @@ extern "C" {
 #define TTNN_BUFFER_DRAM 0
 #define TTNN_BUFFER_L1 1
 #define TTNN_BUFFER_L1_SMALL 2
+/* Sharded L1 memory configs, for ttnn_tensor_empty only: the tensor cut into one shard per
+ * worker core with the shard spec memmodel::shard computes for the device's whole grid
+ * (ShardOrientation::ROW_MAJOR). */
+#define TTNN_BUFFER_L1_HEIGHT_SHARDED 3
+#define TTNN_BUFFER_L1_WIDTH_SHARDED 4
+#define TTNN_BUFFER_L1_BLOCK_SHARDED 5
 
 /* Self-test failures (ttnn_selftest). */
 #define TTNN_SELFTEST_PYTHON_EXCEPTION 1
@@ -125,7 +131,8 @@ int32_t ttnn_device_clear_program_cache(ttnn_device* device);
 /* Allocator state of one buffer type (TTNN_BUFFER_*). */
 int32_t ttnn_memory_view_get(ttnn_device* device, int32_t buffer_type, ttnn_memory_view* out);
 
-/* ttnn.empty(shape, dtype, layout, device, interleaved memory config of buffer_type). At most 8
+/* ttnn.empty(shape, dtype, layout, device, memory config of buffer_type: interleaved for
+ * TTNN_BUFFER_DRAM / L1 / L1_SMALL, sharded in L1 for TTNN_BUFFER_L1_*_SHARDED). At most 8
  * dims, each 1 to 4294967295 (tt-metal's uint32 dims); codes outside the TTNN_* lists are
  * TTNN_ERR_INVALID_ARGUMENT. */
 int32_t ttnn_tensor_empty(ttnn_device* device, const uint64_t* shape, size_t rank, int32_t dtype,

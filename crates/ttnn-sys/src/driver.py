@@ -236,6 +236,55 @@ def _layout(code_or_name):
     raise DriverError(ERR_INVALID_ARGUMENT, "unknown layout %r" % (code_or_name,))
 
 
+_SHARDED = {3: "height", 4: "width", 5: "block"}
+
+
+def _cdiv(a, b):
+    return (a + b - 1) // b
+
+
+def _sharded_memory_config(dev, shape, strategy):
+    """The shard spec memmodel::shard computes (crates/memmodel/src/shard.rs; checked against the
+    runtime by memmodel's tensor_allocations goldens): the tensor as [prod(padded dims[:-1]),
+    padded W] over the device's whole grid, each shard rounded up to whole tiles, only the cores
+    holding a shard used (height / width: the first ones row by row; block: a rectangle)."""
+    grid = dev.compute_with_storage_grid_size()
+    gx, gy = int(grid.x), int(grid.y)
+    dims = [int(d) for d in shape]
+    while len(dims) < 2:
+        dims.insert(0, 1)
+    rup = lambda a: _cdiv(a, 32) * 32
+    rows = 1
+    for d in dims[:-2]:
+        rows *= d
+    rows *= rup(dims[-2])
+    cols = rup(dims[-1])
+    if strategy == "height":
+        sh, sw = rup(_cdiv(rows, gx * gy)), cols
+    elif strategy == "width":
+        sh, sw = rows, rup(_cdiv(cols, gx * gy))
+    else:
+        sh, sw = rup(_cdiv(rows, gy)), rup(_cdiv(cols, gx))
+    ny, nx = _cdiv(rows, sh), _cdiv(cols, sw)
+    C = ttnn.CoreCoord
+    if strategy == "block":
+        ranges = [ttnn.CoreRange(C(0, 0), C(nx - 1, ny - 1))]
+    else:
+        n = nx * ny
+        ranges = []
+        if n // gx:
+            ranges.append(ttnn.CoreRange(C(0, 0), C(gx - 1, n // gx - 1)))
+        if n % gx:
+            ranges.append(ttnn.CoreRange(C(0, n // gx), C(n % gx - 1, n // gx)))
+    layout = {
+        "height": ttnn.TensorMemoryLayout.HEIGHT_SHARDED,
+        "width": ttnn.TensorMemoryLayout.WIDTH_SHARDED,
+        "block": ttnn.TensorMemoryLayout.BLOCK_SHARDED,
+    }[strategy]
+    spec = ttnn.ShardSpec(ttnn.CoreRangeSet(set(ranges)), [sh, sw], ttnn.ShardOrientation.ROW_MAJOR)
+    return ttnn.MemoryConfig(layout, ttnn.BufferType.L1, spec)
+
+
 def _memory_config(buffer_type):
     if buffer_type in (0, "dram"):
         return ttnn.DRAM_MEMORY_CONFIG
@@ -262,12 +311,16 @@ def _tensor(tid):
 def tensor_empty(dev_id, shape_json, dtype, layout, buffer_type):
     dev = _device(dev_id)
     shape = [int(d) for d in json.loads(shape_json)]
+    if buffer_type in _SHARDED:
+        memory_config = _sharded_memory_config(dev, shape, _SHARDED[buffer_type])
+    else:
+        memory_config = _memory_config(buffer_type)
     t = ttnn.empty(
         shape,
         dtype=_dtype(dtype),
         layout=_layout(layout),
         device=dev,
-        memory_config=_memory_config(buffer_type),
+        memory_config=memory_config,
     )
     return _register(dev_id, t)
 
@@ -362,6 +415,10 @@ def _value(v, dev, inputs, results):
         return [_value(x, dev, inputs, results) for x in val]
     if kind == "memory_config":
         return _memory_config(val)
+    if kind == "memory_config_of":
+        if not 0 <= val < len(inputs):
+            raise DriverError(ERR_INVALID_ARGUMENT, "input %d of %d" % (val, len(inputs)))
+        return inputs[val].memory_config()
     if kind == "d_type":
         return _dtype(val)
     if kind == "layout":

@@ -481,8 +481,11 @@ void check_tensor_args(const uint64_t* shape, size_t rank, int32_t dtype, int32_
     if (layout != TTNN_LAYOUT_TILE && layout != TTNN_LAYOUT_ROW_MAJOR) {
         fail(TTNN_ERR_INVALID_ARGUMENT, "unknown layout " + std::to_string(layout));
     }
-    if (buffer_type < TTNN_BUFFER_DRAM || buffer_type > TTNN_BUFFER_L1_SMALL) {
+    if (buffer_type < TTNN_BUFFER_DRAM || buffer_type > TTNN_BUFFER_L1_BLOCK_SHARDED) {
         fail(TTNN_ERR_INVALID_ARGUMENT, "unknown buffer type " + std::to_string(buffer_type));
+    }
+    if (buffer_type >= TTNN_BUFFER_L1_HEIGHT_SHARDED && layout != TTNN_LAYOUT_TILE) {
+        fail(TTNN_ERR_INVALID_ARGUMENT, "sharded memory configs need TILE layout");
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use memmodel::invoke::Invocation;
-use memmodel::{BufferType, DType, DeviceSpec, Layout};
+use memmodel::{BufferType, DType, DeviceSpec, Layout, MemoryConfig, ShardStrategy};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -46,13 +46,27 @@ impl FromStr for Backend {
     }
 }
 
-/// A tensor to create (`ttnn.empty`): interleaved in `buffer_type`.
+/// A tensor to create (`ttnn.empty`): interleaved in `buffer_type`, or sharded in L1 with the
+/// shard spec memmodel computes for the device's grid ([`memmodel::shard`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TensorDesc {
     pub shape: Vec<u64>,
     pub dtype: DType,
     pub layout: Layout,
     pub buffer_type: BufferType,
+    /// Sharded over the grid with this strategy (`buffer_type` must be L1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharding: Option<ShardStrategy>,
+}
+
+impl TensorDesc {
+    /// The memory config the tensor is created in.
+    pub fn config(&self) -> MemoryConfig {
+        match self.sharding {
+            Some(s) => MemoryConfig::Sharded(s),
+            None => MemoryConfig::Interleaved(self.buffer_type),
+        }
+    }
 }
 
 impl TensorDesc {
@@ -80,6 +94,21 @@ impl TensorDesc {
                 "{} needs TILE layout",
                 self.dtype
             )));
+        }
+        if let Some(s) = self.sharding {
+            if self.buffer_type != BufferType::L1 {
+                return Err(Error::InvalidArgument(format!(
+                    "{} tensors live in L1, not {}",
+                    s.memory_name(),
+                    self.buffer_type
+                )));
+            }
+            if self.layout != Layout::Tile {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is supported for TILE tensors only",
+                    s.memory_name()
+                )));
+            }
         }
         if self.buffer_type == BufferType::L1Small {
             return Err(Error::InvalidArgument(

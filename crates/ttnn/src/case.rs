@@ -90,6 +90,7 @@ fn descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
             dtype: input.dtype,
             layout: input.layout,
             buffer_type: case.input_memory,
+            sharding: case.input_config().sharding(),
         })
         .collect()
 }

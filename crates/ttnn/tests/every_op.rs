@@ -37,6 +37,7 @@ fn small_case(
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        sharding: None,
         device: &N150,
         expect: Expectation::Any,
     })
@@ -102,6 +103,7 @@ fn dtype_rejected(rt: &Runtime, name: &str, dtypes: &[DType]) -> TestResult {
                     dtype,
                     layout: i.layout,
                     buffer_type: BufferType::Dram,
+                    sharding: None,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

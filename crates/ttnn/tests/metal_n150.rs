@@ -39,6 +39,7 @@ fn tensor(dev: &Device, shape: &[u64], buffer_type: BufferType) -> Result<Tensor
         dtype: DType::Bfloat16,
         layout: Layout::Tile,
         buffer_type,
+        sharding: None,
     })
 }
 
@@ -66,6 +67,64 @@ fn memory_views_match_memmodel(rt: &Runtime) -> TestResult {
         close(dev)?;
     }
     Ok(())
+}
+
+/// Sharded tensors: what each L1 bank holds and the OOM message's numbers are memmodel's.
+fn sharded_tensors_match_memmodel(rt: &Runtime) -> TestResult {
+    let dev = open(rt, 0)?;
+    for strategy in memmodel::ShardStrategy::ALL {
+        for dims in [[1u64, 1, 4000, 64], [1, 640, 400, 64]] {
+            let desc = TensorDesc {
+                shape: dims.to_vec(),
+                dtype: DType::Bfloat16,
+                layout: Layout::Tile,
+                buffer_type: BufferType::L1,
+                sharding: Some(strategy),
+            };
+            let spec = memmodel::TensorSpec::new(
+                memmodel::Shape::from_dims(dims.to_vec())?,
+                DType::Bfloat16,
+                Layout::Tile,
+            );
+            let (placement, _) = spec.sharded(&N150, strategy).map_err(|e| e.to_string())?;
+            let label = format!("{strategy} {dims:?}");
+            match dev.empty(&desc) {
+                Ok(t) => {
+                    if placement.per_bank_bytes > N150.l1_bank_bytes {
+                        return Err(format!("{label}: memmodel says it does not fit").into());
+                    }
+                    eq(
+                        &format!("{label}: L1 per bank"),
+                        dev.memory_view(BufferType::L1)?.allocated_per_bank,
+                        placement.per_bank_bytes,
+                    )?;
+                    drop(t);
+                }
+                Err(Error::OutOfMemory {
+                    per_bank_bytes,
+                    banks,
+                    ..
+                }) => {
+                    eq(
+                        &format!("{label}: OOM per bank"),
+                        per_bank_bytes,
+                        placement.per_bank_bytes,
+                    )?;
+                    eq(&format!("{label}: OOM banks"), banks, placement.banks)?;
+                    if placement.per_bank_bytes <= N150.l1_bank_bytes {
+                        return Err(format!("{label}: memmodel says it fits").into());
+                    }
+                }
+                Err(e) => return Err(format!("{label}: {e}").into()),
+            }
+            eq(
+                &format!("{label}: L1 after free"),
+                dev.memory_view(BufferType::L1)?.allocated_per_bank,
+                0,
+            )?;
+        }
+    }
+    close(dev)
 }
 
 fn smoke_exact_oom_text(rt: &Runtime) -> TestResult {
@@ -485,5 +544,9 @@ fn main() {
         ),
         test("cb_clash_is_typed", cb_clash_is_typed),
         test("l1_small_too_small", l1_small_too_small),
+        test(
+            "sharded_tensors_match_memmodel",
+            sharded_tensors_match_memmodel,
+        ),
     ])
 }

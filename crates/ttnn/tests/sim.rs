@@ -21,6 +21,7 @@ fn tiles(dev: &Device, rows: u64, cols: u64, bt: BufferType) -> Result<ttnn::sim
         dtype: DType::Bfloat16,
         layout: Layout::Tile,
         buffer_type: bt,
+        sharding: None,
     })
 }
 
@@ -42,6 +43,7 @@ fn case(op: &str, shape: &str, memory: BufferType, device: &'static DeviceSpec) 
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        sharding: None,
         device,
         expect: Expectation::Any,
     }

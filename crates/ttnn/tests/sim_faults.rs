@@ -1,5 +1,6 @@
 //! Fault injection on the `sim` backend, SQLite-style: for every operator of the catalog, at a
-//! small shape, in L1 and in DRAM, on both boards, the case is first run cleanly to count the
+//! small shape, in L1 and in DRAM (and for the eltwise ops in the three sharded L1 configs), on
+//! both boards, the case is first run cleanly to count the
 //! allocations it makes (K); then for k = 1..=K the k-th allocation is made to fail
 //! (`sim::Device::fail_nth_allocation`). Each faulted run must
 //! - come back as a typed out-of-memory outcome — of its buffer's memory: an L1_SMALL buffer
@@ -11,7 +12,9 @@
 //! The number of injection points exercised is printed and must be positive for every op.
 
 use memmodel::ops::Family;
-use memmodel::{BufferType, Case, DType, DeviceSpec, Expectation, Layout, Params, Shape, OPS};
+use memmodel::{
+    BufferType, Case, DType, DeviceSpec, Expectation, Layout, Params, Shape, ShardStrategy, OPS,
+};
 use ttnn::sim::{Device, DeviceOptions};
 use ttnn::{run_case, DeviceApi, MemoryView, Outcome};
 
@@ -48,6 +51,7 @@ fn case(
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        sharding: None,
         device,
         expect: Expectation::Any,
     }
@@ -129,12 +133,18 @@ fn every_op_survives_every_failed_allocation() {
     for op in OPS {
         let mut op_points = 0;
         for device in memmodel::device::DEVICES {
-            for memory in [BufferType::L1, BufferType::Dram] {
+            // Interleaved in L1 and DRAM; the eltwise ops sharded in L1 too.
+            let mut memories = vec![(BufferType::L1, None), (BufferType::Dram, None)];
+            if op.supports_sharding() {
+                memories.extend(ShardStrategy::ALL.map(|s| (BufferType::L1, Some(s))));
+            }
+            for (memory, sharding) in memories {
                 for (shape, large) in [
                     (small_shape(op.family), false),
                     (large_shape(op.family), true),
                 ] {
-                    let c = case(op, shape, memory, device);
+                    let mut c = case(op, shape, memory, device);
+                    c.sharding = sharding;
                     // Not every op takes the large shape (a plan memmodel does not model, a
                     // dim it cannot split): those cases are skipped, the small ones never.
                     if large && (c.signature().is_err() || c.plan().is_err()) {

@@ -528,6 +528,7 @@ pub(super) fn reshape(
     ex.b.release(DevTensor {
         spec: TensorSpec::new(Shape::from_dims(vec![1])?, DType::Uint32, Layout::RowMajor),
         memory: BufferType::Dram,
+        shard: None,
         buffer: map,
     });
     Ok(out)

@@ -6,8 +6,9 @@ use super::util::{out_memory, tile_size, tiles};
 use super::{invalid, Args, Exec, Val};
 use crate::case::BufferRole;
 use crate::ops::CaseError;
-use crate::program::{CbKind, Program};
+use crate::program::{Cb, CbKind, Program};
 use crate::shape::Shape;
+use crate::shard::{shard_spec, MemoryConfig, ShardError, ShardSpec, ShardStrategy};
 use crate::tensor::TensorSpec;
 
 /// The unary functions of the catalog (one SFPU program each).
@@ -48,18 +49,60 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
     }))
 }
 
+/// The shard spec of a sharded tensor.
+fn shard_of(
+    ex: &Exec<'_>,
+    t: &crate::plan::DevTensor,
+    s: ShardStrategy,
+) -> Result<ShardSpec, CaseError> {
+    shard_spec(&t.spec, ex.device(), s).map_err(|e| match e {
+        ShardError::Overflow(o) => o.into(),
+        e => invalid("sharded tensor", e.to_string()),
+    })
+}
+
+/// Bytes of one shard of a sharded tensor.
+fn shard_bytes(spec: &ShardSpec, dtype: crate::dtype::DType) -> u64 {
+    spec.shard_tiles().saturating_mul(tile_size(dtype))
+}
+
 fn unary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?;
     let d = ex.device();
     let ts = tile_size(x.dtype());
-    let program = Program::new("UnaryDeviceOperation", "ProgramFactory")
-        .cb(CbKind::Dataflow, 2 * ts, &grid::full(d))
-        .cb(CbKind::Dataflow, 2 * ts, &grid::full(d));
+    // Sharded input and output with whole shards only: the factory's two dataflow buffers
+    // borrow the tensors' shards (`borrows_memory`, sized one shard, on the whole grid) and
+    // take no room; uneven shards run the interleaved kernels with 2-tile buffers (measured on
+    // the runtime: tests/golden/calibration).
+    let out_config = a.memory_config(match x.shard {
+        Some(s) => MemoryConfig::Sharded(s),
+        None => MemoryConfig::Interleaved(x.memory),
+    })?;
+    let borrowed = match (x.shard, out_config.sharding()) {
+        (Some(s), Some(_)) => {
+            let spec = shard_of(ex, x, s)?;
+            spec.even().then(|| shard_bytes(&spec, x.dtype()))
+        }
+        _ => None,
+    };
+    let program = match borrowed {
+        Some(bytes) => {
+            let mut p = Program::new("UnaryDeviceOperation", "ProgramFactory");
+            for _ in 0..2 {
+                let mut cb = Cb::new(CbKind::Dataflow, bytes, grid::full(d));
+                cb.global = true;
+                p.push(cb);
+            }
+            p
+        }
+        None => Program::new("UnaryDeviceOperation", "ProgramFactory")
+            .cb(CbKind::Dataflow, 2 * ts, &grid::full(d))
+            .cb(CbKind::Dataflow, 2 * ts, &grid::full(d)),
+    };
     let out = match a.opt_tensor(usize::MAX, "output_tensor")? {
         Some(o) => ex.b.share(o, o.spec.clone()),
         None => {
-            let mem = out_memory(a, x.memory)?;
-            ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?
+            ex.b.tensor_in("output", BufferRole::Temporary, x.spec.clone(), out_config)?
         }
     };
     ex.b.run(program);
@@ -95,13 +138,32 @@ fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let d = ex.device();
     let shape = broadcast(a.function, x.shape(), y.shape())?;
     let spec = TensorSpec::new(shape, x.dtype(), x.layout());
-    let mem = out_memory(a, x.memory)?;
-    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    let out_config = a.memory_config(match x.shard {
+        Some(s) => MemoryConfig::Sharded(s),
+        None => MemoryConfig::Interleaved(x.memory),
+    })?;
+    let out =
+        ex.b.tensor_in("output", BufferRole::Temporary, spec, out_config)?;
     let cores = grid::full(d);
-    let program = Program::new("BinaryNgDeviceOperation", "ProgramFactory")
-        .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores)
-        .cb(CbKind::Circular, 2 * tile_size(y.dtype()), &cores)
-        .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores);
+    // Both inputs and the output sharded alike: three circular buffers bound to the tensors'
+    // shards (`globally_allocated`, one shard each, on the whole grid), even for partial shards
+    // (measured on the runtime).
+    let program = match (x.shard, y.shard, out_config.sharding()) {
+        (Some(sx), Some(sy), Some(so)) => {
+            let mut p = Program::new("BinaryNgDeviceOperation", "ProgramFactory");
+            for (t, s) in [(x, sx), (y, sy), (&out, so)] {
+                let bytes = shard_bytes(&shard_of(ex, t, s)?, t.dtype());
+                let mut cb = Cb::new(CbKind::Circular, bytes, cores.clone());
+                cb.global = true;
+                p.push(cb);
+            }
+            p
+        }
+        _ => Program::new("BinaryNgDeviceOperation", "ProgramFactory")
+            .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores)
+            .cb(CbKind::Circular, 2 * tile_size(y.dtype()), &cores)
+            .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores),
+    };
     ex.b.run(program);
     Ok(Val::T(out))
 }

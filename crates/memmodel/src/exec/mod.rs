@@ -34,6 +34,8 @@ pub enum Val {
     Bool(bool),
     Str(String),
     Mem(BufferType),
+    /// A sharded L1 memory config (an input's, passed on to the output).
+    MemSharded(crate::shard::ShardStrategy),
     DType(DType),
     Layout(Layout),
     Device,
@@ -158,9 +160,29 @@ impl<'c> Args<'c> {
         match self.kw.get("memory_config") {
             None | Some(Val::None) => Ok(default),
             Some(Val::Mem(m)) => Ok(*m),
+            Some(Val::MemSharded(s)) => Err(self.err(format!(
+                "{} is modeled for the eltwise ops only",
+                s.memory_name()
+            ))),
             Some(other) => Err(self.err(format!(
                 "`memory_config` must be a memory config, got {other:?}"
             ))),
+        }
+    }
+
+    /// The output memory config: `memory_config` if given (interleaved or sharded), else
+    /// `default`.
+    pub fn memory_config(
+        &self,
+        default: crate::shard::MemoryConfig,
+    ) -> Result<crate::shard::MemoryConfig, CaseError> {
+        use crate::shard::MemoryConfig;
+        match self.kw.get("memory_config") {
+            Some(Val::MemSharded(s)) => Ok(MemoryConfig::Sharded(*s)),
+            None | Some(Val::None) => Ok(default),
+            _ => Ok(MemoryConfig::Interleaved(
+                self.memory(default.buffer_type())?,
+            )),
         }
     }
 }
@@ -208,6 +230,15 @@ fn resolve(
                 .collect::<Result<_, _>>()?,
         ),
         Value::MemoryConfig(m) => Val::Mem(*m),
+        Value::MemoryConfigOf(i) => {
+            let t = inputs
+                .get(*i)
+                .ok_or_else(|| invalid(function, format!("input {i} of {}", inputs.len())))?;
+            match t.shard {
+                Some(s) => Val::MemSharded(s),
+                None => Val::Mem(t.memory),
+            }
+        }
         Value::DType(d) => Val::DType(*d),
         Value::Layout(l) => Val::Layout(*l),
         Value::Device => Val::Device,

@@ -1136,6 +1136,7 @@ fn sharded(ex: &mut Exec<'_>, what: &'static str, spec: TensorSpec, p: Placement
     DevTensor {
         spec,
         memory,
+        shard: None,
         buffer,
     }
 }

@@ -154,6 +154,7 @@ pub fn case(
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        sharding: None,
         device: DeviceSpec::by_name(device).unwrap(),
         expect: Expectation::Any,
     }

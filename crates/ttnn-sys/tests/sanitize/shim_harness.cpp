@@ -184,7 +184,14 @@ void with_runtime() {
     expect_rc(ttnn_tensor_empty(dev, small, 9, 0, 0, 1, &c), TTNN_ERR_INVALID_ARGUMENT, "tensor_empty(rank 9)");
     expect_rc(ttnn_tensor_empty(dev, small, 4, 99, 0, 1, &c), TTNN_ERR_INVALID_ARGUMENT, "tensor_empty(bad dtype)");
     expect_rc(ttnn_tensor_empty(dev, small, 4, 0, -1, 1, &c), TTNN_ERR_INVALID_ARGUMENT, "tensor_empty(bad layout)");
-    expect_rc(ttnn_tensor_empty(dev, small, 4, 0, 0, 3, &c), TTNN_ERR_INVALID_ARGUMENT, "tensor_empty(bad buffer)");
+    expect_rc(ttnn_tensor_empty(dev, small, 4, 0, 0, 9, &c), TTNN_ERR_INVALID_ARGUMENT, "tensor_empty(bad buffer)");
+    expect_rc(ttnn_tensor_empty(dev, small, 4, 0, TTNN_LAYOUT_ROW_MAJOR, TTNN_BUFFER_L1_BLOCK_SHARDED, &c),
+              TTNN_ERR_INVALID_ARGUMENT, "tensor_empty(sharded row-major)");
+    ttnn_tensor* sharded = nullptr;
+    expect_rc(ttnn_tensor_empty(dev, small, 4, TTNN_DTYPE_BFLOAT16, TTNN_LAYOUT_TILE, TTNN_BUFFER_L1_HEIGHT_SHARDED,
+                                &sharded),
+              TTNN_OK, "tensor_empty (height sharded)");
+    expect_rc(ttnn_tensor_free(sharded), TTNN_OK, "tensor_free (height sharded)");
     expect_rc(ttnn_tensor_empty(dev, nullptr, 4, 0, 0, 1, &c), TTNN_ERR_INVALID_ARGUMENT, "tensor_empty(shape NULL)");
 
     uint64_t dims[2] = {0, 0};

@@ -5,7 +5,7 @@ use super::runtime::Runtime;
 use crate::api::{Capture, CoreUsage, DeviceApi, MemoryView, TensorDesc, TensorInfo};
 use crate::error::{Error, Result};
 use memmodel::invoke::Invocation;
-use memmodel::{BufferType, DType, DeviceSpec, Layout};
+use memmodel::{BufferType, DType, DeviceSpec, Layout, ShardStrategy};
 use std::ffi::CString;
 use std::io::Write;
 use std::ptr::NonNull;
@@ -135,6 +135,16 @@ fn buffer_code(b: BufferType) -> i32 {
         BufferType::Dram => sys::TTNN_BUFFER_DRAM,
         BufferType::L1 => sys::TTNN_BUFFER_L1,
         BufferType::L1Small => sys::TTNN_BUFFER_L1_SMALL,
+    }
+}
+
+/// The shim's code for a tensor's memory config (interleaved buffer type, or sharded in L1).
+fn tensor_memory_code(desc: &TensorDesc) -> i32 {
+    match desc.sharding {
+        None => buffer_code(desc.buffer_type),
+        Some(ShardStrategy::Height) => sys::TTNN_BUFFER_L1_HEIGHT_SHARDED,
+        Some(ShardStrategy::Width) => sys::TTNN_BUFFER_L1_WIDTH_SHARDED,
+        Some(ShardStrategy::Block) => sys::TTNN_BUFFER_L1_BLOCK_SHARDED,
     }
 }
 
@@ -313,7 +323,7 @@ impl DeviceApi for Device {
                 desc.shape.len(),
                 dtype_code(desc.dtype),
                 layout_code(desc.layout),
-                buffer_code(desc.buffer_type),
+                tensor_memory_code(desc),
                 &mut raw,
             )
         })?;

@@ -82,7 +82,8 @@ struct LiveBuffer {
 /// One event of a NO_DISPATCH capture.
 #[derive(Debug, Clone)]
 enum CaptureEvent {
-    Alloc(CapturedBuffer),
+    /// A buffer, with its sharding (a tensor in a sharded memory config) and shard count.
+    Alloc(CapturedBuffer, Option<memmodel::ShardStrategy>, u64),
     Free {
         buffer_type: BufferType,
         per_bank: u64,
@@ -123,14 +124,18 @@ impl State {
         if let Some(events) = &mut self.capture {
             let ordinal = events
                 .iter()
-                .filter(|e| matches!(e, CaptureEvent::Alloc(_)))
+                .filter(|e| matches!(e, CaptureEvent::Alloc(..)))
                 .count();
-            events.push(CaptureEvent::Alloc(CapturedBuffer {
-                size: p.total_bytes,
-                max_size_per_bank: p.per_bank_bytes,
-                page_size: p.page_size,
-                buffer_type: p.buffer_type.tt_name().to_string(),
-            }));
+            events.push(CaptureEvent::Alloc(
+                CapturedBuffer {
+                    size: p.total_bytes,
+                    max_size_per_bank: p.per_bank_bytes,
+                    page_size: p.page_size,
+                    buffer_type: p.buffer_type.tt_name().to_string(),
+                },
+                p.strategy,
+                p.banks,
+            ));
             return Ok(Addr::Captured(ordinal));
         }
         self.allocations += 1;
@@ -232,6 +237,8 @@ pub struct Tensor {
     buffer: Option<BufId>,
     spec: TensorSpec,
     memory: BufferType,
+    /// Sharded in L1 with this strategy.
+    shard: Option<memmodel::ShardStrategy>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -317,12 +324,19 @@ impl Device {
         Arc::ptr_eq(&self.inner, &t.device)
     }
 
-    fn adopt(&self, buffer: Option<BufId>, spec: TensorSpec, memory: BufferType) -> Tensor {
+    fn adopt(
+        &self,
+        buffer: Option<BufId>,
+        spec: TensorSpec,
+        memory: BufferType,
+        shard: Option<memmodel::ShardStrategy>,
+    ) -> Tensor {
         Tensor {
             device: Arc::clone(&self.inner),
             buffer,
             spec,
             memory,
+            shard,
         }
     }
 }
@@ -348,8 +362,14 @@ impl DeviceApi for Device {
             )));
         }
         let spec = TensorSpec::new(shape, desc.dtype, desc.layout);
-        let placement = spec
-            .interleaved(self.spec, desc.buffer_type)
+        if desc.sharding.is_some() && desc.buffer_type != BufferType::L1 {
+            return Err(Error::InvalidArgument(format!(
+                "{} tensors live in L1, not {}",
+                desc.config(),
+                desc.buffer_type
+            )));
+        }
+        let placement = memmodel::plan::placement_in(&spec, self.spec, desc.config())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let planned = PlannedBuffer {
             index: 0,
@@ -375,7 +395,7 @@ impl DeviceApi for Device {
             },
         );
         drop(s);
-        Ok(self.adopt(Some(id), spec, desc.buffer_type))
+        Ok(self.adopt(Some(id), spec, desc.buffer_type, desc.sharding))
     }
 
     fn run(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
@@ -388,8 +408,12 @@ impl DeviceApi for Device {
         let mut b = PlanBuilder::new(self.spec);
         let mut devs = Vec::with_capacity(inputs.len());
         for t in inputs {
+            let config = match t.shard {
+                Some(s) => memmodel::MemoryConfig::Sharded(s),
+                None => memmodel::MemoryConfig::Interleaved(t.memory),
+            };
             let d = b
-                .external("input", t.spec.clone(), t.memory)
+                .external_in("input", t.spec.clone(), config)
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             devs.push(d);
         }
@@ -500,7 +524,7 @@ impl DeviceApi for Device {
         drop(s);
         Ok(out
             .into_iter()
-            .map(|(id, o): (Option<BufId>, DevTensor)| self.adopt(id, o.spec, o.memory))
+            .map(|(id, o): (Option<BufId>, DevTensor)| self.adopt(id, o.spec, o.memory, o.shard))
             .collect())
     }
 
@@ -553,7 +577,7 @@ fn capture_of(events: &[CaptureEvent]) -> Capture {
     let mut u = CoreUsage::default();
     for e in events {
         match e {
-            CaptureEvent::Alloc(b) => {
+            CaptureEvent::Alloc(b, strategy, shards) => {
                 if b.buffer_type == "L1" {
                     l1 = l1.saturating_add(b.max_size_per_bank);
                 }
@@ -563,8 +587,8 @@ fn capture_of(events: &[CaptureEvent]) -> Capture {
                     size: b.size,
                     per_bank: b.max_size_per_bank,
                     page: b.page_size,
-                    layout: "INTERLEAVED".into(),
-                    num_cores: 0,
+                    layout: strategy.map_or("INTERLEAVED", |s| s.tt_layout()).into(),
+                    num_cores: if strategy.is_some() { *shards } else { 0 },
                 });
             }
             CaptureEvent::Free {
