@@ -965,6 +965,32 @@ struct WhSplit {
     cliff_width: u64,
 }
 
+impl WhSplit {
+    /// The block factories' input and output buffers: a block of tiles each on the full cores,
+    /// the cliff's width each on the cliff row (blocks wider than the row leave no full core).
+    fn block_buffers(&self, mut p: Program, tile_bytes: u64) -> Program {
+        if !self.full.is_empty() {
+            p = p
+                .cb(CbKind::Dataflow, self.block * tile_bytes, &self.full)
+                .cb(CbKind::Dataflow, self.block * tile_bytes, &self.full);
+        }
+        if !self.cliff_row.is_empty() {
+            p = p
+                .cb(
+                    CbKind::Dataflow,
+                    self.cliff_width * tile_bytes,
+                    &self.cliff_row,
+                )
+                .cb(
+                    CbKind::Dataflow,
+                    self.cliff_width * tile_bytes,
+                    &self.cliff_row,
+                );
+        }
+        p
+    }
+}
+
 fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
     let area = u64::from(d.grid_x * d.grid_y);
     let nblocks = width * height;
@@ -1188,23 +1214,13 @@ fn untilize_block_program(d: &crate::device::DeviceSpec, x: &DevTensor, padded: 
     let per_core = (wt * ht).div_ceil(area).max(1);
     let (_, block) = closest_square_larger_than(per_core, wt, ht, area);
     let wh = wh_layout(d, wt, ht, block.max(1), block.max(1), true);
-    let mut p = Program::new(
-        "UntilizeDeviceOperation",
-        "UntilizeMultiCoreBlockProgramFactory",
-    );
-    if !wh.full.is_empty() {
-        p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
-            CbKind::Dataflow,
-            wh.block * ts,
-            &wh.full,
-        );
-    }
-    if !wh.cliff_row.is_empty() {
-        p = p
-            .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
-            .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
-    }
-    p
+    wh.block_buffers(
+        Program::new(
+            "UntilizeDeviceOperation",
+            "UntilizeMultiCoreBlockProgramFactory",
+        ),
+        ts,
+    )
 }
 
 /// The `UntilizeWithUnpadding` program with `enough_space` as `is_enough_space` found it.
@@ -1224,24 +1240,13 @@ fn untilize_unpadding_program(
         Some(split_wh(d, wt, ht))
     };
     if let Some(wh) = block_split {
-        let mut p = Program::new(
-            "UntilizeWithUnpaddingDeviceOperation",
-            "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
+        return wh.block_buffers(
+            Program::new(
+                "UntilizeWithUnpaddingDeviceOperation",
+                "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
+            ),
+            ts,
         );
-        // Blocks wider than the row leave no full core: only the cliff's buffers.
-        if !wh.full.is_empty() {
-            p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
-                CbKind::Dataflow,
-                wh.block * ts,
-                &wh.full,
-            );
-        }
-        if !wh.cliff_row.is_empty() {
-            p = p
-                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
-                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
-        }
-        return p;
     }
     let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
     let cores = cores_col_wise(d, ncores);
@@ -1356,18 +1361,8 @@ fn tilize_program(
                 "TilizeMultiCoreBlockProgramFactory",
             )
         };
-        // Blocks wider than the row leave no full core: only the cliff's buffers.
-        if !wh.full.is_empty() {
-            p = p.cb(CbKind::Dataflow, wh.block * ts, &wh.full).cb(
-                CbKind::Dataflow,
-                wh.block * ts,
-                &wh.full,
-            );
-        }
+        p = wh.block_buffers(p, ts);
         if !wh.cliff_row.is_empty() {
-            p = p
-                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row)
-                .cb(CbKind::Dataflow, wh.cliff_width * ts, &wh.cliff_row);
             p.push(Cb::new(
                 CbKind::Scratchpad,
                 staging(wh.cliff_width),
