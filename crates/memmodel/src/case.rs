@@ -381,12 +381,12 @@ impl Case {
 
     /// The memory config of the case's inputs.
     pub fn input_config(&self) -> MemoryConfig {
-        config_of(self.input_memory, self.sharding)
+        MemoryConfig::of(self.input_memory, self.sharding)
     }
 
     /// The memory config of the case's outputs.
     pub fn output_config(&self) -> MemoryConfig {
-        config_of(self.output_memory, self.sharding)
+        MemoryConfig::of(self.output_memory, self.sharding)
     }
 
     /// The memory config label: `l1`, `dram`, `l1_height_sharded`, or `dram->l1` when the
@@ -578,13 +578,6 @@ impl Case {
             verdict,
             plan,
         })
-    }
-}
-
-fn config_of(memory: BufferType, sharding: Option<ShardStrategy>) -> MemoryConfig {
-    match (memory, sharding) {
-        (BufferType::L1, Some(s)) => MemoryConfig::Sharded(s),
-        (b, _) => MemoryConfig::Interleaved(b),
     }
 }
 

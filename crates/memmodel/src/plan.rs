@@ -40,6 +40,10 @@ pub struct DevTensor {
 }
 
 impl DevTensor {
+    /// The memory config it is in.
+    pub fn config(&self) -> MemoryConfig {
+        MemoryConfig::of(self.memory, self.shard)
+    }
     pub fn shape(&self) -> &Shape {
         &self.spec.shape
     }

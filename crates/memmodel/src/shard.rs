@@ -109,6 +109,15 @@ pub enum MemoryConfig {
 }
 
 impl MemoryConfig {
+    /// The config of a tensor in `buffer_type` with `sharding`: sharded configs live in L1, so
+    /// a sharding elsewhere does not apply.
+    pub fn of(buffer_type: BufferType, sharding: Option<ShardStrategy>) -> MemoryConfig {
+        match (buffer_type, sharding) {
+            (BufferType::L1, Some(s)) => MemoryConfig::Sharded(s),
+            (b, _) => MemoryConfig::Interleaved(b),
+        }
+    }
+
     pub fn buffer_type(self) -> BufferType {
         match self {
             MemoryConfig::Interleaved(b) => b,

@@ -62,10 +62,27 @@ pub struct TensorDesc {
 impl TensorDesc {
     /// The memory config the tensor is created in.
     pub fn config(&self) -> MemoryConfig {
-        match self.sharding {
-            Some(s) => MemoryConfig::Sharded(s),
-            None => MemoryConfig::Interleaved(self.buffer_type),
+        MemoryConfig::of(self.buffer_type, self.sharding)
+    }
+
+    /// What a sharded config asks of the tensor (both backends check it): L1, TILE layout.
+    pub fn check_sharding(&self) -> Result<()> {
+        if let Some(s) = self.sharding {
+            if self.buffer_type != BufferType::L1 {
+                return Err(Error::InvalidArgument(format!(
+                    "{} tensors live in L1, not {}",
+                    s.memory_name(),
+                    self.buffer_type
+                )));
+            }
+            if self.layout != Layout::Tile {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is supported for TILE tensors only",
+                    s.memory_name()
+                )));
+            }
         }
+        Ok(())
     }
 }
 
@@ -95,21 +112,7 @@ impl TensorDesc {
                 self.dtype
             )));
         }
-        if let Some(s) = self.sharding {
-            if self.buffer_type != BufferType::L1 {
-                return Err(Error::InvalidArgument(format!(
-                    "{} tensors live in L1, not {}",
-                    s.memory_name(),
-                    self.buffer_type
-                )));
-            }
-            if self.layout != Layout::Tile {
-                return Err(Error::InvalidArgument(format!(
-                    "{} is supported for TILE tensors only",
-                    s.memory_name()
-                )));
-            }
-        }
+        self.check_sharding()?;
         if self.buffer_type == BufferType::L1Small {
             return Err(Error::InvalidArgument(
                 "tensors live in L1 or DRAM; L1_SMALL is reserved for ops' own buffers".into(),

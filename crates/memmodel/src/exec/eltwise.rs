@@ -8,7 +8,7 @@ use crate::case::BufferRole;
 use crate::ops::CaseError;
 use crate::program::{Cb, CbKind, Program};
 use crate::shape::Shape;
-use crate::shard::{shard_spec, MemoryConfig, ShardError, ShardSpec, ShardStrategy};
+use crate::shard::{shard_spec, ShardError, ShardSpec, ShardStrategy};
 use crate::tensor::TensorSpec;
 
 /// The unary functions of the catalog (one SFPU program each).
@@ -74,10 +74,7 @@ fn unary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // borrow the tensors' shards (`borrows_memory`, sized one shard, on the whole grid) and
     // take no room; uneven shards run the interleaved kernels with 2-tile buffers (measured on
     // the runtime: tests/golden/calibration).
-    let out_config = a.memory_config(match x.shard {
-        Some(s) => MemoryConfig::Sharded(s),
-        None => MemoryConfig::Interleaved(x.memory),
-    })?;
+    let out_config = a.memory_config(x.config())?;
     let borrowed = match (x.shard, out_config.sharding()) {
         (Some(s), Some(_)) => {
             let spec = shard_of(ex, x, s)?;
@@ -138,10 +135,7 @@ fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let d = ex.device();
     let shape = broadcast(a.function, x.shape(), y.shape())?;
     let spec = TensorSpec::new(shape, x.dtype(), x.layout());
-    let out_config = a.memory_config(match x.shard {
-        Some(s) => MemoryConfig::Sharded(s),
-        None => MemoryConfig::Interleaved(x.memory),
-    })?;
+    let out_config = a.memory_config(x.config())?;
     let out =
         ex.b.tensor_in("output", BufferRole::Temporary, spec, out_config)?;
     let cores = grid::full(d);

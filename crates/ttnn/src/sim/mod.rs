@@ -28,7 +28,7 @@ use memmodel::invoke::Invocation;
 use memmodel::plan::{DevTensor, PlanBuilder, Step};
 use memmodel::program::{CbKind, Program};
 use memmodel::trace::Event;
-use memmodel::{BufferType, DeviceSpec, Layout, TensorSpec};
+use memmodel::{BufferType, DeviceSpec, Layout, MemoryConfig, TensorSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -362,13 +362,7 @@ impl DeviceApi for Device {
             )));
         }
         let spec = TensorSpec::new(shape, desc.dtype, desc.layout);
-        if desc.sharding.is_some() && desc.buffer_type != BufferType::L1 {
-            return Err(Error::InvalidArgument(format!(
-                "{} tensors live in L1, not {}",
-                desc.config(),
-                desc.buffer_type
-            )));
-        }
+        desc.check_sharding()?;
         let placement = memmodel::plan::placement_in(&spec, self.spec, desc.config())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let planned = PlannedBuffer {
@@ -408,12 +402,8 @@ impl DeviceApi for Device {
         let mut b = PlanBuilder::new(self.spec);
         let mut devs = Vec::with_capacity(inputs.len());
         for t in inputs {
-            let config = match t.shard {
-                Some(s) => memmodel::MemoryConfig::Sharded(s),
-                None => memmodel::MemoryConfig::Interleaved(t.memory),
-            };
             let d = b
-                .external_in("input", t.spec.clone(), config)
+                .external_in("input", t.spec.clone(), MemoryConfig::of(t.memory, t.shard))
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             devs.push(d);
         }
