@@ -301,23 +301,12 @@ pub fn sharded_placement(
     shards: u64,
     shard_pages: u64,
 ) -> Result<Placement, size::Overflow> {
-    let aligned_page_size = size::round_up(
-        page_size,
-        device.alignment(buffer_type),
-        "aligned page size",
-    )?;
-    Ok(Placement {
-        buffer_type,
-        banks: shards,
-        page_size,
-        aligned_page_size,
-        pages,
-        total_bytes: size::mul(pages, page_size, "buffer size")?,
-        per_bank_bytes: size::mul(shard_pages, aligned_page_size, "bytes per shard")?,
-        sharded: true,
-        traced_as: None,
-        strategy: None,
-    })
+    // Interleaved over `shards` banks, but each bank reserves a whole shard (at least the
+    // interleaved share: `shards × shard_pages` covers every page).
+    let mut p = raw_placement(device, buffer_type, pages, page_size, shards)?;
+    p.per_bank_bytes = size::mul(shard_pages, p.aligned_page_size, "bytes per shard")?;
+    p.sharded = true;
+    Ok(p)
 }
 
 impl Placement {

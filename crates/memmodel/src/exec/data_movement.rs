@@ -991,12 +991,14 @@ impl WhSplit {
     }
 }
 
-fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64) -> WhSplit {
+/// The square-block split over the whole grid (`compute_ncores_wh`), cores column-wise or,
+/// with `row_wise`, row after row (see [`wh_layout`]).
+fn split_wh(d: &crate::device::DeviceSpec, width: u64, height: u64, row_wise: bool) -> WhSplit {
     let area = u64::from(d.grid_x * d.grid_y);
     let nblocks = width * height;
     let per_core = nblocks.div_ceil(area).max(1);
     let (_, block) = closest_square_larger_than(per_core, width, height, area);
-    wh_layout(d, width, height, block.max(1), block.max(1), false)
+    wh_layout(d, width, height, block.max(1), block.max(1), row_wise)
 }
 
 /// `compute_ncores_wh_sb` (work_split_tilize.hpp): where the square block exceeds the tiles a
@@ -1096,7 +1098,7 @@ fn use_block_variant(d: &crate::device::DeviceSpec, padded: &[u64]) -> Option<Wh
     let rows: u64 = padded.iter().product::<u64>() / padded[n - 1] / TILE;
     let (ncores, _) = compute_ncores(area, rows);
     if wt > 32 && (ht > 32 || wt > ht) {
-        let wh = split_wh(d, wt, ht);
+        let wh = split_wh(d, wt, ht, false);
         if ncores < wh.ncores {
             return Some(wh);
         }
@@ -1210,11 +1212,7 @@ fn untilize_block_program(d: &crate::device::DeviceSpec, x: &DevTensor, padded: 
     let wt = padded[n - 1] / TILE;
     let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
     let ts = tile_size(x.dtype());
-    let area = u64::from(d.grid_x * d.grid_y);
-    let per_core = (wt * ht).div_ceil(area).max(1);
-    let (_, block) = closest_square_larger_than(per_core, wt, ht, area);
-    let wh = wh_layout(d, wt, ht, block.max(1), block.max(1), true);
-    wh.block_buffers(
+    split_wh(d, wt, ht, true).block_buffers(
         Program::new(
             "UntilizeDeviceOperation",
             "UntilizeMultiCoreBlockProgramFactory",
@@ -1237,7 +1235,7 @@ fn untilize_unpadding_program(
     let block_split = if enough_space {
         use_block_variant(d, padded)
     } else {
-        Some(split_wh(d, wt, ht))
+        Some(split_wh(d, wt, ht, false))
     };
     if let Some(wh) = block_split {
         return wh.block_buffers(
@@ -1328,7 +1326,7 @@ fn tilize_program(
     let block_split = if enough_space {
         use_block_variant(d, &padded)
     } else {
-        Some(split_wh(d, wt, ht))
+        Some(split_wh(d, wt, ht, false))
     };
     if let Some(wh) = block_split {
         // The factory caps a core's block by what its input and output buffers may take of
