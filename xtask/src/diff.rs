@@ -50,6 +50,63 @@ pub struct DiffArgs {
     /// Seconds one metal case may take before its worker is killed.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
+    /// Instead of the matrix, N cases drawn at random from each op's declared call space
+    /// (memmodel::space), filtered by --op, --dtype, --layout, --memory, --device.
+    #[arg(long, value_name = "N")]
+    pub random: Option<u64>,
+    /// The random stream (default: from the clock; printed either way, so a run can be repeated).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Largest primary input a random case makes, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub max_mib: u64,
+    /// Cases saved earlier (JSON lines of case specs, as --save-cases writes) instead of the matrix.
+    #[arg(long, value_name = "FILE")]
+    pub cases_file: Option<PathBuf>,
+    /// Write the cases that disagree (JSON lines) here: regression cases for --cases-file.
+    #[arg(long, value_name = "FILE")]
+    pub save_cases: Option<PathBuf>,
+}
+
+/// The cases a diff runs: the matrix's, a saved list, or a random draw.
+fn cases_of(args: &DiffArgs) -> Result<Vec<Case>> {
+    if let Some(n) = args.random {
+        let seed = args.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+        let filter = args
+            .cases
+            .random_filter(Some(args.max_mib.max(1).saturating_mul(1 << 20)))?;
+        eprintln!(
+            "random draw: {n} cases, seed {seed} (repeat with --random {n} --seed {seed} and the same filters)"
+        );
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            match memmodel::space::sample(seed, i, &filter) {
+                Some(c) => out.push(c),
+                None => bail!("the filters leave nothing to draw (case {i} of seed {seed})"),
+            }
+        }
+        return Ok(out);
+    }
+    if let Some(path) = &args.cases_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .map(|(n, l)| {
+                let spec: memmodel::case::CaseSpec = serde_json::from_str(l)
+                    .with_context(|| format!("{}:{}", path.display(), n + 1))?;
+                spec.to_case()
+                    .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), n + 1))
+            })
+            .collect();
+    }
+    args.cases.select()
 }
 
 /// What kind of disagreement (the kinds `model-gaps.toml` lists).
@@ -69,6 +126,8 @@ pub struct Disagreement {
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub cases: usize,
+    /// Cases with a verdict from sim and memmodel (the agreement is over these).
+    pub modeled_cases: usize,
     pub verdict_agreement_pct: f64,
     pub model_verdict_agreement_pct: f64,
     pub per_bank_mismatches: usize,
@@ -78,6 +137,8 @@ pub struct Summary {
     /// Failures both backends report alike whose numbers were compared.
     pub failures_compared: usize,
     pub verdicts: BTreeMap<String, usize>,
+    /// Cases sim or memmodel do not model, by reason: no verdict, not counted in the agreement.
+    pub unmodeled: BTreeMap<String, usize>,
     pub disagreements: Vec<Disagreement>,
     /// Disagreements the allowlist does not list (the run fails when any).
     pub unlisted: usize,
@@ -181,6 +242,24 @@ fn compare(
             allowed: None,
         })
     };
+    let (model, model_reason) = match case.estimate() {
+        Ok(e) => (e.verdict.name().to_string(), String::new()),
+        Err(e) if memmodel::exec::is_unmodeled(&e) => ("unmodeled".to_string(), e.to_string()),
+        // A call memmodel refuses: the runtime must refuse it too.
+        Err(e) => ("error".to_string(), e.to_string()),
+    };
+    if sim.outcome == "unmodeled" || model == "unmodeled" {
+        // No verdict to compare: counted apart, with the reason.
+        *summary
+            .unmodeled
+            .entry(if model_reason.is_empty() {
+                sim.message.clone()
+            } else {
+                model_reason
+            })
+            .or_default() += 1;
+        return out;
+    }
     *summary.verdicts.entry(metal.outcome.clone()).or_default() += 1;
     if sim.outcome != metal.outcome {
         push(Kind::Verdict, verdict_text(sim), verdict_text(metal));
@@ -213,13 +292,14 @@ fn compare(
             push(Kind::CbPeak, show(s, capture_error(sim)), show(m, m_err));
         }
     }
-    let model = match case.estimate() {
-        Ok(e) => e.verdict.name().to_string(),
-        Err(e) => format!("error: {e}"),
-    };
     let model_agrees = model == metal.outcome;
     if !model_agrees {
-        push(Kind::Model, model, metal.outcome.clone());
+        let shown = if model_reason.is_empty() {
+            model
+        } else {
+            format!("{model}: {model_reason}")
+        };
+        push(Kind::Model, shown, verdict_text(metal));
     }
     out
 }
@@ -264,7 +344,7 @@ pub fn run_sim(cases: &[Case]) -> Result<Vec<Calibration>> {
 }
 
 pub fn run(args: DiffArgs) -> Result<()> {
-    let cases = args.cases.select()?;
+    let cases = cases_of(&args)?;
     if cases.is_empty() {
         bail!("no case selected");
     }
@@ -321,9 +401,18 @@ pub fn run(args: DiffArgs) -> Result<()> {
         metal_source: args.metal.clone(),
         ..Summary::default()
     };
-    let (mut agree, mut model_agree) = (0usize, 0usize);
+    let (mut agree, mut model_agree, mut modeled) = (0usize, 0usize, 0usize);
+    let mut to_save = Vec::new();
     for ((case, s), m) in cases.iter().zip(&sim).zip(&metal) {
+        let before: usize = summary.unmodeled.values().sum();
         let found = compare(case, s, m, golden.get(&m.id), &mut summary);
+        if summary.unmodeled.values().sum::<usize>() > before {
+            continue;
+        }
+        modeled += 1;
+        if !found.is_empty() {
+            to_save.push(case.to_spec());
+        }
         if s.outcome == m.outcome {
             agree += 1;
         }
@@ -332,7 +421,21 @@ pub fn run(args: DiffArgs) -> Result<()> {
         }
         summary.disagreements.extend(found);
     }
-    let pct = |n: usize| (n as f64 * 10000.0 / cases.len() as f64).round() / 100.0;
+    summary.modeled_cases = modeled;
+    let pct = |n: usize| (n as f64 * 10000.0 / modeled.max(1) as f64).round() / 100.0;
+    if let Some(path) = &args.save_cases {
+        let mut text = String::new();
+        for spec in &to_save {
+            text.push_str(&serde_json::to_string(spec)?);
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "{} disagreeing case(s) written to {}",
+            to_save.len(),
+            path.display()
+        );
+    }
     summary.verdict_agreement_pct = pct(agree);
     summary.model_verdict_agreement_pct = pct(model_agree);
     let mut used = vec![false; allowlist.gap.len()];
@@ -395,7 +498,12 @@ pub fn run(args: DiffArgs) -> Result<()> {
 }
 
 fn print_table(s: &Summary, allowlist: &std::path::Path) {
-    println!("cases                      {}", s.cases);
+    println!(
+        "cases                      {} ({} modeled, {} unmodeled)",
+        s.cases,
+        s.modeled_cases,
+        s.cases - s.modeled_cases
+    );
     println!(
         "verdict agreement          {:.2} % (sim vs metal)",
         s.verdict_agreement_pct
@@ -432,6 +540,12 @@ fn print_table(s: &Summary, allowlist: &std::path::Path) {
                     .map(|r| format!("\n      allowed: {r}"))
                     .unwrap_or_default()
             );
+        }
+    }
+    if !s.unmodeled.is_empty() {
+        println!("\nunmodeled (no verdict; the runtime answers them):");
+        for (why, n) in &s.unmodeled {
+            println!("  {n:>5}  {why}");
         }
     }
     for e in &s.stale_allowlist_entries {

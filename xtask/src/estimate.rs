@@ -2,9 +2,10 @@
 //! predicted verdict, as a table, Markdown or JSON.
 
 use crate::select::CaseArgs;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use memmodel::estimate;
+use serde::Serialize;
 use std::io::Write;
 
 #[derive(Args, Debug)]
@@ -22,26 +23,71 @@ pub struct EstimateArgs {
     pub only_oom: bool,
 }
 
+/// A case without a verdict: memmodel does not model the call (`unmodeled`), or refuses it as
+/// the runtime would (`error`). Listed with the reason; the run goes on.
+#[derive(Debug, Serialize)]
+struct NoVerdict {
+    id: String,
+    op: String,
+    verdict: &'static str,
+    reason: String,
+}
+
 pub fn run(args: EstimateArgs) -> Result<()> {
     let cases = args.cases.select()?;
     let mut rows = Vec::with_capacity(cases.len());
-    for result in estimate::rows(&cases) {
+    let mut without = Vec::new();
+    let mut json: Vec<serde_json::Value> = Vec::with_capacity(cases.len());
+    for (case, result) in cases.iter().zip(estimate::rows(&cases)) {
         match result {
-            Ok(row) => rows.push(row),
-            Err((id, e)) => bail!("{id}: {e}"),
+            Ok(row) => {
+                if args.only_oom && row.oom.is_none() {
+                    continue;
+                }
+                if args.json {
+                    json.push(serde_json::to_value(&row)?);
+                }
+                rows.push(row);
+            }
+            Err((id, e)) => {
+                let verdict = if memmodel::exec::is_unmodeled(&e) {
+                    "unmodeled"
+                } else {
+                    "error"
+                };
+                let nv = NoVerdict {
+                    id,
+                    op: case.op.name.to_string(),
+                    verdict,
+                    reason: e.to_string(),
+                };
+                if args.json {
+                    json.push(serde_json::to_value(&nv)?);
+                }
+                without.push(nv);
+            }
         }
     }
-    if args.only_oom {
-        rows.retain(|r| r.oom.is_some());
-    }
     let text = if args.json {
-        estimate::render_json(&rows)
-    } else if args.markdown {
-        estimate::render_markdown(&rows)
+        serde_json::to_string_pretty(&json)?
     } else {
-        let mut t = estimate::render_table(&rows);
-        t.push_str(&estimate::summary(&rows));
-        t.push('\n');
+        let mut t = if args.markdown {
+            estimate::render_markdown(&rows)
+        } else {
+            let mut t = estimate::render_table(&rows);
+            t.push_str(&estimate::summary(&rows));
+            t.push('\n');
+            t
+        };
+        if !without.is_empty() {
+            t.push_str(&format!(
+                "\n{} case(s) without a verdict (`cargo xtask probe --backend metal` asks the runtime):\n",
+                without.len()
+            ));
+            for nv in &without {
+                t.push_str(&format!("  {} {}: {}\n", nv.verdict, nv.id, nv.reason));
+            }
+        }
         t
     };
     let mut out = std::io::stdout().lock();

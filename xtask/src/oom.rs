@@ -293,11 +293,12 @@ fn style() -> ProgressStyle {
 
 fn counts_label(op: &str, t: &Totals) -> String {
     format!(
-        "{op:<18} fits {} · OOM {} · other {} · crashed {}",
+        "{op:<18} fits {} · OOM {} · other {} · crashed {} · unmodeled {}",
         t.fits,
         t.oom,
         t.cb_clash + t.l1_small + t.error,
-        t.crashed + t.timed_out
+        t.crashed + t.timed_out,
+        t.unmodeled
     )
 }
 

@@ -37,7 +37,8 @@ pub struct CaseArgs {
     /// Override the inputs' memory (ad-hoc cases and the matrix alike).
     #[arg(long = "input-memory")]
     pub input_memory: Option<String>,
-    /// Override the outputs' memory.
+    /// Override the outputs' memory: l1, dram, or `default` (the call omits memory_config and
+    /// the op's function decides: DRAM for matmul/linear/addmm/concat/stack, else the input's).
     #[arg(long = "output-memory")]
     pub output_memory: Option<String>,
     /// Only these dtypes (bfloat16, float32, bfloat8_b, ...).
@@ -133,6 +134,38 @@ pub fn load_matrix(path: Option<&PathBuf>) -> Result<Matrix> {
 }
 
 impl CaseArgs {
+    /// The filters of a random draw (`diff --random`): ops, dtypes, layouts, memories, devices.
+    /// Flags that name a matrix (shape sets, shapes, params) do not apply.
+    pub fn random_filter(&self, max_bytes: Option<u64>) -> Result<memmodel::space::Filter> {
+        for (set, flag) in [
+            (!self.shape_set.is_empty(), "--shape-set"),
+            (!self.shape.is_empty(), "--shape"),
+            (!self.param.is_empty(), "--param"),
+            (self.shapes.is_some(), "--shapes"),
+            (self.input_memory.is_some(), "--input-memory"),
+            (self.output_memory.is_some(), "--output-memory"),
+            (self.device_layout.is_some(), "--device-layout"),
+        ] {
+            if set {
+                bail!("{flag} does not apply to --random (it draws shapes, params and memories from each op's call space; filter with --op, --dtype, --layout, --memory, --device)");
+            }
+        }
+        Ok(memmodel::space::Filter {
+            ops: self
+                .op
+                .iter()
+                .map(|n| memmodel::find_op(n.trim()).map_err(|e| anyhow::anyhow!("--op: {e}")))
+                .collect::<Result<_>>()?,
+            dtypes: parse_all(&self.dtype, "dtype", |s| {
+                s.parse::<DType>().map_err(|e| e.to_string())
+            })?,
+            layouts: parse_all(&self.layout, "layout", |s| s.parse::<Layout>())?,
+            memories: parse_all(&self.memory, "memory", memory_config)?,
+            devices: parse_all(&self.device, "device", DeviceSpec::by_name)?,
+            max_bytes,
+        })
+    }
+
     /// The selected cases, in matrix order.
     pub fn select(&self) -> Result<Vec<Case>> {
         let memories = parse_all(&self.memory, "memory", memory_config)?;
@@ -154,10 +187,15 @@ impl CaseArgs {
             .as_deref()
             .map(|s| memory(s).map_err(|e| anyhow::anyhow!("--input-memory: {e}")))
             .transpose()?;
+        let default_output = self
+            .output_memory
+            .as_deref()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("default"));
         let output_memory = self
             .output_memory
             .as_deref()
-            .map(|s| memory(s).map_err(|e| anyhow::anyhow!("--output-memory: {e}")))
+            .filter(|_| !default_output)
+            .map(|s| memory(s).map_err(|e| anyhow::anyhow!("--output-memory: {e} (or `default`)")))
             .transpose()?;
         let ops = self
             .op
@@ -254,6 +292,7 @@ impl CaseArgs {
                                     layout,
                                     input_memory: memory.buffer_type(),
                                     output_memory: memory.buffer_type(),
+                                    default_output_memory: false,
                                     sharding: memory.sharding(),
                                     device,
                                     expect: Expectation::Any,
@@ -279,6 +318,10 @@ impl CaseArgs {
             }
             if let Some(m) = output_memory {
                 c.output_memory = m;
+                c.signature().map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            if default_output {
+                *c = c.clone().with_default_output_memory();
                 c.signature().map_err(|e| anyhow::anyhow!("{e}"))?;
             }
         }

@@ -124,6 +124,7 @@ fn template(
         layout,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: config.sharding(),
         device,
         expect: Expectation::Any,

@@ -54,6 +54,10 @@ pub struct Case {
     pub layout: Layout,
     pub input_memory: BufferType,
     pub output_memory: BufferType,
+    /// The call omits `memory_config`, as most model code does: the output goes where the
+    /// op's function puts it by default, which `output_memory` then holds
+    /// ([`OpDef::default_output_memory`]; see [`Case::with_default_output_memory`]).
+    pub default_output_memory: bool,
     /// Sharded memory config of the case's L1 tensors ([`crate::shard`]): inputs and outputs
     /// both in L1, each sharded over the grid with this strategy. `None`: interleaved.
     pub sharding: Option<ShardStrategy>,
@@ -74,6 +78,8 @@ pub struct CaseSpec {
     pub layout: Layout,
     pub input_memory: BufferType,
     pub output_memory: BufferType,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_output_memory: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sharding: Option<ShardStrategy>,
     pub device: String,
@@ -92,6 +98,7 @@ impl Case {
             layout: self.layout,
             input_memory: self.input_memory,
             output_memory: self.output_memory,
+            default_output_memory: self.default_output_memory,
             sharding: self.sharding,
             device: self.device.name.to_string(),
             expect: self.expect,
@@ -112,6 +119,7 @@ impl CaseSpec {
             layout: self.layout,
             input_memory: self.input_memory,
             output_memory: self.output_memory,
+            default_output_memory: self.default_output_memory,
             sharding: self.sharding,
             device: DeviceSpec::by_name(&self.device)?,
             expect: self.expect,
@@ -353,8 +361,21 @@ pub struct Estimate {
 }
 
 impl Case {
+    /// The same call without `memory_config`: the output goes where the op puts it by default.
+    pub fn with_default_output_memory(mut self) -> Case {
+        self.default_output_memory = true;
+        self.output_memory = self.op.default_output_memory(self.input_memory);
+        self
+    }
+
     /// The op's signature (inputs, outputs, call) for this case.
     pub fn signature(&self) -> Result<Signature, CaseError> {
+        if self.default_output_memory && self.sharding.is_some() {
+            return Err(CaseError::Unmodeled {
+                function: self.op.ttnn_function().to_string(),
+                what: "a sharded case without memory_config (memmodel models sharded outputs given explicitly)".into(),
+            });
+        }
         if let Some(s) = self.sharding {
             if self.input_memory != BufferType::L1 || self.output_memory != BufferType::L1 {
                 return Err(CaseError::Invalid {
@@ -375,6 +396,7 @@ impl Case {
             dtype: self.dtype,
             layout: self.layout,
             output_memory: self.output_memory,
+            default_output_memory: self.default_output_memory,
             sharding: self.sharding,
         })
     }
@@ -393,6 +415,10 @@ impl Case {
     /// sides differ.
     pub fn memory_label(&self) -> String {
         let (i, o) = (self.input_config(), self.output_config());
+        if self.default_output_memory {
+            // The id names what the call says, not where memmodel believes the output goes.
+            return format!("{}->default", i.name());
+        }
         if i == o {
             o.name().to_string()
         } else {
@@ -442,58 +468,13 @@ impl Case {
             let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
             inputs.push(b.tensor_in(input.role, BufferRole::Input, spec, self.input_config())?);
         }
-        let outputs = match crate::exec::run_invocation(&mut b, &sig.invocation, &inputs) {
-            Ok(o) => o,
-            Err(e) if crate::exec::is_unmodeled(&e) => return self.signature_plan(sig),
-            Err(e) => return Err(e),
-        };
+        // A call the interpreter does not model is `unmodeled` (an error with the reason), never
+        // a guess from the signature alone.
+        let outputs = crate::exec::run_invocation(&mut b, &sig.invocation, &inputs)?;
         for t in outputs {
             b.release(t);
         }
         for t in inputs {
-            b.release(t);
-        }
-        Ok(Plan {
-            buffers: b.buffers,
-            steps: b.steps,
-            l1_small_bytes: sig.l1_small_bytes,
-        })
-    }
-
-    /// The plan of a case whose functions the interpreter does not model yet: the signature's
-    /// inputs, temporaries and outputs, no programs.
-    fn signature_plan(&self, sig: &Signature) -> Result<Plan, CaseError> {
-        let mut b = PlanBuilder::new(self.device);
-        let mut inputs = Vec::new();
-        for input in &sig.inputs {
-            let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
-            inputs.push(b.tensor_in(input.role, BufferRole::Input, spec, self.input_config())?);
-        }
-        let mut previous: Option<crate::plan::DevTensor> = None;
-        for temp in &sig.temporaries {
-            let spec = TensorSpec::new(temp.shape.clone(), temp.dtype, temp.layout);
-            let t = b.tensor(temp.role, BufferRole::Temporary, spec, self.output_memory)?;
-            if let Some(p) = previous.replace(t) {
-                b.release(p);
-            }
-        }
-        let mut outputs = Vec::new();
-        for output in &sig.outputs {
-            if output.storage != crate::ops::OutputStorage::New {
-                continue;
-            }
-            let spec = TensorSpec::new(output.shape.clone(), output.dtype, output.layout);
-            outputs.push(b.tensor_in(
-                output.role,
-                BufferRole::Output,
-                spec,
-                self.output_config(),
-            )?);
-        }
-        if let Some(p) = previous {
-            b.release(p);
-        }
-        for t in outputs.into_iter().chain(inputs) {
             b.release(t);
         }
         Ok(Plan {
@@ -635,6 +616,7 @@ mod tests {
             layout: Layout::Tile,
             input_memory: memory,
             output_memory: memory,
+            default_output_memory: false,
             sharding: None,
             device: &N150,
             expect: Expectation::Any,

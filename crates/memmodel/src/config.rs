@@ -486,6 +486,7 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                             layout,
                             input_memory: memories[0].0,
                             output_memory: memories[0].0,
+                            default_output_memory: false,
                             sharding: memories[0].1,
                             device: entry.devices[0],
                             expect,

@@ -311,6 +311,7 @@ mod tests {
             layout: Layout::Tile,
             input_memory: memory,
             output_memory: memory,
+            default_output_memory: false,
             sharding: None,
             device: &N150,
             expect: Expectation::Any,

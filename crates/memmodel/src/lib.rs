@@ -30,6 +30,7 @@ pub mod program;
 pub mod shape;
 pub mod shard;
 pub mod size;
+pub mod space;
 pub mod tensor;
 pub mod threshold;
 pub mod trace;

@@ -178,6 +178,9 @@ pub enum CaseError {
     Param(#[from] ParamError),
     #[error("{op}: {problem}")]
     Invalid { op: String, problem: String },
+    /// A call (or this use of a function) memmodel does not model: no verdict, the reason.
+    #[error("{function}: unmodeled: {what}")]
+    Unmodeled { function: String, what: String },
     #[error(transparent)]
     Shape(#[from] crate::shape::ShapeError),
     #[error(transparent)]
@@ -242,6 +245,9 @@ pub struct OpRequest<'a> {
     pub dtype: DType,
     pub layout: Layout,
     pub output_memory: BufferType,
+    /// The call omits `memory_config`: the runtime puts the output where the function's default
+    /// says ([`crate::exec::default_output_memory`]), which `output_memory` then holds.
+    pub default_output_memory: bool,
     /// A sharded memory config of the L1 sides ([`crate::shard`]); eltwise ops only.
     pub sharding: Option<crate::shard::ShardStrategy>,
 }
@@ -262,6 +268,18 @@ impl OpDef {
     /// whose program factories bind their buffers to the tensors' shards.
     pub fn supports_sharding(&self) -> bool {
         matches!(self.family, Family::Unary { .. } | Family::Binary { .. })
+    }
+
+    /// Where the op's output goes when the call omits `memory_config` and its inputs are in
+    /// `input` (the function that makes the output decides: concat for stack, sqrt for the
+    /// vector norm).
+    pub fn default_output_memory(&self, input: BufferType) -> BufferType {
+        let function = match self.family {
+            Family::Stack => "ttnn.concat",
+            Family::VectorNorm => "ttnn.sqrt",
+            _ => self.ttnn_function(),
+        };
+        crate::exec::default_output_memory(function, input)
     }
 
     /// The TT-NN function the op calls first (for tables).
@@ -1370,6 +1388,13 @@ impl Builder<'_, '_> {
                 )
             }
         };
+        let mut invocation = invocation;
+        if self.req.default_output_memory {
+            // What model code usually writes: no memory_config, the function's default applies.
+            for step in &mut invocation.steps {
+                step.kwargs.remove("memory_config");
+            }
+        }
         Ok(Signature {
             inputs,
             outputs,
@@ -1495,6 +1520,7 @@ mod tests {
             dtype: DType::Bfloat16,
             layout: Layout::Tile,
             output_memory: BufferType::L1,
+            default_output_memory: false,
             sharding: None,
         })
     }
@@ -1643,6 +1669,7 @@ mod tests {
                 dtype: DType::Bfloat8B,
                 layout: Layout::RowMajor,
                 output_memory: BufferType::L1,
+                default_output_memory: false,
                 sharding: None,
             })
             .unwrap_err()
@@ -1673,6 +1700,7 @@ mod dtype_tests {
             dtype,
             layout: Layout::Tile,
             output_memory: BufferType::L1,
+            default_output_memory: false,
             sharding: None,
         };
         let silu = find("silu").unwrap();
@@ -1704,6 +1732,7 @@ mod dtype_tests {
             dtype: DType::Bfloat16,
             layout: Layout::Tile,
             output_memory: BufferType::L1,
+            default_output_memory: false,
             sharding: None,
         };
         let e = find("split_with_sizes")
@@ -1731,6 +1760,7 @@ mod dtype_tests {
             dtype: DType::Bfloat16,
             layout: Layout::RowMajor,
             output_memory: BufferType::Dram,
+            default_output_memory: false,
             sharding: None,
         };
         let start = std::time::Instant::now();

@@ -135,6 +135,7 @@ mod tests {
             layout: Layout::Tile,
             input_memory: BufferType::L1,
             output_memory: BufferType::L1,
+            default_output_memory: false,
             sharding: None,
             device: &N150,
             expect: Expectation::Any,

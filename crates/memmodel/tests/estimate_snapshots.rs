@@ -123,6 +123,7 @@ fn focused_case(
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: None,
         device: memmodel::DeviceSpec::by_name(device).unwrap(),
         expect: Expectation::Any,

@@ -19,6 +19,9 @@ pub enum Class {
     L1Small,
     /// Anything else the runtime raised (invalid argument, unsupported, ...).
     Error,
+    /// The `sim` backend (memmodel) has no model of the call: no verdict; the runtime can
+    /// answer (`--backend metal` or `auto`).
+    Unmodeled,
     /// The op's worker process died (abort, signal) before reporting.
     Crashed,
     /// The op's worker process did not finish in time.
@@ -26,12 +29,13 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 7] = [
+    pub const ALL: [Class; 8] = [
         Class::Fits,
         Class::Oom,
         Class::CbClash,
         Class::L1Small,
         Class::Error,
+        Class::Unmodeled,
         Class::Crashed,
         Class::TimedOut,
     ];
@@ -43,6 +47,7 @@ impl Class {
             Class::CbClash => "cb_clash",
             Class::L1Small => "l1_small",
             Class::Error => "error",
+            Class::Unmodeled => "unmodeled",
             Class::Crashed => "crashed",
             Class::TimedOut => "timed_out",
         }
@@ -225,6 +230,9 @@ pub struct Totals {
     pub cb_clash: usize,
     pub l1_small: usize,
     pub error: usize,
+    /// Cases sim does not model (counted apart: no verdict).
+    #[serde(default)]
+    pub unmodeled: usize,
     pub crashed: usize,
     pub timed_out: usize,
     /// Cases whose memory did not return to the baseline.
@@ -243,6 +251,7 @@ impl Totals {
                 Class::CbClash => t.cb_clash += 1,
                 Class::L1Small => t.l1_small += 1,
                 Class::Error => t.error += 1,
+                Class::Unmodeled => t.unmodeled += 1,
                 Class::Crashed => t.crashed += 1,
                 Class::TimedOut => t.timed_out += 1,
             }

@@ -36,6 +36,7 @@ pub fn canary_case(device: &'static memmodel::DeviceSpec) -> Case {
         layout: Layout::Tile,
         input_memory: BufferType::L1,
         output_memory: BufferType::L1,
+        default_output_memory: false,
         sharding: None,
         device,
         expect: Expectation::MustFit,
@@ -49,6 +50,7 @@ fn class_of(outcome: Outcome) -> Class {
         Outcome::CbClash => Class::CbClash,
         Outcome::L1Small => Class::L1Small,
         Outcome::Error => Class::Error,
+        Outcome::Unmodeled => Class::Unmodeled,
     }
 }
 

@@ -66,7 +66,7 @@ fn summary_counts_are_the_data() {
     let other = r
         .cases
         .iter()
-        .filter(|c| !matches!(c.class, Class::Fits | Class::Oom))
+        .filter(|c| !matches!(c.class, Class::Fits | Class::Oom | Class::Unmodeled))
         .count();
     assert_eq!(
         md_number(&md_row(s, "Other failures (not OOM)").unwrap()[1]),
@@ -78,6 +78,7 @@ fn summary_counts_are_the_data() {
         ("· error", Class::Error),
         ("· crashed", Class::Crashed),
         ("· timed out", Class::TimedOut),
+        ("Unmodeled (no verdict)", Class::Unmodeled),
     ] {
         let row = md_row(s, label).unwrap_or_else(|| panic!("no row `{label}`:\n{s}"));
         assert_eq!(md_number(&row[1]), count(class), "{label}");
@@ -449,7 +450,12 @@ fn junit_is_valid_xml_with_one_testcase_per_case() {
     let oom_clean = r
         .cases
         .iter()
-        .filter(|c| c.class == Class::Oom && c.leaked_bytes == 0 && c.canary_ok != Some(false))
+        .filter(|c| {
+            // OOMs are expected; unmodeled cases have no verdict: both skipped.
+            matches!(c.class, Class::Oom | Class::Unmodeled)
+                && c.leaked_bytes == 0
+                && c.canary_ok != Some(false)
+        })
         .count();
     let passing = r
         .cases
@@ -486,6 +492,14 @@ fn junit_is_valid_xml_with_one_testcase_per_case() {
                     .attribute("message")
                     .unwrap()
                     .starts_with("Expected OOM: "));
+            }
+            (Class::Unmodeled, false) => {
+                let s = child.unwrap();
+                assert!(s.has_tag_name("skipped"));
+                assert!(s
+                    .attribute("message")
+                    .unwrap()
+                    .starts_with("No verdict (unmodeled): "));
             }
             _ => {
                 let f = child.unwrap();

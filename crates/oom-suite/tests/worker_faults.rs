@@ -26,6 +26,7 @@ fn case(op: &str, memory: BufferType) -> Case {
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: None,
         device: &memmodel::device::N150,
         expect: Expectation::Any,

@@ -63,6 +63,10 @@ pub enum Error {
     /// The runtime lacks what was asked for (a function, a backend, a device kind).
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The `sim` backend has no model of this call (memmodel says why): no verdict, ask the
+    /// runtime (`--backend metal` or `auto`).
+    #[error("unmodeled: {0}")]
+    Unmodeled(String),
     /// The runtime is not installed or cannot start.
     #[error("runtime unavailable: {0}")]
     RuntimeUnavailable(String),
@@ -90,6 +94,7 @@ impl Error {
             Error::L1SmallTooSmall { .. } => "l1_small_too_small",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::Unsupported(_) => "unsupported",
+            Error::Unmodeled(_) => "unmodeled",
             Error::RuntimeUnavailable(_) => "runtime_unavailable",
             Error::State(_) => "state",
             Error::Python(_) => "python",
@@ -107,13 +112,17 @@ impl Error {
                 Outcome::CbClash
             }
             Error::L1SmallTooSmall { .. } => Outcome::L1Small,
+            Error::Unmodeled(_) => Outcome::Unmodeled,
             _ => Outcome::Error,
         }
     }
 
     /// Whether the error is a memory verdict (OOM, a circular-buffer check, L1_SMALL).
     pub fn is_memory(&self) -> bool {
-        self.outcome() != Outcome::Error
+        matches!(
+            self.outcome(),
+            Outcome::Oom | Outcome::CbClash | Outcome::L1Small
+        )
     }
 
     /// The text the error came from.
@@ -125,6 +134,7 @@ impl Error {
             | Error::L1SmallTooSmall { raw, .. } => raw,
             Error::InvalidArgument(s)
             | Error::Unsupported(s)
+            | Error::Unmodeled(s)
             | Error::RuntimeUnavailable(s)
             | Error::State(s)
             | Error::Python(s)
@@ -147,6 +157,8 @@ pub enum Outcome {
     L1Small,
     /// Anything else: not a memory verdict.
     Error,
+    /// The sim backend does not model the call: no verdict.
+    Unmodeled,
 }
 
 impl Outcome {
@@ -157,6 +169,7 @@ impl Outcome {
             Outcome::CbClash => "cb_clash",
             Outcome::L1Small => "l1_small",
             Outcome::Error => "error",
+            Outcome::Unmodeled => "unmodeled",
         }
     }
 }

@@ -37,6 +37,7 @@ fn small_case(
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: None,
         device: &N150,
         expect: Expectation::Any,

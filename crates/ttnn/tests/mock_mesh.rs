@@ -51,6 +51,7 @@ fn silu(shape: &str, memory: BufferType) -> Case {
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: None,
         device: N300.chip,
         expect: Expectation::Any,

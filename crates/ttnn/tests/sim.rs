@@ -43,6 +43,7 @@ fn case(op: &str, shape: &str, memory: BufferType, device: &'static DeviceSpec) 
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: None,
         device,
         expect: Expectation::Any,

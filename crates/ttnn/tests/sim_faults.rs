@@ -51,6 +51,7 @@ fn case(
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: None,
         device,
         expect: Expectation::Any,

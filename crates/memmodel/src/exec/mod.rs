@@ -16,6 +16,8 @@ mod pool;
 mod reduction;
 pub(crate) mod util;
 
+pub use util::default_output_memory;
+
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
 use crate::invoke::{Call, Invocation, Value};
@@ -352,17 +354,18 @@ fn call_function(
     out
 }
 
-const UNMODELED: &str = "memmodel has no model of this TT-NN function";
-
 /// Whether an error says a function (or this use of it) is not modeled, rather than that the
 /// case is invalid.
 pub fn is_unmodeled(e: &CaseError) -> bool {
-    matches!(e, CaseError::Invalid { problem, .. } if problem.starts_with(UNMODELED))
+    matches!(e, CaseError::Unmodeled { .. })
 }
 
 /// An error for a use of a function the interpreter does not model.
 pub(crate) fn unmodeled(function: &str, what: impl Into<String>) -> CaseError {
-    invalid(function, format!("{UNMODELED}: {}", what.into()))
+    CaseError::Unmodeled {
+        function: function.to_string(),
+        what: what.into(),
+    }
 }
 
 fn dispatch(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
@@ -382,8 +385,8 @@ fn dispatch(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     if let Some(v) = pool::call(ex, name, a)? {
         return Ok(v);
     }
-    Err(CaseError::Invalid {
-        op: a.function.to_string(),
-        problem: UNMODELED.into(),
-    })
+    Err(unmodeled(
+        a.function,
+        "memmodel has no model of this TT-NN function",
+    ))
 }

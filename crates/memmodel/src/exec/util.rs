@@ -18,7 +18,19 @@ pub fn tile_size(dtype: DType) -> u64 {
     dtype.tile_bytes()
 }
 
-/// The memory a function's output goes to: its `memory_config`, else the input's.
+/// The memory a function's output goes to: its `memory_config`, else the function's default
+/// ([`default_output_memory`]).
 pub fn out_memory(a: &Args<'_>, input: BufferType) -> Result<BufferType, CaseError> {
-    a.memory(input)
+    a.memory(default_output_memory(a.function, input))
+}
+
+/// Where a function puts its output when the call omits `memory_config`, its input being in
+/// `input`. Read from the pinned runtime (ttnn 0.81.1): the matmul family and concat (hence
+/// stack) default to DRAM whatever their inputs; every other function modeled keeps its input's
+/// memory. `cargo xtask diff --random` checks it on every `default` output it draws.
+pub fn default_output_memory(function: &str, input: BufferType) -> BufferType {
+    match function.strip_prefix("ttnn.").unwrap_or(function) {
+        "matmul" | "linear" | "addmm" | "concat" | "stack" => BufferType::Dram,
+        _ => input,
+    }
 }

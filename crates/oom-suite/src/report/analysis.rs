@@ -205,7 +205,7 @@ fn class_index(class: Class) -> usize {
 
 /// Counts by class, indexable by [`Class`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClassCounts(pub [usize; 7]);
+pub struct ClassCounts(pub [usize; Class::ALL.len()]);
 
 impl ClassCounts {
     pub fn add(&mut self, class: Class) {
@@ -217,9 +217,9 @@ impl ClassCounts {
     pub fn total(&self) -> usize {
         self.0.iter().sum()
     }
-    /// Everything but `fits`.
+    /// Everything but `fits` and `unmodeled` (no verdict is not a failure).
     pub fn failures(&self) -> usize {
-        self.total() - self.get(Class::Fits)
+        self.total() - self.get(Class::Fits) - self.get(Class::Unmodeled)
     }
     /// Failures that are not a real out-of-memory error.
     pub fn other(&self) -> usize {

@@ -29,6 +29,7 @@ pub fn class_color(class: Class) -> &'static str {
         Class::CbClash => "#f59f00",
         Class::L1Small => "#7048e8",
         Class::Error => "#868e96",
+        Class::Unmodeled => "#74c0fc",
         Class::Crashed => "#212529",
         Class::TimedOut => "#a61e4d",
     }
@@ -41,16 +42,18 @@ pub fn class_label(class: Class) -> &'static str {
         Class::CbClash => "circular-buffer clash",
         Class::L1Small => "L1_SMALL too small",
         Class::Error => "error",
+        Class::Unmodeled => "unmodeled (no verdict)",
         Class::Crashed => "crashed",
         Class::TimedOut => "timed out",
     }
 }
 
-const FAILURE_CLASSES: [Class; 6] = [
+const FAILURE_CLASSES: [Class; 7] = [
     Class::Oom,
     Class::CbClash,
     Class::L1Small,
     Class::Error,
+    Class::Unmodeled,
     Class::Crashed,
     Class::TimedOut,
 ];
@@ -225,6 +228,11 @@ fn summary(a: &Analysis<'_>, d: &mut Doc) {
             vec![text("class "), code(class.name())],
         ]);
     }
+    rows.push(vec![
+        t("Unmodeled (no verdict)"),
+        n(a.counts.get(Class::Unmodeled)),
+        t("sim has no model of the call; `--backend metal` answers it"),
+    ]);
     rows.extend([
         vec![
             t("Operators affected by OOM"),
@@ -796,7 +804,7 @@ fn per_device(a: &Analysis<'_>, d: &mut Doc) {
             &format!("device-{}", slug(&dev.device)),
         );
         let mut para = vec![text(format!(
-            "{} cases: {} fit, {} OOM, {} other failures, {} leaks; {} of {} operators ran out of memory.",
+            "{} cases: {} fit, {} OOM, {} other failures, {} unmodeled (no verdict), {} leaks; {} of {} operators ran out of memory.",
             thousands(dev.totals.cases as u64),
             thousands(dev.totals.fits as u64),
             thousands(dev.totals.oom as u64),
@@ -807,6 +815,7 @@ fn per_device(a: &Analysis<'_>, d: &mut Doc) {
                     + dev.totals.crashed
                     + dev.totals.timed_out) as u64
             ),
+            thousands(dev.totals.unmodeled as u64),
             dev.totals.leaks,
             dev.ops_affected,
             dev.ops

@@ -35,7 +35,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  fits {} · OOM {} · other {} (cb_clash {}, l1_small {}, error {}, crashed {}, timed_out {}) · leaks {}",
+            "  fits {} · OOM {} · other {} (cb_clash {}, l1_small {}, error {}, crashed {}, timed_out {}) · unmodeled {} · leaks {}",
             thousands(t.fits as u64),
             thousands(t.oom as u64),
             thousands(a.counts.other() as u64),
@@ -44,6 +44,7 @@ impl Report {
             t.error,
             t.crashed,
             t.timed_out,
+            t.unmodeled,
             t.leaks
         );
         let _ = writeln!(

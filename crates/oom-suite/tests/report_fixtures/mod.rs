@@ -110,6 +110,12 @@ pub fn with_other_classes(mut r: Report) -> Report {
             c
         },
         handmade(
+            template(&r, "permute", Class::Fits),
+            "unmodeled",
+            Class::Unmodeled,
+            "ttnn.permute: unmodeled: memmodel models TILE permutes only",
+        ),
+        handmade(
             template(&r, "topk", Class::Fits),
             "crash",
             Class::Crashed,
@@ -154,6 +160,7 @@ pub fn case(
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: None,
         device: DeviceSpec::by_name(device).unwrap(),
         expect: Expectation::Any,

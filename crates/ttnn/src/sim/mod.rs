@@ -409,7 +409,7 @@ impl DeviceApi for Device {
         }
         let outputs = memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(|e| {
             if memmodel::exec::is_unmodeled(&e) {
-                Error::Unsupported(e.to_string())
+                Error::Unmodeled(e.to_string())
             } else {
                 Error::InvalidArgument(e.to_string())
             }

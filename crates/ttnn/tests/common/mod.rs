@@ -98,6 +98,7 @@ pub fn case(op: &str, shapes: &[&str], memory: BufferType, device: &'static Devi
         layout: Layout::Tile,
         input_memory: memory,
         output_memory: memory,
+        default_output_memory: false,
         sharding: None,
         device,
         expect: Expectation::Any,
