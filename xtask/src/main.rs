@@ -16,6 +16,7 @@ mod report;
 mod sanitize;
 mod select;
 mod setup;
+mod sysdeps;
 mod test;
 mod threshold;
 
@@ -49,7 +50,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Per op and board, the largest input that fits (exact search), confirmed on the device.
     Threshold(threshold::ThresholdArgs),
-    /// Every test of the workspace, after `setup` (what CI and the README run).
+    /// Every test of the workspace, after installing the Debian packages the tests need (where
+    /// it can) and `setup` (what CI and the README run).
     Test(test::TestArgs),
     /// Run the libFuzzer targets of fuzz/ (shapes.toml loader, case validation, OOM-message
     /// parser, C API, report.json) for a bounded time each; any crash fails.
@@ -62,6 +64,9 @@ enum Command {
     /// Open one board and print what the runtime reports (used by `setup` to verify).
     #[command(hide = true)]
     DeviceCheck(probe::DeviceCheckArgs),
+    /// Check and install the Debian packages the tests need, as `cargo xtask test` does first.
+    #[command(hide = true)]
+    SystemPackages,
 }
 
 fn main() -> std::process::ExitCode {
@@ -85,6 +90,10 @@ fn main() -> std::process::ExitCode {
         Command::Sanitize(args) => sanitize::run(args),
         Command::Bindgen => bindgen::run(),
         Command::DeviceCheck(args) => probe::device_check(args),
+        Command::SystemPackages => {
+            sysdeps::ensure(&sysdeps::all());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -73,7 +73,8 @@ fn find_cxx(args: &SanitizeArgs) -> Result<PathBuf> {
     }
     bail!(
         "no clang++ found for the sanitizer build; install Debian's clang with its sanitizer \
-         runtimes: apt-get install clang-14 libclang-rt-14-dev (or pass --cxx PATH)"
+         runtimes: apt-get install clang-14 libclang-rt-14-dev (`cargo xtask test` installs them \
+         when it runs as root on Debian), or pass --cxx PATH"
     )
 }
 

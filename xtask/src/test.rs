@@ -1,6 +1,8 @@
-//! `cargo xtask test`: the project's whole test suite from a fresh machine — sets up the real
-//! runtime (idempotent: a no-op when it is in place), then runs every test of the workspace with
-//! snapshots locked (a changed or new snapshot fails instead of being written).
+//! `cargo xtask test`: the project's whole test suite from a fresh machine — installs the Debian
+//! packages its tests need where it can ([`crate::sysdeps`]: libclang, Chromium, clang for the
+//! sanitizers), sets up the real runtime (both idempotent: a no-op when in place), then runs
+//! every test of the workspace with snapshots locked (a changed or new snapshot fails instead of
+//! being written). `-p`/`--package` after `--` narrows the run to those packages.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -12,13 +14,35 @@ pub struct TestArgs {
     /// skipped unless it is already set up.
     #[arg(long)]
     pub no_setup: bool,
-    /// Extra arguments for `cargo test` (after `--`).
+    /// Do not check or install the Debian packages the tests need (libclang-dev, chromium,
+    /// clang-14, libclang-rt-14-dev); tests that need a missing one report themselves ignored,
+    /// naming it (with CI=true they fail).
+    #[arg(long)]
+    pub no_system_packages: bool,
+    /// Extra arguments for `cargo test` (after `--`); with `-p`/`--package` only those
+    /// packages are tested, not the whole workspace.
     #[arg(last = true)]
     pub cargo_args: Vec<String>,
 }
 
+/// Whether `cargo test` arguments select packages (before any `--` of their own). cargo ignores
+/// `-p` next to `--workspace`, so `--workspace` is only passed without them.
+fn selects_packages(cargo_args: &[String]) -> bool {
+    cargo_args.iter().take_while(|a| *a != "--").any(|a| {
+        a == "-p"
+            || a == "--package"
+            || a.starts_with("--package=")
+            || (a.starts_with("-p") && !a.starts_with("--"))
+    })
+}
+
 pub fn run(args: TestArgs) -> Result<()> {
     let root = crate::paths::workspace_root();
+    if args.no_system_packages {
+        println!("system packages: not checked (--no-system-packages)");
+    } else {
+        crate::sysdeps::ensure(&crate::sysdeps::all());
+    }
     if !args.no_setup {
         let me = std::env::current_exe().context("locating the xtask binary")?;
         let status = Command::new(me)
@@ -31,8 +55,13 @@ pub fn run(args: TestArgs) -> Result<()> {
         }
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["test", "--workspace", "--no-fail-fast"])
+    let mut cmd = Command::new(cargo);
+    cmd.arg("test");
+    if !selects_packages(&args.cargo_args) {
+        cmd.arg("--workspace");
+    }
+    let status = cmd
+        .arg("--no-fail-fast")
         .args(&args.cargo_args)
         .env("INSTA_UPDATE", "no")
         .current_dir(&root)
@@ -42,4 +71,34 @@ pub fn run(args: TestArgs) -> Result<()> {
         bail!("tests failed ({status})");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selects_packages;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn package_flags_narrow_the_run() {
+        for a in [
+            &["-p", "ttnn-sys"][..],
+            &["-pttnn-sys"],
+            &["--package", "ttnn-sys"],
+            &["--package=ttnn-sys"],
+            &["--test", "bindings", "-p", "ttnn-sys"],
+        ] {
+            assert!(selects_packages(&args(a)), "{a:?}");
+        }
+        for a in [
+            &[][..],
+            &["--test", "bindings"],
+            &["--", "-p"],
+            &["--release", "--", "--package"],
+        ] {
+            assert!(!selects_packages(&args(a)), "{a:?}");
+        }
+    }
 }

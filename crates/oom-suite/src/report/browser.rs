@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How to get a browser, for skip messages and errors.
-pub const INSTALL_HINT: &str = "install Chromium with `apt-get update && apt-get install -y chromium` (Debian/Ubuntu), or point TTNN_OOM_CHROMIUM at a Chromium or Chrome binary";
+pub const INSTALL_HINT: &str = "install the Debian package chromium (`apt-get install chromium`, or run `cargo xtask test` as root on Debian, which installs it), or point TTNN_OOM_CHROMIUM at a Chromium or Chrome binary";
 
 /// The window the page is rendered in.
 pub const WINDOW: (u32, u32) = (1400, 3000);
