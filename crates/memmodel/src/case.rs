@@ -468,9 +468,14 @@ impl Case {
             let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
             inputs.push(b.tensor_in(input.role, BufferRole::Input, spec, self.input_config())?);
         }
-        // A call the interpreter does not model is `unmodeled` (an error with the reason), never
-        // a guess from the signature alone.
-        let outputs = crate::exec::run_invocation(&mut b, &sig.invocation, &inputs)?;
+        // A call the runtime refuses raises once its inputs exist: the plan is the inputs.
+        let outputs = if crate::coverage::refusal(self).is_some() {
+            Vec::new()
+        } else {
+            // A call the interpreter does not model is `unmodeled` (an error with the reason),
+            // never a guess from the signature alone.
+            crate::exec::run_invocation(&mut b, &sig.invocation, &inputs)?
+        };
         for t in outputs {
             b.release(t);
         }
@@ -493,6 +498,7 @@ impl Case {
     /// model of a freshly opened device ([`crate::alloc::DeviceMemory`]), the same model the
     /// `sim` backend runs.
     pub fn estimate_from(&self, sig: &Signature) -> Result<Estimate, CaseError> {
+        crate::coverage::check(self, sig)?;
         let plan = self.plan_from(sig)?;
         let (primary, config) = match sig.inputs.first() {
             Some(input) => (
@@ -547,6 +553,14 @@ impl Case {
                     }),
                 },
             };
+        if verdict == Verdict::Fits {
+            if let Some(reason) = crate::coverage::refusal(self) {
+                return Err(CaseError::Refused {
+                    function: self.op.ttnn_function().to_string(),
+                    reason,
+                });
+            }
+        }
         let (peak_l1, peak_dram) = bank_peaks(&plan);
         Ok(Estimate {
             primary,

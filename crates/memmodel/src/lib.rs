@@ -14,6 +14,7 @@
 pub mod alloc;
 pub mod case;
 pub mod config;
+pub mod coverage;
 pub mod device;
 pub mod dtype;
 pub mod estimate;

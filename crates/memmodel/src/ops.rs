@@ -178,6 +178,9 @@ pub enum CaseError {
     Param(#[from] ParamError),
     #[error("{op}: {problem}")]
     Invalid { op: String, problem: String },
+    /// The runtime refuses the call (its words) once the inputs exist.
+    #[error("{reason}")]
+    Refused { function: String, reason: String },
     /// A call (or this use of a function) memmodel does not model: no verdict, the reason.
     #[error("{function}: unmodeled: {what}")]
     Unmodeled { function: String, what: String },

@@ -191,6 +191,11 @@ pub trait DeviceApi {
 
     /// The board this device is.
     fn spec(&self) -> &'static DeviceSpec;
+    /// Whether the backend answers from memmodel's plans (sim) rather than the runtime: such a
+    /// backend gives no verdict where memmodel does not model the call.
+    fn runs_memmodel(&self) -> bool {
+        false
+    }
     /// L1_SMALL bytes per bank reserved at open.
     fn l1_small_size(&self) -> u64;
     /// `ttnn.empty`: allocates and returns a tensor.

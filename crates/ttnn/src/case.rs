@@ -54,6 +54,22 @@ fn signature(case: &Case) -> Result<Signature> {
         .map_err(|e| Error::InvalidArgument(format!("{}: {e}", case.id())))
 }
 
+/// The signature, and on a backend that runs memmodel's plans (sim) the check that memmodel
+/// answers this call: a refusal as the runtime's, an unmodeled call as [`Error::Unmodeled`].
+fn checked_signature<D: DeviceApi>(device: &D, case: &Case) -> Result<Signature> {
+    let sig = signature(case)?;
+    if device.runs_memmodel() {
+        memmodel::coverage::check(case, &sig).map_err(|e| {
+            if memmodel::exec::is_unmodeled(&e) {
+                Error::Unmodeled(e.to_string())
+            } else {
+                Error::InvalidArgument(e.to_string())
+            }
+        })?;
+    }
+    Ok(sig)
+}
+
 fn check_device<D: DeviceApi>(device: &D, case: &Case) -> Result<()> {
     if device.spec().name != case.device.name {
         return Err(Error::InvalidArgument(format!(
@@ -119,6 +135,18 @@ fn differences(before: &[MemoryView], after: &[MemoryView]) -> Vec<Leak> {
 pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
     check_device(device, case)?;
     let sig = signature(case)?;
+    if let Err(e) = checked_signature(device, case) {
+        // The call as the runtime would refuse it, or no verdict: a record, not a failed run.
+        return Ok(CaseOutcome {
+            outcome: e.outcome(),
+            error: Some(e),
+            failed_at: Some("run".into()),
+            outputs: Vec::new(),
+            elapsed: std::time::Duration::ZERO,
+            leaks: Vec::new(),
+            held_by_program_cache: Vec::new(),
+        });
+    }
     let before = views(device)?;
     let start = Instant::now();
     let mut failed_at = None;
@@ -136,7 +164,15 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
                 }
             }
         }
-        if error.is_none() {
+        let refusal = device
+            .runs_memmodel()
+            .then(|| memmodel::coverage::refusal(case))
+            .flatten();
+        if let (None, Some(reason)) = (&error, refusal) {
+            // The runtime raises this once the inputs exist; sim raises its words.
+            failed_at = Some("run".into());
+            error = Some(crate::message::parse_runtime_error(&reason));
+        } else if error.is_none() {
             let refs: Vec<&D::Tensor> = inputs.iter().collect();
             match device.run(&sig.invocation, &refs) {
                 Ok(outs) => {
@@ -192,13 +228,18 @@ pub fn measure_case<D: DeviceApi>(device: &D, case: &Case) -> Result<Capture> {
 /// even without allocating) comes back with what was captured up to it.
 pub fn capture_case<D: DeviceApi>(device: &D, case: &Case) -> Result<(Capture, Option<Error>)> {
     check_device(device, case)?;
-    let sig = signature(case)?;
+    let sig = checked_signature(device, case)?;
     device.begin_capture()?;
     let result = (|| {
         let inputs = descs(case, &sig)
             .iter()
             .map(|desc| device.empty(desc))
             .collect::<Result<Vec<_>>>()?;
+        if device.runs_memmodel() {
+            if let Some(reason) = memmodel::coverage::refusal(case) {
+                return Err(crate::message::parse_runtime_error(&reason));
+            }
+        }
         let refs: Vec<&D::Tensor> = inputs.iter().collect();
         let outs = device.run(&sig.invocation, &refs)?;
         drop(outs);

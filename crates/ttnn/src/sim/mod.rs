@@ -344,6 +344,10 @@ impl Device {
 impl DeviceApi for Device {
     type Tensor = Tensor;
 
+    fn runs_memmodel(&self) -> bool {
+        true
+    }
+
     fn spec(&self) -> &'static DeviceSpec {
         self.spec
     }

@@ -1,0 +1,249 @@
+//! Where memmodel's answer can be trusted, and where the runtime refuses a call memmodel would
+//! otherwise plan. Both are found by the random differential (`cargo xtask diff --random`), which
+//! draws cases from each op's whole call space ([`crate::space`]) and compares memmodel and the
+//! `sim` backend with the real runtime.
+//!
+//! - **Refusals** carry the runtime's own words (ttnn 0.81.1): estimate and sim refuse the call
+//!   as the runtime does, never "fits". The `metal` backend is not gated: it asks the runtime.
+//! - **Unmodeled regions** are parts of the call space where memmodel's plan was seen to differ
+//!   from the runtime (a verdict, the failing buffer's numbers, or the per-core CB peak): there
+//!   memmodel gives no verdict (`unmodeled`, with the reason) rather than a confident wrong one.
+//!   Each region shrinks as its plan is made exact; the differential then shows it.
+
+use crate::case::Case;
+use crate::device::BufferType;
+use crate::dtype::DType;
+use crate::layout::{DeviceLayout, Layout};
+use crate::ops::{CaseError, Family, Signature};
+
+/// 1-D inputs up to this many elements are planned exactly; longer ones take other paths.
+const LONG_1D: u64 = 1024;
+
+fn unmodeled(case: &Case, what: impl Into<String>) -> CaseError {
+    CaseError::Unmodeled {
+        function: case.op.ttnn_function().to_string(),
+        what: format!(
+            "{} (memmodel's plan differs from the runtime here; `--backend metal` answers it)",
+            what.into()
+        ),
+    }
+}
+
+/// Whether memmodel answers `case` (its signature already built): `Ok`, or `Unmodeled` with the
+/// reason.
+pub fn check(case: &Case, sig: &Signature) -> Result<(), CaseError> {
+    regions(case, sig)
+}
+
+/// The runtime's words when it refuses the call once its inputs exist (ttnn 0.81.1): the inputs
+/// are allocated first (and may run out of memory), then the op raises this.
+pub fn refusal(case: &Case) -> Option<String> {
+    refusals(case).err()
+}
+
+fn refusals(case: &Case) -> Result<(), String> {
+    let refused = |_: &Case, reason: &str| reason.to_string();
+    let rm = case.layout == Layout::RowMajor;
+    match case.op.family {
+        Family::Addmm
+            if !matches!(
+                case.dtype,
+                DType::Bfloat16 | DType::Float32 | DType::Bfloat8B
+            ) =>
+        {
+            return Err(refused(
+                case,
+                "only ttnn.bfloat16, ttnn.float32 and ttnn.bfloat8_b types are supported for input_tensor",
+            ))
+        }
+        Family::Matmul { .. } | Family::Linear | Family::Addmm if rm => {
+            return Err(refused(case, "Inputs to matmul must be tilized"))
+        }
+        Family::Dropout if rm && case.sharding.is_none() => {
+            return Err(refused(case, "Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
+        }
+        Family::BatchNorm if rm => return Err(refused(case, "Input tensor must be must be tilized")),
+        Family::Softmax if rm => return Err(refused(case, "Inputs to softmax must be tilized")),
+        Family::Stack if case.dtype == DType::Bfloat4B => {
+            return Err(refused(case, "Only TILE layout is supported for BFLOAT8_B dtype!"))
+        }
+        Family::MaxPool2d => {
+            let p = &case.params;
+            let name = case.op.name;
+            let (Ok(kernel), Ok(padding)) = (
+                p.pair_or(name, "kernel_size", [2, 2]),
+                p.pair_or(name, "padding", [0, 0]),
+            ) else {
+                return Ok(());
+            };
+            if (0..2).any(|i| 2 * padding[i] > kernel[i]) {
+                // Its text prints the padding as (top, bottom, left).
+                return Err(format!(
+                    "Pool2D: Padding ({}, {}, {}) should not exceed half of kernel size ({}, {})",
+                    padding[0], padding[0], padding[1], kernel[0], kernel[1]
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
+    let family = case.op.family;
+    let x = &sig.inputs.first().map(|i| i.shape.clone());
+    let rank = x.as_ref().map_or(0, |s| s.rank());
+    let eltwise = matches!(
+        family,
+        Family::Unary { .. } | Family::UnaryInPlace { .. } | Family::Ones | Family::Clone
+    );
+    let broadcast = matches!(family, Family::Binary { .. })
+        && sig.inputs.len() == 2
+        && sig.inputs[0].shape != sig.inputs[1].shape;
+    if matches!(family, Family::Binary { .. }) && broadcast {
+        return Err(unmodeled(case, "a broadcasting binary op"));
+    }
+    if case.dtype.is_block_float() && !(eltwise || matches!(family, Family::Binary { .. })) {
+        return Err(unmodeled(
+            case,
+            format!("{} outside the eltwise ops", case.dtype),
+        ));
+    }
+    if matches!(
+        case.dtype,
+        DType::Uint8 | DType::Uint16 | DType::Uint32 | DType::Int32
+    ) && !(eltwise || matches!(family, Family::Binary { .. } | Family::Reshape))
+    {
+        return Err(unmodeled(
+            case,
+            format!("{} outside the eltwise ops and views", case.dtype),
+        ));
+    }
+    if case.layout == Layout::RowMajor
+        && !matches!(
+            family,
+            Family::Unary { .. }
+                | Family::UnaryInPlace { .. }
+                | Family::Ones
+                | Family::Upsample
+                | Family::Reshape
+        )
+    {
+        return Err(unmodeled(case, "ROW_MAJOR pages for this op"));
+    }
+    if case.dtype == DType::Float32
+        && matches!(
+            family,
+            Family::Softmax | Family::TopK | Family::Split | Family::VectorNorm
+        )
+    {
+        return Err(unmodeled(case, "float32 for this op"));
+    }
+    let p = &case.params;
+    let name = case.op.name;
+    match family {
+        Family::Linear if p.bool_or(name, "bias", false)? => {
+            return Err(unmodeled(case, "linear with a bias"))
+        }
+        Family::Unsqueeze | Family::Stack => {
+            // A size-1 dim among the last two is tile-padded: the runtime copies (a view only
+            // when the padded pages stay the same).
+            let x = x.as_ref().expect("unsqueeze and stack take an input");
+            let d = p.int_or(name, "dim", 0)?;
+            let out_rank = rank as i64 + 1;
+            let at = if d < 0 { d + out_rank } else { d };
+            if at >= out_rank - 2 && x.elements() > 1 {
+                return Err(unmodeled(
+                    case,
+                    "a new dim that changes the tile padding (the runtime copies)",
+                ));
+            }
+            if matches!(family, Family::Stack) && rank < 2 && x.elements() > LONG_1D {
+                return Err(unmodeled(case, "1-D inputs longer than 1024 elements"));
+            }
+        }
+        Family::Concat | Family::Expand | Family::Softmax
+            if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D =>
+        {
+            return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
+        }
+        Family::Split => {
+            let first = &sig.outputs[0].shape;
+            let equal = sig.outputs.iter().all(|o| o.shape == *first);
+            let d = p.int_or(name, "dim", -1)?;
+            let last = d == -1 || d == rank as i64 - 1;
+            let aligned = first.dims()[first.rank().saturating_sub(2)..]
+                .iter()
+                .all(|&v| v % crate::tensor::TILE == 0);
+            let extent = x.as_ref().and_then(|s| s.dim(d)).unwrap_or(0);
+            let pieces = sig.outputs.len();
+            let modeled = if last {
+                // Two pieces of a narrow last dim (channels), or tile-aligned ones.
+                extent <= crate::tensor::TILE || (equal && (aligned || rank > 2 || extent <= 2048))
+            } else {
+                pieces > 1 && equal && (aligned || pieces <= 2)
+            };
+            if !modeled {
+                return Err(unmodeled(
+                    case,
+                    "this split (unequal, unaligned or one piece along other than a narrow last dim)",
+                ));
+            }
+        }
+        Family::Permute => {
+            let dims = p.ints(name, "dims")?;
+            if let Some(dims) = dims {
+                let r = rank as i64;
+                let norm: Vec<i64> = dims
+                    .iter()
+                    .map(|&d| if d < 0 { d + r } else { d })
+                    .collect();
+                if norm.iter().enumerate().all(|(i, &d)| d == i as i64) {
+                    return Err(unmodeled(case, "the identity permutation"));
+                }
+            }
+        }
+        Family::Transpose => {
+            let r = rank as i64;
+            let n = |d: i64| if d < 0 { d + r } else { d };
+            if n(p.int_or(name, "dim0", -2)?) == n(p.int_or(name, "dim1", -1)?) {
+                return Err(unmodeled(case, "a transpose of a dim with itself"));
+            }
+        }
+        Family::Reshape if case.input_memory != case.output_memory => {
+            return Err(unmodeled(
+                case,
+                "a reshape that moves its tensor to another memory",
+            ))
+        }
+        Family::Upsample if case.layout == Layout::Tile => {
+            return Err(unmodeled(case, "TILE upsample"))
+        }
+        Family::MaxPool2d if case.device_layout == DeviceLayout::Nhwc => {
+            return Err(unmodeled(
+                case,
+                "a 4-D NHWC input (memmodel models the flattened [1,1,N·H·W,C] one)",
+            ))
+        }
+        Family::Mean => {
+            let long = x.as_ref().is_some_and(|s| s.elements() > LONG_1D);
+            let narrow_second = rank == 4
+                && x.as_ref()
+                    .is_some_and(|s| s.dims()[1] < crate::tensor::TILE);
+            if p.get("dim").is_some() || (rank != 4 && long) || (narrow_second && long) {
+                return Err(unmodeled(
+                    case,
+                    "a mean over chosen dims, of a rank other than 4, or with a second dim under a tile",
+                ));
+            }
+        }
+        _ => {}
+    }
+    if case.sharding.is_some() && case.output_memory != BufferType::L1 {
+        return Err(unmodeled(
+            case,
+            "a sharded input with an interleaved output",
+        ));
+    }
+    Ok(())
+}
