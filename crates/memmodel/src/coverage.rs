@@ -32,6 +32,10 @@ fn unmodeled(case: &Case, what: impl Into<String>) -> CaseError {
 /// Whether memmodel answers `case` (its signature already built): `Ok`, or `Unmodeled` with the
 /// reason.
 pub fn check(case: &Case, sig: &Signature) -> Result<(), CaseError> {
+    if refusal(case).is_some() {
+        // The runtime refuses the call: that is the answer, modeled or not.
+        return Ok(());
+    }
     regions(case, sig)
 }
 
@@ -246,4 +250,68 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::case::{Case, Expectation, Verdict};
+    use crate::device::{BufferType, N150};
+    use crate::dtype::DType;
+    use crate::layout::{DeviceLayout, Layout};
+    use crate::ops::{find, CaseError};
+    use crate::params::{ParamValue, Params};
+    use crate::shape::Shape;
+
+    fn case(op: &str, shape: &str, layout: Layout, memory: BufferType) -> Case {
+        Case {
+            op: find(op).unwrap(),
+            shape_set: None,
+            model_inputs: vec![Shape::parse(shape).unwrap()],
+            device_layout: DeviceLayout::AsGiven,
+            params: Params::default(),
+            dtype: DType::Bfloat16,
+            layout,
+            input_memory: memory,
+            output_memory: memory,
+            default_output_memory: false,
+            sharding: None,
+            device: &N150,
+            expect: Expectation::Any,
+        }
+    }
+
+    #[test]
+    fn a_refused_call_is_refused_with_the_runtimes_words_once_its_inputs_fit() {
+        let c = case("mm", "1,64,640,320", Layout::RowMajor, BufferType::Dram);
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Inputs to matmul must be tilized")
+            }
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        // Inputs that do not fit run out of memory before the op can refuse anything.
+        let big = case("mm", "1,64,6400,3200", Layout::RowMajor, BufferType::L1);
+        let e = big.estimate().expect("a verdict");
+        assert!(matches!(e.verdict, Verdict::Oom(_)), "{:?}", e.verdict);
+    }
+
+    #[test]
+    fn unsqueeze_into_the_last_two_dims_is_unmodeled_not_a_free_view() {
+        let mut c = case("unsqueeze", "1,7,128,10752", Layout::Tile, BufferType::L1);
+        c.params.set("dim", ParamValue::Int(3));
+        let err = c.estimate().expect_err("no verdict");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        c.params.set("dim", ParamValue::Int(0));
+        assert!(c.estimate().is_ok());
+    }
+
+    #[test]
+    fn bfloat8_b_outside_the_eltwise_ops_is_unmodeled_and_inside_is_modeled() {
+        let mut c = case("expand", "1,64,640,400", Layout::Tile, BufferType::Dram);
+        c.dtype = DType::Bfloat8B;
+        assert!(crate::exec::is_unmodeled(&c.estimate().unwrap_err()));
+        let mut s = case("silu", "1,64,640,400", Layout::Tile, BufferType::Dram);
+        s.dtype = DType::Bfloat8B;
+        assert!(s.estimate().is_ok());
+    }
 }
