@@ -166,10 +166,15 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                 return Err(unmodeled(case, "1-D inputs longer than 1024 elements"));
             }
         }
-        Family::Concat | Family::Expand | Family::Softmax
+        Family::Concat | Family::Expand | Family::Softmax | Family::TopK
             if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D =>
         {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
+        }
+        Family::Split
+            if sig.outputs.len() == 1 && x.as_ref().is_some_and(|s| s.elements() > LONG_1D) =>
+        {
+            return Err(unmodeled(case, "a one-piece split (the runtime may copy)"))
         }
         Family::Split => {
             let first = &sig.outputs[0].shape;

@@ -434,7 +434,12 @@ fn draw(rng: &mut Rng, space: &CallSpace, filter: &Filter) -> Option<Case> {
     let l1_total = device
         .banks(BufferType::L1)
         .saturating_mul(device.bank_bytes(BufferType::L1, 0));
-    let max_bytes = filter.max_bytes.unwrap_or(1 << 30);
+    let mut max_bytes = filter.max_bytes.unwrap_or(1 << 30);
+    if matches!(space.op.family, Family::Ones) {
+        // ttnn.ones fills on the host (as float32, then converts): gigabytes of host memory
+        // and seconds per case for what a 64 MiB case already shows.
+        max_bytes = max_bytes.min(64 << 20);
+    }
     // Half the draws near the board's L1 (where verdicts flip), half anywhere.
     let target = if rng.chance(0.5) {
         l1_total as f64 * rng.log_uniform(1.0 / 16.0, 2.0)
