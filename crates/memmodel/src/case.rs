@@ -468,9 +468,26 @@ impl Case {
             let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);
             inputs.push(b.tensor_in(input.role, BufferRole::Input, spec, self.input_config())?);
         }
-        // A call the runtime refuses raises once its inputs exist: the plan is the inputs.
-        let outputs = if crate::coverage::refusal(self).is_some() {
-            Vec::new()
+        // A call the runtime refuses raises once its inputs (and for some ops its outputs)
+        // exist: the plan is those buffers.
+        let outputs = if let Some(refusal) = crate::coverage::refusal(self) {
+            let mut made = Vec::new();
+            if refusal.after_outputs {
+                for output in sig
+                    .outputs
+                    .iter()
+                    .filter(|o| o.storage == crate::ops::OutputStorage::New)
+                {
+                    let spec = TensorSpec::new(output.shape.clone(), output.dtype, output.layout);
+                    made.push(b.tensor_in(
+                        output.role,
+                        BufferRole::Output,
+                        spec,
+                        self.output_config(),
+                    )?);
+                }
+            }
+            made
         } else {
             // A call the interpreter does not model is `unmodeled` (an error with the reason),
             // never a guess from the signature alone.
@@ -554,10 +571,10 @@ impl Case {
                 },
             };
         if verdict == Verdict::Fits {
-            if let Some(reason) = crate::coverage::refusal(self) {
+            if let Some(refusal) = crate::coverage::refusal(self) {
                 return Err(CaseError::Refused {
                     function: self.op.ttnn_function().to_string(),
-                    reason,
+                    reason: refusal.reason,
                 });
             }
         }

@@ -16,6 +16,14 @@ use crate::dtype::DType;
 use crate::layout::{DeviceLayout, Layout};
 use crate::ops::{CaseError, Family, Signature};
 
+static REGIONS_ENFORCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether the unmodeled regions apply (they do, unless a developer turns them off to see what
+/// memmodel's plans would answer there: `cargo xtask diff --ungated`).
+pub fn enforce_regions(on: bool) {
+    REGIONS_ENFORCED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// 1-D inputs up to this many elements are planned exactly; longer ones take other paths.
 const LONG_1D: u64 = 1024;
 
@@ -32,6 +40,9 @@ fn unmodeled(case: &Case, what: impl Into<String>) -> CaseError {
 /// Whether memmodel answers `case` (its signature already built): `Ok`, or `Unmodeled` with the
 /// reason.
 pub fn check(case: &Case, sig: &Signature) -> Result<(), CaseError> {
+    if !REGIONS_ENFORCED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     if refusal(case).is_some() {
         // The runtime refuses the call: that is the answer, modeled or not.
         return Ok(());
@@ -41,8 +52,48 @@ pub fn check(case: &Case, sig: &Signature) -> Result<(), CaseError> {
 
 /// The runtime's words when it refuses the call once its inputs exist (ttnn 0.81.1): the inputs
 /// are allocated first (and may run out of memory), then the op raises this.
-pub fn refusal(case: &Case) -> Option<String> {
-    refusals(case).err()
+pub fn refusal(case: &Case) -> Option<Refusal> {
+    let after_outputs = matches!(
+        case.op.family,
+        Family::Matmul { .. }
+            | Family::Linear
+            | Family::Addmm
+            | Family::Dropout
+            | Family::BatchNorm
+            | Family::Softmax
+    ) && case.layout == Layout::RowMajor;
+    refusals(case).err().map(|reason| Refusal {
+        reason,
+        after_outputs,
+    })
+}
+
+/// A call the runtime refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The runtime's words.
+    pub reason: String,
+    /// Whether the op allocates its outputs before it raises (seen on the runtime: ROW_MAJOR
+    /// matmul / softmax / batch_norm / dropout run out of L1 at their output first when it
+    /// does not fit).
+    pub after_outputs: bool,
+}
+
+/// The runtime's checks of a ROW_MAJOR matmul, in the order it makes them: block sizes of less
+/// than a tile first, then the layout.
+fn row_major_matmul(case: &Case) -> String {
+    let dims = case.signature().ok().and_then(|sig| {
+        let a = sig.inputs.first()?.shape.dims().to_vec();
+        let out = sig.outputs.first()?.shape.dims().to_vec();
+        Some((*a.get(a.len().checked_sub(2)?)?, *a.last()?, *out.last()?))
+    });
+    let tile = crate::tensor::TILE;
+    match dims {
+        Some((_, k, _)) if k < tile => "in0_block_w must be greater than 0!".into(),
+        Some((_, _, n)) if n < tile => "per_core_N must be greater than 0!".into(),
+        Some((m, _, _)) if m < tile => "per_core_M must be greater than 0!".into(),
+        _ => "Inputs to matmul must be tilized".into(),
+    }
 }
 
 fn refusals(case: &Case) -> Result<(), String> {
@@ -61,13 +112,16 @@ fn refusals(case: &Case) -> Result<(), String> {
             ))
         }
         Family::Matmul { .. } | Family::Linear | Family::Addmm if rm => {
-            return Err(refused(case, "Inputs to matmul must be tilized"))
+            return Err(row_major_matmul(case))
         }
         Family::Dropout if rm && case.sharding.is_none() => {
             return Err(refused(case, "Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
         }
         Family::BatchNorm if rm => return Err(refused(case, "Input tensor must be must be tilized")),
-        Family::Softmax if rm => return Err(refused(case, "Inputs to softmax must be tilized")),
+        // Only the last-dim path (dim=-1 as passed) checks the layout; other dims go another way.
+        Family::Softmax if rm && case.params.int_or(case.op.name, "dim", -1) == Ok(-1) => {
+            return Err(refused(case, "Inputs to softmax must be tilized"))
+        }
         Family::Stack if case.dtype == DType::Bfloat4B => {
             return Err(refused(case, "Only TILE layout is supported for BFLOAT8_B dtype!"))
         }
@@ -116,7 +170,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if matches!(
         case.dtype,
         DType::Uint8 | DType::Uint16 | DType::Uint32 | DType::Int32
-    ) && !(eltwise || matches!(family, Family::Binary { .. } | Family::Reshape))
+    ) && !(eltwise || matches!(family, Family::Binary { .. }))
     {
         return Err(unmodeled(
             case,
@@ -187,8 +241,13 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             let extent = x.as_ref().and_then(|s| s.dim(d)).unwrap_or(0);
             let pieces = sig.outputs.len();
             let modeled = if last {
-                // Two pieces of a narrow last dim (channels), or tile-aligned ones.
-                extent <= crate::tensor::TILE || (equal && (aligned || rank > 2 || extent <= 2048))
+                // Any pieces of a narrow last dim (channels), two equal ones, or aligned ones.
+                let piece_aligned = first.dim(d).is_some_and(|v| v % crate::tensor::TILE == 0);
+                extent <= crate::tensor::TILE
+                    || (equal
+                        && (piece_aligned
+                            || extent <= 1024
+                            || (pieces <= 2 && (rank > 2 || extent <= 2048))))
             } else {
                 pieces > 1 && equal && (aligned || pieces <= 2)
             };

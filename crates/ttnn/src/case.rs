@@ -111,6 +111,21 @@ fn descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
         .collect()
 }
 
+/// The outputs the op allocates itself (not views of its inputs), in the case's output memory.
+fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
+    sig.outputs
+        .iter()
+        .filter(|o| o.storage == memmodel::ops::OutputStorage::New)
+        .map(|o| TensorDesc {
+            shape: o.shape.dims().to_vec(),
+            dtype: o.dtype,
+            layout: o.layout,
+            buffer_type: case.output_memory,
+            sharding: case.output_config().sharding(),
+        })
+        .collect()
+}
+
 /// `input 1 (other)`: where a case failed when creating its inputs (formatted only then).
 fn input_name(sig: &Signature, i: usize) -> String {
     format!("input {i} ({})", sig.inputs[i].role)
@@ -168,10 +183,26 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
             .runs_memmodel()
             .then(|| memmodel::coverage::refusal(case))
             .flatten();
-        if let (None, Some(reason)) = (&error, refusal) {
-            // The runtime raises this once the inputs exist; sim raises its words.
+        if let (None, Some(refusal)) = (&error, refusal) {
+            // The runtime raises this once the inputs (and, for some ops, the outputs) exist;
+            // sim does the same and raises its words.
             failed_at = Some("run".into());
-            error = Some(crate::message::parse_runtime_error(&reason));
+            let mut made = Vec::new();
+            if refusal.after_outputs {
+                for desc in output_descs(case, &sig) {
+                    match device.empty(&desc) {
+                        Ok(t) => made.push(t),
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            drop(made);
+            if error.is_none() {
+                error = Some(crate::message::parse_runtime_error(&refusal.reason));
+            }
         } else if error.is_none() {
             let refs: Vec<&D::Tensor> = inputs.iter().collect();
             match device.run(&sig.invocation, &refs) {
@@ -236,8 +267,8 @@ pub fn capture_case<D: DeviceApi>(device: &D, case: &Case) -> Result<(Capture, O
             .map(|desc| device.empty(desc))
             .collect::<Result<Vec<_>>>()?;
         if device.runs_memmodel() {
-            if let Some(reason) = memmodel::coverage::refusal(case) {
-                return Err(crate::message::parse_runtime_error(&reason));
+            if let Some(refusal) = memmodel::coverage::refusal(case) {
+                return Err(crate::message::parse_runtime_error(&refusal.reason));
             }
         }
         let refs: Vec<&D::Tensor> = inputs.iter().collect();
