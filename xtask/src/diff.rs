@@ -291,7 +291,12 @@ fn compare(
         summary.cb_peaks_compared += 1;
         let capture_error = |c: &Calibration| c.capture_error.clone().unwrap_or_default();
         let m_err = measured.map(capture_error).unwrap_or_default();
-        if !m_err.is_empty() && capture_error(sim).is_empty() && sim.outcome == metal.outcome {
+        let same_refusal = !m_err.is_empty() && capture_error(sim) == m_err;
+        if same_refusal {
+            // Both captures end at the same refusal: what the runtime built before raising
+            // (programs it validates late) is not a peak of a call that runs.
+        } else if !m_err.is_empty() && capture_error(sim).is_empty() && sim.outcome == metal.outcome
+        {
             // The runtime's own capture failed where its run did not: nothing to compare.
             summary
                 .runtime_capture_failures

@@ -478,7 +478,8 @@ impl Case {
                     .iter()
                     .filter(|o| o.storage == crate::ops::OutputStorage::New)
                 {
-                    let spec = TensorSpec::new(output.shape.clone(), output.dtype, output.layout);
+                    // These ops make TILE outputs whatever the input's layout.
+                    let spec = TensorSpec::new(output.shape.clone(), output.dtype, Layout::Tile);
                     made.push(b.tensor_in(
                         output.role,
                         BufferRole::Output,

@@ -79,21 +79,26 @@ pub struct Refusal {
     pub after_outputs: bool,
 }
 
-/// The runtime's checks of a ROW_MAJOR matmul, in the order it makes them: block sizes of less
-/// than a tile first, then the layout.
-fn row_major_matmul(case: &Case) -> String {
-    let dims = case.signature().ok().and_then(|sig| {
-        let a = sig.inputs.first()?.shape.dims().to_vec();
-        let out = sig.outputs.first()?.shape.dims().to_vec();
-        Some((*a.get(a.len().checked_sub(2)?)?, *a.last()?, *out.last()?))
-    });
-    let tile = crate::tensor::TILE;
-    match dims {
-        Some((_, k, _)) if k < tile => "in0_block_w must be greater than 0!".into(),
-        Some((_, _, n)) if n < tile => "per_core_N must be greater than 0!".into(),
-        Some((m, _, _)) if m < tile => "per_core_M must be greater than 0!".into(),
-        _ => "Inputs to matmul must be tilized".into(),
-    }
+/// M, K and N of a matmul-family case (device shapes).
+fn matmul_mkn(case: &Case) -> Option<(u64, u64, u64)> {
+    let sig = case.signature().ok()?;
+    let a = sig.inputs.first()?.shape.dims().to_vec();
+    let out = sig.outputs.first()?.shape.dims().to_vec();
+    Some((*a.get(a.len().checked_sub(2)?)?, *a.last()?, *out.last()?))
+}
+
+/// Whether a ROW_MAJOR matmul has a dim under a tile: the runtime then fails an earlier check
+/// (per_core_M / per_core_N / in0_block_w), which one depending on its program config.
+fn row_major_matmul_small(case: &Case) -> bool {
+    matmul_mkn(case).is_some_and(|(m, k, n)| m.min(k).min(n) < crate::tensor::TILE)
+}
+
+/// Rank of the case's (device) input.
+fn input_rank(case: &Case) -> usize {
+    case.signature()
+        .ok()
+        .and_then(|s| s.inputs.first().map(|i| i.shape.rank()))
+        .unwrap_or(0)
 }
 
 fn refusals(case: &Case) -> Result<(), String> {
@@ -111,19 +116,23 @@ fn refusals(case: &Case) -> Result<(), String> {
                 "only ttnn.bfloat16, ttnn.float32 and ttnn.bfloat8_b types are supported for input_tensor",
             ))
         }
-        Family::Matmul { .. } | Family::Linear | Family::Addmm if rm => {
-            return Err(row_major_matmul(case))
+        Family::Matmul { .. } | Family::Linear | Family::Addmm
+            if rm && !row_major_matmul_small(case) =>
+        {
+            return Err(refused(case, "Inputs to matmul must be tilized"))
         }
         Family::Dropout if rm && case.sharding.is_none() => {
             return Err(refused(case, "Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
         }
         Family::BatchNorm if rm => return Err(refused(case, "Input tensor must be must be tilized")),
         // Only the last-dim path (dim=-1 as passed) checks the layout; other dims go another way.
-        Family::Softmax if rm && case.params.int_or(case.op.name, "dim", -1) == Ok(-1) => {
+        // Rank-4 ROW_MAJOR inputs take another route (they run).
+        Family::Softmax
+            if rm
+                && case.params.int_or(case.op.name, "dim", -1) == Ok(-1)
+                && input_rank(case) < 4 =>
+        {
             return Err(refused(case, "Inputs to softmax must be tilized"))
-        }
-        Family::Stack if case.dtype == DType::Bfloat4B => {
-            return Err(refused(case, "Only TILE layout is supported for BFLOAT8_B dtype!"))
         }
         Family::MaxPool2d => {
             let p = &case.params;
@@ -192,7 +201,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if case.dtype == DType::Float32
         && matches!(
             family,
-            Family::Softmax | Family::TopK | Family::Split | Family::VectorNorm
+            Family::Softmax | Family::TopK | Family::Split | Family::VectorNorm | Family::Concat
         )
     {
         return Err(unmodeled(case, "float32 for this op"));

@@ -111,7 +111,7 @@ fn descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
         .collect()
 }
 
-/// The outputs the op allocates itself (not views of its inputs), in the case's output memory.
+/// The outputs a refusing op allocates before it raises, in the case's output memory.
 fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
     sig.outputs
         .iter()
@@ -119,7 +119,8 @@ fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
         .map(|o| TensorDesc {
             shape: o.shape.dims().to_vec(),
             dtype: o.dtype,
-            layout: o.layout,
+            // The refusing ops (matmul family, softmax, batch_norm, dropout) make TILE outputs.
+            layout: memmodel::Layout::Tile,
             buffer_type: case.output_memory,
             sharding: case.output_config().sharding(),
         })
