@@ -27,6 +27,10 @@ pub fn enforce_regions(on: bool) {
 /// 1-D inputs up to this many elements are planned exactly; longer ones take other paths.
 const LONG_1D: u64 = 1024;
 
+/// Concat rows up to this many bytes take the buffers memmodel plans (a 720 KiB row took
+/// another route on the runtime).
+const WIDE_ROW: u64 = 256 * 1024;
+
 fn unmodeled(case: &Case, what: impl Into<String>) -> CaseError {
     CaseError::Unmodeled {
         function: case.op.ttnn_function().to_string(),
@@ -233,6 +237,13 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D =>
         {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
+        }
+        Family::Concat
+            if x.as_ref().is_some_and(|s| {
+                s.dims().last().copied().unwrap_or(0) * case.dtype.tile_bytes() / 1024 > WIDE_ROW
+            }) =>
+        {
+            return Err(unmodeled(case, "a concat of rows wider than 256 KiB"))
         }
         Family::Split
             if sig.outputs.len() == 1 && x.as_ref().is_some_and(|s| s.elements() > LONG_1D) =>
