@@ -168,12 +168,6 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         family,
         Family::Unary { .. } | Family::UnaryInPlace { .. } | Family::Ones | Family::Clone
     );
-    let broadcast = matches!(family, Family::Binary { .. })
-        && sig.inputs.len() == 2
-        && sig.inputs[0].shape != sig.inputs[1].shape;
-    if matches!(family, Family::Binary { .. }) && broadcast {
-        return Err(unmodeled(case, "a broadcasting binary op"));
-    }
     if case.dtype.is_block_float() && !(eltwise || matches!(family, Family::Binary { .. })) {
         return Err(unmodeled(
             case,
@@ -195,6 +189,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             family,
             Family::Unary { .. }
                 | Family::UnaryInPlace { .. }
+                | Family::Binary { .. }
                 | Family::Ones
                 | Family::Upsample
                 | Family::Reshape

@@ -129,6 +129,19 @@ fn broadcast(f: &str, a: &Shape, b: &Shape) -> Result<Shape, CaseError> {
     Ok(Shape::from_dims(dims)?)
 }
 
+/// The last two dims, a missing one counting as 1.
+fn last_two(s: &Shape) -> [u64; 2] {
+    let d = s.dims();
+    let at = |back: usize| {
+        if d.len() >= back {
+            d[d.len() - back]
+        } else {
+            1
+        }
+    };
+    [at(2), at(1)]
+}
+
 fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor_a")?;
     let y = a.tensor(1, "input_tensor_b")?;
@@ -142,8 +155,11 @@ fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // Both inputs and the output sharded alike: three circular buffers bound to the tensors'
     // shards (`globally_allocated`, one shard each, on the whole grid), even for partial shards
     // (measured on the runtime).
+    // Operands of different shapes (a broadcast) take the interleaved kernels' buffers even when
+    // sharded (measured on the runtime by the random differential).
+    let same_shape = x.shape() == y.shape();
     let program = match (x.shard, y.shard, out_config.sharding()) {
-        (Some(sx), Some(sy), Some(so)) => {
+        (Some(sx), Some(sy), Some(so)) if same_shape => {
             let mut p = Program::new("BinaryNgDeviceOperation", "ProgramFactory");
             for (t, s) in [(x, sx), (y, sy), (&out, so)] {
                 let bytes = shard_bytes(&shard_of(ex, t, s)?, t.dtype());
@@ -153,10 +169,20 @@ fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             }
             p
         }
-        _ => Program::new("BinaryNgDeviceOperation", "ProgramFactory")
-            .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores)
-            .cb(CbKind::Circular, 2 * tile_size(y.dtype()), &cores)
-            .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores),
+        _ => {
+            let p = Program::new("BinaryNgDeviceOperation", "ProgramFactory")
+                .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores)
+                .cb(CbKind::Circular, 2 * tile_size(y.dtype()), &cores)
+                .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores);
+            // A broadcast within the tiles (row, column or scalar: the operands' last two dims
+            // differ) takes one more double-buffered tile CB; a broadcast of outer dims does
+            // not (found by the random differential, every kind the same on both boards).
+            if last_two(x.shape()) != last_two(y.shape()) {
+                p.cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores)
+            } else {
+                p
+            }
+        }
     };
     ex.b.run(program);
     Ok(Val::T(out))
