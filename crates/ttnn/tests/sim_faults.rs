@@ -48,7 +48,12 @@ fn case(
         device_layout: op.default_device_layout,
         params: Params::default(),
         dtype: DType::Bfloat16,
-        layout: Layout::Tile,
+        // memmodel models upsample ROW_MAJOR (as the matrix runs it); TILE is unmodeled.
+        layout: if matches!(op.family, Family::Upsample) {
+            Layout::RowMajor
+        } else {
+            Layout::Tile
+        },
         input_memory: memory,
         output_memory: memory,
         default_output_memory: false,
