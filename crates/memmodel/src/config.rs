@@ -20,6 +20,7 @@
 //! shapes = [[1, 64, 640, 400]]
 //! extra_memories = ["l1->default"]   # also run as the original suite called it: inputs uploaded
 //!                                    # to L1, the op called without memory_config
+//! # memories = ["l1->default"]       # (instead of the op's memories, for this set only)
 //!
 //! [ops.add]
 //! sets = ["yolov12_1280"]
@@ -85,8 +86,11 @@ pub struct ShapeSet {
     /// Overrides the op's device layout for this set (the seed suites record theirs).
     pub device_layout: Option<DeviceLayout>,
     pub expect: Option<Expectation>,
-    /// Memory configs the set's entries run in besides the op's `memories` (interleaved runs
-    /// only): how the original suite called the op, e.g. `l1->default`.
+    /// The memory configs the set's entries run in instead of the op's `memories` (interleaved
+    /// runs only; `None`: the op's).
+    pub memories: Option<Vec<MatrixMemory>>,
+    /// Memory configs the set's entries run in besides those (interleaved runs only): how the
+    /// original suite called the op, e.g. `l1->default`.
     pub extra_memories: Vec<MatrixMemory>,
     pub entries: Vec<ShapeEntry>,
 }
@@ -205,6 +209,7 @@ struct RawSet {
     about: String,
     device_layout: Option<Spanned<String>>,
     expect: Option<Spanned<String>>,
+    memories: Option<Vec<Spanned<String>>>,
     extra_memories: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     shapes: Vec<SpannedInts>,
@@ -505,7 +510,8 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                 let expect = shape_entry.expect.or(set.expect).unwrap_or_default();
                 let device_layout = set.device_layout.unwrap_or(entry.device_layout);
                 // A sharded set runs in L1, sharded with each of the op's sharded memories;
-                // an interleaved one in the op's memories, then the set's extra ones.
+                // an interleaved one in the set's memories (default: the op's), then its extra
+                // ones.
                 let memories: Vec<(MatrixMemory, Option<ShardStrategy>)> = if sharded {
                     entry
                         .sharded_memories
@@ -513,8 +519,13 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                         .map(|&s| (MatrixMemory::explicit(BufferType::L1), Some(s)))
                         .collect()
                 } else {
-                    let mut m: Vec<(MatrixMemory, Option<ShardStrategy>)> =
-                        entry.memories.iter().map(|&m| (m, None)).collect();
+                    let mut m: Vec<(MatrixMemory, Option<ShardStrategy>)> = set
+                        .memories
+                        .as_ref()
+                        .unwrap_or(&entry.memories)
+                        .iter()
+                        .map(|&m| (m, None))
+                        .collect();
                     for &x in &set.extra_memories {
                         if !m.contains(&(x, None)) {
                             m.push((x, None));
@@ -840,6 +851,12 @@ fn parse_set(cx: &Ctx<'_>, field: &str, name: &str, raw: &RawSet) -> Result<Shap
         .as_ref()
         .map(|s| parse_expect(cx, &format!("{field}.expect"), s))
         .transpose()?;
+    let memories = list(
+        cx,
+        &format!("{field}.memories"),
+        raw.memories.as_deref(),
+        parse_memory,
+    )?;
     let extra_memories = list(
         cx,
         &format!("{field}.extra_memories"),
@@ -896,6 +913,7 @@ fn parse_set(cx: &Ctx<'_>, field: &str, name: &str, raw: &RawSet) -> Result<Shap
         about: raw.about.clone(),
         device_layout,
         expect,
+        memories,
         extra_memories,
         entries,
     })
@@ -1157,6 +1175,31 @@ mod default_output_memory {
             ids(&m)
         );
         assert_eq!(m.cases.len(), 4);
+    }
+
+    #[test]
+    fn a_set_can_replace_the_op_memories() {
+        let text = SETS.replace(
+            "extra_memories = [\"l1->default\"]",
+            "memories = [\"l1->default\"]",
+        );
+        let m = parse(&format!("{text}[ops.add]\nsets = [\"suite\"]\n"), "x.toml").unwrap();
+        assert_eq!(
+            ids(&m),
+            [
+                "add/[1,32,64,64]/nhwc/bfloat16/tile/l1->default/n150",
+                "add/[1,64,64,64]/nhwc/bfloat16/tile/l1->default/n150",
+            ]
+        );
+        let e = parse(
+            &format!(
+                "{}[ops.add]\nsets = [\"suite\"]\n",
+                text.replace("l1->default", "l1->l2")
+            ),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "shape_sets.suite.memories[0]", "{e}");
     }
 
     #[test]
