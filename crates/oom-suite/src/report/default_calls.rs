@@ -90,17 +90,26 @@ fn why_default(op: &str) -> String {
 
 fn why_upload(op: &str) -> String {
     format!(
-        "the suite only uploaded the input (no {op} ran); here an identity ttnn.permute without \
-         memory_config, which allocates nothing"
+        "the suite only uploaded the input (no {op} ran); here ttnn.reshape to its own shape \
+         without memory_config, which allocates nothing"
     )
 }
+
+/// (op, model shapes, device, dtype, layout, memory) of a case.
+type PlainKey<'k> = (
+    &'k str,
+    &'k Vec<Vec<u64>>,
+    &'k str,
+    &'k str,
+    &'k str,
+    &'k str,
+);
 
 pub fn default_calls<'a>(cases: &[&'a CaseRecord]) -> DefaultCalls<'a> {
     let by_id: HashMap<&str, &CaseRecord> = cases.iter().map(|c| (c.id.as_str(), *c)).collect();
     // Explicit cases by (op, shapes, device, dtype, layout, memory), without params: the
     // counterparts of upload stand-ins (their params are the identity permutation).
-    let mut plain: HashMap<(&str, &Vec<Vec<u64>>, &str, &str, &str, &str), &CaseRecord> =
-        HashMap::new();
+    let mut plain: HashMap<PlainKey<'_>, &CaseRecord> = HashMap::new();
     for c in cases {
         if c.params.is_empty() && !is_default_call(c) {
             plain
@@ -293,7 +302,7 @@ mod tests {
         assert!(linear.why.contains("DRAM"), "{}", linear.why);
         assert_eq!(row("add", false).same, 1);
         assert_eq!(row("permute", true).changed[&("oom", "fits")], 1);
-        // The batch_norm stand-in has no verdict (sim: unmodeled): counted apart.
+        // A side without a verdict (unmodeled) is counted apart.
         let bn = row("native_batch_norm", true);
         assert_eq!((bn.compared, bn.not_compared), (0, 1));
         assert_eq!(d.differing.len(), 2);
