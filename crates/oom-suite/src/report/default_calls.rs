@@ -83,6 +83,10 @@ fn why_default(op: &str) -> String {
         "ttnn.split keeps the chunks in L1 unless there are more than two and they exceed a \
          core's free L1 (then DRAM)"
             .to_string()
+    } else if function == "ttnn.max_pool2d" {
+        "ttnn.max_pool2d returns its pooled L1 shards instead of copying them to interleaved \
+         memory"
+            .to_string()
     } else {
         format!("{function} keeps its input's memory: the same call")
     }
