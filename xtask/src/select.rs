@@ -31,7 +31,8 @@ pub struct CaseArgs {
     #[arg(long = "device-layout")]
     pub device_layout: Option<String>,
     /// Memory config of inputs and outputs: l1, dram, l1_height_sharded, l1_width_sharded,
-    /// l1_block_sharded (repeat or comma-separate).
+    /// l1_block_sharded, or l1->default / dram->default (inputs there, the op called without
+    /// memory_config) (repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]
     pub memory: Vec<String>,
     /// Override the inputs' memory (ad-hoc cases and the matrix alike).
@@ -77,6 +78,41 @@ fn memory(s: &str) -> Result<BufferType, String> {
             Err("l1_small is not a tensor memory config (allowed: l1, dram)".into())
         }
         b => Ok(b),
+    }
+}
+
+/// `--memory` on the matrix and ad-hoc cases: a memory config given to the call, or a call
+/// without memory_config whose inputs are in a memory (`l1->default`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MemoryFilter {
+    Given(MemoryConfig),
+    Default(BufferType),
+}
+
+impl MemoryFilter {
+    fn matches(self, case: &Case) -> bool {
+        match self {
+            MemoryFilter::Given(m) => !case.default_output_memory && m == case.output_config(),
+            MemoryFilter::Default(b) => case.default_output_memory && case.input_memory == b,
+        }
+    }
+}
+
+fn memory_filter(s: &str) -> Result<MemoryFilter, String> {
+    match s.split_once("->") {
+        Some((input, output)) if output.trim().eq_ignore_ascii_case("default") => {
+            match memory(input)? {
+                b @ (BufferType::L1 | BufferType::Dram) => Ok(MemoryFilter::Default(b)),
+                other => Err(format!(
+                    "`{other}` inputs take no default (allowed: l1->default, dram->default)"
+                )),
+            }
+        }
+        Some(_) => Err(format!(
+            "`{s}`: with `->` the output side is `default` (allowed: l1->default, dram->default; \
+             --input-memory / --output-memory set the sides apart)"
+        )),
+        None => memory_config(s).map(MemoryFilter::Given),
     }
 }
 
@@ -168,7 +204,7 @@ impl CaseArgs {
 
     /// The selected cases, in matrix order.
     pub fn select(&self) -> Result<Vec<Case>> {
-        let memories = parse_all(&self.memory, "memory", memory_config)?;
+        let memories = parse_all(&self.memory, "memory", memory_filter)?;
         let dtypes = parse_all(&self.dtype, "dtype", |s| {
             s.parse::<DType>().map_err(|e| e.to_string())
         })?;
@@ -227,7 +263,7 @@ impl CaseArgs {
                             .as_ref()
                             .is_some_and(|s| self.shape_set.contains(s))
                 })
-                .filter(|c| memories.is_empty() || memories.contains(&c.output_config()))
+                .filter(|c| memories.is_empty() || memories.iter().any(|m| m.matches(c)))
                 .filter(|c| dtypes.is_empty() || dtypes.contains(&c.dtype))
                 .filter(|c| layouts.is_empty() || layouts.contains(&c.layout))
                 .filter(|c| devices.is_empty() || devices.iter().any(|d| d.name == c.device.name))
@@ -254,8 +290,8 @@ impl CaseArgs {
             };
             let memories = if memories.is_empty() {
                 vec![
-                    MemoryConfig::Interleaved(BufferType::L1),
-                    MemoryConfig::Interleaved(BufferType::Dram),
+                    MemoryFilter::Given(MemoryConfig::Interleaved(BufferType::L1)),
+                    MemoryFilter::Given(MemoryConfig::Interleaved(BufferType::Dram)),
                 ]
             } else {
                 memories
@@ -282,7 +318,13 @@ impl CaseArgs {
                     for &layout in &layouts {
                         for &memory in &memories {
                             for &device in &devices {
-                                let case = Case {
+                                let (config, default) = match memory {
+                                    MemoryFilter::Given(m) => (m, false),
+                                    MemoryFilter::Default(b) => {
+                                        (MemoryConfig::Interleaved(b), true)
+                                    }
+                                };
+                                let mut case = Case {
                                     op,
                                     shape_set: None,
                                     model_inputs: shapes.clone(),
@@ -290,13 +332,16 @@ impl CaseArgs {
                                     params: params.clone(),
                                     dtype,
                                     layout,
-                                    input_memory: memory.buffer_type(),
-                                    output_memory: memory.buffer_type(),
+                                    input_memory: config.buffer_type(),
+                                    output_memory: config.buffer_type(),
                                     default_output_memory: false,
-                                    sharding: memory.sharding(),
+                                    sharding: config.sharding(),
                                     device,
                                     expect: Expectation::Any,
                                 };
+                                if default {
+                                    case = case.with_default_output_memory();
+                                }
                                 match case.signature() {
                                     Ok(_) => out.push(case),
                                     // Named ops must accept the case; with all ops, skip those
@@ -317,6 +362,8 @@ impl CaseArgs {
                 c.signature().map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             if let Some(m) = output_memory {
+                // The call gives memory_config now.
+                c.default_output_memory = false;
                 c.output_memory = m;
                 c.signature().map_err(|e| anyhow::anyhow!("{e}"))?;
             }
@@ -325,6 +372,10 @@ impl CaseArgs {
                 c.signature().map_err(|e| anyhow::anyhow!("{e}"))?;
             }
         }
+        // `--output-memory default` turns an l1 case into the l1->default one the matrix may
+        // hold already (the seed sets do): each case once.
+        let mut ids = std::collections::HashSet::new();
+        cases.retain(|c| ids.insert(c.id()));
         if cases.is_empty() {
             bail!("no case matches the filters");
         }
@@ -369,6 +420,54 @@ mod tests {
             cases[0].id(),
             "add/[1,64,640,400]/as-given/bfloat16/tile/l1/n150"
         );
+    }
+
+    #[test]
+    fn memory_selects_calls_without_memory_config() {
+        let select = |memory: &[&str], output: Option<&str>| {
+            CaseArgs {
+                op: vec!["linear".into()],
+                shape_set: vec!["seed_9720482_linear".into()],
+                memory: memory.iter().map(|m| m.to_string()).collect(),
+                output_memory: output.map(str::to_string),
+                device: vec!["n150".into()],
+                ..Default::default()
+            }
+            .select()
+            .unwrap()
+        };
+        let default = select(&["l1->default"], None);
+        assert!(!default.is_empty());
+        assert!(default
+            .iter()
+            .all(|c| c.default_output_memory && c.output_memory == BufferType::Dram));
+        let explicit = select(&["l1"], None);
+        assert_eq!(explicit.len(), default.len());
+        assert!(explicit.iter().all(|c| !c.default_output_memory));
+        // Turning the l1 and l1->default cases into l1->default ones keeps each once.
+        let both = select(&["l1", "l1->default"], Some("default"));
+        assert_eq!(both.len(), default.len());
+        let ad_hoc = CaseArgs {
+            op: vec!["linear".into()],
+            shape: vec!["1000,1,1024".into()],
+            memory: vec!["l1->default".into()],
+            device: vec!["n150".into()],
+            ..Default::default()
+        }
+        .select()
+        .unwrap();
+        assert_eq!(
+            ad_hoc[0].id(),
+            "linear/[1000,1,1024]/as-given/bfloat16/tile/l1->default/n150"
+        );
+        let e = CaseArgs {
+            memory: vec!["l1->dram".into()],
+            ..Default::default()
+        }
+        .select()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--memory") && e.contains("l1->default"), "{e}");
     }
 
     #[test]

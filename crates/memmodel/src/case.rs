@@ -717,6 +717,41 @@ mod tests {
     }
 
     #[test]
+    fn split_without_memory_config_moves_big_chunks_to_dram() {
+        // ttnn.split's L1 budget (split.cpp), checked on the runtime (mock n150): four chunks of
+        // a 51 MB NHWC input go to DRAM when the call gives no memory_config, and fit; with
+        // memory_config=L1 they run out of memory.
+        let mut c = case("split", "1,128,400,500", BufferType::L1, DeviceLayout::Nhwc);
+        c.params.set("dim", crate::params::ParamValue::Int(3));
+        c.params
+            .set("split_size", crate::params::ParamValue::Int(32));
+        assert!(c.estimate().unwrap().verdict.is_oom());
+        let d = c.clone().with_default_output_memory();
+        let e = d.estimate().unwrap();
+        assert_eq!(e.verdict, Verdict::Fits);
+        let chunks: Vec<_> = e
+            .plan
+            .buffers
+            .iter()
+            .filter(|b| b.role == BufferRole::Output)
+            .map(|b| b.placement.buffer_type)
+            .collect();
+        assert_eq!(chunks, [BufferType::Dram; 4]);
+        // Two chunks (the native kernel) and small chunks stay in L1.
+        let mut small = case("split", "1,96,64,64", BufferType::L1, DeviceLayout::Nhwc);
+        small.params.set("dim", crate::params::ParamValue::Int(3));
+        small
+            .params
+            .set("split_size", crate::params::ParamValue::Int(24));
+        let e = small.with_default_output_memory().estimate().unwrap();
+        assert!(e
+            .plan
+            .buffers
+            .iter()
+            .all(|b| b.placement.buffer_type == BufferType::L1));
+    }
+
+    #[test]
     fn specs_round_trip() {
         let c = case("silu", "1,96,2160,3840", BufferType::L1, DeviceLayout::Nhwc);
         let json = serde_json::to_string(&c.to_spec()).unwrap();

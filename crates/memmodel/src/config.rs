@@ -16,6 +16,12 @@
 //! entries = [{ shape = [1, 96, 64, 64], params = { dim = 1 }, expect = "oom" },
 //!            { inputs = [[64000, 128], [128, 256]] }]
 //!
+//! [shape_sets.seed_9720482_add]
+//! shapes = [[1, 64, 640, 400]]
+//! extra_memories = ["l1->default"]   # also run as the original suite called it: inputs uploaded
+//!                                    # to L1, the op called without memory_config
+//! # memories = ["l1->default"]       # (instead of the op's memories, for this set only)
+//!
 //! [ops.add]
 //! sets = ["yolov12_1280"]
 //! params = {}                   # op-level parameters (entries may override)
@@ -80,7 +86,49 @@ pub struct ShapeSet {
     /// Overrides the op's device layout for this set (the seed suites record theirs).
     pub device_layout: Option<DeviceLayout>,
     pub expect: Option<Expectation>,
+    /// The memory configs the set's entries run in instead of the op's `memories` (interleaved
+    /// runs only; `None`: the op's).
+    pub memories: Option<Vec<MatrixMemory>>,
+    /// Memory configs the set's entries run in besides those (interleaved runs only): how the
+    /// original suite called the op, e.g. `l1->default`.
+    pub extra_memories: Vec<MatrixMemory>,
     pub entries: Vec<ShapeEntry>,
+}
+
+/// A memory config of the matrix (`memories`, `extra_memories`): inputs and output in one
+/// memory (`l1`, `dram`), or inputs in `input` and a call without `memory_config`
+/// (`l1->default`, `dram->default`): the output then goes where the op's function puts it by
+/// default ([`Case::with_default_output_memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MatrixMemory {
+    pub input: BufferType,
+    pub default_output: bool,
+}
+
+/// The values `memories` and `extra_memories` take.
+pub const MATRIX_MEMORIES: &[&str] = &["l1", "dram", "l1->default", "dram->default"];
+
+impl MatrixMemory {
+    pub const fn explicit(memory: BufferType) -> Self {
+        MatrixMemory {
+            input: memory,
+            default_output: false,
+        }
+    }
+
+    /// `l1`, `dram`, `l1->default`, `dram->default`.
+    pub fn name(self) -> String {
+        match self.default_output {
+            true => format!("{}->default", self.input.name()),
+            false => self.input.name().to_string(),
+        }
+    }
+}
+
+impl fmt::Display for MatrixMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
 }
 
 /// An op entry after parsing.
@@ -92,7 +140,7 @@ pub struct OpEntry {
     pub device_layout: DeviceLayout,
     pub dtypes: Vec<DType>,
     pub layouts: Vec<Layout>,
-    pub memories: Vec<BufferType>,
+    pub memories: Vec<MatrixMemory>,
     /// Sets run in sharded memory configs (inputs and outputs sharded in L1).
     pub sharded_sets: Vec<String>,
     /// The sharded memory configs of `sharded_sets`.
@@ -161,6 +209,8 @@ struct RawSet {
     about: String,
     device_layout: Option<Spanned<String>>,
     expect: Option<Spanned<String>>,
+    memories: Option<Vec<Spanned<String>>>,
+    extra_memories: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     shapes: Vec<SpannedInts>,
     #[serde(default)]
@@ -280,7 +330,12 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
         raw.matrix.memories.as_deref(),
         parse_memory,
     )?
-    .unwrap_or_else(|| vec![BufferType::L1, BufferType::Dram]);
+    .unwrap_or_else(|| {
+        vec![
+            MatrixMemory::explicit(BufferType::L1),
+            MatrixMemory::explicit(BufferType::Dram),
+        ]
+    });
     let matrix_devices = list(&cx, "matrix.devices", raw.matrix.devices.as_deref(), |s| {
         DeviceSpec::by_name(s)
     })?
@@ -454,29 +509,48 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                 let params = entry.params.merged(&shape_entry.params);
                 let expect = shape_entry.expect.or(set.expect).unwrap_or_default();
                 let device_layout = set.device_layout.unwrap_or(entry.device_layout);
-                // The same entry in two sets of one op is one case (the first set names it).
+                // A sharded set runs in L1, sharded with each of the op's sharded memories;
+                // an interleaved one in the set's memories (default: the op's), then its extra
+                // ones.
+                let memories: Vec<(MatrixMemory, Option<ShardStrategy>)> = if sharded {
+                    entry
+                        .sharded_memories
+                        .iter()
+                        .map(|&s| (MatrixMemory::explicit(BufferType::L1), Some(s)))
+                        .collect()
+                } else {
+                    let mut m: Vec<(MatrixMemory, Option<ShardStrategy>)> = set
+                        .memories
+                        .as_ref()
+                        .unwrap_or(&entry.memories)
+                        .iter()
+                        .map(|&m| (m, None))
+                        .collect();
+                    for &x in &set.extra_memories {
+                        if !m.contains(&(x, None)) {
+                            m.push((x, None));
+                        }
+                    }
+                    m
+                };
+                // The same entry in two sets of one op is one case per memory config (the
+                // first set that runs it in that memory names it).
                 let key = (shape_entry.inputs.clone(), params.compact(), device_layout);
                 let seen = if sharded {
                     &mut sharded_seen
                 } else {
                     &mut seen
                 };
-                if !seen.insert(key) {
+                let memories: Vec<_> = memories
+                    .into_iter()
+                    .filter(|(m, s)| seen.insert((key.clone(), *m, *s)))
+                    .collect();
+                let Some(&(first_memory, first_sharding)) = memories.first() else {
                     continue;
-                }
-                // A sharded set runs in L1, sharded with each of the op's sharded memories.
-                let memories: Vec<(BufferType, Option<ShardStrategy>)> = if sharded {
-                    entry
-                        .sharded_memories
-                        .iter()
-                        .map(|&s| (BufferType::L1, Some(s)))
-                        .collect()
-                } else {
-                    entry.memories.iter().map(|&m| (m, None)).collect()
                 };
                 for &dtype in &entry.dtypes {
                     for &layout in &entry.layouts {
-                        let mut case = Case {
+                        let case = Case {
                             op,
                             shape_set: Some(set.name.clone()),
                             model_inputs: shape_entry.inputs.clone(),
@@ -484,30 +558,47 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
                             params: params.clone(),
                             dtype,
                             layout,
-                            input_memory: memories[0].0,
-                            output_memory: memories[0].0,
+                            input_memory: first_memory.input,
+                            output_memory: first_memory.input,
                             default_output_memory: false,
-                            sharding: memories[0].1,
+                            sharding: first_sharding,
                             device: entry.devices[0],
                             expect,
                         };
                         // Whether an op can take a case depends on the shapes, params, dtype
                         // and layout (block floats need TILE), not on the memory or device.
-                        if let Err(e) = case.signature() {
-                            let error =
-                                cx.err(entry_span.clone(), case_field.clone(), e.to_string());
-                            if !invalid.contains(&error) {
-                                invalid.push(error);
+                        let sig = match case.signature() {
+                            Ok(sig) => sig,
+                            Err(e) => {
+                                let error =
+                                    cx.err(entry_span.clone(), case_field.clone(), e.to_string());
+                                if !invalid.contains(&error) {
+                                    invalid.push(error);
+                                }
+                                continue;
                             }
-                            continue;
-                        }
+                        };
+                        // A call that takes no memory_config (unsqueeze, copy, an in-place op)
+                        // is the same call without one: its explicit case stands for both.
+                        let takes_memory_config = sig
+                            .invocation
+                            .steps
+                            .iter()
+                            .any(|s| s.kwargs.contains_key("memory_config"));
                         for &(memory, sharding) in &memories {
+                            if memory.default_output && !takes_memory_config {
+                                continue;
+                            }
                             for &device in &entry.devices {
-                                case.input_memory = memory;
-                                case.output_memory = memory;
-                                case.sharding = sharding;
-                                case.device = device;
-                                cases.push(case.clone());
+                                let mut c = case.clone();
+                                c.input_memory = memory.input;
+                                c.output_memory = memory.input;
+                                c.sharding = sharding;
+                                c.device = device;
+                                if memory.default_output {
+                                    c = c.with_default_output_memory();
+                                }
+                                cases.push(c);
                             }
                         }
                     }
@@ -524,6 +615,15 @@ pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>
         cases,
     };
     Ok((matrix, invalid))
+}
+
+/// What an `[[expect]]` rule's `memory` matches.
+#[derive(Clone, Copy)]
+enum RuleMemory {
+    /// Where the output is (`l1`, `dram`, a sharded config), whether the call gave it or not.
+    Output(crate::shard::MemoryConfig),
+    /// Calls without memory_config whose inputs are in this memory (`l1->default`).
+    Call(MatrixMemory),
 }
 
 fn apply_expect_rules(
@@ -555,12 +655,24 @@ fn apply_expect_rules(
             .as_ref()
             .map(|dims| parse_shape(cx, &format!("{field}.shape"), dims))
             .transpose()?;
+        // `l1`, `dram` or a sharded config: where the output is (a call without memory_config
+        // included); `l1->default`: only calls without memory_config, inputs in L1.
         let memory = match &r.memory {
-            Some(m) => Some(
+            Some(m) if m.get_ref().contains("->") => Some(RuleMemory::Call(
+                parse_memory(m.get_ref())
+                    .map_err(|e| cx.err(m.span(), format!("{field}.memory"), e))?,
+            )),
+            Some(m) => Some(RuleMemory::Output(
                 m.get_ref()
                     .parse::<crate::shard::MemoryConfig>()
-                    .map_err(|e| cx.err(m.span(), format!("{field}.memory"), e))?,
-            ),
+                    .map_err(|e| {
+                        cx.err(
+                            m.span(),
+                            format!("{field}.memory"),
+                            format!("{e}, l1->default, dram->default"),
+                        )
+                    })?,
+            )),
             None => None,
         };
         let device = match &r.device {
@@ -588,7 +700,12 @@ fn apply_expect_rules(
                 && shape
                     .as_ref()
                     .is_none_or(|s| case.model_inputs.first() == Some(s))
-                && memory.is_none_or(|m| m == case.output_config())
+                && memory.is_none_or(|m| match m {
+                    RuleMemory::Output(config) => config == case.output_config(),
+                    RuleMemory::Call(m) => {
+                        case.default_output_memory && case.input_memory == m.input
+                    }
+                })
                 && device.is_none_or(|d| d == case.device.name)
                 && dtype.is_none_or(|d| d == case.dtype);
             if hit {
@@ -625,18 +742,40 @@ fn parse_sharded(s: &str) -> Result<ShardStrategy, String> {
     }
 }
 
-fn parse_memory(s: &str) -> Result<BufferType, String> {
-    if let Ok(crate::shard::MemoryConfig::Sharded(_)) = s.parse::<crate::shard::MemoryConfig>() {
+fn parse_memory(s: &str) -> Result<MatrixMemory, String> {
+    let known = MATRIX_MEMORIES.join(", ");
+    let t = s.trim();
+    if let Some((input, output)) = t.split_once("->") {
+        if !output.trim().eq_ignore_ascii_case("default") {
+            return Err(format!(
+                "`{s}`: a memory config with `->` names the inputs' memory and `default` (the \
+                 call without memory_config); known here: {known}"
+            ));
+        }
+        return match input.trim().to_ascii_lowercase().as_str() {
+            "l1" => Ok(BufferType::L1),
+            "dram" => Ok(BufferType::Dram),
+            _ => Err(format!(
+                "`{s}`: the inputs' memory must be l1 or dram; known here: {known}"
+            )),
+        }
+        .map(|input| MatrixMemory {
+            input,
+            default_output: true,
+        });
+    }
+    if let Ok(crate::shard::MemoryConfig::Sharded(_)) = t.parse::<crate::shard::MemoryConfig>() {
         return Err(format!(
             "`{s}` is a sharded memory config: list the sets that run sharded in the op's \
-             `sharded_sets` (configs in `sharded_memories`); known here: l1, dram"
+             `sharded_sets` (configs in `sharded_memories`); known here: {known}"
         ));
     }
-    match s.parse::<BufferType>()? {
-        BufferType::L1Small => {
-            Err("l1_small is not a memory config for tensors (known: l1, dram)".to_string())
-        }
-        b => Ok(b),
+    match t.parse::<BufferType>() {
+        Ok(BufferType::L1Small) => Err(format!(
+            "l1_small is not a memory config for tensors (known: {known})"
+        )),
+        Ok(b) => Ok(MatrixMemory::explicit(b)),
+        Err(_) => Err(format!("unknown memory config `{s}` (known: {known})")),
     }
 }
 
@@ -712,6 +851,19 @@ fn parse_set(cx: &Ctx<'_>, field: &str, name: &str, raw: &RawSet) -> Result<Shap
         .as_ref()
         .map(|s| parse_expect(cx, &format!("{field}.expect"), s))
         .transpose()?;
+    let memories = list(
+        cx,
+        &format!("{field}.memories"),
+        raw.memories.as_deref(),
+        parse_memory,
+    )?;
+    let extra_memories = list(
+        cx,
+        &format!("{field}.extra_memories"),
+        raw.extra_memories.as_deref(),
+        parse_memory,
+    )?
+    .unwrap_or_default();
     let mut entries = Vec::new();
     for (i, dims) in raw.shapes.iter().enumerate() {
         let shape = parse_shape(cx, &format!("{field}.shapes[{i}]"), dims)?;
@@ -761,6 +913,8 @@ fn parse_set(cx: &Ctx<'_>, field: &str, name: &str, raw: &RawSet) -> Result<Shap
         about: raw.about.clone(),
         device_layout,
         expect,
+        memories,
+        extra_memories,
         entries,
     })
 }
@@ -946,6 +1100,191 @@ device_layout = "as-given"
         assert!(error_of(&format!("{base}{bad_class}"))
             .message
             .contains("known: oom"));
+    }
+}
+
+#[cfg(test)]
+mod default_output_memory {
+    use super::*;
+
+    const SETS: &str = "[matrix]\ndevices = [\"n150\"]\n[shape_sets.model]\nshapes = [[1, 32, 64, 64]]\n[shape_sets.suite]\nshapes = [[1, 32, 64, 64], [1, 64, 64, 64]]\nextra_memories = [\"l1->default\"]\n";
+
+    fn ids(m: &Matrix) -> Vec<String> {
+        m.cases.iter().map(|c| c.id()).collect()
+    }
+
+    #[test]
+    fn a_set_adds_the_call_without_memory_config() {
+        let m = parse(
+            &format!("{SETS}[ops.add]\nsets = [\"model\", \"suite\"]\n"),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            ids(&m),
+            [
+                "add/[1,32,64,64]/nhwc/bfloat16/tile/l1/n150",
+                "add/[1,32,64,64]/nhwc/bfloat16/tile/dram/n150",
+                // The entry is `model`'s in l1 and dram; `suite` adds the suite's call.
+                "add/[1,32,64,64]/nhwc/bfloat16/tile/l1->default/n150",
+                "add/[1,64,64,64]/nhwc/bfloat16/tile/l1/n150",
+                "add/[1,64,64,64]/nhwc/bfloat16/tile/dram/n150",
+                "add/[1,64,64,64]/nhwc/bfloat16/tile/l1->default/n150",
+            ]
+        );
+        let d = &m.cases[2];
+        assert_eq!(d.shape_set.as_deref(), Some("suite"));
+        assert!(d.default_output_memory);
+        assert_eq!(
+            d.output_memory,
+            BufferType::L1,
+            "binary ops keep the input's memory"
+        );
+        assert_eq!(m.sets["suite"].extra_memories[0].name(), "l1->default");
+    }
+
+    #[test]
+    fn the_function_decides_where_the_output_goes() {
+        let text = "[matrix]\ndevices = [\"n150\"]\n[shape_sets.s]\nshapes = [[1000, 1024]]\nextra_memories = [\"l1->default\"]\n[ops.linear]\nsets = [\"s\"]\n";
+        let m = parse(text, "x.toml").unwrap();
+        let d = m.cases.iter().find(|c| c.default_output_memory).unwrap();
+        assert_eq!(
+            d.id(),
+            "linear/[1000,1024]/as-given/bfloat16/tile/l1->default/n150"
+        );
+        assert_eq!(d.output_memory, BufferType::Dram);
+        let sig = d.signature().unwrap();
+        assert!(
+            !sig.invocation.render().contains("memory_config"),
+            "{}",
+            sig.invocation.render()
+        );
+    }
+
+    #[test]
+    fn a_call_without_memory_config_is_its_explicit_case() {
+        // ttnn.unsqueeze takes no memory_config: the l1 case is already that call.
+        let m = parse(
+            &format!("{SETS}[ops.unsqueeze]\nsets = [\"suite\"]\n"),
+            "x.toml",
+        )
+        .unwrap();
+        assert!(
+            m.cases.iter().all(|c| !c.default_output_memory),
+            "{:?}",
+            ids(&m)
+        );
+        assert_eq!(m.cases.len(), 4);
+    }
+
+    #[test]
+    fn a_set_can_replace_the_op_memories() {
+        let text = SETS.replace(
+            "extra_memories = [\"l1->default\"]",
+            "memories = [\"l1->default\"]",
+        );
+        let m = parse(&format!("{text}[ops.add]\nsets = [\"suite\"]\n"), "x.toml").unwrap();
+        assert_eq!(
+            ids(&m),
+            [
+                "add/[1,32,64,64]/nhwc/bfloat16/tile/l1->default/n150",
+                "add/[1,64,64,64]/nhwc/bfloat16/tile/l1->default/n150",
+            ]
+        );
+        let e = parse(
+            &format!(
+                "{}[ops.add]\nsets = [\"suite\"]\n",
+                text.replace("l1->default", "l1->l2")
+            ),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "shape_sets.suite.memories[0]", "{e}");
+    }
+
+    #[test]
+    fn op_memories_take_default_too() {
+        let m = parse(
+            &format!("{SETS}[ops.silu]\nsets = [\"model\"]\nmemories = [\"dram->default\"]\n"),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            ids(&m),
+            ["silu/[1,32,64,64]/nhwc/bfloat16/tile/dram->default/n150"]
+        );
+        assert_eq!(m.cases[0].output_memory, BufferType::Dram);
+    }
+
+    #[test]
+    fn bad_values_are_located_with_the_allowed_ones() {
+        for (bad, what) in [
+            ("l1->dram", "`default`"),
+            ("l1_small->default", "l1 or dram"),
+            ("l2", "unknown memory config `l2`"),
+            ("l1_height_sharded", "sharded_sets"),
+        ] {
+            let text = SETS.replace("\"l1->default\"", &format!("\"{bad}\""));
+            let e = parse(&format!("{text}[ops.add]\nsets = [\"suite\"]\n"), "x.toml").unwrap_err();
+            assert_eq!((e.line, e.column), (7, 19), "{e}");
+            assert_eq!(e.field, "shape_sets.suite.extra_memories[0]", "{e}");
+            assert!(e.message.contains(what), "{e}");
+            assert!(
+                e.message.contains("l1, dram, l1->default, dram->default"),
+                "{e}"
+            );
+        }
+        let e = parse("[ops.add]\nsets = [\"s\"]\nmemories = [\"dram->nowhere\"]\n[shape_sets.s]\nshapes = [[1]]\n", "x.toml").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (3, "ops.add.memories[0]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn expect_rules_can_name_the_call() {
+        let rule = "[[expect]]\nop = \"add\"\nshape = [1, 64, 64, 64]\nmemory = \"l1->default\"\nclass = \"fit\"\nreason = \"small\"\n";
+        let m = parse(
+            &format!("{SETS}[ops.add]\nsets = [\"suite\"]\n{rule}"),
+            "x.toml",
+        )
+        .unwrap();
+        let hits: Vec<String> = m
+            .cases
+            .iter()
+            .filter(|c| c.expect == Expectation::MustFit)
+            .map(|c| c.id())
+            .collect();
+        assert_eq!(
+            hits,
+            ["add/[1,64,64,64]/nhwc/bfloat16/tile/l1->default/n150"]
+        );
+        // `l1` is where the output is: it matches the call without memory_config too.
+        let m = parse(
+            &format!(
+                "{SETS}[ops.add]\nsets = [\"suite\"]\n{}",
+                rule.replace("l1->default", "l1")
+            ),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            m.cases
+                .iter()
+                .filter(|c| c.expect == Expectation::MustFit)
+                .count(),
+            2
+        );
+        let e = parse(
+            &format!(
+                "{SETS}[ops.add]\nsets = [\"suite\"]\n{}",
+                rule.replace("l1->default", "l1->l1")
+            ),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "expect[0].memory", "{e}");
     }
 }
 

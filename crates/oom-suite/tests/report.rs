@@ -115,6 +115,48 @@ fn oom_count_per_operator_in_the_markdown_is_the_data() {
 }
 
 #[test]
+fn the_suite_calls_section_counts_each_call_against_its_explicit_case() {
+    // Counted here from the records: a call without memory_config (`l1->default`) and the same
+    // id with memory_config=L1.
+    let r = model_report();
+    let md = report::render_markdown(r);
+    let s = md_section(&md, "The original suite's calls (no memory_config)");
+    let by_id: std::collections::HashMap<&str, &CaseRecord> =
+        r.cases.iter().map(|c| (c.id.as_str(), c)).collect();
+    let calls = |op: &'static str| {
+        r.cases.iter().filter(move |c| {
+            c.op == op
+                && c.memory == "l1->default"
+                && !c.shape_set.as_deref().unwrap_or("").ends_with("_upload")
+        })
+    };
+    for op in ["linear", "bmm", "add", "split"] {
+        let row = md_row(s, &format!("`{op}`")).unwrap_or_else(|| panic!("no row for {op}"));
+        let (mut same, mut n) = (0, 0);
+        for c in calls(op) {
+            n += 1;
+            let explicit = by_id[c.id.replace("/l1->default/", "/l1/").as_str()];
+            same += usize::from(explicit.class == c.class);
+        }
+        assert!(n > 0, "{op}");
+        assert_eq!(md_number(&row[1]), n, "{op}: cases");
+        assert_eq!(md_number(&row[3]), same, "{op}: same outcome");
+    }
+    // The matmul family's default output is DRAM: some of its L1 OOMs fit as the suite called it.
+    let linear = md_row(s, "`linear`").unwrap();
+    assert!(
+        linear[4].contains("oom → fits") && linear[6].contains("DRAM"),
+        "{linear:?}"
+    );
+    // The upload stand-ins are compared with the op the suite meant.
+    assert!(md_row(s, "`permute (upload only)`").is_some(), "{s}");
+    assert!(
+        md_row(s, "`native_batch_norm (upload only)`").is_some(),
+        "{s}"
+    );
+}
+
+#[test]
 fn critical_means_device_bytes_over_one_gib() {
     let r = full_report();
     let md = report::render_markdown(r);

@@ -82,7 +82,12 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
                     ))
                 }
             };
-            let mem = out_memory(a, x.memory)?;
+            let mem = match a.kw.get("memory_config") {
+                None | Some(Val::None) if x.shard.is_none() => {
+                    split_default_memory(ex, x, sizes.len() as u64)?
+                }
+                _ => out_memory(a, x.memory)?,
+            };
             Val::List(
                 split(ex, x, &sizes, i, mem)?
                     .into_iter()
@@ -1571,6 +1576,55 @@ fn max_cores_divisible(tiles: u64, max_cores: u64, request_even: bool) -> u64 {
         n -= n % 2;
     }
     n
+}
+
+/// Where `ttnn.split` puts its chunks when the call gives no memory_config (split.cpp,
+/// `desired_mem_cfg`): the input's memory, except that more than two chunks of an L1 input go to
+/// DRAM when they fail its "L1 budget": the whole chunks' bytes (every bank's, not one bank's)
+/// plus 4 pages of slice CBs per chunk against the L1 free on core (0,0), from the allocator
+/// base up to the lowest occupied L1 address. Checked on the runtime: split [1,128,400,500]
+/// NHWC into 4 fits this way where memory_config=L1 runs out of memory.
+///
+/// A device run sees its L1 buffers (interleaved L1 fills every bank from the top down); a
+/// NO_DISPATCH capture allocates none and sees the whole bank. The plan follows the device run
+/// when the case gets that far (its live L1 buffers fit a bank), else the capture.
+fn split_default_memory(
+    ex: &Exec<'_>,
+    x: &DevTensor,
+    chunks: u64,
+) -> Result<BufferType, CaseError> {
+    if x.memory != BufferType::L1 || chunks <= 2 {
+        return Ok(x.memory);
+    }
+    let bank = ex.device().l1_bank_bytes;
+    let volume = x
+        .spec
+        .padded_dims()
+        .iter()
+        .try_fold(1u64, |acc, &v| crate::size::mul(acc, v, "split budget"))?;
+    let (chunk_bytes, page_bytes) = match x.layout() {
+        Layout::Tile => {
+            let ts = tile_size(x.dtype());
+            let tiles = volume / (TILE * TILE);
+            (crate::size::mul(tiles / chunks, ts, "split budget")?, ts)
+        }
+        Layout::RowMajor => {
+            let e = x.dtype().row_major_element_bytes();
+            (
+                crate::size::mul(volume / chunks, e, "split budget")?,
+                TILE * TILE * e,
+            )
+        }
+    };
+    let need = crate::size::mul(chunk_bytes, chunks, "split budget")?
+        .saturating_add(chunks.saturating_mul(4).saturating_mul(page_bytes));
+    let live = live_l1_per_bank(ex);
+    let free = if live <= bank { bank - live } else { bank };
+    Ok(if need > free {
+        BufferType::Dram
+    } else {
+        BufferType::L1
+    })
 }
 
 /// `ttnn.split` (split.cpp): the two-chunk last-dim kernel where it applies, else one slice per

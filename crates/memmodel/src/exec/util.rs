@@ -27,7 +27,12 @@ pub fn out_memory(a: &Args<'_>, input: BufferType) -> Result<BufferType, CaseErr
 /// Where a function puts its output when the call omits `memory_config`, its input being in
 /// `input`. Read from the pinned runtime (ttnn 0.81.1): the matmul family and concat (hence
 /// stack) default to DRAM whatever their inputs; every other function modeled keeps its input's
-/// memory. `cargo xtask diff --random` checks it on every `default` output it draws.
+/// memory, but for `ttnn.split` of an L1 input into more than two chunks whose bytes exceed the
+/// free L1 of a core: those go to DRAM (the interpreter decides it when the call runs,
+/// `data_movement::split_default_memory`; a case's `output_memory` shows the input's), and
+/// `ttnn.max_pool2d` returns its pooled L1 shards (no copy to interleaved; measured for inputs
+/// that are not pooled in DRAM slices; `pool::max_pool2d`).
+/// `cargo xtask diff --random` checks it on every `default` output it draws.
 pub fn default_output_memory(function: &str, input: BufferType) -> BufferType {
     match function.strip_prefix("ttnn.").unwrap_or(function) {
         "matmul" | "linear" | "addmm" | "concat" | "stack" => BufferType::Dram,

@@ -460,6 +460,8 @@ pub struct Analysis<'a> {
     pub not_oom: Vec<MessageGroup<'a>>,
     pub leaks: Vec<&'a CaseRecord>,
     pub canary_failures: Vec<&'a CaseRecord>,
+    /// The calls without memory_config against their explicit-memory cases.
+    pub default_calls: super::default_calls::DefaultCalls<'a>,
     /// OOM records whose numbers say the allocation should have fitted, or at one element.
     pub suspicious: Vec<(&'a CaseRecord, String)>,
     pub expectation_broken: Vec<(&'a CaseRecord, String)>,
@@ -518,6 +520,7 @@ impl<'a> Analysis<'a> {
                 .copied()
                 .filter(|c| c.canary_ok == Some(false))
                 .collect(),
+            default_calls: super::default_calls::default_calls(&cases),
             suspicious: suspicious(&cases),
             expectation_broken: cases
                 .iter()

@@ -3,6 +3,8 @@
 //!
 //! - [`analysis`] computes every number once (totals by class, per-op, per-shape, per-device,
 //!   memory categories, 8K impact, which op fails first, the fixes that would fit);
+//! - [`default_calls`] compares the calls without memory_config (the original suite's) with the
+//!   same shapes' explicit-memory cases;
 //! - [`sections`] lays the numbers out as one document, which [`markdown`] renders as
 //!   `report.md` and [`html`] as `report.html` (one self-contained page with inline SVG charts
 //!   drawn by [`svg`]) — both renderings show the same sections and the same numbers;
@@ -17,6 +19,7 @@
 
 pub mod analysis;
 pub mod browser;
+pub mod default_calls;
 pub mod doc;
 pub mod fmt;
 pub mod html;

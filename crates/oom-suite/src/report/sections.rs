@@ -140,6 +140,7 @@ pub fn document(a: &Analysis<'_>) -> Doc {
     per_device(a, &mut d);
     overhead(a, &mut d);
     layouts(a, &mut d);
+    suite_calls(a, &mut d);
     not_oom(a, &mut d);
     integrity(a, &mut d);
     d
@@ -1063,6 +1064,116 @@ fn layouts(a: &Analysis<'_>, d: &mut Doc) {
         });
     } else {
         d.push(table);
+    }
+}
+
+/// The calls without memory_config (the original suite's), against the same shapes' cases
+/// with memory_config given. Only when the run has such calls.
+fn suite_calls(a: &Analysis<'_>, d: &mut Doc) {
+    let dc = &a.default_calls;
+    if dc.cases == 0 {
+        return;
+    }
+    d.h(
+        2,
+        "The original suite's calls (no memory_config)",
+        "suite-calls",
+    );
+    let compared: usize = dc.rows.iter().map(|r| r.compared).sum();
+    let same: usize = dc.rows.iter().map(|r| r.same).sum();
+    let apart: usize = dc.rows.iter().map(|r| r.not_compared).sum();
+    d.p(vec![
+        text(format!(
+            "{} cases call their op as the original seed suite did: inputs uploaded to L1, the op \
+             called without memory_config (memory ",
+            thousands(dc.cases as u64)
+        )),
+        code("l1->default"),
+        text(format!(
+            "; the runtime then decides where the output goes). {} of them stand for what the suite \
+             ran where no op ran at all (sets ",
+            thousands(dc.upload_cases as u64)
+        )),
+        code("*_upload"),
+        text(format!(
+            ": the input's upload only). Against the same shape's case with memory_config=L1: {} \
+             compared, {} end the same, {} differ; {} not compared (a side without a verdict, or \
+             no such case).",
+            thousands(compared as u64),
+            thousands(same as u64),
+            thousands((compared - same) as u64),
+            thousands(apart as u64)
+        )),
+    ]);
+    let rows: Vec<Vec<Cell>> = dc
+        .rows
+        .iter()
+        .map(|r| {
+            let changed = r
+                .changed
+                .iter()
+                .map(|((from, to), k)| format!("{} {from} → {to}", thousands(*k as u64)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                c(if r.upload {
+                    format!("{} (upload only)", r.op)
+                } else {
+                    r.op.clone()
+                }),
+                n(r.cases),
+                n(r.compared),
+                n(r.same),
+                t(if changed.is_empty() {
+                    "—".to_string()
+                } else {
+                    changed
+                }),
+                n(r.not_compared),
+                t(r.why.clone()),
+            ]
+        })
+        .collect();
+    d.push(Block::Table(Table {
+        columns: vec![
+            col("Op"),
+            num("Cases"),
+            num("Compared"),
+            num("Same outcome"),
+            col("Explicit L1 → suite's call"),
+            num("Not compared"),
+            col("Why"),
+        ],
+        rows,
+    }));
+    if !dc.differing.is_empty() {
+        let items: Vec<Vec<Inline>> = dc
+            .differing
+            .iter()
+            .take(MAX_LISTED_CASES)
+            .map(|(e, c)| {
+                vec![
+                    code(c.id.clone()),
+                    text(format!(
+                        ": {} without memory_config, {} as ",
+                        c.class.name(),
+                        e.class.name()
+                    )),
+                    code(e.id.clone()),
+                ]
+            })
+            .collect();
+        let more = dc.differing.len().saturating_sub(MAX_LISTED_CASES);
+        d.push(Block::List {
+            ordered: false,
+            items,
+        });
+        if more > 0 {
+            d.p(vec![text(format!(
+                "… and {} more (report.json: cases whose memory ends in ->default).",
+                thousands(more as u64)
+            ))]);
+        }
     }
 }
 
