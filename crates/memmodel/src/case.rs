@@ -361,6 +361,26 @@ pub struct Estimate {
 }
 
 impl Case {
+    /// A case of `op` on `model_inputs` as given on device: bfloat16, TILE, interleaved L1 in
+    /// and out, default params, no expectation. Fields are public: change what differs.
+    pub fn new(op: &'static OpDef, model_inputs: Vec<Shape>, device: &'static DeviceSpec) -> Case {
+        Case {
+            op,
+            shape_set: None,
+            model_inputs,
+            device_layout: DeviceLayout::AsGiven,
+            params: Params::default(),
+            dtype: DType::Bfloat16,
+            layout: Layout::Tile,
+            input_memory: BufferType::L1,
+            output_memory: BufferType::L1,
+            default_output_memory: false,
+            sharding: None,
+            device,
+            expect: Expectation::Any,
+        }
+    }
+
     /// The same call without `memory_config`: the output goes where the op puts it by default.
     pub fn with_default_output_memory(mut self) -> Case {
         self.default_output_memory = true;

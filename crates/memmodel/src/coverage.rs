@@ -333,30 +333,20 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::case::{Case, Expectation, Verdict};
+    use crate::case::{Case, Verdict};
     use crate::device::{BufferType, N150};
     use crate::dtype::DType;
-    use crate::layout::{DeviceLayout, Layout};
+    use crate::layout::Layout;
     use crate::ops::{find, CaseError};
-    use crate::params::{ParamValue, Params};
+    use crate::params::ParamValue;
     use crate::shape::Shape;
 
     fn case(op: &str, shape: &str, layout: Layout, memory: BufferType) -> Case {
-        Case {
-            op: find(op).unwrap(),
-            shape_set: None,
-            model_inputs: vec![Shape::parse(shape).unwrap()],
-            device_layout: DeviceLayout::AsGiven,
-            params: Params::default(),
-            dtype: DType::Bfloat16,
-            layout,
-            input_memory: memory,
-            output_memory: memory,
-            default_output_memory: false,
-            sharding: None,
-            device: &N150,
-            expect: Expectation::Any,
-        }
+        let mut c = Case::new(find(op).unwrap(), vec![Shape::parse(shape).unwrap()], &N150);
+        c.layout = layout;
+        c.input_memory = memory;
+        c.output_memory = memory;
+        c
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! Sampling is deterministic per seed ([`Rng`], SplitMix64): a failure is reproduced by its seed
 //! and index.
 
-use crate::case::{Case, Expectation};
+use crate::case::Case;
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
 use crate::layout::{DeviceLayout, Layout};
@@ -486,21 +486,14 @@ fn draw(rng: &mut Rng, space: &CallSpace, filter: &Filter) -> Option<Case> {
             }
         }
     };
-    let mut case = Case {
-        op: space.op,
-        shape_set: None,
-        model_inputs,
-        device_layout,
-        params,
-        dtype,
-        layout,
-        input_memory: input_buffer,
-        output_memory: input_buffer,
-        default_output_memory: false,
-        sharding,
-        device,
-        expect: Expectation::Any,
-    };
+    let mut case = Case::new(space.op, model_inputs, device);
+    case.device_layout = device_layout;
+    case.params = params;
+    case.dtype = dtype;
+    case.layout = layout;
+    case.input_memory = input_buffer;
+    case.output_memory = input_buffer;
+    case.sharding = sharding;
     match output {
         OutputMemory::Default => case = case.with_default_output_memory(),
         OutputMemory::Interleaved(b) => case.output_memory = b,
