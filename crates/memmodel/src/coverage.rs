@@ -200,7 +200,12 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if case.dtype == DType::Float32
         && matches!(
             family,
-            Family::Softmax | Family::TopK | Family::Split | Family::VectorNorm | Family::Concat
+            Family::Softmax
+                | Family::TopK
+                | Family::Split
+                | Family::VectorNorm
+                | Family::Concat
+                | Family::Expand
         )
     {
         return Err(unmodeled(case, "float32 for this op"));

@@ -117,6 +117,12 @@ fn compare_case(base: &CaseRecord, now: &CaseRecord, out: &mut Comparison) {
             Kind::NowFails,
             format!("fitted, now {}: {}", n.name(), now.message),
         );
+    } else if n == Class::Unmodeled && (b == Class::Fits || b.is_memory_failure()) {
+        // A verdict users had is gone: the backend no longer answers the case.
+        push(
+            Kind::ClassChanged,
+            format!("{} -> unmodeled (no verdict): {}", b.name(), now.message),
+        );
     } else if n != b && (is_hard_failure(n) || (b.is_memory_failure() && n.is_memory_failure())) {
         push(
             Kind::ClassChanged,
@@ -302,6 +308,18 @@ mod tests {
             cases,
             thresholds: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_lost_verdict_fails() {
+        let base = report(vec![record("a", Class::Fits), record("b", Class::Oom)]);
+        let mut now = base.clone();
+        now.cases[1].class = Class::Unmodeled;
+        now.cases[1].captured_buffers.clear();
+        let c = compare(&base, &now).unwrap();
+        assert!(!c.passed());
+        assert_eq!(c.regressions.len(), 1, "{c}");
+        assert!(c.regressions[0].detail.contains("oom -> unmodeled"), "{c}");
     }
 
     #[test]

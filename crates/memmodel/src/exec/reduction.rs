@@ -62,9 +62,15 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let t_in = tile_size(x.dtype());
     let t_out = t_in;
     let (t_fp32, t_bf16) = (4096, 2048);
-    // Up to 9 tiles the block divides the row (a 9-tile row takes blocks of 3 on the runtime,
-    // found by the random differential); the calibrated rows of 10 tiles and more take 4.
-    let block = if wt <= 9 { find_max_divisor(wt, 4) } else { 4 };
+    // Up to 9 tiles the block divides the row, unless only 1 does (then 4, the row padded to
+    // whole blocks): rows of 5 and 9 tiles on the runtime, found by the random differential;
+    // the calibrated rows of 10 tiles and more take 4.
+    let divisor = find_max_divisor(wt, 4);
+    let block = if wt <= 9 && (divisor > 1 || wt <= 4) {
+        divisor
+    } else {
+        4
+    };
     let row = wt.div_ceil(block) * block;
     let in0 = if padded { 2 * block } else { row };
     // A padded row's mask counts too (seen on the runtime: rows of 12,840 and 20,978 take the
