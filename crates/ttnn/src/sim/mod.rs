@@ -206,6 +206,8 @@ impl State {
 
 struct Inner {
     state: Mutex<State>,
+    /// Plans already derived on this device ([`PlanCache`]).
+    plans: Mutex<PlanCache>,
 }
 
 impl Inner {
@@ -275,6 +277,7 @@ impl Device {
         let l1_small_size = mem.l1_small_size;
         Ok(Device {
             inner: Arc::new(Inner {
+                plans: Mutex::new(PlanCache::default()),
                 state: Mutex::new(State {
                     spec,
                     mem,
@@ -341,6 +344,162 @@ impl Device {
     }
 }
 
+/// A call's plan on given inputs: what [`memmodel::exec::run_invocation`] derives from the call
+/// and the inputs' specs and memory configs alone (never from the device's state), so it is
+/// derived once per device and replayed after.
+#[derive(Debug)]
+struct Plan {
+    builder: PlanBuilder,
+    outputs: Vec<DevTensor>,
+    n_inputs: usize,
+}
+
+/// What a plan depends on: the call (encoded exactly, floats by their bits) and each input's
+/// spec and memory config. The device spec is the cache's own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PlanKey {
+    call: Vec<u8>,
+    inputs: Vec<(TensorSpec, BufferType, Option<memmodel::ShardStrategy>)>,
+}
+
+/// Plans by key. Bounded: past [`PlanCache::CAPACITY`] entries it starts over (a matrix run
+/// visits each case once or twice; the cache is for repeats: the run and its measurement,
+/// canaries, benchmarks, threshold searches).
+#[derive(Debug, Default)]
+struct PlanCache {
+    plans: HashMap<PlanKey, std::result::Result<Arc<Plan>, Error>>,
+}
+
+impl PlanCache {
+    const CAPACITY: usize = 4096;
+}
+
+/// An exact, unambiguous encoding of an invocation (tags, lengths, floats by bits).
+fn encode_invocation(inv: &Invocation, out: &mut Vec<u8>) {
+    use memmodel::invoke::Value;
+    fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    fn value(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Input(i) => {
+                out.push(0);
+                out.extend_from_slice(&(*i as u64).to_le_bytes());
+            }
+            Value::Step(i) => {
+                out.push(1);
+                out.extend_from_slice(&(*i as u64).to_le_bytes());
+            }
+            Value::Int(i) => {
+                out.push(2);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            Value::Float(x) => {
+                out.push(3);
+                out.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+            Value::Bool(b) => out.extend_from_slice(&[4, u8::from(*b)]),
+            Value::Str(s) => {
+                out.push(5);
+                bytes(out, s.as_bytes());
+            }
+            Value::List(items) => {
+                out.push(6);
+                out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                items.iter().for_each(|i| value(out, i));
+            }
+            Value::MemoryConfig(b) => {
+                out.push(7);
+                bytes(out, b.name().as_bytes());
+            }
+            Value::MemoryConfigOf(i) => {
+                out.push(8);
+                out.extend_from_slice(&(*i as u64).to_le_bytes());
+            }
+            Value::DType(d) => {
+                out.push(9);
+                bytes(out, d.ttnn_name().as_bytes());
+            }
+            Value::Layout(l) => {
+                out.push(10);
+                bytes(out, l.ttnn_name().as_bytes());
+            }
+            Value::Device => out.push(11),
+            Value::None => out.push(12),
+        }
+    }
+    out.extend_from_slice(&(inv.output_step as u64).to_le_bytes());
+    out.extend_from_slice(&(inv.steps.len() as u64).to_le_bytes());
+    for call in &inv.steps {
+        bytes(out, call.function.as_bytes());
+        out.extend_from_slice(&(call.args.len() as u64).to_le_bytes());
+        call.args.iter().for_each(|a| value(out, a));
+        out.extend_from_slice(&(call.kwargs.len() as u64).to_le_bytes());
+        for (k, v) in &call.kwargs {
+            bytes(out, k.as_bytes());
+            value(out, v);
+        }
+    }
+}
+
+impl Device {
+    /// The plan of `invocation` on `inputs`, from the cache or derived (and cached).
+    fn plan(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<Arc<Plan>> {
+        let mut call = Vec::with_capacity(256);
+        encode_invocation(invocation, &mut call);
+        let key = PlanKey {
+            call,
+            inputs: inputs
+                .iter()
+                .map(|t| (t.spec.clone(), t.memory, t.shard))
+                .collect(),
+        };
+        if let Some(p) = self.lock_plans().plans.get(&key) {
+            return p.clone();
+        }
+        let derived = derive_plan(self.spec, invocation, inputs).map(Arc::new);
+        let mut cache = self.lock_plans();
+        if cache.plans.len() >= PlanCache::CAPACITY {
+            cache.plans.clear();
+        }
+        cache.plans.insert(key, derived.clone());
+        derived
+    }
+
+    fn lock_plans(&self) -> MutexGuard<'_, PlanCache> {
+        self.inner.plans.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Derives a call's plan on inputs as they are (specs and memory configs).
+fn derive_plan(
+    spec: &'static DeviceSpec,
+    invocation: &Invocation,
+    inputs: &[&Tensor],
+) -> Result<Plan> {
+    let mut b = PlanBuilder::new(spec);
+    let mut devs = Vec::with_capacity(inputs.len());
+    for t in inputs {
+        let d = b
+            .external_in("input", t.spec.clone(), MemoryConfig::of(t.memory, t.shard))
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        devs.push(d);
+    }
+    let outputs = memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(|e| {
+        if memmodel::exec::is_unmodeled(&e) {
+            Error::Unmodeled(e.to_string())
+        } else {
+            Error::InvalidArgument(e.to_string())
+        }
+    })?;
+    Ok(Plan {
+        builder: b,
+        outputs,
+        n_inputs: devs.len(),
+    })
+}
+
 impl DeviceApi for Device {
     type Tensor = Tensor;
 
@@ -402,23 +561,14 @@ impl DeviceApi for Device {
                 "input {i} belongs to another device"
             )));
         }
-        // The plan of the call, on the inputs as they are.
-        let mut b = PlanBuilder::new(self.spec);
-        let mut devs = Vec::with_capacity(inputs.len());
-        for t in inputs {
-            let d = b
-                .external_in("input", t.spec.clone(), MemoryConfig::of(t.memory, t.shard))
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            devs.push(d);
-        }
-        let outputs = memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(|e| {
-            if memmodel::exec::is_unmodeled(&e) {
-                Error::Unmodeled(e.to_string())
-            } else {
-                Error::InvalidArgument(e.to_string())
-            }
-        })?;
-        let n_inputs = devs.len();
+        // The plan of the call, on the inputs as they are: derived once per (call, inputs).
+        let plan = self.plan(invocation, inputs)?;
+        let Plan {
+            builder: b,
+            outputs,
+            n_inputs,
+        } = &*plan;
+        let (b, n_inputs) = (b, *n_inputs);
         // Replay it; on a failure, give back what this call placed.
         let mut s = self.inner.lock();
         let mut placed: Vec<Option<Addr>> = vec![None; b.buffers.len()];
@@ -463,7 +613,7 @@ impl DeviceApi for Device {
         // Outputs: views of inputs share their buffers; new buffers become live.
         let mut new_ids: HashMap<usize, BufId> = HashMap::new();
         let mut out = Vec::with_capacity(outputs.len());
-        for o in outputs {
+        for o in outputs.iter().cloned() {
             let id = if o.buffer < n_inputs {
                 let id = inputs[o.buffer].buffer;
                 if let Some(id) = id {
