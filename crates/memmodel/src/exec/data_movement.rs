@@ -494,12 +494,24 @@ pub(super) fn reshape(
         .dram_banks
         .saturating_mul(d.dram_bank_bytes)
         .checked_div(tile_size(x.dtype()))
-        .unwrap_or(0)
-        .min(MAX_RESHAPE_MAP_TILES);
+        .unwrap_or(0);
     if out_pages > board_tiles {
         return Ok(out);
     }
-    let segments = reshape_map_segments(in3, out3);
+    // Past that, a map memmodel would take seconds to size is not modeled (the matrix's
+    // largest copying reshape has 783,360 output tiles and 52,224 distinct tile phases).
+    let unmodeled_map = || {
+        unmodeled(
+            f,
+            format!(
+                "a copying reshape to {out_pages} output tiles: memmodel sizes its page map tile phase by tile phase, up to {MAX_RESHAPE_MAP_TILES} tiles and {MAX_RESHAPE_MAP_PHASES} phases"
+            ),
+        )
+    };
+    if out_pages > MAX_RESHAPE_MAP_TILES {
+        return Err(unmodeled_map());
+    }
+    let segments = reshape_map_segments(in3, out3).ok_or_else(unmodeled_map)?;
     let row = 4 * (segments + segments % d.l1_alignment);
     let page = row * 4;
     // The page map is a host tensor of uint32 [output pages, 4 × segments], uploaded to DRAM.
@@ -552,11 +564,13 @@ fn squeeze_3d(dims: &[u64]) -> [u64; 3] {
 /// shared with one input tile, counted per input tile, padded to the largest count per input
 /// tile. Output tiles whose rows start at the same place in the input's channel period look the
 /// same, so each such phase is computed once.
-pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> u64 {
+///
+/// `None` when the output has more than [`MAX_RESHAPE_MAP_PHASES`] distinct tile phases.
+pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     // The host work is O(output tiles); a process-wide memo keeps repeated estimates instant.
-    type Memo = Mutex<HashMap<([u64; 3], [u64; 3]), u64>>;
+    type Memo = Mutex<HashMap<([u64; 3], [u64; 3]), Option<u64>>>;
     static MEMO: OnceLock<Memo> = OnceLock::new();
     let memo = MEMO.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(v) = memo
@@ -603,10 +617,15 @@ fn faced_offset(h: u64, w: u64) -> u64 {
     ((h / 16) * 2 + w / 16) * 256 + (h % 16) * 16 + w % 16
 }
 
-/// Output tiles past which a copying reshape's page map is not modeled (see `reshape`).
-const MAX_RESHAPE_MAP_TILES: u64 = 1 << 26;
+/// Output tiles past which a copying reshape's page map is not modeled (see `reshape`): the
+/// walk visits every output tile.
+const MAX_RESHAPE_MAP_TILES: u64 = 1 << 22;
 
-fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
+/// Distinct tile phases past which a copying reshape's page map is not modeled: each is walked
+/// element run by element run.
+const MAX_RESHAPE_MAP_PHASES: u64 = 1 << 17;
+
+fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
     let [_, h1, w1] = input;
     let [c2, h2, w2] = output;
     let period = (h1 * w1).max(1);
@@ -621,6 +640,7 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
     // flag vector of it aborted on huge inputs).
     let mut seen = Seen::new(period);
     let mut best = 0u64;
+    let mut phases = 0u64;
     let mut groups: Vec<(u64, u64)> = Vec::with_capacity(64);
     for c in 0..c2 {
         for th in 0..th2 {
@@ -633,6 +653,10 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
                 let class = usize::from(hsz < TILE) * 2 + usize::from(wsz < TILE);
                 if !seen.insert(flat0 % period, class) {
                     continue;
+                }
+                phases += 1;
+                if phases > MAX_RESHAPE_MAP_PHASES {
+                    return None;
                 }
                 groups.clear();
                 let base_c = flat0 / period;
@@ -672,7 +696,7 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
             }
         }
     }
-    best
+    Some(best)
 }
 
 /// `ttnn.concat` of interleaved tensors (concat.cpp): inputs of rank < 4 are concatenated as 4D
@@ -1871,7 +1895,7 @@ mod tests {
         for (input, output) in shapes {
             assert_eq!(
                 reshape_map_segments_uncached(input, output),
-                map_segments_by_element(input, output),
+                Some(map_segments_by_element(input, output)),
                 "{input:?} -> {output:?}"
             );
         }
