@@ -499,12 +499,12 @@ pub(super) fn reshape(
         return Ok(out);
     }
     // Past that, a map memmodel would take seconds to size is not modeled (the matrix's
-    // largest copying reshape has 783,360 output tiles and 52,224 distinct tile phases).
+    // largest copying reshape has 783,360 output tiles and takes 3,133,440 element runs).
     let segments = reshape_map_segments(in3, out3).ok_or_else(|| {
         unmodeled(
             f,
             format!(
-                "a copying reshape to {out_pages} output tiles: memmodel sizes its page map tile phase by tile phase, up to {MAX_RESHAPE_MAP_VISITS} tiles of a phase cycle and {MAX_RESHAPE_MAP_PHASES} phases"
+                "a copying reshape to {out_pages} output tiles: memmodel sizes its page map tile phase by tile phase, up to {MAX_RESHAPE_MAP_VISITS} tiles of a phase cycle and {MAX_RESHAPE_MAP_RUNS} element runs"
             ),
         )
     })?;
@@ -562,7 +562,7 @@ fn squeeze_3d(dims: &[u64]) -> [u64; 3] {
 /// same, so each such phase is computed once.
 ///
 /// `None` when sizing it would visit more than [`MAX_RESHAPE_MAP_VISITS`] output tiles or walk
-/// more than [`MAX_RESHAPE_MAP_PHASES`] distinct tile phases.
+/// more than [`MAX_RESHAPE_MAP_RUNS`] element runs.
 pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
@@ -626,9 +626,10 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-/// Distinct tile phases past which a copying reshape's page map is not modeled: each is walked
-/// element run by element run.
-const MAX_RESHAPE_MAP_PHASES: u64 = 1 << 17;
+/// Element runs past which a copying reshape's page map is not modeled: each distinct tile
+/// phase is walked run by run (up to 1,024 runs for a one-column input; the matrix's largest
+/// map takes 3,133,440).
+const MAX_RESHAPE_MAP_RUNS: u64 = 1 << 22;
 
 fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
     let [_, h1, w1] = input;
@@ -662,7 +663,7 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u6
     let with_last = |n: u64, all: u64| (0..n).chain((n < all).then_some(all - 1));
     let mut seen = Seen::new(period);
     let mut best = 0u64;
-    let mut phases = 0u64;
+    let mut runs = 0u64;
     let mut groups: Vec<(u64, u64)> = Vec::with_capacity(64);
     for c in 0..cs {
         for th in with_last(ths, th2) {
@@ -675,10 +676,6 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u6
                 let class = usize::from(hsz < TILE) * 2 + usize::from(wsz < TILE);
                 if !seen.insert(flat0 % period, class) {
                     continue;
-                }
-                phases += 1;
-                if phases > MAX_RESHAPE_MAP_PHASES {
-                    return None;
                 }
                 groups.clear();
                 let base_c = flat0 / period;
@@ -711,6 +708,10 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u6
                         }
                         prev = Some((page, oi + run - 1, oo + run - 1));
                         col += run;
+                        runs += 1;
+                        if runs > MAX_RESHAPE_MAP_RUNS {
+                            return None;
+                        }
                     }
                 }
                 let max_group = groups.iter().map(|g| g.1).max().unwrap_or(0);
