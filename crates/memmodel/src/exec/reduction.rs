@@ -65,8 +65,15 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let block = if wt <= 8 { find_max_divisor(wt, 4) } else { 4 };
     let row = wt.div_ceil(block) * block;
     let in0 = if padded { 2 * block } else { row };
-    let estimate = in0 * t_in + row * t_in + 2 * block * t_out + 5 * t_bf16;
-    let large = estimate * 10 > d.l1_bytes_per_core * 9;
+    let cbs = |a: u64, b: u64| crate::size::add(a, b, "softmax CB estimate");
+    let estimate = cbs(
+        cbs(
+            crate::size::mul(in0, t_in, "softmax CB estimate")?,
+            crate::size::mul(row, t_in, "softmax CB estimate")?,
+        )?,
+        2 * block * t_out + 5 * t_bf16,
+    )?;
+    let large = estimate.saturating_mul(10) > d.l1_bytes_per_core * 9;
     let mut p = Program::new(
         "SoftmaxDeviceOperation",
         "SoftmaxProgramFactoryAttentionOptimized",
