@@ -32,6 +32,44 @@ use memmodel::{BufferType, DeviceSpec, Layout, MemoryConfig, TensorSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// A fast, non-cryptographic hasher (the Fx hash rustc uses) for the device's own maps: buffer
+/// ids and plan keys come from this process, never from an adversary, and SipHash was a tenth
+/// of a cached sim case's time.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// What `sim` reports as its runtime version.
 pub const SIM_VERSION: &str = concat!("sim ", env!("CARGO_PKG_VERSION"));
 
@@ -96,7 +134,7 @@ enum CaptureEvent {
 struct State {
     spec: &'static DeviceSpec,
     mem: DeviceMemory,
-    buffers: HashMap<BufId, LiveBuffer>,
+    buffers: FastMap<BufId, LiveBuffer>,
     next_id: BufId,
     capture: Option<Vec<CaptureEvent>>,
     /// Allocations made so far (placed ones; captures do not count).
@@ -281,7 +319,7 @@ impl Device {
                 state: Mutex::new(State {
                     spec,
                     mem,
-                    buffers: HashMap::new(),
+                    buffers: FastMap::default(),
                     next_id: 1,
                     capture: None,
                     allocations: 0,
@@ -367,7 +405,7 @@ struct PlanKey {
 /// canaries, benchmarks, threshold searches).
 #[derive(Debug, Default)]
 struct PlanCache {
-    plans: HashMap<PlanKey, std::result::Result<Arc<Plan>, Error>>,
+    plans: FastMap<PlanKey, std::result::Result<Arc<Plan>, Error>>,
 }
 
 impl PlanCache {
@@ -611,7 +649,7 @@ impl DeviceApi for Device {
             return Err(e);
         }
         // Outputs: views of inputs share their buffers; new buffers become live.
-        let mut new_ids: HashMap<usize, BufId> = HashMap::new();
+        let mut new_ids: FastMap<usize, BufId> = FastMap::default();
         let mut out = Vec::with_capacity(outputs.len());
         for o in outputs.iter().cloned() {
             let id = if o.buffer < n_inputs {
