@@ -92,6 +92,7 @@ fn one(u: &mut Unstructured) -> Result<()> {
         layout: *u.choose(&[Layout::Tile, Layout::RowMajor])?,
         input_memory: *u.choose(&memories)?,
         output_memory: *u.choose(&memories)?,
+        default_output_memory: false,
         sharding: None,
         device: *u.choose(&memmodel::device::DEVICES)?,
         expect: Expectation::Any,

@@ -58,8 +58,14 @@ fn signature(case: &Case) -> Result<Signature> {
 /// answers this call: a refusal as the runtime's, an unmodeled call as [`Error::Unmodeled`].
 fn checked_signature<D: DeviceApi>(device: &D, case: &Case) -> Result<Signature> {
     let sig = signature(case)?;
+    check_coverage(device, case, &sig)?;
+    Ok(sig)
+}
+
+/// [`checked_signature`]'s check, on a signature already formed.
+fn check_coverage<D: DeviceApi>(device: &D, case: &Case, sig: &Signature) -> Result<()> {
     if device.runs_memmodel() {
-        memmodel::coverage::check(case, &sig).map_err(|e| {
+        memmodel::coverage::check(case, sig).map_err(|e| {
             if memmodel::exec::is_unmodeled(&e) {
                 Error::Unmodeled(e.to_string())
             } else {
@@ -67,7 +73,7 @@ fn checked_signature<D: DeviceApi>(device: &D, case: &Case) -> Result<Signature>
             }
         })?;
     }
-    Ok(sig)
+    Ok(())
 }
 
 fn check_device<D: DeviceApi>(device: &D, case: &Case) -> Result<()> {
@@ -151,7 +157,7 @@ fn differences(before: &[MemoryView], after: &[MemoryView]) -> Vec<Leak> {
 pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
     check_device(device, case)?;
     let sig = signature(case)?;
-    if let Err(e) = checked_signature(device, case) {
+    if let Err(e) = check_coverage(device, case, &sig) {
         // The call as the runtime would refuse it, or no verdict: a record, not a failed run.
         return Ok(CaseOutcome {
             outcome: e.outcome(),

@@ -499,12 +499,20 @@ pub(super) fn reshape(
         .dram_banks
         .saturating_mul(d.dram_bank_bytes)
         .checked_div(tile_size(x.dtype()))
-        .unwrap_or(0)
-        .min(MAX_RESHAPE_MAP_TILES);
+        .unwrap_or(0);
     if out_pages > board_tiles {
         return Ok(out);
     }
-    let segments = reshape_map_segments(in3, out3);
+    // Past that, a map memmodel would take seconds to size is not modeled (the matrix's
+    // largest copying reshape has 783,360 output tiles and takes 3,133,440 element runs).
+    let segments = reshape_map_segments(in3, out3).ok_or_else(|| {
+        unmodeled(
+            f,
+            format!(
+                "a copying reshape to {out_pages} output tiles: memmodel sizes its page map tile phase by tile phase, up to {MAX_RESHAPE_MAP_VISITS} tiles of a phase cycle and {MAX_RESHAPE_MAP_RUNS} element runs"
+            ),
+        )
+    })?;
     let row = 4 * (segments + segments % d.l1_alignment);
     let page = row * 4;
     // The page map is a host tensor of uint32 [output pages, 4 × segments], uploaded to DRAM.
@@ -557,11 +565,14 @@ fn squeeze_3d(dims: &[u64]) -> [u64; 3] {
 /// shared with one input tile, counted per input tile, padded to the largest count per input
 /// tile. Output tiles whose rows start at the same place in the input's channel period look the
 /// same, so each such phase is computed once.
-pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> u64 {
+///
+/// `None` when sizing it would visit more than [`MAX_RESHAPE_MAP_VISITS`] output tiles or walk
+/// more than [`MAX_RESHAPE_MAP_RUNS`] element runs.
+pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     // The host work is O(output tiles); a process-wide memo keeps repeated estimates instant.
-    type Memo = Mutex<HashMap<([u64; 3], [u64; 3]), u64>>;
+    type Memo = Mutex<HashMap<([u64; 3], [u64; 3]), Option<u64>>>;
     static MEMO: OnceLock<Memo> = OnceLock::new();
     let memo = MEMO.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(v) = memo
@@ -608,10 +619,24 @@ fn faced_offset(h: u64, w: u64) -> u64 {
     ((h / 16) * 2 + w / 16) * 256 + (h % 16) * 16 + w % 16
 }
 
-/// Output tiles past which a copying reshape's page map is not modeled (see `reshape`).
-const MAX_RESHAPE_MAP_TILES: u64 = 1 << 26;
+/// Output tiles past which a copying reshape's page map is not modeled (see `reshape`): the
+/// walk visits every output tile of a cycle of tile phases, up to [`MAX_RESHAPE_MAP_VISITS`].
+const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 20;
 
-fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
+/// Greatest common divisor (`gcd(0, n) = n`).
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Element runs past which a copying reshape's page map is not modeled: each distinct tile
+/// phase is walked run by run (up to 1,024 runs for a one-column input; the matrix's largest
+/// map takes 3,133,440).
+const MAX_RESHAPE_MAP_RUNS: u64 = 1 << 22;
+
+fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
     let [_, h1, w1] = input;
     let [c2, h2, w2] = output;
     let period = (h1 * w1).max(1);
@@ -624,14 +649,32 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
     // One flag per (phase, class) while that fits in 64 MiB; past it only the phases actually
     // met (the period, H × W of the input, can be far larger than the output's tile count: a
     // flag vector of it aborted on huge inputs).
+    //
+    // A tile's phase is c·(h2·w2) + th·(32·w2) + tw·32 modulo the period, so along each axis it
+    // comes back after period / gcd(step, period) tiles: only the first cycle of channels, of
+    // tile rows and of tile columns is visited (and the last row and column, the partial-tile
+    // classes), which meets every (phase, class) the whole output has. A reshape that keeps
+    // H·W (the usual view of a feature map) visits one channel.
+    let cycle = |step: u64| (period / gcd(step % period, period)).max(1);
+    let (cs, ths, tws) = (
+        c2.min(cycle(h2 * w2)),
+        th2.min(cycle(TILE * w2)),
+        tw2.min(cycle(TILE)),
+    );
+    let visits = cs.saturating_mul(ths + 1).saturating_mul(tws + 1);
+    if visits > MAX_RESHAPE_MAP_VISITS {
+        return None;
+    }
+    let with_last = |n: u64, all: u64| (0..n).chain((n < all).then_some(all - 1));
     let mut seen = Seen::new(period);
     let mut best = 0u64;
+    let mut runs = 0u64;
     let mut groups: Vec<(u64, u64)> = Vec::with_capacity(64);
-    for c in 0..c2 {
-        for th in 0..th2 {
+    for c in 0..cs {
+        for th in with_last(ths, th2) {
             let ho0 = th * TILE;
             let hsz = (h2 - ho0).min(TILE);
-            for tw in 0..tw2 {
+            for tw in with_last(tws, tw2) {
                 let wo0 = tw * TILE;
                 let wsz = (w2 - wo0).min(TILE);
                 let flat0 = c * h2 * w2 + ho0 * w2 + wo0;
@@ -670,6 +713,10 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
                         }
                         prev = Some((page, oi + run - 1, oo + run - 1));
                         col += run;
+                        runs += 1;
+                        if runs > MAX_RESHAPE_MAP_RUNS {
+                            return None;
+                        }
                     }
                 }
                 let max_group = groups.iter().map(|g| g.1).max().unwrap_or(0);
@@ -677,7 +724,7 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> u64 {
             }
         }
     }
-    best
+    Some(best)
 }
 
 /// `ttnn.concat` of interleaved tensors (concat.cpp): inputs of rank < 4 are concatenated as 4D
@@ -1017,25 +1064,69 @@ fn block_with_sub_blocks(area: u64, width: u64, height: u64, limit: u64) -> Opti
     if width.div_ceil(limit) * height.div_ceil(limit) < area {
         return Some((limit, limit));
     }
+    let blocks_of = |b: u64| width.div_ceil(b).saturating_mul(height.div_ceil(b));
     let mut best: Option<(u64, u64, u64)> = None; // (blocks, n, sub-block)
     for s in (1..limit).rev() {
         // The block count never grows with n: for this sub-block the first n that qualifies
         // beats every later one (as many blocks at most, more sub-blocks), and no n below
         // width / (s · area) leaves few enough blocks.
         let first = (width / s.saturating_mul(area).max(1)).max(2);
-        for n in first..=width.div_ceil(s) {
-            let b = n * s;
-            let blocks = width.div_ceil(b) * height.div_ceil(b);
-            let cliff = width - (width / b) * b;
-            if blocks <= area && cliff < limit {
-                if best.is_none_or(|(bb, bn, _)| blocks > bb || (blocks == bb && n < bn)) {
-                    best = Some((blocks, n, s));
-                }
-                break;
+        let last = width.div_ceil(s);
+        if first > last || blocks_of(last * s) > area {
+            continue;
+        }
+        // The first n with few enough blocks, by bisection (the count never grows with n).
+        let (mut lo, mut hi) = (first, last);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if blocks_of(mid * s) <= area {
+                hi = mid;
+            } else {
+                lo = mid + 1;
             }
+        }
+        // Then the first n from there whose row cliff, width mod (n·s), is under the limit:
+        // over the blocks b = n·s with width / b = q (q falling, so b rising) the cliff
+        // width − q·b falls with b, so each q's smallest qualifying multiple of s is found at
+        // once (a walk over n took minutes on wide shapes: `cargo xtask fuzz` found it).
+        let Some(n) = first_small_cliff(width, s, lo, last, limit) else {
+            continue;
+        };
+        let blocks = blocks_of(n * s);
+        if best.is_none_or(|(bb, bn, _)| blocks > bb || (blocks == bb && n < bn)) {
+            best = Some((blocks, n, s));
         }
     }
     best.map(|(_, n, s)| (n * s, s))
+}
+
+/// The smallest n in `from..=to` with `width mod (n·s) < limit` (`width` itself once n·s
+/// passes it).
+fn first_small_cliff(width: u64, s: u64, from: u64, to: u64, limit: u64) -> Option<u64> {
+    let mut q = width / (from * s);
+    loop {
+        // The blocks b with width / b == q.
+        let (band_lo, band_hi) = if q == 0 {
+            (width + 1, to * s)
+        } else {
+            (width / (q + 1) + 1, width / q)
+        };
+        // width − q·b < limit  ⇔  q·b > width − limit.
+        let need = if width < limit || q == 0 {
+            band_lo
+        } else {
+            (width - limit) / q + 1
+        };
+        let lo = band_lo.max(need).max(from * s).div_ceil(s);
+        let hi = band_hi.min(to * s) / s;
+        if lo <= hi && q == width / (lo * s) {
+            return Some(lo);
+        }
+        if q == 0 {
+            return None;
+        }
+        q -= 1;
+    }
 }
 
 /// The cores of a block split: one block of `block` × `block` tiles per core, row after row
@@ -1898,7 +1989,7 @@ mod tests {
     #[test]
     fn sub_block_shortcut_finds_the_searchs_block() {
         for area in [64, 110] {
-            for width in (1..400).step_by(7).chain([5355]) {
+            for width in (1..400).step_by(7).chain([5355, 20_011, 65_536]) {
                 for height in [1, 2, 5, 33] {
                     for limit in [1, 2, 3, 17, 46, 63] {
                         assert_eq!(
@@ -1925,7 +2016,35 @@ mod tests {
         for (input, output) in shapes {
             assert_eq!(
                 reshape_map_segments_uncached(input, output),
-                map_segments_by_element(input, output),
+                Some(map_segments_by_element(input, output)),
+                "{input:?} -> {output:?}"
+            );
+        }
+    }
+
+    /// The phase-cycle walk agrees with the element walk on random reshapes, many channels
+    /// (several cycles) included.
+    #[test]
+    fn page_map_cycles_match_the_element_walk() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            1 + state % n
+        };
+        for _ in 0..300 {
+            let input = [next(12), next(70), next(70)];
+            let total = input[0] * input[1] * input[2];
+            let divisors: Vec<u64> = (1..=total).filter(|d| total.is_multiple_of(*d)).collect();
+            let w2 = divisors[(next(divisors.len() as u64) - 1) as usize];
+            let rest = total / w2;
+            let divisors: Vec<u64> = (1..=rest).filter(|d| rest.is_multiple_of(*d)).collect();
+            let h2 = divisors[(next(divisors.len() as u64) - 1) as usize];
+            let output = [rest / h2, h2, w2];
+            assert_eq!(
+                reshape_map_segments_uncached(input, output),
+                Some(map_segments_by_element(input, output)),
                 "{input:?} -> {output:?}"
             );
         }

@@ -280,6 +280,27 @@ fn estimated_cbs(s: &TileSizes, m: u64, n: u64, k: u64) -> Result<u64, CaseError
     )?)
 }
 
+/// `v`, 1, then `v`'s other divisors from the largest down, as `get_multi_dim_per_core_factor`
+/// lists them (it tries v / 2 down to 2); found in pairs up to √v (a walk to v / 2 took seconds
+/// on huge dims: fuzz case_params).
+fn divisors_largest_first(v: u64) -> Vec<u64> {
+    let mut others = Vec::new();
+    let mut d = 2u64;
+    while d.saturating_mul(d) <= v {
+        if v.is_multiple_of(d) {
+            others.push(d);
+            if d != v / d {
+                others.push(v / d);
+            }
+        }
+        d += 1;
+    }
+    others.sort_unstable_by(|a, b| b.cmp(a));
+    let mut f = vec![v, 1];
+    f.extend(others);
+    f
+}
+
 /// `get_multi_dim_per_core_factor`: the largest (out_block_h, out_block_w, in0_block_w) whose
 /// buffers fit, blocks dividing per_core_M / per_core_N, the squarest for equal areas.
 fn multi_dim_factor(
@@ -293,12 +314,7 @@ fn multi_dim_factor(
     if estimated_cbs(s, m, n, k)? < max_l1 {
         return Ok((m, n, k));
     }
-    let divisors = |v: u64| {
-        let mut f = vec![v, 1];
-        f.extend((2..=v / 2).rev().filter(|d| v.is_multiple_of(*d)));
-        f
-    };
-    let (mf, nf) = (divisors(m), divisors(n));
+    let (mf, nf) = (divisors_largest_first(m), divisors_largest_first(n));
     // std::map<area, (m, n)>: a later pair replaces an earlier one unless that one is squarer.
     let mut factors: std::collections::BTreeMap<u64, (u64, u64)> =
         std::collections::BTreeMap::new();
@@ -462,6 +478,18 @@ fn bias_add(ex: &mut Exec<'_>, out: &DevTensor, bias: &DevTensor) {
             .cb(CbKind::Circular, 2 * ts, &cores)
             .cb(CbKind::Circular, 2 * ts, &cores),
     );
+}
+
+#[cfg(test)]
+mod divisor_tests {
+    #[test]
+    fn divisors_are_the_runtimes_walk() {
+        for v in 0..3000u64 {
+            let mut walk = vec![v, 1];
+            walk.extend((2..=v / 2).rev().filter(|d| v.is_multiple_of(*d)));
+            assert_eq!(super::divisors_largest_first(v), walk, "{v}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ fn largest_divisor(num: u64, start: u64) -> u64 {
 }
 
 /// The pool geometry of one call (`SlidingWindowConfig`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Window {
     n: u64,
     h: u64,
@@ -311,6 +311,52 @@ impl Window {
 /// A run of sticks copied by the halo: (source offset, destination offset, length).
 type Run = (u64, u64, u64);
 
+/// [`halo_config_bytes`] of a pool whose NHW cores each take `out_shard` output pixels
+/// (`bounds`), with destination NoCs down a column (block sharding) or row-major over a grid
+/// `gx` wide; memoized per process, keyed by everything the result depends on (a sweep of
+/// shapes, the estimate and the sim run of one case, and DRAM slices ask for the same ones).
+fn halo_configs(
+    win: &Window,
+    bounds: &[Option<Boundary>],
+    out_shard: u64,
+    in_shard_h: u64,
+    tiled: bool,
+    block: bool,
+    gx: u64,
+) -> [u64; 4] {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (Window, u64, u64, u64, bool, bool, u64);
+    static MEMO: OnceLock<Mutex<HashMap<Key, [u64; 4]>>> = OnceLock::new();
+    const CAPACITY: usize = 4096;
+    let memo = MEMO.get_or_init(Default::default);
+    let key = (
+        *win,
+        bounds.len() as u64,
+        out_shard,
+        in_shard_h,
+        tiled,
+        block,
+        if block { 0 } else { gx },
+    );
+    if let Some(v) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return *v;
+    }
+    let v = halo_config_bytes(win, bounds, in_shard_h, tiled, |core| {
+        if block {
+            (0, core)
+        } else {
+            (core % gx, core / gx)
+        }
+    });
+    let mut m = memo.lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= CAPACITY {
+        m.clear();
+    }
+    m.insert(key, v);
+    v
+}
+
 /// Per-core bytes of the four halo config tensors (pad config 0 / 1, gather config 0 / 1) as
 /// `sliding_window::generate_halo_kernel_config_tensors` builds them when cores push their
 /// sticks to their neighbours:
@@ -331,26 +377,83 @@ fn halo_config_bytes(
     tiled: bool,
     noc: impl Fn(u64) -> (u64, u64),
 ) -> [u64; 4] {
-    const BLOCK: u64 = 32;
     const U16: u64 = 0xFFFF;
     let cores = bounds.len();
-    // (source core or None for padding, destination core) -> runs of (src, dst, len).
-    let mut runs: BTreeMap<(Option<u64>, u64), Vec<Run>> = BTreeMap::new();
+    let runs = halo_runs(win, bounds, in_shard_h);
+    let even = |n: u64| n.div_ceil(2) * 2;
+    // Pad configs.
+    let mut pads = vec![0u64; cores];
+    for ((src, dst), list) in &runs {
+        if src.is_none() {
+            pads[*dst as usize] += list.len() as u64;
+        }
+    }
+    let pad0 = pads.iter().map(|n| 2 * (n / 2)).max().unwrap_or(0) + 2;
+    let pad1 = pads.iter().map(|n| 2 * n.div_ceil(2)).max().unwrap_or(0) + 2;
+    // Gather configs, per source core: its transfers as (source offset, length, destination
+    // NoC), its local run list first, then its remote ones by destination core (the order of
+    // the (source, destination) map). A transfer's fields are u16 (`GatherTransfer`): offsets
+    // and lengths past 65535 wrap, as they do in the 4K/8K captures whose shards exceed that.
+    let mut by_source: BTreeMap<u64, Vec<(u64, &Vec<Run>)>> = BTreeMap::new();
+    for ((src, dst), list) in &runs {
+        // Only the op's cores send (the input's shards are as many).
+        if let Some(src) = src.filter(|s| *s < cores as u64) {
+            by_source.entry(src).or_default().push((*dst, list));
+        }
+    }
+    // A core without transfers still has its route count.
+    let (mut g0, mut g1) = (u64::from(cores > 0), u64::from(cores > 0));
+    let mut transfers: Vec<(u64, u64, (u64, u64))> = Vec::new();
+    for (core, mut routes) in by_source {
+        routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
+        transfers.clear();
+        for (dst, list) in routes {
+            let to = noc(dst);
+            transfers.extend(list.iter().map(|&(so, _, len)| (so & U16, len & U16, to)));
+        }
+        let [n0, n1] = if tiled {
+            tiled_gather_words(&transfers)
+        } else {
+            // A row-major input's transfers stay whole, dealt alternately in list order.
+            let mut halves = [RouteCount::default(), RouteCount::default()];
+            for (i, &(_, _, to)) in transfers.iter().enumerate() {
+                halves[i % 2].push(1, 0, to, to);
+            }
+            halves.map(|h| h.words())
+        };
+        g0 = g0.max(n0);
+        g1 = g1.max(n1);
+    }
+    [pad0, pad1, even(g0), even(g1)].map(|n| n * 2)
+}
+
+/// Every destination core's input sticks grouped into runs per (source core, or `None` for
+/// padding; destination core) that are contiguous on both sides: (source offset, destination
+/// offset, length); by (source, destination).
+fn halo_runs(win: &Window, bounds: &[Option<Boundary>], in_shard_h: u64) -> Vec<RunList> {
+    let mut runs: Vec<RunList> = Vec::new();
+    let wp = win.w + 2 * win.pad[1];
+    // One destination's lists by source (a handful: padding and two or three shards).
+    let mut lists: Vec<(Option<u64>, Vec<Run>)> = Vec::new();
     for (k, b) in bounds.iter().enumerate() {
         let Some(b) = b else { continue };
         let k = k as u64;
         let mut g = b.in_first;
         while g <= b.in_last {
-            // The longest stretch from `g` that is all padding or all from one input shard.
-            let wp = win.w + 2 * win.pad[1];
+            // The longest stretch from `g` that is all padding or all from one input shard,
+            // within one padded row.
             let row_end = (g / wp + 1) * wp - 1;
             let (src, local, end) = match win.source(g) {
                 None => {
-                    let mut e = g;
-                    while e < b.in_last && win.source(e + 1).is_none() && e < row_end {
-                        e += 1;
-                    }
-                    (None, 0, e)
+                    // Padding lasts to the row's first input stick (left padding of an input
+                    // row) or to the row's end.
+                    let x = g % wp;
+                    let e = if x < win.pad[1] && win.source(g - x + win.pad[1]).is_some() {
+                        g - x + win.pad[1] - 1
+                    } else {
+                        row_end
+                    };
+                    (None, 0, e.min(b.in_last))
                 }
                 Some(i) => {
                     let x = g % wp;
@@ -362,7 +465,13 @@ fn halo_config_bytes(
             };
             let len = end - g + 1;
             let dst = g - b.in_first;
-            let list = runs.entry((src, k)).or_default();
+            let list = match lists.iter().position(|(s, _)| *s == src) {
+                Some(i) => &mut lists[i].1,
+                None => {
+                    lists.push((src, Vec::new()));
+                    &mut lists.last_mut().expect("just pushed").1
+                }
+            };
             match list.last_mut() {
                 Some(last)
                     if (src.is_none() || local == last.0 + last.2) && dst == last.1 + last.2 =>
@@ -373,81 +482,160 @@ fn halo_config_bytes(
             }
             g = end + 1;
         }
+        runs.extend(lists.drain(..).map(|(src, list)| ((src, k), list)));
     }
-    let even = |n: u64| n.div_ceil(2) * 2;
-    // Pad configs.
-    let mut pads = vec![0u64; cores];
-    for ((src, dst), list) in &runs {
-        if src.is_none() {
-            pads[*dst as usize] += list.len() as u64;
-        }
+    // By (source, destination), padding first.
+    runs.sort_unstable_by_key(|(key, _)| *key);
+    runs
+}
+
+/// The runs of one (source core or `None` for padding, destination core).
+type RunList = ((Option<u64>, u64), Vec<Run>);
+
+/// One half of a source core's serialized gather config, counted as it is built: the route
+/// count, then per route `noc_x, noc_y, n` and per transfer `src, dst, len` (consecutive
+/// transfers to one core share a route, `reduce_flattened_transfers`).
+#[derive(Debug, Default, Clone, Copy)]
+struct RouteCount {
+    transfers: u64,
+    /// Adjacent transfers to the same core.
+    same: u64,
+    last: Option<(u64, u64)>,
+}
+
+impl RouteCount {
+    /// Appends a sequence of `len` transfers that starts at NoC `first`, ends at `last` and has
+    /// `same` adjacent pairs to one core inside it.
+    fn push(&mut self, len: u64, same: u64, first: (u64, u64), last: (u64, u64)) {
+        self.push_copies(1, len, same, first, last);
     }
-    let pad0 = pads.iter().map(|n| 2 * (n / 2)).max().unwrap_or(0) + 2;
-    let pad1 = pads.iter().map(|n| 2 * n.div_ceil(2)).max().unwrap_or(0) + 2;
-    // Gather configs, per source core.
-    let (mut g0, mut g1) = (0u64, 0u64);
-    for core in 0..cores as u64 {
-        // The core's transfers as (source offset, destination NoC): its local run list first,
-        // then its remote ones by destination core (the order of the (source, destination)
-        // map).
-        let mut routes: Vec<(u64, &Vec<Run>)> = runs
-            .iter()
-            .filter(|((src, _), _)| *src == Some(core))
-            .map(|((_, dst), list)| (*dst, list))
-            .collect();
-        routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
-        let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
-        for (dst, list) in routes {
-            for &(so, _, len) in list {
-                // A transfer's fields are u16 (`GatherTransfer`): offsets and lengths past
-                // 65535 wrap, as they do in the 4K/8K captures whose shards exceed that.
-                let (mut so, mut len) = (so & U16, len & U16);
-                if !tiled {
-                    // A row-major input's transfers stay whole.
-                    transfers.push((so, noc(dst)));
-                    continue;
-                }
-                // A TILE input is untilized in blocks of 32 sticks: a transfer is split at
-                // every block boundary of its source (`quantize_transfers_along_block_
-                // boundaries`).
-                while len > 0 {
-                    let t = len.min(BLOCK - so % BLOCK);
-                    transfers.push((so & U16, noc(dst)));
-                    so += t;
-                    len -= t;
-                }
-            }
+
+    /// [`RouteCount::push`] `copies` times.
+    fn push_copies(
+        &mut self,
+        copies: u64,
+        len: u64,
+        same: u64,
+        first: (u64, u64),
+        last: (u64, u64),
+    ) {
+        if copies == 0 || len == 0 {
+            return;
         }
-        // Dealt to the two data-movement cores: TILE by source block parity after a global
-        // sort by source offset (`reorder_transfers_globally`, `divide_blocks_between_cores`),
-        // row-major alternately in list order (`divide_transfers_between_cores`).
-        let mut halves: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
-        if tiled {
-            transfers.sort();
-            for (so, dst) in transfers {
-                halves[((so / BLOCK) % 2) as usize].push(dst);
-            }
+        self.transfers += copies * len;
+        self.same += copies * same
+            + (copies - 1) * u64::from(first == last)
+            + u64::from(self.last == Some(first));
+        self.last = Some(last);
+    }
+
+    /// u16 words: the route count, three per route, three per transfer.
+    fn words(&self) -> u64 {
+        1 + 3 * (self.transfers - self.same) + 3 * self.transfers
+    }
+}
+
+/// The two halves of one source core's gather config for a TILE input, in u16 words. The
+/// transfers (source offset, length, destination NoC) are split at every 32-stick block of the
+/// source (`quantize_transfers_along_block_boundaries`), sorted by source offset then NoC
+/// (`reorder_transfers_globally`) and dealt by block parity (`divide_blocks_between_cores`).
+///
+/// Counted over stretches of blocks rather than piece by piece (a 4K shard has thousands of
+/// pieces): a transfer's pieces start at its offset and at every block boundary inside it (u16
+/// offsets, so block positions wrap at 2048); between the blocks where some transfer starts or
+/// ends, every block holds the same pieces (one per covering transfer, at the block's start,
+/// in NoC order), so such a stretch is counted at once.
+fn tiled_gather_words(transfers: &[(u64, u64, (u64, u64))]) -> [u64; 2] {
+    const BLOCK: u64 = 32;
+    const BLOCKS: u64 = (u16::MAX as u64 + 1) / BLOCK;
+    // Block positions where pieces at the block start begin (true) or stop (false) for a NoC.
+    let mut events: Vec<(u64, bool, (u64, u64))> = Vec::with_capacity(4 * transfers.len());
+    // Each transfer's first piece: (block, offset in the block, NoC).
+    let mut firsts: Vec<(u64, u64, (u64, u64))> = Vec::with_capacity(transfers.len());
+    let mut cuts: Vec<u64> = vec![0, BLOCKS];
+    for &(so, len, to) in transfers {
+        if len == 0 {
+            continue;
+        }
+        let b0 = so / BLOCK;
+        firsts.push((b0, so % BLOCK, to));
+        cuts.extend([b0, b0 + 1]);
+        // Later pieces start at the block boundaries strictly inside [so, so + len).
+        let (lo, hi) = (b0 + 1, (so + len - 1) / BLOCK + 1);
+        if hi <= lo {
+            continue;
+        }
+        let spans = if hi <= BLOCKS {
+            [(lo, hi), (0, 0)]
+        } else if lo >= BLOCKS {
+            [(lo - BLOCKS, hi - BLOCKS), (0, 0)]
         } else {
-            for (i, (_, dst)) in transfers.into_iter().enumerate() {
-                halves[i % 2].push(dst);
-            }
-        }
-        // Serialized as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`, consecutive
-        // transfers to one core sharing a route (`reduce_flattened_transfers`).
-        for (half, total) in halves.iter().zip([&mut g0, &mut g1]) {
-            let mut n = 1u64;
-            let mut route = None;
-            for dst in half {
-                if route != Some(*dst) {
-                    n += 3;
-                    route = Some(*dst);
-                }
-                n += 3;
-            }
-            *total = (*total).max(n);
+            [(lo, BLOCKS), (0, hi - BLOCKS)]
+        };
+        for (a, b) in spans.into_iter().filter(|(a, b)| a < b) {
+            events.push((a, true, to));
+            events.push((b, false, to));
+            cuts.extend([a, b]);
         }
     }
-    [pad0, pad1, even(g0), even(g1)].map(|n| n * 2)
+    // Removals before additions at one position (false < true).
+    events.sort_unstable();
+    firsts.sort_unstable();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut covering: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    let mut halves = [RouteCount::default(), RouteCount::default()];
+    let (mut e, mut f) = (0, 0);
+    let mut block: Vec<(u64, (u64, u64))> = Vec::new();
+    for w in cuts.windows(2) {
+        let (x, y) = (w[0], w[1]);
+        while e < events.len() && events[e].0 <= x {
+            let (_, add, to) = events[e];
+            if add {
+                *covering.entry(to).or_default() += 1;
+            } else if let Some(n) = covering.get_mut(&to) {
+                *n -= 1;
+                if *n == 0 {
+                    covering.remove(&to);
+                }
+            }
+            e += 1;
+        }
+        if f < firsts.len() && firsts[f].0 == x {
+            // A block where transfers start (y == x + 1): the covering pieces (offset 0) and
+            // the first pieces, sorted.
+            block.clear();
+            for (to, n) in &covering {
+                block.extend(std::iter::repeat_n((0, *to), *n as usize));
+            }
+            while f < firsts.len() && firsts[f].0 == x {
+                block.push((firsts[f].1, firsts[f].2));
+                f += 1;
+            }
+            block.sort_unstable();
+            let same = block.windows(2).filter(|p| p[0].1 == p[1].1).count() as u64;
+            halves[(x % 2) as usize].push(
+                block.len() as u64,
+                same,
+                block[0].1,
+                block[block.len() - 1].1,
+            );
+            continue;
+        }
+        let (Some((first, _)), Some((last, _))) =
+            (covering.first_key_value(), covering.last_key_value())
+        else {
+            continue;
+        };
+        let len: u64 = covering.values().sum();
+        let same: u64 = covering.values().map(|n| n - 1).sum();
+        // Blocks x..y: the even ones go to half 0, the odd ones to half 1.
+        let evens = y.div_ceil(2) - x.div_ceil(2);
+        let odds = (y - x) - evens;
+        halves[0].push_copies(evens, len, same, *first, *last);
+        halves[1].push_copies(odds, len, same, *first, *last);
+    }
+    halves.map(|h| h.words())
 }
 
 /// Per-core bytes of Pool2D's reader-indices config
@@ -566,6 +754,15 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ho: out_dim(h, 0)?,
         wo: out_dim(w, 1)?,
     };
+    let padded_rows = (h + 2 * pad[0]).saturating_mul(n);
+    if padded_rows > MAX_POOL_ROWS {
+        return Err(unmodeled(
+            a.function,
+            format!(
+                "a pool of {padded_rows} padded input rows (N·(H + 2·padding); memmodel builds halo configs per row and models up to {MAX_POOL_ROWS})"
+            ),
+        ));
+    }
     let d = ex.device();
     let out_mem = out_memory(a, x.memory)?;
     let pc = parallel_config(d, &win);
@@ -675,13 +872,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let gx = u64::from(d.grid_x);
     let block = pc.scheme == Scheme::Block;
     let [pad0, pad1, gather0, gather1] =
-        halo_config_bytes(&win, &bounds, in_shard_h, true, |core| {
-            if block {
-                (0, core)
-            } else {
-                (core % gx, core / gx)
-            }
-        });
+        halo_configs(&win, &bounds, out_shard_h, in_shard_h, true, block, gx);
     let configs = [
         cfg(ex, "pad config", pad0)?,
         cfg(ex, "pad config", pad1)?,
@@ -859,21 +1050,29 @@ fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseErr
 }
 
 /// One DRAM slice: (output start, output length) along the sliced axis.
-fn slice_spans(out_dim: u64, n: u64) -> Vec<(u64, u64)> {
+fn slice_spans(out_dim: u64, n: u64) -> impl Iterator<Item = (u64, u64)> {
     // `compute_L1_usage_for_slice_config` / `run_sliced_op`: `out_dim / n` each, the first
-    // `out_dim % n` slices one more; empty slices are skipped.
+    // `out_dim % n` slices one more; empty slices are skipped. Lazily: the search for a slice
+    // count stops at a count's first slice that does not fit.
     let (min, rem) = (out_dim / n, out_dim % n);
     let mut start = 0;
-    let mut v = Vec::new();
-    for i in 0..n {
+    (0..n).filter_map(move |i| {
         let len = min + u64::from(i < rem);
-        if len > 0 {
-            v.push((start, len));
+        (len > 0).then(|| {
             start += len;
-        }
-    }
-    v
+            (start - len, len)
+        })
+    })
 }
+
+/// Slices whose halo step the DRAM slice search may cost in all (`sliced`): far more than any
+/// pool of the matrix needs (a few slices of 8K feature maps), and a bound on a search that
+/// would otherwise go on quadratically in the output size.
+const MAX_SLICE_CHECKS: u64 = 1 << 14;
+
+/// Padded input rows (N · (H + 2 · padding)) past which memmodel does not model a pool: its halo
+/// configs are built per row (the matrix's largest pools have 4,320).
+const MAX_POOL_ROWS: u64 = 1 << 16;
 
 /// `ttnn.max_pool2d` on a DRAM input too large for L1: `op_slicing::run_sliced_op` with the
 /// pool's slice attributes. The slice axis is `best_guess_slice_type` for a ROW_MAJOR output
@@ -927,9 +1126,20 @@ fn sliced(
     };
     let slice_scheme = parallel_config(d, win).scheme;
     let mut count = None;
+    let mut checks = 0u64;
     for n in 1..=out_dim {
         let mut fits = true;
         for (start, len) in slice_spans(out_dim, n) {
+            checks += 1;
+            if checks > MAX_SLICE_CHECKS {
+                return Err(unmodeled(
+                    a.function,
+                    format!(
+                        "a DRAM pool that fits L1 in none of its first {} slice counts ({MAX_SLICE_CHECKS} slices costed)",
+                        n - 1
+                    ),
+                ));
+            }
             let sw = slice_window(start, len);
             if halo_step(d, &sw, &scheme(d, &sw, slice_scheme))? > l1_bank {
                 fits = false;
@@ -1027,13 +1237,7 @@ fn sliced(
         let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
         let block = pc.scheme == Scheme::Block;
         let [pad0, pad1, gather0, gather1] =
-            halo_config_bytes(&sw, &bounds, in_shard_h, false, |core| {
-                if block {
-                    (0, core)
-                } else {
-                    (core % gx, core / gx)
-                }
-            });
+            halo_configs(&sw, &bounds, out_shard_h, in_shard_h, false, block, gx);
         let configs = [
             config(ex, d, &pc, "pad config", pad0)?,
             config(ex, d, &pc, "pad config", pad1)?,
@@ -1167,6 +1371,135 @@ impl Bound for Program {
     }
 }
 
+/// The piece-by-piece construction [`halo_config_bytes`] computes in closed form (the oracle
+/// of its tests).
+#[cfg(test)]
+fn halo_config_bytes_walk(
+    win: &Window,
+    bounds: &[Option<Boundary>],
+    in_shard_h: u64,
+    tiled: bool,
+    noc: impl Fn(u64) -> (u64, u64),
+) -> [u64; 4] {
+    const BLOCK: u64 = 32;
+    const U16: u64 = 0xFFFF;
+    let cores = bounds.len();
+    // (source core or None for padding, destination core) -> runs of (src, dst, len).
+    let mut runs: BTreeMap<(Option<u64>, u64), Vec<Run>> = BTreeMap::new();
+    for (k, b) in bounds.iter().enumerate() {
+        let Some(b) = b else { continue };
+        let k = k as u64;
+        let mut g = b.in_first;
+        while g <= b.in_last {
+            // The longest stretch from `g` that is all padding or all from one input shard.
+            let wp = win.w + 2 * win.pad[1];
+            let row_end = (g / wp + 1) * wp - 1;
+            let (src, local, end) = match win.source(g) {
+                None => {
+                    let mut e = g;
+                    while e < b.in_last && win.source(e + 1).is_none() && e < row_end {
+                        e += 1;
+                    }
+                    (None, 0, e)
+                }
+                Some(i) => {
+                    let x = g % wp;
+                    let in_row = win.pad[1] + win.w - 1 - x;
+                    let shard_left = in_shard_h - 1 - i % in_shard_h;
+                    let e = (g + in_row.min(shard_left)).min(b.in_last);
+                    (Some(i / in_shard_h), i % in_shard_h, e)
+                }
+            };
+            let len = end - g + 1;
+            let dst = g - b.in_first;
+            let list = runs.entry((src, k)).or_default();
+            match list.last_mut() {
+                Some(last)
+                    if (src.is_none() || local == last.0 + last.2) && dst == last.1 + last.2 =>
+                {
+                    last.2 += len
+                }
+                _ => list.push((local, dst, len)),
+            }
+            g = end + 1;
+        }
+    }
+    let even = |n: u64| n.div_ceil(2) * 2;
+    // Pad configs.
+    let mut pads = vec![0u64; cores];
+    for ((src, dst), list) in &runs {
+        if src.is_none() {
+            pads[*dst as usize] += list.len() as u64;
+        }
+    }
+    let pad0 = pads.iter().map(|n| 2 * (n / 2)).max().unwrap_or(0) + 2;
+    let pad1 = pads.iter().map(|n| 2 * n.div_ceil(2)).max().unwrap_or(0) + 2;
+    // Gather configs, per source core.
+    let (mut g0, mut g1) = (0u64, 0u64);
+    for core in 0..cores as u64 {
+        // The core's transfers as (source offset, destination NoC): its local run list first,
+        // then its remote ones by destination core (the order of the (source, destination)
+        // map).
+        let mut routes: Vec<(u64, &Vec<Run>)> = runs
+            .iter()
+            .filter(|((src, _), _)| *src == Some(core))
+            .map(|((_, dst), list)| (*dst, list))
+            .collect();
+        routes.sort_by_key(|(dst, _)| (*dst != core, *dst));
+        let mut transfers: Vec<(u64, (u64, u64))> = Vec::new();
+        for (dst, list) in routes {
+            for &(so, _, len) in list {
+                // A transfer's fields are u16 (`GatherTransfer`): offsets and lengths past
+                // 65535 wrap, as they do in the 4K/8K captures whose shards exceed that.
+                let (mut so, mut len) = (so & U16, len & U16);
+                if !tiled {
+                    // A row-major input's transfers stay whole.
+                    transfers.push((so, noc(dst)));
+                    continue;
+                }
+                // A TILE input is untilized in blocks of 32 sticks: a transfer is split at
+                // every block boundary of its source (`quantize_transfers_along_block_
+                // boundaries`).
+                while len > 0 {
+                    let t = len.min(BLOCK - so % BLOCK);
+                    transfers.push((so & U16, noc(dst)));
+                    so += t;
+                    len -= t;
+                }
+            }
+        }
+        // Dealt to the two data-movement cores: TILE by source block parity after a global
+        // sort by source offset (`reorder_transfers_globally`, `divide_blocks_between_cores`),
+        // row-major alternately in list order (`divide_transfers_between_cores`).
+        let mut halves: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+        if tiled {
+            transfers.sort();
+            for (so, dst) in transfers {
+                halves[((so / BLOCK) % 2) as usize].push(dst);
+            }
+        } else {
+            for (i, (_, dst)) in transfers.into_iter().enumerate() {
+                halves[i % 2].push(dst);
+            }
+        }
+        // Serialized as `routes, [noc_x, noc_y, n, (src, dst, len)×n]...`, consecutive
+        // transfers to one core sharing a route (`reduce_flattened_transfers`).
+        for (half, total) in halves.iter().zip([&mut g0, &mut g1]) {
+            let mut n = 1u64;
+            let mut route = None;
+            for dst in half {
+                if route != Some(*dst) {
+                    n += 3;
+                    route = Some(*dst);
+                }
+                n += 3;
+            }
+            *total = (*total).max(n);
+        }
+    }
+    [pad0, pad1, even(g0), even(g1)].map(|n| n * 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1245,6 +1578,66 @@ mod tests {
             halo_config_bytes(&win, &bounds, 4000, false, grid),
             [4, 4, 16, 4]
         );
+    }
+
+    /// The closed-form gather and pad counts agree with the piece-by-piece walk on random
+    /// pools (padding, dilation, batches, strides, shards past 65,535 sticks, both layouts).
+    #[test]
+    fn halo_configs_match_the_walk() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let mut checked = 0;
+        for i in 0..3000 {
+            let kernel = [1 + next(4), 1 + next(4)];
+            let dilation = [1 + next(2), 1 + next(2)];
+            let stride = [1 + next(3), 1 + next(3)];
+            let pad = [next(kernel[0] / 2 + 1), next(kernel[1] / 2 + 1)];
+            let (n, h, w) = if i % 100 == 0 {
+                (1, 200 + next(600), 300 + next(900))
+            } else {
+                (1 + next(3), 1 + next(40), 1 + next(60))
+            };
+            let span = |size: u64, a: usize| size + 2 * pad[a];
+            let eff = |a: usize| dilation[a] * (kernel[a] - 1) + 1;
+            if span(h, 0) < eff(0) || span(w, 1) < eff(1) {
+                continue;
+            }
+            let win = Window {
+                n,
+                h,
+                w,
+                c: 32,
+                kernel,
+                stride,
+                pad,
+                dilation,
+                ho: (span(h, 0) - eff(0)) / stride[0] + 1,
+                wo: (span(w, 1) - eff(1)) / stride[1] + 1,
+            };
+            let cores = if i % 100 == 0 {
+                1 + next(4)
+            } else {
+                1 + next(12)
+            };
+            let rows = n * h * w;
+            let in_shard_h = rows.div_ceil(cores * TILE) * TILE;
+            let bounds = win.boundaries(cores, win.out_nhw().div_ceil(cores));
+            for tiled in [true, false] {
+                let grid = |k: u64| (k % 3, k / 3);
+                assert_eq!(
+                    halo_config_bytes(&win, &bounds, in_shard_h, tiled, grid),
+                    halo_config_bytes_walk(&win, &bounds, in_shard_h, tiled, grid),
+                    "{win:?} on {cores} cores, tiled {tiled}"
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked > 2000);
     }
 
     #[test]

@@ -75,9 +75,14 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let in0 = if padded { 2 * block } else { row };
     // A padded row's mask counts too (seen on the runtime: rows of 12,840 and 20,978 take the
     // large-tensor kernel, found by the random differential).
-    let mask = if padded { row * t_in } else { 0 };
-    let estimate = in0 * t_in + row * t_in + mask + 2 * block * t_out + 5 * t_bf16;
-    let large = estimate * 10 > d.l1_bytes_per_core * 9;
+    let cbs = |a: u64, b: u64| crate::size::add(a, b, "softmax CB estimate");
+    let tiles_bytes = |n: u64| crate::size::mul(n, t_in, "softmax CB estimate");
+    let mask = if padded { tiles_bytes(row)? } else { 0 };
+    let estimate = cbs(
+        cbs(cbs(tiles_bytes(in0)?, tiles_bytes(row)?)?, mask)?,
+        2 * block * t_out + 5 * t_bf16,
+    )?;
+    let large = estimate.saturating_mul(10) > d.l1_bytes_per_core * 9;
     let mut p = Program::new(
         "SoftmaxDeviceOperation",
         "SoftmaxProgramFactoryAttentionOptimized",

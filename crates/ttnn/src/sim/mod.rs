@@ -32,6 +32,44 @@ use memmodel::{BufferType, DeviceSpec, Layout, MemoryConfig, TensorSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// A fast, non-cryptographic hasher (the Fx hash rustc uses) for the device's own maps: buffer
+/// ids and plan keys come from this process, never from an adversary, and SipHash was a tenth
+/// of a cached sim case's time.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// What `sim` reports as its runtime version.
 pub const SIM_VERSION: &str = concat!("sim ", env!("CARGO_PKG_VERSION"));
 
@@ -96,7 +134,7 @@ enum CaptureEvent {
 struct State {
     spec: &'static DeviceSpec,
     mem: DeviceMemory,
-    buffers: HashMap<BufId, LiveBuffer>,
+    buffers: FastMap<BufId, LiveBuffer>,
     next_id: BufId,
     capture: Option<Vec<CaptureEvent>>,
     /// Allocations made so far (placed ones; captures do not count).
@@ -206,6 +244,8 @@ impl State {
 
 struct Inner {
     state: Mutex<State>,
+    /// Plans already derived on this device ([`PlanCache`]).
+    plans: Mutex<PlanCache>,
 }
 
 impl Inner {
@@ -275,10 +315,11 @@ impl Device {
         let l1_small_size = mem.l1_small_size;
         Ok(Device {
             inner: Arc::new(Inner {
+                plans: Mutex::new(PlanCache::default()),
                 state: Mutex::new(State {
                     spec,
                     mem,
-                    buffers: HashMap::new(),
+                    buffers: FastMap::default(),
                     next_id: 1,
                     capture: None,
                     allocations: 0,
@@ -339,6 +380,162 @@ impl Device {
             shard,
         }
     }
+}
+
+/// A call's plan on given inputs: what [`memmodel::exec::run_invocation`] derives from the call
+/// and the inputs' specs and memory configs alone (never from the device's state), so it is
+/// derived once per device and replayed after.
+#[derive(Debug)]
+struct Plan {
+    builder: PlanBuilder,
+    outputs: Vec<DevTensor>,
+    n_inputs: usize,
+}
+
+/// What a plan depends on: the call (encoded exactly, floats by their bits) and each input's
+/// spec and memory config. The device spec is the cache's own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PlanKey {
+    call: Vec<u8>,
+    inputs: Vec<(TensorSpec, BufferType, Option<memmodel::ShardStrategy>)>,
+}
+
+/// Plans by key. Bounded: past [`PlanCache::CAPACITY`] entries it starts over (a matrix run
+/// visits each case once or twice; the cache is for repeats: the run and its measurement,
+/// canaries, benchmarks, threshold searches).
+#[derive(Debug, Default)]
+struct PlanCache {
+    plans: FastMap<PlanKey, std::result::Result<Arc<Plan>, Error>>,
+}
+
+impl PlanCache {
+    const CAPACITY: usize = 4096;
+}
+
+/// An exact, unambiguous encoding of an invocation (tags, lengths, floats by bits).
+fn encode_invocation(inv: &Invocation, out: &mut Vec<u8>) {
+    use memmodel::invoke::Value;
+    fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    fn value(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Input(i) => {
+                out.push(0);
+                out.extend_from_slice(&(*i as u64).to_le_bytes());
+            }
+            Value::Step(i) => {
+                out.push(1);
+                out.extend_from_slice(&(*i as u64).to_le_bytes());
+            }
+            Value::Int(i) => {
+                out.push(2);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            Value::Float(x) => {
+                out.push(3);
+                out.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+            Value::Bool(b) => out.extend_from_slice(&[4, u8::from(*b)]),
+            Value::Str(s) => {
+                out.push(5);
+                bytes(out, s.as_bytes());
+            }
+            Value::List(items) => {
+                out.push(6);
+                out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                items.iter().for_each(|i| value(out, i));
+            }
+            Value::MemoryConfig(b) => {
+                out.push(7);
+                bytes(out, b.name().as_bytes());
+            }
+            Value::MemoryConfigOf(i) => {
+                out.push(8);
+                out.extend_from_slice(&(*i as u64).to_le_bytes());
+            }
+            Value::DType(d) => {
+                out.push(9);
+                bytes(out, d.ttnn_name().as_bytes());
+            }
+            Value::Layout(l) => {
+                out.push(10);
+                bytes(out, l.ttnn_name().as_bytes());
+            }
+            Value::Device => out.push(11),
+            Value::None => out.push(12),
+        }
+    }
+    out.extend_from_slice(&(inv.output_step as u64).to_le_bytes());
+    out.extend_from_slice(&(inv.steps.len() as u64).to_le_bytes());
+    for call in &inv.steps {
+        bytes(out, call.function.as_bytes());
+        out.extend_from_slice(&(call.args.len() as u64).to_le_bytes());
+        call.args.iter().for_each(|a| value(out, a));
+        out.extend_from_slice(&(call.kwargs.len() as u64).to_le_bytes());
+        for (k, v) in &call.kwargs {
+            bytes(out, k.as_bytes());
+            value(out, v);
+        }
+    }
+}
+
+impl Device {
+    /// The plan of `invocation` on `inputs`, from the cache or derived (and cached).
+    fn plan(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<Arc<Plan>> {
+        let mut call = Vec::with_capacity(256);
+        encode_invocation(invocation, &mut call);
+        let key = PlanKey {
+            call,
+            inputs: inputs
+                .iter()
+                .map(|t| (t.spec.clone(), t.memory, t.shard))
+                .collect(),
+        };
+        if let Some(p) = self.lock_plans().plans.get(&key) {
+            return p.clone();
+        }
+        let derived = derive_plan(self.spec, invocation, inputs).map(Arc::new);
+        let mut cache = self.lock_plans();
+        if cache.plans.len() >= PlanCache::CAPACITY {
+            cache.plans.clear();
+        }
+        cache.plans.insert(key, derived.clone());
+        derived
+    }
+
+    fn lock_plans(&self) -> MutexGuard<'_, PlanCache> {
+        self.inner.plans.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Derives a call's plan on inputs as they are (specs and memory configs).
+fn derive_plan(
+    spec: &'static DeviceSpec,
+    invocation: &Invocation,
+    inputs: &[&Tensor],
+) -> Result<Plan> {
+    let mut b = PlanBuilder::new(spec);
+    let mut devs = Vec::with_capacity(inputs.len());
+    for t in inputs {
+        let d = b
+            .external_in("input", t.spec.clone(), MemoryConfig::of(t.memory, t.shard))
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        devs.push(d);
+    }
+    let outputs = memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(|e| {
+        if memmodel::exec::is_unmodeled(&e) {
+            Error::Unmodeled(e.to_string())
+        } else {
+            Error::InvalidArgument(e.to_string())
+        }
+    })?;
+    Ok(Plan {
+        builder: b,
+        outputs,
+        n_inputs: devs.len(),
+    })
 }
 
 impl DeviceApi for Device {
@@ -402,23 +599,14 @@ impl DeviceApi for Device {
                 "input {i} belongs to another device"
             )));
         }
-        // The plan of the call, on the inputs as they are.
-        let mut b = PlanBuilder::new(self.spec);
-        let mut devs = Vec::with_capacity(inputs.len());
-        for t in inputs {
-            let d = b
-                .external_in("input", t.spec.clone(), MemoryConfig::of(t.memory, t.shard))
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            devs.push(d);
-        }
-        let outputs = memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(|e| {
-            if memmodel::exec::is_unmodeled(&e) {
-                Error::Unmodeled(e.to_string())
-            } else {
-                Error::InvalidArgument(e.to_string())
-            }
-        })?;
-        let n_inputs = devs.len();
+        // The plan of the call, on the inputs as they are: derived once per (call, inputs).
+        let plan = self.plan(invocation, inputs)?;
+        let Plan {
+            builder: b,
+            outputs,
+            n_inputs,
+        } = &*plan;
+        let (b, n_inputs) = (b, *n_inputs);
         // Replay it; on a failure, give back what this call placed.
         let mut s = self.inner.lock();
         let mut placed: Vec<Option<Addr>> = vec![None; b.buffers.len()];
@@ -461,9 +649,9 @@ impl DeviceApi for Device {
             return Err(e);
         }
         // Outputs: views of inputs share their buffers; new buffers become live.
-        let mut new_ids: HashMap<usize, BufId> = HashMap::new();
+        let mut new_ids: FastMap<usize, BufId> = FastMap::default();
         let mut out = Vec::with_capacity(outputs.len());
-        for o in outputs {
+        for o in outputs.iter().cloned() {
             let id = if o.buffer < n_inputs {
                 let id = inputs[o.buffer].buffer;
                 if let Some(id) = id {
