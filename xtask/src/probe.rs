@@ -218,7 +218,7 @@ pub fn run(mut args: ProbeArgs) -> Result<()> {
     };
     let report = match backend {
         Backend::Metal => probe_metal(case, !args.no_measure, args.hardware)?,
-        Backend::Sim => return Err(Error::backend_unavailable(Backend::Sim).into()),
+        Backend::Sim => probe_sim(case, !args.no_measure)?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -228,13 +228,43 @@ pub fn run(mut args: ProbeArgs) -> Result<()> {
     Ok(())
 }
 
+/// L1_SMALL the device opens with: what the op declares it needs (its signature), so the
+/// runtime is asked whatever memmodel's plan says (or whether it has one).
+fn l1_small_of(case: &Case) -> Result<u64> {
+    Ok(case
+        .signature()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", case.id()))?
+        .l1_small_bytes)
+}
+
+/// The case on the embedded `sim` device (memmodel's plans on tt-metal's allocator rules).
+fn probe_sim(case: &Case, measure: bool) -> Result<ProbeReport> {
+    let l1_small = l1_small_of(case)?;
+    let device = ttnn::sim::Device::open(
+        case.device,
+        ttnn::sim::DeviceOptions::with_l1_small(l1_small),
+    )?;
+    let outcome = ttnn::run_case(&device, case)?;
+    let measured = if measure {
+        ttnn::measure_case(&device, case).map_err(|e| format!("failed: {e}"))
+    } else {
+        Err("skipped (--no-measure)".to_string())
+    };
+    Ok(ProbeReport::new(
+        case,
+        Backend::Sim,
+        &outcome,
+        &measured,
+        l1_small,
+        ttnn::sim::SIM_VERSION.to_string(),
+    ))
+}
+
 fn probe_metal(case: &Case, measure: bool, hardware: bool) -> Result<ProbeReport> {
-    let plan = case
-        .plan()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", case.id()))?;
+    let l1_small = l1_small_of(case)?;
     let rt = Runtime::discover()?;
     let options = DeviceOptions {
-        l1_small_size: plan.l1_small_bytes,
+        l1_small_size: l1_small,
         target: if hardware {
             Target::Hardware
         } else {
@@ -250,14 +280,7 @@ fn probe_metal(case: &Case, measure: bool, hardware: bool) -> Result<ProbeReport
         Err("skipped (--no-measure)".to_string())
     };
     let version = rt.version().unwrap_or_default();
-    let report = ProbeReport::new(
-        case,
-        Backend::Metal,
-        &outcome,
-        &measured,
-        plan.l1_small_bytes,
-        version,
-    );
+    let report = ProbeReport::new(case, Backend::Metal, &outcome, &measured, l1_small, version);
     if let Err((_, e)) = device.close() {
         bail!("closing the device failed: {e}");
     }
