@@ -134,26 +134,18 @@ pub fn shard_shape(shape: &Shape, dim: usize, chips: u64) -> Option<Shape> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::case::{Expectation, Verdict};
+    use crate::case::Verdict;
     use crate::device::BufferType;
-    use crate::{DType, DeviceLayout, Layout, Params};
+    use crate::DeviceLayout;
 
     fn silu_4k() -> Case {
-        Case {
-            op: crate::find_op("silu").unwrap(),
-            shape_set: None,
-            model_inputs: vec![Shape::parse("1,96,2160,3840").unwrap()],
-            device_layout: DeviceLayout::Nhwc,
-            params: Params::default(),
-            dtype: DType::Bfloat16,
-            layout: Layout::Tile,
-            input_memory: BufferType::L1,
-            output_memory: BufferType::L1,
-            default_output_memory: false,
-            sharding: None,
-            device: &N150,
-            expect: Expectation::Any,
-        }
+        let mut case = Case::new(
+            crate::find_op("silu").unwrap(),
+            vec![Shape::parse("1,96,2160,3840").unwrap()],
+            &N150,
+        );
+        case.device_layout = DeviceLayout::Nhwc;
+        case
     }
 
     #[test]

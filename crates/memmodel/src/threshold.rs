@@ -119,27 +119,17 @@ pub fn search(template: &Case, dim: usize, max: u64) -> Option<Threshold> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::case::Expectation;
-    use crate::device::{BufferType, N150};
-    use crate::{DType, DeviceLayout, Layout, Params, Shape};
+    use crate::device::N150;
+    use crate::{DeviceLayout, Shape};
 
     #[test]
     fn the_boundary_is_exact() {
-        let template = Case {
-            op: crate::find_op("silu").unwrap(),
-            shape_set: None,
-            model_inputs: vec![Shape::parse("1,96,2160,3840").unwrap()],
-            device_layout: DeviceLayout::Nhwc,
-            params: Params::default(),
-            dtype: DType::Bfloat16,
-            layout: Layout::Tile,
-            input_memory: BufferType::L1,
-            output_memory: BufferType::L1,
-            default_output_memory: false,
-            sharding: None,
-            device: &N150,
-            expect: Expectation::Any,
-        };
+        let mut template = Case::new(
+            crate::find_op("silu").unwrap(),
+            vec![Shape::parse("1,96,2160,3840").unwrap()],
+            &N150,
+        );
+        template.device_layout = DeviceLayout::Nhwc;
         let t = search(&template, 2, 1 << 16).unwrap();
         let fit = t.last_fit.unwrap();
         let oom = t.first_oom.unwrap();

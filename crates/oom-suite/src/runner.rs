@@ -3,9 +3,7 @@
 //! after a memory failure, and a NO_DISPATCH measurement of what the case allocates.
 
 use crate::record::{BufferRecord, CaseRecord, Class};
-use memmodel::{
-    BufferType, Case, DType, DeviceLayout, Expectation, Layout, Params, Shape, Verdict,
-};
+use memmodel::{BufferType, Case, Expectation, Shape, Verdict};
 use std::time::Instant;
 use ttnn::{DeviceApi, Error, Outcome};
 
@@ -26,21 +24,13 @@ pub struct RunOptions {
 /// The one-element canary: a `[1]` bf16 tensor in L1 through `relu`. Seed 002 counted OOM
 /// failures at shape `[1]`; on a healthy device this can never fail.
 pub fn canary_case(device: &'static memmodel::DeviceSpec) -> Case {
-    Case {
-        op: memmodel::find_op("relu").expect("relu is in the catalog"),
-        shape_set: None,
-        model_inputs: vec![Shape::from_dims(vec![1]).expect("[1] is a shape")],
-        device_layout: DeviceLayout::AsGiven,
-        params: Params::default(),
-        dtype: DType::Bfloat16,
-        layout: Layout::Tile,
-        input_memory: BufferType::L1,
-        output_memory: BufferType::L1,
-        default_output_memory: false,
-        sharding: None,
+    let mut case = Case::new(
+        memmodel::find_op("relu").expect("relu is in the catalog"),
+        vec![Shape::from_dims(vec![1]).expect("[1] is a shape")],
         device,
-        expect: Expectation::MustFit,
-    }
+    );
+    case.expect = Expectation::MustFit;
+    case
 }
 
 fn class_of(outcome: Outcome) -> Class {

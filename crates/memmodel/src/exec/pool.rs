@@ -357,6 +357,24 @@ fn halo_configs(
     v
 }
 
+/// The two pad configs' sizes: per destination core its padding runs, ⌊n/2⌋ of them in the
+/// first half and ⌈n/2⌉ in the second, each half as long as the longest core's, plus the
+/// terminator. Shared by the closed form and its step-by-step reference.
+fn pad_config_bytes<'a>(
+    runs: impl Iterator<Item = (&'a (Option<u64>, u64), &'a Vec<Run>)>,
+    cores: usize,
+) -> (u64, u64) {
+    let mut pads = vec![0u64; cores];
+    for ((src, dst), list) in runs {
+        if src.is_none() {
+            pads[*dst as usize] += list.len() as u64;
+        }
+    }
+    let pad0 = pads.iter().map(|n| 2 * (n / 2)).max().unwrap_or(0) + 2;
+    let pad1 = pads.iter().map(|n| 2 * n.div_ceil(2)).max().unwrap_or(0) + 2;
+    (pad0, pad1)
+}
+
 /// Per-core bytes of the four halo config tensors (pad config 0 / 1, gather config 0 / 1) as
 /// `sliding_window::generate_halo_kernel_config_tensors` builds them when cores push their
 /// sticks to their neighbours:
@@ -381,15 +399,7 @@ fn halo_config_bytes(
     let cores = bounds.len();
     let runs = halo_runs(win, bounds, in_shard_h);
     let even = |n: u64| n.div_ceil(2) * 2;
-    // Pad configs.
-    let mut pads = vec![0u64; cores];
-    for ((src, dst), list) in &runs {
-        if src.is_none() {
-            pads[*dst as usize] += list.len() as u64;
-        }
-    }
-    let pad0 = pads.iter().map(|n| 2 * (n / 2)).max().unwrap_or(0) + 2;
-    let pad1 = pads.iter().map(|n| 2 * n.div_ceil(2)).max().unwrap_or(0) + 2;
+    let (pad0, pad1) = pad_config_bytes(runs.iter().map(|(key, list)| (key, list)), cores);
     // Gather configs, per source core: its transfers as (source offset, length, destination
     // NoC), its local run list first, then its remote ones by destination core (the order of
     // the (source, destination) map). A transfer's fields are u16 (`GatherTransfer`): offsets
@@ -1425,15 +1435,7 @@ fn halo_config_bytes_walk(
         }
     }
     let even = |n: u64| n.div_ceil(2) * 2;
-    // Pad configs.
-    let mut pads = vec![0u64; cores];
-    for ((src, dst), list) in &runs {
-        if src.is_none() {
-            pads[*dst as usize] += list.len() as u64;
-        }
-    }
-    let pad0 = pads.iter().map(|n| 2 * (n / 2)).max().unwrap_or(0) + 2;
-    let pad1 = pads.iter().map(|n| 2 * n.div_ceil(2)).max().unwrap_or(0) + 2;
+    let (pad0, pad1) = pad_config_bytes(runs.iter(), cores);
     // Gather configs, per source core.
     let (mut g0, mut g1) = (0u64, 0u64);
     for core in 0..cores as u64 {
