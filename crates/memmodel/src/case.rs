@@ -490,7 +490,7 @@ impl Case {
         }
         // A call the runtime refuses raises once its inputs (and for some ops its outputs)
         // exist: the plan is those buffers.
-        let outputs = if let Some(refusal) = crate::coverage::refusal(self) {
+        let outputs = if let Some(refusal) = crate::coverage::refusal(self, sig) {
             let mut made = Vec::new();
             if refusal.after_outputs {
                 for output in sig
@@ -592,7 +592,7 @@ impl Case {
                 },
             };
         if verdict == Verdict::Fits {
-            if let Some(refusal) = crate::coverage::refusal(self) {
+            if let Some(refusal) = crate::coverage::refusal(self, sig) {
                 return Err(CaseError::Refused {
                     function: self.op.ttnn_function().to_string(),
                     reason: refusal.reason,

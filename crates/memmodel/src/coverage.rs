@@ -47,7 +47,7 @@ pub fn check(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if !REGIONS_ENFORCED.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(());
     }
-    if refusal(case).is_some() {
+    if refusal(case, sig).is_some() {
         // The runtime refuses the call: that is the answer, modeled or not.
         return Ok(());
     }
@@ -55,8 +55,9 @@ pub fn check(case: &Case, sig: &Signature) -> Result<(), CaseError> {
 }
 
 /// The runtime's words when it refuses the call once its inputs exist (ttnn 0.81.1): the inputs
-/// are allocated first (and may run out of memory), then the op raises this.
-pub fn refusal(case: &Case) -> Option<Refusal> {
+/// are allocated first (and may run out of memory), then the op raises this. `sig` is the
+/// case's signature (the caller has it already).
+pub fn refusal(case: &Case, sig: &Signature) -> Option<Refusal> {
     let after_outputs = matches!(
         case.op.family,
         Family::Matmul { .. }
@@ -66,7 +67,7 @@ pub fn refusal(case: &Case) -> Option<Refusal> {
             | Family::BatchNorm
             | Family::Softmax
     ) && case.layout == Layout::RowMajor;
-    refusals(case).err().map(|reason| Refusal {
+    refusals(case, sig).err().map(|reason| Refusal {
         reason,
         after_outputs,
     })
@@ -83,9 +84,8 @@ pub struct Refusal {
     pub after_outputs: bool,
 }
 
-/// M, K and N of a matmul-family case (device shapes).
-fn matmul_mkn(case: &Case) -> Option<(u64, u64, u64)> {
-    let sig = case.signature().ok()?;
+/// M, K and N of a matmul-family call (device shapes).
+fn matmul_mkn(sig: &Signature) -> Option<(u64, u64, u64)> {
     let a = sig.inputs.first()?.shape.dims().to_vec();
     let out = sig.outputs.first()?.shape.dims().to_vec();
     Some((*a.get(a.len().checked_sub(2)?)?, *a.last()?, *out.last()?))
@@ -93,20 +93,16 @@ fn matmul_mkn(case: &Case) -> Option<(u64, u64, u64)> {
 
 /// Whether a ROW_MAJOR matmul has a dim under a tile: the runtime then fails an earlier check
 /// (per_core_M / per_core_N / in0_block_w), which one depending on its program config.
-fn row_major_matmul_small(case: &Case) -> bool {
-    matmul_mkn(case).is_some_and(|(m, k, n)| m.min(k).min(n) < crate::tensor::TILE)
+fn row_major_matmul_small(sig: &Signature) -> bool {
+    matmul_mkn(sig).is_some_and(|(m, k, n)| m.min(k).min(n) < crate::tensor::TILE)
 }
 
-/// Rank of the case's (device) input.
-fn input_rank(case: &Case) -> usize {
-    case.signature()
-        .ok()
-        .and_then(|s| s.inputs.first().map(|i| i.shape.rank()))
-        .unwrap_or(0)
+/// Rank of the call's first (device) input.
+fn input_rank(sig: &Signature) -> usize {
+    sig.inputs.first().map_or(0, |i| i.shape.rank())
 }
 
-fn refusals(case: &Case) -> Result<(), String> {
-    let refused = |_: &Case, reason: &str| reason.to_string();
+fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
     let rm = case.layout == Layout::RowMajor;
     match case.op.family {
         Family::Addmm
@@ -115,28 +111,27 @@ fn refusals(case: &Case) -> Result<(), String> {
                 DType::Bfloat16 | DType::Float32 | DType::Bfloat8B
             ) =>
         {
-            return Err(refused(
-                case,
+            return Err(String::from(
                 "only ttnn.bfloat16, ttnn.float32 and ttnn.bfloat8_b types are supported for input_tensor",
             ))
         }
         Family::Matmul { .. } | Family::Linear | Family::Addmm
-            if rm && !row_major_matmul_small(case) =>
+            if rm && !row_major_matmul_small(sig) =>
         {
-            return Err(refused(case, "Inputs to matmul must be tilized"))
+            return Err(String::from("Inputs to matmul must be tilized"))
         }
         Family::Dropout if rm && case.sharding.is_none() => {
-            return Err(refused(case, "Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
+            return Err(String::from("Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
         }
-        Family::BatchNorm if rm => return Err(refused(case, "Input tensor must be must be tilized")),
+        Family::BatchNorm if rm => return Err(String::from("Input tensor must be must be tilized")),
         // Only the last-dim path (dim=-1 as passed) checks the layout; other dims go another way.
         // Rank-4 ROW_MAJOR inputs take another route (they run).
         Family::Softmax
             if rm
                 && case.params.int_or(case.op.name, "dim", -1) == Ok(-1)
-                && input_rank(case) < 4 =>
+                && input_rank(sig) < 4 =>
         {
-            return Err(refused(case, "Inputs to softmax must be tilized"))
+            return Err(String::from("Inputs to softmax must be tilized"))
         }
         Family::MaxPool2d => {
             let p = &case.params;

@@ -188,7 +188,7 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
         }
         let refusal = device
             .runs_memmodel()
-            .then(|| memmodel::coverage::refusal(case))
+            .then(|| memmodel::coverage::refusal(case, &sig))
             .flatten();
         if let (None, Some(refusal)) = (&error, refusal) {
             // The runtime raises this once the inputs (and, for some ops, the outputs) exist;
@@ -274,7 +274,7 @@ pub fn capture_case<D: DeviceApi>(device: &D, case: &Case) -> Result<(Capture, O
             .map(|desc| device.empty(desc))
             .collect::<Result<Vec<_>>>()?;
         if device.runs_memmodel() {
-            if let Some(refusal) = memmodel::coverage::refusal(case) {
+            if let Some(refusal) = memmodel::coverage::refusal(case, &sig) {
                 return Err(crate::message::parse_runtime_error(&refusal.reason));
             }
         }
