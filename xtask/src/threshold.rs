@@ -133,6 +133,26 @@ fn template(
     Ok((case, dim))
 }
 
+/// A row for an op whose template could not be built with these arguments.
+fn unsearched_row(op: &str, device: &str, args: &ThresholdArgs, why: String) -> ThresholdRow {
+    ThresholdRow {
+        op: op.to_string(),
+        device: device.to_string(),
+        memory: args.memory.clone(),
+        dtype: args.dtype.clone(),
+        device_layout: String::new(),
+        dim: args.dim.unwrap_or(0),
+        last_fit: None,
+        first_oom: None,
+        confirmed_last_fit: None,
+        confirmed_first_oom: None,
+        sim_last_fit: None,
+        sim_first_oom: None,
+        confirmed: None,
+        unsearched: Some(why),
+    }
+}
+
 fn class_name(c: Class) -> String {
     c.name().to_string()
 }
@@ -166,50 +186,61 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
         other => bail!("--confirm {other}: allowed values are metal, sim, none"),
     };
 
-    let mut found: Vec<(Threshold, Case)> = Vec::new();
+    // One row per op and board: a search that finds no boundary is a row saying why, and the
+    // run goes on (only `--op` left empty skips what cannot be searched, silently but for a line).
+    let mut found: Vec<Option<(Threshold, Case)>> = Vec::new();
     let mut rows = Vec::new();
     for &op in &ops {
         for &device in &devices {
-            let (case, dim) = match template(op, &args, device, &params) {
-                Ok(t) => t,
+            let searched = template(op, &args, device, &params).map(|(case, dim)| {
+                let outcome = threshold::search(&case, dim, args.max).map_err(|e| e.describe());
+                (case, dim, outcome)
+            });
+            let (case, dim, outcome) = match searched {
+                Ok(s) => s,
                 Err(e) if args.op.is_empty() => {
-                    eprintln!("{}: skipped ({e})", op.name);
+                    eprintln!("{} on {}: skipped ({e})", op.name, device.name);
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    rows.push(unsearched_row(
+                        op.name,
+                        device.name,
+                        &args,
+                        format!("invalid: {e}"),
+                    ));
+                    found.push(None);
+                    continue;
+                }
             };
-            if let Err(e) = case.signature() {
-                if args.op.is_empty() {
-                    continue;
-                }
-                bail!("{e}");
-            }
-            let Some(t) = threshold::search(&case, dim, args.max) else {
-                if args.op.is_empty() {
-                    continue;
-                }
-                bail!(
-                    "{}: no searchable dim {dim} in {}",
-                    op.name,
-                    case.shapes_label()
-                );
-            };
-            rows.push(ThresholdRow {
+            let mut row = ThresholdRow {
                 op: op.name.to_string(),
                 device: device.name.to_string(),
                 memory: case.memory_label(),
                 dtype: case.dtype.to_string(),
                 device_layout: case.device_layout.to_string(),
                 dim,
-                last_fit: t.last_fit.as_ref().map(probe_record),
-                first_oom: t.first_oom.as_ref().map(probe_record),
+                last_fit: None,
+                first_oom: None,
                 confirmed_last_fit: None,
                 confirmed_first_oom: None,
                 sim_last_fit: None,
                 sim_first_oom: None,
                 confirmed: None,
-            });
-            found.push((t, case));
+                unsearched: None,
+            };
+            match outcome {
+                Ok(t) => {
+                    row.last_fit = t.last_fit.as_ref().map(probe_record);
+                    row.first_oom = t.first_oom.as_ref().map(probe_record);
+                    found.push(Some((t, case)));
+                }
+                Err(why) => {
+                    row.unsearched = Some(why);
+                    found.push(None);
+                }
+            }
+            rows.push(row);
         }
     }
     if rows.is_empty() {
@@ -229,7 +260,11 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
             canary: true,
             execute: true,
         };
-        for (row, (t, _)) in rows.iter_mut().zip(&found) {
+        for (row, (t, _)) in rows
+            .iter_mut()
+            .zip(&found)
+            .filter_map(|(r, f)| Some((r, f.as_ref()?)))
+        {
             let run = |p: &Option<memmodel::threshold::Probe>| {
                 p.as_ref()
                     .map(|p| class_name(runner.run(&p.case, &opts).class))
@@ -259,12 +294,12 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
                 let (pool, opts) = (&pool, &opts);
                 handles.push(scope.spawn(move || {
                     let mut out = Vec::new();
-                    for (i, (t, case)) in found
+                    for (i, (t, _)) in found
                         .iter()
                         .enumerate()
+                        .filter_map(|(i, f)| Some((i, f.as_ref()?)))
                         .filter(|(_, (_, c))| c.device.name == device.name)
                     {
-                        let _ = case;
                         let fit = t
                             .last_fit
                             .as_ref()
@@ -329,6 +364,10 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!("thresholds written to {}", dir.display());
     }
+    let unsearched = rows.iter().filter(|r| r.unsearched.is_some()).count();
+    if unsearched > 0 {
+        eprintln!("{unsearched} op/board pair(s) have no boundary (see why in the table)");
+    }
     let disagreements = rows.iter().filter(|r| r.confirmed == Some(false)).count();
     if disagreements > 0 {
         bail!("{disagreements} boundary case(s) disagree with the real runtime (see the table)");
@@ -363,9 +402,10 @@ fn cells(r: &ThresholdRow) -> [String; 8] {
             .as_ref()
             .or(r.first_oom.as_ref())
             .map_or("-".into(), |p| p.bank_bytes.to_string()),
-        match r.confirmed {
-            None => "not run".into(),
-            Some(ok) => format!(
+        match (&r.unsearched, r.confirmed) {
+            (Some(why), _) => format!("no boundary: {why}"),
+            (None, None) => "not run".into(),
+            (None, Some(ok)) => format!(
                 "{} {}",
                 oom_suite::record::threshold_confirmations(r),
                 if ok { "✓" } else { "✗ DISAGREES" }

@@ -89,3 +89,45 @@ fn estimate_lists_cases_without_a_verdict_and_goes_on() {
     let silu = rows.iter().find(|r| r["op"] == "silu").unwrap();
     assert_eq!(silu["verdict"], "fits", "{text}");
 }
+
+#[test]
+fn threshold_gives_every_op_a_row_and_goes_on_past_those_without_a_boundary() {
+    let out = std::env::temp_dir().join(format!("ttnn-oom-threshold-{}", std::process::id()));
+    let (ok, text) = xtask(&[
+        "threshold",
+        "--op",
+        "add,addmm,maxpool2d",
+        "--dtype",
+        "uint32",
+        "--device",
+        "n150",
+        "--confirm",
+        "none",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(ok, "{text}");
+    let json = &text[text.find('[').unwrap()..=text.rfind(']').unwrap()];
+    let rows: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+    let row = |op: &str| {
+        rows.iter()
+            .find(|r| r["op"] == op)
+            .unwrap_or_else(|| panic!("{op}: {text}"))
+    };
+    // add is searched: a boundary on both sides.
+    assert!(
+        row("add")["last_fit"].is_object() && row("add")["first_oom"].is_object(),
+        "{text}"
+    );
+    // The runtime refuses addmm on uint32 at any size: its words, where the search met them.
+    let addmm = row("addmm")["unsearched"].as_str().unwrap_or_default();
+    assert!(
+        addmm.starts_with("refused at extent 1: only ttnn.bfloat16"),
+        "{addmm}"
+    );
+    // maxpool2d's 2x2 kernel does not fit the default template's single row.
+    let pool = row("maxpool2d")["unsearched"].as_str().unwrap_or_default();
+    assert!(pool.starts_with("invalid: maxpool2d: kernel"), "{pool}");
+}

@@ -4,6 +4,7 @@
 //! tensor never needs fewer bytes per bank.
 
 use crate::case::{Case, Verdict};
+use crate::ops::CaseError;
 use serde::Serialize;
 
 /// One side of the boundary.
@@ -56,10 +57,54 @@ impl Probe {
     }
 }
 
-fn probe(template: &Case, dim: usize, extent: u64) -> Option<(bool, Probe)> {
+/// Why a search has no boundary: the template has no such dim, or the model gives no verdict at
+/// some extent (the call is invalid there, the runtime refuses it, or memmodel does not model
+/// it). A record for the user, never the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{reason}", extent.map(|e| format!("at extent {e}: ")).unwrap_or_default())]
+pub struct SearchError {
+    /// The extent whose case had no verdict (None: the template itself).
+    pub extent: Option<u64>,
+    /// `invalid`, `refused` or `unmodeled` (the classes of [`CaseError`]).
+    pub class: &'static str,
+    pub reason: String,
+}
+
+impl SearchError {
+    /// For a table cell: the class once, the extent, the reason.
+    pub fn describe(&self) -> String {
+        match (self.class, self.extent) {
+            // The reason says `unmodeled` itself.
+            ("unmodeled", _) => self.to_string(),
+            (class, Some(_)) => format!("{class} {self}"),
+            (class, None) => format!("{class}: {self}"),
+        }
+    }
+
+    fn at(extent: u64, e: &CaseError) -> SearchError {
+        SearchError {
+            extent: Some(extent),
+            class: match e {
+                CaseError::Refused { .. } => "refused",
+                CaseError::Unmodeled { .. } => "unmodeled",
+                _ => "invalid",
+            },
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn probe(template: &Case, dim: usize, extent: u64) -> Result<(bool, Probe), SearchError> {
     let mut case = template.clone();
-    case.model_inputs[0] = case.model_inputs.first()?.with_dim(dim, extent).ok()?;
-    let e = case.estimate().ok()?;
+    let first = case.model_inputs.first().ok_or_else(|| SearchError {
+        extent: None,
+        class: "invalid",
+        reason: "the template has no input".into(),
+    })?;
+    case.model_inputs[0] = first
+        .with_dim(dim, extent)
+        .map_err(|e| SearchError::at(extent, &CaseError::from(e)))?;
+    let e = case.estimate().map_err(|e| SearchError::at(extent, &e))?;
     let (fits, needed) = match &e.verdict {
         Verdict::Fits => (
             true,
@@ -69,7 +114,7 @@ fn probe(template: &Case, dim: usize, extent: u64) -> Option<(bool, Probe)> {
         // The buffers fit; the program's circular buffers do not fit below them.
         Verdict::CbClash(_) => (false, e.peak_l1_per_bank_bytes),
     };
-    Some((
+    Ok((
         fits,
         Probe {
             extent,
@@ -82,11 +127,21 @@ fn probe(template: &Case, dim: usize, extent: u64) -> Option<(bool, Probe)> {
 }
 
 /// Search extents `1..=max` of model dim `dim` of `template`'s first input.
-pub fn search(template: &Case, dim: usize, max: u64) -> Option<Threshold> {
-    template.model_inputs.first()?.dims().get(dim)?;
+pub fn search(template: &Case, dim: usize, max: u64) -> Result<Threshold, SearchError> {
+    let shape = template.model_inputs.first();
+    if shape.and_then(|s| s.dims().get(dim)).is_none() {
+        return Err(SearchError {
+            extent: None,
+            class: "invalid",
+            reason: format!(
+                "no dim {dim} in {}",
+                shape.map_or("no input".to_string(), |s| s.to_string())
+            ),
+        });
+    }
     let (fits_one, one) = probe(template, dim, 1)?;
     if !fits_one {
-        return Some(Threshold {
+        return Ok(Threshold {
             dim,
             last_fit: None,
             first_oom: Some(one),
@@ -94,7 +149,7 @@ pub fn search(template: &Case, dim: usize, max: u64) -> Option<Threshold> {
     }
     let (fits_max, top) = probe(template, dim, max)?;
     if fits_max {
-        return Some(Threshold {
+        return Ok(Threshold {
             dim,
             last_fit: Some(top),
             first_oom: None,
@@ -109,7 +164,7 @@ pub fn search(template: &Case, dim: usize, max: u64) -> Option<Threshold> {
             (false, _) => hi = mid,
         }
     }
-    Some(Threshold {
+    Ok(Threshold {
         dim,
         last_fit: Some(probe(template, dim, lo)?.1),
         first_oom: Some(probe(template, dim, hi)?.1),
@@ -139,5 +194,44 @@ mod tests {
         // Input and output of [1,H,3840,96]: 2 x ceil(H*120*3 / 64) tiles of 2 KiB per bank.
         let per_bank = |h: u64| (h * 120 * 3).div_ceil(64) * 2048;
         assert!(2 * per_bank(fit.extent) <= 1_393_312 && 2 * per_bank(oom.extent) > 1_393_312);
+    }
+
+    #[test]
+    fn a_search_without_a_verdict_says_why_and_where() {
+        let template = Case::new(
+            crate::find_op("silu").unwrap(),
+            vec![Shape::parse("1,96,64,3840").unwrap()],
+            &N150,
+        );
+        let e = search(&template, 4, 1 << 16).unwrap_err();
+        assert_eq!((e.class, e.extent), ("invalid", None));
+        assert!(e.reason.contains("no dim 4"), "{e}");
+
+        // The runtime refuses a ROW_MAJOR softmax over the last dim below rank 4: no boundary.
+        let mut template = Case::new(
+            crate::find_op("softmax").unwrap(),
+            vec![Shape::parse("64,3840").unwrap()],
+            &N150,
+        );
+        template.layout = crate::Layout::RowMajor;
+        let e = search(&template, 0, 1 << 16).unwrap_err();
+        assert_eq!((e.class, e.extent), ("refused", Some(1)), "{e}");
+        assert!(e.describe().starts_with("refused at extent 1: "), "{e}");
+    }
+
+    #[test]
+    fn unmodeled_calls_keep_their_class() {
+        let e = SearchError::at(
+            7,
+            &CaseError::Unmodeled {
+                function: "ttnn.mean".into(),
+                what: "a mean over chosen dims".into(),
+            },
+        );
+        assert_eq!((e.class, e.extent), ("unmodeled", Some(7)));
+        assert_eq!(
+            e.to_string(),
+            "at extent 7: ttnn.mean: unmodeled: a mean over chosen dims"
+        );
     }
 }

@@ -177,6 +177,10 @@ pub struct ThresholdRecord {
     pub sim_first_oom: Option<String>,
     /// Every backend that was asked agreed: the last fit fits and the first OOM does not.
     pub confirmed: Option<bool>,
+    /// Why there is no boundary (then both sides are None): the class (`invalid`, `refused`,
+    /// `unmodeled`) and the reason, with the extent where the model gave no verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsearched: Option<String>,
 }
 
 /// `sim: fits · oom; metal: fits · oom` — what each backend asked said of the boundary cases.

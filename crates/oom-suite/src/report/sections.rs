@@ -1321,9 +1321,10 @@ fn thresholds(a: &Analysis<'_>, d: &mut Doc) {
         rows: rows
             .iter()
             .map(|r| {
-                let confirmed = match r.confirmed {
-                    None => "not run".to_string(),
-                    Some(ok) => format!(
+                let confirmed = match (&r.unsearched, r.confirmed) {
+                    (Some(why), _) => format!("no boundary: {why}"),
+                    (None, None) => "not run".to_string(),
+                    (None, Some(ok)) => format!(
                         "{}{}",
                         crate::record::threshold_confirmations(r),
                         if ok { "" } else { " (disagrees)" }
