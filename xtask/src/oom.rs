@@ -436,17 +436,17 @@ pub fn run(args: OomArgs) -> Result<()> {
     if backend == ttnn::Backend::Sim {
         // In process: microseconds a case, nothing to isolate.
         let runner = SimRunner::new();
-        let mut done: Vec<CaseRecord> = Vec::new();
+        let mut done = Totals::default();
         for (i, case) in cases.iter().enumerate() {
             if oom_suite::worker::cancelled() {
                 break;
             }
             let record = runner.run(case, &opts);
-            done.push(record.clone());
+            done.add(&record);
             records[i] = Some(record);
             progress.inc(1);
             if i % 256 == 0 {
-                progress.set_message(counts_label(case.op.name, &Totals::of(&done)));
+                progress.set_message(counts_label(case.op.name, &done));
             }
         }
     }
@@ -467,16 +467,16 @@ pub fn run(args: OomArgs) -> Result<()> {
             });
         }
         drop(tx);
-        let mut done: Vec<CaseRecord> = Vec::new();
+        let mut done = Totals::default();
         let mut current = "";
         for event in rx {
             match event {
                 Event::Started { op } => current = op,
                 Event::Done { index, record } => {
-                    done.push((*record).clone());
+                    done.add(&record);
                     records[index] = Some(*record);
                     progress.inc(1);
-                    progress.set_message(counts_label(current, &Totals::of(&done)));
+                    progress.set_message(counts_label(current, &done));
                 }
                 Event::Group(stats) => {
                     // Without a terminal (CI logs) the bar is hidden: say what finished.
@@ -487,7 +487,7 @@ pub fn run(args: OomArgs) -> Result<()> {
                             stats.device,
                             stats.cases,
                             stats.elapsed.as_secs_f64(),
-                            counts_label("", &Totals::of(&done)).trim_start()
+                            counts_label("", &done).trim_start()
                         );
                     }
                     startups.extend(stats.startups);

@@ -248,22 +248,27 @@ impl Totals {
     pub fn of<'a>(cases: impl IntoIterator<Item = &'a CaseRecord>) -> Totals {
         let mut t = Totals::default();
         for c in cases {
-            t.cases += 1;
-            match c.class {
-                Class::Fits => t.fits += 1,
-                Class::Oom => t.oom += 1,
-                Class::CbClash => t.cb_clash += 1,
-                Class::L1Small => t.l1_small += 1,
-                Class::Error => t.error += 1,
-                Class::Unmodeled => t.unmodeled += 1,
-                Class::Crashed => t.crashed += 1,
-                Class::TimedOut => t.timed_out += 1,
-            }
-            if c.leaked_bytes > 0 {
-                t.leaks += 1;
-            }
+            t.add(c);
         }
         t
+    }
+
+    /// Counts one more record (a running total, as records arrive).
+    pub fn add(&mut self, c: &CaseRecord) {
+        self.cases += 1;
+        match c.class {
+            Class::Fits => self.fits += 1,
+            Class::Oom => self.oom += 1,
+            Class::CbClash => self.cb_clash += 1,
+            Class::L1Small => self.l1_small += 1,
+            Class::Error => self.error += 1,
+            Class::Unmodeled => self.unmodeled += 1,
+            Class::Crashed => self.crashed += 1,
+            Class::TimedOut => self.timed_out += 1,
+        }
+        if c.leaked_bytes > 0 {
+            self.leaks += 1;
+        }
     }
 }
 
