@@ -310,6 +310,7 @@ fn run_group(
     opts: &RunOptions,
     timeout: Duration,
     events: &mpsc::Sender<Event>,
+    worker: &mut Option<Worker>,
 ) {
     let group_start = Instant::now();
     let mut stats = GroupStats {
@@ -319,7 +320,11 @@ fn run_group(
         elapsed: Duration::ZERO,
         startups: Vec::new(),
     };
-    let mut worker: Option<Worker> = None;
+    if worker.as_ref().is_some_and(|w| w.key() != key) {
+        if let Some(w) = worker.take() {
+            w.finish();
+        }
+    }
     for &(index, case) in cases {
         if oom_suite::worker::cancelled() {
             break;
@@ -330,7 +335,7 @@ fn run_group(
             match Worker::spawn(command, key, Duration::from_secs(120)) {
                 Ok(w) => {
                     stats.startups.push(started.elapsed());
-                    worker = Some(w);
+                    *worker = Some(w);
                 }
                 Err(failure) => {
                     let _ = events.send(Event::Done {
@@ -362,7 +367,7 @@ fn run_group(
         let record = match w.run(case, &opts, timeout) {
             Ok(record) => record,
             Err(failure) => {
-                worker = None;
+                *worker = None;
                 failure_record(case, &failure, &opts)
             }
         };
@@ -370,9 +375,6 @@ fn run_group(
             index,
             record: Box::new(record),
         });
-    }
-    if let Some(w) = worker {
-        w.finish();
     }
     stats.elapsed = group_start.elapsed();
     let _ = events.send(Event::Group(stats));
@@ -460,10 +462,27 @@ pub fn run(args: OomArgs) -> Result<()> {
         for _ in 0..jobs {
             let tx = tx.clone();
             let (queue, command, opts) = (&queue, &command, &opts);
-            scope.spawn(move || loop {
-                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-                let Some(((_, key), group)) = next else { break };
-                run_group(command, &key, &group, opts, timeout, &tx);
+            scope.spawn(move || {
+                // One worker process per thread, kept across ops while the board and L1_SMALL
+                // stay the same: a device opens once per board, not once per op.
+                let mut worker: Option<Worker> = None;
+                loop {
+                    let next = {
+                        let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+                        let same_key = worker.as_ref().and_then(|w| {
+                            queue.iter().position(|((_, key), _)| key == w.key())
+                        });
+                        match same_key {
+                            Some(i) => queue.remove(i),
+                            None => queue.pop_front(),
+                        }
+                    };
+                    let Some(((_, key), group)) = next else { break };
+                    run_group(command, &key, &group, opts, timeout, &tx, &mut worker);
+                }
+                if let Some(w) = worker {
+                    w.finish();
+                }
             });
         }
         drop(tx);
