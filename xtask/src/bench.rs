@@ -35,6 +35,11 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Instead: the metal harness end to end (`cargo xtask oom --backend metal --no-measure`)
+    /// against a bare Python loop making the same runtime calls on one open device, alternately,
+    /// `--repeat` rounds (every selected case; --per-op does not apply).
+    #[arg(long)]
+    pub harness: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -99,6 +104,9 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.harness {
+        return crate::bench_harness::run(&args.cases, args.repeat, args.json);
+    }
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_harness;
 mod bindgen;
 mod calibrate;
 mod diff;

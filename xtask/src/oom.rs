@@ -469,9 +469,9 @@ pub fn run(args: OomArgs) -> Result<()> {
                 loop {
                     let next = {
                         let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
-                        let same_key = worker.as_ref().and_then(|w| {
-                            queue.iter().position(|((_, key), _)| key == w.key())
-                        });
+                        let same_key = worker
+                            .as_ref()
+                            .and_then(|w| queue.iter().position(|((_, key), _)| key == w.key()));
                         match same_key {
                             Some(i) => queue.remove(i),
                             None => queue.pop_front(),

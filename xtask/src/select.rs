@@ -56,6 +56,44 @@ pub struct CaseArgs {
     pub param: Vec<String>,
 }
 
+impl CaseArgs {
+    /// The same selection as command-line arguments (for a child `cargo xtask` command).
+    pub fn to_cli(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut one = |flag: &str, value: &str| {
+            out.push(format!("--{flag}"));
+            out.push(value.to_string());
+        };
+        if let Some(p) = &self.shapes {
+            one("shapes", &p.to_string_lossy());
+        }
+        for (flag, values) in [
+            ("op", &self.op),
+            ("shape-set", &self.shape_set),
+            ("shape", &self.shape),
+            ("memory", &self.memory),
+            ("dtype", &self.dtype),
+            ("layout", &self.layout),
+            ("device", &self.device),
+            ("param", &self.param),
+        ] {
+            for v in values {
+                one(flag, v);
+            }
+        }
+        for (flag, value) in [
+            ("device-layout", &self.device_layout),
+            ("input-memory", &self.input_memory),
+            ("output-memory", &self.output_memory),
+        ] {
+            if let Some(v) = value {
+                one(flag, v);
+            }
+        }
+        out
+    }
+}
+
 fn parse_all<T>(
     items: &[String],
     what: &str,
@@ -386,6 +424,38 @@ impl CaseArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        cases: CaseArgs,
+    }
+
+    #[test]
+    fn a_selection_survives_the_trip_through_its_command_line() {
+        use clap::Parser;
+        let given = Cli::parse_from([
+            "x",
+            "--op",
+            "add,split",
+            "--memory",
+            "l1,dram",
+            "--device",
+            "n150",
+            "--shape",
+            "1,2,3,4",
+            "--param",
+            "split_sizes=1,1",
+            "--device-layout",
+            "nhwc",
+            "--output-memory",
+            "default",
+            "--shapes",
+            "/tmp/s.toml",
+        ]);
+        let again = Cli::parse_from(std::iter::once("x".to_string()).chain(given.cases.to_cli()));
+        assert_eq!(format!("{:?}", given.cases), format!("{:?}", again.cases));
+    }
 
     #[test]
     fn params_parse() {

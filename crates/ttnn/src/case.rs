@@ -104,7 +104,8 @@ fn views<D: DeviceApi>(device: &D) -> Result<Vec<MemoryView>> {
         .collect()
 }
 
-fn descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
+/// The input tensors a case creates on the device before its call (`sig` is its signature).
+pub fn input_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
     sig.inputs
         .iter()
         .map(|input| TensorDesc {
@@ -176,7 +177,7 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
     let mut outputs = Vec::new();
     {
         let mut inputs = Vec::with_capacity(sig.inputs.len());
-        for (i, desc) in descs(case, &sig).into_iter().enumerate() {
+        for (i, desc) in input_descs(case, &sig).into_iter().enumerate() {
             match device.empty(&desc) {
                 Ok(t) => inputs.push(t),
                 Err(e) => {
@@ -269,7 +270,7 @@ pub fn capture_case<D: DeviceApi>(device: &D, case: &Case) -> Result<(Capture, O
     let sig = checked_signature(device, case)?;
     device.begin_capture()?;
     let result = (|| {
-        let inputs = descs(case, &sig)
+        let inputs = input_descs(case, &sig)
             .iter()
             .map(|desc| device.empty(desc))
             .collect::<Result<Vec<_>>>()?;

@@ -139,7 +139,8 @@ fn buffer_code(b: BufferType) -> i32 {
 }
 
 /// The shim's code for a tensor's memory config (interleaved buffer type, or sharded in L1).
-fn tensor_memory_code(desc: &TensorDesc) -> i32 {
+/// The driver's code for where a tensor is created (buffer type, or the L1 sharding strategy).
+pub fn driver_memory_code(desc: &TensorDesc) -> i32 {
     match desc.sharding {
         None => buffer_code(desc.buffer_type),
         Some(ShardStrategy::Height) => sys::TTNN_BUFFER_L1_HEIGHT_SHARDED,
@@ -323,7 +324,7 @@ impl DeviceApi for Device {
                 desc.shape.len(),
                 dtype_code(desc.dtype),
                 layout_code(desc.layout),
-                tensor_memory_code(desc),
+                driver_memory_code(desc),
                 &mut raw,
             )
         })?;

@@ -5,7 +5,7 @@ mod device;
 mod ffi;
 mod runtime;
 
-pub use device::{Device, DeviceOptions, Target, Tensor};
+pub use device::{driver_memory_code, Device, DeviceOptions, Target, Tensor};
 pub use ffi::selftest;
 pub use runtime::{
     state_dir, workspace_root, Manifest, Runtime, MANIFEST_FILE, MANIFEST_FORMAT, TTNN_VERSION,
