@@ -10,6 +10,7 @@ mod diff;
 mod elf;
 mod estimate;
 mod fuzz;
+mod model;
 mod oom;
 mod paths;
 mod probe;
@@ -49,6 +50,10 @@ enum Command {
     /// Render report.json as report.md, report.html and junit.xml; merge partial reports first
     /// (--merge), or preview the report memmodel predicts (--from-model).
     Report(report::ReportArgs),
+    /// A whole model (a model file: TT-NN calls on named tensors) at a resolution, call after
+    /// call on sim or the real runtime: memory per bank after each call, the peak, the first
+    /// call that fails.
+    Model(model::ModelArgs),
     /// Per op and board, the largest input that fits (exact search), confirmed on the device.
     Threshold(threshold::ThresholdArgs),
     /// Every test of the workspace, after installing the Debian packages the tests need (where
@@ -87,6 +92,7 @@ fn main() -> std::process::ExitCode {
         Command::Report(args) => report::run(args),
         Command::Test(args) => test::run(args),
         Command::Threshold(args) => threshold::run(args),
+        Command::Model(args) => model::run(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Sanitize(args) => sanitize::run(args),
         Command::Bindgen => bindgen::run(),

@@ -247,13 +247,14 @@ struct RawOp {
 
 // ---- loading -------------------------------------------------------------------------------
 
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
+/// A TOML file being read: its name and text, for errors that name file, line and field.
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) text: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err(
+    pub(crate) fn err(
         &self,
         span: Range<usize>,
         field: impl Into<String>,
@@ -268,6 +269,39 @@ impl Ctx<'_> {
             message: message.into(),
         }
     }
+}
+
+impl Ctx<'_> {
+    /// The whole file into `T`; a syntax or type error names its line, column and field.
+    pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let deserializer = toml::Deserializer::new(self.text);
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let span = inner.span().unwrap_or(0..0);
+            let field = if field == "." { String::new() } else { field };
+            // toml gives some syntax errors no message (`key =` with nothing after it) and others
+            // over several lines: one line, never empty.
+            let message = inner
+                .message()
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let message = if message.trim().is_empty() {
+                "invalid TOML here: expected a value (a string, number, boolean, array or table)"
+                    .to_string()
+            } else {
+                message
+            };
+            self.err(span, field, message)
+        })
+    }
+}
+
+/// 1-based line of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    line_col(text, offset).0
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -293,28 +327,7 @@ pub fn parse(text: &str, file: &str) -> Result<Matrix, ConfigError> {
 pub fn parse_lenient(text: &str, file: &str) -> Result<(Matrix, Vec<ConfigError>), ConfigError> {
     let mut invalid = Vec::new();
     let cx = Ctx { file, text };
-    let deserializer = toml::Deserializer::new(text);
-    let raw: RawFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let span = inner.span().unwrap_or(0..0);
-        let field = if field == "." { String::new() } else { field };
-        // toml gives some syntax errors no message (`key =` with nothing after it) and others
-        // over several lines: one line, never empty.
-        let message = inner
-            .message()
-            .lines()
-            .map(str::trim)
-            .collect::<Vec<_>>()
-            .join("; ");
-        let message = if message.trim().is_empty() {
-            "invalid TOML here: expected a value (a string, number, boolean, array or table)"
-                .to_string()
-        } else {
-            message
-        };
-        cx.err(span, field, message)
-    })?;
+    let raw: RawFile = cx.deserialize()?;
 
     let matrix_dtypes = list(&cx, "matrix.dtypes", raw.matrix.dtypes.as_deref(), |s| {
         s.parse::<DType>().map_err(|e| e.to_string())
@@ -919,7 +932,7 @@ fn parse_set(cx: &Ctx<'_>, field: &str, name: &str, raw: &RawSet) -> Result<Shap
     })
 }
 
-fn to_params(
+pub(crate) fn to_params(
     cx: &Ctx<'_>,
     field: &str,
     table: &Spanned<toml::Table>,

@@ -24,6 +24,7 @@ pub mod gaps;
 pub mod invoke;
 pub mod layout;
 pub mod mesh;
+pub mod model;
 pub mod ops;
 pub mod params;
 pub mod plan;

@@ -63,7 +63,7 @@ fn checked_signature<D: DeviceApi>(device: &D, case: &Case) -> Result<Signature>
 }
 
 /// [`checked_signature`]'s check, on a signature already formed.
-fn check_coverage<D: DeviceApi>(device: &D, case: &Case, sig: &Signature) -> Result<()> {
+pub(crate) fn check_coverage<D: DeviceApi>(device: &D, case: &Case, sig: &Signature) -> Result<()> {
     if device.runs_memmodel() {
         memmodel::coverage::check(case, sig).map_err(|e| {
             if memmodel::exec::is_unmodeled(&e) {
@@ -119,7 +119,7 @@ pub fn input_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
 }
 
 /// The outputs a refusing op allocates before it raises, in the case's output memory.
-fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
+pub(crate) fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
     sig.outputs
         .iter()
         .filter(|o| o.storage == memmodel::ops::OutputStorage::New)

@@ -21,6 +21,7 @@ pub mod case;
 pub mod error;
 pub mod message;
 pub mod metal;
+pub mod model;
 pub mod sim;
 
 pub use api::{Backend, Capture, CoreUsage, DeviceApi, MemoryView, TensorDesc, TensorInfo};

@@ -515,6 +515,14 @@ fn exiting_with_a_device_open_is_clean(_: &Runtime) -> TestResult {
     Ok(())
 }
 
+fn a_whole_model_replays_as_on_sim(rt: &Runtime) -> TestResult {
+    // Fits at 640x640; at 2176x3840 its input alone does not fit an n150's L1.
+    for resolution in [[640, 640], [1280, 1280], [2176, 3840]] {
+        common::model_on_metal_equals_sim(rt, &common::c2f_block(&N150, resolution))?;
+    }
+    Ok(())
+}
+
 fn main() {
     if std::env::var_os(EXIT_CHILD).is_some() {
         exit_with_open_device();
@@ -527,6 +535,10 @@ fn main() {
         test("memory_views_match_memmodel", memory_views_match_memmodel),
         test("smoke_exact_oom_text", smoke_exact_oom_text),
         test("dram_case_fits", dram_case_fits),
+        test(
+            "a_whole_model_replays_as_on_sim",
+            a_whole_model_replays_as_on_sim,
+        ),
         test("memory_returns_to_baseline", memory_returns_to_baseline),
         test(
             "python_and_cpp_exceptions_are_errors",

@@ -56,6 +56,25 @@ fn dram_fits(rt: &Runtime) -> TestResult {
     eq("leaks", out.leaks.len(), 0)
 }
 
+fn a_whole_model_replays_as_on_sim(rt: &Runtime) -> TestResult {
+    // 640x640 fits; at 2176x3840 the block fails part-way (on p150 at a concat whose buffer
+    // finds enough free L1 per bank, but not in one block: fragmentation between calls).
+    let small = common::model_on_metal_equals_sim(rt, &common::c2f_block(&P150, [640, 640]))?;
+    ensure!(
+        small.failure.is_none(),
+        "640x640 should fit: {:?}",
+        small.failure
+    );
+    let model = common::c2f_block(&P150, [2176, 3840]);
+    let large = common::model_on_metal_equals_sim(rt, &model)?;
+    ensure!(
+        large.failure.as_ref().is_some_and(|f| f.number > 1),
+        "expected a call after the first to fail: {:?}",
+        large.failure
+    );
+    Ok(())
+}
+
 fn a_second_board_needs_its_own_process(rt: &Runtime) -> TestResult {
     match Device::open(rt, &memmodel::device::N150, DeviceOptions::default()) {
         Err(Error::Unsupported(m)) if m.contains("own process") => Ok(()),
@@ -68,6 +87,10 @@ fn main() {
     main_with(vec![
         test("silu_4k_in_l1_is_an_oom", silu_4k_in_l1_is_an_oom),
         test("dram_fits", dram_fits),
+        test(
+            "a_whole_model_replays_as_on_sim",
+            a_whole_model_replays_as_on_sim,
+        ),
         test(
             "a_second_board_needs_its_own_process",
             a_second_board_needs_its_own_process,

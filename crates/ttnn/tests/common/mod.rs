@@ -104,3 +104,60 @@ pub fn case(op: &str, shapes: &[&str], memory: BufferType, device: &'static Devi
         expect: Expectation::Any,
     }
 }
+
+/// The example model file (models/c2f-block.toml) built at `resolution` for `device`.
+#[allow(dead_code)]
+pub fn c2f_block(device: &'static DeviceSpec, resolution: [u64; 2]) -> memmodel::model::BuiltModel {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/c2f-block.toml");
+    let text = std::fs::read_to_string(path).expect("models/c2f-block.toml");
+    memmodel::model::ModelFile::parse(&text, path)
+        .and_then(|f| f.build(Some(resolution), device))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A whole model replayed on the runtime (`rt`'s board) and on sim: the same memory per bank
+/// after every call, the same first failure with the same message, nothing left allocated.
+/// Returns the runtime's run.
+#[allow(dead_code)]
+pub fn model_on_metal_equals_sim(
+    rt: &ttnn::metal::Runtime,
+    model: &memmodel::model::BuiltModel,
+) -> Result<ttnn::model::ModelRun, Failed> {
+    let l1_small = model.l1_small_bytes();
+    let metal = {
+        let dev = ttnn::metal::Device::open(
+            rt,
+            model.device,
+            ttnn::metal::DeviceOptions::with_l1_small(l1_small),
+        )?;
+        let run = ttnn::model::run_model(&dev, model)?;
+        dev.close().map_err(|(_, e)| e)?;
+        run
+    };
+    let sim_dev = ttnn::sim::Device::open(
+        model.device,
+        ttnn::sim::DeviceOptions::with_l1_small(l1_small),
+    )?;
+    let sim = ttnn::model::run_model(&sim_dev, model)?;
+    eq("leaked on the runtime", metal.leaked_per_bank, 0)?;
+    eq("leaked on sim", sim.leaked_per_bank, 0)?;
+    let per_call = |r: &ttnn::model::ModelRun| -> Vec<(usize, u64, u64, Vec<String>)> {
+        r.steps
+            .iter()
+            .map(|s| (s.number, s.l1_per_bank, s.dram_per_bank, s.live.clone()))
+            .collect()
+    };
+    eq("memory after each call", per_call(&sim), per_call(&metal))?;
+    let failure = |r: &ttnn::model::ModelRun| {
+        r.failure.as_ref().map(|f| {
+            (
+                f.number,
+                f.outcome.clone(),
+                f.message.clone(),
+                f.l1_per_bank_before,
+            )
+        })
+    };
+    eq("first failure", failure(&sim), failure(&metal))?;
+    Ok(metal)
+}

@@ -1,0 +1,800 @@
+//! Model files: a whole model as an ordered list of TT-NN calls on named tensors, parameterized
+//! by the input resolution, and the builder that turns one into the calls a device runs.
+//!
+//! ```toml
+//! [model]
+//! name = "block"
+//! resolution = [640, 640]          # default H x W; `--resolution` overrides it
+//! outputs = ["z"]                  # alive at the end (every other tensor dies)
+//!
+//! [symbols]                        # integer expressions of H, W and earlier symbols
+//! N = "H * W / 64"
+//!
+//! [[input]]                        # tensors on the device before the first call
+//! name = "x"
+//! shape = [1, 1, "N", 96]          # integers or expressions: + - * / (floor) % ( ) cdiv(a, b)
+//! dtype = "bfloat16"               # default bfloat16
+//! layout = "tile"                  # default tile
+//! memory = "l1"                    # l1 (default) or dram
+//!
+//! [[call]]
+//! op = "silu"                      # an op of the catalog (memmodel::ops), on device shapes
+//! inputs = ["x"]
+//! outputs = ["y"]
+//! memory = "l1"                    # the output's memory: l1, dram, or default (no memory_config)
+//! params = { }                     # the op's parameters, as in shapes.toml
+//! deallocate = ["x"]               # ttnn.deallocate after the call
+//! ```
+//!
+//! Lifetimes: a tensor dies at its `deallocate` or after its last use (as Python frees a tensor
+//! whose last reference goes), unless it is one of the model's `outputs`. Inputs an op takes
+//! beyond the named ones (a linear's weight, a matmul's derived operand) are the model's
+//! parameters: created before the call in its input memory and kept to the end, as uploaded
+//! weights are.
+//!
+//! Shapes are device shapes (the catalog's `as-given` layout): a model states what it holds on
+//! the device.
+
+use crate::case::Case;
+use crate::config::{ConfigError, Ctx};
+use crate::device::{BufferType, DeviceSpec};
+use crate::dtype::DType;
+use crate::layout::Layout;
+use crate::ops::{InputSpec, OutputStorage};
+use crate::shape::Shape;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    model: RawModel,
+    #[serde(default)]
+    symbols: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    input: Vec<Spanned<RawInput>>,
+    #[serde(default)]
+    call: Vec<Spanned<RawCall>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    name: String,
+    #[serde(default)]
+    about: String,
+    resolution: Option<Spanned<[u64; 2]>>,
+    #[serde(default)]
+    outputs: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    name: Spanned<String>,
+    shape: Spanned<Vec<Spanned<toml::Value>>>,
+    dtype: Option<Spanned<String>>,
+    layout: Option<Spanned<String>>,
+    memory: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCall {
+    op: Spanned<String>,
+    inputs: Spanned<Vec<Spanned<String>>>,
+    outputs: Spanned<Vec<Spanned<String>>>,
+    memory: Option<Spanned<String>>,
+    params: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    deallocate: Vec<Spanned<String>>,
+}
+
+/// A model file, read and checked for structure; [`ModelFile::build`] makes it concrete for a
+/// resolution and a device.
+#[derive(Debug)]
+pub struct ModelFile {
+    file: String,
+    text: String,
+    raw: RawFile,
+}
+
+/// A tensor of the model: what it is on the device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorDef {
+    pub name: String,
+    pub shape: Shape,
+    pub dtype: DType,
+    pub layout: Layout,
+    pub memory: BufferType,
+}
+
+/// One call of a built model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// 1-based, as users count calls.
+    pub number: usize,
+    /// The call's line in the model file.
+    pub line: usize,
+    /// The call as one case of the catalog (its named inputs first).
+    pub case: Case,
+    /// The named tensors it takes, in order.
+    pub inputs: Vec<String>,
+    /// The model parameters it takes after them (created before the call, kept to the end).
+    pub parameters: Vec<InputSpec>,
+    /// The tensors it makes, with what they are.
+    pub outputs: Vec<TensorDef>,
+    /// Tensors that die after this call (their deallocate or last use).
+    pub frees: Vec<String>,
+}
+
+impl Step {
+    /// `#3 silu(x) -> y`.
+    pub fn label(&self) -> String {
+        format!(
+            "#{} {}({}) -> {}",
+            self.number,
+            self.case.op.name,
+            self.inputs.join(", "),
+            self.outputs
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// A model at one resolution on one device: what a device runs, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuiltModel {
+    pub name: String,
+    pub about: String,
+    pub resolution: [u64; 2],
+    pub device: &'static DeviceSpec,
+    pub inputs: Vec<TensorDef>,
+    pub steps: Vec<Step>,
+    /// Inputs that no call uses die at once; these are alive at the end.
+    pub outputs: Vec<String>,
+    /// Model inputs no call takes (freed before the first call).
+    pub unused_inputs: Vec<String>,
+}
+
+impl BuiltModel {
+    /// L1_SMALL the device must be opened with (the largest any call declares).
+    pub fn l1_small_bytes(&self) -> u64 {
+        self.steps
+            .iter()
+            .filter_map(|s| s.case.signature().ok())
+            .map(|s| s.l1_small_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl ModelFile {
+    /// Reads a model file's text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<ModelFile, ConfigError> {
+        let cx = Ctx { file, text };
+        let raw: RawFile = cx.deserialize()?;
+        Ok(ModelFile {
+            file: file.to_string(),
+            text: text.to_string(),
+            raw,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.raw.model.name
+    }
+
+    /// The resolution the file names (H, W), if any.
+    pub fn default_resolution(&self) -> Option<[u64; 2]> {
+        self.raw.model.resolution.as_ref().map(|r| *r.get_ref())
+    }
+
+    /// The model at `resolution` (H, W; default: the file's) on `device`: shapes resolved, every
+    /// call checked against the catalog, lifetimes decided.
+    pub fn build(
+        &self,
+        resolution: Option<[u64; 2]>,
+        device: &'static DeviceSpec,
+    ) -> Result<BuiltModel, ConfigError> {
+        let cx = Ctx {
+            file: &self.file,
+            text: &self.text,
+        };
+        let raw = &self.raw;
+        let resolution = match resolution.or(self.default_resolution()) {
+            Some(r) => r,
+            None => {
+                return Err(cx.err(
+                    0..0,
+                    "model.resolution",
+                    "no resolution: give one in the file ([model] resolution = [H, W]) or on the command line",
+                ))
+            }
+        };
+        let mut symbols: BTreeMap<String, i64> = BTreeMap::new();
+        for (name, value) in [("H", resolution[0]), ("W", resolution[1])] {
+            let v = i64::try_from(value)
+                .map_err(|_| cx.err(0..0, "model.resolution", "resolution too large"))?;
+            symbols.insert(name.into(), v);
+        }
+        // Symbols may use earlier ones: resolve in rounds until none is left.
+        let mut pending: Vec<(&String, &Spanned<toml::Value>)> = raw.symbols.iter().collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut left = Vec::new();
+            for (name, value) in pending {
+                match eval_value(value.get_ref(), &symbols) {
+                    Ok(v) => {
+                        symbols.insert(name.clone(), v);
+                    }
+                    Err(Eval::Unknown(_)) => left.push((name, value)),
+                    Err(e) => {
+                        return Err(cx.err(value.span(), format!("symbols.{name}"), e.to_string()))
+                    }
+                }
+            }
+            if left.len() == before {
+                let (name, value) = left[0];
+                let e = eval_value(value.get_ref(), &symbols).unwrap_err();
+                return Err(cx.err(value.span(), format!("symbols.{name}"), e.to_string()));
+            }
+            pending = left;
+        }
+
+        let mut live: BTreeMap<String, TensorDef> = BTreeMap::new();
+        let mut inputs = Vec::new();
+        for (i, input) in raw.input.iter().enumerate() {
+            let input = input.get_ref();
+            let field = |f: &str| format!("input[{i}].{f}");
+            let name = input.name.get_ref().clone();
+            if live.contains_key(&name) {
+                return Err(cx.err(
+                    input.name.span(),
+                    field("name"),
+                    format!("`{name}` is defined twice"),
+                ));
+            }
+            let mut dims = Vec::new();
+            for (d, dim) in input.shape.get_ref().iter().enumerate() {
+                let v = eval_value(dim.get_ref(), &symbols).map_err(|e| {
+                    cx.err(dim.span(), field(&format!("shape[{d}]")), e.to_string())
+                })?;
+                dims.push(v);
+            }
+            let shape = Shape::new(&dims)
+                .map_err(|e| cx.err(input.shape.span(), field("shape"), e.to_string()))?;
+            let dtype = parse_or(&cx, &input.dtype, &field("dtype"), DType::Bfloat16, |s| {
+                s.parse::<DType>().map_err(|e| e.to_string())
+            })?;
+            let layout = parse_or(&cx, &input.layout, &field("layout"), Layout::Tile, |s| {
+                s.parse::<Layout>()
+            })?;
+            let memory =
+                parse_or(&cx, &input.memory, &field("memory"), BufferType::L1, |s| {
+                    match s.parse::<BufferType>()? {
+                        b @ (BufferType::L1 | BufferType::Dram) => Ok(b),
+                        other => Err(format!("{other}: allowed values are l1, dram")),
+                    }
+                })?;
+            let def = TensorDef {
+                name: name.clone(),
+                shape,
+                dtype,
+                layout,
+                memory,
+            };
+            live.insert(name, def.clone());
+            inputs.push(def);
+        }
+
+        let outputs: Vec<String> = raw
+            .model
+            .outputs
+            .iter()
+            .map(|o| o.get_ref().clone())
+            .collect();
+        let mut steps: Vec<Step> = Vec::new();
+        let mut deallocated: BTreeSet<String> = BTreeSet::new();
+        for (k, call) in raw.call.iter().enumerate() {
+            let span = call.span();
+            let call = call.get_ref();
+            let field = |f: &str| format!("call[{k}].{f}");
+            let op = crate::ops::find(call.op.get_ref())
+                .map_err(|e| cx.err(call.op.span(), field("op"), e.to_string()))?;
+            let mut named = Vec::new();
+            for (j, name) in call.inputs.get_ref().iter().enumerate() {
+                let Some(t) = live.get(name.get_ref()) else {
+                    let why = if deallocated.contains(name.get_ref()) {
+                        format!("`{}` was freed before this call", name.get_ref())
+                    } else {
+                        format!(
+                            "no tensor `{}` before this call (alive: {})",
+                            name.get_ref(),
+                            live.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    return Err(cx.err(name.span(), field(&format!("inputs[{j}]")), why));
+                };
+                named.push(t.clone());
+            }
+            let Some(first) = named.first() else {
+                return Err(cx.err(
+                    call.inputs.span(),
+                    field("inputs"),
+                    format!("{}: a call takes at least one tensor", op.name),
+                ));
+            };
+            let mut case = Case::new(op, named.iter().map(|t| t.shape.clone()).collect(), device);
+            case.dtype = first.dtype;
+            case.layout = first.layout;
+            case.input_memory = first.memory;
+            case.output_memory = first.memory;
+            if let Some(p) = &call.params {
+                case.params = crate::config::to_params(&cx, &field("params"), p)?;
+            }
+            match call.memory.as_ref().map(|m| (m, m.get_ref().trim())) {
+                None => case = case.with_default_output_memory(),
+                Some((_, "default")) => case = case.with_default_output_memory(),
+                Some((m, text)) => {
+                    case.output_memory = match text.parse::<BufferType>() {
+                        Ok(b @ (BufferType::L1 | BufferType::Dram)) => b,
+                        _ => {
+                            return Err(cx.err(
+                                m.span(),
+                                field("memory"),
+                                format!("`{text}`: allowed values are l1, dram, default"),
+                            ))
+                        }
+                    }
+                }
+            }
+            let sig = case
+                .signature()
+                .map_err(|e| cx.err(span.clone(), field("op"), e.to_string()))?;
+            if sig.inputs.len() < named.len() {
+                return Err(cx.err(
+                    call.inputs.span(),
+                    field("inputs"),
+                    format!(
+                        "{} takes {} tensor(s), {} given",
+                        op.name,
+                        sig.inputs.len(),
+                        named.len()
+                    ),
+                ));
+            }
+            let names = call.outputs.get_ref();
+            if names.len() != sig.outputs.len() {
+                return Err(cx.err(
+                    call.outputs.span(),
+                    field("outputs"),
+                    format!(
+                        "{} makes {} tensor(s) here, {} named",
+                        op.name,
+                        sig.outputs.len(),
+                        names.len()
+                    ),
+                ));
+            }
+            let mut made = Vec::new();
+            for (j, (name, spec)) in names.iter().zip(&sig.outputs).enumerate() {
+                if live.contains_key(name.get_ref())
+                    || made.iter().any(|t: &TensorDef| &t.name == name.get_ref())
+                {
+                    return Err(cx.err(
+                        name.span(),
+                        field(&format!("outputs[{j}]")),
+                        format!(
+                            "`{}` is already alive (name each tensor once)",
+                            name.get_ref()
+                        ),
+                    ));
+                }
+                let memory = match spec.storage {
+                    OutputStorage::New => case.output_memory,
+                    OutputStorage::AliasOfInput(i) => {
+                        named.get(i).map_or(case.input_memory, |t| t.memory)
+                    }
+                };
+                made.push(TensorDef {
+                    name: name.get_ref().clone(),
+                    shape: spec.shape.clone(),
+                    dtype: spec.dtype,
+                    layout: spec.layout,
+                    memory,
+                });
+            }
+            for name in &call.deallocate {
+                let n = name.get_ref();
+                if !live.contains_key(n) && !made.iter().any(|t| &t.name == n) {
+                    return Err(cx.err(
+                        name.span(),
+                        field("deallocate"),
+                        format!("no tensor `{n}` alive to deallocate"),
+                    ));
+                }
+                deallocated.insert(n.clone());
+            }
+            for t in &made {
+                live.insert(t.name.clone(), t.clone());
+            }
+            steps.push(Step {
+                number: k + 1,
+                line: crate::config::line_of(&self.text, span.start),
+                parameters: sig.inputs[named.len()..].to_vec(),
+                inputs: call
+                    .inputs
+                    .get_ref()
+                    .iter()
+                    .map(|n| n.get_ref().clone())
+                    .collect(),
+                outputs: made,
+                frees: call
+                    .deallocate
+                    .iter()
+                    .map(|n| n.get_ref().clone())
+                    .collect(),
+                case,
+            });
+            for n in &steps.last().expect("pushed").frees {
+                live.remove(n);
+            }
+        }
+        for (i, o) in raw.model.outputs.iter().enumerate() {
+            if !live.contains_key(o.get_ref()) {
+                return Err(cx.err(
+                    o.span(),
+                    format!("model.outputs[{i}]"),
+                    format!("no tensor `{}` is alive at the end", o.get_ref()),
+                ));
+            }
+        }
+        // Last use: a tensor that is not an output dies after the last call that takes it (or
+        // makes it, when nothing takes it).
+        let mut last: BTreeMap<String, usize> = BTreeMap::new();
+        for (k, step) in steps.iter().enumerate() {
+            for t in &step.outputs {
+                last.insert(t.name.clone(), k);
+            }
+            for n in &step.inputs {
+                last.insert(n.clone(), k);
+            }
+        }
+        let explicit: BTreeSet<String> = steps.iter().flat_map(|s| s.frees.clone()).collect();
+        let mut dies: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for (name, k) in &last {
+            if !outputs.iter().any(|o| o == name) && !explicit.contains(name) {
+                dies.entry(*k).or_default().push(name.clone());
+            }
+        }
+        for (k, names) in dies {
+            steps[k].frees.extend(names);
+        }
+        let unused_inputs = inputs
+            .iter()
+            .filter(|t| !last.contains_key(&t.name) && !outputs.contains(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        Ok(BuiltModel {
+            name: raw.model.name.clone(),
+            about: raw.model.about.clone(),
+            resolution,
+            device,
+            inputs,
+            steps,
+            outputs,
+            unused_inputs,
+        })
+    }
+}
+
+fn parse_or<T>(
+    cx: &Ctx<'_>,
+    value: &Option<Spanned<String>>,
+    field: &str,
+    default: T,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => parse(v.get_ref()).map_err(|e| cx.err(v.span(), field, e)),
+    }
+}
+
+/// Why an expression has no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Eval {
+    #[error("unknown name `{0}` (H, W and the [symbols] defined so far)")]
+    Unknown(String),
+    #[error("{0}")]
+    Bad(String),
+}
+
+fn eval_value(v: &toml::Value, symbols: &BTreeMap<String, i64>) -> Result<i64, Eval> {
+    match v {
+        toml::Value::Integer(i) => Ok(*i),
+        toml::Value::String(s) => eval(s, symbols),
+        other => Err(Eval::Bad(format!(
+            "expected an integer or an expression string, found {}",
+            other.type_str()
+        ))),
+    }
+}
+
+/// Integer expressions: `+ - * / % ( )`, `/` dividing down (floor) and `cdiv(a, b)` up.
+fn eval(text: &str, symbols: &BTreeMap<String, i64>) -> Result<i64, Eval> {
+    let mut p = Parser {
+        text,
+        at: 0,
+        symbols,
+    };
+    let v = p.sum()?;
+    p.skip_space();
+    if p.at != text.len() {
+        return Err(Eval::Bad(format!(
+            "`{text}`: unexpected `{}`",
+            &text[p.at..]
+        )));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    at: usize,
+    symbols: &'a BTreeMap<String, i64>,
+}
+
+impl Parser<'_> {
+    fn skip_space(&mut self) {
+        while self.text[self.at..].starts_with(' ') {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<char> {
+        self.skip_space();
+        self.text[self.at..].chars().next()
+    }
+
+    fn overflow(&self) -> Eval {
+        Eval::Bad(format!("`{}`: the value overflows", self.text))
+    }
+
+    fn sum(&mut self) -> Result<i64, Eval> {
+        let mut v = self.product()?;
+        while let Some(op @ ('+' | '-')) = self.peek() {
+            self.at += 1;
+            let r = self.product()?;
+            v = if op == '+' {
+                v.checked_add(r)
+            } else {
+                v.checked_sub(r)
+            }
+            .ok_or_else(|| self.overflow())?;
+        }
+        Ok(v)
+    }
+
+    fn product(&mut self) -> Result<i64, Eval> {
+        let mut v = self.atom()?;
+        while let Some(op @ ('*' | '/' | '%')) = self.peek() {
+            self.at += 1;
+            let r = self.atom()?;
+            if op != '*' && r == 0 {
+                return Err(Eval::Bad(format!("`{}`: division by zero", self.text)));
+            }
+            v = match op {
+                '*' => v.checked_mul(r),
+                '/' => Some(v.div_euclid(r)),
+                _ => Some(v.rem_euclid(r)),
+            }
+            .ok_or_else(|| self.overflow())?;
+        }
+        Ok(v)
+    }
+
+    fn atom(&mut self) -> Result<i64, Eval> {
+        match self.peek() {
+            Some('(') => {
+                self.at += 1;
+                let v = self.sum()?;
+                self.expect(')')?;
+                Ok(v)
+            }
+            Some('-') => {
+                self.at += 1;
+                self.atom()?.checked_neg().ok_or_else(|| self.overflow())
+            }
+            Some(c) if c.is_ascii_digit() => {
+                let start = self.at;
+                while self.text[self.at..].starts_with(|c: char| c.is_ascii_digit()) {
+                    self.at += 1;
+                }
+                self.text[start..self.at]
+                    .parse()
+                    .map_err(|_| self.overflow())
+            }
+            Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+                let start = self.at;
+                while self.text[self.at..]
+                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    self.at += 1;
+                }
+                let name = &self.text[start..self.at];
+                if name == "cdiv" {
+                    self.expect('(')?;
+                    let a = self.sum()?;
+                    self.expect(',')?;
+                    let b = self.sum()?;
+                    self.expect(')')?;
+                    if b <= 0 {
+                        return Err(Eval::Bad(format!(
+                            "`{}`: cdiv needs a positive divisor",
+                            self.text
+                        )));
+                    }
+                    return Ok(a.div_euclid(b) + i64::from(a.rem_euclid(b) != 0));
+                }
+                self.symbols
+                    .get(name)
+                    .copied()
+                    .ok_or_else(|| Eval::Unknown(name.to_string()))
+            }
+            other => Err(Eval::Bad(format!(
+                "`{}`: expected a number, a name or `(` at {}",
+                self.text,
+                other.map_or("the end".to_string(), |c| format!("`{c}`"))
+            ))),
+        }
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), Eval> {
+        if self.peek() == Some(c) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(Eval::Bad(format!("`{}`: expected `{c}`", self.text)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::N150;
+
+    const BLOCK: &str = include_str!("../../../models/c2f-block.toml");
+
+    fn build(text: &str) -> Result<BuiltModel, ConfigError> {
+        ModelFile::parse(text, "m.toml")?.build(None, &N150)
+    }
+
+    /// `text` with `from` replaced by `to` (the replacement must happen).
+    fn edit(from: &str, to: &str) -> String {
+        assert!(BLOCK.contains(from), "{from}");
+        BLOCK.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn shapes_follow_the_resolution_and_tensors_die_after_their_last_use() {
+        let file = ModelFile::parse(BLOCK, "c2f-block.toml").unwrap();
+        let m = file.build(Some([2176, 3840]), &N150).unwrap();
+        assert_eq!(m.inputs[0].shape.dims(), &[1, 1, 272 * 480, 192]);
+        let frees: Vec<Vec<&str>> = m
+            .steps
+            .iter()
+            .map(|s| s.frees.iter().map(String::as_str).collect())
+            .collect();
+        // x after the first silu, a after the split, b after the add, the rest after the concat;
+        // the output stays.
+        assert_eq!(
+            frees,
+            vec![
+                vec!["x"],
+                vec!["a"],
+                vec![],
+                vec!["b"],
+                vec!["a1", "a2", "c"],
+                vec!["y"]
+            ]
+        );
+        assert_eq!(m.steps[1].outputs[1].shape.dims(), &[1, 1, 272 * 480, 96]);
+        assert_eq!(m.steps[1].label(), "#2 split(a) -> a1, a2");
+        assert_eq!(m.outputs, vec!["out"]);
+        let default = file.build(None, &N150).unwrap();
+        assert_eq!(default.resolution, [640, 640]);
+    }
+
+    #[test]
+    fn expressions_divide_down_cdiv_up_and_refuse_what_they_cannot_compute() {
+        let symbols: BTreeMap<String, i64> =
+            [("H".to_string(), 2160), ("W".to_string(), 3840)].into();
+        assert_eq!(eval("H / 32", &symbols).unwrap(), 67);
+        assert_eq!(eval("cdiv(H, 32)", &symbols).unwrap(), 68);
+        assert_eq!(eval("(H + 2*1 - 3) / 2 + 1", &symbols).unwrap(), 1080);
+        assert_eq!(eval("H % 32 - -1", &symbols).unwrap(), 17);
+        assert_eq!(eval("Q", &symbols), Err(Eval::Unknown("Q".into())));
+        for bad in [
+            "H /",
+            "H / 0",
+            "9223372036854775807 * 2",
+            "H)",
+            "cdiv(H, 0)",
+        ] {
+            assert!(matches!(eval(bad, &symbols), Err(Eval::Bad(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_field() {
+        let cases = [
+            (
+                edit("N = \"(H / 8) * (W / 8)\"", "N = \"(H / 8) * (V / 8)\""),
+                "symbols.N",
+                "unknown name `V`",
+            ),
+            (
+                edit("inputs = [\"b\", \"a2\"]", "inputs = [\"b\", \"zz\"]"),
+                "call[3].inputs[1]",
+                "no tensor `zz` before this call",
+            ),
+            (
+                edit("outputs = [\"a1\", \"a2\"]", "outputs = [\"a1\"]"),
+                "call[1].outputs",
+                "split makes 2 tensor(s) here, 1 named",
+            ),
+            (
+                edit("op = \"concat\"", "op = \"concatenate\""),
+                "call[4].op",
+                "unknown op `concatenate`",
+            ),
+            (
+                edit("outputs = [\"c\"]", "outputs = [\"a1\"]"),
+                "call[3].outputs[0]",
+                "`a1` is already alive",
+            ),
+            (
+                edit(
+                    "memory = \"l1\"\n\n[[call]]\nop = \"split\"",
+                    "memory = \"l2\"\n\n[[call]]\nop = \"split\"",
+                ),
+                "call[0].memory",
+                "allowed values are l1, dram, default",
+            ),
+            (
+                edit(
+                    "outputs = [\"out\"]\n\n[symbols]",
+                    "outputs = [\"gone\"]\n\n[symbols]",
+                ),
+                "model.outputs[0]",
+                "no tensor `gone` is alive at the end",
+            ),
+            (
+                edit("shape = [1, 1, \"N\", 192]", "shape = [1, 1, \"N\", 1.5]"),
+                "input[0].shape[3]",
+                "expected an integer or an expression",
+            ),
+        ];
+        for (text, field, message) in cases {
+            let e = build(&text).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.contains(message), "{e}");
+            let line = text.lines().nth(e.line - 1).unwrap_or_default();
+            assert!(!line.trim().is_empty(), "{e} points at an empty line");
+        }
+        // A tensor used after its deallocate is named as freed.
+        let text = edit(
+            "outputs = [\"b\"]\nmemory = \"l1\"",
+            "outputs = [\"b\"]\nmemory = \"l1\"\ndeallocate = [\"a2\"]",
+        );
+        let e = build(&text).unwrap_err();
+        assert!(e.message.contains("`a2` was freed before this call"), "{e}");
+    }
+}

@@ -1,0 +1,218 @@
+//! `cargo xtask model`: a whole model (a model file: TT-NN calls on named tensors with
+//! lifetimes, see `memmodel::model`) at a resolution on a board, call after call on sim or on
+//! the real runtime: memory per bank after each call, the peak, and the first call that fails
+//! with the runtime's (or memmodel's) numbers.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use memmodel::model::ModelFile;
+use memmodel::DeviceSpec;
+use std::path::PathBuf;
+use ttnn::model::{run_model, ModelRun};
+
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// The model file (TOML; see crates/memmodel/src/model.rs and models/).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Input resolution HxW (default: the file's), e.g. 2176x3840.
+    #[arg(long)]
+    pub resolution: Option<String>,
+    /// Boards (default: n150, p150).
+    #[arg(long, value_delimiter = ',')]
+    pub device: Vec<String>,
+    /// `sim` (memmodel, instant, no runtime needed) or `metal` (the real runtime on a mock
+    /// device, the whole sequence replayed on one open device).
+    #[arg(long, default_value = "sim")]
+    pub backend: String,
+    /// Print one JSON array (a run per board) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn parse_resolution(text: &str) -> Result<[u64; 2]> {
+    let (h, w) = text
+        .split_once(['x', 'X'])
+        .with_context(|| format!("--resolution {text}: expected HxW, e.g. 2176x3840"))?;
+    let n = |s: &str| -> Result<u64> {
+        match s.trim().parse::<u64>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => bail!("--resolution {text}: `{s}` is not a positive integer"),
+        }
+    };
+    Ok([n(h)?, n(w)?])
+}
+
+fn run_on(
+    file: &ModelFile,
+    resolution: Option<[u64; 2]>,
+    device: &'static DeviceSpec,
+    backend: ttnn::Backend,
+) -> Result<ModelRun> {
+    let model = file
+        .build(resolution, device)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let l1_small = model.l1_small_bytes();
+    match backend {
+        ttnn::Backend::Sim => {
+            let dev =
+                ttnn::sim::Device::open(device, ttnn::sim::DeviceOptions::with_l1_small(l1_small))?;
+            Ok(run_model(&dev, &model)?)
+        }
+        ttnn::Backend::Metal => {
+            crate::oom::ensure_runtime()?;
+            let rt = ttnn::metal::Runtime::discover()?;
+            let dev = ttnn::metal::Device::open(
+                &rt,
+                device,
+                ttnn::metal::DeviceOptions::with_l1_small(l1_small),
+            )?;
+            let run = run_model(&dev, &model)?;
+            if let Err((_, e)) = dev.close() {
+                bail!("closing the device failed: {e}");
+            }
+            Ok(run)
+        }
+    }
+}
+
+fn render(run: &ModelRun) -> String {
+    let kib = |b: u64| format!("{:.1} KiB", b as f64 / 1024.0);
+    let mut out = format!(
+        "{} at {}x{} on {} ({}): {} call(s) run\n",
+        run.model,
+        run.resolution[0],
+        run.resolution[1],
+        run.device,
+        run.backend,
+        run.steps.len()
+    );
+    for s in &run.steps {
+        out.push_str(&format!(
+            "  {:<40} L1 {:>12}/bank  DRAM {:>12}/bank  alive: {}\n",
+            s.label,
+            kib(s.l1_per_bank),
+            kib(s.dram_per_bank),
+            s.live.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "  peak between calls: L1 {} of {} per bank (after #{}), DRAM {} of {} (after #{})\n",
+        kib(run.peak_l1_per_bank.0),
+        kib(run.bank_bytes_l1),
+        run.peak_l1_per_bank.1,
+        kib(run.peak_dram_per_bank.0),
+        kib(run.bank_bytes_dram),
+        run.peak_dram_per_bank.1
+    ));
+    match &run.failure {
+        None => out.push_str("  fits: every call ran\n"),
+        Some(f) => out.push_str(&format!(
+            "  FIRST FAILURE {} (line {}): {}: {}\n    allocated before it: L1 {}/bank, DRAM {}/bank\n",
+            f.label,
+            f.line,
+            f.outcome,
+            f.message,
+            kib(f.l1_per_bank_before),
+            kib(f.dram_per_bank_before)
+        )),
+    }
+    if run.leaked_per_bank > 0 {
+        out.push_str(&format!(
+            "  LEAK: {} per bank still allocated after the run\n",
+            run.leaked_per_bank
+        ));
+    }
+    out
+}
+
+pub fn run(args: ModelArgs) -> Result<()> {
+    let backend: ttnn::Backend = args
+        .backend
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--backend: {e}"))?;
+    let text = std::fs::read_to_string(&args.model)
+        .with_context(|| format!("reading the model file {}", args.model.display()))?;
+    let file = ModelFile::parse(&text, &args.model.display().to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let resolution = args
+        .resolution
+        .as_deref()
+        .map(parse_resolution)
+        .transpose()?;
+    let devices: Vec<&'static DeviceSpec> = if args.device.is_empty() {
+        memmodel::device::DEVICES.to_vec()
+    } else {
+        args.device
+            .iter()
+            .map(|d| DeviceSpec::by_name(d).map_err(|e| anyhow::anyhow!("--device: {e}")))
+            .collect::<Result<_>>()?
+    };
+    let mut runs = Vec::new();
+    if backend == ttnn::Backend::Metal && devices.len() > 1 {
+        // tt-metal sets up one mock cluster per process: a child process per board.
+        let exe = std::env::current_exe().context("locating the xtask binary")?;
+        for device in devices {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args([
+                "model",
+                "--backend",
+                "metal",
+                "--json",
+                "--device",
+                device.name,
+            ])
+            .arg("--model")
+            .arg(&args.model);
+            if let Some(r) = &args.resolution {
+                cmd.args(["--resolution", r]);
+            }
+            let out = cmd
+                .output()
+                .context("starting cargo xtask model for one board")?;
+            let mut one: Vec<ModelRun> = serde_json::from_slice(&out.stdout).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} on metal failed: {}",
+                    device.name,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+            })?;
+            runs.append(&mut one);
+        }
+    } else {
+        for device in devices {
+            runs.push(run_on(&file, resolution, device, backend)?);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+    } else {
+        for r in &runs {
+            println!("{}", render(r));
+        }
+    }
+    if let Some(r) = runs.iter().find(|r| r.leaked_per_bank > 0) {
+        bail!(
+            "{} on {}: {} bytes per bank stayed allocated after the run",
+            r.model,
+            r.device,
+            r.leaked_per_bank
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolutions_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_resolution("2176x3840").unwrap(), [2176, 3840]);
+        assert_eq!(parse_resolution("640X640").unwrap(), [640, 640]);
+        for bad in ["640", "0x640", "ax640", "640x-1"] {
+            let e = parse_resolution(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--resolution {bad}")), "{e}");
+        }
+    }
+}
