@@ -8,7 +8,7 @@ use clap::Args;
 use memmodel::model::ModelFile;
 use memmodel::DeviceSpec;
 use std::path::PathBuf;
-use ttnn::model::{run_model, ModelRun};
+use ttnn::model::{run_model_with, ModelRun};
 
 #[derive(Args, Debug)]
 pub struct ModelArgs {
@@ -28,6 +28,10 @@ pub struct ModelArgs {
     /// Print one JSON array (a run per board) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also capture each call (NO_DISPATCH) before it runs: per-core CB and L1 peaks and the
+    /// buffers it makes.
+    #[arg(long)]
+    pub measure: bool,
 }
 
 pub fn parse_resolution(text: &str) -> Result<[u64; 2]> {
@@ -48,6 +52,7 @@ fn run_on(
     resolution: Option<[u64; 2]>,
     device: &'static DeviceSpec,
     backend: ttnn::Backend,
+    measure: bool,
 ) -> Result<ModelRun> {
     let model = file
         .build(resolution, device)
@@ -57,7 +62,7 @@ fn run_on(
         ttnn::Backend::Sim => {
             let dev =
                 ttnn::sim::Device::open(device, ttnn::sim::DeviceOptions::with_l1_small(l1_small))?;
-            Ok(run_model(&dev, &model)?)
+            Ok(run_model_with(&dev, &model, measure)?)
         }
         ttnn::Backend::Metal => {
             crate::oom::ensure_runtime()?;
@@ -67,7 +72,7 @@ fn run_on(
                 device,
                 ttnn::metal::DeviceOptions::with_l1_small(l1_small),
             )?;
-            let run = run_model(&dev, &model)?;
+            let run = run_model_with(&dev, &model, measure)?;
             if let Err((_, e)) = dev.close() {
                 bail!("closing the device failed: {e}");
             }
@@ -88,8 +93,16 @@ fn render(run: &ModelRun) -> String {
         run.steps.len()
     );
     for s in &run.steps {
+        let peaks = s.peaks.map_or(String::new(), |p| {
+            format!(
+                "  CB {:>9} + dataflow {:>9}/core  L1 {:>10}/core",
+                kib(p.peak_cb),
+                kib(p.peak_dataflow_buffer),
+                kib(p.peak_l1)
+            )
+        });
         out.push_str(&format!(
-            "  {:<40} L1 {:>12}/bank  DRAM {:>12}/bank  alive: {}\n",
+            "  {:<40} L1 {:>12}/bank  DRAM {:>12}/bank{peaks}  alive: {}\n",
             s.label,
             kib(s.l1_per_bank),
             kib(s.dram_per_bank),
@@ -167,6 +180,9 @@ pub fn run(args: ModelArgs) -> Result<()> {
             if let Some(r) = &args.resolution {
                 cmd.args(["--resolution", r]);
             }
+            if args.measure {
+                cmd.arg("--measure");
+            }
             let out = cmd
                 .output()
                 .context("starting cargo xtask model for one board")?;
@@ -181,7 +197,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
         }
     } else {
         for device in devices {
-            runs.push(run_on(&file, resolution, device, backend)?);
+            runs.push(run_on(&file, resolution, device, backend, args.measure)?);
         }
     }
     if args.json {

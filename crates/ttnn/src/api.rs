@@ -148,7 +148,7 @@ pub struct MemoryView {
 }
 
 /// Per-core peaks of a NO_DISPATCH capture, bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CoreUsage {
     pub peak_cb: u64,
     pub peak_dataflow_buffer: u64,

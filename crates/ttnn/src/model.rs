@@ -27,6 +27,13 @@ pub struct StepRecord {
     pub dram_per_bank: u64,
     /// Tensors alive after the call (model parameters not listed).
     pub live: Vec<String>,
+    /// Per-core peaks while the call ran (a NO_DISPATCH capture of the call on the live
+    /// tensors, before it runs for real), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peaks: Option<crate::api::CoreUsage>,
+    /// Buffers the call allocated (outputs and temporaries), as captured: (type, bytes per bank).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buffers: Vec<(String, u64)>,
     pub elapsed_ms: f64,
 }
 
@@ -76,6 +83,16 @@ fn outcome_name(o: Outcome) -> &'static str {
 /// Runs `model` on `device` (opened with at least [`BuiltModel::l1_small_bytes`] of L1_SMALL).
 /// `Err` only when the device cannot be asked; a call that fails is [`ModelRun::failure`].
 pub fn run_model<D: DeviceApi>(device: &D, model: &BuiltModel) -> Result<ModelRun> {
+    run_model_with(device, model, false)
+}
+
+/// Like [`run_model`]; with `measure`, each call is first captured (NO_DISPATCH: the programs
+/// and buffers it would make, per-core peaks) on the live tensors, then run for real.
+pub fn run_model_with<D: DeviceApi>(
+    device: &D,
+    model: &BuiltModel,
+    measure: bool,
+) -> Result<ModelRun> {
     if device.spec().name != model.device.name {
         return Err(Error::InvalidArgument(format!(
             "the model is built for a {}, the device is a {}",
@@ -141,6 +158,11 @@ pub fn run_model<D: DeviceApi>(device: &D, model: &BuiltModel) -> Result<ModelRu
         if run.failure.is_none() {
             for step in &model.steps {
                 let start = Instant::now();
+                let captured = if measure {
+                    capture_step(device, step, &tensors, &mut parameters)?
+                } else {
+                    None
+                };
                 if let Err(e) = run_step(device, step, &mut tensors, &mut parameters) {
                     run.failure = Some(fail(step.number, step.line, step.label(), &e)?);
                     break;
@@ -167,6 +189,15 @@ pub fn run_model<D: DeviceApi>(device: &D, model: &BuiltModel) -> Result<ModelRu
                     l1_per_bank: l1,
                     dram_per_bank: dram,
                     live: tensors.keys().cloned().collect(),
+                    peaks: captured.as_ref().map(|c| c.per_core),
+                    buffers: captured
+                        .map(|c| {
+                            c.buffers
+                                .into_iter()
+                                .map(|b| (b.buffer_type, b.max_size_per_bank))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                     elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
                 });
             }
@@ -187,6 +218,54 @@ pub fn run_model<D: DeviceApi>(device: &D, model: &BuiltModel) -> Result<ModelRu
     }
     run.leaked_per_bank = left;
     Ok(run)
+}
+
+/// The call in a NO_DISPATCH capture on the live tensors (its outputs dropped at once). `None`
+/// when the call fails inside the capture: the real run then says how.
+fn capture_step<D: DeviceApi>(
+    device: &D,
+    step: &Step,
+    tensors: &BTreeMap<String, D::Tensor>,
+    parameters: &mut Vec<D::Tensor>,
+) -> Result<Option<crate::api::Capture>> {
+    let case = &step.case;
+    let Ok(sig) = case.signature() else {
+        return Ok(None);
+    };
+    if check_coverage(device, case, &sig).is_err()
+        || (device.runs_memmodel() && memmodel::coverage::refusal(case, &sig).is_some())
+    {
+        return Ok(None);
+    }
+    // The parameters are made for real first (as run_step would), so the capture sees them.
+    let descs = input_descs(case, &sig);
+    let first_parameter = parameters.len();
+    for desc in &descs[step.inputs.len()..] {
+        match device.empty(desc) {
+            Ok(t) => parameters.push(t),
+            Err(_) => {
+                parameters.truncate(first_parameter);
+                return Ok(None);
+            }
+        }
+    }
+    let made = parameters.len() - first_parameter;
+    device.begin_capture()?;
+    let result = (|| -> Result<()> {
+        let mut refs: Vec<&D::Tensor> = Vec::new();
+        for n in &step.inputs {
+            refs.push(tensors.get(n).ok_or_else(|| {
+                Error::InvalidArgument(format!("{}: no tensor `{n}`", step.label()))
+            })?);
+        }
+        refs.extend(&parameters[first_parameter..]);
+        drop(device.run(&sig.invocation, &refs)?);
+        Ok(())
+    })();
+    let capture = device.end_capture()?;
+    // run_step makes the parameters again.
+    parameters.truncate(parameters.len() - made);
+    Ok(result.ok().map(|()| capture))
 }
 
 /// One call: its parameters, the op, the outputs under their names, the dead freed.

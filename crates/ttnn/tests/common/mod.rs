@@ -130,7 +130,7 @@ pub fn model_on_metal_equals_sim(
             model.device,
             ttnn::metal::DeviceOptions::with_l1_small(l1_small),
         )?;
-        let run = ttnn::model::run_model(&dev, model)?;
+        let run = ttnn::model::run_model_with(&dev, model, true)?;
         dev.close().map_err(|(_, e)| e)?;
         run
     };
@@ -138,7 +138,7 @@ pub fn model_on_metal_equals_sim(
         model.device,
         ttnn::sim::DeviceOptions::with_l1_small(l1_small),
     )?;
-    let sim = ttnn::model::run_model(&sim_dev, model)?;
+    let sim = ttnn::model::run_model_with(&sim_dev, model, true)?;
     eq("leaked on the runtime", metal.leaked_per_bank, 0)?;
     eq("leaked on sim", sim.leaked_per_bank, 0)?;
     let per_call = |r: &ttnn::model::ModelRun| -> Vec<(usize, u64, u64, Vec<String>)> {
@@ -148,6 +148,18 @@ pub fn model_on_metal_equals_sim(
             .collect()
     };
     eq("memory after each call", per_call(&sim), per_call(&metal))?;
+    let measured =
+        |r: &ttnn::model::ModelRun| -> Vec<(usize, Option<ttnn::CoreUsage>, Vec<(String, u64)>)> {
+            r.steps
+                .iter()
+                .map(|s| (s.number, s.peaks, s.buffers.clone()))
+                .collect()
+        };
+    eq(
+        "per-call peaks and buffers",
+        measured(&sim),
+        measured(&metal),
+    )?;
     let failure = |r: &ttnn::model::ModelRun| {
         r.failure.as_ref().map(|f| {
             (
