@@ -148,13 +148,13 @@ pub fn model_on_metal_equals_sim(
             .collect()
     };
     eq("memory after each call", per_call(&sim), per_call(&metal))?;
-    let measured =
-        |r: &ttnn::model::ModelRun| -> Vec<(usize, Option<ttnn::CoreUsage>, Vec<(String, u64)>)> {
-            r.steps
-                .iter()
-                .map(|s| (s.number, s.peaks, s.buffers.clone()))
-                .collect()
-        };
+    type Measured = (usize, Option<ttnn::CoreUsage>, Vec<(String, u64)>);
+    let measured = |r: &ttnn::model::ModelRun| -> Vec<Measured> {
+        r.steps
+            .iter()
+            .map(|s| (s.number, s.peaks, s.buffers.clone()))
+            .collect()
+    };
     eq(
         "per-call peaks and buffers",
         measured(&sim),
