@@ -32,6 +32,10 @@ pub struct ModelArgs {
     /// buffers it makes.
     #[arg(long)]
     pub measure: bool,
+    /// The report directory: report.json (the runs), report.md and report.html (a timeline of
+    /// L1 and DRAM per bank over the calls per board). Default: target/model-report
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 pub fn parse_resolution(text: &str) -> Result<[u64; 2]> {
@@ -200,11 +204,37 @@ pub fn run(args: ModelArgs) -> Result<()> {
             runs.push(run_on(&file, resolution, device, backend, args.measure)?);
         }
     }
+    let json = serde_json::to_string_pretty(&runs)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        println!("{json}");
     } else {
         for r in &runs {
             println!("{}", render(r));
+        }
+    }
+    if !args.json || args.out.is_some() {
+        let dir = args
+            .out
+            .clone()
+            .unwrap_or_else(|| crate::paths::workspace_root().join("target/model-report"));
+        let doc = oom_suite::report::timeline::document(&runs);
+        let written = oom_suite::report::write::write_files(
+            &dir,
+            &[
+                (oom_suite::report::REPORT_JSON, &format!("{json}\n")),
+                (
+                    oom_suite::report::REPORT_MD,
+                    &oom_suite::report::markdown::render(&doc),
+                ),
+                (
+                    oom_suite::report::REPORT_HTML,
+                    &oom_suite::report::html::render(&doc),
+                ),
+            ],
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !args.json {
+            println!("report:\n{written}");
         }
     }
     if let Some(r) = runs.iter().find(|r| r.leaked_per_bank > 0) {

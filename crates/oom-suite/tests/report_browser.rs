@@ -55,11 +55,66 @@ fn render_and_check() -> Result<Completion, Failed> {
     Ok(Completion::Completed)
 }
 
+/// The whole-model report (`cargo xtask model`): the example model at 2176x3840 on sim on both
+/// boards (one fails at its first call, the other part-way), a timeline chart per board.
+fn model_report_renders() -> Result<Completion, Failed> {
+    let Some(chromium) = browser::find_chromium() else {
+        if on_ci() {
+            return Err(format!(
+                "no Chromium found; {}. CI is set, so this test may not skip: the model report \
+                 was NOT checked in a browser",
+                browser::INSTALL_HINT
+            )
+            .into());
+        }
+        return Ok(Completion::ignored_with(format!(
+            "skipped: no Chromium found; {}",
+            browser::INSTALL_HINT
+        )));
+    };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/c2f-block.toml");
+    let text = std::fs::read_to_string(path)?;
+    let file = memmodel::model::ModelFile::parse(&text, path).map_err(|e| e.to_string())?;
+    let mut runs = Vec::new();
+    for device in memmodel::device::DEVICES {
+        let model = file
+            .build(Some([2176, 3840]), device)
+            .map_err(|e| e.to_string())?;
+        let dev = ttnn::sim::Device::open(
+            device,
+            ttnn::sim::DeviceOptions::with_l1_small(model.l1_small_bytes()),
+        )?;
+        runs.push(ttnn::model::run_model_with(&dev, &model, true)?);
+    }
+    let doc = report::timeline::document(&runs);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("model-report-browser");
+    let _ = std::fs::remove_dir_all(&dir);
+    let written =
+        report::write::write_files(&dir, &[(report::REPORT_HTML, &report::html::render(&doc))])
+            .map_err(|e| e.to_string())?;
+    let html = written.path(report::REPORT_HTML).expect("written");
+    let headings: Vec<String> = runs.iter().map(report::timeline::board_heading).collect();
+    let headings: Vec<&str> = headings.iter().map(String::as_str).collect();
+    let check = browser::check(
+        &chromium,
+        html,
+        &dir.join("model.png"),
+        &headings,
+        runs.len(),
+    )?;
+    let dom = browser::dump_dom(&chromium, html)?;
+    if !dom.contains("fails: oom") || !dom.contains("L1 peak") {
+        return Err("the timeline has no failure or peak mark".into());
+    }
+    println!("{check}");
+    Ok(Completion::Completed)
+}
+
 fn main() {
     let args = Arguments::from_args();
-    let trials = vec![Trial::ignorable_test(
-        "browser/report_html_renders",
-        render_and_check,
-    )];
+    let trials = vec![
+        Trial::ignorable_test("browser/report_html_renders", render_and_check),
+        Trial::ignorable_test("browser/model_report_renders", model_report_renders),
+    ];
     libtest_mimic::run(&args, trials).exit();
 }

@@ -124,6 +124,18 @@ pub enum Chart {
         points: Vec<Point>,
         lines: Vec<Line>,
     },
+    /// Values over a sequence of steps (a model's calls), as percent of a limit per series:
+    /// step lines, the limit at 100 %, marks at chosen steps.
+    Timeline {
+        title: String,
+        /// One label per step (x axis).
+        steps: Vec<String>,
+        /// (series, value per step, the series' limit): drawn as value / limit.
+        lines: Vec<(Series, Vec<f64>, f64)>,
+        /// (step index, label, colour): a vertical marker (the peak, the failing call).
+        marks: Vec<(usize, String, String)>,
+        unit: String,
+    },
     /// Min / median / max per label, with a reference value.
     Ranges {
         title: String,

@@ -100,7 +100,8 @@ fn render_block(b: &Block, out: &mut String) {
             let title = match chart {
                 Chart::Bars { title, .. }
                 | Chart::LogScatter { title, .. }
-                | Chart::Ranges { title, .. } => title,
+                | Chart::Ranges { title, .. }
+                | Chart::Timeline { title, .. } => title,
             };
             let _ = writeln!(
                 out,

@@ -30,6 +30,7 @@ pub mod model;
 pub mod sections;
 pub mod summary;
 pub mod svg;
+pub mod timeline;
 pub mod write;
 
 pub use merge::merge;

@@ -30,7 +30,124 @@ pub fn render(chart: &Chart) -> String {
             reference,
             unit,
         } => ranges_svg(title, ranges, reference.as_ref(), unit),
+        Chart::Timeline {
+            title,
+            steps,
+            lines,
+            marks,
+            unit,
+        } => timeline_svg(title, steps, lines, marks, unit),
     }
+}
+
+fn timeline_svg(
+    title: &str,
+    steps: &[String],
+    lines: &[(Series, Vec<f64>, f64)],
+    marks: &[(usize, String, String)],
+    unit: &str,
+) -> String {
+    let (left, right, top, bottom) = (64.0, 40.0, 62.0, 58.0);
+    let height = 380.0;
+    let plot_w = WIDTH - left - right;
+    let plot_h = height - top - bottom;
+    let percent = |v: f64, limit: f64| if limit > 0.0 { v / limit * 100.0 } else { 0.0 };
+    let highest = lines
+        .iter()
+        .flat_map(|(_, vs, limit)| vs.iter().map(move |v| percent(*v, *limit)))
+        .fold(100.0f64, f64::max);
+    let y_max = nice_max(highest.max(100.0));
+    let sy = |p: f64| top + plot_h - p.clamp(0.0, y_max) / y_max * plot_h;
+    let n = steps.len().max(1) as f64;
+    let sx = |i: f64| left + i / n * plot_w;
+    let mut out = String::new();
+    open(&mut out, height, title);
+    let series: Vec<Series> = lines.iter().map(|(s, _, _)| s.clone()).collect();
+    legend(&mut out, &series, 44.0);
+    for k in 0..=4 {
+        let p = y_max * f64::from(k) / 4.0;
+        let y = sy(p);
+        let _ = write!(
+            out,
+            "<line x1=\"{left:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e2e8f0\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#52606d\">{}%</text>",
+            left + plot_w,
+            left - 6.0,
+            y + 4.0,
+            num_label(p)
+        );
+    }
+    let y100 = sy(100.0);
+    let _ = write!(
+        out,
+        "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{plot_w:.1}\" height=\"{plot_h:.1}\" fill=\"none\" stroke=\"#94a3b8\"/>\
+         <line x1=\"{left:.1}\" y1=\"{y100:.1}\" x2=\"{:.1}\" y2=\"{y100:.1}\" stroke=\"#b91c1c\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#b91c1c\">bank size</text>\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#52606d\">{} (hover a step for its numbers)</text>",
+        left + plot_w,
+        left + plot_w - 4.0,
+        y100 - 5.0,
+        left + plot_w / 2.0,
+        height - 14.0,
+        escape_xml(unit)
+    );
+    // Step labels: every one when few, else about twenty.
+    let every = (steps.len() / 20).max(1);
+    for (i, label) in steps.iter().enumerate().filter(|(i, _)| i % every == 0) {
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#52606d\" font-size=\"10\">{}</text>",
+            sx(i as f64 + 0.5),
+            top + plot_h + 14.0,
+            escape_xml(label)
+        );
+    }
+    for (s, values, limit) in lines {
+        let mut d = String::new();
+        // A step per call: level across the call, vertical between calls.
+        for (i, v) in values.iter().enumerate() {
+            let y = sy(percent(*v, *limit));
+            if i == 0 {
+                let _ = write!(d, "M{:.1} {y:.1}", sx(0.0));
+            } else {
+                let _ = write!(d, " V{y:.1}");
+            }
+            let _ = write!(d, " H{:.1}", sx(i as f64 + 1.0));
+        }
+        let _ = write!(
+            out,
+            "<path d=\"{d}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>",
+            escape_xml(&s.color)
+        );
+        for (i, v) in values.iter().enumerate() {
+            let _ = write!(
+                out,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"6\" fill=\"{}\" opacity=\"0.01\"><title>{} after {}: {} of {} per bank ({:.1}%)</title></rect>",
+                sx(i as f64),
+                sy(percent(*v, *limit)) - 3.0,
+                (plot_w / n).max(1.0),
+                escape_xml(&s.color),
+                escape_xml(&s.name),
+                escape_xml(steps.get(i).map_or("", String::as_str)),
+                escape_xml(&size(v.round() as u64)),
+                escape_xml(&size(limit.round() as u64)),
+                percent(*v, *limit)
+            );
+        }
+    }
+    for (i, label, color) in marks {
+        let x = sx(*i as f64 + 0.5);
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{top:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{c}\" stroke-width=\"1.5\" stroke-dasharray=\"3 3\"><title>{t}</title></line><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{c}\" font-size=\"11\">{t}</text>",
+            top + plot_h,
+            x + 4.0,
+            top + 12.0,
+            c = escape_xml(color),
+            t = escape_xml(label)
+        );
+    }
+    out.push_str("</svg>");
+    out
 }
 
 /// The smallest 1, 2 or 5 × 10^k at or above `x` (at least 1).
