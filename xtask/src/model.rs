@@ -113,17 +113,25 @@ fn render(run: &ModelRun) -> String {
             s.live.join(", ")
         ));
     }
+    let after = |call: usize| match call {
+        0 => String::new(),
+        n => format!(" (after #{n})"),
+    };
     out.push_str(&format!(
-        "  peak between calls: L1 {} of {} per bank (after #{}), DRAM {} of {} (after #{})\n",
+        "  peak between calls: L1 {} of {} per bank{}, DRAM {} of {}{}\n",
         kib(run.peak_l1_per_bank.0),
         kib(run.bank_bytes_l1),
-        run.peak_l1_per_bank.1,
+        after(run.peak_l1_per_bank.1),
         kib(run.peak_dram_per_bank.0),
         kib(run.bank_bytes_dram),
-        run.peak_dram_per_bank.1
+        after(run.peak_dram_per_bank.1)
     ));
     match &run.failure {
         None => out.push_str("  fits: every call ran\n"),
+        Some(f) if f.outcome == "unmodeled" => out.push_str(&format!(
+            "  NO VERDICT from {} (line {}) on: {}\n",
+            f.label, f.line, f.message
+        )),
         Some(f) => out.push_str(&format!(
             "  FIRST FAILURE {} (line {}): {}: {}\n    allocated before it: L1 {}/bank, DRAM {}/bank\n",
             f.label,

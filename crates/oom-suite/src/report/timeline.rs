@@ -26,6 +26,12 @@ pub fn document(runs: &[ModelRun]) -> Doc {
         d.h(2, &board_heading(run), &format!("board-{i}"));
         let verdict = match &run.failure {
             None => vec![strong("Fits"), text(": every call ran.")],
+            Some(f) if f.outcome == "unmodeled" => vec![
+                strong(format!("No verdict from call {}", f.number)),
+                text(format!(" (line {}): ", f.line)),
+                code(f.label.clone()),
+                text(" — memmodel does not model this call; the runtime answers it (--backend metal)."),
+            ],
             Some(f) => vec![
                 strong(format!("Fails at call {}", f.number)),
                 text(format!(" (line {}): ", f.line)),
