@@ -165,14 +165,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
         .as_deref()
         .map(parse_resolution)
         .transpose()?;
-    let devices: Vec<&'static DeviceSpec> = if args.device.is_empty() {
-        memmodel::device::DEVICES.to_vec()
-    } else {
-        args.device
-            .iter()
-            .map(|d| DeviceSpec::by_name(d).map_err(|e| anyhow::anyhow!("--device: {e}")))
-            .collect::<Result<_>>()?
-    };
+    let devices: Vec<&'static DeviceSpec> = crate::select::devices(&args.device)?;
     let mut runs = Vec::new();
     if backend == ttnn::Backend::Metal && devices.len() > 1 {
         // tt-metal sets up one mock cluster per process: a child process per board.

@@ -56,6 +56,17 @@ pub struct CaseArgs {
     pub param: Vec<String>,
 }
 
+/// Boards named on the command line (`--device`), or every board when none is.
+pub fn devices(names: &[String]) -> Result<Vec<&'static DeviceSpec>> {
+    if names.is_empty() {
+        return Ok(memmodel::device::DEVICES.to_vec());
+    }
+    names
+        .iter()
+        .map(|d| DeviceSpec::by_name(d).map_err(|e| anyhow::anyhow!("--device: {e}")))
+        .collect()
+}
+
 impl CaseArgs {
     /// The same selection as command-line arguments (for a child `cargo xtask` command).
     pub fn to_cli(&self) -> Vec<String> {

@@ -133,15 +133,15 @@ fn template(
     Ok((case, dim))
 }
 
-/// A row for an op whose template could not be built with these arguments.
-fn unsearched_row(op: &str, device: &str, args: &ThresholdArgs, why: String) -> ThresholdRow {
+/// A row with no search result yet.
+fn empty_row(op: &str, device: &str, memory: String, dtype: String, dim: usize) -> ThresholdRow {
     ThresholdRow {
         op: op.to_string(),
         device: device.to_string(),
-        memory: args.memory.clone(),
-        dtype: args.dtype.clone(),
+        memory,
+        dtype,
         device_layout: String::new(),
-        dim: args.dim.unwrap_or(0),
+        dim,
         last_fit: None,
         first_oom: None,
         confirmed_last_fit: None,
@@ -149,8 +149,21 @@ fn unsearched_row(op: &str, device: &str, args: &ThresholdArgs, why: String) -> 
         sim_last_fit: None,
         sim_first_oom: None,
         confirmed: None,
-        unsearched: Some(why),
+        unsearched: None,
     }
+}
+
+/// A row for an op whose template could not be built with these arguments.
+fn unsearched_row(op: &str, device: &str, args: &ThresholdArgs, why: String) -> ThresholdRow {
+    let mut row = empty_row(
+        op,
+        device,
+        args.memory.clone(),
+        args.dtype.clone(),
+        args.dim.unwrap_or(0),
+    );
+    row.unsearched = Some(why);
+    row
 }
 
 fn class_name(c: Class) -> String {
@@ -166,14 +179,7 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
             .map(|o| memmodel::find_op(o.trim()).map_err(|e| anyhow::anyhow!("--op: {e}")))
             .collect::<Result<_>>()?
     };
-    let devices: Vec<&'static DeviceSpec> = if args.device.is_empty() {
-        memmodel::device::DEVICES.to_vec()
-    } else {
-        args.device
-            .iter()
-            .map(|d| DeviceSpec::by_name(d).map_err(|e| anyhow::anyhow!("--device: {e}")))
-            .collect::<Result<_>>()?
-    };
+    let devices: Vec<&'static DeviceSpec> = crate::select::devices(&args.device)?;
     let mut params = Params::default();
     for p in &args.param {
         let (k, v) = parse_param(p)?;
@@ -213,22 +219,14 @@ pub fn run(args: ThresholdArgs) -> Result<()> {
                     continue;
                 }
             };
-            let mut row = ThresholdRow {
-                op: op.name.to_string(),
-                device: device.name.to_string(),
-                memory: case.memory_label(),
-                dtype: case.dtype.to_string(),
-                device_layout: case.device_layout.to_string(),
+            let mut row = empty_row(
+                op.name,
+                device.name,
+                case.memory_label(),
+                case.dtype.to_string(),
                 dim,
-                last_fit: None,
-                first_oom: None,
-                confirmed_last_fit: None,
-                confirmed_first_oom: None,
-                sim_last_fit: None,
-                sim_first_oom: None,
-                confirmed: None,
-                unsearched: None,
-            };
+            );
+            row.device_layout = case.device_layout.to_string();
             match outcome {
                 Ok(t) => {
                     row.last_fit = t.last_fit.as_ref().map(probe_record);

@@ -5,7 +5,7 @@
 
 use crate::api::{DeviceApi, TensorDesc};
 use crate::case::{check_coverage, input_descs};
-use crate::error::{Error, Outcome, Result};
+use crate::error::{Error, Result};
 use memmodel::model::{BuiltModel, Step};
 use memmodel::BufferType;
 use serde::{Deserialize, Serialize};
@@ -69,17 +69,6 @@ pub struct ModelRun {
     pub leaked_per_bank: u64,
 }
 
-fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Ok => "ok",
-        Outcome::Oom => "oom",
-        Outcome::CbClash => "cb_clash",
-        Outcome::L1Small => "l1_small",
-        Outcome::Error => "error",
-        Outcome::Unmodeled => "unmodeled",
-    }
-}
-
 /// Runs `model` on `device` (opened with at least [`BuiltModel::l1_small_bytes`] of L1_SMALL).
 /// `Err` only when the device cannot be asked; a call that fails is [`ModelRun::failure`].
 pub fn run_model<D: DeviceApi>(device: &D, model: &BuiltModel) -> Result<ModelRun> {
@@ -128,7 +117,7 @@ pub fn run_model_with<D: DeviceApi>(
                 number,
                 line,
                 label,
-                outcome: outcome_name(e.outcome()).into(),
+                outcome: e.outcome().name().into(),
                 message: e.to_string(),
                 l1_per_bank_before: view(BufferType::L1)?.allocated_per_bank,
                 dram_per_bank_before: view(BufferType::Dram)?.allocated_per_bank,
