@@ -560,7 +560,19 @@ fn draw_dims(rng: &mut Rng, op: &OpDef, rank: usize, elements: u64) -> Option<Ve
     }
     match op.family {
         // NHWC channels are what TT-NN vision models have: at most a few thousand.
-        Family::MaxPool2d | Family::Upsample | Family::Conv2d => {
+        Family::Conv2d => {
+            // A feature map: channels as above, batch at most 4, and H and W of like size (an
+            // aspect ratio within 1:2..2:1) holding the rest of the drawn elements.
+            let total = dims.iter().fold(1u64, |a, &d| a.saturating_mul(d));
+            let c = dims[3].clamp(1, 1024);
+            dims[3] = if aligned { c.div_ceil(TILE) * TILE } else { c };
+            dims[0] = dims[0].min(4);
+            let hw = (total / dims[0].saturating_mul(dims[3]).max(1)).max(1) as f64;
+            let h = (hw * rng.log_uniform(0.5, 2.0)).sqrt().round().max(1.0);
+            dims[1] = h as u64;
+            dims[2] = (hw / h).round().max(1.0) as u64;
+        }
+        Family::MaxPool2d | Family::Upsample => {
             let c = dims[3].clamp(1, 1024);
             dims[3] = if aligned { c.div_ceil(TILE) * TILE } else { c };
             dims[0] = dims[0].min(4);
@@ -781,6 +793,27 @@ mod tests {
                 );
             }
             assert!(!space.dtypes.is_empty(), "{}", space.name);
+        }
+    }
+
+    #[test]
+    fn conv2d_draws_are_feature_maps_with_valid_groups() {
+        let filter = Filter {
+            ops: vec![crate::ops::find("conv2d").unwrap()],
+            ..Filter::default()
+        };
+        for i in 0..300 {
+            let c = sample(11, i, &filter).expect("a case");
+            let &[n, ch, h, w] = c.model_inputs[0].dims() else {
+                panic!("conv2d draws NCHW shapes, got {}", c.model_inputs[0])
+            };
+            assert!(n <= 4 && ch <= 1024, "{}", c.id());
+            // Like-sized H and W (1:2..2:1 before rounding), not a strip.
+            assert!(h <= 2 * w + 2 && w <= 2 * h + 2, "{}", c.id());
+            if let Some(ParamValue::Int(g)) = c.params.get("groups") {
+                assert_eq!(*g as u64, ch, "{}: depthwise", c.id());
+                assert_eq!(c.params.get("out_channels"), Some(&ParamValue::Int(*g)));
+            }
         }
     }
 
