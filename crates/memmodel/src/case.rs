@@ -710,6 +710,10 @@ mod tests {
     #[test]
     fn a_tiny_case_of_every_op_fits() {
         for op in crate::ops::OPS {
+            if op.family == crate::ops::Family::Conv2d {
+                // No plan yet: every conv2d call is unmodeled (exec/conv.rs tests that).
+                continue;
+            }
             let shape = match op.family {
                 crate::ops::Family::Addmm => "32,32",
                 _ => "1,32,32,32",

@@ -31,6 +31,13 @@ pub enum Value {
     /// The open device.
     Device,
     None,
+    /// A zero-filled tensor on the host (never on the device): what ttnn.conv2d takes as its
+    /// weights and bias, which it prepares on the device itself.
+    HostTensor {
+        shape: Vec<u64>,
+        dtype: DType,
+        layout: Layout,
+    },
 }
 
 impl Value {
@@ -108,6 +115,15 @@ fn render_value(v: &Value) -> String {
         Value::Layout(l) => format!("ttnn.{}", l.ttnn_name()),
         Value::Device => "device".into(),
         Value::None => "None".into(),
+        Value::HostTensor {
+            shape,
+            dtype,
+            layout,
+        } => format!(
+            "ttnn.zeros({shape:?}, dtype=ttnn.{}, layout=ttnn.{})",
+            dtype.ttnn_name(),
+            layout.ttnn_name()
+        ),
     }
 }
 

@@ -41,6 +41,8 @@ pub enum Family {
     Softmax,
     Upsample,
     MaxPool2d,
+    /// `ttnn.conv2d` on a channels-last input, weights and bias given on the host.
+    Conv2d,
     Mean,
     TopK,
     /// `ttnn.matmul(a, b)`; with one shape given, `b` is derived as described.
@@ -157,6 +159,7 @@ pub const OPS: &[OpDef] = &[
     op("addmm", Family::Addmm, AS_GIVEN, "ttnn.addmm(input, mat1, mat2); with one shape [M,K]: mat2 is [K,N] and input [M,N], N = `out_features` (default K). The seed suite passed three same-shape tensors"),
     op("linear", Family::Linear, AS_GIVEN, "ttnn.linear(x, weight[, bias]); with one shape [..,M,K] the weight is [K,N], N = `out_features` (default K), as the original suite did"),
     op("mm", Family::Matmul { derive_other: DeriveOther::SquareK }, AS_GIVEN, "ttnn.matmul; with one shape [M,K] the second operand is [K,K] (a projection; the seed suite multiplied two same-shape tensors, a shape mismatch unless square)"),
+    op("conv2d", Family::Conv2d, DeviceLayout::NhwcFlat, "ttnn.conv2d(input_tensor=[1,1,N·H·W,C] (or [N,H,W,C]), weight_tensor=[C_out,C_in/groups,kh,kw] and bias_tensor=[1,1,1,C_out] as zero-filled host tensors the op prepares on the device itself, device, in_channels, out_channels, batch_size, input_height, input_width, kernel_size, stride, padding, dilation, groups); the case's shape is the model's [N,C_in,H,W]; default Conv2dConfig (the runtime picks the sharding); padding defaults to kernel//2 (ultralytics' autopad); needs L1_SMALL at device open (halo and conv config tensors)"),
 ];
 
 /// Looks an operator up; the error lists every known name.
@@ -258,6 +261,12 @@ pub struct OpRequest<'a> {
 /// L1_SMALL the pinned runtime's max_pool2d needs; the checked recipe opens with 32 KiB.
 pub const MAX_POOL_L1_SMALL: u64 = 32 * 1024;
 
+/// L1_SMALL the pinned runtime's conv2d is opened with: its halo and conv config tensors go there
+/// (measured on ttnn 0.81.1, mock n150: 160 B per bank held by the program cache after a
+/// 32×32×64 conv, 832 B after a 640×640×96 one in DRAM slices; with 0 B the call fails with the
+/// L1_SMALL out-of-memory text). The same 32 KiB the max_pool2d recipe opens with.
+pub const CONV2D_L1_SMALL: u64 = 32 * 1024;
+
 /// The ops that run in sharded memory configs.
 pub fn sharding_ops() -> Vec<&'static str> {
     OPS.iter()
@@ -301,6 +310,7 @@ impl OpDef {
             Family::Softmax => "ttnn.softmax",
             Family::Upsample => "ttnn.upsample",
             Family::MaxPool2d => "ttnn.max_pool2d",
+            Family::Conv2d => "ttnn.conv2d",
             Family::Mean => "ttnn.mean",
             Family::TopK => "ttnn.topk",
             Family::Matmul { .. } => "ttnn.matmul",
@@ -335,6 +345,15 @@ impl OpDef {
             Family::Softmax => vec!["dim"],
             Family::Upsample => vec!["scale_factor", "mode"],
             Family::MaxPool2d => vec!["kernel_size", "stride", "padding", "dilation", "ceil_mode"],
+            Family::Conv2d => vec![
+                "out_channels",
+                "kernel_size",
+                "stride",
+                "padding",
+                "dilation",
+                "groups",
+                "bias",
+            ],
             Family::Mean => vec!["dim", "keepdim"],
             Family::TopK => vec!["k", "dim", "largest", "sorted"],
             Family::Linear => vec!["out_features", "bias"],
@@ -547,6 +566,124 @@ impl Builder<'_, '_> {
                 ),
             ))
         })
+    }
+
+    /// `ttnn.conv2d`: the input, the output and the call (see the catalog's note).
+    fn conv2d(&self) -> Result<(Vec<InputSpec>, Vec<OutputSpec>, Invocation), CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let model = &self.model(&[1])?[0];
+        let &[n, c_in, h, w] = model.dims() else {
+            return Err(invalid(
+                name,
+                format!("conv2d needs a 4D [N,C,H,W] shape, got {model}"),
+            ));
+        };
+        if self.req.device_layout == DeviceLayout::AsGiven {
+            return Err(invalid(
+                name,
+                "ttnn.conv2d takes channels-last input: use device_layout nhwc or nhwc-flat",
+            ));
+        }
+        let x = self.device(model)?;
+        let c_out = p.int_or(name, "out_channels", c_in as i64)?;
+        let kernel = p.pair_or(name, "kernel_size", [3, 3])?;
+        let stride = p.pair_or(name, "stride", [1, 1])?;
+        let padding = p.pair_or(name, "padding", [kernel[0] / 2, kernel[1] / 2])?;
+        let dilation = p.pair_or(name, "dilation", [1, 1])?;
+        let groups = p.int_or(name, "groups", 1)?;
+        let bias = p.bool_or(name, "bias", true)?;
+        for (param, v, min) in [
+            ("kernel_size", kernel, 1),
+            ("stride", stride, 1),
+            ("padding", padding, 0),
+            ("dilation", dilation, 1),
+        ] {
+            if v.iter().any(|&x| x < min || x > 1024) {
+                return Err(CaseError::Param(ParamError::new(
+                    name,
+                    param,
+                    format!("is {v:?}; each value must be in {min}..=1024"),
+                )));
+            }
+        }
+        if !(1..=1 << 16).contains(&c_out) {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "out_channels",
+                format!("is {c_out}; must be in 1..=65536"),
+            )));
+        }
+        let c_out = c_out as u64;
+        if groups < 1 || !c_in.is_multiple_of(groups as u64) || !c_out.is_multiple_of(groups as u64)
+        {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "groups",
+                format!("is {groups}; must divide in_channels ({c_in}) and out_channels ({c_out})"),
+            )));
+        }
+        let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
+            let eff = dilation[axis] as u64 * (kernel[axis] as u64 - 1) + 1;
+            let span = size + 2 * padding[axis] as u64;
+            if span < eff {
+                return Err(invalid(
+                    name,
+                    format!("kernel {kernel:?} with dilation {dilation:?} does not fit the padded input {h}x{w}"),
+                ));
+            }
+            Ok((span - eff) / stride[axis] as u64 + 1)
+        };
+        let (ho, wo) = (out_dim(h, 0)?, out_dim(w, 1)?);
+        let rows = crate::size::product([n, ho, wo], "conv2d output rows")?;
+        // The op writes tiles (Conv2dConfig.output_layout defaults to TILE) of the input's dtype.
+        let mut out = self.output("output", Shape::from_dims(vec![1, 1, rows, c_out])?);
+        out.layout = Layout::Tile;
+        // Host weights are bfloat16 or float32 (the runtime's table): float32 for a float32 input.
+        let host_dtype = if self.req.dtype == DType::Float32 {
+            DType::Float32
+        } else {
+            DType::Bfloat16
+        };
+        let host = |shape: Vec<u64>| Value::HostTensor {
+            shape,
+            dtype: host_dtype,
+            layout: Layout::RowMajor,
+        };
+        let weight = host(vec![
+            c_out,
+            c_in / groups as u64,
+            kernel[0] as u64,
+            kernel[1] as u64,
+        ]);
+        let call = Call::new("ttnn.conv2d")
+            .kwarg("input_tensor", Value::Input(0))
+            .kwarg("weight_tensor", weight)
+            .kwarg(
+                "bias_tensor",
+                if bias {
+                    host(vec![1, 1, 1, c_out])
+                } else {
+                    Value::None
+                },
+            )
+            .kwarg("device", Value::Device)
+            .kwarg("in_channels", Value::Int(c_in as i64))
+            .kwarg("out_channels", Value::Int(c_out as i64))
+            .kwarg("batch_size", Value::Int(n as i64))
+            .kwarg("input_height", Value::Int(h as i64))
+            .kwarg("input_width", Value::Int(w as i64))
+            .kwarg("kernel_size", Value::ints(&kernel))
+            .kwarg("stride", Value::ints(&stride))
+            .kwarg("padding", Value::ints(&padding))
+            .kwarg("dilation", Value::ints(&dilation))
+            .kwarg("groups", Value::Int(groups))
+            .kwarg("memory_config", self.mem());
+        Ok((
+            vec![self.input("input", x)],
+            vec![out],
+            Invocation::single(call),
+        ))
     }
 
     fn build(&self) -> Result<Signature, CaseError> {
@@ -1050,6 +1187,10 @@ impl Builder<'_, '_> {
                     Invocation::single(call),
                 )
             }
+            Family::Conv2d => {
+                l1_small_bytes = CONV2D_L1_SMALL;
+                self.conv2d()?
+            }
             Family::Mean => {
                 let x = self.device(&self.model(&[1])?[0])?;
                 let keepdim = p.bool_or(name, "keepdim", false)?;
@@ -1529,12 +1670,12 @@ mod tests {
     }
 
     #[test]
-    fn catalog_has_the_seed_ops_plus_linear_and_mm() {
-        assert_eq!(OPS.len(), 46);
+    fn catalog_has_the_seed_ops_plus_linear_mm_and_conv2d() {
+        assert_eq!(OPS.len(), 47);
         let mut names: Vec<_> = OPS.iter().map(|o| o.name).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 46, "duplicate op names");
+        assert_eq!(names.len(), 47, "duplicate op names");
         let err = find("silly").unwrap_err().to_string();
         assert!(err.contains("silu") && err.contains("maxpool2d"), "{err}");
     }
@@ -1625,6 +1766,39 @@ mod tests {
         assert_eq!(s.inputs[0].shape.to_string(), "[1,1,4096,96]");
         assert_eq!(s.outputs[0].shape.to_string(), "[1,1,1024,96]");
         assert_eq!(s.l1_small_bytes, MAX_POOL_L1_SMALL);
+    }
+
+    #[test]
+    fn conv2d_output_weights_and_l1_small() {
+        let mut p = Params::default();
+        p.set("out_channels", crate::params::ParamValue::Int(128));
+        p.set("stride", crate::params::ParamValue::Ints(vec![2, 2]));
+        let s = sig("conv2d", &["1,64,640,640"], &p, DeviceLayout::NhwcFlat).unwrap();
+        assert_eq!(s.inputs.len(), 1, "weights and bias stay on the host");
+        assert_eq!(s.inputs[0].shape.to_string(), "[1,1,409600,64]");
+        // 3x3, padding 1 (autopad), stride 2: 320x320.
+        assert_eq!(s.outputs[0].shape.to_string(), "[1,1,102400,128]");
+        assert_eq!(s.outputs[0].layout, Layout::Tile);
+        assert_eq!(s.l1_small_bytes, CONV2D_L1_SMALL);
+        let call = &s.invocation.steps[0];
+        assert_eq!(
+            call.kwargs["weight_tensor"],
+            Value::HostTensor {
+                shape: vec![128, 64, 3, 3],
+                dtype: DType::Bfloat16,
+                layout: Layout::RowMajor
+            }
+        );
+        p.set("groups", crate::params::ParamValue::Int(3));
+        let err = sig("conv2d", &["1,64,64,64"], &p, DeviceLayout::NhwcFlat).unwrap_err();
+        assert!(err.to_string().contains("groups"), "{err}");
+        assert!(sig(
+            "conv2d",
+            &["1,64,64,64"],
+            &Params::default(),
+            DeviceLayout::AsGiven
+        )
+        .is_err());
     }
 
     #[test]

@@ -204,6 +204,21 @@ impl CallSpace {
                     param("ceil_mode", Bool, "false"),
                 ]
             }
+            Family::Conv2d => {
+                ranks = (4, 4);
+                device_layouts = vec![DeviceLayout::NhwcFlat, DeviceLayout::Nhwc];
+                vec![
+                    param("out_channels", Int { min: 1, max: 1024 }, "in_channels"),
+                    param("kernel_size", Pair { min: 1, max: 5 }, "[3,3]"),
+                    param("stride", Pair { min: 1, max: 2 }, "[1,1]"),
+                    param("padding", Pair { min: 0, max: 2 }, "kernel_size // 2"),
+                    param("dilation", Pair { min: 1, max: 2 }, "[1,1]"),
+                    // Drawn as depthwise (groups = in_channels = out_channels): the grouped conv
+                    // YOLO models use.
+                    param("groups", Int { min: 1, max: 1024 }, "1"),
+                    param("bias", Bool, "true"),
+                ]
+            }
             Family::Mean => vec![param("dim", Dims, "all"), param("keepdim", Bool, "false")],
             Family::TopK => vec![
                 param("dim", Dim, "-1"),
@@ -276,12 +291,17 @@ impl CallSpace {
                 OutputMemory::Default,
             ],
         };
+        let dtypes = match op.family {
+            // The input dtypes ttnn.conv2d documents (FLOAT32, BFLOAT16, BFLOAT8_B).
+            Family::Conv2d => vec![DType::Bfloat16, DType::Float32, DType::Bfloat8B],
+            _ => supported_dtypes(op.name),
+        };
         CallSpace {
             op,
             name: op.name,
             ranks,
             shapes,
-            dtypes: supported_dtypes(op.name),
+            dtypes,
             layouts,
             device_layouts,
             input_memories,
@@ -435,6 +455,11 @@ fn draw(rng: &mut Rng, space: &CallSpace, filter: &Filter) -> Option<Case> {
         .banks(BufferType::L1)
         .saturating_mul(device.bank_bytes(BufferType::L1, 0));
     let mut max_bytes = filter.max_bytes.unwrap_or(1 << 30);
+    if matches!(space.op.family, Family::Conv2d) {
+        // Past a few L1s a conv2d runs in DRAM slices, a program per slice: seconds per case on
+        // the runtime for what smaller draws already show.
+        max_bytes = max_bytes.min(256 << 20);
+    }
     if matches!(space.op.family, Family::Ones) {
         // ttnn.ones fills on the host (as float32, then converts): gigabytes of host memory
         // and seconds per case for what a 64 MiB case already shows.
@@ -535,6 +560,18 @@ fn draw_dims(rng: &mut Rng, op: &OpDef, rank: usize, elements: u64) -> Option<Ve
     }
     match op.family {
         // NHWC channels are what TT-NN vision models have: at most a few thousand.
+        Family::Conv2d => {
+            // A feature map: channels as above, batch at most 4, and H and W of like size (an
+            // aspect ratio within 1:2..2:1) holding the rest of the drawn elements.
+            let total = dims.iter().fold(1u64, |a, &d| a.saturating_mul(d));
+            let c = dims[3].clamp(1, 1024);
+            dims[3] = if aligned { c.div_ceil(TILE) * TILE } else { c };
+            dims[0] = dims[0].min(4);
+            let hw = (total / dims[0].saturating_mul(dims[3]).max(1)).max(1) as f64;
+            let h = (hw * rng.log_uniform(0.5, 2.0)).sqrt().round().max(1.0);
+            dims[1] = h as u64;
+            dims[2] = (hw / h).round().max(1.0) as u64;
+        }
         Family::MaxPool2d | Family::Upsample => {
             let c = dims[3].clamp(1, 1024);
             dims[3] = if aligned { c.div_ceil(TILE) * TILE } else { c };
@@ -667,6 +704,12 @@ fn draw_params(
         };
         p.set(ps.name, value);
     }
+    if matches!(space.op.family, Family::Conv2d) && p.get("groups").is_some() {
+        // Depthwise: groups must divide both channel counts.
+        let c = x.dims().last().copied()? as i64;
+        p.set("groups", ParamValue::Int(c));
+        p.set("out_channels", ParamValue::Int(c));
+    }
     if let (Some(ParamValue::Int(n)), true) = (
         p.get("inputs").cloned(),
         matches!(space.op.family, Family::Concat),
@@ -750,6 +793,27 @@ mod tests {
                 );
             }
             assert!(!space.dtypes.is_empty(), "{}", space.name);
+        }
+    }
+
+    #[test]
+    fn conv2d_draws_are_feature_maps_with_valid_groups() {
+        let filter = Filter {
+            ops: vec![crate::ops::find("conv2d").unwrap()],
+            ..Filter::default()
+        };
+        for i in 0..300 {
+            let c = sample(11, i, &filter).expect("a case");
+            let &[n, ch, h, w] = c.model_inputs[0].dims() else {
+                panic!("conv2d draws NCHW shapes, got {}", c.model_inputs[0])
+            };
+            assert!(n <= 4 && ch <= 1024, "{}", c.id());
+            // Like-sized H and W (1:2..2:1 before rounding), not a strip.
+            assert!(h <= 2 * w + 2 && w <= 2 * h + 2, "{}", c.id());
+            if let Some(ParamValue::Int(g)) = c.params.get("groups") {
+                assert_eq!(*g as u64, ch, "{}: depthwise", c.id());
+                assert_eq!(c.params.get("out_channels"), Some(&ParamValue::Int(*g)));
+            }
         }
     }
 

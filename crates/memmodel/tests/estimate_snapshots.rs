@@ -140,9 +140,21 @@ fn estimate_table_per_op() {
             .filter(|c| c.op.name == op.name)
             .cloned()
             .collect();
-        let rows = rows(&cases);
+        // Cases memmodel gives no verdict for (conv2d until its plan exists) are listed by id:
+        // they must stay unmodeled, not turn into a verdict unseen.
+        let mut unmodeled = String::new();
+        let mut with_verdict = Vec::new();
+        for (case, row) in cases.iter().zip(estimate::rows(&cases)) {
+            match row {
+                Err((id, e)) if memmodel::exec::is_unmodeled(&e) => {
+                    unmodeled.push_str(&format!("unmodeled {id}\n"))
+                }
+                _ => with_verdict.push(case.clone()),
+            }
+        }
+        let rows = rows(&with_verdict);
         let text = format!(
-            "{}{}\n",
+            "{}{}\n{unmodeled}",
             estimate::render_table(&rows),
             estimate::summary(&rows)
         );

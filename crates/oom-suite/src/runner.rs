@@ -268,7 +268,12 @@ pub fn too_slow_to_measure(case: &Case) -> Option<String> {
 
 /// The memmodel verdict for a case, as a class (for listing tests before any device runs).
 pub fn predicted_class(case: &Case) -> Option<Class> {
-    let verdict = case.estimate().ok()?.verdict;
+    let verdict = match case.estimate() {
+        Ok(e) => e.verdict,
+        // No plan, no prediction (conv2d for now): said so, not an error.
+        Err(e) if memmodel::exec::is_unmodeled(&e) => return Some(Class::Unmodeled),
+        Err(_) => return None,
+    };
     Some(match verdict {
         Verdict::Fits => Class::Fits,
         Verdict::CbClash(_) => Class::CbClash,

@@ -427,6 +427,10 @@ def _value(v, dev, inputs, results):
         return dev
     if kind == "none":
         return None
+    if kind == "host_tensor":
+        # On the host (no device argument): conv2d prepares such weights on the device itself.
+        shape = [int(d) for d in val["shape"]]
+        return ttnn.zeros(shape, dtype=_dtype(val["dtype"]), layout=_layout(val["layout"]))
     raise DriverError(ERR_INVALID_ARGUMENT, "unknown value kind %r" % (kind,))
 
 

@@ -485,6 +485,33 @@ fn l1_small_too_small(rt: &Runtime) -> TestResult {
     eq("leaks", out.leaks, vec![])
 }
 
+/// conv2d keeps its halo and conv config tensors in L1_SMALL (docs/conv2d.md): without it the
+/// runtime fails with the L1_SMALL text; with what the catalog declares it runs and leaves
+/// nothing behind. The signature says it, as memmodel has no conv2d plan yet.
+fn conv2d_needs_l1_small(rt: &Runtime) -> TestResult {
+    let mut c = case("conv2d", &["1,64,32,32"], BufferType::L1, &N150);
+    c.device_layout = memmodel::DeviceLayout::NhwcFlat;
+    let l1_small = c.signature()?.l1_small_bytes;
+    eq(
+        "declared L1_SMALL",
+        l1_small,
+        memmodel::ops::CONV2D_L1_SMALL,
+    )?;
+    let dev = open(rt, 0)?;
+    let out = run_case(&dev, &c)?;
+    close(dev)?;
+    eq("outcome without L1_SMALL", out.outcome, Outcome::L1Small)?;
+    let dev = open(rt, l1_small)?;
+    let out = run_case(&dev, &c)?;
+    close(dev)?;
+    eq(
+        "outcome with the declared L1_SMALL",
+        out.outcome,
+        Outcome::Ok,
+    )?;
+    eq("leaks", out.leaks, vec![])
+}
+
 /// Child mode of `exiting_with_a_device_open_is_clean`: open, allocate, forget, exit.
 const EXIT_CHILD: &str = "TTNN_TEST_EXIT_WITH_OPEN_DEVICE";
 
@@ -556,6 +583,7 @@ fn main() {
         ),
         test("cb_clash_is_typed", cb_clash_is_typed),
         test("l1_small_too_small", l1_small_too_small),
+        test("conv2d_needs_l1_small", conv2d_needs_l1_small),
         test(
             "sharded_tensors_match_memmodel",
             sharded_tensors_match_memmodel,

@@ -8,6 +8,7 @@
 //! steps' results), each step's function runs, and a step's result is released after its last
 //! use; results nobody used are released at the end.
 
+mod conv;
 mod data_movement;
 mod eltwise;
 pub mod grid;
@@ -16,6 +17,7 @@ mod pool;
 mod reduction;
 pub(crate) mod util;
 
+pub use conv::UNPLANNED as CONV2D_UNPLANNED;
 pub use util::default_output_memory;
 
 use crate::device::{BufferType, DeviceSpec};
@@ -42,6 +44,8 @@ pub enum Val {
     Layout(Layout),
     Device,
     None,
+    /// A tensor on the host: no device memory until an op moves it there.
+    Host(crate::tensor::TensorSpec),
 }
 
 impl Val {
@@ -245,6 +249,15 @@ fn resolve(
         Value::Layout(l) => Val::Layout(*l),
         Value::Device => Val::Device,
         Value::None => Val::None,
+        Value::HostTensor {
+            shape,
+            dtype,
+            layout,
+        } => Val::Host(crate::tensor::TensorSpec::new(
+            crate::shape::Shape::from_dims(shape.clone())?,
+            *dtype,
+            *layout,
+        )),
     })
 }
 
@@ -383,6 +396,9 @@ fn dispatch(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Ok(v);
     }
     if let Some(v) = pool::call(ex, name, a)? {
+        return Ok(v);
+    }
+    if let Some(v) = conv::call(ex, name, a)? {
         return Ok(v);
     }
     Err(unmodeled(

@@ -44,6 +44,11 @@ mod tests {
             Value::Layout(Layout::RowMajor),
             Value::Device,
             Value::None,
+            Value::HostTensor {
+                shape: vec![64, 3, 3, 3],
+                dtype: DType::Bfloat16,
+                layout: Layout::RowMajor,
+            },
         ];
         let mut call = Call::new("ttnn.add");
         for v in values {

@@ -465,6 +465,19 @@ fn encode_invocation(inv: &Invocation, out: &mut Vec<u8>) {
             }
             Value::Device => out.push(11),
             Value::None => out.push(12),
+            Value::HostTensor {
+                shape,
+                dtype,
+                layout,
+            } => {
+                out.push(13);
+                out.extend_from_slice(&(shape.len() as u64).to_le_bytes());
+                shape
+                    .iter()
+                    .for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
+                bytes(out, dtype.ttnn_name().as_bytes());
+                bytes(out, layout.ttnn_name().as_bytes());
+            }
         }
     }
     out.extend_from_slice(&(inv.output_step as u64).to_le_bytes());
