@@ -162,6 +162,23 @@ fn data_movement_row_major_modeled(case: &Case) -> bool {
         // Rows of the input's aligned width, double-buffered (copy chunks rows that reach the
         // L1 bank).
         Family::Clone | Family::Copy => case.sharding.is_none(),
+        // The permute device operation: rows kept whole when the last dim stays, else
+        // 32 × 32 blocks.
+        Family::Transpose | Family::Permute => case.sharding.is_none(),
+        _ => false,
+    }
+}
+
+/// The data-movement calls the random differential found exact for block-float and integer
+/// dtypes too (their plans scale with the dtype's tile or element bytes).
+fn data_movement_dtype_modeled(case: &Case) -> bool {
+    match case.op.family {
+        Family::Copy => true,
+        // The ROW_MAJOR permute device operation (integers; block floats are not drawn
+        // ROW_MAJOR).
+        Family::Transpose | Family::Permute => {
+            case.layout == Layout::RowMajor && !case.dtype.is_block_float()
+        }
         _ => false,
     }
 }
@@ -174,7 +191,10 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         family,
         Family::Unary { .. } | Family::UnaryInPlace { .. } | Family::Ones | Family::Clone
     );
-    if case.dtype.is_block_float() && !(eltwise || matches!(family, Family::Binary { .. })) {
+    if case.dtype.is_block_float()
+        && !(eltwise || matches!(family, Family::Binary { .. }))
+        && !data_movement_dtype_modeled(case)
+    {
         return Err(unmodeled(
             case,
             format!("{} outside the eltwise ops", case.dtype),
@@ -184,6 +204,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         case.dtype,
         DType::Uint8 | DType::Uint16 | DType::Uint32 | DType::Int32
     ) && !(eltwise || matches!(family, Family::Binary { .. }))
+        && !data_movement_dtype_modeled(case)
     {
         return Err(unmodeled(
             case,
@@ -293,7 +314,10 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                     .iter()
                     .map(|&d| if d < 0 { d + r } else { d })
                     .collect();
-                if norm.iter().enumerate().all(|(i, &d)| d == i as i64) {
+                // ROW_MAJOR identities are modeled (a copy when the memory changes).
+                if case.layout == Layout::Tile
+                    && norm.iter().enumerate().all(|(i, &d)| d == i as i64)
+                {
                     return Err(unmodeled(case, "the identity permutation"));
                 }
             }
@@ -301,7 +325,9 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         Family::Transpose => {
             let r = rank as i64;
             let n = |d: i64| if d < 0 { d + r } else { d };
-            if n(p.int_or(name, "dim0", -2)?) == n(p.int_or(name, "dim1", -1)?) {
+            if case.layout == Layout::Tile
+                && n(p.int_or(name, "dim0", -2)?) == n(p.int_or(name, "dim1", -1)?)
+            {
                 return Err(unmodeled(case, "a transpose of a dim with itself"));
             }
         }
@@ -407,10 +433,44 @@ mod tests {
         let e = c.estimate().expect("modeled");
         assert_eq!(e.peaks.dataflow, 2 * 576);
         for (width, cb, dataflow) in [(348_312, 1_393_280, 0), (348_328, 0, 524_288)] {
-            let mut c = case("copy", &format!("1,{width}"), Layout::RowMajor, BufferType::Dram);
+            let mut c = case(
+                "copy",
+                &format!("1,{width}"),
+                Layout::RowMajor,
+                BufferType::Dram,
+            );
             c.output_memory = BufferType::Dram;
             let e = c.estimate().expect("modeled");
-            assert_eq!((e.peaks.cb, e.peaks.dataflow), (cb, dataflow), "width {width}");
+            assert_eq!(
+                (e.peaks.cb, e.peaks.dataflow),
+                (cb, dataflow),
+                "width {width}"
+            );
         }
+    }
+
+    /// Measured on the runtime (NO_DISPATCH, mock p150): ROW_MAJOR transposes of any two dims run
+    /// the permute device operation's row-invariant factory (two of the input's aligned rows);
+    /// an identity transpose into another memory copies rows aligned as its input, an identity
+    /// permute rows aligned as its output.
+    #[test]
+    fn row_major_transposes_and_permutes_are_modeled_with_their_row_buffers() {
+        let on_p150 = |op: &str, shape: &str, from: BufferType, to: BufferType| {
+            let mut c = case(op, shape, Layout::RowMajor, from);
+            c.output_memory = to;
+            c.device = &crate::device::P150;
+            c
+        };
+        let mut t = on_p150("transpose", "1,3,20128,672", BufferType::L1, BufferType::L1);
+        t.params.set("dim0", ParamValue::Int(1));
+        t.params.set("dim1", ParamValue::Int(2));
+        assert_eq!(t.estimate().expect("modeled").peaks.dataflow, 2 * 1344);
+        let mut t = on_p150("transpose", "1,70,35", BufferType::L1, BufferType::Dram);
+        t.dtype = DType::Float32;
+        t.params.set("dim1", ParamValue::Int(-2));
+        assert_eq!(t.estimate().expect("modeled").peaks.dataflow, 2 * 144);
+        let mut p = on_p150("permute", "81,22573", BufferType::Dram, BufferType::L1);
+        p.params.set("dims", ParamValue::Ints(vec![0, 1]));
+        assert_eq!(p.estimate().expect("modeled").peaks.dataflow, 2 * 45_152);
     }
 }
