@@ -165,8 +165,16 @@ fn data_movement_row_major_modeled(case: &Case) -> bool {
         // The permute device operation: rows kept whole when the last dim stays, else
         // 32 × 32 blocks.
         Family::Transpose | Family::Permute => case.sharding.is_none(),
+        Family::Split => row_major_split_from_dram(case) && case.sharding.is_none(),
         _ => false,
     }
+}
+
+/// A ROW_MAJOR split of a DRAM input: slices of rows read straight from DRAM, exact for any
+/// sizes, dims and dtypes the differential drew (from L1 the runtime reads whole input rows
+/// where memmodel plans the piece's: those stay gated).
+fn row_major_split_from_dram(case: &Case) -> bool {
+    case.layout == Layout::RowMajor && case.input_memory == BufferType::Dram
 }
 
 /// The data-movement calls the random differential found exact for block-float and integer
@@ -179,6 +187,7 @@ fn data_movement_dtype_modeled(case: &Case) -> bool {
         Family::Transpose | Family::Permute => {
             case.layout == Layout::RowMajor && !case.dtype.is_block_float()
         }
+        Family::Split => row_major_split_from_dram(case) && !case.dtype.is_block_float(),
         _ => false,
     }
 }
@@ -226,6 +235,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         return Err(unmodeled(case, "ROW_MAJOR pages for this op"));
     }
     if case.dtype == DType::Float32
+        && !data_movement_dtype_modeled(case)
         && matches!(
             family,
             Family::Softmax
@@ -273,8 +283,20 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         {
             return Err(unmodeled(case, "a concat of rows wider than 256 KiB"))
         }
+        // More than 64 ROW_MAJOR pieces take another route (seen on the runtime: a [482,65]
+        // split into ones).
+        Family::Split if case.layout == Layout::RowMajor && sig.outputs.len() > 64 => {
+            return Err(unmodeled(
+                case,
+                "a ROW_MAJOR split into more than 64 pieces",
+            ))
+        }
+        // ROW_MAJOR: one piece is handed back, or copied into another memory (modeled).
+        Family::Split if row_major_split_from_dram(case) => {}
         Family::Split
-            if sig.outputs.len() == 1 && x.as_ref().is_some_and(|s| s.elements() > LONG_1D) =>
+            if case.layout == Layout::Tile
+                && sig.outputs.len() == 1
+                && x.as_ref().is_some_and(|s| s.elements() > LONG_1D) =>
         {
             return Err(unmodeled(case, "a one-piece split (the runtime may copy)"))
         }
@@ -472,5 +494,27 @@ mod tests {
         let mut p = on_p150("permute", "81,22573", BufferType::Dram, BufferType::L1);
         p.params.set("dims", ParamValue::Ints(vec![0, 1]));
         assert_eq!(p.estimate().expect("modeled").peaks.dataflow, 2 * 45_152);
+    }
+
+    /// ROW_MAJOR splits of DRAM inputs are modeled, more than 64 pieces are not; one piece into
+    /// another memory is a copy of rows aligned as the output (measured on the mock p150: a
+    /// [2,101] bfloat16 one from DRAM to L1 takes 2 × 208 B).
+    #[test]
+    fn row_major_splits_of_dram_inputs_are_modeled() {
+        let mut c = case("split", "2,101", Layout::RowMajor, BufferType::Dram);
+        c.output_memory = BufferType::L1;
+        c.device = &crate::device::P150;
+        c.params.set("dim", ParamValue::Int(0));
+        c.params.set("split_size", ParamValue::Int(5));
+        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 2 * 208);
+        let mut many = case("split", "482,65", Layout::RowMajor, BufferType::Dram);
+        many.params.set("dim", ParamValue::Int(1));
+        many.params.set("split_size", ParamValue::Int(1));
+        assert!(crate::exec::is_unmodeled(&many.estimate().unwrap_err()));
+        many.params.set("split_size", ParamValue::Int(2));
+        assert!(many.estimate().is_ok());
+        many.input_memory = BufferType::L1;
+        many.output_memory = BufferType::L1;
+        assert!(crate::exec::is_unmodeled(&many.estimate().unwrap_err()));
     }
 }
