@@ -155,6 +155,43 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
     Ok(())
 }
 
+/// The data-movement calls whose ROW_MAJOR plans the random differential found exact (both
+/// boards, every dtype and memory the call space draws).
+fn data_movement_row_major_modeled(case: &Case) -> bool {
+    match case.op.family {
+        // Rows of the input's aligned width, double-buffered (copy chunks rows that reach the
+        // L1 bank).
+        Family::Clone | Family::Copy => case.sharding.is_none(),
+        // The permute device operation: rows kept whole when the last dim stays, else
+        // 32 × 32 blocks.
+        Family::Transpose | Family::Permute => case.sharding.is_none(),
+        Family::Split => row_major_split_from_dram(case) && case.sharding.is_none(),
+        _ => false,
+    }
+}
+
+/// A ROW_MAJOR split of a DRAM input: slices of rows read straight from DRAM, exact for any
+/// sizes, dims and dtypes the differential drew (from L1 the runtime reads whole input rows
+/// where memmodel plans the piece's: those stay gated).
+fn row_major_split_from_dram(case: &Case) -> bool {
+    case.layout == Layout::RowMajor && case.input_memory == BufferType::Dram
+}
+
+/// The data-movement calls the random differential found exact for block-float and integer
+/// dtypes too (their plans scale with the dtype's tile or element bytes).
+fn data_movement_dtype_modeled(case: &Case) -> bool {
+    match case.op.family {
+        Family::Copy => true,
+        // The ROW_MAJOR permute device operation (integers; block floats are not drawn
+        // ROW_MAJOR).
+        Family::Transpose | Family::Permute => {
+            case.layout == Layout::RowMajor && !case.dtype.is_block_float()
+        }
+        Family::Split => row_major_split_from_dram(case) && !case.dtype.is_block_float(),
+        _ => false,
+    }
+}
+
 fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     let family = case.op.family;
     if family == Family::Conv2d {
@@ -173,7 +210,10 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         family,
         Family::Unary { .. } | Family::UnaryInPlace { .. } | Family::Ones | Family::Clone
     );
-    if case.dtype.is_block_float() && !(eltwise || matches!(family, Family::Binary { .. })) {
+    if case.dtype.is_block_float()
+        && !(eltwise || matches!(family, Family::Binary { .. }))
+        && !data_movement_dtype_modeled(case)
+    {
         return Err(unmodeled(
             case,
             format!("{} outside the eltwise ops", case.dtype),
@@ -183,6 +223,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         case.dtype,
         DType::Uint8 | DType::Uint16 | DType::Uint32 | DType::Int32
     ) && !(eltwise || matches!(family, Family::Binary { .. }))
+        && !data_movement_dtype_modeled(case)
     {
         return Err(unmodeled(
             case,
@@ -199,10 +240,12 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                 | Family::Upsample
                 | Family::Reshape
         )
+        && !data_movement_row_major_modeled(case)
     {
         return Err(unmodeled(case, "ROW_MAJOR pages for this op"));
     }
     if case.dtype == DType::Float32
+        && !data_movement_dtype_modeled(case)
         && matches!(
             family,
             Family::Softmax
@@ -250,8 +293,20 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         {
             return Err(unmodeled(case, "a concat of rows wider than 256 KiB"))
         }
+        // More than 64 ROW_MAJOR pieces take another route (seen on the runtime: a [482,65]
+        // split into ones).
+        Family::Split if case.layout == Layout::RowMajor && sig.outputs.len() > 64 => {
+            return Err(unmodeled(
+                case,
+                "a ROW_MAJOR split into more than 64 pieces",
+            ))
+        }
+        // ROW_MAJOR: one piece is handed back, or copied into another memory (modeled).
+        Family::Split if row_major_split_from_dram(case) => {}
         Family::Split
-            if sig.outputs.len() == 1 && x.as_ref().is_some_and(|s| s.elements() > LONG_1D) =>
+            if case.layout == Layout::Tile
+                && sig.outputs.len() == 1
+                && x.as_ref().is_some_and(|s| s.elements() > LONG_1D) =>
         {
             return Err(unmodeled(case, "a one-piece split (the runtime may copy)"))
         }
@@ -291,7 +346,10 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                     .iter()
                     .map(|&d| if d < 0 { d + r } else { d })
                     .collect();
-                if norm.iter().enumerate().all(|(i, &d)| d == i as i64) {
+                // ROW_MAJOR identities are modeled (a copy when the memory changes).
+                if case.layout == Layout::Tile
+                    && norm.iter().enumerate().all(|(i, &d)| d == i as i64)
+                {
                     return Err(unmodeled(case, "the identity permutation"));
                 }
             }
@@ -299,7 +357,9 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         Family::Transpose => {
             let r = rank as i64;
             let n = |d: i64| if d < 0 { d + r } else { d };
-            if n(p.int_or(name, "dim0", -2)?) == n(p.int_or(name, "dim1", -1)?) {
+            if case.layout == Layout::Tile
+                && n(p.int_or(name, "dim0", -2)?) == n(p.int_or(name, "dim1", -1)?)
+            {
                 return Err(unmodeled(case, "a transpose of a dim with itself"));
             }
         }
@@ -392,5 +452,79 @@ mod tests {
         let mut s = case("silu", "1,64,640,400", Layout::Tile, BufferType::Dram);
         s.dtype = DType::Bfloat8B;
         assert!(s.estimate().is_ok());
+    }
+
+    /// Measured on the runtime (NO_DISPATCH, mock boards): ROW_MAJOR clone double-buffers the
+    /// input's aligned row; copy does too until two rows reach the L1 bank, then takes two
+    /// 256 KiB chunks.
+    #[test]
+    fn row_major_clone_and_copy_are_modeled_with_their_row_buffers() {
+        let mut c = case("clone", "19,286", Layout::RowMajor, BufferType::L1);
+        c.output_memory = BufferType::Dram;
+        c.device = &crate::device::P150;
+        let e = c.estimate().expect("modeled");
+        assert_eq!(e.peaks.dataflow, 2 * 576);
+        for (width, cb, dataflow) in [(348_312, 1_393_280, 0), (348_328, 0, 524_288)] {
+            let mut c = case(
+                "copy",
+                &format!("1,{width}"),
+                Layout::RowMajor,
+                BufferType::Dram,
+            );
+            c.output_memory = BufferType::Dram;
+            let e = c.estimate().expect("modeled");
+            assert_eq!(
+                (e.peaks.cb, e.peaks.dataflow),
+                (cb, dataflow),
+                "width {width}"
+            );
+        }
+    }
+
+    /// Measured on the runtime (NO_DISPATCH, mock p150): ROW_MAJOR transposes of any two dims run
+    /// the permute device operation's row-invariant factory (two of the input's aligned rows);
+    /// an identity transpose into another memory copies rows aligned as its input, an identity
+    /// permute rows aligned as its output.
+    #[test]
+    fn row_major_transposes_and_permutes_are_modeled_with_their_row_buffers() {
+        let on_p150 = |op: &str, shape: &str, from: BufferType, to: BufferType| {
+            let mut c = case(op, shape, Layout::RowMajor, from);
+            c.output_memory = to;
+            c.device = &crate::device::P150;
+            c
+        };
+        let mut t = on_p150("transpose", "1,3,20128,672", BufferType::L1, BufferType::L1);
+        t.params.set("dim0", ParamValue::Int(1));
+        t.params.set("dim1", ParamValue::Int(2));
+        assert_eq!(t.estimate().expect("modeled").peaks.dataflow, 2 * 1344);
+        let mut t = on_p150("transpose", "1,70,35", BufferType::L1, BufferType::Dram);
+        t.dtype = DType::Float32;
+        t.params.set("dim1", ParamValue::Int(-2));
+        assert_eq!(t.estimate().expect("modeled").peaks.dataflow, 2 * 144);
+        let mut p = on_p150("permute", "81,22573", BufferType::Dram, BufferType::L1);
+        p.params.set("dims", ParamValue::Ints(vec![0, 1]));
+        assert_eq!(p.estimate().expect("modeled").peaks.dataflow, 2 * 45_152);
+    }
+
+    /// ROW_MAJOR splits of DRAM inputs are modeled, more than 64 pieces are not; one piece into
+    /// another memory is a copy of rows aligned as the output (measured on the mock p150: a
+    /// [2,101] bfloat16 one from DRAM to L1 takes 2 × 208 B).
+    #[test]
+    fn row_major_splits_of_dram_inputs_are_modeled() {
+        let mut c = case("split", "2,101", Layout::RowMajor, BufferType::Dram);
+        c.output_memory = BufferType::L1;
+        c.device = &crate::device::P150;
+        c.params.set("dim", ParamValue::Int(0));
+        c.params.set("split_size", ParamValue::Int(5));
+        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 2 * 208);
+        let mut many = case("split", "482,65", Layout::RowMajor, BufferType::Dram);
+        many.params.set("dim", ParamValue::Int(1));
+        many.params.set("split_size", ParamValue::Int(1));
+        assert!(crate::exec::is_unmodeled(&many.estimate().unwrap_err()));
+        many.params.set("split_size", ParamValue::Int(2));
+        assert!(many.estimate().is_ok());
+        many.input_memory = BufferType::L1;
+        many.output_memory = BufferType::L1;
+        assert!(crate::exec::is_unmodeled(&many.estimate().unwrap_err()));
     }
 }

@@ -160,7 +160,11 @@ pub(super) fn transpose(
     out_dims.swap(i0, i1);
     let out_spec = spec_with(x, out_dims)?;
     if i0 == i1 {
-        return Ok(ex.b.share(x, out_spec));
+        return Ok(if mem == x.memory {
+            ex.b.share(x, out_spec)
+        } else {
+            move_to(ex, x, mem, RowAlign::Input, CbKind::Dataflow)?
+        });
     }
     let (lo, hi) = (i0.min(i1), i0.max(i1));
     // Work on the 4D view.
@@ -173,9 +177,13 @@ pub(super) fn transpose(
     if padded4[lo4] == 1 && padded4[hi4] == 1 && mem == x.memory {
         return Ok(ex.b.share(x, out_spec));
     }
-    if x.layout() == Layout::RowMajor && (lo4, hi4) == (2, 3) {
-        // `transpose_` of an interleaved ROW_MAJOR tensor: the permute device operation.
-        return permute_rm(ex, x, &[0, 1, 3, 2], out_spec, mem);
+    if x.layout() == Layout::RowMajor {
+        // `transpose_` of an interleaved ROW_MAJOR tensor: the permute device operation, any
+        // two dims (seen on the runtime: a [1,3,20128,672] transpose of dims 1 and 2 runs the
+        // row-invariant factory with two 1344 B rows).
+        let mut perm4 = [0, 1, 2, 3];
+        perm4.swap(lo4, hi4);
+        return permute_rm(ex, x, &perm4, out_spec, mem);
     }
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
@@ -308,13 +316,18 @@ pub(super) fn permute(
         return Ok(if mem == x.memory {
             ex.b.share(x, out_spec)
         } else {
-            move_to(ex, x, mem)?
+            move_to(ex, x, mem, RowAlign::Output, CbKind::Circular)?
         });
     }
     // Ranks below 4 are permuted as 4D views.
     let pad = 4usize.saturating_sub(rank);
     let perm4: Vec<usize> = (0..pad).chain(perm.iter().map(|&p| p + pad)).collect();
     let x4 = spec_with(x, to_4d(x.dims()))?;
+    if x.layout() == Layout::RowMajor {
+        if let [a, b, c, e] = perm4[..] {
+            return permute_rm(ex, x, &[a, b, c, e], out_spec, mem);
+        }
+    }
     if perm4.len() == 4 {
         match perm4.as_slice() {
             [0, 1, 3, 2] => {
@@ -432,14 +445,51 @@ fn is_permute_nop(x: &DevTensor, perm: &[usize]) -> bool {
         .any(|(i, &p)| i != p && shape[i] > 1)
 }
 
-/// `ttnn.to_memory_config` to another interleaved memory: a copy.
-fn move_to(ex: &mut Exec<'_>, x: &DevTensor, mem: BufferType) -> Result<DevTensor, CaseError> {
+/// Which buffer's alignment the rows of a ROW_MAJOR [`move_to`] take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowAlign {
+    Input,
+    Output,
+}
+
+/// `ttnn.to_memory_config` to another interleaved memory: a copy; of a ROW_MAJOR tensor two
+/// aligned rows per core, aligned as `align` says: seen on the runtime on p150, an identity
+/// transpose of a [1,70,35] float32 tensor from L1 to DRAM takes 2 × 144 B (the L1 input's
+/// alignment), an identity permute of a [81,22573] bfloat16 one from DRAM to L1 2 × 45,152 B
+/// (the L1 output's). A TILE tensor takes two tiles per core, in a buffer of `tile_kind`
+/// (a dataflow buffer for identity transposes and one-piece splits, seen on the runtime).
+fn move_to(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+    align: RowAlign,
+    tile_kind: CbKind,
+) -> Result<DevTensor, CaseError> {
     let out =
         ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
     let d = ex.device();
+    if x.layout() == Layout::RowMajor {
+        let w = x.dims().last().copied().unwrap_or(1).max(1);
+        let row = crate::size::round_up(
+            crate::size::mul(w, x.dtype().row_major_element_bytes(), "move row")?,
+            d.alignment(if align == RowAlign::Input {
+                x.memory
+            } else {
+                mem
+            }),
+            "move row",
+        )?;
+        let rows = x.shape().elements() / w;
+        ex.b.run(Program::new("CopyDeviceOperation", "RowMajor").cb(
+            CbKind::Dataflow,
+            crate::size::mul(2, row, "move buffer")?,
+            &grid::merge_ranges(&grid::split_work(d, rows, false).all),
+        ));
+        return Ok(out);
+    }
     let w = grid::split_work(d, tiles(&x.spec), false);
     ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
-        CbKind::Circular,
+        tile_kind,
         2 * tile_size(x.dtype()),
         &grid::merge_ranges(&w.all),
     ));
@@ -1562,13 +1612,16 @@ fn slice_chunk(row: u64, budget: u64, align: u64) -> Option<(u64, u64)> {
     Some((max_chunk, n))
 }
 
-/// `SliceRmProgramFactory`: a slice of a ROW_MAJOR tensor.
+/// `SliceRmProgramFactory`: a slice of a ROW_MAJOR tensor. `gate_over_budget`: a misaligned
+/// slice whose two rows exceed the free L1 is unmodeled (checked for ROW_MAJOR inputs; the
+/// calibrated TILE cases that untilize first plan it as they are).
 fn slice_rm(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     begins_last: u64,
     out_dims: Vec<u64>,
     mem: BufferType,
+    gate_over_budget: bool,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = spec_with(x, out_dims.clone())?;
@@ -1590,6 +1643,14 @@ fn slice_rm(
     // `CHUNK_TARGET_BYTES` (8192), at most a eighth of that budget, evened out so pairs of
     // chunks fill the ring; two reads per barrier when the chunk count is even.
     let budget = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    if gate_over_budget && misaligned && 2 * page > budget {
+        // The runtime refuses it ("required DFB size … exceeds per-core L1 budget"), against a
+        // budget memmodel does not size exactly.
+        return Err(unmodeled(
+            "ttnn.slice",
+            "a misaligned ROW_MAJOR slice whose two rows exceed the free L1",
+        ));
+    }
     let chunk = (!misaligned && 2 * page > budget && page > align)
         .then(|| slice_chunk(row_bytes, budget, align))
         .flatten();
@@ -1635,6 +1696,7 @@ pub(super) fn slice(
             if dim + 1 == rank { begin } else { 0 },
             out_dims,
             mem,
+            true,
         );
     }
     let tiled_dim = dim + 2 >= rank;
@@ -1648,6 +1710,7 @@ pub(super) fn slice(
         if dim + 1 == rank { begin } else { 0 },
         out_dims,
         mem,
+        false,
     )?;
     let out = tilize(ex, &sliced, mem)?;
     ex.b.release(sliced);
@@ -1730,8 +1793,14 @@ pub(super) fn split(
     let d = ex.device();
     let rank = x.shape().rank();
     if sizes.len() == 1 && sizes[0] >= x.dims()[dim] {
-        // One chunk: `ttnn.split` hands the input back.
-        return Ok(vec![ex.b.share(x, x.spec.clone())]);
+        // One chunk: `ttnn.split` hands the input back, copied when it goes to another memory
+        // (seen on the runtime: a ROW_MAJOR [2,101] bfloat16 split from DRAM to L1 on p150
+        // copies 2 × 208 B rows, from L1 to DRAM 2 × 256 B: the output's alignment).
+        return Ok(vec![if mem == x.memory {
+            ex.b.share(x, x.spec.clone())
+        } else {
+            move_to(ex, x, mem, RowAlign::Output, CbKind::Dataflow)?
+        }]);
     }
     let d4 = to_4d(x.dims());
     let fits = d4[0] * d4[1] < u64::from(d.grid_x) + 1;
