@@ -160,7 +160,7 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
 fn compute_block_float(family: Family) -> bool {
     matches!(
         family,
-        Family::Matmul { .. } | Family::Linear | Family::Addmm
+        Family::Matmul { .. } | Family::Linear | Family::Addmm | Family::Softmax
     )
 }
 
@@ -206,12 +206,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if case.dtype == DType::Float32
         && matches!(
             family,
-            Family::Softmax
-                | Family::TopK
-                | Family::Split
-                | Family::VectorNorm
-                | Family::Concat
-                | Family::Expand
+            Family::TopK | Family::Split | Family::VectorNorm | Family::Concat | Family::Expand
         )
     {
         return Err(unmodeled(case, "float32 for this op"));
@@ -236,7 +231,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                 return Err(unmodeled(case, "1-D inputs longer than 1024 elements"));
             }
         }
-        Family::Concat | Family::Expand | Family::Softmax | Family::TopK
+        Family::Concat | Family::Expand | Family::TopK
             if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D =>
         {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))

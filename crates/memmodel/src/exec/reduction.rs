@@ -62,6 +62,14 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let t_in = tile_size(x.dtype());
     let t_out = t_in;
     let (t_fp32, t_bf16) = (4096, 2048);
+    // The exps, the pad mask and the single-tile intermediates are held in the accumulation
+    // format: bfloat16, fp32 for fp32 inputs (`im_cb_data_format`; a bfloat8_b row takes
+    // 2,048 B tiles there on the runtime); the scaler stays bfloat16.
+    let t_im = if x.dtype() == DType::Float32 {
+        t_fp32
+    } else {
+        t_bf16
+    };
     // Up to 9 tiles the block divides the row, unless only 1 does (then 4, the row padded to
     // whole blocks): rows of 5 and 9 tiles on the runtime, found by the random differential;
     // the calibrated rows of 10 tiles and more take 4.
@@ -77,9 +85,10 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // large-tensor kernel, found by the random differential).
     let cbs = |a: u64, b: u64| crate::size::add(a, b, "softmax CB estimate");
     let tiles_bytes = |n: u64| crate::size::mul(n, t_in, "softmax CB estimate");
-    let mask = if padded { tiles_bytes(row)? } else { 0 };
+    let im_bytes = |n: u64| crate::size::mul(n, t_im, "softmax CB estimate");
+    let mask = if padded { im_bytes(row)? } else { 0 };
     let estimate = cbs(
-        cbs(cbs(tiles_bytes(in0)?, tiles_bytes(row)?)?, mask)?,
+        cbs(cbs(tiles_bytes(in0)?, im_bytes(row)?)?, mask)?,
         2 * block * t_out + 5 * t_bf16,
     )?;
     let large = estimate.saturating_mul(10) > d.l1_bytes_per_core * 9;
@@ -100,17 +109,17 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             t_fp32,
             t_bf16,
             t_fp32,
-            t_bf16,
+            t_im,
             t_fp32,
-            80 * t_in,
-            t_bf16,
-            t_bf16,
+            80 * t_im,
+            t_im,
+            t_im,
         ] {
             p = p.cb(CbKind::Dataflow, size, &cores);
         }
         // The large-tensor kernel's mask buffer exists for unpadded rows too (a 55,456-wide
         // row on the runtime).
-        p = p.cb(CbKind::Dataflow, 80 * t_in, &cores);
+        p = p.cb(CbKind::Dataflow, 80 * t_im, &cores);
     } else {
         for size in [
             in0 * t_in,
@@ -118,14 +127,14 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             t_fp32,
             t_bf16,
             t_fp32,
-            row * t_in,
-            t_bf16,
-            t_bf16,
+            row * t_im,
+            t_im,
+            t_im,
         ] {
             p = p.cb(CbKind::Dataflow, size, &cores);
         }
         if padded {
-            p = p.cb(CbKind::Dataflow, row * t_in, &cores);
+            p = p.cb(CbKind::Dataflow, row * t_im, &cores);
         }
     }
     ex.b.run(p);
@@ -851,5 +860,39 @@ mod tests {
         assert_eq!(reader_input_tiles(3), 2);
         assert_eq!(reader_input_tiles(4), 8);
         assert_eq!(reader_input_tiles(36), 8);
+    }
+
+    fn softmax_dataflow(
+        shape: &str,
+        dtype: DType,
+        device: &'static crate::device::DeviceSpec,
+    ) -> u64 {
+        let op = crate::ops::find("softmax").unwrap();
+        let mut c = crate::case::Case::new(op, vec![Shape::parse(shape).unwrap()], device);
+        c.dtype = dtype;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.estimate().expect("a verdict").peaks.dataflow
+    }
+
+    #[test]
+    fn softmax_holds_exps_and_mask_in_the_accumulation_format() {
+        use crate::device::{N150, P150};
+        // Per-core dataflow buffers measured on the runtime (NO_DISPATCH): a 576-wide
+        // bfloat8_b row keeps its input blocks at 1,088 B a tile and its exps at 2,048 B.
+        assert_eq!(
+            softmax_dataflow("2,1,4352,576", DType::Bfloat8B, &N150),
+            85_760
+        );
+        // A padded bfloat8_b row: the pad mask is bfloat16 too.
+        assert_eq!(
+            softmax_dataflow("1,3,234,5272", DType::Bfloat8B, &P150),
+            719_872
+        );
+        // fp32: the single-tile intermediates are fp32 but for the bfloat16 scaler.
+        assert_eq!(
+            softmax_dataflow("1,1,1120,2048", DType::Float32, &N150),
+            575_488
+        );
     }
 }
