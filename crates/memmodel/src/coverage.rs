@@ -160,7 +160,7 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
 fn compute_block_float(family: Family) -> bool {
     matches!(
         family,
-        Family::Matmul { .. } | Family::Linear | Family::Addmm | Family::Softmax
+        Family::Matmul { .. } | Family::Linear | Family::Addmm | Family::Softmax | Family::TopK
     )
 }
 
@@ -206,7 +206,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if case.dtype == DType::Float32
         && matches!(
             family,
-            Family::TopK | Family::Split | Family::VectorNorm | Family::Concat | Family::Expand
+            Family::Split | Family::VectorNorm | Family::Concat | Family::Expand
         )
     {
         return Err(unmodeled(case, "float32 for this op"));
@@ -235,6 +235,23 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D =>
         {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
+        }
+        Family::TopK
+            if x.as_ref().is_some_and(|s| {
+                let w = s
+                    .dims()
+                    .last()
+                    .copied()
+                    .unwrap_or(1)
+                    .div_ceil(crate::tensor::TILE)
+                    * crate::tensor::TILE;
+                w.is_power_of_two() && (8192..65535).contains(&w)
+            }) =>
+        {
+            return Err(unmodeled(
+                case,
+                "a topk whose padded width is a power of two from 8192 (the multi-core sort)",
+            ))
         }
         Family::Concat
             if x.as_ref().is_some_and(|s| {
