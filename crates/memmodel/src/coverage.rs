@@ -124,12 +124,15 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             return Err(String::from("Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
         }
         Family::BatchNorm if rm => return Err(String::from("Input tensor must be must be tilized")),
-        // Only the last-dim path (dim=-1 as passed) checks the layout; other dims go another way.
-        // Rank-4 ROW_MAJOR inputs take another route (they run).
+        // Only the last-dim path (dim=-1, or the last dim's index) checks the layout; other
+        // dims go another way. Rank-4 ROW_MAJOR inputs take another route (they run).
         Family::Softmax
             if rm
-                && case.params.int_or(case.op.name, "dim", -1) == Ok(-1)
-                && input_rank(sig) < 4 =>
+                && input_rank(sig) < 4
+                && case
+                    .params
+                    .int_or(case.op.name, "dim", -1)
+                    .is_ok_and(|d| d == -1 || d == input_rank(sig) as i64 - 1) =>
         {
             return Err(String::from("Inputs to softmax must be tilized"))
         }
@@ -402,5 +405,20 @@ mod tests {
         let mut s = case("silu", "1,64,640,400", Layout::Tile, BufferType::Dram);
         s.dtype = DType::Bfloat8B;
         assert!(s.estimate().is_ok());
+    }
+
+    #[test]
+    fn a_row_major_softmax_over_the_last_dim_by_its_index_is_refused_too() {
+        // Seen on the runtime: [192,160] with dim=1 raises as dim=-1 does.
+        let mut c = case("softmax", "192,160", Layout::RowMajor, BufferType::Dram);
+        c.params.set("dim", ParamValue::Int(1));
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Inputs to softmax must be tilized")
+            }
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        c.params.set("dim", ParamValue::Int(0));
+        assert!(!matches!(c.estimate(), Err(CaseError::Refused { .. })));
     }
 }
