@@ -218,7 +218,10 @@ fn program(
                     1
                 })
             };
-            let (d0, d1) = (depth(dims.batch_a)?, depth(dims.batch_b)?);
+            // The 2D factory double-buffers in1 by A's batch too (found by the random
+            // differential: a batched linear with one K block, broadcast weight).
+            let in1_batch = if two_d { dims.batch_a } else { dims.batch_b };
+            let (d0, d1) = (depth(dims.batch_a)?, depth(in1_batch)?);
             let in0 = crate::size::product([out_block_h, in0_block_w, d0, ti0], "in0 CB")?;
             let in1 = crate::size::product([out_block_w, in0_block_w, d1, ti1], "in1 CB")?;
             let o = crate::size::product([out_block_h, out_block_w, tout], "output CB")?;
@@ -328,7 +331,10 @@ fn estimated_cbs(s: &TileSizes, m: u64, n: u64, k: u64) -> Result<u64, CaseError
     )?;
     let out = mul(mul(m, n, "out")?, s.in0, "out")?;
     let interm = mul(mul(m, n, "interm")?, s.interm, "interm")?;
-    let bias = mul(k, s.bias, "bias")?;
+    // The bias term as ttnn 0.81.1 counts it: per_core_N x in0_block_w tiles (a fused-bias
+    // linear [2147,8192] in DRAM on n150 picks 9x16 blocks with K blocks of 4, which K tiles
+    // alone would not give; per_core_N tiles alone would fit that case too).
+    let bias = mul(mul(n, k, "bias")?, s.bias, "bias")?;
     Ok(add(
         add(add(in0, in1, "cbs")?, add(out, interm, "cbs")?, "cbs")?,
         bias,
@@ -660,6 +666,23 @@ mod tests {
         let c = simple_config(&dims(1, 35, 4, 4), P150, false, &BF16, 1_461_120).unwrap();
         let p = program(&crate::device::P150, &dims(1, 35, 4, 4), &BF16, 2048, c).unwrap();
         assert_eq!(p.cbs.len(), 3);
+    }
+
+    #[test]
+    fn the_2d_factory_double_buffers_a_broadcast_weight_over_a_batched_input() {
+        // linear [2,1206,16] fp32 in DRAM on p150, out_features 3048 (no bias): 253,952 B
+        // per core measured; one K block per batch, so only the batch makes it two reads.
+        let f32s = TileSizes {
+            in0: 4096,
+            in1: 4096,
+            interm: 4096,
+            bias: 0,
+        };
+        let mut d = dims(2, 38, 1, 96);
+        d.batch_b = 1;
+        let c = simple_config(&d, P150, true, &f32s, 1_461_120).unwrap();
+        let p = program(&crate::device::P150, &d, &f32s, 4096, c).unwrap();
+        assert_eq!(per_core(&p), 253_952);
     }
 
     #[test]
