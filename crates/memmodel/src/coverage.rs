@@ -85,16 +85,18 @@ pub struct Refusal {
 }
 
 /// M, K and N of a matmul-family call (device shapes).
-fn matmul_mkn(sig: &Signature) -> Option<(u64, u64, u64)> {
-    let a = sig.inputs.first()?.shape.dims().to_vec();
+fn matmul_mkn(family: Family, sig: &Signature) -> Option<(u64, u64, u64)> {
+    // addmm's first input is the addend: mat1 comes second.
+    let a_index = usize::from(matches!(family, Family::Addmm));
+    let a = sig.inputs.get(a_index)?.shape.dims().to_vec();
     let out = sig.outputs.first()?.shape.dims().to_vec();
     Some((*a.get(a.len().checked_sub(2)?)?, *a.last()?, *out.last()?))
 }
 
 /// Whether a ROW_MAJOR matmul has a dim under a tile: the runtime then fails an earlier check
 /// (per_core_M / per_core_N / in0_block_w), which one depending on its program config.
-fn row_major_matmul_small(sig: &Signature) -> bool {
-    matmul_mkn(sig).is_some_and(|(m, k, n)| m.min(k).min(n) < crate::tensor::TILE)
+fn row_major_matmul_small(family: Family, sig: &Signature) -> bool {
+    matmul_mkn(family, sig).is_some_and(|(m, k, n)| m.min(k).min(n) < crate::tensor::TILE)
 }
 
 /// Rank of the call's first (device) input.
@@ -116,7 +118,7 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             ))
         }
         Family::Matmul { .. } | Family::Linear | Family::Addmm
-            if rm && !row_major_matmul_small(sig) =>
+            if rm && !row_major_matmul_small(case.op.family, sig) =>
         {
             return Err(String::from("Inputs to matmul must be tilized"))
         }

@@ -331,10 +331,11 @@ fn estimated_cbs(s: &TileSizes, m: u64, n: u64, k: u64) -> Result<u64, CaseError
     )?;
     let out = mul(mul(m, n, "out")?, s.in0, "out")?;
     let interm = mul(mul(m, n, "interm")?, s.interm, "interm")?;
-    // The bias term as ttnn 0.81.1 counts it: per_core_N x in0_block_w tiles (a fused-bias
-    // linear [2147,8192] in DRAM on n150 picks 9x16 blocks with K blocks of 4, which K tiles
-    // alone would not give; per_core_N tiles alone would fit that case too).
-    let bias = mul(mul(n, k, "bias")?, s.bias, "bias")?;
+    // The bias term as ttnn 0.81.1 counts it: per_core_N tiles (found by the random
+    // differential: a fused-bias linear [2147,8192] bf16 in DRAM on n150 picks 9x16 blocks
+    // with K blocks of 4, which in0_block_w tiles would not give; per_core_N x in0_block_w
+    // tiles picked bfloat8_b blocks smaller than the runtime's).
+    let bias = mul(n, s.bias, "bias")?;
     Ok(add(
         add(add(in0, in1, "cbs")?, add(out, interm, "cbs")?, "cbs")?,
         bias,
