@@ -66,11 +66,18 @@ pub fn refusal(case: &Case, sig: &Signature) -> Option<Refusal> {
             | Family::Dropout
             | Family::BatchNorm
             | Family::Softmax
-    ) && case.layout == Layout::RowMajor;
+    ) && case.layout == Layout::RowMajor
+        // addmm validates its dtypes before any output exists.
+        && (case.op.family != Family::Addmm || addmm_dtype(case.dtype));
     refusals(case, sig).err().map(|reason| Refusal {
         reason,
         after_outputs,
     })
+}
+
+/// The dtypes `AddmmOperation::validate` accepts.
+fn addmm_dtype(dtype: DType) -> bool {
+    matches!(dtype, DType::Bfloat16 | DType::Float32 | DType::Bfloat8B)
 }
 
 /// A call the runtime refuses.
@@ -85,16 +92,18 @@ pub struct Refusal {
 }
 
 /// M, K and N of a matmul-family call (device shapes).
-fn matmul_mkn(sig: &Signature) -> Option<(u64, u64, u64)> {
-    let a = sig.inputs.first()?.shape.dims().to_vec();
+fn matmul_mkn(family: Family, sig: &Signature) -> Option<(u64, u64, u64)> {
+    // addmm's first input is the addend: mat1 comes second.
+    let a_index = usize::from(matches!(family, Family::Addmm));
+    let a = sig.inputs.get(a_index)?.shape.dims().to_vec();
     let out = sig.outputs.first()?.shape.dims().to_vec();
     Some((*a.get(a.len().checked_sub(2)?)?, *a.last()?, *out.last()?))
 }
 
 /// Whether a ROW_MAJOR matmul has a dim under a tile: the runtime then fails an earlier check
 /// (per_core_M / per_core_N / in0_block_w), which one depending on its program config.
-fn row_major_matmul_small(sig: &Signature) -> bool {
-    matmul_mkn(sig).is_some_and(|(m, k, n)| m.min(k).min(n) < crate::tensor::TILE)
+fn row_major_matmul_small(family: Family, sig: &Signature) -> bool {
+    matmul_mkn(family, sig).is_some_and(|(m, k, n)| m.min(k).min(n) < crate::tensor::TILE)
 }
 
 /// Rank of the call's first (device) input.
@@ -105,18 +114,13 @@ fn input_rank(sig: &Signature) -> usize {
 fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
     let rm = case.layout == Layout::RowMajor;
     match case.op.family {
-        Family::Addmm
-            if !matches!(
-                case.dtype,
-                DType::Bfloat16 | DType::Float32 | DType::Bfloat8B
-            ) =>
-        {
+        Family::Addmm if !addmm_dtype(case.dtype) => {
             return Err(String::from(
                 "only ttnn.bfloat16, ttnn.float32 and ttnn.bfloat8_b types are supported for input_tensor",
             ))
         }
         Family::Matmul { .. } | Family::Linear | Family::Addmm
-            if rm && !row_major_matmul_small(sig) =>
+            if rm && !row_major_matmul_small(case.op.family, sig) =>
         {
             return Err(String::from("Inputs to matmul must be tilized"))
         }
@@ -124,12 +128,15 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             return Err(String::from("Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
         }
         Family::BatchNorm if rm => return Err(String::from("Input tensor must be must be tilized")),
-        // Only the last-dim path (dim=-1 as passed) checks the layout; other dims go another way.
-        // Rank-4 ROW_MAJOR inputs take another route (they run).
+        // Only the last-dim path (dim=-1, or the last dim's index) checks the layout; other
+        // dims go another way. Rank-4 ROW_MAJOR inputs take another route (they run).
         Family::Softmax
             if rm
-                && case.params.int_or(case.op.name, "dim", -1) == Ok(-1)
-                && input_rank(sig) < 4 =>
+                && input_rank(sig) < 4
+                && case
+                    .params
+                    .int_or(case.op.name, "dim", -1)
+                    .is_ok_and(|d| d == -1 || d == input_rank(sig) as i64 - 1) =>
         {
             return Err(String::from("Inputs to softmax must be tilized"))
         }
@@ -192,6 +199,15 @@ fn data_movement_dtype_modeled(case: &Case) -> bool {
     }
 }
 
+/// The compute ops whose plans follow bfloat8_b / bfloat4_b (checked by the random
+/// differential on both boards).
+fn compute_block_float(family: Family) -> bool {
+    matches!(
+        family,
+        Family::Matmul { .. } | Family::Linear | Family::Addmm | Family::Softmax | Family::TopK
+    )
+}
+
 fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     let family = case.op.family;
     if family == Family::Conv2d {
@@ -211,7 +227,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         Family::Unary { .. } | Family::UnaryInPlace { .. } | Family::Ones | Family::Clone
     );
     if case.dtype.is_block_float()
-        && !(eltwise || matches!(family, Family::Binary { .. }))
+        && !(eltwise || matches!(family, Family::Binary { .. }) || compute_block_float(family))
         && !data_movement_dtype_modeled(case)
     {
         return Err(unmodeled(
@@ -248,12 +264,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         && !data_movement_dtype_modeled(case)
         && matches!(
             family,
-            Family::Softmax
-                | Family::TopK
-                | Family::Split
-                | Family::VectorNorm
-                | Family::Concat
-                | Family::Expand
+            Family::Split | Family::VectorNorm | Family::Concat | Family::Expand
         )
     {
         return Err(unmodeled(case, "float32 for this op"));
@@ -261,9 +272,6 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     let p = &case.params;
     let name = case.op.name;
     match family {
-        Family::Linear if p.bool_or(name, "bias", false)? => {
-            return Err(unmodeled(case, "linear with a bias"))
-        }
         Family::Unsqueeze | Family::Stack => {
             // A size-1 dim among the last two is tile-padded: the runtime copies (a view only
             // when the padded pages stay the same).
@@ -281,10 +289,27 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                 return Err(unmodeled(case, "1-D inputs longer than 1024 elements"));
             }
         }
-        Family::Concat | Family::Expand | Family::Softmax | Family::TopK
+        Family::Concat | Family::Expand | Family::TopK
             if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D =>
         {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
+        }
+        Family::TopK
+            if x.as_ref().is_some_and(|s| {
+                let w = s
+                    .dims()
+                    .last()
+                    .copied()
+                    .unwrap_or(1)
+                    .div_ceil(crate::tensor::TILE)
+                    * crate::tensor::TILE;
+                w.is_power_of_two() && (8192..65535).contains(&w)
+            }) =>
+        {
+            return Err(unmodeled(
+                case,
+                "a topk whose padded width is a power of two from 8192 (the multi-core sort)",
+            ))
         }
         Family::Concat
             if x.as_ref().is_some_and(|s| {
@@ -526,5 +551,20 @@ mod tests {
         many.input_memory = BufferType::L1;
         many.output_memory = BufferType::L1;
         assert!(crate::exec::is_unmodeled(&many.estimate().unwrap_err()));
+    }
+
+    #[test]
+    fn a_row_major_softmax_over_the_last_dim_by_its_index_is_refused_too() {
+        // Seen on the runtime: [192,160] with dim=1 raises as dim=-1 does.
+        let mut c = case("softmax", "192,160", Layout::RowMajor, BufferType::Dram);
+        c.params.set("dim", ParamValue::Int(1));
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Inputs to softmax must be tilized")
+            }
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        c.params.set("dim", ParamValue::Int(0));
+        assert!(!matches!(c.estimate(), Err(CaseError::Refused { .. })));
     }
 }

@@ -8,7 +8,7 @@ use crate::case::BufferRole;
 use crate::layout::Layout;
 use crate::ops::CaseError;
 use crate::plan::DevTensor;
-use crate::program::{Cb, CbKind, Program};
+use crate::program::{Cb, CbKind, CoreRangeSet, Program};
 use crate::shape::Shape;
 use crate::shard::{shard_spec, ShardError, ShardSpec, ShardStrategy};
 use crate::tensor::TensorSpec;
@@ -171,23 +171,30 @@ fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             }
             p
         }
-        _ => {
-            let p = Program::new("BinaryNgDeviceOperation", "ProgramFactory")
-                .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores)
-                .cb(CbKind::Circular, 2 * tile_size(y.dtype()), &cores)
-                .cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores);
-            // A broadcast within the tiles (row, column or scalar: the operands' last two dims
-            // differ) takes one more double-buffered tile CB; a broadcast of outer dims does
-            // not (found by the random differential, every kind the same on both boards).
-            if last_two(x.shape()) != last_two(y.shape()) {
-                p.cb(CbKind::Circular, 2 * tile_size(x.dtype()), &cores)
-            } else {
-                p
-            }
-        }
+        _ => interleaved_binary_program(x, y, &cores),
     };
     ex.b.run(program);
     Ok(Val::T(out))
+}
+
+/// The binary program on interleaved buffers: two tiles of each operand and of the output.
+pub(super) fn interleaved_binary_program(
+    x: &DevTensor,
+    y: &DevTensor,
+    cores: &CoreRangeSet,
+) -> Program {
+    let p = Program::new("BinaryNgDeviceOperation", "ProgramFactory")
+        .cb(CbKind::Circular, 2 * tile_size(x.dtype()), cores)
+        .cb(CbKind::Circular, 2 * tile_size(y.dtype()), cores)
+        .cb(CbKind::Circular, 2 * tile_size(x.dtype()), cores);
+    // A broadcast within the tiles (row, column or scalar: the operands' last two dims
+    // differ) takes one more double-buffered tile CB; a broadcast of outer dims does
+    // not (found by the random differential, every kind the same on both boards).
+    if last_two(x.shape()) != last_two(y.shape()) {
+        p.cb(CbKind::Circular, 2 * tile_size(x.dtype()), cores)
+    } else {
+        p
+    }
 }
 
 fn clone(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {

@@ -18,19 +18,61 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
             let x = a.tensor(0, "input_tensor_a")?;
             let w = a.tensor(1, "input_tensor_b")?;
             let mem = out_memory(a, x.memory)?;
-            let out = matmul(ex, a.function, x, w, mem)?;
-            if let Some(bias) = a.opt_tensor(usize::MAX, "bias")? {
-                bias_add(ex, &out, bias);
+            let bias = a.opt_tensor(usize::MAX, "bias")?;
+            // `get_post_process_bias`: the factories fuse a bias only where the program config
+            // is sure to be a multicast one, every operand and the output DRAM interleaved;
+            // elsewhere `ttnn::add` writes the sum to a new tensor.
+            let fuse = |b: &DevTensor| {
+                b.shape().dims().iter().rev().nth(1).copied().unwrap_or(1) <= TILE
+                    && [x, w]
+                        .iter()
+                        .all(|t| t.memory == BufferType::Dram && t.shard.is_none())
+                    && mem == BufferType::Dram
+            };
+            let fused = bias.filter(|b| fuse(b));
+            let out = matmul(ex, a.function, x, w, mem, fused)?;
+            match bias {
+                Some(b) if fused.is_none() => Val::T(bias_sum(ex, out, b, mem)?),
+                _ => Val::T(out),
             }
-            Val::T(out)
         }
         "addmm" => {
             let bias = a.tensor(0, "input_tensor")?;
             let m1 = a.tensor(1, "mat1_tensor")?;
             let m2 = a.tensor(2, "mat2_tensor")?;
             let mem = out_memory(a, m1.memory)?;
-            let out = matmul(ex, a.function, m1, m2, mem)?;
-            bias_add(ex, &out, bias);
+            let out = matmul(ex, a.function, m1, m2, mem, None)?;
+            // `AddmmOperation::invoke`: the product is scaled in place; a beta other than 1
+            // scales the input into a new tensor first (in the input's memory), which lives
+            // until the in-place sum.
+            let beta = match a.get(usize::MAX, "beta") {
+                Some(Val::Float(v)) => *v,
+                Some(Val::Int(v)) => *v as f64,
+                _ => 1.0,
+            };
+            let alpha = match a.get(usize::MAX, "alpha") {
+                Some(Val::Float(v)) => *v,
+                Some(Val::Int(v)) => *v as f64,
+                _ => 1.0,
+            };
+            if alpha != 1.0 {
+                scale(ex, &out);
+            }
+            if beta != 0.0 {
+                if beta != 1.0 {
+                    let scaled = ex.b.tensor(
+                        "scaled input",
+                        BufferRole::Temporary,
+                        bias.spec.clone(),
+                        bias.memory,
+                    )?;
+                    scale(ex, &scaled);
+                    bias_add(ex, &out, &scaled);
+                    ex.b.release(scaled);
+                } else {
+                    bias_add(ex, &out, bias);
+                }
+            }
             Val::T(out)
         }
         _ => return Ok(None),
@@ -69,6 +111,7 @@ fn matmul(
     x: &DevTensor,
     w: &DevTensor,
     mem: crate::device::BufferType,
+    bias: Option<&DevTensor>,
 ) -> Result<DevTensor, CaseError> {
     let shape = matmul_shape(f, x.shape(), w.shape())?;
     let d = ex.device();
@@ -80,7 +123,7 @@ fn matmul(
         in1: tile_size(w.dtype()),
         // `estimate_interm_tile_size`: the packer accumulates in bfloat16 at least.
         interm: tile_size(x.dtype()).max(DType::Bfloat16.tile_bytes()),
-        bias: 0,
+        bias: bias.map_or(0, |b| tile_size(b.dtype())),
     };
     // `get_max_l1_space`: from the allocator base up to the lowest occupied L1 address. A
     // NO_DISPATCH graph capture allocates no buffer for real, so it sees the whole bank (the
@@ -184,14 +227,39 @@ fn program(
                     1
                 })
             };
-            let (d0, d1) = (depth(dims.batch_a)?, depth(dims.batch_b)?);
+            // The 2D factory double-buffers in1 by A's batch too (found by the random
+            // differential: a batched linear with one K block, broadcast weight).
+            let in1_batch = if two_d { dims.batch_a } else { dims.batch_b };
+            let (d0, d1) = (depth(dims.batch_a)?, depth(in1_batch)?);
             let in0 = crate::size::product([out_block_h, in0_block_w, d0, ti0], "in0 CB")?;
             let in1 = crate::size::product([out_block_w, in0_block_w, d1, ti1], "in1 CB")?;
             let o = crate::size::product([out_block_h, out_block_w, tout], "output CB")?;
-            Program::new("MatmulDeviceOperation", factory)
+            let mut p = Program::new("MatmulDeviceOperation", factory)
                 .cb(CbKind::Dataflow, in0, &cores)
                 .cb(CbKind::Dataflow, in1, &cores)
-                .cb(CbKind::Dataflow, o, &cores)
+                .cb(CbKind::Dataflow, o, &cores);
+            // The partials get a buffer of their own when their format is not the output's:
+            // packer L1 accumulation (on by default) packs them as bfloat16 once a core walks
+            // more than one K block (`packer_l1_acc_en` in both factories of ttnn 0.81.1;
+            // later releases want three blocks in the 2D one).
+            let l1_acc = dims.kt / in0_block_w > 1;
+            // fp32 outputs accumulate in fp32 (`fp32_dest_acc_en`), sharing the output's buffer.
+            let acc_tile = if tout == DType::Float32.tile_bytes() {
+                tout
+            } else {
+                DType::Bfloat16.tile_bytes()
+            };
+            if l1_acc && tout != acc_tile {
+                let interm =
+                    crate::size::product([out_block_h, out_block_w, acc_tile], "intermediate CB")?;
+                p = p.cb(CbKind::Dataflow, interm, &cores);
+            }
+            // A fused bias: one row of tiles as wide as the output block (`in3_block_tiles`).
+            if sizes.bias > 0 {
+                let bias = crate::size::mul(out_block_w, sizes.bias, "bias CB")?;
+                p = p.cb(CbKind::Dataflow, bias, &cores);
+            }
+            p
         }
     })
 }
@@ -272,7 +340,11 @@ fn estimated_cbs(s: &TileSizes, m: u64, n: u64, k: u64) -> Result<u64, CaseError
     )?;
     let out = mul(mul(m, n, "out")?, s.in0, "out")?;
     let interm = mul(mul(m, n, "interm")?, s.interm, "interm")?;
-    let bias = mul(k, s.bias, "bias")?;
+    // The bias term as ttnn 0.81.1 counts it: per_core_N tiles (found by the random
+    // differential: a fused-bias linear [2147,8192] bf16 in DRAM on n150 picks 9x16 blocks
+    // with K blocks of 4, which in0_block_w tiles would not give; per_core_N x in0_block_w
+    // tiles picked bfloat8_b blocks smaller than the runtime's).
+    let bias = mul(n, s.bias, "bias")?;
     Ok(add(
         add(add(in0, in1, "cbs")?, add(out, interm, "cbs")?, "cbs")?,
         bias,
@@ -466,6 +538,42 @@ fn mcast_1d(
     })
 }
 
+/// A tensor times a scalar (`BinaryNgDeviceOperation` with a scalar operand): two tiles in and
+/// out, and one tile holding the scalar (bfloat16; fp32 for fp32 tensors). Measured: a
+/// bfloat8_b addmm's beta multiply clashes with 6,400 B of buffers per core.
+fn scale(ex: &mut Exec<'_>, t: &DevTensor) {
+    let cores = grid::full(ex.device());
+    let ts = tile_size(t.dtype());
+    let scalar = if t.dtype() == DType::Float32 {
+        ts
+    } else {
+        DType::Bfloat16.tile_bytes()
+    };
+    ex.b.run(
+        Program::new("BinaryNgDeviceOperation", "ProgramFactory")
+            .cb(CbKind::Circular, 2 * ts, &cores)
+            .cb(CbKind::Circular, scalar, &cores)
+            .cb(CbKind::Circular, 2 * ts, &cores),
+    );
+}
+
+/// `ttnn::add(product, bias)` into a new tensor in `mem`; the product is dropped.
+fn bias_sum(
+    ex: &mut Exec<'_>,
+    product: DevTensor,
+    bias: &DevTensor,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let cores = grid::full(ex.device());
+    let sum =
+        ex.b.tensor("output", BufferRole::Temporary, product.spec.clone(), mem)?;
+    ex.b.run(super::eltwise::interleaved_binary_program(
+        &product, bias, &cores,
+    ));
+    ex.b.release(product);
+    Ok(sum)
+}
+
 /// The bias added in place into the product (`BinaryNgDeviceOperation` writing its output).
 fn bias_add(ex: &mut Exec<'_>, out: &DevTensor, bias: &DevTensor) {
     let d = ex.device();
@@ -555,6 +663,72 @@ mod tests {
         // mm [4480,512] in L1 on n150: 9x1 blocks do not fit an 8x8 grid.
         let c = simple_config(&dims(1, 140, 16, 16), N150, false, &BF16, N150_BANK).unwrap();
         assert_eq!(c, Config::MultiCore);
+    }
+
+    /// Bytes of the program's buffers on one core.
+    fn per_core(p: &Program) -> u64 {
+        p.cbs.iter().map(|c| c.size).sum()
+    }
+
+    #[test]
+    fn block_float_partials_take_a_bfloat16_buffer_once_k_spans_two_blocks() {
+        // mm [1120,128] bfloat8_b in L1 on p150: 1D in1 multicast, a 1x4 output block, K in
+        // two blocks of 2 tiles; 34,304 B per core measured on the runtime: 4,352 + 17,408 of
+        // operands, 4,352 of output and 4 bfloat16 partials.
+        let bf8 = TileSizes {
+            in0: 1088,
+            in1: 1088,
+            interm: 2048,
+            bias: 0,
+        };
+        let d = dims(1, 35, 4, 4);
+        let c = simple_config(&d, P150, false, &bf8, 1_461_120).unwrap();
+        assert_eq!(c, mcast(false, false, 1, 4, 2, 1, 4));
+        let p = program(&crate::device::P150, &d, &bf8, 1088, c).unwrap();
+        assert_eq!(per_core(&p), 34_304);
+        // One K block: no accumulation in L1, the partials share the output's buffer.
+        let d = dims(1, 35, 2, 4);
+        let c = simple_config(&d, P150, false, &bf8, 1_461_120).unwrap();
+        let p = program(&crate::device::P150, &d, &bf8, 1088, c).unwrap();
+        assert_eq!(p.cbs.len(), 3);
+        // bfloat16 and float32 outputs hold their partials in the output's own format.
+        let c = simple_config(&dims(1, 35, 4, 4), P150, false, &BF16, 1_461_120).unwrap();
+        let p = program(&crate::device::P150, &dims(1, 35, 4, 4), &BF16, 2048, c).unwrap();
+        assert_eq!(p.cbs.len(), 3);
+    }
+
+    #[test]
+    fn the_2d_factory_double_buffers_a_broadcast_weight_over_a_batched_input() {
+        // linear [2,1206,16] fp32 in DRAM on p150, out_features 3048 (no bias): 253,952 B
+        // per core measured; one K block per batch, so only the batch makes it two reads.
+        let f32s = TileSizes {
+            in0: 4096,
+            in1: 4096,
+            interm: 4096,
+            bias: 0,
+        };
+        let mut d = dims(2, 38, 1, 96);
+        d.batch_b = 1;
+        let c = simple_config(&d, P150, true, &f32s, 1_461_120).unwrap();
+        let p = program(&crate::device::P150, &d, &f32s, 4096, c).unwrap();
+        assert_eq!(per_core(&p), 253_952);
+    }
+
+    #[test]
+    fn a_fused_bias_reads_one_row_of_the_output_block() {
+        let with_bias = TileSizes {
+            in0: 2048,
+            in1: 2048,
+            interm: 2048,
+            bias: 2048,
+        };
+        let d = dims(1, 32, 32, 32);
+        let c = simple_config(&d, N150, true, &with_bias, N150_BANK).unwrap();
+        let Config::Mcast { out_block_w, .. } = c else {
+            panic!("all-DRAM operands take a multicast config: {c:?}")
+        };
+        let p = program(&crate::device::N150, &d, &with_bias, 2048, c).unwrap();
+        assert_eq!(p.cbs.last().map(|cb| cb.size), Some(out_block_w * 2048));
     }
 
     #[test]

@@ -62,6 +62,14 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let t_in = tile_size(x.dtype());
     let t_out = t_in;
     let (t_fp32, t_bf16) = (4096, 2048);
+    // The exps, the pad mask and the single-tile intermediates are held in the accumulation
+    // format: bfloat16, fp32 for fp32 inputs (`im_cb_data_format`; a bfloat8_b row takes
+    // 2,048 B tiles there on the runtime); the scaler stays bfloat16.
+    let t_im = if x.dtype() == DType::Float32 {
+        t_fp32
+    } else {
+        t_bf16
+    };
     // Up to 9 tiles the block divides the row, unless only 1 does (then 4, the row padded to
     // whole blocks): rows of 5 and 9 tiles on the runtime, found by the random differential;
     // the calibrated rows of 10 tiles and more take 4.
@@ -77,9 +85,10 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // large-tensor kernel, found by the random differential).
     let cbs = |a: u64, b: u64| crate::size::add(a, b, "softmax CB estimate");
     let tiles_bytes = |n: u64| crate::size::mul(n, t_in, "softmax CB estimate");
-    let mask = if padded { tiles_bytes(row)? } else { 0 };
+    let im_bytes = |n: u64| crate::size::mul(n, t_im, "softmax CB estimate");
+    let mask = if padded { im_bytes(row)? } else { 0 };
     let estimate = cbs(
-        cbs(cbs(tiles_bytes(in0)?, tiles_bytes(row)?)?, mask)?,
+        cbs(cbs(tiles_bytes(in0)?, im_bytes(row)?)?, mask)?,
         2 * block * t_out + 5 * t_bf16,
     )?;
     let large = estimate.saturating_mul(10) > d.l1_bytes_per_core * 9;
@@ -100,17 +109,17 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             t_fp32,
             t_bf16,
             t_fp32,
-            t_bf16,
+            t_im,
             t_fp32,
-            80 * t_in,
-            t_bf16,
-            t_bf16,
+            80 * t_im,
+            t_im,
+            t_im,
         ] {
             p = p.cb(CbKind::Dataflow, size, &cores);
         }
         // The large-tensor kernel's mask buffer exists for unpadded rows too (a 55,456-wide
         // row on the runtime).
-        p = p.cb(CbKind::Dataflow, 80 * t_in, &cores);
+        p = p.cb(CbKind::Dataflow, 80 * t_im, &cores);
     } else {
         for size in [
             in0 * t_in,
@@ -118,14 +127,14 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             t_fp32,
             t_bf16,
             t_fp32,
-            row * t_in,
-            t_bf16,
-            t_bf16,
+            row * t_im,
+            t_im,
+            t_im,
         ] {
             p = p.cb(CbKind::Dataflow, size, &cores);
         }
         if padded {
-            p = p.cb(CbKind::Dataflow, row * t_in, &cores);
+            p = p.cb(CbKind::Dataflow, row * t_im, &cores);
         }
     }
     ex.b.run(p);
@@ -197,6 +206,43 @@ pub(super) fn fill_pad(ex: &mut Exec<'_>, x: &DevTensor) {
     }
     p = p.cb(CbKind::Dataflow, 2 * t, &split.all);
     ex.b.run(p);
+}
+
+/// [`fill_pad`] as `fill_implicit_tile_padding` runs it on a padded bfloat8_b tensor: typecast
+/// to a bfloat16 copy (in the input's memory), the pad filled there, typecast back into a new
+/// bfloat8_b tensor while the bfloat16 one is alive (measured: topk's per-core L1 peak holds
+/// the input, the bfloat16 copy and the bfloat8_b copy). The new tensor is returned; the
+/// caller computes on it. Other tensors are filled in place (`None`).
+fn fill_pad_copying_block_floats(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+) -> Result<Option<DevTensor>, CaseError> {
+    if x.dtype() != DType::Bfloat8B || !has_implicit_padding(x) {
+        fill_pad(ex, x);
+        return Ok(None);
+    }
+    let wide = TensorSpec::new(x.shape().clone(), DType::Bfloat16, x.layout());
+    let wide =
+        ex.b.tensor("typecast", BufferRole::Temporary, wide, x.memory)?;
+    typecast_program(ex, x, &wide);
+    fill_pad(ex, &wide);
+    let back =
+        ex.b.tensor("typecast", BufferRole::Temporary, x.spec.clone(), x.memory)?;
+    typecast_program(ex, &wide, &back);
+    ex.b.release(wide);
+    Ok(Some(back))
+}
+
+/// `TypecastProgramFactory` on interleaved tiles: two tiles of the input's and of the output's
+/// format on the cores the tiles split over.
+fn typecast_program(ex: &mut Exec<'_>, from: &DevTensor, to: &DevTensor) {
+    let split = grid::split_work(ex.device(), super::util::tiles(&from.spec), false);
+    let cores = grid::merge_ranges(&split.all);
+    ex.b.run(
+        Program::new("TypecastDeviceOperation", "TypecastProgramFactory")
+            .cb(CbKind::Dataflow, 2 * tile_size(from.dtype()), &cores)
+            .cb(CbKind::Dataflow, 2 * tile_size(to.dtype()), &cores),
+    );
 }
 
 /// `ttnn.pad` of a TILE tensor's last dim up to `w`: the input's tile padding is filled first
@@ -378,7 +424,7 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ex.b.release(idx);
         ex.b.release(prepped);
         ex.b.release(x4);
-        (values, indices, k16, None)
+        (values, indices, k16, Vec::new())
     } else {
         // The pinned runtime passes K through unrounded (its outputs' tiles hold up to 32).
         let adjusted_k = k;
@@ -390,9 +436,11 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         } else {
             x4
         };
-        fill_pad(ex, &padded);
+        let filled = fill_pad_copying_block_floats(ex, &padded)?;
         let pw = padded.dims()[3].div_ceil(TILE) * TILE;
-        let index_dtype = if pw <= 65535 {
+        // fp32 values take uint32 indices (found by the random differential: the index
+        // buffers and the indices output of an fp32 topk are twice the uint16 ones).
+        let index_dtype = if pw <= 65535 && x.dtype() != DType::Float32 {
             DType::Uint16
         } else {
             DType::Uint32
@@ -434,8 +482,13 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             p = p.cb(CbKind::Dataflow, size, &cores);
         }
         ex.b.run(p);
-        // The padded copy dies when topk returns, after the post-processing below.
-        (values, indices, adjusted_k, Some(padded))
+        // The padded copies die when topk returns, after the post-processing below.
+        (
+            values,
+            indices,
+            adjusted_k,
+            [Some(padded), filled].into_iter().flatten().collect(),
+        )
     };
     // Slice K back down (both outputs, in order), then restore the rank (views). A 1D input's
     // outputs are sliced too (measured: two SliceTile programs before the reshape to 1D).
@@ -458,7 +511,7 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ex.b.release(indices);
         indices = i;
     }
-    if let Some(p) = keep {
+    for p in keep {
         ex.b.release(p);
     }
     Ok(Val::List(vec![Val::T(values), Val::T(indices)]))
@@ -851,5 +904,58 @@ mod tests {
         assert_eq!(reader_input_tiles(3), 2);
         assert_eq!(reader_input_tiles(4), 8);
         assert_eq!(reader_input_tiles(36), 8);
+    }
+
+    fn softmax_dataflow(
+        shape: &str,
+        dtype: DType,
+        device: &'static crate::device::DeviceSpec,
+    ) -> u64 {
+        let op = crate::ops::find("softmax").unwrap();
+        let mut c = crate::case::Case::new(op, vec![Shape::parse(shape).unwrap()], device);
+        c.dtype = dtype;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.estimate().expect("a verdict").peaks.dataflow
+    }
+
+    #[test]
+    fn softmax_holds_exps_and_mask_in_the_accumulation_format() {
+        use crate::device::{N150, P150};
+        // Per-core dataflow buffers measured on the runtime (NO_DISPATCH): a 576-wide
+        // bfloat8_b row keeps its input blocks at 1,088 B a tile and its exps at 2,048 B.
+        assert_eq!(
+            softmax_dataflow("2,1,4352,576", DType::Bfloat8B, &N150),
+            85_760
+        );
+        // A padded bfloat8_b row: the pad mask is bfloat16 too.
+        assert_eq!(
+            softmax_dataflow("1,3,234,5272", DType::Bfloat8B, &P150),
+            719_872
+        );
+        // fp32: the single-tile intermediates are fp32 but for the bfloat16 scaler.
+        assert_eq!(
+            softmax_dataflow("1,1,1120,2048", DType::Float32, &N150),
+            575_488
+        );
+    }
+
+    #[test]
+    fn a_padded_bfloat8_b_topk_holds_a_bfloat16_and_a_bfloat8_b_copy_at_once() {
+        // topk [4,1086,1497] bfloat8_b in L1 on p150, measured per core on the runtime
+        // (NO_DISPATCH): 249,216 B of L1 buffers = the input (64,192 per bank), its bfloat16
+        // copy (120,832) and the bfloat8_b copy back (64,192); dataflow 33,984.
+        let op = crate::ops::find("topk").unwrap();
+        let mut c = crate::case::Case::new(
+            op,
+            vec![Shape::parse("4,1086,1497").unwrap()],
+            &crate::device::P150,
+        );
+        c.dtype = DType::Bfloat8B;
+        c.input_memory = BufferType::L1;
+        c.output_memory = BufferType::L1;
+        let e = c.estimate().expect("a verdict");
+        assert_eq!(e.peaks.l1, 249_216);
+        assert_eq!(e.peaks.dataflow, 33_984);
     }
 }
