@@ -16,6 +16,33 @@ fn xtask(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// A call memmodel does not model today (op, layout, dtype on [1,64,100,100] in L1 on an n150,
+/// default parameters), found by asking memmodel, so the tests follow its regions as they shrink.
+fn an_unmodeled_call() -> (&'static str, &'static str, String) {
+    use memmodel::{BufferType, Case, Layout, Shape};
+    for op in memmodel::OPS {
+        for layout in [Layout::RowMajor, Layout::Tile] {
+            for dtype in memmodel::ops::supported_dtypes(op.name) {
+                let mut c = Case::new(
+                    op,
+                    vec![Shape::parse("1,64,100,100").unwrap()],
+                    &memmodel::device::N150,
+                );
+                c.layout = layout;
+                c.dtype = dtype;
+                c.input_memory = BufferType::L1;
+                c.output_memory = BufferType::L1;
+                if let Err(e) = c.estimate() {
+                    if memmodel::exec::is_unmodeled(&e) {
+                        return (op.name, layout.name(), dtype.to_string());
+                    }
+                }
+            }
+        }
+    }
+    panic!("memmodel models every op, layout and dtype on [1,64,100,100]: pick another example");
+}
+
 #[test]
 fn probe_on_sim_answers_modeled_unmodeled_and_refused_calls() {
     let (ok, text) = xtask(&[
@@ -28,22 +55,26 @@ fn probe_on_sim_answers_modeled_unmodeled_and_refused_calls() {
         "1,64,640,400",
     ]);
     assert!(ok && text.contains("[sim]: ok"), "{text}");
+    let (op, layout, dtype) = an_unmodeled_call();
     let (ok, text) = xtask(&[
         "probe",
         "--backend",
         "sim",
         "--op",
-        "permute",
+        op,
         "--shape",
         "1,64,100,100",
         "--layout",
-        "row_major",
+        layout,
+        "--dtype",
+        &dtype,
+        "--memory",
+        "l1",
+        "--device",
+        "n150",
         "--no-measure",
     ]);
-    assert!(
-        ok && text.contains("UNMODELED") && text.contains("ROW_MAJOR"),
-        "{text}"
-    );
+    assert!(ok && text.contains("UNMODELED"), "{text}");
     let (ok, text) = xtask(&[
         "probe",
         "--backend",
@@ -66,15 +97,19 @@ fn probe_on_sim_answers_modeled_unmodeled_and_refused_calls() {
 
 #[test]
 fn estimate_lists_cases_without_a_verdict_and_goes_on() {
+    let (op, layout, dtype) = an_unmodeled_call();
+    let ops = format!("{op},silu");
     let (ok, text) = xtask(&[
         "estimate",
         "--json",
         "--op",
-        "permute,silu",
+        &ops,
         "--shape",
         "1,64,100,100",
         "--layout",
-        "row_major",
+        layout,
+        "--dtype",
+        &dtype,
         "--memory",
         "l1",
         "--device",
@@ -82,12 +117,19 @@ fn estimate_lists_cases_without_a_verdict_and_goes_on() {
     ]);
     assert!(ok, "{text}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("one JSON array");
-    assert_eq!(rows.len(), 2, "{text}");
-    let permute = rows.iter().find(|r| r["op"] == "permute").unwrap();
-    assert_eq!(permute["verdict"], "unmodeled", "{text}");
-    assert!(permute["reason"].as_str().unwrap().contains("ROW_MAJOR"));
-    let silu = rows.iter().find(|r| r["op"] == "silu").unwrap();
-    assert_eq!(silu["verdict"], "fits", "{text}");
+    let unmodeled = rows.iter().find(|r| r["op"] == op).unwrap();
+    assert_eq!(unmodeled["verdict"], "unmodeled", "{text}");
+    assert!(
+        unmodeled["reason"].as_str().unwrap().contains("unmodeled"),
+        "{text}"
+    );
+    // silu in the same layout and dtype has a verdict (when the dtype is one silu takes).
+    if let Some(silu) = rows.iter().find(|r| r["op"] == "silu") {
+        assert!(
+            silu["verdict"] == "fits" || silu["verdict"] == "oom",
+            "{text}"
+        );
+    }
 }
 
 #[test]
