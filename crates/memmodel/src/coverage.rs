@@ -587,4 +587,23 @@ mod tests {
         c.params.set("dim", ParamValue::Int(0));
         assert!(!matches!(c.estimate(), Err(CaseError::Refused { .. })));
     }
+
+    /// Found by the fuzzer: a ROW_MAJOR transpose of a rank-5 tensor indexed a 4-D permutation.
+    #[test]
+    fn row_major_transposes_and_permutes_above_rank_4_are_answered_without_a_panic() {
+        for (op, param, value) in [
+            ("transpose", "dim0", ParamValue::Int(3)),
+            ("permute", "dims", ParamValue::Ints(vec![0, 1, 2, 4, 3])),
+        ] {
+            let mut c = case(op, "2,3,4,5,6", Layout::RowMajor, BufferType::L1);
+            c.params.set(param, value);
+            if op == "transpose" {
+                c.params.set("dim1", ParamValue::Int(4));
+            }
+            match c.estimate() {
+                Ok(_) => {}
+                Err(e) => assert!(crate::exec::is_unmodeled(&e), "{op}: {e}"),
+            }
+        }
+    }
 }

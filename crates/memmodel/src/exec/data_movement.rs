@@ -178,6 +178,14 @@ pub(super) fn transpose(
         return Ok(ex.b.share(x, out_spec));
     }
     if x.layout() == Layout::RowMajor {
+        if rank > 4 {
+            return Err(super::unmodeled(
+                "ttnn.transpose",
+                format!(
+                    "a ROW_MAJOR transpose of a rank-{rank} tensor (memmodel plans ranks up to 4)"
+                ),
+            ));
+        }
         // `transpose_` of an interleaved ROW_MAJOR tensor: the permute device operation, any
         // two dims (seen on the runtime: a [1,3,20128,672] transpose of dims 1 and 2 runs the
         // row-invariant factory with two 1344 B rows).
