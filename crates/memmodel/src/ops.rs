@@ -593,20 +593,7 @@ impl Builder<'_, '_> {
         let dilation = p.pair_or(name, "dilation", [1, 1])?;
         let groups = p.int_or(name, "groups", 1)?;
         let bias = p.bool_or(name, "bias", true)?;
-        for (param, v, min) in [
-            ("kernel_size", kernel, 1),
-            ("stride", stride, 1),
-            ("padding", padding, 0),
-            ("dilation", dilation, 1),
-        ] {
-            if v.iter().any(|&x| x < min || x > 1024) {
-                return Err(CaseError::Param(ParamError::new(
-                    name,
-                    param,
-                    format!("is {v:?}; each value must be in {min}..=1024"),
-                )));
-            }
-        }
+        check_window(name, kernel, stride, padding, dilation)?;
         if !(1..=1 << 16).contains(&c_out) {
             return Err(CaseError::Param(ParamError::new(
                 name,
@@ -1137,20 +1124,7 @@ impl Builder<'_, '_> {
                 let padding = p.pair_or(name, "padding", [0, 0])?;
                 let dilation = p.pair_or(name, "dilation", [1, 1])?;
                 let ceil_mode = p.bool_or(name, "ceil_mode", false)?;
-                for (param, v, min) in [
-                    ("kernel_size", kernel, 1),
-                    ("stride", stride, 1),
-                    ("padding", padding, 0),
-                    ("dilation", dilation, 1),
-                ] {
-                    if v.iter().any(|&x| x < min || x > 1024) {
-                        return Err(CaseError::Param(ParamError::new(
-                            name,
-                            param,
-                            format!("is {v:?}; each value must be in {min}..=1024"),
-                        )));
-                    }
-                }
+                check_window(name, kernel, stride, padding, dilation)?;
                 let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
                     let eff = dilation[axis] as u64 * (kernel[axis] as u64 - 1) + 1;
                     let span = size + 2 * padding[axis] as u64;
@@ -1556,6 +1530,32 @@ const MAX_SPLIT_OUTPUTS: u64 = 4096;
 /// `extent` cut into pieces of `size` (the last one shorter). Refuses more than
 /// [`MAX_SPLIT_OUTPUTS`] pieces before making them: a split of a huge dim into small pieces
 /// would otherwise build billions of sizes (found by `cargo xtask fuzz --target case_params`).
+/// A sliding window's kernel, stride, padding and dilation (pools, convolutions): each value in
+/// a range the runtime's sliding-window configs take.
+fn check_window(
+    name: &str,
+    kernel: [i64; 2],
+    stride: [i64; 2],
+    padding: [i64; 2],
+    dilation: [i64; 2],
+) -> Result<(), CaseError> {
+    for (param, v, min) in [
+        ("kernel_size", kernel, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+        ("dilation", dilation, 1),
+    ] {
+        if v.iter().any(|&x| x < min || x > 1024) {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                param,
+                format!("is {v:?}; each value must be in {min}..=1024"),
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn chunk_sizes(extent: u64, size: u64, op: &str) -> Result<Vec<u64>, CaseError> {
     let pieces = crate::size::ceil_div(extent, size.max(1));
     if pieces > MAX_SPLIT_OUTPUTS {
