@@ -40,7 +40,7 @@ use crate::config::{ConfigError, Ctx};
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
 use crate::layout::Layout;
-use crate::ops::{InputSpec, OutputStorage};
+use crate::ops::{InputSpec, OutputStorage, Signature};
 use crate::shape::Shape;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -119,6 +119,8 @@ pub struct Step {
     pub line: usize,
     /// The call as one case of the catalog (its named inputs first).
     pub case: Case,
+    /// The case's signature (inputs, outputs, the TT-NN call), built once with the model.
+    pub signature: Signature,
     /// The named tensors it takes, in order.
     pub inputs: Vec<String>,
     /// The model parameters it takes after them (created before the call, kept to the end).
@@ -166,8 +168,7 @@ impl BuiltModel {
     pub fn l1_small_bytes(&self) -> u64 {
         self.steps
             .iter()
-            .filter_map(|s| s.case.signature().ok())
-            .map(|s| s.l1_small_bytes)
+            .map(|s| s.signature.l1_small_bytes)
             .max()
             .unwrap_or(0)
     }
@@ -427,6 +428,7 @@ impl ModelFile {
                 number: k + 1,
                 line: crate::config::line_of(&self.text, span.start),
                 parameters: sig.inputs[named.len()..].to_vec(),
+                signature: sig,
                 inputs: call
                     .inputs
                     .get_ref()

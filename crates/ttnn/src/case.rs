@@ -118,8 +118,29 @@ pub fn input_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
         .collect()
 }
 
+/// On a backend that runs memmodel's plans (sim), the error of a call the runtime refuses, raised
+/// as the runtime does once the inputs (and, for some ops, the outputs) exist: an output that does
+/// not fit runs out of memory first. `None`: the call is not refused (or the backend is the
+/// runtime, which answers for itself).
+pub(crate) fn refused<D: DeviceApi>(device: &D, case: &Case, sig: &Signature) -> Option<Error> {
+    if !device.runs_memmodel() {
+        return None;
+    }
+    let refusal = memmodel::coverage::refusal(case, sig)?;
+    if refusal.after_outputs {
+        let mut made = Vec::new();
+        for desc in output_descs(case, sig) {
+            match device.empty(&desc) {
+                Ok(t) => made.push(t),
+                Err(e) => return Some(e),
+            }
+        }
+    }
+    Some(crate::message::parse_runtime_error(&refusal.reason))
+}
+
 /// The outputs a refusing op allocates before it raises, in the case's output memory.
-pub(crate) fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
+fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
     sig.outputs
         .iter()
         .filter(|o| o.storage == memmodel::ops::OutputStorage::New)
@@ -187,30 +208,14 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
                 }
             }
         }
-        let refusal = device
-            .runs_memmodel()
-            .then(|| memmodel::coverage::refusal(case, &sig))
-            .flatten();
-        if let (None, Some(refusal)) = (&error, refusal) {
-            // The runtime raises this once the inputs (and, for some ops, the outputs) exist;
-            // sim does the same and raises its words.
+        let refused = if error.is_none() {
+            refused(device, case, &sig)
+        } else {
+            None
+        };
+        if let Some(e) = refused {
             failed_at = Some("run".into());
-            let mut made = Vec::new();
-            if refusal.after_outputs {
-                for desc in output_descs(case, &sig) {
-                    match device.empty(&desc) {
-                        Ok(t) => made.push(t),
-                        Err(e) => {
-                            error = Some(e);
-                            break;
-                        }
-                    }
-                }
-            }
-            drop(made);
-            if error.is_none() {
-                error = Some(crate::message::parse_runtime_error(&refusal.reason));
-            }
+            error = Some(e);
         } else if error.is_none() {
             let refs: Vec<&D::Tensor> = inputs.iter().collect();
             match device.run(&sig.invocation, &refs) {

@@ -4,7 +4,7 @@
 //! fails ends the run; everything is freed after it, and the device is back at its baseline.
 
 use crate::api::{DeviceApi, TensorDesc};
-use crate::case::{check_coverage, input_descs};
+use crate::case::{check_coverage, input_descs, refused};
 use crate::error::{Error, Result};
 use memmodel::model::{BuiltModel, Step};
 use memmodel::BufferType;
@@ -147,15 +147,14 @@ pub fn run_model_with<D: DeviceApi>(
         if run.failure.is_none() {
             for step in &model.steps {
                 let start = Instant::now();
-                let captured = if measure {
-                    capture_step(device, step, &tensors, &mut parameters)?
-                } else {
-                    None
+                let captured = match run_step(device, step, &mut tensors, &mut parameters, measure)
+                {
+                    Ok(captured) => captured,
+                    Err(e) => {
+                        run.failure = Some(fail(step.number, step.line, step.label(), &e)?);
+                        break;
+                    }
                 };
-                if let Err(e) = run_step(device, step, &mut tensors, &mut parameters) {
-                    run.failure = Some(fail(step.number, step.line, step.label(), &e)?);
-                    break;
-                }
                 let (l1, dram) = (
                     view(BufferType::L1)?.allocated_per_bank,
                     view(BufferType::Dram)?.allocated_per_bank,
@@ -170,11 +169,7 @@ pub fn run_model_with<D: DeviceApi>(
                     number: step.number,
                     line: step.line,
                     label: step.label(),
-                    ttnn: step
-                        .case
-                        .signature()
-                        .map(|s| s.invocation.render())
-                        .unwrap_or_default(),
+                    ttnn: step.signature.invocation.render(),
                     l1_per_bank: l1,
                     dram_per_bank: dram,
                     live: tensors.keys().cloned().collect(),
@@ -209,97 +204,53 @@ pub fn run_model_with<D: DeviceApi>(
     Ok(run)
 }
 
-/// The call in a NO_DISPATCH capture on the live tensors (its outputs dropped at once). `None`
-/// when the call fails inside the capture: the real run then says how.
-fn capture_step<D: DeviceApi>(
-    device: &D,
-    step: &Step,
-    tensors: &BTreeMap<String, D::Tensor>,
-    parameters: &mut Vec<D::Tensor>,
-) -> Result<Option<crate::api::Capture>> {
-    let case = &step.case;
-    let Ok(sig) = case.signature() else {
-        return Ok(None);
-    };
-    if check_coverage(device, case, &sig).is_err()
-        || (device.runs_memmodel() && memmodel::coverage::refusal(case, &sig).is_some())
-    {
-        return Ok(None);
-    }
-    // The parameters are made for real first (as run_step would), so the capture sees them.
-    let descs = input_descs(case, &sig);
-    let first_parameter = parameters.len();
-    for desc in &descs[step.inputs.len()..] {
-        match device.empty(desc) {
-            Ok(t) => parameters.push(t),
-            Err(_) => {
-                parameters.truncate(first_parameter);
-                return Ok(None);
-            }
-        }
-    }
-    let made = parameters.len() - first_parameter;
-    device.begin_capture()?;
-    let result = (|| -> Result<()> {
-        let mut refs: Vec<&D::Tensor> = Vec::new();
-        for n in &step.inputs {
-            refs.push(tensors.get(n).ok_or_else(|| {
-                Error::InvalidArgument(format!("{}: no tensor `{n}`", step.label()))
-            })?);
-        }
-        refs.extend(&parameters[first_parameter..]);
-        drop(device.run(&sig.invocation, &refs)?);
-        Ok(())
-    })();
-    let capture = device.end_capture()?;
-    // run_step makes the parameters again.
-    parameters.truncate(parameters.len() - made);
-    Ok(result.ok().map(|()| capture))
-}
-
-/// One call: its parameters, the op, the outputs under their names, the dead freed.
-fn run_step<D: DeviceApi>(
-    device: &D,
-    step: &Step,
-    tensors: &mut BTreeMap<String, D::Tensor>,
-    parameters: &mut Vec<D::Tensor>,
-) -> Result<()> {
-    let case = &step.case;
-    let sig = case
-        .signature()
-        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", step.label())))?;
-    check_coverage(device, case, &sig)?;
-    // The parameters the op takes beyond the named tensors: made once, kept to the end.
-    let descs = input_descs(case, &sig);
-    let first_parameter = parameters.len();
-    for desc in &descs[step.inputs.len()..] {
-        parameters.push(device.empty(desc)?);
-    }
-    if device.runs_memmodel() {
-        if let Some(refusal) = memmodel::coverage::refusal(case, &sig) {
-            // As in a single case: the runtime raises this once its inputs (and for some ops
-            // its outputs) exist.
-            let mut made = Vec::new();
-            if refusal.after_outputs {
-                for desc in crate::case::output_descs(case, &sig) {
-                    made.push(device.empty(&desc)?);
-                }
-            }
-            drop(made);
-            return Err(crate::message::parse_runtime_error(&refusal.reason));
-        }
-    }
-    let mut refs: Vec<&D::Tensor> = step
-        .inputs
+/// The named tensors a call takes, in order.
+fn named_inputs<'a, T>(step: &Step, tensors: &'a BTreeMap<String, T>) -> Result<Vec<&'a T>> {
+    step.inputs
         .iter()
         .map(|n| {
             tensors
                 .get(n)
                 .ok_or_else(|| Error::InvalidArgument(format!("{}: no tensor `{n}`", step.label())))
         })
-        .collect::<Result<_>>()?;
-    refs.extend(&parameters[first_parameter..]);
-    let outs = device.run(&sig.invocation, &refs)?;
+        .collect()
+}
+
+/// One call: its coverage, its parameters (made once, kept to the end), with `measure` a
+/// NO_DISPATCH capture of it on the live tensors, then the call for real; its outputs under
+/// their names, the dead freed. `Ok(capture)`: it ran (the capture, when measured and the call
+/// did not fail inside it); `Err`: how it failed.
+fn run_step<D: DeviceApi>(
+    device: &D,
+    step: &Step,
+    tensors: &mut BTreeMap<String, D::Tensor>,
+    parameters: &mut Vec<D::Tensor>,
+    measure: bool,
+) -> Result<Option<crate::api::Capture>> {
+    let (case, sig) = (&step.case, &step.signature);
+    check_coverage(device, case, sig)?;
+    let first_parameter = parameters.len();
+    for desc in &input_descs(case, sig)[step.inputs.len()..] {
+        parameters.push(device.empty(desc)?);
+    }
+    let will_refuse = device.runs_memmodel() && memmodel::coverage::refusal(case, sig).is_some();
+    let captured = if measure && !will_refuse {
+        device.begin_capture()?;
+        let result = named_inputs(step, tensors).and_then(|mut r| {
+            r.extend(&parameters[first_parameter..]);
+            device.run(&sig.invocation, &r).map(drop)
+        });
+        let capture = device.end_capture()?;
+        result.ok().map(|()| capture)
+    } else {
+        None
+    };
+    if let Some(e) = refused(device, case, sig) {
+        return Err(e);
+    }
+    let mut inputs = named_inputs(step, tensors)?;
+    inputs.extend(&parameters[first_parameter..]);
+    let outs = device.run(&sig.invocation, &inputs)?;
     if outs.len() != step.outputs.len() {
         return Err(Error::InvalidArgument(format!(
             "{}: the call made {} tensor(s), the model names {}",
@@ -314,5 +265,5 @@ fn run_step<D: DeviceApi>(
     for n in &step.frees {
         tensors.remove(n);
     }
-    Ok(())
+    Ok(captured)
 }
