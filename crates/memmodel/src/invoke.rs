@@ -38,6 +38,16 @@ pub enum Value {
         dtype: DType,
         layout: Layout,
     },
+    /// An attribute of the `ttnn` module by its dotted path below it: an enum member
+    /// (`TensorMemoryLayout.HEIGHT_SHARDED`) or a predefined config (`Conv2dL1FullSliceConfig`).
+    Attr(&'static str),
+    /// A TT-NN config object made from arguments: `ttnn.Conv2dConfig(shard_layout=...)`,
+    /// `ttnn.UnaryWithParam(ttnn.UnaryOpType.SILU)`. `class` is the dotted path below `ttnn`.
+    Object {
+        class: &'static str,
+        args: Vec<Value>,
+        kwargs: BTreeMap<&'static str, Value>,
+    },
 }
 
 impl Value {
@@ -124,6 +134,20 @@ fn render_value(v: &Value) -> String {
             dtype.ttnn_name(),
             layout.ttnn_name()
         ),
+        Value::Attr(path) => format!("ttnn.{path}"),
+        Value::Object {
+            class,
+            args,
+            kwargs,
+        } => {
+            let mut parts: Vec<String> = args.iter().map(render_value).collect();
+            parts.extend(
+                kwargs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", render_value(v))),
+            );
+            format!("ttnn.{class}({})", parts.join(", "))
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::invoke::{Call, Invocation, Value};
 use crate::layout::{DeviceLayout, Layout};
 use crate::params::{ParamError, Params};
 use crate::shape::Shape;
+use std::collections::BTreeMap;
 
 /// The TT-NN function family an operator belongs to; decides inputs, outputs and the call.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -353,6 +354,18 @@ impl OpDef {
                 "dilation",
                 "groups",
                 "bias",
+                "dtype",
+                "weights_dtype",
+                "shard_layout",
+                "act_block_h",
+                "activation",
+                "deallocate_activation",
+                "reallocate_halo_output",
+                "enable_act_double_buffer",
+                "enable_weights_double_buffer",
+                "reshard_if_not_optimal",
+                "slice",
+                "num_slices",
             ],
             Family::Mean => vec!["dim", "keepdim"],
             Family::TopK => vec!["k", "dim", "largest", "sorted"],
@@ -623,9 +636,14 @@ impl Builder<'_, '_> {
         };
         let (ho, wo) = (out_dim(h, 0)?, out_dim(w, 1)?);
         let rows = crate::size::product([n, ho, wo], "conv2d output rows")?;
-        // The op writes tiles (Conv2dConfig.output_layout defaults to TILE) of the input's dtype.
+        let config = conv2d_config(name, &p)?;
+        // The op writes tiles (Conv2dConfig.output_layout defaults to TILE) of the input's dtype
+        // unless `dtype` names another.
         let mut out = self.output("output", Shape::from_dims(vec![1, 1, rows, c_out])?);
         out.layout = Layout::Tile;
+        if let Some(dtype) = config.output_dtype {
+            out.dtype = dtype;
+        }
         // Host weights are bfloat16 or float32 (the runtime's table): float32 for a float32 input.
         let host_dtype = if self.req.dtype == DType::Float32 {
             DType::Float32
@@ -666,6 +684,7 @@ impl Builder<'_, '_> {
             .kwarg("dilation", Value::ints(&dilation))
             .kwarg("groups", Value::Int(groups))
             .kwarg("memory_config", self.mem());
+        let call = config.apply(call);
         Ok((
             vec![self.input("input", x)],
             vec![out],
@@ -1530,6 +1549,196 @@ const MAX_SPLIT_OUTPUTS: u64 = 4096;
 /// `extent` cut into pieces of `size` (the last one shorter). Refuses more than
 /// [`MAX_SPLIT_OUTPUTS`] pieces before making them: a split of a huge dim into small pieces
 /// would otherwise build billions of sizes (found by `cargo xtask fuzz --target case_params`).
+/// conv2d's optional settings: the output dtype and what `ttnn.Conv2dConfig` / `slice_config`
+/// carry. Unset ones are left out of the call, so the runtime's defaults apply (0.81.1:
+/// docs/conv2d.md).
+#[derive(Debug, Default)]
+struct Conv2dSettings {
+    output_dtype: Option<DType>,
+    config: BTreeMap<&'static str, Value>,
+    slice: Option<Value>,
+}
+
+impl Conv2dSettings {
+    fn apply(self, mut call: Call) -> Call {
+        if let Some(dtype) = self.output_dtype {
+            call = call.kwarg("dtype", Value::DType(dtype));
+        }
+        if !self.config.is_empty() {
+            call = call.kwarg(
+                "conv_config",
+                Value::Object {
+                    class: "Conv2dConfig",
+                    args: Vec::new(),
+                    kwargs: self.config,
+                },
+            );
+        }
+        if let Some(slice) = self.slice {
+            call = call.kwarg("slice_config", slice);
+        }
+        call
+    }
+
+    /// Whether every setting is the runtime's default (nothing set).
+    fn is_default(&self) -> bool {
+        self.output_dtype.is_none() && self.config.is_empty() && self.slice.is_none()
+    }
+}
+
+/// Whether a conv2d case sets any of `Conv2dConfig`, `slice_config` or the output dtype.
+pub fn conv2d_has_settings(params: &Params) -> bool {
+    conv2d_config("conv2d", params).map_or(true, |c| !c.is_default())
+}
+
+fn conv2d_config(name: &str, p: &Params) -> Result<Conv2dSettings, CaseError> {
+    let bad = |param: &str, why: String| CaseError::Param(ParamError::new(name, param, why));
+    let dtype_of = |param: &'static str| -> Result<Option<DType>, CaseError> {
+        match p.get(param) {
+            None => Ok(None),
+            Some(_) => {
+                let text = p.str_or(name, param, "")?;
+                match text {
+                    "bfloat16" => Ok(Some(DType::Bfloat16)),
+                    "bfloat8_b" => Ok(Some(DType::Bfloat8B)),
+                    "float32" if param == "dtype" => Ok(Some(DType::Float32)),
+                    other => Err(bad(
+                        param,
+                        format!(
+                            "is `{other}` (allowed: bfloat16, bfloat8_b{})",
+                            if param == "dtype" { ", float32" } else { "" }
+                        ),
+                    )),
+                }
+            }
+        }
+    };
+    let mut settings = Conv2dSettings {
+        output_dtype: dtype_of("dtype")?,
+        ..Conv2dSettings::default()
+    };
+    if let Some(w) = dtype_of("weights_dtype")? {
+        settings.config.insert("weights_dtype", Value::DType(w));
+    }
+    if p.get("shard_layout").is_some() {
+        let layout = match p.str_or(name, "shard_layout", "")? {
+            "height" => "TensorMemoryLayout.HEIGHT_SHARDED",
+            "block" => "TensorMemoryLayout.BLOCK_SHARDED",
+            "width" => "TensorMemoryLayout.WIDTH_SHARDED",
+            other => {
+                return Err(bad(
+                    "shard_layout",
+                    format!("is `{other}` (allowed: height, block, width)"),
+                ))
+            }
+        };
+        settings.config.insert("shard_layout", Value::Attr(layout));
+    }
+    if p.get("act_block_h").is_some() {
+        let rows = p.int_or(name, "act_block_h", 0)?;
+        if rows < 0 || rows % 32 != 0 || rows > 1 << 16 {
+            return Err(bad(
+                "act_block_h",
+                format!("is {rows}; must be a multiple of 32 (0: the runtime's choice)"),
+            ));
+        }
+        settings
+            .config
+            .insert("act_block_h_override", Value::Int(rows));
+    }
+    if p.get("activation").is_some() {
+        let op = match p.str_or(name, "activation", "")? {
+            "silu" => "UnaryOpType.SILU",
+            "relu" => "UnaryOpType.RELU",
+            "sigmoid" => "UnaryOpType.SIGMOID",
+            "gelu" => "UnaryOpType.GELU",
+            other => {
+                return Err(bad(
+                    "activation",
+                    format!("is `{other}` (allowed: silu, relu, sigmoid, gelu)"),
+                ))
+            }
+        };
+        settings.config.insert(
+            "activation",
+            Value::Object {
+                class: "UnaryWithParam",
+                args: vec![Value::Attr(op)],
+                kwargs: BTreeMap::new(),
+            },
+        );
+    }
+    for flag in [
+        "deallocate_activation",
+        "reallocate_halo_output",
+        "enable_act_double_buffer",
+        "enable_weights_double_buffer",
+        "reshard_if_not_optimal",
+    ] {
+        if p.get(flag).is_some() {
+            settings
+                .config
+                .insert(flag, Value::Bool(p.bool_or(name, flag, false)?));
+        }
+    }
+    let slices = match p.get("num_slices") {
+        None => None,
+        Some(_) => {
+            let n = p.int_or(name, "num_slices", 0)?;
+            if !(0..=4096).contains(&n) {
+                return Err(bad(
+                    "num_slices",
+                    format!("is {n}; must be in 0..=4096 (0: the runtime picks)"),
+                ));
+            }
+            Some(n)
+        }
+    };
+    match (
+        p.get("slice")
+            .map(|_| p.str_or(name, "slice", ""))
+            .transpose()?,
+        slices,
+    ) {
+        (None, None) => {}
+        (None, Some(_)) => {
+            return Err(bad(
+                "num_slices",
+                "needs `slice` = dram_height or dram_width".into(),
+            ))
+        }
+        (Some("l1_full"), None) => settings.slice = Some(Value::Attr("Conv2dL1FullSliceConfig")),
+        (Some(kind @ ("dram_height" | "dram_width")), n) => {
+            let slice_type = if kind == "dram_height" {
+                "Conv2dDRAMSliceHeight"
+            } else {
+                "Conv2dDRAMSliceWidth"
+            };
+            let mut kwargs = BTreeMap::new();
+            kwargs.insert("slice_type", Value::Attr(slice_type));
+            kwargs.insert("num_slices", Value::Int(n.unwrap_or(0)));
+            settings.slice = Some(Value::Object {
+                class: "Conv2dSliceConfig",
+                args: Vec::new(),
+                kwargs,
+            });
+        }
+        (Some("l1_full"), Some(_)) => {
+            return Err(bad(
+                "num_slices",
+                "applies to DRAM slicing only (slice = dram_height or dram_width)".into(),
+            ))
+        }
+        (Some(other), _) => {
+            return Err(bad(
+                "slice",
+                format!("is `{other}` (allowed: l1_full, dram_height, dram_width)"),
+            ))
+        }
+    }
+    Ok(settings)
+}
+
 /// A sliding window's kernel, stride, padding and dilation (pools, convolutions): each value in
 /// a range the runtime's sliding-window configs take.
 fn check_window(
@@ -1766,6 +1975,72 @@ mod tests {
         assert_eq!(s.inputs[0].shape.to_string(), "[1,1,4096,96]");
         assert_eq!(s.outputs[0].shape.to_string(), "[1,1,1024,96]");
         assert_eq!(s.l1_small_bytes, MAX_POOL_L1_SMALL);
+    }
+
+    #[test]
+    fn conv2d_settings_reach_the_call_and_bad_ones_name_the_allowed_values() {
+        use crate::params::ParamValue;
+        let mut p = Params::default();
+        for (k, v) in [
+            ("dtype", "bfloat8_b"),
+            ("weights_dtype", "bfloat8_b"),
+            ("shard_layout", "block"),
+            ("activation", "silu"),
+            ("slice", "dram_width"),
+        ] {
+            p.set(k, ParamValue::Str(v.into()));
+        }
+        p.set("act_block_h", ParamValue::Int(64));
+        p.set("enable_act_double_buffer", ParamValue::Bool(true));
+        p.set("num_slices", ParamValue::Int(4));
+        assert!(conv2d_has_settings(&p));
+        assert!(!conv2d_has_settings(&Params::default()));
+        let s = sig("conv2d", &["1,64,64,64"], &p, DeviceLayout::NhwcFlat).unwrap();
+        assert_eq!(
+            s.outputs[0].dtype,
+            DType::Bfloat8B,
+            "dtype sets the output's"
+        );
+        let call = s.invocation.steps[0].render();
+        for part in [
+            "dtype=ttnn.bfloat8_b",
+            "act_block_h_override=64",
+            "activation=ttnn.UnaryWithParam(ttnn.UnaryOpType.SILU)",
+            "enable_act_double_buffer=True",
+            "shard_layout=ttnn.TensorMemoryLayout.BLOCK_SHARDED",
+            "weights_dtype=ttnn.bfloat8_b",
+            "slice_config=ttnn.Conv2dSliceConfig(num_slices=4, slice_type=ttnn.Conv2dDRAMSliceWidth)",
+        ] {
+            assert!(call.contains(part), "{part} not in {call}");
+        }
+        for (k, v, allowed) in [
+            (
+                "shard_layout",
+                ParamValue::Str("diagonal".into()),
+                "height, block, width",
+            ),
+            ("activation", ParamValue::Str("swish".into()), "silu, relu"),
+            (
+                "slice",
+                ParamValue::Str("dram".into()),
+                "l1_full, dram_height, dram_width",
+            ),
+            ("act_block_h", ParamValue::Int(48), "multiple of 32"),
+            (
+                "weights_dtype",
+                ParamValue::Str("float32".into()),
+                "bfloat16, bfloat8_b",
+            ),
+        ] {
+            let mut bad = Params::default();
+            bad.set(k, v);
+            let err = sig("conv2d", &["1,64,64,64"], &bad, DeviceLayout::NhwcFlat).unwrap_err();
+            assert!(err.to_string().contains(allowed), "{k}: {err}");
+        }
+        let mut lone = Params::default();
+        lone.set("num_slices", ParamValue::Int(2));
+        let err = sig("conv2d", &["1,64,64,64"], &lone, DeviceLayout::NhwcFlat).unwrap_err();
+        assert!(err.to_string().contains("dram_height"), "{err}");
     }
 
     #[test]

@@ -398,6 +398,15 @@ def _resolve(path):
     return obj
 
 
+def _attr(path):
+    obj = ttnn
+    for p in str(path).split("."):
+        if not p or p.startswith("_") or not hasattr(obj, p):
+            raise DriverError(ERR_INVALID_ARGUMENT, "ttnn has no `%s`" % path)
+        obj = getattr(obj, p)
+    return obj
+
+
 def _value(v, dev, inputs, results):
     kind = v.get("kind")
     val = v.get("value")
@@ -431,6 +440,16 @@ def _value(v, dev, inputs, results):
         # On the host (no device argument): conv2d prepares such weights on the device itself.
         shape = [int(d) for d in val["shape"]]
         return ttnn.zeros(shape, dtype=_dtype(val["dtype"]), layout=_layout(val["layout"]))
+    if kind == "attr":
+        # An enum member or a predefined config of the ttnn module, e.g.
+        # TensorMemoryLayout.HEIGHT_SHARDED.
+        return _attr(val)
+    if kind == "object":
+        # A config object made from arguments: Conv2dConfig(...), UnaryWithParam(...).
+        cls = _attr(val["class"])
+        args = [_value(x, dev, inputs, results) for x in val["args"]]
+        kwargs = {k: _value(x, dev, inputs, results) for k, x in val["kwargs"].items()}
+        return cls(*args, **kwargs)
     raise DriverError(ERR_INVALID_ARGUMENT, "unknown value kind %r" % (kind,))
 
 

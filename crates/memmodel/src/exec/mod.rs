@@ -46,6 +46,14 @@ pub enum Val {
     None,
     /// A tensor on the host: no device memory until an op moves it there.
     Host(crate::tensor::TensorSpec),
+    /// An attribute of the `ttnn` module (an enum member, a predefined config), by its path.
+    Attr(&'static str),
+    /// A config object (`Conv2dConfig`, `UnaryWithParam`): its class and arguments.
+    Object {
+        class: &'static str,
+        args: Vec<Val>,
+        kwargs: std::collections::BTreeMap<&'static str, Val>,
+    },
 }
 
 impl Val {
@@ -258,6 +266,22 @@ fn resolve(
             *dtype,
             *layout,
         )),
+        Value::Attr(path) => Val::Attr(path),
+        Value::Object {
+            class,
+            args,
+            kwargs,
+        } => Val::Object {
+            class,
+            args: args
+                .iter()
+                .map(|a| resolve(a, inputs, results, b, function))
+                .collect::<Result<_, _>>()?,
+            kwargs: kwargs
+                .iter()
+                .map(|(k, v)| Ok((*k, resolve(v, inputs, results, b, function)?)))
+                .collect::<Result<_, CaseError>>()?,
+        },
     })
 }
 

@@ -49,6 +49,12 @@ mod tests {
                 dtype: DType::Bfloat16,
                 layout: Layout::RowMajor,
             },
+            Value::Attr("TensorMemoryLayout.HEIGHT_SHARDED"),
+            Value::Object {
+                class: "UnaryWithParam",
+                args: vec![Value::Attr("UnaryOpType.SILU")],
+                kwargs: Default::default(),
+            },
         ];
         let mut call = Call::new("ttnn.add");
         for v in values {

@@ -478,6 +478,25 @@ fn encode_invocation(inv: &Invocation, out: &mut Vec<u8>) {
                 bytes(out, dtype.ttnn_name().as_bytes());
                 bytes(out, layout.ttnn_name().as_bytes());
             }
+            Value::Attr(path) => {
+                out.push(14);
+                bytes(out, path.as_bytes());
+            }
+            Value::Object {
+                class,
+                args,
+                kwargs,
+            } => {
+                out.push(15);
+                bytes(out, class.as_bytes());
+                out.extend_from_slice(&(args.len() as u64).to_le_bytes());
+                args.iter().for_each(|a| value(out, a));
+                out.extend_from_slice(&(kwargs.len() as u64).to_le_bytes());
+                for (k, v) in kwargs {
+                    bytes(out, k.as_bytes());
+                    value(out, v);
+                }
+            }
         }
     }
     out.extend_from_slice(&(inv.output_step as u64).to_le_bytes());
