@@ -636,7 +636,7 @@ impl Builder<'_, '_> {
         };
         let (ho, wo) = (out_dim(h, 0)?, out_dim(w, 1)?);
         let rows = crate::size::product([n, ho, wo], "conv2d output rows")?;
-        let config = conv2d_config(name, &p)?;
+        let config = conv2d_config(name, p)?;
         // The op writes tiles (Conv2dConfig.output_layout defaults to TILE) of the input's dtype
         // unless `dtype` names another.
         let mut out = self.output("output", Shape::from_dims(vec![1, 1, rows, c_out])?);
