@@ -24,6 +24,13 @@
 //! memory = "l1"                    # the output's memory: l1, dram, or default (no memory_config)
 //! params = { }                     # the op's parameters, as in shapes.toml
 //! deallocate = ["x"]               # ttnn.deallocate after the call
+//!
+//! [[call]]
+//! op = "conv2d"                    # ops on channels-last images (conv2d, maxpool2d) take the
+//! inputs = ["y"]                   # image's batch, height and width: the tensor holds it as
+//! nhw = [1, "H", "W"]              # [1, 1, N*H*W, C] or [N, H, W, C]
+//! params = { out_channels = 96, kernel_size = 3, stride = 2 }
+//! outputs = ["z"]
 //! ```
 //!
 //! Lifetimes: a tensor dies at its `deallocate` or after its last use (as Python frees a tensor
@@ -39,7 +46,7 @@ use crate::case::Case;
 use crate::config::{ConfigError, Ctx};
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
-use crate::layout::Layout;
+use crate::layout::{DeviceLayout, Layout};
 use crate::ops::{InputSpec, OutputStorage, Signature};
 use crate::shape::Shape;
 use serde::Deserialize;
@@ -87,6 +94,9 @@ struct RawCall {
     outputs: Spanned<Vec<Spanned<String>>>,
     memory: Option<Spanned<String>>,
     params: Option<Spanned<toml::Table>>,
+    /// Batch, height and width of the image a channels-last input holds, for ops that take
+    /// them as arguments (conv2d, maxpool2d): `nhw = [1, "H / 2", "W / 2"]`.
+    nhw: Option<Spanned<Vec<Spanned<toml::Value>>>>,
     #[serde(default)]
     deallocate: Vec<Spanned<String>>,
 }
@@ -331,6 +341,52 @@ impl ModelFile {
                 ));
             };
             let mut case = Case::new(op, named.iter().map(|t| t.shape.clone()).collect(), device);
+            let image_op = op.default_device_layout != DeviceLayout::AsGiven
+                && op.default_device_layout != DeviceLayout::Nhwc;
+            match (&call.nhw, image_op) {
+                (Some(nhw), true) => {
+                    let mut dims = Vec::new();
+                    for (d, dim) in nhw.get_ref().iter().enumerate() {
+                        let v = eval_value(dim.get_ref(), &symbols).map_err(|e| {
+                            cx.err(dim.span(), field(&format!("nhw[{d}]")), e.to_string())
+                        })?;
+                        dims.push(v);
+                    }
+                    let &[n, h, w] = dims.as_slice() else {
+                        return Err(cx.err(
+                            nhw.span(),
+                            field("nhw"),
+                            format!("is {} value(s); give [N, H, W]", dims.len()),
+                        ));
+                    };
+                    let (image, layout) = image_of(&first.shape, [n, h, w]).map_err(|why| {
+                        cx.err(nhw.span(), field("nhw"), format!("`{}`: {why}", first.name))
+                    })?;
+                    case.model_inputs = vec![image];
+                    case.device_layout = layout;
+                }
+                (Some(nhw), false) => {
+                    return Err(cx.err(
+                        nhw.span(),
+                        field("nhw"),
+                        format!(
+                            "{} takes its shape from the tensor; nhw is for conv2d and maxpool2d",
+                            op.name
+                        ),
+                    ))
+                }
+                (None, true) => {
+                    return Err(cx.err(
+                        call.op.span(),
+                        field("nhw"),
+                        format!(
+                            "{} takes a channels-last image ([1, 1, N*H*W, C] or [N, H, W, C]) and needs its batch, height and width: nhw = [N, H, W]",
+                            op.name
+                        ),
+                    ))
+                }
+                (None, false) => {}
+            }
             case.dtype = first.dtype;
             case.layout = first.layout;
             case.input_memory = first.memory;
@@ -492,6 +548,27 @@ impl ModelFile {
             outputs,
             unused_inputs,
         })
+    }
+}
+
+/// The image (`[N, C, H, W]`, the catalog's model shape) a channels-last device tensor holds,
+/// and how it holds it: `[1, 1, N*H*W, C]` flattened or `[N, H, W, C]`.
+fn image_of(device: &Shape, [n, h, w]: [i64; 3]) -> Result<(Shape, DeviceLayout), String> {
+    let positive = |v: i64, what: &str| {
+        u64::try_from(v)
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("{what} is {v}; must be positive"))
+    };
+    let (n, h, w) = (positive(n, "N")?, positive(h, "H")?, positive(w, "W")?);
+    let rows = crate::size::product([n, h, w], "N*H*W").map_err(|e| e.to_string())?;
+    let image = |c: u64| Shape::from_dims(vec![n, c, h, w]).map_err(|e| e.to_string());
+    match device.dims() {
+        &[1, 1, r, c] if r == rows => Ok((image(c)?, DeviceLayout::NhwcFlat)),
+        &[dn, dh, dw, c] if [dn, dh, dw] == [n, h, w] => Ok((image(c)?, DeviceLayout::Nhwc)),
+        _ => Err(format!(
+            "is {device}, which does not hold an {n}x{h}x{w} image channels-last ([1, 1, {rows}, C] or [{n}, {h}, {w}, C])"
+        )),
     }
 }
 
@@ -798,5 +875,74 @@ mod tests {
         );
         let e = build(&text).unwrap_err();
         assert!(e.message.contains("`a2` was freed before this call"), "{e}");
+    }
+
+    const CONV: &str = r#"
+[model]
+name = "stem"
+resolution = [640, 640]
+
+[[input]]
+name = "x"
+shape = [1, 1, "H * W", 16]
+layout = "row_major"
+
+[[call]]
+op = "conv2d"
+inputs = ["x"]
+nhw = [1, "H", "W"]
+params = { out_channels = 96, stride = 2, dtype = "bfloat8_b" }
+outputs = ["y"]
+
+[[call]]
+op = "conv2d"
+inputs = ["y"]
+nhw = [1, "H / 2", "W / 2"]
+params = { out_channels = 192, stride = 2 }
+outputs = ["z"]
+"#;
+
+    #[test]
+    fn image_ops_take_the_image_a_flattened_tensor_holds() {
+        let m = ModelFile::parse(CONV, "stem.toml")
+            .unwrap()
+            .build(Some([1280, 1280]), &N150)
+            .unwrap();
+        let [first, second] = &m.steps[..] else {
+            panic!("two steps")
+        };
+        assert_eq!(first.case.model_inputs[0].to_string(), "[1,16,1280,1280]");
+        assert_eq!(first.case.device_layout, DeviceLayout::NhwcFlat);
+        assert_eq!(first.outputs[0].shape.to_string(), "[1,1,409600,96]");
+        assert_eq!(first.outputs[0].dtype, DType::Bfloat8B);
+        // The second conv reads the first's output: its dtype and layout.
+        assert_eq!(second.case.dtype, DType::Bfloat8B);
+        assert_eq!(second.case.model_inputs[0].to_string(), "[1,96,640,640]");
+        assert_eq!(second.outputs[0].shape.to_string(), "[1,1,102400,192]");
+        assert_eq!(
+            first.signature.inputs[0].shape, m.inputs[0].shape,
+            "the call reads the tensor as it is"
+        );
+
+        for (from, to, field, message) in [
+            ("nhw = [1, \"H\", \"W\"]\n", "", "call[0].nhw", "needs its batch, height and width"),
+            ("nhw = [1, \"H\", \"W\"]", "nhw = [1, \"H\", \"W / 2\"]", "call[0].nhw", "does not hold an 1x1280x640 image"),
+            ("nhw = [1, \"H\", \"W\"]", "nhw = [\"H\", \"W\"]", "call[0].nhw", "give [N, H, W]"),
+        ] {
+            assert!(CONV.contains(from), "{from}");
+            let text = CONV.replacen(from, to, 1);
+            let e = ModelFile::parse(&text, "stem.toml")
+                .unwrap()
+                .build(Some([1280, 1280]), &N150)
+                .unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.contains(message), "{e}");
+        }
+        let e = build(&edit(
+            "params = { split_size = 96, dim = -1 }",
+            "params = { split_size = 96, dim = -1 }\nnhw = [1, 2, 3]",
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("nhw is for conv2d and maxpool2d"), "{e}");
     }
 }
