@@ -128,6 +128,23 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             return Err(String::from("Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
         }
         Family::BatchNorm if rm => return Err(String::from("Input tensor must be must be tilized")),
+        // Untilizing on device keeps the dtype, but for bfloat8_b → bfloat16.
+        Family::ToLayout => {
+            let p = &case.params;
+            let to_row_major = p.str_or(case.op.name, "layout", "row_major") == Ok("row_major");
+            let dtype = p
+                .str_or(case.op.name, "dtype", case.dtype.ttnn_name())
+                .ok()
+                .and_then(|d| d.parse::<DType>().ok());
+            let untilize_cast = case.dtype == DType::Bfloat8B && dtype == Some(DType::Bfloat16);
+            if case.layout == Layout::Tile
+                && to_row_major
+                && dtype.is_some_and(|d| d != case.dtype)
+                && !untilize_cast
+            {
+                return Err(String::from("dtype cannot be different from tensor dtype when converting to ROW_MAJOR_LAYOUT on device (allowed exception: BFLOAT8_B -> BFLOAT16, which untilize handles natively)!"));
+            }
+        }
         // Only the last-dim path (dim=-1, or the last dim's index) checks the layout; other
         // dims go another way. Rank-4 ROW_MAJOR inputs take another route (they run).
         Family::Softmax

@@ -925,9 +925,24 @@ outputs = ["z"]
         );
 
         for (from, to, field, message) in [
-            ("nhw = [1, \"H\", \"W\"]\n", "", "call[0].nhw", "needs its batch, height and width"),
-            ("nhw = [1, \"H\", \"W\"]", "nhw = [1, \"H\", \"W / 2\"]", "call[0].nhw", "does not hold an 1x1280x640 image"),
-            ("nhw = [1, \"H\", \"W\"]", "nhw = [\"H\", \"W\"]", "call[0].nhw", "give [N, H, W]"),
+            (
+                "nhw = [1, \"H\", \"W\"]\n",
+                "",
+                "call[0].nhw",
+                "needs its batch, height and width",
+            ),
+            (
+                "nhw = [1, \"H\", \"W\"]",
+                "nhw = [1, \"H\", \"W / 2\"]",
+                "call[0].nhw",
+                "does not hold an 1x1280x640 image",
+            ),
+            (
+                "nhw = [1, \"H\", \"W\"]",
+                "nhw = [\"H\", \"W\"]",
+                "call[0].nhw",
+                "give [N, H, W]",
+            ),
         ] {
             assert!(CONV.contains(from), "{from}");
             let text = CONV.replacen(from, to, 1);

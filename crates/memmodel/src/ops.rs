@@ -60,6 +60,16 @@ pub enum Family {
     Dropout,
     /// No `ttnn.norm` exists in the pinned runtime: sqrt(sum(square(x))).
     VectorNorm,
+    /// `ttnn.to_layout(x, layout, dtype=, memory_config=)`: tilize or untilize into a new tensor.
+    ToLayout,
+    /// `ttnn.to_memory_config(x, memory_config, dtype=)`: the tensor moved (copied) to another
+    /// memory.
+    ToMemoryConfig,
+    /// `ttnn.transformer.scaled_dot_product_attention(q, k, v, is_causal=False, ...)`:
+    /// FlashAttention-2 in chunks, no attention matrix in memory.
+    Sdpa,
+    /// `ttnn.transformer.concatenate_heads(x)`: [B, H, S, D] → [B, S, H·D].
+    ConcatenateHeads,
 }
 
 /// How a matmul's second operand is derived when a shape set gives only the first, `[..,M,K]`.
@@ -160,6 +170,10 @@ pub const OPS: &[OpDef] = &[
     op("addmm", Family::Addmm, AS_GIVEN, "ttnn.addmm(input, mat1, mat2); with one shape [M,K]: mat2 is [K,N] and input [M,N], N = `out_features` (default K). The seed suite passed three same-shape tensors"),
     op("linear", Family::Linear, AS_GIVEN, "ttnn.linear(x, weight[, bias]); with one shape [..,M,K] the weight is [K,N], N = `out_features` (default K), as the original suite did"),
     op("mm", Family::Matmul { derive_other: DeriveOther::SquareK }, AS_GIVEN, "ttnn.matmul; with one shape [M,K] the second operand is [K,K] (a projection; the seed suite multiplied two same-shape tensors, a shape mismatch unless square)"),
+    op("to_layout", Family::ToLayout, AS_GIVEN, "ttnn.to_layout(x, layout, dtype=, memory_config=): `layout` is the target (default: the other one), `dtype` an optional output dtype; YOLO models untilize before upsample and reshape"),
+    op("to_memory_config", Family::ToMemoryConfig, AS_GIVEN, "ttnn.to_memory_config(x, memory_config, dtype=): the tensor copied into the output memory (models move skip tensors between L1 and DRAM); `dtype` an optional output dtype"),
+    op("sdpa", Family::Sdpa, AS_GIVEN, "ttnn.transformer.scaled_dot_product_attention(q, k, v, is_causal=False, memory_config=): q [B,H,S,D]; k and v the same shape unless given; q_chunk_size / k_chunk_size set an SDPAProgramConfig on the device's grid (YOLOv12x's area attention uses 256 / 512 from 512 tokens)"),
+    op("concatenate_heads", Family::ConcatenateHeads, AS_GIVEN, "ttnn.transformer.concatenate_heads(x, memory_config=): [B,H,S,D] → [B,S,H·D]"),
     op("conv2d", Family::Conv2d, DeviceLayout::NhwcFlat, "ttnn.conv2d(input_tensor=[1,1,N·H·W,C] (or [N,H,W,C]), weight_tensor=[C_out,C_in/groups,kh,kw] and bias_tensor=[1,1,1,C_out] as zero-filled host tensors the op prepares on the device itself, device, in_channels, out_channels, batch_size, input_height, input_width, kernel_size, stride, padding, dilation, groups); the case's shape is the model's [N,C_in,H,W]; default Conv2dConfig (the runtime picks the sharding); padding defaults to kernel//2 (ultralytics' autopad); needs L1_SMALL at device open (halo and conv config tensors)"),
 ];
 
@@ -324,6 +338,10 @@ impl OpDef {
             Family::Clone => "ttnn.clone",
             Family::Dropout => "ttnn.experimental.dropout",
             Family::VectorNorm => "ttnn.square+ttnn.sum+ttnn.sqrt",
+            Family::ToLayout => "ttnn.to_layout",
+            Family::ToMemoryConfig => "ttnn.to_memory_config",
+            Family::Sdpa => "ttnn.transformer.scaled_dot_product_attention",
+            Family::ConcatenateHeads => "ttnn.transformer.concatenate_heads",
         }
     }
 
@@ -368,6 +386,10 @@ impl OpDef {
                 "num_slices",
             ],
             Family::Mean => vec!["dim", "keepdim"],
+            Family::ToLayout => vec!["layout", "dtype"],
+            Family::ToMemoryConfig => vec!["dtype"],
+            Family::Sdpa => vec!["is_causal", "q_chunk_size", "k_chunk_size"],
+            Family::ConcatenateHeads => vec![],
             Family::TopK => vec!["k", "dim", "largest", "sorted"],
             Family::Linear => vec!["out_features", "bias"],
             Family::Addmm => vec!["out_features", "alpha", "beta"],
@@ -1476,6 +1498,154 @@ impl Builder<'_, '_> {
                     Invocation::single(call),
                 )
             }
+            Family::ToLayout => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let other = match self.req.layout {
+                    Layout::Tile => "row_major",
+                    Layout::RowMajor => "tile",
+                };
+                let target: Layout = p
+                    .str_or(name, "layout", other)?
+                    .parse()
+                    .map_err(|e: String| CaseError::Param(ParamError::new(name, "layout", e)))?;
+                let dtype = optional_dtype(name, p, "dtype")?;
+                let mut out = self.output("output", x.clone());
+                out.layout = target;
+                let mut call = Call::new("ttnn.to_layout")
+                    .arg(Value::Input(0))
+                    .arg(Value::Layout(target));
+                if let Some(d) = dtype {
+                    out.dtype = d;
+                    call = call.kwarg("dtype", Value::DType(d));
+                }
+                let call = call.kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![out],
+                    Invocation::single(call),
+                )
+            }
+            Family::ToMemoryConfig => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                if self.req.default_output_memory {
+                    return Err(invalid(
+                        name,
+                        "ttnn.to_memory_config takes the memory to move to: give the output memory (l1 or dram)",
+                    ));
+                }
+                let mut out = self.output("output", x.clone());
+                let mut call = Call::new("ttnn.to_memory_config")
+                    .arg(Value::Input(0))
+                    .kwarg("memory_config", self.mem());
+                if let Some(d) = optional_dtype(name, p, "dtype")? {
+                    out.dtype = d;
+                    call = call.kwarg("dtype", Value::DType(d));
+                }
+                (
+                    vec![self.input("input", x)],
+                    vec![out],
+                    Invocation::single(call),
+                )
+            }
+            Family::Sdpa => {
+                let model = self.model(&[1, 3])?;
+                let q = self.device(&model[0])?;
+                let &[b, heads, _, d] = q.dims() else {
+                    return Err(invalid(name, format!("q must be 4D [B, H, S, D], got {q}")));
+                };
+                let (k, v) = if model.len() == 3 {
+                    (self.device(&model[1])?, self.device(&model[2])?)
+                } else {
+                    (q.clone(), q.clone())
+                };
+                for (role, t) in [("k", &k), ("v", &v)] {
+                    let ok = matches!(t.dims(), &[tb, th, _, td] if tb == b && td == d && th >= 1 && heads % th == 0);
+                    if !ok {
+                        return Err(invalid(
+                            name,
+                            format!("{role} {t} must be [{b}, H_kv, S_kv, {d}] with H_kv dividing {heads}"),
+                        ));
+                    }
+                }
+                if k.dims() != v.dims() {
+                    return Err(invalid(name, format!("k {k} and v {v} differ")));
+                }
+                let causal = p.bool_or(name, "is_causal", false)?;
+                let mut call = Call::new("ttnn.transformer.scaled_dot_product_attention")
+                    .arg(Value::Input(0))
+                    .arg(Value::Input(1))
+                    .arg(Value::Input(2))
+                    .kwarg("is_causal", Value::Bool(causal))
+                    .kwarg("memory_config", self.mem());
+                let chunk = |param: &str| -> Result<Option<i64>, CaseError> {
+                    if p.get(param).is_none() {
+                        return Ok(None);
+                    }
+                    let v = p.int_or(name, param, 32)?;
+                    if v < 32 || v % 32 != 0 || v > 1 << 16 {
+                        return Err(CaseError::Param(ParamError::new(
+                            name,
+                            param,
+                            format!("is {v}; must be a multiple of 32"),
+                        )));
+                    }
+                    Ok(Some(v))
+                };
+                match (chunk("q_chunk_size")?, chunk("k_chunk_size")?) {
+                    (None, None) => {}
+                    (Some(qc), Some(kc)) => {
+                        // The 8×8 grid YOLOv12x's attention passes; both boards have it.
+                        let mut kwargs = BTreeMap::new();
+                        kwargs.insert("compute_with_storage_grid_size", Value::ints(&[8, 8]));
+                        kwargs.insert("q_chunk_size", Value::Int(qc));
+                        kwargs.insert("k_chunk_size", Value::Int(kc));
+                        call = call.kwarg(
+                            "program_config",
+                            Value::Object {
+                                class: "SDPAProgramConfig",
+                                args: Vec::new(),
+                                kwargs,
+                            },
+                        );
+                    }
+                    _ => {
+                        return Err(CaseError::Param(ParamError::new(
+                            name,
+                            "q_chunk_size",
+                            "and k_chunk_size are set together",
+                        )))
+                    }
+                }
+                (
+                    vec![
+                        self.input("q", q.clone()),
+                        self.input("k", k),
+                        self.input("v", v),
+                    ],
+                    vec![self.output("output", q)],
+                    Invocation::single(call),
+                )
+            }
+            Family::ConcatenateHeads => {
+                let x = self.device(&self.model(&[1])?[0])?;
+                let &[b, heads, seq, d] = x.dims() else {
+                    return Err(invalid(
+                        name,
+                        format!("takes a 4D [B, H, S, D] tensor, got {x}"),
+                    ));
+                };
+                let width = crate::size::mul(heads, d, "H·D")?;
+                let mut out = self.output("output", Shape::from_dims(vec![b, seq, width])?);
+                out.layout = Layout::Tile;
+                let call = Call::new("ttnn.transformer.concatenate_heads")
+                    .arg(Value::Input(0))
+                    .kwarg("memory_config", self.mem());
+                (
+                    vec![self.input("input", x)],
+                    vec![out],
+                    Invocation::single(call),
+                )
+            }
             Family::Dropout => {
                 let x = self.device(&self.model(&[1])?[0])?;
                 let prob = p.float_or(name, "probability", 0.1)?;
@@ -1549,6 +1719,17 @@ const MAX_SPLIT_OUTPUTS: u64 = 4096;
 /// `extent` cut into pieces of `size` (the last one shorter). Refuses more than
 /// [`MAX_SPLIT_OUTPUTS`] pieces before making them: a split of a huge dim into small pieces
 /// would otherwise build billions of sizes (found by `cargo xtask fuzz --target case_params`).
+/// An optional dtype parameter (`dtype = "bfloat8_b"`): any dtype the catalog knows.
+fn optional_dtype(name: &str, p: &Params, param: &str) -> Result<Option<DType>, CaseError> {
+    if p.get(param).is_none() {
+        return Ok(None);
+    }
+    let text = p.str_or(name, param, "")?;
+    text.parse::<DType>()
+        .map(Some)
+        .map_err(|e| CaseError::Param(ParamError::new(name, param, e.to_string())))
+}
+
 /// conv2d's optional settings: the output dtype and what `ttnn.Conv2dConfig` / `slice_config`
 /// carry. Unset ones are left out of the call, so the runtime's defaults apply (0.81.1:
 /// docs/conv2d.md).
@@ -1879,12 +2060,12 @@ mod tests {
     }
 
     #[test]
-    fn catalog_has_the_seed_ops_plus_linear_mm_and_conv2d() {
-        assert_eq!(OPS.len(), 47);
+    fn catalog_has_the_seed_ops_plus_linear_mm_conv2d_and_the_yolo_moves() {
+        assert_eq!(OPS.len(), 51);
         let mut names: Vec<_> = OPS.iter().map(|o| o.name).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 47, "duplicate op names");
+        assert_eq!(names.len(), 51, "duplicate op names");
         let err = find("silly").unwrap_err().to_string();
         assert!(err.contains("silu") && err.contains("maxpool2d"), "{err}");
     }

@@ -269,6 +269,39 @@ impl CallSpace {
                 ),
             ],
             Family::VectorNorm => vec![],
+            Family::ToLayout => vec![
+                param(
+                    "layout",
+                    Choice {
+                        values: &["tile", "row_major"],
+                    },
+                    "the other layout",
+                ),
+                param(
+                    "dtype",
+                    Choice {
+                        values: &["bfloat16", "bfloat8_b", "float32"],
+                    },
+                    "the input's",
+                ),
+            ],
+            Family::ToMemoryConfig => vec![param(
+                "dtype",
+                Choice {
+                    values: &["bfloat16", "bfloat8_b", "float32"],
+                },
+                "the input's",
+            )],
+            Family::Sdpa => {
+                ranks = (4, 4);
+                layouts = vec![Layout::Tile];
+                vec![param("is_causal", Bool, "false")]
+            }
+            Family::ConcatenateHeads => {
+                ranks = (4, 4);
+                layouts = vec![Layout::Tile];
+                vec![]
+            }
         };
         if matches!(op.family, Family::Ones) {
             layouts = vec![Layout::Tile, Layout::RowMajor];
@@ -285,6 +318,11 @@ impl CallSpace {
             Family::UnaryInPlace { .. } | Family::Copy | Family::Unsqueeze => {
                 vec![OutputMemory::Default]
             }
+            // The memory to move to is the call's point: it has no default.
+            Family::ToMemoryConfig => vec![
+                OutputMemory::Interleaved(BufferType::L1),
+                OutputMemory::Interleaved(BufferType::Dram),
+            ],
             _ => vec![
                 OutputMemory::Interleaved(BufferType::L1),
                 OutputMemory::Interleaved(BufferType::Dram),
