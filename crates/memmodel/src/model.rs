@@ -563,9 +563,9 @@ fn image_of(device: &Shape, [n, h, w]: [i64; 3]) -> Result<(Shape, DeviceLayout)
     let (n, h, w) = (positive(n, "N")?, positive(h, "H")?, positive(w, "W")?);
     let rows = crate::size::product([n, h, w], "N*H*W").map_err(|e| e.to_string())?;
     let image = |c: u64| Shape::from_dims(vec![n, c, h, w]).map_err(|e| e.to_string());
-    match device.dims() {
-        &[1, 1, r, c] if r == rows => Ok((image(c)?, DeviceLayout::NhwcFlat)),
-        &[dn, dh, dw, c] if [dn, dh, dw] == [n, h, w] => Ok((image(c)?, DeviceLayout::Nhwc)),
+    match *device.dims() {
+        [1, 1, r, c] if r == rows => Ok((image(c)?, DeviceLayout::NhwcFlat)),
+        [dn, dh, dw, c] if [dn, dh, dw] == [n, h, w] => Ok((image(c)?, DeviceLayout::Nhwc)),
         _ => Err(format!(
             "is {device}, which does not hold an {n}x{h}x{w} image channels-last ([1, 1, {rows}, C] or [{n}, {h}, {w}, C])"
         )),
