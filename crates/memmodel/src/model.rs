@@ -23,6 +23,7 @@
 //! outputs = ["y"]
 //! memory = "l1"                    # the output's memory: l1, dram, or default (no memory_config)
 //! params = { }                     # the op's parameters, as in shapes.toml
+//! param_exprs = { }                # integer ones computed: { shape = [1, "H / 32", 20, 768] }
 //! deallocate = ["x"]               # ttnn.deallocate after the call
 //!
 //! [[call]]
@@ -48,6 +49,7 @@ use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
 use crate::layout::{DeviceLayout, Layout};
 use crate::ops::{InputSpec, OutputStorage, Signature};
+use crate::params::ParamValue;
 use crate::shape::Shape;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,6 +96,9 @@ struct RawCall {
     outputs: Spanned<Vec<Spanned<String>>>,
     memory: Option<Spanned<String>>,
     params: Option<Spanned<toml::Table>>,
+    /// Integer parameters computed from expressions (an integer or a list of them), e.g. a
+    /// reshape's target `shape = [1, "H / 32", "W / 32", 768]`; merged into `params`.
+    param_exprs: Option<Spanned<toml::Table>>,
     /// Batch, height and width of the image a channels-last input holds, for ops that take
     /// them as arguments (conv2d, maxpool2d): `nhw = [1, "H / 2", "W / 2"]`.
     nhw: Option<Spanned<Vec<Spanned<toml::Value>>>>,
@@ -394,6 +399,28 @@ impl ModelFile {
             if let Some(p) = &call.params {
                 case.params = crate::config::to_params(&cx, &field("params"), p)?;
             }
+            if let Some(exprs) = &call.param_exprs {
+                for (key, value) in exprs.get_ref() {
+                    let at = format!("param_exprs.{key}");
+                    let computed = match value {
+                        toml::Value::Array(items) => items
+                            .iter()
+                            .map(|item| eval_value(item, &symbols))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(ParamValue::Ints),
+                        other => eval_value(other, &symbols).map(ParamValue::Int),
+                    }
+                    .map_err(|e| cx.err(exprs.span(), field(&at), e.to_string()))?;
+                    if case.params.get(key).is_some() {
+                        return Err(cx.err(
+                            exprs.span(),
+                            field(&at),
+                            format!("`{key}` is in params too: give it once"),
+                        ));
+                    }
+                    case.params.set(key, computed);
+                }
+            }
             match call.memory.as_ref().map(|m| (m, m.get_ref().trim())) {
                 None => case = case.with_default_output_memory(),
                 Some((_, "default")) => case = case.with_default_output_memory(),
@@ -605,7 +632,8 @@ fn eval_value(v: &toml::Value, symbols: &BTreeMap<String, i64>) -> Result<i64, E
     }
 }
 
-/// Integer expressions: `+ - * / % ( )`, `/` dividing down (floor) and `cdiv(a, b)` up.
+/// Integer expressions: `+ - * / % ( )`, `/` dividing down (floor), `cdiv(a, b)` up, and
+/// `min(a, b)`, `max(a, b)`.
 fn eval(text: &str, symbols: &BTreeMap<String, i64>) -> Result<i64, Eval> {
     let mut p = Parser {
         text,
@@ -707,6 +735,14 @@ impl Parser<'_> {
                     self.at += 1;
                 }
                 let name = &self.text[start..self.at];
+                if matches!(name, "min" | "max") {
+                    self.expect('(')?;
+                    let a = self.sum()?;
+                    self.expect(',')?;
+                    let b = self.sum()?;
+                    self.expect(')')?;
+                    return Ok(if name == "min" { a.min(b) } else { a.max(b) });
+                }
                 if name == "cdiv" {
                     self.expect('(')?;
                     let a = self.sum()?;
@@ -799,6 +835,11 @@ mod tests {
         assert_eq!(eval("cdiv(H, 32)", &symbols).unwrap(), 68);
         assert_eq!(eval("(H + 2*1 - 3) / 2 + 1", &symbols).unwrap(), 1080);
         assert_eq!(eval("H % 32 - -1", &symbols).unwrap(), 17);
+        assert_eq!(
+            eval("min(H, W) + max(1, H / 4096)", &symbols).unwrap(),
+            2161
+        );
+        assert_eq!(eval("32 + 96 * min(1, H / 4096)", &symbols).unwrap(), 32);
         assert_eq!(eval("Q", &symbols), Err(Eval::Unknown("Q".into())));
         for bad in [
             "H /",
@@ -806,6 +847,7 @@ mod tests {
             "9223372036854775807 * 2",
             "H)",
             "cdiv(H, 0)",
+            "min(H)",
         ] {
             assert!(matches!(eval(bad, &symbols), Err(Eval::Bad(_))), "{bad}");
         }
@@ -953,6 +995,20 @@ outputs = ["z"]
             assert_eq!(e.field, field, "{e}");
             assert!(e.message.contains(message), "{e}");
         }
+        let text = format!(
+            "{CONV}\n[[call]]\nop = \"view\"\ninputs = [\"z\"]\nparam_exprs = {{ shape = [1, \"H / 4\", \"W / 4\", 192] }}\noutputs = [\"image\"]\n"
+        );
+        let m = ModelFile::parse(&text, "stem.toml")
+            .unwrap()
+            .build(Some([1280, 640]), &N150)
+            .unwrap();
+        assert_eq!(m.steps[2].outputs[0].shape.to_string(), "[1,320,160,192]");
+        let e = ModelFile::parse(&text.replace("\"H / 4\"", "\"H / 0\""), "stem.toml")
+            .unwrap()
+            .build(None, &N150)
+            .unwrap_err();
+        assert_eq!(e.field, "call[2].param_exprs.shape", "{e}");
+        assert!(e.message.contains("division by zero"), "{e}");
         let e = build(&edit(
             "params = { split_size = 96, dim = -1 }",
             "params = { split_size = 96, dim = -1 }\nnhw = [1, 2, 3]",
