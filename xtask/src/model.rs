@@ -12,7 +12,8 @@ use ttnn::model::{run_model_with, ModelRun};
 
 #[derive(Args, Debug)]
 pub struct ModelArgs {
-    /// The model file (TOML; see crates/memmodel/src/model.rs and models/).
+    /// The model: a built-in one (yolov12x, c2f-block) or a model file (TOML; see
+    /// crates/memmodel/src/model.rs and models/).
     #[arg(long)]
     pub model: PathBuf,
     /// Input resolution HxW (default: the file's), e.g. 2176x3840.
@@ -156,8 +157,22 @@ pub fn run(args: ModelArgs) -> Result<()> {
         .backend
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--backend: {e}"))?;
-    let text = std::fs::read_to_string(&args.model)
-        .with_context(|| format!("reading the model file {}", args.model.display()))?;
+    let builtin =
+        memmodel::model::builtin(&args.model.to_string_lossy()).filter(|_| !args.model.exists());
+    let text = match builtin {
+        Some(text) => text.to_string(),
+        None => std::fs::read_to_string(&args.model).with_context(|| {
+            format!(
+                "reading the model file {} (built-in models: {})",
+                args.model.display(),
+                memmodel::model::BUILTIN
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?,
+    };
     let file = ModelFile::parse(&text, &args.model.display().to_string())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let resolution = args

@@ -106,6 +106,21 @@ struct RawCall {
     deallocate: Vec<Spanned<String>>,
 }
 
+/// The models that come with memmodel, by name (`cargo xtask model --model yolov12x`): their
+/// files live in the workspace's `models/` (yolov12x.toml is written by models/yolov12x.py).
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("yolov12x", include_str!("../../../models/yolov12x.toml")),
+    ("c2f-block", include_str!("../../../models/c2f-block.toml")),
+];
+
+/// A built-in model's file text.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
 /// A model file, read and checked for structure; [`ModelFile::build`] makes it concrete for a
 /// resolution and a device.
 #[derive(Debug)]
@@ -1015,5 +1030,47 @@ outputs = ["z"]
         ))
         .unwrap_err();
         assert!(e.message.contains("nhw is for conv2d and maxpool2d"), "{e}");
+    }
+
+    #[test]
+    fn yolov12x_builds_at_every_resolution_the_issue_names_with_its_shapes_following() {
+        let file = ModelFile::parse(builtin("yolov12x").unwrap(), "yolov12x.toml").unwrap();
+        let mut calls = None;
+        for device in [&N150, &crate::device::P150] {
+            for (h, w, letterboxed) in [
+                (640, 640, 640),
+                (1280, 1280, 1280),
+                (2176, 3840, 2176),
+                (2160, 3840, 2176),
+                (4320, 7680, 4320),
+            ] {
+                let m = file
+                    .build(Some([h, w]), device)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                // The same calls at every resolution; only shapes change.
+                assert_eq!(*calls.get_or_insert(m.steps.len()), m.steps.len());
+                assert_eq!(
+                    m.inputs[0].shape.dims(),
+                    &[1, 1, letterboxed * w, 16],
+                    "the input letterboxed to a multiple of 32"
+                );
+                let (s8, s16, s32) = (
+                    (letterboxed / 8) * (w / 8),
+                    (letterboxed / 16) * (w / 16),
+                    (letterboxed / 32) * (w / 32),
+                );
+                let last = m.steps.last().unwrap();
+                assert_eq!(
+                    last.outputs[0].shape.dims(),
+                    &[1, 84, s8 + s16 + s32],
+                    "4 box coordinates and 80 class scores per anchor"
+                );
+                // The area attention: 4 areas of a quarter of the stride-16 map's tokens.
+                let sdpa = m.steps.iter().find(|s| s.case.op.name == "sdpa").unwrap();
+                assert_eq!(sdpa.signature.inputs[0].shape.dims(), &[4, 12, s16 / 4, 32]);
+                assert!(m.l1_small_bytes() > 0, "conv2d's halo needs L1_SMALL");
+            }
+        }
+        assert!(calls.unwrap() > 700, "{calls:?}");
     }
 }

@@ -1518,6 +1518,11 @@ impl Builder<'_, '_> {
                     out.dtype = d;
                     call = call.kwarg("dtype", Value::DType(d));
                 }
+                if target == Layout::RowMajor && out.dtype.is_block_float() {
+                    // Block floats have no ROW_MAJOR form: untilizing gives bfloat16 (seen on
+                    // the runtime, with or without `dtype`).
+                    out.dtype = DType::Bfloat16;
+                }
                 let call = call.kwarg("memory_config", self.mem());
                 (
                     vec![self.input("input", x)],

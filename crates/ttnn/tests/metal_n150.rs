@@ -550,6 +550,31 @@ fn a_whole_model_replays_as_on_sim(rt: &Runtime) -> TestResult {
     Ok(())
 }
 
+/// models/yolov12x.toml is what models/yolov12x.py writes (run with the runtime's Python, which
+/// `cargo xtask setup` installed: the generator needs only the standard library).
+fn yolov12x_toml_is_its_generators_output(rt: &Runtime) -> TestResult {
+    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models");
+    let out = std::process::Command::new(&rt.manifest().python)
+        .arg(format!("{models}/yolov12x.py"))
+        .output()?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+    }
+    let committed = std::fs::read_to_string(format!("{models}/yolov12x.toml"))?;
+    if String::from_utf8_lossy(&out.stdout) != committed {
+        return Err(
+            "models/yolov12x.toml is stale: python3 models/yolov12x.py > models/yolov12x.toml"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn yolov12x_fits_at_640_as_the_demo_does(rt: &Runtime) -> TestResult {
+    common::yolov12x_fits_at_640_as_the_demo_does(rt, &N150)?;
+    Ok(())
+}
+
 fn main() {
     if std::env::var_os(EXIT_CHILD).is_some() {
         exit_with_open_device();
@@ -565,6 +590,14 @@ fn main() {
         test(
             "a_whole_model_replays_as_on_sim",
             a_whole_model_replays_as_on_sim,
+        ),
+        test(
+            "yolov12x_fits_at_640_as_the_demo_does",
+            yolov12x_fits_at_640_as_the_demo_does,
+        ),
+        test(
+            "yolov12x_toml_is_its_generators_output",
+            yolov12x_toml_is_its_generators_output,
         ),
         test("memory_returns_to_baseline", memory_returns_to_baseline),
         test(

@@ -83,6 +83,11 @@ fn a_second_board_needs_its_own_process(rt: &Runtime) -> TestResult {
     }
 }
 
+fn yolov12x_fits_at_640_as_the_demo_does(rt: &Runtime) -> TestResult {
+    common::yolov12x_fits_at_640_as_the_demo_does(rt, &P150)?;
+    Ok(())
+}
+
 fn main() {
     main_with(vec![
         test("silu_4k_in_l1_is_an_oom", silu_4k_in_l1_is_an_oom),
@@ -90,6 +95,10 @@ fn main() {
         test(
             "a_whole_model_replays_as_on_sim",
             a_whole_model_replays_as_on_sim,
+        ),
+        test(
+            "yolov12x_fits_at_640_as_the_demo_does",
+            yolov12x_fits_at_640_as_the_demo_does,
         ),
         test(
             "a_second_board_needs_its_own_process",

@@ -115,6 +115,49 @@ pub fn c2f_block(device: &'static DeviceSpec, resolution: [u64; 2]) -> memmodel:
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// YOLOv12x as TT-NN's demo calls it (models/yolov12x.toml) at 640x640 on the runtime: the demo
+/// runs there on both boards (~33 FPS on n150, ~64 on p150), so every call must fit, with nothing
+/// left allocated; and sim, which has no conv2d plan yet, must say so at the first call rather
+/// than answer. Returns the runtime's run.
+#[allow(dead_code)]
+pub fn yolov12x_fits_at_640_as_the_demo_does(
+    rt: &ttnn::metal::Runtime,
+    device: &'static DeviceSpec,
+) -> Result<ttnn::model::ModelRun, Failed> {
+    let text = memmodel::model::builtin("yolov12x").expect("built in");
+    let model = memmodel::model::ModelFile::parse(text, "yolov12x.toml")
+        .and_then(|f| f.build(Some([640, 640]), device))
+        .map_err(|e| e.to_string())?;
+    let dev = ttnn::metal::Device::open(
+        rt,
+        device,
+        ttnn::metal::DeviceOptions::with_l1_small(model.l1_small_bytes()),
+    )?;
+    let run = ttnn::model::run_model_with(&dev, &model, false)?;
+    dev.close().map_err(|(_, e)| e)?;
+    if let Some(f) = &run.failure {
+        return Err(format!(
+            "#{} failed on the runtime: {} {}",
+            f.number, f.outcome, f.message
+        )
+        .into());
+    }
+    eq("calls run", run.steps.len(), model.steps.len())?;
+    eq("leaked on the runtime", run.leaked_per_bank, 0)?;
+    let sim_dev = ttnn::sim::Device::open(
+        device,
+        ttnn::sim::DeviceOptions::with_l1_small(model.l1_small_bytes()),
+    )?;
+    let sim = ttnn::model::run_model_with(&sim_dev, &model, false)?;
+    let first = sim
+        .failure
+        .as_ref()
+        .ok_or("sim answered every conv2d call")?;
+    eq("sim's first call without a verdict", first.number, 1)?;
+    eq("sim's answer there", first.outcome.as_str(), "unmodeled")?;
+    Ok(run)
+}
+
 /// A whole model replayed on the runtime (`rt`'s board) and on sim: the same memory per bank
 /// after every call, the same first failure with the same message, nothing left allocated.
 /// Returns the runtime's run.
