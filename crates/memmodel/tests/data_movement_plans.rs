@@ -164,3 +164,77 @@ fn identity_transposes_and_permutes_copy_only_into_another_memory() {
     );
     assert_eq!(dataflow_peak(&bf8), 6272);
 }
+
+fn shape(dims: &[i64]) -> [(&'static str, ParamValue); 1] {
+    [("shape", ParamValue::Ints(dims.to_vec()))]
+}
+
+/// A copying bfloat8_b reshape runs on a bfloat16 copy whose padding is filled before the
+/// typecast back: the fill's four buffers (2 × 2048 + 2048 + 2048 + 2 × 2048 B) are the peak.
+#[test]
+fn block_float_reshapes_copy_through_bfloat16_and_fill_the_padding() {
+    let c = case(
+        "view",
+        "1,5,526,713",
+        DType::Bfloat8B,
+        DRAM_TO_L1,
+        &N150,
+        &shape(&[1, 1, 2630, 713]),
+    );
+    assert_eq!(dataflow_peak(&c), 12_288);
+    // The same reshape in bfloat16: the page map's row (1792 B) and one tile.
+    let c = case(
+        "view",
+        "1,5,526,713",
+        DType::Bfloat16,
+        DRAM_TO_L1,
+        &N150,
+        &shape(&[1, 1, 2630, 713]),
+    );
+    assert_eq!(dataflow_peak(&c), 3840);
+}
+
+/// The same shape into another memory: a plain copy when nothing pads, else the tiled reshape
+/// (the runtime asks for the logical shape as the padded one).
+#[test]
+fn same_shape_reshapes_into_another_memory_copy_as_the_runtime_does() {
+    let to_dram = (BufferType::L1, BufferType::Dram);
+    let aligned = case(
+        "view",
+        "1,3,32,32",
+        DType::Uint16,
+        to_dram,
+        &N150,
+        &shape(&[1, 3, 32, 32]),
+    );
+    assert_eq!(dataflow_peak(&aligned), 4096);
+    let padded = case(
+        "view",
+        "1,3,32,40",
+        DType::Bfloat16,
+        to_dram,
+        &N150,
+        &shape(&[1, 3, 32, 40]),
+    );
+    assert_eq!(dataflow_peak(&padded), 3296);
+}
+
+/// uint16 / uint8 reshapes that move pages are refused with the runtime's words.
+#[test]
+fn copying_uint16_reshapes_are_refused() {
+    let c = case(
+        "view",
+        "1,3,32,32",
+        DType::Uint16,
+        (BufferType::L1, BufferType::Dram),
+        &N150,
+        &shape(&[3, 32, 8, 4]),
+    );
+    match c.estimate() {
+        Err(memmodel::ops::CaseError::Refused { reason, .. }) => assert_eq!(
+            reason,
+            "Can only work with bfloat16/float32 or int32/uint32 tensors"
+        ),
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+}

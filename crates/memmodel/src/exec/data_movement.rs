@@ -728,6 +728,42 @@ pub(super) fn reshape(
     if x.layout() != Layout::Tile {
         return Err(unmodeled(f, "memmodel models TILE reshapes only"));
     }
+    if x.dims() == target.dims() && x.spec.padded_dims() == x.dims() {
+        // The same unpadded shape into another memory: `to_memory_config`, two tiles in a
+        // dataflow buffer (seen on the runtime, mock n150: [1,3,32,32] uint16 from L1 to DRAM,
+        // 4096 B). A padded one is asked for with its logical shape as the padded shape, so it
+        // is not "no reshape": the tiled reshape copies it ([1,3,32,40] bfloat16, 1248 B map).
+        return move_to(ex, x, mem, RowAlign::Output, CbKind::Dataflow);
+    }
+    match x.dtype() {
+        // Refused by the device operation after it allocates its output (coverage.rs holds
+        // the runtime's words); a view-shaped one into another memory is not modeled.
+        DType::Uint16 | DType::Uint8 => Err(unmodeled(
+            f,
+            format!("a copying {} reshape (the runtime refuses it)", x.dtype()),
+        )),
+        // Block floats are reshaped as bfloat16 copies, their padding filled before the
+        // typecast back (seen on the runtime, mock n150: [1,3,30,32] bfloat8_b to [90,32]
+        // typecasts, reshapes, fills the pad of the bfloat16 result, typecasts back).
+        DType::Bfloat8B | DType::Bfloat4B => through_bfloat16(ex, x, spec, |ex, wide| {
+            let reshaped = reshape_tiled(ex, wide, &target, mem)?;
+            super::reduction::fill_pad(ex, &reshaped);
+            Ok(reshaped)
+        }),
+        _ => reshape_tiled(ex, x, &target, mem),
+    }
+}
+
+/// `ReshapeViewTiledProgramFactory`: a TILE tensor copied into `target`'s pages through a page
+/// map uploaded to DRAM.
+fn reshape_tiled(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let f = "ttnn.reshape";
+    let spec = TensorSpec::new(target.clone(), x.dtype(), x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
     let d = ex.device();
     let in3 = squeeze_3d(x.dims());
