@@ -238,3 +238,35 @@ fn copying_uint16_reshapes_are_refused() {
         other => panic!("expected the refusal, got {other:?}"),
     }
 }
+
+/// A one-piece split along a tile-aligned last dim runs the split kernel (a copy, two tiles per
+/// core); other one-piece splits hand the input back.
+#[test]
+fn one_piece_splits_copy_only_where_the_split_kernel_takes_them() {
+    let sizes = |v: i64, dim: i64| {
+        [
+            ("split_sizes", ParamValue::Ints(vec![v])),
+            ("dim", ParamValue::Int(dim)),
+        ]
+    };
+    let f32 = DType::Float32;
+    let kernel = case(
+        "split_with_sizes",
+        "3,192,160",
+        f32,
+        L1,
+        &N150,
+        &sizes(160, 2),
+    );
+    assert_eq!(dataflow_peak(&kernel), 8192);
+    let e = kernel.estimate().unwrap();
+    assert_eq!(e.peak_l1_per_bank_bytes, 2 * 8192, "input and its copy");
+    for (shape, size, dim) in [
+        ("3,192,150", 150, 2),
+        ("3,20,160", 160, 2),
+        ("3,192,160", 192, 1),
+    ] {
+        let view = case("split_with_sizes", shape, f32, L1, &N150, &sizes(size, dim));
+        assert_eq!(dataflow_peak(&view), 0, "{shape} along {dim}");
+    }
+}

@@ -2024,6 +2024,9 @@ pub(super) fn split(
 ) -> Result<Vec<DevTensor>, CaseError> {
     let d = ex.device();
     let rank = x.shape().rank();
+    if sizes.len() == 1 && sizes[0] >= x.dims()[dim] && split_kernel_takes_one_piece(ex, x, dim) {
+        return Ok(vec![split_kernel_one_piece(ex, x, mem)?]);
+    }
     if sizes.len() == 1 && sizes[0] >= x.dims()[dim] {
         // One chunk: `ttnn.split` hands the input back, copied when it goes to another memory
         // (seen on the runtime: a ROW_MAJOR [2,101] bfloat16 split from DRAM to L1 on p150
@@ -2082,6 +2085,53 @@ pub(super) fn split(
         begin += s;
     }
     Ok(outs)
+}
+
+/// Whether a one-piece split of `x` along `dim` runs the split kernel rather than handing the
+/// input back: a last-dim split of a TILE tensor whose width is tile aligned, at least two
+/// tiles high and wide, and whose two leading (4D) dims fit a grid row (seen on the runtime,
+/// mock n150: [3,192,160] float32 along dim 2 runs it; [3,192,150] and [3,20,160] do not).
+fn split_kernel_takes_one_piece(ex: &Exec<'_>, x: &DevTensor, dim: usize) -> bool {
+    let d4 = to_4d(x.dims());
+    x.layout() == Layout::Tile
+        && dim + 1 == x.shape().rank()
+        && x.shape().rank() >= 2
+        && d4[3].is_multiple_of(TILE)
+        && d4[0] * d4[1] < u64::from(ex.device().grid_x) + 1
+        && d4[2] / TILE >= 2
+        && d4[3] / TILE >= 2
+}
+
+/// `SplitProgramFactory` with one chunk: the whole input copied into a new tensor, two tiles per
+/// core on a block of the grid: tile rows over `grid_x / C` columns (times C), tile columns
+/// over the rows, each the largest divisor of the tile count that fits (no even request: seen
+/// on the runtime, [1,224,13888] bfloat16 takes 7 × 7 cores, [3,192,160] float32 6 × 5).
+fn split_kernel_one_piece(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let out =
+        ex.b.tensor("split", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let padded =
+        TensorSpec::new(Shape::from_dims(to_4d(x.dims()))?, x.dtype(), Layout::Tile).padded_dims();
+    let z = padded[1];
+    let (t2, t3) = (padded[2] / TILE, padded[3] / TILE);
+    let cy = max_cores_divisible(t3, u64::from(d.grid_y), false);
+    let cx = max_cores_divisible(t2, u64::from(d.grid_x) / z.max(1), false);
+    let r = (cx * z).max(1) as u32;
+    let c = cy.max(1) as u32;
+    let cores =
+        crate::program::CoreRangeSet::one(crate::program::CoreRange::new(0, 0, r - 1, c - 1));
+    ex.b.run(
+        Program::new("SplitDeviceOperation", "SplitProgramFactory").cb(
+            CbKind::Dataflow,
+            2 * tile_size(x.dtype()),
+            &cores,
+        ),
+    );
+    Ok(out)
 }
 
 /// `ttnn.expand` of the last dim (repeat.cpp): untilize, repeat the rows, tilize.
