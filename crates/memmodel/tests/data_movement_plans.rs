@@ -265,6 +265,7 @@ fn one_piece_splits_copy_only_where_the_split_kernel_takes_them() {
         ("3,192,150", 150, 2),
         ("3,20,160", 160, 2),
         ("3,192,160", 192, 1),
+        ("3,2,5344,224", 224, 3),
     ] {
         let view = case("split_with_sizes", shape, f32, L1, &N150, &sizes(size, dim));
         assert_eq!(dataflow_peak(&view), 0, "{shape} along {dim}");

@@ -2089,15 +2089,17 @@ pub(super) fn split(
 
 /// Whether a one-piece split of `x` along `dim` runs the split kernel rather than handing the
 /// input back: a last-dim split of a TILE tensor whose width is tile aligned, at least two
-/// tiles high and wide, and whose two leading (4D) dims fit a grid row (seen on the runtime,
-/// mock n150: [3,192,160] float32 along dim 2 runs it; [3,192,150] and [3,20,160] do not).
+/// tiles high and wide, with one batch (4D dim 0) whose channels fit a grid row (seen on the
+/// runtime, mock n150: [3,192,160] float32 along dim 2 runs it; [3,192,150], [3,20,160] and
+/// [3,2,5344,224] do not).
 fn split_kernel_takes_one_piece(ex: &Exec<'_>, x: &DevTensor, dim: usize) -> bool {
     let d4 = to_4d(x.dims());
     x.layout() == Layout::Tile
         && dim + 1 == x.shape().rank()
         && x.shape().rank() >= 2
         && d4[3].is_multiple_of(TILE)
-        && d4[0] * d4[1] < u64::from(ex.device().grid_x) + 1
+        && d4[0] == 1
+        && d4[1] < u64::from(ex.device().grid_x) + 1
         && d4[2] / TILE >= 2
         && d4[3] / TILE >= 2
 }
