@@ -143,7 +143,10 @@ pub(super) fn to_4d(dims: &[u64]) -> Vec<u64> {
     d
 }
 
-/// `ttnn.transpose`.
+/// `ttnn.transpose` (transpose.cpp): ranks above 4 permute; a bfloat8_b tensor is typecast to
+/// bfloat16 around every transpose but WH and CN ([`through_bfloat16`]); a dim with itself, or
+/// two dims of padded size 1, hand the input back (cloned into another memory); NH, NW and CW
+/// go through `ttnn.permute`, CN, HC and WH through their transpose factories.
 pub(super) fn transpose(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -159,23 +162,48 @@ pub(super) fn transpose(
     let mut out_dims = x.dims().to_vec();
     out_dims.swap(i0, i1);
     let out_spec = spec_with(x, out_dims)?;
-    if i0 == i1 {
+    let (lo, hi) = (i0.min(i1), i0.max(i1));
+    if rank > 4 && x.layout() == Layout::Tile {
+        // `transpose_nd`: the permutation that swaps the two dims.
+        let mut perm: Vec<i64> = (0..rank as i64).collect();
+        perm.swap(lo, hi);
+        return permute(ex, x, &perm, mem);
+    }
+    // Work on the 4D view.
+    let pad = 4usize.saturating_sub(rank);
+    let (lo4, hi4) = (lo + pad, hi + pad);
+    let wh_or_cn = matches!((lo4, hi4), (2, 3) | (0, 1));
+    if x.dtype() == DType::Bfloat8B && x.layout() == Layout::Tile && !wh_or_cn {
+        return through_bfloat16(ex, x, out_spec, |ex, wide| {
+            transpose_as_is(ex, wide, (i0, i1), (lo4, hi4), mem)
+        });
+    }
+    transpose_as_is(ex, x, (i0, i1), (lo4, hi4), mem)
+}
+
+/// [`transpose`] of `x` in its own dtype: the dims `(i0, i1)`, `(lo4, hi4)` on the 4D view.
+fn transpose_as_is(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    (i0, i1): (usize, usize),
+    (lo4, hi4): (usize, usize),
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let rank = x.shape().rank();
+    let mut out_dims = x.dims().to_vec();
+    out_dims.swap(i0, i1);
+    let out_spec = spec_with(x, out_dims)?;
+    let dims4 = to_4d(x.dims());
+    let x4 = spec_with(x, dims4)?;
+    // A dim with itself, or two dims of padded size 1: the runtime hands the input back (a
+    // clone into another memory).
+    let padded4 = x4.padded_dims();
+    if i0 == i1 || (padded4[lo4] == 1 && padded4[hi4] == 1) {
         return Ok(if mem == x.memory {
             ex.b.share(x, out_spec)
         } else {
             move_to(ex, x, mem, RowAlign::Input, CbKind::Dataflow)?
         });
-    }
-    let (lo, hi) = (i0.min(i1), i0.max(i1));
-    // Work on the 4D view.
-    let pad = 4usize.saturating_sub(rank);
-    let (lo4, hi4) = (lo + pad, hi + pad);
-    let dims4 = to_4d(x.dims());
-    let x4 = spec_with(x, dims4)?;
-    // Two dims of size 1: the runtime hands the input back (a clone into another memory).
-    let padded4 = x4.padded_dims();
-    if padded4[lo4] == 1 && padded4[hi4] == 1 && mem == x.memory {
-        return Ok(ex.b.share(x, out_spec));
     }
     if x.layout() == Layout::RowMajor {
         if rank > 4 {
@@ -193,32 +221,95 @@ pub(super) fn transpose(
         perm4.swap(lo4, hi4);
         return permute_rm(ex, x, &perm4, out_spec, mem);
     }
-    let out =
-        ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
     let d = ex.device();
+    let ts = tile_size(x.dtype());
+    let via_permute = |perm4: [i64; 4]| -> Vec<i64> {
+        // `ttnn.permute` of the 4D view, as the input's rank sees it.
+        perm4[pad_of(rank)..]
+            .iter()
+            .map(|&p| p - pad_of(rank) as i64)
+            .collect()
+    };
     match (lo4, hi4) {
         (2, 3) => {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
             let w = grid::split_work(d, tiles(&x4), false);
             let cores = grid::merge_ranges(&w.all);
-            let ts = tile_size(x.dtype());
             ex.b.run(
                 Program::new("TransposeDeviceOperation", "TransposeWHProgramFactory")
                     .cb(CbKind::Dataflow, 2 * ts, &cores)
                     .cb(CbKind::Dataflow, 2 * ts, &cores),
             );
+            Ok(out)
         }
-        (1, 2) => transpose_hc_program(ex, &x4),
-        _ => {
-            return Err(unmodeled(
-                "ttnn.transpose",
-                format!(
-                "memmodel models transposes of the last three dims only (dims {d0}, {d1} of {})",
-                x.shape()
-            ),
-            ))
+        (1, 2) => {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
+            transpose_hc_program(ex, &x4);
+            Ok(out)
         }
+        (0, 1) => {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
+            transpose_cn_program(ex, &x4);
+            Ok(out)
+        }
+        // NH, NW and CW: `ttnn.permute` (its 4D view keeps leading dims of size 1).
+        (0, 2) => permute(ex, x, &via_permute([2, 1, 0, 3]), mem),
+        (0, 3) => permute(ex, x, &via_permute([3, 1, 2, 0]), mem),
+        _ => permute(ex, x, &via_permute([0, 3, 2, 1]), mem),
     }
+}
+
+/// Leading dims the 4D view adds to a tensor of `rank`.
+fn pad_of(rank: usize) -> usize {
+    4usize.saturating_sub(rank)
+}
+
+/// A bfloat8_b op the runtime runs on a bfloat16 copy (transpose.cpp, permute.cpp): typecast
+/// to bfloat16 in the input's memory, `body`, typecast back into the result's memory; the two
+/// bfloat16 tensors are freed after the last typecast. Seen on the runtime (NO_DISPATCH, mock
+/// n150): a [1,2,64,96] bfloat8_b HC transpose allocates 1088 B, 2048 B, 2048 B and 1088 B
+/// pages in that order, its dataflow peak 2 × 1088 + 2 × 2048 B.
+fn through_bfloat16(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    out_spec: TensorSpec,
+    body: impl FnOnce(&mut Exec<'_>, &DevTensor) -> Result<DevTensor, CaseError>,
+) -> Result<DevTensor, CaseError> {
+    let wide_spec = TensorSpec::new(x.shape().clone(), DType::Bfloat16, x.layout());
+    let wide = typecast_into(ex, x, wide_spec, x.memory)?;
+    let result = body(ex, &wide)?;
+    let out = typecast_into(ex, &result, out_spec, result.memory)?;
+    ex.b.release(result);
+    ex.b.release(wide);
     Ok(out)
+}
+
+/// `ttnn.typecast` of an interleaved TILE tensor to `spec` (its dtype) in `mem`.
+fn typecast_into(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    spec: TensorSpec,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let out = ex.b.tensor("typecast", BufferRole::Temporary, spec, mem)?;
+    super::reduction::typecast_program(ex, x, &out);
+    Ok(out)
+}
+
+/// `TransposeCNProgramFactory`: the input tiles split over the grid, a two-tile buffer each.
+fn transpose_cn_program(ex: &mut Exec<'_>, x4: &TensorSpec) {
+    let w = grid::split_work(ex.device(), tiles(x4), false);
+    let cores = grid::merge_ranges(&w.all);
+    ex.b.run(
+        Program::new("TransposeDeviceOperation", "TransposeCNProgramFactory").cb(
+            CbKind::Dataflow,
+            2 * tile_size(x4.dtype),
+            &cores,
+        ),
+    );
 }
 
 /// `PermuteDeviceOperation` on an interleaved ROW_MAJOR tensor (its 4D view permuted by
@@ -298,8 +389,10 @@ fn transpose_hc_program(ex: &mut Exec<'_>, x4: &TensorSpec) {
     ex.b.run(p);
 }
 
-/// `ttnn.permute` (permute.cpp): no-ops, the transposes it delegates to, and the permute device
-/// operation's tiled factories.
+/// `ttnn.permute` (permute.cpp): no-ops (`to_memory_config`), ROW_MAJOR permutes, and of TILE
+/// tensors: ranks above 4 straight to the device operation; else a bfloat8_b tensor goes
+/// through bfloat16 unless the permutation is WH, CN or both ([`through_bfloat16`]), then WH,
+/// HC and CN are transposes and the rest the permute device operation's tiled factories.
 pub(super) fn permute(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -321,49 +414,98 @@ pub(super) fn permute(
     let out_dims: Vec<u64> = perm.iter().map(|&p| x.dims()[p]).collect();
     let out_spec = spec_with(x, out_dims.clone())?;
     if is_permute_nop(x, &perm) {
+        // `to_memory_config`: a TILE copy takes two tiles in a dataflow buffer (seen on the
+        // runtime, mock p150: a [2,97,65] float32 identity permute from DRAM to L1, 8192 B).
         return Ok(if mem == x.memory {
             ex.b.share(x, out_spec)
         } else {
-            move_to(ex, x, mem, RowAlign::Output, CbKind::Circular)?
+            move_to(ex, x, mem, RowAlign::Output, CbKind::Dataflow)?
         });
     }
     // Ranks below 4 are permuted as 4D views.
-    let pad = 4usize.saturating_sub(rank);
+    let pad = pad_of(rank);
     let perm4: Vec<usize> = (0..pad).chain(perm.iter().map(|&p| p + pad)).collect();
-    let x4 = spec_with(x, to_4d(x.dims()))?;
     if x.layout() == Layout::RowMajor {
         if let [a, b, c, e] = perm4[..] {
             return permute_rm(ex, x, &[a, b, c, e], out_spec, mem);
         }
+        return Err(unmodeled(f, "memmodel models TILE permutes only"));
     }
-    if perm4.len() == 4 {
-        match perm4.as_slice() {
-            [0, 1, 3, 2] => {
-                let t = transpose(ex, x, -2, -1, mem)?;
-                return Ok(t);
-            }
-            [0, 2, 1, 3] => {
-                let out =
-                    ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
-                transpose_hc_program(ex, &x4);
-                return Ok(out);
-            }
-            _ => {}
+    if perm4.len() > 4 {
+        if x.dtype().is_block_float() {
+            return Err(unmodeled(
+                f,
+                format!("a {} permute of rank {rank}", x.dtype()),
+            ));
         }
+        return permute_tiled(ex, x, &perm4, out_spec, mem);
     }
-    let r = perm4.len();
+    let bfloat8_native = matches!(perm4.as_slice(), [0, 1, 3, 2] | [1, 0, 2, 3] | [1, 0, 3, 2]);
+    if x.dtype() == DType::Bfloat8B && !bfloat8_native {
+        return through_bfloat16(ex, x, out_spec, |ex, wide| {
+            let spec = spec_with(wide, out_dims)?;
+            permute_tiled_4d(ex, wide, &perm4, spec, mem)
+        });
+    }
+    permute_tiled_4d(ex, x, &perm4, out_spec, mem)
+}
+
+/// `permute_impl` of a TILE tensor's 4D view: WH, HC and CN as transposes, the rest the
+/// permute device operation.
+fn permute_tiled_4d(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    perm4: &[usize],
+    out_spec: TensorSpec,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let x4 = spec_with(x, to_4d(x.dims()))?;
+    match perm4 {
+        [0, 1, 3, 2] => transpose(ex, x, -2, -1, mem),
+        [0, 2, 1, 3] => {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
+            transpose_hc_program(ex, &x4);
+            Ok(out)
+        }
+        [1, 0, 2, 3] => {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
+            transpose_cn_program(ex, &x4);
+            Ok(out)
+        }
+        _ => permute_tiled(ex, x, perm4, out_spec, mem),
+    }
+}
+
+/// `PermuteDeviceOperation` on an interleaved TILE tensor (of rank `perm.len()`, lower ranks as
+/// 4D views): `MultiCoreTileInvariant` when the last two dims stay (or swap),
+/// `MultiCoreTileRowInvariant` when one of them ends last, else `MultiCoreTiledGeneric`.
+fn permute_tiled(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    perm: &[usize],
+    out_spec: TensorSpec,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let r = perm.len();
+    let in_dims: Vec<u64> = {
+        let mut d = x.dims().to_vec();
+        while d.len() < r {
+            d.insert(0, 1);
+        }
+        d
+    };
+    let x4 = spec_with(x, in_dims.clone())?;
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
     let d = ex.device();
     let ts = tile_size(x.dtype());
     let o4 = {
-        let od: Vec<u64> = perm4.iter().map(|&p| x4.shape.dims()[p]).collect();
+        let od: Vec<u64> = perm.iter().map(|&p| in_dims[p]).collect();
         TensorSpec::new(Shape::from_dims(od)?, x.dtype(), x.layout())
     };
-    if x.layout() == Layout::RowMajor {
-        return Err(unmodeled(f, "memmodel models TILE permutes only"));
-    }
-    let (last, second) = (perm4[r - 1], perm4[r - 2]);
+    let (last, second) = (perm[r - 1], perm[r - 2]);
     let mut p;
     if (last == r - 1 && second == r - 2) || (last == r - 2 && second == r - 1) {
         let swap_hw = last == r - 2 && second == r - 1;
@@ -379,9 +521,8 @@ pub(super) fn permute(
         }
     } else if last == r - 1 || last == r - 2 {
         let swap_hw = last == r - 2;
-        let in4 = x4.shape.dims();
-        let mut in_shape = in4.to_vec();
-        let mut pdims = perm4.clone();
+        let mut in_shape = in_dims.clone();
+        let mut pdims = perm.to_vec();
         let mut padded_out: Vec<u64> =
             TensorSpec::new(o4.shape.clone(), x.dtype(), Layout::Tile).padded_dims();
         if swap_hw {
@@ -398,21 +539,14 @@ pub(super) fn permute(
         let num_tiles = tiles(&x4);
         let out_tiles = tiles(&o4);
         let padded_num = out_tiles / (padded_out[r - 2] / TILE).max(1);
-        let a1 = grid::split_work(d, num_tiles, false);
-        let a2 = grid::split_work(d, padded_num, false);
-        let all = if a1.num_cores > a2.num_cores {
-            a1.all
-        } else {
-            a2.all
-        };
-        let cores = grid::merge_ranges(&all);
+        let cores = larger_split(d, num_tiles, padded_num);
         p = Program::new("PermuteDeviceOperation", "MultiCoreTileRowInvariant").cb(
             CbKind::Dataflow,
             2 * ts,
             &cores,
         );
         let output_h = in_shape[pdims[r - 2]];
-        if output_h % TILE != 0 {
+        if !output_h.is_multiple_of(TILE) {
             p = p.cb(
                 CbKind::Dataflow,
                 16 * x.dtype().row_major_element_bytes(),
@@ -423,13 +557,67 @@ pub(super) fn permute(
             p = p.cb(CbKind::Dataflow, 2 * ts, &cores);
         }
     } else {
-        return Err(unmodeled(
-            f,
-            format!("memmodel does not model permutes that move both tiled dims ({dims:?})"),
-        ));
+        p = permute_tiled_generic(ex, x, &in_dims, perm, &o4)?;
     }
     ex.b.run(p);
     Ok(out)
+}
+
+/// The cores of `split_work_to_cores` over `a` units, or over `b` where that takes as many
+/// cores or more (the tiled permute factories size their buffers for the larger split).
+fn larger_split(d: &crate::device::DeviceSpec, a: u64, b: u64) -> crate::program::CoreRangeSet {
+    let a1 = grid::split_work(d, a, false);
+    let a2 = grid::split_work(d, b, false);
+    grid::merge_ranges(&if a1.num_cores > a2.num_cores {
+        a1.all
+    } else {
+        a2.all
+    })
+}
+
+/// `MultiCoreTiledGeneric` (permute_tiled_program_factory.cpp): both tiled dims move. Blocks
+/// of 32 rows along the new width X by 32 elements of W split over the grid (or the output's
+/// tile rows, where more); three buffers of two output tiles, each tile widened by the input
+/// buffer's alignment past a 16-element face line (`misalignment`: 32 B for bfloat16 read
+/// from p150's 64 B-aligned DRAM, seen on the runtime), and a face line of padding when the
+/// new height Y is not tile aligned.
+fn permute_tiled_generic(
+    ex: &Exec<'_>,
+    x: &DevTensor,
+    in_dims: &[u64],
+    perm: &[usize],
+    out: &TensorSpec,
+) -> Result<Program, CaseError> {
+    let d = ex.device();
+    let r = perm.len();
+    let (x_dim, y_dim) = (perm[r - 1], perm[r - 2]);
+    let round = |v: u64| v.div_ceil(TILE) * TILE;
+    let mut volume = crate::size::mul(
+        round(in_dims[x_dim]),
+        round(in_dims[r - 1]),
+        "permute blocks",
+    )?;
+    for (i, &v) in in_dims.iter().enumerate().take(r - 1) {
+        if i != x_dim {
+            volume = crate::size::mul(volume, v, "permute blocks")?;
+        }
+    }
+    let xw_blocks = volume / (TILE * TILE);
+    let out_padded = out.padded_dims();
+    let padded_num = tiles(out) / (out_padded[r - 2] / TILE).max(1);
+    let cores = larger_split(d, xw_blocks, padded_num);
+    let esize = x.dtype().row_major_element_bytes();
+    let face_line = 16 * esize;
+    let misalignment = d.alignment(x.memory).saturating_sub(face_line);
+    let page = tile_size(x.dtype()) + misalignment;
+    let mut p = Program::new("PermuteDeviceOperation", "MultiCoreTiledGeneric")
+        .cb(CbKind::Dataflow, 2 * page, &cores)
+        .cb(CbKind::Dataflow, 2 * page, &cores)
+        .cb(CbKind::Dataflow, 2 * page, &cores);
+    if !in_dims[y_dim].is_multiple_of(TILE) {
+        p = p.cb(CbKind::Dataflow, face_line, &cores);
+    }
+    Ok(p)
 }
 
 /// `is_permute_nop` (permute.cpp).
@@ -540,6 +728,42 @@ pub(super) fn reshape(
     if x.layout() != Layout::Tile {
         return Err(unmodeled(f, "memmodel models TILE reshapes only"));
     }
+    if x.dims() == target.dims() && x.spec.padded_dims() == x.dims() {
+        // The same unpadded shape into another memory: `to_memory_config`, two tiles in a
+        // dataflow buffer (seen on the runtime, mock n150: [1,3,32,32] uint16 from L1 to DRAM,
+        // 4096 B). A padded one is asked for with its logical shape as the padded shape, so it
+        // is not "no reshape": the tiled reshape copies it ([1,3,32,40] bfloat16, 1248 B map).
+        return move_to(ex, x, mem, RowAlign::Output, CbKind::Dataflow);
+    }
+    match x.dtype() {
+        // Refused by the device operation after it allocates its output (coverage.rs holds
+        // the runtime's words); a view-shaped one into another memory is not modeled.
+        DType::Uint16 | DType::Uint8 => Err(unmodeled(
+            f,
+            format!("a copying {} reshape (the runtime refuses it)", x.dtype()),
+        )),
+        // Block floats are reshaped as bfloat16 copies, their padding filled before the
+        // typecast back (seen on the runtime, mock n150: [1,3,30,32] bfloat8_b to [90,32]
+        // typecasts, reshapes, fills the pad of the bfloat16 result, typecasts back).
+        DType::Bfloat8B | DType::Bfloat4B => through_bfloat16(ex, x, spec, |ex, wide| {
+            let reshaped = reshape_tiled(ex, wide, &target, mem)?;
+            super::reduction::fill_pad(ex, &reshaped);
+            Ok(reshaped)
+        }),
+        _ => reshape_tiled(ex, x, &target, mem),
+    }
+}
+
+/// `ReshapeViewTiledProgramFactory`: a TILE tensor copied into `target`'s pages through a page
+/// map uploaded to DRAM.
+fn reshape_tiled(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let f = "ttnn.reshape";
+    let spec = TensorSpec::new(target.clone(), x.dtype(), x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
     let d = ex.device();
     let in3 = squeeze_3d(x.dims());
@@ -1800,6 +2024,9 @@ pub(super) fn split(
 ) -> Result<Vec<DevTensor>, CaseError> {
     let d = ex.device();
     let rank = x.shape().rank();
+    if sizes.len() == 1 && sizes[0] >= x.dims()[dim] && split_kernel_takes_one_piece(ex, x, dim) {
+        return Ok(vec![split_kernel_one_piece(ex, x, mem)?]);
+    }
     if sizes.len() == 1 && sizes[0] >= x.dims()[dim] {
         // One chunk: `ttnn.split` hands the input back, copied when it goes to another memory
         // (seen on the runtime: a ROW_MAJOR [2,101] bfloat16 split from DRAM to L1 on p150
@@ -1858,6 +2085,55 @@ pub(super) fn split(
         begin += s;
     }
     Ok(outs)
+}
+
+/// Whether a one-piece split of `x` along `dim` runs the split kernel rather than handing the
+/// input back: a last-dim split of a TILE tensor whose width is tile aligned, at least two
+/// tiles high and wide, with one batch (4D dim 0) whose channels fit a grid row (seen on the
+/// runtime, mock n150: [3,192,160] float32 along dim 2 runs it; [3,192,150], [3,20,160] and
+/// [3,2,5344,224] do not).
+fn split_kernel_takes_one_piece(ex: &Exec<'_>, x: &DevTensor, dim: usize) -> bool {
+    let d4 = to_4d(x.dims());
+    x.layout() == Layout::Tile
+        && dim + 1 == x.shape().rank()
+        && x.shape().rank() >= 2
+        && d4[3].is_multiple_of(TILE)
+        && d4[0] == 1
+        && d4[1] < u64::from(ex.device().grid_x) + 1
+        && d4[2] / TILE >= 2
+        && d4[3] / TILE >= 2
+}
+
+/// `SplitProgramFactory` with one chunk: the whole input copied into a new tensor, two tiles per
+/// core on a block of the grid: tile rows over `grid_x / C` columns (times C), tile columns
+/// over the rows, each the largest divisor of the tile count that fits (no even request: seen
+/// on the runtime, [1,224,13888] bfloat16 takes 7 × 7 cores, [3,192,160] float32 6 × 5).
+fn split_kernel_one_piece(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let out =
+        ex.b.tensor("split", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let padded =
+        TensorSpec::new(Shape::from_dims(to_4d(x.dims()))?, x.dtype(), Layout::Tile).padded_dims();
+    let z = padded[1];
+    let (t2, t3) = (padded[2] / TILE, padded[3] / TILE);
+    let cy = max_cores_divisible(t3, u64::from(d.grid_y), false);
+    let cx = max_cores_divisible(t2, u64::from(d.grid_x) / z.max(1), false);
+    let r = (cx * z).max(1) as u32;
+    let c = cy.max(1) as u32;
+    let cores =
+        crate::program::CoreRangeSet::one(crate::program::CoreRange::new(0, 0, r - 1, c - 1));
+    ex.b.run(
+        Program::new("SplitDeviceOperation", "SplitProgramFactory").cb(
+            CbKind::Dataflow,
+            2 * tile_size(x.dtype()),
+            &cores,
+        ),
+    );
+    Ok(out)
 }
 
 /// `ttnn.expand` of the last dim (repeat.cpp): untilize, repeat the rows, tilize.

@@ -235,7 +235,7 @@ fn fill_pad_copying_block_floats(
 
 /// `TypecastProgramFactory` on interleaved tiles: two tiles of the input's and of the output's
 /// format on the cores the tiles split over.
-fn typecast_program(ex: &mut Exec<'_>, from: &DevTensor, to: &DevTensor) {
+pub(super) fn typecast_program(ex: &mut Exec<'_>, from: &DevTensor, to: &DevTensor) {
     let split = grid::split_work(ex.device(), super::util::tiles(&from.spec), false);
     let cores = grid::merge_ranges(&split.all);
     ex.b.run(
