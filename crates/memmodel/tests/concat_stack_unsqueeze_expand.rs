@@ -3,7 +3,7 @@
 //! case per path; the random differential (`cargo xtask diff --random N --op
 //! concat,stack,unsqueeze,expand`) checks the rest.
 
-use memmodel::device::P150;
+use memmodel::device::{N150, P150};
 use memmodel::{find_op, BufferType, Case, DeviceSpec, Layout, ParamValue, Shape, Verdict};
 
 fn case(op: &str, shape: &str, device: &'static DeviceSpec) -> Case {
@@ -81,4 +81,25 @@ fn unaligned_row_major_concat_keeps_its_transposed_inputs_until_the_output_exist
         panic!("expected an OOM, got {:?}", e.verdict)
     };
     assert_eq!((d.per_bank_bytes, d.allocated), (444_160, 1_345_728));
+}
+
+/// float32 TILE concats of DRAM inputs aligned along the concat dim are modeled; padded ones,
+/// or L1 inputs, are not (their routes differ on the runtime: see coverage.rs).
+#[test]
+fn float32_tile_concat_is_modeled_from_dram_along_aligned_dims_only() {
+    let f32 = |shape: &str, dim: i64, memory: BufferType| {
+        let mut c = case("concat", shape, &N150);
+        c.dtype = memmodel::DType::Float32;
+        c.input_memory = memory;
+        c.params.set("dim", ParamValue::Int(dim));
+        c.estimate()
+    };
+    assert!(f32("3,14080,64", 0, BufferType::Dram).is_ok());
+    assert!(f32("3,14080,64", -1, BufferType::Dram).is_ok());
+    let unmodeled = |r: Result<memmodel::Estimate, memmodel::ops::CaseError>| {
+        matches!(r, Err(memmodel::ops::CaseError::Unmodeled { .. }))
+    };
+    assert!(unmodeled(f32("3,4267,64", 1, BufferType::Dram)));
+    assert!(unmodeled(f32("3,14080,64", 0, BufferType::L1)));
+    assert!(unmodeled(f32("4096", 0, BufferType::Dram)));
 }

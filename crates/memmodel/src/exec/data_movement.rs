@@ -831,6 +831,8 @@ fn concat(
     };
     let mut retilize = false;
     if first.layout() == Layout::Tile {
+        // A 1-D TILE input always takes the row-major route (`build_untilize_rm_retilize_concat`).
+        retilize = rank == 1;
         for x in xs {
             retilize |= padded_along(x)?;
         }
@@ -946,8 +948,20 @@ fn concat_tiled_unaligned(
     } else {
         0
     };
+    let needed = crate::size::add(cbs, pending, "concat CBs")?;
     let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
-    if crate::size::add(cbs, pending, "concat CBs")? > free {
+    // `get_max_l1_space`: a NO_DISPATCH capture allocates nothing for real and sees the whole
+    // bank, a device run the L1 its live buffers leave. Where the two decide differently the
+    // capture and the run take different routes (seen on the runtime: a float32 [25074,171]
+    // pair in L1 on n150 is captured band-wise and run through row-major), which one plan
+    // cannot hold.
+    if (needed > free) != (needed > d.l1_bank_bytes) {
+        return Err(unmodeled(
+            "ttnn.concat",
+            "a band-wise tiled concat whose buffers fit the L1 bank but not the L1 its live buffers leave (the capture and the device run take different routes)",
+        ));
+    }
+    if needed > free {
         return Ok(None);
     }
     let out =
