@@ -54,10 +54,12 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
             if !(0..rank).contains(&at) {
                 return Err(invalid(a.function, format!("dim {d} out of range")));
             }
-            let mut dims = x.dims().to_vec();
+            // `ttnn::unsqueeze` is `ttnn::reshape` to the new shape in the input's memory: a
+            // view where the tiles' padding stays, else the copying reshape.
+            let mut dims: Vec<i64> = x.dims().iter().map(|&v| v as i64).collect();
             dims.insert(at as usize, 1);
-            let spec = TensorSpec::new(Shape::from_dims(dims)?, x.dtype(), x.layout());
-            Val::T(ex.b.share(x, spec))
+            let mem = x.memory;
+            Val::T(reshape(ex, x, &dims, mem)?)
         }
         "split" => {
             let x = a.tensor(0, "input_tensor")?;
