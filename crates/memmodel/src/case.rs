@@ -561,37 +561,49 @@ impl Case {
                 problem,
             })?;
         let mut addresses = Vec::new();
-        let verdict =
-            match crate::plan::replay(&mut mem, &plan.buffers, &plan.steps, &mut addresses) {
-                Ok(()) => Verdict::Fits,
-                Err(f) => match f.error {
-                    MemoryError::OutOfMemory(o) => {
-                        let buffer = match &plan.steps[f.step] {
-                            Step::Alloc(i) => plan.buffers[*i].name(),
-                            _ => String::new(),
-                        };
-                        Verdict::Oom(OomDetail {
-                            buffer,
-                            buffer_type: o.buffer_type,
-                            total_bytes: o.size,
-                            banks: o.banks,
-                            per_bank_bytes: o.per_bank,
-                            bank_bytes: o.bank_size,
-                            allocated: o.allocated,
-                            free: o.free,
-                            largest_free_block: o.largest_free_block,
-                        })
-                    }
-                    MemoryError::Cb(error) => Verdict::CbClash(CbDetail {
-                        program: match &plan.steps[f.step] {
-                            Step::Run(p) => p.op.to_string(),
-                            _ => String::new(),
-                        },
-                        error,
-                    }),
-                },
-            };
+        // tt-metal refuses some programs whatever the memory: the call raises there, with the
+        // memory of the steps before it checked as usual.
+        let refused = plan.steps.iter().enumerate().find_map(|(k, s)| match s {
+            Step::Run(p) => p.refused.as_ref().map(|m| (k, m)),
+            _ => None,
+        });
+        let replayed = &plan.steps[..refused.map_or(plan.steps.len(), |(k, _)| k)];
+        let verdict = match crate::plan::replay(&mut mem, &plan.buffers, replayed, &mut addresses) {
+            Ok(()) => Verdict::Fits,
+            Err(f) => match f.error {
+                MemoryError::OutOfMemory(o) => {
+                    let buffer = match &plan.steps[f.step] {
+                        Step::Alloc(i) => plan.buffers[*i].name(),
+                        _ => String::new(),
+                    };
+                    Verdict::Oom(OomDetail {
+                        buffer,
+                        buffer_type: o.buffer_type,
+                        total_bytes: o.size,
+                        banks: o.banks,
+                        per_bank_bytes: o.per_bank,
+                        bank_bytes: o.bank_size,
+                        allocated: o.allocated,
+                        free: o.free,
+                        largest_free_block: o.largest_free_block,
+                    })
+                }
+                MemoryError::Cb(error) => Verdict::CbClash(CbDetail {
+                    program: match &plan.steps[f.step] {
+                        Step::Run(p) => p.op.to_string(),
+                        _ => String::new(),
+                    },
+                    error,
+                }),
+            },
+        };
         if verdict == Verdict::Fits {
+            if let Some((_, message)) = refused {
+                return Err(CaseError::Refused {
+                    function: self.op.ttnn_function().to_string(),
+                    reason: message.clone(),
+                });
+            }
             if let Some(refusal) = crate::coverage::refusal(self, sig) {
                 return Err(CaseError::Refused {
                     function: self.op.ttnn_function().to_string(),

@@ -54,10 +54,12 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
             if !(0..rank).contains(&at) {
                 return Err(invalid(a.function, format!("dim {d} out of range")));
             }
-            let mut dims = x.dims().to_vec();
+            // `ttnn::unsqueeze` is `ttnn::reshape` to the new shape in the input's memory: a
+            // view where the tiles' padding stays, else the copying reshape.
+            let mut dims: Vec<i64> = x.dims().iter().map(|&v| v as i64).collect();
             dims.insert(at as usize, 1);
-            let spec = TensorSpec::new(Shape::from_dims(dims)?, x.dtype(), x.layout());
-            Val::T(ex.b.share(x, spec))
+            let mem = x.memory;
+            Val::T(reshape(ex, x, &dims, mem)?)
         }
         "split" => {
             let x = a.tensor(0, "input_tensor")?;
@@ -1055,6 +1057,8 @@ fn concat(
     };
     let mut retilize = false;
     if first.layout() == Layout::Tile {
+        // A 1-D TILE input always takes the row-major route (`build_untilize_rm_retilize_concat`).
+        retilize = rank == 1;
         for x in xs {
             retilize |= padded_along(x)?;
         }
@@ -1063,13 +1067,11 @@ fn concat(
                 ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
             let dev = ex.device();
             let w = grid::split_work(dev, tiles(&out_spec), false);
-            ex.b.run(
-                Program::new("ConcatDeviceOperation", "ConcatProgramFactory").cb(
-                    CbKind::Dataflow,
-                    2 * tile_size(first.dtype()),
-                    &grid::merge_ranges(&w.all),
-                ),
-            );
+            ex.b.run(concat_program(
+                dev,
+                tile_size(first.dtype()),
+                &grid::merge_ranges(&w.all),
+            )?);
             return Ok(out);
         }
     }
@@ -1102,10 +1104,13 @@ fn concat(
         }
         let refs: Vec<&DevTensor> = ts.iter().collect();
         let inner = concat_rm(ex, &refs, last - 1, mem)?;
+        // The transposed inputs live until the transpose back has run (the massaged op's
+        // arguments; seen on the runtime: a [4372,2774] pair in L1 on p150 runs out at the
+        // output with them still allocated).
+        let back = transpose(ex, &inner, -2, -1, mem)?;
         for t in ts {
             ex.b.release(t);
         }
-        let back = transpose(ex, &inner, -2, -1, mem)?;
         (Some(inner), back)
     } else {
         let refs: Vec<&DevTensor> = rms.iter().collect();
@@ -1169,8 +1174,20 @@ fn concat_tiled_unaligned(
     } else {
         0
     };
+    let needed = crate::size::add(cbs, pending, "concat CBs")?;
     let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
-    if crate::size::add(cbs, pending, "concat CBs")? > free {
+    // `get_max_l1_space`: a NO_DISPATCH capture allocates nothing for real and sees the whole
+    // bank, a device run the L1 its live buffers leave. Where the two decide differently the
+    // capture and the run take different routes (seen on the runtime: a float32 [25074,171]
+    // pair in L1 on n150 is captured band-wise and run through row-major), which one plan
+    // cannot hold.
+    if (needed > free) != (needed > d.l1_bank_bytes) {
+        return Err(unmodeled(
+            "ttnn.concat",
+            "a band-wise tiled concat whose buffers fit the L1 bank but not the L1 its live buffers leave (the capture and the device run take different routes)",
+        ));
+    }
+    if needed > free {
         return Ok(None);
     }
     let out =
@@ -1217,14 +1234,33 @@ fn concat_rm(
     let align = d.alignment(first.memory).max(d.alignment(mem));
     let row = crate::size::round_up(spec.page_size()?, align, "concat row")?;
     let w = grid::split_work(d, spec.pages()?, false);
-    ex.b.run(
-        Program::new("ConcatDeviceOperation", "ConcatProgramFactory").cb(
-            CbKind::Dataflow,
-            crate::size::mul(2, row, "concat CB")?,
-            &grid::merge_ranges(&w.all),
-        ),
-    );
+    ex.b.run(concat_program(d, row, &grid::merge_ranges(&w.all))?);
     Ok(out)
+}
+
+/// `ConcatProgramFactory`'s staging buffer: two entries of one output page, one where two
+/// would pass half the core's L1 (less the reserved bottom); the factory refuses a page larger
+/// than the core's unreserved L1. Seen on the runtime: a ROW_MAJOR [1,1,1376,180608] concat on
+/// p150 takes one 722,432 B row; a 1-D one of 76,436,224 B rows raises this text.
+fn concat_program(
+    d: &crate::device::DeviceSpec,
+    page: u64,
+    cores: &crate::program::CoreRangeSet,
+) -> Result<Program, CaseError> {
+    let p = Program::new("ConcatDeviceOperation", "ConcatProgramFactory");
+    let capacity = d.l1_bytes_per_core.saturating_sub(d.l1_unreserved_base);
+    if page > capacity {
+        return Ok(p.refused(format!(
+            "ttnn.concat: required DFB entry size ({page} B) exceeds per-core L1 capacity ({capacity} B); op cannot fit on this device."
+        )));
+    }
+    let budget = (d.l1_bytes_per_core / 2).saturating_sub(d.l1_unreserved_base);
+    let entries = if crate::size::mul(2, page, "concat CB")? > budget {
+        1
+    } else {
+        2
+    };
+    Ok(p.cb(CbKind::Dataflow, entries * page, cores))
 }
 
 // ---- layout conversions and slicing ------------------------------------------------------
@@ -2185,23 +2221,40 @@ fn expand(
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
     let page = spec.page_size()?;
     let p = if codegen {
-        // `RepeatCodegenProgramFactory`: `kRepeatCbDepth` (2 × `kRepeatBatch` = 8) slots of
-        // `rm_slot_bytes`, the larger of the input's and output's aligned pages.
+        // `RepeatCodegenProgramFactory`: slots of `rm_slot_bytes`, the larger of the input's and
+        // output's aligned pages, as many as `plan_rm_cb` allows in the L1 free once the output
+        // exists.
         let in_page = x.dims().last().copied().unwrap_or(1) * x.dtype().row_major_element_bytes();
         let slot = crate::size::round_up(in_page, d.alignment(x.memory), "repeat slot")?.max(
             crate::size::round_up(page, d.alignment(mem), "repeat slot")?,
         );
         let rows = spec.pages()?;
         let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
-        Program::new(
-            "RepeatCodegenDeviceOperation",
-            "RepeatCodegenProgramFactory",
-        )
-        .cb(
-            CbKind::Circular,
-            crate::size::mul(8, slot, "repeat CB")?,
-            &cores,
-        )
+        let program = |budget: u64| -> Result<Program, CaseError> {
+            let p = Program::new(
+                "RepeatCodegenDeviceOperation",
+                "RepeatCodegenProgramFactory",
+            );
+            Ok(match repeat_rm_cb_slots(slot, budget) {
+                Some(slots) => p.cb(
+                    CbKind::Circular,
+                    crate::size::mul(slots, slot, "repeat CB")?,
+                    &cores,
+                ),
+                None => p.refused(format!(
+                    "RepeatCodegen: a {slot}-byte row-major CB slot does not fit in free L1"
+                )),
+            })
+        };
+        // `get_max_l1_space`: a NO_DISPATCH capture allocates no buffer for real and sees the
+        // whole bank; a device run sees the L1 buffers alive (the output among them).
+        let captured = program(d.l1_bank_bytes)?;
+        let on_device = program(d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex)))?;
+        if on_device != captured {
+            captured.on_device(on_device)
+        } else {
+            captured
+        }
     } else {
         // `RepeatProgramFactoryLastDim`: two reader scratchpads (interleaved in and out) of
         // 2 × READ_ALIGNMENT (64) plus the source page repeated up to a 16 B multiple, on the
@@ -2234,6 +2287,21 @@ fn expand(
     let out = tilize(ex, &repeated, mem)?;
     ex.b.release(repeated);
     Ok(out)
+}
+
+/// The slots of `plan_rm_cb` (repeat_codegen_program_factory.hpp): two batches of up to
+/// `kRepeatBatch` (4) slots, as many as `budget` holds; one slot that the reader and writer take
+/// turns on when only one fits; `None` (the factory refuses) when none does. Seen on the
+/// runtime on p150: expanding [1,2,228,1] to a last dim of 175,513 from and to DRAM takes 4
+/// slots of 351,040 B (1,404,160 B), not 8.
+fn repeat_rm_cb_slots(slot: u64, budget: u64) -> Option<u64> {
+    const REPEAT_BATCH: u64 = 4;
+    let max_slots = budget.checked_div(slot)?;
+    match max_slots {
+        0 => None,
+        1 => Some(1),
+        n => Some(2 * REPEAT_BATCH.min(n / 2)),
+    }
 }
 
 /// `repeat_codegen::supported_by_codegen` (repeat_codegen_supported.cpp) for the TILE → ROW_MAJOR

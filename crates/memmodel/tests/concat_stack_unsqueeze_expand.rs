@@ -1,0 +1,105 @@
+//! memmodel's plans of concat, stack, unsqueeze and expand against facts measured on the real
+//! runtime (ttnn 0.81.1, mock boards, NO_DISPATCH captures through `cargo xtask diff`), one
+//! case per path; the random differential (`cargo xtask diff --random N --op
+//! concat,stack,unsqueeze,expand`) checks the rest.
+
+use memmodel::device::{N150, P150};
+use memmodel::{find_op, BufferType, Case, DeviceSpec, Layout, ParamValue, Shape, Verdict};
+
+fn case(op: &str, shape: &str, device: &'static DeviceSpec) -> Case {
+    let mut c = Case::new(
+        find_op(op).unwrap(),
+        vec![Shape::parse(shape).unwrap()],
+        device,
+    );
+    c.layout = Layout::Tile;
+    c.input_memory = BufferType::Dram;
+    c.output_memory = BufferType::Dram;
+    c
+}
+
+/// Found by the random differential (seed 61206): expanding [1,2,228,1] to a last dim of
+/// 175,513 from and to DRAM on p150 runs the repeat codegen factory with 4 slots of 351,040 B
+/// (1,404,160 B, fits), where 8 slots would grow the CBs past L1.
+#[test]
+fn expand_takes_as_many_repeat_slots_as_the_l1_holds() {
+    let mut c = case("expand", "1,2,228,175513", &P150);
+    c.params.set("dim", ParamValue::Int(-1));
+    let e = c.estimate().expect("modeled");
+    assert!(matches!(e.verdict, Verdict::Fits), "{:?}", e.verdict);
+    assert_eq!(e.peaks.cb, 1_404_160);
+}
+
+fn row_major(op: &str, shape: &str, device: &'static DeviceSpec, memory: BufferType) -> Case {
+    let mut c = case(op, shape, device);
+    c.layout = Layout::RowMajor;
+    c.input_memory = memory;
+    c.output_memory = memory;
+    c
+}
+
+/// Measured on the mock p150: a ROW_MAJOR concat stages two output rows while they fit half
+/// the core's L1, one past that ([1,1,1376,180608] pairs along the last dim: 722,432 B rows;
+/// [1,1,1376,1808] ones: 2 × 7,232 B).
+#[test]
+fn row_major_concat_stages_one_row_when_two_would_pass_half_the_l1() {
+    let mut c = row_major("concat", "1,1,1376,180608", &P150, BufferType::L1);
+    c.params.set("dim", ParamValue::Int(-1));
+    assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 722_432);
+    let mut narrow = row_major("concat", "1,1,1376,1808", &P150, BufferType::L1);
+    narrow.params.set("dim", ParamValue::Int(-1));
+    assert_eq!(
+        narrow.estimate().expect("modeled").peaks.dataflow,
+        2 * 7_232
+    );
+}
+
+/// The runtime refuses a ROW_MAJOR concat whose output row exceeds the core's unreserved L1,
+/// after its inputs and output exist (seen on p150: four 1-D [9554528] bfloat16 inputs).
+#[test]
+fn row_major_concat_of_a_row_larger_than_l1_is_refused_with_the_runtimes_words() {
+    let mut c = row_major("concat", "9554528", &P150, BufferType::Dram);
+    c.params.set("inputs", ParamValue::Int(4));
+    match c.estimate() {
+        Err(memmodel::ops::CaseError::Refused { reason, .. }) => assert_eq!(
+            reason,
+            "ttnn.concat: required DFB entry size (76436224 B) exceeds per-core L1 capacity (1461120 B); op cannot fit on this device."
+        ),
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+}
+
+/// An unaligned last-dim concat transposes its inputs, concatenates and transposes back; the
+/// transposed inputs stay allocated until the output exists (seen on p150: [4372,2774] pairs in
+/// L1 run out at the 444,160 B-per-bank output with 1,345,728 B allocated).
+#[test]
+fn unaligned_row_major_concat_keeps_its_transposed_inputs_until_the_output_exists() {
+    let mut c = row_major("concat", "4372,2774", &P150, BufferType::L1);
+    c.params.set("dim", ParamValue::Int(-1));
+    let e = c.estimate().expect("modeled");
+    let Verdict::Oom(d) = &e.verdict else {
+        panic!("expected an OOM, got {:?}", e.verdict)
+    };
+    assert_eq!((d.per_bank_bytes, d.allocated), (444_160, 1_345_728));
+}
+
+/// float32 TILE concats of DRAM inputs aligned along the concat dim are modeled; padded ones,
+/// or L1 inputs, are not (their routes differ on the runtime: see coverage.rs).
+#[test]
+fn float32_tile_concat_is_modeled_from_dram_along_aligned_dims_only() {
+    let f32 = |shape: &str, dim: i64, memory: BufferType| {
+        let mut c = case("concat", shape, &N150);
+        c.dtype = memmodel::DType::Float32;
+        c.input_memory = memory;
+        c.params.set("dim", ParamValue::Int(dim));
+        c.estimate()
+    };
+    assert!(f32("3,14080,64", 0, BufferType::Dram).is_ok());
+    assert!(f32("3,14080,64", -1, BufferType::Dram).is_ok());
+    let unmodeled = |r: Result<memmodel::Estimate, memmodel::ops::CaseError>| {
+        matches!(r, Err(memmodel::ops::CaseError::Unmodeled { .. }))
+    };
+    assert!(unmodeled(f32("3,4267,64", 1, BufferType::Dram)));
+    assert!(unmodeled(f32("3,14080,64", 0, BufferType::L1)));
+    assert!(unmodeled(f32("4096", 0, BufferType::Dram)));
+}
