@@ -218,7 +218,12 @@ fn data_movement_dtype_modeled(case: &Case) -> bool {
 fn compute_block_float(family: Family) -> bool {
     matches!(
         family,
-        Family::Matmul { .. } | Family::Linear | Family::Addmm | Family::Softmax | Family::TopK
+        Family::Matmul { .. }
+            | Family::Linear
+            | Family::Addmm
+            | Family::Softmax
+            | Family::TopK
+            | Family::Mean
     )
 }
 
@@ -416,18 +421,6 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                 case,
                 "a 4-D NHWC input (memmodel models the flattened [1,1,N·H·W,C] one)",
             ))
-        }
-        Family::Mean => {
-            let long = x.as_ref().is_some_and(|s| s.elements() > LONG_1D);
-            let narrow_second = rank == 4
-                && x.as_ref()
-                    .is_some_and(|s| s.dims()[1] < crate::tensor::TILE);
-            if p.get("dim").is_some() || (rank != 4 && long) || (narrow_second && long) {
-                return Err(unmodeled(
-                    case,
-                    "a mean over chosen dims, of a rank other than 4, or with a second dim under a tile",
-                ));
-            }
         }
         _ => {}
     }
