@@ -224,6 +224,7 @@ fn compute_block_float(family: Family) -> bool {
             | Family::Softmax
             | Family::TopK
             | Family::Mean
+            | Family::VectorNorm
     )
 }
 
@@ -281,10 +282,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     }
     if case.dtype == DType::Float32
         && !data_movement_dtype_modeled(case)
-        && matches!(
-            family,
-            Family::Split | Family::VectorNorm | Family::Concat | Family::Expand
-        )
+        && matches!(family, Family::Split | Family::Concat | Family::Expand)
     {
         return Err(unmodeled(case, "float32 for this op"));
     }

@@ -294,30 +294,60 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .ok_or_else(|| super::invalid(a.function, "`k` is required"))?;
     let rank = x.shape().rank();
     let dim = a.int(2, "dim")?.unwrap_or(-1);
-    if dim != -1 && dim != rank as i64 - 1 {
-        return Err(unmodeled(
-            a.function,
-            "memmodel models topk over the last dim only",
-        ));
-    }
+    let along = usize::try_from(if dim < 0 { dim + rank as i64 } else { dim })
+        .ok()
+        .filter(|&i| i < rank)
+        .ok_or_else(|| super::invalid(a.function, format!("dim {dim} out of range")))?;
     if rank > 4 {
         return Err(unmodeled(a.function, "memmodel models topk up to rank 4"));
     }
     let largest = a.bool_or(3, "largest", true)?;
-    let w = *x.dims().last().expect("rank >= 1");
+    let w = x.dims()[along];
     let k = u64::try_from(k)
         .ok()
         .filter(|k| (1..=w).contains(k))
         .ok_or_else(|| {
             super::invalid(
                 a.function,
-                format!("k {k} must be in 1..={w} (the last dim)"),
+                format!("k {k} must be in 1..={w} (the size of dim {dim})"),
             )
         })?;
     if x.layout() != Layout::Tile {
         return Err(unmodeled(a.function, "memmodel models TILE inputs of topk"));
     }
     let mem = out_memory(a, x.memory)?;
+    if along + 1 == rank {
+        let (values, indices) = topk_last_dim(ex, x, k, largest, mem, false)?;
+        return Ok(Val::List(vec![Val::T(values), Val::T(indices)]));
+    }
+    // Another dim: transposed to the last (in the input's memory), the top k taken there, both
+    // outputs sliced and transposed back (measured on the mock n150: transpose, topk, two
+    // slices, two transposes).
+    let last = rank as i64 - 1;
+    let t = super::data_movement::transpose(ex, x, along as i64, last, x.memory)?;
+    let (values, indices) = topk_last_dim(ex, &t, k, largest, mem, true)?;
+    ex.b.release(t);
+    let mut outs = Vec::with_capacity(2);
+    for o in [values, indices] {
+        let back = super::data_movement::transpose(ex, &o, along as i64, last, mem)?;
+        ex.b.release(o);
+        outs.push(Val::T(back));
+    }
+    Ok(Val::List(outs))
+}
+
+/// [`topk`] along the last dim of `x`; `sliced`: the outputs are sliced to `k` even when the
+/// route kept it (the transposing path slices them always).
+fn topk_last_dim(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    k: u64,
+    largest: bool,
+    mem: BufferType,
+    sliced: bool,
+) -> Result<(DevTensor, DevTensor), CaseError> {
+    let rank = x.shape().rank();
+    let w = *x.dims().last().expect("rank >= 1");
     let d = ex.device();
     let mut dims4 = x.dims().to_vec();
     while dims4.len() < 4 {
@@ -331,7 +361,10 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // Multi-core bitonic sort: a power-of-two width of at least 8192 (multi_core_min_width)
     // below 65535 with k <= 64 (its cost check aside).
     let multicore_eligible = padded_w.is_power_of_two() && (8192..65535).contains(&padded_w);
-    let route = largest
+    // Only a reduction along the caller's last dim routes (measured on p150: a transposed
+    // [1802,6904] took the single-core factory).
+    let route = !sliced
+        && largest
         && k <= 2048
         && (k > 64 || (!multicore_eligible && padded_w >= 4096))
         && x.dtype() == DType::Bfloat16
@@ -398,13 +431,13 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             "values",
             BufferRole::Temporary,
             TensorSpec::new(Shape::from_dims(out_dims.clone())?, x.dtype(), Layout::Tile),
-            mem,
+            x.memory,
         )?;
         let indices = ex.b.tensor(
             "indices",
             BufferRole::Temporary,
             TensorSpec::new(Shape::from_dims(out_dims)?, index_dtype, Layout::Tile),
-            mem,
+            x.memory,
         )?;
         let units = ht * k16.div_ceil(TILE) * 2;
         let cores = grid::split_blocks(d, units);
@@ -424,6 +457,17 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ex.b.release(idx);
         ex.b.release(prepped);
         ex.b.release(x4);
+        // The route writes into the input's memory and copies into the requested one
+        // (measured on p150: two copies of 2 tiles each for a DRAM input and an L1 output).
+        let (values, indices) = if mem != x.memory {
+            let v = copy_tiles(ex, &values, mem)?;
+            ex.b.release(values);
+            let i = copy_tiles(ex, &indices, mem)?;
+            ex.b.release(indices);
+            (v, i)
+        } else {
+            (values, indices)
+        };
         (values, indices, k16, Vec::new())
     } else {
         // The pinned runtime passes K through unrounded (its outputs' tiles hold up to 32).
@@ -493,7 +537,15 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // Slice K back down (both outputs, in order), then restore the rank (views). A 1D input's
     // outputs are sliced too (measured: two SliceTile programs before the reshape to 1D).
     let (mut values, mut indices) = (values, indices);
-    if adjusted_k != k || rank == 1 {
+    // The route slices the outputs of inputs below rank 4 when it rounded K up (measured on
+    // p150: 1D with k = 20 sliced, k = 32 not; 2D and 3D with k = 21..54 sliced; 4D with
+    // k = 54 or 55 not); the single-core path slices 1D inputs and transposed ones always.
+    let slice_k = if route {
+        rank < 4 && adjusted_k != k
+    } else {
+        rank == 1 || sliced
+    };
+    if slice_k {
         let v = super::data_movement::slice(ex, &values, 3, 0, k, mem)?;
         ex.b.release(values);
         values = v;
@@ -514,7 +566,21 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     for p in keep {
         ex.b.release(p);
     }
-    Ok(Val::List(vec![Val::T(values), Val::T(indices)]))
+    Ok((values, indices))
+}
+
+/// `ttnn.to_memory_config` of interleaved tiles into `mem`: `CopyDeviceOperation` with two tiles
+/// of the tensor's dtype on the cores its tiles split over (column-wise).
+fn copy_tiles(ex: &mut Exec<'_>, x: &DevTensor, mem: BufferType) -> Result<DevTensor, CaseError> {
+    let out =
+        ex.b.tensor("copy", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let split = grid::split_work(ex.device(), super::util::tiles(&x.spec), false);
+    ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
+        CbKind::Dataflow,
+        2 * tile_size(x.dtype()),
+        &grid::merge_ranges(&split.all),
+    ));
+    Ok(out)
 }
 
 /// Bytes of one FLOAT32 tile (the reductions' fp32 intermediates and scalers).
@@ -848,6 +914,19 @@ fn mean(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let dims = mean_dims(a, x)?;
     let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
     let mem = out_memory(a, x.memory)?;
+    let out = reduce_impl(ex, x, dims, keepdim, mem)?;
+    Ok(Val::T(out))
+}
+
+/// `reduce_impl` of the pinned runtime, as [`mean`] describes it (float32 sums take it too).
+fn reduce_impl(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dims: Option<Vec<usize>>,
+    keepdim: bool,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let rank = x.shape().rank();
     let filled = fill_pad_copying_block_floats(ex, x)?;
     let src = filled.as_ref().unwrap_or(x);
     let pad = 4 - rank;
@@ -915,7 +994,7 @@ fn mean(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         None => view(ex, &cur, if keepdim { vec![1; rank] } else { vec![] })?,
     };
     ex.b.release(cur);
-    Ok(Val::T(out))
+    Ok(out)
 }
 
 /// The reshape that drops the reduced dims. One that copies a bfloat8_b tensor runs on a
@@ -1002,19 +1081,30 @@ fn swap_with_h(
 /// padding is filled, the outer dims (below H) are reduced from the innermost out by
 /// `FastReduceNC` (each intermediate dies once the next has run), and, when the input had tile
 /// padding, a tile slice back to the logical shape follows. Then H and W: one W reduce for a
-/// rank-1 input; `ReduceSingleCoreHw` when a single tile is left; else a W reduce into FLOAT32
-/// (the sum precision chain) and an H reduce back to the input's dtype.
+/// rank-1 input; `ReduceSingleCoreHw` when a single tile is left; else a W reduce (into FLOAT32
+/// for bfloat16: the sum precision chain) and an H reduce back to the input's dtype. A bfloat8_b
+/// input is filled through a copy ([`fill_pad_copying_block_floats`]); a float32 one takes
+/// [`reduce_impl`].
 fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?;
     check_reduce_input(a, x)?;
     let mem = out_memory(a, x.memory)?;
+    let dtype = x.dtype();
+    if dtype == DType::Float32 {
+        // Measured: a float32 sum reduces dim by dim as a mean does (no FastReduceNC).
+        let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
+        return Ok(Val::T(reduce_impl(ex, x, None, keepdim, mem)?));
+    }
     let final_dims = reduced_dims(a, x)?;
     let rank = x.shape().rank();
     let padded = has_implicit_padding(x);
-    fill_pad(ex, x);
+    let filled = fill_pad_copying_block_floats(ex, x)?;
     let pad = 4 - rank;
-    let mut cur = view(ex, x, super::data_movement::to_4d(x.dims()))?;
-    let dtype = x.dtype();
+    let mut cur = view(
+        ex,
+        filled.as_ref().unwrap_or(x),
+        super::data_movement::to_4d(x.dims()),
+    )?;
     let outer = rank.saturating_sub(2);
     for i in (0..outer).rev() {
         let next = fast_reduce_nc(ex, &cur, i + pad, mem)?;
@@ -1031,12 +1121,22 @@ fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     } else if dims[2].div_ceil(TILE) == 1 && dims[3].div_ceil(TILE) == 1 {
         reduce_hw_single(ex, &cur, dtype, mem)?
     } else {
-        let w = reduce_w(ex, &cur, DType::Float32, mem)?;
+        // bfloat16 sums keep the W partials in FLOAT32; bfloat8_b ones stay bfloat8_b
+        // (measured).
+        let w_dtype = if dtype == DType::Bfloat16 {
+            DType::Float32
+        } else {
+            dtype
+        };
+        let w = reduce_w(ex, &cur, w_dtype, mem)?;
         let h = reduce_h(ex, &w, dtype, mem, false)?;
         ex.b.release(w);
         h
     };
     ex.b.release(cur);
+    if let Some(f) = filled {
+        ex.b.release(f);
+    }
     let out = view(ex, &result, final_dims)?;
     ex.b.release(result);
     Ok(Val::T(out))
@@ -1162,6 +1262,61 @@ mod tests {
             mean_dataflow("1,2,640,96", DType::Bfloat16, Dram, Some(vec![1, 2]), false),
             36_864
         );
+    }
+
+    /// Per-core dataflow peaks of `sqrt(sum(square(x)))` measured on the mock n150
+    /// (NO_DISPATCH): a bfloat8_b sum keeps its W partials in bfloat8_b; a float32 one reduces
+    /// dim by dim (its 77-tile column split over the grid).
+    #[test]
+    fn vector_norm_sums_follow_their_dtype() {
+        let norm = |shape: &str, dtype: DType, memory: BufferType| {
+            let op = crate::ops::find("linalgvectornorm").unwrap();
+            let mut c = crate::case::Case::new(
+                op,
+                vec![Shape::parse(shape).unwrap()],
+                &crate::device::N150,
+            );
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.dtype = dtype;
+            c.input_memory = memory;
+            c.output_memory = memory;
+            c.estimate().expect("a verdict").peaks.dataflow
+        };
+        assert_eq!(
+            norm("3,1,64,384", DType::Bfloat8B, BufferType::Dram),
+            12_928
+        );
+        assert_eq!(norm("1,1,2434,72", DType::Float32, BufferType::L1), 36_864);
+    }
+
+    fn topk_case(shape: &str, device: &'static crate::device::DeviceSpec) -> crate::case::Case {
+        let op = crate::ops::find("topk").unwrap();
+        let mut c = crate::case::Case::new(op, vec![Shape::parse(shape).unwrap()], device);
+        c.device_layout = crate::layout::DeviceLayout::AsGiven;
+        c
+    }
+
+    /// Measured on the mock boards (NO_DISPATCH).
+    #[test]
+    fn topk_along_another_dim_transposes_and_the_route_copies_into_the_output_memory() {
+        use crate::params::ParamValue;
+        // n150, [1,2,640,96] dim=2 k=40 in DRAM: the single-core factory on the transposed
+        // input holds 49,152 B.
+        let mut c = topk_case("1,2,640,96", &crate::device::N150);
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.params.set("dim", ParamValue::Int(2));
+        c.params.set("k", ParamValue::Int(40));
+        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 49_152);
+        // p150, [60,11295] k=32 from DRAM into L1: the route's outputs are copied (2 tiles).
+        let mut c = topk_case("60,11295", &crate::device::P150);
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::L1;
+        c.params.set("k", ParamValue::Int(32));
+        let e = c.estimate().expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (65_536, 4096));
+        c.input_memory = BufferType::L1;
+        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 0);
     }
 
     #[test]
