@@ -294,30 +294,70 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .ok_or_else(|| super::invalid(a.function, "`k` is required"))?;
     let rank = x.shape().rank();
     let dim = a.int(2, "dim")?.unwrap_or(-1);
-    if dim != -1 && dim != rank as i64 - 1 {
-        return Err(unmodeled(
-            a.function,
-            "memmodel models topk over the last dim only",
-        ));
-    }
+    let along = usize::try_from(if dim < 0 { dim + rank as i64 } else { dim })
+        .ok()
+        .filter(|&i| i < rank)
+        .ok_or_else(|| super::invalid(a.function, format!("dim {dim} out of range")))?;
     if rank > 4 {
         return Err(unmodeled(a.function, "memmodel models topk up to rank 4"));
     }
     let largest = a.bool_or(3, "largest", true)?;
-    let w = *x.dims().last().expect("rank >= 1");
+    let w = x.dims()[along];
     let k = u64::try_from(k)
         .ok()
         .filter(|k| (1..=w).contains(k))
         .ok_or_else(|| {
             super::invalid(
                 a.function,
-                format!("k {k} must be in 1..={w} (the last dim)"),
+                format!("k {k} must be in 1..={w} (the size of dim {dim})"),
             )
         })?;
     if x.layout() != Layout::Tile {
         return Err(unmodeled(a.function, "memmodel models TILE inputs of topk"));
     }
     let mem = out_memory(a, x.memory)?;
+    if along + 1 == rank {
+        let (values, indices) = topk_last_dim(ex, x, k, largest, mem, false)?;
+        return Ok(Val::List(vec![Val::T(values), Val::T(indices)]));
+    }
+    // Another dim: transposed to the last (in the input's memory), the top k taken there, both
+    // outputs sliced and transposed back (measured on the mock n150: transpose, topk, two
+    // slices, two transposes).
+    let last = rank as i64 - 1;
+    // A transpose memmodel does not plan leaves the call unmodeled, named as topk's.
+    let as_topk = |e: CaseError| {
+        if super::is_unmodeled(&e) {
+            unmodeled(a.function, format!("topk along dim {dim}: {e}"))
+        } else {
+            e
+        }
+    };
+    let t =
+        super::data_movement::transpose(ex, x, along as i64, last, x.memory).map_err(as_topk)?;
+    let (values, indices) = topk_last_dim(ex, &t, k, largest, mem, true)?;
+    ex.b.release(t);
+    let mut outs = Vec::with_capacity(2);
+    for o in [values, indices] {
+        let back =
+            super::data_movement::transpose(ex, &o, along as i64, last, mem).map_err(as_topk)?;
+        ex.b.release(o);
+        outs.push(Val::T(back));
+    }
+    Ok(Val::List(outs))
+}
+
+/// [`topk`] along the last dim of `x`; `sliced`: the outputs are sliced to `k` even when the
+/// route kept it (the transposing path slices them always).
+fn topk_last_dim(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    k: u64,
+    largest: bool,
+    mem: BufferType,
+    sliced: bool,
+) -> Result<(DevTensor, DevTensor), CaseError> {
+    let rank = x.shape().rank();
+    let w = *x.dims().last().expect("rank >= 1");
     let d = ex.device();
     let mut dims4 = x.dims().to_vec();
     while dims4.len() < 4 {
@@ -331,7 +371,10 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // Multi-core bitonic sort: a power-of-two width of at least 8192 (multi_core_min_width)
     // below 65535 with k <= 64 (its cost check aside).
     let multicore_eligible = padded_w.is_power_of_two() && (8192..65535).contains(&padded_w);
-    let route = largest
+    // Only a reduction along the caller's last dim routes (measured on p150: a transposed
+    // [1802,6904] took the single-core factory).
+    let route = !sliced
+        && largest
         && k <= 2048
         && (k > 64 || (!multicore_eligible && padded_w >= 4096))
         && x.dtype() == DType::Bfloat16
@@ -398,13 +441,13 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             "values",
             BufferRole::Temporary,
             TensorSpec::new(Shape::from_dims(out_dims.clone())?, x.dtype(), Layout::Tile),
-            mem,
+            x.memory,
         )?;
         let indices = ex.b.tensor(
             "indices",
             BufferRole::Temporary,
             TensorSpec::new(Shape::from_dims(out_dims)?, index_dtype, Layout::Tile),
-            mem,
+            x.memory,
         )?;
         let units = ht * k16.div_ceil(TILE) * 2;
         let cores = grid::split_blocks(d, units);
@@ -424,6 +467,17 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ex.b.release(idx);
         ex.b.release(prepped);
         ex.b.release(x4);
+        // The route writes into the input's memory and copies into the requested one
+        // (measured on p150: two copies of 2 tiles each for a DRAM input and an L1 output).
+        let (values, indices) = if mem != x.memory {
+            let v = copy_tiles(ex, &values, mem)?;
+            ex.b.release(values);
+            let i = copy_tiles(ex, &indices, mem)?;
+            ex.b.release(indices);
+            (v, i)
+        } else {
+            (values, indices)
+        };
         (values, indices, k16, Vec::new())
     } else {
         // The pinned runtime passes K through unrounded (its outputs' tiles hold up to 32).
@@ -493,7 +547,17 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // Slice K back down (both outputs, in order), then restore the rank (views). A 1D input's
     // outputs are sliced too (measured: two SliceTile programs before the reshape to 1D).
     let (mut values, mut indices) = (values, indices);
-    if adjusted_k != k || rank == 1 {
+    // The route slices the outputs of inputs below rank 4 when it rounded K up (measured on
+    // p150: 1D with k = 20 sliced, k = 32 not; 2D and 3D with k = 21..54 sliced; 4D with
+    // k = 54 or 55 not); the single-core path slices 1D inputs and transposed ones always,
+    // and those of rank 2 or 3 when k is not whole tiles (measured on p150: [2,1408,192] with
+    // k = 11 sliced, k = 32 not, [1,2,1408,192] with k = 11 not).
+    let slice_k = if route {
+        rank < 4 && adjusted_k != k
+    } else {
+        rank == 1 || sliced || (rank < 4 && !k.is_multiple_of(TILE))
+    };
+    if slice_k {
         let v = super::data_movement::slice(ex, &values, 3, 0, k, mem)?;
         ex.b.release(values);
         values = v;
@@ -514,7 +578,21 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     for p in keep {
         ex.b.release(p);
     }
-    Ok(Val::List(vec![Val::T(values), Val::T(indices)]))
+    Ok((values, indices))
+}
+
+/// `ttnn.to_memory_config` of interleaved tiles into `mem`: `CopyDeviceOperation` with two tiles
+/// of the tensor's dtype on the cores its tiles split over (column-wise).
+fn copy_tiles(ex: &mut Exec<'_>, x: &DevTensor, mem: BufferType) -> Result<DevTensor, CaseError> {
+    let out =
+        ex.b.tensor("copy", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let split = grid::split_work(ex.device(), super::util::tiles(&x.spec), false);
+    ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
+        CbKind::Dataflow,
+        2 * tile_size(x.dtype()),
+        &grid::merge_ranges(&split.all),
+    ));
+    Ok(out)
 }
 
 /// Bytes of one FLOAT32 tile (the reductions' fp32 intermediates and scalers).
@@ -593,18 +671,26 @@ fn reduce_w(
     Ok(out)
 }
 
+/// Tile rows each column of a standalone H reduce needs before the factory splits the column
+/// over several cores (measured on both boards: 19 tiles in one pass, 20 in two).
+const SPLIT_H_MIN_TILES: u64 = 20;
+
 /// `ReduceMultiCoreHProgramFactory` on a 4D TILE tensor: the tile columns (N*C*Wt) split over
-/// the grid column-wise, the reader batch from the smallest core's columns. A single bfloat16
-/// column taller than 17 tiles is reduced in two passes (measured on the pinned runtime: 17
-/// tiles in one pass, 20 and more in two; 18 and 19 are not measured): the
-/// H tiles split over up to every core, each writing one FLOAT32 ROW_MAJOR partial (input 8
-/// tiles, scaler, 2 fp32 output tiles), then one core folds the partials (six buffers, one
-/// sized by the partials' 32-row groups, at least 2) and the partials are freed.
+/// the grid column-wise, the reader batch from the smallest core's columns.
+///
+/// A standalone H reduce (`split`: not the H half of an HW reduce) of columns of at least
+/// [`SPLIT_H_MIN_TILES`] tiles, when the grid holds at least two cores per column, runs in two
+/// passes (measured on both boards and every float dtype): each column's H tiles split over
+/// `min(Ht, cores / columns)` cores, each writing one FLOAT32 ROW_MAJOR partial row
+/// ([N, C, parts, W]; buffers: 8 input tiles (2 for float32), the scaler, 2 fp32 output
+/// tiles); then one core per column folds its partials (six buffers, one sized by the
+/// partials' 32-row groups, at least 2) and the partials are freed.
 fn reduce_h(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     out_dtype: DType,
     mem: BufferType,
+    split: bool,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let dims = x.dims().to_vec();
@@ -619,35 +705,36 @@ fn reduce_h(
     let out_spec = tile_spec(out_dims, out_dtype)?;
     let t_in = tile_size(x.dtype());
     let ncores = u64::from(d.grid_x) * u64::from(d.grid_y);
-    if cols == 1 && ht > 17 && x.dtype() != DType::Float32 {
-        let parts = ht.min(ncores);
+    let parts = ht.min(ncores / cols.max(1));
+    if split && ht >= SPLIT_H_MIN_TILES && parts >= 2 {
         let part_spec = TensorSpec::new(
-            Shape::from_dims(vec![1, 1, parts, dims[3]])?,
+            Shape::from_dims(vec![dims[0], dims[1], parts, dims[3]])?,
             DType::Float32,
             Layout::RowMajor,
         );
         let partials =
             ex.b.tensor("reduce_h_partials", BufferRole::Temporary, part_spec, mem)?;
-        let cores = grid::merge_ranges(&grid::split_work(d, parts, false).all);
+        let cores = grid::merge_ranges(&grid::split_work(d, cols * parts, false).all);
+        let in_tiles = if x.dtype() == DType::Float32 { 2 } else { 8 };
         ex.b.run(
             Program::new("ReduceDeviceOperation", "ReduceMultiCoreHProgramFactory")
-                .cb(CbKind::Dataflow, 8 * t_in, &cores)
+                .cb(CbKind::Dataflow, in_tiles * t_in, &cores)
                 .cb(CbKind::Dataflow, scaler_tile(x.dtype()), &cores)
                 .cb(CbKind::Dataflow, 2 * FP32_TILE, &cores),
         );
         let out =
             ex.b.tensor("reduce_h", BufferRole::Temporary, out_spec, mem)?;
-        let core = CoreRangeSet::one(CoreRange::new(0, 0, 0, 0));
+        let cores = grid::merge_ranges(&grid::split_work(d, cols, false).all);
         let mut p = Program::new("ReduceDeviceOperation", "ReduceMultiCoreHProgramFactory");
         for size in [
             2 * FP32_TILE,
             FP32_TILE,
-            2048,
+            tile_size(out_dtype),
             parts.div_ceil(TILE).max(2) * FP32_TILE,
-            2 * tile_size(out_dtype),
             FP32_TILE,
+            2 * tile_size(out_dtype),
         ] {
-            p = p.cb(CbKind::Dataflow, size, &core);
+            p = p.cb(CbKind::Dataflow, size, &cores);
         }
         ex.b.run(p);
         ex.b.release(partials);
@@ -782,75 +869,254 @@ fn reduced_dims(a: &Args<'_>, x: &DevTensor) -> Result<Vec<u64>, CaseError> {
     })
 }
 
-/// `ttnn.mean(x)` over all dims (generic_reductions.cpp of the pinned runtime, `reduce_impl`):
-/// the input's tile padding is filled once (`fill_implicit_tile_padding`); a rank-1 input is one
-/// W reduce; otherwise the dims are reduced one at a time from the last: W, then H, then each
-/// outer dim is transposed to H (`TransposeHC` for C, a permute for N), reduced over H and
-/// transposed back. Every intermediate is bfloat16 and dies once the next step has run; the
-/// result is a view with the reduced shape.
+/// The dims `ttnn.mean` reduces, sorted: `None` for all of them (no `dim`, or every dim named:
+/// the runtime runs both alike).
+fn mean_dims(a: &Args<'_>, x: &DevTensor) -> Result<Option<Vec<usize>>, CaseError> {
+    let rank = x.shape().rank();
+    let Some(ds) = a.ints(1, "dim")? else {
+        return Ok(None);
+    };
+    let mut dims = Vec::with_capacity(ds.len());
+    for d in ds {
+        let i = if d < 0 { d + rank as i64 } else { d };
+        let i = usize::try_from(i)
+            .ok()
+            .filter(|&i| i < rank)
+            .ok_or_else(|| super::invalid(a.function, format!("dim {d} out of range")))?;
+        dims.push(i);
+    }
+    dims.sort_unstable();
+    dims.dedup();
+    Ok((dims.len() < rank).then_some(dims))
+}
+
+/// How one reduce op of `ttnn.mean` reduces its 4D input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReduceOpDim {
+    W,
+    H,
+    Hw,
+}
+
+/// `ttnn.mean(x, dim, keepdim)` (generic_reductions.cpp of the pinned runtime, `reduce_impl`,
+/// read from its captures): the input's tile padding is filled first (a bfloat8_b input through
+/// a bfloat16 copy, see [`fill_pad_copying_block_floats`]). One reduce op does the last dim
+/// (W), the second-last (H, standalone: it may split tall columns) or both (HW: a W reduce then
+/// an H reduce of one pass, or the single-core HW reduce for one tile) — also all dims of a
+/// rank 1 or 2 input. Other dims are reduced one at a time from the last: W, H, or an outer dim
+/// transposed to H, reduced and transposed back. Each intermediate keeps the input's dtype
+/// unless several chosen dims of a bfloat16 input are reduced: then all but the last step write
+/// FLOAT32 (the sum precision chain). Chosen dims without `keepdim` end in a reshape (a copy
+/// when the tile layout changes); a full reduction ends in a view.
 fn mean(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?;
-    check_reduce_input(a, x)?;
-    let mem = out_memory(a, x.memory)?;
-    let final_dims = reduced_dims(a, x)?;
-    let rank = x.shape().rank();
-    fill_pad(ex, x);
-    let pad = 4 - rank;
-    let x4 = view(ex, x, super::data_movement::to_4d(x.dims()))?;
-    let dtype = x.dtype();
-    let mut cur = x4;
-    for i in (0..rank).rev() {
-        let i4 = i + pad;
-        let next = match i4 {
-            3 => reduce_w(ex, &cur, dtype, mem)?,
-            2 => reduce_h(ex, &cur, dtype, mem)?,
-            _ => {
-                let t = swap_with_h(ex, &cur, i4, mem)?;
-                ex.b.release(std::mem::replace(&mut cur, t));
-                let r = reduce_h(ex, &cur, dtype, mem)?;
-                ex.b.release(std::mem::replace(&mut cur, r));
-                swap_with_h(ex, &cur, i4, mem)?
-            }
-        };
-        ex.b.release(std::mem::replace(&mut cur, next));
+    if x.layout() != Layout::Tile {
+        return Err(unmodeled(
+            a.function,
+            "memmodel models TILE inputs of reductions",
+        ));
     }
-    let out = view(ex, &cur, final_dims)?;
-    ex.b.release(cur);
+    let rank = x.shape().rank();
+    if rank > 4 || rank == 0 {
+        return Err(unmodeled(
+            a.function,
+            "memmodel models reductions of rank 1 to 4",
+        ));
+    }
+    let dims = mean_dims(a, x)?;
+    let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
+    let mem = out_memory(a, x.memory)?;
+    let out = reduce_impl(ex, x, dims, keepdim, mem)?;
     Ok(Val::T(out))
 }
 
+/// `reduce_impl` of the pinned runtime, as [`mean`] describes it (float32 sums take it too).
+fn reduce_impl(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dims: Option<Vec<usize>>,
+    keepdim: bool,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let rank = x.shape().rank();
+    let filled = fill_pad_copying_block_floats(ex, x)?;
+    let src = filled.as_ref().unwrap_or(x);
+    let pad = 4 - rank;
+    let mut cur = view(ex, src, super::data_movement::to_4d(x.dims()))?;
+    let dtype = x.dtype();
+    let chosen = dims.clone().unwrap_or_else(|| (0..rank).collect());
+    let single = match chosen.as_slice() {
+        [w] if *w == rank - 1 => Some(ReduceOpDim::W),
+        [h] if *h + 2 == rank => Some(ReduceOpDim::H),
+        [h, w] if *h + 2 == rank && *w + 1 == rank => Some(ReduceOpDim::Hw),
+        _ => None,
+    };
+    if let Some(kind) = single {
+        let next = match kind {
+            ReduceOpDim::W => reduce_w(ex, &cur, dtype, mem)?,
+            ReduceOpDim::H => reduce_h(ex, &cur, dtype, mem, true)?,
+            ReduceOpDim::Hw => reduce_hw(ex, &cur, dtype, mem)?,
+        };
+        ex.b.release(std::mem::replace(&mut cur, next));
+    } else {
+        let chain = dims.as_ref().is_some_and(|d| d.len() > 1) && dtype == DType::Bfloat16;
+        let last = chosen[0];
+        for &i in chosen.iter().rev() {
+            let step_dtype = if chain && i != last {
+                DType::Float32
+            } else {
+                dtype
+            };
+            let i4 = i + pad;
+            let next = match i4 {
+                3 => reduce_w(ex, &cur, step_dtype, mem)?,
+                2 => reduce_h(ex, &cur, step_dtype, mem, true)?,
+                _ => {
+                    let t = swap_with_h(ex, &cur, i4, mem)?;
+                    ex.b.release(std::mem::replace(&mut cur, t));
+                    let r = reduce_h(ex, &cur, step_dtype, mem, true)?;
+                    ex.b.release(std::mem::replace(&mut cur, r));
+                    swap_with_h(ex, &cur, i4, mem)?
+                }
+            };
+            ex.b.release(std::mem::replace(&mut cur, next));
+        }
+    }
+    if let Some(f) = filled {
+        ex.b.release(f);
+    }
+    let out = match &dims {
+        Some(ds) if !keepdim => {
+            let kept: Vec<i64> = x
+                .dims()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !ds.contains(i))
+                .map(|(_, &v)| v as i64)
+                .collect();
+            reshape_result(ex, &cur, &kept, mem)?
+        }
+        Some(ds) => {
+            let mut kept = x.dims().to_vec();
+            for &i in ds {
+                kept[i] = 1;
+            }
+            view(ex, &cur, kept)?
+        }
+        None => view(ex, &cur, if keepdim { vec![1; rank] } else { vec![] })?,
+    };
+    ex.b.release(cur);
+    Ok(out)
+}
+
+/// The reshape that drops the reduced dims. One that copies a bfloat8_b tensor runs on a
+/// bfloat16 copy: typecast, reshape, the new tile padding filled, typecast back (seen in the
+/// runtime's captures).
+fn reshape_result(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dims: &[i64],
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let target = Shape::new(dims)?;
+    let view = crate::ops::reshape_is_view(x.shape(), &target, x.layout()) && mem == x.memory;
+    if view || !x.dtype().is_block_float() {
+        return super::data_movement::reshape(ex, x, dims, mem);
+    }
+    let wide = TensorSpec::new(x.shape().clone(), DType::Bfloat16, x.layout());
+    let wide =
+        ex.b.tensor("typecast", BufferRole::Temporary, wide, x.memory)?;
+    typecast_program(ex, x, &wide);
+    let reshaped = super::data_movement::reshape(ex, &wide, dims, mem)?;
+    ex.b.release(wide);
+    fill_pad(ex, &reshaped);
+    let back = TensorSpec::new(reshaped.shape().clone(), x.dtype(), x.layout());
+    let back = ex.b.tensor("typecast", BufferRole::Temporary, back, mem)?;
+    typecast_program(ex, &reshaped, &back);
+    ex.b.release(reshaped);
+    Ok(back)
+}
+
+/// The HW reduce op: one tile left is reduced on one core; otherwise a W reduce, then an H
+/// reduce of one pass (measured: a [22080,1216] mean reduces its 690-tile column on one core).
+fn reduce_hw(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dtype: DType,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let dims = x.dims();
+    if dims[2].div_ceil(TILE) == 1 && dims[3].div_ceil(TILE) == 1 {
+        return reduce_hw_single(ex, x, dtype, mem);
+    }
+    let w = reduce_w(ex, x, dtype, mem)?;
+    let h = reduce_h(ex, &w, dtype, mem, false)?;
+    ex.b.release(w);
+    Ok(h)
+}
+
 /// `ttnn::transpose(t, dim, -2)` of a 4D tensor: C↔H is `TransposeHC`; N↔H goes through the
-/// permute device operation.
+/// permute device operation. A bfloat8_b tensor is transposed as a bfloat16 copy and typecast
+/// back (seen in the runtime's captures: typecast, transpose, typecast).
 fn swap_with_h(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     dim: usize,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
-    if dim == 1 {
-        super::data_movement::transpose(ex, x, 1, 2, mem)
-    } else {
-        super::data_movement::permute(ex, x, &[2, 1, 0, 3], mem)
+    let swap = |ex: &mut Exec<'_>, t: &DevTensor| {
+        if dim == 1 {
+            super::data_movement::transpose(ex, t, 1, 2, mem)
+        } else {
+            super::data_movement::permute(ex, t, &[2, 1, 0, 3], mem)
+        }
+    };
+    if !x.dtype().is_block_float() {
+        return swap(ex, x);
     }
+    // The bfloat16 copy stays in the input's memory (seen on n150: an L1 transpose of a DRAM
+    // input ran out with nothing else in L1).
+    let wide = TensorSpec::new(x.shape().clone(), DType::Bfloat16, x.layout());
+    let wide =
+        ex.b.tensor("typecast", BufferRole::Temporary, wide, x.memory)?;
+    typecast_program(ex, x, &wide);
+    let swapped = swap(ex, &wide)?;
+    ex.b.release(wide);
+    let back = TensorSpec::new(swapped.shape().clone(), x.dtype(), x.layout());
+    let back = ex.b.tensor("typecast", BufferRole::Temporary, back, mem)?;
+    typecast_program(ex, &swapped, &back);
+    ex.b.release(swapped);
+    Ok(back)
 }
 
 /// `ttnn.sum(x)` over all dims (generic_reductions.cpp of the pinned runtime): the input's tile
 /// padding is filled, the outer dims (below H) are reduced from the innermost out by
 /// `FastReduceNC` (each intermediate dies once the next has run), and, when the input had tile
 /// padding, a tile slice back to the logical shape follows. Then H and W: one W reduce for a
-/// rank-1 input; `ReduceSingleCoreHw` when a single tile is left; else a W reduce into FLOAT32
-/// (the sum precision chain) and an H reduce back to the input's dtype.
+/// rank-1 input; `ReduceSingleCoreHw` when a single tile is left; else a W reduce (into FLOAT32
+/// for bfloat16: the sum precision chain) and an H reduce back to the input's dtype. A bfloat8_b
+/// input is filled through a copy ([`fill_pad_copying_block_floats`]); a float32 one takes
+/// [`reduce_impl`].
 fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?;
     check_reduce_input(a, x)?;
     let mem = out_memory(a, x.memory)?;
+    let dtype = x.dtype();
+    if dtype == DType::Float32 {
+        // Measured: a float32 sum reduces dim by dim as a mean does (no FastReduceNC).
+        let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
+        return Ok(Val::T(reduce_impl(ex, x, None, keepdim, mem)?));
+    }
     let final_dims = reduced_dims(a, x)?;
     let rank = x.shape().rank();
     let padded = has_implicit_padding(x);
-    fill_pad(ex, x);
+    let filled = fill_pad_copying_block_floats(ex, x)?;
     let pad = 4 - rank;
-    let mut cur = view(ex, x, super::data_movement::to_4d(x.dims()))?;
-    let dtype = x.dtype();
+    let mut cur = view(
+        ex,
+        filled.as_ref().unwrap_or(x),
+        super::data_movement::to_4d(x.dims()),
+    )?;
     let outer = rank.saturating_sub(2);
     for i in (0..outer).rev() {
         let next = fast_reduce_nc(ex, &cur, i + pad, mem)?;
@@ -867,12 +1133,22 @@ fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     } else if dims[2].div_ceil(TILE) == 1 && dims[3].div_ceil(TILE) == 1 {
         reduce_hw_single(ex, &cur, dtype, mem)?
     } else {
-        let w = reduce_w(ex, &cur, DType::Float32, mem)?;
-        let h = reduce_h(ex, &w, dtype, mem)?;
+        // bfloat16 sums keep the W partials in FLOAT32; bfloat8_b ones stay bfloat8_b
+        // (measured).
+        let w_dtype = if dtype == DType::Bfloat16 {
+            DType::Float32
+        } else {
+            dtype
+        };
+        let w = reduce_w(ex, &cur, w_dtype, mem)?;
+        let h = reduce_h(ex, &w, dtype, mem, false)?;
         ex.b.release(w);
         h
     };
     ex.b.release(cur);
+    if let Some(f) = filled {
+        ex.b.release(f);
+    }
     let out = view(ex, &result, final_dims)?;
     ex.b.release(result);
     Ok(Val::T(out))
@@ -938,6 +1214,129 @@ mod tests {
             softmax_dataflow("1,1,1120,2048", DType::Float32, &N150),
             575_488
         );
+    }
+
+    fn mean_dataflow(
+        shape: &str,
+        dtype: DType,
+        memory: BufferType,
+        dims: Option<Vec<i64>>,
+        keepdim: bool,
+    ) -> u64 {
+        let op = crate::ops::find("mean").unwrap();
+        let mut c =
+            crate::case::Case::new(op, vec![Shape::parse(shape).unwrap()], &crate::device::N150);
+        c.dtype = dtype;
+        c.input_memory = memory;
+        c.output_memory = memory;
+        if let Some(d) = dims {
+            c.params.set("dim", crate::params::ParamValue::Ints(d));
+        }
+        c.params
+            .set("keepdim", crate::params::ParamValue::Bool(keepdim));
+        c.estimate().expect("a verdict").peaks.dataflow
+    }
+
+    /// Per-core dataflow peaks measured on the mock n150 (NO_DISPATCH).
+    #[test]
+    fn a_standalone_h_reduce_splits_columns_of_20_tiles_over_the_spare_cores() {
+        use BufferType::{Dram, L1};
+        let h = Some(vec![2]);
+        // 20 tile rows: two passes (the fold holds 30,720 B); 19: one pass.
+        assert_eq!(
+            mean_dataflow("1,1,640,32", DType::Bfloat16, Dram, h.clone(), true),
+            30_720
+        );
+        assert_eq!(
+            mean_dataflow("1,1,608,32", DType::Bfloat16, Dram, h.clone(), true),
+            10_240
+        );
+        // 33 columns leave one core each: one pass.
+        assert_eq!(
+            mean_dataflow("1,33,640,32", DType::Bfloat16, Dram, h.clone(), true),
+            10_240
+        );
+        assert_eq!(
+            mean_dataflow("1,3,2048,32", DType::Float32, Dram, h.clone(), true),
+            36_864
+        );
+        assert_eq!(
+            mean_dataflow("1,3,2048,32", DType::Bfloat8B, Dram, h, true),
+            27_840
+        );
+        // The H half of an HW reduce never splits: a 690-tile column on one core.
+        assert_eq!(
+            mean_dataflow("22080,1216", DType::Bfloat16, L1, None, false),
+            22_528
+        );
+        // Two chosen dims of a bfloat16 input: the first step writes FLOAT32.
+        assert_eq!(
+            mean_dataflow("1,2,640,96", DType::Bfloat16, Dram, Some(vec![1, 2]), false),
+            36_864
+        );
+    }
+
+    /// Per-core dataflow peaks of `sqrt(sum(square(x)))` measured on the mock n150
+    /// (NO_DISPATCH): a bfloat8_b sum keeps its W partials in bfloat8_b; a float32 one reduces
+    /// dim by dim (its 77-tile column split over the grid).
+    #[test]
+    fn vector_norm_sums_follow_their_dtype() {
+        let norm = |shape: &str, dtype: DType, memory: BufferType| {
+            let op = crate::ops::find("linalgvectornorm").unwrap();
+            let mut c = crate::case::Case::new(
+                op,
+                vec![Shape::parse(shape).unwrap()],
+                &crate::device::N150,
+            );
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.dtype = dtype;
+            c.input_memory = memory;
+            c.output_memory = memory;
+            c.estimate().expect("a verdict").peaks.dataflow
+        };
+        assert_eq!(
+            norm("3,1,64,384", DType::Bfloat8B, BufferType::Dram),
+            12_928
+        );
+        assert_eq!(norm("1,1,2434,72", DType::Float32, BufferType::L1), 36_864);
+    }
+
+    fn topk_case(shape: &str, device: &'static crate::device::DeviceSpec) -> crate::case::Case {
+        let op = crate::ops::find("topk").unwrap();
+        let mut c = crate::case::Case::new(op, vec![Shape::parse(shape).unwrap()], device);
+        c.device_layout = crate::layout::DeviceLayout::AsGiven;
+        c
+    }
+
+    /// Measured on the mock boards (NO_DISPATCH).
+    #[test]
+    fn topk_along_another_dim_transposes_and_the_route_copies_into_the_output_memory() {
+        use crate::params::ParamValue;
+        // n150, [1,2,640,96] dim=2 k=40 in DRAM: the single-core factory on the transposed
+        // input holds 49,152 B.
+        let mut c = topk_case("1,2,640,96", &crate::device::N150);
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.params.set("dim", ParamValue::Int(2));
+        c.params.set("k", ParamValue::Int(40));
+        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 49_152);
+        // p150, [60,11295] k=32 from DRAM into L1: the route's outputs are copied (2 tiles).
+        let mut c = topk_case("60,11295", &crate::device::P150);
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::L1;
+        c.params.set("k", ParamValue::Int(32));
+        let e = c.estimate().expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (65_536, 4096));
+        c.input_memory = BufferType::L1;
+        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 0);
+        // p150, [2,140800,192] k=11 in L1: the rank-3 outputs are sliced, and the first slice
+        // (163,840 B per bank) runs out of L1 after the input and both outputs.
+        let mut c = topk_case("2,140800,192", &crate::device::P150);
+        c.params.set("k", ParamValue::Int(11));
+        match c.estimate().expect("modeled").verdict {
+            crate::case::Verdict::Oom(f) => assert_eq!(f.per_bank_bytes, 163_840),
+            other => panic!("expected an OOM, got {other:?}"),
+        }
     }
 
     #[test]
