@@ -105,7 +105,8 @@ pub(crate) struct Conv {
     pub win: Window,
     pub c_out: u64,
     pub bias: bool,
-    /// A TILE input (channels aligned to 32); ROW_MAJOR aligns them to 8.
+    /// A TILE input (channels aligned to 32); ROW_MAJOR aligns them to 8 (a depthwise conv's
+    /// too: measured, 32 → 32 channels in groups of one shard 8 channels per core).
     pub tiled: bool,
 }
 
@@ -346,8 +347,18 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     if x.dtype() != DType::Bfloat16 {
         return Err(unmodeled(f, format!("{UNPLANNED}: a {} input", x.dtype())));
     }
-    if groups != 1 {
-        return Err(unmodeled(f, format!("{UNPLANNED}: groups {groups}")));
+    let depthwise = groups == c_in && groups == c_out && groups > 1;
+    if groups != 1 && !depthwise {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: groups {groups} (not depthwise)"),
+        ));
+    }
+    if depthwise && kernel == [1, 1] && h == 1 && !bias {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a 1-D depthwise conv (its own height-sharded path)"),
+        ));
     }
     if kernel == [1, 1] && stride == [1, 1] && pad == [0, 0] && dilation == [1, 1] {
         return Err(unmodeled(
@@ -434,13 +445,21 @@ fn plan(
 
     // 1. The input resharded: tile pages of a TILE input, one stick of the shard's channels
     //    per page of a ROW_MAJOR one.
+    //    Only the shards holding rows are allocated (the NHW cores are chosen for the
+    //    output's rows: padding can leave the last ones empty).
     let in_rows_padded = s.in_shard_h * s.nhw_cores;
+    let used_nhw = (win.n * win.h * win.w)
+        .div_ceil(TILE)
+        .saturating_mul(TILE)
+        .div_ceil(s.in_shard_h);
+    let used = used_nhw * s.in_c_cores;
+    let used_grid = shard_grid(d, s.scheme, used_nhw, s.in_c_cores);
     let (page, shard_pages) = if conv.tiled {
         (TILE_BYTES, (s.in_shard_h / TILE) * (s.in_shard_w / TILE))
     } else {
         (s.in_shard_w * 2, s.in_shard_h)
     };
-    let in_pages = size::mul(shard_pages, cores, "input pages")?;
+    let in_pages = size::mul(shard_pages, used, "input pages")?;
     let resharded = sharded(
         ex,
         "sharded input",
@@ -449,7 +468,7 @@ fn plan(
             DType::Bfloat16,
             x.layout(),
         ),
-        sharded_placement(d, BufferType::L1, in_pages, page, cores, shard_pages)?,
+        sharded_placement(d, BufferType::L1, in_pages, page, used, shard_pages)?,
     );
     let in_shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
     ex.b.run(
@@ -457,7 +476,7 @@ fn plan(
             "InterleavedToShardedDeviceOperation",
             "InterleavedToShardedProgramFactory",
         )
-        .cb(CbKind::Dataflow, in_shard_bytes, &in_grid)
+        .cb(CbKind::Dataflow, in_shard_bytes, &used_grid)
         .bound(),
     );
 
@@ -733,5 +752,12 @@ mod tests {
         let s = c.sharding(&N150, Scheme::Block);
         assert_eq!((s.out_shard_h, s.out_c_cores, s.act_w_tiles), (512, 4, 2));
         assert_eq!(c.reader_config_bytes(&s), 40);
+        // A ROW_MAJOR depthwise conv shards like any other (p150, 9×11, 96 channels in 96
+        // groups): BLOCK, 6 input channel cores of 16 channels, output 3×4.
+        let c = conv([1, 9, 11, 96], 96, [3, 1, 1], false);
+        assert_eq!(c.auto_scheme(&P150), Scheme::Block);
+        let s = c.sharding(&P150, Scheme::Block);
+        assert_eq!((s.nhw_cores, s.in_c_cores, s.out_c_cores), (4, 6, 3));
+        assert_eq!(s.in_shard_w, 16);
     }
 }
