@@ -376,15 +376,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ),
         ));
     }
-    if x.layout() == Layout::Tile && x.dims() != [1, 1, rows, c_in] && !w.is_multiple_of(TILE) {
-        return Err(unmodeled(
-            f,
-            format!(
-                "{UNPLANNED}: a TILE [N, H, W, C] input with W not a multiple of 32 (its reshape \
-                 to [1, 1, N·H·W, C] is a copy)"
-            ),
-        ));
-    }
     let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
         let eff = dilation[axis] * (kernel[axis] - 1) + 1;
         let span = size + 2 * pad[axis];
@@ -411,13 +402,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         tiled: x.layout() == Layout::Tile,
     };
     let d = ex.device();
-    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
-    if ex.b.buffers[x.buffer].placement.per_bank_bytes > l1_bank {
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: an L1 input larger than the L1 bank (the capture reshards it otherwise)"),
-        ));
-    }
     let scheme = conv.auto_scheme(d);
     if scheme == Scheme::Width {
         return Err(unmodeled(
@@ -426,7 +410,27 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     let s = conv.sharding(d, scheme);
-    plan(ex, &conv, &s, &x, out_memory)
+    // `flatten_4d_shape`: an [N, H, W, C] input is reshaped to [1, 1, N·H·W, C] first, a copy
+    // (ReshapeView) for a TILE input whose padded shape changes.
+    let flat = [1, 1, rows, c_in];
+    let flat_shape = Shape::from_dims(flat.to_vec())?;
+    let flattened =
+        if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
+            None
+        } else if x.layout() == Layout::Tile {
+            Some(super::data_movement::reshape(
+                ex,
+                &x,
+                &flat.map(|v| v as i64),
+                BufferType::L1,
+            )?)
+        } else {
+            return Err(unmodeled(
+                f,
+                format!("{UNPLANNED}: a copying ROW_MAJOR reshape"),
+            ));
+        };
+    plan(ex, &conv, &s, &x, flattened, out_memory)
 }
 
 /// The buffers and programs of a height- or block-sharded conv of an L1 interleaved input.
@@ -435,6 +439,7 @@ fn plan(
     conv: &Conv,
     s: &Sharding,
     x: &super::DevTensor,
+    flattened: Option<super::DevTensor>,
     out_memory: Option<BufferType>,
 ) -> Result<Val, CaseError> {
     let d = ex.device();
@@ -471,14 +476,32 @@ fn plan(
         sharded_placement(d, BufferType::L1, in_pages, page, used, shard_pages)?,
     );
     let in_shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
-    ex.b.run(
-        Program::new(
-            "InterleavedToShardedDeviceOperation",
-            "InterleavedToShardedProgramFactory",
-        )
-        .cb(CbKind::Dataflow, in_shard_bytes, &used_grid)
-        .bound(),
-    );
+    // The L1 bank left once the device is opened with conv2d's L1_SMALL.
+    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
+    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    if input_per_bank > l1_bank || in_shard_bytes > l1_bank {
+        // Buffers that cannot have been allocated (the case's OOM in normal mode): the capture
+        // reshards by `CopyDeviceOperation` instead, two pages per core (measured: 256 B for
+        // 128-byte sticks on p150, as max_pool2d's two tiles for TILE inputs).
+        ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
+            CbKind::Dataflow,
+            2 * page,
+            &grid::full(d),
+        ));
+    } else {
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .cb(CbKind::Dataflow, in_shard_bytes, &used_grid)
+            .bound(),
+        );
+    }
+    if let Some(t) = flattened {
+        // The reshaped copy dies once resharded.
+        ex.b.release(t);
+    }
 
     // 2. Weights [K, N] tilized in DRAM: K is the kernel rows × each channel core's
     //    channels × kernel columns padded to a tile, N the output channels padded per core.
