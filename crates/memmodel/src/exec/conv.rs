@@ -39,9 +39,6 @@ pub const UNPLANNED: &str = "no memmodel plan for this conv2d call yet (memmodel
      bfloat16 L1 interleaved input, groups 1, a kernel other than 1×1 stride 1, no memory_config, \
      height or block sharded by the runtime's choice; docs/conv2d.md)";
 
-/// bfloat16 tile bytes: the only dtype planned.
-const TILE_BYTES: u64 = 2048;
-
 /// L1 scratchpad CB of the conv program (`l1_scratchpad_CB_size`).
 const L1_SCRATCHPAD: u64 = 64;
 
@@ -108,6 +105,8 @@ pub(crate) struct Conv {
     /// A TILE input (channels aligned to 32); ROW_MAJOR aligns them to 8 (a depthwise conv's
     /// too: measured, 32 → 32 channels in groups of one shard 8 channels per core).
     pub tiled: bool,
+    /// The input's dtype (the output's too).
+    pub dtype: DType,
 }
 
 /// `find_closest_largest_divisor_with_num_padding_and_mult` with mult 1: like
@@ -117,6 +116,44 @@ fn nhw_cores(tiles: u64, start: u64) -> u64 {
 }
 
 impl Conv {
+    /// Bytes of one element the halo writes and the conv reads: float32 stays float32, every
+    /// other dtype becomes bfloat16 row-major sticks.
+    fn conv_in_elem(&self) -> u64 {
+        if self.dtype == DType::Float32 {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// Tile bytes of the conv's activation input (`conv_input_dtype`) and of its weights and
+    /// bias (float32 for a float32 input, else bfloat16: measured, a bfloat8_b input's weights
+    /// are prepared as bfloat16 tiles).
+    fn conv_in_tile(&self) -> u64 {
+        self.conv_in_elem() * TILE * TILE
+    }
+
+    /// Whether a block-sharded conv keeps its row-major activation in CBs of its own: when the
+    /// halo's dtype is not the output's (bfloat8_b), else they overlap the activation CB.
+    fn row_major_act(&self) -> bool {
+        self.dtype.is_block_float()
+    }
+
+    /// Tile bytes of the output (the input's dtype).
+    fn out_tile(&self) -> u64 {
+        super::util::tile_size(self.dtype)
+    }
+
+    /// Tile bytes of the activation CB: the conv input's for height sharding, the output's
+    /// otherwise (`get_cb_info`).
+    fn act_tile(&self, scheme: Scheme) -> u64 {
+        if scheme == Scheme::Height {
+            self.conv_in_tile()
+        } else {
+            self.out_tile()
+        }
+    }
+
     /// `get_input_channels_alignment`: a ROW_MAJOR input's channels align to half the L1
     /// alignment in bfloat16 elements (8), a TILE input's to 32; width sharding aligns to 32.
     fn channel_alignment(&self, d: &DeviceSpec, scheme: Scheme) -> u64 {
@@ -193,12 +230,18 @@ impl Conv {
         let s = self.sharding(d, scheme);
         let (h, w) = (s.act_h_tiles, s.act_w_tiles);
         let act = h * w;
-        let row_major = if scheme == Scheme::Width { 2 * w } else { 0 };
+        let row_major = match scheme {
+            Scheme::Width => 2 * w,
+            Scheme::Block if self.row_major_act() => act,
+            _ => 0,
+        };
         let bias = if self.bias { s.out_w_tiles } else { 0 };
-        let tiles = s.out_w_tiles * w + 2 * act + bias + row_major;
-        let out = h * s.out_w_tiles * TILE_BYTES;
-        let halo = self.halo_sticks(&s) * s.in_shard_w * 2;
-        tiles * TILE_BYTES + L1_SCRATCHPAD + out + halo
+        let (wt, ot) = (self.conv_in_tile(), self.out_tile());
+        let cbs =
+            (s.out_w_tiles * w + bias + row_major) * wt + act * self.act_tile(scheme) + act * ot;
+        let out = h * s.out_w_tiles * ot;
+        let halo = self.halo_sticks(&s) * s.in_shard_w * self.conv_in_elem();
+        cbs + L1_SCRATCHPAD + out + halo
     }
 
     /// `determine_conv_config_for_auto_shard`: height sharding unless block sharding takes
@@ -344,7 +387,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: a DRAM or sharded input (DRAM inputs run in DRAM slices)"),
         ));
     }
-    if x.dtype() != DType::Bfloat16 {
+    if !matches!(
+        x.dtype(),
+        DType::Bfloat16 | DType::Float32 | DType::Bfloat8B
+    ) {
         return Err(unmodeled(f, format!("{UNPLANNED}: a {} input", x.dtype())));
     }
     let depthwise = groups == c_in && groups == c_out && groups > 1;
@@ -400,6 +446,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         c_out,
         bias,
         tiled: x.layout() == Layout::Tile,
+        dtype: x.dtype(),
     };
     let d = ex.device();
     let scheme = conv.auto_scheme(d);
@@ -417,6 +464,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let flattened =
         if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
             None
+        } else if x.layout() == Layout::Tile && x.dtype() != DType::Bfloat16 {
+            // The random differential saw the reshape's buffers differ for float32 and bfloat8_b.
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: the copying reshape of a {} [N, H, W, C] input",
+                    x.dtype()
+                ),
+            ));
         } else if x.layout() == Layout::Tile {
             Some(super::data_movement::reshape(
                 ex,
@@ -459,10 +515,20 @@ fn plan(
         .div_ceil(s.in_shard_h);
     let used = used_nhw * s.in_c_cores;
     let used_grid = shard_grid(d, s.scheme, used_nhw, s.in_c_cores);
-    let (page, shard_pages) = if conv.tiled {
-        (TILE_BYTES, (s.in_shard_h / TILE) * (s.in_shard_w / TILE))
+    let dtype = conv.dtype;
+    // Halo, weights and bias: float32 for a float32 input, else bfloat16.
+    let conv_dtype = if dtype == DType::Float32 {
+        DType::Float32
     } else {
-        (s.in_shard_w * 2, s.in_shard_h)
+        DType::Bfloat16
+    };
+    let (page, shard_pages) = if conv.tiled {
+        (
+            conv.out_tile(),
+            (s.in_shard_h / TILE) * (s.in_shard_w / TILE),
+        )
+    } else {
+        (s.in_shard_w * conv.conv_in_elem(), s.in_shard_h)
     };
     let in_pages = size::mul(shard_pages, used, "input pages")?;
     let resharded = sharded(
@@ -470,7 +536,7 @@ fn plan(
         "sharded input",
         TensorSpec::new(
             Shape::from_dims(vec![1, 1, in_rows_padded, s.in_c_padded])?,
-            DType::Bfloat16,
+            dtype,
             x.layout(),
         ),
         sharded_placement(d, BufferType::L1, in_pages, page, used, shard_pages)?,
@@ -511,7 +577,7 @@ fn plan(
         BufferRole::Temporary,
         TensorSpec::new(
             Shape::from_dims(vec![1, 1, k_tiles * TILE, s.out_c_padded])?,
-            DType::Bfloat16,
+            conv_dtype,
             Layout::Tile,
         ),
         BufferType::Dram,
@@ -522,7 +588,7 @@ fn plan(
             BufferRole::Temporary,
             TensorSpec::new(
                 Shape::from_dims(vec![1, 1, TILE, s.out_c_padded])?,
-                DType::Bfloat16,
+                conv_dtype,
                 Layout::Tile,
             ),
             BufferType::Dram,
@@ -533,7 +599,7 @@ fn plan(
 
     // 3. Halo: each core's window rows as row-major sticks of its channels.
     let sticks = conv.halo_sticks(s);
-    let stick = s.in_shard_w * 2;
+    let stick = s.in_shard_w * conv.conv_in_elem();
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     let halo_spec = TensorSpec::new(
         Shape::from_dims(vec![
@@ -542,7 +608,7 @@ fn plan(
             size::mul(sticks, s.nhw_cores, "halo rows")?,
             s.in_c_padded,
         ])?,
-        DType::Bfloat16,
+        conv_dtype,
         Layout::RowMajor,
     );
     let halo_placement = sharded_placement(
@@ -611,7 +677,7 @@ fn plan(
         .cb(CbKind::Circular, aligned_stick, &in_grid);
     if conv.tiled {
         // Untilize: two blocks of the shard's channel tiles.
-        let untilize = 2 * (s.in_shard_w / TILE) * TILE_BYTES;
+        let untilize = 2 * (s.in_shard_w / TILE) * conv.conv_in_tile();
         halo_program = halo_program.cb(CbKind::Circular, untilize, &in_grid).cb(
             CbKind::Circular,
             untilize,
@@ -638,14 +704,14 @@ fn plan(
         "output",
         TensorSpec::new(
             Shape::from_dims(vec![1, 1, out_rows, conv.c_out])?,
-            DType::Bfloat16,
+            dtype,
             Layout::Tile,
         ),
         sharded_placement(
             d,
             BufferType::L1,
             size::mul(out_shard_tiles, out_cores, "output tiles")?,
-            TILE_BYTES,
+            conv.out_tile(),
             out_cores,
             out_shard_tiles,
         )?,
@@ -653,22 +719,41 @@ fn plan(
     let reader_bytes = conv.reader_config_bytes(s);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
     let (h, w) = (s.act_h_tiles, s.act_w_tiles);
-    let out_bytes = out_shard_tiles * TILE_BYTES;
+    let (wt, at, ot) = (
+        conv.conv_in_tile(),
+        conv.act_tile(s.scheme),
+        conv.out_tile(),
+    );
+    let out_bytes = out_shard_tiles * ot;
     let mut p = Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
-        .cb(CbKind::Circular, s.out_w_tiles * w * TILE_BYTES, &conv_grid)
+        .cb(CbKind::Circular, s.out_w_tiles * w * wt, &conv_grid)
         .cb(CbKind::Circular, out_bytes, &conv_grid)
         .bound();
     if s.scheme == Scheme::Height && h > 1 {
         // The split reader: two activation CBs of half the rows each.
         p = p
-            .cb(CbKind::Circular, h.div_ceil(2) * w * TILE_BYTES, &conv_grid)
-            .cb(CbKind::Circular, h / 2 * w * TILE_BYTES, &conv_grid);
+            .cb(CbKind::Circular, h.div_ceil(2) * w * at, &conv_grid)
+            .cb(CbKind::Circular, h / 2 * w * at, &conv_grid);
     } else {
-        p = p.cb(CbKind::Circular, h * w * TILE_BYTES, &conv_grid);
+        p = p.cb(CbKind::Circular, h * w * at, &conv_grid);
     }
-    p = p.cb(CbKind::Circular, h * w * TILE_BYTES, &conv_grid);
+    // A block-sharded bfloat8_b conv's row-major activation, split between the two readers
+    // (measured: 4×3 activation tiles make two 6-tile bfloat16 CBs, 1×3 one of 3).
+    let row_major = s.scheme == Scheme::Block && conv.row_major_act();
+    let halves = if h > 1 {
+        [h.div_ceil(2), h / 2]
+    } else {
+        [h, 0]
+    };
+    if row_major && halves[1] > 0 {
+        p = p.cb(CbKind::Circular, halves[1] * w * wt, &conv_grid);
+    }
+    p = p.cb(CbKind::Circular, h * w * ot, &conv_grid);
     if conv.bias {
-        p = p.cb(CbKind::Circular, s.out_w_tiles * TILE_BYTES, &conv_grid);
+        p = p.cb(CbKind::Circular, s.out_w_tiles * wt, &conv_grid);
+    }
+    if row_major {
+        p = p.cb(CbKind::Circular, halves[0] * w * wt, &conv_grid);
     }
     p = p
         .cb(CbKind::Circular, out_bytes, &conv_grid)
@@ -688,7 +773,7 @@ fn plan(
                 BufferRole::Temporary,
                 TensorSpec::new(
                     Shape::from_dims(vec![1, 1, out_rows, conv.c_out])?,
-                    DType::Bfloat16,
+                    dtype,
                     Layout::Tile,
                 ),
                 memory,
@@ -735,6 +820,7 @@ mod tests {
             c_out,
             bias: true,
             tiled,
+            dtype: DType::Bfloat16,
         }
     }
 
