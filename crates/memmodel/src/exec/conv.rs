@@ -13,10 +13,11 @@
 //! 4. `Conv2dDeviceOperation` (Conv2dShardedProgramFactory) allocates the output shards and its
 //!    reader-indices config tensor (L1_SMALL), with 9 circular buffers, four bound to tensors.
 //!
-//! memmodel plans the height- and block-sharded path of a bfloat16 L1 interleaved input with
-//! groups = 1, a kernel that is not the 1×1 matmul path and no `memory_config`; every other call
-//! is `unmodeled` with the reason (DRAM inputs run in DRAM slices, 1×1 convs as a matmul,
-//! width sharding, depthwise convs, other dtypes and output memory configs are not planned yet).
+//! memmodel plans an L1 interleaved input (bfloat16, float32, bfloat8_b; ROW_MAJOR or TILE),
+//! groups 1 or depthwise, any kernel but the 1×1 stride-1 matmul path, the output left sharded
+//! or copied to an interleaved `memory_config`, height, block or width sharded by the runtime's
+//! choice; every other call is `unmodeled` with the reason (DRAM inputs run in DRAM slices, 1×1
+//! convs as a matmul, 1-D depthwise convs and sharded memory configs are not planned).
 
 use super::grid;
 use super::pool::{
@@ -35,9 +36,9 @@ use crate::size;
 use crate::tensor::{TensorSpec, TILE};
 
 /// Why memmodel gives no verdict for the conv2d calls it does not plan.
-pub const UNPLANNED: &str = "no memmodel plan for this conv2d call yet (memmodel plans a \
-     bfloat16 L1 interleaved input, groups 1, a kernel other than 1×1 stride 1, no memory_config, \
-     height or block sharded by the runtime's choice; docs/conv2d.md)";
+pub const UNPLANNED: &str = "no memmodel plan for this conv2d call yet (memmodel plans an L1 \
+     interleaved input, groups 1 or depthwise, a kernel other than 1×1 stride 1, an interleaved \
+     or no memory_config; docs/conv2d.md)";
 
 /// L1 scratchpad CB of the conv program (`l1_scratchpad_CB_size`).
 const L1_SCRATCHPAD: u64 = 64;
@@ -450,12 +451,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     };
     let d = ex.device();
     let scheme = conv.auto_scheme(d);
-    if scheme == Scheme::Width {
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: width sharding (the runtime's choice here)"),
-        ));
-    }
     let s = conv.sharding(d, scheme);
     // `flatten_4d_shape`: an [N, H, W, C] input is reshaped to [1, 1, N·H·W, C] first, a copy
     // (ReshapeView) for a TILE input whose padded shape changes.
@@ -755,6 +750,10 @@ fn plan(
     if row_major {
         p = p.cb(CbKind::Circular, halves[0] * w * wt, &conv_grid);
     }
+    if s.scheme == Scheme::Width {
+        // Width sharding's row-major activation: two blocks of the activation width.
+        p = p.cb(CbKind::Circular, 2 * w * wt, &conv_grid);
+    }
     p = p
         .cb(CbKind::Circular, out_bytes, &conv_grid)
         .bound()
@@ -824,6 +823,40 @@ mod tests {
         }
     }
 
+    fn case(
+        layout: crate::layout::Layout,
+        memory: BufferType,
+        device: &'static DeviceSpec,
+    ) -> crate::case::Case {
+        let mut c = crate::case::Case::new(
+            crate::ops::find("conv2d").unwrap(),
+            vec![Shape::parse("1,64,32,32").unwrap()],
+            device,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.layout = layout;
+        c.input_memory = memory;
+        c.output_memory = memory;
+        c.default_output_memory = true;
+        c
+    }
+
+    /// The per-core CB peaks of the NO_DISPATCH captures of a 32×32, 64 → 64 3×3 conv on n150
+    /// (docs/conv2d.md): 20,544 B block-sharded (ROW_MAJOR input), 53,312 B height-sharded
+    /// (TILE input). A DRAM input (DRAM slices) is not planned: `unmodeled`, not a verdict.
+    #[test]
+    fn whole_conv_cb_peaks_match_the_capture() {
+        for (layout, cb) in [(Layout::RowMajor, 20_544), (Layout::Tile, 53_312)] {
+            let e = case(layout, BufferType::L1, &N150).estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits);
+            assert_eq!(e.peaks.cb, cb, "{layout:?}");
+        }
+        let err = case(Layout::Tile, BufferType::Dram, &N150)
+            .estimate()
+            .expect_err("no verdict");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+    }
+
     /// The runtime's choices and shard shapes, measured on ttnn 0.81.1 (docs/conv2d.md's
     /// table and the captures named there).
     #[test]
@@ -868,5 +901,12 @@ mod tests {
         let s = c.sharding(&P150, Scheme::Block);
         assert_eq!((s.nhw_cores, s.in_c_cores, s.out_c_cores), (4, 6, 3));
         assert_eq!(s.in_shard_w, 16);
+        // 3×3, 1024 → 1024, TILE on n150: WIDTH on 32 cores of 32 channels, a 25-stick halo
+        // (the whole padded input), activation block 9 tiles.
+        let c = conv([1, 3, 3, 1024], 1024, [3, 1, 1], true);
+        assert_eq!(c.auto_scheme(&N150), Scheme::Width);
+        let s = c.sharding(&N150, Scheme::Width);
+        assert_eq!((s.in_c_cores, s.out_c_cores, s.act_w_tiles), (32, 32, 9));
+        assert_eq!(c.halo_sticks(&s), 25);
     }
 }
