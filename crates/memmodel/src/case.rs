@@ -722,10 +722,13 @@ mod tests {
     #[test]
     fn a_tiny_case_of_every_op_fits() {
         for op in crate::ops::OPS {
+            if op.family == crate::ops::Family::Conv2d {
+                // Planned on part of its space only (exec/conv.rs has its own tests).
+                continue;
+            }
             if matches!(
                 op.family,
-                crate::ops::Family::Conv2d
-                    | crate::ops::Family::ToLayout
+                crate::ops::Family::ToLayout
                     | crate::ops::Family::ToMemoryConfig
                     | crate::ops::Family::Sdpa
                     | crate::ops::Family::ConcatenateHeads

@@ -332,6 +332,13 @@ fn compute_block_float(family: Family) -> bool {
     )
 }
 
+/// The conv2d calls whose plan the random differential has not shown exact: none of those
+/// exec/conv.rs plans (seeds 12003-12011, both boards); it answers `unmodeled` itself, with the
+/// reason, for the calls it does not plan (DRAM inputs, the 1×1 matmul path, ...).
+fn conv2d_region(_case: &Case) -> Result<(), CaseError> {
+    Ok(())
+}
+
 fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     let family = case.op.family;
     if family == Family::Conv2d && crate::ops::conv2d_has_settings(&case.params) {
@@ -343,14 +350,8 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         ));
     }
     if family == Family::Conv2d {
-        // The whole op until its plan is exact (crates/memmodel/src/exec/conv.rs).
-        return Err(CaseError::Unmodeled {
-            function: case.op.ttnn_function().to_string(),
-            what: format!(
-                "{} (`--backend metal` answers it)",
-                crate::exec::CONV2D_UNPLANNED
-            ),
-        });
+        // exec/conv.rs plans part of the op and answers `unmodeled` for the rest.
+        return conv2d_region(case);
     }
     if tile_split_one_piece(case, sig) {
         return Ok(());

@@ -140,7 +140,7 @@ fn estimate_table_per_op() {
             .filter(|c| c.op.name == op.name)
             .cloned()
             .collect();
-        // Cases memmodel gives no verdict for (conv2d until its plan exists) are listed by id:
+        // Cases memmodel gives no verdict for (conv2d calls outside its plan) are listed by id:
         // they must stay unmodeled, not turn into a verdict unseen.
         let mut unmodeled = String::new();
         let mut with_verdict = Vec::new();

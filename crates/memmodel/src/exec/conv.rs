@@ -1,79 +1,912 @@
-//! `ttnn.conv2d`: not planned yet. What the pinned runtime does (ttnn 0.81.1 on the mock
-//! device, measured with NO_DISPATCH graph captures and `ttnn.get_memory_view`; the details and
-//! the probe script are in docs/conv2d.md) is a sequence of device operations whose buffers
-//! depend on a sharding the runtime chooses itself when `Conv2dConfig.shard_layout` is unset:
+//! `ttnn.conv2d`. What the pinned runtime does (ttnn 0.81.1 on the mock device, measured with
+//! NO_DISPATCH graph captures; the details and the probe script are in docs/conv2d.md) is a
+//! sequence of device operations whose buffers depend on a sharding the runtime chooses itself
+//! when `Conv2dConfig.shard_layout` is unset:
 //!
-//! - an L1 interleaved input is first resharded (`InterleavedToShardedDeviceOperation`) to the
-//!   chosen layout: height sharding for few input channels (3 → 64), block sharding for most
-//!   64..768-channel convs; a DRAM input is processed in DRAM slices (`PaddedSliceDeviceOperation`
-//!   per slice, then `SliceWriteDeviceOperation` into a DRAM output allocated first);
-//! - weights and bias are prepared into DRAM (tilized, padded to the per-core blocks);
-//! - `HaloDeviceOperation` (UntilizeWithHalo) allocates the halo output plus four config tensors
-//!   in L1_SMALL (the graph capture reports their type as `L1`), and with the default
-//!   `reallocate_halo_output` the halo output is copied once more;
-//! - `Conv2dDeviceOperation` (Conv2dShardedProgramFactory) allocates the output shards and one
-//!   more L1_SMALL config tensor, with ~9 circular buffers, several bound to the shards;
-//! - a 1×1 stride-1 conv takes the matmul path instead, its output in DRAM when no
-//!   `memory_config` is given.
+//! 1. the L1 interleaved input is resharded (`InterleavedToShardedDeviceOperation`) to the
+//!    chosen layout (`shard_or_reshard_tensor_if_required`);
+//! 2. weights and bias are prepared into DRAM (tilized, K padded per input-channel core);
+//! 3. `HaloDeviceOperation` (UntilizeWithHalo) allocates the halo output plus four config
+//!    tensors in L1_SMALL (the graph capture reports their type as `L1`); with the default
+//!    `reallocate_halo_output` the halo output is allocated once more after the resharded input
+//!    and the first copy are freed;
+//! 4. `Conv2dDeviceOperation` (Conv2dShardedProgramFactory) allocates the output shards and its
+//!    reader-indices config tensor (L1_SMALL), with 9 circular buffers, four bound to tensors.
 //!
-//! Until those plans are exact the interpreter answers `unmodeled` for every conv2d call, and
-//! coverage.rs gates the whole op, so nothing here is a confident wrong answer; the `metal`
-//! backend answers conv2d from the runtime.
+//! memmodel plans an L1 interleaved input (bfloat16, float32, bfloat8_b; ROW_MAJOR or TILE),
+//! groups 1 or depthwise, any kernel but the 1×1 stride-1 matmul path, the output left sharded
+//! or copied to an interleaved `memory_config`, height, block or width sharded by the runtime's
+//! choice; every other call is `unmodeled` with the reason (DRAM inputs run in DRAM slices, 1×1
+//! convs as a matmul, 1-D depthwise convs and sharded memory configs are not planned).
 
-use super::{unmodeled, Args, Exec, Val};
+use super::grid;
+use super::pool::{
+    divisor_with_padding, halo_configs, sharded, too_many_cb_pages, Bound, Window, MAX_CB_PAGES,
+};
+use super::{invalid, unmodeled, Args, Exec, Val};
+use crate::case::BufferRole;
+use crate::device::{BufferType, DeviceSpec};
+use crate::dtype::DType;
+use crate::layout::Layout;
 use crate::ops::CaseError;
+use crate::plan::sharded_placement;
+use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
+use crate::shape::Shape;
+use crate::size;
+use crate::tensor::{TensorSpec, TILE};
 
-/// Why memmodel gives no verdict for a conv2d call.
-pub const UNPLANNED: &str = "no memmodel plan for conv2d yet (the runtime reshards the input, \
-     prepares weights in DRAM, builds a halo with config tensors in L1_SMALL and picks the \
-     sharding itself; docs/conv2d.md)";
+/// Why memmodel gives no verdict for the conv2d calls it does not plan.
+pub const UNPLANNED: &str = "no memmodel plan for this conv2d call yet (memmodel plans an L1 \
+     interleaved input, groups 1 or depthwise, a kernel other than 1×1 stride 1, an interleaved \
+     or no memory_config; docs/conv2d.md)";
 
-pub(super) fn call(_ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option<Val>, CaseError> {
+/// L1 scratchpad CB of the conv program (`l1_scratchpad_CB_size`).
+const L1_SCRATCHPAD: u64 = 64;
+
+pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option<Val>, CaseError> {
     match name {
         "conv2d" => {
             a.tensor(usize::MAX, "input_tensor")?;
             match a.get(usize::MAX, "weight_tensor") {
                 Some(Val::Host(_)) => {}
                 other => {
-                    return Err(super::invalid(
+                    return Err(invalid(
                         a.function,
                         format!("`weight_tensor` must be a host tensor, got {other:?}"),
                     ))
                 }
             }
-            Err(unmodeled(a.function, UNPLANNED))
+            conv2d(ex, a).map(Some)
         }
         _ => Ok(None),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::case::Case;
-    use crate::device::{BufferType, N150, P150};
-    use crate::layout::{DeviceLayout, Layout};
-    use crate::ops::find;
-    use crate::shape::Shape;
+/// How the runtime shards a conv (`determine_parallel_config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Height,
+    Block,
+    Width,
+}
 
-    #[test]
-    fn every_conv2d_call_is_unmodeled_with_the_reason_not_a_verdict() {
-        for device in [&N150, &P150] {
-            for memory in [BufferType::L1, BufferType::Dram] {
-                for layout in [Layout::Tile, Layout::RowMajor] {
-                    let mut c = Case::new(
-                        find("conv2d").unwrap(),
-                        vec![Shape::parse("1,64,160,160").unwrap()],
-                        device,
-                    );
-                    c.device_layout = DeviceLayout::NhwcFlat;
-                    c.layout = layout;
-                    c.input_memory = memory;
-                    c.output_memory = memory;
-                    let err = c.estimate().expect_err("no verdict");
-                    assert!(crate::exec::is_unmodeled(&err), "{err}");
-                    assert!(err.to_string().contains("conv2d"), "{err}");
+/// The per-core geometry of one sharding of a conv: `determine_parallel_config`,
+/// `determine_output_parallel_config`, `get_conv_configs` and
+/// `determine_per_core_conv_block_config` with the default Conv2dConfig.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sharding {
+    pub scheme: Scheme,
+    /// Cores along N·H·W (the grid's rows for block sharding).
+    pub nhw_cores: u64,
+    /// Cores along the input channels (the grid's columns for block sharding).
+    pub in_c_cores: u64,
+    /// Cores along the output channels.
+    pub out_c_cores: u64,
+    /// Input channels padded to the channel cores × the channel alignment.
+    pub in_c_padded: u64,
+    /// Input shard: rows (sticks) and channels.
+    pub in_shard_h: u64,
+    pub in_shard_w: u64,
+    /// Output rows per NHW core (whole tiles) and output tiles along channels per core.
+    pub out_shard_h: u64,
+    pub out_w_tiles: u64,
+    /// Output channels padded to the output channel cores × 32.
+    pub out_c_padded: u64,
+    /// The activation block: its height (the whole output shard) and width, in tiles.
+    pub act_h_tiles: u64,
+    pub act_w_tiles: u64,
+}
+
+/// The conv's shape: the sliding window over its input (channels are the input's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conv {
+    pub win: Window,
+    pub c_out: u64,
+    pub bias: bool,
+    /// A TILE input (channels aligned to 32); ROW_MAJOR aligns them to 8 (a depthwise conv's
+    /// too: measured, 32 → 32 channels in groups of one shard 8 channels per core).
+    pub tiled: bool,
+    /// The input's dtype (the output's too).
+    pub dtype: DType,
+}
+
+/// `find_closest_largest_divisor_with_num_padding_and_mult` with mult 1: like
+/// `find_closest_largest_divisor_with_num_padding`, but never below 1.
+fn nhw_cores(tiles: u64, start: u64) -> u64 {
+    divisor_with_padding(tiles, start).max(1)
+}
+
+impl Conv {
+    /// Bytes of one element the halo writes and the conv reads: float32 stays float32, every
+    /// other dtype becomes bfloat16 row-major sticks.
+    fn conv_in_elem(&self) -> u64 {
+        if self.dtype == DType::Float32 {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// Tile bytes of the conv's activation input (`conv_input_dtype`) and of its weights and
+    /// bias (float32 for a float32 input, else bfloat16: measured, a bfloat8_b input's weights
+    /// are prepared as bfloat16 tiles).
+    fn conv_in_tile(&self) -> u64 {
+        self.conv_in_elem() * TILE * TILE
+    }
+
+    /// Whether a block-sharded conv keeps its row-major activation in CBs of its own: when the
+    /// halo's dtype is not the output's (bfloat8_b), else they overlap the activation CB.
+    fn row_major_act(&self) -> bool {
+        self.dtype.is_block_float()
+    }
+
+    /// Tile bytes of the output (the input's dtype).
+    fn out_tile(&self) -> u64 {
+        super::util::tile_size(self.dtype)
+    }
+
+    /// Tile bytes of the activation CB: the conv input's for height sharding, the output's
+    /// otherwise (`get_cb_info`).
+    fn act_tile(&self, scheme: Scheme) -> u64 {
+        if scheme == Scheme::Height {
+            self.conv_in_tile()
+        } else {
+            self.out_tile()
+        }
+    }
+
+    /// `get_input_channels_alignment`: a ROW_MAJOR input's channels align to half the L1
+    /// alignment in bfloat16 elements (8), a TILE input's to 32; width sharding aligns to 32.
+    fn channel_alignment(&self, d: &DeviceSpec, scheme: Scheme) -> u64 {
+        if self.tiled || scheme == Scheme::Width {
+            TILE
+        } else {
+            d.l1_alignment / 2
+        }
+    }
+
+    pub fn sharding(&self, d: &DeviceSpec, scheme: Scheme) -> Sharding {
+        let win = &self.win;
+        let (gx, gy) = (u64::from(d.grid_x), u64::from(d.grid_y));
+        let align = self.channel_alignment(d, scheme);
+        let out_nhw = win.out_nhw();
+        let out_nhw_tiles = out_nhw.div_ceil(TILE);
+        let out_c_tiles = self.c_out.div_ceil(TILE);
+        let (nhw, in_c, out_c) = match scheme {
+            Scheme::Height => (nhw_cores(out_nhw_tiles, d.worker_cores()), 1, 1),
+            Scheme::Block => (
+                nhw_cores(out_nhw_tiles, gy),
+                divisor_with_padding(win.c.div_ceil(align), gx),
+                divisor_with_padding(out_c_tiles, gx),
+            ),
+            Scheme::Width => (
+                1,
+                divisor_with_padding(win.c.div_ceil(TILE), d.worker_cores()),
+                divisor_with_padding(out_c_tiles, d.worker_cores()),
+            ),
+        };
+        let in_c_padded = win.c.div_ceil(in_c * align) * in_c * align;
+        let in_rows = win.n * win.h * win.w;
+        let in_shard_h = in_rows.div_ceil(nhw * TILE) * TILE;
+        let out_shard_h = out_nhw.div_ceil(nhw * TILE) * TILE;
+        let out_c_padded = self.c_out.div_ceil(out_c * TILE) * out_c * TILE;
+        let in_shard_w = in_c_padded / in_c;
+        let [kh, kw] = win.kernel;
+        let act_w = match scheme {
+            Scheme::Height => in_c_padded * kw,
+            Scheme::Block => in_shard_w * kw,
+            Scheme::Width => in_c_padded * kh * kw / in_c,
+        };
+        Sharding {
+            scheme,
+            nhw_cores: nhw,
+            in_c_cores: in_c,
+            out_c_cores: out_c,
+            in_c_padded,
+            in_shard_h,
+            in_shard_w,
+            out_shard_h,
+            out_w_tiles: out_c_padded / out_c / TILE,
+            out_c_padded,
+            act_h_tiles: out_shard_h / TILE,
+            act_w_tiles: act_w.div_ceil(TILE),
+        }
+    }
+
+    /// The halo's sticks per core: the longest padded-input span one NHW core's output shard
+    /// reads (`generate_max_out_nsticks_per_core`).
+    pub fn halo_sticks(&self, s: &Sharding) -> u64 {
+        self.win
+            .boundaries(s.nhw_cores, s.out_shard_h)
+            .iter()
+            .flatten()
+            .map(|b| b.in_last - b.in_first + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `calculate_L1_usage_for_conv_op`'s total for one scheme: the conv program's CBs that are
+    /// not bound to a tensor, its output shard and the halo output per core.
+    pub fn l1_usage(&self, d: &DeviceSpec, scheme: Scheme) -> u64 {
+        let s = self.sharding(d, scheme);
+        let (h, w) = (s.act_h_tiles, s.act_w_tiles);
+        let act = h * w;
+        let row_major = match scheme {
+            Scheme::Width => 2 * w,
+            Scheme::Block if self.row_major_act() => act,
+            _ => 0,
+        };
+        let bias = if self.bias { s.out_w_tiles } else { 0 };
+        let (wt, ot) = (self.conv_in_tile(), self.out_tile());
+        let cbs =
+            (s.out_w_tiles * w + bias + row_major) * wt + act * self.act_tile(scheme) + act * ot;
+        let out = h * s.out_w_tiles * ot;
+        let halo = self.halo_sticks(&s) * s.in_shard_w * self.conv_in_elem();
+        cbs + L1_SCRATCHPAD + out + halo
+    }
+
+    /// `determine_conv_config_for_auto_shard`: height sharding unless block sharding takes
+    /// less L1 per core and spreads over at least a grid row's worth of cores, then width
+    /// sharding if it takes less still.
+    pub fn auto_scheme(&self, d: &DeviceSpec) -> Scheme {
+        let height = self.l1_usage(d, Scheme::Height);
+        let block = self.l1_usage(d, Scheme::Block);
+        let width = self.l1_usage(d, Scheme::Width);
+        let bs = self.sharding(d, Scheme::Block);
+        let block_cores = bs.nhw_cores * bs.in_c_cores.max(bs.out_c_cores);
+        let (mut scheme, mut best) = (Scheme::Height, height);
+        if block < best && block_cores >= u64::from(d.grid_x) {
+            (scheme, best) = (Scheme::Block, block);
+        }
+        if width < best {
+            scheme = Scheme::Width;
+        }
+        scheme
+    }
+
+    /// Per-core bytes of the conv's reader-indices config (`generate_sliding_window_op_config`
+    /// for a conv): per activation block a segment count, an alignment word and a (first, last)
+    /// pair of top-left indices per run of windows `stride_w` apart; with two or more tiles of
+    /// activation rows the blocks alternate between the two readers' halves (⌈h/2⌉ and ⌊h/2⌋
+    /// tiles). The longest core's, padded to an even length.
+    pub fn reader_config_bytes(&self, s: &Sharding) -> u64 {
+        let win = &self.win;
+        let total = win.out_nhw();
+        let h = s.act_h_tiles;
+        let readers = if h > 1 {
+            [h.div_ceil(2) * TILE, h / 2 * TILE]
+        } else {
+            [h * TILE, h * TILE]
+        };
+        // Whether output pixel `i` (> 0) starts a new run: its window is not `stride_w` past
+        // its predecessor's.
+        let breaks = |i: u64| win.top_left(i) != win.top_left(i - 1) + win.stride[1];
+        let mut longest = 0;
+        for k in 0..s.nhw_cores {
+            let first = k * s.out_shard_h;
+            if first >= total {
+                break;
+            }
+            let last = ((k + 1) * s.out_shard_h).min(total) - 1;
+            let (mut start, mut words, mut r) = (first, 0u64, 0usize);
+            while start <= last {
+                let end = (start + readers[r] - 1).min(last);
+                // Runs start at row starts (multiples of wo) inside the block, where breaks.
+                let mut runs = 1;
+                let mut row = (start / win.wo + 1) * win.wo;
+                while row <= end {
+                    if breaks(row) {
+                        runs += 1;
+                    }
+                    row += win.wo;
                 }
+                words += 2 + 2 * runs;
+                start = end + 1;
+                r ^= 1;
+            }
+            longest = longest.max(words);
+        }
+        longest.div_ceil(2) * 2 * 2
+    }
+}
+
+/// The cores a sharding's shards live on: height sharding row-major over the grid, block
+/// sharding a `channel cores × NHW cores` rectangle.
+fn shard_grid(d: &DeviceSpec, scheme: Scheme, nhw: u64, c: u64) -> CoreRangeSet {
+    match scheme {
+        Scheme::Block => CoreRangeSet::one(CoreRange::new(0, 0, (c - 1) as u32, (nhw - 1) as u32)),
+        _ => grid::num_cores_to_corerangeset((0, 0), (nhw * c) as u32, (d.grid_x, d.grid_y), true),
+    }
+}
+
+/// The conv program's cores: the bounding box of its input and output grids.
+fn program_grid(d: &DeviceSpec, s: &Sharding) -> CoreRangeSet {
+    let (x, y) = match s.scheme {
+        Scheme::Block => (s.in_c_cores.max(s.out_c_cores), s.nhw_cores),
+        _ => {
+            let gx = u64::from(d.grid_x);
+            let n = s.nhw_cores * s.in_c_cores;
+            if n <= gx {
+                (n, 1)
+            } else {
+                (gx, n.div_ceil(gx))
             }
         }
+    };
+    CoreRangeSet::one(CoreRange::new(0, 0, (x - 1) as u32, (y - 1) as u32))
+}
+
+fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
+    let f = a.function;
+    let x = a.tensor(usize::MAX, "input_tensor")?.clone();
+    let int = |name: &str| -> Result<u64, CaseError> {
+        a.int(usize::MAX, name)?
+            .and_then(|v| u64::try_from(v).ok())
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| invalid(f, format!("`{name}` must be a positive integer")))
+    };
+    let pair = |name: &str, min: u64| -> Result<[u64; 2], CaseError> {
+        let v = a
+            .ints(usize::MAX, name)?
+            .ok_or_else(|| invalid(f, format!("`{name}` is required")))?;
+        match v.as_slice() {
+            [p, q] if *p >= min as i64 && *q >= min as i64 => Ok([*p as u64, *q as u64]),
+            _ => Err(invalid(
+                f,
+                format!("`{name}` must be two integers >= {min}, got {v:?}"),
+            )),
+        }
+    };
+    let (n, h, w, c_in, c_out, groups) = (
+        int("batch_size")?,
+        int("input_height")?,
+        int("input_width")?,
+        int("in_channels")?,
+        int("out_channels")?,
+        int("groups")?,
+    );
+    let kernel = pair("kernel_size", 1)?;
+    let stride = pair("stride", 1)?;
+    let pad = pair("padding", 0)?;
+    let dilation = pair("dilation", 1)?;
+    let bias = !matches!(a.get(usize::MAX, "bias_tensor"), None | Some(Val::None));
+    // Without memory_config the output stays in the conv's L1 shards; an interleaved
+    // memory_config copies it there (ShardedToInterleaved).
+    let out_memory = match a.kw.get("memory_config") {
+        None | Some(Val::None) => None,
+        Some(Val::Mem(m)) => Some(*m),
+        Some(_) => {
+            return Err(unmodeled(
+                f,
+                format!("{UNPLANNED}: a sharded memory_config"),
+            ))
+        }
+    };
+    if x.memory != BufferType::L1 || x.shard.is_some() {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a DRAM or sharded input (DRAM inputs run in DRAM slices)"),
+        ));
+    }
+    if !matches!(
+        x.dtype(),
+        DType::Bfloat16 | DType::Float32 | DType::Bfloat8B
+    ) {
+        return Err(unmodeled(f, format!("{UNPLANNED}: a {} input", x.dtype())));
+    }
+    let depthwise = groups == c_in && groups == c_out && groups > 1;
+    if groups != 1 && !depthwise {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: groups {groups} (not depthwise)"),
+        ));
+    }
+    if depthwise && kernel == [1, 1] && h == 1 && !bias {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a 1-D depthwise conv (its own height-sharded path)"),
+        ));
+    }
+    if kernel == [1, 1] && stride == [1, 1] && pad == [0, 0] && dilation == [1, 1] {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a 1×1 stride-1 conv (the matmul path)"),
+        ));
+    }
+    let rows = size::product([n, h, w], "N·H·W")?;
+    if x.dims() != [1, 1, rows, c_in] && x.dims() != [n, h, w, c_in] {
+        return Err(invalid(
+            f,
+            format!(
+                "needs a [1, 1, {rows}, {c_in}] or [{n}, {h}, {w}, {c_in}] input, got {}",
+                x.shape()
+            ),
+        ));
+    }
+    let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
+        let eff = dilation[axis] * (kernel[axis] - 1) + 1;
+        let span = size + 2 * pad[axis];
+        if span < eff {
+            return Err(invalid(f, "the kernel does not fit the padded input"));
+        }
+        Ok((span - eff) / stride[axis] + 1)
+    };
+    let conv = Conv {
+        win: Window {
+            n,
+            h,
+            w,
+            c: c_in,
+            kernel,
+            stride,
+            pad,
+            dilation,
+            ho: out_dim(h, 0)?,
+            wo: out_dim(w, 1)?,
+        },
+        c_out,
+        bias,
+        tiled: x.layout() == Layout::Tile,
+        dtype: x.dtype(),
+    };
+    let d = ex.device();
+    let scheme = conv.auto_scheme(d);
+    let s = conv.sharding(d, scheme);
+    // `flatten_4d_shape`: an [N, H, W, C] input is reshaped to [1, 1, N·H·W, C] first, a copy
+    // (ReshapeView) for a TILE input whose padded shape changes.
+    let flat = [1, 1, rows, c_in];
+    let flat_shape = Shape::from_dims(flat.to_vec())?;
+    let flattened =
+        if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
+            None
+        } else if x.layout() == Layout::Tile && x.dtype() != DType::Bfloat16 {
+            // The random differential saw the reshape's buffers differ for float32 and bfloat8_b.
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: the copying reshape of a {} [N, H, W, C] input",
+                    x.dtype()
+                ),
+            ));
+        } else if x.layout() == Layout::Tile {
+            Some(super::data_movement::reshape(
+                ex,
+                &x,
+                &flat.map(|v| v as i64),
+                BufferType::L1,
+            )?)
+        } else {
+            return Err(unmodeled(
+                f,
+                format!("{UNPLANNED}: a copying ROW_MAJOR reshape"),
+            ));
+        };
+    plan(ex, &conv, &s, &x, flattened, out_memory)
+}
+
+/// The buffers and programs of a height- or block-sharded conv of an L1 interleaved input.
+fn plan(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    s: &Sharding,
+    x: &super::DevTensor,
+    flattened: Option<super::DevTensor>,
+    out_memory: Option<BufferType>,
+) -> Result<Val, CaseError> {
+    let d = ex.device();
+    let win = &conv.win;
+    let cores = s.nhw_cores * s.in_c_cores;
+    let in_grid = shard_grid(d, s.scheme, s.nhw_cores, s.in_c_cores);
+    let conv_grid = program_grid(d, s);
+
+    // 1. The input resharded: tile pages of a TILE input, one stick of the shard's channels
+    //    per page of a ROW_MAJOR one.
+    //    Only the shards holding rows are allocated (the NHW cores are chosen for the
+    //    output's rows: padding can leave the last ones empty).
+    let in_rows_padded = s.in_shard_h * s.nhw_cores;
+    let used_nhw = (win.n * win.h * win.w)
+        .div_ceil(TILE)
+        .saturating_mul(TILE)
+        .div_ceil(s.in_shard_h);
+    let used = used_nhw * s.in_c_cores;
+    let used_grid = shard_grid(d, s.scheme, used_nhw, s.in_c_cores);
+    let dtype = conv.dtype;
+    // Halo, weights and bias: float32 for a float32 input, else bfloat16.
+    let conv_dtype = if dtype == DType::Float32 {
+        DType::Float32
+    } else {
+        DType::Bfloat16
+    };
+    let (page, shard_pages) = if conv.tiled {
+        (
+            conv.out_tile(),
+            (s.in_shard_h / TILE) * (s.in_shard_w / TILE),
+        )
+    } else {
+        (s.in_shard_w * conv.conv_in_elem(), s.in_shard_h)
+    };
+    let in_pages = size::mul(shard_pages, used, "input pages")?;
+    let resharded = sharded(
+        ex,
+        "sharded input",
+        TensorSpec::new(
+            Shape::from_dims(vec![1, 1, in_rows_padded, s.in_c_padded])?,
+            dtype,
+            x.layout(),
+        ),
+        sharded_placement(d, BufferType::L1, in_pages, page, used, shard_pages)?,
+    );
+    let in_shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+    // The L1 bank left once the device is opened with conv2d's L1_SMALL.
+    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
+    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    if input_per_bank > l1_bank || in_shard_bytes > l1_bank {
+        // Buffers that cannot have been allocated (the case's OOM in normal mode): the capture
+        // reshards by `CopyDeviceOperation` instead, two pages per core (measured: 256 B for
+        // 128-byte sticks on p150, as max_pool2d's two tiles for TILE inputs).
+        ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
+            CbKind::Dataflow,
+            2 * page,
+            &grid::full(d),
+        ));
+    } else {
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .cb(CbKind::Dataflow, in_shard_bytes, &used_grid)
+            .bound(),
+        );
+    }
+    if let Some(t) = flattened {
+        // The reshaped copy dies once resharded.
+        ex.b.release(t);
+    }
+
+    // 2. Weights [K, N] tilized in DRAM: K is the kernel rows × each channel core's
+    //    channels × kernel columns padded to a tile, N the output channels padded per core.
+    let k_tiles = s.in_c_cores * win.kernel[0] * s.act_w_tiles;
+    let weights = ex.b.tensor(
+        "weights",
+        BufferRole::Temporary,
+        TensorSpec::new(
+            Shape::from_dims(vec![1, 1, k_tiles * TILE, s.out_c_padded])?,
+            conv_dtype,
+            Layout::Tile,
+        ),
+        BufferType::Dram,
+    )?;
+    let bias = if conv.bias {
+        Some(ex.b.tensor(
+            "bias",
+            BufferRole::Temporary,
+            TensorSpec::new(
+                Shape::from_dims(vec![1, 1, TILE, s.out_c_padded])?,
+                conv_dtype,
+                Layout::Tile,
+            ),
+            BufferType::Dram,
+        )?)
+    } else {
+        None
+    };
+
+    // 3. Halo: each core's window rows as row-major sticks of its channels.
+    let sticks = conv.halo_sticks(s);
+    let stick = s.in_shard_w * conv.conv_in_elem();
+    let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+    let halo_spec = TensorSpec::new(
+        Shape::from_dims(vec![
+            1,
+            1,
+            size::mul(sticks, s.nhw_cores, "halo rows")?,
+            s.in_c_padded,
+        ])?,
+        conv_dtype,
+        Layout::RowMajor,
+    );
+    let halo_placement = sharded_placement(
+        d,
+        BufferType::L1,
+        size::mul(cores, sticks, "halo sticks")?,
+        stick,
+        cores,
+        sticks,
+    )?;
+    let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
+    let cfg = |ex: &mut Exec<'_>,
+               what: &'static str,
+               bytes: u64|
+     -> Result<super::DevTensor, CaseError> {
+        let spec = TensorSpec::new(
+            Shape::from_dims(vec![1, cores, bytes / 2])?,
+            DType::Uint16,
+            Layout::RowMajor,
+        );
+        // One row per core in L1_SMALL, which the graph capture reports as L1.
+        let mut p = sharded_placement(d, BufferType::L1Small, cores, bytes, cores, 1)?;
+        p.traced_as = Some(BufferType::L1);
+        Ok(sharded(ex, what, spec, p))
+    };
+    let block = s.scheme == Scheme::Block;
+    let bounds = win.boundaries(s.nhw_cores, s.out_shard_h);
+    let [pad0, pad1, gather0, gather1] = halo_configs(
+        win,
+        &bounds,
+        s.out_shard_h,
+        s.in_shard_h,
+        conv.tiled,
+        block,
+        u64::from(d.grid_x),
+    );
+    let configs = [
+        cfg(ex, "pad config", pad0)?,
+        cfg(ex, "pad config", pad1)?,
+        cfg(ex, "gather config", gather0)?,
+        cfg(ex, "gather config", gather1)?,
+    ];
+    let release_all = |ex: &mut Exec<'_>, ts: Vec<super::DevTensor>| {
+        for t in ts {
+            ex.b.release(t);
+        }
+    };
+    if sticks > MAX_CB_PAGES {
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+                .refused(too_many_cb_pages(1, sticks)),
+        );
+        let mut ts: Vec<_> = configs.into_iter().collect();
+        ts.extend([halo, resharded, weights]);
+        ts.extend(bias);
+        release_all(ex, ts);
+        return Ok(Val::None);
+    }
+    let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
+    let mut halo_program = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+        .cb(CbKind::Circular, in_shard_bytes, &in_grid)
+        .bound()
+        .cb(CbKind::Circular, halo_shard_bytes, &in_grid)
+        .bound()
+        .cb(CbKind::Circular, aligned_stick, &in_grid)
+        .cb(CbKind::Circular, aligned_stick, &in_grid);
+    if conv.tiled {
+        // Untilize: two blocks of the shard's channel tiles.
+        let untilize = 2 * (s.in_shard_w / TILE) * conv.conv_in_tile();
+        halo_program = halo_program.cb(CbKind::Circular, untilize, &in_grid).cb(
+            CbKind::Circular,
+            untilize,
+            &in_grid,
+        );
+    }
+    for bytes in [pad0, pad1, gather0, gather1] {
+        halo_program = halo_program.cb(CbKind::Circular, bytes, &in_grid).bound();
+    }
+    ex.b.run(halo_program);
+    let mut ts: Vec<_> = configs.into_iter().collect();
+    ts.extend([resharded, halo]);
+    release_all(ex, ts);
+    // reallocate_halo_output: the halo shards anew.
+    let halo = sharded(ex, "halo", halo_spec, halo_placement);
+
+    // 4. The conv: output tile shards, its reader indices, 9 CBs.
+    let out_grid = shard_grid(d, s.scheme, s.nhw_cores, s.out_c_cores);
+    let out_cores = s.nhw_cores * s.out_c_cores;
+    let out_shard_tiles = s.act_h_tiles * s.out_w_tiles;
+    let out_rows = win.out_nhw();
+    let out = sharded(
+        ex,
+        "output",
+        TensorSpec::new(
+            Shape::from_dims(vec![1, 1, out_rows, conv.c_out])?,
+            dtype,
+            Layout::Tile,
+        ),
+        sharded_placement(
+            d,
+            BufferType::L1,
+            size::mul(out_shard_tiles, out_cores, "output tiles")?,
+            conv.out_tile(),
+            out_cores,
+            out_shard_tiles,
+        )?,
+    );
+    let reader_bytes = conv.reader_config_bytes(s);
+    let reader = cfg(ex, "reader indices", reader_bytes)?;
+    let (h, w) = (s.act_h_tiles, s.act_w_tiles);
+    let (wt, at, ot) = (
+        conv.conv_in_tile(),
+        conv.act_tile(s.scheme),
+        conv.out_tile(),
+    );
+    let out_bytes = out_shard_tiles * ot;
+    let mut p = Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
+        .cb(CbKind::Circular, s.out_w_tiles * w * wt, &conv_grid)
+        .cb(CbKind::Circular, out_bytes, &conv_grid)
+        .bound();
+    if s.scheme == Scheme::Height && h > 1 {
+        // The split reader: two activation CBs of half the rows each.
+        p = p
+            .cb(CbKind::Circular, h.div_ceil(2) * w * at, &conv_grid)
+            .cb(CbKind::Circular, h / 2 * w * at, &conv_grid);
+    } else {
+        p = p.cb(CbKind::Circular, h * w * at, &conv_grid);
+    }
+    // A block-sharded bfloat8_b conv's row-major activation, split between the two readers
+    // (measured: 4×3 activation tiles make two 6-tile bfloat16 CBs, 1×3 one of 3).
+    let row_major = s.scheme == Scheme::Block && conv.row_major_act();
+    let halves = if h > 1 {
+        [h.div_ceil(2), h / 2]
+    } else {
+        [h, 0]
+    };
+    if row_major && halves[1] > 0 {
+        p = p.cb(CbKind::Circular, halves[1] * w * wt, &conv_grid);
+    }
+    p = p.cb(CbKind::Circular, h * w * ot, &conv_grid);
+    if conv.bias {
+        p = p.cb(CbKind::Circular, s.out_w_tiles * wt, &conv_grid);
+    }
+    if row_major {
+        p = p.cb(CbKind::Circular, halves[0] * w * wt, &conv_grid);
+    }
+    if s.scheme == Scheme::Width {
+        // Width sharding's row-major activation: two blocks of the activation width.
+        p = p.cb(CbKind::Circular, 2 * w * wt, &conv_grid);
+    }
+    p = p
+        .cb(CbKind::Circular, out_bytes, &conv_grid)
+        .bound()
+        .cb(CbKind::Circular, reader_bytes, &conv_grid)
+        .bound()
+        .cb(CbKind::Circular, L1_SCRATCHPAD, &conv_grid)
+        .cb(CbKind::Circular, halo_shard_bytes, &conv_grid)
+        .bound();
+    ex.b.run(p);
+    ex.b.release(reader);
+    let result = match out_memory {
+        None => out,
+        Some(memory) => {
+            let copy = ex.b.tensor(
+                "output",
+                BufferRole::Temporary,
+                TensorSpec::new(
+                    Shape::from_dims(vec![1, 1, out_rows, conv.c_out])?,
+                    dtype,
+                    Layout::Tile,
+                ),
+                memory,
+            )?;
+            ex.b.run(
+                Program::new(
+                    "ShardedToInterleavedDeviceOperation",
+                    "ShardedToInterleavedProgramFactory",
+                )
+                .cb(CbKind::Dataflow, out_bytes, &out_grid)
+                .bound(),
+            );
+            ex.b.release(out);
+            copy
+        }
+    };
+    let mut ts = vec![halo, weights];
+    ts.extend(bias);
+    release_all(ex, ts);
+    Ok(Val::T(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{N150, P150};
+
+    /// A conv of `[n, h, w, c]` to `c_out` channels with a square `[kernel, stride, padding]`.
+    fn conv([n, h, w, c]: [u64; 4], c_out: u64, [k, s, p]: [u64; 3], tiled: bool) -> Conv {
+        let out = |x: u64| (x + 2 * p - k) / s + 1;
+        Conv {
+            win: Window {
+                n,
+                h,
+                w,
+                c,
+                kernel: [k, k],
+                stride: [s, s],
+                pad: [p, p],
+                dilation: [1, 1],
+                ho: out(h),
+                wo: out(w),
+            },
+            c_out,
+            bias: true,
+            tiled,
+            dtype: DType::Bfloat16,
+        }
+    }
+
+    fn case(
+        layout: crate::layout::Layout,
+        memory: BufferType,
+        device: &'static DeviceSpec,
+    ) -> crate::case::Case {
+        let mut c = crate::case::Case::new(
+            crate::ops::find("conv2d").unwrap(),
+            vec![Shape::parse("1,64,32,32").unwrap()],
+            device,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.layout = layout;
+        c.input_memory = memory;
+        c.output_memory = memory;
+        c.default_output_memory = true;
+        c
+    }
+
+    /// The per-core CB peaks of the NO_DISPATCH captures of a 32×32, 64 → 64 3×3 conv on n150
+    /// (docs/conv2d.md): 20,544 B block-sharded (ROW_MAJOR input), 53,312 B height-sharded
+    /// (TILE input). A DRAM input (DRAM slices) is not planned: `unmodeled`, not a verdict.
+    #[test]
+    fn whole_conv_cb_peaks_match_the_capture() {
+        for (layout, cb) in [(Layout::RowMajor, 20_544), (Layout::Tile, 53_312)] {
+            let e = case(layout, BufferType::L1, &N150).estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits);
+            assert_eq!(e.peaks.cb, cb, "{layout:?}");
+        }
+        let err = case(Layout::Tile, BufferType::Dram, &N150)
+            .estimate()
+            .expect_err("no verdict");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+    }
+
+    /// The runtime's choices and shard shapes, measured on ttnn 0.81.1 (docs/conv2d.md's
+    /// table and the captures named there).
+    #[test]
+    fn auto_shard_matches_the_runtime() {
+        // 64×64, 3 → 64, 3×3 s2, ROW_MAJOR: HEIGHT on 32 cores, output [32, 64].
+        let c = conv([1, 64, 64, 3], 64, [3, 2, 1], false);
+        for d in [&N150, &P150] {
+            assert_eq!(c.auto_scheme(d), Scheme::Height);
+            let s = c.sharding(d, Scheme::Height);
+            assert_eq!((s.nhw_cores, s.out_shard_h, s.out_w_tiles), (32, 32, 2));
+            // Halo 3,152 B per core (197 sticks of 8 channels).
+            assert_eq!(c.halo_sticks(&s) * s.in_shard_w * 2, 3152);
+        }
+        // 32×32, 64 → 64, ROW_MAJOR: BLOCK 8 input channel cores, output 2×8 [128, 32];
+        // TILE: HEIGHT on 32 cores.
+        let c = conv([1, 32, 32, 64], 64, [3, 1, 1], false);
+        assert_eq!(c.auto_scheme(&N150), Scheme::Block);
+        let s = c.sharding(&N150, Scheme::Block);
+        assert_eq!((s.nhw_cores, s.in_c_cores, s.out_c_cores), (8, 8, 2));
+        assert_eq!((s.out_shard_h, s.out_w_tiles, s.in_shard_w), (128, 1, 8));
+        assert_eq!(c.halo_sticks(&s), 204);
+        // Reader indices 24 B: two readers' blocks of two output rows each.
+        assert_eq!(c.reader_config_bytes(&s), 24);
+        let t = conv([1, 32, 32, 64], 64, [3, 1, 1], true);
+        assert_eq!(t.auto_scheme(&N150), Scheme::Height);
+        // 640×640, 3 → 96 s2: HEIGHT, 64 cores [1600, 96] on n150, 88 [960, 96]... on p150.
+        let c = conv([1, 640, 640, 3], 96, [3, 2, 1], false);
+        assert_eq!(c.auto_scheme(&N150), Scheme::Height);
+        let s = c.sharding(&N150, Scheme::Height);
+        assert_eq!((s.nhw_cores, s.out_shard_h), (64, 1600));
+        assert_eq!(c.reader_config_bytes(&s), 32);
+        // 64×64, 128 → 128 s1: BLOCK 4×8 [512, 32] on n150.
+        let c = conv([1, 64, 64, 128], 128, [3, 1, 1], false);
+        assert_eq!(c.auto_scheme(&N150), Scheme::Block);
+        let s = c.sharding(&N150, Scheme::Block);
+        assert_eq!((s.out_shard_h, s.out_c_cores, s.act_w_tiles), (512, 4, 2));
+        assert_eq!(c.reader_config_bytes(&s), 40);
+        // A ROW_MAJOR depthwise conv shards like any other (p150, 9×11, 96 channels in 96
+        // groups): BLOCK, 6 input channel cores of 16 channels, output 3×4.
+        let c = conv([1, 9, 11, 96], 96, [3, 1, 1], false);
+        assert_eq!(c.auto_scheme(&P150), Scheme::Block);
+        let s = c.sharding(&P150, Scheme::Block);
+        assert_eq!((s.nhw_cores, s.in_c_cores, s.out_c_cores), (4, 6, 3));
+        assert_eq!(s.in_shard_w, 16);
+        // 3×3, 1024 → 1024, TILE on n150: WIDTH on 32 cores of 32 channels, a 25-stick halo
+        // (the whole padded input), activation block 9 tiles.
+        let c = conv([1, 3, 3, 1024], 1024, [3, 1, 1], true);
+        assert_eq!(c.auto_scheme(&N150), Scheme::Width);
+        let s = c.sharding(&N150, Scheme::Width);
+        assert_eq!((s.in_c_cores, s.out_c_cores, s.act_w_tiles), (32, 32, 9));
+        assert_eq!(c.halo_sticks(&s), 25);
     }
 }

@@ -144,7 +144,7 @@ impl Parallel {
 
 /// `find_closest_largest_divisor_with_num_padding` (conv2d_utils.cpp): the largest core count
 /// `<= start` whose padding of `num` stays below one shard.
-fn divisor_with_padding(num: u64, start: u64) -> u64 {
+pub(super) fn divisor_with_padding(num: u64, start: u64) -> u64 {
     let mut d = start.max(1);
     while d > 1 {
         let padded = num.div_ceil(d) * d;
@@ -166,21 +166,21 @@ fn largest_divisor(num: u64, start: u64) -> u64 {
 
 /// The pool geometry of one call (`SlidingWindowConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Window {
-    n: u64,
-    h: u64,
-    w: u64,
-    c: u64,
-    kernel: [u64; 2],
-    stride: [u64; 2],
-    pad: [u64; 2],
-    dilation: [u64; 2],
-    ho: u64,
-    wo: u64,
+pub(super) struct Window {
+    pub(super) n: u64,
+    pub(super) h: u64,
+    pub(super) w: u64,
+    pub(super) c: u64,
+    pub(super) kernel: [u64; 2],
+    pub(super) stride: [u64; 2],
+    pub(super) pad: [u64; 2],
+    pub(super) dilation: [u64; 2],
+    pub(super) ho: u64,
+    pub(super) wo: u64,
 }
 
 impl Window {
-    fn out_nhw(&self) -> u64 {
+    pub(super) fn out_nhw(&self) -> u64 {
         self.n * self.ho * self.wo
     }
 }
@@ -256,16 +256,16 @@ fn scheme(d: &DeviceSpec, win: &Window, scheme: Scheme) -> Parallel {
 /// One core's part of a sliding-window op: its output pixels and the padded-input sticks its
 /// windows read (`sliding_window::generate_shard_boundaries`).
 #[derive(Debug, Clone, Copy)]
-struct Boundary {
-    out_first: u64,
-    out_last: u64,
-    in_first: u64,
-    in_last: u64,
+pub(super) struct Boundary {
+    pub(super) out_first: u64,
+    pub(super) out_last: u64,
+    pub(super) in_first: u64,
+    pub(super) in_last: u64,
 }
 
 impl Window {
     /// Padded-input index of an output pixel's window's top-left stick.
-    fn top_left(&self, p: u64) -> u64 {
+    pub(super) fn top_left(&self, p: u64) -> u64 {
         let (hp, wp) = (self.h + 2 * self.pad[0], self.w + 2 * self.pad[1]);
         let image = self.ho * self.wo;
         let (b, r) = (p / image, p % image);
@@ -274,7 +274,7 @@ impl Window {
     }
 
     /// Every NHW core's boundary (`None` for a core left without output pixels).
-    fn boundaries(&self, cores: u64, shard: u64) -> Vec<Option<Boundary>> {
+    pub(super) fn boundaries(&self, cores: u64, shard: u64) -> Vec<Option<Boundary>> {
         let wp = self.w + 2 * self.pad[1];
         let reach =
             self.dilation[0] * (self.kernel[0] - 1) * wp + self.dilation[1] * (self.kernel[1] - 1);
@@ -315,7 +315,7 @@ type Run = (u64, u64, u64);
 /// (`bounds`), with destination NoCs down a column (block sharding) or row-major over a grid
 /// `gx` wide; memoized per process, keyed by everything the result depends on (a sweep of
 /// shapes, the estimate and the sim run of one case, and DRAM slices ask for the same ones).
-fn halo_configs(
+pub(super) fn halo_configs(
     win: &Window,
     bounds: &[Option<Boundary>],
     out_shard: u64,
@@ -668,10 +668,10 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
 
 /// The most pages a circular buffer may have (`circular_buffer.cpp`: its page counters are 16
 /// bits): creating a program with a larger one raises.
-const MAX_CB_PAGES: u64 = 65_535;
+pub(super) const MAX_CB_PAGES: u64 = 65_535;
 
 /// tt-metal's message for a circular buffer of too many pages.
-fn too_many_cb_pages(index: u64, pages: u64) -> String {
+pub(super) fn too_many_cb_pages(index: u64, pages: u64) -> String {
     format!(
         "For buffer index {index}, number of CB pages {pages} is greater than {MAX_CB_PAGES}. \
          Would cause wraparound in the CB calculations."
@@ -1355,7 +1355,12 @@ fn config(
 }
 
 /// Allocates a sharded L1 / L1_SMALL tensor of the op.
-fn sharded(ex: &mut Exec<'_>, what: &'static str, spec: TensorSpec, p: Placement) -> DevTensor {
+pub(super) fn sharded(
+    ex: &mut Exec<'_>,
+    what: &'static str,
+    spec: TensorSpec,
+    p: Placement,
+) -> DevTensor {
     let memory = p.buffer_type;
     let buffer = ex.b.alloc(what, BufferRole::Temporary, spec.clone(), p);
     DevTensor {
@@ -1368,7 +1373,7 @@ fn sharded(ex: &mut Exec<'_>, what: &'static str, spec: TensorSpec, p: Placement
 
 /// Marks a program's last buffer as bound to a tensor's L1 (`globally_allocated`): it takes no
 /// room of its own.
-trait Bound {
+pub(super) trait Bound {
     fn bound(self) -> Self;
 }
 
