@@ -705,7 +705,15 @@ fn plan(
         sharded_placement(
             d,
             BufferType::L1,
-            size::mul(out_shard_tiles, out_cores, "output tiles")?,
+            // The buffer's size is the tensor's tiles (its rows in whole tiles, its channels as
+            // the channel cores hold them), not every shard full: the last NHW shard is partly
+            // empty (seen on n150: 160x160x192 output, 9,830,400 B over 62 cores of 78 tiles).
+            size::mul(
+                out_rows.div_ceil(crate::tensor::TILE),
+                size::mul(s.out_w_tiles, s.out_c_cores, "output width tiles")?,
+                "output tiles",
+            )?
+            .min(size::mul(out_shard_tiles, out_cores, "output tiles")?),
             conv.out_tile(),
             out_cores,
             out_shard_tiles,
