@@ -540,25 +540,15 @@ fn plan(
     // The L1 bank left once the device is opened with conv2d's L1_SMALL.
     let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
     let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
-    if input_per_bank > l1_bank || in_shard_bytes > l1_bank {
-        // Buffers that cannot have been allocated (the case's OOM in normal mode): the capture
-        // reshards by `CopyDeviceOperation` instead, two pages per core (measured: 256 B for
-        // 128-byte sticks on p150, as max_pool2d's two tiles for TILE inputs).
-        ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
-            CbKind::Dataflow,
-            2 * page,
-            &grid::full(d),
-        ));
-    } else {
-        ex.b.run(
-            Program::new(
-                "InterleavedToShardedDeviceOperation",
-                "InterleavedToShardedProgramFactory",
-            )
-            .cb(CbKind::Dataflow, in_shard_bytes, &used_grid)
-            .bound(),
-        );
-    }
+    // Buffers that cannot have been allocated (the case's OOM in normal mode): the capture
+    // reshards by CopyDeviceOperation instead.
+    super::pool::reshard_program(
+        ex,
+        input_per_bank > l1_bank || in_shard_bytes > l1_bank,
+        page,
+        in_shard_bytes,
+        &used_grid,
+    );
     if let Some(t) = flattened {
         // The reshaped copy dies once resharded.
         ex.b.release(t);

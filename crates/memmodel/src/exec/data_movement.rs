@@ -2095,21 +2095,8 @@ pub(super) fn split(
         }
         let padded =
             TensorSpec::new(Shape::from_dims(d4.clone())?, x.dtype(), Layout::Tile).padded_dims();
-        let z = padded[1];
-        let (t2, t3) = (padded[2] / TILE, padded[3] / TILE);
-        let cy = max_cores_divisible(t3, u64::from(d.grid_y), t3 > 1);
-        let cx = max_cores_divisible(t2, u64::from(d.grid_x) / z.max(1), false);
-        let r = (cx * z).max(1) as u32;
-        let c = cy.max(1) as u32;
-        let cores =
-            crate::program::CoreRangeSet::one(crate::program::CoreRange::new(0, 0, r - 1, c - 1));
-        ex.b.run(
-            Program::new("SplitDeviceOperation", "SplitProgramFactory").cb(
-                CbKind::Dataflow,
-                2 * tile_size(x.dtype()),
-                &cores,
-            ),
-        );
+        let t3 = padded[3] / TILE;
+        split_program(ex, x, &padded, t3 > 1);
         return Ok(outs);
     }
     let extent = x.dims()[dim];
@@ -2140,23 +2127,15 @@ fn split_kernel_takes_one_piece(ex: &Exec<'_>, x: &DevTensor, dim: usize) -> boo
         && d4[3] / TILE >= 2
 }
 
-/// `SplitProgramFactory` with one chunk: the whole input copied into a new tensor, two tiles per
-/// core on a block of the grid: tile rows over `grid_x / C` columns (times C), tile columns
-/// over the rows, each the largest divisor of the tile count that fits (no even request: seen
-/// on the runtime, [1,224,13888] bfloat16 takes 7 × 7 cores, [3,192,160] float32 6 × 5).
-fn split_kernel_one_piece(
-    ex: &mut Exec<'_>,
-    x: &DevTensor,
-    mem: BufferType,
-) -> Result<DevTensor, CaseError> {
+/// `SplitProgramFactory`'s copy kernel on `x` (its 4-D padded dims `padded`): two tiles per core
+/// on a block of the grid, tile rows over `grid_x / C` columns (times C), tile columns over the
+/// rows, each the largest divisor of the tile count that fits; `request_even` is work_split's
+/// even request for the columns' core count (the two-piece split asks it).
+fn split_program(ex: &mut Exec<'_>, x: &DevTensor, padded: &[u64], request_even: bool) {
     let d = ex.device();
-    let out =
-        ex.b.tensor("split", BufferRole::Temporary, x.spec.clone(), mem)?;
-    let padded =
-        TensorSpec::new(Shape::from_dims(to_4d(x.dims()))?, x.dtype(), Layout::Tile).padded_dims();
     let z = padded[1];
     let (t2, t3) = (padded[2] / TILE, padded[3] / TILE);
-    let cy = max_cores_divisible(t3, u64::from(d.grid_y), false);
+    let cy = max_cores_divisible(t3, u64::from(d.grid_y), request_even);
     let cx = max_cores_divisible(t2, u64::from(d.grid_x) / z.max(1), false);
     let r = (cx * z).max(1) as u32;
     let c = cy.max(1) as u32;
@@ -2169,6 +2148,22 @@ fn split_kernel_one_piece(
             &cores,
         ),
     );
+}
+
+/// `SplitProgramFactory` with one chunk: the whole input copied into a new tensor, two tiles per
+/// core on a block of the grid: tile rows over `grid_x / C` columns (times C), tile columns
+/// over the rows, each the largest divisor of the tile count that fits (no even request: seen
+/// on the runtime, [1,224,13888] bfloat16 takes 7 × 7 cores, [3,192,160] float32 6 × 5).
+fn split_kernel_one_piece(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let out =
+        ex.b.tensor("split", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let padded =
+        TensorSpec::new(Shape::from_dims(to_4d(x.dims()))?, x.dtype(), Layout::Tile).padded_dims();
+    split_program(ex, x, &padded, false);
     Ok(out)
 }
 

@@ -830,25 +830,15 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         sharded_placement(d, BufferType::L1, x.spec.pages()?, tile, used, shard_tiles)?,
     );
     let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
-    if x.memory == BufferType::L1 && input_per_bank > l1_bank {
-        // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
-        // resharded by `CopyDeviceOperation` (DefaultTilized: two tiles per core) in the graph
-        // capture rather than by InterleavedToSharded.
-        ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
-            CbKind::Dataflow,
-            2 * tile,
-            &grid::full(d),
-        ));
-    } else {
-        ex.b.run(
-            Program::new(
-                "InterleavedToShardedDeviceOperation",
-                "InterleavedToShardedProgramFactory",
-            )
-            .cb(CbKind::Dataflow, in_shard_bytes, &used_set)
-            .bound(),
-        );
-    }
+    // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
+    // resharded by CopyDeviceOperation in the graph capture.
+    reshard_program(
+        ex,
+        x.memory == BufferType::L1 && input_per_bank > l1_bank,
+        tile,
+        in_shard_bytes,
+        &used_set,
+    );
 
     // 2. Halo, with its pad and gather configs.
     let halo_spec = TensorSpec::new(
@@ -1383,6 +1373,37 @@ impl Bound for Program {
             c.global = true;
         }
         self
+    }
+}
+
+/// The program that reshards an interleaved input for a sliding-window op (max_pool2d, conv2d):
+/// `InterleavedToSharded` with the shard bound to its CB, or — where the input or its shards
+/// could not have been allocated (the case's OOM in normal mode) — the `CopyDeviceOperation`
+/// the graph capture records instead, two pages per core on the whole grid (measured: two
+/// tiles for TILE inputs, 256 B for 128-byte sticks on p150).
+pub(super) fn reshard_program(
+    ex: &mut Exec<'_>,
+    by_copy: bool,
+    page: u64,
+    shard_bytes: u64,
+    cores: &crate::program::CoreRangeSet,
+) {
+    let d = ex.device();
+    if by_copy {
+        ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
+            CbKind::Dataflow,
+            2 * page,
+            &grid::full(d),
+        ));
+    } else {
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .cb(CbKind::Dataflow, shard_bytes, cores)
+            .bound(),
+        );
     }
 }
 
