@@ -301,6 +301,13 @@ fn compare(
             summary
                 .runtime_capture_failures
                 .push(format!("{id}: {m_err}"));
+        } else if !m_err.is_empty() && sim.outcome == metal.outcome && sim.outcome != "fits" {
+            // Both captures fail, each at its own error, on a call that does not run (its
+            // inputs run out first, say): no peak of a call that runs to compare. Listed.
+            summary.runtime_capture_failures.push(format!(
+                "{id}: {m_err} (memmodel's capture: {})",
+                capture_error(sim)
+            ));
         } else if (s.cb, s.dataflow) != (m.cb, m.dataflow) || capture_error(sim) != m_err {
             summary.cb_peak_mismatches += 1;
             let show = |p: memmodel::program::Peaks, err: String| {

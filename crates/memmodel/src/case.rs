@@ -775,6 +775,26 @@ mod tests {
     }
 
     #[test]
+    fn an_input_that_overflows_l1_is_the_oom_even_where_the_op_could_not_be_planned() {
+        // Found by the random differential (seed 61208): the tilize of this concat has no block
+        // split that fits L1, which the runtime raises only once the inputs exist; the first
+        // input alone overflows a p150's L1, and that is what the runtime reports.
+        let mut c = case(
+            "concat",
+            "735622,369",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        c.device = &crate::device::P150;
+        c.params.set("dim", crate::params::ParamValue::Int(-2));
+        let e = c.estimate().unwrap();
+        match &e.verdict {
+            Verdict::Oom(d) => assert!(d.buffer.starts_with("input"), "{d:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn split_without_memory_config_moves_big_chunks_to_dram() {
         // ttnn.split's L1 budget (split.cpp), checked on the runtime (mock n150): four chunks of
         // a 51 MB NHWC input go to DRAM when the call gives no memory_config, and fit; with

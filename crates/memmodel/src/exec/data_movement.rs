@@ -1747,14 +1747,20 @@ fn tilize_program(
         // the L1 free, splitting wider blocks into sub-blocks.
         let limit = free / (2 * ts);
         let (block, sub_block) = if wh.block > limit {
-            block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit).ok_or_else(
-                || {
-                    invalid(
-                        "ttnn.tilize",
-                        format!("no block split of {wt}x{ht} tiles fits {free} B of L1"),
+            match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
+                Some(split) => split,
+                // The runtime raises when it creates the program (work_split_tilize.hpp's
+                // single_block_size_limit): the inputs exist by then, and may run out first.
+                None => {
+                    return Ok(Program::new(
+                        "TilizeDeviceOperation",
+                        "TilizeMultiCoreBlockProgramFactory",
                     )
-                },
-            )?
+                    .refused(format!(
+                        "ttnn.tilize: no block split of {wt}x{ht} tiles fits {free} B of L1"
+                    )))
+                }
+            }
         } else {
             (wh.block, wh.block)
         };
