@@ -133,6 +133,17 @@ fn known_gaps() -> &'static KnownGaps {
 const NOT_MEASURABLE: &str = "measuring in NO_DISPATCH mode failed:";
 
 fn estimate_test(case: &Case, verbose: bool) -> Result<Completion, Failed> {
+    // No plan (an op or region memmodel does not model): nothing to hold to the runtime's
+    // buffers, and nothing to measure for it (the runtime's own capture can fail there, e.g.
+    // to_layout's untilize of [1,1,129600,384]: "Kernel 'compute_cliff_col' references unknown
+    // DFB"); oom/<id> runs the case for real.
+    if let Err(e) = case.plan() {
+        if memmodel::exec::is_unmodeled(&e) {
+            return Ok(Completion::ignored_with(format!(
+                "no memmodel plan to compare: {e}"
+            )));
+        }
+    }
     let record = pool().run(case, &options(true, false));
     // Huge cases that fail for memory in normal mode can also be refused by the op itself inside
     // the capture, where no allocation is checked (max_pool2d at 4K: "number of CB pages 130560
