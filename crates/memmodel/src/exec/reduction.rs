@@ -167,11 +167,11 @@ pub(super) fn fill_pad(ex: &mut Exec<'_>, x: &DevTensor) {
     }
     let d = x.dims();
     let n = d.len();
-    let (h, w) = if n >= 2 {
-        (d[n - 2], d[n - 1])
-    } else {
-        (1, d[n - 1])
+    // A rank-0 tensor (a reshape to `[]`) has no tile border to fill (found by the fuzzer).
+    let Some(&w) = d.last() else {
+        return;
     };
+    let h = if n >= 2 { d[n - 2] } else { 1 };
     let slices: u64 = if n > 2 {
         d[..n - 2].iter().product()
     } else {
