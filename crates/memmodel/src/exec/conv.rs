@@ -775,14 +775,7 @@ fn plan(
                 ),
                 memory,
             )?;
-            ex.b.run(
-                Program::new(
-                    "ShardedToInterleavedDeviceOperation",
-                    "ShardedToInterleavedProgramFactory",
-                )
-                .cb(CbKind::Dataflow, out_bytes, &out_grid)
-                .bound(),
-            );
+            super::pool::unshard_program(ex, out_bytes, &out_grid);
             ex.b.release(out);
             copy
         }

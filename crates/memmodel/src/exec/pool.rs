@@ -1006,14 +1006,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     );
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, out_mem)?;
-    ex.b.run(
-        Program::new(
-            "ShardedToInterleavedDeviceOperation",
-            "ShardedToInterleavedProgramFactory",
-        )
-        .cb(CbKind::Dataflow, pooled_bytes, &grid_set)
-        .bound(),
-    );
+    unshard_program(ex, pooled_bytes, &grid_set);
     ex.b.release(pooled);
     ex.b.release(halo);
     if let Some(t) = sharded_in {
@@ -1405,6 +1398,23 @@ pub(super) fn reshard_program(
             .bound(),
         );
     }
+}
+
+/// The program that copies a sliding-window op's output shards into an interleaved tensor:
+/// `ShardedToInterleaved`, the shard bound to its CB.
+pub(super) fn unshard_program(
+    ex: &mut Exec<'_>,
+    shard_bytes: u64,
+    cores: &crate::program::CoreRangeSet,
+) {
+    ex.b.run(
+        Program::new(
+            "ShardedToInterleavedDeviceOperation",
+            "ShardedToInterleavedProgramFactory",
+        )
+        .cb(CbKind::Dataflow, shard_bytes, cores)
+        .bound(),
+    );
 }
 
 /// The piece-by-piece construction [`halo_config_bytes`] computes in closed form (the oracle
