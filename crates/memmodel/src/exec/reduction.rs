@@ -824,7 +824,9 @@ fn fast_reduce_nc(
 fn check_full_reduce(a: &Args<'_>, x: &DevTensor) -> Result<(), CaseError> {
     let rank = x.shape().rank() as i64;
     match a.ints(1, "dim")? {
+        // An empty list reduces every dim, as no list does (checked on the runtime).
         None => Ok(()),
+        Some(ds) if ds.is_empty() => Ok(()),
         Some(ds) => {
             let mut seen: Vec<i64> = ds
                 .iter()
@@ -873,7 +875,8 @@ fn reduced_dims(a: &Args<'_>, x: &DevTensor) -> Result<Vec<u64>, CaseError> {
 /// the runtime runs both alike).
 fn mean_dims(a: &Args<'_>, x: &DevTensor) -> Result<Option<Vec<usize>>, CaseError> {
     let rank = x.shape().rank();
-    let Some(ds) = a.ints(1, "dim")? else {
+    // An empty list reduces every dim, as no list does (checked on the runtime: shape []).
+    let Some(ds) = a.ints(1, "dim")?.filter(|ds| !ds.is_empty()) else {
         return Ok(None);
     };
     let mut dims = Vec::with_capacity(ds.len());
@@ -1235,6 +1238,17 @@ mod tests {
         c.params
             .set("keepdim", crate::params::ParamValue::Bool(keepdim));
         c.estimate().expect("a verdict").peaks.dataflow
+    }
+
+    /// `ttnn.mean(x, dim=[])` reduces every dim on the runtime (shape `[]`, as with no `dim`);
+    /// it once indexed an empty dim list (found by the case_params fuzzer).
+    #[test]
+    fn an_empty_dim_list_reduces_every_dim() {
+        for dtype in [DType::Bfloat16, DType::Float32] {
+            let none = mean_dataflow("1,2,64,64", dtype, BufferType::L1, None, false);
+            let empty = mean_dataflow("1,2,64,64", dtype, BufferType::L1, Some(vec![]), false);
+            assert_eq!(empty, none, "{dtype:?}");
+        }
     }
 
     /// Per-core dataflow peaks measured on the mock n150 (NO_DISPATCH).
