@@ -75,6 +75,10 @@ pub struct DiffArgs {
     /// Write the cases that disagree (JSON lines) here: regression cases for --cases-file.
     #[arg(long, value_name = "FILE")]
     pub save_cases: Option<PathBuf>,
+    /// Only slice K of N of the selected cases (every N-th by id, as `cargo xtask oom
+    /// --partition`): CI's live whole-matrix check runs a slice chosen by the commit.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
 }
 
 /// The cases a diff runs: the matrix's, a saved list, or a random draw.
@@ -375,7 +379,11 @@ pub fn run(args: DiffArgs) -> Result<()> {
     if args.ungated {
         memmodel::coverage::enforce_regions(false);
     }
-    let cases = cases_of(&args)?;
+    let mut cases = cases_of(&args)?;
+    if let Some(p) = &args.partition {
+        let (k, n) = crate::oom::parse_partition(p)?;
+        cases = crate::oom::partition(cases, k, n);
+    }
     if cases.is_empty() {
         bail!("no case selected");
     }
