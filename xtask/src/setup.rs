@@ -311,6 +311,12 @@ fn find_python(explicit: Option<&Path>) -> Result<Python> {
     )
 }
 
+/// The Python interpreter `cargo xtask setup` would use (for other venvs of the project, e.g.
+/// ttnn-visualizer's).
+pub(crate) fn python_path() -> Result<PathBuf> {
+    Ok(find_python(None)?.path)
+}
+
 // ---- 2. venv and wheel ------------------------------------------------------------------------
 
 fn pyvenv_home(venv: &Path) -> Option<(String, String)> {
