@@ -160,6 +160,9 @@ pub fn run_model_recorded<D: DeviceApi>(
         let mut parameters: Vec<D::Tensor> = Vec::new();
         // Who made each parameter (call number), and its memory config, for the buffer report.
         let mut parameter_of: Vec<(usize, memmodel::MemoryConfig)> = Vec::new();
+        // How each call's outputs are sharded (the case's sharding covers its outputs too);
+        // model inputs are interleaved.
+        let mut sharding_of: BTreeMap<String, Option<memmodel::ShardStrategy>> = BTreeMap::new();
         let fail = |number: usize,
                     line: usize,
                     label: String,
@@ -228,12 +231,21 @@ pub fn run_model_recorded<D: DeviceApi>(
                         .iter()
                         .map(|d| (step.number, d.config()));
                     parameter_of.extend(made.take(parameters.len() - made_before));
+                    for d in &step.outputs {
+                        sharding_of.insert(d.name.clone(), step.case.sharding);
+                    }
                 }
                 let buffer_report = if record_buffers {
                     Some(StepBuffers {
                         inputs: step.inputs.clone(),
                         outputs: step.outputs.iter().map(|d| d.name.clone()).collect(),
-                        live: live_buffers(device, &tensors, &parameters, &parameter_of)?,
+                        live: live_buffers(
+                            device,
+                            &tensors,
+                            &sharding_of,
+                            &parameters,
+                            &parameter_of,
+                        )?,
                         allocated_per_bank: (
                             view(BufferType::L1)?.allocated_per_bank,
                             view(BufferType::Dram)?.allocated_per_bank,
@@ -299,12 +311,16 @@ pub fn run_model_recorded<D: DeviceApi>(
 fn live_buffers<D: DeviceApi>(
     device: &D,
     tensors: &BTreeMap<String, D::Tensor>,
+    sharding_of: &BTreeMap<String, Option<memmodel::ShardStrategy>>,
     parameters: &[D::Tensor],
     parameter_of: &[(usize, memmodel::MemoryConfig)],
 ) -> Result<Vec<LiveBuffer>> {
     let mut out = Vec::new();
     let mut made_by = BTreeMap::<usize, usize>::new();
-    let named = tensors.iter().map(|(n, t)| (n.clone(), t, None));
+    let named = tensors.iter().map(|(n, t)| {
+        let sharding = sharding_of.get(n).copied().flatten();
+        (n.clone(), t, sharding.map(memmodel::MemoryConfig::Sharded))
+    });
     let params = parameters
         .iter()
         .zip(parameter_of)
@@ -331,10 +347,11 @@ fn live_buffers<D: DeviceApi>(
                 .parse()
                 .map_err(|_| bad(&format!("layout {}", info.layout)))?,
         );
-        // Named tensors are interleaved (a model file's outputs name a buffer type only);
-        // parameters keep the config they were made with.
+        // A sharded config holds in L1 only ([`memmodel::MemoryConfig::of`]).
         let config = match config {
-            Some(c @ memmodel::MemoryConfig::Sharded(_)) => c,
+            Some(memmodel::MemoryConfig::Sharded(s)) => {
+                memmodel::MemoryConfig::of(buffer_type, Some(s))
+            }
             _ => memmodel::MemoryConfig::Interleaved(buffer_type),
         };
         let memory_layout = match config {
