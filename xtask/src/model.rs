@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use memmodel::model::ModelFile;
+use memmodel::model::{BuiltModel, ModelFile};
 use memmodel::DeviceSpec;
 use std::path::PathBuf;
 use ttnn::model::{run_model_recorded, ModelRun};
@@ -72,12 +72,22 @@ fn run_on(
     let model = file
         .build(resolution, device)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let l1_small = model.l1_small_bytes();
+    run_built(&model, backend, measure, record_buffers)
+}
+
+/// Runs a built model on a fresh device of its board (opened with its L1_SMALL).
+pub fn run_built(
+    model: &BuiltModel,
+    backend: ttnn::Backend,
+    measure: bool,
+    record_buffers: bool,
+) -> Result<ModelRun> {
+    let (device, l1_small) = (model.device, model.l1_small_bytes());
     match backend {
         ttnn::Backend::Sim => {
             let dev =
                 ttnn::sim::Device::open(device, ttnn::sim::DeviceOptions::with_l1_small(l1_small))?;
-            Ok(run_model_recorded(&dev, &model, measure, record_buffers)?)
+            Ok(run_model_recorded(&dev, model, measure, record_buffers)?)
         }
         ttnn::Backend::Metal => {
             crate::oom::ensure_runtime()?;
@@ -87,7 +97,7 @@ fn run_on(
                 device,
                 ttnn::metal::DeviceOptions::with_l1_small(l1_small),
             )?;
-            let run = run_model_recorded(&dev, &model, measure, record_buffers)?;
+            let run = run_model_recorded(&dev, model, measure, record_buffers)?;
             if let Err((_, e)) = dev.close() {
                 bail!("closing the device failed: {e}");
             }

@@ -6,7 +6,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use memmodel::DeviceSpec;
+use memmodel::model::{BuiltModel, Step, TensorDef};
+use memmodel::{Case, DeviceSpec};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -272,12 +273,88 @@ pub fn report_of(run: &ModelRun, source: &str) -> Result<Report> {
     })
 }
 
-/// `yolov12x-640x640-n150-sim`: the folder (and report name) of a run.
+/// `yolov12x-640x640-n150-sim` (a model), `silu-3-n150-sim` (the 3rd selected case, a call
+/// of silu): the folder (and report name) of a run.
 pub fn report_name(run: &ModelRun) -> String {
+    if run.resolution == ONE_CALL {
+        return format!("{}-{}-{}", run.model, run.device, run.backend);
+    }
     format!(
         "{}-{}x{}-{}-{}",
         run.model, run.resolution[0], run.resolution[1], run.device, run.backend
     )
+}
+
+/// The resolution of a one-call model made from a case (it has none).
+const ONE_CALL: [u64; 2] = [0, 0];
+
+/// A case as a model of one call: every input made as the call's parameter, its outputs named
+/// `out0`, `out1`, ... and freed after it. `number` names it (`silu-3`).
+fn one_call_model(case: &Case, number: usize) -> Result<BuiltModel> {
+    let signature = case
+        .signature()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", case.id()))?;
+    let outputs: Vec<TensorDef> = signature
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| TensorDef {
+            name: format!("out{i}"),
+            shape: o.shape.clone(),
+            dtype: o.dtype,
+            layout: o.layout,
+            memory: case.output_memory,
+        })
+        .collect();
+    let step = Step {
+        number: 1,
+        line: 0,
+        case: case.clone(),
+        inputs: Vec::new(),
+        parameters: signature.inputs.clone(),
+        frees: outputs.iter().map(|d| d.name.clone()).collect(),
+        outputs,
+        signature,
+    };
+    Ok(BuiltModel {
+        name: format!("{}-{number}", case.op.name),
+        about: case.id(),
+        resolution: ONE_CALL,
+        device: case.device,
+        inputs: Vec::new(),
+        steps: vec![step],
+        outputs: Vec::new(),
+        unused_inputs: Vec::new(),
+    })
+}
+
+/// Whether `cargo xtask oom --visualizer` can write the cases' reports: on metal, one board
+/// (tt-metal sets up one mock cluster per process); said before the matrix runs.
+pub fn check_cases(cases: &[Case], backend: ttnn::Backend) -> Result<()> {
+    let boards: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.device.name).collect();
+    if backend == ttnn::Backend::Metal && boards.len() > 1 {
+        bail!(
+            "--visualizer on metal runs the cases in this process, which can set up one board: \
+             choose one with --device (the selection spans {})",
+            boards.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs each case as a one-call model on `backend` (every live buffer recorded) and writes it as
+/// a report folder under `dir`; returns the folders.
+pub fn export_cases(dir: &Path, cases: &[Case], backend: ttnn::Backend) -> Result<Vec<PathBuf>> {
+    check_cases(cases, backend)?;
+    let mut runs = Vec::new();
+    let mut written = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let model = one_call_model(case, i + 1)?;
+        runs.push(crate::model::run_built(&model, backend, false, true)?);
+        written.extend(export(dir, &runs, "shapes.toml")?);
+        runs.clear();
+    }
+    Ok(written)
 }
 
 /// Writes each run as a report folder under `dir`; returns the folders.

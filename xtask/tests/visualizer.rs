@@ -1,6 +1,7 @@
-//! ttnn-visualizer opens what `cargo xtask model --visualizer DIR` writes: a one-call model, the
-//! C2f block at 640x640 (every call runs) and at 1920x1920 (five calls, then the sixth fails) on
-//! sim are exported as TT-NN reports, then `cargo xtask visualizer-check` opens each with
+//! ttnn-visualizer opens what `cargo xtask model --visualizer DIR` and `cargo xtask oom
+//! --visualizer DIR` write: a one-call model, the C2f block at 640x640 (every call runs) and at
+//! 1920x1920 (five calls, then the sixth fails), and one case of the OOM matrix, on sim, are
+//! exported as TT-NN reports, then `cargo xtask visualizer-check` opens each with
 //! ttnn-visualizer's own code and checks it lists every operation, tensor and error, and per
 //! operation exactly the buffers the run recorded. Without the visualizer's venv (made
 //! by `cargo xtask test`, or by `cargo xtask visualizer-check DIR` once; needs the network) or
@@ -80,12 +81,35 @@ outputs = ["y"]
 memory = "l1"
 "#;
 
-/// A model file's text, or a path under the workspace; `errors`: the failing calls the report
-/// must show (the check compares them with the run's record too; this pins the case's point).
+/// `cargo xtask model` of a model file's text, or of a path under the workspace.
+fn model_run(model: &str, resolution: &str) -> impl FnOnce(&Path) -> Result<Vec<String>, Failed> {
+    let (model, resolution) = (model.to_string(), resolution.to_string());
+    move |dir| {
+        let model = if model.ends_with(".toml") {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(model)
+                .display()
+                .to_string()
+        } else {
+            let file = dir.join("model.toml");
+            std::fs::write(&file, model).map_err(|e| e.to_string())?;
+            file.display().to_string()
+        };
+        Ok(["model", "--backend", "sim", "--device", "n150", "--json"]
+            .into_iter()
+            .map(String::from)
+            .chain(["--model".into(), model, "--resolution".into(), resolution])
+            .collect())
+    }
+}
+
+/// Runs `xtask` with the arguments `run` gives (plus `--visualizer DIR`), then the check;
+/// `errors`: the failing calls the report must show (the check compares them with the run's
+/// record too; this pins the case's point).
 fn export_and_check(
     name: &str,
-    model: &str,
-    resolution: &str,
+    run: impl FnOnce(&Path) -> Result<Vec<String>, Failed>,
     errors: usize,
 ) -> Result<Completion, Failed> {
     if let Some(why) = missing() {
@@ -99,28 +123,18 @@ fn export_and_check(
         .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let model = if model.ends_with(".toml") {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(model)
-            .display()
-            .to_string()
-    } else {
-        let file = dir.join("model.toml");
-        std::fs::write(&file, model).map_err(|e| e.to_string())?;
-        file.display().to_string()
-    };
+    let args = run(&dir)?;
     let reports = dir.join("reports");
     let out = xtask()
-        .args(["model", "--backend", "sim", "--device", "n150", "--json"])
-        .args(["--model", &model, "--resolution", resolution])
+        .args(&args)
         .arg("--visualizer")
         .arg(&reports)
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!(
-            "cargo xtask model --visualizer failed: {}",
+            "cargo xtask {} --visualizer failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         )
         .into());
@@ -148,19 +162,52 @@ fn export_and_check(
     Ok(Completion::Completed)
 }
 
+/// `cargo xtask oom` of one case of the matrix: silu of [1,1,2048,8192] in L1 on an n150 (two
+/// 512 KiB-per-bank buffers).
+fn oom_case_run(dir: &Path) -> Result<Vec<String>, Failed> {
+    let report = dir.join("oom-report").display().to_string();
+    Ok([
+        "oom",
+        "--backend",
+        "sim",
+        "--op",
+        "silu",
+        "--device",
+        "n150",
+        "--memory",
+        "l1",
+        "--shape",
+        "1,1,2048,8192",
+        "--out",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain([report])
+    .collect())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let trials = vec![
         Trial::ignorable_test("one_call_on_sim_opens_in_ttnn_visualizer", || {
-            export_and_check("one-call", ONE_CALL, "64x64", 0)
+            export_and_check("one-call", model_run(ONE_CALL, "64x64"), 0)
         }),
         Trial::ignorable_test("c2f_block_640_on_sim_opens_in_ttnn_visualizer", || {
-            export_and_check("c2f-640", "models/c2f-block.toml", "640x640", 0)
+            export_and_check("c2f-640", model_run("models/c2f-block.toml", "640x640"), 0)
         }),
         Trial::ignorable_test(
             "c2f_block_1920_failing_on_sim_opens_in_ttnn_visualizer",
-            || export_and_check("c2f-1920", "models/c2f-block.toml", "1920x1920", 1),
+            || {
+                export_and_check(
+                    "c2f-1920",
+                    model_run("models/c2f-block.toml", "1920x1920"),
+                    1,
+                )
+            },
         ),
+        Trial::ignorable_test("an_oom_case_on_sim_opens_in_ttnn_visualizer", || {
+            export_and_check("oom-case", oom_case_run, 0)
+        }),
     ];
     libtest_mimic::run(&args, trials).exit();
 }
