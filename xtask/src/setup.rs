@@ -382,10 +382,15 @@ fn ensure_venv(py: &Python, venv: &Path, changed: &mut bool) -> Result<(PathBuf,
 }
 
 fn installed_ttnn(venv: &Path) -> Option<String> {
+    installed_package(venv, "ttnn")
+}
+
+/// The version of `package` installed in `venv`, if any.
+pub(crate) fn installed_package(venv: &Path, package: &str) -> Option<String> {
     let out = Command::new(venv.join("bin").join("python"))
         .args([
             "-c",
-            "import importlib.metadata as m; print(m.version('ttnn'))",
+            &format!("import importlib.metadata as m; print(m.version({package:?}))"),
         ])
         .stdin(Stdio::null())
         .stderr(Stdio::null())

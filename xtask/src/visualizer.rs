@@ -41,18 +41,7 @@ fn venv_python() -> PathBuf {
 
 /// The ttnn-visualizer version installed in its venv, if any.
 pub fn installed_version() -> Option<String> {
-    let out = Command::new(venv_python())
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('ttnn-visualizer'))",
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::setup::installed_package(&venv_dir(), "ttnn-visualizer")
 }
 
 /// Makes the visualizer venv with the pinned ttnn-visualizer (idempotent: a no-op when in
