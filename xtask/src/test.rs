@@ -53,9 +53,9 @@ pub fn run(args: TestArgs) -> Result<()> {
         if !status.success() {
             bail!("`cargo xtask setup` failed ({status}); fix that first, or run `cargo xtask test --no-setup`");
         }
-        // The visualizer test opens exported reports with ttnn-visualizer (its own venv: 6 min
-        // and 350 MB once on a loaded machine). Without it that test reports itself skipped (CI:
-        // fails).
+        // The visualizer test opens exported reports with ttnn-visualizer (its own venv: 6 to 10
+        // min and 350 MB once on a loaded machine). Without it that test reports itself skipped
+        // (CI: fails).
         match crate::visualizer::ensure_venv() {
             Ok(note) => println!("ttnn-visualizer: {note}"),
             Err(e) => eprintln!("ttnn-visualizer: not installed ({e:#})"),
