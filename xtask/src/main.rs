@@ -21,6 +21,7 @@ mod setup;
 mod sysdeps;
 mod test;
 mod threshold;
+mod visualizer;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ttnn-oom tasks", version)]
@@ -54,6 +55,10 @@ enum Command {
     /// call on sim or the real runtime: memory per bank after each call, the peak, the first
     /// call that fails.
     Model(model::ModelArgs),
+    /// Open TT-NN reports (`cargo xtask model --visualizer DIR`) with ttnn-visualizer's own
+    /// code (installed once into .ttnn-oom/visualizer-venv) and check they show every
+    /// operation and buffer the run recorded.
+    VisualizerCheck(visualizer::VisualizerCheckArgs),
     /// Per op and board, the largest input that fits (exact search), confirmed on the device.
     Threshold(threshold::ThresholdArgs),
     /// Every test of the workspace, after installing the Debian packages the tests need (where
@@ -93,6 +98,7 @@ fn main() -> std::process::ExitCode {
         Command::Test(args) => test::run(args),
         Command::Threshold(args) => threshold::run(args),
         Command::Model(args) => model::run(args),
+        Command::VisualizerCheck(args) => visualizer::run_check(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Sanitize(args) => sanitize::run(args),
         Command::Bindgen => bindgen::run(),

@@ -5,10 +5,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use memmodel::model::ModelFile;
+use memmodel::model::{BuiltModel, ModelFile};
 use memmodel::DeviceSpec;
 use std::path::PathBuf;
-use ttnn::model::{run_model_with, ModelRun};
+use ttnn::model::{run_model_recorded, ModelRun};
 
 #[derive(Args, Debug)]
 pub struct ModelArgs {
@@ -37,6 +37,15 @@ pub struct ModelArgs {
     /// L1 and DRAM per bank over the calls per board). Default: target/model-report
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write each run as a TT-NN report (DIR/<model>-<HxW>-<board>-<backend>/db.sqlite,
+    /// the runtime's report schema) that ttnn-visualizer opens; check it with
+    /// `cargo xtask visualizer-check DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub visualizer: Option<PathBuf>,
+    /// Record every live buffer after each call (what --visualizer needs; set for the child
+    /// process of each board on metal).
+    #[arg(long, hide = true)]
+    pub record_buffers: bool,
 }
 
 pub fn parse_resolution(text: &str) -> Result<[u64; 2]> {
@@ -58,16 +67,27 @@ fn run_on(
     device: &'static DeviceSpec,
     backend: ttnn::Backend,
     measure: bool,
+    record_buffers: bool,
 ) -> Result<ModelRun> {
     let model = file
         .build(resolution, device)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let l1_small = model.l1_small_bytes();
+    run_built(&model, backend, measure, record_buffers)
+}
+
+/// Runs a built model on a fresh device of its board (opened with its L1_SMALL).
+pub fn run_built(
+    model: &BuiltModel,
+    backend: ttnn::Backend,
+    measure: bool,
+    record_buffers: bool,
+) -> Result<ModelRun> {
+    let (device, l1_small) = (model.device, model.l1_small_bytes());
     match backend {
         ttnn::Backend::Sim => {
             let dev =
                 ttnn::sim::Device::open(device, ttnn::sim::DeviceOptions::with_l1_small(l1_small))?;
-            Ok(run_model_with(&dev, &model, measure)?)
+            Ok(run_model_recorded(&dev, model, measure, record_buffers)?)
         }
         ttnn::Backend::Metal => {
             crate::oom::ensure_runtime()?;
@@ -77,7 +97,7 @@ fn run_on(
                 device,
                 ttnn::metal::DeviceOptions::with_l1_small(l1_small),
             )?;
-            let run = run_model_with(&dev, &model, measure)?;
+            let run = run_model_recorded(&dev, model, measure, record_buffers)?;
             if let Err((_, e)) = dev.close() {
                 bail!("closing the device failed: {e}");
             }
@@ -181,6 +201,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
         .map(parse_resolution)
         .transpose()?;
     let devices: Vec<&'static DeviceSpec> = crate::select::devices(&args.device)?;
+    let record_buffers = args.record_buffers || args.visualizer.is_some();
     let mut runs = Vec::new();
     if backend == ttnn::Backend::Metal && devices.len() > 1 {
         // tt-metal sets up one mock cluster per process: a child process per board.
@@ -203,6 +224,9 @@ pub fn run(args: ModelArgs) -> Result<()> {
             if args.measure {
                 cmd.arg("--measure");
             }
+            if record_buffers {
+                cmd.arg("--record-buffers");
+            }
             let out = cmd
                 .output()
                 .context("starting cargo xtask model for one board")?;
@@ -217,7 +241,14 @@ pub fn run(args: ModelArgs) -> Result<()> {
         }
     } else {
         for device in devices {
-            runs.push(run_on(&file, resolution, device, backend, args.measure)?);
+            runs.push(run_on(
+                &file,
+                resolution,
+                device,
+                backend,
+                args.measure,
+                record_buffers,
+            )?);
         }
     }
     let json = serde_json::to_string_pretty(&runs)?;
@@ -251,6 +282,14 @@ pub fn run(args: ModelArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         if !args.json {
             println!("report:\n{written}");
+        }
+    }
+    if let Some(dir) = &args.visualizer {
+        let source = args.model.display().to_string();
+        for folder in crate::visualizer::export(dir, &runs, &source)? {
+            if !args.json {
+                println!("TT-NN report (ttnn-visualizer): {}", folder.display());
+            }
         }
     }
     if let Some(r) = runs.iter().find(|r| r.leaked_per_bank > 0) {

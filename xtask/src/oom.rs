@@ -54,6 +54,11 @@ pub struct OomArgs {
     /// report.json and a Fix section in every report format.
     #[arg(long)]
     pub fix: bool,
+    /// Also run each selected case as a one-call model and write it as a TT-NN report
+    /// (DIR/<op>-<n>-<board>-<backend>/db.sqlite) that ttnn-visualizer opens; check them with
+    /// `cargo xtask visualizer-check DIR`. Metal: one board per run (`--device`).
+    #[arg(long, value_name = "DIR")]
+    pub visualizer: Option<PathBuf>,
 }
 
 /// Exit status of a run stopped by SIGINT / SIGTERM (128 + SIGINT, as shells report it).
@@ -396,6 +401,9 @@ pub fn run(args: OomArgs) -> Result<()> {
     if backend == ttnn::Backend::Metal {
         ensure_runtime()?;
     }
+    if args.visualizer.is_some() {
+        crate::visualizer::check_cases(&cases, backend)?;
+    }
     if let Some(p) = &args.partition {
         let (k, n) = parse_partition(p)?;
         cases = partition(cases, k, n);
@@ -592,6 +600,11 @@ pub fn run(args: OomArgs) -> Result<()> {
             median.as_secs_f64() * 1000.0,
             total.as_secs_f64()
         );
+    }
+    if let Some(dir) = &args.visualizer {
+        for folder in crate::visualizer::export_cases(dir, &cases, backend)? {
+            println!("TT-NN report (ttnn-visualizer): {}", folder.display());
+        }
     }
     let mut failures = Vec::new();
     if let Some(baseline) = &baseline {

@@ -311,6 +311,12 @@ fn find_python(explicit: Option<&Path>) -> Result<Python> {
     )
 }
 
+/// The Python interpreter `cargo xtask setup` would use (for other venvs of the project, e.g.
+/// ttnn-visualizer's).
+pub(crate) fn python_path() -> Result<PathBuf> {
+    Ok(find_python(None)?.path)
+}
+
 // ---- 2. venv and wheel ------------------------------------------------------------------------
 
 fn pyvenv_home(venv: &Path) -> Option<(String, String)> {
@@ -376,10 +382,15 @@ fn ensure_venv(py: &Python, venv: &Path, changed: &mut bool) -> Result<(PathBuf,
 }
 
 fn installed_ttnn(venv: &Path) -> Option<String> {
+    installed_package(venv, "ttnn")
+}
+
+/// The version of `package` installed in `venv`, if any.
+pub(crate) fn installed_package(venv: &Path, package: &str) -> Option<String> {
     let out = Command::new(venv.join("bin").join("python"))
         .args([
             "-c",
-            "import importlib.metadata as m; print(m.version('ttnn'))",
+            &format!("import importlib.metadata as m; print(m.version({package:?}))"),
         ])
         .stdin(Stdio::null())
         .stderr(Stdio::null())

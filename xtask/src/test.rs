@@ -1,8 +1,8 @@
 //! `cargo xtask test`: the project's whole test suite from a fresh machine — installs the Debian
 //! packages its tests need where it can ([`crate::sysdeps`]: libclang, Chromium, clang for the
-//! sanitizers), sets up the real runtime (both idempotent: a no-op when in place), then runs
-//! every test of the workspace with snapshots locked (a changed or new snapshot fails instead of
-//! being written). `-p`/`--package` after `--` narrows the run to those packages.
+//! sanitizers), sets up the real runtime and ttnn-visualizer's venv (all idempotent: a no-op
+//! when in place), then runs every test of the workspace with snapshots locked (a changed or new
+//! snapshot fails instead of being written). `-p`/`--package` after `--` narrows the run to those packages.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -52,6 +52,13 @@ pub fn run(args: TestArgs) -> Result<()> {
             .context("running `cargo xtask setup`")?;
         if !status.success() {
             bail!("`cargo xtask setup` failed ({status}); fix that first, or run `cargo xtask test --no-setup`");
+        }
+        // The visualizer test opens exported reports with ttnn-visualizer (its own venv: 6 to 10
+        // min and 350 MB once on a loaded machine). Without it that test reports itself skipped
+        // (CI: fails).
+        match crate::visualizer::ensure_venv() {
+            Ok(note) => println!("ttnn-visualizer: {note}"),
+            Err(e) => eprintln!("ttnn-visualizer: not installed ({e:#})"),
         }
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

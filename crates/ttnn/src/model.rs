@@ -35,6 +35,38 @@ pub struct StepRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buffers: Vec<(String, u64)>,
     pub elapsed_ms: f64,
+    /// Every device buffer alive when the call returns (before the model frees the tensors that
+    /// die with it), when asked for ([`run_model_recorded`]): what the runtime's report lists
+    /// per operation (its buffers snapshot at the operation's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer_report: Option<StepBuffers>,
+}
+
+/// The call's tensors and the device buffers alive when it returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepBuffers {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub live: Vec<LiveBuffer>,
+    /// What the allocator holds per bank at that moment (L1, DRAM): `live` must add up to it.
+    pub allocated_per_bank: (u64, u64),
+}
+
+/// One device buffer alive after a call: a named tensor or a model parameter, where the device
+/// placed it; its per-bank size is memmodel's placement of the tensor as the device reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveBuffer {
+    /// The tensor's name, or `parameter N of #M` (the N-th parameter made for call M).
+    pub tensor: String,
+    pub address: u64,
+    /// As the runtime spells it: `DRAM`, `L1`, `L1_SMALL`.
+    pub buffer_type: String,
+    pub max_size_per_bank: u64,
+    /// TT-NN's `TensorMemoryLayout`: `INTERLEAVED`, `HEIGHT_SHARDED`, ...
+    pub memory_layout: String,
+    pub shape: Vec<u64>,
+    pub dtype: String,
+    pub layout: String,
 }
 
 /// The call that failed, and how.
@@ -44,6 +76,9 @@ pub struct ModelFailure {
     pub number: usize,
     pub line: usize,
     pub label: String,
+    /// The TT-NN call that failed (`ttnn.empty(...)` for a model input).
+    #[serde(default)]
+    pub ttnn: String,
     pub outcome: String,
     pub message: String,
     /// Per-bank bytes allocated just before the call (L1, DRAM).
@@ -82,6 +117,17 @@ pub fn run_model_with<D: DeviceApi>(
     model: &BuiltModel,
     measure: bool,
 ) -> Result<ModelRun> {
+    run_model_recorded(device, model, measure, false)
+}
+
+/// Like [`run_model_with`]; with `record_buffers`, each step also lists every device buffer
+/// alive after it ([`StepRecord::buffer_report`]).
+pub fn run_model_recorded<D: DeviceApi>(
+    device: &D,
+    model: &BuiltModel,
+    measure: bool,
+    record_buffers: bool,
+) -> Result<ModelRun> {
     if device.spec().name != model.device.name {
         return Err(Error::InvalidArgument(format!(
             "the model is built for a {}, the device is a {}",
@@ -112,11 +158,22 @@ pub fn run_model_with<D: DeviceApi>(
     {
         let mut tensors: BTreeMap<String, D::Tensor> = BTreeMap::new();
         let mut parameters: Vec<D::Tensor> = Vec::new();
-        let fail = |number: usize, line: usize, label: String, e: &Error| -> Result<ModelFailure> {
+        // Who made each parameter (call number), and its memory config, for the buffer report.
+        let mut parameter_of: Vec<(usize, memmodel::MemoryConfig)> = Vec::new();
+        // How each call's outputs are sharded (the case's sharding covers its outputs too);
+        // model inputs are interleaved.
+        let mut sharding_of: BTreeMap<String, Option<memmodel::ShardStrategy>> = BTreeMap::new();
+        let fail = |number: usize,
+                    line: usize,
+                    label: String,
+                    ttnn: String,
+                    e: &Error|
+         -> Result<ModelFailure> {
             Ok(ModelFailure {
                 number,
                 line,
                 label,
+                ttnn,
                 outcome: e.outcome().name().into(),
                 message: e.to_string(),
                 l1_per_bank_before: view(BufferType::L1)?.allocated_per_bank,
@@ -136,7 +193,13 @@ pub fn run_model_with<D: DeviceApi>(
                     tensors.insert(t.name.clone(), x);
                 }
                 Err(e) => {
-                    run.failure = Some(fail(0, 0, format!("input {}", t.name), &e)?);
+                    run.failure = Some(fail(
+                        0,
+                        0,
+                        format!("input {}", t.name),
+                        format!("ttnn.empty({:?})", desc.shape),
+                        &e,
+                    )?);
                     break;
                 }
             }
@@ -147,14 +210,53 @@ pub fn run_model_with<D: DeviceApi>(
         if run.failure.is_none() {
             for step in &model.steps {
                 let start = Instant::now();
+                let made_before = parameters.len();
                 let captured = match run_step(device, step, &mut tensors, &mut parameters, measure)
                 {
                     Ok(captured) => captured,
                     Err(e) => {
-                        run.failure = Some(fail(step.number, step.line, step.label(), &e)?);
+                        run.failure = Some(fail(
+                            step.number,
+                            step.line,
+                            step.label(),
+                            step.signature.invocation.render(),
+                            &e,
+                        )?);
                         break;
                     }
                 };
+                if record_buffers {
+                    let descs = input_descs(&step.case, &step.signature);
+                    let made = descs[step.inputs.len()..]
+                        .iter()
+                        .map(|d| (step.number, d.config()));
+                    parameter_of.extend(made.take(parameters.len() - made_before));
+                    for d in &step.outputs {
+                        sharding_of.insert(d.name.clone(), step.case.sharding);
+                    }
+                }
+                let buffer_report = if record_buffers {
+                    Some(StepBuffers {
+                        inputs: step.inputs.clone(),
+                        outputs: step.outputs.iter().map(|d| d.name.clone()).collect(),
+                        live: live_buffers(
+                            device,
+                            &tensors,
+                            &sharding_of,
+                            &parameters,
+                            &parameter_of,
+                        )?,
+                        allocated_per_bank: (
+                            view(BufferType::L1)?.allocated_per_bank,
+                            view(BufferType::Dram)?.allocated_per_bank,
+                        ),
+                    })
+                } else {
+                    None
+                };
+                for n in &step.frees {
+                    tensors.remove(n);
+                }
                 let (l1, dram) = (
                     view(BufferType::L1)?.allocated_per_bank,
                     view(BufferType::Dram)?.allocated_per_bank,
@@ -183,6 +285,7 @@ pub fn run_model_with<D: DeviceApi>(
                         })
                         .unwrap_or_default(),
                     elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+                    buffer_report,
                 });
             }
         }
@@ -204,6 +307,73 @@ pub fn run_model_with<D: DeviceApi>(
     Ok(run)
 }
 
+/// Every device buffer the model holds: its named tensors, then its parameters.
+fn live_buffers<D: DeviceApi>(
+    device: &D,
+    tensors: &BTreeMap<String, D::Tensor>,
+    sharding_of: &BTreeMap<String, Option<memmodel::ShardStrategy>>,
+    parameters: &[D::Tensor],
+    parameter_of: &[(usize, memmodel::MemoryConfig)],
+) -> Result<Vec<LiveBuffer>> {
+    let mut out = Vec::new();
+    let mut made_by = BTreeMap::<usize, usize>::new();
+    let named = tensors.iter().map(|(n, t)| {
+        let sharding = sharding_of.get(n).copied().flatten();
+        (n.clone(), t, sharding.map(memmodel::MemoryConfig::Sharded))
+    });
+    let params = parameters
+        .iter()
+        .zip(parameter_of)
+        .map(|(t, (call, config))| {
+            let n = made_by.entry(*call).or_default();
+            *n += 1;
+            (format!("parameter {n} of #{call}"), t, Some(*config))
+        });
+    let all: Vec<_> = named.chain(params).collect();
+    for (name, t, config) in all {
+        let info = device.tensor_info(t)?;
+        let (Some(address), Some(bt)) = (info.address, info.buffer_type.as_deref()) else {
+            continue;
+        };
+        let bad = |what: &str| Error::InvalidArgument(format!("{name}: the device reports {what}"));
+        let buffer_type: BufferType = bt.parse().map_err(|_| bad(&format!("buffer type {bt}")))?;
+        let spec = memmodel::TensorSpec::new(
+            memmodel::Shape::new(&info.shape.iter().map(|&d| d as i64).collect::<Vec<_>>())
+                .map_err(|_| bad(&format!("shape {:?}", info.shape)))?,
+            info.dtype
+                .parse()
+                .map_err(|_| bad(&format!("dtype {}", info.dtype)))?,
+            info.layout
+                .parse()
+                .map_err(|_| bad(&format!("layout {}", info.layout)))?,
+        );
+        // A sharded config holds in L1 only ([`memmodel::MemoryConfig::of`]).
+        let config = match config {
+            Some(memmodel::MemoryConfig::Sharded(s)) => {
+                memmodel::MemoryConfig::of(buffer_type, Some(s))
+            }
+            _ => memmodel::MemoryConfig::Interleaved(buffer_type),
+        };
+        let memory_layout = match config {
+            memmodel::MemoryConfig::Sharded(strategy) => strategy.tt_layout(),
+            memmodel::MemoryConfig::Interleaved(_) => "INTERLEAVED",
+        };
+        let placement = memmodel::plan::placement_in(&spec, device.spec(), config)
+            .map_err(|e| Error::InvalidArgument(format!("{name}: {e}")))?;
+        out.push(LiveBuffer {
+            tensor: name,
+            address,
+            buffer_type: buffer_type.tt_name().into(),
+            max_size_per_bank: placement.per_bank_bytes,
+            memory_layout: memory_layout.into(),
+            shape: info.shape,
+            dtype: info.dtype,
+            layout: info.layout,
+        });
+    }
+    Ok(out)
+}
+
 /// The named tensors a call takes, in order.
 fn named_inputs<'a, T>(step: &Step, tensors: &'a BTreeMap<String, T>) -> Result<Vec<&'a T>> {
     step.inputs
@@ -218,7 +388,7 @@ fn named_inputs<'a, T>(step: &Step, tensors: &'a BTreeMap<String, T>) -> Result<
 
 /// One call: its coverage, its parameters (made once, kept to the end), with `measure` a
 /// NO_DISPATCH capture of it on the live tensors, then the call for real; its outputs under
-/// their names, the dead freed. `Ok(capture)`: it ran (the capture, when measured and the call
+/// their names (the caller frees [`Step::frees`]). `Ok(capture)`: it ran (the capture, when measured and the call
 /// did not fail inside it); `Err`: how it failed.
 fn run_step<D: DeviceApi>(
     device: &D,
@@ -261,9 +431,6 @@ fn run_step<D: DeviceApi>(
     }
     for (def, t) in step.outputs.iter().zip(outs) {
         tensors.insert(def.name.clone(), t);
-    }
-    for n in &step.frees {
-        tensors.remove(n);
     }
     Ok(captured)
 }
