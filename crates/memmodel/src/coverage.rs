@@ -71,7 +71,10 @@ pub fn refusal(case: &Case, sig: &Signature) -> Option<Refusal> {
         // addmm validates its dtypes before any output exists.
         && (case.op.family != Family::Addmm || addmm_dtype(case.dtype))
         // The reshape device operation validates its dtype after making its output.
-        || case.op.family == Family::Reshape;
+        || case.op.family == Family::Reshape
+        // Its padding tilize allocates the output before it refuses uint8 (seen on p150: a
+        // [8,11728,3150] uint8 one to L1 ran out of L1 at its output first).
+        || case.op.family == Family::ToLayout && case.layout == Layout::RowMajor;
     refusals(case, sig).err().map(|reason| Refusal {
         reason,
         after_outputs,
@@ -145,6 +148,23 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             return Err(String::from("Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
         }
         Family::BatchNorm if rm => return Err(String::from("Input tensor must be must be tilized")),
+        // The padding tilize (tilize_with_val_padding) refuses uint8; tile-aligned uint8
+        // tensors tilize (seen on the runtime: [7,385,3587] refused, [2,448,768] runs).
+        Family::ToLayout
+            if rm
+                && case.dtype == DType::Uint8
+                && case.params.str_or(case.op.name, "layout", "tile") == Ok("tile")
+                && sig.inputs.first().is_some_and(|i| {
+                    TensorSpec::new(i.shape.clone(), case.dtype, Layout::Tile)
+                        .padded_dims()
+                        .as_slice()
+                        != i.shape.dims()
+                }) =>
+        {
+            return Err(String::from(
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors",
+            ))
+        }
         // Untilizing on device keeps the dtype, but for bfloat8_b → bfloat16.
         Family::ToLayout => {
             let p = &case.params;
@@ -355,6 +375,18 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     }
     if tile_split_one_piece(case, sig) {
         return Ok(());
+    }
+    if matches!(family, Family::ToMemoryConfig | Family::ToLayout) {
+        // Exact in the random differential (seeds 33002-33032, both boards, every dtype,
+        // layout and interleaved memory drawn) but where the interpreter answers `unmodeled`
+        // itself, once the inputs exist (exec/data_movement.rs).
+        return Ok(());
+    }
+    if family == Family::ConcatenateHeads {
+        // The per-core buffers match (seeds 33030-33031) but the runtime's program takes
+        // other cores than the tile rows' split (a [1,5,448,4192] one clashed on the whole
+        // 8×8 grid, 14 tile rows), and it refuses uint8 ("Unsupported data format").
+        return Err(unmodeled(case, "the cores of the NLP concat-heads program"));
     }
     let x = &sig.inputs.first().map(|i| i.shape.clone());
     let rank = x.as_ref().map_or(0, |s| s.rank());

@@ -114,8 +114,216 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
             let mem = out_memory(a, first.memory)?;
             Val::T(concat(ex, &xs, d, mem)?)
         }
+        "to_memory_config" => {
+            let x = a.tensor(0, "tensor")?;
+            let mem = match a.get(1, "memory_config") {
+                Some(Val::Mem(m)) => *m,
+                other => {
+                    return Err(unmodeled(
+                        a.function,
+                        format!("a move to {other:?} (interleaved L1 / DRAM only)"),
+                    ))
+                }
+            };
+            let dtype = opt_dtype(a)?;
+            Val::T(to_memory_config(ex, x, mem, dtype)?)
+        }
+        "to_layout" => {
+            let x = a.tensor(0, "tensor")?;
+            let layout = match a.get(1, "layout") {
+                Some(Val::Layout(l)) => *l,
+                other => return Err(invalid(a.function, format!("`layout` is {other:?}"))),
+            };
+            let dtype = opt_dtype(a)?;
+            let mem = out_memory(a, x.memory)?;
+            Val::T(to_layout(ex, x, layout, dtype, mem)?)
+        }
         _ => return Ok(None),
     }))
+}
+
+/// The optional `dtype` keyword of `to_layout` / `to_memory_config`.
+fn opt_dtype(a: &Args<'_>) -> Result<Option<DType>, CaseError> {
+    match a.kw.get("dtype") {
+        None | Some(Val::None) => Ok(None),
+        Some(Val::DType(d)) => Ok(Some(*d)),
+        Some(other) => Err(invalid(a.function, format!("`dtype` is {other:?}"))),
+    }
+}
+
+/// `ttnn.to_memory_config` between interleaved memories (to_memory_config_op.hpp): the input
+/// itself when the memory is its own (whatever `dtype` says), else `ttnn::prim::copy`
+/// (CopyDeviceOperation) into `mem` with the output dtype; a dtype change adds the output's
+/// two tiles beside the input's (copy_program_factory.cpp's `convert_dtype` CB).
+fn to_memory_config(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+    dtype: Option<DType>,
+) -> Result<DevTensor, CaseError> {
+    if x.shard.is_some() {
+        return Err(unmodeled(
+            "ttnn.to_memory_config",
+            "a move of a sharded tensor",
+        ));
+    }
+    if mem == x.memory {
+        return Ok(ex.b.share(x, x.spec.clone()));
+    }
+    match dtype {
+        Some(d) if d != x.dtype() => {
+            if x.layout() != Layout::Tile {
+                return Err(unmodeled(
+                    "ttnn.to_memory_config",
+                    "a dtype change of a ROW_MAJOR tensor",
+                ));
+            }
+            let spec = TensorSpec::new(x.shape().clone(), d, Layout::Tile);
+            let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+            let w = grid::split_work(ex.device(), tiles(&x.spec), false);
+            let cores = grid::merge_ranges(&w.all);
+            ex.b.run(
+                Program::new("CopyDeviceOperation", "DefaultTilized")
+                    .cb(CbKind::Dataflow, 2 * tile_size(x.dtype()), &cores)
+                    .cb(CbKind::Dataflow, 2 * tile_size(d), &cores),
+            );
+            Ok(out)
+        }
+        _ if x.layout() == Layout::RowMajor => {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+            ex.b.run(row_major_copy_program(ex.device(), x, mem)?);
+            Ok(out)
+        }
+        _ => move_to(ex, x, mem, RowAlign::Input, CbKind::Dataflow),
+    }
+}
+
+/// The ROW_MAJOR `CopyDeviceOperation` of an interleaved move: two rows per core aligned as the
+/// output's memory is (seen on the runtime: a [13310,3047] bfloat16 move from L1 to DRAM on n150
+/// takes 2 × 6,112 B, 32 B aligned, a [1,9,253,1203] float32 one on p150 2 × 4,864 B, 64 B
+/// aligned; a [5,7467,1987] bfloat16 one from DRAM to L1 on n150 2 × 3,984 B, 16 B aligned), or
+/// two 256 KiB chunks when a row exceeds one. A device run's dataflow region ends an
+/// unaligned row above those two where the NO_DISPATCH capture shows two rows only (seen on n150
+/// in the clash messages: [3392,6304] float32 and [3392,12608] bfloat16 both ways, [1600,12608]
+/// float32 and [800,25216] int32 from DRAM to L1; [3,1363,10591] bfloat16 from DRAM to L1 ends
+/// at 105,824 + 2 × 21,184 + 21,182 B; a chunked [657042] bfloat16 one three 256 KiB chunks).
+fn row_major_copy_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<Program, CaseError> {
+    let w = x.dims().last().copied().unwrap_or(1).max(1);
+    let unaligned_row = crate::size::mul(w, x.dtype().row_major_element_bytes(), "move row")?;
+    let row = crate::size::round_up(unaligned_row, d.alignment(mem), "move row")?;
+    let rows = x.shape().elements() / w;
+    let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
+    let buffer = crate::size::mul(2, row, "move buffer")?;
+    let chunk = super::eltwise::COPY_ROW_CHUNK_BUFFER / 2;
+    if row > chunk {
+        let captured = Program::new("CopyDeviceOperation", "RowChunked").cb(
+            CbKind::Dataflow,
+            2 * chunk,
+            &cores,
+        );
+        let run = captured.clone().cb(CbKind::Dataflow, chunk, &cores);
+        return Ok(captured.on_device(run));
+    }
+    if row > LARGEST_WHOLE_MOVE_ROW {
+        return Err(unmodeled(
+            "ttnn.to_memory_config",
+            "ROW_MAJOR rows between 100,864 B and 256 KiB (where the runtime starts chunking them is not pinned down)",
+        ));
+    }
+    let captured =
+        Program::new("CopyDeviceOperation", "RowMajor").cb(CbKind::Dataflow, buffer, &cores);
+    let run = captured.clone().cb(CbKind::Dataflow, unaligned_row, &cores);
+    Ok(captured.on_device(run))
+}
+
+/// The widest ROW_MAJOR row seen moved whole by `to_memory_config` (a [736,25216] float32
+/// tensor on n150); a 269,648 B row was chunked ([67409] float32 on n150), as are all rows
+/// above the 256 KiB chunk.
+const LARGEST_WHOLE_MOVE_ROW: u64 = 100_864;
+
+/// How close to `is_enough_space`'s threshold a `to_layout` tilize stays unmodeled (the
+/// runtime's own free-L1 figure is not known that precisely).
+const TILIZE_CHOICE_MARGIN: u64 = 64 * 1024;
+
+/// `ttnn.to_layout` on the device (to_layout_op.cpp): the input itself when it has the layout
+/// already; to ROW_MAJOR an untilize (a block float comes out bfloat16), to TILE a tilize.
+fn to_layout(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    layout: Layout,
+    dtype: Option<DType>,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    if x.shard.is_some() {
+        return Err(unmodeled("ttnn.to_layout", "a sharded input"));
+    }
+    if let Some(d) = dtype.filter(|&d| d != x.dtype()) {
+        return Err(unmodeled(
+            "ttnn.to_layout",
+            format!(
+                "a change of dtype ({} to {})",
+                x.dtype().ttnn_name(),
+                d.ttnn_name()
+            ),
+        ));
+    }
+    if layout == x.layout() {
+        return Ok(ex.b.share(x, x.spec.clone()));
+    }
+    if x.dtype() == DType::Uint8 {
+        // Seen on p150: a [11,4256,1312] uint8 tilize took 18,432 B where memmodel's factory
+        // plans 83,968 B.
+        return Err(unmodeled("ttnn.to_layout", "uint8 tensors"));
+    }
+    match layout {
+        // Seen (seed 33013): the runtime's untilize here takes 2-tile buffers or a single row
+        // buffer where memmodel's (matched on concat / slice / repeat) plans two rows.
+        Layout::RowMajor => Err(unmodeled(
+            "ttnn.to_layout",
+            "its untilize (TILE to ROW_MAJOR): the runtime's buffers differ from memmodel's untilize",
+        )),
+        Layout::Tile if x.shape().rank() < 2 => {
+            // Seen: a [6141024] bfloat16 tilize took 2,027,520 B of dataflow buffers where
+            // memmodel plans 2,453,504.
+            Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
+        }
+        Layout::Tile => {
+            let out = tilize(ex, x, mem)?;
+            // The factory follows the L1 left free beside its output (`is_enough_space`): near
+            // that threshold the runtime chose the block factory where memmodel's rule chose the
+            // row one (seen on n150: [2,9145,1966] bfloat16 from DRAM to L1, 2,720 B over the
+            // two rows' 253,952 B).
+            let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
+            let wt = padded.last().copied().unwrap_or(TILE) / TILE;
+            let need = crate::size::mul(2 * tile_size(x.dtype()), wt, "tilize row CBs")?;
+            let left = ex
+                .device()
+                .l1_bank_bytes
+                .saturating_sub(live_l1_per_bank(ex));
+            if left.abs_diff(need) < TILIZE_CHOICE_MARGIN {
+                return Err(unmodeled(
+                    "ttnn.to_layout",
+                    "a tilize whose factory choice is within 64 KiB of its free-L1 threshold",
+                ));
+            }
+            // The runtime's words when no block fits the free L1 differ from memmodel's (seen
+            // on p150: "single_block_size_limit must be at least 1").
+            if let Some(crate::plan::Step::Run(p)) = ex.b.steps.last() {
+                if p.refused.is_some() || p.as_run().refused.is_some() {
+                    return Err(unmodeled(
+                        "ttnn.to_layout",
+                        "a tilize whose block does not fit the free L1",
+                    ));
+                }
+            }
+            Ok(out)
+        }
+    }
 }
 
 fn norm_dim(f: &str, rank: usize, d: i64) -> Result<usize, CaseError> {
