@@ -728,12 +728,10 @@ mod tests {
             }
             if matches!(
                 op.family,
-                crate::ops::Family::ToLayout
-                    | crate::ops::Family::Sdpa
-                    | crate::ops::Family::ConcatenateHeads
+                crate::ops::Family::ToLayout | crate::ops::Family::Sdpa
             ) {
-                // Not planned here (to_layout: its untilize): a tiny call is unmodeled, never
-                // a verdict.
+                // Not planned (sdpa) or not here (to_layout: its untilize): a tiny call is
+                // unmodeled, never a verdict.
                 let c = case(
                     op.name,
                     "1,32,32,32",
@@ -847,6 +845,54 @@ mod tests {
         c.params
             .set("dtype", crate::params::ParamValue::Str("bfloat8_b".into()));
         assert_eq!(program_cbs(&c), vec![(vec![4096, 2176], vec![4096, 2176])]);
+    }
+
+    #[test]
+    fn concatenate_heads_double_buffers_a_tile_row_of_every_head() {
+        // Measured on the runtime (mock n150): 2 × 12 heads × 1 tile × 2,048 B for
+        // YOLOv12x's [4,12,400,32] attention output at 640×640.
+        let c = case(
+            "concatenate_heads",
+            "4,12,400,32",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        assert_eq!(program_cbs(&c)[0], (vec![49_152], vec![49_152]));
+    }
+
+    #[test]
+    fn concatenate_heads_refuses_a_head_dim_before_its_dtype() {
+        // The runtime's order (seed 33107): the head size is validated before the output
+        // exists, the data format once it does.
+        let mut c = case(
+            "concatenate_heads",
+            "1,3,946,1206",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        c.dtype = DType::Uint16;
+        match c.estimate() {
+            Err(crate::ops::CaseError::Refused { reason, .. }) => {
+                assert!(
+                    reason.starts_with("Head size must be a multiple of 32"),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        let mut c = case(
+            "concatenate_heads",
+            "1,3,96,64",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        c.dtype = DType::Uint16;
+        match c.estimate() {
+            Err(crate::ops::CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Unsupported data format")
+            }
+            other => panic!("expected the refusal, got {other:?}"),
+        }
     }
 
     #[test]

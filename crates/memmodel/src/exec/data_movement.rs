@@ -2065,7 +2065,7 @@ fn merge_num_sticks_to_read(sticks: u64, stick: u64, max: u64) -> u64 {
 
 /// Bytes every L1 bank holds for the buffers alive now: what the allocator leaves programs
 /// (`available_program_l1_capacity`) is the bank less these, barring fragmentation.
-fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
+pub(super) fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
     ex.b.buffers
         .iter()
         .filter(|b| b.freed_before.is_none() && b.placement.buffer_type == BufferType::L1)
