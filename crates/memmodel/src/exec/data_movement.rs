@@ -281,11 +281,15 @@ fn to_layout(
         return Err(unmodeled("ttnn.to_layout", "uint8 tensors"));
     }
     match layout {
-        // Seen (seed 33013): the runtime's untilize here takes 2-tile buffers or a single row
-        // buffer where memmodel's (matched on concat / slice / repeat) plans two rows.
+        // Seen (seeds 33013, 33113): the runtime's untilize here takes dataflow buffers of two
+        // blocks of a tile row, the block not a divisor of the row and not only its width
+        // ([61,950]: 2 × 30 tiles, the row; [3,2,350,1344]: 2 × 3 of 42; [1,5,337,4464]: 2 × 4
+        // of 140; [3952,5554]: 2 × 1 of 174), where memmodel's untilize (matched on concat /
+        // slice / repeat) plans circular buffers of whole rows: 63 of 186 bfloat16 cases had
+        // other CB peaks, 15 a clash where the runtime fits.
         Layout::RowMajor => Err(unmodeled(
             "ttnn.to_layout",
-            "its untilize (TILE to ROW_MAJOR): the runtime's buffers differ from memmodel's untilize",
+            "its untilize (TILE to ROW_MAJOR): the runtime's dataflow blocks of a tile row are not memmodel's untilize",
         )),
         Layout::Tile if x.shape().rank() < 2 => {
             // Seen: a [6141024] bfloat16 tilize took 2,027,520 B of dataflow buffers where
