@@ -848,6 +848,25 @@ mod tests {
     }
 
     #[test]
+    fn a_tilize_into_bfloat8_b_buffers_a_row_in_each_format() {
+        // YOLOv12x's area attention tilizes its bfloat16 qkv into bfloat8_b in DRAM; the CB
+        // peaks of [4,12,96,400] matched the runtime on both boards: a row of 13 tiles in
+        // bfloat16 (2,048 B) and in bfloat8_b (1,088 B).
+        let mut c = case(
+            "to_layout",
+            "4,12,96,400",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        c.layout = Layout::RowMajor;
+        c.output_memory = BufferType::Dram;
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("bfloat8_b".into()));
+        let cbs = program_cbs(&c);
+        assert_eq!(cbs[0].0, vec![13 * 2048, 13 * 1088], "{cbs:?}");
+    }
+
+    #[test]
     fn concatenate_heads_double_buffers_a_tile_row_of_every_head() {
         // Measured on the runtime (mock n150): 2 × 12 heads × 1 tile × 2,048 B for
         // YOLOv12x's [4,12,400,32] attention output at 640×640.

@@ -262,7 +262,16 @@ fn to_layout(
     if x.shard.is_some() {
         return Err(unmodeled("ttnn.to_layout", "a sharded input"));
     }
-    if let Some(d) = dtype.filter(|&d| d != x.dtype()) {
+    // A tilize converts to its output dtype itself (tilize_with_val_padding's `output_dtype`);
+    // other dtype changes go through typecasts not planned here.
+    let tilize_into = |d: DType| {
+        layout == Layout::Tile
+            && x.layout() == Layout::RowMajor
+            && matches!(x.dtype(), DType::Bfloat16 | DType::Float32)
+            && matches!(d, DType::Bfloat16 | DType::Float32 | DType::Bfloat8B)
+    };
+    let out_dtype = dtype.unwrap_or(x.dtype());
+    if let Some(d) = dtype.filter(|&d| d != x.dtype() && !tilize_into(d)) {
         return Err(unmodeled(
             "ttnn.to_layout",
             format!(
@@ -297,14 +306,18 @@ fn to_layout(
             Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
         }
         Layout::Tile => {
-            let out = tilize(ex, x, mem)?;
+            let out = tilize_to(ex, x, mem, out_dtype)?;
             // The factory follows the L1 left free beside its output (`is_enough_space`): near
             // that threshold the runtime chose the block factory where memmodel's rule chose the
             // row one (seen on n150: [2,9145,1966] bfloat16 from DRAM to L1, 2,720 B over the
             // two rows' 253,952 B).
             let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
             let wt = padded.last().copied().unwrap_or(TILE) / TILE;
-            let need = crate::size::mul(2 * tile_size(x.dtype()), wt, "tilize row CBs")?;
+            let need = crate::size::mul(
+                tile_size(x.dtype()) + tile_size(out_dtype),
+                wt,
+                "tilize row CBs",
+            )?;
             let left = ex
                 .device()
                 .l1_bank_bytes
@@ -1897,8 +1910,19 @@ pub(super) fn tilize(
     x: &DevTensor,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
+    tilize_to(ex, x, mem, x.dtype())
+}
+
+/// [`tilize`] into `out_dtype`: the input buffers hold the input's format, the output buffers
+/// the output's.
+fn tilize_to(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+    out_dtype: DType,
+) -> Result<DevTensor, CaseError> {
     let d = ex.device();
-    let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile);
+    let spec = TensorSpec::new(x.shape().clone(), out_dtype, Layout::Tile);
     let live_before = live_l1_per_bank(ex);
     let out =
         ex.b.tensor("tilized", BufferRole::Temporary, spec.clone(), mem)?;
@@ -1906,19 +1930,26 @@ pub(super) fn tilize(
     let pending = live_after.saturating_sub(live_before);
     let padded = spec.padded_dims();
     let needs_padding = padded.as_slice() != x.dims();
-    let ts = tile_size(x.dtype());
+    let ts_in = tile_size(x.dtype());
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
-    let need = crate::size::mul(2 * ts, wt, "tilize row CBs")?;
+    let need = crate::size::mul(ts_in + tile_size(out_dtype), wt, "tilize row CBs")?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let bank = d.l1_bank_bytes;
     let device_free = bank.saturating_sub(live_before);
     let (enough_capture, enough_device) = (enough(bank), enough(device_free));
-    let captured = tilize_program(d, &spec, needs_padding, enough_capture, bank)?;
+    let captured = tilize_program(d, &spec, ts_in, needs_padding, enough_capture, bank)?;
     // A device run whose buffers overflow a bank failed before this program.
     let normal_run_got_here = live_after <= bank;
     let on_device = if normal_run_got_here {
-        tilize_program(d, &spec, needs_padding, enough_device, bank - live_after)?
+        tilize_program(
+            d,
+            &spec,
+            ts_in,
+            needs_padding,
+            enough_device,
+            bank - live_after,
+        )?
     } else {
         captured.clone()
     };
@@ -1941,6 +1972,7 @@ pub(super) fn tilize(
 fn tilize_program(
     d: &crate::device::DeviceSpec,
     spec: &TensorSpec,
+    input_tile: u64,
     needs_padding: bool,
     enough_space: bool,
     free: u64,
@@ -1955,6 +1987,12 @@ fn tilize_program(
         Some(split_wh(d, wt, ht, false))
     };
     if let Some(wh) = block_split {
+        if input_tile != ts {
+            return Err(unmodeled(
+                "ttnn.to_layout",
+                "a tilize to another dtype on the block factory",
+            ));
+        }
         // The factory caps a core's block by what its input and output buffers may take of
         // the L1 free, splitting wider blocks into sub-blocks.
         let limit = free / (2 * ts);
@@ -2021,7 +2059,7 @@ fn tilize_program(
             "TilizeMultiCoreDefaultProgramFactory",
         )
     }
-    .cb(CbKind::Dataflow, wt * ts, &cores)
+    .cb(CbKind::Dataflow, wt * input_tile, &cores)
     .cb(CbKind::Dataflow, wt * ts, &cores))
 }
 
