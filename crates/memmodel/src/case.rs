@@ -728,12 +728,10 @@ mod tests {
             }
             if matches!(
                 op.family,
-                crate::ops::Family::ToLayout
-                    | crate::ops::Family::ToMemoryConfig
-                    | crate::ops::Family::Sdpa
-                    | crate::ops::Family::ConcatenateHeads
+                crate::ops::Family::ToLayout | crate::ops::Family::Sdpa
             ) {
-                // No plan yet: a tiny call is unmodeled, never a verdict.
+                // Not planned (sdpa) or not here (to_layout: its untilize): a tiny call is
+                // unmodeled, never a verdict.
                 let c = case(
                     op.name,
                     "1,32,32,32",
@@ -762,6 +760,145 @@ mod tests {
                 .unwrap_or_else(|err| panic!("{}: {err}", op.name));
             assert_eq!(e.verdict, Verdict::Fits, "{}", op.name);
         }
+    }
+
+    /// The programs a case's plan runs, as the NO_DISPATCH capture sees them and as a device
+    /// run builds them: each one's CB sizes.
+    fn program_cbs(c: &Case) -> Vec<(Vec<u64>, Vec<u64>)> {
+        c.plan()
+            .unwrap()
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                crate::plan::Step::Run(p) => Some((
+                    p.cbs.iter().map(|cb| cb.size).collect(),
+                    p.as_run().cbs.iter().map(|cb| cb.size).collect(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn row_major_move(shape: &str, from: BufferType, to: BufferType) -> Case {
+        let mut c = case("to_memory_config", shape, from, DeviceLayout::AsGiven);
+        c.layout = Layout::RowMajor;
+        c.output_memory = to;
+        c
+    }
+
+    #[test]
+    fn a_row_major_move_takes_two_rows_aligned_as_its_output_memory() {
+        // Measured on the runtime (mock n150, `cargo xtask diff --random 300 --op
+        // to_memory_config --seed 33002/33001`): 2 × 3,984 B (16 B, L1) from DRAM to L1,
+        // 2 × 6,112 B (32 B, DRAM) from L1 to DRAM; a device run adds the unaligned row
+        // (the clash message of [3,1363,10591], seed 33016).
+        let c = row_major_move("5,7467,1987", BufferType::Dram, BufferType::L1);
+        assert_eq!(program_cbs(&c), vec![(vec![7968], vec![7968, 3974])]);
+        let c = row_major_move("13310,3047", BufferType::L1, BufferType::Dram);
+        assert_eq!(program_cbs(&c), vec![(vec![12224], vec![12224, 6094])]);
+    }
+
+    #[test]
+    fn a_row_major_move_chunks_rows_over_256_kib() {
+        // Measured on the runtime (mock n150): a [67409] float32 move took 524,288 B (seed
+        // 33023); [657042] bfloat16 ran out at 105,824 + 3 × 256 KiB (seed 33021).
+        let mut c = row_major_move("67409", BufferType::Dram, BufferType::L1);
+        c.dtype = DType::Float32;
+        assert_eq!(
+            program_cbs(&c),
+            vec![(vec![524_288], vec![524_288, 262_144])]
+        );
+        // Between the widest whole row seen and the chunk: not known, so not answered.
+        let c = row_major_move("1,1,60000", BufferType::Dram, BufferType::L1);
+        assert!(c
+            .estimate()
+            .err()
+            .as_ref()
+            .is_some_and(crate::exec::is_unmodeled));
+    }
+
+    #[test]
+    fn a_move_to_the_tensors_own_memory_is_the_tensor() {
+        // `to_memory_config` returns its input when the memory config is the same.
+        let c = case(
+            "to_memory_config",
+            "1,4,64,64",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        assert!(program_cbs(&c).is_empty());
+        let plan = c.plan().unwrap();
+        assert_eq!(plan.buffers.len(), 1, "{:?}", plan.buffers);
+    }
+
+    #[test]
+    fn a_tile_move_with_a_new_dtype_buffers_both_formats() {
+        // copy_program_factory.cpp's `convert_dtype`: two input tiles and two output tiles
+        // (the random differential, seeds 33003-33005, matched it on both boards).
+        let mut c = case(
+            "to_memory_config",
+            "1,4,64,64",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        c.output_memory = BufferType::Dram;
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("bfloat8_b".into()));
+        assert_eq!(program_cbs(&c), vec![(vec![4096, 2176], vec![4096, 2176])]);
+    }
+
+    #[test]
+    fn a_tilize_into_bfloat8_b_buffers_a_row_in_each_format() {
+        // YOLOv12x's area attention tilizes its bfloat16 qkv into bfloat8_b in DRAM; the CB
+        // peaks of [4,12,96,400] matched the runtime on both boards: a row of 13 tiles in
+        // bfloat16 (2,048 B) and in bfloat8_b (1,088 B).
+        let mut c = case(
+            "to_layout",
+            "4,12,96,400",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        c.layout = Layout::RowMajor;
+        c.output_memory = BufferType::Dram;
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("bfloat8_b".into()));
+        let cbs = program_cbs(&c);
+        assert_eq!(cbs[0].0, vec![13 * 2048, 13 * 1088], "{cbs:?}");
+    }
+
+    #[test]
+    fn concatenate_heads_double_buffers_a_tile_row_of_every_head() {
+        // Measured on the runtime (mock n150): 2 × 12 heads × 1 tile × 2,048 B for
+        // YOLOv12x's [4,12,400,32] attention output at 640×640.
+        let c = case(
+            "concatenate_heads",
+            "4,12,400,32",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        assert_eq!(program_cbs(&c)[0], (vec![49_152], vec![49_152]));
+    }
+
+    #[test]
+    fn concatenate_heads_refuses_a_head_dim_before_its_dtype() {
+        // The runtime's order (seed 33107): the head size is validated before the output
+        // exists, the data format once it does.
+        let refusal = |shape: &str| {
+            let mut c = case(
+                "concatenate_heads",
+                shape,
+                BufferType::L1,
+                DeviceLayout::AsGiven,
+            );
+            c.dtype = DType::Uint16;
+            match c.estimate() {
+                Err(crate::ops::CaseError::Refused { reason, .. }) => reason,
+                other => panic!("expected the refusal, got {other:?}"),
+            }
+        };
+        assert!(refusal("1,3,946,1206")
+            .starts_with("Head size must be a multiple of 32 but was found to be 1206."));
+        assert_eq!(refusal("1,3,96,64"), "Unsupported data format");
     }
 
     #[test]

@@ -71,7 +71,14 @@ pub fn refusal(case: &Case, sig: &Signature) -> Option<Refusal> {
         // addmm validates its dtypes before any output exists.
         && (case.op.family != Family::Addmm || addmm_dtype(case.dtype))
         // The reshape device operation validates its dtype after making its output.
-        || case.op.family == Family::Reshape;
+        || case.op.family == Family::Reshape
+        // Its padding tilize allocates the output before it refuses uint8 (seen on p150: a
+        // [8,11728,3150] uint8 one to L1 ran out of L1 at its output first).
+        || case.op.family == Family::ToLayout && case.layout == Layout::RowMajor
+        // The NLP concat-heads factory converts its dtype once its output exists (its head
+        // size is validated before).
+        || case.op.family == Family::ConcatenateHeads
+            && head_dim(sig).is_some_and(|d| d % crate::tensor::TILE == 0);
     refusals(case, sig).err().map(|reason| Refusal {
         reason,
         after_outputs,
@@ -145,6 +152,36 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             return Err(String::from("Dropout operation requires tensor to be in Tile layout when working with non-sharded input tensor. Input tensor layout: 0"))
         }
         Family::BatchNorm if rm => return Err(String::from("Input tensor must be must be tilized")),
+        // The padding tilize (tilize_with_val_padding) refuses uint8; tile-aligned uint8
+        // tensors tilize (seen on the runtime: [7,385,3587] refused, [2,448,768] runs).
+        Family::ToLayout
+            if rm
+                && case.dtype == DType::Uint8
+                && case.params.str_or(case.op.name, "layout", "tile") == Ok("tile")
+                && sig.inputs.first().is_some_and(|i| {
+                    TensorSpec::new(i.shape.clone(), case.dtype, Layout::Tile)
+                        .padded_dims()
+                        .as_slice()
+                        != i.shape.dims()
+                }) =>
+        {
+            return Err(String::from(
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors",
+            ))
+        }
+        Family::ConcatenateHeads if head_dim(sig).is_some_and(|d| d % crate::tensor::TILE != 0) => {
+            return Err(concat_heads_head_size(head_dim(sig).unwrap_or(0)));
+        }
+        // `datatype_to_dataformat_converter` in NLPConcatHeadsProgramFactory (seen on the
+        // runtime, seed 33105: uint8, uint16, uint32, int32 and bfloat4_b).
+        Family::ConcatenateHeads
+            if !matches!(
+                case.dtype,
+                DType::Bfloat16 | DType::Float32 | DType::Bfloat8B
+            ) =>
+        {
+            return Err(String::from("Unsupported data format"))
+        }
         // Untilizing on device keeps the dtype, but for bfloat8_b → bfloat16.
         Family::ToLayout => {
             let p = &case.params;
@@ -356,6 +393,17 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if tile_split_one_piece(case, sig) {
         return Ok(());
     }
+    if matches!(family, Family::ToMemoryConfig | Family::ToLayout) {
+        // Exact in the random differential (seeds 33002-33032, both boards, every dtype,
+        // layout and interleaved memory drawn) but where the interpreter answers `unmodeled`
+        // itself, once the inputs exist (exec/data_movement.rs).
+        return Ok(());
+    }
+    if family == Family::ConcatenateHeads {
+        // Exact in the random differential (seeds 33109-33110, both boards); the interpreter
+        // answers `unmodeled` itself where it is not (exec/attention.rs).
+        return Ok(());
+    }
     let x = &sig.inputs.first().map(|i| i.shape.clone());
     let rank = x.as_ref().map_or(0, |s| s.rank());
     let eltwise = matches!(
@@ -558,6 +606,19 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         ));
     }
     Ok(())
+}
+
+/// The last dim of the first input (concatenate_heads' head dim).
+fn head_dim(sig: &Signature) -> Option<u64> {
+    sig.inputs
+        .first()
+        .and_then(|i| i.shape.dims().last().copied())
+}
+
+/// NLPConcatHeadsDeviceOperation's validation of the head dim `d` (before its output exists;
+/// seen on the runtime, seeds 33107-33108).
+pub(crate) fn concat_heads_head_size(d: u64) -> String {
+    format!("Head size must be a multiple of 32 but was found to be {d}. Update the matmul that uses the output of this operation to include padding in the weights.")
 }
 
 #[cfg(test)]

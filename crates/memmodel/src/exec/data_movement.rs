@@ -114,8 +114,233 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
             let mem = out_memory(a, first.memory)?;
             Val::T(concat(ex, &xs, d, mem)?)
         }
+        "to_memory_config" => {
+            let x = a.tensor(0, "tensor")?;
+            let mem = match a.get(1, "memory_config") {
+                Some(Val::Mem(m)) => *m,
+                other => {
+                    return Err(unmodeled(
+                        a.function,
+                        format!("a move to {other:?} (interleaved L1 / DRAM only)"),
+                    ))
+                }
+            };
+            let dtype = opt_dtype(a)?;
+            Val::T(to_memory_config(ex, x, mem, dtype)?)
+        }
+        "to_layout" => {
+            let x = a.tensor(0, "tensor")?;
+            let layout = match a.get(1, "layout") {
+                Some(Val::Layout(l)) => *l,
+                other => return Err(invalid(a.function, format!("`layout` is {other:?}"))),
+            };
+            let dtype = opt_dtype(a)?;
+            let mem = out_memory(a, x.memory)?;
+            Val::T(to_layout(ex, x, layout, dtype, mem)?)
+        }
         _ => return Ok(None),
     }))
+}
+
+/// The optional `dtype` keyword of `to_layout` / `to_memory_config`.
+fn opt_dtype(a: &Args<'_>) -> Result<Option<DType>, CaseError> {
+    match a.kw.get("dtype") {
+        None | Some(Val::None) => Ok(None),
+        Some(Val::DType(d)) => Ok(Some(*d)),
+        Some(other) => Err(invalid(a.function, format!("`dtype` is {other:?}"))),
+    }
+}
+
+/// `ttnn.to_memory_config` between interleaved memories (to_memory_config_op.hpp): the input
+/// itself when the memory is its own (whatever `dtype` says), else `ttnn::prim::copy`
+/// (CopyDeviceOperation) into `mem` with the output dtype; a dtype change adds the output's
+/// two tiles beside the input's (copy_program_factory.cpp's `convert_dtype` CB).
+fn to_memory_config(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+    dtype: Option<DType>,
+) -> Result<DevTensor, CaseError> {
+    if x.shard.is_some() {
+        return Err(unmodeled(
+            "ttnn.to_memory_config",
+            "a move of a sharded tensor",
+        ));
+    }
+    if mem == x.memory {
+        return Ok(ex.b.share(x, x.spec.clone()));
+    }
+    match dtype {
+        Some(d) if d != x.dtype() => {
+            if x.layout() != Layout::Tile {
+                return Err(unmodeled(
+                    "ttnn.to_memory_config",
+                    "a dtype change of a ROW_MAJOR tensor",
+                ));
+            }
+            let spec = TensorSpec::new(x.shape().clone(), d, Layout::Tile);
+            let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+            let w = grid::split_work(ex.device(), tiles(&x.spec), false);
+            let cores = grid::merge_ranges(&w.all);
+            ex.b.run(
+                Program::new("CopyDeviceOperation", "DefaultTilized")
+                    .cb(CbKind::Dataflow, 2 * tile_size(x.dtype()), &cores)
+                    .cb(CbKind::Dataflow, 2 * tile_size(d), &cores),
+            );
+            Ok(out)
+        }
+        _ if x.layout() == Layout::RowMajor => {
+            let out =
+                ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+            ex.b.run(row_major_copy_program(ex.device(), x, mem)?);
+            Ok(out)
+        }
+        _ => move_to(ex, x, mem, RowAlign::Input, CbKind::Dataflow),
+    }
+}
+
+/// The ROW_MAJOR `CopyDeviceOperation` of an interleaved move: two rows per core aligned as the
+/// output's memory is (seen on the runtime: a [13310,3047] bfloat16 move from L1 to DRAM on n150
+/// takes 2 × 6,112 B, 32 B aligned, a [1,9,253,1203] float32 one on p150 2 × 4,864 B, 64 B
+/// aligned; a [5,7467,1987] bfloat16 one from DRAM to L1 on n150 2 × 3,984 B, 16 B aligned), or
+/// two 256 KiB chunks when a row exceeds one. A device run's dataflow region ends an
+/// unaligned row above those two where the NO_DISPATCH capture shows two rows only (seen on n150
+/// in the clash messages: [3392,6304] float32 and [3392,12608] bfloat16 both ways, [1600,12608]
+/// float32 and [800,25216] int32 from DRAM to L1; [3,1363,10591] bfloat16 from DRAM to L1 ends
+/// at 105,824 + 2 × 21,184 + 21,182 B; a chunked [657042] bfloat16 one three 256 KiB chunks).
+fn row_major_copy_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<Program, CaseError> {
+    let w = x.dims().last().copied().unwrap_or(1).max(1);
+    let unaligned_row = crate::size::mul(w, x.dtype().row_major_element_bytes(), "move row")?;
+    let row = crate::size::round_up(unaligned_row, d.alignment(mem), "move row")?;
+    let rows = x.shape().elements() / w;
+    let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
+    let buffer = crate::size::mul(2, row, "move buffer")?;
+    let chunk = super::eltwise::COPY_ROW_CHUNK_BUFFER / 2;
+    if row > chunk {
+        let captured = Program::new("CopyDeviceOperation", "RowChunked").cb(
+            CbKind::Dataflow,
+            2 * chunk,
+            &cores,
+        );
+        let run = captured.clone().cb(CbKind::Dataflow, chunk, &cores);
+        return Ok(captured.on_device(run));
+    }
+    if row > LARGEST_WHOLE_MOVE_ROW {
+        return Err(unmodeled(
+            "ttnn.to_memory_config",
+            "ROW_MAJOR rows between 100,864 B and 256 KiB (where the runtime starts chunking them is not pinned down)",
+        ));
+    }
+    let captured =
+        Program::new("CopyDeviceOperation", "RowMajor").cb(CbKind::Dataflow, buffer, &cores);
+    let run = captured.clone().cb(CbKind::Dataflow, unaligned_row, &cores);
+    Ok(captured.on_device(run))
+}
+
+/// The widest ROW_MAJOR row seen moved whole by `to_memory_config` (a [736,25216] float32
+/// tensor on n150); a 269,648 B row was chunked ([67409] float32 on n150), as are all rows
+/// above the 256 KiB chunk.
+const LARGEST_WHOLE_MOVE_ROW: u64 = 100_864;
+
+/// How close to `is_enough_space`'s threshold a `to_layout` tilize stays unmodeled (the
+/// runtime's own free-L1 figure is not known that precisely).
+const TILIZE_CHOICE_MARGIN: u64 = 64 * 1024;
+
+/// `ttnn.to_layout` on the device (to_layout_op.cpp): the input itself when it has the layout
+/// already; to ROW_MAJOR an untilize (a block float comes out bfloat16), to TILE a tilize.
+fn to_layout(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    layout: Layout,
+    dtype: Option<DType>,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    if x.shard.is_some() {
+        return Err(unmodeled("ttnn.to_layout", "a sharded input"));
+    }
+    // A tilize converts to its output dtype itself (tilize_with_val_padding's `output_dtype`);
+    // other dtype changes go through typecasts not planned here.
+    let tilize_into = |d: DType| {
+        layout == Layout::Tile
+            && x.layout() == Layout::RowMajor
+            && matches!(x.dtype(), DType::Bfloat16 | DType::Float32)
+            && matches!(d, DType::Bfloat16 | DType::Float32 | DType::Bfloat8B)
+    };
+    let out_dtype = dtype.unwrap_or(x.dtype());
+    if let Some(d) = dtype.filter(|&d| d != x.dtype() && !tilize_into(d)) {
+        return Err(unmodeled(
+            "ttnn.to_layout",
+            format!(
+                "a change of dtype ({} to {})",
+                x.dtype().ttnn_name(),
+                d.ttnn_name()
+            ),
+        ));
+    }
+    if layout == x.layout() {
+        return Ok(ex.b.share(x, x.spec.clone()));
+    }
+    if x.dtype() == DType::Uint8 {
+        // Seen on p150: a [11,4256,1312] uint8 tilize took 18,432 B where memmodel's factory
+        // plans 83,968 B.
+        return Err(unmodeled("ttnn.to_layout", "uint8 tensors"));
+    }
+    match layout {
+        // Seen (seeds 33013, 33113): the runtime's untilize here takes dataflow buffers of two
+        // blocks of a tile row, the block not a divisor of the row and not only its width
+        // ([61,950]: 2 × 30 tiles, the row; [3,2,350,1344]: 2 × 3 of 42; [1,5,337,4464]: 2 × 4
+        // of 140; [3952,5554]: 2 × 1 of 174), where memmodel's untilize (matched on concat /
+        // slice / repeat) plans circular buffers of whole rows: 63 of 186 bfloat16 cases had
+        // other CB peaks, 15 a clash where the runtime fits.
+        Layout::RowMajor => Err(unmodeled(
+            "ttnn.to_layout",
+            "its untilize (TILE to ROW_MAJOR): the runtime's dataflow blocks of a tile row are not memmodel's untilize",
+        )),
+        Layout::Tile if x.shape().rank() < 2 => {
+            // Seen: a [6141024] bfloat16 tilize took 2,027,520 B of dataflow buffers where
+            // memmodel plans 2,453,504.
+            Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
+        }
+        Layout::Tile => {
+            let out = tilize_to(ex, x, mem, out_dtype)?;
+            // The factory follows the L1 left free beside its output (`is_enough_space`): near
+            // that threshold the runtime chose the block factory where memmodel's rule chose the
+            // row one (seen on n150: [2,9145,1966] bfloat16 from DRAM to L1, 2,720 B over the
+            // two rows' 253,952 B).
+            let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
+            let wt = padded.last().copied().unwrap_or(TILE) / TILE;
+            let need = crate::size::mul(
+                tile_size(x.dtype()) + tile_size(out_dtype),
+                wt,
+                "tilize row CBs",
+            )?;
+            let left = ex
+                .device()
+                .l1_bank_bytes
+                .saturating_sub(live_l1_per_bank(ex));
+            if left.abs_diff(need) < TILIZE_CHOICE_MARGIN {
+                return Err(unmodeled(
+                    "ttnn.to_layout",
+                    "a tilize whose factory choice is within 64 KiB of its free-L1 threshold",
+                ));
+            }
+            // The runtime's words when no block fits the free L1 differ from memmodel's (seen
+            // on p150: "single_block_size_limit must be at least 1").
+            if let Some(crate::plan::Step::Run(p)) = ex.b.steps.last() {
+                if p.refused.is_some() || p.as_run().refused.is_some() {
+                    return Err(unmodeled(
+                        "ttnn.to_layout",
+                        "a tilize whose block does not fit the free L1",
+                    ));
+                }
+            }
+            Ok(out)
+        }
+    }
 }
 
 fn norm_dim(f: &str, rank: usize, d: i64) -> Result<usize, CaseError> {
@@ -1685,8 +1910,19 @@ pub(super) fn tilize(
     x: &DevTensor,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
+    tilize_to(ex, x, mem, x.dtype())
+}
+
+/// [`tilize`] into `out_dtype`: the input buffers hold the input's format, the output buffers
+/// the output's.
+fn tilize_to(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+    out_dtype: DType,
+) -> Result<DevTensor, CaseError> {
     let d = ex.device();
-    let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile);
+    let spec = TensorSpec::new(x.shape().clone(), out_dtype, Layout::Tile);
     let live_before = live_l1_per_bank(ex);
     let out =
         ex.b.tensor("tilized", BufferRole::Temporary, spec.clone(), mem)?;
@@ -1694,19 +1930,26 @@ pub(super) fn tilize(
     let pending = live_after.saturating_sub(live_before);
     let padded = spec.padded_dims();
     let needs_padding = padded.as_slice() != x.dims();
-    let ts = tile_size(x.dtype());
+    let ts_in = tile_size(x.dtype());
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
-    let need = crate::size::mul(2 * ts, wt, "tilize row CBs")?;
+    let need = crate::size::mul(ts_in + tile_size(out_dtype), wt, "tilize row CBs")?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let bank = d.l1_bank_bytes;
     let device_free = bank.saturating_sub(live_before);
     let (enough_capture, enough_device) = (enough(bank), enough(device_free));
-    let captured = tilize_program(d, &spec, needs_padding, enough_capture, bank)?;
+    let captured = tilize_program(d, &spec, ts_in, needs_padding, enough_capture, bank)?;
     // A device run whose buffers overflow a bank failed before this program.
     let normal_run_got_here = live_after <= bank;
     let on_device = if normal_run_got_here {
-        tilize_program(d, &spec, needs_padding, enough_device, bank - live_after)?
+        tilize_program(
+            d,
+            &spec,
+            ts_in,
+            needs_padding,
+            enough_device,
+            bank - live_after,
+        )?
     } else {
         captured.clone()
     };
@@ -1729,6 +1972,7 @@ pub(super) fn tilize(
 fn tilize_program(
     d: &crate::device::DeviceSpec,
     spec: &TensorSpec,
+    input_tile: u64,
     needs_padding: bool,
     enough_space: bool,
     free: u64,
@@ -1743,6 +1987,12 @@ fn tilize_program(
         Some(split_wh(d, wt, ht, false))
     };
     if let Some(wh) = block_split {
+        if input_tile != ts {
+            return Err(unmodeled(
+                "ttnn.to_layout",
+                "a tilize to another dtype on the block factory",
+            ));
+        }
         // The factory caps a core's block by what its input and output buffers may take of
         // the L1 free, splitting wider blocks into sub-blocks.
         let limit = free / (2 * ts);
@@ -1809,7 +2059,7 @@ fn tilize_program(
             "TilizeMultiCoreDefaultProgramFactory",
         )
     }
-    .cb(CbKind::Dataflow, wt * ts, &cores)
+    .cb(CbKind::Dataflow, wt * input_tile, &cores)
     .cb(CbKind::Dataflow, wt * ts, &cores))
 }
 
@@ -1857,7 +2107,7 @@ fn merge_num_sticks_to_read(sticks: u64, stick: u64, max: u64) -> u64 {
 
 /// Bytes every L1 bank holds for the buffers alive now: what the allocator leaves programs
 /// (`available_program_l1_capacity`) is the bank less these, barring fragmentation.
-fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
+pub(super) fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
     ex.b.buffers
         .iter()
         .filter(|b| b.freed_before.is_none() && b.placement.buffer_type == BufferType::L1)

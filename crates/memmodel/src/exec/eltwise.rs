@@ -238,7 +238,7 @@ fn copy_units(d: &crate::device::DeviceSpec, x: &DevTensor) -> Result<(u64, u64)
 /// rows reach the L1 bank (seen on the runtime: 2 × 696,640 B rows stay whole on n150's
 /// 1,393,312 B bank, 2 × 696,656 B ones are chunked; on p150 2 × 730,496 B stay whole,
 /// 2 × 730,560 B are chunked).
-const COPY_ROW_CHUNK_BUFFER: u64 = 2 * 256 * 1024;
+pub(super) const COPY_ROW_CHUNK_BUFFER: u64 = 2 * 256 * 1024;
 
 fn copy(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_a")?;

@@ -8,6 +8,7 @@
 //! steps' results), each step's function runs, and a step's result is released after its last
 //! use; results nobody used are released at the end.
 
+mod attention;
 mod conv;
 mod data_movement;
 mod eltwise;
@@ -423,6 +424,9 @@ fn dispatch(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Ok(v);
     }
     if let Some(v) = conv::call(ex, name, a)? {
+        return Ok(v);
+    }
+    if let Some(v) = attention::call(ex, name, a)? {
         return Ok(v);
     }
     Err(unmodeled(
