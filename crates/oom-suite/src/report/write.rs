@@ -40,35 +40,21 @@ impl std::fmt::Display for Written {
 /// Write `report.json`, `report.md`, `report.html` and `junit.xml` into `dir` (created if
 /// missing), all or nothing.
 pub fn write_all(report: &Report, dir: &Path) -> Result<Written> {
-    let r = super::render_all(report);
     // report.json is the largest file (150 MB at 100k cases): serialized straight into its file,
     // never held as one string.
-    let json = |w: &mut dyn Write| -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *w, report)?;
-        w.write_all(b"\n")
-    };
-    let markdown = |w: &mut dyn Write| w.write_all(r.markdown.as_bytes());
-    let html = |w: &mut dyn Write| w.write_all(r.html.as_bytes());
-    let junit = |w: &mut dyn Write| w.write_all(r.junit.as_bytes());
-    write_files_with(
-        dir,
-        &[
-            (REPORT_JSON, &json),
-            (REPORT_MD, &markdown),
-            (REPORT_HTML, &html),
-            (JUNIT_XML, &junit),
-        ],
-    )
+    let mut record = |i: usize| Ok(report.cases[i].clone());
+    write_all_streamed(report, report.cases.len(), &mut record, report, dir)
 }
 
 /// Where the records of a streamed report come from: the record of case `i` (0-based, in report
 /// order), read when it is written.
 pub type CaseSource<'a> = &'a mut dyn FnMut(usize) -> std::io::Result<CaseRecord>;
 
-/// [`write_all`] for a run whose records are on disk ([`crate::spill`]), byte for byte what
-/// [`write_all`] writes for the whole report: `report.json` and `junit.xml` are streamed record by
-/// record from `cases` (`cases_len` of them; `head.cases` is ignored), the Markdown and HTML
-/// rendered from `slim`, the same report with its records slimmed ([`crate::spill::slim`]).
+/// [`write_all`] for a run whose records are on disk ([`crate::spill`]): `report.json` and
+/// `junit.xml` are streamed record by record from `cases` (`cases_len` of them; `head.cases` is
+/// ignored), byte for byte [`super::to_json`] and [`super::render_junit`] of the whole report;
+/// the Markdown and HTML are rendered from `slim`, the same report with its records slimmed
+/// ([`crate::spill::slim`]).
 pub fn write_all_streamed(
     head: &Report,
     cases_len: usize,
