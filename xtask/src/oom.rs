@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use memmodel::Case;
 use oom_suite::record::{CaseRecord, FixRecord, Report, Totals};
 use oom_suite::runner::{CaseRunner, RunOptions, SimRunner};
+use oom_suite::spill::Spill;
 use oom_suite::worker::{failure_record, Worker, WorkerCommand, WorkerFailure, WorkerKey};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -182,26 +183,23 @@ const FIX_TRIES: usize = 3;
 /// the device (tried in order, up to [`FIX_TRIES`]); boards run in parallel.
 fn verify_fixes(
     cases: &[Case],
-    records: &mut [CaseRecord],
+    failing: &[usize],
     runner: &dyn CaseRunner,
     opts: &RunOptions,
-) {
+) -> BTreeMap<usize, FixRecord> {
     let verify_opts = RunOptions {
         measure: false,
         canary: false,
         ..opts.clone()
     };
-    let failing: Vec<usize> = (0..records.len())
-        .filter(|&i| records[i].class.is_memory_failure())
-        .collect();
     let mut boards: Vec<&'static str> = failing.iter().map(|&i| cases[i].device.name).collect();
     boards.sort();
     boards.dedup();
-    let results: Vec<(usize, FixRecord)> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = boards
             .iter()
             .map(|&board| {
-                let (verify_opts, failing) = (&verify_opts, &failing);
+                let verify_opts = &verify_opts;
                 scope.spawn(move || {
                     let mut out = Vec::new();
                     for &i in failing.iter().filter(|&&i| cases[i].device.name == board) {
@@ -220,10 +218,7 @@ fn verify_fixes(
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
-    });
-    for (i, fix) in results {
-        records[i].fix = Some(fix);
-    }
+    })
 }
 
 fn verify_one(runner: &dyn CaseRunner, case: &Case, opts: &RunOptions) -> Option<FixRecord> {
@@ -441,22 +436,33 @@ pub fn run(args: OomArgs) -> Result<()> {
     let timeout = Duration::from_secs(args.timeout.max(1));
 
     let progress = ProgressBar::new(cases.len() as u64).with_style(style());
-    let mut records: Vec<Option<CaseRecord>> = vec![None; cases.len()];
+    // Records go to disk as they finish: the run's memory does not grow with the matrix.
+    let mut spill = Spill::create(&out, cases.len())
+        .with_context(|| format!("creating the record spill in {}", out.display()))?;
+    let mut spill_error: Option<std::io::Error> = None;
+    // The cases that failed for memory (what --fix works on).
+    let mut memory_failures: Vec<usize> = Vec::new();
+    let mut keep = |spill: &mut Spill, index: usize, record: &CaseRecord| {
+        if record.class.is_memory_failure() {
+            memory_failures.push(index);
+        }
+        if let Err(e) = spill.push(index, record) {
+            spill_error.get_or_insert(e);
+        }
+    };
     let mut startups = Vec::new();
     if backend == ttnn::Backend::Sim {
         // In process: microseconds a case, nothing to isolate.
         let runner = SimRunner::new();
-        let mut done = Totals::default();
         for (i, case) in cases.iter().enumerate() {
             if oom_suite::worker::cancelled() {
                 break;
             }
             let record = runner.run(case, &opts);
-            done.add(&record);
-            records[i] = Some(record);
+            keep(&mut spill, i, &record);
             progress.inc(1);
             if i % 256 == 0 {
-                progress.set_message(counts_label(case.op.name, &done));
+                progress.set_message(counts_label(case.op.name, spill.totals()));
             }
         }
     }
@@ -494,16 +500,14 @@ pub fn run(args: OomArgs) -> Result<()> {
             });
         }
         drop(tx);
-        let mut done = Totals::default();
         let mut current = "";
         for event in rx {
             match event {
                 Event::Started { op } => current = op,
                 Event::Done { index, record } => {
-                    done.add(&record);
-                    records[index] = Some(*record);
+                    keep(&mut spill, index, &record);
                     progress.inc(1);
-                    progress.set_message(counts_label(current, &done));
+                    progress.set_message(counts_label(current, spill.totals()));
                 }
                 Event::Group(stats) => {
                     // Without a terminal (CI logs) the bar is hidden: say what finished.
@@ -514,7 +518,7 @@ pub fn run(args: OomArgs) -> Result<()> {
                             stats.device,
                             stats.cases,
                             stats.elapsed.as_secs_f64(),
-                            counts_label("", &done).trim_start()
+                            counts_label("", spill.totals()).trim_start()
                         );
                     }
                     startups.extend(stats.startups);
@@ -533,39 +537,70 @@ pub fn run(args: OomArgs) -> Result<()> {
         std::process::exit(INTERRUPTED_EXIT);
     }
 
-    let mut cases_out: Vec<CaseRecord> = records
-        .into_iter()
-        .zip(&cases)
-        .map(|(r, case)| {
-            r.unwrap_or_else(|| {
-                failure_record(
-                    case,
-                    &WorkerFailure::Crashed("the run ended before this case reported".into()),
-                    &opts,
-                )
-            })
-        })
-        .collect();
-    if args.fix {
+    // A case that never reported is a crash, spilled like the others.
+    for (i, case) in cases.iter().enumerate() {
+        if !spill.has(i) {
+            let failure = WorkerFailure::Crashed("the run ended before this case reported".into());
+            keep(&mut spill, i, &failure_record(case, &failure, &opts));
+        }
+    }
+    if let Some(e) = spill_error {
+        bail!("writing the record spill in {}: {e}", out.display());
+    }
+    let fixes = if args.fix {
         match backend {
-            ttnn::Backend::Sim => verify_fixes(&cases, &mut cases_out, &SimRunner::new(), &opts),
+            ttnn::Backend::Sim => verify_fixes(&cases, &memory_failures, &SimRunner::new(), &opts),
             ttnn::Backend::Metal => {
                 let pool = oom_suite::worker::WorkerPool::new(
                     command.clone(),
                     Duration::from_secs(120),
                     timeout,
                 );
-                verify_fixes(&cases, &mut cases_out, &pool, &opts);
+                let fixes = verify_fixes(&cases, &memory_failures, &pool, &opts);
                 pool.shutdown();
+                fixes
             }
         }
-    }
-    let runtime_version = cases_out
+    } else {
+        BTreeMap::new()
+    };
+    // The records say all the report needs of the cases from here on.
+    let cases_len = cases.len();
+    drop(cases);
+    let mut spilled = spill
+        .finish()
+        .with_context(|| format!("reading back the record spill in {}", out.display()))?;
+    // Case `i`'s whole record, with its fix.
+    let mut record_at = |i: usize| -> std::io::Result<CaseRecord> {
+        let mut record = spilled.get(i)?.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("case {i} is not in the spill"),
+            )
+        })?;
+        if let Some(fix) = fixes.get(&i) {
+            record.fix = Some(fix.clone());
+        }
+        Ok(record)
+    };
+    // The baseline comparison reads the captured buffers of the cases the baseline has.
+    let baseline_ids: std::collections::HashSet<&str> = baseline
         .iter()
-        .map(|c| c.runtime_version.as_str())
-        .find(|v| !v.is_empty())
-        .unwrap_or_default()
-        .to_string();
+        .flat_map(|b| b.cases.iter().map(|c| c.id.as_str()))
+        .collect();
+    // The runtime that answered, from the first record that names it (slim records do not).
+    let mut runtime_version = String::new();
+    let cases_out: Vec<CaseRecord> = (0..cases_len)
+        .map(|i| {
+            let record = record_at(i)?;
+            if runtime_version.is_empty() {
+                runtime_version.clone_from(&record.runtime_version);
+            }
+            let compared = baseline_ids.contains(record.id.as_str());
+            Ok(oom_suite::spill::slim(record, compared))
+        })
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("reading back the record spill in {}", out.display()))?;
     let report = Report {
         tool: format!("ttnn-oom {}", env!("CARGO_PKG_VERSION")),
         generated_at: rfc3339(started_at),
@@ -587,8 +622,10 @@ pub fn run(args: OomArgs) -> Result<()> {
         cases: cases_out,
         thresholds: Vec::new(),
     };
+    // report.json streamed from the spill (whole records); the renderings from the slim ones.
     let written =
-        oom_suite::report::write_all(&report, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
+        oom_suite::report::write_all_streamed(&report, cases_len, &mut record_at, &report, &out)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", report.summary_with(&written));
     if !startups.is_empty() {
         startups.sort();

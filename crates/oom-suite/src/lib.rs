@@ -9,4 +9,5 @@ pub mod calibration;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod spill;
 pub mod worker;

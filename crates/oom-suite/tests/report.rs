@@ -762,3 +762,79 @@ fn an_empty_report_renders_every_file() {
     let dir = scratch("empty");
     assert_eq!(report::write_all(&r, &dir).unwrap().files.len(), 4);
 }
+
+/// `cargo xtask oom` spills records to disk as they finish and builds the report from the spill:
+/// report.json streamed from it must be byte for byte the in-memory report's, and the renderings
+/// of the slimmed records the whole records' (slimming drops only what no rendering shows).
+#[test]
+fn a_report_built_from_spilled_records_is_the_in_memory_one() {
+    use oom_suite::record::{BufferRecord, FixRecord, Report, ThresholdRecord};
+    use oom_suite::spill::{slim, Spill};
+    let mut whole = full_report().clone();
+    // Every optional field crosses the spill.
+    let first = &mut whole.cases[0];
+    first.captured_buffers = vec![BufferRecord {
+        buffer_type: "L1".into(),
+        size: 4096,
+        per_bank_bytes: 64,
+    }];
+    first.measure_note = Some("not measured: a test".into());
+    first.fix = Some(FixRecord {
+        kind: "dram".into(),
+        detail: "DRAM instead of L1".into(),
+        verified: true,
+        verified_on: vec!["sim".into()],
+        case_id: "x".into(),
+        pieces: Some(2),
+        note: None,
+    });
+    whole.thresholds = vec![ThresholdRecord {
+        op: "add".into(),
+        device: "n150".into(),
+        memory: "l1".into(),
+        dtype: "bfloat16".into(),
+        device_layout: "as-given".into(),
+        dim: 3,
+        last_fit: None,
+        first_oom: None,
+        confirmed_last_fit: None,
+        confirmed_first_oom: None,
+        sim_last_fit: None,
+        sim_first_oom: None,
+        confirmed: None,
+        unsearched: Some("a test".into()),
+    }];
+    let n = whole.cases.len();
+    let dir = scratch("spill");
+    let mut spill = Spill::create(&dir, n).unwrap();
+    // Out of order, as worker processes report.
+    for i in (0..n).rev() {
+        spill.push(i, &whole.cases[i]).unwrap();
+    }
+    assert_eq!(spill.totals(), &Totals::of(&whole.cases));
+    let mut spilled = spill.finish().unwrap();
+    let slim_report = Report {
+        cases: (0..n)
+            .map(|i| slim(spilled.get(i).unwrap().unwrap(), false))
+            .collect(),
+        ..whole.clone()
+    };
+    assert!(slim_report.cases[0].captured_buffers.is_empty());
+    let out = dir.join("out");
+    let mut whole_record = |i: usize| Ok(spilled.get(i)?.expect("spilled"));
+    let written =
+        report::write_all_streamed(&slim_report, n, &mut whole_record, &slim_report, &out).unwrap();
+    let read = |name: &str| std::fs::read_to_string(written.path(name).unwrap()).unwrap();
+    assert!(read(report::REPORT_JSON) == report::to_json(&whole).unwrap());
+    let r = report::render_all(&whole);
+    assert!(read(report::REPORT_MD) == r.markdown);
+    assert!(read(report::REPORT_HTML) == r.html);
+    assert!(read(report::JUNIT_XML) == r.junit);
+    drop(spilled);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".records-"))
+        .collect();
+    assert!(left.is_empty(), "the spill file outlived its reader");
+}

@@ -1092,9 +1092,13 @@ pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
         return *v;
     }
     let v = reshape_map_segments_uncached(input, output);
-    memo.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert((input, output), v);
+    // Bounded: a matrix of 100k cases must not grow it without end.
+    const CAPACITY: usize = 4096;
+    let mut m = memo.lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= CAPACITY {
+        m.clear();
+    }
+    m.insert((input, output), v);
     v
 }
 

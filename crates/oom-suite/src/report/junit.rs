@@ -7,7 +7,7 @@
 use super::fmt::escape_xml;
 use crate::record::{CaseRecord, Class, Report};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::io::Write;
 
 /// How a case shows in JUnit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,78 +82,87 @@ fn first_line(s: &str) -> &str {
 }
 
 pub fn render(report: &Report) -> String {
-    let mut by_op: BTreeMap<&str, Vec<&CaseRecord>> = BTreeMap::new();
-    for c in &report.cases {
-        by_op.entry(c.op.as_str()).or_default().push(c);
+    let mut out = Vec::new();
+    let mut whole = |i: usize| Ok(report.cases[i].clone());
+    write(report, &mut whole, &mut out).expect("writing into memory");
+    String::from_utf8(out).expect("escaped XML is UTF-8")
+}
+
+/// [`render`], written into `w` case by case: `report.cases` gives the verdicts, counts and times
+/// (what a [`crate::spill::slim`] record keeps), `record(i)` case i's whole record for its
+/// messages. A 100k-case run never holds the document or the messages.
+pub fn write(
+    report: &Report,
+    record: &mut dyn FnMut(usize) -> std::io::Result<CaseRecord>,
+    w: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut by_op: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, c) in report.cases.iter().enumerate() {
+        by_op.entry(c.op.as_str()).or_default().push(i);
     }
-    let verdicts: BTreeMap<&str, Vec<(&CaseRecord, Verdict)>> = by_op
-        .into_iter()
-        .map(|(op, cs)| (op, cs.into_iter().map(|c| (c, verdict(c))).collect()))
-        .collect();
-    let count = |vs: &[(&CaseRecord, Verdict)]| {
-        let failures = vs
-            .iter()
-            .filter(|(_, v)| matches!(v, Verdict::Failure { .. }))
-            .count();
-        let skipped = vs
-            .iter()
-            .filter(|(_, v)| matches!(v, Verdict::Skipped(_)))
-            .count();
-        let time: f64 = vs.iter().map(|(c, _)| c.elapsed_ms.max(0.0)).sum::<f64>() / 1000.0;
-        (vs.len(), failures, skipped, time)
+    // (tests, failures, skipped, seconds) of cases in the order given.
+    let count = |indices: &mut dyn Iterator<Item = &usize>| {
+        let (mut tests, mut failures, mut skipped, mut times) = (0, 0, 0, Vec::new());
+        for &i in indices {
+            let c = &report.cases[i];
+            match verdict(c) {
+                Verdict::Pass => {}
+                Verdict::Skipped(_) => skipped += 1,
+                Verdict::Failure { .. } => failures += 1,
+            }
+            tests += 1;
+            times.push(c.elapsed_ms.max(0.0));
+        }
+        // Summed as `render` always did (the order and the start of a float sum show).
+        let time = times.into_iter().sum::<f64>() / 1000.0;
+        (tests, failures, skipped, time)
     };
-    let all: Vec<(&CaseRecord, Verdict)> = verdicts.values().flatten().cloned().collect();
-    let (tests, failures, skipped, time) = count(&all);
-    let mut out = String::new();
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
+    let (tests, failures, skipped, time) = count(&mut by_op.values().flatten());
+    writeln!(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+    writeln!(
+        w,
         "<testsuites name=\"ttnn-oom\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">"
-    );
-    for (op, vs) in &verdicts {
-        let (tests, failures, skipped, time) = count(vs);
-        let _ = writeln!(
-            out,
+    )?;
+    for (op, indices) in &by_op {
+        let (tests, failures, skipped, time) = count(&mut indices.iter());
+        writeln!(
+            w,
             "  <testsuite name=\"oom/{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\" timestamp=\"{}\">",
             escape_xml(op),
             escape_xml(&report.generated_at)
-        );
-        let _ = writeln!(
-            out,
+        )?;
+        writeln!(
+            w,
             "    <properties><property name=\"backend\" value=\"{}\"/><property name=\"runtime_version\" value=\"{}\"/></properties>",
             escape_xml(&report.backend),
             escape_xml(&report.runtime_version)
-        );
-        for (c, v) in vs {
-            let _ = write!(
-                out,
+        )?;
+        for &i in indices {
+            let c = record(i)?;
+            write!(
+                w,
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
                 escape_xml(&c.op),
                 escape_xml(&c.id),
                 c.elapsed_ms.max(0.0) / 1000.0
-            );
-            match v {
-                Verdict::Pass => out.push_str("/>\n"),
-                Verdict::Skipped(msg) => {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                        escape_xml(msg)
-                    );
-                }
-                Verdict::Failure { kind, message } => {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
-                        escape_xml(kind),
-                        escape_xml(first_line(message)),
-                        escape_xml(message)
-                    );
-                }
+            )?;
+            match verdict(&c) {
+                Verdict::Pass => w.write_all(b"/>\n")?,
+                Verdict::Skipped(msg) => writeln!(
+                    w,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    escape_xml(&msg)
+                )?,
+                Verdict::Failure { kind, message } => writeln!(
+                    w,
+                    ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                    escape_xml(&kind),
+                    escape_xml(first_line(&message)),
+                    escape_xml(&message)
+                )?,
             }
         }
-        out.push_str("  </testsuite>\n");
+        w.write_all(b"  </testsuite>\n")?;
     }
-    out.push_str("</testsuites>\n");
-    out
+    w.write_all(b"</testsuites>\n")
 }

@@ -34,7 +34,7 @@ pub mod timeline;
 pub mod write;
 
 pub use merge::merge;
-pub use write::{write_all, write_renderings, Written};
+pub use write::{write_all, write_all_streamed, write_renderings, Written};
 
 use crate::record::Report;
 use std::path::{Path, PathBuf};

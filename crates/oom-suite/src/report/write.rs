@@ -5,7 +5,7 @@
 //! never a partial one.
 
 use super::{Error, Renderings, Result, JUNIT_XML, REPORT_HTML, REPORT_JSON, REPORT_MD};
-use crate::record::Report;
+use crate::record::{CaseRecord, Report};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,16 +40,52 @@ impl std::fmt::Display for Written {
 /// Write `report.json`, `report.md`, `report.html` and `junit.xml` into `dir` (created if
 /// missing), all or nothing.
 pub fn write_all(report: &Report, dir: &Path) -> Result<Written> {
-    let r = super::render_all(report);
     // report.json is the largest file (150 MB at 100k cases): serialized straight into its file,
     // never held as one string.
+    let mut record = |i: usize| Ok(report.cases[i].clone());
+    write_all_streamed(report, report.cases.len(), &mut record, report, dir)
+}
+
+/// Where the records of a streamed report come from: the record of case `i` (0-based, in report
+/// order), read when it is written.
+pub type CaseSource<'a> = &'a mut dyn FnMut(usize) -> std::io::Result<CaseRecord>;
+
+/// [`write_all`] for a run whose records are on disk ([`crate::spill`]): `report.json` and
+/// `junit.xml` are streamed record by record from `cases` (`cases_len` of them; `head.cases` is
+/// ignored), byte for byte [`super::to_json`] and [`super::render_junit`] of the whole report;
+/// the Markdown and HTML are rendered from `slim`, the same report with its records slimmed
+/// ([`crate::spill::slim`]).
+pub fn write_all_streamed(
+    head: &Report,
+    cases_len: usize,
+    cases: CaseSource<'_>,
+    slim: &Report,
+    dir: &Path,
+) -> Result<Written> {
+    let a = super::analysis::Analysis::of(slim);
+    let doc = super::sections::document(&a);
+    let markdown_text = super::markdown::render(&doc);
+    let html_text = super::html::render(&doc);
+    drop(doc);
+    drop(a);
+    let source = std::cell::RefCell::new(cases);
+    let streamed = StreamedReport {
+        head,
+        cases: StreamedCases {
+            len: cases_len,
+            source: &source,
+        },
+    };
     let json = |w: &mut dyn Write| -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *w, report)?;
+        serde_json::to_writer_pretty(&mut *w, &streamed)?;
         w.write_all(b"\n")
     };
-    let markdown = |w: &mut dyn Write| w.write_all(r.markdown.as_bytes());
-    let html = |w: &mut dyn Write| w.write_all(r.html.as_bytes());
-    let junit = |w: &mut dyn Write| w.write_all(r.junit.as_bytes());
+    let markdown = |w: &mut dyn Write| w.write_all(markdown_text.as_bytes());
+    let html = |w: &mut dyn Write| w.write_all(html_text.as_bytes());
+    let junit = |w: &mut dyn Write| {
+        let mut source = source.borrow_mut();
+        super::junit::write(slim, &mut |i| (*source)(i), w)
+    };
     write_files_with(
         dir,
         &[
@@ -59,6 +95,54 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Written> {
             (JUNIT_XML, &junit),
         ],
     )
+}
+
+/// A [`Report`] whose cases are read as they are serialized. The fields and their order are
+/// [`Report`]'s (a test compares the two serializations).
+struct StreamedReport<'a, 'b, 'c> {
+    head: &'a Report,
+    cases: StreamedCases<'b, 'c>,
+}
+
+struct StreamedCases<'b, 'c> {
+    len: usize,
+    source: &'b std::cell::RefCell<CaseSource<'c>>,
+}
+
+impl serde::Serialize for StreamedCases<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut source = self.source.borrow_mut();
+        let mut seq = s.serialize_seq(Some(self.len))?;
+        for i in 0..self.len {
+            let record = (*source)(i).map_err(S::Error::custom)?;
+            seq.serialize_element(&record)?;
+        }
+        seq.end()
+    }
+}
+
+impl serde::Serialize for StreamedReport<'_, '_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let h = self.head;
+        let thresholds = !h.thresholds.is_empty();
+        let mut st = s.serialize_struct("Report", 10 + usize::from(thresholds))?;
+        st.serialize_field("tool", &h.tool)?;
+        st.serialize_field("generated_at", &h.generated_at)?;
+        st.serialize_field("command", &h.command)?;
+        st.serialize_field("backend", &h.backend)?;
+        st.serialize_field("runtime_version", &h.runtime_version)?;
+        st.serialize_field("shapes_file", &h.shapes_file)?;
+        st.serialize_field("partition", &h.partition)?;
+        st.serialize_field("wall_time_ms", &h.wall_time_ms)?;
+        st.serialize_field("totals", &h.totals)?;
+        st.serialize_field("cases", &self.cases)?;
+        if thresholds {
+            st.serialize_field("thresholds", &h.thresholds)?;
+        }
+        st.end()
+    }
 }
 
 /// What a file holds: written into it through a buffer.

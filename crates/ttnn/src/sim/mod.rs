@@ -402,14 +402,16 @@ struct PlanKey {
 
 /// Plans by key. Bounded: past [`PlanCache::CAPACITY`] entries it starts over (a matrix run
 /// visits each case once or twice; the cache is for repeats: the run and its measurement,
-/// canaries, benchmarks, threshold searches).
+/// canaries, benchmarks, threshold searches). A plan holds its allocation trace and circular
+/// buffers (~10 KB): 4096 of them per device were 50 MB of a 93k-case run, so the repeats it
+/// serves (the next few calls) set the capacity.
 #[derive(Debug, Default)]
 struct PlanCache {
     plans: FastMap<PlanKey, std::result::Result<Arc<Plan>, Error>>,
 }
 
 impl PlanCache {
-    const CAPACITY: usize = 4096;
+    const CAPACITY: usize = 256;
 }
 
 /// An exact, unambiguous encoding of an invocation (tags, lengths, floats by bits).
