@@ -564,6 +564,12 @@ pub fn run(args: OomArgs) -> Result<()> {
     } else {
         BTreeMap::new()
     };
+    // Before the cases are dropped: each selected case becomes a one-call report.
+    if let Some(dir) = &args.visualizer {
+        for folder in crate::visualizer::export_cases(dir, &cases, backend)? {
+            println!("TT-NN report (ttnn-visualizer): {}", folder.display());
+        }
+    }
     // The records say all the report needs of the cases from here on.
     let cases_len = cases.len();
     drop(cases);
@@ -637,11 +643,6 @@ pub fn run(args: OomArgs) -> Result<()> {
             median.as_secs_f64() * 1000.0,
             total.as_secs_f64()
         );
-    }
-    if let Some(dir) = &args.visualizer {
-        for folder in crate::visualizer::export_cases(dir, &cases, backend)? {
-            println!("TT-NN report (ttnn-visualizer): {}", folder.display());
-        }
     }
     let mut failures = Vec::new();
     if let Some(baseline) = &baseline {
