@@ -271,3 +271,48 @@ fn one_piece_splits_copy_only_where_the_split_kernel_takes_them() {
         assert_eq!(dataflow_peak(&view), 0, "{shape} along {dim}");
     }
 }
+
+/// Found by the random differential (CI's slice, seed 73265932109816): a bfloat16 split of
+/// [4,1,736,6336] along dim 2 into 368s starts its second piece off a tile, so it untilizes
+/// first. `supported_by_codegen` refuses the input (two CBs of a 198-tile row exceed its
+/// 800 000 B wide-tensor threshold), so the runtime untilizes with the native block factory
+/// (dataflow peak 73,728 B, no circular buffers) where the codegen plan clashed (1,727,840 B).
+#[test]
+fn wide_unaligned_splits_untilize_natively() {
+    let sizes = [
+        ("split_sizes", ParamValue::Ints(vec![368, 368])),
+        ("dim", ParamValue::Int(2)),
+    ];
+    let c = case(
+        "split_with_sizes",
+        "4,1,736,6336",
+        DType::Bfloat16,
+        DRAM,
+        &N150,
+        &sizes,
+    );
+    let e = c.estimate().unwrap();
+    assert_eq!(e.verdict, Verdict::Fits);
+    assert_eq!(dataflow_peak(&c), 73_728);
+}
+
+/// The untilize codegen's CB plan (`pages_for_builder`) on the runtime, n150, bfloat16 DRAM
+/// split of [1,1,96,6240] into 48s (three tile rows, Wt 195) cuts each row into 15 pieces of 13
+/// tiles: CB peak 2 × 2 × 13 × 2048 = 106,496 B, dataflow 28,672 B (the old plan: 2 × 2 × 195).
+#[test]
+fn untilize_codegen_cuts_few_rows_into_column_pieces() {
+    let sizes = [
+        ("split_sizes", ParamValue::Ints(vec![48, 48])),
+        ("dim", ParamValue::Int(2)),
+    ];
+    let c = case(
+        "split_with_sizes",
+        "1,1,96,6240",
+        DType::Bfloat16,
+        DRAM,
+        &N150,
+        &sizes,
+    );
+    let e = c.estimate().unwrap();
+    assert_eq!((e.peaks.cb, e.peaks.dataflow), (106_496, 28_672));
+}

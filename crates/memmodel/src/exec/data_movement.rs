@@ -1779,19 +1779,84 @@ fn codegen_untilizes_unaligned(x: &DevTensor) -> bool {
     x.dtype() == DType::Bfloat16 && 2 * w.div_ceil(TILE) * 2048 <= WIDE_CHUNK_THRESHOLD
 }
 
-/// `UntilizeCodegenProgramFactory`: tile rows split row-wise over the grid, input and output CBs
-/// double-buffering a padded row each.
+/// `UntilizeCodegenProgramFactory` with its double-buffered CB plan (untilize_codegen_cb_plan.cpp,
+/// `pages_for_builder`): a tile-aligned input of one tile row splits its tile columns row-wise
+/// over the grid; of a few tile rows, each row is cut into the largest divisor of `Wt` columns
+/// that the grid holds (`choose_2d_ncol`), one core per piece taken row-wise; otherwise tile
+/// rows split row-wise, a padded row per unit. The output CB holds bfloat16 (bfloat8_b untilizes
+/// to bfloat16). Seen on the runtime (n150): [1,1,32,6336] 64 cores × 2 × 8 tiles,
+/// [1,1,64,6208] 4 × 2 × 97, [1,1,64,6240] 30 × 2 × 13.
 fn untilize_codegen_program(d: &crate::device::DeviceSpec, x: &DevTensor) -> Program {
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
-    let ts = tile_size(x.dtype());
-    let cores = grid::merge_ranges(&grid::split_work(d, tile_rows(&x.spec), true).all);
+    let rows = tile_rows(&x.spec);
+    let aligned = padded.as_slice() == x.dims();
+    let valid_cores = u64::from(d.grid_x * d.grid_y);
+    let ncol = if rows >= valid_cores || wt < 2 {
+        1
+    } else {
+        let max_ncol = (valid_cores / rows).min(wt);
+        (2..=max_ncol)
+            .rev()
+            .find(|c| wt.is_multiple_of(*c))
+            .unwrap_or(1)
+    };
+    let (pages, cores) = if aligned && rows == 1 && wt > 1 {
+        let w = grid::split_work(d, wt, true);
+        (w.units_1.max(w.units_2), w.all)
+    } else if aligned && wt > 1 && ncol >= 2 {
+        (wt / ncol, grid::split_work(d, rows * ncol, true).all)
+    } else {
+        (wt, grid::split_work(d, rows, true).all)
+    };
+    let cores = grid::merge_ranges(&cores);
+    let out_tile = tile_size(DType::Bfloat16).max(tile_size(x.dtype()));
     Program::new(
         "UntilizeCodegenDeviceOperation",
         "UntilizeCodegenProgramFactory",
     )
-    .cb(CbKind::Circular, 2 * wt * ts, &cores)
-    .cb(CbKind::Circular, 2 * wt * ts, &cores)
+    .cb(CbKind::Circular, 2 * pages * tile_size(x.dtype()), &cores)
+    .cb(CbKind::Circular, 2 * pages * out_tile, &cores)
+}
+
+/// `untilize_codegen::supported_by_codegen` (untilize_codegen_supported.cpp) for a tile-aligned
+/// interleaved input: bfloat16 or bfloat8_b, and unless it is a single tile row, two CBs of a
+/// padded row of 2048 B tiles within the 800 000 B wide-tensor threshold (seen on the runtime:
+/// [4,1,736,6336] bfloat16, Wt 198, untilizes natively; float32 always does).
+fn codegen_untilizes_aligned(x: &DevTensor, padded: &[u64]) -> bool {
+    const WIDE_CHUNK_THRESHOLD: u64 = 800_000;
+    let wt = padded.last().copied().unwrap_or(TILE) / TILE;
+    matches!(x.dtype(), DType::Bfloat16 | DType::Bfloat8B)
+        && (tile_rows(&x.spec) <= 1 || 2 * wt * 2048 <= WIDE_CHUNK_THRESHOLD)
+}
+
+/// The native `ttnn::prim::untilize` of a tile-aligned interleaved input: the block factory when
+/// `is_enough_space` fails or rows are wide enough for its block variant, else
+/// `UntilizeMultiCoreProgramFactory` — tile rows over `compute_ncores` cores taken row-wise, two
+/// CBs of up to two padded rows (seen on the runtime, float32 Wt 8: 10 rows on 10 cores × 8
+/// tiles, 100 and 150 rows on 50 cores × 16).
+fn untilize_native_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    padded: &[u64],
+    enough_space: bool,
+) -> Program {
+    if !enough_space || use_block_variant(d, padded).is_some() {
+        return untilize_block_program(d, x, padded);
+    }
+    let wt = padded.last().copied().unwrap_or(TILE) / TILE;
+    let ts = tile_size(x.dtype());
+    let (ncores, per_core) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
+    let cores = grid::merge_ranges(&grid::num_cores_to_corerangeset(
+        (0, 0),
+        ncores as u32,
+        (d.grid_x, d.grid_y),
+        true,
+    ));
+    let depth = per_core.min(2) * wt * ts;
+    Program::new("UntilizeDeviceOperation", "UntilizeMultiCoreProgramFactory")
+        .cb(CbKind::Dataflow, depth, &cores)
+        .cb(CbKind::Dataflow, depth, &cores)
 }
 
 /// `ttnn.untilize(_with_unpadding)`: a TILE tensor to ROW_MAJOR at its logical shape.
@@ -1820,13 +1885,14 @@ pub(super) fn untilize(
     let (enough_capture, enough_device) = (enough(bank), enough(bank.saturating_sub(live_before)));
     let normal_run_got_here = live_after <= bank;
     if !unpadding {
-        // Without unpadding: the codegen prim while a row's buffers fit beside the pending
-        // output, else the native block factory.
+        // Without unpadding: the codegen prim where `supported_by_codegen` takes the input and
+        // a row's buffers fit beside the pending output, else the native factories.
+        let codegen = codegen_untilizes_aligned(x, &padded);
         let program = |enough: bool| {
-            if enough {
+            if enough && codegen {
                 untilize_codegen_program(d, x)
             } else {
-                untilize_block_program(d, x, &padded)
+                untilize_native_program(d, x, &padded, enough)
             }
         };
         let captured = program(enough_capture);
