@@ -339,16 +339,15 @@ fn conv2d_region(_case: &Case) -> Result<(), CaseError> {
     Ok(())
 }
 
-/// The conv2d settings still gated: all but `slice_config` L1_FULL of an L1 input, which takes
-/// the same L1 path as no slice_config (`determine_conv2d_execution_path`). Random
-/// differential with `--param slice=l1_full`, L1 inputs: seeds 32001 (both boards), 32002,
-/// 32004 (p150), 32003 (n150): 0 mismatches but one case the plain L1 plan misses as well
+/// The conv2d settings still gated: all but `slice_config` L1_FULL, which takes the L1 path
+/// (`determine_conv2d_execution_path`), a DRAM interleaved input resharded into L1 as an L1 one
+/// is. Random differential with `--param slice=l1_full`: L1 inputs, seeds 32001 (both boards),
+/// 32002, 32004 (p150), 32003 (n150); DRAM inputs (`--ungated` before this), 32010 (n150),
+/// 32011 (p150), 32012 (both): 0 mismatches but one case the plain L1 plan misses as well
 /// (a float32 ROW_MAJOR depthwise 1×3 conv on p150, without slice_config too).
 fn conv2d_gated_params(case: &Case) -> crate::params::Params {
     let mut p = case.params.clone();
-    let l1_full =
-        matches!(p.get("slice"), Some(crate::params::ParamValue::Str(s)) if s == "l1_full");
-    if l1_full && case.input_memory == BufferType::L1 {
+    if matches!(p.get("slice"), Some(crate::params::ParamValue::Str(s)) if s == "l1_full") {
         p.0.remove("slice");
     }
     p
@@ -593,12 +592,14 @@ mod tests {
         c
     }
 
-    /// `slice_config=L1_FULL` of an L1 input is the plain L1 path: the same answer as no
-    /// slice_config. DRAM slicing, or L1_FULL of a DRAM input, stays without a verdict.
+    /// `slice_config=L1_FULL` is the L1 path: of an L1 input the same answer as no
+    /// slice_config; of a DRAM input the measured per-core CB peaks (`cargo xtask probe`, n150,
+    /// ttnn 0.81.1): 20,544 B for 32×32, 64 → 64 ROW_MAJOR (fits), 1,904,704 B for 320×320,
+    /// 96 → 96 TILE (CBs beyond L1). DRAM slicing stays without a verdict.
     #[test]
-    fn conv2d_l1_full_of_an_l1_input_is_the_l1_path() {
-        let conv = |memory: BufferType, slice: Option<&str>| {
-            let mut c = case("conv2d", "1,64,32,32", Layout::RowMajor, memory);
+    fn conv2d_l1_full_is_the_l1_path() {
+        let conv = |shape: &str, layout: Layout, memory: BufferType, slice: Option<&str>| {
+            let mut c = case("conv2d", shape, layout, memory);
             c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
             c.default_output_memory = true;
             if let Some(s) = slice {
@@ -606,18 +607,37 @@ mod tests {
             }
             c
         };
-        let plain = conv(BufferType::L1, None).estimate().expect("modeled");
-        let l1_full = conv(BufferType::L1, Some("l1_full"))
+        let small = "1,64,32,32";
+        let plain = conv(small, Layout::RowMajor, BufferType::L1, None)
+            .estimate()
+            .expect("modeled");
+        let l1_full = conv(small, Layout::RowMajor, BufferType::L1, Some("l1_full"))
             .estimate()
             .expect("modeled");
         assert_eq!(plain.verdict, l1_full.verdict);
         assert_eq!(plain.peaks.cb, l1_full.peaks.cb);
+        let dram = conv(small, Layout::RowMajor, BufferType::Dram, Some("l1_full"))
+            .estimate()
+            .expect("modeled");
+        assert_eq!((dram.verdict, dram.peaks.cb), (Verdict::Fits, 20_544));
+        let big = conv(
+            "1,96,320,320",
+            Layout::Tile,
+            BufferType::Dram,
+            Some("l1_full"),
+        )
+        .estimate()
+        .expect("modeled");
+        assert!(!matches!(big.verdict, Verdict::Fits), "{:?}", big.verdict);
+        assert_eq!(big.peaks.cb, 1_904_704);
         for (memory, slice) in [
-            (BufferType::Dram, Some("l1_full")),
+            (BufferType::Dram, None),
             (BufferType::L1, Some("dram_height")),
             (BufferType::Dram, Some("dram_width")),
         ] {
-            let err = conv(memory, slice).estimate().expect_err("no verdict");
+            let err = conv(small, Layout::RowMajor, memory, slice)
+                .estimate()
+                .expect_err("no verdict");
             assert!(
                 crate::exec::is_unmodeled(&err),
                 "{memory:?} {slice:?}: {err}"

@@ -9,6 +9,7 @@
 //! use; results nobody used are released at the end.
 
 mod conv;
+mod conv_slice;
 mod data_movement;
 mod eltwise;
 pub mod grid;
