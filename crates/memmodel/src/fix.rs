@@ -107,6 +107,24 @@ fn model_says(case: &Case) -> ModelSays {
 /// Appended to a fix's detail when memmodel gives no verdict on the changed case.
 pub const UNMODELED_FIX: &str = "(memmodel does not model this call: only a run verifies it)";
 
+/// The slicing the runtime tries first when it picks the slices itself (tt-metal
+/// `op_slicing::best_guess_slice_type`, on the [N, H, W, C] input): a ROW_MAJOR output by
+/// height only for an input over 3× taller than wide; a TILE output (the default) by height for
+/// an input under 200 wide or taller than wide, else by width. Measured on n150 (the input
+/// slices the capture's PaddedSlice ops read): TILE 400×300 by height, 300×400 by width;
+/// ROW_MAJOR 700×240 by width (docs/conv2d.md).
+pub fn conv2d_auto_slice_type(height: u64, width: u64, output_layout: Layout) -> &'static str {
+    let by_height = match output_layout {
+        Layout::RowMajor => height > width.saturating_mul(3),
+        Layout::Tile => width < 200 || height > width,
+    };
+    if by_height {
+        "height"
+    } else {
+        "width"
+    }
+}
+
 /// conv2d's own fixes, cheapest first: each a changed case and its detail. The model ranks
 /// nothing here (the changes are few and ordered by cost to the user); a change the model
 /// predicts would still fail is dropped, one it gives no verdict on is kept for a device to
@@ -134,12 +152,25 @@ pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
         c.sharding = None;
         c.params.0.remove("slice");
         c.params.0.remove("num_slices");
+        // Conv2dConfig.output_layout: TILE unless the case asks for row-major.
+        let output_layout = match str_param(case, "output_layout").as_deref() {
+            Some("row_major") => Layout::RowMajor,
+            _ => Layout::Tile,
+        };
+        let first = match case.model_inputs.first().map(|s| s.dims()) {
+            Some(&[_, _, h, w]) => format!(
+                ", {} first for this {h}×{w} input",
+                conv2d_auto_slice_type(h, w, output_layout)
+            ),
+            _ => String::new(),
+        };
         out.push((
             FixKind::DramSlice,
-            "input in DRAM (interleaved) with slice_config unset: the runtime runs the conv in \
-             DRAM slices, the fewest its L1 estimate fits (by height or width); the output is \
-             DRAM interleaved"
-                .to_string(),
+            format!(
+                "input in DRAM (interleaved) with slice_config unset: the runtime runs the conv \
+                 in DRAM slices, the fewest its L1 estimate fits (by height or width{first}); \
+                 the output is DRAM interleaved"
+            ),
             c,
         ));
     }
@@ -566,6 +597,11 @@ mod tests {
         let slice = &all[0].case;
         assert_eq!(slice.input_memory, BufferType::Dram);
         assert!(slice.params.get("slice").is_none() && slice.params.get("num_slices").is_none());
+        assert!(all[0].detail.contains("width first for this 640×640 input"));
+        assert_eq!(conv2d_auto_slice_type(640, 199, Layout::Tile), "height");
+        assert_eq!(conv2d_auto_slice_type(641, 640, Layout::Tile), "height");
+        assert_eq!(conv2d_auto_slice_type(700, 240, Layout::RowMajor), "width");
+        assert_eq!(conv2d_auto_slice_type(721, 240, Layout::RowMajor), "height");
         // A DRAM input is not modeled: the fix says so and leaves it to the device.
         assert!(all[0].detail.ends_with(UNMODELED_FIX), "{}", all[0].detail);
         for kind in [FixKind::ShardLayout, FixKind::ActBlockH, FixKind::Bfloat8B] {
