@@ -125,6 +125,21 @@ pub fn conv2d_auto_slice_type(height: u64, width: u64, output_layout: Layout) ->
     }
 }
 
+/// Whether a conv2d case takes the runtime's matmul path (`use_matmul_for_1x1_conv`: a 1×1
+/// kernel, stride 1, no padding, dilation 1, groups 1), which DRAM slicing never applies to.
+fn conv2d_is_matmul(case: &Case) -> bool {
+    let p = &case.params;
+    let name = case.op.name;
+    let kernel = p.pair_or(name, "kernel_size", [3, 3]);
+    let Ok(kernel) = kernel else { return false };
+    let all = |param: &str, default: [i64; 2], want: i64| matches!(p.pair_or(name, param, default), Ok(v) if v == [want, want]);
+    kernel == [1, 1]
+        && all("stride", [1, 1], 1)
+        && all("padding", [kernel[0] / 2, kernel[1] / 2], 0)
+        && all("dilation", [1, 1], 1)
+        && matches!(p.int_or(name, "groups", 1), Ok(1))
+}
+
 /// conv2d's own fixes, cheapest first: each a changed case and its detail. The model ranks
 /// nothing here (the changes are few and ordered by cost to the user); a change the model
 /// predicts would still fail is dropped, one it gives no verdict on is kept for a device to
@@ -133,7 +148,8 @@ pub fn conv2d_auto_slice_type(height: u64, width: u64, output_layout: Layout) ->
 /// 1. DRAM slicing: the input in DRAM interleaved and `slice_config` unset, so the runtime
 ///    slices the output by height or width into the fewest slices its own L1 estimate fits
 ///    (`op_slicing::determine_slice_config`; the output lands in DRAM interleaved). A case that
-///    already slices with a fixed count gets the runtime's own count instead.
+///    already slices with a fixed count gets the runtime's own count instead. A 1×1 stride-1
+///    conv runs as a matmul, never sliced: its input and output go to DRAM instead.
 /// 2. another sharding layout (`shard_layout` height, block or width);
 /// 3. the smallest activation block (`act_block_h` 32): smaller activation CBs, more blocks;
 /// 4. bfloat8_b output and weights (`dtype` and `weights_dtype`): lossy.
@@ -146,7 +162,28 @@ pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
     };
     let slice = str_param(case, "slice");
     let fixed_count = matches!(case.params.get("num_slices"), Some(ParamValue::Int(n)) if *n > 0);
-    if case.input_memory == BufferType::L1 || slice.as_deref() == Some("l1_full") || fixed_count {
+    if conv2d_is_matmul(case) {
+        // `conv2d_DRAM` runs a 1×1 stride-1 conv as a matmul, unsliced, its output where
+        // memory_config says: a DRAM input alone leaves an L1 output as large as ever (seen
+        // on n150: [1,192,540,960] → 96, the DRAM input with an L1 output fails, all-DRAM fits).
+        if case.input_memory == BufferType::L1 || case.output_memory == BufferType::L1 {
+            let mut c = case.clone();
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.default_output_memory = false;
+            c.sharding = None;
+            out.push((
+                FixKind::Dram,
+                "input and output in DRAM interleaved (memory_config=ttnn.DRAM_MEMORY_CONFIG): \
+                 a 1×1 stride-1 conv runs as a matmul, not in DRAM slices"
+                    .to_string(),
+                c,
+            ));
+        }
+    } else if case.input_memory == BufferType::L1
+        || slice.as_deref() == Some("l1_full")
+        || fixed_count
+    {
         let mut c = case.clone();
         c.input_memory = BufferType::Dram;
         c.sharding = None;
@@ -643,6 +680,35 @@ mod tests {
         assert!(conv2d_fixes(&c)
             .iter()
             .all(|(k, _, _)| *k != FixKind::DramSlice));
+    }
+
+    /// A 1×1 stride-1 conv runs as a matmul, never in DRAM slices: its fix moves the output to
+    /// DRAM with the input, and no DRAM-slice fix is proposed.
+    #[test]
+    fn a_matmul_conv_gets_all_dram_not_slices() {
+        use crate::params::ParamValue;
+        let mut c = case(
+            "conv2d",
+            "1,192,540,960",
+            BufferType::L1,
+            DeviceLayout::NhwcFlat,
+        );
+        c.params.set("out_channels", ParamValue::Int(96));
+        c.params.set("kernel_size", ParamValue::Int(1));
+        assert!(conv2d_is_matmul(&c));
+        let fixes = conv2d_fixes(&c);
+        assert!(fixes.iter().all(|(k, _, _)| *k != FixKind::DramSlice));
+        let (kind, _, all_dram) = &fixes[0];
+        assert_eq!(*kind, FixKind::Dram);
+        assert_eq!(
+            (all_dram.input_memory, all_dram.output_memory),
+            (BufferType::Dram, BufferType::Dram)
+        );
+        assert!(!all_dram.default_output_memory);
+        // Stride 2 or a 3×3 kernel take the sliding-window path: DRAM slices.
+        c.params.set("stride", ParamValue::Int(2));
+        assert!(!conv2d_is_matmul(&c));
+        assert_eq!(conv2d_fixes(&c)[0].0, FixKind::DramSlice);
     }
 
     #[test]
