@@ -14,6 +14,11 @@
 //! 6. more chips: shard the tensors over an n300, a T3K or a Galaxy (modeled per chip; see
 //!    [`crate::mesh`]).
 //!
+//! `ttnn.conv2d` has cheaper fixes of its own, tried before the generic ones ([`conv2d_fixes`]):
+//! DRAM slicing (the input in DRAM, the runtime slicing the output into the fewest slices its
+//! L1 estimate fits), another `shard_layout`, the smallest activation block (`act_block_h`),
+//! and bfloat8_b output and weights.
+//!
 //! Candidates are ranked by the model; a caller verifies them on a device in that order and
 //! keeps the first that really fits.
 
@@ -37,6 +42,12 @@ pub enum FixKind {
     Chunk,
     Bfloat8B,
     MoreChips,
+    /// conv2d: the input in DRAM, run in DRAM slices.
+    DramSlice,
+    /// conv2d: another `Conv2dConfig.shard_layout`.
+    ShardLayout,
+    /// conv2d: the smallest activation block (`Conv2dConfig.act_block_h_override`).
+    ActBlockH,
 }
 
 impl FixKind {
@@ -49,6 +60,9 @@ impl FixKind {
             FixKind::Chunk => "chunk",
             FixKind::Bfloat8B => "bfloat8_b",
             FixKind::MoreChips => "more_chips",
+            FixKind::DramSlice => "dram_slice",
+            FixKind::ShardLayout => "shard_layout",
+            FixKind::ActBlockH => "act_block_h",
         }
     }
 }
@@ -70,6 +84,172 @@ pub struct Fix {
 
 fn fits(case: &Case) -> bool {
     matches!(case.estimate(), Ok(e) if e.verdict == Verdict::Fits)
+}
+
+/// What the model says of a changed case: it fits, it does not, or it gives no verdict (the
+/// case is outside what memmodel models: only a device can tell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModelSays {
+    Fits,
+    DoesNotFit,
+    NoVerdict,
+}
+
+fn model_says(case: &Case) -> ModelSays {
+    match case.estimate() {
+        Ok(e) if e.verdict == Verdict::Fits => ModelSays::Fits,
+        Ok(_) => ModelSays::DoesNotFit,
+        Err(e) if crate::exec::is_unmodeled(&e) => ModelSays::NoVerdict,
+        Err(_) => ModelSays::DoesNotFit,
+    }
+}
+
+/// Appended to a fix's detail when memmodel gives no verdict on the changed case.
+pub const UNMODELED_FIX: &str = "(memmodel does not model this call: only a run verifies it)";
+
+/// The slicing the runtime tries first when it picks the slices itself (tt-metal
+/// `op_slicing::best_guess_slice_type`, on the [N, H, W, C] input): a ROW_MAJOR output by
+/// height only for an input over 3× taller than wide; a TILE output (the default) by height for
+/// an input under 200 wide or taller than wide, else by width. Measured on n150 (the input
+/// slices the capture's PaddedSlice ops read): TILE 400×300 by height, 300×400 by width;
+/// ROW_MAJOR 700×240 by width (docs/conv2d.md).
+pub fn conv2d_auto_slice_type(height: u64, width: u64, output_layout: Layout) -> &'static str {
+    let by_height = match output_layout {
+        Layout::RowMajor => height > width.saturating_mul(3),
+        Layout::Tile => width < 200 || height > width,
+    };
+    if by_height {
+        "height"
+    } else {
+        "width"
+    }
+}
+
+/// Whether a conv2d case takes the runtime's matmul path (`use_matmul_for_1x1_conv`: a 1×1
+/// kernel, stride 1, no padding, dilation 1, groups 1), which DRAM slicing never applies to.
+fn conv2d_is_matmul(case: &Case) -> bool {
+    let p = &case.params;
+    let name = case.op.name;
+    let kernel = p.pair_or(name, "kernel_size", [3, 3]);
+    let Ok(kernel) = kernel else { return false };
+    let all = |param: &str, default: [i64; 2], want: i64| matches!(p.pair_or(name, param, default), Ok(v) if v == [want, want]);
+    kernel == [1, 1]
+        && all("stride", [1, 1], 1)
+        && all("padding", [kernel[0] / 2, kernel[1] / 2], 0)
+        && all("dilation", [1, 1], 1)
+        && matches!(p.int_or(name, "groups", 1), Ok(1))
+}
+
+/// conv2d's own fixes, cheapest first: each a changed case and its detail. The model ranks
+/// nothing here (the changes are few and ordered by cost to the user); a change the model
+/// predicts would still fail is dropped, one it gives no verdict on is kept for a device to
+/// verify.
+///
+/// 1. DRAM slicing: the input in DRAM interleaved and `slice_config` unset, so the runtime
+///    slices the output by height or width into the fewest slices its own L1 estimate fits
+///    (`op_slicing::determine_slice_config`; the output lands in DRAM interleaved). A case that
+///    already slices with a fixed count gets the runtime's own count instead. A 1×1 stride-1
+///    conv runs as a matmul, never sliced: its input and output go to DRAM instead.
+/// 2. another sharding layout (`shard_layout` height, block or width);
+/// 3. the smallest activation block (`act_block_h` 32): smaller activation CBs, more blocks;
+/// 4. bfloat8_b output and weights (`dtype` and `weights_dtype`): lossy.
+pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
+    use crate::params::ParamValue;
+    let mut out = Vec::new();
+    let str_param = |c: &Case, name: &str| match c.params.get(name) {
+        Some(ParamValue::Str(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let slice = str_param(case, "slice");
+    let fixed_count = matches!(case.params.get("num_slices"), Some(ParamValue::Int(n)) if *n > 0);
+    if conv2d_is_matmul(case) {
+        // `conv2d_DRAM` runs a 1×1 stride-1 conv as a matmul, unsliced, its output where
+        // memory_config says: a DRAM input alone leaves an L1 output as large as ever (seen
+        // on n150: [1,192,540,960] → 96, the DRAM input with an L1 output fails, all-DRAM fits).
+        if case.input_memory == BufferType::L1 || case.output_memory == BufferType::L1 {
+            let mut c = case.clone();
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.default_output_memory = false;
+            c.sharding = None;
+            out.push((
+                FixKind::Dram,
+                "input and output in DRAM interleaved (memory_config=ttnn.DRAM_MEMORY_CONFIG): \
+                 a 1×1 stride-1 conv runs as a matmul, not in DRAM slices"
+                    .to_string(),
+                c,
+            ));
+        }
+    } else if case.input_memory == BufferType::L1
+        || slice.as_deref() == Some("l1_full")
+        || fixed_count
+    {
+        let mut c = case.clone();
+        c.input_memory = BufferType::Dram;
+        c.sharding = None;
+        c.params.0.remove("slice");
+        c.params.0.remove("num_slices");
+        // Conv2dConfig.output_layout: TILE unless the case asks for row-major.
+        let output_layout = match str_param(case, "output_layout").as_deref() {
+            Some("row_major") => Layout::RowMajor,
+            _ => Layout::Tile,
+        };
+        let first = match case.model_inputs.first().map(|s| s.dims()) {
+            Some(&[_, _, h, w]) => format!(
+                ", {} first for this {h}×{w} input",
+                conv2d_auto_slice_type(h, w, output_layout)
+            ),
+            _ => String::new(),
+        };
+        out.push((
+            FixKind::DramSlice,
+            format!(
+                "input in DRAM (interleaved) with slice_config unset: the runtime runs the conv \
+                 in DRAM slices, the fewest its L1 estimate fits (by height or width{first}); \
+                 the output is DRAM interleaved"
+            ),
+            c,
+        ));
+    }
+    let layout = str_param(case, "shard_layout");
+    for l in ["height", "block", "width"] {
+        if layout.as_deref() == Some(l) {
+            continue;
+        }
+        let mut c = case.clone();
+        c.params.set("shard_layout", ParamValue::Str(l.into()));
+        out.push((
+            FixKind::ShardLayout,
+            format!("{l}-sharded conv (Conv2dConfig.shard_layout={l})"),
+            c,
+        ));
+    }
+    if !matches!(case.params.get("act_block_h"), Some(ParamValue::Int(32))) {
+        let mut c = case.clone();
+        c.params.set("act_block_h", ParamValue::Int(32));
+        out.push((
+            FixKind::ActBlockH,
+            "one tile of activation rows per block (Conv2dConfig.act_block_h_override=32): \
+             smaller activation CBs, more blocks"
+                .to_string(),
+            c,
+        ));
+    }
+    let bf8 = |c: &Case, name: &str| str_param(c, name).as_deref() == Some("bfloat8_b");
+    if !(bf8(case, "dtype") && bf8(case, "weights_dtype")) && case.dtype != DType::Float32 {
+        let mut c = case.clone();
+        c.params.set("dtype", ParamValue::Str("bfloat8_b".into()));
+        c.params
+            .set("weights_dtype", ParamValue::Str("bfloat8_b".into()));
+        out.push((
+            FixKind::Bfloat8B,
+            "bfloat8_b output and weights (dtype=ttnn.bfloat8_b, \
+             Conv2dConfig.weights_dtype=ttnn.bfloat8_b; lossy)"
+                .to_string(),
+            c,
+        ));
+    }
+    out
 }
 
 /// The model dim a case is split along: H for 4D activations (model order N,C,H,W), the rows
@@ -162,10 +342,32 @@ fn shard_detail(case: &Case, strategy: ShardStrategy) -> Option<String> {
 }
 
 /// Every change the model predicts would make `case` fit, cheapest first (empty when nothing
-/// helps). It does not ask whether `case` itself fits: a device may refuse a case the model
+/// helps); for conv2d also its own changes the model gives no verdict on ([`conv2d_fixes`],
+/// their detail says so), for a device to verify. It does not ask whether `case` itself fits: a device may refuse a case the model
 /// accepts, and the changes are then still worth trying there.
 pub fn candidates(case: &Case) -> Vec<Fix> {
     let mut out = Vec::new();
+    let in_l1 = |b: BufferType| b == BufferType::L1;
+    let conv = case.op.family == Family::Conv2d;
+    if conv {
+        for (kind, detail, changed) in conv2d_fixes(case) {
+            if changed.signature().is_err() {
+                continue;
+            }
+            let detail = match model_says(&changed) {
+                ModelSays::Fits => detail,
+                ModelSays::NoVerdict => format!("{detail} {UNMODELED_FIX}"),
+                ModelSays::DoesNotFit => continue,
+            };
+            out.push(Fix {
+                kind,
+                detail,
+                case: changed,
+                pieces: None,
+                mesh: None,
+            });
+        }
+    }
     let mut push = |kind: FixKind,
                     detail: String,
                     changed: Case,
@@ -181,7 +383,6 @@ pub fn candidates(case: &Case) -> Vec<Fix> {
             });
         }
     };
-    let in_l1 = |b: BufferType| b == BufferType::L1;
     if case.op.supports_sharding() && in_l1(case.input_memory) && in_l1(case.output_memory) {
         for strategy in [
             ShardStrategy::Height,
@@ -210,7 +411,7 @@ pub fn candidates(case: &Case) -> Vec<Fix> {
             None,
         );
     }
-    if in_l1(case.input_memory) {
+    if in_l1(case.input_memory) && !conv {
         let mut c = case.clone();
         c.input_memory = BufferType::Dram;
         push(
@@ -221,7 +422,7 @@ pub fn candidates(case: &Case) -> Vec<Fix> {
             None,
         );
     }
-    if in_l1(case.input_memory) && in_l1(case.output_memory) {
+    if in_l1(case.input_memory) && in_l1(case.output_memory) && !conv {
         let mut c = case.clone();
         c.input_memory = BufferType::Dram;
         c.output_memory = BufferType::Dram;
@@ -404,6 +605,110 @@ mod tests {
         let dram = all.iter().find(|f| f.kind == FixKind::Dram).unwrap();
         assert_eq!(dram.case.sharding, None);
         assert!(all.iter().all(|f| f.case.signature().is_ok()));
+    }
+
+    /// A conv2d whose L1 input alone overflows L1 (640×640, 96 → 96, 3×3 on n150: 1,228,800 B
+    /// per bank, the runtime's OOM in docs/conv2d.md) gets DRAM slicing first, then the other
+    /// Conv2dConfig changes, each a case a device can run.
+    #[test]
+    fn conv2d_fixes_start_with_dram_slicing() {
+        let mut c = case(
+            "conv2d",
+            "1,96,640,640",
+            BufferType::L1,
+            DeviceLayout::NhwcFlat,
+        );
+        c.layout = Layout::RowMajor;
+        c.default_output_memory = true;
+        for (k, v) in [("out_channels", 96), ("groups", 1)] {
+            c.params.set(k, crate::params::ParamValue::Int(v));
+        }
+        c.params
+            .set("kernel_size", crate::params::ParamValue::Ints(vec![3, 3]));
+        c.params
+            .set("padding", crate::params::ParamValue::Ints(vec![1, 1]));
+        assert!(!fits(&c), "the input alone overflows L1");
+        let all = candidates(&c);
+        let kinds: Vec<_> = all.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds[0], FixKind::DramSlice, "{kinds:?}");
+        let slice = &all[0].case;
+        assert_eq!(slice.input_memory, BufferType::Dram);
+        assert!(slice.params.get("slice").is_none() && slice.params.get("num_slices").is_none());
+        assert!(all[0].detail.contains("width first for this 640×640 input"));
+        assert_eq!(conv2d_auto_slice_type(640, 199, Layout::Tile), "height");
+        assert_eq!(conv2d_auto_slice_type(641, 640, Layout::Tile), "height");
+        assert_eq!(conv2d_auto_slice_type(700, 240, Layout::RowMajor), "width");
+        assert_eq!(conv2d_auto_slice_type(721, 240, Layout::RowMajor), "height");
+        // A DRAM input is not modeled: the fix says so and leaves it to the device.
+        assert!(all[0].detail.ends_with(UNMODELED_FIX), "{}", all[0].detail);
+        for kind in [FixKind::ShardLayout, FixKind::ActBlockH, FixKind::Bfloat8B] {
+            assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+        }
+        // The generic inputs-to-DRAM changes are the slicing fix for a conv.
+        assert!(!kinds.contains(&FixKind::InputsToDram) && !kinds.contains(&FixKind::Dram));
+        // No change the model predicts still fails.
+        assert!(all
+            .iter()
+            .all(|f| model_says(&f.case) != ModelSays::DoesNotFit));
+        assert!(all.iter().all(|f| f.case.signature().is_ok()));
+    }
+
+    /// A conv that already slices with a fixed count gets the runtime's own count.
+    #[test]
+    fn a_fixed_slice_count_gives_way_to_the_runtimes() {
+        let mut c = case(
+            "conv2d",
+            "1,32,64,64",
+            BufferType::Dram,
+            DeviceLayout::NhwcFlat,
+        );
+        c.params
+            .set("out_channels", crate::params::ParamValue::Int(32));
+        c.params.set(
+            "slice",
+            crate::params::ParamValue::Str("dram_height".into()),
+        );
+        c.params
+            .set("num_slices", crate::params::ParamValue::Int(2));
+        let fixes = conv2d_fixes(&c);
+        let (kind, _, slice) = &fixes[0];
+        assert_eq!(*kind, FixKind::DramSlice);
+        assert!(slice.params.get("num_slices").is_none());
+        // Without a fixed count a DRAM input already slices as the runtime picks.
+        c.params.0.remove("num_slices");
+        c.params.0.remove("slice");
+        assert!(conv2d_fixes(&c)
+            .iter()
+            .all(|(k, _, _)| *k != FixKind::DramSlice));
+    }
+
+    /// A 1×1 stride-1 conv runs as a matmul, never in DRAM slices: its fix moves the output to
+    /// DRAM with the input, and no DRAM-slice fix is proposed.
+    #[test]
+    fn a_matmul_conv_gets_all_dram_not_slices() {
+        use crate::params::ParamValue;
+        let mut c = case(
+            "conv2d",
+            "1,192,540,960",
+            BufferType::L1,
+            DeviceLayout::NhwcFlat,
+        );
+        c.params.set("out_channels", ParamValue::Int(96));
+        c.params.set("kernel_size", ParamValue::Int(1));
+        assert!(conv2d_is_matmul(&c));
+        let fixes = conv2d_fixes(&c);
+        assert!(fixes.iter().all(|(k, _, _)| *k != FixKind::DramSlice));
+        let (kind, _, all_dram) = &fixes[0];
+        assert_eq!(*kind, FixKind::Dram);
+        assert_eq!(
+            (all_dram.input_memory, all_dram.output_memory),
+            (BufferType::Dram, BufferType::Dram)
+        );
+        assert!(!all_dram.default_output_memory);
+        // Stride 2 or a 3×3 kernel take the sliding-window path: DRAM slices.
+        c.params.set("stride", ParamValue::Int(2));
+        assert!(!conv2d_is_matmul(&c));
+        assert_eq!(conv2d_fixes(&c)[0].0, FixKind::DramSlice);
     }
 
     #[test]

@@ -382,10 +382,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ))
         }
     };
-    if x.memory != BufferType::L1 || x.shard.is_some() {
+    // `slice_config` L1_FULL runs the L1 path on a DRAM input too (exec/conv_slice.rs).
+    let l1_full_of_dram = super::conv_slice::l1_full_of_dram(a, &x);
+    if (x.memory != BufferType::L1 && !l1_full_of_dram) || x.shard.is_some() {
         return Err(unmodeled(
             f,
-            format!("{UNPLANNED}: a DRAM or sharded input (DRAM inputs run in DRAM slices)"),
+            format!(
+                "{UNPLANNED}: a DRAM or sharded input (DRAM inputs run in DRAM slices unless \
+                 slice_config is L1_FULL)"
+            ),
         ));
     }
     if !matches!(
@@ -459,6 +464,11 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let flattened =
         if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
             None
+        } else if l1_full_of_dram {
+            return Err(unmodeled(
+                f,
+                format!("{UNPLANNED}: the copying reshape of a DRAM [N, H, W, C] input"),
+            ));
         } else if x.layout() == Layout::Tile && x.dtype() != DType::Bfloat16 {
             // The random differential saw the reshape's buffers differ for float32 and bfloat8_b.
             return Err(unmodeled(
@@ -544,7 +554,7 @@ fn plan(
     // reshards by CopyDeviceOperation instead.
     super::pool::reshard_program(
         ex,
-        input_per_bank > l1_bank || in_shard_bytes > l1_bank,
+        (x.memory == BufferType::L1 && input_per_bank > l1_bank) || in_shard_bytes > l1_bank,
         page,
         in_shard_bytes,
         &used_grid,

@@ -10,6 +10,7 @@
 
 mod attention;
 mod conv;
+mod conv_slice;
 mod data_movement;
 mod eltwise;
 pub mod grid;
