@@ -91,12 +91,32 @@ fn cases_of(args: &DiffArgs) -> Result<Vec<Case>> {
         eprintln!(
             "random draw: {n} cases, seed {seed} (repeat with --random {n} --seed {seed} and the same filters)"
         );
+        let pinned = args.cases.pinned_params()?;
         let mut out = Vec::with_capacity(n as usize);
-        for i in 0..n {
+        // With pinned params a draw the op rejects with them (a slice count above the output's
+        // rows) is skipped: the next index is drawn instead, at most 20 times as many.
+        let mut i = 0;
+        while (out.len() as u64) < n {
+            if i >= n.saturating_mul(20) {
+                bail!(
+                    "--param leaves too few valid draws ({} of {n}, seed {seed})",
+                    out.len()
+                );
+            }
             match memmodel::space::sample(seed, i, &filter) {
-                Some(c) => out.push(c),
+                Some(mut c) => {
+                    if pinned.0.is_empty() {
+                        out.push(c);
+                    } else {
+                        c.params = c.params.merged(&pinned);
+                        if c.signature().is_ok() {
+                            out.push(c);
+                        }
+                    }
+                }
                 None => bail!("the filters leave nothing to draw (case {i} of seed {seed})"),
             }
+            i += 1;
         }
         return Ok(out);
     }

@@ -51,7 +51,8 @@ pub struct CaseArgs {
     /// Only these devices (n150, p150).
     #[arg(long, value_delimiter = ',')]
     pub device: Vec<String>,
-    /// An op parameter for ad-hoc cases, e.g. --param dim=-1 --param split_sizes=48,48.
+    /// An op parameter for ad-hoc cases, e.g. --param dim=-1 --param split_sizes=48,48 (with
+    /// `diff --random`: pinned on every draw; draws the op rejects with it are drawn again).
     #[arg(long, value_name = "NAME=VALUE")]
     pub param: Vec<String>,
 }
@@ -220,12 +221,12 @@ pub fn load_matrix(path: Option<&PathBuf>) -> Result<Matrix> {
 
 impl CaseArgs {
     /// The filters of a random draw (`diff --random`): ops, dtypes, layouts, memories, devices.
-    /// Flags that name a matrix (shape sets, shapes, params) do not apply.
+    /// Flags that name a matrix (shape sets, shapes) do not apply; `--param` is pinned on every
+    /// draw ([`CaseArgs::pinned_params`]).
     pub fn random_filter(&self, max_bytes: Option<u64>) -> Result<memmodel::space::Filter> {
         for (set, flag) in [
             (!self.shape_set.is_empty(), "--shape-set"),
             (!self.shape.is_empty(), "--shape"),
-            (!self.param.is_empty(), "--param"),
             (self.shapes.is_some(), "--shapes"),
             (self.input_memory.is_some(), "--input-memory"),
             (self.output_memory.is_some(), "--output-memory"),
@@ -249,6 +250,17 @@ impl CaseArgs {
             devices: parse_all(&self.device, "device", DeviceSpec::by_name)?,
             max_bytes,
         })
+    }
+
+    /// The `--param` values, pinned on every random draw (a setting to study across the call
+    /// space, e.g. conv2d's `slice=dram_height`).
+    pub fn pinned_params(&self) -> Result<Params> {
+        let mut params = Params::default();
+        for p in &self.param {
+            let (k, v) = parse_param(p)?;
+            params.set(&k, v);
+        }
+        Ok(params)
     }
 
     /// The selected cases, in matrix order.
