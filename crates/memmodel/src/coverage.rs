@@ -390,14 +390,33 @@ fn conv2d_gated_params(case: &Case) -> crate::params::Params {
     p
 }
 
+/// The conv2d settings memmodel does not plan yet (`reallocate_halo_output` is planned by
+/// exec/conv.rs, from a NO_DISPATCH capture, but not yet verified by a random differential on
+/// both boards). The others (dtype, weights_dtype, activation, shard_layout, act_block_h, the
+/// two double buffers, reshard_if_not_optimal) go to
+/// exec/conv.rs, which plans the verified ones and answers `unmodeled` itself for the rest
+/// (random differential, settings pinned, 0 mismatches: seeds 31103 n150, 31104 p150; the
+/// block-sharded ones in docs/conv2d.md).
+const CONV2D_UNPLANNED_SETTINGS: [&str; 4] = [
+    "deallocate_activation",
+    "reallocate_halo_output",
+    "slice",
+    "num_slices",
+];
+
 fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     let family = case.op.family;
-    if family == Family::Conv2d && crate::ops::conv2d_has_settings(&conv2d_gated_params(case)) {
-        // Conv2dConfig, slice_config and the output dtype change the runtime's sharding, blocks
-        // and slices: each is modeled only once the differential shows it exact.
+    if family == Family::Conv2d && {
+        let gated = conv2d_gated_params(case);
+        CONV2D_UNPLANNED_SETTINGS
+            .iter()
+            .any(|p| gated.get(p).is_some())
+    } {
+        // These change the runtime's buffers' lifetimes and slices: each is modeled only once
+        // the differential shows it exact.
         return Err(unmodeled(
             case,
-            "conv2d with Conv2dConfig, slice_config or dtype settings",
+            "conv2d with deallocate_activation, reallocate_halo_output or slice_config settings",
         ));
     }
     if family == Family::Conv2d {

@@ -92,7 +92,8 @@ pub(crate) struct Sharding {
     pub out_w_tiles: u64,
     /// Output channels padded to the output channel cores × 32.
     pub out_c_padded: u64,
-    /// The activation block: its height (the whole output shard) and width, in tiles.
+    /// The activation block: its height (the whole output shard unless
+    /// `act_block_h_override`) and width, in tiles.
     pub act_h_tiles: u64,
     pub act_w_tiles: u64,
 }
@@ -106,14 +107,42 @@ pub(crate) struct Conv {
     /// A TILE input (channels aligned to 32); ROW_MAJOR aligns them to 8 (a depthwise conv's
     /// too: measured, 32 → 32 channels in groups of one shard 8 channels per core).
     pub tiled: bool,
-    /// The input's dtype (the output's too).
+    /// The input's dtype.
     pub dtype: DType,
+    /// The output's (`dtype=`; default the input's) and the prepared weights' and bias's
+    /// (`Conv2dConfig.weights_dtype`; default the halo's: float32 or bfloat16).
+    pub out_dtype: DType,
+    pub weights_dtype: DType,
+    /// `act_block_h_override` in tiles (0: the whole output shard).
+    pub act_block_h: u64,
+    /// `enable_act_double_buffer`, `enable_weights_double_buffer`.
+    pub act_double: bool,
+    pub weights_double: bool,
+    /// `reallocate_halo_output` (default true): the halo output is allocated anew once the
+    /// resharded input and the halo's config tensors are freed; false leaves it where it was.
+    pub reallocate_halo: bool,
 }
 
 /// `find_closest_largest_divisor_with_num_padding_and_mult` with mult 1: like
 /// `find_closest_largest_divisor_with_num_padding`, but never below 1.
 fn nhw_cores(tiles: u64, start: u64) -> u64 {
     divisor_with_padding(tiles, start).max(1)
+}
+
+/// `find_closest_largest_divisor_with_num_padding_and_mult`: the most cores from `start` down
+/// whose padding of `tiles` to `cores × mult` leaves less than one core's share empty.
+fn nhw_cores_mult(tiles: u64, start: u64, mult: u64) -> u64 {
+    if mult <= 1 {
+        return nhw_cores(tiles, start);
+    }
+    let mut cores = start.max(1);
+    loop {
+        let padded = tiles.div_ceil(cores * mult) * cores * mult;
+        if cores <= 1 || padded - tiles < padded / cores {
+            return cores;
+        }
+        cores -= 1;
+    }
 }
 
 impl Conv {
@@ -127,22 +156,78 @@ impl Conv {
         }
     }
 
-    /// Tile bytes of the conv's activation input (`conv_input_dtype`) and of its weights and
-    /// bias (float32 for a float32 input, else bfloat16: measured, a bfloat8_b input's weights
-    /// are prepared as bfloat16 tiles).
+    /// The dtype the halo writes and the conv reads (`conv_input_dtype`): float32 for a
+    /// float32 input, else bfloat16.
+    pub fn conv_in_dtype(&self) -> DType {
+        if self.dtype == DType::Float32 {
+            DType::Float32
+        } else {
+            DType::Bfloat16
+        }
+    }
+
+    /// Tile bytes of the conv's activation input (`conv_input_dtype`).
     fn conv_in_tile(&self) -> u64 {
         self.conv_in_elem() * TILE * TILE
     }
 
-    /// Whether a block-sharded conv keeps its row-major activation in CBs of its own: when the
-    /// halo's dtype is not the output's (bfloat8_b), else they overlap the activation CB.
-    fn row_major_act(&self) -> bool {
-        self.dtype.is_block_float()
+    /// Tile bytes of the weights and bias (`weights_dtype`; by default the halo's dtype:
+    /// measured, a bfloat8_b input's weights are prepared as bfloat16 tiles).
+    fn weights_tile(&self) -> u64 {
+        super::util::tile_size(self.weights_dtype)
     }
 
-    /// Tile bytes of the output (the input's dtype).
+    /// Whether a block-sharded conv keeps its row-major activation in CBs of its own: when the
+    /// halo's dtype is not the output's (a bfloat8_b output), else they overlap the activation
+    /// CB.
+    fn row_major_act(&self) -> bool {
+        self.out_dtype != self.conv_in_dtype()
+    }
+
+    /// Tile bytes of the output.
     fn out_tile(&self) -> u64 {
+        super::util::tile_size(self.out_dtype)
+    }
+
+    /// Tile bytes of the input (a TILE input's reshard pages).
+    fn in_tile(&self) -> u64 {
         super::util::tile_size(self.dtype)
+    }
+
+    /// Output tiles per activation block: `act_block_h_override` when it divides the shard's
+    /// tiles, else its largest divisor below (`determine_per_core_conv_block_config`).
+    fn act_block_tiles(&self, shard_tiles: u64) -> u64 {
+        if self.act_block_h == 0 || shard_tiles == 0 {
+            return shard_tiles;
+        }
+        (1..=self.act_block_h.min(shard_tiles))
+            .rev()
+            .find(|d| shard_tiles.is_multiple_of(*d))
+            .unwrap_or(1)
+    }
+
+    /// Tiles of the weights CB: one block of `out_w × act_w`; a height-sharded conv with
+    /// several activation blocks holds the kernel's rows of them (fully buffered weights),
+    /// else `enable_weights_double_buffer` doubles it.
+    fn weights_cb_tiles(&self, s: &Sharding) -> u64 {
+        let block = s.out_w_tiles * s.act_w_tiles;
+        let act_blocks = (s.out_shard_h / TILE).div_ceil(s.act_h_tiles.max(1));
+        if s.scheme == Scheme::Height && act_blocks > 1 {
+            block * self.win.kernel[0]
+        } else if self.weights_double {
+            block * 2
+        } else {
+            block
+        }
+    }
+
+    /// `enable_act_double_buffer`'s factor on the activation CBs.
+    fn act_factor(&self) -> u64 {
+        if self.act_double {
+            2
+        } else {
+            1
+        }
     }
 
     /// Tile bytes of the activation CB: the conv input's for height sharding, the output's
@@ -172,10 +257,13 @@ impl Conv {
         let out_nhw = win.out_nhw();
         let out_nhw_tiles = out_nhw.div_ceil(TILE);
         let out_c_tiles = self.c_out.div_ceil(TILE);
+        // With `act_block_h_override` the NHW cores split the rows into whole activation
+        // blocks (`find_closest_largest_divisor_with_num_padding_and_mult`).
+        let mult = self.act_block_h.max(1);
         let (nhw, in_c, out_c) = match scheme {
-            Scheme::Height => (nhw_cores(out_nhw_tiles, d.worker_cores()), 1, 1),
+            Scheme::Height => (nhw_cores_mult(out_nhw_tiles, d.worker_cores(), mult), 1, 1),
             Scheme::Block => (
-                nhw_cores(out_nhw_tiles, gy),
+                nhw_cores_mult(out_nhw_tiles, gy, mult),
                 divisor_with_padding(win.c.div_ceil(align), gx),
                 divisor_with_padding(out_c_tiles, gx),
             ),
@@ -208,7 +296,7 @@ impl Conv {
             out_shard_h,
             out_w_tiles: out_c_padded / out_c / TILE,
             out_c_padded,
-            act_h_tiles: out_shard_h / TILE,
+            act_h_tiles: self.act_block_tiles(out_shard_h / TILE),
             act_w_tiles: act_w.div_ceil(TILE),
         }
     }
@@ -233,14 +321,16 @@ impl Conv {
         let act = h * w;
         let row_major = match scheme {
             Scheme::Width => 2 * w,
-            Scheme::Block if self.row_major_act() => act,
+            Scheme::Block if self.row_major_act() => act * self.act_factor(),
             _ => 0,
         };
         let bias = if self.bias { s.out_w_tiles } else { 0 };
-        let (wt, ot) = (self.conv_in_tile(), self.out_tile());
-        let cbs =
-            (s.out_w_tiles * w + bias + row_major) * wt + act * self.act_tile(scheme) + act * ot;
-        let out = h * s.out_w_tiles * ot;
+        let (it, wt, ot) = (self.conv_in_tile(), self.weights_tile(), self.out_tile());
+        let cbs = (self.weights_cb_tiles(&s) + bias) * wt
+            + row_major * it
+            + act * self.act_factor() * self.act_tile(scheme)
+            + act * ot;
+        let out = s.out_shard_h / TILE * s.out_w_tiles * ot;
         let halo = self.halo_sticks(&s) * s.in_shard_w * self.conv_in_elem();
         cbs + L1_SCRATCHPAD + out + halo
     }
@@ -336,6 +426,74 @@ fn program_grid(d: &DeviceSpec, s: &Sharding) -> CoreRangeSet {
     CoreRangeSet::one(CoreRange::new(0, 0, (x - 1) as u32, (y - 1) as u32))
 }
 
+/// The `Conv2dConfig` fields and the output dtype a plan follows; any other field set is
+/// `unmodeled`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Settings {
+    out_dtype: Option<DType>,
+    weights_dtype: Option<DType>,
+    shard_layout: Option<Scheme>,
+    /// `act_block_h_override` in rows (0: none).
+    act_block_h: u64,
+    act_double: bool,
+    weights_double: bool,
+    deallocate_activation: bool,
+    /// `reallocate_halo_output` (the runtime's default: true).
+    reallocate_halo: bool,
+}
+
+impl Settings {
+    fn of(a: &Args<'_>) -> Result<Settings, CaseError> {
+        let f = a.function;
+        let mut out = Settings {
+            reallocate_halo: true,
+            ..Settings::default()
+        };
+        match a.kw.get("dtype") {
+            None | Some(Val::None) => {}
+            Some(Val::DType(d)) => out.out_dtype = Some(*d),
+            Some(other) => return Err(invalid(f, format!("`dtype` is {other:?}"))),
+        }
+        let config = match a.kw.get("conv_config") {
+            None | Some(Val::None) => return Ok(out),
+            Some(Val::Object { kwargs, .. }) => kwargs,
+            Some(other) => return Err(invalid(f, format!("`conv_config` is {other:?}"))),
+        };
+        for (key, value) in config {
+            match (*key, value) {
+                ("weights_dtype", Val::DType(d)) => out.weights_dtype = Some(*d),
+                ("shard_layout", Val::Attr(layout)) => {
+                    out.shard_layout = Some(match *layout {
+                        "TensorMemoryLayout.HEIGHT_SHARDED" => Scheme::Height,
+                        "TensorMemoryLayout.BLOCK_SHARDED" => Scheme::Block,
+                        "TensorMemoryLayout.WIDTH_SHARDED" => Scheme::Width,
+                        other => {
+                            return Err(unmodeled(f, format!("{UNPLANNED}: shard_layout {other}")))
+                        }
+                    })
+                }
+                ("act_block_h_override", Val::Int(rows)) => {
+                    out.act_block_h = u64::try_from(*rows)
+                        .map_err(|_| invalid(f, "`act_block_h_override` is negative"))?
+                }
+                // A fused activation runs in the conv's compute kernel: no buffer of its own.
+                ("activation", _) => {}
+                ("enable_act_double_buffer", Val::Bool(b)) => out.act_double = *b,
+                ("enable_weights_double_buffer", Val::Bool(b)) => out.weights_double = *b,
+                ("deallocate_activation", Val::Bool(b)) => out.deallocate_activation = *b,
+                ("reallocate_halo_output", Val::Bool(b)) => out.reallocate_halo = *b,
+                // Only an input already sharded is resharded or not by it; this plan's input is
+                // L1 interleaved and resharded either way.
+                ("reshard_if_not_optimal", Val::Bool(_)) => {}
+                (other, _) => {
+                    return Err(unmodeled(f, format!("{UNPLANNED}: Conv2dConfig.{other}")))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let f = a.function;
     let x = a.tensor(usize::MAX, "input_tensor")?.clone();
@@ -370,6 +528,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pad = pair("padding", 0)?;
     let dilation = pair("dilation", 1)?;
     let bias = !matches!(a.get(usize::MAX, "bias_tensor"), None | Some(Val::None));
+    let settings = Settings::of(a)?;
+    if settings.deallocate_activation {
+        return Err(unmodeled(f, format!("{UNPLANNED}: deallocate_activation")));
+    }
     // Without memory_config the output stays in the conv's L1 shards; an interleaved
     // memory_config copies it there (ShardedToInterleaved).
     let out_memory = match a.kw.get("memory_config") {
@@ -384,7 +546,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     };
     // `slice_config` L1_FULL runs the L1 path on a DRAM input too (exec/conv_slice.rs).
     let l1_full_of_dram = super::conv_slice::l1_full_of_dram(a, &x);
-    if (x.memory != BufferType::L1 && !l1_full_of_dram) || x.shard.is_some() {
+    // A conv's output left in its own shards (no memory_config) is a sharded buffer without a
+    // sharded memory config: a model's next conv gets it sharded, not interleaved.
+    let sharded_buffer = ex.b.buffers[x.buffer].placement.sharded;
+    if (x.memory != BufferType::L1 && !l1_full_of_dram) || x.shard.is_some() || sharded_buffer {
         return Err(unmodeled(
             f,
             format!(
@@ -412,10 +577,34 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: a 1-D depthwise conv (its own height-sharded path)"),
         ));
     }
-    if kernel == [1, 1] && stride == [1, 1] && pad == [0, 0] && dilation == [1, 1] {
+    if kernel == [1, 1]
+        && stride == [1, 1]
+        && pad == [0, 0]
+        && dilation == [1, 1]
+        && settings.shard_layout != Some(Scheme::Width)
+    {
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: a 1×1 stride-1 conv (the matmul path)"),
+        ));
+    }
+    if depthwise && settings.shard_layout.is_some() {
+        // Seen on n150 (seed 31002): a depthwise conv told HEIGHT_SHARDED fails at a program's
+        // circular buffers before the buffers this plan allocates.
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a depthwise conv with an explicit shard_layout"),
+        ));
+    }
+    if kernel == [1, 1] && settings.weights_dtype.is_some_and(|d| d != DType::Bfloat16) {
+        // Seen on p150 (seed 31002): a dilated 1×1 conv with bfloat8_b weights has an L1 buffer
+        // 59,392 B per bank lower than this plan's.
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: a 1×1 kernel with {} weights",
+                settings.weights_dtype.unwrap_or(DType::Bfloat16)
+            ),
         ));
     }
     let rows = size::product([n, h, w], "N·H·W")?;
@@ -453,10 +642,67 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         bias,
         tiled: x.layout() == Layout::Tile,
         dtype: x.dtype(),
+        out_dtype: settings.out_dtype.unwrap_or(x.dtype()),
+        weights_dtype: DType::Bfloat16,
+        act_block_h: settings.act_block_h / TILE,
+        act_double: settings.act_double,
+        weights_double: settings.weights_double,
+        reallocate_halo: settings.reallocate_halo,
     };
+    let conv = Conv {
+        weights_dtype: settings.weights_dtype.unwrap_or(conv.conv_in_dtype()),
+        ..conv
+    };
+    if conv.weights_dtype != conv.conv_in_dtype() && conv.weights_dtype != conv.out_dtype {
+        // Seen on both boards (seed 31004, with act_block_h 64 and double buffers, also gated
+        // below): bfloat8_b weights with a bfloat16 / float32 output had the lowest L1 buffer
+        // 20,480-425,984 B per bank below this plan's; with a bfloat8_b output they are exact
+        // (seeds 31001-31003, 31006).
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: {} weights with a {} output",
+                conv.weights_dtype, conv.out_dtype
+            ),
+        ));
+    }
     let d = ex.device();
-    let scheme = conv.auto_scheme(d);
+    let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
+    if scheme == Scheme::Width && (settings.shard_layout.is_some() || conv.weights_double) {
+        // Seen on both boards (seed 31005): told WIDTH_SHARDED, the runtime's halo and CBs
+        // differ from this plan's (the runtime's own width choice is exact).
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: explicit width sharding or double-buffered weights with it"),
+        ));
+    }
+    if conv.act_double || conv.act_block_h > 0 || (conv.weights_double && scheme == Scheme::Height)
+    {
+        // Seen on both boards (seeds 31003, 31004, 31007): small block-sharded convs with a
+        // double-buffered activation lack the activation CB this plan gives them (13,056 B on
+        // n150 for [1,8,14,11] bfloat8_b). Height-sharded convs with act_block_h or
+        // double-buffered weights have, when run, an L1 buffer lower than this plan's although
+        // their NO_DISPATCH capture allocates the same buffers (seed 31101, n150:
+        // [2,224,150,112] 3×3 TILE with act_block_h 32, 229,376 B per bank; p150, act_block_h
+        // 64: up to 425,984 B); act_block_h with block sharding is not verified on fresh seeds.
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: enable_act_double_buffer, act_block_h_override, or \
+                 enable_weights_double_buffer with height sharding"
+            ),
+        ));
+    }
     let s = conv.sharding(d, scheme);
+    if scheme == Scheme::Block && settings.shard_layout.is_some() && s.out_c_cores == 1 {
+        // Seen on both boards (seeds 31003, 31006): told BLOCK_SHARDED with one output channel
+        // core, the runtime makes no activation CB (p150, [1,20,140,129] 3×3 s2: 45,696 B less
+        // than this plan's). The runtime's own block choice spans a grid row of cores.
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: explicit block sharding with one output channel core"),
+        ));
+    }
     // `flatten_4d_shape`: an [N, H, W, C] input is reshaped to [1, 1, N·H·W, C] first, a copy
     // (ReshapeView) for a TILE input whose padded shape changes.
     let flat = [1, 1, rows, c_in];
@@ -529,7 +775,7 @@ fn plan(
     };
     let (page, shard_pages) = if conv.tiled {
         (
-            conv.out_tile(),
+            conv.in_tile(),
             (s.in_shard_h / TILE) * (s.in_shard_w / TILE),
         )
     } else {
@@ -564,15 +810,16 @@ fn plan(
         ex.b.release(t);
     }
 
-    // 2. Weights [K, N] tilized in DRAM: K is the kernel rows × each channel core's
-    //    channels × kernel columns padded to a tile, N the output channels padded per core.
+    // 2. Weights [K, N] tilized in DRAM (in `weights_dtype`): K is the kernel rows × each
+    //    channel core's channels × kernel columns padded to a tile, N the output channels
+    //    padded per core.
     let k_tiles = s.in_c_cores * win.kernel[0] * s.act_w_tiles;
     let weights = ex.b.tensor(
         "weights",
         BufferRole::Temporary,
         TensorSpec::new(
             Shape::from_dims(vec![1, 1, k_tiles * TILE, s.out_c_padded])?,
-            conv_dtype,
+            conv.weights_dtype,
             Layout::Tile,
         ),
         BufferType::Dram,
@@ -583,7 +830,7 @@ fn plan(
             BufferRole::Temporary,
             TensorSpec::new(
                 Shape::from_dims(vec![1, 1, TILE, s.out_c_padded])?,
-                conv_dtype,
+                conv.weights_dtype,
                 Layout::Tile,
             ),
             BufferType::Dram,
@@ -684,22 +931,28 @@ fn plan(
     }
     ex.b.run(halo_program);
     let mut ts: Vec<_> = configs.into_iter().collect();
-    ts.extend([resharded, halo]);
-    release_all(ex, ts);
-    // reallocate_halo_output: the halo shards anew.
-    let halo = sharded(ex, "halo", halo_spec, halo_placement);
+    ts.push(resharded);
+    let halo = if conv.reallocate_halo {
+        // reallocate_halo_output: the halo shards anew.
+        ts.push(halo);
+        release_all(ex, ts);
+        sharded(ex, "halo", halo_spec, halo_placement)
+    } else {
+        release_all(ex, ts);
+        halo
+    };
 
     // 4. The conv: output tile shards, its reader indices, 9 CBs.
     let out_grid = shard_grid(d, s.scheme, s.nhw_cores, s.out_c_cores);
     let out_cores = s.nhw_cores * s.out_c_cores;
-    let out_shard_tiles = s.act_h_tiles * s.out_w_tiles;
+    let out_shard_tiles = s.out_shard_h / TILE * s.out_w_tiles;
     let out_rows = win.out_nhw();
     let out = sharded(
         ex,
         "output",
         TensorSpec::new(
             Shape::from_dims(vec![1, 1, out_rows, conv.c_out])?,
-            dtype,
+            conv.out_dtype,
             Layout::Tile,
         ),
         sharded_placement(
@@ -722,23 +975,26 @@ fn plan(
     let reader_bytes = conv.reader_config_bytes(s);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
     let (h, w) = (s.act_h_tiles, s.act_w_tiles);
-    let (wt, at, ot) = (
+    let (it, wt, at, ot) = (
         conv.conv_in_tile(),
+        conv.weights_tile(),
         conv.act_tile(s.scheme),
         conv.out_tile(),
     );
+    // enable_act_double_buffer doubles the activation CBs (`get_cb_info`).
+    let af = conv.act_factor();
     let out_bytes = out_shard_tiles * ot;
     let mut p = Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
-        .cb(CbKind::Circular, s.out_w_tiles * w * wt, &conv_grid)
+        .cb(CbKind::Circular, conv.weights_cb_tiles(s) * wt, &conv_grid)
         .cb(CbKind::Circular, out_bytes, &conv_grid)
         .bound();
     if s.scheme == Scheme::Height && h > 1 {
         // The split reader: two activation CBs of half the rows each.
         p = p
-            .cb(CbKind::Circular, h.div_ceil(2) * w * at, &conv_grid)
-            .cb(CbKind::Circular, h / 2 * w * at, &conv_grid);
+            .cb(CbKind::Circular, h.div_ceil(2) * w * at * af, &conv_grid)
+            .cb(CbKind::Circular, h / 2 * w * at * af, &conv_grid);
     } else {
-        p = p.cb(CbKind::Circular, h * w * at, &conv_grid);
+        p = p.cb(CbKind::Circular, h * w * at * af, &conv_grid);
     }
     // A block-sharded bfloat8_b conv's row-major activation, split between the two readers
     // (measured: 4×3 activation tiles make two 6-tile bfloat16 CBs, 1×3 one of 3).
@@ -749,18 +1005,18 @@ fn plan(
         [h, 0]
     };
     if row_major && halves[1] > 0 {
-        p = p.cb(CbKind::Circular, halves[1] * w * wt, &conv_grid);
+        p = p.cb(CbKind::Circular, halves[1] * w * it * af, &conv_grid);
     }
     p = p.cb(CbKind::Circular, h * w * ot, &conv_grid);
     if conv.bias {
         p = p.cb(CbKind::Circular, s.out_w_tiles * wt, &conv_grid);
     }
     if row_major {
-        p = p.cb(CbKind::Circular, halves[0] * w * wt, &conv_grid);
+        p = p.cb(CbKind::Circular, halves[0] * w * it * af, &conv_grid);
     }
     if s.scheme == Scheme::Width {
         // Width sharding's row-major activation: two blocks of the activation width.
-        p = p.cb(CbKind::Circular, 2 * w * wt, &conv_grid);
+        p = p.cb(CbKind::Circular, 2 * w * it, &conv_grid);
     }
     p = p
         .cb(CbKind::Circular, out_bytes, &conv_grid)
@@ -780,7 +1036,7 @@ fn plan(
                 BufferRole::Temporary,
                 TensorSpec::new(
                     Shape::from_dims(vec![1, 1, out_rows, conv.c_out])?,
-                    dtype,
+                    conv.out_dtype,
                     Layout::Tile,
                 ),
                 memory,
@@ -800,6 +1056,7 @@ fn plan(
 mod tests {
     use super::*;
     use crate::device::{N150, P150};
+    use crate::params::ParamValue;
 
     /// A conv of `[n, h, w, c]` to `c_out` channels with a square `[kernel, stride, padding]`.
     fn conv([n, h, w, c]: [u64; 4], c_out: u64, [k, s, p]: [u64; 3], tiled: bool) -> Conv {
@@ -821,6 +1078,12 @@ mod tests {
             bias: true,
             tiled,
             dtype: DType::Bfloat16,
+            out_dtype: DType::Bfloat16,
+            weights_dtype: DType::Bfloat16,
+            act_block_h: 0,
+            act_double: false,
+            weights_double: false,
+            reallocate_halo: true,
         }
     }
 
@@ -856,6 +1119,70 @@ mod tests {
             .estimate()
             .expect_err("no verdict");
         assert!(crate::exec::is_unmodeled(&err), "{err}");
+    }
+
+    /// CB peaks of `cargo xtask probe` on ttnn 0.81.1 (n150, 64×64, 64 → 128, 3×3 padding 1,
+    /// ROW_MAJOR L1 input, no memory_config): 69,696 B with the default Conv2dConfig; 68,160 B
+    /// with a bfloat8_b output and weights, SiLU and HEIGHT_SHARDED; 70,912 B with a bfloat8_b
+    /// output and weights, BLOCK_SHARDED and double-buffered weights.
+    #[test]
+    fn conv_config_cb_peaks_match_the_runtime() {
+        let settings: [(&[(&str, &str)], u64); 3] = [
+            (&[], 69_696),
+            (
+                &[
+                    ("dtype", "bfloat8_b"),
+                    ("weights_dtype", "bfloat8_b"),
+                    ("activation", "silu"),
+                    ("shard_layout", "height"),
+                ],
+                68_160,
+            ),
+            (
+                &[
+                    ("dtype", "bfloat8_b"),
+                    ("weights_dtype", "bfloat8_b"),
+                    ("shard_layout", "block"),
+                    ("enable_weights_double_buffer", "true"),
+                ],
+                70_912,
+            ),
+        ];
+        for (params, cb) in settings {
+            let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
+            c.model_inputs = vec![Shape::parse("1,64,64,64").unwrap()];
+            c.params.set("out_channels", ParamValue::Int(128));
+            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            for (name, value) in params {
+                let v = match *value {
+                    "true" => ParamValue::Bool(true),
+                    s => ParamValue::Str(s.to_string()),
+                };
+                c.params.set(name, v);
+            }
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{params:?}");
+            assert_eq!(e.peaks.cb, cb, "{params:?}");
+        }
+    }
+
+    /// `act_block_h_override` picks the largest divisor of the shard's tiles up to it, and with
+    /// several activation blocks a height-sharded conv buffers the kernel's rows of weights.
+    #[test]
+    fn act_block_h_splits_the_shard() {
+        let mut c = conv([1, 64, 64, 64], 128, [3, 1, 1], false);
+        c.act_block_h = 4;
+        assert_eq!(c.act_block_tiles(6), 3);
+        assert_eq!(c.act_block_tiles(8), 4);
+        c.act_block_h = 1;
+        // 4096 rows on 64 cores: 2 tiles each, two blocks of one.
+        let s = c.sharding(&N150, Scheme::Height);
+        assert_eq!((s.out_shard_h, s.act_h_tiles), (64, 1));
+        assert_eq!(c.weights_cb_tiles(&s), 3 * s.out_w_tiles * s.act_w_tiles);
+        c.act_block_h = 0;
+        let s = c.sharding(&N150, Scheme::Height);
+        assert_eq!(c.weights_cb_tiles(&s), s.out_w_tiles * s.act_w_tiles);
     }
 
     /// The runtime's choices and shard shapes, measured on ttnn 0.81.1 (docs/conv2d.md's
