@@ -666,6 +666,20 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ),
         ));
     }
+    // The halo's config tensors are built per padded input row (exec/pool.rs, as for
+    // max_pool2d): past max_pool2d's bound the plan is not built (a fuzz input, N = 4,143,883,425
+    // and H = 2,113, took minutes and GBs).
+    let padded_rows = h.saturating_add(pad[0].saturating_mul(2)).saturating_mul(n);
+    if padded_rows > super::pool::MAX_POOL_ROWS {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: {padded_rows} padded input rows (N·(H + 2·padding)); memmodel builds \
+                 the halo configs per row and models up to {}",
+                super::pool::MAX_POOL_ROWS
+            ),
+        ));
+    }
     let d = ex.device();
     let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
     if scheme == Scheme::Width && (settings.shard_layout.is_some() || conv.weights_double) {
@@ -1119,6 +1133,20 @@ mod tests {
             .estimate()
             .expect_err("no verdict");
         assert!(crate::exec::is_unmodeled(&err), "{err}");
+    }
+
+    /// A conv whose halo configs would be built over billions of rows (the fuzzer's
+    /// [4143883425,1,2113,1], p150) is `unmodeled` at once, not minutes of host work.
+    #[test]
+    fn a_conv_past_the_halo_row_bound_is_unmodeled() {
+        let mut c = case(Layout::Tile, BufferType::L1, &P150);
+        c.model_inputs = vec![Shape::parse("4143883425,1,2113,1").unwrap()];
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.params
+            .set("out_channels", crate::params::ParamValue::Int(1));
+        let err = c.estimate().expect_err("no verdict");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        assert!(err.to_string().contains("padded input rows"), "{err}");
     }
 
     /// CB peaks of `cargo xtask probe` on ttnn 0.81.1 (n150, 64×64, 64 → 128, 3×3 padding 1,

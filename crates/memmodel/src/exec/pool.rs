@@ -1063,9 +1063,9 @@ fn slice_spans(out_dim: u64, n: u64) -> impl Iterator<Item = (u64, u64)> {
 /// would otherwise go on quadratically in the output size.
 const MAX_SLICE_CHECKS: u64 = 1 << 14;
 
-/// Padded input rows (N · (H + 2 · padding)) past which memmodel does not model a pool: its halo
-/// configs are built per row (the matrix's largest pools have 4,320).
-const MAX_POOL_ROWS: u64 = 1 << 16;
+/// Padded input rows (N · (H + 2 · padding)) past which memmodel does not model a pool or a conv:
+/// their halo configs are built per row (the matrix's largest pools have 4,320).
+pub(super) const MAX_POOL_ROWS: u64 = 1 << 16;
 
 /// `ttnn.max_pool2d` on a DRAM input too large for L1: `op_slicing::run_sliced_op` with the
 /// pool's slice attributes. The slice axis is `best_guess_slice_type` for a ROW_MAJOR output
