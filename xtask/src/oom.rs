@@ -528,7 +528,9 @@ pub fn run(args: OomArgs) -> Result<()> {
     });
     progress.finish_and_clear();
     if oom_suite::worker::cancelled() {
-        // Every worker was killed and waited for when its group returned; nothing was written.
+        // Every worker was killed and waited for when its group returned; nothing was written
+        // but the record spill, removed here (process::exit runs no destructors).
+        drop(spill);
         eprintln!(
             "interrupted after {:.1} s: workers stopped, no report written to {}",
             start.elapsed().as_secs_f64(),
