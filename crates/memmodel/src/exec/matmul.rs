@@ -132,7 +132,9 @@ fn matmul(
     // golden normal-mode outcomes fit where the capture's config would clash).
     let grid = (d.grid_x, d.grid_y);
     let captured = simple_config(&dims, grid, all_dram, &sizes, d.l1_bank_bytes)?;
-    let live = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    let live = d
+        .l1_bank_bytes
+        .saturating_sub(super::data_movement::live_l1_per_bank(ex));
     let on_device = simple_config(&dims, grid, all_dram, &sizes, live)?;
     let spec = TensorSpec::new(shape.clone(), x.dtype(), x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
@@ -148,16 +150,6 @@ fn matmul(
     }
     ex.b.run(program);
     Ok(out)
-}
-
-/// Bytes per bank of the L1 buffers alive now.
-fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
-    ex.b.buffers
-        .iter()
-        .filter(|b| b.freed_before.is_none() && b.placement.buffer_type == BufferType::L1)
-        .fold(0u64, |acc, b| {
-            acc.saturating_add(b.placement.per_bank_bytes)
-        })
 }
 
 /// The program the factory of `config` builds.
