@@ -316,3 +316,78 @@ fn untilize_codegen_cuts_few_rows_into_column_pieces() {
     let e = c.estimate().unwrap();
     assert_eq!((e.peaks.cb, e.peaks.dataflow), (106_496, 28_672));
 }
+
+fn peaks(c: &Case) -> memmodel::program::Peaks {
+    c.plan()
+        .unwrap_or_else(|e| panic!("{}: {e}", c.op.name))
+        .peaks()
+}
+
+/// A bfloat8_b split's unaligned piece untilizes to bfloat16 (the runtime's untilize converts
+/// natively), is sliced and tilized as bfloat16: the piece comes back bfloat16. Measured on
+/// n150: [1,2,94,86] split by 46 along the last dim (L1 and DRAM alike): 3,264 B of bfloat8_b input tiles
+/// beside 6,144 B of bfloat16 output tiles in the untilize, 4,096 B in the tilize; dataflow
+/// peak 9,408 B (it was sized as bfloat8_b throughout: 6,528 B).
+#[test]
+fn bfloat8_b_split_pieces_untilize_to_bfloat16() {
+    let c = case(
+        "split",
+        "1,2,94,86",
+        DType::Bfloat8B,
+        DRAM,
+        &N150,
+        &[("split_size", ParamValue::Int(46))],
+    );
+    assert_eq!(dataflow_peak(&c), 9408);
+}
+
+/// Only two equal halves take the two-chunk split kernel: [1,9984,256] bfloat8_b split by 205
+/// (pieces 205 and 51) slices on the runtime (n150, DRAM: a codegen untilize of 50,176 B of
+/// circular buffers), where the kernel's 2,176 B were planned.
+#[test]
+fn unequal_two_piece_splits_slice() {
+    let c = case(
+        "split",
+        "1,9984,256",
+        DType::Bfloat8B,
+        DRAM,
+        &N150,
+        &[("split_size", ParamValue::Int(205))],
+    );
+    let p = peaks(&c);
+    assert_eq!((p.cb, p.dataflow), (50_176, 8192));
+}
+
+/// `plan_cb_depths` of the untilize codegen: where four rows of 2048 B tiles exceed the usable
+/// L1, the output CB keeps one row. Measured on p150: [5792,6112] bfloat8_b split along dim 1
+/// from DRAM (Wt 191): 415,616 B input and 391,168 B output circular buffers.
+#[test]
+fn codegen_untilize_single_buffers_its_output_when_l1_is_short() {
+    let c = case(
+        "split",
+        "5792,6112",
+        DType::Bfloat8B,
+        DRAM,
+        &P150,
+        &[("dim", ParamValue::Int(1))],
+    );
+    assert_eq!(peaks(&c).cb, 415_616 + 391_168);
+}
+
+/// The untilize block factories cap their block by the free L1 (`cb_block_size_limit`, an
+/// input and an output tile per block tile). Measured on p150: [138,620215] bfloat8_b split
+/// along dim 0 from L1 to DRAM (958,528 B of L1 per bank taken) untilizes in blocks of 59
+/// tiles (64,192 B + 120,832 B), not 178: dataflow peak 606,208 B. (Unaligned pieces of L1
+/// inputs stay unmodeled: this is the plan under that gate.)
+#[test]
+fn untilize_blocks_are_capped_by_the_free_l1() {
+    let c = case(
+        "split",
+        "138,620215",
+        DType::Bfloat8B,
+        (BufferType::L1, BufferType::Dram),
+        &P150,
+        &[("dim", ParamValue::Int(-2))],
+    );
+    assert_eq!(peaks(&c).dataflow, 606_208);
+}

@@ -1567,22 +1567,30 @@ struct WhSplit {
 impl WhSplit {
     /// The block factories' input and output buffers: a block of tiles each on the full cores,
     /// the cliff's width each on the cliff row (blocks wider than the row leave no full core).
-    fn block_buffers(&self, mut p: Program, tile_bytes: u64) -> Program {
+    fn block_buffers(&self, p: Program, tile_bytes: u64) -> Program {
+        self.block_buffers_converting(p, tile_bytes, tile_bytes)
+    }
+
+    /// [`Self::block_buffers`] with the output buffer in another format (an untilize of
+    /// bfloat8_b writes bfloat16).
+    fn block_buffers_converting(&self, mut p: Program, in_tile: u64, out_tile: u64) -> Program {
         if !self.full.is_empty() {
-            p = p
-                .cb(CbKind::Dataflow, self.block * tile_bytes, &self.full)
-                .cb(CbKind::Dataflow, self.block * tile_bytes, &self.full);
+            p = p.cb(CbKind::Dataflow, self.block * in_tile, &self.full).cb(
+                CbKind::Dataflow,
+                self.block * out_tile,
+                &self.full,
+            );
         }
         if !self.cliff_row.is_empty() {
             p = p
                 .cb(
                     CbKind::Dataflow,
-                    self.cliff_width * tile_bytes,
+                    self.cliff_width * in_tile,
                     &self.cliff_row,
                 )
                 .cb(
                     CbKind::Dataflow,
-                    self.cliff_width * tile_bytes,
+                    self.cliff_width * out_tile,
                     &self.cliff_row,
                 );
         }
@@ -1765,7 +1773,13 @@ fn untilize_routed(
         let d = ex.device();
         let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
         let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
-        ex.b.run(untilize_codegen_program(d, x));
+        let Some(p) = untilize_codegen_program(d, x, d.l1_bank_bytes) else {
+            return Err(unmodeled(
+                "ttnn.untilize",
+                "a codegen untilize whose buffers fit no CB plan (its native fallback)",
+            ));
+        };
+        ex.b.run(p);
         return Ok(out);
     }
     untilize(ex, x, mem)
@@ -1786,7 +1800,11 @@ fn codegen_untilizes_unaligned(x: &DevTensor) -> bool {
 /// rows split row-wise, a padded row per unit. The output CB holds bfloat16 (bfloat8_b untilizes
 /// to bfloat16). Seen on the runtime (n150): [1,1,32,6336] 64 cores × 2 × 8 tiles,
 /// [1,1,64,6208] 4 × 2 × 97, [1,1,64,6240] 30 × 2 × 13.
-fn untilize_codegen_program(d: &crate::device::DeviceSpec, x: &DevTensor) -> Program {
+fn untilize_codegen_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    usable_l1: u64,
+) -> Option<Program> {
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let rows = tile_rows(&x.spec);
@@ -1810,13 +1828,40 @@ fn untilize_codegen_program(d: &crate::device::DeviceSpec, x: &DevTensor) -> Pro
         (wt, grid::split_work(d, rows, true).all)
     };
     let cores = grid::merge_ranges(&cores);
-    let out_tile = tile_size(DType::Bfloat16).max(tile_size(x.dtype()));
-    Program::new(
-        "UntilizeCodegenDeviceOperation",
-        "UntilizeCodegenProgramFactory",
+    let out_tile = tile_size(untilized_dtype(x.dtype()));
+    let (in_depth, out_depth) =
+        codegen_cb_depths(usable_l1, pages, tile_size(x.dtype()).max(out_tile))?;
+    Some(
+        Program::new(
+            "UntilizeCodegenDeviceOperation",
+            "UntilizeCodegenProgramFactory",
+        )
+        .cb(CbKind::Circular, in_depth * tile_size(x.dtype()), &cores)
+        .cb(CbKind::Circular, out_depth * out_tile, &cores),
     )
-    .cb(CbKind::Circular, 2 * pages * tile_size(x.dtype()), &cores)
-    .cb(CbKind::Circular, 2 * pages * out_tile, &cores)
+}
+
+/// `plan_cb_depths` (untilize_codegen_cb_plan.cpp): the input and output CBs' depths in pages,
+/// both double-buffered where four units of `pages` tiles of the larger format fit the usable
+/// L1 (`get_max_l1_space`), else the input only, else neither; `None` where not even that fits
+/// (the op then takes its native path). Seen on p150: a [5792,6112] bfloat8_b untilize, Wt 191,
+/// keeps one row of bfloat16 output tiles (391,168 B) beside two of input tiles.
+fn codegen_cb_depths(usable_l1: u64, pages: u64, tile_bytes: u64) -> Option<(u64, u64)> {
+    let fits = |units: u64| {
+        units
+            .checked_mul(pages)
+            .and_then(|v| v.checked_mul(tile_bytes))
+            .is_some_and(|b| b <= usable_l1)
+    };
+    if fits(4) {
+        Some((2 * pages, 2 * pages))
+    } else if fits(3) {
+        Some((2 * pages, pages))
+    } else if fits(2) {
+        Some((pages, pages))
+    } else {
+        None
+    }
 }
 
 /// `untilize_codegen::supported_by_codegen` (untilize_codegen_supported.cpp) for a tile-aligned
@@ -1840,9 +1885,10 @@ fn untilize_native_program(
     x: &DevTensor,
     padded: &[u64],
     enough_space: bool,
-) -> Program {
+    free: u64,
+) -> Result<Program, CaseError> {
     if !enough_space || use_block_variant(d, padded).is_some() {
-        return untilize_block_program(d, x, padded);
+        return untilize_block_program(d, x, padded, free);
     }
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let ts = tile_size(x.dtype());
@@ -1853,10 +1899,37 @@ fn untilize_native_program(
         (d.grid_x, d.grid_y),
         true,
     ));
-    let depth = per_core.min(2) * wt * ts;
-    Program::new("UntilizeDeviceOperation", "UntilizeMultiCoreProgramFactory")
-        .cb(CbKind::Dataflow, depth, &cores)
-        .cb(CbKind::Dataflow, depth, &cores)
+    let rows = per_core.min(2) * wt;
+    let cbs = rows.saturating_mul(ts + tile_size(untilized_dtype(x.dtype())));
+    // Seen on p150: [6,512,8736] bfloat8_b (Wt 273, 96 tile rows) untilized on the block
+    // factory, 70 cores, where this rule picks the row factory: block floats stay unmodeled.
+    if cbs > d.l1_bank_bytes || x.dtype().is_block_float() {
+        // Seen on p150: a [1,2,3360,11744] bfloat8_b untilize (Wt 367) ran
+        // `UntilizeSingleCoreProgramFactory` with one-tile buffers.
+        return Err(unmodeled(
+            "ttnn.untilize",
+            "a native row untilize of a block float, or whose row buffers exceed L1 (the runtime's single-core factory)",
+        ));
+    }
+    Ok(
+        Program::new("UntilizeDeviceOperation", "UntilizeMultiCoreProgramFactory")
+            .cb(CbKind::Dataflow, rows * ts, &cores)
+            .cb(
+                CbKind::Dataflow,
+                rows * tile_size(untilized_dtype(x.dtype())),
+                &cores,
+            ),
+    )
+}
+
+/// The dtype an untilize writes: a block float's rows come out as bfloat16 (the runtime's
+/// untilize converts them natively; seen: a bfloat8_b split's unaligned piece is bfloat16).
+fn untilized_dtype(dtype: DType) -> DType {
+    if dtype.is_block_float() {
+        DType::Bfloat16
+    } else {
+        dtype
+    }
 }
 
 /// `ttnn.untilize(_with_unpadding)`: a TILE tensor to ROW_MAJOR at its logical shape.
@@ -1870,7 +1943,11 @@ pub(super) fn untilize(
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
-    let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+    let spec = TensorSpec::new(
+        x.shape().clone(),
+        untilized_dtype(x.dtype()),
+        Layout::RowMajor,
+    );
     let live_before = live_l1_per_bank(ex);
     let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
     let live_after = live_l1_per_bank(ex);
@@ -1878,55 +1955,110 @@ pub(super) fn untilize(
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let unpadding = padded.as_slice() != x.dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
-    let ts = tile_size(x.dtype());
-    let need = crate::size::mul(2 * ts, wt, "untilize row CBs")?;
+    // `is_enough_space`: a row of input and of output tiles (bfloat16 for a block float).
+    let ts = tile_size(x.dtype()) + tile_size(untilized_dtype(x.dtype()));
+    let need = crate::size::mul(ts, wt, "untilize row CBs")?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let bank = d.l1_bank_bytes;
     let (enough_capture, enough_device) = (enough(bank), enough(bank.saturating_sub(live_before)));
     let normal_run_got_here = live_after <= bank;
-    if !unpadding {
+    // Seen on p150: a [16352,3680] bfloat8_b untilize 3,840 B above the threshold took the
+    // native factory; the runtime's free-L1 figure is not known that precisely. Block floats
+    // only: the bfloat16 choices were exact in the differential.
+    if x.dtype().is_block_float()
+        && bank
+            .checked_sub(pending)
+            .is_some_and(|left| left.abs_diff(need) < TILIZE_CHOICE_MARGIN)
+    {
+        return Err(unmodeled(
+            "ttnn.untilize",
+            "a block-float untilize whose factory choice is within 64 KiB of its free-L1 threshold",
+        ));
+    }
+    // The program for `enough` (`is_enough_space`) and `free` (`get_max_l1_space`, which caps
+    // the codegen CBs and the block factories' blocks).
+    let program = |enough: bool, free: u64| -> Result<Program, CaseError> {
+        if unpadding {
+            return untilize_unpadding_program(d, x, &padded, enough, free);
+        }
         // Without unpadding: the codegen prim where `supported_by_codegen` takes the input and
         // a row's buffers fit beside the pending output, else the native factories.
-        let codegen = codegen_untilizes_aligned(x, &padded);
-        let program = |enough: bool| {
-            if enough && codegen {
-                untilize_codegen_program(d, x)
-            } else {
-                untilize_native_program(d, x, &padded, enough)
-            }
-        };
-        let captured = program(enough_capture);
-        let p = if normal_run_got_here && enough_capture != enough_device {
-            captured.on_device(program(enough_device))
-        } else {
-            captured
-        };
-        ex.b.run(p);
-        return Ok(out);
-    }
-    let captured = untilize_unpadding_program(d, x, &padded, enough_capture);
-    let p = if normal_run_got_here && enough_capture != enough_device {
-        captured.on_device(untilize_unpadding_program(d, x, &padded, enough_device))
-    } else {
+        match (enough && codegen_untilizes_aligned(x, &padded))
+            .then(|| untilize_codegen_program(d, x, free))
+            .flatten()
+        {
+            Some(p) => Ok(p),
+            None => untilize_native_program(d, x, &padded, enough, free),
+        }
+    };
+    // As for [`tilize`]: the capture sees the whole bank free unless the device run built the
+    // same factory's program before it (then its free L1, the output allocated). The codegen
+    // CB plan is the capture's own (its depth tier differs from the device run's: seen on
+    // n150, a [3648,4320] bfloat8_b split from DRAM to L1 captures double buffers and runs
+    // with fewer).
+    let captured = program(enough_capture, bank)?;
+    let p = if !normal_run_got_here {
         captured
+    } else {
+        let on_device = program(enough_device, bank - live_after)?;
+        let codegen = on_device.factory == "UntilizeCodegenProgramFactory";
+        if captured == on_device {
+            captured
+        } else if enough_capture == enough_device && !codegen {
+            on_device
+        } else {
+            captured.on_device(on_device)
+        }
     };
     ex.b.run(p);
     Ok(out)
 }
 
-/// `UntilizeMultiCoreBlockProgramFactory`: the wide-row block split with its cores taken row
-/// after row, an input and an output buffer of a block row per core.
-fn untilize_block_program(d: &crate::device::DeviceSpec, x: &DevTensor, padded: &[u64]) -> Program {
+/// The block split of the untilize block factories: square blocks over the grid, capped (with
+/// sub-blocks, `compute_ncores_wh_sb`) where an input and an output tile per block tile exceed
+/// the free L1 (`cb_block_size_limit`). Seen on p150: a [138,620215] bfloat8_b untilize with
+/// 958,528 B of L1 taken per bank runs blocks of 59 tiles, not 178.
+fn untilize_block_split(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    padded: &[u64],
+    row_wise: bool,
+    free: u64,
+) -> Result<WhSplit, CaseError> {
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
     let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
-    let ts = tile_size(x.dtype());
-    split_wh(d, wt, ht, true).block_buffers(
-        Program::new(
-            "UntilizeDeviceOperation",
-            "UntilizeMultiCoreBlockProgramFactory",
+    let wh = split_wh(d, wt, ht, row_wise);
+    let limit = free / (tile_size(x.dtype()) + tile_size(untilized_dtype(x.dtype())));
+    if wh.block <= limit {
+        return Ok(wh);
+    }
+    match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
+        Some((block, sub_block)) => Ok(wh_layout(d, wt, ht, block, sub_block, row_wise)),
+        None => Err(unmodeled(
+            "ttnn.untilize",
+            "an untilize block split that fits no block in the free L1",
+        )),
+    }
+}
+
+/// `UntilizeMultiCoreBlockProgramFactory`: the wide-row block split with its cores taken row
+/// after row, an input and an output buffer of a block row per core.
+fn untilize_block_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    padded: &[u64],
+    free: u64,
+) -> Result<Program, CaseError> {
+    Ok(
+        untilize_block_split(d, x, padded, true, free)?.block_buffers_converting(
+            Program::new(
+                "UntilizeDeviceOperation",
+                "UntilizeMultiCoreBlockProgramFactory",
+            ),
+            tile_size(x.dtype()),
+            tile_size(untilized_dtype(x.dtype())),
         ),
-        ts,
     )
 }
 
@@ -1936,33 +2068,32 @@ fn untilize_unpadding_program(
     x: &DevTensor,
     padded: &[u64],
     enough_space: bool,
-) -> Program {
+    free: u64,
+) -> Result<Program, CaseError> {
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
-    let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
     let ts = tile_size(x.dtype());
-    let block_split = if enough_space {
-        use_block_variant(d, padded)
-    } else {
-        Some(split_wh(d, wt, ht, false))
-    };
-    if let Some(wh) = block_split {
-        return wh.block_buffers(
-            Program::new(
-                "UntilizeWithUnpaddingDeviceOperation",
-                "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
+    let out_ts = tile_size(untilized_dtype(x.dtype()));
+    if !enough_space || use_block_variant(d, padded).is_some() {
+        return Ok(
+            untilize_block_split(d, x, padded, false, free)?.block_buffers_converting(
+                Program::new(
+                    "UntilizeWithUnpaddingDeviceOperation",
+                    "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
+                ),
+                ts,
+                out_ts,
             ),
-            ts,
         );
     }
     let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
     let cores = cores_col_wise(d, ncores);
-    Program::new(
+    Ok(Program::new(
         "UntilizeWithUnpaddingDeviceOperation",
         "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
     )
     .cb(CbKind::Dataflow, wt * ts, &cores)
-    .cb(CbKind::Dataflow, wt * ts, &cores)
+    .cb(CbKind::Dataflow, wt * out_ts, &cores))
 }
 
 /// `ttnn.tilize(_with_val_padding)`: a ROW_MAJOR tensor to TILE.
@@ -2298,13 +2429,15 @@ pub(super) fn slice(
         return slice_tile(ex, x, out_dims, mem);
     }
     let rm = untilize(ex, x, mem)?;
+    // Block floats: the runtime refuses rows over its budget (seen on p150: a [352,1495648]
+    // bfloat8_b split, "required DFB size 1655040 B exceeds per-core L1 budget").
     let sliced = slice_rm(
         ex,
         &rm,
         if dim + 1 == rank { begin } else { 0 },
         out_dims,
         mem,
-        false,
+        x.dtype().is_block_float(),
     )?;
     let out = tilize(ex, &sliced, mem)?;
     ex.b.release(sliced);
@@ -2402,8 +2535,11 @@ pub(super) fn split(
     let d4 = to_4d(x.dims());
     let fits = d4[0] * d4[1] < u64::from(d.grid_x) + 1;
     // The two-chunk kernel splits whole tiles: each half of the width a tile multiple (the
-    // golden captures of [1,144,21000] slice instead).
+    // golden captures of [1,144,21000] slice instead). Only two equal halves take it (seen on
+    // the runtime, n150: [1,9984,256] split by 205 or into [160,96] slices).
     if sizes.len() == 2
+        && sizes[0] == sizes[1]
+        && sizes[0].checked_mul(2) == Some(x.dims()[dim])
         && dim + 1 == rank
         && d4[3].is_multiple_of(2 * TILE)
         && x.layout() == Layout::Tile
