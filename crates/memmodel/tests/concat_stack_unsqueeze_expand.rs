@@ -103,3 +103,33 @@ fn float32_tile_concat_is_modeled_from_dram_along_aligned_dims_only() {
     assert!(unmodeled(f32("3,14080,64", 0, BufferType::L1)));
     assert!(unmodeled(f32("4096", 0, BufferType::Dram)));
 }
+
+fn bfloat8_b_concat(shape: &str, dim: i64, device: &'static DeviceSpec) -> Case {
+    let mut c = case("concat", shape, device);
+    c.dtype = memmodel::DType::Bfloat8B;
+    c.params.set("dim", ParamValue::Int(dim));
+    c
+}
+
+/// `build_non_aligned_last_dim_concat` tests the inputs' padded width times `element_size()`
+/// (1 B for bfloat8_b) against their buffer's alignment (64 B in p150's DRAM): two [32,96]
+/// bfloat8_b along dim 1 transpose WH, concatenate along H and transpose back (measured on
+/// p150: a dataflow peak of 4,352 B, 2 × 2,176 B in each TransposeWH), [64,1280] joins its
+/// tiles as they are (2,176 B).
+#[test]
+fn bfloat8_b_concat_transposes_widths_that_miss_the_dram_alignment() {
+    let peak = |c: &Case| c.estimate().expect("modeled").peaks.dataflow;
+    assert_eq!(peak(&bfloat8_b_concat("32,96", 1, &P150)), 4352);
+    assert_eq!(peak(&bfloat8_b_concat("64,1280", 1, &P150)), 2176);
+}
+
+/// concat's row-major route untilizes every input with `untilize_with_unpadding`, which takes
+/// the codegen prim for bfloat16 alone, and sizes the untilized rows as bfloat16: two
+/// [517,41808] bfloat8_b along dim 1 from DRAM on p150 (rows of 83,616 B, off the 64 B
+/// alignment) untilize with the block factory and join between WH transposes: dataflow peak
+/// 184,320 B (measured), not a 334,464 B row concat.
+#[test]
+fn bfloat8_b_concat_untilizes_to_bfloat16_rows() {
+    let c = bfloat8_b_concat("517,41808", 1, &P150);
+    assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 184_320);
+}

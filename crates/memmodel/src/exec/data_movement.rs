@@ -1291,6 +1291,31 @@ fn concat(
         for x in xs {
             retilize |= padded_along(x)?;
         }
+        // `build_non_aligned_last_dim_concat`: a last-dim concat whose inputs' padded widths
+        // times `element_size()` (1 B for bfloat8_b) miss their buffer's alignment transposes
+        // each input (WH), concatenates along H and transposes back (seen on p150: two
+        // [32,96] bfloat8_b in DRAM along dim 1, three TransposeWH programs of 2 × 2,176 B;
+        // 64-wide tiles or L1's 16 B alignment join as they are).
+        let misaligned_width = |x: &&DevTensor| {
+            let w = x.spec.padded_dims().last().copied().unwrap_or(TILE);
+            x.dtype() == DType::Bfloat8B && !w.is_multiple_of(ex.device().alignment(x.memory))
+        };
+        if !retilize && i4 == last && xs.iter().any(misaligned_width) {
+            let mut ts = Vec::with_capacity(xs.len());
+            for x in xs {
+                ts.push(transpose(ex, x, -2, -1, x.memory)?);
+            }
+            let refs: Vec<&DevTensor> = ts.iter().collect();
+            let inner = concat(ex, &refs, rank as i64 - 2, mem)?;
+            let back = transpose(ex, &inner, -2, -1, mem)?;
+            for t in ts {
+                ex.b.release(t);
+            }
+            ex.b.release(inner);
+            let out = ex.b.share(&back, out_spec);
+            ex.b.release(back);
+            return Ok(out);
+        }
         if !retilize {
             let out =
                 ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
@@ -1309,7 +1334,8 @@ fn concat(
     for x in xs {
         let x4 = ex.b.share(x, spec_with(x, to_4d(x.dims()))?);
         let rm = if retilize {
-            let rm = untilize(ex, &x4, x.memory)?;
+            // Block floats: bfloat16 alone takes the codegen prim there.
+            let rm = untilize_as(ex, &x4, x.memory, x.dtype().is_block_float())?;
             ex.b.release(x4);
             rm
         } else {
@@ -1318,9 +1344,10 @@ fn concat(
         rms.push(rm);
     }
     let d = ex.device();
-    let esize = first.dtype().row_major_element_bytes();
+    // The rows' own element size: block floats were untilized to bfloat16.
     let unaligned_rows = i4 == last
         && rms.iter().any(|r| {
+            let esize = r.dtype().row_major_element_bytes();
             !crate::size::mul(r.dims()[last], esize, "row bytes")
                 .unwrap_or(u64::MAX)
                 .is_multiple_of(d.alignment(r.memory))
@@ -1942,6 +1969,18 @@ pub(super) fn untilize(
     x: &DevTensor,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
+    untilize_as(ex, x, mem, false)
+}
+
+/// [`untilize`], through `untilize_with_unpadding` even for a tile-aligned input where
+/// `with_unpadding` (concat's row-major route calls it so: seen on p150, an aligned
+/// [5,4320,4256] bfloat8_b input untilized by its block factory, not the codegen one).
+fn untilize_as(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+    with_unpadding: bool,
+) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(
         x.shape().clone(),
@@ -1953,7 +1992,7 @@ pub(super) fn untilize(
     let live_after = live_l1_per_bank(ex);
     let pending = live_after.saturating_sub(live_before);
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
-    let unpadding = padded.as_slice() != x.dims();
+    let unpadding = with_unpadding || padded.as_slice() != x.dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     // `is_enough_space`: a row of input and of output tiles (bfloat16 for a block float).
     let ts = tile_size(x.dtype()) + tile_size(untilized_dtype(x.dtype()));
