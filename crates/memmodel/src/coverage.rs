@@ -340,20 +340,28 @@ fn block_float_tile_concat(case: &Case, sig: &Signature) -> bool {
     {
         return false;
     }
-    let rank = input_rank(sig);
-    let Ok(d) = case.params.int_or(case.op.name, "dim", 0) else {
+    let Some(padded) = concat_dim_padded(case, sig) else {
         return false;
     };
-    let at = if d < 0 { d + rank as i64 } else { d };
-    let padded = rank < 2
-        || at >= rank as i64 - 2
-            && sig.inputs.iter().any(|i| {
-                i.shape
-                    .dims()
-                    .get(at as usize)
-                    .is_some_and(|v| !v.is_multiple_of(crate::tensor::TILE))
-            });
     case.input_memory == BufferType::Dram || !padded
+}
+
+/// Whether a concat's dim is one the tiles pad in some input (1-D inputs always count as
+/// padded: they take the row-major route); `None` where the dim is not an integer.
+fn concat_dim_padded(case: &Case, sig: &Signature) -> Option<bool> {
+    let rank = input_rank(sig);
+    let d = case.params.int_or(case.op.name, "dim", 0).ok()?;
+    let at = if d < 0 { d + rank as i64 } else { d };
+    Some(
+        rank < 2
+            || at >= rank as i64 - 2
+                && sig.inputs.iter().any(|i| {
+                    i.shape
+                        .dims()
+                        .get(at as usize)
+                        .is_some_and(|v| !v.is_multiple_of(crate::tensor::TILE))
+                }),
+    )
 }
 
 /// A bfloat8_b split of an interleaved TILE tensor: the two-chunk kernel, tile slices, and the
@@ -406,20 +414,7 @@ fn float32_aligned_tile_concat_from_dram(case: &Case, sig: &Signature) -> bool {
     {
         return false;
     }
-    let rank = input_rank(sig);
-    let Ok(d) = case.params.int_or(case.op.name, "dim", 0) else {
-        return false;
-    };
-    let at = if d < 0 { d + rank as i64 } else { d };
-    let tiled = rank >= 2 && at >= rank as i64 - 2;
-    rank >= 2
-        && (!tiled
-            || sig.inputs.iter().all(|i| {
-                i.shape
-                    .dims()
-                    .get(at as usize)
-                    .is_some_and(|v| v % crate::tensor::TILE == 0)
-            }))
+    concat_dim_padded(case, sig) == Some(false)
 }
 
 /// The compute ops whose plans follow bfloat8_b / bfloat4_b (checked by the random
