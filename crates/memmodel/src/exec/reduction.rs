@@ -42,20 +42,45 @@ pub(super) fn find_max_divisor(val: u64, start: u64) -> u64 {
 /// (with padding to whole blocks) for rows longer than 8 tiles. Rows whose buffers the factory
 /// estimates above 90 % of L1 take the large-tensor kernel with 80-tile input and exps buffers.
 /// The buffers live on the cores `split_work_to_cores` gives the tile rows (row-wise).
+///
+/// Which program runs follows `softmax()` of the pinned runtime: up to rank 4 the input is
+/// viewed as 4-D and the dim taken there (`dim + 4` for a negative dim, `dim + 4 - rank` for a
+/// positive one); only when that 4-D dim equals `rank - 1` is the input formatted (a ROW_MAJOR
+/// one tilized into a temporary in its own memory: rank 4 over the last dim, rank 3 over the
+/// second-to-last). The 4-D dim then picks the factory: the last takes this one, the others
+/// [`softmax_general`]. Any other ROW_MAJOR input is refused by the device operation
+/// (coverage.rs).
 fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
-    let x = a.tensor(0, "input_tensor")?;
+    let input = a.tensor(0, "input_tensor")?;
     let dim = a.int(1, "dim")?.unwrap_or(-1);
-    let rank = x.shape().rank() as i64;
-    if dim != -1 && dim != rank - 1 {
+    let rank = input.shape().rank() as i64;
+    let d = ex.device();
+    let mem = out_memory(a, input.memory)?;
+    if rank > 4 {
         return Err(unmodeled(
             a.function,
-            "memmodel models softmax over the last dim only",
+            "a softmax of a tensor above rank 4 (the general factories on its own rank)",
         ));
     }
-    let d = ex.device();
-    let mem = out_memory(a, x.memory)?;
+    let dim_4d = if dim < 0 { dim + 4 } else { dim + 4 - rank };
+    let formatted = dim_4d == rank - 1 && input.layout() == Layout::RowMajor;
+    let x = if formatted {
+        super::data_movement::tilize(ex, input, input.memory)?
+    } else {
+        input.clone()
+    };
     let out =
         ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+    if dim_4d != 3 {
+        let dim_4d = usize::try_from(dim_4d)
+            .map_err(|_| unmodeled(a.function, "a dim outside the tensor"))?;
+        let p = softmax_general(d, &x, dim_4d)?;
+        ex.b.run(p);
+        if formatted {
+            ex.b.release(x);
+        }
+        return Ok(Val::T(out));
+    }
     let w = *x.dims().last().unwrap_or(&1);
     let wt = w.div_ceil(TILE);
     let padded = w % TILE != 0;
@@ -138,7 +163,103 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         }
     }
     ex.b.run(p);
+    if formatted {
+        ex.b.release(x);
+    }
     Ok(Val::T(out))
+}
+
+/// `ttnn.softmax` over a dim other than the last: the general factories of
+/// `SoftmaxDeviceOperation` (ttnn 0.81.1; the moreh softmax kernels). The second-to-last dim
+/// takes `GeneralHSmall` (a whole tile column held in L1) when its estimate fits under 512 KiB
+/// above the allocator's L1 base, else `GeneralHLarge`; lower dims take `GeneralCLarge`. Their
+/// work units (tile columns for H; the tiles outside the softmax dim for C) are split over the
+/// grid column-wise (`split_work_to_cores_wt_core_range`). Buffer sizes read from the pinned
+/// runtime's captures: the intermediates are float32 tiles (fp32 dest accumulation is on by
+/// default); the mask and scalers take the float32 tile for a float32 input, else bfloat16's.
+fn softmax_general(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    dim: usize,
+) -> Result<Program, CaseError> {
+    let err = |_| {
+        unmodeled(
+            "ttnn.softmax",
+            "a tensor too large for the softmax work split",
+        )
+    };
+    // The 4-D view: leading 1s for a lower rank.
+    let padded = x.spec.padded_dims();
+    let mut dims = vec![1u64; 4usize.saturating_sub(padded.len())];
+    dims.extend_from_slice(&padded);
+    let rank = dims.len();
+    let (h, w) = (dims[rank - 2], dims[rank - 1]);
+    let (ht, wt) = (h / TILE, w / TILE);
+    let volume = dims
+        .iter()
+        .try_fold(1u64, |acc, &v| acc.checked_mul(v))
+        .ok_or_else(|| unmodeled("ttnn.softmax", "a tensor too large to plan"))?;
+    let t_in = tile_size(x.dtype());
+    let t_im = 4096;
+    let t_small = if x.dtype() == DType::Float32 {
+        4096
+    } else {
+        2048
+    };
+    let tiles = |n: u64, t: u64| crate::size::mul(n, t, "softmax CB size");
+    let (factory, units, sizes) = if dim + 2 == rank {
+        // `is_softmax_general_h_small_available`: its own estimate (not the buffers it makes).
+        let estimate = crate::size::add(
+            crate::size::mul(
+                2,
+                crate::size::add(tiles(ht, t_in)?, tiles(ht, t_im)?, "softmax CB size")?,
+                "softmax CB size",
+            )?,
+            2 * t_in + 3 * t_im,
+            "softmax CB size",
+        )?;
+        let units = volume / h / w * wt;
+        if d.l1_unreserved_base.saturating_add(estimate) <= 512 * 1024 {
+            let sizes = vec![
+                tiles(ht, t_in)?,
+                t_small,
+                t_small,
+                t_small,
+                tiles(ht, t_in)?,
+                tiles(ht, t_im)?,
+                t_im,
+                t_im,
+                tiles(ht, t_im)?,
+                t_im,
+            ];
+            ("SoftmaxProgramFactoryGeneralHSmall", units, sizes)
+        } else {
+            let sizes = vec![
+                2 * t_in,
+                t_small,
+                t_small,
+                t_small,
+                2 * t_in,
+                2 * t_im,
+                t_im,
+                t_im,
+                t_im,
+                t_im,
+            ];
+            ("SoftmaxProgramFactoryGeneralHLarge", units, sizes)
+        }
+    } else {
+        let units = volume / dims[dim] / h / w * ht * wt;
+        let sizes = vec![2 * t_in, 2 * t_in, t_im, t_im, 2 * t_im, t_in, t_im];
+        ("SoftmaxProgramFactoryGeneralCLarge", units, sizes)
+    };
+    u32::try_from(units).map_err(err)?;
+    let cores = grid::merge_ranges(&grid::split_work(d, units, false).all);
+    let mut p = Program::new("SoftmaxDeviceOperation", factory);
+    for size in sizes {
+        p = p.cb(CbKind::Dataflow, size, &cores);
+    }
+    Ok(p)
 }
 
 /// A view of `x` with other dims (same buffer).
@@ -1217,6 +1338,55 @@ mod tests {
             softmax_dataflow("1,1,1120,2048", DType::Float32, &N150),
             575_488
         );
+    }
+
+    fn softmax_dim_dataflow(shape: &str, dim: i64, layout: Layout) -> Result<u64, String> {
+        let op = crate::ops::find("softmax").unwrap();
+        let mut c =
+            crate::case::Case::new(op, vec![Shape::parse(shape).unwrap()], &crate::device::N150);
+        c.layout = layout;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.params.set("dim", crate::params::ParamValue::Int(dim));
+        c.estimate()
+            .map(|e| e.peaks.dataflow)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn softmax_over_other_dims_takes_the_general_factories() {
+        // Per-core dataflow buffers measured on the runtime (NO_DISPATCH, bfloat16, n150):
+        // GeneralHSmall holds a whole tile column (7 tiles) in and out, and its exps in fp32.
+        assert_eq!(
+            softmax_dim_dataflow("2,3,200,96", 2, Layout::Tile),
+            Ok(104_448)
+        );
+        assert_eq!(
+            softmax_dim_dataflow("2,3,200,96", -2, Layout::Tile),
+            Ok(104_448)
+        );
+        // GeneralHLarge: a column too tall for its 512 KiB estimate streams 2 tiles at a time.
+        assert_eq!(
+            softmax_dim_dataflow("2,3,4000,64", 2, Layout::Tile),
+            Ok(38_912)
+        );
+        // GeneralCLarge for the dims above the last two.
+        assert_eq!(
+            softmax_dim_dataflow("2,3,200,96", 1, Layout::Tile),
+            Ok(30_720)
+        );
+        assert_eq!(
+            softmax_dim_dataflow("2,3,200,96", 0, Layout::Tile),
+            Ok(30_720)
+        );
+        // A rank-3 ROW_MAJOR input over its second-to-last dim is tilized, then GeneralHSmall
+        // (the 4-D dim equals rank - 1); over dim 0 the device operation refuses it.
+        assert_eq!(
+            softmax_dim_dataflow("3,200,96", 1, Layout::RowMajor),
+            Ok(104_448)
+        );
+        assert!(softmax_dim_dataflow("3,200,96", 0, Layout::RowMajor)
+            .is_err_and(|e| e.contains("Inputs to softmax must be tilized")));
     }
 
     fn mean_dataflow(
