@@ -490,6 +490,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                 | Family::Upsample
                 | Family::Reshape
                 | Family::Softmax
+                | Family::TopK
         )
         && !data_movement_row_major_modeled(case)
     {

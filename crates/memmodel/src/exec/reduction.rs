@@ -433,10 +433,10 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 format!("k {k} must be in 1..={w} (the size of dim {dim})"),
             )
         })?;
-    if x.layout() != Layout::Tile {
-        return Err(unmodeled(a.function, "memmodel models TILE inputs of topk"));
-    }
     let mem = out_memory(a, x.memory)?;
+    if x.layout() != Layout::Tile {
+        return topk_row_major(ex, a, x, along, k, mem);
+    }
     if along + 1 == rank {
         let (values, indices) = topk_last_dim(ex, x, k, largest, mem, false)?;
         return Ok(Val::List(vec![Val::T(values), Val::T(indices)]));
@@ -467,6 +467,95 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::List(outs))
 }
 
+/// A ROW_MAJOR topk: the runtime refuses it, where depends on the tensor (seen on the mock
+/// n150). Along the last dim, a tensor whose last two dims are not whole tiles stops at
+/// `fill_implicit_tile_padding` (FillPad takes TILE only, nothing allocated); one that is
+/// allocates both TILE outputs, then `TopKDeviceOperation` refuses its layout. Other dims
+/// (transposed first), rows under 64 (padded first) and Blackhole's route are unmodeled.
+fn topk_row_major(
+    ex: &mut Exec<'_>,
+    a: &Args<'_>,
+    x: &DevTensor,
+    along: usize,
+    k: u64,
+    mem: BufferType,
+) -> Result<Val, CaseError> {
+    let rank = x.dims().len();
+    // Another dim is transposed to the last first (in the input's memory), as for TILE.
+    let transposed = if along + 1 != rank {
+        let t = super::data_movement::transpose(ex, x, along as i64, rank as i64 - 1, x.memory)
+            .map_err(|e| {
+                if super::is_unmodeled(&e) {
+                    unmodeled(a.function, format!("topk along dim {along}: {e}"))
+                } else {
+                    e
+                }
+            })?;
+        Some(t)
+    } else {
+        None
+    };
+    let x = transposed.as_ref().unwrap_or(x);
+    let dims = x.dims();
+    let w = dims[rank - 1];
+    let largest = a.bool_or(3, "largest", true)?;
+    if w < 64 || (transposed.is_none() && topk_routes(ex.device().arch, x.dtype(), w, k, largest)) {
+        return Err(unmodeled(
+            a.function,
+            "a ROW_MAJOR topk of a row under 64 (padded first) or on Blackhole's route",
+        ));
+    }
+    let h = if rank >= 2 { dims[rank - 2] } else { 1 };
+    if !w.is_multiple_of(TILE) || !h.is_multiple_of(TILE) {
+        ex.b.run(
+            Program::new("FillPadDeviceOperation", "FillPadProgramFactory")
+                .refused(String::from("FillPad should only be used for tile layout")),
+        );
+        return Ok(Val::List(Vec::new()));
+    }
+    let mut out_dims = dims.to_vec();
+    out_dims[rank - 1] = k;
+    let index_dtype = if w <= 65535 && x.dtype() != DType::Float32 {
+        DType::Uint16
+    } else {
+        DType::Uint32
+    };
+    let mut outs = Vec::with_capacity(2);
+    for (name, dtype) in [("values", x.dtype()), ("indices", index_dtype)] {
+        let spec = TensorSpec::new(Shape::from_dims(out_dims.clone())?, dtype, Layout::Tile);
+        outs.push(Val::T(ex.b.tensor(
+            name,
+            BufferRole::Temporary,
+            spec,
+            mem,
+        )?));
+    }
+    ex.b.run(
+        Program::new("TopKDeviceOperation", "TopKSingleCoreProgramFactory")
+            .refused(String::from("The input must be in tiled format")),
+    );
+    Ok(Val::List(outs))
+}
+
+/// Whether a topk along the caller's last dim (width `w`) takes Blackhole's route (prep,
+/// large indices, finish) instead of the TopK device operation. Only a reduction along the
+/// caller's last dim routes (measured on p150: a transposed [1802,6904] took the single-core
+/// factory).
+fn topk_routes(arch: Arch, dtype: DType, w: u64, k: u64, largest: bool) -> bool {
+    let padded_w = w.div_ceil(TILE) * TILE;
+    let k16 = k.div_ceil(16) * 16;
+    // Multi-core bitonic sort: a power-of-two width of at least 8192 (multi_core_min_width)
+    // below 65535 with k <= 64 (its cost check aside).
+    let multicore_eligible = padded_w.is_power_of_two() && (8192..65535).contains(&padded_w);
+    largest
+        && k <= 2048
+        && (k > 64 || (!multicore_eligible && padded_w >= 4096))
+        && dtype == DType::Bfloat16
+        && arch == Arch::Blackhole
+        && w >= k16
+        && w <= 1 << 19
+}
+
 /// [`topk`] along the last dim of `x`; `sliced`: the outputs are sliced to `k` even when the
 /// route kept it (the transposing path slices them always).
 fn topk_last_dim(
@@ -489,19 +578,7 @@ fn topk_last_dim(
     let padded_rows = dims4[0] * dims4[1] * dims4[2].div_ceil(TILE) * TILE;
     let ht = padded_rows / TILE;
     let k16 = k.div_ceil(16) * 16;
-    // Multi-core bitonic sort: a power-of-two width of at least 8192 (multi_core_min_width)
-    // below 65535 with k <= 64 (its cost check aside).
-    let multicore_eligible = padded_w.is_power_of_two() && (8192..65535).contains(&padded_w);
-    // Only a reduction along the caller's last dim routes (measured on p150: a transposed
-    // [1802,6904] took the single-core factory).
-    let route = !sliced
-        && largest
-        && k <= 2048
-        && (k > 64 || (!multicore_eligible && padded_w >= 4096))
-        && x.dtype() == DType::Bfloat16
-        && d.arch == Arch::Blackhole
-        && w >= k16
-        && w <= 1 << 19;
+    let route = !sliced && topk_routes(d.arch, x.dtype(), w, k, largest);
     let (values, indices, adjusted_k, keep) = if route {
         // topk_route_prep: untilize + clamp into a ROW_MAJOR copy, blocks of up to 8 tiles.
         let wt = padded_w / TILE;
@@ -1387,6 +1464,43 @@ mod tests {
         );
         assert!(softmax_dim_dataflow("3,200,96", 0, Layout::RowMajor)
             .is_err_and(|e| e.contains("Inputs to softmax must be tilized")));
+    }
+
+    #[test]
+    fn a_row_major_topk_is_refused_where_the_runtime_refuses_it() {
+        // Seen on the mock n150: tile-aligned rows reach the TopK device operation (its two
+        // outputs allocated first); a padded one stops at FillPad; rows under 64 are padded
+        // first, which memmodel does not plan.
+        let refusal = |shape: &str, dim: i64| {
+            let op = crate::ops::find("topk").unwrap();
+            let mut c = crate::case::Case::new(
+                op,
+                vec![Shape::parse(shape).unwrap()],
+                &crate::device::N150,
+            );
+            c.layout = Layout::RowMajor;
+            c.params.set("k", crate::params::ParamValue::Int(8));
+            c.params.set("dim", crate::params::ParamValue::Int(dim));
+            match c.estimate() {
+                Err(CaseError::Refused { reason, .. }) => reason,
+                other => format!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            refusal("2,3,64,128", -1),
+            "The input must be in tiled format"
+        );
+        assert_eq!(
+            refusal("2,3,64,100", -1),
+            "FillPad should only be used for tile layout"
+        );
+        // Along dim 2 the transposed [2,3,100,64] is padded in its rows.
+        assert_eq!(
+            refusal("2,3,64,100", 2),
+            "FillPad should only be used for tile layout"
+        );
+        let under_64 = refusal("2,3,64,40", -1);
+        assert!(under_64.contains("Unmodeled"), "{under_64}");
     }
 
     fn mean_dataflow(
