@@ -1535,6 +1535,21 @@ mod tests {
     }
 
     #[test]
+    fn a_listed_list_keeps_its_first_items_and_counts_the_rest() {
+        let mut l = Listed::new(2);
+        let mut made = 0;
+        for i in 0..5 {
+            l.push_with(|| {
+                made += 1;
+                i
+            });
+        }
+        assert_eq!((l.len(), l.more(), made), (5, 3, 2));
+        assert_eq!(l.iter().copied().collect::<Vec<_>>(), vec![0, 1]);
+        assert!(Listed::<u8>::new(2).is_empty());
+    }
+
+    #[test]
     fn categories_have_the_seed_boundaries() {
         assert_eq!(Category::of(100 * MIB - 1), Category::Small);
         assert_eq!(Category::of(100 * MIB), Category::Medium);
