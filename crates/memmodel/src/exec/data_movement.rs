@@ -1104,14 +1104,16 @@ pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
 
 /// The (phase, edge class) pairs a page-map walk has met.
 enum Seen {
-    Flags(Vec<bool>),
+    /// One bit per pair (at most 8 MiB: the walk touches phases all over the period, so a byte
+    /// per pair made a 12M-element input's map cost 47 MB of RSS).
+    Bits(Vec<u64>),
     Set(std::collections::HashSet<(u64, usize)>),
 }
 
 impl Seen {
     fn new(period: u64) -> Seen {
         match period.checked_mul(4).filter(|&n| n <= 1 << 26) {
-            Some(n) => Seen::Flags(vec![false; n as usize]),
+            Some(n) => Seen::Bits(vec![0; n.div_ceil(64) as usize]),
             None => Seen::Set(Default::default()),
         }
     }
@@ -1119,7 +1121,13 @@ impl Seen {
     /// Whether (phase, class) is new.
     fn insert(&mut self, phase: u64, class: usize) -> bool {
         match self {
-            Seen::Flags(v) => !std::mem::replace(&mut v[phase as usize * 4 + class], true),
+            Seen::Bits(v) => {
+                let bit = phase as usize * 4 + class;
+                let (word, mask) = (&mut v[bit / 64], 1u64 << (bit % 64));
+                let new = *word & mask == 0;
+                *word |= mask;
+                new
+            }
             Seen::Set(s) => s.insert((phase, class)),
         }
     }
