@@ -400,6 +400,20 @@ impl Conv {
     }
 }
 
+/// The conv program's refusal of a reader-indices config larger than the CB the program
+/// sizes for it (`get_cb_info`: two bytes per output row of the shard, its worst case): seen
+/// on n150 for `[4,352,24,12]` 3×5 dilation 2 stride 2 HEIGHT_SHARDED (68 B of indices, one
+/// tile of output rows), raised before any circular buffer is checked.
+fn reader_indices_refusal(reader_bytes: u64, s: &Sharding) -> Option<String> {
+    let worst = s.out_shard_h.saturating_mul(2);
+    (reader_bytes > worst).then(|| {
+        format!(
+            "Reader indices buffer page size {reader_bytes} exceeds worst-case CB size {worst} \
+             (config tensor layout changed?)"
+        )
+    })
+}
+
 /// The cores a sharding's shards live on: height sharding row-major over the grid, block
 /// sharding a `channel cores × NHW cores` rectangle.
 fn shard_grid(d: &DeviceSpec, scheme: Scheme, nhw: u64, c: u64) -> CoreRangeSet {
@@ -988,6 +1002,15 @@ fn plan(
     );
     let reader_bytes = conv.reader_config_bytes(s);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
+    if let Some(message) = reader_indices_refusal(reader_bytes, s) {
+        ex.b.run(
+            Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory").refused(message),
+        );
+        let mut ts = vec![reader, out, halo, weights];
+        ts.extend(bias);
+        release_all(ex, ts);
+        return Ok(Val::None);
+    }
     let (h, w) = (s.act_h_tiles, s.act_w_tiles);
     let (it, wt, at, ot) = (
         conv.conv_in_tile(),
@@ -1192,6 +1215,44 @@ mod tests {
             let e = c.estimate().unwrap();
             assert_eq!(e.verdict, crate::case::Verdict::Fits, "{params:?}");
             assert_eq!(e.peaks.cb, cb, "{params:?}");
+        }
+    }
+
+    /// The runtime refuses a conv whose reader indices outgrow the CB it sizes for them (two
+    /// bytes per output row of the shard): n150, `[4,352,24,12]` NHWC ROW_MAJOR in L1 to 820
+    /// channels, 3×5 dilation 2 stride 2, HEIGHT_SHARDED, bfloat8_b output and weights
+    /// (`cargo xtask probe`, with or without act_block_h 32: `Reader indices buffer page size 68
+    /// exceeds worst-case CB size 64`). The plan used to reach its CBs, beyond L1.
+    #[test]
+    fn reader_indices_past_their_cb_are_refused() {
+        for act_block_h in [None] {
+            let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
+            c.model_inputs = vec![Shape::parse("4,352,24,12").unwrap()];
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            c.default_output_memory = false;
+            for (name, v) in [
+                ("out_channels", ParamValue::Int(820)),
+                ("kernel_size", ParamValue::Ints(vec![3, 5])),
+                ("dilation", ParamValue::Ints(vec![2, 2])),
+                ("stride", ParamValue::Ints(vec![2, 2])),
+                ("padding", ParamValue::Ints(vec![0, 0])),
+                ("dtype", ParamValue::Str("bfloat8_b".into())),
+                ("weights_dtype", ParamValue::Str("bfloat8_b".into())),
+                ("shard_layout", ParamValue::Str("height".into())),
+                ("activation", ParamValue::Str("silu".into())),
+                ("reshard_if_not_optimal", ParamValue::Bool(true)),
+            ] {
+                c.params.set(name, v);
+            }
+            if let Some(rows) = act_block_h {
+                c.params.set("act_block_h", ParamValue::Int(rows));
+            }
+            let err = c.estimate().expect_err("refused");
+            assert!(
+                err.to_string()
+                    .contains("Reader indices buffer page size 68 exceeds worst-case CB size 64"),
+                "{act_block_h:?}: {err}"
+            );
         }
     }
 
