@@ -797,6 +797,35 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     plan(ex, &conv, &s, &x, flattened, out_memory)
 }
 
+/// The weights `[k, n]` and bias `[1, n]` the runtime prepares into DRAM tiles in
+/// `weights_dtype` (the bias's one row padded to a tile).
+pub(super) fn prepared_weights(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    k: u64,
+    n: u64,
+) -> Result<(super::DevTensor, Option<super::DevTensor>), CaseError> {
+    let tiles = |rows: u64| -> Result<TensorSpec, CaseError> {
+        Ok(TensorSpec::new(
+            Shape::from_dims(vec![1, 1, rows, n])?,
+            conv.weights_dtype,
+            Layout::Tile,
+        ))
+    };
+    let weights = ex.b.tensor(
+        "weights",
+        BufferRole::Temporary,
+        tiles(k)?,
+        BufferType::Dram,
+    )?;
+    let bias = if conv.bias {
+        Some(ex.b.tensor("bias", BufferRole::Temporary, tiles(1)?, BufferType::Dram)?)
+    } else {
+        None
+    };
+    Ok((weights, bias))
+}
+
 /// The buffers and programs of a height- or block-sharded conv of an L1 interleaved input.
 fn plan(
     ex: &mut Exec<'_>,
@@ -871,30 +900,7 @@ fn plan(
     //    channel core's channels × kernel columns padded to a tile, N the output channels
     //    padded per core.
     let k_tiles = s.in_c_cores * win.kernel[0] * s.act_w_tiles;
-    let weights = ex.b.tensor(
-        "weights",
-        BufferRole::Temporary,
-        TensorSpec::new(
-            Shape::from_dims(vec![1, 1, k_tiles * TILE, s.out_c_padded])?,
-            conv.weights_dtype,
-            Layout::Tile,
-        ),
-        BufferType::Dram,
-    )?;
-    let bias = if conv.bias {
-        Some(ex.b.tensor(
-            "bias",
-            BufferRole::Temporary,
-            TensorSpec::new(
-                Shape::from_dims(vec![1, 1, TILE, s.out_c_padded])?,
-                conv.weights_dtype,
-                Layout::Tile,
-            ),
-            BufferType::Dram,
-        )?)
-    } else {
-        None
-    };
+    let (weights, bias) = prepared_weights(ex, conv, k_tiles * TILE, s.out_c_padded)?;
 
     // 3. Halo: each core's window rows as row-major sticks of its channels.
     let sticks = conv.halo_sticks(s);

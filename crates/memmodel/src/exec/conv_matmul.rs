@@ -95,7 +95,7 @@ pub(super) fn plan(
     }
 
     // 1. Weights and bias prepared into DRAM: K and N padded to whole tiles.
-    let (weights, bias) = prepared_weights(ex, conv)?;
+    let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
 
     // 2. A ROW_MAJOR input is tilized where it is.
     let tilized = if x.layout() == Layout::RowMajor {
@@ -149,39 +149,6 @@ pub(super) fn plan(
         ex.b.release(b);
     }
     Ok(Val::T(result))
-}
-
-/// The weights `[C_in, C_out]` and bias `[1, C_out]` prepared into DRAM tiles (K and N padded to
-/// whole tiles), in `weights_dtype`.
-fn prepared_weights(
-    ex: &mut Exec<'_>,
-    conv: &Conv,
-) -> Result<(DevTensor, Option<DevTensor>), CaseError> {
-    let weights = ex.b.tensor(
-        "weights",
-        BufferRole::Temporary,
-        TensorSpec::new(
-            Shape::from_dims(vec![1, 1, conv.win.c, conv.c_out])?,
-            conv.weights_dtype,
-            Layout::Tile,
-        ),
-        BufferType::Dram,
-    )?;
-    let bias = if conv.bias {
-        Some(ex.b.tensor(
-            "bias",
-            BufferRole::Temporary,
-            TensorSpec::new(
-                Shape::from_dims(vec![1, 1, 1, conv.c_out])?,
-                conv.weights_dtype,
-                Layout::Tile,
-            ),
-            BufferType::Dram,
-        )?)
-    } else {
-        None
-    };
-    Ok((weights, bias))
 }
 
 /// `shard_layout=HEIGHT_SHARDED` with an interleaved input (flat, `input`): the input resharded
@@ -276,7 +243,7 @@ fn plan_height_sharded(
     ex.b.release(input);
 
     // 2. Weights and bias.
-    let (weights, bias) = prepared_weights(ex, conv)?;
+    let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
 
     // 3. A ROW_MAJOR input is tilized shard by shard (TilizeMultiCoreSharded, both CBs bound).
     let act = if resharded.layout() == Layout::RowMajor {
