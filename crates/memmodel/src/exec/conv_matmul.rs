@@ -76,6 +76,17 @@ pub(super) fn plan(
     let input =
         if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
             ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
+        } else if height_sharded {
+            // Seen on p150 (seed 41014, [1,1024,122,201] [N, H, W, C] in L1): the runtime's
+            // ReshapeView CBs clash with an L1 buffer 112,640 B up the bank, which this plan
+            // allocates only after the reshape.
+            return Err(super::unmodeled(
+                f,
+                format!(
+                    "{}: the copying reshape of an [N, H, W, C] input told HEIGHT_SHARDED",
+                    super::conv::UNPLANNED
+                ),
+            ));
         } else if x.layout() == Layout::Tile && x.dtype() == crate::dtype::DType::Bfloat16 {
             super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
         } else {
@@ -430,6 +441,46 @@ mod tests {
             .set("shard_layout", ParamValue::Str("height".into()));
         let e = c.estimate().unwrap();
         assert_eq!((e.verdict, e.peaks.dataflow), (Verdict::Fits, 30_720));
+    }
+
+    /// Where the random differential found the runtime off this plan, the call is `unmodeled`
+    /// with the reason: a float32 ROW_MAJOR input (seed 41003, p150), a height-sharded
+    /// ROW_MAJOR input of rows not whole tiles overflowing L1 (41011, p150), the copying
+    /// reshape of an [N, H, W, C] input told HEIGHT_SHARDED (41014, p150).
+    #[test]
+    fn the_differentials_gaps_answer_unmodeled() {
+        use crate::device::P150;
+        let mut f32_rm = conv1x1("4,1024,48,83", 1024, DType::Float32, BufferType::L1, &P150);
+        f32_rm.layout = Layout::RowMajor;
+        let mut rm_rows = conv1x1(
+            "1,1024,322,211",
+            1024,
+            DType::Bfloat16,
+            BufferType::Dram,
+            &P150,
+        );
+        rm_rows.layout = Layout::RowMajor;
+        let mut nhwc = conv1x1(
+            "1,1024,122,201",
+            1024,
+            DType::Bfloat16,
+            BufferType::L1,
+            &P150,
+        );
+        nhwc.device_layout = DeviceLayout::Nhwc;
+        for c in [&mut rm_rows, &mut nhwc] {
+            c.params
+                .set("shard_layout", ParamValue::Str("height".into()));
+        }
+        for (c, why) in [
+            (f32_rm, "float32 ROW_MAJOR"),
+            (rm_rows, "not whole tiles"),
+            (nhwc, "told HEIGHT_SHARDED"),
+        ] {
+            let err = c.estimate().expect_err("no verdict");
+            assert!(crate::exec::is_unmodeled(&err), "{err}");
+            assert!(err.to_string().contains(why), "{err}");
+        }
     }
 
     /// A bfloat8_b conv's product plus its bfloat16 bias row: the BinaryNg's broadcast CB holds
