@@ -14,10 +14,11 @@
 //!    reader-indices config tensor (L1_SMALL), with 9 circular buffers, four bound to tensors.
 //!
 //! memmodel plans an L1 interleaved input (bfloat16, float32, bfloat8_b; ROW_MAJOR or TILE),
-//! groups 1 or depthwise, any kernel but the 1×1 stride-1 matmul path, the output left sharded
-//! or copied to an interleaved `memory_config`, height, block or width sharded by the runtime's
-//! choice; every other call is `unmodeled` with the reason (DRAM inputs run in DRAM slices, 1×1
-//! convs as a matmul, 1-D depthwise convs and sharded memory configs are not planned).
+//! groups 1 or depthwise, the output left sharded or copied to an interleaved `memory_config`,
+//! height, block or width sharded by the runtime's choice; a 1×1 stride-1 conv of an L1 or DRAM
+//! interleaved input runs as a matmul ([`super::conv_matmul`]). Every other call is `unmodeled`
+//! with the reason (DRAM inputs run in DRAM slices, 1-D depthwise convs, sharded inputs and
+//! sharded memory configs are not planned).
 
 use super::grid;
 use super::pool::{
@@ -37,8 +38,8 @@ use crate::tensor::{TensorSpec, TILE};
 
 /// Why memmodel gives no verdict for the conv2d calls it does not plan.
 pub const UNPLANNED: &str = "no memmodel plan for this conv2d call yet (memmodel plans an L1 \
-     interleaved input, groups 1 or depthwise, a kernel other than 1×1 stride 1, an interleaved \
-     or no memory_config; docs/conv2d.md)";
+     interleaved input, groups 1 or depthwise, a 1×1 stride-1 conv of an L1 or DRAM interleaved \
+     input as the runtime's matmul, an interleaved or no memory_config; docs/conv2d.md)";
 
 /// L1 scratchpad CB of the conv program (`l1_scratchpad_CB_size`).
 const L1_SCRATCHPAD: u64 = 64;
@@ -416,7 +417,7 @@ fn reader_indices_refusal(reader_bytes: u64, s: &Sharding) -> Option<String> {
 
 /// The cores a sharding's shards live on: height sharding row-major over the grid, block
 /// sharding a `channel cores × NHW cores` rectangle.
-fn shard_grid(d: &DeviceSpec, scheme: Scheme, nhw: u64, c: u64) -> CoreRangeSet {
+pub(super) fn shard_grid(d: &DeviceSpec, scheme: Scheme, nhw: u64, c: u64) -> CoreRangeSet {
     match scheme {
         Scheme::Block => CoreRangeSet::one(CoreRange::new(0, 0, (c - 1) as u32, (nhw - 1) as u32)),
         _ => grid::num_cores_to_corerangeset((0, 0), (nhw * c) as u32, (d.grid_x, d.grid_y), true),
@@ -452,6 +453,8 @@ struct Settings {
     act_double: bool,
     weights_double: bool,
     deallocate_activation: bool,
+    /// A fused `activation` (the 1×1 matmul path runs it as a unary of its own).
+    activation: bool,
     /// `reallocate_halo_output` (the runtime's default: true).
     reallocate_halo: bool,
 }
@@ -491,7 +494,7 @@ impl Settings {
                         .map_err(|_| invalid(f, "`act_block_h_override` is negative"))?
                 }
                 // A fused activation runs in the conv's compute kernel: no buffer of its own.
-                ("activation", _) => {}
+                ("activation", v) => out.activation = !matches!(v, Val::None),
                 ("enable_act_double_buffer", Val::Bool(b)) => out.act_double = *b,
                 ("enable_weights_double_buffer", Val::Bool(b)) => out.weights_double = *b,
                 ("deallocate_activation", Val::Bool(b)) => out.deallocate_activation = *b,
@@ -563,7 +566,26 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // A conv's output left in its own shards (no memory_config) is a sharded buffer without a
     // sharded memory config: a model's next conv gets it sharded, not interleaved.
     let sharded_buffer = ex.b.buffers[x.buffer].placement.sharded;
-    if (x.memory != BufferType::L1 && !l1_full_of_dram) || x.shard.is_some() || sharded_buffer {
+    // The runtime runs a 1×1 stride-1 conv as a matmul, never in DRAM slices
+    // (exec/conv_matmul.rs).
+    let mm_conv = super::conv_matmul::is_matmul_conv(
+        kernel,
+        stride,
+        pad,
+        dilation,
+        groups,
+        settings.shard_layout == Some(Scheme::Width),
+    );
+    if mm_conv && (x.shard.is_some() || sharded_buffer) {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a sharded input to the 1×1 stride-1 matmul path"),
+        ));
+    }
+    if (x.memory != BufferType::L1 && !l1_full_of_dram && !mm_conv)
+        || x.shard.is_some()
+        || sharded_buffer
+    {
         return Err(unmodeled(
             f,
             format!(
@@ -591,7 +613,23 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: a 1-D depthwise conv (its own height-sharded path)"),
         ));
     }
-    if kernel == [1, 1]
+    if mm_conv && settings.shard_layout == Some(Scheme::Block) {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: a 1×1 stride-1 conv told BLOCK_SHARDED (the 2D matmul on a \
+                 resharded input)"
+            ),
+        ));
+    }
+    if mm_conv && (settings.act_double || settings.weights_double || settings.act_block_h > 0) {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a 1×1 stride-1 conv with double buffers or act_block_h_override"),
+        ));
+    }
+    if !mm_conv
+        && kernel == [1, 1]
         && stride == [1, 1]
         && pad == [0, 0]
         && dilation == [1, 1]
@@ -599,7 +637,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     {
         return Err(unmodeled(
             f,
-            format!("{UNPLANNED}: a 1×1 stride-1 conv (the matmul path)"),
+            format!("{UNPLANNED}: a grouped 1×1 stride-1 conv"),
         ));
     }
     if depthwise && settings.shard_layout.is_some() {
@@ -610,7 +648,8 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: a depthwise conv with an explicit shard_layout"),
         ));
     }
-    if kernel == [1, 1] && settings.weights_dtype.is_some_and(|d| d != DType::Bfloat16) {
+    if !mm_conv && kernel == [1, 1] && settings.weights_dtype.is_some_and(|d| d != DType::Bfloat16)
+    {
         // Seen on p150 (seed 31002): a dilated 1×1 conv with bfloat8_b weights has an L1 buffer
         // 59,392 B per bank lower than this plan's.
         return Err(unmodeled(
@@ -679,6 +718,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 conv.weights_dtype, conv.out_dtype
             ),
         ));
+    }
+    if mm_conv {
+        let height = settings.shard_layout == Some(Scheme::Height);
+        return super::conv_matmul::plan(ex, &conv, &x, settings.activation, height, out_memory);
     }
     // The halo's config tensors are built per padded input row (exec/pool.rs, as for
     // max_pool2d): past max_pool2d's bound the plan is not built (a fuzz input, N = 4,143,883,425
@@ -780,6 +823,35 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     plan(ex, &conv, &s, &x, flattened, out_memory)
 }
 
+/// The weights `[k, n]` and bias `[1, n]` the runtime prepares into DRAM tiles in
+/// `weights_dtype` (the bias's one row padded to a tile).
+pub(super) fn prepared_weights(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    k: u64,
+    n: u64,
+) -> Result<(super::DevTensor, Option<super::DevTensor>), CaseError> {
+    let tiles = |rows: u64| -> Result<TensorSpec, CaseError> {
+        Ok(TensorSpec::new(
+            Shape::from_dims(vec![1, 1, rows, n])?,
+            conv.weights_dtype,
+            Layout::Tile,
+        ))
+    };
+    let weights = ex.b.tensor(
+        "weights",
+        BufferRole::Temporary,
+        tiles(k)?,
+        BufferType::Dram,
+    )?;
+    let bias = if conv.bias {
+        Some(ex.b.tensor("bias", BufferRole::Temporary, tiles(1)?, BufferType::Dram)?)
+    } else {
+        None
+    };
+    Ok((weights, bias))
+}
+
 /// The buffers and programs of a height- or block-sharded conv of an L1 interleaved input.
 fn plan(
     ex: &mut Exec<'_>,
@@ -854,30 +926,7 @@ fn plan(
     //    channel core's channels × kernel columns padded to a tile, N the output channels
     //    padded per core.
     let k_tiles = s.in_c_cores * win.kernel[0] * s.act_w_tiles;
-    let weights = ex.b.tensor(
-        "weights",
-        BufferRole::Temporary,
-        TensorSpec::new(
-            Shape::from_dims(vec![1, 1, k_tiles * TILE, s.out_c_padded])?,
-            conv.weights_dtype,
-            Layout::Tile,
-        ),
-        BufferType::Dram,
-    )?;
-    let bias = if conv.bias {
-        Some(ex.b.tensor(
-            "bias",
-            BufferRole::Temporary,
-            TensorSpec::new(
-                Shape::from_dims(vec![1, 1, TILE, s.out_c_padded])?,
-                conv.weights_dtype,
-                Layout::Tile,
-            ),
-            BufferType::Dram,
-        )?)
-    } else {
-        None
-    };
+    let (weights, bias) = prepared_weights(ex, conv, k_tiles * TILE, s.out_c_padded)?;
 
     // 3. Halo: each core's window rows as row-major sticks of its channels.
     let sticks = conv.halo_sticks(s);

@@ -155,7 +155,7 @@ fn opt_dtype(a: &Args<'_>) -> Result<Option<DType>, CaseError> {
 /// itself when the memory is its own (whatever `dtype` says), else `ttnn::prim::copy`
 /// (CopyDeviceOperation) into `mem` with the output dtype; a dtype change adds the output's
 /// two tiles beside the input's (copy_program_factory.cpp's `convert_dtype` CB).
-fn to_memory_config(
+pub(super) fn to_memory_config(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     mem: BufferType,

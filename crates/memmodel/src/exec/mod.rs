@@ -10,6 +10,7 @@
 
 mod attention;
 mod conv;
+mod conv_matmul;
 mod conv_slice;
 mod data_movement;
 mod eltwise;
@@ -20,6 +21,7 @@ mod reduction;
 pub(crate) mod util;
 
 pub use conv::UNPLANNED as CONV2D_UNPLANNED;
+pub use conv_matmul::is_matmul_conv as conv2d_is_matmul;
 pub use util::default_output_memory;
 
 use crate::device::{BufferType, DeviceSpec};
