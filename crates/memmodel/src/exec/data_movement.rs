@@ -2033,6 +2033,25 @@ pub(super) fn untilize(
         ex.b.run(p);
         return Ok(out);
     }
+    let block_bytes = |free: u64| {
+        let n = padded.len();
+        let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
+        let block = split_wh(d, wt, ht, false).block;
+        block.saturating_mul(tile_size(x.dtype()) + untilized_tile_size(x.dtype())) > free
+    };
+    let left_capture = bank.saturating_sub(pending);
+    let left_device = bank.saturating_sub(live_after);
+    if normal_run_got_here
+        && ((!enough_capture && block_bytes(left_capture))
+            || (!enough_device && block_bytes(left_device)))
+    {
+        // Seen on n150: [3,22333,643] bfloat8_b into L1 took blocks of 7 tiles (the largest
+        // divisor of its 21 that the L1 left holds) where memmodel's split plans 21.
+        return Err(unmodeled(
+            "ttnn.untilize_with_unpadding",
+            "a block factory short of L1 (its block shrinks to what the free L1 holds)",
+        ));
+    }
     let captured = untilize_unpadding_program(d, x, &padded, enough_capture);
     let p = if normal_run_got_here && enough_capture != enough_device {
         captured.on_device(untilize_unpadding_program(d, x, &padded, enough_device))
