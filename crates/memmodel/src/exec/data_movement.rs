@@ -209,6 +209,8 @@ fn sharded_to_interleaved(
     dtype: Option<DType>,
 ) -> Result<DevTensor, CaseError> {
     if dtype.is_some_and(|d| d != x.dtype()) {
+        // Seen (seed 41014, both boards): a converting move takes two-tile buffers on most
+        // shapes, a borrowed shard and a converted one on others ([1,1,25600,192]).
         return Err(unmodeled(
             "ttnn.to_memory_config",
             "a dtype change of a sharded tensor",
