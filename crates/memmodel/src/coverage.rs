@@ -198,6 +198,13 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             {
                 return Err(String::from("dtype cannot be different from tensor dtype when converting to ROW_MAJOR_LAYOUT on device (allowed exception: BFLOAT8_B -> BFLOAT16, which untilize handles natively)!"));
             }
+            // bfloat4_b has no native untilize: its ROW_MAJOR output spec is refused (seen on
+            // the runtime, tensor_spec.cpp, for every shape).
+            if case.layout == Layout::Tile && to_row_major && case.dtype == DType::Bfloat4B {
+                return Err(String::from(
+                    "Only TILE layout is supported for BFLOAT8_B dtype!",
+                ));
+            }
         }
         Family::Reshape if reshape_refused(case, sig) => {
             return Err(String::from(

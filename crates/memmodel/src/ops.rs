@@ -297,6 +297,12 @@ impl OpDef {
         matches!(self.family, Family::Unary { .. } | Family::Binary { .. })
     }
 
+    /// Whether the op takes a sharded input: the eltwise ops (their output sharded alike), and
+    /// `to_memory_config`, which moves a sharded tensor into the interleaved memory it is given.
+    pub fn takes_sharded_input(&self) -> bool {
+        self.supports_sharding() || self.family == Family::ToMemoryConfig
+    }
+
     /// Where the op's output goes when the call omits `memory_config` and its inputs are in
     /// `input` (the function that makes the output decides: concat for stack, sqrt for the
     /// vector norm).
@@ -448,7 +454,7 @@ impl OpDef {
             ));
         }
         if let Some(strategy) = req.sharding {
-            if !self.supports_sharding() {
+            if !self.takes_sharded_input() {
                 return Err(invalid(
                     self.name,
                     format!(
@@ -567,7 +573,7 @@ impl Builder<'_, '_> {
     fn mem(&self) -> Value {
         match (self.req.output_memory, self.req.sharding) {
             // A sharded output takes its (first) input's sharded memory config.
-            (BufferType::L1, Some(_)) => Value::MemoryConfigOf(0),
+            (BufferType::L1, Some(_)) if self.op.supports_sharding() => Value::MemoryConfigOf(0),
             (m, _) => Value::MemoryConfig(m),
         }
     }

@@ -310,7 +310,7 @@ impl CallSpace {
             MemoryConfig::Interleaved(BufferType::L1),
             MemoryConfig::Interleaved(BufferType::Dram),
         ];
-        if op.supports_sharding() {
+        if op.takes_sharded_input() {
             input_memories.extend(ShardStrategy::ALL.iter().map(|s| MemoryConfig::Sharded(*s)));
         }
         let output_memories = match op.family {
@@ -528,8 +528,20 @@ fn draw(rng: &mut Rng, space: &CallSpace, filter: &Filter) -> Option<Case> {
         MemoryConfig::Sharded(s) => (Some(s), BufferType::L1),
         MemoryConfig::Interleaved(b) => (None, b),
     };
-    let output = if sharding.is_some() {
+    let output = if sharding.is_some() && space.op.supports_sharding() {
         OutputMemory::Interleaved(BufferType::L1)
+    } else if sharding.is_some() {
+        // A sharded tensor moved into an interleaved memory (to_memory_config).
+        let explicit: Vec<OutputMemory> = space
+            .output_memories
+            .iter()
+            .copied()
+            .filter(|o| *o != OutputMemory::Default)
+            .collect();
+        if explicit.is_empty() {
+            return None;
+        }
+        *rng.pick(&explicit)
     } else {
         // The default memory a quarter of the time: model code mostly omits it.
         let outputs = &space.output_memories;

@@ -161,11 +161,8 @@ pub(super) fn to_memory_config(
     mem: BufferType,
     dtype: Option<DType>,
 ) -> Result<DevTensor, CaseError> {
-    if x.shard.is_some() {
-        return Err(unmodeled(
-            "ttnn.to_memory_config",
-            "a move of a sharded tensor",
-        ));
+    if let Some(strategy) = x.shard {
+        return sharded_to_interleaved(ex, x, strategy, mem, dtype);
     }
     if mem == x.memory {
         return Ok(ex.b.share(x, x.spec.clone()));
@@ -197,6 +194,47 @@ pub(super) fn to_memory_config(
         }
         _ => move_to(ex, x, mem, RowAlign::Input, CbKind::Dataflow),
     }
+}
+
+/// `ShardedToInterleavedProgramFactory`: the output allocated interleaved in `mem`, one dataflow
+/// buffer on the shard cores that borrows the input's shard (`borrows_memory`: it takes no room),
+/// a whole shard in size even where the last shard is partial (seen on the runtime, n150:
+/// [1,1,25600,192] bfloat8_b height-sharded on 62 cores, 84,864 B = 13 × 6 tiles of 1,088 B;
+/// [1,1,6400,384] block-sharded on 6 × 8 cores, 54,400 B).
+fn sharded_to_interleaved(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    strategy: crate::shard::ShardStrategy,
+    mem: BufferType,
+    dtype: Option<DType>,
+) -> Result<DevTensor, CaseError> {
+    if dtype.is_some_and(|d| d != x.dtype()) {
+        // Seen (seed 41014, both boards): a converting move takes two-tile buffers on most
+        // shapes, a borrowed shard and a converted one on others ([1,1,25600,192]).
+        return Err(unmodeled(
+            "ttnn.to_memory_config",
+            "a dtype change of a sharded tensor",
+        ));
+    }
+    if x.layout() != Layout::Tile {
+        return Err(unmodeled(
+            "ttnn.to_memory_config",
+            "a ROW_MAJOR sharded tensor",
+        ));
+    }
+    let shard = super::eltwise::shard_of(ex, x, strategy)?;
+    let bytes = super::eltwise::shard_bytes(&shard, x.dtype());
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let mut cb = Cb::new(CbKind::Dataflow, bytes, shard.cores.clone());
+    cb.global = true;
+    let mut p = Program::new(
+        "ShardedToInterleavedDeviceOperation",
+        "ShardedToInterleavedProgramFactory",
+    );
+    p.push(cb);
+    ex.b.run(p);
+    Ok(out)
 }
 
 /// The ROW_MAJOR `CopyDeviceOperation` of an interleaved move: two rows per core aligned as the
@@ -262,6 +300,11 @@ fn to_layout(
     if x.shard.is_some() {
         return Err(unmodeled("ttnn.to_layout", "a sharded input"));
     }
+    if layout == x.layout() {
+        // The input itself: `dtype` and `memory_config` are ignored with a warning (seen on the
+        // runtime: a bfloat16 tensor asked for float32 in DRAM comes back as it was, in L1).
+        return Ok(ex.b.share(x, x.spec.clone()));
+    }
     // A tilize converts to its output dtype itself (tilize_with_val_padding's `output_dtype`);
     // other dtype changes go through typecasts not planned here.
     let tilize_into = |d: DType| {
@@ -270,8 +313,12 @@ fn to_layout(
             && matches!(x.dtype(), DType::Bfloat16 | DType::Float32)
             && matches!(d, DType::Bfloat16 | DType::Float32 | DType::Bfloat8B)
     };
+    // The untilize writes a block float's rows as bfloat16 whether or not the call asks.
+    let untilize_into = |d: DType| {
+        layout == Layout::RowMajor && x.layout() == Layout::Tile && d == untilized_dtype(x.dtype())
+    };
     let out_dtype = dtype.unwrap_or(x.dtype());
-    if let Some(d) = dtype.filter(|&d| d != x.dtype() && !tilize_into(d)) {
+    if let Some(d) = dtype.filter(|&d| d != x.dtype() && !tilize_into(d) && !untilize_into(d)) {
         return Err(unmodeled(
             "ttnn.to_layout",
             format!(
@@ -281,25 +328,20 @@ fn to_layout(
             ),
         ));
     }
-    if layout == x.layout() {
-        return Ok(ex.b.share(x, x.spec.clone()));
-    }
     if x.dtype() == DType::Uint8 {
         // Seen on p150: a [11,4256,1312] uint8 tilize took 18,432 B where memmodel's factory
         // plans 83,968 B.
         return Err(unmodeled("ttnn.to_layout", "uint8 tensors"));
     }
     match layout {
-        // Seen (seeds 33013, 33113): the runtime's untilize here takes dataflow buffers of two
-        // blocks of a tile row, the block not a divisor of the row and not only its width
-        // ([61,950]: 2 × 30 tiles, the row; [3,2,350,1344]: 2 × 3 of 42; [1,5,337,4464]: 2 × 4
-        // of 140; [3952,5554]: 2 × 1 of 174), where memmodel's untilize (matched on concat /
-        // slice / repeat) plans circular buffers of whole rows: 63 of 186 bfloat16 cases had
-        // other CB peaks, 15 a clash where the runtime fits.
-        Layout::RowMajor => Err(unmodeled(
-            "ttnn.to_layout",
-            "its untilize (TILE to ROW_MAJOR): the runtime's dataflow blocks of a tile row are not memmodel's untilize",
-        )),
+        // `ttnn::untilize` (tile-aligned) or `untilize_with_unpadding` (padded), the same
+        // programs the split / concat untilizes take; a block float comes out bfloat16.
+        Layout::RowMajor if x.shape().rank() < 2 => {
+            // Seen on n150: a [34914688] bfloat16 untilize took blocks of 333 tiles where
+            // memmodel's split of a rank-1 tile row plans whole rows.
+            Err(unmodeled("ttnn.to_layout", "the untilize of a 1-D tensor"))
+        }
+        Layout::RowMajor => untilize(ex, x, mem),
         Layout::Tile if x.shape().rank() < 2 => {
             // Seen: a [6141024] bfloat16 tilize took 2,027,520 B of dataflow buffers where
             // memmodel plans 2,453,504.
@@ -1491,7 +1533,7 @@ fn concat_program(
             "ttnn.concat: required DFB entry size ({page} B) exceeds per-core L1 capacity ({capacity} B); op cannot fit on this device."
         )));
     }
-    let budget = (d.l1_bytes_per_core / 2).saturating_sub(d.l1_unreserved_base);
+    let budget = half_l1_budget(d);
     let entries = if crate::size::mul(2, page, "concat CB")? > budget {
         1
     } else {
@@ -1575,22 +1617,25 @@ struct WhSplit {
 impl WhSplit {
     /// The block factories' input and output buffers: a block of tiles each on the full cores,
     /// the cliff's width each on the cliff row (blocks wider than the row leave no full core).
-    fn block_buffers(&self, mut p: Program, tile_bytes: u64) -> Program {
+    /// The input buffers hold `in_tile`-byte tiles, the output buffers `out_tile`-byte ones.
+    fn block_buffers(&self, mut p: Program, in_tile: u64, out_tile: u64) -> Program {
         if !self.full.is_empty() {
-            p = p
-                .cb(CbKind::Dataflow, self.block * tile_bytes, &self.full)
-                .cb(CbKind::Dataflow, self.block * tile_bytes, &self.full);
+            p = p.cb(CbKind::Dataflow, self.block * in_tile, &self.full).cb(
+                CbKind::Dataflow,
+                self.block * out_tile,
+                &self.full,
+            );
         }
         if !self.cliff_row.is_empty() {
             p = p
                 .cb(
                     CbKind::Dataflow,
-                    self.cliff_width * tile_bytes,
+                    self.cliff_width * in_tile,
                     &self.cliff_row,
                 )
                 .cb(
                     CbKind::Dataflow,
-                    self.cliff_width * tile_bytes,
+                    self.cliff_width * out_tile,
                     &self.cliff_row,
                 );
         }
@@ -1771,9 +1816,16 @@ fn untilize_routed(
     let unpadding = padded.as_slice() != x.dims();
     if unpadding && codegen_untilizes_unaligned(x) {
         let d = ex.device();
-        let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+        let spec = TensorSpec::new(
+            x.shape().clone(),
+            untilized_dtype(x.dtype()),
+            Layout::RowMajor,
+        );
         let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
-        ex.b.run(untilize_codegen_program(d, x));
+        // Planned unconstrained, as matched on repeat's codegen route (both CBs double).
+        if let Some(p) = untilize_codegen_program(d, x, u64::MAX) {
+            ex.b.run(p);
+        }
         return Ok(out);
     }
     untilize(ex, x, mem)
@@ -1787,14 +1839,15 @@ fn codegen_untilizes_unaligned(x: &DevTensor) -> bool {
     x.dtype() == DType::Bfloat16 && 2 * w.div_ceil(TILE) * 2048 <= WIDE_CHUNK_THRESHOLD
 }
 
-/// `UntilizeCodegenProgramFactory` with its double-buffered CB plan (untilize_codegen_cb_plan.cpp,
-/// `pages_for_builder`): a tile-aligned input of one tile row splits its tile columns row-wise
-/// over the grid; of a few tile rows, each row is cut into the largest divisor of `Wt` columns
-/// that the grid holds (`choose_2d_ncol`), one core per piece taken row-wise; otherwise tile
-/// rows split row-wise, a padded row per unit. The output CB holds bfloat16 (bfloat8_b untilizes
-/// to bfloat16). Seen on the runtime (n150): [1,1,32,6336] 64 cores × 2 × 8 tiles,
-/// [1,1,64,6208] 4 × 2 × 97, [1,1,64,6240] 30 × 2 × 13.
-fn untilize_codegen_program(d: &crate::device::DeviceSpec, x: &DevTensor) -> Program {
+/// The codegen untilize's unit of work (untilize_codegen_cb_plan.cpp, `pages_for_builder`): a
+/// tile-aligned input of one tile row splits its tile columns row-wise over the grid; of a few
+/// tile rows, each row is cut into the largest divisor of `Wt` columns that the grid holds
+/// (`choose_2d_ncol`), one core per piece taken row-wise; otherwise tile rows split row-wise, a
+/// padded row per unit. Returns the pages of a unit and the cores.
+fn untilize_codegen_units(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+) -> (u64, crate::program::CoreRangeSet) {
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let rows = tile_rows(&x.spec);
@@ -1817,14 +1870,46 @@ fn untilize_codegen_program(d: &crate::device::DeviceSpec, x: &DevTensor) -> Pro
     } else {
         (wt, grid::split_work(d, rows, true).all)
     };
-    let cores = grid::merge_ranges(&cores);
-    let out_tile = tile_size(DType::Bfloat16).max(tile_size(x.dtype()));
-    Program::new(
-        "UntilizeCodegenDeviceOperation",
-        "UntilizeCodegenProgramFactory",
+    (pages, grid::merge_ranges(&cores))
+}
+
+/// The codegen untilize's CB depths in pages of a unit (`plan_cb_depths`): both CBs double
+/// buffered, else the input only, else both single, planned at the larger of the input's and
+/// output's tile; `None` when not even that fits `usable` bytes (the call goes native).
+fn untilize_codegen_depths(usable: u64, pages: u64, tile: u64) -> Option<(u64, u64)> {
+    let unit = pages.saturating_mul(tile);
+    if unit.saturating_mul(4) <= usable {
+        Some((2 * pages, 2 * pages))
+    } else if unit.saturating_mul(3) <= usable {
+        Some((2 * pages, pages))
+    } else if unit.saturating_mul(2) <= usable {
+        Some((pages, pages))
+    } else {
+        None
+    }
+}
+
+/// `UntilizeCodegenProgramFactory` with the CB depths its planner picks from `usable` bytes of
+/// L1 (`choose_codegen_cb_plan`); `None` where no plan fits. The output CB holds bfloat16
+/// (bfloat8_b untilizes to bfloat16). Seen on the runtime (n150): [1,1,32,6336] 64 cores × 2 × 8
+/// tiles, [1,1,64,6208] 4 × 2 × 97, [1,1,64,6240] 30 × 2 × 13; [1,1,2048,4096] with 300 KB of
+/// L1 taken below its output 2 × 128 tiles in, 128 out.
+fn untilize_codegen_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    usable: u64,
+) -> Option<Program> {
+    let (pages, cores) = untilize_codegen_units(d, x);
+    let (ts_in, ts_out) = (tile_size(x.dtype()), untilized_tile_size(x.dtype()));
+    let (in_depth, out_depth) = untilize_codegen_depths(usable, pages, ts_in.max(ts_out))?;
+    Some(
+        Program::new(
+            "UntilizeCodegenDeviceOperation",
+            "UntilizeCodegenProgramFactory",
+        )
+        .cb(CbKind::Circular, in_depth * ts_in, &cores)
+        .cb(CbKind::Circular, out_depth * ts_out, &cores),
     )
-    .cb(CbKind::Circular, 2 * pages * tile_size(x.dtype()), &cores)
-    .cb(CbKind::Circular, 2 * pages * out_tile, &cores)
 }
 
 /// `untilize_codegen::supported_by_codegen` (untilize_codegen_supported.cpp) for a tile-aligned
@@ -1848,12 +1933,44 @@ fn untilize_native_program(
     x: &DevTensor,
     padded: &[u64],
     enough_space: bool,
-) -> Program {
+) -> Result<Program, CaseError> {
     if !enough_space || use_block_variant(d, padded).is_some() {
-        return untilize_block_program(d, x, padded);
+        if x.dtype() == DType::Float32 {
+            // Seen on p150: [2,1248,7808] float32 took blocks of 3 tiles (10 with its input
+            // allocated for real) where the square split gives 14.
+            return Err(unmodeled(
+                "ttnn.untilize",
+                "float32 tiles on the block factory (its block is not the square split)",
+            ));
+        }
+        return Ok(untilize_block_program(d, x, padded));
     }
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
-    let ts = tile_size(x.dtype());
+    // The runtime weighs its block variant on the last two dims' blocks against all tile rows;
+    // where that and the split memmodel weighs disagree it took other buffers (seen on n150:
+    // [1,4,256,7520] bfloat16, blocks of 11 tiles where memmodel plans one core's rows of 47).
+    let flat = [
+        tile_rows(&x.spec) * TILE,
+        padded.last().copied().unwrap_or(TILE),
+    ];
+    if use_block_variant(d, &flat).is_some() != use_block_variant(d, padded).is_some() {
+        return Err(unmodeled(
+            "ttnn.untilize",
+            "a wide row whose block-variant choice depends on the batch dims",
+        ));
+    }
+    // `get_pf_type`: a tile row wider than two CBs of half the L1 hold goes column-parallel
+    // when it is the only tile row, else to the single-core factory.
+    let max_tiles = half_l1_budget(d) / (2 * tile_size(x.dtype()));
+    if wt > max_tiles {
+        if tile_rows(&x.spec) <= 1 {
+            return Err(unmodeled(
+                "ttnn.untilize",
+                "a single tile row wider than two half-L1 CBs (UntilizeMultiCoreParallelizeColumnProgramFactory)",
+            ));
+        }
+        return Ok(untilize_single_core_program(x, wt, max_tiles));
+    }
     let (ncores, per_core) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
     let cores = grid::merge_ranges(&grid::num_cores_to_corerangeset(
         (0, 0),
@@ -1861,10 +1978,43 @@ fn untilize_native_program(
         (d.grid_x, d.grid_y),
         true,
     ));
-    let depth = per_core.min(2) * wt * ts;
-    Program::new("UntilizeDeviceOperation", "UntilizeMultiCoreProgramFactory")
-        .cb(CbKind::Dataflow, depth, &cores)
-        .cb(CbKind::Dataflow, depth, &cores)
+    let rows = per_core.min(2) * wt;
+    Ok(
+        Program::new("UntilizeDeviceOperation", "UntilizeMultiCoreProgramFactory")
+            .cb(CbKind::Dataflow, rows * tile_size(x.dtype()), &cores)
+            .cb(
+                CbKind::Dataflow,
+                rows * untilized_tile_size(x.dtype()),
+                &cores,
+            ),
+    )
+}
+
+/// Half a core's L1 above the reserved base: what the untilize / concat factories budget their
+/// CBs against (`get_pf_type`'s `max_l1_size`).
+fn half_l1_budget(d: &crate::device::DeviceSpec) -> u64 {
+    (d.l1_bytes_per_core / 2).saturating_sub(d.l1_unreserved_base)
+}
+
+/// `UntilizeSingleCoreProgramFactory` on core (0,0): a row in blocks of the largest divisor of
+/// `Wt` that `max_tiles` holds, one input and one output buffer of a block (seen on p150:
+/// [3488,7968] bfloat16, Wt 249, 2 × 83 tiles; on n150 [3488,7040], Wt 220, 2 × 110).
+fn untilize_single_core_program(x: &DevTensor, wt: u64, max_tiles: u64) -> Program {
+    let block = (1..=max_tiles.min(wt))
+        .rev()
+        .find(|b| wt.is_multiple_of(*b))
+        .unwrap_or(1);
+    let core = crate::program::CoreRangeSet(vec![crate::program::CoreRange::new(0, 0, 0, 0)]);
+    Program::new(
+        "UntilizeDeviceOperation",
+        "UntilizeSingleCoreProgramFactory",
+    )
+    .cb(CbKind::Dataflow, block * tile_size(x.dtype()), &core)
+    .cb(
+        CbKind::Dataflow,
+        block * untilized_tile_size(x.dtype()),
+        &core,
+    )
 }
 
 /// `ttnn.untilize(_with_unpadding)`: a TILE tensor to ROW_MAJOR at its logical shape.
@@ -1878,7 +2028,11 @@ pub(super) fn untilize(
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
-    let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+    let spec = TensorSpec::new(
+        x.shape().clone(),
+        untilized_dtype(x.dtype()),
+        Layout::RowMajor,
+    );
     let live_before = live_l1_per_bank(ex);
     let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
     let live_after = live_l1_per_bank(ex);
@@ -1886,31 +2040,63 @@ pub(super) fn untilize(
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let unpadding = padded.as_slice() != x.dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
-    let ts = tile_size(x.dtype());
-    let need = crate::size::mul(2 * ts, wt, "untilize row CBs")?;
+    let need = crate::size::mul(
+        tile_size(x.dtype()) + untilized_tile_size(x.dtype()),
+        wt,
+        "untilize row CBs",
+    )?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let bank = d.l1_bank_bytes;
     let (enough_capture, enough_device) = (enough(bank), enough(bank.saturating_sub(live_before)));
     let normal_run_got_here = live_after <= bank;
     if !unpadding {
         // Without unpadding: the codegen prim where `supported_by_codegen` takes the input and
-        // a row's buffers fit beside the pending output, else the native factories.
-        let codegen = codegen_untilizes_aligned(x, &padded);
-        let program = |enough: bool| {
-            if enough && codegen {
-                untilize_codegen_program(d, x)
-            } else {
-                untilize_native_program(d, x, &padded, enough)
-            }
+        // one of its CB plans fits the L1 free beside the pending output
+        // (`codegen_cb_plan_fits_live_l1`), else the native factories. The codegen factory then
+        // plans its depths from the L1 free when it runs: a device run has its output allocated
+        // by then, a NO_DISPATCH capture, which allocates nothing for real, sees the whole bank
+        // (seen on n150: [1,1,2048,4096] with 100 KB of L1 taken, input and output 256 KB each,
+        // plans both CBs double in a capture; [2,4,17568,160] in L1 untilizes with codegen in
+        // the capture, natively on the device).
+        let codegen_on = |free: u64| {
+            codegen_untilizes_aligned(x, &padded)
+                && untilize_codegen_program(d, x, free.saturating_sub(pending)).is_some()
         };
-        let captured = program(enough_capture);
-        let p = if normal_run_got_here && enough_capture != enough_device {
-            captured.on_device(program(enough_device))
+        let captured = match untilize_codegen_program(d, x, bank) {
+            Some(p) if codegen_on(bank) => p,
+            _ => untilize_native_program(d, x, &padded, enough_capture)?,
+        };
+        let device_free = bank.saturating_sub(live_before);
+        let on_device = match untilize_codegen_program(d, x, device_free.saturating_sub(pending)) {
+            Some(p) if codegen_on(device_free) => p,
+            _ => untilize_native_program(d, x, &padded, enough_device)?,
+        };
+        let p = if normal_run_got_here && captured != on_device {
+            captured.on_device(on_device)
         } else {
             captured
         };
         ex.b.run(p);
         return Ok(out);
+    }
+    let block_bytes = |free: u64| {
+        let n = padded.len();
+        let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
+        let block = split_wh(d, wt, ht, false).block;
+        block.saturating_mul(tile_size(x.dtype()) + untilized_tile_size(x.dtype())) > free
+    };
+    let left_capture = bank.saturating_sub(pending);
+    let left_device = bank.saturating_sub(live_after);
+    if normal_run_got_here
+        && ((!enough_capture && block_bytes(left_capture))
+            || (!enough_device && block_bytes(left_device)))
+    {
+        // Seen on n150: [3,22333,643] bfloat8_b into L1 took blocks of 7 tiles (the largest
+        // divisor of its 21 that the L1 left holds) where memmodel's split plans 21.
+        return Err(unmodeled(
+            "ttnn.untilize_with_unpadding",
+            "a block factory short of L1 (its block shrinks to what the free L1 holds)",
+        ));
     }
     let captured = untilize_unpadding_program(d, x, &padded, enough_capture);
     let p = if normal_run_got_here && enough_capture != enough_device {
@@ -1922,19 +2108,34 @@ pub(super) fn untilize(
     Ok(out)
 }
 
+/// The dtype an untilize writes: a block float's rows come out bfloat16 (the untilize converts
+/// natively; seen on the runtime: bfloat8_b in, bfloat16 ROW_MAJOR out, 1,088 B tiles in the
+/// input buffers and 2,048 B in the output ones).
+pub(super) fn untilized_dtype(input: DType) -> DType {
+    if input.is_block_float() {
+        DType::Bfloat16
+    } else {
+        input
+    }
+}
+
+fn untilized_tile_size(input: DType) -> u64 {
+    tile_size(untilized_dtype(input))
+}
+
 /// `UntilizeMultiCoreBlockProgramFactory`: the wide-row block split with its cores taken row
 /// after row, an input and an output buffer of a block row per core.
 fn untilize_block_program(d: &crate::device::DeviceSpec, x: &DevTensor, padded: &[u64]) -> Program {
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
     let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
-    let ts = tile_size(x.dtype());
     split_wh(d, wt, ht, true).block_buffers(
         Program::new(
             "UntilizeDeviceOperation",
             "UntilizeMultiCoreBlockProgramFactory",
         ),
-        ts,
+        tile_size(x.dtype()),
+        untilized_tile_size(x.dtype()),
     )
 }
 
@@ -1948,7 +2149,7 @@ fn untilize_unpadding_program(
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
     let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
-    let ts = tile_size(x.dtype());
+    let (ts_in, ts_out) = (tile_size(x.dtype()), untilized_tile_size(x.dtype()));
     let block_split = if enough_space {
         use_block_variant(d, padded)
     } else {
@@ -1960,7 +2161,8 @@ fn untilize_unpadding_program(
                 "UntilizeWithUnpaddingDeviceOperation",
                 "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
             ),
-            ts,
+            ts_in,
+            ts_out,
         );
     }
     let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
@@ -1969,8 +2171,8 @@ fn untilize_unpadding_program(
         "UntilizeWithUnpaddingDeviceOperation",
         "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
     )
-    .cb(CbKind::Dataflow, wt * ts, &cores)
-    .cb(CbKind::Dataflow, wt * ts, &cores)
+    .cb(CbKind::Dataflow, wt * ts_in, &cores)
+    .cb(CbKind::Dataflow, wt * ts_out, &cores)
 }
 
 /// `ttnn.tilize(_with_val_padding)`: a ROW_MAJOR tensor to TILE.
@@ -2065,15 +2267,18 @@ fn tilize_program(
         Some(split_wh(d, wt, ht, false))
     };
     if let Some(wh) = block_split {
-        if input_tile != ts {
-            return Err(unmodeled(
-                "ttnn.to_layout",
-                "a tilize to another dtype on the block factory",
-            ));
-        }
         // The factory caps a core's block by what its input and output buffers may take of
         // the L1 free, splitting wider blocks into sub-blocks.
-        let limit = free / (2 * ts);
+        let limit = free / (input_tile + ts);
+        if input_tile != ts && wh.block > limit {
+            // Seen on p150: [6,518,9571] float32 to bfloat8_b in L1 fits on the device where
+            // this cap leaves the CBs 768 B over its output (the runtime's cap also counts the
+            // reader's staging, not pinned down here).
+            return Err(unmodeled(
+                "ttnn.to_layout",
+                "a tilize to another dtype whose block the free L1 caps",
+            ));
+        }
         let (block, sub_block) = if wh.block > limit {
             match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
                 Some(split) => split,
@@ -2093,9 +2298,10 @@ fn tilize_program(
             (wh.block, wh.block)
         };
         let wh = wh_layout(d, wt, ht, block, sub_block, false);
-        // The reader's row staging scratchpad: a row of the block (a tile's bytes / 32 per
-        // tile) and two DRAM alignments around it (64 B on n150, 128 B on p150 in the captures).
-        let staging = |w: u64| w * (ts / TILE) + 2 * d.dram_alignment;
+        // The reader's row staging scratchpad: a row of the block's input (an input tile's
+        // bytes / 32 per tile) and two DRAM alignments around it (64 B on n150, 128 B on p150 in
+        // the captures).
+        let staging = |w: u64| w * (input_tile / TILE) + 2 * d.dram_alignment;
         let mut p = if needs_padding {
             Program::new(
                 "TilizeWithValPaddingDeviceOperation",
@@ -2107,7 +2313,7 @@ fn tilize_program(
                 "TilizeMultiCoreBlockProgramFactory",
             )
         };
-        p = wh.block_buffers(p, ts);
+        p = wh.block_buffers(p, input_tile, ts);
         if !wh.cliff_row.is_empty() {
             p.push(Cb::new(
                 CbKind::Scratchpad,

@@ -52,7 +52,7 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
 }
 
 /// The shard spec of a sharded tensor.
-fn shard_of(
+pub(super) fn shard_of(
     ex: &Exec<'_>,
     t: &crate::plan::DevTensor,
     s: ShardStrategy,
@@ -64,7 +64,7 @@ fn shard_of(
 }
 
 /// Bytes of one shard of a sharded tensor.
-fn shard_bytes(spec: &ShardSpec, dtype: crate::dtype::DType) -> u64 {
+pub(super) fn shard_bytes(spec: &ShardSpec, dtype: crate::dtype::DType) -> u64 {
     spec.shard_tiles().saturating_mul(tile_size(dtype))
 }
 
