@@ -443,3 +443,78 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod case_tests {
+    use crate::case::{Case, Verdict};
+    use crate::device::{BufferType, N150, P150};
+    use crate::ops::{find, CaseError};
+    use crate::params::ParamValue;
+    use crate::shape::Shape;
+
+    fn sdpa(shape: &str, device: &'static crate::device::DeviceSpec) -> Case {
+        Case::new(
+            find("sdpa").unwrap(),
+            vec![Shape::parse(shape).unwrap()],
+            device,
+        )
+    }
+
+    /// YOLOv12x's area attention at 640 ([4,12,400,32], 128 / 256 chunks): the CB peak the
+    /// runtime's capture reports on both boards (223,232 B per core).
+    #[test]
+    fn yolo_area_attention_plans_the_captured_cbs() {
+        for device in [&N150, &P150] {
+            let mut c = sdpa("4,12,400,32", device);
+            c.params.set("q_chunk_size", ParamValue::Int(128));
+            c.params.set("k_chunk_size", ParamValue::Int(256));
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, Verdict::Fits, "{}", device.name);
+            assert_eq!(e.peaks.cb, 223_232, "{}", device.name);
+        }
+    }
+
+    /// Without `memory_config` the output goes to DRAM, L1 inputs or not (seen on the runtime).
+    #[test]
+    fn default_output_is_dram() {
+        let c = sdpa("1,2,64,64", &N150).with_default_output_memory();
+        assert_eq!(c.output_memory, BufferType::Dram);
+    }
+
+    /// A head size off the tile is refused, but only once its tile-padded output exists: out of
+    /// L1 that output is the failure (seen on n150: [1,7,12812,107] causal fails at a
+    /// 22,994,944 B output, not with the refusal).
+    #[test]
+    fn refusals_come_after_the_output() {
+        let small = sdpa("1,2,64,48", &N150);
+        match small.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Padding is not supported on the head_dim dimension")
+            }
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        let mut big = sdpa("1,7,12812,107", &N150);
+        big.params.set("is_causal", ParamValue::Bool(true));
+        match big.estimate().unwrap().verdict {
+            Verdict::Oom(o) => assert_eq!(o.total_bytes, 22_994_944),
+            other => panic!("expected the output's OOM, got {other:?}"),
+        }
+    }
+
+    /// Causal attention on Blackhole is gated where the factory may chain K/V prefixes (an
+    /// even Q chunk count per head), planned elsewhere and on Wormhole.
+    #[test]
+    fn blackhole_causal_pairs_are_unmodeled() {
+        let causal = |shape: &str, device| {
+            let mut c = sdpa(shape, device);
+            c.params.set("is_causal", ParamValue::Bool(true));
+            c.estimate()
+        };
+        assert!(matches!(
+            causal("1,2,64,64", &P150),
+            Err(CaseError::Unmodeled { .. })
+        ));
+        assert!(causal("1,2,96,64", &P150).is_ok());
+        assert!(causal("1,2,64,64", &N150).is_ok());
+    }
+}
