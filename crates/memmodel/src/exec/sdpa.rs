@@ -246,7 +246,8 @@ pub struct SdpaBuffers {
 }
 
 /// The per-core buffers for q [B, NQH, Sq, DH] against k / v [B, NKH, Sk, DH] (`dtype` the
-/// inputs' and the output's), `cores` cores and the chunk sizes.
+/// inputs' and the output's), `cores` cores and the chunk sizes, on `arch`.
+#[allow(clippy::too_many_arguments)]
 pub fn buffers(
     q: &[u64],
     sk: u64,
@@ -255,6 +256,7 @@ pub fn buffers(
     q_chunk: u64,
     k_chunk: u64,
     cores: u64,
+    arch: crate::device::Arch,
 ) -> Result<SdpaBuffers, CaseError> {
     let &[b, nqh, sq, dh] = q else {
         return Err(super::invalid(FUNCTION, "q must be 4-D"));
@@ -273,14 +275,26 @@ pub fn buffers(
         total / cores + u64::from(total % cores > 0)
     };
     let q_buffering = if most_per_core > 1 { 2 } else { 1 };
+    // Blackhole chains the K/V prefix of causal heads from core to core when the Q chunks pair
+    // up and are at most 4 tiles: a forward-control CB of one 32 B entry per K/V slot and one
+    // more, and three K/V slots for 3- and 4-tile chunks, else two (seen on p150 captures).
+    // Not the whole rule: some long sequences do not chain (coverage.rs gates the region).
+    let chain = arch == crate::device::Arch::Blackhole
+        && causal
+        && q_num_chunks.is_multiple_of(2)
+        && sq_chunk_t <= 4;
+    let kv_slots = if chain && sq_chunk_t >= 3 { 3 } else { 2 };
     let padded_mask = !causal && (padded_sk != sk || padded_sq != sq);
     let tile = tile_size(dtype);
     let t = |tiles: u64, bytes: u64, what: &str| size::mul(tiles, bytes, what);
     let mut sizes = vec![
         t(sq_chunk_t * dht * q_buffering, tile, "Q buffer")?,
-        t(sk_chunk_t * dht * 2, tile, "K buffer")?,
-        t(sk_chunk_t * dht * 2, tile, "V buffer")?,
+        t(sk_chunk_t * dht * kv_slots, tile, "K buffer")?,
+        t(sk_chunk_t * dht * kv_slots, tile, "V buffer")?,
     ];
+    if chain {
+        sizes.push(32 * (kv_slots + 1));
+    }
     if causal || padded_mask {
         // The streaming path's mask palette: a -inf tile, the causal diagonal, a partial K tile.
         let partial_k = padded_mask && !sk.is_multiple_of(TILE);
@@ -354,7 +368,16 @@ fn sdpa(
         (c.q_chunk_size as u64, c.k_chunk_size as u64)
     });
     let sk = k.dims()[2];
-    let bufs = buffers(q.dims(), sk, q.dtype(), causal, q_chunk, k_chunk, cores)?;
+    let bufs = buffers(
+        q.dims(),
+        sk,
+        q.dtype(),
+        causal,
+        q_chunk,
+        k_chunk,
+        cores,
+        d.arch,
+    )?;
     let grid = CoreRangeSet::one(CoreRange::new(0, 0, gx as u32 - 1, gy as u32 - 1));
     let program = bufs
         .sizes
@@ -368,6 +391,8 @@ fn sdpa(
 mod tests {
     use super::*;
 
+    const WH: crate::device::Arch = crate::device::Arch::WormholeB0;
+
     fn sum(b: &SdpaBuffers) -> u64 {
         b.sizes.iter().sum()
     }
@@ -375,19 +400,84 @@ mod tests {
     #[test]
     fn buffers_match_the_runtime_captures() {
         // NO_DISPATCH captures, ttnn 0.81.1, mock n150 (8×8 = 64 cores): each program's CBs.
-        let yolo = buffers(&[4, 12, 400, 32], 400, DType::Bfloat16, false, 128, 256, 64).unwrap();
+        let yolo = buffers(
+            &[4, 12, 400, 32],
+            400,
+            DType::Bfloat16,
+            false,
+            128,
+            256,
+            64,
+            WH,
+        )
+        .unwrap();
         let mut want = vec![16384, 32768, 32768, 4096, 2048, 2048, 2048, 65536];
         want.extend([8192; 8]);
         assert_eq!(yolo.sizes, want);
         assert_eq!(sum(&yolo), 223_232);
-        let default = buffers(&[4, 12, 400, 32], 400, DType::Bfloat16, false, 32, 32, 64).unwrap();
+        let default = buffers(
+            &[4, 12, 400, 32],
+            400,
+            DType::Bfloat16,
+            false,
+            32,
+            32,
+            64,
+            WH,
+        )
+        .unwrap();
         assert_eq!(sum(&default), 43_008);
-        let causal = buffers(&[1, 2, 64, 64], 64, DType::Bfloat16, true, 32, 32, 64).unwrap();
+        let causal = buffers(&[1, 2, 64, 64], 64, DType::Bfloat16, true, 32, 32, 64, WH).unwrap();
         assert_eq!(sum(&causal), 63_488);
-        let bf8 = buffers(&[1, 2, 64, 64], 64, DType::Bfloat8B, false, 32, 32, 64).unwrap();
+        let bf8 = buffers(&[1, 2, 64, 64], 64, DType::Bfloat8B, false, 32, 32, 64, WH).unwrap();
         assert_eq!(sum(&bf8), 41_856);
-        let long = buffers(&[1, 1, 1024, 64], 1024, DType::Bfloat16, true, 128, 256, 64).unwrap();
+        let long = buffers(
+            &[1, 1, 1024, 64],
+            1024,
+            DType::Bfloat16,
+            true,
+            128,
+            256,
+            64,
+            WH,
+        )
+        .unwrap();
         assert_eq!(sum(&long), 329_728);
+    }
+
+    /// Blackhole's causal K/V prefix chain (mock p150 captures): a 96 B control CB with two
+    /// K/V slots for 1-tile Q chunks, 128 B and three slots for 4-tile ones, none past 4 tiles.
+    #[test]
+    fn blackhole_causal_chain_buffers() {
+        let bh = crate::device::Arch::Blackhole;
+        let short = buffers(&[1, 1, 64, 32], 64, DType::Bfloat16, true, 32, 32, 110, bh).unwrap();
+        assert_eq!(&short.sizes[..4], &[4096, 4096, 4096, 96]);
+        assert_eq!(sum(&short), 43_104);
+        let four = buffers(
+            &[1, 1, 1024, 64],
+            1024,
+            DType::Bfloat16,
+            true,
+            128,
+            128,
+            64,
+            bh,
+        )
+        .unwrap();
+        assert_eq!(&four.sizes[..4], &[32768, 49152, 49152, 128]);
+        assert_eq!(sum(&four), 264_320);
+        let eight = buffers(
+            &[1, 1, 1024, 64],
+            1024,
+            DType::Bfloat16,
+            true,
+            256,
+            256,
+            64,
+            bh,
+        )
+        .unwrap();
+        assert_eq!(sum(&eight), 501_760);
     }
 
     #[test]
