@@ -732,22 +732,6 @@ mod tests {
                 // Planned on part of its space only (exec/conv.rs has its own tests).
                 continue;
             }
-            if op.family == crate::ops::Family::Sdpa {
-                // Not planned: a tiny call is unmodeled, never a verdict.
-                let c = case(
-                    op.name,
-                    "1,32,32,32",
-                    BufferType::L1,
-                    op.default_device_layout,
-                );
-                let err = c.estimate().err();
-                assert!(
-                    err.as_ref().is_some_and(crate::exec::is_unmodeled),
-                    "{}: {err:?}",
-                    op.name
-                );
-                continue;
-            }
             let shape = match op.family {
                 crate::ops::Family::Addmm => "32,32",
                 _ => "1,32,32,32",

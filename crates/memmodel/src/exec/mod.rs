@@ -18,6 +18,7 @@ pub mod grid;
 mod matmul;
 mod pool;
 mod reduction;
+pub mod sdpa;
 pub(crate) mod util;
 
 pub use conv::UNPLANNED as CONV2D_UNPLANNED;
@@ -430,6 +431,9 @@ fn dispatch(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Ok(v);
     }
     if let Some(v) = attention::call(ex, name, a)? {
+        return Ok(v);
+    }
+    if let Some(v) = sdpa::call(ex, name, a)? {
         return Ok(v);
     }
     Err(unmodeled(
