@@ -575,6 +575,7 @@ pub fn run(args: OomArgs) -> Result<()> {
     // The records say all the report needs of the cases from here on.
     let cases_len = cases.len();
     drop(cases);
+    let totals = spill.totals().clone();
     let mut spilled = spill
         .finish()
         .with_context(|| format!("reading back the record spill in {}", out.display()))?;
@@ -591,24 +592,17 @@ pub fn run(args: OomArgs) -> Result<()> {
         }
         Ok(record)
     };
-    // The baseline comparison reads the captured buffers of the cases the baseline has.
-    let baseline_ids: std::collections::HashSet<&str> = baseline
-        .iter()
-        .flat_map(|b| b.cases.iter().map(|c| c.id.as_str()))
-        .collect();
-    // The runtime that answered, from the first record that names it (slim records do not).
+    let spill_read = || format!("reading back the record spill in {}", out.display());
+    // The runtime that answered, from the first record that names it.
     let mut runtime_version = String::new();
-    let cases_out: Vec<CaseRecord> = (0..cases_len)
-        .map(|i| {
-            let record = record_at(i)?;
-            if runtime_version.is_empty() {
-                runtime_version.clone_from(&record.runtime_version);
-            }
-            let compared = baseline_ids.contains(record.id.as_str());
-            Ok(oom_suite::spill::slim(record, compared))
-        })
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("reading back the record spill in {}", out.display()))?;
+    for i in 0..cases_len {
+        let record = record_at(i).with_context(spill_read)?;
+        if !record.runtime_version.is_empty() {
+            runtime_version = record.runtime_version;
+            break;
+        }
+    }
+    // The report's head: every file is made from the spilled records, one at a time.
     let report = Report {
         tool: format!("ttnn-oom {}", env!("CARGO_PKG_VERSION")),
         generated_at: rfc3339(started_at),
@@ -626,15 +620,14 @@ pub fn run(args: OomArgs) -> Result<()> {
             .unwrap_or_else(|| "shapes.toml".into()),
         partition: args.partition.clone(),
         wall_time_ms: start.elapsed().as_secs_f64() * 1000.0,
-        totals: Totals::of(&cases_out),
-        cases: cases_out,
+        totals,
+        cases: Vec::new(),
         thresholds: Vec::new(),
     };
-    // report.json streamed from the spill (whole records); the renderings from the slim ones.
-    let written =
-        oom_suite::report::write_all_streamed(&report, cases_len, &mut record_at, &report, &out)
+    let (written, analysis) =
+        oom_suite::report::write_all_streamed(&report, cases_len, &mut record_at, &out)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("{}", report.summary_with(&written));
+    println!("{}", analysis.summary_with(&written));
     if !startups.is_empty() {
         startups.sort();
         let median = startups[startups.len() / 2];
@@ -652,8 +645,14 @@ pub fn run(args: OomArgs) -> Result<()> {
             .baseline
             .as_deref()
             .unwrap_or(std::path::Path::new("?"));
-        let comparison = oom_suite::baseline::compare(baseline, &report)
-            .map_err(|e| anyhow::anyhow!("--baseline {}: {e}", path.display()))?;
+        let comparison = oom_suite::baseline::compare_streamed(
+            baseline,
+            &report.backend,
+            cases_len,
+            &mut record_at,
+        )
+        .with_context(spill_read)?
+        .map_err(|e| anyhow::anyhow!("--baseline {}: {e}", path.display()))?;
         print!("{comparison}");
         if !comparison.passed() {
             failures.push(format!(
@@ -663,11 +662,7 @@ pub fn run(args: OomArgs) -> Result<()> {
             ));
         }
     }
-    let broken = report
-        .cases
-        .iter()
-        .filter(|c| c.leaked_bytes > 0 || c.canary_ok == Some(false))
-        .count();
+    let broken = analysis.broken;
     if broken > 0 {
         failures.push(format!(
             "{broken} case(s) left device memory allocated or the device unusable"

@@ -397,7 +397,10 @@ impl Case {
             });
         }
         if let Some(s) = self.sharding {
-            if self.input_memory != BufferType::L1 || self.output_memory != BufferType::L1 {
+            let output_sharded = self.op.supports_sharding();
+            if self.input_memory != BufferType::L1
+                || (output_sharded && self.output_memory != BufferType::L1)
+            {
                 return Err(CaseError::Invalid {
                     op: self.op.name.to_string(),
                     problem: format!(
@@ -428,7 +431,10 @@ impl Case {
 
     /// The memory config of the case's outputs.
     pub fn output_config(&self) -> MemoryConfig {
-        MemoryConfig::of(self.output_memory, self.sharding)
+        // Only the eltwise ops shard their output alike; to_memory_config moves into the
+        // interleaved memory it is given.
+        let sharding = self.sharding.filter(|_| self.op.supports_sharding());
+        MemoryConfig::of(self.output_memory, sharding)
     }
 
     /// The memory config label: `l1`, `dram`, `l1_height_sharded`, or `dram->l1` when the
@@ -726,26 +732,6 @@ mod tests {
                 // Planned on part of its space only (exec/conv.rs has its own tests).
                 continue;
             }
-            if matches!(
-                op.family,
-                crate::ops::Family::ToLayout | crate::ops::Family::Sdpa
-            ) {
-                // Not planned (sdpa) or not here (to_layout: its untilize): a tiny call is
-                // unmodeled, never a verdict.
-                let c = case(
-                    op.name,
-                    "1,32,32,32",
-                    BufferType::L1,
-                    op.default_device_layout,
-                );
-                let err = c.estimate().err();
-                assert!(
-                    err.as_ref().is_some_and(crate::exec::is_unmodeled),
-                    "{}: {err:?}",
-                    op.name
-                );
-                continue;
-            }
             let shape = match op.family {
                 crate::ops::Family::Addmm => "32,32",
                 _ => "1,32,32,32",
@@ -978,5 +964,169 @@ mod tests {
     fn ids_are_path_like() {
         let c = case("silu", "1,96,2160,3840", BufferType::L1, DeviceLayout::Nhwc);
         assert_eq!(c.id(), "silu/[1,96,2160,3840]/nhwc/bfloat16/tile/l1/n150");
+    }
+
+    /// A `to_layout(ROW_MAJOR)` call of a `dtype` TILE tensor: its programs (device, memory and
+    /// `extra` params as given).
+    fn untilize_programs(
+        shape: &str,
+        dtype: DType,
+        memory: BufferType,
+        device: &'static crate::device::DeviceSpec,
+        extra: &[(&str, &str)],
+    ) -> Vec<Program> {
+        let mut c = case("to_layout", shape, memory, DeviceLayout::AsGiven);
+        c.dtype = dtype;
+        c.device = device;
+        c.params
+            .set("layout", crate::params::ParamValue::Str("row_major".into()));
+        for (k, v) in extra {
+            c.params.set(k, crate::params::ParamValue::Str((*v).into()));
+        }
+        c.plan().unwrap().programs().cloned().collect()
+    }
+
+    fn cb_sizes(p: &Program) -> Vec<u64> {
+        p.cbs.iter().map(|c| c.size).collect()
+    }
+
+    #[test]
+    fn a_bfloat8_b_untilize_writes_bfloat16_rows_from_bfloat16_output_buffers() {
+        // Seen on the runtime (n150): [1,1,300,96] bfloat8_b untilizes with unpadding, 3 tiles
+        // of 1,088 B in, 3 of 2,048 B out; the output is bfloat16 ROW_MAJOR.
+        for extra in [&[][..], &[("dtype", "bfloat16")][..]] {
+            let p = untilize_programs("1,1,300,96", DType::Bfloat8B, BufferType::L1, &N150, extra);
+            assert_eq!(
+                p[0].factory,
+                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory"
+            );
+            assert_eq!(cb_sizes(&p[0]), [3_264, 6_144]);
+        }
+        let mut c = case(
+            "to_layout",
+            "1,1,300,96",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        c.dtype = DType::Bfloat8B;
+        let e = c.estimate().unwrap();
+        // 300 rows of 96 bfloat16 values over 64 banks: 5 rows of 192 B a bank.
+        let out = c.plan().unwrap().buffers.last().unwrap().clone();
+        assert_eq!(out.placement.page_size, 192);
+        assert!(matches!(e.verdict, Verdict::Fits));
+    }
+
+    #[test]
+    fn to_layout_into_the_same_layout_hands_back_its_input_whatever_the_dtype() {
+        // Seen on the runtime: a ROW_MAJOR bfloat16 tensor asked for ROW_MAJOR bfloat8_b comes
+        // back as it was (a warning, no program).
+        let mut c = case("to_layout", "64,64", BufferType::L1, DeviceLayout::AsGiven);
+        c.layout = Layout::RowMajor;
+        c.params
+            .set("layout", crate::params::ParamValue::Str("row_major".into()));
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("bfloat8_b".into()));
+        assert_eq!(c.plan().unwrap().programs().count(), 0);
+    }
+
+    #[test]
+    fn a_codegen_untilize_plans_its_buffers_from_the_l1_free_when_it_runs() {
+        // Seen on n150: [2,4,17568,160] in L1 (686 KB a bank in, as much out) untilizes with
+        // codegen in a NO_DISPATCH capture (both CBs double: 2 × 5 tiles each), which
+        // allocates nothing for real; memmodel's native plan there had other CBs.
+        let p = untilize_programs("2,4,17568,160", DType::Bfloat16, BufferType::L1, &N150, &[]);
+        assert_eq!(p[0].factory, "UntilizeCodegenProgramFactory");
+        assert_eq!(cb_sizes(&p[0]), [20_480, 20_480]);
+        // A device run plans from what its input and output leave: [1,1,2048,4096] (256 KB a
+        // bank each) keeps 869,024 B, room for the input CB double only.
+        let p = untilize_programs("1,1,2048,4096", DType::Bfloat16, BufferType::L1, &N150, &[]);
+        assert_eq!(cb_sizes(&p[0]), [524_288, 524_288]);
+        assert_eq!(cb_sizes(p[0].as_run()), [524_288, 262_144]);
+        // Plenty of L1: both CBs double on the device too.
+        let p = untilize_programs("1,1,320,96", DType::Bfloat8B, BufferType::L1, &N150, &[]);
+        assert_eq!(cb_sizes(&p[0]), [2_176, 4_096]);
+        assert!(p[0].on_device.is_none());
+    }
+
+    #[test]
+    fn an_untilize_row_wider_than_half_l1_runs_on_one_core_in_blocks_dividing_the_row() {
+        // Seen on p150: [3488,7968] bfloat16 from DRAM, Wt 249 (no codegen: two rows exceed its
+        // 800,000 B chunk; no block split: it would take fewer cores) on core (0,0), 2 × 83
+        // tiles; on n150 [3488,7040], Wt 220, 2 × 110.
+        let p = untilize_programs(
+            "3488,7968",
+            DType::Bfloat16,
+            BufferType::Dram,
+            &crate::device::P150,
+            &[],
+        );
+        assert_eq!(p[0].factory, "UntilizeSingleCoreProgramFactory");
+        assert_eq!(cb_sizes(&p[0]), [83 * 2048, 83 * 2048]);
+        let p = untilize_programs("3488,7040", DType::Bfloat16, BufferType::Dram, &N150, &[]);
+        assert_eq!(cb_sizes(&p[0]), [110 * 2048, 110 * 2048]);
+    }
+
+    #[test]
+    fn a_bfloat4_b_untilize_is_refused_with_the_runtimes_words() {
+        let mut c = case("to_layout", "64,64", BufferType::L1, DeviceLayout::AsGiven);
+        c.dtype = DType::Bfloat4B;
+        c.params
+            .set("layout", crate::params::ParamValue::Str("row_major".into()));
+        let sig = c.signature().unwrap();
+        let r = crate::coverage::refusal(&c, &sig).unwrap();
+        assert_eq!(
+            r.reason,
+            "Only TILE layout is supported for BFLOAT8_B dtype!"
+        );
+    }
+
+    #[test]
+    fn a_tilize_to_bfloat8_b_on_the_block_factory_reads_bfloat16_and_writes_bfloat8_b_tiles() {
+        // Was unmodeled; the random differential (seeds 41010, 41011, both boards) found the
+        // block factory's input buffers at the input's tile size, the output's at the output's.
+        let mut c = case(
+            "to_layout",
+            "1,1,64,200000",
+            BufferType::Dram,
+            DeviceLayout::AsGiven,
+        );
+        c.layout = Layout::RowMajor;
+        c.params
+            .set("layout", crate::params::ParamValue::Str("tile".into()));
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("bfloat8_b".into()));
+        let plan = c.plan().unwrap();
+        let p = plan.programs().next().unwrap();
+        assert_eq!(p.factory, "TilizeMultiCoreBlockProgramFactory");
+        let sizes = cb_sizes(p);
+        assert_eq!(sizes[0] / 2048, sizes[1] / 1088);
+        assert_eq!(sizes[0] % 2048, 0);
+        assert_eq!(sizes[1] % 1088, 0);
+    }
+
+    #[test]
+    fn a_sharded_tensor_moves_to_interleaved_memory_through_its_borrowed_shard() {
+        // Seen on the runtime (n150): [1,1,25600,192] bfloat8_b height-sharded into L1
+        // interleaved: ShardedToInterleavedProgramFactory, one 84,864 B dataflow buffer on the 62
+        // shard cores that borrows the shard (no room taken); the output interleaved in DRAM
+        // too (the output's memory was sharded like the input before).
+        for out in [BufferType::L1, BufferType::Dram] {
+            let mut c = case(
+                "to_memory_config",
+                "1,1,25600,192",
+                BufferType::L1,
+                DeviceLayout::AsGiven,
+            );
+            c.dtype = DType::Bfloat8B;
+            c.sharding = Some(crate::shard::ShardStrategy::Height);
+            c.output_memory = out;
+            assert_eq!(c.output_config(), MemoryConfig::Interleaved(out));
+            let plan = c.plan().unwrap();
+            let p = plan.programs().next().unwrap();
+            assert_eq!(p.factory, "ShardedToInterleavedProgramFactory");
+            assert_eq!(cb_sizes(p), [84_864]);
+            assert!(p.cbs[0].global);
+            assert_eq!(p.cbs[0].cores.to_string(), "{[0-0 - 7-6], [0-7 - 5-7]}");
+        }
     }
 }

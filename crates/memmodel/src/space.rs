@@ -293,9 +293,36 @@ impl CallSpace {
                 "the input's",
             )],
             Family::Sdpa => {
+                // q alone (k and v its copies), or q, k and v: k / v with their own sequence
+                // length and a head count dividing q's (GQA). TILE only: the runtime refuses
+                // ROW_MAJOR inputs ("Inputs to SDPA must be tilized", exec/sdpa.rs; checked by
+                // the random differential, seeds 51002-51005).
                 ranks = (4, 4);
+                shapes = (1, 3);
                 layouts = vec![Layout::Tile];
-                vec![param("is_causal", Bool, "false")]
+                vec![
+                    param("is_causal", Bool, "false"),
+                    // Set together: an SDPAProgramConfig on the 8×8 grid; drawn as whole tiles
+                    // mostly (the runtime refuses the others).
+                    param(
+                        "q_chunk_size",
+                        Int { min: 32, max: 512 },
+                        "32 (no program config)",
+                    ),
+                    param(
+                        "k_chunk_size",
+                        Int { min: 32, max: 512 },
+                        "32 (no program config)",
+                    ),
+                    param(
+                        "scale",
+                        Float {
+                            min: 0.01,
+                            max: 1.0,
+                        },
+                        "1/sqrt(D)",
+                    ),
+                ]
             }
             Family::ConcatenateHeads => {
                 ranks = (4, 4);
@@ -310,7 +337,7 @@ impl CallSpace {
             MemoryConfig::Interleaved(BufferType::L1),
             MemoryConfig::Interleaved(BufferType::Dram),
         ];
-        if op.supports_sharding() {
+        if op.takes_sharded_input() {
             input_memories.extend(ShardStrategy::ALL.iter().map(|s| MemoryConfig::Sharded(*s)));
         }
         let output_memories = match op.family {
@@ -528,8 +555,20 @@ fn draw(rng: &mut Rng, space: &CallSpace, filter: &Filter) -> Option<Case> {
         MemoryConfig::Sharded(s) => (Some(s), BufferType::L1),
         MemoryConfig::Interleaved(b) => (None, b),
     };
-    let output = if sharding.is_some() {
+    let output = if sharding.is_some() && space.op.supports_sharding() {
         OutputMemory::Interleaved(BufferType::L1)
+    } else if sharding.is_some() {
+        // A sharded tensor moved into an interleaved memory (to_memory_config).
+        let explicit: Vec<OutputMemory> = space
+            .output_memories
+            .iter()
+            .copied()
+            .filter(|o| *o != OutputMemory::Default)
+            .collect();
+        if explicit.is_empty() {
+            return None;
+        }
+        *rng.pick(&explicit)
     } else {
         // The default memory a quarter of the time: model code mostly omits it.
         let outputs = &space.output_memories;
@@ -616,6 +655,16 @@ fn draw_dims(rng: &mut Rng, op: &OpDef, rank: usize, elements: u64) -> Option<Ve
             dims[0] = dims[0].min(4);
         }
         Family::BatchNorm => dims[1] = dims[1].clamp(1, 1024),
+        // Attention heads: a head size of at most 256 (YOLOv12x's is 32), whole tiles mostly
+        // (the runtime refuses the others), the sequence the rest.
+        Family::Sdpa => {
+            let d = dims[3].clamp(1, 256);
+            dims[3] = if aligned || rng.chance(0.6) {
+                d.div_ceil(TILE) * TILE
+            } else {
+                d
+            };
+        }
         // The runtime's matmul plans over M×K×N: keep K sane.
         Family::Matmul { .. } | Family::Linear | Family::Addmm => {
             let k = dims[rank - 1].min(8192);
@@ -742,6 +791,9 @@ fn draw_params(
         };
         p.set(ps.name, value);
     }
+    if matches!(space.op.family, Family::Sdpa) {
+        sdpa_draw(rng, x, &mut p, model_inputs)?;
+    }
     if matches!(space.op.family, Family::Conv2d) && p.get("groups").is_some() {
         // Depthwise: groups must divide both channel counts.
         let c = x.dims().last().copied()? as i64;
@@ -769,6 +821,45 @@ fn draw_params(
         }
     }
     Some(p)
+}
+
+/// SDPA's chunk sizes come together (one program config), whole tiles nine times in ten; k and
+/// v get their own shape a third of the time: another sequence length, and a head count that
+/// divides q's mostly.
+fn sdpa_draw(
+    rng: &mut Rng,
+    q: &Shape,
+    p: &mut Params,
+    model_inputs: &mut Vec<Shape>,
+) -> Option<()> {
+    let chunk = |rng: &mut Rng| {
+        let c = rng.range(1, 512);
+        if rng.chance(0.9) {
+            ParamValue::Int((c + TILE as i64 - 1) / TILE as i64 * TILE as i64)
+        } else {
+            ParamValue::Int(c)
+        }
+    };
+    if p.get("q_chunk_size").is_some() || p.get("k_chunk_size").is_some() {
+        p.set("q_chunk_size", chunk(rng));
+        p.set("k_chunk_size", chunk(rng));
+    }
+    if rng.chance(1.0 / 3.0) {
+        let &[b, h, s, d] = q.dims() else {
+            return None;
+        };
+        let divisors: Vec<u64> = (1..=h).filter(|k| h % k == 0).collect();
+        let kv_heads = if rng.chance(0.9) {
+            *rng.pick(&divisors)
+        } else {
+            rng.range(1, h as i64) as u64
+        };
+        let kv_len = rng.range(1, (4 * s).max(1) as i64) as u64;
+        let kv = Shape::from_dims(vec![b, kv_heads, kv_len, d]).ok()?;
+        model_inputs.push(kv.clone());
+        model_inputs.push(kv);
+    }
+    Some(())
 }
 
 /// A reshape of `x`: merge two neighbours, split one, or flatten to `[1,1,N,C]` as vision

@@ -194,29 +194,45 @@ fn compare_case(base: &CaseRecord, now: &CaseRecord, out: &mut Comparison) {
 
 /// Compare a run with a baseline run.
 pub fn compare(baseline: &Report, run: &Report) -> Result<Comparison, Error> {
-    if baseline.backend != run.backend {
-        return Err(Error::Backend {
+    let mut record = |i: usize| Ok(run.cases[i].clone());
+    match compare_streamed(baseline, &run.backend, run.cases.len(), &mut record) {
+        Ok(c) => c,
+        Err(e) => unreachable!("records in memory cannot fail to read: {e}"),
+    }
+}
+
+/// [`compare`] with the run's `len` records read one at a time from `record` (a run whose
+/// records are on disk); `backend` is the run's.
+pub fn compare_streamed(
+    baseline: &Report,
+    backend: &str,
+    len: usize,
+    record: &mut dyn FnMut(usize) -> std::io::Result<CaseRecord>,
+) -> std::io::Result<Result<Comparison, Error>> {
+    if baseline.backend != backend {
+        return Ok(Err(Error::Backend {
             baseline: baseline.backend.clone(),
-            run: run.backend.clone(),
-        });
+            run: backend.to_string(),
+        }));
     }
     let mut by_id: HashMap<&str, &CaseRecord> = HashMap::with_capacity(baseline.cases.len());
     for c in &baseline.cases {
         if by_id.insert(c.id.as_str(), c).is_some() {
             let count = baseline.cases.iter().filter(|x| x.id == c.id).count();
-            return Err(Error::Duplicate {
+            return Ok(Err(Error::Duplicate {
                 id: c.id.clone(),
                 count,
-            });
+            }));
         }
     }
     let mut out = Comparison::default();
     let mut matched = 0usize;
-    for now in &run.cases {
+    for i in 0..len {
+        let now = record(i)?;
         match by_id.get(now.id.as_str()) {
             Some(base) => {
                 matched += 1;
-                compare_case(base, now, &mut out);
+                compare_case(base, &now, &mut out);
             }
             None => out.only_in_run += 1,
         }
@@ -225,7 +241,7 @@ pub fn compare(baseline: &Report, run: &Report) -> Result<Comparison, Error> {
     out.only_in_baseline = baseline.cases.len().saturating_sub(matched);
     out.regressions
         .sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
-    Ok(out)
+    Ok(Ok(out))
 }
 
 impl fmt::Display for Comparison {

@@ -255,8 +255,13 @@ impl Totals {
 
     /// Counts one more record (a running total, as records arrive).
     pub fn add(&mut self, c: &CaseRecord) {
+        self.count(c.class, c.leaked_bytes > 0);
+    }
+
+    /// Counts one more case of `class`, which leaked or not.
+    pub fn count(&mut self, class: Class, leaked: bool) {
         self.cases += 1;
-        match c.class {
+        match class {
             Class::Fits => self.fits += 1,
             Class::Oom => self.oom += 1,
             Class::CbClash => self.cb_clash += 1,
@@ -266,7 +271,7 @@ impl Totals {
             Class::Crashed => self.crashed += 1,
             Class::TimedOut => self.timed_out += 1,
         }
-        if c.leaked_bytes > 0 {
+        if leaked {
             self.leaks += 1;
         }
     }

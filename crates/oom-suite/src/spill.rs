@@ -1,8 +1,8 @@
 //! Records spilled to disk as they finish: one JSON line per case in a hidden file of the output
 //! directory, so a run holds no record while it runs (a record is ~2 KB; 100k cases would hold
-//! 200 MB). The report is built from the spill afterwards: `report.json` streamed from it
-//! ([`crate::report::write::write_all_streamed`]), the renderings from records read back without
-//! the fields no rendering shows ([`slim`]).
+//! 200 MB). The report is built from the spill afterwards, one record at a time
+//! ([`crate::report::write::write_all_streamed`]): `report.json` and `junit.xml` streamed from
+//! it, the Markdown and HTML from an analysis folded from it.
 
 use crate::record::{CaseRecord, Class, Totals};
 use std::fs::File;
@@ -20,6 +20,8 @@ pub struct Spill {
     out: BufWriter<File>,
     offsets: Vec<u64>,
     written: u64,
+    /// Each reported case's class and whether it leaked: what the totals count.
+    outcomes: Vec<Option<(Class, bool)>>,
     totals: Totals,
 }
 
@@ -39,6 +41,7 @@ impl Spill {
             out: BufWriter::with_capacity(1 << 20, file),
             offsets: vec![MISSING; cases],
             written: 0,
+            outcomes: vec![None; cases],
             totals: Totals::default(),
         })
     }
@@ -56,11 +59,21 @@ impl Spill {
         self.out.write_all(&line)?;
         *slot = self.written;
         self.written += line.len() as u64;
-        self.totals.add(record);
+        let replaced = self.outcomes[index].is_some();
+        self.outcomes[index] = Some((record.class, record.leaked_bytes > 0));
+        if replaced {
+            // Rare (a case reported again): count every case's last record afresh.
+            self.totals = Totals::default();
+            for &(class, leaked) in self.outcomes.iter().flatten() {
+                self.totals.count(class, leaked);
+            }
+        } else {
+            self.totals.add(record);
+        }
         Ok(())
     }
 
-    /// Counts over the records pushed so far (a replaced record counts twice: not done here).
+    /// Counts over the last record of each case pushed so far.
     pub fn totals(&self) -> &Totals {
         &self.totals
     }
@@ -143,12 +156,11 @@ impl Drop for SpillReader {
     }
 }
 
-/// The record as the Markdown and HTML renderings need it (`junit.xml` and `report.json` read the
-/// whole records again): without the rendered call, the measurement note, the backend and
-/// runtime version (the report's head says them), the message of a case that fitted or ran out
-/// of memory (only the other classes' messages are grouped) and the captured buffers. `compared`
-/// keeps the message and the buffers: the baseline comparison reads them for the cases it has.
-/// What keeps the analysis of 100k cases small.
+/// The record as the Markdown and HTML renderings need it: without the rendered call, the
+/// measurement note, the backend and runtime version (the report's head says them), the message
+/// of a case that fitted or ran out of memory (only the other classes' messages are grouped) and
+/// the captured buffers. `compared` keeps the message and the buffers. What the analysis keeps of
+/// the few cases it shows whole.
 pub fn slim(mut record: CaseRecord, compared: bool) -> CaseRecord {
     record.ttnn = String::new();
     record.measure_note = None;

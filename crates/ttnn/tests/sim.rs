@@ -263,3 +263,30 @@ fn l1_small_is_carved_off_the_top() {
     let none = open(&N150, 0);
     assert_eq!(none.memory_view(BufferType::L1Small).unwrap().bank_bytes, 0);
 }
+
+/// A conv's halo and reader-index config tensors live in L1_SMALL, but the runtime's capture
+/// reports them as L1 and counts them into its L1 peak (32×32, 64 → 64 3×3 ROW_MAJOR in L1 on
+/// a mock n150, `cargo xtask probe --backend metal`: peak L1 13,536 B, total 34,080 B per core),
+/// so a model's per-call trace on sim names the same buffers as the runtime's.
+#[test]
+fn capture_reports_l1_small_config_tensors_as_the_runtime_does() {
+    let mut c = case("conv2d", "1,64,32,32", BufferType::L1, &N150);
+    c.device_layout = DeviceLayout::NhwcFlat;
+    c.layout = Layout::RowMajor;
+    c.default_output_memory = true;
+    c.params.set("out_channels", memmodel::ParamValue::Int(64));
+    c.params
+        .set("kernel_size", memmodel::ParamValue::Ints(vec![3, 3]));
+    c.params
+        .set("padding", memmodel::ParamValue::Ints(vec![1, 1]));
+    let dev = open(&N150, 32768);
+    let cap = measure_case(&dev, &c).unwrap();
+    assert_eq!(cap.per_core.peak_cb, 20_544);
+    assert_eq!(cap.per_core.peak_l1, 13_536);
+    assert_eq!(cap.per_core.peak_total, 34_080);
+    assert!(
+        cap.buffers.iter().all(|b| b.buffer_type != "L1_SMALL"),
+        "{:?}",
+        cap.buffers
+    );
+}

@@ -155,17 +155,14 @@ fn opt_dtype(a: &Args<'_>) -> Result<Option<DType>, CaseError> {
 /// itself when the memory is its own (whatever `dtype` says), else `ttnn::prim::copy`
 /// (CopyDeviceOperation) into `mem` with the output dtype; a dtype change adds the output's
 /// two tiles beside the input's (copy_program_factory.cpp's `convert_dtype` CB).
-fn to_memory_config(
+pub(super) fn to_memory_config(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     mem: BufferType,
     dtype: Option<DType>,
 ) -> Result<DevTensor, CaseError> {
-    if x.shard.is_some() {
-        return Err(unmodeled(
-            "ttnn.to_memory_config",
-            "a move of a sharded tensor",
-        ));
+    if let Some(strategy) = x.shard {
+        return sharded_to_interleaved(ex, x, strategy, mem, dtype);
     }
     if mem == x.memory {
         return Ok(ex.b.share(x, x.spec.clone()));
@@ -197,6 +194,47 @@ fn to_memory_config(
         }
         _ => move_to(ex, x, mem, RowAlign::Input, CbKind::Dataflow),
     }
+}
+
+/// `ShardedToInterleavedProgramFactory`: the output allocated interleaved in `mem`, one dataflow
+/// buffer on the shard cores that borrows the input's shard (`borrows_memory`: it takes no room),
+/// a whole shard in size even where the last shard is partial (seen on the runtime, n150:
+/// [1,1,25600,192] bfloat8_b height-sharded on 62 cores, 84,864 B = 13 × 6 tiles of 1,088 B;
+/// [1,1,6400,384] block-sharded on 6 × 8 cores, 54,400 B).
+fn sharded_to_interleaved(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    strategy: crate::shard::ShardStrategy,
+    mem: BufferType,
+    dtype: Option<DType>,
+) -> Result<DevTensor, CaseError> {
+    if dtype.is_some_and(|d| d != x.dtype()) {
+        // Seen (seed 41014, both boards): a converting move takes two-tile buffers on most
+        // shapes, a borrowed shard and a converted one on others ([1,1,25600,192]).
+        return Err(unmodeled(
+            "ttnn.to_memory_config",
+            "a dtype change of a sharded tensor",
+        ));
+    }
+    if x.layout() != Layout::Tile {
+        return Err(unmodeled(
+            "ttnn.to_memory_config",
+            "a ROW_MAJOR sharded tensor",
+        ));
+    }
+    let shard = super::eltwise::shard_of(ex, x, strategy)?;
+    let bytes = super::eltwise::shard_bytes(&shard, x.dtype());
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+    let mut cb = Cb::new(CbKind::Dataflow, bytes, shard.cores.clone());
+    cb.global = true;
+    let mut p = Program::new(
+        "ShardedToInterleavedDeviceOperation",
+        "ShardedToInterleavedProgramFactory",
+    );
+    p.push(cb);
+    ex.b.run(p);
+    Ok(out)
 }
 
 /// The ROW_MAJOR `CopyDeviceOperation` of an interleaved move: two rows per core aligned as the
@@ -262,6 +300,11 @@ fn to_layout(
     if x.shard.is_some() {
         return Err(unmodeled("ttnn.to_layout", "a sharded input"));
     }
+    if layout == x.layout() {
+        // The input itself: `dtype` and `memory_config` are ignored with a warning (seen on the
+        // runtime: a bfloat16 tensor asked for float32 in DRAM comes back as it was, in L1).
+        return Ok(ex.b.share(x, x.spec.clone()));
+    }
     // A tilize converts to its output dtype itself (tilize_with_val_padding's `output_dtype`);
     // other dtype changes go through typecasts not planned here.
     let tilize_into = |d: DType| {
@@ -270,8 +313,12 @@ fn to_layout(
             && matches!(x.dtype(), DType::Bfloat16 | DType::Float32)
             && matches!(d, DType::Bfloat16 | DType::Float32 | DType::Bfloat8B)
     };
+    // The untilize writes a block float's rows as bfloat16 whether or not the call asks.
+    let untilize_into = |d: DType| {
+        layout == Layout::RowMajor && x.layout() == Layout::Tile && d == untilized_dtype(x.dtype())
+    };
     let out_dtype = dtype.unwrap_or(x.dtype());
-    if let Some(d) = dtype.filter(|&d| d != x.dtype() && !tilize_into(d)) {
+    if let Some(d) = dtype.filter(|&d| d != x.dtype() && !tilize_into(d) && !untilize_into(d)) {
         return Err(unmodeled(
             "ttnn.to_layout",
             format!(
@@ -281,25 +328,20 @@ fn to_layout(
             ),
         ));
     }
-    if layout == x.layout() {
-        return Ok(ex.b.share(x, x.spec.clone()));
-    }
     if x.dtype() == DType::Uint8 {
         // Seen on p150: a [11,4256,1312] uint8 tilize took 18,432 B where memmodel's factory
         // plans 83,968 B.
         return Err(unmodeled("ttnn.to_layout", "uint8 tensors"));
     }
     match layout {
-        // Seen (seeds 33013, 33113): the runtime's untilize here takes dataflow buffers of two
-        // blocks of a tile row, the block not a divisor of the row and not only its width
-        // ([61,950]: 2 × 30 tiles, the row; [3,2,350,1344]: 2 × 3 of 42; [1,5,337,4464]: 2 × 4
-        // of 140; [3952,5554]: 2 × 1 of 174), where memmodel's untilize (matched on concat /
-        // slice / repeat) plans circular buffers of whole rows: 63 of 186 bfloat16 cases had
-        // other CB peaks, 15 a clash where the runtime fits.
-        Layout::RowMajor => Err(unmodeled(
-            "ttnn.to_layout",
-            "its untilize (TILE to ROW_MAJOR): the runtime's dataflow blocks of a tile row are not memmodel's untilize",
-        )),
+        // `ttnn::untilize` (tile-aligned) or `untilize_with_unpadding` (padded), the same
+        // programs the split / concat untilizes take; a block float comes out bfloat16.
+        Layout::RowMajor if x.shape().rank() < 2 => {
+            // Seen on n150: a [34914688] bfloat16 untilize took blocks of 333 tiles where
+            // memmodel's split of a rank-1 tile row plans whole rows.
+            Err(unmodeled("ttnn.to_layout", "the untilize of a 1-D tensor"))
+        }
+        Layout::RowMajor => untilize(ex, x, mem),
         Layout::Tile if x.shape().rank() < 2 => {
             // Seen: a [6141024] bfloat16 tilize took 2,027,520 B of dataflow buffers where
             // memmodel plans 2,453,504.
@@ -1104,14 +1146,16 @@ pub fn reshape_map_segments(input: [u64; 3], output: [u64; 3]) -> Option<u64> {
 
 /// The (phase, edge class) pairs a page-map walk has met.
 enum Seen {
-    Flags(Vec<bool>),
+    /// One bit per pair (at most 8 MiB: the walk touches phases all over the period, so a byte
+    /// per pair made a 12M-element input's map cost 47 MB of RSS).
+    Bits(Vec<u64>),
     Set(std::collections::HashSet<(u64, usize)>),
 }
 
 impl Seen {
     fn new(period: u64) -> Seen {
         match period.checked_mul(4).filter(|&n| n <= 1 << 26) {
-            Some(n) => Seen::Flags(vec![false; n as usize]),
+            Some(n) => Seen::Bits(vec![0; n.div_ceil(64) as usize]),
             None => Seen::Set(Default::default()),
         }
     }
@@ -1119,7 +1163,13 @@ impl Seen {
     /// Whether (phase, class) is new.
     fn insert(&mut self, phase: u64, class: usize) -> bool {
         match self {
-            Seen::Flags(v) => !std::mem::replace(&mut v[phase as usize * 4 + class], true),
+            Seen::Bits(v) => {
+                let bit = phase as usize * 4 + class;
+                let (word, mask) = (&mut v[bit / 64], 1u64 << (bit % 64));
+                let new = *word & mask == 0;
+                *word |= mask;
+                new
+            }
             Seen::Set(s) => s.insert((phase, class)),
         }
     }
@@ -1510,7 +1560,7 @@ fn concat_program(
             "ttnn.concat: required DFB entry size ({page} B) exceeds per-core L1 capacity ({capacity} B); op cannot fit on this device."
         )));
     }
-    let budget = (d.l1_bytes_per_core / 2).saturating_sub(d.l1_unreserved_base);
+    let budget = half_l1_budget(d);
     let entries = if crate::size::mul(2, page, "concat CB")? > budget {
         1
     } else {
@@ -1594,13 +1644,8 @@ struct WhSplit {
 impl WhSplit {
     /// The block factories' input and output buffers: a block of tiles each on the full cores,
     /// the cliff's width each on the cliff row (blocks wider than the row leave no full core).
-    fn block_buffers(&self, p: Program, tile_bytes: u64) -> Program {
-        self.block_buffers_converting(p, tile_bytes, tile_bytes)
-    }
-
-    /// [`Self::block_buffers`] with the output buffer in another format (an untilize of
-    /// bfloat8_b writes bfloat16).
-    fn block_buffers_converting(&self, mut p: Program, in_tile: u64, out_tile: u64) -> Program {
+    /// The input buffers hold `in_tile`-byte tiles, the output buffers `out_tile`-byte ones.
+    fn block_buffers(&self, mut p: Program, in_tile: u64, out_tile: u64) -> Program {
         if !self.full.is_empty() {
             p = p.cb(CbKind::Dataflow, self.block * in_tile, &self.full).cb(
                 CbKind::Dataflow,
@@ -1798,7 +1843,11 @@ fn untilize_routed(
     let unpadding = padded.as_slice() != x.dims();
     if unpadding && codegen_untilizes_unaligned(x) {
         let d = ex.device();
-        let spec = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+        let spec = TensorSpec::new(
+            x.shape().clone(),
+            untilized_dtype(x.dtype()),
+            Layout::RowMajor,
+        );
         let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
         let Some(p) = untilize_codegen_program(d, x, d.l1_bank_bytes) else {
             return Err(unmodeled(
@@ -1820,18 +1869,15 @@ fn codegen_untilizes_unaligned(x: &DevTensor) -> bool {
     x.dtype() == DType::Bfloat16 && 2 * w.div_ceil(TILE) * 2048 <= WIDE_CHUNK_THRESHOLD
 }
 
-/// `UntilizeCodegenProgramFactory` with its double-buffered CB plan (untilize_codegen_cb_plan.cpp,
-/// `pages_for_builder`): a tile-aligned input of one tile row splits its tile columns row-wise
-/// over the grid; of a few tile rows, each row is cut into the largest divisor of `Wt` columns
-/// that the grid holds (`choose_2d_ncol`), one core per piece taken row-wise; otherwise tile
-/// rows split row-wise, a padded row per unit. The output CB holds bfloat16 (bfloat8_b untilizes
-/// to bfloat16). Seen on the runtime (n150): [1,1,32,6336] 64 cores × 2 × 8 tiles,
-/// [1,1,64,6208] 4 × 2 × 97, [1,1,64,6240] 30 × 2 × 13.
-fn untilize_codegen_program(
+/// The codegen untilize's unit of work (untilize_codegen_cb_plan.cpp, `pages_for_builder`): a
+/// tile-aligned input of one tile row splits its tile columns row-wise over the grid; of a few
+/// tile rows, each row is cut into the largest divisor of `Wt` columns that the grid holds
+/// (`choose_2d_ncol`), one core per piece taken row-wise; otherwise tile rows split row-wise, a
+/// padded row per unit. Returns the pages of a unit and the cores.
+fn untilize_codegen_units(
     d: &crate::device::DeviceSpec,
     x: &DevTensor,
-    usable_l1: u64,
-) -> Option<Program> {
+) -> (u64, crate::program::CoreRangeSet) {
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     let rows = tile_rows(&x.spec);
@@ -1854,31 +1900,20 @@ fn untilize_codegen_program(
     } else {
         (wt, grid::split_work(d, rows, true).all)
     };
-    let cores = grid::merge_ranges(&cores);
-    let out_tile = tile_size(untilized_dtype(x.dtype()));
-    let (in_depth, out_depth) =
-        codegen_cb_depths(usable_l1, pages, tile_size(x.dtype()).max(out_tile))?;
-    Some(
-        Program::new(
-            "UntilizeCodegenDeviceOperation",
-            "UntilizeCodegenProgramFactory",
-        )
-        .cb(CbKind::Circular, in_depth * tile_size(x.dtype()), &cores)
-        .cb(CbKind::Circular, out_depth * out_tile, &cores),
-    )
+    (pages, grid::merge_ranges(&cores))
 }
 
 /// `plan_cb_depths` (untilize_codegen_cb_plan.cpp): the input and output CBs' depths in pages,
-/// both double-buffered where four units of `pages` tiles of the larger format fit the usable
-/// L1 (`get_max_l1_space`), else the input only, else neither; `None` where not even that fits
-/// (the op then takes its native path). Seen on p150: a [5792,6112] bfloat8_b untilize, Wt 191,
-/// keeps one row of bfloat16 output tiles (391,168 B) beside two of input tiles.
-fn codegen_cb_depths(usable_l1: u64, pages: u64, tile_bytes: u64) -> Option<(u64, u64)> {
+/// both double-buffered where four units of `pages` tiles of the larger format fit `usable`
+/// bytes (`get_max_l1_space`), else the input only, else both single; `None` where not even
+/// that fits (the call then goes native). Seen on p150: a [5792,6112] bfloat8_b untilize, Wt
+/// 191, keeps one row of bfloat16 output tiles (391,168 B) beside two of input tiles.
+fn untilize_codegen_depths(usable: u64, pages: u64, tile: u64) -> Option<(u64, u64)> {
     let fits = |units: u64| {
         units
             .checked_mul(pages)
-            .and_then(|v| v.checked_mul(tile_bytes))
-            .is_some_and(|b| b <= usable_l1)
+            .and_then(|v| v.checked_mul(tile))
+            .is_some_and(|b| b <= usable)
     };
     if fits(4) {
         Some((2 * pages, 2 * pages))
@@ -1889,6 +1924,29 @@ fn codegen_cb_depths(usable_l1: u64, pages: u64, tile_bytes: u64) -> Option<(u64
     } else {
         None
     }
+}
+
+/// `UntilizeCodegenProgramFactory` with the CB depths its planner picks from `usable` bytes of
+/// L1 (`choose_codegen_cb_plan`); `None` where no plan fits. The output CB holds bfloat16
+/// (bfloat8_b untilizes to bfloat16). Seen on the runtime (n150): [1,1,32,6336] 64 cores × 2 × 8
+/// tiles, [1,1,64,6208] 4 × 2 × 97, [1,1,64,6240] 30 × 2 × 13; [1,1,2048,4096] with 300 KB of
+/// L1 taken below its output 2 × 128 tiles in, 128 out.
+fn untilize_codegen_program(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    usable: u64,
+) -> Option<Program> {
+    let (pages, cores) = untilize_codegen_units(d, x);
+    let (ts_in, ts_out) = (tile_size(x.dtype()), untilized_tile_size(x.dtype()));
+    let (in_depth, out_depth) = untilize_codegen_depths(usable, pages, ts_in.max(ts_out))?;
+    Some(
+        Program::new(
+            "UntilizeCodegenDeviceOperation",
+            "UntilizeCodegenProgramFactory",
+        )
+        .cb(CbKind::Circular, in_depth * ts_in, &cores)
+        .cb(CbKind::Circular, out_depth * ts_out, &cores),
+    )
 }
 
 /// `untilize_codegen::supported_by_codegen` (untilize_codegen_supported.cpp) for a tile-aligned
@@ -1915,10 +1973,42 @@ fn untilize_native_program(
     free: u64,
 ) -> Result<Program, CaseError> {
     if !enough_space || use_block_variant(d, padded).is_some() {
+        if x.dtype() == DType::Float32 {
+            // Seen on p150: [2,1248,7808] float32 took blocks of 3 tiles (10 with its input
+            // allocated for real) where the square split gives 14.
+            return Err(unmodeled(
+                "ttnn.untilize",
+                "float32 tiles on the block factory (its block is not the square split)",
+            ));
+        }
         return untilize_block_program(d, x, padded, free);
     }
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
-    let ts = tile_size(x.dtype());
+    // The runtime weighs its block variant on the last two dims' blocks against all tile rows;
+    // where that and the split memmodel weighs disagree it took other buffers (seen on n150:
+    // [1,4,256,7520] bfloat16, blocks of 11 tiles where memmodel plans one core's rows of 47).
+    let flat = [
+        tile_rows(&x.spec) * TILE,
+        padded.last().copied().unwrap_or(TILE),
+    ];
+    if use_block_variant(d, &flat).is_some() != use_block_variant(d, padded).is_some() {
+        return Err(unmodeled(
+            "ttnn.untilize",
+            "a wide row whose block-variant choice depends on the batch dims",
+        ));
+    }
+    // `get_pf_type`: a tile row wider than two CBs of half the L1 hold goes column-parallel
+    // when it is the only tile row, else to the single-core factory.
+    let max_tiles = half_l1_budget(d) / (2 * tile_size(x.dtype()));
+    if wt > max_tiles {
+        if tile_rows(&x.spec) <= 1 {
+            return Err(unmodeled(
+                "ttnn.untilize",
+                "a single tile row wider than two half-L1 CBs (UntilizeMultiCoreParallelizeColumnProgramFactory)",
+            ));
+        }
+        return Ok(untilize_single_core_program(x, wt, max_tiles));
+    }
     let (ncores, per_core) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
     let cores = grid::merge_ranges(&grid::num_cores_to_corerangeset(
         (0, 0),
@@ -1927,36 +2017,50 @@ fn untilize_native_program(
         true,
     ));
     let rows = per_core.min(2) * wt;
-    let cbs = rows.saturating_mul(ts + tile_size(untilized_dtype(x.dtype())));
     // Seen on p150: [6,512,8736] bfloat8_b (Wt 273, 96 tile rows) untilized on the block
     // factory, 70 cores, where this rule picks the row factory: block floats stay unmodeled.
-    if cbs > d.l1_bank_bytes || x.dtype().is_block_float() {
-        // Seen on p150: a [1,2,3360,11744] bfloat8_b untilize (Wt 367) ran
-        // `UntilizeSingleCoreProgramFactory` with one-tile buffers.
+    if x.dtype().is_block_float() {
         return Err(unmodeled(
             "ttnn.untilize",
-            "a native row untilize of a block float, or whose row buffers exceed L1 (the runtime's single-core factory)",
+            "a native row untilize of a block float (the runtime took its block factory)",
         ));
     }
     Ok(
         Program::new("UntilizeDeviceOperation", "UntilizeMultiCoreProgramFactory")
-            .cb(CbKind::Dataflow, rows * ts, &cores)
+            .cb(CbKind::Dataflow, rows * tile_size(x.dtype()), &cores)
             .cb(
                 CbKind::Dataflow,
-                rows * tile_size(untilized_dtype(x.dtype())),
+                rows * untilized_tile_size(x.dtype()),
                 &cores,
             ),
     )
 }
 
-/// The dtype an untilize writes: a block float's rows come out as bfloat16 (the runtime's
-/// untilize converts them natively; seen: a bfloat8_b split's unaligned piece is bfloat16).
-fn untilized_dtype(dtype: DType) -> DType {
-    if dtype.is_block_float() {
-        DType::Bfloat16
-    } else {
-        dtype
-    }
+/// Half a core's L1 above the reserved base: what the untilize / concat factories budget their
+/// CBs against (`get_pf_type`'s `max_l1_size`).
+fn half_l1_budget(d: &crate::device::DeviceSpec) -> u64 {
+    (d.l1_bytes_per_core / 2).saturating_sub(d.l1_unreserved_base)
+}
+
+/// `UntilizeSingleCoreProgramFactory` on core (0,0): a row in blocks of the largest divisor of
+/// `Wt` that `max_tiles` holds, one input and one output buffer of a block (seen on p150:
+/// [3488,7968] bfloat16, Wt 249, 2 × 83 tiles; on n150 [3488,7040], Wt 220, 2 × 110).
+fn untilize_single_core_program(x: &DevTensor, wt: u64, max_tiles: u64) -> Program {
+    let block = (1..=max_tiles.min(wt))
+        .rev()
+        .find(|b| wt.is_multiple_of(*b))
+        .unwrap_or(1);
+    let core = crate::program::CoreRangeSet(vec![crate::program::CoreRange::new(0, 0, 0, 0)]);
+    Program::new(
+        "UntilizeDeviceOperation",
+        "UntilizeSingleCoreProgramFactory",
+    )
+    .cb(CbKind::Dataflow, block * tile_size(x.dtype()), &core)
+    .cb(
+        CbKind::Dataflow,
+        block * untilized_tile_size(x.dtype()),
+        &core,
+    )
 }
 
 /// `ttnn.untilize(_with_unpadding)`: a TILE tensor to ROW_MAJOR at its logical shape.
@@ -1995,8 +2099,11 @@ fn untilize_as(
     let unpadding = with_unpadding || padded.as_slice() != x.dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
     // `is_enough_space`: a row of input and of output tiles (bfloat16 for a block float).
-    let ts = tile_size(x.dtype()) + tile_size(untilized_dtype(x.dtype()));
-    let need = crate::size::mul(ts, wt, "untilize row CBs")?;
+    let need = crate::size::mul(
+        tile_size(x.dtype()) + untilized_tile_size(x.dtype()),
+        wt,
+        "untilize row CBs",
+    )?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let bank = d.l1_bank_bytes;
     let (enough_capture, enough_device) = (enough(bank), enough(bank.saturating_sub(live_before)));
@@ -2014,15 +2121,20 @@ fn untilize_as(
             "a block-float untilize whose factory choice is within 64 KiB of its free-L1 threshold",
         ));
     }
-    // The program for `enough` (`is_enough_space`) and `free` (`get_max_l1_space`, which caps
-    // the codegen CBs and the block factories' blocks).
-    let program = |enough: bool, free: u64| -> Result<Program, CaseError> {
+    // The program for `enough` (`is_enough_space`), `max_l1` (the L1 free before the output is
+    // allocated, which the codegen route weighs the pending output against) and `free`
+    // (`get_max_l1_space` when the program is built, which sizes the codegen CBs and caps the
+    // block factories' blocks).
+    let program = |enough: bool, max_l1: u64, free: u64| -> Result<Program, CaseError> {
         if unpadding {
             return untilize_unpadding_program(d, x, &padded, enough, free);
         }
         // Without unpadding: the codegen prim where `supported_by_codegen` takes the input and
-        // a row's buffers fit beside the pending output, else the native factories.
-        match (enough && codegen_untilizes_aligned(x, &padded))
+        // one of its CB plans fits the L1 free beside the pending output
+        // (`codegen_cb_plan_fits_live_l1`), else the native factories.
+        let codegen = codegen_untilizes_aligned(x, &padded)
+            && untilize_codegen_program(d, x, max_l1.saturating_sub(pending)).is_some();
+        match codegen
             .then(|| untilize_codegen_program(d, x, free))
             .flatten()
         {
@@ -2032,14 +2144,17 @@ fn untilize_as(
     };
     // As for [`tilize`]: the capture sees the whole bank free unless the device run built the
     // same factory's program before it (then its free L1, the output allocated). The codegen
-    // CB plan is the capture's own (its depth tier differs from the device run's: seen on
-    // n150, a [3648,4320] bfloat8_b split from DRAM to L1 captures double buffers and runs
-    // with fewer).
-    let captured = program(enough_capture, bank)?;
+    // factory plans its CB depths from the L1 free when it runs: a NO_DISPATCH capture, which
+    // allocates nothing for real, sees the whole bank, a device run has its output allocated
+    // (seen on n150: [1,1,2048,4096] with 100 KB of L1 taken, input and output 256 KB each,
+    // plans both CBs double in a capture; a [3648,4320] bfloat8_b split from DRAM to L1
+    // captures double buffers and runs with fewer; [2,4,17568,160] in L1 untilizes with
+    // codegen in the capture, natively on the device).
+    let captured = program(enough_capture, bank, bank)?;
     let p = if !normal_run_got_here {
         captured
     } else {
-        let on_device = program(enough_device, bank - live_after)?;
+        let on_device = program(enough_device, bank - live_before, bank - live_after)?;
         let codegen = on_device.factory == "UntilizeCodegenProgramFactory";
         if captured == on_device {
             captured
@@ -2051,6 +2166,21 @@ fn untilize_as(
     };
     ex.b.run(p);
     Ok(out)
+}
+
+/// The dtype an untilize writes: a block float's rows come out bfloat16 (the untilize converts
+/// natively; seen on the runtime: bfloat8_b in, bfloat16 ROW_MAJOR out, 1,088 B tiles in the
+/// input buffers and 2,048 B in the output ones).
+pub(super) fn untilized_dtype(input: DType) -> DType {
+    if input.is_block_float() {
+        DType::Bfloat16
+    } else {
+        input
+    }
+}
+
+fn untilized_tile_size(input: DType) -> u64 {
+    tile_size(untilized_dtype(input))
 }
 
 /// The block split of the untilize block factories: square blocks over the grid, capped (with
@@ -2068,7 +2198,7 @@ fn untilize_block_split(
     let wt = padded[n - 1] / TILE;
     let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
     let wh = split_wh(d, wt, ht, row_wise);
-    let limit = free / (tile_size(x.dtype()) + tile_size(untilized_dtype(x.dtype())));
+    let limit = free / (tile_size(x.dtype()) + untilized_tile_size(x.dtype()));
     if wh.block <= limit {
         return Ok(wh);
     }
@@ -2090,13 +2220,13 @@ fn untilize_block_program(
     free: u64,
 ) -> Result<Program, CaseError> {
     Ok(
-        untilize_block_split(d, x, padded, true, free)?.block_buffers_converting(
+        untilize_block_split(d, x, padded, true, free)?.block_buffers(
             Program::new(
                 "UntilizeDeviceOperation",
                 "UntilizeMultiCoreBlockProgramFactory",
             ),
             tile_size(x.dtype()),
-            tile_size(untilized_dtype(x.dtype())),
+            untilized_tile_size(x.dtype()),
         ),
     )
 }
@@ -2111,17 +2241,16 @@ fn untilize_unpadding_program(
 ) -> Result<Program, CaseError> {
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
-    let ts = tile_size(x.dtype());
-    let out_ts = tile_size(untilized_dtype(x.dtype()));
+    let (ts_in, ts_out) = (tile_size(x.dtype()), untilized_tile_size(x.dtype()));
     if !enough_space || use_block_variant(d, padded).is_some() {
         return Ok(
-            untilize_block_split(d, x, padded, false, free)?.block_buffers_converting(
+            untilize_block_split(d, x, padded, false, free)?.block_buffers(
                 Program::new(
                     "UntilizeWithUnpaddingDeviceOperation",
                     "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
                 ),
-                ts,
-                out_ts,
+                ts_in,
+                ts_out,
             ),
         );
     }
@@ -2131,8 +2260,8 @@ fn untilize_unpadding_program(
         "UntilizeWithUnpaddingDeviceOperation",
         "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
     )
-    .cb(CbKind::Dataflow, wt * ts, &cores)
-    .cb(CbKind::Dataflow, wt * out_ts, &cores))
+    .cb(CbKind::Dataflow, wt * ts_in, &cores)
+    .cb(CbKind::Dataflow, wt * ts_out, &cores))
 }
 
 /// `ttnn.tilize(_with_val_padding)`: a ROW_MAJOR tensor to TILE.
@@ -2227,15 +2356,18 @@ fn tilize_program(
         Some(split_wh(d, wt, ht, false))
     };
     if let Some(wh) = block_split {
-        if input_tile != ts {
-            return Err(unmodeled(
-                "ttnn.to_layout",
-                "a tilize to another dtype on the block factory",
-            ));
-        }
         // The factory caps a core's block by what its input and output buffers may take of
         // the L1 free, splitting wider blocks into sub-blocks.
-        let limit = free / (2 * ts);
+        let limit = free / (input_tile + ts);
+        if input_tile != ts && wh.block > limit {
+            // Seen on p150: [6,518,9571] float32 to bfloat8_b in L1 fits on the device where
+            // this cap leaves the CBs 768 B over its output (the runtime's cap also counts the
+            // reader's staging, not pinned down here).
+            return Err(unmodeled(
+                "ttnn.to_layout",
+                "a tilize to another dtype whose block the free L1 caps",
+            ));
+        }
         let (block, sub_block) = if wh.block > limit {
             match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
                 Some(split) => split,
@@ -2255,9 +2387,10 @@ fn tilize_program(
             (wh.block, wh.block)
         };
         let wh = wh_layout(d, wt, ht, block, sub_block, false);
-        // The reader's row staging scratchpad: a row of the block (a tile's bytes / 32 per
-        // tile) and two DRAM alignments around it (64 B on n150, 128 B on p150 in the captures).
-        let staging = |w: u64| w * (ts / TILE) + 2 * d.dram_alignment;
+        // The reader's row staging scratchpad: a row of the block's input (an input tile's
+        // bytes / 32 per tile) and two DRAM alignments around it (64 B on n150, 128 B on p150 in
+        // the captures).
+        let staging = |w: u64| w * (input_tile / TILE) + 2 * d.dram_alignment;
         let mut p = if needs_padding {
             Program::new(
                 "TilizeWithValPaddingDeviceOperation",
@@ -2269,7 +2402,7 @@ fn tilize_program(
                 "TilizeMultiCoreBlockProgramFactory",
             )
         };
-        p = wh.block_buffers(p, ts);
+        p = wh.block_buffers(p, input_tile, ts);
         if !wh.cliff_row.is_empty() {
             p.push(Cb::new(
                 CbKind::Scratchpad,

@@ -52,7 +52,7 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
 }
 
 /// The shard spec of a sharded tensor.
-fn shard_of(
+pub(super) fn shard_of(
     ex: &Exec<'_>,
     t: &crate::plan::DevTensor,
     s: ShardStrategy,
@@ -64,14 +64,13 @@ fn shard_of(
 }
 
 /// Bytes of one shard of a sharded tensor.
-fn shard_bytes(spec: &ShardSpec, dtype: crate::dtype::DType) -> u64 {
+pub(super) fn shard_bytes(spec: &ShardSpec, dtype: crate::dtype::DType) -> u64 {
     spec.shard_tiles().saturating_mul(tile_size(dtype))
 }
 
 fn unary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?;
     let d = ex.device();
-    let ts = tile_size(x.dtype());
     // Sharded input and output with whole shards only: the factory's two dataflow buffers
     // borrow the tensors' shards (`borrows_memory`, sized one shard, on the whole grid) and
     // take no room; uneven shards run the interleaved kernels with 2-tile buffers (measured on
@@ -94,9 +93,7 @@ fn unary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             }
             p
         }
-        None => Program::new("UnaryDeviceOperation", "ProgramFactory")
-            .cb(CbKind::Dataflow, 2 * ts, &grid::full(d))
-            .cb(CbKind::Dataflow, 2 * ts, &grid::full(d)),
+        None => interleaved_unary_program(d, x.dtype()),
     };
     let out = match a.opt_tensor(usize::MAX, "output_tensor")? {
         Some(o) => ex.b.share(o, o.spec.clone()),
@@ -177,6 +174,17 @@ fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::T(out))
 }
 
+/// The unary program on interleaved buffers: two tiles in and out on every core.
+pub(super) fn interleaved_unary_program(
+    d: &crate::device::DeviceSpec,
+    dtype: crate::dtype::DType,
+) -> Program {
+    let ts = tile_size(dtype);
+    Program::new("UnaryDeviceOperation", "ProgramFactory")
+        .cb(CbKind::Dataflow, 2 * ts, &grid::full(d))
+        .cb(CbKind::Dataflow, 2 * ts, &grid::full(d))
+}
+
 /// The binary program on interleaved buffers: two tiles of each operand and of the output.
 pub(super) fn interleaved_binary_program(
     x: &DevTensor,
@@ -188,10 +196,18 @@ pub(super) fn interleaved_binary_program(
         .cb(CbKind::Circular, 2 * tile_size(y.dtype()), cores)
         .cb(CbKind::Circular, 2 * tile_size(x.dtype()), cores);
     // A broadcast within the tiles (row, column or scalar: the operands' last two dims
-    // differ) takes one more double-buffered tile CB; a broadcast of outer dims does
-    // not (found by the random differential, every kind the same on both boards).
-    if last_two(x.shape()) != last_two(y.shape()) {
-        p.cb(CbKind::Circular, 2 * tile_size(x.dtype()), cores)
+    // differ) takes one more double-buffered tile CB, in the broadcast operand's format
+    // (seen on n150: a bfloat8_b 1×1 conv's product plus its bfloat16 bias row, 2 × 2,048 B);
+    // a broadcast of outer dims does not (found by the random differential, every kind the
+    // same on both boards).
+    let (xs, ys) = (last_two(x.shape()), last_two(y.shape()));
+    if xs != ys {
+        let broadcast = if ys[0] <= xs[0] && ys[1] <= xs[1] {
+            y
+        } else {
+            x
+        };
+        p.cb(CbKind::Circular, 2 * tile_size(broadcast.dtype()), cores)
     } else {
         p
     }

@@ -113,6 +113,37 @@ fn matmul(
     mem: crate::device::BufferType,
     bias: Option<&DevTensor>,
 ) -> Result<DevTensor, CaseError> {
+    let output = MatmulOutput {
+        dtype: x.dtype(),
+        packer_l1_acc: true,
+        l1_bank: ex.device().l1_bank_bytes,
+    };
+    matmul_as(ex, f, x, w, mem, bias, output)
+}
+
+/// What a caller's matmul writes where it differs from `ttnn.matmul`'s defaults.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MatmulOutput {
+    /// The output's dtype (`dtype=`; `ttnn.matmul`'s default is the input's).
+    pub dtype: DType,
+    /// `packer_l1_acc` of the compute kernel config (on by default for `ttnn.matmul`; conv2d's
+    /// default config turns it off: a bfloat8_b 1×1 conv has no partials buffer).
+    pub packer_l1_acc: bool,
+    /// The L1 bank the device leaves beside its L1_SMALL region (`get_max_l1_space` reads up to
+    /// it: a conv's device is opened with L1_SMALL).
+    pub l1_bank: u64,
+}
+
+/// [`matmul`] with the caller's output dtype and packer setting.
+pub(super) fn matmul_as(
+    ex: &mut Exec<'_>,
+    f: &str,
+    x: &DevTensor,
+    w: &DevTensor,
+    mem: crate::device::BufferType,
+    bias: Option<&DevTensor>,
+    output: MatmulOutput,
+) -> Result<DevTensor, CaseError> {
     let shape = matmul_shape(f, x.shape(), w.shape())?;
     let d = ex.device();
     let dims = MatmulDims::of(x, w)?;
@@ -131,22 +162,18 @@ fn matmul(
     // sees the operands, which interleaved L1 stacks down from the top of every bank (the
     // golden normal-mode outcomes fit where the capture's config would clash).
     let grid = (d.grid_x, d.grid_y);
-    let captured = simple_config(&dims, grid, all_dram, &sizes, d.l1_bank_bytes)?;
-    let live = d
-        .l1_bank_bytes
+    let captured = simple_config(&dims, grid, all_dram, &sizes, output.l1_bank)?;
+    let live = output
+        .l1_bank
         .saturating_sub(super::data_movement::live_l1_per_bank(ex));
     let on_device = simple_config(&dims, grid, all_dram, &sizes, live)?;
-    let spec = TensorSpec::new(shape.clone(), x.dtype(), x.layout());
+    let spec = TensorSpec::new(shape.clone(), output.dtype, x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
-    let mut program = program(d, &dims, &sizes, tile_size(x.dtype()), captured)?;
+    let tout = tile_size(output.dtype);
+    let acc = output.packer_l1_acc;
+    let mut program = program(d, &dims, &sizes, tout, acc, captured)?;
     if on_device != captured {
-        program = program.on_device(self::program(
-            d,
-            &dims,
-            &sizes,
-            tile_size(x.dtype()),
-            on_device,
-        )?);
+        program = program.on_device(self::program(d, &dims, &sizes, tout, acc, on_device)?);
     }
     ex.b.run(program);
     Ok(out)
@@ -158,6 +185,7 @@ fn program(
     dims: &MatmulDims,
     sizes: &TileSizes,
     tout: u64,
+    packer_l1_acc: bool,
     config: Config,
 ) -> Result<Program, CaseError> {
     let (ti0, ti1) = (sizes.in0, sizes.in1);
@@ -234,7 +262,7 @@ fn program(
             // packer L1 accumulation (on by default) packs them as bfloat16 once a core walks
             // more than one K block (`packer_l1_acc_en` in both factories of ttnn 0.81.1;
             // later releases want three blocks in the 2D one).
-            let l1_acc = dims.kt / in0_block_w > 1;
+            let l1_acc = packer_l1_acc && dims.kt / in0_block_w > 1;
             // fp32 outputs accumulate in fp32 (`fp32_dest_acc_en`), sharing the output's buffer.
             let acc_tile = if tout == DType::Float32.tile_bytes() {
                 tout
@@ -550,7 +578,7 @@ fn scale(ex: &mut Exec<'_>, t: &DevTensor) {
 }
 
 /// `ttnn::add(product, bias)` into a new tensor in `mem`; the product is dropped.
-fn bias_sum(
+pub(super) fn bias_sum(
     ex: &mut Exec<'_>,
     product: DevTensor,
     bias: &DevTensor,
@@ -676,16 +704,24 @@ mod tests {
         let d = dims(1, 35, 4, 4);
         let c = simple_config(&d, P150, false, &bf8, 1_461_120).unwrap();
         assert_eq!(c, mcast(false, false, 1, 4, 2, 1, 4));
-        let p = program(&crate::device::P150, &d, &bf8, 1088, c).unwrap();
+        let p = program(&crate::device::P150, &d, &bf8, 1088, true, c).unwrap();
         assert_eq!(per_core(&p), 34_304);
         // One K block: no accumulation in L1, the partials share the output's buffer.
         let d = dims(1, 35, 2, 4);
         let c = simple_config(&d, P150, false, &bf8, 1_461_120).unwrap();
-        let p = program(&crate::device::P150, &d, &bf8, 1088, c).unwrap();
+        let p = program(&crate::device::P150, &d, &bf8, 1088, true, c).unwrap();
         assert_eq!(p.cbs.len(), 3);
         // bfloat16 and float32 outputs hold their partials in the output's own format.
         let c = simple_config(&dims(1, 35, 4, 4), P150, false, &BF16, 1_461_120).unwrap();
-        let p = program(&crate::device::P150, &dims(1, 35, 4, 4), &BF16, 2048, c).unwrap();
+        let p = program(
+            &crate::device::P150,
+            &dims(1, 35, 4, 4),
+            &BF16,
+            2048,
+            true,
+            c,
+        )
+        .unwrap();
         assert_eq!(p.cbs.len(), 3);
     }
 
@@ -702,7 +738,7 @@ mod tests {
         let mut d = dims(2, 38, 1, 96);
         d.batch_b = 1;
         let c = simple_config(&d, P150, true, &f32s, 1_461_120).unwrap();
-        let p = program(&crate::device::P150, &d, &f32s, 4096, c).unwrap();
+        let p = program(&crate::device::P150, &d, &f32s, 4096, true, c).unwrap();
         assert_eq!(per_core(&p), 253_952);
     }
 
@@ -719,7 +755,7 @@ mod tests {
         let Config::Mcast { out_block_w, .. } = c else {
             panic!("all-DRAM operands take a multicast config: {c:?}")
         };
-        let p = program(&crate::device::N150, &d, &with_bias, 2048, c).unwrap();
+        let p = program(&crate::device::N150, &d, &with_bias, 2048, true, c).unwrap();
         assert_eq!(p.cbs.last().map(|cb| cb.size), Some(out_block_w * 2048));
     }
 

@@ -10,6 +10,7 @@
 
 mod attention;
 mod conv;
+mod conv_matmul;
 mod conv_slice;
 mod data_movement;
 mod eltwise;
@@ -17,9 +18,11 @@ pub mod grid;
 mod matmul;
 mod pool;
 mod reduction;
+pub mod sdpa;
 pub(crate) mod util;
 
 pub use conv::UNPLANNED as CONV2D_UNPLANNED;
+pub use conv_matmul::is_matmul_conv as conv2d_is_matmul;
 pub use util::default_output_memory;
 
 use crate::device::{BufferType, DeviceSpec};
@@ -428,6 +431,9 @@ fn dispatch(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Ok(v);
     }
     if let Some(v) = attention::call(ex, name, a)? {
+        return Ok(v);
+    }
+    if let Some(v) = sdpa::call(ex, name, a)? {
         return Ok(v);
     }
     Err(unmodeled(

@@ -42,20 +42,45 @@ pub(super) fn find_max_divisor(val: u64, start: u64) -> u64 {
 /// (with padding to whole blocks) for rows longer than 8 tiles. Rows whose buffers the factory
 /// estimates above 90 % of L1 take the large-tensor kernel with 80-tile input and exps buffers.
 /// The buffers live on the cores `split_work_to_cores` gives the tile rows (row-wise).
+///
+/// Which program runs follows `softmax()` of the pinned runtime: up to rank 4 the input is
+/// viewed as 4-D and the dim taken there (`dim + 4` for a negative dim, `dim + 4 - rank` for a
+/// positive one); only when that 4-D dim equals `rank - 1` is the input formatted (a ROW_MAJOR
+/// one tilized into a temporary in its own memory: rank 4 over the last dim, rank 3 over the
+/// second-to-last). The 4-D dim then picks the factory: the last takes this one, the others
+/// [`softmax_general`]. Any other ROW_MAJOR input is refused by the device operation
+/// (coverage.rs).
 fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
-    let x = a.tensor(0, "input_tensor")?;
+    let input = a.tensor(0, "input_tensor")?;
     let dim = a.int(1, "dim")?.unwrap_or(-1);
-    let rank = x.shape().rank() as i64;
-    if dim != -1 && dim != rank - 1 {
+    let rank = input.shape().rank() as i64;
+    let d = ex.device();
+    let mem = out_memory(a, input.memory)?;
+    if rank > 4 {
         return Err(unmodeled(
             a.function,
-            "memmodel models softmax over the last dim only",
+            "a softmax of a tensor above rank 4 (the general factories on its own rank)",
         ));
     }
-    let d = ex.device();
-    let mem = out_memory(a, x.memory)?;
+    let dim_4d = if dim < 0 { dim + 4 } else { dim + 4 - rank };
+    let formatted = dim_4d == rank - 1 && input.layout() == Layout::RowMajor;
+    let x = if formatted {
+        super::data_movement::tilize(ex, input, input.memory)?
+    } else {
+        input.clone()
+    };
     let out =
         ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+    if dim_4d != 3 {
+        let dim_4d = usize::try_from(dim_4d)
+            .map_err(|_| unmodeled(a.function, "a dim outside the tensor"))?;
+        let p = softmax_general(d, &x, dim_4d)?;
+        ex.b.run(p);
+        if formatted {
+            ex.b.release(x);
+        }
+        return Ok(Val::T(out));
+    }
     let w = *x.dims().last().unwrap_or(&1);
     let wt = w.div_ceil(TILE);
     let padded = w % TILE != 0;
@@ -138,7 +163,103 @@ fn softmax(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         }
     }
     ex.b.run(p);
+    if formatted {
+        ex.b.release(x);
+    }
     Ok(Val::T(out))
+}
+
+/// `ttnn.softmax` over a dim other than the last: the general factories of
+/// `SoftmaxDeviceOperation` (ttnn 0.81.1; the moreh softmax kernels). The second-to-last dim
+/// takes `GeneralHSmall` (a whole tile column held in L1) when its estimate fits under 512 KiB
+/// above the allocator's L1 base, else `GeneralHLarge`; lower dims take `GeneralCLarge`. Their
+/// work units (tile columns for H; the tiles outside the softmax dim for C) are split over the
+/// grid column-wise (`split_work_to_cores_wt_core_range`). Buffer sizes read from the pinned
+/// runtime's captures: the intermediates are float32 tiles (fp32 dest accumulation is on by
+/// default); the mask and scalers take the float32 tile for a float32 input, else bfloat16's.
+fn softmax_general(
+    d: &crate::device::DeviceSpec,
+    x: &DevTensor,
+    dim: usize,
+) -> Result<Program, CaseError> {
+    let err = |_| {
+        unmodeled(
+            "ttnn.softmax",
+            "a tensor too large for the softmax work split",
+        )
+    };
+    // The 4-D view: leading 1s for a lower rank.
+    let padded = x.spec.padded_dims();
+    let mut dims = vec![1u64; 4usize.saturating_sub(padded.len())];
+    dims.extend_from_slice(&padded);
+    let rank = dims.len();
+    let (h, w) = (dims[rank - 2], dims[rank - 1]);
+    let (ht, wt) = (h / TILE, w / TILE);
+    let volume = dims
+        .iter()
+        .try_fold(1u64, |acc, &v| acc.checked_mul(v))
+        .ok_or_else(|| unmodeled("ttnn.softmax", "a tensor too large to plan"))?;
+    let t_in = tile_size(x.dtype());
+    let t_im = 4096;
+    let t_small = if x.dtype() == DType::Float32 {
+        4096
+    } else {
+        2048
+    };
+    let tiles = |n: u64, t: u64| crate::size::mul(n, t, "softmax CB size");
+    let (factory, units, sizes) = if dim + 2 == rank {
+        // `is_softmax_general_h_small_available`: its own estimate (not the buffers it makes).
+        let estimate = crate::size::add(
+            crate::size::mul(
+                2,
+                crate::size::add(tiles(ht, t_in)?, tiles(ht, t_im)?, "softmax CB size")?,
+                "softmax CB size",
+            )?,
+            2 * t_in + 3 * t_im,
+            "softmax CB size",
+        )?;
+        let units = volume / h / w * wt;
+        if d.l1_unreserved_base.saturating_add(estimate) <= 512 * 1024 {
+            let sizes = vec![
+                tiles(ht, t_in)?,
+                t_small,
+                t_small,
+                t_small,
+                tiles(ht, t_in)?,
+                tiles(ht, t_im)?,
+                t_im,
+                t_im,
+                tiles(ht, t_im)?,
+                t_im,
+            ];
+            ("SoftmaxProgramFactoryGeneralHSmall", units, sizes)
+        } else {
+            let sizes = vec![
+                2 * t_in,
+                t_small,
+                t_small,
+                t_small,
+                2 * t_in,
+                2 * t_im,
+                t_im,
+                t_im,
+                t_im,
+                t_im,
+            ];
+            ("SoftmaxProgramFactoryGeneralHLarge", units, sizes)
+        }
+    } else {
+        let units = volume / dims[dim] / h / w * ht * wt;
+        let sizes = vec![2 * t_in, 2 * t_in, t_im, t_im, 2 * t_im, t_in, t_im];
+        ("SoftmaxProgramFactoryGeneralCLarge", units, sizes)
+    };
+    u32::try_from(units).map_err(err)?;
+    let cores = grid::merge_ranges(&grid::split_work(d, units, false).all);
+    let mut p = Program::new("SoftmaxDeviceOperation", factory);
+    for size in sizes {
+        p = p.cb(CbKind::Dataflow, size, &cores);
+    }
+    Ok(p)
 }
 
 /// A view of `x` with other dims (same buffer).
@@ -312,10 +433,10 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 format!("k {k} must be in 1..={w} (the size of dim {dim})"),
             )
         })?;
-    if x.layout() != Layout::Tile {
-        return Err(unmodeled(a.function, "memmodel models TILE inputs of topk"));
-    }
     let mem = out_memory(a, x.memory)?;
+    if x.layout() != Layout::Tile {
+        return topk_row_major(ex, a, x, along, k, mem);
+    }
     if along + 1 == rank {
         let (values, indices) = topk_last_dim(ex, x, k, largest, mem, false)?;
         return Ok(Val::List(vec![Val::T(values), Val::T(indices)]));
@@ -346,6 +467,95 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::List(outs))
 }
 
+/// A ROW_MAJOR topk: the runtime refuses it, where depends on the tensor (seen on the mock
+/// n150). Along the last dim, a tensor whose last two dims are not whole tiles stops at
+/// `fill_implicit_tile_padding` (FillPad takes TILE only, nothing allocated); one that is
+/// allocates both TILE outputs, then `TopKDeviceOperation` refuses its layout. Other dims
+/// (transposed first), rows under 64 (padded first) and Blackhole's route are unmodeled.
+fn topk_row_major(
+    ex: &mut Exec<'_>,
+    a: &Args<'_>,
+    x: &DevTensor,
+    along: usize,
+    k: u64,
+    mem: BufferType,
+) -> Result<Val, CaseError> {
+    let rank = x.dims().len();
+    // Another dim is transposed to the last first (in the input's memory), as for TILE.
+    let transposed = if along + 1 != rank {
+        let t = super::data_movement::transpose(ex, x, along as i64, rank as i64 - 1, x.memory)
+            .map_err(|e| {
+                if super::is_unmodeled(&e) {
+                    unmodeled(a.function, format!("topk along dim {along}: {e}"))
+                } else {
+                    e
+                }
+            })?;
+        Some(t)
+    } else {
+        None
+    };
+    let x = transposed.as_ref().unwrap_or(x);
+    let dims = x.dims();
+    let w = dims[rank - 1];
+    let largest = a.bool_or(3, "largest", true)?;
+    if w < 64 || (transposed.is_none() && topk_routes(ex.device().arch, x.dtype(), w, k, largest)) {
+        return Err(unmodeled(
+            a.function,
+            "a ROW_MAJOR topk of a row under 64 (padded first) or on Blackhole's route",
+        ));
+    }
+    let h = if rank >= 2 { dims[rank - 2] } else { 1 };
+    if !w.is_multiple_of(TILE) || !h.is_multiple_of(TILE) {
+        ex.b.run(
+            Program::new("FillPadDeviceOperation", "FillPadProgramFactory")
+                .refused(String::from("FillPad should only be used for tile layout")),
+        );
+        return Ok(Val::List(Vec::new()));
+    }
+    let mut out_dims = dims.to_vec();
+    out_dims[rank - 1] = k;
+    let index_dtype = if w <= 65535 && x.dtype() != DType::Float32 {
+        DType::Uint16
+    } else {
+        DType::Uint32
+    };
+    let mut outs = Vec::with_capacity(2);
+    for (name, dtype) in [("values", x.dtype()), ("indices", index_dtype)] {
+        let spec = TensorSpec::new(Shape::from_dims(out_dims.clone())?, dtype, Layout::Tile);
+        outs.push(Val::T(ex.b.tensor(
+            name,
+            BufferRole::Temporary,
+            spec,
+            mem,
+        )?));
+    }
+    ex.b.run(
+        Program::new("TopKDeviceOperation", "TopKSingleCoreProgramFactory")
+            .refused(String::from("The input must be in tiled format")),
+    );
+    Ok(Val::List(outs))
+}
+
+/// Whether a topk along the caller's last dim (width `w`) takes Blackhole's route (prep,
+/// large indices, finish) instead of the TopK device operation. Only a reduction along the
+/// caller's last dim routes (measured on p150: a transposed [1802,6904] took the single-core
+/// factory).
+fn topk_routes(arch: Arch, dtype: DType, w: u64, k: u64, largest: bool) -> bool {
+    let padded_w = w.div_ceil(TILE) * TILE;
+    let k16 = k.div_ceil(16) * 16;
+    // Multi-core bitonic sort: a power-of-two width of at least 8192 (multi_core_min_width)
+    // below 65535 with k <= 64 (its cost check aside).
+    let multicore_eligible = padded_w.is_power_of_two() && (8192..65535).contains(&padded_w);
+    largest
+        && k <= 2048
+        && (k > 64 || (!multicore_eligible && padded_w >= 4096))
+        && dtype == DType::Bfloat16
+        && arch == Arch::Blackhole
+        && w >= k16
+        && w <= 1 << 19
+}
+
 /// [`topk`] along the last dim of `x`; `sliced`: the outputs are sliced to `k` even when the
 /// route kept it (the transposing path slices them always).
 fn topk_last_dim(
@@ -368,19 +578,7 @@ fn topk_last_dim(
     let padded_rows = dims4[0] * dims4[1] * dims4[2].div_ceil(TILE) * TILE;
     let ht = padded_rows / TILE;
     let k16 = k.div_ceil(16) * 16;
-    // Multi-core bitonic sort: a power-of-two width of at least 8192 (multi_core_min_width)
-    // below 65535 with k <= 64 (its cost check aside).
-    let multicore_eligible = padded_w.is_power_of_two() && (8192..65535).contains(&padded_w);
-    // Only a reduction along the caller's last dim routes (measured on p150: a transposed
-    // [1802,6904] took the single-core factory).
-    let route = !sliced
-        && largest
-        && k <= 2048
-        && (k > 64 || (!multicore_eligible && padded_w >= 4096))
-        && x.dtype() == DType::Bfloat16
-        && d.arch == Arch::Blackhole
-        && w >= k16
-        && w <= 1 << 19;
+    let route = !sliced && topk_routes(d.arch, x.dtype(), w, k, largest);
     let (values, indices, adjusted_k, keep) = if route {
         // topk_route_prep: untilize + clamp into a ROW_MAJOR copy, blocks of up to 8 tiles.
         let wt = padded_w / TILE;
@@ -1217,6 +1415,92 @@ mod tests {
             softmax_dataflow("1,1,1120,2048", DType::Float32, &N150),
             575_488
         );
+    }
+
+    fn softmax_dim_dataflow(shape: &str, dim: i64, layout: Layout) -> Result<u64, String> {
+        let op = crate::ops::find("softmax").unwrap();
+        let mut c =
+            crate::case::Case::new(op, vec![Shape::parse(shape).unwrap()], &crate::device::N150);
+        c.layout = layout;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.params.set("dim", crate::params::ParamValue::Int(dim));
+        c.estimate()
+            .map(|e| e.peaks.dataflow)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn softmax_over_other_dims_takes_the_general_factories() {
+        // Per-core dataflow buffers measured on the runtime (NO_DISPATCH, bfloat16, n150):
+        // GeneralHSmall holds a whole tile column (7 tiles) in and out, and its exps in fp32.
+        assert_eq!(
+            softmax_dim_dataflow("2,3,200,96", 2, Layout::Tile),
+            Ok(104_448)
+        );
+        assert_eq!(
+            softmax_dim_dataflow("2,3,200,96", -2, Layout::Tile),
+            Ok(104_448)
+        );
+        // GeneralHLarge: a column too tall for its 512 KiB estimate streams 2 tiles at a time.
+        assert_eq!(
+            softmax_dim_dataflow("2,3,4000,64", 2, Layout::Tile),
+            Ok(38_912)
+        );
+        // GeneralCLarge for the dims above the last two.
+        assert_eq!(
+            softmax_dim_dataflow("2,3,200,96", 1, Layout::Tile),
+            Ok(30_720)
+        );
+        assert_eq!(
+            softmax_dim_dataflow("2,3,200,96", 0, Layout::Tile),
+            Ok(30_720)
+        );
+        // A rank-3 ROW_MAJOR input over its second-to-last dim is tilized, then GeneralHSmall
+        // (the 4-D dim equals rank - 1); over dim 0 the device operation refuses it.
+        assert_eq!(
+            softmax_dim_dataflow("3,200,96", 1, Layout::RowMajor),
+            Ok(104_448)
+        );
+        assert!(softmax_dim_dataflow("3,200,96", 0, Layout::RowMajor)
+            .is_err_and(|e| e.contains("Inputs to softmax must be tilized")));
+    }
+
+    #[test]
+    fn a_row_major_topk_is_refused_where_the_runtime_refuses_it() {
+        // Seen on the mock n150: tile-aligned rows reach the TopK device operation (its two
+        // outputs allocated first); a padded one stops at FillPad; rows under 64 are padded
+        // first, which memmodel does not plan.
+        let refusal = |shape: &str, dim: i64| {
+            let op = crate::ops::find("topk").unwrap();
+            let mut c = crate::case::Case::new(
+                op,
+                vec![Shape::parse(shape).unwrap()],
+                &crate::device::N150,
+            );
+            c.layout = Layout::RowMajor;
+            c.params.set("k", crate::params::ParamValue::Int(8));
+            c.params.set("dim", crate::params::ParamValue::Int(dim));
+            match c.estimate() {
+                Err(CaseError::Refused { reason, .. }) => reason,
+                other => format!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            refusal("2,3,64,128", -1),
+            "The input must be in tiled format"
+        );
+        assert_eq!(
+            refusal("2,3,64,100", -1),
+            "FillPad should only be used for tile layout"
+        );
+        // Along dim 2 the transposed [2,3,100,64] is padded in its rows.
+        assert_eq!(
+            refusal("2,3,64,100", 2),
+            "FillPad should only be used for tile layout"
+        );
+        let under_64 = refusal("2,3,64,40", -1);
+        assert!(under_64.contains("Unmodeled"), "{under_64}");
     }
 
     fn mean_dataflow(

@@ -25,8 +25,8 @@ pub fn out_memory(a: &Args<'_>, input: BufferType) -> Result<BufferType, CaseErr
 }
 
 /// Where a function puts its output when the call omits `memory_config`, its input being in
-/// `input`. Read from the pinned runtime (ttnn 0.81.1): the matmul family and concat (hence
-/// stack) default to DRAM whatever their inputs; every other function modeled keeps its input's
+/// `input`. Read from the pinned runtime (ttnn 0.81.1): the matmul family, concat (hence
+/// stack) and scaled_dot_product_attention default to DRAM whatever their inputs; every other function modeled keeps its input's
 /// memory, but for `ttnn.split` of an L1 input into more than two chunks whose bytes exceed the
 /// free L1 of a core: those go to DRAM (the interpreter decides it when the call runs,
 /// `data_movement::split_default_memory`; a case's `output_memory` shows the input's), and
@@ -36,6 +36,7 @@ pub fn out_memory(a: &Args<'_>, input: BufferType) -> Result<BufferType, CaseErr
 pub fn default_output_memory(function: &str, input: BufferType) -> BufferType {
     match function.strip_prefix("ttnn.").unwrap_or(function) {
         "matmul" | "linear" | "addmm" | "concat" | "stack" => BufferType::Dram,
+        "transformer.scaled_dot_product_attention" => BufferType::Dram,
         _ => input,
     }
 }

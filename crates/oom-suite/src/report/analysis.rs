@@ -12,7 +12,7 @@
 
 use crate::record::{CaseRecord, Class, Report, Totals};
 use memmodel::{size, BufferType, DType, DeviceSpec, Layout, Shape, TensorSpec};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const MIB: u64 = 1 << 20;
 pub const GIB: u64 = 1 << 30;
@@ -143,26 +143,25 @@ pub fn chart_need(c: &CaseRecord) -> Option<(BufferType, u64, u64)> {
     Some((mem, per_bank, bank))
 }
 
-/// A set of cases that differ only in memory and device.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct Variant {
-    op: String,
-    shapes: Vec<Vec<u64>>,
-    device_layout: String,
-    dtype: String,
-    layout: String,
-    params: String,
+/// A stable 64-bit hash of a key (SipHash with fixed keys): what the analysis's look-ups keep
+/// instead of the key itself, so an index over 100k cases stays a few MB.
+pub(crate) fn key_hash<T: std::hash::Hash + ?Sized>(key: &T) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
-fn variant(c: &CaseRecord) -> Variant {
-    Variant {
-        op: c.op.clone(),
-        shapes: c.shapes.clone(),
-        device_layout: c.device_layout.clone(),
-        dtype: c.dtype.clone(),
-        layout: c.layout.clone(),
-        params: c.params.clone(),
-    }
+/// The set of cases that differ only in memory and device, as a hash.
+fn variant(c: &CaseRecord) -> u64 {
+    key_hash(&(
+        &c.op,
+        &c.shapes,
+        &c.device_layout,
+        &c.dtype,
+        &c.layout,
+        &c.params,
+    ))
 }
 
 /// min / median / max of a sample.
@@ -229,17 +228,87 @@ impl ClassCounts {
 
 // ---- the aggregates --------------------------------------------------------------------------
 
+/// Cases listed by id in a group before the rest is counted.
+pub const MAX_LISTED_CASES: usize = 10;
+/// Model disagreements listed in the integrity section.
+pub const MAX_DISAGREEMENTS: usize = 50;
+/// Cases with a verified fix listed one by one.
+pub const MAX_FIXED_CASES: usize = 100;
+/// Leaks, failed canaries, suspicious OOMs and broken expectations each listed (the rest are
+/// counted): the analysis stays bounded when a whole run goes wrong.
+pub const MAX_FINDINGS: usize = 500;
+
+/// The first items of a list (at most its cap) and how long the whole list is: what the
+/// analysis keeps of a list that grows with the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed<T> {
+    pub shown: Vec<T>,
+    pub total: usize,
+    cap: usize,
+}
+
+impl<T> Listed<T> {
+    pub fn new(cap: usize) -> Self {
+        Listed {
+            shown: Vec::new(),
+            total: 0,
+            cap,
+        }
+    }
+
+    /// Count one more; keep it (made only then) while there is room.
+    pub fn push_with(&mut self, item: impl FnOnce() -> T) {
+        self.total += 1;
+        if self.shown.len() < self.cap {
+            self.shown.push(item());
+        }
+    }
+
+    /// The whole list's length.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The items kept.
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.shown.iter()
+    }
+
+    /// How many were counted but not kept.
+    pub fn more(&self) -> usize {
+        self.total - self.shown.len()
+    }
+}
+
+impl<'l, T> IntoIterator for &'l Listed<T> {
+    type Item = &'l T;
+    type IntoIter = std::slice::Iter<'l, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.shown.iter()
+    }
+}
+
+/// A case the analysis keeps whole (the worst of an op, the smallest OOM of a device, ...):
+/// without the fields no rendering shows.
+fn kept(c: &CaseRecord) -> CaseRecord {
+    crate::spill::slim(c.clone(), false)
+}
+
 /// One operator.
 #[derive(Debug, Clone)]
-pub struct OpStats<'a> {
+pub struct OpStats {
     pub op: String,
     pub counts: ClassCounts,
     /// The OOM case with the largest factor over the bank (ties: more device bytes).
-    pub worst: Option<&'a CaseRecord>,
+    pub worst: Option<CaseRecord>,
     /// The OOM case with the fewest device bytes.
-    pub smallest_oom: Option<&'a CaseRecord>,
+    pub smallest_oom: Option<CaseRecord>,
     /// The fitting case with the most device bytes.
-    pub largest_fit: Option<&'a CaseRecord>,
+    pub largest_fit: Option<CaseRecord>,
     /// `overhead_factor` (actual / theoretical) over the cases that carry one.
     pub overhead: Option<Spread>,
     /// Allocated over logical bytes of the primary tensor.
@@ -352,15 +421,15 @@ pub struct TierStats {
 
 /// One device.
 #[derive(Debug, Clone)]
-pub struct DeviceStats<'a> {
+pub struct DeviceStats {
     pub device: String,
     pub spec: Option<&'static DeviceSpec>,
     pub totals: Totals,
     pub by_memory: Vec<(String, ClassCounts)>,
     pub ops: usize,
     pub ops_affected: usize,
-    pub smallest_oom: Option<&'a CaseRecord>,
-    pub largest_fit: Option<&'a CaseRecord>,
+    pub smallest_oom: Option<CaseRecord>,
+    pub largest_fit: Option<CaseRecord>,
     pub points: Vec<ChartPoint>,
 }
 
@@ -413,142 +482,143 @@ impl DramOption {
     }
 }
 
+/// What the fixes of every OOM case add up to (the headline of the recommendations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FixTotals {
+    /// OOM cases whose record carries the numbers of a fix.
+    pub cases: usize,
+    /// Of them, those that failed in L1.
+    pub l1: usize,
+    /// L1 cases that would fit in DRAM (measured in this run, or estimated).
+    pub l1_fit_in_dram: usize,
+    /// Cases that bfloat8_b alone would make fit.
+    pub bf8_fits: usize,
+    /// The most chunks any case needs.
+    pub max_chunks: u64,
+}
+
+impl FixTotals {
+    fn add(&mut self, f: &Fix) {
+        self.cases += 1;
+        if f.memory == Some(BufferType::L1) {
+            self.l1 += 1;
+            if f.dram.as_ref().is_some_and(DramOption::fits) {
+                self.l1_fit_in_dram += 1;
+            }
+        }
+        if f.bf8_need.is_some_and(|b| b <= f.bank) {
+            self.bf8_fits += 1;
+        }
+        self.max_chunks = self.max_chunks.max(f.chunks);
+    }
+}
+
 /// Which op fails first on a device and memory: its smallest OOM and largest fit.
 #[derive(Debug, Clone)]
-pub struct FirstFailure<'a> {
+pub struct FirstFailure {
     pub op: String,
     pub device: String,
     pub memory: String,
     pub oom: usize,
     pub cases: usize,
-    pub smallest_oom: &'a CaseRecord,
-    pub largest_fit: Option<&'a CaseRecord>,
+    pub smallest_oom: CaseRecord,
+    pub largest_fit: Option<CaseRecord>,
     pub fix: Option<Fix>,
 }
 
 /// Failures that are not OOM, grouped by class and message.
 #[derive(Debug, Clone)]
-pub struct MessageGroup<'a> {
+pub struct MessageGroup {
     pub class: Class,
     /// The message with numbers blanked: what the group has in common.
     pub signature: String,
-    pub cases: Vec<&'a CaseRecord>,
+    /// Cases in the group.
+    pub cases: usize,
+    /// The ids of its first cases (at most [`MAX_LISTED_CASES`]), in report order.
+    pub ids: Vec<String>,
+    /// The raw message of its first case.
+    pub message: String,
     pub ops: BTreeSet<String>,
 }
 
-/// The whole analysis.
+/// The cases that carry a fix (`cargo xtask oom --fix`).
 #[derive(Debug, Clone)]
-pub struct Analysis<'a> {
-    pub report: &'a Report,
+pub struct FixedCases {
+    /// The first of them (at most [`MAX_FIXED_CASES`]).
+    pub cases: Listed<CaseRecord>,
+    /// Per fix kind: cases, verified.
+    pub by_kind: BTreeMap<String, (usize, usize)>,
+    pub verified: usize,
+}
+
+/// The whole analysis: bounded summaries folded from the records (two passes over them, one
+/// record at a time), so a 100k-case run is analysed in a few MB.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The report's header fields and thresholds (its `cases` are not kept).
+    pub head: Report,
     /// Recomputed from the cases.
     pub totals: Totals,
     /// Whether `report.totals` agrees with the cases.
     pub totals_consistent: bool,
     pub counts: ClassCounts,
     pub devices_seen: Vec<String>,
-    pub ops: Vec<OpStats<'a>>,
+    pub ops: Vec<OpStats>,
     pub shapes: Vec<ShapeStats>,
     pub layouts: Vec<LayoutRow>,
     pub categories: Vec<CategoryStats>,
     pub tiers: Vec<TierStats>,
-    pub devices: Vec<DeviceStats<'a>>,
-    pub first_failures: Vec<FirstFailure<'a>>,
+    pub devices: Vec<DeviceStats>,
+    pub first_failures: Vec<FirstFailure>,
     /// Fix for each op's worst case, by op name.
     pub worst_fixes: BTreeMap<String, Fix>,
-    /// The fix of every OOM case that carries allocation numbers.
-    pub oom_fixes: Vec<Fix>,
-    pub not_oom: Vec<MessageGroup<'a>>,
-    pub leaks: Vec<&'a CaseRecord>,
-    pub canary_failures: Vec<&'a CaseRecord>,
+    /// The fixes of every OOM case that carries allocation numbers, added up.
+    pub oom_fixes: FixTotals,
+    pub not_oom: Vec<MessageGroup>,
+    pub leaks: Listed<CaseRecord>,
+    pub canary_failures: Listed<CaseRecord>,
+    /// Cases that leaked or whose canary failed.
+    pub broken: usize,
     /// The calls without memory_config against their explicit-memory cases.
-    pub default_calls: super::default_calls::DefaultCalls<'a>,
+    pub default_calls: super::default_calls::DefaultCalls,
     /// OOM records whose numbers say the allocation should have fitted, or at one element.
-    pub suspicious: Vec<(&'a CaseRecord, String)>,
-    pub expectation_broken: Vec<(&'a CaseRecord, String)>,
+    pub suspicious: Listed<(CaseRecord, String)>,
+    pub expectation_broken: Listed<(CaseRecord, String)>,
     /// Cases whose memmodel prediction (`fits`/`oom`) was compared with a fits/oom outcome.
     pub compared: usize,
-    pub disagreements: Vec<&'a CaseRecord>,
+    pub disagreements: Listed<CaseRecord>,
+    pub fixed: FixedCases,
     pub case_time_ms: f64,
 }
 
-impl<'a> Analysis<'a> {
-    pub fn of(report: &'a Report) -> Analysis<'a> {
-        let cases: Vec<&CaseRecord> = report.cases.iter().collect();
-        let totals = Totals::of(&report.cases);
-        let mut counts = ClassCounts::default();
-        for c in &cases {
-            counts.add(c.class);
+/// Where the analysis reads the records: case `i` (0-based, report order). Read in order, twice,
+/// and a few again by index.
+pub type Records<'r> = &'r mut dyn FnMut(usize) -> std::io::Result<CaseRecord>;
+
+impl Analysis {
+    pub fn of(report: &Report) -> Analysis {
+        let mut record = |i: usize| Ok(report.cases[i].clone());
+        match Analysis::streamed(report, report.cases.len(), &mut record) {
+            Ok(a) => a,
+            Err(e) => unreachable!("records in memory cannot fail to read: {e}"),
         }
-        let devices_seen: Vec<String> = cases
-            .iter()
-            .map(|c| c.device.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let siblings = siblings(&cases);
-        let ops = op_stats(&cases);
-        let shapes = shape_stats(&cases);
-        let worst_fixes = ops
-            .iter()
-            .filter_map(|o| Some((o.op.clone(), fix_for(o.worst?, &siblings)?)))
-            .collect();
-        let mut a = Analysis {
-            report,
-            totals_consistent: totals == report.totals,
-            totals,
-            counts,
-            devices_seen,
-            layouts: layout_rows(&cases),
-            categories: category_stats(&cases),
-            tiers: tier_stats(&cases),
-            devices: device_stats(&cases),
-            first_failures: first_failures(&cases, &siblings),
-            worst_fixes,
-            oom_fixes: cases
-                .iter()
-                .filter(|c| c.class == Class::Oom)
-                .filter_map(|c| fix_for(c, &siblings))
-                .collect(),
-            not_oom: message_groups(&cases),
-            leaks: cases
-                .iter()
-                .copied()
-                .filter(|c| c.leaked_bytes > 0)
-                .collect(),
-            canary_failures: cases
-                .iter()
-                .copied()
-                .filter(|c| c.canary_ok == Some(false))
-                .collect(),
-            default_calls: super::default_calls::default_calls(&cases),
-            suspicious: suspicious(&cases),
-            expectation_broken: cases
-                .iter()
-                .filter_map(|c| c.expectation_broken().map(|why| (*c, why)))
-                .collect(),
-            compared: 0,
-            disagreements: Vec::new(),
-            case_time_ms: cases.iter().map(|c| c.elapsed_ms.max(0.0)).sum(),
-            ops,
-            shapes,
-        };
-        for c in &cases {
-            let actual = match c.class {
-                Class::Fits => "fits",
-                Class::Oom => "oom",
-                _ => continue,
-            };
-            if c.predicted == "fits" || c.predicted == "oom" {
-                a.compared += 1;
-                if c.predicted != actual {
-                    a.disagreements.push(c);
-                }
-            }
-        }
-        a
     }
 
-    pub fn op(&self, name: &str) -> Option<&OpStats<'a>> {
+    /// The analysis of `len` records read from `record`; `head` gives the header (its cases are
+    /// not read).
+    pub fn streamed(head: &Report, len: usize, record: Records<'_>) -> std::io::Result<Analysis> {
+        let mut index = Index::default();
+        for i in 0..len {
+            index.add(i, &record(i)?);
+        }
+        let mut fold = Fold::new();
+        for i in 0..len {
+            fold.add(&record(i)?, &index);
+        }
+        fold.finish(head, &index, record)
+    }
+
+    pub fn op(&self, name: &str) -> Option<&OpStats> {
         self.ops.iter().find(|o| o.op == name)
     }
 
@@ -580,98 +650,173 @@ impl<'a> Analysis<'a> {
     }
 }
 
-type Siblings<'a> = BTreeMap<Variant, Vec<&'a CaseRecord>>;
-
-fn siblings<'a>(cases: &[&'a CaseRecord]) -> Siblings<'a> {
-    let mut m: Siblings<'a> = BTreeMap::new();
-    for c in cases {
-        m.entry(variant(c)).or_default().push(c);
-    }
-    m
-}
-
-fn better_worst(candidate: &CaseRecord, current: &CaseRecord) -> bool {
-    let f = |c: &CaseRecord| factor_over_bank(c).unwrap_or(0.0);
-    match f(candidate).total_cmp(&f(current)) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => device_bytes(candidate) > device_bytes(current),
+/// The report without its cases.
+fn head_of(r: &Report) -> Report {
+    Report {
+        tool: r.tool.clone(),
+        generated_at: r.generated_at.clone(),
+        command: r.command.clone(),
+        backend: r.backend.clone(),
+        runtime_version: r.runtime_version.clone(),
+        shapes_file: r.shapes_file.clone(),
+        partition: r.partition.clone(),
+        wall_time_ms: r.wall_time_ms,
+        totals: r.totals.clone(),
+        cases: Vec::new(),
+        thresholds: r.thresholds.clone(),
     }
 }
 
-fn op_stats<'a>(cases: &[&'a CaseRecord]) -> Vec<OpStats<'a>> {
-    let mut by_op: BTreeMap<&str, Vec<&'a CaseRecord>> = BTreeMap::new();
-    for c in cases {
-        by_op.entry(c.op.as_str()).or_default().push(c);
+// ---- pass 1: what one case needs to know of the others ---------------------------------------
+
+/// Short names for the few distinct device and memory strings.
+#[derive(Debug, Default)]
+struct Syms {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Syms {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
     }
-    let mut out: Vec<OpStats<'a>> = by_op
-        .into_iter()
-        .map(|(op, cs)| {
-            let mut counts = ClassCounts::default();
-            let mut worst: Option<&CaseRecord> = None;
-            let mut smallest_oom: Option<&CaseRecord> = None;
-            let mut largest_fit: Option<&CaseRecord> = None;
-            for c in &cs {
-                counts.add(c.class);
-                match c.class {
-                    Class::Oom => {
-                        if worst.is_none_or(|w| better_worst(c, w)) {
-                            worst = Some(c);
-                        }
-                        if smallest_oom.is_none_or(|s| device_bytes(c) < device_bytes(s)) {
-                            smallest_oom = Some(c);
-                        }
-                    }
-                    Class::Fits
-                        if largest_fit.is_none_or(|s| device_bytes(c) > device_bytes(s)) =>
-                    {
-                        largest_fit = Some(c);
-                    }
-                    _ => {}
+    fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+    fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+}
+
+/// A case as its variant's other cases see it (for the fixes: the same case in DRAM, the
+/// devices where it fitted).
+#[derive(Debug)]
+struct Sibling {
+    index: u32,
+    device: u32,
+    memory: u32,
+    class: Class,
+    need: Option<u64>,
+    bank: u64,
+}
+
+/// Pass 1: the cases of each variant, and the default calls' counterparts.
+#[derive(Debug, Default)]
+struct Index {
+    syms: Syms,
+    siblings: HashMap<u64, Vec<Sibling>>,
+    calls: super::default_calls::CallIndex,
+}
+
+impl Index {
+    fn add(&mut self, i: usize, c: &CaseRecord) {
+        let sibling = Sibling {
+            index: i as u32,
+            device: self.syms.intern(&c.device),
+            memory: self.syms.intern(&c.memory),
+            class: c.class,
+            need: need_per_bank(c),
+            bank: c.bank_bytes,
+        };
+        self.siblings.entry(variant(c)).or_default().push(sibling);
+        self.calls.add(i, c);
+    }
+}
+
+// ---- pass 2: the fold ------------------------------------------------------------------------
+
+/// The per-op numbers while the cases go by.
+struct OpAcc {
+    stats: OpStats,
+    overheads: Vec<f64>,
+    paddings: Vec<f64>,
+}
+
+impl OpAcc {
+    fn new(op: &str) -> OpAcc {
+        OpAcc {
+            stats: OpStats {
+                op: op.to_string(),
+                counts: ClassCounts::default(),
+                worst: None,
+                smallest_oom: None,
+                largest_fit: None,
+                overhead: None,
+                padding: None,
+                measured: 0,
+                peak_cb_max: None,
+                leaks: 0,
+            },
+            overheads: Vec::new(),
+            paddings: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, c: &CaseRecord) {
+        let s = &mut self.stats;
+        s.counts.add(c.class);
+        match c.class {
+            Class::Oom => {
+                if s.worst.as_ref().is_none_or(|w| better_worst(c, w)) {
+                    s.worst = Some(kept(c));
+                }
+                if s.smallest_oom
+                    .as_ref()
+                    .is_none_or(|m| device_bytes(c) < device_bytes(m))
+                {
+                    s.smallest_oom = Some(kept(c));
                 }
             }
-            OpStats {
-                op: op.to_string(),
-                counts,
-                worst,
-                smallest_oom,
-                largest_fit,
-                overhead: Spread::of(
-                    cs.iter()
-                        .filter(|c| c.logical_bytes > 0 && c.overhead_factor > 0.0)
-                        .map(|c| c.overhead_factor)
-                        .collect(),
-                ),
-                padding: Spread::of(
-                    cs.iter()
-                        .filter(|c| c.logical_bytes > 0 && c.allocated_bytes > 0)
-                        .map(|c| c.allocated_bytes as f64 / c.logical_bytes as f64)
-                        .collect(),
-                ),
-                measured: cs
-                    .iter()
-                    .filter(|c| c.peak_l1_per_core.is_some() || c.peak_cb_per_core.is_some())
-                    .count(),
-                peak_cb_max: cs.iter().filter_map(|c| c.peak_cb_per_core).max(),
-                leaks: cs.iter().filter(|c| c.leaked_bytes > 0).count(),
+            Class::Fits
+                if s.largest_fit
+                    .as_ref()
+                    .is_none_or(|l| device_bytes(c) > device_bytes(l)) =>
+            {
+                s.largest_fit = Some(kept(c));
             }
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.counts
-            .get(Class::Oom)
-            .cmp(&a.counts.get(Class::Oom))
-            .then_with(|| b.counts.failures().cmp(&a.counts.failures()))
-            .then_with(|| a.op.cmp(&b.op))
-    });
-    out
+            _ => {}
+        }
+        if c.logical_bytes > 0 && c.overhead_factor > 0.0 {
+            self.overheads.push(c.overhead_factor);
+        }
+        if c.logical_bytes > 0 && c.allocated_bytes > 0 {
+            self.paddings
+                .push(c.allocated_bytes as f64 / c.logical_bytes as f64);
+        }
+        if c.peak_l1_per_core.is_some() || c.peak_cb_per_core.is_some() {
+            s.measured += 1;
+        }
+        if let Some(p) = c.peak_cb_per_core {
+            s.peak_cb_max = Some(s.peak_cb_max.map_or(p, |m| m.max(p)));
+        }
+        if c.leaked_bytes > 0 {
+            s.leaks += 1;
+        }
+    }
+
+    fn finish(self) -> OpStats {
+        OpStats {
+            overhead: Spread::of(self.overheads),
+            padding: Spread::of(self.paddings),
+            ..self.stats
+        }
+    }
 }
 
-fn shape_stats(cases: &[&CaseRecord]) -> Vec<ShapeStats> {
-    let mut m: BTreeMap<(Vec<u64>, String), ShapeStats> = BTreeMap::new();
-    for c in cases {
+/// Shapes (first input as written, with its dtype) while the cases go by.
+#[derive(Default)]
+struct ShapeAcc(BTreeMap<(Vec<u64>, String), ShapeStats>);
+
+impl ShapeAcc {
+    fn add(&mut self, c: &CaseRecord) {
         let key = (primary_shape(c).to_vec(), c.dtype.clone());
-        let s = m.entry(key.clone()).or_insert_with(|| ShapeStats {
+        let s = self.0.entry(key).or_insert_with_key(|key| ShapeStats {
             shape: key.0.clone(),
             dtype: key.1.clone(),
             logical_bytes: 0,
@@ -690,35 +835,51 @@ fn shape_stats(cases: &[&CaseRecord]) -> Vec<ShapeStats> {
         s.logical_bytes = s.logical_bytes.max(c.logical_bytes);
         s.device_bytes_min = s.device_bytes_min.min(db);
         s.device_bytes_max = s.device_bytes_max.max(db);
-        s.device_layouts.insert(c.device_layout.clone());
+        if !s.device_layouts.contains(&c.device_layout) {
+            s.device_layouts.insert(c.device_layout.clone());
+        }
         s.cases += 1;
-        s.ops.insert(c.op.clone());
+        if !s.ops.contains(&c.op) {
+            s.ops.insert(c.op.clone());
+        }
         if c.class == Class::Oom {
             s.oom += 1;
-            s.oom_ops.insert(c.op.clone());
-            s.oom_devices.insert(c.device.clone());
+            if !s.oom_ops.contains(&c.op) {
+                s.oom_ops.insert(c.op.clone());
+            }
+            if !s.oom_devices.contains(&c.device) {
+                s.oom_devices.insert(c.device.clone());
+            }
             s.oom_device_bytes_max = s.oom_device_bytes_max.max(db);
             if let Some(f) = factor_over_bank(c) {
                 s.max_factor = Some(s.max_factor.map_or(f, |m: f64| m.max(f)));
             }
         }
     }
-    let mut v: Vec<ShapeStats> = m.into_values().collect();
-    v.sort_by(|a, b| {
-        b.oom_ops
-            .len()
-            .cmp(&a.oom_ops.len())
-            .then_with(|| b.oom.cmp(&a.oom))
-            .then_with(|| b.device_bytes_max.cmp(&a.device_bytes_max))
-            .then_with(|| a.shape.cmp(&b.shape))
-    });
-    v
+
+    /// Most operators with an OOM first, then most OOM cases, most device bytes, by shape.
+    fn finish(self) -> Vec<ShapeStats> {
+        let mut v: Vec<ShapeStats> = self.0.into_values().collect();
+        v.sort_by(|a, b| {
+            b.oom_ops
+                .len()
+                .cmp(&a.oom_ops.len())
+                .then_with(|| b.oom.cmp(&a.oom))
+                .then_with(|| b.device_bytes_max.cmp(&a.device_bytes_max))
+                .then_with(|| a.shape.cmp(&b.shape))
+        });
+        v
+    }
 }
 
-fn layout_rows(cases: &[&CaseRecord]) -> Vec<LayoutRow> {
-    type Key = (Vec<u64>, String, String, String, Vec<u64>);
-    let mut m: BTreeMap<Key, LayoutRow> = BTreeMap::new();
-    for c in cases {
+/// (shape, dtype, page layout, device layout, device shape).
+type LayoutKey = (Vec<u64>, String, String, String, Vec<u64>);
+
+#[derive(Default)]
+struct LayoutAcc(BTreeMap<LayoutKey, LayoutRow>);
+
+impl LayoutAcc {
+    fn add(&mut self, c: &CaseRecord) {
         let key = (
             primary_shape(c).to_vec(),
             c.dtype.clone(),
@@ -726,12 +887,12 @@ fn layout_rows(cases: &[&CaseRecord]) -> Vec<LayoutRow> {
             c.device_layout.clone(),
             c.device_shape.clone(),
         );
-        let r = m.entry(key).or_insert_with(|| LayoutRow {
-            shape: primary_shape(c).to_vec(),
-            dtype: c.dtype.clone(),
-            layout: c.layout.clone(),
-            device_layout: c.device_layout.clone(),
-            device_shape: c.device_shape.clone(),
+        let r = self.0.entry(key).or_insert_with_key(|k| LayoutRow {
+            shape: k.0.clone(),
+            dtype: k.1.clone(),
+            layout: k.2.clone(),
+            device_layout: k.3.clone(),
+            device_shape: k.4.clone(),
             logical_bytes: 0,
             allocated_bytes: 0,
             cases: 0,
@@ -744,104 +905,72 @@ fn layout_rows(cases: &[&CaseRecord]) -> Vec<LayoutRow> {
             r.oom += 1;
         }
     }
-    let mut v: Vec<LayoutRow> = m.into_values().collect();
-    v.sort_by(|a, b| {
-        b.allocated_bytes
-            .cmp(&a.allocated_bytes)
-            .then_with(|| a.shape.cmp(&b.shape))
-            .then_with(|| a.device_layout.cmp(&b.device_layout))
-    });
-    v
-}
 
-fn category_stats(cases: &[&CaseRecord]) -> Vec<CategoryStats> {
-    Category::ALL
-        .iter()
-        .map(|&cat| {
-            let in_cat: Vec<&&CaseRecord> = cases
-                .iter()
-                .filter(|c| c.class == Class::Oom && Category::of(device_bytes(c)) == cat)
-                .collect();
-            let shapes: BTreeSet<(Vec<u64>, String)> = in_cat
-                .iter()
-                .map(|c| (primary_shape(c).to_vec(), c.dtype.clone()))
-                .collect();
-            let moved: BTreeSet<(Vec<u64>, String)> = in_cat
-                .iter()
-                .filter(|c| Category::of(c.logical_bytes) < cat)
-                .map(|c| (primary_shape(c).to_vec(), c.dtype.clone()))
-                .collect();
-            CategoryStats {
-                category: cat,
-                oom: in_cat.len(),
-                ops: in_cat
-                    .iter()
-                    .map(|c| c.op.as_str())
-                    .collect::<BTreeSet<_>>()
-                    .len(),
-                shapes: shapes.len(),
-                moved_up_by_padding: moved.len(),
-            }
-        })
-        .collect()
-}
-
-fn tier_stats(cases: &[&CaseRecord]) -> Vec<TierStats> {
-    [Tier::EightK, Tier::FourK]
-        .iter()
-        .map(|&tier| {
-            let in_tier: Vec<&CaseRecord> = cases
-                .iter()
-                .copied()
-                .filter(|c| Tier::of(c) == Some(tier))
-                .collect();
-            let mut shapes: Vec<ShapeStats> = shape_stats(&in_tier)
-                .into_iter()
-                .filter(|s| s.oom > 0)
-                .collect();
-            shapes.sort_by(|a, b| {
-                b.oom_device_bytes_max
-                    .cmp(&a.oom_device_bytes_max)
-                    .then_with(|| a.shape.cmp(&b.shape))
-            });
-            TierStats {
-                tier,
-                cases: in_tier.len(),
-                oom: in_tier.iter().filter(|c| c.class == Class::Oom).count(),
-                ops_affected: in_tier
-                    .iter()
-                    .filter(|c| c.class == Class::Oom)
-                    .map(|c| c.op.as_str())
-                    .collect::<BTreeSet<_>>()
-                    .len(),
-                shapes,
-            }
-        })
-        .collect()
-}
-
-fn device_stats<'a>(cases: &[&'a CaseRecord]) -> Vec<DeviceStats<'a>> {
-    let mut by_dev: BTreeMap<&str, Vec<&'a CaseRecord>> = BTreeMap::new();
-    for c in cases {
-        by_dev.entry(c.device.as_str()).or_default().push(c);
+    fn finish(self) -> Vec<LayoutRow> {
+        let mut v: Vec<LayoutRow> = self.0.into_values().collect();
+        v.sort_by(|a, b| {
+            b.allocated_bytes
+                .cmp(&a.allocated_bytes)
+                .then_with(|| a.shape.cmp(&b.shape))
+                .then_with(|| a.device_layout.cmp(&b.device_layout))
+        });
+        v
     }
-    by_dev
-        .into_iter()
-        .map(|(dev, cs)| {
-            let totals = Totals::of(cs.iter().copied());
-            let mut by_memory: BTreeMap<String, ClassCounts> = BTreeMap::new();
-            for c in &cs {
-                by_memory.entry(c.memory.clone()).or_default().add(c.class);
-            }
-            // Chart points: one per shape (with device layout) and memory, the largest need.
-            let mut points: BTreeMap<(String, BufferType), ChartPoint> = BTreeMap::new();
-            for c in &cs {
-                let Some((memory, need, bank)) = chart_need(c) else {
-                    continue;
-                };
-                if memory == BufferType::L1Small || bank == 0 {
-                    continue;
-                }
+}
+
+/// OOM cases of one memory category.
+#[derive(Default)]
+struct CategoryAcc {
+    oom: usize,
+    ops: BTreeSet<String>,
+    shapes: BTreeSet<(Vec<u64>, String)>,
+    moved: BTreeSet<(Vec<u64>, String)>,
+}
+
+#[derive(Default)]
+struct TierAcc {
+    cases: usize,
+    oom: usize,
+    ops_affected: BTreeSet<String>,
+    shapes: ShapeAcc,
+}
+
+/// One device while the cases go by.
+#[derive(Default)]
+struct DeviceAcc {
+    totals: Totals,
+    by_memory: BTreeMap<String, ClassCounts>,
+    points: BTreeMap<(String, BufferType), ChartPoint>,
+    ops: BTreeSet<String>,
+    ops_affected: BTreeSet<String>,
+    smallest_oom: Option<CaseRecord>,
+    largest_fit: Option<CaseRecord>,
+}
+
+/// The first case of the fewest device bytes (ties by id).
+fn smaller(c: &CaseRecord, current: &Option<CaseRecord>) -> bool {
+    current
+        .as_ref()
+        .is_none_or(|m| (device_bytes(c), &c.id) < (device_bytes(m), &m.id))
+}
+
+/// The last case of the most device bytes (ties: the smaller id).
+fn larger(c: &CaseRecord, current: &Option<CaseRecord>) -> bool {
+    current.as_ref().is_none_or(|m| {
+        (device_bytes(c), std::cmp::Reverse(&c.id)) >= (device_bytes(m), std::cmp::Reverse(&m.id))
+    })
+}
+
+impl DeviceAcc {
+    fn add(&mut self, c: &CaseRecord) {
+        self.totals.add(c);
+        self.by_memory
+            .entry(c.memory.clone())
+            .or_default()
+            .add(c.class);
+        // Chart points: one per shape (with device layout) and memory, the largest need.
+        if let Some((memory, need, bank)) = chart_need(c) {
+            if memory != BufferType::L1Small && bank != 0 {
                 let label = format!(
                     "{} {} {}",
                     crate::report::fmt::dims(primary_shape(c)),
@@ -849,10 +978,11 @@ fn device_stats<'a>(cases: &[&'a CaseRecord]) -> Vec<DeviceStats<'a>> {
                     c.dtype
                 );
                 let failed = c.class.is_memory_failure();
-                let p = points
-                    .entry((label.clone(), memory))
-                    .or_insert_with(|| ChartPoint {
-                        label,
+                let p = self
+                    .points
+                    .entry((label, memory))
+                    .or_insert_with_key(|(label, _)| ChartPoint {
+                        label: label.clone(),
                         memory,
                         need_per_bank: need,
                         bank_bytes: bank,
@@ -864,61 +994,385 @@ fn device_stats<'a>(cases: &[&'a CaseRecord]) -> Vec<DeviceStats<'a>> {
                 }
                 p.failed |= failed;
             }
-            let mut points: Vec<ChartPoint> = points.into_values().collect();
-            points.sort_by(|a, b| {
-                a.need_per_bank
-                    .cmp(&b.need_per_bank)
-                    .then_with(|| a.label.cmp(&b.label))
-            });
-            let ops: BTreeSet<&str> = cs.iter().map(|c| c.op.as_str()).collect();
-            let ops_affected: BTreeSet<&str> = cs
-                .iter()
-                .filter(|c| c.class == Class::Oom)
-                .map(|c| c.op.as_str())
-                .collect();
-            DeviceStats {
-                device: dev.to_string(),
-                spec: DeviceSpec::by_name(dev).ok(),
-                totals,
-                by_memory: by_memory.into_iter().collect(),
-                ops: ops.len(),
-                ops_affected: ops_affected.len(),
-                smallest_oom: cs
-                    .iter()
-                    .copied()
-                    .filter(|c| c.class == Class::Oom)
-                    .min_by_key(|c| (device_bytes(c), c.id.clone())),
-                largest_fit: cs
-                    .iter()
-                    .copied()
-                    .filter(|c| c.class == Class::Fits)
-                    .max_by_key(|c| (device_bytes(c), std::cmp::Reverse(c.id.clone()))),
-                points,
+        }
+        if !self.ops.contains(&c.op) {
+            self.ops.insert(c.op.clone());
+        }
+        match c.class {
+            Class::Oom => {
+                if !self.ops_affected.contains(&c.op) {
+                    self.ops_affected.insert(c.op.clone());
+                }
+                if smaller(c, &self.smallest_oom) {
+                    self.smallest_oom = Some(kept(c));
+                }
             }
+            Class::Fits if larger(c, &self.largest_fit) => self.largest_fit = Some(kept(c)),
+            _ => {}
+        }
+    }
+
+    fn finish(self, device: String) -> DeviceStats {
+        let mut points: Vec<ChartPoint> = self.points.into_values().collect();
+        points.sort_by(|a, b| {
+            a.need_per_bank
+                .cmp(&b.need_per_bank)
+                .then_with(|| a.label.cmp(&b.label))
+        });
+        DeviceStats {
+            spec: DeviceSpec::by_name(&device).ok(),
+            device,
+            totals: self.totals,
+            by_memory: self.by_memory.into_iter().collect(),
+            ops: self.ops.len(),
+            ops_affected: self.ops_affected.len(),
+            smallest_oom: self.smallest_oom,
+            largest_fit: self.largest_fit,
+            points,
+        }
+    }
+}
+
+/// One op on one device and memory.
+#[derive(Default)]
+struct FirstAcc {
+    cases: usize,
+    oom: usize,
+    smallest_oom: Option<CaseRecord>,
+    largest_fit: Option<CaseRecord>,
+}
+
+/// Pass 2: every aggregate, one case at a time.
+struct Fold {
+    totals: Totals,
+    counts: ClassCounts,
+    devices_seen: BTreeSet<String>,
+    ops: BTreeMap<String, OpAcc>,
+    shapes: ShapeAcc,
+    layouts: LayoutAcc,
+    categories: [CategoryAcc; 4],
+    tiers: [TierAcc; 2],
+    devices: BTreeMap<String, DeviceAcc>,
+    first: BTreeMap<(String, String, String), FirstAcc>,
+    oom_fixes: FixTotals,
+    not_oom: BTreeMap<(Class, String), MessageGroup>,
+    leaks: Listed<CaseRecord>,
+    canary_failures: Listed<CaseRecord>,
+    broken: usize,
+    calls: super::default_calls::CallFold,
+    suspicious: Listed<(CaseRecord, String)>,
+    expectation_broken: Listed<(CaseRecord, String)>,
+    compared: usize,
+    disagreements: Listed<CaseRecord>,
+    fixed: FixedCases,
+    case_time_ms: f64,
+}
+
+impl Fold {
+    fn new() -> Fold {
+        Fold {
+            totals: Totals::default(),
+            counts: ClassCounts::default(),
+            devices_seen: BTreeSet::new(),
+            ops: BTreeMap::new(),
+            shapes: ShapeAcc::default(),
+            layouts: LayoutAcc::default(),
+            categories: Default::default(),
+            tiers: Default::default(),
+            devices: BTreeMap::new(),
+            first: BTreeMap::new(),
+            oom_fixes: FixTotals::default(),
+            not_oom: BTreeMap::new(),
+            leaks: Listed::new(MAX_FINDINGS),
+            canary_failures: Listed::new(MAX_FINDINGS),
+            broken: 0,
+            calls: super::default_calls::CallFold::default(),
+            suspicious: Listed::new(MAX_FINDINGS),
+            expectation_broken: Listed::new(MAX_FINDINGS),
+            compared: 0,
+            disagreements: Listed::new(MAX_DISAGREEMENTS),
+            fixed: FixedCases {
+                cases: Listed::new(MAX_FIXED_CASES),
+                by_kind: BTreeMap::new(),
+                verified: 0,
+            },
+            case_time_ms: 0.0,
+        }
+    }
+
+    fn add(&mut self, c: &CaseRecord, index: &Index) {
+        self.totals.add(c);
+        self.counts.add(c.class);
+        if !self.devices_seen.contains(&c.device) {
+            self.devices_seen.insert(c.device.clone());
+        }
+        self.ops
+            .entry(c.op.clone())
+            .or_insert_with_key(|op| OpAcc::new(op))
+            .add(c);
+        self.shapes.add(c);
+        self.layouts.add(c);
+        let oom = c.class == Class::Oom;
+        if oom {
+            let cat = Category::of(device_bytes(c));
+            let acc = &mut self.categories[cat as usize];
+            acc.oom += 1;
+            if !acc.ops.contains(&c.op) {
+                acc.ops.insert(c.op.clone());
+            }
+            let shape = (primary_shape(c).to_vec(), c.dtype.clone());
+            if Category::of(c.logical_bytes) < cat {
+                acc.moved.insert(shape.clone());
+            }
+            acc.shapes.insert(shape);
+        }
+        if let Some(tier) = Tier::of(c) {
+            let acc = &mut self.tiers[tier as usize];
+            acc.cases += 1;
+            if oom {
+                acc.oom += 1;
+                if !acc.ops_affected.contains(&c.op) {
+                    acc.ops_affected.insert(c.op.clone());
+                }
+            }
+            acc.shapes.add(c);
+        }
+        self.devices.entry(c.device.clone()).or_default().add(c);
+        let first = self
+            .first
+            .entry((c.device.clone(), c.memory.clone(), c.op.clone()))
+            .or_default();
+        first.cases += 1;
+        match c.class {
+            Class::Oom => {
+                first.oom += 1;
+                if smaller(c, &first.smallest_oom) {
+                    first.smallest_oom = Some(kept(c));
+                }
+                if let Some((fix, _)) = fix_numbers(c, index) {
+                    self.oom_fixes.add(&fix);
+                }
+            }
+            Class::Fits if larger(c, &first.largest_fit) => first.largest_fit = Some(kept(c)),
+            _ => {}
+        }
+        if !matches!(c.class, Class::Fits | Class::Oom) {
+            let signature = message_signature(&c.message);
+            let g = self.not_oom.entry((c.class, signature)).or_insert_with_key(
+                |(class, signature)| MessageGroup {
+                    class: *class,
+                    signature: signature.clone(),
+                    cases: 0,
+                    ids: Vec::new(),
+                    message: c.message.clone(),
+                    ops: BTreeSet::new(),
+                },
+            );
+            g.cases += 1;
+            if g.ids.len() < MAX_LISTED_CASES {
+                g.ids.push(c.id.clone());
+            }
+            if !g.ops.contains(&c.op) {
+                g.ops.insert(c.op.clone());
+            }
+        }
+        if c.leaked_bytes > 0 {
+            self.leaks.push_with(|| kept(c));
+        }
+        if c.canary_ok == Some(false) {
+            self.canary_failures.push_with(|| kept(c));
+        }
+        if c.leaked_bytes > 0 || c.canary_ok == Some(false) {
+            self.broken += 1;
+        }
+        self.calls.add(c, &index.calls);
+        if let Some(why) = suspicious(c) {
+            self.suspicious.push_with(|| (kept(c), why));
+        }
+        if let Some(why) = c.expectation_broken() {
+            self.expectation_broken.push_with(|| (kept(c), why));
+        }
+        let actual = match c.class {
+            Class::Fits => Some("fits"),
+            Class::Oom => Some("oom"),
+            _ => None,
+        };
+        if let Some(actual) = actual {
+            if c.predicted == "fits" || c.predicted == "oom" {
+                self.compared += 1;
+                if c.predicted != actual {
+                    self.disagreements.push_with(|| kept(c));
+                }
+            }
+        }
+        if let Some(f) = &c.fix {
+            self.fixed.cases.push_with(|| kept(c));
+            let e = self.fixed.by_kind.entry(f.kind.clone()).or_default();
+            e.0 += 1;
+            e.1 += usize::from(f.verified);
+            self.fixed.verified += usize::from(f.verified);
+        }
+        self.case_time_ms += c.elapsed_ms.max(0.0);
+    }
+
+    fn finish(
+        self,
+        head: &Report,
+        index: &Index,
+        record: Records<'_>,
+    ) -> std::io::Result<Analysis> {
+        let mut ops: Vec<OpStats> = self.ops.into_values().map(OpAcc::finish).collect();
+        ops.sort_by(|a, b| {
+            b.counts
+                .get(Class::Oom)
+                .cmp(&a.counts.get(Class::Oom))
+                .then_with(|| b.counts.failures().cmp(&a.counts.failures()))
+                .then_with(|| a.op.cmp(&b.op))
+        });
+        let mut worst_fixes = BTreeMap::new();
+        for o in &ops {
+            if let Some(w) = &o.worst {
+                if let Some(fix) = fix_for(w, index, record)? {
+                    worst_fixes.insert(o.op.clone(), fix);
+                }
+            }
+        }
+        let categories = Category::ALL
+            .iter()
+            .zip(self.categories)
+            .map(|(&category, acc)| CategoryStats {
+                category,
+                oom: acc.oom,
+                ops: acc.ops.len(),
+                shapes: acc.shapes.len(),
+                moved_up_by_padding: acc.moved.len(),
+            })
+            .collect();
+        let tiers = [Tier::EightK, Tier::FourK]
+            .into_iter()
+            .zip(self.tiers)
+            .map(|(tier, acc)| {
+                let mut shapes: Vec<ShapeStats> = acc
+                    .shapes
+                    .finish()
+                    .into_iter()
+                    .filter(|s| s.oom > 0)
+                    .collect();
+                shapes.sort_by(|a, b| {
+                    b.oom_device_bytes_max
+                        .cmp(&a.oom_device_bytes_max)
+                        .then_with(|| a.shape.cmp(&b.shape))
+                });
+                TierStats {
+                    tier,
+                    cases: acc.cases,
+                    oom: acc.oom,
+                    ops_affected: acc.ops_affected.len(),
+                    shapes,
+                }
+            })
+            .collect();
+        let mut first_failures = Vec::new();
+        for ((device, memory, op), acc) in self.first {
+            let Some(smallest_oom) = acc.smallest_oom else {
+                continue;
+            };
+            first_failures.push(FirstFailure {
+                fix: fix_for(&smallest_oom, index, record)?,
+                oom: acc.oom,
+                cases: acc.cases,
+                op,
+                device,
+                memory,
+                smallest_oom,
+                largest_fit: acc.largest_fit,
+            });
+        }
+        first_failures.sort_by(|a, b| {
+            (a.device.as_str(), a.memory.as_str())
+                .cmp(&(b.device.as_str(), b.memory.as_str()))
+                .then_with(|| device_bytes(&a.smallest_oom).cmp(&device_bytes(&b.smallest_oom)))
+                .then_with(|| a.op.cmp(&b.op))
+        });
+        let mut not_oom: Vec<MessageGroup> = self.not_oom.into_values().collect();
+        not_oom.sort_by(|a, b| {
+            a.class
+                .cmp(&b.class)
+                .then_with(|| b.cases.cmp(&a.cases))
+                .then_with(|| a.signature.cmp(&b.signature))
+        });
+        Ok(Analysis {
+            head: head_of(head),
+            totals_consistent: self.totals == head.totals,
+            totals: self.totals,
+            counts: self.counts,
+            devices_seen: self.devices_seen.into_iter().collect(),
+            ops,
+            shapes: self.shapes.finish(),
+            layouts: self.layouts.finish(),
+            categories,
+            tiers,
+            devices: self
+                .devices
+                .into_iter()
+                .map(|(device, acc)| acc.finish(device))
+                .collect(),
+            first_failures,
+            worst_fixes,
+            oom_fixes: self.oom_fixes,
+            not_oom,
+            leaks: self.leaks,
+            canary_failures: self.canary_failures,
+            broken: self.broken,
+            default_calls: self.calls.finish(record)?,
+            suspicious: self.suspicious,
+            expectation_broken: self.expectation_broken,
+            compared: self.compared,
+            disagreements: self.disagreements,
+            fixed: self.fixed,
+            case_time_ms: self.case_time_ms,
         })
-        .collect()
+    }
 }
 
-/// The fix for one failed case, or `None` when the record carries no numbers to compute it.
-pub fn fix_for_case(c: &CaseRecord, report: &Report) -> Option<Fix> {
-    let cases: Vec<&CaseRecord> = report.cases.iter().collect();
-    fix_for(c, &siblings(&cases))
+fn better_worst(candidate: &CaseRecord, current: &CaseRecord) -> bool {
+    let f = |c: &CaseRecord| factor_over_bank(c).unwrap_or(0.0);
+    match f(candidate).total_cmp(&f(current)) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => device_bytes(candidate) > device_bytes(current),
+    }
 }
 
-fn fix_for(c: &CaseRecord, siblings: &Siblings<'_>) -> Option<Fix> {
+/// The fix for one failed case with the id of its DRAM case read back, or `None` when the
+/// record carries no numbers to compute it.
+fn fix_for(c: &CaseRecord, index: &Index, record: Records<'_>) -> std::io::Result<Option<Fix>> {
+    let Some((mut fix, dram_case)) = fix_numbers(c, index) else {
+        return Ok(None);
+    };
+    if let (Some(DramOption::Measured { id, .. }), Some(i)) = (&mut fix.dram, dram_case) {
+        *id = record(i as usize)?.id;
+    }
+    Ok(Some(fix))
+}
+
+/// The fix for one failed case (a measured DRAM option's id left empty) and the index of the
+/// run's same case in DRAM, if any.
+fn fix_numbers(c: &CaseRecord, index: &Index) -> Option<(Fix, Option<u32>)> {
     let need = need_per_bank(c)?;
     let bank = c.bank_bytes;
     let memory = failing_memory(c);
-    let same = siblings.get(&variant(c));
+    let same = index.siblings.get(&variant(c));
+    let device = index.syms.get(&c.device);
+    let dram_memory = index.syms.get("dram");
     let dram_case = same.and_then(|v| {
         v.iter()
-            .find(|s| s.device == c.device && s.memory == "dram")
-            .copied()
+            .find(|s| Some(s.device) == device && Some(s.memory) == dram_memory)
     });
     let dram = if memory == Some(BufferType::L1) {
         let measured = dram_case.map(|s| DramOption::Measured {
             class: s.class,
-            id: s.id.clone(),
+            id: String::new(),
         });
         measured.or_else(|| {
             let spec = device_spec(c)?;
@@ -944,18 +1398,23 @@ fn fix_for(c: &CaseRecord, siblings: &Siblings<'_>) -> Option<Fix> {
     // DRAM is still too small: how many chunks there (from the DRAM case's own numbers).
     let dram_chunks = match &dram {
         Some(DramOption::Measured { class, .. }) if *class != Class::Fits => dram_case
-            .and_then(|d| Some((need_per_bank(d)?, d.bank_bytes)))
+            .and_then(|d| Some((d.need?, d.bank)))
             .map(|(n, b)| size::ceil_div(n, b.max(1)).max(2)),
         Some(DramOption::Estimated { per_bank, bank }) if per_bank > bank => {
             Some(size::ceil_div(*per_bank, (*bank).max(1)).max(2))
         }
         _ => None,
     };
+    let memory_id = index.syms.get(&c.memory);
     let fits_on: Vec<String> = same
         .map(|v| {
             v.iter()
-                .filter(|s| s.device != c.device && s.memory == c.memory && s.class == Class::Fits)
-                .map(|s| s.device.clone())
+                .filter(|s| {
+                    Some(s.device) != device
+                        && Some(s.memory) == memory_id
+                        && s.class == Class::Fits
+                })
+                .map(|s| index.syms.name(s.device).to_string())
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect()
@@ -983,7 +1442,7 @@ fn fix_for(c: &CaseRecord, siblings: &Siblings<'_>) -> Option<Fix> {
             _ => format!("{chunks} chunks in {mem_name} (each needs ≤ the bank)"),
         },
     };
-    Some(Fix {
+    let fix = Fix {
         need,
         bank,
         factor: need as f64 / bank as f64,
@@ -994,49 +1453,8 @@ fn fix_for(c: &CaseRecord, siblings: &Siblings<'_>) -> Option<Fix> {
         dram_chunks,
         fits_on,
         smallest,
-    })
-}
-
-fn first_failures<'a>(cases: &[&'a CaseRecord], sib: &Siblings<'a>) -> Vec<FirstFailure<'a>> {
-    let mut groups: BTreeMap<(String, String, String), Vec<&'a CaseRecord>> = BTreeMap::new();
-    for c in cases {
-        groups
-            .entry((c.device.clone(), c.memory.clone(), c.op.clone()))
-            .or_default()
-            .push(c);
-    }
-    let mut out: Vec<FirstFailure<'a>> = groups
-        .into_iter()
-        .filter_map(|((device, memory, op), cs)| {
-            let smallest_oom = cs
-                .iter()
-                .copied()
-                .filter(|c| c.class == Class::Oom)
-                .min_by_key(|c| (device_bytes(c), c.id.clone()))?;
-            let largest_fit = cs
-                .iter()
-                .copied()
-                .filter(|c| c.class == Class::Fits)
-                .max_by_key(|c| (device_bytes(c), std::cmp::Reverse(c.id.clone())));
-            Some(FirstFailure {
-                fix: fix_for(smallest_oom, sib),
-                oom: cs.iter().filter(|c| c.class == Class::Oom).count(),
-                cases: cs.len(),
-                op,
-                device,
-                memory,
-                smallest_oom,
-                largest_fit,
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        (a.device.as_str(), a.memory.as_str())
-            .cmp(&(b.device.as_str(), b.memory.as_str()))
-            .then_with(|| device_bytes(a.smallest_oom).cmp(&device_bytes(b.smallest_oom)))
-            .then_with(|| a.op.cmp(&b.op))
-    });
-    out
+    };
+    Some((fix, dram_case.map(|s| s.index)))
 }
 
 /// The message's first line with its numbers replaced by `N` (digit runs that are not part of a
@@ -1074,66 +1492,32 @@ pub fn message_signature(message: &str) -> String {
     }
 }
 
-fn message_groups<'a>(cases: &[&'a CaseRecord]) -> Vec<MessageGroup<'a>> {
-    let mut m: BTreeMap<(Class, String), MessageGroup<'a>> = BTreeMap::new();
-    for c in cases {
-        if matches!(c.class, Class::Fits | Class::Oom) {
-            continue;
-        }
-        let sig = message_signature(&c.message);
-        let g = m
-            .entry((c.class, sig.clone()))
-            .or_insert_with(|| MessageGroup {
-                class: c.class,
-                signature: sig,
-                cases: Vec::new(),
-                ops: BTreeSet::new(),
-            });
-        g.cases.push(c);
-        g.ops.insert(c.op.clone());
+/// Why an OOM record looks wrong (a one-element tensor, or numbers that fit an empty bank).
+fn suspicious(c: &CaseRecord) -> Option<String> {
+    if c.class != Class::Oom {
+        return None;
     }
-    let mut v: Vec<MessageGroup<'a>> = m.into_values().collect();
-    v.sort_by(|a, b| {
-        a.class
-            .cmp(&b.class)
-            .then_with(|| b.cases.len().cmp(&a.cases.len()))
-            .then_with(|| a.signature.cmp(&b.signature))
-    });
-    v
-}
-
-fn suspicious<'a>(cases: &[&'a CaseRecord]) -> Vec<(&'a CaseRecord, String)> {
-    cases
-        .iter()
-        .filter(|c| c.class == Class::Oom)
-        .filter_map(|c| {
-            let one_element = |s: &Vec<u64>| {
-                s.iter()
-                    .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-                    .is_some_and(|n| n <= 1)
-            };
-            if !c.shapes.is_empty() && c.shapes.iter().all(one_element) {
-                return Some((
-                    *c,
-                    "one-element tensors cannot exhaust memory: a leak before this case or a misclassified error".into(),
-                ));
-            }
-            // A case whose own earlier buffers are in the bank can fail below the bank size
-            // (its temporaries leave holes: expand on p150 does); a first allocation that an
-            // empty bank holds cannot.
-            match need_per_bank(c) {
-                Some(n) if n <= c.bank_bytes && c.bank_allocated_bytes == 0 => Some((
-                    *c,
-                    format!(
-                        "the case's first allocation needed {} per bank and the bank has {}: memory left by an earlier case",
-                        crate::report::fmt::bytes(n),
-                        crate::report::fmt::bytes(c.bank_bytes)
-                    ),
-                )),
-                _ => None,
-            }
-        })
-        .collect()
+    let one_element = |s: &Vec<u64>| {
+        s.iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .is_some_and(|n| n <= 1)
+    };
+    if !c.shapes.is_empty() && c.shapes.iter().all(one_element) {
+        return Some(
+            "one-element tensors cannot exhaust memory: a leak before this case or a misclassified error".into(),
+        );
+    }
+    // A case whose own earlier buffers are in the bank can fail below the bank size (its
+    // temporaries leave holes: expand on p150 does); a first allocation that an empty bank holds
+    // cannot.
+    match need_per_bank(c) {
+        Some(n) if n <= c.bank_bytes && c.bank_allocated_bytes == 0 => Some(format!(
+            "the case's first allocation needed {} per bank and the bank has {}: memory left by an earlier case",
+            crate::report::fmt::bytes(n),
+            crate::report::fmt::bytes(c.bank_bytes)
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -1148,6 +1532,21 @@ mod tests {
         );
         assert_eq!(message_signature("unary.cpp:123: x"), "unary.cpp:N: x");
         assert_eq!(message_signature("  \n"), "(no message)");
+    }
+
+    #[test]
+    fn a_listed_list_keeps_its_first_items_and_counts_the_rest() {
+        let mut l = Listed::new(2);
+        let mut made = 0;
+        for i in 0..5 {
+            l.push_with(|| {
+                made += 1;
+                i
+            });
+        }
+        assert_eq!((l.len(), l.more(), made), (5, 3, 2));
+        assert_eq!(l.iter().copied().collect::<Vec<_>>(), vec![0, 1]);
+        assert!(Listed::<u8>::new(2).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! same shape's case with memory_config given (the matrix's explicit-memory case), from the
 //! records alone.
 
+use super::analysis::{key_hash, Listed, MAX_LISTED_CASES};
 use crate::record::{CaseRecord, Class};
 use memmodel::BufferType;
 use std::collections::{BTreeMap, HashMap};
@@ -30,14 +31,33 @@ pub struct CallRow {
     pub why: String,
 }
 
+/// A case as a list of them names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseId {
+    pub id: String,
+    pub class: Class,
+}
+
 /// Every call without memory_config in the report, against its explicit counterpart.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DefaultCalls<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultCalls {
     pub cases: usize,
     pub upload_cases: usize,
     pub rows: Vec<CallRow>,
-    /// (the explicit case, the suite's call) whose classes differ, in report order.
-    pub differing: Vec<(&'a CaseRecord, &'a CaseRecord)>,
+    /// (the explicit case, the suite's call) whose classes differ, the first
+    /// [`MAX_LISTED_CASES`] in report order.
+    pub differing: Listed<(CaseId, CaseId)>,
+}
+
+impl Default for DefaultCalls {
+    fn default() -> Self {
+        DefaultCalls {
+            cases: 0,
+            upload_cases: 0,
+            rows: Vec::new(),
+            differing: Listed::new(MAX_LISTED_CASES),
+        }
+    }
 }
 
 /// Whether the case calls its op without memory_config (`l1->default`).
@@ -56,19 +76,6 @@ fn has_verdict(c: Class) -> bool {
         c,
         Class::Unmodeled | Class::Error | Class::Crashed | Class::TimedOut
     )
-}
-
-/// The op an upload set stands in for: the op of its base set's cases, else the name's
-/// `seed_<revision>_<op>` part.
-fn base_op(cases: &[&CaseRecord], base_set: &str) -> Option<String> {
-    if let Some(c) = cases
-        .iter()
-        .find(|c| c.shape_set.as_deref() == Some(base_set))
-    {
-        return Some(c.op.clone());
-    }
-    let rest = base_set.strip_prefix("seed_")?;
-    Some(rest.split_once('_')?.1.to_string())
 }
 
 /// Why a call without memory_config may end otherwise than the explicit one.
@@ -99,102 +106,164 @@ fn why_upload(op: &str) -> String {
     )
 }
 
-/// (op, model shapes, device, dtype, layout, memory) of a case.
-type PlainKey<'k> = (
-    &'k str,
-    &'k Vec<Vec<u64>>,
-    &'k str,
-    &'k str,
-    &'k str,
-    &'k str,
-);
+/// What the first pass over the records keeps for the calls' counterparts: hashes of the
+/// keys, the counterpart's index and class.
+#[derive(Debug, Default)]
+pub struct CallIndex {
+    /// By id (the last case of an id, as a map built from all of them).
+    by_id: HashMap<u64, (u32, Class)>,
+    /// Explicit cases by (op, shapes, device, dtype, layout, memory), without params: the
+    /// counterparts of upload stand-ins (their params are the identity permutation). The first
+    /// of each key.
+    plain: HashMap<u64, (u32, Class)>,
+    /// The op of each shape set's first case.
+    set_ops: HashMap<String, String>,
+}
 
-pub fn default_calls<'a>(cases: &[&'a CaseRecord]) -> DefaultCalls<'a> {
-    let by_id: HashMap<&str, &CaseRecord> = cases.iter().map(|c| (c.id.as_str(), *c)).collect();
-    // Explicit cases by (op, shapes, device, dtype, layout, memory), without params: the
-    // counterparts of upload stand-ins (their params are the identity permutation).
-    let mut plain: HashMap<PlainKey<'_>, &CaseRecord> = HashMap::new();
-    for c in cases {
+/// The plain key of an explicit case (see [`CallIndex::plain`]), as a hash.
+fn plain_key(op: &str, c: &CaseRecord, memory: &str) -> u64 {
+    key_hash(&(op, &c.shapes, &c.device, &c.dtype, &c.layout, memory))
+}
+
+impl CallIndex {
+    pub fn add(&mut self, i: usize, c: &CaseRecord) {
+        let at = (i as u32, c.class);
+        self.by_id.insert(key_hash(c.id.as_str()), at);
         if c.params.is_empty() && !is_default_call(c) {
-            plain
-                .entry((
-                    c.op.as_str(),
-                    &c.shapes,
-                    c.device.as_str(),
-                    c.dtype.as_str(),
-                    c.layout.as_str(),
-                    c.memory.as_str(),
-                ))
-                .or_insert(c);
+            self.plain
+                .entry(plain_key(&c.op, c, &c.memory))
+                .or_insert(at);
+        }
+        if let Some(set) = &c.shape_set {
+            if !self.set_ops.contains_key(set) {
+                self.set_ops.insert(set.clone(), c.op.clone());
+            }
         }
     }
-    let mut out = DefaultCalls::default();
-    let mut rows: BTreeMap<(bool, String), CallRow> = BTreeMap::new();
-    for c in cases.iter().copied().filter(|c| is_default_call(c)) {
-        out.cases += 1;
+
+    /// The op an upload set stands in for: the op of its base set's cases, else the name's
+    /// `seed_<revision>_<op>` part.
+    fn base_op(&self, base_set: &str) -> Option<String> {
+        if let Some(op) = self.set_ops.get(base_set) {
+            return Some(op.clone());
+        }
+        let rest = base_set.strip_prefix("seed_")?;
+        Some(rest.split_once('_')?.1.to_string())
+    }
+}
+
+/// The second pass: each call without memory_config against its counterpart.
+#[derive(Debug, Default)]
+pub struct CallFold {
+    out: DefaultCalls,
+    rows: BTreeMap<(bool, String), CallRow>,
+    /// The explicit cases of the differing pairs kept, by index: their ids are read at the end.
+    explicit: Vec<u32>,
+}
+
+impl CallFold {
+    pub fn add(&mut self, c: &CaseRecord, index: &CallIndex) {
+        if !is_default_call(c) {
+            return;
+        }
+        self.out.cases += 1;
         let input = c.memory.trim_end_matches("->default");
         let upload = is_upload(c);
         let (op, explicit) = if upload {
-            out.upload_cases += 1;
+            self.out.upload_cases += 1;
             let base = c.shape_set.as_deref().unwrap_or("");
             let base = &base[..base.len() - UPLOAD_SUFFIX.len()];
-            let op = base_op(cases, base).unwrap_or_else(|| c.op.clone());
-            let explicit = plain
-                .get(&(
-                    op.as_str(),
-                    &c.shapes,
-                    c.device.as_str(),
-                    c.dtype.as_str(),
-                    c.layout.as_str(),
-                    input,
-                ))
-                .copied();
+            let op = index.base_op(base).unwrap_or_else(|| c.op.clone());
+            let explicit = index.plain.get(&plain_key(&op, c, input)).copied();
             (op, explicit)
         } else {
             let id =
                 c.id.replacen(&format!("/{}/", c.memory), &format!("/{input}/"), 1);
-            (c.op.clone(), by_id.get(id.as_str()).copied())
+            (
+                c.op.clone(),
+                index.by_id.get(&key_hash(id.as_str())).copied(),
+            )
         };
-        let row = rows.entry((upload, op.clone())).or_insert_with(|| CallRow {
-            why: if upload {
-                why_upload(&op)
-            } else {
-                why_default(&op)
-            },
-            op,
-            upload,
-            cases: 0,
-            compared: 0,
-            same: 0,
-            changed: BTreeMap::new(),
-            not_compared: 0,
-        });
+        let row = self
+            .rows
+            .entry((upload, op.clone()))
+            .or_insert_with(|| CallRow {
+                why: if upload {
+                    why_upload(&op)
+                } else {
+                    why_default(&op)
+                },
+                op,
+                upload,
+                cases: 0,
+                compared: 0,
+                same: 0,
+                changed: BTreeMap::new(),
+                not_compared: 0,
+            });
         row.cases += 1;
         match explicit {
-            Some(e) if has_verdict(e.class) && has_verdict(c.class) => {
+            Some((e_index, e_class)) if has_verdict(e_class) && has_verdict(c.class) => {
                 row.compared += 1;
-                if e.class == c.class {
+                if e_class == c.class {
                     row.same += 1;
                 } else {
                     *row.changed
-                        .entry((e.class.name(), c.class.name()))
+                        .entry((e_class.name(), c.class.name()))
                         .or_default() += 1;
-                    out.differing.push((e, c));
+                    let before = self.out.differing.shown.len();
+                    self.out.differing.push_with(|| {
+                        let id = |id: &str, class| CaseId {
+                            id: id.to_string(),
+                            class,
+                        };
+                        (id("", e_class), id(&c.id, c.class))
+                    });
+                    if self.out.differing.shown.len() > before {
+                        self.explicit.push(e_index);
+                    }
                 }
             }
             _ => row.not_compared += 1,
         }
     }
-    // Differing ops first, then by op name; calls before uploads.
-    let mut rows: Vec<CallRow> = rows.into_values().collect();
-    rows.sort_by(|a, b| {
-        (a.compared == a.same)
-            .cmp(&(b.compared == b.same))
-            .then_with(|| a.upload.cmp(&b.upload))
-            .then_with(|| a.op.cmp(&b.op))
-    });
-    out.rows = rows;
-    out
+
+    /// The rows in order, the explicit cases' ids read back.
+    pub fn finish(
+        mut self,
+        record: &mut dyn FnMut(usize) -> std::io::Result<CaseRecord>,
+    ) -> std::io::Result<DefaultCalls> {
+        for (pair, &i) in self.out.differing.shown.iter_mut().zip(&self.explicit) {
+            pair.0.id = record(i as usize)?.id;
+        }
+        // Differing ops first, then by op name; calls before uploads.
+        let mut rows: Vec<CallRow> = self.rows.into_values().collect();
+        rows.sort_by(|a, b| {
+            (a.compared == a.same)
+                .cmp(&(b.compared == b.same))
+                .then_with(|| a.upload.cmp(&b.upload))
+                .then_with(|| a.op.cmp(&b.op))
+        });
+        self.out.rows = rows;
+        Ok(self.out)
+    }
+}
+
+/// The calls of `cases` against their counterparts (the analysis folds the same way).
+pub fn default_calls(cases: &[&CaseRecord]) -> DefaultCalls {
+    let mut index = CallIndex::default();
+    for (i, c) in cases.iter().enumerate() {
+        index.add(i, c);
+    }
+    let mut fold = CallFold::default();
+    for c in cases {
+        fold.add(c, &index);
+    }
+    let mut record = |i: usize| Ok(cases[i].clone());
+    match fold.finish(&mut record) {
+        Ok(calls) => calls,
+        Err(e) => unreachable!("records in memory cannot fail to read: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -84,34 +84,61 @@ fn first_line(s: &str) -> &str {
 pub fn render(report: &Report) -> String {
     let mut out = Vec::new();
     let mut whole = |i: usize| Ok(report.cases[i].clone());
-    write(report, &mut whole, &mut out).expect("writing into memory");
+    write(report, report.cases.len(), &mut whole, &mut out).expect("writing into memory");
     String::from_utf8(out).expect("escaped XML is UTF-8")
 }
 
-/// [`render`], written into `w` case by case: `report.cases` gives the verdicts, counts and times
-/// (what a [`crate::spill::slim`] record keeps), `record(i)` case i's whole record for its
-/// messages. A 100k-case run never holds the document or the messages.
+/// A case as the counts see it: its index, time and verdict.
+struct Counted {
+    index: u32,
+    elapsed_ms: f64,
+    verdict: Verdict,
+}
+
+/// [`render`] of the `len` records `record(i)` reads, written into `w` case by case (`head` gives
+/// the header; its cases are not read): a first pass counts each op's verdicts and times (a few
+/// bytes a case), the second writes each case with its message. A 100k-case run never holds the
+/// document or the messages.
 pub fn write(
-    report: &Report,
+    head: &Report,
+    len: usize,
     record: &mut dyn FnMut(usize) -> std::io::Result<CaseRecord>,
     w: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let mut by_op: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, c) in report.cases.iter().enumerate() {
-        by_op.entry(c.op.as_str()).or_default().push(i);
+    let mut by_op: BTreeMap<String, Vec<Counted>> = BTreeMap::new();
+    for i in 0..len {
+        let c = record(i)?;
+        let counted = Counted {
+            index: i as u32,
+            elapsed_ms: c.elapsed_ms.max(0.0),
+            // Only the kind counts here; the message is rendered from the record again.
+            verdict: match verdict(&c) {
+                Verdict::Pass => Verdict::Pass,
+                Verdict::Skipped(_) => Verdict::Skipped(String::new()),
+                Verdict::Failure { .. } => Verdict::Failure {
+                    kind: String::new(),
+                    message: String::new(),
+                },
+            },
+        };
+        match by_op.get_mut(&c.op) {
+            Some(v) => v.push(counted),
+            None => {
+                by_op.insert(c.op, vec![counted]);
+            }
+        }
     }
     // (tests, failures, skipped, seconds) of cases in the order given.
-    let count = |indices: &mut dyn Iterator<Item = &usize>| {
+    let count = |cases: &mut dyn Iterator<Item = &Counted>| {
         let (mut tests, mut failures, mut skipped, mut times) = (0, 0, 0, Vec::new());
-        for &i in indices {
-            let c = &report.cases[i];
-            match verdict(c) {
+        for c in cases {
+            match c.verdict {
                 Verdict::Pass => {}
                 Verdict::Skipped(_) => skipped += 1,
                 Verdict::Failure { .. } => failures += 1,
             }
             tests += 1;
-            times.push(c.elapsed_ms.max(0.0));
+            times.push(c.elapsed_ms);
         }
         // Summed as `render` always did (the order and the start of a float sum show).
         let time = times.into_iter().sum::<f64>() / 1000.0;
@@ -123,8 +150,9 @@ pub fn write(
         w,
         "<testsuites name=\"ttnn-oom\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">"
     )?;
-    for (op, indices) in &by_op {
-        let (tests, failures, skipped, time) = count(&mut indices.iter());
+    let report = head;
+    for (op, cases) in &by_op {
+        let (tests, failures, skipped, time) = count(&mut cases.iter());
         writeln!(
             w,
             "  <testsuite name=\"oom/{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\" timestamp=\"{}\">",
@@ -137,8 +165,8 @@ pub fn write(
             escape_xml(&report.backend),
             escape_xml(&report.runtime_version)
         )?;
-        for &i in indices {
-            let c = record(i)?;
+        for counted in cases {
+            let c = record(counted.index as usize)?;
             write!(
                 w,
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",

@@ -76,6 +76,9 @@ pub enum Error {
     Merge(String),
     #[error("cannot serialize the report: {0}")]
     Serialize(String),
+    /// Reading the run's records back (the record spill) failed.
+    #[error("cannot read the run's records: {0}")]
+    Records(std::io::Error),
 }
 
 fn at_field(field: &str) -> String {

@@ -4,7 +4,7 @@
 
 use super::analysis::{
     device_bytes, factor_over_bank, need_per_bank, primary_shape, Analysis, Category, DramOption,
-    Fix, ShapeStats, Tier,
+    Fix, ShapeStats, Tier, MAX_DISAGREEMENTS, MAX_LISTED_CASES,
 };
 use super::doc::{
     code, col, num, strong, text, Bar, Block, Cell, Chart, Doc, Inline, Line, Point, Range, Series,
@@ -13,12 +13,10 @@ use super::doc::{
 use super::fmt::{self, bytes, dims, factor, in_gib, in_mib, percent, size, thousands};
 use crate::record::{CaseRecord, Class};
 use memmodel::BufferType;
-use std::collections::BTreeMap;
 
 /// Rows shown in the long tables before the rest is summarised.
 const TOP_SHAPES: usize = 25;
 const TOP_TIER_SHAPES: usize = 15;
-const MAX_LISTED_CASES: usize = 10;
 const MAX_RAW_MESSAGE: usize = 4000;
 
 /// Colours of the classes in charts.
@@ -122,7 +120,7 @@ fn factor_cell(c: &CaseRecord) -> Cell {
 }
 
 /// Build the document.
-pub fn document(a: &Analysis<'_>) -> Doc {
+pub fn document(a: &Analysis) -> Doc {
     let mut d = Doc {
         title: "TT-NN operator out-of-memory report".into(),
         blocks: Vec::new(),
@@ -146,8 +144,8 @@ pub fn document(a: &Analysis<'_>) -> Doc {
     d
 }
 
-fn header(a: &Analysis<'_>, d: &mut Doc) {
-    let r = a.report;
+fn header(a: &Analysis, d: &mut Doc) {
+    let r = &a.head;
     let mut items = vec![
         vec![strong("Generated: "), text(r.generated_at.clone())],
         vec![
@@ -193,7 +191,7 @@ fn header(a: &Analysis<'_>, d: &mut Doc) {
     )]);
 }
 
-fn summary(a: &Analysis<'_>, d: &mut Doc) {
+fn summary(a: &Analysis, d: &mut Doc) {
     d.h(2, "Executive summary", "summary");
     let tot = &a.totals;
     let ops_total = a.ops.len();
@@ -294,7 +292,7 @@ fn summary(a: &Analysis<'_>, d: &mut Doc) {
     }
 }
 
-fn critical(a: &Analysis<'_>, d: &mut Doc) {
+fn critical(a: &Analysis, d: &mut Doc) {
     d.h(2, "Critical shapes (> 1 GiB)", "critical");
     let crit = a.critical_shapes();
     let by_padding = crit
@@ -362,7 +360,7 @@ fn shape_table(shapes: &[&ShapeStats], with_category: bool) -> Table {
     Table { columns, rows }
 }
 
-fn by_operator(a: &Analysis<'_>, d: &mut Doc) {
+fn by_operator(a: &Analysis, d: &mut Doc) {
     d.h(2, "Failures by operator", "operators");
     d.p(vec![text(
         "Every operator of the run, most OOM cases first. \"Other\" counts failures that are not an \
@@ -416,7 +414,7 @@ fn by_operator(a: &Analysis<'_>, d: &mut Doc) {
                     others.join(", ")
                 }),
             ];
-            match o.worst {
+            match &o.worst {
                 Some(w) => row.extend([
                     case_where(w),
                     t(in_gib(w.logical_bytes)),
@@ -448,7 +446,7 @@ fn by_operator(a: &Analysis<'_>, d: &mut Doc) {
     }));
 }
 
-fn shapes(a: &Analysis<'_>, d: &mut Doc) {
+fn shapes(a: &Analysis, d: &mut Doc) {
     d.h(2, "Most problematic shapes", "shapes");
     let problem: Vec<&ShapeStats> = a.problem_shapes().collect();
     d.p(vec![text(format!(
@@ -461,7 +459,7 @@ fn shapes(a: &Analysis<'_>, d: &mut Doc) {
     d.push(Block::Table(shape_table(&top, true)));
 }
 
-fn categories(a: &Analysis<'_>, d: &mut Doc) {
+fn categories(a: &Analysis, d: &mut Doc) {
     d.h(2, "Distribution by memory category", "categories");
     let total_oom = a.totals.oom;
     d.p(vec![text(
@@ -515,7 +513,7 @@ fn categories(a: &Analysis<'_>, d: &mut Doc) {
     }));
 }
 
-fn eight_k(a: &Analysis<'_>, d: &mut Doc) {
+fn eight_k(a: &Analysis, d: &mut Doc) {
     d.h(2, "8K impact", "eight-k");
     d.p(vec![text(
         "Definition: a case is 8K when one of its input shapes (as written) has a dimension of 4320 or \
@@ -612,7 +610,7 @@ fn bf8_cell(f: &Fix) -> Cell {
     }
 }
 
-fn recommendations(a: &Analysis<'_>, d: &mut Doc) {
+fn recommendations(a: &Analysis, d: &mut Doc) {
     d.h(2, "Recommendations", "recommendations");
     d.p(vec![text(
         "Derived from the numbers of each failed case. Factor = (bytes the bank already held + bytes the \
@@ -642,10 +640,10 @@ fn recommendations(a: &Analysis<'_>, d: &mut Doc) {
                 code(first.op.clone()),
                 text(" fails first, at "),
             ];
-            item.extend(case_where(first.smallest_oom));
+            item.extend(case_where(&first.smallest_oom));
             item.push(text(format!(
                 " ({} device bytes)",
-                size(device_bytes(first.smallest_oom))
+                size(device_bytes(&first.smallest_oom))
             )));
             if let Some(fix) = &first.fix {
                 item.push(text("; "));
@@ -656,29 +654,17 @@ fn recommendations(a: &Analysis<'_>, d: &mut Doc) {
         }
     }
     let fixes = &a.oom_fixes;
-    if !fixes.is_empty() {
-        let l1: Vec<&Fix> = fixes
-            .iter()
-            .filter(|f| f.memory == Some(BufferType::L1))
-            .collect();
-        let dram_ok = l1
-            .iter()
-            .filter(|f| f.dram.as_ref().is_some_and(DramOption::fits))
-            .count();
-        let bf8_ok = fixes
-            .iter()
-            .filter(|f| f.bf8_need.is_some_and(|b| b <= f.bank))
-            .count();
-        let max_k = fixes.iter().map(|f| f.chunks).max().unwrap_or(0);
+    if fixes.cases > 0 {
+        let max_k = fixes.max_chunks;
         items.push(vec![text(format!(
             "Of {} L1 OOM cases, {} would fit in DRAM.",
-            thousands(l1.len() as u64),
-            thousands(dram_ok as u64)
+            thousands(fixes.l1 as u64),
+            thousands(fixes.l1_fit_in_dram as u64)
         ))]);
         items.push(vec![text(format!(
             "bfloat8_b alone would make {} of {} OOM cases fit.",
-            thousands(bf8_ok as u64),
-            thousands(fixes.len() as u64)
+            thousands(fixes.bf8_fits as u64),
+            thousands(fixes.cases as u64)
         ))]);
         items.push(vec![text(format!(
             "Chunking needs up to {max_k} chunks (the largest factor over the bank, rounded up)."
@@ -719,11 +705,11 @@ fn recommendations(a: &Analysis<'_>, d: &mut Doc) {
                 t(f.device.clone()),
                 t(f.memory.clone()),
                 vec![strong(f.op.clone())],
-                case_where(f.smallest_oom),
-                t(size(device_bytes(f.smallest_oom))),
-                need_cell(f.smallest_oom),
-                factor_cell(f.smallest_oom),
-                match f.largest_fit {
+                case_where(&f.smallest_oom),
+                t(size(device_bytes(&f.smallest_oom))),
+                need_cell(&f.smallest_oom),
+                factor_cell(&f.smallest_oom),
+                match &f.largest_fit {
                     Some(l) => {
                         let mut v = vec![code(shape_label(primary_shape(l), &l.dtype))];
                         v.push(text(format!(
@@ -763,7 +749,7 @@ fn recommendations(a: &Analysis<'_>, d: &mut Doc) {
         .ops
         .iter()
         .filter_map(|o| {
-            let w = o.worst?;
+            let w = o.worst.as_ref()?;
             let f = a.worst_fixes.get(&o.op)?;
             Some(vec![
                 vec![strong(o.op.clone())],
@@ -796,7 +782,7 @@ fn recommendations(a: &Analysis<'_>, d: &mut Doc) {
     }));
 }
 
-fn per_device(a: &Analysis<'_>, d: &mut Doc) {
+fn per_device(a: &Analysis, d: &mut Doc) {
     d.h(2, "Per device", "devices");
     for dev in &a.devices {
         d.h(
@@ -864,13 +850,13 @@ fn per_device(a: &Analysis<'_>, d: &mut Doc) {
             rows,
         }));
         let mut items = Vec::new();
-        if let Some(s) = dev.smallest_oom {
+        if let Some(s) = &dev.smallest_oom {
             let mut v = vec![strong("Smallest OOM: "), code(s.op.clone()), text(" at ")];
             v.extend(case_where(s));
             v.push(text(format!(" — {} device bytes", size(device_bytes(s)))));
             items.push(v);
         }
-        if let Some(l) = dev.largest_fit {
+        if let Some(l) = &dev.largest_fit {
             let mut v = vec![
                 strong("Largest that fits: "),
                 code(l.op.clone()),
@@ -944,7 +930,7 @@ fn per_device(a: &Analysis<'_>, d: &mut Doc) {
     }
 }
 
-fn overhead(a: &Analysis<'_>, d: &mut Doc) {
+fn overhead(a: &Analysis, d: &mut Doc) {
     d.h(2, "Overhead factors (actual / theoretical)", "overhead");
     let measured: usize = a.ops.iter().map(|o| o.measured).sum();
     d.p(vec![text(format!(
@@ -957,7 +943,7 @@ fn overhead(a: &Analysis<'_>, d: &mut Doc) {
     let with: Vec<_> = a.ops.iter().filter(|o| o.overhead.is_some()).collect();
     let mut sorted = with.clone();
     sorted.sort_by(|x, y| {
-        let m = |o: &&super::analysis::OpStats<'_>| o.overhead.map_or(0.0, |s| s.median);
+        let m = |o: &&super::analysis::OpStats| o.overhead.map_or(0.0, |s| s.median);
         m(y).total_cmp(&m(x)).then_with(|| x.op.cmp(&y.op))
     });
     d.push(Block::Chart(Chart::Ranges {
@@ -1009,7 +995,7 @@ fn overhead(a: &Analysis<'_>, d: &mut Doc) {
     }));
 }
 
-fn layouts(a: &Analysis<'_>, d: &mut Doc) {
+fn layouts(a: &Analysis, d: &mut Doc) {
     d.h(2, "Device layout of each shape", "layouts");
     d.p(vec![text(
         "How each shape is held on the device: as given, NHWC (channels last), or NHWC flattened to \
@@ -1069,7 +1055,7 @@ fn layouts(a: &Analysis<'_>, d: &mut Doc) {
 
 /// The calls without memory_config (the original suite's), against the same shapes' cases
 /// with memory_config given. Only when the run has such calls.
-fn suite_calls(a: &Analysis<'_>, d: &mut Doc) {
+fn suite_calls(a: &Analysis, d: &mut Doc) {
     let dc = &a.default_calls;
     if dc.cases == 0 {
         return;
@@ -1178,47 +1164,37 @@ fn suite_calls(a: &Analysis<'_>, d: &mut Doc) {
 }
 
 /// `cargo xtask oom --fix`: every failing case's cheapest change, re-run on the device.
-fn verified_fixes(a: &Analysis<'_>, d: &mut Doc) {
-    let fixed: Vec<&CaseRecord> = a.report.cases.iter().filter(|c| c.fix.is_some()).collect();
-    if fixed.is_empty() {
+fn verified_fixes(a: &Analysis, d: &mut Doc) {
+    let fixed = &a.fixed;
+    if fixed.cases.is_empty() {
         return;
     }
     d.h(2, "Fixes, verified on the device", "fixes");
-    let verified = fixed
+    let verified = fixed.verified;
+    let failing: usize = Class::ALL
         .iter()
-        .filter(|c| c.fix.as_ref().is_some_and(|f| f.verified))
-        .count();
-    let failing = a
-        .report
-        .cases
-        .iter()
-        .filter(|c| c.class.is_memory_failure())
-        .count();
+        .filter(|c| c.is_memory_failure())
+        .map(|&c| a.counts.get(c))
+        .sum();
     d.p(vec![text(format!(
         "{} of {} failing cases have a fix that was re-run and fitted; each is the cheapest change the \
          planner found (outputs to DRAM, inputs to DRAM, all DRAM, the fewest chunks, bfloat8_b, more chips).",
         thousands(verified as u64),
         thousands(failing as u64)
     ))]);
-    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for c in &fixed {
-        let f = c.fix.as_ref().expect("filtered");
-        let e = by_kind.entry(f.kind.as_str()).or_default();
-        e.0 += 1;
-        e.1 += usize::from(f.verified);
-    }
     d.push(Block::Table(Table {
         columns: vec![col("Fix"), num("Cases"), num("Verified")],
-        rows: by_kind
+        rows: fixed
+            .by_kind
             .iter()
-            .map(|(k, (n_all, n_ok))| vec![c(*k), n(*n_all), n(*n_ok)])
+            .map(|(k, (n_all, n_ok))| vec![c(k.clone()), n(*n_all), n(*n_ok)])
             .collect(),
     }));
     let rows = fixed
+        .cases
         .iter()
-        .take(MAX_LISTED_CASES * 10)
-        .map(|case| {
-            let f = case.fix.as_ref().expect("filtered");
+        .filter_map(|case| {
+            let f = case.fix.as_ref()?;
             let status = if f.verified {
                 format!("verified on {}", f.verified_on.join(", "))
             } else {
@@ -1230,18 +1206,21 @@ fn verified_fixes(a: &Analysis<'_>, d: &mut Doc) {
                         .unwrap_or_default()
                 )
             };
-            vec![
+            Some(vec![
                 c(case.op.clone()),
                 case_where(case),
                 t(case.class.name()),
                 c(f.kind.clone()),
                 t(f.detail.clone()),
                 t(status),
-            ]
+            ])
         })
         .collect();
     d.push(Block::Details {
-        summary: format!("Fix per case ({} cases)", thousands(fixed.len() as u64)),
+        summary: format!(
+            "Fix per case ({} cases)",
+            thousands(fixed.cases.len() as u64)
+        ),
         blocks: vec![Block::Table(Table {
             columns: vec![
                 col("Operator"),
@@ -1257,8 +1236,8 @@ fn verified_fixes(a: &Analysis<'_>, d: &mut Doc) {
 }
 
 /// `cargo xtask threshold`: the largest input of each op that fits, per board.
-fn thresholds(a: &Analysis<'_>, d: &mut Doc) {
-    let rows = &a.report.thresholds;
+fn thresholds(a: &Analysis, d: &mut Doc) {
+    let rows = &a.head.thresholds;
     if rows.is_empty() {
         return;
     }
@@ -1343,7 +1322,7 @@ fn thresholds(a: &Analysis<'_>, d: &mut Doc) {
     }));
 }
 
-fn not_oom(a: &Analysis<'_>, d: &mut Doc) {
+fn not_oom(a: &Analysis, d: &mut Doc) {
     d.h(2, "Failures that are not OOM", "not-oom");
     d.p(vec![text(format!(
         "{} cases failed for another reason than an out-of-memory error. They are grouped by class and \
@@ -1361,7 +1340,7 @@ fn not_oom(a: &Analysis<'_>, d: &mut Doc) {
                     id: format!("not-oom-{}", i + 1),
                 }],
                 t(g.class.name()),
-                n(g.cases.len()),
+                n(g.cases),
                 t(list_ops(&g.ops, 8)),
                 c(g.signature.clone()),
             ]
@@ -1384,28 +1363,28 @@ fn not_oom(a: &Analysis<'_>, d: &mut Doc) {
                 "#{} {} — {} case{}",
                 i + 1,
                 class_label(g.class),
-                g.cases.len(),
-                if g.cases.len() == 1 { "" } else { "s" }
+                g.cases,
+                if g.cases == 1 { "" } else { "s" }
             ),
             &format!("not-oom-{}", i + 1),
         );
         let mut items: Vec<Vec<Inline>> = g
-            .cases
+            .ids
             .iter()
             .take(MAX_LISTED_CASES)
-            .map(|c| vec![code(c.id.clone())])
+            .map(|id| vec![code(id.clone())])
             .collect();
-        if g.cases.len() > MAX_LISTED_CASES {
+        if g.cases > MAX_LISTED_CASES {
             items.push(vec![text(format!(
                 "… and {} more",
-                g.cases.len() - MAX_LISTED_CASES
+                g.cases - MAX_LISTED_CASES
             ))]);
         }
         d.push(Block::List {
             ordered: false,
             items,
         });
-        let example = &g.cases[0].message;
+        let example = &g.message;
         let shown = if example.trim().is_empty() {
             "(the runtime gave no message)".to_string()
         } else {
@@ -1415,7 +1394,7 @@ fn not_oom(a: &Analysis<'_>, d: &mut Doc) {
     }
 }
 
-fn integrity(a: &Analysis<'_>, d: &mut Doc) {
+fn integrity(a: &Analysis, d: &mut Doc) {
     d.h(2, "Leaks, canaries and suspicious results", "integrity");
     d.p(vec![text(
         "After every case the device's memory must be back at its baseline, and after every memory \
@@ -1424,6 +1403,17 @@ fn integrity(a: &Analysis<'_>, d: &mut Doc) {
          misclassified. Any OOM at one element, or whose numbers fit its bank, is listed here.",
     )]);
     let mut rows: Vec<Vec<Cell>> = Vec::new();
+    // Each list's first cases; a row says how many more there are.
+    let more = |rows: &mut Vec<Vec<Cell>>, finding: &str, more: usize| {
+        if more > 0 {
+            rows.push(vec![
+                t(finding),
+                t(format!("… and {} more", thousands(more as u64))),
+                t(""),
+                t(""),
+            ]);
+        }
+    };
     for c in &a.leaks {
         rows.push(vec![
             t("leak"),
@@ -1432,6 +1422,7 @@ fn integrity(a: &Analysis<'_>, d: &mut Doc) {
             t(format!("{} per bank left allocated", bytes(c.leaked_bytes))),
         ]);
     }
+    more(&mut rows, "leak", a.leaks.more());
     for c in &a.canary_failures {
         rows.push(vec![
             t("canary failed"),
@@ -1440,6 +1431,7 @@ fn integrity(a: &Analysis<'_>, d: &mut Doc) {
             t("the one-element case after it did not pass"),
         ]);
     }
+    more(&mut rows, "canary failed", a.canary_failures.more());
     for (c, why) in &a.suspicious {
         rows.push(vec![
             t("suspicious OOM"),
@@ -1448,6 +1440,7 @@ fn integrity(a: &Analysis<'_>, d: &mut Doc) {
             t(why.clone()),
         ]);
     }
+    more(&mut rows, "suspicious OOM", a.suspicious.more());
     for (c, why) in &a.expectation_broken {
         rows.push(vec![
             t("expectation broken"),
@@ -1456,7 +1449,8 @@ fn integrity(a: &Analysis<'_>, d: &mut Doc) {
             t(why.clone()),
         ]);
     }
-    for c in a.disagreements.iter().take(50) {
+    more(&mut rows, "expectation broken", a.expectation_broken.more());
+    for c in a.disagreements.iter().take(MAX_DISAGREEMENTS) {
         rows.push(vec![
             t("model disagrees"),
             vec![code(c.id.clone())],
@@ -1464,10 +1458,13 @@ fn integrity(a: &Analysis<'_>, d: &mut Doc) {
             t(format!("memmodel predicted `{}`", c.predicted)),
         ]);
     }
-    if a.disagreements.len() > 50 {
+    if a.disagreements.len() > MAX_DISAGREEMENTS {
         rows.push(vec![
             t("model disagrees"),
-            t(format!("… and {} more", a.disagreements.len() - 50)),
+            t(format!(
+                "… and {} more",
+                a.disagreements.len() - MAX_DISAGREEMENTS
+            )),
             t(""),
             t(""),
         ]);

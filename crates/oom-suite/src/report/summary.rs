@@ -13,7 +13,20 @@ impl Report {
     /// Totals, the operators that fail most, and the findings that need attention (leaks,
     /// canaries, failures that are not OOM) — at most about 25 lines.
     pub fn summary(&self) -> String {
-        let a = Analysis::of(self);
+        Analysis::of(self).summary()
+    }
+
+    /// [`Report::summary`] followed by where the files are.
+    pub fn summary_with(&self, files: &Written) -> String {
+        Analysis::of(self).summary_with(files)
+    }
+}
+
+impl Analysis {
+    /// The report's one-screen summary (see [`Report::summary`]).
+    pub fn summary(&self) -> String {
+        let a = self;
+        let head = &self.head;
         let t = &a.totals;
         let mut s = String::new();
         let _ = writeln!(
@@ -25,10 +38,10 @@ impl Report {
             } else {
                 a.devices_seen.join(", ")
             },
-            self.backend,
-            self.runtime_version,
-            duration_ms(self.wall_time_ms),
-            self.partition
+            head.backend,
+            head.runtime_version,
+            duration_ms(head.wall_time_ms),
+            head.partition
                 .as_deref()
                 .map(|p| format!(" (partition {p})"))
                 .unwrap_or_default()
@@ -67,6 +80,7 @@ impl Report {
             for o in &failing {
                 let worst = o
                     .worst
+                    .as_ref()
                     .map(|w| {
                         format!(
                             "worst {} {} {} on {}: {} device bytes{}",
@@ -110,7 +124,7 @@ impl Report {
         s
     }
 
-    /// [`Report::summary`] followed by where the files are.
+    /// [`Analysis::summary`] followed by where the files are.
     pub fn summary_with(&self, files: &Written) -> String {
         let mut s = self.summary();
         let _ = writeln!(s, "  report written to {}:", files.dir.display());

@@ -43,31 +43,31 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Written> {
     // report.json is the largest file (150 MB at 100k cases): serialized straight into its file,
     // never held as one string.
     let mut record = |i: usize| Ok(report.cases[i].clone());
-    write_all_streamed(report, report.cases.len(), &mut record, report, dir)
+    write_all_streamed(report, report.cases.len(), &mut record, dir).map(|(written, _)| written)
 }
 
 /// Where the records of a streamed report come from: the record of case `i` (0-based, in report
 /// order), read when it is written.
 pub type CaseSource<'a> = &'a mut dyn FnMut(usize) -> std::io::Result<CaseRecord>;
 
-/// [`write_all`] for a run whose records are on disk ([`crate::spill`]): `report.json` and
-/// `junit.xml` are streamed record by record from `cases` (`cases_len` of them; `head.cases` is
-/// ignored), byte for byte [`super::to_json`] and [`super::render_junit`] of the whole report;
-/// the Markdown and HTML are rendered from `slim`, the same report with its records slimmed
-/// ([`crate::spill::slim`]).
+/// [`write_all`] for a run whose records are on disk ([`crate::spill`]): every file is made from
+/// the records `cases` reads (`cases_len` of them, read one at a time; `head.cases` is ignored),
+/// byte for byte what [`write_all`] writes of the whole report: the analysis behind the Markdown
+/// and HTML folds them into bounded summaries ([`super::analysis::Analysis::streamed`]),
+/// `report.json` and `junit.xml` are streamed record by record. Returns the analysis too (the
+/// run's summary and checks read it).
 pub fn write_all_streamed(
     head: &Report,
     cases_len: usize,
     cases: CaseSource<'_>,
-    slim: &Report,
     dir: &Path,
-) -> Result<Written> {
-    let a = super::analysis::Analysis::of(slim);
+) -> Result<(Written, super::analysis::Analysis)> {
+    let a = super::analysis::Analysis::streamed(head, cases_len, &mut *cases)
+        .map_err(Error::Records)?;
     let doc = super::sections::document(&a);
     let markdown_text = super::markdown::render(&doc);
     let html_text = super::html::render(&doc);
     drop(doc);
-    drop(a);
     let source = std::cell::RefCell::new(cases);
     let streamed = StreamedReport {
         head,
@@ -84,9 +84,9 @@ pub fn write_all_streamed(
     let html = |w: &mut dyn Write| w.write_all(html_text.as_bytes());
     let junit = |w: &mut dyn Write| {
         let mut source = source.borrow_mut();
-        super::junit::write(slim, &mut |i| (*source)(i), w)
+        super::junit::write(head, cases_len, &mut |i| (*source)(i), w)
     };
-    write_files_with(
+    let written = write_files_with(
         dir,
         &[
             (REPORT_JSON, &json),
@@ -94,7 +94,8 @@ pub fn write_all_streamed(
             (REPORT_HTML, &html),
             (JUNIT_XML, &junit),
         ],
-    )
+    )?;
+    Ok((written, a))
 }
 
 /// A [`Report`] whose cases are read as they are serialized. The fields and their order are

@@ -110,7 +110,6 @@ impl Addr {
 struct LiveBuffer {
     buffer_type: BufferType,
     address: Addr,
-    per_bank: u64,
     size: u64,
     page_size: u64,
     /// Tensors referring to it.
@@ -123,8 +122,6 @@ enum CaptureEvent {
     /// A buffer, with its sharding (a tensor in a sharded memory config) and shard count.
     Alloc(CapturedBuffer, Option<memmodel::ShardStrategy>, u64),
     Free {
-        buffer_type: BufferType,
-        per_bank: u64,
         ordinal: usize,
     },
     Program(Program),
@@ -169,7 +166,10 @@ impl State {
                     size: p.total_bytes,
                     max_size_per_bank: p.per_bank_bytes,
                     page_size: p.page_size,
-                    buffer_type: p.buffer_type.tt_name().to_string(),
+                    // The runtime's capture names some buffers by another memory than they
+                    // live in (conv2d's and max_pool2d's config tensors sit in L1_SMALL and
+                    // are reported, and counted in its L1 peak, as L1).
+                    buffer_type: p.traced_type().tt_name().to_string(),
                 },
                 p.strategy,
                 p.banks,
@@ -199,18 +199,14 @@ impl State {
             .map_err(|o| out_of_memory_error(&o))
     }
 
-    fn release(&mut self, buffer_type: BufferType, address: Addr, per_bank: u64) {
+    fn release(&mut self, buffer_type: BufferType, address: Addr) {
         match address {
             Addr::At(a) => {
                 self.mem.deallocate(buffer_type, a);
             }
             Addr::Captured(ordinal) => {
                 if let Some(events) = &mut self.capture {
-                    events.push(CaptureEvent::Free {
-                        buffer_type,
-                        per_bank,
-                        ordinal,
-                    });
+                    events.push(CaptureEvent::Free { ordinal });
                 }
             }
         }
@@ -237,7 +233,7 @@ impl State {
         b.refs = b.refs.saturating_sub(1);
         if b.refs == 0 {
             let b = self.buffers.remove(&id).expect("present");
-            self.release(b.buffer_type, b.address, b.per_bank);
+            self.release(b.buffer_type, b.address);
         }
     }
 }
@@ -617,7 +613,6 @@ impl DeviceApi for Device {
             LiveBuffer {
                 buffer_type: desc.buffer_type,
                 address,
-                per_bank: placement.per_bank_bytes,
                 size: placement.total_bytes,
                 page_size: placement.page_size,
                 refs: 1,
@@ -651,7 +646,7 @@ impl DeviceApi for Device {
                 Step::Free(i) => {
                     if let Some(a) = placed[*i].take() {
                         let p = &b.buffers[*i].placement;
-                        s.release(p.buffer_type, a, p.per_bank_bytes);
+                        s.release(p.buffer_type, a);
                     }
                     Ok(())
                 }
@@ -677,7 +672,7 @@ impl DeviceApi for Device {
             for (i, a) in placed.iter_mut().enumerate() {
                 if let Some(a) = a.take() {
                     let p = &b.buffers[i].placement;
-                    s.release(p.buffer_type, a, p.per_bank_bytes);
+                    s.release(p.buffer_type, a);
                 }
             }
             return Err(e);
@@ -714,7 +709,6 @@ impl DeviceApi for Device {
                             LiveBuffer {
                                 buffer_type: p.buffer_type,
                                 address,
-                                per_bank: p.per_bank_bytes,
                                 size: p.total_bytes,
                                 page_size: p.page_size,
                                 refs: 1,
@@ -734,7 +728,7 @@ impl DeviceApi for Device {
             if let Some(a) = a.take() {
                 debug_assert!(false, "plan left buffer {i} allocated");
                 let p = &b.buffers[i].placement;
-                s.release(p.buffer_type, a, p.per_bank_bytes);
+                s.release(p.buffer_type, a);
             }
         }
         drop(s);
@@ -791,12 +785,18 @@ fn capture_of(events: &[CaptureEvent]) -> Capture {
     let mut c = Capture::default();
     let (mut l1, mut cb, mut dfb, mut sp) = (0u64, 0u64, 0u64, 0u64);
     let mut u = CoreUsage::default();
+    // Per allocation (by ordinal): the bytes per bank it adds to the L1 peak, as reported.
+    let mut l1_per_bank = Vec::new();
     for e in events {
         match e {
             CaptureEvent::Alloc(b, strategy, shards) => {
-                if b.buffer_type == "L1" {
-                    l1 = l1.saturating_add(b.max_size_per_bank);
-                }
+                let counted = if b.buffer_type == "L1" {
+                    b.max_size_per_bank
+                } else {
+                    0
+                };
+                l1 = l1.saturating_add(counted);
+                l1_per_bank.push(counted);
                 c.buffers.push(b.clone());
                 c.trace.push(Event::Alloc {
                     memory: b.buffer_type.clone(),
@@ -807,14 +807,8 @@ fn capture_of(events: &[CaptureEvent]) -> Capture {
                     num_cores: if strategy.is_some() { *shards } else { 0 },
                 });
             }
-            CaptureEvent::Free {
-                buffer_type,
-                per_bank,
-                ordinal,
-            } => {
-                if *buffer_type == BufferType::L1 {
-                    l1 = l1.saturating_sub(*per_bank);
-                }
+            CaptureEvent::Free { ordinal } => {
+                l1 = l1.saturating_sub(l1_per_bank.get(*ordinal).copied().unwrap_or(0));
                 c.trace.push(Event::Free(*ordinal));
             }
             CaptureEvent::Program(p) => {

@@ -1,0 +1,495 @@
+//! `ttnn.conv2d`'s 1×1 stride-1 path (`use_matmul_for_1x1_conv`: a 1×1 kernel, stride 1, no
+//! padding, dilation 1, groups 1, not width sharded): no halo, the conv runs as `ttnn::linear`
+//! on the flattened input. Measured on ttnn 0.81.1 (NO_DISPATCH captures, n150 and p150;
+//! docs/conv2d.md "The 1×1 matmul path") for an interleaved input (L1 or DRAM) with
+//! `shard_layout` unset:
+//!
+//! 1. the prepared weights `[round_up(C_in, 32), round_up(C_out, 32)]` and bias
+//!    `[32, round_up(C_out, 32)]` tiles in DRAM, in `weights_dtype`;
+//! 2. a ROW_MAJOR input tilized into its own memory (kept until the call returns);
+//! 3. the matmul with no program config and no memory config: `ttnn.matmul`'s own choice
+//!    (the 1D multicast factory for a conv's tall operand), its output DRAM interleaved in the
+//!    output dtype; conv2d's compute config has no packer L1 accumulation (no partials
+//!    buffer); the bias is fused when the input is in DRAM, else `ttnn::add` writes the sum to
+//!    a new DRAM tensor;
+//! 4. a fused activation as a separate unary into a new DRAM tensor;
+//! 5. a `memory_config` in L1 copies the result there.
+
+use super::conv::Conv;
+use super::matmul::{bias_sum, matmul_as, MatmulOutput};
+use super::{Exec, Val};
+use crate::case::BufferRole;
+use crate::device::BufferType;
+use crate::layout::Layout;
+use crate::ops::CaseError;
+use crate::plan::DevTensor;
+use crate::shape::Shape;
+use crate::tensor::TensorSpec;
+
+/// Whether the runtime runs this conv as a matmul (`use_matmul_for_1x1_conv`), never in DRAM
+/// slices.
+pub fn is_matmul_conv(
+    kernel: [u64; 2],
+    stride: [u64; 2],
+    pad: [u64; 2],
+    dilation: [u64; 2],
+    groups: u64,
+    width_sharded: bool,
+) -> bool {
+    kernel == [1, 1]
+        && stride == [1, 1]
+        && pad == [0, 0]
+        && dilation == [1, 1]
+        && groups == 1
+        && !width_sharded
+}
+
+/// The buffers and programs of a 1×1 conv of an interleaved input `x` (flat
+/// `[1, 1, N·H·W, C]`, or `[N, H, W, C]` whose flattening is a view).
+pub(super) fn plan(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    x: &DevTensor,
+    activation: bool,
+    height_sharded: bool,
+    out_memory: Option<BufferType>,
+) -> Result<Val, CaseError> {
+    let f = "ttnn.conv2d";
+    let win = &conv.win;
+    let rows = crate::size::product([win.n, win.h, win.w], "N·H·W")?;
+    if x.layout() == Layout::RowMajor && x.dtype() == crate::dtype::DType::Float32 {
+        // Seen on p150 (seed 41003, [4,1024,48,83] in L1): the run holds one more
+        // input-sized L1 buffer before the tilize than this plan (out of memory at the tilize,
+        // 1,187,840 B per bank allocated, where the plan has the input alone).
+        return Err(super::unmodeled(
+            f,
+            format!(
+                "{}: a float32 ROW_MAJOR input to the 1×1 matmul path",
+                super::conv::UNPLANNED
+            ),
+        ));
+    }
+    let flat = [1, 1, rows, win.c];
+    let flat_shape = Shape::from_dims(flat.to_vec())?;
+    // `flatten_4d_shape`: a view, or for a TILE [N, H, W, C] input whose padding changes a
+    // copying reshape into the input's memory (ReshapeView), kept until the call returns.
+    let input =
+        if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
+            ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
+        } else if height_sharded {
+            // Seen on p150 (seed 41014, [1,1024,122,201] [N, H, W, C] in L1): the runtime's
+            // ReshapeView CBs clash with an L1 buffer 112,640 B up the bank, which this plan
+            // allocates only after the reshape.
+            return Err(super::unmodeled(
+                f,
+                format!(
+                    "{}: the copying reshape of an [N, H, W, C] input told HEIGHT_SHARDED",
+                    super::conv::UNPLANNED
+                ),
+            ));
+        } else if x.layout() == Layout::Tile && x.dtype() == crate::dtype::DType::Bfloat16 {
+            super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
+        } else {
+            // As on the halo path: the reshape's buffers of float32 and bfloat8_b are not exact.
+            return Err(super::unmodeled(
+                f,
+                format!(
+                    "{}: the copying reshape of a {} [N, H, W, C] input",
+                    super::conv::UNPLANNED,
+                    x.dtype()
+                ),
+            ));
+        };
+
+    if height_sharded {
+        return plan_height_sharded(ex, conv, input, out_memory);
+    }
+
+    // 1. Weights and bias prepared into DRAM: K and N padded to whole tiles.
+    let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
+
+    // 2. A ROW_MAJOR input is tilized where it is.
+    let tilized = if x.layout() == Layout::RowMajor {
+        let t = super::data_movement::tilize(ex, &input, x.memory)?;
+        ex.b.release(input);
+        t
+    } else {
+        input
+    };
+
+    // 3. The matmul into DRAM; the bias fused only when every operand is in DRAM.
+    let fused = bias.as_ref().filter(|_| tilized.memory == BufferType::Dram);
+    let output = MatmulOutput {
+        dtype: conv.out_dtype,
+        packer_l1_acc: false,
+        l1_bank: ex
+            .device()
+            .l1_bank_bytes
+            .saturating_sub(crate::ops::CONV2D_L1_SMALL),
+    };
+    let product = matmul_as(ex, f, &tilized, &weights, BufferType::Dram, fused, output)?;
+    let mut result = match &bias {
+        Some(b) if fused.is_none() => bias_sum(ex, product, b, BufferType::Dram)?,
+        _ => product,
+    };
+
+    // 4. The activation, applied by a unary of its own.
+    if activation {
+        let out = ex.b.tensor(
+            "output",
+            BufferRole::Temporary,
+            result.spec.clone(),
+            BufferType::Dram,
+        )?;
+        let d = ex.device();
+        ex.b.run(super::eltwise::interleaved_unary_program(d, result.dtype()));
+        ex.b.release(result);
+        result = out;
+    }
+
+    // 5. memory_config: a copy to L1 (DRAM is where the result is already).
+    if let Some(memory) = out_memory.filter(|m| *m != BufferType::Dram) {
+        let moved = super::data_movement::to_memory_config(ex, &result, memory, None)?;
+        ex.b.release(result);
+        result = moved;
+    }
+
+    ex.b.release(tilized);
+    ex.b.release(weights);
+    if let Some(b) = bias {
+        ex.b.release(b);
+    }
+    Ok(Val::T(result))
+}
+
+/// `shard_layout=HEIGHT_SHARDED` with an interleaved input (flat, `input`): the input resharded
+/// over the conv's NHW cores (channels padded to whole tiles), a ROW_MAJOR one tilized in its
+/// shards, then the matmul with the conv's own 1D program config
+/// (`determine_matmul_op_config_from_conv_op_config`: the whole K in one block, the output
+/// shard as one block, the bias and activation fused) into height-sharded L1 output shards;
+/// an interleaved `memory_config` copies them out (ShardedToInterleaved).
+fn plan_height_sharded(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    input: DevTensor,
+    out_memory: Option<BufferType>,
+) -> Result<Val, CaseError> {
+    use super::pool::{sharded, Bound};
+    use crate::plan::sharded_placement;
+    use crate::program::{CbKind, Program};
+    use crate::tensor::TILE;
+    let d = ex.device();
+    // The matmul path aligns the channels to whole tiles, a ROW_MAJOR input's too (measured:
+    // 100 channels resharded as 128-channel sticks).
+    let s = Conv {
+        tiled: true,
+        ..*conv
+    }
+    .sharding(d, super::conv::Scheme::Height);
+    let rows = input.dims()[2];
+    let used = rows
+        .div_ceil(TILE)
+        .saturating_mul(TILE)
+        .div_ceil(s.in_shard_h);
+    let grid = super::conv::shard_grid(d, super::conv::Scheme::Height, used, 1);
+    let k_tiles = s.in_c_padded / TILE;
+    let shard_tiles = s.in_shard_h / TILE * k_tiles;
+    let tile_spec = |dtype| {
+        Shape::from_dims(vec![1, 1, s.in_shard_h * s.nhw_cores, s.in_c_padded])
+            .map(|shape| TensorSpec::new(shape, dtype, Layout::Tile))
+    };
+
+    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
+    if input.layout() == Layout::RowMajor && !rows.is_multiple_of(TILE) {
+        let elem = input.dtype().row_major_element_bytes();
+        let both = crate::size::product([s.in_shard_h, s.in_c_padded, elem, 2], "input shards")?;
+        if both > l1_bank {
+            // Seen on p150 (seed 41011, [1,1024,322,211] from DRAM): where the resharded and
+            // tilized shards do not both fit, the runtime errs `Input tensor height (67942)
+            // must be divisible by tile height (32)` instead of running out of L1.
+            return Err(super::unmodeled(
+                "ttnn.conv2d",
+                format!(
+                    "{}: a ROW_MAJOR input of {rows} rows (not whole tiles) whose resharded and \
+                     tilized shards overflow L1",
+                    super::conv::UNPLANNED
+                ),
+            ));
+        }
+    }
+    // 1. The reshard: tile pages, or one stick of the padded channels per page.
+    let (page, shard_pages) = if input.layout() == Layout::Tile {
+        (super::util::tile_size(input.dtype()), shard_tiles)
+    } else {
+        (
+            crate::size::mul(
+                s.in_c_padded,
+                input.dtype().row_major_element_bytes(),
+                "stick",
+            )?,
+            s.in_shard_h,
+        )
+    };
+    let spec = TensorSpec::new(
+        Shape::from_dims(vec![1, 1, s.in_shard_h * s.nhw_cores, s.in_c_padded])?,
+        input.dtype(),
+        input.layout(),
+    );
+    let pages = crate::size::mul(shard_pages, used, "input pages")?;
+    let resharded = sharded(
+        ex,
+        "sharded input",
+        spec,
+        sharded_placement(d, BufferType::L1, pages, page, used, shard_pages)?,
+    );
+    let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+    let input_per_bank = ex.b.buffers[input.buffer].placement.per_bank_bytes;
+    super::pool::reshard_program(
+        ex,
+        (input.memory == BufferType::L1 && input_per_bank > l1_bank) || shard_bytes > l1_bank,
+        page,
+        shard_bytes,
+        &grid,
+    );
+    ex.b.release(input);
+
+    // 2. Weights and bias.
+    let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
+
+    // 3. A ROW_MAJOR input is tilized shard by shard (TilizeMultiCoreSharded, both CBs bound).
+    let act = if resharded.layout() == Layout::RowMajor {
+        let tile_page = super::util::tile_size(resharded.dtype());
+        let tilized = sharded(
+            ex,
+            "tilized input",
+            tile_spec(resharded.dtype())?,
+            sharded_placement(
+                d,
+                BufferType::L1,
+                crate::size::mul(shard_tiles, used, "input tiles")?,
+                tile_page,
+                used,
+                shard_tiles,
+            )?,
+        );
+        let tiled_bytes = ex.b.buffers[tilized.buffer].placement.per_bank_bytes;
+        ex.b.run(
+            Program::new(
+                "TilizeDeviceOperation",
+                "TilizeMultiCoreShardedProgramFactory",
+            )
+            .cb(CbKind::Dataflow, shard_bytes, &grid)
+            .bound()
+            .cb(CbKind::Dataflow, tiled_bytes, &grid)
+            .bound(),
+        );
+        ex.b.release(resharded);
+        tilized
+    } else {
+        resharded
+    };
+    let act_bytes = ex.b.buffers[act.buffer].placement.per_bank_bytes;
+
+    // 4. The matmul into the output shards: in0 and the output bound to their shards, the
+    //    weights' whole K for the core's output width (one block: single-buffered), the bias row.
+    let out_tiles = s.out_shard_h / TILE * s.out_w_tiles;
+    let out_tile = super::util::tile_size(conv.out_dtype);
+    let out = sharded(
+        ex,
+        "output",
+        TensorSpec::new(
+            Shape::from_dims(vec![1, 1, rows, conv.c_out])?,
+            conv.out_dtype,
+            Layout::Tile,
+        ),
+        sharded_placement(
+            d,
+            BufferType::L1,
+            rows.div_ceil(TILE)
+                .saturating_mul(s.out_w_tiles)
+                .min(crate::size::mul(out_tiles, used, "output tiles")?),
+            out_tile,
+            used,
+            out_tiles,
+        )?,
+    );
+    let out_bytes = crate::size::mul(out_tiles, out_tile, "output shard")?;
+    let weights_tile = super::util::tile_size(conv.weights_dtype);
+    let mut p = Program::new(
+        "MatmulDeviceOperation",
+        "MatmulMultiCoreReuseMcast1DProgramFactory",
+    )
+    .cb(CbKind::Dataflow, act_bytes, &grid)
+    .bound()
+    .cb(
+        CbKind::Dataflow,
+        crate::size::product([s.out_w_tiles, k_tiles, weights_tile], "in1 CB")?,
+        &grid,
+    )
+    .cb(CbKind::Dataflow, out_bytes, &grid)
+    .bound();
+    if conv.bias {
+        p = p.cb(CbKind::Dataflow, s.out_w_tiles * weights_tile, &grid);
+    }
+    ex.b.run(p);
+
+    // 5. An interleaved memory_config: the shards copied out.
+    let result = match out_memory {
+        None => out,
+        Some(memory) => {
+            let copy =
+                ex.b.tensor("output", BufferRole::Temporary, out.spec.clone(), memory)?;
+            super::pool::unshard_program(ex, out_bytes, &grid);
+            ex.b.release(out);
+            copy
+        }
+    };
+    ex.b.release(act);
+    ex.b.release(weights);
+    if let Some(b) = bias {
+        ex.b.release(b);
+    }
+    Ok(Val::T(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::case::{Case, Verdict};
+    use crate::device::{BufferType, DeviceSpec, N150};
+    use crate::dtype::DType;
+    use crate::layout::{DeviceLayout, Layout};
+    use crate::params::ParamValue;
+    use crate::shape::Shape;
+
+    /// A 1×1 conv of the NCHW `shape` to `c_out` channels, TILE, its output memory the
+    /// runtime's (no memory_config).
+    fn conv1x1(
+        shape: &str,
+        c_out: i64,
+        dtype: DType,
+        memory: BufferType,
+        device: &'static DeviceSpec,
+    ) -> Case {
+        let mut c = Case::new(
+            crate::ops::find("conv2d").unwrap(),
+            vec![Shape::parse(shape).unwrap()],
+            device,
+        );
+        c.device_layout = DeviceLayout::NhwcFlat;
+        c.layout = Layout::Tile;
+        c.dtype = dtype;
+        c.input_memory = memory;
+        c.output_memory = memory;
+        c.default_output_memory = true;
+        c.params.set("kernel_size", ParamValue::Ints(vec![1, 1]));
+        c.params.set("out_channels", ParamValue::Int(c_out));
+        c
+    }
+
+    /// The NO_DISPATCH capture on n150 of 64×64, 128 → 64, L1 TILE input: the matmul's
+    /// dataflow buffers 16,384 + 16,384 + 8,192 B, then the bias added by a BinaryNg of four
+    /// 4,096 B CBs.
+    #[test]
+    fn an_l1_input_runs_the_matmul_then_adds_the_bias() {
+        let e = conv1x1("1,128,64,64", 64, DType::Bfloat16, BufferType::L1, &N150)
+            .estimate()
+            .unwrap();
+        assert_eq!(e.verdict, Verdict::Fits);
+        assert_eq!((e.peaks.dataflow, e.peaks.cb), (40_960, 16_384));
+    }
+
+    /// The matmul's blocks are chosen within the L1 bank the device leaves beside conv2d's
+    /// L1_SMALL (n150, seed 41002: [2,1024,82,89] → 1024 in DRAM, no bias, takes 8 × 16
+    /// output blocks, 458,752 B; the whole bank would allow 8 × 32, 851,968 B).
+    #[test]
+    fn matmul_blocks_fit_the_bank_left_beside_l1_small() {
+        let mut c = conv1x1(
+            "2,1024,82,89",
+            1024,
+            DType::Bfloat16,
+            BufferType::Dram,
+            &N150,
+        );
+        c.params.set("bias", ParamValue::Bool(false));
+        let e = c.estimate().unwrap();
+        assert_eq!(e.peaks.dataflow, 458_752);
+    }
+
+    /// `shard_layout=height` (`cargo xtask probe --backend metal`, n150): the matmul's
+    /// unbound buffers are the weights' whole K for the core's output width and the bias row;
+    /// the input and output shards are bound. [1,256,80,80] → 128, bfloat8_b output and
+    /// weights, SiLU (YOLOv12x's settings), L1 output: 34,816 + 4,352 B; [1,100,40,40] → 70,
+    /// ROW_MAJOR (its 100 channels resharded as 128, then tilized in the shards): 24,576 +
+    /// 6,144 B.
+    #[test]
+    fn height_sharded_matmul_buffers_match_the_runtime() {
+        let mut c = conv1x1("1,256,80,80", 128, DType::Bfloat16, BufferType::L1, &N150);
+        c.default_output_memory = false;
+        for (name, value) in [
+            ("shard_layout", "height"),
+            ("dtype", "bfloat8_b"),
+            ("weights_dtype", "bfloat8_b"),
+            ("activation", "silu"),
+        ] {
+            c.params.set(name, ParamValue::Str(value.into()));
+        }
+        let e = c.estimate().unwrap();
+        assert_eq!((e.verdict, e.peaks.dataflow), (Verdict::Fits, 39_168));
+        let mut c = conv1x1("1,100,40,40", 70, DType::Bfloat16, BufferType::L1, &N150);
+        c.layout = Layout::RowMajor;
+        c.params
+            .set("shard_layout", ParamValue::Str("height".into()));
+        let e = c.estimate().unwrap();
+        assert_eq!((e.verdict, e.peaks.dataflow), (Verdict::Fits, 30_720));
+    }
+
+    /// Where the random differential found the runtime off this plan, the call is `unmodeled`
+    /// with the reason: a float32 ROW_MAJOR input (seed 41003, p150), a height-sharded
+    /// ROW_MAJOR input of rows not whole tiles overflowing L1 (41011, p150), the copying
+    /// reshape of an [N, H, W, C] input told HEIGHT_SHARDED (41014, p150).
+    #[test]
+    fn the_differentials_gaps_answer_unmodeled() {
+        use crate::device::P150;
+        let mut f32_rm = conv1x1("4,1024,48,83", 1024, DType::Float32, BufferType::L1, &P150);
+        f32_rm.layout = Layout::RowMajor;
+        let mut rm_rows = conv1x1(
+            "1,1024,322,211",
+            1024,
+            DType::Bfloat16,
+            BufferType::Dram,
+            &P150,
+        );
+        rm_rows.layout = Layout::RowMajor;
+        let mut nhwc = conv1x1(
+            "1,1024,122,201",
+            1024,
+            DType::Bfloat16,
+            BufferType::L1,
+            &P150,
+        );
+        nhwc.device_layout = DeviceLayout::Nhwc;
+        for c in [&mut rm_rows, &mut nhwc] {
+            c.params
+                .set("shard_layout", ParamValue::Str("height".into()));
+        }
+        for (c, why) in [
+            (f32_rm, "float32 ROW_MAJOR"),
+            (rm_rows, "not whole tiles"),
+            (nhwc, "told HEIGHT_SHARDED"),
+        ] {
+            let err = c.estimate().expect_err("no verdict");
+            assert!(crate::exec::is_unmodeled(&err), "{err}");
+            assert!(err.to_string().contains(why), "{err}");
+        }
+    }
+
+    /// A bfloat8_b conv's product plus its bfloat16 bias row: the BinaryNg's broadcast CB holds
+    /// the bias's tiles (n150, seed 41002: [2,72,38,31], 2,176 + 4,096 + 2,176 + 4,096 B).
+    #[test]
+    fn the_bias_broadcast_buffer_holds_the_bias_format() {
+        let e = conv1x1("2,72,38,31", 72, DType::Bfloat8B, BufferType::L1, &N150)
+            .estimate()
+            .unwrap();
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (12_544, 23_168));
+    }
+}
