@@ -117,8 +117,8 @@ pub fn c2f_block(device: &'static DeviceSpec, resolution: [u64; 2]) -> memmodel:
 
 /// YOLOv12x as TT-NN's demo calls it (models/yolov12x.toml) at 640x640 on the runtime: the demo
 /// runs there on both boards (~33 FPS on n150, ~64 on p150), so every call must fit, with nothing
-/// left allocated; and sim, which has no conv2d plan yet, must say so at the first call rather
-/// than answer. Returns the runtime's run.
+/// left allocated; and sim, which plans only part of it, must say `unmodeled` where it stops
+/// rather than answer. Returns the runtime's run.
 #[allow(dead_code)]
 pub fn yolov12x_fits_at_640_as_the_demo_does(
     rt: &ttnn::metal::Runtime,
@@ -149,12 +149,19 @@ pub fn yolov12x_fits_at_640_as_the_demo_does(
         ttnn::sim::DeviceOptions::with_l1_small(model.l1_small_bytes()),
     )?;
     let sim = ttnn::model::run_model_with(&sim_dev, &model, false)?;
-    let first = sim
-        .failure
-        .as_ref()
-        .ok_or("sim answered every conv2d call")?;
-    eq("sim's first call without a verdict", first.number, 1)?;
-    eq("sim's answer there", first.outcome.as_str(), "unmodeled")?;
+    // Where sim stops, it stops with `unmodeled` (never a verdict of its own: the demo fits).
+    // Its per-call memory is not yet the runtime's: a conv's sharded output is rebuilt as an
+    // L1 interleaved tensor between calls (docs/conv2d.md, "In a model"), so from the first
+    // move of one (#4 at 640x640) the per-bank bytes differ by a few KiB; model_on_metal_equals_sim
+    // holds sim to the runtime call by call on models without sharded conv outputs.
+    match &sim.failure {
+        Some(first) => eq(
+            "sim's answer where it stops",
+            first.outcome.as_str(),
+            "unmodeled",
+        )?,
+        None => eq("calls sim runs", sim.steps.len(), model.steps.len())?,
+    }
     Ok(run)
 }
 
