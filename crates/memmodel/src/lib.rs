@@ -12,6 +12,7 @@
 //! All size arithmetic is `u64` with checked operations ([`size`]).
 
 pub mod alloc;
+pub mod capture;
 pub mod case;
 pub mod config;
 pub mod coverage;
