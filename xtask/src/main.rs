@@ -11,6 +11,7 @@ mod elf;
 mod estimate;
 mod fuzz;
 mod model;
+mod model_import;
 mod oom;
 mod paths;
 mod probe;
@@ -55,6 +56,9 @@ enum Command {
     /// call on sim or the real runtime: memory per bank after each call, the peak, the first
     /// call that fails.
     Model(model::ModelArgs),
+    /// Bring your own model: run a TT-NN script (`def model(device)`) on a mock device, record
+    /// its TT-NN calls with TT-NN's graph capture and write them as a model file.
+    ModelImport(model_import::ModelImportArgs),
     /// Open TT-NN reports (`cargo xtask model --visualizer DIR`) with ttnn-visualizer's own
     /// code (installed once into .ttnn-oom/visualizer-venv) and check they show every
     /// operation and buffer the run recorded.
@@ -98,6 +102,7 @@ fn main() -> std::process::ExitCode {
         Command::Test(args) => test::run(args),
         Command::Threshold(args) => threshold::run(args),
         Command::Model(args) => model::run(args),
+        Command::ModelImport(args) => model_import::run(args),
         Command::VisualizerCheck(args) => visualizer::run_check(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Sanitize(args) => sanitize::run(args),

@@ -4,12 +4,14 @@
 mod device;
 mod ffi;
 mod runtime;
+mod script;
 
 pub use device::{driver_memory_code, Device, DeviceOptions, Target, Tensor};
 pub use ffi::selftest;
 pub use runtime::{
     state_dir, workspace_root, Manifest, Runtime, MANIFEST_FILE, MANIFEST_FORMAT, TTNN_VERSION,
 };
+pub use script::capture_script;
 pub use ttnn_sys::{
     TTNN_SELFTEST_CXX_EXCEPTION, TTNN_SELFTEST_PYTHON_EXCEPTION, TTNN_SELFTEST_UNKNOWN_EXCEPTION,
 };
