@@ -550,6 +550,55 @@ fn a_whole_model_replays_as_on_sim(rt: &Runtime) -> TestResult {
     Ok(())
 }
 
+/// Bring your own model: models/scripts/attention-block.py imported and replayed on sim and on
+/// the runtime (common::imported_script_replays_as_on_sim).
+fn an_imported_script_replays_as_on_sim(rt: &Runtime) -> TestResult {
+    common::imported_script_replays_as_on_sim(rt, &N150)
+}
+
+/// A script that raises, and one with a call the catalog cannot express, are refused with the
+/// script's error and the call named with its arguments; nothing is imported.
+fn a_failing_or_unmappable_script_is_refused(rt: &Runtime) -> TestResult {
+    let dir = std::env::temp_dir().join(format!("ttnn-oom-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let head = "import ttnn
+
+def model(device):
+    x = ttnn.zeros([1, 1, 64, 64], dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device, memory_config=ttnn.L1_MEMORY_CONFIG)
+";
+    let raises = dir.join("raises.py");
+    std::fs::write(&raises, format!("{head}    return ttnn.add(x, ttnn.zeros([1, 1, 32, 96], dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device))
+"))?;
+    let scalar = dir.join("scalar.py");
+    std::fs::write(
+        &scalar,
+        format!(
+            "{head}    y = ttnn.relu(x)
+    return ttnn.add(y, 2.0)
+"
+        ),
+    )?;
+    let raised = common::import_script(rt, &N150, &raises);
+    let unmapped = common::import_script(rt, &N150, &scalar);
+    std::fs::remove_dir_all(&dir)?;
+    match raised {
+        Err(memmodel::capture::ImportError::Script(e)) => ensure!(
+            e.starts_with("the script raised:") && e.contains("raises.py"),
+            "{e}"
+        ),
+        other => return Err(format!("a script that raises: {other:?}").into()),
+    }
+    match unmapped {
+        Err(memmodel::capture::ImportError::Unmapped(u)) => {
+            eq("unmapped calls", u.len(), 1)?;
+            eq("the call", u[0].call.as_str(), "ttnn.add(relu2, 2.0)")?;
+            ensure!(u[0].reason.contains("scalar"), "{}", u[0].reason);
+        }
+        other => return Err(format!("a scalar add: {other:?}").into()),
+    }
+    Ok(())
+}
+
 /// models/yolov12x.toml is what models/yolov12x.py writes (run with the runtime's Python, which
 /// `cargo xtask setup` installed: the generator needs only the standard library).
 fn yolov12x_toml_is_its_generators_output(rt: &Runtime) -> TestResult {
@@ -590,6 +639,14 @@ fn main() {
         test(
             "a_whole_model_replays_as_on_sim",
             a_whole_model_replays_as_on_sim,
+        ),
+        test(
+            "an_imported_script_replays_as_on_sim",
+            an_imported_script_replays_as_on_sim,
+        ),
+        test(
+            "a_failing_or_unmappable_script_is_refused",
+            a_failing_or_unmappable_script_is_refused,
         ),
         test(
             "yolov12x_fits_at_640_as_the_demo_does",

@@ -75,6 +75,10 @@ fn a_whole_model_replays_as_on_sim(rt: &Runtime) -> TestResult {
     Ok(())
 }
 
+fn an_imported_script_replays_as_on_sim(rt: &Runtime) -> TestResult {
+    common::imported_script_replays_as_on_sim(rt, &P150)
+}
+
 fn a_second_board_needs_its_own_process(rt: &Runtime) -> TestResult {
     match Device::open(rt, &memmodel::device::N150, DeviceOptions::default()) {
         Err(Error::Unsupported(m)) if m.contains("own process") => Ok(()),
@@ -92,6 +96,10 @@ fn main() {
     main_with(vec![
         test("silu_4k_in_l1_is_an_oom", silu_4k_in_l1_is_an_oom),
         test("dram_fits", dram_fits),
+        test(
+            "an_imported_script_replays_as_on_sim",
+            an_imported_script_replays_as_on_sim,
+        ),
         test(
             "a_whole_model_replays_as_on_sim",
             a_whole_model_replays_as_on_sim,

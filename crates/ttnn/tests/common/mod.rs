@@ -223,3 +223,69 @@ pub fn model_on_metal_equals_sim(
     eq("first failure", failure(&sim), failure(&metal))?;
     Ok(metal)
 }
+
+/// A TT-NN script of models/scripts/ (it defines `model(device)`) imported as `cargo xtask
+/// model-import` does: run on a mock `device` in the runtime's Python, its calls captured and
+/// mapped to the catalog.
+#[allow(dead_code)]
+pub fn import_script(
+    rt: &ttnn::metal::Runtime,
+    device: &'static DeviceSpec,
+    script: &std::path::Path,
+) -> Result<memmodel::capture::Imported, memmodel::capture::ImportError> {
+    let capture = ttnn::metal::capture_script(
+        rt.manifest(),
+        device.name,
+        script,
+        memmodel::ops::CONV2D_L1_SMALL,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    memmodel::capture::import(&capture, "imported", device)
+}
+
+/// The path of a file of models/scripts/.
+#[allow(dead_code)]
+pub fn model_script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/scripts")).join(name)
+}
+
+/// Bring your own model: a TT-NN script imported from its capture on the mock device replays on
+/// sim with the runtime's trace — memory per bank and live tensors after each call, per-call CB
+/// peaks and buffers, nothing left allocated.
+#[allow(dead_code)]
+pub fn imported_script_replays_as_on_sim(
+    rt: &ttnn::metal::Runtime,
+    device: &'static DeviceSpec,
+) -> TestResult {
+    let script = model_script("attention-block.py");
+    let imported = import_script(rt, device, &script).map_err(|e| e.to_string())?;
+    let model = memmodel::model::ModelFile::parse(&imported.text, "attention-block.toml")
+        .and_then(|f| f.build(None, device))
+        .map_err(|e| e.to_string())?;
+    let ops: Vec<&str> = model.steps.iter().map(|s| s.case.op.name).collect();
+    eq(
+        "the calls the script makes",
+        ops,
+        vec![
+            "linear",
+            "linear",
+            "permute",
+            "bmm",
+            "softmax",
+            "bmm",
+            "add",
+            "silu",
+            "to_memory_config",
+            "linear",
+            "to_memory_config",
+            "concat",
+            "view",
+        ],
+    )?;
+    let run = model_on_metal_equals_sim(rt, &model)?;
+    if let Some(f) = &run.failure {
+        return Err(format!("the block fits, yet #{} failed: {}", f.number, f.message).into());
+    }
+    eq("calls run", run.steps.len(), model.steps.len())?;
+    Ok(())
+}
