@@ -249,6 +249,20 @@ pub fn model_script(name: &str) -> std::path::PathBuf {
     std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/scripts")).join(name)
 }
 
+/// A script of models/scripts/ imported and built for `device`.
+#[allow(dead_code)]
+pub fn imported_model(
+    rt: &ttnn::metal::Runtime,
+    device: &'static DeviceSpec,
+    script: &str,
+) -> Result<memmodel::model::BuiltModel, Failed> {
+    let imported = import_script(rt, device, &model_script(script)).map_err(|e| e.to_string())?;
+    let model = memmodel::model::ModelFile::parse(&imported.text, script)
+        .and_then(|f| f.build(None, device))
+        .map_err(|e| e.to_string())?;
+    Ok(model)
+}
+
 /// Bring your own model: a TT-NN script imported from its capture on the mock device replays on
 /// sim with the runtime's trace — memory per bank and live tensors after each call, per-call CB
 /// peaks and buffers, nothing left allocated.
@@ -257,11 +271,7 @@ pub fn imported_script_replays_as_on_sim(
     rt: &ttnn::metal::Runtime,
     device: &'static DeviceSpec,
 ) -> TestResult {
-    let script = model_script("attention-block.py");
-    let imported = import_script(rt, device, &script).map_err(|e| e.to_string())?;
-    let model = memmodel::model::ModelFile::parse(&imported.text, "attention-block.toml")
-        .and_then(|f| f.build(None, device))
-        .map_err(|e| e.to_string())?;
+    let model = imported_model(rt, device, "attention-block.py")?;
     let ops: Vec<&str> = model.steps.iter().map(|s| s.case.op.name).collect();
     eq(
         "the calls the script makes",
@@ -282,10 +292,12 @@ pub fn imported_script_replays_as_on_sim(
             "view",
         ],
     )?;
-    let run = model_on_metal_equals_sim(rt, &model)?;
-    if let Some(f) = &run.failure {
-        return Err(format!("the block fits, yet #{} failed: {}", f.number, f.message).into());
+    for model in [model, imported_model(rt, device, "ops-tour.py")?] {
+        let run = model_on_metal_equals_sim(rt, &model)?;
+        if let Some(f) = &run.failure {
+            return Err(format!("{}: #{} failed: {}", model.name, f.number, f.message).into());
+        }
+        eq("calls run", run.steps.len(), model.steps.len())?;
     }
-    eq("calls run", run.steps.len(), model.steps.len())?;
     Ok(())
 }
