@@ -33,8 +33,11 @@ pub struct Capture {
     pub script: String,
     #[serde(default)]
     pub calls: Vec<CapturedCall>,
+    /// Device buffers allocated and freed during the capture, in order.
     #[serde(default)]
-    pub frees: Vec<CapturedFree>,
+    pub allocs: Vec<CapturedBuffer>,
+    #[serde(default)]
+    pub frees: Vec<CapturedBuffer>,
     /// Tensors `model` returned.
     #[serde(default)]
     pub returned: Vec<u64>,
@@ -79,15 +82,18 @@ pub struct CapturedTensor {
     pub address: Option<u64>,
 }
 
-/// A device buffer freed during the capture.
+/// A device buffer allocated or freed during the capture.
 #[derive(Debug, Clone, Deserialize)]
-pub struct CapturedFree {
+pub struct CapturedBuffer {
     /// The top-level call it happened in or after (index into `calls`; -1: before the first).
     pub after_call: i64,
-    /// Inside that call (the op freed it) rather than after it.
+    /// Inside that call (the op did it) rather than after it.
     pub inside: bool,
+    /// `l1`, `dram`, `l1_small`.
     pub buffer_type: String,
     pub address: u64,
+    #[serde(default)]
+    pub max_size_per_bank: u64,
 }
 
 /// A call the import cannot express, named as the script made it.
@@ -121,6 +127,9 @@ pub struct Imported {
     pub calls: usize,
     /// Calls that make no device memory, and why.
     pub ignored: Vec<String>,
+    /// Per call of the model file: the bytes per bank (L1, DRAM) the script's own run held after
+    /// it (its buffers and frees as captured) — what a replay of the file must hold too.
+    pub script_memory: Vec<(u64, u64)>,
 }
 
 /// A top-level call the model file states.
@@ -157,7 +166,7 @@ pub fn import(
     let mut dead: BTreeSet<u64> = BTreeSet::new();
     let mut frees = capture.frees.iter().peekable();
     // Frees of named tensors before any call of the model: those inputs are never used.
-    let free_buffer = |f: &CapturedFree,
+    let free_buffer = |f: &CapturedBuffer,
                        at: &mut BTreeMap<(String, u64), Vec<u64>>,
                        drafts: &mut Vec<Draft>,
                        dead: &mut BTreeSet<u64>,
@@ -271,12 +280,39 @@ pub fn import(
     }
     let text = write_file(name, &capture.script, &inputs, &drafts, &outputs);
     check_built(&text, name, device, &drafts, capture)?;
+    // A call of the file stands for the script's calls up to the next one it states (a
+    // ttnn.deallocate after it, host-side work).
+    let script_memory = drafts
+        .iter()
+        .enumerate()
+        .map(|(k, _)| {
+            let until = drafts
+                .get(k + 1)
+                .map_or(i64::MAX, |next| next.number as i64 - 2);
+            held_after(capture, until)
+        })
+        .collect();
     Ok(Imported {
         text,
         inputs: inputs.len(),
         calls: drafts.len(),
         ignored,
+        script_memory,
     })
+}
+
+/// Bytes per bank (L1, DRAM) the script's buffers held after call `index` (0-based) and the
+/// frees that followed it, before the next call.
+fn held_after(capture: &Capture, index: i64) -> (u64, u64) {
+    let sum = |events: &[CapturedBuffer], kind: &str| -> u64 {
+        events
+            .iter()
+            .filter(|e| e.after_call <= index && e.buffer_type == kind)
+            .map(|e| e.max_size_per_bank)
+            .sum()
+    };
+    let held = |kind: &str| sum(&capture.allocs, kind).saturating_sub(sum(&capture.frees, kind));
+    (held("l1"), held("dram"))
 }
 
 /// The ids of every tensor a call takes, in argument order.
@@ -965,6 +1001,15 @@ mod tests {
             ["add4", "input0", "input1", "permute7", "reshape8", "softmax6"]
         );
         assert_eq!(m.outputs, ["to_memory_config9"]);
+        // What the script held after each call (KiB per bank, L1 and DRAM): x, w and linear's
+        // output; the add's output and linear's deallocated; softmax's, permute's (the reshape
+        // a view of it); at the end only the DRAM output.
+        let kib: Vec<(u64, u64)> = imported
+            .script_memory
+            .iter()
+            .map(|(l1, dram)| (l1 / 1024, dram / 1024))
+            .collect();
+        assert_eq!(kib, [(4, 6), (4, 6), (6, 6), (8, 6), (8, 6), (0, 12)]);
         assert!(m.steps[3].case.params.get("dims").is_some());
         assert_eq!(m.steps[5].outputs[0].memory, BufferType::Dram);
     }

@@ -149,17 +149,18 @@ def main():
         FastOperation.__call__ = original
     try:
         record["returned"] = [describe(t) for t in flatten(returned)]
-        record["frees"] = frees(nodes, record["calls"])
+        record["allocs"], record["frees"] = buffer_events(nodes, record["calls"])
     finally:
         returned = None
         ttnn.close_device(device)
     write(out_path, record, tensors)
 
 
-def frees(nodes, calls):
-    """The buffers freed during the capture, in order: where (after which top-level call, its
-    index, -1 before the first; whether inside it) and which buffer (type, address)."""
-    out = []
+def buffer_events(nodes, calls):
+    """The buffers allocated and freed during the capture, in order: where (after which
+    top-level call, its index, -1 before the first; whether inside it), which buffer (type,
+    address) and its bytes per bank."""
+    allocs, frees = [], []
     depth = 0
     current = -1
     inside = False
@@ -177,16 +178,16 @@ def frees(nodes, calls):
             depth = max(depth - 1, 0)
             if depth == 0:
                 inside = False
-        elif kind == "buffer_deallocate":
-            out.append(
-                {
-                    "after_call": current,
-                    "inside": inside,
-                    "buffer_type": str(p.get("type", "")).lower(),
-                    "address": int(p.get("address", 0) or 0),
-                }
-            )
-    return out
+        elif kind in ("buffer_allocate", "buffer_deallocate"):
+            event = {
+                "after_call": current,
+                "inside": inside,
+                "buffer_type": str(p.get("type", "")).lower(),
+                "address": int(p.get("address", 0) or 0),
+                "max_size_per_bank": int(p.get("max_size_per_bank", 0) or 0),
+            }
+            (allocs if kind == "buffer_allocate" else frees).append(event)
+    return allocs, frees
 
 
 def write(path, record, tensors):

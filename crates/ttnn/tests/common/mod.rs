@@ -249,29 +249,31 @@ pub fn model_script(name: &str) -> std::path::PathBuf {
     std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/scripts")).join(name)
 }
 
-/// A script of models/scripts/ imported and built for `device`.
+/// A script of models/scripts/ imported and built for `device`, with what the script's own run
+/// held after each call ([`memmodel::capture::Imported::script_memory`]).
 #[allow(dead_code)]
 pub fn imported_model(
     rt: &ttnn::metal::Runtime,
     device: &'static DeviceSpec,
     script: &str,
-) -> Result<memmodel::model::BuiltModel, Failed> {
+) -> Result<(memmodel::model::BuiltModel, Vec<(u64, u64)>), Failed> {
     let imported = import_script(rt, device, &model_script(script)).map_err(|e| e.to_string())?;
     let model = memmodel::model::ModelFile::parse(&imported.text, script)
         .and_then(|f| f.build(None, device))
         .map_err(|e| e.to_string())?;
-    Ok(model)
+    Ok((model, imported.script_memory))
 }
 
 /// Bring your own model: a TT-NN script imported from its capture on the mock device replays on
 /// sim with the runtime's trace — memory per bank and live tensors after each call, per-call CB
-/// peaks and buffers, nothing left allocated.
+/// peaks and buffers, nothing left allocated — and the replay holds after each call what the
+/// script's own run held.
 #[allow(dead_code)]
 pub fn imported_script_replays_as_on_sim(
     rt: &ttnn::metal::Runtime,
     device: &'static DeviceSpec,
 ) -> TestResult {
-    let model = imported_model(rt, device, "attention-block.py")?;
+    let (model, script_memory) = imported_model(rt, device, "attention-block.py")?;
     let ops: Vec<&str> = model.steps.iter().map(|s| s.case.op.name).collect();
     eq(
         "the calls the script makes",
@@ -292,12 +294,25 @@ pub fn imported_script_replays_as_on_sim(
             "view",
         ],
     )?;
-    for model in [model, imported_model(rt, device, "ops-tour.py")?] {
+    for (model, script_memory) in [
+        (model, script_memory),
+        imported_model(rt, device, "ops-tour.py")?,
+    ] {
         let run = model_on_metal_equals_sim(rt, &model)?;
         if let Some(f) = &run.failure {
             return Err(format!("{}: #{} failed: {}", model.name, f.number, f.message).into());
         }
         eq("calls run", run.steps.len(), model.steps.len())?;
+        let replayed: Vec<(u64, u64)> = run
+            .steps
+            .iter()
+            .map(|s| (s.l1_per_bank, s.dram_per_bank))
+            .collect();
+        eq(
+            "per-bank L1 and DRAM after each call: the replay vs the script's own run",
+            replayed,
+            script_memory,
+        )?;
     }
     Ok(())
 }
