@@ -26,11 +26,11 @@ pub struct ModelImportArgs {
 
 pub fn run(args: ModelImportArgs) -> Result<()> {
     let device = memmodel::DeviceSpec::by_name(&args.device).map_err(|e| anyhow::anyhow!(e))?;
-    crate::oom::ensure_runtime()?;
-    let manifest = ttnn::metal::Manifest::load(&ttnn::metal::state_dir())?;
     if !args.script.is_file() {
         bail!("--script {}: no such file", args.script.display());
     }
+    crate::oom::ensure_runtime()?;
+    let manifest = ttnn::metal::Manifest::load(&ttnn::metal::state_dir())?;
     let name = match &args.name {
         Some(n) => n.clone(),
         None => args
@@ -72,4 +72,26 @@ pub fn run(args: ModelImportArgs) -> Result<()> {
         device.name
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_script_or_board_is_named_before_anything_runs() {
+        let args = |script: &str, device: &str| ModelImportArgs {
+            script: script.into(),
+            out: None,
+            name: None,
+            device: device.into(),
+        };
+        let e = run(args("/nonexistent/model.py", "n150")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--script /nonexistent/model.py: no such file"
+        );
+        let e = run(args("/nonexistent/model.py", "n300")).unwrap_err();
+        assert!(e.to_string().contains("n300"), "{e}");
+    }
 }

@@ -19,6 +19,7 @@ from the capture itself.
 import importlib.util
 import inspect
 import json
+import os
 import site
 import sys
 import traceback
@@ -119,12 +120,14 @@ def main():
         call["outputs"] = [describe(t) for t in flatten(result)]
         return result
 
+    # As `python script.py` would: the script's folder first on the path (its own helpers).
+    sys.path.insert(0, os.path.dirname(script))
     spec = importlib.util.spec_from_file_location("ttnn_oom_user_model", script)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        record["error"] = "importing the script failed:\n" + traceback.format_exc(limit=-4)
+        record["error"] = "importing the script failed:\n" + script_error(script)
         return write(out_path, record, tensors)
     entry = getattr(module, "model", None)
     if not callable(entry):
@@ -143,7 +146,7 @@ def main():
     try:
         returned = entry(device)
     except BaseException:
-        record["error"] = "the script raised:\n" + traceback.format_exc(limit=-4)
+        record["error"] = "the script raised:\n" + script_error(script)
     finally:
         nodes = graph.end_graph_capture()
         FastOperation.__call__ = original
@@ -188,6 +191,20 @@ def buffer_events(nodes, calls):
             }
             (allocs if kind == "buffer_allocate" else frees).append(event)
     return allocs, frees
+
+
+def script_error(script):
+    """The exception being handled, as the script's frames and the message (without tt-metal's
+    C++ backtrace)."""
+    kind, exc, tb = sys.exc_info()
+    frames = [f for f in traceback.extract_tb(tb) if f.filename == script] or traceback.extract_tb(tb)[-1:]
+    lines = traceback.format_list(frames)
+    message = []
+    for line in str(exc).splitlines():
+        if line.strip() == "backtrace:":
+            break
+        message.append(line)
+    return "".join(lines) + "%s: %s" % (kind.__name__, "\n".join(message).strip())
 
 
 def write(path, record, tensors):
