@@ -21,5 +21,14 @@ def model(device):
     up = ttnn.upsample(r, 2)
     cl = ttnn.clone(t, memory_config=DRAM)
     tk = ttnn.topk(t, 32, dim=-1)
+    # A 3x3 conv on the L1 interleaved NHWC map, weights and bias on the host (the op prepares
+    # them on the device), its output asked in L1 interleaved.
+    weight = ttnn.zeros([32, 64, 3, 3], dtype=ttnn.bfloat16, layout=ttnn.ROW_MAJOR_LAYOUT)
+    bias = ttnn.zeros([1, 1, 1, 32], dtype=ttnn.bfloat16, layout=ttnn.ROW_MAJOR_LAYOUT)
+    conv = ttnn.conv2d(
+        input_tensor=x, weight_tensor=weight, bias_tensor=bias, device=device, in_channels=64,
+        out_channels=32, batch_size=1, input_height=64, input_width=64, kernel_size=(3, 3),
+        stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1, memory_config=L1,
+    )
     s = ttnn.silu(x, output_tensor=x)
-    return up, m, u, cl, tk, s
+    return up, m, u, cl, tk, conv, s

@@ -143,6 +143,8 @@ struct Draft {
     made: Vec<u64>,
     params: toml::Table,
     memory: &'static str,
+    /// The image a channels-last input holds (conv2d): batch, height, width.
+    nhw: Option<[i64; 3]>,
     deallocate: Vec<String>,
 }
 
@@ -255,6 +257,7 @@ pub fn import(
                     made: device_outs.clone(),
                     params: m.params,
                     memory: m.memory,
+                    nhw: m.nhw,
                     deallocate: Vec::new(),
                 }),
             }
@@ -289,7 +292,7 @@ pub fn import(
             let until = drafts
                 .get(k + 1)
                 .map_or(i64::MAX, |next| next.number as i64 - 2);
-            held_after(capture, until)
+            held_after(capture, device, until)
         })
         .collect();
     Ok(Imported {
@@ -303,11 +306,22 @@ pub fn import(
 
 /// Bytes per bank (L1, DRAM) the script's buffers held after call `index` (0-based) and the
 /// frees that followed it, before the next call.
-fn held_after(capture: &Capture, index: i64) -> (u64, u64) {
+fn held_after(capture: &Capture, device: &DeviceSpec, index: i64) -> (u64, u64) {
+    // The capture names L1_SMALL buffers (conv2d's config tensors) `L1`; L1_SMALL is the top of
+    // each L1 bank, above the allocatable L1.
+    let l1_small_from =
+        (device.l1_unreserved_base + device.l1_bank_bytes).saturating_sub(capture.l1_small_size);
+    fn kind_of(e: &CapturedBuffer, l1_small: bool, l1_small_from: u64) -> &str {
+        match e.buffer_type.as_str() {
+            "l1" if l1_small && e.address >= l1_small_from => "l1_small",
+            other => other,
+        }
+    }
+    let l1_small = capture.l1_small_size > 0;
     let sum = |events: &[CapturedBuffer], kind: &str| -> u64 {
         events
             .iter()
-            .filter(|e| e.after_call <= index && e.buffer_type == kind)
+            .filter(|e| e.after_call <= index && kind_of(e, l1_small, l1_small_from) == kind)
             .map(|e| e.max_size_per_bank)
             .sum()
     };
@@ -400,6 +414,7 @@ struct Mapped {
     inputs: Vec<String>,
     params: toml::Table,
     memory: &'static str,
+    nhw: Option<[i64; 3]>,
 }
 
 /// The arguments of a call, taken one by one; what is left over is not modeled.
@@ -558,6 +573,7 @@ fn map_call(
     let first_name = "input_tensor|input_tensor_a|input_tensor_q|tensor|input";
     let mut ins: Vec<u64> = Vec::new();
     let mut memory_arg = "memory_config";
+    let mut nhw = None;
     match op.family {
         Family::Concat => {
             let list = a
@@ -743,6 +759,72 @@ fn map_call(
                 params.insert("scale".into(), s.as_f64().ok_or("`scale`")?.into());
             }
         }
+        Family::Conv2d => {
+            let input = tensors
+                .get(&ins[0].to_string())
+                .ok_or("the input was not recorded")?;
+            let c_in = *input.shape.last().unwrap_or(&0) as i64;
+            let given = a.int("in_channels", 3)?.ok_or("no `in_channels`")?;
+            if given != c_in {
+                return Err(format!("in_channels = {given}, but the input has {c_in} channels"));
+            }
+            let out_channels = a.int("out_channels", 4)?.ok_or("no `out_channels`")?;
+            params.insert("out_channels".into(), out_channels.into());
+            let mut image = [0i64; 3];
+            for (slot, (k, p)) in image
+                .iter_mut()
+                .zip([("batch_size", 5), ("input_height", 6), ("input_width", 7)])
+            {
+                *slot = a.int(k, p)?.ok_or_else(|| format!("no `{k}`"))?;
+            }
+            nhw = Some(image);
+            for (k, p, len) in [
+                ("kernel_size", 8, 2),
+                ("stride", 9, 2),
+                ("padding", 10, 2),
+                ("dilation", 11, 2),
+            ] {
+                let v = match a.get(k, Some(p)) {
+                    None => continue,
+                    Some(Value::Array(_)) => a.ints(k, p)?.unwrap_or_default(),
+                    Some(v) => vec![v.as_i64().ok_or_else(|| format!("`{k}` = {v}"))?; len],
+                };
+                if v.len() != len {
+                    return Err(format!("`{k}` = {v:?}: a pair is modeled (not per-side padding)"));
+                }
+                params.insert(k.into(), int_array(&v));
+            }
+            if let Some(g) = a.int("groups", 12)? {
+                params.insert("groups".into(), g.into());
+            }
+            // Weights and bias are host tensors the op prepares on the device itself, as the
+            // catalog's conv2d makes them.
+            let host = |a: &mut Args<'_>, k: &str, p: usize| -> Result<Option<Vec<u64>>, String> {
+                match a.get(k, Some(p)) {
+                    None => Ok(None),
+                    Some(v) => {
+                        let id = v.get("tensor").and_then(Value::as_u64).ok_or_else(|| format!("`{k}` is not a tensor"))?;
+                        let t = tensors.get(&id.to_string()).ok_or_else(|| format!("`{k}` was not recorded"))?;
+                        if t.on_device {
+                            return Err(format!("`{k}` is on the device; the catalog's conv2d takes host weights (prepared by the op)"));
+                        }
+                        Ok(Some(t.shape.clone()))
+                    }
+                }
+            };
+            host(&mut a, "weight_tensor", 1)?.ok_or("no `weight_tensor`")?;
+            let bias = host(&mut a, "bias_tensor", 2)?.is_some();
+            params.insert("bias".into(), bias.into());
+            if let Some(d) = a.get("dtype", None) {
+                let d = d.get("dtype").and_then(Value::as_str).ok_or("`dtype`")?;
+                params.insert("dtype".into(), d.into());
+            }
+            let _ = a.get("device", None);
+            let _ = a.get("return_output_dim", None);
+            if a.get("return_weights_and_bias", None).and_then(Value::as_bool) == Some(true) {
+                return Err("return_weights_and_bias=True: the prepared weights are not in the model format".into());
+            }
+        }
         Family::Clone | Family::ConcatenateHeads | Family::Concat => {}
         _ => {
             return Err(format!(
@@ -800,6 +882,7 @@ fn map_call(
         inputs: named,
         params,
         memory,
+        nhw,
     })
 }
 
@@ -863,6 +946,9 @@ fn write_file(
         let _ = writeln!(out, "\n[[call]]  # call {}: {}", d.number, d.function);
         let _ = writeln!(out, "op = {}", toml_str(d.op.name));
         let _ = writeln!(out, "inputs = {}", toml_list(&d.inputs));
+        if let Some(nhw) = d.nhw {
+            let _ = writeln!(out, "nhw = {}", int_array(&nhw));
+        }
         if !d.params.is_empty() {
             let _ = writeln!(out, "params = {}", toml::Value::Table(d.params.clone()));
         }
@@ -1080,6 +1166,52 @@ mod tests {
                 .contains("the catalog's view makes reshape8 as [1, 256, 256]"),
             "{}",
             u[0].reason
+        );
+    }
+
+    /// A real capture of a 3x3 conv2d (host weights and bias, L1 interleaved input and output)
+    /// followed by a relu.
+    const CONV: &str = include_str!("../tests/golden/capture/conv.json");
+
+    #[test]
+    fn a_conv2d_names_the_image_its_input_holds_and_takes_its_weights_from_the_host() {
+        let c: Capture = serde_json::from_str(CONV).unwrap();
+        let imported = import(&c, "conv", &N150).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            imported.ignored.len(),
+            2,
+            "the host weight and bias: {:?}",
+            imported.ignored
+        );
+        let m = ModelFile::parse(&imported.text, "conv.toml")
+            .unwrap()
+            .build(None, &N150)
+            .unwrap();
+        let conv = &m.steps[0];
+        assert_eq!(conv.case.op.name, "conv2d");
+        assert_eq!(conv.case.model_inputs[0].to_string(), "[1,32,64,64]");
+        assert_eq!(conv.outputs[0].shape.to_string(), "[1,1,4096,64]");
+        assert!(m.l1_small_bytes() > 0);
+        // Per-side padding is not the catalog's; a device weight is not what it prepares.
+        let mut c4 = c.clone();
+        c4.calls[3]
+            .kwargs
+            .insert("padding".into(), serde_json::json!([1, 1, 0, 0]));
+        let u = match import(&c4, "conv", &N150) {
+            Err(ImportError::Unmapped(u)) => u,
+            other => panic!("{other:?}"),
+        };
+        assert!(u[0].reason.contains("a pair is modeled"), "{}", u[0].reason);
+        let mut on_device = c;
+        on_device.tensors.get_mut("2").unwrap().on_device = true;
+        on_device.tensors.get_mut("2").unwrap().memory_layout = Some("interleaved".into());
+        let u = match import(&on_device, "conv", &N150) {
+            Err(ImportError::Unmapped(u)) => u,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            u.iter().any(|u| u.reason.contains("takes host weights")),
+            "{u:?}"
         );
     }
 }
