@@ -191,35 +191,13 @@ pub fn model_on_metal_equals_sim(
     let sim = ttnn::model::run_model_with(&sim_dev, model, true)?;
     eq("leaked on the runtime", metal.leaked_per_bank, 0)?;
     eq("leaked on sim", sim.leaked_per_bank, 0)?;
-    let per_call = |r: &ttnn::model::ModelRun| -> Vec<(usize, u64, u64, Vec<String>)> {
-        r.steps
-            .iter()
-            .map(|s| (s.number, s.l1_per_bank, s.dram_per_bank, s.live.clone()))
-            .collect()
-    };
-    eq("memory after each call", per_call(&sim), per_call(&metal))?;
-    type Measured = (usize, Option<ttnn::CoreUsage>, Vec<(String, u64)>);
-    let measured = |r: &ttnn::model::ModelRun| -> Vec<Measured> {
-        r.steps
-            .iter()
-            .map(|s| (s.number, s.peaks, s.buffers.clone()))
-            .collect()
-    };
-    eq(
-        "per-call peaks and buffers",
-        measured(&sim),
-        measured(&metal),
-    )?;
-    let failure = |r: &ttnn::model::ModelRun| {
-        r.failure.as_ref().map(|f| {
-            (
-                f.number,
-                f.outcome.clone(),
-                f.message.clone(),
-                f.l1_per_bank_before,
-            )
-        })
-    };
-    eq("first failure", failure(&sim), failure(&metal))?;
+    let compared = ttnn::model::compare_runs(&sim, &metal);
+    if let Some(d) = compared.difference {
+        return Err(format!(
+            "{} differs ({} calls equal before it): {}: sim {}, runtime {}",
+            d.label, compared.equal_calls, d.what, d.left, d.right
+        )
+        .into());
+    }
     Ok(metal)
 }
