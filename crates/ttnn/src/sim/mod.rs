@@ -28,7 +28,7 @@ use memmodel::invoke::Invocation;
 use memmodel::plan::{DevTensor, PlanBuilder, Step};
 use memmodel::program::{CbKind, Program};
 use memmodel::trace::Event;
-use memmodel::{BufferType, DeviceSpec, Layout, MemoryConfig, TensorSpec};
+use memmodel::{BufferType, DeviceSpec, Layout, TensorSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -273,8 +273,8 @@ pub struct Tensor {
     buffer: Option<BufId>,
     spec: TensorSpec,
     memory: BufferType,
-    /// Sharded in L1 with this strategy.
-    shard: Option<memmodel::ShardStrategy>,
+    /// Sharded in L1 with this shard spec (a memory config's, or the op's own that made it).
+    shard: Option<Arc<memmodel::shard::ShardSpec>>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -366,7 +366,7 @@ impl Device {
         buffer: Option<BufId>,
         spec: TensorSpec,
         memory: BufferType,
-        shard: Option<memmodel::ShardStrategy>,
+        shard: Option<Arc<memmodel::shard::ShardSpec>>,
     ) -> Tensor {
         Tensor {
             device: Arc::clone(&self.inner),
@@ -393,7 +393,11 @@ struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PlanKey {
     call: Vec<u8>,
-    inputs: Vec<(TensorSpec, BufferType, Option<memmodel::ShardStrategy>)>,
+    inputs: Vec<(
+        TensorSpec,
+        BufferType,
+        Option<Arc<memmodel::shard::ShardSpec>>,
+    )>,
 }
 
 /// Plans by key. Bounded: past [`PlanCache::CAPACITY`] entries it starts over (a matrix run
@@ -520,7 +524,7 @@ impl Device {
             call,
             inputs: inputs
                 .iter()
-                .map(|t| (t.spec.clone(), t.memory, t.shard))
+                .map(|t| (t.spec.clone(), t.memory, t.shard.clone()))
                 .collect(),
         };
         if let Some(p) = self.lock_plans().plans.get(&key) {
@@ -550,7 +554,7 @@ fn derive_plan(
     let mut devs = Vec::with_capacity(inputs.len());
     for t in inputs {
         let d = b
-            .external_in("input", t.spec.clone(), MemoryConfig::of(t.memory, t.shard))
+            .external_with("input", t.spec.clone(), t.memory, t.shard.clone())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         devs.push(d);
     }
@@ -594,8 +598,11 @@ impl DeviceApi for Device {
         }
         let spec = TensorSpec::new(shape, desc.dtype, desc.layout);
         desc.check_sharding()?;
-        let placement = memmodel::plan::placement_in(&spec, self.spec, desc.config())
+        let shard = memmodel::plan::shard_of_config(&spec, self.spec, desc.config())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let placement =
+            memmodel::plan::placement_of(&spec, self.spec, desc.buffer_type, shard.as_deref())
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let planned = PlannedBuffer {
             index: 0,
             what: "tensor",
@@ -619,7 +626,7 @@ impl DeviceApi for Device {
             },
         );
         drop(s);
-        Ok(self.adopt(Some(id), spec, desc.buffer_type, desc.sharding))
+        Ok(self.adopt(Some(id), spec, desc.buffer_type, shard))
     }
 
     fn run(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
