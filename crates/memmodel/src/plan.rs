@@ -113,6 +113,7 @@ impl PlanBuilder {
             tensor,
             placement,
             freed_before: None,
+            program_cached: false,
         });
         self.refs.push(1);
         self.steps.push(Step::Alloc(i));
@@ -223,6 +224,7 @@ impl PlanBuilder {
             tensor: spec.clone(),
             placement,
             freed_before: None,
+            program_cached: false,
         });
         // One reference stays with the caller for good.
         self.refs.push(2);
@@ -258,6 +260,12 @@ impl PlanBuilder {
     fn free_buffer(&mut self, i: usize) {
         self.buffers[i].freed_before = Some(self.steps.len());
         self.steps.push(Step::Free(i));
+    }
+
+    /// Marks `t`'s buffer as held by the runtime's cached program
+    /// ([`PlannedBuffer::program_cached`]).
+    pub fn mark_program_cached(&mut self, t: &DevTensor) {
+        self.buffers[t.buffer].program_cached = true;
     }
 
     /// Marks the buffers of `t` as an output of the case (for naming).

@@ -1065,7 +1065,11 @@ fn plan(
         // One row per core in L1_SMALL, which the graph capture reports as L1.
         let mut p = sharded_placement(d, BufferType::L1Small, cores, bytes, cores, 1)?;
         p.traced_as = Some(BufferType::L1);
-        Ok(sharded(ex, what, spec, p))
+        let t = sharded(ex, what, spec, p);
+        // The halo's and the conv's cached programs keep them (seen on YOLOv12x at 640x640:
+        // a conv repeating an earlier call on equal inputs captures none).
+        ex.b.mark_program_cached(&t);
+        Ok(t)
     };
     let block = s.scheme == Scheme::Block;
     let bounds = win.boundaries(s.nhw_cores, s.out_shard_h);
