@@ -485,6 +485,32 @@ pub(super) fn keep_sharded_input(
     Ok(same_config)
 }
 
+/// The program that shards `x` into `resharded` on `cores`: InterleavedToSharded, or, where a
+/// buffer cannot have been allocated (the case's OOM in normal mode), CopyDeviceOperation as the
+/// capture shows.
+pub(super) fn reshard_into(
+    ex: &mut Exec<'_>,
+    x: &super::DevTensor,
+    resharded: &super::DevTensor,
+    page: u64,
+    cores: &CoreRangeSet,
+) {
+    // The L1 bank left once the device is opened with conv2d's L1_SMALL.
+    let l1_bank = ex
+        .device()
+        .l1_bank_bytes
+        .saturating_sub(crate::ops::CONV2D_L1_SMALL);
+    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+    super::pool::reshard_program(
+        ex,
+        (x.memory == BufferType::L1 && input_per_bank > l1_bank) || shard_bytes > l1_bank,
+        page,
+        shard_bytes,
+        cores,
+    );
+}
+
 /// The conv program's cores: the bounding box of its input and output grids.
 fn program_grid(d: &DeviceSpec, s: &Sharding) -> CoreRangeSet {
     let (x, y) = match s.scheme {
@@ -1006,18 +1032,7 @@ fn plan(
     };
     let in_shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
     if !keep_input {
-        // The L1 bank left once the device is opened with conv2d's L1_SMALL.
-        let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
-        let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
-        // Buffers that cannot have been allocated (the case's OOM in normal mode): the capture
-        // reshards by CopyDeviceOperation instead.
-        super::pool::reshard_program(
-            ex,
-            (x.memory == BufferType::L1 && input_per_bank > l1_bank) || in_shard_bytes > l1_bank,
-            page,
-            in_shard_bytes,
-            &used_grid,
-        );
+        reshard_into(ex, x, &resharded, page, &used_grid);
     }
     if let Some(t) = flattened {
         // The reshaped copy dies once resharded.

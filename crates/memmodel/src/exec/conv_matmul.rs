@@ -255,15 +255,7 @@ fn plan_height_sharded(
             spec,
             sharded_placement(d, BufferType::L1, pages, page, used, shard_pages)?,
         );
-        let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
-        let input_per_bank = ex.b.buffers[input.buffer].placement.per_bank_bytes;
-        super::pool::reshard_program(
-            ex,
-            (input.memory == BufferType::L1 && input_per_bank > l1_bank) || shard_bytes > l1_bank,
-            page,
-            shard_bytes,
-            &grid,
-        );
+        super::conv::reshard_into(ex, &input, &resharded, page, &grid);
         ex.b.release(input);
         resharded
     };
