@@ -46,6 +46,11 @@ pub struct ModelArgs {
     /// process of each board on metal).
     #[arg(long, hide = true)]
     pub record_buffers: bool,
+    /// Run the model on sim and on the runtime (a child process per board) and print the first
+    /// call where they differ, with both sides' numbers (`--measure`: per-call peaks and
+    /// buffers too). Ignores --backend.
+    #[arg(long)]
+    pub compare: bool,
 }
 
 pub fn parse_resolution(text: &str) -> Result<[u64; 2]> {
@@ -104,6 +109,109 @@ pub fn run_built(
             Ok(run)
         }
     }
+}
+
+/// The model on the runtime for one board, in a child process (tt-metal sets up one mock
+/// cluster per process).
+fn metal_in_child(
+    args: &ModelArgs,
+    device: &'static DeviceSpec,
+    measure: bool,
+    record_buffers: bool,
+) -> Result<ModelRun> {
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args([
+        "model",
+        "--backend",
+        "metal",
+        "--json",
+        "--device",
+        device.name,
+    ])
+    .arg("--model")
+    .arg(&args.model);
+    if let Some(r) = &args.resolution {
+        cmd.args(["--resolution", r]);
+    }
+    if measure {
+        cmd.arg("--measure");
+    }
+    if record_buffers {
+        cmd.arg("--record-buffers");
+    }
+    let out = cmd
+        .output()
+        .context("starting cargo xtask model for one board")?;
+    let one: Vec<ModelRun> = serde_json::from_slice(&out.stdout).map_err(|_| {
+        anyhow::anyhow!(
+            "{} on metal failed: {}",
+            device.name,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    one.into_iter()
+        .next()
+        .with_context(|| format!("{} on metal: no run", device.name))
+}
+
+/// `--compare`: sim and the runtime call by call on each board; the first call where they
+/// differ ([`ttnn::model::compare_runs`]), both sides' numbers. Fails when they differ.
+fn compare(
+    args: &ModelArgs,
+    file: &ModelFile,
+    resolution: Option<[u64; 2]>,
+    devices: &[&'static DeviceSpec],
+) -> Result<()> {
+    let mut differing = Vec::new();
+    let mut results = Vec::new();
+    for &device in devices {
+        let sim = run_on(
+            file,
+            resolution,
+            device,
+            ttnn::Backend::Sim,
+            args.measure,
+            false,
+        )?;
+        let metal = metal_in_child(args, device, args.measure, false)?;
+        let compared = ttnn::model::compare_runs(&sim, &metal);
+        let head = format!(
+            "{} at {}x{} on {}: sim ran {} call(s), the runtime {}; {} equal before any difference",
+            sim.model,
+            sim.resolution[0],
+            sim.resolution[1],
+            device.name,
+            sim.steps.len(),
+            metal.steps.len(),
+            compared.equal_calls
+        );
+        match (&compared.difference, compared.before_sim_stops(&sim)) {
+            (None, _) => println!("{head}\n  no difference"),
+            (Some(d), None) => println!(
+                "{head}\n  sim stops at {} ({}); every call before equals the runtime's",
+                d.label, d.left
+            ),
+            (Some(_), Some(d)) => {
+                println!(
+                    "{head}\n  first difference: {}: {}\n    sim:     {}\n    runtime: {}",
+                    d.label, d.what, d.left, d.right
+                );
+                differing.push(device.name);
+            }
+        }
+        results.push(serde_json::json!({
+            "device": device.name,
+            "comparison": compared,
+        }));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    if !differing.is_empty() {
+        bail!("sim and the runtime differ on {}", differing.join(", "));
+    }
+    Ok(())
 }
 
 fn render(run: &ModelRun) -> String {
@@ -202,42 +310,14 @@ pub fn run(args: ModelArgs) -> Result<()> {
         .transpose()?;
     let devices: Vec<&'static DeviceSpec> = crate::select::devices(&args.device)?;
     let record_buffers = args.record_buffers || args.visualizer.is_some();
+    if args.compare {
+        return compare(&args, &file, resolution, &devices);
+    }
     let mut runs = Vec::new();
     if backend == ttnn::Backend::Metal && devices.len() > 1 {
         // tt-metal sets up one mock cluster per process: a child process per board.
-        let exe = std::env::current_exe().context("locating the xtask binary")?;
         for device in devices {
-            let mut cmd = std::process::Command::new(&exe);
-            cmd.args([
-                "model",
-                "--backend",
-                "metal",
-                "--json",
-                "--device",
-                device.name,
-            ])
-            .arg("--model")
-            .arg(&args.model);
-            if let Some(r) = &args.resolution {
-                cmd.args(["--resolution", r]);
-            }
-            if args.measure {
-                cmd.arg("--measure");
-            }
-            if record_buffers {
-                cmd.arg("--record-buffers");
-            }
-            let out = cmd
-                .output()
-                .context("starting cargo xtask model for one board")?;
-            let mut one: Vec<ModelRun> = serde_json::from_slice(&out.stdout).map_err(|_| {
-                anyhow::anyhow!(
-                    "{} on metal failed: {}",
-                    device.name,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )
-            })?;
-            runs.append(&mut one);
+            runs.push(metal_in_child(&args, device, args.measure, record_buffers)?);
         }
     } else {
         for device in devices {

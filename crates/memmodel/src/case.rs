@@ -148,6 +148,10 @@ pub struct PlannedBuffer {
     pub placement: Placement,
     /// Index in [`Plan::steps`] of the step that frees it (`None` while it lives on).
     pub freed_before: Option<usize>,
+    /// Held by the program the runtime caches (a conv's halo and reader config tensors): made
+    /// by the first run of the call, kept with the cached program, not made again by the same
+    /// call on the same inputs until the program cache is cleared.
+    pub program_cached: bool,
 }
 
 impl PlannedBuffer {

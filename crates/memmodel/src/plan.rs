@@ -11,10 +11,11 @@ use crate::layout::Layout;
 use crate::ops::CaseError;
 use crate::program::{Peaks, Program};
 use crate::shape::Shape;
-use crate::shard::{MemoryConfig, ShardStrategy};
+use crate::shard::{MemoryConfig, ShardSpec, ShardStrategy};
 use crate::size;
 use crate::tensor::{Placement, TensorSpec};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// One thing a plan does.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,8 +34,9 @@ pub enum Step {
 pub struct DevTensor {
     pub spec: TensorSpec,
     pub memory: BufferType,
-    /// Its sharding, when it is in a sharded memory config ([`crate::shard`]).
-    pub shard: Option<ShardStrategy>,
+    /// Its shard spec when it is sharded (in L1): a sharded memory config's
+    /// ([`crate::shard::shard_spec`]) or the op's own (a conv's output in its parallel config).
+    pub shard: Option<Arc<ShardSpec>>,
     /// Index of its buffer in the builder (shared by views).
     pub buffer: usize,
 }
@@ -42,7 +44,11 @@ pub struct DevTensor {
 impl DevTensor {
     /// The memory config it is in.
     pub fn config(&self) -> MemoryConfig {
-        MemoryConfig::of(self.memory, self.shard)
+        MemoryConfig::of(self.memory, self.strategy())
+    }
+    /// How it is sharded, if it is.
+    pub fn strategy(&self) -> Option<ShardStrategy> {
+        self.shard.as_ref().map(|s| s.strategy)
     }
     pub fn shape(&self) -> &Shape {
         &self.spec.shape
@@ -107,6 +113,7 @@ impl PlanBuilder {
             tensor,
             placement,
             freed_before: None,
+            program_cached: false,
         });
         self.refs.push(1);
         self.steps.push(Step::Alloc(i));
@@ -139,14 +146,39 @@ impl PlanBuilder {
         spec: TensorSpec,
         config: MemoryConfig,
     ) -> Result<DevTensor, CaseError> {
-        let placement = placement_in(&spec, self.device, config)?;
+        let shard = shard_of_config(&spec, self.device, config)?;
+        let placement = placement_of(&spec, self.device, config.buffer_type(), shard.as_deref())?;
         let buffer = self.alloc(what, role, spec.clone(), placement);
         Ok(DevTensor {
             spec,
             memory: config.buffer_type(),
-            shard: config.sharding(),
+            shard,
             buffer,
         })
+    }
+
+    /// Allocates a tensor sharded by `shard` (an op's own shard spec, such as its output's).
+    pub fn tensor_sharded(
+        &mut self,
+        what: &'static str,
+        role: BufferRole,
+        spec: TensorSpec,
+        shard: Arc<ShardSpec>,
+    ) -> Result<DevTensor, CaseError> {
+        let placement = shard.placement(&spec, self.device)?;
+        let buffer = self.alloc(what, role, spec.clone(), placement);
+        Ok(DevTensor {
+            spec,
+            memory: BufferType::L1,
+            shard: Some(shard),
+            buffer,
+        })
+    }
+
+    /// Marks `t`'s buffer (placed by the op itself, e.g. a conv's output) as sharded by `shard`.
+    pub fn with_shard(&mut self, mut t: DevTensor, shard: ShardSpec) -> DevTensor {
+        t.shard = Some(Arc::new(shard));
+        t
     }
 
     /// A tensor that already lives on the device (allocated before the plan starts, owned by
@@ -167,8 +199,20 @@ impl PlanBuilder {
         spec: TensorSpec,
         config: MemoryConfig,
     ) -> Result<DevTensor, CaseError> {
-        let memory = config.buffer_type();
-        let placement = placement_in(&spec, self.device, config)?;
+        let shard = shard_of_config(&spec, self.device, config)?;
+        self.external_with(what, spec, config.buffer_type(), shard)
+    }
+
+    /// [`PlanBuilder::external`] for a tensor in `memory`, sharded by `shard` if given (a tensor
+    /// an earlier call left sharded as it made it).
+    pub fn external_with(
+        &mut self,
+        what: &'static str,
+        spec: TensorSpec,
+        memory: BufferType,
+        shard: Option<Arc<ShardSpec>>,
+    ) -> Result<DevTensor, CaseError> {
+        let placement = placement_of(&spec, self.device, memory, shard.as_deref())?;
         let slot = role_slot(BufferRole::Input);
         let index = self.counters[slot];
         self.counters[slot] += 1;
@@ -180,13 +224,14 @@ impl PlanBuilder {
             tensor: spec.clone(),
             placement,
             freed_before: None,
+            program_cached: false,
         });
         // One reference stays with the caller for good.
         self.refs.push(2);
         Ok(DevTensor {
             spec,
             memory,
-            shard: config.sharding(),
+            shard,
             buffer: i,
         })
     }
@@ -197,7 +242,7 @@ impl PlanBuilder {
         DevTensor {
             spec,
             memory: t.memory,
-            shard: t.shard,
+            shard: t.shard.clone(),
             buffer: t.buffer,
         }
     }
@@ -215,6 +260,12 @@ impl PlanBuilder {
     fn free_buffer(&mut self, i: usize) {
         self.buffers[i].freed_before = Some(self.steps.len());
         self.steps.push(Step::Free(i));
+    }
+
+    /// Marks `t`'s buffer as held by the runtime's cached program
+    /// ([`PlannedBuffer::program_cached`]).
+    pub fn mark_program_cached(&mut self, t: &DevTensor) {
+        self.buffers[t.buffer].program_cached = true;
     }
 
     /// Marks the buffers of `t` as an output of the case (for naming).
@@ -243,16 +294,40 @@ pub fn placement_in(
     device: &DeviceSpec,
     config: MemoryConfig,
 ) -> Result<Placement, CaseError> {
+    let shard = shard_of_config(spec, device, config)?;
+    placement_of(spec, device, config.buffer_type(), shard.as_deref())
+}
+
+/// The shard spec a memory config gives `spec` (none for an interleaved one): derived in this one
+/// place for every tensor put in a sharded memory config.
+pub fn shard_of_config(
+    spec: &TensorSpec,
+    device: &DeviceSpec,
+    config: MemoryConfig,
+) -> Result<Option<Arc<ShardSpec>>, CaseError> {
     match config {
-        MemoryConfig::Interleaved(b) => Ok(spec.interleaved(device, b)?),
-        MemoryConfig::Sharded(s) => match spec.sharded(device, s) {
-            Ok((p, _)) => Ok(p),
+        MemoryConfig::Interleaved(_) => Ok(None),
+        MemoryConfig::Sharded(s) => match crate::shard::shard_spec(spec, device, s) {
+            Ok(spec) => Ok(Some(Arc::new(spec))),
             Err(crate::shard::ShardError::Overflow(o)) => Err(o.into()),
             Err(e) => Err(CaseError::Invalid {
                 op: "ttnn.empty".to_string(),
                 problem: e.to_string(),
             }),
         },
+    }
+}
+
+/// Where a tensor in `memory` goes: interleaved pages, or the shards of `shard` (in L1).
+pub fn placement_of(
+    spec: &TensorSpec,
+    device: &DeviceSpec,
+    memory: BufferType,
+    shard: Option<&ShardSpec>,
+) -> Result<Placement, CaseError> {
+    match shard {
+        Some(s) if memory == BufferType::L1 => Ok(s.placement(spec, device)?),
+        _ => Ok(spec.interleaved(device, memory)?),
     }
 }
 

@@ -164,8 +164,17 @@ impl FromStr for MemoryConfig {
     }
 }
 
-/// The shard spec of one tensor on one device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// In which order a shard grid's cores take the shards (TT-NN's `ShardOrientation`): along
+/// rows of cores first, or along columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ShardOrientation {
+    RowMajor,
+    ColMajor,
+}
+
+/// The shard spec of one tensor on one device: what a sharded tensor keeps between calls (an
+/// op's own output, such as a conv's in its parallel config, or a memory config's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ShardSpec {
     pub strategy: ShardStrategy,
     /// The tensor as a 2D matrix (rows, columns), padded as its buffer holds it.
@@ -176,6 +185,7 @@ pub struct ShardSpec {
     pub grid: [u64; 2],
     /// The cores holding a shard, as tt-metal renders a `CoreRangeSet`.
     pub cores: CoreRangeSet,
+    pub orientation: ShardOrientation,
 }
 
 impl ShardSpec {
@@ -283,6 +293,9 @@ pub fn shard_spec(
         shard_shape,
         grid,
         cores: core_set,
+        // Height and width shards go core after core along rows; block shards put rows on the
+        // grid's rows (y) and columns on its columns (x).
+        orientation: ShardOrientation::RowMajor,
     })
 }
 
@@ -294,16 +307,27 @@ impl TensorSpec {
         strategy: ShardStrategy,
     ) -> Result<(Placement, ShardSpec), ShardError> {
         let spec = shard_spec(self, device, strategy)?;
+        Ok((spec.placement(self, device)?, spec))
+    }
+}
+
+impl ShardSpec {
+    /// Where `tensor` sharded by this spec lives in L1: one whole shard per core of the spec.
+    pub fn placement(
+        &self,
+        tensor: &TensorSpec,
+        device: &DeviceSpec,
+    ) -> Result<Placement, Overflow> {
         let mut p = crate::plan::sharded_placement(
             device,
             BufferType::L1,
-            self.pages()?,
-            self.page_size()?,
-            spec.shards(),
-            spec.shard_tiles(),
+            tensor.pages()?,
+            tensor.page_size()?,
+            self.shards(),
+            self.shard_tiles(),
         )?;
-        p.strategy = Some(strategy);
-        Ok((p, spec))
+        p.strategy = Some(self.strategy);
+        Ok(p)
     }
 }
 

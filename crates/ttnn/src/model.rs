@@ -434,3 +434,223 @@ fn run_step<D: DeviceApi>(
     }
     Ok(captured)
 }
+
+/// The first call where two runs of one model disagree, with both sides' figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallDifference {
+    /// The call's number (0: the model's inputs).
+    pub number: usize,
+    pub label: String,
+    /// What differs: `L1 per bank after the call`, `per-core peaks`, `failure`, ...
+    pub what: String,
+    /// Each run's value, rendered.
+    pub left: String,
+    pub right: String,
+}
+
+/// [`CallDifference::what`] when the runs differ only in how they end.
+pub const HOW_IT_ENDS: &str = "how the run ends";
+
+/// How two runs of one model compare call by call ([`compare_runs`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunComparison {
+    /// Calls both runs ran with equal memory (and equal measurements where both measured)
+    /// before the first difference, or in all.
+    pub equal_calls: usize,
+    pub difference: Option<CallDifference>,
+}
+
+/// Compares two runs of one model call by call: after each call the L1 and DRAM per bank and
+/// the live tensors; where both measured the call, its per-core peaks (CB, dataflow, L1, total)
+/// and the buffers it made; then how each run ended (the first failure, its outcome, message
+/// and memory before it). A run that stops first differs at the call it stopped on. The one
+/// comparison the tests and `cargo xtask model --compare` hold sim to the runtime with.
+pub fn compare_runs(left: &ModelRun, right: &ModelRun) -> RunComparison {
+    let differ = |number: usize, label: &str, what: &str, l: String, r: String| CallDifference {
+        number,
+        label: label.to_string(),
+        what: what.to_string(),
+        left: l,
+        right: r,
+    };
+    let mut equal_calls = 0;
+    for (l, r) in left.steps.iter().zip(&right.steps) {
+        let measured = l.peaks.zip(r.peaks);
+        let found: Option<(&str, String, String)> = if l.number != r.number {
+            Some(("call number", l.number.to_string(), r.number.to_string()))
+        } else if l.l1_per_bank != r.l1_per_bank {
+            Some((
+                "L1 per bank after the call",
+                l.l1_per_bank.to_string(),
+                r.l1_per_bank.to_string(),
+            ))
+        } else if l.dram_per_bank != r.dram_per_bank {
+            Some((
+                "DRAM per bank after the call",
+                l.dram_per_bank.to_string(),
+                r.dram_per_bank.to_string(),
+            ))
+        } else if l.live != r.live {
+            Some((
+                "live tensors after the call",
+                l.live.join(", "),
+                r.live.join(", "),
+            ))
+        } else if let Some((lp, rp)) = measured.filter(|(lp, rp)| lp != rp) {
+            Some((
+                "per-core peaks while the call ran",
+                format!("{lp:?}"),
+                format!("{rp:?}"),
+            ))
+        } else if measured.is_some() && l.buffers != r.buffers {
+            Some((
+                "buffers the call made (type, bytes per bank)",
+                format!("{:?}", l.buffers),
+                format!("{:?}", r.buffers),
+            ))
+        } else {
+            None
+        };
+        let found = found.map(|(what, a, b)| differ(l.number.min(r.number), &l.label, what, a, b));
+        if found.is_some() {
+            return RunComparison {
+                equal_calls,
+                difference: found,
+            };
+        }
+        equal_calls += 1;
+    }
+    let ending = |run: &ModelRun| -> String {
+        match (&run.failure, run.steps.len()) {
+            (Some(f), _) => format!(
+                "{}: {} (before it: L1 {} B/bank, DRAM {} B/bank)",
+                f.outcome, f.message, f.l1_per_bank_before, f.dram_per_bank_before
+            ),
+            (None, n) => format!("ran all {n} calls"),
+        }
+    };
+    let key = |run: &ModelRun| {
+        run.failure.as_ref().map(|f| {
+            (
+                f.number,
+                f.outcome.clone(),
+                f.message.clone(),
+                f.l1_per_bank_before,
+                f.dram_per_bank_before,
+            )
+        })
+    };
+    let difference =
+        (left.steps.len() != right.steps.len() || key(left) != key(right)).then(|| {
+            let number = equal_calls + 1;
+            let label = left
+                .failure
+                .as_ref()
+                .map(|f| f.label.clone())
+                .or_else(|| right.failure.as_ref().map(|f| f.label.clone()))
+                .unwrap_or_default();
+            differ(number, &label, HOW_IT_ENDS, ending(left), ending(right))
+        });
+    RunComparison {
+        equal_calls,
+        difference,
+    }
+}
+
+impl RunComparison {
+    /// The difference, unless it is only that `sim` (the left run) stops with `unmodeled`
+    /// after every call before it agreed: where sim has no plan it must say so, and it must
+    /// not differ before.
+    pub fn before_sim_stops(&self, sim: &ModelRun) -> Option<&CallDifference> {
+        let d = self.difference.as_ref()?;
+        let stops_unmodeled = sim
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.outcome == "unmodeled" && f.number == d.number);
+        (d.what != HOW_IT_ENDS || !stops_unmodeled).then_some(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(number: usize, l1: u64, cb: Option<u64>) -> StepRecord {
+        StepRecord {
+            number,
+            line: number,
+            label: format!("#{number} op"),
+            ttnn: String::new(),
+            l1_per_bank: l1,
+            dram_per_bank: 0,
+            live: vec![format!("t{number}")],
+            peaks: cb.map(|peak_cb| crate::api::CoreUsage {
+                peak_cb,
+                ..Default::default()
+            }),
+            buffers: Vec::new(),
+            elapsed_ms: 0.0,
+            buffer_report: None,
+        }
+    }
+
+    fn run(steps: Vec<StepRecord>, failure: Option<(usize, &str)>) -> ModelRun {
+        ModelRun {
+            model: "m".into(),
+            resolution: [1, 1],
+            device: "n150".into(),
+            backend: "sim".into(),
+            steps,
+            failure: failure.map(|(number, outcome)| ModelFailure {
+                number,
+                line: number,
+                label: format!("#{number} op"),
+                ttnn: String::new(),
+                outcome: outcome.into(),
+                message: "m".into(),
+                l1_per_bank_before: 0,
+                dram_per_bank_before: 0,
+            }),
+            peak_l1_per_bank: (0, 0),
+            peak_dram_per_bank: (0, 0),
+            bank_bytes_l1: 0,
+            bank_bytes_dram: 0,
+            leaked_per_bank: 0,
+        }
+    }
+
+    #[test]
+    fn the_first_differing_call_is_found_with_both_numbers() {
+        let a = run(vec![step(1, 10, None), step(2, 20, None)], None);
+        let b = run(vec![step(1, 10, Some(5)), step(2, 21, Some(5))], None);
+        let c = compare_runs(&a, &b);
+        assert_eq!(c.equal_calls, 1);
+        let d = c.difference.expect("differs");
+        assert_eq!(
+            (d.number, d.left.as_str(), d.right.as_str()),
+            (2, "20", "21")
+        );
+        // Peaks count only where both sides measured them.
+        let m = run(vec![step(1, 10, Some(6)), step(2, 20, None)], None);
+        let d = compare_runs(&m, &b).difference.expect("differs");
+        assert_eq!(
+            (d.number, d.what.as_str()),
+            (1, "per-core peaks while the call ran")
+        );
+    }
+
+    #[test]
+    fn sim_stopping_unmodeled_is_no_difference_before_it() {
+        let metal = run(vec![step(1, 10, None), step(2, 20, None)], None);
+        let sim = run(vec![step(1, 10, None)], Some((2, "unmodeled")));
+        let c = compare_runs(&sim, &metal);
+        assert_eq!(c.equal_calls, 1);
+        assert!(c.difference.is_some() && c.before_sim_stops(&sim).is_none());
+        let wrong = run(vec![step(1, 10, None)], Some((2, "oom")));
+        let c = compare_runs(&wrong, &metal);
+        assert!(c.before_sim_stops(&wrong).is_some());
+        let early = run(vec![step(1, 11, None)], Some((2, "unmodeled")));
+        let c = compare_runs(&early, &metal);
+        assert_eq!(c.before_sim_stops(&early).map(|d| d.number), Some(1));
+    }
+}

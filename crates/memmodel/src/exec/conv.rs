@@ -33,6 +33,7 @@ use crate::ops::CaseError;
 use crate::plan::sharded_placement;
 use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
+use crate::shard::{ShardOrientation, ShardSpec, ShardStrategy};
 use crate::size;
 use crate::tensor::{TensorSpec, TILE};
 
@@ -69,6 +70,17 @@ pub(crate) enum Scheme {
     Height,
     Block,
     Width,
+}
+
+impl Scheme {
+    /// The sharding it gives a tensor.
+    pub fn strategy(self) -> ShardStrategy {
+        match self {
+            Scheme::Height => ShardStrategy::Height,
+            Scheme::Block => ShardStrategy::Block,
+            Scheme::Width => ShardStrategy::Width,
+        }
+    }
 }
 
 /// The per-core geometry of one sharding of a conv: `determine_parallel_config`,
@@ -424,6 +436,81 @@ pub(super) fn shard_grid(d: &DeviceSpec, scheme: Scheme, nhw: u64, c: u64) -> Co
     }
 }
 
+/// get_conv_padded_input_shape_and_mem_config's "reshard or not" for an input `x` that may be
+/// sharded: `Ok(true)` when it is in the conv's parallel config (its grid `cores`, `scheme`,
+/// row-major orientation) and is used as it is; `Ok(false)` when it is interleaved, or sharded
+/// otherwise and resharded (`reshard_if_not_optimal`: the same buffers as sharding an
+/// interleaved input, seen on YOLOv12x's #2); unmodeled when the conv would run on the input's
+/// own grid or on a shard shape not its own.
+pub(super) fn keep_sharded_input(
+    x: &super::DevTensor,
+    scheme: Scheme,
+    cores: CoreRangeSet,
+    shard_shape: [u64; 2],
+    reshard: bool,
+) -> Result<bool, CaseError> {
+    let Some(xs) = &x.shard else {
+        return Ok(false);
+    };
+    let f = "ttnn.conv2d";
+    let same_config = xs.strategy == scheme.strategy()
+        && xs.orientation == ShardOrientation::RowMajor
+        && xs.cores == cores;
+    if same_config && xs.shard_shape != shard_shape {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: a sharded input in the conv's grid with another shard shape ({} \
+                 where the conv's is {shard_shape:?})",
+                xs.describe()
+            ),
+        ));
+    }
+    if !same_config && !reshard {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: a sharded input ({}) outside the conv's parallel config without \
+                 reshard_if_not_optimal",
+                xs.describe()
+            ),
+        ));
+    }
+    if x.layout() != Layout::Tile {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a ROW_MAJOR sharded input"),
+        ));
+    }
+    Ok(same_config)
+}
+
+/// The program that shards `x` into `resharded` on `cores`: InterleavedToSharded, or, where a
+/// buffer cannot have been allocated (the case's OOM in normal mode), CopyDeviceOperation as the
+/// capture shows.
+pub(super) fn reshard_into(
+    ex: &mut Exec<'_>,
+    x: &super::DevTensor,
+    resharded: &super::DevTensor,
+    page: u64,
+    cores: &CoreRangeSet,
+) {
+    // The L1 bank left once the device is opened with conv2d's L1_SMALL.
+    let l1_bank = ex
+        .device()
+        .l1_bank_bytes
+        .saturating_sub(crate::ops::CONV2D_L1_SMALL);
+    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+    super::pool::reshard_program(
+        ex,
+        (x.memory == BufferType::L1 && input_per_bank > l1_bank) || shard_bytes > l1_bank,
+        page,
+        shard_bytes,
+        cores,
+    );
+}
+
 /// The conv program's cores: the bounding box of its input and output grids.
 fn program_grid(d: &DeviceSpec, s: &Sharding) -> CoreRangeSet {
     let (x, y) = match s.scheme {
@@ -457,6 +544,9 @@ struct Settings {
     activation: bool,
     /// `reallocate_halo_output` (the runtime's default: true).
     reallocate_halo: bool,
+    /// `reshard_if_not_optimal`: a sharded input not in the conv's parallel config is resharded
+    /// into it (else the conv runs on the input's grid: not planned).
+    reshard: bool,
 }
 
 impl Settings {
@@ -499,9 +589,8 @@ impl Settings {
                 ("enable_weights_double_buffer", Val::Bool(b)) => out.weights_double = *b,
                 ("deallocate_activation", Val::Bool(b)) => out.deallocate_activation = *b,
                 ("reallocate_halo_output", Val::Bool(b)) => out.reallocate_halo = *b,
-                // Only an input already sharded is resharded or not by it; this plan's input is
-                // L1 interleaved and resharded either way.
-                ("reshard_if_not_optimal", Val::Bool(_)) => {}
+                // Only an input already sharded is resharded or not by it.
+                ("reshard_if_not_optimal", Val::Bool(b)) => out.reshard = *b,
                 (other, _) => {
                     return Err(unmodeled(f, format!("{UNPLANNED}: Conv2dConfig.{other}")))
                 }
@@ -563,9 +652,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     };
     // `slice_config` L1_FULL runs the L1 path on a DRAM input too (exec/conv_slice.rs).
     let l1_full_of_dram = super::conv_slice::l1_full_of_dram(a, &x);
-    // A conv's output left in its own shards (no memory_config) is a sharded buffer without a
-    // sharded memory config: a model's next conv gets it sharded, not interleaved.
-    let sharded_buffer = ex.b.buffers[x.buffer].placement.sharded;
     // The runtime runs a 1×1 stride-1 conv as a matmul, never in DRAM slices
     // (exec/conv_matmul.rs).
     let mm_conv = super::conv_matmul::is_matmul_conv(
@@ -576,22 +662,32 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         groups,
         settings.shard_layout == Some(Scheme::Width),
     );
-    if mm_conv && (x.shard.is_some() || sharded_buffer) {
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: a sharded input to the 1×1 stride-1 matmul path"),
-        ));
-    }
-    if (x.memory != BufferType::L1 && !l1_full_of_dram && !mm_conv)
-        || x.shard.is_some()
-        || sharded_buffer
-    {
+    // A sharded input (another conv's output in its parallel config) is planned on the halo path
+    // below: kept when it is in this conv's parallel config, resharded when
+    // reshard_if_not_optimal says so.
+    let sharded_in = x.shard.is_some() || ex.b.buffers[x.buffer].placement.sharded;
+    if mm_conv && sharded_in && settings.shard_layout != Some(Scheme::Height) {
         return Err(unmodeled(
             f,
             format!(
-                "{UNPLANNED}: a DRAM or sharded input (DRAM inputs run in DRAM slices unless \
-                 slice_config is L1_FULL)"
+                "{UNPLANNED}: a sharded input to the 1×1 stride-1 matmul path without \
+                 shard_layout HEIGHT_SHARDED"
             ),
+        ));
+    }
+    if x.memory != BufferType::L1 && !l1_full_of_dram && !mm_conv {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: a DRAM input (DRAM inputs run in DRAM slices unless slice_config \
+                 is L1_FULL)"
+            ),
+        ));
+    }
+    if sharded_in && x.shard.is_none() {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a sharded buffer without its shard spec"),
         ));
     }
     if !matches!(
@@ -670,6 +766,12 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ),
         ));
     }
+    if x.shard.is_some() && x.dims() != [1, 1, rows, c_in] {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a sharded [N, H, W, C] input"),
+        ));
+    }
     let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
         let eff = dilation[axis] * (kernel[axis] - 1) + 1;
         let span = size + 2 * pad[axis];
@@ -721,7 +823,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     if mm_conv {
         let height = settings.shard_layout == Some(Scheme::Height);
-        return super::conv_matmul::plan(ex, &conv, &x, settings.activation, height, out_memory);
+        return super::conv_matmul::plan(
+            ex,
+            &conv,
+            &x,
+            settings.activation,
+            height,
+            settings.reshard,
+            out_memory,
+        );
     }
     // The halo's config tensors are built per padded input row (exec/pool.rs, as for
     // max_pool2d): past max_pool2d's bound the plan is not built (a fuzz input, N = 4,143,883,425
@@ -786,6 +896,17 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: explicit block sharding with one output channel core"),
         ));
     }
+    // get_conv_padded_input_shape_and_mem_config: a sharded input whose grid, scheme and
+    // orientation are the conv's parallel config is the halo's input as it is; any other is
+    // resharded into it when reshard_if_not_optimal says so (the same buffers as sharding an
+    // interleaved input, seen on YOLOv12x's #2), else the conv runs on the input's own grid.
+    let keep_input = keep_sharded_input(
+        &x,
+        s.scheme,
+        shard_grid(d, s.scheme, s.nhw_cores, s.in_c_cores),
+        [s.in_shard_h, s.in_shard_w],
+        settings.reshard,
+    )?;
     // `flatten_4d_shape`: an [N, H, W, C] input is reshaped to [1, 1, N·H·W, C] first, a copy
     // (ReshapeView) for a TILE input whose padded shape changes.
     let flat = [1, 1, rows, c_in];
@@ -820,7 +941,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 format!("{UNPLANNED}: a copying ROW_MAJOR reshape"),
             ));
         };
-    plan(ex, &conv, &s, &x, flattened, out_memory)
+    plan(ex, &conv, &s, &x, keep_input, flattened, out_memory)
 }
 
 /// The weights `[k, n]` and bias `[1, n]` the runtime prepares into DRAM tiles in
@@ -858,6 +979,7 @@ fn plan(
     conv: &Conv,
     s: &Sharding,
     x: &super::DevTensor,
+    keep_input: bool,
     flattened: Option<super::DevTensor>,
     out_memory: Option<BufferType>,
 ) -> Result<Val, CaseError> {
@@ -894,29 +1016,24 @@ fn plan(
         (s.in_shard_w * conv.conv_in_elem(), s.in_shard_h)
     };
     let in_pages = size::mul(shard_pages, used, "input pages")?;
-    let resharded = sharded(
-        ex,
-        "sharded input",
-        TensorSpec::new(
-            Shape::from_dims(vec![1, 1, in_rows_padded, s.in_c_padded])?,
-            dtype,
-            x.layout(),
-        ),
-        sharded_placement(d, BufferType::L1, in_pages, page, used, shard_pages)?,
-    );
+    let resharded = if keep_input {
+        ex.b.share(x, x.spec.clone())
+    } else {
+        sharded(
+            ex,
+            "sharded input",
+            TensorSpec::new(
+                Shape::from_dims(vec![1, 1, in_rows_padded, s.in_c_padded])?,
+                dtype,
+                x.layout(),
+            ),
+            sharded_placement(d, BufferType::L1, in_pages, page, used, shard_pages)?,
+        )
+    };
     let in_shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
-    // The L1 bank left once the device is opened with conv2d's L1_SMALL.
-    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
-    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
-    // Buffers that cannot have been allocated (the case's OOM in normal mode): the capture
-    // reshards by CopyDeviceOperation instead.
-    super::pool::reshard_program(
-        ex,
-        (x.memory == BufferType::L1 && input_per_bank > l1_bank) || in_shard_bytes > l1_bank,
-        page,
-        in_shard_bytes,
-        &used_grid,
-    );
+    if !keep_input {
+        reshard_into(ex, x, &resharded, page, &used_grid);
+    }
     if let Some(t) = flattened {
         // The reshaped copy dies once resharded.
         ex.b.release(t);
@@ -963,7 +1080,11 @@ fn plan(
         // One row per core in L1_SMALL, which the graph capture reports as L1.
         let mut p = sharded_placement(d, BufferType::L1Small, cores, bytes, cores, 1)?;
         p.traced_as = Some(BufferType::L1);
-        Ok(sharded(ex, what, spec, p))
+        let t = sharded(ex, what, spec, p);
+        // The halo's and the conv's cached programs keep them (seen on YOLOv12x at 640x640:
+        // a conv repeating an earlier call on equal inputs captures none).
+        ex.b.mark_program_cached(&t);
+        Ok(t)
     };
     let block = s.scheme == Scheme::Block;
     let bounds = win.boundaries(s.nhw_cores, s.out_shard_h);
@@ -1060,6 +1181,32 @@ fn plan(
             out_cores,
             out_shard_tiles,
         )?,
+    );
+    // The output stays in the conv's shards between calls: its parallel config is the next
+    // conv's "reshard or not".
+    let out = ex.b.with_shard(
+        out,
+        ShardSpec {
+            strategy: s.scheme.strategy(),
+            physical: [
+                size::round_up(out_rows, TILE, "output rows")?,
+                size::mul(
+                    s.out_w_tiles,
+                    size::mul(s.out_c_cores, TILE, "output width")?,
+                    "output width",
+                )?,
+            ],
+            shard_shape: [
+                s.out_shard_h,
+                size::mul(s.out_w_tiles, TILE, "output shard width")?,
+            ],
+            grid: match s.scheme {
+                Scheme::Width => [1, s.out_c_cores],
+                _ => [s.nhw_cores, s.out_c_cores],
+            },
+            cores: out_grid.clone(),
+            orientation: ShardOrientation::RowMajor,
+        },
     );
     let reader_bytes = conv.reader_config_bytes(s);
     let reader = cfg(ex, "reader indices", reader_bytes)?;

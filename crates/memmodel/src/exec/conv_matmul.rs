@@ -52,6 +52,7 @@ pub(super) fn plan(
     x: &DevTensor,
     activation: bool,
     height_sharded: bool,
+    reshard: bool,
     out_memory: Option<BufferType>,
 ) -> Result<Val, CaseError> {
     let f = "ttnn.conv2d";
@@ -102,7 +103,7 @@ pub(super) fn plan(
         };
 
     if height_sharded {
-        return plan_height_sharded(ex, conv, input, out_memory);
+        return plan_height_sharded(ex, conv, input, reshard, out_memory);
     }
 
     // 1. Weights and bias prepared into DRAM: K and N padded to whole tiles.
@@ -172,6 +173,7 @@ fn plan_height_sharded(
     ex: &mut Exec<'_>,
     conv: &Conv,
     input: DevTensor,
+    reshard: bool,
     out_memory: Option<BufferType>,
 ) -> Result<Val, CaseError> {
     use super::pool::{sharded, Bound};
@@ -236,22 +238,28 @@ fn plan_height_sharded(
         input.layout(),
     );
     let pages = crate::size::mul(shard_pages, used, "input pages")?;
-    let resharded = sharded(
-        ex,
-        "sharded input",
-        spec,
-        sharded_placement(d, BufferType::L1, pages, page, used, shard_pages)?,
-    );
+    // A height-sharded input in the conv's parallel config is the matmul's input as it is.
+    let keep = super::conv::keep_sharded_input(
+        &input,
+        super::conv::Scheme::Height,
+        super::conv::shard_grid(d, super::conv::Scheme::Height, s.nhw_cores, 1),
+        [s.in_shard_h, s.in_c_padded],
+        reshard,
+    )?;
+    let resharded = if keep {
+        input
+    } else {
+        let resharded = sharded(
+            ex,
+            "sharded input",
+            spec,
+            sharded_placement(d, BufferType::L1, pages, page, used, shard_pages)?,
+        );
+        super::conv::reshard_into(ex, &input, &resharded, page, &grid);
+        ex.b.release(input);
+        resharded
+    };
     let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
-    let input_per_bank = ex.b.buffers[input.buffer].placement.per_bank_bytes;
-    super::pool::reshard_program(
-        ex,
-        (input.memory == BufferType::L1 && input_per_bank > l1_bank) || shard_bytes > l1_bank,
-        page,
-        shard_bytes,
-        &grid,
-    );
-    ex.b.release(input);
 
     // 2. Weights and bias.
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
@@ -312,6 +320,24 @@ fn plan_height_sharded(
             used,
             out_tiles,
         )?,
+    );
+    // The output stays in these shards between calls (a next conv's "reshard or not").
+    let out = ex.b.with_shard(
+        out,
+        crate::shard::ShardSpec {
+            strategy: crate::shard::ShardStrategy::Height,
+            physical: [
+                crate::size::round_up(rows, TILE, "output rows")?,
+                crate::size::mul(s.out_w_tiles, TILE, "output width")?,
+            ],
+            shard_shape: [
+                s.out_shard_h,
+                crate::size::mul(s.out_w_tiles, TILE, "output width")?,
+            ],
+            grid: [used, 1],
+            cores: grid.clone(),
+            orientation: crate::shard::ShardOrientation::RowMajor,
+        },
     );
     let out_bytes = crate::size::mul(out_tiles, out_tile, "output shard")?;
     let weights_tile = super::util::tile_size(conv.weights_dtype);

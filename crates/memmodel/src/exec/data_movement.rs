@@ -161,8 +161,8 @@ pub(super) fn to_memory_config(
     mem: BufferType,
     dtype: Option<DType>,
 ) -> Result<DevTensor, CaseError> {
-    if let Some(strategy) = x.shard {
-        return sharded_to_interleaved(ex, x, strategy, mem, dtype);
+    if x.shard.is_some() {
+        return sharded_to_interleaved(ex, x, mem, dtype);
     }
     if mem == x.memory {
         return Ok(ex.b.share(x, x.spec.clone()));
@@ -204,7 +204,6 @@ pub(super) fn to_memory_config(
 fn sharded_to_interleaved(
     ex: &mut Exec<'_>,
     x: &DevTensor,
-    strategy: crate::shard::ShardStrategy,
     mem: BufferType,
     dtype: Option<DType>,
 ) -> Result<DevTensor, CaseError> {
@@ -222,7 +221,10 @@ fn sharded_to_interleaved(
             "a ROW_MAJOR sharded tensor",
         ));
     }
-    let shard = super::eltwise::shard_of(ex, x, strategy)?;
+    // The input's own shards (a conv's output keeps its parallel config).
+    let Some(shard) = x.shard.clone() else {
+        return Err(invalid("ttnn.to_memory_config", "the input is not sharded"));
+    };
     let bytes = super::eltwise::shard_bytes(&shard, x.dtype());
     let out =
         ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;

@@ -10,7 +10,7 @@ use crate::ops::CaseError;
 use crate::plan::DevTensor;
 use crate::program::{Cb, CbKind, CoreRangeSet, Program};
 use crate::shape::Shape;
-use crate::shard::{shard_spec, ShardError, ShardSpec, ShardStrategy};
+use crate::shard::ShardSpec;
 use crate::tensor::TensorSpec;
 
 /// The unary functions of the catalog (one SFPU program each).
@@ -51,16 +51,24 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
     }))
 }
 
-/// The shard spec of a sharded tensor.
-pub(super) fn shard_of(
-    ex: &Exec<'_>,
-    t: &crate::plan::DevTensor,
-    s: ShardStrategy,
-) -> Result<ShardSpec, CaseError> {
-    shard_spec(&t.spec, ex.device(), s).map_err(|e| match e {
-        ShardError::Overflow(o) => o.into(),
-        e => invalid("sharded tensor", e.to_string()),
-    })
+/// An element-wise op's output: in `memory_config` if given; else in the input's own memory
+/// config, its shard spec included (a conv's output stays in the conv's shards).
+fn output_like(
+    ex: &mut Exec<'_>,
+    a: &Args<'_>,
+    x: &DevTensor,
+    spec: TensorSpec,
+) -> Result<DevTensor, CaseError> {
+    let given = !matches!(a.kw.get("memory_config"), None | Some(Val::None));
+    match &x.shard {
+        Some(shard) if !given && spec.shape == x.spec.shape => {
+            ex.b.tensor_sharded("output", BufferRole::Temporary, spec, shard.clone())
+        }
+        _ => {
+            let config = a.memory_config(x.config())?;
+            ex.b.tensor_in("output", BufferRole::Temporary, spec, config)
+        }
+    }
 }
 
 /// Bytes of one shard of a sharded tensor.
@@ -76,11 +84,8 @@ fn unary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // take no room; uneven shards run the interleaved kernels with 2-tile buffers (measured on
     // the runtime: tests/golden/calibration).
     let out_config = a.memory_config(x.config())?;
-    let borrowed = match (x.shard, out_config.sharding()) {
-        (Some(s), Some(_)) => {
-            let spec = shard_of(ex, x, s)?;
-            spec.even().then(|| shard_bytes(&spec, x.dtype()))
-        }
+    let borrowed = match (&x.shard, out_config.sharding()) {
+        (Some(spec), Some(_)) => spec.even().then(|| shard_bytes(spec, x.dtype())),
         _ => None,
     };
     let program = match borrowed {
@@ -97,9 +102,7 @@ fn unary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     };
     let out = match a.opt_tensor(usize::MAX, "output_tensor")? {
         Some(o) => ex.b.share(o, o.spec.clone()),
-        None => {
-            ex.b.tensor_in("output", BufferRole::Temporary, x.spec.clone(), out_config)?
-        }
+        None => output_like(ex, a, x, x.spec.clone())?,
     };
     ex.b.run(program);
     Ok(Val::T(out))
@@ -147,9 +150,7 @@ fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let d = ex.device();
     let shape = broadcast(a.function, x.shape(), y.shape())?;
     let spec = TensorSpec::new(shape, x.dtype(), x.layout());
-    let out_config = a.memory_config(x.config())?;
-    let out =
-        ex.b.tensor_in("output", BufferRole::Temporary, spec, out_config)?;
+    let out = output_like(ex, a, x, spec)?;
     let cores = grid::full(d);
     // Both inputs and the output sharded alike: three circular buffers bound to the tensors'
     // shards (`globally_allocated`, one shard each, on the whole grid), even for partial shards
@@ -157,11 +158,11 @@ fn binary(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // Operands of different shapes (a broadcast) take the interleaved kernels' buffers even when
     // sharded (measured on the runtime by the random differential).
     let same_shape = x.shape() == y.shape();
-    let program = match (x.shard, y.shard, out_config.sharding()) {
+    let program = match (&x.shard, &y.shard, &out.shard) {
         (Some(sx), Some(sy), Some(so)) if same_shape => {
             let mut p = Program::new("BinaryNgDeviceOperation", "ProgramFactory");
             for (t, s) in [(x, sx), (y, sy), (&out, so)] {
-                let bytes = shard_bytes(&shard_of(ex, t, s)?, t.dtype());
+                let bytes = shard_bytes(s, t.dtype());
                 let mut cb = Cb::new(CbKind::Circular, bytes, cores.clone());
                 cb.global = true;
                 p.push(cb);

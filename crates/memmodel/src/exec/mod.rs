@@ -253,7 +253,7 @@ fn resolve(
             let t = inputs
                 .get(*i)
                 .ok_or_else(|| invalid(function, format!("input {i} of {}", inputs.len())))?;
-            match t.shard {
+            match t.strategy() {
                 Some(s) => Val::MemSharded(s),
                 None => Val::Mem(t.memory),
             }

@@ -28,7 +28,7 @@ use memmodel::invoke::Invocation;
 use memmodel::plan::{DevTensor, PlanBuilder, Step};
 use memmodel::program::{CbKind, Program};
 use memmodel::trace::Event;
-use memmodel::{BufferType, DeviceSpec, Layout, MemoryConfig, TensorSpec};
+use memmodel::{BufferType, DeviceSpec, Layout, TensorSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -138,6 +138,11 @@ struct State {
     allocations: u64,
     /// Fail the allocation with this number (1-based, counted with `allocations`).
     fail_at: Option<u64>,
+    /// Calls whose programs the runtime has cached (run for real once), and the buffers those
+    /// programs hold ([`memmodel::case::PlannedBuffer::program_cached`]) until the cache is
+    /// cleared.
+    program_cache: std::collections::HashSet<PlanKey, std::hash::BuildHasherDefault<FxHasher>>,
+    held_by_programs: Vec<(BufferType, Addr)>,
 }
 
 impl State {
@@ -273,8 +278,8 @@ pub struct Tensor {
     buffer: Option<BufId>,
     spec: TensorSpec,
     memory: BufferType,
-    /// Sharded in L1 with this strategy.
-    shard: Option<memmodel::ShardStrategy>,
+    /// Sharded in L1 with this shard spec (a memory config's, or the op's own that made it).
+    shard: Option<Arc<memmodel::shard::ShardSpec>>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -320,6 +325,8 @@ impl Device {
                     capture: None,
                     allocations: 0,
                     fail_at: None,
+                    program_cache: Default::default(),
+                    held_by_programs: Vec::new(),
                 }),
             }),
             spec,
@@ -366,7 +373,7 @@ impl Device {
         buffer: Option<BufId>,
         spec: TensorSpec,
         memory: BufferType,
-        shard: Option<memmodel::ShardStrategy>,
+        shard: Option<Arc<memmodel::shard::ShardSpec>>,
     ) -> Tensor {
         Tensor {
             device: Arc::clone(&self.inner),
@@ -393,7 +400,11 @@ struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PlanKey {
     call: Vec<u8>,
-    inputs: Vec<(TensorSpec, BufferType, Option<memmodel::ShardStrategy>)>,
+    inputs: Vec<(
+        TensorSpec,
+        BufferType,
+        Option<Arc<memmodel::shard::ShardSpec>>,
+    )>,
 }
 
 /// Plans by key. Bounded: past [`PlanCache::CAPACITY`] entries it starts over (a matrix run
@@ -512,27 +523,28 @@ fn encode_invocation(inv: &Invocation, out: &mut Vec<u8>) {
 }
 
 impl Device {
-    /// The plan of `invocation` on `inputs`, from the cache or derived (and cached).
-    fn plan(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<Arc<Plan>> {
+    /// The plan of `invocation` on `inputs`, from the cache or derived (and cached), with its
+    /// key.
+    fn plan(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<(Arc<Plan>, PlanKey)> {
         let mut call = Vec::with_capacity(256);
         encode_invocation(invocation, &mut call);
         let key = PlanKey {
             call,
             inputs: inputs
                 .iter()
-                .map(|t| (t.spec.clone(), t.memory, t.shard))
+                .map(|t| (t.spec.clone(), t.memory, t.shard.clone()))
                 .collect(),
         };
         if let Some(p) = self.lock_plans().plans.get(&key) {
-            return p.clone();
+            return p.clone().map(|p| (p, key));
         }
         let derived = derive_plan(self.spec, invocation, inputs).map(Arc::new);
         let mut cache = self.lock_plans();
         if cache.plans.len() >= PlanCache::CAPACITY {
             cache.plans.clear();
         }
-        cache.plans.insert(key, derived.clone());
-        derived
+        cache.plans.insert(key.clone(), derived.clone());
+        derived.map(|p| (p, key))
     }
 
     fn lock_plans(&self) -> MutexGuard<'_, PlanCache> {
@@ -550,7 +562,7 @@ fn derive_plan(
     let mut devs = Vec::with_capacity(inputs.len());
     for t in inputs {
         let d = b
-            .external_in("input", t.spec.clone(), MemoryConfig::of(t.memory, t.shard))
+            .external_with("input", t.spec.clone(), t.memory, t.shard.clone())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         devs.push(d);
     }
@@ -594,8 +606,11 @@ impl DeviceApi for Device {
         }
         let spec = TensorSpec::new(shape, desc.dtype, desc.layout);
         desc.check_sharding()?;
-        let placement = memmodel::plan::placement_in(&spec, self.spec, desc.config())
+        let shard = memmodel::plan::shard_of_config(&spec, self.spec, desc.config())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let placement =
+            memmodel::plan::placement_of(&spec, self.spec, desc.buffer_type, shard.as_deref())
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let planned = PlannedBuffer {
             index: 0,
             what: "tensor",
@@ -603,6 +618,7 @@ impl DeviceApi for Device {
             tensor: spec.clone(),
             placement,
             freed_before: None,
+            program_cached: false,
         };
         let mut s = self.inner.lock();
         let address = s.allocate(&planned)?;
@@ -619,7 +635,7 @@ impl DeviceApi for Device {
             },
         );
         drop(s);
-        Ok(self.adopt(Some(id), spec, desc.buffer_type, desc.sharding))
+        Ok(self.adopt(Some(id), spec, desc.buffer_type, shard))
     }
 
     fn run(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
@@ -629,7 +645,7 @@ impl DeviceApi for Device {
             )));
         }
         // The plan of the call, on the inputs as they are: derived once per (call, inputs).
-        let plan = self.plan(invocation, inputs)?;
+        let (plan, key) = self.plan(invocation, inputs)?;
         let Plan {
             builder: b,
             outputs,
@@ -638,15 +654,26 @@ impl DeviceApi for Device {
         let (b, n_inputs) = (b, *n_inputs);
         // Replay it; on a failure, give back what this call placed.
         let mut s = self.inner.lock();
+        // Buffers the cached programs of an earlier run of this call hold are not made again;
+        // a first real run keeps them with its programs (a capture only records them).
+        let caches = b.buffers.iter().any(|x| x.program_cached);
+        let cached = caches && s.program_cache.contains(&key);
+        let keeps = caches && !cached && s.capture.is_none();
+        let mut kept: Vec<(BufferType, Addr)> = Vec::new();
         let mut placed: Vec<Option<Addr>> = vec![None; b.buffers.len()];
         let mut result = Ok(());
         for step in &b.steps {
             let r = match step {
+                Step::Alloc(i) if cached && b.buffers[*i].program_cached => Ok(()),
                 Step::Alloc(i) => s.allocate(&b.buffers[*i]).map(|a| placed[*i] = Some(a)),
                 Step::Free(i) => {
                     if let Some(a) = placed[*i].take() {
                         let p = &b.buffers[*i].placement;
-                        s.release(p.buffer_type, a);
+                        if keeps && b.buffers[*i].program_cached {
+                            kept.push((p.buffer_type, a));
+                        } else {
+                            s.release(p.buffer_type, a);
+                        }
                     }
                     Ok(())
                 }
@@ -675,7 +702,14 @@ impl DeviceApi for Device {
                     s.release(p.buffer_type, a);
                 }
             }
+            for (buffer_type, a) in kept {
+                s.release(buffer_type, a);
+            }
             return Err(e);
+        }
+        if keeps {
+            s.held_by_programs.extend(kept);
+            s.program_cache.insert(key);
         }
         // Outputs: views of inputs share their buffers; new buffers become live.
         let mut new_ids: FastMap<usize, BufId> = FastMap::default();
@@ -756,6 +790,11 @@ impl DeviceApi for Device {
     }
 
     fn clear_program_cache(&self) -> Result<()> {
+        let mut s = self.inner.lock();
+        s.program_cache.clear();
+        for (buffer_type, a) in std::mem::take(&mut s.held_by_programs) {
+            s.release(buffer_type, a);
+        }
         Ok(())
     }
 

@@ -117,8 +117,8 @@ pub fn c2f_block(device: &'static DeviceSpec, resolution: [u64; 2]) -> memmodel:
 
 /// YOLOv12x as TT-NN's demo calls it (models/yolov12x.toml) at 640x640 on the runtime: the demo
 /// runs there on both boards (~33 FPS on n150, ~64 on p150), so every call must fit, with nothing
-/// left allocated; and sim, which plans only part of it, must say `unmodeled` where it stops
-/// rather than answer. Returns the runtime's run.
+/// left allocated; and sim, which plans only part of it, must equal the runtime call by call up
+/// to where it stops, and say `unmodeled` there rather than answer. Returns the runtime's run.
 #[allow(dead_code)]
 pub fn yolov12x_fits_at_640_as_the_demo_does(
     rt: &ttnn::metal::Runtime,
@@ -149,18 +149,16 @@ pub fn yolov12x_fits_at_640_as_the_demo_does(
         ttnn::sim::DeviceOptions::with_l1_small(model.l1_small_bytes()),
     )?;
     let sim = ttnn::model::run_model_with(&sim_dev, &model, false)?;
-    // Where sim stops, it stops with `unmodeled` (never a verdict of its own: the demo fits).
-    // Its per-call memory is not yet the runtime's: a conv's sharded output is rebuilt as an
-    // L1 interleaved tensor between calls (docs/conv2d.md, "In a model"), so from the first
-    // move of one (#4 at 640x640) the per-bank bytes differ by a few KiB; model_on_metal_equals_sim
-    // holds sim to the runtime call by call on models without sharded conv outputs.
-    match &sim.failure {
-        Some(first) => eq(
-            "sim's answer where it stops",
-            first.outcome.as_str(),
-            "unmodeled",
-        )?,
-        None => eq("calls sim runs", sim.steps.len(), model.steps.len())?,
+    // Call by call as far as sim plans: the same L1 and DRAM per bank and live tensors after
+    // every call (a conv's sharded output kept in the conv's shards between calls), and where
+    // sim stops it says `unmodeled` (never a verdict of its own: the demo fits).
+    let compared = ttnn::model::compare_runs(&sim, &run);
+    if let Some(d) = compared.before_sim_stops(&sim) {
+        return Err(format!(
+            "{} differs ({} calls equal before it): {}: sim {}, runtime {}",
+            d.label, compared.equal_calls, d.what, d.left, d.right
+        )
+        .into());
     }
     Ok(run)
 }
@@ -191,36 +189,14 @@ pub fn model_on_metal_equals_sim(
     let sim = ttnn::model::run_model_with(&sim_dev, model, true)?;
     eq("leaked on the runtime", metal.leaked_per_bank, 0)?;
     eq("leaked on sim", sim.leaked_per_bank, 0)?;
-    let per_call = |r: &ttnn::model::ModelRun| -> Vec<(usize, u64, u64, Vec<String>)> {
-        r.steps
-            .iter()
-            .map(|s| (s.number, s.l1_per_bank, s.dram_per_bank, s.live.clone()))
-            .collect()
-    };
-    eq("memory after each call", per_call(&sim), per_call(&metal))?;
-    type Measured = (usize, Option<ttnn::CoreUsage>, Vec<(String, u64)>);
-    let measured = |r: &ttnn::model::ModelRun| -> Vec<Measured> {
-        r.steps
-            .iter()
-            .map(|s| (s.number, s.peaks, s.buffers.clone()))
-            .collect()
-    };
-    eq(
-        "per-call peaks and buffers",
-        measured(&sim),
-        measured(&metal),
-    )?;
-    let failure = |r: &ttnn::model::ModelRun| {
-        r.failure.as_ref().map(|f| {
-            (
-                f.number,
-                f.outcome.clone(),
-                f.message.clone(),
-                f.l1_per_bank_before,
-            )
-        })
-    };
-    eq("first failure", failure(&sim), failure(&metal))?;
+    let compared = ttnn::model::compare_runs(&sim, &metal);
+    if let Some(d) = compared.difference {
+        return Err(format!(
+            "{} differs ({} calls equal before it): {}: sim {}, runtime {}",
+            d.label, compared.equal_calls, d.what, d.left, d.right
+        )
+        .into());
+    }
     Ok(metal)
 }
 
