@@ -1042,6 +1042,51 @@ fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseErr
     )?)
 }
 
+/// Whether `ttnn.max_pool2d` runs a DRAM input of this geometry in DRAM slices (its halo step
+/// does not fit the L1 left beside max_pool2d's L1_SMALL), as `max_pool2d` decides below. `None`
+/// where the window does not fit the padded input (the runtime refuses that call otherwise).
+/// The refusals ask it: a sliced bfloat4_b pool is refused for its row-major slices
+/// (coverage.rs).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dram_pool_is_sliced(
+    d: &DeviceSpec,
+    [n, h, w, c]: [u64; 4],
+    kernel: [u64; 2],
+    stride: [u64; 2],
+    pad: [u64; 2],
+    dilation: [u64; 2],
+) -> Option<bool> {
+    let out_dim = |size: u64, axis: usize| -> Option<u64> {
+        let eff = dilation[axis].checked_mul(kernel[axis].checked_sub(1)?)? + 1;
+        let span = size.checked_add(pad[axis].checked_mul(2)?)?;
+        Some(span.checked_sub(eff)? / stride[axis].max(1) + 1)
+    };
+    let win = Window {
+        n,
+        h,
+        w,
+        c,
+        kernel,
+        stride,
+        pad,
+        dilation,
+        ho: out_dim(h, 0)?,
+        wo: out_dim(w, 1)?,
+    };
+    if [n, h, w, c, win.ho, win.wo].contains(&0)
+        || size::product([n, h, w], "N·H·W").is_err()
+        || (h + 2 * pad[0]).saturating_mul(n) > MAX_POOL_ROWS
+    {
+        return None;
+    }
+    let l1_bank = d
+        .l1_bank_bytes
+        .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
+    halo_step(d, &win, &parallel_config(d, &win))
+        .ok()
+        .map(|step| step > l1_bank)
+}
+
 /// One DRAM slice: (output start, output length) along the sliced axis.
 fn slice_spans(out_dim: u64, n: u64) -> impl Iterator<Item = (u64, u64)> {
     // `compute_L1_usage_for_slice_config` / `run_sliced_op`: `out_dim / n` each, the first
