@@ -923,6 +923,28 @@ mod tests {
         ));
     }
 
+    /// The runtime slices stride-1 DRAM pools earlier than their halo step says (p150, kernel
+    /// 1x1: [1,1024,2,13568] in two slices, CB peak 526,336 B, where memmodel ran it whole at
+    /// 266,240 B; [1,32,960,960] in two at a step of 75 % of the free L1): memmodel answers
+    /// `unmodeled` there, and plans the pools well clear of it ([1,32,800,800] runs whole:
+    /// 14,336 B of CBs, as on the runtime).
+    #[test]
+    fn stride_1_dram_pools_near_the_runtimes_slicing_are_unmodeled() {
+        let pool = |shape: &str| {
+            let mut c = case("maxpool2d", shape, Layout::Tile, BufferType::Dram);
+            c.device = &crate::device::P150;
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.params.set("kernel_size", ParamValue::Ints(vec![1, 1]));
+            c.estimate()
+        };
+        for shape in ["1,1024,2,13568", "1,1024,2,12704", "1,32,960,960"] {
+            let err = pool(shape).expect_err("no verdict");
+            assert!(crate::exec::is_unmodeled(&err), "{shape}: {err}");
+        }
+        let clear = pool("1,32,800,800").expect("modeled");
+        assert_eq!((clear.verdict, clear.peaks.cb), (Verdict::Fits, 14_336));
+    }
+
     #[test]
     fn a_refused_call_is_refused_with_the_runtimes_words_once_its_inputs_fit() {
         let c = case("mm", "1,64,640,320", Layout::RowMajor, BufferType::Dram);
