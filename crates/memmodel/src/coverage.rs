@@ -288,6 +288,21 @@ fn max_pool_dram_sliced(case: &Case, kernel: [i64; 2], padding: [i64; 2]) -> Opt
     )
 }
 
+/// Why a ROW_MAJOR call of `family` has no plan: what the runtime runs there, where a capture
+/// showed it (n150, ttnn 0.81.1).
+fn row_major_unplanned(family: Family) -> &'static str {
+    match family {
+        // Captured: mean [2,64,100,100] over dim 3 runs ReduceMultiCoreW then a ROW_MAJOR
+        // reshape view; over dim 2 ReduceMultiCoreH; over dim 0 or 1 a ROW_MAJOR permute,
+        // ReduceMultiCoreH, a permute back.
+        Family::Mean => "a ROW_MAJOR mean (the runtime reduces the ROW_MAJOR pages: ReduceMultiCoreW over the last dim, ReduceMultiCoreH over the second-to-last, ReduceMultiCoreH between ROW_MAJOR permutes over the others; not planned)",
+        Family::VectorNorm => "a ROW_MAJOR vector norm (its sum reduces the ROW_MAJOR pages; not planned)",
+        // Captured: split [2,64,100,100] in L1 runs one SliceRmProgramFactory per piece.
+        Family::Split => "a ROW_MAJOR split of an L1 or sharded input, or of rows whose double buffer exceeds an L1 bank (one SliceRm program per piece; not planned there)",
+        _ => "ROW_MAJOR pages for this op",
+    }
+}
+
 /// The data-movement calls whose ROW_MAJOR plans the random differential found exact (both
 /// boards, every dtype and memory the call space draws).
 fn data_movement_row_major_modeled(case: &Case) -> bool {
@@ -648,7 +663,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         )
         && !data_movement_row_major_modeled(case)
     {
-        return Err(unmodeled(case, "ROW_MAJOR pages for this op"));
+        return Err(unmodeled(case, row_major_unplanned(family)));
     }
     if case.dtype == DType::Float32
         && !data_movement_dtype_modeled(case, sig)
