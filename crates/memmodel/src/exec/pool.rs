@@ -180,6 +180,34 @@ pub(super) struct Window {
 }
 
 impl Window {
+    /// The window of a pool (or conv) over an [n, h, w, c] input: `None` where the dilated
+    /// kernel does not fit the padded input (or the sizes overflow).
+    pub(super) fn new(
+        [n, h, w, c]: [u64; 4],
+        kernel: [u64; 2],
+        stride: [u64; 2],
+        pad: [u64; 2],
+        dilation: [u64; 2],
+    ) -> Option<Window> {
+        let out_dim = |size: u64, axis: usize| -> Option<u64> {
+            let eff = dilation[axis].checked_mul(kernel[axis].checked_sub(1)?)? + 1;
+            let span = size.checked_add(pad[axis].checked_mul(2)?)?;
+            Some(span.checked_sub(eff)? / stride[axis].max(1) + 1)
+        };
+        Some(Window {
+            n,
+            h,
+            w,
+            c,
+            kernel,
+            stride,
+            pad,
+            dilation,
+            ho: out_dim(h, 0)?,
+            wo: out_dim(w, 1)?,
+        })
+    }
+
     pub(super) fn out_nhw(&self) -> u64 {
         self.n * self.ho * self.wo
     }
@@ -741,29 +769,8 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("needs a [1, 1, {rows}, {c}] input, got {}", x.shape()),
         ));
     }
-    let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
-        let eff = dilation[axis] * (kernel[axis] - 1) + 1;
-        let span = size + 2 * pad[axis];
-        if span < eff {
-            return Err(invalid(
-                a.function,
-                "the kernel does not fit the padded input",
-            ));
-        }
-        Ok((span - eff) / stride[axis] + 1)
-    };
-    let win = Window {
-        n,
-        h,
-        w,
-        c,
-        kernel,
-        stride,
-        pad,
-        dilation,
-        ho: out_dim(h, 0)?,
-        wo: out_dim(w, 1)?,
-    };
+    let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)
+        .ok_or_else(|| invalid(a.function, "the kernel does not fit the padded input"))?;
     let padded_rows = (h + 2 * pad[0]).saturating_mul(n);
     if padded_rows > MAX_POOL_ROWS {
         return Err(unmodeled(
@@ -1053,7 +1060,6 @@ fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseErr
 /// where the window does not fit the padded input (the runtime refuses that call otherwise).
 /// The refusals ask it: a sliced bfloat4_b pool is refused for its row-major slices
 /// (coverage.rs).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn dram_pool_is_sliced(
     d: &DeviceSpec,
     [n, h, w, c]: [u64; 4],
@@ -1062,23 +1068,7 @@ pub(crate) fn dram_pool_is_sliced(
     pad: [u64; 2],
     dilation: [u64; 2],
 ) -> Option<bool> {
-    let out_dim = |size: u64, axis: usize| -> Option<u64> {
-        let eff = dilation[axis].checked_mul(kernel[axis].checked_sub(1)?)? + 1;
-        let span = size.checked_add(pad[axis].checked_mul(2)?)?;
-        Some(span.checked_sub(eff)? / stride[axis].max(1) + 1)
-    };
-    let win = Window {
-        n,
-        h,
-        w,
-        c,
-        kernel,
-        stride,
-        pad,
-        dilation,
-        ho: out_dim(h, 0)?,
-        wo: out_dim(w, 1)?,
-    };
+    let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)?;
     if [n, h, w, c, win.ho, win.wo].contains(&0)
         || size::product([n, h, w], "N·H·W").is_err()
         || (h + 2 * pad[0]).saturating_mul(n) > MAX_POOL_ROWS
