@@ -23,6 +23,7 @@ pub(crate) mod util;
 
 pub use conv::UNPLANNED as CONV2D_UNPLANNED;
 pub use conv_matmul::is_matmul_conv as conv2d_is_matmul;
+pub(crate) use pool::dram_pool_is_sliced;
 pub use util::default_output_memory;
 
 use crate::device::{BufferType, DeviceSpec};

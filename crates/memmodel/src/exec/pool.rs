@@ -180,6 +180,34 @@ pub(super) struct Window {
 }
 
 impl Window {
+    /// The window of a pool (or conv) over an [n, h, w, c] input: `None` where the dilated
+    /// kernel does not fit the padded input (or the sizes overflow).
+    pub(super) fn new(
+        [n, h, w, c]: [u64; 4],
+        kernel: [u64; 2],
+        stride: [u64; 2],
+        pad: [u64; 2],
+        dilation: [u64; 2],
+    ) -> Option<Window> {
+        let out_dim = |size: u64, axis: usize| -> Option<u64> {
+            let eff = dilation[axis].checked_mul(kernel[axis].checked_sub(1)?)? + 1;
+            let span = size.checked_add(pad[axis].checked_mul(2)?)?;
+            Some(span.checked_sub(eff)? / stride[axis].max(1) + 1)
+        };
+        Some(Window {
+            n,
+            h,
+            w,
+            c,
+            kernel,
+            stride,
+            pad,
+            dilation,
+            ho: out_dim(h, 0)?,
+            wo: out_dim(w, 1)?,
+        })
+    }
+
     pub(super) fn out_nhw(&self) -> u64 {
         self.n * self.ho * self.wo
     }
@@ -741,29 +769,8 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("needs a [1, 1, {rows}, {c}] input, got {}", x.shape()),
         ));
     }
-    let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
-        let eff = dilation[axis] * (kernel[axis] - 1) + 1;
-        let span = size + 2 * pad[axis];
-        if span < eff {
-            return Err(invalid(
-                a.function,
-                "the kernel does not fit the padded input",
-            ));
-        }
-        Ok((span - eff) / stride[axis] + 1)
-    };
-    let win = Window {
-        n,
-        h,
-        w,
-        c,
-        kernel,
-        stride,
-        pad,
-        dilation,
-        ho: out_dim(h, 0)?,
-        wo: out_dim(w, 1)?,
-    };
+    let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)
+        .ok_or_else(|| invalid(a.function, "the kernel does not fit the padded input"))?;
     let padded_rows = (h + 2 * pad[0]).saturating_mul(n);
     if padded_rows > MAX_POOL_ROWS {
         return Err(unmodeled(
@@ -819,9 +826,15 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
-    if x.memory == BufferType::Dram && halo_step(d, &win, &pc)? > l1_bank {
-        // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
-        return sliced(ex, a, &x, &win, out_mem, l1_bank);
+    if x.memory == BufferType::Dram {
+        let step = halo_step(d, &win, &pc)?;
+        if step > l1_bank {
+            // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
+            return sliced(ex, a, &x, &win, out_mem, l1_bank);
+        }
+        if !slice_decision_pinned(&win, step, l1_bank) {
+            return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
+        }
     }
     let sharded_in = sharded(
         ex,
@@ -1042,6 +1055,53 @@ fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseErr
     )?)
 }
 
+/// Whether `ttnn.max_pool2d` runs a DRAM input of this geometry in DRAM slices (its halo step
+/// does not fit the L1 left beside max_pool2d's L1_SMALL), as `max_pool2d` decides below. `None`
+/// where the window does not fit the padded input (the runtime refuses that call otherwise).
+/// The refusals ask it: a sliced bfloat4_b pool is refused for its row-major slices
+/// (coverage.rs).
+pub(crate) fn dram_pool_is_sliced(
+    d: &DeviceSpec,
+    [n, h, w, c]: [u64; 4],
+    kernel: [u64; 2],
+    stride: [u64; 2],
+    pad: [u64; 2],
+    dilation: [u64; 2],
+) -> Option<bool> {
+    let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)?;
+    if [n, h, w, c, win.ho, win.wo].contains(&0)
+        || size::product([n, h, w], "N·H·W").is_err()
+        || (h + 2 * pad[0]).saturating_mul(n) > MAX_POOL_ROWS
+    {
+        return None;
+    }
+    let l1_bank = d
+        .l1_bank_bytes
+        .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
+    let step = halo_step(d, &win, &parallel_config(d, &win)).ok()?;
+    slice_decision_pinned(&win, step, l1_bank).then_some(step > l1_bank)
+}
+
+/// Percent of the free L1 up to which memmodel's halo step decides the slicing of a DRAM pool
+/// with a stride of 1 as the runtime does. The runtime's own estimate is larger there (not
+/// modeled; the output is as large as the input along that axis): on p150, kernel 1x1, it
+/// slices [1,1024,2,12704] in two where the halo step takes 88.5 % of the free 1,428,352 B (it
+/// runs [1,1024,2,12352] whole at 87.6 %), and [1,32,960,960] where it takes 75.4 % (runs
+/// [1,32,800,800] whole at 52 %). Pools strided along both axes (the matrix's calibrated DRAM
+/// slices) follow the halo step.
+const SLICE_STEP_PINNED_PERCENT: u64 = 60;
+
+const SLICE_MARGIN_REASON: &str = "a DRAM pool with a stride of 1 whose halo step takes over 60 % of the free L1 (the runtime's slice estimate is larger there, not modeled: it may take more slices)";
+
+/// Whether a DRAM pool's slice count is the runtime's: its largest slice's halo step `step`
+/// exceeds the free L1 `l1_bank` (that count is taken by neither), or the pool is strided along
+/// both axes, or the step stays within the pinned share of the free L1.
+fn slice_decision_pinned(win: &Window, step: u64, l1_bank: u64) -> bool {
+    step > l1_bank
+        || win.stride.iter().all(|&s| s > 1)
+        || step.saturating_mul(100) <= l1_bank.saturating_mul(SLICE_STEP_PINNED_PERCENT)
+}
+
 /// One DRAM slice: (output start, output length) along the sliced axis.
 fn slice_spans(out_dim: u64, n: u64) -> impl Iterator<Item = (u64, u64)> {
     // `compute_L1_usage_for_slice_config` / `run_sliced_op`: `out_dim / n` each, the first
@@ -1122,6 +1182,7 @@ fn sliced(
     let mut checks = 0u64;
     for n in 1..=out_dim {
         let mut fits = true;
+        let mut largest_step = 0;
         for (start, len) in slice_spans(out_dim, n) {
             checks += 1;
             if checks > MAX_SLICE_CHECKS {
@@ -1134,12 +1195,17 @@ fn sliced(
                 ));
             }
             let sw = slice_window(start, len);
-            if halo_step(d, &sw, &scheme(d, &sw, slice_scheme))? > l1_bank {
+            let step = halo_step(d, &sw, &scheme(d, &sw, slice_scheme))?;
+            if step > l1_bank {
                 fits = false;
                 break;
             }
+            largest_step = largest_step.max(step);
         }
         if fits {
+            if !slice_decision_pinned(win, largest_step, l1_bank) {
+                return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
+            }
             count = Some(n);
             break;
         }
