@@ -1397,6 +1397,29 @@ mod tests {
         }
     }
 
+    /// `reallocate_halo_output=False` leaves the halo output where it was and the per-core peaks
+    /// as they are (`cargo xtask probe`, n150, 64×64, 64 → 128 3×3 padding 1, ROW_MAJOR, either
+    /// setting: CB 69,696 B, L1 51,568 B, total 121,264 B), and it is planned, not gated.
+    #[test]
+    fn reallocate_halo_output_keeps_the_peaks() {
+        for reallocate in [true, false] {
+            let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
+            c.model_inputs = vec![Shape::parse("1,64,64,64").unwrap()];
+            c.params.set("out_channels", ParamValue::Int(128));
+            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            c.params
+                .set("reallocate_halo_output", ParamValue::Bool(reallocate));
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{reallocate}");
+            assert_eq!(
+                (e.peaks.cb, e.peaks.l1, e.peaks.total),
+                (69_696, 51_568, 121_264),
+                "{reallocate}"
+            );
+        }
+    }
+
     /// `act_block_h_override` picks the largest divisor of the shard's tiles up to it, and with
     /// several activation blocks a height-sharded conv buffers the kernel's rows of weights.
     #[test]

@@ -336,22 +336,14 @@ fn plan_height_sharded(
     ex.b.run(p);
 
     // 5. An interleaved memory_config: the shards copied out.
-    let result = match out_memory {
-        None => out,
-        Some(memory) => {
-            let copy =
-                ex.b.tensor("output", BufferRole::Temporary, out.spec.clone(), memory)?;
-            super::pool::unshard_program(ex, out_bytes, &grid);
-            ex.b.release(out);
-            copy
-        }
-    };
-    ex.b.release(act);
-    ex.b.release(weights);
-    if let Some(b) = bias {
-        ex.b.release(b);
-    }
-    Ok(Val::T(result))
+    finish_sharded(
+        ex,
+        out,
+        out_bytes,
+        &grid,
+        out_memory,
+        [Some(act), Some(weights), bias],
+    )
 }
 
 /// `shard_layout=BLOCK_SHARDED` with an interleaved TILE input (flat, `input`), measured on n150
@@ -514,20 +506,38 @@ fn plan_block_sharded(
     ex.b.run(p);
 
     // 5. An interleaved memory_config: the shards copied out.
+    finish_sharded(
+        ex,
+        out,
+        out_bytes,
+        &grid,
+        out_memory,
+        [Some(act), Some(weights), bias],
+    )
+}
+
+/// The end of a sharded matmul conv: an interleaved `memory_config` copies the output shards
+/// there (ShardedToInterleaved), then the input shards, weights and bias are freed.
+fn finish_sharded(
+    ex: &mut Exec<'_>,
+    out: DevTensor,
+    out_bytes: u64,
+    grid: &crate::program::CoreRangeSet,
+    out_memory: Option<BufferType>,
+    temporaries: [Option<DevTensor>; 3],
+) -> Result<Val, CaseError> {
     let result = match out_memory {
         None => out,
         Some(memory) => {
             let copy =
                 ex.b.tensor("output", BufferRole::Temporary, out.spec.clone(), memory)?;
-            super::pool::unshard_program(ex, out_bytes, &grid);
+            super::pool::unshard_program(ex, out_bytes, grid);
             ex.b.release(out);
             copy
         }
     };
-    ex.b.release(act);
-    ex.b.release(weights);
-    if let Some(b) = bias {
-        ex.b.release(b);
+    for t in temporaries.into_iter().flatten() {
+        ex.b.release(t);
     }
     Ok(Val::T(result))
 }
