@@ -295,27 +295,7 @@ fn plan_height_sharded(
     // 4. The matmul into the output shards: in0 and the output bound to their shards, the
     //    weights' whole K for the core's output width (one block: single-buffered), the bias row.
     let out_tiles = s.out_shard_h / TILE * s.out_w_tiles;
-    let out_tile = super::util::tile_size(conv.out_dtype);
-    let out = sharded(
-        ex,
-        "output",
-        TensorSpec::new(
-            Shape::from_dims(vec![1, 1, rows, conv.c_out])?,
-            conv.out_dtype,
-            Layout::Tile,
-        ),
-        sharded_placement(
-            d,
-            BufferType::L1,
-            rows.div_ceil(TILE)
-                .saturating_mul(s.out_w_tiles)
-                .min(crate::size::mul(out_tiles, used, "output tiles")?),
-            out_tile,
-            used,
-            out_tiles,
-        )?,
-    );
-    let out_bytes = crate::size::mul(out_tiles, out_tile, "output shard")?;
+    let (out, out_bytes) = sharded_output(ex, conv, rows, s.out_w_tiles, used, out_tiles)?;
     let weights_tile = super::util::tile_size(conv.weights_dtype);
     let mut p = Program::new(
         "MatmulDeviceOperation",
@@ -348,15 +328,16 @@ fn plan_height_sharded(
 
 /// `shard_layout=BLOCK_SHARDED` with an interleaved TILE input (flat, `input`), measured on n150
 /// (NO_DISPATCH captures: `[1,1,1600,768]` bfloat8_b TILE → 384 and `[1,1,6400,256]` bfloat16
-/// ROW_MAJOR → 128): a ROW_MAJOR input tilized where it is (not planned: see below), the tiles resharded onto a
-/// `channel cores × NHW cores` rectangle (the NHW cores as for a block-sharded conv, the
+/// ROW_MAJOR → 128): a ROW_MAJOR input tilized where it is (not planned: see below), the tiles
+/// resharded onto a `channel cores × NHW cores` rectangle (the NHW cores as for a block-sharded conv, the
 /// channel cores the largest count up to the grid's columns dividing both the input's and the
 /// output's channel tiles: no channel padding on the matmul path), the tilized copy freed,
 /// then the 2D multicast matmul (`MatmulMultiCoreReuseMcast2DProgramFactory`, the conv's own
 /// program config: per core the output shard as one block, K in blocks of the input shard's
 /// width) with the bias and activation fused, into block-sharded L1 output shards of the same
-/// grid. Its CBs: in0 and in1 blocks (double-buffered when K spans more than one block), the input shard (bound), the output shard
-/// (bound, also the partials: conv2d accumulates without the packer), the bias row.
+/// grid. Its CBs: in0 and in1 blocks (double-buffered when K spans more than one block), the
+/// input shard (bound), the output shard (bound, also the partials: conv2d accumulates without
+/// the packer), the bias row.
 fn plan_block_sharded(
     ex: &mut Exec<'_>,
     conv: &Conv,
@@ -456,28 +437,8 @@ fn plan_block_sharded(
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
 
     // 4. The 2D multicast matmul into the output shards.
-    let out_tile = super::util::tile_size(conv.out_dtype);
     let out_shard_tiles = m_tiles * n_tiles;
-    let out = sharded(
-        ex,
-        "output",
-        TensorSpec::new(
-            Shape::from_dims(vec![1, 1, rows, conv.c_out])?,
-            conv.out_dtype,
-            Layout::Tile,
-        ),
-        sharded_placement(
-            d,
-            BufferType::L1,
-            rows.div_ceil(TILE)
-                .saturating_mul(out_c_tiles)
-                .min(crate::size::mul(out_shard_tiles, cores, "output tiles")?),
-            out_tile,
-            cores,
-            out_shard_tiles,
-        )?,
-    );
-    let out_bytes = crate::size::mul(out_shard_tiles, out_tile, "output shard")?;
+    let (out, out_bytes) = sharded_output(ex, conv, rows, out_c_tiles, cores, out_shard_tiles)?;
     let weights_tile = super::util::tile_size(conv.weights_dtype);
     // in0 and in1 are double-buffered when K takes more than one block (more than one channel
     // core; seed 41309: with one, the runtime's blocks are half this plan's doubled ones).
@@ -514,6 +475,45 @@ fn plan_block_sharded(
         out_memory,
         [Some(act), Some(weights), bias],
     )
+}
+
+/// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE over `cores` shards of
+/// `shard_tiles` (the buffer holds the tensor's tiles, `width_tiles` per row of tiles, not every
+/// shard full), and the bytes of one shard.
+fn sharded_output(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    rows: u64,
+    width_tiles: u64,
+    cores: u64,
+    shard_tiles: u64,
+) -> Result<(DevTensor, u64), CaseError> {
+    use crate::tensor::TILE;
+    let d = ex.device();
+    let out_tile = super::util::tile_size(conv.out_dtype);
+    let out = super::pool::sharded(
+        ex,
+        "output",
+        TensorSpec::new(
+            Shape::from_dims(vec![1, 1, rows, conv.c_out])?,
+            conv.out_dtype,
+            Layout::Tile,
+        ),
+        crate::plan::sharded_placement(
+            d,
+            BufferType::L1,
+            rows.div_ceil(TILE)
+                .saturating_mul(width_tiles)
+                .min(crate::size::mul(shard_tiles, cores, "output tiles")?),
+            out_tile,
+            cores,
+            shard_tiles,
+        )?,
+    );
+    Ok((
+        out,
+        crate::size::mul(shard_tiles, out_tile, "output shard")?,
+    ))
 }
 
 /// The end of a sharded matmul conv: an interleaved `memory_config` copies the output shards
