@@ -329,9 +329,9 @@ fn plan_height_sharded(
 /// `shard_layout=BLOCK_SHARDED` with an interleaved TILE input (flat, `input`), measured on n150
 /// (NO_DISPATCH captures: `[1,1,1600,768]` bfloat8_b TILE → 384 and `[1,1,6400,256]` bfloat16
 /// ROW_MAJOR → 128): a ROW_MAJOR input tilized where it is (not planned: see below), the tiles
-/// resharded onto a `channel cores × NHW cores` rectangle (the NHW cores as for a block-sharded conv, the
-/// channel cores the largest count up to the grid's columns dividing both the input's and the
-/// output's channel tiles: no channel padding on the matmul path), the tilized copy freed,
+/// resharded onto a `channel cores × NHW cores` rectangle (the NHW cores as for a block-sharded
+/// conv, the channel cores the largest count up to the grid's columns dividing both the input's
+/// and the output's channel tiles: no channel padding on the matmul path), the tilized copy freed,
 /// then the 2D multicast matmul (`MatmulMultiCoreReuseMcast2DProgramFactory`, the conv's own
 /// program config: per core the output shard as one block, K in blocks of the input shard's
 /// width) with the bias and activation fused, into block-sharded L1 output shards of the same
