@@ -522,19 +522,13 @@ fn conv2d_gated_params(case: &Case) -> crate::params::Params {
     p
 }
 
-/// The conv2d settings memmodel does not plan yet (`reallocate_halo_output` is planned by
-/// exec/conv.rs, from a NO_DISPATCH capture, but not yet verified by a random differential on
-/// both boards). The others (dtype, weights_dtype, activation, shard_layout, act_block_h, the
-/// two double buffers, reshard_if_not_optimal) go to
-/// exec/conv.rs, which plans the verified ones and answers `unmodeled` itself for the rest
-/// (random differential, settings pinned, 0 mismatches: seeds 31103 n150, 31104 p150; the
-/// block-sharded ones in docs/conv2d.md).
-const CONV2D_UNPLANNED_SETTINGS: [&str; 4] = [
-    "deallocate_activation",
-    "reallocate_halo_output",
-    "slice",
-    "num_slices",
-];
+/// The conv2d settings memmodel does not plan yet. The others (dtype, weights_dtype, activation,
+/// shard_layout, act_block_h, the two double buffers, reshard_if_not_optimal,
+/// reallocate_halo_output) go to exec/conv.rs, which plans the verified ones and answers
+/// `unmodeled` itself for the rest (random differential, settings pinned, 0 mismatches: seeds
+/// 31103 n150, 31104 p150; the others in docs/conv2d.md; `reallocate_halo_output=false`: 31108,
+/// 41311 n150, 31109, 41312 p150).
+const CONV2D_UNPLANNED_SETTINGS: [&str; 3] = ["deallocate_activation", "slice", "num_slices"];
 
 /// scaled_dot_product_attention: exec/sdpa.rs plans it (refusals included) but for causal
 /// attention on Blackhole with an even number of Q chunks per head (the chunks then go to the
@@ -585,7 +579,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         // the differential shows it exact.
         return Err(unmodeled(
             case,
-            "conv2d with deallocate_activation, reallocate_halo_output or slice_config settings",
+            "conv2d with deallocate_activation or slice_config settings",
         ));
     }
     if family == Family::Conv2d {

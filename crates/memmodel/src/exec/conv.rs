@@ -144,7 +144,7 @@ fn nhw_cores(tiles: u64, start: u64) -> u64 {
 
 /// `find_closest_largest_divisor_with_num_padding_and_mult`: the most cores from `start` down
 /// whose padding of `tiles` to `cores × mult` leaves less than one core's share empty.
-fn nhw_cores_mult(tiles: u64, start: u64, mult: u64) -> u64 {
+pub(super) fn nhw_cores_mult(tiles: u64, start: u64, mult: u64) -> u64 {
     if mult <= 1 {
         return nhw_cores(tiles, start);
     }
@@ -709,16 +709,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: a 1-D depthwise conv (its own height-sharded path)"),
         ));
     }
-    if mm_conv && settings.shard_layout == Some(Scheme::Block) {
-        return Err(unmodeled(
-            f,
-            format!(
-                "{UNPLANNED}: a 1×1 stride-1 conv told BLOCK_SHARDED (the 2D matmul on a \
-                 resharded input)"
-            ),
-        ));
-    }
-    if mm_conv && (settings.act_double || settings.weights_double || settings.act_block_h > 0) {
+    // act_block_h_override 32 (YOLOv12x's block-sharded 1×1 convs) leaves the matmul's blocks
+    // as they are (measured: `[1,1,1600,768]` → 384 BLOCK_SHARDED on n150, the same buffers
+    // and CBs with and without it); larger overrides change its NHW cores.
+    let mm_block_h = settings.shard_layout == Some(Scheme::Block) && settings.act_block_h <= TILE;
+    if mm_conv
+        && (settings.act_double
+            || settings.weights_double
+            || (settings.act_block_h > 0 && !mm_block_h))
+    {
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: a 1×1 stride-1 conv with double buffers or act_block_h_override"),
@@ -734,14 +733,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: a grouped 1×1 stride-1 conv"),
-        ));
-    }
-    if depthwise && settings.shard_layout.is_some() {
-        // Seen on n150 (seed 31002): a depthwise conv told HEIGHT_SHARDED fails at a program's
-        // circular buffers before the buffers this plan allocates.
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: a depthwise conv with an explicit shard_layout"),
         ));
     }
     if !mm_conv && kernel == [1, 1] && settings.weights_dtype.is_some_and(|d| d != DType::Bfloat16)
@@ -822,13 +813,12 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if mm_conv {
-        let height = settings.shard_layout == Some(Scheme::Height);
         return super::conv_matmul::plan(
             ex,
             &conv,
             &x,
             settings.activation,
-            height,
+            settings.shard_layout,
             settings.reshard,
             out_memory,
         );
@@ -857,45 +847,27 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: explicit width sharding or double-buffered weights with it"),
         ));
     }
-    if conv.act_double || (conv.weights_double && scheme == Scheme::Height) {
-        // Seen on both boards (seeds 31003, 31004, 31007): small block-sharded convs with a
-        // double-buffered activation lack the activation CB this plan gives them (13,056 B on
-        // n150 for [1,8,14,11] bfloat8_b). Height-sharded convs with double-buffered weights
-        // have, when run, an L1 buffer lower than this plan's although their NO_DISPATCH
-        // capture allocates the same buffers (seed 31101).
+    if conv.weights_double && scheme == Scheme::Height {
+        // Seen on n150 (seed 31101): height-sharded convs with double-buffered weights have,
+        // when run, an L1 buffer lower than this plan's although their NO_DISPATCH capture
+        // allocates the same buffers.
         return Err(unmodeled(
             f,
-            format!(
-                "{UNPLANNED}: enable_act_double_buffer, or enable_weights_double_buffer with \
-                 height sharding"
-            ),
+            format!("{UNPLANNED}: enable_weights_double_buffer with height sharding"),
         ));
     }
-    if settings.act_block_h % TILE != 0 || conv.act_block_h > 1 {
-        // One tile of rows (what YOLOv12x passes, and the fix planner's act_block_h) is exact
-        // in the random differential on both boards, auto, height and block sharding (seeds
-        // 41201-41205, docs/conv2d.md). A larger block is not verified: 0.81.1 applies the
-        // override only when it divides the output shard's tiles
-        // (`determine_per_core_conv_block_config`), which this plan's divisor rule may not
-        // follow.
+    if settings.act_block_h % TILE != 0 {
+        // The catalog refuses these (`Config Error: act_block_h_override must be a multiple of
+        // 32`); a model file could still pass one.
         return Err(unmodeled(
             f,
             format!(
-                "{UNPLANNED}: act_block_h_override {} (planned: 0 or 32)",
+                "{UNPLANNED}: act_block_h_override {} (not a multiple of 32)",
                 settings.act_block_h
             ),
         ));
     }
     let s = conv.sharding(d, scheme);
-    if scheme == Scheme::Block && settings.shard_layout.is_some() && s.out_c_cores == 1 {
-        // Seen on both boards (seeds 31003, 31006): told BLOCK_SHARDED with one output channel
-        // core, the runtime makes no activation CB (p150, [1,20,140,129] 3×3 s2: 45,696 B less
-        // than this plan's). The runtime's own block choice spans a grid row of cores.
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: explicit block sharding with one output channel core"),
-        ));
-    }
     // get_conv_padded_input_shape_and_mem_config: a sharded input whose grid, scheme and
     // orientation are the conv's parallel config is the halo's input as it is; any other is
     // resharded into it when reshard_if_not_optimal says so (the same buffers as sharding an
@@ -1233,17 +1205,21 @@ fn plan(
         .cb(CbKind::Circular, conv.weights_cb_tiles(s) * wt, &conv_grid)
         .cb(CbKind::Circular, out_bytes, &conv_grid)
         .bound();
+    // A block-sharded conv with one input and one output channel core multicasts no
+    // activation: it makes no activation CB, only the row-major halves below (measured, n150:
+    // 64×48×8 → 32 3×3 BLOCK_SHARDED, bfloat16 and bfloat8_b outputs).
+    let skip_act = s.scheme == Scheme::Block && s.in_c_cores == 1 && s.out_c_cores == 1;
     if s.scheme == Scheme::Height && h > 1 {
         // The split reader: two activation CBs of half the rows each.
         p = p
             .cb(CbKind::Circular, h.div_ceil(2) * w * at * af, &conv_grid)
             .cb(CbKind::Circular, h / 2 * w * at * af, &conv_grid);
-    } else {
+    } else if !skip_act {
         p = p.cb(CbKind::Circular, h * w * at * af, &conv_grid);
     }
     // A block-sharded bfloat8_b conv's row-major activation, split between the two readers
     // (measured: 4×3 activation tiles make two 6-tile bfloat16 CBs, 1×3 one of 3).
-    let row_major = s.scheme == Scheme::Block && conv.row_major_act();
+    let row_major = s.scheme == Scheme::Block && (conv.row_major_act() || skip_act);
     let halves = if h > 1 {
         [h.div_ceil(2), h / 2]
     } else {
@@ -1491,6 +1467,96 @@ mod tests {
             let e = c.estimate().unwrap();
             assert_eq!(e.verdict, crate::case::Verdict::Fits, "{}", d.name);
             assert_eq!(e.peaks.cb, 29_184, "{}", d.name);
+        }
+    }
+
+    /// An ad-hoc conv2d case: a ROW_MAJOR bfloat16 `[N, C, H, W]` input held as `[1, 1, NHW, C]`
+    /// in L1, no memory_config, bfloat8_b output and weights, `params` on top.
+    fn yolo_case(
+        d: &'static DeviceSpec,
+        shape: &str,
+        params: &[(&str, ParamValue)],
+    ) -> crate::case::Case {
+        let mut c = case(Layout::RowMajor, BufferType::L1, d);
+        c.model_inputs = vec![Shape::parse(shape).unwrap()];
+        c.params.set("dtype", ParamValue::Str("bfloat8_b".into()));
+        c.params
+            .set("weights_dtype", ParamValue::Str("bfloat8_b".into()));
+        for (name, v) in params {
+            c.params.set(name, v.clone());
+        }
+        c
+    }
+
+    /// Told BLOCK_SHARDED, a conv with one input and one output channel core makes no
+    /// activation CB, only the two row-major halves: `[1,8,64,48]` → 32 3×3 padding 1, CB peak
+    /// 39,872 B (n150) and 33,600 B (p150) per `cargo xtask probe` on ttnn 0.81.1 (the
+    /// activation CB would add 13,056 B on n150).
+    #[test]
+    fn block_with_one_channel_core_each_has_no_activation_cb() {
+        for (d, cb) in [(&N150, 39_872), (&P150, 33_600)] {
+            let c = yolo_case(
+                d,
+                "1,8,64,48",
+                &[
+                    ("out_channels", ParamValue::Int(32)),
+                    ("kernel_size", ParamValue::Ints(vec![3, 3])),
+                    ("padding", ParamValue::Ints(vec![1, 1])),
+                    ("shard_layout", ParamValue::Str("block".into())),
+                ],
+            );
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{}", d.name);
+            assert_eq!(e.peaks.cb, cb, "{}", d.name);
+        }
+    }
+
+    /// YOLOv12x's L3 (`[1,384,160,160]` → 384 3×3 stride 2, BLOCK_SHARDED, SiLU,
+    /// act_block_h_override 160: five tiles of rows per block, which divide the shard's 25
+    /// (n150) and 20 (p150) tiles): CB peaks 118,720 B and 95,424 B per `cargo xtask probe`.
+    #[test]
+    fn yolov12x_l3_act_block_h_160_matches_the_runtime() {
+        for (d, cb) in [(&N150, 118_720), (&P150, 95_424)] {
+            let c = yolo_case(
+                d,
+                "1,384,160,160",
+                &[
+                    ("out_channels", ParamValue::Int(384)),
+                    ("kernel_size", ParamValue::Ints(vec![3, 3])),
+                    ("stride", ParamValue::Ints(vec![2, 2])),
+                    ("padding", ParamValue::Ints(vec![1, 1])),
+                    ("shard_layout", ParamValue::Str("block".into())),
+                    ("activation", ParamValue::Str("silu".into())),
+                    ("reshard_if_not_optimal", ParamValue::Bool(true)),
+                    ("act_block_h", ParamValue::Int(160)),
+                ],
+            );
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{}", d.name);
+            assert_eq!(e.peaks.cb, cb, "{}", d.name);
+        }
+    }
+
+    /// `reallocate_halo_output=False` leaves the halo output where it was and the per-core peaks
+    /// as they are (`cargo xtask probe`, n150, 64×64, 64 → 128 3×3 padding 1, ROW_MAJOR, either
+    /// setting: CB 69,696 B, L1 51,568 B, total 121,264 B), and it is planned, not gated.
+    #[test]
+    fn reallocate_halo_output_keeps_the_peaks() {
+        for reallocate in [true, false] {
+            let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
+            c.model_inputs = vec![Shape::parse("1,64,64,64").unwrap()];
+            c.params.set("out_channels", ParamValue::Int(128));
+            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            c.params
+                .set("reallocate_halo_output", ParamValue::Bool(reallocate));
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{reallocate}");
+            assert_eq!(
+                (e.peaks.cb, e.peaks.l1, e.peaks.total),
+                (69_696, 51_568, 121_264),
+                "{reallocate}"
+            );
         }
     }
 

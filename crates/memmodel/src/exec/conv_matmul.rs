@@ -15,7 +15,7 @@
 //! 4. a fused activation as a separate unary into a new DRAM tensor;
 //! 5. a `memory_config` in L1 copies the result there.
 
-use super::conv::Conv;
+use super::conv::{Conv, Scheme};
 use super::matmul::{bias_sum, matmul_as, MatmulOutput};
 use super::{Exec, Val};
 use crate::case::BufferRole;
@@ -51,7 +51,7 @@ pub(super) fn plan(
     conv: &Conv,
     x: &DevTensor,
     activation: bool,
-    height_sharded: bool,
+    shard_layout: Option<Scheme>,
     reshard: bool,
     out_memory: Option<BufferType>,
 ) -> Result<Val, CaseError> {
@@ -77,14 +77,14 @@ pub(super) fn plan(
     let input =
         if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
             ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
-        } else if height_sharded {
+        } else if shard_layout.is_some() {
             // Seen on p150 (seed 41014, [1,1024,122,201] [N, H, W, C] in L1): the runtime's
             // ReshapeView CBs clash with an L1 buffer 112,640 B up the bank, which this plan
             // allocates only after the reshape.
             return Err(super::unmodeled(
                 f,
                 format!(
-                    "{}: the copying reshape of an [N, H, W, C] input told HEIGHT_SHARDED",
+                    "{}: the copying reshape of an [N, H, W, C] input told a shard_layout",
                     super::conv::UNPLANNED
                 ),
             ));
@@ -102,8 +102,10 @@ pub(super) fn plan(
             ));
         };
 
-    if height_sharded {
-        return plan_height_sharded(ex, conv, input, reshard, out_memory);
+    match shard_layout {
+        Some(Scheme::Height) => return plan_height_sharded(ex, conv, input, reshard, out_memory),
+        Some(Scheme::Block) => return plan_block_sharded(ex, conv, input, reshard, out_memory),
+        _ => {}
     }
 
     // 1. Weights and bias prepared into DRAM: K and N padded to whole tiles.
@@ -300,46 +302,14 @@ fn plan_height_sharded(
 
     // 4. The matmul into the output shards: in0 and the output bound to their shards, the
     //    weights' whole K for the core's output width (one block: single-buffered), the bias row.
-    let out_tiles = s.out_shard_h / TILE * s.out_w_tiles;
-    let out_tile = super::util::tile_size(conv.out_dtype);
-    let out = sharded(
+    let (out, out_bytes) = sharded_output(
         ex,
-        "output",
-        TensorSpec::new(
-            Shape::from_dims(vec![1, 1, rows, conv.c_out])?,
-            conv.out_dtype,
-            Layout::Tile,
-        ),
-        sharded_placement(
-            d,
-            BufferType::L1,
-            rows.div_ceil(TILE)
-                .saturating_mul(s.out_w_tiles)
-                .min(crate::size::mul(out_tiles, used, "output tiles")?),
-            out_tile,
-            used,
-            out_tiles,
-        )?,
-    );
-    // The output stays in these shards between calls (a next conv's "reshard or not").
-    let out = ex.b.with_shard(
-        out,
-        crate::shard::ShardSpec {
-            strategy: crate::shard::ShardStrategy::Height,
-            physical: [
-                crate::size::round_up(rows, TILE, "output rows")?,
-                crate::size::mul(s.out_w_tiles, TILE, "output width")?,
-            ],
-            shard_shape: [
-                s.out_shard_h,
-                crate::size::mul(s.out_w_tiles, TILE, "output width")?,
-            ],
-            grid: [used, 1],
-            cores: grid.clone(),
-            orientation: crate::shard::ShardOrientation::RowMajor,
-        },
-    );
-    let out_bytes = crate::size::mul(out_tiles, out_tile, "output shard")?;
+        conv,
+        rows,
+        s.out_w_tiles,
+        (crate::shard::ShardStrategy::Height, [used, 1], s.out_shard_h),
+        &grid,
+    )?;
     let weights_tile = super::util::tile_size(conv.weights_dtype);
     let mut p = Program::new(
         "MatmulDeviceOperation",
@@ -360,20 +330,275 @@ fn plan_height_sharded(
     ex.b.run(p);
 
     // 5. An interleaved memory_config: the shards copied out.
+    finish_sharded(
+        ex,
+        out,
+        out_bytes,
+        &grid,
+        out_memory,
+        [Some(act), Some(weights), bias],
+    )
+}
+
+/// `shard_layout=BLOCK_SHARDED` with an interleaved TILE input (flat, `input`), measured on n150
+/// (NO_DISPATCH captures: `[1,1,1600,768]` bfloat8_b TILE → 384 and `[1,1,6400,256]` bfloat16
+/// ROW_MAJOR → 128): a ROW_MAJOR input tilized where it is (not planned: see below), the tiles
+/// resharded onto a `channel cores × NHW cores` rectangle (the NHW cores as for a block-sharded
+/// conv, the channel cores the largest count up to the grid's columns dividing both the input's
+/// and the output's channel tiles: no channel padding on the matmul path), the tilized copy freed,
+/// then the 2D multicast matmul (`MatmulMultiCoreReuseMcast2DProgramFactory`, the conv's own
+/// program config: per core the output shard as one block, K in blocks of the input shard's
+/// width) with the bias and activation fused, into block-sharded L1 output shards of the same
+/// grid. Its CBs: in0 and in1 blocks (double-buffered when K spans more than one block), the
+/// input shard (bound), the output shard (bound, also the partials: conv2d accumulates without
+/// the packer), the bias row.
+fn plan_block_sharded(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    input: DevTensor,
+    reshard: bool,
+    out_memory: Option<BufferType>,
+) -> Result<Val, CaseError> {
+    use super::pool::{sharded, Bound};
+    use crate::plan::sharded_placement;
+    use crate::program::{CbKind, Program};
+    use crate::tensor::TILE;
+    let f = "ttnn.conv2d";
+    if input.layout() == Layout::RowMajor {
+        // Seen on n150 (seed 41309): a large ROW_MAJOR input tilized where it is runs out of
+        // L1 at the reshard on the runtime where this plan's tilize clashes with its CBs, and
+        // the 4-D [N, H, W, C] input fits where this plan clashes.
+        return Err(super::unmodeled(
+            f,
+            format!(
+                "{}: a ROW_MAJOR input to the block-sharded 1×1 matmul path",
+                super::conv::UNPLANNED
+            ),
+        ));
+    }
+    if input.dtype() == crate::dtype::DType::Float32 {
+        // float32 accumulates in float32 (the conv's compute config), which may give the
+        // matmul a partials CB of its own: not measured.
+        return Err(super::unmodeled(
+            f,
+            format!(
+                "{}: a float32 input to the block-sharded 1×1 matmul path",
+                super::conv::UNPLANNED
+            ),
+        ));
+    }
+    let d = ex.device();
+    let rows = input.dims()[2];
+    let in_c_tiles = conv.win.c.div_ceil(TILE);
+    let out_c_tiles = conv.c_out.div_ceil(TILE);
+    let nhw = super::conv::nhw_cores_mult(
+        rows.div_ceil(TILE),
+        u64::from(d.grid_y),
+        conv.act_block_h.max(1),
+    );
+    // `find_closest_largest_divisor(out_channels_ntiles, input_channels_blocks, grid_x)`.
+    let c_cores = (1..=u64::from(d.grid_x).min(in_c_tiles).min(out_c_tiles))
+        .rev()
+        .find(|c| in_c_tiles.is_multiple_of(*c) && out_c_tiles.is_multiple_of(*c))
+        .unwrap_or(1);
+    let shard_h = rows.div_ceil(nhw * TILE) * TILE;
+    let (k_tiles, n_tiles, m_tiles) = (in_c_tiles / c_cores, out_c_tiles / c_cores, shard_h / TILE);
+    let used = rows.div_ceil(TILE).saturating_mul(TILE).div_ceil(shard_h);
+    let cores = used * c_cores;
+    let grid = super::conv::shard_grid(d, Scheme::Block, used, c_cores);
+    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
+
+    // Another conv's sharded output is resharded into this conv's config when
+    // reshard_if_not_optimal says so (the buffers of sharding an interleaved input, as on the
+    // halo path); one already in it would be used as it is: not measured on this path.
+    if super::conv::keep_sharded_input(
+        &input,
+        Scheme::Block,
+        super::conv::shard_grid(d, Scheme::Block, nhw, c_cores),
+        [shard_h, k_tiles * TILE],
+        reshard,
+    )? {
+        return Err(super::unmodeled(
+            f,
+            format!(
+                "{}: a sharded input already in the block-sharded 1×1 matmul path's parallel \
+                 config",
+                super::conv::UNPLANNED
+            ),
+        ));
+    }
+    // 1. A ROW_MAJOR input is tilized where it is.
+    let tiled = if input.layout() == Layout::RowMajor {
+        let t = super::data_movement::tilize(ex, &input, input.memory)?;
+        ex.b.release(input);
+        t
+    } else {
+        input
+    };
+
+    // 2. The tiles resharded; the tilized copy freed.
+    let in_tile = super::util::tile_size(tiled.dtype());
+    let shard_tiles = m_tiles * k_tiles;
+    let act = sharded(
+        ex,
+        "sharded input",
+        TensorSpec::new(
+            Shape::from_dims(vec![1, 1, shard_h * nhw, in_c_tiles * TILE])?,
+            tiled.dtype(),
+            Layout::Tile,
+        ),
+        sharded_placement(
+            d,
+            BufferType::L1,
+            crate::size::mul(shard_tiles, cores, "input tiles")?,
+            in_tile,
+            cores,
+            shard_tiles,
+        )?,
+    );
+    let act_bytes = ex.b.buffers[act.buffer].placement.per_bank_bytes;
+    let tiled_per_bank = ex.b.buffers[tiled.buffer].placement.per_bank_bytes;
+    super::pool::reshard_program(
+        ex,
+        (tiled.memory == BufferType::L1 && tiled_per_bank > l1_bank) || act_bytes > l1_bank,
+        in_tile,
+        act_bytes,
+        &grid,
+    );
+    ex.b.release(tiled);
+
+    // 3. Weights and bias.
+    let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
+
+    // 4. The 2D multicast matmul into the output shards.
+    let (out, out_bytes) = sharded_output(
+        ex,
+        conv,
+        rows,
+        out_c_tiles,
+        (crate::shard::ShardStrategy::Block, [used, c_cores], shard_h),
+        &grid,
+    )?;
+    let weights_tile = super::util::tile_size(conv.weights_dtype);
+    // in0 and in1 are double-buffered when K takes more than one block (more than one channel
+    // core; seed 41309: with one, the runtime's blocks are half this plan's doubled ones).
+    let buffers = if c_cores > 1 { 2 } else { 1 };
+    let mut p = Program::new(
+        "MatmulDeviceOperation",
+        "MatmulMultiCoreReuseMcast2DProgramFactory",
+    )
+    .cb(
+        CbKind::Dataflow,
+        crate::size::product([buffers, m_tiles, k_tiles, in_tile], "in0 CB")?,
+        &grid,
+    )
+    .cb(
+        CbKind::Dataflow,
+        crate::size::product([buffers, k_tiles, n_tiles, weights_tile], "in1 CB")?,
+        &grid,
+    )
+    .cb(CbKind::Dataflow, act_bytes, &grid)
+    .bound()
+    .cb(CbKind::Dataflow, out_bytes, &grid)
+    .bound();
+    if conv.bias {
+        p = p.cb(CbKind::Dataflow, n_tiles * weights_tile, &grid);
+    }
+    ex.b.run(p);
+
+    // 5. An interleaved memory_config: the shards copied out.
+    finish_sharded(
+        ex,
+        out,
+        out_bytes,
+        &grid,
+        out_memory,
+        [Some(act), Some(weights), bias],
+    )
+}
+
+/// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE over `cores` shards of
+/// `shard_tiles` (the buffer holds the tensor's tiles, `width_tiles` per row of tiles, not every
+/// shard full), and the bytes of one shard.
+fn sharded_output(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    rows: u64,
+    width_tiles: u64,
+    (strategy, shard_grid, shard_h): (crate::shard::ShardStrategy, [u64; 2], u64),
+    cores: &crate::program::CoreRangeSet,
+) -> Result<(DevTensor, u64), CaseError> {
+    use crate::tensor::TILE;
+    let d = ex.device();
+    let out_tile = super::util::tile_size(conv.out_dtype);
+    let shard_w_tiles = width_tiles / shard_grid[1].max(1);
+    let shard_tiles = crate::size::mul(shard_h / TILE, shard_w_tiles, "output shard tiles")?;
+    let used = crate::size::mul(shard_grid[0], shard_grid[1], "output cores")?;
+    let out = super::pool::sharded(
+        ex,
+        "output",
+        TensorSpec::new(
+            Shape::from_dims(vec![1, 1, rows, conv.c_out])?,
+            conv.out_dtype,
+            Layout::Tile,
+        ),
+        crate::plan::sharded_placement(
+            d,
+            BufferType::L1,
+            rows.div_ceil(TILE)
+                .saturating_mul(width_tiles)
+                .min(crate::size::mul(shard_tiles, used, "output tiles")?),
+            out_tile,
+            used,
+            shard_tiles,
+        )?,
+    );
+    // The output stays in these shards between calls (a next conv's "reshard or not").
+    let out = ex.b.with_shard(
+        out,
+        crate::shard::ShardSpec {
+            strategy,
+            physical: [
+                crate::size::round_up(rows, TILE, "output rows")?,
+                crate::size::mul(width_tiles, TILE, "output width")?,
+            ],
+            shard_shape: [
+                shard_h,
+                crate::size::mul(shard_w_tiles, TILE, "output shard width")?,
+            ],
+            grid: shard_grid,
+            cores: cores.clone(),
+            orientation: crate::shard::ShardOrientation::RowMajor,
+        },
+    );
+    Ok((
+        out,
+        crate::size::mul(shard_tiles, out_tile, "output shard")?,
+    ))
+}
+
+/// The end of a sharded matmul conv: an interleaved `memory_config` copies the output shards
+/// there (ShardedToInterleaved), then the input shards, weights and bias are freed.
+fn finish_sharded(
+    ex: &mut Exec<'_>,
+    out: DevTensor,
+    out_bytes: u64,
+    grid: &crate::program::CoreRangeSet,
+    out_memory: Option<BufferType>,
+    temporaries: [Option<DevTensor>; 3],
+) -> Result<Val, CaseError> {
     let result = match out_memory {
         None => out,
         Some(memory) => {
             let copy =
                 ex.b.tensor("output", BufferRole::Temporary, out.spec.clone(), memory)?;
-            super::pool::unshard_program(ex, out_bytes, &grid);
+            super::pool::unshard_program(ex, out_bytes, grid);
             ex.b.release(out);
             copy
         }
     };
-    ex.b.release(act);
-    ex.b.release(weights);
-    if let Some(b) = bias {
-        ex.b.release(b);
+    for t in temporaries.into_iter().flatten() {
+        ex.b.release(t);
     }
     Ok(Val::T(result))
 }
@@ -469,10 +694,45 @@ mod tests {
         assert_eq!((e.verdict, e.peaks.dataflow), (Verdict::Fits, 30_720));
     }
 
+    /// `shard_layout=block` (`cargo xtask probe --backend metal`): the 2D multicast matmul's
+    /// in0 and in1 blocks and the bias row, the shards bound; the blocks double-buffered only
+    /// when K spans several channel cores. YOLOv12x's a2c2f_cv1 at 640×640 ([1,768,40,40]
+    /// bfloat8_b → 384, bfloat8_b output and weights, SiLU, act_block_h 32; 6 channel cores):
+    /// 80,512 B on n150, 63,104 B on p150; [1,256,80,80] bfloat16 → 128 (4): 215,040 B and
+    /// 174,080 B; [1,256,114,67] bfloat8_b → 662 (8 and 21 channel tiles: one channel core, single
+    /// blocks): 466,752 B (the run clashes with an L1 buffer at 487,168 on n150) and 414,528 B.
+    #[test]
+    fn block_sharded_matmul_buffers_match_the_runtime() {
+        use crate::device::P150;
+        let cases = [
+            ("1,768,40,40", 384, DType::Bfloat8B, [80_512, 63_104]),
+            ("1,256,80,80", 128, DType::Bfloat16, [215_040, 174_080]),
+            ("1,256,114,67", 662, DType::Bfloat8B, [466_752, 414_528]),
+        ];
+        for (i, d) in [&N150, &P150].into_iter().enumerate() {
+            for (shape, c_out, dtype, peaks) in cases {
+                let mut c = conv1x1(shape, c_out, dtype, BufferType::L1, d);
+                c.params
+                    .set("shard_layout", ParamValue::Str("block".into()));
+                if dtype == DType::Bfloat8B {
+                    for name in ["dtype", "weights_dtype"] {
+                        c.params.set(name, ParamValue::Str("bfloat8_b".into()));
+                    }
+                }
+                if c_out == 384 {
+                    c.params.set("activation", ParamValue::Str("silu".into()));
+                    c.params.set("act_block_h", ParamValue::Int(32));
+                }
+                let e = c.estimate().unwrap();
+                assert_eq!(e.peaks.dataflow, peaks[i], "{shape} {}", d.name);
+            }
+        }
+    }
+
     /// Where the random differential found the runtime off this plan, the call is `unmodeled`
     /// with the reason: a float32 ROW_MAJOR input (seed 41003, p150), a height-sharded
     /// ROW_MAJOR input of rows not whole tiles overflowing L1 (41011, p150), the copying
-    /// reshape of an [N, H, W, C] input told HEIGHT_SHARDED (41014, p150).
+    /// reshape of an [N, H, W, C] input told HEIGHT_SHARDED (41014, p150; block too, unmeasured).
     #[test]
     fn the_differentials_gaps_answer_unmodeled() {
         use crate::device::P150;
@@ -501,7 +761,7 @@ mod tests {
         for (c, why) in [
             (f32_rm, "float32 ROW_MAJOR"),
             (rm_rows, "not whole tiles"),
-            (nhwc, "told HEIGHT_SHARDED"),
+            (nhwc, "told a shard_layout"),
         ] {
             let err = c.estimate().expect_err("no verdict");
             assert!(crate::exec::is_unmodeled(&err), "{err}");
