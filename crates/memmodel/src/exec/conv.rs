@@ -666,12 +666,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // below: kept when it is in this conv's parallel config, resharded when
     // reshard_if_not_optimal says so.
     let sharded_in = x.shard.is_some() || ex.b.buffers[x.buffer].placement.sharded;
-    if mm_conv && sharded_in && settings.shard_layout != Some(Scheme::Height) {
+    if mm_conv
+        && sharded_in
+        && !matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
+    {
         return Err(unmodeled(
             f,
             format!(
                 "{UNPLANNED}: a sharded input to the 1×1 stride-1 matmul path without \
-                 shard_layout HEIGHT_SHARDED"
+                 shard_layout HEIGHT_SHARDED or BLOCK_SHARDED"
             ),
         ));
     }
