@@ -513,4 +513,40 @@ mod tests {
             .collect();
         assert_eq!(outs, [128, 96, 96]);
     }
+
+    /// A fixed count (`slice=dram_height`, `num_slices`), `[1,96,320,320]` TILE on n150 (`cargo
+    /// xtask probe`, docs/conv2d.md): 2 height slices clash with L1 buffers, 3 fit with a
+    /// 688,192 B CB peak, 4 with 540,736 B, as on the runtime.
+    #[test]
+    fn a_fixed_count_slices_as_told() {
+        for (count, cb) in [(2, None), (3, Some(688_192)), (4, Some(540_736))] {
+            let mut c = crate::case::Case::new(
+                crate::ops::find("conv2d").unwrap(),
+                vec![Shape::parse("1,96,320,320").unwrap()],
+                &N150,
+            );
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.layout = Layout::Tile;
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.default_output_memory = true;
+            c.params.set("out_channels", ParamValue::Int(96));
+            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            c.params.set("slice", ParamValue::Str("dram_height".into()));
+            c.params.set("num_slices", ParamValue::Int(count));
+            let e = c.estimate().unwrap();
+            match cb {
+                None => assert!(
+                    matches!(e.verdict, crate::case::Verdict::CbClash(_)),
+                    "{count}: {:?}",
+                    e.verdict
+                ),
+                Some(cb) => {
+                    assert_eq!(e.verdict, crate::case::Verdict::Fits, "{count}");
+                    assert_eq!(e.peaks.cb, cb, "{count}");
+                }
+            }
+        }
+    }
 }
