@@ -4,8 +4,19 @@
 //! an L1 one is ([`super::conv`]'s plan). DRAM slicing (a DRAM input without slice_config, or
 //! DRAM_HEIGHT / DRAM_WIDTH) is not planned yet: `unmodeled`.
 
-use super::{Args, DevTensor, Val};
-use crate::device::BufferType;
+use super::conv::{Conv, Scheme, UNPLANNED};
+use super::pool::{sharded, Bound};
+use super::{invalid, unmodeled, Args, DevTensor, Exec, Val};
+use crate::case::BufferRole;
+use crate::device::{BufferType, DeviceSpec};
+use crate::dtype::DType;
+use crate::layout::Layout;
+use crate::ops::CaseError;
+use crate::plan::sharded_placement;
+use crate::program::{CbKind, Program};
+use crate::shape::Shape;
+use crate::size;
+use crate::tensor::{TensorSpec, TILE};
 
 /// Whether the call passes `slice_config=ttnn.Conv2dL1FullSliceConfig` with a DRAM interleaved
 /// input: the L1 path, the input resharded from DRAM.
@@ -16,4 +27,526 @@ pub(super) fn l1_full_of_dram(a: &Args<'_>, x: &DevTensor) -> bool {
             a.kw.get("slice_config"),
             Some(Val::Attr("Conv2dL1FullSliceConfig"))
         )
+}
+
+/// The axis a DRAM-sliced conv cuts its output along (`Op2DSliceConfig::SliceType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Axis {
+    Height,
+    Width,
+}
+
+impl Axis {
+    fn index(self) -> usize {
+        match self {
+            Axis::Height => 0,
+            Axis::Width => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Axis::Height => "height",
+            Axis::Width => "width",
+        }
+    }
+
+    fn other(self) -> Axis {
+        match self {
+            Axis::Height => Axis::Width,
+            Axis::Width => Axis::Height,
+        }
+    }
+}
+
+/// The slicing a call asks for: the axis (`None`: `best_guess_slice_type`, then the other
+/// axis if none fits) and the count (0: the fewest that fit free L1).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Request {
+    axis: Option<Axis>,
+    count: u64,
+}
+
+/// The DRAM slicing of a call (`determine_conv2d_execution_path`): a DRAM interleaved input
+/// without slice_config, or with DRAM_HEIGHT / DRAM_WIDTH; `None` for the L1 path.
+pub(super) fn dram_request(a: &Args<'_>, x: &DevTensor) -> Result<Option<Request>, CaseError> {
+    let f = a.function;
+    let request = match a.kw.get("slice_config") {
+        None | Some(Val::None) => Request {
+            axis: None,
+            count: 0,
+        },
+        Some(Val::Attr("Conv2dL1FullSliceConfig")) => return Ok(None),
+        Some(Val::Object { kwargs, .. }) => {
+            let axis = match kwargs.get("slice_type") {
+                Some(Val::Attr("Conv2dDRAMSliceHeight")) => Axis::Height,
+                Some(Val::Attr("Conv2dDRAMSliceWidth")) => Axis::Width,
+                other => {
+                    return Err(invalid(
+                        f,
+                        format!("`slice_config.slice_type` is {other:?}"),
+                    ))
+                }
+            };
+            let count = match kwargs.get("num_slices") {
+                None => 0,
+                Some(Val::Int(n)) => u64::try_from(*n)
+                    .map_err(|_| invalid(f, "`slice_config.num_slices` is negative"))?,
+                Some(other) => {
+                    return Err(invalid(
+                        f,
+                        format!("`slice_config.num_slices` is {other:?}"),
+                    ))
+                }
+            };
+            Request {
+                axis: Some(axis),
+                count,
+            }
+        }
+        Some(other) => return Err(invalid(f, format!("`slice_config` is {other:?}"))),
+    };
+    if x.memory == BufferType::Dram && x.shard.is_none() {
+        return Ok(Some(request));
+    }
+    if request.axis.is_some() {
+        // An L1 input with DRAM_HEIGHT / DRAM_WIDTH takes the DRAM path too (padded slices of
+        // an L1 tensor): not measured.
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: DRAM slicing of an L1 or sharded input"),
+        ));
+    }
+    Ok(None)
+}
+
+/// The convs of the slices of `whole` cut along `axis` into `count` parts (`run_sliced_op`): a TILE output
+/// cut by width in whole tiles of columns, `⌈dim / step⌉ / count` steps each and one more for
+/// the first `remainder`; empty ones skipped.
+fn slices(whole: &Conv, axis: Axis, count: u64) -> Vec<Conv> {
+    let win = &whole.win;
+    let i = axis.index();
+    let out_dim = [win.ho, win.wo][i];
+    let step = if axis == Axis::Width { TILE } else { 1 };
+    let units = out_dim.div_ceil(step);
+    let (min, rem) = (units / count, units % count);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for k in 0..count {
+        if start >= out_dim {
+            break;
+        }
+        let len = step * (min + u64::from(k < rem));
+        let end = (start + len).min(out_dim);
+        if end > start {
+            out.push(slice_conv(whole, axis, start, end));
+        }
+        start += len;
+    }
+    out
+}
+
+/// The conv of one slice: the input rows / columns its windows read, clamped to the input,
+/// with the clamped part as its own padding (the edge slices keep the conv's); a TILE output
+/// slice that is not whole tiles wide (not the whole input) gets more right padding to round
+/// its width up (`get_input_slice_and_padding`).
+fn slice_conv(whole: &Conv, axis: Axis, out_start: u64, out_end: u64) -> Conv {
+    let win = whole.win;
+    let i = axis.index();
+    let size = [win.h, win.w][i];
+    let out_dim = [win.ho, win.wo][i];
+    let reach = win.dilation[i] * (win.kernel[i] - 1) + 1;
+    let first = (out_start * win.stride[i]) as i128 - win.pad[i] as i128;
+    let last = ((out_end - 1) * win.stride[i]) as i128 - win.pad[i] as i128 + reach as i128;
+    let mut pad_start = (-first).max(0) as u64;
+    let mut pad_end = (last - size as i128).max(0) as u64;
+    let mut lo = first.max(0) as u64;
+    let mut hi = (last.min(size as i128)) as u64;
+    if out_start == 0 {
+        pad_start = win.pad[i];
+        lo = 0;
+    }
+    if out_end == out_dim {
+        pad_end = win.pad_end[i];
+        hi = size;
+    }
+    let mut w = win;
+    w.pad[i] = pad_start;
+    w.pad_end[i] = pad_end;
+    if axis == Axis::Height {
+        w.h = hi - lo;
+    } else {
+        w.w = hi - lo;
+    }
+    let single = w.h == win.h && w.w == win.w;
+    let out_w = if axis == Axis::Width {
+        out_end - out_start
+    } else {
+        win.wo
+    };
+    if !single && !out_w.is_multiple_of(TILE) {
+        w.pad_end[1] += (TILE - out_w % TILE) * win.stride[1];
+    }
+    let out = |n: u64, a: usize| {
+        (n + w.pad[a] + w.pad_end[a] - (w.dilation[a] * (w.kernel[a] - 1) + 1)) / w.stride[a] + 1
+    };
+    w.ho = out(w.h, 0);
+    w.wo = out(w.w, 1);
+    Conv { win: w, ..*whole }
+}
+
+/// What `Conv2dSliceAttr::get_L1_usage` costs a slice: the larger of the halo's input and output
+/// shards and `calculate_L1_usage_for_conv_op`'s total, with the slice's sharding.
+fn slice_l1(d: &DeviceSpec, conv: &Conv, scheme: Scheme) -> u64 {
+    let s = conv.sharding(d, scheme);
+    let elem = if conv.dtype == DType::Float32 { 4 } else { 2 };
+    let divider = if conv.dtype == DType::Bfloat8B { 2 } else { 1 };
+    let halo_in = s.in_shard_h * s.in_shard_w * elem / divider;
+    let halo_out = conv.halo_sticks(&s) * s.in_shard_w * elem;
+    (halo_in + halo_out).max(conv.l1_usage(d, scheme))
+}
+
+/// `determine_slice_config`: the fewest slices along the axis whose every slice's L1 estimate
+/// fits the free L1 (`total_free_bytes` of the bank now); the runtime's own axis first, the other
+/// if none fits. `Err(message)`: the runtime's error when none does.
+fn slice_count(
+    d: &DeviceSpec,
+    whole: &Conv,
+    request: Request,
+    scheme: Option<Scheme>,
+    free: u64,
+    max_checks: &mut u64,
+) -> Result<Result<(Axis, u64), String>, ()> {
+    let win = &whole.win;
+    if request.count > 0 {
+        let axis = request.axis.unwrap_or(Axis::Width);
+        return Ok(Ok((axis, request.count)));
+    }
+    // `best_guess_slice_type` for a TILE output (conv2d_DRAM's default output_layout).
+    let best_guess = if crate::fix::conv2d_auto_slice_type(win.h, win.w, Layout::Tile) == "height" {
+        Axis::Height
+    } else {
+        Axis::Width
+    };
+    let mut axis = request.axis.unwrap_or(best_guess);
+    let mut retry = request.axis.is_none();
+    loop {
+        let i = axis.index();
+        let out_dim = [win.ho, win.wo][i];
+        let max = if axis == Axis::Width {
+            out_dim.div_ceil(TILE)
+        } else {
+            out_dim
+        };
+        for n in 1..=max {
+            let mut fits = true;
+            for sl in slices(whole, axis, n) {
+                if *max_checks == 0 {
+                    return Err(());
+                }
+                *max_checks -= 1;
+                let sc = scheme.unwrap_or_else(|| sl.auto_scheme(d));
+                if slice_l1(d, &sl, sc) > free {
+                    fits = false;
+                    break;
+                }
+            }
+            if fits {
+                return Ok(Ok((axis, n)));
+            }
+        }
+        if !retry {
+            return Ok(Err(format!(
+                "DRAM Auto slice could not find valid slice configuration. Tried up to {max} \
+                 slices for {}-slicing on output dimension {out_dim}. Available L1: {free} \
+                 bytes. Operation requires more memory than available even with maximum slicing.",
+                axis.name()
+            )));
+        }
+        retry = false;
+        axis = axis.other();
+    }
+}
+
+/// Slices the count search may cost in all: a bound on a search quadratic in the output size.
+const MAX_SLICE_CHECKS: u64 = 1 << 12;
+
+/// `conv2d_DRAM`: the DRAM output `[N, Ho, Wo, C_out]` (TILE) allocated first, the slice count
+/// found, then per slice `PaddedSliceDeviceOperation` (the input slice into L1 shards of the
+/// slice's own sharding), the L1 conv on it (exec/conv.rs's halo and conv steps, with
+/// `deallocate_activation` and `reallocate_halo_output` forced; weights and bias prepared on the
+/// first slice and kept) and `SliceWriteDeviceOperation` into the output. One slice: the output
+/// is freed and the L1 conv runs on the whole input, its output copied to DRAM.
+pub(super) fn plan(
+    ex: &mut Exec<'_>,
+    a: &Args<'_>,
+    whole: &Conv,
+    scheme: Option<Scheme>,
+    x: &DevTensor,
+    request: Request,
+) -> Result<Val, CaseError> {
+    let f = a.function;
+    let d = ex.device();
+    let win = whole.win;
+    if whole.dtype == DType::Bfloat8B || (whole.tiled && !win.c.is_multiple_of(TILE)) {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: DRAM slices of a bfloat8_b input or of a TILE input whose channels \
+                 are not whole tiles (not measured)"
+            ),
+        ));
+    }
+    // `ttnn::reshape` to [N, H, W, C]: modeled where it is a view (a TILE input whose width is
+    // not whole tiles is copied). The output goes back to [1, 1, N·Ho·Wo, C] with its padded
+    // shape flattened too: a view.
+    let nhwc = Shape::from_dims(vec![win.n, win.h, win.w, win.c])?;
+    let out_nhwc = Shape::from_dims(vec![win.n, win.ho, win.wo, whole.c_out])?;
+    let out_flat = Shape::from_dims(vec![1, 1, win.out_nhw(), whole.c_out])?;
+    // A TILE [N, H, W, C] input is reshaped to padded shape [N, H, W, C] too: a copy unless
+    // its width is whole tiles (seen: ReshapeViewTiledProgramFactory's dataflow buffers).
+    let view = if whole.tiled {
+        win.w.is_multiple_of(TILE)
+            && (x.shape() == &nhwc || crate::ops::reshape_is_view(x.shape(), &nhwc, x.layout()))
+    } else {
+        x.shape() == &nhwc || crate::ops::reshape_is_view(x.shape(), &nhwc, x.layout())
+    };
+    if !view {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: DRAM slices of an input whose [N, H, W, C] reshape copies"),
+        ));
+    }
+    // The output back to [1, 1, N·Ho·Wo, C]: a view when its width is whole tiles, else a
+    // copying ReshapeView (measured: the copy, then the 4-D output and the weights freed),
+    // modeled for bfloat16 as `data_movement::reshape`.
+    let out_view = crate::ops::reshape_is_view(&out_nhwc, &out_flat, Layout::Tile);
+    if !out_view && whole.out_dtype != DType::Bfloat16 {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: DRAM slices whose {} output is copied back to [1, 1, N·Ho·Wo, C]",
+                whole.out_dtype
+            ),
+        ));
+    }
+    let out_spec = TensorSpec::new(out_nhwc, whole.out_dtype, Layout::Tile);
+    let output =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
+    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
+    let free = l1_bank.saturating_sub(super::data_movement::live_l1_per_bank(ex));
+    let mut checks = MAX_SLICE_CHECKS;
+    let (axis, count) = match slice_count(d, whole, request, scheme, free, &mut checks) {
+        Ok(Ok(v)) => v,
+        Ok(Err(message)) => {
+            ex.b.run(Program::new("Conv2D", "DRAM slicing").refused(message));
+            ex.b.release(output);
+            return Ok(Val::None);
+        }
+        Err(()) => {
+            return Err(unmodeled(
+                f,
+                format!("{UNPLANNED}: a slice count search past {MAX_SLICE_CHECKS} slices"),
+            ))
+        }
+    };
+    let max = if axis == Axis::Width {
+        win.wo.div_ceil(TILE)
+    } else {
+        [win.ho, win.wo][axis.index()]
+    };
+    if count > max {
+        ex.b.run(Program::new("Conv2D", "DRAM slicing").refused(format!(
+            "Number of slices ({count}) exceeds the maximum allowed ({max}) for the given output \
+             dimension and alignment."
+        )));
+        ex.b.release(output);
+        return Ok(Val::None);
+    }
+    if count == 1 {
+        // The output is freed and the L1 op runs on the whole input (its reshard from DRAM),
+        // copied to DRAM interleaved.
+        ex.b.release(output);
+        let scheme = scheme.unwrap_or_else(|| whole.auto_scheme(d));
+        let s = whole.sharding(d, scheme);
+        return super::conv::plan(ex, whole, &s, x, false, None, Some(BufferType::Dram), true);
+    }
+    let mut prepared: Option<(DevTensor, Option<DevTensor>)> = None;
+    for conv in slices(whole, axis, count) {
+        let sc = scheme.unwrap_or_else(|| conv.auto_scheme(d));
+        let s = conv.sharding(d, sc);
+        // 1. PaddedSlice: the slice's input sticks, row-major, in the slice's shards (only those
+        //    holding rows); a TILE input untilized through two CBs of four tile rows.
+        let rows = conv.win.n * conv.win.h * conv.win.w;
+        let used_nhw = rows.div_ceil(s.in_shard_h);
+        let used = used_nhw * s.in_c_cores;
+        let elem = if conv.dtype == DType::Float32 { 4 } else { 2 };
+        let stick = s.in_shard_w * elem;
+        let slice_in = sharded(
+            ex,
+            "sliced input",
+            TensorSpec::new(
+                Shape::from_dims(vec![1, 1, s.in_shard_h * s.nhw_cores, s.in_c_padded])?,
+                conv.conv_in_dtype(),
+                Layout::RowMajor,
+            ),
+            sharded_placement(
+                d,
+                BufferType::L1,
+                size::mul(s.in_shard_h, used, "slice pages")?,
+                stick,
+                used,
+                s.in_shard_h,
+            )?,
+        );
+        let slice_bytes = ex.b.buffers[slice_in.buffer].placement.per_bank_bytes;
+        let grid = super::conv::shard_grid(d, s.scheme, s.nhw_cores, s.in_c_cores);
+        let mut p = Program::new(
+            "PaddedSliceDeviceOperation",
+            if whole.tiled {
+                "PaddedSliceTileProgramFactory"
+            } else {
+                "PaddedSliceRMProgramFactory"
+            },
+        );
+        if whole.tiled {
+            let untilize = 4 * s.in_shard_w.div_ceil(TILE) * super::util::tile_size(whole.dtype);
+            p = p
+                .cb(CbKind::Circular, untilize, &grid)
+                .cb(CbKind::Circular, untilize, &grid);
+        }
+        p = p.cb(CbKind::Circular, slice_bytes, &grid).bound();
+        if whole.tiled {
+            p = p.cb(CbKind::Circular, stick, &grid);
+        }
+        ex.b.run(p);
+        // 2. Weights and bias, prepared by the first slice's conv and kept.
+        if prepared.is_none() {
+            let k_tiles = s.in_c_cores * conv.win.kernel[0] * s.act_w_tiles;
+            prepared = Some(super::conv::prepared_weights(
+                ex,
+                &conv,
+                k_tiles * TILE,
+                s.out_c_padded,
+            )?);
+        }
+        // 3. Halo and conv on the slice.
+        let Some(done) =
+            super::conv::halo_and_conv(ex, &conv, &s, slice_in, slice_bytes, false, true)?
+        else {
+            break;
+        };
+        // 4. SliceWrite: its one CB is the output shard.
+        ex.b.run(
+            Program::new(
+                "SliceWriteDeviceOperation",
+                "SliceWriteTiledShardedInputProgramFactory",
+            )
+            .cb(CbKind::Circular, done.out_bytes, &done.out_grid)
+            .bound(),
+        );
+        ex.b.release(done.out);
+    }
+    let flat = if out_view {
+        ex.b.share(
+            &output,
+            TensorSpec::new(out_flat, whole.out_dtype, Layout::Tile),
+        )
+    } else {
+        let dims = [1, 1, win.out_nhw() as i64, whole.c_out as i64];
+        super::data_movement::reshape(ex, &output, &dims, BufferType::Dram)?
+    };
+    ex.b.release(output);
+    if let Some((weights, bias)) = prepared {
+        ex.b.release(weights);
+        if let Some(b) = bias {
+            ex.b.release(b);
+        }
+    }
+    Ok(Val::T(flat))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{N150, P150};
+    use crate::params::ParamValue;
+
+    /// `[1,96,320,320]` 96 → 96 3×3 padding 1, ROW_MAJOR bfloat16 in DRAM (NO_DISPATCH capture,
+    /// ttnn 0.81.1, n150): two width slices of 160 output columns, each reading 161 input
+    /// columns (padding 1 on the image's edge, none inside), height-sharded on 64 cores; per-core
+    /// CB peak 983,104 B on n150, 614,464 B on p150 (the runtime's, `cargo xtask diff`).
+    #[test]
+    fn a_dram_input_runs_in_the_runtimes_slices() {
+        for (d, cb) in [(&N150, 983_104), (&P150, 614_464)] {
+            let mut c = crate::case::Case::new(
+                crate::ops::find("conv2d").unwrap(),
+                vec![Shape::parse("1,96,320,320").unwrap()],
+                d,
+            );
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.layout = Layout::RowMajor;
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.default_output_memory = true;
+            c.params.set("out_channels", ParamValue::Int(96));
+            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{}", d.name);
+            assert_eq!(e.peaks.cb, cb, "{}", d.name);
+        }
+        let whole = super::super::conv::tests_support::conv([1, 320, 320, 96], 96, [3, 1, 1]);
+        let parts = slices(&whole, Axis::Width, 2);
+        let widths: Vec<_> = parts
+            .iter()
+            .map(|c| (c.win.w, c.win.wo, c.win.pad[1], c.win.pad_end[1]))
+            .collect();
+        assert_eq!(widths, [(161, 160, 1, 0), (161, 160, 0, 1)]);
+        // A TILE output slice that is not whole tiles wide gets its width rounded up by more
+        // right padding: 300 columns (10 tiles) in 3 width slices of 4, 3 and 3 tiles, the last
+        // holding 76 columns, computed as 96.
+        let whole = super::super::conv::tests_support::conv([1, 300, 300, 96], 96, [3, 1, 1]);
+        let outs: Vec<_> = slices(&whole, Axis::Width, 3)
+            .iter()
+            .map(|c| c.win.wo)
+            .collect();
+        assert_eq!(outs, [128, 96, 96]);
+    }
+
+    /// A fixed count (`slice=dram_height`, `num_slices`), `[1,96,320,320]` TILE on n150 (`cargo
+    /// xtask probe`, docs/conv2d.md): 2 height slices clash with L1 buffers, 3 fit with a
+    /// 688,192 B CB peak, 4 with 540,736 B, as on the runtime.
+    #[test]
+    fn a_fixed_count_slices_as_told() {
+        for (count, cb) in [(2, None), (3, Some(688_192)), (4, Some(540_736))] {
+            let mut c = crate::case::Case::new(
+                crate::ops::find("conv2d").unwrap(),
+                vec![Shape::parse("1,96,320,320").unwrap()],
+                &N150,
+            );
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.layout = Layout::Tile;
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.default_output_memory = true;
+            c.params.set("out_channels", ParamValue::Int(96));
+            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            c.params.set("slice", ParamValue::Str("dram_height".into()));
+            c.params.set("num_slices", ParamValue::Int(count));
+            let e = c.estimate().unwrap();
+            match cb {
+                None => assert!(
+                    matches!(e.verdict, crate::case::Verdict::CbClash(_)),
+                    "{count}: {:?}",
+                    e.verdict
+                ),
+                Some(cb) => {
+                    assert_eq!(e.verdict, crate::case::Verdict::Fits, "{count}");
+                    assert_eq!(e.peaks.cb, cb, "{count}");
+                }
+            }
+        }
+    }
 }

@@ -173,7 +173,10 @@ pub(super) struct Window {
     pub(super) c: u64,
     pub(super) kernel: [u64; 2],
     pub(super) stride: [u64; 2],
+    /// Padding before the first row / column, and (`pad_end`) after the last: equal for a
+    /// whole op, unequal for a conv's DRAM slice (exec/conv_slice.rs).
     pub(super) pad: [u64; 2],
+    pub(super) pad_end: [u64; 2],
     pub(super) dilation: [u64; 2],
     pub(super) ho: u64,
     pub(super) wo: u64,
@@ -202,6 +205,7 @@ impl Window {
             kernel,
             stride,
             pad,
+            pad_end: pad,
             dilation,
             ho: out_dim(h, 0)?,
             wo: out_dim(w, 1)?,
@@ -210,6 +214,14 @@ impl Window {
 
     pub(super) fn out_nhw(&self) -> u64 {
         self.n * self.ho * self.wo
+    }
+
+    /// The padded input's height and width.
+    fn padded_hw(&self) -> (u64, u64) {
+        (
+            self.h + self.pad[0] + self.pad_end[0],
+            self.w + self.pad[1] + self.pad_end[1],
+        )
     }
 }
 
@@ -294,7 +306,7 @@ pub(super) struct Boundary {
 impl Window {
     /// Padded-input index of an output pixel's window's top-left stick.
     pub(super) fn top_left(&self, p: u64) -> u64 {
-        let (hp, wp) = (self.h + 2 * self.pad[0], self.w + 2 * self.pad[1]);
+        let (hp, wp) = self.padded_hw();
         let image = self.ho * self.wo;
         let (b, r) = (p / image, p % image);
         let (oh, ow) = (r / self.wo, r % self.wo);
@@ -303,7 +315,7 @@ impl Window {
 
     /// Every NHW core's boundary (`None` for a core left without output pixels).
     pub(super) fn boundaries(&self, cores: u64, shard: u64) -> Vec<Option<Boundary>> {
-        let wp = self.w + 2 * self.pad[1];
+        let wp = self.padded_hw().1;
         let reach =
             self.dilation[0] * (self.kernel[0] - 1) * wp + self.dilation[1] * (self.kernel[1] - 1);
         let total = self.out_nhw();
@@ -325,7 +337,7 @@ impl Window {
 
     /// Where a padded-input stick comes from: `None` for padding, else its input row.
     fn source(&self, g: u64) -> Option<u64> {
-        let (hp, wp) = (self.h + 2 * self.pad[0], self.w + 2 * self.pad[1]);
+        let (hp, wp) = self.padded_hw();
         let (b, r) = (g / (hp * wp), g % (hp * wp));
         let (y, x) = (r / wp, r % wp);
         let inside = y >= self.pad[0]
@@ -470,7 +482,7 @@ fn halo_config_bytes(
 /// offset, length); by (source, destination).
 fn halo_runs(win: &Window, bounds: &[Option<Boundary>], in_shard_h: u64) -> Vec<RunList> {
     let mut runs: Vec<RunList> = Vec::new();
-    let wp = win.w + 2 * win.pad[1];
+    let wp = win.padded_hw().1;
     // One destination's lists by source (a handful: padding and two or three shards).
     let mut lists: Vec<(Option<u64>, Vec<Run>)> = Vec::new();
     for (k, b) in bounds.iter().enumerate() {
@@ -1150,7 +1162,7 @@ fn sliced(
     out_mem: BufferType,
     l1_bank: u64,
 ) -> Result<Val, CaseError> {
-    if win.n != 1 || win.pad != [0, 0] {
+    if win.n != 1 || win.pad != [0, 0] || win.pad_end != [0, 0] {
         return Err(unmodeled(
             a.function,
             "a sliced DRAM pool with a batch or padding",
@@ -1504,7 +1516,7 @@ fn halo_config_bytes_walk(
         let mut g = b.in_first;
         while g <= b.in_last {
             // The longest stretch from `g` that is all padding or all from one input shard.
-            let wp = win.w + 2 * win.pad[1];
+            let wp = win.padded_hw().1;
             let row_end = (g / wp + 1) * wp - 1;
             let (src, local, end) = match win.source(g) {
                 None => {
@@ -1618,6 +1630,7 @@ mod tests {
             kernel: [2, 2],
             stride: [2, 2],
             pad: [0, 0],
+            pad_end: [0, 0],
             dilation: [1, 1],
             ho: h / 2,
             wo: w / 2,
@@ -1719,6 +1732,7 @@ mod tests {
                 kernel,
                 stride,
                 pad,
+                pad_end: pad,
                 dilation,
                 ho: (span(h, 0) - eff(0)) / stride[0] + 1,
                 wo: (span(w, 1) - eff(1)) / stride[1] + 1,
