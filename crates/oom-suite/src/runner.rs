@@ -172,7 +172,7 @@ pub fn run_record<D: DeviceApi>(device: &D, case: &Case, opts: &RunOptions) -> C
     let start = Instant::now();
     let executed = if opts.execute {
         Some(match &sig {
-            Ok(sig) => ttnn::run_case_signed(device, case, sig),
+            Ok(sig) => ttnn::run_case_signed(device, case, sig, ttnn::Outputs::Skip),
             // run_case says why the case cannot be formed.
             Err(_) => ttnn::run_case(device, case),
         })

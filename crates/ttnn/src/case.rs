@@ -99,10 +99,7 @@ fn watched(device: &impl DeviceApi) -> &'static [BufferType] {
 }
 
 fn views<D: DeviceApi>(device: &D) -> Result<Vec<MemoryView>> {
-    watched(device)
-        .iter()
-        .map(|&b| device.memory_view(b))
-        .collect()
+    device.memory_views(watched(device))
 }
 
 /// The input tensors a case creates on the device before its call (`sig` is its signature).
@@ -180,7 +177,15 @@ fn differences(before: &[MemoryView], after: &[MemoryView]) -> Vec<Leak> {
 pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
     check_device(device, case)?;
     let sig = signature(case)?;
-    run_case_signed(device, case, &sig)
+    run_case_signed(device, case, &sig, Outputs::Describe)
+}
+
+/// Whether a run describes its outputs ([`CaseOutcome::outputs`]: one runtime query per output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    Describe,
+    /// Leave [`CaseOutcome::outputs`] empty (the suite's records do not keep them).
+    Skip,
 }
 
 /// [`run_case`] with the case's signature already built (`case.signature()`): it depends on the
@@ -190,6 +195,7 @@ pub fn run_case_signed<D: DeviceApi>(
     device: &D,
     case: &Case,
     sig: &Signature,
+    describe: Outputs,
 ) -> Result<CaseOutcome> {
     check_device(device, case)?;
     if let Err(e) = check_coverage(device, case, sig) {
@@ -233,7 +239,12 @@ pub fn run_case_signed<D: DeviceApi>(
             let refs: Vec<&D::Tensor> = inputs.iter().collect();
             match device.run(&sig.invocation, &refs) {
                 Ok(outs) => {
-                    for t in &outs {
+                    let described = if describe == Outputs::Describe {
+                        &outs[..]
+                    } else {
+                        &[]
+                    };
+                    for t in described {
                         match device.tensor_info(t) {
                             Ok(info) => outputs.push(info),
                             Err(e) => {

@@ -748,6 +748,11 @@ impl DeviceApi for Device {
         Ok(self.inner.lock().view(buffer_type))
     }
 
+    fn memory_views(&self, buffer_types: &[BufferType]) -> Result<Vec<MemoryView>> {
+        let s = self.inner.lock();
+        Ok(buffer_types.iter().map(|&b| s.view(b)).collect())
+    }
+
     fn clear_program_cache(&self) -> Result<()> {
         Ok(())
     }
