@@ -79,6 +79,12 @@ struct Summary {
     harness_median_s: f64,
     /// harness / bare, of the medians.
     ratio: f64,
+    /// Of the bare loop's time: starting Python, importing the runtime and opening the device.
+    bare_setup_median_s: f64,
+    /// The cases' own calls: the bare loop's, and the harness's records' times summed (each
+    /// record: the runner's whole run of the case in the worker, allocator checks included).
+    bare_cases_median_s: f64,
+    harness_cases_median_s: f64,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -120,13 +126,31 @@ fn bare_plan(manifest: &ttnn::metal::Manifest, board: &str, cases: &[&Case]) -> 
     })
 }
 
-/// The bare loop's own count of the calls that ran through.
+/// The bare loop's own count of the calls that ran through, and its phases.
 #[derive(serde::Deserialize)]
 struct BareOutcome {
     ok: usize,
+    /// Starting Python and importing the runtime.
+    import_s: f64,
+    /// Opening the device.
+    open_s: f64,
+    /// The cases' calls.
+    cases_s: f64,
 }
 
-fn run_bare(manifest: &ttnn::metal::Manifest, driver: &Path, plan: &Path) -> Result<(f64, usize)> {
+/// One side's run: end to end, the part of it that is the cases' own calls, and how many ran
+/// through.
+struct SideRun {
+    total_s: f64,
+    cases_s: f64,
+    ok: usize,
+}
+
+fn run_bare(
+    manifest: &ttnn::metal::Manifest,
+    driver: &Path,
+    plan: &Path,
+) -> Result<(f64, BareOutcome)> {
     let started = Instant::now();
     let out = Command::new(&manifest.python)
         .args(["-c", BARE_LOOP])
@@ -147,10 +171,10 @@ fn run_bare(manifest: &ttnn::metal::Manifest, driver: &Path, plan: &Path) -> Res
     let line = stdout.lines().last().unwrap_or_default();
     let outcome: BareOutcome = serde_json::from_str(line)
         .with_context(|| format!("reading the bare loop's answer: {stdout}"))?;
-    Ok((elapsed, outcome.ok))
+    Ok((elapsed, outcome))
 }
 
-fn run_harness(selection: &[String], out_dir: &Path) -> Result<(f64, usize)> {
+fn run_harness(selection: &[String], out_dir: &Path) -> Result<SideRun> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let started = Instant::now();
     let out = Command::new(exe)
@@ -171,7 +195,14 @@ fn run_harness(selection: &[String], out_dir: &Path) -> Result<(f64, usize)> {
     }
     let report = oom_suite::report::load(&out_dir.join(oom_suite::report::REPORT_JSON))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((elapsed, report.totals.fits))
+    // Each record's time: the runner's whole run of the case in the worker (inputs, the op,
+    // frees, the allocator checks before and after), as `bench` times it.
+    let cases_ms: f64 = report.cases.iter().map(|c| c.elapsed_ms.max(0.0)).sum();
+    Ok(SideRun {
+        total_s: elapsed,
+        cases_s: cases_ms / 1000.0,
+        ok: report.totals.fits,
+    })
 }
 
 pub fn run(cases_args: &CaseArgs, repeat: usize, json: bool) -> Result<()> {
@@ -203,19 +234,28 @@ pub fn run(cases_args: &CaseArgs, repeat: usize, json: bool) -> Result<()> {
     }
     let selection = cases_args.to_cli();
     let (mut bare_s, mut harness_s) = (Vec::new(), Vec::new());
+    let (mut bare_cases_s, mut harness_cases_s, mut bare_setup_s) =
+        (Vec::new(), Vec::new(), Vec::new());
     let oom_dir = tmp.join("oom");
     for round in 0..repeat {
-        let bare = || -> Result<(f64, usize)> {
-            let (mut total, mut ok) = (0.0, 0);
+        let bare = || -> Result<(SideRun, f64)> {
+            let mut side = SideRun {
+                total_s: 0.0,
+                cases_s: 0.0,
+                ok: 0,
+            };
+            let mut setup_s = 0.0;
             for plan in &plans {
-                let (s, n) = run_bare(&manifest, &driver, plan)?;
-                total += s;
-                ok += n;
+                let (s, outcome) = run_bare(&manifest, &driver, plan)?;
+                side.total_s += s;
+                side.cases_s += outcome.cases_s;
+                side.ok += outcome.ok;
+                setup_s += outcome.import_s + outcome.open_s;
             }
-            Ok((total, ok))
+            Ok((side, setup_s))
         };
         // Alternate which side goes first: the machine is shared and its load drifts.
-        let (bare, harness) = if round % 2 == 0 {
+        let ((bare, setup_s), harness) = if round % 2 == 0 {
             let b = bare()?;
             (b, run_harness(&selection, &oom_dir)?)
         } else {
@@ -223,15 +263,18 @@ pub fn run(cases_args: &CaseArgs, repeat: usize, json: bool) -> Result<()> {
             (bare()?, h)
         };
         // The same calls on both sides: as many ran through as the harness says fitted.
-        if bare.1 != harness.1 {
+        if bare.ok != harness.ok {
             bail!(
                 "the two sides disagree: {} calls ran through in the bare loop, {} cases fitted in the harness",
-                bare.1,
-                harness.1
+                bare.ok,
+                harness.ok
             );
         }
-        bare_s.push(bare.0);
-        harness_s.push(harness.0);
+        bare_s.push(bare.total_s);
+        harness_s.push(harness.total_s);
+        bare_cases_s.push(bare.cases_s);
+        harness_cases_s.push(harness.cases_s);
+        bare_setup_s.push(setup_s);
     }
     let (bare_median_s, harness_median_s) = (median(&bare_s), median(&harness_s));
     let summary = Summary {
@@ -247,6 +290,9 @@ pub fn run(cases_args: &CaseArgs, repeat: usize, json: bool) -> Result<()> {
         } else {
             0.0
         },
+        bare_setup_median_s: median(&bare_setup_s),
+        bare_cases_median_s: median(&bare_cases_s),
+        harness_cases_median_s: median(&harness_cases_s),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -259,6 +305,10 @@ pub fn run(cases_args: &CaseArgs, repeat: usize, json: bool) -> Result<()> {
             summary.bare_median_s,
             summary.harness_median_s,
             summary.ratio
+        );
+        println!(
+            "  of which: bare Python start, import and device open {:.2} s; the cases' calls: bare {:.3} s, harness records {:.3} s",
+            summary.bare_setup_median_s, summary.bare_cases_median_s, summary.harness_cases_median_s
         );
     }
     Ok(())

@@ -97,33 +97,36 @@ impl FreeList {
             self.blocks.iter().rposition(fits)?
         };
         let block = self.blocks[index];
-        let (addr, before, after) = if bottom_up {
-            (block.addr, 0, block.size - want)
-        } else {
-            (block.addr + block.size - want, block.size - want, 0)
-        };
-        let mut replacement = [None, None, None];
-        if before > 0 {
-            replacement[0] = Some(Block {
-                addr: block.addr,
-                size: before,
-                allocated: false,
-            });
-        }
-        replacement[1] = Some(Block {
-            addr,
+        // The block splits into at most two: the allocation at its bottom (bottom-up) or top
+        // (top-down) and the free rest on the other side; edited in place, one insert at most
+        // (this runs on every buffer sim places).
+        let rest = block.size - want;
+        let taken = Block {
+            addr: if bottom_up {
+                block.addr
+            } else {
+                block.addr + rest
+            },
             size: want,
             allocated: true,
-        });
-        if after > 0 {
-            replacement[2] = Some(Block {
-                addr: addr + want,
-                size: after,
-                allocated: false,
-            });
+        };
+        let addr = taken.addr;
+        if rest == 0 {
+            self.blocks[index] = taken;
+        } else if bottom_up {
+            self.blocks[index] = taken;
+            self.blocks.insert(
+                index + 1,
+                Block {
+                    addr: addr + want,
+                    size: rest,
+                    allocated: false,
+                },
+            );
+        } else {
+            self.blocks[index].size = rest;
+            self.blocks.insert(index + 1, taken);
         }
-        self.blocks
-            .splice(index..=index, replacement.into_iter().flatten());
         Some(addr + self.offset)
     }
 

@@ -593,10 +593,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     } {
         // These change the runtime's buffers' lifetimes and slices: each is modeled only once
         // the differential shows it exact.
-        return Err(unmodeled(
-            case,
-            "conv2d with deallocate_activation",
-        ));
+        return Err(unmodeled(case, "conv2d with deallocate_activation"));
     }
     if family == Family::Conv2d {
         // exec/conv.rs plans part of the op and answers `unmodeled` for the rest.

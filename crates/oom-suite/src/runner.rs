@@ -3,6 +3,7 @@
 //! after a memory failure, and a NO_DISPATCH measurement of what the case allocates.
 
 use crate::record::{BufferRecord, CaseRecord, Class};
+use memmodel::ops::{CaseError, Signature};
 use memmodel::{BufferType, Case, Expectation, Shape, Verdict};
 use std::time::Instant;
 use ttnn::{DeviceApi, Error, Outcome};
@@ -47,8 +48,16 @@ fn class_of(outcome: Outcome) -> Class {
 /// A record with the case's identity and model numbers filled in and the outcome left as an
 /// error; the caller fills in what happened. Also used for crashed and timed-out cases.
 pub fn blank_record(case: &Case, opts: &RunOptions) -> CaseRecord {
-    let sig = case.signature();
-    let estimate = sig.as_ref().ok().and_then(|s| case.estimate_from(s).ok());
+    blank_record_signed(case, case.signature().as_ref(), opts)
+}
+
+/// [`blank_record`] with the case's signature (or why it has none) already built.
+fn blank_record_signed(
+    case: &Case,
+    sig: Result<&Signature, &CaseError>,
+    opts: &RunOptions,
+) -> CaseRecord {
+    let estimate = sig.ok().and_then(|s| case.estimate_from(s).ok());
     let (logical_bytes, allocated_bytes, device_shape, predicted, modeled_total) = match &estimate {
         Some(e) => (
             e.logical_bytes,
@@ -66,10 +75,7 @@ pub fn blank_record(case: &Case, opts: &RunOptions) -> CaseRecord {
     CaseRecord {
         id: case.id(),
         op: case.op.name.to_string(),
-        ttnn: sig
-            .as_ref()
-            .map(|s| s.invocation.render())
-            .unwrap_or_default(),
+        ttnn: sig.map(|s| s.invocation.render()).unwrap_or_default(),
         shape_set: case.shape_set.clone(),
         shapes: case
             .model_inputs
@@ -160,10 +166,16 @@ fn fill_error(record: &mut CaseRecord, error: &Error, case: &Case) {
 
 /// Run one case: outcome, leak check, canary after a memory failure, measurement.
 pub fn run_record<D: DeviceApi>(device: &D, case: &Case, opts: &RunOptions) -> CaseRecord {
-    let mut record = blank_record(case, opts);
+    // Built once: the record's estimate and the run both need it.
+    let sig = case.signature();
+    let mut record = blank_record_signed(case, sig.as_ref(), opts);
     let start = Instant::now();
     let executed = if opts.execute {
-        Some(ttnn::run_case(device, case))
+        Some(match &sig {
+            Ok(sig) => ttnn::run_case_signed(device, case, sig, ttnn::Outputs::Skip),
+            // run_case says why the case cannot be formed.
+            Err(_) => ttnn::run_case(device, case),
+        })
     } else {
         None
     };

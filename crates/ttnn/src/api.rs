@@ -204,6 +204,11 @@ pub trait DeviceApi {
     fn run(&self, invocation: &Invocation, inputs: &[&Self::Tensor]) -> Result<Vec<Self::Tensor>>;
     fn tensor_info(&self, tensor: &Self::Tensor) -> Result<TensorInfo>;
     fn memory_view(&self, buffer_type: BufferType) -> Result<MemoryView>;
+    /// The views of several memories, in order (one look where a backend can: the per-case
+    /// allocator checks take them before and after every case).
+    fn memory_views(&self, buffer_types: &[BufferType]) -> Result<Vec<MemoryView>> {
+        buffer_types.iter().map(|&b| self.memory_view(b)).collect()
+    }
     /// Empties the program cache (cached programs may hold device memory, e.g. max_pool2d's
     /// config tensors in L1_SMALL).
     fn clear_program_cache(&self) -> Result<()>;

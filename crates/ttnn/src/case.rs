@@ -89,19 +89,17 @@ fn check_device<D: DeviceApi>(device: &D, case: &Case) -> Result<()> {
 }
 
 /// The memories whose allocations a case may touch.
-fn watched(device: &impl DeviceApi) -> Vec<BufferType> {
-    let mut v = vec![BufferType::Dram, BufferType::L1];
+fn watched(device: &impl DeviceApi) -> &'static [BufferType] {
+    const WITH_L1_SMALL: &[BufferType] = &[BufferType::Dram, BufferType::L1, BufferType::L1Small];
     if device.l1_small_size() > 0 {
-        v.push(BufferType::L1Small);
+        WITH_L1_SMALL
+    } else {
+        &WITH_L1_SMALL[..2]
     }
-    v
 }
 
 fn views<D: DeviceApi>(device: &D) -> Result<Vec<MemoryView>> {
-    watched(device)
-        .into_iter()
-        .map(|b| device.memory_view(b))
-        .collect()
+    device.memory_views(watched(device))
 }
 
 /// The input tensors a case creates on the device before its call (`sig` is its signature).
@@ -179,7 +177,28 @@ fn differences(before: &[MemoryView], after: &[MemoryView]) -> Vec<Leak> {
 pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
     check_device(device, case)?;
     let sig = signature(case)?;
-    if let Err(e) = check_coverage(device, case, &sig) {
+    run_case_signed(device, case, &sig, Outputs::Describe)
+}
+
+/// Whether a run describes its outputs ([`CaseOutcome::outputs`]: one runtime query per output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    Describe,
+    /// Leave [`CaseOutcome::outputs`] empty (the suite's records do not keep them).
+    Skip,
+}
+
+/// [`run_case`] with the case's signature already built (`case.signature()`): it depends on the
+/// case alone, so a caller that has it (the suite's runner, for the record's estimate) does not
+/// pay for it again on every run.
+pub fn run_case_signed<D: DeviceApi>(
+    device: &D,
+    case: &Case,
+    sig: &Signature,
+    describe: Outputs,
+) -> Result<CaseOutcome> {
+    check_device(device, case)?;
+    if let Err(e) = check_coverage(device, case, sig) {
         // The call as the runtime would refuse it, or no verdict: a record, not a failed run.
         return Ok(CaseOutcome {
             outcome: e.outcome(),
@@ -198,18 +217,18 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
     let mut outputs = Vec::new();
     {
         let mut inputs = Vec::with_capacity(sig.inputs.len());
-        for (i, desc) in input_descs(case, &sig).into_iter().enumerate() {
+        for (i, desc) in input_descs(case, sig).into_iter().enumerate() {
             match device.empty(&desc) {
                 Ok(t) => inputs.push(t),
                 Err(e) => {
-                    failed_at = Some(input_name(&sig, i));
+                    failed_at = Some(input_name(sig, i));
                     error = Some(e);
                     break;
                 }
             }
         }
         let refused = if error.is_none() {
-            refused(device, case, &sig)
+            refused(device, case, sig)
         } else {
             None
         };
@@ -220,7 +239,12 @@ pub fn run_case<D: DeviceApi>(device: &D, case: &Case) -> Result<CaseOutcome> {
             let refs: Vec<&D::Tensor> = inputs.iter().collect();
             match device.run(&sig.invocation, &refs) {
                 Ok(outs) => {
-                    for t in &outs {
+                    let described = if describe == Outputs::Describe {
+                        &outs[..]
+                    } else {
+                        &[]
+                    };
+                    for t in described {
                         match device.tensor_info(t) {
                             Ok(info) => outputs.push(info),
                             Err(e) => {

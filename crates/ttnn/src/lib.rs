@@ -25,5 +25,5 @@ pub mod model;
 pub mod sim;
 
 pub use api::{Backend, Capture, CoreUsage, DeviceApi, MemoryView, TensorDesc, TensorInfo};
-pub use case::{measure_case, run_case, CaseOutcome};
+pub use case::{measure_case, run_case, run_case_signed, CaseOutcome, Outputs};
 pub use error::{Error, Outcome, Result};

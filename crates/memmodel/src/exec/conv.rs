@@ -331,21 +331,27 @@ impl Conv {
     pub fn l1_usage(&self, d: &DeviceSpec, scheme: Scheme) -> u64 {
         let s = self.sharding(d, scheme);
         let (h, w) = (s.act_h_tiles, s.act_w_tiles);
-        let act = h * w;
+        let act = h.saturating_mul(w);
         let row_major = match scheme {
-            Scheme::Width => 2 * w,
-            Scheme::Block if self.row_major_act() => act * self.act_factor(),
+            Scheme::Width => w.saturating_mul(2),
+            Scheme::Block if self.row_major_act() => act.saturating_mul(self.act_factor()),
             _ => 0,
         };
         let bias = if self.bias { s.out_w_tiles } else { 0 };
         let (it, wt, ot) = (self.conv_in_tile(), self.weights_tile(), self.out_tile());
-        let cbs = (self.weights_cb_tiles(&s) + bias) * wt
-            + row_major * it
-            + act * self.act_factor() * self.act_tile(scheme)
-            + act * ot;
-        let out = s.out_shard_h / TILE * s.out_w_tiles * ot;
-        let halo = self.halo_sticks(&s) * s.in_shard_w * self.conv_in_elem();
-        cbs + L1_SCRATCHPAD + out + halo
+        // Saturating: this only ranks the schemes, and a total past u64 (a fuzzed conv2d of
+        // [1,1,1,8725728421913761] overflowed here) fits no L1 whichever scheme it is.
+        let sum = |terms: &[u64]| terms.iter().fold(0u64, |a, &t| a.saturating_add(t));
+        let mul = |terms: &[u64]| terms.iter().fold(1u64, |a, &t| a.saturating_mul(t));
+        let cbs = sum(&[
+            mul(&[sum(&[self.weights_cb_tiles(&s), bias]), wt]),
+            mul(&[row_major, it]),
+            mul(&[act, self.act_factor(), self.act_tile(scheme)]),
+            mul(&[act, ot]),
+        ]);
+        let out = mul(&[s.out_shard_h / TILE, s.out_w_tiles, ot]);
+        let halo = mul(&[self.halo_sticks(&s), s.in_shard_w, self.conv_in_elem()]);
+        sum(&[cbs, L1_SCRATCHPAD, out, halo])
     }
 
     /// `determine_conv_config_for_auto_shard`: height sharding unless block sharding takes
@@ -928,7 +934,11 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 format!("{UNPLANNED}: a copying ROW_MAJOR reshape"),
             ));
         };
-    plan(ex, &conv, &s, &x, keep_input, flattened, out_memory, false)
+    let input_use = InputUse {
+        keep_sharded: keep_input,
+        deallocate_activation: false,
+    };
+    plan(ex, &conv, &s, &x, input_use, flattened, out_memory)
 }
 
 /// The weights `[k, n]` and bias `[1, n]` the runtime prepares into DRAM tiles in
@@ -960,18 +970,30 @@ pub(super) fn prepared_weights(
     Ok((weights, bias))
 }
 
-/// The buffers and programs of a height- or block-sharded conv of an L1 interleaved input
-/// (`deallocate_activation`: the conv frees the halo output before the output is moved).
+/// How a conv's plan takes its input.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct InputUse {
+    /// The input is already in the conv's parallel config: the halo reads its shards as they
+    /// are (no reshard).
+    pub keep_sharded: bool,
+    /// `deallocate_activation`: the conv frees the halo output before the output is moved.
+    pub deallocate_activation: bool,
+}
+
+/// The buffers and programs of a height- or block-sharded conv of an L1 input.
 pub(super) fn plan(
     ex: &mut Exec<'_>,
     conv: &Conv,
     s: &Sharding,
     x: &super::DevTensor,
-    keep_input: bool,
+    input_use: InputUse,
     flattened: Option<super::DevTensor>,
     out_memory: Option<BufferType>,
-    deallocate_activation: bool,
 ) -> Result<Val, CaseError> {
+    let InputUse {
+        keep_sharded: keep_input,
+        deallocate_activation,
+    } = input_use;
     let d = ex.device();
     let win = &conv.win;
 

@@ -307,7 +307,11 @@ fn plan_height_sharded(
         conv,
         rows,
         s.out_w_tiles,
-        (crate::shard::ShardStrategy::Height, [used, 1], s.out_shard_h),
+        (
+            crate::shard::ShardStrategy::Height,
+            [used, 1],
+            s.out_shard_h,
+        ),
         &grid,
     )?;
     let weights_tile = super::util::tile_size(conv.weights_dtype);

@@ -369,7 +369,11 @@ pub(super) fn plan(
         ex.b.release(output);
         let scheme = scheme.unwrap_or_else(|| whole.auto_scheme(d));
         let s = whole.sharding(d, scheme);
-        return super::conv::plan(ex, whole, &s, x, false, None, Some(BufferType::Dram), true);
+        let input_use = super::conv::InputUse {
+            keep_sharded: false,
+            deallocate_activation: true,
+        };
+        return super::conv::plan(ex, whole, &s, x, input_use, None, Some(BufferType::Dram));
     }
     let mut prepared: Option<(DevTensor, Option<DevTensor>)> = None;
     for conv in slices(whole, axis, count) {

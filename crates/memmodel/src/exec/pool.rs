@@ -636,6 +636,7 @@ fn tiled_gather_words(transfers: &[(u64, u64, (u64, u64))]) -> [u64; 2] {
     let mut covering: BTreeMap<(u64, u64), u64> = BTreeMap::new();
     let mut halves = [RouteCount::default(), RouteCount::default()];
     let (mut e, mut f) = (0, 0);
+    // One block's pieces as (count, NoC) runs in sorted order.
     let mut block: Vec<(u64, (u64, u64))> = Vec::new();
     for w in cuts.windows(2) {
         let (x, y) = (w[0], w[1]);
@@ -653,23 +654,33 @@ fn tiled_gather_words(transfers: &[(u64, u64, (u64, u64))]) -> [u64; 2] {
         }
         if f < firsts.len() && firsts[f].0 == x {
             // A block where transfers start (y == x + 1): the covering pieces (offset 0) and
-            // the first pieces, sorted.
-            block.clear();
-            for (to, n) in &covering {
-                block.extend(std::iter::repeat_n((0, *to), *n as usize));
-            }
+            // the first pieces, sorted by (offset, NoC), kept as runs of one NoC with their
+            // counts (covering pieces can be many thousands per NoC where u16 offsets wrap:
+            // listing them one by one made a block cost O(transfers)).
+            let start = f;
             while f < firsts.len() && firsts[f].0 == x {
-                block.push((firsts[f].1, firsts[f].2));
                 f += 1;
             }
-            block.sort_unstable();
-            let same = block.windows(2).filter(|p| p[0].1 == p[1].1).count() as u64;
-            halves[(x % 2) as usize].push(
-                block.len() as u64,
-                same,
-                block[0].1,
-                block[block.len() - 1].1,
-            );
+            // `firsts` is sorted by (block, offset, NoC): this block's are in order already.
+            let mine = &firsts[start..f];
+            let at_start = mine.iter().take_while(|p| p.1 == 0).count();
+            block.clear();
+            block.extend(covering.iter().map(|(to, n)| (*n, *to)));
+            block.extend(mine[..at_start].iter().map(|p| (1, p.2)));
+            // Offset 0: by NoC, one count per NoC.
+            block.sort_unstable_by_key(|(_, to)| *to);
+            block.dedup_by(|later, kept| {
+                let same_noc = later.1 == kept.1;
+                if same_noc {
+                    kept.0 += later.0;
+                }
+                same_noc
+            });
+            block.extend(mine[at_start..].iter().map(|p| (1, p.2)));
+            let len: u64 = block.iter().map(|(n, _)| n).sum();
+            let same = block.iter().map(|(n, _)| n - 1).sum::<u64>()
+                + block.windows(2).filter(|p| p[0].1 == p[1].1).count() as u64;
+            halves[(x % 2) as usize].push(len, same, block[0].1, block[block.len() - 1].1);
             continue;
         }
         let (Some((first, _)), Some((last, _))) =

@@ -23,10 +23,10 @@ use crate::api::{
 use crate::error::{Error, Result};
 use crate::message::{circular_buffer_error, out_of_memory_error, parse_runtime_error};
 use memmodel::alloc::{DeviceMemory, OutOfMemory};
-use memmodel::case::PlannedBuffer;
 use memmodel::invoke::Invocation;
 use memmodel::plan::{DevTensor, PlanBuilder, Step};
 use memmodel::program::{CbKind, Program};
+use memmodel::tensor::Placement;
 use memmodel::trace::Event;
 use memmodel::{BufferType, DeviceSpec, Layout, TensorSpec};
 use std::collections::HashMap;
@@ -159,8 +159,7 @@ impl State {
     }
 
     /// Places a buffer (or, while capturing, records it); the injected fault fails here.
-    fn allocate(&mut self, b: &PlannedBuffer) -> Result<Addr> {
-        let p = &b.placement;
+    fn allocate(&mut self, p: &Placement) -> Result<Addr> {
         if let Some(events) = &mut self.capture {
             let ordinal = events
                 .iter()
@@ -611,17 +610,8 @@ impl DeviceApi for Device {
         let placement =
             memmodel::plan::placement_of(&spec, self.spec, desc.buffer_type, shard.as_deref())
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let planned = PlannedBuffer {
-            index: 0,
-            what: "tensor",
-            role: memmodel::case::BufferRole::Input,
-            tensor: spec.clone(),
-            placement,
-            freed_before: None,
-            program_cached: false,
-        };
         let mut s = self.inner.lock();
-        let address = s.allocate(&planned)?;
+        let address = s.allocate(&placement)?;
         let id = s.next_id;
         s.next_id += 1;
         s.buffers.insert(
@@ -665,7 +655,9 @@ impl DeviceApi for Device {
         for step in &b.steps {
             let r = match step {
                 Step::Alloc(i) if cached && b.buffers[*i].program_cached => Ok(()),
-                Step::Alloc(i) => s.allocate(&b.buffers[*i]).map(|a| placed[*i] = Some(a)),
+                Step::Alloc(i) => s
+                    .allocate(&b.buffers[*i].placement)
+                    .map(|a| placed[*i] = Some(a)),
                 Step::Free(i) => {
                     if let Some(a) = placed[*i].take() {
                         let p = &b.buffers[*i].placement;
@@ -787,6 +779,11 @@ impl DeviceApi for Device {
 
     fn memory_view(&self, buffer_type: BufferType) -> Result<MemoryView> {
         Ok(self.inner.lock().view(buffer_type))
+    }
+
+    fn memory_views(&self, buffer_types: &[BufferType]) -> Result<Vec<MemoryView>> {
+        let s = self.inner.lock();
+        Ok(buffer_types.iter().map(|&b| s.view(b)).collect())
     }
 
     fn clear_program_cache(&self) -> Result<()> {
