@@ -127,7 +127,7 @@ pub fn conv2d_auto_slice_type(height: u64, width: u64, output_layout: Layout) ->
 
 /// Whether a conv2d case takes the runtime's matmul path ([`crate::exec::conv2d_is_matmul`]),
 /// which DRAM slicing never applies to.
-fn conv2d_is_matmul(case: &Case) -> bool {
+pub(crate) fn conv2d_is_matmul(case: &Case) -> bool {
     let p = &case.params;
     let name = case.op.name;
     let pair = |param: &str, default: [i64; 2]| -> Option<[u64; 2]> {
