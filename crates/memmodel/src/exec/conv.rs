@@ -774,28 +774,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: a sharded [N, H, W, C] input"),
         ));
     }
-    let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
-        let eff = dilation[axis] * (kernel[axis] - 1) + 1;
-        let span = size + 2 * pad[axis];
-        if span < eff {
-            return Err(invalid(f, "the kernel does not fit the padded input"));
-        }
-        Ok((span - eff) / stride[axis] + 1)
-    };
+    let win = Window::new([n, h, w, c_in], kernel, stride, pad, dilation)
+        .ok_or_else(|| invalid(f, "the kernel does not fit the padded input"))?;
     let conv = Conv {
-        win: Window {
-            n,
-            h,
-            w,
-            c: c_in,
-            kernel,
-            stride,
-            pad,
-            pad_end: pad,
-            dilation,
-            ho: out_dim(h, 0)?,
-            wo: out_dim(w, 1)?,
-        },
+        win,
         c_out,
         bias,
         tiled: x.layout() == Layout::Tile,
