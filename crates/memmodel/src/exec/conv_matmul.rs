@@ -410,7 +410,6 @@ fn plan_block_sharded(
     let used = rows.div_ceil(TILE).saturating_mul(TILE).div_ceil(shard_h);
     let cores = used * c_cores;
     let grid = super::conv::shard_grid(d, Scheme::Block, used, c_cores);
-    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
 
     // Another conv's sharded output is resharded into this conv's config when
     // reshard_if_not_optimal says so (the buffers of sharding an interleaved input, as on the
@@ -461,14 +460,7 @@ fn plan_block_sharded(
         )?,
     );
     let act_bytes = ex.b.buffers[act.buffer].placement.per_bank_bytes;
-    let tiled_per_bank = ex.b.buffers[tiled.buffer].placement.per_bank_bytes;
-    super::pool::reshard_program(
-        ex,
-        (tiled.memory == BufferType::L1 && tiled_per_bank > l1_bank) || act_bytes > l1_bank,
-        in_tile,
-        act_bytes,
-        &grid,
-    );
+    super::conv::reshard_into(ex, &tiled, &act, in_tile, &grid);
     ex.b.release(tiled);
 
     // 3. Weights and bias.
@@ -521,9 +513,9 @@ fn plan_block_sharded(
     )
 }
 
-/// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE over `cores` shards of
-/// `shard_tiles` (the buffer holds the tensor's tiles, `width_tiles` per row of tiles, not every
-/// shard full), and the bytes of one shard.
+/// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE, `width_tiles` per row of tiles,
+/// in `shard_grid` shards of `shard_h` rows on `cores` (the buffer holds the tensor's tiles, not
+/// every shard full), with that shard spec kept for the next call; and the bytes of one shard.
 fn sharded_output(
     ex: &mut Exec<'_>,
     conv: &Conv,
