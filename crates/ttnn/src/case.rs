@@ -65,13 +65,7 @@ fn checked_signature<D: DeviceApi>(device: &D, case: &Case) -> Result<Signature>
 /// [`checked_signature`]'s check, on a signature already formed.
 pub(crate) fn check_coverage<D: DeviceApi>(device: &D, case: &Case, sig: &Signature) -> Result<()> {
     if device.runs_memmodel() {
-        memmodel::coverage::check(case, sig).map_err(|e| {
-            if memmodel::exec::is_unmodeled(&e) {
-                Error::Unmodeled(e.to_string())
-            } else {
-                Error::InvalidArgument(e.to_string())
-            }
-        })?;
+        memmodel::coverage::check(case, sig).map_err(Error::from_plan)?;
     }
     Ok(())
 }

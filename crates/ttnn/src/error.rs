@@ -85,6 +85,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// memmodel's refusal of a call as this crate's error: a call it does not model becomes
+    /// [`Error::Unmodeled`] ("unmodeled: ttnn.op: reason", the class said once), anything else
+    /// an invalid argument in memmodel's words.
+    pub(crate) fn from_plan(e: memmodel::ops::CaseError) -> Self {
+        match e {
+            memmodel::ops::CaseError::Unmodeled { function, what } => {
+                Error::Unmodeled(format!("{function}: {what}"))
+            }
+            other => Error::InvalidArgument(other.to_string()),
+        }
+    }
+
     /// The variant's name, snake_case (`out_of_memory`, `circular_buffer_clash`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -177,5 +189,28 @@ impl Outcome {
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unmodeled_plan_names_its_class_once() {
+        let e = Error::from_plan(memmodel::ops::CaseError::Unmodeled {
+            function: "ttnn.conv2d".into(),
+            what: "a sharded input outside the conv's config".into(),
+        });
+        assert_eq!(e.kind(), "unmodeled");
+        assert_eq!(
+            e.to_string(),
+            "unmodeled: ttnn.conv2d: a sharded input outside the conv's config"
+        );
+        let refused = Error::from_plan(memmodel::ops::CaseError::Invalid {
+            op: "ttnn.add".into(),
+            problem: "shapes do not broadcast".into(),
+        });
+        assert_eq!(refused.kind(), "invalid_argument");
     }
 }

@@ -565,13 +565,8 @@ fn derive_plan(
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         devs.push(d);
     }
-    let outputs = memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(|e| {
-        if memmodel::exec::is_unmodeled(&e) {
-            Error::Unmodeled(e.to_string())
-        } else {
-            Error::InvalidArgument(e.to_string())
-        }
-    })?;
+    let outputs =
+        memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(Error::from_plan)?;
     Ok(Plan {
         builder: b,
         outputs,
