@@ -122,28 +122,29 @@ pub(super) fn dram_request(a: &Args<'_>, x: &DevTensor) -> Result<Option<Request
 
 /// The convs of the slices of `whole` cut along `axis` into `count` parts (`run_sliced_op`): a TILE output
 /// cut by width in whole tiles of columns, `⌈dim / step⌉ / count` steps each and one more for
-/// the first `remainder`; empty ones skipped.
-fn slices(whole: &Conv, axis: Axis, count: u64) -> Vec<Conv> {
+/// the first `remainder`; empty ones skipped. Lazy: the count search stops at the first slice
+/// that does not fit, so building all `count` of them each time made it quadratic.
+fn slices(whole: &Conv, axis: Axis, count: u64) -> impl Iterator<Item = Conv> + '_ {
     let win = &whole.win;
     let i = axis.index();
     let out_dim = [win.ho, win.wo][i];
     let step = if axis == Axis::Width { TILE } else { 1 };
     let units = out_dim.div_ceil(step);
     let (min, rem) = (units / count, units % count);
-    let mut out = Vec::new();
     let mut start = 0;
-    for k in 0..count {
-        if start >= out_dim {
-            break;
-        }
-        let len = step * (min + u64::from(k < rem));
-        let end = (start + len).min(out_dim);
-        if end > start {
-            out.push(slice_conv(whole, axis, start, end));
-        }
-        start += len;
-    }
-    out
+    (0..count)
+        .map_while(move |k| {
+            if start >= out_dim {
+                return None;
+            }
+            let len = step * (min + u64::from(k < rem));
+            let end = (start + len).min(out_dim);
+            let this = (start, end);
+            start += len;
+            Some(this)
+        })
+        .filter(|(start, end)| end > start)
+        .map(move |(start, end)| slice_conv(whole, axis, start, end))
 }
 
 /// The conv of one slice: the input rows / columns its windows read, clamped to the input,
@@ -271,6 +272,10 @@ fn slice_count(
 /// Slices the count search may cost in all: a bound on a search quadratic in the output size.
 const MAX_SLICE_CHECKS: u64 = 1 << 12;
 
+/// Slices one plan may lay out (each a halo, a conv and two copies): a bound on the work of a
+/// fixed `slice_config` count, far above the counts a model needs.
+const MAX_PLANNED_SLICES: u64 = 256;
+
 /// `conv2d_DRAM`: the DRAM output `[N, Ho, Wo, C_out]` (TILE) allocated first, the slice count
 /// found, then per slice `PaddedSliceDeviceOperation` (the input slice into L1 shards of the
 /// slice's own sharding), the L1 conv on it (exec/conv.rs's halo and conv steps, with
@@ -362,6 +367,13 @@ pub(super) fn plan(
         )));
         ex.b.release(output);
         return Ok(Val::None);
+    }
+    if count > MAX_PLANNED_SLICES {
+        ex.b.release(output);
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a plan of {count} DRAM slices (memmodel plans up to {MAX_PLANNED_SLICES})"),
+        ));
     }
     if count == 1 {
         // The output is freed and the L1 op runs on the whole input (its reshard from DRAM),
@@ -501,9 +513,7 @@ mod tests {
             assert_eq!(e.peaks.cb, cb, "{}", d.name);
         }
         let whole = super::super::conv::tests_support::conv([1, 320, 320, 96], 96, [3, 1, 1]);
-        let parts = slices(&whole, Axis::Width, 2);
-        let widths: Vec<_> = parts
-            .iter()
+        let widths: Vec<_> = slices(&whole, Axis::Width, 2)
             .map(|c| (c.win.w, c.win.wo, c.win.pad[1], c.win.pad_end[1]))
             .collect();
         assert_eq!(widths, [(161, 160, 1, 0), (161, 160, 0, 1)]);
@@ -511,10 +521,7 @@ mod tests {
         // right padding: 300 columns (10 tiles) in 3 width slices of 4, 3 and 3 tiles, the last
         // holding 76 columns, computed as 96.
         let whole = super::super::conv::tests_support::conv([1, 300, 300, 96], 96, [3, 1, 1]);
-        let outs: Vec<_> = slices(&whole, Axis::Width, 3)
-            .iter()
-            .map(|c| c.win.wo)
-            .collect();
+        let outs: Vec<_> = slices(&whole, Axis::Width, 3).map(|c| c.win.wo).collect();
         assert_eq!(outs, [128, 96, 96]);
     }
 
