@@ -317,8 +317,15 @@ fn data_movement_row_major_modeled(case: &Case) -> bool {
         Family::Concat => row_major_concat(case),
         // `ttnn.reshape` to the new shape: a view, or unmodeled where it copies.
         Family::Unsqueeze => case.sharding.is_none(),
+        Family::Expand => row_major_expand(case),
         _ => false,
     }
+}
+
+/// An interleaved ROW_MAJOR expand: the RepeatCodegen program on the rows as they are (or
+/// RepeatProgramFactoryLastDim where codegen declines a last-dim repeat), every dtype.
+fn row_major_expand(case: &Case) -> bool {
+    case.op.family == Family::Expand && case.layout == Layout::RowMajor && case.sharding.is_none()
 }
 
 /// An interleaved ROW_MAJOR concat: rows staged one or two at a time, unaligned last dims
@@ -390,6 +397,7 @@ fn data_movement_dtype_modeled(case: &Case, sig: &Signature) -> bool {
         // bfloat16 (random differential ungated, seeds 41051 n150 and 41052 p150: 358 modeled
         // cases, 0 mismatches); bfloat4_b is not drawn enough to tell.
         Family::Unsqueeze => matches!(case.dtype, DType::Int32 | DType::Uint32 | DType::Bfloat8B),
+        Family::Expand => row_major_expand(case),
         _ => false,
     }
 }
@@ -747,7 +755,10 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             }
         }
         Family::Concat | Family::Expand | Family::TopK
-            if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D && !row_major_concat(case) =>
+            if rank < 2
+                && sig.outputs[0].shape.elements() > LONG_1D
+                && !row_major_concat(case)
+                && !row_major_expand(case) =>
         {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
         }
@@ -1106,6 +1117,35 @@ mod tests {
         u.dtype = DType::Bfloat8B;
         u.params.set("dim", ParamValue::Int(0));
         assert!(u.estimate().is_ok());
+    }
+
+    /// Captured on the runtime (NO_DISPATCH, mock n150): a ROW_MAJOR expand runs RepeatCodegen
+    /// on the rows as they are, 8 slots of the DRAM-aligned row ([1,2,80,1] to a last dim of
+    /// 100: 8 × 224 B; [1,1,80,100] along dim 1 to 7 the same); a 1-D uint8 one takes
+    /// RepeatProgramFactoryLastDim, which refuses the dtype; an identity expand into another
+    /// memory copies two tiles per core.
+    #[test]
+    fn row_major_expands_are_modeled_with_the_repeat_programs() {
+        let expand = |shape: &str, dim: i64, layout: Layout, dtype: DType| {
+            let mut c = case("expand", shape, layout, BufferType::Dram);
+            c.dtype = dtype;
+            c.params.set("dim", ParamValue::Int(dim));
+            c
+        };
+        let last = expand("1,2,80,100", -1, Layout::RowMajor, DType::Bfloat16);
+        assert_eq!(last.estimate().expect("modeled").peaks.cb, 1792);
+        let upper = expand("1,7,80,100", 1, Layout::RowMajor, DType::Bfloat16);
+        assert_eq!(upper.estimate().expect("modeled").peaks.cb, 1792);
+        match expand("643", -1, Layout::RowMajor, DType::Uint8).estimate() {
+            Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "Can only work with UINT16, BFLOAT16, UINT32, INT32, FLOAT32 data types"
+            ),
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        let mut identity = expand("1,2,800,10400", 0, Layout::Tile, DType::Bfloat16);
+        identity.input_memory = BufferType::L1;
+        assert_eq!(identity.estimate().expect("modeled").peaks.dataflow, 4096);
     }
 
     #[test]

@@ -2803,7 +2803,8 @@ fn split_kernel_one_piece(
     Ok(out)
 }
 
-/// `ttnn.expand` of the last dim (repeat.cpp): untilize, repeat the rows, tilize.
+/// `ttnn.expand` (repeat.cpp): of a TILE tensor's last dim, untilize, repeat the rows, tilize;
+/// of any one dim of a ROW_MAJOR tensor, the repeat alone.
 fn expand(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -2829,27 +2830,58 @@ fn expand(
         ));
     }
     if moved.is_empty() {
-        return Ok(ex.b.share(x, x.spec.clone()));
+        // Nothing to repeat: the input itself, or (seen on the runtime, n150: [1,2,800,10400]
+        // TILE from L1 to DRAM) a CopyDeviceOperation into the other memory.
+        return to_memory_config(ex, x, mem, None);
     }
-    if moved != [rank - 1] || x.layout() != Layout::Tile {
+    let row_major = x.layout() == Layout::RowMajor;
+    let last_dim = moved == [rank - 1];
+    if moved.len() != 1 || !(last_dim || row_major) {
         return Err(unmodeled(
             f,
-            "memmodel models expanding the last dim of TILE tensors only",
+            "memmodel models expanding the last dim of TILE tensors, or one dim of ROW_MAJOR ones",
         ));
     }
     let d = ex.device();
     let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::RowMajor);
     let codegen = repeat_codegen_fits(d, x, &spec, mem)?;
+    if !codegen && !last_dim {
+        return Err(unmodeled(
+            f,
+            "a ROW_MAJOR expand of a dim other than the last that RepeatCodegen declines (RepeatProgramFactoryHigherDim, not planned)",
+        ));
+    }
     // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim; the
     // native route (`repeat_native`) converts with `to_layout`, which unpads a padded input with
-    // `untilize_with_unpadding`.
-    let rm = if codegen {
-        untilize_routed(ex, x, mem)?
+    // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are.
+    let untilized = if row_major {
+        None
+    } else if codegen {
+        Some(untilize_routed(ex, x, mem)?)
     } else {
-        untilize(ex, x, mem)?
+        Some(untilize(ex, x, mem)?)
     };
     let repeated =
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
+    let repeated_dtype = untilized.as_ref().map_or(x.dtype(), |t| t.dtype());
+    if !codegen
+        && !matches!(
+            repeated_dtype,
+            DType::Uint16 | DType::Bfloat16 | DType::Uint32 | DType::Int32 | DType::Float32
+        )
+    {
+        // `RepeatDeviceOperation`'s dtype check, once its output exists (seen on the runtime,
+        // n150: a 1-D uint8 ROW_MAJOR expand to 643 is refused, to 6,430,208 in L1 runs out of
+        // L1 at its output first).
+        ex.b.run(
+            Program::new("RepeatDeviceOperation", "RepeatProgramFactoryLastDim").refused(
+                String::from(
+                    "Can only work with UINT16, BFLOAT16, UINT32, INT32, FLOAT32 data types",
+                ),
+            ),
+        );
+        return Ok(repeated);
+    }
     let page = spec.page_size()?;
     let p = if codegen {
         // `RepeatCodegenProgramFactory`: slots of `rm_slot_bytes`, the larger of the input's and
@@ -2914,6 +2946,9 @@ fn expand(
         p
     };
     ex.b.run(p);
+    let Some(rm) = untilized else {
+        return Ok(repeated);
+    };
     ex.b.release(rm);
     let out = tilize(ex, &repeated, mem)?;
     ex.b.release(repeated);
@@ -2964,8 +2999,15 @@ fn repeat_codegen_fits(
             0
         })
     };
-    let rm_in = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
-    let committed = l1(&x.spec, x.memory)? + l1(&rm_in, x.memory)? + l1(out, mem)?;
+    // A TILE input adds its row-major copy; a ROW_MAJOR one is its own.
+    let rm_in = match x.layout() {
+        Layout::Tile => l1(
+            &TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor),
+            x.memory,
+        )?,
+        Layout::RowMajor => 0,
+    };
+    let committed = l1(&x.spec, x.memory)? + rm_in + l1(out, mem)?;
     let in_page = x.dims().last().copied().unwrap_or(1) * es;
     let slot = crate::size::round_up(in_page, d.alignment(x.memory), "repeat slot")?.max(
         crate::size::round_up(out_page, d.alignment(mem), "repeat slot")?,
