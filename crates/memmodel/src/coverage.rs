@@ -297,8 +297,7 @@ fn row_major_unplanned(family: Family) -> &'static str {
         // ReduceMultiCoreH, a permute back.
         Family::Mean => "a ROW_MAJOR mean (the runtime reduces the ROW_MAJOR pages: ReduceMultiCoreW over the last dim, ReduceMultiCoreH over the second-to-last, ReduceMultiCoreH between ROW_MAJOR permutes over the others; not planned)",
         Family::VectorNorm => "a ROW_MAJOR vector norm (its sum reduces the ROW_MAJOR pages; not planned)",
-        // Captured: split [2,64,100,100] in L1 runs one SliceRmProgramFactory per piece.
-        Family::Split => "a ROW_MAJOR split of an L1 or sharded input, or of rows whose double buffer exceeds an L1 bank (one SliceRm program per piece; not planned there)",
+        Family::Split => "a ROW_MAJOR split of a sharded input (its SliceRm programs read the shards; not checked)",
         _ => "ROW_MAJOR pages for this op",
     }
 }
@@ -313,7 +312,7 @@ fn data_movement_row_major_modeled(case: &Case) -> bool {
         // The permute device operation: rows kept whole when the last dim stays, else
         // 32 × 32 blocks.
         Family::Transpose | Family::Permute => case.sharding.is_none(),
-        Family::Split => row_major_split_from_dram(case) && case.sharding.is_none(),
+        Family::Split => row_major_split(case),
         Family::Concat => row_major_concat(case),
         // `ttnn.reshape` to the new shape: a view, or unmodeled where it copies.
         Family::Unsqueeze => case.sharding.is_none(),
@@ -338,25 +337,12 @@ fn row_major_concat(case: &Case) -> bool {
         && !case.dtype.is_block_float()
 }
 
-/// A ROW_MAJOR split of a DRAM input: slices of rows read straight from DRAM, exact for any
-/// sizes, dims and dtypes the differential drew (from L1 the runtime reads whole input rows
-/// where memmodel plans the piece's: those stay gated).
-fn row_major_split_from_dram(case: &Case) -> bool {
-    case.layout == Layout::RowMajor
-        && case.input_memory == BufferType::Dram
-        && !row_major_rows_chunked(case)
-}
-
-/// Two input rows that do not fit an L1 bank: the runtime reads them in chunks (seen on p150:
-/// a [351,415503] bfloat16 split took 32 KiB where whole rows would be 1.6 MB), a path memmodel
-/// does not plan.
-fn row_major_rows_chunked(case: &Case) -> bool {
-    let row_bytes = case
-        .model_inputs
-        .first()
-        .and_then(|s| s.dims().last().copied())
-        .and_then(|w| w.checked_mul(case.dtype.row_major_element_bytes()));
-    row_bytes.is_none_or(|b| b.saturating_mul(2) > case.device.l1_bank_bytes)
+/// A ROW_MAJOR split of an interleaved input: one SliceRm program per piece (rows chunked where
+/// two do not fit the free L1), more than 64 equal pieces sliced from windows of 64, an L1 input
+/// moved to DRAM first when more than two pieces go there — exact for every size, dim, dtype and
+/// memory the differential drew (seeds 60344-60345, both boards). Sharded inputs are not checked.
+fn row_major_split(case: &Case) -> bool {
+    case.op.family == Family::Split && case.layout == Layout::RowMajor && case.sharding.is_none()
 }
 
 /// A one-piece split of an interleaved TILE tensor: the input handed back, copied into another
@@ -383,10 +369,7 @@ fn data_movement_dtype_modeled(case: &Case, sig: &Signature) -> bool {
             Layout::RowMajor => !case.dtype.is_block_float(),
             Layout::Tile => case.dtype != DType::Bfloat4B,
         },
-        Family::Split => {
-            row_major_split_from_dram(case) && !case.dtype.is_block_float()
-                || block_float_tile_split(case, sig)
-        }
+        Family::Split => row_major_split(case) || block_float_tile_split(case, sig),
         // Views, the tiled reshape at the dtype's tile size (block floats through a bfloat16
         // copy), and the runtime's refusal of copying uint16 / uint8 reshapes.
         Family::Reshape => true,
@@ -790,16 +773,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         {
             return Err(unmodeled(case, "a concat of rows wider than 256 KiB"))
         }
-        // More than 64 ROW_MAJOR pieces take another route (seen on the runtime: a [482,65]
-        // split into ones).
-        Family::Split if case.layout == Layout::RowMajor && sig.outputs.len() > 64 => {
-            return Err(unmodeled(
-                case,
-                "a ROW_MAJOR split into more than 64 pieces",
-            ))
-        }
-        // ROW_MAJOR: one piece is handed back, or copied into another memory (modeled).
-        Family::Split if row_major_split_from_dram(case) => {}
+        Family::Split if row_major_split(case) => {}
         Family::Split => {
             let first = &sig.outputs[0].shape;
             let equal = sig.outputs.iter().all(|o| o.shape == *first);
@@ -1148,29 +1122,47 @@ mod tests {
         assert_eq!(identity.estimate().expect("modeled").peaks.dataflow, 4096);
     }
 
+    /// ROW_MAJOR splits of interleaved inputs are modeled: one piece into another memory is a
+    /// copy of rows aligned as the output (measured on the mock p150: a [2,101] bfloat16 one
+    /// from DRAM to L1 takes 2 × 208 B); more than 64 equal pieces are sliced from windows of
+    /// 64 (n150: [385,290] by 2 reads 2 × 4,096 B, [1854,141] float32 by 2, whose last piece
+    /// is shorter, no windows: 2,048 B); an L1 input is moved to DRAM first when more than two
+    /// pieces go there (n150: [704,11232] into 4, 2 × 22,464 B).
     #[test]
-    fn row_major_splits_of_dram_inputs_are_modeled() {
-        let mut c = case("split", "2,101", Layout::RowMajor, BufferType::Dram);
-        c.output_memory = BufferType::L1;
-        c.device = &crate::device::P150;
-        c.params.set("dim", ParamValue::Int(0));
-        c.params.set("split_size", ParamValue::Int(5));
-        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 2 * 208);
-        let mut many = case("split", "482,65", Layout::RowMajor, BufferType::Dram);
-        many.params.set("dim", ParamValue::Int(1));
-        many.params.set("split_size", ParamValue::Int(1));
-        assert!(crate::exec::is_unmodeled(&many.estimate().unwrap_err()));
-        many.params.set("split_size", ParamValue::Int(2));
-        assert!(many.estimate().is_ok());
-        // Rows too wide for two to sit in an L1 bank are read in chunks: not planned.
-        let mut wide = case("split", "351,415503", Layout::RowMajor, BufferType::Dram);
-        wide.output_memory = BufferType::L1;
-        wide.device = &crate::device::P150;
-        wide.params.set("dim", ParamValue::Int(-2));
-        assert!(crate::exec::is_unmodeled(&wide.estimate().unwrap_err()));
-        many.input_memory = BufferType::L1;
-        many.output_memory = BufferType::L1;
-        assert!(crate::exec::is_unmodeled(&many.estimate().unwrap_err()));
+    fn row_major_splits_are_modeled() {
+        let split = |shape: &str, from: BufferType, to: BufferType, dtype: DType| {
+            let mut c = case("split", shape, Layout::RowMajor, from);
+            c.output_memory = to;
+            c.dtype = dtype;
+            c
+        };
+        let mut one = split("2,101", BufferType::Dram, BufferType::L1, DType::Bfloat16);
+        one.device = &crate::device::P150;
+        one.params.set("dim", ParamValue::Int(0));
+        one.params.set("split_size", ParamValue::Int(5));
+        assert_eq!(one.estimate().expect("modeled").peaks.dataflow, 2 * 208);
+        for (shape, dtype, dataflow) in [
+            ("385,290", DType::Bfloat16, 8192),
+            ("1854,141", DType::Float32, 2048),
+        ] {
+            let mut c = split(shape, BufferType::L1, BufferType::L1, dtype);
+            c.params.set("dim", ParamValue::Int(-1));
+            c.params.set("split_size", ParamValue::Int(2));
+            assert_eq!(
+                c.estimate().expect("modeled").peaks.dataflow,
+                dataflow,
+                "{shape}"
+            );
+        }
+        let mut moved = split(
+            "704,11232",
+            BufferType::L1,
+            BufferType::Dram,
+            DType::Bfloat16,
+        );
+        moved.params.set("dim", ParamValue::Int(-1));
+        moved.params.set("split_size", ParamValue::Int(2808));
+        assert_eq!(moved.estimate().expect("modeled").peaks.dataflow, 44_928);
     }
 
     #[test]

@@ -68,8 +68,14 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
             let extent = x.dims()[i];
             let sizes: Vec<u64> = match a.get(1, "split_size") {
                 Some(Val::Int(s)) if *s > 0 => {
+                    // Equal pieces and the remainder last, as the runtime lists them (its
+                    // batching of more than 64 pieces needs them all equal: seen on n150, a
+                    // [1854,141] split by 2 takes no windows, [385,290] by 2 does).
                     let s = *s as u64;
-                    (0..extent.div_ceil(s)).map(|_| s).collect()
+                    let n = extent.div_ceil(s);
+                    (0..n)
+                        .map(|i| if i + 1 == n { extent - s * (n - 1) } else { s })
+                        .collect()
                 }
                 Some(Val::List(_)) => a
                     .ints(1, "split_size")?
@@ -2735,15 +2741,62 @@ pub(super) fn split(
         split_program(ex, x, &padded, t3 > 1);
         return Ok(outs);
     }
+    // The slice fallback of more than two pieces into DRAM first moves an L1 input to DRAM (so
+    // the slices' CBs do not clash with it), slices that copy and frees it after the last
+    // piece (split.cpp; seen on the runtime, n150: a [704,11232] bfloat16 ROW_MAJOR split into 4
+    // from L1 to DRAM copies 2 × 22,464 B rows first).
+    let migrated = if x.memory == BufferType::L1 && mem == BufferType::Dram && sizes.len() > 2 {
+        Some(to_memory_config(ex, x, BufferType::Dram, None)?)
+    } else {
+        None
+    };
+    let source = migrated.as_ref().unwrap_or(x);
     let extent = x.dims()[dim];
     let mut outs = Vec::new();
-    let mut begin = 0;
-    for &s in sizes {
-        let end = (begin + s).min(extent);
-        outs.push(slice(ex, x, dim, begin, end, mem)?);
-        begin += s;
+    if sizes.len() > SPLIT_BATCH_SIZE && sizes.iter().all(|&s| s == sizes[0]) {
+        // `split_with_slice_impl`'s batching: each window of up to 64 equal pieces is sliced
+        // out first, its pieces sliced from it, and the window freed (seen on the runtime,
+        // n150: [385,290] ROW_MAJOR split by 2 along its last dim takes 2 × 4,096 B, the
+        // window's merged reads).
+        let window_len = crate::size::mul(SPLIT_BATCH_SIZE as u64, sizes[0], "split window")?;
+        let mut begin = 0u64;
+        for batch in sizes.chunks(SPLIT_BATCH_SIZE) {
+            let end = begin.saturating_add(window_len).min(extent);
+            let window = slice(ex, source, dim, begin, end, mem)?;
+            slice_pieces(ex, &window, batch, dim, end - begin, mem, &mut outs)?;
+            ex.b.release(window);
+            begin = end;
+        }
+    } else {
+        slice_pieces(ex, source, sizes, dim, extent, mem, &mut outs)?;
+    }
+    if let Some(copy) = migrated {
+        ex.b.release(copy);
     }
     Ok(outs)
+}
+
+/// More equal pieces than this are sliced out of windows of this many (split.cpp's
+/// `SPLIT_BATCH_SIZE`).
+const SPLIT_BATCH_SIZE: usize = 64;
+
+/// One slice of `x` per piece of `sizes` along `dim`, the last ones clipped to `extent`.
+fn slice_pieces(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    sizes: &[u64],
+    dim: usize,
+    extent: u64,
+    mem: BufferType,
+    outs: &mut Vec<DevTensor>,
+) -> Result<(), CaseError> {
+    let mut begin = 0u64;
+    for &s in sizes {
+        let end = begin.saturating_add(s).min(extent);
+        outs.push(slice(ex, x, dim, begin.min(extent), end, mem)?);
+        begin = begin.saturating_add(s);
+    }
+    Ok(())
 }
 
 /// Whether a one-piece split of `x` along `dim` runs the split kernel rather than handing the
