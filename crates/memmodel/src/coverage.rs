@@ -440,10 +440,25 @@ fn block_float_tile_split(case: &Case, sig: &Signature) -> bool {
     {
         return false;
     }
+    tile_split_pieces_modeled(case, sig)
+}
+
+/// A TILE split whose pieces all start on a tile, or whose untilize / slice / tilize round trip
+/// stays in DRAM: into L1 the round trip's untilize takes other buffers on the runtime (seen on
+/// n150: bfloat16 [1,15,672,1504] by 60 along dim 3 and [3,1472,2848] by 880 from DRAM into L1
+/// fit where memmodel's CBs clash; from L1, [41536,320] into 4 uneven pieces along dim 1 is
+/// the runtime's own kernel error, "references unknown DFB 'in_full'").
+fn tile_split_pieces_modeled(case: &Case, sig: &Signature) -> bool {
+    split_unaligned_pieces(case, sig) == Some(0)
+        || case.input_memory == BufferType::Dram && case.output_memory == BufferType::Dram
+}
+
+/// How many pieces of a TILE split start inside a tile of a tiled dim (the last two): those
+/// take the runtime's untilize / slice / tilize; the others are tile slices. `None` where the
+/// dim is not an integer.
+fn split_unaligned_pieces(case: &Case, sig: &Signature) -> Option<usize> {
     let rank = input_rank(sig);
-    let Ok(d) = case.params.int_or(case.op.name, "dim", -1) else {
-        return false;
-    };
+    let d = case.params.int_or(case.op.name, "dim", -1).ok()?;
     let at = if d < 0 { d + rank as i64 } else { d };
     let tiled = rank >= 2 && at >= rank as i64 - 2;
     let mut begin = 0u64;
@@ -454,8 +469,7 @@ fn block_float_tile_split(case: &Case, sig: &Signature) -> bool {
         }
         begin = begin.saturating_add(o.shape.dims().get(at as usize).copied().unwrap_or(0));
     }
-    unaligned == 0
-        || case.input_memory == BufferType::Dram && case.output_memory == BufferType::Dram
+    Some(unaligned)
 }
 
 /// A float32 TILE concat of DRAM inputs none of which the tiles pad along the concat dim: tiles
@@ -795,10 +809,12 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             } else {
                 pieces > 1 && equal && (aligned || pieces <= 2)
             };
-            if !modeled {
+            // Any pieces but those of an untilize round trip into or out of L1: exact in the
+            // random differential (seeds 60351-60357, both boards).
+            if !modeled && !tile_split_pieces_modeled(case, sig) {
                 return Err(unmodeled(
                     case,
-                    "this split (unequal, unaligned or one piece along other than a narrow last dim)",
+                    "this split (pieces starting inside a tile of the last two dims take an untilize / slice / tilize round trip; into or out of L1 its untilize's buffers differ from the runtime's)",
                 ));
             }
         }
@@ -1163,6 +1179,24 @@ mod tests {
         moved.params.set("dim", ParamValue::Int(-1));
         moved.params.set("split_size", ParamValue::Int(2808));
         assert_eq!(moved.estimate().expect("modeled").peaks.dataflow, 44_928);
+    }
+
+    /// TILE splits: pieces starting on a tile are tile slices, modeled whatever their sizes;
+    /// an untilize round trip is modeled DRAM to DRAM only (seen on n150: [1,15,672,1504] by 60
+    /// along dim 3 from DRAM into L1 fits on the runtime where memmodel's CBs clash).
+    #[test]
+    fn tile_splits_into_l1_through_an_untilize_are_unmodeled() {
+        let split = |shape: &str, to: BufferType, dim: i64, size: i64| {
+            let mut c = case("split", shape, Layout::Tile, BufferType::Dram);
+            c.output_memory = to;
+            c.params.set("dim", ParamValue::Int(dim));
+            c.params.set("split_size", ParamValue::Int(size));
+            c.estimate()
+        };
+        let round_trip = split("1,15,672,1504", BufferType::L1, 3, 60);
+        assert!(crate::exec::is_unmodeled(&round_trip.unwrap_err()));
+        assert!(split("1,15,672,1504", BufferType::Dram, 3, 60).is_ok());
+        assert!(split("1,15,672,1504", BufferType::L1, 3, 64).is_ok());
     }
 
     #[test]
