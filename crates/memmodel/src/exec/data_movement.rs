@@ -68,8 +68,14 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
             let extent = x.dims()[i];
             let sizes: Vec<u64> = match a.get(1, "split_size") {
                 Some(Val::Int(s)) if *s > 0 => {
+                    // Equal pieces and the remainder last, as the runtime lists them (its
+                    // batching of more than 64 pieces needs them all equal: seen on n150, a
+                    // [1854,141] split by 2 takes no windows, [385,290] by 2 does).
                     let s = *s as u64;
-                    (0..extent.div_ceil(s)).map(|_| s).collect()
+                    let n = extent.div_ceil(s);
+                    (0..n)
+                        .map(|i| if i + 1 == n { extent - s * (n - 1) } else { s })
+                        .collect()
                 }
                 Some(Val::List(_)) => a
                     .ints(1, "split_size")?
@@ -2735,15 +2741,62 @@ pub(super) fn split(
         split_program(ex, x, &padded, t3 > 1);
         return Ok(outs);
     }
+    // The slice fallback of more than two pieces into DRAM first moves an L1 input to DRAM (so
+    // the slices' CBs do not clash with it), slices that copy and frees it after the last
+    // piece (split.cpp; seen on the runtime, n150: a [704,11232] bfloat16 ROW_MAJOR split into 4
+    // from L1 to DRAM copies 2 × 22,464 B rows first).
+    let migrated = if x.memory == BufferType::L1 && mem == BufferType::Dram && sizes.len() > 2 {
+        Some(to_memory_config(ex, x, BufferType::Dram, None)?)
+    } else {
+        None
+    };
+    let source = migrated.as_ref().unwrap_or(x);
     let extent = x.dims()[dim];
     let mut outs = Vec::new();
-    let mut begin = 0;
-    for &s in sizes {
-        let end = (begin + s).min(extent);
-        outs.push(slice(ex, x, dim, begin, end, mem)?);
-        begin += s;
+    if sizes.len() > SPLIT_BATCH_SIZE && sizes.iter().all(|&s| s == sizes[0]) {
+        // `split_with_slice_impl`'s batching: each window of up to 64 equal pieces is sliced
+        // out first, its pieces sliced from it, and the window freed (seen on the runtime,
+        // n150: [385,290] ROW_MAJOR split by 2 along its last dim takes 2 × 4,096 B, the
+        // window's merged reads).
+        let window_len = crate::size::mul(SPLIT_BATCH_SIZE as u64, sizes[0], "split window")?;
+        let mut begin = 0u64;
+        for batch in sizes.chunks(SPLIT_BATCH_SIZE) {
+            let end = begin.saturating_add(window_len).min(extent);
+            let window = slice(ex, source, dim, begin, end, mem)?;
+            slice_pieces(ex, &window, batch, dim, end - begin, mem, &mut outs)?;
+            ex.b.release(window);
+            begin = end;
+        }
+    } else {
+        slice_pieces(ex, source, sizes, dim, extent, mem, &mut outs)?;
+    }
+    if let Some(copy) = migrated {
+        ex.b.release(copy);
     }
     Ok(outs)
+}
+
+/// More equal pieces than this are sliced out of windows of this many (split.cpp's
+/// `SPLIT_BATCH_SIZE`).
+const SPLIT_BATCH_SIZE: usize = 64;
+
+/// One slice of `x` per piece of `sizes` along `dim`, the last ones clipped to `extent`.
+fn slice_pieces(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    sizes: &[u64],
+    dim: usize,
+    extent: u64,
+    mem: BufferType,
+    outs: &mut Vec<DevTensor>,
+) -> Result<(), CaseError> {
+    let mut begin = 0u64;
+    for &s in sizes {
+        let end = begin.saturating_add(s).min(extent);
+        outs.push(slice(ex, x, dim, begin.min(extent), end, mem)?);
+        begin = begin.saturating_add(s);
+    }
+    Ok(())
 }
 
 /// Whether a one-piece split of `x` along `dim` runs the split kernel rather than handing the
@@ -2803,7 +2856,8 @@ fn split_kernel_one_piece(
     Ok(out)
 }
 
-/// `ttnn.expand` of the last dim (repeat.cpp): untilize, repeat the rows, tilize.
+/// `ttnn.expand` (repeat.cpp): of a TILE tensor's last dim, untilize, repeat the rows, tilize;
+/// of any one dim of a ROW_MAJOR tensor, the repeat alone.
 fn expand(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -2829,27 +2883,58 @@ fn expand(
         ));
     }
     if moved.is_empty() {
-        return Ok(ex.b.share(x, x.spec.clone()));
+        // Nothing to repeat: the input itself, or (seen on the runtime, n150: [1,2,800,10400]
+        // TILE from L1 to DRAM) a CopyDeviceOperation into the other memory.
+        return to_memory_config(ex, x, mem, None);
     }
-    if moved != [rank - 1] || x.layout() != Layout::Tile {
+    let row_major = x.layout() == Layout::RowMajor;
+    let last_dim = moved == [rank - 1];
+    if moved.len() != 1 || !(last_dim || row_major) {
         return Err(unmodeled(
             f,
-            "memmodel models expanding the last dim of TILE tensors only",
+            "memmodel models expanding the last dim of TILE tensors, or one dim of ROW_MAJOR ones",
         ));
     }
     let d = ex.device();
     let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::RowMajor);
     let codegen = repeat_codegen_fits(d, x, &spec, mem)?;
+    if !codegen && !last_dim {
+        return Err(unmodeled(
+            f,
+            "a ROW_MAJOR expand of a dim other than the last that RepeatCodegen declines (RepeatProgramFactoryHigherDim, not planned)",
+        ));
+    }
     // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim; the
     // native route (`repeat_native`) converts with `to_layout`, which unpads a padded input with
-    // `untilize_with_unpadding`.
-    let rm = if codegen {
-        untilize_routed(ex, x, mem)?
+    // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are.
+    let untilized = if row_major {
+        None
+    } else if codegen {
+        Some(untilize_routed(ex, x, mem)?)
     } else {
-        untilize(ex, x, mem)?
+        Some(untilize(ex, x, mem)?)
     };
     let repeated =
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
+    let repeated_dtype = untilized.as_ref().map_or(x.dtype(), |t| t.dtype());
+    if !codegen
+        && !matches!(
+            repeated_dtype,
+            DType::Uint16 | DType::Bfloat16 | DType::Uint32 | DType::Int32 | DType::Float32
+        )
+    {
+        // `RepeatDeviceOperation`'s dtype check, once its output exists (seen on the runtime,
+        // n150: a 1-D uint8 ROW_MAJOR expand to 643 is refused, to 6,430,208 in L1 runs out of
+        // L1 at its output first).
+        ex.b.run(
+            Program::new("RepeatDeviceOperation", "RepeatProgramFactoryLastDim").refused(
+                String::from(
+                    "Can only work with UINT16, BFLOAT16, UINT32, INT32, FLOAT32 data types",
+                ),
+            ),
+        );
+        return Ok(repeated);
+    }
     let page = spec.page_size()?;
     let p = if codegen {
         // `RepeatCodegenProgramFactory`: slots of `rm_slot_bytes`, the larger of the input's and
@@ -2914,6 +2999,9 @@ fn expand(
         p
     };
     ex.b.run(p);
+    let Some(rm) = untilized else {
+        return Ok(repeated);
+    };
     ex.b.release(rm);
     let out = tilize(ex, &repeated, mem)?;
     ex.b.release(repeated);
@@ -2964,8 +3052,15 @@ fn repeat_codegen_fits(
             0
         })
     };
-    let rm_in = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
-    let committed = l1(&x.spec, x.memory)? + l1(&rm_in, x.memory)? + l1(out, mem)?;
+    // A TILE input adds its row-major copy; a ROW_MAJOR one is its own.
+    let rm_in = match x.layout() {
+        Layout::Tile => l1(
+            &TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor),
+            x.memory,
+        )?,
+        Layout::RowMajor => 0,
+    };
+    let committed = l1(&x.spec, x.memory)? + rm_in + l1(out, mem)?;
     let in_page = x.dims().last().copied().unwrap_or(1) * es;
     let slot = crate::size::round_up(in_page, d.alignment(x.memory), "repeat slot")?.max(
         crate::size::round_up(out_page, d.alignment(mem), "repeat slot")?,
