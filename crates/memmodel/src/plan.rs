@@ -268,6 +268,15 @@ impl PlanBuilder {
         self.buffers[t.buffer].program_cached = true;
     }
 
+    /// Buffers `from..` were made by a program the runtime finds in its cache (an earlier
+    /// program of the same call with equal attributes): a real run makes none of them anew,
+    /// so none is held with the cache.
+    pub fn unmark_program_cached_from(&mut self, from: usize) {
+        for b in self.buffers.iter_mut().skip(from) {
+            b.program_cached = false;
+        }
+    }
+
     /// Marks the buffers of `t` as an output of the case (for naming).
     pub fn mark_output(&mut self, t: &DevTensor) {
         let b = &mut self.buffers[t.buffer];

@@ -111,6 +111,32 @@ pub(crate) struct Sharding {
     pub act_w_tiles: u64,
 }
 
+/// The activation block's width in channels (`get_conv_configs`): a height-sharded conv's
+/// row of the kernel over all channels, a block-sharded one's over its channel core's, a
+/// width-sharded one's whole kernel over its channel core's.
+fn act_width(scheme: Scheme, in_c_padded: u64, in_c_cores: u64, kernel: [u64; 2]) -> u64 {
+    let [kh, kw] = kernel;
+    match scheme {
+        Scheme::Height => in_c_padded * kw,
+        Scheme::Block => in_c_padded / in_c_cores * kw,
+        Scheme::Width => in_c_padded * kh * kw / in_c_cores,
+    }
+}
+
+impl Sharding {
+    /// The same grid with `c` input channels padded to `align` per channel core, the
+    /// activation block widened with them: `calculate_L1_usage_for_conv_op`'s blocks when its
+    /// alignment is not the one the grid was found with.
+    pub fn channels_aligned(mut self, c: u64, align: u64, kernel: [u64; 2]) -> Sharding {
+        let step = self.in_c_cores * align;
+        self.in_c_padded = c.div_ceil(step) * step;
+        self.in_shard_w = self.in_c_padded / self.in_c_cores;
+        self.act_w_tiles =
+            act_width(self.scheme, self.in_c_padded, self.in_c_cores, kernel).div_ceil(TILE);
+        self
+    }
+}
+
 /// The conv's shape: the sliding window over its input (channels are the input's).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Conv {
@@ -292,12 +318,7 @@ impl Conv {
         let out_shard_h = out_nhw.div_ceil(nhw * TILE) * TILE;
         let out_c_padded = self.c_out.div_ceil(out_c * TILE) * out_c * TILE;
         let in_shard_w = in_c_padded / in_c;
-        let [kh, kw] = win.kernel;
-        let act_w = match scheme {
-            Scheme::Height => in_c_padded * kw,
-            Scheme::Block => in_shard_w * kw,
-            Scheme::Width => in_c_padded * kh * kw / in_c,
-        };
+        let act_w = act_width(scheme, in_c_padded, in_c, win.kernel);
         Sharding {
             scheme,
             nhw_cores: nhw,
@@ -330,7 +351,13 @@ impl Conv {
     /// not bound to a tensor, its output shard and the halo output per core.
     pub fn l1_usage(&self, d: &DeviceSpec, scheme: Scheme) -> u64 {
         let s = self.sharding(d, scheme);
-        let (h, w) = (s.act_h_tiles, s.act_w_tiles);
+        self.l1_usage_of(&s, s.in_shard_w)
+    }
+
+    /// [`Conv::l1_usage`] of a given sharding `s` (its activation blocks and output shard), with
+    /// a halo `halo_w` channels wide per core.
+    pub fn l1_usage_of(&self, s: &Sharding, halo_w: u64) -> u64 {
+        let (scheme, h, w) = (s.scheme, s.act_h_tiles, s.act_w_tiles);
         let act = h.saturating_mul(w);
         let row_major = match scheme {
             Scheme::Width => w.saturating_mul(2),
@@ -344,13 +371,13 @@ impl Conv {
         let sum = |terms: &[u64]| terms.iter().fold(0u64, |a, &t| a.saturating_add(t));
         let mul = |terms: &[u64]| terms.iter().fold(1u64, |a, &t| a.saturating_mul(t));
         let cbs = sum(&[
-            mul(&[sum(&[self.weights_cb_tiles(&s), bias]), wt]),
+            mul(&[sum(&[self.weights_cb_tiles(s), bias]), wt]),
             mul(&[row_major, it]),
             mul(&[act, self.act_factor(), self.act_tile(scheme)]),
             mul(&[act, ot]),
         ]);
         let out = mul(&[s.out_shard_h / TILE, s.out_w_tiles, ot]);
-        let halo = mul(&[self.halo_sticks(&s), s.in_shard_w, self.conv_in_elem()]);
+        let halo = mul(&[self.halo_sticks(s), halo_w, self.conv_in_elem()]);
         sum(&[cbs, L1_SCRATCHPAD, out, halo])
     }
 
