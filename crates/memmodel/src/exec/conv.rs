@@ -667,7 +667,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         stride,
         pad,
         dilation,
-        groups,
         settings.shard_layout == Some(Scheme::Width),
     );
     // A sharded input (another conv's output in its parallel config) is planned on the halo path
@@ -732,18 +731,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: a 1×1 stride-1 conv with double buffers or act_block_h_override"),
-        ));
-    }
-    if !mm_conv
-        && kernel == [1, 1]
-        && stride == [1, 1]
-        && pad == [0, 0]
-        && dilation == [1, 1]
-        && settings.shard_layout != Some(Scheme::Width)
-    {
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: a grouped 1×1 stride-1 conv"),
         ));
     }
     if !mm_conv && kernel == [1, 1] && settings.weights_dtype.is_some_and(|d| d != DType::Bfloat16)

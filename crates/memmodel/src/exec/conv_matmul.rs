@@ -27,21 +27,17 @@ use crate::shape::Shape;
 use crate::tensor::TensorSpec;
 
 /// Whether the runtime runs this conv as a matmul (`use_matmul_for_1x1_conv`), never in DRAM
-/// slices.
+/// slices. 0.81.1 does not look at `groups`: a grouped 1×1 conv is a matmul with the weights
+/// prepared as a full block-diagonal matrix (capture, n150, `[1,1,1024,64]` depthwise: DRAM
+/// weights 8,192 B, `MatmulMultiCoreReuseMcast1DProgramFactory`).
 pub fn is_matmul_conv(
     kernel: [u64; 2],
     stride: [u64; 2],
     pad: [u64; 2],
     dilation: [u64; 2],
-    groups: u64,
     width_sharded: bool,
 ) -> bool {
-    kernel == [1, 1]
-        && stride == [1, 1]
-        && pad == [0, 0]
-        && dilation == [1, 1]
-        && groups == 1
-        && !width_sharded
+    kernel == [1, 1] && stride == [1, 1] && pad == [0, 0] && dilation == [1, 1] && !width_sharded
 }
 
 /// The buffers and programs of a 1×1 conv of an interleaved input `x` (flat
@@ -634,6 +630,18 @@ mod tests {
         c.params.set("kernel_size", ParamValue::Ints(vec![1, 1]));
         c.params.set("out_channels", ParamValue::Int(c_out));
         c
+    }
+
+    /// A depthwise 1×1 conv is a matmul too (the NO_DISPATCH capture on n150 of 32×32, 64
+    /// channels, groups 64, L1 TILE input: DRAM weights 8,192 B, the full 64 × 64 matrix, then
+    /// `MatmulMultiCoreReuseMcast1DProgramFactory`, 4,096 + 8,192 + 4,096 B, and the bias's
+    /// BinaryNg, four 4,096 B CBs).
+    #[test]
+    fn a_depthwise_1x1_conv_is_a_matmul() {
+        let mut c = conv1x1("1,64,32,32", 64, DType::Bfloat16, BufferType::L1, &N150);
+        c.params.set("groups", ParamValue::Int(64));
+        let e = c.estimate().unwrap();
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (16_384, 16_384));
     }
 
     /// The NO_DISPATCH capture on n150 of 64×64, 128 → 64, L1 TILE input: the matmul's
