@@ -145,16 +145,9 @@ pub(crate) fn conv2d_is_matmul(case: &Case) -> bool {
     ) else {
         return false;
     };
-    let Some(groups) = p
-        .int_or(name, "groups", 1)
-        .ok()
-        .and_then(|g| u64::try_from(g).ok())
-    else {
-        return false;
-    };
     let width =
         matches!(p.get("shard_layout"), Some(crate::params::ParamValue::Str(s)) if s == "width");
-    crate::exec::conv2d_is_matmul(kernel, stride, padding, dilation, groups, width)
+    crate::exec::conv2d_is_matmul(kernel, stride, padding, dilation, width)
 }
 
 /// conv2d's own fixes, cheapest first: each a changed case and its detail. The model ranks
