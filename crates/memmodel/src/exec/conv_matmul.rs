@@ -442,14 +442,18 @@ fn plan_block_sharded(
 
     // Another conv's sharded output is resharded into this conv's config when
     // reshard_if_not_optimal says so (the buffers of sharding an interleaved input, as on the
-    // halo path); one already in it would be used as it is: not measured on this path.
-    if super::conv::keep_sharded_input(
-        &input,
-        Scheme::Block,
-        super::conv::shard_grid(d, Scheme::Block, nhw, c_cores),
-        [shard_h, k_tiles * TILE],
-        reshard || must_reshard,
-    )? {
+    // halo path); one already in it would be used as it is: not measured on this path. One the
+    // runtime must reshard is resharded even into the same grid and shard shape (YOLOv12x's
+    // mlp1 at 640×640: 460 channels on 3 × 160-channel shards, the same shards anew).
+    if !must_reshard
+        && super::conv::keep_sharded_input(
+            &input,
+            Scheme::Block,
+            super::conv::shard_grid(d, Scheme::Block, nhw, c_cores),
+            [shard_h, k_tiles * TILE],
+            reshard,
+        )?
+    {
         return Err(super::unmodeled(
             f,
             format!(

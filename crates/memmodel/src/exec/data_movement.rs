@@ -997,7 +997,7 @@ pub(super) fn reshape(
         return Ok(ex.b.share(x, spec));
     }
     if x.layout() != Layout::Tile {
-        return Err(unmodeled(f, "memmodel models TILE reshapes only"));
+        return reshape_row_major(ex, x, &target, mem);
     }
     if x.dims() == target.dims() && x.spec.padded_dims() == x.dims() {
         // The same unpadded shape into another memory: `to_memory_config`, two tiles in a
@@ -1023,6 +1023,71 @@ pub(super) fn reshape(
         }),
         _ => reshape_tiled(ex, x, &target, mem),
     }
+}
+
+/// `ReshapeViewRMProgramFactory`: a ROW_MAJOR interleaved tensor whose last dim changes, copied
+/// into a new tensor of `target`'s rows. Its buffers on every worker core are scratchpads (the
+/// capture's kind): the source staging of two reads of the input row rounded down to 64 B plus
+/// 128 B, and one destination slot of the output row rounded down to 64 B plus 80 B; where one
+/// row's bytes divide the other's, a second kernel takes half the rows with the same two
+/// buffers. Measured on n150 (NO_DISPATCH captures, YOLOv12x's attention views at 640×640:
+/// bfloat16 [1,1,1600,1152] → [1,4,1152,400]: 4,736 + 848 B; [1,4,1152,400] → [4,400,12,96]:
+/// 1,792 + 208 B). Rows not whole 16 B (the runtime then stages up to 8 destination slots
+/// within L1), another memory than the input's with the last dim kept, and sharded or block
+/// float inputs are `unmodeled`.
+fn reshape_row_major(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let f = "ttnn.reshape";
+    if x.shard.is_some() || ex.b.buffers[x.buffer].placement.sharded {
+        return Err(unmodeled(f, "a ROW_MAJOR reshape of a sharded tensor"));
+    }
+    if x.dtype().is_block_float() {
+        return Err(unmodeled(f, format!("a ROW_MAJOR {} reshape", x.dtype())));
+    }
+    let last = |dims: &[u64]| dims.last().copied().unwrap_or(1);
+    if last(x.dims()) == last(target.dims()) {
+        // reshape_is_view's case, asked for in another memory.
+        return Err(unmodeled(
+            f,
+            "a ROW_MAJOR reshape keeping the last dim into another memory",
+        ));
+    }
+    let elem = x.dtype().row_major_element_bytes();
+    let source_row = crate::size::mul(last(x.dims()), elem, "reshape input row")?;
+    let dest_row = crate::size::mul(last(target.dims()), elem, "reshape output row")?;
+    if source_row == 0 || dest_row == 0 {
+        return Err(unmodeled(f, "a ROW_MAJOR reshape of empty rows"));
+    }
+    if !source_row.is_multiple_of(16) || !dest_row.is_multiple_of(16) {
+        return Err(unmodeled(
+            f,
+            format!(
+                "a ROW_MAJOR reshape of rows not whole 16 B ({source_row} B to {dest_row} B): the runtime stages its output in several slots, not measured"
+            ),
+        ));
+    }
+    let staging = |row: u64, extra: u64| (row - 1) / 64 * 64 + extra;
+    let source_staging = crate::size::mul(staging(source_row, 128), 2, "reshape source buffer")?;
+    let dest_slot = staging(dest_row, 80);
+    let kernels = if source_row.is_multiple_of(dest_row) || dest_row.is_multiple_of(source_row) {
+        2
+    } else {
+        1
+    };
+    let spec = TensorSpec::new(target.clone(), x.dtype(), x.layout());
+    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    let cores = grid::full(ex.device());
+    let mut p = Program::new("ReshapeViewDeviceOperation", "ReshapeViewRMProgramFactory");
+    for _ in 0..kernels {
+        p.push(Cb::new(CbKind::Scratchpad, source_staging, cores.clone()));
+        p.push(Cb::new(CbKind::Scratchpad, dest_slot, cores.clone()));
+    }
+    ex.b.run(p);
+    Ok(out)
 }
 
 /// `ReshapeViewTiledProgramFactory`: a TILE tensor copied into `target`'s pages through a page
@@ -1091,12 +1156,17 @@ fn reshape_tiled(
     .cb(CbKind::Dataflow, ts, &cores);
     p.push(Cb::new(CbKind::Scratchpad, ts, cores));
     ex.b.run(p);
-    ex.b.release(DevTensor {
+    let map = DevTensor {
         spec: TensorSpec::new(Shape::from_dims(vec![1])?, DType::Uint32, Layout::RowMajor),
         memory: BufferType::Dram,
         shard: None,
         buffer: map,
-    });
+    };
+    // The cached program keeps its page map (seen on YOLOv12x at 640×640 on both boards: the
+    // DRAM map of #89's reshape stays allocated after the call, and #91, the same reshape of
+    // another tensor, makes none).
+    ex.b.mark_program_cached(&map);
+    ex.b.release(map);
     Ok(out)
 }
 
@@ -2976,6 +3046,46 @@ fn repeat_codegen_fits(
 #[cfg(test)]
 mod tests {
     use super::{closest_square_larger_than, faced_offset, reshape_map_segments_uncached};
+
+    /// A ROW_MAJOR reshape's two scratchpads per core, as NO_DISPATCH captures show them (n150,
+    /// bfloat16 in L1, YOLOv12x's attention views at 640×640): [1,1,1600,1152] → [1,4,1152,400]
+    /// 4,736 + 848 B, [1,4,1152,400] → [4,400,12,96] 1,792 + 208 B; neither a CB nor a dataflow
+    /// buffer. Rows not whole 16 B are `unmodeled`.
+    #[test]
+    fn row_major_reshape_scratchpads_match_the_capture() {
+        use crate::device::{BufferType, N150};
+        use crate::layout::{DeviceLayout, Layout};
+        use crate::params::ParamValue;
+        use crate::shape::Shape;
+        let case = |from: &str, to: Vec<i64>| {
+            let mut c = crate::case::Case::new(
+                crate::ops::find("view").unwrap(),
+                vec![Shape::parse(from).unwrap()],
+                &N150,
+            );
+            c.device_layout = DeviceLayout::AsGiven;
+            c.layout = Layout::RowMajor;
+            c.input_memory = BufferType::L1;
+            c.output_memory = BufferType::L1;
+            c.params.set("shape", ParamValue::Ints(to));
+            c
+        };
+        for (from, to, scratch) in [
+            ("1,1,1600,1152", vec![1, 4, 1152, 400], 4_736 + 848),
+            ("1,4,1152,400", vec![4, 400, 12, 96], 1_792 + 208),
+        ] {
+            let e = case(from, to).estimate().unwrap();
+            assert_eq!(
+                (e.peaks.cb, e.peaks.dataflow, e.peaks.total - e.peaks.l1),
+                (0, 0, scratch),
+                "{from}"
+            );
+        }
+        let err = case("1,1,32,36", vec![1, 1, 36, 32])
+            .estimate()
+            .expect_err("no verdict");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+    }
 
     /// `reshape_map_output_page` element by element, as the runtime builds the page map: the
     /// segments of each output tile per input page (a segment grows while both faced offsets
