@@ -1034,7 +1034,8 @@ pub(super) fn reshape(
 /// bfloat16 [1,1,1600,1152] → [1,4,1152,400]: 4,736 + 848 B; [1,4,1152,400] → [4,400,12,96]:
 /// 1,792 + 208 B; rows not whole 16 B stage up to 8 destination slots: [1,4,1152,100] →
 /// [4,100,12,96], 640 + 8 × 208 B). Another memory than the input's with the last dim kept,
-/// staging beyond L1, and sharded or block float inputs are `unmodeled`.
+/// rows not whole 16 B that divide each other or leave L1 room for fewer than 8 slots, uint8 and
+/// uint16 (refused by the runtime), and sharded or block float inputs are `unmodeled`.
 fn reshape_row_major(
     ex: &mut Exec<'_>,
     x: &DevTensor,
