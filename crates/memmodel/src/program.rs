@@ -65,6 +65,20 @@ impl CoreRangeSet {
         self.0.is_empty()
     }
 
+    /// Columns and rows of the set's bounding box (tt-metal's `bounding_box().grid_size()`);
+    /// (0, 0) for an empty set.
+    pub fn bounding_size(&self) -> (u32, u32) {
+        let (Some(x0), Some(x1), Some(y0), Some(y1)) = (
+            self.0.iter().map(|r| r.x0).min(),
+            self.0.iter().map(|r| r.x1).max(),
+            self.0.iter().map(|r| r.y0).min(),
+            self.0.iter().map(|r| r.y1).max(),
+        ) else {
+            return (0, 0);
+        };
+        (x1 - x0 + 1, y1 - y0 + 1)
+    }
+
     /// The union of two sets (ranges of `other` not already present are appended).
     pub fn merged(&self, other: &CoreRangeSet) -> CoreRangeSet {
         let mut out = self.0.clone();

@@ -290,3 +290,107 @@ fn capture_reports_l1_small_config_tensors_as_the_runtime_does() {
         cap.buffers
     );
 }
+
+/// YOLOv12x's a2c2f_cv1 and qkv at 640×640 as the demo chains them (models/yolov12x.toml #74-#76:
+/// a 3×3 stride-2 block conv, then 1×1 convs): the buffers each call makes and its per-core
+/// peaks, read from NO_DISPATCH captures on ttnn 0.81.1 of the same chain. a2c2f_cv1
+/// (BLOCK_SHARDED, reshard_if_not_optimal off) runs on l5's own 8-column grid, 12 output tiles
+/// as 2 per channel core, its weights padded to 16; qkv (told HEIGHT_SHARDED) finds 384
+/// channels on 8 × 64-channel shards and is resharded block-sharded onto 6 channel cores.
+#[test]
+fn one_by_one_convs_on_a_block_sharded_input_follow_the_runtime() {
+    const CHAIN: &str = r#"
+[model]
+name = "a2c2f-head"
+resolution = [80, 80]
+
+[[input]]
+name = "x"
+shape = [1, 1, "H * W", 768]
+dtype = "bfloat8_b"
+
+[[call]]
+op = "conv2d"
+inputs = ["x"]
+nhw = [1, "H", "W"]
+params = { out_channels = 768, kernel_size = 3, stride = 2, padding = 1, groups = 1, dtype = "bfloat8_b", weights_dtype = "bfloat8_b", shard_layout = "block", reshard_if_not_optimal = true, activation = "silu" }
+outputs = ["l5"]
+memory = "default"
+
+[[call]]
+op = "conv2d"
+inputs = ["l5"]
+nhw = [1, "H / 2", "W / 2"]
+params = { out_channels = 384, kernel_size = 1, stride = 1, padding = 0, groups = 1, dtype = "bfloat8_b", weights_dtype = "bfloat8_b", shard_layout = "block", reshard_if_not_optimal = false, activation = "silu", act_block_h = 32 }
+outputs = ["cv1"]
+memory = "default"
+
+[[call]]
+op = "conv2d"
+inputs = ["cv1"]
+nhw = [1, "H / 2", "W / 2"]
+params = { out_channels = 1152, kernel_size = 1, stride = 1, padding = 0, groups = 1, dtype = "bfloat8_b", weights_dtype = "bfloat8_b", shard_layout = "height", reshard_if_not_optimal = true }
+outputs = ["qkv"]
+memory = "default"
+"#;
+    type Call = (Vec<(&'static str, u64)>, [u64; 4]);
+    let expected: [(&'static DeviceSpec, [Call; 2]); 2] = [
+        (
+            &N150,
+            [
+                (
+                    vec![("DRAM", 34_816), ("DRAM", 2_176), ("L1", 15_232)],
+                    [0, 60_928, 15_232, 76_160],
+                ),
+                (
+                    vec![
+                        ("L1", 15_232),
+                        ("DRAM", 39_168),
+                        ("DRAM", 3_264),
+                        ("L1", 45_696),
+                    ],
+                    [0, 63_104, 60_928, 124_032],
+                ),
+            ],
+        ),
+        (
+            &P150,
+            [
+                (
+                    vec![("DRAM", 52_224), ("DRAM", 2_176), ("L1", 10_880)],
+                    [0, 47_872, 10_880, 58_752],
+                ),
+                (
+                    vec![
+                        ("L1", 10_880),
+                        ("DRAM", 58_752),
+                        ("DRAM", 5_440),
+                        ("L1", 32_640),
+                    ],
+                    [0, 54_400, 43_520, 97_920],
+                ),
+            ],
+        ),
+    ];
+    for (spec, calls) in expected {
+        let model = memmodel::model::ModelFile::parse(CHAIN, "a2c2f-head.toml")
+            .and_then(|f| f.build(None, spec))
+            .unwrap();
+        let dev = open(spec, model.l1_small_bytes());
+        let run = ttnn::model::run_model_with(&dev, &model, true).unwrap();
+        assert!(run.failure.is_none(), "{}: {:?}", spec.name, run.failure);
+        for (step, (buffers, [cb, dataflow, l1, total])) in run.steps[1..].iter().zip(calls) {
+            let made: Vec<(&str, u64)> =
+                step.buffers.iter().map(|(t, b)| (t.as_str(), *b)).collect();
+            assert_eq!(made, buffers, "{} {}", spec.name, step.label);
+            let p = step.peaks.expect("measured");
+            assert_eq!(
+                (p.peak_cb, p.peak_dataflow_buffer, p.peak_l1, p.peak_total),
+                (cb, dataflow, l1, total),
+                "{} {}",
+                spec.name,
+                step.label
+            );
+        }
+    }
+}

@@ -101,9 +101,27 @@ pub(super) fn plan(
             ));
         };
 
+    // get_conv_padded_input_shape_and_mem_config: a block-sharded input whose channel cores do
+    // not split C_in as its shards do is resharded, block-sharded whatever shard_layout says
+    // (measured on n150: YOLOv12x's qkv, told HEIGHT_SHARDED, on a2c2f_cv1's [224, 64] shards
+    // of 384 channels on 8 × 8 cores runs block-sharded on 6 × 8).
+    let split_otherwise = input.shard.as_deref().is_some_and(|xs| {
+        let (x, y) = xs.cores.bounding_size();
+        let channel_cores = match xs.orientation {
+            crate::shard::ShardOrientation::RowMajor => x,
+            crate::shard::ShardOrientation::ColMajor => y,
+        };
+        xs.strategy == crate::shard::ShardStrategy::Block
+            && u64::from(channel_cores).checked_mul(xs.shard_shape[1]) != Some(win.c)
+    });
     match shard_layout {
+        _ if split_otherwise && shard_layout.is_some() => {
+            return plan_block_sharded(ex, conv, input, (reshard, true), out_memory)
+        }
         Some(Scheme::Height) => return plan_height_sharded(ex, conv, input, reshard, out_memory),
-        Some(Scheme::Block) => return plan_block_sharded(ex, conv, input, reshard, out_memory),
+        Some(Scheme::Block) => {
+            return plan_block_sharded(ex, conv, input, (reshard, false), out_memory)
+        }
         _ => {}
     }
 
@@ -305,7 +323,7 @@ fn plan_height_sharded(
         ex,
         conv,
         rows,
-        s.out_w_tiles,
+        (s.out_w_tiles, s.out_w_tiles),
         (
             crate::shard::ShardStrategy::Height,
             [used, 1],
@@ -349,22 +367,18 @@ fn plan_height_sharded(
 /// resharded onto a `channel cores × NHW cores` rectangle (the NHW cores as for a block-sharded
 /// conv, the channel cores the largest count up to the grid's columns dividing both the input's
 /// and the output's channel tiles: no channel padding on the matmul path), the tilized copy freed,
-/// then the 2D multicast matmul (`MatmulMultiCoreReuseMcast2DProgramFactory`, the conv's own
-/// program config: per core the output shard as one block, K in blocks of the input shard's
-/// width) with the bias and activation fused, into block-sharded L1 output shards of the same
-/// grid. Its CBs: in0 and in1 blocks (double-buffered when K spans more than one block), the
-/// input shard (bound), the output shard (bound, also the partials: conv2d accumulates without
-/// the packer), the bias row.
+/// then [`block_matmul`] into block-sharded L1 output shards of the same grid. A block-sharded
+/// input without reshard_if_not_optimal stays where it is ([`on_input_grid`]) unless the runtime
+/// must reshard it (`must_reshard`).
 fn plan_block_sharded(
     ex: &mut Exec<'_>,
     conv: &Conv,
     input: DevTensor,
-    reshard: bool,
+    (reshard, must_reshard): (bool, bool),
     out_memory: Option<BufferType>,
 ) -> Result<Val, CaseError> {
-    use super::pool::{sharded, Bound};
+    use super::pool::sharded;
     use crate::plan::sharded_placement;
-    use crate::program::{CbKind, Program};
     use crate::tensor::TILE;
     let f = "ttnn.conv2d";
     if input.layout() == Layout::RowMajor {
@@ -394,6 +408,21 @@ fn plan_block_sharded(
     let rows = input.dims()[2];
     let in_c_tiles = conv.win.c.div_ceil(TILE);
     let out_c_tiles = conv.c_out.div_ceil(TILE);
+
+    // Without reshard_if_not_optimal a block-sharded input is taken as it is: the matmul runs
+    // on the input's own grid (get_conv_padded_input_shape_and_mem_config keeps the input's
+    // parallel config; determine_output_parallel_config gives a 1×1 conv's output the same).
+    if let Some(xs) = input.shard.clone().filter(|_| !reshard && !must_reshard) {
+        let g = on_input_grid(conv, rows, &xs)?;
+        let (weights, bias) = super::conv::prepared_weights(
+            ex,
+            conv,
+            conv.win.c,
+            crate::size::product([g.n_tiles, g.c_cores, TILE], "padded output channels")?,
+        )?;
+        return block_matmul(ex, conv, input, weights, bias, &g, out_memory);
+    }
+
     let nhw = super::conv::nhw_cores_mult(
         rows.div_ceil(TILE),
         u64::from(d.grid_y),
@@ -412,14 +441,18 @@ fn plan_block_sharded(
 
     // Another conv's sharded output is resharded into this conv's config when
     // reshard_if_not_optimal says so (the buffers of sharding an interleaved input, as on the
-    // halo path); one already in it would be used as it is: not measured on this path.
-    if super::conv::keep_sharded_input(
-        &input,
-        Scheme::Block,
-        super::conv::shard_grid(d, Scheme::Block, nhw, c_cores),
-        [shard_h, k_tiles * TILE],
-        reshard,
-    )? {
+    // halo path); one already in it would be used as it is: not measured on this path. One the
+    // runtime must reshard is resharded even into the same grid and shard shape (YOLOv12x's
+    // mlp1 at 640×640: 460 channels on 3 × 160-channel shards, the same shards anew).
+    if !must_reshard
+        && super::conv::keep_sharded_input(
+            &input,
+            Scheme::Block,
+            super::conv::shard_grid(d, Scheme::Block, nhw, c_cores),
+            [shard_h, k_tiles * TILE],
+            reshard,
+        )?
+    {
         return Err(super::unmodeled(
             f,
             format!(
@@ -452,13 +485,19 @@ fn plan_block_sharded(
         sharded_placement(
             d,
             BufferType::L1,
-            crate::size::mul(shard_tiles, cores, "input tiles")?,
+            // Sharding an interleaved input pads it to whole shards; resharding a sharded one
+            // allocates its tiles (measured: [1,1,1600,384] onto 6 × 8 shards of 7 × 2 tiles,
+            // 600 tiles of 672).
+            if tiled.shard.is_some() {
+                rows.div_ceil(TILE).saturating_mul(in_c_tiles)
+            } else {
+                crate::size::mul(shard_tiles, cores, "input tiles")?
+            },
             in_tile,
             cores,
             shard_tiles,
         )?,
     );
-    let act_bytes = ex.b.buffers[act.buffer].placement.per_bank_bytes;
     super::conv::reshard_into(ex, &tiled, &act, in_tile, &grid);
     ex.b.release(tiled);
 
@@ -466,38 +505,156 @@ fn plan_block_sharded(
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
 
     // 4. The 2D multicast matmul into the output shards.
+    let g = BlockGrid {
+        rows,
+        c_cores,
+        shard_h,
+        k_tiles,
+        n_tiles,
+        out_grid: [used, c_cores],
+        cores: grid,
+    };
+    block_matmul(ex, conv, act, weights, bias, &g, out_memory)
+}
+
+/// Where a block-sharded 1×1 conv's matmul runs: its channel cores (the grid's columns), the
+/// shard height (rows per NHW core, input and output alike), the input shard's and the output
+/// shard's width in tiles, the output shards along rows and columns, and the program's cores.
+struct BlockGrid {
+    /// The conv's N·H·W (the resharded input's rows are padded to whole shards).
+    rows: u64,
+    c_cores: u64,
+    shard_h: u64,
+    k_tiles: u64,
+    n_tiles: u64,
+    out_grid: [u64; 2],
+    cores: crate::program::CoreRangeSet,
+}
+
+/// The block-sharded input `xs` of `rows` rows kept as it is (reshard_if_not_optimal off):
+/// measured on n150 (NO_DISPATCH captures; YOLOv12x's a2c2f_cv1 at 640×640 and at 320×320 on
+/// the outputs of its 3×3 stride-2 block conv: `[224, 96]` on 8×8 → 384 channels, output
+/// `[224, 64]` on the same 8×8 grid, its shards on 8 × 6 cores; `[64, 96]` on 8×7), the
+/// matmul's K blocks are the input shard's width and each channel core takes
+/// ⌈C_out tiles / channel cores⌉ output tiles (the weights padded to that many per core).
+/// Whatever the runtime reshards first even without reshard_if_not_optimal (a shard width not
+/// `C_in / channel cores` or not whole tiles, a shard height not whole tiles, a column-major
+/// shard), a grid not one rectangle from core (0, 0), and an input shard height other than the
+/// output's, is `unmodeled`.
+fn on_input_grid(
+    conv: &Conv,
+    rows: u64,
+    xs: &crate::shard::ShardSpec,
+) -> Result<BlockGrid, CaseError> {
+    use crate::tensor::TILE;
+    let unplanned = |why: &str| {
+        super::unmodeled(
+            "ttnn.conv2d",
+            format!(
+                "{}: a sharded input ({}) to the block-sharded 1×1 matmul path without \
+                 reshard_if_not_optimal: {why}",
+                super::conv::UNPLANNED,
+                xs.describe()
+            ),
+        )
+    };
+    if xs.strategy != crate::shard::ShardStrategy::Block {
+        return Err(unplanned("not block sharded"));
+    }
+    if xs.orientation != crate::shard::ShardOrientation::RowMajor {
+        return Err(unplanned("a column-major shard"));
+    }
+    let rect = match xs.cores.0.as_slice() {
+        [r] if r.x0 == 0 && r.y0 == 0 => *r,
+        _ => return Err(unplanned("a grid not one rectangle from core (0, 0)")),
+    };
+    let (c_cores, nhw) = (u64::from(rect.x1) + 1, u64::from(rect.y1) + 1);
+    let [shard_h, shard_w] = xs.shard_shape;
+    if !shard_w.is_multiple_of(TILE)
+        || !shard_h.is_multiple_of(TILE)
+        || c_cores.checked_mul(shard_w) != Some(conv.win.c)
+    {
+        return Err(unplanned(
+            "a shard the runtime reshards first (its width not C_in / channel cores in whole \
+             tiles, or its height not whole tiles)",
+        ));
+    }
+    let out_shard_h = rows.div_ceil(nhw.saturating_mul(TILE)).saturating_mul(TILE);
+    if shard_h != out_shard_h {
+        return Err(unplanned(&format!(
+            "an input shard height other than the output's ({out_shard_h})"
+        )));
+    }
+    let n_tiles = conv.c_out.div_ceil(TILE).div_ceil(c_cores);
+    Ok(BlockGrid {
+        rows,
+        c_cores,
+        shard_h,
+        k_tiles: shard_w / TILE,
+        n_tiles,
+        out_grid: [
+            rows.div_ceil(TILE).div_ceil(shard_h / TILE),
+            conv.c_out.div_ceil(TILE).div_ceil(n_tiles),
+        ],
+        cores: xs.cores.clone(),
+    })
+}
+
+/// The 2D multicast matmul of a block-sharded 1×1 conv (`MatmulMultiCoreReuseMcast2DProgramFactory`,
+/// the conv's own program config: per core the output shard as one block, K in blocks of the
+/// input shard's width) with the bias and activation fused, from the input shards `act` into
+/// block-sharded L1 output shards (`act` released at the end: the conv's own copy, or its share
+/// of the caller's input). Its CBs: in0 and in1 blocks (double-buffered when K spans more than one block),
+/// the input shard (bound), the output shard (bound, also the partials: conv2d accumulates
+/// without the packer), the bias row.
+#[allow(clippy::too_many_arguments)]
+fn block_matmul(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    act: DevTensor,
+    weights: DevTensor,
+    bias: Option<DevTensor>,
+    g: &BlockGrid,
+    out_memory: Option<BufferType>,
+) -> Result<Val, CaseError> {
+    use super::pool::Bound;
+    use crate::program::{CbKind, Program};
+    use crate::tensor::TILE;
+    let in_tile = super::util::tile_size(act.dtype());
+    let act_bytes = ex.b.buffers[act.buffer].placement.per_bank_bytes;
     let (out, out_bytes) = sharded_output(
         ex,
         conv,
-        rows,
-        out_c_tiles,
-        (crate::shard::ShardStrategy::Block, [used, c_cores], shard_h),
-        &grid,
+        g.rows,
+        (conv.c_out.div_ceil(TILE), g.n_tiles),
+        (crate::shard::ShardStrategy::Block, g.out_grid, g.shard_h),
+        &g.cores,
     )?;
     let weights_tile = super::util::tile_size(conv.weights_dtype);
+    let m_tiles = g.shard_h / TILE;
     // in0 and in1 are double-buffered when K takes more than one block (more than one channel
     // core; seed 41309: with one, the runtime's blocks are half this plan's doubled ones).
-    let buffers = if c_cores > 1 { 2 } else { 1 };
+    let buffers = if g.c_cores > 1 { 2 } else { 1 };
     let mut p = Program::new(
         "MatmulDeviceOperation",
         "MatmulMultiCoreReuseMcast2DProgramFactory",
     )
     .cb(
         CbKind::Dataflow,
-        crate::size::product([buffers, m_tiles, k_tiles, in_tile], "in0 CB")?,
-        &grid,
+        crate::size::product([buffers, m_tiles, g.k_tiles, in_tile], "in0 CB")?,
+        &g.cores,
     )
     .cb(
         CbKind::Dataflow,
-        crate::size::product([buffers, k_tiles, n_tiles, weights_tile], "in1 CB")?,
-        &grid,
+        crate::size::product([buffers, g.k_tiles, g.n_tiles, weights_tile], "in1 CB")?,
+        &g.cores,
     )
-    .cb(CbKind::Dataflow, act_bytes, &grid)
+    .cb(CbKind::Dataflow, act_bytes, &g.cores)
     .bound()
-    .cb(CbKind::Dataflow, out_bytes, &grid)
+    .cb(CbKind::Dataflow, out_bytes, &g.cores)
     .bound();
     if conv.bias {
-        p = p.cb(CbKind::Dataflow, n_tiles * weights_tile, &grid);
+        p = p.cb(CbKind::Dataflow, g.n_tiles * weights_tile, &g.cores);
     }
     ex.b.run(p);
 
@@ -506,27 +663,26 @@ fn plan_block_sharded(
         ex,
         out,
         out_bytes,
-        &grid,
+        &g.cores,
         out_memory,
         [Some(act), Some(weights), bias],
     )
 }
 
-/// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE, `width_tiles` per row of tiles,
-/// in `shard_grid` shards of `shard_h` rows on `cores` (the buffer holds the tensor's tiles, not
+/// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE, `width_tiles` per row of tiles
+/// and `shard_w_tiles` per shard, in `shard_grid` shards of `shard_h` rows on `cores` (the buffer holds the tensor's tiles, not
 /// every shard full), with that shard spec kept for the next call; and the bytes of one shard.
 fn sharded_output(
     ex: &mut Exec<'_>,
     conv: &Conv,
     rows: u64,
-    width_tiles: u64,
+    (width_tiles, shard_w_tiles): (u64, u64),
     (strategy, shard_grid, shard_h): (crate::shard::ShardStrategy, [u64; 2], u64),
     cores: &crate::program::CoreRangeSet,
 ) -> Result<(DevTensor, u64), CaseError> {
     use crate::tensor::TILE;
     let d = ex.device();
     let out_tile = super::util::tile_size(conv.out_dtype);
-    let shard_w_tiles = width_tiles / shard_grid[1].max(1);
     let shard_tiles = crate::size::mul(shard_h / TILE, shard_w_tiles, "output shard tiles")?;
     let used = crate::size::mul(shard_grid[0], shard_grid[1], "output cores")?;
     let out = super::pool::sharded(

@@ -1003,7 +1003,7 @@ pub(super) fn reshape(
         return Ok(ex.b.share(x, spec));
     }
     if x.layout() != Layout::Tile {
-        return Err(unmodeled(f, "memmodel models TILE reshapes only"));
+        return reshape_row_major(ex, x, &target, mem);
     }
     if x.dims() == target.dims() && x.spec.padded_dims() == x.dims() {
         // The same unpadded shape into another memory: `to_memory_config`, two tiles in a
@@ -1029,6 +1029,101 @@ pub(super) fn reshape(
         }),
         _ => reshape_tiled(ex, x, &target, mem),
     }
+}
+
+/// `ReshapeViewRMProgramFactory`: a ROW_MAJOR interleaved tensor whose last dim changes, copied
+/// into a new tensor of `target`'s rows. Its buffers on every worker core are scratchpads (the
+/// capture's kind): the source staging of two reads of the input row rounded down to 64 B plus
+/// 128 B, and one destination slot of the output row rounded down to 64 B plus 80 B; where one
+/// row's bytes divide the other's, a second kernel takes half the rows with the same two
+/// buffers. Measured on n150 (NO_DISPATCH captures, YOLOv12x's attention views at 640×640:
+/// bfloat16 [1,1,1600,1152] → [1,4,1152,400]: 4,736 + 848 B; [1,4,1152,400] → [4,400,12,96]:
+/// 1,792 + 208 B; rows not whole 16 B stage up to 8 destination slots: [1,4,1152,100] →
+/// [4,100,12,96], 640 + 8 × 208 B). Another memory than the input's with the last dim kept,
+/// rows not whole 16 B that divide each other or leave L1 room for fewer than 8 slots, uint8 and
+/// uint16 (refused by the runtime), and sharded or block float inputs are `unmodeled`.
+fn reshape_row_major(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let f = "ttnn.reshape";
+    if x.shard.is_some() || ex.b.buffers[x.buffer].placement.sharded {
+        return Err(unmodeled(f, "a ROW_MAJOR reshape of a sharded tensor"));
+    }
+    if !matches!(
+        x.dtype(),
+        DType::Bfloat16 | DType::Float32 | DType::Int32 | DType::Uint32
+    ) {
+        // The runtime refuses uint8 and uint16 (`Can only work with bfloat16/float32 or
+        // int32/uint32 tensors`, seen on both boards); block floats are not ROW_MAJOR.
+        return Err(unmodeled(f, format!("a ROW_MAJOR {} reshape", x.dtype())));
+    }
+    let last = |dims: &[u64]| dims.last().copied().unwrap_or(1);
+    if last(x.dims()) == last(target.dims()) {
+        // reshape_is_view's case, asked for in another memory.
+        return Err(unmodeled(
+            f,
+            "a ROW_MAJOR reshape keeping the last dim into another memory",
+        ));
+    }
+    let elem = x.dtype().row_major_element_bytes();
+    let source_row = crate::size::mul(last(x.dims()), elem, "reshape input row")?;
+    let dest_row = crate::size::mul(last(target.dims()), elem, "reshape output row")?;
+    if source_row == 0 || dest_row == 0 {
+        return Err(unmodeled(f, "a ROW_MAJOR reshape of empty rows"));
+    }
+    let aligned = source_row.is_multiple_of(16) && dest_row.is_multiple_of(16);
+    let staging = |row: u64, extra: u64| (row - 1) / 64 * 64 + extra;
+    let source_staging = crate::size::mul(staging(source_row, 128), 2, "reshape source buffer")?;
+    let dest_slot = staging(dest_row, 80);
+    let divisible = source_row.is_multiple_of(dest_row) || dest_row.is_multiple_of(source_row);
+    // A second kernel, except towards DRAM with rows not whole 16 B.
+    let kernels = if divisible && (aligned || mem != BufferType::Dram) {
+        2
+    } else {
+        1
+    };
+    // Rows not whole 16 B stage the output in up to 8 slots, as many as the L1 above the
+    // reserved base holds beside the source buffers (seen: [1,1,400,1152] → [1,4,1152,100],
+    // 200 B rows, 8 slots of 272 B).
+    let slots = if aligned {
+        1
+    } else if kernels > 1 {
+        // Seen on p150 (seed 51408, float32 [801,17667] → [801,3,5889]): rows not whole 16 B
+        // that divide each other fit where two kernels' 8 slots each clash.
+        return Err(unmodeled(
+            f,
+            "a ROW_MAJOR reshape of rows not whole 16 B that divide each other",
+        ));
+    } else {
+        let source_bytes = source_staging.saturating_mul(kernels);
+        let room = ex.device().l1_bank_bytes.checked_sub(source_bytes);
+        match room.map(|r| r / dest_slot.saturating_mul(kernels).max(1)) {
+            Some(fitting) if fitting >= 8 => 8,
+            // Seen on n150 (seed 51405, int32 [128,597] → [1,76416]): where L1 holds fewer
+            // than 8 slots the run fits where this count of them clashes.
+            _ => {
+                return Err(unmodeled(
+                    f,
+                    "a ROW_MAJOR reshape whose output rows (not whole 16 B) leave L1 room \
+                         for fewer than 8 staging slots",
+                ))
+            }
+        }
+    };
+    let dest_staging = crate::size::mul(dest_slot, slots, "reshape destination buffer")?;
+    let spec = TensorSpec::new(target.clone(), x.dtype(), x.layout());
+    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    let cores = grid::full(ex.device());
+    let mut p = Program::new("ReshapeViewDeviceOperation", "ReshapeViewRMProgramFactory");
+    for _ in 0..kernels {
+        p.push(Cb::new(CbKind::Scratchpad, source_staging, cores.clone()));
+        p.push(Cb::new(CbKind::Scratchpad, dest_staging, cores.clone()));
+    }
+    ex.b.run(p);
+    Ok(out)
 }
 
 /// `ReshapeViewTiledProgramFactory`: a TILE tensor copied into `target`'s pages through a page
@@ -1097,12 +1192,17 @@ fn reshape_tiled(
     .cb(CbKind::Dataflow, ts, &cores);
     p.push(Cb::new(CbKind::Scratchpad, ts, cores));
     ex.b.run(p);
-    ex.b.release(DevTensor {
+    let map = DevTensor {
         spec: TensorSpec::new(Shape::from_dims(vec![1])?, DType::Uint32, Layout::RowMajor),
         memory: BufferType::Dram,
         shard: None,
         buffer: map,
-    });
+    };
+    // The cached program keeps its page map (seen on YOLOv12x at 640×640 on both boards: the
+    // DRAM map of #89's reshape stays allocated after the call, and #91, the same reshape of
+    // another tensor, makes none).
+    ex.b.mark_program_cached(&map);
+    ex.b.release(map);
     Ok(out)
 }
 
@@ -3071,6 +3171,44 @@ fn repeat_codegen_fits(
 #[cfg(test)]
 mod tests {
     use super::{closest_square_larger_than, faced_offset, reshape_map_segments_uncached};
+
+    /// A ROW_MAJOR reshape's two scratchpads per core, as NO_DISPATCH captures show them (n150,
+    /// bfloat16 in L1, YOLOv12x's attention views at 640×640): [1,1,1600,1152] → [1,4,1152,400]
+    /// 4,736 + 848 B, [1,4,1152,400] → [4,400,12,96] 1,792 + 208 B; neither a CB nor a dataflow
+    /// buffer. 200 B rows (#297 and #298 of the model's run with --measure): 8 destination slots.
+    #[test]
+    fn row_major_reshape_scratchpads_match_the_capture() {
+        use crate::device::{BufferType, N150};
+        use crate::layout::{DeviceLayout, Layout};
+        use crate::params::ParamValue;
+        use crate::shape::Shape;
+        let case = |from: &str, to: Vec<i64>| {
+            let mut c = crate::case::Case::new(
+                crate::ops::find("view").unwrap(),
+                vec![Shape::parse(from).unwrap()],
+                &N150,
+            );
+            c.device_layout = DeviceLayout::AsGiven;
+            c.layout = Layout::RowMajor;
+            c.input_memory = BufferType::L1;
+            c.output_memory = BufferType::L1;
+            c.params.set("shape", ParamValue::Ints(to));
+            c
+        };
+        for (from, to, scratch) in [
+            ("1,1,1600,1152", vec![1, 4, 1152, 400], 4_736 + 848),
+            ("1,4,1152,400", vec![4, 400, 12, 96], 1_792 + 208),
+            ("1,1,400,1152", vec![1, 4, 1152, 100], 4_736 + 8 * 272),
+            ("1,4,1152,100", vec![4, 100, 12, 96], 640 + 8 * 208),
+        ] {
+            let e = case(from, to).estimate().unwrap();
+            assert_eq!(
+                (e.peaks.cb, e.peaks.dataflow, e.peaks.total - e.peaks.l1),
+                (0, 0, scratch),
+                "{from}"
+            );
+        }
+    }
 
     /// `reshape_map_output_page` element by element, as the runtime builds the page map: the
     /// segments of each output tile per input page (a segment grows while both faced offsets
