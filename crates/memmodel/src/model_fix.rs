@@ -177,7 +177,7 @@ impl ModelFixPlan {
                 label,
                 reason,
             } => format!(
-                "{n} change(s), verified through call #{}; call {label} is unmodeled: {reason}",
+                "{n} change(s), verified through call #{}; no verdict on call {label}: {reason}",
                 call.saturating_sub(1)
             ),
             Ending::NoFix {
