@@ -238,6 +238,31 @@ fn compare(
     Ok(())
 }
 
+/// Writes a model report: report.json (`json`), report.md and report.html (`doc`); returns
+/// the files written, one per line.
+pub fn write_report(
+    dir: &std::path::Path,
+    json: &str,
+    doc: &oom_suite::report::doc::Doc,
+) -> Result<String> {
+    oom_suite::report::write::write_files(
+        dir,
+        &[
+            (oom_suite::report::REPORT_JSON, &format!("{json}\n")),
+            (
+                oom_suite::report::REPORT_MD,
+                &oom_suite::report::markdown::render(doc),
+            ),
+            (
+                oom_suite::report::REPORT_HTML,
+                &oom_suite::report::html::render(doc),
+            ),
+        ],
+    )
+    .map(|written| written.to_string())
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// The report directory: `--out`, else target/model-report.
 pub fn report_dir(args: &ModelArgs) -> PathBuf {
     args.out
@@ -376,21 +401,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
     if !args.json || args.out.is_some() {
         let dir = report_dir(&args);
         let doc = oom_suite::report::timeline::document(&runs);
-        let written = oom_suite::report::write::write_files(
-            &dir,
-            &[
-                (oom_suite::report::REPORT_JSON, &format!("{json}\n")),
-                (
-                    oom_suite::report::REPORT_MD,
-                    &oom_suite::report::markdown::render(&doc),
-                ),
-                (
-                    oom_suite::report::REPORT_HTML,
-                    &oom_suite::report::html::render(&doc),
-                ),
-            ],
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let written = write_report(&dir, &json, &doc)?;
         if !args.json {
             println!("report:\n{written}");
         }

@@ -3,7 +3,7 @@
 //! failing call), the fixed model file written beside the report, and the fixed model replayed
 //! end to end on sim and (`--backend metal`) on the runtime: only those replays verify it.
 
-use crate::model::{metal_in_child_for, report_dir, run_on, ModelArgs};
+use crate::model::{metal_in_child_for, report_dir, run_on, write_report, ModelArgs};
 use anyhow::{Context, Result};
 use memmodel::model::ModelFile;
 use memmodel::model_fix::{Ending, ModelFixPlan};
@@ -124,21 +124,7 @@ pub fn run(
     };
     fix_section(&mut fixes, &reports);
     fixes.blocks.append(&mut doc.blocks);
-    let written = oom_suite::report::write::write_files(
-        &dir,
-        &[
-            (oom_suite::report::REPORT_JSON, &format!("{json}\n")),
-            (
-                oom_suite::report::REPORT_MD,
-                &oom_suite::report::markdown::render(&fixes),
-            ),
-            (
-                oom_suite::report::REPORT_HTML,
-                &oom_suite::report::html::render(&fixes),
-            ),
-        ],
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let written = write_report(&dir, &json, &fixes)?;
     if !args.json {
         println!("report:\n{written}");
     }
