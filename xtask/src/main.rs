@@ -11,6 +11,7 @@ mod elf;
 mod estimate;
 mod fuzz;
 mod model;
+mod model_fix;
 mod model_import;
 mod oom;
 mod paths;

@@ -51,6 +51,13 @@ pub struct ModelArgs {
     /// buffers too). Ignores --backend.
     #[arg(long)]
     pub compare: bool,
+    /// Find the cheapest per-call changes that make the whole model fit (searched on sim:
+    /// tensors to DRAM, then the failing call's own changes — conv2d DRAM slicing, shard
+    /// layout, act_block_h, bfloat8_b), write the fixed model file to the report directory
+    /// (<model>-<HxW>-<board>-fixed.toml) and replay it end to end on sim and, with
+    /// `--backend metal`, on the runtime too.
+    #[arg(long)]
+    pub fix: bool,
 }
 
 pub fn parse_resolution(text: &str) -> Result<[u64; 2]> {
@@ -66,7 +73,7 @@ pub fn parse_resolution(text: &str) -> Result<[u64; 2]> {
     Ok([n(h)?, n(w)?])
 }
 
-fn run_on(
+pub fn run_on(
     file: &ModelFile,
     resolution: Option<[u64; 2]>,
     device: &'static DeviceSpec,
@@ -119,6 +126,23 @@ fn metal_in_child(
     measure: bool,
     record_buffers: bool,
 ) -> Result<ModelRun> {
+    metal_in_child_for(
+        &args.model,
+        args.resolution.as_deref(),
+        device,
+        measure,
+        record_buffers,
+    )
+}
+
+/// [`metal_in_child`] for the model file (or built-in name) `model`.
+pub fn metal_in_child_for(
+    model: &std::path::Path,
+    resolution: Option<&str>,
+    device: &'static DeviceSpec,
+    measure: bool,
+    record_buffers: bool,
+) -> Result<ModelRun> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let mut cmd = std::process::Command::new(&exe);
     cmd.args([
@@ -130,8 +154,8 @@ fn metal_in_child(
         device.name,
     ])
     .arg("--model")
-    .arg(&args.model);
-    if let Some(r) = &args.resolution {
+    .arg(model);
+    if let Some(r) = resolution {
         cmd.args(["--resolution", r]);
     }
     if measure {
@@ -214,7 +238,39 @@ fn compare(
     Ok(())
 }
 
-fn render(run: &ModelRun) -> String {
+/// Writes a model report: report.json (`json`), report.md and report.html (`doc`); returns
+/// the files written, one per line.
+pub fn write_report(
+    dir: &std::path::Path,
+    json: &str,
+    doc: &oom_suite::report::doc::Doc,
+) -> Result<String> {
+    oom_suite::report::write::write_files(
+        dir,
+        &[
+            (oom_suite::report::REPORT_JSON, &format!("{json}\n")),
+            (
+                oom_suite::report::REPORT_MD,
+                &oom_suite::report::markdown::render(doc),
+            ),
+            (
+                oom_suite::report::REPORT_HTML,
+                &oom_suite::report::html::render(doc),
+            ),
+        ],
+    )
+    .map(|written| written.to_string())
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The report directory: `--out`, else target/model-report.
+pub fn report_dir(args: &ModelArgs) -> PathBuf {
+    args.out
+        .clone()
+        .unwrap_or_else(|| crate::paths::workspace_root().join("target/model-report"))
+}
+
+pub fn render(run: &ModelRun) -> String {
     let kib = |b: u64| format!("{:.1} KiB", b as f64 / 1024.0);
     let mut out = format!(
         "{} at {}x{} on {} ({}): {} call(s) run\n",
@@ -313,6 +369,9 @@ pub fn run(args: ModelArgs) -> Result<()> {
     if args.compare {
         return compare(&args, &file, resolution, &devices);
     }
+    if args.fix {
+        return crate::model_fix::run(&args, &text, resolution, &devices, backend);
+    }
     let mut runs = Vec::new();
     if backend == ttnn::Backend::Metal && devices.len() > 1 {
         // tt-metal sets up one mock cluster per process: a child process per board.
@@ -340,26 +399,9 @@ pub fn run(args: ModelArgs) -> Result<()> {
         }
     }
     if !args.json || args.out.is_some() {
-        let dir = args
-            .out
-            .clone()
-            .unwrap_or_else(|| crate::paths::workspace_root().join("target/model-report"));
+        let dir = report_dir(&args);
         let doc = oom_suite::report::timeline::document(&runs);
-        let written = oom_suite::report::write::write_files(
-            &dir,
-            &[
-                (oom_suite::report::REPORT_JSON, &format!("{json}\n")),
-                (
-                    oom_suite::report::REPORT_MD,
-                    &oom_suite::report::markdown::render(&doc),
-                ),
-                (
-                    oom_suite::report::REPORT_HTML,
-                    &oom_suite::report::html::render(&doc),
-                ),
-            ],
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let written = write_report(&dir, &json, &doc)?;
         if !args.json {
             println!("report:\n{written}");
         }

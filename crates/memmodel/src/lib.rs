@@ -26,6 +26,7 @@ pub mod invoke;
 pub mod layout;
 pub mod mesh;
 pub mod model;
+pub mod model_fix;
 pub mod ops;
 pub mod params;
 pub mod plan;

@@ -55,7 +55,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     model: RawModel,
@@ -67,7 +67,7 @@ struct RawFile {
     call: Vec<Spanned<RawCall>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModel {
     name: String,
@@ -78,7 +78,7 @@ struct RawModel {
     outputs: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
     name: Spanned<String>,
@@ -88,7 +88,7 @@ struct RawInput {
     memory: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCall {
     op: Spanned<String>,
@@ -123,7 +123,7 @@ pub fn builtin(name: &str) -> Option<&'static str> {
 
 /// A model file, read and checked for structure; [`ModelFile::build`] makes it concrete for a
 /// resolution and a device.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ModelFile {
     file: String,
     text: String,
@@ -218,6 +218,65 @@ impl ModelFile {
 
     pub fn name(&self) -> &str {
         &self.raw.model.name
+    }
+
+    /// The file with `edits` made (`--fix`'s changes, [`crate::model_fix::Edit`]), without
+    /// writing and re-reading its text: the search tries many. Errors name what is missing.
+    pub fn edited(&self, edits: &[crate::model_fix::Edit]) -> Result<ModelFile, String> {
+        use crate::model_fix::Edit;
+        let mut out = self.clone();
+        let raw = &mut out.raw;
+        let text = |s: &str| Some(Spanned::new(0..0, s.to_string()));
+        for edit in edits {
+            match edit {
+                Edit::TensorToDram { tensor } => {
+                    if let Some(input) = raw
+                        .input
+                        .iter_mut()
+                        .find(|i| i.get_ref().name.get_ref() == tensor)
+                    {
+                        input.get_mut().memory = text("dram");
+                    } else if let Some(call) = raw.call.iter_mut().find(|c| {
+                        c.get_ref()
+                            .outputs
+                            .get_ref()
+                            .iter()
+                            .any(|o| o.get_ref() == tensor)
+                    }) {
+                        call.get_mut().memory = text("dram");
+                    } else {
+                        return Err(format!("no input or call makes `{tensor}`"));
+                    }
+                }
+                Edit::CallMemory { call, memory } => {
+                    let c = raw
+                        .call
+                        .get_mut(call.wrapping_sub(1))
+                        .ok_or_else(|| format!("no call #{call}"))?;
+                    c.get_mut().memory = text(memory);
+                }
+                Edit::CallParam { call, param, value } => {
+                    let c = raw
+                        .call
+                        .get_mut(call.wrapping_sub(1))
+                        .ok_or_else(|| format!("no call #{call}"))?
+                        .get_mut();
+                    let params = c
+                        .params
+                        .get_or_insert_with(|| Spanned::new(0..0, toml::Table::new()))
+                        .get_mut();
+                    match value {
+                        Some(v) => {
+                            params.insert(param.clone(), crate::model_fix::toml_of(v));
+                        }
+                        None => {
+                            params.remove(param);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The resolution the file names (H, W), if any.
@@ -331,6 +390,7 @@ impl ModelFile {
             .collect();
         let mut steps: Vec<Step> = Vec::new();
         let mut deallocated: BTreeSet<String> = BTreeSet::new();
+        let mut lines = Lines::new(&self.text);
         for (k, call) in raw.call.iter().enumerate() {
             let span = call.span();
             let call = call.get_ref();
@@ -524,7 +584,7 @@ impl ModelFile {
             }
             steps.push(Step {
                 number: k + 1,
-                line: crate::config::line_of(&self.text, span.start),
+                line: lines.line_of(span.start),
                 parameters: sig.inputs[named.len()..].to_vec(),
                 signature: sig,
                 inputs: call
@@ -590,6 +650,40 @@ impl ModelFile {
             outputs,
             unused_inputs,
         })
+    }
+}
+
+/// Line numbers of increasing offsets in one pass over the text (calls come in file order; a
+/// count from the start for each made a 735-call model's build quadratic: 75 % of its time).
+struct Lines<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Lines {
+            text,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// 1-based line of `offset` (an offset before the last one asked counts from the start).
+    fn line_of(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        if offset < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        let between = self
+            .text
+            .as_bytes()
+            .get(self.offset..offset)
+            .unwrap_or_default();
+        self.line += between.iter().filter(|&&b| b == b'\n').count();
+        self.offset = offset;
+        self.line
     }
 }
 

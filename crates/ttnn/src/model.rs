@@ -435,6 +435,48 @@ fn run_step<D: DeviceApi>(
     Ok(captured)
 }
 
+/// What `--fix`'s search ([`memmodel::model_fix::plan`]) needs of a run.
+pub fn replay_of(run: &ModelRun) -> memmodel::model_fix::Replay {
+    memmodel::model_fix::Replay {
+        calls_run: run.steps.len(),
+        failure: run
+            .failure
+            .as_ref()
+            .map(|f| memmodel::model_fix::ReplayFailure {
+                number: f.number,
+                label: f.label.clone(),
+                outcome: f.outcome.clone(),
+                message: f.message.clone(),
+            }),
+        peak_l1_per_bank: run.peak_l1_per_bank.0,
+        peak_dram_per_bank: run.peak_dram_per_bank.0,
+    }
+}
+
+/// Runs `model` on a fresh sim device of its board (opened with its L1_SMALL).
+pub fn run_on_sim(model: &BuiltModel) -> Result<ModelRun> {
+    let dev = crate::sim::Device::open(
+        model.device,
+        crate::sim::DeviceOptions::with_l1_small(model.l1_small_bytes()),
+    )?;
+    run_model(&dev, model)
+}
+
+/// `--fix` on sim: the cheapest changes that make the model file `text` fit at `resolution` on
+/// `device`, every changed model replayed on a fresh sim device ([`memmodel::model_fix`]).
+pub fn fix_on_sim(
+    text: &str,
+    file: &str,
+    resolution: Option<[u64; 2]>,
+    device: &'static memmodel::DeviceSpec,
+) -> std::result::Result<memmodel::model_fix::ModelFixPlan, String> {
+    memmodel::model_fix::plan(text, file, resolution, device, |m| {
+        run_on_sim(m)
+            .map(|r| replay_of(&r))
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// The first call where two runs of one model disagree, with both sides' figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallDifference {

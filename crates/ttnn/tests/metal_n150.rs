@@ -624,6 +624,31 @@ fn yolov12x_fits_at_640_as_the_demo_does(rt: &Runtime) -> TestResult {
     Ok(())
 }
 
+/// `--fix` verified on the runtime: models/c2f-block.toml at 2176x3840 runs out of L1 on a
+/// n150; the changes sim finds make it fit, and the fixed model file replays on the runtime,
+/// every call, with sim's trace (common::fixed_model_fits_on_metal).
+fn a_fixed_model_fits_on_the_runtime(rt: &Runtime) -> TestResult {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/c2f-block.toml"
+    ))?;
+    common::fixed_model_fits_on_metal(rt, &N150, &text, Some([2176, 3840]))?;
+    // Bring your own model: models/scripts/skip-block.py runs on a p150 (imported there, in
+    // its own process) and runs out of L1 on an n150; fixed for the n150, it fits here.
+    let imported = common::import_script(
+        rt,
+        &memmodel::device::P150,
+        &common::model_script("skip-block.py"),
+    )
+    .map_err(|e| e.to_string())?;
+    let plan = common::fixed_model_fits_on_metal(rt, &N150, &imported.text, None)?;
+    ensure!(
+        plan.original.failure.is_some(),
+        "the imported block should not fit an n150 unchanged"
+    );
+    Ok(())
+}
+
 fn main() {
     if std::env::var_os(EXIT_CHILD).is_some() {
         exit_with_open_device();
@@ -643,6 +668,10 @@ fn main() {
         test(
             "an_imported_script_replays_as_on_sim",
             an_imported_script_replays_as_on_sim,
+        ),
+        test(
+            "a_fixed_model_fits_on_the_runtime",
+            a_fixed_model_fits_on_the_runtime,
         ),
         test(
             "a_failing_or_unmappable_script_is_refused",

@@ -92,6 +92,18 @@ fn yolov12x_fits_at_640_as_the_demo_does(rt: &Runtime) -> TestResult {
     Ok(())
 }
 
+/// `--fix` verified on the runtime: models/c2f-block.toml at 2176x3840 runs out of L1 on a
+/// p150; the changes sim finds make it fit, and the fixed model file replays on the runtime,
+/// every call, with sim's trace (common::fixed_model_fits_on_metal).
+fn a_fixed_model_fits_on_the_runtime(rt: &Runtime) -> TestResult {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/c2f-block.toml"
+    ))?;
+    common::fixed_model_fits_on_metal(rt, &P150, &text, Some([2176, 3840]))?;
+    Ok(())
+}
+
 fn main() {
     main_with(vec![
         test("silu_4k_in_l1_is_an_oom", silu_4k_in_l1_is_an_oom),
@@ -99,6 +111,10 @@ fn main() {
         test(
             "an_imported_script_replays_as_on_sim",
             an_imported_script_replays_as_on_sim,
+        ),
+        test(
+            "a_fixed_model_fits_on_the_runtime",
+            a_fixed_model_fits_on_the_runtime,
         ),
         test(
             "a_whole_model_replays_as_on_sim",

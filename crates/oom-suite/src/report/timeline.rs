@@ -152,3 +152,116 @@ pub fn document(runs: &[ModelRun]) -> Doc {
     }
     d
 }
+
+/// A `--fix` search's result for one board and how the fixed model replayed: what it verifies.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FixReport {
+    pub plan: memmodel::model_fix::ModelFixPlan,
+    /// The fixed model file written.
+    pub fixed_file: String,
+    /// The fixed model replayed end to end: the backend and how its run ended.
+    pub verified: Vec<(String, String)>,
+}
+
+/// How a run ended, in one line (`fits: every call ran`, `fails at #7 ...: oom: ...`).
+pub fn ending(run: &ModelRun) -> String {
+    match &run.failure {
+        None => format!("fits: all {} calls ran", run.steps.len()),
+        Some(f) if f.outcome == "unmodeled" => format!(
+            "ran {} call(s); no verdict on {}: {}",
+            run.steps.len(),
+            f.label,
+            f.message
+        ),
+        Some(f) => format!("fails at {}: {}: {}", f.label, f.outcome, f.message),
+    }
+}
+
+/// The "Fixes" section of a model report: per board the changes kept, the call each got past
+/// with its failure, the peaks between calls before and after, where the search ended, and how
+/// the fixed model replayed on each backend.
+pub fn fix_section(d: &mut Doc, reports: &[FixReport]) {
+    if reports.is_empty() {
+        return;
+    }
+    d.h(2, "Fixes (--fix)", "fixes");
+    for (i, r) in reports.iter().enumerate() {
+        let p = &r.plan;
+        d.h(
+            3,
+            &format!(
+                "{} at {}x{} on {}",
+                p.model, p.resolution[0], p.resolution[1], p.device
+            ),
+            &format!("fix-{i}"),
+        );
+        d.p(vec![
+            strong(p.summary()),
+            text(format!(
+                " ({} replays on sim). The fixed model: ",
+                p.replays
+            )),
+            code(r.fixed_file.clone()),
+            text("."),
+        ]);
+        if !p.fixes.is_empty() {
+            let rows = p
+                .fixes
+                .iter()
+                .enumerate()
+                .map(|(k, f)| {
+                    vec![
+                        vec![text((k + 1).to_string())],
+                        vec![code(f.label.clone())],
+                        vec![text(format!("{}: {}", f.outcome, f.message))],
+                        vec![
+                            strong(f.change.kind),
+                            text(format!(": {}", f.change.detail)),
+                        ],
+                        vec![text(format!(
+                            "{} → {}",
+                            bytes(f.before.peak_l1_per_bank),
+                            bytes(f.after.peak_l1_per_bank)
+                        ))],
+                        vec![text(format!(
+                            "{} → {}",
+                            bytes(f.before.peak_dram_per_bank),
+                            bytes(f.after.peak_dram_per_bank)
+                        ))],
+                        vec![text(format!(
+                            "{} → {}",
+                            f.before.calls_run, f.after.calls_run
+                        ))],
+                    ]
+                })
+                .collect();
+            d.push(Block::Table(Table {
+                columns: vec![
+                    num("#"),
+                    col("Call that failed"),
+                    col("How"),
+                    col("Change"),
+                    num("L1 peak / bank before → after"),
+                    num("DRAM peak / bank before → after"),
+                    num("Calls run before → after"),
+                ],
+                rows,
+            }));
+        }
+        d.p(vec![text(format!(
+            "Unchanged model: {} call(s) ran, peak L1 {} / DRAM {} per bank; fixed: {} call(s), peak L1 {} / DRAM {} per bank.",
+            p.original.calls_run,
+            bytes(p.original.peak_l1_per_bank),
+            bytes(p.original.peak_dram_per_bank),
+            p.fixed.calls_run,
+            bytes(p.fixed.peak_l1_per_bank),
+            bytes(p.fixed.peak_dram_per_bank)
+        ))]);
+        for (backend, how) in &r.verified {
+            d.p(vec![
+                strong(format!("Replayed on {backend}: ")),
+                text(how.clone()),
+            ]);
+        }
+    }
+}

@@ -304,3 +304,37 @@ pub fn imported_script_replays_as_on_sim(
     }
     Ok(())
 }
+
+/// `--fix` verified on the runtime: the model file `text` planned on sim at `resolution` for
+/// `rt`'s board must end fitting, and the fixed file it writes, replayed on the runtime from its
+/// first call, runs every call with sim's trace (memory per bank and live tensors after each
+/// call, per-call CB peaks and buffers, nothing left allocated). Returns the plan.
+#[allow(dead_code)]
+pub fn fixed_model_fits_on_metal(
+    rt: &ttnn::metal::Runtime,
+    device: &'static DeviceSpec,
+    text: &str,
+    resolution: Option<[u64; 2]>,
+) -> Result<memmodel::model_fix::ModelFixPlan, Failed> {
+    let plan = ttnn::model::fix_on_sim(text, "model.toml", resolution, device)?;
+    if plan.ending != memmodel::model_fix::Ending::Fits || plan.fixes.is_empty() {
+        return Err(format!("{}: {}", device.name, plan.summary()).into());
+    }
+    let fixed = memmodel::model::ModelFile::parse(&plan.fixed_text, "fixed.toml")
+        .and_then(|f| f.build(None, device))
+        .map_err(|e| e.to_string())?;
+    let run = model_on_metal_equals_sim(rt, &fixed)?;
+    if let Some(f) = run.failure {
+        return Err(format!(
+            "the fixed model fails on the runtime at {}: {}",
+            f.label, f.message
+        )
+        .into());
+    }
+    eq(
+        "calls run on the runtime",
+        run.steps.len(),
+        fixed.steps.len(),
+    )?;
+    Ok(plan)
+}

@@ -1,0 +1,814 @@
+//! `--fix` for a whole model: the cheapest set of per-call changes that makes a model fit, each
+//! verified by replaying the changed model from its first call, and the changed model written
+//! out as a model file users can read and replay.
+//!
+//! The search is greedy over the model's first failing call: replay, take the first call that
+//! fails, try its changes cheapest first (each on the whole changed model, from the start: the
+//! allocator's state between calls, fragmentation included, decides), keep the first that gets
+//! past that call, and replay again for the next failure. Each kept change moves the first
+//! failure later, so the search ends: the model fits, or a call has no change that helps, or the
+//! replaying device has no verdict on a call (`unmodeled` on sim) — then the plan is verified
+//! only up to that call and says so; it never claims the rest fits.
+//!
+//! The changes, cheapest first (what it costs the model to take them):
+//! 1. a tensor held in DRAM instead of L1 — the failing call's input (not a conv's: for a conv
+//!    that is its DRAM slicing, 2.) or a skip tensor alive across the call, largest first: one
+//!    `memory_config` where the tensor is made, the ops unchanged; costs DRAM bandwidth for that
+//!    tensor only;
+//! 2. the failing call's own changes from the single-op planner ([`crate::fix::candidates`],
+//!    the one source of them, in its order): for conv2d DRAM slicing (its input in DRAM, the
+//!    runtime slicing the output into the fewest slices its L1 estimate fits: every slice
+//!    re-reads its halo from DRAM), another shard layout (a different parallelization of the
+//!    same work), `act_block_h` 32 (more, smaller blocks: more loop overhead), bfloat8_b output
+//!    and weights (lossy, so last); for other ops the output / inputs / both in DRAM. Changes a
+//!    model file cannot state as a change of that one call (chunking an op into pieces, more
+//!    chips, sharding an eltwise op's inputs, another input dtype) are left out.
+//! 3. when no single change gets past the call: every L1 tensor alive across it in DRAM together
+//!    with each change of 2. (or alone), then each of those moves dropped again while the call
+//!    still passes — the fewest moves that fit.
+//!
+//! Replays are the caller's ([`plan`] takes a `replay` function): sim for the search,
+//! the runtime to verify the result.
+
+use crate::case::Case;
+use crate::device::{BufferType, DeviceSpec};
+use crate::fix::FixKind;
+use crate::model::{BuiltModel, ModelFile, TensorDef};
+use crate::ops::Family;
+use crate::params::ParamValue;
+use crate::shard::MemoryConfig;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One edit of a model file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "edit", rename_all = "snake_case")]
+pub enum Edit {
+    /// The tensor is held in DRAM: the model input's `memory`, or the `memory` of the call that
+    /// makes it.
+    TensorToDram { tensor: String },
+    /// A call's `memory` (where its outputs go): `l1`, `dram` or `default`.
+    CallMemory { call: usize, memory: String },
+    /// A call's parameter set to a value, or removed (`None`).
+    CallParam {
+        call: usize,
+        param: String,
+        value: Option<ParamValue>,
+    },
+}
+
+impl std::fmt::Display for Edit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Edit::TensorToDram { tensor } => write!(f, "`{tensor}` in DRAM"),
+            Edit::CallMemory { call, memory } => write!(f, "#{call} memory = {memory}"),
+            Edit::CallParam {
+                call,
+                param,
+                value: Some(v),
+            } => write!(f, "#{call} {param} = {v}"),
+            Edit::CallParam {
+                call,
+                param,
+                value: None,
+            } => write!(f, "#{call} {param} unset"),
+        }
+    }
+}
+
+/// A change the search may keep: one or more edits, for one failing call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub kind: &'static str,
+    pub detail: String,
+    pub edits: Vec<Edit>,
+}
+
+/// How a replay of a model went, as far as the search needs it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replay {
+    /// Calls that ran.
+    pub calls_run: usize,
+    pub failure: Option<ReplayFailure>,
+    /// The most bytes per bank alive between calls (L1, DRAM).
+    pub peak_l1_per_bank: u64,
+    pub peak_dram_per_bank: u64,
+}
+
+/// The call a replay stopped at (0: making the model's inputs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayFailure {
+    pub number: usize,
+    pub label: String,
+    /// `oom`, `cb_clash`, `l1_small`, `error`, ... or `unmodeled` (no verdict).
+    pub outcome: String,
+    pub message: String,
+}
+
+/// The outcome name of a call a device has no verdict on.
+pub const UNMODELED: &str = "unmodeled";
+
+/// A kept change and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppliedFix {
+    /// The call that failed before the change (0: the model's inputs).
+    pub call: usize,
+    pub label: String,
+    /// How it failed.
+    pub outcome: String,
+    pub message: String,
+    pub change: Change,
+    /// The replay before the change (up to the failing call) and after it (the whole model).
+    pub before: Replay,
+    pub after: Replay,
+}
+
+/// Where the search ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "end", rename_all = "snake_case")]
+pub enum Ending {
+    /// Every call ran.
+    Fits,
+    /// The replaying device has no verdict on this call: the plan is verified up to the call
+    /// before it, and nothing is said of the rest.
+    Unmodeled {
+        call: usize,
+        label: String,
+        reason: String,
+    },
+    /// This call fails and no change tried gets past it; `unverified` lists changes the
+    /// replaying device had no verdict on (a device that has one may keep them).
+    NoFix {
+        call: usize,
+        label: String,
+        outcome: String,
+        message: String,
+        tried: usize,
+        unverified: Vec<(String, String)>,
+    },
+}
+
+/// The whole search's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelFixPlan {
+    pub model: String,
+    pub resolution: [u64; 2],
+    pub device: String,
+    pub fixes: Vec<AppliedFix>,
+    /// The unchanged model's replay and the fixed one's.
+    pub original: Replay,
+    pub fixed: Replay,
+    pub ending: Ending,
+    /// Replays the search ran.
+    pub replays: usize,
+    /// The fixed model file.
+    #[serde(skip)]
+    pub fixed_text: String,
+}
+
+impl ModelFixPlan {
+    /// One line: `fits with 2 change(s)`, or how far the plan is verified.
+    pub fn summary(&self) -> String {
+        let n = self.fixes.len();
+        match &self.ending {
+            Ending::Fits => format!("fits with {n} change(s): every call ran"),
+            Ending::Unmodeled {
+                call,
+                label,
+                reason,
+            } => format!(
+                "{n} change(s), verified through call #{}; no verdict on call {label}: {reason}",
+                call.saturating_sub(1)
+            ),
+            Ending::NoFix {
+                label,
+                outcome,
+                tried,
+                ..
+            } => format!(
+                "{n} change(s); {label} still fails ({outcome}): none of {tried} change(s) tried gets past it"
+            ),
+        }
+    }
+}
+
+/// Why a model cannot be planned at all.
+pub type PlanError = String;
+
+/// Finds the cheapest changes that make the model in `text` fit at `resolution` on `device`,
+/// replaying each changed model with `replay` (`Err`: the device could not be asked). See the
+/// module's doc for the order and the search.
+pub fn plan(
+    text: &str,
+    file: &str,
+    resolution: Option<[u64; 2]>,
+    device: &'static DeviceSpec,
+    mut replay: impl FnMut(&BuiltModel) -> Result<Replay, PlanError>,
+) -> Result<ModelFixPlan, PlanError> {
+    let original_file = ModelFile::parse(text, file).map_err(|e| e.to_string())?;
+    let build = |f: &ModelFile| f.build(resolution, device).map_err(|e| e.to_string());
+    let mut model = build(&original_file)?;
+    let resolution = model.resolution;
+    // Changes are tried on the parsed file (ModelFile::edited); the text is written once, at
+    // the end, with every kept change.
+    let mut current_file = original_file;
+    let mut replays = 1;
+    let original = replay(&model)?;
+    let mut current = original.clone();
+    let mut fixes: Vec<AppliedFix> = Vec::new();
+    let ending = loop {
+        let Some(failure) = current.failure.clone() else {
+            break Ending::Fits;
+        };
+        if failure.outcome == UNMODELED {
+            break Ending::Unmodeled {
+                call: failure.number,
+                label: failure.label,
+                reason: failure.message,
+            };
+        }
+        let at = failure.number;
+        // A candidate only has to get past the failing call: replay up to it (the model built
+        // whole, so every tensor lives as long as the whole model keeps it).
+        let mut tried = 0;
+        let mut unverified = Vec::new();
+        let mut try_change = |change: &Change,
+                              replays: &mut usize|
+         -> Result<Option<(ModelFile, BuiltModel)>, PlanError> {
+            let Ok(changed_file) = current_file.edited(&change.edits) else {
+                return Ok(None);
+            };
+            let Ok(changed) = build(&changed_file) else {
+                return Ok(None);
+            };
+            if !takes_effect(&model, &changed, &change.edits) {
+                return Ok(None);
+            }
+            let mut prefix = changed.clone();
+            prefix.steps.truncate(at);
+            *replays += 1;
+            tried += 1;
+            let r = replay(&prefix)?;
+            match &r.failure {
+                None => Ok(Some((changed_file, changed))),
+                Some(f) if f.outcome == UNMODELED => {
+                    unverified.push((change.detail.clone(), f.message.clone()));
+                    Ok(None)
+                }
+                Some(_) => Ok(None),
+            }
+        };
+        let singles = candidates(&model, at);
+        let mut kept = None;
+        for change in &singles {
+            if let Some(found) = try_change(change, &mut replays)? {
+                kept = Some((change.clone(), found));
+                break;
+            }
+        }
+        if kept.is_none() {
+            kept = combined(&model, at, &singles, &mut |c| try_change(c, &mut replays))?;
+        }
+        let Some((change, (changed_file, changed))) = kept else {
+            break Ending::NoFix {
+                call: at,
+                label: failure.label,
+                outcome: failure.outcome,
+                message: failure.message,
+                tried,
+                unverified,
+            };
+        };
+        replays += 1;
+        let after = replay(&changed)?;
+        fixes.push(AppliedFix {
+            call: at,
+            label: failure.label,
+            outcome: failure.outcome,
+            message: failure.message,
+            change,
+            before: current,
+            after: after.clone(),
+        });
+        current_file = changed_file;
+        model = changed;
+        current = after;
+    };
+    let mut fixed_text = text.to_string();
+    for f in &fixes {
+        fixed_text = apply(&fixed_text, &f.change.edits, &f.change.detail)?;
+    }
+    Ok(ModelFixPlan {
+        model: model.name.clone(),
+        resolution,
+        device: device.name.to_string(),
+        fixes,
+        original,
+        fixed: current,
+        ending,
+        replays,
+        fixed_text: header(&fixed_text, &model, device),
+    })
+}
+
+/// Step 3 of the module's doc: every L1 tensor alive across call `at` moved to DRAM, with each
+/// single change (or alone); the first that passes, then the fewest of those moves it needs.
+#[allow(clippy::type_complexity)]
+fn combined(
+    model: &BuiltModel,
+    at: usize,
+    singles: &[Change],
+    try_change: &mut dyn FnMut(&Change) -> Result<Option<(ModelFile, BuiltModel)>, PlanError>,
+) -> Result<Option<(Change, (ModelFile, BuiltModel))>, PlanError> {
+    let moves: Vec<Edit> = live_in_l1(model, at)
+        .into_iter()
+        .map(|t| Edit::TensorToDram { tensor: t.name })
+        .collect();
+    if moves.len() < 2 {
+        return Ok(None);
+    }
+    let op_changes = singles.iter().filter(|c| {
+        !c.edits
+            .iter()
+            .all(|e| matches!(e, Edit::TensorToDram { .. }))
+    });
+    let alone = Change {
+        kind: "tensors_to_dram",
+        detail: String::new(),
+        edits: Vec::new(),
+    };
+    for base in std::iter::once(&alone).chain(op_changes) {
+        let with = |moves: &[Edit]| {
+            let mut edits = moves.to_vec();
+            edits.extend(base.edits.iter().cloned());
+            let names: Vec<String> = moves.iter().map(|m| m.to_string()).collect();
+            let detail = if base.detail.is_empty() {
+                format!("hold {} in DRAM", names.join(", "))
+            } else {
+                format!("{}; and hold {} in DRAM", base.detail, names.join(", "))
+            };
+            Change {
+                kind: if base.detail.is_empty() {
+                    "tensors_to_dram"
+                } else {
+                    base.kind
+                },
+                detail,
+                edits,
+            }
+        };
+        let all = with(&moves);
+        let Some(mut found) = try_change(&all)? else {
+            continue;
+        };
+        let mut needed = moves.clone();
+        let mut i = 0;
+        while i < needed.len() && needed.len() > 1 {
+            let mut fewer = needed.clone();
+            fewer.remove(i);
+            let change = with(&fewer);
+            match try_change(&change)? {
+                Some(f) => {
+                    needed = fewer;
+                    found = f;
+                }
+                None => i += 1,
+            }
+        }
+        return Ok(Some((with(&needed), found)));
+    }
+    Ok(None)
+}
+
+/// Whether every edit shows in the built model (a tensor an op makes as a view of its input
+/// stays where the input is, whatever the call's memory says).
+fn takes_effect(before: &BuiltModel, after: &BuiltModel, edits: &[Edit]) -> bool {
+    let memory = |m: &BuiltModel, name: &str| {
+        m.inputs
+            .iter()
+            .chain(m.steps.iter().flat_map(|s| &s.outputs))
+            .find(|t| t.name == name)
+            .map(|t| t.memory)
+    };
+    edits.iter().all(|e| match e {
+        Edit::TensorToDram { tensor } => memory(after, tensor) == Some(BufferType::Dram),
+        _ => true,
+    }) && before != after
+}
+
+/// Bytes per bank a tensor takes interleaved in its memory (for ranking moves).
+fn per_bank(t: &TensorDef, device: &DeviceSpec) -> u64 {
+    let spec = crate::tensor::TensorSpec::new(t.shape.clone(), t.dtype, t.layout);
+    crate::plan::placement_in(&spec, device, MemoryConfig::Interleaved(t.memory))
+        .map_or(0, |p| p.per_bank_bytes)
+}
+
+/// The tensors in L1 alive when call `at` (1-based; 0: the model's inputs) starts, largest
+/// first.
+fn live_in_l1(model: &BuiltModel, at: usize) -> Vec<TensorDef> {
+    let mut live: BTreeMap<&str, &TensorDef> =
+        model.inputs.iter().map(|t| (t.name.as_str(), t)).collect();
+    for name in &model.unused_inputs {
+        live.remove(name.as_str());
+    }
+    for step in model.steps.iter().take(at.saturating_sub(1)) {
+        for t in &step.outputs {
+            live.insert(&t.name, t);
+        }
+        for n in &step.frees {
+            live.remove(n.as_str());
+        }
+    }
+    let mut out: Vec<TensorDef> = live
+        .into_values()
+        .filter(|t| t.memory == BufferType::L1)
+        .cloned()
+        .collect();
+    out.sort_by_key(|t| std::cmp::Reverse(per_bank(t, model.device)));
+    out
+}
+
+/// The changes for the failing call `at` (0: the model's inputs), cheapest first (1. and 2. of
+/// the module's doc).
+pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
+    let mut out: Vec<Change> = Vec::new();
+    let mut push = |c: Change| {
+        if !c.edits.is_empty() && !out.iter().any(|o| o.edits == c.edits) {
+            out.push(c);
+        }
+    };
+    let step = at.checked_sub(1).and_then(|i| model.steps.get(i));
+    let conv = step.is_some_and(|s| s.case.op.family == Family::Conv2d);
+    let inputs: BTreeSet<&str> = step.map_or_else(
+        || model.inputs.iter().map(|t| t.name.as_str()).collect(),
+        |s| s.inputs.iter().map(String::as_str).collect(),
+    );
+    let live = live_in_l1(model, at);
+    let moves = live
+        .iter()
+        .filter(|t| !(conv && inputs.contains(t.name.as_str())));
+    for t in moves {
+        let (kind, role) = if inputs.contains(t.name.as_str()) {
+            (FixKind::InputsToDram.name(), "an input of the call")
+        } else {
+            ("skip_to_dram", "alive across the call")
+        };
+        push(Change {
+            kind,
+            detail: format!(
+                "hold `{}` ({role}, {} B per bank in L1) in DRAM",
+                t.name,
+                per_bank(t, model.device)
+            ),
+            edits: vec![Edit::TensorToDram {
+                tensor: t.name.clone(),
+            }],
+        });
+    }
+    let Some(step) = step else {
+        return out;
+    };
+    let named: Vec<&TensorDef> = step
+        .inputs
+        .iter()
+        .filter_map(|n| live.iter().find(|t| &t.name == n))
+        .collect();
+    for f in crate::fix::candidates(&step.case) {
+        if let Some(edits) = edits_of(step.number, &step.case, &f.case, &named) {
+            push(Change {
+                kind: f.kind.name(),
+                detail: f.detail,
+                edits,
+            });
+        }
+    }
+    out
+}
+
+/// The edits of the model file that turn call `call`'s case `from` into `to`; `None` when the
+/// change is not one of that call (chunks, chips, sharded eltwise inputs, another input dtype).
+fn edits_of(call: usize, from: &Case, to: &Case, l1_inputs: &[&TensorDef]) -> Option<Vec<Edit>> {
+    if to.model_inputs != from.model_inputs
+        || to.sharding != from.sharding
+        || to.dtype != from.dtype
+        || to.layout != from.layout
+        || to.device.name != from.device.name
+    {
+        return None;
+    }
+    let mut edits = Vec::new();
+    if to.input_memory != from.input_memory {
+        if to.input_memory != BufferType::Dram || l1_inputs.is_empty() {
+            return None;
+        }
+        edits.extend(l1_inputs.iter().map(|t| Edit::TensorToDram {
+            tensor: t.name.clone(),
+        }));
+    }
+    if to.output_memory != from.output_memory
+        || to.default_output_memory != from.default_output_memory
+    {
+        let memory = if to.default_output_memory {
+            "default"
+        } else if to.output_memory == BufferType::Dram {
+            "dram"
+        } else {
+            "l1"
+        };
+        edits.push(Edit::CallMemory {
+            call,
+            memory: memory.into(),
+        });
+    }
+    let keys: BTreeSet<&String> = from.params.0.keys().chain(to.params.0.keys()).collect();
+    for key in keys {
+        let (a, b) = (from.params.get(key), to.params.get(key));
+        if a != b {
+            edits.push(Edit::CallParam {
+                call,
+                param: key.clone(),
+                value: b.cloned(),
+            });
+        }
+    }
+    Some(edits)
+}
+
+/// A parameter's value as the model file's TOML holds it.
+pub(crate) fn toml_of(v: &ParamValue) -> toml::Value {
+    match v {
+        ParamValue::Bool(b) => toml::Value::Boolean(*b),
+        ParamValue::Int(i) => toml::Value::Integer(*i),
+        ParamValue::Float(x) => toml::Value::Float(*x),
+        ParamValue::Ints(v) => toml::Value::Array(v.iter().map(|&i| i.into()).collect()),
+        ParamValue::Str(s) => toml::Value::String(s.clone()),
+    }
+}
+
+fn toml_value(v: &ParamValue) -> toml_edit::Value {
+    match v {
+        ParamValue::Bool(b) => (*b).into(),
+        ParamValue::Int(i) => (*i).into(),
+        ParamValue::Float(x) => (*x).into(),
+        ParamValue::Ints(v) => v.iter().copied().collect::<toml_edit::Array>().into(),
+        ParamValue::Str(s) => s.as_str().into(),
+    }
+}
+
+/// `text` with `edits` made, each changed table marked with a `# --fix:` comment giving
+/// `detail`. Comments and layout of the rest stay as they are.
+pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    let mark = |t: &mut toml_edit::Table| {
+        let prefix = t
+            .decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or("")
+            .to_string();
+        let line = format!("# --fix: {detail}\n");
+        if !prefix.contains(&line) {
+            t.decor_mut().set_prefix(format!("{prefix}{line}"));
+        }
+    };
+    fn tables<'a>(
+        doc: &'a mut toml_edit::DocumentMut,
+        key: &str,
+    ) -> Option<&'a mut toml_edit::ArrayOfTables> {
+        doc.get_mut(key)?.as_array_of_tables_mut()
+    }
+    for edit in edits {
+        match edit {
+            Edit::TensorToDram { tensor } => {
+                let is = |t: &toml_edit::Table, key: &str| match t.get(key) {
+                    Some(item) => match item.as_str() {
+                        Some(s) => s == tensor,
+                        None => item
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(tensor))),
+                    },
+                    None => false,
+                };
+                let found = tables(&mut doc, "input")
+                    .and_then(|a| a.iter_mut().find(|t| is(t, "name")))
+                    .map(|t| {
+                        t["memory"] = toml_edit::value("dram");
+                        mark(t);
+                    })
+                    .or_else(|| {
+                        tables(&mut doc, "call")
+                            .and_then(|a| a.iter_mut().find(|t| is(t, "outputs")))
+                            .map(|t| {
+                                t["memory"] = toml_edit::value("dram");
+                                mark(t);
+                            })
+                    });
+                if found.is_none() {
+                    return Err(format!("no input or call makes `{tensor}`"));
+                }
+            }
+            Edit::CallMemory { call, memory } => {
+                let t = tables(&mut doc, "call")
+                    .and_then(|a| a.get_mut(call.wrapping_sub(1)))
+                    .ok_or_else(|| format!("no call #{call}"))?;
+                t["memory"] = toml_edit::value(memory.as_str());
+                mark(t);
+            }
+            Edit::CallParam { call, param, value } => {
+                let t = tables(&mut doc, "call")
+                    .and_then(|a| a.get_mut(call.wrapping_sub(1)))
+                    .ok_or_else(|| format!("no call #{call}"))?;
+                if t.get("params").is_none() {
+                    t["params"] = toml_edit::value(toml_edit::InlineTable::new());
+                }
+                let params = t["params"]
+                    .as_inline_table_mut()
+                    .ok_or_else(|| format!("call #{call}: params is not an inline table"))?;
+                match value {
+                    Some(v) => {
+                        params.insert(param.as_str(), toml_value(v));
+                    }
+                    None => {
+                        params.remove(param);
+                    }
+                }
+                mark(t);
+            }
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// The fixed file's text: named `<name>-fixed`, at the resolution it was fixed for, with a
+/// header saying what it is.
+fn header(text: &str, model: &BuiltModel, device: &DeviceSpec) -> String {
+    let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return text.to_string();
+    };
+    let [h, w] = model.resolution;
+    if let Some(m) = doc.get_mut("model").and_then(|m| m.as_table_mut()) {
+        let name = m.get("name").and_then(|n| n.as_str()).unwrap_or("model");
+        if !name.ends_with("-fixed") {
+            m["name"] = toml_edit::value(format!("{name}-fixed"));
+        }
+        let mut res = toml_edit::Array::new();
+        res.push(h as i64);
+        res.push(w as i64);
+        m["resolution"] = toml_edit::value(res);
+    }
+    format!(
+        "# Written by `cargo xtask model --fix` for {h}x{w} on {}: the changes are the\n\
+         # `# --fix:` comments. Replay it: cargo xtask model --model <this file> --device {}\n\n{doc}",
+        device.name, device.name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{N150, P150};
+
+    const BLOCK: &str = include_str!("../../../models/c2f-block.toml");
+
+    fn built(text: &str, res: [u64; 2], device: &'static DeviceSpec) -> BuiltModel {
+        ModelFile::parse(text, "m.toml")
+            .unwrap()
+            .build(Some(res), device)
+            .unwrap()
+    }
+
+    #[test]
+    fn edits_change_the_file_where_the_tensor_is_made_and_keep_its_comments() {
+        let edits = [
+            Edit::TensorToDram { tensor: "x".into() },
+            Edit::TensorToDram {
+                tensor: "a2".into(),
+            },
+            Edit::CallMemory {
+                call: 4,
+                memory: "dram".into(),
+            },
+            Edit::CallParam {
+                call: 2,
+                param: "dim".into(),
+                value: Some(ParamValue::Int(3)),
+            },
+        ];
+        let text = apply(BLOCK, &edits, "test").unwrap();
+        assert!(text.starts_with("# A C2f-style block"), "comments stay");
+        // One mark per changed table: the split (#2) makes `a2` and has its parameter changed.
+        assert_eq!(text.matches("# --fix: test").count(), 3, "{text}");
+        let m = built(&text, [640, 640], &N150);
+        assert_eq!(m.inputs[0].memory, BufferType::Dram);
+        // `a2` is made by the split (#2): both its outputs go to DRAM.
+        assert_eq!(m.steps[1].outputs[1].memory, BufferType::Dram);
+        assert_eq!(m.steps[1].case.params.get("dim"), Some(&ParamValue::Int(3)));
+        assert_eq!(m.steps[3].outputs[0].memory, BufferType::Dram);
+        // The parsed file edited in place builds the same model as the text written.
+        let edited = ModelFile::parse(BLOCK, "m.toml")
+            .unwrap()
+            .edited(&edits)
+            .unwrap()
+            .build(Some([640, 640]), &N150)
+            .unwrap();
+        let cases = |m: &BuiltModel| {
+            m.steps
+                .iter()
+                .map(|s| (s.case.clone(), s.outputs.clone(), s.frees.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(cases(&edited), cases(&m));
+        assert_eq!(edited.inputs, m.inputs);
+        assert!(apply(
+            BLOCK,
+            &[Edit::TensorToDram {
+                tensor: "nope".into()
+            }],
+            ""
+        )
+        .is_err());
+        let unset = apply(
+            &text,
+            &[Edit::CallParam {
+                call: 2,
+                param: "dim".into(),
+                value: None,
+            }],
+            "again",
+        )
+        .unwrap();
+        assert!(!built(&unset, [640, 640], &N150).steps[1]
+            .case
+            .params
+            .0
+            .contains_key("dim"));
+    }
+
+    #[test]
+    fn candidates_move_tensors_first_then_the_calls_own_changes() {
+        // At 2176x3840 on a p150 the concat (#5) fails: its inputs and the skip `a1` in L1.
+        let m = built(BLOCK, [2176, 3840], &P150);
+        let all = candidates(&m, 5);
+        assert!(!all.is_empty());
+        assert!(all
+            .iter()
+            .take_while(|c| c.kind != "outputs_to_dram")
+            .all(|c| matches!(c.edits[..], [Edit::TensorToDram { .. }])));
+        assert!(all.iter().any(|c| c.edits
+            == [Edit::CallMemory {
+                call: 5,
+                memory: "dram".into()
+            }]));
+        // The model's inputs: only moves.
+        let inputs = candidates(&m, 0);
+        assert_eq!(
+            inputs.iter().map(|c| &c.edits).collect::<Vec<_>>(),
+            vec![&vec![Edit::TensorToDram { tensor: "x".into() }]]
+        );
+    }
+
+    #[test]
+    fn the_search_keeps_a_change_only_past_the_failing_call_and_stops_at_no_verdict() {
+        // A replay that fails at call 1 while `x` is in L1 and has no verdict on call 3.
+        let text = BLOCK;
+        let replay = |m: &BuiltModel| -> Result<Replay, PlanError> {
+            let fail = |number: usize, outcome: &str| ReplayFailure {
+                number,
+                label: format!("#{number}"),
+                outcome: outcome.into(),
+                message: "m".into(),
+            };
+            let failure = if m.inputs[0].memory == BufferType::L1 {
+                Some(fail(1, "oom"))
+            } else if m.steps.len() >= 3 {
+                Some(fail(3, UNMODELED))
+            } else {
+                None
+            };
+            Ok(Replay {
+                calls_run: failure.as_ref().map_or(m.steps.len(), |f| f.number - 1),
+                failure,
+                peak_l1_per_bank: 0,
+                peak_dram_per_bank: 0,
+            })
+        };
+        let p = plan(text, "m.toml", None, &N150, replay).unwrap();
+        assert_eq!(p.fixes.len(), 1);
+        assert_eq!(
+            p.fixes[0].change.edits,
+            vec![Edit::TensorToDram { tensor: "x".into() }]
+        );
+        assert!(
+            matches!(&p.ending, Ending::Unmodeled { call: 3, .. }),
+            "{:?}",
+            p.ending
+        );
+        assert!(
+            p.summary().contains("verified through call #2"),
+            "{}",
+            p.summary()
+        );
+        assert!(p.fixed_text.contains("name = \"c2f-block-fixed\""));
+        assert!(p.fixed_text.contains("# --fix: hold `x`"));
+    }
+}

@@ -1,0 +1,96 @@
+//! `--fix` for whole models on sim ([`ttnn::model::fix_on_sim`]): a model that runs out of
+//! memory gets changes until it fits, and the fixed model file, read back and replayed from
+//! its first call on a fresh device, fits; where sim has no verdict the plan says how far it is
+//! verified and claims nothing beyond.
+
+use memmodel::device::{N150, P150};
+use memmodel::model::{builtin, ModelFile};
+use memmodel::model_fix::{Edit, Ending};
+use memmodel::DeviceSpec;
+
+const BLOCK: &str = include_str!("../../../models/c2f-block.toml");
+
+fn replay_fixed(text: &str, device: &'static DeviceSpec) -> ttnn::model::ModelRun {
+    let model = ModelFile::parse(text, "fixed.toml")
+        .and_then(|f| f.build(None, device))
+        .unwrap_or_else(|e| panic!("the fixed file does not build: {e}"));
+    ttnn::model::run_on_sim(&model).unwrap()
+}
+
+#[test]
+fn c2f_block_that_runs_out_of_l1_is_fixed_until_it_fits_on_both_boards() {
+    for device in [&N150, &P150] {
+        let plan =
+            ttnn::model::fix_on_sim(BLOCK, "c2f-block.toml", Some([2176, 3840]), device).unwrap();
+        let original = plan.original.failure.as_ref().expect("fails unchanged");
+        assert_ne!(original.outcome, "unmodeled");
+        assert_eq!(
+            plan.ending,
+            Ending::Fits,
+            "{}: {}",
+            device.name,
+            plan.summary()
+        );
+        assert!(!plan.fixes.is_empty());
+        // Each kept change gets past the call that failed before it.
+        for f in &plan.fixes {
+            let next = f.after.failure.as_ref().map_or(usize::MAX, |x| x.number);
+            assert!(
+                next > f.call,
+                "{}: {} did not get past it",
+                f.label,
+                f.change.detail
+            );
+            assert_eq!(f.before.failure.as_ref().map(|x| x.number), Some(f.call));
+        }
+        // The file written replays on a fresh device, every call, at the resolution it names.
+        let run = replay_fixed(&plan.fixed_text, device);
+        assert_eq!(run.failure, None, "{}", device.name);
+        assert_eq!(run.resolution, [2176, 3840]);
+        assert_eq!(run.steps.len(), 6);
+        assert_eq!(run.leaked_per_bank, 0);
+        assert_eq!(plan.fixed.calls_run, 6);
+        assert!(plan.fixed_text.contains("# --fix: "));
+    }
+    // On an n150 the first silu cannot hold its input and output in L1: the input goes to DRAM
+    // first (one memory config, before the op's own changes).
+    let n150 = ttnn::model::fix_on_sim(BLOCK, "c2f-block.toml", Some([2176, 3840]), &N150).unwrap();
+    assert_eq!(n150.fixes[0].call, 1);
+    assert_eq!(
+        n150.fixes[0].change.edits,
+        vec![Edit::TensorToDram { tensor: "x".into() }]
+    );
+}
+
+#[test]
+fn a_model_that_fits_needs_no_change() {
+    let plan = ttnn::model::fix_on_sim(BLOCK, "c2f-block.toml", Some([640, 640]), &N150).unwrap();
+    assert_eq!(plan.ending, Ending::Fits);
+    assert!(plan.fixes.is_empty());
+    assert_eq!(plan.replays, 1);
+}
+
+/// YOLOv12x at 1280x1280: #1 conv2d runs out of L1 (its reshard of the L1 image), the image in
+/// DRAM (the conv's DRAM slicing) gets past it, and then sim has no verdict on call #2 (DRAM
+/// slicing of a TILE input is gated): the plan stops there, verified through #1, and the fixed
+/// model's replay stops at the same call with `unmodeled`, never a claim that it fits.
+#[test]
+fn yolov12x_is_fixed_only_as_far_as_sim_has_a_verdict() {
+    let text = builtin("yolov12x").unwrap();
+    for device in [&N150, &P150] {
+        let plan =
+            ttnn::model::fix_on_sim(text, "yolov12x.toml", Some([1280, 1280]), device).unwrap();
+        assert_eq!(plan.original.failure.as_ref().map(|f| f.number), Some(1));
+        let Ending::Unmodeled { call, .. } = &plan.ending else {
+            panic!("{}: {}", device.name, plan.summary());
+        };
+        assert!(*call > 1);
+        assert!(plan
+            .summary()
+            .contains(&format!("verified through call #{}", call - 1)));
+        let run = replay_fixed(&plan.fixed_text, device);
+        let stop = run.failure.expect("sim stops");
+        assert_eq!((stop.number, stop.outcome.as_str()), (*call, "unmodeled"));
+        assert_eq!(run.steps.len(), call - 1);
+    }
+}
