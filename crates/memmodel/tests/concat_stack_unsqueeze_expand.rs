@@ -47,6 +47,21 @@ fn padded_tilize_of_an_expand_is_captured_on_the_whole_bank_when_its_width_flag_
     assert_eq!(e.peaks.dataflow, 151_552);
 }
 
+/// Found by the random differential (seed 60371): a TILE expand from DRAM into L1 untilizes
+/// into DRAM (the input's memory), so its repeat's L1 output is the first L1 buffer and the
+/// one that runs out, with nothing else allocated.
+#[test]
+fn expand_from_dram_into_l1_untilizes_in_dram() {
+    let mut c = case("expand", "6,17152,480", &N150);
+    c.output_memory = BufferType::L1;
+    c.params.set("dim", ParamValue::Int(-1));
+    let e = c.estimate().expect("modeled");
+    let Verdict::Oom(d) = &e.verdict else {
+        panic!("expected an OOM, got {:?}", e.verdict)
+    };
+    assert_eq!((d.per_bank_bytes, d.allocated), (1_543_680, 0));
+}
+
 fn row_major(op: &str, shape: &str, device: &'static DeviceSpec, memory: BufferType) -> Case {
     let mut c = case(op, shape, device);
     c.layout = Layout::RowMajor;

@@ -2921,13 +2921,15 @@ fn expand(
     }
     // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim; the
     // native route (`repeat_native`) converts with `to_layout`, which unpads a padded input with
-    // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are.
+    // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are. The untilized rows
+    // stay in the input's memory (seen on n150: [6,17152,1] from DRAM expanded into L1 runs out
+    // at the repeat's output with no L1 allocated).
     let untilized = if row_major {
         None
     } else if codegen {
-        Some(untilize_routed(ex, x, mem)?)
+        Some(untilize_routed(ex, x, x.memory)?)
     } else {
-        Some(untilize(ex, x, mem)?)
+        Some(untilize(ex, x, x.memory)?)
     };
     let repeated =
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
