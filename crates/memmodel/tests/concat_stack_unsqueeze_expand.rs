@@ -30,6 +30,38 @@ fn expand_takes_as_many_repeat_slots_as_the_l1_holds() {
     assert_eq!(e.peaks.cb, 1_404_160);
 }
 
+/// Found by the random differential (seed 60333): expanding [634,1] to [634,33820] in L1 on
+/// n150 tilizes with padding; the device run caps the blocks by its 36,976 B of free L1, but
+/// the capture's `enough_space_width` differs from the device run's, so it builds its own
+/// program on the whole bank: blocks of 20 tiles (2 × 40,960 B) and a 17-tile cliff
+/// (2 × 34,816 B), 151,552 B of dataflow buffers traced.
+#[test]
+fn padded_tilize_of_an_expand_is_captured_on_the_whole_bank_when_its_width_flag_differs() {
+    let mut c = case("expand", "634,33820", &N150);
+    c.input_memory = BufferType::L1;
+    c.output_memory = BufferType::L1;
+    c.params.set("dim", ParamValue::Int(-1));
+    let e = c.estimate().expect("modeled");
+    assert!(matches!(e.verdict, Verdict::Fits), "{:?}", e.verdict);
+    assert_eq!(e.peaks.cb, 541_184);
+    assert_eq!(e.peaks.dataflow, 151_552);
+}
+
+/// Found by the random differential (seed 60371): a TILE expand from DRAM into L1 untilizes
+/// into DRAM (the input's memory), so its repeat's L1 output is the first L1 buffer and the
+/// one that runs out, with nothing else allocated.
+#[test]
+fn expand_from_dram_into_l1_untilizes_in_dram() {
+    let mut c = case("expand", "6,17152,480", &N150);
+    c.output_memory = BufferType::L1;
+    c.params.set("dim", ParamValue::Int(-1));
+    let e = c.estimate().expect("modeled");
+    let Verdict::Oom(d) = &e.verdict else {
+        panic!("expected an OOM, got {:?}", e.verdict)
+    };
+    assert_eq!((d.per_bank_bytes, d.allocated), (1_543_680, 0));
+}
+
 fn row_major(op: &str, shape: &str, device: &'static DeviceSpec, memory: BufferType) -> Case {
     let mut c = case(op, shape, device);
     c.layout = Layout::RowMajor;

@@ -2430,7 +2430,22 @@ fn tilize_to(
     } else {
         captured.clone()
     };
-    let traced = if normal_run_got_here && enough_capture == enough_device {
+    // `tilize_with_val_padding` also passes `enough_space_width` (a tile column's input and
+    // output tiles, the same test) into its program hash, so the capture reuses the device
+    // run's program only where both flags agree. Seen on n150: expand [634,1] → [634,33820]
+    // in L1 (width: 20 tile rows fit the whole bank, not the device run's 36,976 B) captures
+    // blocks of 20 tiles after a device run that capped them; the unpadded tilize of
+    // [640,33792] there captures the device run's blocks.
+    let ht = padded.get(n.wrapping_sub(2)).copied().unwrap_or(TILE) / TILE;
+    let need_width = crate::size::mul(ts_in + tile_size(out_dtype), ht, "tilize column CBs")?;
+    let enough_width = |max_l1: u64| {
+        max_l1
+            .checked_sub(pending)
+            .is_some_and(|left| left > need_width)
+    };
+    let same_hash = enough_capture == enough_device
+        && (!needs_padding || enough_width(bank) == enough_width(device_free));
+    let traced = if normal_run_got_here && same_hash {
         on_device.clone()
     } else {
         captured
@@ -3006,13 +3021,15 @@ fn expand(
     }
     // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim; the
     // native route (`repeat_native`) converts with `to_layout`, which unpads a padded input with
-    // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are.
+    // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are. The untilized rows
+    // stay in the input's memory (seen on n150: [6,17152,1] from DRAM expanded into L1 runs out
+    // at the repeat's output with no L1 allocated).
     let untilized = if row_major {
         None
     } else if codegen {
-        Some(untilize_routed(ex, x, mem)?)
+        Some(untilize_routed(ex, x, x.memory)?)
     } else {
-        Some(untilize(ex, x, mem)?)
+        Some(untilize(ex, x, x.memory)?)
     };
     let repeated =
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
