@@ -331,6 +331,19 @@ pub(super) fn plan(
             format!("{UNPLANNED}: DRAM slices of a bfloat8_b input (not measured)"),
         ));
     }
+    // A window wholly in the padding (padding at least the kernel's reach) gives slices that
+    // read no input rows: not measured, and slice_conv's row arithmetic assumes every window
+    // touches the input.
+    let wholly_padded = (0..2).any(|i| {
+        let reach = win.dilation[i] * (win.kernel[i] - 1) + 1;
+        win.pad[i] >= reach || win.pad_end[i] >= reach
+    });
+    if wholly_padded {
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: DRAM slices of a conv whose padding holds whole windows"),
+        ));
+    }
     // `ttnn::reshape` to [N, H, W, C]: modeled where it is a view (a TILE input whose width is
     // not whole tiles is copied). The output goes back to [1, 1, N·Ho·Wo, C] with its padded
     // shape flattened too: a view.
