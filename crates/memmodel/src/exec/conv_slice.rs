@@ -157,7 +157,7 @@ fn slice_conv(whole: &Conv, axis: Axis, out_start: u64, out_end: u64) -> Conv {
     let i = axis.index();
     let size = [win.h, win.w][i];
     let out_dim = [win.ho, win.wo][i];
-    let reach = win.dilation[i] * (win.kernel[i] - 1) + 1;
+    let reach = win.reach(i);
     let first = (out_start * win.stride[i]) as i128 - win.pad[i] as i128;
     let last = ((out_end - 1) * win.stride[i]) as i128 - win.pad[i] as i128 + reach as i128;
     let mut pad_start = (-first).max(0) as u64;
@@ -189,11 +189,8 @@ fn slice_conv(whole: &Conv, axis: Axis, out_start: u64, out_end: u64) -> Conv {
     if !single && !out_w.is_multiple_of(TILE) {
         w.pad_end[1] += (TILE - out_w % TILE) * win.stride[1];
     }
-    let out = |n: u64, a: usize| {
-        (n + w.pad[a] + w.pad_end[a] - (w.dilation[a] * (w.kernel[a] - 1) + 1)) / w.stride[a] + 1
-    };
-    w.ho = out(w.h, 0);
-    w.wo = out(w.w, 1);
+    w.ho = (w.h + w.pad[0] + w.pad_end[0] - w.reach(0)) / w.stride[0] + 1;
+    w.wo = (w.w + w.pad[1] + w.pad_end[1] - w.reach(1)) / w.stride[1] + 1;
     // PaddedSlice writes the slice row-major: the slice's conv aligns its channels as a
     // ROW_MAJOR input's (8), whatever the input's layout (captures, n150, `[1,384,272,480]`
     // TILE: 8 input-channel cores of 48 channels, where a TILE input's 32 would give 6 of 64).
@@ -334,10 +331,8 @@ pub(super) fn plan(
     // A window wholly in the padding (padding at least the kernel's reach) gives slices that
     // read no input rows: not measured, and slice_conv's row arithmetic assumes every window
     // touches the input.
-    let wholly_padded = (0..2).any(|i| {
-        let reach = win.dilation[i] * (win.kernel[i] - 1) + 1;
-        win.pad[i] >= reach || win.pad_end[i] >= reach
-    });
+    let wholly_padded =
+        (0..2).any(|i| win.pad[i] >= win.reach(i) || win.pad_end[i] >= win.reach(i));
     if wholly_padded {
         return Err(unmodeled(
             f,

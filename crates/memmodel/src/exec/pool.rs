@@ -304,6 +304,11 @@ pub(super) struct Boundary {
 }
 
 impl Window {
+    /// The dilated kernel's extent along `axis` (0: height, 1: width), in input rows or columns.
+    pub(super) fn reach(&self, axis: usize) -> u64 {
+        self.dilation[axis] * (self.kernel[axis] - 1) + 1
+    }
+
     /// Padded-input index of an output pixel's window's top-left stick.
     pub(super) fn top_left(&self, p: u64) -> u64 {
         let (hp, wp) = self.padded_hw();
