@@ -73,6 +73,10 @@ pub struct PlanBuilder {
     pub steps: Vec<Step>,
     refs: Vec<u32>,
     counters: [usize; 3],
+    /// The per-bank bytes of the L1 buffers not yet freed, kept as buffers come and go (a sum
+    /// over `buffers` would make a call of many pieces, such as a split into thousands,
+    /// quadratic). u128: a sum of u64s that cannot overflow.
+    live_l1_per_bank: u128,
 }
 
 fn role_slot(role: BufferRole) -> usize {
@@ -91,6 +95,7 @@ impl PlanBuilder {
             steps: Vec::with_capacity(16),
             refs: Vec::with_capacity(8),
             counters: [0; 3],
+            live_l1_per_bank: 0,
         }
     }
 
@@ -106,6 +111,7 @@ impl PlanBuilder {
         let index = self.counters[slot];
         self.counters[slot] += 1;
         let i = self.buffers.len();
+        self.count_live(placement.buffer_type, placement.per_bank_bytes, true);
         self.buffers.push(PlannedBuffer {
             index,
             what,
@@ -217,6 +223,7 @@ impl PlanBuilder {
         let index = self.counters[slot];
         self.counters[slot] += 1;
         let i = self.buffers.len();
+        self.count_live(placement.buffer_type, placement.per_bank_bytes, true);
         self.buffers.push(PlannedBuffer {
             index,
             what,
@@ -259,6 +266,9 @@ impl PlanBuilder {
 
     fn free_buffer(&mut self, i: usize) {
         self.buffers[i].freed_before = Some(self.steps.len());
+        let placement = &self.buffers[i].placement;
+        let (buffer_type, bytes) = (placement.buffer_type, placement.per_bank_bytes);
+        self.count_live(buffer_type, bytes, false);
         self.steps.push(Step::Free(i));
     }
 
@@ -289,6 +299,23 @@ impl PlanBuilder {
 
     pub fn run(&mut self, program: Program) {
         self.steps.push(Step::Run(program));
+    }
+
+    /// The per-bank bytes of the L1 buffers allocated and not yet freed (the inputs the caller
+    /// owns included), saturating at u64::MAX.
+    pub fn live_l1_per_bank(&self) -> u64 {
+        u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
+    }
+
+    fn count_live(&mut self, buffer_type: BufferType, per_bank_bytes: u64, allocated: bool) {
+        if buffer_type == BufferType::L1 {
+            let bytes = u128::from(per_bank_bytes);
+            self.live_l1_per_bank = if allocated {
+                self.live_l1_per_bank + bytes
+            } else {
+                self.live_l1_per_bank - bytes
+            };
+        }
     }
 
     /// Live references of a buffer (for tests).
@@ -497,4 +524,63 @@ pub fn replay(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::N150;
+
+    /// The running count of live L1 bytes equals the sum over the buffers not yet freed, as
+    /// buffers in L1 and DRAM (external ones too) come and go.
+    #[test]
+    fn live_l1_per_bank_follows_allocations_and_frees() {
+        let live_sum = |b: &PlanBuilder| -> u64 {
+            b.buffers
+                .iter()
+                .filter(|x| x.freed_before.is_none() && x.placement.buffer_type == BufferType::L1)
+                .map(|x| x.placement.per_bank_bytes)
+                .sum()
+        };
+        let spec = |dims: &[i64]| {
+            TensorSpec::new(Shape::new(dims).unwrap(), DType::Bfloat16, Layout::Tile)
+        };
+        let mut b = PlanBuilder::new(&N150);
+        let input = b
+            .external("input", spec(&[1, 1, 64, 96]), BufferType::L1)
+            .unwrap();
+        let mut held = Vec::new();
+        for (i, memory) in [BufferType::L1, BufferType::Dram, BufferType::L1]
+            .into_iter()
+            .cycle()
+            .take(9)
+            .enumerate()
+        {
+            let dims = [1, 1, 32 * (i as i64 + 1), 64];
+            held.push(
+                b.tensor("t", BufferRole::Temporary, spec(&dims), memory)
+                    .unwrap(),
+            );
+            assert_eq!(b.live_l1_per_bank(), live_sum(&b));
+            if i % 2 == 1 {
+                b.release(held.remove(0));
+                assert_eq!(b.live_l1_per_bank(), live_sum(&b));
+            }
+        }
+        let view = b.share(&held[0], held[0].spec.clone());
+        b.release(held.remove(0));
+        assert_eq!(
+            b.live_l1_per_bank(),
+            live_sum(&b),
+            "a shared buffer stays live"
+        );
+        b.release(view);
+        for t in held {
+            b.release(t);
+        }
+        assert_eq!(b.live_l1_per_bank(), live_sum(&b));
+        assert!(b.live_l1_per_bank() > 0, "the caller's input stays live");
+        b.release(input);
+        assert_eq!(b.live_l1_per_bank(), live_sum(&b));
+    }
 }

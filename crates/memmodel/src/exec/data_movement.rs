@@ -2604,12 +2604,7 @@ fn merge_num_sticks_to_read(sticks: u64, stick: u64, max: u64) -> u64 {
 /// Bytes every L1 bank holds for the buffers alive now: what the allocator leaves programs
 /// (`available_program_l1_capacity`) is the bank less these, barring fragmentation.
 pub(super) fn live_l1_per_bank(ex: &Exec<'_>) -> u64 {
-    ex.b.buffers
-        .iter()
-        .filter(|b| b.freed_before.is_none() && b.placement.buffer_type == BufferType::L1)
-        .fold(0u64, |acc, b| {
-            acc.saturating_add(b.placement.per_bank_bytes)
-        })
+    ex.b.live_l1_per_bank()
 }
 
 /// The sub-row chunk of `compute_dfb_size` and its count per row; `None` where the runtime's
