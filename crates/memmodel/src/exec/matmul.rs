@@ -373,23 +373,16 @@ fn estimated_cbs(s: &TileSizes, m: u64, n: u64, k: u64) -> Result<u64, CaseError
 }
 
 /// `v`, 1, then `v`'s other divisors from the largest down, as `get_multi_dim_per_core_factor`
-/// lists them (it tries v / 2 down to 2); found in pairs up to √v (a walk to v / 2 took seconds
-/// on huge dims: fuzz case_params).
-fn divisors_largest_first(v: u64) -> Vec<u64> {
-    let mut others = Vec::new();
-    let mut d = 2u64;
-    while d.saturating_mul(d) <= v {
-        if v.is_multiple_of(d) {
-            others.push(d);
-            if d != v / d {
-                others.push(v / d);
-            }
-        }
-        d += 1;
-    }
-    others.sort_unstable_by(|a, b| b.cmp(a));
-    let mut f = vec![v, 1];
-    f.extend(others);
+/// lists them (it tries v / 2 down to 2), keeping only those up to `most` (the caller's bound
+/// on any block that can fit: the order of the rest is unchanged, and a huge per-core dim of a
+/// fuzzed shape is never walked or factored whole).
+fn divisors_largest_first(v: u64, most: u64) -> Vec<u64> {
+    let mut f: Vec<u64> = [v, 1].into_iter().filter(|&d| d <= most).collect();
+    f.extend(
+        (2..v.min(most.saturating_add(1)))
+            .rev()
+            .filter(|d| v.is_multiple_of(*d)),
+    );
     f
 }
 
@@ -406,7 +399,13 @@ fn multi_dim_factor(
     if estimated_cbs(s, m, n, k)? < max_l1 {
         return Ok((m, n, k));
     }
-    let (mf, nf) = (divisors_largest_first(m), divisors_largest_first(n));
+    // Every block's output term alone holds fm × fn tiles of in0's size (and its in0 term
+    // fm × fk), so no block of more tiles than this fits: only divisors up to it matter.
+    let most_tiles = max_l1.saturating_sub(1) / s.in0.max(1);
+    let (mf, nf) = (
+        divisors_largest_first(m, most_tiles),
+        divisors_largest_first(n, most_tiles),
+    );
     // std::map<area, (m, n)>: a later pair replaces an earlier one unless that one is squarer.
     let mut factors: std::collections::BTreeMap<u64, (u64, u64)> =
         std::collections::BTreeMap::new();
@@ -425,7 +424,7 @@ fn multi_dim_factor(
     // captures keep the larger output block and halve the K block).
     let min_k = if adjust_k { 1 } else { k };
     for (&_, &(fm, fn_)) in factors.iter().rev() {
-        for fk in (min_k..=k).rev() {
+        for fk in (min_k..=k.min(most_tiles)).rev() {
             if !k.is_multiple_of(fk) {
                 continue;
             }
@@ -615,7 +614,14 @@ mod divisor_tests {
         for v in 0..3000u64 {
             let mut walk = vec![v, 1];
             walk.extend((2..=v / 2).rev().filter(|d| v.is_multiple_of(*d)));
-            assert_eq!(super::divisors_largest_first(v), walk, "{v}");
+            for most in [0, 1, 2, 7, 64, 1000, u64::MAX] {
+                let bounded: Vec<u64> = walk.iter().copied().filter(|&d| d <= most).collect();
+                assert_eq!(
+                    super::divisors_largest_first(v, most),
+                    bounded,
+                    "{v} up to {most}"
+                );
+            }
         }
     }
 }
