@@ -541,6 +541,8 @@ pub(super) fn reshard_into(
         page,
         shard_bytes,
         cores,
+        // A ROW_MAJOR input's page is one stick of the shard's channels.
+        (x.layout() == Layout::RowMajor).then_some(page),
     );
 }
 
