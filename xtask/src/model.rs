@@ -38,8 +38,8 @@ pub struct ModelArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Also write each run as a TT-NN report (DIR/<model>-<HxW>-<board>-<backend>/db.sqlite,
-    /// the runtime's report schema) that ttnn-visualizer opens; check it with
-    /// `cargo xtask visualizer-check DIR`.
+    /// the runtime's report schema) that ttnn-visualizer opens (with --fix: the fixed model's
+    /// replays); check it with `cargo xtask visualizer-check DIR`.
     #[arg(long, value_name = "DIR")]
     pub visualizer: Option<PathBuf>,
     /// Record every live buffer after each call (what --visualizer needs; set for the child
@@ -263,6 +263,19 @@ pub fn write_report(
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// `--visualizer DIR`: each run (recorded with its live buffers) as a TT-NN report folder.
+pub fn write_visualizer_reports(args: &ModelArgs, runs: &[ModelRun]) -> Result<()> {
+    if let Some(dir) = &args.visualizer {
+        let source = args.model.display().to_string();
+        for folder in crate::visualizer::export(dir, runs, &source)? {
+            if !args.json {
+                println!("TT-NN report (ttnn-visualizer): {}", folder.display());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The report directory: `--out`, else target/model-report.
 pub fn report_dir(args: &ModelArgs) -> PathBuf {
     args.out
@@ -406,14 +419,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
             println!("report:\n{written}");
         }
     }
-    if let Some(dir) = &args.visualizer {
-        let source = args.model.display().to_string();
-        for folder in crate::visualizer::export(dir, &runs, &source)? {
-            if !args.json {
-                println!("TT-NN report (ttnn-visualizer): {}", folder.display());
-            }
-        }
-    }
+    write_visualizer_reports(&args, &runs)?;
     if let Some(r) = runs.iter().find(|r| r.leaked_per_bank > 0) {
         bail!(
             "{} on {}: {} bytes per bank stayed allocated after the run",

@@ -3,7 +3,9 @@
 //! failing call), the fixed model file written beside the report, and the fixed model replayed
 //! end to end on sim and (`--backend metal`) on the runtime: only those replays verify it.
 
-use crate::model::{metal_in_child_for, report_dir, run_on, write_report, ModelArgs};
+use crate::model::{
+    metal_in_child_for, report_dir, run_on, write_report, write_visualizer_reports, ModelArgs,
+};
 use anyhow::{Context, Result};
 use memmodel::model::ModelFile;
 use memmodel::model_fix::{Ending, ModelFixPlan};
@@ -65,6 +67,8 @@ pub fn run(
     let dir = report_dir(args);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let label = args.model.display().to_string();
+    // The fixed model's replays are what --visualizer writes (with every live buffer).
+    let record_buffers = args.visualizer.is_some();
     let mut runs = Vec::new();
     let mut reports = Vec::new();
     for &device in devices {
@@ -85,13 +89,19 @@ pub fn run(
             Some(plan.resolution),
             device,
             ttnn::Backend::Sim,
-            false,
-            false,
+            args.measure,
+            record_buffers,
         )?;
         verified.push(("sim".to_string(), ending(&sim)));
         runs.push(sim);
         if backend == ttnn::Backend::Metal {
-            let metal = metal_in_child_for(&path, Some(&format!("{h}x{w}")), device, false, false)?;
+            let metal = metal_in_child_for(
+                &path,
+                Some(&format!("{h}x{w}")),
+                device,
+                args.measure,
+                record_buffers,
+            )?;
             verified.push(("metal".to_string(), ending(&metal)));
             runs.push(metal);
         }
@@ -128,5 +138,5 @@ pub fn run(
     if !args.json {
         println!("report:\n{written}");
     }
-    Ok(())
+    write_visualizer_reports(args, &runs)
 }

@@ -400,16 +400,93 @@ impl Conv {
         scheme
     }
 
+    /// Whether the conv program reads its activation with two readers (`enable_split_reader`
+    /// in conv2d_op_sharded_program_factory.cpp: `is_split_reader_supported` and
+    /// `is_split_reader_viable`, conv2d_op_program_factory_common.cpp). A block-sharded conv
+    /// with two or more activation tiles of rows always does; a height-sharded one where the
+    /// runtime's cycle estimate says two readers start the matmul sooner (the same f32
+    /// arithmetic, its NoC rate lines and tilize cycle table). `None`: the table has no entry for
+    /// the dtypes (the runtime throws).
+    // The runtime's measured mcast rate 0.318 GB/s is not 1/π.
+    #[allow(clippy::approx_constant)]
+    pub fn split_reader(&self, d: &DeviceSpec, s: &Sharding) -> Option<bool> {
+        let h = s.act_h_tiles;
+        match s.scheme {
+            Scheme::Block => return Some(h > 1),
+            // The width-sharded factory's readers, as they were planned before this decision.
+            Scheme::Width => return Some(h > 1),
+            Scheme::Height if h <= 1 => return Some(false),
+            Scheme::Height => {}
+        }
+        let blackhole = d.arch == crate::device::Arch::Blackhole;
+        // (linear growth threshold, rate at the L1 alignment, peak rate) in GB/s.
+        let rate = |bytes: u64, (threshold, min, peak): (u64, f32, f32)| -> f32 {
+            let floor = d.l1_alignment;
+            let effective = bytes.clamp(floor, threshold);
+            let per_byte = (peak - min) / (threshold - floor) as f32;
+            min + per_byte * (effective - floor) as f32
+        };
+        let (local_l1, dram, mcast) = if blackhole {
+            (
+                (4096, 1.124f32, 80.48f32),
+                (2048, 0.671f32, 80.885f32),
+                (65536, 0.182f32, 57.677f32),
+            )
+        } else {
+            (
+                (1024, 0.868f32, 27.84f32),
+                (2048, 0.436f32, 28.411f32),
+                (65536, 0.318f32, 25.345f32),
+            )
+        };
+        let clock: f32 = if blackhole { 1.35 } else { 1.0 };
+        let halo_f32 = self.conv_in_dtype() == DType::Float32;
+        let elem: u64 = if halo_f32 { 4 } else { 2 };
+        let kw = self.win.kernel[1];
+        let coalesced = if self.win.dilation[1] == 1 { kw } else { 1 };
+        // Estimates in f32 as the runtime's: saturating products only ever feed a float.
+        let product = |xs: &[u64]| xs.iter().fold(1u64, |a, x| a.saturating_mul(*x));
+        let unit = product(&[elem, s.in_c_padded, coalesced]);
+        let act_bytes = product(&[elem, h, TILE, s.in_c_padded, kw]);
+        let act = clock * act_bytes as f32 / rate(unit, local_l1);
+        let weights_tile = self.weights_tile();
+        let weight_bytes = product(&[weights_tile, s.out_w_tiles, s.act_w_tiles]);
+        let weights = clock
+            * weight_bytes as f32
+            * (1.0 / rate(weights_tile, dram) + 1.0 / rate(weight_bytes, mcast));
+        // get_conv_default_compute_kernel_config: fp32 accumulation for float32 input and
+        // weights.
+        let fp32_acc =
+            usize::from(self.dtype == DType::Float32 && self.weights_dtype == DType::Float32);
+        let cycles: [u64; 2] = match (blackhole, halo_f32, self.out_dtype) {
+            (true, true, DType::Float32) => [132, 132],
+            (true, true, DType::Bfloat16) => [132, 80],
+            (true, true, DType::Bfloat8B) => [132, 77],
+            (true, false, DType::Float32) => [105, 128],
+            (true, false, DType::Bfloat16) => [72, 72],
+            (true, false, DType::Bfloat8B) => [60, 60],
+            (false, true, DType::Float32) => [107, 128],
+            (false, true, DType::Bfloat16) => [74, 74],
+            (false, true, DType::Bfloat8B) => [74, 70],
+            (false, false, DType::Float32) => [92, 117],
+            (false, false, DType::Bfloat16) => [61, 68],
+            (false, false, DType::Bfloat8B) => [40, 43],
+            _ => return None,
+        };
+        let tilize = product(&[cycles[fp32_acc], s.act_w_tiles, h]) as f32;
+        Some(act / 2.0 + weights.max(tilize) < (act + tilize).max(weights))
+    }
+
     /// Per-core bytes of the conv's reader-indices config (`generate_sliding_window_op_config`
     /// for a conv): per activation block a segment count, an alignment word and a (first, last)
-    /// pair of top-left indices per run of windows `stride_w` apart; with two or more tiles of
-    /// activation rows the blocks alternate between the two readers' halves (⌈h/2⌉ and ⌊h/2⌋
-    /// tiles). The longest core's, padded to an even length.
-    pub fn reader_config_bytes(&self, s: &Sharding) -> u64 {
+    /// pair of top-left indices per run of windows `stride_w` apart; with the split reader
+    /// ([`Conv::split_reader`]) the blocks alternate between the two readers' halves (⌈h/2⌉
+    /// and ⌊h/2⌋ tiles). The longest core's, padded to an even length.
+    pub fn reader_config_bytes(&self, s: &Sharding, split: bool) -> u64 {
         let win = &self.win;
         let total = win.out_nhw();
         let h = s.act_h_tiles;
-        let readers = if h > 1 {
+        let readers = if split {
             [h.div_ceil(2) * TILE, h / 2 * TILE]
         } else {
             [h * TILE, h * TILE]
@@ -541,6 +618,8 @@ pub(super) fn reshard_into(
         page,
         shard_bytes,
         cores,
+        // A ROW_MAJOR input's page is one stick of the shard's channels.
+        (x.layout() == Layout::RowMajor).then_some(page),
     );
 }
 
@@ -1285,7 +1364,17 @@ pub(super) fn halo_and_conv(
             orientation: ShardOrientation::RowMajor,
         },
     );
-    let reader_bytes = conv.reader_config_bytes(s);
+    let Some(split) = conv.split_reader(d, s) else {
+        return Err(unmodeled(
+            "ttnn.conv2d",
+            format!(
+                "{UNPLANNED}: the split reader's tilize cycles of a {:?} output (the runtime \
+                 has no entry for it)",
+                conv.out_dtype
+            ),
+        ));
+    };
+    let reader_bytes = conv.reader_config_bytes(s, split);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
     if let Some(message) = reader_indices_refusal(reader_bytes, s) {
         ex.b.run(
@@ -1312,7 +1401,7 @@ pub(super) fn halo_and_conv(
     // activation: it makes no activation CB, only the row-major halves below (measured, n150:
     // 64×48×8 → 32 3×3 BLOCK_SHARDED, bfloat16 and bfloat8_b outputs).
     let skip_act = s.scheme == Scheme::Block && s.in_c_cores == 1 && s.out_c_cores == 1;
-    if s.scheme == Scheme::Height && h > 1 {
+    if s.scheme == Scheme::Height && split {
         // The split reader: two activation CBs of half the rows each.
         p = p
             .cb(CbKind::Circular, h.div_ceil(2) * w * at * af, &conv_grid)
@@ -1533,6 +1622,27 @@ mod tests {
         }
     }
 
+    /// The split reader as the runtime decides it (YOLOv12x 640's bottleneck 3×3 conv, #44 of
+    /// models/yolov12x.toml, captured on both mock boards): [1,80,80,96] → 96 bfloat8_b,
+    /// HEIGHT on 50 cores of 128 rows, activation blocks of 4 × 9 tiles. On an n150 one reader
+    /// takes each whole block (one 73,728 B activation CB; reader indices 8 words: the longest
+    /// core's block crosses two image rows); a p150 splits them between two readers.
+    #[test]
+    fn the_split_reader_follows_the_runtime_cost_estimate() {
+        let mut c = conv([1, 80, 80, 96], 96, [3, 1, 1], true);
+        (c.out_dtype, c.weights_dtype) = (DType::Bfloat8B, DType::Bfloat8B);
+        let s = c.sharding(&N150, Scheme::Height);
+        assert_eq!((s.nhw_cores, s.out_shard_h), (50, 128));
+        assert_eq!((s.act_h_tiles, s.act_w_tiles, s.out_w_tiles), (4, 9, 3));
+        assert_eq!(c.split_reader(&N150, &s), Some(false));
+        assert_eq!(c.reader_config_bytes(&s, false), 16);
+        let s = c.sharding(&P150, Scheme::Height);
+        assert_eq!(c.split_reader(&P150, &s), Some(true));
+        // The cost table has no bfloat4_b output: the runtime throws, memmodel has no plan.
+        c.out_dtype = DType::Bfloat4B;
+        assert_eq!(c.split_reader(&P150, &s), None);
+    }
+
     /// The runtime refuses a conv whose reader indices outgrow the CB it sizes for them (two
     /// bytes per output row of the shard): n150, `[4,352,24,12]` NHWC ROW_MAJOR in L1 to 820
     /// channels, 3×5 dilation 2 stride 2, HEIGHT_SHARDED, bfloat8_b output and weights
@@ -1731,7 +1841,10 @@ mod tests {
         assert_eq!((s.out_shard_h, s.out_w_tiles, s.in_shard_w), (128, 1, 8));
         assert_eq!(c.halo_sticks(&s), 204);
         // Reader indices 24 B: two readers' blocks of two output rows each.
-        assert_eq!(c.reader_config_bytes(&s), 24);
+        assert_eq!(
+            c.reader_config_bytes(&s, c.split_reader(&N150, &s).unwrap()),
+            24
+        );
         let t = conv([1, 32, 32, 64], 64, [3, 1, 1], true);
         assert_eq!(t.auto_scheme(&N150), Scheme::Height);
         // 640×640, 3 → 96 s2: HEIGHT, 64 cores [1600, 96] on n150, 88 [960, 96]... on p150.
@@ -1739,13 +1852,19 @@ mod tests {
         assert_eq!(c.auto_scheme(&N150), Scheme::Height);
         let s = c.sharding(&N150, Scheme::Height);
         assert_eq!((s.nhw_cores, s.out_shard_h), (64, 1600));
-        assert_eq!(c.reader_config_bytes(&s), 32);
+        assert_eq!(
+            c.reader_config_bytes(&s, c.split_reader(&N150, &s).unwrap()),
+            32
+        );
         // 64×64, 128 → 128 s1: BLOCK 4×8 [512, 32] on n150.
         let c = conv([1, 64, 64, 128], 128, [3, 1, 1], false);
         assert_eq!(c.auto_scheme(&N150), Scheme::Block);
         let s = c.sharding(&N150, Scheme::Block);
         assert_eq!((s.out_shard_h, s.out_c_cores, s.act_w_tiles), (512, 4, 2));
-        assert_eq!(c.reader_config_bytes(&s), 40);
+        assert_eq!(
+            c.reader_config_bytes(&s, c.split_reader(&N150, &s).unwrap()),
+            40
+        );
         // A ROW_MAJOR depthwise conv shards like any other (p150, 9×11, 96 channels in 96
         // groups): BLOCK, 6 input channel cores of 16 channels, output 3×4.
         let c = conv([1, 9, 11, 96], 96, [3, 1, 1], false);

@@ -9,7 +9,7 @@ use crate::dtype::DType;
 use crate::layout::Layout;
 use crate::ops::CaseError;
 use crate::plan::{sharded_placement, DevTensor};
-use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
+use crate::program::{Cb, CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
 use crate::size;
 use crate::tensor::{Placement, TensorSpec, TILE};
@@ -879,6 +879,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         tile,
         in_shard_bytes,
         &used_set,
+        None,
     );
 
     // 2. Halo, with its pad and gather configs.
@@ -1467,13 +1468,15 @@ impl Bound for Program {
 /// `InterleavedToSharded` with the shard bound to its CB, or — where the input or its shards
 /// could not have been allocated (the case's OOM in normal mode) — the `CopyDeviceOperation`
 /// the graph capture records instead, two pages per core on the whole grid (measured: two
-/// tiles for TILE inputs, 256 B for 128-byte sticks on p150).
+/// tiles for TILE inputs, 256 B for 128-byte sticks on p150). `row_major_stick`: a ROW_MAJOR
+/// input's bytes per shard row, which InterleavedToSharded stages through a scratchpad.
 pub(super) fn reshard_program(
     ex: &mut Exec<'_>,
     by_copy: bool,
     page: u64,
     shard_bytes: u64,
     cores: &crate::program::CoreRangeSet,
+    row_major_stick: Option<u64>,
 ) {
     let d = ex.device();
     if by_copy {
@@ -1483,14 +1486,30 @@ pub(super) fn reshard_program(
             &grid::full(d),
         ));
     } else {
-        ex.b.run(
-            Program::new(
-                "InterleavedToShardedDeviceOperation",
-                "InterleavedToShardedProgramFactory",
-            )
-            .cb(CbKind::Dataflow, shard_bytes, cores)
-            .bound(),
-        );
+        let mut p = Program::new(
+            "InterleavedToShardedDeviceOperation",
+            "InterleavedToShardedProgramFactory",
+        )
+        .cb(CbKind::Dataflow, shard_bytes, cores)
+        .bound();
+        if let Some(stick) = row_major_stick {
+            // interleaved_to_sharded_program_factory.cpp: the row-major reader stages its reads
+            // to L1 alignment in a scratchpad of 4 transaction ids of align(stick + DRAM
+            // alignment, DRAM alignment) each (keep_l1_aligned is always true in 0.81.1). It
+            // lives until the next program, so it adds to the peak while the halo allocates its
+            // configs (YOLOv12x #1: 4 × 64 B on n150).
+            let align = d.dram_alignment.max(1);
+            let slot = stick
+                .div_ceil(align)
+                .saturating_add(1)
+                .saturating_mul(align);
+            p.push(Cb::new(
+                CbKind::Scratchpad,
+                slot.saturating_mul(4),
+                cores.clone(),
+            ));
+        }
+        ex.b.run(p);
     }
 }
 

@@ -137,7 +137,9 @@ pub fn yolov12x_fits_at_640_as_the_demo_does(
         device,
         ttnn::metal::DeviceOptions::with_l1_small(model.l1_small_bytes()),
     )?;
-    let run = ttnn::model::run_model_with(&dev, &model, false)?;
+    // Measured: each call captured (NO_DISPATCH) before it runs, for its per-core peaks and
+    // buffers.
+    let run = ttnn::model::run_model_with(&dev, &model, true)?;
     dev.close().map_err(|(_, e)| e)?;
     if let Some(f) = &run.failure {
         return Err(format!(
@@ -152,9 +154,9 @@ pub fn yolov12x_fits_at_640_as_the_demo_does(
         device,
         ttnn::sim::DeviceOptions::with_l1_small(model.l1_small_bytes()),
     )?;
-    let sim = ttnn::model::run_model_with(&sim_dev, &model, false)?;
-    // Call by call as far as sim plans: the same L1 and DRAM per bank and live tensors after
-    // every call (a conv's sharded output kept in the conv's shards between calls), and where
+    let sim = ttnn::model::run_model_with(&sim_dev, &model, true)?;
+    // Call by call as far as sim plans: the same per-core CB, L1 and total peaks and buffers
+    // while each call runs, the same L1 and DRAM per bank and live tensors after every call (a conv's sharded output kept in the conv's shards between calls), and where
     // sim stops it says `unmodeled` (never a verdict of its own: the demo fits).
     let compared = ttnn::model::compare_runs(&sim, &run);
     if let Some(d) = compared.before_sim_stops(&sim) {
