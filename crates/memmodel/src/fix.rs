@@ -150,6 +150,37 @@ pub(crate) fn conv2d_is_matmul(case: &Case) -> bool {
     crate::exec::conv2d_is_matmul(kernel, stride, padding, dilation, width)
 }
 
+/// Where a conv2d call without `memory_config` leaves its output, as a model file's later calls
+/// see it (exec/conv.rs plans each call from its real input; this is the same rule on the
+/// case): DRAM where the runtime slices the conv in DRAM (a DRAM input, or `slice` DRAM_HEIGHT /
+/// DRAM_WIDTH, off the matmul path: the slices write a DRAM interleaved output) or runs the 1×1
+/// matmul path unsharded (`shard_layout` unset: `ttnn::linear` without a memory config writes
+/// DRAM); else L1, the conv's output shards (YOLOv12x's #561 at 640×640: a block-sharded 1×1
+/// conv of a DRAM input leaves its output in L1 shards, on which #564's 3×3 conv runs unsliced).
+pub(crate) fn conv2d_default_output_memory(case: &Case) -> BufferType {
+    use crate::params::ParamValue;
+    let str_param = |name: &str| match case.params.get(name) {
+        Some(ParamValue::Str(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    if conv2d_is_matmul(case) {
+        return match str_param("shard_layout") {
+            Some("height" | "block") => BufferType::L1,
+            _ => BufferType::Dram,
+        };
+    }
+    let dram_slices = match str_param("slice") {
+        Some("l1_full") => false,
+        Some(_) => true,
+        None => case.input_memory == BufferType::Dram,
+    };
+    if dram_slices {
+        BufferType::Dram
+    } else {
+        BufferType::L1
+    }
+}
+
 /// conv2d's own fixes, cheapest first: each a changed case and its detail. The model ranks
 /// nothing here (the changes are few and ordered by cost to the user); a change the model
 /// predicts would still fail is dropped, one it gives no verdict on is kept for a device to
