@@ -560,6 +560,27 @@ mod tests {
         }
     }
 
+    /// A conv without memory_config leaves its output in DRAM where the runtime slices it in
+    /// DRAM or runs the 1×1 matmul unsharded, else in its L1 shards (YOLOv12x's #561 at
+    /// 640×640: a block-sharded 1×1 conv of a DRAM input).
+    #[test]
+    fn a_conv_leaves_its_output_where_the_runtime_does() {
+        use crate::params::ParamValue;
+        let conv = |memory, kernel: i64, shard: Option<&str>| {
+            let mut c = case("conv2d", "1,64,32,32", memory, DeviceLayout::NhwcFlat);
+            c.params.set("kernel_size", ParamValue::Int(kernel));
+            c.params.set("out_channels", ParamValue::Int(64));
+            if let Some(s) = shard {
+                c.params.set("shard_layout", ParamValue::Str(s.into()));
+            }
+            conv2d_default_output_memory(&c.with_default_output_memory())
+        };
+        assert_eq!(conv(BufferType::Dram, 1, Some("block")), BufferType::L1);
+        assert_eq!(conv(BufferType::L1, 1, None), BufferType::Dram);
+        assert_eq!(conv(BufferType::Dram, 3, Some("height")), BufferType::Dram);
+        assert_eq!(conv(BufferType::L1, 3, None), BufferType::L1);
+    }
+
     #[test]
     fn a_fitting_case_needs_no_fix() {
         assert!(plan(&case(

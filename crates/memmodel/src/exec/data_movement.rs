@@ -1543,6 +1543,10 @@ fn concat(
     for r in rms {
         ex.b.release(r);
     }
+    // A block float comes back bfloat16: the rows were untilized to bfloat16 and the tilize
+    // keeps their dtype (seen on n150: two bfloat8_b [1,1,6400,64] and [1,1,6400,80] along
+    // dim 3 make a bfloat16 TILE output).
+    let out_spec = TensorSpec::new(out_spec.shape, out4.dtype(), out_spec.layout);
     let out = ex.b.share(&out4, out_spec);
     ex.b.release(out4);
     Ok(out)
