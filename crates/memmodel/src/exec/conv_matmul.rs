@@ -129,18 +129,7 @@ pub(super) fn plan(
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
 
     // 2. A ROW_MAJOR input is tilized where it is.
-    let tilized = if x.layout() == Layout::RowMajor {
-        let t = super::data_movement::tilize_beside_l1_small(
-            ex,
-            &input,
-            x.memory,
-            crate::ops::CONV2D_L1_SMALL,
-        )?;
-        ex.b.release(input);
-        t
-    } else {
-        input
-    };
+    let tilized = tilized_where_it_is(ex, input)?;
 
     // 3. The matmul into DRAM; the bias fused only when every operand is in DRAM.
     let fused = bias.as_ref().filter(|_| tilized.memory == BufferType::Dram);
@@ -185,6 +174,22 @@ pub(super) fn plan(
         ex.b.release(b);
     }
     Ok(Val::T(result))
+}
+
+/// A ROW_MAJOR `input` tilized in its own memory (the tilize's factory sees the L1 bank beside
+/// conv2d's L1_SMALL), `input` released; a TILE one as it is.
+fn tilized_where_it_is(ex: &mut Exec<'_>, input: DevTensor) -> Result<DevTensor, CaseError> {
+    if input.layout() != Layout::RowMajor {
+        return Ok(input);
+    }
+    let t = super::data_movement::tilize_beside_l1_small(
+        ex,
+        &input,
+        input.memory,
+        crate::ops::CONV2D_L1_SMALL,
+    )?;
+    ex.b.release(input);
+    Ok(t)
 }
 
 /// `shard_layout=HEIGHT_SHARDED` with an interleaved input (flat, `input`): the input resharded
@@ -458,18 +463,7 @@ fn plan_block_sharded(
         ));
     }
     // 1. A ROW_MAJOR input is tilized where it is (the tilized copy freed after the reshard).
-    let tiled = if input.layout() == Layout::RowMajor {
-        let t = super::data_movement::tilize_beside_l1_small(
-            ex,
-            &input,
-            input.memory,
-            crate::ops::CONV2D_L1_SMALL,
-        )?;
-        ex.b.release(input);
-        t
-    } else {
-        input
-    };
+    let tiled = tilized_where_it_is(ex, input)?;
 
     // 2. The tiles resharded; the tilized copy freed.
     let in_tile = super::util::tile_size(tiled.dtype());
@@ -788,6 +782,18 @@ mod tests {
         c
     }
 
+    /// YOLOv12x's conv settings: `shard_layout`, bfloat8_b output and weights, SiLU.
+    fn yolo_settings(c: &mut Case, shard_layout: &str) {
+        for (name, value) in [
+            ("shard_layout", shard_layout),
+            ("dtype", "bfloat8_b"),
+            ("weights_dtype", "bfloat8_b"),
+            ("activation", "silu"),
+        ] {
+            c.params.set(name, ParamValue::Str(value.into()));
+        }
+    }
+
     /// A depthwise 1×1 conv is a matmul too (the NO_DISPATCH capture on n150 of 32×32, 64
     /// channels, groups 64, L1 TILE input: DRAM weights 8,192 B, the full 64 × 64 matrix, then
     /// `MatmulMultiCoreReuseMcast1DProgramFactory`, 4,096 + 8,192 + 4,096 B, and the bias's
@@ -839,14 +845,7 @@ mod tests {
     fn height_sharded_matmul_buffers_match_the_runtime() {
         let mut c = conv1x1("1,256,80,80", 128, DType::Bfloat16, BufferType::L1, &N150);
         c.default_output_memory = false;
-        for (name, value) in [
-            ("shard_layout", "height"),
-            ("dtype", "bfloat8_b"),
-            ("weights_dtype", "bfloat8_b"),
-            ("activation", "silu"),
-        ] {
-            c.params.set(name, ParamValue::Str(value.into()));
-        }
+        yolo_settings(&mut c, "height");
         let e = c.estimate().unwrap();
         assert_eq!((e.verdict, e.peaks.dataflow), (Verdict::Fits, 39_168));
         let mut c = conv1x1("1,100,40,40", 70, DType::Bfloat16, BufferType::L1, &N150);
@@ -905,14 +904,7 @@ mod tests {
         for (d, peak) in [(&N150, 266_368), (&P150, 200_832)] {
             let mut c = conv1x1("1,1536,40,40", 384, DType::Bfloat16, BufferType::L1, d);
             c.layout = Layout::RowMajor;
-            for (name, value) in [
-                ("shard_layout", "block"),
-                ("dtype", "bfloat8_b"),
-                ("weights_dtype", "bfloat8_b"),
-                ("activation", "silu"),
-            ] {
-                c.params.set(name, ParamValue::Str(value.into()));
-            }
+            yolo_settings(&mut c, "block");
             c.params.set("act_block_h", ParamValue::Int(32));
             c.params
                 .set("reshard_if_not_optimal", ParamValue::Bool(false));
