@@ -412,16 +412,10 @@ fn concat_dim_padded(case: &Case, sig: &Signature) -> Option<bool> {
     let rank = input_rank(sig);
     let d = case.params.int_or(case.op.name, "dim", 0).ok()?;
     let at = if d < 0 { d + rank as i64 } else { d };
-    Some(
-        rank < 2
-            || at >= rank as i64 - 2
-                && sig.inputs.iter().any(|i| {
-                    i.shape
-                        .dims()
-                        .get(at as usize)
-                        .is_some_and(|v| !v.is_multiple_of(crate::tensor::TILE))
-                }),
-    )
+    Some(crate::ops::concat_pads_dim(
+        sig.inputs.iter().map(|i| &i.shape),
+        usize::try_from(at).unwrap_or(usize::MAX),
+    ))
 }
 
 /// A bfloat8_b split of an interleaved TILE tensor: the two-chunk kernel, tile slices, and the

@@ -150,6 +150,37 @@ pub(crate) fn conv2d_is_matmul(case: &Case) -> bool {
     crate::exec::conv2d_is_matmul(kernel, stride, padding, dilation, width)
 }
 
+/// Where a conv2d call without `memory_config` leaves its output, as a model file's later calls
+/// see it (exec/conv.rs plans each call from its real input; this is the same rule on the
+/// case): DRAM where the runtime slices the conv in DRAM (a DRAM input, or `slice` DRAM_HEIGHT /
+/// DRAM_WIDTH, off the matmul path: the slices write a DRAM interleaved output) or runs the 1×1
+/// matmul path unsharded (`shard_layout` unset: `ttnn::linear` without a memory config writes
+/// DRAM); else L1, the conv's output shards (YOLOv12x's #561 at 640×640: a block-sharded 1×1
+/// conv of a DRAM input leaves its output in L1 shards, on which #564's 3×3 conv runs unsliced).
+pub(crate) fn conv2d_default_output_memory(case: &Case) -> BufferType {
+    use crate::params::ParamValue;
+    let str_param = |name: &str| match case.params.get(name) {
+        Some(ParamValue::Str(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    if conv2d_is_matmul(case) {
+        return match str_param("shard_layout") {
+            Some("height" | "block") => BufferType::L1,
+            _ => BufferType::Dram,
+        };
+    }
+    let dram_slices = match str_param("slice") {
+        Some("l1_full") => false,
+        Some(_) => true,
+        None => case.input_memory == BufferType::Dram,
+    };
+    if dram_slices {
+        BufferType::Dram
+    } else {
+        BufferType::L1
+    }
+}
+
 /// conv2d's own fixes, cheapest first: each a changed case and its detail. The model ranks
 /// nothing here (the changes are few and ordered by cost to the user); a change the model
 /// predicts would still fail is dropped, one it gives no verdict on is kept for a device to
@@ -527,6 +558,27 @@ mod tests {
             device: &N150,
             expect: Expectation::Any,
         }
+    }
+
+    /// A conv without memory_config leaves its output in DRAM where the runtime slices it in
+    /// DRAM or runs the 1×1 matmul unsharded, else in its L1 shards (YOLOv12x's #561 at
+    /// 640×640: a block-sharded 1×1 conv of a DRAM input).
+    #[test]
+    fn a_conv_leaves_its_output_where_the_runtime_does() {
+        use crate::params::ParamValue;
+        let conv = |memory, kernel: i64, shard: Option<&str>| {
+            let mut c = case("conv2d", "1,64,32,32", memory, DeviceLayout::NhwcFlat);
+            c.params.set("kernel_size", ParamValue::Int(kernel));
+            c.params.set("out_channels", ParamValue::Int(64));
+            if let Some(s) = shard {
+                c.params.set("shard_layout", ParamValue::Str(s.into()));
+            }
+            conv2d_default_output_memory(&c.with_default_output_memory())
+        };
+        assert_eq!(conv(BufferType::Dram, 1, Some("block")), BufferType::L1);
+        assert_eq!(conv(BufferType::L1, 1, None), BufferType::Dram);
+        assert_eq!(conv(BufferType::Dram, 3, Some("height")), BufferType::Dram);
+        assert_eq!(conv(BufferType::L1, 3, None), BufferType::L1);
     }
 
     #[test]

@@ -555,6 +555,12 @@ impl ModelFile {
                     ));
                 }
                 let memory = match spec.storage {
+                    OutputStorage::New
+                        if case.default_output_memory
+                            && matches!(op.family, crate::ops::Family::Conv2d) =>
+                    {
+                        crate::fix::conv2d_default_output_memory(&case)
+                    }
                     OutputStorage::New => case.output_memory,
                     OutputStorage::AliasOfInput(i) => {
                         named.get(i).map_or(case.input_memory, |t| t.memory)

@@ -282,6 +282,20 @@ pub const MAX_POOL_L1_SMALL: u64 = 32 * 1024;
 /// L1_SMALL out-of-memory text). The same 32 KiB the max_pool2d recipe opens with.
 pub const CONV2D_L1_SMALL: u64 = 32 * 1024;
 
+/// Whether `ttnn.concat` of TILE inputs of these shapes along `at` (non-negative) takes the
+/// row-major route (`build_untilize_rm_retilize_concat`): 1-D inputs always, else a dim of the
+/// last two that the tiles pad in some input.
+pub(crate) fn concat_pads_dim<'a>(shapes: impl IntoIterator<Item = &'a Shape>, at: usize) -> bool {
+    shapes.into_iter().any(|s| {
+        let rank = s.rank();
+        rank < 2
+            || (at.saturating_add(2) >= rank
+                && s.dims()
+                    .get(at)
+                    .is_some_and(|v| !v.is_multiple_of(crate::tensor::TILE)))
+    })
+}
+
 /// The ops that run in sharded memory configs.
 pub fn sharding_ops() -> Vec<&'static str> {
     OPS.iter()
@@ -996,8 +1010,30 @@ impl Builder<'_, '_> {
                             .kwarg("memory_config", self.mem()),
                     )
                 };
+                // A block float taking the row-major route is untilized to bfloat16 and tilized
+                // back as bfloat16 (seen on n150: bfloat8_b [1,1,6400,64] and [1,1,6400,80]
+                // along dim 3 make a bfloat16 TILE output).
+                let at = self.dim(&out, "dim", d)?;
+                let joined: Vec<Shape> = if stacking {
+                    devs.iter()
+                        .map(|s| {
+                            let mut dims = s.dims().to_vec();
+                            dims.insert(at, 1);
+                            Shape::from_dims(dims)
+                        })
+                        .collect::<Result<_, _>>()?
+                } else {
+                    devs.clone()
+                };
+                let mut output = self.output("output", out);
+                if self.req.layout == Layout::Tile
+                    && self.req.dtype.is_block_float()
+                    && concat_pads_dim(&joined, at)
+                {
+                    output.dtype = DType::Bfloat16;
+                }
                 let inputs = devs.into_iter().map(|s| self.input("input", s)).collect();
-                (inputs, vec![self.output("output", out)], invocation)
+                (inputs, vec![output], invocation)
             }
             Family::Split => {
                 let x = self.device(&self.model(&[1])?[0])?;
@@ -2069,6 +2105,36 @@ mod tests {
             default_output_memory: false,
             sharding: None,
         })
+    }
+
+    /// A bfloat8_b TILE concat along a dim the tiles pad comes back bfloat16 (the runtime on
+    /// n150: [1,1,6400,64] and [1,1,6400,80] along dim 3, L1 or DRAM); along whole tiles it
+    /// stays bfloat8_b ([1,1,6400,64] twice).
+    #[test]
+    fn a_block_float_concat_along_a_padded_dim_comes_back_bfloat16() {
+        let model = [
+            Shape::parse("1,1,6400,64").unwrap(),
+            Shape::parse("1,1,6400,80").unwrap(),
+        ];
+        let aligned = [model[0].clone(), model[0].clone()];
+        let mut params = Params::default();
+        params.set("dim", crate::params::ParamValue::Int(-1));
+        for (inputs, want) in [(&model, DType::Bfloat16), (&aligned, DType::Bfloat8B)] {
+            let s = find("concat")
+                .unwrap()
+                .signature(&OpRequest {
+                    model_inputs: inputs,
+                    device_layout: DeviceLayout::AsGiven,
+                    params: &params,
+                    dtype: DType::Bfloat8B,
+                    layout: Layout::Tile,
+                    output_memory: BufferType::L1,
+                    default_output_memory: false,
+                    sharding: None,
+                })
+                .unwrap();
+            assert_eq!(s.outputs[0].dtype, want, "{inputs:?}");
+        }
     }
 
     #[test]

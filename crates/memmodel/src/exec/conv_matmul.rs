@@ -129,13 +129,7 @@ pub(super) fn plan(
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
 
     // 2. A ROW_MAJOR input is tilized where it is.
-    let tilized = if x.layout() == Layout::RowMajor {
-        let t = super::data_movement::tilize(ex, &input, x.memory)?;
-        ex.b.release(input);
-        t
-    } else {
-        input
-    };
+    let tilized = tilized_where_it_is(ex, input)?;
 
     // 3. The matmul into DRAM; the bias fused only when every operand is in DRAM.
     let fused = bias.as_ref().filter(|_| tilized.memory == BufferType::Dram);
@@ -180,6 +174,22 @@ pub(super) fn plan(
         ex.b.release(b);
     }
     Ok(Val::T(result))
+}
+
+/// A ROW_MAJOR `input` tilized in its own memory (the tilize's factory sees the L1 bank beside
+/// conv2d's L1_SMALL), `input` released; a TILE one as it is.
+fn tilized_where_it_is(ex: &mut Exec<'_>, input: DevTensor) -> Result<DevTensor, CaseError> {
+    if input.layout() != Layout::RowMajor {
+        return Ok(input);
+    }
+    let t = super::data_movement::tilize_beside_l1_small(
+        ex,
+        &input,
+        input.memory,
+        crate::ops::CONV2D_L1_SMALL,
+    )?;
+    ex.b.release(input);
+    Ok(t)
 }
 
 /// `shard_layout=HEIGHT_SHARDED` with an interleaved input (flat, `input`): the input resharded
@@ -361,9 +371,11 @@ fn plan_height_sharded(
     )
 }
 
-/// `shard_layout=BLOCK_SHARDED` with an interleaved TILE input (flat, `input`), measured on n150
-/// (NO_DISPATCH captures: `[1,1,1600,768]` bfloat8_b TILE → 384 and `[1,1,6400,256]` bfloat16
-/// ROW_MAJOR → 128): a ROW_MAJOR input tilized where it is (not planned: see below), the tiles
+/// `shard_layout=BLOCK_SHARDED` with an interleaved input (flat, `input`), measured on n150
+/// (NO_DISPATCH captures: `[1,1,1600,768]` bfloat8_b TILE → 384, `[1,1,6400,256]` bfloat16
+/// ROW_MAJOR → 128, YOLOv12x's `[1,1,1600,1536]` bfloat16 ROW_MAJOR → 384): a ROW_MAJOR input
+/// tilized where it is first (`shard_or_reshard_tensor_if_required`: `ttnn::to_layout(TILE)`,
+/// "tilize doesn't support BLOCK_SHARDED"; its factory sees the bank beside conv2d's L1_SMALL), the tiles
 /// resharded onto a `channel cores × NHW cores` rectangle (the NHW cores as for a block-sharded
 /// conv, the channel cores the largest count up to the grid's columns dividing both the input's
 /// and the output's channel tiles: no channel padding on the matmul path), the tilized copy freed,
@@ -381,18 +393,6 @@ fn plan_block_sharded(
     use crate::plan::sharded_placement;
     use crate::tensor::TILE;
     let f = "ttnn.conv2d";
-    if input.layout() == Layout::RowMajor {
-        // Seen on n150 (seed 41309): a large ROW_MAJOR input tilized where it is runs out of
-        // L1 at the reshard on the runtime where this plan's tilize clashes with its CBs, and
-        // the 4-D [N, H, W, C] input fits where this plan clashes.
-        return Err(super::unmodeled(
-            f,
-            format!(
-                "{}: a ROW_MAJOR input to the block-sharded 1×1 matmul path",
-                super::conv::UNPLANNED
-            ),
-        ));
-    }
     if input.dtype() == crate::dtype::DType::Float32 {
         // float32 accumulates in float32 (the conv's compute config), which may give the
         // matmul a partials CB of its own: not measured.
@@ -462,14 +462,8 @@ fn plan_block_sharded(
             ),
         ));
     }
-    // 1. A ROW_MAJOR input is tilized where it is.
-    let tiled = if input.layout() == Layout::RowMajor {
-        let t = super::data_movement::tilize(ex, &input, input.memory)?;
-        ex.b.release(input);
-        t
-    } else {
-        input
-    };
+    // 1. A ROW_MAJOR input is tilized where it is (the tilized copy freed after the reshard).
+    let tiled = tilized_where_it_is(ex, input)?;
 
     // 2. The tiles resharded; the tilized copy freed.
     let in_tile = super::util::tile_size(tiled.dtype());
@@ -788,6 +782,18 @@ mod tests {
         c
     }
 
+    /// YOLOv12x's conv settings: `shard_layout`, bfloat8_b output and weights, SiLU.
+    fn yolo_settings(c: &mut Case, shard_layout: &str) {
+        for (name, value) in [
+            ("shard_layout", shard_layout),
+            ("dtype", "bfloat8_b"),
+            ("weights_dtype", "bfloat8_b"),
+            ("activation", "silu"),
+        ] {
+            c.params.set(name, ParamValue::Str(value.into()));
+        }
+    }
+
     /// A depthwise 1×1 conv is a matmul too (the NO_DISPATCH capture on n150 of 32×32, 64
     /// channels, groups 64, L1 TILE input: DRAM weights 8,192 B, the full 64 × 64 matrix, then
     /// `MatmulMultiCoreReuseMcast1DProgramFactory`, 4,096 + 8,192 + 4,096 B, and the bias's
@@ -839,14 +845,7 @@ mod tests {
     fn height_sharded_matmul_buffers_match_the_runtime() {
         let mut c = conv1x1("1,256,80,80", 128, DType::Bfloat16, BufferType::L1, &N150);
         c.default_output_memory = false;
-        for (name, value) in [
-            ("shard_layout", "height"),
-            ("dtype", "bfloat8_b"),
-            ("weights_dtype", "bfloat8_b"),
-            ("activation", "silu"),
-        ] {
-            c.params.set(name, ParamValue::Str(value.into()));
-        }
+        yolo_settings(&mut c, "height");
         let e = c.estimate().unwrap();
         assert_eq!((e.verdict, e.peaks.dataflow), (Verdict::Fits, 39_168));
         let mut c = conv1x1("1,100,40,40", 70, DType::Bfloat16, BufferType::L1, &N150);
@@ -889,6 +888,60 @@ mod tests {
                 let e = c.estimate().unwrap();
                 assert_eq!(e.peaks.dataflow, peaks[i], "{shape} {}", d.name);
             }
+        }
+    }
+
+    /// A ROW_MAJOR input told BLOCK_SHARDED is tilized where it is, then resharded
+    /// (`cargo xtask probe --backend metal`): YOLOv12x's a2c2f_cv1 of the neck at 640×640
+    /// (`[1,1536,40,40]` bfloat16 → 384, the YOLO settings) takes 266,368 B of dataflow buffers
+    /// on n150 and 200,832 B on p150 after `TilizeMultiCoreBlockProgramFactory`; seed 52301
+    /// (n150, `[1,1024,195,106]` [N, H, W, C] → 865): the tilize fits beside conv2d's L1_SMALL
+    /// with blocks capped by the 37,536 B left and the reshard runs out of L1, 1,327,104 B per
+    /// bank with 1,323,008 B allocated.
+    #[test]
+    fn a_row_major_input_is_tilized_before_the_block_reshard() {
+        use crate::device::P150;
+        for (d, peak) in [(&N150, 266_368), (&P150, 200_832)] {
+            let mut c = conv1x1("1,1536,40,40", 384, DType::Bfloat16, BufferType::L1, d);
+            c.layout = Layout::RowMajor;
+            yolo_settings(&mut c, "block");
+            c.params.set("act_block_h", ParamValue::Int(32));
+            c.params
+                .set("reshard_if_not_optimal", ParamValue::Bool(false));
+            let plan = c.plan().unwrap();
+            let factories: Vec<&str> = plan.programs().map(|p| p.factory).collect();
+            assert_eq!(
+                factories,
+                [
+                    "TilizeMultiCoreBlockProgramFactory",
+                    "InterleavedToShardedProgramFactory",
+                    "MatmulMultiCoreReuseMcast2DProgramFactory"
+                ],
+                "{}",
+                d.name
+            );
+            let e = c.estimate().unwrap();
+            assert_eq!(
+                (e.verdict, e.peaks.dataflow),
+                (Verdict::Fits, peak),
+                "{}",
+                d.name
+            );
+        }
+        let mut c = conv1x1(
+            "1,1024,195,106",
+            865,
+            DType::Bfloat16,
+            BufferType::L1,
+            &N150,
+        );
+        c.layout = Layout::RowMajor;
+        c.device_layout = DeviceLayout::Nhwc;
+        c.params
+            .set("shard_layout", ParamValue::Str("block".into()));
+        match c.estimate().unwrap().verdict {
+            Verdict::Oom(o) => assert_eq!((o.per_bank_bytes, o.allocated), (1_327_104, 1_323_008)),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -356,7 +356,7 @@ fn to_layout(
             Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
         }
         Layout::Tile => {
-            let out = tilize_to(ex, x, mem, out_dtype)?;
+            let out = tilize_to(ex, x, mem, out_dtype, ex.device().l1_bank_bytes)?;
             // The factory follows the L1 left free beside its output (`is_enough_space`): near
             // that threshold the runtime chose the block factory where memmodel's rule chose the
             // row one (seen on n150: [2,9145,1966] bfloat16 from DRAM to L1, 2,720 B over the
@@ -1543,6 +1543,10 @@ fn concat(
     for r in rms {
         ex.b.release(r);
     }
+    // A block float comes back bfloat16: the rows were untilized to bfloat16 and the tilize
+    // keeps their dtype (seen on n150: two bfloat8_b [1,1,6400,64] and [1,1,6400,80] along
+    // dim 3 make a bfloat16 TILE output).
+    let out_spec = TensorSpec::new(out_spec.shape, out4.dtype(), out_spec.layout);
     let out = ex.b.share(&out4, out_spec);
     ex.b.release(out4);
     Ok(out)
@@ -2387,16 +2391,31 @@ pub(super) fn tilize(
     x: &DevTensor,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
-    tilize_to(ex, x, mem, x.dtype())
+    tilize_to(ex, x, mem, x.dtype(), ex.device().l1_bank_bytes)
 }
 
-/// [`tilize`] into `out_dtype`: the input buffers hold the input's format, the output buffers
-/// the output's.
+/// [`tilize`] on a device opened with `l1_small` bytes of L1_SMALL (conv2d's): the L1 the
+/// factory sees free is the bank left beside it (seed 52301, n150: `[1,195,106,1024]` ROW_MAJOR
+/// told BLOCK_SHARDED, whose tilize fits beside its 661,504 B output with the capped blocks
+/// the smaller bank gives).
+pub(super) fn tilize_beside_l1_small(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+    l1_small: u64,
+) -> Result<DevTensor, CaseError> {
+    let bank = ex.device().l1_bank_bytes.saturating_sub(l1_small);
+    tilize_to(ex, x, mem, x.dtype(), bank)
+}
+
+/// [`tilize`] into `out_dtype`, on an L1 bank of `bank` bytes: the input buffers hold the
+/// input's format, the output buffers the output's.
 fn tilize_to(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     mem: BufferType,
     out_dtype: DType,
+    bank: u64,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(x.shape().clone(), out_dtype, Layout::Tile);
@@ -2412,7 +2431,6 @@ fn tilize_to(
     let wt = padded[n - 1] / TILE;
     let need = crate::size::mul(ts_in + tile_size(out_dtype), wt, "tilize row CBs")?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
-    let bank = d.l1_bank_bytes;
     let device_free = bank.saturating_sub(live_before);
     let (enough_capture, enough_device) = (enough(bank), enough(device_free));
     let captured = tilize_program(d, &spec, ts_in, needs_padding, enough_capture, bank)?;
