@@ -57,6 +57,10 @@ pub struct DiffArgs {
     /// The random stream (default: from the clock; printed either way, so a run can be repeated).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// With --random: every tile-padded dim in whole tiles (a conv2d input's width too, so its
+    /// TILE input views as [N, H, W, C] and DRAM slicing is planned), to reach such regions.
+    #[arg(long)]
+    pub tile_aligned: bool,
     /// Largest primary input a random case makes, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub max_mib: u64,
@@ -89,9 +93,10 @@ fn cases_of(args: &DiffArgs) -> Result<Vec<Case>> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-        let filter = args
+        let mut filter = args
             .cases
             .random_filter(Some(args.max_mib.max(1).saturating_mul(1 << 20)))?;
+        filter.tile_aligned = args.tile_aligned;
         eprintln!(
             "random draw: {n} cases, seed {seed} (repeat with --random {n} --seed {seed} and the same filters)"
         );

@@ -249,6 +249,7 @@ impl CaseArgs {
             memories: parse_all(&self.memory, "memory", memory_config)?,
             devices: parse_all(&self.device, "device", DeviceSpec::by_name)?,
             max_bytes,
+            tile_aligned: false,
         })
     }
 

@@ -519,15 +519,13 @@ fn compute_block_float(family: Family) -> bool {
 /// exec/conv.rs plans (seeds 12003-12011, both boards) nor of the 1×1 matmul path of an
 /// interleaved input exec/conv_matmul.rs plans (seeds 41004-41007, both boards); they answer
 /// `unmodeled` themselves, with the reason, for the calls they do not plan (a sharded input,
-/// ...). DRAM slicing (exec/conv_slice.rs) of a ROW_MAJOR DRAM input without slice_config is
-/// exact in the random differential (`--memory dram --layout row_major`: seeds 42003 n150,
-/// 42004 p150). Of a TILE input it is planned, and since its slices are sharded row-major and
-/// counted with the input's channel alignment the matrix's 60 modeled DRAM TILE convs agree on
-/// both boards (verdicts, per-bank, CB peaks; `--ungated`), but it stays gated: the runtime's
-/// sliced-input tensors are smaller in total than cores × shard on some slices (the oom suite's
-/// estimate test, e.g. `[1,96,540,960]` on p150: 16,692,480 B where the plan has 16,773,120 B,
-/// the same 159,744 B per bank), and the random differential reaches almost none of these calls
-/// (seed 43011, n150, 80 draws: 1 modeled; the rest depthwise or a copying reshape).
+/// ...). DRAM slicing (exec/conv_slice.rs) of a DRAM input without slice_config is exact in
+/// the random differential: ROW_MAJOR inputs (`--memory dram --layout row_major`: seeds 42003
+/// n150, 42004 p150), TILE inputs since the sliced inputs' sizes, the split reader's cost model,
+/// the first slice's scheme for all slices and the auto-shard estimate's halo are planned
+/// (`--memory dram --layout tile --param groups=1 --tile-aligned`: seeds 60104 p150, 200 draws,
+/// 190 modeled; 60105 n150, 150 draws, 91 modeled; 0 verdict / per-bank / CB-peak mismatches;
+/// the oom suite's estimate test on the matrix's DRAM TILE convs: every buffer).
 /// DRAM_HEIGHT / DRAM_WIDTH with the count left to the runtime (`num_slices` 0) is planned but
 /// not checked: gated.
 fn conv2d_region(case: &Case) -> Result<(), CaseError> {
@@ -536,16 +534,6 @@ fn conv2d_region(case: &Case) -> Result<(), CaseError> {
         Some(ParamValue::Str(s)) => Some(s.as_str()),
         _ => None,
     };
-    if case.input_memory == BufferType::Dram
-        && slice != Some("l1_full")
-        && case.layout == Layout::Tile
-        && !crate::fix::conv2d_is_matmul(case)
-    {
-        return Err(unmodeled(
-            case,
-            "conv2d DRAM slicing of a TILE input (planned, its peaks exact on the matrix; the sliced inputs' total sizes and a random differential are not yet)",
-        ));
-    }
     let dram_slice = matches!(slice, Some(s) if s != "l1_full");
     let fixed = matches!(case.params.get("num_slices"), Some(ParamValue::Int(n)) if *n > 0);
     if dram_slice && !fixed {
@@ -929,7 +917,6 @@ mod tests {
             .expect("modeled");
         assert_eq!(sliced.verdict, Verdict::Fits);
         for (layout, memory, slice) in [
-            (Layout::Tile, BufferType::Dram, None),
             (Layout::RowMajor, BufferType::L1, Some("dram_height")),
             (Layout::RowMajor, BufferType::Dram, Some("dram_width")),
         ] {

@@ -445,6 +445,10 @@ pub struct Filter {
     /// Largest input the draw makes, in bytes of the primary tensor (default 1 GiB: bigger ones
     /// only repeat the same plans and cost the runtime seconds).
     pub max_bytes: Option<u64>,
+    /// Every dim the tiles pad in whole tiles, and a feature map's width too (a conv2d's TILE
+    /// input views as `[N, H, W, C]` only then): draws into regions a random tile-alignment
+    /// reaches once in dozens of draws.
+    pub tile_aligned: bool,
 }
 
 /// Draws case `index` of the stream `seed` from the declared space under `filter`. Draws that the
@@ -539,7 +543,7 @@ fn draw(rng: &mut Rng, space: &CallSpace, filter: &Filter) -> Option<Case> {
     .min(max_bytes as f64);
     let elements = (target / elements_bytes as f64).max(1.0) as u64;
     let rank = rng.range(space.ranks.0 as i64, space.ranks.1 as i64) as usize;
-    let dims = draw_dims(rng, space.op, rank, elements)?;
+    let dims = draw_dims(rng, space.op, rank, elements, filter.tile_aligned)?;
     let device_shape = Shape::from_dims(dims).ok()?;
     // The shape as written: max_pool2d's is NCHW, held NHWC on device.
     let model = match device_layout {
@@ -605,7 +609,13 @@ fn draw(rng: &mut Rng, space: &CallSpace, filter: &Filter) -> Option<Case> {
 
 /// `rank` dims holding about `elements` elements: the last two carry most of it (as activations
 /// do), tile-aligned half the time.
-fn draw_dims(rng: &mut Rng, op: &OpDef, rank: usize, elements: u64) -> Option<Vec<u64>> {
+fn draw_dims(
+    rng: &mut Rng,
+    op: &OpDef,
+    rank: usize,
+    elements: u64,
+    tile_aligned: bool,
+) -> Option<Vec<u64>> {
     let total = (elements.max(1) as f64).ln();
     // Shares of ln(elements): leading dims small, the last two large.
     let mut shares: Vec<f64> = (0..rank)
@@ -619,7 +629,7 @@ fn draw_dims(rng: &mut Rng, op: &OpDef, rank: usize, elements: u64) -> Option<Ve
         .collect();
     let sum: f64 = shares.iter().sum();
     shares.iter_mut().for_each(|s| *s /= sum);
-    let aligned = rng.chance(0.5);
+    let aligned = rng.chance(0.5) || tile_aligned;
     let mut dims: Vec<u64> = shares
         .iter()
         .enumerate()
@@ -648,6 +658,9 @@ fn draw_dims(rng: &mut Rng, op: &OpDef, rank: usize, elements: u64) -> Option<Ve
             let h = (hw * rng.log_uniform(0.5, 2.0)).sqrt().round().max(1.0);
             dims[1] = h as u64;
             dims[2] = (hw / h).round().max(1.0) as u64;
+            if tile_aligned {
+                dims[2] = dims[2].div_ceil(TILE) * TILE;
+            }
         }
         Family::MaxPool2d | Family::Upsample => {
             let c = dims[3].clamp(1, 1024);
@@ -990,6 +1003,7 @@ mod tests {
             memories: vec![MemoryConfig::Interleaved(BufferType::Dram)],
             devices: vec![&crate::device::P150],
             max_bytes: Some(1 << 20),
+            tile_aligned: false,
         };
         for i in 0..50 {
             let c = sample(3, i, &filter).expect("a case");

@@ -137,8 +137,9 @@ fn estimate_test(case: &Case, verbose: bool) -> Result<Completion, Failed> {
     // buffers, and nothing to measure for it (the runtime's own capture can fail there, e.g.
     // to_layout's untilize of [1,1,129600,384]: "Kernel 'compute_cliff_col' references unknown
     // DFB"); oom/<id> runs the case for real.
-    // A region coverage.rs gates (planned, not yet exact: conv2d's DRAM slices of a TILE input)
-    // has no verdict either: its plan is not held to the runtime until it is un-gated.
+    // A region coverage.rs gates (planned, not yet exact: conv2d's DRAM_HEIGHT / DRAM_WIDTH
+    // with the count left to the runtime) has no verdict either: its plan is not held to the
+    // runtime until it is un-gated.
     for result in [case.plan().map(|_| ()), case.estimate().map(|_| ())] {
         if let Err(e) = result {
             if memmodel::exec::is_unmodeled(&e) {

@@ -2,8 +2,8 @@
 //! `op_slicing::run_sliced_op`; docs/conv2d.md "DRAM slicing"). `slice_config` L1_FULL takes
 //! the L1 path whatever the input's memory: a DRAM interleaved input is resharded into L1 as
 //! an L1 one is ([`super::conv`]'s plan). DRAM slicing (a DRAM input without slice_config, or
-//! DRAM_HEIGHT / DRAM_WIDTH) is [`plan`]ned here, but for bfloat8_b inputs, depthwise convs
-//! and inputs whose `[N, H, W, C]` reshape copies (`unmodeled`).
+//! DRAM_HEIGHT / DRAM_WIDTH) is [`plan`]ned here, but for depthwise convs and inputs whose
+//! `[N, H, W, C]` reshape copies (`unmodeled`).
 
 use super::conv::{Conv, Scheme, UNPLANNED};
 use super::pool::{sharded, Bound};
@@ -206,13 +206,48 @@ fn slice_conv(whole: &Conv, axis: Axis, out_start: u64, out_end: u64) -> Conv {
 /// The sharding scheme of a slice's conv (`Conv2dSliceAttr::get_input_memory_config`): the
 /// call's, else `determine_conv_config_for_auto_shard` on the slice with the *input's* layout
 /// (a TILE input's channels aligned to 32 there), though the slice is then sharded row-major.
+/// That estimate's halo is the input slice's under the *whole* conv's padding, with the output
+/// that padding gives it (`calculate_precise_halo_output_elems` on a window config of the input
+/// slice and `padding_n4`): p150 `[4,192,320,320]` → 192 3×3, 16 height slices of 20 output
+/// rows: a 21-row input slice padded top and bottom computes 21 rows a core, and its image
+/// seams make height sharding's halo larger than block's (the slice's own padding would keep
+/// height sharding).
 fn slice_scheme(d: &DeviceSpec, whole: &Conv, slice: &Conv, scheme: Option<Scheme>) -> Scheme {
-    scheme.unwrap_or_else(|| {
-        Conv {
-            tiled: whole.tiled,
-            ..*slice
-        }
-        .auto_scheme(d)
+    if let Some(scheme) = scheme {
+        return scheme;
+    }
+    let conv = Conv {
+        tiled: whole.tiled,
+        ..*slice
+    };
+    let mut halo_win = slice.win;
+    halo_win.pad = whole.win.pad;
+    halo_win.pad_end = whole.win.pad_end;
+    let out = |axis: usize| {
+        let size = [halo_win.h, halo_win.w][axis];
+        (size + halo_win.pad[axis] + halo_win.pad_end[axis])
+            .checked_sub(halo_win.reach(axis))
+            .map(|span| span / halo_win.stride[axis] + 1)
+    };
+    let (Some(ho), Some(wo)) = (out(0), out(1)) else {
+        return conv.auto_scheme(d);
+    };
+    halo_win.ho = ho;
+    halo_win.wo = wo;
+    let elem = if conv.dtype == DType::Float32 { 4 } else { 2 };
+    conv.auto_scheme_by(d, |scheme| {
+        let s = conv.sharding(d, scheme);
+        let shard = halo_win.out_nhw().div_ceil(s.nhw_cores * TILE) * TILE;
+        let sticks = halo_win
+            .boundaries(s.nhw_cores, shard)
+            .iter()
+            .flatten()
+            .map(|b| b.in_last - b.in_first + 1)
+            .max()
+            .unwrap_or(0);
+        // The conv's CBs and output with no halo, then this halo.
+        conv.l1_usage_of(&s, 0)
+            .saturating_add(sticks.saturating_mul(s.in_shard_w).saturating_mul(elem))
     })
 }
 
@@ -234,6 +269,27 @@ fn slice_l1(d: &DeviceSpec, whole: &Conv, conv: &Conv, scheme: Scheme) -> u64 {
         s
     };
     (halo_in + halo_out).max(conv.l1_usage_of(&blocks, s.in_shard_w))
+}
+
+/// The pages (one shard-wide stick each) of a slice's PaddedSlice output, whose size is its
+/// spec's, not cores × shard (`PaddedSliceDeviceOperation::compute_output_specs`): `[1, 1,
+/// N·h·w, C]` with C the shard width when height-sharded and N·h·w the shard height when
+/// width-sharded; a row-major sharded tensor's width is aligned to the shard width unless
+/// height-sharded, its height not at all (`RowMajorPageConfig::create_default_alignment`).
+/// p150 `[1,96,540,960]` → 96, a slice of 540 × 161: 86,940 sticks of 192 B, where the
+/// shards hold 87,360.
+fn sliced_input_pages(conv: &Conv, s: &super::conv::Sharding) -> Result<u64, size::Overflow> {
+    let rows = size::mul(
+        size::mul(conv.win.n, conv.win.h, "slice rows")?,
+        conv.win.w,
+        "slice rows",
+    )?;
+    let sticks_per_row = conv.win.c.div_ceil(s.in_shard_w.max(1));
+    match s.scheme {
+        Scheme::Height => Ok(rows),
+        Scheme::Block => size::mul(rows, sticks_per_row, "slice pages"),
+        Scheme::Width => size::mul(s.in_shard_h, sticks_per_row, "slice pages"),
+    }
 }
 
 /// `determine_slice_config`: the fewest slices along the axis whose every slice's L1 estimate
@@ -322,12 +378,10 @@ pub(super) fn plan(
     let f = a.function;
     let d = ex.device();
     let win = whole.win;
-    if whole.dtype == DType::Bfloat8B {
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: DRAM slices of a bfloat8_b input (not measured)"),
-        ));
-    }
+    // A bfloat8_b input's slices are bfloat16 sticks (PaddedSlice's output spec) and its
+    // untilize CBs hold bfloat8_b tiles: planned as such (random differential, `--dtype
+    // bfloat8_b --param groups=1 --tile-aligned`: seeds 60111 n150, 30 modeled; 60112 p150, 34
+    // modeled; 0 mismatches).
     // A window wholly in the padding (padding at least the kernel's reach) gives slices that
     // read no input rows: not measured, and slice_conv's row arithmetic assumes every window
     // touches the input.
@@ -426,8 +480,15 @@ pub(super) fn plan(
     }
     let mut prepared: Option<(DevTensor, Option<DevTensor>)> = None;
     let mut cached_windows = Vec::new();
+    // `get_input_memory_config` writes the first slice's auto scheme into the conv_config it
+    // holds by reference: every later slice keeps it (p150 `[1,192,544,960]` → 384 s2, 8 width
+    // slices: the last, 32 output columns, would choose block sharding on its own, and runs
+    // height-sharded as the first).
+    let mut run_scheme = scheme;
     for conv in slices(whole, axis, count) {
-        let s = conv.sharding(d, slice_scheme(d, whole, &conv, scheme));
+        let slice_scheme = slice_scheme(d, whole, &conv, run_scheme);
+        run_scheme = Some(slice_scheme);
+        let s = conv.sharding(d, slice_scheme);
         // 1. PaddedSlice: the slice's input sticks, row-major, in the slice's shards (only those
         //    holding rows); a TILE input untilized through two CBs of four tile rows.
         let rows = conv.win.n * conv.win.h * conv.win.w;
@@ -446,7 +507,7 @@ pub(super) fn plan(
             sharded_placement(
                 d,
                 BufferType::L1,
-                size::mul(s.in_shard_h, used, "slice pages")?,
+                sliced_input_pages(&conv, &s)?,
                 stick,
                 used,
                 s.in_shard_h,
@@ -534,6 +595,22 @@ mod tests {
     use crate::device::{N150, P150};
     use crate::params::ParamValue;
 
+    /// A conv2d of an NHWC-flat `shape` input in DRAM (output to the default memory), parameters
+    /// to set.
+    fn dram_case(shape: &str, d: &'static DeviceSpec, layout: Layout) -> crate::case::Case {
+        let mut c = crate::case::Case::new(
+            crate::ops::find("conv2d").unwrap(),
+            vec![Shape::parse(shape).unwrap()],
+            d,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.layout = layout;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.default_output_memory = true;
+        c
+    }
+
     /// `[1,96,320,320]` 96 → 96 3×3 padding 1, ROW_MAJOR bfloat16 in DRAM (NO_DISPATCH capture,
     /// ttnn 0.81.1, n150): two width slices of 160 output columns, each reading 161 input
     /// columns (padding 1 on the image's edge, none inside), height-sharded on 64 cores; per-core
@@ -541,16 +618,7 @@ mod tests {
     #[test]
     fn a_dram_input_runs_in_the_runtimes_slices() {
         for (d, cb) in [(&N150, 983_104), (&P150, 614_464)] {
-            let mut c = crate::case::Case::new(
-                crate::ops::find("conv2d").unwrap(),
-                vec![Shape::parse("1,96,320,320").unwrap()],
-                d,
-            );
-            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
-            c.layout = Layout::RowMajor;
-            c.input_memory = BufferType::Dram;
-            c.output_memory = BufferType::Dram;
-            c.default_output_memory = true;
+            let mut c = dram_case("1,96,320,320", d, Layout::RowMajor);
             c.params.set("out_channels", ParamValue::Int(96));
             c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
             c.params.set("padding", ParamValue::Ints(vec![1, 1]));
@@ -586,22 +654,12 @@ mod tests {
             (&N150, "1,3,4320,7680", 96, [151_616, 281_888, 433_504]),
         ];
         for (d, shape, c_out, [cb, l1, total]) in cases {
-            let mut c = crate::case::Case::new(
-                crate::ops::find("conv2d").unwrap(),
-                vec![Shape::parse(shape).unwrap()],
-                d,
-            );
-            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
-            c.layout = Layout::Tile;
-            c.input_memory = BufferType::Dram;
-            c.output_memory = BufferType::Dram;
-            c.default_output_memory = true;
+            let mut c = dram_case(shape, d, Layout::Tile);
             c.params.set("out_channels", ParamValue::Int(c_out));
             c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
             c.params.set("stride", ParamValue::Ints(vec![2, 2]));
             c.params.set("padding", ParamValue::Ints(vec![1, 1]));
-            // Gated in coverage.rs (the sliced inputs' total sizes): the plan itself is pinned.
-            let e = c.estimate_ungated(&c.signature().unwrap()).unwrap();
+            let e = c.estimate().unwrap();
             let what = format!("{shape} on {}", d.name);
             assert_eq!(e.verdict, crate::case::Verdict::Fits, "{what}");
             assert_eq!(
@@ -612,29 +670,57 @@ mod tests {
         }
     }
 
+    /// The buffers of p150 `[1,192,544,960]` → 384 3×3 s2, TILE in DRAM (NO_DISPATCH capture,
+    /// the oom suite's estimate test): 8 width slices, all height-sharded as the first (the last,
+    /// 32 output columns, would pick block sharding on its own); the last slice's input is 544 ×
+    /// 65 sticks of 384 B, 13,578,240 B in all (not 91 cores × its 416-stick shard); one reader
+    /// (the split reader's cost model), 16 B of reader indices per core.
+    #[test]
+    fn tile_slices_are_sized_as_the_runtime_sizes_them() {
+        let mut c = dram_case("1,192,544,960", &P150, Layout::Tile);
+        c.params.set("out_channels", ParamValue::Int(384));
+        c.params.set("stride", ParamValue::Ints(vec![2, 2]));
+        let plan = c.plan().unwrap();
+        let sized = |what: &str| -> Vec<(u64, u64)> {
+            plan.buffers
+                .iter()
+                .filter(|b| b.what == what)
+                .map(|b| (b.placement.total_bytes, b.placement.per_bank_bytes))
+                .collect()
+        };
+        let sliced = sized("sliced input");
+        assert_eq!(sliced.len(), 8);
+        assert_eq!(sliced[0], (26_738_688, 245_760));
+        assert_eq!(sliced[7], (13_578_240, 159_744));
+        assert!(sized("reader indices")
+            .iter()
+            .all(|&(total, per_bank)| per_bank == 16 && total < 2_000));
+        // p150 `[4,192,320,320]` → 192 3×3 s1 (`cargo xtask diff`, seed 60102): 16 height
+        // slices, block-sharded as the runtime's auto-shard estimate of the first slice (its
+        // halo under the whole conv's padding) picks them; CB, L1 and total peaks per core.
+        c.model_inputs = vec![Shape::parse("4,192,320,320").unwrap()];
+        c.params.set("out_channels", ParamValue::Int(192));
+        c.params.set("stride", ParamValue::Ints(vec![1, 1]));
+        let e = c.estimate().unwrap();
+        assert_eq!(
+            [e.peaks.cb, e.peaks.l1, e.peaks.total],
+            [991_296, 349_360, 1_340_656]
+        );
+    }
+
     /// A fixed count (`slice=dram_height`, `num_slices`), `[1,96,320,320]` TILE on n150 (`cargo
     /// xtask probe`, docs/conv2d.md): 2 height slices clash with L1 buffers, 3 fit with a
     /// 688,192 B CB peak, 4 with 540,736 B, as on the runtime.
     #[test]
     fn a_fixed_count_slices_as_told() {
         for (count, cb) in [(2, None), (3, Some(688_192)), (4, Some(540_736))] {
-            let mut c = crate::case::Case::new(
-                crate::ops::find("conv2d").unwrap(),
-                vec![Shape::parse("1,96,320,320").unwrap()],
-                &N150,
-            );
-            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
-            c.layout = Layout::Tile;
-            c.input_memory = BufferType::Dram;
-            c.output_memory = BufferType::Dram;
-            c.default_output_memory = true;
+            let mut c = dram_case("1,96,320,320", &N150, Layout::Tile);
             c.params.set("out_channels", ParamValue::Int(96));
             c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
             c.params.set("padding", ParamValue::Ints(vec![1, 1]));
             c.params.set("slice", ParamValue::Str("dram_height".into()));
             c.params.set("num_slices", ParamValue::Int(count));
-            // DRAM slicing of a TILE input is gated (coverage.rs): the plan itself is pinned.
-            let e = c.estimate_ungated(&c.signature().unwrap()).unwrap();
+            let e = c.estimate().unwrap();
             match cb {
                 None => assert!(
                     matches!(e.verdict, crate::case::Verdict::CbClash(_)),
