@@ -131,6 +131,10 @@ pub(super) fn plan(
     // 2. A ROW_MAJOR input is tilized where it is.
     let tilized = if x.layout() == Layout::RowMajor {
         let t = super::data_movement::tilize(ex, &input, x.memory)?;
+        if conv.free_l1_input {
+            // tilize_with_optional_deallocation: the caller's input goes once tilized.
+            ex.b.deallocate(&input);
+        }
         ex.b.release(input);
         t
     } else {
@@ -165,6 +169,12 @@ pub(super) fn plan(
         ex.b.run(super::eltwise::interleaved_unary_program(d, result.dtype()));
         ex.b.release(result);
         result = out;
+    }
+
+    if conv.free_l1_input {
+        // deallocate_activation: the matmul's input (the caller's, a flattening copy or the
+        // tilized copy) goes once the activation has run, before the copy below (measured).
+        ex.b.deallocate(&tilized);
     }
 
     // 5. memory_config: a copy to L1 (DRAM is where the result is already).
@@ -275,8 +285,15 @@ fn plan_height_sharded(
             sharded_placement(d, BufferType::L1, pages, page, used, shard_pages)?,
         );
         super::conv::reshard_into(ex, &input, &resharded, page, &grid);
-        ex.b.release(input);
-        resharded
+        if conv.free_l1_input {
+            // deallocate_activation: the input goes and the resharded tensor is moved.
+            ex.b.deallocate(&input);
+            ex.b.release(input);
+            super::conv::reallocated(ex, resharded)
+        } else {
+            ex.b.release(input);
+            resharded
+        }
     };
     let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
 
