@@ -883,15 +883,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: explicit width sharding or double-buffered weights with it"),
         ));
     }
-    if conv.weights_double && scheme == Scheme::Height {
-        // Seen on n150 (seed 31101): height-sharded convs with double-buffered weights have,
-        // when run, an L1 buffer lower than this plan's although their NO_DISPATCH capture
-        // allocates the same buffers.
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: enable_weights_double_buffer with height sharding"),
-        ));
-    }
     if settings.act_block_h % TILE != 0 {
         // The catalog refuses these (`Config Error: act_block_h_override must be a multiple of
         // 32`); a model file could still pass one.
