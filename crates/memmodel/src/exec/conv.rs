@@ -825,15 +825,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         weights_dtype: settings.weights_dtype.unwrap_or(conv.conv_in_dtype()),
         ..conv
     };
-    if conv.weights_dtype != conv.conv_in_dtype() && conv.weights_dtype != conv.out_dtype {
-        // Seen on both boards (seed 31004, with act_block_h 64 and double buffers, also gated
-        // below): bfloat8_b weights with a bfloat16 / float32 output had the lowest L1 buffer
-        // 20,480-425,984 B per bank below this plan's; with a bfloat8_b output they are exact
-        // (seeds 31001-31003, 31006).
+    if mm_conv && conv.weights_dtype != conv.conv_in_dtype() && conv.weights_dtype != conv.out_dtype
+    {
+        // Seen on p150 (seed 61047, 1×1 stride 1, bfloat8_b weights, float32 output): the
+        // matmul's dataflow peaks are far above this plan's (296,960 B run, 12,544 B planned for
+        // `[1,342,18,23]`). The halo path's are exact (seeds 61041-61045).
         return Err(unmodeled(
             f,
             format!(
-                "{UNPLANNED}: {} weights with a {} output",
+                "{UNPLANNED}: a 1×1 stride-1 conv with {} weights and a {} output",
                 conv.weights_dtype, conv.out_dtype
             ),
         ));
