@@ -1702,17 +1702,23 @@ mod tests {
         }
     }
 
+    /// The probe's 64×64, 64 → 128 3×3 padding 1 conv of an L1 ROW_MAJOR input.
+    fn conv_64x64_to_128(device: &'static DeviceSpec) -> crate::case::Case {
+        let mut c = case(Layout::RowMajor, BufferType::L1, device);
+        c.model_inputs = vec![Shape::parse("1,64,64,64").unwrap()];
+        c.params.set("out_channels", ParamValue::Int(128));
+        c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+        c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+        c
+    }
+
     /// `reallocate_halo_output=False` leaves the halo output where it was and the per-core peaks
     /// as they are (`cargo xtask probe`, n150, 64×64, 64 → 128 3×3 padding 1, ROW_MAJOR, either
     /// setting: CB 69,696 B, L1 51,568 B, total 121,264 B), and it is planned, not gated.
     #[test]
     fn reallocate_halo_output_keeps_the_peaks() {
         for reallocate in [true, false] {
-            let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
-            c.model_inputs = vec![Shape::parse("1,64,64,64").unwrap()];
-            c.params.set("out_channels", ParamValue::Int(128));
-            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
-            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            let mut c = conv_64x64_to_128(&N150);
             c.params
                 .set("reallocate_halo_output", ParamValue::Bool(reallocate));
             let e = c.estimate().unwrap();
@@ -1731,11 +1737,7 @@ mod tests {
     /// and the input is freed before the conv's program runs.
     #[test]
     fn deallocate_activation_frees_the_input_after_the_reshard() {
-        let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
-        c.model_inputs = vec![Shape::parse("1,64,64,64").unwrap()];
-        c.params.set("out_channels", ParamValue::Int(128));
-        c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
-        c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+        let mut c = conv_64x64_to_128(&N150);
         c.params
             .set("deallocate_activation", ParamValue::Bool(true));
         let e = c.estimate().unwrap();
