@@ -545,30 +545,6 @@ fn conv2d_region(case: &Case) -> Result<(), CaseError> {
     Ok(())
 }
 
-/// The conv2d settings still gated: all but `slice_config` L1_FULL, which takes the L1 path
-/// (`determine_conv2d_execution_path`), a DRAM interleaved input resharded into L1 as an L1 one
-/// is. Random differential with `--param slice=l1_full`: L1 inputs, seeds 32001 (both boards),
-/// 32002, 32004 (p150), 32003 (n150); DRAM inputs (`--ungated` before this), 32010 (n150),
-/// 32011 (p150), 32012 (both): 0 mismatches but one case the plain L1 plan misses as well
-/// (a float32 ROW_MAJOR depthwise 1×3 conv on p150, without slice_config too).
-fn conv2d_gated_params(case: &Case) -> crate::params::Params {
-    let mut p = case.params.clone();
-    if matches!(p.get("slice"), Some(crate::params::ParamValue::Str(s)) if s == "l1_full") {
-        p.0.remove("slice");
-    }
-    p
-}
-
-/// The conv2d settings memmodel does not plan yet. The others (dtype, weights_dtype, activation,
-/// shard_layout, act_block_h, the two double buffers, reshard_if_not_optimal,
-/// reallocate_halo_output) go to exec/conv.rs, which plans the verified ones and answers
-/// `unmodeled` itself for the rest (random differential, settings pinned, 0 mismatches: seeds
-/// 31103 n150, 31104 p150; the others in docs/conv2d.md; `reallocate_halo_output=false`: 31108,
-/// 41311 n150, 31109, 41312 p150). `slice` DRAM_HEIGHT / DRAM_WIDTH with a fixed `num_slices`
-/// go to exec/conv_slice.rs (`--param slice=dram_width --param num_slices=2`, seed 42009 n150;
-/// `dram_height`, 3, seed 42010 p150: 0 mismatches).
-const CONV2D_UNPLANNED_SETTINGS: [&str; 1] = ["deallocate_activation"];
-
 /// scaled_dot_product_attention: exec/sdpa.rs plans it (refusals included) but for causal
 /// attention on Blackhole with an even number of Q chunks per head (the chunks then go to the
 /// cores in light / heavy pairs), where the factory may chain K/V prefixes between cores: a
@@ -608,18 +584,16 @@ fn sdpa_region(case: &Case, sig: &Signature) -> Result<(), CaseError> {
 
 fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     let family = case.op.family;
-    if family == Family::Conv2d && {
-        let gated = conv2d_gated_params(case);
-        CONV2D_UNPLANNED_SETTINGS
-            .iter()
-            .any(|p| gated.get(p).is_some())
-    } {
-        // These change the runtime's buffers' lifetimes and slices: each is modeled only once
-        // the differential shows it exact.
-        return Err(unmodeled(case, "conv2d with deallocate_activation"));
-    }
     if family == Family::Conv2d {
-        // exec/conv.rs plans part of the op and answers `unmodeled` for the rest.
+        // exec/conv.rs plans part of the op and answers `unmodeled` for the rest; its settings
+        // are planned once a random differential with them pinned showed them exact: dtype,
+        // weights_dtype, activation, shard_layout, act_block_h, the two double buffers,
+        // reshard_if_not_optimal (seeds 31103 n150, 31104 p150; the others in docs/conv2d.md),
+        // `reallocate_halo_output=false` (31108, 41311 n150, 31109, 41312 p150),
+        // `deallocate_activation` (61011, 61013 n150, 61012 p150), `slice_config` L1_FULL
+        // (the L1 path, `determine_conv2d_execution_path`, a DRAM input resharded into L1 as an
+        // L1 one is: 32001-32004, 32010-32012) and DRAM_HEIGHT / DRAM_WIDTH with a fixed
+        // `num_slices` (exec/conv_slice.rs: 42009 n150, 42010 p150).
         return conv2d_region(case);
     }
     if tile_split_one_piece(case, sig) || block_float_tile_split(case, sig) {

@@ -72,6 +72,8 @@ pub struct PlanBuilder {
     pub buffers: Vec<PlannedBuffer>,
     pub steps: Vec<Step>,
     refs: Vec<u32>,
+    /// Buffers freed by [`PlanBuilder::deallocate`] while tensors still referred to them.
+    deallocated: Vec<usize>,
     counters: [usize; 3],
     /// The per-bank bytes of the L1 buffers not yet freed, kept as buffers come and go (a sum
     /// over `buffers` would make a call of many pieces, such as a split into thousands,
@@ -94,6 +96,7 @@ impl PlanBuilder {
             buffers: Vec::with_capacity(8),
             steps: Vec::with_capacity(16),
             refs: Vec::with_capacity(8),
+            deallocated: Vec::new(),
             counters: [0; 3],
             live_l1_per_bank: 0,
         }
@@ -256,12 +259,27 @@ impl PlanBuilder {
 
     /// Drops a tensor; its buffer is freed with its last tensor.
     pub fn release(&mut self, t: DevTensor) {
+        if self.deallocated.contains(&t.buffer) {
+            return;
+        }
         let r = &mut self.refs[t.buffer];
         debug_assert!(*r > 0, "buffer {} released too often", t.buffer);
         *r = r.saturating_sub(1);
         if *r == 0 {
             self.free_buffer(t.buffer);
         }
+    }
+
+    /// `Tensor::deallocate(force=true)`: frees `t`'s buffer now, whatever other tensors still
+    /// refer to it (conv2d's `deallocate_activation` frees its caller's input); releasing any of
+    /// them later does nothing.
+    pub fn deallocate(&mut self, t: &DevTensor) {
+        if self.refs[t.buffer] == 0 || self.deallocated.contains(&t.buffer) {
+            return;
+        }
+        self.refs[t.buffer] = 0;
+        self.deallocated.push(t.buffer);
+        self.free_buffer(t.buffer);
     }
 
     fn free_buffer(&mut self, i: usize) {

@@ -160,6 +160,10 @@ pub(crate) struct Conv {
     /// `reallocate_halo_output` (default true): the halo output is allocated anew once the
     /// resharded input and the halo's config tensors are freed; false leaves it where it was.
     pub reallocate_halo: bool,
+    /// `deallocate_activation` with an L1 input: the runtime frees the caller's input once the
+    /// conv has taken it (resharded, tilized or read). A DRAM input is kept whatever the setting
+    /// (measured: DRAM slices, L1_FULL and the 1×1 matmul path alike).
+    pub free_l1_input: bool,
 }
 
 /// `find_closest_largest_divisor_with_num_padding_and_mult` with mult 1: like
@@ -600,6 +604,22 @@ pub(super) fn keep_sharded_input(
     Ok(same_config)
 }
 
+/// `ttnn::move` of `t` as the runtime does it once its input is gone: the buffer freed, then
+/// allocated anew (lowest first-fit address, where the freed input was).
+pub(super) fn reallocated(ex: &mut Exec<'_>, t: super::DevTensor) -> super::DevTensor {
+    let b = &ex.b.buffers[t.buffer];
+    let (what, tensor, placement) = (b.what, b.tensor.clone(), b.placement);
+    let (spec, memory, shard) = (t.spec.clone(), t.memory, t.shard.clone());
+    ex.b.release(t);
+    let buffer = ex.b.alloc(what, BufferRole::Temporary, tensor, placement);
+    super::DevTensor {
+        spec,
+        memory,
+        shard,
+        buffer,
+    }
+}
+
 /// The program that shards `x` into `resharded` on `cores`: InterleavedToSharded, or, where a
 /// buffer cannot have been allocated (the case's OOM in normal mode), CopyDeviceOperation as the
 /// capture shows.
@@ -752,9 +772,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let dilation = pair("dilation", 1)?;
     let bias = !matches!(a.get(usize::MAX, "bias_tensor"), None | Some(Val::None));
     let settings = Settings::of(a)?;
-    if settings.deallocate_activation {
-        return Err(unmodeled(f, format!("{UNPLANNED}: deallocate_activation")));
-    }
     // Without memory_config the output stays in the conv's L1 shards; an interleaved
     // memory_config copies it there (ShardedToInterleaved).
     let out_memory = match a.kw.get("memory_config") {
@@ -886,21 +903,32 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         act_double: settings.act_double,
         weights_double: settings.weights_double,
         reallocate_halo: settings.reallocate_halo,
+        free_l1_input: settings.deallocate_activation && x.memory == BufferType::L1,
     };
     let conv = Conv {
         weights_dtype: settings.weights_dtype.unwrap_or(conv.conv_in_dtype()),
         ..conv
     };
-    if conv.weights_dtype != conv.conv_in_dtype() && conv.weights_dtype != conv.out_dtype {
-        // Seen on both boards (seed 31004, with act_block_h 64 and double buffers, also gated
-        // below): bfloat8_b weights with a bfloat16 / float32 output had the lowest L1 buffer
-        // 20,480-425,984 B per bank below this plan's; with a bfloat8_b output they are exact
-        // (seeds 31001-31003, 31006).
+    if mm_conv && conv.weights_dtype != conv.conv_in_dtype() && conv.weights_dtype != conv.out_dtype
+    {
+        // Seen on p150 (seed 61047, 1×1 stride 1, bfloat8_b weights, float32 output): the
+        // matmul's dataflow peaks are far above this plan's (296,960 B run, 12,544 B planned for
+        // `[1,342,18,23]`). The halo path's are exact (seeds 61041-61045).
         return Err(unmodeled(
             f,
             format!(
-                "{UNPLANNED}: {} weights with a {} output",
+                "{UNPLANNED}: a 1×1 stride-1 conv with {} weights and a {} output",
                 conv.weights_dtype, conv.out_dtype
+            ),
+        ));
+    }
+    if mm_conv && conv.free_l1_input && (sharded_in || settings.shard_layout == Some(Scheme::Block))
+    {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: deallocate_activation on the 1×1 matmul path with a sharded input \
+                 or BLOCK_SHARDED (not measured)"
             ),
         ));
     }
@@ -937,15 +965,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: explicit width sharding or double-buffered weights with it"),
-        ));
-    }
-    if conv.weights_double && scheme == Scheme::Height {
-        // Seen on n150 (seed 31101): height-sharded convs with double-buffered weights have,
-        // when run, an L1 buffer lower than this plan's although their NO_DISPATCH capture
-        // allocates the same buffers.
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: enable_weights_double_buffer with height sharding"),
         ));
     }
     if settings.act_block_h % TILE != 0 {
@@ -1118,10 +1137,19 @@ pub(super) fn plan(
             &used_grid,
         );
     }
+    let moved_input = conv.free_l1_input && !keep_input;
     if let Some(t) = flattened {
-        // The reshaped copy dies once resharded.
+        // The reshaped copy dies once resharded (deallocate_activation frees it, not the
+        // caller's input).
         ex.b.release(t);
+    } else if moved_input {
+        ex.b.deallocate(x);
     }
+    let resharded = if moved_input {
+        reallocated(ex, resharded)
+    } else {
+        resharded
+    };
 
     // 2. Weights [K, N] tilized in DRAM (in `weights_dtype`): K is the kernel rows × each
     //    channel core's channels × kernel columns padded to a tile, N the output channels
@@ -1301,6 +1329,11 @@ pub(super) fn halo_and_conv(
         halo_program = halo_program.cb(CbKind::Circular, bytes, &in_grid).bound();
     }
     ex.b.run(halo_program);
+    if conv.free_l1_input {
+        // deallocate_activation: the halo's input goes whoever else holds it (a sharded input
+        // the conv took as it was: the caller's).
+        ex.b.deallocate(&resharded);
+    }
     let mut ts: Vec<_> = configs.into_iter().collect();
     ts.push(resharded);
     let halo = if conv.reallocate_halo {
@@ -1508,6 +1541,7 @@ mod tests {
             act_double: false,
             weights_double: false,
             reallocate_halo: true,
+            free_l1_input: false,
         }
     }
 
@@ -1779,17 +1813,23 @@ mod tests {
         }
     }
 
+    /// The probe's 64×64, 64 → 128 3×3 padding 1 conv of an L1 ROW_MAJOR input.
+    fn conv_64x64_to_128(device: &'static DeviceSpec) -> crate::case::Case {
+        let mut c = case(Layout::RowMajor, BufferType::L1, device);
+        c.model_inputs = vec![Shape::parse("1,64,64,64").unwrap()];
+        c.params.set("out_channels", ParamValue::Int(128));
+        c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+        c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+        c
+    }
+
     /// `reallocate_halo_output=False` leaves the halo output where it was and the per-core peaks
     /// as they are (`cargo xtask probe`, n150, 64×64, 64 → 128 3×3 padding 1, ROW_MAJOR, either
     /// setting: CB 69,696 B, L1 51,568 B, total 121,264 B), and it is planned, not gated.
     #[test]
     fn reallocate_halo_output_keeps_the_peaks() {
         for reallocate in [true, false] {
-            let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
-            c.model_inputs = vec![Shape::parse("1,64,64,64").unwrap()];
-            c.params.set("out_channels", ParamValue::Int(128));
-            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
-            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            let mut c = conv_64x64_to_128(&N150);
             c.params
                 .set("reallocate_halo_output", ParamValue::Bool(reallocate));
             let e = c.estimate().unwrap();
@@ -1800,6 +1840,32 @@ mod tests {
                 "{reallocate}"
             );
         }
+    }
+
+    /// `deallocate_activation=True` frees the caller's L1 input once resharded and moves the
+    /// resharded input into its place: the same capture's L1 peak 8,192 B (the input's shard)
+    /// lower (measured: 43,376 B where the default has 51,568 B, CB peak 69,696 B either way),
+    /// and the input is freed before the conv's program runs.
+    #[test]
+    fn deallocate_activation_frees_the_input_after_the_reshard() {
+        let mut c = conv_64x64_to_128(&N150);
+        c.params
+            .set("deallocate_activation", ParamValue::Bool(true));
+        let e = c.estimate().unwrap();
+        assert_eq!(e.verdict, crate::case::Verdict::Fits);
+        assert_eq!((e.peaks.cb, e.peaks.l1), (69_696, 43_376));
+        let plan = c.plan().unwrap();
+        let input_freed = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, crate::plan::Step::Free(0)))
+            .expect("the input is freed by the call");
+        let conv_runs = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, crate::plan::Step::Run(p) if p.op == "Conv2dDeviceOperation"))
+            .unwrap();
+        assert!(input_freed < conv_runs);
     }
 
     /// `act_block_h_override` picks the largest divisor of the shard's tiles up to it, and with

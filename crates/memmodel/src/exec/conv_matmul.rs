@@ -129,7 +129,7 @@ pub(super) fn plan(
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
 
     // 2. A ROW_MAJOR input is tilized where it is.
-    let tilized = tilized_where_it_is(ex, input)?;
+    let tilized = tilized_where_it_is(ex, input, conv.free_l1_input)?;
 
     // 3. The matmul into DRAM; the bias fused only when every operand is in DRAM.
     let fused = bias.as_ref().filter(|_| tilized.memory == BufferType::Dram);
@@ -161,6 +161,12 @@ pub(super) fn plan(
         result = out;
     }
 
+    if conv.free_l1_input {
+        // deallocate_activation: the matmul's input (the caller's, a flattening copy or the
+        // tilized copy) goes once the activation has run, before the copy below (measured).
+        ex.b.deallocate(&tilized);
+    }
+
     // 5. memory_config: a copy to L1 (DRAM is where the result is already).
     if let Some(memory) = out_memory.filter(|m| *m != BufferType::Dram) {
         let moved = super::data_movement::to_memory_config(ex, &result, memory, None)?;
@@ -178,7 +184,11 @@ pub(super) fn plan(
 
 /// A ROW_MAJOR `input` tilized in its own memory (the tilize's factory sees the L1 bank beside
 /// conv2d's L1_SMALL), `input` released; a TILE one as it is.
-fn tilized_where_it_is(ex: &mut Exec<'_>, input: DevTensor) -> Result<DevTensor, CaseError> {
+fn tilized_where_it_is(
+    ex: &mut Exec<'_>,
+    input: DevTensor,
+    free_l1_input: bool,
+) -> Result<DevTensor, CaseError> {
     if input.layout() != Layout::RowMajor {
         return Ok(input);
     }
@@ -188,6 +198,10 @@ fn tilized_where_it_is(ex: &mut Exec<'_>, input: DevTensor) -> Result<DevTensor,
         input.memory,
         crate::ops::CONV2D_L1_SMALL,
     )?;
+    if free_l1_input {
+        // tilize_with_optional_deallocation: the caller's input goes once tilized.
+        ex.b.deallocate(&input);
+    }
     ex.b.release(input);
     Ok(t)
 }
@@ -285,8 +299,15 @@ fn plan_height_sharded(
             sharded_placement(d, BufferType::L1, pages, page, used, shard_pages)?,
         );
         super::conv::reshard_into(ex, &input, &resharded, page, &grid);
-        ex.b.release(input);
-        resharded
+        if conv.free_l1_input {
+            // deallocate_activation: the input goes and the resharded tensor is moved.
+            ex.b.deallocate(&input);
+            ex.b.release(input);
+            super::conv::reallocated(ex, resharded)
+        } else {
+            ex.b.release(input);
+            resharded
+        }
     };
     let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
 
@@ -463,7 +484,7 @@ fn plan_block_sharded(
         ));
     }
     // 1. A ROW_MAJOR input is tilized where it is (the tilized copy freed after the reshard).
-    let tiled = tilized_where_it_is(ex, input)?;
+    let tiled = tilized_where_it_is(ex, input, conv.free_l1_input)?;
 
     // 2. The tiles resharded; the tilized copy freed.
     let in_tile = super::util::tile_size(tiled.dtype());

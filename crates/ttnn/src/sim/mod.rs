@@ -230,6 +230,14 @@ impl State {
             .map_err(|e| circular_buffer_error(&e))
     }
 
+    /// Frees a live buffer whatever refers to it (an op that deallocates its input): the
+    /// tensors still holding it find it gone.
+    fn deallocate(&mut self, id: BufId) {
+        if let Some(b) = self.buffers.remove(&id) {
+            self.release(b.buffer_type, b.address);
+        }
+    }
+
     fn drop_ref(&mut self, id: BufId) {
         let Some(b) = self.buffers.get_mut(&id) else {
             return;
@@ -661,6 +669,10 @@ impl DeviceApi for Device {
                         } else {
                             s.release(p.buffer_type, a);
                         }
+                    } else if let Some(id) = inputs.get(*i).and_then(|t| t.buffer) {
+                        // An input the op deallocates (conv2d's deallocate_activation): gone
+                        // for its caller too.
+                        s.deallocate(id);
                     }
                     Ok(())
                 }
