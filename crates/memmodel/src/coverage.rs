@@ -292,10 +292,8 @@ fn max_pool_dram_sliced(case: &Case, kernel: [i64; 2], padding: [i64; 2]) -> Opt
 /// showed it (n150, ttnn 0.81.1).
 fn row_major_unplanned(family: Family) -> &'static str {
     match family {
-        // Captured: mean [2,64,100,100] over dim 3 runs ReduceMultiCoreW then a ROW_MAJOR
-        // reshape view; over dim 2 ReduceMultiCoreH; over dim 0 or 1 a ROW_MAJOR permute,
-        // ReduceMultiCoreH, a permute back.
-        Family::Mean => "a ROW_MAJOR mean (the runtime reduces the ROW_MAJOR pages: ReduceMultiCoreW over the last dim, ReduceMultiCoreH over the second-to-last, ReduceMultiCoreH between ROW_MAJOR permutes over the others; not planned)",
+        // Interleaved ones are planned (exec/reduction.rs).
+        Family::Mean => "a ROW_MAJOR mean of a sharded input (not checked)",
         Family::VectorNorm => "a ROW_MAJOR vector norm (its sum reduces the ROW_MAJOR pages; not planned)",
         Family::Split => "a ROW_MAJOR split of a sharded input (its SliceRm programs read the shards; not checked)",
         _ => "ROW_MAJOR pages for this op",
@@ -319,6 +317,14 @@ fn data_movement_row_major_modeled(case: &Case) -> bool {
         Family::Expand => row_major_expand(case),
         _ => false,
     }
+}
+
+/// An interleaved ROW_MAJOR mean: exec/reduction.rs plans its reduces on the ROW_MAJOR pages
+/// (and the permutes around them) and answers `unmodeled` itself for the last two dims alone,
+/// which the runtime tilizes. Exact in the random differential (`--layout row_major`, seeds
+/// 61041 n150 and 61042 p150: 299 modeled cases, 0 mismatches; float32: 61043-61044).
+fn row_major_mean(case: &Case) -> bool {
+    case.op.family == Family::Mean && case.layout == Layout::RowMajor && case.sharding.is_none()
 }
 
 /// An interleaved ROW_MAJOR expand: the RepeatCodegen program on the rows as they are (or
@@ -710,6 +716,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                 | Family::TopK
         )
         && !data_movement_row_major_modeled(case)
+        && !row_major_mean(case)
     {
         return Err(unmodeled(case, row_major_unplanned(family)));
     }
