@@ -873,6 +873,34 @@ fn reduce_w(
 /// over several cores (measured on both boards: 19 tiles in one pass, 20 in two).
 const SPLIT_H_MIN_TILES: u64 = 20;
 
+/// The FLOAT32 ROW_MAJOR partial rows of a two-pass H reduce of the 4-D `x` over `cols` tile
+/// columns, with the cores (`cols` × parts) its first pass runs on — `None` where the column
+/// is reduced in one pass (under [`SPLIT_H_MIN_TILES`] tiles, or fewer than two cores a
+/// column).
+fn h_reduce_partials(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    cols: u64,
+    mem: BufferType,
+) -> Result<Option<(DevTensor, CoreRangeSet, u64)>, CaseError> {
+    let d = ex.device();
+    let dims = x.dims();
+    let ht = dims[2].div_ceil(TILE);
+    let parts = ht.min(u64::from(d.grid_x) * u64::from(d.grid_y) / cols.max(1));
+    if ht < SPLIT_H_MIN_TILES || parts < 2 {
+        return Ok(None);
+    }
+    let part_spec = TensorSpec::new(
+        Shape::from_dims(vec![dims[0], dims[1], parts, dims[3]])?,
+        DType::Float32,
+        Layout::RowMajor,
+    );
+    let partials =
+        ex.b.tensor("reduce_h_partials", BufferRole::Temporary, part_spec, mem)?;
+    let cores = grid::merge_ranges(&grid::split_work(d, cols * parts, false).all);
+    Ok(Some((partials, cores, parts)))
+}
+
 /// `ReduceMultiCoreHProgramFactory` on a 4D TILE tensor: the tile columns (N*C*Wt) split over
 /// the grid column-wise, the reader batch from the smallest core's columns.
 ///
@@ -892,7 +920,7 @@ fn reduce_h(
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let dims = x.dims().to_vec();
-    let (ht, wt) = (dims[2].div_ceil(TILE), dims[3].div_ceil(TILE));
+    let wt = dims[3].div_ceil(TILE);
     let cols = crate::size::mul(
         crate::size::mul(dims[0], dims[1], "tile columns")?,
         wt,
@@ -902,17 +930,12 @@ fn reduce_h(
     out_dims[2] = 1;
     let out_spec = tile_spec(out_dims, out_dtype)?;
     let t_in = tile_size(x.dtype());
-    let ncores = u64::from(d.grid_x) * u64::from(d.grid_y);
-    let parts = ht.min(ncores / cols.max(1));
-    if split && ht >= SPLIT_H_MIN_TILES && parts >= 2 {
-        let part_spec = TensorSpec::new(
-            Shape::from_dims(vec![dims[0], dims[1], parts, dims[3]])?,
-            DType::Float32,
-            Layout::RowMajor,
-        );
-        let partials =
-            ex.b.tensor("reduce_h_partials", BufferRole::Temporary, part_spec, mem)?;
-        let cores = grid::merge_ranges(&grid::split_work(d, cols * parts, false).all);
+    let two_pass = if split {
+        h_reduce_partials(ex, x, cols, mem)?
+    } else {
+        None
+    };
+    if let Some((partials, cores, parts)) = two_pass {
         let in_tiles = if x.dtype() == DType::Float32 { 2 } else { 8 };
         ex.b.run(
             Program::new("ReduceDeviceOperation", "ReduceMultiCoreHProgramFactory")
@@ -1170,10 +1193,10 @@ const RM_REDUCE_MAX_CHUNK_TILES: u64 = 8;
 /// pinned runtime's captures show them, which match `make_rm_plan` of tt-metal's tree): the
 /// reduced axis is staged in chunks of up to [`RM_REDUCE_MAX_CHUNK_TILES`] tiles. In creation
 /// order: the row staging buffer (two tile heights of rows, each a chunk wide for W, one tile
-/// wide for H), the padding-identity tile, the accumulator (one tile of the output's dtype), the tilized
-/// input (the chunk's tiles, at least 2), the scaler and 2 output tiles. W splits the logical rows (N·C·H)
-/// row-wise over the grid; H splits the tile columns (N·C·Wt) column-wise, and tall columns
-/// in two passes as [`reduce_h`] does.
+/// wide for H), the padding-identity tile, the accumulator (one tile of the output's dtype),
+/// the tilized input (the chunk's tiles, at least 2), the scaler and 2 output tiles. W splits
+/// the logical rows (N·C·H) row-wise over the grid; H splits the tile columns (N·C·Wt)
+/// column-wise, and tall columns in two passes as [`reduce_h`] does.
 fn reduce_row_major(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -1210,19 +1233,14 @@ fn reduce_row_major(
     };
     let out_spec = TensorSpec::new(Shape::from_dims(out_dims)?, out_dtype, Layout::RowMajor);
     let cols = crate::size::mul(nc, wt, "reduce columns")?;
-    let ncores = u64::from(d.grid_x) * u64::from(d.grid_y);
-    let parts = ht.min(ncores / cols.max(1));
-    if kind == ReduceOpDim::H && ht >= SPLIT_H_MIN_TILES && parts >= 2 {
+    let two_pass = if kind == ReduceOpDim::H {
+        h_reduce_partials(ex, x, cols, mem)?
+    } else {
+        None
+    };
+    if let Some((partials, cores, parts)) = two_pass {
         // Two passes, as the tiled H reduce: FLOAT32 ROW_MAJOR partial rows, then one core per
         // column folds them (seen on n150: [1,1,1472,128] in 16 parts over 64 cores, then 4).
-        let part_spec = TensorSpec::new(
-            Shape::from_dims(vec![dims[0], dims[1], parts, dims[3]])?,
-            DType::Float32,
-            Layout::RowMajor,
-        );
-        let partials =
-            ex.b.tensor("reduce_h_partials", BufferRole::Temporary, part_spec, mem)?;
-        let cores = grid::merge_ranges(&grid::split_work(d, cols * parts, false).all);
         reduce_row_major_program(ex, factory, &cores, dtype, DType::Float32, 1, chunk_tiles);
         let out =
             ex.b.tensor("reduce", BufferRole::Temporary, out_spec, mem)?;
