@@ -873,6 +873,34 @@ fn reduce_w(
 /// over several cores (measured on both boards: 19 tiles in one pass, 20 in two).
 const SPLIT_H_MIN_TILES: u64 = 20;
 
+/// The FLOAT32 ROW_MAJOR partial rows of a two-pass H reduce of the 4-D `x` over `cols` tile
+/// columns, with the cores (`cols` × parts) its first pass runs on — `None` where the column
+/// is reduced in one pass (under [`SPLIT_H_MIN_TILES`] tiles, or fewer than two cores a
+/// column).
+fn h_reduce_partials(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    cols: u64,
+    mem: BufferType,
+) -> Result<Option<(DevTensor, CoreRangeSet, u64)>, CaseError> {
+    let d = ex.device();
+    let dims = x.dims();
+    let ht = dims[2].div_ceil(TILE);
+    let parts = ht.min(u64::from(d.grid_x) * u64::from(d.grid_y) / cols.max(1));
+    if ht < SPLIT_H_MIN_TILES || parts < 2 {
+        return Ok(None);
+    }
+    let part_spec = TensorSpec::new(
+        Shape::from_dims(vec![dims[0], dims[1], parts, dims[3]])?,
+        DType::Float32,
+        Layout::RowMajor,
+    );
+    let partials =
+        ex.b.tensor("reduce_h_partials", BufferRole::Temporary, part_spec, mem)?;
+    let cores = grid::merge_ranges(&grid::split_work(d, cols * parts, false).all);
+    Ok(Some((partials, cores, parts)))
+}
+
 /// `ReduceMultiCoreHProgramFactory` on a 4D TILE tensor: the tile columns (N*C*Wt) split over
 /// the grid column-wise, the reader batch from the smallest core's columns.
 ///
@@ -892,7 +920,7 @@ fn reduce_h(
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let dims = x.dims().to_vec();
-    let (ht, wt) = (dims[2].div_ceil(TILE), dims[3].div_ceil(TILE));
+    let wt = dims[3].div_ceil(TILE);
     let cols = crate::size::mul(
         crate::size::mul(dims[0], dims[1], "tile columns")?,
         wt,
@@ -902,17 +930,12 @@ fn reduce_h(
     out_dims[2] = 1;
     let out_spec = tile_spec(out_dims, out_dtype)?;
     let t_in = tile_size(x.dtype());
-    let ncores = u64::from(d.grid_x) * u64::from(d.grid_y);
-    let parts = ht.min(ncores / cols.max(1));
-    if split && ht >= SPLIT_H_MIN_TILES && parts >= 2 {
-        let part_spec = TensorSpec::new(
-            Shape::from_dims(vec![dims[0], dims[1], parts, dims[3]])?,
-            DType::Float32,
-            Layout::RowMajor,
-        );
-        let partials =
-            ex.b.tensor("reduce_h_partials", BufferRole::Temporary, part_spec, mem)?;
-        let cores = grid::merge_ranges(&grid::split_work(d, cols * parts, false).all);
+    let two_pass = if split {
+        h_reduce_partials(ex, x, cols, mem)?
+    } else {
+        None
+    };
+    if let Some((partials, cores, parts)) = two_pass {
         let in_tiles = if x.dtype() == DType::Float32 { 2 } else { 8 };
         ex.b.run(
             Program::new("ReduceDeviceOperation", "ReduceMultiCoreHProgramFactory")
@@ -1111,6 +1134,9 @@ enum ReduceOpDim {
 /// when the tile layout changes); a full reduction ends in a view.
 fn mean(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?;
+    if x.layout() == Layout::RowMajor {
+        return mean_row_major(ex, a, x);
+    }
     if x.layout() != Layout::Tile {
         return Err(unmodeled(
             a.function,
@@ -1131,7 +1157,150 @@ fn mean(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::T(out))
 }
 
-/// `reduce_impl` of the pinned runtime, as [`mean`] describes it (float32 sums take it too).
+/// `ttnn.mean` of an interleaved ROW_MAJOR bfloat16 / float32 input (read from the pinned
+/// runtime's captures, both boards): [`reduce_impl`] on the ROW_MAJOR pages, each W or H reduce
+/// by its factory's dense row-major path ([`reduce_row_major`]). The HW pair (also every dim of a
+/// rank-2 input) is tilized and reduced as tiles instead: not planned.
+fn mean_row_major(ex: &mut Exec<'_>, a: &Args<'_>, x: &DevTensor) -> Result<Val, CaseError> {
+    let rank = x.shape().rank();
+    if !(1..=4).contains(&rank) || !matches!(x.dtype(), DType::Bfloat16 | DType::Float32) {
+        return Err(unmodeled(
+            a.function,
+            "a ROW_MAJOR mean of rank 1 to 4 in bfloat16 or float32 only",
+        ));
+    }
+    if x.shard.is_some() {
+        return Err(unmodeled(a.function, "a ROW_MAJOR mean of a sharded input"));
+    }
+    let dims = mean_dims(a, x)?;
+    let chosen = dims.clone().unwrap_or_else(|| (0..rank).collect());
+    if rank >= 2 && chosen == [rank - 2, rank - 1] {
+        return Err(unmodeled(
+            a.function,
+            "a ROW_MAJOR mean over the last two dims alone (the runtime tilizes it for one HW reduce)",
+        ));
+    }
+    let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
+    let mem = out_memory(a, x.memory)?;
+    Ok(Val::T(reduce_impl(ex, x, dims, keepdim, mem)?))
+}
+
+/// Most tiles of the reduced axis one chunk of the dense row-major reduce stages
+/// (`k_rm_max_tiles_per_chunk` of the factories' row-major plan).
+const RM_REDUCE_MAX_CHUNK_TILES: u64 = 8;
+
+/// The W or H reduce factory on a 4-D ROW_MAJOR input (its dense row-major path; buffers as the
+/// pinned runtime's captures show them, which match `make_rm_plan` of tt-metal's tree): the
+/// reduced axis is staged in chunks of up to [`RM_REDUCE_MAX_CHUNK_TILES`] tiles. In creation
+/// order: the row staging buffer (two tile heights of rows, each a chunk wide for W, one tile
+/// wide for H), the padding-identity tile, the accumulator (one tile of the output's dtype),
+/// the tilized input (the chunk's tiles, at least 2), the scaler and 2 output tiles. W splits
+/// the logical rows (N·C·H) row-wise over the grid; H splits the tile columns (N·C·Wt)
+/// column-wise, and tall columns in two passes as [`reduce_h`] does.
+fn reduce_row_major(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    kind: ReduceOpDim,
+    out_dtype: DType,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let dims = x.dims().to_vec();
+    let dtype = x.dtype();
+    let nc = crate::size::mul(dims[0], dims[1], "reduce rows")?;
+    let (ht, wt) = (dims[2].div_ceil(TILE), dims[3].div_ceil(TILE));
+    let mut out_dims = dims.clone();
+    let (chunk_tiles, row_tiles, split, factory) = match kind {
+        ReduceOpDim::W => {
+            out_dims[3] = 1;
+            let rows = crate::size::mul(nc, dims[2], "reduce rows")?;
+            (
+                wt.clamp(1, RM_REDUCE_MAX_CHUNK_TILES),
+                wt.clamp(1, RM_REDUCE_MAX_CHUNK_TILES),
+                grid::split_work(d, rows, true),
+                "ReduceMultiCoreWProgramFactory",
+            )
+        }
+        _ => {
+            out_dims[2] = 1;
+            (
+                ht.clamp(1, RM_REDUCE_MAX_CHUNK_TILES),
+                1,
+                grid::split_work(d, crate::size::mul(nc, wt, "reduce columns")?, false),
+                "ReduceMultiCoreHProgramFactory",
+            )
+        }
+    };
+    let out_spec = TensorSpec::new(Shape::from_dims(out_dims)?, out_dtype, Layout::RowMajor);
+    let cols = crate::size::mul(nc, wt, "reduce columns")?;
+    let two_pass = if kind == ReduceOpDim::H {
+        h_reduce_partials(ex, x, cols, mem)?
+    } else {
+        None
+    };
+    if let Some((partials, cores, parts)) = two_pass {
+        // Two passes, as the tiled H reduce: FLOAT32 ROW_MAJOR partial rows, then one core per
+        // column folds them (seen on n150: [1,1,1472,128] in 16 parts over 64 cores, then 4).
+        reduce_row_major_program(ex, factory, &cores, dtype, DType::Float32, 1, chunk_tiles);
+        let out =
+            ex.b.tensor("reduce", BufferRole::Temporary, out_spec, mem)?;
+        let cores = grid::merge_ranges(&grid::split_work(d, cols, false).all);
+        let fold_chunk = parts.div_ceil(TILE).clamp(1, RM_REDUCE_MAX_CHUNK_TILES);
+        reduce_row_major_program(
+            ex,
+            factory,
+            &cores,
+            DType::Float32,
+            out_dtype,
+            1,
+            fold_chunk,
+        );
+        ex.b.release(partials);
+        return Ok(out);
+    }
+    let out =
+        ex.b.tensor("reduce", BufferRole::Temporary, out_spec, mem)?;
+    let cores = grid::merge_ranges(&split.all);
+    reduce_row_major_program(
+        ex,
+        factory,
+        &cores,
+        dtype,
+        out_dtype,
+        row_tiles,
+        chunk_tiles,
+    );
+    Ok(out)
+}
+
+/// The dense row-major path's buffers of one reduce program, as [`reduce_row_major`] lists them.
+fn reduce_row_major_program(
+    ex: &mut Exec<'_>,
+    factory: &'static str,
+    cores: &CoreRangeSet,
+    dtype: DType,
+    out_dtype: DType,
+    row_tiles: u64,
+    chunk_tiles: u64,
+) {
+    let (src_tile, dst_tile) = (tile_size(dtype), tile_size(out_dtype));
+    let staging_row = row_tiles * TILE * dtype.row_major_element_bytes();
+    let mut p = Program::new("ReduceDeviceOperation", factory);
+    for size in [
+        2 * TILE * staging_row,
+        src_tile,
+        dst_tile,
+        chunk_tiles.max(2) * src_tile,
+        scaler_tile(dtype),
+        2 * dst_tile,
+    ] {
+        p = p.cb(CbKind::Dataflow, size, cores);
+    }
+    ex.b.run(p);
+}
+
+/// `reduce_impl` of the pinned runtime, as [`mean`] describes it (float32 sums take it too; a
+/// ROW_MAJOR input reduces its pages as [`mean_row_major`] says).
 fn reduce_impl(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -1140,6 +1309,7 @@ fn reduce_impl(
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
     let rank = x.shape().rank();
+    let rm = x.layout() == Layout::RowMajor;
     let filled = fill_pad_copying_block_floats(ex, x)?;
     let src = filled.as_ref().unwrap_or(x);
     let pad = 4 - rank;
@@ -1153,10 +1323,19 @@ fn reduce_impl(
         _ => None,
     };
     if let Some(kind) = single {
-        let next = match kind {
-            ReduceOpDim::W => reduce_w(ex, &cur, dtype, mem)?,
-            ReduceOpDim::H => reduce_h(ex, &cur, dtype, mem, true)?,
-            ReduceOpDim::Hw => reduce_hw(ex, &cur, dtype, mem)?,
+        let next = match (kind, rm) {
+            (ReduceOpDim::W | ReduceOpDim::H, true) => {
+                reduce_row_major(ex, &cur, kind, dtype, mem)?
+            }
+            (ReduceOpDim::W, false) => reduce_w(ex, &cur, dtype, mem)?,
+            (ReduceOpDim::H, false) => reduce_h(ex, &cur, dtype, mem, true)?,
+            (ReduceOpDim::Hw, false) => reduce_hw(ex, &cur, dtype, mem)?,
+            (ReduceOpDim::Hw, true) => {
+                return Err(unmodeled(
+                    "ttnn.mean",
+                    "a ROW_MAJOR HW reduce (the runtime tilizes its input)",
+                ))
+            }
         };
         ex.b.release(std::mem::replace(&mut cur, next));
     } else {
@@ -1169,13 +1348,21 @@ fn reduce_impl(
                 dtype
             };
             let i4 = i + pad;
+            let reduce_h_step = |ex: &mut Exec<'_>, t: &DevTensor| {
+                if rm {
+                    reduce_row_major(ex, t, ReduceOpDim::H, step_dtype, mem)
+                } else {
+                    reduce_h(ex, t, step_dtype, mem, true)
+                }
+            };
             let next = match i4 {
+                3 if rm => reduce_row_major(ex, &cur, ReduceOpDim::W, step_dtype, mem)?,
                 3 => reduce_w(ex, &cur, step_dtype, mem)?,
-                2 => reduce_h(ex, &cur, step_dtype, mem, true)?,
+                2 => reduce_h_step(ex, &cur)?,
                 _ => {
                     let t = swap_with_h(ex, &cur, i4, mem)?;
                     ex.b.release(std::mem::replace(&mut cur, t));
-                    let r = reduce_h(ex, &cur, step_dtype, mem, true)?;
+                    let r = reduce_h_step(ex, &cur)?;
                     ex.b.release(std::mem::replace(&mut cur, r));
                     swap_with_h(ex, &cur, i4, mem)?
                 }
@@ -1522,6 +1709,36 @@ mod tests {
         c.params
             .set("keepdim", crate::params::ParamValue::Bool(keepdim));
         c.estimate().expect("a verdict").peaks.dataflow
+    }
+
+    /// A ROW_MAJOR mean reduces its pages with the factories' dense row-major path; the peaks are
+    /// the pinned runtime's captures (n150): one W reduce, a tall H reduce in two passes, and a
+    /// bfloat16 W reduce into FLOAT32 before a permuted H reduce (several dims named). The last
+    /// two dims alone are tilized by the runtime: not planned.
+    #[test]
+    fn a_row_major_mean_reduces_its_pages() {
+        let rm_mean = |shape: &str, dims: Vec<i64>| {
+            let op = crate::ops::find("mean").unwrap();
+            let mut c = crate::case::Case::new(
+                op,
+                vec![Shape::parse(shape).unwrap()],
+                &crate::device::N150,
+            );
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.layout = Layout::RowMajor;
+            c.params.set("dim", crate::params::ParamValue::Ints(dims));
+            // Kept dims: the reshape that drops them is a view.
+            c.params
+                .set("keepdim", crate::params::ParamValue::Bool(true));
+            c.estimate()
+        };
+        let dataflow =
+            |shape: &str, dims: Vec<i64>| rm_mean(shape, dims).expect("modeled").peaks.dataflow;
+        assert_eq!(dataflow("2,64,100,100", vec![3]), 34_816);
+        assert_eq!(dataflow("1,1,1472,128", vec![2]), 36_864);
+        assert_eq!(dataflow("3,40,50", vec![0, 2]), 30_720);
+        let hw = rm_mean("3,40,50", vec![1, 2]).expect_err("tilized by the runtime");
+        assert!(super::super::is_unmodeled(&hw), "{hw}");
     }
 
     /// `ttnn.mean(x, dim=[])` reduces every dim on the runtime (shape `[]`, as with no `dim`);
