@@ -245,15 +245,19 @@ fn sharded_to_interleaved(
     Ok(out)
 }
 
-/// The ROW_MAJOR `CopyDeviceOperation` of an interleaved move: two rows per core aligned as the
-/// output's memory is (seen on the runtime: a [13310,3047] bfloat16 move from L1 to DRAM on n150
-/// takes 2 × 6,112 B, 32 B aligned, a [1,9,253,1203] float32 one on p150 2 × 4,864 B, 64 B
-/// aligned; a [5,7467,1987] bfloat16 one from DRAM to L1 on n150 2 × 3,984 B, 16 B aligned), or
-/// two 256 KiB chunks when a row exceeds one. A device run's dataflow region ends an
-/// unaligned row above those two where the NO_DISPATCH capture shows two rows only (seen on n150
-/// in the clash messages: [3392,6304] float32 and [3392,12608] bfloat16 both ways, [1600,12608]
-/// float32 and [800,25216] int32 from DRAM to L1; [3,1363,10591] bfloat16 from DRAM to L1 ends
-/// at 105,824 + 2 × 21,184 + 21,182 B; a chunked [657042] bfloat16 one three 256 KiB chunks).
+/// The ROW_MAJOR `CopyDeviceOperation` of an interleaved move (`DefaultRowMajor`): the output
+/// pages' dataflow buffer, two rows per core aligned as the output's memory is (seen on the
+/// runtime: a [13310,3047] bfloat16 move from L1 to DRAM on n150 takes 2 × 6,112 B, 32 B
+/// aligned, a [1,9,253,1203] float32 one on p150 2 × 4,864 B, 64 B aligned; a [5,7467,1987]
+/// bfloat16 one from DRAM to L1 on n150 2 × 3,984 B, 16 B aligned), then the reader's private
+/// scratchpad of one unaligned input row (copy_default_row_major_program_factory.cpp); rows
+/// over 256 KiB (`MAX_SUBBLOCK_SIZE_BYTES`) go in chunks of that size. The scratchpad is in the
+/// capture's per-core total, not its dataflow peak (YOLOv12x 640 #560 on n150: a [1,1,1600,1536]
+/// move peaks at 76,800 B of L1 + 6,144 + 3,072 B), and a device run's dataflow region ends an
+/// unaligned row above the two (seen on n150 in the clash messages: [3392,6304] float32 and
+/// [3392,12608] bfloat16 both ways, [1600,12608] float32 and [800,25216] int32 from DRAM to L1;
+/// [3,1363,10591] bfloat16 from DRAM to L1 ends at 105,824 + 2 × 21,184 + 21,182 B; a chunked
+/// [657042] bfloat16 one three 256 KiB chunks).
 fn row_major_copy_program(
     d: &crate::device::DeviceSpec,
     x: &DevTensor,
@@ -267,13 +271,9 @@ fn row_major_copy_program(
     let buffer = crate::size::mul(2, row, "move buffer")?;
     let chunk = super::eltwise::COPY_ROW_CHUNK_BUFFER / 2;
     if row > chunk {
-        let captured = Program::new("CopyDeviceOperation", "RowChunked").cb(
-            CbKind::Dataflow,
-            2 * chunk,
-            &cores,
-        );
-        let run = captured.clone().cb(CbKind::Dataflow, chunk, &cores);
-        return Ok(captured.on_device(run));
+        return Ok(Program::new("CopyDeviceOperation", "RowChunked")
+            .cb(CbKind::Dataflow, 2 * chunk, &cores)
+            .cb(CbKind::Scratchpad, chunk, &cores));
     }
     if row > LARGEST_WHOLE_MOVE_ROW {
         return Err(unmodeled(
@@ -281,10 +281,9 @@ fn row_major_copy_program(
             "ROW_MAJOR rows between 100,864 B and 256 KiB (where the runtime starts chunking them is not pinned down)",
         ));
     }
-    let captured =
-        Program::new("CopyDeviceOperation", "RowMajor").cb(CbKind::Dataflow, buffer, &cores);
-    let run = captured.clone().cb(CbKind::Dataflow, unaligned_row, &cores);
-    Ok(captured.on_device(run))
+    Ok(Program::new("CopyDeviceOperation", "RowMajor")
+        .cb(CbKind::Dataflow, buffer, &cores)
+        .cb(CbKind::Scratchpad, unaligned_row, &cores))
 }
 
 /// The widest ROW_MAJOR row seen moved whole by `to_memory_config` (a [736,25216] float32
