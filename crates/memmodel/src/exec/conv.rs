@@ -450,7 +450,7 @@ impl Conv {
         };
         let clock: f32 = if blackhole { 1.35 } else { 1.0 };
         let halo_f32 = self.conv_in_dtype() == DType::Float32;
-        let elem: u64 = if halo_f32 { 4 } else { 2 };
+        let elem = self.conv_in_elem();
         let kw = self.win.kernel[1];
         let coalesced = if self.win.dilation[1] == 1 { kw } else { 1 };
         // Estimates in f32 as the runtime's: saturating products only ever feed a float.

@@ -183,7 +183,8 @@ pub(super) fn plan(
 }
 
 /// A ROW_MAJOR `input` tilized in its own memory (the tilize's factory sees the L1 bank beside
-/// conv2d's L1_SMALL), `input` released; a TILE one as it is.
+/// conv2d's L1_SMALL), `input` released (and deallocated for its caller too with
+/// `free_l1_input`: deallocate_activation); a TILE one as it is.
 fn tilized_where_it_is(
     ex: &mut Exec<'_>,
     input: DevTensor,
