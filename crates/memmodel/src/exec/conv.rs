@@ -249,6 +249,43 @@ impl Conv {
             .unwrap_or(1)
     }
 
+    /// A width-sharded conv's activation block height (`get_conv_configs`): its output shard is
+    /// the whole N·H·W unpadded (`create_sharded_memory_config_from_parallel_config` pads only the
+    /// other schemes), so `determine_per_core_conv_block_config` sees `⌊N·H·W / 32⌋` tiles where
+    /// the program has `⌈N·H·W / 32⌉`: an override dividing the floor (0 included) is taken as
+    /// it is, else its largest divisor of the floor.
+    fn width_act_block_tiles(&self, out_nhw: u64) -> u64 {
+        let ceil = out_nhw.div_ceil(TILE);
+        if self.act_block_h == 0 {
+            return ceil;
+        }
+        let floor = out_nhw / TILE;
+        if floor.is_multiple_of(self.act_block_h) {
+            return self.act_block_h;
+        }
+        (1..=self.act_block_h.min(floor))
+            .rev()
+            .find(|d| floor.is_multiple_of(*d))
+            .unwrap_or(1)
+    }
+
+    /// The auto-shard estimate's refusal (`get_cb_info`: `output_block_num_tiles <=
+    /// per_core_out_ntiles`): the width candidate, scored whatever wins, with an activation block
+    /// taller than its output ([`Conv::width_act_block_tiles`]: an override of two or more tiles
+    /// on fewer than 32 output rows). Seen on p150 (seed 61042): `[1,52,5,7]` 3×3 stride 2
+    /// with act_block_h 64, raised before any buffer.
+    pub fn auto_shard_refusal(&self, d: &DeviceSpec) -> Option<String> {
+        let s = self.sharding(d, Scheme::Width);
+        let out_h = s.out_shard_h / TILE;
+        (s.act_h_tiles > out_h).then(|| {
+            format!(
+                "Conv2d output block size {} exceeds the per-core output size {}",
+                s.act_h_tiles * s.out_w_tiles,
+                out_h * s.out_w_tiles
+            )
+        })
+    }
+
     /// Tiles of the weights CB: one block of `out_w × act_w`; a height-sharded conv with
     /// several activation blocks holds the kernel's rows of them (fully buffered weights),
     /// else `enable_weights_double_buffer` doubles it.
@@ -334,7 +371,11 @@ impl Conv {
             out_shard_h,
             out_w_tiles: out_c_padded / out_c / TILE,
             out_c_padded,
-            act_h_tiles: self.act_block_tiles(out_shard_h / TILE),
+            act_h_tiles: if scheme == Scheme::Width {
+                self.width_act_block_tiles(out_nhw)
+            } else {
+                self.act_block_tiles(out_shard_h / TILE)
+            },
             act_w_tiles: act_w.div_ceil(TILE),
         }
     }
@@ -958,6 +999,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     let d = ex.device();
+    if settings.shard_layout.is_none() && dram_slicing.is_none() {
+        if let Some(message) = conv.auto_shard_refusal(d) {
+            ex.b.run(
+                Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
+                    .refused(message),
+            );
+            return Ok(Val::None);
+        }
+    }
     let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
     if scheme == Scheme::Width && (settings.shard_layout.is_some() || conv.weights_double) {
         // Seen on both boards (seed 31005): told WIDTH_SHARDED, the runtime's halo and CBs
@@ -1676,6 +1726,31 @@ mod tests {
         // The cost table has no bfloat4_b output: the runtime throws, memmodel has no plan.
         c.out_dtype = DType::Bfloat4B;
         assert_eq!(c.split_reader(&P150, &s), None);
+    }
+
+    #[test]
+    fn auto_shard_width_estimate_refuses_an_act_block_past_the_output() {
+        // Seed 61042, p150: 8 output rows, act_block_h 64. The width candidate's block is the
+        // override (⌊8 / 32⌋ = 0 rows of tiles divide by anything), its output one tile.
+        let mut c = case(Layout::Tile, BufferType::L1, &P150);
+        c.model_inputs = vec![Shape::parse("1,52,5,7").unwrap()];
+        c.default_output_memory = false;
+        for (name, v) in [
+            ("act_block_h", ParamValue::Int(64)),
+            ("dilation", ParamValue::Ints(vec![2, 1])),
+            ("stride", ParamValue::Ints(vec![2, 2])),
+        ] {
+            c.params.set(name, v);
+        }
+        let err = c.estimate().expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("Conv2d output block size 2 exceeds the per-core output size 1"),
+            "{err}"
+        );
+        // One tile of override fits the one output tile: planned.
+        c.params.set("act_block_h", ParamValue::Int(32));
+        c.estimate().unwrap();
     }
 
     /// The runtime refuses a conv whose reader indices outgrow the CB it sizes for them (two
