@@ -47,10 +47,17 @@ fn render(plan: &ModelFixPlan, elapsed_ms: f64) -> String {
         ));
     }
     out.push_str(&format!("  result: {}\n", plan.summary()));
-    if let Ending::NoFix { unverified, .. } = &plan.ending {
-        for (detail, why) in unverified {
+    if let Ending::NoFix { attempts, .. } = &plan.ending {
+        out.push_str("  why each change for it fails:\n");
+        for a in attempts {
+            let verdict = if a.unverified() {
+                "no verdict on sim (a run on the runtime may keep it)"
+            } else {
+                a.outcome.as_str()
+            };
             out.push_str(&format!(
-                "    no verdict on sim for: {detail}\n      ({why})\n"
+                "    - ({}) {}\n      {verdict}: {}\n",
+                a.kind, a.detail, a.why
             ));
         }
     }

@@ -203,6 +203,26 @@ pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
     };
     let slice = str_param(case, "slice");
     let fixed_count = matches!(case.params.get("num_slices"), Some(ParamValue::Int(n)) if *n > 0);
+    let output_in_l1 = if case.default_output_memory {
+        conv2d_default_output_memory(case) == BufferType::L1
+    } else {
+        case.output_memory == BufferType::L1
+    };
+    if output_in_l1 {
+        // The conv still runs in its L1 shards; the output is copied out of them
+        // (ShardedToInterleaved) and the shards freed: nothing of it stays in L1 for the calls
+        // after it.
+        let mut c = case.clone();
+        c.output_memory = BufferType::Dram;
+        c.default_output_memory = false;
+        out.push((
+            FixKind::OutputsToDram,
+            "output to DRAM interleaved (memory_config=ttnn.DRAM_MEMORY_CONFIG); the input and \
+             Conv2dConfig stay as they are"
+                .to_string(),
+            c,
+        ));
+    }
     if conv2d_is_matmul(case) {
         // `conv2d_DRAM` runs a 1×1 stride-1 conv as a matmul, unsliced, its output where
         // memory_config says: a DRAM input alone leaves an L1 output as large as ever (seen
@@ -220,6 +240,34 @@ pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
                     .to_string(),
                 c,
             ));
+        }
+        // Without shard_layout (and its act_block_h_override) the runtime runs the 1×1 conv as
+        // an interleaved `ttnn::linear`: no input or output shards in L1, only the matmul's CBs,
+        // the output in DRAM (exec/conv_matmul.rs). Slower than a sharded matmul, so after it;
+        // first with the input where it is, then with the input in DRAM too.
+        if case.params.get("shard_layout").is_some() {
+            let mut c = case.clone();
+            c.params.0.remove("shard_layout");
+            c.params.0.remove("act_block_h");
+            out.push((
+                FixKind::ShardLayout,
+                "no shard_layout (Conv2dConfig without shard_layout and act_block_h_override): \
+                 the 1×1 conv runs as an interleaved matmul (its output in DRAM without memory_config)"
+                    .to_string(),
+                c.clone(),
+            ));
+            if c.input_memory == BufferType::L1 {
+                c.input_memory = BufferType::Dram;
+                c.sharding = None;
+                out.push((
+                    FixKind::Dram,
+                    "input in DRAM and no shard_layout (Conv2dConfig without shard_layout and \
+                     act_block_h_override): the 1×1 conv runs as an interleaved matmul from DRAM \
+                     to DRAM"
+                        .to_string(),
+                    c,
+                ));
+            }
         }
     } else if case.input_memory == BufferType::L1
         || slice.as_deref() == Some("l1_full")
@@ -252,7 +300,11 @@ pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
             c,
         ));
     }
+    if let Some(fix) = conv2d_fewest_dram_slices(case) {
+        out.push(fix);
+    }
     let layout = str_param(case, "shard_layout");
+    let act_block_h = case.params.get("act_block_h").cloned();
     for l in ["height", "block", "width"] {
         if layout.as_deref() == Some(l) {
             continue;
@@ -262,8 +314,21 @@ pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
         out.push((
             FixKind::ShardLayout,
             format!("{l}-sharded conv (Conv2dConfig.shard_layout={l})"),
-            c,
+            c.clone(),
         ));
+        // An act_block_h_override chosen for the old layout may not suit the new one (YOLOv12x
+        // 1280² #38 on n150: block 160 → height is refused with it, fits without).
+        if let Some(v) = &act_block_h {
+            c.params.0.remove("act_block_h");
+            out.push((
+                FixKind::ShardLayout,
+                format!(
+                    "{l}-sharded conv without act_block_h_override \
+                     (Conv2dConfig.shard_layout={l}, act_block_h_override={v} removed)"
+                ),
+                c,
+            ));
+        }
     }
     if !matches!(case.params.get("act_block_h"), Some(ParamValue::Int(32))) {
         let mut c = case.clone();
@@ -291,6 +356,84 @@ pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
         ));
     }
     out
+}
+
+/// The most DRAM slices [`conv2d_fewest_dram_slices`] tries per slice type.
+const MAX_EXPLICIT_SLICES: i64 = 32;
+
+/// DRAM slicing with an explicit count: for a conv the runtime would slice in DRAM (a DRAM
+/// input) or that can be (an L1 input moved to DRAM), off the matmul path, the fewest
+/// `num_slices` (by the runtime's first slice type for the input, then the other) the model says
+/// fit. The runtime's own count comes from its L1 estimate, which can be short of what the
+/// slices allocate (YOLOv12x 1280² #38 on n150: a bfloat8_b input, auto-sliced, runs out of L1;
+/// 4 height slices fit). `None` when no count up to [`MAX_EXPLICIT_SLICES`] fits or the model
+/// has no verdict.
+fn conv2d_fewest_dram_slices(case: &Case) -> Option<(FixKind, String, Case)> {
+    use crate::params::ParamValue;
+    if conv2d_is_matmul(case) {
+        return None;
+    }
+    let explicit =
+        |c: &Case| matches!(c.params.get("num_slices"), Some(ParamValue::Int(n)) if *n > 0);
+    match case.params.get("slice") {
+        Some(ParamValue::Str(s)) if s == "l1_full" && case.input_memory == BufferType::Dram => {
+            return None
+        }
+        _ => {}
+    }
+    let &[_, _, h, w] = case.model_inputs.first()?.dims() else {
+        return None;
+    };
+    let output_layout = match case.params.get("output_layout") {
+        Some(ParamValue::Str(s)) if s == "row_major" => Layout::RowMajor,
+        _ => Layout::Tile,
+    };
+    let first = conv2d_auto_slice_type(h, w, output_layout);
+    let types = if first == "height" {
+        ["height", "width"]
+    } else {
+        ["width", "height"]
+    };
+    let from = match case.params.get("num_slices") {
+        Some(ParamValue::Int(n)) if explicit(case) => n + 1,
+        _ => 2,
+    };
+    for t in types {
+        for k in from..=MAX_EXPLICIT_SLICES {
+            let mut c = case.clone();
+            c.input_memory = BufferType::Dram;
+            c.sharding = None;
+            c.params.set("slice", ParamValue::Str(format!("dram_{t}")));
+            c.params.set("num_slices", ParamValue::Int(k));
+            match model_says(&c) {
+                ModelSays::Fits => {
+                    let class = if t == "height" {
+                        "Conv2dDRAMSliceHeight"
+                    } else {
+                        "Conv2dDRAMSliceWidth"
+                    };
+                    let input = if case.input_memory == BufferType::L1 {
+                        "input in DRAM (interleaved) and "
+                    } else {
+                        ""
+                    };
+                    return Some((
+                        FixKind::DramSlice,
+                        format!(
+                            "{input}{k} DRAM slices by {t} \
+                             (slice_config=ttnn.Conv2dSliceConfig(slice_type=ttnn.{class}, \
+                             num_slices={k})): more slices than the runtime picks, each smaller \
+                             in L1; the output is DRAM interleaved"
+                        ),
+                        c,
+                    ));
+                }
+                ModelSays::NoVerdict => break,
+                ModelSays::DoesNotFit => {}
+            }
+        }
+    }
+    None
 }
 
 /// The model dim a case is split along: H for 4D activations (model order N,C,H,W), the rows
@@ -740,12 +883,20 @@ mod tests {
         let (kind, _, slice) = &fixes[0];
         assert_eq!(*kind, FixKind::DramSlice);
         assert!(slice.params.get("num_slices").is_none());
-        // Without a fixed count a DRAM input already slices as the runtime picks.
+        // Without a fixed count a DRAM input already slices as the runtime picks: a DRAM-slice
+        // change then only gives an explicit count (more slices than the runtime's).
         c.params.0.remove("num_slices");
         c.params.0.remove("slice");
-        assert!(conv2d_fixes(&c)
+        for (_, detail, changed) in conv2d_fixes(&c)
             .iter()
-            .all(|(k, _, _)| *k != FixKind::DramSlice));
+            .filter(|(k, _, _)| *k == FixKind::DramSlice)
+        {
+            assert!(
+                matches!(changed.params.get("num_slices"), Some(crate::params::ParamValue::Int(n)) if *n >= 2),
+                "{detail}"
+            );
+            assert!(detail.contains("ttnn.Conv2dSliceConfig("), "{detail}");
+        }
     }
 
     /// A 1×1 stride-1 conv runs as a matmul, never in DRAM slices: its fix moves the output to
@@ -764,17 +915,43 @@ mod tests {
         assert!(conv2d_is_matmul(&c));
         let fixes = conv2d_fixes(&c);
         assert!(fixes.iter().all(|(k, _, _)| *k != FixKind::DramSlice));
-        let (kind, _, all_dram) = &fixes[0];
+        // Its L1 output given explicitly: first the output alone to DRAM, the input kept.
+        let (kind, _, out_dram) = &fixes[0];
+        assert_eq!(*kind, FixKind::OutputsToDram);
+        assert_eq!(
+            (out_dram.input_memory, out_dram.output_memory),
+            (BufferType::L1, BufferType::Dram)
+        );
+        let (kind, _, all_dram) = &fixes[1];
         assert_eq!(*kind, FixKind::Dram);
         assert_eq!(
             (all_dram.input_memory, all_dram.output_memory),
             (BufferType::Dram, BufferType::Dram)
         );
         assert!(!all_dram.default_output_memory);
-        // Stride 2 or a 3×3 kernel take the sliding-window path: DRAM slices.
+        // Sharded (YOLOv12x 1280² #37 on n150, #561 on p150: the shards overflow L1), the
+        // changes include the interleaved matmul: shard_layout and act_block_h unset, the input
+        // where it is, then in DRAM too.
+        let mut sharded = c.clone();
+        sharded
+            .params
+            .set("shard_layout", ParamValue::Str("block".into()));
+        sharded.params.set("act_block_h", ParamValue::Int(32));
+        let unsharded: Vec<_> = conv2d_fixes(&sharded)
+            .into_iter()
+            .filter(|(_, _, f)| f.params.get("shard_layout").is_none())
+            .collect();
+        assert_eq!(unsharded.len(), 2);
+        assert!(unsharded
+            .iter()
+            .all(|(_, _, f)| f.params.get("act_block_h").is_none()));
+        assert_eq!(unsharded[0].2.input_memory, BufferType::L1);
+        assert_eq!(unsharded[1].2.input_memory, BufferType::Dram);
+        // Stride 2 or a 3×3 kernel take the sliding-window path: DRAM slices (after the output
+        // alone to DRAM).
         c.params.set("stride", ParamValue::Int(2));
         assert!(!conv2d_is_matmul(&c));
-        assert_eq!(conv2d_fixes(&c)[0].0, FixKind::DramSlice);
+        assert_eq!(conv2d_fixes(&c)[1].0, FixKind::DramSlice);
     }
 
     #[test]

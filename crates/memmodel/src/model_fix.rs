@@ -108,6 +108,9 @@ pub struct ReplayFailure {
 /// The outcome name of a call a device has no verdict on.
 pub const UNMODELED: &str = "unmodeled";
 
+/// [`Attempt::outcome`] of a change whose edits do not apply or change nothing.
+pub const NOT_APPLIED: &str = "not_applied";
+
 /// A kept change and what it did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AppliedFix {
@@ -136,16 +139,37 @@ pub enum Ending {
         label: String,
         reason: String,
     },
-    /// This call fails and no change tried gets past it; `unverified` lists changes the
-    /// replaying device had no verdict on (a device that has one may keep them).
+    /// This call fails and no change tried gets past it; `attempts` says, for each change
+    /// considered, why it did not (those the replaying device had no verdict on, a device that
+    /// has one may keep).
     NoFix {
         call: usize,
         label: String,
         outcome: String,
         message: String,
         tried: usize,
-        unverified: Vec<(String, String)>,
+        attempts: Vec<Attempt>,
     },
+}
+
+/// A change considered for a failing call that the search did not keep, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub kind: &'static str,
+    pub detail: String,
+    /// `unmodeled` (the replaying device has no verdict on the changed model), the outcome of
+    /// the replay's failure (`oom`, `cb_clash`, ...), or `not_applied` (the edits do not apply
+    /// to the file or change nothing in the built model).
+    pub outcome: String,
+    /// The replay's failing call and message, or why the edits did not apply.
+    pub why: String,
+}
+
+impl Attempt {
+    /// Whether a device with a verdict on the change might still keep it.
+    pub fn unverified(&self) -> bool {
+        self.outcome == UNMODELED
+    }
 }
 
 /// The whole search's result.
@@ -231,31 +255,59 @@ pub fn plan(
         // A candidate only has to get past the failing call: replay up to it (the model built
         // whole, so every tensor lives as long as the whole model keeps it).
         let mut tried = 0;
-        let mut unverified = Vec::new();
+        let mut attempts: Vec<Attempt> = Vec::new();
         let mut try_change = |change: &Change,
                               replays: &mut usize|
          -> Result<Option<(ModelFile, BuiltModel)>, PlanError> {
-            let Ok(changed_file) = current_file.edited(&change.edits) else {
-                return Ok(None);
+            let mut failed = |outcome: &str, why: String| {
+                attempts.push(Attempt {
+                    kind: change.kind,
+                    detail: change.detail.clone(),
+                    outcome: outcome.to_string(),
+                    why,
+                });
+                Ok(None)
             };
-            let Ok(changed) = build(&changed_file) else {
-                return Ok(None);
+            let changed_file = match current_file.edited(&change.edits) {
+                Ok(f) => f,
+                Err(e) => {
+                    return failed(
+                        NOT_APPLIED,
+                        format!("the model file takes no such edit: {e}"),
+                    )
+                }
+            };
+            let changed = match build(&changed_file) {
+                Ok(m) => m,
+                Err(e) => {
+                    return failed(
+                        NOT_APPLIED,
+                        format!("the changed model does not build: {e}"),
+                    )
+                }
             };
             if !takes_effect(&model, &changed, &change.edits) {
-                return Ok(None);
+                return failed(
+                    NOT_APPLIED,
+                    "changes nothing in the built model (a view stays where its input is)".into(),
+                );
             }
             let mut prefix = changed.clone();
             prefix.steps.truncate(at);
             *replays += 1;
             tried += 1;
             let r = replay(&prefix)?;
-            match &r.failure {
+            match r.failure {
                 None => Ok(Some((changed_file, changed))),
-                Some(f) if f.outcome == UNMODELED => {
-                    unverified.push((change.detail.clone(), f.message.clone()));
-                    Ok(None)
+                Some(f) => {
+                    let first = f.message.lines().next().unwrap_or_default();
+                    let at_call = if f.number == at {
+                        "still fails".to_string()
+                    } else {
+                        format!("fails earlier, at {}", f.label)
+                    };
+                    failed(&f.outcome, format!("{at_call}: {first}"))
                 }
-                Some(_) => Ok(None),
             }
         };
         let singles = candidates(&model, at);
@@ -276,7 +328,7 @@ pub fn plan(
                 outcome: failure.outcome,
                 message: failure.message,
                 tried,
-                unverified,
+                attempts,
             };
         };
         replays += 1;
@@ -341,7 +393,13 @@ fn combined(
         let with = |moves: &[Edit]| {
             let mut edits = moves.to_vec();
             edits.extend(base.edits.iter().cloned());
-            let names: Vec<String> = moves.iter().map(|m| m.to_string()).collect();
+            let names: Vec<String> = moves
+                .iter()
+                .map(|m| match m {
+                    Edit::TensorToDram { tensor } => format!("`{tensor}`"),
+                    other => other.to_string(),
+                })
+                .collect();
             let detail = if base.detail.is_empty() {
                 format!("hold {} in DRAM", names.join(", "))
             } else {

@@ -248,6 +248,32 @@ pub fn fix_section(d: &mut Doc, reports: &[FixReport]) {
                 rows,
             }));
         }
+        if let memmodel::model_fix::Ending::NoFix {
+            label, attempts, ..
+        } = &p.ending
+        {
+            d.p(vec![text(format!(
+                "Why each change considered for {label} does not get past it:"
+            ))]);
+            let rows = attempts
+                .iter()
+                .map(|a| {
+                    vec![
+                        vec![strong(a.kind), text(format!(": {}", a.detail))],
+                        vec![text(if a.unverified() {
+                            "no verdict on sim".to_string()
+                        } else {
+                            a.outcome.clone()
+                        })],
+                        vec![text(a.why.clone())],
+                    ]
+                })
+                .collect();
+            d.push(Block::Table(Table {
+                columns: vec![col("Change"), col("Outcome"), col("Why")],
+                rows,
+            }));
+        }
         d.p(vec![text(format!(
             "Unchanged model: {} call(s) ran, peak L1 {} / DRAM {} per bank; fixed: {} call(s), peak L1 {} / DRAM {} per bank.",
             p.original.calls_run,
