@@ -45,14 +45,18 @@ fn unmodeled(case: &Case, what: impl Into<String>) -> CaseError {
 /// Whether memmodel answers `case` (its signature already built): `Ok`, or `Unmodeled` with the
 /// reason.
 pub fn check(case: &Case, sig: &Signature) -> Result<(), CaseError> {
-    if !REGIONS_ENFORCED.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(());
+    gate(case, sig).map(|_| ())
+}
+
+/// [`check`] and [`refusal`] in one pass, for a caller that needs both (sim's case runner):
+/// `Ok(Some(refusal))` where the runtime refuses the call (that is the answer, modeled or
+/// not), `Ok(None)` where memmodel answers it, `Unmodeled` with the reason where it does not.
+pub fn gate(case: &Case, sig: &Signature) -> Result<Option<Refusal>, CaseError> {
+    let refused = refusal(case, sig);
+    if refused.is_none() && REGIONS_ENFORCED.load(std::sync::atomic::Ordering::Relaxed) {
+        regions(case, sig)?;
     }
-    if refusal(case, sig).is_some() {
-        // The runtime refuses the call: that is the answer, modeled or not.
-        return Ok(());
-    }
-    regions(case, sig)
+    Ok(refused)
 }
 
 /// The runtime's words when it refuses the call once its inputs exist (ttnn 0.81.1): the inputs
