@@ -24,7 +24,7 @@
 //! model the estimate ([`crate::case::Case::estimate`]) and the `sim` backend both run.
 
 use crate::device::{BufferType, DeviceSpec};
-use crate::program::{CbKind, Program};
+use crate::program::{CbKind, CoreRange, Program};
 use crate::size;
 use serde::Serialize;
 
@@ -459,19 +459,21 @@ impl DeviceMemory {
     /// before it runs (`allocate_circular_buffers` + `validate_circular_buffer_region`).
     /// Counts the program whatever the outcome.
     pub fn run_program(&mut self, program: &Program) -> Result<(), CbError> {
+        self.run_laid_out(&CbLayout::of(program, self.device))
+    }
+
+    /// [`DeviceMemory::run_program`] with the program's layout already made (for this device).
+    pub fn run_laid_out(&mut self, layout: &CbLayout) -> Result<(), CbError> {
         let id = self.programs;
         self.programs += 1;
-        let regions =
-            program.cb_regions(self.device.l1_unreserved_base, self.device.dram_alignment);
         let lowest = self.l1.lowest_occupied();
-        let dataflow = program.kind() != CbKind::Circular;
-        for (range, end) in regions {
+        for &(range, end) in &layout.regions {
             if end > self.device.l1_bytes_per_core {
                 return Err(CbError::BeyondL1 {
                     core_range: range.to_string(),
                     cb_region_end: end,
                     l1_bytes: self.device.l1_bytes_per_core,
-                    dataflow,
+                    dataflow: layout.dataflow,
                 });
             }
             if let Some(at) = lowest.filter(|&at| at < end) {
@@ -480,11 +482,31 @@ impl DeviceMemory {
                     core_range: range.to_string(),
                     l1_buffer_at: at,
                     cb_region_end: end,
-                    dataflow,
+                    dataflow: layout.dataflow,
                 });
             }
         }
         Ok(())
+    }
+}
+
+/// A program's circular buffers as `allocate_circular_buffers` lays them out on a device: where
+/// each core range's buffers end, in order of first use. It depends on the program and the
+/// device alone, so a caller that runs the same program again (sim replaying a cached plan)
+/// makes it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CbLayout {
+    regions: Vec<(CoreRange, u64)>,
+    /// Whether tt-metal's messages call them dataflow buffers.
+    dataflow: bool,
+}
+
+impl CbLayout {
+    pub fn of(program: &Program, device: &DeviceSpec) -> CbLayout {
+        CbLayout {
+            regions: program.cb_regions(device.l1_unreserved_base, device.dram_alignment),
+            dataflow: program.kind() != CbKind::Circular,
+        }
     }
 }
 

@@ -45,14 +45,18 @@ fn unmodeled(case: &Case, what: impl Into<String>) -> CaseError {
 /// Whether memmodel answers `case` (its signature already built): `Ok`, or `Unmodeled` with the
 /// reason.
 pub fn check(case: &Case, sig: &Signature) -> Result<(), CaseError> {
-    if !REGIONS_ENFORCED.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(());
+    gate(case, sig).map(|_| ())
+}
+
+/// [`check`] and [`refusal`] in one pass, for a caller that needs both (sim's case runner):
+/// `Ok(Some(refusal))` where the runtime refuses the call (that is the answer, modeled or
+/// not), `Ok(None)` where memmodel answers it, `Unmodeled` with the reason where it does not.
+pub fn gate(case: &Case, sig: &Signature) -> Result<Option<Refusal>, CaseError> {
+    let refused = refusal(case, sig);
+    if refused.is_none() && REGIONS_ENFORCED.load(std::sync::atomic::Ordering::Relaxed) {
+        regions(case, sig)?;
     }
-    if refusal(case, sig).is_some() {
-        // The runtime refuses the call: that is the answer, modeled or not.
-        return Ok(());
-    }
-    regions(case, sig)
+    Ok(refused)
 }
 
 /// The runtime's words when it refuses the call once its inputs exist (ttnn 0.81.1): the inputs
@@ -394,10 +398,12 @@ fn data_movement_dtype_modeled(case: &Case, sig: &Signature) -> bool {
 }
 
 /// A bfloat8_b concat of interleaved TILE tensors: tiles copied as they are (along a last dim
-/// whose tile rows miss the DRAM alignment, between two WH transposes), or, from DRAM, along a
-/// dim the tiles pad: untilized to bfloat16, concatenated and tilized back. Exact in the
-/// random differential (seeds 41033-41036, both boards) but L1 inputs along a padded dim (seen
-/// on p150: [1,23584,36] and two more along dim 2 ran out with 516 KB less L1 allocated).
+/// whose tile rows miss the DRAM alignment, between two WH transposes), or along a dim the
+/// tiles pad: untilized to bfloat16, concatenated and tilized back. Exact in the random
+/// differential (seeds 41033-41036, both boards; L1 inputs of rank 2 or more whose untilized
+/// rows need no transposes: seeds 52411-52414) but L1 inputs whose bfloat16 rows miss L1's
+/// alignment along the last dim (transposed around the concat: seen on p150, a [1,1,993,8100]
+/// pair the runtime fits clashes with a program's CBs in the plan) and 1-D L1 inputs.
 fn block_float_tile_concat(case: &Case, sig: &Signature) -> bool {
     if case.op.family != Family::Concat
         || case.layout != Layout::Tile
@@ -409,7 +415,29 @@ fn block_float_tile_concat(case: &Case, sig: &Signature) -> bool {
     let Some(padded) = concat_dim_padded(case, sig) else {
         return false;
     };
-    case.input_memory == BufferType::Dram || !padded
+    case.input_memory == BufferType::Dram || !padded || untilized_rows_join_as_they_are(case, sig)
+}
+
+/// An L1 TILE concat of rank 2 or more whose untilized (bfloat16) rows join without the WH
+/// transposes of `build_non_aligned_last_dim_concat`: along a dim other than the last, or every
+/// input's last dim × 2 B a multiple of L1's alignment.
+fn untilized_rows_join_as_they_are(case: &Case, sig: &Signature) -> bool {
+    let rank = input_rank(sig);
+    let Ok(d) = case.params.int_or(case.op.name, "dim", 0) else {
+        return false;
+    };
+    if rank < 2 {
+        return false;
+    }
+    let last = d == -1 || d == rank as i64 - 1;
+    let align = case.device.alignment(BufferType::L1);
+    !last
+        || sig.inputs.iter().all(|i| {
+            i.shape
+                .dims()
+                .last()
+                .is_some_and(|w| w.saturating_mul(2).is_multiple_of(align))
+        })
 }
 
 /// Whether a concat's dim is one the tiles pad in some input (1-D inputs always count as

@@ -59,6 +59,11 @@ impl Shape {
 
     /// Validate unsigned dims.
     pub fn from_dims(dims: Vec<u64>) -> Result<Self, ShapeError> {
+        Self::from_slice(&dims)
+    }
+
+    /// Validate unsigned dims (borrowed).
+    pub fn from_slice(dims: &[u64]) -> Result<Self, ShapeError> {
         if dims.len() > MAX_RANK {
             return Err(ShapeError::TooManyDims { rank: dims.len() });
         }
@@ -87,7 +92,7 @@ impl Shape {
             return Err(ShapeError::Overflow);
         }
         let mut inline = [0u64; MAX_RANK];
-        inline[..dims.len()].copy_from_slice(&dims);
+        inline[..dims.len()].copy_from_slice(dims);
         Ok(Shape {
             dims: inline,
             rank: dims.len() as u8,

@@ -108,20 +108,24 @@ impl TensorSpec {
 
     /// Number of pages.
     pub fn pages(&self) -> Result<u64, Overflow> {
-        let padded = self.padded_dims();
+        // From the dims as `padded_dims` pads them (without building them: every buffer sim
+        // places asks this).
+        let dims = self.shape.dims();
+        let n = dims.len();
         match self.layout {
             Layout::Tile => {
-                let n = padded.len();
-                let outer = size::product(padded[..n - 2].iter().copied(), "tile count")?;
-                let tiles_2d = (padded[n - 2] / TILE) * (padded[n - 1] / TILE);
+                let outer =
+                    size::product(dims[..n.saturating_sub(2)].iter().copied(), "tile count")?;
+                // A missing dim (rank < 2) counts as 1: one tile.
+                let tiles = |i: Option<usize>| i.map_or(1, |i| size::ceil_div(dims[i], TILE));
+                let tiles_2d = tiles(n.checked_sub(2)) * tiles(n.checked_sub(1));
                 size::mul(outer, tiles_2d, "tile count")
             }
             Layout::RowMajor => {
-                let n = padded.len();
                 if n == 0 {
                     return Ok(1);
                 }
-                size::product(padded[..n - 1].iter().copied(), "row count")
+                size::product(dims[..n - 1].iter().copied(), "row count")
             }
         }
     }

@@ -1,6 +1,8 @@
-//! One case on the embedded `sim` device, as `cargo xtask oom` runs it (`ttnn::run_case`:
-//! inputs, the op, frees, the allocator checks before and after): the first case of every op
-//! on each board, one benchmark per op. `cargo xtask bench` puts the same cases side by side
+//! One case on the embedded `sim` device, as `cargo xtask oom` runs it and `cargo xtask bench`
+//! times it (`ttnn::run_case_signed` on the case's signature, built once outside the timing as
+//! the runner builds it for the record's estimate; inputs, the op, frees, the allocator checks
+//! before and after; outputs not described): the first case of every op on each board, one
+//! benchmark per op. `cargo xtask bench` puts the same cases side by side
 //! with the real runtime; this one needs nothing installed and shows where sim's time goes.
 //!
 //! Also the whole-model plans the issue times: YOLOv12x at 4320x7680 on each board, built and
@@ -25,14 +27,19 @@ fn one_case_per_op(c: &mut Criterion) {
         if !seen.insert((case.op.name, case.device.name)) {
             continue;
         }
-        let l1_small = case.signature().map(|s| s.l1_small_bytes).unwrap_or(0);
+        let sig = case.signature().unwrap();
+        let l1_small = sig.l1_small_bytes;
         let device = ttnn::sim::Device::open(
             case.device,
             ttnn::sim::DeviceOptions::with_l1_small(l1_small),
         )
         .unwrap();
         group.bench_function(case.id(), |b| {
-            b.iter(|| ttnn::run_case(&device, black_box(case)).unwrap().outcome)
+            b.iter(|| {
+                ttnn::run_case_signed(&device, black_box(case), &sig, ttnn::Outputs::Skip)
+                    .unwrap()
+                    .outcome
+            })
         });
     }
     group.finish();

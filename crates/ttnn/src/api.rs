@@ -104,7 +104,7 @@ impl TensorDesc {
                 self.shape
             )));
         }
-        memmodel::Shape::from_dims(self.shape.clone())
+        memmodel::Shape::from_slice(&self.shape)
             .map_err(|e| Error::InvalidArgument(format!("tensor shape {:?}: {e}", self.shape)))?;
         if self.dtype.is_block_float() && self.layout == Layout::RowMajor {
             return Err(Error::InvalidArgument(format!(

@@ -4,6 +4,7 @@
 
 use crate::api::{Capture, DeviceApi, MemoryView, TensorDesc, TensorInfo};
 use crate::error::{Error, Outcome, Result};
+use memmodel::coverage::Refusal;
 use memmodel::ops::Signature;
 use memmodel::{BufferType, Case};
 use serde::Serialize;
@@ -54,20 +55,19 @@ fn signature(case: &Case) -> Result<Signature> {
         .map_err(|e| Error::InvalidArgument(format!("{}: {e}", case.id())))
 }
 
-/// The signature, and on a backend that runs memmodel's plans (sim) the check that memmodel
-/// answers this call: a refusal as the runtime's, an unmodeled call as [`Error::Unmodeled`].
-fn checked_signature<D: DeviceApi>(device: &D, case: &Case) -> Result<Signature> {
-    let sig = signature(case)?;
-    check_coverage(device, case, &sig)?;
-    Ok(sig)
-}
-
-/// [`checked_signature`]'s check, on a signature already formed.
-pub(crate) fn check_coverage<D: DeviceApi>(device: &D, case: &Case, sig: &Signature) -> Result<()> {
-    if device.runs_memmodel() {
-        memmodel::coverage::check(case, sig).map_err(Error::from_plan)?;
+/// On a backend that runs memmodel's plans (sim), the check that memmodel answers this call,
+/// with what it finds on the way: the runtime's refusal of the call if it refuses it
+/// (`Ok(Some)`, raised once the inputs exist: [`refuse`]), an unmodeled call as
+/// [`Error::Unmodeled`]. `Ok(None)` on the runtime, which answers for itself.
+pub(crate) fn gate<D: DeviceApi>(
+    device: &D,
+    case: &Case,
+    sig: &Signature,
+) -> Result<Option<Refusal>> {
+    if !device.runs_memmodel() {
+        return Ok(None);
     }
-    Ok(())
+    memmodel::coverage::gate(case, sig).map_err(Error::from_plan)
 }
 
 fn check_device<D: DeviceApi>(device: &D, case: &Case) -> Result<()> {
@@ -110,25 +110,25 @@ pub fn input_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
         .collect()
 }
 
-/// On a backend that runs memmodel's plans (sim), the error of a call the runtime refuses, raised
-/// as the runtime does once the inputs (and, for some ops, the outputs) exist: an output that does
-/// not fit runs out of memory first. `None`: the call is not refused (or the backend is the
-/// runtime, which answers for itself).
-pub(crate) fn refused<D: DeviceApi>(device: &D, case: &Case, sig: &Signature) -> Option<Error> {
-    if !device.runs_memmodel() {
-        return None;
-    }
-    let refusal = memmodel::coverage::refusal(case, sig)?;
+/// The error of a call the runtime refuses (`refusal`, from [`gate`]), raised as the runtime
+/// does once the inputs (and, for some ops, the outputs) exist: an output that does not fit
+/// runs out of memory first.
+pub(crate) fn refuse<D: DeviceApi>(
+    device: &D,
+    case: &Case,
+    sig: &Signature,
+    refusal: &Refusal,
+) -> Error {
     if refusal.after_outputs {
         let mut made = Vec::new();
         for desc in output_descs(case, sig) {
             match device.empty(&desc) {
                 Ok(t) => made.push(t),
-                Err(e) => return Some(e),
+                Err(e) => return e,
             }
         }
     }
-    Some(crate::message::parse_runtime_error(&refusal.reason))
+    crate::message::parse_runtime_error(&refusal.reason)
 }
 
 /// The outputs a refusing op allocates before it raises, in the case's output memory.
@@ -192,18 +192,21 @@ pub fn run_case_signed<D: DeviceApi>(
     describe: Outputs,
 ) -> Result<CaseOutcome> {
     check_device(device, case)?;
-    if let Err(e) = check_coverage(device, case, sig) {
-        // The call as the runtime would refuse it, or no verdict: a record, not a failed run.
-        return Ok(CaseOutcome {
-            outcome: e.outcome(),
-            error: Some(e),
-            failed_at: Some("run".into()),
-            outputs: Vec::new(),
-            elapsed: std::time::Duration::ZERO,
-            leaks: Vec::new(),
-            held_by_program_cache: Vec::new(),
-        });
-    }
+    let refusal = match gate(device, case, sig) {
+        Ok(refusal) => refusal,
+        // No verdict: a record, not a failed run.
+        Err(e) => {
+            return Ok(CaseOutcome {
+                outcome: e.outcome(),
+                error: Some(e),
+                failed_at: Some("run".into()),
+                outputs: Vec::new(),
+                elapsed: std::time::Duration::ZERO,
+                leaks: Vec::new(),
+                held_by_program_cache: Vec::new(),
+            })
+        }
+    };
     let before = views(device)?;
     let start = Instant::now();
     let mut failed_at = None;
@@ -221,14 +224,9 @@ pub fn run_case_signed<D: DeviceApi>(
                 }
             }
         }
-        let refused = if error.is_none() {
-            refused(device, case, sig)
-        } else {
-            None
-        };
-        if let Some(e) = refused {
+        if let (None, Some(refusal)) = (&error, &refusal) {
             failed_at = Some("run".into());
-            error = Some(e);
+            error = Some(refuse(device, case, sig, refusal));
         } else if error.is_none() {
             let refs: Vec<&D::Tensor> = inputs.iter().collect();
             match device.run(&sig.invocation, &refs) {
@@ -290,17 +288,16 @@ pub fn measure_case<D: DeviceApi>(device: &D, case: &Case) -> Result<Capture> {
 /// even without allocating) comes back with what was captured up to it.
 pub fn capture_case<D: DeviceApi>(device: &D, case: &Case) -> Result<(Capture, Option<Error>)> {
     check_device(device, case)?;
-    let sig = checked_signature(device, case)?;
+    let sig = signature(case)?;
+    let refusal = gate(device, case, &sig)?;
     device.begin_capture()?;
     let result = (|| {
         let inputs = input_descs(case, &sig)
             .iter()
             .map(|desc| device.empty(desc))
             .collect::<Result<Vec<_>>>()?;
-        if device.runs_memmodel() {
-            if let Some(refusal) = memmodel::coverage::refusal(case, &sig) {
-                return Err(crate::message::parse_runtime_error(&refusal.reason));
-            }
+        if let Some(refusal) = &refusal {
+            return Err(crate::message::parse_runtime_error(&refusal.reason));
         }
         let refs: Vec<&D::Tensor> = inputs.iter().collect();
         let outs = device.run(&sig.invocation, &refs)?;

@@ -4,7 +4,7 @@
 //! fails ends the run; everything is freed after it, and the device is back at its baseline.
 
 use crate::api::{DeviceApi, TensorDesc};
-use crate::case::{check_coverage, input_descs, refused};
+use crate::case::{gate, input_descs, refuse};
 use crate::error::{Error, Result};
 use memmodel::model::{BuiltModel, Step};
 use memmodel::BufferType;
@@ -398,13 +398,12 @@ fn run_step<D: DeviceApi>(
     measure: bool,
 ) -> Result<Option<crate::api::Capture>> {
     let (case, sig) = (&step.case, &step.signature);
-    check_coverage(device, case, sig)?;
+    let refusal = gate(device, case, sig)?;
     let first_parameter = parameters.len();
     for desc in &input_descs(case, sig)[step.inputs.len()..] {
         parameters.push(device.empty(desc)?);
     }
-    let will_refuse = device.runs_memmodel() && memmodel::coverage::refusal(case, sig).is_some();
-    let captured = if measure && !will_refuse {
+    let captured = if measure && refusal.is_none() {
         device.begin_capture()?;
         let result = named_inputs(step, tensors).and_then(|mut r| {
             r.extend(&parameters[first_parameter..]);
@@ -415,8 +414,8 @@ fn run_step<D: DeviceApi>(
     } else {
         None
     };
-    if let Some(e) = refused(device, case, sig) {
-        return Err(e);
+    if let Some(refusal) = &refusal {
+        return Err(refuse(device, case, sig, refusal));
     }
     let mut inputs = named_inputs(step, tensors)?;
     inputs.extend(&parameters[first_parameter..]);

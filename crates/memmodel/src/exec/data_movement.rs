@@ -1509,25 +1509,31 @@ fn concat(
                 .unwrap_or(u64::MAX)
                 .is_multiple_of(d.alignment(r.memory))
         });
-    let (inner, joined) = if unaligned_rows {
+    let (inner, joined, transposed) = if unaligned_rows {
         // Transposed to concatenate along H; the WH transposes of the inputs take their memory.
         let mut ts = Vec::with_capacity(rms.len());
         for r in &rms {
             ts.push(transpose(ex, r, -2, -1, r.memory)?);
         }
+        if retilize {
+            // The untilized rows are the untilize step's arguments, which the transpose step
+            // of the sequenced massaged op replaces (MassagedOperation::sequence): they die
+            // once transposed, before the concat (seen on p150: a [1,1,993,8100] bfloat8_b
+            // pair in L1 fits on the runtime that runs out with them kept).
+            for r in rms.drain(..) {
+                ex.b.release(r);
+            }
+        }
         let refs: Vec<&DevTensor> = ts.iter().collect();
         let inner = concat_rm(ex, &refs, last - 1, mem)?;
-        // The transposed inputs live until the transpose back has run (the massaged op's
-        // arguments; seen on the runtime: a [4372,2774] pair in L1 on p150 runs out at the
-        // output with them still allocated).
+        // The transposed inputs live until the post-transforms have run, the transpose back
+        // and any tilize (the massaged op's arguments; seen on the runtime: a [4372,2774]
+        // pair in L1 on p150 runs out at the output with them still allocated).
         let back = transpose(ex, &inner, -2, -1, mem)?;
-        for t in ts {
-            ex.b.release(t);
-        }
-        (Some(inner), back)
+        (Some(inner), back, ts)
     } else {
         let refs: Vec<&DevTensor> = rms.iter().collect();
-        (None, concat_rm(ex, &refs, i4, mem)?)
+        (None, concat_rm(ex, &refs, i4, mem)?, Vec::new())
     };
     let out4 = if retilize {
         let t = tilize(ex, &joined, mem)?;
@@ -1536,8 +1542,12 @@ fn concat(
     } else {
         joined
     };
+    // Freed as the massaged op's locals go: its output, then its (transposed) arguments.
     if let Some(inner) = inner {
         ex.b.release(inner);
+    }
+    for t in transposed {
+        ex.b.release(t);
     }
     for r in rms {
         ex.b.release(r);

@@ -22,7 +22,7 @@ use crate::api::{
 };
 use crate::error::{Error, Result};
 use crate::message::{circular_buffer_error, out_of_memory_error, parse_runtime_error};
-use memmodel::alloc::{DeviceMemory, OutOfMemory};
+use memmodel::alloc::{CbLayout, DeviceMemory, OutOfMemory};
 use memmodel::invoke::Invocation;
 use memmodel::plan::{DevTensor, PlanBuilder, Step};
 use memmodel::program::{CbKind, Program};
@@ -141,11 +141,22 @@ struct State {
     /// Calls whose programs the runtime has cached (run for real once), and the buffers those
     /// programs hold ([`memmodel::case::PlannedBuffer::program_cached`]) until the cache is
     /// cleared.
-    program_cache: std::collections::HashSet<PlanKey, std::hash::BuildHasherDefault<FxHasher>>,
+    program_cache: std::collections::HashSet<Arc<PlanKey>, std::hash::BuildHasherDefault<FxHasher>>,
     held_by_programs: Vec<(BufferType, Addr)>,
+    /// [`DeviceApi::run`]'s record of where each buffer of the plan it replays is, kept between
+    /// calls for its allocation ([`State::keep_placed`]).
+    placed: Vec<Option<Addr>>,
 }
 
 impl State {
+    /// Keeps `placed` for the next call, unless a very large plan grew it.
+    fn keep_placed(&mut self, placed: Vec<Option<Addr>>) {
+        const KEPT: usize = 4096;
+        if placed.capacity() <= KEPT {
+            self.placed = placed;
+        }
+    }
+
     fn view(&self, buffer_type: BufferType) -> MemoryView {
         let s = self.mem.stats(buffer_type);
         MemoryView {
@@ -216,7 +227,8 @@ impl State {
         }
     }
 
-    fn run_program(&mut self, program: &Program) -> Result<()> {
+    /// Runs `program`, whose circular buffers lay out as `layout` on this device.
+    fn run_program(&mut self, program: &Program, layout: &CbLayout) -> Result<()> {
         // tt-metal refuses some programs whatever the memory (a capture too ends there).
         if let Some(message) = &program.refused {
             return Err(parse_runtime_error(message));
@@ -226,7 +238,7 @@ impl State {
             return Ok(());
         }
         self.mem
-            .run_program(program.as_run())
+            .run_laid_out(layout)
             .map_err(|e| circular_buffer_error(&e))
     }
 
@@ -334,6 +346,7 @@ impl Device {
                     fail_at: None,
                     program_cache: Default::default(),
                     held_by_programs: Vec::new(),
+                    placed: Vec::new(),
                 }),
             }),
             spec,
@@ -400,6 +413,11 @@ struct Plan {
     builder: PlanBuilder,
     outputs: Vec<DevTensor>,
     n_inputs: usize,
+    /// The circular-buffer layout of each program the plan runs, in order (of the program as it
+    /// runs on the device: [`Program::as_run`]).
+    layouts: Vec<CbLayout>,
+    /// Whether the runtime's program cache holds some of its buffers.
+    program_caches: bool,
 }
 
 /// What a plan depends on: the call (encoded exactly, floats by their bits) and each input's
@@ -407,11 +425,21 @@ struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PlanKey {
     call: Vec<u8>,
-    inputs: Vec<(
-        TensorSpec,
-        BufferType,
-        Option<Arc<memmodel::shard::ShardSpec>>,
-    )>,
+    inputs: Vec<InputKey>,
+}
+
+/// What a plan depends on of one input: its spec, memory and shard spec.
+type InputKey = (
+    TensorSpec,
+    BufferType,
+    Option<Arc<memmodel::shard::ShardSpec>>,
+);
+
+fn same_inputs(key: &[InputKey], inputs: &[&Tensor]) -> bool {
+    key.len() == inputs.len()
+        && key.iter().zip(inputs).all(|((spec, memory, shard), t)| {
+            *spec == t.spec && *memory == t.memory && *shard == t.shard
+        })
 }
 
 /// Plans by key. Bounded: past [`PlanCache::CAPACITY`] entries it starts over (a matrix run
@@ -419,9 +447,22 @@ struct PlanKey {
 /// canaries, benchmarks, threshold searches). A plan holds its allocation trace and circular
 /// buffers (~10 KB): 4096 of them per device were 50 MB of a 93k-case run, so the repeats it
 /// serves (the next few calls) set the capacity.
+///
+/// Looked up by the call's encoding, then by the inputs, so that a hit builds no key (the
+/// encoding goes to a buffer the cache keeps).
 #[derive(Debug, Default)]
 struct PlanCache {
-    plans: FastMap<PlanKey, std::result::Result<Arc<Plan>, Error>>,
+    by_call: FastMap<Vec<u8>, Vec<CachedPlan>>,
+    /// Plans held (in all of `by_call`'s lists).
+    len: usize,
+    /// The encoding of the call being looked up.
+    encoded: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct CachedPlan {
+    key: Arc<PlanKey>,
+    plan: std::result::Result<Arc<Plan>, Error>,
 }
 
 impl PlanCache {
@@ -532,25 +573,45 @@ fn encode_invocation(inv: &Invocation, out: &mut Vec<u8>) {
 impl Device {
     /// The plan of `invocation` on `inputs`, from the cache or derived (and cached), with its
     /// key.
-    fn plan(&self, invocation: &Invocation, inputs: &[&Tensor]) -> Result<(Arc<Plan>, PlanKey)> {
-        let mut call = Vec::with_capacity(256);
-        encode_invocation(invocation, &mut call);
-        let key = PlanKey {
-            call,
+    fn plan(
+        &self,
+        invocation: &Invocation,
+        inputs: &[&Tensor],
+    ) -> Result<(Arc<Plan>, Arc<PlanKey>)> {
+        let mut guard = self.lock_plans();
+        let cache = &mut *guard;
+        cache.encoded.clear();
+        encode_invocation(invocation, &mut cache.encoded);
+        let hit = cache
+            .by_call
+            .get(cache.encoded.as_slice())
+            .and_then(|plans| plans.iter().find(|p| same_inputs(&p.key.inputs, inputs)));
+        if let Some(hit) = hit {
+            return hit.plan.clone().map(|p| (p, Arc::clone(&hit.key)));
+        }
+        let key = Arc::new(PlanKey {
+            call: cache.encoded.clone(),
             inputs: inputs
                 .iter()
                 .map(|t| (t.spec.clone(), t.memory, t.shard.clone()))
                 .collect(),
-        };
-        if let Some(p) = self.lock_plans().plans.get(&key) {
-            return p.clone().map(|p| (p, key));
-        }
+        });
+        drop(guard);
         let derived = derive_plan(self.spec, invocation, inputs).map(Arc::new);
         let mut cache = self.lock_plans();
-        if cache.plans.len() >= PlanCache::CAPACITY {
-            cache.plans.clear();
+        if cache.len >= PlanCache::CAPACITY {
+            cache.by_call.clear();
+            cache.len = 0;
         }
-        cache.plans.insert(key.clone(), derived.clone());
+        cache
+            .by_call
+            .entry(key.call.clone())
+            .or_default()
+            .push(CachedPlan {
+                key: Arc::clone(&key),
+                plan: derived.clone(),
+            });
+        cache.len += 1;
         derived.map(|p| (p, key))
     }
 
@@ -575,10 +636,21 @@ fn derive_plan(
     }
     let outputs =
         memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(Error::from_plan)?;
+    let layouts = b
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Run(program) => Some(CbLayout::of(program.as_run(), spec)),
+            _ => None,
+        })
+        .collect();
+    let program_caches = b.buffers.iter().any(|x| x.program_cached);
     Ok(Plan {
         builder: b,
         outputs,
         n_inputs: devs.len(),
+        layouts,
+        program_caches,
     })
 }
 
@@ -598,7 +670,7 @@ impl DeviceApi for Device {
     }
 
     fn empty(&self, desc: &TensorDesc) -> Result<Tensor> {
-        let shape = memmodel::Shape::from_dims(desc.shape.clone())
+        let shape = memmodel::Shape::from_slice(&desc.shape)
             .map_err(|e| Error::InvalidArgument(format!("shape {:?}: {e}", desc.shape)))?;
         if desc.dtype.is_block_float() && desc.layout == Layout::RowMajor {
             return Err(Error::InvalidArgument(format!(
@@ -643,18 +715,26 @@ impl DeviceApi for Device {
             builder: b,
             outputs,
             n_inputs,
+            layouts,
+            program_caches: caches,
         } = &*plan;
-        let (b, n_inputs) = (b, *n_inputs);
+        let (n_inputs, caches) = (*n_inputs, *caches);
+        // The outputs, made under the lock below: declared first, so that a panic there drops
+        // the lock before them (a tensor's drop takes it).
+        let mut out: Vec<Tensor> = Vec::with_capacity(outputs.len());
         // Replay it; on a failure, give back what this call placed.
         let mut s = self.inner.lock();
         // Buffers the cached programs of an earlier run of this call hold are not made again;
         // a first real run keeps them with its programs (a capture only records them).
-        let caches = b.buffers.iter().any(|x| x.program_cached);
-        let cached = caches && s.program_cache.contains(&key);
+        let cached = caches && s.program_cache.contains(&*key);
         let keeps = caches && !cached && s.capture.is_none();
         let mut kept: Vec<(BufferType, Addr)> = Vec::new();
-        let mut placed: Vec<Option<Addr>> = vec![None; b.buffers.len()];
+        // Where each buffer of the plan is while the call runs (the device's own vector, reused).
+        let mut placed = std::mem::take(&mut s.placed);
+        placed.clear();
+        placed.resize(b.buffers.len(), None);
         let mut result = Ok(());
+        let mut layouts = layouts.iter();
         for step in &b.steps {
             let r = match step {
                 Step::Alloc(i) if cached && b.buffers[*i].program_cached => Ok(()),
@@ -676,7 +756,10 @@ impl DeviceApi for Device {
                     }
                     Ok(())
                 }
-                Step::Run(program) => s.run_program(program),
+                Step::Run(program) => {
+                    let layout = layouts.next().expect("a layout per program");
+                    s.run_program(program, layout)
+                }
             };
             if let Err(e) = r {
                 result = Err(e);
@@ -704,6 +787,7 @@ impl DeviceApi for Device {
             for (buffer_type, a) in kept {
                 s.release(buffer_type, a);
             }
+            s.keep_placed(placed);
             return Err(e);
         }
         if keeps {
@@ -711,9 +795,7 @@ impl DeviceApi for Device {
             s.program_cache.insert(key);
         }
         // Outputs: views of inputs share their buffers; new buffers become live.
-        let mut new_ids: FastMap<usize, BufId> = FastMap::default();
-        let mut out = Vec::with_capacity(outputs.len());
-        for o in outputs.iter().cloned() {
+        for (k, o) in outputs.iter().enumerate() {
             let id = if o.buffer < n_inputs {
                 let id = inputs[o.buffer].buffer;
                 if let Some(id) = id {
@@ -723,12 +805,17 @@ impl DeviceApi for Device {
                 }
                 id
             } else {
-                let id = match new_ids.get(&o.buffer) {
+                // An output already made (the same buffer returned twice).
+                let made = outputs[..k]
+                    .iter()
+                    .position(|earlier| earlier.buffer == o.buffer)
+                    .and_then(|j| out[j].buffer);
+                let id = match made {
                     Some(id) => {
-                        if let Some(lb) = s.buffers.get_mut(id) {
+                        if let Some(lb) = s.buffers.get_mut(&id) {
                             lb.refs += 1;
                         }
-                        *id
+                        id
                     }
                     None => {
                         let id = s.next_id;
@@ -747,13 +834,12 @@ impl DeviceApi for Device {
                                 refs: 1,
                             },
                         );
-                        new_ids.insert(o.buffer, id);
                         id
                     }
                 };
                 Some(id)
             };
-            out.push((id, o));
+            out.push(self.adopt(id, o.spec.clone(), o.memory, o.shard.clone()));
         }
         // Anything the plan left placed that is not an output would be a leak in the model: give
         // it back so the device stays consistent.
@@ -764,11 +850,9 @@ impl DeviceApi for Device {
                 s.release(p.buffer_type, a);
             }
         }
+        s.keep_placed(placed);
         drop(s);
-        Ok(out
-            .into_iter()
-            .map(|(id, o): (Option<BufId>, DevTensor)| self.adopt(id, o.spec, o.memory, o.shard))
-            .collect())
+        Ok(out)
     }
 
     fn tensor_info(&self, tensor: &Tensor) -> Result<TensorInfo> {
