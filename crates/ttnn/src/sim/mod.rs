@@ -142,6 +142,9 @@ struct State {
     /// programs hold ([`memmodel::case::PlannedBuffer::program_cached`]) until the cache is
     /// cleared.
     program_cache: std::collections::HashSet<PlanKey, std::hash::BuildHasherDefault<FxHasher>>,
+    /// Programs the runtime has cached by their own hash, found from any call
+    /// ([`memmodel::case::PlannedBuffer::program_key`]).
+    cached_programs: std::collections::HashSet<u64, std::hash::BuildHasherDefault<FxHasher>>,
     held_by_programs: Vec<(BufferType, Addr)>,
 }
 
@@ -333,6 +336,7 @@ impl Device {
                     allocations: 0,
                     fail_at: None,
                     program_cache: Default::default(),
+                    cached_programs: Default::default(),
                     held_by_programs: Vec::new(),
                 }),
             }),
@@ -651,13 +655,25 @@ impl DeviceApi for Device {
         // a first real run keeps them with its programs (a capture only records them).
         let caches = b.buffers.iter().any(|x| x.program_cached);
         let cached = caches && s.program_cache.contains(&key);
+        // Per buffer: found with its program (by the program's own hash, or as a repeat of
+        // this call).
+        let found: Vec<bool> = b
+            .buffers
+            .iter()
+            .map(|x| {
+                x.program_cached
+                    && (cached
+                        || x.program_key
+                            .is_some_and(|k| s.cached_programs.contains(&k)))
+            })
+            .collect();
         let keeps = caches && !cached && s.capture.is_none();
         let mut kept: Vec<(BufferType, Addr)> = Vec::new();
         let mut placed: Vec<Option<Addr>> = vec![None; b.buffers.len()];
         let mut result = Ok(());
         for step in &b.steps {
             let r = match step {
-                Step::Alloc(i) if cached && b.buffers[*i].program_cached => Ok(()),
+                Step::Alloc(i) if found[*i] => Ok(()),
                 Step::Alloc(i) => s
                     .allocate(&b.buffers[*i].placement)
                     .map(|a| placed[*i] = Some(a)),
@@ -709,6 +725,12 @@ impl DeviceApi for Device {
         if keeps {
             s.held_by_programs.extend(kept);
             s.program_cache.insert(key);
+            s.cached_programs.extend(
+                b.buffers
+                    .iter()
+                    .filter(|x| x.program_cached)
+                    .filter_map(|x| x.program_key),
+            );
         }
         // Outputs: views of inputs share their buffers; new buffers become live.
         let mut new_ids: FastMap<usize, BufId> = FastMap::default();
@@ -796,6 +818,7 @@ impl DeviceApi for Device {
     fn clear_program_cache(&self) -> Result<()> {
         let mut s = self.inner.lock();
         s.program_cache.clear();
+        s.cached_programs.clear();
         for (buffer_type, a) in std::mem::take(&mut s.held_by_programs) {
             s.release(buffer_type, a);
         }
