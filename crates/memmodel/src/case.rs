@@ -152,6 +152,10 @@ pub struct PlannedBuffer {
     /// by the first run of the call, kept with the cached program, not made again by the same
     /// call on the same inputs until the program cache is cleared.
     pub program_cached: bool,
+    /// The cached program's own identity where the runtime finds it by its program hash from
+    /// any call (a conv's reader indices: a Conv2d program with equal attributes, whatever fed
+    /// its halo); `None`: only a repeat of the same call on the same inputs finds it.
+    pub program_key: Option<u64>,
 }
 
 impl PlannedBuffer {

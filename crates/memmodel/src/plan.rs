@@ -123,6 +123,7 @@ impl PlanBuilder {
             placement,
             freed_before: None,
             program_cached: false,
+            program_key: None,
         });
         self.refs.push(1);
         self.steps.push(Step::Alloc(i));
@@ -235,6 +236,7 @@ impl PlanBuilder {
             placement,
             freed_before: None,
             program_cached: false,
+            program_key: None,
         });
         // One reference stays with the caller for good.
         self.refs.push(2);
@@ -296,12 +298,21 @@ impl PlanBuilder {
         self.buffers[t.buffer].program_cached = true;
     }
 
+    /// Marks `t`'s buffer as held by a cached program the runtime finds by `key`, its program
+    /// hash, from any call ([`PlannedBuffer::program_key`]).
+    pub fn mark_program_cached_by(&mut self, t: &DevTensor, key: u64) {
+        let b = &mut self.buffers[t.buffer];
+        b.program_cached = true;
+        b.program_key = Some(key);
+    }
+
     /// Buffers `from..` were made by a program the runtime finds in its cache (an earlier
     /// program of the same call with equal attributes): a real run makes none of them anew,
     /// so none is held with the cache.
     pub fn unmark_program_cached_from(&mut self, from: usize) {
         for b in self.buffers.iter_mut().skip(from) {
             b.program_cached = false;
+            b.program_key = None;
         }
     }
 

@@ -1085,6 +1085,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     plan(ex, &conv, &s, &x, input_use, flattened, out_memory)
 }
 
+/// The identity of a conv's Conv2d program in the runtime's cache: its window, channels, dtypes,
+/// blocks and shards (everything its plan derives from), with its reader indices' size.
+fn conv_program_key(conv: &Conv, s: &Sharding, reader_bytes: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{conv:?} {s:?} {reader_bytes}").hash(&mut h);
+    h.finish()
+}
+
 /// The weights `[k, n]` and bias `[1, n]` the runtime prepares into DRAM tiles in
 /// `weights_dtype` (the bias's one row padded to a tile).
 pub(super) fn prepared_weights(
@@ -1464,6 +1473,12 @@ pub(super) fn halo_and_conv(
     };
     let reader_bytes = conv.reader_config_bytes(s, split);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
+    // The Conv2d program hashes its attributes and its input's (the halo output's) spec, not
+    // what fed the halo: a conv equal to an earlier one finds its program, reader indices
+    // included, in the cache though its halo runs anew (seen on YOLOv12x at 640x640: #637, a
+    // 3×3 stride-2 conv of another conv's shards, makes no reader indices after #292, the same
+    // conv of an interleaved input).
+    ex.b.mark_program_cached_by(&reader, conv_program_key(conv, s, reader_bytes));
     if let Some(message) = reader_indices_refusal(reader_bytes, s) {
         ex.b.run(
             Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory").refused(message),

@@ -142,6 +142,9 @@ struct State {
     /// programs hold ([`memmodel::case::PlannedBuffer::program_cached`]) until the cache is
     /// cleared.
     program_cache: std::collections::HashSet<Arc<PlanKey>, std::hash::BuildHasherDefault<FxHasher>>,
+    /// Programs the runtime has cached by their own hash, found from any call
+    /// ([`memmodel::case::PlannedBuffer::program_key`]).
+    cached_programs: std::collections::HashSet<u64, std::hash::BuildHasherDefault<FxHasher>>,
     held_by_programs: Vec<(BufferType, Addr)>,
     /// [`DeviceApi::run`]'s record of where each buffer of the plan it replays is, kept between
     /// calls for its allocation ([`State::keep_placed`]).
@@ -345,6 +348,7 @@ impl Device {
                     allocations: 0,
                     fail_at: None,
                     program_cache: Default::default(),
+                    cached_programs: Default::default(),
                     held_by_programs: Vec::new(),
                     placed: Vec::new(),
                 }),
@@ -727,6 +731,13 @@ impl DeviceApi for Device {
         // Buffers the cached programs of an earlier run of this call hold are not made again;
         // a first real run keeps them with its programs (a capture only records them).
         let cached = caches && s.program_cache.contains(&*key);
+        // A buffer found with its program (as a repeat of this call, or by the program's own
+        // hash from any call) is not made again.
+        let found = |s: &State, i: usize| {
+            let x = &b.buffers[i];
+            x.program_cached
+                && (cached || x.program_key.is_some_and(|k| s.cached_programs.contains(&k)))
+        };
         let keeps = caches && !cached && s.capture.is_none();
         let mut kept: Vec<(BufferType, Addr)> = Vec::new();
         // Where each buffer of the plan is while the call runs (the device's own vector, reused).
@@ -737,7 +748,7 @@ impl DeviceApi for Device {
         let mut layouts = layouts.iter();
         for step in &b.steps {
             let r = match step {
-                Step::Alloc(i) if cached && b.buffers[*i].program_cached => Ok(()),
+                Step::Alloc(i) if found(&s, *i) => Ok(()),
                 Step::Alloc(i) => s
                     .allocate(&b.buffers[*i].placement)
                     .map(|a| placed[*i] = Some(a)),
@@ -793,6 +804,12 @@ impl DeviceApi for Device {
         if keeps {
             s.held_by_programs.extend(kept);
             s.program_cache.insert(key);
+            s.cached_programs.extend(
+                b.buffers
+                    .iter()
+                    .filter(|x| x.program_cached)
+                    .filter_map(|x| x.program_key),
+            );
         }
         // Outputs: views of inputs share their buffers; new buffers become live.
         for (k, o) in outputs.iter().enumerate() {
@@ -880,6 +897,7 @@ impl DeviceApi for Device {
     fn clear_program_cache(&self) -> Result<()> {
         let mut s = self.inner.lock();
         s.program_cache.clear();
+        s.cached_programs.clear();
         for (buffer_type, a) in std::mem::take(&mut s.held_by_programs) {
             s.release(buffer_type, a);
         }
