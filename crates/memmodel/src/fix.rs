@@ -848,7 +848,9 @@ mod tests {
         // model's verdict (fits, as on the runtime: `cargo xtask diff`, n150 and p150).
         assert!(!all[0].detail.ends_with(UNMODELED_FIX), "{}", all[0].detail);
         assert_eq!(model_says(slice), ModelSays::Fits);
-        assert!(kinds.contains(&FixKind::ShardLayout), "{kinds:?}");
+        // Every other shard_layout is planned now (told WIDTH_SHARDED too): with the input alone
+        // over L1 the model sees each still fail, so none is offered.
+        assert!(!kinds.contains(&FixKind::ShardLayout), "{kinds:?}");
         // bfloat8_b output and weights and act_block_h 32 are planned (exec/conv.rs): with the
         // input alone over L1 the model sees those changes still fail, so they are not offered.
         assert!(!kinds.contains(&FixKind::Bfloat8B), "{kinds:?}");

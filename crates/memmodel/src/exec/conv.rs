@@ -355,7 +355,14 @@ impl Conv {
         };
         let in_c_padded = win.c.div_ceil(in_c * align) * in_c * align;
         let in_rows = win.n * win.h * win.w;
-        let in_shard_h = in_rows.div_ceil(nhw * TILE) * TILE;
+        // determine_input_memory_config: a width-sharded ROW_MAJOR input's one shard is N·H·W
+        // rows as they are (seen on n150: `[1,58,324,227]`, 73,548 rows), every other sharding's
+        // rows are padded to whole tiles per core.
+        let in_shard_h = if scheme == Scheme::Width && !self.tiled {
+            in_rows
+        } else {
+            in_rows.div_ceil(nhw * TILE) * TILE
+        };
         let out_shard_h = out_nhw.div_ceil(nhw * TILE) * TILE;
         let out_c_padded = self.c_out.div_ceil(out_c * TILE) * out_c * TILE;
         let in_shard_w = in_c_padded / in_c;
@@ -463,8 +470,11 @@ impl Conv {
         let h = s.act_h_tiles;
         match s.scheme {
             Scheme::Block => return Some(h > 1),
-            // The width-sharded factory's readers, as they were planned before this decision.
-            Scheme::Width => return Some(h > 1),
+            // The width-sharded factory has one activation reader
+            // (activation_reader_width_sharded.cpp): its reader indices are one block's runs
+            // (seen on n150: `[1,32,30,55]` told WIDTH_SHARDED, 120 B where two readers' would
+            // be 128 B).
+            Scheme::Width => return Some(false),
             Scheme::Height if h <= 1 => return Some(false),
             Scheme::Height => {}
         }
@@ -695,7 +705,12 @@ fn program_grid(d: &DeviceSpec, s: &Sharding) -> CoreRangeSet {
         Scheme::Block => (s.in_c_cores.max(s.out_c_cores), s.nhw_cores),
         _ => {
             let gx = u64::from(d.grid_x);
-            let n = s.nhw_cores * s.in_c_cores;
+            // The width-sharded factory runs on the larger of the input and output grids
+            // (`[2,64,33,19]` → 254 on n150: 8 output channel cores, 2 input ones).
+            let n = match s.scheme {
+                Scheme::Width => s.in_c_cores.max(s.out_c_cores),
+                _ => s.nhw_cores * s.in_c_cores,
+            };
             if n <= gx {
                 (n, 1)
             } else {
@@ -1009,14 +1024,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         }
     }
     let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
-    if scheme == Scheme::Width && (settings.shard_layout.is_some() || conv.weights_double) {
-        // Seen on both boards (seed 31005): told WIDTH_SHARDED, the runtime's halo and CBs
-        // differ from this plan's (the runtime's own width choice is exact).
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: explicit width sharding or double-buffered weights with it"),
-        ));
-    }
     if settings.act_block_h % TILE != 0 {
         // The catalog refuses these (`Config Error: act_block_h_override must be a multiple of
         // 32`); a model file could still pass one.
@@ -1029,6 +1036,14 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if let Some(request) = dram_slicing {
+        if settings.shard_layout == Some(Scheme::Width) {
+            // The L1 plan of a conv told WIDTH_SHARDED is exact (seeds 120012 p150, 120013
+            // n150); its DRAM slices have not been checked.
+            return Err(unmodeled(
+                f,
+                format!("{UNPLANNED}: DRAM slices of a conv told WIDTH_SHARDED (not yet checked)"),
+            ));
+        }
         if depthwise {
             // Its slices are planned as a groups-1 conv's (0.81.1 prepares a depthwise conv's
             // weights as a full block-diagonal matrix); the differential (seed 81021, n150,
@@ -1158,7 +1173,8 @@ pub(super) fn plan(
     let used_nhw = (win.n * win.h * win.w)
         .div_ceil(TILE)
         .saturating_mul(TILE)
-        .div_ceil(s.in_shard_h);
+        .div_ceil(s.in_shard_h)
+        .min(s.nhw_cores);
     let used = used_nhw * s.in_c_cores;
     let used_grid = shard_grid(d, s.scheme, used_nhw, s.in_c_cores);
     let dtype = conv.dtype;
@@ -1503,7 +1519,12 @@ pub(super) fn halo_and_conv(
     // A block-sharded conv with one input and one output channel core multicasts no
     // activation: it makes no activation CB, only the row-major halves below (measured, n150:
     // 64×48×8 → 32 3×3 BLOCK_SHARDED, bfloat16 and bfloat8_b outputs).
-    let skip_act = s.scheme == Scheme::Block && s.in_c_cores == 1 && s.out_c_cores == 1;
+    // The same for a width-sharded conv (`conv_skip_mcast`; seen on n150: `[1,32,30,55]`
+    // depthwise told WIDTH_SHARDED, one 434,176 B activation block where a multicast would
+    // take two).
+    let skip_act = matches!(s.scheme, Scheme::Block | Scheme::Width)
+        && s.in_c_cores == 1
+        && s.out_c_cores == 1;
     if s.scheme == Scheme::Height && split {
         // The split reader: two activation CBs of half the rows each.
         p = p
@@ -1515,6 +1536,7 @@ pub(super) fn halo_and_conv(
     // A block-sharded bfloat8_b conv's row-major activation, split between the two readers
     // (measured: 4×3 activation tiles make two 6-tile bfloat16 CBs, 1×3 one of 3).
     let row_major = s.scheme == Scheme::Block && (conv.row_major_act() || skip_act);
+    debug_assert!(s.scheme != Scheme::Width || !row_major);
     let halves = if h > 1 {
         [h.div_ceil(2), h / 2]
     } else {
@@ -1741,6 +1763,29 @@ mod tests {
         // The cost table has no bfloat4_b output: the runtime throws, memmodel has no plan.
         c.out_dtype = DType::Bfloat4B;
         assert_eq!(c.split_reader(&P150, &s), None);
+    }
+
+    /// Told WIDTH_SHARDED (capture, n150): `[1,32,30,55]` TILE depthwise 2×2 padding [0, 2] to
+    /// L1: one core, no activation multicast (one 434,176 B block, no second activation CB),
+    /// the row-major CB of two activation widths, one reader's 120 B of indices.
+    #[test]
+    fn told_width_matches_the_capture() {
+        let mut c = case(Layout::Tile, BufferType::L1, &N150);
+        c.model_inputs = vec![Shape::parse("1,32,30,55").unwrap()];
+        c.default_output_memory = false;
+        for (name, v) in [
+            ("bias", ParamValue::Bool(false)),
+            ("groups", ParamValue::Int(32)),
+            ("out_channels", ParamValue::Int(32)),
+            ("kernel_size", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 2])),
+            ("stride", ParamValue::Ints(vec![1, 1])),
+            ("shard_layout", ParamValue::Str("width".into())),
+        ] {
+            c.params.set(name, v);
+        }
+        let e = c.estimate().unwrap();
+        assert_eq!(e.peaks.cb, 458_816);
     }
 
     #[test]
