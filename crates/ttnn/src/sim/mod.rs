@@ -736,7 +736,9 @@ impl DeviceApi for Device {
         let found = |s: &State, i: usize| {
             let x = &b.buffers[i];
             x.program_cached
-                && (cached || x.program_key.is_some_and(|k| s.cached_programs.contains(&k)))
+                && (cached
+                    || x.program_key
+                        .is_some_and(|k| s.cached_programs.contains(&k)))
         };
         let keeps = caches && !cached && s.capture.is_none();
         let mut kept: Vec<(BufferType, Addr)> = Vec::new();
