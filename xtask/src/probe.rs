@@ -27,6 +27,14 @@ pub struct ProbeArgs {
     /// Open the real board the runtime finds instead of the mock device.
     #[arg(long)]
     pub hardware: bool,
+    /// Also print the NO_DISPATCH capture's allocation trace (buffers, frees, programs and
+    /// their CBs, as memmodel::trace normalizes it), to diff one backend's against the other's.
+    #[arg(long)]
+    pub trace: bool,
+    /// On sim: answer inside memmodel's unmodeled regions too (memmodel::coverage), to see how
+    /// far off its plan is there while working on it. Never for a verdict users rely on.
+    #[arg(long)]
+    pub ungated: bool,
 }
 
 /// The probe's JSON object.
@@ -216,16 +224,53 @@ pub fn run(mut args: ProbeArgs) -> Result<()> {
             cases.iter().take(10).map(Case::id).collect::<Vec<_>>().join("\n  ")
         );
     };
-    let report = match backend {
-        Backend::Metal => probe_metal(case, !args.no_measure, args.hardware)?,
-        Backend::Sim => probe_sim(case, !args.no_measure)?,
+    if args.ungated {
+        memmodel::coverage::enforce_regions(false);
+    }
+    let measure = !args.no_measure || args.trace;
+    let (report, measured) = match backend {
+        Backend::Metal => probe_metal(case, measure, args.hardware)?,
+        Backend::Sim => probe_sim(case, measure)?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{}", report.human());
     }
+    if args.trace {
+        match &measured {
+            Ok(c) => print!("{}", trace_lines(&c.trace)),
+            Err(e) => println!("no trace: the NO_DISPATCH measurement {e}"),
+        }
+    }
     Ok(())
+}
+
+/// A capture's trace, normalized ([`memmodel::trace::normalize`]), one event per line: a
+/// program, then its buffers indented.
+fn trace_lines(trace: &[memmodel::trace::Event]) -> String {
+    use memmodel::trace::Normal;
+    let mut s = String::new();
+    for e in memmodel::trace::normalize(trace) {
+        match e {
+            Normal::Alloc {
+                memory,
+                size,
+                per_bank,
+                page,
+            } => s.push_str(&format!(
+                "alloc {memory} {size} per bank {per_bank} page {page}\n"
+            )),
+            Normal::Free(n) => s.push_str(&format!("free #{n}\n")),
+            Normal::Program { op, factory, cbs } => {
+                s.push_str(&format!("program {op} {factory}\n"));
+                for (kind, size, cores) in cbs {
+                    s.push_str(&format!("  {kind:?} {size} {cores}\n"));
+                }
+            }
+        }
+    }
+    s
 }
 
 /// L1_SMALL the device opens with: what the op declares it needs (its signature), so the
@@ -238,7 +283,7 @@ fn l1_small_of(case: &Case) -> Result<u64> {
 }
 
 /// The case on the embedded `sim` device (memmodel's plans on tt-metal's allocator rules).
-fn probe_sim(case: &Case, measure: bool) -> Result<ProbeReport> {
+fn probe_sim(case: &Case, measure: bool) -> Result<(ProbeReport, Result<Capture, String>)> {
     let l1_small = l1_small_of(case)?;
     let device = ttnn::sim::Device::open(
         case.device,
@@ -250,17 +295,22 @@ fn probe_sim(case: &Case, measure: bool) -> Result<ProbeReport> {
     } else {
         Err("skipped (--no-measure)".to_string())
     };
-    Ok(ProbeReport::new(
+    let report = ProbeReport::new(
         case,
         Backend::Sim,
         &outcome,
         &measured,
         l1_small,
         ttnn::sim::SIM_VERSION.to_string(),
-    ))
+    );
+    Ok((report, measured))
 }
 
-fn probe_metal(case: &Case, measure: bool, hardware: bool) -> Result<ProbeReport> {
+fn probe_metal(
+    case: &Case,
+    measure: bool,
+    hardware: bool,
+) -> Result<(ProbeReport, Result<Capture, String>)> {
     let l1_small = l1_small_of(case)?;
     let rt = Runtime::discover()?;
     let options = DeviceOptions {
@@ -284,7 +334,7 @@ fn probe_metal(case: &Case, measure: bool, hardware: bool) -> Result<ProbeReport
     if let Err((_, e)) = device.close() {
         bail!("closing the device failed: {e}");
     }
-    Ok(report)
+    Ok((report, measured))
 }
 
 // ---- device-check ---------------------------------------------------------------------------

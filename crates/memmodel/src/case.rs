@@ -582,9 +582,14 @@ impl Case {
             })?;
         let mut addresses = Vec::new();
         // tt-metal refuses some programs whatever the memory: the call raises there, with the
-        // memory of the steps before it checked as usual.
+        // memory of the steps before it checked as usual (the device run's program decides: a
+        // tilize's blocks follow the L1 free on the device, not in the capture).
         let refused = plan.steps.iter().enumerate().find_map(|(k, s)| match s {
-            Step::Run(p) => p.refused.as_ref().map(|m| (k, m)),
+            Step::Run(p) => p
+                .refused
+                .as_ref()
+                .or(p.as_run().refused.as_ref())
+                .map(|m| (k, m)),
             _ => None,
         });
         let replayed = &plan.steps[..refused.map_or(plan.steps.len(), |(k, _)| k)];

@@ -355,7 +355,7 @@ fn to_layout(
             Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
         }
         Layout::Tile => {
-            let out = tilize_to(ex, x, mem, out_dtype, ex.device().l1_bank_bytes)?;
+            let out = tilize_to(ex, x, mem, out_dtype, ex.device().l1_bank_bytes, false)?;
             // The factory follows the L1 left free beside its output (`is_enough_space`): near
             // that threshold the runtime chose the block factory where memmodel's rule chose the
             // row one (seen on n150: [2,9145,1966] bfloat16 from DRAM to L1, 2,720 B over the
@@ -1181,7 +1181,9 @@ fn reshape_tiled(
         map_spec,
         map_place,
     );
-    let cores = grid::full(d);
+    // The output tiles split column-wise over the grid (seen on n150: 8 output tiles on cores
+    // 0-0 to 0-7, one on 0-0).
+    let cores = grid::merge_ranges(&grid::split_work(d, out_pages, false).all);
     let ts = tile_size(x.dtype());
     let mut p = Program::new(
         "ReshapeViewDeviceOperation",
@@ -2400,7 +2402,18 @@ pub(super) fn tilize(
     x: &DevTensor,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
-    tilize_to(ex, x, mem, x.dtype(), ex.device().l1_bank_bytes)
+    tilize_to(ex, x, mem, x.dtype(), ex.device().l1_bank_bytes, false)
+}
+
+/// `ttnn.tilize_with_val_padding` called as such (the reductions' tilize of a ROW_MAJOR input):
+/// [`tilize`], but the val-padding device operation even where no dim needs padding (seen in
+/// the captures of a ROW_MAJOR `ttnn.sum` of `[2,3,64,64]`).
+pub(super) fn tilize_with_val_padding(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    tilize_to(ex, x, mem, x.dtype(), ex.device().l1_bank_bytes, true)
 }
 
 /// [`tilize`] on a device opened with `l1_small` bytes of L1_SMALL (conv2d's): the L1 the
@@ -2414,17 +2427,19 @@ pub(super) fn tilize_beside_l1_small(
     l1_small: u64,
 ) -> Result<DevTensor, CaseError> {
     let bank = ex.device().l1_bank_bytes.saturating_sub(l1_small);
-    tilize_to(ex, x, mem, x.dtype(), bank)
+    tilize_to(ex, x, mem, x.dtype(), bank, false)
 }
 
 /// [`tilize`] into `out_dtype`, on an L1 bank of `bank` bytes: the input buffers hold the
-/// input's format, the output buffers the output's.
+/// input's format, the output buffers the output's. `val_padding`: the val-padding operation
+/// whether or not a dim needs padding.
 fn tilize_to(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     mem: BufferType,
     out_dtype: DType,
     bank: u64,
+    val_padding: bool,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(x.shape().clone(), out_dtype, Layout::Tile);
@@ -2434,7 +2449,7 @@ fn tilize_to(
     let live_after = live_l1_per_bank(ex);
     let pending = live_after.saturating_sub(live_before);
     let padded = spec.padded_dims();
-    let needs_padding = padded.as_slice() != x.dims();
+    let needs_padding = val_padding || padded.as_slice() != x.dims();
     let ts_in = tile_size(x.dtype());
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
@@ -2521,16 +2536,20 @@ fn tilize_program(
         let (block, sub_block) = if wh.block > limit {
             match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
                 Some(split) => split,
-                // The runtime raises when it creates the program (work_split_tilize.hpp's
-                // single_block_size_limit): the inputs exist by then, and may run out first.
+                // The runtime raises when it creates the program (`compute_ncores_wh_sb` of
+                // work_split_tilize.hpp, in its words: seen on n150 for a [48768,448] mean's
+                // tilize beside 26,528 B free, and on p150 for a limit of 0): the inputs exist
+                // by then, and may run out first.
                 None => {
                     return Ok(Program::new(
                         "TilizeDeviceOperation",
                         "TilizeMultiCoreBlockProgramFactory",
                     )
-                    .refused(format!(
-                        "ttnn.tilize: no block split of {wt}x{ht} tiles fits {free} B of L1"
-                    )))
+                    .refused(if limit == 0 {
+                        "single_block_size_limit must be at least 1".to_string()
+                    } else {
+                        "No solution found for single_block_size".to_string()
+                    }))
                 }
             }
         } else {

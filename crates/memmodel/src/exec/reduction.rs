@@ -1160,7 +1160,7 @@ fn mean(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
 /// `ttnn.mean` of an interleaved ROW_MAJOR bfloat16 / float32 input (read from the pinned
 /// runtime's captures, both boards): [`reduce_impl`] on the ROW_MAJOR pages, each W or H reduce
 /// by its factory's dense row-major path ([`reduce_row_major`]). The HW pair (also every dim of a
-/// rank-2 input) is tilized and reduced as tiles instead: not planned.
+/// rank-2 input) is tilized in the input's memory and reduced as tiles instead.
 fn mean_row_major(ex: &mut Exec<'_>, a: &Args<'_>, x: &DevTensor) -> Result<Val, CaseError> {
     let rank = x.shape().rank();
     if !(1..=4).contains(&rank) || !matches!(x.dtype(), DType::Bfloat16 | DType::Float32) {
@@ -1173,13 +1173,6 @@ fn mean_row_major(ex: &mut Exec<'_>, a: &Args<'_>, x: &DevTensor) -> Result<Val,
         return Err(unmodeled(a.function, "a ROW_MAJOR mean of a sharded input"));
     }
     let dims = mean_dims(a, x)?;
-    let chosen = dims.clone().unwrap_or_else(|| (0..rank).collect());
-    if rank >= 2 && chosen == [rank - 2, rank - 1] {
-        return Err(unmodeled(
-            a.function,
-            "a ROW_MAJOR mean over the last two dims alone (the runtime tilizes it for one HW reduce)",
-        ));
-    }
     let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
     let mem = out_memory(a, x.memory)?;
     Ok(Val::T(reduce_impl(ex, x, dims, keepdim, mem)?))
@@ -1329,12 +1322,14 @@ fn reduce_impl(
             }
             (ReduceOpDim::W, false) => reduce_w(ex, &cur, dtype, mem)?,
             (ReduceOpDim::H, false) => reduce_h(ex, &cur, dtype, mem, true)?,
-            (ReduceOpDim::Hw, false) => reduce_hw(ex, &cur, dtype, mem)?,
+            (ReduceOpDim::Hw, false) => reduce_hw(ex, &cur, hw_single_core(&cur), dtype, mem)?,
             (ReduceOpDim::Hw, true) => {
-                return Err(unmodeled(
-                    "ttnn.mean",
-                    "a ROW_MAJOR HW reduce (the runtime tilizes its input)",
-                ))
+                // The HW reduce tilizes a ROW_MAJOR input in the input's memory and frees the
+                // copy after its reduces (seen in the captures of ROW_MAJOR sums).
+                let tilized = super::data_movement::tilize_with_val_padding(ex, &cur, cur.memory)?;
+                let out = reduce_hw(ex, &tilized, hw_single_core(&cur), dtype, mem)?;
+                ex.b.release(tilized);
+                out
             }
         };
         ex.b.release(std::mem::replace(&mut cur, next));
@@ -1425,16 +1420,32 @@ fn reshape_result(
     Ok(back)
 }
 
-/// The HW reduce op: one tile left is reduced on one core; otherwise a W reduce, then an H
-/// reduce of one pass (measured: a [22080,1216] mean reduces its 690-tile column on one core).
+/// Whether the HW reduce op runs on one core (`get_parallelization_strategy`): its input (`x`
+/// as the op got it, before any tilize) holds at most one tile's worth of elements — a
+/// ROW_MAJOR input's logical volume counts (seen: `[98,16]` tilized to 4 tiles reduced on one
+/// core), a TILE one's padded volume with every batch (`[2,3,20,20]`: W then H). float32's
+/// accurate reduce has no single-core HW mode: W then H even for one tile (seen in the
+/// captures of a `[20,20]` float32 mean and sum).
+fn hw_single_core(x: &DevTensor) -> bool {
+    let volume = if x.layout() == Layout::Tile {
+        super::util::tiles(&x.spec).saturating_mul(TILE * TILE)
+    } else {
+        x.shape().elements()
+    };
+    volume / (TILE * TILE) <= 1 && x.dtype() != DType::Float32
+}
+
+/// The HW reduce op on `x` (TILE): on one core where `single` ([`hw_single_core`] of the op's
+/// input); otherwise a W reduce, then an H reduce of one pass (measured: a [22080,1216] mean
+/// reduces its 690-tile column on one core).
 fn reduce_hw(
     ex: &mut Exec<'_>,
     x: &DevTensor,
+    single: bool,
     dtype: DType,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
-    let dims = x.dims();
-    if dims[2].div_ceil(TILE) == 1 && dims[3].div_ceil(TILE) == 1 {
+    if single {
         return reduce_hw_single(ex, x, dtype, mem);
     }
     let w = reduce_w(ex, x, dtype, mem)?;
@@ -1484,41 +1495,109 @@ fn swap_with_h(
 /// rank-1 input; `ReduceSingleCoreHw` when a single tile is left; else a W reduce (into FLOAT32
 /// for bfloat16: the sum precision chain) and an H reduce back to the input's dtype. A bfloat8_b
 /// input is filled through a copy ([`fill_pad_copying_block_floats`]); a float32 one takes
-/// [`reduce_impl`].
+/// [`reduce_impl`]; a ROW_MAJOR one [`sum_row_major`].
 fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?;
+    if x.layout() == Layout::RowMajor {
+        return sum_row_major(ex, a, x);
+    }
     check_reduce_input(a, x)?;
     let mem = out_memory(a, x.memory)?;
-    let dtype = x.dtype();
-    if dtype == DType::Float32 {
+    if x.dtype() == DType::Float32 {
         // Measured: a float32 sum reduces dim by dim as a mean does (no FastReduceNC).
         let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
         return Ok(Val::T(reduce_impl(ex, x, None, keepdim, mem)?));
     }
     let final_dims = reduced_dims(a, x)?;
-    let rank = x.shape().rank();
-    let padded = has_implicit_padding(x);
     let filled = fill_pad_copying_block_floats(ex, x)?;
+    let src = filled.as_ref().unwrap_or(x);
+    let out = sum_tiles(ex, src, None, has_implicit_padding(x), None, mem)?;
+    if let Some(f) = filled {
+        ex.b.release(f);
+    }
+    let out_view = view(ex, &out, final_dims)?;
+    ex.b.release(out);
+    Ok(Val::T(out_view))
+}
+
+/// A ROW_MAJOR `ttnn.sum` over all dims of an interleaved bfloat16 / float32 input of rank 1 to
+/// 4, as the pinned runtime's captures show it (both boards). bfloat16 (FastReduceNC's dtype):
+/// the outer dims' reduce tilizes the input first (`tilize_with_val_padding` into the output's
+/// memory, padded with zeros: no fill) and frees that copy once the outer dims are reduced; a
+/// rank-2 input goes to the HW reduce, which tilizes it in the input's memory and frees it after
+/// both of its reduces; a rank-1 one to the W reduce on its ROW_MAJOR pages. float32 takes
+/// [`reduce_impl`] on the ROW_MAJOR pages, whose HW reduce tilizes as bfloat16's does.
+fn sum_row_major(ex: &mut Exec<'_>, a: &Args<'_>, x: &DevTensor) -> Result<Val, CaseError> {
+    let rank = x.shape().rank();
+    if !(1..=4).contains(&rank) || !matches!(x.dtype(), DType::Bfloat16 | DType::Float32) {
+        return Err(unmodeled(
+            a.function,
+            "a ROW_MAJOR sum of rank 1 to 4 in bfloat16 or float32 only",
+        ));
+    }
+    if x.shard.is_some() {
+        return Err(unmodeled(a.function, "a ROW_MAJOR sum of a sharded input"));
+    }
+    check_full_reduce(a, x)?;
+    let mem = out_memory(a, x.memory)?;
+    let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
+    if x.dtype() == DType::Float32 || rank == 1 {
+        return Ok(Val::T(reduce_impl(ex, x, None, keepdim, mem)?));
+    }
+    let final_dims = reduced_dims(a, x)?;
+    let out = if rank == 2 {
+        let tilized = super::data_movement::tilize_with_val_padding(ex, x, x.memory)?;
+        let out = sum_tiles(ex, &tilized, None, false, Some(hw_single_core(x)), mem)?;
+        ex.b.release(tilized);
+        out
+    } else {
+        let tilized = super::data_movement::tilize_with_val_padding(ex, x, mem)?;
+        let padded = has_implicit_padding(&tilized);
+        sum_tiles(ex, &tilized, Some(tilized.clone()), padded, None, mem)?
+    };
+    let out_view = view(ex, &out, final_dims)?;
+    ex.b.release(out);
+    Ok(Val::T(out_view))
+}
+
+/// The TILE part of [`sum`] on `src` (padding filled or zeros): FastReduceNC over the outer
+/// dims, the slice back where `padded`, then H and W. `own`: a copy of `src` this sum made and
+/// frees once the outer dims are reduced (the ROW_MAJOR input's tilized copy). `single_hw`:
+/// whether the HW reduce runs on one core, where its input was not `src` ([`hw_single_core`]).
+fn sum_tiles(
+    ex: &mut Exec<'_>,
+    src: &DevTensor,
+    own: Option<DevTensor>,
+    padded: bool,
+    single_hw: Option<bool>,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let rank = src.shape().rank();
+    let dtype = src.dtype();
     let pad = 4 - rank;
-    let mut cur = view(
-        ex,
-        filled.as_ref().unwrap_or(x),
-        super::data_movement::to_4d(x.dims()),
-    )?;
+    let mut cur = view(ex, src, super::data_movement::to_4d(src.dims()))?;
     let outer = rank.saturating_sub(2);
     for i in (0..outer).rev() {
         let next = fast_reduce_nc(ex, &cur, i + pad, mem)?;
         ex.b.release(std::mem::replace(&mut cur, next));
     }
     if outer > 0 && padded {
+        // The slice runs on the input's rank (its scratchpad holds 4 B per dim: 12 B for a
+        // rank-3 input in the captures).
+        let kept = view(ex, &cur, cur.dims()[pad..].to_vec())?;
         let w = cur.dims()[3];
-        let next = super::data_movement::slice(ex, &cur, 3, 0, w, mem)?;
+        let sliced = super::data_movement::slice(ex, &kept, rank - 1, 0, w, mem)?;
+        ex.b.release(kept);
+        let next = view(ex, &sliced, super::data_movement::to_4d(sliced.dims()))?;
+        ex.b.release(sliced);
         ex.b.release(std::mem::replace(&mut cur, next));
     }
-    let dims = cur.dims().to_vec();
+    if let Some(own) = own {
+        ex.b.release(own);
+    }
     let result = if rank == 1 {
         reduce_w(ex, &cur, dtype, mem)?
-    } else if dims[2].div_ceil(TILE) == 1 && dims[3].div_ceil(TILE) == 1 {
+    } else if single_hw.unwrap_or_else(|| hw_single_core(&cur)) {
         reduce_hw_single(ex, &cur, dtype, mem)?
     } else {
         // bfloat16 sums keep the W partials in FLOAT32; bfloat8_b ones stay bfloat8_b
@@ -1534,12 +1613,7 @@ fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         h
     };
     ex.b.release(cur);
-    if let Some(f) = filled {
-        ex.b.release(f);
-    }
-    let out = view(ex, &result, final_dims)?;
-    ex.b.release(result);
-    Ok(Val::T(out))
+    Ok(result)
 }
 
 #[cfg(test)]
@@ -1714,7 +1788,7 @@ mod tests {
     /// A ROW_MAJOR mean reduces its pages with the factories' dense row-major path; the peaks are
     /// the pinned runtime's captures (n150): one W reduce, a tall H reduce in two passes, and a
     /// bfloat16 W reduce into FLOAT32 before a permuted H reduce (several dims named). The last
-    /// two dims alone are tilized by the runtime: not planned.
+    /// two dims alone are tilized by the runtime first.
     #[test]
     fn a_row_major_mean_reduces_its_pages() {
         let rm_mean = |shape: &str, dims: Vec<i64>| {
@@ -1737,8 +1811,8 @@ mod tests {
         assert_eq!(dataflow("2,64,100,100", vec![3]), 34_816);
         assert_eq!(dataflow("1,1,1472,128", vec![2]), 36_864);
         assert_eq!(dataflow("3,40,50", vec![0, 2]), 30_720);
-        let hw = rm_mean("3,40,50", vec![1, 2]).expect_err("tilized by the runtime");
-        assert!(super::super::is_unmodeled(&hw), "{hw}");
+        // Tilized (two tile rows' buffers), then the W and H reduces of the tiles.
+        assert_eq!(dataflow("3,40,50", vec![1, 2]), 10_240);
     }
 
     /// `ttnn.mean(x, dim=[])` reduces every dim on the runtime (shape `[]`, as with no `dim`);
@@ -1814,6 +1888,29 @@ mod tests {
             12_928
         );
         assert_eq!(norm("1,1,2434,72", DType::Float32, BufferType::L1), 36_864);
+    }
+
+    /// Per-core (dataflow, L1, total) peaks of a ROW_MAJOR `sqrt(sum(square(x)))` in L1, measured
+    /// on the mock n150 (NO_DISPATCH): bfloat16 tilizes for FastReduceNC over the outer dims, or
+    /// for the HW reduce of a rank-2 input; a float32 HW reduce of one tile runs W then H.
+    #[test]
+    fn a_row_major_vector_norm_tilizes_where_the_runtime_does() {
+        let norm = |shape: &str, dtype: DType| {
+            let op = crate::ops::find("linalgvectornorm").unwrap();
+            let mut c = crate::case::Case::new(
+                op,
+                vec![Shape::parse(shape).unwrap()],
+                &crate::device::N150,
+            );
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.layout = Layout::RowMajor;
+            c.dtype = dtype;
+            let p = c.estimate().expect("a verdict").peaks;
+            (p.dataflow, p.l1, p.total)
+        };
+        assert_eq!(norm("1,3,100,70", DType::Bfloat16), (18_432, 9_632, 26_016));
+        assert_eq!(norm("100,70", DType::Bfloat16), (16_384, 8_768, 25_152));
+        assert_eq!(norm("20,20", DType::Float32), (20_480, 12_448, 32_928));
     }
 
     fn topk_case(shape: &str, device: &'static crate::device::DeviceSpec) -> crate::case::Case {

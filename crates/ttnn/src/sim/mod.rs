@@ -240,6 +240,11 @@ impl State {
             events.push(CaptureEvent::Program(program.clone()));
             return Ok(());
         }
+        // The device run's own program may be refused where the capture's is not (a tilize
+        // whose blocks follow the L1 left free).
+        if let Some(message) = &program.as_run().refused {
+            return Err(parse_runtime_error(message));
+        }
         self.mem
             .run_laid_out(layout)
             .map_err(|e| circular_buffer_error(&e))
