@@ -1157,21 +1157,31 @@ fn mean(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::T(out))
 }
 
+/// What the ROW_MAJOR `mean` and `sum` plans cover (`op` names the reduction in the reason): an
+/// interleaved bfloat16 / float32 input of rank 1 to 4.
+fn check_row_major_reduce(a: &Args<'_>, x: &DevTensor, op: &str) -> Result<(), CaseError> {
+    let rank = x.shape().rank();
+    if !(1..=4).contains(&rank) || !matches!(x.dtype(), DType::Bfloat16 | DType::Float32) {
+        return Err(unmodeled(
+            a.function,
+            format!("a ROW_MAJOR {op} of rank 1 to 4 in bfloat16 or float32 only"),
+        ));
+    }
+    if x.shard.is_some() {
+        return Err(unmodeled(
+            a.function,
+            format!("a ROW_MAJOR {op} of a sharded input"),
+        ));
+    }
+    Ok(())
+}
+
 /// `ttnn.mean` of an interleaved ROW_MAJOR bfloat16 / float32 input (read from the pinned
 /// runtime's captures, both boards): [`reduce_impl`] on the ROW_MAJOR pages, each W or H reduce
 /// by its factory's dense row-major path ([`reduce_row_major`]). The HW pair (also every dim of a
 /// rank-2 input) is tilized in the input's memory and reduced as tiles instead.
 fn mean_row_major(ex: &mut Exec<'_>, a: &Args<'_>, x: &DevTensor) -> Result<Val, CaseError> {
-    let rank = x.shape().rank();
-    if !(1..=4).contains(&rank) || !matches!(x.dtype(), DType::Bfloat16 | DType::Float32) {
-        return Err(unmodeled(
-            a.function,
-            "a ROW_MAJOR mean of rank 1 to 4 in bfloat16 or float32 only",
-        ));
-    }
-    if x.shard.is_some() {
-        return Err(unmodeled(a.function, "a ROW_MAJOR mean of a sharded input"));
-    }
+    check_row_major_reduce(a, x, "mean")?;
     let dims = mean_dims(a, x)?;
     let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
     let mem = out_memory(a, x.memory)?;
@@ -1528,16 +1538,8 @@ fn sum(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
 /// both of its reduces; a rank-1 one to the W reduce on its ROW_MAJOR pages. float32 takes
 /// [`reduce_impl`] on the ROW_MAJOR pages, whose HW reduce tilizes as bfloat16's does.
 fn sum_row_major(ex: &mut Exec<'_>, a: &Args<'_>, x: &DevTensor) -> Result<Val, CaseError> {
+    check_row_major_reduce(a, x, "sum")?;
     let rank = x.shape().rank();
-    if !(1..=4).contains(&rank) || !matches!(x.dtype(), DType::Bfloat16 | DType::Float32) {
-        return Err(unmodeled(
-            a.function,
-            "a ROW_MAJOR sum of rank 1 to 4 in bfloat16 or float32 only",
-        ));
-    }
-    if x.shard.is_some() {
-        return Err(unmodeled(a.function, "a ROW_MAJOR sum of a sharded input"));
-    }
     check_full_reduce(a, x)?;
     let mem = out_memory(a, x.memory)?;
     let keepdim = a.bool_or(usize::MAX, "keepdim", false)?;
