@@ -1511,6 +1511,24 @@ fn concat(
                 .unwrap_or(u64::MAX)
                 .is_multiple_of(d.alignment(r.memory))
         });
+    if unaligned_rows {
+        // Where a transposed row (the rows' height) would not fit a core's unreserved L1, the
+        // runtime concatenates in chunks of rows instead of refusing (seen on p150: two
+        // [1,1,2073600,48] bfloat16 in DRAM, YOLOv12x 4320×7680's #18, slice, permute, concat
+        // and permute back 365,280 rows at a time; [1,1,500000,48] transposes whole).
+        let capacity = d.l1_bytes_per_core.saturating_sub(d.l1_unreserved_base);
+        for r in &rms {
+            let height = r.dims()[last - 1];
+            let row = crate::size::mul(height, r.dtype().row_major_element_bytes(), "row bytes")?;
+            let align = d.alignment(r.memory).max(d.alignment(mem));
+            if crate::size::round_up(row, align, "concat row")? > capacity {
+                return Err(unmodeled(
+                    f,
+                    "a last-dim concat of unaligned rows whose transposed row exceeds a core's L1 (the runtime concatenates it in chunks of rows)",
+                ));
+            }
+        }
+    }
     let (inner, joined, transposed) = if unaligned_rows {
         // Transposed to concatenate along H; the WH transposes of the inputs take their memory.
         let mut ts = Vec::with_capacity(rms.len());
