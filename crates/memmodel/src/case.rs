@@ -586,9 +586,10 @@ impl Case {
         // tilize's blocks follow the L1 free on the device, not in the capture).
         let refused = plan.steps.iter().enumerate().find_map(|(k, s)| match s {
             Step::Run(p) => p
+                .as_run()
                 .refused
                 .as_ref()
-                .or(p.as_run().refused.as_ref())
+                .or(p.refused.as_ref())
                 .map(|m| (k, m)),
             _ => None,
         });

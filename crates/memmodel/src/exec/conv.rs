@@ -1109,6 +1109,53 @@ fn conv_program_key(conv: &Conv, s: &Sharding, reader_bytes: u64) -> u64 {
     h.finish()
 }
 
+/// The identity of a conv's halo program in the runtime's cache (`HaloParams` and its input's
+/// spec): the window, the input's sharding, spec and memory (and what it was resharded from),
+/// whether it untilizes, the compute
+/// config's fp32 accumulation, with its config tensors' sizes. Not the conv's output channels:
+/// convs of one tensor with different outputs share it.
+fn halo_program_key(
+    ex: &Exec<'_>,
+    conv: &Conv,
+    s: &Sharding,
+    input: &super::DevTensor,
+    source: &super::DevTensor,
+    input_tiled: bool,
+    configs_bytes: [u64; 4],
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let fp32_acc = conv.dtype == DType::Float32 && conv.weights_dtype == DType::Float32;
+    // What the halo's input was resharded from: the runtime's keys differ by it though sim's
+    // reshard is the same (seen on YOLOv12x at 640x640: #637 reshards another conv's shards and
+    // makes its configs anew after #292 resharded an interleaved tensor to the same shards),
+    // and agree for one tensor resharded twice (#682 after #677).
+    let from = (
+        &source.spec,
+        source.memory,
+        &source.shard,
+        ex.b.buffers[source.buffer].placement,
+    );
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!(
+        "halo {:?} {:?} {} {} {} {} {} {} {input_tiled} {:?} {:?} {:?} {:?} {from:?} {fp32_acc} \
+         {configs_bytes:?}",
+        conv.win,
+        s.scheme,
+        s.nhw_cores,
+        s.in_c_cores,
+        s.in_c_padded,
+        s.in_shard_h,
+        s.in_shard_w,
+        s.out_shard_h,
+        conv.conv_in_dtype(),
+        input.spec,
+        input.memory,
+        input.shard,
+    )
+    .hash(&mut h);
+    h.finish()
+}
+
 /// The weights `[k, n]` and bias `[1, n]` the runtime prepares into DRAM tiles in
 /// `weights_dtype` (the bias's one row padded to a tile).
 pub(super) fn prepared_weights(
@@ -1212,6 +1259,8 @@ pub(super) fn plan(
             &used_grid,
         );
     }
+    // What the halo's input was made from (its program's key has it).
+    let source = flattened.clone().unwrap_or_else(|| x.clone());
     let moved_input = conv.free_l1_input && !keep_input;
     if let Some(t) = flattened {
         // The reshaped copy dies once resharded (deallocate_activation frees it, not the
@@ -1232,11 +1281,12 @@ pub(super) fn plan(
     let k_tiles = s.in_c_cores * win.kernel[0] * s.act_w_tiles;
     let (weights, bias) = prepared_weights(ex, conv, k_tiles * TILE, s.out_c_padded)?;
 
-    let Some(done) = halo_and_conv(
+    let Some(done) = halo_and_conv_from(
         ex,
         conv,
         s,
         resharded,
+        &source,
         in_shard_bytes,
         conv.tiled,
         deallocate_activation,
@@ -1304,6 +1354,32 @@ pub(super) fn halo_and_conv(
     input_tiled: bool,
     deallocate_activation: bool,
 ) -> Result<Option<ConvOutput>, CaseError> {
+    let source = resharded.clone();
+    halo_and_conv_from(
+        ex,
+        conv,
+        s,
+        resharded,
+        &source,
+        in_shard_bytes,
+        input_tiled,
+        deallocate_activation,
+    )
+}
+
+/// [`halo_and_conv`] of `resharded`, made from `source` (the tensor the call resharded, or the
+/// halo's input itself): the halo's program is found in the cache by both.
+#[allow(clippy::too_many_arguments)]
+fn halo_and_conv_from(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    s: &Sharding,
+    resharded: super::DevTensor,
+    source: &super::DevTensor,
+    in_shard_bytes: u64,
+    input_tiled: bool,
+    deallocate_activation: bool,
+) -> Result<Option<ConvOutput>, CaseError> {
     let d = ex.device();
     let win = &conv.win;
     let cores = s.nhw_cores * s.in_c_cores;
@@ -1333,6 +1409,22 @@ pub(super) fn halo_and_conv(
         sticks,
     )?;
     let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
+    let block = s.scheme == Scheme::Block;
+    let bounds = win.boundaries(s.nhw_cores, s.out_shard_h);
+    let configs_bytes = halo_configs(
+        win,
+        &bounds,
+        s.out_shard_h,
+        s.in_shard_h,
+        input_tiled,
+        block,
+        u64::from(d.grid_x),
+    );
+    // The halo program hashes its attributes and its input's spec: a halo equal to an earlier
+    // one (another conv of the same tensor with the same window and input sharding) finds its
+    // program, config tensors included, in the cache (seen on YOLOv12x at 640x640: #682, a 3×3
+    // conv of the L1 tensor the depthwise #677 took, makes no config tensors).
+    let halo_key = halo_program_key(ex, conv, s, &resharded, source, input_tiled, configs_bytes);
     let cfg = |ex: &mut Exec<'_>,
                what: &'static str,
                bytes: u64|
@@ -1346,22 +1438,12 @@ pub(super) fn halo_and_conv(
         let mut p = sharded_placement(d, BufferType::L1Small, cores, bytes, cores, 1)?;
         p.traced_as = Some(BufferType::L1);
         let t = sharded(ex, what, spec, p);
-        // The halo's and the conv's cached programs keep them (seen on YOLOv12x at 640x640:
-        // a conv repeating an earlier call on equal inputs captures none).
-        ex.b.mark_program_cached(&t);
+        // The halo's cached program keeps them (seen on YOLOv12x at 640x640: a conv repeating
+        // an earlier call on equal inputs captures none).
+        ex.b.mark_program_cached_by(&t, halo_key);
         Ok(t)
     };
-    let block = s.scheme == Scheme::Block;
-    let bounds = win.boundaries(s.nhw_cores, s.out_shard_h);
-    let [pad0, pad1, gather0, gather1] = halo_configs(
-        win,
-        &bounds,
-        s.out_shard_h,
-        s.in_shard_h,
-        input_tiled,
-        block,
-        u64::from(d.grid_x),
-    );
+    let [pad0, pad1, gather0, gather1] = configs_bytes;
     let configs = [
         cfg(ex, "pad config", pad0)?,
         cfg(ex, "pad config", pad1)?,

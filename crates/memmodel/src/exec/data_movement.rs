@@ -1511,6 +1511,24 @@ fn concat(
                 .unwrap_or(u64::MAX)
                 .is_multiple_of(d.alignment(r.memory))
         });
+    if unaligned_rows {
+        // Where a transposed row (the rows' height) would not fit a core's unreserved L1, the
+        // runtime concatenates in chunks of rows instead of refusing (seen on p150: two
+        // [1,1,2073600,48] bfloat16 in DRAM, YOLOv12x 4320×7680's #18, slice, permute, concat
+        // and permute back 365,280 rows at a time; [1,1,500000,48] transposes whole).
+        let capacity = d.l1_bytes_per_core.saturating_sub(d.l1_unreserved_base);
+        for r in &rms {
+            let height = r.dims()[last - 1];
+            let row = crate::size::mul(height, r.dtype().row_major_element_bytes(), "row bytes")?;
+            let align = d.alignment(r.memory).max(d.alignment(mem));
+            if crate::size::round_up(row, align, "concat row")? > capacity {
+                return Err(unmodeled(
+                    f,
+                    "a last-dim concat of unaligned rows whose transposed row exceeds a core's L1 (the runtime concatenates it in chunks of rows)",
+                ));
+            }
+        }
+    }
     let (inner, joined, transposed) = if unaligned_rows {
         // Transposed to concatenate along H; the WH transposes of the inputs take their memory.
         let mut ts = Vec::with_capacity(rms.len());
@@ -2281,7 +2299,11 @@ fn untilize_as(
         let codegen = on_device.factory == "UntilizeCodegenProgramFactory";
         if captured == on_device {
             captured
-        } else if enough_capture == enough_device && !codegen {
+        } else if enough_capture == enough_device && !codegen && on_device.refused.is_none() {
+            // A refused program is never cached: the capture builds its own (seen on n150: a
+            // [1,1,694656,64] bfloat16 untilize from DRAM to L1 refused "single_block_size_limit
+            // must be at least 1" beside its output, and captured "No solution found for
+            // single_block_size" on the whole bank).
             on_device
         } else {
             captured.on_device(on_device)
@@ -2309,14 +2331,18 @@ fn untilized_tile_size(input: DType) -> u64 {
 /// The block split of the untilize block factories: square blocks over the grid, capped (with
 /// sub-blocks, `compute_ncores_wh_sb`) where an input and an output tile per block tile exceed
 /// the free L1 (`cb_block_size_limit`). Seen on p150: a [138,620215] bfloat8_b untilize with
-/// 958,528 B of L1 taken per bank runs blocks of 59 tiles, not 178.
+/// 958,528 B of L1 taken per bank runs blocks of 59 tiles, not 178. `Err`: no block fits, in
+/// the runtime's words (it raises them when it makes the program, its output allocated by
+/// then: seen on n150, YOLOv12x 4320×7680's #15, a [1,1,2073600,64] bfloat8_b untilize from
+/// DRAM to L1, whose output alone overflows L1, captures "No solution found for
+/// single_block_size").
 fn untilize_block_split(
     d: &crate::device::DeviceSpec,
     x: &DevTensor,
     padded: &[u64],
     row_wise: bool,
     free: u64,
-) -> Result<WhSplit, CaseError> {
+) -> Result<WhSplit, String> {
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
     let ht = if n >= 2 { padded[n - 2] / TILE } else { 1 };
@@ -2327,10 +2353,24 @@ fn untilize_block_split(
     }
     match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
         Some((block, sub_block)) => Ok(wh_layout(d, wt, ht, block, sub_block, row_wise)),
-        None => Err(unmodeled(
-            "ttnn.untilize",
-            "an untilize block split that fits no block in the free L1",
-        )),
+        None if limit == 0 => Err("single_block_size_limit must be at least 1".to_string()),
+        None => Err("No solution found for single_block_size".to_string()),
+    }
+}
+
+/// An untilize block factory's program: its split's buffers, or refused where no block fits.
+fn untilize_block_buffers(
+    split: Result<WhSplit, String>,
+    program: Program,
+    x: &DevTensor,
+) -> Program {
+    match split {
+        Ok(wh) => wh.block_buffers(
+            program,
+            tile_size(x.dtype()),
+            untilized_tile_size(x.dtype()),
+        ),
+        Err(message) => program.refused(message),
     }
 }
 
@@ -2342,16 +2382,14 @@ fn untilize_block_program(
     padded: &[u64],
     free: u64,
 ) -> Result<Program, CaseError> {
-    Ok(
-        untilize_block_split(d, x, padded, true, free)?.block_buffers(
-            Program::new(
-                "UntilizeDeviceOperation",
-                "UntilizeMultiCoreBlockProgramFactory",
-            ),
-            tile_size(x.dtype()),
-            untilized_tile_size(x.dtype()),
+    Ok(untilize_block_buffers(
+        untilize_block_split(d, x, padded, true, free),
+        Program::new(
+            "UntilizeDeviceOperation",
+            "UntilizeMultiCoreBlockProgramFactory",
         ),
-    )
+        x,
+    ))
 }
 
 /// The `UntilizeWithUnpadding` program with `enough_space` as `is_enough_space` found it.
@@ -2366,16 +2404,14 @@ fn untilize_unpadding_program(
     let wt = padded[n - 1] / TILE;
     let (ts_in, ts_out) = (tile_size(x.dtype()), untilized_tile_size(x.dtype()));
     if !enough_space || use_block_variant(d, padded).is_some() {
-        return Ok(
-            untilize_block_split(d, x, padded, false, free)?.block_buffers(
-                Program::new(
-                    "UntilizeWithUnpaddingDeviceOperation",
-                    "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
-                ),
-                ts_in,
-                ts_out,
+        return Ok(untilize_block_buffers(
+            untilize_block_split(d, x, padded, false, free),
+            Program::new(
+                "UntilizeWithUnpaddingDeviceOperation",
+                "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory",
             ),
-        );
+            x,
+        ));
     }
     let (ncores, _) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
     let cores = cores_col_wise(d, ncores);

@@ -232,6 +232,13 @@ impl State {
 
     /// Runs `program`, whose circular buffers lay out as `layout` on this device.
     fn run_program(&mut self, program: &Program, layout: &CbLayout) -> Result<()> {
+        // A device run raises its own program's words where both are refused (an untilize's
+        // block limit beside its output, where the capture sees the whole bank).
+        if self.capture.is_none() {
+            if let Some(message) = &program.as_run().refused {
+                return Err(parse_runtime_error(message));
+            }
+        }
         // tt-metal refuses some programs whatever the memory (a capture too ends there).
         if let Some(message) = &program.refused {
             return Err(parse_runtime_error(message));
