@@ -702,6 +702,40 @@ mod tests {
         }
     }
 
+    /// A flat TILE input whose width is not whole tiles, in DRAM (`cargo xtask probe
+    /// --backend metal --trace`, n150, 64 → 64 3×3): copied into [N, H, W, C] before the
+    /// output; `[1,64,400,300]` runs in 2 slices reading the copy, `[1,64,100,100]` in one,
+    /// its copy flattened back by another copy that is resharded. The runtime's per-core CB,
+    /// dataflow, L1 and total peaks.
+    #[test]
+    fn a_flat_input_not_whole_tiles_wide_is_copied_first() {
+        for (shape, peaks) in [
+            ("1,64,400,300", [815_168, 3_840, 345_632, 1_160_800]),
+            ("1,64,100,100", [151_616, 4_352, 68_112, 219_488]),
+        ] {
+            let mut c = dram_case(shape, &N150, Layout::Tile);
+            c.params.set("out_channels", ParamValue::Int(64));
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{shape}");
+            assert_eq!(
+                [e.peaks.cb, e.peaks.dataflow, e.peaks.l1, e.peaks.total],
+                peaks,
+                "{shape}"
+            );
+            let copies = c
+                .plan()
+                .unwrap()
+                .steps
+                .iter()
+                .filter(|step| {
+                    matches!(step, crate::plan::Step::Run(p)
+                        if p.factory == "ReshapeViewTiledProgramFactory")
+                })
+                .count();
+            assert_eq!(copies, 2, "{shape}: the input's copy and one copy back");
+        }
+    }
+
     /// The buffers of p150 `[1,192,544,960]` → 384 3×3 s2, TILE in DRAM (NO_DISPATCH capture,
     /// the oom suite's estimate test): 8 width slices, all height-sharded as the first (the last,
     /// 32 output columns, would pick block sharding on its own); the last slice's input is 544 ×
