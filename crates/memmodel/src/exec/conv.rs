@@ -1065,17 +1065,14 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let flattened =
         if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
             None
-        } else if l1_full_of_dram {
-            return Err(unmodeled(
-                f,
-                format!("{UNPLANNED}: the copying reshape of a DRAM [N, H, W, C] input"),
-            ));
         } else if x.layout() == Layout::Tile {
+            // The copy stays in the input's memory: a DRAM input's (slice_config L1_FULL) in
+            // DRAM, as the one-slice DRAM path's (exec/conv_slice.rs).
             Some(super::data_movement::reshape(
                 ex,
                 &x,
                 &flat.map(|v| v as i64),
-                BufferType::L1,
+                x.memory,
             )?)
         } else {
             return Err(unmodeled(
