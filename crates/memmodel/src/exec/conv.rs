@@ -1044,16 +1044,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 format!("{UNPLANNED}: DRAM slices of a conv told WIDTH_SHARDED (not yet checked)"),
             ));
         }
-        if depthwise {
-            // Its slices are planned as a groups-1 conv's (0.81.1 prepares a depthwise conv's
-            // weights as a full block-diagonal matrix); the differential (seed 81021, n150,
-            // ROW_MAJOR DRAM inputs) agreed but on one case that differs with groups 1 too
-            // (`[3,170,139,128]` 2×2 padding 2: CB peak 733,248 B planned, 675,904 B run).
-            return Err(unmodeled(
-                f,
-                format!("{UNPLANNED}: DRAM slices of a depthwise conv (not yet shown exact)"),
-            ));
-        }
         return super::conv_slice::plan(ex, a, &conv, settings.shard_layout, &x, request);
     }
     let s = conv.sharding(d, scheme);
@@ -1075,17 +1065,14 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let flattened =
         if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
             None
-        } else if l1_full_of_dram {
-            return Err(unmodeled(
-                f,
-                format!("{UNPLANNED}: the copying reshape of a DRAM [N, H, W, C] input"),
-            ));
         } else if x.layout() == Layout::Tile {
+            // The copy stays in the input's memory: a DRAM input's (slice_config L1_FULL) in
+            // DRAM, as the one-slice DRAM path's (exec/conv_slice.rs).
             Some(super::data_movement::reshape(
                 ex,
                 &x,
                 &flat.map(|v| v as i64),
-                BufferType::L1,
+                x.memory,
             )?)
         } else {
             return Err(unmodeled(

@@ -2,8 +2,9 @@
 //! `op_slicing::run_sliced_op`; docs/conv2d.md "DRAM slicing"). `slice_config` L1_FULL takes
 //! the L1 path whatever the input's memory: a DRAM interleaved input is resharded into L1 as
 //! an L1 one is ([`super::conv`]'s plan). DRAM slicing (a DRAM input without slice_config, or
-//! DRAM_HEIGHT / DRAM_WIDTH) is [`plan`]ned here, but for depthwise convs and inputs whose
-//! `[N, H, W, C]` reshape copies (`unmodeled`).
+//! DRAM_HEIGHT / DRAM_WIDTH) is [`plan`]ned here, depthwise convs (planned as groups 1: 0.81.1
+//! prepares their weights as a full block-diagonal matrix) and inputs whose `[N, H, W, C]`
+//! reshape copies included.
 
 use super::conv::{Conv, Scheme, UNPLANNED};
 use super::pool::{sharded, Bound};
@@ -393,39 +394,31 @@ pub(super) fn plan(
             format!("{UNPLANNED}: DRAM slices of a conv whose padding holds whole windows"),
         ));
     }
-    // `ttnn::reshape` to [N, H, W, C]: modeled where it is a view (a TILE input whose width is
-    // not whole tiles is copied). The output goes back to [1, 1, N·Ho·Wo, C] with its padded
-    // shape flattened too: a view.
     let nhwc = Shape::from_dims(vec![win.n, win.h, win.w, win.c])?;
     let out_nhwc = Shape::from_dims(vec![win.n, win.ho, win.wo, whole.c_out])?;
     let out_flat = Shape::from_dims(vec![1, 1, win.out_nhw(), whole.c_out])?;
-    // A TILE [N, H, W, C] input is reshaped to padded shape [N, H, W, C] too: a copy unless
-    // its width is whole tiles (seen: ReshapeViewTiledProgramFactory's dataflow buffers).
-    let view = if whole.tiled {
-        win.w.is_multiple_of(TILE)
-            && (x.shape() == &nhwc || crate::ops::reshape_is_view(x.shape(), &nhwc, x.layout()))
-    } else {
-        x.shape() == &nhwc || crate::ops::reshape_is_view(x.shape(), &nhwc, x.layout())
-    };
-    if !view {
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: DRAM slices of an input whose [N, H, W, C] reshape copies"),
-        ));
-    }
+    // `ttnn::reshape` to [N, H, W, C]: an [N, H, W, C] input is kept as it is; a flat one
+    // whose reshape is not a view (a TILE input whose width is not whole tiles) is copied
+    // into [N, H, W, C] in DRAM first (ReshapeView; probes, n150, `[1,64,400,300]` and
+    // `[1,64,100,100]`: the copy, then the output, the slices reading the copy, which dies
+    // after the output's copy back). A TILE [N, H, W, C] input of such a width is not copied
+    // here (`[1,400,300,64]`, 2 slices); one slice flattens it by a copy (below).
+    let nhwc_copy =
+        if x.shape() == &nhwc || crate::ops::reshape_is_view(x.shape(), &nhwc, x.layout()) {
+            None
+        } else {
+            let dims = [win.n, win.h, win.w, win.c].map(|v| v as i64);
+            Some(super::data_movement::reshape(
+                ex,
+                x,
+                &dims,
+                BufferType::Dram,
+            )?)
+        };
     // The output back to [1, 1, N·Ho·Wo, C]: a view when its width is whole tiles, else a
     // copying ReshapeView (measured: the copy, then the 4-D output and the weights freed),
-    // modeled for bfloat16 as `data_movement::reshape`.
+    // modeled as `data_movement::reshape` (block floats through bfloat16, as there).
     let out_view = crate::ops::reshape_is_view(&out_nhwc, &out_flat, Layout::Tile);
-    if !out_view && whole.out_dtype != DType::Bfloat16 {
-        return Err(unmodeled(
-            f,
-            format!(
-                "{UNPLANNED}: DRAM slices whose {} output is copied back to [1, 1, N·Ho·Wo, C]",
-                whole.out_dtype
-            ),
-        ));
-    }
     let out_spec = TensorSpec::new(out_nhwc, whole.out_dtype, Layout::Tile);
     let output =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
@@ -437,6 +430,7 @@ pub(super) fn plan(
         Ok(Err(message)) => {
             ex.b.run(Program::new("Conv2D", "DRAM slicing").refused(message));
             ex.b.release(output);
+            release_copy(ex, nhwc_copy);
             return Ok(Val::None);
         }
         Err(()) => {
@@ -457,6 +451,7 @@ pub(super) fn plan(
              dimension and alignment."
         )));
         ex.b.release(output);
+        release_copy(ex, nhwc_copy);
         return Ok(Val::None);
     }
     if count > MAX_PLANNED_SLICES {
@@ -476,7 +471,36 @@ pub(super) fn plan(
             keep_sharded: false,
             deallocate_activation: true,
         };
-        return super::conv::plan(ex, whole, &s, x, input_use, None, Some(BufferType::Dram));
+        // The L1 path flattens its input to [1, 1, N·H·W, C]: a copy where that is not a view
+        // (probes, n150: `[1,64,100,100]` flat, its [N, H, W, C] copy copied back;
+        // `[1,200,100,48]` TILE [N, H, W, C]), resharded and freed; the [N, H, W, C] copy
+        // is freed after the conv.
+        let source = nhwc_copy.as_ref().unwrap_or(x);
+        let flat = Shape::from_dims(vec![1, 1, win.n * win.h * win.w, win.c])?;
+        let flattened = if source.shape() == &flat
+            || crate::ops::reshape_is_view(source.shape(), &flat, source.layout())
+        {
+            None
+        } else {
+            let dims = flat.dims().iter().map(|&v| v as i64).collect::<Vec<_>>();
+            Some(super::data_movement::reshape(
+                ex,
+                source,
+                &dims,
+                BufferType::Dram,
+            )?)
+        };
+        let out = super::conv::plan(
+            ex,
+            whole,
+            &s,
+            source,
+            input_use,
+            flattened,
+            Some(BufferType::Dram),
+        )?;
+        release_copy(ex, nhwc_copy);
+        return Ok(out);
     }
     let mut prepared: Option<(DevTensor, Option<DevTensor>)> = None;
     let mut cached_windows = Vec::new();
@@ -580,6 +604,7 @@ pub(super) fn plan(
         super::data_movement::reshape(ex, &output, &dims, BufferType::Dram)?
     };
     ex.b.release(output);
+    release_copy(ex, nhwc_copy);
     if let Some((weights, bias)) = prepared {
         ex.b.release(weights);
         if let Some(b) = bias {
@@ -587,6 +612,13 @@ pub(super) fn plan(
         }
     }
     Ok(Val::T(flat))
+}
+
+/// Frees the input's [N, H, W, C] copy, where there is one.
+fn release_copy(ex: &mut Exec<'_>, copy: Option<DevTensor>) {
+    if let Some(copy) = copy {
+        ex.b.release(copy);
+    }
 }
 
 #[cfg(test)]
@@ -667,6 +699,40 @@ mod tests {
                 [cb, l1, total],
                 "{what}"
             );
+        }
+    }
+
+    /// A flat TILE input whose width is not whole tiles, in DRAM (`cargo xtask probe
+    /// --backend metal --trace`, n150, 64 → 64 3×3): copied into [N, H, W, C] before the
+    /// output; `[1,64,400,300]` runs in 2 slices reading the copy, `[1,64,100,100]` in one,
+    /// its copy flattened back by another copy that is resharded. The runtime's per-core CB,
+    /// dataflow, L1 and total peaks.
+    #[test]
+    fn a_flat_input_not_whole_tiles_wide_is_copied_first() {
+        for (shape, peaks) in [
+            ("1,64,400,300", [815_168, 3_840, 345_632, 1_160_800]),
+            ("1,64,100,100", [151_616, 4_352, 68_112, 219_488]),
+        ] {
+            let mut c = dram_case(shape, &N150, Layout::Tile);
+            c.params.set("out_channels", ParamValue::Int(64));
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{shape}");
+            assert_eq!(
+                [e.peaks.cb, e.peaks.dataflow, e.peaks.l1, e.peaks.total],
+                peaks,
+                "{shape}"
+            );
+            let copies = c
+                .plan()
+                .unwrap()
+                .steps
+                .iter()
+                .filter(|step| {
+                    matches!(step, crate::plan::Step::Run(p)
+                        if p.factory == "ReshapeViewTiledProgramFactory")
+                })
+                .count();
+            assert_eq!(copies, 2, "{shape}: the input's copy and one copy back");
         }
     }
 
