@@ -757,7 +757,7 @@ mod tests {
             };
             let mut c = case(op.name, shape, BufferType::L1, op.default_device_layout);
             if matches!(op.family, crate::ops::Family::Upsample) {
-                // As the matrix runs it (memmodel models ROW_MAJOR upsample).
+                // As the matrix runs it.
                 c.layout = Layout::RowMajor;
             }
             let e = c
