@@ -1089,6 +1089,36 @@ mod tests {
         assert_eq!(cb_sizes(&p[0]), [110 * 2048, 110 * 2048]);
     }
 
+    /// A split whose piece starts inside a tile raises where the runtime does: bfloat4_b at the
+    /// untilize (after the first, tile-aligned piece's slice ran), uint8 at the tilize back
+    /// (after the untilize and the slice). Found by the random differential (seeds 91693 n150,
+    /// 91694 p150, ungated).
+    #[test]
+    fn split_round_trips_the_runtime_refuses_raise_at_the_refusing_program() {
+        let refused = |shape: &str, dtype: DType, params: &[(&str, i64)]| {
+            let mut c = case("split", shape, BufferType::Dram, DeviceLayout::AsGiven);
+            c.dtype = dtype;
+            for (k, v) in params {
+                c.params.set(k, crate::params::ParamValue::Int(*v));
+            }
+            let plan = c.plan().unwrap();
+            let peak = plan.peaks().dataflow;
+            match c.estimate() {
+                Err(crate::ops::CaseError::Refused { reason, .. }) => (reason, peak),
+                other => panic!("{shape} {dtype}: {other:?}"),
+            }
+        };
+        let (reason, peak) = refused("1,71,80", DType::Bfloat4B, &[("chunks", 8), ("dim", 1)]);
+        assert_eq!(reason, "Only TILE layout is supported for BFLOAT8_B dtype!");
+        // Only the first piece's tile slice ran (the runtime's capture: 1,152 B).
+        assert_eq!(peak, 2 * DType::Bfloat4B.tile_bytes());
+        let (reason, _) = refused("1,64,80", DType::Uint8, &[("split_size", 40), ("dim", -1)]);
+        assert_eq!(
+            reason,
+            "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+        );
+    }
+
     #[test]
     fn a_bfloat4_b_untilize_is_refused_with_the_runtimes_words() {
         let mut c = case("to_layout", "64,64", BufferType::L1, DeviceLayout::AsGiven);

@@ -387,7 +387,10 @@ fn data_movement_dtype_modeled(case: &Case, sig: &Signature) -> bool {
             Layout::Tile => case.dtype != DType::Bfloat4B,
         },
         Family::Split => {
-            row_major_split(case) || block_float_tile_split(case, sig) || wide_tile_split(case)
+            row_major_split(case)
+                || block_float_tile_split(case, sig)
+                || wide_tile_split(case)
+                || bfloat4_b_tile_split(case, sig)
         }
         // Views, the tiled reshape at the dtype's tile size (block floats through a bfloat16
         // copy), and the runtime's refusal of copying uint16 / uint8 reshapes.
@@ -494,19 +497,33 @@ fn tile_split_pieces_modeled(case: &Case, sig: &Signature) -> bool {
         || case.input_memory == BufferType::Dram && case.output_memory == BufferType::Dram
 }
 
-/// A float32, int32, uint32 or uint16 split of an interleaved TILE tensor: the same programs as
-/// bfloat16's at the dtype's tile and row sizes, exact under the split regions (random
-/// differential, seeds 60361 `--ungated`, 60364 n150, 60365 p150). uint8 stays gated: its
-/// round trip's tilize refuses the dtype ("Can only tilize bfloat16/float32 or
-/// int32/uint32/uint16 or fp8_e4m3 tensors"), not yet placed in the plan.
+/// A float32, int32, uint32, uint16 or uint8 split of an interleaved TILE tensor: the same
+/// programs as bfloat16's at the dtype's tile and row sizes, exact under the split regions
+/// (random differential, seeds 60361 `--ungated`, 60364 n150, 60365 p150). A uint8 round trip's
+/// tilize refuses the dtype ("Can only tilize bfloat16/float32 or int32/uint32/uint16 or
+/// fp8_e4m3 tensors") after its untilize and slice, as the plan does (seeds 91693 n150, 91694
+/// p150 ungated).
 fn wide_tile_split(case: &Case) -> bool {
     case.op.family == Family::Split
         && case.layout == Layout::Tile
         && case.sharding.is_none()
         && matches!(
             case.dtype,
-            DType::Float32 | DType::Int32 | DType::Uint32 | DType::Uint16
+            DType::Float32 | DType::Int32 | DType::Uint32 | DType::Uint16 | DType::Uint8
         )
+}
+
+/// A bfloat4_b split of an interleaved TILE tensor of at most 64 pieces: tile slices, and the
+/// first piece starting inside a tile refused by its untilize before anything of it exists
+/// ("Only TILE layout is supported for BFLOAT8_B dtype!"; seeds 91693 n150, 91694 p150
+/// ungated), so the round trip's L1 buffer choices never come into play.
+fn bfloat4_b_tile_split(case: &Case, sig: &Signature) -> bool {
+    case.op.family == Family::Split
+        && case.layout == Layout::Tile
+        && case.dtype == DType::Bfloat4B
+        && case.sharding.is_none()
+        && sig.outputs.len() <= 64
+        && split_unaligned_pieces(case, sig).is_some()
 }
 
 /// How many pieces of a TILE split start inside a tile of a tiled dim (the last two): those
@@ -718,7 +735,10 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         // `num_slices` (exec/conv_slice.rs: 42009 n150, 42010 p150).
         return conv2d_region(case);
     }
-    if tile_split_one_piece(case, sig) || block_float_tile_split(case, sig) {
+    if tile_split_one_piece(case, sig)
+        || block_float_tile_split(case, sig)
+        || bfloat4_b_tile_split(case, sig)
+    {
         return Ok(());
     }
     if matches!(family, Family::ToMemoryConfig | Family::ToLayout) {

@@ -2764,6 +2764,18 @@ pub(super) fn slice(
     if !tiled_dim || begin.is_multiple_of(TILE) {
         return slice_tile(ex, x, out_dims, mem);
     }
+    if x.dtype() == DType::Bfloat4B {
+        // bfloat4_b has no ROW_MAJOR form: the untilize's output spec is refused (in
+        // bfloat8_b's words) before it allocates anything (seen on the runtime, both boards).
+        ex.b.run(
+            Program::new(
+                "UntilizeWithUnpaddingDeviceOperation",
+                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
+            )
+            .refused("Only TILE layout is supported for BFLOAT8_B dtype!".to_string()),
+        );
+        return Ok(ex.b.share(x, spec_with(x, out_dims)?));
+    }
     let rm = untilize(ex, x, mem)?;
     // Block floats: the runtime refuses rows over its budget (seen on p150: a [352,1495648]
     // bfloat8_b split, "required DFB size 1655040 B exceeds per-core L1 budget").
@@ -2775,6 +2787,22 @@ pub(super) fn slice(
         mem,
         x.dtype().is_block_float(),
     )?;
+    if x.dtype() == DType::Uint8 {
+        // The padding tilize refuses uint8 once the untilize and the slice have run (seen on
+        // the runtime, both boards).
+        ex.b.run(
+            Program::new(
+                "TilizeWithValPaddingDeviceOperation",
+                "TilizeWithValPaddingMultiCoreDefaultFactory",
+            )
+            .refused(
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+                    .to_string(),
+            ),
+        );
+        ex.b.release(rm);
+        return Ok(sliced);
+    }
     let out = tilize(ex, &sliced, mem)?;
     ex.b.release(sliced);
     ex.b.release(rm);
