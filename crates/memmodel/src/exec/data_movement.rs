@@ -342,16 +342,14 @@ fn to_layout(
     }
     match layout {
         // `ttnn::untilize` (tile-aligned) or `untilize_with_unpadding` (padded), the same
-        // programs the split / concat untilizes take; a block float comes out bfloat16.
-        Layout::RowMajor if x.shape().rank() < 2 => {
-            // Seen on n150: a [34914688] bfloat16 untilize took blocks of 333 tiles where
-            // memmodel's split of a rank-1 tile row plans whole rows.
-            Err(unmodeled("ttnn.to_layout", "the untilize of a 1-D tensor"))
-        }
+        // programs the split / concat untilizes take; a block float comes out bfloat16. 1-D
+        // tensors too, now that the wide-row block factory is planned (the [34914688] bfloat16
+        // untilize that was gated matches its capture; seeds 91721 n150, 91722 p150).
         Layout::RowMajor => untilize(ex, x, mem),
         Layout::Tile if x.shape().rank() < 2 => {
             // Seen: a [6141024] bfloat16 tilize took 2,027,520 B of dataflow buffers where
-            // memmodel plans 2,453,504.
+            // memmodel plans 2,453,504 (blocks of 234 tiles a core where its wide-row split
+            // plans 338).
             Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
         }
         Layout::Tile => {
