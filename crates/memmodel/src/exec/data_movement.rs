@@ -347,9 +347,11 @@ fn to_layout(
         // untilize that was gated matches its capture; seeds 91721 n150, 91722 p150).
         Layout::RowMajor => untilize(ex, x, mem),
         Layout::Tile if x.shape().rank() < 2 => {
-            // Seen: a [6141024] bfloat16 tilize took 2,027,520 B of dataflow buffers where
-            // memmodel plans 2,453,504 (blocks of 234 tiles a core where its wide-row split
-            // plans 338).
+            // Seen on n150: a [6141024] bfloat16 tilize from DRAM took sub-blocks of 234 tiles
+            // (2,027,520 B of dataflow buffers) where memmodel's cap of the free L1 over an
+            // input and an output tile (340) lets its sub-block split pick 338 (2,453,504 B):
+            // the runtime's cap lies in 262..=338 (both give 64 blocks of 3,042 tiles), e.g.
+            // if it also counts the reader's staging (64 B a tile: 334). Not pinned down.
             Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
         }
         Layout::Tile => {
