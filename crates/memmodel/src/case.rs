@@ -1089,6 +1089,22 @@ mod tests {
         assert_eq!(cb_sizes(&p[0]), [110 * 2048, 110 * 2048]);
     }
 
+    /// The wide-row tilize caps its sub-blocks by the free L1 over an input tile, an output
+    /// tile and the reader's staging of a tile's row (64 B for bfloat16): on n150 a [6141024]
+    /// bfloat16 tilize from DRAM takes sub-blocks of 234 tiles (the capture: 2 × 479,232 B),
+    /// where a cap without the staging (340) picked 338.
+    #[test]
+    fn the_wide_row_tilize_caps_its_sub_blocks_with_the_readers_staging() {
+        for shape in ["6141024", "1,6141024"] {
+            let mut c = case("to_layout", shape, BufferType::Dram, DeviceLayout::AsGiven);
+            c.layout = Layout::RowMajor;
+            c.params
+                .set("layout", crate::params::ParamValue::Str("tile".into()));
+            let cbs = program_cbs(&c);
+            assert_eq!(cbs[0].0[..2], [234 * 2048, 234 * 2048], "{shape}");
+        }
+    }
+
     /// A split whose piece starts inside a tile raises where the runtime does: bfloat4_b at the
     /// untilize (after the first, tile-aligned piece's slice ran), uint8 at the tilize back
     /// (after the untilize and the slice). Found by the random differential (seeds 91693 n150,

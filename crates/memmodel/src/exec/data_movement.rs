@@ -343,17 +343,10 @@ fn to_layout(
     match layout {
         // `ttnn::untilize` (tile-aligned) or `untilize_with_unpadding` (padded), the same
         // programs the split / concat untilizes take; a block float comes out bfloat16. 1-D
-        // tensors too, now that the wide-row block factory is planned (the [34914688] bfloat16
-        // untilize that was gated matches its capture; seeds 91721 n150, 91722 p150).
+        // tensors take the wide-row block factories as [1, N] ones do, both ways (the
+        // [34914688] untilize and [6141024] tilize that gated them match their captures;
+        // seeds 91721 n150 / 91722 p150 TILE, 91731 n150 / 91732 p150 ROW_MAJOR).
         Layout::RowMajor => untilize(ex, x, mem),
-        Layout::Tile if x.shape().rank() < 2 => {
-            // Seen on n150: a [6141024] bfloat16 tilize from DRAM took sub-blocks of 234 tiles
-            // (2,027,520 B of dataflow buffers) where memmodel's cap of the free L1 over an
-            // input and an output tile (340) lets its sub-block split pick 338 (2,453,504 B):
-            // the runtime's cap lies in 262..=338 (both give 64 blocks of 3,042 tiles), e.g.
-            // if it also counts the reader's staging (64 B a tile: 334). Not pinned down.
-            Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
-        }
         Layout::Tile => {
             let out = tilize_to(ex, x, mem, out_dtype, ex.device().l1_bank_bytes, false)?;
             // The factory follows the L1 left free beside its output (`is_enough_space`): near
@@ -2521,9 +2514,11 @@ fn tilize_program(
         Some(split_wh(d, wt, ht, false))
     };
     if let Some(wh) = block_split {
-        // The factory caps a core's block by what its input and output buffers may take of
-        // the L1 free, splitting wider blocks into sub-blocks.
-        let limit = free / (input_tile + ts);
+        // The factory caps a core's block by what its input and output buffers and the
+        // reader's row staging (an input tile's bytes / 32 a tile) may take of the L1 free,
+        // splitting wider blocks into sub-blocks (seen on n150: a [6141024] bfloat16 tilize
+        // from DRAM took sub-blocks of 234 tiles, which a cap without the staging, 340, misses).
+        let limit = free / (input_tile + ts + input_tile / TILE);
         if input_tile != ts && wh.block > limit {
             // Seen on p150: [6,518,9571] float32 to bfloat8_b in L1 fits on the device where
             // this cap leaves the CBs 768 B over its output (the runtime's cap also counts the
