@@ -758,7 +758,7 @@ mod tests {
             };
             let mut c = case(op.name, shape, BufferType::L1, op.default_device_layout);
             if matches!(op.family, crate::ops::Family::Upsample) {
-                // As the matrix runs it (memmodel models ROW_MAJOR upsample).
+                // As the matrix runs it.
                 c.layout = Layout::RowMajor;
             }
             let e = c
@@ -1088,6 +1088,52 @@ mod tests {
         assert_eq!(cb_sizes(&p[0]), [83 * 2048, 83 * 2048]);
         let p = untilize_programs("3488,7040", DType::Bfloat16, BufferType::Dram, &N150, &[]);
         assert_eq!(cb_sizes(&p[0]), [110 * 2048, 110 * 2048]);
+    }
+
+    /// The wide-row tilize caps its sub-blocks by the free L1 over an input tile, an output
+    /// tile and the reader's staging of a tile's row (64 B for bfloat16): on n150 a [6141024]
+    /// bfloat16 tilize from DRAM takes sub-blocks of 234 tiles (the capture: 2 × 479,232 B),
+    /// where a cap without the staging (340) picked 338.
+    #[test]
+    fn the_wide_row_tilize_caps_its_sub_blocks_with_the_readers_staging() {
+        for shape in ["6141024", "1,6141024"] {
+            let mut c = case("to_layout", shape, BufferType::Dram, DeviceLayout::AsGiven);
+            c.layout = Layout::RowMajor;
+            c.params
+                .set("layout", crate::params::ParamValue::Str("tile".into()));
+            let cbs = program_cbs(&c);
+            assert_eq!(cbs[0].0[..2], [234 * 2048, 234 * 2048], "{shape}");
+        }
+    }
+
+    /// A split whose piece starts inside a tile raises where the runtime does: bfloat4_b at the
+    /// untilize (after the first, tile-aligned piece's slice ran), uint8 at the tilize back
+    /// (after the untilize and the slice). Found by the random differential (seeds 91693 n150,
+    /// 91694 p150, ungated).
+    #[test]
+    fn split_round_trips_the_runtime_refuses_raise_at_the_refusing_program() {
+        let refused = |shape: &str, dtype: DType, params: &[(&str, i64)]| {
+            let mut c = case("split", shape, BufferType::Dram, DeviceLayout::AsGiven);
+            c.dtype = dtype;
+            for (k, v) in params {
+                c.params.set(k, crate::params::ParamValue::Int(*v));
+            }
+            let plan = c.plan().unwrap();
+            let peak = plan.peaks().dataflow;
+            match c.estimate() {
+                Err(crate::ops::CaseError::Refused { reason, .. }) => (reason, peak),
+                other => panic!("{shape} {dtype}: {other:?}"),
+            }
+        };
+        let (reason, peak) = refused("1,71,80", DType::Bfloat4B, &[("chunks", 8), ("dim", 1)]);
+        assert_eq!(reason, "Only TILE layout is supported for BFLOAT8_B dtype!");
+        // Only the first piece's tile slice ran (the runtime's capture: 1,152 B).
+        assert_eq!(peak, 2 * DType::Bfloat4B.tile_bytes());
+        let (reason, _) = refused("1,64,80", DType::Uint8, &[("split_size", 40), ("dim", -1)]);
+        assert_eq!(
+            reason,
+            "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+        );
     }
 
     #[test]

@@ -497,8 +497,9 @@ pub fn peaks(buffers: &[PlannedBuffer], steps: &[Step]) -> Peaks {
                     }
                 }
             }
-            // A refused program never lays out its buffers.
-            Step::Run(program) if program.refused.is_some() => {}
+            // A refused program never lays out its buffers, and the op raises there: nothing
+            // after it runs.
+            Step::Run(program) if program.refused.is_some() => break,
             Step::Run(program) => {
                 (cb, dfb, sp) = program.traced_sums();
             }

@@ -342,18 +342,11 @@ fn to_layout(
     }
     match layout {
         // `ttnn::untilize` (tile-aligned) or `untilize_with_unpadding` (padded), the same
-        // programs the split / concat untilizes take; a block float comes out bfloat16.
-        Layout::RowMajor if x.shape().rank() < 2 => {
-            // Seen on n150: a [34914688] bfloat16 untilize took blocks of 333 tiles where
-            // memmodel's split of a rank-1 tile row plans whole rows.
-            Err(unmodeled("ttnn.to_layout", "the untilize of a 1-D tensor"))
-        }
+        // programs the split / concat untilizes take; a block float comes out bfloat16. 1-D
+        // tensors take the wide-row block factories as [1, N] ones do, both ways (the
+        // [34914688] untilize and [6141024] tilize that gated them match their captures;
+        // seeds 91721 n150 / 91722 p150 TILE, 91731 n150 / 91732 p150 ROW_MAJOR).
         Layout::RowMajor => untilize(ex, x, mem),
-        Layout::Tile if x.shape().rank() < 2 => {
-            // Seen: a [6141024] bfloat16 tilize took 2,027,520 B of dataflow buffers where
-            // memmodel plans 2,453,504.
-            Err(unmodeled("ttnn.to_layout", "the tilize of a 1-D tensor"))
-        }
         Layout::Tile => {
             let out = tilize_to(ex, x, mem, out_dtype, ex.device().l1_bank_bytes, false)?;
             // The factory follows the L1 left free beside its output (`is_enough_space`): near
@@ -2557,18 +2550,13 @@ fn tilize_program(
         Some(split_wh(d, wt, ht, false))
     };
     if let Some(wh) = block_split {
-        // The factory caps a core's block by what its input and output buffers may take of
-        // the L1 free, splitting wider blocks into sub-blocks.
-        let limit = free / (input_tile + ts);
-        if input_tile != ts && wh.block > limit {
-            // Seen on p150: [6,518,9571] float32 to bfloat8_b in L1 fits on the device where
-            // this cap leaves the CBs 768 B over its output (the runtime's cap also counts the
-            // reader's staging, not pinned down here).
-            return Err(unmodeled(
-                "ttnn.to_layout",
-                "a tilize to another dtype whose block the free L1 caps",
-            ));
-        }
+        // The factory caps a core's block by what its input and output buffers and the
+        // reader's row staging (an input tile's bytes / 32 a tile) may take of the L1 free,
+        // splitting wider blocks into sub-blocks (seen on n150: a [6141024] bfloat16 tilize
+        // from DRAM took sub-blocks of 234 tiles, which a cap without the staging, 340, misses).
+        // The same cap holds for a tilize to another dtype (its p150 [6,518,9571] float32 to
+        // bfloat8_b in L1 matches; seeds 91751 n150 / 91752 p150, 0 mismatches).
+        let limit = free / (input_tile + ts + input_tile / TILE);
         let (block, sub_block) = if wh.block > limit {
             match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
                 Some(split) => split,
@@ -2800,6 +2788,18 @@ pub(super) fn slice(
     if !tiled_dim || begin.is_multiple_of(TILE) {
         return slice_tile(ex, x, out_dims, mem);
     }
+    if x.dtype() == DType::Bfloat4B {
+        // bfloat4_b has no ROW_MAJOR form: the untilize's output spec is refused (in
+        // bfloat8_b's words) before it allocates anything (seen on the runtime, both boards).
+        ex.b.run(
+            Program::new(
+                "UntilizeWithUnpaddingDeviceOperation",
+                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
+            )
+            .refused("Only TILE layout is supported for BFLOAT8_B dtype!".to_string()),
+        );
+        return Ok(ex.b.share(x, spec_with(x, out_dims)?));
+    }
     let rm = untilize(ex, x, mem)?;
     // Block floats: the runtime refuses rows over its budget (seen on p150: a [352,1495648]
     // bfloat8_b split, "required DFB size 1655040 B exceeds per-core L1 budget").
@@ -2811,6 +2811,22 @@ pub(super) fn slice(
         mem,
         x.dtype().is_block_float(),
     )?;
+    if x.dtype() == DType::Uint8 {
+        // The padding tilize refuses uint8 once the untilize and the slice have run (seen on
+        // the runtime, both boards).
+        ex.b.run(
+            Program::new(
+                "TilizeWithValPaddingDeviceOperation",
+                "TilizeWithValPaddingMultiCoreDefaultFactory",
+            )
+            .refused(
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+                    .to_string(),
+            ),
+        );
+        ex.b.release(rm);
+        return Ok(sliced);
+    }
     let out = tilize(ex, &sliced, mem)?;
     ex.b.release(sliced);
     ex.b.release(rm);

@@ -29,7 +29,8 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
 /// (`split_work_to_cores`, column-wise) are the input's sticks (ROW_MAJOR) or tile rows (TILE);
 /// its input dataflow buffer holds one stick rounded up to the DRAM alignment (ROW_MAJOR) or one
 /// row of tiles (TILE), doubled when a core has more than one unit; TILE adds an output buffer
-/// of as many output tiles.
+/// of as many tiles of the output's dtype. The output is ROW_MAJOR (a TILE input is untilized on
+/// the way), bfloat16 for a block-float input.
 fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let x = a.tensor(0, "input_tensor")?;
     let scale = a
@@ -69,8 +70,15 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         crate::size::mul(w, s, "upsampled W")?,
         c,
     ])?;
-    let out_spec = TensorSpec::new(out_shape, x.dtype(), x.layout());
     let tiled = x.layout() == Layout::Tile;
+    // The output is ROW_MAJOR whatever the input's layout; a block-float input's (which has no
+    // ROW_MAJOR form) is bfloat16 (read from the runtime's outputs, every TILE dtype).
+    let out_dtype = if x.dtype().is_block_float() {
+        DType::Bfloat16
+    } else {
+        x.dtype()
+    };
+    let out_spec = TensorSpec::new(out_shape, out_dtype, Layout::RowMajor);
     let (entry, pages, units) = if tiled {
         let padded_c = c.div_ceil(TILE) * TILE;
         let rows = x.spec.pages()? / (padded_c / TILE).max(1);
@@ -86,14 +94,16 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
     let split = grid::split_work(d, units, false);
+    // The factory's core set as the runtime merges it (its first range names a CB clash).
+    let cores = grid::merge_ranges(&split.all);
     let count = if split.units_1 != 1 { 2 * pages } else { pages };
     let mut p = Program::new(
         "UpsampleOperation",
         "UpsampleMultiCoreInterleavedProgramFactory",
     )
-    .cb(CbKind::Dataflow, count * entry, &split.all);
+    .cb(CbKind::Dataflow, count * entry, &cores);
     if tiled {
-        p = p.cb(CbKind::Dataflow, count * tile_size(x.dtype()), &split.all);
+        p = p.cb(CbKind::Dataflow, count * tile_size(out_dtype), &cores);
     }
     ex.b.run(p);
     Ok(Val::T(out))

@@ -869,14 +869,20 @@ fn reduce_w(
     Ok(out)
 }
 
-/// Tile rows each column of a standalone H reduce needs before the factory splits the column
-/// over several cores (measured on both boards: 19 tiles in one pass, 20 in two).
+/// Tile rows each column of a standalone H reduce of a TILE input needs before the factory
+/// splits the column over several cores (measured on both boards: 19 tiles in one pass, 20 in
+/// two).
 const SPLIT_H_MIN_TILES: u64 = 20;
+
+/// The same threshold for the dense row-major H reduce of a ROW_MAJOR input (measured on both
+/// boards, bfloat16 and float32: H = 480 rows, 15 tiles, in one pass; 481 rows, 16 tiles, in
+/// two).
+const SPLIT_H_MIN_TILES_ROW_MAJOR: u64 = 16;
 
 /// The FLOAT32 ROW_MAJOR partial rows of a two-pass H reduce of the 4-D `x` over `cols` tile
 /// columns, with the cores (`cols` × parts) its first pass runs on — `None` where the column
-/// is reduced in one pass (under [`SPLIT_H_MIN_TILES`] tiles, or fewer than two cores a
-/// column).
+/// is reduced in one pass (under [`SPLIT_H_MIN_TILES`] tiles, [`SPLIT_H_MIN_TILES_ROW_MAJOR`]
+/// for a ROW_MAJOR `x`, or fewer than two cores a column).
 fn h_reduce_partials(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -887,7 +893,12 @@ fn h_reduce_partials(
     let dims = x.dims();
     let ht = dims[2].div_ceil(TILE);
     let parts = ht.min(u64::from(d.grid_x) * u64::from(d.grid_y) / cols.max(1));
-    if ht < SPLIT_H_MIN_TILES || parts < 2 {
+    let min_tiles = if x.layout() == Layout::RowMajor {
+        SPLIT_H_MIN_TILES_ROW_MAJOR
+    } else {
+        SPLIT_H_MIN_TILES
+    };
+    if ht < min_tiles || parts < 2 {
         return Ok(None);
     }
     let part_spec = TensorSpec::new(
@@ -1199,7 +1210,8 @@ const RM_REDUCE_MAX_CHUNK_TILES: u64 = 8;
 /// wide for H), the padding-identity tile, the accumulator (one tile of the output's dtype),
 /// the tilized input (the chunk's tiles, at least 2), the scaler and 2 output tiles. W splits
 /// the logical rows (N·C·H) row-wise over the grid; H splits the tile columns (N·C·Wt)
-/// column-wise, and tall columns in two passes as [`reduce_h`] does.
+/// column-wise, and tall columns (from [`SPLIT_H_MIN_TILES_ROW_MAJOR`] tiles) in two passes as
+/// [`reduce_h`] does.
 fn reduce_row_major(
     ex: &mut Exec<'_>,
     x: &DevTensor,
