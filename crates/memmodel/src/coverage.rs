@@ -973,6 +973,58 @@ mod tests {
         c
     }
 
+    /// A uint8 / uint16 reshape or unsqueeze that runs the reshape device operation is refused
+    /// with the runtime's words, ROW_MAJOR as TILE; a ROW_MAJOR view (the last dim kept, in the
+    /// input's memory) is not.
+    #[test]
+    fn copying_uint8_reshapes_and_unsqueezes_are_refused() {
+        let refused = |c: &Case| match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(
+                    reason,
+                    "Can only work with bfloat16/float32 or int32/uint32 tensors"
+                );
+                true
+            }
+            _ => false,
+        };
+        let reshape = |to: Vec<i64>, dtype: DType, output: BufferType| {
+            let mut c = case("view", "6,40", Layout::RowMajor, BufferType::L1);
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.dtype = dtype;
+            c.output_memory = output;
+            c.params.set("shape", ParamValue::Ints(to));
+            c
+        };
+        assert!(refused(&reshape(
+            vec![12, 20],
+            DType::Uint8,
+            BufferType::L1
+        )));
+        assert!(refused(&reshape(
+            vec![3, 2, 40],
+            DType::Uint16,
+            BufferType::Dram
+        )));
+        assert!(!refused(&reshape(
+            vec![3, 2, 40],
+            DType::Uint8,
+            BufferType::L1
+        )));
+        assert!(!refused(&reshape(
+            vec![12, 20],
+            DType::Bfloat16,
+            BufferType::L1
+        )));
+        let mut u = case("unsqueeze", "6,40", Layout::RowMajor, BufferType::L1);
+        u.device_layout = crate::layout::DeviceLayout::AsGiven;
+        u.dtype = DType::Uint8;
+        u.params.set("dim", ParamValue::Int(-1));
+        assert!(refused(&u));
+        u.params.set("dim", ParamValue::Int(0));
+        assert!(!refused(&u));
+    }
+
     /// A stack is modeled where its unsqueezes and its concat are: a ROW_MAJOR one along dim 0 is, a
     /// bfloat4_b TILE one is not (its unsqueeze and concat are gated), and the reason names the
     /// step.
@@ -988,6 +1040,14 @@ mod tests {
         };
         let rm = stack(Layout::RowMajor, DType::Bfloat16, 0);
         assert!(rm.is_ok(), "{rm:?}");
+        // Along the last dim the unsqueezes copy into the new tile padding: modeled (from DRAM:
+        // [724,521] in L1 takes a concat route memmodel leaves to the runtime).
+        let mut last = case("stack", "3,100,40", Layout::Tile, BufferType::Dram);
+        last.device_layout = crate::layout::DeviceLayout::AsGiven;
+        last.params.set("dim", ParamValue::Int(-1));
+        last.params.set("inputs", ParamValue::Int(3));
+        let last = last.estimate();
+        assert!(last.is_ok(), "{last:?}");
         match stack(Layout::Tile, DType::Bfloat4B, 0) {
             Err(CaseError::Unmodeled { function, what }) => {
                 assert_eq!(function, "ttnn.unsqueeze+ttnn.concat");

@@ -595,6 +595,40 @@ mod tests {
     use super::*;
     use crate::device::N150;
 
+    /// A replay keeps a buffer its cached program holds to the end (a fresh device's first run),
+    /// and a later program of the same hash makes none: on n150's 680-tile L1 bank, a held 1-tile
+    /// map leaves room for 679 tiles, not 680, and a second map of its hash takes no more.
+    #[test]
+    fn replay_holds_program_cached_buffers_once_per_program_hash() {
+        let tiles = |per_bank: i64| {
+            let rows = 32 * 64 * per_bank;
+            TensorSpec::new(
+                Shape::new(&[1, 1, rows, 32]).unwrap(),
+                DType::Bfloat16,
+                Layout::Tile,
+            )
+        };
+        let run = |maps: usize, rest: i64| {
+            let mut b = PlanBuilder::new(&N150);
+            for _ in 0..maps {
+                let map = b
+                    .tensor("map", BufferRole::Temporary, tiles(1), BufferType::L1)
+                    .unwrap();
+                b.mark_program_cached_by(&map, 7);
+                b.release(map);
+            }
+            let rest = b
+                .tensor("rest", BufferRole::Temporary, tiles(rest), BufferType::L1)
+                .unwrap();
+            b.release(rest);
+            let mut memory = DeviceMemory::open(&N150, 0).unwrap();
+            replay(&mut memory, &b.buffers, &b.steps, &mut Vec::new()).is_ok()
+        };
+        assert!(run(2, 679));
+        assert!(!run(1, 680));
+        assert!(run(0, 680));
+    }
+
     /// A buffer of fewer bytes per bank than the DRAM alignment takes a whole granule of L1
     /// from the free list: what a factory reading the lowest occupied address sees.
     #[test]
