@@ -507,13 +507,9 @@ impl Case {
         let outputs = if let Some(refusal) = crate::coverage::refusal(self, sig) {
             let mut made = Vec::new();
             if refusal.after_outputs {
-                for output in sig
-                    .outputs
-                    .iter()
-                    .filter(|o| o.storage == crate::ops::OutputStorage::New)
-                {
-                    // These ops make TILE outputs whatever the input's layout.
-                    let spec = TensorSpec::new(output.shape.clone(), output.dtype, Layout::Tile);
+                let (layout, outputs) = crate::coverage::refused_outputs(self, sig);
+                for output in outputs {
+                    let spec = TensorSpec::new(output.shape.clone(), output.dtype, layout);
                     made.push(b.tensor_in(
                         output.role,
                         BufferRole::Output,

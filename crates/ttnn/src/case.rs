@@ -133,14 +133,13 @@ pub(crate) fn refuse<D: DeviceApi>(
 
 /// The outputs a refusing op allocates before it raises, in the case's output memory.
 fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
-    sig.outputs
-        .iter()
-        .filter(|o| o.storage == memmodel::ops::OutputStorage::New)
+    let (layout, outputs) = memmodel::coverage::refused_outputs(case, sig);
+    outputs
+        .into_iter()
         .map(|o| TensorDesc {
             shape: o.shape.dims().to_vec(),
             dtype: o.dtype,
-            // The refusing ops (matmul family, softmax, batch_norm, dropout) make TILE outputs.
-            layout: memmodel::Layout::Tile,
+            layout,
             buffer_type: case.output_memory,
             sharding: case.output_config().sharding(),
         })

@@ -1023,17 +1023,20 @@ pub(super) fn reshape(
     }
 }
 
-/// `ReshapeViewRMProgramFactory`: a ROW_MAJOR interleaved tensor whose last dim changes, copied
-/// into a new tensor of `target`'s rows. Its buffers on every worker core are scratchpads (the
-/// capture's kind): the source staging of two reads of the input row rounded down to 64 B plus
-/// 128 B, and one destination slot of the output row rounded down to 64 B plus 80 B; where one
-/// row's bytes divide the other's, a second kernel takes half the rows with the same two
-/// buffers. Measured on n150 (NO_DISPATCH captures, YOLOv12x's attention views at 640×640:
-/// bfloat16 [1,1,1600,1152] → [1,4,1152,400]: 4,736 + 848 B; [1,4,1152,400] → [4,400,12,96]:
-/// 1,792 + 208 B; rows not whole 16 B stage up to 8 destination slots: [1,4,1152,100] →
-/// [4,100,12,96], 640 + 8 × 208 B). Another memory than the input's with the last dim kept,
-/// rows not whole 16 B that divide each other or leave L1 room for fewer than 8 slots, uint8 and
-/// uint16 (refused by the runtime), and sharded or block float inputs are `unmodeled`.
+/// `ReshapeViewRMProgramFactory`: a ROW_MAJOR interleaved tensor copied into a new tensor of
+/// `target`'s rows (its last dim changed, or kept into another memory). Its buffers on every
+/// worker core are scratchpads (the capture's kind): the source staging of two reads of the
+/// input row rounded down to 64 B plus 128 B, and a destination staging of slots of the output
+/// row rounded down to 64 B plus 80 B; where one row's bytes divide the other's (and the output
+/// rows are whole 16 B or not in DRAM) a second kernel takes half the rows with the same two
+/// buffers. Rows all whole 16 B take one slot; others up to 8, as many as the L1 from the
+/// allocator's base to the lowest occupied L1 address holds beside the source staging
+/// (`choose_num_dest_write_slots`; fewer than one slot is the factory's TT_FATAL). Measured on
+/// n150 (NO_DISPATCH captures, YOLOv12x's attention views at 640×640: bfloat16
+/// [1,1,1600,1152] → [1,4,1152,400]: 4,736 + 848 B; [1,4,1152,400] → [4,400,12,96]: 1,792 +
+/// 208 B; [1,4,1152,100] → [4,100,12,96], 640 + 8 × 208 B). The same shape into another
+/// memory is `ttnn.to_memory_config`; uint8 and uint16 are refused by the device operation
+/// (coverage.rs holds its words); sharded inputs are `unmodeled`.
 fn reshape_row_major(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -1044,22 +1047,19 @@ fn reshape_row_major(
     if x.shard.is_some() || ex.b.buffers[x.buffer].placement.sharded {
         return Err(unmodeled(f, "a ROW_MAJOR reshape of a sharded tensor"));
     }
+    if x.dims() == target.dims() {
+        // `ttnn::reshape`'s same-shape short-circuit: a memory conversion.
+        return to_memory_config(ex, x, mem, None);
+    }
     if !matches!(
         x.dtype(),
         DType::Bfloat16 | DType::Float32 | DType::Int32 | DType::Uint32
     ) {
         // The runtime refuses uint8 and uint16 (`Can only work with bfloat16/float32 or
-        // int32/uint32 tensors`, seen on both boards); block floats are not ROW_MAJOR.
+        // int32/uint32 tensors`, coverage.rs); block floats are not ROW_MAJOR.
         return Err(unmodeled(f, format!("a ROW_MAJOR {} reshape", x.dtype())));
     }
     let last = |dims: &[u64]| dims.last().copied().unwrap_or(1);
-    if last(x.dims()) == last(target.dims()) {
-        // reshape_is_view's case, asked for in another memory.
-        return Err(unmodeled(
-            f,
-            "a ROW_MAJOR reshape keeping the last dim into another memory",
-        ));
-    }
     let elem = x.dtype().row_major_element_bytes();
     let source_row = crate::size::mul(last(x.dims()), elem, "reshape input row")?;
     let dest_row = crate::size::mul(last(target.dims()), elem, "reshape output row")?;
@@ -1068,53 +1068,60 @@ fn reshape_row_major(
     }
     let aligned = source_row.is_multiple_of(16) && dest_row.is_multiple_of(16);
     let staging = |row: u64, extra: u64| (row - 1) / 64 * 64 + extra;
-    let source_staging = crate::size::mul(staging(source_row, 128), 2, "reshape source buffer")?;
+    let source_read = staging(source_row, 128);
     let dest_slot = staging(dest_row, 80);
     let divisible = source_row.is_multiple_of(dest_row) || dest_row.is_multiple_of(source_row);
-    // A second kernel, except towards DRAM with rows not whole 16 B.
-    let kernels = if divisible && (aligned || mem != BufferType::Dram) {
+    // A second kernel, except towards DRAM with output rows not whole 16 B.
+    let kernels: u64 = if divisible && (dest_row.is_multiple_of(16) || mem != BufferType::Dram) {
         2
     } else {
         1
     };
-    // Rows not whole 16 B stage the output in up to 8 slots, as many as the L1 above the
-    // reserved base holds beside the source buffers (seen: [1,1,400,1152] → [1,4,1152,100],
-    // 200 B rows, 8 slots of 272 B).
-    let slots = if aligned {
-        1
-    } else if kernels > 1 {
-        // Seen on p150 (seed 51408, float32 [801,17667] → [801,3,5889]): rows not whole 16 B
-        // that divide each other fit where two kernels' 8 slots each clash.
-        return Err(unmodeled(
-            f,
-            "a ROW_MAJOR reshape of rows not whole 16 B that divide each other",
-        ));
-    } else {
-        let source_bytes = source_staging.saturating_mul(kernels);
-        let room = ex.device().l1_bank_bytes.checked_sub(source_bytes);
-        match room.map(|r| r / dest_slot.saturating_mul(kernels).max(1)) {
-            Some(fitting) if fitting >= 8 => 8,
-            // Seen on n150 (seed 51405, int32 [128,597] → [1,76416]): where L1 holds fewer
-            // than 8 slots the run fits where this count of them clashes.
-            _ => {
-                return Err(unmodeled(
-                    f,
-                    "a ROW_MAJOR reshape whose output rows (not whole 16 B) leave L1 room \
-                         for fewer than 8 staging slots",
-                ))
-            }
-        }
-    };
-    let dest_staging = crate::size::mul(dest_slot, slots, "reshape destination buffer")?;
     let spec = TensorSpec::new(target.clone(), x.dtype(), x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
-    let cores = grid::full(ex.device());
-    let mut p = Program::new("ReshapeViewDeviceOperation", "ReshapeViewRMProgramFactory");
-    for _ in 0..kernels {
-        p.push(Cb::new(CbKind::Scratchpad, source_staging, cores.clone()));
-        p.push(Cb::new(CbKind::Scratchpad, dest_staging, cores.clone()));
-    }
-    ex.b.run(p);
+    let d = ex.device();
+    let cores = grid::full(d);
+    // The factory reads the allocator when the program is made: a NO_DISPATCH capture allocates
+    // nothing for real and sees the whole bank; a device run sees the live L1 buffers (the
+    // output included), which interleaved L1 stacks down from the top of every bank.
+    let program = |l1_available: u64| -> Program {
+        let mut p = Program::new("ReshapeViewDeviceOperation", "ReshapeViewRMProgramFactory");
+        let source_bytes = source_read.saturating_mul(2).saturating_mul(kernels);
+        let min_dest = dest_slot.saturating_mul(kernels);
+        let slots = if aligned {
+            1
+        } else if l1_available < source_bytes.saturating_add(min_dest) {
+            return p.refused(format!(
+                "RM reshape dest staging does not fit in L1: need at least {min_dest} B dest + {source_bytes} B source, have {l1_available} B"
+            ));
+        } else {
+            ((l1_available - source_bytes) / min_dest).clamp(1, 8)
+        };
+        for _ in 0..kernels {
+            p.push(Cb::new(
+                CbKind::Scratchpad,
+                source_read.saturating_mul(2),
+                cores.clone(),
+            ));
+            p.push(Cb::new(
+                CbKind::Scratchpad,
+                dest_slot.saturating_mul(slots),
+                cores.clone(),
+            ));
+        }
+        p
+    };
+    let captured = program(d.l1_bank_bytes);
+    let on_device = program(d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex)));
+    // Where both refuse, the device run's words are the call's (seen on n150, seed 71111:
+    // "have 528576 B" beside an L1 input); where only the device run does, the capture still
+    // records its program (seed 71111: an L1 output leaving 0 B).
+    let both_refuse = captured.refused.is_some() && on_device.refused.is_some();
+    ex.b.run(if on_device == captured || both_refuse {
+        on_device
+    } else {
+        captured.on_device(on_device)
+    });
     Ok(out)
 }
 
@@ -1194,10 +1201,30 @@ fn reshape_tiled(
     };
     // The cached program keeps its page map (seen on YOLOv12x at 640×640 on both boards: the
     // DRAM map of #89's reshape stays allocated after the call, and #91, the same reshape of
-    // another tensor, makes none).
-    ex.b.mark_program_cached(&map);
+    // another tensor, makes none; a stack's unsqueezes of equal inputs make one between them,
+    // seen on n150: 3 × [1,3,100,40] along dim 4, one 25,600 B-per-bank map). The program hash
+    // is the output's shape and memory and the input's spec and memory.
+    ex.b.mark_program_cached_by(&map, reshape_program_key(x, target, mem));
     ex.b.release(map);
     Ok(out)
+}
+
+/// The tiled reshape's program hash (`ReshapeViewDeviceOperation::compute_program_hash`): what
+/// finds its cached program, and the page map it holds, from any call.
+fn reshape_program_key(x: &DevTensor, target: &Shape, mem: BufferType) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        "ReshapeViewTiledProgramFactory",
+        x.dims(),
+        x.spec.padded_dims(),
+        x.dtype(),
+        x.memory,
+        target.dims(),
+        mem,
+    )
+        .hash(&mut h);
+    h.finish()
 }
 
 /// The rank-3 view `[c, h, w]` the tiled reshape works on (leading dims folded into `c`).

@@ -754,6 +754,9 @@ impl DeviceApi for Device {
         };
         let keeps = caches && !cached && s.capture.is_none();
         let mut kept: Vec<(BufferType, Addr)> = Vec::new();
+        // Program hashes whose buffers this run keeps: a later program of the same hash in the
+        // same call finds its program in the cache and makes none (a capture caches nothing).
+        let mut kept_keys: Vec<u64> = Vec::new();
         // Where each buffer of the plan is while the call runs (the device's own vector, reused).
         let mut placed = std::mem::take(&mut s.placed);
         placed.clear();
@@ -762,7 +765,14 @@ impl DeviceApi for Device {
         let mut layouts = layouts.iter();
         for step in &b.steps {
             let r = match step {
-                Step::Alloc(i) if found(&s, *i) => Ok(()),
+                Step::Alloc(i)
+                    if found(&s, *i)
+                        || b.buffers[*i]
+                            .program_key
+                            .is_some_and(|k| kept_keys.contains(&k)) =>
+                {
+                    Ok(())
+                }
                 Step::Alloc(i) => s
                     .allocate(&b.buffers[*i].placement)
                     .map(|a| placed[*i] = Some(a)),
@@ -771,6 +781,7 @@ impl DeviceApi for Device {
                         let p = &b.buffers[*i].placement;
                         if keeps && b.buffers[*i].program_cached {
                             kept.push((p.buffer_type, a));
+                            kept_keys.extend(b.buffers[*i].program_key);
                         } else {
                             s.release(p.buffer_type, a);
                         }
