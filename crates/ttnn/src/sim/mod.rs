@@ -781,7 +781,9 @@ impl DeviceApi for Device {
         }
         // The plan of the call, on the inputs as they are: derived once per (call, inputs).
         let (plan, key) = self.plan(invocation, inputs)?;
-        self.check_outside_l1(&plan, invocation, inputs)?;
+        // Said when the call reaches its first program: an allocation that fails before it is
+        // the allocator's answer, whatever the program.
+        let mut outside_l1 = self.check_outside_l1(&plan, invocation, inputs).err();
         let Plan {
             builder: b,
             outputs,
@@ -837,10 +839,13 @@ impl DeviceApi for Device {
                     }
                     Ok(())
                 }
-                Step::Run(program) => {
-                    let layout = layouts.next().expect("a layout per program");
-                    s.run_program(program, layout)
-                }
+                Step::Run(program) => match outside_l1.take() {
+                    Some(e) => Err(e),
+                    None => {
+                        let layout = layouts.next().expect("a layout per program");
+                        s.run_program(program, layout)
+                    }
+                },
             };
             if let Err(e) = r {
                 result = Err(e);
