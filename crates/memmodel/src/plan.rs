@@ -79,6 +79,26 @@ pub struct PlanBuilder {
     /// over `buffers` would make a call of many pieces, such as a split into thousands,
     /// quadratic). u128: a sum of u64s that cannot overflow.
     live_l1_per_bank: u128,
+    /// The per-bank bytes of L1 that buffers outside the call hold (other live tensors of a
+    /// model, buffers the program cache keeps): the runtime's factories see less free L1 with
+    /// them. 0 for a call alone on the device.
+    outside_l1_per_bank: u64,
+    /// Whether the plan read the live L1 ([`PlanBuilder::live_l1_per_bank`]): its program
+    /// choice may then depend on L1 held outside the call.
+    read_live_l1: ReadFlag,
+}
+
+/// A flag set through a shared reference (plans read the live L1 through `&PlanBuilder`);
+/// atomic so that a built plan can be shared between threads.
+#[derive(Debug, Default)]
+struct ReadFlag(std::sync::atomic::AtomicBool);
+
+impl Clone for ReadFlag {
+    fn clone(&self) -> Self {
+        ReadFlag(std::sync::atomic::AtomicBool::new(
+            self.0.load(std::sync::atomic::Ordering::Relaxed),
+        ))
+    }
 }
 
 fn role_slot(role: BufferRole) -> usize {
@@ -99,6 +119,8 @@ impl PlanBuilder {
             deallocated: Vec::new(),
             counters: [0; 3],
             live_l1_per_bank: 0,
+            outside_l1_per_bank: 0,
+            read_live_l1: ReadFlag::default(),
         }
     }
 
@@ -334,7 +356,35 @@ impl PlanBuilder {
     /// owns included), each as the free list takes it (whole DRAM-alignment granules),
     /// saturating at u64::MAX.
     pub fn live_l1_per_bank(&self) -> u64 {
+        self.read_live_l1
+            .0
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        u64::try_from(self.live_l1_per_bank)
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.outside_l1_per_bank)
+    }
+
+    /// The per-bank bytes of the call's own live L1 buffers (not read as a program choice).
+    pub fn own_live_l1_per_bank(&self) -> u64 {
         u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
+    }
+
+    /// The per-bank L1 bytes held outside the call ([`PlanBuilder::set_outside_l1_per_bank`]).
+    pub fn outside_l1_per_bank(&self) -> u64 {
+        self.outside_l1_per_bank
+    }
+
+    /// Counts `bytes` per bank of L1 held outside the call in [`PlanBuilder::live_l1_per_bank`].
+    pub fn set_outside_l1_per_bank(&mut self, bytes: u64) {
+        self.outside_l1_per_bank = bytes;
+    }
+
+    /// Whether the plan so far read the live L1 (its choices may depend on L1 held outside
+    /// the call).
+    pub fn read_live_l1(&self) -> bool {
+        self.read_live_l1
+            .0
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn count_live(&mut self, buffer_type: BufferType, per_bank_bytes: u64, allocated: bool) {

@@ -649,6 +649,53 @@ fn a_fixed_model_fits_on_the_runtime(rt: &Runtime) -> TestResult {
     Ok(())
 }
 
+/// A call whose program the runtime picks from the free L1, beside another live L1 tensor of
+/// the model: tests/models/yolov12x-2176x3840-n150-first-54.toml. The runtime builds another
+/// program at #53 than a plan of the call alone (and fails); sim agrees with every call before
+/// it and says unmodeled there, with the reason, never runs it as planned alone.
+fn other_live_l1_changes_a_free_l1_choice(rt: &Runtime) -> TestResult {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/yolov12x-2176x3840-n150-first-54.toml"
+    );
+    let text = std::fs::read_to_string(path)?;
+    let model = memmodel::model::ModelFile::parse(&text, path)
+        .and_then(|f| f.build(None, &N150))
+        .map_err(|e| e.to_string())?;
+    let l1_small = model.l1_small_bytes();
+    let metal = {
+        let dev = ttnn::metal::Device::open(
+            rt,
+            model.device,
+            ttnn::metal::DeviceOptions::with_l1_small(l1_small),
+        )?;
+        let run = ttnn::model::run_model(&dev, &model)?;
+        dev.close().map_err(|(_, e)| e)?;
+        run
+    };
+    let sim_dev = ttnn::sim::Device::open(
+        model.device,
+        ttnn::sim::DeviceOptions::with_l1_small(l1_small),
+    )?;
+    let sim = ttnn::model::run_model(&sim_dev, &model)?;
+    let runtime_failure = metal
+        .failure
+        .as_ref()
+        .ok_or("the runtime should fail at #53")?;
+    let sim_failure = sim.failure.as_ref().ok_or("sim should stop at #53")?;
+    eq("the runtime's failing call", runtime_failure.number, 53)?;
+    eq("sim's stop", sim_failure.number, 53)?;
+    eq("sim's outcome", sim_failure.outcome.as_str(), "unmodeled")?;
+    ensure!(
+        sim_failure.message.contains("other live L1 buffers change"),
+        "{}",
+        sim_failure.message
+    );
+    let compared = ttnn::model::compare_runs(&sim, &metal);
+    eq("calls equal before #53", compared.equal_calls, 52)?;
+    Ok(())
+}
+
 fn main() {
     if std::env::var_os(EXIT_CHILD).is_some() {
         exit_with_open_device();
@@ -672,6 +719,10 @@ fn main() {
         test(
             "a_fixed_model_fits_on_the_runtime",
             a_fixed_model_fits_on_the_runtime,
+        ),
+        test(
+            "other_live_l1_changes_a_free_l1_choice",
+            other_live_l1_changes_a_free_l1_choice,
         ),
         test(
             "a_failing_or_unmappable_script_is_refused",

@@ -423,7 +423,9 @@ pub(super) fn plan(
     let output =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
     let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
-    let free = l1_bank.saturating_sub(super::data_movement::live_l1_per_bank(ex));
+    // The call's own L1 only: conv2d's slice planner reads no device state (its trace agreed
+    // with the runtime beside other live L1 tensors of a model: YOLOv12x 2176x3840 n150 #44).
+    let free = l1_bank.saturating_sub(ex.b.own_live_l1_per_bank());
     let mut checks = MAX_SLICE_CHECKS;
     let (axis, count) = match slice_count(d, whole, request, scheme, free, &mut checks) {
         Ok(Ok(v)) => v,

@@ -434,6 +434,10 @@ struct Plan {
     layouts: Vec<CbLayout>,
     /// Whether the runtime's program cache holds some of its buffers.
     program_caches: bool,
+    /// Whether its program choice read the live L1 ([`PlanBuilder::read_live_l1`]).
+    reads_live_l1: bool,
+    /// The per-bank L1 bytes of its inputs.
+    inputs_l1_per_bank: u64,
 }
 
 /// What a plan depends on: the call (encoded exactly, floats by their bits) and each input's
@@ -613,7 +617,7 @@ impl Device {
                 .collect(),
         });
         drop(guard);
-        let derived = derive_plan(self.spec, invocation, inputs).map(Arc::new);
+        let derived = derive_plan(self.spec, invocation, inputs, 0).map(Arc::new);
         let mut cache = self.lock_plans();
         if cache.len >= PlanCache::CAPACITY {
             cache.by_call.clear();
@@ -631,6 +635,50 @@ impl Device {
         derived.map(|p| (p, key))
     }
 
+    /// A plan is derived for the call alone on the device (its inputs the only live L1). Where
+    /// its program choice read the free L1 and other buffers hold L1 now (a model's other live
+    /// tensors, program-cached buffers), the runtime's factory sees less free L1: the call is
+    /// derived again with that L1 counted, and where the choice changes it is unmodeled (the
+    /// factories read up to the lowest occupied address, which fragmentation lowers further
+    /// than the sum counted here, so the second plan is not an exact answer either).
+    fn check_outside_l1(
+        &self,
+        plan: &Plan,
+        invocation: &Invocation,
+        inputs: &[&Tensor],
+    ) -> Result<()> {
+        if !plan.reads_live_l1 {
+            return Ok(());
+        }
+        // `get_max_l1_space` reads up to the lowest occupied L1 address (L1 buffers are placed
+        // from the top down): the span above it, holes included, is what the factories see
+        // taken.
+        let (allocated, lowest) = {
+            let s = self.inner.lock();
+            (s.mem.l1.stats().allocated, s.mem.l1.lowest_occupied())
+        };
+        let top = self
+            .spec
+            .l1_unreserved_base
+            .saturating_add(self.spec.l1_bank_bytes);
+        let span = lowest.map_or(0, |at| top.saturating_sub(at));
+        let outside = span.max(allocated).saturating_sub(plan.inputs_l1_per_bank);
+        if outside == 0 {
+            return Ok(());
+        }
+        let same = derive_plan(self.spec, invocation, inputs, outside).is_ok_and(|with| {
+            with.builder.steps == plan.builder.steps && with.outputs == plan.outputs
+        });
+        if same {
+            Ok(())
+        } else {
+            Err(Error::Unmodeled(format!(
+                "{}: a program choice that depends on the free L1, which {outside} B per bank of other live L1 buffers change (memmodel plans a call as if its inputs were the only L1 buffers)",
+                invocation.steps.first().map_or("call", |c| c.function)
+            )))
+        }
+    }
+
     fn lock_plans(&self) -> MutexGuard<'_, PlanCache> {
         self.inner.plans.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -641,8 +689,10 @@ fn derive_plan(
     spec: &'static DeviceSpec,
     invocation: &Invocation,
     inputs: &[&Tensor],
+    outside_l1_per_bank: u64,
 ) -> Result<Plan> {
     let mut b = PlanBuilder::new(spec);
+    b.set_outside_l1_per_bank(outside_l1_per_bank);
     let mut devs = Vec::with_capacity(inputs.len());
     for t in inputs {
         let d = b
@@ -650,8 +700,10 @@ fn derive_plan(
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         devs.push(d);
     }
+    let inputs_l1_per_bank = b.own_live_l1_per_bank();
     let outputs =
         memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(Error::from_plan)?;
+    let reads_live_l1 = b.read_live_l1();
     let layouts = b
         .steps
         .iter()
@@ -667,6 +719,8 @@ fn derive_plan(
         n_inputs: devs.len(),
         layouts,
         program_caches,
+        reads_live_l1,
+        inputs_l1_per_bank,
     })
 }
 
@@ -727,12 +781,16 @@ impl DeviceApi for Device {
         }
         // The plan of the call, on the inputs as they are: derived once per (call, inputs).
         let (plan, key) = self.plan(invocation, inputs)?;
+        // Said when the call reaches its first program: an allocation that fails before it is
+        // the allocator's answer, whatever the program.
+        let mut outside_l1 = self.check_outside_l1(&plan, invocation, inputs).err();
         let Plan {
             builder: b,
             outputs,
             n_inputs,
             layouts,
             program_caches: caches,
+            ..
         } = &*plan;
         let (n_inputs, caches) = (*n_inputs, *caches);
         // The outputs, made under the lock below: declared first, so that a panic there drops
@@ -792,10 +850,13 @@ impl DeviceApi for Device {
                     }
                     Ok(())
                 }
-                Step::Run(program) => {
-                    let layout = layouts.next().expect("a layout per program");
-                    s.run_program(program, layout)
-                }
+                Step::Run(program) => match outside_l1.take() {
+                    Some(e) => Err(e),
+                    None => {
+                        let layout = layouts.next().expect("a layout per program");
+                        s.run_program(program, layout)
+                    }
+                },
             };
             if let Err(e) = r {
                 result = Err(e);
