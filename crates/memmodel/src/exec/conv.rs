@@ -124,6 +124,19 @@ fn act_width(scheme: Scheme, in_c_padded: u64, in_c_cores: u64, kernel: [u64; 2]
 }
 
 impl Sharding {
+    /// The prepared weights' K in tiles: each channel core's activation block width, times the
+    /// kernel rows where that block holds one kernel row (height / block sharding); a
+    /// width-sharded block already holds every kernel row (probes, n150, `[1,40,30,64]` and
+    /// `[1,400,300,64]` → 64 3×3 WIDTH_SHARDED, L1 and DRAM slices: 18 K tiles, 73,728 B).
+    pub fn weight_k_tiles(&self, kernel_h: u64) -> u64 {
+        let rows = if self.scheme == Scheme::Width {
+            1
+        } else {
+            kernel_h
+        };
+        self.in_c_cores * rows * self.act_w_tiles
+    }
+
     /// The same grid with `c` input channels padded to `align` per channel core, the
     /// activation block widened with them: `calculate_L1_usage_for_conv_op`'s blocks when its
     /// alignment is not the one the grid was found with.
@@ -1036,14 +1049,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if let Some(request) = dram_slicing {
-        if settings.shard_layout == Some(Scheme::Width) {
-            // The L1 plan of a conv told WIDTH_SHARDED is exact (seeds 120012 p150, 120013
-            // n150); its DRAM slices have not been checked.
-            return Err(unmodeled(
-                f,
-                format!("{UNPLANNED}: DRAM slices of a conv told WIDTH_SHARDED (not yet checked)"),
-            ));
-        }
         return super::conv_slice::plan(ex, a, &conv, settings.shard_layout, &x, request);
     }
     let s = conv.sharding(d, scheme);
@@ -1085,6 +1090,16 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         deallocate_activation: false,
     };
     plan(ex, &conv, &s, &x, input_use, flattened, out_memory)
+}
+
+/// The Conv2d program factory the runtime picks for a sharding: its own for width sharding
+/// (seen in the runtime's traces, L1 and DRAM slices alike).
+fn conv_factory(scheme: Scheme) -> &'static str {
+    if scheme == Scheme::Width {
+        "Conv2dWidthShardedProgramFactory"
+    } else {
+        "Conv2dShardedProgramFactory"
+    }
 }
 
 /// The identity of a conv's Conv2d program in the runtime's cache: its window, channels, dtypes,
@@ -1265,7 +1280,7 @@ pub(super) fn plan(
     // 2. Weights [K, N] tilized in DRAM (in `weights_dtype`): K is the kernel rows × each
     //    channel core's channels × kernel columns padded to a tile, N the output channels
     //    padded per core.
-    let k_tiles = s.in_c_cores * win.kernel[0] * s.act_w_tiles;
+    let k_tiles = s.weight_k_tiles(win.kernel[0]);
     let (weights, bias) = prepared_weights(ex, conv, k_tiles * TILE, s.out_c_padded)?;
 
     let Some(done) = halo_and_conv_from(
@@ -1565,9 +1580,7 @@ fn halo_and_conv_from(
     // conv of an interleaved input).
     ex.b.mark_program_cached_by(&reader, conv_program_key(conv, s, reader_bytes));
     if let Some(message) = reader_indices_refusal(reader_bytes, s) {
-        ex.b.run(
-            Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory").refused(message),
-        );
+        ex.b.run(Program::new("Conv2dDeviceOperation", conv_factory(s.scheme)).refused(message));
         release_all(ex, vec![reader, out, halo]);
         return Ok(None);
     }
@@ -1581,7 +1594,7 @@ fn halo_and_conv_from(
     // enable_act_double_buffer doubles the activation CBs (`get_cb_info`).
     let af = conv.act_factor();
     let out_bytes = out_shard_tiles * ot;
-    let mut p = Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
+    let mut p = Program::new("Conv2dDeviceOperation", conv_factory(s.scheme))
         .cb(CbKind::Circular, conv.weights_cb_tiles(s) * wt, &conv_grid)
         .cb(CbKind::Circular, out_bytes, &conv_grid)
         .bound();

@@ -252,6 +252,23 @@ fn slice_scheme(d: &DeviceSpec, whole: &Conv, slice: &Conv, scheme: Option<Schem
     })
 }
 
+/// A slice's sharding: its conv's, but a width-sharded slice of a TILE input has its one shard's
+/// rows padded to whole tiles as a TILE input's are, though PaddedSlice writes it row-major
+/// (probes, n150, `[1,400,300,64]` → 64 3×3 WIDTH_SHARDED: slices of 1,200 and 1,500 rows in
+/// shards of 1,216 and 1,504 from a TILE input, of 1,200 and 1,500 from a ROW_MAJOR one).
+fn slice_sharding(
+    d: &DeviceSpec,
+    whole: &Conv,
+    conv: &Conv,
+    scheme: Scheme,
+) -> super::conv::Sharding {
+    let mut s = conv.sharding(d, scheme);
+    if scheme == Scheme::Width && whole.tiled && !conv.tiled {
+        s.in_shard_h = s.in_shard_h.div_ceil(TILE) * TILE;
+    }
+    s
+}
+
 /// What `Conv2dSliceAttr::get_L1_usage` costs a slice: the larger of the halo's input and output
 /// shards and `calculate_L1_usage_for_conv_op`'s total. That total takes the slice's grid and
 /// halo input shards as they are (row-major, channels aligned to 8) but pads the channels to
@@ -259,7 +276,7 @@ fn slice_scheme(d: &DeviceSpec, whole: &Conv, slice: &Conv, scheme: Option<Schem
 /// `[1,384,272,480]` → 768: 10 channel cores of 40 channels, blocks of 64: 4 slices where 40
 /// would allow 3).
 fn slice_l1(d: &DeviceSpec, whole: &Conv, conv: &Conv, scheme: Scheme) -> u64 {
-    let s = conv.sharding(d, scheme);
+    let s = slice_sharding(d, whole, conv, scheme);
     let elem = if conv.dtype == DType::Float32 { 4 } else { 2 };
     let divider = if conv.dtype == DType::Bfloat8B { 2 } else { 1 };
     let halo_in = s.in_shard_h * s.in_shard_w * elem / divider;
@@ -359,8 +376,9 @@ fn slice_count(
 const MAX_SLICE_CHECKS: u64 = 1 << 12;
 
 /// Slices one plan may lay out (each a halo, a conv and two copies): a bound on the work of a
-/// fixed `slice_config` count, far above the counts a model needs.
-const MAX_PLANNED_SLICES: u64 = 256;
+/// fixed `slice_config` count, above the counts a model needs (YOLOv12x at 4320x7680 on n150:
+/// 540 width slices of a width-sharded conv, #38).
+const MAX_PLANNED_SLICES: u64 = 1024;
 
 /// `conv2d_DRAM`: the DRAM output `[N, Ho, Wo, C_out]` (TILE) allocated first, the slice count
 /// found, then per slice `PaddedSliceDeviceOperation` (the input slice into L1 shards of the
@@ -514,7 +532,7 @@ pub(super) fn plan(
     for conv in slices(whole, axis, count) {
         let slice_scheme = slice_scheme(d, whole, &conv, run_scheme);
         run_scheme = Some(slice_scheme);
-        let s = conv.sharding(d, slice_scheme);
+        let s = slice_sharding(d, whole, &conv, slice_scheme);
         // 1. PaddedSlice: the slice's input sticks, row-major, in the slice's shards (only those
         //    holding rows); a TILE input untilized through two CBs of four tile rows.
         let rows = conv.win.n * conv.win.h * conv.win.w;
@@ -562,7 +580,7 @@ pub(super) fn plan(
         ex.b.run(p);
         // 2. Weights and bias, prepared by the first slice's conv and kept.
         if prepared.is_none() {
-            let k_tiles = s.in_c_cores * conv.win.kernel[0] * s.act_w_tiles;
+            let k_tiles = s.weight_k_tiles(conv.win.kernel[0]);
             prepared = Some(super::conv::prepared_weights(
                 ex,
                 &conv,
@@ -671,6 +689,29 @@ mod tests {
         let whole = super::super::conv::tests_support::conv([1, 300, 300, 96], 96, [3, 1, 1]);
         let outs: Vec<_> = slices(&whole, Axis::Width, 3).map(|c| c.win.wo).collect();
         assert_eq!(outs, [128, 96, 96]);
+    }
+
+    /// `[1,64,400,300]` NHWC in DRAM → 64 3×3 padding 1 told WIDTH_SHARDED (NO_DISPATCH
+    /// probes, ttnn 0.81.1, n150; traces equal the runtime's): a TILE input's slices are
+    /// sharded with their rows padded to whole tiles (L1 peak 199,392 B), a ROW_MAJOR input's
+    /// as they are (199,136 B); the weights' K is 18 tiles, not 54.
+    #[test]
+    fn width_sharded_slices_pad_a_tile_inputs_rows() {
+        for (layout, l1) in [(Layout::Tile, 199_392), (Layout::RowMajor, 199_136)] {
+            let mut c = dram_case("1,64,400,300", &N150, layout);
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            c.default_output_memory = false;
+            c.params.set("out_channels", ParamValue::Int(64));
+            c.params
+                .set("shard_layout", ParamValue::Str("width".into()));
+            let e = c.estimate().unwrap();
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{layout:?}");
+            assert_eq!(
+                [e.peaks.cb, e.peaks.l1, e.peaks.total],
+                [1_163_328, l1, 1_327_824],
+                "{layout:?}"
+            );
+        }
     }
 
     /// A TILE input in DRAM, slice count left to the runtime (NO_DISPATCH captures, ttnn
