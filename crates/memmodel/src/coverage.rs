@@ -1093,6 +1093,28 @@ mod tests {
         }
     }
 
+    /// A long 1-D stack is no region of its own: along dim 1 its `[N, 1]` views are modeled
+    /// while their transposed row fits a core's L1, and where it does not (the runtime chunks
+    /// the rows) the concat's own gate names the reason.
+    #[test]
+    fn a_long_1d_stack_is_gated_where_its_concat_chunks() {
+        let stack = |n: &str| {
+            let mut c = case("stack", n, Layout::RowMajor, BufferType::Dram);
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.params.set("dim", ParamValue::Int(1));
+            c.params.set("inputs", ParamValue::Int(2));
+            c.estimate()
+        };
+        let short = stack("5000");
+        assert!(short.is_ok(), "{short:?}");
+        match stack("1000000") {
+            Err(CaseError::Unmodeled { what, .. }) => {
+                assert!(what.contains("chunks of rows"), "{what}");
+            }
+            other => panic!("expected unmodeled, got {other:?}"),
+        }
+    }
+
     /// `slice_config=L1_FULL` is the L1 path: of an L1 input the same answer as no
     /// slice_config; of a DRAM input the measured per-core CB peaks (`cargo xtask probe`, n150,
     /// ttnn 0.81.1): 20,544 B for 32×32, 64 → 64 ROW_MAJOR (fits), 1,904,704 B for 320×320,
