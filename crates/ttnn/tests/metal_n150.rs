@@ -662,22 +662,7 @@ fn other_live_l1_changes_a_free_l1_choice(rt: &Runtime) -> TestResult {
     let model = memmodel::model::ModelFile::parse(&text, path)
         .and_then(|f| f.build(None, &N150))
         .map_err(|e| e.to_string())?;
-    let l1_small = model.l1_small_bytes();
-    let metal = {
-        let dev = ttnn::metal::Device::open(
-            rt,
-            model.device,
-            ttnn::metal::DeviceOptions::with_l1_small(l1_small),
-        )?;
-        let run = ttnn::model::run_model(&dev, &model)?;
-        dev.close().map_err(|(_, e)| e)?;
-        run
-    };
-    let sim_dev = ttnn::sim::Device::open(
-        model.device,
-        ttnn::sim::DeviceOptions::with_l1_small(l1_small),
-    )?;
-    let sim = ttnn::model::run_model(&sim_dev, &model)?;
+    let (metal, sim) = common::run_model_on_metal_and_sim(rt, &model, false)?;
     let runtime_failure = metal
         .failure
         .as_ref()

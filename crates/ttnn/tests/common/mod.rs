@@ -215,22 +215,7 @@ pub fn model_on_metal_equals_sim(
     rt: &ttnn::metal::Runtime,
     model: &memmodel::model::BuiltModel,
 ) -> Result<ttnn::model::ModelRun, Failed> {
-    let l1_small = model.l1_small_bytes();
-    let metal = {
-        let dev = ttnn::metal::Device::open(
-            rt,
-            model.device,
-            ttnn::metal::DeviceOptions::with_l1_small(l1_small),
-        )?;
-        let run = ttnn::model::run_model_with(&dev, model, true)?;
-        dev.close().map_err(|(_, e)| e)?;
-        run
-    };
-    let sim_dev = ttnn::sim::Device::open(
-        model.device,
-        ttnn::sim::DeviceOptions::with_l1_small(l1_small),
-    )?;
-    let sim = ttnn::model::run_model_with(&sim_dev, model, true)?;
+    let (metal, sim) = run_model_on_metal_and_sim(rt, model, true)?;
     eq("leaked on the runtime", metal.leaked_per_bank, 0)?;
     eq("leaked on sim", sim.leaked_per_bank, 0)?;
     let compared = ttnn::model::compare_runs(&sim, &metal);
@@ -242,6 +227,34 @@ pub fn model_on_metal_equals_sim(
         .into());
     }
     Ok(metal)
+}
+
+/// A whole model replayed on the runtime (`rt`'s board, the device closed after it) and on
+/// sim, each opened with the model's L1_SMALL; `measure` also captures each call's peaks.
+/// Returns (the runtime's run, sim's run).
+#[allow(dead_code)]
+pub fn run_model_on_metal_and_sim(
+    rt: &ttnn::metal::Runtime,
+    model: &memmodel::model::BuiltModel,
+    measure: bool,
+) -> Result<(ttnn::model::ModelRun, ttnn::model::ModelRun), Failed> {
+    let l1_small = model.l1_small_bytes();
+    let metal = {
+        let dev = ttnn::metal::Device::open(
+            rt,
+            model.device,
+            ttnn::metal::DeviceOptions::with_l1_small(l1_small),
+        )?;
+        let run = ttnn::model::run_model_with(&dev, model, measure)?;
+        dev.close().map_err(|(_, e)| e)?;
+        run
+    };
+    let sim_dev = ttnn::sim::Device::open(
+        model.device,
+        ttnn::sim::DeviceOptions::with_l1_small(l1_small),
+    )?;
+    let sim = ttnn::model::run_model_with(&sim_dev, model, measure)?;
+    Ok((metal, sim))
 }
 
 /// A TT-NN script of models/scripts/ (it defines `model(device)`) imported as `cargo xtask
