@@ -86,6 +86,10 @@ pub struct PlanBuilder {
     /// Whether the plan read the live L1 ([`PlanBuilder::live_l1_per_bank`]): its program
     /// choice may then depend on L1 held outside the call.
     read_live_l1: ReadFlag,
+    /// The L1 bank as the allocator lays the call's buffers out (top-down, first fit), with
+    /// each live buffer's address: `None` once a buffer did not fit (the device run stopped
+    /// there).
+    l1_layout: Option<(crate::alloc::FreeList, Vec<Option<u64>>)>,
 }
 
 /// A flag set through a shared reference (plans read the live L1 through `&PlanBuilder`);
@@ -121,7 +125,54 @@ impl PlanBuilder {
             live_l1_per_bank: 0,
             outside_l1_per_bank: 0,
             read_live_l1: ReadFlag::default(),
+            l1_layout: Some((
+                crate::alloc::FreeList::new(
+                    device.l1_bank_bytes,
+                    device.l1_unreserved_base,
+                    device.dram_alignment,
+                ),
+                Vec::new(),
+            )),
         }
+    }
+
+    /// Places buffer `i` in [`PlanBuilder::l1_layout`]: the call's inputs first, from the top
+    /// of the bank down, as a call alone on the device has them (L1 held outside the call
+    /// makes the layout unknown: [`PlanBuilder::l1_free_below_lowest`]).
+    fn lay_out_l1(&mut self, i: usize, placement: &Placement) {
+        if placement.buffer_type != BufferType::L1 {
+            return;
+        }
+        let Some((list, at)) = self.l1_layout.as_mut() else {
+            return;
+        };
+        match list.allocate(placement.per_bank_bytes.max(1), false) {
+            Some(a) => {
+                if at.len() <= i {
+                    at.resize(i + 1, None);
+                }
+                at[i] = Some(a);
+            }
+            None => self.l1_layout = None,
+        }
+    }
+
+    /// The L1 a program made now finds free on a core: from the allocator's base up to the
+    /// lowest occupied address (`get_max_l1_space`), which a freed buffer above a live one does
+    /// not lower. `None` where the layout is not known (see [`PlanBuilder::l1_layout`]) or L1
+    /// outside the call is held.
+    pub fn l1_free_below_lowest(&self) -> Option<u64> {
+        self.read_live_l1
+            .0
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if self.outside_l1_per_bank > 0 {
+            return None;
+        }
+        let (list, _) = self.l1_layout.as_ref()?;
+        Some(match list.lowest_occupied() {
+            Some(a) => a.saturating_sub(self.device.l1_unreserved_base),
+            None => self.device.l1_bank_bytes,
+        })
     }
 
     /// Allocates a buffer for `placement`.
@@ -137,6 +188,7 @@ impl PlanBuilder {
         self.counters[slot] += 1;
         let i = self.buffers.len();
         self.count_live(placement.buffer_type, placement.per_bank_bytes, true);
+        self.lay_out_l1(i, &placement);
         self.buffers.push(PlannedBuffer {
             index,
             what,
@@ -250,6 +302,7 @@ impl PlanBuilder {
         self.counters[slot] += 1;
         let i = self.buffers.len();
         self.count_live(placement.buffer_type, placement.per_bank_bytes, true);
+        self.lay_out_l1(i, &placement);
         self.buffers.push(PlannedBuffer {
             index,
             what,
@@ -311,6 +364,11 @@ impl PlanBuilder {
         let placement = &self.buffers[i].placement;
         let (buffer_type, bytes) = (placement.buffer_type, placement.per_bank_bytes);
         self.count_live(buffer_type, bytes, false);
+        if let Some((list, at)) = self.l1_layout.as_mut() {
+            if let Some(a) = at.get_mut(i).and_then(Option::take) {
+                list.deallocate(a);
+            }
+        }
         self.steps.push(Step::Free(i));
     }
 

@@ -348,7 +348,15 @@ fn to_layout(
         // seeds 91721 n150 / 91722 p150 TILE, 91731 n150 / 91732 p150 ROW_MAJOR).
         Layout::RowMajor => untilize(ex, x, mem),
         Layout::Tile => {
-            let out = tilize_to(ex, x, mem, out_dtype, ex.device().l1_bank_bytes, false)?;
+            let out = tilize_to(
+                ex,
+                x,
+                mem,
+                out_dtype,
+                ex.device().l1_bank_bytes,
+                false,
+                None,
+            )?;
             // The factory follows the L1 left free beside its output (`is_enough_space`): near
             // that threshold the runtime chose the block factory where memmodel's rule chose the
             // row one (seen on n150: [2,9145,1966] bfloat16 from DRAM to L1, 2,720 B over the
@@ -1514,7 +1522,7 @@ fn concat(
         let x4 = ex.b.share(x, spec_with(x, to_4d(x.dims()))?);
         let rm = if retilize {
             // Block floats: bfloat16 alone takes the codegen prim there.
-            let rm = untilize_as(ex, &x4, x.memory, x.dtype().is_block_float())?;
+            let rm = untilize_as(ex, &x4, x.memory, x.dtype().is_block_float(), None)?;
             ex.b.release(x4);
             rm
         } else {
@@ -1800,13 +1808,33 @@ struct WhSplit {
     full: crate::program::CoreRangeSet,
     cliff_row: crate::program::CoreRangeSet,
     cliff_width: u64,
+    /// A cliff column (the height not a multiple of the block) beside no full core (the block
+    /// wider than the row): the factories bind its compute kernel to the full cores' buffers,
+    /// which then do not exist.
+    orphan_cliff_col: bool,
 }
 
 impl WhSplit {
     /// The block factories' input and output buffers: a block of tiles each on the full cores,
     /// the cliff's width each on the cliff row (blocks wider than the row leave no full core).
     /// The input buffers hold `in_tile`-byte tiles, the output buffers `out_tile`-byte ones.
+    ///
+    /// A cliff column beside no full core is refused when the program is made, in the words of
+    /// the factory's kernels (seen on n150: a [72160,128] bfloat16 untilize, blocks of 36 tiles
+    /// over a 4-tile row, "Kernel 'compute_cliff_col' references unknown DFB 'in_full'"; the
+    /// unpadding factory's kernels are prefixed `bi_`).
     fn block_buffers(&self, mut p: Program, in_tile: u64, out_tile: u64) -> Program {
+        if self.orphan_cliff_col {
+            let prefix =
+                if p.factory == "UntilizeWithUnpaddingMultiCoreBlockInterleavedProgramFactory" {
+                    "bi_"
+                } else {
+                    ""
+                };
+            return p.refused(format!(
+                "Kernel '{prefix}compute_cliff_col' references unknown DFB '{prefix}in_full'"
+            ));
+        }
         if !self.full.is_empty() {
             p = p.cb(CbKind::Dataflow, self.block * in_tile, &self.full).cb(
                 CbKind::Dataflow,
@@ -1970,6 +1998,7 @@ fn wh_layout(
         full: grid::merge_ranges(&crate::program::CoreRangeSet(full)),
         cliff_row: grid::merge_ranges(&crate::program::CoreRangeSet(cliff)),
         cliff_width: width - full_row * block,
+        orphan_cliff_col: has_cliff_col && full_row == 0,
     }
 }
 
@@ -2234,7 +2263,7 @@ pub(super) fn untilize(
     x: &DevTensor,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
-    untilize_as(ex, x, mem, false)
+    untilize_as(ex, x, mem, false, None)
 }
 
 /// [`untilize`], through `untilize_with_unpadding` even for a tile-aligned input where
@@ -2245,6 +2274,7 @@ fn untilize_as(
     x: &DevTensor,
     mem: BufferType,
     with_unpadding: bool,
+    cache: Option<&mut ProgramCache>,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(
@@ -2253,9 +2283,16 @@ fn untilize_as(
         Layout::RowMajor,
     );
     let live_before = live_l1_per_bank(ex);
+    let layout_before = ex.b.l1_free_below_lowest();
     let out = ex.b.tensor("untilized", BufferRole::Temporary, spec, mem)?;
     let live_after = live_l1_per_bank(ex);
     let pending = live_after.saturating_sub(live_before);
+    let (device_before, device_after, got_here) = device_free_l1(
+        ex,
+        cache.is_some(),
+        (live_before, live_after),
+        layout_before,
+    );
     let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
     let unpadding = with_unpadding || padded.as_slice() != x.dims();
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
@@ -2267,10 +2304,10 @@ fn untilize_as(
     )?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let bank = d.l1_bank_bytes;
-    let (enough_capture, enough_device) = (enough(bank), enough(bank.saturating_sub(live_before)));
+    let (enough_capture, enough_device) = (enough(bank), enough(device_before));
     // Whether the output's allocation succeeded is the allocator's to say (sim checks it when
     // the plan is replayed); the L1 outside the call counts in the free-L1 figures only.
-    let normal_run_got_here = live_after.saturating_sub(ex.b.outside_l1_per_bank()) <= bank;
+    let normal_run_got_here = got_here;
     // Seen on p150: a [16352,3680] bfloat8_b untilize 3,840 B above the threshold took the
     // native factory; the runtime's free-L1 figure is not known that precisely. Block floats
     // only: the bfloat16 choices were exact in the differential.
@@ -2306,37 +2343,159 @@ fn untilize_as(
         }
     };
     // As for [`tilize`]: the capture sees the whole bank free unless the device run built the
-    // same factory's program before it (then its free L1, the output allocated). The codegen
-    // factory plans its CB depths from the L1 free when it runs: a NO_DISPATCH capture, which
-    // allocates nothing for real, sees the whole bank, a device run has its output allocated
-    // (seen on n150: [1,1,2048,4096] with 100 KB of L1 taken, input and output 256 KB each,
-    // plans both CBs double in a capture; a [3648,4320] bfloat8_b split from DRAM to L1
-    // captures double buffers and runs with fewer; [2,4,17568,160] in L1 untilizes with
-    // codegen in the capture, natively on the device).
+    // same factory's program before it (then its free L1, the output allocated).
     let captured = program(enough_capture, bank, bank)?;
-    let p = if !normal_run_got_here {
-        captured
+    let on_device = if normal_run_got_here {
+        Some(program(enough_device, device_before, device_after)?)
     } else {
-        let on_device = program(
-            enough_device,
-            bank.saturating_sub(live_before),
-            bank.saturating_sub(live_after),
-        )?;
-        let codegen = on_device.factory == "UntilizeCodegenProgramFactory";
-        if captured == on_device {
-            captured
-        } else if enough_capture == enough_device && !codegen && on_device.refused.is_none() {
-            // A refused program is never cached: the capture builds its own (seen on n150: a
-            // [1,1,694656,64] bfloat16 untilize from DRAM to L1 refused "single_block_size_limit
-            // must be at least 1" beside its output, and captured "No solution found for
-            // single_block_size" on the whole bank).
-            on_device
-        } else {
-            captured.on_device(on_device)
-        }
+        None
     };
+    // The codegen factory plans its CB depths from the L1 free when it runs: a NO_DISPATCH
+    // capture, which allocates nothing for real, sees the whole bank, a device run has its
+    // output allocated (seen on n150: [1,1,2048,4096] with 100 KB of L1 taken, input and output
+    // 256 KB each, plans both CBs double in a capture; a [3648,4320] bfloat8_b split from DRAM
+    // to L1 captures double buffers and runs with fewer; [2,4,17568,160] in L1 untilizes with
+    // codegen in the capture, natively on the device). A refused program is never cached: the
+    // capture builds its own (seen on n150: a [1,1,694656,64] bfloat16 untilize from DRAM to
+    // L1 refused "single_block_size_limit must be at least 1" beside its output, and captured
+    // "No solution found for single_block_size" on the whole bank).
+    let codegen = on_device
+        .as_ref()
+        .is_some_and(|p| p.factory == "UntilizeCodegenProgramFactory");
+    let mut fresh = ProgramCache::default();
+    let p = cache.unwrap_or(&mut fresh).choose(
+        captured,
+        on_device,
+        u8::from(enough_capture),
+        u8::from(enough_device),
+        codegen,
+    );
     ex.b.run(p);
     Ok(out)
+}
+
+/// The programs the runtime's program cache holds for one device operation on one input
+/// within one call (a split untilizes the same input once per piece that starts inside a tile,
+/// and tilizes equal pieces of the same spec): the tilize / untilize factories' hash is the
+/// input's spec, the output's memory and their `is_enough_space` flags, not the L1 free, so a
+/// later run with flags seen before runs the program built then. The device run goes first and
+/// the NO_DISPATCH capture after it: the capture finds what the device run built under its own
+/// flags. The free L1 only shrinks from piece to piece, so each flag only turns from enough to
+/// not enough: the capture, which sees the whole bank, shares the device run's flags somewhere
+/// in the call only if it shares those of the device run's first build. Seen on n150:
+/// [1088,17984] bfloat16 in L1 into 5 along its width; the capture's later untilizes keep the
+/// first one's sub-blocks of 9 tiles, built beside 44,576 B free, where the whole bank would
+/// give blocks of 19.
+#[derive(Default)]
+pub(super) struct ProgramCache {
+    /// The device run's programs by flags, each built at the flags' first use.
+    device: Vec<(u8, Program)>,
+    /// Whether a program was planned already: only the first one's device program can be
+    /// the capture's.
+    seen: bool,
+    /// The device run's first program, with its flags, where the capture may take it.
+    first_device: Option<(u8, Program)>,
+}
+
+impl ProgramCache {
+    /// The program a run plans: `captured` as a capture on its own would build it,
+    /// `on_device` as the device run would (`None`: the device run never got here), with
+    /// their flags. A refused program is never cached (the runtime raises before it keeps
+    /// it), nor is a codegen untilize (`uncached`).
+    fn choose(
+        &mut self,
+        captured: Program,
+        on_device: Option<Program>,
+        flags_capture: u8,
+        flags_device: u8,
+        uncached: bool,
+    ) -> Program {
+        let first = !self.seen;
+        self.seen = true;
+        let Some(built) = on_device else {
+            return self.captured(captured, flags_capture);
+        };
+        let cacheable = !uncached && built.refused.is_none();
+        let device = if !cacheable {
+            built
+        } else if let Some((_, p)) = self.device.iter().find(|(f, _)| *f == flags_device) {
+            p.clone()
+        } else {
+            self.device.push((flags_device, built.clone()));
+            built
+        };
+        if first && cacheable {
+            self.first_device = Some((flags_device, device.clone()));
+        }
+        let traced = self.captured(captured, flags_capture);
+        if traced == device {
+            traced
+        } else {
+            traced.on_device(device)
+        }
+    }
+
+    /// The capture's program: the device run's first one where the flags agree, else its own.
+    fn captured(&self, captured: Program, flags_capture: u8) -> Program {
+        match &self.first_device {
+            Some((flags, p)) if *flags == flags_capture => p.clone(),
+            _ => captured,
+        }
+    }
+}
+
+/// The programs one call has cached, by device operation and input (spec and memory): the
+/// runtime's program hash.
+#[derive(Default)]
+pub(super) struct ProgramCaches(Vec<(&'static str, TensorSpec, BufferType, ProgramCache)>);
+
+impl ProgramCaches {
+    fn of(&mut self, op: &'static str, x: &DevTensor) -> &mut ProgramCache {
+        let at = match self
+            .0
+            .iter()
+            .position(|(o, spec, mem, _)| *o == op && *spec == x.spec && *mem == x.memory)
+        {
+            Some(at) => at,
+            None => {
+                self.0
+                    .push((op, x.spec.clone(), x.memory, ProgramCache::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[at].3
+    }
+}
+
+/// The L1 the device run's tilize / untilize finds free before and after its output is
+/// allocated (`get_max_l1_space`), and whether that allocation succeeded on the device, from
+/// the live bytes `live` (before, after) and, with `from_layout` (a split's round trips), from
+/// the call's L1 layout (`layout_before`, [`crate::plan::PlanBuilder::l1_free_below_lowest`]):
+/// there each piece frees its untilized rows and their slice above the tiles it keeps, and the
+/// hole they leave is not free L1 to the runtime (seen on n150: [72160,128] bfloat16 split
+/// into [38,71,19] along its width; the second round trip's untilize takes the block factory).
+fn device_free_l1(
+    ex: &Exec<'_>,
+    from_layout: bool,
+    live: (u64, u64),
+    layout_before: Option<u64>,
+) -> (u64, u64, bool) {
+    let bank = ex.device().l1_bank_bytes;
+    let (live_before, live_after) = live;
+    let by_live = (
+        bank.saturating_sub(live_before),
+        bank.saturating_sub(live_after),
+        live_after.saturating_sub(ex.b.outside_l1_per_bank()) <= bank,
+    );
+    if !from_layout {
+        return by_live;
+    }
+    match (layout_before, ex.b.l1_free_below_lowest()) {
+        (Some(before), Some(after)) => (before, after, true),
+        // The output did not fit: the device run stopped there.
+        (Some(before), None) => (before, 0, false),
+        _ => by_live,
+    }
 }
 
 /// The dtype an untilize writes: a block float's rows come out bfloat16 (the untilize converts
@@ -2464,7 +2623,15 @@ pub(super) fn tilize(
     x: &DevTensor,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
-    tilize_to(ex, x, mem, x.dtype(), ex.device().l1_bank_bytes, false)
+    tilize_to(
+        ex,
+        x,
+        mem,
+        x.dtype(),
+        ex.device().l1_bank_bytes,
+        false,
+        None,
+    )
 }
 
 /// `ttnn.tilize_with_val_padding` called as such (the reductions' tilize of a ROW_MAJOR input):
@@ -2475,7 +2642,7 @@ pub(super) fn tilize_with_val_padding(
     x: &DevTensor,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
-    tilize_to(ex, x, mem, x.dtype(), ex.device().l1_bank_bytes, true)
+    tilize_to(ex, x, mem, x.dtype(), ex.device().l1_bank_bytes, true, None)
 }
 
 /// [`tilize`] on a device opened with `l1_small` bytes of L1_SMALL (conv2d's): the L1 the
@@ -2489,7 +2656,7 @@ pub(super) fn tilize_beside_l1_small(
     l1_small: u64,
 ) -> Result<DevTensor, CaseError> {
     let bank = ex.device().l1_bank_bytes.saturating_sub(l1_small);
-    tilize_to(ex, x, mem, x.dtype(), bank, false)
+    tilize_to(ex, x, mem, x.dtype(), bank, false, None)
 }
 
 /// [`tilize`] into `out_dtype`, on an L1 bank of `bank` bytes: the input buffers hold the
@@ -2502,14 +2669,26 @@ fn tilize_to(
     out_dtype: DType,
     bank: u64,
     val_padding: bool,
+    cache: Option<&mut ProgramCache>,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = TensorSpec::new(x.shape().clone(), out_dtype, Layout::Tile);
     let live_before = live_l1_per_bank(ex);
+    let layout_before = ex.b.l1_free_below_lowest();
     let out =
         ex.b.tensor("tilized", BufferRole::Temporary, spec.clone(), mem)?;
     let live_after = live_l1_per_bank(ex);
     let pending = live_after.saturating_sub(live_before);
+    // `bank` is the whole bank on the layout's route (a split's round trips).
+    let (device_free, device_after, got_here) = if cache.is_some() {
+        device_free_l1(ex, true, (live_before, live_after), layout_before)
+    } else {
+        (
+            bank.saturating_sub(live_before),
+            bank.saturating_sub(live_after),
+            live_after.saturating_sub(ex.b.outside_l1_per_bank()) <= bank,
+        )
+    };
     let padded = spec.padded_dims();
     let needs_padding = val_padding || padded.as_slice() != x.dims();
     let ts_in = tile_size(x.dtype());
@@ -2517,22 +2696,14 @@ fn tilize_to(
     let wt = padded[n - 1] / TILE;
     let need = crate::size::mul(ts_in + tile_size(out_dtype), wt, "tilize row CBs")?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
-    let device_free = bank.saturating_sub(live_before);
     let (enough_capture, enough_device) = (enough(bank), enough(device_free));
     let captured = tilize_program(d, &spec, ts_in, needs_padding, enough_capture, bank)?;
     // A device run whose buffers overflow a bank failed before this program.
     // Whether the output's allocation succeeded is the allocator's to say (sim checks it when
     // the plan is replayed); the L1 outside the call counts in the free-L1 figures only.
-    let normal_run_got_here = live_after.saturating_sub(ex.b.outside_l1_per_bank()) <= bank;
+    let normal_run_got_here = got_here;
     let on_device = if normal_run_got_here {
-        tilize_program(
-            d,
-            &spec,
-            ts_in,
-            needs_padding,
-            enough_device,
-            bank.saturating_sub(live_after),
-        )?
+        tilize_program(d, &spec, ts_in, needs_padding, enough_device, device_after)?
     } else {
         captured.clone()
     };
@@ -2549,6 +2720,21 @@ fn tilize_to(
             .checked_sub(pending)
             .is_some_and(|left| left > need_width)
     };
+    if let Some(cache) = cache {
+        // The flags in the program's hash: `is_enough_space` and, with padding, its width twin.
+        let flags = |enough: bool, max_l1: u64| {
+            u8::from(enough) | u8::from(needs_padding && enough_width(max_l1)) << 1
+        };
+        let p = cache.choose(
+            captured,
+            normal_run_got_here.then_some(on_device),
+            flags(enough_capture, bank),
+            flags(enough_device, device_free),
+            false,
+        );
+        ex.b.run(p);
+        return Ok(out);
+    }
     let same_hash = enough_capture == enough_device
         && (!needs_padding || enough_width(bank) == enough_width(device_free));
     let traced = if normal_run_got_here && same_hash {
@@ -2631,6 +2817,9 @@ fn tilize_program(
             )
         };
         p = wh.block_buffers(p, input_tile, ts);
+        if p.refused.is_some() {
+            return Ok(p);
+        }
         if !wh.cliff_row.is_empty() {
             p.push(Cb::new(
                 CbKind::Scratchpad,
@@ -2806,6 +2995,19 @@ pub(super) fn slice(
     end: u64,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
+    slice_cached(ex, x, dim, begin, end, mem, &mut ProgramCaches::default())
+}
+
+/// [`slice`] within a call whose earlier untilizes and tilizes `caches` holds.
+fn slice_cached(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    dim: usize,
+    begin: u64,
+    end: u64,
+    mem: BufferType,
+    caches: &mut ProgramCaches,
+) -> Result<DevTensor, CaseError> {
     let rank = x.shape().rank();
     let mut out_dims = x.dims().to_vec();
     out_dims[dim] = end - begin;
@@ -2835,7 +3037,13 @@ pub(super) fn slice(
         );
         return Ok(ex.b.share(x, spec_with(x, out_dims)?));
     }
-    let rm = untilize(ex, x, mem)?;
+    let rm = untilize_as(
+        ex,
+        x,
+        mem,
+        false,
+        Some(caches.of("UntilizeDeviceOperation", x)),
+    )?;
     // Block floats: the runtime refuses rows over its budget (seen on p150: a [352,1495648]
     // bfloat8_b split, "required DFB size 1655040 B exceeds per-core L1 budget").
     let sliced = slice_rm(
@@ -2862,7 +3070,15 @@ pub(super) fn slice(
         ex.b.release(rm);
         return Ok(sliced);
     }
-    let out = tilize(ex, &sliced, mem)?;
+    let out = tilize_to(
+        ex,
+        &sliced,
+        mem,
+        sliced.dtype(),
+        ex.device().l1_bank_bytes,
+        false,
+        Some(caches.of("TilizeDeviceOperation", &sliced)),
+    )?;
     ex.b.release(sliced);
     ex.b.release(rm);
     Ok(out)
@@ -2996,6 +3212,7 @@ pub(super) fn split(
     let source = migrated.as_ref().unwrap_or(x);
     let extent = x.dims()[dim];
     let mut outs = Vec::new();
+    let caches = &mut ProgramCaches::default();
     if sizes.len() > SPLIT_BATCH_SIZE && sizes.iter().all(|&s| s == sizes[0]) {
         // `split_with_slice_impl`'s batching: each window of up to 64 equal pieces is sliced
         // out first, its pieces sliced from it, and the window freed (seen on the runtime,
@@ -3005,13 +3222,13 @@ pub(super) fn split(
         let mut begin = 0u64;
         for batch in sizes.chunks(SPLIT_BATCH_SIZE) {
             let end = begin.saturating_add(window_len).min(extent);
-            let window = slice(ex, source, dim, begin, end, mem)?;
-            slice_pieces(ex, &window, batch, dim, end - begin, mem, &mut outs)?;
+            let window = slice_cached(ex, source, dim, begin, end, mem, caches)?;
+            slice_pieces(ex, &window, batch, dim, mem, caches, &mut outs)?;
             ex.b.release(window);
             begin = end;
         }
     } else {
-        slice_pieces(ex, source, sizes, dim, extent, mem, &mut outs)?;
+        slice_pieces(ex, source, sizes, dim, mem, caches, &mut outs)?;
     }
     if let Some(copy) = migrated {
         ex.b.release(copy);
@@ -3023,20 +3240,29 @@ pub(super) fn split(
 /// `SPLIT_BATCH_SIZE`).
 const SPLIT_BATCH_SIZE: usize = 64;
 
-/// One slice of `x` per piece of `sizes` along `dim`, the last ones clipped to `extent`.
+/// One slice of `x` per piece of `sizes` along `dim`, the last ones clipped to its extent.
 fn slice_pieces(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     sizes: &[u64],
     dim: usize,
-    extent: u64,
     mem: BufferType,
+    caches: &mut ProgramCaches,
     outs: &mut Vec<DevTensor>,
 ) -> Result<(), CaseError> {
+    let extent = x.dims()[dim];
     let mut begin = 0u64;
     for &s in sizes {
         let end = begin.saturating_add(s).min(extent);
-        outs.push(slice(ex, x, dim, begin.min(extent), end, mem)?);
+        outs.push(slice_cached(
+            ex,
+            x,
+            dim,
+            begin.min(extent),
+            end,
+            mem,
+            caches,
+        )?);
         begin = begin.saturating_add(s);
     }
     Ok(())
