@@ -501,12 +501,9 @@ fn concat_dim_padded(case: &Case, sig: &Signature) -> Option<bool> {
 /// A bfloat8_b split of an interleaved TILE tensor: the two-chunk kernel, tile slices, and the
 /// untilize (to bfloat16) / slice / tilize of an unaligned piece, which leaves that piece
 /// bfloat16 as the runtime does — exact for every size, dim and memory the differential drew
-/// (seeds 41001-41002, 41011-41014, both boards) but two regions: more than 64 pieces (the
-/// runtime slices them from windows of the input) and unaligned pieces of an L1 input (the
-/// untilize's factory and block choices there follow L1 the runtime sees otherwise: a CB clash
-/// where it fits, "No solution found for single_block_size" where memmodel finds one), and of
-/// a DRAM input into L1 (seen on p150: [142,965971] along dim 0 took 2.2 MB of dataflow
-/// buffers where memmodel plans 3.9 MB).
+/// (seeds 41001-41002, 41011-41014, both boards; into and out of L1 since the round trips
+/// follow the program cache and the call's L1 layout: 1207341 `--ungated` and 1207352, both
+/// boards) but more than 64 pieces (the runtime slices them from windows of the input).
 fn block_float_tile_split(case: &Case, sig: &Signature) -> bool {
     if case.op.family != Family::Split
         || case.layout != Layout::Tile
@@ -519,14 +516,15 @@ fn block_float_tile_split(case: &Case, sig: &Signature) -> bool {
     tile_split_pieces_modeled(case, sig)
 }
 
-/// A TILE split whose pieces all start on a tile, or whose untilize / slice / tilize round trip
-/// stays in DRAM: into L1 the round trip's untilize takes other buffers on the runtime (seen on
-/// n150: bfloat16 [1,15,672,1504] by 60 along dim 3 and [3,1472,2848] by 880 from DRAM into L1
-/// fit where memmodel's CBs clash; from L1, [41536,320] into 4 uneven pieces along dim 1 is
-/// the runtime's own kernel error, "references unknown DFB 'in_full'").
+/// A TILE split whose pieces start on a tile or take the untilize / slice / tilize round trip,
+/// into or out of L1 as well: the round trips run the programs the runtime's program cache
+/// holds, on the L1 the call's layout leaves free, and the block factories' orphan cliff
+/// column is refused in the runtime's words (exec/data_movement.rs; random differential
+/// `--ungated`, seeds 1207321 `--memory l1` and 1207331 the whole split space, both boards: 0
+/// mismatches but one [6,10,64,6880] p150 block choice, now `unmodeled` by the plan). `false`
+/// where the dim is not an integer.
 fn tile_split_pieces_modeled(case: &Case, sig: &Signature) -> bool {
-    split_unaligned_pieces(case, sig) == Some(0)
-        || case.input_memory == BufferType::Dram && case.output_memory == BufferType::Dram
+    split_unaligned_pieces(case, sig).is_some()
 }
 
 /// A float32, int32, uint32, uint16 or uint8 split of an interleaved TILE tensor: the same
@@ -922,45 +920,9 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         {
             return Err(unmodeled(case, "a concat of rows wider than 256 KiB"))
         }
-        Family::Split if row_major_split(case) => {}
-        // Seen on n150 (seed 91771): a uint8 [1,4,2656,5088] halved along dim 2 from L1 clashes
-        // in its round trip's untilize on the runtime where memmodel's fits.
-        Family::Split if case.dtype == DType::Uint8 && !tile_split_pieces_modeled(case, sig) => {
-            return Err(unmodeled(
-                case,
-                "a uint8 split whose untilize / slice / tilize round trip reads or writes L1",
-            ))
-        }
-        Family::Split => {
-            let first = &sig.outputs[0].shape;
-            let equal = sig.outputs.iter().all(|o| o.shape == *first);
-            let d = p.int_or(name, "dim", -1)?;
-            let last = d == -1 || d == rank as i64 - 1;
-            let aligned = first.dims()[first.rank().saturating_sub(2)..]
-                .iter()
-                .all(|&v| v % crate::tensor::TILE == 0);
-            let extent = x.as_ref().and_then(|s| s.dim(d)).unwrap_or(0);
-            let pieces = sig.outputs.len();
-            let modeled = if last {
-                // Any pieces of a narrow last dim (channels), two equal ones, or aligned ones.
-                let piece_aligned = first.dim(d).is_some_and(|v| v % crate::tensor::TILE == 0);
-                extent <= crate::tensor::TILE
-                    || (equal
-                        && (piece_aligned
-                            || extent <= 1024
-                            || (pieces <= 2 && (rank > 2 || extent <= 2048))))
-            } else {
-                pieces > 1 && equal && (aligned || pieces <= 2)
-            };
-            // Any pieces but those of an untilize round trip into or out of L1: exact in the
-            // random differential (seeds 60351-60357, both boards).
-            if !modeled && !tile_split_pieces_modeled(case, sig) {
-                return Err(unmodeled(
-                    case,
-                    "this split (pieces starting inside a tile of the last two dims take an untilize / slice / tilize round trip; into or out of L1 its untilize's buffers differ from the runtime's)",
-                ));
-            }
-        }
+        // Every TILE split of an interleaved input is planned ([`tile_split_pieces_modeled`]):
+        // uint8 round trips too, their tilize's output allocated before its refusal (seeds
+        // 1207341 `--ungated` and 1207352, both boards).
         Family::MaxPool2d if case.device_layout == DeviceLayout::Nhwc => {
             return Err(unmodeled(
                 case,
@@ -1326,9 +1288,9 @@ mod tests {
     /// ROW_MAJOR splits of DRAM inputs are modeled, more than 64 pieces are not; one piece into
     /// another memory is a copy of rows aligned as the output (measured on the mock p150: a
     /// [2,101] bfloat16 one from DRAM to L1 takes 2 × 208 B).
-    /// bfloat8_b splits are modeled but for unaligned pieces of L1 inputs and more than 64
-    /// pieces; bfloat8_b unsqueezes are modeled (random differential, seeds 41011-41016,
-    /// 41051-41052).
+    /// bfloat8_b splits are modeled but for more than 64 pieces (unaligned pieces of L1 inputs
+    /// too since seeds 1207341 / 1207352); bfloat8_b unsqueezes are modeled (random
+    /// differential, seeds 41011-41016, 41051-41052).
     #[test]
     fn bfloat8_b_split_and_unsqueeze_regions() {
         let bf8 = |shape: &str, memory: BufferType, params: &[(&str, i64)]| {
@@ -1341,8 +1303,7 @@ mod tests {
         };
         let piece = &[("split_size", 46)];
         assert!(bf8("1,2,94,86", BufferType::Dram, piece).estimate().is_ok());
-        let l1 = bf8("1,2,94,86", BufferType::L1, piece).estimate();
-        assert!(crate::exec::is_unmodeled(&l1.unwrap_err()));
+        assert!(bf8("1,2,94,86", BufferType::L1, piece).estimate().is_ok());
         assert!(bf8("1,2,94,96", BufferType::L1, &[("split_size", 32)])
             .estimate()
             .is_ok());
@@ -1352,6 +1313,47 @@ mod tests {
         u.dtype = DType::Bfloat8B;
         u.params.set("dim", ParamValue::Int(0));
         assert!(u.estimate().is_ok());
+    }
+
+    /// A TILE split's untilize / slice / tilize round trips in L1, as the runtime ran them (mock
+    /// n150, seed 1207302): later pieces run the untilize the first built beside its L1
+    /// ([1088,17984] bfloat16 into 5: 57,344 B of dataflow buffers, not a whole bank's 122,880);
+    /// the hole a piece frees above the tiles it keeps is not free L1, so the second round trip
+    /// of [72160,128] into [38,71,19] takes the block factory, whose cliff column beside no full
+    /// core the runtime refuses; a uint8 round trip allocates its tilize's output before the
+    /// tilize refuses the dtype ([1,1,6011,4246] halved from L1 runs out on its 201,728 B per
+    /// bank, seed 1207341).
+    #[test]
+    fn split_round_trips_follow_the_program_cache_and_the_l1_layout() {
+        let split = |shape: &str, dtype: DType, params: &[(&str, ParamValue)]| {
+            let mut c = case("split", shape, Layout::Tile, BufferType::L1);
+            c.dtype = dtype;
+            for (k, v) in params {
+                c.params.set(k, v.clone());
+            }
+            format!("{:?}", c.estimate())
+        };
+        let five = split(
+            "1088,17984",
+            DType::Bfloat16,
+            &[("chunks", ParamValue::Int(5)), ("dim", ParamValue::Int(-1))],
+        );
+        assert!(five.contains("dataflow: 57344"), "{five}");
+        let orphan = split(
+            "72160,128",
+            DType::Bfloat16,
+            &[("split_sizes", ParamValue::Ints(vec![38, 71, 19]))],
+        );
+        assert!(
+            orphan.contains("Kernel 'compute_cliff_col' references unknown DFB 'in_full'"),
+            "{orphan}"
+        );
+        let uint8 = split(
+            "1,1,6011,4246",
+            DType::Uint8,
+            &[("dim", ParamValue::Int(3))],
+        );
+        assert!(uint8.contains("201728"), "{uint8}");
     }
 
     /// Captured on the runtime (NO_DISPATCH, mock n150): a ROW_MAJOR expand runs RepeatCodegen
@@ -1427,10 +1429,12 @@ mod tests {
     }
 
     /// TILE splits: pieces starting on a tile are tile slices, modeled whatever their sizes;
-    /// an untilize round trip is modeled DRAM to DRAM only (seen on n150: [1,15,672,1504] by 60
-    /// along dim 3 from DRAM into L1 fits on the runtime where memmodel's CBs clash).
+    /// an untilize round trip is modeled into L1 too (captured on the mock n150:
+    /// [1,15,672,1504] by 60 along dim 3 from DRAM into L1 fits, 385,024 B of CBs and 10,240 B
+    /// of dataflow buffers per core; memmodel's CBs clashed before the round trips followed
+    /// the program cache).
     #[test]
-    fn tile_splits_into_l1_through_an_untilize_are_unmodeled() {
+    fn tile_splits_into_l1_through_an_untilize_are_modeled() {
         let split = |shape: &str, to: BufferType, dim: i64, size: i64| {
             let mut c = case("split", shape, Layout::Tile, BufferType::Dram);
             c.output_memory = to;
@@ -1438,8 +1442,11 @@ mod tests {
             c.params.set("split_size", ParamValue::Int(size));
             c.estimate()
         };
-        let round_trip = split("1,15,672,1504", BufferType::L1, 3, 60);
-        assert!(crate::exec::is_unmodeled(&round_trip.unwrap_err()));
+        let round_trip = split("1,15,672,1504", BufferType::L1, 3, 60).expect("modeled");
+        assert_eq!(
+            (round_trip.peaks.cb, round_trip.peaks.dataflow),
+            (385_024, 10_240)
+        );
         assert!(split("1,15,672,1504", BufferType::Dram, 3, 60).is_ok());
         assert!(split("1,15,672,1504", BufferType::L1, 3, 64).is_ok());
     }
