@@ -2969,7 +2969,12 @@ fn slice_rm(
     // fit the L1 free now (`get_max_l1_space`) is read in chunks of up to
     // `CHUNK_TARGET_BYTES` (8192), at most a eighth of that budget, evened out so pairs of
     // chunks fill the ring; two reads per barrier when the chunk count is even.
-    let budget = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    // A device run sees its L1 buffers; where they overflow a bank it never got here, and the
+    // NO_DISPATCH capture, which allocates none, sees the whole bank (seen on p150: a
+    // [2,160,394976] bfloat16 split from L1, whose input alone overflows L1, reads its
+    // 789,952 B rows in 2 × 8,192 B chunks).
+    let live = live_l1_per_bank(ex);
+    let budget = d.l1_bank_bytes.checked_sub(live).unwrap_or(d.l1_bank_bytes);
     if gate_over_budget && misaligned && 2 * page > budget {
         // The runtime refuses it ("required DFB size … exceeds per-core L1 budget"), against a
         // budget memmodel does not size exactly.
