@@ -349,27 +349,6 @@ fn to_layout(
         Layout::RowMajor => untilize(ex, x, mem),
         Layout::Tile => {
             let out = tilize_to(ex, x, mem, out_dtype, ex.device().l1_bank_bytes, false)?;
-            // The factory follows the L1 left free beside its output (`is_enough_space`): near
-            // that threshold the runtime chose the block factory where memmodel's rule chose the
-            // row one (seen on n150: [2,9145,1966] bfloat16 from DRAM to L1, 2,720 B over the
-            // two rows' 253,952 B).
-            let padded = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::Tile).padded_dims();
-            let wt = padded.last().copied().unwrap_or(TILE) / TILE;
-            let need = crate::size::mul(
-                tile_size(x.dtype()) + tile_size(out_dtype),
-                wt,
-                "tilize row CBs",
-            )?;
-            let left = ex
-                .device()
-                .l1_bank_bytes
-                .saturating_sub(live_l1_per_bank(ex));
-            if left.abs_diff(need) < TILIZE_CHOICE_MARGIN {
-                return Err(unmodeled(
-                    "ttnn.to_layout",
-                    "a tilize whose factory choice is within 64 KiB of its free-L1 threshold",
-                ));
-            }
             // The runtime's words when no block fits the free L1 differ from memmodel's (seen
             // on p150: "single_block_size_limit must be at least 1").
             if let Some(crate::plan::Step::Run(p)) = ex.b.steps.last() {
@@ -2515,7 +2494,19 @@ fn tilize_to(
     let ts_in = tile_size(x.dtype());
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
-    let need = crate::size::mul(ts_in + tile_size(out_dtype), wt, "tilize row CBs")?;
+    // `is_enough_space` of tilize.cpp / tilize_with_val_padding.cpp: a row of input and output
+    // tiles plus the block factory's reader staging (an input tile's bytes / 32 a tile and two
+    // DRAM alignments). Seen on p150: expand [10,189,8837] in L1 tilizes its [.., 277 tiles]
+    // rows on the block factory, 3,008 B short of the room without the staging.
+    let row_cbs = |tiles: u64, what: &str| -> Result<u64, CaseError> {
+        let per_tile = ts_in + tile_size(out_dtype) + ts_in / TILE;
+        Ok(crate::size::add(
+            crate::size::mul(per_tile, tiles, what)?,
+            2 * d.dram_alignment,
+            what,
+        )?)
+    };
+    let need = row_cbs(wt, "tilize row CBs")?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let device_free = bank.saturating_sub(live_before);
     let (enough_capture, enough_device) = (enough(bank), enough(device_free));
@@ -2543,7 +2534,7 @@ fn tilize_to(
     // blocks of 20 tiles after a device run that capped them; the unpadded tilize of
     // [640,33792] there captures the device run's blocks.
     let ht = padded.get(n.wrapping_sub(2)).copied().unwrap_or(TILE) / TILE;
-    let need_width = crate::size::mul(ts_in + tile_size(out_dtype), ht, "tilize column CBs")?;
+    let need_width = row_cbs(ht, "tilize column CBs")?;
     let enough_width = |max_l1: u64| {
         max_l1
             .checked_sub(pending)
@@ -3316,6 +3307,36 @@ fn repeat_codegen_fits(
 #[cfg(test)]
 mod tests {
     use super::{closest_square_larger_than, faced_offset, reshape_map_segments_uncached};
+
+    /// `is_enough_space` of a tilize counts the block factory's reader staging (an input
+    /// tile's bytes / 32 a tile, two DRAM alignments) with the row's tiles. Dataflow peaks of
+    /// the runtime's NO_DISPATCH captures: on p150, expand [10,189,8837] in L1 (its tilize of
+    /// 277-tile rows, 3,008 B short of the row factory's room with the staging) took the block
+    /// factory, 28,672 B; on n150, to_layout [2,9145,1966] ROW_MAJOR from DRAM to L1 (2,720 B
+    /// over the rows without it), 90,112 B.
+    #[test]
+    fn a_tilize_counts_its_staging_in_the_free_l1_test() {
+        use crate::device::{BufferType, N150, P150};
+        use crate::layout::Layout;
+        use crate::shape::Shape;
+        let mut expand = crate::case::Case::new(
+            crate::ops::find("expand").unwrap(),
+            vec![Shape::parse("10,189,8837").unwrap()],
+            &P150,
+        );
+        expand.input_memory = BufferType::L1;
+        expand.output_memory = BufferType::L1;
+        assert_eq!(expand.estimate().unwrap().peaks.dataflow, 28_672);
+        let mut tilize = crate::case::Case::new(
+            crate::ops::find("to_layout").unwrap(),
+            vec![Shape::parse("2,9145,1966").unwrap()],
+            &N150,
+        );
+        tilize.layout = Layout::RowMajor;
+        tilize.input_memory = BufferType::Dram;
+        tilize.output_memory = BufferType::L1;
+        assert_eq!(tilize.estimate().unwrap().peaks.dataflow, 90_112);
+    }
 
     /// A ROW_MAJOR reshape's two scratchpads per core, as NO_DISPATCH captures show them (n150,
     /// bfloat16 in L1, YOLOv12x's attention views at 640×640): [1,1,1600,1152] → [1,4,1152,400]
