@@ -485,10 +485,20 @@ struct PlanCache {
 #[derive(Debug)]
 struct CachedPlan {
     key: Arc<PlanKey>,
-    /// The device's L1 free list the plan was derived on, where its program choice read it
-    /// (`None`: it holds on any L1 state).
-    l1: Option<FreeList>,
+    /// The L1 the plan holds for.
+    l1: PlanL1,
     plan: std::result::Result<Arc<Plan>, Error>,
+}
+
+/// The device L1 a cached plan holds for.
+#[derive(Debug)]
+enum PlanL1 {
+    /// Any: its program choice did not read the free L1.
+    Any,
+    /// The L1 free list it was derived on; `None` for a capture's plan, derived as if the
+    /// call's inputs were the only L1 buffers (the capture allocates nothing for real, and its
+    /// programs follow the device run's before it, which the plans encode for a call alone).
+    On(Option<FreeList>),
 }
 
 impl PlanCache {
@@ -618,7 +628,7 @@ impl Device {
                         .and_then(|b| b.address.placed())
                 })
                 .collect();
-            (s.mem.l1.list().clone(), at)
+            (s.capture.is_none().then(|| s.mem.l1.list().clone()), at)
         };
         let mut guard = self.lock_plans();
         let cache = &mut *guard;
@@ -629,7 +639,11 @@ impl Device {
             .get(cache.encoded.as_slice())
             .and_then(|plans| {
                 plans.iter().find(|p| {
-                    same_inputs(&p.key.inputs, inputs) && p.l1.as_ref().is_none_or(|at| *at == l1)
+                    same_inputs(&p.key.inputs, inputs)
+                        && match &p.l1 {
+                            PlanL1::Any => true,
+                            PlanL1::On(at) => *at == l1,
+                        }
                 })
             });
         if let Some(hit) = hit {
@@ -643,7 +657,8 @@ impl Device {
                 .collect(),
         });
         drop(guard);
-        let derived = derive_plan(self.spec, invocation, inputs, &l1, &input_l1_at).map(Arc::new);
+        let derived =
+            derive_plan(self.spec, invocation, inputs, l1.as_ref(), &input_l1_at).map(Arc::new);
         // A refusal that read the free L1 holds for this L1 only too.
         let reads_l1 = match &derived {
             Ok(p) => p.reads_live_l1,
@@ -660,7 +675,11 @@ impl Device {
             .or_default()
             .push(CachedPlan {
                 key: Arc::clone(&key),
-                l1: reads_l1.then_some(l1),
+                l1: if reads_l1 {
+                    PlanL1::On(l1)
+                } else {
+                    PlanL1::Any
+                },
                 plan: derived.clone(),
             });
         cache.len += 1;
@@ -725,16 +744,19 @@ fn same_cached_programs(first: &Plan, now: &Plan) -> bool {
 }
 
 /// Derives a call's plan on inputs as they are (specs and memory configs), on the device's L1
-/// as the call finds it (`l1`, with input `i` at `input_l1_at[i]` where it is in L1).
+/// as the call finds it (`l1`, with input `i` at `input_l1_at[i]` where it is in L1; `None`:
+/// as if its inputs were the only L1 buffers).
 fn derive_plan(
     spec: &'static DeviceSpec,
     invocation: &Invocation,
     inputs: &[&Tensor],
-    l1: &FreeList,
+    l1: Option<&FreeList>,
     input_l1_at: &[Option<u64>],
 ) -> Result<Plan> {
     let mut b = PlanBuilder::new(spec);
-    b.set_l1_state(l1.clone());
+    if let Some(l1) = l1 {
+        b.set_l1_state(l1.clone());
+    }
     let mut devs = Vec::with_capacity(inputs.len());
     for (t, at) in inputs.iter().zip(input_l1_at) {
         let d = b
