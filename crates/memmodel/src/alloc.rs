@@ -197,6 +197,11 @@ impl FreeList {
     pub fn max_size(&self) -> u64 {
         self.max_size
     }
+
+    /// The absolute address just past the list's range (where top-down allocation starts).
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.max_size)
+    }
 }
 
 /// One buffer to place: the numbers `BankManager::allocate_buffer` works with.
@@ -300,6 +305,11 @@ impl BankManager {
 
     pub fn lowest_occupied(&self) -> Option<u64> {
         self.list.lowest_occupied()
+    }
+
+    /// The free list itself (a plan derives its program choices on a copy of the device's L1).
+    pub fn list(&self) -> &FreeList {
+        &self.list
     }
 
     pub fn clear(&mut self) {
