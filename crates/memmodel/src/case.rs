@@ -886,6 +886,24 @@ mod tests {
     }
 
     #[test]
+    fn concatenate_heads_splits_the_tile_rows_of_every_head_and_names_their_first_range() {
+        // Measured on the runtime (mock n150): [1,4,96,2624] with input and output in L1 splits
+        // 4 heads × 3 tile rows = 12 units over {[0-0 - 1-3], [0-4 - 0-7]}; its 1,343,488 B
+        // double buffer (2 × 4 × 82 tiles) clashes with the output at 1,433,600.
+        let c = case(
+            "concatenate_heads",
+            "1,4,96,2624",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        let e = c.estimate().unwrap();
+        assert_eq!(
+            e.verdict.message(),
+            "Statically allocated dataflow buffers in program 0 clash with L1 buffers on core range [0-0 - 1-3]. L1 buffer allocated at 1433600 and static dataflow buffer region ends at 1449312"
+        );
+    }
+
+    #[test]
     fn concatenate_heads_refuses_a_head_dim_before_its_dtype() {
         // The runtime's order (seed 33107): the head size is validated before the output
         // exists, the data format once it does.
