@@ -181,16 +181,7 @@ pub(super) fn to_memory_config(
                     "a dtype change of a ROW_MAJOR tensor",
                 ));
             }
-            let spec = TensorSpec::new(x.shape().clone(), d, Layout::Tile);
-            let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
-            let w = grid::split_work(ex.device(), tiles(&x.spec), false);
-            let cores = grid::merge_ranges(&w.all);
-            ex.b.run(
-                Program::new("CopyDeviceOperation", "DefaultTilized")
-                    .cb(CbKind::Dataflow, 2 * tile_size(x.dtype()), &cores)
-                    .cb(CbKind::Dataflow, 2 * tile_size(d), &cores),
-            );
-            Ok(out)
+            converting_copy(ex, x, d, mem)
         }
         _ if x.layout() == Layout::RowMajor => {
             let out =
@@ -200,6 +191,26 @@ pub(super) fn to_memory_config(
         }
         _ => move_to(ex, x, mem, RowAlign::Input, CbKind::Dataflow),
     }
+}
+
+/// `CopyDeviceOperation`'s tilized copy into `mem` with dtype `d`: two input and two output tiles
+/// on the cores the tiles split over.
+fn converting_copy(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    d: DType,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let spec = TensorSpec::new(x.shape().clone(), d, Layout::Tile);
+    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    let w = grid::split_work(ex.device(), tiles(&x.spec), false);
+    let cores = grid::merge_ranges(&w.all);
+    ex.b.run(
+        Program::new("CopyDeviceOperation", "DefaultTilized")
+            .cb(CbKind::Dataflow, 2 * tile_size(x.dtype()), &cores)
+            .cb(CbKind::Dataflow, 2 * tile_size(d), &cores),
+    );
+    Ok(out)
 }
 
 /// `ShardedToInterleavedProgramFactory`: the output allocated interleaved in `mem`, one dataflow
@@ -213,14 +224,6 @@ fn sharded_to_interleaved(
     mem: BufferType,
     dtype: Option<DType>,
 ) -> Result<DevTensor, CaseError> {
-    if dtype.is_some_and(|d| d != x.dtype()) {
-        // Seen (seed 41014, both boards): a converting move takes two-tile buffers on most
-        // shapes, a borrowed shard and a converted one on others ([1,1,25600,192]).
-        return Err(unmodeled(
-            "ttnn.to_memory_config",
-            "a dtype change of a sharded tensor",
-        ));
-    }
     if x.layout() != Layout::Tile {
         return Err(unmodeled(
             "ttnn.to_memory_config",
@@ -231,9 +234,30 @@ fn sharded_to_interleaved(
     let Some(shard) = x.shard.clone() else {
         return Err(invalid("ttnn.to_memory_config", "the input is not sharded"));
     };
+    let converted = match dtype.filter(|d| *d != x.dtype()) {
+        Some(d) => {
+            let page =
+                crate::size::round_up(tile_size(d), ex.device().alignment(mem), "converted tile")?;
+            Some((
+                d,
+                crate::size::mul(shard.shard_tiles(), page, "converted shard")?,
+            ))
+        }
+        None => None,
+    };
+    if let Some((d, bytes)) = converted {
+        // A converted shard larger than an L1 bank is copied two tiles at a time instead
+        // (traced: [1,1,2048,W] bfloat16 height-sharded to float32 runs the sharded factory
+        // up to 1,392,640 B and the tilized copy from 1,396,736 B on n150, whose bank is
+        // 1,393,312 B; on p150 up to 1,458,176 B and from 1,462,272 B, bank 1,461,120 B).
+        if bytes > ex.device().l1_bank_bytes {
+            return converting_copy(ex, x, d, mem);
+        }
+    }
     let bytes = super::eltwise::shard_bytes(&shard, x.dtype());
+    let out_spec = TensorSpec::new(x.shape().clone(), dtype.unwrap_or(x.dtype()), Layout::Tile);
     let out =
-        ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
     let mut cb = Cb::new(CbKind::Dataflow, bytes, shard.cores.clone());
     cb.global = true;
     let mut p = Program::new(
@@ -241,6 +265,18 @@ fn sharded_to_interleaved(
         "ShardedToInterleavedProgramFactory",
     );
     p.push(cb);
+    if let Some((_, bytes)) = converted {
+        // `convert_df`: the converted tiles' own buffer, a whole shard of output tiles, each
+        // aligned as the output's memory (sharded_to_interleaved_program_factory.cpp; traced on
+        // n150: [1,1,25600,192] height-sharded to bfloat8_b in DRAM, 84,864 B = 78 × 1,088).
+        // A device run checks it against the L1 buffers only while it ends at or below the
+        // input shard it borrows (traced on n150: [4,960,W] bfloat8_b height-sharded to
+        // bfloat16 in L1 clashes with the output up to W = 7104, its region ending 928 B below
+        // the shard, and runs from W = 7136, 5,344 B above it; random to_memory_config seed
+        // 1107321, both boards, the same either side).
+        p.push(Cb::new(CbKind::Dataflow, bytes, shard.cores.clone()));
+        p.unchecked_past = Some(x.buffer);
+    }
     ex.b.run(p);
     Ok(out)
 }
