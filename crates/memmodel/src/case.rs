@@ -1214,6 +1214,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_misaligned_row_major_slice_over_the_free_l1_is_refused_with_the_runtimes_budget() {
+        // Measured on the runtime (mock n150): a [64,300002] bfloat16 ROW_MAJOR split in L1
+        // slices its second half from element 150,001 (2 B past a 16 B boundary); beside the
+        // input and both halves 193,216 B of the bank are left for two 300,032 B rows.
+        let mut c = case("split", "64,300002", BufferType::L1, DeviceLayout::AsGiven);
+        c.layout = Layout::RowMajor;
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "ttnn::slice: required DFB size 600064 B exceeds per-core L1 budget 193216 B (row_bytes=300002, misalignment=2); consider slicing along a non-width dim"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn sharded_conversion(shape: &str, from: DType, to: &str, out: BufferType) -> Case {
         let mut c = case(
             "to_memory_config",
