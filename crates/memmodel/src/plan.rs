@@ -649,9 +649,16 @@ pub fn replay(
                 }
                 Ok(())
             }
-            Step::Run(program) => memory
-                .run_program(program.as_run())
-                .map_err(MemoryError::Cb),
+            Step::Run(program) => {
+                let run = program.as_run();
+                let past = program.unchecked_past.and_then(|i| addresses[i]);
+                memory
+                    .run_laid_out_unchecked_past(
+                        &crate::alloc::CbLayout::of(run, memory.device),
+                        past,
+                    )
+                    .map_err(MemoryError::Cb)
+            }
         };
         if let Err(error) = result {
             for (i, a) in addresses.iter_mut().enumerate() {

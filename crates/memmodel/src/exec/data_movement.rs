@@ -181,16 +181,7 @@ pub(super) fn to_memory_config(
                     "a dtype change of a ROW_MAJOR tensor",
                 ));
             }
-            let spec = TensorSpec::new(x.shape().clone(), d, Layout::Tile);
-            let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
-            let w = grid::split_work(ex.device(), tiles(&x.spec), false);
-            let cores = grid::merge_ranges(&w.all);
-            ex.b.run(
-                Program::new("CopyDeviceOperation", "DefaultTilized")
-                    .cb(CbKind::Dataflow, 2 * tile_size(x.dtype()), &cores)
-                    .cb(CbKind::Dataflow, 2 * tile_size(d), &cores),
-            );
-            Ok(out)
+            converting_copy(ex, x, d, mem)
         }
         _ if x.layout() == Layout::RowMajor => {
             let out =
@@ -200,6 +191,26 @@ pub(super) fn to_memory_config(
         }
         _ => move_to(ex, x, mem, RowAlign::Input, CbKind::Dataflow),
     }
+}
+
+/// `CopyDeviceOperation`'s tilized copy into `mem` with dtype `d`: two input and two output tiles
+/// on the cores the tiles split over.
+fn converting_copy(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    d: DType,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let spec = TensorSpec::new(x.shape().clone(), d, Layout::Tile);
+    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    let w = grid::split_work(ex.device(), tiles(&x.spec), false);
+    let cores = grid::merge_ranges(&w.all);
+    ex.b.run(
+        Program::new("CopyDeviceOperation", "DefaultTilized")
+            .cb(CbKind::Dataflow, 2 * tile_size(x.dtype()), &cores)
+            .cb(CbKind::Dataflow, 2 * tile_size(d), &cores),
+    );
+    Ok(out)
 }
 
 /// `ShardedToInterleavedProgramFactory`: the output allocated interleaved in `mem`, one dataflow
@@ -213,14 +224,6 @@ fn sharded_to_interleaved(
     mem: BufferType,
     dtype: Option<DType>,
 ) -> Result<DevTensor, CaseError> {
-    if dtype.is_some_and(|d| d != x.dtype()) {
-        // Seen (seed 41014, both boards): a converting move takes two-tile buffers on most
-        // shapes, a borrowed shard and a converted one on others ([1,1,25600,192]).
-        return Err(unmodeled(
-            "ttnn.to_memory_config",
-            "a dtype change of a sharded tensor",
-        ));
-    }
     if x.layout() != Layout::Tile {
         return Err(unmodeled(
             "ttnn.to_memory_config",
@@ -231,9 +234,30 @@ fn sharded_to_interleaved(
     let Some(shard) = x.shard.clone() else {
         return Err(invalid("ttnn.to_memory_config", "the input is not sharded"));
     };
+    let converted = match dtype.filter(|d| *d != x.dtype()) {
+        Some(d) => {
+            let page =
+                crate::size::round_up(tile_size(d), ex.device().alignment(mem), "converted tile")?;
+            Some((
+                d,
+                crate::size::mul(shard.shard_tiles(), page, "converted shard")?,
+            ))
+        }
+        None => None,
+    };
+    if let Some((d, bytes)) = converted {
+        // A converted shard larger than an L1 bank is copied two tiles at a time instead
+        // (traced: [1,1,2048,W] bfloat16 height-sharded to float32 runs the sharded factory
+        // up to 1,392,640 B and the tilized copy from 1,396,736 B on n150, whose bank is
+        // 1,393,312 B; on p150 up to 1,458,176 B and from 1,462,272 B, bank 1,461,120 B).
+        if bytes > ex.device().l1_bank_bytes {
+            return converting_copy(ex, x, d, mem);
+        }
+    }
     let bytes = super::eltwise::shard_bytes(&shard, x.dtype());
+    let out_spec = TensorSpec::new(x.shape().clone(), dtype.unwrap_or(x.dtype()), Layout::Tile);
     let out =
-        ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
     let mut cb = Cb::new(CbKind::Dataflow, bytes, shard.cores.clone());
     cb.global = true;
     let mut p = Program::new(
@@ -241,6 +265,18 @@ fn sharded_to_interleaved(
         "ShardedToInterleavedProgramFactory",
     );
     p.push(cb);
+    if let Some((_, bytes)) = converted {
+        // `convert_df`: the converted tiles' own buffer, a whole shard of output tiles, each
+        // aligned as the output's memory (sharded_to_interleaved_program_factory.cpp; traced on
+        // n150: [1,1,25600,192] height-sharded to bfloat8_b in DRAM, 84,864 B = 78 × 1,088).
+        // A device run checks it against the L1 buffers only while it ends at or below the
+        // input shard it borrows (traced on n150: [4,960,W] bfloat8_b height-sharded to
+        // bfloat16 in L1 clashes with the output up to W = 7104, its region ending 928 B below
+        // the shard, and runs from W = 7136, 5,344 B above it; random to_memory_config seed
+        // 1107321, both boards, the same either side).
+        p.push(Cb::new(CbKind::Dataflow, bytes, shard.cores.clone()));
+        p.unchecked_past = Some(x.buffer);
+    }
     ex.b.run(p);
     Ok(out)
 }
@@ -2748,16 +2784,16 @@ fn slice_chunk(row: u64, budget: u64, align: u64) -> Option<(u64, u64)> {
     Some((max_chunk, n))
 }
 
-/// `SliceRmProgramFactory`: a slice of a ROW_MAJOR tensor. `gate_over_budget`: a misaligned
-/// slice whose two rows exceed the free L1 is unmodeled (checked for ROW_MAJOR inputs; the
-/// calibrated TILE cases that untilize first plan it as they are).
+/// `SliceRmProgramFactory`: a slice of a ROW_MAJOR tensor. `refuse_over_budget`: two rows over
+/// the free L1 are refused as the runtime does (checked for ROW_MAJOR and block-float inputs;
+/// the calibrated TILE cases that untilize first plan it as they are).
 fn slice_rm(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     begins_last: u64,
     out_dims: Vec<u64>,
     mem: BufferType,
-    gate_over_budget: bool,
+    refuse_over_budget: bool,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = spec_with(x, out_dims.clone())?;
@@ -2777,37 +2813,68 @@ fn slice_rm(
     // `compute_dfb_size` (slice_program_factory_rm.cpp): a row whose two aligned copies do not
     // fit the L1 free now (`get_max_l1_space`) is read in chunks of up to
     // `CHUNK_TARGET_BYTES` (8192), at most a eighth of that budget, evened out so pairs of
-    // chunks fill the ring; two reads per barrier when the chunk count is even.
-    let budget = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
-    if gate_over_budget && misaligned && 2 * page > budget {
-        // The runtime refuses it ("required DFB size … exceeds per-core L1 budget"), against a
-        // budget memmodel does not size exactly.
-        return Err(unmodeled(
-            "ttnn.slice",
-            "a misaligned ROW_MAJOR slice whose two rows exceed the free L1",
-        ));
-    }
-    let chunk = (!misaligned && 2 * page > budget && page > align)
-        .then(|| slice_chunk(row_bytes, budget, align))
-        .flatten();
-    let (per_barrier, entry) = if pages == 0 {
-        (0, page)
-    } else if let Some((chunk, n)) = chunk {
-        (if n.is_multiple_of(2) { 2 } else { 1 }, chunk)
-    } else {
-        let pad32 = pages.div_ceil(32) * 32;
-        (pad32 / merge_num_sticks_to_read(pad32, stride, 4096), page)
+    // chunks fill the ring; two reads per barrier when the chunk count is even. A misaligned
+    // row is not chunked: two of them over the budget are refused. A device run's budget is
+    // the bank less the live L1 buffers, the output among them (traced: a [64,300002]
+    // bfloat16 split in L1 has 193,216 B left on n150 beside 600,016 + 2 × 300,016 B, each
+    // taken in 32 B granules, 260,992 B on p150 in 64 B ones). As for [`tilize`], a
+    // NO_DISPATCH capture sees the whole bank unless the device run built (and cached) the
+    // same program first: a refused one is never cached (the [64,300002] capture records
+    // 600,064 B), a built one is (a [896,48416] split on p150 captures its first piece
+    // chunked beside its output).
+    let program = |budget: u64| -> Program {
+        let p = Program::new("SliceDeviceOperation", "SliceRmProgramFactory");
+        let needs_chunking = !misaligned && 2 * page > budget && page > align;
+        let chunk = if needs_chunking {
+            match slice_chunk(row_bytes, budget, align) {
+                Some(c) => Some(c),
+                None => {
+                    return p.refused(format!(
+                        "ttnn::slice: L1 budget {budget} B too small for sub-row chunking (alignment {align} B)"
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        let entry = chunk.map_or(page, |(c, _)| c);
+        if refuse_over_budget && 2 * entry > budget {
+            let misalignment = (begins_last * esize) % src_align;
+            return p.refused(format!(
+                "ttnn::slice: required DFB size {} B exceeds per-core L1 budget {budget} B (row_bytes={row_bytes}, misalignment={misalignment}); consider slicing along a non-width dim",
+                2 * entry
+            ));
+        }
+        let (per_barrier, entry) = if pages == 0 {
+            (0, page)
+        } else if let Some((chunk, n)) = chunk {
+            (if n.is_multiple_of(2) { 2 } else { 1 }, chunk)
+        } else {
+            let pad32 = pages.div_ceil(32) * 32;
+            (pad32 / merge_num_sticks_to_read(pad32, stride, 4096), page)
+        };
+        p.cb(CbKind::Dataflow, per_barrier * 2 * entry, &cores).cb(
+            CbKind::Scratchpad,
+            4 * x.shape().rank() as u64,
+            &cores,
+        )
     };
-    let mut p = Program::new("SliceDeviceOperation", "SliceRmProgramFactory").cb(
-        CbKind::Dataflow,
-        per_barrier * 2 * entry,
-        &cores,
-    );
-    p.push(Cb::new(
-        CbKind::Scratchpad,
-        4 * x.shape().rank() as u64,
-        cores,
-    ));
+    let bank = d.l1_bank_bytes;
+    let live = live_l1_per_bank(ex);
+    // Whether the output's allocation succeeded is the allocator's to say; the L1 outside the
+    // call counts in the free-L1 figure only.
+    let normal_run_got_here = live.saturating_sub(ex.b.outside_l1_per_bank()) <= bank;
+    let captured = program(bank);
+    let p = if !normal_run_got_here {
+        captured
+    } else {
+        let on_device = program(bank.saturating_sub(live));
+        if on_device.refused.is_some() && on_device != captured {
+            captured.on_device(on_device)
+        } else {
+            on_device
+        }
+    };
     ex.b.run(p);
     Ok(out)
 }

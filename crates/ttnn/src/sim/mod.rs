@@ -234,7 +234,12 @@ impl State {
     }
 
     /// Runs `program`, whose circular buffers lay out as `layout` on this device.
-    fn run_program(&mut self, program: &Program, layout: &CbLayout) -> Result<()> {
+    fn run_program(
+        &mut self,
+        program: &Program,
+        layout: &CbLayout,
+        unchecked_past: Option<u64>,
+    ) -> Result<()> {
         // A device run raises its own program's words where both are refused (an untilize's
         // block limit beside its output, where the capture sees the whole bank).
         if self.capture.is_none() {
@@ -256,7 +261,7 @@ impl State {
             return Err(parse_runtime_error(message));
         }
         self.mem
-            .run_laid_out(layout)
+            .run_laid_out_unchecked_past(layout, unchecked_past)
             .map_err(|e| circular_buffer_error(&e))
     }
 
@@ -919,7 +924,18 @@ impl DeviceApi for Device {
                     Some(e) => Err(e),
                     None => {
                         let layout = layouts.next().expect("a layout per program");
-                        s.run_program(program, layout)
+                        // The plan buffer a device run's check stops at: placed by this call,
+                        // or an input's own.
+                        let past = program.unchecked_past.and_then(|i| {
+                            placed[i].and_then(Addr::placed).or_else(|| {
+                                inputs
+                                    .get(i)
+                                    .and_then(|t| t.buffer)
+                                    .and_then(|id| s.buffers.get(&id))
+                                    .and_then(|b| b.address.placed())
+                            })
+                        });
+                        s.run_program(program, layout, past)
                     }
                 },
             };
