@@ -118,8 +118,8 @@ fn unaligned_row_major_concat_keeps_its_transposed_inputs_until_the_output_exist
 /// A TILE concat along a dim the tiles pad untilizes every input with
 /// `untilize_with_unpadding`, those the tiles do not pad too: measured on the mock n150,
 /// [3,14080,64] beside [3,4267,64] along dim 1 from DRAM, 2 × 8,192 B of dataflow buffers in
-/// float32 and no circular buffer (bfloat16 alike: no codegen untilize). Long 1-D inputs stay
-/// unmodeled.
+/// float32 and no circular buffer (bfloat16 alike: no codegen untilize). Long 1-D inputs
+/// through L1 stay unmodeled.
 #[test]
 fn padded_tile_concat_untilizes_every_input_with_unpadding() {
     let concat = |dtype: memmodel::DType, shapes: &[&str], dim: i64| {
@@ -140,8 +140,11 @@ fn padded_tile_concat_untilizes_every_input_with_unpadding() {
     assert_eq!((f32.peaks.cb, f32.peaks.dataflow), (0, 16_384));
     let bf16 = concat(memmodel::DType::Bfloat16, &pair, 1).expect("modeled");
     assert_eq!(bf16.peaks.cb, 0);
+    let mut long_1d_in_l1 = case("concat", "4096", &N150);
+    long_1d_in_l1.dtype = memmodel::DType::Float32;
+    long_1d_in_l1.input_memory = BufferType::L1;
     assert!(matches!(
-        concat(memmodel::DType::Float32, &["4096"], 0),
+        long_1d_in_l1.estimate(),
         Err(memmodel::ops::CaseError::Unmodeled { .. })
     ));
 }
@@ -225,4 +228,26 @@ fn tile_concat_round_trips_the_runtime_refuses_are_refused_in_its_words() {
         .contains("Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"));
     assert!(refusal(memmodel::DType::Bfloat4B, "209,218", &P150)
         .contains("Only TILE layout is supported for BFLOAT8_B dtype!"));
+}
+
+/// Rows wider than 256 KiB take the block-interleaved untilize and tilize of a padded concat
+/// dim: measured on the mock n150, bfloat16 [9,368640] and [5,368640] along dim 0 from DRAM
+/// (720 KiB rows) peak at 1,462,272 B of dataflow buffers, 1,485,248 B in all per core.
+#[test]
+fn wide_row_padded_concat_takes_the_block_untilize_and_tilize() {
+    let mut c = Case::new(
+        find_op("concat").unwrap(),
+        vec![
+            Shape::parse("9,368640").unwrap(),
+            Shape::parse("5,368640").unwrap(),
+        ],
+        &N150,
+    );
+    c.layout = Layout::Tile;
+    c.input_memory = BufferType::Dram;
+    c.output_memory = BufferType::Dram;
+    c.params.set("dim", ParamValue::Int(0));
+    let e = c.estimate().expect("modeled");
+    assert!(matches!(e.verdict, Verdict::Fits), "{:?}", e.verdict);
+    assert_eq!((e.peaks.dataflow, e.peaks.total), (1_462_272, 1_485_248));
 }
