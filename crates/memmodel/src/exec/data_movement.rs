@@ -1472,6 +1472,9 @@ fn concat(
     if let Some(out) = concat_tiled_unaligned(ex, xs, i, &out_spec, mem)? {
         return Ok(out);
     }
+    if let Some(out) = concat_in_row_chunks(ex, xs, i, mem)? {
+        return Ok(out);
+    }
     let i4 = i + 4usize.saturating_sub(rank);
     let last = rank.max(4) - 1;
     let padded_along = |x: &DevTensor| -> Result<bool, CaseError> {
@@ -1486,13 +1489,20 @@ fn concat(
             retilize |= padded_along(x)?;
         }
         // `build_non_aligned_last_dim_concat`: a last-dim concat whose inputs' padded widths
-        // times `element_size()` (1 B for bfloat8_b) miss their buffer's alignment transposes
+        // times `element_size()` (1 B for block floats) miss their buffer's alignment transposes
         // each input (WH), concatenates along H and transposes back (seen on p150: two
         // [32,96] bfloat8_b in DRAM along dim 1, three TransposeWH programs of 2 × 2,176 B;
-        // 64-wide tiles or L1's 16 B alignment join as they are).
+        // bfloat4_b [8352,2720] pairs alike, 2 × 1,152 B, and uint8 [704,70752] ones, whose
+        // one-byte elements miss p150's 64 B too; 64-wide tiles or L1's 16 B alignment join as
+        // they are).
         let misaligned_width = |x: &&DevTensor| {
             let w = x.spec.padded_dims().last().copied().unwrap_or(TILE);
-            x.dtype() == DType::Bfloat8B && !w.is_multiple_of(ex.device().alignment(x.memory))
+            let elem = if x.dtype().is_block_float() {
+                1
+            } else {
+                x.dtype().row_major_element_bytes()
+            };
+            !(w * elem).is_multiple_of(ex.device().alignment(x.memory))
         };
         if !retilize && i4 == last && xs.iter().any(misaligned_width) {
             let mut ts = Vec::with_capacity(xs.len());
@@ -1502,10 +1512,12 @@ fn concat(
             let refs: Vec<&DevTensor> = ts.iter().collect();
             let inner = concat(ex, &refs, rank as i64 - 2, mem)?;
             let back = transpose(ex, &inner, -2, -1, mem)?;
+            // Freed as the massaged op's locals go: its output, then its transposed arguments
+            // (the runtime's trace frees them in that order).
+            ex.b.release(inner);
             for t in ts {
                 ex.b.release(t);
             }
-            ex.b.release(inner);
             let out = ex.b.share(&back, out_spec);
             ex.b.release(back);
             return Ok(out);
@@ -1523,13 +1535,28 @@ fn concat(
             return Ok(out);
         }
     }
+    if retilize && first.dtype() == DType::Bfloat4B {
+        // bfloat4_b has no ROW_MAJOR form: the untilize's output spec is refused (in
+        // bfloat8_b's words) before it allocates anything (seen on p150: [209,218] pairs along
+        // dim 0, a 1-D [158703456] one).
+        ex.b.run(
+            Program::new(
+                "UntilizeWithUnpaddingDeviceOperation",
+                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
+            )
+            .refused("Only TILE layout is supported for BFLOAT8_B dtype!".to_string()),
+        );
+        return Ok(ex.b.share(first, out_spec));
+    }
     // ROW_MAJOR from here on: the inputs as given, or untilized (into their own memory).
     let mut rms = Vec::with_capacity(xs.len());
     for x in xs {
         let x4 = ex.b.share(x, spec_with(x, to_4d(x.dims()))?);
         let rm = if retilize {
-            // Block floats: bfloat16 alone takes the codegen prim there.
-            let rm = untilize_as(ex, &x4, x.memory, x.dtype().is_block_float())?;
+            // `untilize_with_unpadding` for every input, those the tiles do not pad too (seen
+            // on n150: [3,14080,64] beside [3,4267,64] along dim 1, bfloat16, float32, int32 and
+            // uint16 alike).
+            let rm = untilize_as(ex, &x4, x.memory, true)?;
             ex.b.release(x4);
             rm
         } else {
@@ -1590,7 +1617,21 @@ fn concat(
         let refs: Vec<&DevTensor> = rms.iter().collect();
         (None, concat_rm(ex, &refs, i4, mem)?, Vec::new())
     };
-    let out4 = if retilize {
+    let out4 = if retilize && joined.dtype() == DType::Uint8 {
+        // The tilize refuses uint8 once the untilize and the concat have run (seen on n150:
+        // four uint8 [*,12320] along dim 0 from DRAM).
+        ex.b.run(
+            Program::new(
+                "TilizeDeviceOperation",
+                "TilizeMultiCoreDefaultProgramFactory",
+            )
+            .refused(
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+                    .to_string(),
+            ),
+        );
+        joined
+    } else if retilize {
         let t = tilize(ex, &joined, mem)?;
         ex.b.release(joined);
         t
@@ -1614,6 +1655,96 @@ fn concat(
     let out = ex.b.share(&out4, out_spec);
     ex.b.release(out4);
     Ok(out)
+}
+
+/// concat.cpp's answer to issue 43371: a last-dim concat whose rows the massaged op would
+/// transpose (ROW_MAJOR rows, or the untilized rows of TILE inputs the tiles pad along the
+/// dim, whose `element_size()` bytes miss the larger of the first input's and the output's
+/// alignment) and whose transposed row (`element_size()` × dim[-2], aligned) exceeds a core's
+/// unreserved L1 goes in chunks of rows along dim[-2]: `l1 / (2 × element_size)` rows (whole
+/// tiles for TILE), each chunk's inputs sliced into the output's memory, concatenated and freed,
+/// then one concat of the chunks' outputs along dim[-2]. Seen on p150: two [1,1,2073600,48]
+/// bfloat16 ROW_MAJOR in DRAM (YOLOv12x 4320×7680's #18) go 365,280 rows at a time.
+fn concat_in_row_chunks(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    mem: BufferType,
+) -> Result<Option<DevTensor>, CaseError> {
+    let first = xs[0];
+    let rank = first.shape().rank();
+    if rank < 2 || dim + 1 != rank || first.shard.is_some() {
+        return Ok(None);
+    }
+    let d = ex.device();
+    // `Tensor::element_size()`: a block float counts one byte.
+    let elem = if first.dtype().is_block_float() {
+        1
+    } else {
+        first.dtype().row_major_element_bytes()
+    };
+    let align = d.alignment(first.memory).max(d.alignment(mem));
+    let misses_alignment =
+        |x: &&DevTensor| !(x.dims()[dim].saturating_mul(elem)).is_multiple_of(align);
+    let would_transpose = match first.layout() {
+        Layout::Tile => {
+            xs.iter().any(|x| !x.dims()[dim].is_multiple_of(TILE))
+                && xs.iter().any(misses_alignment)
+        }
+        Layout::RowMajor => xs.iter().any(misses_alignment),
+    };
+    let rows = first.dims()[rank - 2];
+    let page = crate::size::round_up(
+        crate::size::mul(rows, elem, "concat row")?,
+        align,
+        "concat row",
+    )?;
+    let capacity = d.l1_bytes_per_core.saturating_sub(d.l1_unreserved_base);
+    if !would_transpose || page <= capacity {
+        return Ok(None);
+    }
+    if first.dtype().is_block_float() {
+        return Err(unmodeled(
+            "ttnn.concat",
+            "a block-float last-dim concat the runtime chunks by rows (its one-byte element size against the untilized rows' two is not checked)",
+        ));
+    }
+    let tile_h = if first.layout() == Layout::Tile {
+        TILE
+    } else {
+        1
+    };
+    let chunk_rows = (capacity / (2 * elem)).min(u64::from(u32::MAX)) / tile_h * tile_h;
+    if chunk_rows == 0 {
+        return Err(unmodeled(
+            "ttnn.concat",
+            "a chunked last-dim concat whose tile-height chunk exceeds L1",
+        ));
+    }
+    let mut outs = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let end = start.saturating_add(chunk_rows).min(rows);
+        let mut pieces = Vec::with_capacity(xs.len());
+        for x in xs {
+            pieces.push(slice(ex, x, rank - 2, start, end, mem)?);
+        }
+        let refs: Vec<&DevTensor> = pieces.iter().collect();
+        outs.push(concat(ex, &refs, dim as i64, mem)?);
+        for p in pieces {
+            ex.b.release(p);
+        }
+        start = end;
+    }
+    if outs.len() == 1 {
+        return Ok(outs.pop());
+    }
+    let refs: Vec<&DevTensor> = outs.iter().collect();
+    let out = concat(ex, &refs, rank as i64 - 2, mem)?;
+    for o in outs {
+        ex.b.release(o);
+    }
+    Ok(Some(out))
 }
 
 /// `ConcatTiledUnalignedProgramFactory`: TILE inputs of rank 2 or more concatenated along a
