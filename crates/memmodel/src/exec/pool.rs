@@ -1138,11 +1138,14 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::T(out))
 }
 
-/// The page of Pool2D's row-major bfloat16 output shards over `ch` channel cores: channels kept
-/// where they are whole 16s, else padded to whole tiles (seen on the runtime, both boards: 48
-/// channels take 96 B, 40 take 128 B, 141 take 320 B, 200 take 448 B), rounded up to 32 B.
+/// The page of Pool2D's row-major bfloat16 output shards over `ch` channel cores: up to 16
+/// channels take 16, more are kept where they are whole 16s, else padded to whole tiles (seen on
+/// the runtime, both boards: 3, 8 and 16 channels take 32 B, 17 and 24 take 64 B, 40 take 128 B,
+/// 48 take 96 B, 80 take 160 B, 141 take 320 B, 200 take 448 B), rounded up to 32 B.
 fn pooled_page(c: u64, ch: u64) -> u64 {
-    let padded = if c.is_multiple_of(16) {
+    let padded = if c <= 16 {
+        16
+    } else if c.is_multiple_of(16) {
         c
     } else {
         c.div_ceil(TILE) * TILE
