@@ -903,12 +903,6 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
                 ));
             }
         }
-        Family::MaxPool2d if case.device_layout == DeviceLayout::Nhwc => {
-            return Err(unmodeled(
-                case,
-                "a 4-D NHWC input (memmodel models the flattened [1,1,N·H·W,C] one)",
-            ))
-        }
         _ => {}
     }
     if case.sharding.is_some() && case.output_memory != BufferType::L1 {
@@ -1178,6 +1172,49 @@ mod tests {
         }
         let clear = pool("1,32,800,800").expect("modeled");
         assert_eq!((clear.verdict, clear.peaks.cb), (Verdict::Fits, 14_336));
+    }
+
+    fn nhwc_pool(shape: &str, memory: BufferType, params: &[(&str, Vec<i64>)]) -> Case {
+        let mut c = case("maxpool2d", shape, Layout::Tile, memory);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        for (k, v) in params {
+            c.params.set(k, ParamValue::Ints(v.clone()));
+        }
+        c
+    }
+
+    /// A 4-D [N,H,W,C] max_pool2d input is flattened by a reshape (a copy where W is not whole
+    /// tiles) and resharded with the shard height of the rows it held (N·H·ceil32(W)); where one
+    /// shard holds every row the runtime refuses the mismatch. Numbers from the runtime (mock
+    /// n150, ttnn 0.81.1; random differential seeds 110502-110507).
+    #[test]
+    fn a_4d_nhwc_pool_flattens_and_shards_by_the_rows_it_held() {
+        let oom = nhwc_pool(
+            "4,1024,4,845",
+            BufferType::L1,
+            &[("kernel_size", vec![3, 3])],
+        )
+        .estimate()
+        .expect("modeled");
+        let Verdict::Oom(d) = &oom.verdict else {
+            panic!("{:?}", oom.verdict)
+        };
+        assert_eq!(
+            (d.total_bytes, d.per_bank_bytes, d.allocated),
+            (76_185_600, 1_190_400, 884_736)
+        );
+        let width = nhwc_pool(
+            "1,636,4,20",
+            BufferType::Dram,
+            &[("kernel_size", vec![3, 2]), ("padding", vec![0, 1])],
+        );
+        match width.estimate() {
+            Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "Shard height 128 must match physical height 96 for width sharded"
+            ),
+            other => panic!("expected the refusal, got {other:?}"),
+        }
     }
 
     #[test]

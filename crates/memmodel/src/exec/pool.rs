@@ -719,12 +719,34 @@ fn tiled_gather_words(transfers: &[(u64, u64, (u64, u64))]) -> [u64; 2] {
 /// word and a (first, last) pair of top-left indices per run of windows `stride_w` apart,
 /// padded to the longest core's and to an even length.
 fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
+    // Windows of one output row are `stride_w` apart; the next row's (or the next image's)
+    // first window continues the run only where its top-left index is `stride_w` on too, as
+    // with a 1×1 kernel at stride 1 (seen on the runtime: one run per core).
+    let wp = win
+        .w
+        .saturating_add(win.pad[1])
+        .saturating_add(win.pad_end[1]);
+    let hp = win
+        .h
+        .saturating_add(win.pad[0])
+        .saturating_add(win.pad_end[0]);
+    let last_in_row = (win.wo - 1).saturating_mul(win.stride[1]);
+    let row_jump = win.stride[0].saturating_mul(wp).checked_sub(last_in_row);
+    let image_jump = hp
+        .saturating_sub((win.ho - 1).saturating_mul(win.stride[0]))
+        .saturating_mul(wp)
+        .checked_sub(last_in_row);
+    let breaks = |jump: Option<u64>| jump != Some(win.stride[1]);
     let len = bounds
         .iter()
         .flatten()
         .map(|b| {
-            // Windows of one output row are `stride_w` apart; a new row starts a new run.
-            let runs = b.out_last / win.wo - b.out_first / win.wo + 1;
+            let rows = b.out_last / win.wo - b.out_first / win.wo;
+            let image_size = win.ho * win.wo;
+            let images = b.out_last / image_size - b.out_first / image_size;
+            let runs = 1
+                + if breaks(row_jump) { rows - images } else { 0 }
+                + if breaks(image_jump) { images } else { 0 };
             2 + 2 * runs
         })
         .max()
@@ -801,10 +823,14 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Err(unmodeled(a.function, "a bfloat16 TILE input only"));
     }
     let rows = size::product([n, h, w], "N·H·W")?;
-    if x.dims() != [1, 1, rows, c] {
+    let flat = [1, 1, rows, c];
+    if x.dims() != flat && x.dims() != [n, h, w, c] {
         return Err(invalid(
             a.function,
-            format!("needs a [1, 1, {rows}, {c}] input, got {}", x.shape()),
+            format!(
+                "needs a [1, 1, {rows}, {c}] or [{n}, {h}, {w}, {c}] input, got {}",
+                x.shape()
+            ),
         ));
     }
     let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)
@@ -823,12 +849,28 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pc = parallel_config(d, &win);
     let grid_set = pc.grid(d);
     let out_nhw = win.out_nhw();
+    if out_nhw < TILE && pc.nhw > 1 {
+        // Seen on p150 (flattened [1,1,48,9] and [1,1,57,9] inputs, 16 and 8 output rows): the
+        // runtime pools such an output on one core where the costed schemes spread it.
+        return Err(unmodeled(
+            a.function,
+            format!("a pool of {out_nhw} output rows over {} cores (the runtime's parallel config for fewer than 32 output rows is not modeled)", pc.nhw),
+        ));
+    }
     let tile = tile_size(DType::Bfloat16);
 
     // 1. The input's shard spec (`create_sharded_memory_config_from_parallel_config` with
     //    tile-high shards): rows padded to whole tiles on every NHW core, channels to whole
     //    tiles on every channel core. Only the shards holding rows are allocated.
-    let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
+    //    The shard height is taken from the rows the input holds as given: an [N, H, W, C]
+    //    input's TILE padding of W counts (N·H·ceil32(W) rows), though it is resharded
+    //    flattened (seen in the runtime's per-bank numbers, block and height sharding).
+    let held_rows = if x.dims() == flat {
+        rows
+    } else {
+        size::product([n, h, w.div_ceil(TILE) * TILE], "N·H·padded W")?
+    };
+    let in_shard_h = held_rows.div_ceil(pc.nhw * TILE) * TILE;
     let shard_w = c.div_ceil(pc.ch * TILE) * TILE;
     let padded_rows = rows.div_ceil(TILE) * TILE;
     let used_rows = padded_rows.div_ceil(in_shard_h);
@@ -868,19 +910,47 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         let step = halo_step(d, &win, &pc)?;
         if step > l1_bank {
             // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
-            return sliced(ex, a, &x, &win, out_mem, l1_bank);
+            return sliced(ex, a, &x, &win, l1_bank);
         }
         if !slice_decision_pinned(&win, step, l1_bank) {
             return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
         }
     }
+    // An [N, H, W, C] input is first reshaped to [1, 1, N·H·W, C] in its own memory (a
+    // ReshapeView copy where the tiles' padding changes, else a view); the copy is freed once
+    // resharded (seen in the runtime's captures, L1 and DRAM inputs alike).
+    let flattened = super::data_movement::reshape(ex, &x, &flat.map(|v| v as i64), x.memory)?;
+    if pc.nhw == 1 && in_shard_h != padded_rows {
+        // One shard along the rows (width sharding, or one core) holds every row: the held
+        // rows' count differs from the flattened tensor's, and the runtime refuses the sharded
+        // memory config in these words whatever the scheme (seen on p150, a one-core height
+        // sharding of [1,3,19,9]).
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .refused(format!(
+                "Shard height {in_shard_h} must match physical height {padded_rows} for width sharded"
+            )),
+        );
+        ex.b.release(flattened);
+        return Ok(Val::None);
+    }
     let sharded_in = sharded(
         ex,
         "sharded input",
-        x.spec.clone(),
-        sharded_placement(d, BufferType::L1, x.spec.pages()?, tile, used, shard_tiles)?,
+        flattened.spec.clone(),
+        sharded_placement(
+            d,
+            BufferType::L1,
+            flattened.spec.pages()?,
+            tile,
+            used,
+            shard_tiles,
+        )?,
     );
-    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    let input_per_bank = ex.b.buffers[flattened.buffer].placement.per_bank_bytes;
     // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
     // resharded by CopyDeviceOperation in the graph capture.
     reshard_program(
@@ -891,6 +961,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         &used_set,
         None,
     );
+    ex.b.release(flattened);
 
     // 2. Halo, with its pad and gather configs.
     let halo_spec = TensorSpec::new(
@@ -980,8 +1051,8 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     ex.b.release(halo);
     let halo = sharded(ex, "halo", halo_spec, halo_placement);
 
-    // 3. Pool2D: row-major output shards of `out_shard_h` rows, channels padded to 32 bytes.
-    let out_page = (c.div_ceil(pc.ch) * 2).div_ceil(32) * 32;
+    // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`).
+    let out_page = pooled_page(c, pc.ch);
     let pooled_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, c])?,
         DType::Bfloat16,
@@ -1065,6 +1136,21 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ex.b.release(t);
     }
     Ok(Val::T(out))
+}
+
+/// The page of Pool2D's row-major bfloat16 output shards over `ch` channel cores: up to 16
+/// channels take 16, more are kept where they are whole 16s, else padded to whole tiles (seen on
+/// the runtime, both boards: 3, 8 and 16 channels take 32 B, 17 and 24 take 64 B, 40 take 128 B,
+/// 48 take 96 B, 80 take 160 B, 141 take 320 B, 200 take 448 B), rounded up to 32 B.
+fn pooled_page(c: u64, ch: u64) -> u64 {
+    let padded = if c <= 16 {
+        16
+    } else if c.is_multiple_of(16) {
+        c
+    } else {
+        c.div_ceil(TILE) * TILE
+    };
+    (padded.div_ceil(ch.max(1)) * 2).div_ceil(32) * 32
 }
 
 /// The L1 one core needs for the halo step of a pool over `win` (resharded TILE input, halo
@@ -1186,7 +1272,6 @@ fn sliced(
     a: &Args<'_>,
     x: &DevTensor,
     win: &Window,
-    out_mem: BufferType,
     l1_bank: u64,
 ) -> Result<Val, CaseError> {
     if win.n != 1 || win.pad != [0, 0] || win.pad_end != [0, 0] {
@@ -1263,8 +1348,10 @@ fn sliced(
         DType::Bfloat16,
         Layout::RowMajor,
     );
+    // The slices are written into a DRAM output whatever `memory_config` asks (seen on the
+    // runtime, both boards: a DRAM input pooled into L1 in slices returns a DRAM tensor).
     let out =
-        ex.b.tensor("output", BufferRole::Temporary, out_spec, out_mem)?;
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
     let tile = tile_size(DType::Bfloat16);
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
@@ -1368,7 +1455,7 @@ fn sliced(
         let halo = sharded(ex, "halo", halo_spec, halo_placement);
         // 3. Pool2D on the slice.
         let slice_out_nhw = sw.out_nhw();
-        let out_page = (win.c.div_ceil(pc.ch) * 2).div_ceil(32) * 32;
+        let out_page = pooled_page(win.c, pc.ch);
         let pooled = sharded(
             ex,
             "pooled",
