@@ -139,14 +139,11 @@ fn upsample_bilinear(
     let d = ex.device();
     let tiled = x.layout() == Layout::Tile;
     let in_stick = size::mul(c, x.dtype().row_major_element_bytes(), "stick bytes")?;
-    if !in_stick.is_multiple_of(d.l1_alignment) {
-        // Seen on the runtime: such sticks are resharded by CopyDeviceOperation (C=20
-        // bfloat16), not InterleavedToSharded; not planned.
-        return Err(unmodeled(
-            a.function,
-            "mode=\"bilinear\" with sticks not a multiple of the L1 alignment",
-        ));
-    }
+    // Sticks off the L1 alignment (only ROW_MAJOR ones with channels not a multiple of 32,
+    // which the factory refuses in the end) are resharded by CopyDeviceOperation, not
+    // InterleavedToSharded (seen on the runtime: C=20 bfloat16; C=8, 16, 24, 48 take the
+    // latter).
+    let copy_reshard = !in_stick.is_multiple_of(d.l1_alignment);
     // bfloat16 runs; float32 and uint16 are refused once the halo is built (seen on the
     // runtime, both layouts); int32 / uint32 run too but their programs are not checked, and
     // uint8's halo refuses a CB (not planned).
@@ -250,14 +247,25 @@ fn upsample_bilinear(
         }
     }
     let sharded_in = sharded(ex, "sharded input", x.spec.clone(), placement);
-    reshard_program(
-        ex,
-        false,
-        in_page,
-        in_shard_bytes,
-        &used_set,
-        (!tiled).then_some(in_stick),
-    );
+    if copy_reshard {
+        // Two sticks at the L1 alignment (C=20 bfloat16 on n150: 96 B); the call is refused
+        // later, so this program's buffers never make a peak the runtime reports.
+        let aligned = in_stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+        ex.b.run(Program::new("CopyDeviceOperation", "DefaultRowMajor").cb(
+            CbKind::Dataflow,
+            2 * aligned,
+            &used_set,
+        ));
+    } else {
+        reshard_program(
+            ex,
+            false,
+            in_page,
+            in_shard_bytes,
+            &used_set,
+            (!tiled).then_some(in_stick),
+        );
+    }
 
     // 2. Halo: sticks of the input's dtype (bfloat16 for a block float, which it untilizes).
     let halo_dtype = if x.dtype().is_block_float() {
@@ -288,10 +296,16 @@ fn upsample_bilinear(
         .map(|b| b.in_last - b.in_first + 1)
         .max()
         .unwrap_or(0);
-    if sticks > MAX_BILINEAR_HALO_STICKS {
+    // Past a few thousand columns the float32 offsets drift above the input (a top-left
+    // column beyond W): the last core's window then reaches past the padded input, which
+    // `generate_halo_kernel_config_tensors` indexes unchecked; the runtime's capture segfaults
+    // on some such calls ([1,3,21500,64] and [1,2,8534,256] by 3, both boards) and reads
+    // stray memory on others.
+    let padded_sticks = size::product([n, h + 2, w + 2], "padded input sticks")?;
+    if bounds.iter().flatten().any(|b| b.in_last >= padded_sticks) {
         return Err(unmodeled(
             a.function,
-            format!("a bilinear halo of {sticks} sticks per core (the runtime's capture crashes building the halo configs of some spans above {MAX_BILINEAR_HALO_STICKS}: [1,3,21500,64] by 3, 43,004 sticks, on both boards; not pinned)"),
+            "a bilinear upsample whose float32 offsets drift past the input's last column (the runtime's halo reads beyond its padded input; its capture crashes on some)",
         ));
     }
     let halo_spec = TensorSpec::new(
@@ -448,11 +462,79 @@ fn upsample_bilinear(
     Ok(Val::T(out))
 }
 
-/// The longest bilinear halo span per core memmodel plans: the runtime's NO_DISPATCH capture
-/// segfaults in `generate_halo_kernel_config_tensors` on longer ones ([1,3,W,64] by 3: fine at
-/// W = 21000, a 42,004-stick span, crashing from W = 21500 on; both boards), for a reason not
-/// pinned down; kept well below.
-const MAX_BILINEAR_HALO_STICKS: u64 = 32 * 1024;
+#[cfg(test)]
+mod bilinear_tests {
+    use super::*;
+    use crate::device::{N150, P150};
+
+    /// The halo of `[n, h, w, c]` upsampled by `s` on a grid of `grid` cores: its sticks per
+    /// core and its four config sizes, as `upsample_bilinear` plans them.
+    fn halo(dims: [u64; 4], s: u64, d: &DeviceSpec, tiled: bool) -> (u64, [u64; 4]) {
+        let [n, h, w, c] = dims;
+        let nhw = n * h * w;
+        let cores = (u64::from(d.grid_x) * u64::from(d.grid_y)).min(nhw);
+        let win = Window {
+            n,
+            h,
+            w,
+            c,
+            kernel: [2, 2],
+            stride: [1, 1],
+            pad: [1, 1],
+            pad_end: [1, 1],
+            dilation: [1, 1],
+            ho: h * s,
+            wo: w * s,
+        };
+        let out_shard = (n * h * s * w * s).div_ceil(cores);
+        let bounds = bilinear_boundaries(&win, s, cores, out_shard);
+        let sticks = bounds
+            .iter()
+            .flatten()
+            .map(|b| b.in_last - b.in_first + 1)
+            .max()
+            .unwrap_or(0);
+        let gx = u64::from(d.grid_x);
+        let configs = halo_config_bytes(&win, &bounds, nhw.div_ceil(cores), tiled, |k| {
+            (k % gx, k / gx)
+        });
+        (sticks, configs)
+    }
+
+    // Halo shards (sticks per core) and config rows (bytes) of the runtime's NO_DISPATCH
+    // captures, ttnn 0.81.1, bfloat16.
+    #[test]
+    fn halo_spans_match_the_capture() {
+        for (dims, s, sticks) in [
+            ([1, 8, 8, 32], 1, 12),
+            ([1, 8, 8, 32], 2, 14),
+            // Float32 thirds: 20, not the 17 exact arithmetic gives.
+            ([1, 8, 8, 32], 3, 20),
+            ([1, 5, 7, 32], 2, 15),
+            ([2, 9, 13, 64], 3, 45),
+            ([1, 30, 50, 32], 4, 150),
+            ([1, 100, 3, 32], 2, 17),
+            ([3, 17, 11, 96], 3, 58),
+            ([1, 64, 64, 32], 2, 198),
+        ] {
+            assert_eq!(halo(dims, s, &N150, false).0, sticks, "{dims:?} by {s}");
+        }
+        assert_eq!(halo([2, 9, 13, 64], 3, &P150, false).0, 40);
+    }
+
+    #[test]
+    fn halo_configs_match_the_capture() {
+        assert_eq!(halo([1, 8, 8, 32], 2, &N150, false).1, [8, 8, 76, 76]);
+        assert_eq!(halo([1, 8, 8, 32], 1, &N150, false).1, [8, 8, 64, 64]);
+        assert_eq!(halo([1, 8, 8, 32], 3, &N150, false).1, [8, 12, 112, 100]);
+        assert_eq!(halo([1, 100, 3, 32], 2, &N150, false).1, [12, 12, 52, 40]);
+        assert_eq!(halo([1, 30, 50, 32], 4, &N150, false).1, [8, 12, 64, 64]);
+        assert_eq!(halo([3, 17, 11, 96], 3, &N150, false).1, [12, 12, 52, 52]);
+        assert_eq!(halo([2, 9, 13, 64], 3, &P150, false).1, [8, 12, 136, 136]);
+        // A TILE input's transfers are split at 32-stick blocks.
+        assert_eq!(halo([1, 64, 64, 32], 2, &N150, true).1, [12, 12, 40, 40]);
+    }
+}
 
 /// Room kept above a ROW_MAJOR reshard's scratchpad before memmodel trusts that it does not
 /// clash (a device run's scratchpad is smaller than the capture's, by an amount not pinned).
