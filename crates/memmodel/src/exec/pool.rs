@@ -214,17 +214,12 @@ fn upsample_bilinear(
     let placement = sharded_placement(d, BufferType::L1, in_pages, in_page, used, shard_pages)?;
     let in_shard_bytes = placement.per_bank_bytes;
     let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
-    if (x.memory == BufferType::L1 && input_per_bank > d.l1_bank_bytes)
-        || in_shard_bytes > d.l1_bank_bytes
-    {
-        // The capture reshards a buffer that cannot have been allocated by CopyDeviceOperation
-        // (max_pool2d, conv2d); not checked for this op.
-        return Err(unmodeled(
-            a.function,
-            "mode=\"bilinear\" with an input or input shard beyond the L1 bank",
-        ));
-    }
-    if !tiled {
+    // A buffer that cannot have been allocated (the case's OOM in a run) is resharded by
+    // CopyDeviceOperation in the capture (as for max_pool2d and conv2d; seen here too:
+    // [1,64,1024,1024] in L1 on n150, both layouts).
+    let beyond_bank = (x.memory == BufferType::L1 && input_per_bank > d.l1_bank_bytes)
+        || in_shard_bytes > d.l1_bank_bytes;
+    if !tiled && !beyond_bank && !copy_reshard {
         // A device run's InterleavedToSharded stages ROW_MAJOR sticks in a scratchpad smaller
         // than the capture's (seed 1207332, p150: [4,6,14944,224] clashes with its region
         // ending 704 B lower than the capture's 4 slots): where the shard leaves too little
@@ -247,19 +242,21 @@ fn upsample_bilinear(
         }
     }
     let sharded_in = sharded(ex, "sharded input", x.spec.clone(), placement);
-    if copy_reshard {
-        // Two sticks at the L1 alignment (C=20 bfloat16 on n150: 96 B); the call is refused
-        // later, so this program's buffers never make a peak the runtime reports.
+    if !tiled && (copy_reshard || beyond_bank) {
+        // DefaultRowMajor: two sticks at the L1 alignment on the cores splitting the sticks,
+        // and a scratchpad of one unaligned stick (C=20 bfloat16 on n150: 96 B; [1,64,1024,
+        // 1024]: 4,096 + 2,048 B on 64 cores).
         let aligned = in_stick.div_ceil(d.l1_alignment) * d.l1_alignment;
-        ex.b.run(Program::new("CopyDeviceOperation", "DefaultRowMajor").cb(
-            CbKind::Dataflow,
-            2 * aligned,
-            &used_set,
-        ));
+        let copy_cores = grid::merge_ranges(&grid::split_work(d, nhw, false).all);
+        ex.b.run(
+            Program::new("CopyDeviceOperation", "DefaultRowMajor")
+                .cb(CbKind::Dataflow, 2 * aligned, &copy_cores)
+                .cb(CbKind::Scratchpad, in_stick, &copy_cores),
+        );
     } else {
         reshard_program(
             ex,
-            false,
+            beyond_bank,
             in_page,
             in_shard_bytes,
             &used_set,
