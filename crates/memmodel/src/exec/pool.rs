@@ -145,11 +145,13 @@ fn upsample_bilinear(
     // latter).
     let copy_reshard = !in_stick.is_multiple_of(d.l1_alignment);
     // bfloat16 runs; float32 and uint16 are refused once the halo is built (seen on the
-    // runtime, both layouts); int32 / uint32 run too but their programs are not checked, and
-    // uint8's halo refuses a CB (not planned).
+    // runtime, both layouts); the halo writes 32-bit integers as bfloat16 sticks, which run,
+    // and uint8 ones too, whose halo refuses its input CB (ROW_MAJOR; a uint8 TILE input is
+    // not checked).
     let supported = match x.dtype() {
-        DType::Bfloat16 | DType::Float32 | DType::Uint16 => true,
+        DType::Bfloat16 | DType::Float32 | DType::Uint16 | DType::Int32 | DType::Uint32 => true,
         DType::Bfloat8B => tiled,
+        DType::Uint8 => !tiled,
         _ => false,
     };
     if !supported {
@@ -264,11 +266,12 @@ fn upsample_bilinear(
         );
     }
 
-    // 2. Halo: sticks of the input's dtype (bfloat16 for a block float, which it untilizes).
-    let halo_dtype = if x.dtype().is_block_float() {
-        DType::Bfloat16
-    } else {
-        x.dtype()
+    // 2. Halo: sticks of the input's dtype, bfloat16 for a block float (which it untilizes)
+    //    and for integers other than uint16 (seen: int32, uint32 and uint8 halos write
+    //    64-byte sticks for 32 channels).
+    let halo_dtype = match x.dtype() {
+        DType::Bfloat16 | DType::Float32 | DType::Uint16 => x.dtype(),
+        _ => DType::Bfloat16,
     };
     let stick = size::mul(c, halo_dtype.row_major_element_bytes(), "halo stick")?;
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
@@ -345,6 +348,32 @@ fn upsample_bilinear(
         p.traced_as = Some(BufferType::L1);
         configs.push(sharded(ex, what, spec, p));
     }
+    let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
+    // Its input CB is bound to the resharded input, in halo sticks for a ROW_MAJOR input (an
+    // int32 one's 1,024-byte shard of 8 sticks takes a 512-byte CB): a uint8 shard is smaller
+    // than that and the program is refused (its first CB: checked before the output CB's
+    // pages).
+    let halo_in_cb = if tiled {
+        in_shard_bytes
+    } else {
+        size::mul(in_shard_h, aligned_stick, "halo input CB")?
+    };
+    if halo_in_cb > in_shard_bytes {
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory").refused(
+                format!(
+                    "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {in_shard_bytes} B"
+                ),
+            ),
+        );
+        for t in configs {
+            ex.b.release(t);
+        }
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    // Then its output CB (buffer index 1), a page per stick.
     if sticks > MAX_CB_PAGES {
         ex.b.run(
             Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
@@ -357,9 +386,8 @@ fn upsample_bilinear(
         ex.b.release(sharded_in);
         return Ok(Val::None);
     }
-    let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
     let mut p = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-        .cb(CbKind::Circular, in_shard_bytes, &grid_set)
+        .cb(CbKind::Circular, halo_in_cb, &grid_set)
         .bound()
         .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
         .bound()
