@@ -1,4 +1,4 @@
-//! Pooling and resampling: upsample (nearest), max_pool2d.
+//! Pooling and resampling: upsample (nearest, bilinear), max_pool2d.
 
 use super::grid;
 use super::util::{out_memory, tile_size};
@@ -46,10 +46,10 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ))
         }
     };
-    if mode != "nearest" {
-        return Err(unmodeled(
+    if mode != "nearest" && mode != "bilinear" {
+        return Err(invalid(
             a.function,
-            format!("memmodel models mode=\"nearest\" only, not `{mode}`"),
+            format!("mode must be 'nearest' or 'bilinear', got `{mode}`"),
         ));
     }
     let &[n, h, w, c] = x.dims() else {
@@ -62,6 +62,10 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .ok()
         .filter(|s| *s >= 1)
         .ok_or_else(|| invalid(a.function, format!("scale_factor {scale} must be positive")))?;
+    if mode == "bilinear" {
+        let x = x.clone();
+        return upsample_bilinear(ex, a, &x, [n, h, w, c], s);
+    }
     let d = ex.device();
     let mem = out_memory(a, x.memory)?;
     let out_shape = Shape::from_dims(vec![
@@ -107,6 +111,516 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     ex.b.run(p);
     Ok(Val::T(out))
+}
+
+/// `ttnn.upsample(x, scale_factor, mode="bilinear")` (upsample.cpp, pinned 0.81.1) on an
+/// interleaved [N, H, W, C] tensor, as the runtime runs it:
+/// 1. auto-shard (`compute_bilinear_autoshard_memory_config`): `to_memory_config` into L1,
+///    height-sharded over `min(cores, N·H·W)` cores, shards of `ceil(N·H·W / cores)` sticks
+///    (InterleavedToSharded; a TILE input refuses shards that are not whole tiles);
+/// 2. halo (UntilizeWithHalo) of a 2×2 window with one stick of padding on every side, each
+///    core taking the padded-input span of its output sticks' top-left neighbours
+///    (`generate_op_trace_metadata_bilinear`: float32 offsets accumulated per output row and
+///    column), with its pad and gather configs in L1_SMALL;
+/// 3. UpsampleBilinearProgramFactory into a height-sharded output of `ceil(N·Ho·Wo / cores)`
+///    sticks per core (validated only here: float32 and uint16 refused, then channels a
+///    multiple of 32);
+/// 4. with `memory_config`, ShardedToInterleaved into it; without, the sharded output is the
+///    result.
+///
+/// The resharded input and the halo live until the op returns (the runtime's capture).
+fn upsample_bilinear(
+    ex: &mut Exec<'_>,
+    a: &Args<'_>,
+    x: &DevTensor,
+    [n, h, w, c]: [u64; 4],
+    s: u64,
+) -> Result<Val, CaseError> {
+    let d = ex.device();
+    let tiled = x.layout() == Layout::Tile;
+    let in_stick = size::mul(c, x.dtype().row_major_element_bytes(), "stick bytes")?;
+    // Sticks off the L1 alignment (only ROW_MAJOR ones with channels not a multiple of 32,
+    // which the factory refuses in the end) are resharded by CopyDeviceOperation, not
+    // InterleavedToSharded (seen on the runtime: C=20 bfloat16; C=8, 16, 24, 48 take the
+    // latter).
+    let copy_reshard = !in_stick.is_multiple_of(d.l1_alignment);
+    // bfloat16 runs; float32 and uint16 are refused once the halo is built (seen on the
+    // runtime, both layouts); the halo writes 32-bit integers as bfloat16 sticks, which run,
+    // and uint8 ones too, whose halo refuses its input CB (ROW_MAJOR; a uint8 TILE input is
+    // not checked).
+    let supported = match x.dtype() {
+        DType::Bfloat16 | DType::Float32 | DType::Uint16 | DType::Int32 | DType::Uint32 => true,
+        DType::Bfloat8B => tiled,
+        DType::Uint8 => !tiled,
+        _ => false,
+    };
+    if !supported {
+        return Err(unmodeled(
+            a.function,
+            format!(
+                "mode=\"bilinear\" on a {} {:?} input (the runtime's resharding and halo of it not checked)",
+                x.dtype().name(),
+                x.layout()
+            ),
+        ));
+    }
+    let padded_rows = (h + 2).saturating_mul(n);
+    if padded_rows > MAX_POOL_ROWS {
+        return Err(unmodeled(
+            a.function,
+            format!(
+                "a bilinear halo of {padded_rows} padded input rows (N·(H + 2); memmodel builds halo configs per row and models up to {MAX_POOL_ROWS})"
+            ),
+        ));
+    }
+    let explicit_out = !matches!(a.kw.get("memory_config"), None | Some(Val::None));
+    let out_mem = out_memory(a, x.memory)?;
+    let nhw = size::product([n, h, w], "N·H·W")?;
+    let (ho, wo) = (
+        size::mul(h, s, "upsampled H")?,
+        size::mul(w, s, "upsampled W")?,
+    );
+    let out_nhw = size::product([n, ho, wo], "upsampled N·H·W")?;
+    let max_cores = u64::from(d.grid_x) * u64::from(d.grid_y);
+    let cores = max_cores.min(nhw).max(1);
+    let gx = u64::from(d.grid_x);
+    let grid_set =
+        grid::num_cores_to_corerangeset((0, 0), cores as u32, (d.grid_x, d.grid_y), true);
+
+    // 1. The auto-shard: shards of `in_shard_h` sticks; only those holding sticks allocated.
+    let in_shard_h = nhw.div_ceil(cores);
+    if tiled && in_shard_h % TILE != 0 {
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .refused(format!(
+                "Physical shard shape ({in_shard_h}, {c}) must be tile {{32, 32}} sized!"
+            )),
+        );
+        return Ok(Val::None);
+    }
+    let used = nhw.div_ceil(in_shard_h);
+    let used_set = grid::num_cores_to_corerangeset((0, 0), used as u32, (d.grid_x, d.grid_y), true);
+    let (in_page, in_pages, shard_pages) = if tiled {
+        let ctiles = c / TILE;
+        (
+            tile_size(x.dtype()),
+            x.spec.pages()?,
+            (in_shard_h / TILE) * ctiles,
+        )
+    } else {
+        (in_stick, nhw, in_shard_h)
+    };
+    let placement = sharded_placement(d, BufferType::L1, in_pages, in_page, used, shard_pages)?;
+    let in_shard_bytes = placement.per_bank_bytes;
+    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    // A buffer that cannot have been allocated (the case's OOM in a run) is resharded by
+    // CopyDeviceOperation in the capture (as for max_pool2d and conv2d; seen here too:
+    // [1,64,1024,1024] in L1 on n150, both layouts).
+    let beyond_bank = (x.memory == BufferType::L1 && input_per_bank > d.l1_bank_bytes)
+        || in_shard_bytes > d.l1_bank_bytes;
+    if !tiled && !beyond_bank && !copy_reshard {
+        // A device run's InterleavedToSharded stages ROW_MAJOR sticks in a scratchpad smaller
+        // than the capture's (seed 1207332, p150: [4,6,14944,224] clashes with its region
+        // ending 704 B lower than the capture's 4 slots): where the shard leaves too little
+        // L1 for the scratchpad, whether and where it clashes is not pinned.
+        let slot =
+            in_stick.div_ceil(d.dram_alignment.max(1)).saturating_add(1) * d.dram_alignment.max(1);
+        let below = if x.memory == BufferType::L1 {
+            input_per_bank
+        } else {
+            0
+        };
+        let held = in_shard_bytes.saturating_add(below);
+        if held <= d.l1_bank_bytes
+            && held.saturating_add(4 * slot + SCRATCHPAD_MARGIN) > d.l1_bank_bytes
+        {
+            return Err(unmodeled(
+                a.function,
+                "mode=\"bilinear\" whose ROW_MAJOR input shard leaves less L1 than the resharding scratchpad needs (a device run's scratchpad size is not pinned)",
+            ));
+        }
+    }
+    let sharded_in = sharded(ex, "sharded input", x.spec.clone(), placement);
+    if !tiled && (copy_reshard || beyond_bank) {
+        // DefaultRowMajor: two sticks at the L1 alignment on the cores splitting the sticks,
+        // and a scratchpad of one unaligned stick (C=20 bfloat16 on n150: 96 B; [1,64,1024,
+        // 1024]: 4,096 + 2,048 B on 64 cores).
+        let aligned = in_stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+        let copy_cores = grid::merge_ranges(&grid::split_work(d, nhw, false).all);
+        ex.b.run(
+            Program::new("CopyDeviceOperation", "DefaultRowMajor")
+                .cb(CbKind::Dataflow, 2 * aligned, &copy_cores)
+                .cb(CbKind::Scratchpad, in_stick, &copy_cores),
+        );
+    } else {
+        reshard_program(
+            ex,
+            beyond_bank,
+            in_page,
+            in_shard_bytes,
+            &used_set,
+            (!tiled).then_some(in_stick),
+        );
+    }
+
+    // 2. Halo: sticks of the input's dtype, bfloat16 for a block float (which it untilizes)
+    //    and for integers other than uint16 (seen: int32, uint32 and uint8 halos write
+    //    64-byte sticks for 32 channels).
+    let halo_dtype = match x.dtype() {
+        DType::Bfloat16 | DType::Float32 | DType::Uint16 => x.dtype(),
+        _ => DType::Bfloat16,
+    };
+    let stick = size::mul(c, halo_dtype.row_major_element_bytes(), "halo stick")?;
+    let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+    let out_shard_h = out_nhw.div_ceil(cores);
+    let win = Window {
+        n,
+        h,
+        w,
+        c,
+        kernel: [2, 2],
+        stride: [1, 1],
+        pad: [1, 1],
+        pad_end: [1, 1],
+        dilation: [1, 1],
+        ho,
+        wo,
+    };
+    let bounds = bilinear_boundaries(&win, s, cores, out_shard_h);
+    let sticks = bounds
+        .iter()
+        .flatten()
+        .map(|b| b.in_last - b.in_first + 1)
+        .max()
+        .unwrap_or(0);
+    // Past a few thousand columns the float32 offsets drift above the input (a top-left
+    // column beyond W): the last core's window then reaches past the padded input, which
+    // `generate_halo_kernel_config_tensors` indexes unchecked; the runtime's capture segfaults
+    // on some such calls ([1,3,21500,64] and [1,2,8534,256] by 3, both boards) and reads
+    // stray memory on others.
+    let padded_sticks = size::product([n, h + 2, w + 2], "padded input sticks")?;
+    if bounds.iter().flatten().any(|b| b.in_last >= padded_sticks) {
+        return Err(unmodeled(
+            a.function,
+            "a bilinear upsample whose float32 offsets drift past the input's last column (the runtime's halo reads beyond its padded input; its capture crashes on some)",
+        ));
+    }
+    let halo_spec = TensorSpec::new(
+        Shape::from_dims(vec![1, 1, size::mul(sticks, cores, "halo rows")?, c])?,
+        halo_dtype,
+        Layout::RowMajor,
+    );
+    let halo = sharded(
+        ex,
+        "halo",
+        halo_spec,
+        sharded_placement(
+            d,
+            BufferType::L1,
+            size::mul(cores, sticks, "halo sticks")?,
+            stick,
+            cores,
+            sticks,
+        )?,
+    );
+    let [pad0, pad1, gather0, gather1] =
+        halo_config_bytes(&win, &bounds, in_shard_h, tiled, |core| {
+            (core % gx, core / gx)
+        });
+    let mut configs = Vec::with_capacity(4);
+    for (what, bytes) in [
+        ("pad config", pad0),
+        ("pad config", pad1),
+        ("gather config", gather0),
+        ("gather config", gather1),
+    ] {
+        let spec = TensorSpec::new(
+            Shape::from_dims(vec![1, cores, bytes / 2])?,
+            DType::Uint16,
+            Layout::RowMajor,
+        );
+        // `move_config_tensor_to_device`: one row per core in L1_SMALL, which the graph
+        // capture reports as L1.
+        let mut p = sharded_placement(d, BufferType::L1Small, cores, bytes, cores, 1)?;
+        p.traced_as = Some(BufferType::L1);
+        configs.push(sharded(ex, what, spec, p));
+    }
+    let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
+    // Its input CB is bound to the resharded input, in halo sticks for a ROW_MAJOR input (an
+    // int32 one's 1,024-byte shard of 8 sticks takes a 512-byte CB): a uint8 shard is smaller
+    // than that and the program is refused (its first CB: checked before the output CB's
+    // pages).
+    let halo_in_cb = if tiled {
+        in_shard_bytes
+    } else {
+        size::mul(in_shard_h, aligned_stick, "halo input CB")?
+    };
+    if halo_in_cb > in_shard_bytes {
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory").refused(
+                format!(
+                    "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {in_shard_bytes} B"
+                ),
+            ),
+        );
+        for t in configs {
+            ex.b.release(t);
+        }
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    // Then its output CB (buffer index 1), a page per stick.
+    if sticks > MAX_CB_PAGES {
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+                .refused(too_many_cb_pages(1, sticks)),
+        );
+        for t in configs {
+            ex.b.release(t);
+        }
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    let mut p = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+        .cb(CbKind::Circular, halo_in_cb, &grid_set)
+        .bound()
+        .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
+        .bound()
+        .cb(CbKind::Circular, aligned_stick, &grid_set)
+        .cb(CbKind::Circular, aligned_stick, &grid_set);
+    if tiled {
+        // Untilize output: two blocks of 32 rows by the channel tiles, bfloat16.
+        let untilize = 2 * (c / TILE) * tile_size(DType::Bfloat16);
+        p = p
+            .cb(CbKind::Circular, untilize, &grid_set)
+            .cb(CbKind::Circular, untilize, &grid_set);
+    }
+    for bytes in [pad0, pad1, gather0, gather1] {
+        p = p.cb(CbKind::Circular, bytes, &grid_set).bound();
+    }
+    ex.b.run(p);
+    for t in configs {
+        ex.b.release(t);
+    }
+
+    // 3. The bilinear program into height-sharded output sticks.
+    let out_spec = TensorSpec::new(
+        Shape::from_dims(vec![n, ho, wo, c])?,
+        halo_dtype,
+        Layout::RowMajor,
+    );
+    if matches!(halo_dtype, DType::Float32 | DType::Uint16) {
+        // Validated before the output is made (upsample_device_operation.cpp).
+        ex.b.run(
+            Program::new("UpsampleOperation", "UpsampleBilinearProgramFactory")
+                .refused("Bilinear upsample requires BFLOAT16 input".to_string()),
+        );
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    let upsampled = sharded(
+        ex,
+        "upsampled",
+        out_spec.clone(),
+        sharded_placement(d, BufferType::L1, out_nhw, stick, cores, out_shard_h)?,
+    );
+    let out_shard_bytes = ex.b.buffers[upsampled.buffer].placement.per_bank_bytes;
+    // The factory's own checks, made once its output exists: whole-tile channels, then its
+    // output CB (buffer index 5, a page per 32 channels of a stick) within the 16-bit counters.
+    let out_cb_pages = size::mul(out_shard_h, c.div_ceil(TILE), "output CB pages")?;
+    let refusal = if c % TILE != 0 {
+        Some("input channels should be divisible by 32".to_string())
+    } else if out_cb_pages > MAX_CB_PAGES {
+        Some(too_many_cb_pages(5, out_cb_pages))
+    } else {
+        None
+    };
+    if let Some(message) = refusal {
+        ex.b.run(
+            Program::new("UpsampleOperation", "UpsampleBilinearProgramFactory").refused(message),
+        );
+        ex.b.release(upsampled);
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    let tile = tile_size(DType::Bfloat16);
+    // Four pixels per page, of at most 8 tiles' width of one stick, double-buffered.
+    let reduce_page = stick.min(8 * TILE * 2);
+    ex.b.run(
+        Program::new("UpsampleOperation", "UpsampleBilinearProgramFactory")
+            .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, 8 * reduce_page, &grid_set)
+            .cb(CbKind::Circular, 8 * stick, &grid_set)
+            .cb(CbKind::Circular, 2 * tile, &grid_set)
+            .cb(CbKind::Circular, 2 * tile, &grid_set)
+            .cb(
+                CbKind::Circular,
+                size::mul(out_shard_h, 2 * TILE * (c / TILE), "output CB")?,
+                &grid_set,
+            )
+            .bound(),
+    );
+    if !explicit_out {
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::T(upsampled));
+    }
+
+    // 4. ShardedToInterleaved into the requested memory, on the cores holding output sticks.
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, out_mem)?;
+    let out_used = out_nhw.div_ceil(out_shard_h);
+    let out_set =
+        grid::num_cores_to_corerangeset((0, 0), out_used as u32, (d.grid_x, d.grid_y), true);
+    unshard_program(ex, out_shard_bytes, &out_set);
+    ex.b.release(upsampled);
+    ex.b.release(halo);
+    ex.b.release(sharded_in);
+    Ok(Val::T(out))
+}
+
+#[cfg(test)]
+mod bilinear_tests {
+    use super::*;
+    use crate::device::{N150, P150};
+
+    /// The halo of `[n, h, w, c]` upsampled by `s` on a grid of `grid` cores: its sticks per
+    /// core and its four config sizes, as `upsample_bilinear` plans them.
+    fn halo(dims: [u64; 4], s: u64, d: &DeviceSpec, tiled: bool) -> (u64, [u64; 4]) {
+        let [n, h, w, c] = dims;
+        let nhw = n * h * w;
+        let cores = (u64::from(d.grid_x) * u64::from(d.grid_y)).min(nhw);
+        let win = Window {
+            n,
+            h,
+            w,
+            c,
+            kernel: [2, 2],
+            stride: [1, 1],
+            pad: [1, 1],
+            pad_end: [1, 1],
+            dilation: [1, 1],
+            ho: h * s,
+            wo: w * s,
+        };
+        let out_shard = (n * h * s * w * s).div_ceil(cores);
+        let bounds = bilinear_boundaries(&win, s, cores, out_shard);
+        let sticks = bounds
+            .iter()
+            .flatten()
+            .map(|b| b.in_last - b.in_first + 1)
+            .max()
+            .unwrap_or(0);
+        let gx = u64::from(d.grid_x);
+        let configs = halo_config_bytes(&win, &bounds, nhw.div_ceil(cores), tiled, |k| {
+            (k % gx, k / gx)
+        });
+        (sticks, configs)
+    }
+
+    // Halo shards (sticks per core) and config rows (bytes) of the runtime's NO_DISPATCH
+    // captures, ttnn 0.81.1, bfloat16.
+    #[test]
+    fn halo_spans_match_the_capture() {
+        for (dims, s, sticks) in [
+            ([1, 8, 8, 32], 1, 12),
+            ([1, 8, 8, 32], 2, 14),
+            // Float32 thirds: 20, not the 17 exact arithmetic gives.
+            ([1, 8, 8, 32], 3, 20),
+            ([1, 5, 7, 32], 2, 15),
+            ([2, 9, 13, 64], 3, 45),
+            ([1, 30, 50, 32], 4, 150),
+            ([1, 100, 3, 32], 2, 17),
+            ([3, 17, 11, 96], 3, 58),
+            ([1, 64, 64, 32], 2, 198),
+        ] {
+            assert_eq!(halo(dims, s, &N150, false).0, sticks, "{dims:?} by {s}");
+        }
+        assert_eq!(halo([2, 9, 13, 64], 3, &P150, false).0, 40);
+    }
+
+    #[test]
+    fn halo_configs_match_the_capture() {
+        assert_eq!(halo([1, 8, 8, 32], 2, &N150, false).1, [8, 8, 76, 76]);
+        assert_eq!(halo([1, 8, 8, 32], 1, &N150, false).1, [8, 8, 64, 64]);
+        assert_eq!(halo([1, 8, 8, 32], 3, &N150, false).1, [8, 12, 112, 100]);
+        assert_eq!(halo([1, 100, 3, 32], 2, &N150, false).1, [12, 12, 52, 40]);
+        assert_eq!(halo([1, 30, 50, 32], 4, &N150, false).1, [8, 12, 64, 64]);
+        assert_eq!(halo([3, 17, 11, 96], 3, &N150, false).1, [12, 12, 52, 52]);
+        assert_eq!(halo([2, 9, 13, 64], 3, &P150, false).1, [8, 12, 136, 136]);
+        // A TILE input's transfers are split at 32-stick blocks.
+        assert_eq!(halo([1, 64, 64, 32], 2, &N150, true).1, [12, 12, 40, 40]);
+    }
+}
+
+/// Room kept above a ROW_MAJOR reshard's scratchpad before memmodel trusts that it does not
+/// clash (a device run's scratchpad is smaller than the capture's, by an amount not pinned).
+const SCRATCHPAD_MARGIN: u64 = 4096;
+
+/// Each of `cores` halo cores' boundary for a bilinear upsample by `s` whose cores take
+/// `out_shard` output sticks each (`generate_shard_boundaries` with `is_bilinear`): the
+/// smallest and largest top-left neighbour index of its output sticks in the padded input,
+/// the last widened by the 2×2 window (`padded W + 1`).
+///
+/// The offsets are accumulated in float32 per output row and column as the runtime does
+/// (`0.5 / s + 0.5`, then `+ 1 / s` per step), so a third lands below an integer now and then.
+/// Within an output row the index grows with the column, and row bases grow with the row:
+/// a core's smallest index is at its first stick or its first row start, its largest at its
+/// last stick or its last row end.
+fn bilinear_boundaries(win: &Window, s: u64, cores: u64, out_shard: u64) -> Vec<Option<Boundary>> {
+    let floors = |len: u64| -> Vec<u64> {
+        let inv = 1.0f32 / s as f32;
+        let mut offset = 0.5f32 * inv + 0.5f32;
+        (0..len)
+            .map(|_| {
+                let f = offset.floor() as u64;
+                offset += inv;
+                f
+            })
+            .collect()
+    };
+    let (fh, fw) = (floors(win.ho), floors(win.wo));
+    let (hp, wp) = win.padded_hw();
+    let image = win.ho * win.wo;
+    let index = |p: u64| -> u64 {
+        let (b, r) = (p / image, p % image);
+        let (oy, ox) = (r / win.wo, r % win.wo);
+        b * hp * wp + fh[oy as usize] * wp + fw[ox as usize]
+    };
+    let total = win.n * image;
+    (0..cores)
+        .map(|k| {
+            let first = k * out_shard;
+            (first < total).then(|| {
+                let last = ((k + 1) * out_shard).min(total) - 1;
+                // The first row start after `first` and the last row end before `last`.
+                let next_row = (first / win.wo + 1) * win.wo;
+                let prev_row_end = (last / win.wo) * win.wo;
+                let mut lo = index(first);
+                if next_row <= last {
+                    lo = lo.min(index(next_row));
+                }
+                let mut hi = index(last);
+                if prev_row_end > first {
+                    hi = hi.max(index(prev_row_end - 1));
+                }
+                Boundary {
+                    out_first: first,
+                    out_last: last,
+                    in_first: lo,
+                    in_last: hi + wp + 1,
+                }
+            })
+        })
+        .collect()
 }
 
 /// How `conv::determine_parallel_config` spreads a pool over the grid: the shard scheme and the
