@@ -2515,7 +2515,22 @@ fn tilize_to(
     let ts_in = tile_size(x.dtype());
     let n = padded.len();
     let wt = padded[n - 1] / TILE;
-    let need = crate::size::mul(ts_in + tile_size(out_dtype), wt, "tilize row CBs")?;
+    // `get_estimated_size_of_cbs` (common.cpp): a row of input and output tiles plus the block
+    // factory's row staging, an input tile's bytes / 32 a tile and two DRAM alignments (seen
+    // on n150: a bfloat8_b [1792,10784] tilize beside 320,960 B pending takes the block factory
+    // in the capture, which the tiles alone, 1,056,832 B of 1,072,352 B, would not).
+    let staged = |tiles_along: u64, what: &'static str| -> Result<u64, CaseError> {
+        Ok(crate::size::add(
+            crate::size::mul(
+                ts_in + tile_size(out_dtype) + ts_in / TILE,
+                tiles_along,
+                what,
+            )?,
+            2 * d.dram_alignment,
+            what,
+        )?)
+    };
+    let need = staged(wt, "tilize row CBs")?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let device_free = bank.saturating_sub(live_before);
     let (enough_capture, enough_device) = (enough(bank), enough(device_free));
@@ -2543,7 +2558,7 @@ fn tilize_to(
     // blocks of 20 tiles after a device run that capped them; the unpadded tilize of
     // [640,33792] there captures the device run's blocks.
     let ht = padded.get(n.wrapping_sub(2)).copied().unwrap_or(TILE) / TILE;
-    let need_width = crate::size::mul(ts_in + tile_size(out_dtype), ht, "tilize column CBs")?;
+    let need_width = staged(ht, "tilize column CBs")?;
     let enough_width = |max_l1: u64| {
         max_l1
             .checked_sub(pending)
@@ -3132,14 +3147,33 @@ fn expand(
     }
     let row_major = x.layout() == Layout::RowMajor;
     let last_dim = moved == [rank - 1];
-    if moved.len() != 1 || !(last_dim || row_major) {
+    if moved.len() != 1 {
         return Err(unmodeled(
             f,
-            "memmodel models expanding the last dim of TILE tensors, or one dim of ROW_MAJOR ones",
+            "memmodel models expanding one dim at a time (RepeatCodegen's legs over several dims are not planned)",
         ));
     }
+    let dim = moved[0];
+    if !row_major && dim + 2 < rank {
+        // An outer dim of a TILE tensor: `needs_row_major_round_trip` is false, so the
+        // tiles are repeated as they are (repeat_codegen_supported.cpp), for ranks 2 to 4.
+        if rank > 4 {
+            return Err(unmodeled(
+                f,
+                "a TILE expand of an outer dim of a rank-5+ tensor (RepeatProgramFactoryHigherDim, not planned)",
+            ));
+        }
+        return repeat_outer_tiles(ex, x, &target, mem);
+    }
     let d = ex.device();
-    let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::RowMajor);
+    // The rows repeated are the untilized ones: bfloat16 for a block float (seen on the
+    // runtime, n150: a bfloat8_b [1984,1] expanded to 160 wide repeats 320 B bfloat16 rows).
+    let rm_dtype = if row_major {
+        x.dtype()
+    } else {
+        untilized_dtype(x.dtype())
+    };
+    let spec = TensorSpec::new(target.clone(), rm_dtype, Layout::RowMajor);
     let codegen = repeat_codegen_fits(d, x, &spec, mem)?;
     if !codegen && !last_dim {
         return Err(unmodeled(
@@ -3161,7 +3195,7 @@ fn expand(
     };
     let repeated =
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
-    let repeated_dtype = untilized.as_ref().map_or(x.dtype(), |t| t.dtype());
+    let repeated_dtype = rm_dtype;
     if !codegen
         && !matches!(
             repeated_dtype,
@@ -3220,7 +3254,7 @@ fn expand(
         // `RepeatProgramFactoryLastDim`: two reader scratchpads (interleaved in and out) of
         // 2 × READ_ALIGNMENT (64) plus the source page repeated up to a 16 B multiple, on the
         // whole grid.
-        let src = x.dims().last().copied().unwrap_or(1) * x.dtype().row_major_element_bytes();
+        let src = x.dims().last().copied().unwrap_or(1) * rm_dtype.row_major_element_bytes();
         let times = if src & 0xF == 0 {
             1
         } else if src & 0x7 == 0 {
@@ -3248,8 +3282,48 @@ fn expand(
         return Ok(repeated);
     };
     ex.b.release(rm);
-    let out = tilize(ex, &repeated, mem)?;
+    // `to_layout(TILE, input dtype)`: a block float is tilized from its bfloat16 rows (seen on
+    // n150: 10,240 B of bfloat16 tiles in, 5,440 B of bfloat8_b out for a 160-wide row).
+    let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false)?;
     ex.b.release(repeated);
+    Ok(out)
+}
+
+/// `RepeatCodegenProgramFactory` on the tiles of a rank 2-4 TILE tensor whose outer dim
+/// repeats (the 4-D `rep_dim` is then below the tile axes). Into L1 (`direct_outer_tile`): one
+/// tile slot per core, the input's tiles split column-wise over the grid; into DRAM: the
+/// sequenced reader and writer, `kRepeatCbDepth` (8) aligned tiles per core, the output's tiles
+/// split so. Seen on n150: [1,1,64,96] to [1,7,64,96] in L1 takes 2,048 B on cores (0,0)-(0,5);
+/// [1,70,64,96] to [3,70,64,96] in DRAM 16,384 B on the whole grid.
+fn repeat_outer_tiles(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    const REPEAT_CB_DEPTH: u64 = 8;
+    let d = ex.device();
+    let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile);
+    let out =
+        ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
+    let tile = tile_size(x.dtype());
+    let p = Program::new(
+        "RepeatCodegenDeviceOperation",
+        "RepeatCodegenProgramFactory",
+    );
+    let p = if mem == BufferType::L1 {
+        let cores = grid::merge_ranges(&grid::split_work(d, tiles(&x.spec), false).all);
+        p.cb(CbKind::Circular, tile, &cores)
+    } else {
+        let page = crate::size::round_up(tile, d.alignment(mem), "repeat tile")?;
+        let cores = grid::merge_ranges(&grid::split_work(d, tiles(&spec), false).all);
+        p.cb(
+            CbKind::Circular,
+            crate::size::mul(REPEAT_CB_DEPTH, page, "repeat CB")?,
+            &cores,
+        )
+    };
+    ex.b.run(p);
     Ok(out)
 }
 
