@@ -2564,8 +2564,12 @@ fn tilize_to(
             .checked_sub(pending)
             .is_some_and(|left| left > need_width)
     };
+    // A program the device run refused to create never reached the cache (seen on n150: the
+    // tilize back of a [3168,6944] expand in L1 raises "No solution found for
+    // single_block_size" on the device run, and the capture then builds its own 20-tile blocks).
     let same_hash = enough_capture == enough_device
-        && (!needs_padding || enough_width(bank) == enough_width(device_free));
+        && (!needs_padding || enough_width(bank) == enough_width(device_free))
+        && on_device.refused.is_none();
     let traced = if normal_run_got_here && same_hash {
         on_device.clone()
     } else {
@@ -2606,7 +2610,9 @@ fn tilize_program(
         // from DRAM took sub-blocks of 234 tiles, which a cap without the staging, 340, misses).
         // The same cap holds for a tilize to another dtype (its p150 [6,518,9571] float32 to
         // bfloat8_b in L1 matches; seeds 91751 n150 / 91752 p150, 0 mismatches).
-        let limit = free / (input_tile + ts + input_tile / TILE);
+        // `make_block_plan` (common.cpp) takes the staging's two DRAM alignments off first.
+        let limit =
+            free.saturating_sub(2 * d.dram_alignment) / (input_tile + ts + input_tile / TILE);
         let (block, sub_block) = if wh.block > limit {
             match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
                 Some(split) => split,
@@ -3282,6 +3288,21 @@ fn expand(
         return Ok(repeated);
     };
     ex.b.release(rm);
+    if x.dtype() == DType::Uint8 {
+        // The tilize back refuses uint8 once the repeat has run (seen on n150, seed 1107151:
+        // [1,5,4218,1] to [1,5,4218,550] from and to DRAM).
+        ex.b.run(
+            Program::new(
+                "TilizeWithValPaddingDeviceOperation",
+                "TilizeWithValPaddingMultiCoreDefaultFactory",
+            )
+            .refused(
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+                    .to_string(),
+            ),
+        );
+        return Ok(repeated);
+    }
     // `to_layout(TILE, input dtype)`: a block float is tilized from its bfloat16 rows (seen on
     // n150: 10,240 B of bfloat16 tiles in, 5,440 B of bfloat8_b out for a 160-wide row).
     let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false)?;
