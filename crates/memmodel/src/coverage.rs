@@ -1408,7 +1408,8 @@ mod tests {
     /// (RepeatCodegen: [1,1,64,96] to [1,7,64,96] in L1 one 2,048 B tile on 6 cores, L1
     /// buffers 4,096 B; [1,70,64,96] to [3,70,64,96] in DRAM 8 tiles, 16,384 B); the tilize
     /// back counts its row staging when it picks a factory (bfloat8_b [1792,10784] from DRAM to
-    /// L1: the block factory, dataflow 103,488 B); a uint8 one is refused at that tilize.
+    /// L1: the block factory, dataflow 103,488 B); a uint8 one is refused at that tilize when
+    /// it pads.
     #[test]
     fn tile_expands_match_the_capture() {
         let expand = |shape: &str, dim: i64, dtype: DType, from: BufferType, to: BufferType| {
@@ -1436,6 +1437,9 @@ mod tests {
             ),
             other => panic!("expected the refusal, got {other:?}"),
         }
+        // Tile-aligned, the plain tilize takes uint8 (n150: dataflow 2 × 11,264 B).
+        let aligned = expand("1,155776,352", -1, DType::Uint8, dram, dram);
+        assert_eq!(aligned.estimate().expect("modeled").peaks.dataflow, 22_528);
     }
 
     /// ROW_MAJOR splits of interleaved inputs are modeled: one piece into another memory is a

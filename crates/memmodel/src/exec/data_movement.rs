@@ -1313,7 +1313,10 @@ fn faced_offset(h: u64, w: u64) -> u64 {
 
 /// Output tiles past which a copying reshape's page map is not modeled (see `reshape`): the
 /// walk visits every output tile of a cycle of tile phases, up to [`MAX_RESHAPE_MAP_VISITS`].
-const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 20;
+/// A visit to a phase already met is one bit test, so the bound is set by the element runs
+/// ([`MAX_RESHAPE_MAP_RUNS`]); 2^24 visits covers the high-resolution copies users hit (seen
+/// in the n150 whole-space draw, seed 1207001: outputs of up to 4,673,200 tiles).
+const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 24;
 
 /// Greatest common divisor (`gcd(0, n) = n`).
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -3288,9 +3291,11 @@ fn expand(
         return Ok(repeated);
     };
     ex.b.release(rm);
-    if x.dtype() == DType::Uint8 {
-        // The tilize back refuses uint8 once the repeat has run (seen on n150, seed 1107151:
-        // [1,5,4218,1] to [1,5,4218,550] from and to DRAM).
+    let padded_out = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile).padded_dims();
+    if x.dtype() == DType::Uint8 && padded_out.as_slice() != target.dims() {
+        // The padding tilize back refuses uint8 once the repeat has run (seen on n150, seed
+        // 1107151: [1,5,4218,1] to [1,5,4218,550] from and to DRAM); the plain tilize of a
+        // tile-aligned output takes it (seed 1107171: [1,155776,1] to 352 wide).
         ex.b.run(
             Program::new(
                 "TilizeWithValPaddingDeviceOperation",
