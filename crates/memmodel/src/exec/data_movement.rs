@@ -1328,7 +1328,10 @@ fn faced_offset(h: u64, w: u64) -> u64 {
 
 /// Output tiles past which a copying reshape's page map is not modeled (see `reshape`): the
 /// walk visits every output tile of a cycle of tile phases, up to [`MAX_RESHAPE_MAP_VISITS`].
-const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 20;
+/// A visit to a phase already met is one bit test, so the bound is set by the element runs
+/// ([`MAX_RESHAPE_MAP_RUNS`]); 2^24 visits covers the high-resolution copies users hit (seen
+/// in the n150 whole-space draw, seed 1207001: outputs of up to 4,673,200 tiles).
+const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 24;
 
 /// Greatest common divisor (`gcd(0, n) = n`).
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -2732,8 +2735,12 @@ fn tilize_to(
             .checked_sub(pending)
             .is_some_and(|left| left > need_width)
     };
+    // A program the device run refused to create never reached the cache (seen on n150: the
+    // tilize back of a [3168,6944] expand in L1 raises "No solution found for
+    // single_block_size" on the device run, and the capture then builds its own 20-tile blocks).
     let same_hash = enough_capture == enough_device
-        && (!needs_padding || enough_width(bank) == enough_width(device_free));
+        && (!needs_padding || enough_width(bank) == enough_width(device_free))
+        && on_device.refused.is_none();
     let traced = if normal_run_got_here && same_hash {
         on_device.clone()
     } else {
@@ -2774,7 +2781,9 @@ fn tilize_program(
         // from DRAM took sub-blocks of 234 tiles, which a cap without the staging, 340, misses).
         // The same cap holds for a tilize to another dtype (its p150 [6,518,9571] float32 to
         // bfloat8_b in L1 matches; seeds 91751 n150 / 91752 p150, 0 mismatches).
-        let limit = free / (input_tile + ts + input_tile / TILE);
+        // `make_block_plan` (common.cpp) takes the staging's two DRAM alignments off first.
+        let limit =
+            free.saturating_sub(2 * d.dram_alignment) / (input_tile + ts + input_tile / TILE);
         let (block, sub_block) = if wh.block > limit {
             match block_with_sub_blocks(u64::from(d.grid_x * d.grid_y), wt, ht, limit) {
                 Some(split) => split,
@@ -2994,7 +3003,7 @@ fn slice_rm(
     let live = live_l1_per_bank(ex);
     // Whether the output's allocation succeeded is the allocator's to say; the L1 outside the
     // call counts in the free-L1 figure only.
-    let normal_run_got_here = live.saturating_sub(ex.b.outside_l1_per_bank()) <= bank;
+    let normal_run_got_here = ex.b.own_live_l1_per_bank() <= bank;
     let captured = program(bank);
     let p = if !normal_run_got_here {
         captured
@@ -3346,14 +3355,33 @@ fn expand(
     }
     let row_major = x.layout() == Layout::RowMajor;
     let last_dim = moved == [rank - 1];
-    if moved.len() != 1 || !(last_dim || row_major) {
+    if moved.len() != 1 {
         return Err(unmodeled(
             f,
-            "memmodel models expanding the last dim of TILE tensors, or one dim of ROW_MAJOR ones",
+            "memmodel models expanding one dim at a time (RepeatCodegen's legs over several dims are not planned)",
         ));
     }
+    let dim = moved[0];
+    if !row_major && dim + 2 < rank {
+        // An outer dim of a TILE tensor: `needs_row_major_round_trip` is false, so the
+        // tiles are repeated as they are (repeat_codegen_supported.cpp), for ranks 2 to 4.
+        if rank > 4 {
+            return Err(unmodeled(
+                f,
+                "a TILE expand of an outer dim of a rank-5+ tensor (RepeatProgramFactoryHigherDim, not planned)",
+            ));
+        }
+        return repeat_outer_tiles(ex, x, &target, mem);
+    }
     let d = ex.device();
-    let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::RowMajor);
+    // The rows repeated are the untilized ones: bfloat16 for a block float (seen on the
+    // runtime, n150: a bfloat8_b [1984,1] expanded to 160 wide repeats 320 B bfloat16 rows).
+    let rm_dtype = if row_major {
+        x.dtype()
+    } else {
+        untilized_dtype(x.dtype())
+    };
+    let spec = TensorSpec::new(target.clone(), rm_dtype, Layout::RowMajor);
     let codegen = repeat_codegen_fits(d, x, &spec, mem)?;
     if !codegen && !last_dim {
         return Err(unmodeled(
@@ -3375,7 +3403,7 @@ fn expand(
     };
     let repeated =
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
-    let repeated_dtype = untilized.as_ref().map_or(x.dtype(), |t| t.dtype());
+    let repeated_dtype = rm_dtype;
     if !codegen
         && !matches!(
             repeated_dtype,
@@ -3434,7 +3462,7 @@ fn expand(
         // `RepeatProgramFactoryLastDim`: two reader scratchpads (interleaved in and out) of
         // 2 × READ_ALIGNMENT (64) plus the source page repeated up to a 16 B multiple, on the
         // whole grid.
-        let src = x.dims().last().copied().unwrap_or(1) * x.dtype().row_major_element_bytes();
+        let src = x.dims().last().copied().unwrap_or(1) * rm_dtype.row_major_element_bytes();
         let times = if src & 0xF == 0 {
             1
         } else if src & 0x7 == 0 {
@@ -3462,8 +3490,65 @@ fn expand(
         return Ok(repeated);
     };
     ex.b.release(rm);
-    let out = tilize(ex, &repeated, mem)?;
+    let padded_out = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile).padded_dims();
+    if x.dtype() == DType::Uint8 && padded_out.as_slice() != target.dims() {
+        // The padding tilize back refuses uint8 once the repeat has run (seen on n150, seed
+        // 1107151: [1,5,4218,1] to [1,5,4218,550] from and to DRAM); the plain tilize of a
+        // tile-aligned output takes it (seed 1107171: [1,155776,1] to 352 wide).
+        ex.b.run(
+            Program::new(
+                "TilizeWithValPaddingDeviceOperation",
+                "TilizeWithValPaddingMultiCoreDefaultFactory",
+            )
+            .refused(
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+                    .to_string(),
+            ),
+        );
+        return Ok(repeated);
+    }
+    // `to_layout(TILE, input dtype)`: a block float is tilized from its bfloat16 rows (seen on
+    // n150: 10,240 B of bfloat16 tiles in, 5,440 B of bfloat8_b out for a 160-wide row).
+    let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false)?;
     ex.b.release(repeated);
+    Ok(out)
+}
+
+/// `RepeatCodegenProgramFactory` on the tiles of a rank 2-4 TILE tensor whose outer dim
+/// repeats (the 4-D `rep_dim` is then below the tile axes). Into L1 (`direct_outer_tile`): one
+/// tile slot per core, the input's tiles split column-wise over the grid; into DRAM: the
+/// sequenced reader and writer, `kRepeatCbDepth` (8) aligned tiles per core, the output's tiles
+/// split so. Seen on n150: [1,1,64,96] to [1,7,64,96] in L1 takes 2,048 B on cores (0,0)-(0,5);
+/// [1,70,64,96] to [3,70,64,96] in DRAM 16,384 B on the whole grid.
+fn repeat_outer_tiles(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    const REPEAT_CB_DEPTH: u64 = 8;
+    let d = ex.device();
+    let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile);
+    let out =
+        ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
+    let tile = tile_size(x.dtype());
+    let p = Program::new(
+        "RepeatCodegenDeviceOperation",
+        "RepeatCodegenProgramFactory",
+    );
+    let p = if mem == BufferType::L1 {
+        let cores = grid::merge_ranges(&grid::split_work(d, tiles(&x.spec), false).all);
+        p.cb(CbKind::Circular, tile, &cores)
+    } else {
+        let page = crate::size::round_up(tile, d.alignment(mem), "repeat tile")?;
+        let cores = grid::merge_ranges(&grid::split_work(d, tiles(&spec), false).all);
+        p.cb(
+            CbKind::Circular,
+            crate::size::mul(REPEAT_CB_DEPTH, page, "repeat CB")?,
+            &cores,
+        )
+    };
+    ex.b.run(p);
     Ok(out)
 }
 
