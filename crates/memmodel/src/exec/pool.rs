@@ -1926,7 +1926,8 @@ mod tests {
         let ceil = floor.with_ceil_mode();
         assert_eq!((ceil.ho, ceil.wo, ceil.pad_end), (17, 17, [1, 1]));
         // A window that would start in the trailing padding is dropped (PyTorch's rule).
-        let w = Window::new([1, 4, 4, 8], [2, 2], [2, 2], [1, 1], [1, 1]).unwrap();
+        let w = Window::new([1, 5, 5, 8], [2, 2], [2, 2], [1, 1], [1, 1]).unwrap();
+        assert_eq!(w.ho, 3);
         let c = w.with_ceil_mode();
         assert_eq!((c.ho, c.pad_end), (3, [1, 1]));
     }
