@@ -736,6 +736,30 @@ impl Window {
         })
     }
 
+    /// The same window with `ceil_mode`: an output row or column more where a partial window
+    /// is left over and starts inside the input or its leading padding (PyTorch's rule), read
+    /// through extra padding after the last row / column (`pad_end`).
+    fn with_ceil_mode(mut self) -> Window {
+        let (h, w) = (self.h, self.w);
+        for (axis, size) in [(0, h), (1, w)] {
+            let eff = self.reach(axis);
+            let span = size + 2 * self.pad[axis];
+            let stride = self.stride[axis].max(1);
+            let mut out = (span - eff).div_ceil(stride) + 1;
+            if (out - 1) * stride >= size + self.pad[axis] {
+                out -= 1;
+            }
+            let needed = (out - 1) * stride + eff;
+            self.pad_end[axis] = self.pad[axis] + needed.saturating_sub(span);
+            if axis == 0 {
+                self.ho = out;
+            } else {
+                self.wo = out;
+            }
+        }
+        self
+    }
+
     pub(super) fn out_nhw(&self) -> u64 {
         self.n * self.ho * self.wo
     }
@@ -1330,9 +1354,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let stride = pair(6, "stride", 1)?;
     let pad = pair(7, "padding", 0)?;
     let dilation = pair(8, "dilation", 1)?;
-    if a.bool_or(usize::MAX, "ceil_mode", false)? {
-        return Err(unmodeled(a.function, "ceil_mode=True"));
-    }
+    let ceil_mode = a.bool_or(usize::MAX, "ceil_mode", false)?;
     if x.layout() != Layout::Tile || x.dtype() != DType::Bfloat16 {
         return Err(unmodeled(a.function, "a bfloat16 TILE input only"));
     }
@@ -1347,8 +1369,11 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ),
         ));
     }
-    let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)
+    let mut win = Window::new([n, h, w, c], kernel, stride, pad, dilation)
         .ok_or_else(|| invalid(a.function, "the kernel does not fit the padded input"))?;
+    if ceil_mode {
+        win = win.with_ceil_mode();
+    }
     let padded_rows = (h + 2 * pad[0]).saturating_mul(n);
     if padded_rows > MAX_POOL_ROWS {
         return Err(unmodeled(
@@ -2402,6 +2427,23 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 2000);
+    }
+
+    /// `ceil_mode=True` adds the partial window's row and column, read through padding after
+    /// the input: [1,64,33,33] pooled 2×2 (stride 2) has 17 × 17 outputs, and its NO_DISPATCH
+    /// trace on the runtime (n150) equals memmodel's, buffer by buffer (random differential
+    /// seeds 110511 n150, 110512 p150).
+    #[test]
+    fn ceil_mode_pools_the_partial_window() {
+        let floor = Window::new([1, 33, 33, 64], [2, 2], [2, 2], [0, 0], [1, 1]).unwrap();
+        assert_eq!((floor.ho, floor.wo), (16, 16));
+        let ceil = floor.with_ceil_mode();
+        assert_eq!((ceil.ho, ceil.wo, ceil.pad_end), (17, 17, [1, 1]));
+        // A window that would start in the trailing padding is dropped (PyTorch's rule).
+        let w = Window::new([1, 5, 5, 8], [2, 2], [2, 2], [1, 1], [1, 1]).unwrap();
+        assert_eq!(w.ho, 3);
+        let c = w.with_ceil_mode();
+        assert_eq!((c.ho, c.pad_end), (3, [1, 1]));
     }
 
     #[test]
