@@ -651,8 +651,8 @@ fn a_fixed_model_fits_on_the_runtime(rt: &Runtime) -> TestResult {
 
 /// A call whose program the runtime picks from the free L1, beside another live L1 tensor of
 /// the model: tests/models/yolov12x-2176x3840-n150-first-54.toml. The runtime builds another
-/// program at #53 than a plan of the call alone (and fails); sim agrees with every call before
-/// it and says unmodeled there, with the reason, never runs it as planned alone.
+/// program at #53 than a plan of the call alone (and fails); sim plans the call on the
+/// device's L1 as the model leaves it and equals the runtime on every call, #53's failure too.
 fn other_live_l1_changes_a_free_l1_choice(rt: &Runtime) -> TestResult {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
