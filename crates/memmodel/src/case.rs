@@ -1230,6 +1230,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_row_major_topk_of_a_short_unaligned_row_stops_at_fill_pad() {
+        // Seen on the runtime (mock n150 and p150): [1,1,50,40] k=8 ROW_MAJOR in L1 is refused
+        // by FillPad before its row is padded to 64; nothing is allocated.
+        for device in [&N150, &crate::device::P150] {
+            let mut c = case("topk", "1,1,50,40", BufferType::L1, DeviceLayout::AsGiven);
+            c.layout = Layout::RowMajor;
+            c.device = device;
+            c.params.set("k", crate::params::ParamValue::Int(8));
+            match c.estimate() {
+                Err(CaseError::Refused { reason, .. }) => {
+                    assert_eq!(reason, "FillPad should only be used for tile layout")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     fn sharded_conversion(shape: &str, from: DType, to: &str, out: BufferType) -> Case {
         let mut c = case(
             "to_memory_config",

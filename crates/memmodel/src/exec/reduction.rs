@@ -499,19 +499,30 @@ fn topk_row_major(
     let dims = x.dims();
     let w = dims[rank - 1];
     let largest = a.bool_or(3, "largest", true)?;
-    if w < 64 || (transposed.is_none() && topk_routes(ex.device().arch, x.dtype(), w, k, largest)) {
+    let h = if rank >= 2 { dims[rank - 2] } else { 1 };
+    if w < 64 && transposed.is_some() {
+        // A short transposed row is padded before any fill (seen on the runtime, seed
+        // 1107341: [1,2,96,64] along dim 0 stops at the TopK device operation).
         return Err(unmodeled(
             a.function,
-            "a ROW_MAJOR topk of a row under 64 (padded first) or on Blackhole's route",
+            "a ROW_MAJOR topk along another dim under 64 (padded first)",
         ));
     }
-    let h = if rank >= 2 { dims[rank - 2] } else { 1 };
+    // Along the last dim the tile padding is filled before a short row is padded and before
+    // Blackhole's route (seen on the runtime: [1,1,50,40] on n150 and [1,1,40,4100] k=100 on
+    // p150 stop at FillPad, nothing allocated).
     if !w.is_multiple_of(TILE) || !h.is_multiple_of(TILE) {
         ex.b.run(
             Program::new("FillPadDeviceOperation", "FillPadProgramFactory")
                 .refused(String::from("FillPad should only be used for tile layout")),
         );
         return Ok(Val::List(Vec::new()));
+    }
+    if w < 64 || (transposed.is_none() && topk_routes(ex.device().arch, x.dtype(), w, k, largest)) {
+        return Err(unmodeled(
+            a.function,
+            "a ROW_MAJOR topk of whole tiles with a row under 64 (padded first) or on Blackhole's route",
+        ));
     }
     let mut out_dims = dims.to_vec();
     out_dims[rank - 1] = k;
