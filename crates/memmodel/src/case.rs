@@ -1231,20 +1231,18 @@ mod tests {
     }
 
     #[test]
-    fn a_row_major_topk_of_a_short_unaligned_row_stops_at_fill_pad() {
-        // Seen on the runtime (mock n150 and p150): [1,1,50,40] k=8 ROW_MAJOR in L1 is refused
-        // by FillPad before its row is padded to 64; nothing is allocated.
-        for device in [&N150, &crate::device::P150] {
-            let mut c = case("topk", "1,1,50,40", BufferType::L1, DeviceLayout::AsGiven);
-            c.layout = Layout::RowMajor;
-            c.device = device;
-            c.params.set("k", crate::params::ParamValue::Int(8));
-            match c.estimate() {
-                Err(CaseError::Refused { reason, .. }) => {
-                    assert_eq!(reason, "FillPad should only be used for tile layout")
-                }
-                other => panic!("{other:?}"),
+    fn a_row_major_topk_on_blackholes_route_stops_at_fill_pad() {
+        // Seen on the runtime (mock p150): [1,1,64,4100] bfloat16 k=100 ROW_MAJOR in L1, a
+        // reduction Blackhole routes, is refused by FillPad first; nothing is allocated.
+        let mut c = case("topk", "1,1,64,4100", BufferType::L1, DeviceLayout::AsGiven);
+        c.layout = Layout::RowMajor;
+        c.device = &crate::device::P150;
+        c.params.set("k", crate::params::ParamValue::Int(100));
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "FillPad should only be used for tile layout")
             }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -500,17 +500,17 @@ fn topk_row_major(
     let w = dims[rank - 1];
     let largest = a.bool_or(3, "largest", true)?;
     let h = if rank >= 2 { dims[rank - 2] } else { 1 };
-    if w < 64 && transposed.is_some() {
-        // A short transposed row is padded before any fill (seen on the runtime, seed
-        // 1107341: [1,2,96,64] along dim 0 stops at the TopK device operation).
+    if w < 64 {
+        // A short row is padded to 64 before any fill (seen on the runtime, n150: [2,3,64,40]
+        // reaches the TopK device operation, [1,1,50,40] stops at FillPad after the pad):
+        // memmodel does not plan the ROW_MAJOR pad.
         return Err(unmodeled(
             a.function,
-            "a ROW_MAJOR topk along another dim under 64 (padded first)",
+            "a ROW_MAJOR topk of a row under 64 (padded first)",
         ));
     }
-    // Along the last dim the tile padding is filled before a short row is padded and before
-    // Blackhole's route (seen on the runtime: [1,1,50,40] on n150 and [1,1,40,4100] k=100 on
-    // p150 stop at FillPad, nothing allocated).
+    // The tile padding is filled before Blackhole's route (seen on p150: [1,1,40,4100],
+    // [1,1,64,4100], [1,1,40,4096] and [2,1,50,8200] with k = 100 stop at FillPad).
     if !w.is_multiple_of(TILE) || !h.is_multiple_of(TILE) {
         ex.b.run(
             Program::new("FillPadDeviceOperation", "FillPadProgramFactory")
@@ -518,10 +518,10 @@ fn topk_row_major(
         );
         return Ok(Val::List(Vec::new()));
     }
-    if w < 64 || (transposed.is_none() && topk_routes(ex.device().arch, x.dtype(), w, k, largest)) {
+    if transposed.is_none() && topk_routes(ex.device().arch, x.dtype(), w, k, largest) {
         return Err(unmodeled(
             a.function,
-            "a ROW_MAJOR topk of whole tiles with a row under 64 (padded first) or on Blackhole's route",
+            "a ROW_MAJOR topk of whole tiles on Blackhole's route",
         ));
     }
     let mut out_dims = dims.to_vec();
