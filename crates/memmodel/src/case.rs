@@ -1230,6 +1230,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_row_major_topk_on_blackholes_route_stops_at_fill_pad() {
+        // Seen on the runtime (mock p150): [1,1,64,4100] bfloat16 k=100 ROW_MAJOR in L1, a
+        // reduction Blackhole routes, is refused by FillPad first; nothing is allocated.
+        let mut c = case("topk", "1,1,64,4100", BufferType::L1, DeviceLayout::AsGiven);
+        c.layout = Layout::RowMajor;
+        c.device = &crate::device::P150;
+        c.params.set("k", crate::params::ParamValue::Int(100));
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "FillPad should only be used for tile layout")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_row_major_dtype_change_allocates_its_output_then_is_refused() {
+        // Seen on the runtime (mock n150): [3000,100000] bfloat16 ROW_MAJOR from DRAM to L1 as
+        // float32 runs out of L1 at its 1,200,000,000 B output; [64,1000] to DRAM is refused.
+        let mut c = row_major_move("3000,100000", BufferType::Dram, BufferType::L1);
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("float32".into()));
+        let Verdict::Oom(d) = c.estimate().unwrap().verdict else {
+            panic!("not an OOM")
+        };
+        assert_eq!(d.total_bytes, 1_200_000_000);
+        let mut c = row_major_move("64,1000", BufferType::L1, BufferType::Dram);
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("float32".into()));
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Only tile layout supports dtype conversion")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn sharded_conversion(shape: &str, from: DType, to: &str, out: BufferType) -> Case {
         let mut c = case(
             "to_memory_config",

@@ -176,10 +176,26 @@ pub(super) fn to_memory_config(
     match dtype {
         Some(d) if d != x.dtype() => {
             if x.layout() != Layout::Tile {
-                return Err(unmodeled(
-                    "ttnn.to_memory_config",
-                    "a dtype change of a ROW_MAJOR tensor",
-                ));
+                // The copy allocates its output in the new dtype, then refuses (seen on the
+                // runtime, n150: [64,1000] bfloat16 to float32 refused; [3000,100000] from DRAM
+                // to L1 runs out of L1 at its 1,200,000,000 B float32 output first).
+                if d.is_block_float() {
+                    // A ROW_MAJOR block-float output spec is refused before anything is
+                    // allocated (random to_memory_config seed 1107351, both boards).
+                    ex.b.run(
+                        Program::new("CopyDeviceOperation", "DefaultRowMajor").refused(
+                            String::from("Only TILE layout is supported for BFLOAT8_B dtype!"),
+                        ),
+                    );
+                    return Ok(ex.b.share(x, x.spec.clone()));
+                }
+                let spec = TensorSpec::new(x.shape().clone(), d, Layout::RowMajor);
+                let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+                ex.b.run(
+                    Program::new("CopyDeviceOperation", "DefaultRowMajor")
+                        .refused(String::from("Only tile layout supports dtype conversion")),
+                );
+                return Ok(out);
             }
             converting_copy(ex, x, d, mem)
         }
