@@ -197,6 +197,11 @@ impl FreeList {
     pub fn max_size(&self) -> u64 {
         self.max_size
     }
+
+    /// The absolute address just past the list's range (where top-down allocation starts).
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.max_size)
+    }
 }
 
 /// One buffer to place: the numbers `BankManager::allocate_buffer` works with.
@@ -300,6 +305,11 @@ impl BankManager {
 
     pub fn lowest_occupied(&self) -> Option<u64> {
         self.list.lowest_occupied()
+    }
+
+    /// The free list itself (a plan derives its program choices on a copy of the device's L1).
+    pub fn list(&self) -> &FreeList {
+        &self.list
     }
 
     pub fn clear(&mut self) {
@@ -464,6 +474,16 @@ impl DeviceMemory {
 
     /// [`DeviceMemory::run_program`] with the program's layout already made (for this device).
     pub fn run_laid_out(&mut self, layout: &CbLayout) -> Result<(), CbError> {
+        self.run_laid_out_unchecked_past(layout, None)
+    }
+
+    /// [`DeviceMemory::run_laid_out`] where a region that ends above `unchecked_past` is not
+    /// checked against the L1 buffers ([`Program::unchecked_past`]).
+    pub fn run_laid_out_unchecked_past(
+        &mut self,
+        layout: &CbLayout,
+        unchecked_past: Option<u64>,
+    ) -> Result<(), CbError> {
         let id = self.programs;
         self.programs += 1;
         let lowest = self.l1.lowest_occupied();
@@ -475,6 +495,9 @@ impl DeviceMemory {
                     l1_bytes: self.device.l1_bytes_per_core,
                     dataflow: layout.dataflow,
                 });
+            }
+            if unchecked_past.is_some_and(|past| end > past) {
+                continue;
             }
             if let Some(at) = lowest.filter(|&at| at < end) {
                 return Err(CbError::Clash {

@@ -886,6 +886,24 @@ mod tests {
     }
 
     #[test]
+    fn concatenate_heads_splits_the_tile_rows_of_every_head_and_names_their_first_range() {
+        // Measured on the runtime (mock n150): [1,4,96,2624] with input and output in L1 splits
+        // 4 heads × 3 tile rows = 12 units over {[0-0 - 1-3], [0-4 - 0-7]}; its 1,343,488 B
+        // double buffer (2 × 4 × 82 tiles) clashes with the output at 1,433,600.
+        let c = case(
+            "concatenate_heads",
+            "1,4,96,2624",
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        let e = c.estimate().unwrap();
+        assert_eq!(
+            e.verdict.message(),
+            "Statically allocated dataflow buffers in program 0 clash with L1 buffers on core range [0-0 - 1-3]. L1 buffer allocated at 1433600 and static dataflow buffer region ends at 1449312"
+        );
+    }
+
+    #[test]
     fn concatenate_heads_refuses_a_head_dim_before_its_dtype() {
         // The runtime's order (seed 33107): the head size is validated before the output
         // exists, the data format once it does.
@@ -1194,5 +1212,116 @@ mod tests {
             assert!(p.cbs[0].global);
             assert_eq!(p.cbs[0].cores.to_string(), "{[0-0 - 7-6], [0-7 - 5-7]}");
         }
+    }
+
+    #[test]
+    fn a_misaligned_row_major_slice_over_the_free_l1_is_refused_with_the_runtimes_budget() {
+        // Measured on the runtime (mock n150): a [64,300002] bfloat16 ROW_MAJOR split in L1
+        // slices its second half from element 150,001 (2 B past a 16 B boundary); beside the
+        // input and both halves 193,216 B of the bank are left for two 300,032 B rows.
+        let mut c = case("split", "64,300002", BufferType::L1, DeviceLayout::AsGiven);
+        c.layout = Layout::RowMajor;
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "ttnn::slice: required DFB size 600064 B exceeds per-core L1 budget 193216 B (row_bytes=300002, misalignment=2); consider slicing along a non-width dim"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_row_major_topk_on_blackholes_route_stops_at_fill_pad() {
+        // Seen on the runtime (mock p150): [1,1,64,4100] bfloat16 k=100 ROW_MAJOR in L1, a
+        // reduction Blackhole routes, is refused by FillPad first; nothing is allocated.
+        let mut c = case("topk", "1,1,64,4100", BufferType::L1, DeviceLayout::AsGiven);
+        c.layout = Layout::RowMajor;
+        c.device = &crate::device::P150;
+        c.params.set("k", crate::params::ParamValue::Int(100));
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "FillPad should only be used for tile layout")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_row_major_dtype_change_allocates_its_output_then_is_refused() {
+        // Seen on the runtime (mock n150): [3000,100000] bfloat16 ROW_MAJOR from DRAM to L1 as
+        // float32 runs out of L1 at its 1,200,000,000 B output; [64,1000] to DRAM is refused.
+        let mut c = row_major_move("3000,100000", BufferType::Dram, BufferType::L1);
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("float32".into()));
+        let Verdict::Oom(d) = c.estimate().unwrap().verdict else {
+            panic!("not an OOM")
+        };
+        assert_eq!(d.total_bytes, 1_200_000_000);
+        let mut c = row_major_move("64,1000", BufferType::L1, BufferType::Dram);
+        c.params
+            .set("dtype", crate::params::ParamValue::Str("float32".into()));
+        match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Only tile layout supports dtype conversion")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn sharded_conversion(shape: &str, from: DType, to: &str, out: BufferType) -> Case {
+        let mut c = case(
+            "to_memory_config",
+            shape,
+            BufferType::L1,
+            DeviceLayout::AsGiven,
+        );
+        c.dtype = from;
+        c.sharding = Some(crate::shard::ShardStrategy::Height);
+        c.output_memory = out;
+        c.params
+            .set("dtype", crate::params::ParamValue::Str(to.into()));
+        c
+    }
+
+    #[test]
+    fn a_converting_sharded_move_adds_a_shard_of_converted_tiles_up_to_an_l1_bank() {
+        // Traced on the runtime (mock n150): [1,1,25600,192] bfloat16 height-sharded to
+        // bfloat8_b in DRAM borrows the 159,744 B shard and converts into 78 × 1,088 B.
+        let c = sharded_conversion(
+            "1,1,25600,192",
+            DType::Bfloat16,
+            "bfloat8_b",
+            BufferType::Dram,
+        );
+        let plan = c.plan().unwrap();
+        let p = plan.programs().next().unwrap();
+        assert_eq!(p.factory, "ShardedToInterleavedProgramFactory");
+        assert_eq!(cb_sizes(p), [159_744, 84_864]);
+        // [1,1,2048,10912] to float32: 341 × 4,096 B passes n150's 1,393,312 B bank, and the
+        // runtime copies two tiles at a time (2 × 2,048 and 2 × 4,096 B) instead.
+        let c = sharded_conversion(
+            "1,1,2048,10912",
+            DType::Bfloat16,
+            "float32",
+            BufferType::Dram,
+        );
+        let plan = c.plan().unwrap();
+        let p = plan.programs().next().unwrap();
+        assert_eq!(p.factory, "DefaultTilized");
+        assert_eq!(cb_sizes(p), [4_096, 8_192]);
+    }
+
+    #[test]
+    fn a_converting_sharded_move_is_checked_only_below_the_shard_it_borrows() {
+        // Measured on the runtime (mock n150), [4,960,W] bfloat8_b height-sharded to bfloat16
+        // in L1: W = 7104 clashes with the output (its region ends 928 B below the input
+        // shard), W = 7136 runs (5,344 B above it).
+        let c = sharded_conversion("4,960,7104", DType::Bfloat8B, "bfloat16", BufferType::L1);
+        assert_eq!(
+            c.estimate().unwrap().verdict.message(),
+            "Statically allocated dataflow buffers in program 0 clash with L1 buffers on core range [0-0 - 7-6]. L1 buffer allocated at 162048 and static dataflow buffer region ends at 1015136"
+        );
+        let c = sharded_conversion("4,960,7136", DType::Bfloat8B, "bfloat16", BufferType::L1);
+        assert_eq!(c.estimate().unwrap().verdict, Verdict::Fits);
     }
 }

@@ -3,7 +3,7 @@
 //! [`PlanBuilder`] (the op models of [`crate::exec`] drive it) and replayed on the allocator
 //! model ([`crate::alloc::DeviceMemory`]) by the estimate and by the `sim` backend alike.
 
-use crate::alloc::{BufferRequest, DeviceMemory, MemoryError};
+use crate::alloc::{BufferRequest, DeviceMemory, FreeList, MemoryError};
 use crate::case::{BufferRole, PlannedBuffer};
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
@@ -79,17 +79,23 @@ pub struct PlanBuilder {
     /// over `buffers` would make a call of many pieces, such as a split into thousands,
     /// quadratic). u128: a sum of u64s that cannot overflow.
     live_l1_per_bank: u128,
-    /// The per-bank bytes of L1 that buffers outside the call hold (other live tensors of a
-    /// model, buffers the program cache keeps): the runtime's factories see less free L1 with
-    /// them. 0 for a call alone on the device.
-    outside_l1_per_bank: u64,
     /// Whether the plan read the live L1 ([`PlanBuilder::live_l1_per_bank`]): its program
     /// choice may then depend on L1 held outside the call.
     read_live_l1: ReadFlag,
-    /// The L1 bank as the allocator lays the call's buffers out (top-down, first fit), with
-    /// each live buffer's address: `None` once a buffer did not fit (the device run stopped
-    /// there).
-    l1_layout: Option<(crate::alloc::FreeList, Vec<Option<u64>>)>,
+    /// The L1 bank as the call's buffers are placed on it, top-down as the L1 allocator places
+    /// them: the device's free list as the call finds it ([`PlanBuilder::set_l1_state`]: its
+    /// inputs and every other live L1 buffer placed), or, for a call alone on the device, an
+    /// empty bank on which the call's inputs are placed first. The free L1 a factory reads
+    /// (`get_max_l1_space`, up to the lowest occupied address) is then the bank's, holes
+    /// included.
+    l1_list: FreeList,
+    /// Whether `l1_list` is the device's L1 state (other live L1 buffers placed).
+    on_device_l1: bool,
+    /// An L1 buffer of the call did not fit in `l1_list`: the device run stops there, so the
+    /// layout after it is unknown ([`PlanBuilder::l1_free_below_lowest`]).
+    l1_overflowed: bool,
+    /// Where each buffer sits in `l1_list` (by buffer index; `None` outside L1 or unplaced).
+    l1_at: Vec<Option<u64>>,
 }
 
 /// A flag set through a shared reference (plans read the live L1 through `&PlanBuilder`);
@@ -123,55 +129,45 @@ impl PlanBuilder {
             deallocated: Vec::new(),
             counters: [0; 3],
             live_l1_per_bank: 0,
-            outside_l1_per_bank: 0,
             read_live_l1: ReadFlag::default(),
-            l1_layout: Some((
-                crate::alloc::FreeList::new(
-                    device.l1_bank_bytes,
-                    device.l1_unreserved_base,
-                    device.dram_alignment,
-                ),
-                Vec::new(),
-            )),
+            l1_list: FreeList::new(
+                device.l1_bank_bytes,
+                device.l1_unreserved_base,
+                device.dram_alignment,
+            ),
+            on_device_l1: false,
+            l1_overflowed: false,
+            l1_at: Vec::with_capacity(8),
         }
     }
 
-    /// Places buffer `i` in [`PlanBuilder::l1_layout`]: the call's inputs first, from the top
-    /// of the bank down, as a call alone on the device has them (L1 held outside the call
-    /// makes the layout unknown: [`PlanBuilder::l1_free_below_lowest`]).
-    fn lay_out_l1(&mut self, i: usize, placement: &Placement) {
+    /// Places an L1 buffer of `placement` in [`PlanBuilder::l1_list`] (top-down, first fit);
+    /// its address, `None` outside L1 or where it does not fit.
+    fn place_l1(&mut self, placement: &Placement) -> Option<u64> {
         if placement.buffer_type != BufferType::L1 {
-            return;
+            return None;
         }
-        let Some((list, at)) = self.l1_layout.as_mut() else {
-            return;
-        };
-        match list.allocate(placement.per_bank_bytes.max(1), false) {
-            Some(a) => {
-                if at.len() <= i {
-                    at.resize(i + 1, None);
-                }
-                at[i] = Some(a);
-            }
-            None => self.l1_layout = None,
+        let at = self.l1_list.allocate(placement.per_bank_bytes, false);
+        if at.is_none() {
+            self.l1_overflowed = true;
         }
+        at
     }
 
     /// The L1 a program made now finds free on a core: from the allocator's base up to the
     /// lowest occupied address (`get_max_l1_space`), which a freed buffer above a live one does
-    /// not lower. `None` where the layout is not known (see [`PlanBuilder::l1_layout`]) or L1
-    /// outside the call is held.
+    /// not lower. `None` once an L1 buffer of the call did not fit (the layout is then not
+    /// known).
     pub fn l1_free_below_lowest(&self) -> Option<u64> {
         self.read_live_l1
             .0
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        if self.outside_l1_per_bank > 0 {
+        if self.l1_overflowed {
             return None;
         }
-        let (list, _) = self.l1_layout.as_ref()?;
-        Some(match list.lowest_occupied() {
+        Some(match self.l1_list.lowest_occupied() {
             Some(a) => a.saturating_sub(self.device.l1_unreserved_base),
-            None => self.device.l1_bank_bytes,
+            None => self.l1_list.max_size(),
         })
     }
 
@@ -188,7 +184,10 @@ impl PlanBuilder {
         self.counters[slot] += 1;
         let i = self.buffers.len();
         self.count_live(placement.buffer_type, placement.per_bank_bytes, true);
-        self.lay_out_l1(i, &placement);
+        // Placed top-down as the L1 allocator places it; an allocation the device cannot make
+        // stops the call before any program reads the free L1 (the replay says so).
+        let at = self.place_l1(&placement);
+        self.l1_at.push(at);
         self.buffers.push(PlannedBuffer {
             index,
             what,
@@ -302,7 +301,15 @@ impl PlanBuilder {
         self.counters[slot] += 1;
         let i = self.buffers.len();
         self.count_live(placement.buffer_type, placement.per_bank_bytes, true);
-        self.lay_out_l1(i, &placement);
+        // On the device's L1 state the input is already placed: its address comes from the
+        // caller ([`PlanBuilder::set_input_l1_address`]); alone on the device, the call's
+        // inputs are the first buffers of the bank.
+        let at = if self.on_device_l1 {
+            None
+        } else {
+            self.place_l1(&placement)
+        };
+        self.l1_at.push(at);
         self.buffers.push(PlannedBuffer {
             index,
             what,
@@ -364,10 +371,8 @@ impl PlanBuilder {
         let placement = &self.buffers[i].placement;
         let (buffer_type, bytes) = (placement.buffer_type, placement.per_bank_bytes);
         self.count_live(buffer_type, bytes, false);
-        if let Some((list, at)) = self.l1_layout.as_mut() {
-            if let Some(a) = at.get_mut(i).and_then(Option::take) {
-                list.deallocate(a);
-            }
+        if let Some(at) = self.l1_at[i].take() {
+            self.l1_list.deallocate(at);
         }
         self.steps.push(Step::Free(i));
     }
@@ -413,13 +418,21 @@ impl PlanBuilder {
     /// The per-bank bytes of the L1 buffers allocated and not yet freed (the inputs the caller
     /// owns included), each as the free list takes it (whole DRAM-alignment granules),
     /// saturating at u64::MAX.
+    ///
+    /// With the device's L1 state ([`PlanBuilder::set_l1_state`]): the bytes from the lowest
+    /// occupied L1 address up to the top of the L1 allocator, holes included (what
+    /// `get_max_l1_space` leaves out of the bank).
     pub fn live_l1_per_bank(&self) -> u64 {
         self.read_live_l1
             .0
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        u64::try_from(self.live_l1_per_bank)
-            .unwrap_or(u64::MAX)
-            .saturating_add(self.outside_l1_per_bank)
+        if self.on_device_l1 {
+            return self
+                .l1_list
+                .lowest_occupied()
+                .map_or(0, |at| self.l1_list.end().saturating_sub(at));
+        }
+        u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
     }
 
     /// The per-bank bytes of the call's own live L1 buffers (not read as a program choice).
@@ -427,14 +440,20 @@ impl PlanBuilder {
         u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
     }
 
-    /// The per-bank L1 bytes held outside the call ([`PlanBuilder::set_outside_l1_per_bank`]).
-    pub fn outside_l1_per_bank(&self) -> u64 {
-        self.outside_l1_per_bank
+    /// Plans the call on the device's L1 as it is: `list` is the L1 allocator's free list with
+    /// the call's inputs and every other live L1 buffer placed. Set before the inputs are
+    /// added; L1 inputs then need their addresses ([`PlanBuilder::set_input_l1_address`]).
+    pub fn set_l1_state(&mut self, list: FreeList) {
+        self.l1_list = list;
+        self.on_device_l1 = true;
     }
 
-    /// Counts `bytes` per bank of L1 held outside the call in [`PlanBuilder::live_l1_per_bank`].
-    pub fn set_outside_l1_per_bank(&mut self, bytes: u64) {
-        self.outside_l1_per_bank = bytes;
+    /// Where input `buffer` sits in the device's L1 (so that the call can free it, as conv2d's
+    /// `deallocate_activation` does).
+    pub fn set_input_l1_address(&mut self, buffer: usize, address: u64) {
+        if let Some(at) = self.l1_at.get_mut(buffer) {
+            *at = Some(address);
+        }
     }
 
     /// Whether the plan so far read the live L1 (its choices may depend on L1 held outside
@@ -678,9 +697,16 @@ pub fn replay(
                 }
                 Ok(())
             }
-            Step::Run(program) => memory
-                .run_program(program.as_run())
-                .map_err(MemoryError::Cb),
+            Step::Run(program) => {
+                let run = program.as_run();
+                let past = program.unchecked_past.and_then(|i| addresses[i]);
+                memory
+                    .run_laid_out_unchecked_past(
+                        &crate::alloc::CbLayout::of(run, memory.device),
+                        past,
+                    )
+                    .map_err(MemoryError::Cb)
+            }
         };
         if let Err(error) = result {
             for (i, a) in addresses.iter_mut().enumerate() {
@@ -807,5 +833,73 @@ mod tests {
         assert!(b.live_l1_per_bank() > 0, "the caller's input stays live");
         b.release(input);
         assert_eq!(b.live_l1_per_bank(), live_sum(&b));
+    }
+
+    /// On the device's L1 state the free L1 a factory reads ends at the lowest occupied
+    /// address: a tensor outside the call below the input counts, and a hole the call leaves
+    /// above its output does not give L1 back (the allocator's lowest address stays put).
+    #[test]
+    fn live_l1_on_the_device_state_reads_the_lowest_address() {
+        let spec = |dims: &[i64]| {
+            TensorSpec::new(Shape::new(dims).unwrap(), DType::Bfloat16, Layout::Tile)
+        };
+        let per_bank = |t: &DevTensor, b: &PlanBuilder| {
+            allocated_per_bank(
+                b.buffers[t.buffer].placement.per_bank_bytes,
+                N150.dram_alignment,
+            ) as u64
+        };
+        let memory = DeviceMemory::open(&N150, 0).unwrap();
+        let mut list = memory.l1.list().clone();
+        let input_at = list.allocate(2048, false).unwrap();
+        let other = list.allocate(4096, false).unwrap();
+        assert!(other < input_at);
+        let mut b = PlanBuilder::new(&N150);
+        b.set_l1_state(list.clone());
+        let input = b
+            .external("input", spec(&[1, 1, 32, 32 * 64]), BufferType::L1)
+            .unwrap();
+        b.set_input_l1_address(input.buffer, input_at);
+        let outside = list.end() - other;
+        assert_eq!(b.live_l1_per_bank(), outside, "the other tensor counts");
+        let temp = b
+            .tensor(
+                "temp",
+                BufferRole::Temporary,
+                spec(&[1, 1, 64, 64 * 64]),
+                BufferType::L1,
+            )
+            .unwrap();
+        let out = b
+            .tensor(
+                "out",
+                BufferRole::Temporary,
+                spec(&[1, 1, 32, 64 * 64]),
+                BufferType::L1,
+            )
+            .unwrap();
+        let with_both = outside + per_bank(&temp, &b) + per_bank(&out, &b);
+        assert_eq!(b.live_l1_per_bank(), with_both);
+        b.release(temp);
+        assert_eq!(
+            b.live_l1_per_bank(),
+            with_both,
+            "the hole stays below nothing"
+        );
+        b.release(input);
+        assert_eq!(b.live_l1_per_bank(), with_both);
+        assert!(
+            b.own_live_l1_per_bank() < with_both,
+            "the call's own bytes are fewer than the span"
+        );
+        // The input was the caller's: its address is freed only by a deallocation.
+        let mut b = PlanBuilder::new(&N150);
+        b.set_l1_state(list.clone());
+        let input = b
+            .external("input", spec(&[1, 1, 32, 32 * 64]), BufferType::L1)
+            .unwrap();
+        b.set_input_l1_address(input.buffer, input_at);
+        b.deallocate(&input);
+        assert_eq!(b.live_l1_per_bank(), outside);
     }
 }

@@ -115,25 +115,38 @@ fn unaligned_row_major_concat_keeps_its_transposed_inputs_until_the_output_exist
     assert_eq!((d.per_bank_bytes, d.allocated), (444_160, 1_345_728));
 }
 
-/// float32 TILE concats of DRAM inputs aligned along the concat dim are modeled; padded ones,
-/// or L1 inputs, are not (their routes differ on the runtime: see coverage.rs).
+/// A TILE concat along a dim the tiles pad untilizes every input with
+/// `untilize_with_unpadding`, those the tiles do not pad too: measured on the mock n150,
+/// [3,14080,64] beside [3,4267,64] along dim 1 from DRAM, 2 × 8,192 B of dataflow buffers in
+/// float32 and no circular buffer (bfloat16 alike: no codegen untilize). Long 1-D inputs
+/// through L1 stay unmodeled.
 #[test]
-fn float32_tile_concat_is_modeled_from_dram_along_aligned_dims_only() {
-    let f32 = |shape: &str, dim: i64, memory: BufferType| {
-        let mut c = case("concat", shape, &N150);
-        c.dtype = memmodel::DType::Float32;
-        c.input_memory = memory;
+fn padded_tile_concat_untilizes_every_input_with_unpadding() {
+    let concat = |dtype: memmodel::DType, shapes: &[&str], dim: i64| {
+        let mut c = Case::new(
+            find_op("concat").unwrap(),
+            shapes.iter().map(|s| Shape::parse(s).unwrap()).collect(),
+            &N150,
+        );
+        c.layout = Layout::Tile;
+        c.dtype = dtype;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
         c.params.set("dim", ParamValue::Int(dim));
         c.estimate()
     };
-    assert!(f32("3,14080,64", 0, BufferType::Dram).is_ok());
-    assert!(f32("3,14080,64", -1, BufferType::Dram).is_ok());
-    let unmodeled = |r: Result<memmodel::Estimate, memmodel::ops::CaseError>| {
-        matches!(r, Err(memmodel::ops::CaseError::Unmodeled { .. }))
-    };
-    assert!(unmodeled(f32("3,4267,64", 1, BufferType::Dram)));
-    assert!(unmodeled(f32("3,14080,64", 0, BufferType::L1)));
-    assert!(unmodeled(f32("4096", 0, BufferType::Dram)));
+    let pair = ["3,14080,64", "3,4267,64"];
+    let f32 = concat(memmodel::DType::Float32, &pair, 1).expect("modeled");
+    assert_eq!((f32.peaks.cb, f32.peaks.dataflow), (0, 16_384));
+    let bf16 = concat(memmodel::DType::Bfloat16, &pair, 1).expect("modeled");
+    assert_eq!(bf16.peaks.cb, 0);
+    let mut long_1d_in_l1 = case("concat", "4096", &N150);
+    long_1d_in_l1.dtype = memmodel::DType::Float32;
+    long_1d_in_l1.input_memory = BufferType::L1;
+    assert!(matches!(
+        long_1d_in_l1.estimate(),
+        Err(memmodel::ops::CaseError::Unmodeled { .. })
+    ));
 }
 
 fn bfloat8_b_concat(shape: &str, dim: i64, device: &'static DeviceSpec) -> Case {
@@ -164,4 +177,77 @@ fn bfloat8_b_concat_transposes_widths_that_miss_the_dram_alignment() {
 fn bfloat8_b_concat_untilizes_to_bfloat16_rows() {
     let c = bfloat8_b_concat("517,41808", 1, &P150);
     assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 184_320);
+}
+
+/// A last-dim concat whose transposed row would exceed a core's L1 goes in chunks of
+/// `l1 / (2 × element size)` rows (concat.cpp, issue 43371), each a slice, a concat and the
+/// transposes around it, then one concat along dim -2: measured on the mock p150, two
+/// [1,1,2073600,48] bfloat16 ROW_MAJOR in DRAM (YOLOv12x 4320×7680's #18) stage one
+/// 730,560 B row (365,280 rows × 2 B) at a time and fit; on the mock n150, int32 TILE
+/// [400000,7] and [400000,9] (untilized, chunked by whole tiles) peak at 696,576 B per core.
+#[test]
+fn last_dim_concat_of_rows_too_tall_to_transpose_goes_in_chunks_of_rows() {
+    let mut yolo = row_major("concat", "1,1,2073600,48", &P150, BufferType::Dram);
+    yolo.params.set("dim", ParamValue::Int(3));
+    let e = yolo.estimate().expect("modeled");
+    assert!(matches!(e.verdict, Verdict::Fits), "{:?}", e.verdict);
+    assert_eq!((e.peaks.dataflow, e.peaks.total), (730_560, 730_560));
+    let mut int32 = Case::new(
+        find_op("concat").unwrap(),
+        vec![
+            Shape::parse("400000,7").unwrap(),
+            Shape::parse("400000,9").unwrap(),
+        ],
+        &N150,
+    );
+    int32.layout = Layout::Tile;
+    int32.dtype = memmodel::DType::Int32;
+    int32.input_memory = BufferType::Dram;
+    int32.output_memory = BufferType::Dram;
+    int32.params.set("dim", ParamValue::Int(1));
+    let e = int32.estimate().expect("modeled");
+    assert!(matches!(e.verdict, Verdict::Fits), "{:?}", e.verdict);
+    assert_eq!(e.peaks.total, 696_576);
+}
+
+/// Where the runtime refuses a TILE concat's round trip, memmodel refuses with its words: a
+/// uint8 one at the tilize back (seen on n150: four uint8 [*,12320] along dim 0 from DRAM), a
+/// bfloat4_b one at its untilize (seen on p150: [209,218] pairs along dim 0).
+#[test]
+fn tile_concat_round_trips_the_runtime_refuses_are_refused_in_its_words() {
+    let refusal = |dtype: memmodel::DType, shape: &str, device: &'static DeviceSpec| {
+        let mut c = case("concat", shape, device);
+        c.dtype = dtype;
+        c.params.set("dim", ParamValue::Int(0));
+        match c.estimate() {
+            Err(memmodel::ops::CaseError::Refused { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    };
+    assert!(refusal(memmodel::DType::Uint8, "5676,12320", &N150)
+        .contains("Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"));
+    assert!(refusal(memmodel::DType::Bfloat4B, "209,218", &P150)
+        .contains("Only TILE layout is supported for BFLOAT8_B dtype!"));
+}
+
+/// Rows wider than 256 KiB take the block-interleaved untilize and tilize of a padded concat
+/// dim: measured on the mock n150, bfloat16 [9,368640] and [5,368640] along dim 0 from DRAM
+/// (720 KiB rows) peak at 1,462,272 B of dataflow buffers, 1,485,248 B in all per core.
+#[test]
+fn wide_row_padded_concat_takes_the_block_untilize_and_tilize() {
+    let mut c = Case::new(
+        find_op("concat").unwrap(),
+        vec![
+            Shape::parse("9,368640").unwrap(),
+            Shape::parse("5,368640").unwrap(),
+        ],
+        &N150,
+    );
+    c.layout = Layout::Tile;
+    c.input_memory = BufferType::Dram;
+    c.output_memory = BufferType::Dram;
+    c.params.set("dim", ParamValue::Int(0));
+    let e = c.estimate().expect("modeled");
+    assert!(matches!(e.verdict, Verdict::Fits), "{:?}", e.verdict);
+    assert_eq!((e.peaks.dataflow, e.peaks.total), (1_462_272, 1_485_248));
 }

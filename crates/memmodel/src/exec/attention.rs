@@ -24,7 +24,7 @@ pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option
 
 /// `ttnn.transformer.concatenate_heads`: [B, H, S, D] → `NLPConcatHeadsDeviceOperation`'s
 /// [B, 1, S, H·D] in `mem`, viewed as [B, S, H·D]. `NLPConcatHeadsProgramFactory` (interleaved)
-/// splits the B·⌈S/32⌉ tile rows over the grid, each core double-buffering a tile row of every
+/// splits the B·H·⌈S/32⌉ tile rows of the heads over the grid, each core double-buffering a tile row of every
 /// head (2 · H · D/32 tiles; measured on mock n150: 49,152 B for [1,12,64,32] and [4,12,400,32],
 /// 16,384 B for [1,2,32,64], 24,576 B for [2,3,100,64]).
 fn concatenate_heads(
@@ -57,21 +57,18 @@ fn concatenate_heads(
     let concat =
         ex.b.tensor("output", BufferRole::Temporary, concat_spec, mem)?;
     let d_dev = ex.device();
-    let tile_rows = crate::size::mul(b, seq.div_ceil(TILE), "B·S/32")?;
-    let cores = grid::merge_ranges(&grid::split_work(d_dev, tile_rows, false).all);
+    // The factory splits one unit per tile row of every head, B·H·⌈S/32⌉, over the grid column
+    // by column (traced on both boards: [1,4,96,64] on {[0-0 - 1-3], [0-4 - 0-7]} of n150,
+    // [3,7,70,32] on {[0-0 - 6-2], [0-3 - 5-9]} of p150); the first of those ranges is the one
+    // a clash or an overflow names ([1,5,96,19200]: [0-0 - 1-6]).
+    let head_tile_rows = crate::size::mul(
+        crate::size::mul(b, heads, "B·H")?,
+        seq.div_ceil(TILE),
+        "B·H·S/32",
+    )?;
+    let cores = grid::merge_ranges(&grid::split_work(d_dev, head_tile_rows, false).all);
     let row_tiles = crate::size::mul(heads, d / TILE, "H·D/32")?;
     let buffer = crate::size::mul(2 * row_tiles, tile_size(x.dtype()), "concat heads buffer")?;
-    let live = super::data_movement::live_l1_per_bank(ex);
-    if buffer.saturating_add(live) > d_dev.l1_bank_bytes {
-        // Its dataflow buffers then reach the L1 buffers or pass the end of L1, and the runtime
-        // names a core range that is not the tile rows' split and follows the buffer's size
-        // (seeds 33105, 33107-33108: [1,4,96,8672] beyond L1 on [0-0 - 1-3], [1,5,96,19200] on
-        // [0-0 - 1-6], both 3 tile rows); the bytes agree.
-        return Err(unmodeled(
-            f,
-            "a double buffer that reaches the L1 buffers (the core range the runtime names is not the tile rows' split)",
-        ));
-    }
     ex.b.run(
         Program::new(
             "NLPConcatHeadsDeviceOperation",

@@ -1,4 +1,4 @@
-//! Pooling and resampling: upsample (nearest), max_pool2d.
+//! Pooling and resampling: upsample (nearest, bilinear), max_pool2d.
 
 use super::grid;
 use super::util::{out_memory, tile_size};
@@ -46,10 +46,10 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ))
         }
     };
-    if mode != "nearest" {
-        return Err(unmodeled(
+    if mode != "nearest" && mode != "bilinear" {
+        return Err(invalid(
             a.function,
-            format!("memmodel models mode=\"nearest\" only, not `{mode}`"),
+            format!("mode must be 'nearest' or 'bilinear', got `{mode}`"),
         ));
     }
     let &[n, h, w, c] = x.dims() else {
@@ -62,6 +62,10 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .ok()
         .filter(|s| *s >= 1)
         .ok_or_else(|| invalid(a.function, format!("scale_factor {scale} must be positive")))?;
+    if mode == "bilinear" {
+        let x = x.clone();
+        return upsample_bilinear(ex, a, &x, [n, h, w, c], s);
+    }
     let d = ex.device();
     let mem = out_memory(a, x.memory)?;
     let out_shape = Shape::from_dims(vec![
@@ -107,6 +111,516 @@ fn upsample(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     ex.b.run(p);
     Ok(Val::T(out))
+}
+
+/// `ttnn.upsample(x, scale_factor, mode="bilinear")` (upsample.cpp, pinned 0.81.1) on an
+/// interleaved [N, H, W, C] tensor, as the runtime runs it:
+/// 1. auto-shard (`compute_bilinear_autoshard_memory_config`): `to_memory_config` into L1,
+///    height-sharded over `min(cores, N·H·W)` cores, shards of `ceil(N·H·W / cores)` sticks
+///    (InterleavedToSharded; a TILE input refuses shards that are not whole tiles);
+/// 2. halo (UntilizeWithHalo) of a 2×2 window with one stick of padding on every side, each
+///    core taking the padded-input span of its output sticks' top-left neighbours
+///    (`generate_op_trace_metadata_bilinear`: float32 offsets accumulated per output row and
+///    column), with its pad and gather configs in L1_SMALL;
+/// 3. UpsampleBilinearProgramFactory into a height-sharded output of `ceil(N·Ho·Wo / cores)`
+///    sticks per core (validated only here: float32 and uint16 refused, then channels a
+///    multiple of 32);
+/// 4. with `memory_config`, ShardedToInterleaved into it; without, the sharded output is the
+///    result.
+///
+/// The resharded input and the halo live until the op returns (the runtime's capture).
+fn upsample_bilinear(
+    ex: &mut Exec<'_>,
+    a: &Args<'_>,
+    x: &DevTensor,
+    [n, h, w, c]: [u64; 4],
+    s: u64,
+) -> Result<Val, CaseError> {
+    let d = ex.device();
+    let tiled = x.layout() == Layout::Tile;
+    let in_stick = size::mul(c, x.dtype().row_major_element_bytes(), "stick bytes")?;
+    // Sticks off the L1 alignment (only ROW_MAJOR ones with channels not a multiple of 32,
+    // which the factory refuses in the end) are resharded by CopyDeviceOperation, not
+    // InterleavedToSharded (seen on the runtime: C=20 bfloat16; C=8, 16, 24, 48 take the
+    // latter).
+    let copy_reshard = !in_stick.is_multiple_of(d.l1_alignment);
+    // bfloat16 runs; float32 and uint16 are refused once the halo is built (seen on the
+    // runtime, both layouts); the halo writes 32-bit integers as bfloat16 sticks, which run,
+    // and uint8 ones too, whose halo refuses its input CB (ROW_MAJOR; a uint8 TILE input is
+    // not checked).
+    let supported = match x.dtype() {
+        DType::Bfloat16 | DType::Float32 | DType::Uint16 | DType::Int32 | DType::Uint32 => true,
+        DType::Bfloat8B => tiled,
+        DType::Uint8 => !tiled,
+        _ => false,
+    };
+    if !supported {
+        return Err(unmodeled(
+            a.function,
+            format!(
+                "mode=\"bilinear\" on a {} {:?} input (the runtime's resharding and halo of it not checked)",
+                x.dtype().name(),
+                x.layout()
+            ),
+        ));
+    }
+    let padded_rows = (h + 2).saturating_mul(n);
+    if padded_rows > MAX_POOL_ROWS {
+        return Err(unmodeled(
+            a.function,
+            format!(
+                "a bilinear halo of {padded_rows} padded input rows (N·(H + 2); memmodel builds halo configs per row and models up to {MAX_POOL_ROWS})"
+            ),
+        ));
+    }
+    let explicit_out = !matches!(a.kw.get("memory_config"), None | Some(Val::None));
+    let out_mem = out_memory(a, x.memory)?;
+    let nhw = size::product([n, h, w], "N·H·W")?;
+    let (ho, wo) = (
+        size::mul(h, s, "upsampled H")?,
+        size::mul(w, s, "upsampled W")?,
+    );
+    let out_nhw = size::product([n, ho, wo], "upsampled N·H·W")?;
+    let max_cores = u64::from(d.grid_x) * u64::from(d.grid_y);
+    let cores = max_cores.min(nhw).max(1);
+    let gx = u64::from(d.grid_x);
+    let grid_set =
+        grid::num_cores_to_corerangeset((0, 0), cores as u32, (d.grid_x, d.grid_y), true);
+
+    // 1. The auto-shard: shards of `in_shard_h` sticks; only those holding sticks allocated.
+    let in_shard_h = nhw.div_ceil(cores);
+    if tiled && in_shard_h % TILE != 0 {
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .refused(format!(
+                "Physical shard shape ({in_shard_h}, {c}) must be tile {{32, 32}} sized!"
+            )),
+        );
+        return Ok(Val::None);
+    }
+    let used = nhw.div_ceil(in_shard_h);
+    let used_set = grid::num_cores_to_corerangeset((0, 0), used as u32, (d.grid_x, d.grid_y), true);
+    let (in_page, in_pages, shard_pages) = if tiled {
+        let ctiles = c / TILE;
+        (
+            tile_size(x.dtype()),
+            x.spec.pages()?,
+            (in_shard_h / TILE) * ctiles,
+        )
+    } else {
+        (in_stick, nhw, in_shard_h)
+    };
+    let placement = sharded_placement(d, BufferType::L1, in_pages, in_page, used, shard_pages)?;
+    let in_shard_bytes = placement.per_bank_bytes;
+    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    // A buffer that cannot have been allocated (the case's OOM in a run) is resharded by
+    // CopyDeviceOperation in the capture (as for max_pool2d and conv2d; seen here too:
+    // [1,64,1024,1024] in L1 on n150, both layouts).
+    let beyond_bank = (x.memory == BufferType::L1 && input_per_bank > d.l1_bank_bytes)
+        || in_shard_bytes > d.l1_bank_bytes;
+    if !tiled && !beyond_bank && !copy_reshard {
+        // A device run's InterleavedToSharded stages ROW_MAJOR sticks in a scratchpad smaller
+        // than the capture's (seed 1207332, p150: [4,6,14944,224] clashes with its region
+        // ending 704 B lower than the capture's 4 slots): where the shard leaves too little
+        // L1 for the scratchpad, whether and where it clashes is not pinned.
+        let slot =
+            in_stick.div_ceil(d.dram_alignment.max(1)).saturating_add(1) * d.dram_alignment.max(1);
+        let below = if x.memory == BufferType::L1 {
+            input_per_bank
+        } else {
+            0
+        };
+        let held = in_shard_bytes.saturating_add(below);
+        if held <= d.l1_bank_bytes
+            && held.saturating_add(4 * slot + SCRATCHPAD_MARGIN) > d.l1_bank_bytes
+        {
+            return Err(unmodeled(
+                a.function,
+                "mode=\"bilinear\" whose ROW_MAJOR input shard leaves less L1 than the resharding scratchpad needs (a device run's scratchpad size is not pinned)",
+            ));
+        }
+    }
+    let sharded_in = sharded(ex, "sharded input", x.spec.clone(), placement);
+    if !tiled && (copy_reshard || beyond_bank) {
+        // DefaultRowMajor: two sticks at the L1 alignment on the cores splitting the sticks,
+        // and a scratchpad of one unaligned stick (C=20 bfloat16 on n150: 96 B; [1,64,1024,
+        // 1024]: 4,096 + 2,048 B on 64 cores).
+        let aligned = in_stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+        let copy_cores = grid::merge_ranges(&grid::split_work(d, nhw, false).all);
+        ex.b.run(
+            Program::new("CopyDeviceOperation", "DefaultRowMajor")
+                .cb(CbKind::Dataflow, 2 * aligned, &copy_cores)
+                .cb(CbKind::Scratchpad, in_stick, &copy_cores),
+        );
+    } else {
+        reshard_program(
+            ex,
+            beyond_bank,
+            in_page,
+            in_shard_bytes,
+            &used_set,
+            (!tiled).then_some(in_stick),
+        );
+    }
+
+    // 2. Halo: sticks of the input's dtype, bfloat16 for a block float (which it untilizes)
+    //    and for integers other than uint16 (seen: int32, uint32 and uint8 halos write
+    //    64-byte sticks for 32 channels).
+    let halo_dtype = match x.dtype() {
+        DType::Bfloat16 | DType::Float32 | DType::Uint16 => x.dtype(),
+        _ => DType::Bfloat16,
+    };
+    let stick = size::mul(c, halo_dtype.row_major_element_bytes(), "halo stick")?;
+    let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+    let out_shard_h = out_nhw.div_ceil(cores);
+    let win = Window {
+        n,
+        h,
+        w,
+        c,
+        kernel: [2, 2],
+        stride: [1, 1],
+        pad: [1, 1],
+        pad_end: [1, 1],
+        dilation: [1, 1],
+        ho,
+        wo,
+    };
+    let bounds = bilinear_boundaries(&win, s, cores, out_shard_h);
+    let sticks = bounds
+        .iter()
+        .flatten()
+        .map(|b| b.in_last - b.in_first + 1)
+        .max()
+        .unwrap_or(0);
+    // Past a few thousand columns the float32 offsets drift above the input (a top-left
+    // column beyond W): the last core's window then reaches past the padded input, which
+    // `generate_halo_kernel_config_tensors` indexes unchecked; the runtime's capture segfaults
+    // on some such calls ([1,3,21500,64] and [1,2,8534,256] by 3, both boards) and reads
+    // stray memory on others.
+    let padded_sticks = size::product([n, h + 2, w + 2], "padded input sticks")?;
+    if bounds.iter().flatten().any(|b| b.in_last >= padded_sticks) {
+        return Err(unmodeled(
+            a.function,
+            "a bilinear upsample whose float32 offsets drift past the input's last column (the runtime's halo reads beyond its padded input; its capture crashes on some)",
+        ));
+    }
+    let halo_spec = TensorSpec::new(
+        Shape::from_dims(vec![1, 1, size::mul(sticks, cores, "halo rows")?, c])?,
+        halo_dtype,
+        Layout::RowMajor,
+    );
+    let halo = sharded(
+        ex,
+        "halo",
+        halo_spec,
+        sharded_placement(
+            d,
+            BufferType::L1,
+            size::mul(cores, sticks, "halo sticks")?,
+            stick,
+            cores,
+            sticks,
+        )?,
+    );
+    let [pad0, pad1, gather0, gather1] =
+        halo_config_bytes(&win, &bounds, in_shard_h, tiled, |core| {
+            (core % gx, core / gx)
+        });
+    let mut configs = Vec::with_capacity(4);
+    for (what, bytes) in [
+        ("pad config", pad0),
+        ("pad config", pad1),
+        ("gather config", gather0),
+        ("gather config", gather1),
+    ] {
+        let spec = TensorSpec::new(
+            Shape::from_dims(vec![1, cores, bytes / 2])?,
+            DType::Uint16,
+            Layout::RowMajor,
+        );
+        // `move_config_tensor_to_device`: one row per core in L1_SMALL, which the graph
+        // capture reports as L1.
+        let mut p = sharded_placement(d, BufferType::L1Small, cores, bytes, cores, 1)?;
+        p.traced_as = Some(BufferType::L1);
+        configs.push(sharded(ex, what, spec, p));
+    }
+    let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
+    // Its input CB is bound to the resharded input, in halo sticks for a ROW_MAJOR input (an
+    // int32 one's 1,024-byte shard of 8 sticks takes a 512-byte CB): a uint8 shard is smaller
+    // than that and the program is refused (its first CB: checked before the output CB's
+    // pages).
+    let halo_in_cb = if tiled {
+        in_shard_bytes
+    } else {
+        size::mul(in_shard_h, aligned_stick, "halo input CB")?
+    };
+    if halo_in_cb > in_shard_bytes {
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory").refused(
+                format!(
+                    "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {in_shard_bytes} B"
+                ),
+            ),
+        );
+        for t in configs {
+            ex.b.release(t);
+        }
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    // Then its output CB (buffer index 1), a page per stick.
+    if sticks > MAX_CB_PAGES {
+        ex.b.run(
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+                .refused(too_many_cb_pages(1, sticks)),
+        );
+        for t in configs {
+            ex.b.release(t);
+        }
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    let mut p = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+        .cb(CbKind::Circular, halo_in_cb, &grid_set)
+        .bound()
+        .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
+        .bound()
+        .cb(CbKind::Circular, aligned_stick, &grid_set)
+        .cb(CbKind::Circular, aligned_stick, &grid_set);
+    if tiled {
+        // Untilize output: two blocks of 32 rows by the channel tiles, bfloat16.
+        let untilize = 2 * (c / TILE) * tile_size(DType::Bfloat16);
+        p = p
+            .cb(CbKind::Circular, untilize, &grid_set)
+            .cb(CbKind::Circular, untilize, &grid_set);
+    }
+    for bytes in [pad0, pad1, gather0, gather1] {
+        p = p.cb(CbKind::Circular, bytes, &grid_set).bound();
+    }
+    ex.b.run(p);
+    for t in configs {
+        ex.b.release(t);
+    }
+
+    // 3. The bilinear program into height-sharded output sticks.
+    let out_spec = TensorSpec::new(
+        Shape::from_dims(vec![n, ho, wo, c])?,
+        halo_dtype,
+        Layout::RowMajor,
+    );
+    if matches!(halo_dtype, DType::Float32 | DType::Uint16) {
+        // Validated before the output is made (upsample_device_operation.cpp).
+        ex.b.run(
+            Program::new("UpsampleOperation", "UpsampleBilinearProgramFactory")
+                .refused("Bilinear upsample requires BFLOAT16 input".to_string()),
+        );
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    let upsampled = sharded(
+        ex,
+        "upsampled",
+        out_spec.clone(),
+        sharded_placement(d, BufferType::L1, out_nhw, stick, cores, out_shard_h)?,
+    );
+    let out_shard_bytes = ex.b.buffers[upsampled.buffer].placement.per_bank_bytes;
+    // The factory's own checks, made once its output exists: whole-tile channels, then its
+    // output CB (buffer index 5, a page per 32 channels of a stick) within the 16-bit counters.
+    let out_cb_pages = size::mul(out_shard_h, c.div_ceil(TILE), "output CB pages")?;
+    let refusal = if c % TILE != 0 {
+        Some("input channels should be divisible by 32".to_string())
+    } else if out_cb_pages > MAX_CB_PAGES {
+        Some(too_many_cb_pages(5, out_cb_pages))
+    } else {
+        None
+    };
+    if let Some(message) = refusal {
+        ex.b.run(
+            Program::new("UpsampleOperation", "UpsampleBilinearProgramFactory").refused(message),
+        );
+        ex.b.release(upsampled);
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
+    }
+    let tile = tile_size(DType::Bfloat16);
+    // Four pixels per page, of at most 8 tiles' width of one stick, double-buffered.
+    let reduce_page = stick.min(8 * TILE * 2);
+    ex.b.run(
+        Program::new("UpsampleOperation", "UpsampleBilinearProgramFactory")
+            .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
+            .bound()
+            .cb(CbKind::Circular, 8 * reduce_page, &grid_set)
+            .cb(CbKind::Circular, 8 * stick, &grid_set)
+            .cb(CbKind::Circular, 2 * tile, &grid_set)
+            .cb(CbKind::Circular, 2 * tile, &grid_set)
+            .cb(
+                CbKind::Circular,
+                size::mul(out_shard_h, 2 * TILE * (c / TILE), "output CB")?,
+                &grid_set,
+            )
+            .bound(),
+    );
+    if !explicit_out {
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::T(upsampled));
+    }
+
+    // 4. ShardedToInterleaved into the requested memory, on the cores holding output sticks.
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, out_mem)?;
+    let out_used = out_nhw.div_ceil(out_shard_h);
+    let out_set =
+        grid::num_cores_to_corerangeset((0, 0), out_used as u32, (d.grid_x, d.grid_y), true);
+    unshard_program(ex, out_shard_bytes, &out_set);
+    ex.b.release(upsampled);
+    ex.b.release(halo);
+    ex.b.release(sharded_in);
+    Ok(Val::T(out))
+}
+
+#[cfg(test)]
+mod bilinear_tests {
+    use super::*;
+    use crate::device::{N150, P150};
+
+    /// The halo of `[n, h, w, c]` upsampled by `s` on a grid of `grid` cores: its sticks per
+    /// core and its four config sizes, as `upsample_bilinear` plans them.
+    fn halo(dims: [u64; 4], s: u64, d: &DeviceSpec, tiled: bool) -> (u64, [u64; 4]) {
+        let [n, h, w, c] = dims;
+        let nhw = n * h * w;
+        let cores = (u64::from(d.grid_x) * u64::from(d.grid_y)).min(nhw);
+        let win = Window {
+            n,
+            h,
+            w,
+            c,
+            kernel: [2, 2],
+            stride: [1, 1],
+            pad: [1, 1],
+            pad_end: [1, 1],
+            dilation: [1, 1],
+            ho: h * s,
+            wo: w * s,
+        };
+        let out_shard = (n * h * s * w * s).div_ceil(cores);
+        let bounds = bilinear_boundaries(&win, s, cores, out_shard);
+        let sticks = bounds
+            .iter()
+            .flatten()
+            .map(|b| b.in_last - b.in_first + 1)
+            .max()
+            .unwrap_or(0);
+        let gx = u64::from(d.grid_x);
+        let configs = halo_config_bytes(&win, &bounds, nhw.div_ceil(cores), tiled, |k| {
+            (k % gx, k / gx)
+        });
+        (sticks, configs)
+    }
+
+    // Halo shards (sticks per core) and config rows (bytes) of the runtime's NO_DISPATCH
+    // captures, ttnn 0.81.1, bfloat16.
+    #[test]
+    fn halo_spans_match_the_capture() {
+        for (dims, s, sticks) in [
+            ([1, 8, 8, 32], 1, 12),
+            ([1, 8, 8, 32], 2, 14),
+            // Float32 thirds: 20, not the 17 exact arithmetic gives.
+            ([1, 8, 8, 32], 3, 20),
+            ([1, 5, 7, 32], 2, 15),
+            ([2, 9, 13, 64], 3, 45),
+            ([1, 30, 50, 32], 4, 150),
+            ([1, 100, 3, 32], 2, 17),
+            ([3, 17, 11, 96], 3, 58),
+            ([1, 64, 64, 32], 2, 198),
+        ] {
+            assert_eq!(halo(dims, s, &N150, false).0, sticks, "{dims:?} by {s}");
+        }
+        assert_eq!(halo([2, 9, 13, 64], 3, &P150, false).0, 40);
+    }
+
+    #[test]
+    fn halo_configs_match_the_capture() {
+        assert_eq!(halo([1, 8, 8, 32], 2, &N150, false).1, [8, 8, 76, 76]);
+        assert_eq!(halo([1, 8, 8, 32], 1, &N150, false).1, [8, 8, 64, 64]);
+        assert_eq!(halo([1, 8, 8, 32], 3, &N150, false).1, [8, 12, 112, 100]);
+        assert_eq!(halo([1, 100, 3, 32], 2, &N150, false).1, [12, 12, 52, 40]);
+        assert_eq!(halo([1, 30, 50, 32], 4, &N150, false).1, [8, 12, 64, 64]);
+        assert_eq!(halo([3, 17, 11, 96], 3, &N150, false).1, [12, 12, 52, 52]);
+        assert_eq!(halo([2, 9, 13, 64], 3, &P150, false).1, [8, 12, 136, 136]);
+        // A TILE input's transfers are split at 32-stick blocks.
+        assert_eq!(halo([1, 64, 64, 32], 2, &N150, true).1, [12, 12, 40, 40]);
+    }
+}
+
+/// Room kept above a ROW_MAJOR reshard's scratchpad before memmodel trusts that it does not
+/// clash (a device run's scratchpad is smaller than the capture's, by an amount not pinned).
+const SCRATCHPAD_MARGIN: u64 = 4096;
+
+/// Each of `cores` halo cores' boundary for a bilinear upsample by `s` whose cores take
+/// `out_shard` output sticks each (`generate_shard_boundaries` with `is_bilinear`): the
+/// smallest and largest top-left neighbour index of its output sticks in the padded input,
+/// the last widened by the 2×2 window (`padded W + 1`).
+///
+/// The offsets are accumulated in float32 per output row and column as the runtime does
+/// (`0.5 / s + 0.5`, then `+ 1 / s` per step), so a third lands below an integer now and then.
+/// Within an output row the index grows with the column, and row bases grow with the row:
+/// a core's smallest index is at its first stick or its first row start, its largest at its
+/// last stick or its last row end.
+fn bilinear_boundaries(win: &Window, s: u64, cores: u64, out_shard: u64) -> Vec<Option<Boundary>> {
+    let floors = |len: u64| -> Vec<u64> {
+        let inv = 1.0f32 / s as f32;
+        let mut offset = 0.5f32 * inv + 0.5f32;
+        (0..len)
+            .map(|_| {
+                let f = offset.floor() as u64;
+                offset += inv;
+                f
+            })
+            .collect()
+    };
+    let (fh, fw) = (floors(win.ho), floors(win.wo));
+    let (hp, wp) = win.padded_hw();
+    let image = win.ho * win.wo;
+    let index = |p: u64| -> u64 {
+        let (b, r) = (p / image, p % image);
+        let (oy, ox) = (r / win.wo, r % win.wo);
+        b * hp * wp + fh[oy as usize] * wp + fw[ox as usize]
+    };
+    let total = win.n * image;
+    (0..cores)
+        .map(|k| {
+            let first = k * out_shard;
+            (first < total).then(|| {
+                let last = ((k + 1) * out_shard).min(total) - 1;
+                // The first row start after `first` and the last row end before `last`.
+                let next_row = (first / win.wo + 1) * win.wo;
+                let prev_row_end = (last / win.wo) * win.wo;
+                let mut lo = index(first);
+                if next_row <= last {
+                    lo = lo.min(index(next_row));
+                }
+                let mut hi = index(last);
+                if prev_row_end > first {
+                    hi = hi.max(index(prev_row_end - 1));
+                }
+                Boundary {
+                    out_first: first,
+                    out_last: last,
+                    in_first: lo,
+                    in_last: hi + wp + 1,
+                }
+            })
+        })
+        .collect()
 }
 
 /// How `conv::determine_parallel_config` spreads a pool over the grid: the shard scheme and the
@@ -220,6 +734,30 @@ impl Window {
             ho: out_dim(h, 0)?,
             wo: out_dim(w, 1)?,
         })
+    }
+
+    /// The same window with `ceil_mode`: an output row or column more where a partial window
+    /// is left over and starts inside the input or its leading padding (PyTorch's rule), read
+    /// through extra padding after the last row / column (`pad_end`).
+    fn with_ceil_mode(mut self) -> Window {
+        let (h, w) = (self.h, self.w);
+        for (axis, size) in [(0, h), (1, w)] {
+            let eff = self.reach(axis);
+            let span = size + 2 * self.pad[axis];
+            let stride = self.stride[axis].max(1);
+            let mut out = (span - eff).div_ceil(stride) + 1;
+            if (out - 1) * stride >= size + self.pad[axis] {
+                out -= 1;
+            }
+            let needed = (out - 1) * stride + eff;
+            self.pad_end[axis] = self.pad[axis] + needed.saturating_sub(span);
+            if axis == 0 {
+                self.ho = out;
+            } else {
+                self.wo = out;
+            }
+        }
+        self
     }
 
     pub(super) fn out_nhw(&self) -> u64 {
@@ -719,12 +1257,34 @@ fn tiled_gather_words(transfers: &[(u64, u64, (u64, u64))]) -> [u64; 2] {
 /// word and a (first, last) pair of top-left indices per run of windows `stride_w` apart,
 /// padded to the longest core's and to an even length.
 fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
+    // Windows of one output row are `stride_w` apart; the next row's (or the next image's)
+    // first window continues the run only where its top-left index is `stride_w` on too, as
+    // with a 1×1 kernel at stride 1 (seen on the runtime: one run per core).
+    let wp = win
+        .w
+        .saturating_add(win.pad[1])
+        .saturating_add(win.pad_end[1]);
+    let hp = win
+        .h
+        .saturating_add(win.pad[0])
+        .saturating_add(win.pad_end[0]);
+    let last_in_row = (win.wo - 1).saturating_mul(win.stride[1]);
+    let row_jump = win.stride[0].saturating_mul(wp).checked_sub(last_in_row);
+    let image_jump = hp
+        .saturating_sub((win.ho - 1).saturating_mul(win.stride[0]))
+        .saturating_mul(wp)
+        .checked_sub(last_in_row);
+    let breaks = |jump: Option<u64>| jump != Some(win.stride[1]);
     let len = bounds
         .iter()
         .flatten()
         .map(|b| {
-            // Windows of one output row are `stride_w` apart; a new row starts a new run.
-            let runs = b.out_last / win.wo - b.out_first / win.wo + 1;
+            let rows = b.out_last / win.wo - b.out_first / win.wo;
+            let image_size = win.ho * win.wo;
+            let images = b.out_last / image_size - b.out_first / image_size;
+            let runs = 1
+                + if breaks(row_jump) { rows - images } else { 0 }
+                + if breaks(image_jump) { images } else { 0 };
             2 + 2 * runs
         })
         .max()
@@ -794,21 +1354,26 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let stride = pair(6, "stride", 1)?;
     let pad = pair(7, "padding", 0)?;
     let dilation = pair(8, "dilation", 1)?;
-    if a.bool_or(usize::MAX, "ceil_mode", false)? {
-        return Err(unmodeled(a.function, "ceil_mode=True"));
-    }
+    let ceil_mode = a.bool_or(usize::MAX, "ceil_mode", false)?;
     if x.layout() != Layout::Tile || x.dtype() != DType::Bfloat16 {
         return Err(unmodeled(a.function, "a bfloat16 TILE input only"));
     }
     let rows = size::product([n, h, w], "N·H·W")?;
-    if x.dims() != [1, 1, rows, c] {
+    let flat = [1, 1, rows, c];
+    if x.dims() != flat && x.dims() != [n, h, w, c] {
         return Err(invalid(
             a.function,
-            format!("needs a [1, 1, {rows}, {c}] input, got {}", x.shape()),
+            format!(
+                "needs a [1, 1, {rows}, {c}] or [{n}, {h}, {w}, {c}] input, got {}",
+                x.shape()
+            ),
         ));
     }
-    let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)
+    let mut win = Window::new([n, h, w, c], kernel, stride, pad, dilation)
         .ok_or_else(|| invalid(a.function, "the kernel does not fit the padded input"))?;
+    if ceil_mode {
+        win = win.with_ceil_mode();
+    }
     let padded_rows = (h + 2 * pad[0]).saturating_mul(n);
     if padded_rows > MAX_POOL_ROWS {
         return Err(unmodeled(
@@ -823,12 +1388,28 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pc = parallel_config(d, &win);
     let grid_set = pc.grid(d);
     let out_nhw = win.out_nhw();
+    if out_nhw < TILE && pc.nhw > 1 {
+        // Seen on p150 (flattened [1,1,48,9] and [1,1,57,9] inputs, 16 and 8 output rows): the
+        // runtime pools such an output on one core where the costed schemes spread it.
+        return Err(unmodeled(
+            a.function,
+            format!("a pool of {out_nhw} output rows over {} cores (the runtime's parallel config for fewer than 32 output rows is not modeled)", pc.nhw),
+        ));
+    }
     let tile = tile_size(DType::Bfloat16);
 
     // 1. The input's shard spec (`create_sharded_memory_config_from_parallel_config` with
     //    tile-high shards): rows padded to whole tiles on every NHW core, channels to whole
     //    tiles on every channel core. Only the shards holding rows are allocated.
-    let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
+    //    The shard height is taken from the rows the input holds as given: an [N, H, W, C]
+    //    input's TILE padding of W counts (N·H·ceil32(W) rows), though it is resharded
+    //    flattened (seen in the runtime's per-bank numbers, block and height sharding).
+    let held_rows = if x.dims() == flat {
+        rows
+    } else {
+        size::product([n, h, w.div_ceil(TILE) * TILE], "N·H·padded W")?
+    };
+    let in_shard_h = held_rows.div_ceil(pc.nhw * TILE) * TILE;
     let shard_w = c.div_ceil(pc.ch * TILE) * TILE;
     let padded_rows = rows.div_ceil(TILE) * TILE;
     let used_rows = padded_rows.div_ceil(in_shard_h);
@@ -868,19 +1449,47 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         let step = halo_step(d, &win, &pc)?;
         if step > l1_bank {
             // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
-            return sliced(ex, a, &x, &win, out_mem, l1_bank);
+            return sliced(ex, a, &x, &win, l1_bank);
         }
         if !slice_decision_pinned(&win, step, l1_bank) {
             return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
         }
     }
+    // An [N, H, W, C] input is first reshaped to [1, 1, N·H·W, C] in its own memory (a
+    // ReshapeView copy where the tiles' padding changes, else a view); the copy is freed once
+    // resharded (seen in the runtime's captures, L1 and DRAM inputs alike).
+    let flattened = super::data_movement::reshape(ex, &x, &flat.map(|v| v as i64), x.memory)?;
+    if pc.nhw == 1 && in_shard_h != padded_rows {
+        // One shard along the rows (width sharding, or one core) holds every row: the held
+        // rows' count differs from the flattened tensor's, and the runtime refuses the sharded
+        // memory config in these words whatever the scheme (seen on p150, a one-core height
+        // sharding of [1,3,19,9]).
+        ex.b.run(
+            Program::new(
+                "InterleavedToShardedDeviceOperation",
+                "InterleavedToShardedProgramFactory",
+            )
+            .refused(format!(
+                "Shard height {in_shard_h} must match physical height {padded_rows} for width sharded"
+            )),
+        );
+        ex.b.release(flattened);
+        return Ok(Val::None);
+    }
     let sharded_in = sharded(
         ex,
         "sharded input",
-        x.spec.clone(),
-        sharded_placement(d, BufferType::L1, x.spec.pages()?, tile, used, shard_tiles)?,
+        flattened.spec.clone(),
+        sharded_placement(
+            d,
+            BufferType::L1,
+            flattened.spec.pages()?,
+            tile,
+            used,
+            shard_tiles,
+        )?,
     );
-    let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
+    let input_per_bank = ex.b.buffers[flattened.buffer].placement.per_bank_bytes;
     // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
     // resharded by CopyDeviceOperation in the graph capture.
     reshard_program(
@@ -891,6 +1500,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         &used_set,
         None,
     );
+    ex.b.release(flattened);
 
     // 2. Halo, with its pad and gather configs.
     let halo_spec = TensorSpec::new(
@@ -980,8 +1590,8 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     ex.b.release(halo);
     let halo = sharded(ex, "halo", halo_spec, halo_placement);
 
-    // 3. Pool2D: row-major output shards of `out_shard_h` rows, channels padded to 32 bytes.
-    let out_page = (c.div_ceil(pc.ch) * 2).div_ceil(32) * 32;
+    // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`).
+    let out_page = pooled_page(c, pc.ch);
     let pooled_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, c])?,
         DType::Bfloat16,
@@ -1065,6 +1675,21 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ex.b.release(t);
     }
     Ok(Val::T(out))
+}
+
+/// The page of Pool2D's row-major bfloat16 output shards over `ch` channel cores: up to 16
+/// channels take 16, more are kept where they are whole 16s, else padded to whole tiles (seen on
+/// the runtime, both boards: 3, 8 and 16 channels take 32 B, 17 and 24 take 64 B, 40 take 128 B,
+/// 48 take 96 B, 80 take 160 B, 141 take 320 B, 200 take 448 B), rounded up to 32 B.
+fn pooled_page(c: u64, ch: u64) -> u64 {
+    let padded = if c <= 16 {
+        16
+    } else if c.is_multiple_of(16) {
+        c
+    } else {
+        c.div_ceil(TILE) * TILE
+    };
+    (padded.div_ceil(ch.max(1)) * 2).div_ceil(32) * 32
 }
 
 /// The L1 one core needs for the halo step of a pool over `win` (resharded TILE input, halo
@@ -1186,7 +1811,6 @@ fn sliced(
     a: &Args<'_>,
     x: &DevTensor,
     win: &Window,
-    out_mem: BufferType,
     l1_bank: u64,
 ) -> Result<Val, CaseError> {
     if win.n != 1 || win.pad != [0, 0] || win.pad_end != [0, 0] {
@@ -1263,8 +1887,10 @@ fn sliced(
         DType::Bfloat16,
         Layout::RowMajor,
     );
+    // The slices are written into a DRAM output whatever `memory_config` asks (seen on the
+    // runtime, both boards: a DRAM input pooled into L1 in slices returns a DRAM tensor).
     let out =
-        ex.b.tensor("output", BufferRole::Temporary, out_spec, out_mem)?;
+        ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
     let tile = tile_size(DType::Bfloat16);
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
@@ -1368,7 +1994,7 @@ fn sliced(
         let halo = sharded(ex, "halo", halo_spec, halo_placement);
         // 3. Pool2D on the slice.
         let slice_out_nhw = sw.out_nhw();
-        let out_page = (win.c.div_ceil(pc.ch) * 2).div_ceil(32) * 32;
+        let out_page = pooled_page(win.c, pc.ch);
         let pooled = sharded(
             ex,
             "pooled",
@@ -1801,6 +2427,23 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 2000);
+    }
+
+    /// `ceil_mode=True` adds the partial window's row and column, read through padding after
+    /// the input: [1,64,33,33] pooled 2×2 (stride 2) has 17 × 17 outputs, and its NO_DISPATCH
+    /// trace on the runtime (n150) equals memmodel's, buffer by buffer (random differential
+    /// seeds 110511 n150, 110512 p150).
+    #[test]
+    fn ceil_mode_pools_the_partial_window() {
+        let floor = Window::new([1, 33, 33, 64], [2, 2], [2, 2], [0, 0], [1, 1]).unwrap();
+        assert_eq!((floor.ho, floor.wo), (16, 16));
+        let ceil = floor.with_ceil_mode();
+        assert_eq!((ceil.ho, ceil.wo, ceil.pad_end), (17, 17, [1, 1]));
+        // A window that would start in the trailing padding is dropped (PyTorch's rule).
+        let w = Window::new([1, 5, 5, 8], [2, 2], [2, 2], [1, 1], [1, 1]).unwrap();
+        assert_eq!(w.ho, 3);
+        let c = w.with_ceil_mode();
+        assert_eq!((c.ho, c.pad_end), (3, [1, 1]));
     }
 
     #[test]

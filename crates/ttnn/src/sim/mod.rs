@@ -22,7 +22,7 @@ use crate::api::{
 };
 use crate::error::{Error, Result};
 use crate::message::{circular_buffer_error, out_of_memory_error, parse_runtime_error};
-use memmodel::alloc::{CbLayout, DeviceMemory, OutOfMemory};
+use memmodel::alloc::{CbLayout, DeviceMemory, FreeList, OutOfMemory};
 use memmodel::invoke::Invocation;
 use memmodel::plan::{DevTensor, PlanBuilder, Step};
 use memmodel::program::{CbKind, Program};
@@ -146,6 +146,9 @@ struct State {
     /// ([`memmodel::case::PlannedBuffer::program_key`]).
     cached_programs: std::collections::HashSet<u64, std::hash::BuildHasherDefault<FxHasher>>,
     held_by_programs: Vec<(BufferType, Addr)>,
+    /// The plan of the first real run of each call whose program choice read the free L1 (the
+    /// programs the runtime's cache keeps for it; [`Device::check_program_cache_l1`]).
+    l1_choices: HashMap<Arc<PlanKey>, Arc<Plan>>,
     /// [`DeviceApi::run`]'s record of where each buffer of the plan it replays is, kept between
     /// calls for its allocation ([`State::keep_placed`]).
     placed: Vec<Option<Addr>>,
@@ -231,7 +234,12 @@ impl State {
     }
 
     /// Runs `program`, whose circular buffers lay out as `layout` on this device.
-    fn run_program(&mut self, program: &Program, layout: &CbLayout) -> Result<()> {
+    fn run_program(
+        &mut self,
+        program: &Program,
+        layout: &CbLayout,
+        unchecked_past: Option<u64>,
+    ) -> Result<()> {
         // A device run raises its own program's words where both are refused (an untilize's
         // block limit beside its output, where the capture sees the whole bank).
         if self.capture.is_none() {
@@ -253,7 +261,7 @@ impl State {
             return Err(parse_runtime_error(message));
         }
         self.mem
-            .run_laid_out(layout)
+            .run_laid_out_unchecked_past(layout, unchecked_past)
             .map_err(|e| circular_buffer_error(&e))
     }
 
@@ -360,6 +368,7 @@ impl Device {
                     allocations: 0,
                     fail_at: None,
                     program_cache: Default::default(),
+                    l1_choices: HashMap::new(),
                     cached_programs: Default::default(),
                     held_by_programs: Vec::new(),
                     placed: Vec::new(),
@@ -434,10 +443,9 @@ struct Plan {
     layouts: Vec<CbLayout>,
     /// Whether the runtime's program cache holds some of its buffers.
     program_caches: bool,
-    /// Whether its program choice read the live L1 ([`PlanBuilder::read_live_l1`]).
+    /// Whether its program choice read the live L1 ([`PlanBuilder::read_live_l1`]): it then
+    /// holds for the device's L1 state it was derived on only.
     reads_live_l1: bool,
-    /// The per-bank L1 bytes of its inputs.
-    inputs_l1_per_bank: u64,
 }
 
 /// What a plan depends on: the call (encoded exactly, floats by their bits) and each input's
@@ -482,7 +490,20 @@ struct PlanCache {
 #[derive(Debug)]
 struct CachedPlan {
     key: Arc<PlanKey>,
+    /// The L1 the plan holds for.
+    l1: PlanL1,
     plan: std::result::Result<Arc<Plan>, Error>,
+}
+
+/// The device L1 a cached plan holds for.
+#[derive(Debug)]
+enum PlanL1 {
+    /// Any: its program choice did not read the free L1.
+    Any,
+    /// The L1 free list it was derived on; `None` for a capture's plan, derived as if the
+    /// call's inputs were the only L1 buffers (the capture allocates nothing for real, and its
+    /// programs follow the device run's before it, which the plans encode for a call alone).
+    On(Option<FreeList>),
 }
 
 impl PlanCache {
@@ -598,6 +619,22 @@ impl Device {
         invocation: &Invocation,
         inputs: &[&Tensor],
     ) -> Result<(Arc<Plan>, Arc<PlanKey>)> {
+        // The device's L1 as the call finds it, and where its L1 inputs sit in it: the plans
+        // whose program choice reads the free L1 are derived on it (as the runtime's factories
+        // read it) and hold for it only.
+        let (l1, input_l1_at) = {
+            let s = self.inner.lock();
+            let at: Vec<Option<u64>> = inputs
+                .iter()
+                .map(|t| {
+                    t.buffer
+                        .and_then(|id| s.buffers.get(&id))
+                        .filter(|b| b.buffer_type == BufferType::L1)
+                        .and_then(|b| b.address.placed())
+                })
+                .collect();
+            (s.capture.is_none().then(|| s.mem.l1.list().clone()), at)
+        };
         let mut guard = self.lock_plans();
         let cache = &mut *guard;
         cache.encoded.clear();
@@ -605,7 +642,15 @@ impl Device {
         let hit = cache
             .by_call
             .get(cache.encoded.as_slice())
-            .and_then(|plans| plans.iter().find(|p| same_inputs(&p.key.inputs, inputs)));
+            .and_then(|plans| {
+                plans.iter().find(|p| {
+                    same_inputs(&p.key.inputs, inputs)
+                        && match &p.l1 {
+                            PlanL1::Any => true,
+                            PlanL1::On(at) => *at == l1,
+                        }
+                })
+            });
         if let Some(hit) = hit {
             return hit.plan.clone().map(|p| (p, Arc::clone(&hit.key)));
         }
@@ -617,7 +662,13 @@ impl Device {
                 .collect(),
         });
         drop(guard);
-        let derived = derive_plan(self.spec, invocation, inputs, 0).map(Arc::new);
+        let derived =
+            derive_plan(self.spec, invocation, inputs, l1.as_ref(), &input_l1_at).map(Arc::new);
+        // A refusal that read the free L1 holds for this L1 only too.
+        let reads_l1 = match &derived {
+            Ok(p) => p.reads_live_l1,
+            Err(_) => true,
+        };
         let mut cache = self.lock_plans();
         if cache.len >= PlanCache::CAPACITY {
             cache.by_call.clear();
@@ -629,53 +680,44 @@ impl Device {
             .or_default()
             .push(CachedPlan {
                 key: Arc::clone(&key),
+                l1: if reads_l1 {
+                    PlanL1::On(l1)
+                } else {
+                    PlanL1::Any
+                },
                 plan: derived.clone(),
             });
         cache.len += 1;
         derived.map(|p| (p, key))
     }
 
-    /// A plan is derived for the call alone on the device (its inputs the only live L1). Where
-    /// its program choice read the free L1 and other buffers hold L1 now (a model's other live
-    /// tensors, program-cached buffers), the runtime's factory sees less free L1: the call is
-    /// derived again with that L1 counted, and where the choice changes it is unmodeled (the
-    /// factories read up to the lowest occupied address, which fragmentation lowers further
-    /// than the sum counted here, so the second plan is not an exact answer either).
-    fn check_outside_l1(
+    /// The runtime's program cache keys a call's programs on its attributes, inputs and
+    /// factory, not on the free L1 a block factory read when it built them (`make_block_plan`
+    /// runs on a cache miss only): a repeat of a call whose program choice read the free L1
+    /// runs the programs of its first run where it picks the same factory. Where the plan on
+    /// the L1 as it is now has a program of the same factory that differs from that run's, it
+    /// is unmodeled (the runtime's reuse is not followed here); a different factory is a miss,
+    /// built anew as planned. The untilize codegen factory hashes the free L1 itself.
+    fn check_program_cache_l1(
         &self,
-        plan: &Plan,
+        plan: &Arc<Plan>,
+        key: &PlanKey,
         invocation: &Invocation,
-        inputs: &[&Tensor],
     ) -> Result<()> {
         if !plan.reads_live_l1 {
             return Ok(());
         }
-        // `get_max_l1_space` reads up to the lowest occupied L1 address (L1 buffers are placed
-        // from the top down): the span above it, holes included, is what the factories see
-        // taken.
-        let (allocated, lowest) = {
-            let s = self.inner.lock();
-            (s.mem.l1.stats().allocated, s.mem.l1.lowest_occupied())
-        };
-        let top = self
-            .spec
-            .l1_unreserved_base
-            .saturating_add(self.spec.l1_bank_bytes);
-        let span = lowest.map_or(0, |at| top.saturating_sub(at));
-        let outside = span.max(allocated).saturating_sub(plan.inputs_l1_per_bank);
-        if outside == 0 {
+        let s = self.inner.lock();
+        if s.capture.is_some() {
             return Ok(());
         }
-        let same = derive_plan(self.spec, invocation, inputs, outside).is_ok_and(|with| {
-            with.builder.steps == plan.builder.steps && with.outputs == plan.outputs
-        });
-        if same {
-            Ok(())
-        } else {
-            Err(Error::Unmodeled(format!(
-                "{}: a program choice that depends on the free L1, which {outside} B per bank of other live L1 buffers change (memmodel plans a call as if its inputs were the only L1 buffers)",
+        match s.l1_choices.get(key) {
+            None => Ok(()),
+            Some(first) if Arc::ptr_eq(first, plan) || same_cached_programs(first, plan) => Ok(()),
+            Some(_) => Err(Error::Unmodeled(format!(
+                "{}: a repeat of a call whose program choice read the free L1, which differs from its first run's (the runtime's program cache reuses the first run's programs; not followed)",
                 invocation.steps.first().map_or("call", |c| c.function)
-            )))
+            ))),
         }
     }
 
@@ -684,23 +726,52 @@ impl Device {
     }
 }
 
-/// Derives a call's plan on inputs as they are (specs and memory configs).
+/// Whether a repeat's plan runs the programs the runtime's cache kept from the first run's:
+/// program for program, either the same or of another factory (a cache miss).
+fn same_cached_programs(first: &Plan, now: &Plan) -> bool {
+    fn runs(p: &Plan) -> Vec<&Program> {
+        p.builder
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Run(program) => Some(program),
+                _ => None,
+            })
+            .collect()
+    }
+    let (first, now) = (runs(first), runs(now));
+    first.len() == now.len()
+        && first.iter().zip(&now).all(|(a, b)| {
+            a == b
+                || a.as_run().factory != b.as_run().factory
+                || a.as_run().factory == "UntilizeCodegenProgramFactory"
+        })
+}
+
+/// Derives a call's plan on inputs as they are (specs and memory configs), on the device's L1
+/// as the call finds it (`l1`, with input `i` at `input_l1_at[i]` where it is in L1; `None`:
+/// as if its inputs were the only L1 buffers).
 fn derive_plan(
     spec: &'static DeviceSpec,
     invocation: &Invocation,
     inputs: &[&Tensor],
-    outside_l1_per_bank: u64,
+    l1: Option<&FreeList>,
+    input_l1_at: &[Option<u64>],
 ) -> Result<Plan> {
     let mut b = PlanBuilder::new(spec);
-    b.set_outside_l1_per_bank(outside_l1_per_bank);
+    if let Some(l1) = l1 {
+        b.set_l1_state(l1.clone());
+    }
     let mut devs = Vec::with_capacity(inputs.len());
-    for t in inputs {
+    for (t, at) in inputs.iter().zip(input_l1_at) {
         let d = b
             .external_with("input", t.spec.clone(), t.memory, t.shard.clone())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        if let Some(at) = at {
+            b.set_input_l1_address(d.buffer, *at);
+        }
         devs.push(d);
     }
-    let inputs_l1_per_bank = b.own_live_l1_per_bank();
     let outputs =
         memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(Error::from_plan)?;
     let reads_live_l1 = b.read_live_l1();
@@ -720,7 +791,6 @@ fn derive_plan(
         layouts,
         program_caches,
         reads_live_l1,
-        inputs_l1_per_bank,
     })
 }
 
@@ -783,7 +853,7 @@ impl DeviceApi for Device {
         let (plan, key) = self.plan(invocation, inputs)?;
         // Said when the call reaches its first program: an allocation that fails before it is
         // the allocator's answer, whatever the program.
-        let mut outside_l1 = self.check_outside_l1(&plan, invocation, inputs).err();
+        let mut refused = self.check_program_cache_l1(&plan, &key, invocation).err();
         let Plan {
             builder: b,
             outputs,
@@ -850,11 +920,22 @@ impl DeviceApi for Device {
                     }
                     Ok(())
                 }
-                Step::Run(program) => match outside_l1.take() {
+                Step::Run(program) => match refused.take() {
                     Some(e) => Err(e),
                     None => {
                         let layout = layouts.next().expect("a layout per program");
-                        s.run_program(program, layout)
+                        // The plan buffer a device run's check stops at: placed by this call,
+                        // or an input's own.
+                        let past = program.unchecked_past.and_then(|i| {
+                            placed[i].and_then(Addr::placed).or_else(|| {
+                                inputs
+                                    .get(i)
+                                    .and_then(|t| t.buffer)
+                                    .and_then(|id| s.buffers.get(&id))
+                                    .and_then(|b| b.address.placed())
+                            })
+                        });
+                        s.run_program(program, layout, past)
                     }
                 },
             };
@@ -886,6 +967,9 @@ impl DeviceApi for Device {
             }
             s.keep_placed(placed);
             return Err(e);
+        }
+        if plan.reads_live_l1 && s.capture.is_none() && !s.l1_choices.contains_key(&*key) {
+            s.l1_choices.insert(Arc::clone(&key), Arc::clone(&plan));
         }
         if keeps {
             s.held_by_programs.extend(kept);
@@ -984,6 +1068,7 @@ impl DeviceApi for Device {
         let mut s = self.inner.lock();
         s.program_cache.clear();
         s.cached_programs.clear();
+        s.l1_choices.clear();
         for (buffer_type, a) in std::mem::take(&mut s.held_by_programs) {
             s.release(buffer_type, a);
         }
