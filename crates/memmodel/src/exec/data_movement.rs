@@ -3308,15 +3308,17 @@ fn slice_cached(
         false,
         Some(caches.of("UntilizeDeviceOperation", x)),
     )?;
-    // Block floats: the runtime refuses rows over its budget (seen on p150: a [352,1495648]
-    // bfloat8_b split, "required DFB size 1655040 B exceeds per-core L1 budget").
+    // The runtime refuses rows over its budget, whatever the dtype (seen on p150: a
+    // [352,1495648] bfloat8_b split, "required DFB size 1655040 B exceeds per-core L1 budget";
+    // on n150, random split seed 1207601: a [224,181304] bfloat16 one from L1, 362,624 B over
+    // a 123,552 B budget).
     let sliced = slice_rm(
         ex,
         &rm,
         if dim + 1 == rank { begin } else { 0 },
         out_dims,
         mem,
-        x.dtype().is_block_float(),
+        true,
     )?;
     if x.dtype() == DType::Uint8 {
         // The padding tilize refuses uint8 once the untilize and the slice have run and its
