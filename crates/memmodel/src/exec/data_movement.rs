@@ -2334,6 +2334,23 @@ fn untilize_native_program(
     enough_space: bool,
     free: u64,
 ) -> Result<Program, CaseError> {
+    let flat = [
+        tile_rows(&x.spec) * TILE,
+        padded.last().copied().unwrap_or(TILE),
+    ];
+    // The runtime weighs its block variant on the last two dims' blocks against all tile rows;
+    // where that and the split memmodel weighs disagree it took other buffers (seen on n150:
+    // [1,4,256,7520] bfloat16, blocks of 11 tiles where memmodel plans one core's rows of 47;
+    // random split seed 1207604 on p150: [3,1920,13984] bfloat8_b from DRAM, the single-core
+    // factory where memmodel planned the block variant).
+    if enough_space
+        && use_block_variant(d, &flat).is_some() != use_block_variant(d, padded).is_some()
+    {
+        return Err(unmodeled(
+            "ttnn.untilize",
+            "a wide row whose block-variant choice depends on the batch dims",
+        ));
+    }
     if !enough_space || use_block_variant(d, padded).is_some() {
         if x.dtype() == DType::Float32 {
             // Seen on p150: [2,1248,7808] float32 took blocks of 3 tiles (10 with its input
@@ -2346,19 +2363,6 @@ fn untilize_native_program(
         return untilize_block_program(d, x, padded, free);
     }
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
-    // The runtime weighs its block variant on the last two dims' blocks against all tile rows;
-    // where that and the split memmodel weighs disagree it took other buffers (seen on n150:
-    // [1,4,256,7520] bfloat16, blocks of 11 tiles where memmodel plans one core's rows of 47).
-    let flat = [
-        tile_rows(&x.spec) * TILE,
-        padded.last().copied().unwrap_or(TILE),
-    ];
-    if use_block_variant(d, &flat).is_some() != use_block_variant(d, padded).is_some() {
-        return Err(unmodeled(
-            "ttnn.untilize",
-            "a wide row whose block-variant choice depends on the batch dims",
-        ));
-    }
     // `get_pf_type`: a tile row wider than two CBs of half the L1 hold goes column-parallel
     // when it is the only tile row, else to the single-core factory.
     let max_tiles = half_l1_budget(d) / (2 * tile_size(x.dtype()));
@@ -3415,6 +3419,16 @@ fn split_default_memory(
         .saturating_add(chunks.saturating_mul(4).saturating_mul(page_bytes));
     let live = live_l1_per_bank(ex);
     let free = if live <= bank { bank - live } else { bank };
+    // `lowest_occupied_compute_l1_address` gave the runtime more than the bank less the live L1
+    // (random split seed 1207604 on p150: a ROW_MAJOR [4,992,160] bfloat16 from L1 into 23,
+    // 1,458,154 B estimated against a 1,461,120 B bank, stayed in L1 beside its input): between the
+    // two the choice is not known.
+    if need > free && need <= bank {
+        return Err(unmodeled(
+            "ttnn.split",
+            "a default-memory split whose L1 estimate falls between the free L1 beside the live buffers and the whole bank",
+        ));
+    }
     Ok(if need > free {
         BufferType::Dram
     } else {
