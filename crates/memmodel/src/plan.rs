@@ -902,4 +902,67 @@ mod tests {
         b.deallocate(&input);
         assert_eq!(b.live_l1_per_bank(), outside);
     }
+
+    /// One L1 list serves both figures: alone on the device the call's inputs are placed first
+    /// (top-down), so the free L1 below the lowest address drops by the input and does not come
+    /// back when a buffer above a live one is freed; on the device's state it is the bank less
+    /// the span [`PlanBuilder::live_l1_per_bank`] reads.
+    #[test]
+    fn free_l1_below_lowest_reads_the_one_l1_list() {
+        let spec = |rows: i64| {
+            TensorSpec::new(
+                Shape::new(&[1, 1, 32 * rows, 32 * 64]).unwrap(),
+                DType::Bfloat16,
+                Layout::Tile,
+            )
+        };
+        let bytes = |t: &DevTensor, b: &PlanBuilder| {
+            allocated_per_bank(
+                b.buffers[t.buffer].placement.per_bank_bytes,
+                N150.dram_alignment,
+            ) as u64
+        };
+        let mut b = PlanBuilder::new(&N150);
+        assert_eq!(b.l1_free_below_lowest(), Some(N150.l1_bank_bytes));
+        let input = b.external("input", spec(1), BufferType::L1).unwrap();
+        let after_input = N150.l1_bank_bytes - bytes(&input, &b);
+        assert_eq!(b.l1_free_below_lowest(), Some(after_input));
+        let upper = b
+            .tensor("upper", BufferRole::Temporary, spec(2), BufferType::L1)
+            .unwrap();
+        let lower = b
+            .tensor("lower", BufferRole::Temporary, spec(1), BufferType::L1)
+            .unwrap();
+        let below_all = after_input - bytes(&upper, &b) - bytes(&lower, &b);
+        assert_eq!(b.l1_free_below_lowest(), Some(below_all));
+        b.release(upper);
+        assert_eq!(
+            b.l1_free_below_lowest(),
+            Some(below_all),
+            "a hole above stays taken"
+        );
+        b.release(lower);
+        assert_eq!(b.l1_free_below_lowest(), Some(after_input));
+        // A buffer that does not fit stops the device run: the layout after it is unknown.
+        let huge = TensorSpec::new(
+            Shape::new(&[1, 1, 32 * 64 * 1024, 32]).unwrap(),
+            DType::Bfloat16,
+            Layout::Tile,
+        );
+        b.tensor("huge", BufferRole::Temporary, huge, BufferType::L1)
+            .unwrap();
+        assert_eq!(b.l1_free_below_lowest(), None);
+
+        let memory = DeviceMemory::open(&N150, 0).unwrap();
+        let mut list = memory.l1.list().clone();
+        let input_at = list.allocate(4096, false).unwrap();
+        list.allocate(8192, false).unwrap();
+        let mut b = PlanBuilder::new(&N150);
+        b.set_l1_state(list);
+        let input = b.external("input", spec(1), BufferType::L1).unwrap();
+        b.set_input_l1_address(input.buffer, input_at);
+        let free = b.l1_free_below_lowest().unwrap();
+        assert_eq!(free, N150.l1_bank_bytes - b.live_l1_per_bank());
+        assert_eq!(free, N150.l1_bank_bytes - 4096 - 8192);
+    }
 }

@@ -3912,6 +3912,30 @@ fn repeat_codegen_fits(
 mod tests {
     use super::{closest_square_larger_than, faced_offset, reshape_map_segments_uncached};
 
+    /// The capture takes the device run's cached program only for the same device operation:
+    /// a codegen untilize the capture chose on its own L1 stays its own, while a native one
+    /// with the device run's flags takes the device run's first build.
+    #[test]
+    fn a_capture_reuses_only_a_cached_program_of_its_own_device_operation() {
+        use super::{Program, ProgramCache};
+        let block = Program::new(
+            "UntilizeDeviceOperation",
+            "UntilizeMultiCoreBlockProgramFactory",
+        );
+        let other_block =
+            Program::new("UntilizeDeviceOperation", "UntilizeMultiCoreProgramFactory");
+        let codegen = Program::new(
+            "UntilizeCodegenDeviceOperation",
+            "UntilizeCodegenProgramFactory",
+        );
+        let mut cache = ProgramCache::default();
+        let p = cache.choose(codegen.clone(), Some(block.clone()), 1, 1, false);
+        assert_eq!(p, codegen.clone().on_device(block.clone()));
+        let mut cache = ProgramCache::default();
+        let p = cache.choose(other_block, Some(block.clone()), 1, 1, false);
+        assert_eq!(p, block);
+    }
+
     /// `is_enough_space` of a tilize counts the block factory's reader staging (an input
     /// tile's bytes / 32 a tile, two DRAM alignments) with the row's tiles. Dataflow peaks of
     /// the runtime's NO_DISPATCH captures: on p150, expand [10,189,8837] in L1 (its tilize of
