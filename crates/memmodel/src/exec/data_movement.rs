@@ -15,6 +15,11 @@ use crate::program::{Cb, CbKind, Program};
 use crate::shape::Shape;
 use crate::tensor::{TensorSpec, TILE};
 
+/// What the tilize device operations raise for a dtype they do not take (uint8, seen on the
+/// runtime in expand, split and concat round trips).
+const TILIZE_DTYPE_REFUSAL: &str =
+    "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors";
+
 pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option<Val>, CaseError> {
     Ok(Some(match name {
         "transpose" => {
@@ -1657,10 +1662,7 @@ fn concat(
                 "TilizeDeviceOperation",
                 "TilizeMultiCoreDefaultProgramFactory",
             )
-            .refused(
-                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
-                    .to_string(),
-            ),
+            .refused(TILIZE_DTYPE_REFUSAL.to_string()),
         );
         joined
     } else if retilize {
@@ -3343,10 +3345,7 @@ fn slice_cached(
                 "TilizeWithValPaddingDeviceOperation",
                 "TilizeWithValPaddingMultiCoreDefaultFactory",
             )
-            .refused(
-                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
-                    .to_string(),
-            ),
+            .refused(TILIZE_DTYPE_REFUSAL.to_string()),
         );
         ex.b.release(rm);
         ex.b.release(sliced);
@@ -3822,10 +3821,7 @@ fn expand(
                 "TilizeWithValPaddingDeviceOperation",
                 "TilizeWithValPaddingMultiCoreDefaultFactory",
             )
-            .refused(
-                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
-                    .to_string(),
-            ),
+            .refused(TILIZE_DTYPE_REFUSAL.to_string()),
         );
         ex.b.release(repeated);
         return Ok(tilized);

@@ -359,32 +359,19 @@ fn upsample_bilinear(
         size::mul(in_shard_h, aligned_stick, "halo input CB")?
     };
     if halo_in_cb > in_shard_bytes {
-        ex.b.run(
-            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory").refused(
-                format!(
-                    "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {in_shard_bytes} B"
-                ),
+        return refuse_halo(
+            ex,
+            format!(
+                "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {in_shard_bytes} B"
             ),
+            configs,
+            halo,
+            sharded_in,
         );
-        for t in configs {
-            ex.b.release(t);
-        }
-        ex.b.release(halo);
-        ex.b.release(sharded_in);
-        return Ok(Val::None);
     }
     // Then its output CB (buffer index 1), a page per stick.
     if sticks > MAX_CB_PAGES {
-        ex.b.run(
-            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-                .refused(too_many_cb_pages(1, sticks)),
-        );
-        for t in configs {
-            ex.b.release(t);
-        }
-        ex.b.release(halo);
-        ex.b.release(sharded_in);
-        return Ok(Val::None);
+        return refuse_halo(ex, too_many_cb_pages(1, sticks), configs, halo, sharded_in);
     }
     let mut p = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
         .cb(CbKind::Circular, halo_in_cb, &grid_set)
@@ -1296,6 +1283,24 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
 /// bits): creating a program with a larger one raises.
 pub(super) const MAX_CB_PAGES: u64 = 65_535;
 
+/// The halo program refused when it is made (one of its CBs): the op raises with its config
+/// tensors, halo output and resharded input allocated, and they die with the call.
+fn refuse_halo(
+    ex: &mut Exec<'_>,
+    reason: String,
+    configs: impl IntoIterator<Item = DevTensor>,
+    halo: DevTensor,
+    sharded_in: DevTensor,
+) -> Result<Val, CaseError> {
+    ex.b.run(Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory").refused(reason));
+    for t in configs {
+        ex.b.release(t);
+    }
+    ex.b.release(halo);
+    ex.b.release(sharded_in);
+    Ok(Val::None)
+}
+
 /// tt-metal's message for a circular buffer of too many pages.
 pub(super) fn too_many_cb_pages(index: u64, pages: u64) -> String {
     format!(
@@ -1544,16 +1549,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     if sticks > MAX_CB_PAGES {
         // The halo output CB (its buffer index 1, one page per stick) is refused: the op raises
         // with its config tensors, halo output and resharded input allocated.
-        ex.b.run(
-            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-                .refused(too_many_cb_pages(1, sticks)),
-        );
-        for t in configs {
-            ex.b.release(t);
-        }
-        ex.b.release(halo);
-        ex.b.release(sharded_in);
-        return Ok(Val::None);
+        return refuse_halo(ex, too_many_cb_pages(1, sticks), configs, halo, sharded_in);
     }
     let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
     ex.b.run(
