@@ -854,12 +854,17 @@ mod tests {
         let input_at = list.allocate(2048, false).unwrap();
         let other = list.allocate(4096, false).unwrap();
         assert!(other < input_at);
-        let mut b = PlanBuilder::new(&N150);
-        b.set_l1_state(list.clone());
-        let input = b
-            .external("input", spec(&[1, 1, 32, 32 * 64]), BufferType::L1)
-            .unwrap();
-        b.set_input_l1_address(input.buffer, input_at);
+        // A builder on `list` whose caller-owned input sits at `input_at`.
+        let builder_with_input = || {
+            let mut b = PlanBuilder::new(&N150);
+            b.set_l1_state(list.clone());
+            let input = b
+                .external("input", spec(&[1, 1, 32, 32 * 64]), BufferType::L1)
+                .unwrap();
+            b.set_input_l1_address(input.buffer, input_at);
+            (b, input)
+        };
+        let (mut b, input) = builder_with_input();
         let outside = list.end() - other;
         assert_eq!(b.live_l1_per_bank(), outside, "the other tensor counts");
         let temp = b
@@ -893,12 +898,7 @@ mod tests {
             "the call's own bytes are fewer than the span"
         );
         // The input was the caller's: its address is freed only by a deallocation.
-        let mut b = PlanBuilder::new(&N150);
-        b.set_l1_state(list.clone());
-        let input = b
-            .external("input", spec(&[1, 1, 32, 32 * 64]), BufferType::L1)
-            .unwrap();
-        b.set_input_l1_address(input.buffer, input_at);
+        let (mut b, input) = builder_with_input();
         b.deallocate(&input);
         assert_eq!(b.live_l1_per_bank(), outside);
     }
