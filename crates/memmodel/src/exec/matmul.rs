@@ -6,6 +6,7 @@ use super::{invalid, Args, Exec, Val};
 use crate::case::BufferRole;
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
+use crate::layout::Layout;
 use crate::ops::CaseError;
 use crate::plan::DevTensor;
 use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
@@ -167,6 +168,18 @@ pub(super) fn matmul_as(
         .l1_bank
         .saturating_sub(super::data_movement::live_l1_per_bank(ex));
     let on_device = simple_config(&dims, grid, all_dram, &sizes, live)?;
+    if x.layout() == Layout::RowMajor || w.layout() == Layout::RowMajor {
+        // The runtime makes its TILE output, then checks the config it picked and validates
+        // the operands (seen on the runtime: ROW_MAJOR matmuls too large for L1 run out of it
+        // at their output first); either refuses a ROW_MAJOR call.
+        let spec = TensorSpec::new(shape, output.dtype, Layout::Tile);
+        let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+        let reason = config_refusal(&on_device).unwrap_or("Inputs to matmul must be tilized");
+        ex.b.run(
+            Program::new("MatmulDeviceOperation", factory(&on_device)).refused(reason.to_string()),
+        );
+        return Ok(out);
+    }
     let spec = TensorSpec::new(shape.clone(), output.dtype, x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
     let tout = tile_size(output.dtype);
@@ -200,7 +213,7 @@ fn program(
             )?;
             let w = grid::split_work(d, units, false);
             let cores = grid::merge_ranges(&w.all);
-            Program::new("MatmulDeviceOperation", "MatmulMultiCoreProgramFactory")
+            Program::new("MatmulDeviceOperation", factory(&config))
                 .cb(CbKind::Dataflow, 2 * ti0, &cores)
                 .cb(CbKind::Dataflow, 2 * ti1, &cores)
                 .cb(CbKind::Dataflow, 2 * tout, &cores)
@@ -229,11 +242,6 @@ fn program(
                 };
                 grid::num_cores_to_corerangeset((0, 0), blocks as u32, (d.grid_x, d.grid_y), true)
             };
-            let factory = if two_d {
-                "MatmulMultiCoreReuseMcast2DProgramFactory"
-            } else {
-                "MatmulMultiCoreReuseMcast1DProgramFactory"
-            };
             // in0/in1: blocks of in0_block_w tiles along K, double-buffered only when a core
             // reads more than one (`if (B * num_blocks > 1)` in both mcast factories); a
             // broadcast in1 (batch 1) is read once per K block, not once per batch. The output
@@ -254,7 +262,7 @@ fn program(
             let in0 = crate::size::product([out_block_h, in0_block_w, d0, ti0], "in0 CB")?;
             let in1 = crate::size::product([out_block_w, in0_block_w, d1, ti1], "in1 CB")?;
             let o = crate::size::product([out_block_h, out_block_w, tout], "output CB")?;
-            let mut p = Program::new("MatmulDeviceOperation", factory)
+            let mut p = Program::new("MatmulDeviceOperation", factory(&config))
                 .cb(CbKind::Dataflow, in0, &cores)
                 .cb(CbKind::Dataflow, in1, &cores)
                 .cb(CbKind::Dataflow, o, &cores);
@@ -284,12 +292,52 @@ fn program(
     })
 }
 
+/// The program factory that runs `config`.
+fn factory(config: &Config) -> &'static str {
+    match config {
+        Config::MultiCore => "MatmulMultiCoreProgramFactory",
+        Config::Mcast { two_d: true, .. } => "MatmulMultiCoreReuseMcast2DProgramFactory",
+        Config::Mcast { two_d: false, .. } => "MatmulMultiCoreReuseMcast1DProgramFactory",
+    }
+}
+
+/// The first sanity check of `get_program_config` that `config` fails (ttnn 0.81.1 checks a
+/// multicast config's in0_block_w, subblocks, per_core_M and per_core_N, in that order; the
+/// subblocks are chosen to divide the per-core block, so never fail first). A ROW_MAJOR
+/// operand's dims are not tile-padded, so a dim under a tile is 0 tiles there.
+fn config_refusal(config: &Config) -> Option<&'static str> {
+    match *config {
+        Config::MultiCore => None,
+        Config::Mcast {
+            in0_block_w,
+            per_core_m,
+            per_core_n,
+            ..
+        } => {
+            if in0_block_w == 0 {
+                Some("in0_block_w must be greater than 0!")
+            } else if per_core_m == 0 {
+                Some("per_core_M must be greater than 0!")
+            } else if per_core_n == 0 {
+                Some("per_core_N must be greater than 0!")
+            } else {
+                None
+            }
+        }
+    }
+}
+
 /// `MCAST_INPUT_BUFFERING_DEPTH` (matmul_op.hpp): operand blocks are double-buffered.
 const MCAST_INPUT_BUFFERING_DEPTH: u64 = 2;
 
-/// The operands in tiles, as the config functions read the padded shapes.
+/// The operands as the config functions read their padded shapes: TILE ones padded to whole
+/// tiles, ROW_MAJOR ones as they are (so their tile counts round down).
 #[derive(Debug, Clone, Copy)]
 struct MatmulDims {
+    /// M and N in elements of the padded shapes (`is_narrow_shape` and the 1D configs read
+    /// them).
+    m: u64,
+    n: u64,
     /// `get_batch_size` of the output (the larger batch of the two operands).
     batch: u64,
     /// `get_batch_size` of input A: the factories loop over it.
@@ -309,13 +357,23 @@ impl MatmulDims {
         let n = bd[bd.len() - 1];
         let ba = crate::size::product(ad[..ad.len() - 2].iter().copied(), "batch")?;
         let bb = crate::size::product(bd[..bd.len() - 2].iter().copied(), "batch")?;
+        let padded = |t: &DevTensor, v: u64| {
+            if t.layout() == Layout::Tile {
+                v.div_ceil(TILE).saturating_mul(TILE)
+            } else {
+                v
+            }
+        };
+        let (m, k, n) = (padded(a, m), padded(a, k), padded(b, n));
         Ok(MatmulDims {
+            m,
+            n,
             batch: ba.max(bb),
             batch_a: ba,
             batch_b: bb,
-            mt: m.div_ceil(TILE),
-            kt: k.div_ceil(TILE),
-            nt: n.div_ceil(TILE),
+            mt: m / TILE,
+            kt: k / TILE,
+            nt: n / TILE,
         })
     }
 }
@@ -455,12 +513,8 @@ fn simple_config(
     max_l1: u64,
 ) -> Result<Config, CaseError> {
     let (gx, gy) = (u64::from(grid.0), u64::from(grid.1));
-    let narrow = is_narrow(
-        crate::size::mul(d.mt, TILE, "height")?,
-        crate::size::mul(d.nt, TILE, "width")?,
-        all_dram,
-    );
-    let is_wide = narrow && d.nt > d.mt;
+    let narrow = is_narrow(d.m, d.n, all_dram);
+    let is_wide = narrow && d.n > d.m;
     let is_tall = narrow && !is_wide;
     let mut in0_block_w = 2;
     // `get_per_core_factor`: the largest square block (16, 8, 4, 2) whose buffers fit.
@@ -487,10 +541,13 @@ fn simple_config(
     };
     // With every buffer in DRAM, ttnn 0.81.1 goes 1D for narrow shapes only, else 2D (the
     // golden captures: a 9x1 block grid on p150 still runs the 2D factory).
-    if (cy == 1 && !all_dram) || is_wide {
+    // A narrow shape goes 1D along its long side before the block grid is looked at (seen on
+    // the runtime: a ROW_MAJOR [180,10] @ [10,10] in L1, one row of blocks, is refused for
+    // its in1-multicast per_core_N of 0 tiles).
+    if is_wide || (cy == 1 && !all_dram && !is_tall) {
         return mcast_1d(d, grid, s, max_l1, true);
     }
-    if (cx == 1 && !all_dram) || is_tall {
+    if is_tall || (cx == 1 && !all_dram) {
         return mcast_1d(d, grid, s, max_l1, false);
     }
     if (cy > 0 && nbx <= gx && nby <= gy) || all_dram {
@@ -530,19 +587,9 @@ fn mcast_1d(
 ) -> Result<Config, CaseError> {
     let cores = u64::from(grid.0) * u64::from(grid.1);
     let (pm, pn) = if mcast_in0 {
-        (
-            d.mt,
-            crate::size::mul(d.nt, TILE, "N")?
-                .div_ceil(cores)
-                .div_ceil(TILE),
-        )
+        (d.mt, d.n.div_ceil(cores).div_ceil(TILE))
     } else {
-        (
-            crate::size::mul(d.mt, TILE, "M")?
-                .div_ceil(cores)
-                .div_ceil(TILE),
-            d.nt,
-        )
+        (d.m.div_ceil(cores).div_ceil(TILE), d.nt)
     };
     let in0_block_w = if d.kt.is_multiple_of(2) { 2 } else { 1 };
     let (bh, bw, _) = multi_dim_factor(s, pm, pn, in0_block_w, max_l1, false)?;
@@ -642,6 +689,8 @@ mod tests {
 
     fn dims(batch: u64, mt: u64, kt: u64, nt: u64) -> MatmulDims {
         MatmulDims {
+            m: mt * TILE,
+            n: nt * TILE,
             batch,
             batch_a: batch,
             batch_b: 1,

@@ -227,6 +227,37 @@ fn largest_subblock(block_h: u64, block_w: u64, dst: u64, max_h: u64) -> (u64, u
         .unwrap_or((1, 1))
 }
 
+/// Whether each light / heavy pair of a causal head's Q chunks (chunk i with chunk n-1-i) reads
+/// the same number of K chunks: Q chunk i reads the K chunks up to its last row,
+/// ceil((i+1)·Sq_chunk_t / Sk_chunk_t) of the k_num_chunks (seen on p150: the factory chains
+/// K/V prefixes only then; e.g. 1-tile Q chunks over 92 tiles chain with 4-tile K chunks, not
+/// with 8-tile ones).
+fn pairs_read_alike(
+    q_num_chunks: u64,
+    sq_chunk_t: u64,
+    sk_chunk_t: u64,
+    k_num_chunks: u64,
+) -> Result<bool, CaseError> {
+    // Past this many pairs the walk is not worth it for a shape no device holds.
+    const MOST_PAIRS: u64 = 1 << 24;
+    let pairs = q_num_chunks / 2;
+    if pairs > MOST_PAIRS || sk_chunk_t == 0 {
+        return Err(unmodeled(
+            FUNCTION,
+            format!("causal attention over {q_num_chunks} Q chunks (the K/V chain rule is walked up to {MOST_PAIRS} pairs)"),
+        ));
+    }
+    let reads = |i: u64| {
+        (i + 1)
+            .saturating_mul(sq_chunk_t)
+            .div_ceil(sk_chunk_t)
+            .min(k_num_chunks)
+    };
+    let last = q_num_chunks.saturating_sub(1);
+    let first = reads(0) + reads(last);
+    Ok((1..pairs).all(|i| reads(i) + reads(last - i) == first))
+}
+
 /// `streaming_cb_out_tiles`: the output buffer is a 2-slot ping-pong of QKᵀV row groups.
 fn streaming_out_tiles(sq_chunk_t: u64, vdht: u64) -> u64 {
     let (h, w) = largest_subblock(sq_chunk_t, vdht, DST_SIZE, 2);
@@ -276,14 +307,21 @@ pub fn buffers(
     };
     let q_buffering = if most_per_core > 1 { 2 } else { 1 };
     // Blackhole chains the K/V prefix of causal heads from core to core when the Q chunks pair
-    // up and are at most 4 tiles: a forward-control CB of one 32 B entry per K/V slot and one
-    // more, and three K/V slots for 3- and 4-tile chunks, else two (seen on p150 captures).
-    // Not the whole rule: some long sequences do not chain (coverage.rs gates the region).
+    // up, are at most 4 tiles, and every light / heavy pair reads as many K chunks: a
+    // forward-control CB of one 32 B entry per K/V slot and one more, and three K/V slots for
+    // 3- and 4-tile Q chunks against K chunks of at most 8 tiles, else two (seen on p150
+    // captures, every Q / K chunk pair up to 4 / 16 tiles).
+    let k_num_chunks = padded_sk / k_chunk;
     let chain = arch == crate::device::Arch::Blackhole
         && causal
         && q_num_chunks.is_multiple_of(2)
-        && sq_chunk_t <= 4;
-    let kv_slots = if chain && sq_chunk_t >= 3 { 3 } else { 2 };
+        && sq_chunk_t <= 4
+        && pairs_read_alike(q_num_chunks, sq_chunk_t, sk_chunk_t, k_num_chunks)?;
+    let kv_slots = if chain && sq_chunk_t >= 3 && sk_chunk_t <= 8 {
+        3
+    } else {
+        2
+    };
     let padded_mask = !causal && (padded_sk != sk || padded_sq != sq);
     let tile = tile_size(dtype);
     let t = |tiles: u64, bytes: u64, what: &str| size::mul(tiles, bytes, what);
@@ -480,6 +518,32 @@ mod tests {
         assert_eq!(sum(&eight), 501_760);
     }
 
+    /// The chain needs every light / heavy pair of Q chunks to read as many K chunks, and keeps
+    /// a third K/V slot only for K chunks of at most 8 tiles (mock p150 captures, ttnn 0.81.1).
+    #[test]
+    fn blackhole_chains_only_where_the_pairs_read_alike() {
+        let bh = crate::device::Arch::Blackhole;
+        let bufs = |s: u64, q: u64, k: u64| {
+            buffers(&[1, 1, s, 64], s, DType::Bfloat16, true, q, k, 64, bh).unwrap()
+        };
+        // [1,1,2943,64], 1-tile Q chunks: 4-tile K chunks chain, 8-tile ones do not (the pair
+        // (0, 91) reads 1 + 12 K chunks, the pair (4, 87) 1 + 11): 192,512 B measured.
+        assert_eq!(bufs(2943, 32, 128).sizes[3], 96);
+        let unchained = bufs(2943, 32, 256);
+        assert_eq!(&unchained.sizes[..3], &[8192, 65536, 65536]);
+        assert_eq!(sum(&unchained), 192_512);
+        // [1,1,1000,64], 2-tile Q chunks: 11-tile K chunks chain (every pair reads 4), 12-tile
+        // ones do not.
+        assert_eq!(bufs(1000, 64, 352).sizes[3], 96);
+        assert_ne!(bufs(1000, 64, 384).sizes[3], 96);
+        // [1,1,1024,64], 4-tile Q chunks against 16-tile K chunks: chained with two K/V slots,
+        // 526,432 B measured (three slots and a 128 B control CB for 8-tile K chunks).
+        let wide = bufs(1024, 128, 512);
+        assert_eq!(&wide.sizes[..4], &[32768, 131072, 131072, 96]);
+        assert_eq!(sum(&wide), 526_432);
+        assert_eq!(bufs(1024, 128, 256).sizes[3], 128);
+    }
+
     #[test]
     fn refusals_carry_the_runtime_words() {
         let t = |d: &'static [u64]| (d, DType::Bfloat16, Layout::Tile, false);
@@ -591,20 +655,17 @@ mod case_tests {
         }
     }
 
-    /// Causal attention on Blackhole is gated where the factory may chain K/V prefixes (an
-    /// even Q chunk count per head), planned elsewhere and on Wormhole.
+    /// Causal attention is planned on both boards, Blackhole's K/V prefix chain included: a
+    /// 64-row head in two 1-tile Q chunks chains on p150 (its 96 B control CB: 63,584 B per
+    /// core measured, 63,488 on n150).
     #[test]
-    fn blackhole_causal_pairs_are_unmodeled() {
-        let causal = |shape: &str, device| {
-            let mut c = sdpa(shape, device);
+    fn blackhole_causal_pairs_are_planned() {
+        let peak = |device| {
+            let mut c = sdpa("1,2,64,64", device);
             c.params.set("is_causal", ParamValue::Bool(true));
-            c.estimate()
+            c.estimate().expect("a verdict").peaks.cb
         };
-        assert!(matches!(
-            causal("1,2,64,64", &P150),
-            Err(CaseError::Unmodeled { .. })
-        ));
-        assert!(causal("1,2,96,64", &P150).is_ok());
-        assert!(causal("1,2,64,64", &N150).is_ok());
+        assert_eq!(peak(&N150), 63_488);
+        assert_eq!(peak(&P150), 63_584);
     }
 }
