@@ -1030,25 +1030,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             out_memory,
         );
     }
-    if settings.act_block_h > TILE
-        && (!matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
-            || dram_slicing.is_some())
-    {
-        // Checked only with HEIGHT / BLOCK sharding told on the L1 path (seeds 41301-41306).
-        // With the runtime's own sharding, WIDTH_SHARDED or DRAM slices the runtime often
-        // refuses the block (`act_matrix_height_ntiles 7 should be divisible by
-        // act_block_h_ntiles 6`, `Conv2d output block size 7 exceeds the per-core output size
-        // 1`) where the plan's largest-divisor rule fits, or its CBs differ (seed 1207911, n150:
-        // 11 verdicts, 12 CB peaks, every one such a call).
-        return Err(unmodeled(
-            f,
-            format!(
-                "{UNPLANNED}: act_block_h_override {} above one tile without HEIGHT_SHARDED or \
-                 BLOCK_SHARDED told, or with DRAM slicing",
-                settings.act_block_h
-            ),
-        ));
-    }
     // The halo's config tensors are built per padded input row (exec/pool.rs, as for
     // max_pool2d): past max_pool2d's bound the plan is not built (a fuzz input, N = 4,143,883,425
     // and H = 2,113, took minutes and GBs).
@@ -1072,6 +1053,26 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             );
             return Ok(Val::None);
         }
+    }
+    if settings.act_block_h > TILE
+        && (!matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
+            || dram_slicing.is_some())
+    {
+        // Checked only with HEIGHT / BLOCK sharding told on the L1 path (seeds 41301-41306)
+        // and the auto-shard estimate's refusal above (seed 61042).
+        // With the runtime's own sharding, WIDTH_SHARDED or DRAM slices the runtime often
+        // refuses the block (`act_matrix_height_ntiles 7 should be divisible by
+        // act_block_h_ntiles 6`, `Conv2d output block size 7 exceeds the per-core output size
+        // 1`) where the plan's largest-divisor rule fits, or its CBs differ (seed 1207911, n150:
+        // 11 verdicts, 12 CB peaks, every one such a call).
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: act_block_h_override {} above one tile without HEIGHT_SHARDED or \
+                 BLOCK_SHARDED told, or with DRAM slicing",
+                settings.act_block_h
+            ),
+        ));
     }
     let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
     if settings.act_block_h % TILE != 0 {

@@ -455,6 +455,13 @@ pub(super) fn plan(
 ) -> Result<Val, CaseError> {
     let f = a.function;
     let d = ex.device();
+    // `run_L1_op` forces `reallocate_halo_output` (and `deallocate_activation`) on every slice's
+    // conv, the single slice's too (n150, `[2,1024,152,113]` 2×3 stride 2 told
+    // `reallocate_halo_output=False`, 2 height slices: each halo output moved; seed 1207921).
+    let whole = &Conv {
+        reallocate_halo: true,
+        ..*whole
+    };
     let win = whole.win;
     // A bfloat8_b input's slices are bfloat16 sticks (PaddedSlice's output spec) and its
     // untilize CBs hold bfloat8_b tiles: planned as such (random differential, `--dtype
@@ -627,7 +634,9 @@ pub(super) fn plan(
             },
         );
         if whole.tiled {
-            let untilize = 4 * s.in_shard_w.div_ceil(TILE) * super::util::tile_size(whole.dtype);
+            let untilize = 4
+                * tiles_per_shard_row(s.in_shard_w, s.in_c_cores)
+                * super::util::tile_size(whole.dtype);
             p = p
                 .cb(CbKind::Circular, untilize, &grid)
                 .cb(CbKind::Circular, untilize, &grid);
@@ -702,6 +711,20 @@ fn wrapped_slice(f: &str) -> CaseError {
              slice end wraps below 0)"
         ),
     )
+}
+
+/// The most input tiles one channel core's shard row spans (`max_num_tiles_per_row` of the
+/// PaddedSlice TILE factory): a shard `width` channels wide that is not whole tiles starts
+/// inside a tile on some cores (p150, `[3,539,7,14]` depthwise BLOCK_SHARDED, 10 channel cores
+/// of 56: 3 tiles, 24,576 B untilize CBs, where 56 channels alone are 2; seed 1207912).
+fn tiles_per_shard_row(width: u64, channel_cores: u64) -> u64 {
+    (0..channel_cores.max(1))
+        .map(|i| {
+            let start = i * width;
+            (start + width).div_ceil(TILE) - start / TILE
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Frees the input's [N, H, W, C] copy, where there is one.
