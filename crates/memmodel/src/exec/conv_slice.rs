@@ -463,10 +463,10 @@ pub(super) fn plan(
         ..*whole
     };
     let win = whole.win;
-    // A bfloat8_b input's slices are bfloat16 sticks (PaddedSlice's output spec) and its
-    // untilize CBs hold bfloat8_b tiles: planned as such (random differential, `--dtype
-    // bfloat8_b --param groups=1 --tile-aligned`: seeds 60111 n150, 30 modeled; 60112 p150, 34
-    // modeled; 0 mismatches).
+    // A bfloat8_b input's slices are bfloat16 sticks (PaddedSlice's output spec); its untilize
+    // CBs hold bfloat8_b tiles in, bfloat16 ones out (random differential, `--dtype bfloat8_b
+    // --param groups=1 --tile-aligned`: seeds 60111 n150, 30 modeled; 60112 p150, 34 modeled;
+    // the output CB's dtype from seed 1207914).
     // A window wholly in the padding (padding at least the kernel's reach) can leave an edge
     // slice reading no input: the runtime skips it without moving on (`slices`).
     let nhwc = Shape::from_dims(vec![win.n, win.h, win.w, win.c])?;
@@ -634,12 +634,21 @@ pub(super) fn plan(
             },
         );
         if whole.tiled {
-            let untilize = 4
-                * tiles_per_shard_row(s.in_shard_w, s.in_c_cores)
-                * super::util::tile_size(whole.dtype);
+            // The input's tiles, then the untilized ones in the slice's dtype (p150,
+            // `[1,320,250,479]` bfloat8_b: 43,520 B of bfloat8_b tiles and 81,920 B of
+            // bfloat16 ones; seed 1207914).
+            let row_tiles = 4 * tiles_per_shard_row(s.in_shard_w, s.in_c_cores);
             p = p
-                .cb(CbKind::Circular, untilize, &grid)
-                .cb(CbKind::Circular, untilize, &grid);
+                .cb(
+                    CbKind::Circular,
+                    row_tiles * super::util::tile_size(whole.dtype),
+                    &grid,
+                )
+                .cb(
+                    CbKind::Circular,
+                    row_tiles * super::util::tile_size(conv.conv_in_dtype()),
+                    &grid,
+                );
         }
         p = p.cb(CbKind::Circular, slice_bytes, &grid).bound();
         if whole.tiled {
