@@ -46,6 +46,12 @@ pub enum Domain {
     Choice {
         values: &'static [&'static str],
     },
+    /// A multiple of `step` in `min..=max` (conv2d's `act_block_h`: whole tile rows).
+    Multiple {
+        step: i64,
+        min: i64,
+        max: i64,
+    },
     /// `[h, w]`, each in `min..=max`.
     Pair {
         min: i64,
@@ -217,6 +223,62 @@ impl CallSpace {
                     // YOLO models use.
                     param("groups", Int { min: 1, max: 1024 }, "1"),
                     param("bias", Bool, "true"),
+                    // The output dtype and Conv2dConfig: what YOLO-class models set.
+                    param(
+                        "dtype",
+                        Choice {
+                            values: &["bfloat16", "bfloat8_b", "float32"],
+                        },
+                        "the input's",
+                    ),
+                    param(
+                        "weights_dtype",
+                        Choice {
+                            values: &["bfloat16", "bfloat8_b"],
+                        },
+                        "the input's (bfloat16 for float32)",
+                    ),
+                    param(
+                        "shard_layout",
+                        Choice {
+                            values: &["height", "block", "width"],
+                        },
+                        "the runtime's choice",
+                    ),
+                    param(
+                        "act_block_h",
+                        Multiple {
+                            step: 32,
+                            min: 32,
+                            max: 256,
+                        },
+                        "the runtime's choice",
+                    ),
+                    param(
+                        "activation",
+                        Choice {
+                            values: &["silu", "relu", "sigmoid", "gelu"],
+                        },
+                        "none",
+                    ),
+                    param("deallocate_activation", Bool, "false"),
+                    param("reallocate_halo_output", Bool, "true"),
+                    param("enable_act_double_buffer", Bool, "false"),
+                    param("enable_weights_double_buffer", Bool, "false"),
+                    // slice_config: L1_FULL, or DRAM slices by height / width, with a count
+                    // (0: the runtime's) drawn only beside a DRAM slice type.
+                    param(
+                        "slice",
+                        Choice {
+                            values: &["l1_full", "dram_height", "dram_width"],
+                        },
+                        "none (DRAM slices of a DRAM input, the L1 path of an L1 one)",
+                    ),
+                    param(
+                        "num_slices",
+                        Int { min: 0, max: 8 },
+                        "0 (the runtime's count)",
+                    ),
                 ]
             }
             Family::Mean => vec![param("dim", Dims, "all"), param("keepdim", Bool, "false")],
@@ -743,6 +805,9 @@ fn draw_params(
             }
             Domain::Bool => ParamValue::Bool(rng.chance(0.5)),
             Domain::Int { min, max } => ParamValue::Int(rng.range(min, max)),
+            Domain::Multiple { step, min, max } => {
+                ParamValue::Int(rng.range(min / step, max / step) * step)
+            }
             Domain::Float { min, max } => {
                 // Short decimals: ids and shapes files stay readable.
                 let v = min + rng.unit() * (max - min);
@@ -806,6 +871,12 @@ fn draw_params(
     }
     if matches!(space.op.family, Family::Sdpa) {
         sdpa_draw(rng, x, &mut p, model_inputs)?;
+    }
+    if matches!(space.op.family, Family::Conv2d)
+        && !matches!(p.get("slice"), Some(ParamValue::Str(s)) if s.starts_with("dram_"))
+    {
+        // A slice count belongs to a DRAM slice type only (the catalog refuses it otherwise).
+        p.0.remove("num_slices");
     }
     if matches!(space.op.family, Family::Conv2d) && p.get("groups").is_some() {
         // Depthwise: groups must divide both channel counts.
@@ -955,6 +1026,18 @@ mod tests {
             if let Some(ParamValue::Int(g)) = c.params.get("groups") {
                 assert_eq!(*g as u64, ch, "{}: depthwise", c.id());
                 assert_eq!(c.params.get("out_channels"), Some(&ParamValue::Int(*g)));
+            }
+            // Conv2dConfig draws the catalog takes: whole tile rows of act_block_h, a slice
+            // count only beside a DRAM slice type.
+            if let Some(ParamValue::Int(rows)) = c.params.get("act_block_h") {
+                assert!(*rows >= 32 && rows % 32 == 0, "{}", c.id());
+            }
+            if c.params.get("num_slices").is_some() {
+                assert!(
+                    matches!(c.params.get("slice"), Some(ParamValue::Str(s)) if s.starts_with("dram_")),
+                    "{}",
+                    c.id()
+                );
             }
         }
     }

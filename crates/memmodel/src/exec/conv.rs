@@ -841,6 +841,16 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let dilation = pair("dilation", 1)?;
     let bias = !matches!(a.get(usize::MAX, "bias_tensor"), None | Some(Val::None));
     let settings = Settings::of(a)?;
+    if folds_kernel_stride(&x, [h, w], kernel, stride, pad, dilation) {
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: kernel stride folding (kernel = stride ≠ 1×1 on a DRAM input \
+                 that is ROW_MAJOR or unpadded, or a height-sharded one: the runtime folds it \
+                 and runs a matmul)"
+            ),
+        ));
+    }
     // Without memory_config the output stays in the conv's L1 shards; an interleaved
     // memory_config copies it there (ShardedToInterleaved).
     let out_memory = match a.kw.get("memory_config") {
@@ -1001,6 +1011,14 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ),
         ));
     }
+    if mm_conv && dram_slicing.is_some() && x.memory != BufferType::Dram {
+        // conv2d_DRAM runs a 1×1 conv as an interleaved matmul of the L1 input as it is: not
+        // measured.
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: a 1×1 stride-1 conv of an L1 input with DRAM slicing"),
+        ));
+    }
     if mm_conv {
         return super::conv_matmul::plan(
             ex,
@@ -1035,6 +1053,26 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             );
             return Ok(Val::None);
         }
+    }
+    if settings.act_block_h > TILE
+        && (!matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
+            || dram_slicing.is_some())
+    {
+        // Checked only with HEIGHT / BLOCK sharding told on the L1 path (seeds 41301-41306)
+        // and the auto-shard estimate's refusal above (seed 61042).
+        // With the runtime's own sharding, WIDTH_SHARDED or DRAM slices the runtime often
+        // refuses the block (`act_matrix_height_ntiles 7 should be divisible by
+        // act_block_h_ntiles 6`, `Conv2d output block size 7 exceeds the per-core output size
+        // 1`) where the plan's largest-divisor rule fits, or its CBs differ (seed 1207911, n150:
+        // 11 verdicts, 12 CB peaks, every one such a call).
+        return Err(unmodeled(
+            f,
+            format!(
+                "{UNPLANNED}: act_block_h_override {} above one tile without HEIGHT_SHARDED or \
+                 BLOCK_SHARDED told, or with DRAM slicing",
+                settings.act_block_h
+            ),
+        ));
     }
     let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
     if settings.act_block_h % TILE != 0 {
@@ -1090,6 +1128,36 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         deallocate_activation: false,
     };
     plan(ex, &conv, &s, &x, input_use, flattened, out_memory)
+}
+
+/// `auto_enable_kernel_folding` with `enable_kernel_stride_folding` unset: a kernel equal to its
+/// stride (not 1×1), no dilation, the padded input a whole number of strides, on a DRAM input
+/// that is ROW_MAJOR or unpadded, or a height-sharded one. The runtime then folds the input
+/// (untilize, `Fold` MultiCoreDRAMFold, tilize) and runs a matmul (n150, `[1,21,20,11]`
+/// bfloat8_b TILE depthwise 2×1 stride 2×1, seed 1207901; `[1,32,64,64]` ROW_MAJOR 2×2 stride
+/// 2 padding 1: the Fold program, where a TILE input with that padding is not folded).
+fn folds_kernel_stride(
+    x: &super::DevTensor,
+    [h, w]: [u64; 2],
+    kernel: [u64; 2],
+    stride: [u64; 2],
+    pad: [u64; 2],
+    dilation: [u64; 2],
+) -> bool {
+    let whole_strides = (0..2).all(|i| {
+        let padded = [h, w][i].saturating_add(pad[i].saturating_mul(2));
+        stride[i] > 0 && padded % stride[i] == 0
+    });
+    let dram = x.memory == BufferType::Dram && x.shard.is_none();
+    let height_sharded = x
+        .shard
+        .as_ref()
+        .is_some_and(|sh| sh.strategy == ShardStrategy::Height);
+    kernel == stride
+        && stride != [1, 1]
+        && dilation == [1, 1]
+        && whole_strides
+        && ((dram && (x.layout() == Layout::RowMajor || pad == [0, 0])) || height_sharded)
 }
 
 /// The Conv2d program factory the runtime picks for a sharding: its own for width sharding
@@ -1756,6 +1824,33 @@ mod tests {
         let err = c.estimate().expect_err("no verdict");
         assert!(crate::exec::is_unmodeled(&err), "{err}");
         assert!(err.to_string().contains("padded input rows"), "{err}");
+    }
+
+    /// Kernel stride folding (the runtime's Fold program, then a matmul) is not planned: a
+    /// ROW_MAJOR DRAM input with a 2×2 stride-2 kernel padded 1 folds, a TILE one does not
+    /// (it pads: the halo path); an unpadded TILE one folds too (NO_DISPATCH traces, n150).
+    #[test]
+    fn kernel_stride_folding_is_unmodeled() {
+        let conv = |layout: Layout, pad: i64| {
+            let mut c = case(layout, BufferType::Dram, &N150);
+            c.model_inputs = vec![Shape::parse("1,32,64,64").unwrap()];
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            for (name, v) in [
+                ("kernel_size", vec![2, 2]),
+                ("stride", vec![2, 2]),
+                ("padding", vec![pad, pad]),
+            ] {
+                c.params.set(name, ParamValue::Ints(v));
+            }
+            c.params.set("out_channels", ParamValue::Int(32));
+            c.estimate()
+        };
+        for (layout, pad) in [(Layout::RowMajor, 1), (Layout::Tile, 0)] {
+            let err = conv(layout, pad).expect_err("no verdict");
+            assert!(crate::exec::is_unmodeled(&err), "{err}");
+            assert!(err.to_string().contains("folding"), "{err}");
+        }
+        assert!(conv(Layout::Tile, 1).is_ok());
     }
 
     /// An [N, H, W, C] TILE input too large for the L1 bank, whose flattened copy fits it: the

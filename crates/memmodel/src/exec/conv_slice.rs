@@ -108,51 +108,100 @@ pub(super) fn dram_request(a: &Args<'_>, x: &DevTensor) -> Result<Option<Request
         }
         Some(other) => return Err(invalid(f, format!("`slice_config` is {other:?}"))),
     };
-    if x.memory == BufferType::Dram && x.shard.is_none() {
+    if x.shard.is_none() && (x.memory == BufferType::Dram || request.axis.is_some()) {
+        // An L1 interleaved input with DRAM_HEIGHT / DRAM_WIDTH takes the DRAM path too, which
+        // refuses it once reshaped ([`plan`]).
         return Ok(Some(request));
     }
     if request.axis.is_some() {
-        // An L1 input with DRAM_HEIGHT / DRAM_WIDTH takes the DRAM path too (padded slices of
-        // an L1 tensor): not measured.
+        // A sharded input with DRAM_HEIGHT / DRAM_WIDTH: not measured.
         return Err(unmodeled(
             f,
-            format!("{UNPLANNED}: DRAM slicing of an L1 or sharded input"),
+            format!("{UNPLANNED}: DRAM slicing of a sharded input"),
         ));
     }
     Ok(None)
 }
 
-/// The convs of the slices of `whole` cut along `axis` into `count` parts (`run_sliced_op`): a TILE output
+/// A slice whose first output window ends before the input (a kernel reach of 1 under padding 2,
+/// one output row): the runtime's input-slice end is negative there and wraps as a `uint32_t`
+/// (`OpSliceAttr::IOShape`), so it is not skipped and runs on a slice nobody measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct WrappedSlice;
+
+/// The convs of the slices of `whole` cut along `axis` into `count` parts, as `run_sliced_op`
+/// (and `compute_L1_usage_for_slice_config`, the count's estimate) walks them: a TILE output
 /// cut by width in whole tiles of columns, `⌈dim / step⌉ / count` steps each and one more for
-/// the first `remainder`; empty ones skipped. Lazy: the count search stops at the first slice
-/// that does not fit, so building all `count` of them each time made it quadratic.
-fn slices(whole: &Conv, axis: Axis, count: u64) -> impl Iterator<Item = Conv> + '_ {
+/// the first `remainder`. A slice whose windows read no input row (its clamped input range is
+/// empty: windows wholly in the padding at an edge) is skipped *without* moving the start, so
+/// the next slice index (maybe one step shorter) starts where it did. Lazy: the count search
+/// stops at the first slice that does not fit, so building all `count` of them each time made it
+/// quadratic.
+fn slices(
+    whole: &Conv,
+    axis: Axis,
+    count: u64,
+) -> impl Iterator<Item = Result<Conv, WrappedSlice>> + '_ {
     let win = &whole.win;
     let i = axis.index();
     let out_dim = [win.ho, win.wo][i];
     let step = if axis == Axis::Width { TILE } else { 1 };
     let units = out_dim.div_ceil(step);
-    let (min, rem) = (units / count, units % count);
+    let (min, rem) = (units / count.max(1), units % count.max(1));
     let mut start = 0;
-    (0..count)
-        .map_while(move |k| {
-            if start >= out_dim {
-                return None;
+    (0..count).filter_map(move |k| {
+        if start >= out_dim {
+            return None;
+        }
+        let len = step * (min + u64::from(k < rem));
+        let end = (start + len).min(out_dim);
+        if end <= start {
+            return None;
+        }
+        match input_span(whole, axis, start, end) {
+            Err(wrapped) => Some(Err(wrapped)),
+            Ok(None) => None,
+            Ok(Some(_)) => {
+                let conv = slice_conv(whole, axis, start, end);
+                start += len;
+                Some(Ok(conv))
             }
-            let len = step * (min + u64::from(k < rem));
-            let end = (start + len).min(out_dim);
-            let this = (start, end);
-            start += len;
-            Some(this)
-        })
-        .filter(|(start, end)| end > start)
-        .map(move |(start, end)| slice_conv(whole, axis, start, end))
+        }
+    })
 }
 
-/// The conv of one slice: the input rows / columns its windows read, clamped to the input,
-/// with the clamped part as its own padding (the edge slices keep the conv's); a TILE output
-/// slice that is not whole tiles wide (not the whole input) gets more right padding to round
-/// its width up (`get_input_slice_and_padding`).
+/// The input rows / columns `[lo, hi)` the output slice `[out_start, out_end)` reads
+/// (`Conv2dSliceAttr::get_input_slice`, clamped again by `run_sliced_op`): clamped to the input,
+/// the whole input's edge where the slice is at the output's edge; `Ok(None)` when empty (the
+/// runtime skips the slice), `Err` where its end is negative (wraps, see [`WrappedSlice`]).
+fn input_span(
+    whole: &Conv,
+    axis: Axis,
+    out_start: u64,
+    out_end: u64,
+) -> Result<Option<(u64, u64)>, WrappedSlice> {
+    let win = whole.win;
+    let i = axis.index();
+    let size = [win.h, win.w][i] as i128;
+    let out_dim = [win.ho, win.wo][i];
+    let first = (out_start * win.stride[i]) as i128 - win.pad[i] as i128;
+    let last = ((out_end - 1) * win.stride[i]) as i128 - win.pad[i] as i128 + win.reach(i) as i128;
+    let lo = if out_start == 0 { 0 } else { first.max(0) };
+    let hi = if out_end == out_dim {
+        size
+    } else {
+        last.min(size)
+    };
+    if hi < 0 {
+        return Err(WrappedSlice);
+    }
+    Ok((lo < hi).then_some((lo as u64, hi as u64)))
+}
+
+/// The conv of one slice (whose input span is not empty): the input rows / columns its windows
+/// read, clamped to the input, with the clamped part as its own padding (the edge slices keep
+/// the conv's); a TILE output slice that is not whole tiles wide (not the whole input) gets more
+/// right padding to round its width up (`run_L1_op`).
 fn slice_conv(whole: &Conv, axis: Axis, out_start: u64, out_end: u64) -> Conv {
     let win = whole.win;
     let i = axis.index();
@@ -163,8 +212,8 @@ fn slice_conv(whole: &Conv, axis: Axis, out_start: u64, out_end: u64) -> Conv {
     let last = ((out_end - 1) * win.stride[i]) as i128 - win.pad[i] as i128 + reach as i128;
     let mut pad_start = (-first).max(0) as u64;
     let mut pad_end = (last - size as i128).max(0) as u64;
-    let mut lo = first.max(0) as u64;
-    let mut hi = (last.min(size as i128)) as u64;
+    let mut lo = first.clamp(0, size as i128) as u64;
+    let mut hi = last.clamp(0, size as i128) as u64;
     if out_start == 0 {
         pad_start = win.pad[i];
         lo = 0;
@@ -177,9 +226,9 @@ fn slice_conv(whole: &Conv, axis: Axis, out_start: u64, out_end: u64) -> Conv {
     w.pad[i] = pad_start;
     w.pad_end[i] = pad_end;
     if axis == Axis::Height {
-        w.h = hi - lo;
+        w.h = hi.saturating_sub(lo);
     } else {
-        w.w = hi - lo;
+        w.w = hi.saturating_sub(lo);
     }
     let single = w.h == win.h && w.w == win.w;
     let out_w = if axis == Axis::Width {
@@ -190,8 +239,8 @@ fn slice_conv(whole: &Conv, axis: Axis, out_start: u64, out_end: u64) -> Conv {
     if !single && !out_w.is_multiple_of(TILE) {
         w.pad_end[1] += (TILE - out_w % TILE) * win.stride[1];
     }
-    w.ho = (w.h + w.pad[0] + w.pad_end[0] - w.reach(0)) / w.stride[0] + 1;
-    w.wo = (w.w + w.pad[1] + w.pad_end[1] - w.reach(1)) / w.stride[1] + 1;
+    w.ho = (w.h + w.pad[0] + w.pad_end[0]).saturating_sub(w.reach(0)) / w.stride[0] + 1;
+    w.wo = (w.w + w.pad[1] + w.pad_end[1]).saturating_sub(w.reach(1)) / w.stride[1] + 1;
     // PaddedSlice writes the slice row-major: the slice's conv aligns its channels as a
     // ROW_MAJOR input's (8), whatever the input's layout (captures, n150, `[1,384,272,480]`
     // TILE: 8 input-channel cores of 48 channels, where a TILE input's 32 would give 6 of 64).
@@ -310,6 +359,15 @@ fn sliced_input_pages(conv: &Conv, s: &super::conv::Sharding) -> Result<u64, siz
     }
 }
 
+/// Where the count search stops without the runtime's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchGap {
+    /// Past [`MAX_SLICE_CHECKS`] slices.
+    TooManyChecks,
+    /// A [`WrappedSlice`] among the counts tried.
+    Wrapped,
+}
+
 /// `determine_slice_config`: the fewest slices along the axis whose every slice's L1 estimate
 /// fits the free L1 (`total_free_bytes` of the bank now); the runtime's own axis first, the other
 /// if none fits. `Err(message)`: the runtime's error when none does.
@@ -320,7 +378,7 @@ fn slice_count(
     scheme: Option<Scheme>,
     free: u64,
     max_checks: &mut u64,
-) -> Result<Result<(Axis, u64), String>, ()> {
+) -> Result<Result<(Axis, u64), String>, SearchGap> {
     let win = &whole.win;
     if request.count > 0 {
         let axis = request.axis.unwrap_or(Axis::Width);
@@ -345,8 +403,9 @@ fn slice_count(
         for n in 1..=max {
             let mut fits = true;
             for sl in slices(whole, axis, n) {
+                let sl = sl.map_err(|_| SearchGap::Wrapped)?;
                 if *max_checks == 0 {
-                    return Err(());
+                    return Err(SearchGap::TooManyChecks);
                 }
                 *max_checks -= 1;
                 let sc = slice_scheme(d, whole, &sl, scheme);
@@ -396,22 +455,20 @@ pub(super) fn plan(
 ) -> Result<Val, CaseError> {
     let f = a.function;
     let d = ex.device();
+    // `run_L1_op` forces `reallocate_halo_output` (and `deallocate_activation`) on every slice's
+    // conv, the single slice's too (n150, `[2,1024,152,113]` 2×3 stride 2 told
+    // `reallocate_halo_output=False`, 2 height slices: each halo output moved; seed 1207921).
+    let whole = &Conv {
+        reallocate_halo: true,
+        ..*whole
+    };
     let win = whole.win;
-    // A bfloat8_b input's slices are bfloat16 sticks (PaddedSlice's output spec) and its
-    // untilize CBs hold bfloat8_b tiles: planned as such (random differential, `--dtype
-    // bfloat8_b --param groups=1 --tile-aligned`: seeds 60111 n150, 30 modeled; 60112 p150, 34
-    // modeled; 0 mismatches).
-    // A window wholly in the padding (padding at least the kernel's reach) gives slices that
-    // read no input rows: not measured, and slice_conv's row arithmetic assumes every window
-    // touches the input.
-    let wholly_padded =
-        (0..2).any(|i| win.pad[i] >= win.reach(i) || win.pad_end[i] >= win.reach(i));
-    if wholly_padded {
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: DRAM slices of a conv whose padding holds whole windows"),
-        ));
-    }
+    // A bfloat8_b input's slices are bfloat16 sticks (PaddedSlice's output spec); its untilize
+    // CBs hold bfloat8_b tiles in, bfloat16 ones out (random differential, `--dtype bfloat8_b
+    // --param groups=1 --tile-aligned`: seeds 60111 n150, 30 modeled; 60112 p150, 34 modeled;
+    // the output CB's dtype from seed 1207914).
+    // A window wholly in the padding (padding at least the kernel's reach) can leave an edge
+    // slice reading no input: the runtime skips it without moving on (`slices`).
     let nhwc = Shape::from_dims(vec![win.n, win.h, win.w, win.c])?;
     let out_nhwc = Shape::from_dims(vec![win.n, win.ho, win.wo, whole.c_out])?;
     let out_flat = Shape::from_dims(vec![1, 1, win.out_nhw(), whole.c_out])?;
@@ -426,13 +483,20 @@ pub(super) fn plan(
             None
         } else {
             let dims = [win.n, win.h, win.w, win.c].map(|v| v as i64);
-            Some(super::data_movement::reshape(
-                ex,
-                x,
-                &dims,
-                BufferType::Dram,
-            )?)
+            Some(super::data_movement::reshape(ex, x, &dims, x.memory)?)
         };
+    if x.memory != BufferType::Dram {
+        // conv2d_DRAM reshapes its input to [N, H, W, C], then refuses any but a DRAM one,
+        // whatever the slice count (probes, n150: `[1,32,64,64]` ROW_MAJOR L1 with DRAM_HEIGHT
+        // and 0, 1 or 2 slices; `[1,32,64,50]` TILE L1 with DRAM_WIDTH after its copying
+        // reshape, whose page map the program cache keeps).
+        release_copy(ex, nhwc_copy);
+        ex.b.run(
+            Program::new("Conv2D", "DRAM slicing")
+                .refused("Conv DRAM expects the input tensor to be in DRAM.".to_string()),
+        );
+        return Ok(Val::None);
+    }
     // The output back to [1, 1, N·Ho·Wo, C]: a view when its width is whole tiles, else a
     // copying ReshapeView (measured: the copy, then the 4-D output and the weights freed),
     // modeled as `data_movement::reshape` (block floats through bfloat16, as there).
@@ -453,12 +517,13 @@ pub(super) fn plan(
             release_copy(ex, nhwc_copy);
             return Ok(Val::None);
         }
-        Err(()) => {
+        Err(SearchGap::TooManyChecks) => {
             return Err(unmodeled(
                 f,
                 format!("{UNPLANNED}: a slice count search past {MAX_SLICE_CHECKS} slices"),
             ))
         }
+        Err(SearchGap::Wrapped) => return Err(wrapped_slice(f)),
     };
     let max = if axis == Axis::Width {
         win.wo.div_ceil(TILE)
@@ -530,6 +595,7 @@ pub(super) fn plan(
     // height-sharded as the first).
     let mut run_scheme = scheme;
     for conv in slices(whole, axis, count) {
+        let conv = conv.map_err(|_| wrapped_slice(f))?;
         let slice_scheme = slice_scheme(d, whole, &conv, run_scheme);
         run_scheme = Some(slice_scheme);
         let s = slice_sharding(d, whole, &conv, slice_scheme);
@@ -568,10 +634,21 @@ pub(super) fn plan(
             },
         );
         if whole.tiled {
-            let untilize = 4 * s.in_shard_w.div_ceil(TILE) * super::util::tile_size(whole.dtype);
+            // The input's tiles, then the untilized ones in the slice's dtype (p150,
+            // `[1,320,250,479]` bfloat8_b: 43,520 B of bfloat8_b tiles and 81,920 B of
+            // bfloat16 ones; seed 1207914).
+            let row_tiles = 4 * tiles_per_shard_row(s.in_shard_w, s.in_c_cores);
             p = p
-                .cb(CbKind::Circular, untilize, &grid)
-                .cb(CbKind::Circular, untilize, &grid);
+                .cb(
+                    CbKind::Circular,
+                    row_tiles * super::util::tile_size(whole.dtype),
+                    &grid,
+                )
+                .cb(
+                    CbKind::Circular,
+                    row_tiles * super::util::tile_size(conv.conv_in_dtype()),
+                    &grid,
+                );
         }
         p = p.cb(CbKind::Circular, slice_bytes, &grid).bound();
         if whole.tiled {
@@ -634,6 +711,31 @@ pub(super) fn plan(
     Ok(Val::T(flat))
 }
 
+/// Why a slicing with a [`WrappedSlice`] is not planned.
+fn wrapped_slice(f: &str) -> CaseError {
+    unmodeled(
+        f,
+        format!(
+            "{UNPLANNED}: a DRAM slice whose windows end before the input (the runtime's input \
+             slice end wraps below 0)"
+        ),
+    )
+}
+
+/// The most input tiles one channel core's shard row spans (`max_num_tiles_per_row` of the
+/// PaddedSlice TILE factory): a shard `width` channels wide that is not whole tiles starts
+/// inside a tile on some cores (p150, `[3,539,7,14]` depthwise BLOCK_SHARDED, 10 channel cores
+/// of 56: 3 tiles, 24,576 B untilize CBs, where 56 channels alone are 2; seed 1207912).
+fn tiles_per_shard_row(width: u64, channel_cores: u64) -> u64 {
+    (0..channel_cores.max(1))
+        .map(|i| {
+            let start = i * width;
+            (start + width).div_ceil(TILE) - start / TILE
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Frees the input's [N, H, W, C] copy, where there is one.
 fn release_copy(ex: &mut Exec<'_>, copy: Option<DevTensor>) {
     if let Some(copy) = copy {
@@ -680,6 +782,7 @@ mod tests {
         }
         let whole = super::super::conv::tests_support::conv([1, 320, 320, 96], 96, [3, 1, 1]);
         let widths: Vec<_> = slices(&whole, Axis::Width, 2)
+            .map(Result::unwrap)
             .map(|c| (c.win.w, c.win.wo, c.win.pad[1], c.win.pad_end[1]))
             .collect();
         assert_eq!(widths, [(161, 160, 1, 0), (161, 160, 0, 1)]);
@@ -687,8 +790,38 @@ mod tests {
         // right padding: 300 columns (10 tiles) in 3 width slices of 4, 3 and 3 tiles, the last
         // holding 76 columns, computed as 96.
         let whole = super::super::conv::tests_support::conv([1, 300, 300, 96], 96, [3, 1, 1]);
-        let outs: Vec<_> = slices(&whole, Axis::Width, 3).map(|c| c.win.wo).collect();
+        let outs: Vec<_> = slices(&whole, Axis::Width, 3)
+            .map(|c| c.unwrap().win.wo)
+            .collect();
         assert_eq!(outs, [128, 96, 96]);
+    }
+
+    /// Padding that holds whole windows (2×2, padding 2: the first and last output rows read
+    /// only padding): `run_sliced_op` skips a slice whose input span is empty without moving its
+    /// start, so an empty first slice empties them all; a kernel reach of 1 under padding 2
+    /// wraps the runtime's input end below 0 (not planned).
+    #[test]
+    fn slices_of_whole_padding_windows_skip_as_the_runtime() {
+        let whole = super::super::conv::tests_support::conv([1, 8, 8, 32], 32, [2, 1, 2]);
+        assert_eq!(whole.win.ho, 11);
+        let rows = |count| -> Vec<(u64, u64, u64, u64)> {
+            slices(&whole, Axis::Height, count)
+                .map(Result::unwrap)
+                .map(|c| (c.win.h, c.win.ho, c.win.pad[0], c.win.pad_end[0]))
+                .collect()
+        };
+        // 2 slices of 6 and 5 rows: rows [0, 5) with 2 on top, [4, 8) with 2 below.
+        assert_eq!(rows(2), [(5, 6, 2, 0), (4, 5, 0, 2)]);
+        // 10 slices: the first 2 rows, then 1 each; the last (output row 10) reads nothing.
+        let ten = rows(10);
+        assert_eq!(ten.len(), 9);
+        assert_eq!(ten[0], (1, 2, 2, 0));
+        // 11 slices of one row: the first reads nothing, and so does every later one, which
+        // starts where it did.
+        assert!(rows(11).is_empty());
+        let reach1 = super::super::conv::tests_support::conv([1, 8, 8, 32], 32, [1, 1, 2]);
+        assert!(slices(&reach1, Axis::Height, reach1.win.ho).any(|c| c.is_err()));
+        assert!(slices(&reach1, Axis::Height, 2).all(|c| c.is_ok()));
     }
 
     /// `[1,64,400,300]` NHWC in DRAM → 64 3×3 padding 1 told WIDTH_SHARDED (NO_DISPATCH
