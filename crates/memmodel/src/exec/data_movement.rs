@@ -2900,10 +2900,22 @@ fn tilize_to(
             layout_before,
         )
     } else {
+        // `get_max_l1_space` reads the free L1 below the lowest occupied address, which a hole
+        // the call's own frees leave above it does not add to (seen on p150: float32 [1,18464]
+        // expanded to 960 rows in L1, the freed untilized rows sit above the repeated ones and
+        // the tilize's blocks are capped at 4 tiles, not the 5 the live bytes give); `bank`
+        // may be smaller than the list (L1_SMALL), so the lesser of the two.
+        let (layout_free, layout_after, layout_got_here) = device_free_l1(
+            ex,
+            true,
+            (live_before, live_after),
+            own_after,
+            layout_before,
+        );
         (
-            bank.saturating_sub(live_before),
-            bank.saturating_sub(live_after),
-            own_after <= bank,
+            bank.saturating_sub(live_before).min(layout_free),
+            bank.saturating_sub(live_after).min(layout_after),
+            own_after <= bank && layout_got_here,
         )
     };
     let padded = spec.padded_dims();
@@ -2914,13 +2926,32 @@ fn tilize_to(
     let need = tilize_row_cbs(d, ts_in, tile_size(out_dtype), wt)?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let (enough_capture, enough_device) = (enough(bank), enough(device_free));
-    let captured = tilize_program(d, &spec, ts_in, needs_padding, enough_capture, bank)?;
+    // On Blackhole `TilizeDeviceOperation` takes every interleaved uint8 input to its block
+    // factory (select_program_factory: the default reader's narrow DRAM rows misalign there;
+    // seen on p150: [352,1] expanded to 64 wide in L1 tilizes back in 1,024 B blocks).
+    let block_only =
+        d.arch == crate::device::Arch::Blackhole && x.dtype() == DType::Uint8 && !needs_padding;
+    let captured = tilize_program(
+        d,
+        &spec,
+        ts_in,
+        needs_padding,
+        enough_capture && !block_only,
+        bank,
+    )?;
     // A device run whose buffers overflow a bank failed before this program.
     // Whether the output's allocation succeeded is the allocator's to say (sim checks it when
     // the plan is replayed); the L1 outside the call counts in the free-L1 figures only.
     let normal_run_got_here = got_here;
     let on_device = if normal_run_got_here {
-        tilize_program(d, &spec, ts_in, needs_padding, enough_device, device_after)?
+        tilize_program(
+            d,
+            &spec,
+            ts_in,
+            needs_padding,
+            enough_device && !block_only,
+            device_after,
+        )?
     } else {
         captured.clone()
     };
@@ -3678,13 +3709,15 @@ fn expand(
     if !row_major && dim + 2 < rank {
         // An outer dim of a TILE tensor: `needs_row_major_round_trip` is false, so the
         // tiles are repeated as they are (repeat_codegen_supported.cpp), for ranks 2 to 4.
-        if rank > 4 {
-            return Err(unmodeled(
-                f,
-                "a TILE expand of an outer dim of a rank-5+ tensor (RepeatProgramFactoryHigherDim, not planned)",
-            ));
+        if rank <= 4 {
+            return repeat_outer_tiles(ex, x, &target, mem);
         }
-        return repeat_outer_tiles(ex, x, &target, mem);
+        // Codegen takes ranks up to 4 only: `repeat_native` repeats whole tiles where the last
+        // two dims are whole tiles (`is_tile_repeat_eligible`), else the rows (below).
+        let dims = x.dims();
+        if dims[rank - 1].is_multiple_of(TILE) && dims[rank - 2].is_multiple_of(TILE) {
+            return repeat_higher_dim_tiles(ex, x, &target, mem);
+        }
     }
     let d = ex.device();
     // The rows repeated are the untilized ones: bfloat16 for a block float (seen on the
@@ -3696,12 +3729,6 @@ fn expand(
     };
     let spec = TensorSpec::new(target.clone(), rm_dtype, Layout::RowMajor);
     let codegen = repeat_codegen_fits(d, x, &spec, mem)?;
-    if !codegen && !last_dim {
-        return Err(unmodeled(
-            f,
-            "a ROW_MAJOR expand of a dim other than the last that RepeatCodegen declines (RepeatProgramFactoryHigherDim, not planned)",
-        ));
-    }
     // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim; the
     // native route (`repeat_native`) converts with `to_layout`, which unpads a padded input with
     // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are. The untilized rows
@@ -3727,7 +3754,7 @@ fn expand(
         // n150: a 1-D uint8 ROW_MAJOR expand to 643 is refused, to 6,430,208 in L1 runs out of
         // L1 at its output first).
         ex.b.run(
-            Program::new("RepeatDeviceOperation", "RepeatProgramFactoryLastDim").refused(
+            Program::new("RepeatDeviceOperation", native_repeat_factory(last_dim)).refused(
                 String::from(
                     "Can only work with UINT16, BFLOAT16, UINT32, INT32, FLOAT32 data types",
                 ),
@@ -3771,6 +3798,18 @@ fn expand(
         } else {
             captured
         }
+    } else if !last_dim {
+        // `repeat_upper_dims_rm`: the rows viewed as [upper, dim, lower, W] and
+        // `RepeatProgramFactoryHigherDim` on them: two reader scratchpads (an interleaved
+        // ROW_MAJOR source and its write-alignment copy) of 2 × READ_ALIGNMENT (64) plus the
+        // unaligned row, on the whole grid.
+        let row = x.dims().last().copied().unwrap_or(1) * rm_dtype.row_major_element_bytes();
+        let size = crate::size::add(128, row, "repeat scratch")?;
+        let cores = grid::full(d);
+        let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(false));
+        p.push(Cb::new(CbKind::Scratchpad, size, cores.clone()));
+        p.push(Cb::new(CbKind::Scratchpad, size, cores));
+        p
     } else {
         // `RepeatProgramFactoryLastDim`: two reader scratchpads (interleaved in and out) of
         // 2 × READ_ALIGNMENT (64) plus the source page repeated up to a 16 B multiple, on the
@@ -3793,7 +3832,7 @@ fn expand(
             "repeat scratch",
         )?;
         let cores = grid::full(d);
-        let mut p = Program::new("RepeatDeviceOperation", "RepeatProgramFactoryLastDim");
+        let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(true));
         p.push(Cb::new(CbKind::Scratchpad, size, cores.clone()));
         p.push(Cb::new(CbKind::Scratchpad, size, cores));
         p
@@ -3831,6 +3870,34 @@ fn expand(
     let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false, None)?;
     ex.b.release(repeated);
     Ok(out)
+}
+
+/// `repeat_dim_tile`: `RepeatProgramFactoryHigherDim` on whole tiles (tile-native), one reader
+/// scratchpad of 2 × READ_ALIGNMENT (64) plus a tile on the whole grid.
+fn repeat_higher_dim_tiles(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile);
+    let out = ex.b.tensor("repeated", BufferRole::Temporary, spec, mem)?;
+    let size = crate::size::add(128, tile_size(x.dtype()), "repeat scratch")?;
+    let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(false));
+    p.push(Cb::new(CbKind::Scratchpad, size, grid::full(d)));
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// The factory `RepeatDeviceOperation` picks for a ROW_MAJOR repeat: the last dim's, or the
+/// higher dims' (every dim but the last, the rows collapsed around it).
+fn native_repeat_factory(last_dim: bool) -> &'static str {
+    if last_dim {
+        "RepeatProgramFactoryLastDim"
+    } else {
+        "RepeatProgramFactoryHigherDim"
+    }
 }
 
 /// `RepeatCodegenProgramFactory` on the tiles of a rank 2-4 TILE tensor whose outer dim
