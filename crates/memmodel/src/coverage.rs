@@ -1439,6 +1439,29 @@ mod tests {
         assert_eq!(capped.estimate().expect("modeled").peaks.dataflow, 57_344);
     }
 
+    /// A split's round trips look their programs up in the program cache before building: the
+    /// seventh untilize of a [6,10,64,6880] bfloat16 split into 8 in L1 runs the first one's
+    /// 2-tile blocks (2 × 4,096 B) beside the 7,680 B the pieces leave and clashes on p150 (as
+    /// the runtime does), where a build would find no block.
+    #[test]
+    fn a_round_trip_runs_its_cached_program_where_a_build_finds_no_block() {
+        let mut c = case("split", "6,10,64,6880", Layout::Tile, BufferType::L1);
+        c.device = &crate::device::P150;
+        c.params.set("dim", ParamValue::Int(-1));
+        c.params.set("split_size", ParamValue::Int(860));
+        let e = c.estimate().expect("modeled");
+        match &e.verdict {
+            Verdict::CbClash(detail) => assert!(
+                detail
+                    .message()
+                    .ends_with("L1 buffer allocated at 119424 and static dataflow buffer region ends at 119936"),
+                "{}",
+                detail.message()
+            ),
+            other => panic!("expected the clash, got {other:?}"),
+        }
+    }
+
     /// ROW_MAJOR splits of interleaved inputs are modeled: one piece into another memory is a
     /// copy of rows aligned as the output (measured on the mock p150: a [2,101] bfloat16 one
     /// from DRAM to L1 takes 2 × 208 B); more than 64 equal pieces are sliced from windows of
