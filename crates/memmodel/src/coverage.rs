@@ -1439,6 +1439,24 @@ mod tests {
         assert_eq!(capped.estimate().expect("modeled").peaks.dataflow, 57_344);
     }
 
+    /// A tilize whose block does not fit the L1 its output leaves is refused in the runtime's
+    /// words (measured on the mock n150: [10848,4096] and [10870,4096] bfloat16 ROW_MAJOR from
+    /// DRAM to L1 TILE).
+    #[test]
+    fn a_tilize_without_a_block_is_refused_as_the_runtime_does() {
+        for (rows, reason) in [
+            ("10848,4096", "No solution found for single_block_size"),
+            ("10870,4096", "single_block_size_limit must be at least 1"),
+        ] {
+            let mut c = case("to_layout", rows, Layout::RowMajor, BufferType::Dram);
+            c.output_memory = BufferType::L1;
+            match c.estimate() {
+                Err(CaseError::Refused { reason: got, .. }) => assert_eq!(got, reason),
+                other => panic!("expected the refusal, got {other:?}"),
+            }
+        }
+    }
+
     /// A split's round trips look their programs up in the program cache before building: the
     /// seventh untilize of a [6,10,64,6880] bfloat16 split into 8 in L1 runs the first one's
     /// 2-tile blocks (2 × 4,096 B) beside the 7,680 B the pieces leave and clashes on p150 (as
