@@ -1457,6 +1457,21 @@ mod tests {
         }
     }
 
+    /// On Blackhole a uint8 tilize always takes the block factory (measured on the mock p150:
+    /// [11,4256,1312] ROW_MAJOR to TILE in L1, dataflow buffers 18,432 B).
+    #[test]
+    fn a_uint8_tilize_on_blackhole_takes_the_block_factory() {
+        let mut c = case(
+            "to_layout",
+            "11,4256,1312",
+            Layout::RowMajor,
+            BufferType::L1,
+        );
+        c.device = &crate::device::P150;
+        c.dtype = DType::Uint8;
+        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 18_432);
+    }
+
     /// A split's round trips look their programs up in the program cache before building: the
     /// seventh untilize of a [6,10,64,6880] bfloat16 split into 8 in L1 runs the first one's
     /// 2-tile blocks (2 × 4,096 B) beside the 7,680 B the pieces leave and clashes on p150 (as
