@@ -415,53 +415,19 @@ fn data_movement_dtype_modeled(case: &Case, sig: &Signature) -> bool {
         // bfloat4_b copy is not drawn enough to tell.
         Family::Unsqueeze => case.dtype != DType::Bfloat4B || !reshape_copies(case, sig),
         // Repeats at the dtype's page sizes; a block float's TILE round trip through bfloat16
-        // rows (RepeatProgramFactoryLastDim), its outer-dim repeats on its own tiles.
-        Family::Expand => {
-            interleaved_expand(case)
-                && !word_tile_expand_round_trip(case, sig)
-                && !uint8_tile_expand_tilized_back(case, sig)
-        }
+        // rows (RepeatProgramFactoryLastDim), its outer-dim repeats on its own tiles. The
+        // tilize back of a 4-byte or uint8 round trip caps its blocks by the L1 below the
+        // lowest buffer (the freed untilized rows leave a hole above it) and takes the block
+        // factory for uint8 on Blackhole: random differential ungated, seeds 1207911-1207916
+        // and 1207921-1207924 (float32 / int32 / uint32, L1 pinned along each of the last two
+        // dims), 1207931-1207932 (uint8), both boards, 0 mismatches.
+        Family::Expand => interleaved_expand(case),
         // One program at the dtype's page sizes, the output ROW_MAJOR (bfloat16 for bfloat8_b):
         // exact on every dtype drawn, both layouts (TILE ungated: seeds 91671 n150, 91672
         // p150; all layouts: 91681 n150, 91682 p150).
         Family::Upsample => true,
         _ => false,
     }
-}
-
-/// A TILE expand of one of the last two dims with 4-byte elements (float32, int32, uint32):
-/// untilized, repeated and tilized back, where the tilize's capped blocks near the L1 limit
-/// differ from the plan (seed 1107111 on p150: float32 [1,18464] to [960,18464] in L1, the
-/// runtime's blocks of 4 tiles, memmodel's 5, and its verdict with them; seed 1107175 on
-/// n150: uint32 [1,1,1,3904] to 2720 rows in L1, sub-blocks of 1 tile, memmodel's 3).
-/// Outer-dim repeats copy tiles and are exact.
-fn word_tile_expand_round_trip(case: &Case, sig: &Signature) -> bool {
-    let rank = sig.inputs.first().map_or(0, |i| i.shape.rank()) as i64;
-    let dim = case.params.int_or(case.op.name, "dim", -1).unwrap_or(-1);
-    let dim = if dim < 0 { dim + rank } else { dim };
-    matches!(case.dtype, DType::Float32 | DType::Int32 | DType::Uint32)
-        && case.layout == Layout::Tile
-        && dim + 2 >= rank
-}
-
-/// A uint8 TILE expand of one of the last two dims whose output is tile-aligned: the plain
-/// tilize back takes uint8, and on p150 picks its block factory where memmodel plans the
-/// default one (seed 1107181: [352,1] to 64 wide in L1, 2 × 1,024 B blocks on the runtime,
-/// 2 × 2,048 B planned; n150 seed 1107173 matched). A padded one is refused, as planned.
-fn uint8_tile_expand_tilized_back(case: &Case, sig: &Signature) -> bool {
-    let rank = sig.inputs.first().map_or(0, |i| i.shape.rank()) as i64;
-    let dim = case.params.int_or(case.op.name, "dim", -1).unwrap_or(-1);
-    let dim = if dim < 0 { dim + rank } else { dim };
-    let aligned = sig.outputs.first().is_some_and(|o| {
-        // A 1-D output's implicit height is not checked: gated with the aligned ones.
-        let d = o.shape.dims();
-        d.len() < 2
-            || d.iter()
-                .rev()
-                .take(2)
-                .all(|&v| v % crate::tensor::TILE == 0)
-    });
-    case.dtype == DType::Uint8 && case.layout == Layout::Tile && dim + 2 >= rank && aligned
 }
 
 /// An interleaved TILE concat of any dtype: tiles copied as they are (along a last dim whose
@@ -756,14 +722,12 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     }
     if case.dtype == DType::Float32
         && !data_movement_dtype_modeled(case, sig)
-        && matches!(family, Family::Split | Family::Concat | Family::Expand)
+        && matches!(family, Family::Split | Family::Concat)
     {
         return Err(unmodeled(
             case,
             if family == Family::Concat {
                 "a float32 TILE concat of L1 or 1-D inputs, or along a dim the tiles pad"
-            } else if family == Family::Expand {
-                "a float32 TILE expand of one of the last two dims (its tilize back caps blocks unlike memmodel near the L1 limit)"
             } else {
                 "float32 for this op"
             },
@@ -1470,10 +1434,76 @@ mod tests {
             ),
             other => panic!("expected the refusal, got {other:?}"),
         }
-        // Tile-aligned, the plain tilize takes uint8 (n150: dataflow 2 × 11,264 B, as planned
-        // ungated), but its factory on p150 is not modeled: gated.
+        // Tile-aligned, the plain tilize takes uint8 (n150: dataflow 2 × 11,264 B); on p150
+        // always its block factory (p150: [352,1] to 64 wide in L1, 2 × 1,024 B blocks where
+        // the default factory's rows would take 2 × 2,048 B).
         let aligned = expand("1,155776,352", -1, DType::Uint8, dram, dram);
-        assert!(crate::exec::is_unmodeled(&aligned.estimate().unwrap_err()));
+        assert_eq!(aligned.estimate().expect("modeled").peaks.dataflow, 22_528);
+        let mut narrow = expand("352,64", -1, DType::Uint8, l1, l1);
+        narrow.device = &crate::device::P150;
+        assert_eq!(narrow.estimate().expect("modeled").peaks.dataflow, 2_048);
+        // The tilize back caps its blocks by the L1 below the lowest buffer, the freed
+        // untilized rows' hole above it not counted (p150: float32 [1,18464] to 960 rows in
+        // L1, blocks of 4 tiles, 2 × 16,384 B; the live bytes would allow 5, 2 × 20,480 B).
+        let mut capped = expand("960,18464", 0, DType::Float32, l1, l1);
+        capped.device = &crate::device::P150;
+        assert_eq!(capped.estimate().expect("modeled").peaks.dataflow, 57_344);
+    }
+
+    /// A tilize whose block does not fit the L1 its output leaves is refused in the runtime's
+    /// words (measured on the mock n150: [10848,4096] and [10870,4096] bfloat16 ROW_MAJOR from
+    /// DRAM to L1 TILE).
+    #[test]
+    fn a_tilize_without_a_block_is_refused_as_the_runtime_does() {
+        for (rows, reason) in [
+            ("10848,4096", "No solution found for single_block_size"),
+            ("10870,4096", "single_block_size_limit must be at least 1"),
+        ] {
+            let mut c = case("to_layout", rows, Layout::RowMajor, BufferType::Dram);
+            c.output_memory = BufferType::L1;
+            match c.estimate() {
+                Err(CaseError::Refused { reason: got, .. }) => assert_eq!(got, reason),
+                other => panic!("expected the refusal, got {other:?}"),
+            }
+        }
+    }
+
+    /// On Blackhole a uint8 tilize always takes the block factory (measured on the mock p150:
+    /// [11,4256,1312] ROW_MAJOR to TILE in L1, dataflow buffers 18,432 B).
+    #[test]
+    fn a_uint8_tilize_on_blackhole_takes_the_block_factory() {
+        let mut c = case(
+            "to_layout",
+            "11,4256,1312",
+            Layout::RowMajor,
+            BufferType::L1,
+        );
+        c.device = &crate::device::P150;
+        c.dtype = DType::Uint8;
+        assert_eq!(c.estimate().expect("modeled").peaks.dataflow, 18_432);
+    }
+
+    /// A split's round trips look their programs up in the program cache before building: the
+    /// seventh untilize of a [6,10,64,6880] bfloat16 split into 8 in L1 runs the first one's
+    /// 2-tile blocks (2 × 4,096 B) beside the 7,680 B the pieces leave and clashes on p150 (as
+    /// the runtime does), where a build would find no block.
+    #[test]
+    fn a_round_trip_runs_its_cached_program_where_a_build_finds_no_block() {
+        let mut c = case("split", "6,10,64,6880", Layout::Tile, BufferType::L1);
+        c.device = &crate::device::P150;
+        c.params.set("dim", ParamValue::Int(-1));
+        c.params.set("split_size", ParamValue::Int(860));
+        let e = c.estimate().expect("modeled");
+        match &e.verdict {
+            Verdict::CbClash(detail) => assert!(
+                detail
+                    .message()
+                    .ends_with("L1 buffer allocated at 119424 and static dataflow buffer region ends at 119936"),
+                "{}",
+                detail.message()
+            ),
+            other => panic!("expected the clash, got {other:?}"),
+        }
     }
 
     /// ROW_MAJOR splits of interleaved inputs are modeled: one piece into another memory is a

@@ -392,11 +392,9 @@ fn to_layout(
             ),
         ));
     }
-    if x.dtype() == DType::Uint8 {
-        // Seen on p150: a [11,4256,1312] uint8 tilize took 18,432 B where memmodel's factory
-        // plans 83,968 B.
-        return Err(unmodeled("ttnn.to_layout", "uint8 tensors"));
-    }
+    // uint8 takes the tilize's Blackhole block factory (p150: a [11,4256,1312] tilize in L1
+    // takes 18,432 B of blocks, not the default factory's 83,968 B): random seeds 1208021 /
+    // 1208031 (L1) on n150, 1208022 / 1208032 (L1) on p150, 0 mismatches.
     match layout {
         // `ttnn::untilize` (tile-aligned) or `untilize_with_unpadding` (padded), the same
         // programs the split / concat untilizes take; a block float comes out bfloat16. 1-D
@@ -420,16 +418,12 @@ fn to_layout(
             // threshold is gone: seen on n150, [2,9145,1966] bfloat16 from DRAM to L1 2,720 B
             // over the rows' tiles and under the staging row, block factory on both; random
             // seeds 1207161 n150 / 1207162 p150, 1207163 / 1207164 row-major, 0 mismatches).
-            // The runtime's words when no block fits the free L1 differ from memmodel's (seen
-            // on p150: "single_block_size_limit must be at least 1").
-            if let Some(crate::plan::Step::Run(p)) = ex.b.steps.last() {
-                if p.refused.is_some() || p.as_run().refused.is_some() {
-                    return Err(unmodeled(
-                        "ttnn.to_layout",
-                        "a tilize whose block does not fit the free L1",
-                    ));
-                }
-            }
+            // Where no block fits the free L1 the runtime refuses in the words memmodel gives
+            // (`single_block_size_limit must be at least 1` for a limit of 0, else `No solution
+            // found for single_block_size`): 35 probes within a few KiB of the bank on both
+            // boards (bfloat16 / float32 / float32 to bfloat8_b, from DRAM or L1 into L1) and
+            // random seeds 1208011 p150 / 1208012 n150, since the free L1 is read below the
+            // lowest buffer.
             Ok(out)
         }
     }
@@ -2545,7 +2539,6 @@ fn untilize_as(
         .as_ref()
         .is_some_and(|p| p.factory == "UntilizeCodegenProgramFactory");
     let mut fresh = ProgramCache::default();
-    let cached = cache.is_some();
     let p = cache.unwrap_or(&mut fresh).choose(
         captured,
         on_device,
@@ -2553,9 +2546,6 @@ fn untilize_as(
         u8::from(enough_device),
         codegen,
     );
-    if cached {
-        no_block_beside_pieces(&p)?;
-    }
     ex.b.run(p);
     Ok(out)
 }
@@ -2601,14 +2591,23 @@ impl ProgramCache {
         let Some(built) = on_device else {
             return self.captured(captured, flags_capture);
         };
+        // The runtime looks its program cache up before it builds: a hit runs the cached
+        // program even where a build on today's free L1 would be refused (seen on p150:
+        // [6,10,64,6880] bfloat16 in L1 split into 8, the seventh round trip's untilize runs the
+        // first one's 2-tile blocks beside 7,680 B free and clashes, where a build finds no
+        // block); a refused build is never cached.
+        let cached = (!uncached)
+            .then(|| self.device.iter().find(|(f, _)| *f == flags_device))
+            .flatten()
+            .map(|(_, p)| p.clone());
         let cacheable = !uncached && built.refused.is_none();
-        let device = if !cacheable {
-            built
-        } else if let Some((_, p)) = self.device.iter().find(|(f, _)| *f == flags_device) {
-            p.clone()
-        } else {
-            self.device.push((flags_device, built.clone()));
-            built
+        let device = match cached {
+            Some(p) => p,
+            None if cacheable => {
+                self.device.push((flags_device, built.clone()));
+                built
+            }
+            None => built,
         };
         if first && cacheable {
             self.first_device = Some((flags_device, device.clone()));
@@ -2690,19 +2689,6 @@ fn device_free_l1(
         (Some(before), None) => (before, 0, false),
         _ => by_live,
     }
-}
-
-/// A split's round trip whose block factory finds no block in the L1 the pieces leave: the
-/// runtime found one there (seen on p150: [6,10,64,6880] bfloat16 in L1 into 8 clashes by
-/// 512 B where memmodel's factory finds no block), so the plan does not vouch for the choice.
-fn no_block_beside_pieces(p: &Program) -> Result<(), CaseError> {
-    if p.as_run().refused.as_deref() == Some("No solution found for single_block_size") {
-        return Err(unmodeled(
-            "ttnn.split",
-            "a split's round trip whose block factory finds no block beside the pieces",
-        ));
-    }
-    Ok(())
 }
 
 /// The dtype an untilize writes: a block float's rows come out bfloat16 (the untilize converts
@@ -2900,10 +2886,22 @@ fn tilize_to(
             layout_before,
         )
     } else {
+        // `get_max_l1_space` reads the free L1 below the lowest occupied address, which a hole
+        // the call's own frees leave above it does not add to (seen on p150: float32 [1,18464]
+        // expanded to 960 rows in L1, the freed untilized rows sit above the repeated ones and
+        // the tilize's blocks are capped at 4 tiles, not the 5 the live bytes give); `bank`
+        // may be smaller than the list (L1_SMALL), so the lesser of the two.
+        let (layout_free, layout_after, layout_got_here) = device_free_l1(
+            ex,
+            true,
+            (live_before, live_after),
+            own_after,
+            layout_before,
+        );
         (
-            bank.saturating_sub(live_before),
-            bank.saturating_sub(live_after),
-            own_after <= bank,
+            bank.saturating_sub(live_before).min(layout_free),
+            bank.saturating_sub(live_after).min(layout_after),
+            own_after <= bank && layout_got_here,
         )
     };
     let padded = spec.padded_dims();
@@ -2914,13 +2912,32 @@ fn tilize_to(
     let need = tilize_row_cbs(d, ts_in, tile_size(out_dtype), wt)?;
     let enough = |max_l1: u64| max_l1.checked_sub(pending).is_some_and(|left| left > need);
     let (enough_capture, enough_device) = (enough(bank), enough(device_free));
-    let captured = tilize_program(d, &spec, ts_in, needs_padding, enough_capture, bank)?;
+    // On Blackhole `TilizeDeviceOperation` takes every interleaved uint8 input to its block
+    // factory (select_program_factory: the default reader's narrow DRAM rows misalign there;
+    // seen on p150: [352,1] expanded to 64 wide in L1 tilizes back in 1,024 B blocks).
+    let block_only =
+        d.arch == crate::device::Arch::Blackhole && x.dtype() == DType::Uint8 && !needs_padding;
+    let captured = tilize_program(
+        d,
+        &spec,
+        ts_in,
+        needs_padding,
+        enough_capture && !block_only,
+        bank,
+    )?;
     // A device run whose buffers overflow a bank failed before this program.
     // Whether the output's allocation succeeded is the allocator's to say (sim checks it when
     // the plan is replayed); the L1 outside the call counts in the free-L1 figures only.
     let normal_run_got_here = got_here;
     let on_device = if normal_run_got_here {
-        tilize_program(d, &spec, ts_in, needs_padding, enough_device, device_after)?
+        tilize_program(
+            d,
+            &spec,
+            ts_in,
+            needs_padding,
+            enough_device && !block_only,
+            device_after,
+        )?
     } else {
         captured.clone()
     };
@@ -2949,7 +2966,6 @@ fn tilize_to(
             flags(enough_device, device_free),
             false,
         );
-        no_block_beside_pieces(&p)?;
         ex.b.run(p);
         return Ok(out);
     }
@@ -3678,13 +3694,15 @@ fn expand(
     if !row_major && dim + 2 < rank {
         // An outer dim of a TILE tensor: `needs_row_major_round_trip` is false, so the
         // tiles are repeated as they are (repeat_codegen_supported.cpp), for ranks 2 to 4.
-        if rank > 4 {
-            return Err(unmodeled(
-                f,
-                "a TILE expand of an outer dim of a rank-5+ tensor (RepeatProgramFactoryHigherDim, not planned)",
-            ));
+        if rank <= 4 {
+            return repeat_outer_tiles(ex, x, &target, mem);
         }
-        return repeat_outer_tiles(ex, x, &target, mem);
+        // Codegen takes ranks up to 4 only: `repeat_native` repeats whole tiles where the last
+        // two dims are whole tiles (`is_tile_repeat_eligible`), else the rows (below).
+        let dims = x.dims();
+        if dims[rank - 1].is_multiple_of(TILE) && dims[rank - 2].is_multiple_of(TILE) {
+            return repeat_higher_dim_tiles(ex, x, &target, mem);
+        }
     }
     let d = ex.device();
     // The rows repeated are the untilized ones: bfloat16 for a block float (seen on the
@@ -3696,12 +3714,6 @@ fn expand(
     };
     let spec = TensorSpec::new(target.clone(), rm_dtype, Layout::RowMajor);
     let codegen = repeat_codegen_fits(d, x, &spec, mem)?;
-    if !codegen && !last_dim {
-        return Err(unmodeled(
-            f,
-            "a ROW_MAJOR expand of a dim other than the last that RepeatCodegen declines (RepeatProgramFactoryHigherDim, not planned)",
-        ));
-    }
     // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim; the
     // native route (`repeat_native`) converts with `to_layout`, which unpads a padded input with
     // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are. The untilized rows
@@ -3727,7 +3739,7 @@ fn expand(
         // n150: a 1-D uint8 ROW_MAJOR expand to 643 is refused, to 6,430,208 in L1 runs out of
         // L1 at its output first).
         ex.b.run(
-            Program::new("RepeatDeviceOperation", "RepeatProgramFactoryLastDim").refused(
+            Program::new("RepeatDeviceOperation", native_repeat_factory(last_dim)).refused(
                 String::from(
                     "Can only work with UINT16, BFLOAT16, UINT32, INT32, FLOAT32 data types",
                 ),
@@ -3771,6 +3783,18 @@ fn expand(
         } else {
             captured
         }
+    } else if !last_dim {
+        // `repeat_upper_dims_rm`: the rows viewed as [upper, dim, lower, W] and
+        // `RepeatProgramFactoryHigherDim` on them: two reader scratchpads (an interleaved
+        // ROW_MAJOR source and its write-alignment copy) of 2 × READ_ALIGNMENT (64) plus the
+        // unaligned row, on the whole grid.
+        let row = x.dims().last().copied().unwrap_or(1) * rm_dtype.row_major_element_bytes();
+        let size = crate::size::add(128, row, "repeat scratch")?;
+        let cores = grid::full(d);
+        let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(false));
+        p.push(Cb::new(CbKind::Scratchpad, size, cores.clone()));
+        p.push(Cb::new(CbKind::Scratchpad, size, cores));
+        p
     } else {
         // `RepeatProgramFactoryLastDim`: two reader scratchpads (interleaved in and out) of
         // 2 × READ_ALIGNMENT (64) plus the source page repeated up to a 16 B multiple, on the
@@ -3793,7 +3817,7 @@ fn expand(
             "repeat scratch",
         )?;
         let cores = grid::full(d);
-        let mut p = Program::new("RepeatDeviceOperation", "RepeatProgramFactoryLastDim");
+        let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(true));
         p.push(Cb::new(CbKind::Scratchpad, size, cores.clone()));
         p.push(Cb::new(CbKind::Scratchpad, size, cores));
         p
@@ -3831,6 +3855,34 @@ fn expand(
     let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false, None)?;
     ex.b.release(repeated);
     Ok(out)
+}
+
+/// `repeat_dim_tile`: `RepeatProgramFactoryHigherDim` on whole tiles (tile-native), one reader
+/// scratchpad of 2 × READ_ALIGNMENT (64) plus a tile on the whole grid.
+fn repeat_higher_dim_tiles(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let spec = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile);
+    let out = ex.b.tensor("repeated", BufferRole::Temporary, spec, mem)?;
+    let size = crate::size::add(128, tile_size(x.dtype()), "repeat scratch")?;
+    let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(false));
+    p.push(Cb::new(CbKind::Scratchpad, size, grid::full(d)));
+    ex.b.run(p);
+    Ok(out)
+}
+
+/// The factory `RepeatDeviceOperation` picks for a ROW_MAJOR repeat: the last dim's, or the
+/// higher dims' (every dim but the last, the rows collapsed around it).
+fn native_repeat_factory(last_dim: bool) -> &'static str {
+    if last_dim {
+        "RepeatProgramFactoryLastDim"
+    } else {
+        "RepeatProgramFactoryHigherDim"
+    }
 }
 
 /// `RepeatCodegenProgramFactory` on the tiles of a rank 2-4 TILE tensor whose outer dim
