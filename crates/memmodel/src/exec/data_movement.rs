@@ -365,13 +365,23 @@ fn to_layout(
         // runtime: a bfloat16 tensor asked for float32 in DRAM comes back as it was, in L1).
         return Ok(ex.b.share(x, x.spec.clone()));
     }
-    // A tilize converts to its output dtype itself (tilize_with_val_padding's `output_dtype`);
-    // other dtype changes go through typecasts not planned here.
+    // A tilize converts to its output dtype itself (tilize_with_val_padding's `output_dtype`),
+    // integer inputs too: its input buffers hold the input's tiles, its output buffers the
+    // output's (seen on n150: [1,1,100,200] int32 / uint32 to bfloat8_b tilized straight into
+    // 1,088 B tiles, uint16 to float32 into 4,096 B ones); other dtype changes go through
+    // typecasts not planned here.
     let tilize_into = |d: DType| {
+        const WORDS: [DType; 5] = [
+            DType::Bfloat16,
+            DType::Float32,
+            DType::Int32,
+            DType::Uint32,
+            DType::Uint16,
+        ];
         layout == Layout::Tile
             && x.layout() == Layout::RowMajor
-            && matches!(x.dtype(), DType::Bfloat16 | DType::Float32)
-            && matches!(d, DType::Bfloat16 | DType::Float32 | DType::Bfloat8B)
+            && WORDS.contains(&x.dtype())
+            && (WORDS.contains(&d) || d == DType::Bfloat8B)
     };
     // The untilize writes a block float's rows as bfloat16 whether or not the call asks.
     let untilize_into = |d: DType| {
