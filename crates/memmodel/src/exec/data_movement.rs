@@ -348,10 +348,6 @@ fn row_major_copy_program(
 /// above the 256 KiB chunk.
 const LARGEST_WHOLE_MOVE_ROW: u64 = 100_864;
 
-/// How close to `is_enough_space`'s threshold a block-float untilize stays unmodeled (seen on
-/// p150: a [16352,3680] bfloat8_b untilize 3,840 B above it took the native factory).
-const UNTILIZE_CHOICE_MARGIN: u64 = 64 * 1024;
-
 /// `ttnn.to_layout` on the device (to_layout_op.cpp): the input itself when it has the layout
 /// already; to ROW_MAJOR an untilize (a block float comes out bfloat16), to TILE a tilize.
 fn to_layout(
@@ -369,13 +365,23 @@ fn to_layout(
         // runtime: a bfloat16 tensor asked for float32 in DRAM comes back as it was, in L1).
         return Ok(ex.b.share(x, x.spec.clone()));
     }
-    // A tilize converts to its output dtype itself (tilize_with_val_padding's `output_dtype`);
-    // other dtype changes go through typecasts not planned here.
+    // A tilize converts to its output dtype itself (tilize_with_val_padding's `output_dtype`),
+    // integer inputs too: its input buffers hold the input's tiles, its output buffers the
+    // output's (seen on n150: [1,1,100,200] int32 / uint32 to bfloat8_b tilized straight into
+    // 1,088 B tiles, uint16 to float32 into 4,096 B ones); other dtype changes go through
+    // typecasts not planned here.
     let tilize_into = |d: DType| {
+        const WORDS: [DType; 5] = [
+            DType::Bfloat16,
+            DType::Float32,
+            DType::Int32,
+            DType::Uint32,
+            DType::Uint16,
+        ];
         layout == Layout::Tile
             && x.layout() == Layout::RowMajor
-            && matches!(x.dtype(), DType::Bfloat16 | DType::Float32)
-            && matches!(d, DType::Bfloat16 | DType::Float32 | DType::Bfloat8B)
+            && WORDS.contains(&x.dtype())
+            && (WORDS.contains(&d) || d == DType::Bfloat8B)
     };
     // The untilize writes a block float's rows as bfloat16 whether or not the call asks.
     let untilize_into = |d: DType| {
@@ -2317,6 +2323,28 @@ fn codegen_untilizes_aligned(x: &DevTensor, padded: &[u64]) -> bool {
         && (tile_rows(&x.spec) <= 1 || 2 * wt * 2048 <= WIDE_CHUNK_THRESHOLD)
 }
 
+/// Whether the native untilize takes its wide-row block factory (`select_program_factory`,
+/// untilize_device_operation.cpp). Unlike the tilize and unpadding factories it counts the
+/// tile rows of all dims as the height, while the blocks per core still come from the last two
+/// dims (seen on n150: [1,4,256,7520] bfloat16 on the block factory, which the last two dims
+/// alone would put on the row factory).
+fn untilize_takes_block_variant(d: &crate::device::DeviceSpec, padded: &[u64]) -> bool {
+    let n = padded.len();
+    let wt = padded[n - 1] / TILE;
+    let ht_last = if n >= 2 { padded[n - 2] / TILE } else { 1 };
+    let rows: u64 = padded.iter().product::<u64>() / padded[n - 1].max(1) / TILE;
+    let area = u64::from(d.grid_x * d.grid_y);
+    if wt <= 32 || (rows <= 32 && wt <= rows) {
+        return false;
+    }
+    let (row_cores, _) = compute_ncores(area, rows);
+    // `compute_ncores_wh(grid_area, Wt · Ht of the last two dims, Wt, all tile rows)`.
+    let per_core = wt.saturating_mul(ht_last).div_ceil(area).max(1);
+    let (_, block) = closest_square_larger_than(per_core, wt, rows, area);
+    let block = block.max(1);
+    row_cores < wt.div_ceil(block).saturating_mul(rows.div_ceil(block))
+}
+
 /// The native `ttnn::prim::untilize` of a tile-aligned interleaved input: the block factory when
 /// `is_enough_space` fails or rows are wide enough for its block variant, else
 /// `UntilizeMultiCoreProgramFactory` — tile rows over `compute_ncores` cores taken row-wise, two
@@ -2329,32 +2357,7 @@ fn untilize_native_program(
     enough_space: bool,
     free: u64,
 ) -> Result<Program, CaseError> {
-    let flat = [
-        tile_rows(&x.spec) * TILE,
-        padded.last().copied().unwrap_or(TILE),
-    ];
-    // The runtime weighs its block variant on the last two dims' blocks against all tile rows;
-    // where that and the split memmodel weighs disagree it took other buffers (seen on n150:
-    // [1,4,256,7520] bfloat16, blocks of 11 tiles where memmodel plans one core's rows of 47;
-    // random split seed 1207604 on p150: [3,1920,13984] bfloat8_b from DRAM, the single-core
-    // factory where memmodel planned the block variant).
-    if enough_space
-        && use_block_variant(d, &flat).is_some() != use_block_variant(d, padded).is_some()
-    {
-        return Err(unmodeled(
-            "ttnn.untilize",
-            "a wide row whose block-variant choice depends on the batch dims",
-        ));
-    }
-    if !enough_space || use_block_variant(d, padded).is_some() {
-        if x.dtype() == DType::Float32 {
-            // Seen on p150: [2,1248,7808] float32 took blocks of 3 tiles (10 with its input
-            // allocated for real) where the square split gives 14.
-            return Err(unmodeled(
-                "ttnn.untilize",
-                "float32 tiles on the block factory (its block is not the square split)",
-            ));
-        }
+    if !enough_space || untilize_takes_block_variant(d, padded) {
         return untilize_block_program(d, x, padded, free);
     }
     let wt = padded.last().copied().unwrap_or(TILE) / TILE;
@@ -2378,14 +2381,6 @@ fn untilize_native_program(
         true,
     ));
     let rows = per_core.min(2) * wt;
-    // Seen on p150: [6,512,8736] bfloat8_b (Wt 273, 96 tile rows) untilized on the block
-    // factory, 70 cores, where this rule picks the row factory: block floats stay unmodeled.
-    if x.dtype().is_block_float() {
-        return Err(unmodeled(
-            "ttnn.untilize",
-            "a native row untilize of a block float (the runtime took its block factory)",
-        ));
-    }
     Ok(
         Program::new("UntilizeDeviceOperation", "UntilizeMultiCoreProgramFactory")
             .cb(CbKind::Dataflow, rows * tile_size(x.dtype()), &cores)
@@ -2484,19 +2479,6 @@ fn untilize_as(
     // Whether the output's allocation succeeded is the allocator's to say (sim checks it when
     // the plan is replayed); the L1 outside the call counts in the free-L1 figures only.
     let normal_run_got_here = got_here;
-    // Seen on p150: a [16352,3680] bfloat8_b untilize 3,840 B above the threshold took the
-    // native factory; the runtime's free-L1 figure is not known that precisely. Block floats
-    // only: the bfloat16 choices were exact in the differential.
-    if x.dtype().is_block_float()
-        && bank
-            .checked_sub(pending)
-            .is_some_and(|left| left.abs_diff(need) < UNTILIZE_CHOICE_MARGIN)
-    {
-        return Err(unmodeled(
-            "ttnn.untilize",
-            "a block-float untilize whose factory choice is within 64 KiB of its free-L1 threshold",
-        ));
-    }
     // The program for `enough` (`is_enough_space`), `max_l1` (the L1 free before the output is
     // allocated, which the codegen route weighs the pending output against) and `free`
     // (`get_max_l1_space` when the program is built, which sizes the codegen CBs and caps the
@@ -4009,6 +3991,21 @@ mod tests {
         let mut cache = ProgramCache::default();
         let p = cache.choose(other_block, Some(block.clone()), 1, 1, false);
         assert_eq!(p, block);
+    }
+
+    /// The native untilize weighs its block variant on all tile rows while the blocks per
+    /// core come from the last two dims (checked on the runtime: [1,4,256,7520] bfloat16 on
+    /// n150 and [6,512,8736] bfloat8_b on p150 take the block factory, which the last two dims
+    /// alone would leave on the row factory); a row of 32 tiles never takes it.
+    #[test]
+    fn the_native_untilize_weighs_its_block_variant_on_all_tile_rows() {
+        use super::{untilize_takes_block_variant, use_block_variant};
+        use crate::device::{N150, P150};
+        assert!(untilize_takes_block_variant(&N150, &[1, 4, 256, 7520]));
+        assert!(use_block_variant(&N150, &[1, 4, 256, 7520]).is_none());
+        assert!(untilize_takes_block_variant(&P150, &[6, 512, 8736]));
+        assert!(use_block_variant(&P150, &[6, 512, 8736]).is_none());
+        assert!(!untilize_takes_block_variant(&N150, &[8, 256, 1024]));
     }
 
     /// A default-memory ROW_MAJOR split of an L1 input moved to DRAM whose two rows exceed the
