@@ -191,9 +191,28 @@ pub struct BuiltModel {
     pub outputs: Vec<String>,
     /// Model inputs no call takes (freed before the first call).
     pub unused_inputs: Vec<String>,
+    /// L1_SMALL the device is opened with at least, whatever the calls declare: a
+    /// [`BuiltModel::prefix`] runs on the device its whole model opens.
+    pub l1_small_floor: u64,
 }
 
 impl BuiltModel {
+    /// The model's first `calls` calls (its inputs and lifetimes as they are, on a device
+    /// opened as for the whole model), copying only those.
+    pub fn prefix(&self, calls: usize) -> BuiltModel {
+        BuiltModel {
+            name: self.name.clone(),
+            about: self.about.clone(),
+            resolution: self.resolution,
+            device: self.device,
+            inputs: self.inputs.clone(),
+            steps: self.steps[..calls.min(self.steps.len())].to_vec(),
+            outputs: self.outputs.clone(),
+            unused_inputs: self.unused_inputs.clone(),
+            l1_small_floor: self.l1_small_bytes(),
+        }
+    }
+
     /// L1_SMALL the device must be opened with (the largest any call declares).
     pub fn l1_small_bytes(&self) -> u64 {
         self.steps
@@ -201,6 +220,7 @@ impl BuiltModel {
             .map(|s| s.signature.l1_small_bytes)
             .max()
             .unwrap_or(0)
+            .max(self.l1_small_floor)
     }
 }
 
@@ -655,6 +675,7 @@ impl ModelFile {
             steps,
             outputs,
             unused_inputs,
+            l1_small_floor: 0,
         })
     }
 }

@@ -292,8 +292,7 @@ pub fn plan(
                     "changes nothing in the built model (a view stays where its input is)".into(),
                 );
             }
-            let mut prefix = changed.clone();
-            prefix.steps.truncate(at);
+            let prefix = changed.prefix(at);
             *replays += 1;
             tried += 1;
             let r = replay(&prefix)?;
@@ -346,10 +345,13 @@ pub fn plan(
         model = changed;
         current = after;
     };
-    let mut fixed_text = text.to_string();
+    // One parse and one write for every kept change (a write per change was most of an 8K
+    // search's time).
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
     for f in &fixes {
-        fixed_text = apply(&fixed_text, &f.change.edits, &f.change.detail)?;
+        apply_to(&mut doc, &f.change.edits, &f.change.detail)?;
     }
+    let fixed_text = doc.to_string();
     Ok(ModelFixPlan {
         model: model.name.clone(),
         resolution,
@@ -617,6 +619,12 @@ fn toml_value(v: &ParamValue) -> toml_edit::Value {
 /// `detail`. Comments and layout of the rest stay as they are.
 pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String> {
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    apply_to(&mut doc, edits, detail)?;
+    Ok(doc.to_string())
+}
+
+/// [`apply`] on a parsed document.
+fn apply_to(doc: &mut toml_edit::DocumentMut, edits: &[Edit], detail: &str) -> Result<(), String> {
     let mark = |t: &mut toml_edit::Table| {
         let prefix = t
             .decor()
@@ -647,14 +655,14 @@ pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String>
                     },
                     None => false,
                 };
-                let found = tables(&mut doc, "input")
+                let found = tables(doc, "input")
                     .and_then(|a| a.iter_mut().find(|t| is(t, "name")))
                     .map(|t| {
                         t["memory"] = toml_edit::value("dram");
                         mark(t);
                     })
                     .or_else(|| {
-                        tables(&mut doc, "call")
+                        tables(doc, "call")
                             .and_then(|a| a.iter_mut().find(|t| is(t, "outputs")))
                             .map(|t| {
                                 t["memory"] = toml_edit::value("dram");
@@ -666,14 +674,14 @@ pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String>
                 }
             }
             Edit::CallMemory { call, memory } => {
-                let t = tables(&mut doc, "call")
+                let t = tables(doc, "call")
                     .and_then(|a| a.get_mut(call.wrapping_sub(1)))
                     .ok_or_else(|| format!("no call #{call}"))?;
                 t["memory"] = toml_edit::value(memory.as_str());
                 mark(t);
             }
             Edit::CallParam { call, param, value } => {
-                let t = tables(&mut doc, "call")
+                let t = tables(doc, "call")
                     .and_then(|a| a.get_mut(call.wrapping_sub(1)))
                     .ok_or_else(|| format!("no call #{call}"))?;
                 if t.get("params").is_none() {
@@ -694,7 +702,7 @@ pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String>
             }
         }
     }
-    Ok(doc.to_string())
+    Ok(())
 }
 
 /// The fixed file's text: named `<name>-fixed`, at the resolution it was fixed for, with a
