@@ -34,7 +34,7 @@ use crate::case::Case;
 use crate::device::{BufferType, DeviceSpec};
 use crate::fix::FixKind;
 use crate::model::{BuiltModel, ModelFile, TensorDef};
-use crate::ops::Family;
+use crate::ops::{Family, OutputStorage};
 use crate::params::ParamValue;
 use crate::shard::MemoryConfig;
 use serde::Serialize;
@@ -374,10 +374,13 @@ fn combined(
     singles: &[Change],
     try_change: &mut dyn FnMut(&Change) -> Result<Option<(ModelFile, BuiltModel)>, PlanError>,
 ) -> Result<Option<(Change, (ModelFile, BuiltModel))>, PlanError> {
-    let moves: Vec<Edit> = live_in_l1(model, at)
-        .into_iter()
-        .map(|t| Edit::TensorToDram { tensor: t.name })
-        .collect();
+    let mut moves: Vec<Edit> = Vec::new();
+    for t in live_in_l1(model, at) {
+        let edit = to_dram(model, at, &t.name);
+        if !moves.contains(&edit) {
+            moves.push(edit);
+        }
+    }
     if moves.len() < 2 {
         return Ok(None);
     }
@@ -463,6 +466,45 @@ fn per_bank(t: &TensorDef, device: &DeviceSpec) -> u64 {
         .map_or(0, |p| p.per_bank_bytes)
 }
 
+/// The tensor whose buffer `name` (alive when call `at` starts) is: a view (an output that
+/// aliases an input) is its input's, followed to a tensor a call made or a model input. Holding
+/// a view in DRAM is holding that tensor in DRAM: a view stays where its input is.
+fn buffer_owner(model: &BuiltModel, at: usize, name: &str) -> String {
+    let mut name = name.to_string();
+    // Each alias leads to an earlier call, so the search ends.
+    let mut before = at.saturating_sub(1).min(model.steps.len());
+    while let Some((k, step)) = model.steps[..before]
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, s)| s.outputs.iter().any(|t| t.name == name))
+    {
+        let j = step.outputs.iter().position(|t| t.name == name);
+        let source = j
+            .and_then(|j| step.signature.outputs.get(j))
+            .and_then(|o| match o.storage {
+                OutputStorage::AliasOfInput(i) => step.inputs.get(i),
+                OutputStorage::New => None,
+            });
+        match source {
+            Some(src) => {
+                name = src.clone();
+                before = k;
+            }
+            None => break,
+        }
+    }
+    name
+}
+
+/// Holding tensor `name` (alive when call `at` starts) in DRAM: the edit of the tensor that owns
+/// its buffer ([`buffer_owner`]).
+fn to_dram(model: &BuiltModel, at: usize, name: &str) -> Edit {
+    Edit::TensorToDram {
+        tensor: buffer_owner(model, at, name),
+    }
+}
+
 /// The tensors in L1 alive when call `at` (1-based; 0: the model's inputs) starts, largest
 /// first.
 fn live_in_l1(model: &BuiltModel, at: usize) -> Vec<TensorDef> {
@@ -513,16 +555,19 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
         } else {
             ("skip_to_dram", "alive across the call")
         };
+        let owner = buffer_owner(model, at, &t.name);
+        let what = if owner == t.name {
+            format!("`{owner}`")
+        } else {
+            format!("`{owner}` (whose view is `{}`)", t.name)
+        };
         push(Change {
             kind,
             detail: format!(
-                "hold `{}` ({role}, {} B per bank in L1) in DRAM",
-                t.name,
+                "hold {what} ({role}, {} B per bank in L1) in DRAM",
                 per_bank(t, model.device)
             ),
-            edits: vec![Edit::TensorToDram {
-                tensor: t.name.clone(),
-            }],
+            edits: vec![Edit::TensorToDram { tensor: owner }],
         });
     }
     let Some(step) = step else {
@@ -534,7 +579,7 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
         .filter_map(|n| live.iter().find(|t| &t.name == n))
         .collect();
     for f in crate::fix::candidates(&step.case) {
-        if let Some(edits) = edits_of(step.number, &step.case, &f.case, &named) {
+        if let Some(edits) = edits_of(model, step.number, &step.case, &f.case, &named) {
             push(Change {
                 kind: f.kind.name(),
                 detail: f.detail,
@@ -547,7 +592,13 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
 
 /// The edits of the model file that turn call `call`'s case `from` into `to`; `None` when the
 /// change is not one of that call (chunks, chips, sharded eltwise inputs, another input dtype).
-fn edits_of(call: usize, from: &Case, to: &Case, l1_inputs: &[&TensorDef]) -> Option<Vec<Edit>> {
+fn edits_of(
+    model: &BuiltModel,
+    call: usize,
+    from: &Case,
+    to: &Case,
+    l1_inputs: &[&TensorDef],
+) -> Option<Vec<Edit>> {
     if to.model_inputs != from.model_inputs
         || to.sharding != from.sharding
         || to.dtype != from.dtype
@@ -561,9 +612,12 @@ fn edits_of(call: usize, from: &Case, to: &Case, l1_inputs: &[&TensorDef]) -> Op
         if to.input_memory != BufferType::Dram || l1_inputs.is_empty() {
             return None;
         }
-        edits.extend(l1_inputs.iter().map(|t| Edit::TensorToDram {
-            tensor: t.name.clone(),
-        }));
+        for t in l1_inputs {
+            let edit = to_dram(model, call, &t.name);
+            if !edits.contains(&edit) {
+                edits.push(edit);
+            }
+        }
     }
     if to.output_memory != from.output_memory
         || to.default_output_memory != from.default_output_memory
@@ -831,6 +885,41 @@ mod tests {
             inputs.iter().map(|c| &c.edits).collect::<Vec<_>>(),
             vec![&vec![Edit::TensorToDram { tensor: "x".into() }]]
         );
+    }
+
+    #[test]
+    fn a_view_is_held_in_dram_by_moving_the_tensor_it_views() {
+        // YOLOv12x's #92 conv2d takes `v_flat_95`, a view of `v_cat_94` (#90): the view's own
+        // memory changes nothing, its source's does.
+        let text = crate::model::builtin("yolov12x").unwrap();
+        let m = built(text, [2176, 3840], &N150);
+        let conv = &m.steps[91];
+        assert_eq!(conv.inputs, ["v_flat_95"]);
+        assert_eq!(buffer_owner(&m, 92, "v_flat_95"), "v_cat_94");
+        assert_eq!(buffer_owner(&m, 92, "v_cat_94"), "v_cat_94");
+        let all = candidates(&m, 92);
+        let moved: Vec<&str> = all
+            .iter()
+            .flat_map(|c| &c.edits)
+            .filter_map(|e| match e {
+                Edit::TensorToDram { tensor } => Some(tensor.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(moved.contains(&"v_cat_94"), "{moved:?}");
+        assert!(!moved.contains(&"v_flat_95") && !moved.contains(&"attn_flat_93"));
+        // Each move takes effect in the built model: the view follows its source to DRAM.
+        assert!(all.iter().any(|c| c.kind == "dram_slice"));
+        for c in all.iter().filter(|c| c.kind == "dram_slice") {
+            let changed = ModelFile::parse(text, "yolov12x.toml")
+                .unwrap()
+                .edited(&c.edits)
+                .unwrap()
+                .build(Some([2176, 3840]), &N150)
+                .unwrap();
+            assert!(takes_effect(&m, &changed, &c.edits), "{}", c.detail);
+            assert_eq!(changed.steps[91].case.input_memory, BufferType::Dram);
+        }
     }
 
     #[test]
