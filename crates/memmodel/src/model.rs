@@ -6,6 +6,7 @@
 //! name = "block"
 //! resolution = [640, 640]          # default H x W; `--resolution` overrides it
 //! outputs = ["z"]                  # alive at the end (every other tensor dies)
+//! l1_small_size = 65536            # L1_SMALL per bank at device open (default: what the calls need)
 //!
 //! [symbols]                        # integer expressions of H, W and earlier symbols
 //! N = "H * W / 64"
@@ -76,6 +77,8 @@ struct RawModel {
     resolution: Option<Spanned<[u64; 2]>>,
     #[serde(default)]
     outputs: Vec<Spanned<String>>,
+    /// L1_SMALL per bank the device opens with, at least (`--fix` may raise it).
+    l1_small_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +277,9 @@ impl ModelFile {
                         .get_mut(call.wrapping_sub(1))
                         .ok_or_else(|| format!("no call #{call}"))?;
                     c.get_mut().memory = text(memory);
+                }
+                Edit::L1SmallSize { bytes } => {
+                    raw.model.l1_small_size = Some(*bytes);
                 }
                 Edit::CallParam { call, param, value } => {
                     let c = raw
@@ -675,7 +681,7 @@ impl ModelFile {
             steps,
             outputs,
             unused_inputs,
-            l1_small_floor: 0,
+            l1_small_floor: raw.model.l1_small_size.unwrap_or(0),
         })
     }
 }

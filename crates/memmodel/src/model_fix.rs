@@ -23,9 +23,15 @@
 //!    and weights (lossy, so last); for other ops the output / inputs / both in DRAM. Changes a
 //!    model file cannot state as a change of that one call (chunking an op into pieces, more
 //!    chips, sharding an eltwise op's inputs, another input dtype) are left out.
+//!    Last, for a call that takes L1_SMALL, more L1_SMALL reserved at device open (the model's
+//!    `l1_small_size`: 4 KiB, 16 KiB more, twice as much; less L1 for every call).
 //! 3. when no single change gets past the call: every L1 tensor alive across it in DRAM together
 //!    with each change of 2. (or alone), then each of those moves dropped again while the call
 //!    still passes — the fewest moves that fit.
+//! 4. when a call finds L1_SMALL full and nothing above gets past it: the least raise of the
+//!    L1_SMALL the device opens with (2.'s last changes, up to [`L1_SMALL_CAP`]), kept even when
+//!    the L1 it takes makes an earlier call fail: the search then fixes that call again. The
+//!    L1_SMALL only grows, so the search still ends.
 //!
 //! Replays are the caller's ([`plan`] takes a `replay` function): sim for the search,
 //! the runtime to verify the result.
@@ -55,6 +61,8 @@ pub enum Edit {
         param: String,
         value: Option<ParamValue>,
     },
+    /// The L1_SMALL per bank the device opens with (the model's `l1_small_size`).
+    L1SmallSize { bytes: u64 },
 }
 
 impl std::fmt::Display for Edit {
@@ -62,6 +70,7 @@ impl std::fmt::Display for Edit {
         match self {
             Edit::TensorToDram { tensor } => write!(f, "`{tensor}` in DRAM"),
             Edit::CallMemory { call, memory } => write!(f, "#{call} memory = {memory}"),
+            Edit::L1SmallSize { bytes } => write!(f, "L1_SMALL = {bytes} B per bank"),
             Edit::CallParam {
                 call,
                 param,
@@ -104,6 +113,13 @@ pub struct ReplayFailure {
     pub outcome: String,
     pub message: String,
 }
+
+/// The outcome of a call that finds L1_SMALL full.
+pub const L1_SMALL_OUTCOME: &str = "l1_small";
+
+/// The most L1_SMALL per bank `--fix` opens a device with: each raise of step 4 of the module's
+/// doc is kept for good, so the search ends.
+pub const L1_SMALL_CAP: u64 = 128 * 1024;
 
 /// The outcome name of a call a device has no verdict on.
 pub const UNMODELED: &str = "unmodeled";
@@ -319,6 +335,20 @@ pub fn plan(
         }
         if kept.is_none() {
             kept = combined(&model, at, &singles, &mut |c| try_change(c, &mut replays))?;
+        }
+        if kept.is_none() && failure.outcome == L1_SMALL_OUTCOME {
+            // Step 4 of the module's doc: more L1_SMALL, though an earlier call then fails.
+            let raise = singles.iter().find(|c| {
+                c.edits.iter().all(|e| match e {
+                    Edit::L1SmallSize { bytes } => *bytes <= L1_SMALL_CAP,
+                    _ => false,
+                })
+            });
+            if let Some(change) = raise {
+                let changed_file = current_file.edited(&change.edits)?;
+                let changed = build(&changed_file)?;
+                kept = Some((change.clone(), (changed_file, changed)));
+            }
         }
         let Some((change, (changed_file, changed))) = kept else {
             break Ending::NoFix {
@@ -587,6 +617,26 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
             });
         }
     }
+    // Last: a call that takes L1_SMALL (buffers kept there by earlier calls may fill it) with
+    // more reserved at device open, least first: it costs as much L1 per bank for every call.
+    let l1_small = model.l1_small_bytes();
+    if step.signature.l1_small_bytes > 0 {
+        let more = [
+            l1_small.checked_add(4096),
+            l1_small.checked_add(16384),
+            l1_small.checked_mul(2),
+        ];
+        for bytes in more.into_iter().flatten() {
+            push(Change {
+                kind: "l1_small_size",
+                detail: format!(
+                    "open the device with {bytes} B of L1_SMALL per bank (was {l1_small} B): \
+                     that much less L1 for every call"
+                ),
+                edits: vec![Edit::L1SmallSize { bytes }],
+            });
+        }
+    }
     out
 }
 
@@ -732,6 +782,15 @@ fn apply_to(doc: &mut toml_edit::DocumentMut, edits: &[Edit], detail: &str) -> R
                     .and_then(|a| a.get_mut(call.wrapping_sub(1)))
                     .ok_or_else(|| format!("no call #{call}"))?;
                 t["memory"] = toml_edit::value(memory.as_str());
+                mark(t);
+            }
+            Edit::L1SmallSize { bytes } => {
+                let t = doc
+                    .get_mut("model")
+                    .and_then(|m| m.as_table_mut())
+                    .ok_or("no [model] table")?;
+                let bytes = i64::try_from(*bytes).map_err(|e| e.to_string())?;
+                t["l1_small_size"] = toml_edit::value(bytes);
                 mark(t);
             }
             Edit::CallParam { call, param, value } => {
@@ -885,6 +944,40 @@ mod tests {
             inputs.iter().map(|c| &c.edits).collect::<Vec<_>>(),
             vec![&vec![Edit::TensorToDram { tensor: "x".into() }]]
         );
+    }
+
+    #[test]
+    fn more_l1_small_is_written_to_the_model_table_and_opens_the_device_with_it() {
+        let edit = [Edit::L1SmallSize { bytes: 36864 }];
+        let text = apply(BLOCK, &edit, "l1 small").unwrap();
+        assert!(text.contains("l1_small_size = 36864"), "{text}");
+        let m = built(&text, [640, 640], &N150);
+        assert_eq!(m.l1_small_bytes(), 36864);
+        let edited = ModelFile::parse(BLOCK, "m.toml")
+            .unwrap()
+            .edited(&edit)
+            .unwrap()
+            .build(Some([640, 640]), &N150)
+            .unwrap();
+        assert_eq!(edited.l1_small_bytes(), 36864);
+        // A prefix opens the device its whole model opens.
+        assert_eq!(m.prefix(1).l1_small_bytes(), 36864);
+        // YOLOv12x's convs take L1_SMALL: raising it is among a conv's last changes.
+        let y = built(
+            crate::model::builtin("yolov12x").unwrap(),
+            [640, 640],
+            &N150,
+        );
+        let raises: Vec<u64> = candidates(&y, 1)
+            .iter()
+            .flat_map(|c| &c.edits)
+            .filter_map(|e| match e {
+                Edit::L1SmallSize { bytes } => Some(*bytes),
+                _ => None,
+            })
+            .collect();
+        let base = y.l1_small_bytes();
+        assert_eq!(raises, [base + 4096, base + 16384, base * 2]);
     }
 
     #[test]
