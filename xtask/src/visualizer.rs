@@ -314,6 +314,7 @@ fn one_call_model(case: &Case, number: usize) -> Result<BuiltModel> {
         steps: vec![step],
         outputs: Vec::new(),
         unused_inputs: Vec::new(),
+        l1_small_floor: 0,
     })
 }
 

@@ -6,6 +6,7 @@
 //! name = "block"
 //! resolution = [640, 640]          # default H x W; `--resolution` overrides it
 //! outputs = ["z"]                  # alive at the end (every other tensor dies)
+//! l1_small_size = 65536            # L1_SMALL per bank at device open (default: what the calls need)
 //!
 //! [symbols]                        # integer expressions of H, W and earlier symbols
 //! N = "H * W / 64"
@@ -76,6 +77,8 @@ struct RawModel {
     resolution: Option<Spanned<[u64; 2]>>,
     #[serde(default)]
     outputs: Vec<Spanned<String>>,
+    /// L1_SMALL per bank the device opens with, at least (`--fix` may raise it).
+    l1_small_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,9 +194,28 @@ pub struct BuiltModel {
     pub outputs: Vec<String>,
     /// Model inputs no call takes (freed before the first call).
     pub unused_inputs: Vec<String>,
+    /// L1_SMALL the device is opened with at least, whatever the calls declare: a
+    /// [`BuiltModel::prefix`] runs on the device its whole model opens.
+    pub l1_small_floor: u64,
 }
 
 impl BuiltModel {
+    /// The model's first `calls` calls (its inputs and lifetimes as they are, on a device
+    /// opened as for the whole model), copying only those.
+    pub fn prefix(&self, calls: usize) -> BuiltModel {
+        BuiltModel {
+            name: self.name.clone(),
+            about: self.about.clone(),
+            resolution: self.resolution,
+            device: self.device,
+            inputs: self.inputs.clone(),
+            steps: self.steps[..calls.min(self.steps.len())].to_vec(),
+            outputs: self.outputs.clone(),
+            unused_inputs: self.unused_inputs.clone(),
+            l1_small_floor: self.l1_small_bytes(),
+        }
+    }
+
     /// L1_SMALL the device must be opened with (the largest any call declares).
     pub fn l1_small_bytes(&self) -> u64 {
         self.steps
@@ -201,6 +223,7 @@ impl BuiltModel {
             .map(|s| s.signature.l1_small_bytes)
             .max()
             .unwrap_or(0)
+            .max(self.l1_small_floor)
     }
 }
 
@@ -254,6 +277,9 @@ impl ModelFile {
                         .get_mut(call.wrapping_sub(1))
                         .ok_or_else(|| format!("no call #{call}"))?;
                     c.get_mut().memory = text(memory);
+                }
+                Edit::L1SmallSize { bytes } => {
+                    raw.model.l1_small_size = Some(*bytes);
                 }
                 Edit::CallParam { call, param, value } => {
                     let c = raw
@@ -655,6 +681,7 @@ impl ModelFile {
             steps,
             outputs,
             unused_inputs,
+            l1_small_floor: raw.model.l1_small_size.unwrap_or(0),
         })
     }
 }

@@ -23,9 +23,15 @@
 //!    and weights (lossy, so last); for other ops the output / inputs / both in DRAM. Changes a
 //!    model file cannot state as a change of that one call (chunking an op into pieces, more
 //!    chips, sharding an eltwise op's inputs, another input dtype) are left out.
+//!    Last, for a call that takes L1_SMALL, more L1_SMALL reserved at device open (the model's
+//!    `l1_small_size`: 4 KiB, 16 KiB more, twice as much; less L1 for every call).
 //! 3. when no single change gets past the call: every L1 tensor alive across it in DRAM together
 //!    with each change of 2. (or alone), then each of those moves dropped again while the call
 //!    still passes — the fewest moves that fit.
+//! 4. when a call finds L1_SMALL full and nothing above gets past it: the least raise of the
+//!    L1_SMALL the device opens with (2.'s last changes, up to [`L1_SMALL_CAP`]), kept even when
+//!    the L1 it takes makes an earlier call fail: the search then fixes that call again. The
+//!    L1_SMALL only grows, so the search still ends.
 //!
 //! Replays are the caller's ([`plan`] takes a `replay` function): sim for the search,
 //! the runtime to verify the result.
@@ -34,7 +40,7 @@ use crate::case::Case;
 use crate::device::{BufferType, DeviceSpec};
 use crate::fix::FixKind;
 use crate::model::{BuiltModel, ModelFile, TensorDef};
-use crate::ops::Family;
+use crate::ops::{Family, OutputStorage};
 use crate::params::ParamValue;
 use crate::shard::MemoryConfig;
 use serde::Serialize;
@@ -55,6 +61,8 @@ pub enum Edit {
         param: String,
         value: Option<ParamValue>,
     },
+    /// The L1_SMALL per bank the device opens with (the model's `l1_small_size`).
+    L1SmallSize { bytes: u64 },
 }
 
 impl std::fmt::Display for Edit {
@@ -62,6 +70,7 @@ impl std::fmt::Display for Edit {
         match self {
             Edit::TensorToDram { tensor } => write!(f, "`{tensor}` in DRAM"),
             Edit::CallMemory { call, memory } => write!(f, "#{call} memory = {memory}"),
+            Edit::L1SmallSize { bytes } => write!(f, "L1_SMALL = {bytes} B per bank"),
             Edit::CallParam {
                 call,
                 param,
@@ -104,6 +113,13 @@ pub struct ReplayFailure {
     pub outcome: String,
     pub message: String,
 }
+
+/// The outcome of a call that finds L1_SMALL full.
+pub const L1_SMALL_OUTCOME: &str = "l1_small";
+
+/// The most L1_SMALL per bank `--fix` opens a device with: each raise of step 4 of the module's
+/// doc is kept for good, so the search ends.
+pub const L1_SMALL_CAP: u64 = 128 * 1024;
 
 /// The outcome name of a call a device has no verdict on.
 pub const UNMODELED: &str = "unmodeled";
@@ -292,8 +308,7 @@ pub fn plan(
                     "changes nothing in the built model (a view stays where its input is)".into(),
                 );
             }
-            let mut prefix = changed.clone();
-            prefix.steps.truncate(at);
+            let prefix = changed.prefix(at);
             *replays += 1;
             tried += 1;
             let r = replay(&prefix)?;
@@ -321,6 +336,20 @@ pub fn plan(
         if kept.is_none() {
             kept = combined(&model, at, &singles, &mut |c| try_change(c, &mut replays))?;
         }
+        if kept.is_none() && failure.outcome == L1_SMALL_OUTCOME {
+            // Step 4 of the module's doc: more L1_SMALL, though an earlier call then fails.
+            let raise = singles.iter().find(|c| {
+                c.edits.iter().all(|e| match e {
+                    Edit::L1SmallSize { bytes } => *bytes <= L1_SMALL_CAP,
+                    _ => false,
+                })
+            });
+            if let Some(change) = raise {
+                let changed_file = current_file.edited(&change.edits)?;
+                let changed = build(&changed_file)?;
+                kept = Some((change.clone(), (changed_file, changed)));
+            }
+        }
         let Some((change, (changed_file, changed))) = kept else {
             break Ending::NoFix {
                 call: at,
@@ -346,10 +375,13 @@ pub fn plan(
         model = changed;
         current = after;
     };
-    let mut fixed_text = text.to_string();
+    // One parse and one write for every kept change (a write per change was most of an 8K
+    // search's time).
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
     for f in &fixes {
-        fixed_text = apply(&fixed_text, &f.change.edits, &f.change.detail)?;
+        apply_to(&mut doc, &f.change.edits, &f.change.detail)?;
     }
+    let fixed_text = doc.to_string();
     Ok(ModelFixPlan {
         model: model.name.clone(),
         resolution,
@@ -372,10 +404,13 @@ fn combined(
     singles: &[Change],
     try_change: &mut dyn FnMut(&Change) -> Result<Option<(ModelFile, BuiltModel)>, PlanError>,
 ) -> Result<Option<(Change, (ModelFile, BuiltModel))>, PlanError> {
-    let moves: Vec<Edit> = live_in_l1(model, at)
-        .into_iter()
-        .map(|t| Edit::TensorToDram { tensor: t.name })
-        .collect();
+    let mut moves: Vec<Edit> = Vec::new();
+    for t in live_in_l1(model, at) {
+        let edit = to_dram(model, at, &t.name);
+        if !moves.contains(&edit) {
+            moves.push(edit);
+        }
+    }
     if moves.len() < 2 {
         return Ok(None);
     }
@@ -461,6 +496,45 @@ fn per_bank(t: &TensorDef, device: &DeviceSpec) -> u64 {
         .map_or(0, |p| p.per_bank_bytes)
 }
 
+/// The tensor whose buffer `name` (alive when call `at` starts) is: a view (an output that
+/// aliases an input) is its input's, followed to a tensor a call made or a model input. Holding
+/// a view in DRAM is holding that tensor in DRAM: a view stays where its input is.
+fn buffer_owner(model: &BuiltModel, at: usize, name: &str) -> String {
+    let mut name = name.to_string();
+    // Each alias leads to an earlier call, so the search ends.
+    let mut before = at.saturating_sub(1).min(model.steps.len());
+    while let Some((k, step)) = model.steps[..before]
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, s)| s.outputs.iter().any(|t| t.name == name))
+    {
+        let j = step.outputs.iter().position(|t| t.name == name);
+        let source = j
+            .and_then(|j| step.signature.outputs.get(j))
+            .and_then(|o| match o.storage {
+                OutputStorage::AliasOfInput(i) => step.inputs.get(i),
+                OutputStorage::New => None,
+            });
+        match source {
+            Some(src) => {
+                name = src.clone();
+                before = k;
+            }
+            None => break,
+        }
+    }
+    name
+}
+
+/// Holding tensor `name` (alive when call `at` starts) in DRAM: the edit of the tensor that owns
+/// its buffer ([`buffer_owner`]).
+fn to_dram(model: &BuiltModel, at: usize, name: &str) -> Edit {
+    Edit::TensorToDram {
+        tensor: buffer_owner(model, at, name),
+    }
+}
+
 /// The tensors in L1 alive when call `at` (1-based; 0: the model's inputs) starts, largest
 /// first.
 fn live_in_l1(model: &BuiltModel, at: usize) -> Vec<TensorDef> {
@@ -511,16 +585,19 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
         } else {
             ("skip_to_dram", "alive across the call")
         };
+        let owner = buffer_owner(model, at, &t.name);
+        let what = if owner == t.name {
+            format!("`{owner}`")
+        } else {
+            format!("`{owner}` (whose view is `{}`)", t.name)
+        };
         push(Change {
             kind,
             detail: format!(
-                "hold `{}` ({role}, {} B per bank in L1) in DRAM",
-                t.name,
+                "hold {what} ({role}, {} B per bank in L1) in DRAM",
                 per_bank(t, model.device)
             ),
-            edits: vec![Edit::TensorToDram {
-                tensor: t.name.clone(),
-            }],
+            edits: vec![Edit::TensorToDram { tensor: owner }],
         });
     }
     let Some(step) = step else {
@@ -532,11 +609,31 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
         .filter_map(|n| live.iter().find(|t| &t.name == n))
         .collect();
     for f in crate::fix::candidates(&step.case) {
-        if let Some(edits) = edits_of(step.number, &step.case, &f.case, &named) {
+        if let Some(edits) = edits_of(model, step.number, &step.case, &f.case, &named) {
             push(Change {
                 kind: f.kind.name(),
                 detail: f.detail,
                 edits,
+            });
+        }
+    }
+    // Last: a call that takes L1_SMALL (buffers kept there by earlier calls may fill it) with
+    // more reserved at device open, least first: it costs as much L1 per bank for every call.
+    let l1_small = model.l1_small_bytes();
+    if step.signature.l1_small_bytes > 0 {
+        let more = [
+            l1_small.checked_add(4096),
+            l1_small.checked_add(16384),
+            l1_small.checked_mul(2),
+        ];
+        for bytes in more.into_iter().flatten() {
+            push(Change {
+                kind: "l1_small_size",
+                detail: format!(
+                    "open the device with {bytes} B of L1_SMALL per bank (was {l1_small} B): \
+                     that much less L1 for every call"
+                ),
+                edits: vec![Edit::L1SmallSize { bytes }],
             });
         }
     }
@@ -545,7 +642,13 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
 
 /// The edits of the model file that turn call `call`'s case `from` into `to`; `None` when the
 /// change is not one of that call (chunks, chips, sharded eltwise inputs, another input dtype).
-fn edits_of(call: usize, from: &Case, to: &Case, l1_inputs: &[&TensorDef]) -> Option<Vec<Edit>> {
+fn edits_of(
+    model: &BuiltModel,
+    call: usize,
+    from: &Case,
+    to: &Case,
+    l1_inputs: &[&TensorDef],
+) -> Option<Vec<Edit>> {
     if to.model_inputs != from.model_inputs
         || to.sharding != from.sharding
         || to.dtype != from.dtype
@@ -559,9 +662,12 @@ fn edits_of(call: usize, from: &Case, to: &Case, l1_inputs: &[&TensorDef]) -> Op
         if to.input_memory != BufferType::Dram || l1_inputs.is_empty() {
             return None;
         }
-        edits.extend(l1_inputs.iter().map(|t| Edit::TensorToDram {
-            tensor: t.name.clone(),
-        }));
+        for t in l1_inputs {
+            let edit = to_dram(model, call, &t.name);
+            if !edits.contains(&edit) {
+                edits.push(edit);
+            }
+        }
     }
     if to.output_memory != from.output_memory
         || to.default_output_memory != from.default_output_memory
@@ -617,6 +723,12 @@ fn toml_value(v: &ParamValue) -> toml_edit::Value {
 /// `detail`. Comments and layout of the rest stay as they are.
 pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String> {
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    apply_to(&mut doc, edits, detail)?;
+    Ok(doc.to_string())
+}
+
+/// [`apply`] on a parsed document.
+fn apply_to(doc: &mut toml_edit::DocumentMut, edits: &[Edit], detail: &str) -> Result<(), String> {
     let mark = |t: &mut toml_edit::Table| {
         let prefix = t
             .decor()
@@ -647,14 +759,14 @@ pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String>
                     },
                     None => false,
                 };
-                let found = tables(&mut doc, "input")
+                let found = tables(doc, "input")
                     .and_then(|a| a.iter_mut().find(|t| is(t, "name")))
                     .map(|t| {
                         t["memory"] = toml_edit::value("dram");
                         mark(t);
                     })
                     .or_else(|| {
-                        tables(&mut doc, "call")
+                        tables(doc, "call")
                             .and_then(|a| a.iter_mut().find(|t| is(t, "outputs")))
                             .map(|t| {
                                 t["memory"] = toml_edit::value("dram");
@@ -666,14 +778,23 @@ pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String>
                 }
             }
             Edit::CallMemory { call, memory } => {
-                let t = tables(&mut doc, "call")
+                let t = tables(doc, "call")
                     .and_then(|a| a.get_mut(call.wrapping_sub(1)))
                     .ok_or_else(|| format!("no call #{call}"))?;
                 t["memory"] = toml_edit::value(memory.as_str());
                 mark(t);
             }
+            Edit::L1SmallSize { bytes } => {
+                let t = doc
+                    .get_mut("model")
+                    .and_then(|m| m.as_table_mut())
+                    .ok_or("no [model] table")?;
+                let bytes = i64::try_from(*bytes).map_err(|e| e.to_string())?;
+                t["l1_small_size"] = toml_edit::value(bytes);
+                mark(t);
+            }
             Edit::CallParam { call, param, value } => {
-                let t = tables(&mut doc, "call")
+                let t = tables(doc, "call")
                     .and_then(|a| a.get_mut(call.wrapping_sub(1)))
                     .ok_or_else(|| format!("no call #{call}"))?;
                 if t.get("params").is_none() {
@@ -694,7 +815,7 @@ pub fn apply(text: &str, edits: &[Edit], detail: &str) -> Result<String, String>
             }
         }
     }
-    Ok(doc.to_string())
+    Ok(())
 }
 
 /// The fixed file's text: named `<name>-fixed`, at the resolution it was fixed for, with a
@@ -823,6 +944,75 @@ mod tests {
             inputs.iter().map(|c| &c.edits).collect::<Vec<_>>(),
             vec![&vec![Edit::TensorToDram { tensor: "x".into() }]]
         );
+    }
+
+    #[test]
+    fn more_l1_small_is_written_to_the_model_table_and_opens_the_device_with_it() {
+        let edit = [Edit::L1SmallSize { bytes: 36864 }];
+        let text = apply(BLOCK, &edit, "l1 small").unwrap();
+        assert!(text.contains("l1_small_size = 36864"), "{text}");
+        let m = built(&text, [640, 640], &N150);
+        assert_eq!(m.l1_small_bytes(), 36864);
+        let edited = ModelFile::parse(BLOCK, "m.toml")
+            .unwrap()
+            .edited(&edit)
+            .unwrap()
+            .build(Some([640, 640]), &N150)
+            .unwrap();
+        assert_eq!(edited.l1_small_bytes(), 36864);
+        // A prefix opens the device its whole model opens.
+        assert_eq!(m.prefix(1).l1_small_bytes(), 36864);
+        // YOLOv12x's convs take L1_SMALL: raising it is among a conv's last changes.
+        let y = built(
+            crate::model::builtin("yolov12x").unwrap(),
+            [640, 640],
+            &N150,
+        );
+        let raises: Vec<u64> = candidates(&y, 1)
+            .iter()
+            .flat_map(|c| &c.edits)
+            .filter_map(|e| match e {
+                Edit::L1SmallSize { bytes } => Some(*bytes),
+                _ => None,
+            })
+            .collect();
+        let base = y.l1_small_bytes();
+        assert_eq!(raises, [base + 4096, base + 16384, base * 2]);
+    }
+
+    #[test]
+    fn a_view_is_held_in_dram_by_moving_the_tensor_it_views() {
+        // YOLOv12x's #92 conv2d takes `v_flat_95`, a view of `v_cat_94` (#90): the view's own
+        // memory changes nothing, its source's does.
+        let text = crate::model::builtin("yolov12x").unwrap();
+        let m = built(text, [2176, 3840], &N150);
+        let conv = &m.steps[91];
+        assert_eq!(conv.inputs, ["v_flat_95"]);
+        assert_eq!(buffer_owner(&m, 92, "v_flat_95"), "v_cat_94");
+        assert_eq!(buffer_owner(&m, 92, "v_cat_94"), "v_cat_94");
+        let all = candidates(&m, 92);
+        let moved: Vec<&str> = all
+            .iter()
+            .flat_map(|c| &c.edits)
+            .filter_map(|e| match e {
+                Edit::TensorToDram { tensor } => Some(tensor.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(moved.contains(&"v_cat_94"), "{moved:?}");
+        assert!(!moved.contains(&"v_flat_95") && !moved.contains(&"attn_flat_93"));
+        // Each move takes effect in the built model: the view follows its source to DRAM.
+        assert!(all.iter().any(|c| c.kind == "dram_slice"));
+        for c in all.iter().filter(|c| c.kind == "dram_slice") {
+            let changed = ModelFile::parse(text, "yolov12x.toml")
+                .unwrap()
+                .edited(&c.edits)
+                .unwrap()
+                .build(Some([2176, 3840]), &N150)
+                .unwrap();
+            assert!(takes_effect(&m, &changed, &c.edits), "{}", c.detail);
+            assert_eq!(changed.steps[91].case.input_memory, BufferType::Dram);
+        }
     }
 
     #[test]

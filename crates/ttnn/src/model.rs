@@ -462,18 +462,197 @@ pub fn run_on_sim(model: &BuiltModel) -> Result<ModelRun> {
 }
 
 /// `--fix` on sim: the cheapest changes that make the model file `text` fit at `resolution` on
-/// `device`, every changed model replayed on a fresh sim device ([`memmodel::model_fix`]).
+/// `device`, every changed model replayed on sim ([`memmodel::model_fix`]), each from the last
+/// call it shares with the model replayed before it ([`SimReplayer`]).
 pub fn fix_on_sim(
     text: &str,
     file: &str,
     resolution: Option<[u64; 2]>,
     device: &'static memmodel::DeviceSpec,
 ) -> std::result::Result<memmodel::model_fix::ModelFixPlan, String> {
+    let mut replayer = SimReplayer::default();
     memmodel::model_fix::plan(text, file, resolution, device, |m| {
-        run_on_sim(m)
-            .map(|r| replay_of(&r))
-            .map_err(|e| e.to_string())
+        replayer.replay(m).map_err(|e| e.to_string())
     })
+}
+
+/// Replays models on sim as [`run_on_sim`] does (same calls, same verdicts, same peaks), but
+/// resumes each from the device as it was before the first call where the model differs from
+/// the one replayed before it: the state before call k depends only on the model's inputs and
+/// its calls before k, and `--fix`'s changed models share most of their calls. The device is
+/// kept (forked, [`crate::sim::Device::fork`]) every [`SimReplayer::EVERY`] calls.
+#[derive(Default)]
+pub struct SimReplayer {
+    /// The model last replayed, and its device before every `EVERY`-th call up to where it
+    /// stopped (ascending).
+    last: Option<BuiltModel>,
+    kept: Vec<SimState>,
+    /// Calls run in all (to measure what resuming saves).
+    pub calls_run: usize,
+}
+
+/// A sim device between two calls of a model, with the model's live tensors.
+struct SimState {
+    /// The index of the next call to run (0: the first).
+    next: usize,
+    device: crate::sim::Device,
+    tensors: BTreeMap<String, crate::sim::Tensor>,
+    parameters: Vec<crate::sim::Tensor>,
+    peak_l1: u64,
+    peak_dram: u64,
+}
+
+impl Drop for SimState {
+    fn drop(&mut self) {
+        // Its tensors drop next; nothing reads this copy's memory again.
+        self.device.detach();
+    }
+}
+
+impl SimState {
+    fn fork(&self) -> Result<SimState> {
+        let names: Vec<&String> = self.tensors.keys().collect();
+        let (device, mut handles) = self
+            .device
+            .fork(self.tensors.values().chain(&self.parameters))?;
+        let parameters = handles.split_off(names.len());
+        Ok(SimState {
+            next: self.next,
+            device,
+            tensors: names.into_iter().cloned().zip(handles).collect(),
+            parameters,
+            peak_l1: self.peak_l1,
+            peak_dram: self.peak_dram,
+        })
+    }
+}
+
+impl SimReplayer {
+    /// How often the device is kept: every call would hold a copy of the device per call.
+    pub const EVERY: usize = 4;
+
+    /// The first call index at which `model` may run differently from the last model
+    /// replayed (`None`: from its inputs on).
+    fn shared_calls(&self, model: &BuiltModel) -> Option<usize> {
+        let last = self.last.as_ref()?;
+        let same_start = last.device.name == model.device.name
+            && last.inputs == model.inputs
+            && last.unused_inputs == model.unused_inputs
+            && last.l1_small_bytes() == model.l1_small_bytes();
+        same_start.then(|| {
+            last.steps
+                .iter()
+                .zip(&model.steps)
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+    }
+
+    /// A fresh device with the model's inputs made; `Err(failure)` when making them fails.
+    fn start(
+        model: &BuiltModel,
+    ) -> Result<std::result::Result<SimState, memmodel::model_fix::ReplayFailure>> {
+        let device = crate::sim::Device::open(
+            model.device,
+            crate::sim::DeviceOptions::with_l1_small(model.l1_small_bytes()),
+        )?;
+        let mut tensors = BTreeMap::new();
+        for t in &model.inputs {
+            let desc = TensorDesc {
+                shape: t.shape.dims().to_vec(),
+                dtype: t.dtype,
+                layout: t.layout,
+                buffer_type: t.memory,
+                sharding: None,
+            };
+            match device.empty(&desc) {
+                Ok(x) => {
+                    tensors.insert(t.name.clone(), x);
+                }
+                Err(e) => {
+                    return Ok(Err(memmodel::model_fix::ReplayFailure {
+                        number: 0,
+                        label: format!("input {}", t.name),
+                        outcome: e.outcome().name().into(),
+                        message: e.to_string(),
+                    }))
+                }
+            }
+        }
+        for name in &model.unused_inputs {
+            tensors.remove(name);
+        }
+        Ok(Ok(SimState {
+            next: 0,
+            device,
+            tensors,
+            parameters: Vec::new(),
+            peak_l1: 0,
+            peak_dram: 0,
+        }))
+    }
+
+    /// Replays `model`; what [`replay_of`] makes of [`run_on_sim`]'s run.
+    pub fn replay(&mut self, model: &BuiltModel) -> Result<memmodel::model_fix::Replay> {
+        let shared = self.shared_calls(model);
+        self.kept.retain(|k| shared.is_some_and(|n| k.next <= n));
+        self.last = None;
+        let mut state = match self.kept.last() {
+            Some(k) => k.fork()?,
+            None => match Self::start(model)? {
+                Ok(s) => s,
+                Err(failure) => {
+                    return Ok(memmodel::model_fix::Replay {
+                        calls_run: 0,
+                        failure: Some(failure),
+                        peak_l1_per_bank: 0,
+                        peak_dram_per_bank: 0,
+                    })
+                }
+            },
+        };
+        let mut failure = None;
+        while let Some(step) = model.steps.get(state.next) {
+            if state.next % Self::EVERY == 0 && self.kept.last().is_none_or(|k| k.next < state.next)
+            {
+                self.kept.push(state.fork()?);
+            }
+            self.calls_run += 1;
+            let ran = run_step(
+                &state.device,
+                step,
+                &mut state.tensors,
+                &mut state.parameters,
+                false,
+            );
+            if let Err(e) = ran {
+                failure = Some(memmodel::model_fix::ReplayFailure {
+                    number: step.number,
+                    label: step.label(),
+                    outcome: e.outcome().name().into(),
+                    message: e.to_string(),
+                });
+                break;
+            }
+            for n in &step.frees {
+                state.tensors.remove(n);
+            }
+            let view = |b| state.device.memory_view(b);
+            state.peak_l1 = state.peak_l1.max(view(BufferType::L1)?.allocated_per_bank);
+            state.peak_dram = state
+                .peak_dram
+                .max(view(BufferType::Dram)?.allocated_per_bank);
+            state.next += 1;
+        }
+        // Only the calls run (and the one it stopped at) can share a kept device.
+        self.last = Some(model.prefix(state.next + 1));
+        Ok(memmodel::model_fix::Replay {
+            calls_run: state.next,
+            failure,
+            peak_l1_per_bank: state.peak_l1,
+            peak_dram_per_bank: state.peak_dram,
+        })
+    }
 }
 
 /// The first call where two runs of one model disagree, with both sides' figures.

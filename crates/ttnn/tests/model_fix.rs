@@ -108,3 +108,39 @@ fn yolov12x_is_fixed_only_as_far_as_sim_has_a_verdict() {
         assert_eq!(run.steps.len(), call - 1);
     }
 }
+
+/// The search resumes each replay from the last call the changed model shares with the one
+/// replayed before it ([`ttnn::model::SimReplayer`]): every replay it answers equals a replay of
+/// the whole model from its first call on a fresh device, so the plan is the one a search
+/// replaying from the start finds, with fewer calls run.
+#[test]
+fn resumed_replays_equal_replays_from_the_first_call() {
+    let text = builtin("yolov12x").unwrap();
+    for device in [&N150, &P150] {
+        let mut resumed = ttnn::model::SimReplayer::default();
+        let (mut replays, mut fresh_calls) = (0usize, 0usize);
+        let plan =
+            memmodel::model_fix::plan(text, "yolov12x.toml", Some([1280, 1280]), device, |m| {
+                let fresh = ttnn::model::run_on_sim(m).map_err(|e| e.to_string())?;
+                let fresh = ttnn::model::replay_of(&fresh);
+                let got = resumed.replay(m).map_err(|e| e.to_string())?;
+                assert_eq!(got, fresh, "{} replay {replays}", device.name);
+                replays += 1;
+                fresh_calls += fresh.calls_run + usize::from(fresh.failure.is_some());
+                Ok(got)
+            })
+            .unwrap();
+        assert!(!plan.fixes.is_empty(), "{}", device.name);
+        assert_eq!(plan.replays, replays);
+        assert_eq!(
+            plan,
+            ttnn::model::fix_on_sim(text, "yolov12x.toml", Some([1280, 1280]), device).unwrap()
+        );
+        assert!(
+            resumed.calls_run * 4 < fresh_calls,
+            "{}: {} calls resumed against {fresh_calls} from the start",
+            device.name,
+            resumed.calls_run
+        );
+    }
+}

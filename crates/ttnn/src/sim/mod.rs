@@ -127,7 +127,7 @@ enum CaptureEvent {
     Program(Program),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct State {
     spec: &'static DeviceSpec,
     mem: DeviceMemory,
@@ -152,6 +152,9 @@ struct State {
     /// [`DeviceApi::run`]'s record of where each buffer of the plan it replays is, kept between
     /// calls for its allocation ([`State::keep_placed`]).
     placed: Vec<Option<Addr>>,
+    /// A discarded fork ([`Device::fork`]): its tensors drop without giving their buffers back
+    /// (nobody reads its memory again).
+    detached: bool,
 }
 
 impl State {
@@ -274,6 +277,9 @@ impl State {
     }
 
     fn drop_ref(&mut self, id: BufId) {
+        if self.detached {
+            return;
+        }
         let Some(b) = self.buffers.get_mut(&id) else {
             return;
         };
@@ -287,8 +293,9 @@ impl State {
 
 struct Inner {
     state: Mutex<State>,
-    /// Plans already derived on this device ([`PlanCache`]).
-    plans: Mutex<PlanCache>,
+    /// Plans already derived on this device and its forks ([`PlanCache`]: a plan depends on
+    /// its key and the L1 state it records, never on which device derived it).
+    plans: Arc<Mutex<PlanCache>>,
 }
 
 impl Inner {
@@ -358,7 +365,7 @@ impl Device {
         let l1_small_size = mem.l1_small_size;
         Ok(Device {
             inner: Arc::new(Inner {
-                plans: Mutex::new(PlanCache::default()),
+                plans: Arc::new(Mutex::new(PlanCache::default())),
                 state: Mutex::new(State {
                     spec,
                     mem,
@@ -372,6 +379,7 @@ impl Device {
                     cached_programs: Default::default(),
                     held_by_programs: Vec::new(),
                     placed: Vec::new(),
+                    detached: false,
                 }),
             }),
             spec,
@@ -407,6 +415,64 @@ impl Device {
         t.buffer
             .and_then(|id| s.buffers.get(&id))
             .and_then(|b| b.address.placed())
+    }
+
+    /// A copy of this device as it is now (memory, buffers, program caches, sharing its plan
+    /// cache), with `tensors` — every tensor alive on it, each once — as handles on the copy:
+    /// the copy then runs on exactly as this device would, and this one is left as it is. `Err`
+    /// when `tensors` are not this device's live tensors, each once (the copy's buffers would
+    /// not be freed as this device's are).
+    pub fn fork<'a>(
+        &self,
+        tensors: impl IntoIterator<Item = &'a Tensor>,
+    ) -> Result<(Device, Vec<Tensor>)> {
+        let state = self.inner.lock().clone();
+        if state.capture.is_some() {
+            return Err(Error::InvalidArgument("a capture is under way".into()));
+        }
+        let tensors: Vec<&Tensor> = tensors.into_iter().collect();
+        let mut handles: FastMap<BufId, u32> = FastMap::default();
+        for t in &tensors {
+            if !self.owns(t) {
+                return Err(Error::InvalidArgument("a tensor of another device".into()));
+            }
+            // A buffer an op deallocated is gone from both devices whoever still names it.
+            if let Some(id) = t.buffer.filter(|id| state.buffers.contains_key(id)) {
+                *handles.entry(id).or_default() += 1;
+            }
+        }
+        let all_given = handles.len() == state.buffers.len()
+            && state
+                .buffers
+                .iter()
+                .all(|(id, b)| handles.get(id) == Some(&b.refs));
+        if !all_given {
+            return Err(Error::InvalidArgument(
+                "the tensors given are not the device's live tensors, each once".into(),
+            ));
+        }
+        let fork = Device {
+            inner: Arc::new(Inner {
+                plans: Arc::clone(&self.inner.plans),
+                state: Mutex::new(State {
+                    placed: Vec::new(),
+                    ..state
+                }),
+            }),
+            spec: self.spec,
+            l1_small_size: self.l1_small_size,
+        };
+        let out = tensors
+            .iter()
+            .map(|t| fork.adopt(t.buffer, t.spec.clone(), t.memory, t.shard.clone()))
+            .collect();
+        Ok((fork, out))
+    }
+
+    /// Marks a fork discarded: its tensors then drop without freeing anything, which saves
+    /// the frees of a copy nobody reads again.
+    pub fn detach(&self) {
+        self.inner.lock().detached = true;
     }
 
     fn owns(&self, t: &Tensor) -> bool {
