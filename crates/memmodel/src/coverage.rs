@@ -837,38 +837,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             },
         ));
     }
-    let p = &case.params;
-    let name = case.op.name;
     match family {
-        Family::Unsqueeze => {
-            let d = p.int_or(name, "dim", 0)?;
-            let out_rank = rank as i64 + 1;
-            let at = if d < 0 { d + out_rank } else { d };
-            // A copy whose output exceeds the board's DRAM: the runtime's capture still records
-            // the reshape program, memmodel plans none (seen on n150: [1473,203881] at dim 1).
-            let padded_out = sig.outputs.first().map_or(0, |o| {
-                TensorSpec::new(o.shape.clone(), case.dtype, Layout::Tile)
-                    .padded_dims()
-                    .iter()
-                    .fold(1u64, |a, &v| a.saturating_mul(v))
-                    .saturating_mul(case.dtype.tile_bytes())
-                    / (crate::tensor::TILE * crate::tensor::TILE)
-            });
-            let board_dram = case
-                .device
-                .dram_banks
-                .saturating_mul(case.device.dram_bank_bytes);
-            if family == Family::Unsqueeze
-                && case.layout == Layout::Tile
-                && at >= out_rank - 2
-                && padded_out > board_dram
-            {
-                return Err(unmodeled(
-                    case,
-                    "a copying unsqueeze whose output exceeds the board's DRAM",
-                ));
-            }
-        }
         // A long 1-D TILE concat is exact: from DRAM to DRAM (random differential ungated,
         // seeds 1207301-1207314, both boards) and through L1 since its untilizes and tilize
         // back read the free L1 below the lowest buffer and share the cached program (seeds
