@@ -437,8 +437,9 @@ fn data_movement_dtype_modeled(case: &Case, sig: &Signature) -> bool {
 /// rows would exceed L1 — and tilized back (uint8 refused there; bfloat4_b refused at its
 /// untilize). Exact in the random differential (ungated: seeds 1207301-1207308 and
 /// 1207311-1207314; gated: 1207321-1207326 and 1207331-1207334 with stack; both boards, every
-/// dtype) but long 1-D inputs through L1 and 1-D bfloat8_b / uint8 ones on p150, which the
-/// [`Family::Concat`] regions keep.
+/// dtype; long 1-D inputs through L1 and 1-D bfloat8_b / uint8 ones on p150, whose massaged
+/// concat transposes some 1-D rows and fails, since: seeds 1207901-1207915, `--ungated` and
+/// gated, both boards).
 fn tile_concat(case: &Case) -> bool {
     case.op.family == Family::Concat && case.layout == Layout::Tile && case.sharding.is_none()
 }
@@ -733,49 +734,12 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             },
         ));
     }
-    let p = &case.params;
-    let name = case.op.name;
     match family {
-        Family::Unsqueeze => {
-            let d = p.int_or(name, "dim", 0)?;
-            let out_rank = rank as i64 + 1;
-            let at = if d < 0 { d + out_rank } else { d };
-            // A copy whose output exceeds the board's DRAM: the runtime's capture still records
-            // the reshape program, memmodel plans none (seen on n150: [1473,203881] at dim 1).
-            let padded_out = sig.outputs.first().map_or(0, |o| {
-                TensorSpec::new(o.shape.clone(), case.dtype, Layout::Tile)
-                    .padded_dims()
-                    .iter()
-                    .fold(1u64, |a, &v| a.saturating_mul(v))
-                    .saturating_mul(case.dtype.tile_bytes())
-                    / (crate::tensor::TILE * crate::tensor::TILE)
-            });
-            let board_dram = case
-                .device
-                .dram_banks
-                .saturating_mul(case.device.dram_bank_bytes);
-            if family == Family::Unsqueeze
-                && case.layout == Layout::Tile
-                && at >= out_rank - 2
-                && padded_out > board_dram
-            {
-                return Err(unmodeled(
-                    case,
-                    "a copying unsqueeze whose output exceeds the board's DRAM",
-                ));
-            }
-        }
-        // A long 1-D TILE concat from DRAM to DRAM is exact (random differential ungated,
-        // seeds 1207301-1207314, both boards); through L1 its untilize and tilize took other
-        // buffers (seen on n150: uint16 [56689] × 4 in L1 fits where the plan clashes).
-        Family::Concat | Family::TopK
-            if rank < 2
-                && sig.outputs[0].shape.elements() > LONG_1D
-                && !row_major_concat(case)
-                && !(family == Family::Concat
-                    && case.input_memory == BufferType::Dram
-                    && case.output_memory == BufferType::Dram) =>
-        {
+        // A long 1-D TILE concat is exact: from DRAM to DRAM (random differential ungated,
+        // seeds 1207301-1207314, both boards) and through L1 since its untilizes and tilize
+        // back read the free L1 below the lowest buffer and share the cached program (seeds
+        // 1207901-1207910 `--memory l1 --ungated`, both boards).
+        Family::TopK if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D => {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
         }
         Family::TopK
@@ -795,22 +759,6 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             return Err(unmodeled(
                 case,
                 "a topk whose padded width is a power of two from 2048 (the multi-core sort)",
-            ))
-        }
-        // Seen on p150 (seeds 1207306, 1207308): 1-D bfloat8_b TILE inputs in DRAM ([32],
-        // [1024], [1440] pairs) and uint8 ones make the runtime's massaged concat transpose a
-        // 1-D tensor ("Index is out of bounds for the rank"), others ([1000]) join; which ones
-        // is not pinned down.
-        Family::Concat
-            if rank < 2
-                && case.layout == Layout::Tile
-                && case.device.alignment(BufferType::Dram) > 32
-                && (case.dtype == DType::Uint8
-                    || case.dtype == DType::Bfloat8B && case.input_memory == BufferType::Dram) =>
-        {
-            return Err(unmodeled(
-                case,
-                "a 1-D bfloat8_b or uint8 TILE concat on a board whose DRAM alignment is 64 B (the runtime's massaged concat transposes some of them as 1-D tensors and fails)",
             ))
         }
         // Every TILE split of an interleaved input is planned ([`tile_split_pieces_modeled`]):

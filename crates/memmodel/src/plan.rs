@@ -91,9 +91,10 @@ pub struct PlanBuilder {
     l1_list: FreeList,
     /// Whether `l1_list` is the device's L1 state (other live L1 buffers placed).
     on_device_l1: bool,
-    /// An L1 buffer of the call did not fit in `l1_list`: the device run stops there, so the
-    /// layout after it is unknown ([`PlanBuilder::l1_free_below_lowest`]).
-    l1_overflowed: bool,
+    /// The device run stopped: an L1 buffer of the call did not fit in `l1_list`, or a program
+    /// was refused or its static buffers clash with the L1 buffers. Later programs are the
+    /// capture's alone and the layout after it is unknown ([`PlanBuilder::l1_free_below_lowest`]).
+    device_run_stopped: bool,
     /// Where each buffer sits in `l1_list` (by buffer index; `None` outside L1 or unplaced).
     l1_at: Vec<Option<u64>>,
 }
@@ -136,7 +137,7 @@ impl PlanBuilder {
                 device.dram_alignment,
             ),
             on_device_l1: false,
-            l1_overflowed: false,
+            device_run_stopped: false,
             l1_at: Vec::with_capacity(8),
         }
     }
@@ -149,20 +150,20 @@ impl PlanBuilder {
         }
         let at = self.l1_list.allocate(placement.per_bank_bytes, false);
         if at.is_none() {
-            self.l1_overflowed = true;
+            self.device_run_stopped = true;
         }
         at
     }
 
     /// The L1 a program made now finds free on a core: from the allocator's base up to the
     /// lowest occupied address (`get_max_l1_space`), which a freed buffer above a live one does
-    /// not lower. `None` once an L1 buffer of the call did not fit (the layout is then not
-    /// known).
+    /// not lower. `None` once the device run stopped (an L1 buffer of the call did not fit, a
+    /// program was refused or clashed): the layout is then not known.
     pub fn l1_free_below_lowest(&self) -> Option<u64> {
         self.read_live_l1
             .0
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        if self.l1_overflowed {
+        if self.device_run_stopped {
             return None;
         }
         Some(match self.l1_list.lowest_occupied() {
@@ -412,6 +413,26 @@ impl PlanBuilder {
     }
 
     pub fn run(&mut self, program: Program) {
+        // A device run stops at a program it refuses or whose static buffers clash with the
+        // lowest L1 buffer or pass the core's L1 (seen on p150: two float32 [62112] concatenated
+        // in L1 clash at the concat, and the capture builds its tilize back on the whole bank).
+        let run = program.as_run();
+        let clashes = || {
+            let end = run
+                .cb_regions(self.device.l1_unreserved_base, self.device.dram_alignment)
+                .iter()
+                .map(|r| r.1)
+                .max()
+                .unwrap_or(0);
+            end > self.device.l1_bytes_per_core
+                || self
+                    .l1_list
+                    .lowest_occupied()
+                    .is_some_and(|lowest| end > lowest)
+        };
+        if run.refused.is_some() || clashes() {
+            self.device_run_stopped = true;
+        }
         self.steps.push(Step::Run(program));
     }
 

@@ -1194,19 +1194,11 @@ fn reshape_tiled(
         x.dtype(),
         Layout::Tile,
     ));
-    // The page map takes O(output tiles) host work (and the runtime's own host code the same).
-    // An output larger than the board's whole DRAM cannot be allocated: the case ends there, the
-    // runtime never builds the map, and neither does memmodel (`cargo xtask fuzz --target
-    // case_params` found such maps as hangs).
-    let board_tiles = d
-        .dram_banks
-        .saturating_mul(d.dram_bank_bytes)
-        .checked_div(tile_size(x.dtype()))
-        .unwrap_or(0);
-    if out_pages > board_tiles {
-        return Ok(out);
-    }
-    // Past that, a map memmodel would take seconds to size is not modeled (the matrix's
+    // The page map takes O(output tiles) host work (and the runtime's own host code the same),
+    // bounded here by the phase cycles it visits. An output larger than the board's whole DRAM
+    // fails the device run, but the NO_DISPATCH capture still builds the map and records the
+    // program (seen on n150: [1473,203881] unsqueezed at dim 1, a 600,701,184 B map).
+    // A map memmodel would take seconds to size is not modeled (the matrix's
     // largest copying reshape has 783,360 output tiles and takes 3,133,440 element runs).
     let segments = reshape_map_segments(in3, out3).ok_or_else(|| {
         unmodeled(
@@ -1586,6 +1578,13 @@ fn concat(
         return Ok(ex.b.share(first, out_spec));
     }
     // ROW_MAJOR from here on: the inputs as given, or untilized (into their own memory).
+    // The untilizes and the tilize back read the free L1 as the runtime does, below the lowest
+    // live buffer (the untilized rows freed after their transposes leave a hole that is not
+    // free to it), and equal inputs' untilizes share one cached program (seen on n150: two
+    // float32 [101830] in L1 clash with the first untilize's blocks, built beside less live L1;
+    // four uint16 [56689] retilize with a device run capped below the hole, so the capture
+    // builds its own blocks on the whole bank).
+    let caches = &mut ProgramCaches::default();
     let mut rms = Vec::with_capacity(xs.len());
     for x in xs {
         let x4 = ex.b.share(x, spec_with(x, to_4d(x.dims()))?);
@@ -1593,7 +1592,8 @@ fn concat(
             // `untilize_with_unpadding` for every input, those the tiles do not pad too (seen
             // on n150: [3,14080,64] beside [3,4267,64] along dim 1, bfloat16, float32, int32 and
             // uint16 alike).
-            let rm = untilize_as(ex, &x4, x.memory, true, None)?;
+            let cache = caches.of("UntilizeWithUnpaddingDeviceOperation", &x4);
+            let rm = untilize_as(ex, &x4, x.memory, true, Some(cache))?;
             ex.b.release(x4);
             rm
         } else {
@@ -1602,6 +1602,20 @@ fn concat(
         rms.push(rm);
     }
     let d = ex.device();
+    if rank == 1 && first.layout() == Layout::Tile && one_d_transposed_whole(d, xs, &rms) {
+        // The massaged concat's sequenced predicates keep a flag set on the tiled inputs, and
+        // the transpose it then applies to the untilized 1-D rows cannot index dim -2.
+        ex.b.run(
+            Program::new("ttnn.transpose", "dims normalized on the host").refused(
+                "Index is out of bounds for the rank, should be between 0 and 0 however is 18446744073709551615"
+                    .to_string(),
+            ),
+        );
+        for r in rms {
+            ex.b.release(r);
+        }
+        return Ok(ex.b.share(first, out_spec));
+    }
     // The rows' own element size: block floats were untilized to bfloat16.
     let unaligned_rows = i4 == last
         && rms.iter().any(|r| {
@@ -1654,19 +1668,30 @@ fn concat(
         let refs: Vec<&DevTensor> = rms.iter().collect();
         (None, concat_rm(ex, &refs, i4, mem)?, Vec::new())
     };
+    // The retilize is `tilize_with_val_padding` into the rows' memory, padded or not.
     let out4 = if retilize && joined.dtype() == DType::Uint8 {
-        // The tilize refuses uint8 once the untilize and the concat have run (seen on n150:
-        // four uint8 [*,12320] along dim 0 from DRAM).
+        // The tilize refuses uint8 once the untilize and the concat have run and its own
+        // output is allocated (seen on n150: four uint8 [*,12320] along dim 0 from DRAM; seed
+        // 1207904, a [32795,410] pair in L1 runs out at its 427,008 B per bank).
+        let tiled = ex.b.tensor(
+            "tilized",
+            BufferRole::Temporary,
+            TensorSpec::new(joined.shape().clone(), joined.dtype(), Layout::Tile),
+            mem,
+        )?;
         ex.b.run(
             Program::new(
-                "TilizeDeviceOperation",
-                "TilizeMultiCoreDefaultProgramFactory",
+                "TilizeWithValPaddingDeviceOperation",
+                "TilizeWithValPaddingMultiCoreDefaultFactory",
             )
             .refused(TILIZE_DTYPE_REFUSAL.to_string()),
         );
-        joined
+        ex.b.release(joined);
+        tiled
     } else if retilize {
-        let t = tilize(ex, &joined, mem)?;
+        let cache = caches.of("TilizeWithValPaddingDeviceOperation", &joined);
+        let bank = ex.device().l1_bank_bytes;
+        let t = tilize_to(ex, &joined, mem, joined.dtype(), bank, true, Some(cache))?;
         ex.b.release(joined);
         t
     } else {
@@ -1689,6 +1714,36 @@ fn concat(
     let out = ex.b.share(&out4, out_spec);
     ex.b.release(out4);
     Ok(out)
+}
+
+/// Whether the runtime's massaged concat of 1-D TILE inputs transposes their untilized 1-D rows
+/// (and fails). Its sequenced predicates (`MassagedOperation::sequence`) keep the flags each one
+/// set on the tiled inputs: the last-dim alignment test there reads a 1-D tile's padded dim as
+/// its 32-row height, so with one-byte elements (uint8, block floats) on a 64 B aligned buffer
+/// (p150's DRAM) it marks the transposing route; on the untilized rows the 1-D route
+/// (`unsqueeze` to [1, N] first) is taken only where a row's bytes miss their alignment. Seen
+/// on p150 from DRAM: bfloat8_b [32], [1024], [1440] pairs fail, [100], [1000], [3000] join;
+/// uint8 [64], [1024], [2048] fail, [32], [96], [1000] reach the tilize's refusal.
+fn one_d_transposed_whole(
+    d: &crate::device::DeviceSpec,
+    xs: &[&DevTensor],
+    rows: &[DevTensor],
+) -> bool {
+    let element_size = |x: &DevTensor| {
+        if x.dtype().is_block_float() {
+            1
+        } else {
+            x.dtype().row_major_element_bytes()
+        }
+    };
+    let marked_tiled = xs
+        .iter()
+        .any(|x| !(TILE * element_size(x)).is_multiple_of(d.alignment(x.memory)));
+    let unsqueezed = rows.iter().any(|r| {
+        let bytes = r.dims().last().copied().unwrap_or(0) * r.dtype().row_major_element_bytes();
+        !bytes.is_multiple_of(d.alignment(r.memory))
+    });
+    marked_tiled && !unsqueezed
 }
 
 /// concat.cpp's answer to issue 43371: a last-dim concat whose rows the massaged op would
@@ -2669,7 +2724,10 @@ fn device_free_l1(
         (Some(before), Some(after)) => (before, after, true),
         // The output did not fit: the device run stopped there.
         (Some(before), None) => (before, 0, false),
-        _ => by_live,
+        // An earlier buffer did not fit: the device run stopped before this program (seen on
+        // n150: two bfloat16 [139636] concatenated in L1 run out at the transpose back, and the
+        // capture builds its tilize's blocks on the whole bank).
+        (None, _) => (by_live.0, by_live.1, false),
     }
 }
 
