@@ -366,6 +366,18 @@ fn row_major_reduction(case: &Case) -> bool {
         && case.sharding.is_none()
 }
 
+/// A ROW_MAJOR max_pool2d of an interleaved input: exec/pool.rs reshards whole rows in 8-channel
+/// sticks (16 channels a core when width-sharded), runs the halo without its untilize and the
+/// Pool2D on those sticks; a DRAM input near the runtime's slicing stays `unmodeled` there.
+/// Exact in the random differential where modeled (`--layout row_major`, seeds 1211012 n150:
+/// 146 modeled of 300, 1211013 p150: 167 of 300, 0 mismatches); exec/pool.rs answers
+/// `unmodeled` for the shard choices it has not pinned.
+fn row_major_max_pool(case: &Case) -> bool {
+    case.op.family == Family::MaxPool2d
+        && case.layout == Layout::RowMajor
+        && case.sharding.is_none()
+}
+
 /// An interleaved ROW_MAJOR expand: the RepeatCodegen program on the rows as they are (or
 /// RepeatProgramFactoryLastDim where codegen declines a last-dim repeat), every dtype.
 fn row_major_expand(case: &Case) -> bool {
@@ -818,6 +830,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         )
         && !data_movement_row_major_modeled(case)
         && !row_major_reduction(case)
+        && !row_major_max_pool(case)
     {
         return Err(unmodeled(case, row_major_unplanned(family)));
     }
