@@ -1246,6 +1246,44 @@ mod tests {
         }
     }
 
+    /// ROW_MAJOR bfloat16 pools are planned, and float32 ones up to the halo the runtime
+    /// allocates before it refuses the dtype: the OOM of each at the halo, as the runtime
+    /// raised it (mock n150, ttnn 0.81.1, flattened NHWC input in L1, kernel 2x2).
+    #[test]
+    fn row_major_and_float32_pools_run_to_the_halo_as_the_runtime_does() {
+        let pool = |shape: &str, layout: Layout, dtype: DType| {
+            let mut c = case("maxpool2d", shape, layout, BufferType::L1);
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.dtype = dtype;
+            let r = c.estimate().expect("modeled");
+            let Verdict::Oom(d) = &r.verdict else {
+                panic!("{shape}: {:?}", r.verdict)
+            };
+            (d.total_bytes, d.per_bank_bytes, d.allocated)
+        };
+        assert_eq!(
+            pool("1,64,560,560", Layout::RowMajor, DType::Bfloat16),
+            (47_595_520, 743_680, 1_254_400)
+        );
+        assert_eq!(
+            pool("1,64,400,400", Layout::RowMajor, DType::Float32),
+            (46_694_400, 729_600, 1_280_000)
+        );
+        assert_eq!(
+            pool("1,64,400,400", Layout::Tile, DType::Float32),
+            (46_694_400, 729_600, 1_290_240)
+        );
+        let mut small = case("maxpool2d", "1,20,10,13", Layout::RowMajor, BufferType::L1);
+        small.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        small.dtype = DType::Float32;
+        match small.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Only BFLOAT16 supported for now")
+            }
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+    }
+
     #[test]
     fn a_refused_call_is_refused_with_the_runtimes_words_once_its_inputs_fit() {
         let c = case("mm", "1,64,640,320", Layout::RowMajor, BufferType::Dram);

@@ -1378,9 +1378,13 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pad = pair(7, "padding", 0)?;
     let dilation = pair(8, "dilation", 1)?;
     let ceil_mode = a.bool_or(usize::MAX, "ceil_mode", false)?;
-    if x.dtype() != DType::Bfloat16 {
-        return Err(unmodeled(a.function, "a bfloat16 input only"));
+    // float32 is resharded and haloed at its own element size, then refused by the pool
+    // (seen on n150: [1,1,160000,64] in L1, both layouts, OOM at the halo's 729,600 B a bank).
+    let float32 = x.dtype() == DType::Float32;
+    if !float32 && x.dtype() != DType::Bfloat16 {
+        return Err(unmodeled(a.function, "a bfloat16 or float32 input only"));
     }
+    let elem = if float32 { 4 } else { 2 };
     let tiled = x.layout() == Layout::Tile;
     let rows = size::product([n, h, w], "N·H·W")?;
     let flat = [1, 1, rows, c];
@@ -1439,7 +1443,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("a ROW_MAJOR pool of {c} channels costed cheapest {:?}-sharded (over 256 channels the runtime's choice there is not pinned)", pc.scheme),
         ));
     }
-    let tile = tile_size(DType::Bfloat16);
+    let tile = tile_size(x.dtype());
 
     // 1. The input's shard spec (`create_sharded_memory_config_from_parallel_config` with
     //    tile-high shards): rows padded to whole tiles on every NHW core, channels to whole
@@ -1480,7 +1484,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         )),
         _ => grid::num_cores_to_corerangeset((0, 0), used as u32, (d.grid_x, d.grid_y), true),
     };
-    let stick = shard_w * 2;
+    let stick = shard_w * elem;
     // (page, pages of the resharded input, pages per shard)
     let (in_page, in_pages, shard_pages) = if tiled {
         (
@@ -1516,6 +1520,15 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
     if x.memory == BufferType::Dram {
         let step = halo_step(d, &win, &pc)?;
+        if float32
+            && step.saturating_mul(2 * 100) > l1_bank.saturating_mul(ROW_MAJOR_STEP_PINNED_PERCENT)
+        {
+            // Twice a bfloat16 step: how the runtime slices a float32 pool is not checked.
+            return Err(unmodeled(
+                a.function,
+                "a float32 DRAM pool near the runtime's DRAM slicing (not checked)",
+            ));
+        }
         if !tiled {
             // The halo step of a ROW_MAJOR input (no untilize, shards of whole rows) is below
             // the TILE one costed here; how the runtime costs and slices it is not pinned.
@@ -1583,6 +1596,24 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ));
         }
     }
+    if float32 && !by_copy {
+        // Seen on n150: a float32 [1,1,47712,224] TILE input in L1 whose shard filled the
+        // bank's rest clashed with the resharding's CBs (ending 7,520 B above the shard),
+        // where this plan binds them to it: near a full bank, not pinned.
+        let below = if x.memory == BufferType::L1 {
+            input_per_bank
+        } else {
+            0
+        };
+        let held = in_shard_bytes.saturating_add(below);
+        if held <= l1_bank && held.saturating_add(FLOAT32_RESHARD_MARGIN) > l1_bank {
+            ex.b.release(flattened);
+            return Err(unmodeled(
+                a.function,
+                "a float32 pool whose resharded input nearly fills L1 (the runtime's resharding CBs for float32 there are not pinned)",
+            ));
+        }
+    }
     let sharded_in = sharded(
         ex,
         "sharded input",
@@ -1603,7 +1634,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         // rows, and a scratchpad of one input row (seen on n150: [1,1,1048576,64] height-
         // sharded, 256 + 128 B on every core; [1,1,42875,1024] width-sharded in 16 channels,
         // 64 + 2,048 B).
-        let in_stick = c * 2;
+        let in_stick = c * elem;
         let aligned = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
         let copy_cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
         ex.b.run(
@@ -1617,7 +1648,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // 2. Halo, with its pad and gather configs.
     let halo_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, size::mul(sticks, pc.nhw, "halo rows")?, c])?,
-        DType::Bfloat16,
+        x.dtype(),
         Layout::RowMajor,
     );
     let halo_placement = sharded_placement(
@@ -1679,6 +1710,15 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     ex.b.run(halo_program);
     for t in configs {
         ex.b.release(t);
+    }
+    if float32 {
+        ex.b.run(
+            Program::new("Pool2D", "MultiCore")
+                .refused("Only BFLOAT16 supported for now".to_string()),
+        );
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
     }
     // A DRAM input's resharded copy dies with the halo; an L1 input's lives until the op
     // returns (as the graph capture shows).
@@ -1868,6 +1908,10 @@ const SLICE_STEP_PINNED_PERCENT: u64 = 60;
 /// is taken as run whole: the runtime costs ROW_MAJOR slices otherwise, not modeled (it sliced
 /// a pool whose step here took 49 %).
 const ROW_MAJOR_STEP_PINNED_PERCENT: u64 = 20;
+
+/// L1 a float32 pool's input and resharded input must leave free before memmodel trusts its
+/// resharding not to clash (the runtime clashed with 7,520 B of CBs in one such case).
+const FLOAT32_RESHARD_MARGIN: u64 = 65536;
 
 const SLICE_MARGIN_REASON: &str = "a DRAM pool with a stride of 1 whose halo step takes over 60 % of the free L1 (the runtime's slice estimate is larger there, not modeled: it may take more slices)";
 
