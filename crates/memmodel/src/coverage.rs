@@ -283,6 +283,13 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
                 }
             }
             if (0..2).any(|i| 2 * padding[i] > kernel[i]) {
+                // A uint8 / uint16 input may be refused by a reshape first, in its words
+                // (seen on n150: [1,1,182,3140] uint8 TILE in DRAM, padding 2 for kernel 3,
+                // random differential seed 1211021); which comes first is not modeled, so the
+                // dtype's region answers `unmodeled`.
+                if matches!(case.dtype, DType::Uint8 | DType::Uint16) {
+                    return Ok(());
+                }
                 // Its text prints the padding as (top, bottom, left).
                 return Err(format!(
                     "Pool2D: Padding ({}, {}, {}) should not exceed half of kernel size ({}, {})",
