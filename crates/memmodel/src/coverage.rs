@@ -262,6 +262,13 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
                 }
             }
             if (0..2).any(|i| 2 * padding[i] > kernel[i]) {
+                // A uint8 / uint16 input may be refused by a reshape first, in its words
+                // (seen on n150: [1,1,182,3140] uint8 TILE in DRAM, padding 2 for kernel 3,
+                // random differential seed 1211021); which comes first is not modeled, so the
+                // dtype's region answers `unmodeled`.
+                if matches!(case.dtype, DType::Uint8 | DType::Uint16) {
+                    return Ok(());
+                }
                 // Its text prints the padding as (top, bottom, left).
                 return Err(format!(
                     "Pool2D: Padding ({}, {}, {}) should not exceed half of kernel size ({}, {})",
@@ -341,6 +348,18 @@ fn data_movement_row_major_modeled(case: &Case) -> bool {
 /// cases, 0 mismatches; float32: 61043-61044).
 fn row_major_reduction(case: &Case) -> bool {
     matches!(case.op.family, Family::Mean | Family::VectorNorm)
+        && case.layout == Layout::RowMajor
+        && case.sharding.is_none()
+}
+
+/// A ROW_MAJOR max_pool2d of an interleaved input: exec/pool.rs reshards whole rows in 8-channel
+/// sticks (16 channels a core when width-sharded), runs the halo without its untilize and the
+/// Pool2D on those sticks; a DRAM input near the runtime's slicing stays `unmodeled` there.
+/// Exact in the random differential where modeled (`--layout row_major`, seeds 1211012 n150:
+/// 146 modeled of 300, 1211013 p150: 167 of 300, 0 mismatches); exec/pool.rs answers
+/// `unmodeled` for the shard choices it has not pinned.
+fn row_major_max_pool(case: &Case) -> bool {
+    case.op.family == Family::MaxPool2d
         && case.layout == Layout::RowMajor
         && case.sharding.is_none()
 }
@@ -718,6 +737,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         )
         && !data_movement_row_major_modeled(case)
         && !row_major_reduction(case)
+        && !row_major_max_pool(case)
     {
         return Err(unmodeled(case, row_major_unplanned(family)));
     }
@@ -1153,6 +1173,44 @@ mod tests {
         match e.verdict {
             Verdict::Oom(o) => assert_eq!(o.per_bank_bytes, 3_000_320),
             other => panic!("expected the output's OOM, got {other:?}"),
+        }
+    }
+
+    /// ROW_MAJOR bfloat16 pools are planned, and float32 ones up to the halo the runtime
+    /// allocates before it refuses the dtype: the OOM of each at the halo, as the runtime
+    /// raised it (mock n150, ttnn 0.81.1, flattened NHWC input in L1, kernel 2x2).
+    #[test]
+    fn row_major_and_float32_pools_run_to_the_halo_as_the_runtime_does() {
+        let pool = |shape: &str, layout: Layout, dtype: DType| {
+            let mut c = case("maxpool2d", shape, layout, BufferType::L1);
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.dtype = dtype;
+            let r = c.estimate().expect("modeled");
+            let Verdict::Oom(d) = &r.verdict else {
+                panic!("{shape}: {:?}", r.verdict)
+            };
+            (d.total_bytes, d.per_bank_bytes, d.allocated)
+        };
+        assert_eq!(
+            pool("1,64,560,560", Layout::RowMajor, DType::Bfloat16),
+            (47_595_520, 743_680, 1_254_400)
+        );
+        assert_eq!(
+            pool("1,64,400,400", Layout::RowMajor, DType::Float32),
+            (46_694_400, 729_600, 1_280_000)
+        );
+        assert_eq!(
+            pool("1,64,400,400", Layout::Tile, DType::Float32),
+            (46_694_400, 729_600, 1_290_240)
+        );
+        let mut small = case("maxpool2d", "1,20,10,13", Layout::RowMajor, BufferType::L1);
+        small.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        small.dtype = DType::Float32;
+        match small.estimate() {
+            Err(CaseError::Refused { reason, .. }) => {
+                assert_eq!(reason, "Only BFLOAT16 supported for now")
+            }
+            other => panic!("expected the refusal, got {other:?}"),
         }
     }
 

@@ -784,6 +784,14 @@ fn pool_cbs(win: &Window, ch: u64, out_shard_h: u64, shard_w: u64) -> (u64, u64,
 /// shards) and the one whose Pool2D buffers take the least L1 per core wins, height first on
 /// ties, then width.
 fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
+    parallel_config_in(d, win, TILE)
+}
+
+/// [`parallel_config`] with channel shards of whole `channel_unit`s: a tile for a TILE input,
+/// half a tile for a ROW_MAJOR one (`determine_parallel_config` with
+/// `is_shard_width_tile_multiple` false: seen on the runtime, 20 channels width-sharded on 2
+/// cores where a TILE input takes 1).
+fn parallel_config_in(d: &DeviceSpec, win: &Window, channel_unit: u64) -> Parallel {
     let nhw = win.out_nhw();
     let usage = |p: &Parallel| -> u64 {
         // The output memory config it is costed with: rows padded to whole tiles per core,
@@ -794,7 +802,7 @@ fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
         a + b + 2 * i + o
     };
     let [height, width, block] =
-        [Scheme::Height, Scheme::Width, Scheme::Block].map(|s| scheme(d, win, s));
+        [Scheme::Height, Scheme::Width, Scheme::Block].map(|s| scheme_in(d, win, s, channel_unit));
     let (h, w, b) = (usage(&height), usage(&width), usage(&block));
     if h > w {
         if w > b {
@@ -814,12 +822,22 @@ fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
 /// cores the largest divisor of the channel tiles (all cores for width, the grid's columns for
 /// block).
 fn scheme(d: &DeviceSpec, win: &Window, scheme: Scheme) -> Parallel {
+    scheme_in(d, win, scheme, TILE)
+}
+
+/// [`scheme`] with channel shards of whole `channel_unit`s (see [`parallel_config_in`]).
+///
+/// Only width sharding takes the finer unit: a ROW_MAJOR input block-shards its channels in
+/// whole tiles as a TILE one does (seen on the runtime, both boards: [4,5,3936,128] height-
+/// sharded where 16-channel block shards would cost less, and 377 / 384 channels likewise).
+fn scheme_in(d: &DeviceSpec, win: &Window, scheme: Scheme, channel_unit: u64) -> Parallel {
     let max_cores = d.worker_cores();
+    let units = win.c.div_ceil(channel_unit.max(1));
     let ctiles = win.c.div_ceil(TILE);
     let nhw = win.out_nhw();
     let (nhw, ch) = match scheme {
         Scheme::Height => (divisor_with_padding(nhw, max_cores), 1),
-        Scheme::Width => (1, largest_divisor(ctiles, max_cores)),
+        Scheme::Width => (1, largest_divisor(units, max_cores)),
         Scheme::Block => (
             divisor_with_padding(nhw, u64::from(d.grid_y)),
             largest_divisor(ctiles, u64::from(d.grid_x)),
@@ -1360,9 +1378,14 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pad = pair(7, "padding", 0)?;
     let dilation = pair(8, "dilation", 1)?;
     let ceil_mode = a.bool_or(usize::MAX, "ceil_mode", false)?;
-    if x.layout() != Layout::Tile || x.dtype() != DType::Bfloat16 {
-        return Err(unmodeled(a.function, "a bfloat16 TILE input only"));
+    // float32 is resharded and haloed at its own element size, then refused by the pool
+    // (seen on n150: [1,1,160000,64] in L1, both layouts, OOM at the halo's 729,600 B a bank).
+    let float32 = x.dtype() == DType::Float32;
+    if !float32 && x.dtype() != DType::Bfloat16 {
+        return Err(unmodeled(a.function, "a bfloat16 or float32 input only"));
     }
+    let elem = if float32 { 4 } else { 2 };
+    let tiled = x.layout() == Layout::Tile;
     let rows = size::product([n, h, w], "N·H·W")?;
     let flat = [1, 1, rows, c];
     if x.dims() != flat && x.dims() != [n, h, w, c] {
@@ -1390,7 +1413,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     let d = ex.device();
     let out_mem = out_memory(a, x.memory)?;
-    let pc = parallel_config(d, &win);
+    let pc = parallel_config_in(d, &win, if tiled { TILE } else { TILE / 2 });
     let grid_set = pc.grid(d);
     let out_nhw = win.out_nhw();
     if out_nhw < TILE && pc.nhw > 1 {
@@ -1401,7 +1424,26 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("a pool of {out_nhw} output rows over {} cores (the runtime's parallel config for fewer than 32 output rows is not modeled)", pc.nhw),
         ));
     }
-    let tile = tile_size(DType::Bfloat16);
+    if !tiled && pc.scheme == Scheme::Block && !c.is_multiple_of(pc.ch * TILE) {
+        // Seen block-sharded as costed: 256 channels on 8 channel cores, 448 on 7, 1152 on 9
+        // (whole tiles each), and 115 on 4; but 420 and 421 on 7 were height-sharded (n150,
+        // [3,3,1512,C], dilation [2,1]): which rule tells them apart is not pinned.
+        return Err(unmodeled(
+            a.function,
+            format!("a ROW_MAJOR pool of {c} channels costed cheapest block-sharded over {} channel cores, not whole tiles a core (the runtime's choice there is not pinned)", pc.ch),
+        ));
+    }
+    if !tiled && c > 8 * TILE && pc.scheme != Scheme::Block && !c.is_multiple_of(pc.ch * 16) {
+        // Wide reductions (more than 8 tiles of channels) not block-sharded and not in whole
+        // 16-channel sticks a core: the runtime shards such ROW_MAJOR inputs otherwise than
+        // this costing says (seen on both boards: 499 channels height-sharded where width on
+        // 32 cores costs less, 509 and 698 likewise); 1024 on 64 width cores is as costed.
+        return Err(unmodeled(
+            a.function,
+            format!("a ROW_MAJOR pool of {c} channels costed cheapest {:?}-sharded (over 256 channels the runtime's choice there is not pinned)", pc.scheme),
+        ));
+    }
+    let tile = tile_size(x.dtype());
 
     // 1. The input's shard spec (`create_sharded_memory_config_from_parallel_config` with
     //    tile-high shards): rows padded to whole tiles on every NHW core, channels to whole
@@ -1409,16 +1451,29 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     //    The shard height is taken from the rows the input holds as given: an [N, H, W, C]
     //    input's TILE padding of W counts (N·H·ceil32(W) rows), though it is resharded
     //    flattened (seen in the runtime's per-bank numbers, block and height sharding).
-    let held_rows = if x.dims() == flat {
+    //    A ROW_MAJOR input's shards are whole rows (not tiles) of channels in whole 8s (16-byte
+    //    sticks): seen on the runtime, [1,1,2970,3] on 64 cores takes 47 rows of 16 B per
+    //    core, 20 channels width-sharded on 2 cores 16 each.
+    let held_rows = if x.dims() == flat || !tiled {
         rows
     } else {
         size::product([n, h, w.div_ceil(TILE) * TILE], "N·H·padded W")?
     };
-    let in_shard_h = held_rows.div_ceil(pc.nhw * TILE) * TILE;
-    let shard_w = c.div_ceil(pc.ch * TILE) * TILE;
-    let padded_rows = rows.div_ceil(TILE) * TILE;
+    let (in_shard_h, shard_w, padded_rows) = if tiled {
+        (
+            held_rows.div_ceil(pc.nhw * TILE) * TILE,
+            c.div_ceil(pc.ch * TILE) * TILE,
+            rows.div_ceil(TILE) * TILE,
+        )
+    } else {
+        (held_rows.div_ceil(pc.nhw), c.div_ceil(pc.ch * 8) * 8, rows)
+    };
     let used_rows = padded_rows.div_ceil(in_shard_h);
-    let used_cols = (c.div_ceil(TILE) * TILE).div_ceil(shard_w);
+    let used_cols = if tiled {
+        (c.div_ceil(TILE) * TILE).div_ceil(shard_w)
+    } else {
+        c.div_ceil(shard_w)
+    };
     let used = used_rows * used_cols;
     let used_set = match pc.scheme {
         Scheme::Block => CoreRangeSet::one(CoreRange::new(
@@ -1429,8 +1484,22 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         )),
         _ => grid::num_cores_to_corerangeset((0, 0), used as u32, (d.grid_x, d.grid_y), true),
     };
-    let shard_tiles = (in_shard_h / TILE) * (shard_w / TILE);
-    let in_shard_bytes = size::mul(shard_tiles, tile, "input shard")?;
+    let stick = shard_w * elem;
+    // (page, pages of the resharded input, pages per shard)
+    let (in_page, in_pages, shard_pages) = if tiled {
+        (
+            tile,
+            x.spec.pages()?,
+            (in_shard_h / TILE) * (shard_w / TILE),
+        )
+    } else {
+        (
+            stick,
+            size::mul(rows, used_cols, "input shard pages")?,
+            in_shard_h,
+        )
+    };
+    let in_shard_bytes = size::mul(shard_pages, in_page, "input shard")?;
     // The halo's shard: the window rows of one core's output pixels, sticks of its channels.
     let out_shard_h = out_nhw.div_ceil(pc.nhw);
     let bounds = win.boundaries(pc.nhw, out_shard_h);
@@ -1441,7 +1510,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .map(|b| b.in_last - b.in_first + 1)
         .max()
         .unwrap_or(0);
-    let stick = shard_w * 2;
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     // Untilize output: two blocks of 32 rows by the shard's channel tiles, per data-movement
     // core; two pad CBs of one aligned stick.
@@ -1452,7 +1520,27 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
     if x.memory == BufferType::Dram {
         let step = halo_step(d, &win, &pc)?;
-        if step > l1_bank {
+        if float32
+            && step.saturating_mul(2 * 100) > l1_bank.saturating_mul(ROW_MAJOR_STEP_PINNED_PERCENT)
+        {
+            // Twice a bfloat16 step: how the runtime slices a float32 pool is not checked.
+            return Err(unmodeled(
+                a.function,
+                "a float32 DRAM pool near the runtime's DRAM slicing (not checked)",
+            ));
+        }
+        if !tiled {
+            // The halo step of a ROW_MAJOR input (no untilize, shards of whole rows) is below
+            // the TILE one costed here; how the runtime costs and slices it is not pinned.
+            // A ROW_MAJOR step of 49 % was sliced by the runtime (n150, [1,1,16062,241],
+            // kernel 4x4): only steps well below that are taken as run whole.
+            if step.saturating_mul(100) > l1_bank.saturating_mul(ROW_MAJOR_STEP_PINNED_PERCENT) {
+                return Err(unmodeled(
+                    a.function,
+                    format!("a ROW_MAJOR DRAM pool whose halo step may take over {ROW_MAJOR_STEP_PINNED_PERCENT} % of the free L1 (the runtime's slicing of ROW_MAJOR inputs is not modeled)"),
+                ));
+            }
+        } else if step > l1_bank {
             // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
             return sliced(ex, a, &x, &win, l1_bank);
         }
@@ -1481,36 +1569,86 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ex.b.release(flattened);
         return Ok(Val::None);
     }
+    let input_per_bank = ex.b.buffers[flattened.buffer].placement.per_bank_bytes;
+    // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
+    // resharded by CopyDeviceOperation in the graph capture.
+    // A ROW_MAJOR input whose shard alone exceeds the bank is copied too (seen on n150:
+    // [1,1,92672,448] in L1, 1,297,376 B a bank, block shards of 1,482,752 B).
+    let by_copy = (x.memory == BufferType::L1 && input_per_bank > l1_bank)
+        || (!tiled && in_shard_bytes > l1_bank);
+    if !tiled && !by_copy {
+        // As for a bilinear upsample: a device run stages ROW_MAJOR sticks in a smaller
+        // scratchpad than the capture's; where the shard leaves too little L1 for it, whether
+        // and where it clashes is not pinned.
+        let align = d.dram_alignment.max(1);
+        let slot = stick.div_ceil(align).saturating_add(1) * align;
+        let below = if x.memory == BufferType::L1 {
+            input_per_bank
+        } else {
+            0
+        };
+        let held = in_shard_bytes.saturating_add(below);
+        if held <= l1_bank && held.saturating_add(4 * slot + SCRATCHPAD_MARGIN) > l1_bank {
+            ex.b.release(flattened);
+            return Err(unmodeled(
+                a.function,
+                "a ROW_MAJOR pool whose input shard leaves less L1 than the resharding scratchpad needs (a device run's scratchpad size is not pinned)",
+            ));
+        }
+    }
+    if float32 && !by_copy {
+        // Seen on n150: a float32 [1,1,47712,224] TILE input in L1 whose shard filled the
+        // bank's rest clashed with the resharding's CBs (ending 7,520 B above the shard),
+        // where this plan binds them to it: near a full bank, not pinned.
+        let below = if x.memory == BufferType::L1 {
+            input_per_bank
+        } else {
+            0
+        };
+        let held = in_shard_bytes.saturating_add(below);
+        if held <= l1_bank && held.saturating_add(FLOAT32_RESHARD_MARGIN) > l1_bank {
+            ex.b.release(flattened);
+            return Err(unmodeled(
+                a.function,
+                "a float32 pool whose resharded input nearly fills L1 (the runtime's resharding CBs for float32 there are not pinned)",
+            ));
+        }
+    }
     let sharded_in = sharded(
         ex,
         "sharded input",
         flattened.spec.clone(),
-        sharded_placement(
-            d,
-            BufferType::L1,
-            flattened.spec.pages()?,
-            tile,
-            used,
-            shard_tiles,
-        )?,
+        sharded_placement(d, BufferType::L1, in_pages, in_page, used, shard_pages)?,
     );
-    let input_per_bank = ex.b.buffers[flattened.buffer].placement.per_bank_bytes;
-    // An L1 input that cannot have been allocated (it is the case's OOM in normal mode) is
-    // resharded by CopyDeviceOperation in the graph capture.
-    reshard_program(
-        ex,
-        x.memory == BufferType::L1 && input_per_bank > l1_bank,
-        tile,
-        in_shard_bytes,
-        &used_set,
-        None,
-    );
+    if tiled || !by_copy {
+        reshard_program(
+            ex,
+            by_copy,
+            in_page,
+            in_shard_bytes,
+            &used_set,
+            (!tiled).then_some(stick),
+        );
+    } else {
+        // DefaultRowMajor: two shard sticks at the L1 alignment on the cores splitting the
+        // rows, and a scratchpad of one input row (seen on n150: [1,1,1048576,64] height-
+        // sharded, 256 + 128 B on every core; [1,1,42875,1024] width-sharded in 16 channels,
+        // 64 + 2,048 B).
+        let in_stick = c * elem;
+        let aligned = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+        let copy_cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
+        ex.b.run(
+            Program::new("CopyDeviceOperation", "DefaultRowMajor")
+                .cb(CbKind::Dataflow, 2 * aligned, &copy_cores)
+                .cb(CbKind::Scratchpad, in_stick, &copy_cores),
+        );
+    }
     ex.b.release(flattened);
 
     // 2. Halo, with its pad and gather configs.
     let halo_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, size::mul(sticks, pc.nhw, "halo rows")?, c])?,
-        DType::Bfloat16,
+        x.dtype(),
         Layout::RowMajor,
     );
     let halo_placement = sharded_placement(
@@ -1539,7 +1677,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let gx = u64::from(d.grid_x);
     let block = pc.scheme == Scheme::Block;
     let [pad0, pad1, gather0, gather1] =
-        halo_configs(&win, &bounds, out_shard_h, in_shard_h, true, block, gx);
+        halo_configs(&win, &bounds, out_shard_h, in_shard_h, tiled, block, gx);
     let configs = [
         cfg(ex, "pad config", pad0)?,
         cfg(ex, "pad config", pad1)?,
@@ -1552,27 +1690,35 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return refuse_halo(ex, too_many_cb_pages(1, sticks), configs, halo, sharded_in);
     }
     let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
-    ex.b.run(
-        Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-            .cb(CbKind::Circular, in_shard_bytes, &grid_set)
-            .bound()
-            .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
-            .bound()
-            .cb(CbKind::Circular, aligned_stick, &grid_set)
-            .cb(CbKind::Circular, aligned_stick, &grid_set)
-            .cb(CbKind::Circular, untilize, &grid_set)
-            .cb(CbKind::Circular, untilize, &grid_set)
-            .cb(CbKind::Circular, pad0, &grid_set)
-            .bound()
-            .cb(CbKind::Circular, pad1, &grid_set)
-            .bound()
-            .cb(CbKind::Circular, gather0, &grid_set)
-            .bound()
-            .cb(CbKind::Circular, gather1, &grid_set)
-            .bound(),
-    );
+    let mut halo_program = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+        .cb(CbKind::Circular, in_shard_bytes, &grid_set)
+        .bound()
+        .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
+        .bound()
+        .cb(CbKind::Circular, aligned_stick, &grid_set)
+        .cb(CbKind::Circular, aligned_stick, &grid_set);
+    if tiled {
+        halo_program = halo_program.cb(CbKind::Circular, untilize, &grid_set).cb(
+            CbKind::Circular,
+            untilize,
+            &grid_set,
+        );
+    }
+    for bytes in [pad0, pad1, gather0, gather1] {
+        halo_program = halo_program.cb(CbKind::Circular, bytes, &grid_set).bound();
+    }
+    ex.b.run(halo_program);
     for t in configs {
         ex.b.release(t);
+    }
+    if float32 {
+        ex.b.run(
+            Program::new("Pool2D", "MultiCore")
+                .refused("Only BFLOAT16 supported for now".to_string()),
+        );
+        ex.b.release(halo);
+        ex.b.release(sharded_in);
+        return Ok(Val::None);
     }
     // A DRAM input's resharded copy dies with the halo; an L1 input's lives until the op
     // returns (as the graph capture shows).
@@ -1608,7 +1754,14 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     );
     // Pool2D binds its input CB to the halo shard with sticks of the core's real channels (not
     // the tile-padded ones the halo wrote: 3 channels read 6-byte sticks of a 64-byte page).
-    let pool_in_cb = size::mul(sticks, c.div_ceil(pc.ch) * 2, "pool input CB")?;
+    // A ROW_MAJOR input's channels split over cores read whole shard sticks instead (seen: 20
+    // channels on 2 cores read 32-byte sticks; 3 channels on one core 6-byte ones).
+    let pool_stick = if tiled || pc.ch == 1 {
+        c.div_ceil(pc.ch) * 2
+    } else {
+        stick
+    };
+    let pool_in_cb = size::mul(sticks, pool_stick, "pool input CB")?;
     let reader_bytes = reader_config_bytes(&win, &bounds);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
     // Its CB, as the graph capture reports it: half the row, rounded up to 4 bytes.
@@ -1750,6 +1903,15 @@ pub(crate) fn dram_pool_is_sliced(
 /// [1,32,800,800] whole at 52 %). Pools strided along both axes (the matrix's calibrated DRAM
 /// slices) follow the halo step.
 const SLICE_STEP_PINNED_PERCENT: u64 = 60;
+
+/// Percent of the free L1 up to which a ROW_MAJOR DRAM pool's halo step (costed as a TILE one's)
+/// is taken as run whole: the runtime costs ROW_MAJOR slices otherwise, not modeled (it sliced
+/// a pool whose step here took 49 %).
+const ROW_MAJOR_STEP_PINNED_PERCENT: u64 = 20;
+
+/// L1 a float32 pool's input and resharded input must leave free before memmodel trusts its
+/// resharding not to clash (the runtime clashed with 7,520 B of CBs in one such case).
+const FLOAT32_RESHARD_MARGIN: u64 = 65536;
 
 const SLICE_MARGIN_REASON: &str = "a DRAM pool with a stride of 1 whose halo step takes over 60 % of the free L1 (the runtime's slice estimate is larger there, not modeled: it may take more slices)";
 
@@ -2319,6 +2481,23 @@ mod tests {
         assert_eq!((p.scheme, p.nhw), (Scheme::Height, 109));
         let p = parallel_config(&P150, &window(1152, 136, 120));
         assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 10, 9));
+    }
+
+    // A ROW_MAJOR input's channels are width-sharded in half tiles, block-sharded in whole
+    // ones; the runtime's NO_DISPATCH captures (n150, bfloat16, kernel 2x2 stride 2):
+    // [1,1,130,20] width-sharded on 2 cores (16 channels, 32-byte sticks; a TILE input takes
+    // 1), [4,5,3936,128] height-sharded on 64 (1,230-row shards of 256 B) where 16-channel
+    // block shards would cost less, [1,1,64000,256] block-sharded 8 x 8 (32 channels a core).
+    #[test]
+    fn row_major_channels_shard_in_half_tiles_only_across_width() {
+        let rm = |n, h, w, c| {
+            let win = Window::new([n, h, w, c], [2, 2], [2, 2], [0, 0], [1, 1]).unwrap();
+            let p = parallel_config_in(&N150, &win, TILE / 2);
+            (p.scheme, p.nhw, p.ch)
+        };
+        assert_eq!(rm(1, 10, 13, 20), (Scheme::Width, 1, 2));
+        assert_eq!(rm(4, 5, 3936, 128), (Scheme::Height, 64, 1));
+        assert_eq!(rm(1, 320, 200, 256), (Scheme::Block, 8, 8));
     }
 
     // [1,768,136,240] on p150 runs in two width slices of 136 × 120 input pixels: sharded as the
