@@ -1458,6 +1458,24 @@ fn halo_and_conv_from(
     let conv_dtype = conv.conv_in_dtype();
     // 3. Halo: each core's window rows as row-major sticks of its channels.
     let sticks = conv.halo_sticks(s);
+    // A width-sharded conv without padding whose row-major shards already hold every window
+    // row runs with no halo at all (seen on the runtime: [1,64,56,56] ROW_MAJOR 3×3 in L1 on
+    // n150; the first DRAM width slice of p150 [1,64,218,288] 4×2, whose later slices, shorter
+    // than the first, are haloed up to its height). The plan always halos: not followed yet.
+    if s.scheme == Scheme::Width
+        && win.pad == [0, 0]
+        && win.pad_end == [0, 0]
+        && !input_tiled
+        && sticks == s.in_shard_h
+    {
+        return Err(unmodeled(
+            "ttnn.conv2d",
+            format!(
+                "{UNPLANNED}: a width-sharded conv without padding of row-major shards that \
+                 hold every window row (the runtime skips its halo)"
+            ),
+        ));
+    }
     let stick = s.in_shard_w * conv.conv_in_elem();
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     let halo_spec = TensorSpec::new(
