@@ -1206,6 +1206,17 @@ fn reshape_tiled(
     if out_pages > board_tiles {
         return Ok(out);
     }
+    // The runtime computes each element's flat offset in uint32: past 2^32 elements its map
+    // wraps, a map memmodel does not follow.
+    if x.shape().elements() > u64::from(u32::MAX) {
+        return Err(unmodeled(
+            f,
+            format!(
+                "a copying reshape of {} elements: the runtime's page map wraps its uint32 element offsets past 2^32",
+                x.shape().elements()
+            ),
+        ));
+    }
     // Past that, a map memmodel would take seconds to size is not modeled (the matrix's
     // largest copying reshape has 783,360 output tiles and takes 3,133,440 element runs).
     let segments = reshape_map_segments(in3, out3).ok_or_else(|| {
@@ -1362,10 +1373,10 @@ fn faced_offset(h: u64, w: u64) -> u64 {
 }
 
 /// Output tiles past which a copying reshape's page map is not modeled (see `reshape`): the
-/// walk visits every output tile of a cycle of tile phases, up to [`MAX_RESHAPE_MAP_VISITS`].
-/// (Raised to 2^24, seed 1107159 on p150 modeled 3 more of 8 such reshapes exactly, but the
-/// other 5 still passed the runs bound and the 3 took ~10 s each in a debug build.)
-const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 20;
+/// walk visits every output tile of a cycle of tile phases, up to [`MAX_RESHAPE_MAP_VISITS`],
+/// and walks only the tiles of a structure not met before (a visit alone is a division and a
+/// bit test: 2^23 take well under a second in a debug build).
+const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 23;
 
 /// Greatest common divisor (`gcd(0, n) = n`).
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -1405,12 +1416,31 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u6
         th2.min(cycle(TILE * w2)),
         tw2.min(cycle(TILE)),
     );
-    let visits = cs.saturating_mul(ths + 1).saturating_mul(tws + 1);
+    let with_last_count = |n: u64, all: u64| n + u64::from(n < all);
+    let visits = cs
+        .saturating_mul(with_last_count(ths, th2))
+        .saturating_mul(with_last_count(tws, tw2));
     if visits > MAX_RESHAPE_MAP_VISITS {
         return None;
     }
+    // A tile whose elements all lie in the channel of its first one has the structure of every
+    // tile whose first element sits at the same input column and the same row within its tile
+    // row (the same phase modulo 32 input rows, a "band"): the pages it meets shift together
+    // and the faced offsets repeat. Likewise, where each output row is whole input channels
+    // (the flattening of an input's last two dims), a tile's rows start at one phase in
+    // channels of their own, share no page, and the tile is keyed by that phase's band offset
+    // while its rows stay in their channels. The other tiles run into a next channel and are
+    // keyed by their phase.
+    let band = TILE.saturating_mul(w1).max(1);
+    let rows_own_channels = w2.is_multiple_of(period);
     let with_last = |n: u64, all: u64| (0..n).chain((n < all).then_some(all - 1));
-    let mut seen = Seen::new(period);
+    let mut seen_in_channel = Seen::new(band.min(period));
+    let mut seen_row_channels = Seen::new(if rows_own_channels {
+        band.min(period)
+    } else {
+        1
+    });
+    let mut seen_crossing = Seen::new(period);
     let mut best = 0u64;
     let mut runs = 0u64;
     let mut groups: Vec<(u64, u64)> = Vec::with_capacity(64);
@@ -1423,7 +1453,16 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u6
                 let wsz = (w2 - wo0).min(TILE);
                 let flat0 = c * h2 * w2 + ho0 * w2 + wo0;
                 let class = usize::from(hsz < TILE) * 2 + usize::from(wsz < TILE);
-                if !seen.insert(flat0 % period, class) {
+                let phase = flat0 % period;
+                let span = (hsz - 1) * w2 + wsz;
+                let new = if phase + span <= period {
+                    seen_in_channel.insert(phase % band, class)
+                } else if rows_own_channels && phase + wsz <= period {
+                    seen_row_channels.insert(phase % band, class)
+                } else {
+                    seen_crossing.insert(phase, class)
+                };
+                if !new {
                     continue;
                 }
                 groups.clear();
@@ -4177,6 +4216,105 @@ mod tests {
                 "{input:?} -> {output:?}"
             );
         }
+    }
+
+    /// The in-channel key meets the element walk where many channels repeat few columns.
+    #[test]
+    fn page_map_in_channel_key_matches_the_element_walk() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            1 + state % n
+        };
+        for _ in 0..200 {
+            let input = [next(6), 32 + next(150), next(40)];
+            let total = input[0] * input[1] * input[2];
+            let divisors: Vec<u64> = (1..=total).filter(|d| total.is_multiple_of(*d)).collect();
+            let w2 = divisors[(next(divisors.len() as u64) - 1) as usize];
+            let rest = total / w2;
+            let divisors: Vec<u64> = (1..=rest).filter(|d| rest.is_multiple_of(*d)).collect();
+            let h2 = divisors[(next(divisors.len() as u64) - 1) as usize];
+            let output = [rest / h2, h2, w2];
+            assert_eq!(
+                reshape_map_segments_uncached(input, output),
+                Some(map_segments_by_element(input, output)),
+                "{input:?} -> {output:?}"
+            );
+            // Output rows of whole input channels (one or several): the last two dims merged.
+            let period = input[1] * input[2];
+            for k in (1..=input[0]).filter(|k| input[0].is_multiple_of(*k)) {
+                for output in [[1, input[0] / k, k * period], [k, input[0] / k, period]] {
+                    assert_eq!(
+                        reshape_map_segments_uncached(input, output),
+                        Some(map_segments_by_element(input, output)),
+                        "{input:?} -> {output:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// How the walk fares on reshapes drawn as the random differential draws them (sizes
+    /// log-uniform up to 2^31 elements): `cargo test -p memmodel --release page_map_timing
+    /// -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn page_map_timing() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let (mut gated, mut slowest) = (0, (std::time::Duration::ZERO, [0; 3], [0; 3]));
+        for _ in 0..3000 {
+            let rank = 2 + next(3) as usize;
+            let mut dims: Vec<u64> = (0..rank)
+                .map(|_| 1 + (1u64 << next(13)) + next(1 << 8))
+                .collect();
+            while dims.iter().product::<u64>() > 1 << 31 {
+                let i = next(rank as u64) as usize;
+                dims[i] = dims[i].div_ceil(2);
+            }
+            let target: Vec<u64> = match next(3) {
+                0 => {
+                    let i = next(rank as u64 - 1) as usize;
+                    let mut t = dims.clone();
+                    t.splice(i..=i + 1, [dims[i] * dims[i + 1]]);
+                    t
+                }
+                1 => {
+                    let i = next(rank as u64) as usize;
+                    match [2, 3, 4, 5, 8, 16, 32]
+                        .into_iter()
+                        .find(|f| dims[i].is_multiple_of(*f) && dims[i] > *f)
+                    {
+                        Some(f) => {
+                            let mut t = dims.clone();
+                            t.splice(i..=i, [f, dims[i] / f]);
+                            t
+                        }
+                        None => continue,
+                    }
+                }
+                _ => vec![dims[..rank - 1].iter().product(), dims[rank - 1]],
+            };
+            let (input, output) = (super::squeeze_3d(&dims), super::squeeze_3d(&target));
+            let t = std::time::Instant::now();
+            let v = reshape_map_segments_uncached(input, output);
+            let took = t.elapsed();
+            if v.is_none() {
+                gated += 1;
+                println!("gated: {input:?} -> {output:?}");
+            }
+            if took > slowest.0 {
+                slowest = (took, input, output);
+            }
+        }
+        println!("gated {gated}, slowest {slowest:?}");
     }
 
     /// The runtime's walk, for comparison.
