@@ -1561,8 +1561,10 @@ mod tests {
     }
 
     /// Found by the fuzzer: a ROW_MAJOR transpose of a rank-5 tensor indexed a 4-D permutation.
+    /// Both run the permute device operation on the tensor as it is (`transpose_nd`), planned
+    /// (ad-hoc [2,3,40,5,66] transposes of dims 1/4, 0/2, 3/4, 2/2 on both boards: equal).
     #[test]
-    fn row_major_transposes_and_permutes_above_rank_4_are_answered_without_a_panic() {
+    fn row_major_transposes_and_permutes_above_rank_4_are_planned() {
         for (op, param, value) in [
             ("transpose", "dim0", ParamValue::Int(3)),
             ("permute", "dims", ParamValue::Ints(vec![0, 1, 2, 4, 3])),
@@ -1572,9 +1574,8 @@ mod tests {
             if op == "transpose" {
                 c.params.set("dim1", ParamValue::Int(4));
             }
-            match c.estimate() {
-                Ok(_) => {}
-                Err(e) => assert!(crate::exec::is_unmodeled(&e), "{op}: {e}"),
+            if let Err(e) = c.estimate() {
+                panic!("{op}: {e}");
             }
         }
     }

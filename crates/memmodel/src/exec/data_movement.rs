@@ -482,8 +482,8 @@ pub(super) fn transpose(
     out_dims.swap(i0, i1);
     let out_spec = spec_with(x, out_dims)?;
     let (lo, hi) = (i0.min(i1), i0.max(i1));
-    if rank > 4 && x.layout() == Layout::Tile {
-        // `transpose_nd`: the permutation that swaps the two dims.
+    if rank > 4 {
+        // `transpose_nd`, in either layout: the permutation that swaps the two dims.
         let mut perm: Vec<i64> = (0..rank as i64).collect();
         perm.swap(lo, hi);
         return permute(ex, x, &perm, mem);
@@ -525,14 +525,6 @@ fn transpose_as_is(
         });
     }
     if x.layout() == Layout::RowMajor {
-        if rank > 4 {
-            return Err(super::unmodeled(
-                "ttnn.transpose",
-                format!(
-                    "a ROW_MAJOR transpose of a rank-{rank} tensor (memmodel plans ranks up to 4)"
-                ),
-            ));
-        }
         // `transpose_` of an interleaved ROW_MAJOR tensor: the permute device operation, any
         // two dims (seen on the runtime: a [1,3,20128,672] transpose of dims 1 and 2 runs the
         // row-invariant factory with two 1344 B rows).
@@ -631,27 +623,36 @@ fn transpose_cn_program(ex: &mut Exec<'_>, x4: &TensorSpec) {
     );
 }
 
-/// `PermuteDeviceOperation` on an interleaved ROW_MAJOR tensor (its 4D view permuted by
-/// `perm4`): `MultiCoreRowInvariant` (two aligned input rows per core, the rows split over the
-/// grid) when the last dim stays, else `MultiCoreBlockedGeneric` (32 × 32 element blocks: an
-/// input, an output and a transpose buffer of two blocks each).
+/// `PermuteDeviceOperation` on an interleaved ROW_MAJOR tensor (its 4D view, or itself at
+/// higher ranks, permuted by `perm`): `MultiCoreRowInvariant` (two aligned input rows per
+/// core, the rows split over the grid) when the last dim stays, else `MultiCoreBlockedGeneric`
+/// (32 × 32 element blocks: an input, an output and a transpose buffer of two blocks each).
+/// The factories take any rank (permute_rm_program_factory.cpp: rows are all dims but the last).
 fn permute_rm(
     ex: &mut Exec<'_>,
     x: &DevTensor,
-    perm4: &[usize; 4],
+    perm: &[usize],
     out_spec: TensorSpec,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let dims = to_4d(x.dims());
-    let w = dims[3];
-    let rows = dims[..3]
+    let (Some(&last), Some((&w, outer))) = (perm.last(), dims.split_last()) else {
+        return Err(invalid("ttnn.permute", "an empty permutation"));
+    };
+    if perm.len() != dims.len() {
+        return Err(invalid(
+            "ttnn.permute",
+            format!("{} dims for a rank-{} view", perm.len(), dims.len()),
+        ));
+    }
+    let rows = outer
         .iter()
         .try_fold(1u64, |acc, &v| crate::size::mul(acc, v, "permute rows"))?;
     let esize = x.dtype().row_major_element_bytes();
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
-    let p = if perm4[3] == 3 {
+    let p = if last == dims.len() - 1 {
         let page = crate::size::round_up(
             crate::size::mul(w, esize, "permute page")?,
             d.alignment(x.memory),
@@ -664,7 +665,7 @@ fn permute_rm(
             &cores,
         )
     } else {
-        let x_extent = dims[perm4[3]].max(1);
+        let x_extent = dims[last].max(1);
         let blocks = crate::size::mul(
             crate::size::mul(rows / x_extent, x_extent.div_ceil(TILE), "permute blocks")?,
             w.div_ceil(TILE),
@@ -745,10 +746,8 @@ pub(super) fn permute(
     let pad = pad_of(rank);
     let perm4: Vec<usize> = (0..pad).chain(perm.iter().map(|&p| p + pad)).collect();
     if x.layout() == Layout::RowMajor {
-        if let [a, b, c, e] = perm4[..] {
-            return permute_rm(ex, x, &[a, b, c, e], out_spec, mem);
-        }
-        return Err(unmodeled(f, "memmodel models TILE permutes only"));
+        // Ranks above 4 go straight to the device operation too (`permute_impl`).
+        return permute_rm(ex, x, &perm4, out_spec, mem);
     }
     if perm4.len() > 4 {
         if x.dtype().is_block_float() {
