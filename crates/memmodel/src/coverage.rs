@@ -88,15 +88,24 @@ pub fn refusal(case: &Case, sig: &Signature) -> Option<Refusal> {
 /// Whether a reshape (or an unsqueeze, which is `ttnn::reshape` in the input's memory) runs the
 /// reshape device operation: the shape changes and it is no view (`this_is_view`: the last dim
 /// kept, in the input's memory, ROW_MAJOR or with the tiles' padding unchanged). The same shape
-/// into another memory is a `to_memory_config`.
+/// into another memory is a `to_memory_config`, unless the tiles pad it: the request's padded
+/// shape is its logical one, so the runtime's same-shape shortcut (`same_logical_and_padded`)
+/// misses and the device operation copies it (seen on the runtime, mock n150 and p150: uint8 and
+/// uint16 [1,3,30,30] between L1 and DRAM refused in the device operation's words).
 fn reshape_copies(case: &Case, sig: &Signature) -> bool {
     let (Some(input), Some(output)) = (sig.inputs.first(), sig.outputs.first()) else {
         return false;
     };
+    let moved = case.output_memory != case.input_memory;
     matches!(case.op.family, Family::Reshape | Family::Unsqueeze)
-        && input.shape != output.shape
-        && (case.output_memory != case.input_memory
-            || !crate::ops::reshape_is_view(&input.shape, &output.shape, case.layout))
+        && if input.shape == output.shape {
+            moved
+                && case.layout == Layout::Tile
+                && TensorSpec::new(input.shape.clone(), case.dtype, Layout::Tile).padded_dims()
+                    != input.shape.dims()
+        } else {
+            moved || !crate::ops::reshape_is_view(&input.shape, &output.shape, case.layout)
+        }
 }
 
 /// A uint16 / uint8 reshape or unsqueeze that runs the reshape device operation: it refuses the
@@ -1004,6 +1013,25 @@ mod tests {
             DType::Bfloat16,
             BufferType::L1
         )));
+        // The same shape into another memory: a copy where tiles pad it (seen on the runtime:
+        // [1,3,30,30] uint8 / uint16 between L1 and DRAM), else `to_memory_config`.
+        let same_shape = |shape: &str, dtype: DType| {
+            let mut c = case("view", shape, Layout::Tile, BufferType::L1);
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.dtype = dtype;
+            c.output_memory = BufferType::Dram;
+            let dims = Shape::parse(shape)
+                .unwrap()
+                .dims()
+                .iter()
+                .map(|&d| d as i64)
+                .collect();
+            c.params.set("shape", ParamValue::Ints(dims));
+            c
+        };
+        assert!(refused(&same_shape("1,3,30,30", DType::Uint8)));
+        assert!(refused(&same_shape("1,3,30,30", DType::Uint16)));
+        assert!(!refused(&same_shape("1,3,32,64", DType::Uint8)));
         let mut u = case("unsqueeze", "6,40", Layout::RowMajor, BufferType::L1);
         u.device_layout = crate::layout::DeviceLayout::AsGiven;
         u.dtype = DType::Uint8;
