@@ -573,6 +573,17 @@ fn transpose_as_is(
     }
 }
 
+/// `Tensor::element_size()` of a TILE tensor, which the transpose and permute factories size
+/// their face-line padding and read-alignment slack by: bfloat4_b reports 1 B (seen on the
+/// runtime, mock n150, seed 1211104: a 16 B face line in the row-invariant permute, 256 B of
+/// HC padding, 592 B tiles read from 32 B-aligned DRAM); other dtypes their ROW_MAJOR element.
+fn tile_element_bytes(dtype: DType) -> u64 {
+    match dtype {
+        DType::Bfloat4B => 1,
+        other => other.row_major_element_bytes(),
+    }
+}
+
 /// Leading dims the 4D view adds to a tensor of `rank`.
 fn pad_of(rank: usize) -> usize {
     4usize.saturating_sub(rank)
@@ -702,7 +713,7 @@ fn transpose_hc_program(ex: &mut Exec<'_>, x4: &TensorSpec) {
     if !dims[1].is_multiple_of(TILE) {
         p = p.cb(
             CbKind::Dataflow,
-            16 * x4.dtype.row_major_element_bytes() * 16,
+            16 * tile_element_bytes(x4.dtype) * 16,
             &cores,
         );
     }
@@ -865,11 +876,7 @@ fn permute_tiled(
         );
         let output_h = in_shape[pdims[r - 2]];
         if !output_h.is_multiple_of(TILE) {
-            p = p.cb(
-                CbKind::Dataflow,
-                16 * x.dtype().row_major_element_bytes(),
-                &cores,
-            );
+            p = p.cb(CbKind::Dataflow, 16 * tile_element_bytes(x.dtype()), &cores);
         }
         if swap_hw {
             p = p.cb(CbKind::Dataflow, 2 * ts, &cores);
@@ -924,8 +931,7 @@ fn permute_tiled_generic(
     let out_padded = out.padded_dims();
     let padded_num = tiles(out) / (out_padded[r - 2] / TILE).max(1);
     let cores = larger_split(d, xw_blocks, padded_num);
-    let esize = x.dtype().row_major_element_bytes();
-    let face_line = 16 * esize;
+    let face_line = 16 * tile_element_bytes(x.dtype());
     let misalignment = d.alignment(x.memory).saturating_sub(face_line);
     let page = tile_size(x.dtype()) + misalignment;
     let mut p = Program::new("PermuteDeviceOperation", "MultiCoreTiledGeneric")
