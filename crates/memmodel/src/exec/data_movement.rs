@@ -482,8 +482,8 @@ pub(super) fn transpose(
     out_dims.swap(i0, i1);
     let out_spec = spec_with(x, out_dims)?;
     let (lo, hi) = (i0.min(i1), i0.max(i1));
-    if rank > 4 && x.layout() == Layout::Tile {
-        // `transpose_nd`: the permutation that swaps the two dims.
+    if rank > 4 {
+        // `transpose_nd`, in either layout: the permutation that swaps the two dims.
         let mut perm: Vec<i64> = (0..rank as i64).collect();
         perm.swap(lo, hi);
         return permute(ex, x, &perm, mem);
@@ -525,14 +525,6 @@ fn transpose_as_is(
         });
     }
     if x.layout() == Layout::RowMajor {
-        if rank > 4 {
-            return Err(super::unmodeled(
-                "ttnn.transpose",
-                format!(
-                    "a ROW_MAJOR transpose of a rank-{rank} tensor (memmodel plans ranks up to 4)"
-                ),
-            ));
-        }
         // `transpose_` of an interleaved ROW_MAJOR tensor: the permute device operation, any
         // two dims (seen on the runtime: a [1,3,20128,672] transpose of dims 1 and 2 runs the
         // row-invariant factory with two 1344 B rows).
@@ -578,6 +570,17 @@ fn transpose_as_is(
         (0, 2) => permute(ex, x, &via_permute([2, 1, 0, 3]), mem),
         (0, 3) => permute(ex, x, &via_permute([3, 1, 2, 0]), mem),
         _ => permute(ex, x, &via_permute([0, 3, 2, 1]), mem),
+    }
+}
+
+/// `Tensor::element_size()` of a TILE tensor, which the transpose and permute factories size
+/// their face-line padding and read-alignment slack by: bfloat4_b reports 1 B (seen on the
+/// runtime, mock n150, seed 1211104: a 16 B face line in the row-invariant permute, 256 B of
+/// HC padding, 592 B tiles read from 32 B-aligned DRAM); other dtypes their ROW_MAJOR element.
+fn tile_element_bytes(dtype: DType) -> u64 {
+    match dtype {
+        DType::Bfloat4B => 1,
+        other => other.row_major_element_bytes(),
     }
 }
 
@@ -631,27 +634,36 @@ fn transpose_cn_program(ex: &mut Exec<'_>, x4: &TensorSpec) {
     );
 }
 
-/// `PermuteDeviceOperation` on an interleaved ROW_MAJOR tensor (its 4D view permuted by
-/// `perm4`): `MultiCoreRowInvariant` (two aligned input rows per core, the rows split over the
-/// grid) when the last dim stays, else `MultiCoreBlockedGeneric` (32 × 32 element blocks: an
-/// input, an output and a transpose buffer of two blocks each).
+/// `PermuteDeviceOperation` on an interleaved ROW_MAJOR tensor (its 4D view, or itself at
+/// higher ranks, permuted by `perm`): `MultiCoreRowInvariant` (two aligned input rows per
+/// core, the rows split over the grid) when the last dim stays, else `MultiCoreBlockedGeneric`
+/// (32 × 32 element blocks: an input, an output and a transpose buffer of two blocks each).
+/// The factories take any rank (permute_rm_program_factory.cpp: rows are all dims but the last).
 fn permute_rm(
     ex: &mut Exec<'_>,
     x: &DevTensor,
-    perm4: &[usize; 4],
+    perm: &[usize],
     out_spec: TensorSpec,
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let dims = to_4d(x.dims());
-    let w = dims[3];
-    let rows = dims[..3]
+    let (Some(&last), Some((&w, outer))) = (perm.last(), dims.split_last()) else {
+        return Err(invalid("ttnn.permute", "an empty permutation"));
+    };
+    if perm.len() != dims.len() {
+        return Err(invalid(
+            "ttnn.permute",
+            format!("{} dims for a rank-{} view", perm.len(), dims.len()),
+        ));
+    }
+    let rows = outer
         .iter()
         .try_fold(1u64, |acc, &v| crate::size::mul(acc, v, "permute rows"))?;
     let esize = x.dtype().row_major_element_bytes();
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, mem)?;
-    let p = if perm4[3] == 3 {
+    let p = if last == dims.len() - 1 {
         let page = crate::size::round_up(
             crate::size::mul(w, esize, "permute page")?,
             d.alignment(x.memory),
@@ -664,7 +676,7 @@ fn permute_rm(
             &cores,
         )
     } else {
-        let x_extent = dims[perm4[3]].max(1);
+        let x_extent = dims[last].max(1);
         let blocks = crate::size::mul(
             crate::size::mul(rows / x_extent, x_extent.div_ceil(TILE), "permute blocks")?,
             w.div_ceil(TILE),
@@ -701,7 +713,7 @@ fn transpose_hc_program(ex: &mut Exec<'_>, x4: &TensorSpec) {
     if !dims[1].is_multiple_of(TILE) {
         p = p.cb(
             CbKind::Dataflow,
-            16 * x4.dtype.row_major_element_bytes() * 16,
+            16 * tile_element_bytes(x4.dtype) * 16,
             &cores,
         );
     }
@@ -745,10 +757,8 @@ pub(super) fn permute(
     let pad = pad_of(rank);
     let perm4: Vec<usize> = (0..pad).chain(perm.iter().map(|&p| p + pad)).collect();
     if x.layout() == Layout::RowMajor {
-        if let [a, b, c, e] = perm4[..] {
-            return permute_rm(ex, x, &[a, b, c, e], out_spec, mem);
-        }
-        return Err(unmodeled(f, "memmodel models TILE permutes only"));
+        // Ranks above 4 go straight to the device operation too (`permute_impl`).
+        return permute_rm(ex, x, &perm4, out_spec, mem);
     }
     if perm4.len() > 4 {
         if x.dtype().is_block_float() {
@@ -866,11 +876,7 @@ fn permute_tiled(
         );
         let output_h = in_shape[pdims[r - 2]];
         if !output_h.is_multiple_of(TILE) {
-            p = p.cb(
-                CbKind::Dataflow,
-                16 * x.dtype().row_major_element_bytes(),
-                &cores,
-            );
+            p = p.cb(CbKind::Dataflow, 16 * tile_element_bytes(x.dtype()), &cores);
         }
         if swap_hw {
             p = p.cb(CbKind::Dataflow, 2 * ts, &cores);
@@ -925,8 +931,7 @@ fn permute_tiled_generic(
     let out_padded = out.padded_dims();
     let padded_num = tiles(out) / (out_padded[r - 2] / TILE).max(1);
     let cores = larger_split(d, xw_blocks, padded_num);
-    let esize = x.dtype().row_major_element_bytes();
-    let face_line = 16 * esize;
+    let face_line = 16 * tile_element_bytes(x.dtype());
     let misalignment = d.alignment(x.memory).saturating_sub(face_line);
     let page = tile_size(x.dtype()) + misalignment;
     let mut p = Program::new("PermuteDeviceOperation", "MultiCoreTiledGeneric")
@@ -1195,10 +1200,21 @@ fn reshape_tiled(
         Layout::Tile,
     ));
     // The page map takes O(output tiles) host work (and the runtime's own host code the same),
-    // bounded here by the phase cycles it visits. An output larger than the board's whole DRAM
-    // fails the device run, but the NO_DISPATCH capture still builds the map and records the
-    // program (seen on n150: [1473,203881] unsqueezed at dim 1, a 600,701,184 B map).
-    // A map memmodel would take seconds to size is not modeled (the matrix's
+    // bounded here by the tile structures it visits. An output larger than the board's whole
+    // DRAM fails the device run, but the NO_DISPATCH capture still builds the map and records
+    // the program (seen on n150: [1473,203881] unsqueezed at dim 1, a 600,701,184 B map).
+    // The runtime computes each element's flat offset in uint32: past 2^32 elements its map
+    // wraps, a map memmodel does not follow.
+    if x.shape().elements() > u64::from(u32::MAX) {
+        return Err(unmodeled(
+            f,
+            format!(
+                "a copying reshape of {} elements: the runtime's page map wraps its uint32 element offsets past 2^32",
+                x.shape().elements()
+            ),
+        ));
+    }
+    // Past that, a map memmodel would take seconds to size is not modeled (the matrix's
     // largest copying reshape has 783,360 output tiles and takes 3,133,440 element runs).
     let segments = reshape_map_segments(in3, out3).ok_or_else(|| {
         unmodeled(
@@ -1354,10 +1370,11 @@ fn faced_offset(h: u64, w: u64) -> u64 {
 }
 
 /// Output tiles past which a copying reshape's page map is not modeled (see `reshape`): the
-/// walk visits every output tile of a cycle of tile phases, up to [`MAX_RESHAPE_MAP_VISITS`].
-/// (Raised to 2^24, seed 1107159 on p150 modeled 3 more of 8 such reshapes exactly, but the
-/// other 5 still passed the runs bound and the 3 took ~10 s each in a debug build.)
-const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 20;
+/// walk visits every output tile of a cycle of tile phases, up to [`MAX_RESHAPE_MAP_VISITS`],
+/// and walks only the tiles of a structure not met before (a visit alone is two divisions and
+/// a bit test: [1,18000,18560] unsqueezed to a last dim of 1, 10.4M visits, took 0.43 s in a
+/// debug build; the bound keeps a call under a second there).
+const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 24;
 
 /// Greatest common divisor (`gcd(0, n) = n`).
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -1397,12 +1414,34 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u6
         th2.min(cycle(TILE * w2)),
         tw2.min(cycle(TILE)),
     );
-    let visits = cs.saturating_mul(ths + 1).saturating_mul(tws + 1);
+    let with_last_count = |n: u64, all: u64| n + u64::from(n < all);
+    let visits = cs
+        .saturating_mul(with_last_count(ths, th2))
+        .saturating_mul(with_last_count(tws, tw2));
     if visits > MAX_RESHAPE_MAP_VISITS {
         return None;
     }
+    // A tile whose elements all lie in the channel of its first one has the structure of every
+    // tile whose first element sits at the same input column and the same row within its tile
+    // row (the same phase modulo 32 input rows, a "band"): the pages it meets shift together
+    // and the faced offsets repeat. Likewise, where each output row is whole input channels
+    // (the flattening of an input's last two dims), a tile's rows start at one phase in
+    // channels of their own, share no page, and the tile is keyed by that phase's band offset
+    // while its rows stay in their channels. The other tiles run into a next channel and are
+    // keyed by their phase. A tile inside one input row is keyed by its column within its tile
+    // column alone: its pages split at the same columns and each face row is a run whatever
+    // the row (an unsqueeze to a last dim of 1 is such tiles of one column).
+    let band = TILE.saturating_mul(w1).max(1);
+    let rows_own_channels = w2.is_multiple_of(period);
     let with_last = |n: u64, all: u64| (0..n).chain((n < all).then_some(all - 1));
-    let mut seen = Seen::new(period);
+    let mut seen_in_row = Seen::new(TILE);
+    let mut seen_in_channel = Seen::new(band.min(period));
+    let mut seen_row_channels = Seen::new(if rows_own_channels {
+        band.min(period)
+    } else {
+        1
+    });
+    let mut seen_crossing = Seen::new(period);
     let mut best = 0u64;
     let mut runs = 0u64;
     let mut groups: Vec<(u64, u64)> = Vec::with_capacity(64);
@@ -1415,7 +1454,18 @@ fn reshape_map_segments_uncached(input: [u64; 3], output: [u64; 3]) -> Option<u6
                 let wsz = (w2 - wo0).min(TILE);
                 let flat0 = c * h2 * w2 + ho0 * w2 + wo0;
                 let class = usize::from(hsz < TILE) * 2 + usize::from(wsz < TILE);
-                if !seen.insert(flat0 % period, class) {
+                let phase = flat0 % period;
+                let span = (hsz - 1) * w2 + wsz;
+                let new = if phase % w1 + span <= w1 {
+                    seen_in_row.insert(phase % w1 % TILE, class)
+                } else if phase + span <= period {
+                    seen_in_channel.insert(phase % band, class)
+                } else if rows_own_channels && phase + wsz <= period {
+                    seen_row_channels.insert(phase % band, class)
+                } else {
+                    seen_crossing.insert(phase, class)
+                };
+                if !new {
                     continue;
                 }
                 groups.clear();
@@ -4283,6 +4333,130 @@ mod tests {
                 Some(map_segments_by_element(input, output)),
                 "{input:?} -> {output:?}"
             );
+        }
+    }
+
+    /// The in-channel key meets the element walk where many channels repeat few columns.
+    #[test]
+    fn page_map_in_channel_key_matches_the_element_walk() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            1 + state % n
+        };
+        for _ in 0..200 {
+            let input = [next(6), 32 + next(150), next(40)];
+            let total = input[0] * input[1] * input[2];
+            let divisors: Vec<u64> = (1..=total).filter(|d| total.is_multiple_of(*d)).collect();
+            let w2 = divisors[(next(divisors.len() as u64) - 1) as usize];
+            let rest = total / w2;
+            let divisors: Vec<u64> = (1..=rest).filter(|d| rest.is_multiple_of(*d)).collect();
+            let h2 = divisors[(next(divisors.len() as u64) - 1) as usize];
+            let output = [rest / h2, h2, w2];
+            assert_eq!(
+                reshape_map_segments_uncached(input, output),
+                Some(map_segments_by_element(input, output)),
+                "{input:?} -> {output:?}"
+            );
+            // One column per output row (an unsqueeze to a last dim of 1), and a wide input
+            // cut into narrow rows.
+            let wide = [input[0], input[1] / 4 + 1, input[2] * 40];
+            for (input, output) in [
+                (input, [input[0] * input[1], input[2], 1]),
+                (wide, [wide[0], wide[1] * 40, input[2]]),
+                (wide, [wide[0], wide[1] * 80, input[2] / 2 + 1]),
+            ] {
+                if input.iter().product::<u64>() != output.iter().product::<u64>() {
+                    continue;
+                }
+                assert_eq!(
+                    reshape_map_segments_uncached(input, output),
+                    Some(map_segments_by_element(input, output)),
+                    "{input:?} -> {output:?}"
+                );
+            }
+            // Output rows of whole input channels (one or several): the last two dims merged.
+            let period = input[1] * input[2];
+            for k in (1..=input[0]).filter(|k| input[0].is_multiple_of(*k)) {
+                for output in [[1, input[0] / k, k * period], [k, input[0] / k, period]] {
+                    assert_eq!(
+                        reshape_map_segments_uncached(input, output),
+                        Some(map_segments_by_element(input, output)),
+                        "{input:?} -> {output:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// How the walk fares on reshapes drawn as the random differential draws them (sizes
+    /// log-uniform up to 2^31 elements): `cargo test -p memmodel --release page_map_timing
+    /// -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn page_map_timing() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let (mut gated, mut slowest) = (0, (std::time::Duration::ZERO, [0; 3], [0; 3]));
+        for _ in 0..3000 {
+            let rank = 2 + next(3) as usize;
+            let mut dims: Vec<u64> = (0..rank)
+                .map(|_| 1 + (1u64 << next(13)) + next(1 << 8))
+                .collect();
+            while dims.iter().product::<u64>() > 1 << 31 {
+                let i = next(rank as u64) as usize;
+                dims[i] = dims[i].div_ceil(2);
+            }
+            let target: Vec<u64> = match next(3) {
+                0 => {
+                    let i = next(rank as u64 - 1) as usize;
+                    let mut t = dims.clone();
+                    t.splice(i..=i + 1, [dims[i] * dims[i + 1]]);
+                    t
+                }
+                1 => {
+                    let i = next(rank as u64) as usize;
+                    match [2, 3, 4, 5, 8, 16, 32]
+                        .into_iter()
+                        .find(|f| dims[i].is_multiple_of(*f) && dims[i] > *f)
+                    {
+                        Some(f) => {
+                            let mut t = dims.clone();
+                            t.splice(i..=i, [f, dims[i] / f]);
+                            t
+                        }
+                        None => continue,
+                    }
+                }
+                _ => vec![dims[..rank - 1].iter().product(), dims[rank - 1]],
+            };
+            let (input, output) = (super::squeeze_3d(&dims), super::squeeze_3d(&target));
+            let t = std::time::Instant::now();
+            let v = reshape_map_segments_uncached(input, output);
+            let took = t.elapsed();
+            if v.is_none() {
+                gated += 1;
+                println!("gated: {input:?} -> {output:?}");
+            }
+            if took > slowest.0 {
+                slowest = (took, input, output);
+            }
+        }
+        println!("gated {gated}, slowest {slowest:?}");
+        for (input, output) in [
+            ([1, 18000, 18560], [18000, 18560, 1]),
+            ([1, 33000, 33000], [33000, 33000, 1]),
+        ] {
+            let t = std::time::Instant::now();
+            let v = reshape_map_segments_uncached(input, output);
+            println!("{input:?} -> {output:?}: {v:?} in {:?}", t.elapsed());
         }
     }
 
