@@ -1360,6 +1360,7 @@ pub(super) fn plan(
         in_shard_bytes,
         conv.tiled,
         deallocate_activation,
+        false,
     )?
     else {
         ex.b.release(weights);
@@ -1434,11 +1435,13 @@ pub(super) fn halo_and_conv(
         in_shard_bytes,
         input_tiled,
         deallocate_activation,
+        true,
     )
 }
 
 /// [`halo_and_conv`] of `resharded`, made from `source` (the tensor the call resharded, or the
-/// halo's input itself): the halo's program is found in the cache by both.
+/// halo's input itself): the halo's program is found in the cache by both. `slice_input`: a
+/// DRAM slice's, which its slicing loop frees.
 #[allow(clippy::too_many_arguments)]
 fn halo_and_conv_from(
     ex: &mut Exec<'_>,
@@ -1449,6 +1452,7 @@ fn halo_and_conv_from(
     in_shard_bytes: u64,
     input_tiled: bool,
     deallocate_activation: bool,
+    slice_input: bool,
 ) -> Result<Option<ConvOutput>, CaseError> {
     let d = ex.device();
     let win = &conv.win;
@@ -1459,23 +1463,15 @@ fn halo_and_conv_from(
     // 3. Halo: each core's window rows as row-major sticks of its channels.
     let sticks = conv.halo_sticks(s);
     // A width-sharded conv without padding whose row-major shards already hold every window
-    // row runs with no halo at all (seen on the runtime: [1,64,56,56] ROW_MAJOR 3×3 in L1 on
-    // n150; the first DRAM width slice of p150 [1,64,218,288] 4×2, whose later slices, shorter
-    // than the first, are haloed up to its height). The plan always halos: not followed yet.
-    if s.scheme == Scheme::Width
+    // row runs with no halo at all: it reads its input shards as they are, and frees them as
+    // it would free the halo output (`bypass_halo`; seen on the runtime: [1,64,56,56]
+    // ROW_MAJOR 3×3 in L1 on n150, and the first DRAM width slice of p150 [1,64,218,288] 4×2,
+    // whose later slices, shorter than the first, are haloed up to its height).
+    let bypass_halo = s.scheme == Scheme::Width
         && win.pad == [0, 0]
         && win.pad_end == [0, 0]
         && !input_tiled
-        && sticks == s.in_shard_h
-    {
-        return Err(unmodeled(
-            "ttnn.conv2d",
-            format!(
-                "{UNPLANNED}: a width-sharded conv without padding of row-major shards that \
-                 hold every window row (the runtime skips its halo)"
-            ),
-        ));
-    }
+        && sticks == s.in_shard_h;
     let stick = s.in_shard_w * conv.conv_in_elem();
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     let halo_spec = TensorSpec::new(
@@ -1496,7 +1492,6 @@ fn halo_and_conv_from(
         cores,
         sticks,
     )?;
-    let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
     let block = s.scheme == Scheme::Block;
     let bounds = win.boundaries(s.nhw_cores, s.out_shard_h);
     let configs_bytes = halo_configs(
@@ -1531,64 +1526,72 @@ fn halo_and_conv_from(
         ex.b.mark_program_cached_by(&t, halo_key);
         Ok(t)
     };
-    let [pad0, pad1, gather0, gather1] = configs_bytes;
-    let configs = [
-        cfg(ex, "pad config", pad0)?,
-        cfg(ex, "pad config", pad1)?,
-        cfg(ex, "gather config", gather0)?,
-        cfg(ex, "gather config", gather1)?,
-    ];
     let release_all = |ex: &mut Exec<'_>, ts: Vec<super::DevTensor>| {
         for t in ts {
             ex.b.release(t);
         }
     };
-    if sticks > MAX_CB_PAGES {
-        ex.b.run(
-            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-                .refused(too_many_cb_pages(1, sticks)),
-        );
-        let mut ts: Vec<_> = configs.into_iter().collect();
-        ts.extend([halo, resharded]);
-        release_all(ex, ts);
-        return Ok(None);
-    }
-    let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
-    let mut halo_program = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-        .cb(CbKind::Circular, in_shard_bytes, &in_grid)
-        .bound()
-        .cb(CbKind::Circular, halo_shard_bytes, &in_grid)
-        .bound()
-        .cb(CbKind::Circular, aligned_stick, &in_grid)
-        .cb(CbKind::Circular, aligned_stick, &in_grid);
-    if input_tiled {
-        // Untilize: two blocks of the shard's channel tiles.
-        let untilize = 2 * (s.in_shard_w / TILE) * conv.conv_in_tile();
-        halo_program = halo_program.cb(CbKind::Circular, untilize, &in_grid).cb(
-            CbKind::Circular,
-            untilize,
-            &in_grid,
-        );
-    }
-    for bytes in [pad0, pad1, gather0, gather1] {
-        halo_program = halo_program.cb(CbKind::Circular, bytes, &in_grid).bound();
-    }
-    ex.b.run(halo_program);
-    if conv.free_l1_input {
-        // deallocate_activation: the halo's input goes whoever else holds it (a sharded input
-        // the conv took as it was: the caller's).
-        ex.b.deallocate(&resharded);
-    }
-    let mut ts: Vec<_> = configs.into_iter().collect();
-    ts.push(resharded);
-    let halo = if conv.reallocate_halo {
-        // reallocate_halo_output: the halo shards anew.
-        ts.push(halo);
-        release_all(ex, ts);
-        sharded(ex, "halo", halo_spec, halo_placement)
+    let (halo, halo_shard_bytes) = if bypass_halo {
+        let bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+        (resharded, bytes)
     } else {
-        release_all(ex, ts);
-        halo
+        let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
+        let [pad0, pad1, gather0, gather1] = configs_bytes;
+        let configs = [
+            cfg(ex, "pad config", pad0)?,
+            cfg(ex, "pad config", pad1)?,
+            cfg(ex, "gather config", gather0)?,
+            cfg(ex, "gather config", gather1)?,
+        ];
+        if sticks > MAX_CB_PAGES {
+            ex.b.run(
+                Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+                    .refused(too_many_cb_pages(1, sticks)),
+            );
+            let mut ts: Vec<_> = configs.into_iter().collect();
+            ts.extend([halo, resharded]);
+            release_all(ex, ts);
+            return Ok(None);
+        }
+        let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
+        let mut halo_program =
+            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+                .cb(CbKind::Circular, in_shard_bytes, &in_grid)
+                .bound()
+                .cb(CbKind::Circular, halo_shard_bytes, &in_grid)
+                .bound()
+                .cb(CbKind::Circular, aligned_stick, &in_grid)
+                .cb(CbKind::Circular, aligned_stick, &in_grid);
+        if input_tiled {
+            // Untilize: two blocks of the shard's channel tiles.
+            let untilize = 2 * (s.in_shard_w / TILE) * conv.conv_in_tile();
+            halo_program = halo_program.cb(CbKind::Circular, untilize, &in_grid).cb(
+                CbKind::Circular,
+                untilize,
+                &in_grid,
+            );
+        }
+        for bytes in [pad0, pad1, gather0, gather1] {
+            halo_program = halo_program.cb(CbKind::Circular, bytes, &in_grid).bound();
+        }
+        ex.b.run(halo_program);
+        if conv.free_l1_input {
+            // deallocate_activation: the halo's input goes whoever else holds it (a sharded input
+            // the conv took as it was: the caller's).
+            ex.b.deallocate(&resharded);
+        }
+        let mut ts: Vec<_> = configs.into_iter().collect();
+        ts.push(resharded);
+        let halo = if conv.reallocate_halo {
+            // reallocate_halo_output: the halo shards anew.
+            ts.push(halo);
+            release_all(ex, ts);
+            sharded(ex, "halo", halo_spec, halo_placement)
+        } else {
+            release_all(ex, ts);
+            halo
+        };
+        (halo, halo_shard_bytes)
     };
 
     // 4. The conv: output tile shards, its reader indices, 9 CBs.
@@ -1734,7 +1737,9 @@ fn halo_and_conv_from(
         .bound();
     ex.b.run(p);
     ex.b.release(reader);
-    let halo = if deallocate_activation {
+    // A DRAM slice read with no halo stays until its SliceWrite has run (p150, [1,64,218,288]
+    // 4×2 width slices): the slicing loop frees it, not the conv.
+    let halo = if deallocate_activation && !(bypass_halo && slice_input) {
         // The conv frees its input, the halo output, before the call goes on (measured in the
         // DRAM-slice captures, where conv2d_DRAM forces deallocate_activation).
         ex.b.release(halo);

@@ -690,6 +690,10 @@ pub(super) fn plan(
             .bound(),
         );
         ex.b.release(done.out);
+        if let Some(input) = done.halo {
+            // The slice the conv read with no halo (its own buffer, kept through SliceWrite).
+            ex.b.release(input);
+        }
     }
     let flat = if out_view {
         ex.b.share(
