@@ -476,11 +476,100 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::List(outs))
 }
 
+/// `ttnn.pad` of a ROW_MAJOR interleaved tensor's last dim up to `w` (pad/device of the pinned
+/// runtime). Single-core, `PadRmReaderWriterProgramFactory` on core (0,0): up to 16 padded rows
+/// in its dataflow buffer, and a 32-element bfloat16 pad-value tensor in L1 that the cached
+/// program keeps (seen on n150: 64 B of L1 held by the program cache after the call). Multi-core,
+/// `PadRmReaderWriterMultiCoreDefaultProgramFactory` over the rows: 2 KiB barriers of rows, up to
+/// 16 of them, and a one-row scratchpad (a second when the row is not DRAM-aligned).
+fn pad_row_major_last_dim(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    w: u64,
+    multicore: bool,
+) -> Result<DevTensor, CaseError> {
+    let mut dims = x.dims().to_vec();
+    *dims.last_mut().expect("rank >= 1") = w;
+    let spec = TensorSpec::new(Shape::from_dims(dims.clone())?, x.dtype(), Layout::RowMajor);
+    let out =
+        ex.b.tensor("padded", BufferRole::Temporary, spec, x.memory)?;
+    let d = ex.device();
+    let row = w
+        .checked_mul(x.dtype().row_major_element_bytes())
+        .ok_or_else(|| unmodeled("ttnn.topk", "a padded row's size overflows"))?;
+    // Half the core's L1 above the allocator base bounds the buffering (a row of `w` elements
+    // always fits: topk pads to 64).
+    let l1_budget = (d.l1_bytes_per_core / 2)
+        .saturating_sub(d.l1_unreserved_base)
+        .max(1);
+    if multicore {
+        let row_l1 = row.next_multiple_of(d.l1_alignment);
+        let row_dram = row.next_multiple_of(d.dram_alignment);
+        let per_barrier = 2048u64.div_ceil(row_l1).max(1);
+        let barrier = per_barrier.saturating_mul(row_l1).max(1);
+        let depth = (l1_budget / barrier).clamp(1, 16);
+        let rows: u64 = dims[..dims.len() - 1].iter().product();
+        let cores = grid::split_work(d, rows, false).all;
+        let mut p = Program::new(
+            "PadDeviceOperation",
+            "PadRmReaderWriterMultiCoreDefaultProgramFactory",
+        )
+        .cb(CbKind::Dataflow, depth * per_barrier * row_l1, &cores);
+        p.push(Cb::new(CbKind::Scratchpad, row_dram, cores.clone()));
+        if !row_l1.is_multiple_of(d.dram_alignment) {
+            p.push(Cb::new(CbKind::Scratchpad, row_dram, cores));
+        }
+        ex.b.run(p);
+    } else {
+        let page = row.next_multiple_of(d.alignment(x.memory).max(TILE)).max(1);
+        // The pad-value tensor is made when the program is, before it runs.
+        let pad_value = TensorSpec::new(
+            Shape::from_dims(vec![1, 1, 1, 32])?,
+            DType::Bfloat16,
+            Layout::RowMajor,
+        );
+        let pad_value = ex.b.tensor(
+            "pad value",
+            BufferRole::Temporary,
+            pad_value,
+            BufferType::L1,
+        )?;
+        let core = CoreRangeSet::one(CoreRange::new(0, 0, 0, 0));
+        let depth = (l1_budget / page).clamp(1, 16);
+        ex.b.run(
+            Program::new("PadDeviceOperation", "PadRmReaderWriterProgramFactory").cb(
+                CbKind::Dataflow,
+                depth * page,
+                &core,
+            ),
+        );
+        ex.b.mark_program_cached_by(&pad_value, pad_program_key(x, w));
+        ex.b.release(pad_value);
+    }
+    Ok(out)
+}
+
+/// The single-core ROW_MAJOR pad's program hash: the input's spec and memory and the width.
+fn pad_program_key(x: &DevTensor, w: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        "PadRmReaderWriterProgramFactory",
+        x.dims(),
+        x.dtype(),
+        x.memory,
+        w,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
 /// A ROW_MAJOR topk: the runtime refuses it, where depends on the tensor (seen on the mock
 /// n150). Along the last dim, a tensor whose last two dims are not whole tiles stops at
 /// `fill_implicit_tile_padding` (FillPad takes TILE only, nothing allocated); one that is
 /// allocates both TILE outputs, then `TopKDeviceOperation` refuses its layout. Other dims
-/// (transposed first), rows under 64 (padded first) and Blackhole's route are unmodeled.
+/// (transposed first) takes the same steps; a row under 64 is padded to 64 first
+/// ([`pad_row_major_last_dim`]). Blackhole's route is unmodeled.
 fn topk_row_major(
     ex: &mut Exec<'_>,
     a: &Args<'_>,
@@ -509,15 +598,18 @@ fn topk_row_major(
     let w = dims[rank - 1];
     let largest = a.bool_or(3, "largest", true)?;
     let h = if rank >= 2 { dims[rank - 2] } else { 1 };
-    if w < 64 {
-        // A short row is padded to 64 before any fill (seen on the runtime, n150: [2,3,64,40]
-        // reaches the TopK device operation, [1,1,50,40] stops at FillPad after the pad):
-        // memmodel does not plan the ROW_MAJOR pad.
-        return Err(unmodeled(
-            a.function,
-            "a ROW_MAJOR topk of a row under 64 (padded first)",
-        ));
-    }
+    // A short row is padded to 64 before any fill (seen on the runtime, n150: [2,3,64,40]
+    // reaches the TopK device operation, [1,1,50,40] stops at FillPad after the pad); the
+    // padded copy lives until the call returns.
+    let padded = if w < 64 {
+        let multicore = x.dtype() == DType::Bfloat16 && x.memory != BufferType::L1;
+        Some(pad_row_major_last_dim(ex, x, 64, multicore)?)
+    } else {
+        None
+    };
+    let x = padded.as_ref().unwrap_or(x);
+    let dims = x.dims();
+    let w = dims[rank - 1];
     // The tile padding is filled before Blackhole's route (seen on p150: [1,1,40,4100],
     // [1,1,64,4100], [1,1,40,4096] and [2,1,50,8200] with k = 100 stop at FillPad).
     if !w.is_multiple_of(TILE) || !h.is_multiple_of(TILE) {
@@ -1767,7 +1859,7 @@ mod tests {
     fn a_row_major_topk_is_refused_where_the_runtime_refuses_it() {
         // Seen on the mock n150: tile-aligned rows reach the TopK device operation (its two
         // outputs allocated first); a padded one stops at FillPad; rows under 64 are padded
-        // first, which memmodel does not plan.
+        // to 64 first, then go the same way.
         let refusal = |shape: &str, dim: i64| {
             let op = crate::ops::find("topk").unwrap();
             let mut c = crate::case::Case::new(
@@ -1796,8 +1888,30 @@ mod tests {
             refusal("2,3,64,100", 2),
             "FillPad should only be used for tile layout"
         );
-        let under_64 = refusal("2,3,64,40", -1);
-        assert!(under_64.contains("Unmodeled"), "{under_64}");
+        assert_eq!(
+            refusal("2,3,64,40", -1),
+            "The input must be in tiled format"
+        );
+        assert_eq!(
+            refusal("1,1,50,40", -1),
+            "FillPad should only be used for tile layout"
+        );
+        // The padded copy runs out of L1 before any refusal (the runtime on n150: [8,32,2048,40]
+        // bfloat16 in L1 fails on a 67,108,864 B pad output with 655,360 B per bank allocated).
+        let op = crate::ops::find("topk").unwrap();
+        let mut c = crate::case::Case::new(
+            op,
+            vec![Shape::parse("8,32,2048,40").unwrap()],
+            &crate::device::N150,
+        );
+        c.layout = Layout::RowMajor;
+        c.params.set("k", crate::params::ParamValue::Int(8));
+        match c.estimate().expect("modeled").verdict {
+            crate::case::Verdict::Oom(f) => {
+                assert_eq!((f.total_bytes, f.allocated), (67_108_864, 655_360))
+            }
+            other => panic!("expected an OOM, got {other:?}"),
+        }
     }
 
     fn mean_dataflow(
