@@ -374,10 +374,10 @@ fn row_major_max_pool(case: &Case) -> bool {
 }
 
 /// A bfloat8_b max_pool2d (TILE): exec/pool.rs reshards its own tiles and pools the halo's
-/// bfloat16 sticks as for a bfloat16 input; it answers `unmodeled` itself for a DRAM input whose
-/// halo step may not fit L1 (the runtime's slicing of it is not checked). Exact in the random
-/// differential where modeled (`--dtype bfloat8_b`, seeds 1207331 n150: 131 modeled of 150,
-/// 1207332 p150: 135 of 150, 0 verdict / per-bank / CB-peak mismatches).
+/// bfloat16 sticks as for a bfloat16 input, DRAM slices included (PaddedSlice reads the input's
+/// own tiles). Exact in the random differential where modeled (`--dtype bfloat8_b`, seeds
+/// 1207331 n150: 131 modeled of 150, 1207332 p150: 135 of 150; `--memory dram`, seeds 1207334
+/// n150: 125 of 150, 1207335 p150: 132 of 150; 0 verdict / per-bank / CB-peak mismatches).
 fn bfloat8_b_max_pool(case: &Case) -> bool {
     case.op.family == Family::MaxPool2d && case.dtype == DType::Bfloat8B
 }
