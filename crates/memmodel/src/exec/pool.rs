@@ -1381,9 +1381,22 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // float32 is resharded and haloed at its own element size, then refused by the pool
     // (seen on n150: [1,1,160000,64] in L1, both layouts, OOM at the halo's 729,600 B a bank).
     let float32 = x.dtype() == DType::Float32;
-    if !float32 && x.dtype() != DType::Bfloat16 {
-        return Err(unmodeled(a.function, "a bfloat16 or float32 input only"));
+    // A bfloat8_b input (TILE only) is resharded in its own tiles and untilized by the halo into
+    // bfloat16 sticks: from the halo on it is pooled as a bfloat16 one (seen on n150: [1,64,56,56]
+    // in L1, the runtime's trace differs from bfloat16's only in the resharded input's tiles).
+    let bfloat8_b = x.dtype() == DType::Bfloat8B;
+    if !float32 && !bfloat8_b && x.dtype() != DType::Bfloat16 {
+        return Err(unmodeled(
+            a.function,
+            "a bfloat16, bfloat8_b or float32 input only",
+        ));
     }
+    // The halo's (untilized, row-major) element type.
+    let halo_dtype = if float32 {
+        DType::Float32
+    } else {
+        DType::Bfloat16
+    };
     let elem = if float32 { 4 } else { 2 };
     let tiled = x.layout() == Layout::Tile;
     let rows = size::product([n, h, w], "N·H·W")?;
@@ -1513,7 +1526,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     // Untilize output: two blocks of 32 rows by the shard's channel tiles, per data-movement
     // core; two pad CBs of one aligned stick.
-    let untilize = 2 * (shard_w / TILE) * tile;
+    let untilize = 2 * (shard_w / TILE) * tile_size(halo_dtype);
     // The L1 bank left once the device is opened with max_pool2d's L1_SMALL.
     let l1_bank = d
         .l1_bank_bytes
@@ -1648,7 +1661,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // 2. Halo, with its pad and gather configs.
     let halo_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, size::mul(sticks, pc.nhw, "halo rows")?, c])?,
-        x.dtype(),
+        halo_dtype,
         Layout::RowMajor,
     );
     let halo_placement = sharded_placement(
@@ -2049,6 +2062,10 @@ fn sliced(
     // runtime, both boards: a DRAM input pooled into L1 in slices returns a DRAM tensor).
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
+    // PaddedSlice's first CB holds the input's tiles, its second the untilized bfloat16 ones
+    // (seen on n150 with bfloat8_b inputs in DRAM: [1,64,640,640] takes 8,704 and 16,384 B,
+    // [1,2,27521,287] 39,168 and 73,728 B).
+    let in_tile = tile_size(x.dtype());
     let tile = tile_size(DType::Bfloat16);
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
@@ -2082,13 +2099,14 @@ fn sliced(
             )?,
         );
         let slice_bytes = ex.b.buffers[slice_in.buffer].placement.per_bank_bytes;
+        let slice_in_cb = 4 * (shard_w / TILE) * in_tile;
         let slice_cb = 4 * (shard_w / TILE) * tile;
         ex.b.run(
             Program::new(
                 "PaddedSliceDeviceOperation",
                 "PaddedSliceTileProgramFactory",
             )
-            .cb(CbKind::Circular, slice_cb, &grid_set)
+            .cb(CbKind::Circular, slice_in_cb, &grid_set)
             .cb(CbKind::Circular, slice_cb, &grid_set)
             .cb(CbKind::Circular, slice_bytes, &grid_set)
             .bound()
