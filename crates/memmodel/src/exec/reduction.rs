@@ -2106,6 +2106,23 @@ mod tests {
         c
     }
 
+    /// Along a dim under 64 long the runtime takes another path (no pad, no slices): the
+    /// whole-space draw seed 1212001 on n150 found memmodel answering OOM where the runtime
+    /// clashed, for [3,54,55085] float32 along dim -2 from L1 into DRAM.
+    #[test]
+    fn topk_along_a_short_other_dim_is_unmodeled() {
+        use crate::params::ParamValue;
+        let mut c = topk_case("3,54,55085", &crate::device::N150);
+        c.dtype = DType::Float32;
+        c.input_memory = BufferType::L1;
+        c.output_memory = BufferType::Dram;
+        c.params.set("dim", ParamValue::Int(-2));
+        match c.estimate() {
+            Err(e) => assert!(e.to_string().contains("under 64"), "{e}"),
+            Ok(e) => panic!("expected unmodeled, got {:?}", e.verdict),
+        }
+    }
+
     /// Measured on the mock boards (NO_DISPATCH).
     #[test]
     fn topk_along_another_dim_transposes_and_the_route_copies_into_the_output_memory() {
