@@ -1587,8 +1587,10 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // resharded by CopyDeviceOperation in the graph capture.
     // A ROW_MAJOR input whose shard alone exceeds the bank is copied too (seen on n150:
     // [1,1,92672,448] in L1, 1,297,376 B a bank, block shards of 1,482,752 B).
-    let by_copy = (x.memory == BufferType::L1 && input_per_bank > l1_bank)
-        || (!tiled && in_shard_bytes > l1_bank);
+    // A TILE input's too (seen on p150: [1,1024,7,3378] dilated 5×5 in L1, 1,513,472 B block
+    // shards; the 5000-case draw seed 1212002 had it as InterleavedToSharded).
+    let by_copy =
+        (x.memory == BufferType::L1 && input_per_bank > l1_bank) || in_shard_bytes > l1_bank;
     if !tiled && !by_copy {
         // As for a bilinear upsample: a device run stages ROW_MAJOR sticks in a smaller
         // scratchpad than the capture's; where the shard leaves too little L1 for it, whether
@@ -2482,6 +2484,27 @@ mod tests {
             ho: h / 2,
             wo: w / 2,
         }
+    }
+
+    /// A TILE input whose shards exceed the bank is resharded by CopyDeviceOperation in the
+    /// capture (two tiles on the whole grid: 4,096 B of dataflow), though the input itself
+    /// fits (p150 [1,1024,7,3378] in L1, 5×5 dilated 2, padding [2,0]; the runtime's capture).
+    #[test]
+    fn a_tile_input_whose_shards_exceed_the_bank_is_resharded_by_a_copy() {
+        use crate::params::ParamValue;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse("1,1024,7,3378").unwrap()],
+            &P150,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.input_memory = BufferType::L1;
+        c.output_memory = BufferType::L1;
+        c.params.set("kernel_size", ParamValue::Ints(vec![5, 5]));
+        c.params.set("dilation", ParamValue::Ints(vec![2, 2]));
+        c.params.set("padding", ParamValue::Ints(vec![2, 0]));
+        let e = c.estimate().expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (14_336, 4_096));
     }
 
     // Shard schemes and core counts of the runtime's graph captures (ttnn 0.81.1).
