@@ -181,13 +181,7 @@ pub fn run_model_recorded<D: DeviceApi>(
             })
         };
         for t in &model.inputs {
-            let desc = TensorDesc {
-                shape: t.shape.dims().to_vec(),
-                dtype: t.dtype,
-                layout: t.layout,
-                buffer_type: t.memory,
-                sharding: None,
-            };
+            let desc = input_desc(t);
             match device.empty(&desc) {
                 Ok(x) => {
                     tensors.insert(t.name.clone(), x);
@@ -558,13 +552,7 @@ impl SimReplayer {
         )?;
         let mut tensors = BTreeMap::new();
         for t in &model.inputs {
-            let desc = TensorDesc {
-                shape: t.shape.dims().to_vec(),
-                dtype: t.dtype,
-                layout: t.layout,
-                buffer_type: t.memory,
-                sharding: None,
-            };
+            let desc = input_desc(t);
             match device.empty(&desc) {
                 Ok(x) => {
                     tensors.insert(t.name.clone(), x);
@@ -788,6 +776,18 @@ impl RunComparison {
             .as_ref()
             .is_some_and(|f| f.outcome == "unmodeled" && f.number == d.number);
         (d.what != HOW_IT_ENDS || !stops_unmodeled).then_some(d)
+    }
+}
+
+/// The `ttnn.empty` a model input is made with (interleaved, as its definition says): one
+/// description for the runtime replay and for sim's.
+fn input_desc(t: &memmodel::model::TensorDef) -> TensorDesc {
+    TensorDesc {
+        shape: t.shape.dims().to_vec(),
+        dtype: t.dtype,
+        layout: t.layout,
+        buffer_type: t.memory,
+        sharding: None,
     }
 }
 
