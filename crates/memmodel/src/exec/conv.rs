@@ -222,6 +222,12 @@ impl Conv {
         }
     }
 
+    /// `fp32_dest_acc_en` of conv2d's default compute config: a float32 input with float32
+    /// weights (`get_conv_default_compute_kernel_config`).
+    pub fn fp32_dest_acc(&self) -> bool {
+        self.dtype == DType::Float32 && self.weights_dtype == DType::Float32
+    }
+
     /// Tile bytes of the conv's activation input (`conv_input_dtype`).
     fn conv_in_tile(&self) -> u64 {
         self.conv_in_elem() * TILE * TILE
@@ -841,13 +847,25 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let dilation = pair("dilation", 1)?;
     let bias = !matches!(a.get(usize::MAX, "bias_tensor"), None | Some(Val::None));
     let settings = Settings::of(a)?;
-    if folds_kernel_stride(&x, [h, w], kernel, stride, pad, dilation) {
+    let folds = folds_kernel_stride(&x, [h, w], kernel, stride, pad, dilation);
+    // Folding is planned for a DRAM interleaved ROW_MAJOR input without padding, groups 1, the
+    // runtime's own sharding and no slice_config (exec/conv_matmul.rs `plan_folded`).
+    let fold_planned = x.memory == BufferType::Dram
+        && x.shard.is_none()
+        && x.layout() == Layout::RowMajor
+        && pad == [0, 0]
+        && groups == 1
+        && settings.shard_layout.is_none()
+        && !settings.deallocate_activation
+        && matches!(a.kw.get("slice_config"), None | Some(Val::None));
+    if folds && !fold_planned {
         return Err(unmodeled(
             f,
             format!(
                 "{UNPLANNED}: kernel stride folding (kernel = stride ≠ 1×1 on a DRAM input \
                  that is ROW_MAJOR or unpadded, or a height-sharded one: the runtime folds it \
-                 and runs a matmul)"
+                 and runs a matmul) other than of an unpadded DRAM ROW_MAJOR input with groups \
+                 1, no shard_layout, deallocate_activation or slice_config"
             ),
         ));
     }
@@ -926,32 +944,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: a 1-D depthwise conv (its own height-sharded path)"),
         ));
     }
-    // act_block_h_override 32 (YOLOv12x's block-sharded 1×1 convs) leaves the matmul's blocks
-    // as they are (measured: `[1,1,1600,768]` → 384 BLOCK_SHARDED on n150, the same buffers
-    // and CBs with and without it); larger overrides change its NHW cores.
-    let mm_block_h = settings.shard_layout == Some(Scheme::Block) && settings.act_block_h <= TILE;
-    if mm_conv
-        && (settings.act_double
-            || settings.weights_double
-            || (settings.act_block_h > 0 && !mm_block_h))
-    {
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: a 1×1 stride-1 conv with double buffers or act_block_h_override"),
-        ));
-    }
-    if !mm_conv && kernel == [1, 1] && settings.weights_dtype.is_some_and(|d| d != DType::Bfloat16)
-    {
-        // Seen on p150 (seed 31002): a dilated 1×1 conv with bfloat8_b weights has an L1 buffer
-        // 59,392 B per bank lower than this plan's.
-        return Err(unmodeled(
-            f,
-            format!(
-                "{UNPLANNED}: a 1×1 kernel with {} weights",
-                settings.weights_dtype.unwrap_or(DType::Bfloat16)
-            ),
-        ));
-    }
+    // The 1×1 matmul path with double buffers, act_block_h_override or mixed dtype and
+    // weights_dtype, and 1×1 halo-path convs with bfloat8_b weights, are planned (random
+    // differential, 0 mismatches: seeds 1207111, 1207121 n150 and 1207122 p150 on 1×1 stride 1;
+    // 1207135 p150 stride 2 and 1207136 n150 dilation 2 with bfloat8_b weights).
     let rows = size::product([n, h, w], "N·H·W")?;
     if x.dims() != [1, 1, rows, c_in] && x.dims() != [n, h, w, c_in] {
         return Err(invalid(
@@ -988,19 +984,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         weights_dtype: settings.weights_dtype.unwrap_or(conv.conv_in_dtype()),
         ..conv
     };
-    if mm_conv && conv.weights_dtype != conv.conv_in_dtype() && conv.weights_dtype != conv.out_dtype
-    {
-        // Seen on p150 (seed 61047, 1×1 stride 1, bfloat8_b weights, float32 output): the
-        // matmul's dataflow peaks are far above this plan's (296,960 B run, 12,544 B planned for
-        // `[1,342,18,23]`). The halo path's are exact (seeds 61041-61045).
-        return Err(unmodeled(
-            f,
-            format!(
-                "{UNPLANNED}: a 1×1 stride-1 conv with {} weights and a {} output",
-                conv.weights_dtype, conv.out_dtype
-            ),
-        ));
-    }
     if mm_conv && conv.free_l1_input && (sharded_in || settings.shard_layout == Some(Scheme::Block))
     {
         return Err(unmodeled(
@@ -1011,13 +994,11 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ),
         ));
     }
-    if mm_conv && dram_slicing.is_some() && x.memory != BufferType::Dram {
-        // conv2d_DRAM runs a 1×1 conv as an interleaved matmul of the L1 input as it is: not
-        // measured.
-        return Err(unmodeled(
-            f,
-            format!("{UNPLANNED}: a 1×1 stride-1 conv of an L1 input with DRAM slicing"),
-        ));
+    // conv2d_DRAM hands a 1×1 stride-1 conv of an L1 input back to the matmul path as it is:
+    // slice_config changes nothing (NO_DISPATCH traces equal to the unsliced plan, n150 and
+    // p150, TILE and ROW_MAJOR, HEIGHT / BLOCK / the runtime's own, memory_config L1 or DRAM).
+    if folds {
+        return super::conv_matmul::plan_folded(ex, &conv, &x, settings.activation, out_memory);
     }
     if mm_conv {
         return super::conv_matmul::plan(
@@ -1466,12 +1447,15 @@ fn halo_and_conv_from(
     // row runs with no halo at all: it reads its input shards as they are, and frees them as
     // it would free the halo output (`bypass_halo`; seen on the runtime: [1,64,56,56]
     // ROW_MAJOR 3×3 in L1 on n150, and the first DRAM width slice of p150 [1,64,218,288] 4×2,
-    // whose later slices, shorter than the first, are haloed up to its height).
+    // whose later slices, shorter than the first, are haloed up to its height). Outside DRAM
+    // slices every unpadded width-sharded ROW_MAJOR input bypasses it (conv2d.cpp
+    // `bypass_halo`; seeds 1207134 / 1207135, p150: a 3×3 stride-3 and a 1×1 stride-2 conv of
+    // DRAM inputs in L1_FULL clashed in the run where the plan ran out of L1 at its halo).
     let bypass_halo = s.scheme == Scheme::Width
         && win.pad == [0, 0]
         && win.pad_end == [0, 0]
         && !input_tiled
-        && sticks == s.in_shard_h;
+        && (sticks == s.in_shard_h || !slice_input);
     let stick = s.in_shard_w * conv.conv_in_elem();
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     let halo_spec = TensorSpec::new(

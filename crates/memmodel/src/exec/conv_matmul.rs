@@ -136,6 +136,7 @@ pub(super) fn plan(
     let output = MatmulOutput {
         dtype: conv.out_dtype,
         packer_l1_acc: false,
+        fp32_dest_acc: conv.fp32_dest_acc(),
         l1_bank: ex
             .device()
             .l1_bank_bytes
@@ -180,6 +181,71 @@ pub(super) fn plan(
         ex.b.release(b);
     }
     Ok(Val::T(result))
+}
+
+/// Kernel stride folding (`fold_input_tensor_if_required`: a kernel equal to its stride) of a
+/// DRAM interleaved ROW_MAJOR input without padding, measured on ttnn 0.81.1 (NO_DISPATCH
+/// traces, n150 and p150, `[1,C,64,64]` 2×2 and 4×4): the Fold program (`MultiCoreDRAMFold`,
+/// ROW_MAJOR) writes `[N, H/s, W/s, C·s·s]` into a new DRAM tensor, its one CB two
+/// `s_h · s_w` groups of input sticks (each aligned to DRAM) on the cores its patches take;
+/// then the folded input runs the 1×1 matmul path ([`plan`]) and is freed.
+pub(super) fn plan_folded(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    x: &DevTensor,
+    activation: bool,
+    out_memory: Option<BufferType>,
+) -> Result<Val, CaseError> {
+    use crate::program::{CbKind, Program};
+    let f = "ttnn.conv2d";
+    let win = &conv.win;
+    let [sh, sw] = win.stride;
+    let (ho, wo) = (win.h / sh.max(1), win.w / sw.max(1));
+    let c = crate::size::product([win.c, sh, sw], "folded channels")?;
+    let d = ex.device();
+    let folded = ex.b.tensor(
+        "folded input",
+        BufferRole::Temporary,
+        TensorSpec::new(
+            Shape::from_dims(vec![win.n, ho, wo, c])?,
+            x.dtype(),
+            Layout::RowMajor,
+        ),
+        BufferType::Dram,
+    )?;
+    let stick = crate::size::round_up(
+        crate::size::mul(win.c, x.dtype().row_major_element_bytes(), "input stick")?,
+        d.dram_alignment,
+        "input stick",
+    )?;
+    // The patches (output pixels) split evenly over the grid: as many cores as that takes.
+    let patches = crate::size::product([win.n, ho, wo], "fold patches")?;
+    let grid_cores = u64::from(d.grid_x) * u64::from(d.grid_y);
+    let per_core = patches.div_ceil(grid_cores).max(1);
+    let used = u32::try_from(patches.div_ceil(per_core)).unwrap_or(u32::MAX);
+    let cores = super::grid::num_cores_to_corerangeset((0, 0), used, (d.grid_x, d.grid_y), true);
+    ex.b.run(Program::new("Fold", "MultiCoreDRAMFold").cb(
+        CbKind::Dataflow,
+        crate::size::product([2, sh, sw, stick], "fold CB")?,
+        &cores,
+    ));
+    let folded_win = super::pool::Window::new([win.n, ho, wo, c], [1, 1], [1, 1], [0, 0], [1, 1])
+        .ok_or_else(|| super::invalid(f, "the folded input overflows"))?;
+    let folded_conv = Conv {
+        win: folded_win,
+        ..*conv
+    };
+    let out = plan(
+        ex,
+        &folded_conv,
+        &folded,
+        activation,
+        None,
+        false,
+        out_memory,
+    )?;
+    ex.b.release(folded);
+    Ok(out)
 }
 
 /// A ROW_MAJOR `input` tilized in its own memory (the tilize's factory sees the L1 bank beside
@@ -377,6 +443,9 @@ fn plan_height_sharded(
     )
     .cb(CbKind::Dataflow, out_bytes, &grid)
     .bound();
+    if let Some(partials) = float32_partials(conv, out_bytes)? {
+        p = p.cb(CbKind::Dataflow, partials, &grid);
+    }
     if conv.bias {
         p = p.cb(CbKind::Dataflow, s.out_w_tiles * weights_tile, &grid);
     }
@@ -683,6 +752,23 @@ fn block_matmul(
         out_memory,
         [Some(act), Some(weights), bias],
     )
+}
+
+/// The bytes of the matmul's float32 partials buffer beside an output block of `out_bytes`:
+/// with conv2d's fp32 accumulation (a float32 input with float32 weights) and a narrower output
+/// the partials are float32 tiles of their own (`interm0_data_format`; measured on n150,
+/// `[3,1024,44,61]` float32 → 88 bfloat16 HEIGHT_SHARDED: 49,152 B beside a 24,576 B output).
+fn float32_partials(conv: &Conv, out_bytes: u64) -> Result<Option<u64>, CaseError> {
+    use crate::dtype::DType;
+    if !conv.fp32_dest_acc() || conv.out_dtype == DType::Float32 {
+        return Ok(None);
+    }
+    let tiles = out_bytes / super::util::tile_size(conv.out_dtype);
+    Ok(Some(crate::size::mul(
+        tiles,
+        DType::Float32.tile_bytes(),
+        "partials CB",
+    )?))
 }
 
 /// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE, `width_tiles` per row of tiles
@@ -1019,5 +1105,72 @@ mod tests {
             .estimate()
             .unwrap();
         assert_eq!((e.peaks.cb, e.peaks.dataflow), (12_544, 23_168));
+    }
+
+    /// A float32 1×1 conv with float32 weights accumulates in float32 (conv2d's default compute
+    /// config): a bfloat16 output gets the matmul a float32 partials buffer of its own (n150,
+    /// seed 1207111: `[3,1024,44,61]` → 88, the runtime's dataflow peak 188,416 B, 49,152 B of
+    /// it the partials); a bfloat16 conv with a float32 output sizes its blocks by the float32
+    /// tile (p150: `[1,342,18,23]` → 200, the 1D multicast matmul, 61,440 B).
+    #[test]
+    fn the_matmul_accumulates_as_the_conv_compute_config_says() {
+        use crate::device::P150;
+        let mut f32_in = conv1x1("3,1024,44,61", 88, DType::Float32, BufferType::L1, &N150);
+        f32_in
+            .params
+            .set("dtype", ParamValue::Str("bfloat16".into()));
+        let e = f32_in.estimate().unwrap();
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (24_576, 188_416));
+        let mut f32_out = conv1x1("1,342,18,23", 200, DType::Bfloat16, BufferType::L1, &P150);
+        f32_out
+            .params
+            .set("dtype", ParamValue::Str("float32".into()));
+        let e = f32_out.estimate().unwrap();
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (24_576, 61_440));
+    }
+
+    /// The double buffers and act_block_h_override leave the 1×1 matmul path as it is
+    /// (NO_DISPATCH traces equal with and without them, n150: `[1,64,50,50]` → 128 and
+    /// `[1,64,100,100]` → 96, the runtime's matmul, HEIGHT_SHARDED and BLOCK_SHARDED), and so
+    /// does DRAM slicing of an L1 input: each is planned as the call without it.
+    #[test]
+    fn the_matmul_path_ignores_double_buffers_act_block_h_and_slices_of_l1() {
+        for shard_layout in [None, Some("height"), Some("block")] {
+            let mut plain = conv1x1("1,64,100,100", 96, DType::Bfloat16, BufferType::L1, &N150);
+            if let Some(s) = shard_layout {
+                plain.params.set("shard_layout", ParamValue::Str(s.into()));
+            }
+            let want = plain.estimate().unwrap();
+            for (name, value) in [
+                ("enable_act_double_buffer", ParamValue::Bool(true)),
+                ("enable_weights_double_buffer", ParamValue::Bool(true)),
+                ("act_block_h", ParamValue::Int(160)),
+                ("slice", ParamValue::Str("dram_height".into())),
+            ] {
+                let mut c = plain.clone();
+                c.params.set(name, value);
+                let got = c.estimate().unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(got.peaks, want.peaks, "{name} {shard_layout:?}");
+                assert_eq!(got.verdict, want.verdict, "{name} {shard_layout:?}");
+            }
+        }
+    }
+
+    /// Kernel stride folding of an unpadded DRAM ROW_MAJOR input is planned: the Fold program,
+    /// then the 1×1 matmul path on `[N, H/s, W/s, C·s·s]` (n150, `[1,32,64,64]` 2×2 stride 2 →
+    /// 64: the runtime's dataflow peak 32,768 B, the matmul's); padded, it stays `unmodeled`.
+    #[test]
+    fn kernel_stride_folding_of_a_row_major_dram_input_is_planned() {
+        let mut c = conv1x1("1,32,64,64", 64, DType::Bfloat16, BufferType::Dram, &N150);
+        c.layout = Layout::RowMajor;
+        for name in ["kernel_size", "stride"] {
+            c.params.set(name, ParamValue::Ints(vec![2, 2]));
+        }
+        c.params.set("padding", ParamValue::Ints(vec![0, 0]));
+        let e = c.estimate().unwrap();
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (0, 32_768));
+        c.params.set("padding", ParamValue::Ints(vec![2, 2]));
+        let err = c.estimate().expect_err("no verdict");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
     }
 }

@@ -117,6 +117,7 @@ fn matmul(
     let output = MatmulOutput {
         dtype: x.dtype(),
         packer_l1_acc: true,
+        fp32_dest_acc: false,
         l1_bank: ex.device().l1_bank_bytes,
     };
     matmul_as(ex, f, x, w, mem, bias, output)
@@ -130,6 +131,9 @@ pub(super) struct MatmulOutput {
     /// `packer_l1_acc` of the compute kernel config (on by default for `ttnn.matmul`; conv2d's
     /// default config turns it off: a bfloat8_b 1×1 conv has no partials buffer).
     pub packer_l1_acc: bool,
+    /// `fp32_dest_acc_en` of the compute kernel config (off for `ttnn.matmul` here; conv2d's
+    /// default config turns it on for a float32 input with float32 weights).
+    pub fp32_dest_acc: bool,
     /// The L1 bank the device leaves beside its L1_SMALL region (`get_max_l1_space` reads up to
     /// it: a conv's device is opened with L1_SMALL).
     pub l1_bank: u64,
@@ -153,8 +157,14 @@ pub(super) fn matmul_as(
     let sizes = TileSizes {
         in0: tile_size(x.dtype()),
         in1: tile_size(w.dtype()),
-        // `estimate_interm_tile_size`: the packer accumulates in bfloat16 at least.
-        interm: tile_size(x.dtype()).max(DType::Bfloat16.tile_bytes()),
+        // `estimate_interm_tile_size`: float32 with fp32 accumulation, else the output's tile
+        // and bfloat16 at least (the packer's); seed 1207111 (p150 probe): a bfloat16 1×1 conv
+        // with a float32 output takes 8-tile blocks where the input's tile gives 16.
+        interm: if output.fp32_dest_acc {
+            DType::Float32.tile_bytes()
+        } else {
+            tile_size(output.dtype).max(DType::Bfloat16.tile_bytes())
+        },
         bias: bias.map_or(0, |b| tile_size(b.dtype())),
     };
     // `get_max_l1_space`: from the allocator base up to the lowest occupied L1 address. A
@@ -183,7 +193,7 @@ pub(super) fn matmul_as(
     let spec = TensorSpec::new(shape.clone(), output.dtype, x.layout());
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
     let tout = tile_size(output.dtype);
-    let acc = output.packer_l1_acc;
+    let acc = (output.packer_l1_acc, output.fp32_dest_acc);
     let mut program = program(d, &dims, &sizes, tout, acc, captured)?;
     if on_device != captured {
         program = program.on_device(self::program(d, &dims, &sizes, tout, acc, on_device)?);
@@ -198,7 +208,7 @@ fn program(
     dims: &MatmulDims,
     sizes: &TileSizes,
     tout: u64,
-    packer_l1_acc: bool,
+    (packer_l1_acc, fp32_dest_acc): (bool, bool),
     config: Config,
 ) -> Result<Program, CaseError> {
     let (ti0, ti1) = (sizes.in0, sizes.in1);
@@ -271,13 +281,16 @@ fn program(
             // more than one K block (`packer_l1_acc_en` in both factories of ttnn 0.81.1;
             // later releases want three blocks in the 2D one).
             let l1_acc = packer_l1_acc && dims.kt / in0_block_w > 1;
-            // fp32 outputs accumulate in fp32 (`fp32_dest_acc_en`), sharing the output's buffer.
-            let acc_tile = if tout == DType::Float32.tile_bytes() {
-                tout
+            // fp32 outputs accumulate in fp32 (`fp32_dest_acc_en`), sharing the output's buffer;
+            // with `fp32_dest_acc_en` the partials are float32 whatever the packer does, a
+            // buffer of their own beside a narrower output (`interm0_data_format`; seed 1207111,
+            // n150: a float32 1×1 conv with a bfloat16 output, 49,152 B of float32 partials).
+            let acc_tile = if tout == DType::Float32.tile_bytes() || fp32_dest_acc {
+                DType::Float32.tile_bytes()
             } else {
                 DType::Bfloat16.tile_bytes()
             };
-            if l1_acc && tout != acc_tile {
+            if (l1_acc || fp32_dest_acc) && tout != acc_tile {
                 let interm =
                     crate::size::product([out_block_h, out_block_w, acc_tile], "intermediate CB")?;
                 p = p.cb(CbKind::Dataflow, interm, &cores);
@@ -759,12 +772,12 @@ mod tests {
         let d = dims(1, 35, 4, 4);
         let c = simple_config(&d, P150, false, &bf8, 1_461_120).unwrap();
         assert_eq!(c, mcast(false, false, 1, 4, 2, 1, 4));
-        let p = program(&crate::device::P150, &d, &bf8, 1088, true, c).unwrap();
+        let p = program(&crate::device::P150, &d, &bf8, 1088, (true, false), c).unwrap();
         assert_eq!(per_core(&p), 34_304);
         // One K block: no accumulation in L1, the partials share the output's buffer.
         let d = dims(1, 35, 2, 4);
         let c = simple_config(&d, P150, false, &bf8, 1_461_120).unwrap();
-        let p = program(&crate::device::P150, &d, &bf8, 1088, true, c).unwrap();
+        let p = program(&crate::device::P150, &d, &bf8, 1088, (true, false), c).unwrap();
         assert_eq!(p.cbs.len(), 3);
         // bfloat16 and float32 outputs hold their partials in the output's own format.
         let c = simple_config(&dims(1, 35, 4, 4), P150, false, &BF16, 1_461_120).unwrap();
@@ -773,7 +786,7 @@ mod tests {
             &dims(1, 35, 4, 4),
             &BF16,
             2048,
-            true,
+            (true, false),
             c,
         )
         .unwrap();
@@ -793,7 +806,7 @@ mod tests {
         let mut d = dims(2, 38, 1, 96);
         d.batch_b = 1;
         let c = simple_config(&d, P150, true, &f32s, 1_461_120).unwrap();
-        let p = program(&crate::device::P150, &d, &f32s, 4096, true, c).unwrap();
+        let p = program(&crate::device::P150, &d, &f32s, 4096, (true, false), c).unwrap();
         assert_eq!(per_core(&p), 253_952);
     }
 
@@ -810,7 +823,7 @@ mod tests {
         let Config::Mcast { out_block_w, .. } = c else {
             panic!("all-DRAM operands take a multicast config: {c:?}")
         };
-        let p = program(&crate::device::N150, &d, &with_bias, 2048, true, c).unwrap();
+        let p = program(&crate::device::N150, &d, &with_bias, 2048, (true, false), c).unwrap();
         assert_eq!(p.cbs.last().map(|cb| cb.size), Some(out_block_w * 2048));
     }
 
