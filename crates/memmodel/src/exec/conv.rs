@@ -707,9 +707,23 @@ pub(super) fn reshard_into(
         .saturating_sub(crate::ops::CONV2D_L1_SMALL);
     let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
     let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+    // to_memory_config copies where InterleavedToSharded's CBs would not fit the bank: the
+    // shard and its reader's scratch of 4 transaction ids, align(page + DRAM alignment) each
+    // (measured on n150, `[1,1024,H,159]` TILE from DRAM in L1_FULL, 3×3 stride 2 → 161: the
+    // 166-tile-row shards of H 266, 1,359,872 B, are copied, whose run clashes with the shards
+    // at 106,496; those of H 265, 1,351,680 B, resharded).
+    let align = ex.device().dram_alignment.max(1);
+    let scratch = page
+        .div_ceil(align)
+        .saturating_add(1)
+        .saturating_mul(align)
+        .saturating_mul(4);
+    let cbs_overflow = x.shard.is_none() && shard_bytes.saturating_add(scratch) >= l1_bank;
     super::pool::reshard_program(
         ex,
-        (x.memory == BufferType::L1 && input_per_bank > l1_bank) || shard_bytes > l1_bank,
+        (x.memory == BufferType::L1 && input_per_bank > l1_bank)
+            || shard_bytes > l1_bank
+            || cbs_overflow,
         page,
         shard_bytes,
         cores,
@@ -2265,5 +2279,25 @@ mod tests {
         let s = c.sharding(&N150, Scheme::Width);
         assert_eq!((s.in_c_cores, s.out_c_cores, s.act_w_tiles), (32, 32, 9));
         assert_eq!(c.halo_sticks(&s), 25);
+    }
+
+    /// An interleaved input whose shard and InterleavedToSharded's reader scratch overflow the
+    /// bank is resharded by a copy (to_memory_config's fallback), whose run clashes with the
+    /// shards: n150, `[1,1024,H,159]` TILE from DRAM in L1_FULL, 3×3 stride 2 → 161, H 266 a
+    /// CB clash as on the runtime, H 265 resharded and out of L1 at the halo as on the runtime.
+    #[test]
+    fn a_shard_with_no_room_for_the_reshard_scratch_is_copied() {
+        let verdict = |h: i64| {
+            let mut c = case(Layout::Tile, BufferType::Dram, &N150);
+            c.model_inputs = vec![Shape::from_dims(vec![1, 1024, h as u64, 159]).unwrap()];
+            c.params.set("out_channels", ParamValue::Int(161));
+            c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+            c.params.set("stride", ParamValue::Ints(vec![2, 2]));
+            c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+            c.params.set("slice", ParamValue::Str("l1_full".into()));
+            c.estimate().unwrap().verdict
+        };
+        assert!(matches!(verdict(266), crate::case::Verdict::CbClash(_)));
+        assert!(matches!(verdict(265), crate::case::Verdict::Oom(_)));
     }
 }
