@@ -308,8 +308,12 @@ fn sharded_to_interleaved(
 /// aligned, a [1,9,253,1203] float32 one on p150 2 × 4,864 B, 64 B aligned; a [5,7467,1987]
 /// bfloat16 one from DRAM to L1 on n150 2 × 3,984 B, 16 B aligned), then the reader's private
 /// scratchpad of one unaligned input row (copy_default_row_major_program_factory.cpp); rows
-/// over 256 KiB (`MAX_SUBBLOCK_SIZE_BYTES`) go in chunks of that size. The scratchpad is in the
-/// capture's per-core total, not its dataflow peak (YOLOv12x 640 #560 on n150: a [1,1,1600,1536]
+/// over 256 KiB (`MAX_SUBBLOCK_SIZE_BYTES`) go in chunks of that size, rows up to it whole (the
+/// factory compares the input page and the aligned output page with it; both exceed it together
+/// since 256 KiB is a multiple of every alignment; seen on both boards: [1,1,60000] and
+/// [3,50,64000] bfloat16 from DRAM to L1 take 2 × 120,000 B / 2 × 128,000 B whole rows; random
+/// to_memory_config seeds 1207101 / 1207112 / 1207111 n150, 1207122 / 1207121 p150, 0
+/// mismatches). The scratchpad is in the capture's per-core total, not its dataflow peak (YOLOv12x 640 #560 on n150: a [1,1,1600,1536]
 /// move peaks at 76,800 B of L1 + 6,144 + 3,072 B), and a device run's dataflow region ends an
 /// unaligned row above the two (seen on n150 in the clash messages: [3392,6304] float32 and
 /// [3392,12608] bfloat16 both ways, [1600,12608] float32 and [800,25216] int32 from DRAM to L1;
@@ -332,21 +336,10 @@ fn row_major_copy_program(
             .cb(CbKind::Dataflow, 2 * chunk, &cores)
             .cb(CbKind::Scratchpad, chunk, &cores));
     }
-    if row > LARGEST_WHOLE_MOVE_ROW {
-        return Err(unmodeled(
-            "ttnn.to_memory_config",
-            "ROW_MAJOR rows between 100,864 B and 256 KiB (where the runtime starts chunking them is not pinned down)",
-        ));
-    }
     Ok(Program::new("CopyDeviceOperation", "RowMajor")
         .cb(CbKind::Dataflow, buffer, &cores)
         .cb(CbKind::Scratchpad, unaligned_row, &cores))
 }
-
-/// The widest ROW_MAJOR row seen moved whole by `to_memory_config` (a [736,25216] float32
-/// tensor on n150); a 269,648 B row was chunked ([67409] float32 on n150), as are all rows
-/// above the 256 KiB chunk.
-const LARGEST_WHOLE_MOVE_ROW: u64 = 100_864;
 
 /// `ttnn.to_layout` on the device (to_layout_op.cpp): the input itself when it has the layout
 /// already; to ROW_MAJOR an untilize (a block float comes out bfloat16), to TILE a tilize.
