@@ -4301,58 +4301,67 @@ mod tests {
         }
     }
 
+    /// A xorshift64 stream: the same draws on every run, no dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        /// A draw in 0..n.
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+
+        /// A draw in 1..=n.
+        fn one_to(&mut self, n: u64) -> u64 {
+            1 + self.below(n)
+        }
+
+        /// One of the divisors of `n`, each as likely.
+        fn divisor_of(&mut self, n: u64) -> u64 {
+            let divisors: Vec<u64> = (1..=n).filter(|d| n.is_multiple_of(*d)).collect();
+            divisors[self.below(divisors.len() as u64) as usize]
+        }
+
+        /// A 3-D reshape of `input`: a divisor of its size as the last dim, a divisor of the
+        /// rest as the middle one.
+        fn reshape_of(&mut self, input: [u64; 3]) -> [u64; 3] {
+            let total = input.iter().product::<u64>();
+            let w2 = self.divisor_of(total);
+            let h2 = self.divisor_of(total / w2);
+            [total / w2 / h2, h2, w2]
+        }
+    }
+
+    /// The phase-cycle walk's segments are the element walk's.
+    fn assert_page_map_matches_the_element_walk(input: [u64; 3], output: [u64; 3]) {
+        assert_eq!(
+            reshape_map_segments_uncached(input, output),
+            Some(map_segments_by_element(input, output)),
+            "{input:?} -> {output:?}"
+        );
+    }
+
     /// The phase-cycle walk agrees with the element walk on random reshapes, many channels
     /// (several cycles) included.
     #[test]
     fn page_map_cycles_match_the_element_walk() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            1 + state % n
-        };
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..300 {
-            let input = [next(12), next(70), next(70)];
-            let total = input[0] * input[1] * input[2];
-            let divisors: Vec<u64> = (1..=total).filter(|d| total.is_multiple_of(*d)).collect();
-            let w2 = divisors[(next(divisors.len() as u64) - 1) as usize];
-            let rest = total / w2;
-            let divisors: Vec<u64> = (1..=rest).filter(|d| rest.is_multiple_of(*d)).collect();
-            let h2 = divisors[(next(divisors.len() as u64) - 1) as usize];
-            let output = [rest / h2, h2, w2];
-            assert_eq!(
-                reshape_map_segments_uncached(input, output),
-                Some(map_segments_by_element(input, output)),
-                "{input:?} -> {output:?}"
-            );
+            let input = [rng.one_to(12), rng.one_to(70), rng.one_to(70)];
+            let output = rng.reshape_of(input);
+            assert_page_map_matches_the_element_walk(input, output);
         }
     }
 
     /// The in-channel key meets the element walk where many channels repeat few columns.
     #[test]
     fn page_map_in_channel_key_matches_the_element_walk() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            1 + state % n
-        };
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         for _ in 0..200 {
-            let input = [next(6), 32 + next(150), next(40)];
-            let total = input[0] * input[1] * input[2];
-            let divisors: Vec<u64> = (1..=total).filter(|d| total.is_multiple_of(*d)).collect();
-            let w2 = divisors[(next(divisors.len() as u64) - 1) as usize];
-            let rest = total / w2;
-            let divisors: Vec<u64> = (1..=rest).filter(|d| rest.is_multiple_of(*d)).collect();
-            let h2 = divisors[(next(divisors.len() as u64) - 1) as usize];
-            let output = [rest / h2, h2, w2];
-            assert_eq!(
-                reshape_map_segments_uncached(input, output),
-                Some(map_segments_by_element(input, output)),
-                "{input:?} -> {output:?}"
-            );
+            let input = [rng.one_to(6), 32 + rng.one_to(150), rng.one_to(40)];
+            assert_page_map_matches_the_element_walk(input, rng.reshape_of(input));
             // One column per output row (an unsqueeze to a last dim of 1), and a wide input
             // cut into narrow rows.
             let wide = [input[0], input[1] / 4 + 1, input[2] * 40];
@@ -4364,21 +4373,13 @@ mod tests {
                 if input.iter().product::<u64>() != output.iter().product::<u64>() {
                     continue;
                 }
-                assert_eq!(
-                    reshape_map_segments_uncached(input, output),
-                    Some(map_segments_by_element(input, output)),
-                    "{input:?} -> {output:?}"
-                );
+                assert_page_map_matches_the_element_walk(input, output);
             }
             // Output rows of whole input channels (one or several): the last two dims merged.
             let period = input[1] * input[2];
             for k in (1..=input[0]).filter(|k| input[0].is_multiple_of(*k)) {
                 for output in [[1, input[0] / k, k * period], [k, input[0] / k, period]] {
-                    assert_eq!(
-                        reshape_map_segments_uncached(input, output),
-                        Some(map_segments_by_element(input, output)),
-                        "{input:?} -> {output:?}"
-                    );
+                    assert_page_map_matches_the_element_walk(input, output);
                 }
             }
         }
@@ -4390,13 +4391,8 @@ mod tests {
     #[test]
     #[ignore]
     fn page_map_timing() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: u64| rng.below(n);
         let (mut gated, mut slowest) = (0, (std::time::Duration::ZERO, [0; 3], [0; 3]));
         for _ in 0..3000 {
             let rank = 2 + next(3) as usize;
