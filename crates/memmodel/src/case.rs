@@ -1324,4 +1324,26 @@ mod tests {
         let c = sharded_conversion("4,960,7136", DType::Bfloat8B, "bfloat16", BufferType::L1);
         assert_eq!(c.estimate().unwrap().verdict, Verdict::Fits);
     }
+
+    #[test]
+    fn a_one_piece_row_major_split_moves_as_to_memory_config() {
+        // Measured on the runtime (mock n150, random split seed 1207361): a one-piece split of
+        // a [362,400246] float32 from DRAM to L1 is `to_memory_config`'s copy, its 1,600,984 B
+        // rows in 2 × 256 KiB chunks with a 256 KiB scratchpad, not two whole rows.
+        let mut c = case(
+            "split",
+            "362,400246",
+            BufferType::Dram,
+            DeviceLayout::AsGiven,
+        );
+        c.layout = Layout::RowMajor;
+        c.dtype = DType::Float32;
+        c.output_memory = BufferType::L1;
+        c.params.set("chunks", crate::params::ParamValue::Int(1));
+        c.params.set("dim", crate::params::ParamValue::Int(1));
+        assert_eq!(
+            program_cbs(&c),
+            vec![(vec![524_288, 262_144], vec![524_288, 262_144])]
+        );
+    }
 }

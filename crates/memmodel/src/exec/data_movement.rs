@@ -969,7 +969,10 @@ enum RowAlign {
 /// aligned rows per core, aligned as `align` says: seen on the runtime on p150, an identity
 /// transpose of a [1,70,35] float32 tensor from L1 to DRAM takes 2 × 144 B (the L1 input's
 /// alignment), an identity permute of a [81,22573] bfloat16 one from DRAM to L1 2 × 45,152 B
-/// (the L1 output's). A TILE tensor takes two tiles per core, in a buffer of `tile_kind`
+/// (the L1 output's). Rows aligned as the output's are `to_memory_config`'s own copy
+/// ([`row_major_copy_program`]: its scratchpad and its 256 KiB chunks too; seen on n150: a
+/// one-piece split of a [362,400246] float32 from DRAM to L1 moves 2 × 256 KiB chunks, random
+/// split seed 1207361). A TILE tensor takes two tiles per core, in a buffer of `tile_kind`
 /// (a dataflow buffer for identity transposes and one-piece splits, seen on the runtime).
 fn move_to(
     ex: &mut Exec<'_>,
@@ -981,6 +984,10 @@ fn move_to(
     let out =
         ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
     let d = ex.device();
+    if x.layout() == Layout::RowMajor && align == RowAlign::Output {
+        ex.b.run(row_major_copy_program(d, x, mem)?);
+        return Ok(out);
+    }
     if x.layout() == Layout::RowMajor {
         let w = x.dims().last().copied().unwrap_or(1).max(1);
         let row = crate::size::round_up(
