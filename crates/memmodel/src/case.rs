@@ -1346,4 +1346,24 @@ mod tests {
             vec![(vec![524_288, 262_144], vec![524_288, 262_144])]
         );
     }
+
+    #[test]
+    fn a_block_float_permute_above_rank_4_permutes_its_tiles() {
+        // Measured on the runtime (mock boards, rank-5 / rank-6 shapes files): the generic
+        // tiled factory takes three buffers of two 1,088 B bfloat8_b tiles, each widened by
+        // the input's alignment less a 16 B face line (one byte an element), and a 16 B face
+        // line of padding: [3,4,2,7,16] by [1,3,0,4,2] peaks at 6,544 B from L1, 6,640 B from
+        // n150's DRAM and 6,832 B from p150's.
+        let peak = |memory: BufferType, device: &'static DeviceSpec| {
+            let mut c = case("permute", "3,4,2,7,16", memory, DeviceLayout::AsGiven);
+            c.dtype = DType::Bfloat8B;
+            c.device = device;
+            c.params
+                .set("dims", crate::params::ParamValue::Ints(vec![1, 3, 0, 4, 2]));
+            c.plan().unwrap().peaks().dataflow
+        };
+        assert_eq!(peak(BufferType::L1, &N150), 6_544);
+        assert_eq!(peak(BufferType::Dram, &N150), 6_640);
+        assert_eq!(peak(BufferType::Dram, &crate::device::P150), 6_832);
+    }
 }

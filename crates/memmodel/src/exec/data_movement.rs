@@ -569,11 +569,14 @@ fn transpose_as_is(
 /// `Tensor::element_size()` of a TILE tensor, which the transpose and permute factories size
 /// their face-line padding and read-alignment slack by: bfloat4_b reports 1 B (seen on the
 /// runtime, mock n150, seed 1211104: a 16 B face line in the row-invariant permute, 256 B of
-/// HC padding, 592 B tiles read from 32 B-aligned DRAM); other dtypes their ROW_MAJOR element.
+/// HC padding, 592 B tiles read from 32 B-aligned DRAM), and so does bfloat8_b (seen on both
+/// boards in rank-5 and rank-6 permutes: a 16 B face line, 1,088 B tiles widened by the DRAM
+/// alignment less 16 B); other dtypes their ROW_MAJOR element.
 fn tile_element_bytes(dtype: DType) -> u64 {
-    match dtype {
-        DType::Bfloat4B => 1,
-        other => other.row_major_element_bytes(),
+    if dtype.is_block_float() {
+        1
+    } else {
+        dtype.row_major_element_bytes()
     }
 }
 
@@ -754,12 +757,9 @@ pub(super) fn permute(
         return permute_rm(ex, x, &perm4, out_spec, mem);
     }
     if perm4.len() > 4 {
-        if x.dtype().is_block_float() {
-            return Err(unmodeled(
-                f,
-                format!("a {} permute of rank {rank}", x.dtype()),
-            ));
-        }
+        // Block floats too: the device operation permutes their tiles as they are, in each of
+        // its three factories (seen on n150: [2,3,40,50,70] bfloat8_b in L1 by [4,1,2,3,0],
+        // [0,1,4,2,3] and [1,0,2,4,3] take 2 × 1,088 B tile buffers).
         return permute_tiled(ex, x, &perm4, out_spec, mem);
     }
     let bfloat8_native = matches!(perm4.as_slice(), [0, 1, 3, 2] | [1, 0, 2, 3] | [1, 0, 3, 2]);
