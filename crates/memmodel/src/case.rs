@@ -1366,4 +1366,28 @@ mod tests {
         assert_eq!(peak(BufferType::Dram, &N150), 6_640);
         assert_eq!(peak(BufferType::Dram, &crate::device::P150), 6_832);
     }
+
+    #[test]
+    fn a_uint8_tile_bilinear_upsample_is_resharded_as_a_bfloat16_one() {
+        // Measured on the runtime (mock n150): a uint8 TILE [1,32,10,32] (NHWC) bilinear
+        // upsample is refused at its reshard, as the bfloat16 one is.
+        let mut c = case(
+            "upsample_nearest2d",
+            "1,32,10,32",
+            BufferType::L1,
+            DeviceLayout::Nhwc,
+        );
+        c.dtype = DType::Uint8;
+        c.params.set(
+            "mode",
+            crate::params::ParamValue::Str(String::from("bilinear")),
+        );
+        match c.estimate() {
+            Err(crate::ops::CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "Physical shard shape (5, 32) must be tile {32, 32} sized!"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 }
