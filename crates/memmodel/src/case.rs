@@ -814,13 +814,13 @@ mod tests {
             program_cbs(&c),
             vec![(vec![524_288, 262_144], vec![524_288, 262_144])]
         );
-        // Between the widest whole row seen and the chunk: not known, so not answered.
+        // Up to the chunk a row stays whole (the runtime on both boards: [1,1,60000] bfloat16
+        // from DRAM to L1 takes 2 × 120,000 B of dataflow and a 120,000 B scratchpad).
         let c = row_major_move("1,1,60000", BufferType::Dram, BufferType::L1);
-        assert!(c
-            .estimate()
-            .err()
-            .as_ref()
-            .is_some_and(crate::exec::is_unmodeled));
+        assert_eq!(
+            program_cbs(&c),
+            vec![(vec![240_000, 120_000], vec![240_000, 120_000])]
+        );
     }
 
     #[test]
@@ -1323,5 +1323,71 @@ mod tests {
         );
         let c = sharded_conversion("4,960,7136", DType::Bfloat8B, "bfloat16", BufferType::L1);
         assert_eq!(c.estimate().unwrap().verdict, Verdict::Fits);
+    }
+
+    #[test]
+    fn a_one_piece_row_major_split_moves_as_to_memory_config() {
+        // Measured on the runtime (mock n150, random split seed 1207361): a one-piece split of
+        // a [362,400246] float32 from DRAM to L1 is `to_memory_config`'s copy, its 1,600,984 B
+        // rows in 2 × 256 KiB chunks with a 256 KiB scratchpad, not two whole rows.
+        let mut c = case(
+            "split",
+            "362,400246",
+            BufferType::Dram,
+            DeviceLayout::AsGiven,
+        );
+        c.layout = Layout::RowMajor;
+        c.dtype = DType::Float32;
+        c.output_memory = BufferType::L1;
+        c.params.set("chunks", crate::params::ParamValue::Int(1));
+        c.params.set("dim", crate::params::ParamValue::Int(1));
+        assert_eq!(
+            program_cbs(&c),
+            vec![(vec![524_288, 262_144], vec![524_288, 262_144])]
+        );
+    }
+
+    #[test]
+    fn a_block_float_permute_above_rank_4_permutes_its_tiles() {
+        // Measured on the runtime (mock boards, rank-5 / rank-6 shapes files): the generic
+        // tiled factory takes three buffers of two 1,088 B bfloat8_b tiles, each widened by
+        // the input's alignment less a 16 B face line (one byte an element), and a 16 B face
+        // line of padding: [3,4,2,7,16] by [1,3,0,4,2] peaks at 6,544 B from L1, 6,640 B from
+        // n150's DRAM and 6,832 B from p150's.
+        let peak = |memory: BufferType, device: &'static DeviceSpec| {
+            let mut c = case("permute", "3,4,2,7,16", memory, DeviceLayout::AsGiven);
+            c.dtype = DType::Bfloat8B;
+            c.device = device;
+            c.params
+                .set("dims", crate::params::ParamValue::Ints(vec![1, 3, 0, 4, 2]));
+            c.plan().unwrap().peaks().dataflow
+        };
+        assert_eq!(peak(BufferType::L1, &N150), 6_544);
+        assert_eq!(peak(BufferType::Dram, &N150), 6_640);
+        assert_eq!(peak(BufferType::Dram, &crate::device::P150), 6_832);
+    }
+
+    #[test]
+    fn a_uint8_tile_bilinear_upsample_is_resharded_as_a_bfloat16_one() {
+        // Measured on the runtime (mock n150): a uint8 TILE [1,32,10,32] (NHWC) bilinear
+        // upsample is refused at its reshard, as the bfloat16 one is.
+        let mut c = case(
+            "upsample_nearest2d",
+            "1,32,10,32",
+            BufferType::L1,
+            DeviceLayout::Nhwc,
+        );
+        c.dtype = DType::Uint8;
+        c.params.set(
+            "mode",
+            crate::params::ParamValue::Str(String::from("bilinear")),
+        );
+        match c.estimate() {
+            Err(crate::ops::CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "Physical shard shape (5, 32) must be tile {32, 32} sized!"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -308,8 +308,12 @@ fn sharded_to_interleaved(
 /// aligned, a [1,9,253,1203] float32 one on p150 2 × 4,864 B, 64 B aligned; a [5,7467,1987]
 /// bfloat16 one from DRAM to L1 on n150 2 × 3,984 B, 16 B aligned), then the reader's private
 /// scratchpad of one unaligned input row (copy_default_row_major_program_factory.cpp); rows
-/// over 256 KiB (`MAX_SUBBLOCK_SIZE_BYTES`) go in chunks of that size. The scratchpad is in the
-/// capture's per-core total, not its dataflow peak (YOLOv12x 640 #560 on n150: a [1,1,1600,1536]
+/// over 256 KiB (`MAX_SUBBLOCK_SIZE_BYTES`) go in chunks of that size, rows up to it whole (the
+/// factory compares the input page and the aligned output page with it; both exceed it together
+/// since 256 KiB is a multiple of every alignment; seen on both boards: [1,1,60000] and
+/// [3,50,64000] bfloat16 from DRAM to L1 take 2 × 120,000 B / 2 × 128,000 B whole rows; random
+/// to_memory_config seeds 1207101 / 1207112 / 1207111 n150, 1207122 / 1207121 p150, 0
+/// mismatches). The scratchpad is in the capture's per-core total, not its dataflow peak (YOLOv12x 640 #560 on n150: a [1,1,1600,1536]
 /// move peaks at 76,800 B of L1 + 6,144 + 3,072 B), and a device run's dataflow region ends an
 /// unaligned row above the two (seen on n150 in the clash messages: [3392,6304] float32 and
 /// [3392,12608] bfloat16 both ways, [1600,12608] float32 and [800,25216] int32 from DRAM to L1;
@@ -332,21 +336,10 @@ fn row_major_copy_program(
             .cb(CbKind::Dataflow, 2 * chunk, &cores)
             .cb(CbKind::Scratchpad, chunk, &cores));
     }
-    if row > LARGEST_WHOLE_MOVE_ROW {
-        return Err(unmodeled(
-            "ttnn.to_memory_config",
-            "ROW_MAJOR rows between 100,864 B and 256 KiB (where the runtime starts chunking them is not pinned down)",
-        ));
-    }
     Ok(Program::new("CopyDeviceOperation", "RowMajor")
         .cb(CbKind::Dataflow, buffer, &cores)
         .cb(CbKind::Scratchpad, unaligned_row, &cores))
 }
-
-/// The widest ROW_MAJOR row seen moved whole by `to_memory_config` (a [736,25216] float32
-/// tensor on n150); a 269,648 B row was chunked ([67409] float32 on n150), as are all rows
-/// above the 256 KiB chunk.
-const LARGEST_WHOLE_MOVE_ROW: u64 = 100_864;
 
 /// `ttnn.to_layout` on the device (to_layout_op.cpp): the input itself when it has the layout
 /// already; to ROW_MAJOR an untilize (a block float comes out bfloat16), to TILE a tilize.
@@ -576,11 +569,14 @@ fn transpose_as_is(
 /// `Tensor::element_size()` of a TILE tensor, which the transpose and permute factories size
 /// their face-line padding and read-alignment slack by: bfloat4_b reports 1 B (seen on the
 /// runtime, mock n150, seed 1211104: a 16 B face line in the row-invariant permute, 256 B of
-/// HC padding, 592 B tiles read from 32 B-aligned DRAM); other dtypes their ROW_MAJOR element.
+/// HC padding, 592 B tiles read from 32 B-aligned DRAM), and so does bfloat8_b (seen on both
+/// boards in rank-5 and rank-6 permutes: a 16 B face line, 1,088 B tiles widened by the DRAM
+/// alignment less 16 B); other dtypes their ROW_MAJOR element.
 fn tile_element_bytes(dtype: DType) -> u64 {
-    match dtype {
-        DType::Bfloat4B => 1,
-        other => other.row_major_element_bytes(),
+    if dtype.is_block_float() {
+        1
+    } else {
+        dtype.row_major_element_bytes()
     }
 }
 
@@ -761,12 +757,9 @@ pub(super) fn permute(
         return permute_rm(ex, x, &perm4, out_spec, mem);
     }
     if perm4.len() > 4 {
-        if x.dtype().is_block_float() {
-            return Err(unmodeled(
-                f,
-                format!("a {} permute of rank {rank}", x.dtype()),
-            ));
-        }
+        // Block floats too: the device operation permutes their tiles as they are, in each of
+        // its three factories (seen on n150: [2,3,40,50,70] bfloat8_b in L1 by [4,1,2,3,0],
+        // [0,1,4,2,3] and [1,0,2,4,3] take 2 × 1,088 B tile buffers).
         return permute_tiled(ex, x, &perm4, out_spec, mem);
     }
     let bfloat8_native = matches!(perm4.as_slice(), [0, 1, 3, 2] | [1, 0, 2, 3] | [1, 0, 3, 2]);
@@ -976,7 +969,10 @@ enum RowAlign {
 /// aligned rows per core, aligned as `align` says: seen on the runtime on p150, an identity
 /// transpose of a [1,70,35] float32 tensor from L1 to DRAM takes 2 × 144 B (the L1 input's
 /// alignment), an identity permute of a [81,22573] bfloat16 one from DRAM to L1 2 × 45,152 B
-/// (the L1 output's). A TILE tensor takes two tiles per core, in a buffer of `tile_kind`
+/// (the L1 output's). Rows aligned as the output's are `to_memory_config`'s own copy
+/// ([`row_major_copy_program`]: its scratchpad and its 256 KiB chunks too; seen on n150: a
+/// one-piece split of a [362,400246] float32 from DRAM to L1 moves 2 × 256 KiB chunks, random
+/// split seed 1207361). A TILE tensor takes two tiles per core, in a buffer of `tile_kind`
 /// (a dataflow buffer for identity transposes and one-piece splits, seen on the runtime).
 fn move_to(
     ex: &mut Exec<'_>,
@@ -988,6 +984,10 @@ fn move_to(
     let out =
         ex.b.tensor("output", BufferRole::Temporary, x.spec.clone(), mem)?;
     let d = ex.device();
+    if x.layout() == Layout::RowMajor && align == RowAlign::Output {
+        ex.b.run(row_major_copy_program(d, x, mem)?);
+        return Ok(out);
+    }
     if x.layout() == Layout::RowMajor {
         let w = x.dims().last().copied().unwrap_or(1).max(1);
         let row = crate::size::round_up(
@@ -4308,58 +4308,67 @@ mod tests {
         }
     }
 
+    /// A xorshift64 stream: the same draws on every run, no dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        /// A draw in 0..n.
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+
+        /// A draw in 1..=n.
+        fn one_to(&mut self, n: u64) -> u64 {
+            1 + self.below(n)
+        }
+
+        /// One of the divisors of `n`, each as likely.
+        fn divisor_of(&mut self, n: u64) -> u64 {
+            let divisors: Vec<u64> = (1..=n).filter(|d| n.is_multiple_of(*d)).collect();
+            divisors[self.below(divisors.len() as u64) as usize]
+        }
+
+        /// A 3-D reshape of `input`: a divisor of its size as the last dim, a divisor of the
+        /// rest as the middle one.
+        fn reshape_of(&mut self, input: [u64; 3]) -> [u64; 3] {
+            let total = input.iter().product::<u64>();
+            let w2 = self.divisor_of(total);
+            let h2 = self.divisor_of(total / w2);
+            [total / w2 / h2, h2, w2]
+        }
+    }
+
+    /// The phase-cycle walk's segments are the element walk's.
+    fn assert_page_map_matches_the_element_walk(input: [u64; 3], output: [u64; 3]) {
+        assert_eq!(
+            reshape_map_segments_uncached(input, output),
+            Some(map_segments_by_element(input, output)),
+            "{input:?} -> {output:?}"
+        );
+    }
+
     /// The phase-cycle walk agrees with the element walk on random reshapes, many channels
     /// (several cycles) included.
     #[test]
     fn page_map_cycles_match_the_element_walk() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            1 + state % n
-        };
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..300 {
-            let input = [next(12), next(70), next(70)];
-            let total = input[0] * input[1] * input[2];
-            let divisors: Vec<u64> = (1..=total).filter(|d| total.is_multiple_of(*d)).collect();
-            let w2 = divisors[(next(divisors.len() as u64) - 1) as usize];
-            let rest = total / w2;
-            let divisors: Vec<u64> = (1..=rest).filter(|d| rest.is_multiple_of(*d)).collect();
-            let h2 = divisors[(next(divisors.len() as u64) - 1) as usize];
-            let output = [rest / h2, h2, w2];
-            assert_eq!(
-                reshape_map_segments_uncached(input, output),
-                Some(map_segments_by_element(input, output)),
-                "{input:?} -> {output:?}"
-            );
+            let input = [rng.one_to(12), rng.one_to(70), rng.one_to(70)];
+            let output = rng.reshape_of(input);
+            assert_page_map_matches_the_element_walk(input, output);
         }
     }
 
     /// The in-channel key meets the element walk where many channels repeat few columns.
     #[test]
     fn page_map_in_channel_key_matches_the_element_walk() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            1 + state % n
-        };
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         for _ in 0..200 {
-            let input = [next(6), 32 + next(150), next(40)];
-            let total = input[0] * input[1] * input[2];
-            let divisors: Vec<u64> = (1..=total).filter(|d| total.is_multiple_of(*d)).collect();
-            let w2 = divisors[(next(divisors.len() as u64) - 1) as usize];
-            let rest = total / w2;
-            let divisors: Vec<u64> = (1..=rest).filter(|d| rest.is_multiple_of(*d)).collect();
-            let h2 = divisors[(next(divisors.len() as u64) - 1) as usize];
-            let output = [rest / h2, h2, w2];
-            assert_eq!(
-                reshape_map_segments_uncached(input, output),
-                Some(map_segments_by_element(input, output)),
-                "{input:?} -> {output:?}"
-            );
+            let input = [rng.one_to(6), 32 + rng.one_to(150), rng.one_to(40)];
+            assert_page_map_matches_the_element_walk(input, rng.reshape_of(input));
             // One column per output row (an unsqueeze to a last dim of 1), and a wide input
             // cut into narrow rows.
             let wide = [input[0], input[1] / 4 + 1, input[2] * 40];
@@ -4371,21 +4380,13 @@ mod tests {
                 if input.iter().product::<u64>() != output.iter().product::<u64>() {
                     continue;
                 }
-                assert_eq!(
-                    reshape_map_segments_uncached(input, output),
-                    Some(map_segments_by_element(input, output)),
-                    "{input:?} -> {output:?}"
-                );
+                assert_page_map_matches_the_element_walk(input, output);
             }
             // Output rows of whole input channels (one or several): the last two dims merged.
             let period = input[1] * input[2];
             for k in (1..=input[0]).filter(|k| input[0].is_multiple_of(*k)) {
                 for output in [[1, input[0] / k, k * period], [k, input[0] / k, period]] {
-                    assert_eq!(
-                        reshape_map_segments_uncached(input, output),
-                        Some(map_segments_by_element(input, output)),
-                        "{input:?} -> {output:?}"
-                    );
+                    assert_page_map_matches_the_element_walk(input, output);
                 }
             }
         }
@@ -4397,13 +4398,8 @@ mod tests {
     #[test]
     #[ignore]
     fn page_map_timing() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: u64| rng.below(n);
         let (mut gated, mut slowest) = (0, (std::time::Duration::ZERO, [0; 3], [0; 3]));
         for _ in 0..3000 {
             let rank = 2 + next(3) as usize;
