@@ -366,17 +366,16 @@ pub(super) fn typecast_program(ex: &mut Exec<'_>, from: &DevTensor, to: &DevTens
     );
 }
 
-/// `ttnn.pad` of a TILE tensor's last dim up to `w`: the input's tile padding is filled first
-/// ([`fill_pad`]), then `PadTileMulticoreProgramFactory` (output tiles split over the grid
+/// The pad program of `ttnn.pad` on a TILE tensor's last dim up to `w` (its tile padding
+/// already filled): `PadTileMulticoreProgramFactory` (output tiles split over the grid
 /// column-wise) or, single-core, `PadTileCoreProgramFactory`; each has a 2-tile dataflow
 /// buffer and a one-tile scratchpad.
-fn pad_last_dim(
+fn pad_tiles(
     ex: &mut Exec<'_>,
     x: &DevTensor,
     w: u64,
     multicore: bool,
 ) -> Result<DevTensor, CaseError> {
-    fill_pad(ex, x);
     let mut dims = x.dims().to_vec();
     *dims.last_mut().expect("4D") = w;
     let spec = TensorSpec::new(Shape::from_dims(dims)?, x.dtype(), x.layout());
@@ -398,6 +397,45 @@ fn pad_last_dim(
     p.push(Cb::new(CbKind::Scratchpad, t, cores));
     ex.b.run(p);
     Ok(out)
+}
+
+/// topk's `ttnn.pad` of a 4D TILE row under 64 wide to 64: the input's tile padding is filled
+/// first (through a bfloat16 copy for a block float), then only a row of one tile is padded (by
+/// a program; a block float through bfloat16 copies, single-core); a wider one keeps its tiles
+/// and is seen 64 wide (measured on n150: [4,224,40] no pad program, [4,224,20] and a
+/// transposed [320,224,4] one; [3,555,54] filled again by topk since its height is padded).
+/// Returns the padded tensor (a view of the input, or of its filled copy, when no program ran)
+/// and the filled block-float copy that lives as long as that view.
+fn pad_to_min_width(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+) -> Result<(Option<DevTensor>, Option<DevTensor>), CaseError> {
+    let mut dims = x.dims().to_vec();
+    *dims.last_mut().expect("4D") = 64;
+    let filled = fill_pad_copying_block_floats(ex, x)?;
+    let src = filled.as_ref().unwrap_or(x);
+    if x.dims()[3].div_ceil(TILE) * TILE >= 64 {
+        return Ok((Some(view(ex, src, dims)?), filled));
+    }
+    if !x.dtype().is_block_float() {
+        let multicore = x.dtype() == DType::Bfloat16 && x.memory != BufferType::L1;
+        return Ok((Some(pad_tiles(ex, x, 64, multicore)?), None));
+    }
+    let wide_spec = TensorSpec::new(src.shape().clone(), DType::Bfloat16, Layout::Tile);
+    let wide =
+        ex.b.tensor("typecast", BufferRole::Temporary, wide_spec, src.memory)?;
+    typecast_program(ex, src, &wide);
+    let padded_wide = pad_tiles(ex, &wide, 64, false)?;
+    let back_spec = TensorSpec::new(padded_wide.shape().clone(), x.dtype(), Layout::Tile);
+    let back =
+        ex.b.tensor("typecast", BufferRole::Temporary, back_spec, src.memory)?;
+    typecast_program(ex, &padded_wide, &back);
+    ex.b.release(padded_wide);
+    ex.b.release(wide);
+    if let Some(f) = filled {
+        ex.b.release(f);
+    }
+    Ok((Some(back), None))
 }
 
 /// `ttnn.topk(x, k, dim=-1, largest, sorted, memory_config)` (reduction/topk/topk.cpp of the
@@ -438,33 +476,18 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return topk_row_major(ex, a, x, along, k, mem);
     }
     if along + 1 == rank {
-        let (values, indices) = topk_last_dim(ex, x, k, largest, mem, false)?;
+        let (values, indices, keep) = topk_last_dim(ex, x, k, largest, mem, false)?;
+        for p in keep {
+            ex.b.release(p);
+        }
         return Ok(Val::List(vec![Val::T(values), Val::T(indices)]));
     }
     // Another dim: transposed to the last (in the input's memory), the top k taken there, both
-    // outputs sliced and transposed back (measured on the mock n150: transpose, topk, two
-    // slices, two transposes).
-    // A block float's transposes and pad around the topk run through bfloat16 copies the plan
-    // does not follow yet (5000-case draws, seeds 1207701 n150 / 1207702 p150: [4,224,3136]
-    // bfloat8_b in L1 along dim 0 held 43,904 B per bank more on the runtime before its OOM).
-    if x.dtype().is_block_float() {
-        return Err(unmodeled(
-            a.function,
-            "a block-float topk along a dim other than the last (its transposes and pad run through bfloat16 copies)",
-        ));
-    }
-    // Along a dim under 64 long the runtime neither pads the transposed copy nor slices the
-    // outputs, and transposes them back into the input's memory (seen on n150: [3,54,555]
-    // along dim -2, bfloat16 and float32, L1 in and DRAM out; the 5000-case draw seed 1212001
-    // had [3,54,55085] float32 answered OOM at a pad the runtime never makes): not planned.
-    if w < 64 {
-        return Err(unmodeled(
-            a.function,
-            format!(
-                "a topk along dim {dim}, {w} long (under 64: the runtime neither pads nor slices it, not planned)"
-            ),
-        ));
-    }
+    // outputs sliced and transposed back into the input's memory whatever `memory_config` says
+    // (`post_topk_transform_tensor` transposes into the transposed tensor's memory; measured on
+    // n150: [3,54,555] along dim -2 from L1 into DRAM returns L1 outputs). The transposed copy
+    // lives until the call returns. A block float's transposes run through bfloat16 copies
+    // ([`super::data_movement::transpose`]).
     let last = rank as i64 - 1;
     // A transpose memmodel does not plan leaves the call unmodeled, named as topk's.
     let as_topk = |e: CaseError| {
@@ -476,15 +499,18 @@ fn topk(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     };
     let t =
         super::data_movement::transpose(ex, x, along as i64, last, x.memory).map_err(as_topk)?;
-    let (values, indices) = topk_last_dim(ex, &t, k, largest, mem, true)?;
-    ex.b.release(t);
+    let (values, indices, keep) = topk_last_dim(ex, &t, k, largest, mem, true)?;
     let mut outs = Vec::with_capacity(2);
     for o in [values, indices] {
-        let back =
-            super::data_movement::transpose(ex, &o, along as i64, last, mem).map_err(as_topk)?;
+        let back = super::data_movement::transpose(ex, &o, along as i64, last, x.memory)
+            .map_err(as_topk)?;
         ex.b.release(o);
         outs.push(Val::T(back));
     }
+    for p in keep {
+        ex.b.release(p);
+    }
+    ex.b.release(t);
     Ok(Val::List(outs))
 }
 
@@ -680,8 +706,10 @@ fn topk_routes(arch: Arch, dtype: DType, w: u64, k: u64, largest: bool) -> bool 
         && w <= 1 << 19
 }
 
-/// [`topk`] along the last dim of `x`; `sliced`: the outputs are sliced to `k` even when the
-/// route kept it (the transposing path slices them always).
+/// [`topk`] along the last dim of `x`; `sliced`: `x` is the transposed input (the route is not
+/// taken, and the outputs are sliced when `k` is not whole tiles, whatever the rank). Returns
+/// the padded or filled copies too, which live until the call returns (after the transposes
+/// back: the caller releases them).
 fn topk_last_dim(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -689,7 +717,7 @@ fn topk_last_dim(
     largest: bool,
     mem: BufferType,
     sliced: bool,
-) -> Result<(DevTensor, DevTensor), CaseError> {
+) -> Result<(DevTensor, DevTensor, Vec<DevTensor>), CaseError> {
     let rank = x.shape().rank();
     let w = *x.dims().last().expect("rank >= 1");
     let d = ex.device();
@@ -804,16 +832,32 @@ fn topk_last_dim(
     } else {
         // The pinned runtime passes K through unrounded (its outputs' tiles hold up to 32).
         let adjusted_k = k;
-        let padded = if w < 64 {
-            let multicore = x.dtype() == DType::Bfloat16 && x.memory != BufferType::L1;
-            let p = pad_last_dim(ex, &x4, 64, multicore)?;
-            ex.b.release(x4);
-            p
+        let (padded, pad_copy) = if w < 64 {
+            pad_to_min_width(ex, &x4)?
         } else {
-            x4
+            (None, None)
         };
+        let padded = match padded {
+            Some(p) => {
+                ex.b.release(x4);
+                p
+            }
+            None => x4,
+        };
+        let padded_dims = padded.dims().to_vec();
         let filled = fill_pad_copying_block_floats(ex, &padded)?;
-        let pw = padded.dims()[3].div_ceil(TILE) * TILE;
+        // A block float's filled copy replaces the padded tensor, which dies at once (measured
+        // on p150: [3,555,40] bfloat8_b, the pad's filled copy freed before the TopK program).
+        let (padded, pad_copy) = if filled.is_some() {
+            ex.b.release(padded);
+            if let Some(c) = pad_copy {
+                ex.b.release(c);
+            }
+            (None, None)
+        } else {
+            (Some(padded), pad_copy)
+        };
+        let pw = padded_dims[3].div_ceil(TILE) * TILE;
         // fp32 values take uint32 indices (found by the random differential: the index
         // buffers and the indices output of an fp32 topk are twice the uint16 ones).
         let index_dtype = if pw <= 65535 && x.dtype() != DType::Float32 {
@@ -821,7 +865,7 @@ fn topk_last_dim(
         } else {
             DType::Uint32
         };
-        let mut out_dims = padded.dims().to_vec();
+        let mut out_dims = padded_dims;
         out_dims[3] = adjusted_k;
         let values = ex.b.tensor(
             "values",
@@ -863,7 +907,7 @@ fn topk_last_dim(
             values,
             indices,
             adjusted_k,
-            [Some(padded), filled].into_iter().flatten().collect(),
+            [padded, pad_copy, filled].into_iter().flatten().collect(),
         )
     };
     // Slice K back down (both outputs, in order), then restore the rank (views). A 1D input's
@@ -877,7 +921,7 @@ fn topk_last_dim(
     let slice_k = if route {
         rank < 4 && adjusted_k != k
     } else {
-        rank == 1 || sliced || (rank < 4 && !k.is_multiple_of(TILE))
+        rank == 1 || ((sliced || rank < 4) && !k.is_multiple_of(TILE))
     };
     if slice_k {
         let v = super::data_movement::slice(ex, &values, 3, 0, k, mem)?;
@@ -897,10 +941,7 @@ fn topk_last_dim(
         ex.b.release(indices);
         indices = i;
     }
-    for p in keep {
-        ex.b.release(p);
-    }
-    Ok((values, indices))
+    Ok((values, indices, keep))
 }
 
 /// `ttnn.to_memory_config` of interleaved tiles into `mem`: `CopyDeviceOperation` with two tiles
@@ -2106,20 +2147,30 @@ mod tests {
         c
     }
 
-    /// Along a dim under 64 long the runtime takes another path (no pad, no slices): the
-    /// whole-space draw seed 1212001 on n150 found memmodel answering OOM where the runtime
-    /// clashed, for [3,54,55085] float32 along dim -2 from L1 into DRAM.
+    /// The whole-space draw seed 1212001 on n150 found memmodel answering OOM where the runtime
+    /// clashed, for [3,54,55085] float32 along dim -2 from L1 into DRAM: a 54-wide row keeps
+    /// its tiles (no pad program), k = 32 is whole tiles (no slices), and the transposes back
+    /// go into the input's L1. Measured on n150: the TopK program's dataflow buffers clash.
     #[test]
-    fn topk_along_a_short_other_dim_is_unmodeled() {
+    fn topk_along_a_short_other_dim_clashes_as_the_runtime_does() {
         use crate::params::ParamValue;
         let mut c = topk_case("3,54,55085", &crate::device::N150);
         c.dtype = DType::Float32;
         c.input_memory = BufferType::L1;
         c.output_memory = BufferType::Dram;
         c.params.set("dim", ParamValue::Int(-2));
-        match c.estimate() {
-            Err(e) => assert!(e.to_string().contains("under 64"), "{e}"),
-            Ok(e) => panic!("expected unmodeled, got {:?}", e.verdict),
+        match c.estimate().expect("modeled").verdict {
+            crate::case::Verdict::CbClash(d) => {
+                assert_eq!(d.program, "TopKDeviceOperation");
+                assert!(
+                    d.message().ends_with(
+                        "L1 buffer allocated at 172032 and static dataflow buffer region ends at 179552"
+                    ),
+                    "{}",
+                    d.message()
+                );
+            }
+            other => panic!("expected a clash, got {other:?}"),
         }
     }
 
