@@ -607,7 +607,7 @@ fn pad_program_key(x: &DevTensor, w: u64) -> u64 {
 /// `fill_implicit_tile_padding` (FillPad takes TILE only, nothing allocated); one that is
 /// allocates both TILE outputs, then `TopKDeviceOperation` refuses its layout. Other dims
 /// (transposed first) takes the same steps; a row under 64 is padded to 64 first
-/// ([`pad_row_major_last_dim`]). Blackhole's route is unmodeled.
+/// ([`pad_row_major_last_dim`]). Blackhole's route is not taken.
 fn topk_row_major(
     ex: &mut Exec<'_>,
     a: &Args<'_>,
@@ -634,7 +634,7 @@ fn topk_row_major(
     let x = transposed.as_ref().unwrap_or(x);
     let dims = x.dims();
     let w = dims[rank - 1];
-    let largest = a.bool_or(3, "largest", true)?;
+    a.bool_or(3, "largest", true)?;
     let h = if rank >= 2 { dims[rank - 2] } else { 1 };
     // A short row is padded to 64 before any fill (seen on the runtime, n150: [2,3,64,40]
     // reaches the TopK device operation, [1,1,50,40] stops at FillPad after the pad); the
@@ -657,12 +657,9 @@ fn topk_row_major(
         );
         return Ok(Val::List(Vec::new()));
     }
-    if transposed.is_none() && topk_routes(ex.device().arch, x.dtype(), w, k, largest) {
-        return Err(unmodeled(
-            a.function,
-            "a ROW_MAJOR topk of whole tiles on Blackhole's route",
-        ));
-    }
+    // Blackhole's route takes TILE inputs only: a ROW_MAJOR one of whole tiles reaches the TopK
+    // device operation as on Wormhole (measured on p150: [32768,8192] k = 2048 from DRAM into
+    // L1 allocates the bfloat16 values, then runs out of L1 at the uint16 indices).
     let mut out_dims = dims.to_vec();
     out_dims[rank - 1] = k;
     let index_dtype = if w <= 65535 && x.dtype() != DType::Float32 {
@@ -2222,5 +2219,24 @@ mod tests {
         let e = c.estimate().expect("a verdict");
         assert_eq!(e.peaks.l1, 249_216);
         assert_eq!(e.peaks.dataflow, 33_984);
+    }
+
+    /// Blackhole's route takes TILE inputs only. Measured on p150: a ROW_MAJOR [32768,8224]
+    /// with k = 2048 from DRAM into L1 allocates the bfloat16 values (1,220,608 B per bank) and
+    /// runs out of L1 at the uint16 indices, as the TopK device operation's path does.
+    #[test]
+    fn a_row_major_topk_of_whole_tiles_on_blackhole_skips_the_route() {
+        use crate::params::ParamValue;
+        let mut c = topk_case("32768,8224", &crate::device::P150);
+        c.layout = Layout::RowMajor;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::L1;
+        c.params.set("k", ParamValue::Int(2048));
+        match c.estimate().expect("modeled").verdict {
+            crate::case::Verdict::Oom(f) => {
+                assert_eq!((f.per_bank_bytes, f.allocated), (1_220_608, 1_220_608))
+            }
+            other => panic!("expected an OOM, got {other:?}"),
+        }
     }
 }
