@@ -703,6 +703,104 @@ fn topk_routes(arch: Arch, dtype: DType, w: u64, k: u64, largest: bool) -> bool 
         && w <= 1 << 19
 }
 
+/// The multi-core sort's split (`find_topk_core_config` of the runtime): `local` cores of
+/// `wt_local` width tiles each in an `x` by `y` block from (0,0), their top k gathered on the
+/// final core (0,`y`) into `wt_final` tiles.
+struct TopkMultiCore {
+    x: u32,
+    y: u32,
+    wt_local: u64,
+    wt_final: u64,
+}
+
+/// Every power-of-two split of the padded width `w` from the width over the largest power of
+/// two of cores up to half the width; a valid one divides the width over more than one core in
+/// a whole block of the grid, leaves each core 64 or more elements, and fits its buffers in L1;
+/// the one of least `7 * wt_local + 2 * wt_final` wins (the first on a tie). `k` is rounded to
+/// whole tiles. The grid's block search keeps the last match, the one of fewest rows.
+fn topk_multi_core_config(
+    d: &crate::device::DeviceSpec,
+    w: u64,
+    k: u64,
+    t_value: u64,
+    t_index: u64,
+) -> Option<TopkMultiCore> {
+    // The runtime's grid extents are end minus start of the grid's range (one short), less a
+    // row for the final core.
+    let max_x = u64::from(d.grid_x).checked_sub(1)?;
+    let max_y = u64::from(d.grid_y).checked_sub(2)?;
+    let max_cores = max_x * max_y;
+    if max_cores == 0 {
+        return None;
+    }
+    let pow2_cores = 1u64 << (63 - max_cores.leading_zeros());
+    let t_transposed = t_value.max(2048);
+    let mut split = (w / TILE / pow2_cores) * TILE;
+    let mut best: Option<(u64, TopkMultiCore)> = None;
+    while split != 0 && split <= w / 2 {
+        let rem = w % split;
+        let cores = w / split + u64::from(rem > 0);
+        let wt_final = cores * k.max(TILE) / TILE;
+        let wt_local = split / TILE;
+        let shared = 4 * (t_value + t_index) + wt_final * (t_transposed + t_index) + 2 * t_index;
+        let final_cost = shared + 2 * t_value + wt_final * (t_transposed + t_index);
+        let local_cost = shared + wt_local * (t_transposed + t_index) + 2 * t_transposed;
+        if cores <= max_cores {
+            let mut block = None;
+            for y in (1..=max_y).rev() {
+                if let Some(x) = (1..=max_x).rev().find(|x| x * y == cores) {
+                    block = Some((x, y));
+                }
+            }
+            if let Some((x, y)) = block.filter(|_| {
+                final_cost.max(local_cost) < d.l1_bytes_per_core
+                    && cores > 1
+                    && split >= 64
+                    && rem == 0
+            }) {
+                let score = 7 * wt_local + 2 * wt_final;
+                if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                    best = Some((
+                        score,
+                        TopkMultiCore {
+                            x: u32::try_from(x).ok()?,
+                            y: u32::try_from(y).ok()?,
+                            wt_local,
+                            wt_final,
+                        },
+                    ));
+                }
+            }
+        }
+        split *= 2;
+    }
+    best.map(|(_, c)| c)
+}
+
+/// `TopKMultiCoreProgramFactory`'s circular buffers (measured on n150: [64,2048] in bfloat16,
+/// float32 and bfloat8_b): input values and indices (4 tiles each), the gathered values and
+/// indices and a 2-tile local index output on every core; the transposed values and indices
+/// and a 2-tile value output on the local cores; a 2-tile value output and the final sort's
+/// values and indices on the final core. A block float's intermediates are bfloat16 tiles.
+fn topk_multi_core_program(mc: &TopkMultiCore, t_value: u64, t_comp: u64, t_index: u64) -> Program {
+    let local = CoreRangeSet::one(CoreRange::new(0, 0, mc.x - 1, mc.y - 1));
+    let last = CoreRangeSet::one(CoreRange::new(0, mc.y, 0, mc.y));
+    let mut all = local.clone();
+    all.0.extend(last.0.iter().copied());
+    Program::new("TopKDeviceOperation", "TopKMultiCoreProgramFactory")
+        .cb(CbKind::Circular, 4 * t_value, &all)
+        .cb(CbKind::Circular, 4 * t_index, &all)
+        .cb(CbKind::Circular, mc.wt_final * t_comp, &all)
+        .cb(CbKind::Circular, mc.wt_final * t_index, &all)
+        .cb(CbKind::Circular, 2 * t_index, &all)
+        .cb(CbKind::Circular, mc.wt_local * t_comp, &local)
+        .cb(CbKind::Circular, mc.wt_local * t_index, &local)
+        .cb(CbKind::Circular, 2 * t_comp, &local)
+        .cb(CbKind::Circular, 2 * t_value, &last)
+        .cb(CbKind::Circular, mc.wt_final * t_comp, &last)
+        .cb(CbKind::Circular, mc.wt_final * t_index, &last)
+}
+
 /// [`topk`] along the last dim of `x`; `sliced`: `x` is the transposed input (the route is not
 /// taken, and the outputs are sliced when `k` is not whole tiles, whatever the rank). Returns
 /// the padded or filled copies too, which live until the call returns (after the transposes
@@ -885,20 +983,43 @@ fn topk_last_dim(
         };
         let t_idx = tile_size(index_dtype);
         let kt = adjusted_k.div_ceil(TILE);
-        let mut p = Program::new("TopKDeviceOperation", "TopKSingleCoreProgramFactory");
-        for size in [
-            2 * t_in,
-            2 * t_idx,
-            4 * t_comp,
-            4 * t_idx,
-            2 * kt * t_comp,
-            2 * kt * t_idx,
-            kt * t_in,
-            kt * t_idx,
-        ] {
-            p = p.cb(CbKind::Dataflow, size, &cores);
+        // A power-of-two width from 2048 with k up to 64 may sort on several cores (measured
+        // on n150: [64,2048] k = 64 multi-core, k = 65 and [2,2000] single-core). From 8192
+        // whole tiles wide it does ([3,40,8192], [288,8192] on p150, [544,16384]); below, the
+        // runtime's choice depends on the rows ([64,2048] and [64,4096] multi-core, [96,2048],
+        // [3,40,2048] and [96,4096] single-core), and a row of 2017 sorts with other buffers:
+        // not planned.
+        let k_tiles = kt * TILE;
+        if pw.is_power_of_two() && (2048..65536).contains(&pw) && k_tiles <= 64 {
+            if pw < 8192 || w != pw {
+                return Err(unmodeled(
+                    "ttnn.topk",
+                    "a topk whose padded width is a power of two from 2048, under 8192 or not whole tiles (the runtime's choice of the multi-core sort there is not planned)",
+                ));
+            }
+            let Some(mc) = topk_multi_core_config(d, pw, k_tiles, t_in, t_idx) else {
+                return Err(unmodeled(
+                    "ttnn.topk",
+                    "a multi-core topk width no core split takes",
+                ));
+            };
+            ex.b.run(topk_multi_core_program(&mc, t_in, t_comp, t_idx));
+        } else {
+            let mut p = Program::new("TopKDeviceOperation", "TopKSingleCoreProgramFactory");
+            for size in [
+                2 * t_in,
+                2 * t_idx,
+                4 * t_comp,
+                4 * t_idx,
+                2 * kt * t_comp,
+                2 * kt * t_idx,
+                kt * t_in,
+                kt * t_idx,
+            ] {
+                p = p.cb(CbKind::Dataflow, size, &cores);
+            }
+            ex.b.run(p);
         }
-        ex.b.run(p);
         // The padded copies die when topk returns, after the post-processing below.
         (
             values,
@@ -2238,5 +2359,31 @@ mod tests {
             }
             other => panic!("expected an OOM, got {other:?}"),
         }
+    }
+
+    /// The multi-core sort from 8192 whole tiles wide, measured on the mock boards
+    /// (NO_DISPATCH CB bytes): n150 [32,16384] k = 64 bfloat16, p150 [64,8192] k = 32 float32;
+    /// under 8192 the runtime's choice depends on the rows, left unmodeled.
+    #[test]
+    fn a_topk_from_8192_wide_sorts_on_several_cores() {
+        use crate::params::ParamValue;
+        let cb = |shape: &str, d: &'static crate::device::DeviceSpec, dtype: DType, k: i64| {
+            let mut c = topk_case(shape, d);
+            c.dtype = dtype;
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.params.set("k", ParamValue::Int(k));
+            c.estimate().map(|e| e.peaks.cb)
+        };
+        assert_eq!(
+            cb("32,16384", &crate::device::N150, DType::Bfloat16, 64).ok(),
+            Some(421_888)
+        );
+        assert_eq!(
+            cb("64,8192", &crate::device::P150, DType::Float32, 32).ok(),
+            Some(647_168)
+        );
+        let e = cb("64,2048", &crate::device::N150, DType::Bfloat16, 32).unwrap_err();
+        assert!(super::super::is_unmodeled(&e), "{e}");
     }
 }
