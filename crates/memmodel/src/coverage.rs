@@ -783,25 +783,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         Family::TopK if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D => {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
         }
-        Family::TopK
-            if x.as_ref().is_some_and(|s| {
-                let w = s
-                    .dims()
-                    .last()
-                    .copied()
-                    .unwrap_or(1)
-                    .div_ceil(crate::tensor::TILE)
-                    * crate::tensor::TILE;
-                // Seen on n150 (seed 23200): a 2017-wide row (2048 padded) took the multi-core
-                // sort too.
-                w.is_power_of_two() && (2048..65535).contains(&w)
-            }) =>
-        {
-            return Err(unmodeled(
-                case,
-                "a topk whose padded width is a power of two from 2048 (the multi-core sort)",
-            ))
-        }
+        // The multi-core sort (a power-of-two width from 2048) is planned in exec::reduction.
         // Every TILE split of an interleaved input is planned ([`tile_split_pieces_modeled`]):
         // uint8 round trips too, their tilize's output allocated before its refusal (seeds
         // 1207341 `--ungated` and 1207352, both boards).
@@ -1636,8 +1618,8 @@ mod tests {
         assert!(matches!(c.estimate(), Err(CaseError::Refused { .. })));
     }
 
-    /// Seen on n150 (seed 23200): a 2017-wide topk row (2048 padded) runs the multi-core sort,
-    /// which memmodel does not plan; a 1000-wide one is planned.
+    /// Seen on n150 (seed 23200): a 2017-wide topk row (2048 padded) runs the multi-core sort
+    /// with buffers memmodel does not plan; a 1000-wide one is planned.
     #[test]
     fn topk_rows_padded_to_a_power_of_two_from_2048_are_unmodeled() {
         let mut c = case("topk", "2017", Layout::Tile, BufferType::L1);
