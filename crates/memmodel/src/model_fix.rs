@@ -7,8 +7,9 @@
 //! allocator's state between calls, fragmentation included, decides), keep the first that gets
 //! past that call, and replay again for the next failure. Each kept change moves the first
 //! failure later, so the search ends: the model fits, or a call has no change that helps, or the
-//! replaying device has no verdict on a call (`unmodeled` on sim) — then the plan is verified
-//! only up to that call and says so; it never claims the rest fits.
+//! replaying device has no verdict on a call (`unmodeled` on sim) and no change of that call
+//! gives it one (a conv's `act_block_h_override` above one tile dropped, 5.) — then the plan is
+//! verified only up to that call and says so; it never claims the rest fits.
 //!
 //! The changes, cheapest first (what it costs the model to take them):
 //! 1. a tensor held in DRAM instead of L1 — the failing call's input (not a conv's: for a conv
@@ -32,6 +33,9 @@
 //!    L1_SMALL the device opens with (2.'s last changes, up to [`L1_SMALL_CAP`]), kept even when
 //!    the L1 it takes makes an earlier call fail: the search then fixes that call again. The
 //!    L1_SMALL only grows, so the search still ends.
+//! 5. when the replaying device has no verdict on a call: a conv's `act_block_h_override`
+//!    above one tile dropped (the runtime's default block), as a user slicing the conv would
+//!    (the DRAM slicings of 2. also come with and without it).
 //!
 //! Replays are the caller's ([`plan`] takes a `replay` function): sim for the search,
 //! the runtime to verify the result.
@@ -260,14 +264,17 @@ pub fn plan(
         let Some(failure) = current.failure.clone() else {
             break Ending::Fits;
         };
-        if failure.outcome == UNMODELED {
+        let at = failure.number;
+        // A call with no verdict is a failure only to fix with a change that gives it one
+        // (`toward_a_verdict`); with none, the plan is verified up to it.
+        let no_verdict = failure.outcome == UNMODELED;
+        if no_verdict && toward_a_verdict(&model, at).is_empty() {
             break Ending::Unmodeled {
                 call: failure.number,
                 label: failure.label,
                 reason: failure.message,
             };
         }
-        let at = failure.number;
         // A candidate only has to get past the failing call: replay up to it (the model built
         // whole, so every tensor lives as long as the whole model keeps it).
         let mut tried = 0;
@@ -325,13 +332,24 @@ pub fn plan(
                 }
             }
         };
-        let singles = candidates(&model, at);
+        let singles = if no_verdict {
+            toward_a_verdict(&model, at)
+        } else {
+            candidates(&model, at)
+        };
         let mut kept = None;
         for change in &singles {
             if let Some(found) = try_change(change, &mut replays)? {
                 kept = Some((change.clone(), found));
                 break;
             }
+        }
+        if no_verdict && kept.is_none() {
+            break Ending::Unmodeled {
+                call: failure.number,
+                label: failure.label,
+                reason: failure.message,
+            };
         }
         if kept.is_none() {
             kept = combined(&model, at, &singles, &mut |c| try_change(c, &mut replays))?;
@@ -558,6 +576,34 @@ fn live_in_l1(model: &BuiltModel, at: usize) -> Vec<TensorDef> {
         .collect();
     out.sort_by_key(|t| std::cmp::Reverse(per_bank(t, model.device)));
     out
+}
+
+/// The changes that may give call `at`, which the replaying device has no verdict on, one: a
+/// conv's `act_block_h_override` above one tile dropped (the runtime's default block). A conv
+/// whose input an earlier change moved to DRAM runs in DRAM slices, where the runtime often
+/// refuses such a block and memmodel has no verdict (exec/conv.rs); a user slicing the conv
+/// drops it (YOLOv12x 1280² #38 after #37's matmul output lands in DRAM).
+fn toward_a_verdict(model: &BuiltModel, at: usize) -> Vec<Change> {
+    let Some(step) = at.checked_sub(1).and_then(|i| model.steps.get(i)) else {
+        return Vec::new();
+    };
+    match step.case.params.get("act_block_h") {
+        Some(v @ ParamValue::Int(n)) if step.case.op.family == Family::Conv2d && *n > 32 => {
+            vec![Change {
+                kind: FixKind::ActBlockH.name(),
+                detail: format!(
+                    "act_block_h_override={v} removed (the runtime's default block): no verdict \
+                     on the conv with it (in DRAM slices, or without HEIGHT / BLOCK sharding told)"
+                ),
+                edits: vec![Edit::CallParam {
+                    call: at,
+                    param: "act_block_h".into(),
+                    value: None,
+                }],
+            }]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The changes for the failing call `at` (0: the model's inputs), cheapest first (1. and 2. of
@@ -1058,5 +1104,41 @@ mod tests {
         );
         assert!(p.fixed_text.contains("name = \"c2f-block-fixed\""));
         assert!(p.fixed_text.contains("# --fix: hold `x`"));
+    }
+
+    #[test]
+    fn a_tall_act_block_is_dropped_where_a_conv_is_sliced_or_has_no_verdict() {
+        // YOLOv12x's #38 (3×3 s2, BLOCK sharded, act_block_h_override 160): each DRAM slicing
+        // of it comes with and without the block; in DRAM slices memmodel has no verdict with
+        // it, so the search needs the variant without.
+        let y = built(
+            crate::model::builtin("yolov12x").unwrap(),
+            [1280, 1280],
+            &N150,
+        );
+        let unset = Edit::CallParam {
+            call: 38,
+            param: "act_block_h".into(),
+            value: None,
+        };
+        let all = candidates(&y, 38);
+        let sliced: Vec<&Change> = all.iter().filter(|c| c.kind == "dram_slice").collect();
+        assert!(sliced.iter().any(|c| !c.edits.contains(&unset)), "{all:?}");
+        assert!(sliced.iter().any(|c| c.edits.contains(&unset)), "{all:?}");
+        // Each variant without the block comes after the one with it.
+        let first_with = all.iter().position(|c| c.kind == "dram_slice").unwrap();
+        let first_without = all.iter().position(|c| c.edits.contains(&unset)).unwrap();
+        assert!(first_with < first_without);
+        assert_eq!(
+            toward_a_verdict(&y, 38)
+                .iter()
+                .map(|c| &c.edits)
+                .collect::<Vec<_>>(),
+            [&vec![unset]]
+        );
+        // #37 (1×1, no act_block_h) and #1 (act_block_h 32): nothing to drop.
+        assert!(toward_a_verdict(&y, 37).is_empty());
+        assert!(toward_a_verdict(&y, 1).is_empty());
+        assert!(toward_a_verdict(&y, 0).is_empty());
     }
 }
