@@ -663,6 +663,9 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
             });
         }
     }
+    if let Some(change) = reshape_on_tiles(model, step) {
+        push(change);
+    }
     // Last: a call that takes L1_SMALL (buffers kept there by earlier calls may fill it) with
     // more reserved at device open, least first: it costs as much L1 per bank for every call.
     let l1_small = model.l1_small_bytes();
@@ -684,6 +687,64 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
         }
     }
     out
+}
+
+/// A ROW_MAJOR view / reshape that changes the last dim copies rows (the runtime's
+/// `reshape_rm`: a source page and dest slots of a whole row each in every core's scratch), so a
+/// long row cannot fit however the tensors are placed (YOLOv12x's DFL `[1,1,1,4A] -> [1,4,A]`
+/// past 1280²). The change: the `to_layout(row_major)` it comes from (through permutes, views
+/// and moves) keeps TILE instead, so those calls and the reshape run on tiles, as a user would
+/// move the to_layout after the reshape (the later to_layout(tile) calls become no-ops).
+fn reshape_on_tiles(model: &BuiltModel, step: &crate::model::Step) -> Option<Change> {
+    use crate::layout::Layout;
+    if !matches!(step.case.op.name, "view" | "reshape") || step.case.layout != Layout::RowMajor {
+        return None;
+    }
+    let last = |s: &crate::shape::Shape| s.dims().last().copied();
+    let input = step.case.model_inputs.first()?;
+    let output = step.outputs.first()?;
+    if last(input) == last(&output.shape) {
+        return None;
+    }
+    let mut name = step.inputs.first()?.clone();
+    let mut before = step.number.checked_sub(1)?;
+    // Each hop leads to an earlier call, so the walk ends.
+    loop {
+        let (k, made_by) = model.steps[..before.min(model.steps.len())]
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| s.outputs.iter().any(|t| t.name == name))?;
+        match made_by.case.op.name {
+            "to_layout" => {
+                let to_row_major = matches!(
+                    made_by.case.params.get("layout"),
+                    Some(ParamValue::Str(l)) if l == "row_major"
+                );
+                return to_row_major.then(|| Change {
+                    kind: "reshape_on_tiles",
+                    detail: format!(
+                        "keep TILE at #{} (to_layout layout=tile, not row_major): the calls up to \
+                         and with this {} run on tiles; a ROW_MAJOR reshape that changes the last \
+                         dim copies whole rows ({} elements) through each core's L1",
+                        made_by.number,
+                        step.case.op.name,
+                        last(input).unwrap_or_default()
+                    ),
+                    edits: vec![Edit::CallParam {
+                        call: made_by.number,
+                        param: "layout".into(),
+                        value: Some(ParamValue::Str("tile".into())),
+                    }],
+                });
+            }
+            "permute" | "view" | "reshape" | "to_memory_config" if made_by.inputs.len() == 1 => {
+                name = made_by.inputs[0].clone();
+                before = k;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// The edits of the model file that turn call `call`'s case `from` into `to`; `None` when the
@@ -1140,5 +1201,43 @@ mod tests {
         assert!(toward_a_verdict(&y, 37).is_empty());
         assert!(toward_a_verdict(&y, 1).is_empty());
         assert!(toward_a_verdict(&y, 0).is_empty());
+    }
+
+    #[test]
+    fn a_row_major_reshape_of_long_rows_is_tried_on_tiles() {
+        // YOLOv12x's DFL: #719 to_layout(row_major), #720 permute, #721 view [1,1,1,4A] ->
+        // [1,4,A] (ROW_MAJOR, the last dim changes: rows are copied).
+        let y = built(
+            crate::model::builtin("yolov12x").unwrap(),
+            [2176, 3840],
+            &N150,
+        );
+        assert_eq!(y.steps[720].case.op.name, "view");
+        assert_eq!(y.steps[718].case.op.name, "to_layout");
+        let tile = Edit::CallParam {
+            call: 719,
+            param: "layout".into(),
+            value: Some(ParamValue::Str("tile".into())),
+        };
+        let all = candidates(&y, 721);
+        let on_tiles: Vec<&Change> = all
+            .iter()
+            .filter(|c| c.kind == "reshape_on_tiles")
+            .collect();
+        assert_eq!(on_tiles.len(), 1, "{all:?}");
+        assert_eq!(on_tiles[0].edits, std::slice::from_ref(&tile));
+        // The changed model runs #720 and #721 on tiles.
+        let changed = ModelFile::parse(crate::model::builtin("yolov12x").unwrap(), "y.toml")
+            .unwrap()
+            .edited(&[tile])
+            .unwrap()
+            .build(Some([2176, 3840]), &N150)
+            .unwrap();
+        assert_eq!(changed.steps[720].case.layout, crate::layout::Layout::Tile);
+        // A TILE call, or a ROW_MAJOR view keeping the last dim, gets no such change.
+        assert!(reshape_on_tiles(&changed, &changed.steps[720]).is_none());
+        assert!(candidates(&y, 720)
+            .iter()
+            .all(|c| c.kind != "reshape_on_tiles"));
     }
 }
