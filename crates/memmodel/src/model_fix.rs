@@ -414,7 +414,8 @@ pub fn plan(
 }
 
 /// Step 3 of the module's doc: every L1 tensor alive across call `at` moved to DRAM, with each
-/// single change (or alone); the first that passes, then the fewest of those moves it needs.
+/// single change (or alone, when there are two or more); the first that passes, then the fewest
+/// of those moves it needs.
 #[allow(clippy::type_complexity)]
 fn combined(
     model: &BuiltModel,
@@ -429,7 +430,7 @@ fn combined(
             moves.push(edit);
         }
     }
-    if moves.len() < 2 {
+    if moves.is_empty() {
         return Ok(None);
     }
     let op_changes = singles.iter().filter(|c| {
@@ -442,7 +443,10 @@ fn combined(
         detail: String::new(),
         edits: Vec::new(),
     };
-    for base in std::iter::once(&alone).chain(op_changes) {
+    // One move alone was a single change already (YOLOv12x 8K n150 #687: only `il_721` in L1,
+    // which must go to DRAM with the concat's output).
+    let alone = (moves.len() > 1).then_some(&alone);
+    for base in alone.into_iter().chain(op_changes) {
         let with = |moves: &[Edit]| {
             let mut edits = moves.to_vec();
             edits.extend(base.edits.iter().cloned());
@@ -663,8 +667,28 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
             });
         }
     }
-    if let Some(change) = reshape_on_tiles(model, step) {
+    if let Some((change, chain)) = reshape_on_tiles(model, step) {
+        // On tiles a single-row tensor is padded 32×: also with every tensor from the
+        // to_layout's input to the reshape held in DRAM (YOLOv12x 8K on p150: the TILE permute before
+        // it, from an L1 input into an L1 output, does not fit).
+        let mut in_dram = change.clone();
+        for name in &chain {
+            let edit = to_dram(model, step.number, name);
+            if !in_dram.edits.contains(&edit) {
+                in_dram.edits.push(edit);
+            }
+        }
+        in_dram.detail = format!(
+            "{}; and {} in DRAM",
+            change.detail,
+            chain
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         push(change);
+        push(in_dram);
     }
     // Last: a call that takes L1_SMALL (buffers kept there by earlier calls may fill it) with
     // more reserved at device open, least first: it costs as much L1 per bank for every call.
@@ -695,7 +719,11 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
 /// past 1280²). The change: the `to_layout(row_major)` it comes from (through permutes, views
 /// and moves) keeps TILE instead, so those calls and the reshape run on tiles, as a user would
 /// move the to_layout after the reshape (the later to_layout(tile) calls become no-ops).
-fn reshape_on_tiles(model: &BuiltModel, step: &crate::model::Step) -> Option<Change> {
+/// Also the tensors from the to_layout's input to the reshape's input.
+fn reshape_on_tiles(
+    model: &BuiltModel,
+    step: &crate::model::Step,
+) -> Option<(Change, Vec<String>)> {
     use crate::layout::Layout;
     if !matches!(step.case.op.name, "view" | "reshape") || step.case.layout != Layout::RowMajor {
         return None;
@@ -707,6 +735,7 @@ fn reshape_on_tiles(model: &BuiltModel, step: &crate::model::Step) -> Option<Cha
         return None;
     }
     let mut name = step.inputs.first()?.clone();
+    let mut chain = vec![name.clone()];
     let mut before = step.number.checked_sub(1)?;
     // Each hop leads to an earlier call, so the walk ends.
     loop {
@@ -721,7 +750,7 @@ fn reshape_on_tiles(model: &BuiltModel, step: &crate::model::Step) -> Option<Cha
                     made_by.case.params.get("layout"),
                     Some(ParamValue::Str(l)) if l == "row_major"
                 );
-                return to_row_major.then(|| Change {
+                let change = to_row_major.then(|| Change {
                     kind: "reshape_on_tiles",
                     detail: format!(
                         "keep TILE at #{} (to_layout layout=tile, not row_major): the calls up to \
@@ -737,9 +766,13 @@ fn reshape_on_tiles(model: &BuiltModel, step: &crate::model::Step) -> Option<Cha
                         value: Some(ParamValue::Str("tile".into())),
                     }],
                 });
+                // Kept TILE, the to_layout may hand on its input as it is: that too.
+                chain.extend(made_by.inputs.first().cloned());
+                return change.map(|c| (c, chain));
             }
             "permute" | "view" | "reshape" | "to_memory_config" if made_by.inputs.len() == 1 => {
                 name = made_by.inputs[0].clone();
+                chain.push(name.clone());
                 before = k;
             }
             _ => return None,
@@ -1224,8 +1257,23 @@ mod tests {
             .iter()
             .filter(|c| c.kind == "reshape_on_tiles")
             .collect();
-        assert_eq!(on_tiles.len(), 1, "{all:?}");
+        assert_eq!(on_tiles.len(), 2, "{all:?}");
         assert_eq!(on_tiles[0].edits, std::slice::from_ref(&tile));
+        assert_eq!(
+            on_tiles[1].edits,
+            [
+                tile.clone(),
+                Edit::TensorToDram {
+                    tensor: "dfl_perm_756".into()
+                },
+                Edit::TensorToDram {
+                    tensor: "dfl_rm_755".into()
+                },
+                Edit::TensorToDram {
+                    tensor: "il_754".into()
+                }
+            ]
+        );
         // The changed model runs #720 and #721 on tiles.
         let changed = ModelFile::parse(crate::model::builtin("yolov12x").unwrap(), "y.toml")
             .unwrap()
