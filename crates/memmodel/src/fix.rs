@@ -290,18 +290,28 @@ pub fn conv2d_fixes(case: &Case) -> Vec<(FixKind, String, Case)> {
             ),
             _ => String::new(),
         };
-        out.push((
-            FixKind::DramSlice,
-            format!(
-                "input in DRAM (interleaved) with slice_config unset: the runtime runs the conv \
-                 in DRAM slices, the fewest its L1 estimate fits (by height or width{first}); \
-                 the output is DRAM interleaved"
-            ),
-            c,
-        ));
+        let detail = format!(
+            "input in DRAM (interleaved) with slice_config unset: the runtime runs the conv \
+             in DRAM slices, the fewest its L1 estimate fits (by height or width{first}); \
+             the output is DRAM interleaved"
+        );
+        let unblocked = without_tall_act_block(&c);
+        out.push((FixKind::DramSlice, detail.clone(), c));
+        if let Some((c, v)) = unblocked {
+            out.push((FixKind::DramSlice, without_act_block_detail(&detail, &v), c));
+        }
     }
     if let Some(fix) = conv2d_fewest_dram_slices(case) {
         out.push(fix);
+    }
+    // The same slices with an act_block_h_override above one tile dropped, as a user slicing
+    // the conv would: the runtime often refuses such a block in DRAM slices (`act_matrix_height_ntiles
+    // 7 should be divisible by act_block_h_ntiles 6`), and memmodel gives it no verdict there
+    // (exec/conv.rs; YOLOv12x 1280² #38, block-sharded with 160).
+    if let Some((c, v)) = without_tall_act_block(case) {
+        if let Some((kind, detail, c)) = conv2d_fewest_dram_slices(&c) {
+            out.push((kind, without_act_block_detail(&detail, &v), c));
+        }
     }
     let layout = str_param(case, "shard_layout");
     let act_block_h = case.params.get("act_block_h").cloned();
@@ -368,6 +378,22 @@ const MAX_EXPLICIT_SLICES: i64 = 32;
 /// slices allocate (YOLOv12x 1280² #38 on n150: a bfloat8_b input, auto-sliced, runs out of L1;
 /// 4 height slices fit). `None` when no count up to [`MAX_EXPLICIT_SLICES`] fits or the model
 /// has no verdict.
+/// `case` without its `act_block_h_override` when that is above one tile, and the value dropped.
+fn without_tall_act_block(case: &Case) -> Option<(Case, crate::params::ParamValue)> {
+    use crate::params::ParamValue;
+    let v = case.params.get("act_block_h")?.clone();
+    if !matches!(v, ParamValue::Int(n) if n > 32) {
+        return None;
+    }
+    let mut c = case.clone();
+    c.params.0.remove("act_block_h");
+    Some((c, v))
+}
+
+fn without_act_block_detail(detail: &str, v: &crate::params::ParamValue) -> String {
+    format!("{detail}; and act_block_h_override={v} removed (the runtime's default block)")
+}
+
 fn conv2d_fewest_dram_slices(case: &Case) -> Option<(FixKind, String, Case)> {
     use crate::params::ParamValue;
     if conv2d_is_matmul(case) {

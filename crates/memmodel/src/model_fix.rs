@@ -7,8 +7,9 @@
 //! allocator's state between calls, fragmentation included, decides), keep the first that gets
 //! past that call, and replay again for the next failure. Each kept change moves the first
 //! failure later, so the search ends: the model fits, or a call has no change that helps, or the
-//! replaying device has no verdict on a call (`unmodeled` on sim) — then the plan is verified
-//! only up to that call and says so; it never claims the rest fits.
+//! replaying device has no verdict on a call (`unmodeled` on sim) and no change of that call
+//! gives it one (a conv's `act_block_h_override` above one tile dropped, 5.) — then the plan is
+//! verified only up to that call and says so; it never claims the rest fits.
 //!
 //! The changes, cheapest first (what it costs the model to take them):
 //! 1. a tensor held in DRAM instead of L1 — the failing call's input (not a conv's: for a conv
@@ -32,6 +33,9 @@
 //!    L1_SMALL the device opens with (2.'s last changes, up to [`L1_SMALL_CAP`]), kept even when
 //!    the L1 it takes makes an earlier call fail: the search then fixes that call again. The
 //!    L1_SMALL only grows, so the search still ends.
+//! 5. when the replaying device has no verdict on a call: a conv's `act_block_h_override`
+//!    above one tile dropped (the runtime's default block), as a user slicing the conv would
+//!    (the DRAM slicings of 2. also come with and without it).
 //!
 //! Replays are the caller's ([`plan`] takes a `replay` function): sim for the search,
 //! the runtime to verify the result.
@@ -260,14 +264,17 @@ pub fn plan(
         let Some(failure) = current.failure.clone() else {
             break Ending::Fits;
         };
-        if failure.outcome == UNMODELED {
+        let at = failure.number;
+        // A call with no verdict is a failure only to fix with a change that gives it one
+        // (`toward_a_verdict`); with none, the plan is verified up to it.
+        let no_verdict = failure.outcome == UNMODELED;
+        if no_verdict && toward_a_verdict(&model, at).is_empty() {
             break Ending::Unmodeled {
                 call: failure.number,
                 label: failure.label,
                 reason: failure.message,
             };
         }
-        let at = failure.number;
         // A candidate only has to get past the failing call: replay up to it (the model built
         // whole, so every tensor lives as long as the whole model keeps it).
         let mut tried = 0;
@@ -325,13 +332,24 @@ pub fn plan(
                 }
             }
         };
-        let singles = candidates(&model, at);
+        let singles = if no_verdict {
+            toward_a_verdict(&model, at)
+        } else {
+            candidates(&model, at)
+        };
         let mut kept = None;
         for change in &singles {
             if let Some(found) = try_change(change, &mut replays)? {
                 kept = Some((change.clone(), found));
                 break;
             }
+        }
+        if no_verdict && kept.is_none() {
+            break Ending::Unmodeled {
+                call: failure.number,
+                label: failure.label,
+                reason: failure.message,
+            };
         }
         if kept.is_none() {
             kept = combined(&model, at, &singles, &mut |c| try_change(c, &mut replays))?;
@@ -396,7 +414,8 @@ pub fn plan(
 }
 
 /// Step 3 of the module's doc: every L1 tensor alive across call `at` moved to DRAM, with each
-/// single change (or alone); the first that passes, then the fewest of those moves it needs.
+/// single change (or alone, when there are two or more); the first that passes, then the fewest
+/// of those moves it needs.
 #[allow(clippy::type_complexity)]
 fn combined(
     model: &BuiltModel,
@@ -411,7 +430,7 @@ fn combined(
             moves.push(edit);
         }
     }
-    if moves.len() < 2 {
+    if moves.is_empty() {
         return Ok(None);
     }
     let op_changes = singles.iter().filter(|c| {
@@ -424,7 +443,10 @@ fn combined(
         detail: String::new(),
         edits: Vec::new(),
     };
-    for base in std::iter::once(&alone).chain(op_changes) {
+    // One move alone was a single change already (YOLOv12x 8K n150 #687: only `il_721` in L1,
+    // which must go to DRAM with the concat's output).
+    let alone = (moves.len() > 1).then_some(&alone);
+    for base in alone.into_iter().chain(op_changes) {
         let with = |moves: &[Edit]| {
             let mut edits = moves.to_vec();
             edits.extend(base.edits.iter().cloned());
@@ -560,6 +582,34 @@ fn live_in_l1(model: &BuiltModel, at: usize) -> Vec<TensorDef> {
     out
 }
 
+/// The changes that may give call `at`, which the replaying device has no verdict on, one: a
+/// conv's `act_block_h_override` above one tile dropped (the runtime's default block). A conv
+/// whose input an earlier change moved to DRAM runs in DRAM slices, where the runtime often
+/// refuses such a block and memmodel has no verdict (exec/conv.rs); a user slicing the conv
+/// drops it (YOLOv12x 1280² #38 after #37's matmul output lands in DRAM).
+fn toward_a_verdict(model: &BuiltModel, at: usize) -> Vec<Change> {
+    let Some(step) = at.checked_sub(1).and_then(|i| model.steps.get(i)) else {
+        return Vec::new();
+    };
+    match step.case.params.get("act_block_h") {
+        Some(v @ ParamValue::Int(n)) if step.case.op.family == Family::Conv2d && *n > 32 => {
+            vec![Change {
+                kind: FixKind::ActBlockH.name(),
+                detail: format!(
+                    "act_block_h_override={v} removed (the runtime's default block): no verdict \
+                     on the conv with it (in DRAM slices, or without HEIGHT / BLOCK sharding told)"
+                ),
+                edits: vec![Edit::CallParam {
+                    call: at,
+                    param: "act_block_h".into(),
+                    value: None,
+                }],
+            }]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// The changes for the failing call `at` (0: the model's inputs), cheapest first (1. and 2. of
 /// the module's doc).
 pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
@@ -617,6 +667,29 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
             });
         }
     }
+    if let Some((change, chain)) = reshape_on_tiles(model, step) {
+        // On tiles a single-row tensor is padded 32×: also with every tensor from the
+        // to_layout's input to the reshape held in DRAM (YOLOv12x 8K on p150: the TILE permute before
+        // it, from an L1 input into an L1 output, does not fit).
+        let mut in_dram = change.clone();
+        for name in &chain {
+            let edit = to_dram(model, step.number, name);
+            if !in_dram.edits.contains(&edit) {
+                in_dram.edits.push(edit);
+            }
+        }
+        in_dram.detail = format!(
+            "{}; and {} in DRAM",
+            change.detail,
+            chain
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        push(change);
+        push(in_dram);
+    }
     // Last: a call that takes L1_SMALL (buffers kept there by earlier calls may fill it) with
     // more reserved at device open, least first: it costs as much L1 per bank for every call.
     let l1_small = model.l1_small_bytes();
@@ -638,6 +711,73 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
         }
     }
     out
+}
+
+/// A ROW_MAJOR view / reshape that changes the last dim copies rows (the runtime's
+/// `reshape_rm`: a source page and dest slots of a whole row each in every core's scratch), so a
+/// long row cannot fit however the tensors are placed (YOLOv12x's DFL `[1,1,1,4A] -> [1,4,A]`
+/// past 1280²). The change: the `to_layout(row_major)` it comes from (through permutes, views
+/// and moves) keeps TILE instead, so those calls and the reshape run on tiles, as a user would
+/// move the to_layout after the reshape (the later to_layout(tile) calls become no-ops).
+/// Also the tensors from the to_layout's input to the reshape's input.
+fn reshape_on_tiles(
+    model: &BuiltModel,
+    step: &crate::model::Step,
+) -> Option<(Change, Vec<String>)> {
+    use crate::layout::Layout;
+    if !matches!(step.case.op.name, "view" | "reshape") || step.case.layout != Layout::RowMajor {
+        return None;
+    }
+    let last = |s: &crate::shape::Shape| s.dims().last().copied();
+    let input = step.case.model_inputs.first()?;
+    let output = step.outputs.first()?;
+    if last(input) == last(&output.shape) {
+        return None;
+    }
+    let mut name = step.inputs.first()?.clone();
+    let mut chain = vec![name.clone()];
+    let mut before = step.number.checked_sub(1)?;
+    // Each hop leads to an earlier call, so the walk ends.
+    loop {
+        let (k, made_by) = model.steps[..before.min(model.steps.len())]
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| s.outputs.iter().any(|t| t.name == name))?;
+        match made_by.case.op.name {
+            "to_layout" => {
+                let to_row_major = matches!(
+                    made_by.case.params.get("layout"),
+                    Some(ParamValue::Str(l)) if l == "row_major"
+                );
+                let change = to_row_major.then(|| Change {
+                    kind: "reshape_on_tiles",
+                    detail: format!(
+                        "keep TILE at #{} (to_layout layout=tile, not row_major): the calls up to \
+                         and with this {} run on tiles; a ROW_MAJOR reshape that changes the last \
+                         dim copies whole rows ({} elements) through each core's L1",
+                        made_by.number,
+                        step.case.op.name,
+                        last(input).unwrap_or_default()
+                    ),
+                    edits: vec![Edit::CallParam {
+                        call: made_by.number,
+                        param: "layout".into(),
+                        value: Some(ParamValue::Str("tile".into())),
+                    }],
+                });
+                // Kept TILE, the to_layout may hand on its input as it is: that too.
+                chain.extend(made_by.inputs.first().cloned());
+                return change.map(|c| (c, chain));
+            }
+            "permute" | "view" | "reshape" | "to_memory_config" if made_by.inputs.len() == 1 => {
+                name = made_by.inputs[0].clone();
+                chain.push(name.clone());
+                before = k;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// The edits of the model file that turn call `call`'s case `from` into `to`; `None` when the
@@ -1058,5 +1198,94 @@ mod tests {
         );
         assert!(p.fixed_text.contains("name = \"c2f-block-fixed\""));
         assert!(p.fixed_text.contains("# --fix: hold `x`"));
+    }
+
+    #[test]
+    fn a_tall_act_block_is_dropped_where_a_conv_is_sliced_or_has_no_verdict() {
+        // YOLOv12x's #38 (3×3 s2, BLOCK sharded, act_block_h_override 160): each DRAM slicing
+        // of it comes with and without the block; in DRAM slices memmodel has no verdict with
+        // it, so the search needs the variant without.
+        let y = built(
+            crate::model::builtin("yolov12x").unwrap(),
+            [1280, 1280],
+            &N150,
+        );
+        let unset = Edit::CallParam {
+            call: 38,
+            param: "act_block_h".into(),
+            value: None,
+        };
+        let all = candidates(&y, 38);
+        let sliced: Vec<&Change> = all.iter().filter(|c| c.kind == "dram_slice").collect();
+        assert!(sliced.iter().any(|c| !c.edits.contains(&unset)), "{all:?}");
+        assert!(sliced.iter().any(|c| c.edits.contains(&unset)), "{all:?}");
+        // Each variant without the block comes after the one with it.
+        let first_with = all.iter().position(|c| c.kind == "dram_slice").unwrap();
+        let first_without = all.iter().position(|c| c.edits.contains(&unset)).unwrap();
+        assert!(first_with < first_without);
+        assert_eq!(
+            toward_a_verdict(&y, 38)
+                .iter()
+                .map(|c| &c.edits)
+                .collect::<Vec<_>>(),
+            [&vec![unset]]
+        );
+        // #37 (1×1, no act_block_h) and #1 (act_block_h 32): nothing to drop.
+        assert!(toward_a_verdict(&y, 37).is_empty());
+        assert!(toward_a_verdict(&y, 1).is_empty());
+        assert!(toward_a_verdict(&y, 0).is_empty());
+    }
+
+    #[test]
+    fn a_row_major_reshape_of_long_rows_is_tried_on_tiles() {
+        // YOLOv12x's DFL: #719 to_layout(row_major), #720 permute, #721 view [1,1,1,4A] ->
+        // [1,4,A] (ROW_MAJOR, the last dim changes: rows are copied).
+        let y = built(
+            crate::model::builtin("yolov12x").unwrap(),
+            [2176, 3840],
+            &N150,
+        );
+        assert_eq!(y.steps[720].case.op.name, "view");
+        assert_eq!(y.steps[718].case.op.name, "to_layout");
+        let tile = Edit::CallParam {
+            call: 719,
+            param: "layout".into(),
+            value: Some(ParamValue::Str("tile".into())),
+        };
+        let all = candidates(&y, 721);
+        let on_tiles: Vec<&Change> = all
+            .iter()
+            .filter(|c| c.kind == "reshape_on_tiles")
+            .collect();
+        assert_eq!(on_tiles.len(), 2, "{all:?}");
+        assert_eq!(on_tiles[0].edits, std::slice::from_ref(&tile));
+        assert_eq!(
+            on_tiles[1].edits,
+            [
+                tile.clone(),
+                Edit::TensorToDram {
+                    tensor: "dfl_perm_756".into()
+                },
+                Edit::TensorToDram {
+                    tensor: "dfl_rm_755".into()
+                },
+                Edit::TensorToDram {
+                    tensor: "il_754".into()
+                }
+            ]
+        );
+        // The changed model runs #720 and #721 on tiles.
+        let changed = ModelFile::parse(crate::model::builtin("yolov12x").unwrap(), "y.toml")
+            .unwrap()
+            .edited(&[tile])
+            .unwrap()
+            .build(Some([2176, 3840]), &N150)
+            .unwrap();
+        assert_eq!(changed.steps[720].case.layout, crate::layout::Layout::Tile);
+        // A TILE call, or a ROW_MAJOR view keeping the last dim, gets no such change.
+        assert!(reshape_on_tiles(&changed, &changed.steps[720]).is_none());
+        assert!(candidates(&y, 720)
+            .iter()
+            .all(|c| c.kind != "reshape_on_tiles"));
     }
 }

@@ -136,8 +136,7 @@ fn resumed_replays_equal_replays_from_the_first_call() {
             plan,
             ttnn::model::fix_on_sim(text, "yolov12x.toml", Some([1280, 1280]), device).unwrap()
         );
-        // Under half the calls: the 1280 search now stops at #38 (a conv2d with
-        // act_block_h_override 160 in DRAM slices is unmodeled), so it replays short prefixes.
+        // Under half the calls: a candidate replays only up to the call it must get past.
         assert!(
             resumed.calls_run * 2 < fresh_calls,
             "{}: {} calls resumed against {fresh_calls} from the start",
