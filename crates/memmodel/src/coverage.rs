@@ -278,6 +278,17 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
                 if matches!(case.dtype, DType::Uint8 | DType::Uint16) {
                     return Ok(());
                 }
+                // A float32 DRAM pool with a stride of 1 in slices may clash in its first
+                // slice's halo before the pool checks the padding (seen on p150:
+                // [4,1024,5,1472] kernel 1x1 padding 2, random differential seed 1207512);
+                // exec/pool.rs answers such slices `unmodeled`.
+                if case.dtype == DType::Float32
+                    && case.input_memory == BufferType::Dram
+                    && p.pair_or(name, "stride", kernel).map_or(true, |s| s.contains(&1))
+                    && max_pool_dram_sliced(case, kernel, padding) != Some(false)
+                {
+                    return Ok(());
+                }
                 // Its text prints the padding as (top, bottom, left).
                 return Err(format!(
                     "Pool2D: Padding ({}, {}, {}) should not exceed half of kernel size ({}, {})",
@@ -310,6 +321,11 @@ fn max_pool_dram_sliced(case: &Case, kernel: [i64; 2], padding: [i64; 2]) -> Opt
         unsigned(stride)?,
         unsigned(padding)?,
         unsigned(dilation)?,
+        if case.dtype == DType::Float32 {
+            DType::Float32
+        } else {
+            DType::Bfloat16
+        },
     )
 }
 

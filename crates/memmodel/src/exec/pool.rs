@@ -1532,16 +1532,10 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
     if x.memory == BufferType::Dram {
-        let step = halo_step(d, &win, &pc)?;
-        if float32
-            && step.saturating_mul(2 * 100) > l1_bank.saturating_mul(ROW_MAJOR_STEP_PINNED_PERCENT)
-        {
-            // Twice a bfloat16 step: how the runtime slices a float32 pool is not checked.
-            return Err(unmodeled(
-                a.function,
-                "a float32 DRAM pool near the runtime's DRAM slicing (not checked)",
-            ));
-        }
+        // A float32 pool's step is costed at float32 sticks and tiles: the runtime slices it
+        // by that count and pools each slice in float32 (its PaddedSlice CBs, seen in the
+        // per-core CB peaks of float32 DRAM pools on n150, random differential seed 1207502).
+        let step = halo_step(d, &win, &pc, halo_dtype)?;
         if !tiled {
             // The halo step of a ROW_MAJOR input (no untilize, shards of whole rows) is below
             // the TILE one costed here; how the runtime costs and slices it is not pinned.
@@ -1555,7 +1549,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             }
         } else if step > l1_bank {
             // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
-            return sliced(ex, a, &x, &win, l1_bank);
+            return sliced(ex, a, &x, &win, l1_bank, halo_dtype);
         }
         if !slice_decision_pinned(&win, step, l1_bank) {
             return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
@@ -1860,7 +1854,12 @@ fn pooled_page(c: u64, ch: u64) -> u64 {
 /// output, its two pad-stick CBs and two untilize CBs): what `determine_slice_config` (op_slicing
 /// .cpp) compares, per slice, with the free L1 when it searches the fewest DRAM slices (its
 /// `get_L1_usage` for a max pool, as the calibration's slice counts pin it).
-fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseError> {
+fn halo_step(
+    d: &DeviceSpec,
+    win: &Window,
+    pc: &Parallel,
+    halo_dtype: DType,
+) -> Result<u64, CaseError> {
     let rows = size::product([win.n, win.h, win.w], "N·H·W")?;
     let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
     let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
@@ -1871,9 +1870,9 @@ fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseErr
         .map(|b| b.in_last - b.in_first + 1)
         .max()
         .unwrap_or(0);
-    let stick = shard_w * 2;
+    let stick = shard_w * halo_dtype.row_major_element_bytes();
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
-    let untilize = 2 * (shard_w / TILE) * tile_size(DType::Bfloat16);
+    let untilize = 2 * (shard_w / TILE) * tile_size(halo_dtype);
     let in_shard = size::mul(in_shard_h, stick, "input shard")?;
     let halo = size::mul(sticks, aligned_stick, "halo shard")?;
     Ok(size::add(
@@ -1886,6 +1885,7 @@ fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseErr
 /// Whether `ttnn.max_pool2d` runs a DRAM input of this geometry in DRAM slices (its halo step
 /// does not fit the L1 left beside max_pool2d's L1_SMALL), as `max_pool2d` decides below. `None`
 /// where the window does not fit the padded input (the runtime refuses that call otherwise).
+/// `halo_dtype`: float32 for a float32 input, else bfloat16.
 /// The refusals ask it: a sliced bfloat4_b pool is refused for its row-major slices
 /// (coverage.rs).
 pub(crate) fn dram_pool_is_sliced(
@@ -1895,6 +1895,7 @@ pub(crate) fn dram_pool_is_sliced(
     stride: [u64; 2],
     pad: [u64; 2],
     dilation: [u64; 2],
+    halo_dtype: DType,
 ) -> Option<bool> {
     let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)?;
     if [n, h, w, c, win.ho, win.wo].contains(&0)
@@ -1906,7 +1907,7 @@ pub(crate) fn dram_pool_is_sliced(
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
-    let step = halo_step(d, &win, &parallel_config(d, &win)).ok()?;
+    let step = halo_step(d, &win, &parallel_config(d, &win), halo_dtype).ok()?;
     slice_decision_pinned(&win, step, l1_bank).then_some(step > l1_bank)
 }
 
@@ -1985,6 +1986,7 @@ fn sliced(
     x: &DevTensor,
     win: &Window,
     l1_bank: u64,
+    halo_dtype: DType,
 ) -> Result<Val, CaseError> {
     if win.n != 1 || win.pad != [0, 0] || win.pad_end != [0, 0] {
         return Err(unmodeled(
@@ -2031,7 +2033,7 @@ fn sliced(
                 ));
             }
             let sw = slice_window(start, len);
-            let step = halo_step(d, &sw, &scheme(d, &sw, slice_scheme))?;
+            let step = halo_step(d, &sw, &scheme(d, &sw, slice_scheme), halo_dtype)?;
             if step > l1_bank {
                 fits = false;
                 break;
@@ -2064,11 +2066,12 @@ fn sliced(
     // runtime, both boards: a DRAM input pooled into L1 in slices returns a DRAM tensor).
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
-    // PaddedSlice's first CB holds the input's tiles, its second the untilized bfloat16 ones
-    // (seen on n150 with bfloat8_b inputs in DRAM: [1,64,640,640] takes 8,704 and 16,384 B,
-    // [1,2,27521,287] 39,168 and 73,728 B).
+    // PaddedSlice's first CB holds the input's tiles, its second the untilized ones of the
+    // halo's dtype (seen on n150 with bfloat8_b inputs in DRAM: [1,64,640,640] takes 8,704 and
+    // 16,384 B, [1,2,27521,287] 39,168 and 73,728 B; float32 ones take float32 tiles and
+    // sticks).
     let in_tile = tile_size(x.dtype());
-    let tile = tile_size(DType::Bfloat16);
+    let tile = tile_size(halo_dtype);
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
         let sw = slice_window(start, len);
@@ -2077,14 +2080,14 @@ fn sliced(
         let rows = sw.h * sw.w;
         let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
         let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
-        let stick = shard_w * 2;
+        let stick = shard_w * halo_dtype.row_major_element_bytes();
         let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
         // 1. PaddedSlice: the slice's input sticks, row-major, sharded like the pool's input
         //    (`PaddedSliceTileProgramFactory`: two input CBs of two tile rows, double-buffered,
         //    the bound output and one stick).
         let slice_spec = TensorSpec::new(
             Shape::from_dims(vec![1, sw.h, sw.w, win.c])?,
-            DType::Bfloat16,
+            halo_dtype,
             Layout::RowMajor,
         );
         let slice_in = sharded(
@@ -2125,7 +2128,7 @@ fn sliced(
             .unwrap_or(0);
         let halo_spec = TensorSpec::new(
             Shape::from_dims(vec![1, 1, size::mul(sticks, pc.nhw, "halo rows")?, win.c])?,
-            DType::Bfloat16,
+            halo_dtype,
             Layout::RowMajor,
         );
         let halo_placement = sharded_placement(
@@ -2166,6 +2169,17 @@ fn sliced(
         );
         for t in configs {
             ex.b.release(t);
+        }
+        if halo_dtype == DType::Float32 {
+            // The first slice's Pool2D refuses float32, as the whole pool's does.
+            ex.b.run(
+                Program::new("Pool2D", "MultiCore")
+                    .refused("Only BFLOAT16 supported for now".to_string()),
+            );
+            for t in [halo, slice_in, input, out] {
+                ex.b.release(t);
+            }
+            return Ok(Val::None);
         }
         ex.b.release(slice_in);
         ex.b.release(halo);
