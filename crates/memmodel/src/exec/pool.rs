@@ -1378,26 +1378,29 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pad = pair(7, "padding", 0)?;
     let dilation = pair(8, "dilation", 1)?;
     let ceil_mode = a.bool_or(usize::MAX, "ceil_mode", false)?;
-    // float32 is resharded and haloed at its own element size, then refused by the pool
-    // (seen on n150: [1,1,160000,64] in L1, both layouts, OOM at the halo's 729,600 B a bank).
+    // float32 and uint16 are resharded and haloed at their own element size, then refused by
+    // the pool (seen on n150: float32 [1,1,160000,64] in L1, both layouts, OOM at the halo's
+    // 729,600 B a bank; uint16 [1,1,3136,64] refused in both layouts and memories).
     let float32 = x.dtype() == DType::Float32;
+    let uint16 = x.dtype() == DType::Uint16;
     // A bfloat8_b input (TILE only) is resharded in its own tiles and untilized by the halo into
     // bfloat16 sticks: from the halo on it is pooled as a bfloat16 one (seen on n150: [1,64,56,56]
     // in L1, the runtime's trace differs from bfloat16's only in the resharded input's tiles).
     let bfloat8_b = x.dtype() == DType::Bfloat8B;
-    if !float32 && !bfloat8_b && x.dtype() != DType::Bfloat16 {
+    if !float32 && !uint16 && !bfloat8_b && x.dtype() != DType::Bfloat16 {
         return Err(unmodeled(
             a.function,
-            "a bfloat16, bfloat8_b or float32 input only",
+            "a bfloat16, bfloat8_b, float32 or uint16 input only",
         ));
     }
-    // The halo's (untilized, row-major) element type.
-    let halo_dtype = if float32 {
-        DType::Float32
+    // The halo's (untilized, row-major) element type: the input's, but bfloat16 for bfloat8_b.
+    // Any other than bfloat16 is refused by Pool2D.
+    let halo_dtype = if float32 || uint16 {
+        x.dtype()
     } else {
         DType::Bfloat16
     };
-    let elem = if float32 { 4 } else { 2 };
+    let elem = halo_dtype.row_major_element_bytes();
     let tiled = x.layout() == Layout::Tile;
     let rows = size::product([n, h, w], "N·H·W")?;
     let flat = [1, 1, rows, c];
@@ -1720,15 +1723,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     for t in configs {
         ex.b.release(t);
     }
-    if float32 {
-        ex.b.run(
-            Program::new("Pool2D", "MultiCore")
-                .refused("Only BFLOAT16 supported for now".to_string()),
-        );
-        ex.b.release(halo);
-        ex.b.release(sharded_in);
-        return Ok(Val::None);
-    }
     // A DRAM input's resharded copy dies with the halo; an L1 input's lives until the op
     // returns (as the graph capture shows).
     let sharded_in = if x.memory == BufferType::Dram {
@@ -1742,10 +1736,10 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let halo = sharded(ex, "halo", halo_spec, halo_placement);
 
     // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`).
-    let out_page = pooled_page(c, pc.ch);
+    let out_page = pooled_page(c, pc.ch, elem);
     let pooled_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, c])?,
-        DType::Bfloat16,
+        halo_dtype,
         Layout::RowMajor,
     );
     let pooled = sharded(
@@ -1761,6 +1755,21 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             out_shard_h,
         )?,
     );
+    if halo_dtype != DType::Bfloat16 {
+        // Pool2D refuses float32 and uint16 once its output is allocated (seen on n150: a
+        // uint16 [1,1,19328,608] 1x1 pool in L1 ran out at the output's 367,232 B a bank,
+        // random differential seed 1207553).
+        ex.b.run(
+            Program::new("Pool2D", "MultiCore")
+                .refused("Only BFLOAT16 supported for now".to_string()),
+        );
+        ex.b.release(pooled);
+        ex.b.release(halo);
+        if let Some(t) = sharded_in {
+            ex.b.release(t);
+        }
+        return Ok(Val::None);
+    }
     // Pool2D binds its input CB to the halo shard with sticks of the core's real channels (not
     // the tile-padded ones the halo wrote: 3 channels read 6-byte sticks of a 64-byte page).
     // A ROW_MAJOR input's channels split over cores read whole shard sticks instead (seen: 20
@@ -1835,11 +1844,11 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::T(out))
 }
 
-/// The page of Pool2D's row-major bfloat16 output shards over `ch` channel cores: up to 16
+/// The page of Pool2D's row-major output shards of `elem`-byte values over `ch` channel cores: up to 16
 /// channels take 16, more are kept where they are whole 16s, else padded to whole tiles (seen on
 /// the runtime, both boards: 3, 8 and 16 channels take 32 B, 17 and 24 take 64 B, 40 take 128 B,
 /// 48 take 96 B, 80 take 160 B, 141 take 320 B, 200 take 448 B), rounded up to 32 B.
-fn pooled_page(c: u64, ch: u64) -> u64 {
+fn pooled_page(c: u64, ch: u64, elem: u64) -> u64 {
     let padded = if c <= 16 {
         16
     } else if c.is_multiple_of(16) {
@@ -1847,7 +1856,7 @@ fn pooled_page(c: u64, ch: u64) -> u64 {
     } else {
         c.div_ceil(TILE) * TILE
     };
-    (padded.div_ceil(ch.max(1)) * 2).div_ceil(32) * 32
+    (padded.div_ceil(ch.max(1)) * elem).div_ceil(32) * 32
 }
 
 /// The L1 one core needs for the halo step of a pool over `win` (resharded TILE input, halo
@@ -2054,6 +2063,16 @@ fn sliced(
             "a DRAM pool no number of slices fits in L1",
         ));
     };
+    if x.dtype() == DType::Uint16 && x.layout() == Layout::Tile && !win.w.is_multiple_of(TILE) {
+        // Seen on n150: [1,2,2115,722] uint16 in DRAM slices is refused by a copying reshape
+        // (`Can only work with bfloat16/float32 or int32/uint32 tensors`, random differential
+        // seed 1207543) where this plan's reshape is a view: which reshape the runtime makes
+        // there is not pinned.
+        return Err(unmodeled(
+            a.function,
+            "a uint16 TILE pool in DRAM slices of a width not whole tiles (the runtime's reshape there is not pinned)",
+        ));
+    }
     let dims = [1, win.h as i64, win.w as i64, win.c as i64];
     let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
     let out_nhw = win.out_nhw();
@@ -2170,8 +2189,8 @@ fn sliced(
         for t in configs {
             ex.b.release(t);
         }
-        if halo_dtype == DType::Float32 {
-            // The first slice's Pool2D refuses float32, as the whole pool's does.
+        if halo_dtype != DType::Bfloat16 {
+            // The first slice's Pool2D refuses float32 (uint16), as the whole pool's does.
             ex.b.run(
                 Program::new("Pool2D", "MultiCore")
                     .refused("Only BFLOAT16 supported for now".to_string()),
@@ -2186,7 +2205,7 @@ fn sliced(
         let halo = sharded(ex, "halo", halo_spec, halo_placement);
         // 3. Pool2D on the slice.
         let slice_out_nhw = sw.out_nhw();
-        let out_page = pooled_page(win.c, pc.ch);
+        let out_page = pooled_page(win.c, pc.ch, 2);
         let pooled = sharded(
             ex,
             "pooled",
