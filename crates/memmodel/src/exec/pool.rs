@@ -1534,6 +1534,21 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
+    if x.memory == BufferType::L1
+        && (0..2).any(|i| stride[i] > dilation[i] * (kernel[i] - 1) + 1)
+        && pc.scheme == Scheme::Height
+        && sticks.saturating_mul(aligned_stick) > l1_bank
+    {
+        // Seen on p150: [1,4,1472,992] (NHWC) kernel 2x2, stride 3, padding 1 in L1 ran
+        // width-sharded where height sharding, costed cheapest here, spans half the input a
+        // core (8.8 MB halo shards; random differential seed 1207582): the runtime's choice
+        // when the height-sharded halo cannot fit is not pinned (the matrix's pools, strides
+        // within the window, OOM at that halo as planned).
+        return Err(unmodeled(
+            a.function,
+            "a pool striding past its window, costed cheapest height-sharded, whose halo shard exceeds the L1 bank (the runtime's sharding choice there is not pinned)",
+        ));
+    }
     if x.memory == BufferType::Dram {
         // A float32 pool's step is costed at float32 sticks and tiles: the runtime slices it
         // by that count and pools each slice in float32 (its PaddedSlice CBs, seen in the
