@@ -1696,4 +1696,20 @@ mod tests {
             }
         }
     }
+
+    /// A uint16 pool runs as a bfloat16 one up to Pool2D, which allocates its output before it
+    /// refuses the dtype: the runtime ran out there (mock n150, ttnn 0.81.1, random
+    /// differential seed 1207553: [1,1,19328,608] in L1, kernel 1x1, 367,232 B a bank).
+    #[test]
+    fn a_uint16_pool_runs_out_at_its_output_before_pool2d_refuses_it() {
+        let mut c = case("maxpool2d", "1,608,2,9664", Layout::Tile, BufferType::L1);
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.dtype = DType::Uint16;
+        c.params.set("kernel_size", ParamValue::Ints(vec![1, 1]));
+        let r = c.estimate().expect("modeled");
+        let Verdict::Oom(d) = &r.verdict else {
+            panic!("{:?}", r.verdict)
+        };
+        assert_eq!((d.total_bytes, d.per_bank_bytes), (23_502_848, 367_232));
+    }
 }
