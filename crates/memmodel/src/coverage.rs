@@ -278,6 +278,17 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
                 if matches!(case.dtype, DType::Uint8 | DType::Uint16) {
                     return Ok(());
                 }
+                // A float32 DRAM pool with a stride of 1 in slices may clash in its first
+                // slice's halo before the pool checks the padding (seen on p150:
+                // [4,1024,5,1472] kernel 1x1 padding 2, random differential seed 1207512);
+                // exec/pool.rs answers such slices `unmodeled`.
+                if case.dtype == DType::Float32
+                    && case.input_memory == BufferType::Dram
+                    && p.pair_or(name, "stride", kernel).map_or(true, |s| s.contains(&1))
+                    && max_pool_dram_sliced(case, kernel, padding) != Some(false)
+                {
+                    return Ok(());
+                }
                 // Its text prints the padding as (top, bottom, left).
                 return Err(format!(
                     "Pool2D: Padding ({}, {}, {}) should not exceed half of kernel size ({}, {})",
@@ -310,6 +321,11 @@ fn max_pool_dram_sliced(case: &Case, kernel: [i64; 2], padding: [i64; 2]) -> Opt
         unsigned(stride)?,
         unsigned(padding)?,
         unsigned(dilation)?,
+        if case.dtype == DType::Float32 {
+            DType::Float32
+        } else {
+            DType::Bfloat16
+        },
     )
 }
 
@@ -380,6 +396,19 @@ fn row_major_max_pool(case: &Case) -> bool {
 /// n150: 125 of 150, 1207335 p150: 132 of 150; 0 verdict / per-bank / CB-peak mismatches).
 fn bfloat8_b_max_pool(case: &Case) -> bool {
     case.op.family == Family::MaxPool2d && case.dtype == DType::Bfloat8B
+}
+
+/// A uint16 max_pool2d whose padding the pool takes: exec/pool.rs reshards and halos it as a
+/// bfloat16 one, then Pool2D refuses it (a padding over half the kernel may be refused by a
+/// reshape first: that region stays gated, see `refusal`).
+fn uint16_max_pool(case: &Case) -> bool {
+    let (p, name) = (&case.params, case.op.name);
+    case.op.family == Family::MaxPool2d
+        && case.dtype == DType::Uint16
+        && p.pair_or(name, "kernel_size", [2, 2])
+            .ok()
+            .zip(p.pair_or(name, "padding", [0, 0]).ok())
+            .is_some_and(|(k, pad)| (0..2).all(|i| 2 * pad[i] <= k[i]))
 }
 
 /// An interleaved ROW_MAJOR expand: the RepeatCodegen program on the rows as they are (or
@@ -725,7 +754,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if matches!(
         case.dtype,
         DType::Uint8 | DType::Uint16 | DType::Uint32 | DType::Int32
-    ) && !(eltwise || matches!(family, Family::Binary { .. }))
+    ) && !(eltwise || matches!(family, Family::Binary { .. }) || uint16_max_pool(case))
         && !data_movement_dtype_modeled(case, sig)
     {
         return Err(unmodeled(
@@ -1648,5 +1677,21 @@ mod tests {
                 panic!("{op}: {e}");
             }
         }
+    }
+
+    /// A uint16 pool runs as a bfloat16 one up to Pool2D, which allocates its output before it
+    /// refuses the dtype: the runtime ran out there (mock n150, ttnn 0.81.1, random
+    /// differential seed 1207553: [1,1,19328,608] in L1, kernel 1x1, 367,232 B a bank).
+    #[test]
+    fn a_uint16_pool_runs_out_at_its_output_before_pool2d_refuses_it() {
+        let mut c = case("maxpool2d", "1,608,2,9664", Layout::Tile, BufferType::L1);
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.dtype = DType::Uint16;
+        c.params.set("kernel_size", ParamValue::Ints(vec![1, 1]));
+        let r = c.estimate().expect("modeled");
+        let Verdict::Oom(d) = &r.verdict else {
+            panic!("{:?}", r.verdict)
+        };
+        assert_eq!((d.total_bytes, d.per_bank_bytes), (23_502_848, 367_232));
     }
 }

@@ -1379,26 +1379,29 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pad = pair(7, "padding", 0)?;
     let dilation = pair(8, "dilation", 1)?;
     let ceil_mode = a.bool_or(usize::MAX, "ceil_mode", false)?;
-    // float32 is resharded and haloed at its own element size, then refused by the pool
-    // (seen on n150: [1,1,160000,64] in L1, both layouts, OOM at the halo's 729,600 B a bank).
+    // float32 and uint16 are resharded and haloed at their own element size, then refused by
+    // the pool (seen on n150: float32 [1,1,160000,64] in L1, both layouts, OOM at the halo's
+    // 729,600 B a bank; uint16 [1,1,3136,64] refused in both layouts and memories).
     let float32 = x.dtype() == DType::Float32;
+    let uint16 = x.dtype() == DType::Uint16;
     // A bfloat8_b input (TILE only) is resharded in its own tiles and untilized by the halo into
     // bfloat16 sticks: from the halo on it is pooled as a bfloat16 one (seen on n150: [1,64,56,56]
     // in L1, the runtime's trace differs from bfloat16's only in the resharded input's tiles).
     let bfloat8_b = x.dtype() == DType::Bfloat8B;
-    if !float32 && !bfloat8_b && x.dtype() != DType::Bfloat16 {
+    if !float32 && !uint16 && !bfloat8_b && x.dtype() != DType::Bfloat16 {
         return Err(unmodeled(
             a.function,
-            "a bfloat16, bfloat8_b or float32 input only",
+            "a bfloat16, bfloat8_b, float32 or uint16 input only",
         ));
     }
-    // The halo's (untilized, row-major) element type.
-    let halo_dtype = if float32 {
-        DType::Float32
+    // The halo's (untilized, row-major) element type: the input's, but bfloat16 for bfloat8_b.
+    // Any other than bfloat16 is refused by Pool2D.
+    let halo_dtype = if float32 || uint16 {
+        x.dtype()
     } else {
         DType::Bfloat16
     };
-    let elem = if float32 { 4 } else { 2 };
+    let elem = halo_dtype.row_major_element_bytes();
     let tiled = x.layout() == Layout::Tile;
     let rows = size::product([n, h, w], "N·H·W")?;
     let flat = [1, 1, rows, c];
@@ -1532,17 +1535,26 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
+    if x.memory == BufferType::L1
+        && (0..2).any(|i| stride[i] > dilation[i] * (kernel[i] - 1) + 1)
+        && pc.scheme == Scheme::Height
+        && sticks.saturating_mul(aligned_stick) > l1_bank
+    {
+        // Seen on p150: [1,4,1472,992] (NHWC) kernel 2x2, stride 3, padding 1 in L1 ran
+        // width-sharded where height sharding, costed cheapest here, spans half the input a
+        // core (8.8 MB halo shards; random differential seed 1207582): the runtime's choice
+        // when the height-sharded halo cannot fit is not pinned (the matrix's pools, strides
+        // within the window, OOM at that halo as planned).
+        return Err(unmodeled(
+            a.function,
+            "a pool striding past its window, costed cheapest height-sharded, whose halo shard exceeds the L1 bank (the runtime's sharding choice there is not pinned)",
+        ));
+    }
     if x.memory == BufferType::Dram {
-        let step = halo_step(d, &win, &pc)?;
-        if float32
-            && step.saturating_mul(2 * 100) > l1_bank.saturating_mul(ROW_MAJOR_STEP_PINNED_PERCENT)
-        {
-            // Twice a bfloat16 step: how the runtime slices a float32 pool is not checked.
-            return Err(unmodeled(
-                a.function,
-                "a float32 DRAM pool near the runtime's DRAM slicing (not checked)",
-            ));
-        }
+        // A float32 pool's step is costed at float32 sticks and tiles: the runtime slices it
+        // by that count and pools each slice in float32 (its PaddedSlice CBs, seen in the
+        // per-core CB peaks of float32 DRAM pools on n150, random differential seed 1207502).
+        let step = halo_step(d, &win, &pc, halo_dtype)?;
         if !tiled {
             // The halo step of a ROW_MAJOR input (no untilize, shards of whole rows) is below
             // the TILE one costed here; how the runtime costs and slices it is not pinned.
@@ -1556,7 +1568,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             }
         } else if step > l1_bank {
             // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
-            return sliced(ex, a, &x, &win, l1_bank);
+            return sliced(ex, a, &x, &win, l1_bank, halo_dtype);
         }
         if !slice_decision_pinned(&win, step, l1_bank) {
             return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
@@ -1727,15 +1739,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     for t in configs {
         ex.b.release(t);
     }
-    if float32 {
-        ex.b.run(
-            Program::new("Pool2D", "MultiCore")
-                .refused("Only BFLOAT16 supported for now".to_string()),
-        );
-        ex.b.release(halo);
-        ex.b.release(sharded_in);
-        return Ok(Val::None);
-    }
     // A DRAM input's resharded copy dies with the halo; an L1 input's lives until the op
     // returns (as the graph capture shows).
     let sharded_in = if x.memory == BufferType::Dram {
@@ -1749,10 +1752,10 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let halo = sharded(ex, "halo", halo_spec, halo_placement);
 
     // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`).
-    let out_page = pooled_page(c, pc.ch);
+    let out_page = pooled_page(c, pc.ch, elem);
     let pooled_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, c])?,
-        DType::Bfloat16,
+        halo_dtype,
         Layout::RowMajor,
     );
     let pooled = sharded(
@@ -1768,6 +1771,21 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             out_shard_h,
         )?,
     );
+    if halo_dtype != DType::Bfloat16 {
+        // Pool2D refuses float32 and uint16 once its output is allocated (seen on n150: a
+        // uint16 [1,1,19328,608] 1x1 pool in L1 ran out at the output's 367,232 B a bank,
+        // random differential seed 1207553).
+        ex.b.run(
+            Program::new("Pool2D", "MultiCore")
+                .refused("Only BFLOAT16 supported for now".to_string()),
+        );
+        ex.b.release(pooled);
+        ex.b.release(halo);
+        if let Some(t) = sharded_in {
+            ex.b.release(t);
+        }
+        return Ok(Val::None);
+    }
     // Pool2D binds its input CB to the halo shard with sticks of the core's real channels (not
     // the tile-padded ones the halo wrote: 3 channels read 6-byte sticks of a 64-byte page).
     // A ROW_MAJOR input's channels split over cores read whole shard sticks instead (seen: 20
@@ -1842,11 +1860,11 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     Ok(Val::T(out))
 }
 
-/// The page of Pool2D's row-major bfloat16 output shards over `ch` channel cores: up to 16
+/// The page of Pool2D's row-major output shards of `elem`-byte values over `ch` channel cores: up to 16
 /// channels take 16, more are kept where they are whole 16s, else padded to whole tiles (seen on
 /// the runtime, both boards: 3, 8 and 16 channels take 32 B, 17 and 24 take 64 B, 40 take 128 B,
 /// 48 take 96 B, 80 take 160 B, 141 take 320 B, 200 take 448 B), rounded up to 32 B.
-fn pooled_page(c: u64, ch: u64) -> u64 {
+fn pooled_page(c: u64, ch: u64, elem: u64) -> u64 {
     let padded = if c <= 16 {
         16
     } else if c.is_multiple_of(16) {
@@ -1854,14 +1872,19 @@ fn pooled_page(c: u64, ch: u64) -> u64 {
     } else {
         c.div_ceil(TILE) * TILE
     };
-    (padded.div_ceil(ch.max(1)) * 2).div_ceil(32) * 32
+    (padded.div_ceil(ch.max(1)) * elem).div_ceil(32) * 32
 }
 
 /// The L1 one core needs for the halo step of a pool over `win` (resharded TILE input, halo
 /// output, its two pad-stick CBs and two untilize CBs): what `determine_slice_config` (op_slicing
 /// .cpp) compares, per slice, with the free L1 when it searches the fewest DRAM slices (its
 /// `get_L1_usage` for a max pool, as the calibration's slice counts pin it).
-fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseError> {
+fn halo_step(
+    d: &DeviceSpec,
+    win: &Window,
+    pc: &Parallel,
+    halo_dtype: DType,
+) -> Result<u64, CaseError> {
     let rows = size::product([win.n, win.h, win.w], "N·H·W")?;
     let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
     let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
@@ -1872,9 +1895,9 @@ fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseErr
         .map(|b| b.in_last - b.in_first + 1)
         .max()
         .unwrap_or(0);
-    let stick = shard_w * 2;
+    let stick = shard_w * halo_dtype.row_major_element_bytes();
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
-    let untilize = 2 * (shard_w / TILE) * tile_size(DType::Bfloat16);
+    let untilize = 2 * (shard_w / TILE) * tile_size(halo_dtype);
     let in_shard = size::mul(in_shard_h, stick, "input shard")?;
     let halo = size::mul(sticks, aligned_stick, "halo shard")?;
     Ok(size::add(
@@ -1887,6 +1910,7 @@ fn halo_step(d: &DeviceSpec, win: &Window, pc: &Parallel) -> Result<u64, CaseErr
 /// Whether `ttnn.max_pool2d` runs a DRAM input of this geometry in DRAM slices (its halo step
 /// does not fit the L1 left beside max_pool2d's L1_SMALL), as `max_pool2d` decides below. `None`
 /// where the window does not fit the padded input (the runtime refuses that call otherwise).
+/// `halo_dtype`: float32 for a float32 input, else bfloat16.
 /// The refusals ask it: a sliced bfloat4_b pool is refused for its row-major slices
 /// (coverage.rs).
 pub(crate) fn dram_pool_is_sliced(
@@ -1896,6 +1920,7 @@ pub(crate) fn dram_pool_is_sliced(
     stride: [u64; 2],
     pad: [u64; 2],
     dilation: [u64; 2],
+    halo_dtype: DType,
 ) -> Option<bool> {
     let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)?;
     if [n, h, w, c, win.ho, win.wo].contains(&0)
@@ -1907,7 +1932,7 @@ pub(crate) fn dram_pool_is_sliced(
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
-    let step = halo_step(d, &win, &parallel_config(d, &win)).ok()?;
+    let step = halo_step(d, &win, &parallel_config(d, &win), halo_dtype).ok()?;
     slice_decision_pinned(&win, step, l1_bank).then_some(step > l1_bank)
 }
 
@@ -1986,6 +2011,7 @@ fn sliced(
     x: &DevTensor,
     win: &Window,
     l1_bank: u64,
+    halo_dtype: DType,
 ) -> Result<Val, CaseError> {
     if win.n != 1 || win.pad != [0, 0] || win.pad_end != [0, 0] {
         return Err(unmodeled(
@@ -2032,7 +2058,7 @@ fn sliced(
                 ));
             }
             let sw = slice_window(start, len);
-            let step = halo_step(d, &sw, &scheme(d, &sw, slice_scheme))?;
+            let step = halo_step(d, &sw, &scheme(d, &sw, slice_scheme), halo_dtype)?;
             if step > l1_bank {
                 fits = false;
                 break;
@@ -2053,6 +2079,16 @@ fn sliced(
             "a DRAM pool no number of slices fits in L1",
         ));
     };
+    if x.dtype() == DType::Uint16 && x.layout() == Layout::Tile && !win.w.is_multiple_of(TILE) {
+        // Seen on n150: [1,2,2115,722] uint16 in DRAM slices is refused by a copying reshape
+        // (`Can only work with bfloat16/float32 or int32/uint32 tensors`, random differential
+        // seed 1207543) where this plan's reshape is a view: which reshape the runtime makes
+        // there is not pinned.
+        return Err(unmodeled(
+            a.function,
+            "a uint16 TILE pool in DRAM slices of a width not whole tiles (the runtime's reshape there is not pinned)",
+        ));
+    }
     let dims = [1, win.h as i64, win.w as i64, win.c as i64];
     let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
     let out_nhw = win.out_nhw();
@@ -2065,11 +2101,12 @@ fn sliced(
     // runtime, both boards: a DRAM input pooled into L1 in slices returns a DRAM tensor).
     let out =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
-    // PaddedSlice's first CB holds the input's tiles, its second the untilized bfloat16 ones
-    // (seen on n150 with bfloat8_b inputs in DRAM: [1,64,640,640] takes 8,704 and 16,384 B,
-    // [1,2,27521,287] 39,168 and 73,728 B).
+    // PaddedSlice's first CB holds the input's tiles, its second the untilized ones of the
+    // halo's dtype (seen on n150 with bfloat8_b inputs in DRAM: [1,64,640,640] takes 8,704 and
+    // 16,384 B, [1,2,27521,287] 39,168 and 73,728 B; float32 ones take float32 tiles and
+    // sticks).
     let in_tile = tile_size(x.dtype());
-    let tile = tile_size(DType::Bfloat16);
+    let tile = tile_size(halo_dtype);
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
         let sw = slice_window(start, len);
@@ -2078,14 +2115,14 @@ fn sliced(
         let rows = sw.h * sw.w;
         let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
         let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
-        let stick = shard_w * 2;
+        let stick = shard_w * halo_dtype.row_major_element_bytes();
         let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
         // 1. PaddedSlice: the slice's input sticks, row-major, sharded like the pool's input
         //    (`PaddedSliceTileProgramFactory`: two input CBs of two tile rows, double-buffered,
         //    the bound output and one stick).
         let slice_spec = TensorSpec::new(
             Shape::from_dims(vec![1, sw.h, sw.w, win.c])?,
-            DType::Bfloat16,
+            halo_dtype,
             Layout::RowMajor,
         );
         let slice_in = sharded(
@@ -2126,7 +2163,7 @@ fn sliced(
             .unwrap_or(0);
         let halo_spec = TensorSpec::new(
             Shape::from_dims(vec![1, 1, size::mul(sticks, pc.nhw, "halo rows")?, win.c])?,
-            DType::Bfloat16,
+            halo_dtype,
             Layout::RowMajor,
         );
         let halo_placement = sharded_placement(
@@ -2168,12 +2205,23 @@ fn sliced(
         for t in configs {
             ex.b.release(t);
         }
+        if halo_dtype != DType::Bfloat16 {
+            // The first slice's Pool2D refuses float32 (uint16), as the whole pool's does.
+            ex.b.run(
+                Program::new("Pool2D", "MultiCore")
+                    .refused("Only BFLOAT16 supported for now".to_string()),
+            );
+            for t in [halo, slice_in, input, out] {
+                ex.b.release(t);
+            }
+            return Ok(Val::None);
+        }
         ex.b.release(slice_in);
         ex.b.release(halo);
         let halo = sharded(ex, "halo", halo_spec, halo_placement);
         // 3. Pool2D on the slice.
         let slice_out_nhw = sw.out_nhw();
-        let out_page = pooled_page(win.c, pc.ch);
+        let out_page = pooled_page(win.c, pc.ch, 2);
         let pooled = sharded(
             ex,
             "pooled",
