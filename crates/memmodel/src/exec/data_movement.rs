@@ -2205,9 +2205,14 @@ fn first_small_cliff(width: u64, s: u64, from: u64, to: u64, limit: u64) -> Opti
         } else {
             (width / (q + 1) + 1, width / q)
         };
-        // width − q·b < limit  ⇔  q·b > width − limit.
-        let need = if width < limit || q == 0 {
+        // width − q·b < limit  ⇔  q·b > width − limit. Blocks wider than the row (q = 0)
+        // leave the whole row as the cliff: they qualify only for a row under the limit (seen
+        // on n150: a [73864,1152] uint8 untilize beside 63,136 B free, limit 30 on a 36-tile
+        // row, "No solution found for single_block_size"; sweep seed 1207361).
+        let need = if width < limit {
             band_lo
+        } else if q == 0 {
+            return None;
         } else {
             (width - limit) / q + 1
         };
@@ -4276,8 +4281,9 @@ mod tests {
     fn sub_block_shortcut_finds_the_searchs_block() {
         for area in [64, 110] {
             for width in (1..400).step_by(7).chain([5355, 20_011, 65_536]) {
-                for height in [1, 2, 5, 33] {
-                    for limit in [1, 2, 3, 17, 46, 63] {
+                // Tall heights need blocks wider than the row, whose cliff is the whole row.
+                for height in [1, 2, 5, 33, 2309] {
+                    for limit in [1, 2, 3, 17, 30, 46, 63] {
                         assert_eq!(
                             super::block_with_sub_blocks(area, width, height, limit),
                             sub_blocks_by_search(area, width, height, limit),
