@@ -400,6 +400,27 @@ impl Conv {
         }
     }
 
+    /// A DRAM slice's sharding: `Conv2dSliceAttr::get_input_memory_config` shards the slice
+    /// with `determine_input_memory_config`, which splits N·H·W over the cores without
+    /// `act_block_h_override` as its multiple; the conv keeps that grid and takes the largest
+    /// divisor of its shard's tiles up to the override as its block (n150, `[1,1024,72,114]`
+    /// → 90 3×3 stride 2 BLOCK_SHARDED, act_block_h 96, 2 width slices: 8 NHW cores of 5
+    /// tiles and one-tile blocks, where the L1 path's multiple of 3 gives 6 cores; random
+    /// conv2d seed 1207301).
+    pub fn slice_sharding(&self, d: &DeviceSpec, scheme: Scheme) -> Sharding {
+        let mut s = Conv {
+            act_block_h: 0,
+            ..*self
+        }
+        .sharding(d, scheme);
+        s.act_h_tiles = if scheme == Scheme::Width {
+            self.width_act_block_tiles(self.win.out_nhw())
+        } else {
+            self.act_block_tiles(s.out_shard_h / TILE)
+        };
+        s
+    }
+
     /// The halo's sticks per core: the longest padded-input span one NHW core's output shard
     /// reads (`generate_max_out_nsticks_per_core`).
     pub fn halo_sticks(&self, s: &Sharding) -> u64 {
@@ -1055,12 +1076,12 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         }
     }
     if settings.act_block_h > TILE
-        && (!matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
-            || dram_slicing.is_some())
+        && !matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
     {
-        // Checked only with HEIGHT / BLOCK sharding told on the L1 path (seeds 41301-41306)
-        // and the auto-shard estimate's refusal above (seed 61042).
-        // With the runtime's own sharding, WIDTH_SHARDED or DRAM slices the runtime often
+        // Checked only with HEIGHT / BLOCK sharding told, on the L1 path (seeds 41301-41306)
+        // and in DRAM slices (exec/conv_slice.rs: seeds 1207301-1207304), and the auto-shard
+        // estimate's refusal above (seed 61042).
+        // With the runtime's own sharding or WIDTH_SHARDED the runtime often
         // refuses the block (`act_matrix_height_ntiles 7 should be divisible by
         // act_block_h_ntiles 6`, `Conv2d output block size 7 exceeds the per-core output size
         // 1`) where the plan's largest-divisor rule fits, or its CBs differ (seed 1207911, n150:
@@ -1069,7 +1090,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             f,
             format!(
                 "{UNPLANNED}: act_block_h_override {} above one tile without HEIGHT_SHARDED or \
-                 BLOCK_SHARDED told, or with DRAM slicing",
+                 BLOCK_SHARDED told",
                 settings.act_block_h
             ),
         ));
@@ -1087,7 +1108,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if let Some(request) = dram_slicing {
-        return super::conv_slice::plan(ex, a, &conv, settings.shard_layout, &x, request);
+        return super::conv_slice::plan(
+            ex,
+            a,
+            &conv,
+            settings.shard_layout,
+            settings.reshard,
+            &x,
+            request,
+        );
     }
     let s = conv.sharding(d, scheme);
     // get_conv_padded_input_shape_and_mem_config: a sharded input whose grid, scheme and
