@@ -631,6 +631,33 @@ fn reader_indices_refusal(reader_bytes: u64, s: &Sharding) -> Option<String> {
     })
 }
 
+/// The width-sharded factory's refusals of an activation block taller than the output block,
+/// or that does not divide the activation matrix's height: the block comes from the floor of N·H·W in tiles
+/// ([`Conv::width_act_block_tiles`]), the matrix has its ceiling (`act_matrix_height_ntiles 7
+/// should be divisible by act_block_h_ntiles 6`, seed 1207911). Height and block sharding take
+/// a divisor of the shard's tiles: never refused.
+fn act_matrix_refusal(conv: &Conv, s: &Sharding) -> Option<String> {
+    if s.scheme != Scheme::Width || s.act_h_tiles == 0 {
+        return None;
+    }
+    let height = conv.win.out_nhw().div_ceil(TILE);
+    if s.act_h_tiles > height {
+        // Checked first: an override above the N·H·W tiles (fewer than 32 output rows take
+        // it whole; seeds 1207311 n150, 1207312 p150).
+        return Some(format!(
+            "Output block height (in # of tiles) ({height}) should be greater than or equal to \
+             activation block height (in # of tiles) ({})",
+            s.act_h_tiles
+        ));
+    }
+    (!height.is_multiple_of(s.act_h_tiles)).then(|| {
+        format!(
+            "act_matrix_height_ntiles {height} should be divisible by act_block_h_ntiles {}",
+            s.act_h_tiles
+        )
+    })
+}
+
 /// The cores a sharding's shards live on: height sharding row-major over the grid, block
 /// sharding a `channel cores × NHW cores` rectangle.
 pub(super) fn shard_grid(d: &DeviceSpec, scheme: Scheme, nhw: u64, c: u64) -> CoreRangeSet {
@@ -1077,20 +1104,19 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     if settings.act_block_h > TILE
         && !matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
+        && dram_slicing.is_some()
     {
-        // Checked only with HEIGHT / BLOCK sharding told, on the L1 path (seeds 41301-41306)
-        // and in DRAM slices (exec/conv_slice.rs: seeds 1207301-1207304), and the auto-shard
-        // estimate's refusal above (seed 61042).
-        // With the runtime's own sharding or WIDTH_SHARDED the runtime often
-        // refuses the block (`act_matrix_height_ntiles 7 should be divisible by
-        // act_block_h_ntiles 6`, `Conv2d output block size 7 exceeds the per-core output size
-        // 1`) where the plan's largest-divisor rule fits, or its CBs differ (seed 1207911, n150:
+        // Checked with HEIGHT / BLOCK sharding told, on the L1 path (seeds 41301-41306) and in
+        // DRAM slices (exec/conv_slice.rs: seeds 1207301-1207304); with WIDTH_SHARDED or the
+        // runtime's own sharding on the L1 path (the width factory's refusals,
+        // `act_matrix_refusal`; seeds 1207311-1207314) and the auto-shard estimate's refusal
+        // above (seed 61042). Not yet in DRAM slices (seed 1207911, n150, before these rules:
         // 11 verdicts, 12 CB peaks, every one such a call).
         return Err(unmodeled(
             f,
             format!(
-                "{UNPLANNED}: act_block_h_override {} above one tile without HEIGHT_SHARDED or \
-                 BLOCK_SHARDED told",
+                "{UNPLANNED}: act_block_h_override {} above one tile in DRAM slices without \
+                 HEIGHT_SHARDED or BLOCK_SHARDED told",
                 settings.act_block_h
             ),
         ));
@@ -1697,7 +1723,9 @@ fn halo_and_conv_from(
     // 3×3 stride-2 conv of another conv's shards, makes no reader indices after #292, the same
     // conv of an interleaved input).
     ex.b.mark_program_cached_by(&reader, conv_program_key(conv, s, reader_bytes));
-    if let Some(message) = reader_indices_refusal(reader_bytes, s) {
+    if let Some(message) =
+        reader_indices_refusal(reader_bytes, s).or_else(|| act_matrix_refusal(conv, s))
+    {
         ex.b.run(Program::new("Conv2dDeviceOperation", conv_factory(s.scheme)).refused(message));
         release_all(ex, vec![reader, out, halo]);
         return Ok(None);
@@ -2310,5 +2338,34 @@ mod tests {
         let s = c.sharding(&N150, Scheme::Width);
         assert_eq!((s.in_c_cores, s.out_c_cores, s.act_w_tiles), (32, 32, 9));
         assert_eq!(c.halo_sticks(&s), 25);
+    }
+
+    /// The width-sharded factory checks the activation block against the output block (N·H·W
+    /// in tiles, rounded up) before anything else: n150 `[1,48,8,4]` ROW_MAJOR in L1 → 382 2×2
+    /// WIDTH_SHARDED, act_block_h 96: 21 output rows take the override whole (⌊21 / 32⌋ = 0),
+    /// three tiles over one (random conv2d seed 1207311, the runtime's words); one tile fits.
+    #[test]
+    fn width_sharded_act_block_h_past_the_output_is_refused() {
+        let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
+        c.model_inputs = vec![Shape::parse("1,48,8,4").unwrap()];
+        for (name, v) in [
+            ("act_block_h", ParamValue::Int(96)),
+            ("out_channels", ParamValue::Int(382)),
+            ("kernel_size", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("shard_layout", ParamValue::Str("width".into())),
+        ] {
+            c.params.set(name, v);
+        }
+        let err = c.estimate().expect_err("refused");
+        assert!(
+            err.to_string().contains(
+                "Output block height (in # of tiles) (1) should be greater than or equal to \
+                 activation block height (in # of tiles) (3)"
+            ),
+            "{err}"
+        );
+        c.params.set("act_block_h", ParamValue::Int(32));
+        c.estimate().unwrap();
     }
 }
