@@ -1102,24 +1102,31 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             return Ok(Val::None);
         }
     }
-    if settings.act_block_h > TILE
-        && !matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
-        && dram_slicing.is_some()
-    {
-        // Checked with HEIGHT / BLOCK sharding told, on the L1 path (seeds 41301-41306) and in
-        // DRAM slices (exec/conv_slice.rs: seeds 1207301-1207304); with WIDTH_SHARDED or the
-        // runtime's own sharding on the L1 path (the width factory's refusals,
-        // `act_matrix_refusal`; seeds 1207311-1207314) and the auto-shard estimate's refusal
-        // above (seed 61042). Not yet in DRAM slices (seed 1207911, n150, before these rules:
-        // 11 verdicts, 12 CB peaks, every one such a call).
-        return Err(unmodeled(
-            f,
-            format!(
-                "{UNPLANNED}: act_block_h_override {} above one tile in DRAM slices without \
-                 HEIGHT_SHARDED or BLOCK_SHARDED told",
-                settings.act_block_h
-            ),
-        ));
+    let width_or_auto = !matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block));
+    if settings.act_block_h > TILE && width_or_auto && dram_slicing.is_some() {
+        // In DRAM slices the runtime's L1 estimates score the width candidate (`get_cb_info`)
+        // first: fewer than 32 output rows refuse an override of two tiles or more in its
+        // words (seeds 1207322-1207324, WIDTH_SHARDED told or not).
+        if let Some(message) = conv.auto_shard_refusal(d) {
+            ex.b.run(
+                Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
+                    .refused(message),
+            );
+            return Ok(Val::None);
+        }
+        if conv.win.wo < TILE {
+            // Height slices of fewer than 32 output rows would meet that refusal slice by
+            // slice: not planned. Wider outputs (and width slices, whole tiles of columns)
+            // are (random conv2d --memory dram: seeds 1207321-1207324).
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: act_block_h_override {} above one tile in DRAM slices of an \
+                     output under 32 columns without HEIGHT_SHARDED or BLOCK_SHARDED told",
+                    settings.act_block_h
+                ),
+            ));
+        }
     }
     let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
     if settings.act_block_h % TILE != 0 {
