@@ -406,6 +406,27 @@ impl Conv {
         }
     }
 
+    /// A DRAM slice's sharding: `Conv2dSliceAttr::get_input_memory_config` shards the slice
+    /// with `determine_input_memory_config`, which splits N·H·W over the cores without
+    /// `act_block_h_override` as its multiple; the conv keeps that grid and takes the largest
+    /// divisor of its shard's tiles up to the override as its block (n150, `[1,1024,72,114]`
+    /// → 90 3×3 stride 2 BLOCK_SHARDED, act_block_h 96, 2 width slices: 8 NHW cores of 5
+    /// tiles and one-tile blocks, where the L1 path's multiple of 3 gives 6 cores; random
+    /// conv2d seed 1207301).
+    pub fn slice_sharding(&self, d: &DeviceSpec, scheme: Scheme) -> Sharding {
+        let mut s = Conv {
+            act_block_h: 0,
+            ..*self
+        }
+        .sharding(d, scheme);
+        s.act_h_tiles = if scheme == Scheme::Width {
+            self.width_act_block_tiles(self.win.out_nhw())
+        } else {
+            self.act_block_tiles(s.out_shard_h / TILE)
+        };
+        s
+    }
+
     /// The halo's sticks per core: the longest padded-input span one NHW core's output shard
     /// reads (`generate_max_out_nsticks_per_core`).
     pub fn halo_sticks(&self, s: &Sharding) -> u64 {
@@ -612,6 +633,33 @@ fn reader_indices_refusal(reader_bytes: u64, s: &Sharding) -> Option<String> {
         format!(
             "Reader indices buffer page size {reader_bytes} exceeds worst-case CB size {worst} \
              (config tensor layout changed?)"
+        )
+    })
+}
+
+/// The width-sharded factory's refusals of an activation block taller than the output block,
+/// or that does not divide the activation matrix's height: the block comes from the floor of N·H·W in tiles
+/// ([`Conv::width_act_block_tiles`]), the matrix has its ceiling (`act_matrix_height_ntiles 7
+/// should be divisible by act_block_h_ntiles 6`, seed 1207911). Height and block sharding take
+/// a divisor of the shard's tiles: never refused.
+fn act_matrix_refusal(conv: &Conv, s: &Sharding) -> Option<String> {
+    if s.scheme != Scheme::Width || s.act_h_tiles == 0 {
+        return None;
+    }
+    let height = conv.win.out_nhw().div_ceil(TILE);
+    if s.act_h_tiles > height {
+        // Checked first: an override above the N·H·W tiles (fewer than 32 output rows take
+        // it whole; seeds 1207311 n150, 1207312 p150).
+        return Some(format!(
+            "Output block height (in # of tiles) ({height}) should be greater than or equal to \
+             activation block height (in # of tiles) ({})",
+            s.act_h_tiles
+        ));
+    }
+    (!height.is_multiple_of(s.act_h_tiles)).then(|| {
+        format!(
+            "act_matrix_height_ntiles {height} should be divisible by act_block_h_ntiles {}",
+            s.act_h_tiles
         )
     })
 }
@@ -1049,25 +1097,31 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             return Ok(Val::None);
         }
     }
-    if settings.act_block_h > TILE
-        && (!matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block))
-            || dram_slicing.is_some())
-    {
-        // Checked only with HEIGHT / BLOCK sharding told on the L1 path (seeds 41301-41306)
-        // and the auto-shard estimate's refusal above (seed 61042).
-        // With the runtime's own sharding, WIDTH_SHARDED or DRAM slices the runtime often
-        // refuses the block (`act_matrix_height_ntiles 7 should be divisible by
-        // act_block_h_ntiles 6`, `Conv2d output block size 7 exceeds the per-core output size
-        // 1`) where the plan's largest-divisor rule fits, or its CBs differ (seed 1207911, n150:
-        // 11 verdicts, 12 CB peaks, every one such a call).
-        return Err(unmodeled(
-            f,
-            format!(
-                "{UNPLANNED}: act_block_h_override {} above one tile without HEIGHT_SHARDED or \
-                 BLOCK_SHARDED told, or with DRAM slicing",
-                settings.act_block_h
-            ),
-        ));
+    let width_or_auto = !matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block));
+    if settings.act_block_h > TILE && width_or_auto && dram_slicing.is_some() {
+        // In DRAM slices the runtime's L1 estimates score the width candidate (`get_cb_info`)
+        // first: fewer than 32 output rows refuse an override of two tiles or more in its
+        // words (seeds 1207322-1207324, WIDTH_SHARDED told or not).
+        if let Some(message) = conv.auto_shard_refusal(d) {
+            ex.b.run(
+                Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
+                    .refused(message),
+            );
+            return Ok(Val::None);
+        }
+        if conv.win.wo < TILE {
+            // Height slices of fewer than 32 output rows would meet that refusal slice by
+            // slice: not planned. Wider outputs (and width slices, whole tiles of columns)
+            // are (random conv2d --memory dram: seeds 1207321-1207324).
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: act_block_h_override {} above one tile in DRAM slices of an \
+                     output under 32 columns without HEIGHT_SHARDED or BLOCK_SHARDED told",
+                    settings.act_block_h
+                ),
+            ));
+        }
     }
     let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
     if settings.act_block_h % TILE != 0 {
@@ -1082,7 +1136,15 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if let Some(request) = dram_slicing {
-        return super::conv_slice::plan(ex, a, &conv, settings.shard_layout, &x, request);
+        return super::conv_slice::plan(
+            ex,
+            a,
+            &conv,
+            settings.shard_layout,
+            settings.reshard,
+            &x,
+            request,
+        );
     }
     let s = conv.sharding(d, scheme);
     // get_conv_padded_input_shape_and_mem_config: a sharded input whose grid, scheme and
@@ -1666,7 +1728,9 @@ fn halo_and_conv_from(
     // 3×3 stride-2 conv of another conv's shards, makes no reader indices after #292, the same
     // conv of an interleaved input).
     ex.b.mark_program_cached_by(&reader, conv_program_key(conv, s, reader_bytes));
-    if let Some(message) = reader_indices_refusal(reader_bytes, s) {
+    if let Some(message) =
+        reader_indices_refusal(reader_bytes, s).or_else(|| act_matrix_refusal(conv, s))
+    {
         ex.b.run(Program::new("Conv2dDeviceOperation", conv_factory(s.scheme)).refused(message));
         release_all(ex, vec![reader, out, halo]);
         return Ok(None);
@@ -2299,5 +2363,34 @@ mod tests {
         };
         assert!(matches!(verdict(266), crate::case::Verdict::CbClash(_)));
         assert!(matches!(verdict(265), crate::case::Verdict::Oom(_)));
+    }
+
+    /// The width-sharded factory checks the activation block against the output block (N·H·W
+    /// in tiles, rounded up) before anything else: n150 `[1,48,8,4]` ROW_MAJOR in L1 → 382 2×2
+    /// WIDTH_SHARDED, act_block_h 96: 21 output rows take the override whole (⌊21 / 32⌋ = 0),
+    /// three tiles over one (random conv2d seed 1207311, the runtime's words); one tile fits.
+    #[test]
+    fn width_sharded_act_block_h_past_the_output_is_refused() {
+        let mut c = case(Layout::RowMajor, BufferType::L1, &N150);
+        c.model_inputs = vec![Shape::parse("1,48,8,4").unwrap()];
+        for (name, v) in [
+            ("act_block_h", ParamValue::Int(96)),
+            ("out_channels", ParamValue::Int(382)),
+            ("kernel_size", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("shard_layout", ParamValue::Str("width".into())),
+        ] {
+            c.params.set(name, v);
+        }
+        let err = c.estimate().expect_err("refused");
+        assert!(
+            err.to_string().contains(
+                "Output block height (in # of tiles) (1) should be greater than or equal to \
+                 activation block height (in # of tiles) (3)"
+            ),
+            "{err}"
+        );
+        c.params.set("act_block_h", ParamValue::Int(32));
+        c.estimate().unwrap();
     }
 }

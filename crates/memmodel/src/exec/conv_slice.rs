@@ -311,7 +311,7 @@ fn slice_sharding(
     conv: &Conv,
     scheme: Scheme,
 ) -> super::conv::Sharding {
-    let mut s = conv.sharding(d, scheme);
+    let mut s = conv.slice_sharding(d, scheme);
     if scheme == Scheme::Width && whole.tiled && !conv.tiled {
         s.in_shard_h = s.in_shard_h.div_ceil(TILE) * TILE;
     }
@@ -450,6 +450,7 @@ pub(super) fn plan(
     a: &Args<'_>,
     whole: &Conv,
     scheme: Option<Scheme>,
+    reshard: bool,
     x: &DevTensor,
     request: Request,
 ) -> Result<Val, CaseError> {
@@ -599,6 +600,17 @@ pub(super) fn plan(
         let slice_scheme = slice_scheme(d, whole, &conv, run_scheme);
         run_scheme = Some(slice_scheme);
         let s = slice_sharding(d, whole, &conv, slice_scheme);
+        if reshard && conv.sharding(d, slice_scheme).nhw_cores != s.nhw_cores {
+            // reshard_if_not_optimal: the slice's conv would reshard its input to the grid
+            // `act_block_h_override` gives the L1 path (not measured).
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: a DRAM slice sharded over other NHW cores than \
+                     act_block_h_override gives, with reshard_if_not_optimal"
+                ),
+            ));
+        }
         // 1. PaddedSlice: the slice's input sticks, row-major, in the slice's shards (only those
         //    holding rows); a TILE input untilized through two CBs of four tile rows.
         let rows = conv.win.n * conv.win.h * conv.win.w;
@@ -976,6 +988,66 @@ mod tests {
                 Some(cb) => {
                     assert_eq!(e.verdict, crate::case::Verdict::Fits, "{count}");
                     assert_eq!(e.peaks.cb, cb, "{count}");
+                }
+            }
+        }
+    }
+
+    /// act_block_h_override in DRAM slices (`cargo xtask probe`, ttnn 0.81.1): the slice is
+    /// sharded without the override's multiple, its conv takes the largest divisor of the
+    /// shard's tiles. n150 `[1,1024,72,114]` TILE bfloat16 → 90 3×3 stride 2 BLOCK_SHARDED,
+    /// act_block_h 96, bfloat8_b output and weights, 2 width slices: 8 NHW cores of 5 tiles,
+    /// one-tile blocks, CB peak 65,792 B (the plan had 6 cores of 6 tiles and 3-tile blocks:
+    /// 166,272 B; seed 1207301). YOLOv12x's L3 at 1280x1280 (`[1,384,320,320]` bfloat8_b
+    /// → 384 3×3 stride 2, act_block_h 160, the runtime's slices): OOM on n150 with the
+    /// runtime's 759,648 B halo per bank, fits on p150 with a 78,528 B CB peak.
+    #[test]
+    fn act_block_h_in_dram_slices_as_the_runtime() {
+        let mut c = dram_case("1,1024,72,114", &N150, Layout::Tile);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        for (k, v) in [
+            ("out_channels", ParamValue::Int(90)),
+            ("stride", ParamValue::Ints(vec![2, 2])),
+            ("shard_layout", ParamValue::Str("block".into())),
+            ("act_block_h", ParamValue::Int(96)),
+            ("dtype", ParamValue::Str("bfloat8_b".into())),
+            ("weights_dtype", ParamValue::Str("bfloat8_b".into())),
+            ("bias", ParamValue::Bool(true)),
+            ("slice", ParamValue::Str("dram_width".into())),
+            ("num_slices", ParamValue::Int(2)),
+        ] {
+            c.params.set(k, v);
+        }
+        let e = c.estimate().unwrap();
+        assert_eq!(e.verdict, crate::case::Verdict::Fits);
+        assert_eq!(e.peaks.cb, 65_792);
+        for (d, cb) in [(&N150, None), (&P150, Some(78_528))] {
+            let mut c = dram_case("1,384,320,320", d, Layout::Tile);
+            c.dtype = DType::Bfloat8B;
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(384)),
+                ("kernel_size", ParamValue::Ints(vec![3, 3])),
+                ("stride", ParamValue::Ints(vec![2, 2])),
+                ("padding", ParamValue::Ints(vec![1, 1])),
+                ("shard_layout", ParamValue::Str("block".into())),
+                ("act_block_h", ParamValue::Int(160)),
+                ("weights_dtype", ParamValue::Str("bfloat8_b".into())),
+                ("activation", ParamValue::Str("silu".into())),
+                ("reshard_if_not_optimal", ParamValue::Bool(true)),
+            ] {
+                c.params.set(k, v);
+            }
+            let e = c.estimate().unwrap();
+            match cb {
+                None => assert!(
+                    matches!(e.verdict, crate::case::Verdict::Oom(_)),
+                    "{}: {:?}",
+                    d.name,
+                    e.verdict
+                ),
+                Some(cb) => {
+                    assert_eq!(e.verdict, crate::case::Verdict::Fits, "{}", d.name);
+                    assert_eq!(e.peaks.cb, cb, "{}", d.name);
                 }
             }
         }

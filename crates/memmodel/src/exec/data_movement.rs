@@ -2211,10 +2211,8 @@ fn first_small_cliff(width: u64, s: u64, from: u64, to: u64, limit: u64) -> Opti
         // row, "No solution found for single_block_size"; sweep seed 1207361).
         let need = if width < limit {
             band_lo
-        } else if q == 0 {
-            return None;
         } else {
-            (width - limit) / q + 1
+            (width - limit).checked_div(q)? + 1
         };
         let lo = band_lo.max(need).max(from * s).div_ceil(s);
         let hi = band_hi.min(to * s) / s;
