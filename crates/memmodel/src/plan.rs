@@ -461,6 +461,23 @@ impl PlanBuilder {
         u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
     }
 
+    /// The L1 allocator's `total_free_bytes` per bank (`get_statistics(L1)`, read by
+    /// `op_slicing::determine_slice_config`): with the device's L1 state
+    /// ([`PlanBuilder::set_l1_state`]), the free bytes of its list, every other live L1
+    /// buffer of the model taken out (YOLOv12x 4320x7680 n150 #693: the runtime's "Available
+    /// L1" is the bank less the model's live L1); for a call alone, `bank` less the call's own
+    /// live L1. `None` once the device run stopped (the layout is then not known). Not a
+    /// program choice the program cache keeps: the host decides it anew on every call.
+    pub fn l1_total_free_per_bank(&self, bank: u64) -> Option<u64> {
+        if !self.on_device_l1 {
+            return Some(bank.saturating_sub(self.own_live_l1_per_bank()));
+        }
+        if self.device_run_stopped {
+            return None;
+        }
+        Some(self.l1_list.stats().free)
+    }
+
     /// Plans the call on the device's L1 as it is: `list` is the L1 allocator's free list with
     /// the call's inputs and every other live L1 buffer placed. Set before the inputs are
     /// added; L1 inputs then need their addresses ([`PlanBuilder::set_input_l1_address`]).
@@ -985,5 +1002,50 @@ mod tests {
         let free = b.l1_free_below_lowest().unwrap();
         assert_eq!(free, N150.l1_bank_bytes - b.live_l1_per_bank());
         assert_eq!(free, N150.l1_bank_bytes - 4096 - 8192);
+    }
+
+    /// `determine_slice_config`'s free L1 (`total_free_bytes`): a call alone counts its own
+    /// L1; on the device's state, every live L1 buffer of the model too, holes above included.
+    #[test]
+    fn total_free_l1_counts_the_model_s_other_live_l1_on_the_device() {
+        let spec = TensorSpec::new(
+            Shape::new(&[1, 1, 32, 32 * 64]).unwrap(),
+            DType::Bfloat16,
+            Layout::Tile,
+        );
+        let mut alone = PlanBuilder::new(&N150);
+        let bank = N150.l1_bank_bytes;
+        assert_eq!(alone.l1_total_free_per_bank(bank), Some(bank));
+        alone
+            .external("input", spec.clone(), BufferType::L1)
+            .unwrap();
+        assert_eq!(
+            alone.l1_total_free_per_bank(bank),
+            Some(bank - alone.own_live_l1_per_bank())
+        );
+        assert!(!alone.read_live_l1(), "not a program choice");
+
+        let memory = DeviceMemory::open(&N150, 0).unwrap();
+        let mut list = memory.l1.list().clone();
+        let other = list.allocate(8192, false).unwrap();
+        let hole = list.allocate(4096, false).unwrap();
+        list.allocate(4096, false).unwrap();
+        list.deallocate(hole);
+        let mut b = PlanBuilder::new(&N150);
+        b.set_l1_state(list);
+        assert!(other > 0);
+        assert_eq!(b.l1_total_free_per_bank(bank), Some(bank - 8192 - 4096));
+        let t = b
+            .tensor("own", BufferRole::Temporary, spec, BufferType::L1)
+            .unwrap();
+        let own = allocated_per_bank(
+            b.buffers[t.buffer].placement.per_bank_bytes,
+            N150.dram_alignment,
+        ) as u64;
+        assert_eq!(
+            b.l1_total_free_per_bank(bank),
+            Some(bank - 8192 - 4096 - own)
+        );
+        assert!(!b.read_live_l1(), "the host decides it on every call");
     }
 }

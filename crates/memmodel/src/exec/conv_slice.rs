@@ -506,9 +506,16 @@ pub(super) fn plan(
     let output =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
     let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
-    // The call's own L1 only: conv2d's slice planner reads no device state (its trace agreed
-    // with the runtime beside other live L1 tensors of a model: YOLOv12x 2176x3840 n150 #44).
-    let free = l1_bank.saturating_sub(ex.b.own_live_l1_per_bank());
+    // `determine_slice_config` reads the device's L1 `total_free_bytes`: other live L1
+    // tensors of a model count (YOLOv12x 4320x7680 n150 #693).
+    let Some(free) = ex.b.l1_total_free_per_bank(l1_bank) else {
+        release_copy(ex, nhwc_copy);
+        ex.b.release(output);
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: the free L1 after an earlier buffer of the call did not fit"),
+        ));
+    };
     let mut checks = MAX_SLICE_CHECKS;
     let (axis, count) = match slice_count(d, whole, request, scheme, free, &mut checks) {
         Ok(Ok(v)) => v,
