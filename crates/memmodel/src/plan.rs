@@ -82,6 +82,10 @@ pub struct PlanBuilder {
     /// Whether the plan read the live L1 ([`PlanBuilder::live_l1_per_bank`]): its program
     /// choice may then depend on L1 held outside the call.
     read_live_l1: ReadFlag,
+    /// Whether the plan read the device's free L1 outside a program choice
+    /// ([`PlanBuilder::l1_total_free_per_bank`]): a host decision made anew on every call, so
+    /// not kept by the program cache, but the plan holds for that L1 state only.
+    read_device_l1: ReadFlag,
     /// The L1 bank as the call's buffers are placed on it, top-down as the L1 allocator places
     /// them: the device's free list as the call finds it ([`PlanBuilder::set_l1_state`]: its
     /// inputs and every other live L1 buffer placed), or, for a call alone on the device, an
@@ -131,6 +135,7 @@ impl PlanBuilder {
             counters: [0; 3],
             live_l1_per_bank: 0,
             read_live_l1: ReadFlag::default(),
+            read_device_l1: ReadFlag::default(),
             l1_list: FreeList::new(
                 device.l1_bank_bytes,
                 device.l1_unreserved_base,
@@ -472,10 +477,23 @@ impl PlanBuilder {
         if !self.on_device_l1 {
             return Some(bank.saturating_sub(self.own_live_l1_per_bank()));
         }
+        self.read_device_l1
+            .0
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if self.device_run_stopped {
             return None;
         }
         Some(self.l1_list.stats().free)
+    }
+
+    /// Whether the plan depends on the device's L1 state: a program choice read the live L1
+    /// ([`PlanBuilder::read_live_l1`]) or a host decision read its free bytes.
+    pub fn depends_on_device_l1(&self) -> bool {
+        self.read_live_l1()
+            || self
+                .read_device_l1
+                .0
+                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Plans the call on the device's L1 as it is: `list` is the L1 allocator's free list with
@@ -1047,5 +1065,7 @@ mod tests {
             Some(bank - 8192 - 4096 - own)
         );
         assert!(!b.read_live_l1(), "the host decides it on every call");
+        assert!(b.depends_on_device_l1(), "a plan for this L1 state only");
+        assert!(!alone.depends_on_device_l1());
     }
 }

@@ -512,6 +512,9 @@ struct Plan {
     /// Whether its program choice read the live L1 ([`PlanBuilder::read_live_l1`]): it then
     /// holds for the device's L1 state it was derived on only.
     reads_live_l1: bool,
+    /// Whether it depends on the device's L1 state at all (a program choice or a host decision
+    /// such as conv2d's DRAM slice count read it): it then holds for that state only.
+    depends_on_l1: bool,
 }
 
 /// What a plan depends on: the call (encoded exactly, floats by their bits) and each input's
@@ -732,7 +735,7 @@ impl Device {
             derive_plan(self.spec, invocation, inputs, l1.as_ref(), &input_l1_at).map(Arc::new);
         // A refusal that read the free L1 holds for this L1 only too.
         let reads_l1 = match &derived {
-            Ok(p) => p.reads_live_l1,
+            Ok(p) => p.depends_on_l1,
             Err(_) => true,
         };
         let mut cache = self.lock_plans();
@@ -841,6 +844,7 @@ fn derive_plan(
     let outputs =
         memmodel::exec::run_invocation(&mut b, invocation, &devs).map_err(Error::from_plan)?;
     let reads_live_l1 = b.read_live_l1();
+    let depends_on_l1 = b.depends_on_device_l1();
     let layouts = b
         .steps
         .iter()
@@ -857,6 +861,7 @@ fn derive_plan(
         layouts,
         program_caches,
         reads_live_l1,
+        depends_on_l1,
     })
 }
 
