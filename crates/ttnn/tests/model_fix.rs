@@ -145,3 +145,36 @@ fn resumed_replays_equal_replays_from_the_first_call() {
         );
     }
 }
+
+/// Measuring a model (`--measure`: each call first captured NO_DISPATCH, then run) never
+/// changes how its run ends: a capture's plan is derived as if the call were alone on the
+/// device, so the real run after it derives its own on the device's L1. Before, the fixed
+/// YOLOv12x 1280² n150 plan clashed at #8 on sim when measured (the capture's DRAM slicing,
+/// fewer slices on an emptier L1, reused by the run) while it ran every call measured or not
+/// on the runtime.
+#[test]
+fn measuring_a_fixed_model_does_not_change_its_run() {
+    let text = builtin("yolov12x").unwrap();
+    for device in [&N150, &P150] {
+        let plan =
+            ttnn::model::fix_on_sim(text, "yolov12x.toml", Some([1280, 1280]), device).unwrap();
+        let model = ModelFile::parse(&plan.fixed_text, "fixed.toml")
+            .and_then(|f| f.build(None, device))
+            .unwrap();
+        let run = |measure: bool| {
+            let dev = ttnn::sim::Device::open(
+                device,
+                ttnn::sim::DeviceOptions::with_l1_small(model.l1_small_bytes()),
+            )
+            .unwrap();
+            ttnn::model::run_model_with(&dev, &model, measure).unwrap()
+        };
+        let (plain, measured) = (run(false), run(true));
+        assert_eq!(
+            (measured.steps.len(), measured.failure),
+            (plain.steps.len(), plain.failure),
+            "{}",
+            device.name
+        );
+    }
+}

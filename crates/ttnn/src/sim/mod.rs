@@ -733,9 +733,11 @@ impl Device {
         drop(guard);
         let derived =
             derive_plan(self.spec, invocation, inputs, l1.as_ref(), &input_l1_at).map(Arc::new);
-        // A refusal that read the free L1 holds for this L1 only too.
+        // A refusal that read the free L1 holds for this L1 only too; so does a capture's plan,
+        // derived as if the call were alone on the device (a later real run of the same call,
+        // as a model's `--measure` makes after each capture, derives its own on the device's L1).
         let reads_l1 = match &derived {
-            Ok(p) => p.depends_on_l1,
+            Ok(p) => p.depends_on_l1 || l1.is_none(),
             Err(_) => true,
         };
         let mut cache = self.lock_plans();
