@@ -461,6 +461,16 @@ impl PlanBuilder {
         u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
     }
 
+    /// Where `t`'s buffer sits in L1 (its lowest address), as the plan places it: on the
+    /// device's L1 state, or alone on the device. Read as a program choice does (the answer
+    /// depends on the L1 outside the call).
+    pub fn l1_address(&self, t: &DevTensor) -> Option<u64> {
+        self.read_live_l1
+            .0
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.l1_at.get(t.buffer).copied().flatten()
+    }
+
     /// The per-bank bytes of the call's own live L1 buffers (not read as a program choice).
     pub fn own_live_l1_per_bank(&self) -> u64 {
         u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
