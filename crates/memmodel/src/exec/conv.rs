@@ -1519,19 +1519,16 @@ fn halo_and_conv_from(
     let conv_dtype = conv.conv_in_dtype();
     // 3. Halo: each core's window rows as row-major sticks of its channels.
     let sticks = conv.halo_sticks(s);
-    // A width-sharded conv without padding whose row-major shards already hold every window
-    // row runs with no halo at all: it reads its input shards as they are, and frees them as
-    // it would free the halo output (`bypass_halo`; seen on the runtime: [1,64,56,56]
-    // ROW_MAJOR 3×3 in L1 on n150, and the first DRAM width slice of p150 [1,64,218,288] 4×2,
-    // whose later slices, shorter than the first, are haloed up to its height). Outside DRAM
-    // slices every unpadded width-sharded ROW_MAJOR input bypasses it (conv2d.cpp
-    // `bypass_halo`; seeds 1207134 / 1207135, p150: a 3×3 stride-3 and a 1×1 stride-2 conv of
-    // DRAM inputs in L1_FULL clashed in the run where the plan ran out of L1 at its halo).
-    let bypass_halo = s.scheme == Scheme::Width
-        && win.pad == [0, 0]
-        && win.pad_end == [0, 0]
-        && !input_tiled
-        && (sticks == s.in_shard_h || !slice_input);
+    // A width-sharded conv without padding runs with no halo at all (conv2d.cpp `bypass_halo`:
+    // its one NHW shard holds every window row): it reads its row-major input shards as they
+    // are, and frees them as it would free the halo output (seen on the runtime: [1,64,56,56]
+    // ROW_MAJOR 3×3 in L1 on n150; seeds 1207134 / 1207135, p150: a 3×3 stride-3 and a 1×1
+    // stride-2 conv of DRAM inputs in L1_FULL). A DRAM slice's padding is its own: the inner
+    // width slices of p150 [1,64,218,288] 4×2 (3 slices) and [1,135,203,400] bfloat8_b 2×2
+    // (6 slices, seed 1207142; their shards tile-rounded past the window rows) bypass it, the
+    // last one, right-padded to whole output tiles, is haloed.
+    let bypass_halo =
+        s.scheme == Scheme::Width && win.pad == [0, 0] && win.pad_end == [0, 0] && !input_tiled;
     let stick = s.in_shard_w * conv.conv_in_elem();
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     let halo_spec = TensorSpec::new(

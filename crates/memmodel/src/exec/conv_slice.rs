@@ -1052,4 +1052,32 @@ mod tests {
             }
         }
     }
+
+    /// The halo bypass in DRAM width slices (`cargo xtask probe --trace`, p150, ttnn 0.81.1):
+    /// `[1,135,203,400]` bfloat8_b TILE in DRAM, 2×2 padding 0 WIDTH_SHARDED, 6 width slices.
+    /// The runtime runs no halo on the first five slices (their shards, tile-rounded, hold 21
+    /// rows more than the windows read) and haloes the last, right-padded one; it runs out of
+    /// L1 at the first slice's conv output, 659,328 B per bank (the plan haloed the first slice
+    /// and ran out at its 1,260,224 B halo; seed 1207142).
+    #[test]
+    fn unpadded_width_slices_bypass_the_halo() {
+        let mut c = dram_case("1,135,203,400", &P150, Layout::Tile);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.dtype = DType::Bfloat8B;
+        c.default_output_memory = false;
+        for (k, v) in [
+            ("kernel_size", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("shard_layout", ParamValue::Str("width".into())),
+            ("slice", ParamValue::Str("dram_width".into())),
+            ("num_slices", ParamValue::Int(6)),
+        ] {
+            c.params.set(k, v);
+        }
+        let e = c.estimate().unwrap();
+        match e.verdict {
+            crate::case::Verdict::Oom(o) => assert_eq!(o.per_bank_bytes, 659_328),
+            other => panic!("{other:?}"),
+        }
+    }
 }
