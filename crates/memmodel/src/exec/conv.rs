@@ -1098,11 +1098,27 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         }
     }
     let width_or_auto = !matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block));
+    if let (true, true, Some(request)) = (
+        settings.act_block_h > TILE && width_or_auto,
+        x.memory == BufferType::Dram,
+        &dram_slicing,
+    ) {
+        // A slice count told past the output's bound is refused before anything else.
+        if let Some(message) = request.told_count_refusal(&conv) {
+            ex.b.run(Program::new("Conv2D", "DRAM slicing").refused(message));
+            return Ok(Val::None);
+        }
+    }
     if settings.act_block_h > TILE && width_or_auto && dram_slicing.is_some() {
         // In DRAM slices the runtime's L1 estimates score the width candidate (`get_cb_info`)
         // first: fewer than 32 output rows refuse an override of two tiles or more in its
-        // words (seeds 1207322-1207324, WIDTH_SHARDED told or not).
-        if let Some(message) = conv.auto_shard_refusal(d) {
+        // words (seeds 1207322-1207324, WIDTH_SHARDED told or not). Not with a slice count
+        // told: p150 `[2,117,9,5]` 5×5 WIDTH_SHARDED, act_block_h 224, 2 height slices of a
+        // 5×1 output fits on the runtime (seed 1212401); such slices stay unmodeled below.
+        let count_told = dram_slicing
+            .as_ref()
+            .is_some_and(super::conv_slice::Request::count_told);
+        if let Some(message) = conv.auto_shard_refusal(d).filter(|_| !count_told) {
             ex.b.run(
                 Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
                     .refused(message),
