@@ -1109,7 +1109,14 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             return Ok(Val::None);
         }
     }
-    if settings.act_block_h > TILE && width_or_auto && dram_slicing.is_some() {
+    // An L1 input told DRAM slices is refused by the slicing itself, before any estimate (p150
+    // `[1,32,10,6]` TILE in L1, act_block_h 64, DRAM_HEIGHT: `Conv DRAM expects the input
+    // tensor to be in DRAM.`; seed 1207142): exec/conv_slice.rs plans that refusal.
+    if settings.act_block_h > TILE
+        && width_or_auto
+        && dram_slicing.is_some()
+        && x.memory == BufferType::Dram
+    {
         // In DRAM slices the runtime's L1 estimates score the width candidate (`get_cb_info`)
         // first: fewer than 32 output rows refuse an override of two tiles or more in its
         // words (seeds 1207322-1207324, WIDTH_SHARDED told or not). Not with a slice count

@@ -1147,4 +1147,32 @@ mod tests {
         let err = c.estimate().expect_err("unmodeled").to_string();
         assert!(err.contains("unmodeled"), "{err}");
     }
+
+    /// An L1 input told DRAM slices is refused by the slicing, not by the width estimate's
+    /// act_block_h refusal (p150, `[1,32,10,6]` TILE in L1, 4×4 stride 2 padding 0 to 1011
+    /// channels, WIDTH_SHARDED, act_block_h 64, DRAM_HEIGHT; seed 1207142).
+    #[test]
+    fn an_l1_input_in_dram_slices_is_refused_by_the_slicing() {
+        let mut c = dram_case("1,32,10,6", &P150, Layout::Tile);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.input_memory = BufferType::L1;
+        c.output_memory = BufferType::L1;
+        c.default_output_memory = false;
+        for (k, v) in [
+            ("act_block_h", ParamValue::Int(64)),
+            ("kernel_size", ParamValue::Ints(vec![4, 4])),
+            ("stride", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("out_channels", ParamValue::Int(1011)),
+            ("shard_layout", ParamValue::Str("width".into())),
+            ("slice", ParamValue::Str("dram_height".into())),
+        ] {
+            c.params.set(k, v);
+        }
+        let err = c.estimate().expect_err("refused").to_string();
+        assert!(
+            err.contains("Conv DRAM expects the input tensor to be in DRAM"),
+            "{err}"
+        );
+    }
 }
