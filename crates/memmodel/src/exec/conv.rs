@@ -1098,11 +1098,34 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         }
     }
     let width_or_auto = !matches!(settings.shard_layout, Some(Scheme::Height | Scheme::Block));
-    if settings.act_block_h > TILE && width_or_auto && dram_slicing.is_some() {
+    if let (true, true, Some(request)) = (
+        settings.act_block_h > TILE && width_or_auto,
+        x.memory == BufferType::Dram,
+        &dram_slicing,
+    ) {
+        // A slice count told past the output's bound is refused before anything else.
+        if let Some(message) = request.told_count_refusal(&conv) {
+            ex.b.run(Program::new("Conv2D", "DRAM slicing").refused(message));
+            return Ok(Val::None);
+        }
+    }
+    // An L1 input told DRAM slices is refused by the slicing itself, before any estimate (p150
+    // `[1,32,10,6]` TILE in L1, act_block_h 64, DRAM_HEIGHT: `Conv DRAM expects the input
+    // tensor to be in DRAM.`; seed 1207142): exec/conv_slice.rs plans that refusal.
+    if settings.act_block_h > TILE
+        && width_or_auto
+        && dram_slicing.is_some()
+        && x.memory == BufferType::Dram
+    {
         // In DRAM slices the runtime's L1 estimates score the width candidate (`get_cb_info`)
         // first: fewer than 32 output rows refuse an override of two tiles or more in its
-        // words (seeds 1207322-1207324, WIDTH_SHARDED told or not).
-        if let Some(message) = conv.auto_shard_refusal(d) {
+        // words (seeds 1207322-1207324, WIDTH_SHARDED told or not). Not with a slice count
+        // told: p150 `[2,117,9,5]` 5×5 WIDTH_SHARDED, act_block_h 224, 2 height slices of a
+        // 5×1 output fits on the runtime (seed 1212401); such slices stay unmodeled below.
+        let count_told = dram_slicing
+            .as_ref()
+            .is_some_and(super::conv_slice::Request::count_told);
+        if let Some(message) = conv.auto_shard_refusal(d).filter(|_| !count_told) {
             ex.b.run(
                 Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
                     .refused(message),
@@ -1519,19 +1542,16 @@ fn halo_and_conv_from(
     let conv_dtype = conv.conv_in_dtype();
     // 3. Halo: each core's window rows as row-major sticks of its channels.
     let sticks = conv.halo_sticks(s);
-    // A width-sharded conv without padding whose row-major shards already hold every window
-    // row runs with no halo at all: it reads its input shards as they are, and frees them as
-    // it would free the halo output (`bypass_halo`; seen on the runtime: [1,64,56,56]
-    // ROW_MAJOR 3×3 in L1 on n150, and the first DRAM width slice of p150 [1,64,218,288] 4×2,
-    // whose later slices, shorter than the first, are haloed up to its height). Outside DRAM
-    // slices every unpadded width-sharded ROW_MAJOR input bypasses it (conv2d.cpp
-    // `bypass_halo`; seeds 1207134 / 1207135, p150: a 3×3 stride-3 and a 1×1 stride-2 conv of
-    // DRAM inputs in L1_FULL clashed in the run where the plan ran out of L1 at its halo).
-    let bypass_halo = s.scheme == Scheme::Width
-        && win.pad == [0, 0]
-        && win.pad_end == [0, 0]
-        && !input_tiled
-        && (sticks == s.in_shard_h || !slice_input);
+    // A width-sharded conv without padding runs with no halo at all (conv2d.cpp `bypass_halo`:
+    // its one NHW shard holds every window row): it reads its row-major input shards as they
+    // are, and frees them as it would free the halo output (seen on the runtime: [1,64,56,56]
+    // ROW_MAJOR 3×3 in L1 on n150; seeds 1207134 / 1207135, p150: a 3×3 stride-3 and a 1×1
+    // stride-2 conv of DRAM inputs in L1_FULL). A DRAM slice's padding is its own: the inner
+    // width slices of p150 [1,64,218,288] 4×2 (3 slices) and [1,135,203,400] bfloat8_b 2×2
+    // (6 slices, seed 1207142; their shards tile-rounded past the window rows) bypass it, the
+    // last one, right-padded to whole output tiles, is haloed.
+    let bypass_halo =
+        s.scheme == Scheme::Width && win.pad == [0, 0] && win.pad_end == [0, 0] && !input_tiled;
     let stick = s.in_shard_w * conv.conv_in_elem();
     let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
     let halo_spec = TensorSpec::new(

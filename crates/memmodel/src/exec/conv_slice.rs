@@ -69,6 +69,36 @@ pub(super) struct Request {
     count: u64,
 }
 
+impl Request {
+    /// The runtime's refusal of a slice count told past what the output allows (one slice per
+    /// output row, or per tile of output columns), which it raises before any L1 estimate of
+    /// the slices: p150 `[1,320,6,5]` dilation 2 in 5 height slices (2 allowed) and
+    /// `[1,480,11,6]` 5×5 in 8 (7 allowed), WIDTH_SHARDED with act_block_h 224 / 64 (seed
+    /// 1212401). `None` when the count is the runtime's or within the bound.
+    pub(super) fn told_count_refusal(&self, whole: &Conv) -> Option<String> {
+        let axis = self.axis?;
+        let win = whole.win;
+        let max = if axis == Axis::Width {
+            win.wo.div_ceil(TILE)
+        } else {
+            [win.ho, win.wo][axis.index()]
+        };
+        (self.count > max).then(|| slice_count_refusal(self.count, max))
+    }
+
+    /// Whether the call tells the slice count (the runtime searches for none).
+    pub(super) fn count_told(&self) -> bool {
+        self.axis.is_some() && self.count > 0
+    }
+}
+
+fn slice_count_refusal(count: u64, max: u64) -> String {
+    format!(
+        "Number of slices ({count}) exceeds the maximum allowed ({max}) for the given output \
+         dimension and alignment."
+    )
+}
+
 /// The DRAM slicing of a call (`determine_conv2d_execution_path`): a DRAM interleaved input
 /// without slice_config, or with DRAM_HEIGHT / DRAM_WIDTH; `None` for the L1 path.
 pub(super) fn dram_request(a: &Args<'_>, x: &DevTensor) -> Result<Option<Request>, CaseError> {
@@ -539,10 +569,7 @@ pub(super) fn plan(
         [win.ho, win.wo][axis.index()]
     };
     if count > max {
-        ex.b.run(Program::new("Conv2D", "DRAM slicing").refused(format!(
-            "Number of slices ({count}) exceeds the maximum allowed ({max}) for the given output \
-             dimension and alignment."
-        )));
+        ex.b.run(Program::new("Conv2D", "DRAM slicing").refused(slice_count_refusal(count, max)));
         ex.b.release(output);
         release_copy(ex, nhwc_copy);
         return Ok(Val::None);
@@ -1058,5 +1085,101 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The halo bypass in DRAM width slices (`cargo xtask probe --trace`, p150, ttnn 0.81.1):
+    /// `[1,135,203,400]` bfloat8_b TILE in DRAM, 2×2 padding 0 WIDTH_SHARDED, 6 width slices.
+    /// The runtime runs no halo on the first five slices (their shards, tile-rounded, hold 21
+    /// rows more than the windows read) and haloes the last, right-padded one; it runs out of
+    /// L1 at the first slice's conv output, 659,328 B per bank (the plan haloed the first slice
+    /// and ran out at its 1,260,224 B halo; seed 1207142).
+    #[test]
+    fn unpadded_width_slices_bypass_the_halo() {
+        let mut c = dram_case("1,135,203,400", &P150, Layout::Tile);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.dtype = DType::Bfloat8B;
+        c.default_output_memory = false;
+        for (k, v) in [
+            ("kernel_size", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("shard_layout", ParamValue::Str("width".into())),
+            ("slice", ParamValue::Str("dram_width".into())),
+            ("num_slices", ParamValue::Int(6)),
+        ] {
+            c.params.set(k, v);
+        }
+        let e = c.estimate().unwrap();
+        match e.verdict {
+            crate::case::Verdict::Oom(o) => assert_eq!(o.per_bank_bytes, 659_328),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A slice count told past the output's bound is refused before the width estimate's
+    /// act_block_h refusal (p150, `cargo xtask diff`, seed 1212401): `[1,320,6,5]` float32
+    /// ROW_MAJOR, 3×3 dilation 2 padding 0 WIDTH_SHARDED, act_block_h 224, 5 height slices of a
+    /// 2-row output; a count within the bound (`[2,117,9,5]` 5×5 in 2 height slices, which
+    /// fits on the runtime where the plan refused it) is not planned.
+    #[test]
+    fn a_told_slice_count_past_the_output_is_refused_first() {
+        let mut c = dram_case("1,320,6,5", &P150, Layout::RowMajor);
+        c.dtype = DType::Float32;
+        for (k, v) in [
+            ("act_block_h", ParamValue::Int(224)),
+            ("dilation", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("shard_layout", ParamValue::Str("width".into())),
+            ("slice", ParamValue::Str("dram_height".into())),
+            ("num_slices", ParamValue::Int(5)),
+        ] {
+            c.params.set(k, v);
+        }
+        let err = c.estimate().expect_err("refused").to_string();
+        assert!(
+            err.contains("Number of slices (5) exceeds the maximum allowed (2)"),
+            "{err}"
+        );
+        let mut c = dram_case("2,117,9,5", &P150, Layout::Tile);
+        c.default_output_memory = false;
+        for (k, v) in [
+            ("act_block_h", ParamValue::Int(224)),
+            ("kernel_size", ParamValue::Ints(vec![5, 5])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("shard_layout", ParamValue::Str("width".into())),
+            ("slice", ParamValue::Str("dram_height".into())),
+            ("num_slices", ParamValue::Int(2)),
+        ] {
+            c.params.set(k, v);
+        }
+        let err = c.estimate().expect_err("unmodeled").to_string();
+        assert!(err.contains("unmodeled"), "{err}");
+    }
+
+    /// An L1 input told DRAM slices is refused by the slicing, not by the width estimate's
+    /// act_block_h refusal (p150, `[1,32,10,6]` TILE in L1, 4×4 stride 2 padding 0 to 1011
+    /// channels, WIDTH_SHARDED, act_block_h 64, DRAM_HEIGHT; seed 1207142).
+    #[test]
+    fn an_l1_input_in_dram_slices_is_refused_by_the_slicing() {
+        let mut c = dram_case("1,32,10,6", &P150, Layout::Tile);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.input_memory = BufferType::L1;
+        c.output_memory = BufferType::L1;
+        c.default_output_memory = false;
+        for (k, v) in [
+            ("act_block_h", ParamValue::Int(64)),
+            ("kernel_size", ParamValue::Ints(vec![4, 4])),
+            ("stride", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("out_channels", ParamValue::Int(1011)),
+            ("shard_layout", ParamValue::Str("width".into())),
+            ("slice", ParamValue::Str("dram_height".into())),
+        ] {
+            c.params.set(k, v);
+        }
+        let err = c.estimate().expect_err("refused").to_string();
+        assert!(
+            err.contains("Conv DRAM expects the input tensor to be in DRAM"),
+            "{err}"
+        );
     }
 }
