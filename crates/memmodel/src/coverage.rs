@@ -1694,4 +1694,22 @@ mod tests {
         };
         assert_eq!((d.total_bytes, d.per_bank_bytes), (23_502_848, 367_232));
     }
+
+    /// A float32 pool whose halo shard exceeds the L1 bank is not modeled: the plan ran out
+    /// there while the runtime (mock n150, float32 draw seed 1212141) clashed at an earlier
+    /// program ([1,1024,3,2306] TILE, 2×2 stride 1) or refused the dtype first ([1,1024,2,1014]
+    /// ROW_MAJOR dilated [2,1], padding 1).
+    #[test]
+    fn a_float32_pool_whose_halo_exceeds_the_bank_is_unmodeled() {
+        let mut c = case("maxpool2d", "1,1024,3,2306", Layout::Tile, BufferType::L1);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.dtype = DType::Float32;
+        c.params.set("stride", ParamValue::Ints(vec![1, 1]));
+        match c.estimate() {
+            Err(CaseError::Unmodeled { what, .. }) => {
+                assert!(what.contains("halo shard exceeds the L1 bank"), "{what}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
