@@ -1634,27 +1634,14 @@ fn halo_and_conv_from(
             return Ok(None);
         }
         let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
-        let mut halo_program =
-            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-                .cb(CbKind::Circular, in_shard_bytes, &in_grid)
-                .bound()
-                .cb(CbKind::Circular, halo_shard_bytes, &in_grid)
-                .bound()
-                .cb(CbKind::Circular, aligned_stick, &in_grid)
-                .cb(CbKind::Circular, aligned_stick, &in_grid);
-        if input_tiled {
-            // Untilize: two blocks of the shard's channel tiles.
-            let untilize = 2 * (s.in_shard_w / TILE) * conv.conv_in_tile();
-            halo_program = halo_program.cb(CbKind::Circular, untilize, &in_grid).cb(
-                CbKind::Circular,
-                untilize,
-                &in_grid,
-            );
-        }
-        for bytes in [pad0, pad1, gather0, gather1] {
-            halo_program = halo_program.cb(CbKind::Circular, bytes, &in_grid).bound();
-        }
-        ex.b.run(halo_program);
+        // Untilize: two blocks of the shard's channel tiles.
+        let untilize = input_tiled.then(|| 2 * (s.in_shard_w / TILE) * conv.conv_in_tile());
+        ex.b.run(super::pool::halo_program(
+            &in_grid,
+            [in_shard_bytes, halo_shard_bytes, aligned_stick],
+            untilize,
+            [pad0, pad1, gather0, gather1],
+        ));
         if conv.free_l1_input {
             // deallocate_activation: the halo's input goes whoever else holds it (a sharded input
             // the conv took as it was: the caller's).

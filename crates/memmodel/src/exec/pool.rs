@@ -374,24 +374,14 @@ fn upsample_bilinear(
     if sticks > MAX_CB_PAGES {
         return refuse_halo(ex, too_many_cb_pages(1, sticks), configs, halo, sharded_in);
     }
-    let mut p = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-        .cb(CbKind::Circular, halo_in_cb, &grid_set)
-        .bound()
-        .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
-        .bound()
-        .cb(CbKind::Circular, aligned_stick, &grid_set)
-        .cb(CbKind::Circular, aligned_stick, &grid_set);
-    if tiled {
-        // Untilize output: two blocks of 32 rows by the channel tiles, bfloat16.
-        let untilize = 2 * (c / TILE) * tile_size(DType::Bfloat16);
-        p = p
-            .cb(CbKind::Circular, untilize, &grid_set)
-            .cb(CbKind::Circular, untilize, &grid_set);
-    }
-    for bytes in [pad0, pad1, gather0, gather1] {
-        p = p.cb(CbKind::Circular, bytes, &grid_set).bound();
-    }
-    ex.b.run(p);
+    // Untilize output: two blocks of 32 rows by the channel tiles, bfloat16.
+    let untilize = tiled.then(|| 2 * (c / TILE) * tile_size(DType::Bfloat16));
+    ex.b.run(halo_program(
+        &grid_set,
+        [halo_in_cb, halo_shard_bytes, aligned_stick],
+        untilize,
+        [pad0, pad1, gather0, gather1],
+    ));
     for t in configs {
         ex.b.release(t);
     }
@@ -1302,6 +1292,36 @@ fn reader_config_bytes(win: &Window, bounds: &[Option<Boundary>]) -> u64 {
 /// bits): creating a program with a larger one raises.
 pub(super) const MAX_CB_PAGES: u64 = 65_535;
 
+/// `UntilizeWithHaloProgramFactory`'s circular buffers on the halo's cores, in the order the
+/// factory makes them: its input (bound to the input shard) and output (bound to the halo
+/// shard), two buffers of one aligned stick (`[input, halo, stick]` bytes), the untilize's two
+/// blocks where the input is tiled, and the four config tensors (pad, pad, gather, gather),
+/// each bound to its L1_SMALL buffer. Shared by conv2d's, max_pool2d's and bilinear upsample's
+/// halos.
+pub(super) fn halo_program(
+    grid: &CoreRangeSet,
+    [input, halo, stick]: [u64; 3],
+    untilize: Option<u64>,
+    configs: [u64; 4],
+) -> Program {
+    let mut p = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
+        .cb(CbKind::Circular, input, grid)
+        .bound()
+        .cb(CbKind::Circular, halo, grid)
+        .bound()
+        .cb(CbKind::Circular, stick, grid)
+        .cb(CbKind::Circular, stick, grid);
+    if let Some(untilize) = untilize {
+        p = p
+            .cb(CbKind::Circular, untilize, grid)
+            .cb(CbKind::Circular, untilize, grid);
+    }
+    for bytes in configs {
+        p = p.cb(CbKind::Circular, bytes, grid).bound();
+    }
+    p
+}
+
 /// The halo program refused when it is made (one of its CBs): the op raises with its config
 /// tensors, halo output and resharded input allocated, and they die with the call.
 fn refuse_halo(
@@ -1733,24 +1753,12 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return refuse_halo(ex, too_many_cb_pages(1, sticks), configs, halo, sharded_in);
     }
     let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
-    let mut halo_program = Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-        .cb(CbKind::Circular, in_shard_bytes, &grid_set)
-        .bound()
-        .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
-        .bound()
-        .cb(CbKind::Circular, aligned_stick, &grid_set)
-        .cb(CbKind::Circular, aligned_stick, &grid_set);
-    if tiled {
-        halo_program = halo_program.cb(CbKind::Circular, untilize, &grid_set).cb(
-            CbKind::Circular,
-            untilize,
-            &grid_set,
-        );
-    }
-    for bytes in [pad0, pad1, gather0, gather1] {
-        halo_program = halo_program.cb(CbKind::Circular, bytes, &grid_set).bound();
-    }
-    ex.b.run(halo_program);
+    ex.b.run(halo_program(
+        &grid_set,
+        [in_shard_bytes, halo_shard_bytes, aligned_stick],
+        tiled.then_some(untilize),
+        [pad0, pad1, gather0, gather1],
+    ));
     for t in configs {
         ex.b.release(t);
     }
@@ -2200,23 +2208,12 @@ fn sliced(
             config(ex, d, &pc, "gather config", gather1)?,
         ];
         let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
-        ex.b.run(
-            Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory")
-                .cb(CbKind::Circular, slice_bytes, &grid_set)
-                .bound()
-                .cb(CbKind::Circular, halo_shard_bytes, &grid_set)
-                .bound()
-                .cb(CbKind::Circular, aligned_stick, &grid_set)
-                .cb(CbKind::Circular, aligned_stick, &grid_set)
-                .cb(CbKind::Circular, pad0, &grid_set)
-                .bound()
-                .cb(CbKind::Circular, pad1, &grid_set)
-                .bound()
-                .cb(CbKind::Circular, gather0, &grid_set)
-                .bound()
-                .cb(CbKind::Circular, gather1, &grid_set)
-                .bound(),
-        );
+        ex.b.run(halo_program(
+            &grid_set,
+            [slice_bytes, halo_shard_bytes, aligned_stick],
+            None,
+            [pad0, pad1, gather0, gather1],
+        ));
         for t in configs {
             ex.b.release(t);
         }
