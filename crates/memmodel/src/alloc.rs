@@ -233,7 +233,7 @@ impl OutOfMemory {
     /// tt-metal's text (bank_manager.cpp), with the L1_SMALL hint the pinned runtime appends
     /// when the region is empty.
     pub fn message(&self) -> String {
-        let mut m = crate::case::oom_message(
+        let mut m = oom_message(
             self.size,
             self.buffer_type,
             self.banks,
@@ -531,6 +531,24 @@ impl CbLayout {
             dataflow: program.kind() != CbKind::Circular,
         }
     }
+}
+
+/// tt-metal's "Out of Memory" text (bank_manager.cpp in the pinned runtime).
+#[allow(clippy::too_many_arguments)]
+pub fn oom_message(
+    total: u64,
+    buffer_type: BufferType,
+    banks: u64,
+    per_bank: u64,
+    bank: u64,
+    allocated: u64,
+    free: u64,
+    largest: u64,
+) -> String {
+    format!(
+        "Out of Memory: Not enough space to allocate {total} B {} buffer across {banks} banks, where each bank needs to store {per_bank} B, but bank size is {bank} B (allocated: {allocated} B, free: {free} B, largest free block: {largest} B).",
+        buffer_type.tt_name()
+    )
 }
 
 #[cfg(test)]

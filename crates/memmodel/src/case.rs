@@ -127,48 +127,7 @@ impl CaseSpec {
     }
 }
 
-/// What a buffer is to the case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BufferRole {
-    Input,
-    Temporary,
-    Output,
-}
-
-/// One buffer the case allocates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlannedBuffer {
-    /// Index among the op's inputs, temporaries or outputs (by `role`).
-    pub index: usize,
-    /// What the buffer is to the op (`input`, `weight`, `indices`, `square`, ...).
-    pub what: &'static str,
-    pub role: BufferRole,
-    pub tensor: TensorSpec,
-    pub placement: Placement,
-    /// Index in [`Plan::steps`] of the step that frees it (`None` while it lives on).
-    pub freed_before: Option<usize>,
-    /// Held by the program the runtime caches (a conv's halo and reader config tensors): made
-    /// by the first run of the call, kept with the cached program, not made again by the same
-    /// call on the same inputs until the program cache is cleared.
-    pub program_cached: bool,
-    /// The cached program's own identity where the runtime finds it by its program hash from
-    /// any call (a conv's reader indices: a Conv2d program with equal attributes, whatever fed
-    /// its halo); `None`: only a repeat of the same call on the same inputs finds it.
-    pub program_key: Option<u64>,
-}
-
-impl PlannedBuffer {
-    /// `input 0 (input)`, `output 1 (indices)`, `temporary 0 (square)`.
-    pub fn name(&self) -> String {
-        let role = match self.role {
-            BufferRole::Input => "input",
-            BufferRole::Temporary => "temporary",
-            BufferRole::Output => "output",
-        };
-        format!("{role} {} ({})", self.index, self.what)
-    }
-}
+pub use crate::plan::{BufferRole, PlannedBuffer};
 
 /// Everything a case does to device memory, in order: its inputs are created, the op runs
 /// (its own intermediate buffers, its programs with their circular buffers, its outputs), then
@@ -282,23 +241,7 @@ impl OomDetail {
     }
 }
 
-/// tt-metal's "Out of Memory" text (bank_manager.cpp in the pinned runtime).
-#[allow(clippy::too_many_arguments)]
-pub fn oom_message(
-    total: u64,
-    buffer_type: BufferType,
-    banks: u64,
-    per_bank: u64,
-    bank: u64,
-    allocated: u64,
-    free: u64,
-    largest: u64,
-) -> String {
-    format!(
-        "Out of Memory: Not enough space to allocate {total} B {} buffer across {banks} banks, where each bank needs to store {per_bank} B, but bank size is {bank} B (allocated: {allocated} B, free: {free} B, largest free block: {largest} B).",
-        buffer_type.tt_name()
-    )
-}
+pub use crate::alloc::oom_message;
 
 /// A program's circular buffers that do not fit (tt-metal's program checks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

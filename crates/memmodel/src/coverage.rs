@@ -188,7 +188,7 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             ))
         }
         Family::ConcatenateHeads if head_dim(sig).is_some_and(|d| d % crate::tensor::TILE != 0) => {
-            return Err(concat_heads_head_size(head_dim(sig).unwrap_or(0)));
+            return Err(crate::exec::concat_heads_head_size(head_dim(sig).unwrap_or(0)));
         }
         // `datatype_to_dataformat_converter` in NLPConcatHeadsProgramFactory (seen on the
         // runtime, seed 33105: uint8, uint16, uint32, int32 and bfloat4_b).
@@ -832,12 +832,6 @@ fn head_dim(sig: &Signature) -> Option<u64> {
     sig.inputs
         .first()
         .and_then(|i| i.shape.dims().last().copied())
-}
-
-/// NLPConcatHeadsDeviceOperation's validation of the head dim `d` (before its output exists;
-/// seen on the runtime, seeds 33107-33108).
-pub(crate) fn concat_heads_head_size(d: u64) -> String {
-    format!("Head size must be a multiple of 32 but was found to be {d}. Update the matmul that uses the output of this operation to include padding in the weights.")
 }
 
 #[cfg(test)]

@@ -255,6 +255,15 @@ impl DeviceSpec {
     }
 }
 
+/// L1_SMALL the pinned runtime's max_pool2d needs; the checked recipe opens with 32 KiB.
+pub const MAX_POOL_L1_SMALL: u64 = 32 * 1024;
+
+/// L1_SMALL the pinned runtime's conv2d is opened with: its halo and conv config tensors go there
+/// (measured on ttnn 0.81.1, mock n150: 160 B per bank held by the program cache after a
+/// 32×32×64 conv, 832 B after a 640×640×96 one in DRAM slices; with 0 B the call fails with the
+/// L1_SMALL out-of-memory text). The same 32 KiB the max_pool2d recipe opens with.
+pub const CONV2D_L1_SMALL: u64 = 32 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;

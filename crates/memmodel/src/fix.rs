@@ -107,23 +107,7 @@ fn model_says(case: &Case) -> ModelSays {
 /// Appended to a fix's detail when memmodel gives no verdict on the changed case.
 pub const UNMODELED_FIX: &str = "(memmodel does not model this call: only a run verifies it)";
 
-/// The slicing the runtime tries first when it picks the slices itself (tt-metal
-/// `op_slicing::best_guess_slice_type`, on the [N, H, W, C] input): a ROW_MAJOR output by
-/// height only for an input over 3× taller than wide; a TILE output (the default) by height for
-/// an input under 200 wide or taller than wide, else by width. Measured on n150 (the input
-/// slices the capture's PaddedSlice ops read): TILE 400×300 by height, 300×400 by width;
-/// ROW_MAJOR 700×240 by width (docs/conv2d.md).
-pub fn conv2d_auto_slice_type(height: u64, width: u64, output_layout: Layout) -> &'static str {
-    let by_height = match output_layout {
-        Layout::RowMajor => height > width.saturating_mul(3),
-        Layout::Tile => width < 200 || height > width,
-    };
-    if by_height {
-        "height"
-    } else {
-        "width"
-    }
-}
+pub use crate::exec::conv2d_auto_slice_type;
 
 /// Whether a conv2d case takes the runtime's matmul path ([`crate::exec::conv2d_is_matmul`]),
 /// which DRAM slicing never applies to.

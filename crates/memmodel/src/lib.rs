@@ -18,6 +18,7 @@ pub mod config;
 pub mod coverage;
 pub mod device;
 pub mod dtype;
+pub mod error;
 pub mod estimate;
 pub mod exec;
 pub mod fix;

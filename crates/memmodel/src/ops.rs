@@ -189,24 +189,7 @@ pub fn find(name: &str) -> Result<&'static OpDef, UnknownOp> {
 #[error("unknown op `{0}` (known: {known})", known = OPS.iter().map(|o| o.name).collect::<Vec<_>>().join(", "))]
 pub struct UnknownOp(pub String);
 
-/// Why a case cannot be formed (wrong arity, a dim out of range, sizes that do not add up, ...).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CaseError {
-    #[error(transparent)]
-    Param(#[from] ParamError),
-    #[error("{op}: {problem}")]
-    Invalid { op: String, problem: String },
-    /// The runtime refuses the call (its words) once the inputs exist.
-    #[error("{reason}")]
-    Refused { function: String, reason: String },
-    /// A call (or this use of a function) memmodel does not model: no verdict, the reason.
-    #[error("{function}: unmodeled: {what}")]
-    Unmodeled { function: String, what: String },
-    #[error(transparent)]
-    Shape(#[from] crate::shape::ShapeError),
-    #[error(transparent)]
-    Overflow(#[from] crate::size::Overflow),
-}
+pub use crate::error::CaseError;
 
 fn invalid(op: &str, problem: impl Into<String>) -> CaseError {
     CaseError::Invalid {
@@ -273,14 +256,7 @@ pub struct OpRequest<'a> {
     pub sharding: Option<crate::shard::ShardStrategy>,
 }
 
-/// L1_SMALL the pinned runtime's max_pool2d needs; the checked recipe opens with 32 KiB.
-pub const MAX_POOL_L1_SMALL: u64 = 32 * 1024;
-
-/// L1_SMALL the pinned runtime's conv2d is opened with: its halo and conv config tensors go there
-/// (measured on ttnn 0.81.1, mock n150: 160 B per bank held by the program cache after a
-/// 32×32×64 conv, 832 B after a 640×640×96 one in DRAM slices; with 0 B the call fails with the
-/// L1_SMALL out-of-memory text). The same 32 KiB the max_pool2d recipe opens with.
-pub const CONV2D_L1_SMALL: u64 = 32 * 1024;
+pub use crate::device::{CONV2D_L1_SMALL, MAX_POOL_L1_SMALL};
 
 /// Whether `ttnn.concat` of TILE inputs of these shapes along `at` (non-negative) takes the
 /// row-major route (`build_untilize_rm_retilize_concat`): 1-D inputs always, else a dim of the
@@ -2061,28 +2037,7 @@ fn matmul_shape(op: &str, a: &Shape, b: &Shape) -> Result<Shape, CaseError> {
     Ok(Shape::from_dims(dims)?)
 }
 
-/// TT-NN's zero-cost reshape rule (ttnn.reshape docs): the last dim is unchanged, and for TILE
-/// either the second-last is unchanged or it needs no padding (so tiles map one-to-one).
-pub fn reshape_is_view(from: &Shape, to: &Shape, layout: Layout) -> bool {
-    let last = |s: &Shape, k: usize| -> u64 {
-        if s.rank() >= k {
-            s.dims()[s.rank() - k]
-        } else {
-            1
-        }
-    };
-    if last(from, 1) != last(to, 1) {
-        return false;
-    }
-    match layout {
-        Layout::RowMajor => true,
-        Layout::Tile => {
-            last(from, 2) == last(to, 2)
-                || (last(from, 2) % crate::tensor::TILE == 0
-                    && last(to, 2) % crate::tensor::TILE == 0)
-        }
-    }
-}
+pub use crate::exec::reshape_is_view;
 
 #[cfg(test)]
 mod tests {

@@ -4,11 +4,10 @@
 //! model ([`crate::alloc::DeviceMemory`]) by the estimate and by the `sim` backend alike.
 
 use crate::alloc::{BufferRequest, DeviceMemory, FreeList, MemoryError};
-use crate::case::{BufferRole, PlannedBuffer};
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
 use crate::program::{Peaks, Program};
 use crate::shape::Shape;
 use crate::shard::{MemoryConfig, ShardSpec, ShardStrategy};
@@ -789,6 +788,49 @@ pub fn replay(
         }
     }
     Ok(())
+}
+
+/// What a buffer is to the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferRole {
+    Input,
+    Temporary,
+    Output,
+}
+
+/// One buffer the case allocates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedBuffer {
+    /// Index among the op's inputs, temporaries or outputs (by `role`).
+    pub index: usize,
+    /// What the buffer is to the op (`input`, `weight`, `indices`, `square`, ...).
+    pub what: &'static str,
+    pub role: BufferRole,
+    pub tensor: TensorSpec,
+    pub placement: Placement,
+    /// Index in [`crate::case::Plan::steps`] of the step that frees it (`None` while it lives on).
+    pub freed_before: Option<usize>,
+    /// Held by the program the runtime caches (a conv's halo and reader config tensors): made
+    /// by the first run of the call, kept with the cached program, not made again by the same
+    /// call on the same inputs until the program cache is cleared.
+    pub program_cached: bool,
+    /// The cached program's own identity where the runtime finds it by its program hash from
+    /// any call (a conv's reader indices: a Conv2d program with equal attributes, whatever fed
+    /// its halo); `None`: only a repeat of the same call on the same inputs finds it.
+    pub program_key: Option<u64>,
+}
+
+impl PlannedBuffer {
+    /// `input 0 (input)`, `output 1 (indices)`, `temporary 0 (square)`.
+    pub fn name(&self) -> String {
+        let role = match self.role {
+            BufferRole::Input => "input",
+            BufferRole::Temporary => "temporary",
+            BufferRole::Output => "output",
+        };
+        format!("{role} {} ({})", self.index, self.what)
+    }
 }
 
 #[cfg(test)]

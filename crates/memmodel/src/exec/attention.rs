@@ -3,9 +3,9 @@
 
 use super::util::{out_memory, tile_size};
 use super::{grid, invalid, unmodeled, Args, Exec, Val};
-use crate::case::BufferRole;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
+use crate::plan::BufferRole;
 use crate::plan::DevTensor;
 use crate::program::{CbKind, Program};
 use crate::shape::Shape;
@@ -46,7 +46,7 @@ fn concatenate_heads(
         return Err(unmodeled(f, "a sharded input"));
     }
     if d % TILE != 0 {
-        return Err(invalid(f, crate::coverage::concat_heads_head_size(d)));
+        return Err(invalid(f, concat_heads_head_size(d)));
     }
     let width = crate::size::mul(heads, d, "H·D")?;
     let concat_spec = TensorSpec::new(
@@ -80,4 +80,10 @@ fn concatenate_heads(
     let out = super::data_movement::reshape(ex, &concat, &out_dims, mem)?;
     ex.b.release(concat);
     Ok(out)
+}
+
+/// NLPConcatHeadsDeviceOperation's validation of the head dim `d` (before its output exists;
+/// seen on the runtime, seeds 33107-33108).
+pub(crate) fn concat_heads_head_size(d: u64) -> String {
+    format!("Head size must be a multiple of 32 but was found to be {d}. Update the matmul that uses the output of this operation to include padding in the weights.")
 }

@@ -25,12 +25,12 @@ use super::pool::{
     divisor_with_padding, halo_configs, sharded, too_many_cb_pages, Bound, Window, MAX_CB_PAGES,
 };
 use super::{invalid, unmodeled, Args, Exec, Val};
-use crate::case::BufferRole;
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
 use crate::plan::sharded_placement;
+use crate::plan::BufferRole;
 use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
 use crate::shard::{ShardOrientation, ShardSpec, ShardStrategy};
@@ -752,7 +752,7 @@ pub(super) fn reshard_into(
     let l1_bank = ex
         .device()
         .l1_bank_bytes
-        .saturating_sub(crate::ops::CONV2D_L1_SMALL);
+        .saturating_sub(crate::device::CONV2D_L1_SMALL);
     let input_per_bank = ex.b.buffers[x.buffer].placement.per_bank_bytes;
     let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
     // to_memory_config copies where InterleavedToSharded's CBs would not fit the bank: the
@@ -1186,7 +1186,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let flat = [1, 1, rows, c_in];
     let flat_shape = Shape::from_dims(flat.to_vec())?;
     let flattened =
-        if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
+        if x.dims() == flat || super::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
             None
         } else if x.layout() == Layout::Tile {
             // The copy stays in the input's memory: a DRAM input's (slice_config L1_FULL) in

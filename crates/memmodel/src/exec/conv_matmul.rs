@@ -18,10 +18,10 @@
 use super::conv::{Conv, Scheme};
 use super::matmul::{bias_sum, matmul_as, MatmulOutput};
 use super::{Exec, Val};
-use crate::case::BufferRole;
 use crate::device::BufferType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
+use crate::plan::BufferRole;
 use crate::plan::DevTensor;
 use crate::shape::Shape;
 use crate::tensor::TensorSpec;
@@ -70,36 +70,35 @@ pub(super) fn plan(
     let flat_shape = Shape::from_dims(flat.to_vec())?;
     // `flatten_4d_shape`: a view, or for a TILE [N, H, W, C] input whose padding changes a
     // copying reshape into the input's memory (ReshapeView), kept until the call returns.
-    let input =
-        if x.dims() == flat || crate::ops::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
-            ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
-        } else if shard_layout.is_some() {
-            // Seen on p150 (seed 41014, [1,1024,122,201] [N, H, W, C] in L1): the runtime's
-            // ReshapeView CBs clash with an L1 buffer 112,640 B up the bank, which this plan
-            // allocates only after the reshape.
-            return Err(super::unmodeled(
-                f,
-                format!(
-                    "{}: the copying reshape of an [N, H, W, C] input told a shard_layout",
-                    super::conv::UNPLANNED
-                ),
-            ));
-        } else if x.layout() == Layout::Tile && x.dtype() != crate::dtype::DType::Bfloat8B {
-            super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
-        } else {
-            // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b): the same buffers and peaks
-            // as the capture, but run, the matmul's dataflow buffers clash with an L1 buffer
-            // where the runtime fits: the bfloat16 round trip's buffers land elsewhere in the
-            // bank. (The halo path frees the copy before its programs: exact, seeds 81012-81013.)
-            return Err(super::unmodeled(
-                f,
-                format!(
-                    "{}: the copying reshape of a {} [N, H, W, C] input",
-                    super::conv::UNPLANNED,
-                    x.dtype()
-                ),
-            ));
-        };
+    let input = if x.dims() == flat || super::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
+        ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
+    } else if shard_layout.is_some() {
+        // Seen on p150 (seed 41014, [1,1024,122,201] [N, H, W, C] in L1): the runtime's
+        // ReshapeView CBs clash with an L1 buffer 112,640 B up the bank, which this plan
+        // allocates only after the reshape.
+        return Err(super::unmodeled(
+            f,
+            format!(
+                "{}: the copying reshape of an [N, H, W, C] input told a shard_layout",
+                super::conv::UNPLANNED
+            ),
+        ));
+    } else if x.layout() == Layout::Tile && x.dtype() != crate::dtype::DType::Bfloat8B {
+        super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
+    } else {
+        // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b): the same buffers and peaks
+        // as the capture, but run, the matmul's dataflow buffers clash with an L1 buffer
+        // where the runtime fits: the bfloat16 round trip's buffers land elsewhere in the
+        // bank. (The halo path frees the copy before its programs: exact, seeds 81012-81013.)
+        return Err(super::unmodeled(
+            f,
+            format!(
+                "{}: the copying reshape of a {} [N, H, W, C] input",
+                super::conv::UNPLANNED,
+                x.dtype()
+            ),
+        ));
+    };
 
     // get_conv_padded_input_shape_and_mem_config: a block-sharded input whose channel cores do
     // not split C_in as its shards do is resharded, block-sharded whatever shard_layout says
@@ -140,7 +139,7 @@ pub(super) fn plan(
         l1_bank: ex
             .device()
             .l1_bank_bytes
-            .saturating_sub(crate::ops::CONV2D_L1_SMALL),
+            .saturating_sub(crate::device::CONV2D_L1_SMALL),
     };
     let product = matmul_as(ex, f, &tilized, &weights, BufferType::Dram, fused, output)?;
     let mut result = match &bias {
@@ -263,7 +262,7 @@ fn tilized_where_it_is(
         ex,
         &input,
         input.memory,
-        crate::ops::CONV2D_L1_SMALL,
+        crate::device::CONV2D_L1_SMALL,
     )?;
     if free_l1_input {
         // tilize_with_optional_deallocation: the caller's input goes once tilized.
@@ -311,7 +310,9 @@ fn plan_height_sharded(
             .map(|shape| TensorSpec::new(shape, dtype, Layout::Tile))
     };
 
-    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
+    let l1_bank = d
+        .l1_bank_bytes
+        .saturating_sub(crate::device::CONV2D_L1_SMALL);
     if input.layout() == Layout::RowMajor && !rows.is_multiple_of(TILE) {
         let elem = input.dtype().row_major_element_bytes();
         let both = crate::size::product([s.in_shard_h, s.in_c_padded, elem, 2], "input shards")?;

@@ -9,12 +9,12 @@
 use super::conv::{Conv, Scheme, UNPLANNED};
 use super::pool::{sharded, Bound};
 use super::{invalid, unmodeled, Args, DevTensor, Exec, Val};
-use crate::case::BufferRole;
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
 use crate::plan::sharded_placement;
+use crate::plan::BufferRole;
 use crate::program::{CbKind, Program};
 use crate::shape::Shape;
 use crate::size;
@@ -415,7 +415,7 @@ fn slice_count(
         return Ok(Ok((axis, request.count)));
     }
     // `best_guess_slice_type` for a TILE output (conv2d_DRAM's default output_layout).
-    let best_guess = if crate::fix::conv2d_auto_slice_type(win.h, win.w, Layout::Tile) == "height" {
+    let best_guess = if conv2d_auto_slice_type(win.h, win.w, Layout::Tile) == "height" {
         Axis::Height
     } else {
         Axis::Width
@@ -509,13 +509,12 @@ pub(super) fn plan(
     // `[1,64,100,100]`: the copy, then the output, the slices reading the copy, which dies
     // after the output's copy back). A TILE [N, H, W, C] input of such a width is not copied
     // here (`[1,400,300,64]`, 2 slices); one slice flattens it by a copy (below).
-    let nhwc_copy =
-        if x.shape() == &nhwc || crate::ops::reshape_is_view(x.shape(), &nhwc, x.layout()) {
-            None
-        } else {
-            let dims = [win.n, win.h, win.w, win.c].map(|v| v as i64);
-            Some(super::data_movement::reshape(ex, x, &dims, x.memory)?)
-        };
+    let nhwc_copy = if x.shape() == &nhwc || super::reshape_is_view(x.shape(), &nhwc, x.layout()) {
+        None
+    } else {
+        let dims = [win.n, win.h, win.w, win.c].map(|v| v as i64);
+        Some(super::data_movement::reshape(ex, x, &dims, x.memory)?)
+    };
     if x.memory != BufferType::Dram {
         // conv2d_DRAM reshapes its input to [N, H, W, C], then refuses any but a DRAM one,
         // whatever the slice count (probes, n150: `[1,32,64,64]` ROW_MAJOR L1 with DRAM_HEIGHT
@@ -531,11 +530,13 @@ pub(super) fn plan(
     // The output back to [1, 1, N·Ho·Wo, C]: a view when its width is whole tiles, else a
     // copying ReshapeView (measured: the copy, then the 4-D output and the weights freed),
     // modeled as `data_movement::reshape` (block floats through bfloat16, as there).
-    let out_view = crate::ops::reshape_is_view(&out_nhwc, &out_flat, Layout::Tile);
+    let out_view = super::reshape_is_view(&out_nhwc, &out_flat, Layout::Tile);
     let out_spec = TensorSpec::new(out_nhwc, whole.out_dtype, Layout::Tile);
     let output =
         ex.b.tensor("output", BufferRole::Temporary, out_spec, BufferType::Dram)?;
-    let l1_bank = d.l1_bank_bytes.saturating_sub(crate::ops::CONV2D_L1_SMALL);
+    let l1_bank = d
+        .l1_bank_bytes
+        .saturating_sub(crate::device::CONV2D_L1_SMALL);
     // `determine_slice_config` reads the device's L1 `total_free_bytes`: other live L1
     // tensors of a model count (YOLOv12x 4320x7680 n150 #693).
     let Some(free) = ex.b.l1_total_free_per_bank(l1_bank) else {
@@ -598,7 +599,7 @@ pub(super) fn plan(
         let source = nhwc_copy.as_ref().unwrap_or(x);
         let flat = Shape::from_dims(vec![1, 1, win.n * win.h * win.w, win.c])?;
         let flattened = if source.shape() == &flat
-            || crate::ops::reshape_is_view(source.shape(), &flat, source.layout())
+            || super::reshape_is_view(source.shape(), &flat, source.layout())
         {
             None
         } else {
@@ -790,6 +791,24 @@ fn tiles_per_shard_row(width: u64, channel_cores: u64) -> u64 {
 fn release_copy(ex: &mut Exec<'_>, copy: Option<DevTensor>) {
     if let Some(copy) = copy {
         ex.b.release(copy);
+    }
+}
+
+/// The slicing the runtime tries first when it picks the slices itself (tt-metal
+/// `op_slicing::best_guess_slice_type`, on the [N, H, W, C] input): a ROW_MAJOR output by
+/// height only for an input over 3× taller than wide; a TILE output (the default) by height for
+/// an input under 200 wide or taller than wide, else by width. Measured on n150 (the input
+/// slices the capture's PaddedSlice ops read): TILE 400×300 by height, 300×400 by width;
+/// ROW_MAJOR 700×240 by width (docs/conv2d.md).
+pub fn conv2d_auto_slice_type(height: u64, width: u64, output_layout: Layout) -> &'static str {
+    let by_height = match output_layout {
+        Layout::RowMajor => height > width.saturating_mul(3),
+        Layout::Tile => width < 200 || height > width,
+    };
+    if by_height {
+        "height"
+    } else {
+        "width"
     }
 }
 

@@ -5,11 +5,11 @@
 use super::grid;
 use super::util::{out_memory, tile_size, tiles};
 use super::{invalid, unmodeled, Args, Exec, Val};
-use crate::case::BufferRole;
 use crate::device::BufferType;
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
+use crate::plan::BufferRole;
 use crate::plan::{raw_placement, DevTensor};
 use crate::program::{Cb, CbKind, Program};
 use crate::shape::Shape;
@@ -1035,15 +1035,6 @@ fn move_to(
     Ok(out)
 }
 
-/// The zero-cost reshape rule of the pinned runtime's `ttnn.reshape`.
-fn reshape_is_view(from: &[u64], to: &[u64], layout: Layout) -> bool {
-    crate::ops::reshape_is_view(
-        &Shape::from_dims(from.to_vec()).expect("valid"),
-        &Shape::from_dims(to.to_vec()).expect("valid"),
-        layout,
-    )
-}
-
 /// `ttnn.reshape`.
 pub(super) fn reshape(
     ex: &mut Exec<'_>,
@@ -1065,7 +1056,7 @@ pub(super) fn reshape(
         ));
     }
     let spec = TensorSpec::new(target.clone(), x.dtype(), x.layout());
-    if reshape_is_view(x.dims(), target.dims(), x.layout()) && mem == x.memory {
+    if dims_reshape_is_view(x.dims(), target.dims(), x.layout()) && mem == x.memory {
         return Ok(ex.b.share(x, spec));
     }
     if x.layout() != Layout::Tile {
@@ -4095,6 +4086,34 @@ fn repeat_codegen_fits(
     Ok(committed < window && 2 * slot <= window - committed)
 }
 
+/// TT-NN's zero-cost reshape rule (ttnn.reshape docs): the last dim is unchanged, and for TILE
+/// either the second-last is unchanged or it needs no padding (so tiles map one-to-one).
+pub fn reshape_is_view(from: &Shape, to: &Shape, layout: Layout) -> bool {
+    dims_reshape_is_view(from.dims(), to.dims(), layout)
+}
+
+/// [`reshape_is_view`] on bare dims.
+fn dims_reshape_is_view(from: &[u64], to: &[u64], layout: Layout) -> bool {
+    let last = |s: &[u64], k: usize| -> u64 {
+        if s.len() >= k {
+            s[s.len() - k]
+        } else {
+            1
+        }
+    };
+    if last(from, 1) != last(to, 1) {
+        return false;
+    }
+    match layout {
+        Layout::RowMajor => true,
+        Layout::Tile => {
+            last(from, 2) == last(to, 2)
+                || (last(from, 2) % crate::tensor::TILE == 0
+                    && last(to, 2) % crate::tensor::TILE == 0)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{closest_square_larger_than, faced_offset, reshape_map_segments_uncached};
@@ -4158,7 +4177,7 @@ mod tests {
         c.params.set("chunks", ParamValue::Int(3));
         c.params.set("dim", ParamValue::Int(-2));
         match c.with_default_output_memory().estimate() {
-            Err(crate::ops::CaseError::Unmodeled { what, .. }) => {
+            Err(crate::error::CaseError::Unmodeled { what, .. }) => {
                 assert!(what.contains("two at a time"), "{what}")
             }
             other => panic!("expected unmodeled, got {other:?}"),

@@ -4,9 +4,9 @@
 use super::grid;
 use super::util::{out_memory, tile_size, tiles};
 use super::{invalid, Args, Exec, Val};
-use crate::case::BufferRole;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
+use crate::plan::BufferRole;
 use crate::plan::DevTensor;
 use crate::program::{Cb, CbKind, CoreRangeSet, Program};
 use crate::shape::Shape;

@@ -3,11 +3,11 @@
 use super::grid;
 use super::util::{out_memory, tile_size};
 use super::{invalid, Args, Exec, Val};
-use crate::case::BufferRole;
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
+use crate::plan::BufferRole;
 use crate::plan::DevTensor;
 use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;

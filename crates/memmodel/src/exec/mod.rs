@@ -21,16 +21,19 @@ mod reduction;
 pub mod sdpa;
 pub(crate) mod util;
 
+pub(crate) use attention::concat_heads_head_size;
 pub use conv::UNPLANNED as CONV2D_UNPLANNED;
 pub use conv_matmul::is_matmul_conv as conv2d_is_matmul;
+pub use conv_slice::conv2d_auto_slice_type;
+pub use data_movement::reshape_is_view;
 pub(crate) use pool::dram_pool_is_sliced;
 pub use util::default_output_memory;
 
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::invoke::{Call, Invocation, Value};
 use crate::layout::Layout;
-use crate::ops::CaseError;
 use crate::plan::{DevTensor, PlanBuilder};
 use std::collections::BTreeMap;
 

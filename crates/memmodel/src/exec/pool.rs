@@ -3,11 +3,11 @@
 use super::grid;
 use super::util::{out_memory, tile_size};
 use super::{invalid, unmodeled, Args, Exec, Val};
-use crate::case::BufferRole;
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
+use crate::plan::BufferRole;
 use crate::plan::{sharded_placement, DevTensor};
 use crate::program::{Cb, CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
@@ -1554,7 +1554,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // The L1 bank left once the device is opened with max_pool2d's L1_SMALL.
     let l1_bank = d
         .l1_bank_bytes
-        .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
+        .saturating_sub(crate::device::MAX_POOL_L1_SMALL);
     if x.memory == BufferType::L1
         && (0..2).any(|i| stride[i] > dilation[i] * (kernel[i] - 1) + 1)
         && pc.scheme == Scheme::Height
@@ -1954,7 +1954,7 @@ pub(crate) fn dram_pool_is_sliced(
     }
     let l1_bank = d
         .l1_bank_bytes
-        .saturating_sub(crate::ops::MAX_POOL_L1_SMALL);
+        .saturating_sub(crate::device::MAX_POOL_L1_SMALL);
     let step = halo_step(d, &win, &parallel_config(d, &win), halo_dtype).ok()?;
     slice_decision_pinned(&win, step, l1_bank).then_some(step > l1_bank)
 }

@@ -3,11 +3,11 @@
 use super::grid;
 use super::util::{out_memory, tile_size};
 use super::{unmodeled, Args, Exec, Val};
-use crate::case::BufferRole;
 use crate::device::{Arch, BufferType};
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
+use crate::plan::BufferRole;
 use crate::plan::DevTensor;
 use crate::program::{Cb, CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;
@@ -1707,7 +1707,7 @@ fn reshape_result(
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
     let target = Shape::new(dims)?;
-    let view = crate::ops::reshape_is_view(x.shape(), &target, x.layout()) && mem == x.memory;
+    let view = super::reshape_is_view(x.shape(), &target, x.layout()) && mem == x.memory;
     if view || !x.dtype().is_block_float() {
         return super::data_movement::reshape(ex, x, dims, mem);
     }

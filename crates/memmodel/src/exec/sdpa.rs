@@ -10,10 +10,10 @@
 
 use super::util::{out_memory, tile_size};
 use super::{unmodeled, Args, Exec, Val};
-use crate::case::BufferRole;
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
+use crate::plan::BufferRole;
 use crate::plan::DevTensor;
 use crate::program::{CbKind, CoreRange, CoreRangeSet, Program};
 use crate::shape::Shape;

@@ -3,8 +3,8 @@
 use super::Args;
 use crate::device::BufferType;
 use crate::dtype::DType;
+use crate::error::CaseError;
 use crate::layout::Layout;
-use crate::ops::CaseError;
 use crate::tensor::TensorSpec;
 
 /// Tiles of a TILE tensor (or the tiles a ROW_MAJOR tensor would take once tilized).
