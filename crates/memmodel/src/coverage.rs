@@ -1820,4 +1820,25 @@ mod tests {
             c.estimate().map(|r| r.verdict)
         );
     }
+
+    /// Fewer than 32 output rows are pooled on one NHW core, and a ROW_MAJOR pool whose
+    /// channels split over cores writes pages of its shard sticks: the runtime's NO_DISPATCH
+    /// L1 peaks (mock boards, kernel 2x2, NHWC-flat in L1): p150 [1,16,6,10] (15 output rows)
+    /// 10,496 B on one core; n150 [2,40,4,6] ROW_MAJOR (40 channels on 3 cores of 16) 3,616 B,
+    /// [1,40,8,16] ROW_MAJOR 9,456 B.
+    #[test]
+    fn small_outputs_pool_on_one_row_core_and_row_major_channel_shards_keep_their_sticks() {
+        let l1 = |shape: &str, layout: Layout, device: &'static crate::device::DeviceSpec| {
+            let mut c = case("maxpool2d", shape, layout, BufferType::L1);
+            c.device = device;
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            let r = c.estimate().expect("modeled");
+            assert_eq!(r.verdict, Verdict::Fits);
+            (r.peaks.cb, r.peaks.l1)
+        };
+        let p150 = &crate::device::P150;
+        assert_eq!(l1("1,16,6,10", Layout::Tile, p150), (14_336, 10_496));
+        assert_eq!(l1("2,40,4,6", Layout::RowMajor, &N150), (14_336, 3_616));
+        assert_eq!(l1("1,40,8,16", Layout::RowMajor, &N150), (14_336, 9_456));
+    }
 }

@@ -825,7 +825,12 @@ fn scheme_in(d: &DeviceSpec, win: &Window, scheme: Scheme, channel_unit: u64) ->
     let max_cores = d.worker_cores();
     let units = win.c.div_ceil(channel_unit.max(1));
     let ctiles = win.c.div_ceil(TILE);
-    let nhw = win.out_nhw();
+    // Fewer than 32 output rows are pooled on one NHW core (seen on p150: 8, 15 and 16 output
+    // rows on one core, where a count over rows gives 8, 15 and 16).
+    let nhw = match win.out_nhw() {
+        rows if rows < TILE => 1,
+        rows => rows,
+    };
     let (nhw, ch) = match scheme {
         Scheme::Height => (divisor_with_padding(nhw, max_cores), 1),
         Scheme::Width => (1, largest_divisor(units, max_cores)),
@@ -1452,14 +1457,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pc = parallel_config_in(d, &win, if tiled { TILE } else { TILE / 2 });
     let grid_set = pc.grid(d);
     let out_nhw = win.out_nhw();
-    if out_nhw < TILE && pc.nhw > 1 {
-        // Seen on p150 (flattened [1,1,48,9] and [1,1,57,9] inputs, 16 and 8 output rows): the
-        // runtime pools such an output on one core where the costed schemes spread it.
-        return Err(unmodeled(
-            a.function,
-            format!("a pool of {out_nhw} output rows over {} cores (the runtime's parallel config for fewer than 32 output rows is not modeled)", pc.nhw),
-        ));
-    }
     if !tiled && pc.scheme == Scheme::Block && !c.is_multiple_of(pc.ch * TILE) {
         // Seen block-sharded as costed: 256 channels on 8 channel cores, 448 on 7, 1152 on 9
         // (whole tiles each), and 115 on 4; but 420 and 421 on 7 were height-sharded (n150,
@@ -1796,7 +1793,13 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let halo = sharded(ex, "halo", halo_spec, halo_placement);
 
     // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`).
-    let out_page = pooled_page(c, pc.ch, elem);
+    // A ROW_MAJOR input's channels split over cores keep its shard sticks (seen on n150: 40
+    // channels width-sharded on 3 cores of 16 write 32-byte pages, not 64).
+    let out_page = if !tiled && pc.ch > 1 {
+        stick.div_ceil(32) * 32
+    } else {
+        pooled_page(c, pc.ch, elem)
+    };
     let pooled_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, c])?,
         halo_dtype,
@@ -1832,13 +1835,10 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     // Pool2D binds its input CB to the halo shard with sticks of the core's real channels (not
     // the tile-padded ones the halo wrote: 3 channels read 6-byte sticks of a 64-byte page).
-    // A ROW_MAJOR input's channels split over cores read whole shard sticks instead (seen: 20
-    // channels on 2 cores read 32-byte sticks; 3 channels on one core 6-byte ones).
-    let pool_stick = if tiled || pc.ch == 1 {
-        c.div_ceil(pc.ch) * 2
-    } else {
-        stick
-    };
+    // Channels split over cores read whole shard sticks instead, TILE as ROW_MAJOR (seen: 20
+    // channels on 2 cores read 32-byte sticks; 3 channels on one core 6-byte ones; TILE inputs
+    // on both boards, 40 channels on 2 cores 64-byte sticks, 300 on 10 and 520 on 17 likewise).
+    let pool_stick = if pc.ch == 1 { c * 2 } else { stick };
     let pool_in_cb = size::mul(sticks, pool_stick, "pool input CB")?;
     let reader_bytes = reader_config_bytes(&win, &bounds);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
