@@ -329,6 +329,28 @@ fn max_pool_dram_sliced(case: &Case, kernel: [i64; 2], padding: [i64; 2]) -> Opt
     )
 }
 
+/// A bfloat4_b DRAM max_pool2d whose slicing `refusals` could not decide (ceil_mode, or a
+/// window near the slicing margin): the runtime may refuse its row-major slices, or its padding
+/// first (seen on p150: [2,317,1,1562] NHWC, kernel 2x2, padding 2, ceil_mode, refused for the
+/// padding; random differential seed 1207712).
+fn bfloat4_b_pool_refusal_unordered(case: &Case) -> bool {
+    if case.op.family != Family::MaxPool2d
+        || case.dtype != DType::Bfloat4B
+        || case.input_memory != BufferType::Dram
+    {
+        return false;
+    }
+    let (p, name) = (&case.params, case.op.name);
+    let (Ok(kernel), Ok(padding), Ok(ceil_mode)) = (
+        p.pair_or(name, "kernel_size", [2, 2]),
+        p.pair_or(name, "padding", [0, 0]),
+        p.bool_or(name, "ceil_mode", false),
+    ) else {
+        return true;
+    };
+    ceil_mode || max_pool_dram_sliced(case, kernel, padding) != Some(false)
+}
+
 /// Why a ROW_MAJOR call of `family` has no plan: what the runtime runs there, where a capture
 /// showed it (n150, ttnn 0.81.1).
 fn row_major_unplanned(family: Family) -> &'static str {
@@ -394,21 +416,30 @@ fn row_major_max_pool(case: &Case) -> bool {
 /// own tiles). Exact in the random differential where modeled (`--dtype bfloat8_b`, seeds
 /// 1207331 n150: 131 modeled of 150, 1207332 p150: 135 of 150; `--memory dram`, seeds 1207334
 /// n150: 125 of 150, 1207335 p150: 132 of 150; 0 verdict / per-bank / CB-peak mismatches).
+/// A bfloat4_b one likewise (its own tiles resharded, bfloat16 from the halo on).
 fn bfloat8_b_max_pool(case: &Case) -> bool {
-    case.op.family == Family::MaxPool2d && case.dtype == DType::Bfloat8B
+    case.op.family == Family::MaxPool2d && matches!(case.dtype, DType::Bfloat8B | DType::Bfloat4B)
 }
 
-/// A uint16 max_pool2d whose padding the pool takes: exec/pool.rs reshards and halos it as a
-/// bfloat16 one, then Pool2D refuses it (a padding over half the kernel may be refused by a
-/// reshape first: that region stays gated, see `refusal`).
-fn uint16_max_pool(case: &Case) -> bool {
+/// An integer max_pool2d. uint16: exec/pool.rs reshards and halos it as a bfloat16 one, then
+/// Pool2D refuses it. uint8, uint32 and int32 are resharded in their own tiles or sticks and
+/// pooled as bfloat16 (a ROW_MAJOR uint8 one refused by the halo's input CB). A uint8 / uint16
+/// padding over half the kernel may be refused by a reshape first: that region stays gated,
+/// see `refusals`.
+fn integer_max_pool(case: &Case) -> bool {
     let (p, name) = (&case.params, case.op.name);
-    case.op.family == Family::MaxPool2d
-        && case.dtype == DType::Uint16
-        && p.pair_or(name, "kernel_size", [2, 2])
+    let padding_taken = || {
+        p.pair_or(name, "kernel_size", [2, 2])
             .ok()
             .zip(p.pair_or(name, "padding", [0, 0]).ok())
             .is_some_and(|(k, pad)| (0..2).all(|i| 2 * pad[i] <= k[i]))
+    };
+    case.op.family == Family::MaxPool2d
+        && match case.dtype {
+            DType::Uint32 | DType::Int32 => true,
+            DType::Uint16 | DType::Uint8 => padding_taken(),
+            _ => false,
+        }
 }
 
 /// An interleaved ROW_MAJOR expand: the RepeatCodegen program on the rows as they are (or
@@ -739,6 +770,12 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         family,
         Family::Unary { .. } | Family::UnaryInPlace { .. } | Family::Ones | Family::Clone
     );
+    if bfloat4_b_pool_refusal_unordered(case) {
+        return Err(unmodeled(
+            case,
+            "a bfloat4_b DRAM pool with ceil_mode or near the slicing margin (whether the runtime refuses its row-major slices or its padding first is not modeled)",
+        ));
+    }
     if case.dtype.is_block_float()
         && !(eltwise
             || matches!(family, Family::Binary { .. })
@@ -754,7 +791,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if matches!(
         case.dtype,
         DType::Uint8 | DType::Uint16 | DType::Uint32 | DType::Int32
-    ) && !(eltwise || matches!(family, Family::Binary { .. }) || uint16_max_pool(case))
+    ) && !(eltwise || matches!(family, Family::Binary { .. }) || integer_max_pool(case))
         && !data_movement_dtype_modeled(case, sig)
     {
         return Err(unmodeled(
@@ -1049,7 +1086,7 @@ mod tests {
     /// dtype before its padding is checked; one that fits L1 whole is refused for the padding
     /// (seen on the runtime, p150, kernel 2x2: [2,256,300,400] and [1,1024,2,13568] with
     /// padding 2 or 1 say "Only TILE layout is supported for BFLOAT8_B dtype!",
-    /// [1,64,512,512] with padding 2 names the padding).
+    /// [1,64,512,512] with padding 2 names the padding, with padding 1 it runs).
     #[test]
     fn a_sliced_bfloat4_b_pool_is_refused_for_its_dtype_before_its_padding() {
         let pool = |shape: &str, padding: i64| {
@@ -1079,9 +1116,10 @@ mod tests {
             reason(pool("1,64,512,512", 2)),
             "Pool2D: Padding (2, 2, 2) should not exceed half of kernel size (2, 2)"
         );
-        assert!(crate::exec::is_unmodeled(
-            &pool("1,64,512,512", 1).unwrap_err()
-        ));
+        // With a padding it takes it is pooled whole, as the runtime did (p150: CB 16,640 B,
+        // L1 504,272 B a core).
+        let whole = pool("1,64,512,512", 1).expect("modeled");
+        assert_eq!((whole.peaks.cb, whole.peaks.l1), (16_640, 504_272));
     }
 
     /// The runtime slices stride-1 DRAM pools earlier than their halo step says (p150, kernel
@@ -1705,5 +1743,96 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// uint8, uint32, int32 and bfloat4_b pools run as bfloat8_b ones do: their own tiles (or
+    /// sticks) resharded, bfloat16 from the halo on. The runtime's NO_DISPATCH peaks (mock n150,
+    /// [1,64,56,56] NHWC-flat in L1, kernel 2x2): uint8 TILE CB 16,640 / L1 29,184 B, int32
+    /// ROW_MAJOR (its sticks resharded at 4 B, the halo reading them in 2-byte ones) CB 14,336 /
+    /// L1 46,848 B; a uint8 ROW_MAJOR shard is smaller than the halo's input CB, refused.
+    #[test]
+    fn integer_and_bfloat4_b_pools_are_pooled_as_bfloat16_from_the_halo_on() {
+        let pool = |dtype: DType, layout: Layout| {
+            let mut c = case("maxpool2d", "1,64,56,56", layout, BufferType::L1);
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.dtype = dtype;
+            c.estimate()
+        };
+        let peaks = |dtype: DType, layout: Layout| {
+            let r = pool(dtype, layout).expect("modeled");
+            assert_eq!(r.verdict, Verdict::Fits);
+            (r.peaks.cb, r.peaks.l1)
+        };
+        assert_eq!(peaks(DType::Uint8, Layout::Tile), (16_640, 29_184));
+        assert_eq!(peaks(DType::Int32, Layout::RowMajor), (14_336, 46_848));
+        assert_eq!(peaks(DType::Uint32, Layout::RowMajor), (14_336, 46_848));
+        assert!(pool(DType::Bfloat4B, Layout::Tile).is_ok());
+        match pool(DType::Uint8, Layout::RowMajor) {
+            Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "Cannot set circular buffer size to 6656. This is larger than the associated dynamically allocated L1 buffer bank size of 3328 B"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A uint32 pool in DRAM slices takes uint32 row-major slices (PaddedSlice's CBs in uint32
+    /// tiles and sticks), haloed as a ROW_MAJOR uint32 input: the runtime's CB peak (mock n150,
+    /// random differential seed 1207711: [1,608,6,1024] NHWC-flat, 2x2 stride 2) was 625,024 B
+    /// where slices sized as bfloat16 gave 468,160.
+    #[test]
+    fn a_sliced_uint32_pool_slices_in_uint32() {
+        let mut c = case("maxpool2d", "1,608,6,1024", Layout::Tile, BufferType::Dram);
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.dtype = DType::Uint32;
+        c.params.set("stride", ParamValue::Ints(vec![2, 2]));
+        let r = c.estimate().expect("modeled");
+        assert_eq!(r.verdict, Verdict::Fits);
+        assert_eq!((r.peaks.cb, r.peaks.l1), (625_024, 924_480));
+    }
+
+    /// A bfloat4_b DRAM pool with ceil_mode and a padding over half its kernel: the runtime
+    /// refused the padding (mock p150, seed 1207712: [2,317,1,1562] NHWC, padding 2, stride 3)
+    /// where the plan pooled it; which refusal comes first there is not modeled.
+    #[test]
+    fn a_bfloat4_b_dram_pool_with_ceil_mode_is_unmodeled() {
+        let mut c = Case::new(
+            find("maxpool2d").unwrap(),
+            vec![Shape::parse("2,317,1,1562").unwrap()],
+            &crate::device::P150,
+        );
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.dtype = DType::Bfloat4B;
+        c.params.set("ceil_mode", ParamValue::Bool(true));
+        c.params.set("padding", ParamValue::Ints(vec![2, 2]));
+        c.params.set("stride", ParamValue::Ints(vec![3, 3]));
+        assert!(
+            matches!(c.estimate(), Err(CaseError::Unmodeled { .. })),
+            "{:?}",
+            c.estimate().map(|r| r.verdict)
+        );
+    }
+
+    /// Fewer than 32 output rows are pooled on one NHW core, and a ROW_MAJOR pool whose
+    /// channels split over cores writes pages of its shard sticks: the runtime's NO_DISPATCH
+    /// L1 peaks (mock boards, kernel 2x2, NHWC-flat in L1): p150 [1,16,6,10] (15 output rows)
+    /// 10,496 B on one core; n150 [2,40,4,6] ROW_MAJOR (40 channels on 3 cores of 16) 3,616 B,
+    /// [1,40,8,16] ROW_MAJOR 9,456 B.
+    #[test]
+    fn small_outputs_pool_on_one_row_core_and_row_major_channel_shards_keep_their_sticks() {
+        let l1 = |shape: &str, layout: Layout, device: &'static crate::device::DeviceSpec| {
+            let mut c = case("maxpool2d", shape, layout, BufferType::L1);
+            c.device = device;
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            let r = c.estimate().expect("modeled");
+            assert_eq!(r.verdict, Verdict::Fits);
+            (r.peaks.cb, r.peaks.l1)
+        };
+        let p150 = &crate::device::P150;
+        assert_eq!(l1("1,16,6,10", Layout::Tile, p150), (14_336, 10_496));
+        assert_eq!(l1("2,40,4,6", Layout::RowMajor, &N150), (14_336, 3_616));
+        assert_eq!(l1("1,40,8,16", Layout::RowMajor, &N150), (14_336, 9_456));
     }
 }

@@ -825,7 +825,12 @@ fn scheme_in(d: &DeviceSpec, win: &Window, scheme: Scheme, channel_unit: u64) ->
     let max_cores = d.worker_cores();
     let units = win.c.div_ceil(channel_unit.max(1));
     let ctiles = win.c.div_ceil(TILE);
-    let nhw = win.out_nhw();
+    // Fewer than 32 output rows are pooled on one NHW core (seen on p150: 8, 15 and 16 output
+    // rows on one core, where a count over rows gives 8, 15 and 16).
+    let nhw = match win.out_nhw() {
+        rows if rows < TILE => 1,
+        rows => rows,
+    };
     let (nhw, ch) = match scheme {
         Scheme::Height => (divisor_with_padding(nhw, max_cores), 1),
         Scheme::Width => (1, largest_divisor(units, max_cores)),
@@ -1407,21 +1412,20 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // A bfloat8_b input (TILE only) is resharded in its own tiles and untilized by the halo into
     // bfloat16 sticks: from the halo on it is pooled as a bfloat16 one (seen on n150: [1,64,56,56]
     // in L1, the runtime's trace differs from bfloat16's only in the resharded input's tiles).
-    let bfloat8_b = x.dtype() == DType::Bfloat8B;
-    if !float32 && !uint16 && !bfloat8_b && x.dtype() != DType::Bfloat16 {
-        return Err(unmodeled(
-            a.function,
-            "a bfloat16, bfloat8_b, float32 or uint16 input only",
-        ));
-    }
-    // The halo's (untilized, row-major) element type: the input's, but bfloat16 for bfloat8_b.
-    // Any other than bfloat16 is refused by Pool2D.
+    // uint8, uint32, int32 and bfloat4_b TILE inputs likewise: resharded in their own tiles,
+    // haloed and pooled as bfloat16 (seen on n150: [1,64,56,56] in L1, each trace differing
+    // from bfloat8_b's only in the resharded input's tiles). A ROW_MAJOR uint8 / uint32 / int32
+    // input is resharded in its own sticks and haloed into bfloat16 ones (see `halo_in_cb`).
     let halo_dtype = if float32 || uint16 {
         x.dtype()
     } else {
         DType::Bfloat16
     };
+    // The halo's (untilized, row-major) element size; any dtype but bfloat16 is refused by
+    // Pool2D.
     let elem = halo_dtype.row_major_element_bytes();
+    // A ROW_MAJOR input's resharded sticks hold the input's own elements.
+    let in_elem = x.dtype().row_major_element_bytes();
     let tiled = x.layout() == Layout::Tile;
     let rows = size::product([n, h, w], "N·H·W")?;
     let flat = [1, 1, rows, c];
@@ -1453,14 +1457,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pc = parallel_config_in(d, &win, if tiled { TILE } else { TILE / 2 });
     let grid_set = pc.grid(d);
     let out_nhw = win.out_nhw();
-    if out_nhw < TILE && pc.nhw > 1 {
-        // Seen on p150 (flattened [1,1,48,9] and [1,1,57,9] inputs, 16 and 8 output rows): the
-        // runtime pools such an output on one core where the costed schemes spread it.
-        return Err(unmodeled(
-            a.function,
-            format!("a pool of {out_nhw} output rows over {} cores (the runtime's parallel config for fewer than 32 output rows is not modeled)", pc.nhw),
-        ));
-    }
     if !tiled && pc.scheme == Scheme::Block && !c.is_multiple_of(pc.ch * TILE) {
         // Seen block-sharded as costed: 256 channels on 8 channel cores, 448 on 7, 1152 on 9
         // (whole tiles each), and 115 on 4; but 420 and 421 on 7 were height-sharded (n150,
@@ -1521,7 +1517,9 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         )),
         _ => grid::num_cores_to_corerangeset((0, 0), used as u32, (d.grid_x, d.grid_y), true),
     };
+    // The halo's sticks (of `elem` bytes a channel) and the resharded ROW_MAJOR input's.
     let stick = shard_w * elem;
+    let in_stick = shard_w * in_elem;
     // (page, pages of the resharded input, pages per shard)
     let (in_page, in_pages, shard_pages) = if tiled {
         (
@@ -1531,7 +1529,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         )
     } else {
         (
-            stick,
+            in_stick,
             size::mul(rows, used_cols, "input shard pages")?,
             in_shard_h,
         )
@@ -1629,7 +1627,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         // scratchpad than the capture's; where the shard leaves too little L1 for it, whether
         // and where it clashes is not pinned.
         let align = d.dram_alignment.max(1);
-        let slot = stick.div_ceil(align).saturating_add(1) * align;
+        let slot = in_stick.div_ceil(align).saturating_add(1) * align;
         let below = if x.memory == BufferType::L1 {
             input_per_bank
         } else {
@@ -1675,20 +1673,20 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             in_page,
             in_shard_bytes,
             &used_set,
-            (!tiled).then_some(stick),
+            (!tiled).then_some(in_stick),
         );
     } else {
         // DefaultRowMajor: two shard sticks at the L1 alignment on the cores splitting the
         // rows, and a scratchpad of one input row (seen on n150: [1,1,1048576,64] height-
         // sharded, 256 + 128 B on every core; [1,1,42875,1024] width-sharded in 16 channels,
         // 64 + 2,048 B).
-        let in_stick = c * elem;
-        let aligned = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+        let in_row = c * in_elem;
+        let aligned = in_stick.div_ceil(d.l1_alignment) * d.l1_alignment;
         let copy_cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
         ex.b.run(
             Program::new("CopyDeviceOperation", "DefaultRowMajor")
                 .cb(CbKind::Dataflow, 2 * aligned, &copy_cores)
-                .cb(CbKind::Scratchpad, in_stick, &copy_cores),
+                .cb(CbKind::Scratchpad, in_row, &copy_cores),
         );
     }
     ex.b.release(flattened);
@@ -1752,10 +1750,30 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         // with its config tensors, halo output and resharded input allocated.
         return refuse_halo(ex, too_many_cb_pages(1, sticks), configs, halo, sharded_in);
     }
+    // The halo binds its input CB to the resharded input's shard: a TILE one in the input's
+    // tiles, a ROW_MAJOR one in sticks of the halo's dtype (seen on n150, [1,64,56,56] in L1:
+    // int32 / uint32 shards of 13,312 B read by a 6,656 B CB). A uint8 shard is smaller than
+    // that CB, and tt-metal refuses it (6,656 B over a 3,328 B shard there).
+    let halo_in_cb = if tiled {
+        in_shard_bytes
+    } else {
+        size::mul(shard_pages, stick, "halo input CB")?
+    };
+    if halo_in_cb > in_shard_bytes {
+        return refuse_halo(
+            ex,
+            format!(
+                "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {in_shard_bytes} B"
+            ),
+            configs,
+            halo,
+            sharded_in,
+        );
+    }
     let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
     ex.b.run(halo_program(
         &grid_set,
-        [in_shard_bytes, halo_shard_bytes, aligned_stick],
+        [halo_in_cb, halo_shard_bytes, aligned_stick],
         tiled.then_some(untilize),
         [pad0, pad1, gather0, gather1],
     ));
@@ -1775,7 +1793,13 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let halo = sharded(ex, "halo", halo_spec, halo_placement);
 
     // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`).
-    let out_page = pooled_page(c, pc.ch, elem);
+    // A ROW_MAJOR input's channels split over cores keep its shard sticks (seen on n150: 40
+    // channels width-sharded on 3 cores of 16 write 32-byte pages, not 64).
+    let out_page = if !tiled && pc.ch > 1 {
+        stick.div_ceil(32) * 32
+    } else {
+        pooled_page(c, pc.ch, elem)
+    };
     let pooled_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, c])?,
         halo_dtype,
@@ -1811,13 +1835,10 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     // Pool2D binds its input CB to the halo shard with sticks of the core's real channels (not
     // the tile-padded ones the halo wrote: 3 channels read 6-byte sticks of a 64-byte page).
-    // A ROW_MAJOR input's channels split over cores read whole shard sticks instead (seen: 20
-    // channels on 2 cores read 32-byte sticks; 3 channels on one core 6-byte ones).
-    let pool_stick = if tiled || pc.ch == 1 {
-        c.div_ceil(pc.ch) * 2
-    } else {
-        stick
-    };
+    // Channels split over cores read whole shard sticks instead, TILE as ROW_MAJOR (seen: 20
+    // channels on 2 cores read 32-byte sticks; 3 channels on one core 6-byte ones; TILE inputs
+    // on both boards, 40 channels on 2 cores 64-byte sticks, 300 on 10 and 520 on 17 likewise).
+    let pool_stick = if pc.ch == 1 { c * 2 } else { stick };
     let pool_in_cb = size::mul(sticks, pool_stick, "pool input CB")?;
     let reader_bytes = reader_config_bytes(&win, &bounds);
     let reader = cfg(ex, "reader indices", reader_bytes)?;
@@ -2102,14 +2123,18 @@ fn sliced(
             "a DRAM pool no number of slices fits in L1",
         ));
     };
-    if x.dtype() == DType::Uint16 && x.layout() == Layout::Tile && !win.w.is_multiple_of(TILE) {
+    // uint8 too: the copying reshape refuses it in the same words (`reshape_refused`).
+    if matches!(x.dtype(), DType::Uint16 | DType::Uint8)
+        && x.layout() == Layout::Tile
+        && !win.w.is_multiple_of(TILE)
+    {
         // Seen on n150: [1,2,2115,722] uint16 in DRAM slices is refused by a copying reshape
         // (`Can only work with bfloat16/float32 or int32/uint32 tensors`, random differential
         // seed 1207543) where this plan's reshape is a view: which reshape the runtime makes
         // there is not pinned.
         return Err(unmodeled(
             a.function,
-            "a uint16 TILE pool in DRAM slices of a width not whole tiles (the runtime's reshape there is not pinned)",
+            format!("a {} TILE pool in DRAM slices of a width not whole tiles (the runtime's reshape there is not pinned)", x.dtype().ttnn_name()),
         ));
     }
     let dims = [1, win.h as i64, win.w as i64, win.c as i64];
@@ -2128,8 +2153,17 @@ fn sliced(
     // halo's dtype (seen on n150 with bfloat8_b inputs in DRAM: [1,64,640,640] takes 8,704 and
     // 16,384 B, [1,2,27521,287] 39,168 and 73,728 B; float32 ones take float32 tiles and
     // sticks).
+    // The slices are row-major in the input's dtype, bfloat16 for a block float: a uint8 /
+    // uint32 / int32 slice is haloed as a ROW_MAJOR input of that dtype is (random
+    // differential seed 1207711, n150: uint32 and int32 slices took CBs a third larger than
+    // bfloat16 ones, uint8 ones were refused by the halo's input CB).
+    let slice_dtype = if x.dtype().is_block_float() {
+        DType::Bfloat16
+    } else {
+        x.dtype()
+    };
     let in_tile = tile_size(x.dtype());
-    let tile = tile_size(halo_dtype);
+    let tile = tile_size(slice_dtype);
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
         let sw = slice_window(start, len);
@@ -2139,13 +2173,14 @@ fn sliced(
         let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
         let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
         let stick = shard_w * halo_dtype.row_major_element_bytes();
+        let slice_stick = shard_w * slice_dtype.row_major_element_bytes();
         let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
         // 1. PaddedSlice: the slice's input sticks, row-major, sharded like the pool's input
         //    (`PaddedSliceTileProgramFactory`: two input CBs of two tile rows, double-buffered,
         //    the bound output and one stick).
         let slice_spec = TensorSpec::new(
             Shape::from_dims(vec![1, sw.h, sw.w, win.c])?,
-            halo_dtype,
+            slice_dtype,
             Layout::RowMajor,
         );
         let slice_in = sharded(
@@ -2156,7 +2191,7 @@ fn sliced(
                 d,
                 BufferType::L1,
                 size::mul(rows, pc.ch, "slice pages")?,
-                stick,
+                slice_stick,
                 pc.cores(),
                 in_shard_h,
             )?,
@@ -2173,7 +2208,7 @@ fn sliced(
             .cb(CbKind::Circular, slice_cb, &grid_set)
             .cb(CbKind::Circular, slice_bytes, &grid_set)
             .bound()
-            .cb(CbKind::Circular, stick, &grid_set),
+            .cb(CbKind::Circular, slice_stick, &grid_set),
         );
         // 2. Halo over the row-major slice.
         let out_shard_h = sw.out_nhw().div_ceil(pc.nhw);
@@ -2207,10 +2242,33 @@ fn sliced(
             config(ex, d, &pc, "gather config", gather0)?,
             config(ex, d, &pc, "gather config", gather1)?,
         ];
+        // Its input CB reads the slice in sticks of the halo's dtype, as for a whole ROW_MAJOR
+        // pool (`max_pool2d`).
+        let halo_in_cb = if slice_dtype == halo_dtype {
+            slice_bytes
+        } else {
+            size::mul(in_shard_h, stick, "halo input CB")?
+        };
+        if halo_in_cb > slice_bytes {
+            ex.b.run(
+                Program::new("HaloDeviceOperation", "UntilizeWithHaloProgramFactory").refused(
+                    format!(
+                        "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {slice_bytes} B"
+                    ),
+                ),
+            );
+            for t in configs {
+                ex.b.release(t);
+            }
+            for t in [halo, slice_in, input, out] {
+                ex.b.release(t);
+            }
+            return Ok(Val::None);
+        }
         let halo_shard_bytes = ex.b.buffers[halo.buffer].placement.per_bank_bytes;
         ex.b.run(halo_program(
             &grid_set,
-            [slice_bytes, halo_shard_bytes, aligned_stick],
+            [halo_in_cb, halo_shard_bytes, aligned_stick],
             None,
             [pad0, pad1, gather0, gather1],
         ));
