@@ -1835,4 +1835,23 @@ mod tests {
         assert_eq!(l1("2,40,4,6", Layout::RowMajor, &N150), (14_336, 3_616));
         assert_eq!(l1("1,40,8,16", Layout::RowMajor, &N150), (14_336, 9_456));
     }
+
+    /// A float32 pool whose output does not fit the L1 left free is not modeled: the runtime
+    /// (mock n150, maxpool2d seed 1207713) refused "Only BFLOAT16 supported for now" where the
+    /// plan ran out at the output's 179,712 B a bank with 98,976 B free.
+    #[test]
+    fn a_float32_pool_whose_output_exceeds_the_free_l1_is_unmodeled() {
+        let mut c = case("maxpool2d", "4,1024,4,352", Layout::Tile, BufferType::L1);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.dtype = DType::Float32;
+        c.params.set("ceil_mode", ParamValue::Bool(true));
+        c.params.set("kernel_size", ParamValue::Ints(vec![3, 2]));
+        c.params.set("stride", ParamValue::Ints(vec![3, 1]));
+        match c.estimate() {
+            Err(CaseError::Unmodeled { what, .. }) => {
+                assert!(what.contains("output (179712 B a bank)"), "{what}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

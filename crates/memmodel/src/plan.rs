@@ -176,6 +176,12 @@ impl PlanBuilder {
         })
     }
 
+    /// Whether the device run already stopped: an L1 buffer of the call did not fit, or a
+    /// program was refused or clashed. What follows no longer decides the case.
+    pub fn device_run_stopped(&self) -> bool {
+        self.device_run_stopped
+    }
+
     /// Allocates a buffer for `placement`.
     pub fn alloc(
         &mut self,
