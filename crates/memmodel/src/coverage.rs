@@ -1802,4 +1802,32 @@ mod tests {
         ok.params.set("dim", ParamValue::Int(3));
         assert!(ok.estimate().is_ok());
     }
+
+    /// A block-float last-dim concat of long unaligned rows is planned: concat.cpp decides its
+    /// row chunks on the one-byte `element_size()`, and what it does not chunk transposes its
+    /// untilized bfloat16 rows whole (seen on the runtime: two [1359854] bfloat8_b stacked
+    /// along dim 1 in L1 on p150 ran out of L1 at an 87,031,808 B buffer; three [6886951] in
+    /// DRAM on n150 went in chunks, fitting with a 1,393,280 B dataflow peak).
+    #[test]
+    fn a_block_float_last_dim_concat_of_long_rows_is_planned() {
+        let stack = |shape: &str,
+                     memory: BufferType,
+                     inputs: i64,
+                     device: &'static crate::device::DeviceSpec| {
+            let mut c = case("stack", shape, Layout::Tile, memory);
+            c.device = device;
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.dtype = DType::Bfloat8B;
+            c.params.set("dim", ParamValue::Int(1));
+            c.params.set("inputs", ParamValue::Int(inputs));
+            c.estimate()
+        };
+        let whole = stack("1359854", BufferType::L1, 2, &crate::device::P150).expect("modeled");
+        let Verdict::Oom(d) = &whole.verdict else {
+            panic!("{:?}", whole.verdict)
+        };
+        assert_eq!((d.total_bytes, d.per_bank_bytes), (87_031_808, 792_576));
+        let chunked = stack("6886951", BufferType::Dram, 3, &N150).expect("modeled");
+        assert_eq!(chunked.verdict, Verdict::Fits);
+    }
 }
