@@ -450,15 +450,15 @@ impl Case {
         let outputs = if let Some(refusal) = crate::coverage::refusal(self, sig) {
             let mut made = Vec::new();
             if refusal.after_outputs {
-                let (layout, outputs) = crate::coverage::refused_outputs(self, sig);
-                for output in outputs {
-                    let spec = TensorSpec::new(output.shape.clone(), output.dtype, layout);
-                    made.push(b.tensor_in(
-                        output.role,
-                        BufferRole::Output,
-                        spec,
-                        self.output_config(),
-                    )?);
+                let refused = crate::coverage::refused_outputs(self, sig);
+                let config = if refused.in_input_memory {
+                    self.input_config()
+                } else {
+                    self.output_config()
+                };
+                for output in refused.outputs {
+                    let spec = TensorSpec::new(output.shape.clone(), output.dtype, refused.layout);
+                    made.push(b.tensor_in(output.role, BufferRole::Output, spec, config)?);
                 }
             }
             made

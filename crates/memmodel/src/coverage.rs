@@ -67,6 +67,8 @@ pub fn refusal(case: &Case, sig: &Signature) -> Option<Refusal> {
     ) && case.layout == Layout::RowMajor
         // The reshape device operation validates its dtype after making its output.
         || matches!(case.op.family, Family::Reshape | Family::Unsqueeze)
+        // So does a stack's first unsqueeze (the only refusal a stack has here).
+        || case.op.family == Family::Stack
         // Its padding tilize allocates the output before it refuses uint8 (seen on p150: a
         // [8,11728,3150] uint8 one to L1 ran out of L1 at its output first).
         || case.op.family == Family::ToLayout && case.layout == Layout::RowMajor
@@ -113,23 +115,45 @@ fn reshape_refused(case: &Case, sig: &Signature) -> bool {
 }
 
 /// The outputs a refused call allocates before it raises (where [`Refusal::after_outputs`]),
-/// with their layout: the reshape device operation's one output in the input's layout (the
-/// signature of a view-shaped one holds no new output), else the signature's new outputs as
-/// TILE (softmax, batch_norm and dropout make TILE outputs whatever the input's layout).
-pub fn refused_outputs<'s>(
-    case: &Case,
-    sig: &'s Signature,
-) -> (Layout, Vec<&'s crate::ops::OutputSpec>) {
-    if reshape_copies(case, sig) {
-        return (case.layout, sig.outputs.iter().take(1).collect());
+/// with their layout and memory: the reshape device operation's one output in the input's
+/// layout (the signature of a view-shaped one holds no new output), a stack's first unsqueezed
+/// input in the input's memory, else the signature's new outputs as TILE (softmax, batch_norm
+/// and dropout make TILE outputs whatever the input's layout).
+pub fn refused_outputs(case: &Case, sig: &Signature) -> RefusedOutputs {
+    if let Some((step, step_sig)) = stack_refused_unsqueeze(case, sig) {
+        return RefusedOutputs {
+            layout: case.layout,
+            outputs: step_sig.outputs.into_iter().take(1).collect(),
+            in_input_memory: step.output_memory == case.input_memory,
+        };
     }
-    (
-        Layout::Tile,
-        sig.outputs
+    if reshape_copies(case, sig) {
+        return RefusedOutputs {
+            layout: case.layout,
+            outputs: sig.outputs.iter().take(1).cloned().collect(),
+            in_input_memory: false,
+        };
+    }
+    RefusedOutputs {
+        layout: Layout::Tile,
+        outputs: sig
+            .outputs
             .iter()
             .filter(|o| o.storage == crate::ops::OutputStorage::New)
+            .cloned()
             .collect(),
-    )
+        in_input_memory: false,
+    }
+}
+
+/// What [`refused_outputs`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedOutputs {
+    /// The outputs' page layout.
+    pub layout: Layout,
+    pub outputs: Vec<crate::ops::OutputSpec>,
+    /// Allocated in the inputs' memory config (a stack's unsqueeze), not the output's.
+    pub in_input_memory: bool,
 }
 
 /// The dtypes `AddmmOperation::validate` accepts.
@@ -225,6 +249,13 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             }
         }
         Family::Reshape | Family::Unsqueeze if reshape_refused(case, sig) => {
+            return Err(String::from(
+                "Can only work with bfloat16/float32 or int32/uint32 tensors",
+            ))
+        }
+        // Its first unsqueeze, a copying uint8 / uint16 reshape, refuses in those words (seen
+        // on the runtime, mock n150: [4,35738,118] uint16 TILE stacked along dim 3).
+        Family::Stack if stack_refused_unsqueeze(case, sig).is_some() => {
             return Err(String::from(
                 "Can only work with bfloat16/float32 or int32/uint32 tensors",
             ))
@@ -671,8 +702,29 @@ fn conv2d_region(_case: &Case) -> Result<(), CaseError> {
 /// 1-D stack, gated again; every dtype, 61025 n150: one TILE stack along its last dim differed in
 /// DRAM allocated at its OOM, gated again).
 fn stack_region(case: &Case, sig: &Signature) -> Result<(), CaseError> {
-    let (Some(input), Some(output)) = (sig.inputs.first(), sig.outputs.first()) else {
+    let Some(steps) = stack_steps(case, sig)? else {
         return Ok(());
+    };
+    for c in &steps {
+        let step_sig = c.signature()?;
+        match regions(c, &step_sig) {
+            Err(CaseError::Unmodeled { function, what }) => {
+                return Err(CaseError::Unmodeled {
+                    function: case.op.ttnn_function().to_string(),
+                    what: format!("its {function}: {what}"),
+                })
+            }
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// The two calls a stack makes: the unsqueeze of an input at the new dim (a view or a copy in
+/// the input's memory) and the concat of those along it (`None` for a signature without them).
+fn stack_steps(case: &Case, sig: &Signature) -> Result<Option<[Case; 2]>, CaseError> {
+    let (Some(input), Some(output)) = (sig.inputs.first(), sig.outputs.first()) else {
+        return Ok(None);
     };
     let out_rank = output.shape.rank() as i64;
     let d = case.params.int_or(case.op.name, "dim", 0)?;
@@ -693,7 +745,7 @@ fn stack_region(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         c
     };
     let inputs = sig.inputs.len() as i64;
-    let steps = [
+    Ok(Some([
         // The unsqueeze is a view (or a copy) in the input's memory.
         step(
             "unsqueeze",
@@ -707,20 +759,20 @@ fn stack_region(case: &Case, sig: &Signature) -> Result<(), CaseError> {
             &[("dim", at), ("inputs", inputs)],
             case.output_memory,
         ),
-    ];
-    for c in &steps {
-        let step_sig = c.signature()?;
-        match regions(c, &step_sig) {
-            Err(CaseError::Unmodeled { function, what }) => {
-                return Err(CaseError::Unmodeled {
-                    function: case.op.ttnn_function().to_string(),
-                    what: format!("its {function}: {what}"),
-                })
-            }
-            other => other?,
-        }
+    ]))
+}
+
+/// A stack whose first unsqueeze is a copying uint8 / uint16 reshape: `ttnn::stack` unsqueezes
+/// its inputs one by one, and the first one's reshape device operation makes its output (the
+/// unsqueezed input, in the input's memory) and refuses the dtype ([`reshape_refused`]); the
+/// step's case and signature.
+fn stack_refused_unsqueeze(case: &Case, sig: &Signature) -> Option<(Case, Signature)> {
+    if case.op.family != Family::Stack {
+        return None;
     }
-    Ok(())
+    let [unsqueeze, _] = stack_steps(case, sig).ok()??;
+    let step_sig = unsqueeze.signature().ok()?;
+    reshape_refused(&unsqueeze, &step_sig).then_some((unsqueeze, step_sig))
 }
 
 fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
@@ -1853,5 +1905,69 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    /// A uint16 stack whose unsqueeze copies is refused by that unsqueeze's reshape, in its
+    /// words, once it has made the unsqueezed input in the input's memory (seen on the runtime,
+    /// mock n150: [4,300,118] refused from L1 and DRAM; [4,3000,118] out of L1 at its
+    /// 98,304,000 B unsqueezed input from L1 to DRAM, refused from DRAM to L1).
+    #[test]
+    fn a_uint16_stack_is_refused_by_its_copying_unsqueeze() {
+        let stack = |shape: &str, input: BufferType, output: BufferType| {
+            let mut c = case("stack", shape, Layout::Tile, input);
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.dtype = DType::Uint16;
+            c.output_memory = output;
+            c.params.set("dim", ParamValue::Int(3));
+            c.params.set("inputs", ParamValue::Int(2));
+            c.estimate()
+        };
+        let words = "Can only work with bfloat16/float32 or int32/uint32 tensors";
+        for (shape, input, output) in [
+            ("4,300,118", BufferType::L1, BufferType::L1),
+            ("4,300,118", BufferType::Dram, BufferType::Dram),
+            ("4,3000,118", BufferType::Dram, BufferType::L1),
+        ] {
+            match stack(shape, input, output) {
+                Err(CaseError::Refused { reason, .. }) => assert_eq!(reason, words),
+                other => panic!("{shape} {input:?}: {other:?}"),
+            }
+        }
+        let r = stack("4,3000,118", BufferType::L1, BufferType::Dram).expect("an OOM");
+        let Verdict::Oom(d) = &r.verdict else {
+            panic!("{:?}", r.verdict)
+        };
+        assert_eq!((d.total_bytes, d.per_bank_bytes), (98_304_000, 1_536_000));
+        // A bfloat16 one is no refusal.
+        let mut ok = case("stack", "4,300,118", Layout::Tile, BufferType::Dram);
+        ok.device_layout = crate::layout::DeviceLayout::AsGiven;
+        ok.params.set("dim", ParamValue::Int(3));
+        assert!(ok.estimate().is_ok());
+    }
+
+    /// A block-float last-dim concat of long unaligned rows is planned: concat.cpp decides its
+    /// row chunks on the one-byte `element_size()`, and what it does not chunk transposes its
+    /// untilized bfloat16 rows whole (seen on the runtime: two [1359854] bfloat8_b stacked
+    /// along dim 1 in L1 on p150 ran out of L1 at an 87,031,808 B buffer; three [6886951] in
+    /// DRAM on n150 went in chunks, fitting with a 1,393,280 B dataflow peak).
+    #[test]
+    fn a_block_float_last_dim_concat_of_long_rows_is_planned() {
+        let stack = |shape: &str,
+                     memory: BufferType,
+                     inputs: i64,
+                     device: &'static crate::device::DeviceSpec| {
+            let mut c = case("stack", shape, Layout::Tile, memory);
+            c.device = device;
+            c.device_layout = crate::layout::DeviceLayout::AsGiven;
+            c.dtype = DType::Bfloat8B;
+            c.params.set("dim", ParamValue::Int(1));
+            c.params.set("inputs", ParamValue::Int(inputs));
+            c.estimate()
+        };
+        let whole = stack("1359854", BufferType::L1, 2, &crate::device::P150).expect("modeled");
+        let Verdict::Oom(d) = &whole.verdict else {
+            panic!("{:?}", whole.verdict)
+        };
+        assert_eq!((d.total_bytes, d.per_bank_bytes), (87_031_808, 792_576));
+        let chunked = stack("6886951", BufferType::Dram, 3, &N150).expect("modeled");
+        assert_eq!(chunked.verdict, Verdict::Fits);
     }
 }

@@ -131,17 +131,24 @@ pub(crate) fn refuse<D: DeviceApi>(
     crate::message::parse_runtime_error(&refusal.reason)
 }
 
-/// The outputs a refusing op allocates before it raises, in the case's output memory.
+/// The outputs a refusing op allocates before it raises, in the case's output memory (a
+/// stack's unsqueeze: the input's).
 fn output_descs(case: &Case, sig: &Signature) -> Vec<TensorDesc> {
-    let (layout, outputs) = memmodel::coverage::refused_outputs(case, sig);
-    outputs
+    let refused = memmodel::coverage::refused_outputs(case, sig);
+    let (buffer_type, config) = if refused.in_input_memory {
+        (case.input_memory, case.input_config())
+    } else {
+        (case.output_memory, case.output_config())
+    };
+    refused
+        .outputs
         .into_iter()
         .map(|o| TensorDesc {
             shape: o.shape.dims().to_vec(),
             dtype: o.dtype,
-            layout,
-            buffer_type: case.output_memory,
-            sharding: case.output_config().sharding(),
+            layout: refused.layout,
+            buffer_type,
+            sharding: config.sharding(),
         })
         .collect()
 }

@@ -1688,9 +1688,14 @@ fn concat(
         // Where a transposed row (the rows' height) would not fit a core's unreserved L1, the
         // runtime concatenates in chunks of rows instead of refusing (seen on p150: two
         // [1,1,2073600,48] bfloat16 in DRAM, YOLOv12x 4320×7680's #18, slice, permute, concat
-        // and permute back 365,280 rows at a time; [1,1,500000,48] transposes whole).
+        // and permute back 365,280 rows at a time; [1,1,500000,48] transposes whole). A block
+        // float's chunking was decided on its one-byte `element_size()` before the untilize
+        // ([`concat_in_row_chunks`]); past that its bfloat16 rows transpose whole however long,
+        // and the concat's page check refuses them (seen on p150: two [1359854] bfloat8_b
+        // stacked along dim 1 in L1, the capture refused the 2,719,712 B page, the device run
+        // ran out of L1 first).
         let capacity = d.l1_bytes_per_core.saturating_sub(d.l1_unreserved_base);
-        for r in &rms {
+        for r in rms.iter().filter(|_| !first.dtype().is_block_float()) {
             let height = r.dims()[last - 1];
             let row = crate::size::mul(height, r.dtype().row_major_element_bytes(), "row bytes")?;
             let align = d.alignment(r.memory).max(d.alignment(mem));
@@ -1851,12 +1856,6 @@ fn concat_in_row_chunks(
     let capacity = d.l1_bytes_per_core.saturating_sub(d.l1_unreserved_base);
     if !would_transpose || page <= capacity {
         return Ok(None);
-    }
-    if first.dtype().is_block_float() {
-        return Err(unmodeled(
-            "ttnn.concat",
-            "a block-float last-dim concat the runtime chunks by rows (its one-byte element size against the untilized rows' two is not checked)",
-        ));
     }
     let tile_h = if first.layout() == Layout::Tile {
         TILE
