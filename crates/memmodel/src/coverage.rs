@@ -812,7 +812,8 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
         Family::TopK if rank < 2 && sig.outputs[0].shape.elements() > LONG_1D => {
             return Err(unmodeled(case, "1-D tensors longer than 1024 elements"))
         }
-        // The multi-core sort (a power-of-two width from 2048) is planned in exec::reduction.
+        // The multi-core sort (a power-of-two padded width from 1024) is planned in
+        // exec::reduction.
         // Every TILE split of an interleaved input is planned ([`tile_split_pieces_modeled`]):
         // uint8 round trips too, their tilize's output allocated before its refusal (seeds
         // 1207341 `--ungated` and 1207352, both boards).
@@ -1648,12 +1649,13 @@ mod tests {
     }
 
     /// Seen on n150 (seed 23200): a 2017-wide topk row (2048 padded) runs the multi-core sort
-    /// with buffers memmodel does not plan; a 1000-wide one is planned.
+    /// with the buffers of a row that is not whole tiles, planned now (exec::reduction); a
+    /// 1000-wide one too.
     #[test]
-    fn topk_rows_padded_to_a_power_of_two_from_2048_are_unmodeled() {
+    fn topk_rows_padded_to_a_power_of_two_from_2048_are_modeled() {
         let mut c = case("topk", "2017", Layout::Tile, BufferType::L1);
         c.params.set("k", ParamValue::Int(26));
-        assert!(crate::exec::is_unmodeled(&c.estimate().unwrap_err()));
+        assert!(c.estimate().is_ok());
         let mut c = case("topk", "1000", Layout::Tile, BufferType::L1);
         c.params.set("k", ParamValue::Int(26));
         assert!(c.estimate().is_ok());
