@@ -313,19 +313,23 @@ pub(super) fn fill_pad(ex: &mut Exec<'_>, x: &DevTensor) {
     };
     let t_corner = if right && bottom { slices } else { 0 };
     let split = grid::split_work(ex.device(), t_right + t_bottom + t_corner, false);
+    // The column-wise split's ranges as the program's CoreRangeSet merges them: row strips
+    // (seen on the runtime, n150 [40,1030]: {[0-0 - 4-1], [0-2 - 3-7]}, not the split's
+    // {[0-0 - 3-7], [4-0 - 4-1]}; the same cores).
+    let cores = grid::merge_ranges(&split.all);
     let t = tile_size(x.dtype());
     let mut p = Program::new("FillPadDeviceOperation", "FillPadProgramFactory").cb(
         CbKind::Dataflow,
         2 * t,
-        &split.all,
+        &cores,
     );
     if right {
-        p = p.cb(CbKind::Dataflow, t, &split.all);
+        p = p.cb(CbKind::Dataflow, t, &cores);
     }
     if bottom {
-        p = p.cb(CbKind::Dataflow, t, &split.all);
+        p = p.cb(CbKind::Dataflow, t, &cores);
     }
-    p = p.cb(CbKind::Dataflow, 2 * t, &split.all);
+    p = p.cb(CbKind::Dataflow, 2 * t, &cores);
     ex.b.run(p);
 }
 
@@ -2460,5 +2464,33 @@ mod tests {
         assert!(!run("65,4096", n150, bf16, 32).1);
         assert!(!run("32,512", p150, bf16, 32).1);
         assert!(!run("32,1024", n150, bf16, 65).1);
+    }
+    /// FillPad's cores are the column-wise split's, listed as its CoreRangeSet merges them
+    /// (the allocation traces on n150 [40,1030] and p150 [1,2017]: row strips sorted by start).
+    #[test]
+    fn fill_pad_lists_its_cores_as_the_runtime_merges_them() {
+        use crate::params::ParamValue;
+        let ranges = |shape: &str, d: &'static crate::device::DeviceSpec| {
+            let mut c = topk_case(shape, d);
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.params.set("k", ParamValue::Int(7));
+            let e = c.estimate().expect("modeled");
+            let fill = e.plan.steps.iter().find_map(|s| match s {
+                crate::plan::Step::Run(p) if p.factory == "FillPadProgramFactory" => Some(p),
+                _ => None,
+            });
+            let fill = fill.expect("a fill");
+            assert!(fill.cbs.iter().all(|cb| cb.cores == fill.cbs[0].cores));
+            fill.cbs[0].cores.clone()
+        };
+        assert_eq!(
+            ranges("40,1030", &crate::device::N150),
+            CoreRangeSet::parse("{[0-0 - 4-1], [0-2 - 3-7]}").unwrap()
+        );
+        assert_eq!(
+            ranges("1,2017", &crate::device::P150),
+            CoreRangeSet::parse("{[0-0 - 6-3], [0-4 - 5-9]}").unwrap()
+        );
     }
 }
