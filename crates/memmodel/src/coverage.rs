@@ -1714,4 +1714,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+    /// An expand of several dims at once is declared (`dim` a list: the input has size 1 in
+    /// each) and left unmodeled with its reason; the same dims one at a time are planned.
+    #[test]
+    fn expands_of_several_dims_are_declared_and_unmodeled() {
+        let mut c = case("expand", "2,3,64,96", Layout::Tile, BufferType::Dram);
+        c.params.set("dim", ParamValue::Ints(vec![0, 1]));
+        let sig = c.signature().unwrap();
+        assert_eq!(sig.inputs[0].shape.dims(), &[1, 1, 64, 96]);
+        match c.estimate() {
+            Err(e) => {
+                assert!(crate::exec::is_unmodeled(&e), "{e}");
+                assert!(e.to_string().contains("one dim at a time"), "{e}");
+            }
+            Ok(_) => panic!("several dims at once are not planned"),
+        }
+        c.params.set("dim", ParamValue::Ints(vec![1]));
+        assert!(c.estimate().is_ok());
+    }
 }
