@@ -149,7 +149,7 @@ pub const OPS: &[OpDef] = &[
     op("unsqueeze", Family::Unsqueeze, NHWC, "a metadata-only view in TT-NN: no output allocation"),
     op("view", Family::Reshape, NHWC, "torch view → ttnn.reshape to the model (NCHW) shape, as the seed suite did"),
     op("clampmin", Family::Unary { function: "ttnn.clamp", float_kwargs: &[("min", 0.0)] }, NHWC, "torch.clamp_min → ttnn.clamp(x, min=0.0); the seed suite called ttnn.clip with no bounds (TT_FATAL)"),
-    op("expand", Family::Expand, NHWC, "ttnn.expand(x, output_shape) copies (no strided views in TT-NN). The case's shape is the expanded one; the input has size 1 in `dim` (default: the last, the channels of NHWC). The seed suite gave no target shape"),
+    op("expand", Family::Expand, NHWC, "ttnn.expand(x, output_shape) copies (no strided views in TT-NN). The case's shape is the expanded one; the input has size 1 in `dim`, one dim or a list of them expanded at once (default: the last, the channels of NHWC). The seed suite gave no target shape"),
     op("linalgvectornorm", Family::VectorNorm, NHWC, "no ttnn.norm in the pinned runtime (the seed suite's call raised AttributeError): composed as ttnn.sqrt(ttnn.sum(ttnn.square(x))), with a full-size temporary"),
     op("silu_inplace", Family::UnaryInPlace { function: "ttnn.silu" }, NHWC, "torch silu_ → ttnn.silu(x, output_tensor=x): no output allocation"),
     op("stack", Family::Stack, NHWC, "torch.stack → ttnn.unsqueeze views of each input, then ttnn.concat(views, dim, memory_config): what ttnn.stack does inside, spelled out because ttnn.stack takes no memory_config (checked on the runtime: its output lands in DRAM even for L1 inputs); dim is required (the seed suite omitted it)"),
@@ -1493,9 +1493,14 @@ impl Builder<'_, '_> {
             }
             Family::Expand => {
                 let out = self.device(&self.model(&[1])?[0])?;
-                let d = p.int_or(name, "dim", -1)?;
-                let i = self.dim(&out, "dim", d)?;
-                let x = out.with_dim(i, 1)?;
+                // `dim` is one dim or a list of them: the input has size 1 in each, and one
+                // call expands them all to the case's shape (ttnn.expand takes the full target).
+                let dims = p.ints(name, "dim")?.unwrap_or_else(|| vec![-1]);
+                let mut x = out.clone();
+                for d in dims {
+                    let i = self.dim(&out, "dim", d)?;
+                    x = x.with_dim(i, 1)?;
+                }
                 let call = Call::new("ttnn.expand")
                     .arg(Value::Input(0))
                     .arg(Value::dims(out.dims()))

@@ -318,7 +318,8 @@ impl CallSpace {
                     "1e-5",
                 )]
             }
-            Family::Expand => vec![param("dim", Dim, "-1")],
+            // One dim or several expanded at once (memmodel plans one; several are unmodeled).
+            Family::Expand => vec![param("dim", Dims, "-1")],
             Family::Dropout => vec![
                 param("probability", Float { min: 0.0, max: 0.9 }, "0.1"),
                 param(

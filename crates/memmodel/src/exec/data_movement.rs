@@ -3786,10 +3786,16 @@ fn expand(
     }
     let row_major = x.layout() == Layout::RowMajor;
     let last_dim = moved == [rank - 1];
+    // Several outer dims of a TILE tensor of rank 2 to 4 at once: one RepeatCodegen program
+    // over the whole target, as for one (seen on the runtime, n150: [1,1,64,96] to
+    // [2,3,64,96], DRAM and L1).
+    if !row_major && moved.len() > 1 && rank <= 4 && moved.iter().all(|&i| i + 2 < rank) {
+        return repeat_outer_tiles(ex, x, &target, mem);
+    }
     if moved.len() != 1 {
         return Err(unmodeled(
             f,
-            "memmodel models expanding one dim at a time (RepeatCodegen's legs over several dims are not planned)",
+            "memmodel models expanding one dim at a time, or several outer dims of a TILE tensor up to rank 4 (RepeatCodegen's legs over the last two dims with others are not planned)",
         ));
     }
     let dim = moved[0];

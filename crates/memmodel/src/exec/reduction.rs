@@ -313,19 +313,23 @@ pub(super) fn fill_pad(ex: &mut Exec<'_>, x: &DevTensor) {
     };
     let t_corner = if right && bottom { slices } else { 0 };
     let split = grid::split_work(ex.device(), t_right + t_bottom + t_corner, false);
+    // The column-wise split's ranges as the program's CoreRangeSet merges them: row strips
+    // (seen on the runtime, n150 [40,1030]: {[0-0 - 4-1], [0-2 - 3-7]}, not the split's
+    // {[0-0 - 3-7], [4-0 - 4-1]}; the same cores).
+    let cores = grid::merge_ranges(&split.all);
     let t = tile_size(x.dtype());
     let mut p = Program::new("FillPadDeviceOperation", "FillPadProgramFactory").cb(
         CbKind::Dataflow,
         2 * t,
-        &split.all,
+        &cores,
     );
     if right {
-        p = p.cb(CbKind::Dataflow, t, &split.all);
+        p = p.cb(CbKind::Dataflow, t, &cores);
     }
     if bottom {
-        p = p.cb(CbKind::Dataflow, t, &split.all);
+        p = p.cb(CbKind::Dataflow, t, &cores);
     }
-    p = p.cb(CbKind::Dataflow, 2 * t, &split.all);
+    p = p.cb(CbKind::Dataflow, 2 * t, &cores);
     ex.b.run(p);
 }
 
@@ -735,7 +739,9 @@ fn topk_multi_core_config(
     }
     let pow2_cores = 1u64 << (63 - max_cores.leading_zeros());
     let t_transposed = t_value.max(2048);
-    let mut split = (w / TILE / pow2_cores) * TILE;
+    // A width under a tile per core starts at the least split a core takes (measured on p150:
+    // [32,1024] splits 128 wide over 8 cores).
+    let mut split = ((w / TILE / pow2_cores) * TILE).max(64);
     let mut best: Option<(u64, TopkMultiCore)> = None;
     while split != 0 && split <= w / 2 {
         let rem = w % split;
@@ -799,6 +805,42 @@ fn topk_multi_core_program(mc: &TopkMultiCore, t_value: u64, t_comp: u64, t_inde
         .cb(CbKind::Circular, 2 * t_value, &last)
         .cb(CbKind::Circular, mc.wt_final * t_comp, &last)
         .cb(CbKind::Circular, mc.wt_final * t_index, &last)
+}
+
+/// `TopKMultiCoreProgramFactory`'s buffers for a row that is not whole tiles (measured on n150:
+/// [32,1000] and [64,2017] k = 32, [96,8190] k = 64, [32,1000] bfloat8_b k = 64): input values
+/// and indices (4 tiles each) and the gathered values (two per gathered tile) on every core;
+/// two gathered tiles per local tile and 4 index tiles on the local cores; on the final core
+/// `kt` and 2 index tiles, 2 value tiles, the final sort's values and `kt` output tiles. Which
+/// of the 2048-byte tiles (bfloat16 intermediates, uint16 indices) is which is not told apart.
+fn topk_multi_core_filled_program(
+    mc: &TopkMultiCore,
+    kt: u64,
+    t_value: u64,
+    t_comp: u64,
+    t_index: u64,
+) -> Program {
+    let local = CoreRangeSet::one(CoreRange::new(0, 0, mc.x - 1, mc.y - 1));
+    let last = CoreRangeSet::one(CoreRange::new(0, mc.y, 0, mc.y));
+    let mut all = local.clone();
+    all.0.extend(last.0.iter().copied());
+    Program::new("TopKDeviceOperation", "TopKMultiCoreProgramFactory")
+        .cb(CbKind::Circular, 4 * t_value, &all)
+        .cb(CbKind::Circular, 4 * t_index, &all)
+        .cb(CbKind::Circular, 2 * mc.wt_final * t_comp, &all)
+        .cb(CbKind::Circular, kt * t_index, &last)
+        .cb(CbKind::Circular, 2 * t_index, &last)
+        .cb(CbKind::Circular, 2 * mc.wt_local * t_comp, &local)
+        .cb(CbKind::Circular, 4 * t_index, &local)
+        .cb(CbKind::Circular, 2 * t_value, &last)
+        .cb(CbKind::Circular, 2 * mc.wt_final * t_comp, &last)
+        .cb(CbKind::Circular, kt * t_comp, &last)
+}
+
+/// Whether `TopKDeviceOperation` sorts a padded width `pw` of `ht` tile rows with `k_tiles`
+/// (k in whole tiles) on several cores rather than one: see [`topk_last_dim`].
+fn topk_multi_core_chosen(pw: u64, ht: u64, k_tiles: u64) -> bool {
+    pw.is_power_of_two() && (1024..65536).contains(&pw) && k_tiles <= 64 && (pw >= 8192 || ht <= 2)
 }
 
 /// [`topk`] along the last dim of `x`; `sliced`: `x` is the transposed input (the route is not
@@ -983,27 +1025,28 @@ fn topk_last_dim(
         };
         let t_idx = tile_size(index_dtype);
         let kt = adjusted_k.div_ceil(TILE);
-        // A power-of-two width from 2048 with k up to 64 may sort on several cores (measured
-        // on n150: [64,2048] k = 64 multi-core, k = 65 and [2,2000] single-core). From 8192
-        // whole tiles wide it does ([3,40,8192], [288,8192] on p150, [544,16384]); below, the
-        // runtime's choice depends on the rows ([64,2048] and [64,4096] multi-core, [96,2048],
-        // [3,40,2048] and [96,4096] single-core), and a row of 2017 sorts with other buffers:
-        // not planned.
+        // A power-of-two padded width from 1024 with k up to 64 sorts on several cores when it is
+        // 8192 or wider, or when the rows are at most two tiles (measured on n150 and p150: [32,1024],
+        // [64,2048], [2,32,2048], [64,4096] and [32,1000] multi-core; [65,4096], [96,2048],
+        // [2,1,40,2048] and [32,512] single-core; from 8192 any rows, [2048,8192] and
+        // [2048,16384]). A core split the search cannot find leaves the call unmodeled.
         let k_tiles = kt * TILE;
-        if pw.is_power_of_two() && (2048..65536).contains(&pw) && k_tiles <= 64 {
-            if pw < 8192 || w != pw {
-                return Err(unmodeled(
-                    "ttnn.topk",
-                    "a topk whose padded width is a power of two from 2048, under 8192 or not whole tiles (the runtime's choice of the multi-core sort there is not planned)",
-                ));
-            }
+        if topk_multi_core_chosen(pw, ht, k_tiles) {
             let Some(mc) = topk_multi_core_config(d, pw, k_tiles, t_in, t_idx) else {
                 return Err(unmodeled(
                     "ttnn.topk",
                     "a multi-core topk width no core split takes",
                 ));
             };
-            ex.b.run(topk_multi_core_program(&mc, t_in, t_comp, t_idx));
+            // A row that is not whole tiles (its padding filled) runs the kernels' other buffer
+            // set, except in float32 (measured on n150: [32,1000] and [64,2017] in bfloat16 and
+            // bfloat8_b, [64,8190]; [32,1000] float32 as [32,1024]).
+            let whole_tiles = w == pw || x.dtype() == DType::Float32;
+            ex.b.run(if whole_tiles {
+                topk_multi_core_program(&mc, t_in, t_comp, t_idx)
+            } else {
+                topk_multi_core_filled_program(&mc, kt, t_in, t_comp, t_idx)
+            });
         } else {
             let mut p = Program::new("TopKDeviceOperation", "TopKSingleCoreProgramFactory");
             for size in [
@@ -2362,8 +2405,7 @@ mod tests {
     }
 
     /// The multi-core sort from 8192 whole tiles wide, measured on the mock boards
-    /// (NO_DISPATCH CB bytes): n150 [32,16384] k = 64 bfloat16, p150 [64,8192] k = 32 float32;
-    /// under 8192 the runtime's choice depends on the rows, left unmodeled.
+    /// (NO_DISPATCH CB bytes): n150 [32,16384] k = 64 bfloat16, p150 [64,8192] k = 32 float32.
     #[test]
     fn a_topk_from_8192_wide_sorts_on_several_cores() {
         use crate::params::ParamValue;
@@ -2383,7 +2425,72 @@ mod tests {
             cb("64,8192", &crate::device::P150, DType::Float32, 32).ok(),
             Some(647_168)
         );
-        let e = cb("64,2048", &crate::device::N150, DType::Bfloat16, 32).unwrap_err();
-        assert!(super::super::is_unmodeled(&e), "{e}");
+        // Under 8192 wide the rows decide ([`topk_rows_of_two_tiles_sort_on_several_cores`]).
+        assert_eq!(
+            cb("64,2048", &crate::device::N150, DType::Bfloat16, 32).ok(),
+            Some(176_128)
+        );
+    }
+
+    /// Under 8192 wide a power-of-two padded row from 1024 sorts on several cores when the rows
+    /// are at most two tiles; a row that is not whole tiles runs the other buffer set (except in
+    /// float32). NO_DISPATCH CB bytes measured on the mock boards (ttnn 0.81.1).
+    #[test]
+    fn topk_rows_of_two_tiles_sort_on_several_cores() {
+        use crate::params::ParamValue;
+        let run = |shape: &str, d: &'static crate::device::DeviceSpec, dtype: DType, k: i64| {
+            let mut c = topk_case(shape, d);
+            c.dtype = dtype;
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.params.set("k", ParamValue::Int(k));
+            let e = c.estimate().expect("modeled");
+            let multi = e
+                .plan
+                .trace()
+                .iter()
+                .any(|t| format!("{t:?}").contains("TopKMultiCoreProgramFactory"));
+            (e.peaks.cb, multi)
+        };
+        let (n150, p150) = (&crate::device::N150, &crate::device::P150);
+        let bf16 = DType::Bfloat16;
+        assert_eq!(run("32,1024", n150, bf16, 32), (110_592, true));
+        assert_eq!(run("32,1000", n150, bf16, 32), (118_784, true));
+        assert_eq!(run("32,1000", p150, bf16, 32), (118_784, true));
+        assert_eq!(run("64,2017", n150, bf16, 32), (184_320, true));
+        assert_eq!(run("32,1024", n150, DType::Bfloat8B, 32), (104_832, true));
+        assert_eq!(run("32,1000", n150, DType::Float32, 32), (221_184, true));
+        assert!(!run("96,2048", n150, bf16, 32).1);
+        assert!(!run("65,4096", n150, bf16, 32).1);
+        assert!(!run("32,512", p150, bf16, 32).1);
+        assert!(!run("32,1024", n150, bf16, 65).1);
+    }
+    /// FillPad's cores are the column-wise split's, listed as its CoreRangeSet merges them
+    /// (the allocation traces on n150 [40,1030] and p150 [1,2017]: row strips sorted by start).
+    #[test]
+    fn fill_pad_lists_its_cores_as_the_runtime_merges_them() {
+        use crate::params::ParamValue;
+        let ranges = |shape: &str, d: &'static crate::device::DeviceSpec| {
+            let mut c = topk_case(shape, d);
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            c.params.set("k", ParamValue::Int(7));
+            let e = c.estimate().expect("modeled");
+            let fill = e.plan.steps.iter().find_map(|s| match s {
+                crate::plan::Step::Run(p) if p.factory == "FillPadProgramFactory" => Some(p),
+                _ => None,
+            });
+            let fill = fill.expect("a fill");
+            assert!(fill.cbs.iter().all(|cb| cb.cores == fill.cbs[0].cores));
+            fill.cbs[0].cores.clone()
+        };
+        assert_eq!(
+            ranges("40,1030", &crate::device::N150),
+            CoreRangeSet::parse("{[0-0 - 4-1], [0-2 - 3-7]}").unwrap()
+        );
+        assert_eq!(
+            ranges("1,2017", &crate::device::P150),
+            CoreRangeSet::parse("{[0-0 - 6-3], [0-4 - 5-9]}").unwrap()
+        );
     }
 }
