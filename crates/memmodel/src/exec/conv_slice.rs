@@ -581,6 +581,18 @@ pub(super) fn plan(
             format!("{UNPLANNED}: a plan of {count} DRAM slices (memmodel plans up to {MAX_PLANNED_SLICES})"),
         ));
     }
+    if request.count == 0 && slices(whole, axis, count).next().is_none() {
+        // The search settled on a count whose slices all read only padding (each one output
+        // row under a kernel no taller than the padding), where the runtime's estimate lets a
+        // smaller count fit (seed 1212161, n150: `[1,1024,56,89]` 1×4 padding 1 by height, 57
+        // slices run where the plan's count 58 ran none).
+        release_copy(ex, nhwc_copy);
+        ex.b.release(output);
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: an automatic slice count whose every slice reads only padding"),
+        ));
+    }
     if count == 1 {
         // The output is freed and the L1 op runs on the whole input (its reshard from DRAM),
         // copied to DRAM interleaved.
@@ -1181,5 +1193,40 @@ mod tests {
             err.contains("Conv DRAM expects the input tensor to be in DRAM"),
             "{err}"
         );
+    }
+
+    /// Seed 1212161 (n150): `[1,1024,56,89]` NHWC ROW_MAJOR in DRAM, depthwise 1×4 padding 1,
+    /// height-sharded, DRAM height slices of an automatic count. The runtime ran 57 slices (the
+    /// first two output rows, then one each; the last reads only padding) where the plan's
+    /// search settled on 58, every slice of which reads only padding: unmodeled, not a plan of
+    /// no slices. A count told is planned as the runtime walks it.
+    #[test]
+    fn an_automatic_count_of_only_padding_slices_is_unmodeled() {
+        let conv = |count: Option<i64>| {
+            let mut c = dram_case("1,1024,56,89", &N150, Layout::RowMajor);
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            c.default_output_memory = false;
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(1024)),
+                ("groups", ParamValue::Int(1024)),
+                ("kernel_size", ParamValue::Ints(vec![1, 4])),
+                ("padding", ParamValue::Ints(vec![1, 1])),
+                ("bias", ParamValue::Bool(false)),
+                ("dtype", ParamValue::Str("bfloat8_b".into())),
+                ("enable_act_double_buffer", ParamValue::Bool(true)),
+                ("shard_layout", ParamValue::Str("height".into())),
+                ("slice", ParamValue::Str("dram_height".into())),
+            ] {
+                c.params.set(k, v);
+            }
+            if let Some(n) = count {
+                c.params.set("num_slices", ParamValue::Int(n));
+            }
+            c.estimate()
+        };
+        let err = conv(None).expect_err("unmodeled");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        assert!(err.to_string().contains("only padding"), "{err}");
+        assert!(conv(Some(57)).is_ok());
     }
 }
