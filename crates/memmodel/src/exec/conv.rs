@@ -1070,7 +1070,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: groups {groups} (not depthwise)"),
         ));
     }
-    if depthwise && kernel == [1, 1] && h == 1 && !bias {
+    // The runtime's 1-D depthwise path takes any kernel one row tall on a one-row input (n150,
+    // `[1,1024,1,89]` 1×4 padding [0, 1] height-sharded: it fits where the dense plan clashed).
+    let one_row_depthwise = depthwise && kernel[0] == 1 && !bias;
+    if one_row_depthwise && h == 1 {
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: a 1-D depthwise conv (its own height-sharded path)"),
@@ -1229,6 +1232,23 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if let Some(request) = dram_slicing {
+        // Height slices of one input row are such 1-D depthwise convs too (seed 1212161, n150:
+        // `[1,1024,56,89]` 1×4 padding 1 in 29 height slices: the first slice's weights are
+        // 262,144 B where the dense plan prepares 8,388,608 B; the runtime's slice count
+        // differs with them).
+        if one_row_depthwise
+            && x.memory == BufferType::Dram
+            && request.may_cut_height()
+            && request.told_count_refusal(&conv).is_none()
+        {
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: DRAM height slices of a depthwise conv one kernel row tall \
+                     (a slice of one input row takes the 1-D depthwise path)"
+                ),
+            ));
+        }
         return super::conv_slice::plan(
             ex,
             a,
