@@ -767,17 +767,87 @@ pub(super) fn reshard_into(
         .saturating_mul(align)
         .saturating_mul(4);
     let cbs_overflow = x.shard.is_none() && shard_bytes.saturating_add(scratch) >= l1_bank;
-    super::pool::reshard_program(
+    let by_copy = (x.memory == BufferType::L1 && input_per_bank > l1_bank)
+        || shard_bytes > l1_bank
+        || cbs_overflow;
+    // A device run makes the same choice on the L1 it finds free below the lowest buffer (the
+    // shard's own, just allocated), where the NO_DISPATCH capture sees the whole bank: it
+    // copies where shard + scratch >= that (p150, float32 [1,1024,39,112] ROW_MAJOR in L1,
+    // depthwise 4×5 width-sharded, filler below the input: reshards with 559,888 B free,
+    // copies with 559,872 = 559,104 + 768; TILE alike; seed 1212162's copy clashed).
+    let run_copies = !by_copy
+        && x.shard.is_none()
+        && ex
+            .b
+            .l1_free_below_lowest()
+            .is_some_and(|free| shard_bytes.saturating_add(scratch) >= free);
+    let run_as = run_copies.then(|| run_copy_program(ex.device(), x, page));
+    super::pool::reshard_program_run_as(
         ex,
-        (x.memory == BufferType::L1 && input_per_bank > l1_bank)
-            || shard_bytes > l1_bank
-            || cbs_overflow,
+        by_copy,
         page,
         shard_bytes,
         cores,
         // A ROW_MAJOR input's page is one stick of the shard's channels.
         (x.layout() == Layout::RowMajor).then_some(page),
+        run_as,
     );
+}
+
+/// The CopyDeviceOperation a device run shards interleaved `x` with (shard pages of
+/// `out_page` bytes). TILE: two tiles on the whole grid, as the capture's copy. ROW_MAJOR
+/// (copy_default_row_major_program_factory.cpp): the rows split over the grid, each core with
+/// a dataflow buffer of two L1-aligned output pages, then a scratchpad of one unaligned input
+/// row, both at most 256 KiB (p150 clash messages, interleaved → width- / height-sharded L1:
+/// the region ends at 2 × align(page, 16) + row past the base, each start 64-aligned: a 16 B
+/// shard stick of 128 B rows 192, a 2,000 B row height-sharded 6,032, seed 1212162's 128 B
+/// sticks of 4,096 B rows 4,352); where there are fewer rows than cores it moves whole common
+/// pages instead.
+fn run_copy_program(d: &DeviceSpec, x: &super::DevTensor, out_page: u64) -> Program {
+    if x.layout() != Layout::RowMajor {
+        return Program::new("CopyDeviceOperation", "DefaultTilized").cb(
+            CbKind::Dataflow,
+            out_page.saturating_mul(2),
+            &grid::full(d),
+        );
+    }
+    let es = x.dtype().row_major_element_bytes().max(1);
+    let width = x.dims().last().copied().unwrap_or(1).max(1);
+    let row = width.saturating_mul(es);
+    let rows = x.shape().elements() / width;
+    let max_subblock = super::eltwise::COPY_ROW_CHUNK_BUFFER / 2;
+    let grid_cores = u64::from(d.grid_x).saturating_mul(u64::from(d.grid_y));
+    let out_elements = (out_page / es).max(1);
+    let common = gcd(width, out_elements).saturating_mul(es);
+    if rows < grid_cores
+        && common < row
+        && common <= max_subblock
+        && common.is_multiple_of(d.alignment(x.memory).max(d.l1_alignment).max(1))
+    {
+        let units = rows.saturating_mul(width.div_ceil((common / es).max(1)));
+        let cores = grid::merge_ranges(&grid::split_work(d, units, false).all);
+        return Program::new("CopyDeviceOperation", "DefaultRowMajor").cb(
+            CbKind::Dataflow,
+            common.saturating_mul(2),
+            &cores,
+        );
+    }
+    let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
+    let aligned_out = out_page
+        .div_ceil(d.l1_alignment.max(1))
+        .saturating_mul(d.l1_alignment.max(1))
+        .min(max_subblock);
+    Program::new("CopyDeviceOperation", "DefaultRowMajor")
+        .cb(CbKind::Dataflow, aligned_out.saturating_mul(2), &cores)
+        .cb(CbKind::Scratchpad, row.min(max_subblock), &cores)
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// The conv program's cores: the bounding box of its input and output grids.
@@ -1000,7 +1070,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!("{UNPLANNED}: groups {groups} (not depthwise)"),
         ));
     }
-    if depthwise && kernel == [1, 1] && h == 1 && !bias {
+    // The runtime's 1-D depthwise path takes any kernel one row tall on a one-row input (n150,
+    // `[1,1024,1,89]` 1×4 padding [0, 1] height-sharded: it fits where the dense plan clashed).
+    let one_row_depthwise = depthwise && kernel[0] == 1 && !bias;
+    if one_row_depthwise && h == 1 {
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: a 1-D depthwise conv (its own height-sharded path)"),
@@ -1159,6 +1232,23 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if let Some(request) = dram_slicing {
+        // Height slices of one input row are such 1-D depthwise convs too (seed 1212161, n150:
+        // `[1,1024,56,89]` 1×4 padding 1 in 29 height slices: the first slice's weights are
+        // 262,144 B where the dense plan prepares 8,388,608 B; the runtime's slice count
+        // differs with them).
+        if one_row_depthwise
+            && x.memory == BufferType::Dram
+            && request.may_cut_height()
+            && request.told_count_refusal(&conv).is_none()
+        {
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: DRAM height slices of a depthwise conv one kernel row tall \
+                     (a slice of one input row takes the 1-D depthwise path)"
+                ),
+            ));
+        }
         return super::conv_slice::plan(
             ex,
             a,
@@ -2399,5 +2489,51 @@ mod tests {
         );
         c.params.set("act_block_h", ParamValue::Int(32));
         c.estimate().unwrap();
+    }
+
+    /// Seed 1212162 (p150): a float32 ROW_MAJOR `[1,1024,77,112]` flat input in L1, depthwise
+    /// 4×5 width-sharded. The capture reshards it with InterleavedToSharded (a 768 B
+    /// scratchpad in the 896 B left below the shard); a device run finds that too little for the
+    /// shard and its scratch and copies instead, whose 256 + 4,096 B region clashes with the
+    /// shard (the runtime's message, below). With 5 rows fewer the run copies into room enough
+    /// and runs out of L1 at the halo, as the runtime does.
+    #[test]
+    fn a_run_copies_where_the_reshard_finds_too_little_l1() {
+        let conv = |h: u64| {
+            let mut c = case(Layout::RowMajor, BufferType::L1, &P150);
+            c.model_inputs = vec![Shape::parse(&format!("1,1024,{h},112")).unwrap()];
+            c.dtype = DType::Float32;
+            c.default_output_memory = false;
+            for (name, v) in [
+                ("out_channels", ParamValue::Int(1024)),
+                ("groups", ParamValue::Int(1024)),
+                ("kernel_size", ParamValue::Ints(vec![4, 5])),
+                ("padding", ParamValue::Ints(vec![0, 1])),
+                ("bias", ParamValue::Bool(false)),
+                ("enable_act_double_buffer", ParamValue::Bool(true)),
+                ("enable_weights_double_buffer", ParamValue::Bool(false)),
+                ("weights_dtype", ParamValue::Str("bfloat16".into())),
+                ("shard_layout", ParamValue::Str("width".into())),
+            ] {
+                c.params.set(name, v);
+            }
+            c.estimate().expect("modeled")
+        };
+        let e = conv(77);
+        match &e.verdict {
+            crate::case::Verdict::CbClash(d) => {
+                assert!(
+                    d.message().ends_with(
+                        "L1 buffer allocated at 112640 and static dataflow buffer region ends at 116096"
+                    ),
+                    "{}",
+                    d.message()
+                );
+            }
+            other => panic!("expected a clash, got {other:?}"),
+        }
+        // The capture's peaks are the InterleavedToSharded plan's.
+        assert_eq!(e.peaks.cb, 62_873_664);
+        assert!(matches!(conv(72).verdict, crate::case::Verdict::Oom(_)));
     }
 }

@@ -86,6 +86,11 @@ impl Request {
         (self.count > max).then(|| slice_count_refusal(self.count, max))
     }
 
+    /// Whether the slices may be cut by height (told so, or the runtime's own choice).
+    pub(super) fn may_cut_height(&self) -> bool {
+        self.axis != Some(Axis::Width)
+    }
+
     /// Whether the call tells the slice count (the runtime searches for none).
     pub(super) fn count_told(&self) -> bool {
         self.axis.is_some() && self.count > 0
@@ -580,6 +585,18 @@ pub(super) fn plan(
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: a plan of {count} DRAM slices (memmodel plans up to {MAX_PLANNED_SLICES})"),
+        ));
+    }
+    if request.count == 0 && slices(whole, axis, count).next().is_none() {
+        // The search settled on a count whose slices all read only padding (each one output
+        // row under a kernel no taller than the padding), where the runtime's estimate lets a
+        // smaller count fit (seed 1212161, n150: `[1,1024,56,89]` 1×4 padding 1 by height, 57
+        // slices run where the plan's count 58 ran none).
+        release_copy(ex, nhwc_copy);
+        ex.b.release(output);
+        return Err(unmodeled(
+            f,
+            format!("{UNPLANNED}: an automatic slice count whose every slice reads only padding"),
         ));
     }
     if count == 1 {
@@ -1200,5 +1217,72 @@ mod tests {
             err.contains("Conv DRAM expects the input tensor to be in DRAM"),
             "{err}"
         );
+    }
+
+    /// Seed 1212161 (n150): `[1,1024,56,89]` NHWC ROW_MAJOR in DRAM, depthwise 1×4 padding 1,
+    /// height-sharded, DRAM height slices of an automatic count. The runtime ran 57 slices (the
+    /// first two output rows, then one each; the last reads only padding) where the plan's
+    /// search settled on 58, every slice of which reads only padding.
+    #[test]
+    fn an_automatic_count_of_only_padding_slices_is_unmodeled() {
+        let conv = |count: Option<i64>| {
+            let mut c = dram_case("1,1024,56,89", &N150, Layout::RowMajor);
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            c.default_output_memory = false;
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(1024)),
+                ("groups", ParamValue::Int(1024)),
+                ("kernel_size", ParamValue::Ints(vec![1, 4])),
+                ("padding", ParamValue::Ints(vec![1, 1])),
+                ("bias", ParamValue::Bool(false)),
+                ("dtype", ParamValue::Str("bfloat8_b".into())),
+                ("enable_act_double_buffer", ParamValue::Bool(true)),
+                ("shard_layout", ParamValue::Str("height".into())),
+                ("slice", ParamValue::Str("dram_height".into())),
+            ] {
+                c.params.set(k, v);
+            }
+            if let Some(n) = count {
+                c.params.set("num_slices", ParamValue::Int(n));
+            }
+            c.estimate()
+        };
+        // The runtime's slices of one input row take the 1-D depthwise path (its compact
+        // weights): unmodeled whether the count is searched or told (57: the runtime fits, the
+        // dense plan clashed).
+        for count in [None, Some(57)] {
+            let err = conv(count).expect_err("unmodeled");
+            assert!(crate::exec::is_unmodeled(&err), "{err}");
+            assert!(err.to_string().contains("1-D depthwise"), "{err}");
+        }
+    }
+
+    /// A whole depthwise conv one kernel row tall on a one-row input is the runtime's 1-D
+    /// depthwise path (n150, `[1,1024,1,89]` 1×4 padding [0, 1] height-sharded: it fits where
+    /// the dense plan clashed); with a bias, or two kernel rows, it is planned.
+    #[test]
+    fn a_one_row_depthwise_conv_is_unmodeled() {
+        let conv = |kernel: Vec<i64>, pad: Vec<i64>, bias: bool| {
+            let mut c = dram_case("1,1024,1,89", &N150, Layout::RowMajor);
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            c.input_memory = BufferType::L1;
+            c.output_memory = BufferType::L1;
+            c.default_output_memory = false;
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(1024)),
+                ("groups", ParamValue::Int(1024)),
+                ("kernel_size", ParamValue::Ints(kernel)),
+                ("padding", ParamValue::Ints(pad)),
+                ("bias", ParamValue::Bool(bias)),
+                ("shard_layout", ParamValue::Str("height".into())),
+            ] {
+                c.params.set(k, v);
+            }
+            c.estimate()
+        };
+        let err = conv(vec![1, 4], vec![0, 1], false).expect_err("unmodeled");
+        assert!(err.to_string().contains("1-D depthwise"), "{err}");
+        assert!(conv(vec![1, 4], vec![0, 1], true).is_ok());
+        assert!(conv(vec![2, 4], vec![1, 1], false).is_ok());
     }
 }

@@ -2477,6 +2477,20 @@ pub(super) fn reshard_program(
     cores: &crate::program::CoreRangeSet,
     row_major_stick: Option<u64>,
 ) {
+    reshard_program_run_as(ex, by_copy, page, shard_bytes, cores, row_major_stick, None);
+}
+
+/// [`reshard_program`] whose InterleavedToSharded a device run replaces with `run_as` (a
+/// conv2d reshard that finds too little L1 free in a run copies instead).
+pub(super) fn reshard_program_run_as(
+    ex: &mut Exec<'_>,
+    by_copy: bool,
+    page: u64,
+    shard_bytes: u64,
+    cores: &crate::program::CoreRangeSet,
+    row_major_stick: Option<u64>,
+    run_as: Option<Program>,
+) {
     let d = ex.device();
     if by_copy {
         ex.b.run(Program::new("CopyDeviceOperation", "DefaultTilized").cb(
@@ -2507,6 +2521,9 @@ pub(super) fn reshard_program(
                 slot.saturating_mul(4),
                 cores.clone(),
             ));
+        }
+        if let Some(run) = run_as {
+            p = p.on_device(run);
         }
         ex.b.run(p);
     }
