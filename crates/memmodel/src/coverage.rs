@@ -1907,6 +1907,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
     /// A uint16 stack whose unsqueeze copies is refused by that unsqueeze's reshape, in its
     /// words, once it has made the unsqueezed input in the input's memory (seen on the runtime,
     /// mock n150: [4,300,118] refused from L1 and DRAM; [4,3000,118] out of L1 at its
