@@ -1194,7 +1194,10 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         // first: fewer than 32 output rows refuse an override of two tiles or more in its
         // words (seeds 1207322-1207324, WIDTH_SHARDED told or not). Not with a slice count
         // told: p150 `[2,117,9,5]` 5×5 WIDTH_SHARDED, act_block_h 224, 2 height slices of a
-        // 5×1 output fits on the runtime (seed 1212401); such slices stay unmodeled below.
+        // 5×1 output fits on the runtime (seed 1212401). An output under 32 columns is planned
+        // as a wider one: each slice's width is rounded up to a whole tile (`run_L1_op`,
+        // exec/conv_slice.rs), and a slice's own refusal is the L1 path's (random `--memory
+        // dram --param act_block_h=H`: seeds 1215001-1215004, n150 and p150, 0 mismatches).
         let count_told = dram_slicing
             .as_ref()
             .is_some_and(super::conv_slice::Request::count_told);
@@ -1204,19 +1207,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                     .refused(message),
             );
             return Ok(Val::None);
-        }
-        if conv.win.wo < TILE {
-            // Height slices of fewer than 32 output rows would meet that refusal slice by
-            // slice: not planned. Wider outputs (and width slices, whole tiles of columns)
-            // are (random conv2d --memory dram: seeds 1207321-1207324).
-            return Err(unmodeled(
-                f,
-                format!(
-                    "{UNPLANNED}: act_block_h_override {} above one tile in DRAM slices of an \
-                     output under 32 columns without HEIGHT_SHARDED or BLOCK_SHARDED told",
-                    settings.act_block_h
-                ),
-            ));
         }
     }
     let scheme = settings.shard_layout.unwrap_or_else(|| conv.auto_scheme(d));
