@@ -392,6 +392,9 @@ fn run_step<D: DeviceApi>(
     measure: bool,
 ) -> Result<Option<crate::api::Capture>> {
     let (case, sig) = (&step.case, &step.signature);
+    if step.clear_program_cache {
+        device.clear_program_cache()?;
+    }
     let refusal = gate(device, case, sig)?;
     let first_parameter = parameters.len();
     for desc in &input_descs(case, sig)[step.inputs.len()..] {
