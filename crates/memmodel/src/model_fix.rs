@@ -1383,4 +1383,42 @@ mod tests {
             .iter()
             .all(|c| c.kind != "reshape_on_tiles"));
     }
+
+    #[test]
+    fn a_cleared_program_cache_is_written_to_the_call_and_tried_before_more_l1_small() {
+        let y_text = crate::model::builtin("yolov12x").unwrap();
+        let edit = [Edit::ClearProgramCache { call: 2 }];
+        let text = apply(y_text, &edit, "cache").unwrap();
+        assert!(text.contains("clear_program_cache = true"), "{text}");
+        let m = built(&text, [640, 640], &N150);
+        let flags: Vec<usize> = m
+            .steps
+            .iter()
+            .filter(|s| s.clear_program_cache)
+            .map(|s| s.number)
+            .collect();
+        assert_eq!(flags, [2]);
+        let edited = ModelFile::parse(y_text, "m.toml")
+            .unwrap()
+            .edited(&edit)
+            .unwrap()
+            .build(Some([640, 640]), &N150)
+            .unwrap();
+        // The same model from the parsed file's edit (the text's comment shifts lines only).
+        assert!(edited
+            .steps
+            .iter()
+            .zip(&m.steps)
+            .all(|(a, b)| a.clear_program_cache == b.clear_program_cache && a.case == b.case));
+        assert!(ModelFile::parse(y_text, "m.toml")
+            .unwrap()
+            .edited(&[Edit::ClearProgramCache { call: 100_000 }])
+            .is_err());
+        // A conv takes L1_SMALL: clearing the cache comes before the first raise of it.
+        let y = built(y_text, [640, 640], &N150);
+        let kinds: Vec<&str> = candidates(&y, 1).iter().map(|c| c.kind).collect();
+        let clear = kinds.iter().position(|k| *k == "clear_program_cache");
+        let raise = kinds.iter().position(|k| *k == "l1_small_size");
+        assert!(clear.is_some() && clear < raise, "{kinds:?}");
+    }
 }
