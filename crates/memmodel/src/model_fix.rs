@@ -30,7 +30,8 @@
 //!    less L1 for every call).
 //!    2b. a change of 2. that gets to the call and then finds L1_SMALL full there (the config
 //!    tensors of earlier calls' cached programs fill it): the same with the program cache
-//!    cleared before the call (YOLOv12x 4320×7680 n150 #693: block sharding).
+//!    cleared before the call (YOLOv12x 4320×7680 n150 #693 with L1_SMALL raised at #688:
+//!    block sharding; the search from the start clears the cache at #688 instead).
 //! 3. when no single change gets past the call: every L1 tensor alive across it in DRAM together
 //!    with each change of 2. (or alone), then each of those moves dropped again while the call
 //!    still passes — the fewest moves that fit.
