@@ -302,6 +302,7 @@ fn one_call_model(case: &Case, number: usize) -> Result<BuiltModel> {
         inputs: Vec::new(),
         parameters: signature.inputs.clone(),
         frees: outputs.iter().map(|d| d.name.clone()).collect(),
+        clear_program_cache: false,
         outputs,
         signature,
     };

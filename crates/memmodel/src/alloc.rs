@@ -230,8 +230,8 @@ pub struct OutOfMemory {
 }
 
 impl OutOfMemory {
-    /// tt-metal's text (bank_manager.cpp), with the L1_SMALL hint the pinned runtime appends
-    /// when the region is empty.
+    /// tt-metal's text (bank_manager.cpp), with the hint the pinned runtime appends to an
+    /// L1_SMALL one (`l1_small_hint`: one for an empty region, another for a full one).
     pub fn message(&self) -> String {
         let mut m = oom_message(
             self.size,
@@ -243,8 +243,12 @@ impl OutOfMemory {
             self.free,
             self.largest_free_block,
         );
-        if self.buffer_type == BufferType::L1Small && self.bank_size == 0 {
-            m.push_str(L1_SMALL_HINT);
+        if self.buffer_type == BufferType::L1Small {
+            m.push_str(if self.bank_size == 0 {
+                L1_SMALL_HINT
+            } else {
+                L1_SMALL_FULL_HINT
+            });
         }
         m
     }
@@ -252,6 +256,11 @@ impl OutOfMemory {
 
 /// What the pinned runtime appends to an L1_SMALL OOM when no L1_SMALL was reserved.
 pub const L1_SMALL_HINT: &str = " The L1_SMALL region is 0 B because it is reserved at device open; set l1_small_size large enough for this allocation when opening the device.";
+
+/// What the pinned runtime appends to an L1_SMALL OOM when the reserved region is full (seen
+/// on the mock n150: max_pool2d on a device opened with `l1_small_size=64`).
+pub const L1_SMALL_FULL_HINT: &str =
+    " The L1_SMALL region is sized at device open; increase l1_small_size when opening the device.";
 
 /// The banks of one buffer type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -678,5 +687,28 @@ mod tests {
             "a double free is ignored"
         );
         assert_eq!(m, DeviceMemory::open(&N150, 0).unwrap());
+    }
+
+    #[test]
+    fn a_full_l1_small_says_what_the_runtime_says() {
+        // The runtime's words on the mock n150 (max_pool2d, l1_small_size=64).
+        let runtime = "Out of Memory: Not enough space to allocate 2048 B L1_SMALL buffer across 64 banks, where each bank needs to store 32 B, but bank size is 64 B (allocated: 64 B, free: 0 B, largest free block: 0 B). The L1_SMALL region is sized at device open; increase l1_small_size when opening the device.";
+        let oom = OutOfMemory {
+            buffer_type: BufferType::L1Small,
+            size: 2048,
+            banks: 64,
+            per_bank: 32,
+            bank_size: 64,
+            allocated: 64,
+            free: 0,
+            largest_free_block: 0,
+        };
+        assert_eq!(oom.message(), runtime);
+        let empty = OutOfMemory {
+            bank_size: 0,
+            allocated: 0,
+            ..oom
+        };
+        assert!(empty.message().ends_with(L1_SMALL_HINT));
     }
 }

@@ -26,6 +26,7 @@
 //! params = { }                     # the op's parameters, as in shapes.toml
 //! param_exprs = { }                # integer ones computed: { shape = [1, "H / 32", 20, 768] }
 //! deallocate = ["x"]               # ttnn.deallocate after the call
+//! clear_program_cache = true       # device.clear_program_cache() before the call (default false)
 //!
 //! [[call]]
 //! op = "conv2d"                    # ops on channels-last images (conv2d, maxpool2d) take the
@@ -107,6 +108,10 @@ struct RawCall {
     nhw: Option<Spanned<Vec<Spanned<toml::Value>>>>,
     #[serde(default)]
     deallocate: Vec<Spanned<String>>,
+    /// `device.clear_program_cache()` before the call: frees what the cached programs of
+    /// earlier calls hold (conv2d's and max_pool2d's config tensors in L1_SMALL).
+    #[serde(default)]
+    clear_program_cache: bool,
 }
 
 /// The models that come with memmodel, by name (`cargo xtask model --model yolov12x`): their
@@ -162,6 +167,9 @@ pub struct Step {
     pub outputs: Vec<TensorDef>,
     /// Tensors that die after this call (their deallocate or last use).
     pub frees: Vec<String>,
+    /// The program cache is cleared before the call (what earlier calls' cached programs
+    /// hold is freed).
+    pub clear_program_cache: bool,
 }
 
 impl Step {
@@ -280,6 +288,13 @@ impl ModelFile {
                 }
                 Edit::L1SmallSize { bytes } => {
                     raw.model.l1_small_size = Some(*bytes);
+                }
+                Edit::ClearProgramCache { call } => {
+                    raw.call
+                        .get_mut(call.wrapping_sub(1))
+                        .ok_or_else(|| format!("no call #{call}"))?
+                        .get_mut()
+                        .clear_program_cache = true;
                 }
                 Edit::CallParam { call, param, value } => {
                     let c = raw
@@ -631,6 +646,7 @@ impl ModelFile {
                     .iter()
                     .map(|n| n.get_ref().clone())
                     .collect(),
+                clear_program_cache: call.clear_program_cache,
                 case,
             });
             for n in &steps.last().expect("pushed").frees {

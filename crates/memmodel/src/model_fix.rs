@@ -24,8 +24,14 @@
 //!    and weights (lossy, so last); for other ops the output / inputs / both in DRAM. Changes a
 //!    model file cannot state as a change of that one call (chunking an op into pieces, more
 //!    chips, sharding an eltwise op's inputs, another input dtype) are left out.
-//!    Last, for a call that takes L1_SMALL, more L1_SMALL reserved at device open (the model's
-//!    `l1_small_size`: 4 KiB, 16 KiB more, twice as much; less L1 for every call).
+//!    Last, for a call that takes L1_SMALL, the program cache cleared before it (frees what
+//!    earlier calls' cached programs hold there; later calls compile again), then more L1_SMALL
+//!    reserved at device open (the model's `l1_small_size`: 4 KiB, 16 KiB more, twice as much;
+//!    less L1 for every call).
+//!    2b. a change of 2. that gets to the call and then finds L1_SMALL full there (the config
+//!    tensors of earlier calls' cached programs fill it): the same with the program cache
+//!    cleared before the call (YOLOv12x 4320×7680 n150 #693 with L1_SMALL raised at #688:
+//!    block sharding; the search from the start clears the cache at #688 instead).
 //! 3. when no single change gets past the call: every L1 tensor alive across it in DRAM together
 //!    with each change of 2. (or alone), then each of those moves dropped again while the call
 //!    still passes — the fewest moves that fit.
@@ -67,6 +73,8 @@ pub enum Edit {
     },
     /// The L1_SMALL per bank the device opens with (the model's `l1_small_size`).
     L1SmallSize { bytes: u64 },
+    /// `device.clear_program_cache()` before the call (the call's `clear_program_cache`).
+    ClearProgramCache { call: usize },
 }
 
 impl std::fmt::Display for Edit {
@@ -75,6 +83,7 @@ impl std::fmt::Display for Edit {
             Edit::TensorToDram { tensor } => write!(f, "`{tensor}` in DRAM"),
             Edit::CallMemory { call, memory } => write!(f, "#{call} memory = {memory}"),
             Edit::L1SmallSize { bytes } => write!(f, "L1_SMALL = {bytes} B per bank"),
+            Edit::ClearProgramCache { call } => write!(f, "#{call} clear_program_cache = true"),
             Edit::CallParam {
                 call,
                 param,
@@ -278,12 +287,13 @@ pub fn plan(
         // A candidate only has to get past the failing call: replay up to it (the model built
         // whole, so every tensor lives as long as the whole model keeps it).
         let mut tried = 0;
-        let mut attempts: Vec<Attempt> = Vec::new();
+        // Shared with `try_change`, which records each change it does not keep.
+        let attempts: std::cell::RefCell<Vec<Attempt>> = Default::default();
         let mut try_change = |change: &Change,
                               replays: &mut usize|
          -> Result<Option<(ModelFile, BuiltModel)>, PlanError> {
-            let mut failed = |outcome: &str, why: String| {
-                attempts.push(Attempt {
+            let failed = |outcome: &str, why: String| {
+                attempts.borrow_mut().push(Attempt {
                     kind: change.kind,
                     detail: change.detail.clone(),
                     outcome: outcome.to_string(),
@@ -338,10 +348,30 @@ pub fn plan(
             candidates(&model, at)
         };
         let mut kept = None;
+        // Whether a change got as far as the call and then found L1_SMALL full there.
+        let mut l1_small_full = false;
+        let mut blocked_by_l1_small: Vec<&Change> = Vec::new();
         for change in &singles {
             if let Some(found) = try_change(change, &mut replays)? {
                 kept = Some((change.clone(), found));
                 break;
+            }
+            if attempts.borrow().last().is_some_and(finds_l1_small_full) {
+                l1_small_full = true;
+                blocked_by_l1_small.push(change);
+            }
+        }
+        // Step 2b of the module's doc: such changes with the program cache cleared first.
+        let clear = Edit::ClearProgramCache { call: at };
+        if kept.is_none() && !no_verdict {
+            for change in blocked_by_l1_small {
+                let Some(with_clear) = with_cleared_cache(change, &clear) else {
+                    continue;
+                };
+                if let Some(found) = try_change(&with_clear, &mut replays)? {
+                    kept = Some((with_clear, found));
+                    break;
+                }
             }
         }
         if no_verdict && kept.is_none() {
@@ -352,7 +382,24 @@ pub fn plan(
             };
         }
         if kept.is_none() {
-            kept = combined(&model, at, &singles, &mut |c| try_change(c, &mut replays))?;
+            // Step 3, with each op change also with the program cache cleared when L1_SMALL
+            // was full at the call.
+            let mut op_changes = singles.clone();
+            if l1_small_full || failure.outcome == L1_SMALL_OUTCOME {
+                op_changes.extend(
+                    singles
+                        .iter()
+                        .filter(|c| {
+                            !c.edits
+                                .iter()
+                                .any(|e| matches!(e, Edit::L1SmallSize { .. }))
+                        })
+                        .filter_map(|c| with_cleared_cache(c, &clear)),
+                );
+            }
+            kept = combined(&model, at, &op_changes, &mut |c| {
+                try_change(c, &mut replays)
+            })?;
         }
         if kept.is_none() && failure.outcome == L1_SMALL_OUTCOME {
             // Step 4 of the module's doc: more L1_SMALL, though an earlier call then fails.
@@ -375,7 +422,7 @@ pub fn plan(
                 outcome: failure.outcome,
                 message: failure.message,
                 tried,
-                attempts,
+                attempts: attempts.into_inner(),
             };
         };
         replays += 1;
@@ -411,6 +458,27 @@ pub fn plan(
         replays,
         fixed_text: header(&fixed_text, &model, device),
     })
+}
+
+/// Whether a change was turned down because, at the failing call itself, L1_SMALL was full.
+fn finds_l1_small_full(a: &Attempt) -> bool {
+    a.outcome == L1_SMALL_OUTCOME && a.why.starts_with("still fails")
+}
+
+/// `change` with the program cache cleared before the failing call (`clear`), unless it has
+/// that already or is only the cache cleared.
+fn with_cleared_cache(change: &Change, clear: &Edit) -> Option<Change> {
+    if change.edits.contains(clear) {
+        return None;
+    }
+    let mut with_clear = change.clone();
+    with_clear.edits.push(clear.clone());
+    with_clear.detail = format!(
+        "{}; and device.clear_program_cache() before the call (frees the L1_SMALL the cached \
+         programs of earlier calls hold)",
+        change.detail
+    );
+    Some(with_clear)
 }
 
 /// Step 3 of the module's doc: every L1 tensor alive across call `at` moved to DRAM, with each
@@ -690,10 +758,21 @@ pub fn candidates(model: &BuiltModel, at: usize) -> Vec<Change> {
         push(change);
         push(in_dram);
     }
-    // Last: a call that takes L1_SMALL (buffers kept there by earlier calls may fill it) with
-    // more reserved at device open, least first: it costs as much L1 per bank for every call.
+    // Last: a call that takes L1_SMALL (buffers kept there by earlier calls may fill it): first
+    // the program cache cleared before it, which frees the config tensors the cached programs
+    // of earlier convs and pools hold there (costs only recompiling the programs later calls
+    // repeat); then more reserved at device open, least first: it costs as much L1 per bank
+    // for every call.
     let l1_small = model.l1_small_bytes();
     if step.signature.l1_small_bytes > 0 {
+        push(Change {
+            kind: "clear_program_cache",
+            detail: "device.clear_program_cache() before the call: frees the L1_SMALL the \
+                     cached programs of earlier calls hold (their config tensors); later calls \
+                     compile their programs again"
+                .into(),
+            edits: vec![Edit::ClearProgramCache { call: at }],
+        });
         let more = [
             l1_small.checked_add(4096),
             l1_small.checked_add(16384),
@@ -931,6 +1010,13 @@ fn apply_to(doc: &mut toml_edit::DocumentMut, edits: &[Edit], detail: &str) -> R
                     .ok_or("no [model] table")?;
                 let bytes = i64::try_from(*bytes).map_err(|e| e.to_string())?;
                 t["l1_small_size"] = toml_edit::value(bytes);
+                mark(t);
+            }
+            Edit::ClearProgramCache { call } => {
+                let t = tables(doc, "call")
+                    .and_then(|a| a.get_mut(call.wrapping_sub(1)))
+                    .ok_or_else(|| format!("no call #{call}"))?;
+                t["clear_program_cache"] = toml_edit::value(true);
                 mark(t);
             }
             Edit::CallParam { call, param, value } => {
@@ -1297,5 +1383,43 @@ mod tests {
         assert!(candidates(&y, 720)
             .iter()
             .all(|c| c.kind != "reshape_on_tiles"));
+    }
+
+    #[test]
+    fn a_cleared_program_cache_is_written_to_the_call_and_tried_before_more_l1_small() {
+        let y_text = crate::model::builtin("yolov12x").unwrap();
+        let edit = [Edit::ClearProgramCache { call: 2 }];
+        let text = apply(y_text, &edit, "cache").unwrap();
+        assert!(text.contains("clear_program_cache = true"), "{text}");
+        let m = built(&text, [640, 640], &N150);
+        let flags: Vec<usize> = m
+            .steps
+            .iter()
+            .filter(|s| s.clear_program_cache)
+            .map(|s| s.number)
+            .collect();
+        assert_eq!(flags, [2]);
+        let edited = ModelFile::parse(y_text, "m.toml")
+            .unwrap()
+            .edited(&edit)
+            .unwrap()
+            .build(Some([640, 640]), &N150)
+            .unwrap();
+        // The same model from the parsed file's edit (the text's comment shifts lines only).
+        assert!(edited
+            .steps
+            .iter()
+            .zip(&m.steps)
+            .all(|(a, b)| a.clear_program_cache == b.clear_program_cache && a.case == b.case));
+        assert!(ModelFile::parse(y_text, "m.toml")
+            .unwrap()
+            .edited(&[Edit::ClearProgramCache { call: 100_000 }])
+            .is_err());
+        // A conv takes L1_SMALL: clearing the cache comes before the first raise of it.
+        let y = built(y_text, [640, 640], &N150);
+        let kinds: Vec<&str> = candidates(&y, 1).iter().map(|c| c.kind).collect();
+        let clear = kinds.iter().position(|k| *k == "clear_program_cache");
+        let raise = kinds.iter().position(|k| *k == "l1_small_size");
+        assert!(clear.is_some() && clear < raise, "{kinds:?}");
     }
 }

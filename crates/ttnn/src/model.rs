@@ -25,6 +25,10 @@ pub struct StepRecord {
     /// Bytes allocated per bank after the call (its outputs alive, dead tensors freed).
     pub l1_per_bank: u64,
     pub dram_per_bank: u64,
+    /// L1_SMALL bytes allocated per bank after the call (what ops keep there: the config
+    /// tensors of cached conv2d / max_pool2d programs).
+    #[serde(default)]
+    pub l1_small_per_bank: u64,
     /// Tensors alive after the call (model parameters not listed).
     pub live: Vec<String>,
     /// Per-core peaks while the call ran (a NO_DISPATCH capture of the call on the live
@@ -84,6 +88,9 @@ pub struct ModelFailure {
     /// Per-bank bytes allocated just before the call (L1, DRAM).
     pub l1_per_bank_before: u64,
     pub dram_per_bank_before: u64,
+    /// L1_SMALL bytes allocated per bank just before the call.
+    #[serde(default)]
+    pub l1_small_per_bank_before: u64,
 }
 
 /// A model's run.
@@ -136,6 +143,13 @@ pub fn run_model_recorded<D: DeviceApi>(
         )));
     }
     let view = |b: BufferType| device.memory_view(b);
+    // A device opened without L1_SMALL has none to ask about.
+    let l1_small_view = || -> Result<u64> {
+        if device.l1_small_size() == 0 {
+            return Ok(0);
+        }
+        Ok(view(BufferType::L1Small)?.allocated_per_bank)
+    };
     let (l1_base, dram_base) = (view(BufferType::L1)?, view(BufferType::Dram)?);
     let mut run = ModelRun {
         model: model.name.clone(),
@@ -178,6 +192,7 @@ pub fn run_model_recorded<D: DeviceApi>(
                 message: e.to_string(),
                 l1_per_bank_before: view(BufferType::L1)?.allocated_per_bank,
                 dram_per_bank_before: view(BufferType::Dram)?.allocated_per_bank,
+                l1_small_per_bank_before: l1_small_view()?,
             })
         };
         for t in &model.inputs {
@@ -268,6 +283,7 @@ pub fn run_model_recorded<D: DeviceApi>(
                     ttnn: step.signature.invocation.render(),
                     l1_per_bank: l1,
                     dram_per_bank: dram,
+                    l1_small_per_bank: l1_small_view()?,
                     live: tensors.keys().cloned().collect(),
                     peaks: captured.as_ref().map(|c| c.per_core),
                     buffers: captured
@@ -392,6 +408,9 @@ fn run_step<D: DeviceApi>(
     measure: bool,
 ) -> Result<Option<crate::api::Capture>> {
     let (case, sig) = (&step.case, &step.signature);
+    if step.clear_program_cache {
+        device.clear_program_cache()?;
+    }
     let refusal = gate(device, case, sig)?;
     let first_parameter = parameters.len();
     for desc in &input_descs(case, sig)[step.inputs.len()..] {
@@ -668,8 +687,8 @@ pub struct RunComparison {
     pub difference: Option<CallDifference>,
 }
 
-/// Compares two runs of one model call by call: after each call the L1 and DRAM per bank and
-/// the live tensors; where both measured the call, its per-core peaks (CB, dataflow, L1, total)
+/// Compares two runs of one model call by call: after each call the L1, DRAM and L1_SMALL per
+/// bank and the live tensors; where both measured the call, its per-core peaks (CB, dataflow, L1, total)
 /// and the buffers it made; then how each run ended (the first failure, its outcome, message
 /// and memory before it). A run that stops first differs at the call it stopped on. The one
 /// comparison the tests and `cargo xtask model --compare` hold sim to the runtime with.
@@ -697,6 +716,12 @@ pub fn compare_runs(left: &ModelRun, right: &ModelRun) -> RunComparison {
                 "DRAM per bank after the call",
                 l.dram_per_bank.to_string(),
                 r.dram_per_bank.to_string(),
+            ))
+        } else if l.l1_small_per_bank != r.l1_small_per_bank {
+            Some((
+                "L1_SMALL per bank after the call",
+                l.l1_small_per_bank.to_string(),
+                r.l1_small_per_bank.to_string(),
             ))
         } else if l.live != r.live {
             Some((
@@ -731,8 +756,12 @@ pub fn compare_runs(left: &ModelRun, right: &ModelRun) -> RunComparison {
     let ending = |run: &ModelRun| -> String {
         match (&run.failure, run.steps.len()) {
             (Some(f), _) => format!(
-                "{}: {} (before it: L1 {} B/bank, DRAM {} B/bank)",
-                f.outcome, f.message, f.l1_per_bank_before, f.dram_per_bank_before
+                "{}: {} (before it: L1 {} B/bank, DRAM {} B/bank, L1_SMALL {} B/bank)",
+                f.outcome,
+                f.message,
+                f.l1_per_bank_before,
+                f.dram_per_bank_before,
+                f.l1_small_per_bank_before
             ),
             (None, n) => format!("ran all {n} calls"),
         }
@@ -745,6 +774,7 @@ pub fn compare_runs(left: &ModelRun, right: &ModelRun) -> RunComparison {
                 f.message.clone(),
                 f.l1_per_bank_before,
                 f.dram_per_bank_before,
+                f.l1_small_per_bank_before,
             )
         })
     };
@@ -803,6 +833,7 @@ mod tests {
             ttnn: String::new(),
             l1_per_bank: l1,
             dram_per_bank: 0,
+            l1_small_per_bank: 0,
             live: vec![format!("t{number}")],
             peaks: cb.map(|peak_cb| crate::api::CoreUsage {
                 peak_cb,
@@ -830,6 +861,7 @@ mod tests {
                 message: "m".into(),
                 l1_per_bank_before: 0,
                 dram_per_bank_before: 0,
+                l1_small_per_bank_before: 0,
             }),
             peak_l1_per_bank: (0, 0),
             peak_dram_per_bank: (0, 0),
@@ -872,5 +904,18 @@ mod tests {
         let early = run(vec![step(1, 11, None)], Some((2, "unmodeled")));
         let c = compare_runs(&early, &metal);
         assert_eq!(c.before_sim_stops(&early).map(|d| d.number), Some(1));
+    }
+
+    #[test]
+    fn l1_small_after_a_call_is_compared() {
+        let a = run(vec![step(1, 10, None), step(2, 20, None)], None);
+        let mut right = vec![step(1, 10, None), step(2, 20, None)];
+        right[1].l1_small_per_bank = 32;
+        let b = run(right, None);
+        let c = compare_runs(&a, &b);
+        assert_eq!(c.equal_calls, 1);
+        let d = c.difference.expect("differs");
+        assert_eq!(d.what, "L1_SMALL per bank after the call");
+        assert_eq!((d.left.as_str(), d.right.as_str()), ("0", "32"));
     }
 }

@@ -569,9 +569,8 @@ struct CachedPlan {
 enum PlanL1 {
     /// Any: its program choice did not read the free L1.
     Any,
-    /// The L1 free list it was derived on; `None` for a capture's plan, derived as if the
-    /// call's inputs were the only L1 buffers (the capture allocates nothing for real, and its
-    /// programs follow the device run's before it, which the plans encode for a call alone).
+    /// The L1 free list it was derived on (a capture's plan too: the capture allocates
+    /// nothing, but its factories read the allocator as it is).
     On(Option<FreeList>),
 }
 
@@ -702,7 +701,11 @@ impl Device {
                         .and_then(|b| b.address.placed())
                 })
                 .collect();
-            (s.capture.is_none().then(|| s.mem.l1.list().clone()), at)
+            // A capture allocates nothing for real, but the runtime's factories read the
+            // allocator as it is, the buffers alive beside the call included (a model's
+            // `--measure`: YOLOv12x 1280² n150 #8 captured its conv's blocks on the L1 its
+            // skip tensors leave).
+            (Some(s.mem.l1.list().clone()), at)
         };
         let mut guard = self.lock_plans();
         let cache = &mut *guard;
@@ -733,11 +736,9 @@ impl Device {
         drop(guard);
         let derived =
             derive_plan(self.spec, invocation, inputs, l1.as_ref(), &input_l1_at).map(Arc::new);
-        // A refusal that read the free L1 holds for this L1 only too; so does a capture's plan,
-        // derived as if the call were alone on the device (a later real run of the same call,
-        // as a model's `--measure` makes after each capture, derives its own on the device's L1).
+        // A refusal that read the free L1 holds for this L1 only too.
         let reads_l1 = match &derived {
-            Ok(p) => p.depends_on_l1 || l1.is_none(),
+            Ok(p) => p.depends_on_l1,
             Err(_) => true,
         };
         let mut cache = self.lock_plans();
