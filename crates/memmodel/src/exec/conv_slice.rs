@@ -1313,4 +1313,28 @@ mod tests {
             assert_eq!(e.peaks.cb, cb, "{shape}");
         }
     }
+
+    /// A depthwise bfloat8_b conv in DRAM slices is unmodeled: the runtime refused `[1,608,76,96]`
+    /// 1×1 padding [1,0] (a bias, 7 height slices, act double buffer) with "Physical shard shape
+    /// (128, 56) must be tile {32, 32} sized!" where the plan fit (p150, seed 1215012).
+    #[test]
+    fn a_depthwise_block_float_conv_in_dram_slices_is_unmodeled() {
+        let mut c = dram_case("1,608,76,96", &P150, Layout::Tile);
+        c.dtype = crate::dtype::DType::Bfloat8B;
+        for (k, v) in [
+            ("out_channels", ParamValue::Int(608)),
+            ("groups", ParamValue::Int(608)),
+            ("kernel_size", ParamValue::Ints(vec![1, 1])),
+            ("padding", ParamValue::Ints(vec![1, 0])),
+            ("dtype", ParamValue::Str("bfloat8_b".into())),
+            ("enable_act_double_buffer", ParamValue::Bool(true)),
+            ("slice", ParamValue::Str("dram_height".into())),
+            ("num_slices", ParamValue::Int(7)),
+        ] {
+            c.params.set(k, v);
+        }
+        let err = c.estimate().expect_err("unmodeled");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        assert!(err.to_string().contains("depthwise block-float"), "{err}");
+    }
 }
