@@ -1335,6 +1335,9 @@ mod tests {
         }
         let err = c.estimate().expect_err("unmodeled");
         assert!(crate::exec::is_unmodeled(&err), "{err}");
-        assert!(err.to_string().contains("depthwise block-float"), "{err}");
+        assert!(
+            err.to_string().contains("depthwise 1×1 block-float"),
+            "{err}"
+        );
     }
 }
