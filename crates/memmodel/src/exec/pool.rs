@@ -2375,7 +2375,11 @@ fn sliced(
                 out_shard_h,
             )?,
         );
-        let pool_in_cb = size::mul(sticks, win.c.div_ceil(pc.ch) * 2, "pool input CB")?;
+        // Channels split over cores read whole shard sticks, as on the L1 path (seen on n150:
+        // [1,500,400,400] kernel 2x2 stride 2 in DRAM slices block-sharded over 8 channel
+        // cores: 640,000 B, 5,000 sticks of 64 channels, where 63 a core gave 630,000).
+        let pool_stick = if pc.ch == 1 { win.c * 2 } else { stick };
+        let pool_in_cb = size::mul(sticks, pool_stick, "pool input CB")?;
         let reader_bytes = reader_config_bytes(&sw, &bounds);
         let reader = config(ex, d, &pc, "reader indices", reader_bytes)?;
         let reader_cb = (reader_bytes / 2).div_ceil(4) * 4;
@@ -2935,5 +2939,41 @@ mod tests {
             let e = c.estimate().expect("modeled");
             assert_eq!((e.peaks.cb, e.peaks.l1), (cb, l1), "{dims}");
         }
+    }
+
+    /// A DRAM pool in slices whose channels are split over cores reads whole shard sticks in
+    /// Pool2D's input CB, as the L1 path does (the runtime's NO_DISPATCH capture, n150
+    /// [1,500,400,400] NHWC bfloat16 TILE, kernel 2x2, stride 2: four slices block-sharded
+    /// over 8 channel cores, input CB 640,000 B = 5,000 sticks of 64 channels, not 63).
+    #[test]
+    fn sliced_dram_pools_read_whole_shard_sticks_over_channel_cores() {
+        use crate::params::ParamValue;
+        use crate::trace::Event;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse("1,500,400,400").unwrap()],
+            &N150,
+        );
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.params.set("kernel_size", ParamValue::Ints(vec![2, 2]));
+        c.params.set("stride", ParamValue::Ints(vec![2, 2]));
+        let trace = c.plan().expect("planned").trace();
+        let mut pool_input_cbs = Vec::new();
+        for (i, e) in trace.iter().enumerate() {
+            if matches!(e, Event::Op { op, .. } if op == "Pool2D") {
+                let cbs: Vec<u64> = trace[i + 1..]
+                    .iter()
+                    .take_while(|e| !matches!(e, Event::Op { .. }))
+                    .filter_map(|e| match e {
+                        Event::Cb { size, .. } => Some(*size),
+                        _ => None,
+                    })
+                    .collect();
+                pool_input_cbs.push(cbs.get(2).copied());
+            }
+        }
+        assert_eq!(pool_input_cbs, vec![Some(640_000); 4]);
     }
 }
