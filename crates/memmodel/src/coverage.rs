@@ -302,12 +302,32 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
                 }
             }
             if (0..2).any(|i| 2 * padding[i] > kernel[i]) {
-                // A uint8 / uint16 input may be refused by a reshape first, in its words
-                // (seen on n150: [1,1,182,3140] uint8 TILE in DRAM, padding 2 for kernel 3,
-                // random differential seed 1211021); which comes first is not modeled, so the
-                // dtype's region answers `unmodeled`.
-                if matches!(case.dtype, DType::Uint8 | DType::Uint16) {
-                    return Ok(());
+                // A DRAM pool in slices first reshapes a flat input to [N, H, W, C]: for a
+                // uint8 / uint16 TILE one a copy where the tiles' padding changes, refused in
+                // the reshape's words before the pool sees its padding (seen on n150:
+                // nhwc-flat [1,1,182,3140] and [1,64,600,600] in DRAM, kernel 3 padding 2, and
+                // seed 1211021; p150 pools both whole and refuses the padding, as both boards
+                // do for 4-D inputs, ROW_MAJOR ones and flat ones whose reshape is a view).
+                // Near the slicing margin which comes first is not modeled: the dtype's
+                // region answers `unmodeled` there. So does a ROW_MAJOR DRAM one, whose
+                // slicing is not modeled (seen on n150: uint8 [1,323,3,8517] nhwc-flat and
+                // [4,520,3,1364] refused "Output row size 328 (520) must be aligned to the
+                // destination buffer BufferType::L1 alignment 16" first, seed 1207921).
+                if matches!(case.dtype, DType::Uint8 | DType::Uint16)
+                    && case.input_memory == BufferType::Dram
+                {
+                    if case.layout == Layout::RowMajor {
+                        return Ok(());
+                    }
+                    match max_pool_dram_sliced(case, kernel, padding) {
+                        None => return Ok(()),
+                        Some(true) if flat_tile_input_copied_to_4d(case, sig) => {
+                            return Err(String::from(
+                                "Can only work with bfloat16/float32 or int32/uint32 tensors",
+                            ))
+                        }
+                        Some(_) => {}
+                    }
                 }
                 // A float32 DRAM pool with a stride of 1 in slices may clash in its first
                 // slice's halo before the pool checks the padding (seen on p150:
@@ -330,6 +350,23 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+/// Whether a max_pool2d's device input is flat ([1, 1, N·H·W, C]) and TILE, and its reshape to
+/// [N, H, W, C] (what the DRAM slicing starts with) changes the tiles' padding: a copy.
+fn flat_tile_input_copied_to_4d(case: &Case, sig: &Signature) -> bool {
+    let (Some(input), Some(&[n, c, h, w])) = (
+        sig.inputs.first(),
+        case.model_inputs.first().map(|s| s.dims()),
+    ) else {
+        return false;
+    };
+    let Ok(nhwc) = crate::shape::Shape::from_dims(vec![n, h, w, c]) else {
+        return false;
+    };
+    case.layout == Layout::Tile
+        && input.shape != nhwc
+        && !crate::exec::reshape_is_view(&input.shape, &nhwc, Layout::Tile)
 }
 
 /// Whether the runtime pools this max_pool2d case's DRAM input in slices (exec/pool.rs decides;
@@ -455,8 +492,8 @@ fn bfloat8_b_max_pool(case: &Case) -> bool {
 /// An integer max_pool2d. uint16: exec/pool.rs reshards and halos it as a bfloat16 one, then
 /// Pool2D refuses it. uint8, uint32 and int32 are resharded in their own tiles or sticks and
 /// pooled as bfloat16 (a ROW_MAJOR uint8 one refused by the halo's input CB). A uint8 / uint16
-/// padding over half the kernel may be refused by a reshape first: that region stays gated,
-/// see `refusals`.
+/// padding over half the kernel is refused (`refusals`: by the padding, or by the DRAM slicing's
+/// reshape first); near the slicing margin that region stays gated.
 fn integer_max_pool(case: &Case) -> bool {
     let (p, name) = (&case.params, case.op.name);
     let padding_taken = || {
@@ -1997,5 +2034,141 @@ mod tests {
         }
         c.params.set("dim", ParamValue::Ints(vec![1]));
         assert!(c.estimate().is_ok());
+    }
+
+    /// A uint8 / uint16 max_pool2d with padding over half its kernel is refused for the
+    /// padding, unless its DRAM input is pooled in slices and is flat TILE with a width not in
+    /// whole tiles: the slicing's reshape to [N, H, W, C] copies it and refuses the dtype
+    /// first (the runtime, kernel 3x3 padding 2: nhwc-flat [1,1,182,3140] and [1,64,600,600]
+    /// in DRAM on n150 refused by the reshape, on p150 by the padding; nhwc, ROW_MAJOR L1 and
+    /// nhwc-flat [1,32,64,64] / [1,32,60,50] ones by the padding on both boards). A ROW_MAJOR
+    /// DRAM one is not refused here (seed 1207921: other refusals came first).
+    #[test]
+    fn small_integer_pools_with_wide_padding_are_refused_by_what_comes_first() {
+        use crate::device::P150;
+        let words = "Can only work with bfloat16/float32 or int32/uint32 tensors";
+        let padding = "Pool2D: Padding (2, 2, 2) should not exceed half of kernel size (3, 3)";
+        for (device, shape, flat, layout, memory, expected) in [
+            (
+                &N150,
+                "1,1,182,3140",
+                true,
+                Layout::Tile,
+                BufferType::Dram,
+                words,
+            ),
+            (
+                &N150,
+                "1,64,600,600",
+                true,
+                Layout::Tile,
+                BufferType::Dram,
+                words,
+            ),
+            (
+                &P150,
+                "1,1,182,3140",
+                true,
+                Layout::Tile,
+                BufferType::Dram,
+                padding,
+            ),
+            (
+                &P150,
+                "1,64,600,600",
+                true,
+                Layout::Tile,
+                BufferType::Dram,
+                padding,
+            ),
+            (
+                &N150,
+                "1,1,182,3140",
+                false,
+                Layout::Tile,
+                BufferType::Dram,
+                padding,
+            ),
+            (
+                &N150,
+                "1,1,182,3140",
+                true,
+                Layout::RowMajor,
+                BufferType::L1,
+                padding,
+            ),
+            (
+                &N150,
+                "1,1,182,3140",
+                true,
+                Layout::Tile,
+                BufferType::L1,
+                padding,
+            ),
+            (
+                &N150,
+                "1,32,64,64",
+                true,
+                Layout::Tile,
+                BufferType::Dram,
+                padding,
+            ),
+            (
+                &N150,
+                "1,32,60,50",
+                true,
+                Layout::Tile,
+                BufferType::Dram,
+                padding,
+            ),
+        ] {
+            for dtype in [DType::Uint8, DType::Uint16] {
+                let mut c = Case::new(
+                    crate::ops::find("maxpool2d").unwrap(),
+                    vec![crate::shape::Shape::parse(shape).unwrap()],
+                    device,
+                );
+                c.device_layout = if flat {
+                    crate::layout::DeviceLayout::NhwcFlat
+                } else {
+                    crate::layout::DeviceLayout::Nhwc
+                };
+                c.dtype = dtype;
+                c.layout = layout;
+                c.input_memory = memory;
+                c.output_memory = memory;
+                c.params.set("kernel_size", ParamValue::Ints(vec![3, 3]));
+                c.params.set("padding", ParamValue::Ints(vec![2, 2]));
+                let sig = c.signature().unwrap();
+                let refusal = super::refusal(&c, &sig).map(|r| r.reason);
+                assert_eq!(
+                    refusal.as_deref(),
+                    Some(expected),
+                    "{} {shape} {dtype:?} {layout:?} {memory:?} flat {flat}",
+                    device.name
+                );
+            }
+        }
+    }
+
+    /// A uint8 ROW_MAJOR DRAM pool with padding over half its kernel is left to its gate: the
+    /// runtime refused [1,323,3,8517] nhwc-flat on n150 for its output row's alignment first
+    /// (seed 1207921), [1,1,182,3140] for its padding.
+    #[test]
+    fn row_major_dram_small_integer_pools_with_wide_padding_are_unmodeled() {
+        let mut c = Case::new(
+            find("maxpool2d").unwrap(),
+            vec![Shape::parse("1,323,3,8517").unwrap()],
+            &N150,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.dtype = DType::Uint8;
+        c.layout = Layout::RowMajor;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.params.set("padding", ParamValue::Ints(vec![2, 2]));
+        c.params.set("ceil_mode", ParamValue::Bool(true));
+        let err = c.estimate().expect_err("no verdict");
+        assert!(matches!(err, CaseError::Unmodeled { .. }), "{err:?}");
     }
 }

@@ -1773,11 +1773,28 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     } else {
         size::mul(shard_pages, stick, "halo input CB")?
     };
-    if halo_in_cb > in_shard_bytes {
+    // The shard's bank size counts its sticks at the L1 alignment (seen on n150: nhwc-flat
+    // [1,99,4,6307] uint8 ROW_MAJOR, 395 sticks of 104 B: a bank of 44,240 B, 112 B a stick;
+    // random differential seed 1207911).
+    let in_bank_bytes = ex.b.buffers[sharded_in.buffer].placement.per_bank_bytes;
+    if halo_in_cb > in_shard_bytes && halo_in_cb <= in_bank_bytes {
+        // Refused by the sticks but not by the aligned bank: not pinned on the runtime.
+        for t in configs {
+            ex.b.release(t);
+        }
+        for t in [halo, sharded_in] {
+            ex.b.release(t);
+        }
+        return Err(unmodeled(
+            a.function,
+            "a ROW_MAJOR pool whose halo input CB fits the resharded input's aligned bank but not its sticks",
+        ));
+    }
+    if halo_in_cb > in_bank_bytes {
         return refuse_halo(
             ex,
             format!(
-                "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {in_shard_bytes} B"
+                "Cannot set circular buffer size to {halo_in_cb}. This is larger than the associated dynamically allocated L1 buffer bank size of {in_bank_bytes} B"
             ),
             configs,
             halo,
@@ -2375,7 +2392,11 @@ fn sliced(
                 out_shard_h,
             )?,
         );
-        let pool_in_cb = size::mul(sticks, win.c.div_ceil(pc.ch) * 2, "pool input CB")?;
+        // Channels split over cores read whole shard sticks, as on the L1 path (seen on n150:
+        // [1,500,400,400] kernel 2x2 stride 2 in DRAM slices block-sharded over 8 channel
+        // cores: 640,000 B, 5,000 sticks of 64 channels, where 63 a core gave 630,000).
+        let pool_stick = if pc.ch == 1 { win.c * 2 } else { stick };
+        let pool_in_cb = size::mul(sticks, pool_stick, "pool input CB")?;
         let reader_bytes = reader_config_bytes(&sw, &bounds);
         let reader = config(ex, d, &pc, "reader indices", reader_bytes)?;
         let reader_cb = (reader_bytes / 2).div_ceil(4) * 4;
@@ -2935,5 +2956,66 @@ mod tests {
             let e = c.estimate().expect("modeled");
             assert_eq!((e.peaks.cb, e.peaks.l1), (cb, l1), "{dims}");
         }
+    }
+
+    /// A DRAM pool in slices whose channels are split over cores reads whole shard sticks in
+    /// Pool2D's input CB, as the L1 path does (the runtime's NO_DISPATCH capture, n150
+    /// [1,500,400,400] NHWC bfloat16 TILE, kernel 2x2, stride 2: four slices block-sharded
+    /// over 8 channel cores, input CB 640,000 B = 5,000 sticks of 64 channels, not 63).
+    #[test]
+    fn sliced_dram_pools_read_whole_shard_sticks_over_channel_cores() {
+        use crate::params::ParamValue;
+        use crate::trace::Event;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse("1,500,400,400").unwrap()],
+            &N150,
+        );
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.params.set("kernel_size", ParamValue::Ints(vec![2, 2]));
+        c.params.set("stride", ParamValue::Ints(vec![2, 2]));
+        let trace = c.plan().expect("planned").trace();
+        let mut pool_input_cbs = Vec::new();
+        for (i, e) in trace.iter().enumerate() {
+            if matches!(e, Event::Op { op, .. } if op == "Pool2D") {
+                let cbs: Vec<u64> = trace[i + 1..]
+                    .iter()
+                    .take_while(|e| !matches!(e, Event::Op { .. }))
+                    .filter_map(|e| match e {
+                        Event::Cb { size, .. } => Some(*size),
+                        _ => None,
+                    })
+                    .collect();
+                pool_input_cbs.push(cbs.get(2).copied());
+            }
+        }
+        assert_eq!(pool_input_cbs, vec![Some(640_000); 4]);
+    }
+
+    /// A ROW_MAJOR uint8 pool's halo is refused against the resharded input's bank, whose
+    /// sticks lie at the L1 alignment (the runtime, n150: nhwc-flat [1,99,4,6307] in L1,
+    /// kernel 1x3, ceil_mode: "Cannot set circular buffer size to 82160 ... bank size of
+    /// 44240 B", 395 sticks of 104 B at 112; random differential seed 1207911).
+    #[test]
+    fn a_uint8_halo_is_refused_against_the_aligned_bank() {
+        use crate::params::ParamValue;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse("1,99,4,6307").unwrap()],
+            &N150,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.dtype = DType::Uint8;
+        c.layout = Layout::RowMajor;
+        c.params.set("kernel_size", ParamValue::Ints(vec![1, 3]));
+        c.params.set("stride", ParamValue::Ints(vec![1, 1]));
+        c.params.set("ceil_mode", ParamValue::Bool(true));
+        let answer = format!("{:?}", c.estimate());
+        assert!(
+            answer.contains("Cannot set circular buffer size to 82160. This is larger than the associated dynamically allocated L1 buffer bank size of 44240 B"),
+            "{answer}"
+        );
     }
 }
