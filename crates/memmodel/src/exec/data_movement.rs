@@ -4101,9 +4101,17 @@ fn expand_row_major_legs(
             ex.b.release(prev);
         }
     }
-    let Some(repeated) = working else {
+    let Some(mut repeated) = working else {
         return Err(invalid(f, "no dim to expand"));
     };
+    // A fold leaves the shape short: viewed as the target before the tilize back (seen on p150,
+    // seed 1207502: [1,1,15047] to [8,1344,15047] tilizes [8,1344,15047], not [1,10752,15047]).
+    if repeated.dims() != target.dims() {
+        let spec = TensorSpec::new(target.clone(), repeated.dtype(), Layout::RowMajor);
+        let viewed = ex.b.share(&repeated, spec);
+        ex.b.release(repeated);
+        repeated = viewed;
+    }
     if !round_trip {
         return Ok(repeated);
     }
