@@ -2025,13 +2025,16 @@ mod tests {
         c.output_memory = BufferType::Dram;
         assert_eq!(c.estimate().map(|e| e.peaks.cb).ok(), Some(16_384));
         c.params.set("dim", ParamValue::Ints(vec![0, 3]));
+        assert!(c.estimate().is_ok(), "the row-major legs are planned");
+        c.dtype = DType::Bfloat8B;
         match c.estimate() {
             Err(e) => {
                 assert!(crate::exec::is_unmodeled(&e), "{e}");
-                assert!(e.to_string().contains("one dim at a time"), "{e}");
+                assert!(e.to_string().contains("repeat_native"), "{e}");
             }
-            Ok(_) => panic!("several dims at once are not planned"),
+            Ok(_) => panic!("a bfloat8_b expand of several dims takes repeat_native"),
         }
+        c.dtype = DType::Bfloat16;
         c.params.set("dim", ParamValue::Ints(vec![1]));
         assert!(c.estimate().is_ok());
     }
@@ -2170,5 +2173,92 @@ mod tests {
         c.params.set("ceil_mode", ParamValue::Bool(true));
         let err = c.estimate().expect_err("no verdict");
         assert!(matches!(err, CaseError::Unmodeled { .. }), "{err:?}");
+    }
+
+    /// The programs of a case's plan with their CB sizes and core ranges, in order.
+    fn plan_programs(c: &Case) -> Vec<(String, Vec<(u64, String)>)> {
+        let plan = c.plan().expect("planned");
+        plan.steps
+            .iter()
+            .filter_map(|s| match s {
+                crate::plan::Step::Run(p) => Some((
+                    p.factory.to_string(),
+                    p.cbs
+                        .iter()
+                        .map(|cb| (cb.size, cb.cores.to_string()))
+                        .collect(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Captured on the runtime (NO_DISPATCH, mock n150): RepeatCodegen's CB takes
+    /// `split_work_to_cores`' ranges as they come, column by column, unmerged: 36 output tiles
+    /// into DRAM ([1,1,64,96] to [2,3,64,96], dims 0 and 1), 20 input tiles into L1
+    /// ([1,1,64,320] to [1,3,64,320]), 36 ROW_MAJOR rows ([1,36,1] to [1,36,50]).
+    #[test]
+    fn repeat_codegen_cbs_keep_the_work_split_ranges_unmerged() {
+        let mut outer = case("expand", "2,3,64,96", Layout::Tile, BufferType::Dram);
+        outer.params.set("dim", ParamValue::Ints(vec![0, 1]));
+        assert_eq!(
+            plan_programs(&outer),
+            vec![(
+                "RepeatCodegenProgramFactory".to_string(),
+                vec![(16_384, "{[0-0 - 3-7], [4-0 - 4-3]}".to_string())]
+            )]
+        );
+        let mut l1 = case("expand", "1,3,64,320", Layout::Tile, BufferType::L1);
+        l1.params.set("dim", ParamValue::Int(1));
+        assert_eq!(
+            plan_programs(&l1)[0].1,
+            vec![(2_048, "{[0-0 - 1-7], [2-0 - 2-3]}".to_string())]
+        );
+        let mut rows = case("expand", "1,36,50", Layout::RowMajor, BufferType::Dram);
+        rows.params.set("dim", ParamValue::Int(-1));
+        assert_eq!(
+            plan_programs(&rows)[0].1,
+            vec![(1_024, "{[0-0 - 3-7], [4-0 - 4-3]}".to_string())]
+        );
+    }
+
+    /// Captured on the runtime (NO_DISPATCH), expands of several dims that repeat rows: the
+    /// dims folded and repeated innermost first, one RepeatCodegen leg each, a TILE input
+    /// untilized first and tilized back on the target's shape. n150: [1,1,1,1] TILE to
+    /// [2,3,64,96] dims 0 and 3 in DRAM: legs of 1,536 B, the tilize's 6,144 B blocks;
+    /// ROW_MAJOR [2,1,1,96] to [2,3,64,96] in L1: one leg (dims 1 and 2 folded). p150 (seed
+    /// 1207502): [1,1,15047] to [8,1344,15047] from DRAM tilizes in 28,672 B blocks (the
+    /// folded shape gave 81,920).
+    #[test]
+    fn expands_of_several_dims_run_the_row_major_legs() {
+        let mut tile = case("expand", "2,3,64,96", Layout::Tile, BufferType::Dram);
+        tile.params.set("dim", ParamValue::Ints(vec![0, 3]));
+        let progs = plan_programs(&tile);
+        let factories: Vec<&str> = progs.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            factories,
+            [
+                "UntilizeCodegenProgramFactory",
+                "RepeatCodegenProgramFactory",
+                "RepeatCodegenProgramFactory",
+                "TilizeMultiCoreDefaultProgramFactory"
+            ]
+        );
+        assert_eq!(progs[1].1, vec![(1_536, "{[0-0 - 7-7]}".to_string())]);
+        assert_eq!(progs[3].1[0].0, 6_144);
+        let mut rows = case("expand", "2,3,64,96", Layout::RowMajor, BufferType::L1);
+        rows.params.set("dim", ParamValue::Ints(vec![1, 2]));
+        let e = rows.estimate().expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.l1), (1_536, 1_344));
+        let mut folded = case("expand", "8,1344,15047", Layout::Tile, BufferType::Dram);
+        folded.device = &crate::device::P150;
+        folded.params.set("dim", ParamValue::Ints(vec![0, 1, 2]));
+        let progs = plan_programs(&folded);
+        let tilize = progs.last().expect("a tilize");
+        assert_eq!(
+            tilize.0,
+            "TilizeWithValPaddingMultiCoreBlockInterleavedFactory"
+        );
+        assert_eq!(tilize.1[0].0, 28_672);
     }
 }

@@ -3793,10 +3793,7 @@ fn expand(
         return repeat_outer_tiles(ex, x, &target, mem);
     }
     if moved.len() != 1 {
-        return Err(unmodeled(
-            f,
-            "memmodel models expanding one dim at a time, or several outer dims of a TILE tensor up to rank 4 (RepeatCodegen's legs over the last two dims with others are not planned)",
-        ));
+        return expand_row_major_legs(ex, x, &target, mem);
     }
     let dim = moved[0];
     if !row_major && dim + 2 < rank {
@@ -3865,7 +3862,8 @@ fn expand(
             crate::size::round_up(page, d.alignment(mem), "repeat slot")?,
         );
         let rows = spec.pages()?;
-        let cores = grid::merge_ranges(&grid::split_work(d, rows, false).all);
+        // `split_work_to_cores`' ranges as they come, unmerged (see `repeat_outer_tiles`).
+        let cores = grid::split_work(d, rows, false).all;
         let program = |budget: u64| -> Result<Program, CaseError> {
             let p = Program::new(
                 "RepeatCodegenDeviceOperation",
@@ -3965,6 +3963,172 @@ fn expand(
     Ok(out)
 }
 
+/// An expand of several dims that repeats rows (`repeat_via_codegen` with row-major legs): a
+/// ROW_MAJOR tensor, or a TILE one whose last two dims are repeated (`needs_row_major_round_trip`:
+/// an expanded dim of size 1 is never whole tiles), untilized first and tilized back. The dims
+/// are folded (`plan_codegen_legs`: a size-1 dim into the next repeated one, the last dim never)
+/// and repeated innermost first, one RepeatCodegen leg each, every leg but the last into the
+/// input's memory; each leg's input is freed once the next leg's output exists. Seen on n150:
+/// [1,1,1,1] TILE to [2,3,64,96] from DRAM runs three legs (dims 3, 2 and 1, dim 0 folded
+/// into 1). Where codegen refuses the legs (`supported_by_codegen`: rank 2-4, not bfloat8_b,
+/// every leg's two slots in the L1 left) the runtime takes `repeat_native`, not planned here.
+fn expand_row_major_legs(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let f = "ttnn.expand";
+    let rank = x.shape().rank();
+    let native = |why: &str| {
+        unmodeled(
+            f,
+            format!("an expand of several dims that {why} runs repeat_native's legs, which memmodel does not plan"),
+        )
+    };
+    if !(2..=4).contains(&rank) {
+        return Err(native("is of rank other than 2 to 4"));
+    }
+    if x.dtype() == DType::Bfloat8B {
+        return Err(native("is bfloat8_b"));
+    }
+    let d = ex.device();
+    let es = x.dtype().row_major_element_bytes();
+    // `plan_codegen_legs`: the repeats folded, then the legs innermost first.
+    let mut repeats: Vec<u64> = (0..rank)
+        .map(|i| target.dims()[i] / x.dims()[i].max(1))
+        .collect();
+    for i in 0..rank.saturating_sub(2) {
+        if x.dims()[i] == 1 && repeats[i] > 1 && repeats[i + 1] > 1 {
+            repeats[i + 1] = crate::size::mul(repeats[i + 1], repeats[i], "expand repeats")?;
+            repeats[i] = 1;
+        }
+    }
+    let legs: Vec<usize> = (0..rank).rev().filter(|&i| repeats[i] > 1).collect();
+    // Each leg's output shape and memory (the last leg's into `mem`).
+    let mut leg_specs: Vec<(TensorSpec, BufferType)> = Vec::with_capacity(legs.len());
+    let mut dims = x.dims().to_vec();
+    for (k, &i) in legs.iter().enumerate() {
+        dims[i] = crate::size::mul(dims[i], repeats[i], "expand leg")?;
+        let leg_mem = if k + 1 == legs.len() { mem } else { x.memory };
+        leg_specs.push((
+            TensorSpec::new(Shape::from_dims(dims.clone())?, x.dtype(), Layout::RowMajor),
+            leg_mem,
+        ));
+    }
+    let aligned_page = |spec: &TensorSpec, m: BufferType| -> Result<u64, CaseError> {
+        let page = spec.shape.dims().last().copied().unwrap_or(1) * es;
+        Ok(crate::size::round_up(page, d.alignment(m), "repeat slot")?)
+    };
+    let l1 = |spec: &TensorSpec, m: BufferType| -> Result<u64, CaseError> {
+        Ok(if m == BufferType::L1 {
+            spec.interleaved(d, m)?.per_bank_bytes
+        } else {
+            0
+        })
+    };
+    let rm_in = TensorSpec::new(x.shape().clone(), x.dtype(), Layout::RowMajor);
+    // `supported_by_codegen` on the static window: all in DRAM, the widest stick alone decides;
+    // else every leg's output stays charged and each leg's two slots must fit what is left.
+    let window = d.l1_bank_bytes;
+    let supported = if x.memory == BufferType::Dram && mem == BufferType::Dram {
+        let widest = crate::size::mul(
+            target.dims().last().copied().unwrap_or(1),
+            es,
+            "repeat slot",
+        )?;
+        2 * crate::size::round_up(widest, d.alignment(BufferType::Dram), "repeat slot")? <= window
+    } else {
+        let mut committed = l1(&x.spec, x.memory)?;
+        if x.layout() == Layout::Tile {
+            committed += l1(&rm_in, x.memory)?;
+        }
+        let (mut leg_in, mut leg_in_mem) = (&rm_in, x.memory);
+        let mut fits = true;
+        for (spec, m) in &leg_specs {
+            committed += l1(spec, *m)?;
+            let slot = aligned_page(leg_in, leg_in_mem)?.max(aligned_page(spec, *m)?);
+            if !(committed < window && 2 * slot <= window - committed) {
+                fits = false;
+                break;
+            }
+            (leg_in, leg_in_mem) = (spec, *m);
+        }
+        fits
+    };
+    if !supported {
+        return Err(native("does not fit codegen's L1 window"));
+    }
+    let round_trip = x.layout() == Layout::Tile;
+    let mut working = if round_trip {
+        Some(untilize_routed(ex, x, x.memory)?)
+    } else {
+        None
+    };
+    for (spec, m) in &leg_specs {
+        let (in_spec, in_mem) = match &working {
+            Some(w) => (w.spec.clone(), w.memory),
+            None => (x.spec.clone(), x.memory),
+        };
+        let out =
+            ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), *m)?;
+        let slot = aligned_page(&in_spec, in_mem)?.max(aligned_page(spec, *m)?);
+        let cores = grid::split_work(d, spec.pages()?, false).all;
+        let program = |budget: u64| -> Result<Program, CaseError> {
+            let p = Program::new(
+                "RepeatCodegenDeviceOperation",
+                "RepeatCodegenProgramFactory",
+            );
+            Ok(match repeat_rm_cb_slots(slot, budget) {
+                Some(slots) => p.cb(
+                    CbKind::Circular,
+                    crate::size::mul(slots, slot, "repeat CB")?,
+                    &cores,
+                ),
+                None => p.refused(format!(
+                    "RepeatCodegen: a {slot}-byte row-major CB slot does not fit in free L1"
+                )),
+            })
+        };
+        let captured = program(d.l1_bank_bytes)?;
+        let on_device = program(d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex)))?;
+        ex.b.run(if on_device != captured {
+            captured.on_device(on_device)
+        } else {
+            captured
+        });
+        if let Some(prev) = working.replace(out) {
+            ex.b.release(prev);
+        }
+    }
+    let Some(mut repeated) = working else {
+        return Err(invalid(f, "no dim to expand"));
+    };
+    // A fold leaves the shape short: viewed as the target before the tilize back (seen on p150,
+    // seed 1207502: [1,1,15047] to [8,1344,15047] tilizes [8,1344,15047], not [1,10752,15047]).
+    if repeated.dims() != target.dims() {
+        let spec = TensorSpec::new(target.clone(), repeated.dtype(), Layout::RowMajor);
+        let viewed = ex.b.share(&repeated, spec);
+        ex.b.release(repeated);
+        repeated = viewed;
+    }
+    if !round_trip {
+        return Ok(repeated);
+    }
+    let padded_out = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile).padded_dims();
+    if x.dtype() == DType::Uint8 && padded_out.as_slice() != target.dims() {
+        // The single-dim path's padding tilize refuses uint8 after the repeat; not captured
+        // for several legs yet.
+        return Err(unmodeled(
+            f,
+            "a uint8 expand of several dims whose tilize back pads is not planned",
+        ));
+    }
+    let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false, None)?;
+    ex.b.release(repeated);
+    Ok(out)
+}
+
 /// `repeat_dim_tile`: `RepeatProgramFactoryHigherDim` on whole tiles (tile-native), one reader
 /// scratchpad of 2 × READ_ALIGNMENT (64) plus a tile on the whole grid.
 fn repeat_higher_dim_tiles(
@@ -4015,12 +4179,15 @@ fn repeat_outer_tiles(
         "RepeatCodegenDeviceOperation",
         "RepeatCodegenProgramFactory",
     );
+    // The CB takes `split_work_to_cores`' ranges as they come, column by column, unmerged (seen
+    // on n150: 36 output tiles into DRAM on {[0-0 - 3-7], [4-0 - 4-3]}; 20 input tiles into L1
+    // on {[0-0 - 1-7], [2-0 - 2-3]}).
     let p = if mem == BufferType::L1 {
-        let cores = grid::merge_ranges(&grid::split_work(d, tiles(&x.spec), false).all);
+        let cores = grid::split_work(d, tiles(&x.spec), false).all;
         p.cb(CbKind::Circular, tile, &cores)
     } else {
         let page = crate::size::round_up(tile, d.alignment(mem), "repeat tile")?;
-        let cores = grid::merge_ranges(&grid::split_work(d, tiles(&spec), false).all);
+        let cores = grid::split_work(d, tiles(&spec), false).all;
         p.cb(
             CbKind::Circular,
             crate::size::mul(REPEAT_CB_DEPTH, page, "repeat CB")?,
