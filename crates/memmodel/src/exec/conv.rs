@@ -1239,19 +1239,24 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 ),
             ));
         }
-        // A depthwise block-float conv in DRAM slices: the runtime refused a slice's output
-        // shard that is not whole tiles (p150, seed 1215012: `[1,608,76,96]` bfloat8_b TILE 1×1
-        // padding [1,0] with a bias, 7 height slices: "Physical shard shape (128, 56) must be
-        // tile {32, 32} sized!") where the plan fit; its slice shard rule there is not pinned.
-        if depthwise
-            && (x.dtype().is_block_float() || conv.out_dtype.is_block_float())
+        // A 1×1 stride-1 conv padded on one axis only, in DRAM slices: the slices cut away from
+        // the padding are unpadded 1×1 stride-1 convs, and the runtime refused one whose input
+        // shard is not whole tiles wide ("Physical shard shape (128, 56) must be tile {32, 32}
+        // sized!", p150 `[1,608,76,96]` 1×1 padding [1,0] in 7 height slices, seed 1215012;
+        // the same for bfloat16 and groups 1, on n150 too, and `[1,608,96,76]` padding [0,1]
+        // in 3 width slices; padding [1,1], stride 2 or 640 channels ran). Which slices the
+        // runtime hands to which path there is not pinned.
+        let whole = conv.win;
+        if whole.kernel == [1, 1]
+            && whole.stride == [1, 1]
+            && (whole.pad[0] == 0) != (whole.pad[1] == 0)
             && request.told_count_refusal(&conv).is_none()
         {
             return Err(unmodeled(
                 f,
                 format!(
-                    "{UNPLANNED}: a depthwise block-float conv in DRAM slices (the runtime's \
-                     slice shards there are not pinned)"
+                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices \
+                     (its unpadded slices' path is not pinned)"
                 ),
             ));
         }
