@@ -1321,7 +1321,7 @@ mod tests {
     /// slices ("(320, 56)"), where the plan fit; padding [1,1] is still planned (it ran).
     #[test]
     fn a_one_by_one_conv_padded_on_one_axis_in_dram_slices_is_unmodeled() {
-        let cases: [(&str, &'static DeviceSpec, i64, &str, [i64; 2], &str, i64); 3] = [
+        let cases = [
             (
                 "1,608,76,96",
                 &P150,
