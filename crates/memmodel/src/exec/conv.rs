@@ -1200,7 +1200,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         // dram --param act_block_h=H`: seeds 1215001-1215004, n150 and p150, 0 mismatches).
         let count_told = dram_slicing
             .as_ref()
-            .is_some_and(super::conv_slice::Request::count_told);
+            .is_some_and(|r| r.count_told() && !r.one_slice_told());
         if let Some(message) = conv.auto_shard_refusal(d).filter(|_| !count_told) {
             ex.b.run(
                 Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")

@@ -95,6 +95,14 @@ impl Request {
     pub(super) fn count_told(&self) -> bool {
         self.axis.is_some() && self.count > 0
     }
+
+    /// Whether the call tells a count of one slice: the runtime still scores the auto-shard
+    /// candidates then (n150 `[1,224,6,11]` depthwise 1×1 stride 2, act_block_h 192,
+    /// `num_slices` 1: "Conv2d output block size 6 exceeds the per-core output size 1"; with
+    /// 2 it ran; seed 1218003).
+    pub(super) fn one_slice_told(&self) -> bool {
+        self.axis.is_some() && self.count == 1
+    }
 }
 
 fn slice_count_refusal(count: u64, max: u64) -> String {
@@ -1373,5 +1381,40 @@ mod tests {
             c.params.set(k, v);
         }
         c.estimate().expect("planned");
+    }
+
+    /// One told slice still meets the auto-shard estimate's refusal (seed 1218003, n150:
+    /// `[1,224,6,11]` depthwise 1×1 stride 2, act_block_h 192, float32 output in L1, the
+    /// runtime's "Conv2d output block size 6 exceeds the per-core output size 1"); two ran.
+    #[test]
+    fn one_told_slice_meets_the_auto_shard_refusal() {
+        for (count, refused) in [(1, true), (2, false)] {
+            let mut c = dram_case("1,224,6,11", &N150, Layout::Tile);
+            c.output_memory = BufferType::L1;
+            c.default_output_memory = false;
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(224)),
+                ("groups", ParamValue::Int(224)),
+                ("kernel_size", ParamValue::Ints(vec![1, 1])),
+                ("stride", ParamValue::Ints(vec![2, 2])),
+                ("act_block_h", ParamValue::Int(192)),
+                ("dtype", ParamValue::Str("float32".into())),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(count)),
+            ] {
+                c.params.set(k, v);
+            }
+            match c.estimate() {
+                Ok(e) => {
+                    assert!(!refused, "{count}: {:?}", e.verdict);
+                    assert_eq!(e.verdict, crate::case::Verdict::Fits, "{count}");
+                }
+                Err(err) => {
+                    assert!(refused, "{count}: {err}");
+                    let m = err.to_string();
+                    assert!(m.contains("exceeds the per-core output size 1"), "{m}");
+                }
+            }
+        }
     }
 }
