@@ -1200,7 +1200,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         // dram --param act_block_h=H`: seeds 1215001-1215004, n150 and p150, 0 mismatches).
         let count_told = dram_slicing
             .as_ref()
-            .is_some_and(super::conv_slice::Request::count_told);
+            .is_some_and(|r| r.count_told() && !r.one_slice_told());
         if let Some(message) = conv.auto_shard_refusal(d).filter(|_| !count_told) {
             ex.b.run(
                 Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
@@ -1239,22 +1239,24 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 ),
             ));
         }
-        // A depthwise 1×1 block-float conv in DRAM slices: the runtime refused a slice's output
-        // shard that is not whole tiles (p150, seed 1215012: `[1,608,76,96]` bfloat8_b TILE 1×1
-        // padding [1,0] with a bias, 7 height slices: "Physical shard shape (128, 56) must be
-        // tile {32, 32} sized!") where the plan fit; its slice shard rule there is not pinned.
-        // Only 1×1 kernels: YOLOv12x's 7×7 position-encoding conv in bfloat8_b DRAM slices runs
-        // as planned (4320×7680 --fix, 735/735 calls equal on the runtime).
-        if depthwise
-            && kernel == [1, 1]
-            && (x.dtype().is_block_float() || conv.out_dtype.is_block_float())
+        // A 1×1 stride-1 conv padded on one axis only, in DRAM slices: the slices cut away from
+        // the padding are unpadded 1×1 stride-1 convs, and the runtime refused one whose input
+        // shard is not whole tiles wide ("Physical shard shape (128, 56) must be tile {32, 32}
+        // sized!", p150 `[1,608,76,96]` 1×1 padding [1,0] in 7 height slices, seed 1215012;
+        // the same for bfloat16 and groups 1, on n150 too, and `[1,608,96,76]` padding [0,1]
+        // in 3 width slices; padding [1,1], stride 2 or 640 channels ran). Which slices the
+        // runtime hands to which path there is not pinned.
+        let whole = conv.win;
+        if whole.kernel == [1, 1]
+            && whole.stride == [1, 1]
+            && (whole.pad[0] == 0) != (whole.pad[1] == 0)
             && request.told_count_refusal(&conv).is_none()
         {
             return Err(unmodeled(
                 f,
                 format!(
-                    "{UNPLANNED}: a depthwise 1×1 block-float conv in DRAM slices (the runtime's \
-                     slice shards there are not pinned)"
+                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices \
+                     (its unpadded slices' path is not pinned)"
                 ),
             ));
         }

@@ -95,6 +95,14 @@ impl Request {
     pub(super) fn count_told(&self) -> bool {
         self.axis.is_some() && self.count > 0
     }
+
+    /// Whether the call tells a count of one slice: the runtime still scores the auto-shard
+    /// candidates then (n150 `[1,224,6,11]` depthwise 1×1 stride 2, act_block_h 192,
+    /// `num_slices` 1: "Conv2d output block size 6 exceeds the per-core output size 1"; with
+    /// 2 it ran; seed 1218003).
+    pub(super) fn one_slice_told(&self) -> bool {
+        self.axis.is_some() && self.count == 1
+    }
 }
 
 fn slice_count_refusal(count: u64, max: u64) -> String {
@@ -1314,30 +1322,99 @@ mod tests {
         }
     }
 
-    /// A depthwise bfloat8_b conv in DRAM slices is unmodeled: the runtime refused `[1,608,76,96]`
-    /// 1×1 padding [1,0] (a bias, 7 height slices, act double buffer) with "Physical shard shape
-    /// (128, 56) must be tile {32, 32} sized!" where the plan fit (p150, seed 1215012).
+    /// A 1×1 stride-1 conv padded on one axis only is unmodeled in DRAM slices: the runtime
+    /// refused p150 `[1,608,76,96]` depthwise bfloat8_b padding [1,0] in 7 height slices
+    /// ("Physical shard shape (128, 56) must be tile {32, 32} sized!", seed 1215012), the same
+    /// bfloat16 groups 1 on n150 ("(160, 80)") and p150 `[1,608,96,76]` padding [0,1] in 3 width
+    /// slices ("(320, 56)"), where the plan fit; padding [1,1] is still planned (it ran).
     #[test]
-    fn a_depthwise_block_float_conv_in_dram_slices_is_unmodeled() {
+    fn a_one_by_one_conv_padded_on_one_axis_in_dram_slices_is_unmodeled() {
+        let cases = [
+            (
+                "1,608,76,96",
+                &P150,
+                608,
+                "bfloat8_b",
+                [1, 0],
+                "dram_height",
+                7,
+            ),
+            (
+                "1,608,76,96",
+                &N150,
+                1,
+                "bfloat16",
+                [1, 0],
+                "dram_height",
+                7,
+            ),
+            ("1,608,96,76", &P150, 1, "bfloat16", [0, 1], "dram_width", 3),
+        ];
+        for (shape, d, groups, dtype, padding, slice, count) in cases {
+            let mut c = dram_case(shape, d, Layout::Tile);
+            c.dtype = dtype.parse().unwrap();
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(608)),
+                ("groups", ParamValue::Int(groups)),
+                ("kernel_size", ParamValue::Ints(vec![1, 1])),
+                ("padding", ParamValue::Ints(padding.to_vec())),
+                ("dtype", ParamValue::Str(dtype.into())),
+                ("enable_act_double_buffer", ParamValue::Bool(true)),
+                ("slice", ParamValue::Str(slice.into())),
+                ("num_slices", ParamValue::Int(count)),
+            ] {
+                c.params.set(k, v);
+            }
+            let err = c.estimate().expect_err("unmodeled");
+            assert!(crate::exec::is_unmodeled(&err), "{shape}: {err}");
+            assert!(err.to_string().contains("padded on one axis only"), "{err}");
+        }
+        // Padded on both axes: planned (the runtime ran it).
         let mut c = dram_case("1,608,76,96", &P150, Layout::Tile);
-        c.dtype = crate::dtype::DType::Bfloat8B;
         for (k, v) in [
             ("out_channels", ParamValue::Int(608)),
-            ("groups", ParamValue::Int(608)),
             ("kernel_size", ParamValue::Ints(vec![1, 1])),
-            ("padding", ParamValue::Ints(vec![1, 0])),
-            ("dtype", ParamValue::Str("bfloat8_b".into())),
-            ("enable_act_double_buffer", ParamValue::Bool(true)),
+            ("padding", ParamValue::Ints(vec![1, 1])),
             ("slice", ParamValue::Str("dram_height".into())),
             ("num_slices", ParamValue::Int(7)),
         ] {
             c.params.set(k, v);
         }
-        let err = c.estimate().expect_err("unmodeled");
-        assert!(crate::exec::is_unmodeled(&err), "{err}");
-        assert!(
-            err.to_string().contains("depthwise 1×1 block-float"),
-            "{err}"
-        );
+        c.estimate().expect("planned");
+    }
+
+    /// One told slice still meets the auto-shard estimate's refusal (seed 1218003, n150:
+    /// `[1,224,6,11]` depthwise 1×1 stride 2, act_block_h 192, float32 output in L1, the
+    /// runtime's "Conv2d output block size 6 exceeds the per-core output size 1"); two ran.
+    #[test]
+    fn one_told_slice_meets_the_auto_shard_refusal() {
+        for (count, refused) in [(1, true), (2, false)] {
+            let mut c = dram_case("1,224,6,11", &N150, Layout::Tile);
+            c.output_memory = BufferType::L1;
+            c.default_output_memory = false;
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(224)),
+                ("groups", ParamValue::Int(224)),
+                ("kernel_size", ParamValue::Ints(vec![1, 1])),
+                ("stride", ParamValue::Ints(vec![2, 2])),
+                ("act_block_h", ParamValue::Int(192)),
+                ("dtype", ParamValue::Str("float32".into())),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(count)),
+            ] {
+                c.params.set(k, v);
+            }
+            match c.estimate() {
+                Ok(e) => {
+                    assert!(!refused, "{count}: {:?}", e.verdict);
+                    assert_eq!(e.verdict, crate::case::Verdict::Fits, "{count}");
+                }
+                Err(err) => {
+                    assert!(refused, "{count}: {err}");
+                    let m = err.to_string();
+                    assert!(m.contains("exceeds the per-core output size 1"), "{m}");
+                }
+            }
+        }
     }
 }
