@@ -3861,34 +3861,7 @@ fn expand(
         let slot = crate::size::round_up(in_page, d.alignment(x.memory), "repeat slot")?.max(
             crate::size::round_up(page, d.alignment(mem), "repeat slot")?,
         );
-        let rows = spec.pages()?;
-        // `split_work_to_cores`' ranges as they come, unmerged (see `repeat_outer_tiles`).
-        let cores = grid::split_work(d, rows, false).all;
-        let program = |budget: u64| -> Result<Program, CaseError> {
-            let p = Program::new(
-                "RepeatCodegenDeviceOperation",
-                "RepeatCodegenProgramFactory",
-            );
-            Ok(match repeat_rm_cb_slots(slot, budget) {
-                Some(slots) => p.cb(
-                    CbKind::Circular,
-                    crate::size::mul(slots, slot, "repeat CB")?,
-                    &cores,
-                ),
-                None => p.refused(format!(
-                    "RepeatCodegen: a {slot}-byte row-major CB slot does not fit in free L1"
-                )),
-            })
-        };
-        // `get_max_l1_space`: a NO_DISPATCH capture allocates no buffer for real and sees the
-        // whole bank; a device run sees the L1 buffers alive (the output among them).
-        let captured = program(d.l1_bank_bytes)?;
-        let on_device = program(d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex)))?;
-        if on_device != captured {
-            captured.on_device(on_device)
-        } else {
-            captured
-        }
+        repeat_codegen_rm_program(ex, slot, spec.pages()?)?
     } else if !last_dim {
         // `repeat_upper_dims_rm`: the rows viewed as [upper, dim, lower, W] and
         // `RepeatProgramFactoryHigherDim` on them: two reader scratchpads (an interleaved
@@ -4073,30 +4046,8 @@ fn expand_row_major_legs(
         let out =
             ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), *m)?;
         let slot = aligned_page(&in_spec, in_mem)?.max(aligned_page(spec, *m)?);
-        let cores = grid::split_work(d, spec.pages()?, false).all;
-        let program = |budget: u64| -> Result<Program, CaseError> {
-            let p = Program::new(
-                "RepeatCodegenDeviceOperation",
-                "RepeatCodegenProgramFactory",
-            );
-            Ok(match repeat_rm_cb_slots(slot, budget) {
-                Some(slots) => p.cb(
-                    CbKind::Circular,
-                    crate::size::mul(slots, slot, "repeat CB")?,
-                    &cores,
-                ),
-                None => p.refused(format!(
-                    "RepeatCodegen: a {slot}-byte row-major CB slot does not fit in free L1"
-                )),
-            })
-        };
-        let captured = program(d.l1_bank_bytes)?;
-        let on_device = program(d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex)))?;
-        ex.b.run(if on_device != captured {
-            captured.on_device(on_device)
-        } else {
-            captured
-        });
+        let program = repeat_codegen_rm_program(ex, slot, spec.pages()?)?;
+        ex.b.run(program);
         if let Some(prev) = working.replace(out) {
             ex.b.release(prev);
         }
@@ -4196,6 +4147,39 @@ fn repeat_outer_tiles(
     };
     ex.b.run(p);
     Ok(out)
+}
+
+/// `RepeatCodegenProgramFactory` on ROW_MAJOR rows: slots of `slot` bytes (the larger of the
+/// input's and output's aligned pages), as many as `plan_rm_cb` allows in the free L1, on
+/// `split_work_to_cores`' ranges for `rows` as they come, unmerged (see `repeat_outer_tiles`).
+/// `get_max_l1_space`: a NO_DISPATCH capture allocates no buffer for real and sees the whole
+/// bank; a device run sees the L1 buffers alive (the output among them).
+fn repeat_codegen_rm_program(ex: &Exec<'_>, slot: u64, rows: u64) -> Result<Program, CaseError> {
+    let d = ex.device();
+    let cores = grid::split_work(d, rows, false).all;
+    let program = |budget: u64| -> Result<Program, CaseError> {
+        let p = Program::new(
+            "RepeatCodegenDeviceOperation",
+            "RepeatCodegenProgramFactory",
+        );
+        Ok(match repeat_rm_cb_slots(slot, budget) {
+            Some(slots) => p.cb(
+                CbKind::Circular,
+                crate::size::mul(slots, slot, "repeat CB")?,
+                &cores,
+            ),
+            None => p.refused(format!(
+                "RepeatCodegen: a {slot}-byte row-major CB slot does not fit in free L1"
+            )),
+        })
+    };
+    let captured = program(d.l1_bank_bytes)?;
+    let on_device = program(d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex)))?;
+    Ok(if on_device != captured {
+        captured.on_device(on_device)
+    } else {
+        captured
+    })
 }
 
 /// The slots of `plan_rm_cb` (repeat_codegen_program_factory.hpp): two batches of up to
