@@ -163,8 +163,9 @@ fn export_and_check(
 }
 
 /// `cargo xtask model --fix` of YOLOv12x at 4320x7680 on an n150 on sim: the fixed model's
-/// replay (its input in DRAM; through #1, no verdict on #2, DRAM slicing of a TILE input) is
-/// the run the report shows.
+/// replay is the run the report shows. The fix now fits the whole model (the program cache
+/// cleared where L1_SMALL fills up), so the report shows all 735 calls and no error; the
+/// failing-run report is `c2f_block_1920_failing_on_sim_opens_in_ttnn_visualizer`'s.
 fn yolov12x_8k_fixed_run(dir: &Path) -> Result<Vec<String>, Failed> {
     let report = dir.join("model-report").display().to_string();
     Ok([
@@ -229,7 +230,7 @@ fn main() {
             },
         ),
         Trial::ignorable_test("yolov12x_8k_fixed_on_sim_opens_in_ttnn_visualizer", || {
-            export_and_check("yolov12x-8k-fixed", yolov12x_8k_fixed_run, 1)
+            export_and_check("yolov12x-8k-fixed", yolov12x_8k_fixed_run, 0)
         }),
         Trial::ignorable_test("an_oom_case_on_sim_opens_in_ttnn_visualizer", || {
             export_and_check("oom-case", oom_case_run, 0)
