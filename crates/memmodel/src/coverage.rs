@@ -516,7 +516,7 @@ fn row_major_expand(case: &Case) -> bool {
     case.op.family == Family::Expand && case.layout == Layout::RowMajor && case.sharding.is_none()
 }
 
-/// An interleaved expand of either layout (exec/data_movement.rs `expand`).
+/// An interleaved expand of either layout (exec/data_movement/expand.rs `expand`).
 fn interleaved_expand(case: &Case) -> bool {
     case.op.family == Family::Expand && case.sharding.is_none()
 }
@@ -630,7 +630,7 @@ fn block_float_tile_split(case: &Case, sig: &Signature) -> bool {
 /// A TILE split whose pieces start on a tile or take the untilize / slice / tilize round trip,
 /// into or out of L1 as well: the round trips run the programs the runtime's program cache
 /// holds, on the L1 the call's layout leaves free, and the block factories' orphan cliff
-/// column is refused in the runtime's words (exec/data_movement.rs; random differential
+/// column is refused in the runtime's words (exec/data_movement/slice.rs and tilize.rs; random differential
 /// `--ungated`, seeds 1207321 `--memory l1` and 1207331 the whole split space, both boards: 0
 /// mismatches but one [6,10,64,6880] p150 block choice, now `unmodeled` by the plan). `false`
 /// where the dim is not an integer.
@@ -835,7 +835,7 @@ fn regions(case: &Case, sig: &Signature) -> Result<(), CaseError> {
     if matches!(family, Family::ToMemoryConfig | Family::ToLayout) {
         // Exact in the random differential (seeds 33002-33032, both boards, every dtype,
         // layout and interleaved memory drawn) but where the interpreter answers `unmodeled`
-        // itself, once the inputs exist (exec/data_movement.rs).
+        // itself, once the inputs exist (exec/data_movement/).
         return Ok(());
     }
     if family == Family::ConcatenateHeads {
