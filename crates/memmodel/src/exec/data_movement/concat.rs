@@ -416,15 +416,23 @@ pub(in crate::exec) fn concat_tiled_unaligned(
     };
     let needed = crate::size::add(cbs, pending, "concat CBs")?;
     let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
-    // `get_max_l1_space`: a NO_DISPATCH capture allocates nothing for real and sees the whole
-    // bank, a device run the L1 its live buffers leave. Where the two decide differently the
-    // capture and the run take different routes (seen on the runtime: a float32 [25074,171]
-    // pair in L1 on n150 is captured band-wise and run through row-major), which one plan
-    // cannot hold.
-    if (needed > free) != (needed > d.l1_bank_bytes) {
+    // `get_max_l1_space` reads the L1 the live buffers leave, the call's inputs included: a
+    // device run routes on it. A NO_DISPATCH capture of the call alone allocates nothing for
+    // real and sees the whole bank, so where the two decide differently the capture goes
+    // band-wise and the run through row-major (seen on the runtime: a float32 [25074,171]
+    // pair in L1 on n150). A plan derived for the capture reads the capture's L1 (its inputs
+    // unplaced: live L1 0), one for the run or a case estimate the run's.
+    // The runtime's capture does not see the call's own earlier buffers either (a stack's
+    // unsqueezed copies), which a capture plan here places: where they decide the route, it
+    // stays unmodeled (p150 seed 1219323: a [1,3,1228,270] pair stacked on dim -1 is captured
+    // band-wise).
+    let own_earlier_buffers = xs
+        .iter()
+        .any(|x| ex.b.buffers[x.buffer].role != BufferRole::Input);
+    if own_earlier_buffers && (needed > free) != (needed > d.l1_bank_bytes) {
         return Err(unmodeled(
             "ttnn.concat",
-            "a band-wise tiled concat whose buffers fit the L1 bank but not the L1 its live buffers leave (the capture and the device run take different routes)",
+            "a band-wise tiled concat of the call's own copies whose buffers fit the L1 bank but not the L1 its live buffers leave (the capture and the device run take different routes)",
         ));
     }
     if needed > free {
