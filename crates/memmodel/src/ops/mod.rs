@@ -239,6 +239,19 @@ pub struct Signature {
     pub l1_small_bytes: u64,
 }
 
+impl Signature {
+    /// The inputs, outputs and call of an op that needs no temporaries and no L1_SMALL.
+    fn new(inputs: Vec<InputSpec>, outputs: Vec<OutputSpec>, invocation: Invocation) -> Self {
+        Signature {
+            inputs,
+            outputs,
+            temporaries: Vec::new(),
+            invocation,
+            l1_small_bytes: 0,
+        }
+    }
+}
+
 /// What a case asks of an op (everything but the device).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpRequest<'a> {
@@ -600,8 +613,607 @@ impl Builder<'_, '_> {
         })
     }
 
-    /// `ttnn.conv2d`: the input, the output and the call (see the catalog's note).
-    fn conv2d(&self) -> Result<(Vec<InputSpec>, Vec<OutputSpec>, Invocation), CaseError> {
+    /// The family's inputs, outputs and call; without `memory_config` where the case says so.
+    fn build(&self) -> Result<Signature, CaseError> {
+        let mut signature = match self.op.family {
+            Family::Unary {
+                function,
+                float_kwargs,
+            } => self.unary(function, float_kwargs),
+            Family::UnaryInPlace { function } => self.unary_in_place(function),
+            Family::Binary { function } => self.binary(function),
+            Family::Transpose => self.transpose(),
+            Family::Permute => self.permute(),
+            Family::Reshape => self.reshape(),
+            Family::Unsqueeze => self.unsqueeze(),
+            Family::Concat | Family::Stack => self.concat(),
+            Family::Split => self.split(),
+            Family::Softmax => self.softmax(),
+            Family::Upsample => self.upsample(),
+            Family::MaxPool2d => self.max_pool2d(),
+            Family::Conv2d => self.conv2d(),
+            Family::Mean => self.mean(),
+            Family::TopK => self.topk(),
+            Family::Matmul { derive_other } => self.matmul(derive_other),
+            Family::Linear => self.linear(),
+            Family::Addmm => self.addmm(),
+            Family::BatchNorm => self.batch_norm(),
+            Family::Ones => self.ones(),
+            Family::Copy => self.copy(),
+            Family::Expand => self.expand(),
+            Family::Clone => self.clone_tensor(),
+            Family::ToLayout => self.to_layout(),
+            Family::ToMemoryConfig => self.to_memory_config(),
+            Family::Sdpa => self.sdpa(),
+            Family::ConcatenateHeads => self.concatenate_heads(),
+            Family::Dropout => self.dropout(),
+            Family::VectorNorm => self.vector_norm(),
+        }?;
+        if self.req.default_output_memory {
+            // What model code usually writes: no memory_config, the function's default applies.
+            for step in &mut signature.invocation.steps {
+                step.kwargs.remove("memory_config");
+            }
+        }
+        Ok(signature)
+    }
+
+    /// `ttnn.<function>(x, **float_kwargs)`: one output of the input's shape.
+    fn unary(
+        &self,
+        function: &'static str,
+        float_kwargs: &'static [(&'static str, f64)],
+    ) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let mut call = Call::new(function).arg(Value::Input(0));
+        for (k, default) in float_kwargs {
+            call = call.kwarg(k, Value::Float(p.float_or(name, k, *default)?));
+        }
+        call = call.kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x.clone())],
+            vec![self.output("output", x)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.<function>(x, output_tensor=x)`: the output is the input's buffer.
+    fn unary_in_place(&self, function: &'static str) -> Result<Signature, CaseError> {
+        let x = self.device(&self.model(&[1])?[0])?;
+        let mut out = self.output("output", x.clone());
+        out.storage = OutputStorage::AliasOfInput(0);
+        let call = Call::new(function)
+            .arg(Value::Input(0))
+            .kwarg("output_tensor", Value::Input(0));
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![out],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.<function>(a, b)`: the broadcast shape of the two inputs.
+    fn binary(&self, function: &'static str) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let shapes = self.model(&[1, 2])?;
+        let a = self.device(&shapes[0])?;
+        let b = match shapes.get(1) {
+            Some(s) => self.device(s)?,
+            None => a.clone(),
+        };
+        let out = broadcast(name, &a, &b)?;
+        let call = Call::new(function)
+            .arg(Value::Input(0))
+            .arg(Value::Input(1))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", a), self.input("other", b)],
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.transpose(x, dim0, dim1)`.
+    fn transpose(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let d0 = p.int_or(name, "dim0", -2)?;
+        let d1 = p.int_or(name, "dim1", -1)?;
+        let (i0, i1) = (self.dim(&x, "dim0", d0)?, self.dim(&x, "dim1", d1)?);
+        let mut dims = x.dims().to_vec();
+        dims.swap(i0, i1);
+        let out = Shape::from_dims(dims)?;
+        let call = Call::new("ttnn.transpose")
+            .arg(Value::Input(0))
+            .arg(Value::Int(d0))
+            .arg(Value::Int(d1))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.permute(x, dims)`.
+    fn permute(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        // 4D: NHWC back to NCHW, as the seed suite did. Other ranks (which the suite only
+        // uploaded): swap the last two dims, the permute such tensors see in models.
+        let default: Vec<i64> = match x.rank() {
+            4 => vec![0, 3, 1, 2],
+            r if r >= 2 => {
+                let mut d: Vec<i64> = (0..r as i64).collect();
+                d.swap(r - 1, r - 2);
+                d
+            }
+            r => (0..r as i64).collect(),
+        };
+        let perm = p.ints(name, "dims")?.unwrap_or(default);
+        let mut seen = vec![false; x.rank()];
+        let mut dims = Vec::with_capacity(perm.len());
+        if perm.len() != x.rank() {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "dims",
+                format!(
+                    "has {} entries; the device tensor {x} has {} dims",
+                    perm.len(),
+                    x.rank()
+                ),
+            )));
+        }
+        for &d in &perm {
+            let i = self.dim(&x, "dims", d)?;
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(CaseError::Param(ParamError::new(
+                    name,
+                    "dims",
+                    format!("repeats dim {d}: not a permutation"),
+                )));
+            }
+            dims.push(x.dims()[i]);
+        }
+        let out = Shape::from_dims(dims)?;
+        let call = Call::new("ttnn.permute")
+            .arg(Value::Input(0))
+            .arg(Value::ints(&perm))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.reshape(x, shape)`: a view where the pages can be reinterpreted, else a copy.
+    fn reshape(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let model = &self.model(&[1])?[0];
+        let x = self.device(model)?;
+        let target = match p.ints(name, "shape")? {
+            Some(dims) => Shape::new(&dims)?,
+            None => model.clone(),
+        };
+        if target.elements() != x.elements() {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "shape",
+                format!(
+                    "{target} has {} elements; the input {x} has {}",
+                    target.elements(),
+                    x.elements()
+                ),
+            )));
+        }
+        let mut out = self.output("output", target.clone());
+        if reshape_is_view(&x, &target, self.req.layout) {
+            out.storage = OutputStorage::AliasOfInput(0);
+        }
+        let call = Call::new("ttnn.reshape")
+            .arg(Value::Input(0))
+            .arg(Value::dims(target.dims()))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![out],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.unsqueeze(x, dim)`: a view of its input.
+    fn unsqueeze(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let d = p.int_or(name, "dim", 0)?;
+        let rank = x.rank() as i64 + 1;
+        let at = if d < 0 { d + rank } else { d };
+        if !(0..rank).contains(&at) {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "dim",
+                format!(
+                    "is {d}, out of range for unsqueezing the {}-dim tensor {x}",
+                    x.rank()
+                ),
+            )));
+        }
+        let mut dims = x.dims().to_vec();
+        dims.insert(at as usize, 1);
+        let mut out = self.output("output", Shape::from_dims(dims)?);
+        out.storage = OutputStorage::AliasOfInput(0);
+        let call = Call::new("ttnn.unsqueeze")
+            .arg(Value::Input(0))
+            .arg(Value::Int(d));
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![out],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.concat`, and stack spelled out as unsqueeze views then one concat.
+    fn concat(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let stacking = matches!(self.op.family, Family::Stack);
+        let shapes = self.model(&[1, 2, 3, 4, 5, 6, 7, 8])?;
+        let count = p.int_or(name, "inputs", shapes.len().max(2) as i64)?;
+        if !(2..=64).contains(&count) || (shapes.len() > 1 && count != shapes.len() as i64) {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "inputs",
+                format!(
+                    "is {count}; must be 2..=64 and match the number of shapes given ({})",
+                    shapes.len()
+                ),
+            )));
+        }
+        let devs: Vec<Shape> = if shapes.len() == 1 {
+            vec![self.device(&shapes[0])?; count as usize]
+        } else {
+            shapes
+                .iter()
+                .map(|s| self.device(s))
+                .collect::<Result<_, _>>()?
+        };
+        let first = &devs[0];
+        let d = p.int_or(name, "dim", 0)?;
+        let out = if stacking {
+            if devs.iter().any(|s| s != first) {
+                return Err(invalid(name, "stack needs inputs of equal shape"));
+            }
+            let rank = first.rank() as i64 + 1;
+            let at = if d < 0 { d + rank } else { d };
+            if !(0..rank).contains(&at) {
+                return Err(CaseError::Param(ParamError::new(
+                    name,
+                    "dim",
+                    format!(
+                        "is {d}, out of range for stacking {}-dim tensors",
+                        first.rank()
+                    ),
+                )));
+            }
+            let mut dims = first.dims().to_vec();
+            dims.insert(at as usize, devs.len() as u64);
+            Shape::from_dims(dims)?
+        } else {
+            let i = self.dim(first, "dim", d)?;
+            let mut total = 0u64;
+            for s in &devs {
+                if s.rank() != first.rank()
+                    || s.dims()
+                        .iter()
+                        .enumerate()
+                        .any(|(j, &v)| j != i && v != first.dims()[j])
+                {
+                    return Err(invalid(
+                        name,
+                        format!("inputs {first} and {s} differ outside dim {d}"),
+                    ));
+                }
+                total = crate::size::add(total, s.dims()[i], "concat size")?;
+            }
+            first.with_dim(i, total)?
+        };
+        let n = devs.len();
+        let invocation = if stacking {
+            // ttnn.stack takes no memory_config (its output lands in DRAM whatever the
+            // inputs): spell out what it does — unsqueeze views, then one concat — so
+            // the case's output memory applies.
+            let at = self.dim(&out, "dim", d)? as i64;
+            let mut steps: Vec<Call> = (0..n)
+                .map(|i| {
+                    Call::new("ttnn.unsqueeze")
+                        .arg(Value::Input(i))
+                        .arg(Value::Int(at))
+                })
+                .collect();
+            steps.push(
+                Call::new("ttnn.concat")
+                    .arg(Value::List((0..n).map(Value::Step).collect()))
+                    .arg(Value::Int(at))
+                    .kwarg("memory_config", self.mem()),
+            );
+            Invocation {
+                steps,
+                output_step: n,
+            }
+        } else {
+            Invocation::single(
+                Call::new("ttnn.concat")
+                    .arg(Value::List((0..n).map(Value::Input).collect()))
+                    .arg(Value::Int(d))
+                    .kwarg("memory_config", self.mem()),
+            )
+        };
+        // A block float taking the row-major route is untilized to bfloat16 and tilized
+        // back as bfloat16 (seen on n150: bfloat8_b [1,1,6400,64] and [1,1,6400,80]
+        // along dim 3 make a bfloat16 TILE output).
+        let at = self.dim(&out, "dim", d)?;
+        let joined: Vec<Shape> = if stacking {
+            devs.iter()
+                .map(|s| {
+                    let mut dims = s.dims().to_vec();
+                    dims.insert(at, 1);
+                    Shape::from_dims(dims)
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            devs.clone()
+        };
+        let mut output = self.output("output", out);
+        if self.req.layout == Layout::Tile
+            && self.req.dtype.is_block_float()
+            && concat_pads_dim(&joined, at)
+        {
+            output.dtype = DType::Bfloat16;
+        }
+        let inputs = devs.into_iter().map(|s| self.input("input", s)).collect();
+        Ok(Signature::new(inputs, vec![output], invocation))
+    }
+
+    /// `ttnn.split(x, split_size or split_sizes, dim)`: one output a piece.
+    fn split(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let d = p.int_or(name, "dim", -1)?;
+        let i = self.dim(&x, "dim", d)?;
+        let extent = x.dims()[i];
+        let sizes: Vec<u64> = match (
+            p.ints(name, "split_sizes")?,
+            p.int(name, "split_size")?,
+            p.int(name, "chunks")?,
+        ) {
+            (Some(sizes), None, None) => {
+                if sizes.iter().any(|&s| s < 1) {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "split_sizes",
+                        "must all be at least 1",
+                    )));
+                }
+                // Checked: the sizes come from the user (all >= 1 here).
+                let sum = sizes
+                    .iter()
+                    .try_fold(0u64, |acc, &s| acc.checked_add(s.unsigned_abs()));
+                if sum != Some(extent) {
+                    let sum = sum.map_or("more than u64 holds".to_string(), |s| s.to_string());
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "split_sizes",
+                        format!("sum to {sum}, but dim {d} of {x} is {extent}"),
+                    )));
+                }
+                sizes.iter().map(|&s| s as u64).collect()
+            }
+            (None, Some(size), None) => {
+                if size < 1 {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "split_size",
+                        "must be at least 1",
+                    )));
+                }
+                chunk_sizes(extent, size as u64, name)?
+            }
+            (None, None, chunks) => {
+                let chunks = chunks.unwrap_or(2);
+                if chunks < 1 {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "chunks",
+                        "must be at least 1",
+                    )));
+                }
+                let size = crate::size::ceil_div(extent, chunks as u64).max(1);
+                chunk_sizes(extent, size, name)?
+            }
+            _ => {
+                return Err(CaseError::Param(ParamError::new(
+                    name,
+                    "split_size",
+                    "give only one of split_size, split_sizes, chunks",
+                )))
+            }
+        };
+        if sizes.len() > 4096 {
+            return Err(invalid(
+                name,
+                format!(
+                    "would make {} outputs; at most 4096 are supported",
+                    sizes.len()
+                ),
+            ));
+        }
+        let outputs = sizes
+            .iter()
+            .map(|&s| Ok(self.output("output", x.with_dim(i, s)?)))
+            .collect::<Result<Vec<_>, CaseError>>()?;
+        let split_arg = if p.get("split_sizes").is_some() {
+            Value::dims(&sizes)
+        } else {
+            Value::Int(sizes[0] as i64)
+        };
+        let call = Call::new("ttnn.split")
+            .arg(Value::Input(0))
+            .arg(split_arg)
+            .arg(Value::Int(d))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            outputs,
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.softmax(x, dim=)`.
+    fn softmax(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let d = p.int_or(name, "dim", -1)?;
+        self.dim(&x, "dim", d)?;
+        let call = Call::new("ttnn.softmax")
+            .arg(Value::Input(0))
+            .kwarg("dim", Value::Int(d))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x.clone())],
+            vec![self.output("output", x)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.upsample(x, scale_factor, mode=)` on an [N,H,W,C] device tensor.
+    fn upsample(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let &[n, h, w, c] = x.dims() else {
+            return Err(invalid(
+                name,
+                format!("ttnn.upsample needs a 4D [N,H,W,C] device tensor, got {x}"),
+            ));
+        };
+        let scale = p.int_or(name, "scale_factor", 2)?;
+        if !(1..=64).contains(&scale) {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "scale_factor",
+                format!("is {scale}; must be an integer in 1..=64"),
+            )));
+        }
+        let mode = p.str_or(name, "mode", "nearest")?;
+        if mode != "nearest" && mode != "bilinear" {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "mode",
+                format!("is `{mode}` (allowed: nearest, bilinear)"),
+            )));
+        }
+        if self.req.layout == Layout::Tile
+            && (w % crate::tensor::TILE != 0 || c % crate::tensor::TILE != 0)
+        {
+            return Err(invalid(
+                name,
+                format!("ttnn.upsample takes a TILE input only when W and C are multiples of 32 (\"Tiled input must be tile-aligned\"); {x} is not: use row_major"),
+            ));
+        }
+        let s = scale as u64;
+        let out = Shape::from_dims(vec![
+            n,
+            crate::size::mul(h, s, "upsampled H")?,
+            crate::size::mul(w, s, "upsampled W")?,
+            c,
+        ])?;
+        let call = Call::new("ttnn.upsample")
+            .arg(Value::Input(0))
+            .arg(Value::Int(scale))
+            .kwarg("mode", Value::Str(mode.to_string()))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.max_pool2d` on a channels-last input; its config lives in L1_SMALL.
+    fn max_pool2d(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let model = &self.model(&[1])?[0];
+        let &[n, c, h, w] = model.dims() else {
+            return Err(invalid(
+                name,
+                format!("max_pool2d needs a 4D [N,C,H,W] shape, got {model}"),
+            ));
+        };
+        if self.req.device_layout == DeviceLayout::AsGiven {
+            return Err(invalid(
+                name,
+                "ttnn.max_pool2d takes channels-last input: use device_layout nhwc or nhwc-flat",
+            ));
+        }
+        let x = self.device(model)?;
+        let kernel = p.pair_or(name, "kernel_size", [2, 2])?;
+        let stride = p.pair_or(name, "stride", kernel)?;
+        let padding = p.pair_or(name, "padding", [0, 0])?;
+        let dilation = p.pair_or(name, "dilation", [1, 1])?;
+        let ceil_mode = p.bool_or(name, "ceil_mode", false)?;
+        check_window(name, kernel, stride, padding, dilation)?;
+        let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
+            let eff = dilation[axis] as u64 * (kernel[axis] as u64 - 1) + 1;
+            let span = size + 2 * padding[axis] as u64;
+            if span < eff {
+                return Err(invalid(name, format!("kernel {kernel:?} with dilation {dilation:?} does not fit the padded input {h}x{w}")));
+            }
+            let steps = span - eff;
+            let st = stride[axis] as u64;
+            Ok(if ceil_mode {
+                crate::size::ceil_div(steps, st)
+            } else {
+                steps / st
+            } + 1)
+        };
+        let (ho, wo) = (out_dim(h, 0)?, out_dim(w, 1)?);
+        let rows = crate::size::product([n, ho, wo], "pooled rows")?;
+        let out = Shape::from_dims(vec![1, 1, rows, c])?;
+        let call = Call::new("ttnn.max_pool2d")
+            .arg(Value::Input(0))
+            .arg(Value::Int(n as i64))
+            .arg(Value::Int(h as i64))
+            .arg(Value::Int(w as i64))
+            .arg(Value::Int(c as i64))
+            .arg(Value::ints(&kernel))
+            .arg(Value::ints(&stride))
+            .arg(Value::ints(&padding))
+            .arg(Value::ints(&dilation))
+            .kwarg("ceil_mode", Value::Bool(ceil_mode))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature {
+            l1_small_bytes: MAX_POOL_L1_SMALL,
+            ..Signature::new(
+                vec![self.input("input", x)],
+                vec![self.output("output", out)],
+                Invocation::single(call),
+            )
+        })
+    }
+
+    /// `ttnn.conv2d`: the input, the output, the call (see the catalog's note) and the
+    /// L1_SMALL it needs.
+    fn conv2d(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
         let model = &self.model(&[1])?[0];
@@ -704,1050 +1316,600 @@ impl Builder<'_, '_> {
             .kwarg("groups", Value::Int(groups))
             .kwarg("memory_config", self.mem());
         let call = config.apply(call);
-        Ok((
+        Ok(Signature {
+            l1_small_bytes: CONV2D_L1_SMALL,
+            ..Signature::new(
+                vec![self.input("input", x)],
+                vec![out],
+                Invocation::single(call),
+            )
+        })
+    }
+
+    /// `ttnn.mean(x, dim=, keepdim=)`.
+    fn mean(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let keepdim = p.bool_or(name, "keepdim", false)?;
+        let dims = p.ints(name, "dim")?;
+        let (out, dim_arg) = match &dims {
+            None => (
+                Shape::from_dims(if keepdim { vec![1; x.rank()] } else { vec![] })?,
+                Value::None,
+            ),
+            Some(ds) => {
+                let mut reduce = vec![false; x.rank()];
+                for &d in ds {
+                    reduce[self.dim(&x, "dim", d)?] = true;
+                }
+                let kept: Vec<u64> = x
+                    .dims()
+                    .iter()
+                    .zip(&reduce)
+                    .filter_map(|(&v, &r)| if r { keepdim.then_some(1) } else { Some(v) })
+                    .collect();
+                (
+                    Shape::from_dims(kept)?,
+                    if ds.len() == 1 {
+                        Value::Int(ds[0])
+                    } else {
+                        Value::ints(ds)
+                    },
+                )
+            }
+        };
+        let call = Call::new("ttnn.mean")
+            .arg(Value::Input(0))
+            .kwarg("dim", dim_arg)
+            .kwarg("keepdim", Value::Bool(keepdim))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.topk(x, k, dim=)`: values and uint16 indices.
+    fn topk(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let d = p.int_or(name, "dim", -1)?;
+        let i = self.dim(&x, "dim", d)?;
+        // k=32 (one tile of results) unless the dim is shorter.
+        let k = p.int_or(name, "k", x.dims()[i].min(32) as i64)?;
+        if k < 1 || k as u64 > x.dims()[i] {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "k",
+                format!("is {k}; must be in 1..={} (dim {d} of {x})", x.dims()[i]),
+            )));
+        }
+        let out_shape = x.with_dim(i, k as u64)?;
+        let values = self.output("values", out_shape.clone());
+        let mut indices = self.output("indices", out_shape);
+        indices.dtype = DType::Uint16;
+        let call = Call::new("ttnn.topk")
+            .arg(Value::Input(0))
+            .arg(Value::Int(k))
+            .kwarg("dim", Value::Int(d))
+            .kwarg("largest", Value::Bool(p.bool_or(name, "largest", true)?))
+            .kwarg("sorted", Value::Bool(p.bool_or(name, "sorted", true)?))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![values, indices],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.matmul(a, b)`; with one shape given, `b` derived as `derive_other` says.
+    fn matmul(&self, derive_other: DeriveOther) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let shapes = self.model(&[1, 2])?;
+        let a = self.device(&shapes[0])?;
+        if a.rank() < 2 {
+            return Err(invalid(
+                name,
+                format!("matmul operands need at least 2 dims, got {a}"),
+            ));
+        }
+        let b = match (shapes.get(1), derive_other) {
+            (Some(s), _) => self.device(s)?,
+            (None, DeriveOther::Transposed) => {
+                let mut dims = a.dims().to_vec();
+                let n = dims.len();
+                dims.swap(n - 1, n - 2);
+                Shape::from_dims(dims)?
+            }
+            (None, DeriveOther::SquareK) => {
+                let k = a.dims()[a.rank() - 1];
+                Shape::from_dims(vec![k, k])?
+            }
+        };
+        let out = matmul_shape(name, &a, &b)?;
+        let call = Call::new("ttnn.matmul")
+            .arg(Value::Input(0))
+            .arg(Value::Input(1))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", a), self.input("other", b)],
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.linear(x, weight, bias=)`.
+    fn linear(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let shapes = self.model(&[1, 2])?;
+        let a = self.device(&shapes[0])?;
+        let k = *a
+            .dims()
+            .last()
+            .ok_or_else(|| invalid(name, "linear needs an input with at least 1 dim"))?;
+        let w = match shapes.get(1) {
+            Some(s) => self.device(s)?,
+            None => {
+                let n = p.int_or(name, "out_features", k as i64)?;
+                if n < 1 {
+                    return Err(CaseError::Param(ParamError::new(
+                        name,
+                        "out_features",
+                        "must be at least 1",
+                    )));
+                }
+                Shape::from_dims(vec![k, n as u64])?
+            }
+        };
+        let out = matmul_shape(name, &a, &w)?;
+        let n = *w.dims().last().unwrap_or(&1);
+        let mut inputs = vec![self.input("input", a), self.input("weight", w)];
+        let mut call = Call::new("ttnn.linear")
+            .arg(Value::Input(0))
+            .arg(Value::Input(1));
+        if p.bool_or(name, "bias", false)? {
+            inputs.push(self.input("bias", Shape::from_dims(vec![1, n])?));
+            call = call.kwarg("bias", Value::Input(2));
+        }
+        call = call.kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            inputs,
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.addmm(input, mat1, mat2, alpha=, beta=)`.
+    fn addmm(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let shapes = self.model(&[1, 3])?;
+        let (bias, m1, m2) = if shapes.len() == 3 {
+            (
+                self.device(&shapes[0])?,
+                self.device(&shapes[1])?,
+                self.device(&shapes[2])?,
+            )
+        } else {
+            let m1 = self.device(&shapes[0])?;
+            let &[m, k] = m1.dims() else {
+                return Err(invalid(
+                    name,
+                    format!("addmm needs a 2D [M,K] shape, got {m1}"),
+                ));
+            };
+            let n = p.int_or(name, "out_features", k as i64)?;
+            if n < 1 {
+                return Err(CaseError::Param(ParamError::new(
+                    name,
+                    "out_features",
+                    "must be at least 1",
+                )));
+            }
+            (
+                Shape::from_dims(vec![m, n as u64])?,
+                m1,
+                Shape::from_dims(vec![k, n as u64])?,
+            )
+        };
+        let out = matmul_shape(name, &m1, &m2)?;
+        if bias != out {
+            return Err(invalid(
+                name,
+                format!("input {bias} must have the product's shape {out}"),
+            ));
+        }
+        let call = Call::new("ttnn.addmm")
+            .arg(Value::Input(0))
+            .arg(Value::Input(1))
+            .arg(Value::Input(2))
+            .kwarg("alpha", Value::Float(p.float_or(name, "alpha", 1.0)?))
+            .kwarg("beta", Value::Float(p.float_or(name, "beta", 1.0)?))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![
+                self.input("input", bias),
+                self.input("mat1", m1),
+                self.input("mat2", m2),
+            ],
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.batch_norm` in inference: four [1,C,1,1] statistics inputs.
+    fn batch_norm(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        if x.rank() != 4 {
+            return Err(invalid(
+                name,
+                format!("ttnn.batch_norm needs a 4D [N,C,H,W] device tensor, got {x}"),
+            ));
+        }
+        let stat = Shape::from_dims(vec![1, x.dims()[1], 1, 1])?;
+        let eps = p.float_or(name, "eps", 1e-5)?;
+        let call = Call::new("ttnn.batch_norm")
+            .arg(Value::Input(0))
+            .kwarg("running_mean", Value::Input(1))
+            .kwarg("running_var", Value::Input(2))
+            .kwarg("weight", Value::Input(3))
+            .kwarg("bias", Value::Input(4))
+            .kwarg("training", Value::Bool(false))
+            .kwarg("eps", Value::Float(eps))
+            .kwarg("memory_config", self.mem());
+        let inputs = vec![
+            self.input("input", x.clone()),
+            self.input("running_mean", stat.clone()),
+            self.input("running_var", stat.clone()),
+            self.input("weight", stat.clone()),
+            self.input("bias", stat),
+        ];
+        Ok(Signature::new(
+            inputs,
+            vec![self.output("output", x)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.ones(shape)`: no input, one output.
+    fn ones(&self) -> Result<Signature, CaseError> {
+        let x = self.device(&self.model(&[1])?[0])?;
+        let call = Call::new("ttnn.ones")
+            .arg(Value::dims(x.dims()))
+            .kwarg("dtype", Value::DType(self.req.dtype))
+            .kwarg("layout", Value::Layout(self.req.layout))
+            .kwarg("device", Value::Device)
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![],
+            vec![self.output("output", x)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.copy(input, destination)`: writes into the destination's buffer.
+    fn copy(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let shapes = self.model(&[1, 2])?;
+        let a = self.device(&shapes[0])?;
+        let b = match shapes.get(1) {
+            Some(s) => self.device(s)?,
+            None => a.clone(),
+        };
+        if a != b {
+            return Err(invalid(
+                name,
+                format!("ttnn.copy needs equal shapes, got {a} and {b}"),
+            ));
+        }
+        let mut out = self.output("output", b.clone());
+        out.storage = OutputStorage::AliasOfInput(1);
+        let call = Call::new("ttnn.copy")
+            .arg(Value::Input(0))
+            .arg(Value::Input(1));
+        Ok(Signature::new(
+            vec![self.input("input", a), self.input("destination", b)],
+            vec![out],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.expand(x, shape)` from size 1 in each `dim`.
+    fn expand(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let out = self.device(&self.model(&[1])?[0])?;
+        // `dim` is one dim or a list of them: the input has size 1 in each, and one
+        // call expands them all to the case's shape (ttnn.expand takes the full target).
+        let dims = p.ints(name, "dim")?.unwrap_or_else(|| vec![-1]);
+        let mut x = out.clone();
+        for d in dims {
+            let i = self.dim(&out, "dim", d)?;
+            x = x.with_dim(i, 1)?;
+        }
+        let call = Call::new("ttnn.expand")
+            .arg(Value::Input(0))
+            .arg(Value::dims(out.dims()))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![self.output("output", out)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.clone(x)`: a new tensor of the input's shape.
+    fn clone_tensor(&self) -> Result<Signature, CaseError> {
+        let x = self.device(&self.model(&[1])?[0])?;
+        let call = Call::new("ttnn.clone")
+            .arg(Value::Input(0))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x.clone())],
+            vec![self.output("output", x)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.to_layout(x, layout, dtype=)`: tilize or untilize into a new tensor.
+    fn to_layout(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let other = match self.req.layout {
+            Layout::Tile => "row_major",
+            Layout::RowMajor => "tile",
+        };
+        let target: Layout = p
+            .str_or(name, "layout", other)?
+            .parse()
+            .map_err(|e: String| CaseError::Param(ParamError::new(name, "layout", e)))?;
+        let dtype = optional_dtype(name, p, "dtype")?;
+        let mut out = self.output("output", x.clone());
+        out.layout = target;
+        let mut call = Call::new("ttnn.to_layout")
+            .arg(Value::Input(0))
+            .arg(Value::Layout(target));
+        if let Some(d) = dtype {
+            out.dtype = d;
+            call = call.kwarg("dtype", Value::DType(d));
+        }
+        if target == Layout::RowMajor && out.dtype.is_block_float() {
+            // Block floats have no ROW_MAJOR form: untilizing gives bfloat16 (seen on
+            // the runtime, with or without `dtype`).
+            out.dtype = DType::Bfloat16;
+        }
+        let call = call.kwarg("memory_config", self.mem());
+        Ok(Signature::new(
             vec![self.input("input", x)],
             vec![out],
             Invocation::single(call),
         ))
     }
 
-    fn build(&self) -> Result<Signature, CaseError> {
+    /// `ttnn.to_memory_config(x, memory_config, dtype=)`: a copy in another memory.
+    fn to_memory_config(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let mut l1_small_bytes = 0;
-        let mut temporaries = Vec::new();
-        let (inputs, outputs, invocation) = match self.op.family {
-            Family::Unary {
-                function,
-                float_kwargs,
-            } => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let mut call = Call::new(function).arg(Value::Input(0));
-                for (k, default) in float_kwargs {
-                    call = call.kwarg(k, Value::Float(p.float_or(name, k, *default)?));
-                }
-                call = call.kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x.clone())],
-                    vec![self.output("output", x)],
-                    Invocation::single(call),
-                )
-            }
-            Family::UnaryInPlace { function } => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let mut out = self.output("output", x.clone());
-                out.storage = OutputStorage::AliasOfInput(0);
-                let call = Call::new(function)
-                    .arg(Value::Input(0))
-                    .kwarg("output_tensor", Value::Input(0));
-                (
-                    vec![self.input("input", x)],
-                    vec![out],
-                    Invocation::single(call),
-                )
-            }
-            Family::Binary { function } => {
-                let shapes = self.model(&[1, 2])?;
-                let a = self.device(&shapes[0])?;
-                let b = match shapes.get(1) {
-                    Some(s) => self.device(s)?,
-                    None => a.clone(),
-                };
-                let out = broadcast(name, &a, &b)?;
-                let call = Call::new(function)
-                    .arg(Value::Input(0))
-                    .arg(Value::Input(1))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", a), self.input("other", b)],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Transpose => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let d0 = p.int_or(name, "dim0", -2)?;
-                let d1 = p.int_or(name, "dim1", -1)?;
-                let (i0, i1) = (self.dim(&x, "dim0", d0)?, self.dim(&x, "dim1", d1)?);
-                let mut dims = x.dims().to_vec();
-                dims.swap(i0, i1);
-                let out = Shape::from_dims(dims)?;
-                let call = Call::new("ttnn.transpose")
-                    .arg(Value::Input(0))
-                    .arg(Value::Int(d0))
-                    .arg(Value::Int(d1))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Permute => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                // 4D: NHWC back to NCHW, as the seed suite did. Other ranks (which the suite only
-                // uploaded): swap the last two dims, the permute such tensors see in models.
-                let default: Vec<i64> = match x.rank() {
-                    4 => vec![0, 3, 1, 2],
-                    r if r >= 2 => {
-                        let mut d: Vec<i64> = (0..r as i64).collect();
-                        d.swap(r - 1, r - 2);
-                        d
-                    }
-                    r => (0..r as i64).collect(),
-                };
-                let perm = p.ints(name, "dims")?.unwrap_or(default);
-                let mut seen = vec![false; x.rank()];
-                let mut dims = Vec::with_capacity(perm.len());
-                if perm.len() != x.rank() {
-                    return Err(CaseError::Param(ParamError::new(
-                        name,
-                        "dims",
-                        format!(
-                            "has {} entries; the device tensor {x} has {} dims",
-                            perm.len(),
-                            x.rank()
-                        ),
-                    )));
-                }
-                for &d in &perm {
-                    let i = self.dim(&x, "dims", d)?;
-                    if std::mem::replace(&mut seen[i], true) {
-                        return Err(CaseError::Param(ParamError::new(
-                            name,
-                            "dims",
-                            format!("repeats dim {d}: not a permutation"),
-                        )));
-                    }
-                    dims.push(x.dims()[i]);
-                }
-                let out = Shape::from_dims(dims)?;
-                let call = Call::new("ttnn.permute")
-                    .arg(Value::Input(0))
-                    .arg(Value::ints(&perm))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Reshape => {
-                let model = &self.model(&[1])?[0];
-                let x = self.device(model)?;
-                let target = match p.ints(name, "shape")? {
-                    Some(dims) => Shape::new(&dims)?,
-                    None => model.clone(),
-                };
-                if target.elements() != x.elements() {
-                    return Err(CaseError::Param(ParamError::new(
-                        name,
-                        "shape",
-                        format!(
-                            "{target} has {} elements; the input {x} has {}",
-                            target.elements(),
-                            x.elements()
-                        ),
-                    )));
-                }
-                let mut out = self.output("output", target.clone());
-                if reshape_is_view(&x, &target, self.req.layout) {
-                    out.storage = OutputStorage::AliasOfInput(0);
-                }
-                let call = Call::new("ttnn.reshape")
-                    .arg(Value::Input(0))
-                    .arg(Value::dims(target.dims()))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![out],
-                    Invocation::single(call),
-                )
-            }
-            Family::Unsqueeze => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let d = p.int_or(name, "dim", 0)?;
-                let rank = x.rank() as i64 + 1;
-                let at = if d < 0 { d + rank } else { d };
-                if !(0..rank).contains(&at) {
-                    return Err(CaseError::Param(ParamError::new(
-                        name,
-                        "dim",
-                        format!(
-                            "is {d}, out of range for unsqueezing the {}-dim tensor {x}",
-                            x.rank()
-                        ),
-                    )));
-                }
-                let mut dims = x.dims().to_vec();
-                dims.insert(at as usize, 1);
-                let mut out = self.output("output", Shape::from_dims(dims)?);
-                out.storage = OutputStorage::AliasOfInput(0);
-                let call = Call::new("ttnn.unsqueeze")
-                    .arg(Value::Input(0))
-                    .arg(Value::Int(d));
-                (
-                    vec![self.input("input", x)],
-                    vec![out],
-                    Invocation::single(call),
-                )
-            }
-            Family::Concat | Family::Stack => {
-                let stacking = matches!(self.op.family, Family::Stack);
-                let shapes = self.model(&[1, 2, 3, 4, 5, 6, 7, 8])?;
-                let count = p.int_or(name, "inputs", shapes.len().max(2) as i64)?;
-                if !(2..=64).contains(&count) || (shapes.len() > 1 && count != shapes.len() as i64)
-                {
-                    return Err(CaseError::Param(ParamError::new(
-                        name,
-                        "inputs",
-                        format!(
-                            "is {count}; must be 2..=64 and match the number of shapes given ({})",
-                            shapes.len()
-                        ),
-                    )));
-                }
-                let devs: Vec<Shape> = if shapes.len() == 1 {
-                    vec![self.device(&shapes[0])?; count as usize]
-                } else {
-                    shapes
-                        .iter()
-                        .map(|s| self.device(s))
-                        .collect::<Result<_, _>>()?
-                };
-                let first = &devs[0];
-                let d = p.int_or(name, "dim", 0)?;
-                let out = if stacking {
-                    if devs.iter().any(|s| s != first) {
-                        return Err(invalid(name, "stack needs inputs of equal shape"));
-                    }
-                    let rank = first.rank() as i64 + 1;
-                    let at = if d < 0 { d + rank } else { d };
-                    if !(0..rank).contains(&at) {
-                        return Err(CaseError::Param(ParamError::new(
-                            name,
-                            "dim",
-                            format!(
-                                "is {d}, out of range for stacking {}-dim tensors",
-                                first.rank()
-                            ),
-                        )));
-                    }
-                    let mut dims = first.dims().to_vec();
-                    dims.insert(at as usize, devs.len() as u64);
-                    Shape::from_dims(dims)?
-                } else {
-                    let i = self.dim(first, "dim", d)?;
-                    let mut total = 0u64;
-                    for s in &devs {
-                        if s.rank() != first.rank()
-                            || s.dims()
-                                .iter()
-                                .enumerate()
-                                .any(|(j, &v)| j != i && v != first.dims()[j])
-                        {
-                            return Err(invalid(
-                                name,
-                                format!("inputs {first} and {s} differ outside dim {d}"),
-                            ));
-                        }
-                        total = crate::size::add(total, s.dims()[i], "concat size")?;
-                    }
-                    first.with_dim(i, total)?
-                };
-                let n = devs.len();
-                let invocation = if stacking {
-                    // ttnn.stack takes no memory_config (its output lands in DRAM whatever the
-                    // inputs): spell out what it does — unsqueeze views, then one concat — so
-                    // the case's output memory applies.
-                    let at = self.dim(&out, "dim", d)? as i64;
-                    let mut steps: Vec<Call> = (0..n)
-                        .map(|i| {
-                            Call::new("ttnn.unsqueeze")
-                                .arg(Value::Input(i))
-                                .arg(Value::Int(at))
-                        })
-                        .collect();
-                    steps.push(
-                        Call::new("ttnn.concat")
-                            .arg(Value::List((0..n).map(Value::Step).collect()))
-                            .arg(Value::Int(at))
-                            .kwarg("memory_config", self.mem()),
-                    );
-                    Invocation {
-                        steps,
-                        output_step: n,
-                    }
-                } else {
-                    Invocation::single(
-                        Call::new("ttnn.concat")
-                            .arg(Value::List((0..n).map(Value::Input).collect()))
-                            .arg(Value::Int(d))
-                            .kwarg("memory_config", self.mem()),
-                    )
-                };
-                // A block float taking the row-major route is untilized to bfloat16 and tilized
-                // back as bfloat16 (seen on n150: bfloat8_b [1,1,6400,64] and [1,1,6400,80]
-                // along dim 3 make a bfloat16 TILE output).
-                let at = self.dim(&out, "dim", d)?;
-                let joined: Vec<Shape> = if stacking {
-                    devs.iter()
-                        .map(|s| {
-                            let mut dims = s.dims().to_vec();
-                            dims.insert(at, 1);
-                            Shape::from_dims(dims)
-                        })
-                        .collect::<Result<_, _>>()?
-                } else {
-                    devs.clone()
-                };
-                let mut output = self.output("output", out);
-                if self.req.layout == Layout::Tile
-                    && self.req.dtype.is_block_float()
-                    && concat_pads_dim(&joined, at)
-                {
-                    output.dtype = DType::Bfloat16;
-                }
-                let inputs = devs.into_iter().map(|s| self.input("input", s)).collect();
-                (inputs, vec![output], invocation)
-            }
-            Family::Split => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let d = p.int_or(name, "dim", -1)?;
-                let i = self.dim(&x, "dim", d)?;
-                let extent = x.dims()[i];
-                let sizes: Vec<u64> = match (
-                    p.ints(name, "split_sizes")?,
-                    p.int(name, "split_size")?,
-                    p.int(name, "chunks")?,
-                ) {
-                    (Some(sizes), None, None) => {
-                        if sizes.iter().any(|&s| s < 1) {
-                            return Err(CaseError::Param(ParamError::new(
-                                name,
-                                "split_sizes",
-                                "must all be at least 1",
-                            )));
-                        }
-                        // Checked: the sizes come from the user (all >= 1 here).
-                        let sum = sizes
-                            .iter()
-                            .try_fold(0u64, |acc, &s| acc.checked_add(s.unsigned_abs()));
-                        if sum != Some(extent) {
-                            let sum =
-                                sum.map_or("more than u64 holds".to_string(), |s| s.to_string());
-                            return Err(CaseError::Param(ParamError::new(
-                                name,
-                                "split_sizes",
-                                format!("sum to {sum}, but dim {d} of {x} is {extent}"),
-                            )));
-                        }
-                        sizes.iter().map(|&s| s as u64).collect()
-                    }
-                    (None, Some(size), None) => {
-                        if size < 1 {
-                            return Err(CaseError::Param(ParamError::new(
-                                name,
-                                "split_size",
-                                "must be at least 1",
-                            )));
-                        }
-                        chunk_sizes(extent, size as u64, name)?
-                    }
-                    (None, None, chunks) => {
-                        let chunks = chunks.unwrap_or(2);
-                        if chunks < 1 {
-                            return Err(CaseError::Param(ParamError::new(
-                                name,
-                                "chunks",
-                                "must be at least 1",
-                            )));
-                        }
-                        let size = crate::size::ceil_div(extent, chunks as u64).max(1);
-                        chunk_sizes(extent, size, name)?
-                    }
-                    _ => {
-                        return Err(CaseError::Param(ParamError::new(
-                            name,
-                            "split_size",
-                            "give only one of split_size, split_sizes, chunks",
-                        )))
-                    }
-                };
-                if sizes.len() > 4096 {
-                    return Err(invalid(
-                        name,
-                        format!(
-                            "would make {} outputs; at most 4096 are supported",
-                            sizes.len()
-                        ),
-                    ));
-                }
-                let outputs = sizes
-                    .iter()
-                    .map(|&s| Ok(self.output("output", x.with_dim(i, s)?)))
-                    .collect::<Result<Vec<_>, CaseError>>()?;
-                let split_arg = if p.get("split_sizes").is_some() {
-                    Value::dims(&sizes)
-                } else {
-                    Value::Int(sizes[0] as i64)
-                };
-                let call = Call::new("ttnn.split")
-                    .arg(Value::Input(0))
-                    .arg(split_arg)
-                    .arg(Value::Int(d))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    outputs,
-                    Invocation::single(call),
-                )
-            }
-            Family::Softmax => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let d = p.int_or(name, "dim", -1)?;
-                self.dim(&x, "dim", d)?;
-                let call = Call::new("ttnn.softmax")
-                    .arg(Value::Input(0))
-                    .kwarg("dim", Value::Int(d))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x.clone())],
-                    vec![self.output("output", x)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Upsample => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let &[n, h, w, c] = x.dims() else {
-                    return Err(invalid(
-                        name,
-                        format!("ttnn.upsample needs a 4D [N,H,W,C] device tensor, got {x}"),
-                    ));
-                };
-                let scale = p.int_or(name, "scale_factor", 2)?;
-                if !(1..=64).contains(&scale) {
-                    return Err(CaseError::Param(ParamError::new(
-                        name,
-                        "scale_factor",
-                        format!("is {scale}; must be an integer in 1..=64"),
-                    )));
-                }
-                let mode = p.str_or(name, "mode", "nearest")?;
-                if mode != "nearest" && mode != "bilinear" {
-                    return Err(CaseError::Param(ParamError::new(
-                        name,
-                        "mode",
-                        format!("is `{mode}` (allowed: nearest, bilinear)"),
-                    )));
-                }
-                if self.req.layout == Layout::Tile
-                    && (w % crate::tensor::TILE != 0 || c % crate::tensor::TILE != 0)
-                {
-                    return Err(invalid(
-                        name,
-                        format!("ttnn.upsample takes a TILE input only when W and C are multiples of 32 (\"Tiled input must be tile-aligned\"); {x} is not: use row_major"),
-                    ));
-                }
-                let s = scale as u64;
-                let out = Shape::from_dims(vec![
-                    n,
-                    crate::size::mul(h, s, "upsampled H")?,
-                    crate::size::mul(w, s, "upsampled W")?,
-                    c,
-                ])?;
-                let call = Call::new("ttnn.upsample")
-                    .arg(Value::Input(0))
-                    .arg(Value::Int(scale))
-                    .kwarg("mode", Value::Str(mode.to_string()))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::MaxPool2d => {
-                let model = &self.model(&[1])?[0];
-                let &[n, c, h, w] = model.dims() else {
-                    return Err(invalid(
-                        name,
-                        format!("max_pool2d needs a 4D [N,C,H,W] shape, got {model}"),
-                    ));
-                };
-                if self.req.device_layout == DeviceLayout::AsGiven {
-                    return Err(invalid(name, "ttnn.max_pool2d takes channels-last input: use device_layout nhwc or nhwc-flat"));
-                }
-                let x = self.device(model)?;
-                let kernel = p.pair_or(name, "kernel_size", [2, 2])?;
-                let stride = p.pair_or(name, "stride", kernel)?;
-                let padding = p.pair_or(name, "padding", [0, 0])?;
-                let dilation = p.pair_or(name, "dilation", [1, 1])?;
-                let ceil_mode = p.bool_or(name, "ceil_mode", false)?;
-                check_window(name, kernel, stride, padding, dilation)?;
-                let out_dim = |size: u64, axis: usize| -> Result<u64, CaseError> {
-                    let eff = dilation[axis] as u64 * (kernel[axis] as u64 - 1) + 1;
-                    let span = size + 2 * padding[axis] as u64;
-                    if span < eff {
-                        return Err(invalid(name, format!("kernel {kernel:?} with dilation {dilation:?} does not fit the padded input {h}x{w}")));
-                    }
-                    let steps = span - eff;
-                    let st = stride[axis] as u64;
-                    Ok(if ceil_mode {
-                        crate::size::ceil_div(steps, st)
-                    } else {
-                        steps / st
-                    } + 1)
-                };
-                let (ho, wo) = (out_dim(h, 0)?, out_dim(w, 1)?);
-                let rows = crate::size::product([n, ho, wo], "pooled rows")?;
-                let out = Shape::from_dims(vec![1, 1, rows, c])?;
-                l1_small_bytes = MAX_POOL_L1_SMALL;
-                let call = Call::new("ttnn.max_pool2d")
-                    .arg(Value::Input(0))
-                    .arg(Value::Int(n as i64))
-                    .arg(Value::Int(h as i64))
-                    .arg(Value::Int(w as i64))
-                    .arg(Value::Int(c as i64))
-                    .arg(Value::ints(&kernel))
-                    .arg(Value::ints(&stride))
-                    .arg(Value::ints(&padding))
-                    .arg(Value::ints(&dilation))
-                    .kwarg("ceil_mode", Value::Bool(ceil_mode))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Conv2d => {
-                l1_small_bytes = CONV2D_L1_SMALL;
-                self.conv2d()?
-            }
-            Family::Mean => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let keepdim = p.bool_or(name, "keepdim", false)?;
-                let dims = p.ints(name, "dim")?;
-                let (out, dim_arg) = match &dims {
-                    None => (
-                        Shape::from_dims(if keepdim { vec![1; x.rank()] } else { vec![] })?,
-                        Value::None,
-                    ),
-                    Some(ds) => {
-                        let mut reduce = vec![false; x.rank()];
-                        for &d in ds {
-                            reduce[self.dim(&x, "dim", d)?] = true;
-                        }
-                        let kept: Vec<u64> = x
-                            .dims()
-                            .iter()
-                            .zip(&reduce)
-                            .filter_map(|(&v, &r)| if r { keepdim.then_some(1) } else { Some(v) })
-                            .collect();
-                        (
-                            Shape::from_dims(kept)?,
-                            if ds.len() == 1 {
-                                Value::Int(ds[0])
-                            } else {
-                                Value::ints(ds)
-                            },
-                        )
-                    }
-                };
-                let call = Call::new("ttnn.mean")
-                    .arg(Value::Input(0))
-                    .kwarg("dim", dim_arg)
-                    .kwarg("keepdim", Value::Bool(keepdim))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::TopK => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let d = p.int_or(name, "dim", -1)?;
-                let i = self.dim(&x, "dim", d)?;
-                // k=32 (one tile of results) unless the dim is shorter.
-                let k = p.int_or(name, "k", x.dims()[i].min(32) as i64)?;
-                if k < 1 || k as u64 > x.dims()[i] {
-                    return Err(CaseError::Param(ParamError::new(
-                        name,
-                        "k",
-                        format!("is {k}; must be in 1..={} (dim {d} of {x})", x.dims()[i]),
-                    )));
-                }
-                let out_shape = x.with_dim(i, k as u64)?;
-                let values = self.output("values", out_shape.clone());
-                let mut indices = self.output("indices", out_shape);
-                indices.dtype = DType::Uint16;
-                let call = Call::new("ttnn.topk")
-                    .arg(Value::Input(0))
-                    .arg(Value::Int(k))
-                    .kwarg("dim", Value::Int(d))
-                    .kwarg("largest", Value::Bool(p.bool_or(name, "largest", true)?))
-                    .kwarg("sorted", Value::Bool(p.bool_or(name, "sorted", true)?))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![values, indices],
-                    Invocation::single(call),
-                )
-            }
-            Family::Matmul { derive_other } => {
-                let shapes = self.model(&[1, 2])?;
-                let a = self.device(&shapes[0])?;
-                if a.rank() < 2 {
-                    return Err(invalid(
-                        name,
-                        format!("matmul operands need at least 2 dims, got {a}"),
-                    ));
-                }
-                let b = match (shapes.get(1), derive_other) {
-                    (Some(s), _) => self.device(s)?,
-                    (None, DeriveOther::Transposed) => {
-                        let mut dims = a.dims().to_vec();
-                        let n = dims.len();
-                        dims.swap(n - 1, n - 2);
-                        Shape::from_dims(dims)?
-                    }
-                    (None, DeriveOther::SquareK) => {
-                        let k = a.dims()[a.rank() - 1];
-                        Shape::from_dims(vec![k, k])?
-                    }
-                };
-                let out = matmul_shape(name, &a, &b)?;
-                let call = Call::new("ttnn.matmul")
-                    .arg(Value::Input(0))
-                    .arg(Value::Input(1))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", a), self.input("other", b)],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Linear => {
-                let shapes = self.model(&[1, 2])?;
-                let a = self.device(&shapes[0])?;
-                let k = *a
-                    .dims()
-                    .last()
-                    .ok_or_else(|| invalid(name, "linear needs an input with at least 1 dim"))?;
-                let w = match shapes.get(1) {
-                    Some(s) => self.device(s)?,
-                    None => {
-                        let n = p.int_or(name, "out_features", k as i64)?;
-                        if n < 1 {
-                            return Err(CaseError::Param(ParamError::new(
-                                name,
-                                "out_features",
-                                "must be at least 1",
-                            )));
-                        }
-                        Shape::from_dims(vec![k, n as u64])?
-                    }
-                };
-                let out = matmul_shape(name, &a, &w)?;
-                let n = *w.dims().last().unwrap_or(&1);
-                let mut inputs = vec![self.input("input", a), self.input("weight", w)];
-                let mut call = Call::new("ttnn.linear")
-                    .arg(Value::Input(0))
-                    .arg(Value::Input(1));
-                if p.bool_or(name, "bias", false)? {
-                    inputs.push(self.input("bias", Shape::from_dims(vec![1, n])?));
-                    call = call.kwarg("bias", Value::Input(2));
-                }
-                call = call.kwarg("memory_config", self.mem());
-                (
-                    inputs,
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Addmm => {
-                let shapes = self.model(&[1, 3])?;
-                let (bias, m1, m2) = if shapes.len() == 3 {
-                    (
-                        self.device(&shapes[0])?,
-                        self.device(&shapes[1])?,
-                        self.device(&shapes[2])?,
-                    )
-                } else {
-                    let m1 = self.device(&shapes[0])?;
-                    let &[m, k] = m1.dims() else {
-                        return Err(invalid(
-                            name,
-                            format!("addmm needs a 2D [M,K] shape, got {m1}"),
-                        ));
-                    };
-                    let n = p.int_or(name, "out_features", k as i64)?;
-                    if n < 1 {
-                        return Err(CaseError::Param(ParamError::new(
-                            name,
-                            "out_features",
-                            "must be at least 1",
-                        )));
-                    }
-                    (
-                        Shape::from_dims(vec![m, n as u64])?,
-                        m1,
-                        Shape::from_dims(vec![k, n as u64])?,
-                    )
-                };
-                let out = matmul_shape(name, &m1, &m2)?;
-                if bias != out {
-                    return Err(invalid(
-                        name,
-                        format!("input {bias} must have the product's shape {out}"),
-                    ));
-                }
-                let call = Call::new("ttnn.addmm")
-                    .arg(Value::Input(0))
-                    .arg(Value::Input(1))
-                    .arg(Value::Input(2))
-                    .kwarg("alpha", Value::Float(p.float_or(name, "alpha", 1.0)?))
-                    .kwarg("beta", Value::Float(p.float_or(name, "beta", 1.0)?))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![
-                        self.input("input", bias),
-                        self.input("mat1", m1),
-                        self.input("mat2", m2),
-                    ],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::BatchNorm => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                if x.rank() != 4 {
-                    return Err(invalid(
-                        name,
-                        format!("ttnn.batch_norm needs a 4D [N,C,H,W] device tensor, got {x}"),
-                    ));
-                }
-                let stat = Shape::from_dims(vec![1, x.dims()[1], 1, 1])?;
-                let eps = p.float_or(name, "eps", 1e-5)?;
-                let call = Call::new("ttnn.batch_norm")
-                    .arg(Value::Input(0))
-                    .kwarg("running_mean", Value::Input(1))
-                    .kwarg("running_var", Value::Input(2))
-                    .kwarg("weight", Value::Input(3))
-                    .kwarg("bias", Value::Input(4))
-                    .kwarg("training", Value::Bool(false))
-                    .kwarg("eps", Value::Float(eps))
-                    .kwarg("memory_config", self.mem());
-                let inputs = vec![
-                    self.input("input", x.clone()),
-                    self.input("running_mean", stat.clone()),
-                    self.input("running_var", stat.clone()),
-                    self.input("weight", stat.clone()),
-                    self.input("bias", stat),
-                ];
-                (
-                    inputs,
-                    vec![self.output("output", x)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Ones => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let call = Call::new("ttnn.ones")
-                    .arg(Value::dims(x.dims()))
-                    .kwarg("dtype", Value::DType(self.req.dtype))
-                    .kwarg("layout", Value::Layout(self.req.layout))
-                    .kwarg("device", Value::Device)
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![],
-                    vec![self.output("output", x)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Copy => {
-                let shapes = self.model(&[1, 2])?;
-                let a = self.device(&shapes[0])?;
-                let b = match shapes.get(1) {
-                    Some(s) => self.device(s)?,
-                    None => a.clone(),
-                };
-                if a != b {
-                    return Err(invalid(
-                        name,
-                        format!("ttnn.copy needs equal shapes, got {a} and {b}"),
-                    ));
-                }
-                let mut out = self.output("output", b.clone());
-                out.storage = OutputStorage::AliasOfInput(1);
-                let call = Call::new("ttnn.copy")
-                    .arg(Value::Input(0))
-                    .arg(Value::Input(1));
-                (
-                    vec![self.input("input", a), self.input("destination", b)],
-                    vec![out],
-                    Invocation::single(call),
-                )
-            }
-            Family::Expand => {
-                let out = self.device(&self.model(&[1])?[0])?;
-                // `dim` is one dim or a list of them: the input has size 1 in each, and one
-                // call expands them all to the case's shape (ttnn.expand takes the full target).
-                let dims = p.ints(name, "dim")?.unwrap_or_else(|| vec![-1]);
-                let mut x = out.clone();
-                for d in dims {
-                    let i = self.dim(&out, "dim", d)?;
-                    x = x.with_dim(i, 1)?;
-                }
-                let call = Call::new("ttnn.expand")
-                    .arg(Value::Input(0))
-                    .arg(Value::dims(out.dims()))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![self.output("output", out)],
-                    Invocation::single(call),
-                )
-            }
-            Family::Clone => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let call = Call::new("ttnn.clone")
-                    .arg(Value::Input(0))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x.clone())],
-                    vec![self.output("output", x)],
-                    Invocation::single(call),
-                )
-            }
-            Family::ToLayout => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let other = match self.req.layout {
-                    Layout::Tile => "row_major",
-                    Layout::RowMajor => "tile",
-                };
-                let target: Layout = p
-                    .str_or(name, "layout", other)?
-                    .parse()
-                    .map_err(|e: String| CaseError::Param(ParamError::new(name, "layout", e)))?;
-                let dtype = optional_dtype(name, p, "dtype")?;
-                let mut out = self.output("output", x.clone());
-                out.layout = target;
-                let mut call = Call::new("ttnn.to_layout")
-                    .arg(Value::Input(0))
-                    .arg(Value::Layout(target));
-                if let Some(d) = dtype {
-                    out.dtype = d;
-                    call = call.kwarg("dtype", Value::DType(d));
-                }
-                if target == Layout::RowMajor && out.dtype.is_block_float() {
-                    // Block floats have no ROW_MAJOR form: untilizing gives bfloat16 (seen on
-                    // the runtime, with or without `dtype`).
-                    out.dtype = DType::Bfloat16;
-                }
-                let call = call.kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![out],
-                    Invocation::single(call),
-                )
-            }
-            Family::ToMemoryConfig => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                if self.req.default_output_memory {
-                    return Err(invalid(
-                        name,
-                        "ttnn.to_memory_config takes the memory to move to: give the output memory (l1 or dram)",
-                    ));
-                }
-                let mut out = self.output("output", x.clone());
-                let mut call = Call::new("ttnn.to_memory_config")
-                    .arg(Value::Input(0))
-                    .kwarg("memory_config", self.mem());
-                if let Some(d) = optional_dtype(name, p, "dtype")? {
-                    out.dtype = d;
-                    call = call.kwarg("dtype", Value::DType(d));
-                }
-                (
-                    vec![self.input("input", x)],
-                    vec![out],
-                    Invocation::single(call),
-                )
-            }
-            Family::Sdpa => {
-                let model = self.model(&[1, 3])?;
-                let q = self.device(&model[0])?;
-                // k and v as given (the runtime refuses shapes that do not agree, in its words:
-                // exec/sdpa.rs), else q's.
-                let (k, v) = if model.len() == 3 {
-                    (self.device(&model[1])?, self.device(&model[2])?)
-                } else {
-                    (q.clone(), q.clone())
-                };
-                for (role, t) in [("q", &q), ("k", &k), ("v", &v)] {
-                    if t.rank() != 4 {
-                        return Err(invalid(
-                            name,
-                            format!("{role} must be 4D [B, H, S, D], got {t}"),
-                        ));
-                    }
-                }
-                let causal = p.bool_or(name, "is_causal", false)?;
-                let mut call = Call::new("ttnn.transformer.scaled_dot_product_attention")
-                    .arg(Value::Input(0))
-                    .arg(Value::Input(1))
-                    .arg(Value::Input(2))
-                    .kwarg("is_causal", Value::Bool(causal))
-                    .kwarg("memory_config", self.mem());
-                if p.get("scale").is_some() {
-                    call = call.kwarg("scale", Value::Float(p.float_or(name, "scale", 1.0)?));
-                }
-                // Any size the binding takes (an unsigned int); the runtime refuses those that
-                // are not whole tiles, in its words (exec/sdpa.rs).
-                let chunk = |param: &str| -> Result<Option<i64>, CaseError> {
-                    if p.get(param).is_none() {
-                        return Ok(None);
-                    }
-                    let v = p.int_or(name, param, 32)?;
-                    if !(0..=1 << 16).contains(&v) {
-                        return Err(CaseError::Param(ParamError::new(
-                            name,
-                            param,
-                            format!("is {v}; must be in 0..=65536"),
-                        )));
-                    }
-                    Ok(Some(v))
-                };
-                match (chunk("q_chunk_size")?, chunk("k_chunk_size")?) {
-                    (None, None) => {}
-                    (Some(qc), Some(kc)) => {
-                        // The 8×8 grid YOLOv12x's attention passes; both boards have it.
-                        let mut kwargs = BTreeMap::new();
-                        kwargs.insert("compute_with_storage_grid_size", Value::ints(&[8, 8]));
-                        kwargs.insert("q_chunk_size", Value::Int(qc));
-                        kwargs.insert("k_chunk_size", Value::Int(kc));
-                        call = call.kwarg(
-                            "program_config",
-                            Value::Object {
-                                class: "SDPAProgramConfig",
-                                args: Vec::new(),
-                                kwargs,
-                            },
-                        );
-                    }
-                    _ => {
-                        return Err(CaseError::Param(ParamError::new(
-                            name,
-                            "q_chunk_size",
-                            "and k_chunk_size are set together",
-                        )))
-                    }
-                }
-                (
-                    vec![
-                        self.input("q", q.clone()),
-                        self.input("k", k),
-                        self.input("v", v),
-                    ],
-                    vec![self.output("output", q)],
-                    Invocation::single(call),
-                )
-            }
-            Family::ConcatenateHeads => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let &[b, heads, seq, d] = x.dims() else {
-                    return Err(invalid(
-                        name,
-                        format!("takes a 4D [B, H, S, D] tensor, got {x}"),
-                    ));
-                };
-                let width = crate::size::mul(heads, d, "H·D")?;
-                let mut out = self.output("output", Shape::from_dims(vec![b, seq, width])?);
-                out.layout = Layout::Tile;
-                let call = Call::new("ttnn.transformer.concatenate_heads")
-                    .arg(Value::Input(0))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x)],
-                    vec![out],
-                    Invocation::single(call),
-                )
-            }
-            Family::Dropout => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                let prob = p.float_or(name, "probability", 0.1)?;
-                if !(0.0..1.0).contains(&prob) {
-                    return Err(CaseError::Param(ParamError::new(
-                        name,
-                        "probability",
-                        format!("is {prob}; must be in [0, 1)"),
-                    )));
-                }
-                let seed = p.int_or(name, "seed", 42)?;
-                let call = Call::new("ttnn.experimental.dropout")
-                    .arg(Value::Input(0))
-                    .kwarg("probability", Value::Float(prob))
-                    .kwarg("scale", Value::Float(1.0 / (1.0 - prob)))
-                    .kwarg("seed", Value::Int(seed))
-                    .kwarg("memory_config", self.mem());
-                (
-                    vec![self.input("input", x.clone())],
-                    vec![self.output("output", x)],
-                    Invocation::single(call),
-                )
-            }
-            Family::VectorNorm => {
-                let x = self.device(&self.model(&[1])?[0])?;
-                temporaries.push(self.output("square", x.clone()));
-                temporaries.push(self.output("sum", Shape::from_dims(vec![])?));
-                let steps = vec![
-                    Call::new("ttnn.square")
-                        .arg(Value::Input(0))
-                        .kwarg("memory_config", self.mem()),
-                    Call::new("ttnn.sum")
-                        .arg(Value::Step(0))
-                        .kwarg("memory_config", self.mem()),
-                    Call::new("ttnn.sqrt")
-                        .arg(Value::Step(1))
-                        .kwarg("memory_config", self.mem()),
-                ];
-                let out = self.output("output", Shape::from_dims(vec![])?);
-                (
-                    vec![self.input("input", x)],
-                    vec![out],
-                    Invocation {
-                        steps,
-                        output_step: 2,
-                    },
-                )
-            }
-        };
-        let mut invocation = invocation;
+        let x = self.device(&self.model(&[1])?[0])?;
         if self.req.default_output_memory {
-            // What model code usually writes: no memory_config, the function's default applies.
-            for step in &mut invocation.steps {
-                step.kwargs.remove("memory_config");
+            return Err(invalid(
+                name,
+                "ttnn.to_memory_config takes the memory to move to: give the output memory (l1 or dram)",
+            ));
+        }
+        let mut out = self.output("output", x.clone());
+        let mut call = Call::new("ttnn.to_memory_config")
+            .arg(Value::Input(0))
+            .kwarg("memory_config", self.mem());
+        if let Some(d) = optional_dtype(name, p, "dtype")? {
+            out.dtype = d;
+            call = call.kwarg("dtype", Value::DType(d));
+        }
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![out],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.transformer.scaled_dot_product_attention(q, k, v, ...)`.
+    fn sdpa(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let model = self.model(&[1, 3])?;
+        let q = self.device(&model[0])?;
+        // k and v as given (the runtime refuses shapes that do not agree, in its words:
+        // exec/sdpa.rs), else q's.
+        let (k, v) = if model.len() == 3 {
+            (self.device(&model[1])?, self.device(&model[2])?)
+        } else {
+            (q.clone(), q.clone())
+        };
+        for (role, t) in [("q", &q), ("k", &k), ("v", &v)] {
+            if t.rank() != 4 {
+                return Err(invalid(
+                    name,
+                    format!("{role} must be 4D [B, H, S, D], got {t}"),
+                ));
             }
         }
+        let causal = p.bool_or(name, "is_causal", false)?;
+        let mut call = Call::new("ttnn.transformer.scaled_dot_product_attention")
+            .arg(Value::Input(0))
+            .arg(Value::Input(1))
+            .arg(Value::Input(2))
+            .kwarg("is_causal", Value::Bool(causal))
+            .kwarg("memory_config", self.mem());
+        if p.get("scale").is_some() {
+            call = call.kwarg("scale", Value::Float(p.float_or(name, "scale", 1.0)?));
+        }
+        // Any size the binding takes (an unsigned int); the runtime refuses those that
+        // are not whole tiles, in its words (exec/sdpa.rs).
+        let chunk = |param: &str| -> Result<Option<i64>, CaseError> {
+            if p.get(param).is_none() {
+                return Ok(None);
+            }
+            let v = p.int_or(name, param, 32)?;
+            if !(0..=1 << 16).contains(&v) {
+                return Err(CaseError::Param(ParamError::new(
+                    name,
+                    param,
+                    format!("is {v}; must be in 0..=65536"),
+                )));
+            }
+            Ok(Some(v))
+        };
+        match (chunk("q_chunk_size")?, chunk("k_chunk_size")?) {
+            (None, None) => {}
+            (Some(qc), Some(kc)) => {
+                // The 8×8 grid YOLOv12x's attention passes; both boards have it.
+                let mut kwargs = BTreeMap::new();
+                kwargs.insert("compute_with_storage_grid_size", Value::ints(&[8, 8]));
+                kwargs.insert("q_chunk_size", Value::Int(qc));
+                kwargs.insert("k_chunk_size", Value::Int(kc));
+                call = call.kwarg(
+                    "program_config",
+                    Value::Object {
+                        class: "SDPAProgramConfig",
+                        args: Vec::new(),
+                        kwargs,
+                    },
+                );
+            }
+            _ => {
+                return Err(CaseError::Param(ParamError::new(
+                    name,
+                    "q_chunk_size",
+                    "and k_chunk_size are set together",
+                )))
+            }
+        }
+        Ok(Signature::new(
+            vec![
+                self.input("q", q.clone()),
+                self.input("k", k),
+                self.input("v", v),
+            ],
+            vec![self.output("output", q)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.transformer.concatenate_heads(x)`: [B, H, S, D] to [B, S, H·D].
+    fn concatenate_heads(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let &[b, heads, seq, d] = x.dims() else {
+            return Err(invalid(
+                name,
+                format!("takes a 4D [B, H, S, D] tensor, got {x}"),
+            ));
+        };
+        let width = crate::size::mul(heads, d, "H·D")?;
+        let mut out = self.output("output", Shape::from_dims(vec![b, seq, width])?);
+        out.layout = Layout::Tile;
+        let call = Call::new("ttnn.transformer.concatenate_heads")
+            .arg(Value::Input(0))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x)],
+            vec![out],
+            Invocation::single(call),
+        ))
+    }
+
+    /// `ttnn.experimental.dropout(x, probability, scale, seed)`.
+    fn dropout(&self) -> Result<Signature, CaseError> {
+        let name = self.name();
+        let p = self.params();
+        let x = self.device(&self.model(&[1])?[0])?;
+        let prob = p.float_or(name, "probability", 0.1)?;
+        if !(0.0..1.0).contains(&prob) {
+            return Err(CaseError::Param(ParamError::new(
+                name,
+                "probability",
+                format!("is {prob}; must be in [0, 1)"),
+            )));
+        }
+        let seed = p.int_or(name, "seed", 42)?;
+        let call = Call::new("ttnn.experimental.dropout")
+            .arg(Value::Input(0))
+            .kwarg("probability", Value::Float(prob))
+            .kwarg("scale", Value::Float(1.0 / (1.0 - prob)))
+            .kwarg("seed", Value::Int(seed))
+            .kwarg("memory_config", self.mem());
+        Ok(Signature::new(
+            vec![self.input("input", x.clone())],
+            vec![self.output("output", x)],
+            Invocation::single(call),
+        ))
+    }
+
+    /// sqrt(sum(square(x))): no `ttnn.norm` in the pinned runtime; two temporaries.
+    fn vector_norm(&self) -> Result<Signature, CaseError> {
+        let x = self.device(&self.model(&[1])?[0])?;
+        let temporaries = vec![
+            self.output("square", x.clone()),
+            self.output("sum", Shape::from_dims(vec![])?),
+        ];
+        let steps = vec![
+            Call::new("ttnn.square")
+                .arg(Value::Input(0))
+                .kwarg("memory_config", self.mem()),
+            Call::new("ttnn.sum")
+                .arg(Value::Step(0))
+                .kwarg("memory_config", self.mem()),
+            Call::new("ttnn.sqrt")
+                .arg(Value::Step(1))
+                .kwarg("memory_config", self.mem()),
+        ];
+        let out = self.output("output", Shape::from_dims(vec![])?);
         Ok(Signature {
-            inputs,
-            outputs,
             temporaries,
-            invocation,
-            l1_small_bytes,
+            ..Signature::new(
+                vec![self.input("input", x)],
+                vec![out],
+                Invocation {
+                    steps,
+                    output_step: 2,
+                },
+            )
         })
     }
 }
 
-/// Sizes of `ceil(extent / size)` chunks of `size`, the last holding the remainder.
 /// Most outputs a split may make (the bound `split_sizes` lists are held to as well).
 const MAX_SPLIT_OUTPUTS: u64 = 4096;
 
-/// `extent` cut into pieces of `size` (the last one shorter). Refuses more than
-/// [`MAX_SPLIT_OUTPUTS`] pieces before making them: a split of a huge dim into small pieces
-/// would otherwise build billions of sizes (found by `cargo xtask fuzz --target case_params`).
+/// The sizes of the `ceil(extent / size)` pieces of `size` that cut `extent`, the last one
+/// shorter. Refuses more than [`MAX_SPLIT_OUTPUTS`] pieces before making them: a split of a
+/// huge dim into small pieces would otherwise build billions of sizes (found by
+/// `cargo xtask fuzz --target case_params`).
+fn chunk_sizes(extent: u64, size: u64, op: &str) -> Result<Vec<u64>, CaseError> {
+    let pieces = crate::size::ceil_div(extent, size.max(1));
+    if pieces > MAX_SPLIT_OUTPUTS {
+        return Err(invalid(
+            op,
+            format!("would make {pieces} outputs; at most {MAX_SPLIT_OUTPUTS} are supported"),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut left = extent;
+    while left > 0 {
+        let s = size.min(left);
+        out.push(s);
+        left -= s;
+    }
+    Ok(out)
+}
+
 /// An optional dtype parameter (`dtype = "bfloat8_b"`): any dtype the catalog knows.
 fn optional_dtype(name: &str, p: &Params, param: &str) -> Result<Option<DType>, CaseError> {
     if p.get(param).is_none() {
@@ -1975,24 +2137,6 @@ fn check_window(
     Ok(())
 }
 
-fn chunk_sizes(extent: u64, size: u64, op: &str) -> Result<Vec<u64>, CaseError> {
-    let pieces = crate::size::ceil_div(extent, size.max(1));
-    if pieces > MAX_SPLIT_OUTPUTS {
-        return Err(invalid(
-            op,
-            format!("would make {pieces} outputs; at most {MAX_SPLIT_OUTPUTS} are supported"),
-        ));
-    }
-    let mut out = Vec::new();
-    let mut left = extent;
-    while left > 0 {
-        let s = size.min(left);
-        out.push(s);
-        left -= s;
-    }
-    Ok(out)
-}
-
 /// NumPy broadcasting of two shapes.
 fn broadcast(op: &str, a: &Shape, b: &Shape) -> Result<Shape, CaseError> {
     let rank = a.rank().max(b.rank());
@@ -2048,7 +2192,8 @@ pub use crate::exec::reshape_is_view;
 mod tests {
     use super::*;
 
-    fn sig(
+    /// The signature of `op` on the model shapes, bfloat16 TILE into L1.
+    pub(super) fn sig(
         op: &str,
         shapes: &[&str],
         params: &Params,
