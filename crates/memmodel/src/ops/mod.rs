@@ -14,6 +14,8 @@ use crate::params::{ParamError, Params};
 use crate::shape::Shape;
 use std::collections::BTreeMap;
 
+mod eltwise;
+
 /// The TT-NN function family an operator belongs to; decides inputs, outputs and the call.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Family {
@@ -656,63 +658,6 @@ impl Builder<'_, '_> {
             }
         }
         Ok(signature)
-    }
-
-    /// `ttnn.<function>(x, **float_kwargs)`: one output of the input's shape.
-    fn unary(
-        &self,
-        function: &'static str,
-        float_kwargs: &'static [(&'static str, f64)],
-    ) -> Result<Signature, CaseError> {
-        let name = self.name();
-        let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
-        let mut call = Call::new(function).arg(Value::Input(0));
-        for (k, default) in float_kwargs {
-            call = call.kwarg(k, Value::Float(p.float_or(name, k, *default)?));
-        }
-        call = call.kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x.clone())],
-            vec![self.output("output", x)],
-            Invocation::single(call),
-        ))
-    }
-
-    /// `ttnn.<function>(x, output_tensor=x)`: the output is the input's buffer.
-    fn unary_in_place(&self, function: &'static str) -> Result<Signature, CaseError> {
-        let x = self.device(&self.model(&[1])?[0])?;
-        let mut out = self.output("output", x.clone());
-        out.storage = OutputStorage::AliasOfInput(0);
-        let call = Call::new(function)
-            .arg(Value::Input(0))
-            .kwarg("output_tensor", Value::Input(0));
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![out],
-            Invocation::single(call),
-        ))
-    }
-
-    /// `ttnn.<function>(a, b)`: the broadcast shape of the two inputs.
-    fn binary(&self, function: &'static str) -> Result<Signature, CaseError> {
-        let name = self.name();
-        let shapes = self.model(&[1, 2])?;
-        let a = self.device(&shapes[0])?;
-        let b = match shapes.get(1) {
-            Some(s) => self.device(s)?,
-            None => a.clone(),
-        };
-        let out = broadcast(name, &a, &b)?;
-        let call = Call::new(function)
-            .arg(Value::Input(0))
-            .arg(Value::Input(1))
-            .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", a), self.input("other", b)],
-            vec![self.output("output", out)],
-            Invocation::single(call),
-        ))
     }
 
     /// `ttnn.transpose(x, dim0, dim1)`.
@@ -1577,49 +1522,6 @@ impl Builder<'_, '_> {
         ))
     }
 
-    /// `ttnn.ones(shape)`: no input, one output.
-    fn ones(&self) -> Result<Signature, CaseError> {
-        let x = self.device(&self.model(&[1])?[0])?;
-        let call = Call::new("ttnn.ones")
-            .arg(Value::dims(x.dims()))
-            .kwarg("dtype", Value::DType(self.req.dtype))
-            .kwarg("layout", Value::Layout(self.req.layout))
-            .kwarg("device", Value::Device)
-            .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![],
-            vec![self.output("output", x)],
-            Invocation::single(call),
-        ))
-    }
-
-    /// `ttnn.copy(input, destination)`: writes into the destination's buffer.
-    fn copy(&self) -> Result<Signature, CaseError> {
-        let name = self.name();
-        let shapes = self.model(&[1, 2])?;
-        let a = self.device(&shapes[0])?;
-        let b = match shapes.get(1) {
-            Some(s) => self.device(s)?,
-            None => a.clone(),
-        };
-        if a != b {
-            return Err(invalid(
-                name,
-                format!("ttnn.copy needs equal shapes, got {a} and {b}"),
-            ));
-        }
-        let mut out = self.output("output", b.clone());
-        out.storage = OutputStorage::AliasOfInput(1);
-        let call = Call::new("ttnn.copy")
-            .arg(Value::Input(0))
-            .arg(Value::Input(1));
-        Ok(Signature::new(
-            vec![self.input("input", a), self.input("destination", b)],
-            vec![out],
-            Invocation::single(call),
-        ))
-    }
-
     /// `ttnn.expand(x, shape)` from size 1 in each `dim`.
     fn expand(&self) -> Result<Signature, CaseError> {
         let name = self.name();
@@ -1640,19 +1542,6 @@ impl Builder<'_, '_> {
         Ok(Signature::new(
             vec![self.input("input", x)],
             vec![self.output("output", out)],
-            Invocation::single(call),
-        ))
-    }
-
-    /// `ttnn.clone(x)`: a new tensor of the input's shape.
-    fn clone_tensor(&self) -> Result<Signature, CaseError> {
-        let x = self.device(&self.model(&[1])?[0])?;
-        let call = Call::new("ttnn.clone")
-            .arg(Value::Input(0))
-            .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x.clone())],
-            vec![self.output("output", x)],
             Invocation::single(call),
         ))
     }
@@ -1821,33 +1710,6 @@ impl Builder<'_, '_> {
         Ok(Signature::new(
             vec![self.input("input", x)],
             vec![out],
-            Invocation::single(call),
-        ))
-    }
-
-    /// `ttnn.experimental.dropout(x, probability, scale, seed)`.
-    fn dropout(&self) -> Result<Signature, CaseError> {
-        let name = self.name();
-        let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
-        let prob = p.float_or(name, "probability", 0.1)?;
-        if !(0.0..1.0).contains(&prob) {
-            return Err(CaseError::Param(ParamError::new(
-                name,
-                "probability",
-                format!("is {prob}; must be in [0, 1)"),
-            )));
-        }
-        let seed = p.int_or(name, "seed", 42)?;
-        let call = Call::new("ttnn.experimental.dropout")
-            .arg(Value::Input(0))
-            .kwarg("probability", Value::Float(prob))
-            .kwarg("scale", Value::Float(1.0 / (1.0 - prob)))
-            .kwarg("seed", Value::Int(seed))
-            .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x.clone())],
-            vec![self.output("output", x)],
             Invocation::single(call),
         ))
     }
@@ -2275,23 +2137,6 @@ mod tests {
                 op.name
             );
         }
-    }
-
-    #[test]
-    fn binary_nhwc() {
-        let s = sig(
-            "add",
-            &["1,64,640,400"],
-            &Params::default(),
-            DeviceLayout::Nhwc,
-        )
-        .unwrap();
-        assert_eq!(s.inputs.len(), 2);
-        assert_eq!(s.outputs[0].shape.to_string(), "[1,640,400,64]");
-        assert_eq!(
-            s.invocation.render(),
-            "ttnn.add(in0, in1, memory_config=L1_MEMORY_CONFIG)"
-        );
     }
 
     #[test]
