@@ -1,7 +1,13 @@
 //! `ttnn.conv2d` in the catalog: its inputs, output and call, with the optional settings
 //! (`Conv2dConfig`, `slice_config`, the output dtype) a case may give.
 
-use super::*;
+use super::{check_window, invalid, Builder, CaseError, Signature, CONV2D_L1_SMALL};
+use crate::dtype::DType;
+use crate::invoke::{Call, Invocation, Value};
+use crate::layout::{DeviceLayout, Layout};
+use crate::params::{ParamError, Params};
+use crate::shape::Shape;
+use std::collections::BTreeMap;
 
 impl Builder<'_, '_> {
     /// `ttnn.conv2d`: the input, the output, the call (see the catalog's note) and the

@@ -2,7 +2,12 @@
 //! concat and stack, split, expand, to_layout and to_memory_config: how each builds its
 //! inputs, outputs and TT-NN call.
 
-use super::*;
+use super::{invalid, reshape_is_view, Builder, CaseError, Family, OutputStorage, Signature};
+use crate::dtype::DType;
+use crate::invoke::{Call, Invocation, Value};
+use crate::layout::Layout;
+use crate::params::{ParamError, Params};
+use crate::shape::Shape;
 
 impl Builder<'_, '_> {
     /// `ttnn.transpose(x, dim0, dim1)`.
@@ -506,7 +511,10 @@ fn optional_dtype(name: &str, p: &Params, param: &str) -> Result<Option<DType>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::BufferType;
+    use crate::layout::DeviceLayout;
     use crate::ops::tests::sig;
+    use crate::ops::{find, OpRequest};
 
     /// A bfloat8_b TILE concat along a dim the tiles pad comes back bfloat16 (the runtime on
     /// n150: [1,1,6400,64] and [1,1,6400,80] along dim 3, L1 or DRAM); along whole tiles it

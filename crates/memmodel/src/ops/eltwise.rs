@@ -1,7 +1,9 @@
 //! The eltwise families of the catalog: unary (in place or not), binary, ones, copy, clone
 //! and dropout: how each builds its inputs, outputs and TT-NN call.
 
-use super::*;
+use super::{broadcast, invalid, Builder, CaseError, OutputStorage, Signature};
+use crate::invoke::{Call, Invocation, Value};
+use crate::params::ParamError;
 
 impl Builder<'_, '_> {
     /// `ttnn.<function>(x, **float_kwargs)`: one output of the input's shape.
@@ -147,8 +149,9 @@ impl Builder<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::layout::DeviceLayout;
     use crate::ops::tests::sig;
+    use crate::params::Params;
 
     #[test]
     fn binary_nhwc() {

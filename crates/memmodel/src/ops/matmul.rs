@@ -1,7 +1,12 @@
 //! The matmul families of the catalog: matmul, linear, addmm and the transformer ops (sdpa,
 //! concatenate_heads): how each builds its inputs, outputs and TT-NN call.
 
-use super::*;
+use super::{broadcast, invalid, Builder, CaseError, DeriveOther, Signature};
+use crate::invoke::{Call, Invocation, Value};
+use crate::layout::Layout;
+use crate::params::ParamError;
+use crate::shape::Shape;
+use std::collections::BTreeMap;
 
 impl Builder<'_, '_> {
     /// `ttnn.matmul(a, b)`; with one shape given, `b` derived as `derive_other` says.
@@ -274,8 +279,9 @@ fn matmul_shape(op: &str, a: &Shape, b: &Shape) -> Result<Shape, CaseError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::layout::DeviceLayout;
     use crate::ops::tests::sig;
+    use crate::params::Params;
 
     #[test]
     fn matmul_second_operand_is_transposed_shape() {

@@ -5,14 +5,22 @@
 //! This is the one place the mapping is written down. shapes.toml chooses which ops run on which
 //! shapes with which parameters; the `metal` backend runs the [`Invocation`] built here; the
 //! estimate and the `sim` backend allocate the outputs described here.
+//!
+//! This module holds the catalog ([`OPS`], [`Family`]), the signature types, the dtype table and
+//! the builder's shared helpers; [`OpDef::signature`] checks what every op checks, then the
+//! builder dispatches on the op's [`Family`] to one method a family, each in its group's module:
+//! `eltwise` (unary, binary, ones, copy, clone, dropout), `data_movement` (transpose, permute,
+//! reshape, unsqueeze, concat and stack, split, expand, to_layout, to_memory_config),
+//! `reduction` (softmax, mean, topk, the vector norm, batch_norm), `matmul` (matmul, linear,
+//! addmm, sdpa, concatenate_heads), `conv` (conv2d and its settings) and `pool` (max_pool2d,
+//! upsample).
 
 use crate::device::BufferType;
 use crate::dtype::DType;
-use crate::invoke::{Call, Invocation, Value};
+use crate::invoke::{Invocation, Value};
 use crate::layout::{DeviceLayout, Layout};
 use crate::params::{ParamError, Params};
 use crate::shape::Shape;
-use std::collections::BTreeMap;
 
 mod conv;
 mod data_movement;
@@ -535,6 +543,8 @@ pub fn supported_dtypes(name: &str) -> Vec<DType> {
         .collect()
 }
 
+/// Builds one case's [`Signature`]: the helpers every family uses are here, one method a family
+/// in its group's module, and [`Builder::build`] picks the method.
 struct Builder<'a, 'b> {
     op: &'a OpDef,
     req: &'a OpRequest<'b>,

@@ -1,7 +1,11 @@
 //! The pooling and resampling families of the catalog: max_pool2d and upsample: how each builds
 //! its inputs, outputs and TT-NN call.
 
-use super::*;
+use super::{check_window, invalid, Builder, CaseError, Signature, MAX_POOL_L1_SMALL};
+use crate::invoke::{Call, Invocation, Value};
+use crate::layout::{DeviceLayout, Layout};
+use crate::params::ParamError;
+use crate::shape::Shape;
 
 impl Builder<'_, '_> {
     /// `ttnn.upsample(x, scale_factor, mode=)` on an [N,H,W,C] device tensor.
@@ -126,6 +130,7 @@ impl Builder<'_, '_> {
 mod tests {
     use super::*;
     use crate::ops::tests::sig;
+    use crate::params::Params;
 
     #[test]
     fn maxpool_output_and_l1_small() {

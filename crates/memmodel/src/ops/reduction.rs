@@ -1,7 +1,11 @@
 //! The reduction and normalization families of the catalog: softmax, mean, topk, the vector
 //! norm and batch_norm: how each builds its inputs, outputs and TT-NN call.
 
-use super::*;
+use super::{invalid, Builder, CaseError, Signature};
+use crate::dtype::DType;
+use crate::invoke::{Call, Invocation, Value};
+use crate::params::ParamError;
+use crate::shape::Shape;
 
 impl Builder<'_, '_> {
     /// `ttnn.softmax(x, dim=)`.
