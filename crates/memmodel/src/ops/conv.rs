@@ -3,7 +3,7 @@
 
 use super::{check_window, invalid, Builder, CaseError, Signature, CONV2D_L1_SMALL};
 use crate::dtype::DType;
-use crate::invoke::{Call, Invocation, Value};
+use crate::invoke::{Call, Value};
 use crate::layout::{DeviceLayout, Layout};
 use crate::params::{ParamError, Params};
 use crate::shape::Shape;
@@ -117,11 +117,7 @@ impl Builder<'_, '_> {
         let call = config.apply(call);
         Ok(Signature {
             l1_small_bytes: CONV2D_L1_SMALL,
-            ..Signature::new(
-                vec![self.input("input", x)],
-                vec![out],
-                Invocation::single(call),
-            )
+            ..self.one_call(x, out, call)
         })
     }
 }

@@ -14,7 +14,7 @@ impl Builder<'_, '_> {
     pub(super) fn transpose(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let d0 = p.int_or(name, "dim0", -2)?;
         let d1 = p.int_or(name, "dim1", -1)?;
         let (i0, i1) = (self.dim(&x, "dim0", d0)?, self.dim(&x, "dim1", d1)?);
@@ -26,18 +26,14 @@ impl Builder<'_, '_> {
             .arg(Value::Int(d0))
             .arg(Value::Int(d1))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![self.output("output", out)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, self.output("output", out), call))
     }
 
     /// `ttnn.permute(x, dims)`.
     pub(super) fn permute(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         // 4D: NHWC back to NCHW, as the seed suite did. Other ranks (which the suite only
         // uploaded): swap the last two dims, the permute such tensors see in models.
         let default: Vec<i64> = match x.rank() {
@@ -79,11 +75,7 @@ impl Builder<'_, '_> {
             .arg(Value::Input(0))
             .arg(Value::ints(&perm))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![self.output("output", out)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, self.output("output", out), call))
     }
 
     /// `ttnn.reshape(x, shape)`: a view where the pages can be reinterpreted, else a copy.
@@ -115,18 +107,14 @@ impl Builder<'_, '_> {
             .arg(Value::Input(0))
             .arg(Value::dims(target.dims()))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![out],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, out, call))
     }
 
     /// `ttnn.unsqueeze(x, dim)`: a view of its input.
     pub(super) fn unsqueeze(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let d = p.int_or(name, "dim", 0)?;
         let rank = x.rank() as i64 + 1;
         let at = if d < 0 { d + rank } else { d };
@@ -147,11 +135,7 @@ impl Builder<'_, '_> {
         let call = Call::new("ttnn.unsqueeze")
             .arg(Value::Input(0))
             .arg(Value::Int(d));
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![out],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, out, call))
     }
 
     /// `ttnn.concat`, and stack spelled out as unsqueeze views then one concat.
@@ -280,7 +264,7 @@ impl Builder<'_, '_> {
     pub(super) fn split(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let d = p.int_or(name, "dim", -1)?;
         let i = self.dim(&x, "dim", d)?;
         let extent = x.dims()[i];
@@ -375,7 +359,7 @@ impl Builder<'_, '_> {
     pub(super) fn expand(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let out = self.device(&self.model(&[1])?[0])?;
+        let out = self.one_input()?;
         // `dim` is one dim or a list of them: the input has size 1 in each, and one
         // call expands them all to the case's shape (ttnn.expand takes the full target).
         let dims = p.ints(name, "dim")?.unwrap_or_else(|| vec![-1]);
@@ -388,18 +372,14 @@ impl Builder<'_, '_> {
             .arg(Value::Input(0))
             .arg(Value::dims(out.dims()))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![self.output("output", out)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, self.output("output", out), call))
     }
 
     /// `ttnn.to_layout(x, layout, dtype=)`: tilize or untilize into a new tensor.
     pub(super) fn to_layout(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let other = match self.req.layout {
             Layout::Tile => "row_major",
             Layout::RowMajor => "tile",
@@ -424,18 +404,14 @@ impl Builder<'_, '_> {
             out.dtype = DType::Bfloat16;
         }
         let call = call.kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![out],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, out, call))
     }
 
     /// `ttnn.to_memory_config(x, memory_config, dtype=)`: a copy in another memory.
     pub(super) fn to_memory_config(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         if self.req.default_output_memory {
             return Err(invalid(
                 name,
@@ -450,11 +426,7 @@ impl Builder<'_, '_> {
             out.dtype = d;
             call = call.kwarg("dtype", Value::DType(d));
         }
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![out],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, out, call))
     }
 }
 

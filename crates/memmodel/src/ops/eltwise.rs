@@ -14,43 +14,30 @@ impl Builder<'_, '_> {
     ) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let mut call = Call::new(function).arg(Value::Input(0));
         for (k, default) in float_kwargs {
             call = call.kwarg(k, Value::Float(p.float_or(name, k, *default)?));
         }
         call = call.kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x.clone())],
-            vec![self.output("output", x)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x.clone(), self.output("output", x), call))
     }
 
     /// `ttnn.<function>(x, output_tensor=x)`: the output is the input's buffer.
     pub(super) fn unary_in_place(&self, function: &'static str) -> Result<Signature, CaseError> {
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let mut out = self.output("output", x.clone());
         out.storage = OutputStorage::AliasOfInput(0);
         let call = Call::new(function)
             .arg(Value::Input(0))
             .kwarg("output_tensor", Value::Input(0));
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![out],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, out, call))
     }
 
     /// `ttnn.<function>(a, b)`: the broadcast shape of the two inputs.
     pub(super) fn binary(&self, function: &'static str) -> Result<Signature, CaseError> {
         let name = self.name();
-        let shapes = self.model(&[1, 2])?;
-        let a = self.device(&shapes[0])?;
-        let b = match shapes.get(1) {
-            Some(s) => self.device(s)?,
-            None => a.clone(),
-        };
+        let (a, b) = self.input_and_other()?;
         let out = broadcast(name, &a, &b)?;
         let call = Call::new(function)
             .arg(Value::Input(0))
@@ -65,7 +52,7 @@ impl Builder<'_, '_> {
 
     /// `ttnn.ones(shape)`: no input, one output.
     pub(super) fn ones(&self) -> Result<Signature, CaseError> {
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let call = Call::new("ttnn.ones")
             .arg(Value::dims(x.dims()))
             .kwarg("dtype", Value::DType(self.req.dtype))
@@ -82,12 +69,7 @@ impl Builder<'_, '_> {
     /// `ttnn.copy(input, destination)`: writes into the destination's buffer.
     pub(super) fn copy(&self) -> Result<Signature, CaseError> {
         let name = self.name();
-        let shapes = self.model(&[1, 2])?;
-        let a = self.device(&shapes[0])?;
-        let b = match shapes.get(1) {
-            Some(s) => self.device(s)?,
-            None => a.clone(),
-        };
+        let (a, b) = self.input_and_other()?;
         if a != b {
             return Err(invalid(
                 name,
@@ -108,22 +90,18 @@ impl Builder<'_, '_> {
 
     /// `ttnn.clone(x)`: a new tensor of the input's shape.
     pub(super) fn clone_tensor(&self) -> Result<Signature, CaseError> {
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let call = Call::new("ttnn.clone")
             .arg(Value::Input(0))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x.clone())],
-            vec![self.output("output", x)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x.clone(), self.output("output", x), call))
     }
 
     /// `ttnn.experimental.dropout(x, probability, scale, seed)`.
     pub(super) fn dropout(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let prob = p.float_or(name, "probability", 0.1)?;
         if !(0.0..1.0).contains(&prob) {
             return Err(CaseError::Param(ParamError::new(
@@ -139,11 +117,7 @@ impl Builder<'_, '_> {
             .kwarg("scale", Value::Float(1.0 / (1.0 - prob)))
             .kwarg("seed", Value::Int(seed))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x.clone())],
-            vec![self.output("output", x)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x.clone(), self.output("output", x), call))
     }
 }
 

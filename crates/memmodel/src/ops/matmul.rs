@@ -231,7 +231,7 @@ impl Builder<'_, '_> {
     /// `ttnn.transformer.concatenate_heads(x)`: [B, H, S, D] to [B, S, H·D].
     pub(super) fn concatenate_heads(&self) -> Result<Signature, CaseError> {
         let name = self.name();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let &[b, heads, seq, d] = x.dims() else {
             return Err(invalid(
                 name,
@@ -244,11 +244,7 @@ impl Builder<'_, '_> {
         let call = Call::new("ttnn.transformer.concatenate_heads")
             .arg(Value::Input(0))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![out],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, out, call))
     }
 }
 

@@ -17,7 +17,7 @@
 
 use crate::device::BufferType;
 use crate::dtype::DType;
-use crate::invoke::{Invocation, Value};
+use crate::invoke::{Call, Invocation, Value};
 use crate::layout::{DeviceLayout, Layout};
 use crate::params::{ParamError, Params};
 use crate::shape::Shape;
@@ -602,6 +602,31 @@ impl Builder<'_, '_> {
 
     fn device(&self, shape: &Shape) -> Result<Shape, CaseError> {
         Ok(shape.to_device(self.req.device_layout)?)
+    }
+
+    /// The device tensor of the op's one input shape.
+    fn one_input(&self) -> Result<Shape, CaseError> {
+        self.device(&self.model(&[1])?[0])
+    }
+
+    /// The device tensors of the op's one or two input shapes; one given stands for both.
+    fn input_and_other(&self) -> Result<(Shape, Shape), CaseError> {
+        let shapes = self.model(&[1, 2])?;
+        let a = self.device(&shapes[0])?;
+        let b = match shapes.get(1) {
+            Some(s) => self.device(s)?,
+            None => a.clone(),
+        };
+        Ok((a, b))
+    }
+
+    /// The signature of one call on one input tensor that makes one output.
+    fn one_call(&self, input: Shape, output: OutputSpec, call: Call) -> Signature {
+        Signature::new(
+            vec![self.input("input", input)],
+            vec![output],
+            Invocation::single(call),
+        )
     }
 
     fn dim(&self, shape: &Shape, param: &str, index: i64) -> Result<usize, CaseError> {

@@ -2,7 +2,7 @@
 //! its inputs, outputs and TT-NN call.
 
 use super::{check_window, invalid, Builder, CaseError, Signature, MAX_POOL_L1_SMALL};
-use crate::invoke::{Call, Invocation, Value};
+use crate::invoke::{Call, Value};
 use crate::layout::{DeviceLayout, Layout};
 use crate::params::ParamError;
 use crate::shape::Shape;
@@ -12,7 +12,7 @@ impl Builder<'_, '_> {
     pub(super) fn upsample(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let &[n, h, w, c] = x.dims() else {
             return Err(invalid(
                 name,
@@ -55,11 +55,7 @@ impl Builder<'_, '_> {
             .arg(Value::Int(scale))
             .kwarg("mode", Value::Str(mode.to_string()))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![self.output("output", out)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, self.output("output", out), call))
     }
 
     /// `ttnn.max_pool2d` on a channels-last input; its config lives in L1_SMALL.
@@ -117,11 +113,7 @@ impl Builder<'_, '_> {
             .kwarg("memory_config", self.mem());
         Ok(Signature {
             l1_small_bytes: MAX_POOL_L1_SMALL,
-            ..Signature::new(
-                vec![self.input("input", x)],
-                vec![self.output("output", out)],
-                Invocation::single(call),
-            )
+            ..self.one_call(x, self.output("output", out), call)
         })
     }
 }

@@ -12,25 +12,21 @@ impl Builder<'_, '_> {
     pub(super) fn softmax(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let d = p.int_or(name, "dim", -1)?;
         self.dim(&x, "dim", d)?;
         let call = Call::new("ttnn.softmax")
             .arg(Value::Input(0))
             .kwarg("dim", Value::Int(d))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x.clone())],
-            vec![self.output("output", x)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x.clone(), self.output("output", x), call))
     }
 
     /// `ttnn.mean(x, dim=, keepdim=)`.
     pub(super) fn mean(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let keepdim = p.bool_or(name, "keepdim", false)?;
         let dims = p.ints(name, "dim")?;
         let (out, dim_arg) = match &dims {
@@ -64,18 +60,14 @@ impl Builder<'_, '_> {
             .kwarg("dim", dim_arg)
             .kwarg("keepdim", Value::Bool(keepdim))
             .kwarg("memory_config", self.mem());
-        Ok(Signature::new(
-            vec![self.input("input", x)],
-            vec![self.output("output", out)],
-            Invocation::single(call),
-        ))
+        Ok(self.one_call(x, self.output("output", out), call))
     }
 
     /// `ttnn.topk(x, k, dim=)`: values and uint16 indices.
     pub(super) fn topk(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let d = p.int_or(name, "dim", -1)?;
         let i = self.dim(&x, "dim", d)?;
         // k=32 (one tile of results) unless the dim is shorter.
@@ -109,7 +101,7 @@ impl Builder<'_, '_> {
     pub(super) fn batch_norm(&self) -> Result<Signature, CaseError> {
         let name = self.name();
         let p = self.params();
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         if x.rank() != 4 {
             return Err(invalid(
                 name,
@@ -143,7 +135,7 @@ impl Builder<'_, '_> {
 
     /// sqrt(sum(square(x))): no `ttnn.norm` in the pinned runtime; two temporaries.
     pub(super) fn vector_norm(&self) -> Result<Signature, CaseError> {
-        let x = self.device(&self.model(&[1])?[0])?;
+        let x = self.one_input()?;
         let temporaries = vec![
             self.output("square", x.clone()),
             self.output("sum", Shape::from_dims(vec![])?),
