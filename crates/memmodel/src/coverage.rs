@@ -2310,4 +2310,28 @@ mod tests {
             other => panic!("expected the CB clash, got {other:?}"),
         }
     }
+
+    /// Captured on the runtime (NO_DISPATCH, mock n150 and p150): a uint8 expand of several
+    /// dims through codegen's row-major legs is refused at the padding tilize back, as one dim
+    /// is ([1,3,50,1] to [2,3,50,70] from DRAM); tile-aligned, the tilize takes it ([1,3,64,1]
+    /// to [2,3,64,64] in L1 on p150: its block factory, CB 512 B, dataflow 2,048 B).
+    #[test]
+    fn uint8_expands_of_several_dims_refuse_the_padding_tilize_back() {
+        let mut padded = case("expand", "2,3,50,70", Layout::Tile, BufferType::Dram);
+        padded.dtype = DType::Uint8;
+        padded.params.set("dim", ParamValue::Ints(vec![0, 3]));
+        match padded.estimate() {
+            Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+            ),
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        let mut aligned = case("expand", "2,3,64,64", Layout::Tile, BufferType::L1);
+        aligned.dtype = DType::Uint8;
+        aligned.device = &crate::device::P150;
+        aligned.params.set("dim", ParamValue::Ints(vec![0, 3]));
+        let peaks = aligned.estimate().expect("modeled").peaks;
+        assert_eq!((peaks.cb, peaks.dataflow), (512, 2_048));
+    }
 }

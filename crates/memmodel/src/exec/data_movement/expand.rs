@@ -382,18 +382,9 @@ pub(in crate::exec) fn expand_row_major_legs(
     if !round_trip {
         return Ok(repeated);
     }
-    let padded_out = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile).padded_dims();
-    if x.dtype() == DType::Uint8 && padded_out.as_slice() != target.dims() {
-        // The single-dim path's padding tilize refuses uint8 after the repeat; not captured
-        // for several legs yet.
-        return Err(unmodeled(
-            f,
-            "a uint8 expand of several dims whose tilize back pads is not planned",
-        ));
-    }
-    let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false, None)?;
-    ex.b.release(repeated);
-    Ok(out)
+    // The padding tilize back refuses uint8 here too (seen on n150 and p150: [1,3,50,1] to
+    // [2,3,50,70] from DRAM).
+    tilize_back(ex, x, repeated, target, mem)
 }
 
 /// `repeat_dim_tile`: `RepeatProgramFactoryHigherDim` on whole tiles (tile-native), one reader
