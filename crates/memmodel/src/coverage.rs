@@ -2015,9 +2015,9 @@ mod tests {
     /// An expand of several dims at once is declared (`dim` a list: the input has size 1 in
     /// each). Several outer TILE dims are planned (one RepeatCodegen program over the target,
     /// measured on n150: [1,1,64,96] to [2,3,64,96] from DRAM, 16,384 B of CB); with one of
-    /// the last two dims they are left unmodeled with the reason.
+    /// the last two dims, the row-major legs (codegen's, or repeat_native's for bfloat8_b).
     #[test]
-    fn expands_of_several_dims_are_declared_and_unmodeled() {
+    fn expands_of_several_dims_are_declared_and_planned() {
         let mut c = case("expand", "2,3,64,96", Layout::Tile, BufferType::Dram);
         c.params.set("dim", ParamValue::Ints(vec![0, 1]));
         let sig = c.signature().unwrap();
@@ -2027,13 +2027,7 @@ mod tests {
         c.params.set("dim", ParamValue::Ints(vec![0, 3]));
         assert!(c.estimate().is_ok(), "the row-major legs are planned");
         c.dtype = DType::Bfloat8B;
-        match c.estimate() {
-            Err(e) => {
-                assert!(crate::exec::is_unmodeled(&e), "{e}");
-                assert!(e.to_string().contains("repeat_native"), "{e}");
-            }
-            Ok(_) => panic!("a bfloat8_b expand of several dims takes repeat_native"),
-        }
+        assert!(c.estimate().is_ok(), "repeat_native's legs are planned");
         c.dtype = DType::Bfloat16;
         c.params.set("dim", ParamValue::Ints(vec![1]));
         assert!(c.estimate().is_ok());
@@ -2260,5 +2254,84 @@ mod tests {
             "TilizeWithValPaddingMultiCoreBlockInterleavedFactory"
         );
         assert_eq!(tilize.1[0].0, 28_672);
+    }
+
+    /// Captured on the runtime (NO_DISPATCH), expands of several dims that codegen declines
+    /// take `repeat_native`'s legs, innermost first, unfolded, each into the output's memory.
+    /// n150, bfloat8_b [1,3,64,1] to [2,3,64,96] (dims 0 and 3) in L1: untilized to bfloat16
+    /// rows, a LastDim leg (scratch 144 B), a HigherDim leg on the widened rows (320 B), tilized
+    /// back to bfloat8_b; dataflow 9,408 B, L1 buffers 3,328 B. n150, rank 5 bfloat16
+    /// [1,1,2,64,96] to [2,3,2,64,96] in L1: two tile-native HigherDim legs (2,176 B), L1
+    /// buffers 8,192 B. n150, ROW_MAJOR [1,1,1] to [2,1,400000] in DRAM: the 800,000 B stick
+    /// misses codegen's window, and the HigherDim leg's two scratchpads clash (grow to
+    /// 1,706,080 B).
+    #[test]
+    fn expands_of_several_dims_outside_codegen_run_the_native_legs() {
+        let mut bf8 = case("expand", "2,3,64,96", Layout::Tile, BufferType::L1);
+        bf8.dtype = DType::Bfloat8B;
+        bf8.params.set("dim", ParamValue::Ints(vec![0, 3]));
+        let progs = plan_programs(&bf8);
+        let factories: Vec<&str> = progs.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            factories,
+            [
+                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
+                "RepeatProgramFactoryLastDim",
+                "RepeatProgramFactoryHigherDim",
+                "TilizeMultiCoreDefaultProgramFactory"
+            ]
+        );
+        assert_eq!(progs[1].1[0], (144, "{[0-0 - 7-7]}".to_string()));
+        assert_eq!(progs[2].1[0], (320, "{[0-0 - 7-7]}".to_string()));
+        let e = bf8.estimate().expect("modeled");
+        assert_eq!((e.peaks.dataflow, e.peaks.l1), (9_408, 3_328));
+        let mut rank5 = case("expand", "2,3,2,64,96", Layout::Tile, BufferType::L1);
+        rank5.params.set("dim", ParamValue::Ints(vec![0, 1]));
+        let progs = plan_programs(&rank5);
+        assert_eq!(
+            progs,
+            vec![
+                (
+                    "RepeatProgramFactoryHigherDim".to_string(),
+                    vec![(2_176, "{[0-0 - 7-7]}".to_string())]
+                );
+                2
+            ]
+        );
+        assert_eq!(rank5.estimate().expect("modeled").peaks.l1, 8_192);
+        let mut wide = case("expand", "2,1,400000", Layout::RowMajor, BufferType::Dram);
+        wide.params.set("dim", ParamValue::Ints(vec![0, 2]));
+        match wide.estimate().expect("modeled").verdict {
+            Verdict::CbClash(detail) => assert_eq!(
+                detail.message(),
+                "Statically allocated dataflow buffers on core range [0-0 - 7-7] grow to 1706080 B \
+                 which is beyond max L1 size of 1499136 B"
+            ),
+            other => panic!("expected the CB clash, got {other:?}"),
+        }
+    }
+
+    /// Captured on the runtime (NO_DISPATCH, mock n150 and p150): a uint8 expand of several
+    /// dims through codegen's row-major legs is refused at the padding tilize back, as one dim
+    /// is ([1,3,50,1] to [2,3,50,70] from DRAM); tile-aligned, the tilize takes it ([1,3,64,1]
+    /// to [2,3,64,64] in L1 on p150: its block factory, CB 512 B, dataflow 2,048 B).
+    #[test]
+    fn uint8_expands_of_several_dims_refuse_the_padding_tilize_back() {
+        let mut padded = case("expand", "2,3,50,70", Layout::Tile, BufferType::Dram);
+        padded.dtype = DType::Uint8;
+        padded.params.set("dim", ParamValue::Ints(vec![0, 3]));
+        match padded.estimate() {
+            Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors"
+            ),
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        let mut aligned = case("expand", "2,3,64,64", Layout::Tile, BufferType::L1);
+        aligned.dtype = DType::Uint8;
+        aligned.device = &crate::device::P150;
+        aligned.params.set("dim", ParamValue::Ints(vec![0, 3]));
+        let peaks = aligned.estimate().expect("modeled").peaks;
+        assert_eq!((peaks.cb, peaks.dataflow), (512, 2_048));
     }
 }

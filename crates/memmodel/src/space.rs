@@ -318,8 +318,12 @@ impl CallSpace {
                     "1e-5",
                 )]
             }
-            // One dim or several expanded at once (memmodel plans one; several are unmodeled).
-            Family::Expand => vec![param("dim", Dims, "-1")],
+            // One dim or several expanded at once; rank 5 too, where codegen (ranks 2 to 4)
+            // leaves every expand to repeat_native.
+            Family::Expand => {
+                ranks = (1, 5);
+                vec![param("dim", Dims, "-1")]
+            }
             Family::Dropout => vec![
                 param("probability", Float { min: 0.0, max: 0.9 }, "0.1"),
                 param(
@@ -1095,6 +1099,29 @@ mod tests {
             assert_eq!(c.dtype, DType::Float32);
             assert_eq!(c.input_memory, BufferType::Dram);
             assert_eq!(c.device.name, "p150");
+        }
+    }
+
+    /// expand's space reaches rank 5 (codegen takes ranks 2 to 4, so every rank-5 expand runs
+    /// repeat_native, planned: exec/data_movement/expand.rs `expand_native`), one dim and several.
+    #[test]
+    fn expand_draws_reach_rank_5_and_are_planned() {
+        let filter = Filter {
+            ops: vec![crate::ops::find("expand").unwrap()],
+            ..Filter::default()
+        };
+        let rank5: Vec<Case> = (0..400)
+            .filter_map(|i| sample(13, i, &filter))
+            .filter(|c| c.model_inputs[0].rank() == 5)
+            .collect();
+        let several =
+            |c: &Case| matches!(c.params.get("dim"), Some(ParamValue::Ints(d)) if d.len() > 1);
+        assert!(rank5.iter().any(several), "several dims at rank 5");
+        assert!(rank5.iter().any(|c| !several(c)), "one dim at rank 5");
+        for c in &rank5 {
+            if let Err(e) = c.estimate() {
+                assert!(!crate::exec::is_unmodeled(&e), "{}: {e}", c.id());
+            }
         }
     }
 }

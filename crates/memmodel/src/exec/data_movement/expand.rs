@@ -34,7 +34,6 @@ pub(in crate::exec) fn expand(
         return to_memory_config(ex, x, mem, None);
     }
     let row_major = x.layout() == Layout::RowMajor;
-    let last_dim = moved == [rank - 1];
     // Several outer dims of a TILE tensor of rank 2 to 4 at once: one RepeatCodegen program
     // over the whole target, as for one (seen on the runtime, n150: [1,1,64,96] to
     // [2,3,64,96], DRAM and L1).
@@ -68,93 +67,45 @@ pub(in crate::exec) fn expand(
     };
     let spec = TensorSpec::new(target.clone(), rm_dtype, Layout::RowMajor);
     let codegen = repeat_codegen_fits(d, x, &spec, mem)?;
-    // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim; the
-    // native route (`repeat_native`) converts with `to_layout`, which unpads a padded input with
-    // `untilize_with_unpadding`. ROW_MAJOR pages are repeated as they are. The untilized rows
-    // stay in the input's memory (seen on n150: [6,17152,1] from DRAM expanded into L1 runs out
-    // at the repeat's output with no L1 allocated).
+    if !codegen {
+        return expand_native(ex, x, &target, mem);
+    }
+    // The codegen route (`repeat_via_codegen`) untilizes with the untilize codegen prim. ROW_MAJOR
+    // pages are repeated as they are. The untilized rows stay in the input's memory (seen on
+    // n150: [6,17152,1] from DRAM expanded into L1 runs out at the repeat's output with no L1
+    // allocated).
     let untilized = if row_major {
         None
-    } else if codegen {
-        Some(untilize_routed(ex, x, x.memory)?)
     } else {
-        Some(untilize(ex, x, x.memory)?)
+        Some(untilize_routed(ex, x, x.memory)?)
     };
     let repeated =
         ex.b.tensor("repeated", BufferRole::Temporary, spec.clone(), mem)?;
-    let repeated_dtype = rm_dtype;
-    if !codegen
-        && !matches!(
-            repeated_dtype,
-            DType::Uint16 | DType::Bfloat16 | DType::Uint32 | DType::Int32 | DType::Float32
-        )
-    {
-        // `RepeatDeviceOperation`'s dtype check, once its output exists (seen on the runtime,
-        // n150: a 1-D uint8 ROW_MAJOR expand to 643 is refused, to 6,430,208 in L1 runs out of
-        // L1 at its output first).
-        ex.b.run(
-            Program::new("RepeatDeviceOperation", native_repeat_factory(last_dim)).refused(
-                String::from(
-                    "Can only work with UINT16, BFLOAT16, UINT32, INT32, FLOAT32 data types",
-                ),
-            ),
-        );
-        return Ok(repeated);
-    }
     let page = spec.page_size()?;
-    let p = if codegen {
-        // `RepeatCodegenProgramFactory`: slots of `rm_slot_bytes`, the larger of the input's and
-        // output's aligned pages, as many as `plan_rm_cb` allows in the L1 free once the output
-        // exists.
-        let in_page = x.dims().last().copied().unwrap_or(1) * x.dtype().row_major_element_bytes();
-        let slot = crate::size::round_up(in_page, d.alignment(x.memory), "repeat slot")?.max(
-            crate::size::round_up(page, d.alignment(mem), "repeat slot")?,
-        );
-        repeat_codegen_rm_program(ex, slot, spec.pages()?)?
-    } else if !last_dim {
-        // `repeat_upper_dims_rm`: the rows viewed as [upper, dim, lower, W] and
-        // `RepeatProgramFactoryHigherDim` on them: two reader scratchpads (an interleaved
-        // ROW_MAJOR source and its write-alignment copy) of 2 × READ_ALIGNMENT (64) plus the
-        // unaligned row, on the whole grid.
-        let row = x.dims().last().copied().unwrap_or(1) * rm_dtype.row_major_element_bytes();
-        let size = crate::size::add(128, row, "repeat scratch")?;
-        let cores = grid::full(d);
-        let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(false));
-        p.push(Cb::new(CbKind::Scratchpad, size, cores.clone()));
-        p.push(Cb::new(CbKind::Scratchpad, size, cores));
-        p
-    } else {
-        // `RepeatProgramFactoryLastDim`: two reader scratchpads (interleaved in and out) of
-        // 2 × READ_ALIGNMENT (64) plus the source page repeated up to a 16 B multiple, on the
-        // whole grid.
-        let src = x.dims().last().copied().unwrap_or(1) * rm_dtype.row_major_element_bytes();
-        let times = if src & 0xF == 0 {
-            1
-        } else if src & 0x7 == 0 {
-            2
-        } else if src & 0x3 == 0 {
-            4
-        } else if src & 0x1 == 0 {
-            8
-        } else {
-            16
-        };
-        let size = crate::size::add(
-            128,
-            crate::size::mul(src, times, "repeat scratch")?,
-            "repeat scratch",
-        )?;
-        let cores = grid::full(d);
-        let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(true));
-        p.push(Cb::new(CbKind::Scratchpad, size, cores.clone()));
-        p.push(Cb::new(CbKind::Scratchpad, size, cores));
-        p
-    };
+    // `RepeatCodegenProgramFactory`: slots of `rm_slot_bytes`, the larger of the input's and
+    // output's aligned pages, as many as `plan_rm_cb` allows in the L1 free once the output
+    // exists.
+    let in_page = x.dims().last().copied().unwrap_or(1) * x.dtype().row_major_element_bytes();
+    let slot = crate::size::round_up(in_page, d.alignment(x.memory), "repeat slot")?.max(
+        crate::size::round_up(page, d.alignment(mem), "repeat slot")?,
+    );
+    let p = repeat_codegen_rm_program(ex, slot, spec.pages()?)?;
     ex.b.run(p);
     let Some(rm) = untilized else {
         return Ok(repeated);
     };
     ex.b.release(rm);
+    tilize_back(ex, x, repeated, &target, mem)
+}
+
+/// `to_layout(TILE, input dtype)` of an expand's repeated rows into `mem`, the rows then freed.
+fn tilize_back(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    repeated: DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
     let padded_out = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile).padded_dims();
     if x.dtype() == DType::Uint8 && padded_out.as_slice() != target.dims() {
         // The padding tilize back refuses uint8 once the repeat has run (seen on n150, seed
@@ -178,11 +129,136 @@ pub(in crate::exec) fn expand(
         ex.b.release(repeated);
         return Ok(tilized);
     }
-    // `to_layout(TILE, input dtype)`: a block float is tilized from its bfloat16 rows (seen on
-    // n150: 10,240 B of bfloat16 tiles in, 5,440 B of bfloat8_b out for a 160-wide row).
-    let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false, None)?;
+    // A block float is tilized from its bfloat16 rows (seen on n150: 10,240 B of bfloat16
+    // tiles in, 5,440 B of bfloat8_b out for a 160-wide row).
+    let l1_bank = ex.device().l1_bank_bytes;
+    let out = tilize_to(ex, &repeated, mem, x.dtype(), l1_bank, false, None)?;
     ex.b.release(repeated);
     Ok(out)
+}
+
+/// `repeat_native` where codegen declines (bfloat8_b rows, rank above 4, or legs whose slots
+/// miss codegen's static L1 window): a TILE tensor whose last two dims are whole tiles repeats
+/// its tiles (`repeat_dim_tile`, one leg per dim); any other is converted to rows
+/// (`to_layout`: `untilize_with_unpadding` where padded, into the input's memory), each repeated
+/// dim taken innermost first, unfolded, every leg into the output's memory
+/// (`RepeatProgramFactoryLastDim` for the last dim, `RepeatProgramFactoryHigherDim` on the rows
+/// viewed as [upper, dim, lower, W] for the others), each leg's input freed once it has run, and
+/// the rows tilized back.
+pub(in crate::exec) fn expand_native(
+    ex: &mut Exec<'_>,
+    x: &DevTensor,
+    target: &Shape,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let f = "ttnn.expand";
+    let rank = x.shape().rank();
+    let repeats: Vec<u64> = (0..rank)
+        .map(|i| target.dims()[i] / x.dims()[i].max(1))
+        .collect();
+    if repeats.contains(&0) {
+        return Err(unmodeled(
+            f,
+            "an expand to a dim of 0 allocates zeros (repeat_native), which memmodel does not plan",
+        ));
+    }
+    let legs: Vec<usize> = (0..rank).rev().filter(|&i| repeats[i] > 1).collect();
+    let dims = x.dims();
+    let tile_native = x.layout() == Layout::Tile
+        && rank >= 2
+        && dims[rank - 1].is_multiple_of(TILE)
+        && dims[rank - 2].is_multiple_of(TILE);
+    if tile_native {
+        let mut working: Option<DevTensor> = None;
+        let mut leg_dims = dims.to_vec();
+        for &i in &legs {
+            leg_dims[i] = crate::size::mul(leg_dims[i], repeats[i], "expand leg")?;
+            let leg_target = Shape::from_dims(leg_dims.clone())?;
+            let input = working.as_ref().unwrap_or(x);
+            let out = repeat_higher_dim_tiles(ex, input, &leg_target, mem)?;
+            if let Some(prev) = working.replace(out) {
+                ex.b.release(prev);
+            }
+        }
+        return working.ok_or_else(|| invalid(f, "no dim to expand"));
+    }
+    let d = ex.device();
+    let row_major = x.layout() == Layout::RowMajor;
+    // The rows repeated are the untilized ones: bfloat16 for a block float (seen on the
+    // runtime, n150: a bfloat8_b [1984,1] expanded to 160 wide repeats 320 B bfloat16 rows).
+    let rm_dtype = if row_major {
+        x.dtype()
+    } else {
+        untilized_dtype(x.dtype())
+    };
+    let es = rm_dtype.row_major_element_bytes();
+    let mut working: Option<DevTensor> = if row_major {
+        None
+    } else {
+        Some(untilize(ex, x, x.memory)?)
+    };
+    let mut leg_dims = dims.to_vec();
+    for &i in &legs {
+        let in_row = crate::size::mul(leg_dims[rank - 1], es, "repeat page")?;
+        leg_dims[i] = crate::size::mul(leg_dims[i], repeats[i], "expand leg")?;
+        let spec = TensorSpec::new(
+            Shape::from_dims(leg_dims.clone())?,
+            rm_dtype,
+            Layout::RowMajor,
+        );
+        let out = ex.b.tensor("repeated", BufferRole::Temporary, spec, mem)?;
+        let last_dim = i + 1 == rank;
+        if !matches!(
+            rm_dtype,
+            DType::Uint16 | DType::Bfloat16 | DType::Uint32 | DType::Int32 | DType::Float32
+        ) {
+            // `RepeatDeviceOperation`'s dtype check, once its output exists (seen on the
+            // runtime, n150: a 1-D uint8 ROW_MAJOR expand to 643 is refused, to 6,430,208 in L1
+            // runs out of L1 at its output first).
+            ex.b.run(
+                Program::new("RepeatDeviceOperation", native_repeat_factory(last_dim)).refused(
+                    String::from(
+                        "Can only work with UINT16, BFLOAT16, UINT32, INT32, FLOAT32 data types",
+                    ),
+                ),
+            );
+            return Ok(out);
+        }
+        let scratch = if last_dim {
+            // `RepeatProgramFactoryLastDim`: the source page repeated up to a 16 B multiple.
+            let times = if in_row & 0xF == 0 {
+                1
+            } else if in_row & 0x7 == 0 {
+                2
+            } else if in_row & 0x3 == 0 {
+                4
+            } else if in_row & 0x1 == 0 {
+                8
+            } else {
+                16
+            };
+            crate::size::mul(in_row, times, "repeat scratch")?
+        } else {
+            // `RepeatProgramFactoryHigherDim`: the unaligned row as it is.
+            in_row
+        };
+        // Two reader scratchpads (an interleaved source and its write-alignment copy) of
+        // 2 × READ_ALIGNMENT (64) plus the row, on the whole grid.
+        let size = crate::size::add(128, scratch, "repeat scratch")?;
+        let cores = grid::full(d);
+        let mut p = Program::new("RepeatDeviceOperation", native_repeat_factory(last_dim));
+        p.push(Cb::new(CbKind::Scratchpad, size, cores.clone()));
+        p.push(Cb::new(CbKind::Scratchpad, size, cores));
+        ex.b.run(p);
+        if let Some(prev) = working.replace(out) {
+            ex.b.release(prev);
+        }
+    }
+    let repeated = working.ok_or_else(|| invalid(f, "no dim to expand"))?;
+    if row_major {
+        return Ok(repeated);
+    }
+    tilize_back(ex, x, repeated, target, mem)
 }
 
 /// An expand of several dims that repeats rows (`repeat_via_codegen` with row-major legs): a
@@ -193,7 +269,7 @@ pub(in crate::exec) fn expand(
 /// input's memory; each leg's input is freed once the next leg's output exists. Seen on n150:
 /// [1,1,1,1] TILE to [2,3,64,96] from DRAM runs three legs (dims 3, 2 and 1, dim 0 folded
 /// into 1). Where codegen refuses the legs (`supported_by_codegen`: rank 2-4, not bfloat8_b,
-/// every leg's two slots in the L1 left) the runtime takes `repeat_native`, not planned here.
+/// every leg's two slots in the L1 left) the runtime takes `repeat_native` ([`expand_native`]).
 pub(in crate::exec) fn expand_row_major_legs(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -202,17 +278,8 @@ pub(in crate::exec) fn expand_row_major_legs(
 ) -> Result<DevTensor, CaseError> {
     let f = "ttnn.expand";
     let rank = x.shape().rank();
-    let native = |why: &str| {
-        unmodeled(
-            f,
-            format!("an expand of several dims that {why} runs repeat_native's legs, which memmodel does not plan"),
-        )
-    };
-    if !(2..=4).contains(&rank) {
-        return Err(native("is of rank other than 2 to 4"));
-    }
-    if x.dtype() == DType::Bfloat8B {
-        return Err(native("is bfloat8_b"));
+    if !(2..=4).contains(&rank) || x.dtype() == DType::Bfloat8B {
+        return expand_native(ex, x, target, mem);
     }
     let d = ex.device();
     let es = x.dtype().row_major_element_bytes();
@@ -279,7 +346,7 @@ pub(in crate::exec) fn expand_row_major_legs(
         fits
     };
     if !supported {
-        return Err(native("does not fit codegen's L1 window"));
+        return expand_native(ex, x, target, mem);
     }
     let round_trip = x.layout() == Layout::Tile;
     let mut working = if round_trip {
@@ -315,18 +382,9 @@ pub(in crate::exec) fn expand_row_major_legs(
     if !round_trip {
         return Ok(repeated);
     }
-    let padded_out = TensorSpec::new(target.clone(), x.dtype(), Layout::Tile).padded_dims();
-    if x.dtype() == DType::Uint8 && padded_out.as_slice() != target.dims() {
-        // The single-dim path's padding tilize refuses uint8 after the repeat; not captured
-        // for several legs yet.
-        return Err(unmodeled(
-            f,
-            "a uint8 expand of several dims whose tilize back pads is not planned",
-        ));
-    }
-    let out = tilize_to(ex, &repeated, mem, x.dtype(), d.l1_bank_bytes, false, None)?;
-    ex.b.release(repeated);
-    Ok(out)
+    // The padding tilize back refuses uint8 here too (seen on n150 and p150: [1,3,50,1] to
+    // [2,3,50,70] from DRAM).
+    tilize_back(ex, x, repeated, target, mem)
 }
 
 /// `repeat_dim_tile`: `RepeatProgramFactoryHigherDim` on whole tiles (tile-native), one reader
