@@ -666,6 +666,15 @@ fn largest_divisor(num: u64, start: u64) -> u64 {
         .unwrap_or(1)
 }
 
+/// `find_closest_largest_divisor(num1, num2, start)`: the largest count not above `start` that
+/// divides both `num1` and `num2`.
+fn largest_common_divisor(num1: u64, num2: u64, start: u64) -> u64 {
+    (1..=start.max(1))
+        .rev()
+        .find(|d| num1.is_multiple_of(*d) && num2.is_multiple_of(*d))
+        .unwrap_or(1)
+}
+
 /// The pool geometry of one call (`SlidingWindowConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Window {
@@ -786,8 +795,13 @@ fn parallel_config_in(d: &DeviceSpec, win: &Window, channel_unit: u64) -> Parall
     let nhw = win.out_nhw();
     let usage = |p: &Parallel| -> u64 {
         // The output memory config it is costed with: rows padded to whole tiles per core,
-        // channels to whole tiles per core (`create_sharded_memory_config_from_parallel_config`).
-        let shard_h = nhw.div_ceil(p.nhw * TILE) * TILE;
+        // except width-sharded (all rows on every core, unpadded), channels to whole tiles per
+        // core (`create_sharded_memory_config_from_parallel_config`; seen on p150: 22 channels
+        // over 39 output rows width-sharded on 2 cores, not height-sharded on 39).
+        let shard_h = match p.scheme {
+            Scheme::Width => nhw,
+            _ => nhw.div_ceil(p.nhw * TILE) * TILE,
+        };
         let shard_w = win.c.div_ceil(p.ch * TILE) * TILE;
         let (a, b, i, o) = pool_cbs(win, p.ch, shard_h, shard_w);
         a + b + 2 * i + o
@@ -818,9 +832,11 @@ fn scheme(d: &DeviceSpec, win: &Window, scheme: Scheme) -> Parallel {
 
 /// [`scheme`] with channel shards of whole `channel_unit`s (see [`parallel_config_in`]).
 ///
-/// Only width sharding takes the finer unit: a ROW_MAJOR input block-shards its channels in
-/// whole tiles as a TILE one does (seen on the runtime, both boards: [4,5,3936,128] height-
-/// sharded where 16-channel block shards would cost less, and 377 / 384 channels likewise).
+/// Width sharding takes the finer unit; block sharding takes the largest count of the grid's
+/// columns dividing both the `channel_unit`s and the whole tiles of channels
+/// (`find_closest_largest_divisor(out_channels_ntiles, input_channels_blocks, ..)`): seen on the
+/// runtime, both boards, [4,5,3936,128] height-sharded where 16-channel block shards would cost
+/// less, n150 420 channels (27 half tiles, 14 tiles) height-sharded, not block-sharded on 7.
 fn scheme_in(d: &DeviceSpec, win: &Window, scheme: Scheme, channel_unit: u64) -> Parallel {
     let max_cores = d.worker_cores();
     let units = win.c.div_ceil(channel_unit.max(1));
@@ -836,7 +852,7 @@ fn scheme_in(d: &DeviceSpec, win: &Window, scheme: Scheme, channel_unit: u64) ->
         Scheme::Width => (1, largest_divisor(units, max_cores)),
         Scheme::Block => (
             divisor_with_padding(nhw, u64::from(d.grid_y)),
-            largest_divisor(ctiles, u64::from(d.grid_x)),
+            largest_common_divisor(units, ctiles, u64::from(d.grid_x)),
         ),
     };
     Parallel { scheme, nhw, ch }
@@ -1457,25 +1473,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let pc = parallel_config_in(d, &win, if tiled { TILE } else { TILE / 2 });
     let grid_set = pc.grid(d);
     let out_nhw = win.out_nhw();
-    if !tiled && pc.scheme == Scheme::Block && !c.is_multiple_of(pc.ch * TILE) {
-        // Seen block-sharded as costed: 256 channels on 8 channel cores, 448 on 7, 1152 on 9
-        // (whole tiles each), and 115 on 4; but 420 and 421 on 7 were height-sharded (n150,
-        // [3,3,1512,C], dilation [2,1]): which rule tells them apart is not pinned.
-        return Err(unmodeled(
-            a.function,
-            format!("a ROW_MAJOR pool of {c} channels costed cheapest block-sharded over {} channel cores, not whole tiles a core (the runtime's choice there is not pinned)", pc.ch),
-        ));
-    }
-    if !tiled && c > 8 * TILE && pc.scheme != Scheme::Block && !c.is_multiple_of(pc.ch * 16) {
-        // Wide reductions (more than 8 tiles of channels) not block-sharded and not in whole
-        // 16-channel sticks a core: the runtime shards such ROW_MAJOR inputs otherwise than
-        // this costing says (seen on both boards: 499 channels height-sharded where width on
-        // 32 cores costs less, 509 and 698 likewise); 1024 on 64 width cores is as costed.
-        return Err(unmodeled(
-            a.function,
-            format!("a ROW_MAJOR pool of {c} channels costed cheapest {:?}-sharded (over 256 channels the runtime's choice there is not pinned)", pc.scheme),
-        ));
-    }
     let tile = tile_size(x.dtype());
 
     // 1. The input's shard spec (`create_sharded_memory_config_from_parallel_config` with
@@ -3017,5 +3014,126 @@ mod tests {
             answer.contains("Cannot set circular buffer size to 82160. This is larger than the associated dynamically allocated L1 buffer bank size of 44240 B"),
             "{answer}"
         );
+    }
+
+    /// A ROW_MAJOR bfloat16 max pool in L1 as the random differential draws it (nhwc-flat).
+    fn row_major_pool(
+        shape: &str,
+        device: &'static DeviceSpec,
+        params: &[(&str, [i64; 2])],
+    ) -> crate::case::Case {
+        use crate::params::ParamValue;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse(shape).unwrap()],
+            device,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.layout = Layout::RowMajor;
+        c.input_memory = BufferType::L1;
+        c.output_memory = BufferType::L1;
+        for (name, v) in params {
+            c.params.set(name, ParamValue::Ints(v.to_vec()));
+        }
+        c
+    }
+
+    /// Width sharding is costed with every output row on every core, unpadded (only height and
+    /// block shards are padded to whole tiles of rows): the runtime (p150, [1,22,5,15], kernel
+    /// 3x3, stride 1, no padding; 39 output rows) width-shards on 2 cores (16 channels, 32-byte
+    /// sticks: L1 peak 6,144 B a core), not height-shards on 39 (2,144 B).
+    #[test]
+    fn row_major_width_shards_are_costed_with_unpadded_rows() {
+        let win = Window::new([1, 5, 15, 22], [3, 3], [1, 1], [0, 0], [1, 1]).unwrap();
+        let p = parallel_config_in(&P150, &win, TILE / 2);
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Width, 1, 2));
+        let c = row_major_pool(
+            "1,22,5,15",
+            &P150,
+            &[
+                ("kernel_size", [3, 3]),
+                ("stride", [1, 1]),
+                ("padding", [0, 0]),
+            ],
+        );
+        let e = c.estimate().expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.l1), (14_336, 6_144));
+    }
+
+    /// Block sharding's channel cores divide both the half-tile and the whole-tile channel
+    /// counts (`find_closest_largest_divisor(out_channels_ntiles, input_channels_blocks, ..)`):
+    /// 420 channels (27 and 14) share only 1, so the runtime height-shards them (n150,
+    /// [3,420,3,1512], dilation [2,1], padding 1: OOM, CB peak 30,720 B, L1 peak 10,819,648 B
+    /// a core); 115 (8 and 4) block-shard on 4.
+    #[test]
+    fn row_major_block_channel_cores_divide_half_and_whole_tiles() {
+        let win = Window::new([3, 3, 1512, 420], [3, 3], [1, 1], [1, 1], [2, 1]).unwrap();
+        assert_eq!(scheme_in(&N150, &win, Scheme::Block, TILE / 2).ch, 1);
+        assert_eq!(
+            parallel_config_in(&N150, &win, TILE / 2).scheme,
+            Scheme::Height
+        );
+        let win = Window::new([3, 3, 1512, 115], [3, 3], [1, 1], [1, 1], [2, 1]).unwrap();
+        assert_eq!(scheme_in(&N150, &win, Scheme::Block, TILE / 2).ch, 4);
+        let c = row_major_pool(
+            "3,420,3,1512",
+            &N150,
+            &[
+                ("kernel_size", [3, 3]),
+                ("stride", [1, 1]),
+                ("padding", [1, 1]),
+                ("dilation", [2, 1]),
+            ],
+        );
+        let e = c.estimate().expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.l1), (30_720, 10_819_648));
+    }
+
+    /// Over 256 channels a ROW_MAJOR pool is planned as costed, in shards of whole 8-channel
+    /// sticks whether or not the channels fill the cores' tiles (the runtime, kernel 3x3):
+    /// stride 2, padding 1, n150 [1,499,20,30] block-sharded 8 x 8 in 64-channel sticks (L1
+    /// peak 47,024 B a core), p150 [1,754,20,30] width-sharded on 48 cores in 16-channel ones
+    /// (57,632 B); p150 [3,754,3,1512], dilation [2,1], padding 1, block-sharded 8 x 10 in
+    /// 96-channel sticks (OOM at 2,413,440 B a bank).
+    #[test]
+    fn row_major_pools_over_256_channels_are_planned_as_costed() {
+        let params = [
+            ("kernel_size", [3, 3]),
+            ("stride", [2, 2]),
+            ("padding", [1, 1]),
+        ];
+        let win = Window::new([1, 20, 30, 499], [3, 3], [2, 2], [1, 1], [1, 1]).unwrap();
+        let p = parallel_config_in(&N150, &win, TILE / 2);
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 8, 8));
+        let win = Window::new([1, 20, 30, 754], [3, 3], [2, 2], [1, 1], [1, 1]).unwrap();
+        let p = parallel_config_in(&P150, &win, TILE / 2);
+        assert_eq!((p.scheme, p.ch), (Scheme::Width, 48));
+        let e = row_major_pool("1,499,20,30", &N150, &params)
+            .estimate()
+            .expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.l1), (14_336, 47_024));
+        let e = row_major_pool("1,754,20,30", &P150, &params)
+            .estimate()
+            .expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.l1), (14_336, 57_632));
+        let win = Window::new([3, 3, 1512, 754], [3, 3], [1, 1], [1, 1], [2, 1]).unwrap();
+        let p = parallel_config_in(&P150, &win, TILE / 2);
+        assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Block, 10, 8));
+        let c = row_major_pool(
+            "3,754,3,1512",
+            &P150,
+            &[
+                ("kernel_size", [3, 3]),
+                ("stride", [1, 1]),
+                ("padding", [1, 1]),
+                ("dilation", [2, 1]),
+            ],
+        );
+        let e = c.estimate().expect("modeled");
+        assert_eq!((e.peaks.cb, e.peaks.l1), (14_336, 3_014_240));
+        match e.verdict {
+            crate::case::Verdict::Oom(o) => assert_eq!(o.per_bank_bytes, 2_413_440),
+            v => panic!("{v:?}"),
+        }
     }
 }
