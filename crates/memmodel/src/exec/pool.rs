@@ -811,12 +811,7 @@ fn parallel_config_in(d: &DeviceSpec, win: &Window, channel_unit: u64) -> Parall
 /// `conv::determine_parallel_config` for one shard scheme: NHW cores the largest count whose
 /// row padding stays below a shard (all cores for height, the grid's rows for block), channel
 /// cores the largest divisor of the channel tiles (all cores for width, the grid's columns for
-/// block).
-fn scheme(d: &DeviceSpec, win: &Window, scheme: Scheme) -> Parallel {
-    scheme_in(d, win, scheme, TILE)
-}
-
-/// [`scheme`] with channel shards of whole `channel_unit`s (see [`parallel_config_in`]).
+/// block). Channel shards are whole `channel_unit`s (see [`parallel_config_in`]).
 ///
 /// Only width sharding takes the finer unit: a ROW_MAJOR input block-shards its channels in
 /// whole tiles as a TILE one does (seen on the runtime, both boards: [4,5,3936,128] height-
@@ -1577,15 +1572,12 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             // A ROW_MAJOR input whose halo step (costed as a TILE one's) fits the free L1 is
             // pooled whole, as planned below (random differential, ROW_MAJOR DRAM bfloat16 /
             // float32, steps of 20-98 % of the free L1: seeds 1215121 p150 / 1215122 n150,
-            // 150 each, 1215131 p150 / 1215132 n150, 300 each, 0 mismatches). Over it the
-            // runtime slices ROW_MAJOR inputs, which is not modeled. (A step of 49 % sliced by
-            // the runtime, n150 [1,1,16062,241] kernel 4x4, lies in the gate on ROW_MAJOR
-            // block shards not in whole tiles above.)
+            // 150 each, 1215131 p150 / 1215132 n150, 300 each, 0 mismatches); over it in
+            // slices, as a TILE one is (`sliced`). (A step of 49 % sliced by the runtime, n150
+            // [1,1,16062,241] kernel 4x4, lies in the gate on ROW_MAJOR block shards not in
+            // whole tiles above.)
             if step > l1_bank {
-                return Err(unmodeled(
-                    a.function,
-                    "a ROW_MAJOR DRAM pool whose halo step exceeds the free L1 (the runtime's slicing of ROW_MAJOR inputs is not modeled)",
-                ));
+                return sliced(ex, a, &x, &win, l1_bank, halo_dtype);
             }
             if (0..2).any(|i| 2 * pad[i] > kernel[i]) {
                 // Refused by the runtime for its padding, but a float32 one with a stride of 1
@@ -2099,14 +2091,6 @@ fn sliced(
     l1_bank: u64,
     halo_dtype: DType,
 ) -> Result<Val, CaseError> {
-    if win.pad_end != win.pad {
-        // ceil_mode's extra padding after the last row / column: the runtime passes it to the
-        // last slice apart (`this_ceil_pad`), not pinned here.
-        return Err(unmodeled(
-            a.function,
-            "a sliced DRAM pool with ceil_mode padding",
-        ));
-    }
     if (0..2).any(|i| 2 * win.pad[i] > win.kernel[i]) {
         // The runtime refuses such padding per slice, after the slice's PaddedSlice: whether a
         // slice's programs clash or run out first is not pinned (seen on p150: a float32
@@ -2138,7 +2122,9 @@ fn sliced(
             lo = 0;
         }
         if start + len == out_dim {
-            pad_end = pad;
+            // The last slice keeps the pool's end padding, ceil_mode's extra padding with it
+            // (`this_ceil_pad`); inner slices have none.
+            pad_end = i128::from(win.pad_end[axis]);
             hi = size;
         }
         let span = u64::try_from(hi - lo).ok().filter(|&s| s > 0)?;
@@ -2167,7 +2153,11 @@ fn sliced(
             )
         })
     };
-    let slice_scheme = parallel_config(d, win).scheme;
+    // A ROW_MAJOR input's slices shard its channels in half tiles where width-sharded, as the
+    // whole ROW_MAJOR pool does (`parallel_config_in`).
+    let tiled = x.layout() == Layout::Tile;
+    let channel_unit = if tiled { TILE } else { TILE / 2 };
+    let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
     let mut count = None;
     let mut checks = 0u64;
     for n in 1..=out_dim {
@@ -2185,7 +2175,12 @@ fn sliced(
                 ));
             }
             let sw = slice_window(start, len)?;
-            let step = halo_step(d, &sw, &scheme(d, &sw, slice_scheme), halo_dtype)?;
+            let step = halo_step(
+                d,
+                &sw,
+                &scheme_in(d, &sw, slice_scheme, channel_unit),
+                halo_dtype,
+            )?;
             if step > l1_bank {
                 fits = false;
                 break;
@@ -2250,11 +2245,20 @@ fn sliced(
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
         let sw = slice_window(start, len)?;
-        let pc = scheme(d, &sw, slice_scheme);
+        let pc = scheme_in(d, &sw, slice_scheme, channel_unit);
         let grid_set = pc.grid(d);
         let rows = size::product([sw.n, sw.h, sw.w], "slice N·H·W")?;
-        let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
-        let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
+        // A ROW_MAJOR input's slice shards are whole rows (not tiles) of channels in whole 8s,
+        // as the whole ROW_MAJOR pool's input shards (n150 [1,320,500,500] kernel 3x3 stride
+        // 2: 790 sticks a core where a TILE input's slice takes 800).
+        let (in_shard_h, shard_w) = if tiled {
+            (
+                rows.div_ceil(pc.nhw * TILE) * TILE,
+                win.c.div_ceil(pc.ch * TILE) * TILE,
+            )
+        } else {
+            (rows.div_ceil(pc.nhw), win.c.div_ceil(pc.ch * 8) * 8)
+        };
         let stick = shard_w * halo_dtype.row_major_element_bytes();
         let slice_stick = shard_w * slice_dtype.row_major_element_bytes();
         let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
@@ -2280,19 +2284,29 @@ fn sliced(
             )?,
         );
         let slice_bytes = ex.b.buffers[slice_in.buffer].placement.per_bank_bytes;
-        let slice_in_cb = 4 * (shard_w / TILE) * in_tile;
-        let slice_cb = 4 * (shard_w / TILE) * tile;
-        ex.b.run(
-            Program::new(
-                "PaddedSliceDeviceOperation",
-                "PaddedSliceTileProgramFactory",
-            )
-            .cb(CbKind::Circular, slice_in_cb, &grid_set)
-            .cb(CbKind::Circular, slice_cb, &grid_set)
-            .cb(CbKind::Circular, slice_bytes, &grid_set)
-            .bound()
-            .cb(CbKind::Circular, slice_stick, &grid_set),
-        );
+        if tiled {
+            let slice_in_cb = 4 * (shard_w / TILE) * in_tile;
+            let slice_cb = 4 * (shard_w / TILE) * tile;
+            ex.b.run(
+                Program::new(
+                    "PaddedSliceDeviceOperation",
+                    "PaddedSliceTileProgramFactory",
+                )
+                .cb(CbKind::Circular, slice_in_cb, &grid_set)
+                .cb(CbKind::Circular, slice_cb, &grid_set)
+                .cb(CbKind::Circular, slice_bytes, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, slice_stick, &grid_set),
+            );
+        } else {
+            // A ROW_MAJOR input's sticks are copied straight into the slice's shard: one CB,
+            // bound to it (the runtime's capture, n150 and p150).
+            ex.b.run(
+                Program::new("PaddedSliceDeviceOperation", "PaddedSliceRMProgramFactory")
+                    .cb(CbKind::Circular, slice_bytes, &grid_set)
+                    .bound(),
+            );
+        }
         // 2. Halo over the row-major slice.
         let out_shard_h = sw.out_nhw().div_ceil(pc.nhw);
         let bounds = sw.boundaries(pc.nhw, out_shard_h);
@@ -2374,7 +2388,13 @@ fn sliced(
         let halo = sharded(ex, "halo", halo_spec, halo_placement);
         // 3. Pool2D on the slice.
         let slice_out_nhw = sw.out_nhw();
-        let out_page = pooled_page(win.c, pc.ch, 2);
+        // A ROW_MAJOR input's channels split over cores keep its shard sticks, as on the L1
+        // path.
+        let out_page = if !tiled && pc.ch > 1 {
+            stick.div_ceil(32) * 32
+        } else {
+            pooled_page(win.c, pc.ch, 2)
+        };
         let pooled = sharded(
             ex,
             "pooled",
