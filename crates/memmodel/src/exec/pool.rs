@@ -1577,6 +1577,20 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             // [1,1,16062,241] kernel 4x4, lies in the gate on ROW_MAJOR block shards not in
             // whole tiles above.)
             if step > l1_bank {
+                // Where the halo is far larger than the input shard (windows spanning whole
+                // input rows), the runtime's slicing estimate for ROW_MAJOR inputs is not the
+                // halo step: seen on n150, nhwc [1,128,3,7008] kernel 5x5 padding 1 ran whole
+                // and ran out at its 1,850,880 B halo shard (11x the input's 168,192 B) where
+                // the step says slices, as a TILE input of it takes (random differential seed
+                // 1231111). Slices modeled up to a halo of twice the input shard (probed equal
+                // at about 1x: [1,320,500,500] 3x3 stride 2, [1,64,1024,1024] 2x2 stride 2).
+                let halo_shard = sticks.saturating_mul(aligned_stick);
+                if halo_shard > in_shard_bytes.saturating_mul(2) {
+                    return Err(unmodeled(
+                        a.function,
+                        "a ROW_MAJOR DRAM pool whose halo step exceeds the free L1 and whose halo is over twice its input shard (the runtime's slicing estimate there is not pinned)",
+                    ));
+                }
                 return sliced(ex, a, &x, &win, l1_bank, halo_dtype);
             }
             if (0..2).any(|i| 2 * pad[i] > kernel[i]) {
@@ -3117,6 +3131,30 @@ mod tests {
         assert_eq!(
             sliced_pool_peaks(&N150, "1,128,1999,301", Layout::Tile, [3, 2, 0], true),
             (65_792, 1_187_152, 5)
+        );
+    }
+
+    /// A ROW_MAJOR DRAM pool whose halo dwarfs its input shard is not sliced as its halo step
+    /// says: the runtime ran n150 nhwc [1,128,3,7008] kernel 5x5 padding 1 whole and ran out at
+    /// the halo (random differential seed 1231111), so memmodel answers `unmodeled` there.
+    #[test]
+    fn a_row_major_dram_pool_with_a_halo_over_twice_its_input_is_unmodeled() {
+        use crate::params::ParamValue;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse("1,128,3,7008").unwrap()],
+            &N150,
+        );
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.layout = Layout::RowMajor;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::L1;
+        c.params.set("kernel_size", ParamValue::Ints(vec![5, 5]));
+        c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+        let answer = format!("{:?}", c.estimate());
+        assert!(
+            answer.contains("halo is over twice its input shard"),
+            "{answer}"
         );
     }
 }
