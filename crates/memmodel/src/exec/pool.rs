@@ -1582,8 +1582,11 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 // halo step: seen on n150, nhwc [1,128,3,7008] kernel 5x5 padding 1 ran whole
                 // and ran out at its 1,850,880 B halo shard (11x the input's 168,192 B) where
                 // the step says slices, as a TILE input of it takes (random differential seed
-                // 1231111). Slices modeled up to a halo of twice the input shard (probed equal
-                // at about 1x: [1,320,500,500] 3x3 stride 2, [1,64,1024,1024] 2x2 stride 2).
+                // 1231111); [1,128,3,14016] 5x5 stride 5 took 2 slices where the step says 3,
+                // while [1,32,4,30000] 4x4 stride 4 padding 2 took the step's 9 (halo ~90x):
+                // the runtime's estimate for large halos is smaller than the step, not pinned.
+                // Slices modeled up to a halo of twice the input shard (probed equal at about
+                // 1x: [1,320,500,500] 3x3 stride 2, [1,64,1024,1024] 2x2 stride 2).
                 let halo_shard = sticks.saturating_mul(aligned_stick);
                 if halo_shard > in_shard_bytes.saturating_mul(2) {
                     return Err(unmodeled(
