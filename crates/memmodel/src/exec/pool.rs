@@ -825,12 +825,7 @@ fn parallel_config_in(d: &DeviceSpec, win: &Window, channel_unit: u64) -> Parall
 /// `conv::determine_parallel_config` for one shard scheme: NHW cores the largest count whose
 /// row padding stays below a shard (all cores for height, the grid's rows for block), channel
 /// cores the largest divisor of the channel tiles (all cores for width, the grid's columns for
-/// block).
-fn scheme(d: &DeviceSpec, win: &Window, scheme: Scheme) -> Parallel {
-    scheme_in(d, win, scheme, TILE)
-}
-
-/// [`scheme`] with channel shards of whole `channel_unit`s (see [`parallel_config_in`]).
+/// block). Channel shards are whole `channel_unit`s (see [`parallel_config_in`]).
 ///
 /// Width sharding takes the finer unit; block sharding takes the largest count of the grid's
 /// columns dividing both the `channel_unit`s and the whole tiles of channels
@@ -1574,15 +1569,29 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             // A ROW_MAJOR input whose halo step (costed as a TILE one's) fits the free L1 is
             // pooled whole, as planned below (random differential, ROW_MAJOR DRAM bfloat16 /
             // float32, steps of 20-98 % of the free L1: seeds 1215121 p150 / 1215122 n150,
-            // 150 each, 1215131 p150 / 1215132 n150, 300 each, 0 mismatches). Over it the
-            // runtime slices ROW_MAJOR inputs, which is not modeled. (A step of 49 % sliced by
-            // the runtime, n150 [1,1,16062,241] kernel 4x4, lies in the gate on ROW_MAJOR
-            // block shards not in whole tiles above.)
+            // 150 each, 1215131 p150 / 1215132 n150, 300 each, 0 mismatches); over it in
+            // slices, as a TILE one is (`sliced`). (A step of 49 % sliced by the runtime, n150
+            // [1,1,16062,241] kernel 4x4, lies in the gate on ROW_MAJOR block shards not in
+            // whole tiles above.)
             if step > l1_bank {
-                return Err(unmodeled(
-                    a.function,
-                    "a ROW_MAJOR DRAM pool whose halo step exceeds the free L1 (the runtime's slicing of ROW_MAJOR inputs is not modeled)",
-                ));
+                // Where the halo is far larger than the input shard (windows spanning whole
+                // input rows), the runtime's slicing estimate for ROW_MAJOR inputs is not the
+                // halo step: seen on n150, nhwc [1,128,3,7008] kernel 5x5 padding 1 ran whole
+                // and ran out at its 1,850,880 B halo shard (11x the input's 168,192 B) where
+                // the step says slices, as a TILE input of it takes (random differential seed
+                // 1231111); [1,128,3,14016] 5x5 stride 5 took 2 slices where the step says 3,
+                // while [1,32,4,30000] 4x4 stride 4 padding 2 took the step's 9 (halo ~90x):
+                // the runtime's estimate for large halos is smaller than the step, not pinned.
+                // Slices modeled up to a halo of twice the input shard (probed equal at about
+                // 1x: [1,320,500,500] 3x3 stride 2, [1,64,1024,1024] 2x2 stride 2).
+                let halo_shard = sticks.saturating_mul(aligned_stick);
+                if halo_shard > in_shard_bytes.saturating_mul(2) {
+                    return Err(unmodeled(
+                        a.function,
+                        "a ROW_MAJOR DRAM pool whose halo step exceeds the free L1 and whose halo is over twice its input shard (the runtime's slicing estimate there is not pinned)",
+                    ));
+                }
+                return sliced(ex, a, &x, &win, l1_bank, halo_dtype);
             }
             if (0..2).any(|i| 2 * pad[i] > kernel[i]) {
                 // Refused by the runtime for its padding, but a float32 one with a stride of 1
@@ -2096,14 +2105,6 @@ fn sliced(
     l1_bank: u64,
     halo_dtype: DType,
 ) -> Result<Val, CaseError> {
-    if win.pad_end != win.pad {
-        // ceil_mode's extra padding after the last row / column: the runtime passes it to the
-        // last slice apart (`this_ceil_pad`), not pinned here.
-        return Err(unmodeled(
-            a.function,
-            "a sliced DRAM pool with ceil_mode padding",
-        ));
-    }
     if (0..2).any(|i| 2 * win.pad[i] > win.kernel[i]) {
         // The runtime refuses such padding per slice, after the slice's PaddedSlice: whether a
         // slice's programs clash or run out first is not pinned (seen on p150: a float32
@@ -2135,7 +2136,9 @@ fn sliced(
             lo = 0;
         }
         if start + len == out_dim {
-            pad_end = pad;
+            // The last slice keeps the pool's end padding, ceil_mode's extra padding with it
+            // (`this_ceil_pad`); inner slices have none.
+            pad_end = i128::from(win.pad_end[axis]);
             hi = size;
         }
         let span = u64::try_from(hi - lo).ok().filter(|&s| s > 0)?;
@@ -2164,7 +2167,24 @@ fn sliced(
             )
         })
     };
-    let slice_scheme = parallel_config(d, win).scheme;
+    // A ROW_MAJOR input's slices shard its channels in half tiles where width-sharded, as the
+    // whole ROW_MAJOR pool does (`parallel_config_in`).
+    let tiled = x.layout() == Layout::Tile;
+    if !tiled && !matches!(x.dtype(), DType::Bfloat16 | DType::Float32) {
+        // Seen on n150 (random differential seed 1231101): uint8 ROW_MAJOR slices refused by
+        // the halo's input CB at banks 1.2-1.44x the plan's (nhwc [4,576,5,1664] dilation
+        // [1,2] padding 1: 74,880 B where the plan had 51,840): the runtime takes fewer
+        // slices of these dtypes than the bfloat16 halo step says, not pinned.
+        return Err(unmodeled(
+            a.function,
+            format!(
+                "a ROW_MAJOR {} pool in DRAM slices (the runtime's slice count for its dtype is not pinned)",
+                x.dtype().ttnn_name()
+            ),
+        ));
+    }
+    let channel_unit = if tiled { TILE } else { TILE / 2 };
+    let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
     let mut count = None;
     let mut checks = 0u64;
     for n in 1..=out_dim {
@@ -2182,7 +2202,12 @@ fn sliced(
                 ));
             }
             let sw = slice_window(start, len)?;
-            let step = halo_step(d, &sw, &scheme(d, &sw, slice_scheme), halo_dtype)?;
+            let step = halo_step(
+                d,
+                &sw,
+                &scheme_in(d, &sw, slice_scheme, channel_unit),
+                halo_dtype,
+            )?;
             if step > l1_bank {
                 fits = false;
                 break;
@@ -2247,11 +2272,20 @@ fn sliced(
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
         let sw = slice_window(start, len)?;
-        let pc = scheme(d, &sw, slice_scheme);
+        let pc = scheme_in(d, &sw, slice_scheme, channel_unit);
         let grid_set = pc.grid(d);
         let rows = size::product([sw.n, sw.h, sw.w], "slice N·H·W")?;
-        let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
-        let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
+        // A ROW_MAJOR input's slice shards are whole rows (not tiles) of channels in whole 8s,
+        // as the whole ROW_MAJOR pool's input shards (n150 [1,320,500,500] kernel 3x3 stride
+        // 2: 790 sticks a core where a TILE input's slice takes 800).
+        let (in_shard_h, shard_w) = if tiled {
+            (
+                rows.div_ceil(pc.nhw * TILE) * TILE,
+                win.c.div_ceil(pc.ch * TILE) * TILE,
+            )
+        } else {
+            (rows.div_ceil(pc.nhw), win.c.div_ceil(pc.ch * 8) * 8)
+        };
         let stick = shard_w * halo_dtype.row_major_element_bytes();
         let slice_stick = shard_w * slice_dtype.row_major_element_bytes();
         let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
@@ -2277,19 +2311,29 @@ fn sliced(
             )?,
         );
         let slice_bytes = ex.b.buffers[slice_in.buffer].placement.per_bank_bytes;
-        let slice_in_cb = 4 * (shard_w / TILE) * in_tile;
-        let slice_cb = 4 * (shard_w / TILE) * tile;
-        ex.b.run(
-            Program::new(
-                "PaddedSliceDeviceOperation",
-                "PaddedSliceTileProgramFactory",
-            )
-            .cb(CbKind::Circular, slice_in_cb, &grid_set)
-            .cb(CbKind::Circular, slice_cb, &grid_set)
-            .cb(CbKind::Circular, slice_bytes, &grid_set)
-            .bound()
-            .cb(CbKind::Circular, slice_stick, &grid_set),
-        );
+        if tiled {
+            let slice_in_cb = 4 * (shard_w / TILE) * in_tile;
+            let slice_cb = 4 * (shard_w / TILE) * tile;
+            ex.b.run(
+                Program::new(
+                    "PaddedSliceDeviceOperation",
+                    "PaddedSliceTileProgramFactory",
+                )
+                .cb(CbKind::Circular, slice_in_cb, &grid_set)
+                .cb(CbKind::Circular, slice_cb, &grid_set)
+                .cb(CbKind::Circular, slice_bytes, &grid_set)
+                .bound()
+                .cb(CbKind::Circular, slice_stick, &grid_set),
+            );
+        } else {
+            // A ROW_MAJOR input's sticks are copied straight into the slice's shard: one CB,
+            // bound to it (the runtime's capture, n150 and p150).
+            ex.b.run(
+                Program::new("PaddedSliceDeviceOperation", "PaddedSliceRMProgramFactory")
+                    .cb(CbKind::Circular, slice_bytes, &grid_set)
+                    .bound(),
+            );
+        }
         // 2. Halo over the row-major slice.
         let out_shard_h = sw.out_nhw().div_ceil(pc.nhw);
         let bounds = sw.boundaries(pc.nhw, out_shard_h);
@@ -2371,7 +2415,13 @@ fn sliced(
         let halo = sharded(ex, "halo", halo_spec, halo_placement);
         // 3. Pool2D on the slice.
         let slice_out_nhw = sw.out_nhw();
-        let out_page = pooled_page(win.c, pc.ch, 2);
+        // A ROW_MAJOR input's channels split over cores keep its shard sticks, as on the L1
+        // path.
+        let out_page = if !tiled && pc.ch > 1 {
+            stick.div_ceil(32) * 32
+        } else {
+            pooled_page(win.c, pc.ch, 2)
+        };
         let pooled = sharded(
             ex,
             "pooled",
@@ -2769,7 +2819,7 @@ mod tests {
         assert_eq!(whole.scheme, Scheme::Height);
         let slice = window(768, 136, 120);
         assert_eq!(parallel_config(&P150, &slice).scheme, Scheme::Block);
-        let p = scheme(&P150, &slice, whole.scheme);
+        let p = scheme_in(&P150, &slice, whole.scheme, TILE);
         assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Height, 108, 1));
     }
 
@@ -3135,5 +3185,97 @@ mod tests {
             crate::case::Verdict::Oom(o) => assert_eq!(o.per_bank_bytes, 2_413_440),
             v => panic!("{v:?}"),
         }
+    }
+
+    /// The plan's (CB, L1) peaks and its number of DRAM slices for a bfloat16 NHWC-flat pool
+    /// in DRAM.
+    fn sliced_pool_peaks(
+        device: &'static DeviceSpec,
+        dims: &str,
+        layout: Layout,
+        [kernel, stride, padding]: [i64; 3],
+        ceil_mode: bool,
+    ) -> (u64, u64, usize) {
+        use crate::params::ParamValue;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse(dims).unwrap()],
+            device,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.layout = layout;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        c.params
+            .set("kernel_size", ParamValue::Ints(vec![kernel; 2]));
+        c.params.set("stride", ParamValue::Ints(vec![stride; 2]));
+        c.params.set("padding", ParamValue::Ints(vec![padding; 2]));
+        c.params.set("ceil_mode", ParamValue::Bool(ceil_mode));
+        let e = c.estimate().expect("modeled");
+        let slices = c
+            .plan()
+            .expect("planned")
+            .trace()
+            .iter()
+            .filter(|e| {
+                matches!(e, crate::trace::Event::Op { op, .. } if op == "PaddedSliceDeviceOperation")
+            })
+            .count();
+        (e.peaks.cb, e.peaks.l1, slices)
+    }
+
+    /// A ROW_MAJOR DRAM pool whose halo step exceeds the free L1 runs in DRAM slices: one
+    /// PaddedSliceRM CB bound to each slice's shard of whole rows (the runtime's NO_DISPATCH
+    /// captures, traces equal: n150 [1,320,500,500] kernel 3x3 stride 2 in 5 slices, 790
+    /// sticks a core; p150 [1,64,1024,1024] kernel 2x2 stride 2 in 2).
+    #[test]
+    fn row_major_dram_pools_over_the_free_l1_run_in_slices() {
+        assert_eq!(
+            sliced_pool_peaks(&N150, "1,320,500,500", Layout::RowMajor, [3, 2, 0], false),
+            (30_720, 1_146_320, 5)
+        );
+        assert_eq!(
+            sliced_pool_peaks(&P150, "1,64,1024,1024", Layout::RowMajor, [2, 2, 0], false),
+            (14_336, 1_308_624, 2)
+        );
+    }
+
+    /// A sliced DRAM pool with ceil_mode: its last slice keeps the extra padding after the
+    /// input (the runtime's NO_DISPATCH captures on n150, traces equal: [1,320,500,500] kernel
+    /// 3x3 stride 2 in 5 width slices, [1,128,1999,301] in 5 height slices).
+    #[test]
+    fn sliced_dram_pools_with_ceil_mode_pad_their_last_slice() {
+        assert_eq!(
+            sliced_pool_peaks(&N150, "1,320,500,500", Layout::Tile, [3, 2, 0], true),
+            (164_480, 1_154_112, 5)
+        );
+        assert_eq!(
+            sliced_pool_peaks(&N150, "1,128,1999,301", Layout::Tile, [3, 2, 0], true),
+            (65_792, 1_187_152, 5)
+        );
+    }
+
+    /// A ROW_MAJOR DRAM pool whose halo dwarfs its input shard is not sliced as its halo step
+    /// says: the runtime ran n150 nhwc [1,128,3,7008] kernel 5x5 padding 1 whole and ran out at
+    /// the halo (random differential seed 1231111), so memmodel answers `unmodeled` there.
+    #[test]
+    fn a_row_major_dram_pool_with_a_halo_over_twice_its_input_is_unmodeled() {
+        use crate::params::ParamValue;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse("1,128,3,7008").unwrap()],
+            &N150,
+        );
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.layout = Layout::RowMajor;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::L1;
+        c.params.set("kernel_size", ParamValue::Ints(vec![5, 5]));
+        c.params.set("padding", ParamValue::Ints(vec![1, 1]));
+        let answer = format!("{:?}", c.estimate());
+        assert!(
+            answer.contains("halo is over twice its input shard"),
+            "{answer}"
+        );
     }
 }
