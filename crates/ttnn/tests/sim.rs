@@ -394,3 +394,43 @@ memory = "default"
         }
     }
 }
+
+/// The runtime's program cache keys SliceRm on the slice, not on the free L1 its factory read:
+/// a NO_DISPATCH capture after the device run runs the programs that run built. Read from the
+/// runtime (ttnn 0.81.1, mock p150): a ROW_MAJOR float32 [96,108128] in L1 split by 88031
+/// (random draw, issue 11) reads its first piece in 16,384 B chunks beside the input and that
+/// piece on the device run, and its capture peaks at the second piece's 160,832 B of whole
+/// rows; the capture's own build on a bank it sees free would read 704,256 B of rows.
+#[test]
+fn a_capture_after_a_device_run_runs_the_slices_it_cached() {
+    let mut c = case("split_with_sizes", "96,108128", BufferType::L1, &P150);
+    c.dtype = DType::Float32;
+    c.layout = Layout::RowMajor;
+    c.params
+        .set("split_size", memmodel::ParamValue::Int(88_031));
+    let dev = open(&P150, 0);
+    assert_eq!(run_case(&dev, &c).unwrap().outcome, Outcome::Ok);
+    let cap = measure_case(&dev, &c).unwrap();
+    assert_eq!(cap.per_core.peak_dataflow_buffer, 160_832);
+    assert_eq!(cap.per_core.peak_l1, 865_040);
+}
+
+/// `concat_impl` joins more than 47 interleaved inputs in batches of 47 before a final concat.
+/// Read from the runtime (ttnn 0.81.1, mock n150): a bfloat8_b [41544544] pair stacked along
+/// dim -1 from DRAM concatenates 61 chunks of rows as 47 + 14 and runs out at the final
+/// 2,658,850,816 B output with 969,477,888 B allocated (largest free block 56,371,392 B).
+#[test]
+fn a_concat_of_more_than_47_inputs_goes_in_batches() {
+    let mut c = case("stack", "41544544", BufferType::Dram, &N150);
+    c.dtype = DType::Bfloat8B;
+    c.params.set("dim", memmodel::ParamValue::Int(-1));
+    let dev = open(&N150, 0);
+    let out = run_case(&dev, &c).unwrap();
+    let message = out.error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains(
+            "2658850816 B DRAM buffer across 12 banks, where each bank needs to store 221571072 B, but bank size is 1072693184 B (allocated: 969477888 B, free: 103215296 B, largest free block: 56371392 B)"
+        ),
+        "{message}"
+    );
+}

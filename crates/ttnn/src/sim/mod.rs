@@ -149,6 +149,11 @@ struct State {
     /// The plan of the first real run of each call whose program choice read the free L1 (the
     /// programs the runtime's cache keeps for it; [`Device::check_program_cache_l1`]).
     l1_choices: HashMap<Arc<PlanKey>, Arc<Plan>>,
+    /// The plan of the first real run of each call whose program choice read the free L1,
+    /// whether it ran to the end or not: its programs (as a capture after it records them:
+    /// [`Program`] itself, not [`Program::as_run`]) are the ones the runtime's cache holds when
+    /// a NO_DISPATCH capture of the same call follows ([`capture_programs`]).
+    device_run_plans: HashMap<Arc<PlanKey>, Arc<Plan>>,
     /// [`DeviceApi::run`]'s record of where each buffer of the plan it replays is, kept between
     /// calls for its allocation ([`State::keep_placed`]).
     placed: Vec<Option<Addr>>,
@@ -376,6 +381,7 @@ impl Device {
                     fail_at: None,
                     program_cache: Default::default(),
                     l1_choices: HashMap::new(),
+                    device_run_plans: HashMap::new(),
                     cached_programs: Default::default(),
                     held_by_programs: Vec::new(),
                     placed: Vec::new(),
@@ -798,6 +804,48 @@ impl Device {
     }
 }
 
+/// The programs a NO_DISPATCH capture of a call runs after a real run of it whose program
+/// choice read the free L1 (`first`): the runtime looks each program up in its cache, keyed on
+/// the call's attributes and inputs, not on the free L1 the device run's factory read, so the
+/// capture runs what the device run built (memmodel's plan says, per program, what a capture
+/// after its device run records), where the capture's own plan (`now`, derived on the L1 a
+/// capture sees: its inputs unplaced) runs the same factories in the same order. Seen on p150:
+/// a ROW_MAJOR float32 [96,108128] split by 88031 in L1 captures its first piece's reads in
+/// the 16,384 B chunks its device run built beside the input and that piece, where a build on
+/// the capture's L1 reads whole 352,128 B rows. An untilize codegen program hashes the free L1
+/// itself (a miss: the capture builds its own).
+fn capture_programs<'a>(first: &'a Plan, now: &'a Plan) -> Option<Vec<&'a Program>> {
+    fn runs(p: &Plan) -> Vec<&Program> {
+        p.builder
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Run(program) => Some(program),
+                _ => None,
+            })
+            .collect()
+    }
+    let (first, now) = (runs(first), runs(now));
+    let same_factories = first.len() == now.len()
+        && first
+            .iter()
+            .zip(&now)
+            .all(|(a, b)| a.op == b.op && a.factory == b.factory);
+    same_factories.then(|| {
+        first
+            .into_iter()
+            .zip(now)
+            .map(|(a, b)| {
+                if a.factory == "UntilizeCodegenProgramFactory" {
+                    b
+                } else {
+                    a
+                }
+            })
+            .collect()
+    })
+}
+
 /// Whether a repeat's plan runs the programs the runtime's cache kept from the first run's:
 /// program for program, either the same or of another factory (a cache miss).
 fn same_cached_programs(first: &Plan, now: &Plan) -> bool {
@@ -965,6 +1013,19 @@ impl DeviceApi for Device {
         placed.resize(b.buffers.len(), None);
         let mut result = Ok(());
         let mut layouts = layouts.iter();
+        let device_run_plan = if s.capture.is_some() {
+            s.device_run_plans.get(&*key).cloned()
+        } else {
+            if plan.reads_live_l1 && !s.device_run_plans.contains_key(&*key) {
+                s.device_run_plans
+                    .insert(Arc::clone(&key), Arc::clone(&plan));
+            }
+            None
+        };
+        let from_device_run = device_run_plan
+            .as_deref()
+            .and_then(|first| capture_programs(first, &plan));
+        let mut runs = 0usize;
         for step in &b.steps {
             let r = match step {
                 Step::Alloc(i)
@@ -1009,6 +1070,11 @@ impl DeviceApi for Device {
                                     .and_then(|b| b.address.placed())
                             })
                         });
+                        let program = from_device_run
+                            .as_ref()
+                            .and_then(|programs| programs.get(runs).copied())
+                            .unwrap_or(program);
+                        runs += 1;
                         s.run_program(program, layout, past)
                     }
                 },
@@ -1143,6 +1209,7 @@ impl DeviceApi for Device {
         s.program_cache.clear();
         s.cached_programs.clear();
         s.l1_choices.clear();
+        s.device_run_plans.clear();
         for (buffer_type, a) in std::mem::take(&mut s.held_by_programs) {
             s.release(buffer_type, a);
         }

@@ -91,16 +91,7 @@ pub(in crate::exec) fn concat(
             return Ok(out);
         }
         if !retilize {
-            let out =
-                ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
-            let dev = ex.device();
-            let w = grid::split_work(dev, tiles(&out_spec), false);
-            ex.b.run(concat_program(
-                dev,
-                tile_size(first.dtype()),
-                &grid::merge_ranges(&w.all),
-            )?);
-            return Ok(out);
+            return concat_impl_batched(ex, xs, i, mem, &concat_tile_leaf);
         }
     }
     if retilize && first.dtype() == DType::Bfloat4B {
@@ -462,9 +453,96 @@ pub(in crate::exec) fn concat_tiled_unaligned(
     Ok(Some(out))
 }
 
+/// `calculate_max_tensors_per_concat` (concat_device_operation.cpp) for interleaved tensors:
+/// more inputs than this exceed the concat kernels' argument budget.
+pub(in crate::exec) const MAX_INTERLEAVED_CONCAT_INPUTS: usize = 47;
+
+/// One concat program over `xs` along `dim` into `mem` (no batching).
+type ConcatLeaf =
+    dyn Fn(&mut Exec<'_>, &[&DevTensor], usize, BufferType) -> Result<DevTensor, CaseError>;
+
+/// `concat_impl`'s batching: more than [`MAX_INTERLEAVED_CONCAT_INPUTS`] inputs are
+/// concatenated in batches of that many (recursively), the batches' outputs kept until one
+/// final concat of them, then freed. Seen on n150: a bfloat8_b [41544544] pair stacked along
+/// dim -1 from DRAM is concatenated in 61 chunks of rows, whose outputs join as 47 + 14 before
+/// the final 2,658,850,816 B concat. A one-input batch is its input where it already sits in
+/// the output's memory (else `ttnn::clone`, not modeled).
+pub(in crate::exec) fn concat_impl_batched(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    mem: BufferType,
+    leaf: &ConcatLeaf,
+) -> Result<DevTensor, CaseError> {
+    if xs.len() <= MAX_INTERLEAVED_CONCAT_INPUTS {
+        return leaf(ex, xs, dim, mem);
+    }
+    if xs.iter().any(|x| x.shard.is_some()) {
+        return Err(unmodeled(
+            "ttnn.concat",
+            "a sharded concat of more inputs than one concat program takes (batched with the sharded limits)",
+        ));
+    }
+    let mut parts = Vec::new();
+    for batch in xs.chunks(MAX_INTERLEAVED_CONCAT_INPUTS) {
+        parts.push(match batch {
+            [x] if x.memory == mem => ex.b.share(x, x.spec.clone()),
+            [_] => {
+                return Err(unmodeled(
+                    "ttnn.concat",
+                    "a one-input batch of a batched concat in another memory than the output's (cloned)",
+                ))
+            }
+            _ => concat_impl_batched(ex, batch, dim, mem, leaf)?,
+        });
+    }
+    let refs: Vec<&DevTensor> = parts.iter().collect();
+    let out = concat_impl_batched(ex, &refs, dim, mem, leaf)?;
+    for part in parts {
+        ex.b.release(part);
+    }
+    Ok(out)
+}
+
+/// `ConcatProgramFactory` on TILE tensors the tiles do not pad along `dim`: two tiles per core.
+fn concat_tile_leaf(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let first = xs[0];
+    let mut dims = first.dims().to_vec();
+    dims[dim] = xs.iter().try_fold(0u64, |acc, x| {
+        crate::size::add(acc, x.dims()[dim], "concat extent")
+    })?;
+    let out_spec = spec_with(first, dims)?;
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
+    let dev = ex.device();
+    let w = grid::split_work(dev, tiles(&out_spec), false);
+    ex.b.run(concat_program(
+        dev,
+        tile_size(first.dtype()),
+        &grid::merge_ranges(&w.all),
+    )?);
+    Ok(out)
+}
+
 /// `ConcatProgramFactory` on ROW_MAJOR 4D tensors: the output's rows split column-wise over the
-/// grid, two rows per core aligned to the larger of the input's and output's alignment.
+/// grid, two rows per core aligned to the larger of the input's and output's alignment
+/// (batched as `concat_impl` batches).
 pub(in crate::exec) fn concat_rm(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    concat_impl_batched(ex, xs, dim, mem, &concat_rm_leaf)
+}
+
+/// One `ConcatProgramFactory` run of [`concat_rm`].
+fn concat_rm_leaf(
     ex: &mut Exec<'_>,
     xs: &[&DevTensor],
     dim: usize,
