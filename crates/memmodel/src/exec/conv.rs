@@ -1237,27 +1237,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if let Some(request) = dram_slicing {
-        // A 1×1 stride-1 conv padded on one axis only, in DRAM slices: the slices cut away from
-        // the padding are unpadded 1×1 stride-1 convs, and the runtime refused one whose input
-        // shard is not whole tiles wide ("Physical shard shape (128, 56) must be tile {32, 32}
-        // sized!", p150 `[1,608,76,96]` 1×1 padding [1,0] in 7 height slices, seed 1215012;
-        // the same for bfloat16 and groups 1, on n150 too, and `[1,608,96,76]` padding [0,1]
-        // in 3 width slices; padding [1,1], stride 2 or 640 channels ran). Which slices the
-        // runtime hands to which path there is not pinned.
-        let whole = conv.win;
-        if whole.kernel == [1, 1]
-            && whole.stride == [1, 1]
-            && (whole.pad[0] == 0) != (whole.pad[1] == 0)
-            && request.told_count_refusal(&conv).is_none()
-        {
-            return Err(unmodeled(
-                f,
-                format!(
-                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices \
-                     (its unpadded slices' path is not pinned)"
-                ),
-            ));
-        }
         return super::conv_slice::plan(
             ex,
             a,

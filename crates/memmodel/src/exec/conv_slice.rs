@@ -574,6 +574,24 @@ pub(super) fn plan(
         Ok(Ok(v)) => v,
         // Every height slicing tried ends in slices of one output row: with a kernel one row
         // tall those read one input row, which the runtime estimates on its 1-D depthwise path.
+        Ok(Err(_))
+            if win.kernel == [1, 1]
+                && win.stride == [1, 1]
+                && win.dilation == [1, 1]
+                && (win.pad[0] == 0) != (win.pad[1] == 0) =>
+        {
+            // Every count up to one output row a slice: some slice lost the padding.
+            release_copy(ex, nhwc_copy);
+            ex.b.release(output);
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices, \
+                     no slice count fitting (the runtime estimates unpadded slices on its \
+                     matmul path)"
+                ),
+            ));
+        }
         Ok(Err(_)) if one_row_depthwise && request.axis != Some(Axis::Width) => {
             release_copy(ex, nhwc_copy);
             ex.b.release(output);
@@ -631,6 +649,37 @@ pub(super) fn plan(
             release_copy(ex, nhwc_copy);
             ex.b.release(output);
             return Err(one_row_depthwise_slices(f));
+        }
+    }
+    // A 1×1 stride-1 conv padded on one axis only: a slice cut away from the padding (no
+    // padding left, its output whole tiles wide) is an unpadded 1×1 conv, which the runtime
+    // hands to its matmul path on the slice's row-major shards (p150 `[1,608,76,96]` padding
+    // [1, 0] in 7 height slices: "Physical shard shape (128, 56) must be tile {32, 32} sized!";
+    // seed 1215012), not planned. Where every slice the runtime tries keeps some padding it is
+    // the halo path's (`[1,608,76,90]`: each slice's width padded to 96 runs).
+    let one_by_one = win.kernel == [1, 1] && win.stride == [1, 1] && win.dilation == [1, 1];
+    if one_by_one {
+        let first = if request.count_told() { count } else { 1 };
+        let searched_other_axis = request.axis.is_none()
+            && request.count == 0
+            && (axis == Axis::Width)
+                == (conv2d_auto_slice_type(win.h, win.w, Layout::Tile) == "height");
+        let unpadded = searched_other_axis
+            || (first..=count).any(|n| {
+                slices(whole, axis, n)
+                    .any(|sl| sl.is_ok_and(|sl| sl.win.pad == [0, 0] && sl.win.pad_end == [0, 0]))
+            });
+        if unpadded {
+            release_copy(ex, nhwc_copy);
+            ex.b.release(output);
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices, \
+                     a slice without padding among the counts tried (the runtime's matmul path \
+                     on its shards)"
+                ),
+            ));
         }
     }
     if request.count == 0 && slices(whole, axis, count).next().is_none() {
@@ -1499,5 +1548,36 @@ mod tests {
         let err = conv(64).expect_err("unmodeled");
         assert!(crate::exec::is_unmodeled(&err), "{err}");
         assert!(err.to_string().contains("1-D depthwise"), "{err}");
+    }
+
+    /// A 1×1 stride-1 conv padded on one axis only whose every slice keeps some padding is
+    /// planned: p150 `[1,608,76,90]` TILE padding [1, 0] in 7 height slices (each slice's
+    /// 90-column output padded to 96: the halo path) ran with NO_DISPATCH peaks CB 49,264 B,
+    /// dataflow 4,736 B, L1 30,736 B, as the plan's; `[1,608,76,96]` (unpadded middle slices:
+    /// the runtime's matmul path, refused) stays unmodeled.
+    #[test]
+    fn one_axis_padded_one_by_one_slices_that_keep_padding_are_planned() {
+        let conv = |shape: &str| {
+            let mut c = dram_case(shape, &P150, Layout::Tile);
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(608)),
+                ("kernel_size", ParamValue::Ints(vec![1, 1])),
+                ("padding", ParamValue::Ints(vec![1, 0])),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(7)),
+            ] {
+                c.params.set(k, v);
+            }
+            c.estimate()
+        };
+        let e = conv("1,608,76,90").unwrap();
+        assert_eq!(e.verdict, crate::case::Verdict::Fits);
+        assert_eq!(
+            (e.peaks.cb, e.peaks.dataflow, e.peaks.l1),
+            (49_264, 4_736, 30_736)
+        );
+        let err = conv("1,608,76,96").expect_err("unmodeled");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        assert!(err.to_string().contains("padded on one axis only"), "{err}");
     }
 }
