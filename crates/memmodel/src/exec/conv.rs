@@ -1132,6 +1132,21 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // conv2d_DRAM hands a 1×1 stride-1 conv of an L1 input back to the matmul path as it is:
     // slice_config changes nothing (NO_DISPATCH traces equal to the unsliced plan, n150 and
     // p150, TILE and ROW_MAJOR, HEIGHT / BLOCK / the runtime's own, memory_config L1 or DRAM).
+    // The matmul path (a folded conv's too) with shard_layout unset still scores the auto-shard
+    // candidates first, slice_config or not, and refuses an act_block_h_override taller than the
+    // width candidate's output shard before any buffer (n150 `[1,32,5,6]` 1×1 act_block_h 256:
+    // "Conv2d output block size 8 exceeds the per-core output size 1" in L1, in DRAM, with
+    // L1_FULL and with 1, 2 or 6 told slices; `[1,32,8,8]` 2×2 stride 2 folded, act_block_h 64;
+    // HEIGHT_SHARDED or BLOCK_SHARDED told, it ran; seed 1230112 found it).
+    if (mm_conv || folds) && settings.shard_layout.is_none() {
+        if let Some(message) = conv.auto_shard_refusal(ex.device()) {
+            ex.b.run(
+                Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
+                    .refused(message),
+            );
+            return Ok(Val::None);
+        }
+    }
     if folds {
         return super::conv_matmul::plan_folded(ex, &conv, &x, settings.activation, out_memory);
     }
@@ -1222,44 +1237,6 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         ));
     }
     if let Some(request) = dram_slicing {
-        // Height slices of one input row are such 1-D depthwise convs too (seed 1212161, n150:
-        // `[1,1024,56,89]` 1×4 padding 1 in 29 height slices: the first slice's weights are
-        // 262,144 B where the dense plan prepares 8,388,608 B; the runtime's slice count
-        // differs with them).
-        if one_row_depthwise
-            && x.memory == BufferType::Dram
-            && request.may_cut_height()
-            && request.told_count_refusal(&conv).is_none()
-        {
-            return Err(unmodeled(
-                f,
-                format!(
-                    "{UNPLANNED}: DRAM height slices of a depthwise conv one kernel row tall \
-                     (a slice of one input row takes the 1-D depthwise path)"
-                ),
-            ));
-        }
-        // A 1×1 stride-1 conv padded on one axis only, in DRAM slices: the slices cut away from
-        // the padding are unpadded 1×1 stride-1 convs, and the runtime refused one whose input
-        // shard is not whole tiles wide ("Physical shard shape (128, 56) must be tile {32, 32}
-        // sized!", p150 `[1,608,76,96]` 1×1 padding [1,0] in 7 height slices, seed 1215012;
-        // the same for bfloat16 and groups 1, on n150 too, and `[1,608,96,76]` padding [0,1]
-        // in 3 width slices; padding [1,1], stride 2 or 640 channels ran). Which slices the
-        // runtime hands to which path there is not pinned.
-        let whole = conv.win;
-        if whole.kernel == [1, 1]
-            && whole.stride == [1, 1]
-            && (whole.pad[0] == 0) != (whole.pad[1] == 0)
-            && request.told_count_refusal(&conv).is_none()
-        {
-            return Err(unmodeled(
-                f,
-                format!(
-                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices \
-                     (its unpadded slices' path is not pinned)"
-                ),
-            ));
-        }
         return super::conv_slice::plan(
             ex,
             a,
@@ -1267,7 +1244,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             settings.shard_layout,
             settings.reshard,
             &x,
-            request,
+            request.of_one_row_depthwise(one_row_depthwise),
         );
     }
     let s = conv.sharding(d, scheme);

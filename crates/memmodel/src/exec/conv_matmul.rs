@@ -54,40 +54,19 @@ pub(super) fn plan(
     let f = "ttnn.conv2d";
     let win = &conv.win;
     let rows = crate::size::product([win.n, win.h, win.w], "N·H·W")?;
-    if x.layout() == Layout::RowMajor && x.dtype() == crate::dtype::DType::Float32 {
-        // Seen on p150 (seed 41003, [4,1024,48,83] in L1): the run holds one more
-        // input-sized L1 buffer before the tilize than this plan (out of memory at the tilize,
-        // 1,187,840 B per bank allocated, where the plan has the input alone).
-        return Err(super::unmodeled(
-            f,
-            format!(
-                "{}: a float32 ROW_MAJOR input to the 1×1 matmul path",
-                super::conv::UNPLANNED
-            ),
-        ));
-    }
     let flat = [1, 1, rows, win.c];
     let flat_shape = Shape::from_dims(flat.to_vec())?;
     // `flatten_4d_shape`: a view, or for a TILE [N, H, W, C] input whose padding changes a
     // copying reshape into the input's memory (ReshapeView), kept until the call returns.
     let input = if x.dims() == flat || super::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
         ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
-    } else if shard_layout.is_some() {
-        // Seen on p150 (seed 41014, [1,1024,122,201] [N, H, W, C] in L1): the runtime's
-        // ReshapeView CBs clash with an L1 buffer 112,640 B up the bank, which this plan
-        // allocates only after the reshape.
-        return Err(super::unmodeled(
-            f,
-            format!(
-                "{}: the copying reshape of an [N, H, W, C] input told a shard_layout",
-                super::conv::UNPLANNED
-            ),
-        ));
     } else if x.layout() == Layout::Tile && x.dtype() != crate::dtype::DType::Bfloat8B {
+        // A told shard_layout shards the copy after it (trace equal to the runtime's, p150
+        // `[1,1024,122,201]` HEIGHT_SHARDED, where seed 41014 had gated it).
         super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
-    } else {
+    } else if x.layout() == Layout::Tile {
         // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b): the same buffers and peaks
-        // as the capture, but run, the matmul's dataflow buffers clash with an L1 buffer
+        // as the capture, but the estimate's matmul dataflow buffers clash with an L1 buffer
         // where the runtime fits: the bfloat16 round trip's buffers land elsewhere in the
         // bank. (The halo path frees the copy before its programs: exact, seeds 81012-81013.)
         return Err(super::unmodeled(
@@ -97,6 +76,11 @@ pub(super) fn plan(
                 super::conv::UNPLANNED,
                 x.dtype()
             ),
+        ));
+    } else {
+        return Err(super::unmodeled(
+            f,
+            format!("{}: a copying ROW_MAJOR reshape", super::conv::UNPLANNED),
         ));
     };
 
@@ -265,8 +249,14 @@ fn tilized_where_it_is(
         crate::device::CONV2D_L1_SMALL,
     )?;
     if free_l1_input {
-        // tilize_with_optional_deallocation: the caller's input goes once tilized.
+        // tilize_with_optional_deallocation: the caller's input goes once tilized, and the
+        // tilized copy is moved down into the freed space (`ttnn::move`: freed, then allocated
+        // anew; n150 `[1,1024,80,131]` ROW_MAJOR [N, H, W, C] in L1 → 1024: the capture frees
+        // both, then allocates the copy at the input's address; seed 1230112 found a float32
+        // one whose matmul CBs clashed with the copy left where it was).
         ex.b.deallocate(&input);
+        ex.b.release(input);
+        return Ok(super::conv::reallocated(ex, t));
     }
     ex.b.release(input);
     Ok(t)
@@ -1055,15 +1045,11 @@ mod tests {
     }
 
     /// Where the random differential found the runtime off this plan, the call is `unmodeled`
-    /// with the reason: a float32 ROW_MAJOR input (seed 41003, p150), a height-sharded
-    /// ROW_MAJOR input of rows not whole tiles overflowing L1 (41011, p150), the copying
-    /// reshape of an [N, H, W, C] input told HEIGHT_SHARDED (41014, p150; block too, unmeasured),
-    /// the copying reshape of a bfloat8_b [N, H, W, C] input (81032, p150).
+    /// with the reason: a height-sharded ROW_MAJOR input of rows not whole tiles overflowing L1
+    /// (seed 41011, p150), the copying reshape of a bfloat8_b [N, H, W, C] input (81032, p150).
     #[test]
     fn the_differentials_gaps_answer_unmodeled() {
         use crate::device::P150;
-        let mut f32_rm = conv1x1("4,1024,48,83", 1024, DType::Float32, BufferType::L1, &P150);
-        f32_rm.layout = Layout::RowMajor;
         let mut rm_rows = conv1x1(
             "1,1024,322,211",
             1024,
@@ -1072,24 +1058,13 @@ mod tests {
             &P150,
         );
         rm_rows.layout = Layout::RowMajor;
-        let mut nhwc = conv1x1(
-            "1,1024,122,201",
-            1024,
-            DType::Bfloat16,
-            BufferType::L1,
-            &P150,
-        );
-        nhwc.device_layout = DeviceLayout::Nhwc;
-        for c in [&mut rm_rows, &mut nhwc] {
-            c.params
-                .set("shard_layout", ParamValue::Str("height".into()));
-        }
+        rm_rows
+            .params
+            .set("shard_layout", ParamValue::Str("height".into()));
         let mut bf8_nhwc = conv1x1("2,352,207,132", 352, DType::Bfloat8B, BufferType::L1, &P150);
         bf8_nhwc.device_layout = DeviceLayout::Nhwc;
         for (c, why) in [
-            (f32_rm, "float32 ROW_MAJOR"),
             (rm_rows, "not whole tiles"),
-            (nhwc, "told a shard_layout"),
             (bf8_nhwc, "reshape of a bfloat8_b"),
         ] {
             let err = c.estimate().expect_err("no verdict");
@@ -1173,5 +1148,107 @@ mod tests {
         c.params.set("padding", ParamValue::Ints(vec![2, 2]));
         let err = c.estimate().expect_err("no verdict");
         assert!(crate::exec::is_unmodeled(&err), "{err}");
+    }
+
+    /// The gates seeds 41003 and 41014 left are planned now, the runtime's traces equal to the
+    /// plan's (p150, NO_DISPATCH): a float32 ROW_MAJOR input (`[4,1024,48,83]` → 1024: CB
+    /// 32,768 B, dataflow 262,144 B) and the copying reshape of an [N, H, W, C] input told
+    /// HEIGHT_SHARDED (`[1,1024,122,201]` → 1024: the dataflow buffers clash with an L1 buffer
+    /// at 112,640, their region ending at 115,840, as on the runtime).
+    #[test]
+    fn the_former_gaps_are_planned_as_the_runtime_runs_them() {
+        use crate::device::P150;
+        let mut f32_rm = conv1x1("4,1024,48,83", 1024, DType::Float32, BufferType::L1, &P150);
+        f32_rm.layout = Layout::RowMajor;
+        let e = f32_rm.estimate().unwrap();
+        assert_eq!(e.verdict, Verdict::Fits);
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (32_768, 262_144));
+        let mut nhwc = conv1x1(
+            "1,1024,122,201",
+            1024,
+            DType::Bfloat16,
+            BufferType::L1,
+            &P150,
+        );
+        nhwc.device_layout = DeviceLayout::Nhwc;
+        nhwc.params
+            .set("shard_layout", ParamValue::Str("height".into()));
+        match nhwc.estimate().unwrap().verdict {
+            Verdict::CbClash(c) => {
+                let m = c.message();
+                assert!(m.contains("L1 buffer allocated at 112640"), "{m}");
+                assert!(m.contains("region ends at 115840"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// deallocate_activation on a ROW_MAJOR L1 input: the input is freed once tilized and the
+    /// tilized copy moved down into its space (seed 1230112, n150: `[1,1024,80,131]` float32
+    /// [N, H, W, C] → 1024, weights double-buffered: the runtime fits, CB 32,768 B, dataflow
+    /// 262,144 B, L1 1,343,488 B; left where it was, the copy met the matmul's CBs).
+    #[test]
+    fn deallocate_activation_moves_the_tilized_input() {
+        let mut c = conv1x1("1,1024,80,131", 1024, DType::Float32, BufferType::L1, &N150);
+        c.layout = Layout::RowMajor;
+        c.device_layout = DeviceLayout::Nhwc;
+        c.output_memory = BufferType::L1;
+        c.default_output_memory = false;
+        for (k, v) in [
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("deallocate_activation", ParamValue::Bool(true)),
+            ("enable_weights_double_buffer", ParamValue::Bool(true)),
+            ("reallocate_halo_output", ParamValue::Bool(false)),
+            ("slice", ParamValue::Str("dram_height".into())),
+        ] {
+            c.params.set(k, v);
+        }
+        let e = c.estimate().unwrap();
+        assert_eq!(e.verdict, Verdict::Fits);
+        assert_eq!(
+            (e.peaks.cb, e.peaks.dataflow, e.peaks.l1),
+            (32_768, 262_144, 1_343_488)
+        );
+    }
+
+    /// The matmul path with shard_layout unset still meets the auto-shard estimate's refusal
+    /// of an act_block_h_override taller than the width candidate's output shard, sliced or not
+    /// (seed 1230112, n150: `[1,32,5,6]` float32 ROW_MAJOR in DRAM, act_block_h 256, 6 told
+    /// width slices; probed in L1, DRAM and L1_FULL too, and a folded 2×2 stride 2 on
+    /// `[1,32,8,8]`); told HEIGHT_SHARDED or BLOCK_SHARDED, it runs.
+    #[test]
+    fn the_matmul_path_meets_the_auto_shard_refusal() {
+        let refusal = |c: &Case| c.estimate().expect_err("refused").to_string();
+        let mut c = conv1x1("1,32,5,6", 32, DType::Bfloat16, BufferType::L1, &N150);
+        c.layout = Layout::RowMajor;
+        c.params.set("act_block_h", ParamValue::Int(256));
+        assert!(
+            refusal(&c).contains("Conv2d output block size 8 exceeds the per-core output size 1")
+        );
+        let mut sliced = c.clone();
+        sliced.input_memory = BufferType::Dram;
+        sliced.output_memory = BufferType::Dram;
+        sliced
+            .params
+            .set("slice", ParamValue::Str("dram_width".into()));
+        sliced.params.set("num_slices", ParamValue::Int(6));
+        assert!(refusal(&sliced).contains("output block size 8"));
+        for scheme in ["height", "block"] {
+            let mut told = c.clone();
+            told.params
+                .set("shard_layout", ParamValue::Str(scheme.into()));
+            assert_eq!(told.estimate().unwrap().verdict, Verdict::Fits, "{scheme}");
+        }
+        let mut folded = conv1x1("1,32,8,8", 32, DType::Bfloat16, BufferType::Dram, &N150);
+        folded.layout = Layout::RowMajor;
+        for (k, v) in [
+            ("kernel_size", ParamValue::Ints(vec![2, 2])),
+            ("stride", ParamValue::Ints(vec![2, 2])),
+            ("padding", ParamValue::Ints(vec![0, 0])),
+            ("act_block_h", ParamValue::Int(64)),
+        ] {
+            folded.params.set(k, v);
+        }
+        assert!(refusal(&folded).contains("output block size 2 exceeds the per-core output size 1"));
     }
 }

@@ -67,9 +67,20 @@ impl Axis {
 pub(super) struct Request {
     axis: Option<Axis>,
     count: u64,
+    /// A depthwise conv one kernel row tall without bias: a slice of one input row of it takes
+    /// the runtime's 1-D depthwise path (`is_1d_deptwise_conv`), which is not planned.
+    one_row_depthwise: bool,
 }
 
 impl Request {
+    /// The request for a conv that is (or is not) depthwise, one kernel row tall, unbiased.
+    pub(super) fn of_one_row_depthwise(self, one_row_depthwise: bool) -> Request {
+        Request {
+            one_row_depthwise,
+            ..self
+        }
+    }
+
     /// The runtime's refusal of a slice count told past what the output allows (one slice per
     /// output row, or per tile of output columns), which it raises before any L1 estimate of
     /// the slices: p150 `[1,320,6,5]` dilation 2 in 5 height slices (2 allowed) and
@@ -84,11 +95,6 @@ impl Request {
             [win.ho, win.wo][axis.index()]
         };
         (self.count > max).then(|| slice_count_refusal(self.count, max))
-    }
-
-    /// Whether the slices may be cut by height (told so, or the runtime's own choice).
-    pub(super) fn may_cut_height(&self) -> bool {
-        self.axis != Some(Axis::Width)
     }
 
     /// Whether the call tells the slice count (the runtime searches for none).
@@ -120,6 +126,7 @@ pub(super) fn dram_request(a: &Args<'_>, x: &DevTensor) -> Result<Option<Request
         None | Some(Val::None) => Request {
             axis: None,
             count: 0,
+            one_row_depthwise: false,
         },
         Some(Val::Attr("Conv2dL1FullSliceConfig")) => return Ok(None),
         Some(Val::Object { kwargs, .. }) => {
@@ -147,6 +154,7 @@ pub(super) fn dram_request(a: &Args<'_>, x: &DevTensor) -> Result<Option<Request
             Request {
                 axis: Some(axis),
                 count,
+                one_row_depthwise: false,
             }
         }
         Some(other) => return Err(invalid(f, format!("`slice_config` is {other:?}"))),
@@ -498,6 +506,7 @@ pub(super) fn plan(
     request: Request,
 ) -> Result<Val, CaseError> {
     let f = a.function;
+    let one_row_depthwise = request.one_row_depthwise;
     let d = ex.device();
     // `run_L1_op` forces `reallocate_halo_output` (and `deallocate_activation`) on every slice's
     // conv, the single slice's too (n150, `[2,1024,152,113]` 2×3 stride 2 told
@@ -563,6 +572,31 @@ pub(super) fn plan(
     let mut checks = MAX_SLICE_CHECKS;
     let (axis, count) = match slice_count(d, whole, request, scheme, free, &mut checks) {
         Ok(Ok(v)) => v,
+        // Every height slicing tried ends in slices of one output row: with a kernel one row
+        // tall those read one input row, which the runtime estimates on its 1-D depthwise path.
+        Ok(Err(_))
+            if win.kernel == [1, 1]
+                && win.stride == [1, 1]
+                && win.dilation == [1, 1]
+                && (win.pad[0] == 0) != (win.pad[1] == 0) =>
+        {
+            // Every count up to one output row a slice: some slice lost the padding.
+            release_copy(ex, nhwc_copy);
+            ex.b.release(output);
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices, \
+                     no slice count fitting (the runtime estimates unpadded slices on its \
+                     matmul path)"
+                ),
+            ));
+        }
+        Ok(Err(_)) if one_row_depthwise && request.axis != Some(Axis::Width) => {
+            release_copy(ex, nhwc_copy);
+            ex.b.release(output);
+            return Err(one_row_depthwise_slices(f));
+        }
         Ok(Err(message)) => {
             ex.b.run(Program::new("Conv2D", "DRAM slicing").refused(message));
             ex.b.release(output);
@@ -594,6 +628,59 @@ pub(super) fn plan(
             f,
             format!("{UNPLANNED}: a plan of {count} DRAM slices (memmodel plans up to {MAX_PLANNED_SLICES})"),
         ));
+    }
+    // A depthwise conv one kernel row tall takes the runtime's 1-D depthwise path (its own
+    // weights and CBs, not planned) on a slice of one input row: the slicing is planned only
+    // where no slice of the counts the runtime tried (the told one, or 1 up to the one found)
+    // reads a single input row (seed 1212161, n150: `[1,1024,56,89]` 1×4 padding 1 in 29 height
+    // slices, the first reading one row: its weights 262,144 B where the dense plan prepares
+    // 8,388,608 B, and the count differs).
+    if one_row_depthwise {
+        let first = if request.count_told() { count } else { 1 };
+        // Width slices found after every height count failed: those reached one output row.
+        let height_searched_first = request.axis.is_none()
+            && axis == Axis::Width
+            && conv2d_auto_slice_type(win.h, win.w, Layout::Tile) == "height";
+        let one_row = height_searched_first
+            || (axis == Axis::Height
+                && (first..=count)
+                    .any(|n| slices(whole, axis, n).any(|sl| sl.is_ok_and(|sl| sl.win.h == 1))));
+        if one_row {
+            release_copy(ex, nhwc_copy);
+            ex.b.release(output);
+            return Err(one_row_depthwise_slices(f));
+        }
+    }
+    // A 1×1 stride-1 conv padded on one axis only: a slice cut away from the padding (no
+    // padding left, its output whole tiles wide) is an unpadded 1×1 conv, which the runtime
+    // hands to its matmul path on the slice's row-major shards (p150 `[1,608,76,96]` padding
+    // [1, 0] in 7 height slices: "Physical shard shape (128, 56) must be tile {32, 32} sized!";
+    // seed 1215012), not planned. Where every slice the runtime tries keeps some padding it is
+    // the halo path's (`[1,608,76,90]`: each slice's width padded to 96 runs).
+    let one_by_one = win.kernel == [1, 1] && win.stride == [1, 1] && win.dilation == [1, 1];
+    if one_by_one {
+        let first = if request.count_told() { count } else { 1 };
+        let searched_other_axis = request.axis.is_none()
+            && request.count == 0
+            && (axis == Axis::Width)
+                == (conv2d_auto_slice_type(win.h, win.w, Layout::Tile) == "height");
+        let unpadded = searched_other_axis
+            || (first..=count).any(|n| {
+                slices(whole, axis, n)
+                    .any(|sl| sl.is_ok_and(|sl| sl.win.pad == [0, 0] && sl.win.pad_end == [0, 0]))
+            });
+        if unpadded {
+            release_copy(ex, nhwc_copy);
+            ex.b.release(output);
+            return Err(unmodeled(
+                f,
+                format!(
+                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices, \
+                     a slice without padding among the counts tried (the runtime's matmul path \
+                     on its shards)"
+                ),
+            ));
+        }
     }
     if request.count == 0 && slices(whole, axis, count).next().is_none() {
         // The search settled on a count whose slices all read only padding (each one output
@@ -785,6 +872,18 @@ pub(super) fn plan(
         }
     }
     Ok(Val::T(flat))
+}
+
+/// Why DRAM height slices of one input row of a depthwise conv one kernel row tall are not
+/// planned.
+fn one_row_depthwise_slices(f: &str) -> CaseError {
+    unmodeled(
+        f,
+        format!(
+            "{UNPLANNED}: DRAM height slices of a depthwise conv one kernel row tall, a slice of \
+             one input row among the counts tried (such a slice takes the 1-D depthwise path)"
+        ),
+    )
 }
 
 /// Why a slicing with a [`WrappedSlice`] is not planned.
@@ -1416,5 +1515,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// DRAM height slices of a depthwise conv one kernel row tall whose slices all read two
+    /// input rows or more are planned (n150, `[1,64,64,48]` NHWC ROW_MAJOR, 1×3 padding [0, 1],
+    /// no bias: 2 told slices, NO_DISPATCH peaks CB 34,880 B, dataflow 3,072 B, L1 20,640 B;
+    /// the runtime's own count, CB 51,264 B, L1 31,024 B; as the plan's); told 64 slices of one
+    /// row, unmodeled.
+    #[test]
+    fn height_slices_of_a_one_row_kernel_depthwise_conv_of_several_rows_are_planned() {
+        let conv = |count: i64| {
+            let mut c = dram_case("1,64,64,48", &N150, Layout::RowMajor);
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(64)),
+                ("groups", ParamValue::Int(64)),
+                ("kernel_size", ParamValue::Ints(vec![1, 3])),
+                ("padding", ParamValue::Ints(vec![0, 1])),
+                ("bias", ParamValue::Bool(false)),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(count)),
+            ] {
+                c.params.set(k, v);
+            }
+            c.estimate()
+        };
+        for (count, peaks) in [(2, (34_880, 3_072, 20_640)), (0, (51_264, 0, 31_024))] {
+            let e = conv(count).unwrap_or_else(|e| panic!("{count}: {e}"));
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{count}");
+            assert_eq!((e.peaks.cb, e.peaks.dataflow, e.peaks.l1), peaks, "{count}");
+        }
+        let err = conv(64).expect_err("unmodeled");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        assert!(err.to_string().contains("1-D depthwise"), "{err}");
+    }
+
+    /// A 1×1 stride-1 conv padded on one axis only whose every slice keeps some padding is
+    /// planned: p150 `[1,608,76,90]` TILE padding [1, 0] in 7 height slices (each slice's
+    /// 90-column output padded to 96: the halo path) ran with NO_DISPATCH peaks CB 49,264 B,
+    /// dataflow 4,736 B, L1 30,736 B, as the plan's; `[1,608,76,96]` (unpadded middle slices:
+    /// the runtime's matmul path, refused) stays unmodeled.
+    #[test]
+    fn one_axis_padded_one_by_one_slices_that_keep_padding_are_planned() {
+        let conv = |shape: &str| {
+            let mut c = dram_case(shape, &P150, Layout::Tile);
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(608)),
+                ("kernel_size", ParamValue::Ints(vec![1, 1])),
+                ("padding", ParamValue::Ints(vec![1, 0])),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(7)),
+            ] {
+                c.params.set(k, v);
+            }
+            c.estimate()
+        };
+        let e = conv("1,608,76,90").unwrap();
+        assert_eq!(e.verdict, crate::case::Verdict::Fits);
+        assert_eq!(
+            (e.peaks.cb, e.peaks.dataflow, e.peaks.l1),
+            (49_264, 4_736, 30_736)
+        );
+        let err = conv("1,608,76,96").expect_err("unmodeled");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        assert!(err.to_string().contains("padded on one axis only"), "{err}");
     }
 }
