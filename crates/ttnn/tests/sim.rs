@@ -394,3 +394,24 @@ memory = "default"
         }
     }
 }
+
+/// A case's capture runs after its device run, whose untilize the capture takes from the
+/// program cache: that run's blocks are capped by the L1 its input and output left, though the
+/// capture itself allocates neither. Measured on n150 (ttnn 0.81.1): TILE bfloat16 in L1 to
+/// ROW_MAJOR, [363973] in blocks of 60 tiles (dataflow peak 389,120 B; 90 tiles beside the
+/// output alone), [1,303264] and [303264] in blocks of 75 (417,792 B; 151 beside the output).
+#[test]
+fn capture_untilizes_in_the_blocks_its_device_run_built() {
+    for (shape, dataflow) in [
+        ("363973", 389_120),
+        ("303264", 417_792),
+        ("1,303264", 417_792),
+    ] {
+        let mut c = case("to_layout", shape, BufferType::L1, &N150);
+        c.params
+            .set("layout", memmodel::ParamValue::Str("row_major".into()));
+        let dev = open(&N150, 0);
+        let cap = measure_case(&dev, &c).unwrap();
+        assert_eq!(cap.per_core.peak_dataflow_buffer, dataflow, "[{shape}]");
+    }
+}
