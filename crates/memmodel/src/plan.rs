@@ -471,6 +471,16 @@ impl PlanBuilder {
         u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
     }
 
+    /// [`PlanBuilder::live_l1_per_bank`] as a choice the capture makes itself (one the program
+    /// cache does not keep, such as concat's route) reads it: without the capture's own inputs
+    /// ([`PlanBuilder::place_capture_input`]), which it allocates for nobody (random concat
+    /// seed 1207774 on p150: four bfloat16 [4,34168,93] in L1 along dim -1 are captured
+    /// band-wise, though the L1 the inputs leave would route them row-major).
+    pub fn capture_live_l1_per_bank(&self) -> u64 {
+        let capture_inputs: u64 = self.capture_inputs.iter().map(|(_, b)| b).sum();
+        self.live_l1_per_bank().saturating_sub(capture_inputs)
+    }
+
     /// Where `t`'s buffer sits in L1 (its lowest address), as the plan places it: on the
     /// device's L1 state, or alone on the device. Read as a program choice does (the answer
     /// depends on the L1 outside the call).
