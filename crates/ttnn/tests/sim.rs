@@ -415,3 +415,21 @@ fn capture_untilizes_in_the_blocks_its_device_run_built() {
         assert_eq!(cap.per_core.peak_dataflow_buffer, dataflow, "[{shape}]");
     }
 }
+
+/// Concat's route is the capture's own choice, not a cached program: it reads the capture's L1,
+/// without the capture's own inputs. Measured on p150 (ttnn 0.81.1): four bfloat16
+/// [4,34168,93] in L1 along dim -1 are captured band-wise (`ConcatTiledUnalignedProgramFactory`,
+/// CB peak 147,456 B, no dataflow buffers), though the L1 the inputs leave would route them
+/// row-major.
+#[test]
+fn capture_routes_a_concat_on_its_own_l1() {
+    let mut c = case("concat", "4,34168,93", BufferType::L1, &P150);
+    c.model_inputs = vec![Shape::parse("4,34168,93").unwrap(); 4];
+    c.params.set("dim", memmodel::ParamValue::Int(-1));
+    let dev = open(&P150, 0);
+    let cap = measure_case(&dev, &c).unwrap();
+    assert_eq!(
+        (cap.per_core.peak_cb, cap.per_core.peak_dataflow_buffer),
+        (147_456, 0)
+    );
+}
