@@ -100,6 +100,9 @@ pub struct PlanBuilder {
     device_run_stopped: bool,
     /// Where each buffer sits in `l1_list` (by buffer index; `None` outside L1 or unplaced).
     l1_at: Vec<Option<u64>>,
+    /// The inputs placed by [`PlanBuilder::place_capture_input`] (by buffer index) with the
+    /// bytes each takes in `l1_list`: L1 the device run held but the capture does not.
+    capture_inputs: Vec<(usize, u64)>,
 }
 
 /// A flag set through a shared reference (plans read the live L1 through `&PlanBuilder`);
@@ -135,6 +138,7 @@ impl PlanBuilder {
             live_l1_per_bank: 0,
             read_live_l1: ReadFlag::default(),
             read_device_l1: ReadFlag::default(),
+            capture_inputs: Vec::new(),
             l1_list: FreeList::new(
                 device.l1_bank_bytes,
                 device.l1_unreserved_base,
@@ -385,6 +389,7 @@ impl PlanBuilder {
         if let Some(at) = self.l1_at[i].take() {
             self.l1_list.deallocate(at);
         }
+        self.capture_inputs.retain(|(input, _)| *input != i);
         self.steps.push(Step::Free(i));
     }
 
@@ -466,6 +471,16 @@ impl PlanBuilder {
         u64::try_from(self.live_l1_per_bank).unwrap_or(u64::MAX)
     }
 
+    /// [`PlanBuilder::live_l1_per_bank`] as a choice the capture makes itself (one the program
+    /// cache does not keep, such as concat's route) reads it: without the capture's own inputs
+    /// ([`PlanBuilder::place_capture_input`]), which it allocates for nobody (random concat
+    /// seed 1207774 on p150: four bfloat16 [4,34168,93] in L1 along dim -1 are captured
+    /// band-wise, though the L1 the inputs leave would route them row-major).
+    pub fn capture_live_l1_per_bank(&self) -> u64 {
+        let capture_inputs: u64 = self.capture_inputs.iter().map(|(_, b)| b).sum();
+        self.live_l1_per_bank().saturating_sub(capture_inputs)
+    }
+
     /// Where `t`'s buffer sits in L1 (its lowest address), as the plan places it: on the
     /// device's L1 state, or alone on the device. Read as a program choice does (the answer
     /// depends on the L1 outside the call).
@@ -498,7 +513,8 @@ impl PlanBuilder {
         if self.device_run_stopped {
             return None;
         }
-        Some(self.l1_list.stats().free)
+        let capture_inputs: u64 = self.capture_inputs.iter().map(|(_, b)| b).sum();
+        Some(self.l1_list.stats().free.saturating_add(capture_inputs))
     }
 
     /// Whether the plan depends on the device's L1 state: a program choice read the live L1
@@ -517,6 +533,31 @@ impl PlanBuilder {
     pub fn set_l1_state(&mut self, list: FreeList) {
         self.l1_list = list;
         self.on_device_l1 = true;
+    }
+
+    /// Places L1 input `buffer` in the device's L1 state, which lacks it: a NO_DISPATCH
+    /// capture's own input, allocated for nobody, but which the device run before the capture
+    /// held there as the allocator places it, and that run built the programs the capture takes
+    /// from the program cache (seen on n150: to_layout of a [363973] bfloat16 TILE tensor in L1
+    /// to ROW_MAJOR captures untilize blocks of 60 tiles, capped by the L1 its input and output
+    /// leave, not the 90 the L1 beside its output alone gives). The capture's own host decisions
+    /// ([`PlanBuilder::l1_total_free_per_bank`]) still see the L1 without it. An input that does
+    /// not fit is left out, as before: its upload failed, and so did the device run.
+    pub fn place_capture_input(&mut self, buffer: usize) {
+        if !self.on_device_l1 || self.l1_at.get(buffer).is_none_or(|at| at.is_some()) {
+            return;
+        }
+        let placement = &self.buffers[buffer].placement;
+        if placement.buffer_type != BufferType::L1 {
+            return;
+        }
+        let per_bank = placement.per_bank_bytes;
+        let Some(at) = self.l1_list.allocate(per_bank, false) else {
+            return;
+        };
+        self.l1_at[buffer] = Some(at);
+        let taken = self.l1_list.block_size(per_bank).unwrap_or(per_bank);
+        self.capture_inputs.push((buffer, taken));
     }
 
     /// Where input `buffer` sits in the device's L1 (so that the call can free it, as conv2d's
@@ -1125,5 +1166,42 @@ mod tests {
         assert!(!b.read_live_l1(), "the host decides it on every call");
         assert!(b.depends_on_device_l1(), "a plan for this L1 state only");
         assert!(!alone.depends_on_device_l1());
+    }
+
+    /// A capture's own L1 input, which the device's L1 state lacks, is placed as the device run
+    /// before the capture placed it: program choices read the L1 it leaves, the capture's host
+    /// decisions the L1 without it, until the call frees it.
+    #[test]
+    fn capture_inputs_count_for_the_device_run_only() {
+        // Four tiles per bank: 8 KiB, whole DRAM-alignment granules.
+        let spec = |rows: i64| {
+            TensorSpec::new(
+                Shape::new(&[1, 1, 32 * rows, 32 * 64]).unwrap(),
+                DType::Bfloat16,
+                Layout::Tile,
+            )
+        };
+        let memory = DeviceMemory::open(&N150, 0).unwrap();
+        let mut list = memory.l1.list().clone();
+        let other = list.allocate(8192, false).unwrap();
+        let mut b = PlanBuilder::new(&N150);
+        b.set_l1_state(list);
+        let bank = N150.l1_bank_bytes;
+        let before = b.l1_total_free_per_bank(bank).unwrap();
+        let input = b.external("input", spec(4), BufferType::L1).unwrap();
+        let dram = b.external("weights", spec(4), BufferType::Dram).unwrap();
+        b.place_capture_input(input.buffer);
+        b.place_capture_input(dram.buffer);
+        let per_bank = b.buffers[input.buffer].placement.per_bank_bytes;
+        assert_eq!(b.l1_address(&input), Some(other - per_bank));
+        assert_eq!(b.live_l1_per_bank(), 8192 + per_bank);
+        assert_eq!(b.l1_free_below_lowest(), Some(bank - 8192 - per_bank));
+        assert_eq!(b.l1_total_free_per_bank(bank), Some(before));
+        // Placed once only.
+        b.place_capture_input(input.buffer);
+        assert_eq!(b.live_l1_per_bank(), 8192 + per_bank);
+        b.deallocate(&input);
+        assert_eq!(b.live_l1_per_bank(), 8192);
+        assert_eq!(b.l1_total_free_per_bank(bank), Some(before));
     }
 }

@@ -391,3 +391,28 @@ fn untilize_blocks_are_capped_by_the_free_l1() {
     );
     assert_eq!(peaks(&c).dataflow, 606_208);
 }
+
+/// `UntilizeSingleCoreProgramFactory` sizes its block by an input and an output tile per block
+/// tile, though its route (`get_pf_type`) weighs two input tiles. Measured on p150: a
+/// [5,1888,13952] bfloat8_b split along its width from DRAM (Wt 436, too wide for two half-L1
+/// CBs) untilizes in blocks of 109 tiles, 118,592 B of bfloat8_b and 223,232 B of bfloat16:
+/// dataflow peak 341,824 B (218 tiles, 683,648 B, planned before; random split seed 1207732).
+#[test]
+fn single_core_untilize_blocks_weigh_input_and_output_tiles() {
+    let mut c = case(
+        "split",
+        "5,1888,13952",
+        DType::Bfloat8B,
+        DRAM,
+        &P150,
+        &[
+            ("dim", ParamValue::Int(2)),
+            (
+                "split_sizes",
+                ParamValue::Ints(vec![1130, 699, 5980, 281, 239, 5623]),
+            ),
+        ],
+    );
+    c.device_layout = memmodel::DeviceLayout::AsGiven;
+    assert_eq!(peaks(&c).dataflow, 341_824);
+}

@@ -434,3 +434,42 @@ fn a_concat_of_more_than_47_inputs_goes_in_batches() {
         "{message}"
     );
 }
+
+/// A case's capture runs after its device run, whose untilize the capture takes from the
+/// program cache: that run's blocks are capped by the L1 its input and output left, though the
+/// capture itself allocates neither. Measured on n150 (ttnn 0.81.1): TILE bfloat16 in L1 to
+/// ROW_MAJOR, [363973] in blocks of 60 tiles (dataflow peak 389,120 B; 90 tiles beside the
+/// output alone), [1,303264] and [303264] in blocks of 75 (417,792 B; 151 beside the output).
+#[test]
+fn capture_untilizes_in_the_blocks_its_device_run_built() {
+    for (shape, dataflow) in [
+        ("363973", 389_120),
+        ("303264", 417_792),
+        ("1,303264", 417_792),
+    ] {
+        let mut c = case("to_layout", shape, BufferType::L1, &N150);
+        c.params
+            .set("layout", memmodel::ParamValue::Str("row_major".into()));
+        let dev = open(&N150, 0);
+        let cap = measure_case(&dev, &c).unwrap();
+        assert_eq!(cap.per_core.peak_dataflow_buffer, dataflow, "[{shape}]");
+    }
+}
+
+/// Concat's route is the capture's own choice, not a cached program: it reads the capture's L1,
+/// without the capture's own inputs. Measured on p150 (ttnn 0.81.1): four bfloat16
+/// [4,34168,93] in L1 along dim -1 are captured band-wise (`ConcatTiledUnalignedProgramFactory`,
+/// CB peak 147,456 B, no dataflow buffers), though the L1 the inputs leave would route them
+/// row-major.
+#[test]
+fn capture_routes_a_concat_on_its_own_l1() {
+    let mut c = case("concat", "4,34168,93", BufferType::L1, &P150);
+    c.model_inputs = vec![Shape::parse("4,34168,93").unwrap(); 4];
+    c.params.set("dim", memmodel::ParamValue::Int(-1));
+    let dev = open(&P150, 0);
+    let cap = measure_case(&dev, &c).unwrap();
+    assert_eq!(
+        (cap.per_core.peak_cb, cap.per_core.peak_dataflow_buffer),
+        (147_456, 0)
+    );
+}

@@ -887,8 +887,12 @@ fn derive_plan(
         let d = b
             .external_with("input", t.spec.clone(), t.memory, t.shard.clone())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        if let Some(at) = at {
-            b.set_input_l1_address(d.buffer, *at);
+        match at {
+            Some(at) => b.set_input_l1_address(d.buffer, *at),
+            // An L1 input not placed is a capture's own: the device run before the capture
+            // placed it, and built the programs the capture takes from the program cache there.
+            None if l1.is_some() => b.place_capture_input(d.buffer),
+            None => {}
         }
         devs.push(d);
     }

@@ -406,13 +406,16 @@ pub(in crate::exec) fn concat_tiled_unaligned(
         0
     };
     let needed = crate::size::add(cbs, pending, "concat CBs")?;
-    let free = d.l1_bank_bytes.saturating_sub(live_l1_per_bank(ex));
+    let free = d
+        .l1_bank_bytes
+        .saturating_sub(ex.b.capture_live_l1_per_bank());
     // `get_max_l1_space` reads the L1 the live buffers leave, the call's inputs included: a
     // device run routes on it. A NO_DISPATCH capture of the call alone allocates nothing for
     // real and sees the whole bank, so where the two decide differently the capture goes
     // band-wise and the run through row-major (seen on the runtime: a float32 [25074,171]
-    // pair in L1 on n150). A plan derived for the capture reads the capture's L1 (its inputs
-    // unplaced: live L1 0), one for the run or a case estimate the run's.
+    // pair in L1 on n150). A plan derived for the capture reads the capture's L1 (without
+    // its own inputs, which sim places for the programs the device run built), one for the
+    // run or a case estimate the run's.
     // The runtime's capture does not see the call's own earlier buffers either (a stack's
     // unsqueezed copies), which a capture plan here places: where they decide the route, it
     // stays unmodeled (p150 seed 1219323: a [1,3,1228,270] pair stacked on dim -1 is captured

@@ -498,7 +498,7 @@ pub(in crate::exec) fn untilize_native_program(
                 "a single tile row wider than two half-L1 CBs (UntilizeMultiCoreParallelizeColumnProgramFactory)",
             ));
         }
-        return Ok(untilize_single_core_program(x, wt, max_tiles));
+        return Ok(untilize_single_core_program(d, x, wt));
     }
     let (ncores, per_core) = compute_ncores(u64::from(d.grid_x * d.grid_y), tile_rows(&x.spec));
     let cores = grid::merge_ranges(&grid::num_cores_to_corerangeset(
@@ -526,13 +526,19 @@ pub(in crate::exec) fn half_l1_budget(d: &crate::device::DeviceSpec) -> u64 {
 }
 
 /// `UntilizeSingleCoreProgramFactory` on core (0,0): a row in blocks of the largest divisor of
-/// `Wt` that `max_tiles` holds, one input and one output buffer of a block (seen on p150:
-/// [3488,7968] bfloat16, Wt 249, 2 × 83 tiles; on n150 [3488,7040], Wt 220, 2 × 110).
+/// `Wt` that half the L1 holds as an input and an output tile per block tile
+/// (`max_tiles_per_dfb`; the route to it, `get_pf_type`, weighs two input tiles instead), one
+/// input and one output buffer of a block (seen on p150: [3488,7968] bfloat16, Wt 249, 2 × 83
+/// tiles; on n150 [3488,7040], Wt 220, 2 × 110; a bfloat8_b one, bfloat16 out, on p150:
+/// [5,1888,13952] split along its width from DRAM, Wt 436, 109 tiles of 1,088 B and 2,048 B,
+/// not the 218 two input tiles give; random split seed 1207732).
 pub(in crate::exec) fn untilize_single_core_program(
+    d: &crate::device::DeviceSpec,
     x: &DevTensor,
     wt: u64,
-    max_tiles: u64,
 ) -> Program {
+    let max_tiles =
+        half_l1_budget(d) / (tile_size(x.dtype()) + untilized_tile_size(x.dtype())).max(1);
     let block = (1..=max_tiles.min(wt))
         .rev()
         .find(|b| wt.is_multiple_of(*b))
