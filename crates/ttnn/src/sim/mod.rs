@@ -804,6 +804,18 @@ impl Device {
     }
 }
 
+/// The programs a plan runs, in order.
+fn run_programs(plan: &Plan) -> Vec<&Program> {
+    plan.builder
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Run(program) => Some(program),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The programs a NO_DISPATCH capture of a call runs after a real run of it whose program
 /// choice read the free L1 (`first`): the runtime looks each program up in its cache, keyed on
 /// the call's attributes and inputs, not on the free L1 the device run's factory read, so the
@@ -815,17 +827,7 @@ impl Device {
 /// the capture's L1 reads whole 352,128 B rows. An untilize codegen program hashes the free L1
 /// itself (a miss: the capture builds its own).
 fn capture_programs<'a>(first: &'a Plan, now: &'a Plan) -> Option<Vec<&'a Program>> {
-    fn runs(p: &Plan) -> Vec<&Program> {
-        p.builder
-            .steps
-            .iter()
-            .filter_map(|step| match step {
-                Step::Run(program) => Some(program),
-                _ => None,
-            })
-            .collect()
-    }
-    let (first, now) = (runs(first), runs(now));
+    let (first, now) = (run_programs(first), run_programs(now));
     let same_factories = first.len() == now.len()
         && first
             .iter()
@@ -849,17 +851,7 @@ fn capture_programs<'a>(first: &'a Plan, now: &'a Plan) -> Option<Vec<&'a Progra
 /// Whether a repeat's plan runs the programs the runtime's cache kept from the first run's:
 /// program for program, either the same or of another factory (a cache miss).
 fn same_cached_programs(first: &Plan, now: &Plan) -> bool {
-    fn runs(p: &Plan) -> Vec<&Program> {
-        p.builder
-            .steps
-            .iter()
-            .filter_map(|step| match step {
-                Step::Run(program) => Some(program),
-                _ => None,
-            })
-            .collect()
-    }
-    let (first, now) = (runs(first), runs(now));
+    let (first, now) = (run_programs(first), run_programs(now));
     first.len() == now.len()
         && first.iter().zip(&now).all(|(a, b)| {
             a == b
