@@ -97,6 +97,20 @@ impl Request {
         (self.count > max).then(|| slice_count_refusal(self.count, max))
     }
 
+    /// The output rows (N·H·W) of the call's smallest told slice, before any rounding of its
+    /// width: `None` where the call tells no count of two or more.
+    pub(super) fn smallest_told_slice_rows(&self, win: &super::pool::Window) -> Option<u64> {
+        let count = self.count;
+        if count < 2 {
+            return None;
+        }
+        let (h, w) = match self.axis? {
+            Axis::Height => (win.ho / count, win.wo),
+            Axis::Width => (win.ho, win.wo / count),
+        };
+        win.n.checked_mul(h)?.checked_mul(w)
+    }
+
     /// Whether the call tells the slice count (the runtime searches for none).
     pub(super) fn count_told(&self) -> bool {
         self.axis.is_some() && self.count > 0
@@ -1579,5 +1593,47 @@ mod tests {
         let err = conv("1,608,76,96").expect_err("unmodeled");
         assert!(crate::exec::is_unmodeled(&err), "{err}");
         assert!(err.to_string().contains("padded on one axis only"), "{err}");
+    }
+
+    /// A told count of two DRAM slices of under 32 output rows of a 3×3 conv, act_block_h
+    /// above a tile, is unmodeled: the runtime refused these two (random conv2d draws, seeds
+    /// 1220711 n150 and 1220712 p150: "Conv2d output block size 3 exceeds the per-core output
+    /// size 1") where the plan fitted or refused in other words.
+    #[test]
+    fn told_slices_of_a_conv_the_auto_shard_estimate_refuses_are_unmodeled() {
+        let depthwise: &[(&str, ParamValue)] = &[
+            ("out_channels", ParamValue::Int(459)),
+            ("groups", ParamValue::Int(459)),
+            ("stride", ParamValue::Ints(vec![1, 2])),
+            ("padding", ParamValue::Ints(vec![2, 2])),
+            ("dtype", ParamValue::Str("float32".into())),
+            ("weights_dtype", ParamValue::Str("bfloat8_b".into())),
+        ];
+        let plain: &[(&str, ParamValue)] = &[
+            ("padding", ParamValue::Ints(vec![1, 1])),
+            ("dtype", ParamValue::Str("bfloat8_b".into())),
+        ];
+        for (shape, device, params) in [
+            ("3,459,3,4", &N150, depthwise),
+            ("1,83,3,3", &crate::device::P150, plain),
+        ] {
+            let mut c = dram_case(shape, device, Layout::Tile);
+            c.output_memory = BufferType::Dram;
+            c.default_output_memory = false;
+            for (k, v) in params.iter().cloned().chain([
+                ("act_block_h", ParamValue::Int(96)),
+                ("enable_act_double_buffer", ParamValue::Bool(true)),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(2)),
+            ]) {
+                c.params.set(k, v);
+            }
+            let err = c.estimate().map(|e| e.verdict).expect_err(shape);
+            assert!(
+                err.to_string()
+                    .contains("the runtime's auto-shard estimate refuses some"),
+                "{shape}: {err}"
+            );
+        }
     }
 }
