@@ -475,17 +475,6 @@ fn plan_block_sharded(
     use crate::plan::sharded_placement;
     use crate::tensor::TILE;
     let f = "ttnn.conv2d";
-    if input.dtype() == crate::dtype::DType::Float32 {
-        // float32 accumulates in float32 (the conv's compute config), which may give the
-        // matmul a partials CB of its own: not measured.
-        return Err(super::unmodeled(
-            f,
-            format!(
-                "{}: a float32 input to the block-sharded 1×1 matmul path",
-                super::conv::UNPLANNED
-            ),
-        ));
-    }
     let d = ex.device();
     let rows = input.dims()[2];
     let in_c_tiles = conv.win.c.div_ceil(TILE);
@@ -682,7 +671,8 @@ fn on_input_grid(
 /// block-sharded L1 output shards (`act` released at the end: the conv's own copy, or its share
 /// of the caller's input). Its CBs: in0 and in1 blocks (double-buffered when K spans more than one block),
 /// the input shard (bound), the output shard (bound, also the partials: conv2d accumulates
-/// without the packer), the bias row.
+/// without the packer; with fp32 accumulation and a narrower output, float32 partials of their
+/// own: [`float32_partials`]), the bias row.
 #[allow(clippy::too_many_arguments)]
 fn block_matmul(
     ex: &mut Exec<'_>,
@@ -729,6 +719,9 @@ fn block_matmul(
     .bound()
     .cb(CbKind::Dataflow, out_bytes, &g.cores)
     .bound();
+    if let Some(partials) = float32_partials(conv, out_bytes)? {
+        p = p.cb(CbKind::Dataflow, partials, &g.cores);
+    }
     if conv.bias {
         p = p.cb(CbKind::Dataflow, g.n_tiles * weights_tile, &g.cores);
     }
@@ -1250,5 +1243,34 @@ mod tests {
             folded.params.set(k, v);
         }
         assert!(refusal(&folded).contains("output block size 2 exceeds the per-core output size 1"));
+    }
+
+    /// A float32 input to the block-sharded 1×1 matmul path (`cargo xtask probe --backend
+    /// metal --trace`, `[1,256,40,40]` float32 → 128, weights float32 by default, L1):
+    /// with a bfloat16 output the 2D multicast matmul takes a float32 partials CB beside its
+    /// output shard (n150: 114,688 + 16,384 + 28,672 + 4,096 B unbound, 163,840 B; p150:
+    /// 81,920 + 16,384 + 20,480 + 4,096 B, 122,880 B); a float32 output needs none (n150:
+    /// 135,168 B).
+    #[test]
+    fn a_float32_block_sharded_matmul_has_a_partials_buffer() {
+        use crate::device::P150;
+        for (d, out_dtype, peak) in [
+            (&N150, "bfloat16", 163_840),
+            (&P150, "bfloat16", 122_880),
+            (&N150, "float32", 135_168),
+        ] {
+            let mut c = conv1x1("1,256,40,40", 128, DType::Float32, BufferType::L1, d);
+            c.default_output_memory = false;
+            c.params
+                .set("shard_layout", ParamValue::Str("block".into()));
+            c.params.set("dtype", ParamValue::Str(out_dtype.into()));
+            let e = c.estimate().unwrap();
+            assert_eq!(
+                (e.verdict, e.peaks.dataflow),
+                (Verdict::Fits, peak),
+                "{} {out_dtype}",
+                d.name
+            );
+        }
     }
 }
