@@ -980,12 +980,11 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let bias = !matches!(a.get(usize::MAX, "bias_tensor"), None | Some(Val::None));
     let settings = Settings::of(a)?;
     let folds = folds_kernel_stride(&x, [h, w], kernel, stride, pad, dilation);
-    // Folding is planned for a DRAM interleaved ROW_MAJOR input without padding, groups 1, the
+    // Folding is planned for a DRAM interleaved ROW_MAJOR input (padded or not), groups 1, the
     // runtime's own sharding and no slice_config (exec/conv_matmul.rs `plan_folded`).
     let fold_planned = x.memory == BufferType::Dram
         && x.shard.is_none()
         && x.layout() == Layout::RowMajor
-        && pad == [0, 0]
         && groups == 1
         && settings.shard_layout.is_none()
         && !settings.deallocate_activation
@@ -996,8 +995,8 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             format!(
                 "{UNPLANNED}: kernel stride folding (kernel = stride ≠ 1×1 on a DRAM input \
                  that is ROW_MAJOR or unpadded, or a height-sharded one: the runtime folds it \
-                 and runs a matmul) other than of an unpadded DRAM ROW_MAJOR input with groups \
-                 1, no shard_layout, deallocate_activation or slice_config"
+                 and runs a matmul) other than of a DRAM ROW_MAJOR input with groups 1, no \
+                 shard_layout, deallocate_activation or slice_config"
             ),
         ));
     }
@@ -2020,9 +2019,9 @@ mod tests {
         assert!(err.to_string().contains("padded input rows"), "{err}");
     }
 
-    /// Kernel stride folding (the runtime's Fold program, then a matmul) is not planned: a
-    /// ROW_MAJOR DRAM input with a 2×2 stride-2 kernel padded 1 folds, a TILE one does not
-    /// (it pads: the halo path); an unpadded TILE one folds too (NO_DISPATCH traces, n150).
+    /// Kernel stride folding of a TILE input (the runtime untilizes, folds, tilizes) is not
+    /// planned: an unpadded TILE one folds (NO_DISPATCH traces, n150); a padded TILE one does
+    /// not (the halo path); a padded ROW_MAJOR one folds and is planned.
     #[test]
     fn kernel_stride_folding_is_unmodeled() {
         let conv = |layout: Layout, pad: i64| {
@@ -2039,11 +2038,11 @@ mod tests {
             c.params.set("out_channels", ParamValue::Int(32));
             c.estimate()
         };
-        for (layout, pad) in [(Layout::RowMajor, 1), (Layout::Tile, 0)] {
-            let err = conv(layout, pad).expect_err("no verdict");
-            assert!(crate::exec::is_unmodeled(&err), "{err}");
-            assert!(err.to_string().contains("folding"), "{err}");
-        }
+        let err = conv(Layout::Tile, 0).expect_err("no verdict");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        assert!(err.to_string().contains("folding"), "{err}");
+        // A padded ROW_MAJOR fold is planned (exec/conv_matmul.rs `plan_folded`).
+        assert!(conv(Layout::RowMajor, 1).is_ok());
         assert!(conv(Layout::Tile, 1).is_ok());
     }
 

@@ -183,9 +183,39 @@ pub(super) fn plan_folded(
     let f = "ttnn.conv2d";
     let win = &conv.win;
     let [sh, sw] = win.stride;
-    let (ho, wo) = (win.h / sh.max(1), win.w / sw.max(1));
-    let c = crate::size::product([win.c, sh, sw], "folded channels")?;
     let d = ex.device();
+    // A padded input is padded first (`ttnn.pad` into the input's DRAM, multi-core), the Fold
+    // reading that copy, which is freed once folded (n150 `[1,32,64,64]` 2×2 stride 2 padding
+    // 1: `[1,66,66,32]`, then the Fold on 61 cores).
+    let padded_dims = [
+        win.n,
+        crate::size::product([2, win.pad[0]], "padding")?
+            .checked_add(win.h)
+            .ok_or_else(|| super::invalid(f, "the padded input overflows"))?,
+        crate::size::product([2, win.pad[1]], "padding")?
+            .checked_add(win.w)
+            .ok_or_else(|| super::invalid(f, "the padded input overflows"))?,
+        win.c,
+    ];
+    let padded = if win.pad == [0, 0] {
+        None
+    } else {
+        let spec = TensorSpec::new(
+            Shape::from_dims(padded_dims.to_vec())?,
+            x.dtype(),
+            Layout::RowMajor,
+        );
+        let t = ex.b.tensor(
+            "padded input",
+            BufferRole::Temporary,
+            spec,
+            BufferType::Dram,
+        )?;
+        super::reduction::run_pad_row_major_multicore(ex, x.dtype(), &padded_dims, f)?;
+        Some(t)
+    };
+    let (ho, wo) = (padded_dims[1] / sh.max(1), padded_dims[2] / sw.max(1));
+    let c = crate::size::product([win.c, sh, sw], "folded channels")?;
     let folded = ex.b.tensor(
         "folded input",
         BufferRole::Temporary,
@@ -196,22 +226,32 @@ pub(super) fn plan_folded(
         ),
         BufferType::Dram,
     )?;
-    let stick = crate::size::round_up(
-        crate::size::mul(win.c, x.dtype().row_major_element_bytes(), "input stick")?,
-        d.dram_alignment,
-        "input stick",
-    )?;
+    let stick_bytes = crate::size::mul(win.c, x.dtype().row_major_element_bytes(), "input stick")?;
+    let stick = crate::size::round_up(stick_bytes, d.dram_alignment, "input stick")?;
     // The patches (output pixels) split evenly over the grid: as many cores as that takes.
     let patches = crate::size::product([win.n, ho, wo], "fold patches")?;
     let grid_cores = u64::from(d.grid_x) * u64::from(d.grid_y);
     let per_core = patches.div_ceil(grid_cores).max(1);
     let used = u32::try_from(patches.div_ceil(per_core)).unwrap_or(u32::MAX);
     let cores = super::grid::num_cores_to_corerangeset((0, 0), used, (d.grid_x, d.grid_y), true);
-    ex.b.run(Program::new("Fold", "MultiCoreDRAMFold").cb(
+    let mut fold = Program::new("Fold", "MultiCoreDRAMFold").cb(
         CbKind::Dataflow,
         crate::size::product([2, sh, sw, stick], "fold CB")?,
         &cores,
-    ));
+    );
+    // A stick off the DRAM alignment also gets an unaligned scratch of one patch's sticks
+    // (fold_multi_core_dram_program_factory.cpp src1; p150 float32 17 channels 3×3: 612 B).
+    if stick != stick_bytes {
+        fold = fold.cb(
+            CbKind::Dataflow,
+            crate::size::product([sh, sw, stick_bytes], "fold scratch")?,
+            &cores,
+        );
+    }
+    ex.b.run(fold);
+    if let Some(t) = padded {
+        ex.b.release(t);
+    }
     let folded_win = super::pool::Window::new([win.n, ho, wo, c], [1, 1], [1, 1], [0, 0], [1, 1])
         .ok_or_else(|| super::invalid(f, "the folded input overflows"))?;
     let folded_conv = Conv {
@@ -1127,7 +1167,7 @@ mod tests {
 
     /// Kernel stride folding of an unpadded DRAM ROW_MAJOR input is planned: the Fold program,
     /// then the 1×1 matmul path on `[N, H/s, W/s, C·s·s]` (n150, `[1,32,64,64]` 2×2 stride 2 →
-    /// 64: the runtime's dataflow peak 32,768 B, the matmul's); padded, it stays `unmodeled`.
+    /// 64: the runtime's dataflow peak 32,768 B, the matmul's); an unpadded TILE one stays `unmodeled`.
     #[test]
     fn kernel_stride_folding_of_a_row_major_dram_input_is_planned() {
         let mut c = conv1x1("1,32,64,64", 64, DType::Bfloat16, BufferType::Dram, &N150);
@@ -1138,7 +1178,7 @@ mod tests {
         c.params.set("padding", ParamValue::Ints(vec![0, 0]));
         let e = c.estimate().unwrap();
         assert_eq!((e.peaks.cb, e.peaks.dataflow), (0, 32_768));
-        c.params.set("padding", ParamValue::Ints(vec![2, 2]));
+        c.layout = Layout::Tile;
         let err = c.estimate().expect_err("no verdict");
         assert!(crate::exec::is_unmodeled(&err), "{err}");
     }
@@ -1272,5 +1312,53 @@ mod tests {
                 d.name
             );
         }
+    }
+
+    /// A padded ROW_MAJOR DRAM fold pads first (the runtime's NO_DISPATCH traces): n150
+    /// `[1,32,64,64]` 2×2 stride 2 padding 1 → 64 runs the multi-core pad to `[1,66,66,32]`
+    /// (32,768 B of rows and a 64 B scratchpad on all 64 cores), then the Fold on 61 cores
+    /// (512 B); p150 float32 `[1,17,21,27]` 3×3 stride 3 padding [3, 0]: 68 B sticks off the
+    /// DRAM alignment, so the Fold takes a 612 B scratch beside its 2,304 B.
+    #[test]
+    fn a_padded_row_major_fold_pads_then_folds() {
+        use crate::device::P150;
+        let programs = |c: &Case| -> Vec<(String, Vec<u64>)> {
+            c.plan()
+                .unwrap()
+                .steps
+                .iter()
+                .filter_map(|s| match s {
+                    crate::plan::Step::Run(p) => Some((
+                        p.factory.to_string(),
+                        p.cbs.iter().map(|cb| cb.size).collect(),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        let fold = |shape, c_out, dtype, device, kernel: i64, pad: Vec<i64>| {
+            let mut c = conv1x1(shape, c_out, dtype, BufferType::Dram, device);
+            c.layout = Layout::RowMajor;
+            for name in ["kernel_size", "stride"] {
+                c.params.set(name, ParamValue::Ints(vec![kernel, kernel]));
+            }
+            c.params.set("padding", ParamValue::Ints(pad));
+            c
+        };
+        let n150 = fold("1,32,64,64", 64, DType::Bfloat16, &N150, 2, vec![1, 1]);
+        let got = programs(&n150);
+        assert_eq!(
+            got[..2],
+            [
+                (
+                    "PadRmReaderWriterMultiCoreDefaultProgramFactory".to_string(),
+                    vec![32_768, 64]
+                ),
+                ("MultiCoreDRAMFold".to_string(), vec![512]),
+            ]
+        );
+        let p150 = fold("1,17,21,27", 40, DType::Float32, &P150, 3, vec![3, 0]);
+        let got = programs(&p150);
+        assert_eq!(got[1], ("MultiCoreDRAMFold".to_string(), vec![2_304, 612]));
     }
 }

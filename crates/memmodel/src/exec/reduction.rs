@@ -545,23 +545,7 @@ fn pad_row_major_last_dim(
         .saturating_sub(d.l1_unreserved_base)
         .max(1);
     if multicore {
-        let row_l1 = row.next_multiple_of(d.l1_alignment);
-        let row_dram = row.next_multiple_of(d.dram_alignment);
-        let per_barrier = 2048u64.div_ceil(row_l1).max(1);
-        let barrier = per_barrier.saturating_mul(row_l1).max(1);
-        let depth = (l1_budget / barrier).clamp(1, 16);
-        let rows: u64 = dims[..dims.len() - 1].iter().product();
-        let cores = grid::split_work(d, rows, false).all;
-        let mut p = Program::new(
-            "PadDeviceOperation",
-            "PadRmReaderWriterMultiCoreDefaultProgramFactory",
-        )
-        .cb(CbKind::Dataflow, depth * per_barrier * row_l1, &cores);
-        p.push(Cb::new(CbKind::Scratchpad, row_dram, cores.clone()));
-        if !row_l1.is_multiple_of(d.dram_alignment) {
-            p.push(Cb::new(CbKind::Scratchpad, row_dram, cores));
-        }
-        ex.b.run(p);
+        run_pad_row_major_multicore(ex, x.dtype(), &dims, "ttnn.topk")?;
     } else {
         let page = row.next_multiple_of(d.alignment(x.memory).max(TILE)).max(1);
         // The pad-value tensor is made when the program is, before it runs.
@@ -589,6 +573,55 @@ fn pad_row_major_last_dim(
         ex.b.release(pad_value);
     }
     Ok(out)
+}
+
+/// `PadRmReaderWriterMultiCoreDefaultProgramFactory` (pad/device of the pinned runtime) padding a
+/// ROW_MAJOR interleaved tensor of `dtype` to `out_dims`, no front padding on the last dim: the
+/// output's rows (all dims but the last) split over the grid, 2 KiB barriers of padded rows, up
+/// to 16 of them within half the core's L1 above the allocator base, and a one-row scratchpad (a
+/// second when the row is not DRAM-aligned). The caller allocates the output.
+pub(super) fn run_pad_row_major_multicore(
+    ex: &mut Exec<'_>,
+    dtype: DType,
+    out_dims: &[u64],
+    op: &str,
+) -> Result<(), CaseError> {
+    let d = ex.device();
+    let (last, rows) = out_dims
+        .split_last()
+        .ok_or_else(|| unmodeled(op, "a pad of a rank-0 tensor"))?;
+    let row = last
+        .checked_mul(dtype.row_major_element_bytes())
+        .ok_or_else(|| unmodeled(op, "a padded row's size overflows"))?;
+    let row_l1 = crate::size::round_up(row, d.l1_alignment, "padded row")?;
+    let row_dram = crate::size::round_up(row, d.dram_alignment, "padded row")?;
+    let l1_budget = (d.l1_bytes_per_core / 2).saturating_sub(d.l1_unreserved_base);
+    let per_barrier = 2048u64.div_ceil(row_l1.max(1)).max(1);
+    let barrier = crate::size::mul(per_barrier, row_l1, "pad barrier")?.max(1);
+    if barrier > l1_budget {
+        return Err(unmodeled(
+            op,
+            format!("ttnn.pad: padded row of {row_l1} B does not fit in the per-core L1 budget ({l1_budget} B)"),
+        ));
+    }
+    let depth = (l1_budget / barrier).clamp(1, 16);
+    let rows = crate::size::product(rows.iter().copied(), "padded rows")?;
+    let cores = grid::split_work(d, rows, false).all;
+    let mut p = Program::new(
+        "PadDeviceOperation",
+        "PadRmReaderWriterMultiCoreDefaultProgramFactory",
+    )
+    .cb(
+        CbKind::Dataflow,
+        crate::size::mul(depth, barrier, "pad CB")?,
+        &cores,
+    );
+    p.push(Cb::new(CbKind::Scratchpad, row_dram, cores.clone()));
+    if !row_l1.is_multiple_of(d.dram_alignment) {
+        p.push(Cb::new(CbKind::Scratchpad, row_dram, cores));
+    }
+    ex.b.run(p);
+    Ok(())
 }
 
 /// The single-core ROW_MAJOR pad's program hash: the input's spec and memory and the width.
