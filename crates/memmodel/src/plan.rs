@@ -1240,4 +1240,48 @@ mod tests {
         assert_eq!(b.live_l1_per_bank(), 8192);
         assert_eq!(b.l1_total_free_per_bank(bank), Some(before));
     }
+
+    /// A capture's route reads the L1 below the lowest buffer alive outside the call: neither
+    /// its unplaced inputs nor what the call allocated (a stack's unsqueezed copies) are in the
+    /// allocator `get_max_l1_space` reads; a device run's plan counts both (p150 seed 1219323).
+    #[test]
+    fn a_capture_routes_without_the_calls_own_buffers() {
+        let spec = TensorSpec::new(
+            Shape::new(&[1, 1, 32 * 4, 32 * 64]).unwrap(),
+            DType::Bfloat16,
+            Layout::Tile,
+        );
+        let memory = DeviceMemory::open(&N150, 0).unwrap();
+        let mut list = memory.l1.list().clone();
+        let other = list.allocate(8192, false).unwrap();
+        let plan = |capture: bool| {
+            let mut b = PlanBuilder::new(&N150);
+            let mut list = list.clone();
+            let per_bank = 8192;
+            let at = (!capture).then(|| list.allocate(per_bank, false).unwrap());
+            b.set_l1_state(list);
+            if capture {
+                b.set_capture();
+            }
+            let input = b.external("input", spec.clone(), BufferType::L1).unwrap();
+            assert_eq!(b.buffers[input.buffer].placement.per_bank_bytes, per_bank);
+            match at {
+                Some(at) => b.set_input_l1_address(input.buffer, at),
+                None => b.place_capture_input(input.buffer),
+            }
+            let copy = b
+                .tensor("copy", BufferRole::Temporary, spec.clone(), BufferType::L1)
+                .unwrap();
+            (b, input, copy, per_bank)
+        };
+        let (b, _, copy, per_bank) = plan(false);
+        assert!(b.l1_address(&copy).is_some_and(|at| at < other - per_bank));
+        assert_eq!(b.capture_live_l1_per_bank(), 8192 + 2 * per_bank);
+        let (mut b, input, copy, _) = plan(true);
+        assert_eq!(b.live_l1_per_bank(), 8192 + 2 * per_bank);
+        assert_eq!(b.capture_live_l1_per_bank(), 8192);
+        b.release(copy);
+        b.release(input);
+        assert_eq!(b.capture_live_l1_per_bank(), 8192);
+    }
 }
