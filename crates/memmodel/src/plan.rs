@@ -103,6 +103,8 @@ pub struct PlanBuilder {
     /// The inputs placed by [`PlanBuilder::place_capture_input`] (by buffer index) with the
     /// bytes each takes in `l1_list`: L1 the device run held but the capture does not.
     capture_inputs: Vec<(usize, u64)>,
+    /// The plan is a NO_DISPATCH capture's ([`PlanBuilder::set_capture`]).
+    capture: bool,
 }
 
 /// A flag set through a shared reference (plans read the live L1 through `&PlanBuilder`);
@@ -139,6 +141,7 @@ impl PlanBuilder {
             read_live_l1: ReadFlag::default(),
             read_device_l1: ReadFlag::default(),
             capture_inputs: Vec::new(),
+            capture: false,
             l1_list: FreeList::new(
                 device.l1_bank_bytes,
                 device.l1_unreserved_base,
@@ -475,10 +478,43 @@ impl PlanBuilder {
     /// cache does not keep, such as concat's route) reads it: without the capture's own inputs
     /// ([`PlanBuilder::place_capture_input`]), which it allocates for nobody (random concat
     /// seed 1207774 on p150: four bfloat16 [4,34168,93] in L1 along dim -1 are captured
-    /// band-wise, though the L1 the inputs leave would route them row-major).
+    /// band-wise, though the L1 the inputs leave would route them row-major). A capture's plan
+    /// ([`PlanBuilder::set_capture`]) on the device's L1 leaves out the call's own buffers too:
+    /// the allocator `get_max_l1_space` reads holds none of them (p150 seed 1219323: a
+    /// [1,3,1228,270] pair in L1 stacked on dim -1 is captured band-wise beside its two
+    /// unsqueezed copies, which route the device run row-major).
     pub fn capture_live_l1_per_bank(&self) -> u64 {
+        if self.on_device_l1 && (self.capture || !self.capture_inputs.is_empty()) {
+            self.read_live_l1
+                .0
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            // The capture's own buffers: its unplaced inputs and what the call allocated.
+            let own: Vec<u64> = self
+                .l1_at
+                .iter()
+                .enumerate()
+                .filter_map(|(i, at)| {
+                    let at = (*at)?;
+                    let capture_input = self.capture_inputs.iter().any(|(b, _)| *b == i);
+                    (capture_input || self.buffers[i].role != BufferRole::Input).then_some(at)
+                })
+                .collect();
+            return self
+                .l1_list
+                .allocated_ranges()
+                .map(|(start, _)| start)
+                .find(|start| !own.contains(start))
+                .map_or(0, |at| self.l1_list.end().saturating_sub(at));
+        }
         let capture_inputs: u64 = self.capture_inputs.iter().map(|(_, b)| b).sum();
         self.live_l1_per_bank().saturating_sub(capture_inputs)
+    }
+
+    /// Marks the plan as a NO_DISPATCH capture's: the call's own buffers are recorded, not
+    /// allocated, so the free L1 its choices read ([`PlanBuilder::capture_live_l1_per_bank`])
+    /// holds only the buffers alive outside the call.
+    pub fn set_capture(&mut self) {
+        self.capture = true;
     }
 
     /// Where `t`'s buffer sits in L1 (its lowest address), as the plan places it: on the
@@ -1203,5 +1239,49 @@ mod tests {
         b.deallocate(&input);
         assert_eq!(b.live_l1_per_bank(), 8192);
         assert_eq!(b.l1_total_free_per_bank(bank), Some(before));
+    }
+
+    /// A capture's route reads the L1 below the lowest buffer alive outside the call: neither
+    /// its unplaced inputs nor what the call allocated (a stack's unsqueezed copies) are in the
+    /// allocator `get_max_l1_space` reads; a device run's plan counts both (p150 seed 1219323).
+    #[test]
+    fn a_capture_routes_without_the_calls_own_buffers() {
+        let spec = TensorSpec::new(
+            Shape::new(&[1, 1, 32 * 4, 32 * 64]).unwrap(),
+            DType::Bfloat16,
+            Layout::Tile,
+        );
+        let memory = DeviceMemory::open(&N150, 0).unwrap();
+        let mut list = memory.l1.list().clone();
+        let other = list.allocate(8192, false).unwrap();
+        let plan = |capture: bool| {
+            let mut b = PlanBuilder::new(&N150);
+            let mut list = list.clone();
+            let per_bank = 8192;
+            let at = (!capture).then(|| list.allocate(per_bank, false).unwrap());
+            b.set_l1_state(list);
+            if capture {
+                b.set_capture();
+            }
+            let input = b.external("input", spec.clone(), BufferType::L1).unwrap();
+            assert_eq!(b.buffers[input.buffer].placement.per_bank_bytes, per_bank);
+            match at {
+                Some(at) => b.set_input_l1_address(input.buffer, at),
+                None => b.place_capture_input(input.buffer),
+            }
+            let copy = b
+                .tensor("copy", BufferRole::Temporary, spec.clone(), BufferType::L1)
+                .unwrap();
+            (b, input, copy, per_bank)
+        };
+        let (b, _, copy, per_bank) = plan(false);
+        assert!(b.l1_address(&copy).is_some_and(|at| at < other - per_bank));
+        assert_eq!(b.capture_live_l1_per_bank(), 8192 + 2 * per_bank);
+        let (mut b, input, copy, _) = plan(true);
+        assert_eq!(b.live_l1_per_bank(), 8192 + 2 * per_bank);
+        assert_eq!(b.capture_live_l1_per_bank(), 8192);
+        b.release(copy);
+        b.release(input);
+        assert_eq!(b.capture_live_l1_per_bank(), 8192);
     }
 }

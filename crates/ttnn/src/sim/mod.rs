@@ -565,6 +565,9 @@ struct PlanCache {
 #[derive(Debug)]
 struct CachedPlan {
     key: Arc<PlanKey>,
+    /// Whether it was derived for a NO_DISPATCH capture (whose own buffers are not in the L1
+    /// its choices read).
+    capture: bool,
     /// The L1 the plan holds for.
     l1: PlanL1,
     plan: std::result::Result<Arc<Plan>, Error>,
@@ -696,7 +699,7 @@ impl Device {
         // The device's L1 as the call finds it, and where its L1 inputs sit in it: the plans
         // whose program choice reads the free L1 are derived on it (as the runtime's factories
         // read it) and hold for it only.
-        let (l1, input_l1_at) = {
+        let (l1, input_l1_at, capture) = {
             let s = self.inner.lock();
             let at: Vec<Option<u64>> = inputs
                 .iter()
@@ -711,7 +714,7 @@ impl Device {
             // allocator as it is, the buffers alive beside the call included (a model's
             // `--measure`: YOLOv12x 1280² n150 #8 captured its conv's blocks on the L1 its
             // skip tensors leave).
-            (Some(s.mem.l1.list().clone()), at)
+            (Some(s.mem.l1.list().clone()), at, s.capture.is_some())
         };
         let mut guard = self.lock_plans();
         let cache = &mut *guard;
@@ -723,6 +726,7 @@ impl Device {
             .and_then(|plans| {
                 plans.iter().find(|p| {
                     same_inputs(&p.key.inputs, inputs)
+                        && p.capture == capture
                         && match &p.l1 {
                             PlanL1::Any => true,
                             PlanL1::On(at) => *at == l1,
@@ -740,8 +744,15 @@ impl Device {
                 .collect(),
         });
         drop(guard);
-        let derived =
-            derive_plan(self.spec, invocation, inputs, l1.as_ref(), &input_l1_at).map(Arc::new);
+        let derived = derive_plan(
+            self.spec,
+            invocation,
+            inputs,
+            l1.as_ref(),
+            &input_l1_at,
+            capture,
+        )
+        .map(Arc::new);
         // A refusal that read the free L1 holds for this L1 only too.
         let reads_l1 = match &derived {
             Ok(p) => p.depends_on_l1,
@@ -758,6 +769,7 @@ impl Device {
             .or_default()
             .push(CachedPlan {
                 key: Arc::clone(&key),
+                capture,
                 l1: if reads_l1 {
                     PlanL1::On(l1)
                 } else {
@@ -862,17 +874,21 @@ fn same_cached_programs(first: &Plan, now: &Plan) -> bool {
 
 /// Derives a call's plan on inputs as they are (specs and memory configs), on the device's L1
 /// as the call finds it (`l1`, with input `i` at `input_l1_at[i]` where it is in L1; `None`:
-/// as if its inputs were the only L1 buffers).
+/// as if its inputs were the only L1 buffers), for a NO_DISPATCH capture where `capture`.
 fn derive_plan(
     spec: &'static DeviceSpec,
     invocation: &Invocation,
     inputs: &[&Tensor],
     l1: Option<&FreeList>,
     input_l1_at: &[Option<u64>],
+    capture: bool,
 ) -> Result<Plan> {
     let mut b = PlanBuilder::new(spec);
     if let Some(l1) = l1 {
         b.set_l1_state(l1.clone());
+    }
+    if capture {
+        b.set_capture();
     }
     let mut devs = Vec::with_capacity(inputs.len());
     for (t, at) in inputs.iter().zip(input_l1_at) {

@@ -416,19 +416,9 @@ pub(in crate::exec) fn concat_tiled_unaligned(
     // pair in L1 on n150). A plan derived for the capture reads the capture's L1 (without
     // its own inputs, which sim places for the programs the device run built), one for the
     // run or a case estimate the run's.
-    // The runtime's capture does not see the call's own earlier buffers either (a stack's
-    // unsqueezed copies), which a capture plan here places: where they decide the route, it
-    // stays unmodeled (p150 seed 1219323: a [1,3,1228,270] pair stacked on dim -1 is captured
-    // band-wise).
-    let own_earlier_buffers = xs
-        .iter()
-        .any(|x| ex.b.buffers[x.buffer].role != BufferRole::Input);
-    if own_earlier_buffers && (needed > free) != (needed > d.l1_bank_bytes) {
-        return Err(unmodeled(
-            "ttnn.concat",
-            "a band-wise tiled concat of the call's own copies whose buffers fit the L1 bank but not the L1 its live buffers leave (the capture and the device run take different routes)",
-        ));
-    }
+    // Nor does it see the call's own earlier buffers (a stack's unsqueezed copies): a
+    // capture's plan reads its L1 without them (p150 seed 1219323: a [1,3,1228,270] pair in
+    // L1 stacked on dim -1 is captured band-wise, the device run goes row-major).
     if needed > free {
         return Ok(None);
     }
