@@ -208,19 +208,7 @@ pub(in crate::exec) fn concat(
         // The tilize refuses uint8 once the untilize and the concat have run and its own
         // output is allocated (seen on n150: four uint8 [*,12320] along dim 0 from DRAM; seed
         // 1207904, a [32795,410] pair in L1 runs out at its 427,008 B per bank).
-        let tiled = ex.b.tensor(
-            "tilized",
-            BufferRole::Temporary,
-            TensorSpec::new(joined.shape().clone(), joined.dtype(), Layout::Tile),
-            mem,
-        )?;
-        ex.b.run(
-            Program::new(
-                "TilizeWithValPaddingDeviceOperation",
-                "TilizeWithValPaddingMultiCoreDefaultFactory",
-            )
-            .refused(TILIZE_DTYPE_REFUSAL.to_string()),
-        );
+        let tiled = refused_padding_tilize(ex, joined.shape(), joined.dtype(), mem)?;
         ex.b.release(joined);
         tiled
     } else if retilize {
@@ -497,6 +485,24 @@ pub(in crate::exec) fn concat_impl_batched(
     Ok(out)
 }
 
+/// The output of one `ConcatProgramFactory` run: the first input's spec with `dim` the inputs'
+/// summed extent, allocated in `mem`.
+fn concat_leaf_output(
+    ex: &mut Exec<'_>,
+    xs: &[&DevTensor],
+    dim: usize,
+    mem: BufferType,
+) -> Result<(TensorSpec, DevTensor), CaseError> {
+    let mut dims = xs[0].dims().to_vec();
+    dims[dim] = xs.iter().try_fold(0u64, |acc, x| {
+        crate::size::add(acc, x.dims()[dim], "concat extent")
+    })?;
+    let spec = spec_with(xs[0], dims)?;
+    let out =
+        ex.b.tensor("output", BufferRole::Temporary, spec.clone(), mem)?;
+    Ok((spec, out))
+}
+
 /// `ConcatProgramFactory` on TILE tensors the tiles do not pad along `dim`: two tiles per core.
 fn concat_tile_leaf(
     ex: &mut Exec<'_>,
@@ -505,13 +511,7 @@ fn concat_tile_leaf(
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
     let first = xs[0];
-    let mut dims = first.dims().to_vec();
-    dims[dim] = xs.iter().try_fold(0u64, |acc, x| {
-        crate::size::add(acc, x.dims()[dim], "concat extent")
-    })?;
-    let out_spec = spec_with(first, dims)?;
-    let out =
-        ex.b.tensor("output", BufferRole::Temporary, out_spec.clone(), mem)?;
+    let (out_spec, out) = concat_leaf_output(ex, xs, dim, mem)?;
     let dev = ex.device();
     let w = grid::split_work(dev, tiles(&out_spec), false);
     ex.b.run(concat_program(
@@ -542,13 +542,7 @@ fn concat_rm_leaf(
     mem: BufferType,
 ) -> Result<DevTensor, CaseError> {
     let first = xs[0];
-    let mut dims = first.dims().to_vec();
-    dims[dim] = xs.iter().try_fold(0u64, |acc, x| {
-        crate::size::add(acc, x.dims()[dim], "concat extent")
-    })?;
-    let spec = spec_with(first, dims)?;
-    let out =
-        ex.b.tensor("output", BufferRole::Temporary, spec.clone(), mem)?;
+    let (spec, out) = concat_leaf_output(ex, xs, dim, mem)?;
     let d = ex.device();
     let align = d.alignment(first.memory).max(d.alignment(mem));
     let row = crate::size::round_up(spec.page_size()?, align, "concat row")?;

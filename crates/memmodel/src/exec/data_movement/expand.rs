@@ -113,19 +113,7 @@ fn tilize_back(
         // tile-aligned output takes it (seed 1107171: [1,155776,1] to 352 wide). Its output is
         // allocated first: seen on n150, seed 1107173, [4,19182,1] to 772 wide in L1 runs out
         // at the 61,440,000 B tilized output on the device.
-        let tilized = ex.b.tensor(
-            "tilized",
-            BufferRole::Temporary,
-            TensorSpec::new(target.clone(), x.dtype(), Layout::Tile),
-            mem,
-        )?;
-        ex.b.run(
-            Program::new(
-                "TilizeWithValPaddingDeviceOperation",
-                "TilizeWithValPaddingMultiCoreDefaultFactory",
-            )
-            .refused(TILIZE_DTYPE_REFUSAL.to_string()),
-        );
+        let tilized = refused_padding_tilize(ex, target, x.dtype(), mem)?;
         ex.b.release(repeated);
         return Ok(tilized);
     }

@@ -38,6 +38,31 @@ use crate::tensor::{TensorSpec, TILE};
 pub(in crate::exec) const TILIZE_DTYPE_REFUSAL: &str =
     "Can only tilize bfloat16/float32 or int32/uint32/uint16 or fp8_e4m3 tensors";
 
+/// The padding tilize of a uint8 tensor: the runtime allocates its TILE output of `shape`
+/// in `mem`, then `TilizeWithValPadding` refuses the dtype ([`TILIZE_DTYPE_REFUSAL`]). The
+/// caller frees its own rows after, as the runtime does.
+pub(in crate::exec) fn refused_padding_tilize(
+    ex: &mut Exec<'_>,
+    shape: &Shape,
+    dtype: DType,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let tiled = ex.b.tensor(
+        "tilized",
+        BufferRole::Temporary,
+        TensorSpec::new(shape.clone(), dtype, Layout::Tile),
+        mem,
+    )?;
+    ex.b.run(
+        Program::new(
+            "TilizeWithValPaddingDeviceOperation",
+            "TilizeWithValPaddingMultiCoreDefaultFactory",
+        )
+        .refused(TILIZE_DTYPE_REFUSAL.to_string()),
+    );
+    Ok(tiled)
+}
+
 pub(super) fn call(ex: &mut Exec<'_>, name: &str, a: &Args<'_>) -> Result<Option<Val>, CaseError> {
     Ok(Some(match name {
         "transpose" => {

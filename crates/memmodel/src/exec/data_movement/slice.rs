@@ -241,19 +241,7 @@ pub(in crate::exec) fn slice_cached(
         // own output is allocated (seen on the runtime, both boards; in L1 that output can run
         // out first: seed 1207341, n150 [1,1,6011,4246] halved along dim 3 from L1 fails on its
         // 201,728 B per bank).
-        let tiled = ex.b.tensor(
-            "tilized",
-            BufferRole::Temporary,
-            TensorSpec::new(sliced.shape().clone(), sliced.dtype(), Layout::Tile),
-            mem,
-        )?;
-        ex.b.run(
-            Program::new(
-                "TilizeWithValPaddingDeviceOperation",
-                "TilizeWithValPaddingMultiCoreDefaultFactory",
-            )
-            .refused(TILIZE_DTYPE_REFUSAL.to_string()),
-        );
+        let tiled = refused_padding_tilize(ex, sliced.shape(), sliced.dtype(), mem)?;
         ex.b.release(rm);
         ex.b.release(sliced);
         return Ok(tiled);
