@@ -577,3 +577,44 @@ pub(in crate::exec) fn concat_program(
 }
 
 // ---- layout conversions and slicing ------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    /// A band-wise tiled concat whose buffers fit the L1 bank but not the L1 its inputs leave:
+    /// the device run routes through row-major (the runtime on the mock n150: a float32
+    /// [25074,171] pair in L1 along dim -1 runs out allocating a 17,151,984 B buffer, 300,912 B
+    /// per bank, with 1,145,600 B allocated; its NO_DISPATCH capture, inputs unplaced, goes
+    /// band-wise), and the case estimate follows the run.
+    #[test]
+    fn a_band_wise_concat_the_inputs_crowd_out_runs_row_major() {
+        use crate::device::{BufferType, N150};
+        use crate::layout::Layout;
+        use crate::params::ParamValue;
+        use crate::shape::Shape;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("concat").unwrap(),
+            vec![
+                Shape::parse("25074,171").unwrap(),
+                Shape::parse("25074,171").unwrap(),
+            ],
+            &N150,
+        );
+        c.dtype = crate::dtype::DType::Float32;
+        c.layout = Layout::Tile;
+        c.input_memory = BufferType::L1;
+        c.output_memory = BufferType::L1;
+        c.params.set("dim", ParamValue::Int(-1));
+        let e = c.estimate().expect("modeled");
+        assert!(e
+            .plan
+            .programs()
+            .all(|p| p.factory != "ConcatTiledUnalignedProgramFactory"));
+        let crate::case::Verdict::Oom(o) = e.verdict else {
+            panic!("expected an OOM, got {:?}", e.verdict);
+        };
+        assert_eq!(
+            (o.total_bytes, o.per_bank_bytes, o.allocated),
+            (17_151_984, 300_912, 1_145_600)
+        );
+    }
+}

@@ -578,3 +578,252 @@ pub(in crate::exec) fn dims_reshape_is_view(from: &[u64], to: &[u64], layout: La
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{faced_offset, reshape_map_segments_uncached};
+
+    /// A ROW_MAJOR reshape's two scratchpads per core, as NO_DISPATCH captures show them (n150,
+    /// bfloat16 in L1, YOLOv12x's attention views at 640×640): [1,1,1600,1152] → [1,4,1152,400]
+    /// 4,736 + 848 B, [1,4,1152,400] → [4,400,12,96] 1,792 + 208 B; neither a CB nor a dataflow
+    /// buffer. 200 B rows (#297 and #298 of the model's run with --measure): 8 destination slots.
+    #[test]
+    fn row_major_reshape_scratchpads_match_the_capture() {
+        use crate::device::{BufferType, N150};
+        use crate::layout::{DeviceLayout, Layout};
+        use crate::params::ParamValue;
+        use crate::shape::Shape;
+        let case = |from: &str, to: Vec<i64>| {
+            let mut c = crate::case::Case::new(
+                crate::ops::find("view").unwrap(),
+                vec![Shape::parse(from).unwrap()],
+                &N150,
+            );
+            c.device_layout = DeviceLayout::AsGiven;
+            c.layout = Layout::RowMajor;
+            c.input_memory = BufferType::L1;
+            c.output_memory = BufferType::L1;
+            c.params.set("shape", ParamValue::Ints(to));
+            c
+        };
+        for (from, to, scratch) in [
+            ("1,1,1600,1152", vec![1, 4, 1152, 400], 4_736 + 848),
+            ("1,4,1152,400", vec![4, 400, 12, 96], 1_792 + 208),
+            ("1,1,400,1152", vec![1, 4, 1152, 100], 4_736 + 8 * 272),
+            ("1,4,1152,100", vec![4, 100, 12, 96], 640 + 8 * 208),
+        ] {
+            let e = case(from, to).estimate().unwrap();
+            assert_eq!(
+                (e.peaks.cb, e.peaks.dataflow, e.peaks.total - e.peaks.l1),
+                (0, 0, scratch),
+                "{from}"
+            );
+        }
+    }
+
+    /// `reshape_map_output_page` element by element, as the runtime builds the page map: the
+    /// segments of each output tile per input page (a segment grows while both faced offsets
+    /// advance by one in the same page), padded to the largest per-page count.
+    fn map_segments_by_element(input: [u64; 3], output: [u64; 3]) -> u64 {
+        let [_, h1, w1] = input;
+        let [c2, h2, w2] = output;
+        let (tw1, tc1) = (w1.div_ceil(32), h1.div_ceil(32) * w1.div_ceil(32));
+        let mut best = 0;
+        for c in 0..c2 {
+            for th in 0..h2.div_ceil(32) {
+                for tw in 0..w2.div_ceil(32) {
+                    let (ho0, wo0) = (th * 32, tw * 32);
+                    let mut pages: Vec<(u64, u64)> = Vec::new();
+                    let mut prev: Option<(u64, u64, u64)> = None;
+                    for ho in ho0..(ho0 + 32).min(h2) {
+                        for wo in wo0..(wo0 + 32).min(w2) {
+                            let flat = c * h2 * w2 + ho * w2 + wo;
+                            let (ci, r) = (flat / (h1 * w1), flat % (h1 * w1));
+                            let (hi, wi) = (r / w1, r % w1);
+                            let page = ci * tc1 + (hi / 32) * tw1 + wi / 32;
+                            let (oi, oo) = (faced_offset(hi, wi), faced_offset(ho, wo));
+                            let extends = oi > 0 && oo > 0 && prev == Some((page, oi - 1, oo - 1));
+                            if !extends {
+                                match pages.iter_mut().find(|p| p.0 == page) {
+                                    Some(p) => p.1 += 1,
+                                    None => pages.push((page, 1)),
+                                }
+                            }
+                            prev = Some((page, oi, oo));
+                        }
+                    }
+                    let most = pages.iter().map(|p| p.1).max().unwrap_or(0);
+                    best = best.max(most * pages.len() as u64);
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn page_map_segments_match_the_element_walk() {
+        let shapes: [([u64; 3], [u64; 3]); 6] = [
+            ([8, 49, 32], [8, 32, 49]),
+            ([8, 49, 16], [4, 32, 49]),
+            ([2, 64, 96], [2, 96, 64]),
+            ([3, 17, 40], [3, 40, 17]),
+            ([1, 100, 12], [1, 12, 100]),
+            ([6, 33, 8], [2, 99, 8]),
+        ];
+        for (input, output) in shapes {
+            assert_eq!(
+                reshape_map_segments_uncached(input, output),
+                Some(map_segments_by_element(input, output)),
+                "{input:?} -> {output:?}"
+            );
+        }
+    }
+
+    /// A xorshift64 stream: the same draws on every run, no dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        /// A draw in 0..n.
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+
+        /// A draw in 1..=n.
+        fn one_to(&mut self, n: u64) -> u64 {
+            1 + self.below(n)
+        }
+
+        /// One of the divisors of `n`, each as likely.
+        fn divisor_of(&mut self, n: u64) -> u64 {
+            let divisors: Vec<u64> = (1..=n).filter(|d| n.is_multiple_of(*d)).collect();
+            divisors[self.below(divisors.len() as u64) as usize]
+        }
+
+        /// A 3-D reshape of `input`: a divisor of its size as the last dim, a divisor of the
+        /// rest as the middle one.
+        fn reshape_of(&mut self, input: [u64; 3]) -> [u64; 3] {
+            let total = input.iter().product::<u64>();
+            let w2 = self.divisor_of(total);
+            let h2 = self.divisor_of(total / w2);
+            [total / w2 / h2, h2, w2]
+        }
+    }
+
+    /// The phase-cycle walk's segments are the element walk's.
+    fn assert_page_map_matches_the_element_walk(input: [u64; 3], output: [u64; 3]) {
+        assert_eq!(
+            reshape_map_segments_uncached(input, output),
+            Some(map_segments_by_element(input, output)),
+            "{input:?} -> {output:?}"
+        );
+    }
+
+    /// The phase-cycle walk agrees with the element walk on random reshapes, many channels
+    /// (several cycles) included.
+    #[test]
+    fn page_map_cycles_match_the_element_walk() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..300 {
+            let input = [rng.one_to(12), rng.one_to(70), rng.one_to(70)];
+            let output = rng.reshape_of(input);
+            assert_page_map_matches_the_element_walk(input, output);
+        }
+    }
+
+    /// The in-channel key meets the element walk where many channels repeat few columns.
+    #[test]
+    fn page_map_in_channel_key_matches_the_element_walk() {
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        for _ in 0..200 {
+            let input = [rng.one_to(6), 32 + rng.one_to(150), rng.one_to(40)];
+            assert_page_map_matches_the_element_walk(input, rng.reshape_of(input));
+            // One column per output row (an unsqueeze to a last dim of 1), and a wide input
+            // cut into narrow rows.
+            let wide = [input[0], input[1] / 4 + 1, input[2] * 40];
+            for (input, output) in [
+                (input, [input[0] * input[1], input[2], 1]),
+                (wide, [wide[0], wide[1] * 40, input[2]]),
+                (wide, [wide[0], wide[1] * 80, input[2] / 2 + 1]),
+            ] {
+                if input.iter().product::<u64>() != output.iter().product::<u64>() {
+                    continue;
+                }
+                assert_page_map_matches_the_element_walk(input, output);
+            }
+            // Output rows of whole input channels (one or several): the last two dims merged.
+            let period = input[1] * input[2];
+            for k in (1..=input[0]).filter(|k| input[0].is_multiple_of(*k)) {
+                for output in [[1, input[0] / k, k * period], [k, input[0] / k, period]] {
+                    assert_page_map_matches_the_element_walk(input, output);
+                }
+            }
+        }
+    }
+
+    /// How the walk fares on reshapes drawn as the random differential draws them (sizes
+    /// log-uniform up to 2^31 elements): `cargo test -p memmodel --release page_map_timing
+    /// -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn page_map_timing() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: u64| rng.below(n);
+        let (mut gated, mut slowest) = (0, (std::time::Duration::ZERO, [0; 3], [0; 3]));
+        for _ in 0..3000 {
+            let rank = 2 + next(3) as usize;
+            let mut dims: Vec<u64> = (0..rank)
+                .map(|_| 1 + (1u64 << next(13)) + next(1 << 8))
+                .collect();
+            while dims.iter().product::<u64>() > 1 << 31 {
+                let i = next(rank as u64) as usize;
+                dims[i] = dims[i].div_ceil(2);
+            }
+            let target: Vec<u64> = match next(3) {
+                0 => {
+                    let i = next(rank as u64 - 1) as usize;
+                    let mut t = dims.clone();
+                    t.splice(i..=i + 1, [dims[i] * dims[i + 1]]);
+                    t
+                }
+                1 => {
+                    let i = next(rank as u64) as usize;
+                    match [2, 3, 4, 5, 8, 16, 32]
+                        .into_iter()
+                        .find(|f| dims[i].is_multiple_of(*f) && dims[i] > *f)
+                    {
+                        Some(f) => {
+                            let mut t = dims.clone();
+                            t.splice(i..=i, [f, dims[i] / f]);
+                            t
+                        }
+                        None => continue,
+                    }
+                }
+                _ => vec![dims[..rank - 1].iter().product(), dims[rank - 1]],
+            };
+            let (input, output) = (super::squeeze_3d(&dims), super::squeeze_3d(&target));
+            let t = std::time::Instant::now();
+            let v = reshape_map_segments_uncached(input, output);
+            let took = t.elapsed();
+            if v.is_none() {
+                gated += 1;
+                println!("gated: {input:?} -> {output:?}");
+            }
+            if took > slowest.0 {
+                slowest = (took, input, output);
+            }
+        }
+        println!("gated {gated}, slowest {slowest:?}");
+        for (input, output) in [
+            ([1, 18000, 18560], [18000, 18560, 1]),
+            ([1, 33000, 33000], [33000, 33000, 1]),
+        ] {
+            let t = std::time::Instant::now();
+            let v = reshape_map_segments_uncached(input, output);
+            println!("{input:?} -> {output:?}: {v:?} in {:?}", t.elapsed());
+        }
+    }
+}
