@@ -656,9 +656,12 @@ pub(super) fn plan(
     // hands to its matmul path on the slice's row-major shards ([`matmul_slice`]). A told
     // count is planned so; the count search is not: its L1 estimate of such a slice is the
     // matmul path's (not modeled). Where every slice the runtime tries keeps some padding it
-    // is the halo path's (`[1,608,76,90]`: each slice's width padded to 96 runs).
+    // is the halo path's (`[1,608,76,90]`: each slice's width padded to 96 runs), and so is
+    // every slice of a told WIDTH_SHARDED conv (no matmul path: its estimate is the halo
+    // bypass's; `cargo xtask probe --trace`, n150 `[1,256,256,256]` padding [1, 0], 13 slices,
+    // and p150 `[4,167,289,347]` unpadded, 97 slices: traces equal).
     let one_by_one = win.kernel == [1, 1] && win.stride == [1, 1] && win.dilation == [1, 1];
-    if one_by_one && !request.count_told() {
+    if one_by_one && !request.count_told() && scheme != Some(Scheme::Width) {
         let first = 1;
         let searched_other_axis = request.axis.is_none()
             && request.count == 0
@@ -1816,6 +1819,32 @@ mod tests {
             block.to_string().contains("on the 1×1 matmul path"),
             "{block}"
         );
+    }
+
+    /// The runtime's own count of a told WIDTH_SHARDED 1×1 stride-1 conv is planned: no slice
+    /// takes the matmul path, unpadded ones bypass the halo (`cargo xtask probe --backend metal
+    /// --trace`, ttnn 0.81.1, traces equal; NO_DISPATCH peaks CB / dataflow / L1): n150
+    /// `[1,256,256,256]` → 128 padding [1, 0], 13 slices: 663,616 / 0 / 655,376 B;
+    /// `[2,96,160,200]` → 96 unpadded, 15 slices: 639,040 / 3,584 / 630,800 B.
+    #[test]
+    fn width_sharded_one_by_one_convs_in_the_runtimes_slices_are_planned() {
+        for (shape, c_out, padding, peaks) in [
+            ("1,256,256,256", 128, [1, 0], (663_616, 0, 655_376)),
+            ("2,96,160,200", 96, [0, 0], (639_040, 3_584, 630_800)),
+        ] {
+            let mut c = dram_case(shape, &N150, Layout::Tile);
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(c_out)),
+                ("kernel_size", ParamValue::Ints(vec![1, 1])),
+                ("padding", ParamValue::Ints(padding.to_vec())),
+                ("shard_layout", ParamValue::Str("width".into())),
+            ] {
+                c.params.set(k, v);
+            }
+            let e = c.estimate().unwrap_or_else(|e| panic!("{shape}: {e}"));
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{shape}");
+            assert_eq!((e.peaks.cb, e.peaks.dataflow, e.peaks.l1), peaks, "{shape}");
+        }
     }
 
     /// One told slice still meets the auto-shard estimate's refusal (seed 1218003, n150:
