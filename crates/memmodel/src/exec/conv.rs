@@ -1215,30 +1215,8 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         let count_told = dram_slicing
             .as_ref()
             .is_some_and(|r| r.count_told() && !r.one_slice_told());
-        // With a count of two or more told and no shard_layout, the runtime still refused
-        // slices of fewer than 32 output rows (before the plan's rounding of their width) in the
-        // auto-shard estimate's words (n150 `[3,459,3,4]` depthwise 3×3 stride [1, 2],
-        // act_block_h 96, 2 height slices: "Conv2d output block size 3 exceeds the per-core
-        // output size 1"; p150 `[1,83,3,3]` 3×3 the same, where the plan refused later in other
-        // words; seeds 1220711 / 1220712), and ran slices of 32 (`[1,64,8,8]` below) and the
-        // 1×1 `[1,224,6,11]`: the rule is not pinned beyond those.
-        if count_told
-            && settings.shard_layout.is_none()
-            && conv.win.kernel != [1, 1]
-            && dram_slicing
-                .as_ref()
-                .and_then(|r| r.smallest_told_slice_rows(&conv.win))
-                .is_some_and(|rows| rows < TILE)
-        {
-            return Err(unmodeled(
-                f,
-                format!(
-                    "{UNPLANNED}: a told count of DRAM slices of under 32 output rows with an \
-                     act_block_h above a tile (the runtime's auto-shard estimate refuses some; \
-                     not pinned)"
-                ),
-            ));
-        }
+        // With a count of two or more told, the refusal is the first slice's auto-shard
+        // estimate's, on that slice's output (exec/conv_slice.rs).
         if let Some(message) = conv.auto_shard_refusal(d).filter(|_| !count_told) {
             ex.b.run(
                 Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")

@@ -782,7 +782,7 @@ fn block_matmul(
 /// with conv2d's fp32 accumulation (a float32 input with float32 weights) and a narrower output
 /// the partials are float32 tiles of their own (`interm0_data_format`; measured on n150,
 /// `[3,1024,44,61]` float32 → 88 bfloat16 HEIGHT_SHARDED: 49,152 B beside a 24,576 B output).
-fn float32_partials(conv: &Conv, out_bytes: u64) -> Result<Option<u64>, CaseError> {
+pub(super) fn float32_partials(conv: &Conv, out_bytes: u64) -> Result<Option<u64>, CaseError> {
     use crate::dtype::DType;
     if !conv.fp32_dest_acc() || conv.out_dtype == DType::Float32 {
         return Ok(None);
@@ -798,7 +798,7 @@ fn float32_partials(conv: &Conv, out_bytes: u64) -> Result<Option<u64>, CaseErro
 /// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE, `width_tiles` per row of tiles
 /// and `shard_w_tiles` per shard, in `shard_grid` shards of `shard_h` rows on `cores` (the buffer holds the tensor's tiles, not
 /// every shard full), with that shard spec kept for the next call; and the bytes of one shard.
-fn sharded_output(
+pub(super) fn sharded_output(
     ex: &mut Exec<'_>,
     conv: &Conv,
     rows: u64,

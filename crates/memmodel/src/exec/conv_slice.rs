@@ -97,20 +97,6 @@ impl Request {
         (self.count > max).then(|| slice_count_refusal(self.count, max))
     }
 
-    /// The output rows (N·H·W) of the call's smallest told slice, before any rounding of its
-    /// width: `None` where the call tells no count of two or more.
-    pub(super) fn smallest_told_slice_rows(&self, win: &super::pool::Window) -> Option<u64> {
-        let count = self.count;
-        if count < 2 {
-            return None;
-        }
-        let (h, w) = match self.axis? {
-            Axis::Height => (win.ho / count, win.wo),
-            Axis::Width => (win.ho, win.wo / count),
-        };
-        win.n.checked_mul(h)?.checked_mul(w)
-    }
-
     /// Whether the call tells the slice count (the runtime searches for none).
     pub(super) fn count_told(&self) -> bool {
         self.axis.is_some() && self.count > 0
@@ -667,13 +653,16 @@ pub(super) fn plan(
     }
     // A 1×1 stride-1 conv padded on one axis only: a slice cut away from the padding (no
     // padding left, its output whole tiles wide) is an unpadded 1×1 conv, which the runtime
-    // hands to its matmul path on the slice's row-major shards (p150 `[1,608,76,96]` padding
-    // [1, 0] in 7 height slices: "Physical shard shape (128, 56) must be tile {32, 32} sized!";
-    // seed 1215012), not planned. Where every slice the runtime tries keeps some padding it is
-    // the halo path's (`[1,608,76,90]`: each slice's width padded to 96 runs).
+    // hands to its matmul path on the slice's row-major shards ([`matmul_slice`]). A told
+    // count is planned so; the count search is not: its L1 estimate of such a slice is the
+    // matmul path's (not modeled). Where every slice the runtime tries keeps some padding it
+    // is the halo path's (`[1,608,76,90]`: each slice's width padded to 96 runs), and so is
+    // every slice of a told WIDTH_SHARDED conv (no matmul path: its estimate is the halo
+    // bypass's; `cargo xtask probe --trace`, n150 `[1,256,256,256]` padding [1, 0], 13 slices,
+    // and p150 `[4,167,289,347]` unpadded, 97 slices: traces equal).
     let one_by_one = win.kernel == [1, 1] && win.stride == [1, 1] && win.dilation == [1, 1];
-    if one_by_one {
-        let first = if request.count_told() { count } else { 1 };
+    if one_by_one && !request.count_told() && scheme != Some(Scheme::Width) {
+        let first = 1;
         let searched_other_axis = request.axis.is_none()
             && request.count == 0
             && (axis == Axis::Width)
@@ -689,9 +678,9 @@ pub(super) fn plan(
             return Err(unmodeled(
                 f,
                 format!(
-                    "{UNPLANNED}: a 1×1 stride-1 conv padded on one axis only in DRAM slices, \
-                     a slice without padding among the counts tried (the runtime's matmul path \
-                     on its shards)"
+                    "{UNPLANNED}: a 1×1 stride-1 conv in DRAM slices of a count the runtime \
+                     searches, a slice without padding among the counts tried (its L1 estimate \
+                     on the runtime's matmul path)"
                 ),
             ));
         }
@@ -758,6 +747,29 @@ pub(super) fn plan(
     let mut run_scheme = scheme;
     for conv in slices(whole, axis, count) {
         let conv = conv.map_err(|_| wrapped_slice(f))?;
+        if run_scheme.is_none() && request.count_told() {
+            // The first slice's auto-shard estimate (`get_input_memory_config`; a told count
+            // searches none) scores the width candidate on that slice's output: its activation
+            // block may exceed the output (`Conv::auto_shard_refusal`), where a first slice
+            // reading the whole input keeps the output's own width (probes, n150 and p150,
+            // act_block_h 64 / 96, 2 height slices: `[1,32,3,3]` and `[1,83,3,3]` 3×3 padding 1
+            // refused "Conv2d output block size 2 (3) exceeds the per-core output size 1";
+            // `[1,32,4,10]`, `[1,32,6,6]` stride 2 and `[1,32,3,3]` 2×2 / 1×3, whose first slices
+            // are rounded to 32 columns, ran).
+            let estimated = Conv {
+                tiled: whole.tiled,
+                ..conv
+            };
+            if let Some(message) = estimated.auto_shard_refusal(d) {
+                ex.b.run(
+                    Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
+                        .refused(message),
+                );
+                ex.b.release(output);
+                release_copy(ex, nhwc_copy);
+                return Ok(Val::None);
+            }
+        }
         let slice_scheme = slice_scheme(d, whole, &conv, run_scheme);
         run_scheme = Some(slice_scheme);
         let s = slice_sharding(d, whole, &conv, slice_scheme);
@@ -770,6 +782,14 @@ pub(super) fn plan(
                     "{UNPLANNED}: a DRAM slice sharded over other NHW cores than \
                      act_block_h_override gives, with reshard_if_not_optimal"
                 ),
+            ));
+        }
+        if prepared.is_none() && is_matmul_slice(&conv, slice_scheme) {
+            // The weights would be prepared for the matmul (K unpadded per kernel row): never
+            // seen, as the first slice keeps the conv's padding on the axis it is cut along.
+            return Err(unmodeled(
+                f,
+                format!("{UNPLANNED}: a first DRAM slice on the 1×1 matmul path"),
             ));
         }
         // 1. PaddedSlice: the slice's input sticks, row-major, in the slice's shards (only those
@@ -843,9 +863,12 @@ pub(super) fn plan(
         //    program holds are not made again (n150, `[1,3,4320,7680]` → 96 stride 2: 120 width
         //    slices, 118 of them alike, fit the 32 KiB L1_SMALL).
         let first_buffer = ex.b.buffers.len();
-        let Some(done) =
+        let done = if is_matmul_slice(&conv, slice_scheme) {
+            matmul_slice(ex, &conv, &s, slice_in, used_nhw)?
+        } else {
             super::conv::halo_and_conv(ex, &conv, &s, slice_in, slice_bytes, false, true)?
-        else {
+        };
+        let Some(done) = done else {
             break;
         };
         if cached_windows.contains(&conv.win) {
@@ -886,6 +909,178 @@ pub(super) fn plan(
         }
     }
     Ok(Val::T(flat))
+}
+
+/// Whether the runtime runs this slice's conv as a matmul (`conv2d_L1`'s
+/// `use_matmul_for_1x1_conv` on the slice's own padding): a 1×1 stride-1 slice with no padding
+/// left (one cut away from a conv's one-axis padding, its output whole tiles wide), not width
+/// sharded (a width-sharded one bypasses the halo instead).
+fn is_matmul_slice(conv: &Conv, scheme: Scheme) -> bool {
+    let win = &conv.win;
+    win.pad_end == [0, 0]
+        && super::conv_matmul::is_matmul_conv(
+            win.kernel,
+            win.stride,
+            win.pad,
+            win.dilation,
+            scheme == Scheme::Width,
+        )
+}
+
+/// The conv of a [`is_matmul_slice`] slice on the runtime's matmul path, its input the slice's
+/// row-major shards (`slice_in`, `used_nhw` NHW cores holding rows): `tilize_with_optional_
+/// deallocation` tilizes them in place (TilizeMultiCoreSharded, both CBs bound; the slice
+/// freed), which a shard not whole tiles refuses in TensorLayout's words (p150 `[1,608,76,96]`
+/// padding [1, 0], 7 height slices, block-sharded 128 × 56: "Physical shard shape (128, 56)
+/// must be tile {32, 32} sized!"); then the height-sharded matmul with the conv's 1D program
+/// config into output shards of the slice's grid (exec/conv_matmul.rs's
+/// `MatmulMultiCoreReuseMcast1DProgramFactory` CBs), the tilized input freed before
+/// SliceWrite (n150 `[1,64,64,64]` padding [1, 0], 4 height slices: `cargo xtask probe --trace`
+/// of the two inner slices). Block-sharded slices of whole tiles are not planned (not seen).
+fn matmul_slice(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    s: &super::conv::Sharding,
+    slice_in: DevTensor,
+    used_nhw: u64,
+) -> Result<Option<super::conv::ConvOutput>, CaseError> {
+    let d = ex.device();
+    let grid = super::conv::shard_grid(d, s.scheme, used_nhw, s.in_c_cores);
+    let whole_tiles = [s.in_shard_h, s.in_shard_w].map(|v| v.is_multiple_of(TILE));
+    if s.scheme == Scheme::Block && whole_tiles == [true, false] {
+        ex.b.run(
+            Program::new(
+                "TilizeDeviceOperation",
+                "TilizeMultiCoreShardedProgramFactory",
+            )
+            .refused(format!(
+                "Physical shard shape ({}, {}) must be tile {{32, 32}} sized!",
+                s.in_shard_h, s.in_shard_w
+            )),
+        );
+        ex.b.release(slice_in);
+        return Ok(None);
+    }
+    if s.scheme != Scheme::Height || !whole_tiles[0] {
+        return Err(unmodeled(
+            "ttnn.conv2d",
+            format!(
+                "{UNPLANNED}: a {} DRAM slice of {} × {} shards on the 1×1 matmul path",
+                s.scheme.strategy().name(),
+                s.in_shard_h,
+                s.in_shard_w
+            ),
+        ));
+    }
+    let rows = size::product([conv.win.n, conv.win.h, conv.win.w], "slice rows")?;
+    let dtype = slice_in.dtype();
+    let tile_page = super::util::tile_size(dtype);
+    let k_tiles = s.in_shard_w.div_ceil(TILE);
+    let shard_tiles = size::mul(s.in_shard_h / TILE, k_tiles, "input shard tiles")?;
+    // Height shards of channels not whole tiles are resharded to the matmul's channels, padded
+    // to a tile (ReshardSameWidthFactory, the new shard bound to its CB), the slice freed and
+    // the copy moved (n150 `[1,40,128,64]` padding [1, 0], 4 height slices: 64 × 40 shards
+    // resharded to 64 × 64).
+    let slice_in = if whole_tiles[1] {
+        slice_in
+    } else {
+        let stick = size::mul(
+            k_tiles * TILE,
+            dtype.row_major_element_bytes(),
+            "matmul stick",
+        )?;
+        let resharded = sharded(
+            ex,
+            "sharded input",
+            TensorSpec::new(
+                Shape::from_dims(vec![1, 1, rows, k_tiles * TILE])?,
+                dtype,
+                Layout::RowMajor,
+            ),
+            sharded_placement(d, BufferType::L1, rows, stick, used_nhw, s.in_shard_h)?,
+        );
+        let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+        ex.b.run(
+            Program::new("ReshardDeviceOperation", "ReshardSameWidthFactory<true>")
+                .cb(CbKind::Dataflow, shard_bytes, &grid)
+                .bound(),
+        );
+        ex.b.deallocate(&slice_in);
+        ex.b.release(slice_in);
+        super::conv::reallocated(ex, resharded)
+    };
+    let slice_bytes = ex.b.buffers[slice_in.buffer].placement.per_bank_bytes;
+    let tilized = sharded(
+        ex,
+        "tilized input",
+        TensorSpec::new(
+            Shape::from_dims(vec![1, 1, rows, s.in_shard_w])?,
+            dtype,
+            Layout::Tile,
+        ),
+        sharded_placement(
+            d,
+            BufferType::L1,
+            size::mul(rows.div_ceil(TILE), k_tiles, "input tiles")?,
+            tile_page,
+            used_nhw,
+            shard_tiles,
+        )?,
+    );
+    let act_bytes = ex.b.buffers[tilized.buffer].placement.per_bank_bytes;
+    ex.b.run(
+        Program::new(
+            "TilizeDeviceOperation",
+            "TilizeMultiCoreShardedProgramFactory",
+        )
+        .cb(CbKind::Dataflow, slice_bytes, &grid)
+        .bound()
+        .cb(CbKind::Dataflow, act_bytes, &grid)
+        .bound(),
+    );
+    ex.b.deallocate(&slice_in);
+    ex.b.release(slice_in);
+    let (out, out_bytes) = super::conv_matmul::sharded_output(
+        ex,
+        conv,
+        rows,
+        (s.out_w_tiles, s.out_w_tiles),
+        (
+            crate::shard::ShardStrategy::Height,
+            [used_nhw, 1],
+            s.out_shard_h,
+        ),
+        &grid,
+    )?;
+    let weights_tile = super::util::tile_size(conv.weights_dtype);
+    let mut p = Program::new(
+        "MatmulDeviceOperation",
+        "MatmulMultiCoreReuseMcast1DProgramFactory",
+    )
+    .cb(CbKind::Dataflow, act_bytes, &grid)
+    .bound()
+    .cb(
+        CbKind::Dataflow,
+        size::product([s.out_w_tiles, k_tiles, weights_tile], "in1 CB")?,
+        &grid,
+    )
+    .cb(CbKind::Dataflow, out_bytes, &grid)
+    .bound();
+    if let Some(partials) = super::conv_matmul::float32_partials(conv, out_bytes)? {
+        p = p.cb(CbKind::Dataflow, partials, &grid);
+    }
+    if conv.bias {
+        p = p.cb(CbKind::Dataflow, s.out_w_tiles * weights_tile, &grid);
+    }
+    ex.b.run(p);
+    ex.b.deallocate(&tilized);
+    ex.b.release(tilized);
+    Ok(Some(super::conv::ConvOutput {
+        out,
+        out_bytes,
+        out_grid: grid,
+        halo: None,
+    }))
 }
 
 /// Why DRAM height slices of one input row of a depthwise conv one kernel row tall are not
@@ -1435,13 +1630,15 @@ mod tests {
         }
     }
 
-    /// A 1×1 stride-1 conv padded on one axis only is unmodeled in DRAM slices: the runtime
-    /// refused p150 `[1,608,76,96]` depthwise bfloat8_b padding [1,0] in 7 height slices
-    /// ("Physical shard shape (128, 56) must be tile {32, 32} sized!", seed 1215012), the same
-    /// bfloat16 groups 1 on n150 ("(160, 80)") and p150 `[1,608,96,76]` padding [0,1] in 3 width
-    /// slices ("(320, 56)"), where the plan fit; padding [1,1] is still planned (it ran).
+    /// A told count of DRAM slices of a 1×1 stride-1 conv padded on one axis only: its slices
+    /// away from the padding run on the matmul path, whose tilize refuses block shards not
+    /// whole tiles in TensorLayout's words (`cargo xtask probe --backend metal`, ttnn 0.81.1:
+    /// p150 `[1,608,76,96]` depthwise bfloat8_b padding [1, 0] in 7 height slices, "(128,
+    /// 56)", seed 1215012; the same bfloat16 groups 1 on n150, "(160, 80)"; p150
+    /// `[1,608,96,76]` padding [0, 1] in 3 width slices, "(320, 56)"; p150 `[1,512,64,64]`
+    /// bfloat8_b in 4 height slices, "(128, 48)"). Padding [1, 1] is planned (it ran).
     #[test]
-    fn a_one_by_one_conv_padded_on_one_axis_in_dram_slices_is_unmodeled() {
+    fn one_by_one_slices_of_block_shards_not_whole_tiles_are_refused() {
         let cases = [
             (
                 "1,608,76,96",
@@ -1451,6 +1648,7 @@ mod tests {
                 [1, 0],
                 "dram_height",
                 7,
+                "(128, 56)",
             ),
             (
                 "1,608,76,96",
@@ -1460,10 +1658,20 @@ mod tests {
                 [1, 0],
                 "dram_height",
                 7,
+                "(160, 80)",
             ),
-            ("1,608,96,76", &P150, 1, "bfloat16", [0, 1], "dram_width", 3),
+            (
+                "1,608,96,76",
+                &P150,
+                1,
+                "bfloat16",
+                [0, 1],
+                "dram_width",
+                3,
+                "(320, 56)",
+            ),
         ];
-        for (shape, d, groups, dtype, padding, slice, count) in cases {
+        for (shape, d, groups, dtype, padding, slice, count, shard) in cases {
             let mut c = dram_case(shape, d, Layout::Tile);
             c.dtype = dtype.parse().unwrap();
             for (k, v) in [
@@ -1478,10 +1686,28 @@ mod tests {
             ] {
                 c.params.set(k, v);
             }
-            let err = c.estimate().expect_err("unmodeled");
-            assert!(crate::exec::is_unmodeled(&err), "{shape}: {err}");
-            assert!(err.to_string().contains("padded on one axis only"), "{err}");
+            let err = c.estimate().expect_err("refused");
+            assert!(!crate::exec::is_unmodeled(&err), "{shape}: {err}");
+            assert!(
+                err.to_string().contains(&format!(
+                    "Physical shard shape {shard} must be tile {{32, 32}} sized!"
+                )),
+                "{shape}: {err}"
+            );
         }
+        let mut c = dram_case("1,512,64,64", &P150, Layout::Tile);
+        c.dtype = DType::Bfloat8B;
+        for (k, v) in [
+            ("out_channels", ParamValue::Int(512)),
+            ("kernel_size", ParamValue::Ints(vec![1, 1])),
+            ("padding", ParamValue::Ints(vec![1, 0])),
+            ("slice", ParamValue::Str("dram_height".into())),
+            ("num_slices", ParamValue::Int(4)),
+        ] {
+            c.params.set(k, v);
+        }
+        let err = c.estimate().expect_err("refused");
+        assert!(err.to_string().contains("(128, 48) must be tile"), "{err}");
         // Padded on both axes: planned (the runtime ran it).
         let mut c = dram_case("1,608,76,96", &P150, Layout::Tile);
         for (k, v) in [
@@ -1494,6 +1720,131 @@ mod tests {
             c.params.set(k, v);
         }
         c.estimate().expect("planned");
+    }
+
+    /// Height-sharded 1×1 slices with no padding left run the matmul path: PaddedSlice, a
+    /// channel reshard to whole tiles where the shard's are not, the sharded tilize, the 1D
+    /// multicast matmul into the slice's output shards, SliceWrite (`cargo xtask probe --trace`,
+    /// ttnn 0.81.1, traces equal to the sim's; NO_DISPATCH peaks CB / dataflow / L1): n150
+    /// `[1,64,64,64]` → 64 padding [1, 0], 4 height slices: 32,896 / 12,288 / 8,256 B;
+    /// `[1,40,128,64]` → 64, 4 height slices (64 × 40 shards resharded to 64 × 64): 32,848 /
+    /// 12,288 / 16,384 B; `[2,24,64,96]` float32 ROW_MAJOR → 72 bfloat16 padding [0, 1], 3
+    /// width slices: 49,216 / 49,152 / 36,880 B. The runtime's own count is not planned (its
+    /// estimate of such slices is the matmul path's), nor block shards of whole tiles (n150
+    /// `[1,256,96,64]` → 128 bfloat8_b, 3 height slices: a 2D multicast matmul).
+    #[test]
+    fn one_by_one_height_slices_without_padding_run_the_matmul_path() {
+        let conv = |shape: &str, dtype: DType, layout: Layout, params: &[(&str, ParamValue)]| {
+            let mut c = dram_case(shape, &N150, layout);
+            c.dtype = dtype;
+            c.params.set("kernel_size", ParamValue::Ints(vec![1, 1]));
+            for (k, v) in params {
+                c.params.set(k, v.clone());
+            }
+            c.estimate()
+        };
+        let height = |count: i64| {
+            [
+                ("padding", ParamValue::Ints(vec![1, 0])),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(count)),
+            ]
+        };
+        let out = |c: i64| ("out_channels", ParamValue::Int(c));
+        type Params = Vec<(&'static str, ParamValue)>;
+        type Peaks = (u64, u64, u64);
+        let cases: [(&str, DType, Layout, Params, Peaks); 3] = [
+            (
+                "1,64,64,64",
+                DType::Bfloat16,
+                Layout::Tile,
+                [out(64)].into_iter().chain(height(4)).collect(),
+                (32_896, 12_288, 8_256),
+            ),
+            (
+                "1,40,128,64",
+                DType::Bfloat16,
+                Layout::Tile,
+                [out(64)].into_iter().chain(height(4)).collect(),
+                (32_848, 12_288, 16_384),
+            ),
+            (
+                "2,24,64,96",
+                DType::Float32,
+                Layout::RowMajor,
+                vec![
+                    out(72),
+                    ("dtype", ParamValue::Str("bfloat16".into())),
+                    ("padding", ParamValue::Ints(vec![0, 1])),
+                    ("slice", ParamValue::Str("dram_width".into())),
+                    ("num_slices", ParamValue::Int(3)),
+                ],
+                (49_216, 49_152, 36_880),
+            ),
+        ];
+        for (shape, dtype, layout, params, peaks) in cases {
+            let e = conv(shape, dtype, layout, &params).unwrap_or_else(|e| panic!("{shape}: {e}"));
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{shape}");
+            assert_eq!((e.peaks.cb, e.peaks.dataflow, e.peaks.l1), peaks, "{shape}");
+        }
+        // The runtime's own count: its search estimates the unpadded slices on the matmul path.
+        let auto = conv(
+            "1,256,512,512",
+            DType::Bfloat16,
+            Layout::Tile,
+            &[out(256)].into_iter().chain(height(0)).collect::<Vec<_>>(),
+        )
+        .expect_err("unmodeled");
+        assert!(crate::exec::is_unmodeled(&auto), "{auto}");
+        assert!(
+            auto.to_string().contains("of a count the runtime searches"),
+            "{auto}"
+        );
+        let block = conv(
+            "1,256,96,64",
+            DType::Bfloat16,
+            Layout::Tile,
+            &[
+                out(128),
+                ("activation", ParamValue::Str("relu".into())),
+                ("dtype", ParamValue::Str("bfloat8_b".into())),
+                ("padding", ParamValue::Ints(vec![1, 0])),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(3)),
+            ],
+        )
+        .expect_err("unmodeled");
+        assert!(crate::exec::is_unmodeled(&block), "{block}");
+        assert!(
+            block.to_string().contains("on the 1×1 matmul path"),
+            "{block}"
+        );
+    }
+
+    /// The runtime's own count of a told WIDTH_SHARDED 1×1 stride-1 conv is planned: no slice
+    /// takes the matmul path, unpadded ones bypass the halo (`cargo xtask probe --backend metal
+    /// --trace`, ttnn 0.81.1, traces equal; NO_DISPATCH peaks CB / dataflow / L1): n150
+    /// `[1,256,256,256]` → 128 padding [1, 0], 13 slices: 663,616 / 0 / 655,376 B;
+    /// `[2,96,160,200]` → 96 unpadded, 15 slices: 639,040 / 3,584 / 630,800 B.
+    #[test]
+    fn width_sharded_one_by_one_convs_in_the_runtimes_slices_are_planned() {
+        for (shape, c_out, padding, peaks) in [
+            ("1,256,256,256", 128, [1, 0], (663_616, 0, 655_376)),
+            ("2,96,160,200", 96, [0, 0], (639_040, 3_584, 630_800)),
+        ] {
+            let mut c = dram_case(shape, &N150, Layout::Tile);
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(c_out)),
+                ("kernel_size", ParamValue::Ints(vec![1, 1])),
+                ("padding", ParamValue::Ints(padding.to_vec())),
+                ("shard_layout", ParamValue::Str("width".into())),
+            ] {
+                c.params.set(k, v);
+            }
+            let e = c.estimate().unwrap_or_else(|e| panic!("{shape}: {e}"));
+            assert_eq!(e.verdict, crate::case::Verdict::Fits, "{shape}");
+            assert_eq!((e.peaks.cb, e.peaks.dataflow, e.peaks.l1), peaks, "{shape}");
+        }
     }
 
     /// One told slice still meets the auto-shard estimate's refusal (seed 1218003, n150:
@@ -1568,7 +1919,8 @@ mod tests {
     /// planned: p150 `[1,608,76,90]` TILE padding [1, 0] in 7 height slices (each slice's
     /// 90-column output padded to 96: the halo path) ran with NO_DISPATCH peaks CB 49,264 B,
     /// dataflow 4,736 B, L1 30,736 B, as the plan's; `[1,608,76,96]` (unpadded middle slices:
-    /// the runtime's matmul path, refused) stays unmodeled.
+    /// the runtime's matmul path) is refused in its words ("Physical shard shape (128, 56)
+    /// must be tile {32, 32} sized!", `cargo xtask probe --backend metal`).
     #[test]
     fn one_axis_padded_one_by_one_slices_that_keep_padding_are_planned() {
         let conv = |shape: &str| {
@@ -1590,17 +1942,26 @@ mod tests {
             (e.peaks.cb, e.peaks.dataflow, e.peaks.l1),
             (49_264, 4_736, 30_736)
         );
-        let err = conv("1,608,76,96").expect_err("unmodeled");
-        assert!(crate::exec::is_unmodeled(&err), "{err}");
-        assert!(err.to_string().contains("padded on one axis only"), "{err}");
+        let err = conv("1,608,76,96").expect_err("refused");
+        assert!(!crate::exec::is_unmodeled(&err), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Physical shard shape (128, 56) must be tile {32, 32} sized!"),
+            "{err}"
+        );
     }
 
-    /// A told count of two DRAM slices of under 32 output rows of a 3×3 conv, act_block_h
-    /// above a tile, is unmodeled: the runtime refused these two (random conv2d draws, seeds
-    /// 1220711 n150 and 1220712 p150: "Conv2d output block size 3 exceeds the per-core output
-    /// size 1") where the plan fitted or refused in other words.
+    /// A told count of DRAM slices with no shard_layout: the first slice's auto-shard estimate
+    /// scores the width candidate on that slice's output, and refuses an activation block
+    /// taller than it. A first slice reading the whole input keeps the output's width (random
+    /// conv2d draws: n150 `[3,459,3,4]` depthwise 3×3 stride [1, 2] padding 2, act_block_h 96,
+    /// 2 height slices, seed 1220711, and p150 `[1,83,3,3]` 3×3 padding 1, seed 1220712: "Conv2d
+    /// output block size 3 exceeds the per-core output size 1"; `cargo xtask probe --backend
+    /// metal`, n150 act_block_h 64: `[1,32,3,3]` 3×3 padding 1, "size 2 exceeds ... 1"); a
+    /// narrower first slice is rounded to 32 columns and runs (`[1,32,4,10]` 3×3, `[1,32,6,6]`
+    /// 3×3 stride 2, `[1,32,3,3]` 2×2 padding 1, all of under 32 output rows).
     #[test]
-    fn told_slices_of_a_conv_the_auto_shard_estimate_refuses_are_unmodeled() {
+    fn told_slices_meet_the_first_slices_auto_shard_refusal() {
         let depthwise: &[(&str, ParamValue)] = &[
             ("out_channels", ParamValue::Int(459)),
             ("groups", ParamValue::Int(459)),
@@ -1608,32 +1969,61 @@ mod tests {
             ("padding", ParamValue::Ints(vec![2, 2])),
             ("dtype", ParamValue::Str("float32".into())),
             ("weights_dtype", ParamValue::Str("bfloat8_b".into())),
+            ("act_block_h", ParamValue::Int(96)),
         ];
         let plain: &[(&str, ParamValue)] = &[
             ("padding", ParamValue::Ints(vec![1, 1])),
             ("dtype", ParamValue::Str("bfloat8_b".into())),
+            ("act_block_h", ParamValue::Int(96)),
         ];
-        for (shape, device, params) in [
-            ("3,459,3,4", &N150, depthwise),
-            ("1,83,3,3", &crate::device::P150, plain),
-        ] {
+        let small = |kernel: i64, stride: i64| {
+            vec![
+                ("out_channels", ParamValue::Int(32)),
+                ("kernel_size", ParamValue::Ints(vec![kernel, kernel])),
+                ("stride", ParamValue::Ints(vec![stride, stride])),
+                ("padding", ParamValue::Ints(vec![1, 1])),
+                ("act_block_h", ParamValue::Int(64)),
+            ]
+        };
+        type Params = Vec<(&'static str, ParamValue)>;
+        let cases: [(&str, &DeviceSpec, Params, Option<&str>); 6] = [
+            (
+                "3,459,3,4",
+                &N150,
+                depthwise.to_vec(),
+                Some("size 3 exceeds"),
+            ),
+            ("1,83,3,3", &P150, plain.to_vec(), Some("size 3 exceeds")),
+            ("1,32,3,3", &N150, small(3, 1), Some("size 2 exceeds")),
+            ("1,32,4,10", &N150, small(3, 1), None),
+            ("1,32,6,6", &N150, small(3, 2), None),
+            ("1,32,3,3", &N150, small(2, 1), None),
+        ];
+        for (shape, device, params, refusal) in cases {
             let mut c = dram_case(shape, device, Layout::Tile);
             c.output_memory = BufferType::Dram;
             c.default_output_memory = false;
-            for (k, v) in params.iter().cloned().chain([
-                ("act_block_h", ParamValue::Int(96)),
+            for (k, v) in params.into_iter().chain([
                 ("enable_act_double_buffer", ParamValue::Bool(true)),
                 ("slice", ParamValue::Str("dram_height".into())),
                 ("num_slices", ParamValue::Int(2)),
             ]) {
                 c.params.set(k, v);
             }
-            let err = c.estimate().map(|e| e.verdict).expect_err(shape);
-            assert!(
-                err.to_string()
-                    .contains("the runtime's auto-shard estimate refuses some"),
-                "{shape}: {err}"
-            );
+            match (c.estimate(), refusal) {
+                (Ok(e), None) => assert_eq!(e.verdict, crate::case::Verdict::Fits, "{shape}"),
+                (Err(err), Some(words)) => {
+                    assert!(!crate::exec::is_unmodeled(&err), "{shape}: {err}");
+                    let m = err.to_string();
+                    assert!(m.contains(words), "{shape}: {m}");
+                    assert!(
+                        m.contains("exceeds the per-core output size 1"),
+                        "{shape}: {m}"
+                    );
+                }
+                (Ok(e), Some(_)) => panic!("{shape}: {:?}", e.verdict),
+                (Err(err), None) => panic!("{shape}: {err}"),
+            }
         }
     }
 }
