@@ -61,19 +61,25 @@ pub(super) fn plan(
     // copying reshape into the input's memory (ReshapeView), kept until the call returns.
     let input = if x.dims() == flat || super::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
         ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
-    } else if x.layout() == Layout::Tile && x.dtype() != crate::dtype::DType::Bfloat8B {
+    } else if x.layout() == Layout::Tile
+        && (x.dtype() != crate::dtype::DType::Bfloat8B || x.memory == BufferType::Dram)
+    {
         // A told shard_layout shards the copy after it (trace equal to the runtime's, p150
-        // `[1,1024,122,201]` HEIGHT_SHARDED, where seed 41014 had gated it).
+        // `[1,1024,122,201]` HEIGHT_SHARDED, where seed 41014 had gated it). A bfloat8_b one
+        // goes through bfloat16 (typecast, reshape, fill pad, typecast back: n150 `[1,32,20,40]`
+        // → 64, L1 and DRAM, traces equal to the runtime's).
         super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
     } else if x.layout() == Layout::Tile {
-        // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b): the same buffers and peaks
-        // as the capture, but the estimate's matmul dataflow buffers clash with an L1 buffer
-        // where the runtime fits: the bfloat16 round trip's buffers land elsewhere in the
-        // bank. (The halo path frees the copy before its programs: exact, seeds 81012-81013.)
+        // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b in L1 → 352): the plan's trace is
+        // the runtime's capture (rechecked in session 7), yet the estimate finds the matmul's
+        // dataflow buffers (ending at 383,104) clashing with the round trip's bfloat8_b copy
+        // left low in L1 (at 354,688) where the runtime and the sim run it. A DRAM input's
+        // round trip stays in DRAM. (The halo path frees the copy before its programs: exact,
+        // seeds 81012-81013.)
         return Err(super::unmodeled(
             f,
             format!(
-                "{}: the copying reshape of a {} [N, H, W, C] input",
+                "{}: the copying reshape of a {} [N, H, W, C] input in L1",
                 super::conv::UNPLANNED,
                 x.dtype()
             ),
@@ -1177,7 +1183,9 @@ mod tests {
 
     /// Where the random differential found the runtime off this plan, the call is `unmodeled`
     /// with the reason: a height-sharded ROW_MAJOR input of rows not whole tiles overflowing L1
-    /// (seed 41011, p150), the copying reshape of a bfloat8_b [N, H, W, C] input (81032, p150).
+    /// (seed 41011, p150), the copying reshape of a bfloat8_b [N, H, W, C] input in L1 (81032,
+    /// p150; rechecked in session 7 with `cargo xtask diff --cases-file` on the draw: memmodel
+    /// cb_clash, the runtime and sim fit).
     #[test]
     fn the_differentials_gaps_answer_unmodeled() {
         use crate::device::P150;
@@ -1196,7 +1204,7 @@ mod tests {
         bf8_nhwc.device_layout = DeviceLayout::Nhwc;
         for (c, why) in [
             (rm_rows, "not whole tiles"),
-            (bf8_nhwc, "reshape of a bfloat8_b"),
+            (bf8_nhwc, "reshape of a bfloat8_b [N, H, W, C] input in L1"),
         ] {
             let err = c.estimate().expect_err("no verdict");
             assert!(crate::exec::is_unmodeled(&err), "{err}");
@@ -1642,5 +1650,33 @@ mod tests {
                 "{k}"
             );
         }
+    }
+
+    /// The copying reshape of a bfloat8_b [N, H, W, C] input in DRAM is planned as
+    /// `ttnn.reshape`'s round trip through bfloat16, all in DRAM: typecast (2,176 + 4,096 B
+    /// on 40 cores), ReshapeViewTiled (1,536 + 2,048 + 2,048 B scratchpad on 25 cores, its
+    /// DRAM page map freed), typecast back (4,096 + 2,176 B), both bfloat16 copies freed
+    /// before the weights (n150 `[1,32,20,40]` → 64, trace equal to the runtime's:
+    /// `cargo xtask probe --op conv2d --shape 1,32,20,40 --device-layout nhwc --memory dram
+    /// --dtype bfloat8_b --param kernel_size=1,1 --param stride=1,1 --param padding=0,0
+    /// --param out_channels=64 --device n150 --backend metal --trace`).
+    #[test]
+    fn a_bfloat8_b_dram_input_is_reshaped_through_bfloat16() {
+        let mut c = conv1x1("1,32,20,40", 64, DType::Bfloat8B, BufferType::Dram, &N150);
+        c.device_layout = DeviceLayout::Nhwc;
+        let got: Vec<(String, Vec<u64>, u64)> = run_programs(&c).into_iter().take(3).collect();
+        assert_eq!(
+            got,
+            [
+                ("TypecastProgramFactory".to_string(), vec![2_176, 4_096], 40),
+                (
+                    "ReshapeViewTiledProgramFactory".to_string(),
+                    vec![1_536, 2_048, 2_048],
+                    25
+                ),
+                ("TypecastProgramFactory".to_string(), vec![4_096, 2_176], 25),
+            ]
+        );
+        assert_eq!(c.estimate().unwrap().verdict, Verdict::Fits);
     }
 }
