@@ -980,23 +980,24 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let bias = !matches!(a.get(usize::MAX, "bias_tensor"), None | Some(Val::None));
     let settings = Settings::of(a)?;
     let folds = folds_kernel_stride(&x, [h, w], kernel, stride, pad, dilation);
-    // Folding is planned for a DRAM interleaved ROW_MAJOR input (padded or not), groups 1, the
-    // runtime's own sharding and no slice_config (exec/conv_matmul.rs `plan_folded`).
-    let fold_planned = x.memory == BufferType::Dram
-        && x.shard.is_none()
-        && x.layout() == Layout::RowMajor
-        && groups == 1
-        && settings.shard_layout.is_none()
-        && !settings.deallocate_activation
-        && matches!(a.kw.get("slice_config"), None | Some(Val::None));
+    // Folding is planned for a DRAM interleaved input (ROW_MAJOR padded or not, TILE
+    // unpadded), any groups (the folded matmul's weights are the full block-diagonal matrix,
+    // as for groups 1), deallocate_activation and slice_config alike (the fold of a DRAM input
+    // runs unsliced and keeps the input: traces equal with and without), with the runtime's
+    // own sharding (exec/conv_matmul.rs `plan_folded`). Told a shard_layout the runtime folds
+    // and refuses the matmul, its weights prepared K·kh tall (n150 `[1,32,64,64]` 2×2
+    // HEIGHT_SHARDED: "K dimension in tiles must match between input A (4) and input B (8)";
+    // a 1×2 kernel runs): not pinned.
+    let fold_planned =
+        x.memory == BufferType::Dram && x.shard.is_none() && settings.shard_layout.is_none();
     if folds && !fold_planned {
         return Err(unmodeled(
             f,
             format!(
                 "{UNPLANNED}: kernel stride folding (kernel = stride ≠ 1×1 on a DRAM input \
                  that is ROW_MAJOR or unpadded, or a height-sharded one: the runtime folds it \
-                 and runs a matmul) other than of a DRAM ROW_MAJOR input with groups 1, no \
-                 shard_layout, deallocate_activation or slice_config"
+                 and runs a matmul) of a sharded input or told a shard_layout (the runtime \
+                 refuses most of those at the matmul, K apart; not pinned)"
             ),
         ));
     }
@@ -1063,7 +1064,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         return Err(unmodeled(f, format!("{UNPLANNED}: a {} input", x.dtype())));
     }
     let depthwise = groups == c_in && groups == c_out && groups > 1;
-    if groups != 1 && !depthwise {
+    if groups != 1 && !depthwise && !folds {
         return Err(unmodeled(
             f,
             format!("{UNPLANNED}: groups {groups} (not depthwise)"),
@@ -1997,12 +1998,18 @@ mod tests {
         assert!(err.to_string().contains("padded input rows"), "{err}");
     }
 
-    /// Kernel stride folding of a TILE input (the runtime untilizes, folds, tilizes) is not
-    /// planned: an unpadded TILE one folds (NO_DISPATCH traces, n150); a padded TILE one does
-    /// not (the halo path); a padded ROW_MAJOR one folds and is planned.
+    /// Kernel stride folding: an unpadded TILE input folds and is planned (exec/conv_matmul.rs
+    /// `plan_folded`), so is a padded ROW_MAJOR one; a padded TILE one does not fold (the halo
+    /// path). Told a shard_layout the runtime folds and then refuses the matmul, K apart
+    /// (n150 `[1,32,64,64]` 2×2 HEIGHT_SHARDED: "K dimension in tiles must match between input
+    /// A (4) and input B (8)"; WIDTH_SHARDED: "The width of tensor a needs to match the height
+    /// of tensor b"): not planned, `unmodeled`.
+    /// `cargo xtask probe --op conv2d --shape 1,32,64,64 --device-layout nhwc-flat --memory
+    /// dram --param kernel_size=2,2 --param stride=2,2 --param padding=0,0 --param
+    /// shard_layout=height --device n150 --backend metal`
     #[test]
-    fn kernel_stride_folding_is_unmodeled() {
-        let conv = |layout: Layout, pad: i64| {
+    fn kernel_stride_folding_told_a_shard_layout_is_unmodeled() {
+        let conv = |layout: Layout, pad: i64, shard_layout: Option<&str>| {
             let mut c = case(layout, BufferType::Dram, &N150);
             c.model_inputs = vec![Shape::parse("1,32,64,64").unwrap()];
             c.device_layout = crate::layout::DeviceLayout::Nhwc;
@@ -2014,14 +2021,19 @@ mod tests {
                 c.params.set(name, ParamValue::Ints(v));
             }
             c.params.set("out_channels", ParamValue::Int(32));
+            if let Some(s) = shard_layout {
+                c.params.set("shard_layout", ParamValue::Str(s.into()));
+            }
             c.estimate()
         };
-        let err = conv(Layout::Tile, 0).expect_err("no verdict");
-        assert!(crate::exec::is_unmodeled(&err), "{err}");
-        assert!(err.to_string().contains("folding"), "{err}");
-        // A padded ROW_MAJOR fold is planned (exec/conv_matmul.rs `plan_folded`).
-        assert!(conv(Layout::RowMajor, 1).is_ok());
-        assert!(conv(Layout::Tile, 1).is_ok());
+        for layout in [Layout::Tile, Layout::RowMajor] {
+            let err = conv(layout, 0, Some("height")).expect_err("no verdict");
+            assert!(crate::exec::is_unmodeled(&err), "{err}");
+            assert!(err.to_string().contains("folding"), "{err}");
+            assert!(conv(layout, 0, None).is_ok());
+        }
+        assert!(conv(Layout::RowMajor, 1, None).is_ok());
+        assert!(conv(Layout::Tile, 1, None).is_ok());
     }
 
     /// An [N, H, W, C] TILE input too large for the L1 bank, whose flattened copy fits it: the

@@ -23,6 +23,7 @@ use crate::error::CaseError;
 use crate::layout::Layout;
 use crate::plan::BufferRole;
 use crate::plan::DevTensor;
+use crate::program::{CbKind, Program};
 use crate::shape::Shape;
 use crate::tensor::TensorSpec;
 
@@ -60,19 +61,25 @@ pub(super) fn plan(
     // copying reshape into the input's memory (ReshapeView), kept until the call returns.
     let input = if x.dims() == flat || super::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
         ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
-    } else if x.layout() == Layout::Tile && x.dtype() != crate::dtype::DType::Bfloat8B {
+    } else if x.layout() == Layout::Tile
+        && (x.dtype() != crate::dtype::DType::Bfloat8B || x.memory == BufferType::Dram)
+    {
         // A told shard_layout shards the copy after it (trace equal to the runtime's, p150
-        // `[1,1024,122,201]` HEIGHT_SHARDED, where seed 41014 had gated it).
+        // `[1,1024,122,201]` HEIGHT_SHARDED, where seed 41014 had gated it). A bfloat8_b one
+        // goes through bfloat16 (typecast, reshape, fill pad, typecast back: n150 `[1,32,20,40]`
+        // → 64, L1 and DRAM, traces equal to the runtime's).
         super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
     } else if x.layout() == Layout::Tile {
-        // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b): the same buffers and peaks
-        // as the capture, but the estimate's matmul dataflow buffers clash with an L1 buffer
-        // where the runtime fits: the bfloat16 round trip's buffers land elsewhere in the
-        // bank. (The halo path frees the copy before its programs: exact, seeds 81012-81013.)
+        // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b in L1 → 352): the plan's trace is
+        // the runtime's capture (rechecked in session 7), yet the estimate finds the matmul's
+        // dataflow buffers (ending at 383,104) clashing with the round trip's bfloat8_b copy
+        // left low in L1 (at 354,688) where the runtime and the sim run it. A DRAM input's
+        // round trip stays in DRAM. (The halo path frees the copy before its programs: exact,
+        // seeds 81012-81013.)
         return Err(super::unmodeled(
             f,
             format!(
-                "{}: the copying reshape of a {} [N, H, W, C] input",
+                "{}: the copying reshape of a {} [N, H, W, C] input in L1",
                 super::conv::UNPLANNED,
                 x.dtype()
             ),
@@ -167,11 +174,17 @@ pub(super) fn plan(
 }
 
 /// Kernel stride folding (`fold_input_tensor_if_required`: a kernel equal to its stride) of a
-/// DRAM interleaved ROW_MAJOR input without padding, measured on ttnn 0.81.1 (NO_DISPATCH
-/// traces, n150 and p150, `[1,C,64,64]` 2×2 and 4×4): the Fold program (`MultiCoreDRAMFold`,
-/// ROW_MAJOR) writes `[N, H/s, W/s, C·s·s]` into a new DRAM tensor, its one CB two
-/// `s_h · s_w` groups of input sticks (each aligned to DRAM) on the cores its patches take;
-/// then the folded input runs the 1×1 matmul path ([`plan`]) and is freed.
+/// DRAM interleaved input, measured on ttnn 0.81.1 (NO_DISPATCH traces, n150 and p150): the
+/// Fold program (`MultiCoreDRAMFold`) writes `[N, H/s, W/s, C·s·s]` ROW_MAJOR into a new DRAM
+/// tensor, then the folded input runs the 1×1 matmul path ([`plan`]) and is freed.
+///
+/// A ROW_MAJOR input is folded as its rows are (padded first where the conv pads). A TILE one
+/// (never padded: the runtime does not fold a padded TILE input) is viewed as `[N, H, W, C]`,
+/// or copied so (ReshapeView into DRAM) where its tiles' padding changes (W not whole tiles);
+/// rows of whole L1 words (C times the untilized element a multiple of the L1 alignment) are
+/// folded from the tiles by the Fold itself ([`tiled_fold`]), narrower ones untilized
+/// (UntilizeWithUnpadding into DRAM) and folded as ROW_MAJOR rows. The copies go once folded,
+/// the untilized one first (n150 `[1,17,64,48]` 2×2: reshape, untilize, Fold, free both).
 pub(super) fn plan_folded(
     ex: &mut Exec<'_>,
     conv: &Conv,
@@ -179,7 +192,6 @@ pub(super) fn plan_folded(
     activation: bool,
     out_memory: Option<BufferType>,
 ) -> Result<Val, CaseError> {
-    use crate::program::{CbKind, Program};
     let f = "ttnn.conv2d";
     let win = &conv.win;
     let [sh, sw] = win.stride;
@@ -197,9 +209,25 @@ pub(super) fn plan_folded(
             .ok_or_else(|| super::invalid(f, "the padded input overflows"))?,
         win.c,
     ];
-    let padded = if win.pad == [0, 0] {
-        None
-    } else {
+    // The copies made for the Fold, freed once it ran, latest first.
+    let mut staged: Vec<DevTensor> = Vec::new();
+    let fold_dtype = super::data_movement::untilized_dtype(x.dtype());
+    let stick_bytes = crate::size::mul(win.c, fold_dtype.row_major_element_bytes(), "input stick")?;
+    if x.layout() == Layout::Tile {
+        if win.pad != [0, 0] {
+            return Err(super::invalid(f, "the runtime folds no padded TILE input"));
+        }
+        let image =
+            super::data_movement::reshape(ex, x, &padded_dims.map(|v| v as i64), BufferType::Dram)?;
+        if stick_bytes % d.l1_alignment == 0 {
+            let folded = tiled_fold(ex, &image, [sh, sw])?;
+            ex.b.release(image);
+            return plan_folded_tensor(ex, conv, folded, activation, out_memory);
+        }
+        let rows = super::data_movement::untilize(ex, &image, BufferType::Dram)?;
+        staged.push(image);
+        staged.push(rows);
+    } else if win.pad != [0, 0] {
         let spec = TensorSpec::new(
             Shape::from_dims(padded_dims.to_vec())?,
             x.dtype(),
@@ -212,21 +240,10 @@ pub(super) fn plan_folded(
             BufferType::Dram,
         )?;
         super::reduction::run_pad_row_major_multicore(ex, x.dtype(), &padded_dims, f)?;
-        Some(t)
-    };
+        staged.push(t);
+    }
     let (ho, wo) = (padded_dims[1] / sh.max(1), padded_dims[2] / sw.max(1));
-    let c = crate::size::product([win.c, sh, sw], "folded channels")?;
-    let folded = ex.b.tensor(
-        "folded input",
-        BufferRole::Temporary,
-        TensorSpec::new(
-            Shape::from_dims(vec![win.n, ho, wo, c])?,
-            x.dtype(),
-            Layout::RowMajor,
-        ),
-        BufferType::Dram,
-    )?;
-    let stick_bytes = crate::size::mul(win.c, x.dtype().row_major_element_bytes(), "input stick")?;
+    let folded = folded_tensor(ex, &padded_dims, [sh, sw], fold_dtype)?;
     let stick = crate::size::round_up(stick_bytes, d.dram_alignment, "input stick")?;
     // The patches (output pixels) split evenly over the grid: as many cores as that takes.
     let patches = crate::size::product([win.n, ho, wo], "fold patches")?;
@@ -249,10 +266,99 @@ pub(super) fn plan_folded(
         );
     }
     ex.b.run(fold);
-    if let Some(t) = padded {
+    while let Some(t) = staged.pop() {
         ex.b.release(t);
     }
-    let folded_win = super::pool::Window::new([win.n, ho, wo, c], [1, 1], [1, 1], [0, 0], [1, 1])
+    plan_folded_tensor(ex, conv, folded, activation, out_memory)
+}
+
+/// The Fold's output: `[N, H/s_h, W/s_w, C·s_h·s_w]` ROW_MAJOR in DRAM, `dims` the (padded)
+/// input's `[N, H, W, C]`.
+fn folded_tensor(
+    ex: &mut Exec<'_>,
+    dims: &[u64; 4],
+    [sh, sw]: [u64; 2],
+    dtype: crate::dtype::DType,
+) -> Result<DevTensor, CaseError> {
+    let c = crate::size::product([dims[3], sh, sw], "folded channels")?;
+    ex.b.tensor(
+        "folded input",
+        BufferRole::Temporary,
+        TensorSpec::new(
+            Shape::from_dims(vec![dims[0], dims[1] / sh.max(1), dims[2] / sw.max(1), c])?,
+            dtype,
+            Layout::RowMajor,
+        ),
+        BufferType::Dram,
+    )
+}
+
+/// The Fold of a TILE `[N, H, W, C]` input (`fold_multi_core_tiled_interleaved`): it untilizes
+/// the tiles itself, a block per row of patches (N·H/s_h blocks split over the grid row by row,
+/// `split_blocks_for_tilize`), with two rows of C's tiles in (the input's tiles) and out (the
+/// untilized dtype's: bfloat16 for bfloat8_b) and one patch row of sticks, s_h·W·C elements
+/// unaligned. Measured on ttnn 0.81.1 (NO_DISPATCH traces): n150 `[1,32,64,64]` 2×2 bfloat16
+/// 4,096 + 4,096 + 8,192 B on 32 cores, `[1,96,48,96]` 3×3 12,288 + 12,288 + 55,296 B on 16,
+/// bfloat8_b 2,176 + 4,096 + 8,192 B; p150 `[1,520,8,32]` float32 139,264 + 139,264 +
+/// 133,120 B on 4, `[2,8,64,32]` bfloat8_b 2×1 on 64.
+fn tiled_fold(
+    ex: &mut Exec<'_>,
+    image: &DevTensor,
+    [sh, sw]: [u64; 2],
+) -> Result<DevTensor, CaseError> {
+    let d = ex.device();
+    let [n, h, w, c] = match image.dims() {
+        [n, h, w, c] => [*n, *h, *w, *c],
+        _ => return Err(super::invalid("ttnn.conv2d", "the fold needs [N, H, W, C]")),
+    };
+    let fold_dtype = super::data_movement::untilized_dtype(image.dtype());
+    let folded = folded_tensor(ex, &[n, h, w, c], [sh, sw], fold_dtype)?;
+    let channel_tiles = c.div_ceil(crate::tensor::TILE);
+    let blocks = crate::size::product([n, h / sh.max(1)], "fold blocks")?;
+    let (ncores, _) =
+        super::data_movement::compute_ncores(u64::from(d.grid_x) * u64::from(d.grid_y), blocks);
+    let cores = super::grid::num_cores_to_corerangeset(
+        (0, 0),
+        u32::try_from(ncores).unwrap_or(u32::MAX),
+        (d.grid_x, d.grid_y),
+        true,
+    );
+    let tiles_cb = |dtype| {
+        crate::size::product(
+            [2, channel_tiles, super::util::tile_size(dtype)],
+            "fold tile CB",
+        )
+    };
+    let fold = Program::new("Fold", "MultiCoreDRAMFold")
+        .cb(CbKind::Dataflow, tiles_cb(image.dtype())?, &cores)
+        .cb(CbKind::Dataflow, tiles_cb(fold_dtype)?, &cores)
+        .cb(
+            CbKind::Dataflow,
+            crate::size::product(
+                [sh, w, c, fold_dtype.row_major_element_bytes()],
+                "fold row CB",
+            )?,
+            &cores,
+        );
+    ex.b.run(fold);
+    Ok(folded)
+}
+
+/// The folded input's 1×1 conv: the matmul path on `[N, H/s, W/s, C·s·s]`, the folded tensor
+/// freed at the end.
+fn plan_folded_tensor(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    folded: DevTensor,
+    activation: bool,
+    out_memory: Option<BufferType>,
+) -> Result<Val, CaseError> {
+    let f = "ttnn.conv2d";
+    let [n, ho, wo, c] = match folded.dims() {
+        [n, h, w, c] => [*n, *h, *w, *c],
+        _ => return Err(super::invalid(f, "the folded input is not [N, H, W, C]")),
+    };
+    let folded_win = super::pool::Window::new([n, ho, wo, c], [1, 1], [1, 1], [0, 0], [1, 1])
         .ok_or_else(|| super::invalid(f, "the folded input overflows"))?;
     let folded_conv = Conv {
         win: folded_win,
@@ -317,7 +423,6 @@ fn plan_height_sharded(
 ) -> Result<Val, CaseError> {
     use super::pool::{sharded, Bound};
     use crate::plan::sharded_placement;
-    use crate::program::{CbKind, Program};
     use crate::tensor::TILE;
     let d = ex.device();
     // The matmul path aligns the channels to whole tiles, a ROW_MAJOR input's too (measured:
@@ -724,7 +829,6 @@ fn block_matmul(
     out_memory: Option<BufferType>,
 ) -> Result<Val, CaseError> {
     use super::pool::Bound;
-    use crate::program::{CbKind, Program};
     use crate::tensor::TILE;
     let in_tile = super::util::tile_size(act.dtype());
     let act_bytes = ex.b.buffers[act.buffer].placement.per_bank_bytes;
@@ -1079,7 +1183,9 @@ mod tests {
 
     /// Where the random differential found the runtime off this plan, the call is `unmodeled`
     /// with the reason: a height-sharded ROW_MAJOR input of rows not whole tiles overflowing L1
-    /// (seed 41011, p150), the copying reshape of a bfloat8_b [N, H, W, C] input (81032, p150).
+    /// (seed 41011, p150), the copying reshape of a bfloat8_b [N, H, W, C] input in L1 (81032,
+    /// p150; rechecked in session 7 with `cargo xtask diff --cases-file` on the draw: memmodel
+    /// cb_clash, the runtime and sim fit).
     #[test]
     fn the_differentials_gaps_answer_unmodeled() {
         use crate::device::P150;
@@ -1098,7 +1204,7 @@ mod tests {
         bf8_nhwc.device_layout = DeviceLayout::Nhwc;
         for (c, why) in [
             (rm_rows, "not whole tiles"),
-            (bf8_nhwc, "reshape of a bfloat8_b"),
+            (bf8_nhwc, "reshape of a bfloat8_b [N, H, W, C] input in L1"),
         ] {
             let err = c.estimate().expect_err("no verdict");
             assert!(crate::exec::is_unmodeled(&err), "{err}");
@@ -1167,7 +1273,8 @@ mod tests {
 
     /// Kernel stride folding of an unpadded DRAM ROW_MAJOR input is planned: the Fold program,
     /// then the 1×1 matmul path on `[N, H/s, W/s, C·s·s]` (n150, `[1,32,64,64]` 2×2 stride 2 →
-    /// 64: the runtime's dataflow peak 32,768 B, the matmul's); an unpadded TILE one stays `unmodeled`.
+    /// 64: the runtime's dataflow peak 32,768 B, the matmul's); an unpadded TILE one too (the
+    /// same peaks on the runtime: the same folded tensor and matmul).
     #[test]
     fn kernel_stride_folding_of_a_row_major_dram_input_is_planned() {
         let mut c = conv1x1("1,32,64,64", 64, DType::Bfloat16, BufferType::Dram, &N150);
@@ -1179,8 +1286,8 @@ mod tests {
         let e = c.estimate().unwrap();
         assert_eq!((e.peaks.cb, e.peaks.dataflow), (0, 32_768));
         c.layout = Layout::Tile;
-        let err = c.estimate().expect_err("no verdict");
-        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        let e = c.estimate().unwrap();
+        assert_eq!((e.peaks.cb, e.peaks.dataflow), (0, 32_768));
     }
 
     /// The gates seeds 41003 and 41014 left are planned now, the runtime's traces equal to the
@@ -1360,5 +1467,216 @@ mod tests {
         let p150 = fold("1,17,21,27", 40, DType::Float32, &P150, 3, vec![3, 0]);
         let got = programs(&p150);
         assert_eq!(got[1], ("MultiCoreDRAMFold".to_string(), vec![2_304, 612]));
+    }
+
+    /// The programs of `c`'s plan: factory, CB sizes and the cores of the first CB.
+    fn run_programs(c: &Case) -> Vec<(String, Vec<u64>, u64)> {
+        c.plan()
+            .unwrap()
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                crate::plan::Step::Run(p) => Some((
+                    p.factory.to_string(),
+                    p.cbs.iter().map(|cb| cb.size).collect(),
+                    p.cbs.first().map_or(0, |cb| cb.cores.cores()),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// An unpadded DRAM TILE `shape` folded by a `kernel` = stride to 64 channels.
+    fn tile_fold(shape: &str, dtype: DType, device: &'static DeviceSpec, kernel: [i64; 2]) -> Case {
+        let mut c = conv1x1(shape, 64, dtype, BufferType::Dram, device);
+        for name in ["kernel_size", "stride"] {
+            c.params.set(name, ParamValue::Ints(kernel.to_vec()));
+        }
+        c.params.set("padding", ParamValue::Ints(vec![0, 0]));
+        c
+    }
+
+    /// A TILE input whose rows are whole L1 words is folded from its tiles by the Fold itself
+    /// (the runtime's NO_DISPATCH traces, equal to the plan's but for the order of the frees at
+    /// the end): blocks of N·H/s_h patch rows split over the grid, two rows of C's tiles in
+    /// (the input's) and out (bfloat16 for bfloat8_b) and s_h·W·C elements of one patch row;
+    /// then the ROW_MAJOR folded tensor's matmul. Probed with `cargo xtask probe --op conv2d
+    /// --shape 1,32,64,64 --device-layout nhwc-flat --memory dram --param kernel_size=2,2
+    /// --param stride=2,2 --param padding=0,0 --param out_channels=64 --device n150 --backend
+    /// metal --trace` (and the shapes, dtypes and boards below).
+    #[test]
+    fn a_tile_fold_of_whole_word_rows_folds_the_tiles() {
+        use crate::device::P150;
+        let fold = |shape, dtype, device, kernel| {
+            run_programs(&tile_fold(shape, dtype, device, kernel))[0].clone()
+        };
+        let want = |cbs: &[u64], cores| ("MultiCoreDRAMFold".to_string(), cbs.to_vec(), cores);
+        assert_eq!(
+            fold("1,32,64,64", DType::Bfloat16, &N150, [2, 2]),
+            want(&[4_096, 4_096, 8_192], 32)
+        );
+        assert_eq!(
+            fold("1,96,48,96", DType::Bfloat16, &N150, [3, 3]),
+            want(&[12_288, 12_288, 55_296], 16)
+        );
+        assert_eq!(
+            fold("1,32,64,64", DType::Bfloat8B, &N150, [2, 2]),
+            want(&[2_176, 4_096, 8_192], 32)
+        );
+        // 130 patch rows: 3 a core on 44 cores.
+        assert_eq!(
+            fold("1,32,260,64", DType::Bfloat16, &N150, [2, 2]),
+            want(&[4_096, 4_096, 8_192], 44)
+        );
+        // 8 bfloat16 channels are 16 B, an L1 word: folded from the tiles.
+        assert_eq!(
+            fold("1,8,64,64", DType::Bfloat16, &N150, [2, 2]),
+            want(&[4_096, 4_096, 2_048], 32)
+        );
+        assert_eq!(
+            fold("1,4,64,64", DType::Float32, &N150, [2, 2]),
+            want(&[8_192, 8_192, 2_048], 32)
+        );
+        assert_eq!(
+            fold("1,520,8,32", DType::Float32, &P150, [2, 2]),
+            want(&[139_264, 139_264, 133_120], 4)
+        );
+        assert_eq!(
+            fold("2,8,64,32", DType::Bfloat8B, &P150, [2, 1]),
+            want(&[2_176, 4_096, 1_024], 64)
+        );
+    }
+
+    /// A TILE input of rows off the L1 words (bfloat16 C = 3, 4, 6, 9, 10, 12, 17; float32 C = 9,
+    /// 17) is untilized into DRAM first and folded as ROW_MAJOR rows; one whose width is not
+    /// whole tiles is reshaped to `[N, H, W, C]` first (ReshapeViewTiled, its page map scratch
+    /// freed), and the copies go once folded, the untilized one first (n150 NO_DISPATCH traces:
+    /// `[1,17,64,64]` 2×2 untilize 2,048 + 2,048 B on 64 cores, Fold 512 + 136 B; `[1,17,64,48]`
+    /// reshape, untilize, Fold, free, free; `[1,32,64,48]` reshape, Fold of the tiles on 32
+    /// cores, free).
+    #[test]
+    fn a_tile_fold_of_narrow_rows_untilizes_first() {
+        let names = |c: &Case| -> Vec<String> {
+            run_programs(c).into_iter().map(|p| p.0).take(3).collect()
+        };
+        let c17 = tile_fold("1,17,64,64", DType::Bfloat16, &N150, [2, 2]);
+        let got = run_programs(&c17);
+        assert_eq!(
+            got[..2],
+            [
+                (
+                    "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory".to_string(),
+                    vec![2_048, 2_048],
+                    64
+                ),
+                ("MultiCoreDRAMFold".to_string(), vec![512, 136], 64),
+            ]
+        );
+        let c4 = tile_fold("1,4,64,64", DType::Bfloat16, &N150, [2, 2]);
+        assert_eq!(
+            names(&c4)[0],
+            "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory"
+        );
+        let w48 = tile_fold("1,17,64,48", DType::Bfloat16, &N150, [2, 2]);
+        assert_eq!(
+            names(&w48),
+            [
+                "ReshapeViewTiledProgramFactory",
+                "UntilizeWithUnpaddingMultiCoreInterleavedProgramFactory",
+                "MultiCoreDRAMFold"
+            ]
+        );
+        // After the Fold the untilized copy then the reshape's output are freed, before the
+        // weights.
+        let plan = w48.plan().unwrap();
+        let fold_at = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, crate::plan::Step::Run(p) if p.op == "Fold"))
+            .unwrap();
+        let what = |s: &crate::plan::Step| match s {
+            crate::plan::Step::Free(i) | crate::plan::Step::Alloc(i) => plan.buffers[*i].what,
+            crate::plan::Step::Run(_) => "run",
+        };
+        let after: Vec<_> = plan.steps[fold_at + 1..fold_at + 4]
+            .iter()
+            .map(what)
+            .collect();
+        assert_eq!(
+            after,
+            ["untilized", "output", "weights"],
+            "{:?}",
+            plan.steps
+        );
+        let w48_c32 = tile_fold("1,32,64,48", DType::Bfloat16, &N150, [2, 2]);
+        assert_eq!(
+            names(&w48_c32)[..2],
+            ["ReshapeViewTiledProgramFactory", "MultiCoreDRAMFold"]
+        );
+    }
+
+    /// A grouped conv folds as groups 1 does: the folded matmul's weights are the whole
+    /// block-diagonal matrix (n150 NO_DISPATCH traces equal to the plan's, but for the end's
+    /// free order: `[1,32,64,64]` ROW_MAJOR 2×2 depthwise → 32, weights 8,192 B; TILE groups 4
+    /// → 64, 16,384 B; p150 float32 `[1,24,30,60]` 3×3 depthwise), and deallocate_activation or
+    /// a slice_config leave the fold of a DRAM input as it is (traces equal with and without:
+    /// DRAM_HEIGHT 2 and 40 slices, DRAM_WIDTH 3, L1_FULL).
+    #[test]
+    fn grouped_folds_and_fold_settings_plan_as_the_plain_fold() {
+        let plain = tile_fold("1,32,64,64", DType::Bfloat16, &N150, [2, 2]);
+        let want = plain.estimate().unwrap();
+        let mut grouped = plain.clone();
+        grouped.params.set("groups", ParamValue::Int(4));
+        let mut depthwise = plain.clone();
+        depthwise.params.set("groups", ParamValue::Int(32));
+        depthwise.params.set("out_channels", ParamValue::Int(32));
+        let weights = |c: &Case| {
+            let plan = c.plan().unwrap();
+            let b = plan.buffers.iter().find(|b| b.what == "weights").unwrap();
+            b.placement.total_bytes
+        };
+        assert_eq!(weights(&grouped), 16_384);
+        assert_eq!(weights(&depthwise), 8_192);
+        for (k, v) in [
+            ("deallocate_activation", ParamValue::Bool(true)),
+            ("slice", ParamValue::Str("l1_full".into())),
+        ] {
+            let mut c = plain.clone();
+            c.params.set(k, v);
+            let got = c.estimate().unwrap();
+            assert_eq!(
+                (got.peaks, got.verdict),
+                (want.peaks, want.verdict.clone()),
+                "{k}"
+            );
+        }
+    }
+
+    /// The copying reshape of a bfloat8_b [N, H, W, C] input in DRAM is planned as
+    /// `ttnn.reshape`'s round trip through bfloat16, all in DRAM: typecast (2,176 + 4,096 B
+    /// on 40 cores), ReshapeViewTiled (1,536 + 2,048 + 2,048 B scratchpad on 25 cores, its
+    /// DRAM page map freed), typecast back (4,096 + 2,176 B), both bfloat16 copies freed
+    /// before the weights (n150 `[1,32,20,40]` → 64, trace equal to the runtime's:
+    /// `cargo xtask probe --op conv2d --shape 1,32,20,40 --device-layout nhwc --memory dram
+    /// --dtype bfloat8_b --param kernel_size=1,1 --param stride=1,1 --param padding=0,0
+    /// --param out_channels=64 --device n150 --backend metal --trace`).
+    #[test]
+    fn a_bfloat8_b_dram_input_is_reshaped_through_bfloat16() {
+        let mut c = conv1x1("1,32,20,40", 64, DType::Bfloat8B, BufferType::Dram, &N150);
+        c.device_layout = DeviceLayout::Nhwc;
+        let got: Vec<(String, Vec<u64>, u64)> = run_programs(&c).into_iter().take(3).collect();
+        assert_eq!(
+            got,
+            [
+                ("TypecastProgramFactory".to_string(), vec![2_176, 4_096], 40),
+                (
+                    "ReshapeViewTiledProgramFactory".to_string(),
+                    vec![1_536, 2_048, 2_048],
+                    25
+                ),
+                ("TypecastProgramFactory".to_string(), vec![4_096, 2_176], 25),
+            ]
+        );
+        assert_eq!(c.estimate().unwrap().verdict, Verdict::Fits);
     }
 }
