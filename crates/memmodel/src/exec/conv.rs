@@ -1216,9 +1216,20 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         let count_told = dram_slicing
             .as_ref()
             .is_some_and(|r| r.count_told() && !r.one_slice_told());
+        // One slice told with a shard_layout told searches nothing and estimates nothing: the
+        // slice meets the L1 path's own check instead (n150 `[1,16,7,6]` float32 depthwise 2×2
+        // stride 2, WIDTH_SHARDED, act_block_h 64, one DRAM_HEIGHT or DRAM_WIDTH slice: "Output
+        // block height (in # of tiles) (1) should be greater than or equal to activation block
+        // height (in # of tiles) (2)", as with L1_FULL; shard_layout unset, or no count told,
+        // the estimate's words; random draw seed 1240101).
+        let one_slice_told_sharded = settings.shard_layout.is_some()
+            && dram_slicing.as_ref().is_some_and(|r| r.one_slice_told());
         // With a count of two or more told, the refusal is the first slice's auto-shard
         // estimate's, on that slice's output (exec/conv_slice.rs).
-        if let Some(message) = conv.auto_shard_refusal(d).filter(|_| !count_told) {
+        if let Some(message) = conv
+            .auto_shard_refusal(d)
+            .filter(|_| !count_told && !one_slice_told_sharded)
+        {
             ex.b.run(
                 Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
                     .refused(message),

@@ -1882,6 +1882,40 @@ mod tests {
         }
     }
 
+    /// One told slice with a shard_layout told estimates nothing: the slice meets the L1 path's
+    /// own check (seed 1240101, n150: `[1,16,7,6]` float32 depthwise 2×2 stride 2, act_block_h
+    /// 64, WIDTH_SHARDED, one DRAM_HEIGHT slice: "Output block height (in # of tiles) (1) should
+    /// be greater than or equal to activation block height (in # of tiles) (2)"); unset, the
+    /// estimate refuses it in its own words (`cargo xtask probe --backend metal`, both).
+    #[test]
+    fn one_told_slice_with_a_shard_layout_meets_the_l1_paths_check() {
+        for (shard_layout, words) in [
+            (Some("width"), "Output block height (in # of tiles) (1) should be greater than or equal to activation block height (in # of tiles) (2)"),
+            (None, "Conv2d output block size 2 exceeds the per-core output size 1"),
+        ] {
+            let mut c = dram_case("1,16,7,6", &N150, Layout::Tile);
+            for (k, v) in [
+                ("out_channels", ParamValue::Int(16)),
+                ("groups", ParamValue::Int(16)),
+                ("kernel_size", ParamValue::Ints(vec![2, 2])),
+                ("stride", ParamValue::Ints(vec![2, 2])),
+                ("bias", ParamValue::Bool(false)),
+                ("act_block_h", ParamValue::Int(64)),
+                ("dtype", ParamValue::Str("float32".into())),
+                ("slice", ParamValue::Str("dram_height".into())),
+                ("num_slices", ParamValue::Int(1)),
+            ] {
+                c.params.set(k, v);
+            }
+            c.dtype = crate::dtype::DType::Float32;
+            if let Some(scheme) = shard_layout {
+                c.params.set("shard_layout", ParamValue::Str(scheme.into()));
+            }
+            let err = c.estimate().unwrap_err().to_string();
+            assert!(err.contains(words), "{shard_layout:?}: {err}");
+        }
+    }
+
     /// DRAM height slices of a depthwise conv one kernel row tall whose slices all read two
     /// input rows or more are planned (n150, `[1,64,64,48]` NHWC ROW_MAJOR, 1×3 padding [0, 1],
     /// no bias: 2 told slices, NO_DISPATCH peaks CB 34,880 B, dataflow 3,072 B, L1 20,640 B;
