@@ -1675,24 +1675,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ));
         }
     }
-    if float32 && !by_copy {
-        // Seen on n150: a float32 [1,1,47712,224] TILE input in L1 whose shard filled the
-        // bank's rest clashed with the resharding's CBs (ending 7,520 B above the shard),
-        // where this plan binds them to it: near a full bank, not pinned.
-        let below = if x.memory == BufferType::L1 {
-            input_per_bank
-        } else {
-            0
-        };
-        let held = in_shard_bytes.saturating_add(below);
-        if held <= l1_bank && held.saturating_add(FLOAT32_RESHARD_MARGIN) > l1_bank {
-            ex.b.release(flattened);
-            return Err(unmodeled(
-                a.function,
-                "a float32 pool whose resharded input nearly fills L1 (the runtime's resharding CBs for float32 there are not pinned)",
-            ));
-        }
-    }
     let sharded_in = sharded(
         ex,
         "sharded input",
@@ -1700,13 +1682,22 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         sharded_placement(d, BufferType::L1, in_pages, in_page, used, shard_pages)?,
     );
     if tiled || !by_copy {
-        reshard_program(
+        // A device run copies where the L1 left below the shard is too small for
+        // InterleavedToSharded, as conv2d's reshard does (seen on n150: float32
+        // [1,1,6918,1024] TILE in L1, 2×2 stride 1, its 458,752 B shards at the allocator's
+        // base under the input's reshaped copy: the run's CopyDeviceOperation clashed with
+        // them, "static dataflow buffer region ends at 114016", the shard at 110592).
+        let run_as = (!by_copy)
+            .then(|| super::conv::run_copy_instead(ex, &flattened, in_shard_bytes, in_page))
+            .flatten();
+        reshard_program_run_as(
             ex,
             by_copy,
             in_page,
             in_shard_bytes,
             &used_set,
             (!tiled).then_some(in_stick),
+            run_as,
         );
     } else {
         // DefaultRowMajor: two shard sticks at the L1 alignment on the cores splitting the
@@ -1739,21 +1730,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         sticks,
     )?;
     let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
-    // A float32 / uint16 halo shard over the L1 bank: the runtime does not run out there as
-    // planned (seen on n150: [1,1024,3,2306] float32 TILE in L1 clashed at an earlier program,
-    // [1,1024,2,1014] ROW_MAJOR dilated 2 was refused "Only BFLOAT16" first, where the plan ran
-    // out at 1,477,120 and 8,462,336 B halo shards; float32 draw seed 1212141).
-    if halo_dtype != DType::Bfloat16
-        && ex.b.buffers[halo.buffer].placement.per_bank_bytes > d.l1_bank_bytes
-    {
-        return Err(unmodeled(
-            a.function,
-            format!(
-                "a {} pool whose halo shard exceeds the L1 bank (the runtime's path there is not pinned)",
-                halo_dtype.ttnn_name()
-            ),
-        ));
-    }
     let cfg = |ex: &mut Exec<'_>, what: &'static str, bytes: u64| -> Result<DevTensor, CaseError> {
         let spec = TensorSpec::new(
             Shape::from_dims(vec![1, pc.cores(), bytes / 2])?,
@@ -2054,10 +2030,6 @@ pub(crate) fn dram_pool_is_sliced(
 /// [1,32,800,800] whole at 52 %). Pools strided along both axes (the matrix's calibrated DRAM
 /// slices) follow the halo step.
 const SLICE_STEP_PINNED_PERCENT: u64 = 60;
-
-/// L1 a float32 pool's input and resharded input must leave free before memmodel trusts its
-/// resharding not to clash (the runtime clashed with 7,520 B of CBs in one such case).
-const FLOAT32_RESHARD_MARGIN: u64 = 65536;
 
 const SLICE_MARGIN_REASON: &str = "a DRAM pool with a stride of 1 whose halo step takes over 60 % of the free L1 (the runtime's slice estimate is larger there, not modeled: it may take more slices)";
 
