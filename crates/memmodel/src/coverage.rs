@@ -341,9 +341,9 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
                     return Ok(());
                 }
                 // Its text prints the padding as (top, bottom, left).
-                return Err(format!(
-                    "Pool2D: Padding ({}, {}, {}) should not exceed half of kernel size ({}, {})",
-                    padding[0], padding[0], padding[1], kernel[0], kernel[1]
+                return Err(crate::exec::padding_refusal(
+                    [padding[0], padding[0], padding[1]],
+                    kernel,
                 ));
             }
         }
@@ -2018,6 +2018,94 @@ mod tests {
         let r = c.estimate().expect("modeled");
         assert_eq!(r.verdict, Verdict::Fits);
         assert_eq!((r.peaks.cb, r.peaks.l1), (625_024, 924_480));
+    }
+
+    /// A float32 DRAM pool in slices padded over half its kernel is refused by its first
+    /// slice, after the slice's PaddedSlice, for the slice's (top, bottom, left) padding: an
+    /// inner height slice has no bottom padding. A ROW_MAJOR one pooled whole is refused before anything, as an L1 one. The runtime's words
+    /// (mock boards), e.g. `cargo xtask probe --op maxpool2d --shape 1,256,3000,200
+    /// --device-layout nhwc-flat --dtype float32 --memory dram --param kernel_size=2,2 --param
+    /// padding=2,1 --param stride=1,1 --device n150 --backend metal`.
+    #[test]
+    fn a_float32_dram_pool_padded_over_half_its_kernel_is_refused_for_its_first_slice() {
+        let refusal = |shape: &str,
+                       device: &'static crate::device::DeviceSpec,
+                       layout: Layout,
+                       params: &[(&str, ParamValue)]| {
+            let mut c = case("maxpool2d", shape, layout, BufferType::Dram);
+            c.device = device;
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.dtype = DType::Float32;
+            for (k, v) in params {
+                c.params.set(k, v.clone());
+            }
+            match c.estimate() {
+                Err(CaseError::Refused { reason, .. }) => reason,
+                other => panic!("{other:?}"),
+            }
+        };
+        let ints = |v: [i64; 2]| ParamValue::Ints(v.to_vec());
+        let p150 = &crate::device::P150;
+        // Width slices.
+        assert_eq!(
+            refusal(
+                "1,232,2,8979",
+                &N150,
+                Layout::Tile,
+                &[("padding", ints([2, 2])), ("stride", ints([1, 1]))]
+            ),
+            "Pool2D: Padding (2, 2, 2) should not exceed half of kernel size (2, 2)"
+        );
+        // Height slices.
+        assert_eq!(
+            refusal(
+                "1,256,3000,200",
+                &N150,
+                Layout::Tile,
+                &[("padding", ints([2, 1])), ("stride", ints([1, 1]))]
+            ),
+            "Pool2D: Padding (2, 0, 1) should not exceed half of kernel size (2, 2)"
+        );
+        assert_eq!(
+            refusal(
+                "1,397,3,22415",
+                p150,
+                Layout::Tile,
+                &[("padding", ints([0, 2])), ("stride", ints([2, 1]))]
+            ),
+            "Pool2D: Padding (0, 0, 2) should not exceed half of kernel size (2, 2)"
+        );
+        // ROW_MAJOR, pooled whole.
+        assert_eq!(
+            refusal(
+                "4,1024,3,263",
+                p150,
+                Layout::RowMajor,
+                &[("kernel_size", ints([1, 1])), ("padding", ints([1, 0]))]
+            ),
+            "Pool2D: Padding (1, 1, 0) should not exceed half of kernel size (1, 1)"
+        );
+    }
+
+    /// An L1 pool striding past its window, height-sharded, whose halo shard exceeds the bank
+    /// runs out at the halo as planned (random maxpool2d seeds 777001, 1240011, 1240012: 392
+    /// such cases, 0 mismatches): `cargo xtask probe --op maxpool2d --shape 4,416,4,1600
+    /// --device-layout nhwc --param ceil_mode=true --param stride=3,3 --device n150 --backend
+    /// metal`.
+    #[test]
+    fn a_pool_striding_past_its_window_runs_out_at_its_height_sharded_halo() {
+        let mut c = case("maxpool2d", "4,416,4,1600", Layout::Tile, BufferType::L1);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.params.set("ceil_mode", ParamValue::Bool(true));
+        c.params.set("stride", ParamValue::Ints(vec![3, 3]));
+        let r = c.estimate().expect("modeled");
+        let Verdict::Oom(d) = &r.verdict else {
+            panic!("{:?}", r.verdict)
+        };
+        assert_eq!(
+            (d.total_bytes, d.per_bank_bytes, d.allocated, d.free),
+            (266_346_496, 4_161_664, 679_936, 680_608)
+        );
     }
 
     /// A bfloat4_b DRAM pool with ceil_mode and a padding over half its kernel: the runtime
