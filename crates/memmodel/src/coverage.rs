@@ -341,9 +341,9 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
                     return Ok(());
                 }
                 // Its text prints the padding as (top, bottom, left).
-                return Err(format!(
-                    "Pool2D: Padding ({}, {}, {}) should not exceed half of kernel size ({}, {})",
-                    padding[0], padding[0], padding[1], kernel[0], kernel[1]
+                return Err(crate::exec::padding_refusal(
+                    [padding[0], padding[0], padding[1]],
+                    kernel,
                 ));
             }
         }
@@ -1865,22 +1865,113 @@ mod tests {
         assert_eq!((d.total_bytes, d.per_bank_bytes), (23_502_848, 367_232));
     }
 
-    /// A float32 pool whose halo shard exceeds the L1 bank is not modeled: the plan ran out
-    /// there while the runtime (mock n150, float32 draw seed 1212141) clashed at an earlier
-    /// program ([1,1024,3,2306] TILE, 2×2 stride 1) or refused the dtype first ([1,1024,2,1014]
-    /// ROW_MAJOR dilated [2,1], padding 1).
+    /// A float32 / uint16 pool whose halo shard exceeds the L1 bank runs out there, before
+    /// Pool2D could refuse the dtype (mock n150, float32 / uint16 draws seeds 777001, 1230001,
+    /// 1230005: 97 + 262 + 150 such cases, every one that OOM):
+    /// `cargo xtask probe --op maxpool2d --shape 1,832,4,1952 --device-layout nhwc --dtype float32
+    /// --param kernel_size=2,2 --param padding=1,1 --device n150 --backend metal` and
+    /// `--shape 1,1024,4,1968 --device-layout nhwc-flat --dtype uint16 --param ceil_mode=true
+    /// --param dilation=2,2 --param padding=1,1`.
     #[test]
-    fn a_float32_pool_whose_halo_exceeds_the_bank_is_unmodeled() {
-        let mut c = case("maxpool2d", "1,1024,3,2306", Layout::Tile, BufferType::L1);
-        c.device_layout = crate::layout::DeviceLayout::Nhwc;
-        c.dtype = DType::Float32;
-        c.params.set("stride", ParamValue::Ints(vec![1, 1]));
-        match c.estimate() {
-            Err(CaseError::Unmodeled { what, .. }) => {
-                assert!(what.contains("halo shard exceeds the L1 bank"), "{what}")
+    fn a_float32_or_uint16_pool_whose_halo_exceeds_the_bank_runs_out_at_the_halo() {
+        let oom = |shape: &str,
+                   dtype: DType,
+                   layout: crate::layout::DeviceLayout,
+                   params: &[(&str, ParamValue)]| {
+            let mut c = case("maxpool2d", shape, Layout::Tile, BufferType::L1);
+            c.device_layout = layout;
+            c.dtype = dtype;
+            for (k, v) in params {
+                c.params.set(k, v.clone());
             }
-            other => panic!("{other:?}"),
-        }
+            let r = c.estimate().expect("modeled");
+            let Verdict::Oom(d) = &r.verdict else {
+                panic!("{:?}", r.verdict)
+            };
+            (d.total_bytes, d.per_bank_bytes, d.allocated, d.free)
+        };
+        assert_eq!(
+            oom(
+                "1,832,4,1952",
+                DType::Float32,
+                crate::layout::DeviceLayout::Nhwc,
+                &[
+                    ("kernel_size", ParamValue::Ints(vec![2, 2])),
+                    ("padding", ParamValue::Ints(vec![1, 1])),
+                ],
+            ),
+            (851_968_000, 13_312_000, 835_584, 524_960)
+        );
+        assert_eq!(
+            oom(
+                "1,1024,4,1968",
+                DType::Uint16,
+                crate::layout::DeviceLayout::NhwcFlat,
+                &[
+                    ("ceil_mode", ParamValue::Bool(true)),
+                    ("dilation", ParamValue::Ints(vec![2, 2])),
+                    ("padding", ParamValue::Ints(vec![1, 1])),
+                ],
+            ),
+            (109_035_520, 1_703_680, 505_856, 854_688)
+        );
+    }
+
+    /// Where the L1 left below a pool's resharded input is too small for InterleavedToSharded
+    /// (shard + scratch), a device run copies instead, and the copy's CBs clash with the shard
+    /// at the allocator's base, before the halo (mock n150 / p150):
+    /// `cargo xtask probe --op maxpool2d --shape 1,1024,3,2306 --device-layout nhwc --dtype
+    /// float32 --param stride=1,1 --device n150 --backend metal` (L1 buffer at 110,592, region
+    /// ends at 114,016; the plan without the copy ran out at the 1,477,120 B halo) and
+    /// `--shape 1,159,4,19013 --device-layout nhwc-flat --dtype float32 --param kernel_size=4,4
+    /// --param padding=1,1 --device p150` (118,784 / 119,936).
+    #[test]
+    fn a_pool_reshard_with_too_little_l1_below_it_copies_and_clashes_in_a_device_run() {
+        let clash = |shape: &str,
+                     device: &'static crate::device::DeviceSpec,
+                     layout,
+                     params: &[(&str, ParamValue)]| {
+            let mut c = case("maxpool2d", shape, Layout::Tile, BufferType::L1);
+            c.device = device;
+            c.device_layout = layout;
+            c.dtype = DType::Float32;
+            for (k, v) in params {
+                c.params.set(k, v.clone());
+            }
+            let r = c.estimate().expect("modeled");
+            match r.verdict {
+                Verdict::CbClash(d) => match d.error {
+                    crate::alloc::CbError::Clash {
+                        l1_buffer_at,
+                        cb_region_end,
+                        ..
+                    } => (l1_buffer_at, cb_region_end),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            clash(
+                "1,1024,3,2306",
+                &N150,
+                crate::layout::DeviceLayout::Nhwc,
+                &[("stride", ParamValue::Ints(vec![1, 1]))],
+            ),
+            (110_592, 114_016)
+        );
+        assert_eq!(
+            clash(
+                "1,159,4,19013",
+                &crate::device::P150,
+                crate::layout::DeviceLayout::NhwcFlat,
+                &[
+                    ("kernel_size", ParamValue::Ints(vec![4, 4])),
+                    ("padding", ParamValue::Ints(vec![1, 1])),
+                ],
+            ),
+            (118_784, 119_936)
+        );
     }
 
     /// uint8, uint32, int32 and bfloat4_b pools run as bfloat8_b ones do: their own tiles (or
@@ -1927,6 +2018,94 @@ mod tests {
         let r = c.estimate().expect("modeled");
         assert_eq!(r.verdict, Verdict::Fits);
         assert_eq!((r.peaks.cb, r.peaks.l1), (625_024, 924_480));
+    }
+
+    /// A float32 DRAM pool in slices padded over half its kernel is refused by its first
+    /// slice, after the slice's PaddedSlice, for the slice's (top, bottom, left) padding: an
+    /// inner height slice has no bottom padding. A ROW_MAJOR one pooled whole is refused before anything, as an L1 one. The runtime's words
+    /// (mock boards), e.g. `cargo xtask probe --op maxpool2d --shape 1,256,3000,200
+    /// --device-layout nhwc-flat --dtype float32 --memory dram --param kernel_size=2,2 --param
+    /// padding=2,1 --param stride=1,1 --device n150 --backend metal`.
+    #[test]
+    fn a_float32_dram_pool_padded_over_half_its_kernel_is_refused_for_its_first_slice() {
+        let refusal = |shape: &str,
+                       device: &'static crate::device::DeviceSpec,
+                       layout: Layout,
+                       params: &[(&str, ParamValue)]| {
+            let mut c = case("maxpool2d", shape, layout, BufferType::Dram);
+            c.device = device;
+            c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+            c.dtype = DType::Float32;
+            for (k, v) in params {
+                c.params.set(k, v.clone());
+            }
+            match c.estimate() {
+                Err(CaseError::Refused { reason, .. }) => reason,
+                other => panic!("{other:?}"),
+            }
+        };
+        let ints = |v: [i64; 2]| ParamValue::Ints(v.to_vec());
+        let p150 = &crate::device::P150;
+        // Width slices.
+        assert_eq!(
+            refusal(
+                "1,232,2,8979",
+                &N150,
+                Layout::Tile,
+                &[("padding", ints([2, 2])), ("stride", ints([1, 1]))]
+            ),
+            "Pool2D: Padding (2, 2, 2) should not exceed half of kernel size (2, 2)"
+        );
+        // Height slices.
+        assert_eq!(
+            refusal(
+                "1,256,3000,200",
+                &N150,
+                Layout::Tile,
+                &[("padding", ints([2, 1])), ("stride", ints([1, 1]))]
+            ),
+            "Pool2D: Padding (2, 0, 1) should not exceed half of kernel size (2, 2)"
+        );
+        assert_eq!(
+            refusal(
+                "1,397,3,22415",
+                p150,
+                Layout::Tile,
+                &[("padding", ints([0, 2])), ("stride", ints([2, 1]))]
+            ),
+            "Pool2D: Padding (0, 0, 2) should not exceed half of kernel size (2, 2)"
+        );
+        // ROW_MAJOR, pooled whole.
+        assert_eq!(
+            refusal(
+                "4,1024,3,263",
+                p150,
+                Layout::RowMajor,
+                &[("kernel_size", ints([1, 1])), ("padding", ints([1, 0]))]
+            ),
+            "Pool2D: Padding (1, 1, 0) should not exceed half of kernel size (1, 1)"
+        );
+    }
+
+    /// An L1 pool striding past its window, height-sharded, whose halo shard exceeds the bank
+    /// runs out at the halo as planned (random maxpool2d seeds 777001, 1240011, 1240012: 392
+    /// such cases, 0 mismatches): `cargo xtask probe --op maxpool2d --shape 4,416,4,1600
+    /// --device-layout nhwc --param ceil_mode=true --param stride=3,3 --device n150 --backend
+    /// metal`.
+    #[test]
+    fn a_pool_striding_past_its_window_runs_out_at_its_height_sharded_halo() {
+        let mut c = case("maxpool2d", "4,416,4,1600", Layout::Tile, BufferType::L1);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        c.params.set("ceil_mode", ParamValue::Bool(true));
+        c.params.set("stride", ParamValue::Ints(vec![3, 3]));
+        let r = c.estimate().expect("modeled");
+        let Verdict::Oom(d) = &r.verdict else {
+            panic!("{:?}", r.verdict)
+        };
+        assert_eq!(
+            (d.total_bytes, d.per_bank_bytes, d.allocated, d.free),
+            (266_346_496, 4_161_664, 679_936, 680_608)
+        );
     }
 
     /// A bfloat4_b DRAM pool with ceil_mode and a padding over half its kernel: the runtime

@@ -760,28 +760,14 @@ pub(super) fn reshard_into(
     // (measured on n150, `[1,1024,H,159]` TILE from DRAM in L1_FULL, 3×3 stride 2 → 161: the
     // 166-tile-row shards of H 266, 1,359,872 B, are copied, whose run clashes with the shards
     // at 106,496; those of H 265, 1,351,680 B, resharded).
-    let align = ex.device().dram_alignment.max(1);
-    let scratch = page
-        .div_ceil(align)
-        .saturating_add(1)
-        .saturating_mul(align)
-        .saturating_mul(4);
+    let scratch = reshard_scratch(ex.device(), page);
     let cbs_overflow = x.shard.is_none() && shard_bytes.saturating_add(scratch) >= l1_bank;
     let by_copy = (x.memory == BufferType::L1 && input_per_bank > l1_bank)
         || shard_bytes > l1_bank
         || cbs_overflow;
-    // A device run makes the same choice on the L1 it finds free below the lowest buffer (the
-    // shard's own, just allocated), where the NO_DISPATCH capture sees the whole bank: it
-    // copies where shard + scratch >= that (p150, float32 [1,1024,39,112] ROW_MAJOR in L1,
-    // depthwise 4×5 width-sharded, filler below the input: reshards with 559,888 B free,
-    // copies with 559,872 = 559,104 + 768; TILE alike; seed 1212162's copy clashed).
-    let run_copies = !by_copy
-        && x.shard.is_none()
-        && ex
-            .b
-            .l1_free_below_lowest()
-            .is_some_and(|free| shard_bytes.saturating_add(scratch) >= free);
-    let run_as = run_copies.then(|| run_copy_program(ex.device(), x, page));
+    let run_as = (!by_copy)
+        .then(|| run_copy_instead(ex, x, shard_bytes, page))
+        .flatten();
     super::pool::reshard_program_run_as(
         ex,
         by_copy,
@@ -792,6 +778,38 @@ pub(super) fn reshard_into(
         (x.layout() == Layout::RowMajor).then_some(page),
         run_as,
     );
+}
+
+/// InterleavedToSharded's reader scratch: 4 transaction ids of align(page + DRAM alignment).
+fn reshard_scratch(d: &DeviceSpec, page: u64) -> u64 {
+    let align = d.dram_alignment.max(1);
+    page.div_ceil(align)
+        .saturating_add(1)
+        .saturating_mul(align)
+        .saturating_mul(4)
+}
+
+/// The CopyDeviceOperation a device run shards interleaved `x` with in place of the
+/// InterleavedToSharded the NO_DISPATCH capture records, if it does: call with the shard of
+/// `shard_bytes` (pages of `page` bytes) just allocated. A device run chooses on the L1 it finds
+/// free below the lowest buffer (the shard's own), where the capture sees the whole bank: it
+/// copies where shard + scratch ([`reshard_scratch`]) >= that
+/// (p150, float32 [1,1024,39,112] ROW_MAJOR in L1, depthwise 4×5 width-sharded, filler below
+/// the input: reshards with 559,888 B free, copies with 559,872 = 559,104 + 768; TILE alike;
+/// seed 1212162's copy clashed).
+pub(super) fn run_copy_instead(
+    ex: &Exec<'_>,
+    x: &super::DevTensor,
+    shard_bytes: u64,
+    page: u64,
+) -> Option<Program> {
+    let scratch = reshard_scratch(ex.device(), page);
+    let copies = x.shard.is_none()
+        && ex
+            .b
+            .l1_free_below_lowest()
+            .is_some_and(|free| shard_bytes.saturating_add(scratch) >= free);
+    copies.then(|| run_copy_program(ex.device(), x, page))
 }
 
 /// The CopyDeviceOperation a device run shards interleaved `x` with (shard pages of

@@ -1545,21 +1545,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::device::MAX_POOL_L1_SMALL);
-    if x.memory == BufferType::L1
-        && (0..2).any(|i| stride[i] > dilation[i] * (kernel[i] - 1) + 1)
-        && pc.scheme == Scheme::Height
-        && sticks.saturating_mul(aligned_stick) > l1_bank
-    {
-        // Seen on p150: [1,4,1472,992] (NHWC) kernel 2x2, stride 3, padding 1 in L1 ran
-        // width-sharded where height sharding, costed cheapest here, spans half the input a
-        // core (8.8 MB halo shards; random differential seed 1207582): the runtime's choice
-        // when the height-sharded halo cannot fit is not pinned (the matrix's pools, strides
-        // within the window, OOM at that halo as planned).
-        return Err(unmodeled(
-            a.function,
-            "a pool striding past its window, costed cheapest height-sharded, whose halo shard exceeds the L1 bank (the runtime's sharding choice there is not pinned)",
-        ));
-    }
     if x.memory == BufferType::Dram {
         // A float32 pool's step is costed at float32 sticks and tiles: the runtime slices it
         // by that count and pools each slice in float32 (its PaddedSlice CBs, seen in the
@@ -1607,15 +1592,16 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
                 ));
             }
             if (0..2).any(|i| 2 * pad[i] > kernel[i]) {
-                // Refused by the runtime for its padding, but a float32 one with a stride of 1
-                // gets here past coverage.rs (whose slicing test costs TILE shards): which
-                // refusal comes first is not pinned (seen on p150: [4,1024,1,488] float32
-                // kernel 1x4 padding [2,0] refused the padding, random differential seed
-                // 1215131).
-                return Err(unmodeled(
-                    a.function,
-                    "a ROW_MAJOR DRAM pool whose padding exceeds half its kernel",
-                ));
+                // Pooled whole, it is refused before anything is allocated, as an L1 pool is
+                // (coverage.rs; a float32 one with a stride of 1 gets here past it, whose
+                // slicing test costs TILE shards). Seen on p150: float32 [4,1024,3,263]
+                // kernel 1x1 padding [1,0] and [4,1024,1,488] kernel 1x4 padding [2,0]
+                // (random differential seed 1215131).
+                ex.b.run(
+                    Program::new("Pool2D", "MultiCore")
+                        .refused(padding_refusal([pad[0], pad[0], pad[1]], kernel)),
+                );
+                return Ok(Val::None);
             }
         } else if step > l1_bank {
             // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
@@ -1675,24 +1661,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             ));
         }
     }
-    if float32 && !by_copy {
-        // Seen on n150: a float32 [1,1,47712,224] TILE input in L1 whose shard filled the
-        // bank's rest clashed with the resharding's CBs (ending 7,520 B above the shard),
-        // where this plan binds them to it: near a full bank, not pinned.
-        let below = if x.memory == BufferType::L1 {
-            input_per_bank
-        } else {
-            0
-        };
-        let held = in_shard_bytes.saturating_add(below);
-        if held <= l1_bank && held.saturating_add(FLOAT32_RESHARD_MARGIN) > l1_bank {
-            ex.b.release(flattened);
-            return Err(unmodeled(
-                a.function,
-                "a float32 pool whose resharded input nearly fills L1 (the runtime's resharding CBs for float32 there are not pinned)",
-            ));
-        }
-    }
     let sharded_in = sharded(
         ex,
         "sharded input",
@@ -1700,13 +1668,22 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         sharded_placement(d, BufferType::L1, in_pages, in_page, used, shard_pages)?,
     );
     if tiled || !by_copy {
-        reshard_program(
+        // A device run copies where the L1 left below the shard is too small for
+        // InterleavedToSharded, as conv2d's reshard does (seen on n150: float32
+        // [1,1,6918,1024] TILE in L1, 2×2 stride 1, its 458,752 B shards at the allocator's
+        // base under the input's reshaped copy: the run's CopyDeviceOperation clashed with
+        // them, "static dataflow buffer region ends at 114016", the shard at 110592).
+        let run_as = (!by_copy)
+            .then(|| super::conv::run_copy_instead(ex, &flattened, in_shard_bytes, in_page))
+            .flatten();
+        reshard_program_run_as(
             ex,
             by_copy,
             in_page,
             in_shard_bytes,
             &used_set,
             (!tiled).then_some(in_stick),
+            run_as,
         );
     } else {
         // DefaultRowMajor: two shard sticks at the L1 alignment on the cores splitting the
@@ -1739,21 +1716,6 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         sticks,
     )?;
     let halo = sharded(ex, "halo", halo_spec.clone(), halo_placement);
-    // A float32 / uint16 halo shard over the L1 bank: the runtime does not run out there as
-    // planned (seen on n150: [1,1024,3,2306] float32 TILE in L1 clashed at an earlier program,
-    // [1,1024,2,1014] ROW_MAJOR dilated 2 was refused "Only BFLOAT16" first, where the plan ran
-    // out at 1,477,120 and 8,462,336 B halo shards; float32 draw seed 1212141).
-    if halo_dtype != DType::Bfloat16
-        && ex.b.buffers[halo.buffer].placement.per_bank_bytes > d.l1_bank_bytes
-    {
-        return Err(unmodeled(
-            a.function,
-            format!(
-                "a {} pool whose halo shard exceeds the L1 bank (the runtime's path there is not pinned)",
-                halo_dtype.ttnn_name()
-            ),
-        ));
-    }
     let cfg = |ex: &mut Exec<'_>, what: &'static str, bytes: u64| -> Result<DevTensor, CaseError> {
         let spec = TensorSpec::new(
             Shape::from_dims(vec![1, pc.cores(), bytes / 2])?,
@@ -2055,10 +2017,6 @@ pub(crate) fn dram_pool_is_sliced(
 /// slices) follow the halo step.
 const SLICE_STEP_PINNED_PERCENT: u64 = 60;
 
-/// L1 a float32 pool's input and resharded input must leave free before memmodel trusts its
-/// resharding not to clash (the runtime clashed with 7,520 B of CBs in one such case).
-const FLOAT32_RESHARD_MARGIN: u64 = 65536;
-
 const SLICE_MARGIN_REASON: &str = "a DRAM pool with a stride of 1 whose halo step takes over 60 % of the free L1 (the runtime's slice estimate is larger there, not modeled: it may take more slices)";
 
 /// Whether a DRAM pool's slice count is the runtime's: its largest slice's halo step `step`
@@ -2084,6 +2042,18 @@ fn slice_spans(out_dim: u64, n: u64) -> impl Iterator<Item = (u64, u64)> {
             (start - len, len)
         })
     })
+}
+
+/// `validate_input_params`' refusal of a pool's (top, bottom, left) padding over half its
+/// kernel, in its words.
+pub(crate) fn padding_refusal<T: std::fmt::Display>(
+    [top, bottom, left]: [T; 3],
+    kernel: [T; 2],
+) -> String {
+    format!(
+        "Pool2D: Padding ({top}, {bottom}, {left}) should not exceed half of kernel size ({}, {})",
+        kernel[0], kernel[1]
+    )
 }
 
 /// Slices whose halo step the DRAM slice search may cost in all (`sliced`): far more than any
@@ -2118,16 +2088,10 @@ fn sliced(
     l1_bank: u64,
     halo_dtype: DType,
 ) -> Result<Val, CaseError> {
-    if (0..2).any(|i| 2 * win.pad[i] > win.kernel[i]) {
-        // The runtime refuses such padding per slice, after the slice's PaddedSlice: whether a
-        // slice's programs clash or run out first is not pinned (seen on p150: a float32
-        // [3,1024,10,320] kernel 2x2 padding [2,1] refused the padding, random differential
-        // seed 1215112; [4,1024,5,1472] kernel 1x1 padding 2 clashed, seed 1207512).
-        return Err(unmodeled(
-            a.function,
-            "a sliced DRAM pool whose padding exceeds half its kernel",
-        ));
-    }
+    // The runtime checks a slice's padding when it pools the slice, after its PaddedSlice
+    // (`validate_input_params` on the slice's top, bottom and left padding, each at most half
+    // the kernel): the first slice refuses a pool padded over half its kernel.
+    let padding_refused = (0..2).any(|i| 2 * win.pad[i] > win.kernel[i]);
     let d = ex.device();
     let by_height = win.h > 3 * win.w;
     let axis = usize::from(!by_height);
@@ -2199,6 +2163,7 @@ fn sliced(
     let channel_unit = if tiled { TILE } else { TILE / 2 };
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
     let mut count = None;
+    let mut count_pinned = true;
     let mut checks = 0u64;
     for n in 1..=out_dim {
         let mut fits = true;
@@ -2228,7 +2193,8 @@ fn sliced(
             largest_step = largest_step.max(step);
         }
         if fits {
-            if !slice_decision_pinned(win, largest_step, l1_bank) {
+            count_pinned = slice_decision_pinned(win, largest_step, l1_bank);
+            if !count_pinned && !padding_refused {
                 return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
             }
             count = Some(n);
@@ -2346,6 +2312,34 @@ fn sliced(
                     .cb(CbKind::Circular, slice_bytes, &grid_set)
                     .bound(),
             );
+        }
+        if padding_refused {
+            // Seen on n150, float32 DRAM slices, stride 1: nhwc-flat [1,232,2,8979] kernel 2x2
+            // padding 2 (width slices) refused after its first PaddedSlice, its L1 slice,
+            // output and reshaped input freed; [1,256,3000,200] padding [2,1] (height slices)
+            // refused "Padding (2, 0, 1)": an inner slice has no bottom padding; ceil_mode's
+            // extra padding is not printed (p150 [1,397,3,22415] ceil_mode padding [0,2]
+            // stride [2,1]: "(0, 0, 2)"). On p150 [4,1024,5,1472] kernel 1x1 padding 2 the
+            // PaddedSlice's CBs clashed first.
+            let bottom = if by_height && len != out_dim {
+                sw.pad_end[0]
+            } else {
+                win.pad[0]
+            };
+            if !count_pinned && ex.b.device_run_stopped() {
+                // Where the runtime may take more slices than this plan, its first slice is
+                // no larger: one that fits here fits there and is refused alike, while one
+                // that fails here may not fail there.
+                return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
+            }
+            ex.b.run(
+                Program::new("Pool2D", "MultiCore")
+                    .refused(padding_refusal([sw.pad[0], bottom, sw.pad[1]], win.kernel)),
+            );
+            for t in [slice_in, out, input] {
+                ex.b.release(t);
+            }
+            return Ok(Val::None);
         }
         // 2. Halo over the row-major slice.
         let out_shard_h = sw.out_nhw().div_ceil(pc.nhw);
