@@ -80,6 +80,7 @@ pub(in crate::exec) fn slice_rm(
     out_dims: Vec<u64>,
     mem: BufferType,
     refuse_over_budget: bool,
+    cache: &mut ProgramCache,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = spec_with(x, out_dims.clone())?;
@@ -154,17 +155,14 @@ pub(in crate::exec) fn slice_rm(
     // (random split seeds 41 / 43, n150 and p150: [1,181,164736] uint16 from L1 by 15 along
     // dim 1 captures 2 × 329,472 B whole rows after the run's copy clashed).
     let normal_run_got_here = ex.b.own_live_l1_per_bank() <= bank && !ex.b.device_run_stopped();
-    let captured = program(bank);
-    let p = if !normal_run_got_here {
-        captured
-    } else {
-        let on_device = program(bank.saturating_sub(live));
-        if on_device.refused.is_some() && on_device != captured {
-            captured.on_device(on_device)
-        } else {
-            on_device
-        }
-    };
+    // The program cache hashes the slice's range, not the L1 its build found free: a later
+    // slice of the same range runs the first one's buffers, clashing where L1 has filled up
+    // since (seen on p150: [992,3456] bfloat16 / bfloat8_b from L1 split by 1 along dim -2,
+    // each window of 64 rows sliced row by row; a later window's SliceRm of 2 × 6,912 B whole
+    // rows clashes on core (0,0) with the L1 buffer at 124,416 / 125,056 B, where a build on
+    // the L1 left would chunk them).
+    let on_device = normal_run_got_here.then(|| program(bank.saturating_sub(live)));
+    let p = cache.choose(program(bank), on_device, 0, 0, false);
     ex.b.run(p);
     Ok(out)
 }
@@ -203,6 +201,7 @@ pub(in crate::exec) fn slice_cached(
             out_dims,
             mem,
             true,
+            caches.of_slice(x, dim, begin, end, mem),
         );
     }
     let tiled_dim = dim + 2 >= rank;
@@ -239,6 +238,7 @@ pub(in crate::exec) fn slice_cached(
         out_dims,
         mem,
         true,
+        caches.of_slice(&rm, dim, begin, end, mem),
     )?;
     if x.dtype() == DType::Uint8 {
         // The padding tilize refuses uint8 once the untilize and the slice have run and its
@@ -576,5 +576,28 @@ mod tests {
             &[("split_size", 15), ("dim", 1)],
         );
         assert_eq!(c.plan().unwrap().peaks().dataflow, 658_944);
+    }
+
+    /// A slice's program is cached by its range: the later windows of a split into more than
+    /// 64 pieces run the first window's SliceRm buffers however full L1 has become (probe:
+    /// `cargo xtask probe --op split --shape 992,3456 --dtype bfloat16 --memory l1 --param
+    /// split_size=1 --param dim=-2 --device p150 --backend metal`, and `--dtype bfloat8_b`:
+    /// clashes on core (0,0) at 2 × 6,912 + 8 B with the L1 buffer at 124,416 / 125,056 B).
+    #[test]
+    fn a_later_windows_slices_run_the_first_windows_cached_buffers() {
+        for (dtype, at) in [(DType::Bfloat16, 124_416), (DType::Bfloat8B, 125_056)] {
+            let mut c = split_to_default("992,3456", dtype, &[("split_size", 1), ("dim", -2)]);
+            c.layout = Layout::Tile;
+            c.device = &crate::device::P150;
+            c.default_output_memory = false;
+            c.output_memory = BufferType::L1;
+            let message = c.estimate().unwrap().verdict.message();
+            assert!(
+                message.ends_with(&format!(
+                    "clash with L1 buffers on core range [0-0 - 0-0]. L1 buffer allocated at {at} and static dataflow buffer region ends at 125576"
+                )),
+                "{message}"
+            );
+        }
     }
 }
