@@ -483,16 +483,6 @@ impl DeviceMemory {
 
     /// [`DeviceMemory::run_program`] with the program's layout already made (for this device).
     pub fn run_laid_out(&mut self, layout: &CbLayout) -> Result<(), CbError> {
-        self.run_laid_out_unchecked_past(layout, None)
-    }
-
-    /// [`DeviceMemory::run_laid_out`] where a region that ends above `unchecked_past` is not
-    /// checked against the L1 buffers ([`Program::unchecked_past`]).
-    pub fn run_laid_out_unchecked_past(
-        &mut self,
-        layout: &CbLayout,
-        unchecked_past: Option<u64>,
-    ) -> Result<(), CbError> {
         let id = self.programs;
         self.programs += 1;
         let lowest = self.l1.lowest_occupied();
@@ -504,9 +494,6 @@ impl DeviceMemory {
                     l1_bytes: self.device.l1_bytes_per_core,
                     dataflow: layout.dataflow,
                 });
-            }
-            if unchecked_past.is_some_and(|past| end > past) {
-                continue;
             }
             if let Some(at) = lowest.filter(|&at| at < end) {
                 return Err(CbError::Clash {

@@ -847,12 +847,8 @@ pub fn replay(
             }
             Step::Run(program) => {
                 let run = program.as_run();
-                let past = program.unchecked_past.and_then(|i| addresses[i]);
                 memory
-                    .run_laid_out_unchecked_past(
-                        &crate::alloc::CbLayout::of(run, memory.device),
-                        past,
-                    )
+                    .run_laid_out(&crate::alloc::CbLayout::of(run, memory.device))
                     .map_err(MemoryError::Cb)
             }
         };

@@ -181,11 +181,6 @@ pub struct Program {
     /// buffers and the graph capture records nothing of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
-    /// A device run checks its buffers against the L1 buffers only while their region ends at or
-    /// below this plan buffer's address (a sharded-to-interleaved conversion whose converted
-    /// tiles reach past the input shard they borrow runs unchecked).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unchecked_past: Option<usize>,
 }
 
 /// Per-core peaks of a run of programs and buffers, as the graph capture computes them.
@@ -205,7 +200,6 @@ impl Program {
             cbs: Vec::new(),
             on_device: None,
             refused: None,
-            unchecked_past: None,
         }
     }
 

@@ -242,12 +242,7 @@ impl State {
     }
 
     /// Runs `program`, whose circular buffers lay out as `layout` on this device.
-    fn run_program(
-        &mut self,
-        program: &Program,
-        layout: &CbLayout,
-        unchecked_past: Option<u64>,
-    ) -> Result<()> {
+    fn run_program(&mut self, program: &Program, layout: &CbLayout) -> Result<()> {
         // A device run raises its own program's words where both are refused (an untilize's
         // block limit beside its output, where the capture sees the whole bank).
         if self.capture.is_none() {
@@ -269,7 +264,7 @@ impl State {
             return Err(parse_runtime_error(message));
         }
         self.mem
-            .run_laid_out_unchecked_past(layout, unchecked_past)
+            .run_laid_out(layout)
             .map_err(|e| circular_buffer_error(&e))
     }
 
@@ -1071,23 +1066,12 @@ impl DeviceApi for Device {
                     Some(e) => Err(e),
                     None => {
                         let layout = layouts.next().expect("a layout per program");
-                        // The plan buffer a device run's check stops at: placed by this call,
-                        // or an input's own.
-                        let past = program.unchecked_past.and_then(|i| {
-                            placed[i].and_then(Addr::placed).or_else(|| {
-                                inputs
-                                    .get(i)
-                                    .and_then(|t| t.buffer)
-                                    .and_then(|id| s.buffers.get(&id))
-                                    .and_then(|b| b.address.placed())
-                            })
-                        });
                         let program = from_device_run
                             .as_ref()
                             .and_then(|programs| programs.get(runs).copied())
                             .unwrap_or(program);
                         runs += 1;
-                        s.run_program(program, layout, past)
+                        s.run_program(program, layout)
                     }
                 },
             };

@@ -64,14 +64,17 @@ pub(in crate::exec) fn converting_copy(
 ) -> Result<DevTensor, CaseError> {
     let spec = TensorSpec::new(x.shape().clone(), d, Layout::Tile);
     let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
-    let w = grid::split_work(ex.device(), tiles(&x.spec), false);
-    let cores = grid::merge_ranges(&w.all);
-    ex.b.run(
-        Program::new("CopyDeviceOperation", "DefaultTilized")
-            .cb(CbKind::Dataflow, 2 * tile_size(x.dtype()), &cores)
-            .cb(CbKind::Dataflow, 2 * tile_size(d), &cores),
-    );
+    ex.b.run(converting_copy_program(ex.device(), x, d));
     Ok(out)
+}
+
+/// The program of [`converting_copy`].
+fn converting_copy_program(device: &crate::device::DeviceSpec, x: &DevTensor, d: DType) -> Program {
+    let w = grid::split_work(device, tiles(&x.spec), false);
+    let cores = grid::merge_ranges(&w.all);
+    Program::new("CopyDeviceOperation", "DefaultTilized")
+        .cb(CbKind::Dataflow, 2 * tile_size(x.dtype()), &cores)
+        .cb(CbKind::Dataflow, 2 * tile_size(d), &cores)
 }
 
 /// `ShardedToInterleavedProgramFactory`: the output allocated interleaved in `mem`, one dataflow
@@ -106,15 +109,28 @@ pub(in crate::exec) fn sharded_to_interleaved(
         }
         None => None,
     };
+    // `can_use_sharded_to_interleaved` (to_memory_config_op.cpp): the converted tiles' buffer
+    // must be smaller than the L1 from the allocator's base up to the lowest occupied address,
+    // else `ttnn::copy` moves the shard two tiles at a time. A NO_DISPATCH capture allocates
+    // nothing for real and sees the whole bank (traced: [1,1,2048,W] bfloat16 height-sharded
+    // to float32 runs the sharded factory up to 1,392,640 B and the tilized copy from
+    // 1,396,736 B on n150, whose bank is 1,393,312 B; on p150 up to 1,458,176 B and from
+    // 1,462,272 B, bank 1,461,120 B).
     if let Some((d, bytes)) = converted {
-        // A converted shard larger than an L1 bank is copied two tiles at a time instead
-        // (traced: [1,1,2048,W] bfloat16 height-sharded to float32 runs the sharded factory
-        // up to 1,392,640 B and the tilized copy from 1,396,736 B on n150, whose bank is
-        // 1,393,312 B; on p150 up to 1,458,176 B and from 1,462,272 B, bank 1,461,120 B).
-        if bytes > ex.device().l1_bank_bytes {
+        if bytes >= ex.device().l1_bank_bytes {
             return converting_copy(ex, x, d, mem);
         }
     }
+    // A device run decides on the L1 below its input shard (the lowest buffer, or one below
+    // it): captured on the mock n150 with a [4,960,6976] bfloat8_b height-sharded input
+    // converted to bfloat16 (892,928 B of tiles), the sharded factory with 892,960 B free below
+    // a later L1 buffer, the copy with 892,928 B (equal) and with a 901,120 B hole above the
+    // shard but only 17,824 B below it; p150 [1,1,2975,10460] bfloat8_b block-sharded to
+    // float32 in L1 clashes at the copy's 2 × 1,088 + 2 × 4,096 B with the output at 111,872.
+    let run_copies = converted.is_some_and(|(_, bytes)| {
+        ex.b.l1_free_below_lowest()
+            .is_some_and(|free| bytes >= free)
+    });
     let bytes = crate::exec::eltwise::shard_bytes(&shard, x.dtype());
     let out_spec = TensorSpec::new(x.shape().clone(), dtype.unwrap_or(x.dtype()), Layout::Tile);
     let out =
@@ -126,36 +142,14 @@ pub(in crate::exec) fn sharded_to_interleaved(
         "ShardedToInterleavedProgramFactory",
     );
     p.push(cb);
-    if let Some((_, bytes)) = converted {
+    if let Some((d, bytes)) = converted {
         // `convert_df`: the converted tiles' own buffer, a whole shard of output tiles, each
         // aligned as the output's memory (sharded_to_interleaved_program_factory.cpp; traced on
         // n150: [1,1,25600,192] height-sharded to bfloat8_b in DRAM, 84,864 B = 78 × 1,088).
-        // A device run checks it against the L1 buffers only while it ends at or below the
-        // input shard it borrows (traced on n150: [4,960,W] bfloat8_b height-sharded to
-        // bfloat16 in L1 clashes with the output up to W = 7104, its region ending 928 B below
-        // the shard, and runs from W = 7136, 5,344 B above it; random to_memory_config seed
-        // 1107321, both boards, the same either side).
-        // Only seen to run up to 5,344 B past the shard's start: p150 [1,1,2975,10460]
-        // bfloat8_b block-sharded to float32 in L1, its region 94,080 B past the shard, clashed
-        // on the runtime with numbers that fit no layout here (whole-space bfloat8_b draw seed
-        // 1212112): further past it is not modeled.
-        const SEEN_TO_RUN_PAST_THE_SHARD: u64 = 5_344;
-        let region_end = ex.device().l1_unreserved_base.saturating_add(bytes);
-        if let Some(shard_at) = ex.b.l1_address(x) {
-            if region_end.saturating_sub(shard_at) > SEEN_TO_RUN_PAST_THE_SHARD {
-                return Err(unmodeled(
-                    "ttnn.to_memory_config",
-                    format!(
-                        "a dtype-converting sharded-to-interleaved move whose converted tiles' buffer \
-                         ends {} B past the input shard it borrows (seen to run up to {} B past it)",
-                        region_end - shard_at,
-                        SEEN_TO_RUN_PAST_THE_SHARD
-                    ),
-                ));
-            }
-        }
         p.push(Cb::new(CbKind::Dataflow, bytes, shard.cores.clone()));
-        p.unchecked_past = Some(x.buffer);
+        if run_copies {
+            p = p.on_device(converting_copy_program(ex.device(), x, d));
+        }
     }
     ex.b.run(p);
     Ok(out)
@@ -284,5 +278,130 @@ pub(in crate::exec) fn to_layout(
             // lowest buffer.
             Ok(out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::case::Case;
+    use crate::case::Verdict;
+    use crate::device::{BufferType, DeviceSpec, N150, P150};
+    use crate::dtype::DType;
+    use crate::params::ParamValue;
+    use crate::shape::Shape;
+    use crate::shard::ShardStrategy;
+
+    /// A sharded L1 input moved interleaved into `out` as `to`.
+    fn converting_move(
+        shape: &str,
+        from: DType,
+        sharding: ShardStrategy,
+        to: &str,
+        out: BufferType,
+        device: &'static DeviceSpec,
+    ) -> Case {
+        let mut c = Case::new(
+            crate::ops::find("to_memory_config").unwrap(),
+            vec![Shape::parse(shape).unwrap()],
+            device,
+        );
+        c.dtype = from;
+        c.input_memory = BufferType::L1;
+        c.output_memory = out;
+        c.sharding = Some(sharding);
+        c.params.set("dtype", ParamValue::Str(to.into()));
+        c
+    }
+
+    /// The factories a plan's programs build: as captured, and as a device run builds them.
+    fn factories(c: &Case) -> Vec<(&'static str, &'static str)> {
+        let plan = c.plan().unwrap();
+        plan.programs()
+            .map(|p| (p.factory, p.as_run().factory))
+            .collect()
+    }
+
+    /// The capture keeps the sharded factory (it sees the whole bank) while a device run copies
+    /// where the converted tiles reach the input shard (probe: `cargo xtask probe --op
+    /// to_memory_config --shape 1,1,2975,10460 --dtype bfloat8_b --memory l1_block_sharded
+    /// --output-memory l1 --param dtype=float32 --device p150 --backend metal`: captured
+    /// 326,400 + 1,228,800 B, run clashes with the output at 111,872 where the copy's
+    /// 2 × 1,088 + 2 × 4,096 B end, 122,112).
+    #[test]
+    fn a_converted_shard_past_the_input_shard_is_copied_on_the_device() {
+        let c = converting_move(
+            "1,1,2975,10460",
+            DType::Bfloat8B,
+            ShardStrategy::Block,
+            "float32",
+            BufferType::L1,
+            &P150,
+        );
+        assert_eq!(
+            factories(&c),
+            [("ShardedToInterleavedProgramFactory", "DefaultTilized")]
+        );
+        assert_eq!(
+            c.estimate().unwrap().verdict.message(),
+            "Statically allocated dataflow buffers in program 0 clash with L1 buffers on core range [0-0 - 10-9]. L1 buffer allocated at 111872 and static dataflow buffer region ends at 122112"
+        );
+    }
+
+    /// The copy is chosen where the converted tiles take all the L1 below the input shard, equal
+    /// included (measured on the mock n150 with a graph capture after real allocations, a
+    /// [4,960,6976] bfloat8_b height-sharded input to bfloat16: 892,928 B of tiles copied with
+    /// 892,928 B free below the lowest buffer, sharded with 892,960 B). [4,960,7104] leaves
+    /// 910,240 B below its shard for 909,312 B (sharded: its run clashes with the output at
+    /// 162,048); [4,960,7136] 908,064 B for 913,408 B (copied: it runs).
+    #[test]
+    fn a_device_run_copies_where_the_converted_tiles_reach_the_lowest_buffer() {
+        let move_ = |w: u64| {
+            converting_move(
+                &format!("4,960,{w}"),
+                DType::Bfloat8B,
+                ShardStrategy::Height,
+                "bfloat16",
+                BufferType::L1,
+                &N150,
+            )
+        };
+        let c = move_(7104);
+        assert_eq!(
+            factories(&c),
+            [(
+                "ShardedToInterleavedProgramFactory",
+                "ShardedToInterleavedProgramFactory"
+            )]
+        );
+        assert_eq!(
+            c.estimate().unwrap().verdict.message(),
+            "Statically allocated dataflow buffers in program 0 clash with L1 buffers on core range [0-0 - 7-6]. L1 buffer allocated at 162048 and static dataflow buffer region ends at 1015136"
+        );
+        let c = move_(7136);
+        assert_eq!(
+            factories(&c),
+            [("ShardedToInterleavedProgramFactory", "DefaultTilized")]
+        );
+        assert_eq!(c.estimate().unwrap().verdict, Verdict::Fits);
+    }
+
+    /// Into DRAM as well: a [2,4721,2031] float32 width-sharded input to bfloat8_b leaves
+    /// 180,896 B below its 1,212,416 B shard for 322,048 B of tiles, and runs (mock n150; the
+    /// random to_memory_config draw that gated it, seed 31).
+    #[test]
+    fn a_converted_shard_into_dram_is_copied_when_it_reaches_the_input_shard() {
+        let c = converting_move(
+            "2,4721,2031",
+            DType::Float32,
+            ShardStrategy::Width,
+            "bfloat8_b",
+            BufferType::Dram,
+            &N150,
+        );
+        assert_eq!(
+            factories(&c),
+            [("ShardedToInterleavedProgramFactory", "DefaultTilized")]
+        );
+        assert_eq!(c.estimate().unwrap().verdict, Verdict::Fits);
     }
 }

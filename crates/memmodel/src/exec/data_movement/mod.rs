@@ -275,33 +275,6 @@ mod tests {
         assert!(!untilize_takes_block_variant(&N150, &[8, 256, 1024]));
     }
 
-    /// A default-memory ROW_MAJOR split of an L1 input moved to DRAM whose two rows exceed the
-    /// L1 the input leaves free: the runtime copied and sliced whole rows where memmodel chunks
-    /// them (random draw seed 1207600, both boards), so memmodel gives no verdict there.
-    #[test]
-    fn a_split_moved_to_dram_beside_its_l1_input_is_unmodeled() {
-        use crate::device::{BufferType, N150};
-        use crate::layout::Layout;
-        use crate::params::ParamValue;
-        use crate::shape::Shape;
-        let mut c = crate::case::Case::new(
-            crate::ops::find("split").unwrap(),
-            vec![Shape::parse("1,1,160,108384").unwrap()],
-            &N150,
-        );
-        c.dtype = crate::dtype::DType::Float32;
-        c.layout = Layout::RowMajor;
-        c.input_memory = BufferType::L1;
-        c.params.set("chunks", ParamValue::Int(3));
-        c.params.set("dim", ParamValue::Int(-2));
-        match c.with_default_output_memory().estimate() {
-            Err(crate::error::CaseError::Unmodeled { what, .. }) => {
-                assert!(what.contains("two at a time"), "{what}")
-            }
-            other => panic!("expected unmodeled, got {other:?}"),
-        }
-    }
-
     /// `is_enough_space` of a tilize counts the block factory's reader staging (an input
     /// tile's bytes / 32 a tile, two DRAM alignments) with the row's tiles. Dataflow peaks of
     /// the runtime's NO_DISPATCH captures: on p150, expand [10,189,8837] in L1 (its tilize of

@@ -80,6 +80,7 @@ pub(in crate::exec) fn slice_rm(
     out_dims: Vec<u64>,
     mem: BufferType,
     refuse_over_budget: bool,
+    cache: &mut ProgramCache,
 ) -> Result<DevTensor, CaseError> {
     let d = ex.device();
     let spec = spec_with(x, out_dims.clone())?;
@@ -148,19 +149,20 @@ pub(in crate::exec) fn slice_rm(
     let bank = d.l1_bank_bytes;
     let live = live_l1_per_bank(ex);
     // Whether the output's allocation succeeded is the allocator's to say; the L1 outside the
-    // call counts in the free-L1 figure only.
-    let normal_run_got_here = ex.b.own_live_l1_per_bank() <= bank;
-    let captured = program(bank);
-    let p = if !normal_run_got_here {
-        captured
-    } else {
-        let on_device = program(bank.saturating_sub(live));
-        if on_device.refused.is_some() && on_device != captured {
-            captured.on_device(on_device)
-        } else {
-            on_device
-        }
-    };
+    // call counts in the free-L1 figure only. A device run stopped before (a default-memory
+    // split's move of its L1 input to DRAM clashing with that input) built no slice for the
+    // capture to take from the program cache: the capture sizes its rows on the whole bank
+    // (random split seeds 41 / 43, n150 and p150: [1,181,164736] uint16 from L1 by 15 along
+    // dim 1 captures 2 × 329,472 B whole rows after the run's copy clashed).
+    let normal_run_got_here = ex.b.own_live_l1_per_bank() <= bank && !ex.b.device_run_stopped();
+    // The program cache hashes the slice's range, not the L1 its build found free: a later
+    // slice of the same range runs the first one's buffers, clashing where L1 has filled up
+    // since (seen on p150: [992,3456] bfloat16 / bfloat8_b from L1 split by 1 along dim -2,
+    // each window of 64 rows sliced row by row; a later window's SliceRm of 2 × 6,912 B whole
+    // rows clashes on core (0,0) with the L1 buffer at 124,416 / 125,056 B, where a build on
+    // the L1 left would chunk them).
+    let on_device = normal_run_got_here.then(|| program(bank.saturating_sub(live)));
+    let p = cache.choose(program(bank), on_device, 0, 0, false);
     ex.b.run(p);
     Ok(out)
 }
@@ -199,6 +201,7 @@ pub(in crate::exec) fn slice_cached(
             out_dims,
             mem,
             true,
+            caches.of_slice(x, dim, begin, end, mem),
         );
     }
     let tiled_dim = dim + 2 >= rank;
@@ -235,6 +238,7 @@ pub(in crate::exec) fn slice_cached(
         out_dims,
         mem,
         true,
+        caches.of_slice(&rm, dim, begin, end, mem),
     )?;
     if x.dtype() == DType::Uint8 {
         // The padding tilize refuses uint8 once the untilize and the slice have run and its
@@ -325,25 +329,6 @@ pub(in crate::exec) fn split_default_memory(
             "ttnn.split",
             "a default-memory split whose L1 estimate falls between the free L1 beside the live buffers and the whole bank",
         ));
-    }
-    // Moved to DRAM, a ROW_MAJOR input's copy and its slices size their row buffers on the free
-    // L1, and there the runtime saw more than the bank less the L1 input (random draw seed
-    // 1207600, both boards: [1,1,160,108384] float32 from L1 into 3 along dim -2 copied and
-    // sliced whole 433,536 B rows, two per buffer, where the L1 input left 92,704 B free):
-    // where two rows exceed that free L1 the choice is not known.
-    if need > free && x.layout() == Layout::RowMajor {
-        let row = x
-            .dims()
-            .last()
-            .copied()
-            .unwrap_or(1)
-            .saturating_mul(x.dtype().row_major_element_bytes());
-        if row.saturating_mul(2) > free {
-            return Err(unmodeled(
-                "ttnn.split",
-                "a default-memory ROW_MAJOR split moved to DRAM whose rows, two at a time, exceed the L1 its input leaves free",
-            ));
-        }
     }
     Ok(if need > free {
         BufferType::Dram
@@ -537,4 +522,82 @@ pub(in crate::exec) fn split_kernel_one_piece(
         TensorSpec::new(Shape::from_dims(to_4d(x.dims()))?, x.dtype(), Layout::Tile).padded_dims();
     split_program(ex, x, &padded, false);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::case::Case;
+    use crate::device::{BufferType, N150};
+    use crate::dtype::DType;
+    use crate::layout::Layout;
+    use crate::params::ParamValue;
+    use crate::shape::Shape;
+
+    /// A default-memory ROW_MAJOR split of an L1 input into more than two pieces.
+    fn split_to_default(shape: &str, dtype: DType, params: &[(&str, i64)]) -> Case {
+        let mut c = Case::new(
+            crate::ops::find("split").unwrap(),
+            vec![Shape::parse(shape).unwrap()],
+            &N150,
+        );
+        c.dtype = dtype;
+        c.layout = Layout::RowMajor;
+        c.input_memory = BufferType::L1;
+        for (k, v) in params {
+            c.params.set(k, ParamValue::Int(*v));
+        }
+        c.with_default_output_memory()
+    }
+
+    /// Moved to DRAM beside its L1 input, the device run's copy clashes with that input, so
+    /// the capture builds its slices on the whole bank: whole rows, two a buffer (probe:
+    /// `cargo xtask probe --op split --shape 1,1,160,108384 --dtype float32 --layout row_major
+    /// --memory l1 --output-memory default --param chunks=3 --param dim=-2 --device n150
+    /// --backend metal`: the copy's 2 × 256 KiB + 256 KiB end at 892,256, the input at
+    /// 198,528; the capture's slices 2 × 433,536 B).
+    #[test]
+    fn a_split_moved_to_dram_beside_its_l1_input_slices_whole_rows_in_the_capture() {
+        let c = split_to_default(
+            "1,1,160,108384",
+            DType::Float32,
+            &[("chunks", 3), ("dim", -2)],
+        );
+        let e = c.estimate().unwrap();
+        assert_eq!(
+            e.verdict.message(),
+            "Statically allocated dataflow buffers in program 0 clash with L1 buffers on core range [0-0 - 7-7]. L1 buffer allocated at 198528 and static dataflow buffer region ends at 892256"
+        );
+        assert_eq!(c.plan().unwrap().peaks().dataflow, 867_072);
+        // Random split seed 41 on n150: [1,181,164736] uint16 by 15 along dim 1 captures
+        // 2 × 329,472 B rows.
+        let c = split_to_default(
+            "1,181,164736",
+            DType::Uint16,
+            &[("split_size", 15), ("dim", 1)],
+        );
+        assert_eq!(c.plan().unwrap().peaks().dataflow, 658_944);
+    }
+
+    /// A slice's program is cached by its range: the later windows of a split into more than
+    /// 64 pieces run the first window's SliceRm buffers however full L1 has become (probe:
+    /// `cargo xtask probe --op split --shape 992,3456 --dtype bfloat16 --memory l1 --param
+    /// split_size=1 --param dim=-2 --device p150 --backend metal`, and `--dtype bfloat8_b`:
+    /// clashes on core (0,0) at 2 × 6,912 + 8 B with the L1 buffer at 124,416 / 125,056 B).
+    #[test]
+    fn a_later_windows_slices_run_the_first_windows_cached_buffers() {
+        for (dtype, at) in [(DType::Bfloat16, 124_416), (DType::Bfloat8B, 125_056)] {
+            let mut c = split_to_default("992,3456", dtype, &[("split_size", 1), ("dim", -2)]);
+            c.layout = Layout::Tile;
+            c.device = &crate::device::P150;
+            c.default_output_memory = false;
+            c.output_memory = BufferType::L1;
+            let message = c.estimate().unwrap().verdict.message();
+            assert!(
+                message.ends_with(&format!(
+                    "clash with L1 buffers on core range [0-0 - 0-0]. L1 buffer allocated at {at} and static dataflow buffer region ends at 125576"
+                )),
+                "{message}"
+            );
+        }
+    }
 }

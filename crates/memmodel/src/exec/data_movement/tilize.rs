@@ -755,23 +755,57 @@ impl ProgramCache {
 /// The programs one call has cached, by device operation and input (spec and memory): the
 /// runtime's program hash.
 #[derive(Default)]
-pub(in crate::exec) struct ProgramCaches(Vec<(&'static str, TensorSpec, BufferType, ProgramCache)>);
+pub(in crate::exec) struct ProgramCaches(Vec<(CacheKey, ProgramCache)>);
+
+/// What a program hash holds: the device operation, its input (spec and memory) and the
+/// operation's own attributes that vary within a call (a slice's range and output memory).
+#[derive(PartialEq)]
+struct CacheKey {
+    op: &'static str,
+    spec: TensorSpec,
+    memory: BufferType,
+    attributes: Vec<u64>,
+}
 
 impl ProgramCaches {
     pub(in crate::exec) fn of(&mut self, op: &'static str, x: &DevTensor) -> &mut ProgramCache {
-        let at = match self
-            .0
-            .iter()
-            .position(|(o, spec, mem, _)| *o == op && *spec == x.spec && *mem == x.memory)
-        {
+        self.keyed(op, x, Vec::new())
+    }
+
+    /// The cache of the slices of `x` along `dim` from `begin` to `end` into `mem`
+    /// (SliceDeviceOperation hashes its range and output memory with its input).
+    pub(in crate::exec) fn of_slice(
+        &mut self,
+        x: &DevTensor,
+        dim: usize,
+        begin: u64,
+        end: u64,
+        mem: BufferType,
+    ) -> &mut ProgramCache {
+        let attributes = vec![dim as u64, begin, end, mem as u64];
+        self.keyed("SliceDeviceOperation", x, attributes)
+    }
+
+    fn keyed(
+        &mut self,
+        op: &'static str,
+        x: &DevTensor,
+        attributes: Vec<u64>,
+    ) -> &mut ProgramCache {
+        let key = CacheKey {
+            op,
+            spec: x.spec.clone(),
+            memory: x.memory,
+            attributes,
+        };
+        let at = match self.0.iter().position(|(k, _)| *k == key) {
             Some(at) => at,
             None => {
-                self.0
-                    .push((op, x.spec.clone(), x.memory, ProgramCache::default()));
+                self.0.push((key, ProgramCache::default()));
                 self.0.len() - 1
             }
         };
-        &mut self.0[at].3
+        &mut self.0[at].1
     }
 }
 
