@@ -783,6 +783,7 @@ fn pool_cbs(win: &Window, ch: u64, out_shard_h: u64, shard_w: u64) -> (u64, u64,
 /// configured (`determine_parallel_config` with row-granular NHW shards and tile-wide channel
 /// shards) and the one whose Pool2D buffers take the least L1 per core wins, height first on
 /// ties, then width.
+#[cfg(test)]
 fn parallel_config(d: &DeviceSpec, win: &Window) -> Parallel {
     parallel_config_in(d, win, TILE)
 }
@@ -1376,7 +1377,7 @@ pub(super) fn too_many_cb_pages(index: u64, pages: u64) -> String {
 ///    memory_config the row-major L1 shards of step 3 are the output).
 ///
 /// The config tensors live in L1_SMALL (the device must be opened with it; the program cache
-/// keeps copies). A DRAM input whose halo step does not fit L1 is pooled in DRAM slices
+/// keeps copies). A DRAM input is pooled in as many DRAM slices as the runtime's L1 estimate says
 /// (`sliced`).
 ///
 /// A halo or Pool2D whose output CB would have more than [`MAX_CB_PAGES`] pages is refused
@@ -1546,69 +1547,58 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         .l1_bank_bytes
         .saturating_sub(crate::device::MAX_POOL_L1_SMALL);
     if x.memory == BufferType::Dram {
-        // A float32 pool's step is costed at float32 sticks and tiles: the runtime slices it
-        // by that count and pools each slice in float32 (its PaddedSlice CBs, seen in the
-        // per-core CB peaks of float32 DRAM pools on n150, random differential seed 1207502).
-        let step = halo_step(d, &win, &pc, halo_dtype)?;
-        if !tiled {
-            // A ROW_MAJOR input whose halo step (costed as a TILE one's) fits the free L1 is
-            // pooled whole, as planned below (random differential, ROW_MAJOR DRAM bfloat16 /
-            // float32, steps of 20-98 % of the free L1: seeds 1215121 p150 / 1215122 n150,
-            // 150 each, 1215131 p150 / 1215132 n150, 300 each, 0 mismatches); over it in
-            // slices, as a TILE one is (`sliced`). (A step of 49 % sliced by the runtime, n150
-            // [1,1,16062,241] kernel 4x4, lies in the gate on ROW_MAJOR block shards not in
-            // whole tiles above.)
-            if step > l1_bank {
-                // Where the halo is far larger than the input shard (windows spanning whole
-                // input rows), the runtime's slicing estimate for ROW_MAJOR inputs is not the
-                // halo step: seen on n150, nhwc [1,128,3,7008] kernel 5x5 padding 1 ran whole
-                // and ran out at its 1,850,880 B halo shard (11x the input's 168,192 B) where
-                // the step says slices, as a TILE input of it takes (random differential seed
-                // 1231111); [1,128,3,14016] 5x5 stride 5 took 2 slices where the step says 3,
-                // while [1,32,4,30000] 4x4 stride 4 padding 2 took the step's 9 (halo ~90x):
-                // the runtime's estimate for large halos is smaller than the step, not pinned.
-                // Slices modeled up to a halo of twice the input shard (probed equal at about
-                // 1x: [1,320,500,500] 3x3 stride 2, [1,64,1024,1024] 2x2 stride 2).
-                let halo_shard = sticks.saturating_mul(aligned_stick);
-                if halo_shard > in_shard_bytes.saturating_mul(2) {
-                    return Err(unmodeled(
-                        a.function,
-                        "a ROW_MAJOR DRAM pool whose halo step exceeds the free L1 and whose halo is over twice its input shard (the runtime's slicing estimate there is not pinned)",
-                    ));
-                }
-                return sliced(ex, a, &x, &win, l1_bank, halo_dtype);
-            }
-            if win.c > 256 && !win.c.is_multiple_of(TILE) {
-                // Seen on both boards: nhwc [3,308,4,161] kernel 4x4 dilation 2 padding 2 (and
-                // 7x7 padding 3, [3,312,4,161] 7x7, stride 1 or 2) run in 2 DRAM slices where
-                // the halo step is a small part of the free L1 and the plan runs it whole (CB
-                // peak 38,912 / 71,680 B a core, not 14,336; random differential seed 1207643
-                // p150), n150 nhwc-flat [1,436,5,1394] kernel 2x3 padding [0,1] in 3 (seed
-                // 1207653); [3,300,4,161], [3,320,4,161], [1,308,4,161] ran whole as planned.
-                // The runtime's estimate there is not pinned.
-                return Err(unmodeled(
-                    a.function,
-                    "a ROW_MAJOR DRAM pool over 256 channels, not whole tiles of them (the runtime sliced some whose halo step fits the free L1; its estimate there is not pinned)",
-                ));
-            }
-            if (0..2).any(|i| 2 * pad[i] > kernel[i]) {
-                // Pooled whole, it is refused before anything is allocated, as an L1 pool is
-                // (coverage.rs; a float32 one with a stride of 1 gets here past it, whose
-                // slicing test costs TILE shards). Seen on p150: float32 [4,1024,3,263]
-                // kernel 1x1 padding [1,0] and [4,1024,1,488] kernel 1x4 padding [2,0]
-                // (random differential seed 1215131).
-                ex.b.run(
-                    Program::new("Pool2D", "MultiCore")
-                        .refused(padding_refusal([pad[0], pad[0], pad[1]], kernel)),
-                );
-                return Ok(Val::None);
-            }
-        } else if step > l1_bank {
-            // A DRAM input whose halo step would not fit the free L1 is pooled in DRAM slices.
-            return sliced(ex, a, &x, &win, l1_bank, halo_dtype);
+        // The runtime pools a DRAM input in as many slices as its own L1 estimate says
+        // (`slice_count`; one: whole, as below). The estimate counts a float32 pool in float32
+        // sticks and tiles, any other in bfloat16 ones (`calculate_L1_usage_for_pool2d_slice`).
+        let estimate_dtype = if float32 {
+            DType::Float32
+        } else {
+            DType::Bfloat16
+        };
+        if !tiled && win.c > 256 && !win.c.is_multiple_of(TILE) {
+            // Seen on both boards: nhwc [3,308,4,161] kernel 4x4 dilation 2 padding 2 (and
+            // 7x7 padding 3, stride 1 or 2) run in 2 DRAM slices where this estimate of the
+            // whole pool is 150,384 B of the free 1,428,352 (p150, random differential seed
+            // 1207643), p150 [2,76,390,308] 4x4 dilation [1,2] in 7 (estimate 828,800 B),
+            // n150 [1,343,181,436] 2x2 stride [2,3] in 11 where it says 2; 300 channels took
+            // the estimate's count in 18 of 18 sweep cases, 308 in 19 of 24. The runtime's
+            // estimate there is larger, not pinned.
+            return Err(unmodeled(
+                a.function,
+                "a ROW_MAJOR DRAM pool over 256 channels, not whole tiles of them (the runtime's slicing estimate there is larger than memmodel's, not pinned)",
+            ));
         }
-        if !slice_decision_pinned(&win, step, l1_bank) {
-            return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
+        let count = slice_count(d, &win, tiled, estimate_dtype, l1_bank)
+            .map_err(|why| unmodeled(a.function, why))?
+            .ok_or_else(|| unmodeled(a.function, "a DRAM pool no number of slices fits in L1"))?;
+        if !tiled
+            && count > 1
+            && sticks.saturating_mul(aligned_stick) > in_shard_bytes.saturating_mul(2)
+        {
+            // Where the halo is far larger than the input shard (windows spanning whole input
+            // rows), the runtime's estimate for a ROW_MAJOR input is smaller than this one:
+            // seen on n150, nhwc [1,128,3,7008] kernel 5x5 stride 5 padding 1 ran whole and ran
+            // out at its 1,850,880 B halo shard (11x the input's 168,192 B; random differential
+            // seed 1231111) where this estimate of the whole pool is 2,019,200 B of the free
+            // 1,360,544 B, its halo shard the same: the runtime's halo term there is not pinned.
+            return Err(unmodeled(
+                a.function,
+                "a ROW_MAJOR DRAM pool the estimate slices whose halo is over twice its input shard (the runtime's slicing estimate there is smaller, not pinned)",
+            ));
+        }
+        if count > 1 {
+            return sliced(ex, a, &x, &win, count, halo_dtype);
+        }
+        if !tiled && (0..2).any(|i| 2 * pad[i] > kernel[i]) {
+            // Pooled whole, it is refused before anything is allocated, as an L1 pool is
+            // (coverage.rs; a float32 one with a stride of 1 gets here past it). Seen on p150:
+            // float32 [4,1024,3,263] kernel 1x1 padding [1,0] and [4,1024,1,488] kernel 1x4
+            // padding [2,0] (random differential seed 1215131).
+            ex.b.run(
+                Program::new("Pool2D", "MultiCore")
+                    .refused(padding_refusal([pad[0], pad[0], pad[1]], kernel)),
+            );
+            return Ok(Val::None);
         }
     }
     // An [N, H, W, C] input is first reshaped to [1, 1, N·H·W, C] in its own memory (a
@@ -1947,44 +1937,14 @@ fn pooled_page(c: u64, ch: u64, elem: u64) -> u64 {
     (padded.div_ceil(ch.max(1)) * elem).div_ceil(32) * 32
 }
 
-/// The L1 one core needs for the halo step of a pool over `win` (resharded TILE input, halo
-/// output, its two pad-stick CBs and two untilize CBs): what `determine_slice_config` (op_slicing
-/// .cpp) compares, per slice, with the free L1 when it searches the fewest DRAM slices (its
-/// `get_L1_usage` for a max pool, as the calibration's slice counts pin it).
-fn halo_step(
-    d: &DeviceSpec,
-    win: &Window,
-    pc: &Parallel,
-    halo_dtype: DType,
-) -> Result<u64, CaseError> {
-    let rows = size::product([win.n, win.h, win.w], "N·H·W")?;
-    let in_shard_h = rows.div_ceil(pc.nhw * TILE) * TILE;
-    let shard_w = win.c.div_ceil(pc.ch * TILE) * TILE;
-    let bounds = win.boundaries(pc.nhw, win.out_nhw().div_ceil(pc.nhw));
-    let sticks = bounds
-        .iter()
-        .flatten()
-        .map(|b| b.in_last - b.in_first + 1)
-        .max()
-        .unwrap_or(0);
-    let stick = shard_w * halo_dtype.row_major_element_bytes();
-    let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
-    let untilize = 2 * (shard_w / TILE) * tile_size(halo_dtype);
-    let in_shard = size::mul(in_shard_h, stick, "input shard")?;
-    let halo = size::mul(sticks, aligned_stick, "halo shard")?;
-    Ok(size::add(
-        size::add(in_shard, halo, "halo step")?,
-        2 * aligned_stick + 2 * untilize,
-        "halo step",
-    )?)
-}
-
-/// Whether `ttnn.max_pool2d` runs a DRAM input of this geometry in DRAM slices (its halo step
-/// does not fit the L1 left beside max_pool2d's L1_SMALL), as `max_pool2d` decides below. `None`
-/// where the window does not fit the padded input (the runtime refuses that call otherwise).
-/// `halo_dtype`: float32 for a float32 input, else bfloat16.
+/// Whether `ttnn.max_pool2d` runs a DRAM input of this geometry and page layout in DRAM slices
+/// (the runtime's slice count over one, `slice_count`), as `max_pool2d` decides. `None` where
+/// the window does not fit the padded input (the runtime refuses that call otherwise) or the
+/// count is not modeled. `float32`: whether the input is float32 (its estimate is costed in
+/// float32, any other dtype's in bfloat16).
 /// The refusals ask it: a sliced bfloat4_b pool is refused for its row-major slices
 /// (coverage.rs).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn dram_pool_is_sliced(
     d: &DeviceSpec,
     [n, h, w, c]: [u64; 4],
@@ -1992,7 +1952,8 @@ pub(crate) fn dram_pool_is_sliced(
     stride: [u64; 2],
     pad: [u64; 2],
     dilation: [u64; 2],
-    halo_dtype: DType,
+    layout: Layout,
+    float32: bool,
 ) -> Option<bool> {
     let win = Window::new([n, h, w, c], kernel, stride, pad, dilation)?;
     if [n, h, w, c, win.ho, win.wo].contains(&0)
@@ -2004,28 +1965,17 @@ pub(crate) fn dram_pool_is_sliced(
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::device::MAX_POOL_L1_SMALL);
-    let step = halo_step(d, &win, &parallel_config(d, &win), halo_dtype).ok()?;
-    slice_decision_pinned(&win, step, l1_bank).then_some(step > l1_bank)
-}
-
-/// Percent of the free L1 up to which memmodel's halo step decides the slicing of a DRAM pool
-/// with a stride of 1 as the runtime does. The runtime's own estimate is larger there (not
-/// modeled; the output is as large as the input along that axis): on p150, kernel 1x1, it
-/// slices [1,1024,2,12704] in two where the halo step takes 88.5 % of the free 1,428,352 B (it
-/// runs [1,1024,2,12352] whole at 87.6 %), and [1,32,960,960] where it takes 75.4 % (runs
-/// [1,32,800,800] whole at 52 %). Pools strided along both axes (the matrix's calibrated DRAM
-/// slices) follow the halo step.
-const SLICE_STEP_PINNED_PERCENT: u64 = 60;
-
-const SLICE_MARGIN_REASON: &str = "a DRAM pool with a stride of 1 whose halo step takes over 60 % of the free L1 (the runtime's slice estimate is larger there, not modeled: it may take more slices)";
-
-/// Whether a DRAM pool's slice count is the runtime's: its largest slice's halo step `step`
-/// exceeds the free L1 `l1_bank` (that count is taken by neither), or the pool is strided along
-/// both axes, or the step stays within the pinned share of the free L1.
-fn slice_decision_pinned(win: &Window, step: u64, l1_bank: u64) -> bool {
-    step > l1_bank
-        || win.stride.iter().all(|&s| s > 1)
-        || step.saturating_mul(100) <= l1_bank.saturating_mul(SLICE_STEP_PINNED_PERCENT)
+    let estimate_dtype = if float32 {
+        DType::Float32
+    } else {
+        DType::Bfloat16
+    };
+    let tiled = layout == Layout::Tile;
+    if !tiled && c > 256 && !c.is_multiple_of(TILE) {
+        return None;
+    }
+    let count = slice_count(d, &win, tiled, estimate_dtype, l1_bank).ok()??;
+    Some(count > 1)
 }
 
 /// One DRAM slice: (output start, output length) along the sliced axis.
@@ -2056,7 +2006,173 @@ pub(crate) fn padding_refusal<T: std::fmt::Display>(
     )
 }
 
-/// Slices whose halo step the DRAM slice search may cost in all (`sliced`): far more than any
+/// `Pool2dSliceAttr::get_input_slice_and_padding`: the input rows / columns the slice's
+/// windows read, clamped to the input, the clamped part as the slice's own padding; a slice
+/// at the output's edge keeps the pool's padding and reads to the input's edge. Every slice
+/// holds all N images. `None` where that slice's own output is not its share (not modeled).
+fn slice_window(
+    win: &Window,
+    by_height: bool,
+    out_dim: u64,
+    start: u64,
+    len: u64,
+) -> Option<Window> {
+    let axis = usize::from(!by_height);
+    let size = i128::from([win.h, win.w][axis]);
+    let stride = i128::from(win.stride[axis]);
+    let pad = i128::from(win.pad[axis]);
+    let first = i128::from(start) * stride - pad;
+    let last = i128::from(start + len - 1) * stride - pad + i128::from(win.reach(axis));
+    let (mut pad_start, mut pad_end) = ((-first).max(0), (last - size).max(0));
+    let (mut lo, mut hi) = (first.clamp(0, size), last.clamp(0, size));
+    if start == 0 {
+        pad_start = pad;
+        lo = 0;
+    }
+    if start + len == out_dim {
+        // The last slice keeps the pool's end padding, ceil_mode's extra padding with it
+        // (`this_ceil_pad`); inner slices have none.
+        pad_end = i128::from(win.pad_end[axis]);
+        hi = size;
+    }
+    let span = u64::try_from(hi - lo).ok().filter(|&s| s > 0)?;
+    let mut w = *win;
+    w.pad[axis] = u64::try_from(pad_start).ok()?;
+    w.pad_end[axis] = u64::try_from(pad_end).ok()?;
+    let padded = span + w.pad[axis] + w.pad_end[axis];
+    let out = padded.checked_sub(w.reach(axis))? / win.stride[axis] + 1;
+    if out != len {
+        return None;
+    }
+    if by_height {
+        w.h = span;
+        w.ho = len;
+    } else {
+        w.w = span;
+        w.wo = len;
+    }
+    Some(w)
+}
+
+/// The runtime's L1 estimate for one DRAM slice `sw` of a pool sharded as `pc`
+/// (`calculate_L1_usage_for_pool2d_slice`, what `determine_slice_config` compares with the free
+/// L1 for every slice of a slice count; a count of one is the whole pool). The larger of two
+/// phases, per core:
+/// - halo: the resharded input shard counted in sticks of the halo's dtype, the halo output
+///   (the longest core span, `calculate_precise_halo_output_elems`, unaligned sticks), two pad
+///   sticks at the L1 alignment and, for a TILE input, two untilize CBs of two blocks of the
+///   shard's tiles;
+/// - pool: the halo output, Pool2D's CBs (`calculate_L1_usage`, as `pool_cbs` sizes them) and
+///   its output shard, whose rows are the slice's output pixels of one image (no batch) over
+///   the NHW cores, rounded down.
+///
+/// Fitted and checked on the runtime (mock n150 / p150, DRAM bfloat16 pools, NO_DISPATCH
+/// captures' PaddedSlice ops counted; 290 random cases of both layouts, 1 to 714 slices, all
+/// equal but the ROW_MAJOR ones over 256 channels `max_pool2d` keeps unmodeled): a ROW_MAJOR
+/// input's Pool2D output CB and output shard are costed at the core's real channels (the
+/// 16-channel pages and 8-channel shard sticks overshoot: p150 NHWC [1,1454,1562,40] 5x5
+/// took 4 slices, [1,4161,8694,3] 5x5 8, where those say 5 and 12).
+///
+/// `None` where a term exceeds the runtime's 32-bit arithmetic (its estimate wraps there).
+fn slice_l1_estimate(
+    d: &DeviceSpec,
+    sw: &Window,
+    pc: &Parallel,
+    tiled: bool,
+    halo_dtype: DType,
+) -> Option<u64> {
+    let datum = halo_dtype.row_major_element_bytes();
+    let rows = size::product([sw.n, sw.h, sw.w], "slice N·H·W").ok()?;
+    // The slice's input shard, as `sliced` allocates it.
+    let (shard_h, shard_w) = if tiled {
+        (
+            rows.div_ceil(pc.nhw * TILE) * TILE,
+            sw.c.div_ceil(pc.ch * TILE) * TILE,
+        )
+    } else {
+        (rows.div_ceil(pc.nhw), sw.c.div_ceil(pc.ch * 8) * 8)
+    };
+    let sticks = sw
+        .boundaries(pc.nhw, sw.out_nhw().div_ceil(pc.nhw))
+        .iter()
+        .flatten()
+        .map(|b| b.in_last - b.in_first + 1)
+        .max()
+        .unwrap_or(0);
+    let stick = shard_w.checked_mul(datum)?;
+    let halo_in = shard_h.checked_mul(stick)?;
+    let halo_out = sticks.checked_mul(stick)?;
+    let mut overhead = 2 * stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+    if tiled {
+        overhead += 4 * (shard_w / TILE) * tile_size(halo_dtype);
+    }
+    let out_rows = sw.ho.checked_mul(sw.wo)? / pc.nhw;
+    let (scalar, clear, in_cb, tiled_out_cb) = pool_cbs(sw, pc.ch, out_rows, shard_w);
+    let (out_cb, out_tensor) = if tiled {
+        (tiled_out_cb, out_rows.checked_mul(stick)?)
+    } else {
+        let out_row = sw.c.div_ceil(pc.ch).checked_mul(datum)?;
+        let bytes = out_rows.checked_mul(out_row)?;
+        (bytes.div_ceil(32) * 32, bytes)
+    };
+    let halo_phase = halo_in.checked_add(halo_out)?.checked_add(overhead)?;
+    let pool_phase = halo_out
+        .checked_add(scalar + clear + 2 * in_cb)?
+        .checked_add(out_cb)?
+        .checked_add(out_tensor)?;
+    let u32_max = u64::from(u32::MAX);
+    [
+        halo_in, halo_out, out_cb, out_tensor, halo_phase, pool_phase,
+    ]
+    .iter()
+    .all(|&v| v <= u32_max)
+    .then_some(halo_phase.max(pool_phase))
+}
+
+/// The runtime's DRAM slice count for a pool (`determine_slice_config`): the fewest slices
+/// whose every slice's [`slice_l1_estimate`] fits the free L1 `l1_bank`, one meaning the
+/// whole pool runs at once (`run_sliced_op` then takes the L1 path). Slices are along the
+/// height where H > 3·W, else the width (`best_guess_slice_type` for a ROW_MAJOR output), each
+/// sharded with the whole pool's scheme on the cores its own output gives (`sliced`).
+/// `Ok(None)` where no count fits; `Err` (why) where the search is not modeled.
+fn slice_count(
+    d: &DeviceSpec,
+    win: &Window,
+    tiled: bool,
+    estimate_dtype: DType,
+    l1_bank: u64,
+) -> Result<Option<u64>, String> {
+    let by_height = win.h > 3 * win.w;
+    let out_dim = if by_height { win.ho } else { win.wo };
+    let channel_unit = if tiled { TILE } else { TILE / 2 };
+    let scheme = parallel_config_in(d, win, channel_unit).scheme;
+    let mut checks = 0u64;
+    'counts: for n in 1..=out_dim {
+        for (start, len) in slice_spans(out_dim, n) {
+            checks += 1;
+            if checks > MAX_SLICE_CHECKS {
+                return Err(format!(
+                    "a DRAM pool that fits L1 in none of its first {} slice counts ({MAX_SLICE_CHECKS} slices costed)",
+                    n - 1
+                ));
+            }
+            let sw = slice_window(win, by_height, out_dim, start, len).ok_or(
+                "a DRAM pool slice whose own window gives other than its share of the output",
+            )?;
+            let pc = scheme_in(d, &sw, scheme, channel_unit);
+            let estimate = slice_l1_estimate(d, &sw, &pc, tiled, estimate_dtype).ok_or(
+                "a DRAM pool whose slice L1 estimate exceeds 32 bits (the runtime's estimate wraps there)",
+            )?;
+            if estimate > l1_bank {
+                continue 'counts;
+            }
+        }
+        return Ok(Some(n));
+    }
+    Ok(None)
+}
+
+/// Slices whose L1 estimate the DRAM slice search may cost in all (`slice_count`): far more than any
 /// pool of the matrix needs (a few slices of 8K feature maps), and a bound on a search that
 /// would otherwise go on quadratically in the output size.
 const MAX_SLICE_CHECKS: u64 = 1 << 14;
@@ -2085,7 +2201,7 @@ fn sliced(
     a: &Args<'_>,
     x: &DevTensor,
     win: &Window,
-    l1_bank: u64,
+    count: u64,
     halo_dtype: DType,
 ) -> Result<Val, CaseError> {
     // The runtime checks a slice's padding when it pools the slice, after its PaddedSlice
@@ -2094,50 +2210,9 @@ fn sliced(
     let padding_refused = (0..2).any(|i| 2 * win.pad[i] > win.kernel[i]);
     let d = ex.device();
     let by_height = win.h > 3 * win.w;
-    let axis = usize::from(!by_height);
     let out_dim = if by_height { win.ho } else { win.wo };
-    // `Pool2dSliceAttr::get_input_slice_and_padding`: the input rows / columns the slice's
-    // windows read, clamped to the input, the clamped part as the slice's own padding; a slice
-    // at the output's edge keeps the pool's padding and reads to the input's edge. Every slice
-    // holds all N images. `None` where that slice's own output is not its share (not modeled).
-    let slice_window = |start: u64, len: u64| -> Option<Window> {
-        let size = i128::from([win.h, win.w][axis]);
-        let stride = i128::from(win.stride[axis]);
-        let pad = i128::from(win.pad[axis]);
-        let first = i128::from(start) * stride - pad;
-        let last = i128::from(start + len - 1) * stride - pad + i128::from(win.reach(axis));
-        let (mut pad_start, mut pad_end) = ((-first).max(0), (last - size).max(0));
-        let (mut lo, mut hi) = (first.clamp(0, size), last.clamp(0, size));
-        if start == 0 {
-            pad_start = pad;
-            lo = 0;
-        }
-        if start + len == out_dim {
-            // The last slice keeps the pool's end padding, ceil_mode's extra padding with it
-            // (`this_ceil_pad`); inner slices have none.
-            pad_end = i128::from(win.pad_end[axis]);
-            hi = size;
-        }
-        let span = u64::try_from(hi - lo).ok().filter(|&s| s > 0)?;
-        let mut w = *win;
-        w.pad[axis] = u64::try_from(pad_start).ok()?;
-        w.pad_end[axis] = u64::try_from(pad_end).ok()?;
-        let padded = span + w.pad[axis] + w.pad_end[axis];
-        let out = padded.checked_sub(w.reach(axis))? / win.stride[axis] + 1;
-        if out != len {
-            return None;
-        }
-        if by_height {
-            w.h = span;
-            w.ho = len;
-        } else {
-            w.w = span;
-            w.wo = len;
-        }
-        Some(w)
-    };
     let slice_window = |start: u64, len: u64| -> Result<Window, CaseError> {
-        slice_window(start, len).ok_or_else(|| {
+        slice_window(win, by_height, out_dim, start, len).ok_or_else(|| {
             unmodeled(
                 a.function,
                 "a DRAM pool slice whose own window gives other than its share of the output",
@@ -2162,51 +2237,6 @@ fn sliced(
     }
     let channel_unit = if tiled { TILE } else { TILE / 2 };
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
-    let mut count = None;
-    let mut count_pinned = true;
-    let mut checks = 0u64;
-    for n in 1..=out_dim {
-        let mut fits = true;
-        let mut largest_step = 0;
-        for (start, len) in slice_spans(out_dim, n) {
-            checks += 1;
-            if checks > MAX_SLICE_CHECKS {
-                return Err(unmodeled(
-                    a.function,
-                    format!(
-                        "a DRAM pool that fits L1 in none of its first {} slice counts ({MAX_SLICE_CHECKS} slices costed)",
-                        n - 1
-                    ),
-                ));
-            }
-            let sw = slice_window(start, len)?;
-            let step = halo_step(
-                d,
-                &sw,
-                &scheme_in(d, &sw, slice_scheme, channel_unit),
-                halo_dtype,
-            )?;
-            if step > l1_bank {
-                fits = false;
-                break;
-            }
-            largest_step = largest_step.max(step);
-        }
-        if fits {
-            count_pinned = slice_decision_pinned(win, largest_step, l1_bank);
-            if !count_pinned && !padding_refused {
-                return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
-            }
-            count = Some(n);
-            break;
-        }
-    }
-    let Some(count) = count else {
-        return Err(unmodeled(
-            a.function,
-            "a DRAM pool no number of slices fits in L1",
-        ));
-    };
     // uint8 too: the copying reshape refuses it in the same words (`reshape_refused`).
     if matches!(x.dtype(), DType::Uint16 | DType::Uint8)
         && x.layout() == Layout::Tile
@@ -2326,12 +2356,6 @@ fn sliced(
             } else {
                 win.pad[0]
             };
-            if !count_pinned && ex.b.device_run_stopped() {
-                // Where the runtime may take more slices than this plan, its first slice is
-                // no larger: one that fits here fits there and is refused alike, while one
-                // that fails here may not fail there.
-                return Err(unmodeled(a.function, SLICE_MARGIN_REASON));
-            }
             ex.b.run(
                 Program::new("Pool2D", "MultiCore")
                     .refused(padding_refusal([sw.pad[0], bottom, sw.pad[1]], win.kernel)),
@@ -3307,5 +3331,86 @@ mod tests {
         c.params.set("ceil_mode", ParamValue::Bool(true));
         let answer = format!("{:?}", c.estimate());
         assert!(answer.contains("not whole tiles of them"), "{answer}");
+    }
+
+    /// The number of DRAM slices (0: whole) memmodel plans for a bfloat16 NHWC-flat max_pool2d
+    /// in DRAM, `dims` as N,C,H,W.
+    fn planned_dram_slices(
+        device: &'static DeviceSpec,
+        dims: &str,
+        layout: Layout,
+        [kernel, stride, padding, dilation]: [[i64; 2]; 4],
+    ) -> usize {
+        use crate::params::ParamValue;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse(dims).unwrap()],
+            device,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.layout = layout;
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        for (name, v) in [
+            ("kernel_size", kernel),
+            ("stride", stride),
+            ("padding", padding),
+            ("dilation", dilation),
+        ] {
+            c.params.set(name, ParamValue::Ints(v.to_vec()));
+        }
+        c.estimate().expect("modeled");
+        c.plan()
+            .expect("planned")
+            .trace()
+            .iter()
+            .filter(|e| {
+                matches!(e, crate::trace::Event::Op { op, .. } if op == "PaddedSliceDeviceOperation")
+            })
+            .count()
+    }
+
+    /// The runtime slices a DRAM pool by its own L1 estimate (`slice_l1_estimate`), whose pool
+    /// phase outgrows the halo step at a stride of 1. Probed on the mock p150 (python on the
+    /// runtime: ttnn.max_pool2d of a DRAM [1,1,N·H·W,C] input in a NO_DISPATCH graph capture,
+    /// its PaddedSliceDeviceOperation calls counted), kernel 1x1, bfloat16 TILE:
+    /// [1,1024,2,12704] in 2 slices, [1,1024,2,12352] whole; [1,32,960,960] in 2,
+    /// [1,32,800,800] whole.
+    #[test]
+    fn stride_1_dram_pools_slice_by_the_runtimes_estimate() {
+        let one = [[1, 1], [1, 1], [0, 0], [1, 1]];
+        for (dims, slices) in [
+            ("1,1024,2,12704", 2),
+            ("1,1024,2,12352", 0),
+            ("1,32,960,960", 2),
+            ("1,32,800,800", 0),
+        ] {
+            assert_eq!(
+                planned_dram_slices(&P150, dims, Layout::Tile, one),
+                slices,
+                "{dims}"
+            );
+        }
+    }
+
+    /// A ROW_MAJOR input's estimate costs Pool2D's output CB and shard at the core's real
+    /// channels. Probed as above (ROW_MAJOR bfloat16, stride 1): n150 [2,20,1189,1391] kernel
+    /// 5x5 padding [2,0] in 5 slices; p150 [1,40,1454,1562] kernel 5x5 padding [0,1] in 4;
+    /// p150 [1,3,4161,8694] kernel 5x5 in 8 (16-channel pages and 8-channel sticks would say
+    /// 5 and 12 for the p150 ones).
+    #[test]
+    fn row_major_dram_pool_estimates_cost_the_real_channels() {
+        for (device, dims, [kernel, padding, dilation], slices) in [
+            (&N150, "2,20,1189,1391", [[5, 5], [2, 0], [1, 1]], 5),
+            (&P150, "1,40,1454,1562", [[5, 5], [0, 1], [1, 1]], 4),
+            (&P150, "1,3,4161,8694", [[5, 5], [0, 0], [1, 1]], 8),
+        ] {
+            let geometry = [kernel, [1, 1], padding, dilation];
+            assert_eq!(
+                planned_dram_slices(device, dims, Layout::RowMajor, geometry),
+                slices,
+                "{dims}"
+            );
+        }
     }
 }
