@@ -553,39 +553,8 @@ fn plan_height_sharded(
 
     // 4. The matmul into the output shards: in0 and the output bound to their shards, the
     //    weights' whole K for the core's output width (one block: single-buffered), the bias row.
-    let (out, out_bytes) = sharded_output(
-        ex,
-        conv,
-        rows,
-        (s.out_w_tiles, s.out_w_tiles),
-        (
-            crate::shard::ShardStrategy::Height,
-            [used, 1],
-            s.out_shard_h,
-        ),
-        &grid,
-    )?;
-    let weights_tile = super::util::tile_size(conv.weights_dtype);
-    let mut p = Program::new(
-        "MatmulDeviceOperation",
-        "MatmulMultiCoreReuseMcast1DProgramFactory",
-    )
-    .cb(CbKind::Dataflow, act_bytes, &grid)
-    .bound()
-    .cb(
-        CbKind::Dataflow,
-        crate::size::product([s.out_w_tiles, k_tiles, weights_tile], "in1 CB")?,
-        &grid,
-    )
-    .cb(CbKind::Dataflow, out_bytes, &grid)
-    .bound();
-    if let Some(partials) = float32_partials(conv, out_bytes)? {
-        p = p.cb(CbKind::Dataflow, partials, &grid);
-    }
-    if conv.bias {
-        p = p.cb(CbKind::Dataflow, s.out_w_tiles * weights_tile, &grid);
-    }
-    ex.b.run(p);
+    let (out, out_bytes) =
+        height_sharded_matmul(ex, conv, &s, rows, used, k_tiles, act_bytes, &grid)?;
 
     // 5. An interleaved memory_config: the shards copied out.
     finish_sharded(
@@ -897,6 +866,58 @@ pub(super) fn float32_partials(conv: &Conv, out_bytes: u64) -> Result<Option<u64
         DType::Float32.tile_bytes(),
         "partials CB",
     )?))
+}
+
+/// The 1-D matmul of a height-sharded conv on the matmul path (`MatmulMultiCoreReuseMcast1D`):
+/// height-sharded L1 output shards of `used` cores, in0 and the output bound to their shards,
+/// the weights' whole K for the core's output width (one block: single-buffered), float32
+/// partials, the bias row. Returns the output and its per-core bytes.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn height_sharded_matmul(
+    ex: &mut Exec<'_>,
+    conv: &Conv,
+    s: &super::conv::Sharding,
+    rows: u64,
+    used: u64,
+    k_tiles: u64,
+    act_bytes: u64,
+    grid: &crate::program::CoreRangeSet,
+) -> Result<(DevTensor, u64), CaseError> {
+    use super::pool::Bound;
+    let (out, out_bytes) = sharded_output(
+        ex,
+        conv,
+        rows,
+        (s.out_w_tiles, s.out_w_tiles),
+        (
+            crate::shard::ShardStrategy::Height,
+            [used, 1],
+            s.out_shard_h,
+        ),
+        grid,
+    )?;
+    let weights_tile = super::util::tile_size(conv.weights_dtype);
+    let mut p = Program::new(
+        "MatmulDeviceOperation",
+        "MatmulMultiCoreReuseMcast1DProgramFactory",
+    )
+    .cb(CbKind::Dataflow, act_bytes, grid)
+    .bound()
+    .cb(
+        CbKind::Dataflow,
+        crate::size::product([s.out_w_tiles, k_tiles, weights_tile], "in1 CB")?,
+        grid,
+    )
+    .cb(CbKind::Dataflow, out_bytes, grid)
+    .bound();
+    if let Some(partials) = float32_partials(conv, out_bytes)? {
+        p = p.cb(CbKind::Dataflow, partials, grid);
+    }
+    if conv.bias {
+        p = p.cb(CbKind::Dataflow, s.out_w_tiles * weights_tile, grid);
+    }
+    ex.b.run(p);
+    Ok((out, out_bytes))
 }
 
 /// The matmul's sharded L1 output `[1, 1, rows, C_out]` TILE, `width_tiles` per row of tiles

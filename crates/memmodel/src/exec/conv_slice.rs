@@ -1040,39 +1040,9 @@ fn matmul_slice(
     );
     ex.b.deallocate(&slice_in);
     ex.b.release(slice_in);
-    let (out, out_bytes) = super::conv_matmul::sharded_output(
-        ex,
-        conv,
-        rows,
-        (s.out_w_tiles, s.out_w_tiles),
-        (
-            crate::shard::ShardStrategy::Height,
-            [used_nhw, 1],
-            s.out_shard_h,
-        ),
-        &grid,
+    let (out, out_bytes) = super::conv_matmul::height_sharded_matmul(
+        ex, conv, s, rows, used_nhw, k_tiles, act_bytes, &grid,
     )?;
-    let weights_tile = super::util::tile_size(conv.weights_dtype);
-    let mut p = Program::new(
-        "MatmulDeviceOperation",
-        "MatmulMultiCoreReuseMcast1DProgramFactory",
-    )
-    .cb(CbKind::Dataflow, act_bytes, &grid)
-    .bound()
-    .cb(
-        CbKind::Dataflow,
-        size::product([s.out_w_tiles, k_tiles, weights_tile], "in1 CB")?,
-        &grid,
-    )
-    .cb(CbKind::Dataflow, out_bytes, &grid)
-    .bound();
-    if let Some(partials) = super::conv_matmul::float32_partials(conv, out_bytes)? {
-        p = p.cb(CbKind::Dataflow, partials, &grid);
-    }
-    if conv.bias {
-        p = p.cb(CbKind::Dataflow, s.out_w_tiles * weights_tile, &grid);
-    }
-    ex.b.run(p);
     ex.b.deallocate(&tilized);
     ex.b.release(tilized);
     Ok(Some(super::conv::ConvOutput {
