@@ -320,14 +320,18 @@ pub(in crate::exec) fn split_default_memory(
         .saturating_add(chunks.saturating_mul(4).saturating_mul(page_bytes));
     let live = live_l1_per_bank(ex);
     let free = if live <= bank { bank - live } else { bank };
-    // `lowest_occupied_compute_l1_address` gave the runtime more than the bank less the live L1
-    // (random split seed 1207604 on p150: a ROW_MAJOR [4,992,160] bfloat16 from L1 into 23,
-    // 1,458,154 B estimated against a 1,461,120 B bank, stayed in L1 beside its input): between the
-    // two the choice is not known.
+    // Between the two the device and the runtime's capture disagree. Device runs (mock boards,
+    // session 8) move the chunks to DRAM exactly where `need` passes the free L1 beside the live
+    // buffers: ROW_MAJOR bfloat16 [R,3488] into [303,1198,769,586,632] on n150 stays in L1 to
+    // R = 190 and goes to DRAM from 191; [4,R,160] into 23 chunks of 7 on p150 stays to 984, goes
+    // from 988. The NO_DISPATCH capture sees the whole bank and keeps them in L1 (random split
+    // seed 1207604, p150 R = 992), where SliceRm's dataflow buffers are smaller (4,096 B a core
+    // against 16,384 B for DRAM chunks; n150 R = 192: 6,272 against 13,952). A plan holds one
+    // placement, so neither answer can be checked against the other: unmodeled.
     if need > free && need <= bank {
         return Err(unmodeled(
             "ttnn.split",
-            "a default-memory split whose L1 estimate falls between the free L1 beside the live buffers and the whole bank",
+            "a default-memory split whose L1 estimate falls between the free L1 beside the live buffers and the whole bank (a device run puts its chunks in DRAM, the runtime's capture keeps them in L1)",
         ));
     }
     Ok(if need > free {
