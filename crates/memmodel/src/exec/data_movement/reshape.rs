@@ -95,12 +95,7 @@ pub(in crate::exec) fn reshape(
         return move_to(ex, x, mem, RowAlign::Output, CbKind::Dataflow);
     }
     match x.dtype() {
-        // Refused by the device operation after it allocates its output (coverage.rs holds
-        // the runtime's words); a view-shaped one into another memory is not modeled.
-        DType::Uint16 | DType::Uint8 => Err(unmodeled(
-            f,
-            format!("a copying {} reshape (the runtime refuses it)", x.dtype()),
-        )),
+        DType::Uint16 | DType::Uint8 => refused_reshape(ex, spec, mem),
         // Block floats are reshaped as bfloat16 copies, their padding filled before the
         // typecast back (seen on the runtime, mock n150: [1,3,30,32] bfloat8_b to [90,32]
         // typecasts, reshapes, fills the pad of the bfloat16 result, typecasts back).
@@ -111,6 +106,35 @@ pub(in crate::exec) fn reshape(
         }),
         _ => reshape_tiled(ex, x, &target, mem),
     }
+}
+
+/// What `ReshapeViewDeviceOperation` raises for a dtype it does not copy (uint8, uint16).
+pub(crate) const RESHAPE_DTYPE_REFUSAL: &str =
+    "Can only work with bfloat16/float32 or int32/uint32 tensors";
+
+/// A copying reshape of a uint8 / uint16 tensor: the device operation allocates its output of
+/// `spec` in `mem` (which runs out of memory first where it does not fit), then its validation
+/// refuses the dtype ([`RESHAPE_DTYPE_REFUSAL`]); no page map, no program. Seen on the runtime,
+/// mock n150, NO_DISPATCH captures (/tmp probes with `ttnn.reshape` on `ttnn.empty` inputs):
+/// [1,3,32,32] uint16 TILE to [3,32,8,4] in L1 allocates 4,096 B a bank, then raises;
+/// [1,2000,2000] uint8 ROW_MAJOR from DRAM to [2000,2000,1] in L1 allocates 1,000,000 B a bank,
+/// then raises; on the device [1,2000,2000] uint16 TILE to [2000,2000,1] in L1 runs out at its
+/// output's 4,032,512 B a bank, [1,6000,6000] uint8 ROW_MAJOR at 9,000,000 B.
+pub(in crate::exec) fn refused_reshape(
+    ex: &mut Exec<'_>,
+    spec: TensorSpec,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let factory = match spec.layout {
+        Layout::Tile => "ReshapeViewTiledProgramFactory",
+        Layout::RowMajor => "ReshapeViewRMProgramFactory",
+    };
+    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    ex.b.run(
+        Program::new("ReshapeViewDeviceOperation", factory)
+            .refused(RESHAPE_DTYPE_REFUSAL.to_string()),
+    );
+    Ok(out)
 }
 
 /// `ReshapeViewRMProgramFactory`: a ROW_MAJOR interleaved tensor copied into a new tensor of
@@ -126,7 +150,7 @@ pub(in crate::exec) fn reshape(
 /// [1,1,1600,1152] → [1,4,1152,400]: 4,736 + 848 B; [1,4,1152,400] → [4,400,12,96]: 1,792 +
 /// 208 B; [1,4,1152,100] → [4,100,12,96], 640 + 8 × 208 B). The same shape into another
 /// memory is `ttnn.to_memory_config`; uint8 and uint16 are refused by the device operation
-/// (coverage.rs holds its words); sharded inputs are `unmodeled`.
+/// ([`refused_reshape`]); sharded inputs are `unmodeled`.
 pub(in crate::exec) fn reshape_row_major(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -141,13 +165,14 @@ pub(in crate::exec) fn reshape_row_major(
         // `ttnn::reshape`'s same-shape short-circuit: a memory conversion.
         return to_memory_config(ex, x, mem, None);
     }
-    if !matches!(
-        x.dtype(),
-        DType::Bfloat16 | DType::Float32 | DType::Int32 | DType::Uint32
-    ) {
-        // The runtime refuses uint8 and uint16 (`Can only work with bfloat16/float32 or
-        // int32/uint32 tensors`, coverage.rs); block floats are not ROW_MAJOR.
-        return Err(unmodeled(f, format!("a ROW_MAJOR {} reshape", x.dtype())));
+    match x.dtype() {
+        DType::Bfloat16 | DType::Float32 | DType::Int32 | DType::Uint32 => {}
+        DType::Uint16 | DType::Uint8 => {
+            let spec = TensorSpec::new(target.clone(), x.dtype(), x.layout());
+            return refused_reshape(ex, spec, mem);
+        }
+        // Block floats are not ROW_MAJOR.
+        _ => return Err(unmodeled(f, format!("a ROW_MAJOR {} reshape", x.dtype()))),
     }
     let last = |dims: &[u64]| dims.last().copied().unwrap_or(1);
     let elem = x.dtype().row_major_element_bytes();
