@@ -2243,20 +2243,6 @@ fn sliced(
     }
     let channel_unit = if tiled { TILE } else { TILE / 2 };
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
-    // uint8 too: the copying reshape refuses it in the same words (`reshape_refused`).
-    if matches!(x.dtype(), DType::Uint16 | DType::Uint8)
-        && x.layout() == Layout::Tile
-        && !win.w.is_multiple_of(TILE)
-    {
-        // Seen on n150: [1,2,2115,722] uint16 in DRAM slices is refused by a copying reshape
-        // (`Can only work with bfloat16/float32 or int32/uint32 tensors`, random differential
-        // seed 1207543) where this plan's reshape is a view: which reshape the runtime makes
-        // there is not pinned.
-        return Err(unmodeled(
-            a.function,
-            format!("a {} TILE pool in DRAM slices of a width not whole tiles (the runtime's reshape there is not pinned)", x.dtype().ttnn_name()),
-        ));
-    }
     let dims = [win.n as i64, win.h as i64, win.w as i64, win.c as i64];
     let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
     if refused_so_far(&ex.b) {
@@ -3463,6 +3449,17 @@ mod tests {
             refusal(&pool("1,1024,6,274", DType::Uint8, BufferType::L1)),
             words
         );
+        // In DRAM slices (a pool too large for L1): a flat input's reshape to [N, H, W, C]
+        // copies where neither N·H·W nor W is whole tiles, and refuses; a 4-D one needs no
+        // reshape and reaches Pool2D's own refusal. Seen on n150: `--shape 1,2,2115,722
+        // --device-layout nhwc-flat --dtype uint16 --memory dram` raises the reshape's words,
+        // `--device-layout nhwc` "Only BFLOAT16 supported for now".
+        let mut c = pool("1,2,2115,722", DType::Uint16, BufferType::Dram);
+        c.params.set("ceil_mode", ParamValue::Bool(false));
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        assert_eq!(refusal(&c), words);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        assert_eq!(refusal(&c), "Only BFLOAT16 supported for now");
         let mut c = pool("1,16000,40,33", DType::Uint16, BufferType::L1);
         c.params.set("ceil_mode", ParamValue::Bool(false));
         match c.estimate().expect("modeled").verdict {
