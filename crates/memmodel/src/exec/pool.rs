@@ -1605,7 +1605,7 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // ReshapeView copy where the tiles' padding changes, else a view); the copy is freed once
     // resharded (seen in the runtime's captures, L1 and DRAM inputs alike).
     let flattened = super::data_movement::reshape(ex, &x, &flat.map(|v| v as i64), x.memory)?;
-    if refused_so_far(&ex.b) {
+    if refused_so_far(ex.b) {
         // A uint8 / uint16 copy is refused after its output (seen on n150: nhwc [1,986,7,872]
         // uint16 in DRAM and [1,1024,6,274] uint8 in L1, both TILE, raise the reshape's words).
         ex.b.release(flattened);
@@ -2245,7 +2245,7 @@ fn sliced(
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
     let dims = [win.n as i64, win.h as i64, win.w as i64, win.c as i64];
     let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
-    if refused_so_far(&ex.b) {
+    if refused_so_far(ex.b) {
         ex.b.release(input);
         return Ok(Val::None);
     }
