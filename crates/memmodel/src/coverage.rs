@@ -249,16 +249,12 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
             }
         }
         Family::Reshape | Family::Unsqueeze if reshape_refused(case, sig) => {
-            return Err(String::from(
-                "Can only work with bfloat16/float32 or int32/uint32 tensors",
-            ))
+            return Err(String::from(crate::exec::RESHAPE_DTYPE_REFUSAL))
         }
         // Its first unsqueeze, a copying uint8 / uint16 reshape, refuses in those words (seen
         // on the runtime, mock n150: [4,35738,118] uint16 TILE stacked along dim 3).
         Family::Stack if stack_refused_unsqueeze(case, sig).is_some() => {
-            return Err(String::from(
-                "Can only work with bfloat16/float32 or int32/uint32 tensors",
-            ))
+            return Err(String::from(crate::exec::RESHAPE_DTYPE_REFUSAL))
         }
         // `softmax()` formats (tilizes) its input only when the dim, taken on the 4-D view,
         // equals rank - 1 (rank 4 over the last dim, rank 3 over the second-to-last); every
@@ -322,9 +318,7 @@ fn refusals(case: &Case, sig: &Signature) -> Result<(), String> {
                     match max_pool_dram_sliced(case, kernel, padding) {
                         None => return Ok(()),
                         Some(true) if flat_tile_input_copied_to_4d(case, sig) => {
-                            return Err(String::from(
-                                "Can only work with bfloat16/float32 or int32/uint32 tensors",
-                            ))
+                            return Err(String::from(crate::exec::RESHAPE_DTYPE_REFUSAL))
                         }
                         Some(_) => {}
                     }

@@ -26,6 +26,7 @@ pub use conv::UNPLANNED as CONV2D_UNPLANNED;
 pub use conv_matmul::is_matmul_conv as conv2d_is_matmul;
 pub use conv_slice::conv2d_auto_slice_type;
 pub use data_movement::reshape_is_view;
+pub(crate) use data_movement::RESHAPE_DTYPE_REFUSAL;
 pub(crate) use pool::{dram_pool_is_sliced, padding_refusal};
 pub use util::default_output_memory;
 

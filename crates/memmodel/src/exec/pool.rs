@@ -1,7 +1,7 @@
 //! Pooling and resampling: upsample (nearest, bilinear), max_pool2d.
 
 use super::grid;
-use super::util::{out_memory, tile_size};
+use super::util::{out_memory, refused_so_far, tile_size};
 use super::{invalid, unmodeled, Args, Exec, Val};
 use crate::device::{BufferType, DeviceSpec};
 use crate::dtype::DType;
@@ -1605,6 +1605,12 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // ReshapeView copy where the tiles' padding changes, else a view); the copy is freed once
     // resharded (seen in the runtime's captures, L1 and DRAM inputs alike).
     let flattened = super::data_movement::reshape(ex, &x, &flat.map(|v| v as i64), x.memory)?;
+    if refused_so_far(ex.b) {
+        // A uint8 / uint16 copy is refused after its output (seen on n150: nhwc [1,986,7,872]
+        // uint16 in DRAM and [1,1024,6,274] uint8 in L1, both TILE, raise the reshape's words).
+        ex.b.release(flattened);
+        return Ok(Val::None);
+    }
     if pc.nhw == 1 && in_shard_h != padded_rows {
         // One shard along the rows (width sharding, or one core) holds every row: the held
         // rows' count differs from the flattened tensor's, and the runtime refuses the sharded
@@ -2237,22 +2243,12 @@ fn sliced(
     }
     let channel_unit = if tiled { TILE } else { TILE / 2 };
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
-    // uint8 too: the copying reshape refuses it in the same words (`reshape_refused`).
-    if matches!(x.dtype(), DType::Uint16 | DType::Uint8)
-        && x.layout() == Layout::Tile
-        && !win.w.is_multiple_of(TILE)
-    {
-        // Seen on n150: [1,2,2115,722] uint16 in DRAM slices is refused by a copying reshape
-        // (`Can only work with bfloat16/float32 or int32/uint32 tensors`, random differential
-        // seed 1207543) where this plan's reshape is a view: which reshape the runtime makes
-        // there is not pinned.
-        return Err(unmodeled(
-            a.function,
-            format!("a {} TILE pool in DRAM slices of a width not whole tiles (the runtime's reshape there is not pinned)", x.dtype().ttnn_name()),
-        ));
-    }
     let dims = [win.n as i64, win.h as i64, win.w as i64, win.c as i64];
     let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
+    if refused_so_far(ex.b) {
+        ex.b.release(input);
+        return Ok(Val::None);
+    }
     let out_nhw = win.out_nhw();
     let out_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, win.c])?,
@@ -3411,6 +3407,67 @@ mod tests {
                 slices,
                 "{dims}"
             );
+        }
+    }
+
+    /// An NHWC uint8 / uint16 TILE pool whose flattening reshape copies (W not whole tiles):
+    /// the reshape allocates its output, then refuses the dtype; its output runs out of L1
+    /// first where it does not fit. Seen on the runtime, n150: `cargo xtask probe --op
+    /// maxpool2d --shape 1,986,7,872 --device-layout nhwc --dtype uint16 --memory dram
+    /// --output-memory dram --param kernel_size=2,2 --param stride=3,3 --param ceil_mode=true
+    /// --device n150 --backend metal` and `--shape 1,1024,6,274 --dtype uint8 --memory l1
+    /// --param ceil_mode=true` raise the reshape's words; `--shape 1,16000,40,33 --dtype
+    /// uint16 --memory l1` runs out at the flat copy: 673,792 B a bank, 1,280,000 B allocated
+    /// (the input), 80,544 B free.
+    #[test]
+    fn a_copying_integer_nhwc_flattening_is_refused_after_its_output() {
+        use crate::params::ParamValue;
+        let pool = |shape: &str, dtype: DType, memory: BufferType| {
+            let mut c = crate::case::Case::new(
+                crate::ops::find("maxpool2d").unwrap(),
+                vec![crate::shape::Shape::parse(shape).unwrap()],
+                &N150,
+            );
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            c.dtype = dtype;
+            c.layout = Layout::Tile;
+            c.input_memory = memory;
+            c.output_memory = memory;
+            c.params.set("ceil_mode", ParamValue::Bool(true));
+            c
+        };
+        let refusal = |c: &crate::case::Case| match c.estimate() {
+            Err(CaseError::Refused { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        let mut c = pool("1,986,7,872", DType::Uint16, BufferType::Dram);
+        c.params.set("kernel_size", ParamValue::Ints(vec![2, 2]));
+        c.params.set("stride", ParamValue::Ints(vec![3, 3]));
+        let words = "Can only work with bfloat16/float32 or int32/uint32 tensors";
+        assert_eq!(refusal(&c), words);
+        assert_eq!(
+            refusal(&pool("1,1024,6,274", DType::Uint8, BufferType::L1)),
+            words
+        );
+        // In DRAM slices (a pool too large for L1): a flat input's reshape to [N, H, W, C]
+        // copies where neither N·H·W nor W is whole tiles, and refuses; a 4-D one needs no
+        // reshape and reaches Pool2D's own refusal. Seen on n150: `--shape 1,2,2115,722
+        // --device-layout nhwc-flat --dtype uint16 --memory dram` raises the reshape's words,
+        // `--device-layout nhwc` "Only BFLOAT16 supported for now".
+        let mut c = pool("1,2,2115,722", DType::Uint16, BufferType::Dram);
+        c.params.set("ceil_mode", ParamValue::Bool(false));
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        assert_eq!(refusal(&c), words);
+        c.device_layout = crate::layout::DeviceLayout::Nhwc;
+        assert_eq!(refusal(&c), "Only BFLOAT16 supported for now");
+        let mut c = pool("1,16000,40,33", DType::Uint16, BufferType::L1);
+        c.params.set("ceil_mode", ParamValue::Bool(false));
+        match c.estimate().expect("modeled").verdict {
+            crate::case::Verdict::Oom(o) => assert_eq!(
+                (o.per_bank_bytes, o.allocated, o.free),
+                (673_792, 1_280_000, 80_544)
+            ),
+            v => panic!("{v:?}"),
         }
     }
 }

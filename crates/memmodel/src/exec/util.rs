@@ -13,6 +13,14 @@ pub fn tiles(spec: &TensorSpec) -> u64 {
     t.pages().unwrap_or(u64::MAX)
 }
 
+/// Whether a program of the call so far was refused: the op raised there, and what would
+/// follow never runs (a caller stops planning rather than meet its own gates after it).
+pub fn refused_so_far(b: &crate::plan::PlanBuilder) -> bool {
+    b.steps
+        .iter()
+        .any(|s| matches!(s, crate::plan::Step::Run(p) if p.refused.is_some()))
+}
+
 /// Bytes of one tile of `dtype`.
 pub fn tile_size(dtype: DType) -> u64 {
     dtype.tile_bytes()

@@ -16,6 +16,7 @@ pub(super) use expand::*;
 pub(super) use layout::*;
 pub(super) use permute::*;
 pub use reshape::reshape_is_view;
+pub(crate) use reshape::RESHAPE_DTYPE_REFUSAL;
 pub(super) use reshape::*;
 pub(super) use slice::*;
 pub(super) use tilize::*;

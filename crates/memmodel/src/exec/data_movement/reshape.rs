@@ -95,12 +95,7 @@ pub(in crate::exec) fn reshape(
         return move_to(ex, x, mem, RowAlign::Output, CbKind::Dataflow);
     }
     match x.dtype() {
-        // Refused by the device operation after it allocates its output (coverage.rs holds
-        // the runtime's words); a view-shaped one into another memory is not modeled.
-        DType::Uint16 | DType::Uint8 => Err(unmodeled(
-            f,
-            format!("a copying {} reshape (the runtime refuses it)", x.dtype()),
-        )),
+        DType::Uint16 | DType::Uint8 => refused_reshape(ex, spec, mem),
         // Block floats are reshaped as bfloat16 copies, their padding filled before the
         // typecast back (seen on the runtime, mock n150: [1,3,30,32] bfloat8_b to [90,32]
         // typecasts, reshapes, fills the pad of the bfloat16 result, typecasts back).
@@ -111,6 +106,35 @@ pub(in crate::exec) fn reshape(
         }),
         _ => reshape_tiled(ex, x, &target, mem),
     }
+}
+
+/// What `ReshapeViewDeviceOperation` raises for a dtype it does not copy (uint8, uint16).
+pub(crate) const RESHAPE_DTYPE_REFUSAL: &str =
+    "Can only work with bfloat16/float32 or int32/uint32 tensors";
+
+/// A copying reshape of a uint8 / uint16 tensor: the device operation allocates its output of
+/// `spec` in `mem` (which runs out of memory first where it does not fit), then its validation
+/// refuses the dtype ([`RESHAPE_DTYPE_REFUSAL`]); no page map, no program. Seen on the runtime,
+/// mock n150, NO_DISPATCH captures (/tmp probes with `ttnn.reshape` on `ttnn.empty` inputs):
+/// [1,3,32,32] uint16 TILE to [3,32,8,4] in L1 allocates 4,096 B a bank, then raises;
+/// [1,2000,2000] uint8 ROW_MAJOR from DRAM to [2000,2000,1] in L1 allocates 1,000,000 B a bank,
+/// then raises; on the device [1,2000,2000] uint16 TILE to [2000,2000,1] in L1 runs out at its
+/// output's 4,032,512 B a bank, [1,6000,6000] uint8 ROW_MAJOR at 9,000,000 B.
+pub(in crate::exec) fn refused_reshape(
+    ex: &mut Exec<'_>,
+    spec: TensorSpec,
+    mem: BufferType,
+) -> Result<DevTensor, CaseError> {
+    let factory = match spec.layout {
+        Layout::Tile => "ReshapeViewTiledProgramFactory",
+        Layout::RowMajor => "ReshapeViewRMProgramFactory",
+    };
+    let out = ex.b.tensor("output", BufferRole::Temporary, spec, mem)?;
+    ex.b.run(
+        Program::new("ReshapeViewDeviceOperation", factory)
+            .refused(RESHAPE_DTYPE_REFUSAL.to_string()),
+    );
+    Ok(out)
 }
 
 /// `ReshapeViewRMProgramFactory`: a ROW_MAJOR interleaved tensor copied into a new tensor of
@@ -126,7 +150,7 @@ pub(in crate::exec) fn reshape(
 /// [1,1,1600,1152] → [1,4,1152,400]: 4,736 + 848 B; [1,4,1152,400] → [4,400,12,96]: 1,792 +
 /// 208 B; [1,4,1152,100] → [4,100,12,96], 640 + 8 × 208 B). The same shape into another
 /// memory is `ttnn.to_memory_config`; uint8 and uint16 are refused by the device operation
-/// (coverage.rs holds its words); sharded inputs are `unmodeled`.
+/// ([`refused_reshape`]); sharded inputs are `unmodeled`.
 pub(in crate::exec) fn reshape_row_major(
     ex: &mut Exec<'_>,
     x: &DevTensor,
@@ -141,13 +165,14 @@ pub(in crate::exec) fn reshape_row_major(
         // `ttnn::reshape`'s same-shape short-circuit: a memory conversion.
         return to_memory_config(ex, x, mem, None);
     }
-    if !matches!(
-        x.dtype(),
-        DType::Bfloat16 | DType::Float32 | DType::Int32 | DType::Uint32
-    ) {
-        // The runtime refuses uint8 and uint16 (`Can only work with bfloat16/float32 or
-        // int32/uint32 tensors`, coverage.rs); block floats are not ROW_MAJOR.
-        return Err(unmodeled(f, format!("a ROW_MAJOR {} reshape", x.dtype())));
+    match x.dtype() {
+        DType::Bfloat16 | DType::Float32 | DType::Int32 | DType::Uint32 => {}
+        DType::Uint16 | DType::Uint8 => {
+            let spec = TensorSpec::new(target.clone(), x.dtype(), x.layout());
+            return refused_reshape(ex, spec, mem);
+        }
+        // Block floats are not ROW_MAJOR.
+        _ => return Err(unmodeled(f, format!("a ROW_MAJOR {} reshape", x.dtype()))),
     }
     let last = |dims: &[u64]| dims.last().copied().unwrap_or(1);
     let elem = x.dtype().row_major_element_bytes();
@@ -406,8 +431,10 @@ pub(in crate::exec) fn faced_offset(h: u64, w: u64) -> u64 {
 
 /// Output tiles past which a copying reshape's page map is not modeled (see `reshape`): the
 /// walk visits every output tile of a cycle of tile phases, up to [`MAX_RESHAPE_MAP_VISITS`],
-/// and walks only the tiles of a structure not met before (a visit alone is two divisions and
-/// a bit test: [1,18000,18560] unsqueezed to a last dim of 1, 10.4M visits, took 0.43 s in a
+/// leaping over the tile rows that lie in the input row of one visited (an unsqueeze of a long
+/// row to a last dim of 1 visits a few tiles per channel and tile column), and walks only the
+/// tiles of a structure not met before (a visit alone is two divisions and a bit test: before
+/// the leaps, [1,18000,18560] unsqueezed to a last dim of 1 took 10.4M visits, 0.43 s in a
 /// debug build; the bound keeps a call under a second there).
 pub(in crate::exec) const MAX_RESHAPE_MAP_VISITS: u64 = 1 << 24;
 
@@ -456,9 +483,14 @@ pub(in crate::exec) fn reshape_map_segments_uncached(
     let visits = cs
         .saturating_mul(with_last_count(ths, th2))
         .saturating_mul(with_last_count(tws, tw2));
-    if visits > MAX_RESHAPE_MAP_VISITS {
+    // A whole tile lies inside one input row only where that row holds 31 output rows and
+    // one more tile row: only then can the walk leap over tile rows (below); else the count
+    // above is the walk's.
+    let rows_leap = w1 >= (TILE - 1).saturating_mul(w2).saturating_add(w2.min(TILE));
+    if visits > MAX_RESHAPE_MAP_VISITS && !rows_leap {
         return None;
     }
+    let mut visited = 0u64;
     // A tile whose elements all lie in the channel of its first one has the structure of every
     // tile whose first element sits at the same input column and the same row within its tile
     // row (the same phase modulo 32 input rows, a "band"): the pages it meets shift together
@@ -480,22 +512,61 @@ pub(in crate::exec) fn reshape_map_segments_uncached(
         1
     });
     let mut seen_crossing = Seen::new(period);
+    // The last dim kept (only the rows regrouped): keyed by the first row alone.
+    let same_width = w1 == w2;
+    let mut seen_same_width = Seen::new(if same_width { TILE } else { 1 });
+    let mut seen_same_width_crossing = Seen::new(if same_width { h1 } else { 1 });
     let mut best = 0u64;
     let mut runs = 0u64;
     let mut groups: Vec<(u64, u64)> = Vec::with_capacity(64);
+    // Whole tile rows (the last one may be partial, another class).
+    let whole_rows = h2 / TILE;
     for c in 0..cs {
-        for th in with_last(ths, th2) {
-            let ho0 = th * TILE;
-            let hsz = (h2 - ho0).min(TILE);
-            for tw in with_last(tws, tw2) {
-                let wo0 = tw * TILE;
-                let wsz = (w2 - wo0).min(TILE);
+        for tw in with_last(tws, tw2) {
+            let wo0 = tw * TILE;
+            let wsz = (w2 - wo0).min(TILE);
+            // The tile rows of this channel and column: the first cycle, then the last row.
+            let mut th = 0;
+            while th < th2 {
+                let ho0 = th * TILE;
+                let hsz = (h2 - ho0).min(TILE);
                 let flat0 = c * h2 * w2 + ho0 * w2 + wo0;
                 let class = usize::from(hsz < TILE) * 2 + usize::from(wsz < TILE);
                 let phase = flat0 % period;
                 let span = (hsz - 1) * w2 + wsz;
-                let new = if phase % w1 + span <= w1 {
+                let in_row = phase % w1 + span <= w1;
+                // The next tile row to visit: the next of the first cycle, else the last one.
+                let mut next = th + 1;
+                if in_row && hsz == TILE {
+                    // The tile rows below start 32 output rows (a multiple of 32 elements)
+                    // further along the same input row while they fit in it: the same column
+                    // within a tile column, the same class, the same key; leap over them.
+                    let step = TILE * w2;
+                    next = next.saturating_add((w1 - span - phase % w1) / step);
+                    next = next.min(whole_rows.max(th + 1));
+                }
+                if next >= ths && next < th2 {
+                    // Past the first cycle only the last tile row is left.
+                    next = th2 - 1;
+                }
+                th = next;
+                visited += 1;
+                if visited > MAX_RESHAPE_MAP_VISITS {
+                    return None;
+                }
+                let new = if in_row {
                     seen_in_row.insert(phase % w1 % TILE, class)
+                } else if same_width {
+                    // Each tile row is part of one input row at the tile's own columns: the
+                    // pages shift with the tile column and the faced offsets are the same, so
+                    // the first row's place in the input channel decides the structure (within
+                    // the channel, only its place in its tile row).
+                    let hi0 = phase / w1;
+                    if phase + span <= period {
+                        seen_same_width.insert(hi0 % TILE, class)
+                    } else {
+                        seen_same_width_crossing.insert(hi0, class)
+                    }
                 } else if phase + span <= period {
                     seen_in_channel.insert(phase % band, class)
                 } else if rows_own_channels && phase + wsz <= period {
@@ -761,6 +832,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Tile rows that lie in one input row are leapt over; the segments stay the element
+    /// walk's, and long unsqueezes to a last dim of 1 are sized at once.
+    #[test]
+    fn page_map_leaps_over_tile_rows_inside_one_input_row() {
+        let mut rng = XorShift(0x6a09_e667_f3bc_c908);
+        for _ in 0..100 {
+            let (c, h, w) = (rng.one_to(3), rng.one_to(4), 64 + rng.below(3000));
+            let input = [c, h, w];
+            for w2 in [1, 2, 3, 5] {
+                if (c * h * w).is_multiple_of(w2) && w >= 31 * w2 + w2 {
+                    assert_page_map_matches_the_element_walk(input, [1, c * h * w / w2, w2]);
+                    assert_page_map_matches_the_element_walk(input, [c, h * w / w2, w2]);
+                }
+            }
+        }
+        assert_page_map_matches_the_element_walk([1, 1, 200_003], [1, 200_003, 1]);
+        assert_page_map_matches_the_element_walk([3, 7, 50_001], [21, 50_001, 1]);
+        // The random whole-space census (seed 888001) drew an unsqueeze of a [698783403]
+        // bfloat4_b tensor at dim -1: 21,836,982 output tiles, all in the one input row.
+        let t = std::time::Instant::now();
+        let segments = reshape_map_segments_uncached([1, 1, 698_783_403], [1, 698_783_403, 1]);
+        println!("{segments:?} in {:?}", t.elapsed());
+        assert!(segments.is_some());
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// The last dim kept, the rows regrouped across channels: a tile is keyed by its first
+    /// row; the segments stay the element walk's, and the random draws' views of wide rows are
+    /// sized ([15,1,174,99582] bfloat8_b viewed as [1,1,2610,99582] was past the bound on
+    /// element runs).
+    #[test]
+    fn page_map_of_the_same_width_keys_tiles_by_their_first_row() {
+        let mut rng = XorShift(0xbb67_ae85_84ca_a73b);
+        for _ in 0..200 {
+            let (c, h, w) = (1 + rng.below(8), rng.one_to(90), rng.one_to(140));
+            let h2 = rng.divisor_of(c * h);
+            assert_page_map_matches_the_element_walk([c, h, w], [c * h / h2, h2, w]);
+        }
+        assert!(reshape_map_segments_uncached([15, 174, 99_582], [1, 2_610, 99_582]).is_some());
+        assert!(reshape_map_segments_uncached([2, 370, 787_326], [1, 740, 787_326]).is_some());
     }
 
     /// How the walk fares on reshapes drawn as the random differential draws them (sizes
