@@ -61,29 +61,15 @@ pub(super) fn plan(
     // copying reshape into the input's memory (ReshapeView), kept until the call returns.
     let input = if x.dims() == flat || super::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
         ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
-    } else if x.layout() == Layout::Tile
-        && (x.dtype() != crate::dtype::DType::Bfloat8B || x.memory == BufferType::Dram)
-    {
+    } else if x.layout() == Layout::Tile {
         // A told shard_layout shards the copy after it (trace equal to the runtime's, p150
         // `[1,1024,122,201]` HEIGHT_SHARDED, where seed 41014 had gated it). A bfloat8_b one
         // goes through bfloat16 (typecast, reshape, fill pad, typecast back: n150 `[1,32,20,40]`
-        // → 64, L1 and DRAM, traces equal to the runtime's).
+        // → 64, L1 and DRAM, traces equal to the runtime's); in L1 its bfloat8_b copy stays
+        // low under the freed bfloat16 ones, and the matmul's device run picks its blocks from
+        // the L1 below it (p150, seed 81032: `[2,352,207,132]` → 352 fits on the runtime where
+        // the capture's blocks would clash).
         super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
-    } else if x.layout() == Layout::Tile {
-        // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b in L1 → 352): the plan's trace is
-        // the runtime's capture (rechecked in session 7), yet the estimate finds the matmul's
-        // dataflow buffers (ending at 383,104) clashing with the round trip's bfloat8_b copy
-        // left low in L1 (at 354,688) where the runtime and the sim run it. A DRAM input's
-        // round trip stays in DRAM. (The halo path frees the copy before its programs: exact,
-        // seeds 81012-81013.)
-        return Err(super::unmodeled(
-            f,
-            format!(
-                "{}: the copying reshape of a {} [N, H, W, C] input in L1",
-                super::conv::UNPLANNED,
-                x.dtype()
-            ),
-        ));
     } else {
         return Err(super::unmodeled(
             f,
@@ -1204,9 +1190,7 @@ mod tests {
 
     /// Where the random differential found the runtime off this plan, the call is `unmodeled`
     /// with the reason: a height-sharded ROW_MAJOR input of rows not whole tiles overflowing L1
-    /// (seed 41011, p150), the copying reshape of a bfloat8_b [N, H, W, C] input in L1 (81032,
-    /// p150; rechecked in session 7 with `cargo xtask diff --cases-file` on the draw: memmodel
-    /// cb_clash, the runtime and sim fit).
+    /// (seed 41011, p150).
     #[test]
     fn the_differentials_gaps_answer_unmodeled() {
         use crate::device::P150;
@@ -1221,16 +1205,30 @@ mod tests {
         rm_rows
             .params
             .set("shard_layout", ParamValue::Str("height".into()));
-        let mut bf8_nhwc = conv1x1("2,352,207,132", 352, DType::Bfloat8B, BufferType::L1, &P150);
-        bf8_nhwc.device_layout = DeviceLayout::Nhwc;
-        for (c, why) in [
-            (rm_rows, "not whole tiles"),
-            (bf8_nhwc, "reshape of a bfloat8_b [N, H, W, C] input in L1"),
-        ] {
-            let err = c.estimate().expect_err("no verdict");
-            assert!(crate::exec::is_unmodeled(&err), "{err}");
-            assert!(err.to_string().contains(why), "{err}");
-        }
+        let err = rm_rows.estimate().expect_err("no verdict");
+        assert!(crate::exec::is_unmodeled(&err), "{err}");
+        assert!(err.to_string().contains("not whole tiles"), "{err}");
+    }
+
+    /// The copying reshape of a bfloat8_b [N, H, W, C] input in L1 is planned (seed 81032 had
+    /// gated it): its bfloat8_b copy stays at 354,688 under the freed bfloat16 round trip, and
+    /// the matmul's device run takes its blocks from the 242,944 B below it, so the call fits
+    /// where the capture's blocks (dataflow region ending at 383,104) would clash. Runtime,
+    /// p150: `cargo xtask probe --op conv2d --shape 2,352,207,132 --device-layout nhwc --dtype
+    /// bfloat8_b --memory l1 --output-memory default --device p150 --param kernel_size=1,1
+    /// --param out_channels=352 --backend metal`: ok, CB 12,544 B, dataflow 271,360 B, L1
+    /// 1,185,408 B.
+    #[test]
+    fn the_bfloat8_b_reshape_of_an_l1_nhwc_input_is_planned() {
+        use crate::device::P150;
+        let mut c = conv1x1("2,352,207,132", 352, DType::Bfloat8B, BufferType::L1, &P150);
+        c.device_layout = DeviceLayout::Nhwc;
+        let e = c.estimate().unwrap();
+        assert_eq!(e.verdict, Verdict::Fits);
+        assert_eq!(
+            (e.peaks.cb, e.peaks.dataflow, e.peaks.l1),
+            (12_544, 271_360, 1_185_408)
+        );
     }
 
     /// A bfloat8_b conv's product plus its bfloat16 bias row: the BinaryNg's broadcast CB holds
