@@ -434,19 +434,29 @@ fn plan_height_sharded(
     let l1_bank = d
         .l1_bank_bytes
         .saturating_sub(crate::device::CONV2D_L1_SMALL);
-    if input.layout() == Layout::RowMajor && !rows.is_multiple_of(TILE) {
-        let elem = input.dtype().row_major_element_bytes();
+    // A bfloat16 ROW_MAJOR input of rows not whole tiles, resharded, is tilized where it is,
+    // or, where the L1 below its shards cannot take a block of 32 rows in and out
+    // (`2·32·C·2` B), moved to DRAM (ShardedToInterleaved) and tilized there, whose Tilize
+    // refuses it: `Input tensor height (67942) must be divisible by tile height (32)`. p150
+    // normal-mode captures of [1,1,R,C] HEIGHT_SHARDED: L1 left below the shards of C 1024
+    // 117,632 B, C 1056 76,672 B, C 512 52,096 and 19,328 B: moved; C 992 158,592 B, C 960
+    // 199,552 B, C 512 84,864 B: tilized in L1, its output out of L1 (n150 alike: C 1024
+    // 115,360 B moved, C 992 154,272 B not). The move and its refusal are not planned; a
+    // float32 input (not probed) stays gated wherever the resharded and tilized shards
+    // overflow L1 (seed 41011's gate).
+    let rows_not_tiles = input.layout() == Layout::RowMajor && !rows.is_multiple_of(TILE);
+    let elem = input.dtype().row_major_element_bytes();
+    let tile_row_block = crate::size::product([2, TILE, s.in_c_padded, elem], "tilize block")?;
+    if rows_not_tiles && input.dtype() != crate::dtype::DType::Bfloat16 {
         let both = crate::size::product([s.in_shard_h, s.in_c_padded, elem, 2], "input shards")?;
         if both > l1_bank {
-            // Seen on p150 (seed 41011, [1,1024,322,211] from DRAM): where the resharded and
-            // tilized shards do not both fit, the runtime errs `Input tensor height (67942)
-            // must be divisible by tile height (32)` instead of running out of L1.
             return Err(super::unmodeled(
                 "ttnn.conv2d",
                 format!(
-                    "{}: a ROW_MAJOR input of {rows} rows (not whole tiles) whose resharded and \
-                     tilized shards overflow L1",
-                    super::conv::UNPLANNED
+                    "{}: a {} ROW_MAJOR input of {rows} rows (not whole tiles) whose resharded \
+                     and tilized shards overflow L1",
+                    super::conv::UNPLANNED,
+                    input.dtype()
                 ),
             ));
         }
@@ -499,6 +509,14 @@ fn plan_height_sharded(
         }
     };
     let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+    if rows_not_tiles
+        && ex
+            .b
+            .l1_free_below_lowest()
+            .is_some_and(|free| tile_row_block > free)
+    {
+        return Err(rows_not_tiles_moved(rows));
+    }
 
     // 2. Weights and bias.
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
@@ -550,6 +568,19 @@ fn plan_height_sharded(
         &grid,
         out_memory,
         [Some(act), Some(weights), bias],
+    )
+}
+
+/// The ROW_MAJOR input of `rows` rows (not whole tiles) the runtime moves to DRAM to tilize,
+/// where its Tilize refuses it: not planned.
+fn rows_not_tiles_moved(rows: u64) -> CaseError {
+    super::unmodeled(
+        "ttnn.conv2d",
+        format!(
+            "{}: a ROW_MAJOR input of {rows} rows (not whole tiles) whose resharded shards leave \
+             too little L1 to tilize them there (the runtime tilizes them in DRAM and refuses)",
+            super::conv::UNPLANNED
+        ),
     )
 }
 
@@ -1188,26 +1219,49 @@ mod tests {
         }
     }
 
-    /// Where the random differential found the runtime off this plan, the call is `unmodeled`
-    /// with the reason: a height-sharded ROW_MAJOR input of rows not whole tiles overflowing L1
-    /// (seed 41011, p150).
+    /// A height-sharded bfloat16 ROW_MAJOR input of rows not whole tiles: where the L1 below
+    /// its resharded shards cannot take a block of 32 rows in and out, the runtime tilizes it
+    /// in DRAM and refuses (`Input tensor height (67942) must be divisible by tile height
+    /// (32)`; seed 41011, p150 `[1,1024,322,211]`): `unmodeled`. Where it can, the tilize runs
+    /// in L1 and its output runs out of it, as the plan says (p150, `cargo xtask probe --op
+    /// conv2d --shape 1,C,H,W --device-layout nhwc-flat --layout row_major --memory dram
+    /// --output-memory default --device p150 --param kernel_size=1,1 --param out_channels=64
+    /// --param shard_layout=height --backend metal`: `[1,640,322,211]` 819,200 B per bank over
+    /// 107 banks, 609,152 B free; `[1,992,322,211]` 1,269,760 B, 158,592 B free;
+    /// `[1,512,685,209]` 1,343,488 B over 110 banks, 84,864 B free; n150 `--device n150`:
+    /// `[1,1024,190,204]` refused, `[1,992,190,204]` 1,206,272 B over 64 banks, 154,272 B free).
     #[test]
-    fn the_differentials_gaps_answer_unmodeled() {
+    fn row_major_rows_not_whole_tiles_tilize_in_l1_or_answer_unmodeled() {
         use crate::device::P150;
-        let mut rm_rows = conv1x1(
-            "1,1024,322,211",
-            1024,
-            DType::Bfloat16,
-            BufferType::Dram,
-            &P150,
-        );
-        rm_rows.layout = Layout::RowMajor;
-        rm_rows
-            .params
-            .set("shard_layout", ParamValue::Str("height".into()));
-        let err = rm_rows.estimate().expect_err("no verdict");
-        assert!(crate::exec::is_unmodeled(&err), "{err}");
-        assert!(err.to_string().contains("not whole tiles"), "{err}");
+        let case = |shape: &str, device: &'static DeviceSpec| {
+            let mut c = conv1x1(shape, 64, DType::Bfloat16, BufferType::Dram, device);
+            c.layout = Layout::RowMajor;
+            c.params
+                .set("shard_layout", ParamValue::Str("height".into()));
+            c
+        };
+        for (shape, device) in [
+            ("1,1024,322,211", &P150),
+            ("1,512,700,209", &P150),
+            ("1,1024,190,204", &N150),
+        ] {
+            let err = case(shape, device).estimate().expect_err("no verdict");
+            assert!(crate::exec::is_unmodeled(&err), "{err}");
+            assert!(err.to_string().contains("not whole tiles"), "{err}");
+        }
+        for (shape, device, per_bank, banks, free) in [
+            ("1,640,322,211", &P150, 819_200, 107, 609_152),
+            ("1,992,322,211", &P150, 1_269_760, 107, 158_592),
+            ("1,512,685,209", &P150, 1_343_488, 110, 84_864),
+            ("1,992,190,204", &N150, 1_206_272, 64, 154_272),
+        ] {
+            match case(shape, device).estimate().unwrap().verdict {
+                Verdict::Oom(o) => {
+                    assert_eq!((o.per_bank_bytes, o.banks, o.free), (per_bank, banks, free))
+                }
+                other => panic!("{shape}: {other:?}"),
+            }
+        }
     }
 
     /// The copying reshape of a bfloat8_b [N, H, W, C] input in L1 is planned (seed 81032 had
