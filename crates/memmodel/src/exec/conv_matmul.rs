@@ -431,36 +431,18 @@ fn plan_height_sharded(
             .map(|shape| TensorSpec::new(shape, dtype, Layout::Tile))
     };
 
-    let l1_bank = d
-        .l1_bank_bytes
-        .saturating_sub(crate::device::CONV2D_L1_SMALL);
-    // A bfloat16 ROW_MAJOR input of rows not whole tiles, resharded, is tilized where it is,
-    // or, where the L1 below its shards cannot take a block of 32 rows in and out
-    // (`2·32·C·2` B), moved to DRAM (ShardedToInterleaved) and tilized there, whose Tilize
-    // refuses it: `Input tensor height (67942) must be divisible by tile height (32)`. p150
-    // normal-mode captures of [1,1,R,C] HEIGHT_SHARDED: L1 left below the shards of C 1024
-    // 117,632 B, C 1056 76,672 B, C 512 52,096 and 19,328 B: moved; C 992 158,592 B, C 960
-    // 199,552 B, C 512 84,864 B: tilized in L1, its output out of L1 (n150 alike: C 1024
-    // 115,360 B moved, C 992 154,272 B not). The move and its refusal are not planned; a
-    // float32 input (not probed) stays gated wherever the resharded and tilized shards
-    // overflow L1 (seed 41011's gate).
+    // A ROW_MAJOR input of rows not whole tiles, resharded, is tilized where it is, or,
+    // where the L1 below its shards cannot take a block of 32 rows in and out (`2·32·C·e` B,
+    // e the element's bytes), moved to DRAM (ShardedToInterleaved) and tilized there, whose
+    // Tilize refuses it: `Input tensor height (67942) must be divisible by tile height (32)`.
+    // Normal-mode captures of [1,1,R,C] HEIGHT_SHARDED, L1 left below the shards: p150
+    // bfloat16 C 1024 117,632 B, C 1056 76,672 B, C 512 52,096 and 19,328 B: moved; C 992
+    // 158,592 B, C 960 199,552 B, C 512 84,864 B: tilized in L1, its output out of L1; n150
+    // C 1024 115,360 B moved, C 992 154,272 B not; p150 float32 C 512 117,632 B moved (where
+    // bfloat16's block would stay), 248,704 B not. The move and its refusal are not planned.
     let rows_not_tiles = input.layout() == Layout::RowMajor && !rows.is_multiple_of(TILE);
     let elem = input.dtype().row_major_element_bytes();
     let tile_row_block = crate::size::product([2, TILE, s.in_c_padded, elem], "tilize block")?;
-    if rows_not_tiles && input.dtype() != crate::dtype::DType::Bfloat16 {
-        let both = crate::size::product([s.in_shard_h, s.in_c_padded, elem, 2], "input shards")?;
-        if both > l1_bank {
-            return Err(super::unmodeled(
-                "ttnn.conv2d",
-                format!(
-                    "{}: a {} ROW_MAJOR input of {rows} rows (not whole tiles) whose resharded \
-                     and tilized shards overflow L1",
-                    super::conv::UNPLANNED,
-                    input.dtype()
-                ),
-            ));
-        }
-    }
     // 1. The reshard: tile pages, or one stick of the padded channels per page.
     let (page, shard_pages) = if input.layout() == Layout::Tile {
         (super::util::tile_size(input.dtype()), shard_tiles)
@@ -1219,7 +1201,7 @@ mod tests {
         }
     }
 
-    /// A height-sharded bfloat16 ROW_MAJOR input of rows not whole tiles: where the L1 below
+    /// A height-sharded ROW_MAJOR input of rows not whole tiles: where the L1 below
     /// its resharded shards cannot take a block of 32 rows in and out, the runtime tilizes it
     /// in DRAM and refuses (`Input tensor height (67942) must be divisible by tile height
     /// (32)`; seed 41011, p150 `[1,1024,322,211]`): `unmodeled`. Where it can, the tilize runs
@@ -1229,33 +1211,74 @@ mod tests {
     /// --param shard_layout=height --backend metal`: `[1,640,322,211]` 819,200 B per bank over
     /// 107 banks, 609,152 B free; `[1,992,322,211]` 1,269,760 B, 158,592 B free;
     /// `[1,512,685,209]` 1,343,488 B over 110 banks, 84,864 B free; n150 `--device n150`:
-    /// `[1,1024,190,204]` refused, `[1,992,190,204]` 1,206,272 B over 64 banks, 154,272 B free).
+    /// `[1,1024,190,204]` refused, `[1,992,190,204]` 1,206,272 B over 64 banks, 154,272 B free;
+    /// p150 `--dtype float32`: `[1,512,322,211]` refused, `[1,512,300,211]` 1,179,648 B over 110
+    /// banks, 248,704 B free).
     #[test]
     fn row_major_rows_not_whole_tiles_tilize_in_l1_or_answer_unmodeled() {
         use crate::device::P150;
-        let case = |shape: &str, device: &'static DeviceSpec| {
-            let mut c = conv1x1(shape, 64, DType::Bfloat16, BufferType::Dram, device);
+        let case = |shape: &str, dtype: DType, device: &'static DeviceSpec| {
+            let mut c = conv1x1(shape, 64, dtype, BufferType::Dram, device);
             c.layout = Layout::RowMajor;
             c.params
                 .set("shard_layout", ParamValue::Str("height".into()));
             c
         };
-        for (shape, device) in [
-            ("1,1024,322,211", &P150),
-            ("1,512,700,209", &P150),
-            ("1,1024,190,204", &N150),
+        for (shape, dtype, device) in [
+            ("1,1024,322,211", DType::Bfloat16, &P150),
+            ("1,512,700,209", DType::Bfloat16, &P150),
+            ("1,1024,190,204", DType::Bfloat16, &N150),
+            ("1,512,322,211", DType::Float32, &P150),
         ] {
-            let err = case(shape, device).estimate().expect_err("no verdict");
+            let err = case(shape, dtype, device)
+                .estimate()
+                .expect_err("no verdict");
             assert!(crate::exec::is_unmodeled(&err), "{err}");
             assert!(err.to_string().contains("not whole tiles"), "{err}");
         }
-        for (shape, device, per_bank, banks, free) in [
-            ("1,640,322,211", &P150, 819_200, 107, 609_152),
-            ("1,992,322,211", &P150, 1_269_760, 107, 158_592),
-            ("1,512,685,209", &P150, 1_343_488, 110, 84_864),
-            ("1,992,190,204", &N150, 1_206_272, 64, 154_272),
+        for (shape, dtype, device, per_bank, banks, free) in [
+            (
+                "1,640,322,211",
+                DType::Bfloat16,
+                &P150,
+                819_200,
+                107,
+                609_152,
+            ),
+            (
+                "1,992,322,211",
+                DType::Bfloat16,
+                &P150,
+                1_269_760,
+                107,
+                158_592,
+            ),
+            (
+                "1,512,685,209",
+                DType::Bfloat16,
+                &P150,
+                1_343_488,
+                110,
+                84_864,
+            ),
+            (
+                "1,992,190,204",
+                DType::Bfloat16,
+                &N150,
+                1_206_272,
+                64,
+                154_272,
+            ),
+            (
+                "1,512,300,211",
+                DType::Float32,
+                &P150,
+                1_179_648,
+                110,
+                248_704,
+            ),
         ] {
-            match case(shape, device).estimate().unwrap().verdict {
+            match case(shape, dtype, device).estimate().unwrap().verdict {
                 Verdict::Oom(o) => {
                     assert_eq!((o.per_bank_bytes, o.banks, o.free), (per_bank, banks, free))
                 }
