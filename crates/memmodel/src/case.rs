@@ -439,7 +439,7 @@ impl Case {
     }
 
     pub fn plan_from(&self, sig: &Signature) -> Result<Plan, CaseError> {
-        let mut b = PlanBuilder::new(self.device);
+        let mut b = PlanBuilder::with_l1_small(self.device, sig.l1_small_bytes);
         let mut inputs = Vec::with_capacity(sig.inputs.len());
         for input in &sig.inputs {
             let spec = TensorSpec::new(input.shape.clone(), input.dtype, input.layout);

@@ -61,29 +61,15 @@ pub(super) fn plan(
     // copying reshape into the input's memory (ReshapeView), kept until the call returns.
     let input = if x.dims() == flat || super::reshape_is_view(x.shape(), &flat_shape, x.layout()) {
         ex.b.share(x, TensorSpec::new(flat_shape, x.dtype(), x.layout()))
-    } else if x.layout() == Layout::Tile
-        && (x.dtype() != crate::dtype::DType::Bfloat8B || x.memory == BufferType::Dram)
-    {
+    } else if x.layout() == Layout::Tile {
         // A told shard_layout shards the copy after it (trace equal to the runtime's, p150
         // `[1,1024,122,201]` HEIGHT_SHARDED, where seed 41014 had gated it). A bfloat8_b one
         // goes through bfloat16 (typecast, reshape, fill pad, typecast back: n150 `[1,32,20,40]`
-        // → 64, L1 and DRAM, traces equal to the runtime's).
+        // → 64, L1 and DRAM, traces equal to the runtime's); in L1 its bfloat8_b copy stays
+        // low under the freed bfloat16 ones, and the matmul's device run picks its blocks from
+        // the L1 below it (p150, seed 81032: `[2,352,207,132]` → 352 fits on the runtime where
+        // the capture's blocks would clash).
         super::data_movement::reshape(ex, x, &flat.map(|v| v as i64), x.memory)?
-    } else if x.layout() == Layout::Tile {
-        // Seen on p150 (seed 81032, [2,352,207,132] bfloat8_b in L1 → 352): the plan's trace is
-        // the runtime's capture (rechecked in session 7), yet the estimate finds the matmul's
-        // dataflow buffers (ending at 383,104) clashing with the round trip's bfloat8_b copy
-        // left low in L1 (at 354,688) where the runtime and the sim run it. A DRAM input's
-        // round trip stays in DRAM. (The halo path frees the copy before its programs: exact,
-        // seeds 81012-81013.)
-        return Err(super::unmodeled(
-            f,
-            format!(
-                "{}: the copying reshape of a {} [N, H, W, C] input in L1",
-                super::conv::UNPLANNED,
-                x.dtype()
-            ),
-        ));
     } else {
         return Err(super::unmodeled(
             f,
@@ -445,26 +431,18 @@ fn plan_height_sharded(
             .map(|shape| TensorSpec::new(shape, dtype, Layout::Tile))
     };
 
-    let l1_bank = d
-        .l1_bank_bytes
-        .saturating_sub(crate::device::CONV2D_L1_SMALL);
-    if input.layout() == Layout::RowMajor && !rows.is_multiple_of(TILE) {
-        let elem = input.dtype().row_major_element_bytes();
-        let both = crate::size::product([s.in_shard_h, s.in_c_padded, elem, 2], "input shards")?;
-        if both > l1_bank {
-            // Seen on p150 (seed 41011, [1,1024,322,211] from DRAM): where the resharded and
-            // tilized shards do not both fit, the runtime errs `Input tensor height (67942)
-            // must be divisible by tile height (32)` instead of running out of L1.
-            return Err(super::unmodeled(
-                "ttnn.conv2d",
-                format!(
-                    "{}: a ROW_MAJOR input of {rows} rows (not whole tiles) whose resharded and \
-                     tilized shards overflow L1",
-                    super::conv::UNPLANNED
-                ),
-            ));
-        }
-    }
+    // A ROW_MAJOR input of rows not whole tiles, resharded, is tilized where it is, or,
+    // where the L1 below its shards cannot take a block of 32 rows in and out (`2·32·C·e` B,
+    // e the element's bytes), moved to DRAM (ShardedToInterleaved) and tilized there, whose
+    // Tilize refuses it: `Input tensor height (67942) must be divisible by tile height (32)`.
+    // Normal-mode captures of [1,1,R,C] HEIGHT_SHARDED, L1 left below the shards: p150
+    // bfloat16 C 1024 117,632 B, C 1056 76,672 B, C 512 52,096 and 19,328 B: moved; C 992
+    // 158,592 B, C 960 199,552 B, C 512 84,864 B: tilized in L1, its output out of L1; n150
+    // C 1024 115,360 B moved, C 992 154,272 B not; p150 float32 C 512 117,632 B moved (where
+    // bfloat16's block would stay), 248,704 B not. The move and its refusal are not planned.
+    let rows_not_tiles = input.layout() == Layout::RowMajor && !rows.is_multiple_of(TILE);
+    let elem = input.dtype().row_major_element_bytes();
+    let tile_row_block = crate::size::product([2, TILE, s.in_c_padded, elem], "tilize block")?;
     // 1. The reshard: tile pages, or one stick of the padded channels per page.
     let (page, shard_pages) = if input.layout() == Layout::Tile {
         (super::util::tile_size(input.dtype()), shard_tiles)
@@ -513,6 +491,14 @@ fn plan_height_sharded(
         }
     };
     let shard_bytes = ex.b.buffers[resharded.buffer].placement.per_bank_bytes;
+    if rows_not_tiles
+        && ex
+            .b
+            .l1_free_below_lowest()
+            .is_some_and(|free| tile_row_block > free)
+    {
+        return Err(rows_not_tiles_moved(rows));
+    }
 
     // 2. Weights and bias.
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
@@ -564,6 +550,19 @@ fn plan_height_sharded(
         &grid,
         out_memory,
         [Some(act), Some(weights), bias],
+    )
+}
+
+/// The ROW_MAJOR input of `rows` rows (not whole tiles) the runtime moves to DRAM to tilize,
+/// where its Tilize refuses it: not planned.
+fn rows_not_tiles_moved(rows: u64) -> CaseError {
+    super::unmodeled(
+        "ttnn.conv2d",
+        format!(
+            "{}: a ROW_MAJOR input of {rows} rows (not whole tiles) whose resharded shards leave \
+             too little L1 to tilize them there (the runtime tilizes them in DRAM and refuses)",
+            super::conv::UNPLANNED
+        ),
     )
 }
 
@@ -1202,35 +1201,111 @@ mod tests {
         }
     }
 
-    /// Where the random differential found the runtime off this plan, the call is `unmodeled`
-    /// with the reason: a height-sharded ROW_MAJOR input of rows not whole tiles overflowing L1
-    /// (seed 41011, p150), the copying reshape of a bfloat8_b [N, H, W, C] input in L1 (81032,
-    /// p150; rechecked in session 7 with `cargo xtask diff --cases-file` on the draw: memmodel
-    /// cb_clash, the runtime and sim fit).
+    /// A height-sharded ROW_MAJOR input of rows not whole tiles: where the L1 below
+    /// its resharded shards cannot take a block of 32 rows in and out, the runtime tilizes it
+    /// in DRAM and refuses (`Input tensor height (67942) must be divisible by tile height
+    /// (32)`; seed 41011, p150 `[1,1024,322,211]`): `unmodeled`. Where it can, the tilize runs
+    /// in L1 and its output runs out of it, as the plan says (p150, `cargo xtask probe --op
+    /// conv2d --shape 1,C,H,W --device-layout nhwc-flat --layout row_major --memory dram
+    /// --output-memory default --device p150 --param kernel_size=1,1 --param out_channels=64
+    /// --param shard_layout=height --backend metal`: `[1,640,322,211]` 819,200 B per bank over
+    /// 107 banks, 609,152 B free; `[1,992,322,211]` 1,269,760 B, 158,592 B free;
+    /// `[1,512,685,209]` 1,343,488 B over 110 banks, 84,864 B free; n150 `--device n150`:
+    /// `[1,1024,190,204]` refused, `[1,992,190,204]` 1,206,272 B over 64 banks, 154,272 B free;
+    /// p150 `--dtype float32`: `[1,512,322,211]` refused, `[1,512,300,211]` 1,179,648 B over 110
+    /// banks, 248,704 B free).
     #[test]
-    fn the_differentials_gaps_answer_unmodeled() {
+    fn row_major_rows_not_whole_tiles_tilize_in_l1_or_answer_unmodeled() {
         use crate::device::P150;
-        let mut rm_rows = conv1x1(
-            "1,1024,322,211",
-            1024,
-            DType::Bfloat16,
-            BufferType::Dram,
-            &P150,
-        );
-        rm_rows.layout = Layout::RowMajor;
-        rm_rows
-            .params
-            .set("shard_layout", ParamValue::Str("height".into()));
-        let mut bf8_nhwc = conv1x1("2,352,207,132", 352, DType::Bfloat8B, BufferType::L1, &P150);
-        bf8_nhwc.device_layout = DeviceLayout::Nhwc;
-        for (c, why) in [
-            (rm_rows, "not whole tiles"),
-            (bf8_nhwc, "reshape of a bfloat8_b [N, H, W, C] input in L1"),
+        let case = |shape: &str, dtype: DType, device: &'static DeviceSpec| {
+            let mut c = conv1x1(shape, 64, dtype, BufferType::Dram, device);
+            c.layout = Layout::RowMajor;
+            c.params
+                .set("shard_layout", ParamValue::Str("height".into()));
+            c
+        };
+        for (shape, dtype, device) in [
+            ("1,1024,322,211", DType::Bfloat16, &P150),
+            ("1,512,700,209", DType::Bfloat16, &P150),
+            ("1,1024,190,204", DType::Bfloat16, &N150),
+            ("1,512,322,211", DType::Float32, &P150),
         ] {
-            let err = c.estimate().expect_err("no verdict");
+            let err = case(shape, dtype, device)
+                .estimate()
+                .expect_err("no verdict");
             assert!(crate::exec::is_unmodeled(&err), "{err}");
-            assert!(err.to_string().contains(why), "{err}");
+            assert!(err.to_string().contains("not whole tiles"), "{err}");
         }
+        for (shape, dtype, device, per_bank, banks, free) in [
+            (
+                "1,640,322,211",
+                DType::Bfloat16,
+                &P150,
+                819_200,
+                107,
+                609_152,
+            ),
+            (
+                "1,992,322,211",
+                DType::Bfloat16,
+                &P150,
+                1_269_760,
+                107,
+                158_592,
+            ),
+            (
+                "1,512,685,209",
+                DType::Bfloat16,
+                &P150,
+                1_343_488,
+                110,
+                84_864,
+            ),
+            (
+                "1,992,190,204",
+                DType::Bfloat16,
+                &N150,
+                1_206_272,
+                64,
+                154_272,
+            ),
+            (
+                "1,512,300,211",
+                DType::Float32,
+                &P150,
+                1_179_648,
+                110,
+                248_704,
+            ),
+        ] {
+            match case(shape, dtype, device).estimate().unwrap().verdict {
+                Verdict::Oom(o) => {
+                    assert_eq!((o.per_bank_bytes, o.banks, o.free), (per_bank, banks, free))
+                }
+                other => panic!("{shape}: {other:?}"),
+            }
+        }
+    }
+
+    /// The copying reshape of a bfloat8_b [N, H, W, C] input in L1 is planned (seed 81032 had
+    /// gated it): its bfloat8_b copy stays at 354,688 under the freed bfloat16 round trip, and
+    /// the matmul's device run takes its blocks from the 242,944 B below it, so the call fits
+    /// where the capture's blocks (dataflow region ending at 383,104) would clash. Runtime,
+    /// p150: `cargo xtask probe --op conv2d --shape 2,352,207,132 --device-layout nhwc --dtype
+    /// bfloat8_b --memory l1 --output-memory default --device p150 --param kernel_size=1,1
+    /// --param out_channels=352 --backend metal`: ok, CB 12,544 B, dataflow 271,360 B, L1
+    /// 1,185,408 B.
+    #[test]
+    fn the_bfloat8_b_reshape_of_an_l1_nhwc_input_is_planned() {
+        use crate::device::P150;
+        let mut c = conv1x1("2,352,207,132", 352, DType::Bfloat8B, BufferType::L1, &P150);
+        c.device_layout = DeviceLayout::Nhwc;
+        let e = c.estimate().unwrap();
+        assert_eq!(e.verdict, Verdict::Fits);
+        assert_eq!(
+            (e.peaks.cb, e.peaks.dataflow, e.peaks.l1),
+            (12_544, 271_360, 1_185_408)
+        );
     }
 
     /// A bfloat8_b conv's product plus its bfloat16 bias row: the BinaryNg's broadcast CB holds
