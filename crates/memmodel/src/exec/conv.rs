@@ -293,14 +293,26 @@ impl Conv {
     /// taller than its output ([`Conv::width_act_block_tiles`]: an override of two or more tiles
     /// on fewer than 32 output rows). Seen on p150 (seed 61042): `[1,52,5,7]` 3×3 stride 2
     /// with act_block_h 64, raised before any buffer.
-    pub fn auto_shard_refusal(&self, d: &DeviceSpec) -> Option<String> {
+    ///
+    /// A conv the runtime runs as a matmul (`mm_conv`: 1×1 stride 1 unpadded, or folded into
+    /// one) keeps the input's channel cores for its output (`determine_output_parallel_config`
+    /// with `is_mm_conv`), so its output block is `⌈C_out / (cores · 32)⌉` tiles wide: n150
+    /// `[1,81,2,5]` 1×1 → 372, act_block_h 64, in L1: "Conv2d output block size 8 exceeds the
+    /// per-core output size 4" (3 channel cores of 4 output tiles, not 12 of 1; random
+    /// differential seed 1260003).
+    pub fn auto_shard_refusal(&self, d: &DeviceSpec, mm_conv: bool) -> Option<String> {
         let s = self.sharding(d, Scheme::Width);
+        let out_w_tiles = if mm_conv {
+            self.c_out.div_ceil(s.in_c_cores.saturating_mul(TILE))
+        } else {
+            s.out_w_tiles
+        };
         let out_h = s.out_shard_h / TILE;
         (s.act_h_tiles > out_h).then(|| {
             format!(
                 "Conv2d output block size {} exceeds the per-core output size {}",
-                s.act_h_tiles * s.out_w_tiles,
-                out_h * s.out_w_tiles
+                s.act_h_tiles * out_w_tiles,
+                out_h * out_w_tiles
             )
         })
     }
@@ -1157,7 +1169,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     // L1_FULL and with 1, 2 or 6 told slices; `[1,32,8,8]` 2×2 stride 2 folded, act_block_h 64;
     // HEIGHT_SHARDED or BLOCK_SHARDED told, it ran; seed 1230112 found it).
     if (mm_conv || folds) && settings.shard_layout.is_none() {
-        if let Some(message) = conv.auto_shard_refusal(ex.device()) {
+        if let Some(message) = conv.auto_shard_refusal(ex.device(), true) {
             ex.b.run(
                 Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
                     .refused(message),
@@ -1195,7 +1207,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     }
     let d = ex.device();
     if settings.shard_layout.is_none() && dram_slicing.is_none() {
-        if let Some(message) = conv.auto_shard_refusal(d) {
+        if let Some(message) = conv.auto_shard_refusal(d, false) {
             ex.b.run(
                 Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
                     .refused(message),
@@ -1245,7 +1257,7 @@ fn conv2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         // With a count of two or more told, the refusal is the first slice's auto-shard
         // estimate's, on that slice's output (exec/conv_slice.rs).
         if let Some(message) = conv
-            .auto_shard_refusal(d)
+            .auto_shard_refusal(d, false)
             .filter(|_| !count_told && !one_slice_told_sharded)
         {
             ex.b.run(

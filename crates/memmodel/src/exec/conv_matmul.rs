@@ -1488,6 +1488,21 @@ mod tests {
         assert!(refusal(&folded).contains("output block size 2 exceeds the per-core output size 1"));
     }
 
+    /// The auto-shard estimate's width candidate of a matmul conv keeps the input's channel
+    /// cores for its output (random differential seed 1260003, n150: `[1,81,2,5]` 1×1 → 372,
+    /// act_block_h 64, in L1: "Conv2d output block size 8 exceeds the per-core output size 4",
+    /// 3 cores of 4 output tiles where the halo path's own output cores would be 12 of 1).
+    #[test]
+    fn the_matmul_paths_refusal_keeps_the_input_channel_cores() {
+        let mut c = conv1x1("1,81,2,5", 372, DType::Bfloat16, BufferType::L1, &N150);
+        c.params.set("act_block_h", ParamValue::Int(64));
+        let refusal = c.estimate().expect_err("refused").to_string();
+        assert!(
+            refusal.contains("Conv2d output block size 8 exceeds the per-core output size 4"),
+            "{refusal}"
+        );
+    }
+
     /// A float32 input to the block-sharded 1×1 matmul path (`cargo xtask probe --backend
     /// metal --trace`, `[1,256,40,40]` float32 → 128, weights float32 by default, L1):
     /// with a bfloat16 output the 2D multicast matmul takes a float32 partials CB beside its

@@ -760,7 +760,9 @@ pub(super) fn plan(
                 tiled: whole.tiled,
                 ..conv
             };
-            if let Some(message) = estimated.auto_shard_refusal(d) {
+            if let Some(message) =
+                estimated.auto_shard_refusal(d, is_matmul_slice(&estimated, Scheme::Height))
+            {
                 ex.b.run(
                     Program::new("Conv2dDeviceOperation", "Conv2dShardedProgramFactory")
                         .refused(message),
