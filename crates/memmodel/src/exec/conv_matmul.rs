@@ -541,6 +541,16 @@ fn plan_height_sharded(
     //    weights' whole K for the core's output width (one block: single-buffered), the bias row.
     let (out, out_bytes) =
         height_sharded_matmul(ex, conv, &s, rows, used, k_tiles, act_bytes, &grid)?;
+    // deallocate_activation: the input shards go once the matmul has run, before the copy out
+    // (n150 `[1,256,32,32]` TILE in L1 → 256 HEIGHT_SHARDED: freed between the matmul and
+    // ShardedToInterleaved, the copy placed in their space).
+    let act = if conv.free_l1_input {
+        ex.b.deallocate(&act);
+        ex.b.release(act);
+        None
+    } else {
+        Some(act)
+    };
 
     // 5. An interleaved memory_config: the shards copied out.
     finish_sharded(
@@ -549,7 +559,7 @@ fn plan_height_sharded(
         out_bytes,
         &grid,
         out_memory,
-        [Some(act), Some(weights), bias],
+        [act, Some(weights), bias],
     )
 }
 
@@ -677,7 +687,18 @@ fn plan_block_sharded(
         )?,
     );
     super::conv::reshard_into(ex, &tiled, &act, in_tile, &grid);
-    ex.b.release(tiled);
+    let act = if conv.free_l1_input {
+        // deallocate_activation: the tiles the reshard read go (the caller's input, or its
+        // flattening / tilized copy) and the shards are moved down (`ttnn::move`: freed, then
+        // allocated anew; n150 `[1,10,6,880]` TILE [N, H, W, C] in L1 → 880: the flattening
+        // copy freed, the shards freed and allocated again before the weights).
+        ex.b.deallocate(&tiled);
+        ex.b.release(tiled);
+        super::conv::reallocated(ex, act)
+    } else {
+        ex.b.release(tiled);
+        act
+    };
 
     // 3. Weights and bias.
     let (weights, bias) = super::conv::prepared_weights(ex, conv, conv.win.c, conv.c_out)?;
@@ -838,6 +859,15 @@ fn block_matmul(
         p = p.cb(CbKind::Dataflow, g.n_tiles * weights_tile, &g.cores);
     }
     ex.b.run(p);
+    // deallocate_activation: the input shards go once the matmul has run, before the copy out
+    // (the n150 capture above).
+    let act = if conv.free_l1_input {
+        ex.b.deallocate(&act);
+        ex.b.release(act);
+        None
+    } else {
+        Some(act)
+    };
 
     // 5. An interleaved memory_config: the shards copied out.
     finish_sharded(
@@ -846,7 +876,7 @@ fn block_matmul(
         out_bytes,
         &g.cores,
         out_memory,
-        [Some(act), Some(weights), bias],
+        [act, Some(weights), bias],
     )
 }
 
@@ -1444,6 +1474,92 @@ mod tests {
         assert_eq!(
             (e.peaks.cb, e.peaks.dataflow, e.peaks.l1),
             (32_768, 262_144, 1_343_488)
+        );
+    }
+
+    /// deallocate_activation on the matmul path of an L1 interleaved input told a shard_layout:
+    /// the input goes once resharded, the shards are moved, then freed after the matmul, before
+    /// the output's copy to L1 interleaved. Runtime per-core peaks (CB, dataflow, L1), from
+    /// `cargo xtask probe --op conv2d --shape S --device-layout nhwc-flat|nhwc --layout L
+    /// --memory l1 --param kernel_size=1,1 --param deallocate_activation=true --param
+    /// shard_layout=height|block --param out_channels=C --device n150|p150 --backend metal
+    /// --trace` (whose traces equal the sim's).
+    #[test]
+    fn deallocate_activation_frees_the_matmul_input_shards() {
+        use crate::device::P150;
+        let check = |shape: &str,
+                     c_out: i64,
+                     (layout, device_layout): (Layout, DeviceLayout),
+                     (scheme, output_memory): (&str, BufferType),
+                     device: &'static DeviceSpec,
+                     peaks: [u64; 3]| {
+            let mut c = conv1x1(shape, c_out, DType::Bfloat16, BufferType::L1, device);
+            c.layout = layout;
+            c.device_layout = device_layout;
+            c.output_memory = output_memory;
+            c.default_output_memory = false;
+            c.params
+                .set("deallocate_activation", ParamValue::Bool(true));
+            c.params.set("shard_layout", ParamValue::Str(scheme.into()));
+            let e = c
+                .estimate()
+                .unwrap_or_else(|e| panic!("{shape} {scheme}: {e}"));
+            assert_eq!(e.verdict, Verdict::Fits, "{shape} {scheme}");
+            assert_eq!(
+                [e.peaks.cb, e.peaks.dataflow, e.peaks.l1],
+                peaks,
+                "{shape} {layout:?} {scheme}"
+            );
+        };
+        let (tile_flat, rm_flat) = (
+            (Layout::Tile, DeviceLayout::NhwcFlat),
+            (Layout::RowMajor, DeviceLayout::NhwcFlat),
+        );
+        // Kept to the end, the shards made the plan's L1 peak 40,960 B.
+        let height = ("height", BufferType::L1);
+        check(
+            "1,256,32,32",
+            256,
+            tile_flat,
+            height,
+            &N150,
+            [0, 147_456, 32_768],
+        );
+        let block = ("block", BufferType::L1);
+        check(
+            "1,880,10,6",
+            256,
+            tile_flat,
+            block,
+            &N150,
+            [0, 90_112, 18_432],
+        );
+        check(
+            "1,880,10,6",
+            256,
+            rm_flat,
+            block,
+            &N150,
+            [0, 114_688, 18_432],
+        );
+        let rm_nhwc = (Layout::RowMajor, DeviceLayout::Nhwc);
+        check(
+            "1,100,30,40",
+            64,
+            rm_nhwc,
+            block,
+            &P150,
+            [0, 43_008, 24_576],
+        );
+        // The output copied to DRAM (`--output-memory dram`).
+        let block_to_dram = ("block", BufferType::Dram);
+        check(
+            "1,256,32,32",
+            256,
+            tile_flat,
+            block_to_dram,
+            &N150,
+            [0, 22_528, 16_384],
         );
     }
 
