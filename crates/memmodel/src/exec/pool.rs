@@ -807,8 +807,8 @@ fn parallel_config_in(d: &DeviceSpec, win: &Window, channel_unit: u64) -> Parall
         let (a, b, i, o) = pool_cbs(win, p.ch, shard_h, shard_w);
         a + b + 2 * i + o
     };
-    let [height, width, block] =
-        [Scheme::Height, Scheme::Width, Scheme::Block].map(|s| scheme_in(d, win, s, channel_unit));
+    let [height, width, block] = [Scheme::Height, Scheme::Width, Scheme::Block]
+        .map(|s| scheme_in(d, win, s, channel_unit, TILE));
     let (h, w, b) = (usage(&height), usage(&width), usage(&block));
     if h > w {
         if w > b {
@@ -833,10 +833,16 @@ fn parallel_config_in(d: &DeviceSpec, win: &Window, channel_unit: u64) -> Parall
 /// (`find_closest_largest_divisor(out_channels_ntiles, input_channels_blocks, ..)`): seen on the
 /// runtime, both boards, [4,5,3936,128] height-sharded where 16-channel block shards would cost
 /// less, n150 420 channels (27 half tiles, 14 tiles) height-sharded, not block-sharded on 7.
-fn scheme_in(d: &DeviceSpec, win: &Window, scheme: Scheme, channel_unit: u64) -> Parallel {
+fn scheme_in(
+    d: &DeviceSpec,
+    win: &Window,
+    scheme: Scheme,
+    channel_unit: u64,
+    block_unit: u64,
+) -> Parallel {
     let max_cores = d.worker_cores();
     let units = win.c.div_ceil(channel_unit.max(1));
-    let ctiles = win.c.div_ceil(TILE);
+    let blocks = win.c.div_ceil(block_unit.max(1));
     // Fewer than 32 output rows are pooled on one NHW core (seen on p150: 8, 15 and 16 output
     // rows on one core, where a count over rows gives 8, 15 and 16).
     let nhw = match win.out_nhw() {
@@ -848,7 +854,7 @@ fn scheme_in(d: &DeviceSpec, win: &Window, scheme: Scheme, channel_unit: u64) ->
         Scheme::Width => (1, largest_divisor(units, max_cores)),
         Scheme::Block => (
             divisor_with_padding(nhw, u64::from(d.grid_y)),
-            largest_common_divisor(units, ctiles, u64::from(d.grid_x)),
+            largest_common_divisor(units, blocks, u64::from(d.grid_x)),
         ),
     };
     Parallel { scheme, nhw, ch }
@@ -1555,39 +1561,21 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         } else {
             DType::Bfloat16
         };
-        if !tiled && win.c > 256 && !win.c.is_multiple_of(TILE) {
-            // Seen on both boards: nhwc [3,308,4,161] kernel 4x4 dilation 2 padding 2 (and
-            // 7x7 padding 3, stride 1 or 2) run in 2 DRAM slices where this estimate of the
-            // whole pool is 150,384 B of the free 1,428,352 (p150, random differential seed
-            // 1207643), p150 [2,76,390,308] 4x4 dilation [1,2] in 7 (estimate 828,800 B),
-            // n150 [1,343,181,436] 2x2 stride [2,3] in 11 where it says 2; 300 channels took
-            // the estimate's count in 18 of 18 sweep cases, 308 in 19 of 24. The runtime's
-            // estimate there is larger, not pinned.
-            return Err(unmodeled(
-                a.function,
-                "a ROW_MAJOR DRAM pool over 256 channels, not whole tiles of them (the runtime's slicing estimate there is larger than memmodel's, not pinned)",
-            ));
-        }
-        let count = slice_count(d, &win, tiled, estimate_dtype, l1_bank)
+        let slicing = match slice_count(d, &win, tiled, estimate_dtype, l1_bank)
             .map_err(|why| unmodeled(a.function, why))?
-            .ok_or_else(|| unmodeled(a.function, "a DRAM pool no number of slices fits in L1"))?;
-        if !tiled
-            && count > 1
-            && sticks.saturating_mul(aligned_stick) > in_shard_bytes.saturating_mul(2)
         {
-            // Where the halo is far larger than the input shard (windows spanning whole input
-            // rows), the runtime's estimate for a ROW_MAJOR input is smaller than this one:
-            // seen on n150, nhwc [1,128,3,7008] kernel 5x5 stride 5 padding 1 ran whole and ran
-            // out at its 1,850,880 B halo shard (11x the input's 168,192 B; random differential
-            // seed 1231111) where this estimate of the whole pool is 2,019,200 B of the free
-            // 1,360,544 B, its halo shard the same: the runtime's halo term there is not pinned.
-            return Err(unmodeled(
-                a.function,
-                "a ROW_MAJOR DRAM pool the estimate slices whose halo is over twice its input shard (the runtime's slicing estimate there is smaller, not pinned)",
-            ));
-        }
-        if count > 1 {
-            return sliced(ex, a, &x, &win, count, halo_dtype);
+            Ok(slicing) => slicing,
+            Err(message) => {
+                ex.b.run(Program::new("Pool2D", "DRAM slicing").refused(message));
+                return Ok(Val::None);
+            }
+        };
+        if slicing.count > 1 {
+            if let Some(message) = slice_kernel_refusal(&win, slicing) {
+                ex.b.run(Program::new("Pool2D", "DRAM slicing").refused(message));
+                return Ok(Val::None);
+            }
+            return sliced(ex, a, &x, &win, slicing, halo_dtype);
         }
         if !tiled && (0..2).any(|i| 2 * pad[i] > kernel[i]) {
             // Pooled whole, it is refused before anything is allocated, as an L1 pool is
@@ -1977,11 +1965,13 @@ pub(crate) fn dram_pool_is_sliced(
         DType::Bfloat16
     };
     let tiled = layout == Layout::Tile;
-    if !tiled && c > 256 && !c.is_multiple_of(TILE) {
+    let slicing = slice_count(d, &win, tiled, estimate_dtype, l1_bank)
+        .ok()?
+        .ok()?;
+    if slicing.count > 1 && slice_kernel_refusal(&win, slicing).is_some() {
         return None;
     }
-    let count = slice_count(d, &win, tiled, estimate_dtype, l1_bank).ok()??;
-    Some(count > 1)
+    Some(slicing.count > 1)
 }
 
 /// One DRAM slice: (output start, output length) along the sliced axis.
@@ -2012,17 +2002,16 @@ pub(crate) fn padding_refusal<T: std::fmt::Display>(
     )
 }
 
-/// `Pool2dSliceAttr::get_input_slice_and_padding`: the input rows / columns the slice's
-/// windows read, clamped to the input, the clamped part as the slice's own padding; a slice
-/// at the output's edge keeps the pool's padding and reads to the input's edge. Every slice
-/// holds all N images. `None` where that slice's own output is not its share (not modeled).
-fn slice_window(
+/// The input rows / columns `[lo, hi)` output rows / columns `start..start + len` of a
+/// `by_height` slicing read, clamped to the input, and the padding before and after them
+/// (`Pool2dSliceAttr::get_input_slice_and_padding`, see [`slice_window`]).
+fn slice_input(
     win: &Window,
     by_height: bool,
     out_dim: u64,
     start: u64,
     len: u64,
-) -> Option<Window> {
+) -> (i128, i128, i128, i128) {
     let axis = usize::from(!by_height);
     let size = i128::from([win.h, win.w][axis]);
     let stride = i128::from(win.stride[axis]);
@@ -2041,6 +2030,56 @@ fn slice_window(
         pad_end = i128::from(win.pad_end[axis]);
         hi = size;
     }
+    (lo, hi, pad_start, pad_end)
+}
+
+/// The runtime's refusal of a pool in `count` DRAM slices whose smallest input slice (clamped
+/// to the input) is narrower than the dilated kernel along the slicing axis, checked once the
+/// count is found and before anything is allocated. Seen on n150 (nhwc-flat [3,119,59,434]
+/// ROW_MAJOR kernel 7x7 stride [1,2] padding [2,1] dilation [1,2]: 13 width slices, the last
+/// reads 12 columns of a 13-column kernel; `None` where every slice is wide enough.
+fn slice_kernel_refusal(win: &Window, Slicing { by_height, count }: Slicing) -> Option<String> {
+    let axis = usize::from(!by_height);
+    let out_dim = [win.ho, win.wo][axis];
+    let smallest = slice_spans(out_dim, count)
+        .map(|(start, len)| {
+            let (lo, hi, _, _) = slice_input(win, by_height, out_dim, start, len);
+            hi - lo
+        })
+        .min()?;
+    let reach = win.reach(axis);
+    if smallest >= i128::from(reach) {
+        return None;
+    }
+    let dim = if by_height { "height" } else { "width" };
+    let [kh, kw] = win.kernel;
+    let [sh, sw] = win.stride;
+    let [dh, dw] = win.dilation;
+    Some(format!(
+        "Cannot fit Pool2D operation in L1 memory with DRAM slicing. The smallest input slice \
+         (size={smallest}) in the {dim} dimension is smaller than the effective kernel size \
+         ({reach}). Kernel: {kh}x{kw}, Stride: {sh}x{sw}, Dilation: {dh}x{dw}, Num slices: \
+         {count}, Slicing dimension: {dim}. Input shape: {}x{}, Output shape: {}x{}, Channels: \
+         {}. This means the tensor cannot be processed even with DRAM slicing. Consider: (1) \
+         reducing kernel size, (2) reducing dilation, (3) increasing stride, or (4) if possible, \
+         increasing available L1 memory to reduce the number of slices needed.",
+        win.h, win.w, win.ho, win.wo, win.c
+    ))
+}
+
+/// `Pool2dSliceAttr::get_input_slice_and_padding`: the input rows / columns the slice's
+/// windows read, clamped to the input, the clamped part as the slice's own padding; a slice
+/// at the output's edge keeps the pool's padding and reads to the input's edge. Every slice
+/// holds all N images. `None` where that slice's own output is not its share (not modeled).
+fn slice_window(
+    win: &Window,
+    by_height: bool,
+    out_dim: u64,
+    start: u64,
+    len: u64,
+) -> Option<Window> {
+    let axis = usize::from(!by_height);
+    let (lo, hi, pad_start, pad_end) = slice_input(win, by_height, out_dim, start, len);
     let span = u64::try_from(hi - lo).ok().filter(|&s| s > 0)?;
     let mut w = *win;
     w.pad[axis] = u64::try_from(pad_start).ok()?;
@@ -2073,11 +2112,12 @@ fn slice_window(
 ///   the NHW cores, rounded down.
 ///
 /// Fitted and checked on the runtime (mock n150 / p150, DRAM bfloat16 pools, NO_DISPATCH
-/// captures' PaddedSlice ops counted; 290 random cases of both layouts, 1 to 714 slices, all
-/// equal but the ROW_MAJOR ones over 256 channels `max_pool2d` keeps unmodeled): a ROW_MAJOR
-/// input's Pool2D output CB and output shard are costed at the core's real channels (the
-/// 16-channel pages and 8-channel shard sticks overshoot: p150 NHWC [1,1454,1562,40] 5x5
-/// took 4 slices, [1,4161,8694,3] 5x5 8, where those say 5 and 12).
+/// captures' PaddedSlice ops counted; 290 random cases of both layouts, 1 to 714 slices, then
+/// 1,860 random ROW_MAJOR ones of 1 to 1,100 channels, windows up to whole rows, all equal): a
+/// ROW_MAJOR input's output shard is its sticks (channels to 8), its Pool2D output CB only the
+/// sticks' whole 16-channel faces (bisected on n150 1x1 pools: 8 channels cost 16 B a row,
+/// 12 and 16 cost 64, 24 cost 80, 28 and 32 cost 128, 40 cost 144, 72 cost 272); the slices
+/// block-shard 8-channel blocks ([`slice_block_unit`]).
 ///
 /// `None` where a term exceeds the runtime's 32-bit arithmetic (its estimate wraps there).
 fn slice_l1_estimate(
@@ -2114,13 +2154,14 @@ fn slice_l1_estimate(
     }
     let out_rows = sw.ho.checked_mul(sw.wo)? / pc.nhw;
     let (scalar, clear, in_cb, tiled_out_cb) = pool_cbs(sw, pc.ch, out_rows, shard_w);
-    let (out_cb, out_tensor) = if tiled {
-        (tiled_out_cb, out_rows.checked_mul(stick)?)
+    let out_cb = if tiled {
+        tiled_out_cb
     } else {
-        let out_row = sw.c.div_ceil(pc.ch).checked_mul(datum)?;
-        let bytes = out_rows.checked_mul(out_row)?;
-        (bytes.div_ceil(32) * 32, bytes)
+        let face_channels = shard_w / (TILE / 2) * (TILE / 2);
+        let bytes = out_rows.checked_mul(face_channels)?.checked_mul(datum)?;
+        bytes.div_ceil(32) * 32
     };
+    let out_tensor = out_rows.checked_mul(stick)?;
     let halo_phase = halo_in.checked_add(halo_out)?.checked_add(overhead)?;
     let pool_phase = halo_out
         .checked_add(scalar + clear + 2 * in_cb)?
@@ -2135,47 +2176,89 @@ fn slice_l1_estimate(
     .then_some(halo_phase.max(pool_phase))
 }
 
-/// The runtime's DRAM slice count for a pool (`determine_slice_config`): the fewest slices
-/// whose every slice's [`slice_l1_estimate`] fits the free L1 `l1_bank`, one meaning the
-/// whole pool runs at once (`run_sliced_op` then takes the L1 path). Slices are along the
-/// height where H > 3·W, else the width (`best_guess_slice_type` for a ROW_MAJOR output), each
-/// sharded with the whole pool's scheme on the cores its own output gives (`sliced`).
-/// `Ok(None)` where no count fits; `Err` (why) where the search is not modeled.
+/// The runtime's DRAM slicing of a pool (`determine_slice_config`): the fewest slices whose
+/// every slice's [`slice_l1_estimate`] fits the free L1 `l1_bank`, one meaning the whole pool
+/// runs at once (`run_sliced_op` then takes the L1 path). Slices are along the height where
+/// H > 3·W, else the width (`best_guess_slice_type` for a ROW_MAJOR output), each sharded with
+/// the whole pool's scheme on the cores its own output gives (`sliced`); where no count of
+/// that axis fits, the other axis is searched, and where none of it fits either the runtime
+/// refuses the call. `Ok(Ok(slicing))`, `Ok(Err(the refusal))`; `Err` (why) where the search
+/// is not modeled.
 fn slice_count(
     d: &DeviceSpec,
     win: &Window,
     tiled: bool,
     estimate_dtype: DType,
     l1_bank: u64,
-) -> Result<Option<u64>, String> {
-    let by_height = win.h > 3 * win.w;
-    let out_dim = if by_height { win.ho } else { win.wo };
+) -> Result<Result<Slicing, String>, String> {
     let channel_unit = if tiled { TILE } else { TILE / 2 };
+    let block_unit = slice_block_unit(d, tiled);
     let scheme = parallel_config_in(d, win, channel_unit).scheme;
     let mut checks = 0u64;
-    'counts: for n in 1..=out_dim {
-        for (start, len) in slice_spans(out_dim, n) {
-            checks += 1;
-            if checks > MAX_SLICE_CHECKS {
-                return Err(format!(
-                    "a DRAM pool that fits L1 in none of its first {} slice counts ({MAX_SLICE_CHECKS} slices costed)",
-                    n - 1
-                ));
+    let first_axis = win.h > 3 * win.w;
+    for by_height in [first_axis, !first_axis] {
+        let out_dim = if by_height { win.ho } else { win.wo };
+        'counts: for n in 1..=out_dim {
+            for (start, len) in slice_spans(out_dim, n) {
+                checks += 1;
+                if checks > MAX_SLICE_CHECKS {
+                    return Err(format!(
+                        "a DRAM pool that fits L1 in none of its first {} slice counts ({MAX_SLICE_CHECKS} slices costed)",
+                        n - 1
+                    ));
+                }
+                let sw = slice_window(win, by_height, out_dim, start, len).ok_or(
+                    "a DRAM pool slice whose own window gives other than its share of the output",
+                )?;
+                let pc = scheme_in(d, &sw, scheme, channel_unit, block_unit);
+                let estimate = slice_l1_estimate(d, &sw, &pc, tiled, estimate_dtype).ok_or(
+                    "a DRAM pool whose slice L1 estimate exceeds 32 bits (the runtime's estimate wraps there)",
+                )?;
+                if estimate > l1_bank {
+                    continue 'counts;
+                }
             }
-            let sw = slice_window(win, by_height, out_dim, start, len).ok_or(
-                "a DRAM pool slice whose own window gives other than its share of the output",
-            )?;
-            let pc = scheme_in(d, &sw, scheme, channel_unit);
-            let estimate = slice_l1_estimate(d, &sw, &pc, tiled, estimate_dtype).ok_or(
-                "a DRAM pool whose slice L1 estimate exceeds 32 bits (the runtime's estimate wraps there)",
-            )?;
-            if estimate > l1_bank {
-                continue 'counts;
-            }
+            return Ok(Ok(Slicing {
+                by_height,
+                count: n,
+            }));
         }
-        return Ok(Some(n));
     }
-    Ok(None)
+    let (by_height, out_dim) = if first_axis {
+        (false, win.wo)
+    } else {
+        (true, win.ho)
+    };
+    let axis = if by_height { "height" } else { "width" };
+    Ok(Err(format!(
+        "DRAM Auto slice could not find valid slice configuration. Tried up to {out_dim} slices \
+         for {axis}-slicing on output dimension {out_dim}. Available L1: {l1_bank} bytes. \
+         Operation requires more memory than available even with maximum slicing."
+    )))
+}
+
+/// How the runtime slices a DRAM pool ([`slice_count`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slicing {
+    /// Along the output's height (else its width).
+    by_height: bool,
+    /// Slices (one: the whole pool at once).
+    count: u64,
+}
+
+/// The channel blocks a DRAM slice's block sharding divides along with its `channel_unit`s
+/// (`get_pool_input_memory_config` passes `determine_parallel_config` the input's channel
+/// alignment): a tile for a TILE input, an L1-aligned bfloat16 stick (8 channels) for a
+/// ROW_MAJOR one, whose channel units are half tiles. Seen on the runtime (n150 NO_DISPATCH
+/// captures): ROW_MAJOR slices of 119 and 438 channels block-shard on one channel core (15 and
+/// 55 blocks of 8 share no divisor with 8 and 28 half tiles), where the whole L1 pool's count
+/// (tiles and half tiles) gives 4 and 7.
+fn slice_block_unit(d: &DeviceSpec, tiled: bool) -> u64 {
+    if tiled {
+        TILE
+    } else {
+        d.l1_alignment / DType::Bfloat16.row_major_element_bytes()
+    }
 }
 
 /// Slices whose L1 estimate the DRAM slice search may cost in all (`slice_count`): far more than any
@@ -2207,7 +2290,7 @@ fn sliced(
     a: &Args<'_>,
     x: &DevTensor,
     win: &Window,
-    count: u64,
+    Slicing { by_height, count }: Slicing,
     halo_dtype: DType,
 ) -> Result<Val, CaseError> {
     // The runtime checks a slice's padding when it pools the slice, after its PaddedSlice
@@ -2215,7 +2298,6 @@ fn sliced(
     // the kernel): the first slice refuses a pool padded over half its kernel.
     let padding_refused = (0..2).any(|i| 2 * win.pad[i] > win.kernel[i]);
     let d = ex.device();
-    let by_height = win.h > 3 * win.w;
     let out_dim = if by_height { win.ho } else { win.wo };
     let slice_window = |start: u64, len: u64| -> Result<Window, CaseError> {
         slice_window(win, by_height, out_dim, start, len).ok_or_else(|| {
@@ -2242,6 +2324,7 @@ fn sliced(
         ));
     }
     let channel_unit = if tiled { TILE } else { TILE / 2 };
+    let block_unit = slice_block_unit(d, tiled);
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
     let dims = [win.n as i64, win.h as i64, win.w as i64, win.c as i64];
     let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
@@ -2277,7 +2360,7 @@ fn sliced(
     let gx = u64::from(d.grid_x);
     for (start, len) in slice_spans(out_dim, count) {
         let sw = slice_window(start, len)?;
-        let pc = scheme_in(d, &sw, slice_scheme, channel_unit);
+        let pc = scheme_in(d, &sw, slice_scheme, channel_unit, block_unit);
         let grid_set = pc.grid(d);
         let rows = size::product([sw.n, sw.h, sw.w], "slice N·H·W")?;
         // A ROW_MAJOR input's slice shards are whole rows (not tiles) of channels in whole 8s,
@@ -2846,7 +2929,7 @@ mod tests {
         assert_eq!(whole.scheme, Scheme::Height);
         let slice = window(768, 136, 120);
         assert_eq!(parallel_config(&P150, &slice).scheme, Scheme::Block);
-        let p = scheme_in(&P150, &slice, whole.scheme, TILE);
+        let p = scheme_in(&P150, &slice, whole.scheme, TILE, TILE);
         assert_eq!((p.scheme, p.nhw, p.ch), (Scheme::Height, 108, 1));
     }
 
@@ -3145,13 +3228,13 @@ mod tests {
     #[test]
     fn row_major_block_channel_cores_divide_half_and_whole_tiles() {
         let win = Window::new([3, 3, 1512, 420], [3, 3], [1, 1], [1, 1], [2, 1]).unwrap();
-        assert_eq!(scheme_in(&N150, &win, Scheme::Block, TILE / 2).ch, 1);
+        assert_eq!(scheme_in(&N150, &win, Scheme::Block, TILE / 2, TILE).ch, 1);
         assert_eq!(
             parallel_config_in(&N150, &win, TILE / 2).scheme,
             Scheme::Height
         );
         let win = Window::new([3, 3, 1512, 115], [3, 3], [1, 1], [1, 1], [2, 1]).unwrap();
-        assert_eq!(scheme_in(&N150, &win, Scheme::Block, TILE / 2).ch, 4);
+        assert_eq!(scheme_in(&N150, &win, Scheme::Block, TILE / 2, TILE).ch, 4);
         let c = row_major_pool(
             "3,420,3,1512",
             &N150,
@@ -3280,53 +3363,6 @@ mod tests {
             sliced_pool_peaks(&N150, "1,128,1999,301", Layout::Tile, [3, 2, 0], true),
             (65_792, 1_187_152, 5)
         );
-    }
-
-    /// A ROW_MAJOR DRAM pool whose halo dwarfs its input shard is not sliced as its halo step
-    /// says: the runtime ran n150 nhwc [1,128,3,7008] kernel 5x5 padding 1 whole and ran out at
-    /// the halo (random differential seed 1231111), so memmodel answers `unmodeled` there.
-    #[test]
-    fn a_row_major_dram_pool_with_a_halo_over_twice_its_input_is_unmodeled() {
-        use crate::params::ParamValue;
-        let mut c = crate::case::Case::new(
-            crate::ops::find("maxpool2d").unwrap(),
-            vec![crate::shape::Shape::parse("1,128,3,7008").unwrap()],
-            &N150,
-        );
-        c.device_layout = crate::layout::DeviceLayout::Nhwc;
-        c.layout = Layout::RowMajor;
-        c.input_memory = BufferType::Dram;
-        c.output_memory = BufferType::L1;
-        c.params.set("kernel_size", ParamValue::Ints(vec![5, 5]));
-        c.params.set("padding", ParamValue::Ints(vec![1, 1]));
-        let answer = format!("{:?}", c.estimate());
-        assert!(
-            answer.contains("halo is over twice its input shard"),
-            "{answer}"
-        );
-    }
-
-    /// A ROW_MAJOR DRAM pool over 256 channels not in whole tiles is unmodeled: the runtime ran p150 nhwc [3,308,4,161] kernel 4x4 dilation 2 padding 2 in
-    /// 2 DRAM slices (CB peak 38,912 B a core) where its halo step fits the free L1 and the
-    /// plan ran it whole (14,336 B; random differential seed 1207643).
-    #[test]
-    fn row_major_dram_pools_over_256_partial_tile_channels_are_unmodeled() {
-        use crate::params::ParamValue;
-        let mut c = crate::case::Case::new(
-            crate::ops::find("maxpool2d").unwrap(),
-            vec![crate::shape::Shape::parse("3,308,4,161").unwrap()],
-            &P150,
-        );
-        c.device_layout = crate::layout::DeviceLayout::Nhwc;
-        c.layout = Layout::RowMajor;
-        c.input_memory = BufferType::Dram;
-        c.output_memory = BufferType::L1;
-        c.params.set("kernel_size", ParamValue::Ints(vec![4, 4]));
-        c.params.set("padding", ParamValue::Ints(vec![2, 2]));
-        c.params.set("dilation", ParamValue::Ints(vec![2, 2]));
-        c.params.set("ceil_mode", ParamValue::Bool(true));
-        let answer = format!("{:?}", c.estimate());
-        assert!(answer.contains("not whole tiles of them"), "{answer}");
     }
 
     /// The number of DRAM slices (0: whole) memmodel plans for a bfloat16 NHWC-flat max_pool2d
@@ -3469,5 +3505,139 @@ mod tests {
             ),
             v => panic!("{v:?}"),
         }
+    }
+
+    /// ROW_MAJOR slices block-shard their channels in L1-aligned 8-channel blocks
+    /// (`slice_block_unit`), in the estimate and the slices alike. Probed on the mock n150
+    /// (python on the runtime: ttnn.max_pool2d of a DRAM ROW_MAJOR [1,1,N·H·W,C] input in a
+    /// NO_DISPATCH graph capture, its PaddedSliceDeviceOperation calls counted): N,H,W,C
+    /// [3,9,939,119] kernel 5x5 stride 5 padding [0,1] in 3 slices (random differential seed
+    /// 1250091, where memmodel ran it whole: its 16-channel count put 4 channel cores where the
+    /// runtime has 1, 120 channels a core in the capture), [1,179,36,438] kernel [7,3] stride
+    /// [5,1] padding [3,1] in 2; p150 [3,4,161,308] kernel 4x4 dilation 2 padding 2 in 2 (the
+    /// case that kept channels over 256 not whole tiles unmodeled).
+    #[test]
+    fn row_major_dram_slices_block_shard_8_channel_blocks() {
+        for (device, dims, geometry, slices) in [
+            (&N150, "3,119,9,939", [[5, 5], [5, 5], [0, 1], [1, 1]], 3),
+            (&N150, "1,438,179,36", [[7, 3], [5, 1], [3, 1], [1, 1]], 2),
+            (&P150, "3,308,4,161", [[4, 4], [4, 4], [2, 2], [2, 2]], 2),
+        ] {
+            assert_eq!(
+                planned_dram_slices(device, dims, Layout::RowMajor, geometry),
+                slices,
+                "{dims}"
+            );
+        }
+    }
+
+    /// A ROW_MAJOR estimate's Pool2D output CB holds the shard's whole 16-channel faces only
+    /// (an 8-channel shard none): found by bisecting the width of n150 1x1 stride-1 pools,
+    /// N=1 H=48, probed as above: 8 channels whole at W=56,050 and in 2 slices at 56,100
+    /// (16 B a row: the output shard alone), 12 channels (16-channel shards) at 18,697 / 18,698,
+    /// 28 channels (32) at 9,349 / 9,350. The whole n150 [1,128,3,7008] kernel 5x5 stride 5
+    /// padding 1, whose halo is 11 times its input shard, runs whole as the runtime does.
+    #[test]
+    fn row_major_dram_estimates_count_whole_output_faces() {
+        let one = [[1, 1], [1, 1], [0, 0], [1, 1]];
+        for (dims, slices) in [
+            ("1,8,48,56050", 0),
+            ("1,8,48,56100", 2),
+            ("1,12,48,18697", 0),
+            ("1,12,48,18698", 2),
+            ("1,28,48,9349", 0),
+            ("1,28,48,9350", 2),
+        ] {
+            assert_eq!(
+                planned_dram_slices(&N150, dims, Layout::RowMajor, one),
+                slices,
+                "{dims}"
+            );
+        }
+        let wide = [[5, 5], [5, 5], [1, 1], [1, 1]];
+        assert_eq!(
+            planned_dram_slices(&N150, "1,128,3,7008", Layout::RowMajor, wide),
+            0
+        );
+    }
+
+    /// A slice count whose smallest input slice is narrower than the dilated kernel is refused
+    /// before anything is allocated (`slice_kernel_refusal`). Probed as above on n150: N,H,W,C
+    /// [3,119,59,434] kernel 7x7 stride [1,2] padding [2,1] dilation [1,2], 13 width slices.
+    #[test]
+    fn dram_slices_narrower_than_the_kernel_are_refused() {
+        let geometry = [[7, 7], [1, 2], [2, 1], [1, 2]];
+        let answer = dram_pool_answer(&N150, "3,434,119,59", Layout::RowMajor, false, geometry);
+        assert!(
+            answer.contains(
+                "The smallest input slice (size=12) in the width dimension is smaller than the effective kernel size (13). Kernel: 7x7, Stride: 1x2, Dilation: 1x2, Num slices: 13, Slicing dimension: width. Input shape: 119x59, Output shape: 117x25, Channels: 434."
+            ),
+            "{answer}"
+        );
+    }
+
+    /// Where no slice count of the first axis fits, the runtime searches the other one, and
+    /// where that fails too it refuses the call in these words (`slice_count`). Probed as
+    /// above on n150: ROW_MAJOR N,H,W,C [1,249,49,1081] kernel 7x7 stride [1,2] padding [3,2]
+    /// dilation 2 ceil_mode (height first: 249 > 3·49) in 3 width slices; refused:
+    /// [1,64,64,16000] kernel 7x7 padding 3 (ROW_MAJOR, and float32 TILE), [1,300,20,4000]
+    /// float32 TILE kernel 7x7 padding 3 dilation 2 (after its height search, its width one).
+    #[test]
+    fn dram_pools_search_the_other_axis_then_are_refused() {
+        let geometry = [[7, 7], [1, 2], [3, 2], [2, 2]];
+        assert_eq!(
+            planned_dram_slices(&N150, "1,1081,249,49", Layout::RowMajor, geometry),
+            3
+        );
+        for (dims, layout, float32, axis, out_dim) in [
+            ("1,16000,64,64", Layout::RowMajor, false, "height", 64),
+            ("1,16000,64,64", Layout::Tile, true, "height", 64),
+            ("1,4000,300,20", Layout::Tile, true, "width", 14),
+        ] {
+            let dilation = if out_dim == 14 { 2 } else { 1 };
+            let answer = dram_pool_answer(
+                &N150,
+                dims,
+                layout,
+                float32,
+                [[7, 7], [1, 1], [3, 3], [dilation, dilation]],
+            );
+            let refusal = format!(
+                "DRAM Auto slice could not find valid slice configuration. Tried up to {out_dim} slices for {axis}-slicing on output dimension {out_dim}. Available L1: 1360544 bytes."
+            );
+            assert!(answer.contains(&refusal), "{dims}: {answer}");
+        }
+    }
+
+    /// memmodel's answer (debug text) for an NHWC-flat max_pool2d in DRAM, `dims` as N,C,H,W.
+    fn dram_pool_answer(
+        device: &'static DeviceSpec,
+        dims: &str,
+        layout: Layout,
+        float32: bool,
+        [kernel, stride, padding, dilation]: [[i64; 2]; 4],
+    ) -> String {
+        use crate::params::ParamValue;
+        let mut c = crate::case::Case::new(
+            crate::ops::find("maxpool2d").unwrap(),
+            vec![crate::shape::Shape::parse(dims).unwrap()],
+            device,
+        );
+        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
+        c.layout = layout;
+        if float32 {
+            c.dtype = DType::Float32;
+        }
+        c.input_memory = BufferType::Dram;
+        c.output_memory = BufferType::Dram;
+        for (name, v) in [
+            ("kernel_size", kernel),
+            ("stride", stride),
+            ("padding", padding),
+            ("dilation", dilation),
+        ] {
+            c.params.set(name, ParamValue::Ints(v.to_vec()));
+        }
+        format!("{:?}", c.estimate())
     }
 }
