@@ -1794,17 +1794,23 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     ex.b.release(halo);
     let halo = sharded(ex, "halo", halo_spec, halo_placement);
 
-    // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`).
+    // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`), bfloat16
+    //    whatever the halo's dtype (max_pool2d's `dtype` argument, bfloat16 by default): seen
+    //    on n150, float32 nhwc-flat [4,1024,4,352] TILE in L1, 3x2 stride [3,1] ceil_mode:
+    //    Pool2D's output 2,889,216 B of 704-byte pages (352 bfloat16 channels) on 64 cores,
+    //    then the dtype refused; ROW_MAJOR float32 [1,8,8,40] and [1,8,8,1000] width-sharded
+    //    16 channels a core: 32-byte pages.
     // A ROW_MAJOR input's channels split over cores keep its shard sticks (seen on n150: 40
     // channels width-sharded on 3 cores of 16 write 32-byte pages, not 64).
+    let out_elem = DType::Bfloat16.row_major_element_bytes();
     let out_page = if !tiled && pc.ch > 1 {
-        stick.div_ceil(32) * 32
+        size::mul(shard_w, out_elem, "pooled stick")?.div_ceil(32) * 32
     } else {
-        pooled_page(c, pc.ch, elem)
+        pooled_page(c, pc.ch, out_elem)
     };
     let pooled_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, c])?,
-        halo_dtype,
+        DType::Bfloat16,
         Layout::RowMajor,
     );
     let pooled_placement = sharded_placement(
@@ -1815,31 +1821,12 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         pc.cores(),
         out_shard_h,
     )?;
-    // A float32 pool whose output the free L1 cannot take: the runtime refused the dtype
-    // there instead of running out (mock n150, [4,1024,4,352] TILE ceil_mode 3x2 stride [3,1]:
-    // "Only BFLOAT16 supported for now" where the plan ran out at the output's 179,712 B a bank
-    // with 98,976 B free; maxpool2d seed 1207713), while a uint16 one ran out at its output
-    // (seed 1207553, below). Free L1 is read only here, so a bfloat16 plan stays independent of
-    // the device's L1.
-    // (A run that already stopped at an earlier buffer is decided there.)
-    if halo_dtype == DType::Float32 && !ex.b.device_run_stopped() {
-        let out_bytes = pooled_placement.per_bank_bytes;
-        if ex
-            .b
-            .l1_total_free_per_bank(d.l1_bank_bytes)
-            .is_some_and(|free| out_bytes > free)
-        {
-            return Err(unmodeled(
-                a.function,
-                format!("a float32 pool whose output ({out_bytes} B a bank) exceeds the free L1 (the runtime refused the dtype there first once; its order is not pinned)"),
-            ));
-        }
-    }
     let pooled = sharded(ex, "pooled", pooled_spec, pooled_placement);
     if halo_dtype != DType::Bfloat16 {
         // Pool2D refuses float32 and uint16 once its output is allocated (seen on n150: a
         // uint16 [1,1,19328,608] 1x1 pool in L1 ran out at the output's 367,232 B a bank,
-        // random differential seed 1207553).
+        // random differential seed 1207553; the float32 [4,1024,4,352] above refused after
+        // its bfloat16 output: `create_output_tensors` runs before Pool2D's validation).
         ex.b.run(
             Program::new("Pool2D", "MultiCore")
                 .refused("Only BFLOAT16 supported for now".to_string()),
