@@ -1589,11 +1589,13 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         if count > 1 {
             return sliced(ex, a, &x, &win, count, halo_dtype);
         }
-        if !tiled && (0..2).any(|i| 2 * pad[i] > kernel[i]) {
+        if (0..2).any(|i| 2 * pad[i] > kernel[i]) {
             // Pooled whole, it is refused before anything is allocated, as an L1 pool is
-            // (coverage.rs; a float32 one with a stride of 1 gets here past it). Seen on p150:
-            // float32 [4,1024,3,263] kernel 1x1 padding [1,0] and [4,1024,1,488] kernel 1x4
-            // padding [2,0] (random differential seed 1215131).
+            // (coverage.rs; a float32 one with a stride of 1 and a bfloat4_b one with
+            // ceil_mode get here past it). Seen on p150: float32 [4,1024,3,263] kernel 1x1
+            // padding [1,0] and [4,1024,1,488] kernel 1x4 padding [2,0] (random differential
+            // seed 1215131); bfloat4_b NHWC [2,317,1,1562] kernel 2x2 padding 2 ceil_mode
+            // (seed 1207712).
             ex.b.run(
                 Program::new("Pool2D", "MultiCore")
                     .refused(padding_refusal([pad[0], pad[0], pad[1]], kernel)),
@@ -2263,6 +2265,24 @@ fn sliced(
     } else {
         x.dtype()
     };
+    if x.dtype() == DType::Bfloat4B {
+        // PaddedSlice's row-major output spec of a bfloat4_b input is refused before it is
+        // allocated, so the first slice stops there, before its padding is checked (seen on
+        // p150: [2,256,300,400] kernel 2x2 stride 2 padding 1, flat and NHWC, the output
+        // allocated in DRAM, then "layout == Layout::TILE" in tensor_spec.cpp, in the
+        // bfloat8_b words).
+        ex.b.run(
+            Program::new(
+                "PaddedSliceDeviceOperation",
+                "PaddedSliceTileProgramFactory",
+            )
+            .refused("Only TILE layout is supported for BFLOAT8_B dtype!".to_string()),
+        );
+        for t in [out, input] {
+            ex.b.release(t);
+        }
+        return Ok(Val::None);
+    }
     let in_tile = tile_size(x.dtype());
     let tile = tile_size(slice_dtype);
     let gx = u64::from(d.grid_x);
