@@ -2162,6 +2162,47 @@ mod tests {
         assert!(matches!(r, Err(CaseError::Unmodeled { .. })), "{r:?}");
     }
 
+    /// uint8 / uint16 TILE DRAM pools in slices of a W not whole tiles are planned: a 4-D
+    /// input's slices run as planned (mock n150, `cargo xtask probe --op maxpool2d --shape
+    /// 1,2,2115,722 --device-layout nhwc --dtype uint16 --memory dram --device n150 --backend
+    /// metal`: "Only BFLOAT16 supported for now"; uint8: its halo's input CB, 512,000 B over a
+    /// 256,000 B bank); a flat one's copying reshape answers for it (`--device-layout
+    /// nhwc-flat`: "Can only work with bfloat16/float32 or int32/uint32 tensors").
+    #[test]
+    fn integer_tile_dram_pool_slices_of_a_partial_tile_width_are_planned() {
+        let pool = |dtype, layout| {
+            let mut c = case("maxpool2d", "1,2,2115,722", Layout::Tile, BufferType::Dram);
+            c.device_layout = layout;
+            c.dtype = dtype;
+            c.estimate()
+        };
+        use crate::layout::DeviceLayout::{Nhwc, NhwcFlat};
+        let reason = |r: Result<crate::case::Estimate, CaseError>| match r {
+            Err(CaseError::Refused { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            reason(pool(DType::Uint16, Nhwc)),
+            "Only BFLOAT16 supported for now"
+        );
+        assert_eq!(
+            reason(pool(DType::Uint8, Nhwc)),
+            "Cannot set circular buffer size to 512000. This is larger than the associated dynamically allocated L1 buffer bank size of 256000 B"
+        );
+        for dtype in [DType::Uint8, DType::Uint16] {
+            match pool(dtype, NhwcFlat) {
+                Err(CaseError::Unmodeled { what, .. }) => {
+                    assert!(what.contains("reshape"), "{what}")
+                }
+                Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                    reason,
+                    "Can only work with bfloat16/float32 or int32/uint32 tensors"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     /// Fewer than 32 output rows are pooled on one NHW core, and a ROW_MAJOR pool whose
     /// channels split over cores writes pages of its shard sticks: the runtime's NO_DISPATCH
     /// L1 peaks (mock boards, kernel 2x2, NHWC-flat in L1): p150 [1,16,6,10] (15 output rows)

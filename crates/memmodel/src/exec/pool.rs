@@ -2226,20 +2226,14 @@ fn sliced(
     }
     let channel_unit = if tiled { TILE } else { TILE / 2 };
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
-    // uint8 too: the copying reshape refuses it in the same words (`reshape_refused`).
-    if matches!(x.dtype(), DType::Uint16 | DType::Uint8)
-        && x.layout() == Layout::Tile
-        && !win.w.is_multiple_of(TILE)
-    {
-        // Seen on n150: [1,2,2115,722] uint16 in DRAM slices is refused by a copying reshape
-        // (`Can only work with bfloat16/float32 or int32/uint32 tensors`, random differential
-        // seed 1207543) where this plan's reshape is a view: which reshape the runtime makes
-        // there is not pinned.
-        return Err(unmodeled(
-            a.function,
-            format!("a {} TILE pool in DRAM slices of a width not whole tiles (the runtime's reshape there is not pinned)", x.dtype().ttnn_name()),
-        ));
-    }
+    // A uint8 / uint16 TILE input whose W is not whole tiles: a flat one's reshape to
+    // [N, H, W, C] copies, and the runtime refuses that copy (`data_movement::reshape` answers
+    // for it); a 4-D one needs none and its slices run on (seen on n150: [1,2,2115,722]
+    // nhwc-flat refused "Can only work with bfloat16/float32 or int32/uint32 tensors" by
+    // ReshapeView after allocating its output, nhwc uint16 "Only BFLOAT16 supported for now",
+    // uint8 refused by its halo's input CB, 512,000 B over a 256,000 B bank, as planned here;
+    // draws seeds 1260401 uint16 n150, 1260402 uint8 p150, 1260403 uint8 TILE n150: 0
+    // mismatches).
     let dims = [win.n as i64, win.h as i64, win.w as i64, win.c as i64];
     let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
     let out_nhw = win.out_nhw();
