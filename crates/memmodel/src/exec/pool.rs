@@ -1577,11 +1577,13 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
             }
             return sliced(ex, a, &x, &win, slicing, halo_dtype);
         }
-        if !tiled && (0..2).any(|i| 2 * pad[i] > kernel[i]) {
+        if (0..2).any(|i| 2 * pad[i] > kernel[i]) {
             // Pooled whole, it is refused before anything is allocated, as an L1 pool is
-            // (coverage.rs; a float32 one with a stride of 1 gets here past it). Seen on p150:
-            // float32 [4,1024,3,263] kernel 1x1 padding [1,0] and [4,1024,1,488] kernel 1x4
-            // padding [2,0] (random differential seed 1215131).
+            // (coverage.rs; a float32 one with a stride of 1 and a bfloat4_b one with
+            // ceil_mode get here past it). Seen on p150: float32 [4,1024,3,263] kernel 1x1
+            // padding [1,0] and [4,1024,1,488] kernel 1x4 padding [2,0] (random differential
+            // seed 1215131); bfloat4_b NHWC [2,317,1,1562] kernel 2x2 padding 2 ceil_mode
+            // (seed 1207712).
             ex.b.run(
                 Program::new("Pool2D", "MultiCore")
                     .refused(padding_refusal([pad[0], pad[0], pad[1]], kernel)),
@@ -1788,17 +1790,23 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
     ex.b.release(halo);
     let halo = sharded(ex, "halo", halo_spec, halo_placement);
 
-    // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`).
+    // 3. Pool2D: row-major output shards of `out_shard_h` rows (`pooled_page`), bfloat16
+    //    whatever the halo's dtype (max_pool2d's `dtype` argument, bfloat16 by default): seen
+    //    on n150, float32 nhwc-flat [4,1024,4,352] TILE in L1, 3x2 stride [3,1] ceil_mode:
+    //    Pool2D's output 2,889,216 B of 704-byte pages (352 bfloat16 channels) on 64 cores,
+    //    then the dtype refused; ROW_MAJOR float32 [1,8,8,40] and [1,8,8,1000] width-sharded
+    //    16 channels a core: 32-byte pages.
     // A ROW_MAJOR input's channels split over cores keep its shard sticks (seen on n150: 40
     // channels width-sharded on 3 cores of 16 write 32-byte pages, not 64).
+    let out_elem = DType::Bfloat16.row_major_element_bytes();
     let out_page = if !tiled && pc.ch > 1 {
-        stick.div_ceil(32) * 32
+        size::mul(shard_w, out_elem, "pooled stick")?.div_ceil(32) * 32
     } else {
-        pooled_page(c, pc.ch, elem)
+        pooled_page(c, pc.ch, out_elem)
     };
     let pooled_spec = TensorSpec::new(
         Shape::from_dims(vec![1, 1, out_nhw, c])?,
-        halo_dtype,
+        DType::Bfloat16,
         Layout::RowMajor,
     );
     let pooled_placement = sharded_placement(
@@ -1809,31 +1817,12 @@ fn max_pool2d(ex: &mut Exec<'_>, a: &Args<'_>) -> Result<Val, CaseError> {
         pc.cores(),
         out_shard_h,
     )?;
-    // A float32 pool whose output the free L1 cannot take: the runtime refused the dtype
-    // there instead of running out (mock n150, [4,1024,4,352] TILE ceil_mode 3x2 stride [3,1]:
-    // "Only BFLOAT16 supported for now" where the plan ran out at the output's 179,712 B a bank
-    // with 98,976 B free; maxpool2d seed 1207713), while a uint16 one ran out at its output
-    // (seed 1207553, below). Free L1 is read only here, so a bfloat16 plan stays independent of
-    // the device's L1.
-    // (A run that already stopped at an earlier buffer is decided there.)
-    if halo_dtype == DType::Float32 && !ex.b.device_run_stopped() {
-        let out_bytes = pooled_placement.per_bank_bytes;
-        if ex
-            .b
-            .l1_total_free_per_bank(d.l1_bank_bytes)
-            .is_some_and(|free| out_bytes > free)
-        {
-            return Err(unmodeled(
-                a.function,
-                format!("a float32 pool whose output ({out_bytes} B a bank) exceeds the free L1 (the runtime refused the dtype there first once; its order is not pinned)"),
-            ));
-        }
-    }
     let pooled = sharded(ex, "pooled", pooled_spec, pooled_placement);
     if halo_dtype != DType::Bfloat16 {
         // Pool2D refuses float32 and uint16 once its output is allocated (seen on n150: a
         // uint16 [1,1,19328,608] 1x1 pool in L1 ran out at the output's 367,232 B a bank,
-        // random differential seed 1207553).
+        // random differential seed 1207553; the float32 [4,1024,4,352] above refused after
+        // its bfloat16 output: `create_output_tensors` runs before Pool2D's validation).
         ex.b.run(
             Program::new("Pool2D", "MultiCore")
                 .refused("Only BFLOAT16 supported for now".to_string()),
@@ -2326,6 +2315,14 @@ fn sliced(
     let channel_unit = if tiled { TILE } else { TILE / 2 };
     let block_unit = slice_block_unit(d, tiled);
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
+    // A uint8 / uint16 TILE input whose W is not whole tiles: a flat one's reshape to
+    // [N, H, W, C] copies, and the runtime refuses that copy (`data_movement::reshape` answers
+    // for it); a 4-D one needs none and its slices run on (seen on n150: [1,2,2115,722]
+    // nhwc-flat refused "Can only work with bfloat16/float32 or int32/uint32 tensors" by
+    // ReshapeView after allocating its output, nhwc uint16 "Only BFLOAT16 supported for now",
+    // uint8 refused by its halo's input CB, 512,000 B over a 256,000 B bank, as planned here;
+    // draws seeds 1260401 uint16 n150, 1260402 uint8 p150, 1260403 uint8 TILE n150: 0
+    // mismatches).
     let dims = [win.n as i64, win.h as i64, win.w as i64, win.c as i64];
     let input = super::data_movement::reshape(ex, x, &dims, BufferType::Dram)?;
     if refused_so_far(ex.b) {
@@ -2355,6 +2352,24 @@ fn sliced(
     } else {
         x.dtype()
     };
+    if x.dtype() == DType::Bfloat4B {
+        // PaddedSlice's row-major output spec of a bfloat4_b input is refused before it is
+        // allocated, so the first slice stops there, before its padding is checked (seen on
+        // p150: [2,256,300,400] kernel 2x2 stride 2 padding 1, flat and NHWC, the output
+        // allocated in DRAM, then "layout == Layout::TILE" in tensor_spec.cpp, in the
+        // bfloat8_b words).
+        ex.b.run(
+            Program::new(
+                "PaddedSliceDeviceOperation",
+                "PaddedSliceTileProgramFactory",
+            )
+            .refused("Only TILE layout is supported for BFLOAT8_B dtype!".to_string()),
+        );
+        for t in [out, input] {
+            ex.b.release(t);
+        }
+        return Ok(Val::None);
+    }
     let in_tile = tile_size(x.dtype());
     let tile = tile_size(slice_dtype);
     let gx = u64::from(d.grid_x);
