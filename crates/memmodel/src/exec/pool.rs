@@ -2299,19 +2299,6 @@ fn sliced(
     // A ROW_MAJOR input's slices shard its channels in half tiles where width-sharded, as the
     // whole ROW_MAJOR pool does (`parallel_config_in`).
     let tiled = x.layout() == Layout::Tile;
-    if !tiled && !matches!(x.dtype(), DType::Bfloat16 | DType::Float32) {
-        // Seen on n150 (random differential seed 1231101): uint8 ROW_MAJOR slices refused by
-        // the halo's input CB at banks 1.2-1.44x the plan's (nhwc [4,576,5,1664] dilation
-        // [1,2] padding 1: 74,880 B where the plan had 51,840): the runtime takes fewer
-        // slices of these dtypes than the bfloat16 halo step says, not pinned.
-        return Err(unmodeled(
-            a.function,
-            format!(
-                "a ROW_MAJOR {} pool in DRAM slices (the runtime's slice count for its dtype is not pinned)",
-                x.dtype().ttnn_name()
-            ),
-        ));
-    }
     let channel_unit = if tiled { TILE } else { TILE / 2 };
     let block_unit = slice_block_unit(d, tiled);
     let slice_scheme = parallel_config_in(d, win, channel_unit).scheme;
@@ -2392,6 +2379,27 @@ fn sliced(
         let stick = shard_w * halo_dtype.row_major_element_bytes();
         let slice_stick = shard_w * slice_dtype.row_major_element_bytes();
         let aligned_stick = stick.div_ceil(d.l1_alignment) * d.l1_alignment;
+        if !tiled && !slice_stick.is_multiple_of(d.l1_alignment) {
+            // A ROW_MAJOR slice's sticks (channels in whole 8s) of a one-byte dtype need not be
+            // whole L1 words: PaddedSlice refuses them before its output is allocated (random
+            // differential seed 1260500 with the integer slice gate lifted, n150 and p150: uint8
+            // nhwc [1,274,8,1942] 2x2 stride 3 "Output row size 280 must be aligned to the
+            // destination buffer BufferType::L1 alignment 16", [1,983,6,4095] 1x1 → 984,
+            // [1,168,5,104521] on both boards → 168, 7 of 7 such cases; wider dtypes' sticks
+            // are whole words, and uint8 ones of 16-byte sticks ran as planned).
+            ex.b.run(
+                Program::new("PaddedSliceDeviceOperation", "PaddedSliceRMProgramFactory").refused(
+                    format!(
+                        "Output row size {slice_stick} must be aligned to the destination buffer BufferType::L1 alignment {}",
+                        d.l1_alignment
+                    ),
+                ),
+            );
+            for t in [out, input] {
+                ex.b.release(t);
+            }
+            return Ok(Val::None);
+        }
         // 1. PaddedSlice: the slice's input sticks, row-major, sharded like the pool's input
         //    (`PaddedSliceTileProgramFactory`: two input CBs of two tile rows, double-buffered,
         //    the bound output and one stick).
