@@ -3530,6 +3530,46 @@ mod tests {
         }
     }
 
+    /// ROW_MAJOR DRAM slices of a one-byte dtype whose 8-channel sticks are not whole L1 words
+    /// are refused by PaddedSlice (random differential seed 1260500, n150: uint8 nhwc
+    /// [1,274,8,1942] kernel 2x2 stride 3 "Output row size 280 must be aligned to the
+    /// destination buffer BufferType::L1 alignment 16"); sticks of whole words run on (the
+    /// same pool of 272 channels is not refused there).
+    #[test]
+    fn unaligned_uint8_row_major_slices_are_refused() {
+        use crate::params::ParamValue;
+        let pool = |shape: &str| {
+            let mut c = crate::case::Case::new(
+                crate::ops::find("maxpool2d").unwrap(),
+                vec![crate::shape::Shape::parse(shape).unwrap()],
+                &N150,
+            );
+            c.device_layout = crate::layout::DeviceLayout::Nhwc;
+            c.dtype = DType::Uint8;
+            c.layout = Layout::RowMajor;
+            c.input_memory = BufferType::Dram;
+            c.output_memory = BufferType::Dram;
+            for (k, v) in [
+                ("kernel_size", ParamValue::Ints(vec![2, 2])),
+                ("stride", ParamValue::Ints(vec![3, 3])),
+                ("padding", ParamValue::Ints(vec![0, 0])),
+            ] {
+                c.params.set(k, v);
+            }
+            c.estimate()
+        };
+        match pool("1,274,8,1942") {
+            Err(CaseError::Refused { reason, .. }) => assert_eq!(
+                reason,
+                "Output row size 280 must be aligned to the destination buffer BufferType::L1 alignment 16"
+            ),
+            other => panic!("{other:?}"),
+        }
+        if let Err(CaseError::Refused { reason, .. }) = pool("1,272,8,1942") {
+            assert!(!reason.contains("Output row size"), "{reason}");
+        }
+    }
+
     /// ROW_MAJOR slices block-shard their channels in L1-aligned 8-channel blocks
     /// (`slice_block_unit`), in the estimate and the slices alike. Probed on the mock n150
     /// (python on the runtime: ttnn.max_pool2d of a DRAM ROW_MAJOR [1,1,N·H·W,C] input in a
