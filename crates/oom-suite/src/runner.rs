@@ -255,23 +255,43 @@ pub fn run_record<D: DeviceApi>(device: &D, case: &Case, opts: &RunOptions) -> C
 /// Output pages above which a copying reshape is not measured (see [`too_slow_to_measure`]).
 pub const RESHAPE_MEASURE_PAGE_LIMIT: u64 = 1 << 16;
 
+/// Output pages above which a copying unsqueeze is not measured: its host page map would take
+/// gigabytes (see [`too_slow_to_measure`]).
+pub const UNSQUEEZE_MEASURE_PAGE_LIMIT: u64 = 1 << 22;
+
 /// Why a case's NO_DISPATCH measurement would cost far more than everything else, if it would.
 /// A reshape that is not a view makes tt-metal build a page map on the host, O(pages):
 /// ~45 s per 4K feature map on the mock device. Its buffers are the input and the output, which
 /// the model knows exactly; skipping keeps a full run at minutes instead of half an hour.
 pub fn too_slow_to_measure(case: &Case) -> Option<String> {
-    if !matches!(case.op.family, memmodel::ops::Family::Reshape) {
-        return None;
-    }
+    let limit = match case.op.family {
+        memmodel::ops::Family::Reshape => RESHAPE_MEASURE_PAGE_LIMIT,
+        // A copying unsqueeze builds the same page map. Its captures are kept (they take
+        // seconds) up to the size where the map itself outgrows the host: the random
+        // differential's p150 unsqueeze of [6,22128,4100] bfloat8_b at dim -1 (17.1M output
+        // tiles) grew its worker past 22 GB of RSS, and the host killed it, where the device
+        // run had long since run out of L1 at its input.
+        memmodel::ops::Family::Unsqueeze => UNSQUEEZE_MEASURE_PAGE_LIMIT,
+        _ => return None,
+    };
     let sig = case.signature().ok()?;
     let out = sig.outputs.first()?;
-    if out.storage != memmodel::ops::OutputStorage::New {
+    let copies = match case.op.family {
+        // The signature calls every unsqueeze a view; the runtime copies where the tiles'
+        // padding changes, as a reshape does.
+        memmodel::ops::Family::Unsqueeze => sig
+            .inputs
+            .first()
+            .is_some_and(|x| !memmodel::exec::reshape_is_view(&x.shape, &out.shape, out.layout)),
+        _ => out.storage == memmodel::ops::OutputStorage::New,
+    };
+    if !copies {
         return None;
     }
     let pages = memmodel::TensorSpec::new(out.shape.clone(), out.dtype, out.layout)
         .pages()
         .ok()?;
-    (pages > RESHAPE_MEASURE_PAGE_LIMIT).then(|| {
+    (pages > limit).then(|| {
         format!(
             "not measured: a copying reshape of {pages} pages makes tt-metal build its page map on the host (O(pages), tens of seconds)"
         )
@@ -344,5 +364,41 @@ impl CaseRunner for SimRunner {
                 record
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memmodel::{BufferType, DType, Layout, Shape};
+
+    fn unsqueeze(dims: &str, dtype: DType) -> Case {
+        let mut c = Case::new(
+            memmodel::ops::find("unsqueeze").expect("in the catalog"),
+            vec![Shape::parse(dims).expect("a shape")],
+            memmodel::DeviceSpec::by_name("p150").expect("a board"),
+        );
+        c.dtype = dtype;
+        c.layout = Layout::Tile;
+        c.input_memory = BufferType::L1;
+        c.output_memory = BufferType::L1;
+        c.params.set("dim", memmodel::params::ParamValue::Int(-1));
+        c
+    }
+
+    /// The random differential's p150 unsqueeze of [6,22128,4100] bfloat8_b at dim -1 copies
+    /// into 17.1M tiles, whose host page map grew its worker past 22 GB: not measured. A small
+    /// copying unsqueeze, and one that is a view, are measured.
+    #[test]
+    fn copying_unsqueezes_past_the_host_limit_are_not_measured() {
+        let big = unsqueeze("6,22128,4100", DType::Bfloat8B);
+        assert!(too_slow_to_measure(&big).is_some_and(|why| why.contains("page map")));
+        assert_eq!(
+            too_slow_to_measure(&unsqueeze("6,64,100", DType::Bfloat16)),
+            None
+        );
+        let mut view = unsqueeze("6,22128,4096", DType::Bfloat16);
+        view.params.set("dim", memmodel::params::ParamValue::Int(0));
+        assert_eq!(too_slow_to_measure(&view), None);
     }
 }
