@@ -3394,26 +3394,9 @@ mod tests {
         device: &'static DeviceSpec,
         dims: &str,
         layout: Layout,
-        [kernel, stride, padding, dilation]: [[i64; 2]; 4],
+        geometry: [[i64; 2]; 4],
     ) -> usize {
-        use crate::params::ParamValue;
-        let mut c = crate::case::Case::new(
-            crate::ops::find("maxpool2d").unwrap(),
-            vec![crate::shape::Shape::parse(dims).unwrap()],
-            device,
-        );
-        c.device_layout = crate::layout::DeviceLayout::NhwcFlat;
-        c.layout = layout;
-        c.input_memory = BufferType::Dram;
-        c.output_memory = BufferType::Dram;
-        for (name, v) in [
-            ("kernel_size", kernel),
-            ("stride", stride),
-            ("padding", padding),
-            ("dilation", dilation),
-        ] {
-            c.params.set(name, ParamValue::Ints(v.to_vec()));
-        }
+        let c = dram_pool_case(device, dims, layout, false, geometry);
         c.estimate().expect("modeled");
         c.plan()
             .expect("planned")
@@ -3678,8 +3661,20 @@ mod tests {
         dims: &str,
         layout: Layout,
         float32: bool,
-        [kernel, stride, padding, dilation]: [[i64; 2]; 4],
+        geometry: [[i64; 2]; 4],
     ) -> String {
+        let c = dram_pool_case(device, dims, layout, float32, geometry);
+        format!("{:?}", c.estimate())
+    }
+
+    /// An NHWC-flat max_pool2d from DRAM into DRAM, `dims` as N,C,H,W, bfloat16 or float32.
+    fn dram_pool_case(
+        device: &'static DeviceSpec,
+        dims: &str,
+        layout: Layout,
+        float32: bool,
+        [kernel, stride, padding, dilation]: [[i64; 2]; 4],
+    ) -> crate::case::Case {
         use crate::params::ParamValue;
         let mut c = crate::case::Case::new(
             crate::ops::find("maxpool2d").unwrap(),
@@ -3701,6 +3696,6 @@ mod tests {
         ] {
             c.params.set(name, ParamValue::Ints(v.to_vec()));
         }
-        format!("{:?}", c.estimate())
+        c
     }
 }
